@@ -1,0 +1,24 @@
+/**
+ * AWS SDK clients, created once per container. Region, credentials and endpoint
+ * come from the SDK's standard chain (AWS_REGION, AWS_ENDPOINT_URL, ...), never
+ * from code.
+ *
+ * Retries: standard mode (exponential backoff with jitter, a retry-token bucket
+ * per client). EC2 gets more attempts because its throttling (RequestLimitExceeded)
+ * is account-wide and shared with other tools; waiting it out inside one
+ * invocation is cheaper than failing and having Lambda re-run the whole handler.
+ * Timeouts bound how long a dead connection can hold an invocation: every call
+ * here is small, so a request that has not answered in 10 s is retried.
+ */
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+
+const requestHandler = { connectionTimeout: 3_000, requestTimeout: 10_000 };
+
+export function ec2Client(): EC2Client {
+  return new EC2Client({ retryMode: 'standard', maxAttempts: 6, requestHandler });
+}
+
+export function eventBridgeClient(): EventBridgeClient {
+  return new EventBridgeClient({ retryMode: 'standard', maxAttempts: 4, requestHandler });
+}

@@ -1,0 +1,98 @@
+/**
+ * The events the service publishes to its own bus, with their detail schemas.
+ * Users route them (SNS, Slack, tickets); the service routes BakeRequested to
+ * its own bake function. Delivery is at least once: consumers deduplicate on
+ * the identifying fields named in each schema's description.
+ */
+import { z } from 'zod';
+import { Lineage, ScheduleName } from './tags.js';
+import { Slot } from './schedule.js';
+
+export const EVENT_SOURCE = 'ami-lifecycle';
+
+export const InstanceId = z.string().regex(/^i-[0-9a-f]{8,17}$/, 'not an instance id');
+export const ImageId = z.string().regex(/^ami-[0-9a-f]{8,17}$/, 'not an image id');
+const ManagedBy = z.string().min(1);
+
+/** One instance to bake for one slot of one schedule. Dedupe key: instanceId + schedule + slot. */
+export const BakeRequested = z.object({
+  managedBy: ManagedBy,
+  instanceId: InstanceId,
+  lineage: Lineage,
+  /** The instance has no lineage tag yet: the bake gives it one (its own id). */
+  assignLineage: z.boolean(),
+  instanceName: z.string().max(256).optional(),
+  schedule: ScheduleName,
+  slot: Slot,
+  reboot: z.boolean(),
+  requestedAt: z.iso.datetime(),
+});
+export type BakeRequested = z.infer<typeof BakeRequested>;
+
+/** An image became available and is marked good. Dedupe key: imageId. */
+export const ImageBaked = z.object({
+  managedBy: ManagedBy,
+  imageId: ImageId,
+  imageName: z.string(),
+  lineage: z.string(),
+  sourceInstanceId: z.string(),
+  schedule: z.string(),
+  slot: z.string(),
+  snapshotIds: z.array(z.string()),
+  creationDate: z.string().optional(),
+  settledBy: z.enum(['event', 'reconcile']),
+});
+export type ImageBaked = z.infer<typeof ImageBaked>;
+
+/**
+ * A bake did not produce a good image: CreateImage was refused (phase `create`:
+ * no image exists) or the image failed while being built (phase `build`: the image
+ * is marked failed). Dedupe key: instanceId + schedule + slot.
+ */
+export const ImageBakeFailed = z.object({
+  managedBy: ManagedBy,
+  phase: z.enum(['create', 'build']),
+  instanceId: z.string(),
+  lineage: z.string().optional(),
+  schedule: z.string().optional(),
+  slot: z.string().optional(),
+  imageId: z.string().optional(),
+  errorCode: z.string(),
+  message: z.string(),
+});
+export type ImageBakeFailed = z.infer<typeof ImageBakeFailed>;
+
+/** An instance carries tag values the service cannot read. Dedupe key: instanceId + schedule + slot. */
+export const PolicyInvalid = z.object({
+  managedBy: ManagedBy,
+  instanceId: z.string(),
+  schedule: z.string(),
+  slot: z.string(),
+  problems: z.array(z.object({ tag: z.string(), value: z.string(), reason: z.string() })),
+  /** True when this run did not bake the instance because of the problems. */
+  bakeSkipped: z.boolean(),
+});
+export type PolicyInvalid = z.infer<typeof PolicyInvalid>;
+
+export const DETAIL_SCHEMAS = {
+  BakeRequested,
+  ImageBaked,
+  ImageBakeFailed,
+  PolicyInvalid,
+} as const;
+
+export type DetailType = keyof typeof DETAIL_SCHEMAS;
+
+export type OutgoingEvent = {
+  [K in DetailType]: { detailType: K; detail: z.infer<(typeof DETAIL_SCHEMAS)[K]> };
+}[DetailType];
+
+export function outgoing<K extends DetailType>(detailType: K, detail: z.infer<(typeof DETAIL_SCHEMAS)[K]>): OutgoingEvent {
+  return { detailType, detail } as OutgoingEvent;
+}
+
+/** Identity of an event for logs and deduplication. */
+export function subjectOf(event: OutgoingEvent): string {
+  const d = event.detail as Record<string, unknown>;
+  return String(d.imageId ?? d.instanceId ?? '');
+}

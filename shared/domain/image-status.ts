@@ -1,0 +1,51 @@
+/**
+ * Settling an image: turning EC2's view of an image (its state) into the service's
+ * status tag. Decided from the image as it is now, never from the event alone, so
+ * events that arrive late, twice or out of order settle to the same answer.
+ */
+import { TAG, type ImageStatus, type Tags } from './tags.js';
+
+export interface ImageView {
+  imageId: string;
+  name: string;
+  /** EC2 image state: pending | available | invalid | deregistered | transient | failed | error | disabled */
+  state: string;
+  stateReason?: string | undefined;
+  creationDate?: string | undefined;
+  tags: Tags;
+  snapshotIds: string[];
+}
+
+export type Settlement =
+  | { kind: 'good' }
+  | { kind: 'failed'; reason: string }
+  | { kind: 'unchanged'; why: 'not-found' | 'not-managed' | 'already-settled' | 'still-building' | 'unsettleable-state' };
+
+const FAILED_STATES = new Set(['failed', 'error', 'invalid']);
+
+export function statusOf(image: ImageView): ImageStatus | undefined {
+  const s = image.tags[TAG.status];
+  return s === 'pending' || s === 'good' || s === 'failed' || s === 'bad' ? s : undefined;
+}
+
+export function isManagedBy(tags: Tags, managedBy: string): boolean {
+  return tags[TAG.managedBy] === managedBy;
+}
+
+/**
+ * Only `pending` images of this stack move, and only forward: pending -> good when
+ * EC2 says available, pending -> failed when EC2 says failed. A `bad` or `failed`
+ * image is never turned good again by a stale event.
+ */
+export function settle(image: ImageView | undefined, managedBy: string, hint?: { errorMessage?: string }): Settlement {
+  if (!image) return { kind: 'unchanged', why: 'not-found' };
+  if (!isManagedBy(image.tags, managedBy)) return { kind: 'unchanged', why: 'not-managed' };
+  if (statusOf(image) !== 'pending') return { kind: 'unchanged', why: 'already-settled' };
+  if (image.state === 'available') return { kind: 'good' };
+  if (FAILED_STATES.has(image.state)) {
+    const reason = image.stateReason || hint?.errorMessage || `image entered state ${image.state}`;
+    return { kind: 'failed', reason };
+  }
+  if (image.state === 'pending' || image.state === 'transient') return { kind: 'unchanged', why: 'still-building' };
+  return { kind: 'unchanged', why: 'unsettleable-state' };
+}

@@ -1,0 +1,43 @@
+/**
+ * Schemas of the events the functions accept, in the shape AWS delivers them.
+ * Samples of each live in events/.
+ */
+import { z } from 'zod';
+import { EventBridgeSchema } from '@aws-lambda-powertools/parser/schemas/eventbridge';
+import { BakeRequested, EVENT_SOURCE } from './events.js';
+import { PERIODS, TimeZone } from './schedule.js';
+import { ScheduleName } from './tags.js';
+
+/**
+ * The input EventBridge Scheduler passes to the schedule function (declared in
+ * serverless.yml); scheduledTime is Scheduler's `<aws.scheduler.scheduled-time>`,
+ * the same on every retry of one firing. An on-demand run passes the current time.
+ */
+export const ScheduledRun = z.object({
+  schedule: ScheduleName,
+  period: z.enum(PERIODS),
+  timeZone: TimeZone,
+  scheduledTime: z.iso.datetime({ offset: true }),
+});
+export type ScheduledRun = z.infer<typeof ScheduledRun>;
+
+/** BakeRequested, as EventBridge delivers it from the service's own bus. */
+export const BakeRequestedEvent = EventBridgeSchema.extend({
+  source: z.literal(EVENT_SOURCE),
+  'detail-type': z.literal('BakeRequested'),
+  detail: BakeRequested,
+});
+export type BakeRequestedEvent = z.infer<typeof BakeRequestedEvent>;
+
+/** `EC2 AMI State Change`, from the default bus (best effort: the reconcile pass backs it up). */
+export const AmiStateChangeEvent = EventBridgeSchema.extend({
+  source: z.literal('aws.ec2'),
+  'detail-type': z.literal('EC2 AMI State Change'),
+  detail: z.object({
+    RequestId: z.string().optional(),
+    ImageId: z.string().regex(/^ami-[0-9a-f]+$/, 'not an image id'),
+    State: z.string(),
+    ErrorMessage: z.string().optional(),
+  }),
+});
+export type AmiStateChangeEvent = z.infer<typeof AmiStateChangeEvent>;

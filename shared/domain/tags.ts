@@ -1,0 +1,234 @@
+/**
+ * The user contract: the tags an operator puts on an instance, and the tags the
+ * service puts on what it creates. Pure: no AWS imports.
+ */
+import { z } from 'zod';
+
+export const PREFIX = 'ami-lifecycle:';
+
+export const TAG = {
+  // set by the operator on an instance
+  bake: `${PREFIX}bake`,
+  retain: `${PREFIX}retain`,
+  reboot: `${PREFIX}reboot`,
+  recover: `${PREFIX}recover`,
+  // set by the service on an instance, and on every image and snapshot it creates
+  lineage: `${PREFIX}lineage`,
+  // set by the service on images and snapshots
+  managedBy: `${PREFIX}managed-by`,
+  sourceInstance: `${PREFIX}source-instance`,
+  schedule: `${PREFIX}schedule`,
+  slot: `${PREFIX}slot`,
+  status: `${PREFIX}status`,
+  name: 'Name',
+} as const;
+
+export type Tags = Readonly<Record<string, string>>;
+
+/** Lifecycle status of an image (and its snapshots), kept in the `status` tag. */
+export const IMAGE_STATUSES = ['pending', 'good', 'failed', 'bad'] as const;
+export type ImageStatus = (typeof IMAGE_STATUSES)[number];
+
+/** Schedule names: what `ami-lifecycle:bake` lists and serverless.yml declares. */
+export const ScheduleName = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{0,23}$/, 'a schedule name is 1-24 lower-case letters, digits or dashes, starting with a letter');
+
+/** A lineage id ends up in AMI names, so it keeps to characters AMI names allow. */
+export const Lineage = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,47}$/, 'a lineage is 1-48 letters, digits, dots, dashes or underscores');
+
+export const RECOVER_MODES = ['off', 'on-failure', 'always'] as const;
+export type RecoverMode = (typeof RECOVER_MODES)[number];
+
+export const RETENTION_TIERS = ['hourly', 'daily', 'weekly', 'monthly', 'yearly'] as const;
+export type RetentionTier = (typeof RETENTION_TIERS)[number];
+
+export type Retention =
+  | { kind: 'count'; count: number }
+  | { kind: 'age'; days: number }
+  | { kind: 'tiers'; tiers: Partial<Record<RetentionTier, number>> };
+
+const MAX_COUNT = 1000;
+const MAX_DAYS = 3650;
+
+export const RetentionSpec = z.string().transform((raw, ctx): Retention => {
+  const value = raw.trim();
+  if (/^\d+$/.test(value)) {
+    const count = Number(value);
+    if (count < 1 || count > MAX_COUNT) {
+      ctx.addIssue({ code: 'custom', message: `a count must be 1-${MAX_COUNT}` });
+      return z.NEVER;
+    }
+    return { kind: 'count', count };
+  }
+  const age = /^(\d+)d$/.exec(value);
+  if (age) {
+    const days = Number(age[1]);
+    if (days < 1 || days > MAX_DAYS) {
+      ctx.addIssue({ code: 'custom', message: `an age must be 1-${MAX_DAYS} days` });
+      return z.NEVER;
+    }
+    return { kind: 'age', days };
+  }
+  if (value.includes('=')) {
+    const tiers: Partial<Record<RetentionTier, number>> = {};
+    for (const part of value.split(',')) {
+      const m = /^\s*([a-z]+)\s*=\s*(\d+)\s*$/.exec(part);
+      if (!m) {
+        ctx.addIssue({ code: 'custom', message: `'${part}' is not tier=count` });
+        return z.NEVER;
+      }
+      const tier = m[1] as RetentionTier;
+      if (!RETENTION_TIERS.includes(tier)) {
+        ctx.addIssue({ code: 'custom', message: `unknown tier '${m[1]}' (known: ${RETENTION_TIERS.join(', ')})` });
+        return z.NEVER;
+      }
+      if (tier in tiers) {
+        ctx.addIssue({ code: 'custom', message: `tier '${tier}' given twice` });
+        return z.NEVER;
+      }
+      const n = Number(m[2]);
+      if (n > MAX_COUNT) {
+        ctx.addIssue({ code: 'custom', message: `a tier keeps at most ${MAX_COUNT}` });
+        return z.NEVER;
+      }
+      tiers[tier] = n;
+    }
+    if (!Object.values(tiers).some((n) => n > 0)) {
+      ctx.addIssue({ code: 'custom', message: 'at least one tier must keep one image or more' });
+      return z.NEVER;
+    }
+    return { kind: 'tiers', tiers };
+  }
+  ctx.addIssue({
+    code: 'custom',
+    message: "expected a count ('7'), an age ('14d') or tiers ('daily=7,weekly=4,monthly=12')",
+  });
+  return z.NEVER;
+});
+
+const Bool = z
+  .string()
+  .transform((s) => s.trim().toLowerCase())
+  .pipe(z.enum(['true', 'false'], { message: "expected 'true' or 'false'" }))
+  .transform((s) => s === 'true');
+
+const Recover = z
+  .string()
+  .transform((s) => s.trim().toLowerCase())
+  .pipe(z.enum(RECOVER_MODES, { message: `expected one of ${RECOVER_MODES.join(', ')}` }));
+
+/** A problem with one tag of one instance: what PolicyInvalid reports. */
+export interface TagProblem {
+  tag: string;
+  value: string;
+  reason: string;
+}
+
+/** What the operator asked for on one instance, as far as it could be read. */
+export interface InstancePolicy {
+  /** Known schedule names from `bake`; empty when the tag is absent or unreadable. */
+  schedules: string[];
+  reboot: boolean;
+  retain: Retention | undefined;
+  recover: RecoverMode;
+  lineage: string | undefined;
+  problems: TagProblem[];
+  /**
+   * False when a tag that baking depends on (bake, reboot, lineage) is unreadable:
+   * the instance is then not baked, rather than baked in a way the operator did not ask for.
+   * Unreadable retain/recover values are reported but do not stop backups: skipping a
+   * backup is never the safe side.
+   */
+  bakeable: boolean;
+}
+
+function reason(error: z.ZodError): string {
+  return error.issues.map((i) => i.message).join('; ');
+}
+
+/**
+ * Reads the `ami-lifecycle:*` tags of one instance. Never throws: every bad value
+ * becomes a TagProblem naming the tag, the value and what was expected.
+ */
+export function parseInstancePolicy(tags: Tags, knownSchedules: readonly string[]): InstancePolicy {
+  const problems: TagProblem[] = [];
+  let bakeable = true;
+  const problem = (tag: string, value: string, why: string, blocksBake: boolean) => {
+    problems.push({ tag, value, reason: why });
+    if (blocksBake) bakeable = false;
+  };
+
+  let schedules: string[] = [];
+  const bakeRaw = tags[TAG.bake];
+  if (bakeRaw !== undefined) {
+    const names = bakeRaw.split(',').map((s) => s.trim());
+    const malformed = names.filter((n) => !ScheduleName.safeParse(n).success);
+    if (names.every((n) => n === '')) {
+      problem(TAG.bake, bakeRaw, 'expected a comma list of schedule names, e.g. nightly or nightly,weekly', true);
+    } else if (malformed.length > 0) {
+      problem(
+        TAG.bake,
+        bakeRaw,
+        `not a schedule name: ${malformed.map((n) => `'${n}'`).join(', ')} (lower-case letters, digits and dashes, comma separated)`,
+        true,
+      );
+    } else {
+      const unknown = names.filter((n) => !knownSchedules.includes(n));
+      if (unknown.length > 0) {
+        // Known names still bake: one typo must not stop the schedules that are right.
+        problem(
+          TAG.bake,
+          bakeRaw,
+          `unknown schedule ${unknown.map((n) => `'${n}'`).join(', ')} (known: ${knownSchedules.join(', ')})`,
+          false,
+        );
+      }
+      schedules = [...new Set(names.filter((n) => knownSchedules.includes(n)))];
+    }
+  }
+
+  let reboot = false;
+  const rebootRaw = tags[TAG.reboot];
+  if (rebootRaw !== undefined) {
+    const r = Bool.safeParse(rebootRaw);
+    if (r.success) reboot = r.data;
+    else problem(TAG.reboot, rebootRaw, reason(r.error), true);
+  }
+
+  let retain: Retention | undefined;
+  const retainRaw = tags[TAG.retain];
+  if (retainRaw !== undefined) {
+    const r = RetentionSpec.safeParse(retainRaw);
+    if (r.success) retain = r.data;
+    else problem(TAG.retain, retainRaw, reason(r.error), false);
+  }
+
+  let recover: RecoverMode = 'off';
+  const recoverRaw = tags[TAG.recover];
+  if (recoverRaw !== undefined) {
+    const r = Recover.safeParse(recoverRaw);
+    if (r.success) recover = r.data;
+    else problem(TAG.recover, recoverRaw, reason(r.error), false);
+  }
+
+  let lineage: string | undefined;
+  const lineageRaw = tags[TAG.lineage];
+  if (lineageRaw !== undefined) {
+    const r = Lineage.safeParse(lineageRaw);
+    if (r.success) lineage = r.data;
+    // A lineage we cannot put in an image name would split or merge series: do not guess.
+    else problem(TAG.lineage, lineageRaw, reason(r.error), true);
+  }
+
+  return { schedules, reboot, retain, recover, lineage, problems, bakeable };
+}
+
+/** Tag list (as the EC2 API returns it) to a plain record; entries without a key are dropped. */
+export function tagRecord(tags: ReadonlyArray<{ Key?: string | undefined; Value?: string | undefined }> | undefined): Tags {
+  const out: Record<string, string> = {};
+  for (const t of tags ?? []) if (t.Key !== undefined) out[t.Key] = t.Value ?? '';
+  return out;
+}

@@ -1,0 +1,28 @@
+/**
+ * The production wiring of the use cases: configuration read once at cold start,
+ * AWS clients and gateways created once per container and reused by every
+ * invocation.
+ */
+import { ec2Client, eventBridgeClient } from '../aws/clients.js';
+import { Ec2Gateway } from '../aws/ec2-gateway.js';
+import { EventBusPublisher } from '../aws/event-bus.js';
+import type { Deps } from '../use-cases/ports.js';
+import { loadConfig } from './config.js';
+import { logger } from './logger.js';
+
+let deps: Deps | undefined;
+
+export function productionDeps(): Deps {
+  if (deps === undefined) {
+    const config = loadConfig();
+    deps = {
+      managedBy: config.managedBy,
+      schedules: config.schedules,
+      ec2: new Ec2Gateway(ec2Client()),
+      events: new EventBusPublisher(eventBridgeClient(), config.eventBusName),
+      log: logger,
+      now: () => new Date(),
+    } satisfies Deps;
+  }
+  return deps;
+}

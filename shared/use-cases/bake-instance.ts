@@ -1,0 +1,70 @@
+/**
+ * Bake one instance for one slot of one schedule. Safe to run any number of times
+ * for the same request: the image name is deterministic and EC2 refuses a second
+ * image of that name, so a duplicate or retried request finds the first image and
+ * stops there.
+ */
+import { planBake } from '../domain/bake.js';
+import { outgoing, type BakeRequested } from '../domain/events.js';
+import { isManagedBy } from '../domain/image-status.js';
+import { AwsCallError } from '../runtime/errors.js';
+import type { Deps } from './ports.js';
+
+export type BakeOutcome =
+  | { status: 'created'; imageId: string; imageName: string }
+  | { status: 'already-baked'; imageId: string; imageName: string; state: string }
+  | { status: 'failed'; errorCode: string; message: string };
+
+/** Friendlier words for the refusals an operator will meet most. */
+const EXPLAIN: Record<string, string> = {
+  'InvalidInstanceID.NotFound': 'the instance no longer exists',
+  'InvalidInstanceID.Malformed': 'the instance id is malformed',
+  IncorrectInstanceState: 'the instance is in a state that cannot be imaged',
+  IncorrectState: 'the instance is in a state that cannot be imaged',
+  UnauthorizedOperation: 'the service is not allowed to image this instance',
+  NameTakenByUnmanagedImage: 'an image not managed by this stack already has the name',
+};
+
+export async function bakeInstance(request: BakeRequested, deps: Deps): Promise<BakeOutcome> {
+  const plan = planBake(request);
+  const context = {
+    instanceId: request.instanceId,
+    lineage: request.lineage,
+    schedule: request.schedule,
+    slot: request.slot,
+    imageName: plan.image.name,
+  };
+  try {
+    if (plan.instanceTags) await deps.ec2.tagResources([request.instanceId], plan.instanceTags);
+    const result = await deps.ec2.createImage(plan.image);
+    if (result.created) {
+      deps.log.info('image creation started', { ...context, imageId: result.imageId, noReboot: plan.image.noReboot });
+      return { status: 'created', imageId: result.imageId, imageName: plan.image.name };
+    }
+    const existing = result.existing;
+    if (existing && !isManagedBy(existing.tags, deps.managedBy)) {
+      throw new AwsCallError('NameTakenByUnmanagedImage', 'CreateImage', `image ${existing.imageId} is named ${plan.image.name}`, false);
+    }
+    deps.log.info('already baked: this slot has its image', { ...context, imageId: result.imageId, state: existing?.state });
+    return { status: 'already-baked', imageId: result.imageId, imageName: plan.image.name, state: existing?.state ?? 'unknown' };
+  } catch (error) {
+    // Transient trouble (throttling, 5xx, network) goes back to Lambda, whose retry is safe.
+    if (!(error instanceof AwsCallError) || error.retryable) throw error;
+    const message = `${EXPLAIN[error.code] ?? 'CreateImage was refused'}: ${error.message}`;
+    deps.log.error('bake failed', { ...context, errorCode: error.code, action: error.action, message });
+    const published = await deps.events.publish([
+      outgoing('ImageBakeFailed', {
+        managedBy: deps.managedBy,
+        phase: 'create',
+        instanceId: request.instanceId,
+        lineage: request.lineage,
+        schedule: request.schedule,
+        slot: request.slot,
+        errorCode: error.code,
+        message,
+      }),
+    ]);
+    if (published.failed.length > 0) throw new Error(`could not publish ImageBakeFailed: ${published.failed[0]!.code}`);
+    return { status: 'failed', errorCode: error.code, message };
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * One firing of a schedule: settle what the AMI events missed, then list every
+ * opted-in instance a page at a time and fan out one BakeRequested per instance
+ * to the bus. Nothing here calls EC2 per instance: 10,000 instances are 10
+ * DescribeInstances pages and 1,000 PutEvents calls.
+ */
+import { decideBake, type SkipReason } from '../domain/bake.js';
+import type { OutgoingEvent } from '../domain/events.js';
+import type { ScheduledRun } from '../domain/incoming.js';
+import { slotFor } from '../domain/schedule.js';
+import { subjectOf } from '../domain/events.js';
+import { FanOutIncomplete } from '../runtime/errors.js';
+import type { Deps } from './ports.js';
+import { reconcilePending, type ReconcileReport } from './settle-image.js';
+
+export interface ScheduleRunReport {
+  schedule: string;
+  slot: string;
+  instancesSeen: number;
+  bakeRequested: number;
+  skipped: Record<SkipReason, number>;
+  policyInvalid: number;
+  publishFailed: number;
+  reconcile: ReconcileReport | { error: string };
+}
+
+export async function runSchedule(run: ScheduledRun, deps: Deps): Promise<ScheduleRunReport> {
+  const slot = slotFor(new Date(run.scheduledTime), run.period, run.timeZone);
+  const report: ScheduleRunReport = {
+    schedule: run.schedule,
+    slot,
+    instancesSeen: 0,
+    bakeRequested: 0,
+    skipped: { gone: 0, 'not-on-schedule': 0, 'invalid-policy': 0 },
+    policyInvalid: 0,
+    publishFailed: 0,
+    reconcile: { error: 'not run' },
+  };
+
+  try {
+    report.reconcile = await reconcilePending(deps);
+  } catch (error) {
+    // Settling is worth less than baking: go on to the fan-out.
+    report.reconcile = { error: String(error) };
+    deps.log.error('reconcile pass failed; baking goes on', { error: String(error) });
+  }
+
+  const context = {
+    managedBy: deps.managedBy,
+    schedule: run.schedule,
+    slot,
+    knownSchedules: deps.schedules,
+    now: deps.now(),
+  };
+  for await (const page of deps.ec2.listBakeCandidates()) {
+    const events: OutgoingEvent[] = [];
+    for (const instance of page) {
+      report.instancesSeen++;
+      const decision = decideBake(instance, context);
+      if (decision.policyInvalid) {
+        report.policyInvalid++;
+        events.push(decision.policyInvalid);
+        deps.log.warn('instance tags are invalid', {
+          instanceId: instance.instanceId,
+          problems: (decision.policyInvalid.detail as { problems: unknown }).problems,
+          bakeSkipped: decision.skip === 'invalid-policy',
+        });
+      }
+      if (decision.request) {
+        report.bakeRequested++;
+        events.push({ detailType: 'BakeRequested', detail: decision.request });
+      } else if (decision.skip) {
+        report.skipped[decision.skip]++;
+      }
+    }
+    const outcome = await deps.events.publish(events);
+    for (const f of outcome.failed) {
+      if (f.event.detailType === 'BakeRequested') report.publishFailed++;
+      deps.log.error('could not publish event', { detailType: f.event.detailType, subject: subjectOf(f.event), code: f.code, message: f.message });
+    }
+  }
+
+  deps.log.info('scheduled run finished', { ...report });
+  // A bake request that did not reach the bus would be a lost backup: fail the run so that
+  // the scheduler retries it. Requests already published are harmless to repeat.
+  if (report.publishFailed > 0) throw new FanOutIncomplete(report.publishFailed);
+  return report;
+}

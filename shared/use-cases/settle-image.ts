@@ -1,0 +1,104 @@
+/**
+ * Marking images good or failed once EC2 has finished building them, from the
+ * AMI state-change event or, because those events are best effort, from the
+ * reconcile pass over every image still marked pending.
+ *
+ * The event is published before the status tag is written: a crash in between
+ * leaves the image pending, and the next settle publishes again (consumers
+ * deduplicate on imageId) rather than never.
+ */
+import { outgoing, type OutgoingEvent } from '../domain/events.js';
+import { settle, type ImageView, type Settlement } from '../domain/image-status.js';
+import { TAG } from '../domain/tags.js';
+import type { Deps } from './ports.js';
+
+export type SettledBy = 'event' | 'reconcile';
+
+function eventFor(image: ImageView, settlement: Settlement, deps: Deps, settledBy: SettledBy): OutgoingEvent | undefined {
+  const t = image.tags;
+  if (settlement.kind === 'good') {
+    return outgoing('ImageBaked', {
+      managedBy: deps.managedBy,
+      imageId: image.imageId,
+      imageName: image.name,
+      lineage: t[TAG.lineage] ?? '',
+      sourceInstanceId: t[TAG.sourceInstance] ?? '',
+      schedule: t[TAG.schedule] ?? '',
+      slot: t[TAG.slot] ?? '',
+      snapshotIds: image.snapshotIds,
+      ...(image.creationDate ? { creationDate: image.creationDate } : {}),
+      settledBy,
+    });
+  }
+  if (settlement.kind === 'failed') {
+    return outgoing('ImageBakeFailed', {
+      managedBy: deps.managedBy,
+      phase: 'build',
+      instanceId: t[TAG.sourceInstance] ?? '',
+      lineage: t[TAG.lineage],
+      schedule: t[TAG.schedule],
+      slot: t[TAG.slot],
+      imageId: image.imageId,
+      errorCode: `Image.${image.state}`,
+      message: settlement.reason,
+    });
+  }
+  return undefined;
+}
+
+/** Applies the settlement of one image: publish, then tag image and snapshots. */
+export async function applySettlement(
+  image: ImageView | undefined,
+  deps: Deps,
+  settledBy: SettledBy,
+  hint?: { errorMessage?: string },
+): Promise<Settlement> {
+  const settlement = settle(image, deps.managedBy, hint);
+  if (!image || settlement.kind === 'unchanged') return settlement;
+  const event = eventFor(image, settlement, deps, settledBy)!;
+  const published = await deps.events.publish([event]);
+  if (published.failed.length > 0) {
+    throw new Error(`could not publish ${event.detailType} for ${image.imageId}: ${published.failed[0]!.code}`);
+  }
+  await deps.ec2.tagResources([image.imageId, ...image.snapshotIds], { [TAG.status]: settlement.kind });
+  deps.log.info(`image ${settlement.kind}`, {
+    imageId: image.imageId,
+    imageName: image.name,
+    settledBy,
+    ...(settlement.kind === 'failed' ? { reason: settlement.reason } : {}),
+  });
+  return settlement;
+}
+
+export async function settleImage(imageId: string, deps: Deps, hint?: { errorMessage?: string }): Promise<Settlement> {
+  const image = await deps.ec2.describeImage(imageId);
+  return applySettlement(image, deps, 'event', hint);
+}
+
+export interface ReconcileReport {
+  pendingSeen: number;
+  good: number;
+  failed: number;
+  stillBuilding: number;
+  errors: number;
+}
+
+/** Settles every image of this stack still marked pending. One image's error does not stop the others. */
+export async function reconcilePending(deps: Deps): Promise<ReconcileReport> {
+  const report: ReconcileReport = { pendingSeen: 0, good: 0, failed: 0, stillBuilding: 0, errors: 0 };
+  for await (const page of deps.ec2.listPendingImages(deps.managedBy)) {
+    for (const image of page) {
+      report.pendingSeen++;
+      try {
+        const s = await applySettlement(image, deps, 'reconcile');
+        if (s.kind === 'good') report.good++;
+        else if (s.kind === 'failed') report.failed++;
+        else if (s.why === 'still-building') report.stillBuilding++;
+      } catch (error) {
+        report.errors++;
+        deps.log.error('could not settle image', { imageId: image.imageId, error: String(error) });
+      }
+    }
+  }
+  return report;
+}

@@ -1,0 +1,436 @@
+/**
+ * Test harness: an HTTP proxy placed in front of moto_server that closes the
+ * moto fidelity gaps our tests depend on, and counts calls per API action.
+ *
+ * TEST-ONLY. Product code must never know this exists: it simply talks to
+ * `proxy.endpoint` as if it were AWS.
+ *
+ * Each request is run through a chain of interceptors (see `Interceptor`);
+ * the last link forwards to moto. A moto gap is closed by one named
+ * interceptor. Future hooks (throttling, fault injection) are added the same
+ * way: a function that may answer by itself, rewrite the request, or
+ * post-process moto's answer.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  Agent,
+  createServer,
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type OutgoingHttpHeaders,
+  type ServerResponse,
+} from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Readable } from 'node:stream';
+import { CreateTagsCommand, DescribeImagesCommand, EC2Client } from '@aws-sdk/client-ec2';
+
+export interface FidelityProxy {
+  endpoint: string;
+  /** Calls seen so far, by action name (e.g. { CreateImage: 2, PutEvents: 1 }). */
+  calls(): Record<string, number>;
+  resetCalls(): void;
+  stop(): Promise<void>;
+}
+
+/** A client request, fully buffered. Interceptors may pass on a modified copy. */
+export interface ProxiedRequest {
+  method: string;
+  /** Path and query string, as received. */
+  url: string;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+  /** API action (Query `Action`, JSON `X-Amz-Target` operation), if recognised. */
+  action: string | undefined;
+  /** Parsed body for AWS Query protocol requests (EC2, SQS-query, ...). */
+  form: URLSearchParams | undefined;
+}
+
+/** An answer to the client. `body` is a stream when passed through untouched. */
+export interface ProxiedResponse {
+  status: number;
+  headers: OutgoingHttpHeaders;
+  body: Buffer | Readable;
+}
+
+export type Next = (request: ProxiedRequest) => Promise<ProxiedResponse>;
+
+/** Per-request hook. Call `next` to continue towards moto, or answer directly. */
+export type Interceptor = (request: ProxiedRequest, next: Next, context: ProxyContext) => Promise<ProxiedResponse>;
+
+/** Shared helpers handed to interceptors. */
+export interface ProxyContext {
+  /** EC2 client talking to moto directly (not through the proxy, so not counted). */
+  ec2For(request: ProxiedRequest): EC2Client;
+}
+
+const DEFAULT_REGION = 'us-east-1';
+const DEFAULT_ACCESS_KEY_ID = 'testing';
+
+export async function startFidelityProxy(upstream: string): Promise<FidelityProxy> {
+  const upstreamUrl = new URL(upstream);
+  const agent = new Agent({ keepAlive: true });
+  const counts = new Map<string, number>();
+  const ec2Clients = new Map<string, EC2Client>();
+
+  const context: ProxyContext = {
+    ec2For(request) {
+      const { region, accessKeyId } = credentialScope(request.headers);
+      // moto derives the account from the access key, so reuse the caller's.
+      const key = `${region}\u0000${accessKeyId}`;
+      let client = ec2Clients.get(key);
+      if (client === undefined) {
+        client = new EC2Client({
+          endpoint: upstreamUrl.origin,
+          region,
+          credentials: { accessKeyId, secretAccessKey: 'testing' },
+        });
+        ec2Clients.set(key, client);
+      }
+      return client;
+    },
+  };
+
+  const createImageLock = new Mutex();
+  const interceptors: Interceptor[] = [
+    serialiseCreateImage(createImageLock),
+    rejectDuplicateAmiName,
+    tagSnapshotsOnCreateImage,
+  ];
+
+  const forward: Next = (request) => forwardToUpstream(upstreamUrl, agent, request);
+  const run = (index: number, request: ProxiedRequest): Promise<ProxiedResponse> => {
+    const interceptor = interceptors[index];
+    if (interceptor === undefined) return forward(request);
+    return interceptor(request, (next) => run(index + 1, next), context);
+  };
+
+  const server = createServer((req, res) => {
+    void (async () => {
+      const request = await readRequest(req);
+      const isMotoApi = request.url.startsWith('/moto-api/');
+      if (request.action !== undefined && !isMotoApi) {
+        counts.set(request.action, (counts.get(request.action) ?? 0) + 1);
+      }
+      const response = isMotoApi ? await forward(request) : await run(0, request);
+      sendResponse(res, response);
+    })().catch((error: unknown) => {
+      // A harness bug, not an emulated AWS error: make it loud and obvious.
+      const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
+      console.error(`[fidelity-proxy] ${req.method} ${req.url} failed: ${message}`);
+      if (!res.headersSent) {
+        res.writeHead(502, { 'content-type': 'text/plain; charset=utf-8' });
+      }
+      res.end(`fidelity proxy error: ${message}`);
+    });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    calls: () => Object.fromEntries(counts),
+    resetCalls: () => counts.clear(),
+    stop: async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await closed;
+      agent.destroy();
+      for (const client of ec2Clients.values()) client.destroy();
+      ec2Clients.clear();
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Interceptors closing moto gaps
+// ---------------------------------------------------------------------------
+
+/**
+ * Runs CreateImage calls one at a time, so that two concurrent CreateImage
+ * calls with the same Name cannot both pass `rejectDuplicateAmiName`'s check
+ * before either image exists.
+ */
+function serialiseCreateImage(lock: Mutex): Interceptor {
+  return (request, next) => {
+    if (!isEc2Action(request, 'CreateImage')) return next(request);
+    return lock.run(() => next(request));
+  };
+}
+
+/**
+ * Moto gap: moto accepts CreateImage with a Name that an existing AMI of the
+ * same account already uses. AWS rejects it with HTTP 400
+ * InvalidAMIName.Duplicate. Requires `serialiseCreateImage` before it.
+ */
+const rejectDuplicateAmiName: Interceptor = async (request, next, context) => {
+  if (!isEc2Action(request, 'CreateImage') || request.form === undefined) return next(request);
+  if (request.form.get('DryRun') === 'true') return next(request); // a dry run creates nothing
+  const name = request.form.get('Name');
+  if (name === null) return next(request);
+
+  // moto's `name` filter is an fnmatch pattern (`[` is special), so filter exactly here.
+  // Owners=['self'] maps to the caller's account in moto.
+  const { Images = [] } = await context
+    .ec2For(request)
+    .send(new DescribeImagesCommand({ Owners: ['self'] }));
+  const existing = Images.find((image) => image.Name === name && image.State !== 'deregistered');
+  if (existing === undefined) return next(request);
+
+  return ec2ErrorResponse(
+    400,
+    'InvalidAMIName.Duplicate',
+    `AMI name ${name} is already in use by AMI ${existing.ImageId ?? 'unknown'}`,
+  );
+};
+
+/**
+ * Moto gap: moto answers HTTP 500 (NotImplementedError) to a CreateImage that
+ * carries `TagSpecification.N.ResourceType=snapshot`. AWS tags the AMI's
+ * snapshots at creation. We strip the snapshot tag specifications, let moto
+ * create the image, then tag the image's snapshots with the stripped tags.
+ */
+const tagSnapshotsOnCreateImage: Interceptor = async (request, next, context) => {
+  if (!isEc2Action(request, 'CreateImage') || request.form === undefined) return next(request);
+  const { form, snapshotTags } = stripSnapshotTagSpecifications(request.form);
+  if (form === request.form) return next(request); // no snapshot TagSpecification
+
+  const response = await next(withForm(request, form));
+  if (response.status !== 200) return response;
+
+  const body = await bufferBody(response.body);
+  const imageId = /<imageId>\s*([^<\s]+)\s*<\/imageId>/i.exec(body.toString('utf8'))?.[1];
+  if (imageId === undefined) {
+    throw new Error(`CreateImage answered 200 without an imageId: ${body.toString('utf8')}`);
+  }
+  const ec2 = context.ec2For(request);
+  const { Images = [] } = await ec2.send(new DescribeImagesCommand({ ImageIds: [imageId] }));
+  const snapshotIds = Images.flatMap((image) => image.BlockDeviceMappings ?? [])
+    .map((mapping) => mapping.Ebs?.SnapshotId)
+    .filter((id): id is string => id !== undefined);
+  if (snapshotIds.length > 0) {
+    await ec2.send(new CreateTagsCommand({ Resources: snapshotIds, Tags: snapshotTags }));
+  }
+  return { ...response, body };
+};
+
+// ---------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------
+
+interface Tag {
+  Key: string;
+  Value: string;
+}
+
+/**
+ * Removes every `TagSpecification.N.*` group whose ResourceType is snapshot,
+ * renumbering the remaining groups 1..k, and returns the removed tags.
+ * Other parameters keep their order. Returns the very same `form` object when
+ * there is nothing to remove.
+ */
+export function stripSnapshotTagSpecifications(form: URLSearchParams): {
+  form: URLSearchParams;
+  snapshotTags: Tag[];
+} {
+  const groups = new Map<number, Array<[string, string]>>(); // N -> [suffix, value]
+  const others: Array<[string, string]> = [];
+  for (const [key, value] of form) {
+    const match = /^TagSpecification\.(\d+)\.(.+)$/.exec(key);
+    if (match?.[1] === undefined || match[2] === undefined) {
+      others.push([key, value]);
+      continue;
+    }
+    const index = Number(match[1]);
+    const group = groups.get(index) ?? [];
+    group.push([match[2], value]);
+    groups.set(index, group);
+  }
+
+  const snapshotTags: Tag[] = [];
+  const kept: Array<Array<[string, string]>> = [];
+  for (const [, group] of [...groups].sort(([a], [b]) => a - b)) {
+    const resourceType = group.find(([suffix]) => suffix === 'ResourceType')?.[1];
+    if (resourceType === 'snapshot') snapshotTags.push(...tagsOf(group));
+    else kept.push(group);
+  }
+  if (kept.length === groups.size) return { form, snapshotTags };
+
+  const rewritten = new URLSearchParams(others);
+  kept.forEach((group, i) => {
+    for (const [suffix, value] of group) rewritten.append(`TagSpecification.${i + 1}.${suffix}`, value);
+  });
+  return { form: rewritten, snapshotTags };
+}
+
+/** `Tag.M.Key` / `Tag.M.Value` pairs of one TagSpecification group. */
+function tagsOf(group: Array<[string, string]>): Tag[] {
+  const byIndex = new Map<number, Partial<Tag>>();
+  for (const [suffix, value] of group) {
+    const match = /^Tag\.(\d+)\.(Key|Value)$/.exec(suffix);
+    if (match?.[1] === undefined || match[2] === undefined) continue;
+    const tag = byIndex.get(Number(match[1])) ?? {};
+    if (match[2] === 'Key') tag.Key = value;
+    else tag.Value = value;
+    byIndex.set(Number(match[1]), tag);
+  }
+  return [...byIndex]
+    .sort(([a], [b]) => a - b)
+    .flatMap(([, tag]) => (tag.Key === undefined ? [] : [{ Key: tag.Key, Value: tag.Value ?? '' }]));
+}
+
+function isEc2Action(request: ProxiedRequest, action: string): boolean {
+  const service = serviceOf(request.headers); // undefined for unsigned requests
+  return request.form !== undefined && request.action === action && (service === undefined || service === 'ec2');
+}
+
+function withForm(request: ProxiedRequest, form: URLSearchParams): ProxiedRequest {
+  return { ...request, form, body: Buffer.from(form.toString(), 'utf8') };
+}
+
+/** An error answer in EC2's XML shape, as AWS sends it. */
+export function ec2ErrorResponse(status: number, code: string, message: string): ProxiedResponse {
+  const body =
+    '<?xml version="1.0" encoding="UTF-8"?>' +
+    `<Response><Errors><Error><Code>${escapeXml(code)}</Code><Message>${escapeXml(message)}</Message></Error></Errors>` +
+    `<RequestID>${randomUUID()}</RequestID></Response>`;
+  return { status, headers: { 'content-type': 'text/xml;charset=UTF-8' }, body: Buffer.from(body, 'utf8') };
+}
+
+function escapeXml(text: string): string {
+  return text
+    .replaceAll('&', '&amp;')
+    .replaceAll('<', '&lt;')
+    .replaceAll('>', '&gt;')
+    .replaceAll('"', '&quot;')
+    .replaceAll("'", '&apos;');
+}
+
+/** SigV4 credential scope: `Credential=AKID/date/region/service/aws4_request`. */
+function credentialScope(headers: IncomingHttpHeaders): {
+  accessKeyId: string;
+  region: string;
+  service: string | undefined;
+} {
+  const match = /Credential=([^/,\s]+)\/[^/]+\/([^/]+)\/([^/]+)\//.exec(headers.authorization ?? '');
+  return {
+    accessKeyId: match?.[1] ?? DEFAULT_ACCESS_KEY_ID,
+    region: match?.[2] ?? DEFAULT_REGION,
+    service: match?.[3],
+  };
+}
+
+function serviceOf(headers: IncomingHttpHeaders): string | undefined {
+  return credentialScope(headers).service;
+}
+
+async function readRequest(req: IncomingMessage): Promise<ProxiedRequest> {
+  const body = await bufferBody(req);
+  const url = req.url ?? '/';
+  const contentType = req.headers['content-type'] ?? '';
+  const form = contentType.startsWith('application/x-www-form-urlencoded')
+    ? new URLSearchParams(body.toString('utf8'))
+    : undefined;
+  return { method: req.method ?? 'GET', url, headers: req.headers, body, form, action: actionOf(req.headers, url, form) };
+}
+
+/** The API operation name, for counting and for interceptors to match on. */
+function actionOf(headers: IncomingHttpHeaders, url: string, form: URLSearchParams | undefined): string | undefined {
+  // JSON protocols: X-Amz-Target: AWSEvents.PutEvents / AmazonSQS.SendMessage
+  const target = headers['x-amz-target'];
+  if (typeof target === 'string' && target !== '') return target.slice(target.lastIndexOf('.') + 1);
+  // Query protocol: Action in the form body (or, for GETs, the query string).
+  const fromForm = form?.get('Action');
+  if (fromForm) return fromForm;
+  const fromQuery = new URL(url, 'http://proxy').searchParams.get('Action');
+  if (fromQuery) return fromQuery;
+  // Smithy RPC v2 CBOR: POST /service/<Service>/operation/<Operation>
+  return /^\/service\/[^/]+\/operation\/([^/?]+)/.exec(url)?.[1];
+}
+
+/** Hop-by-hop headers, which a proxy must not pass on. */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+function endToEndHeaders<T extends IncomingHttpHeaders | OutgoingHttpHeaders>(headers: T): T {
+  const result = {} as Record<string, unknown>;
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined && !HOP_BY_HOP.has(name.toLowerCase())) result[name] = value;
+  }
+  return result as T;
+}
+
+/**
+ * Sends the request to moto. The Host header is kept as the client sent it,
+ * so URLs that moto builds from it (e.g. SQS QueueUrl) point back at the proxy.
+ * moto does not verify SigV4 signatures, so rewritten bodies are fine.
+ */
+function forwardToUpstream(upstream: URL, agent: Agent, request: ProxiedRequest): Promise<ProxiedResponse> {
+  const headers = endToEndHeaders(request.headers);
+  delete headers['content-length'];
+  return new Promise((resolve, reject) => {
+    const outgoing = httpRequest(
+      {
+        protocol: upstream.protocol,
+        hostname: upstream.hostname,
+        port: upstream.port,
+        method: request.method,
+        path: request.url,
+        headers: { ...headers, 'content-length': String(request.body.length) },
+        agent,
+      },
+      (incoming) => resolve({ status: incoming.statusCode ?? 502, headers: incoming.headers, body: incoming }),
+    );
+    outgoing.once('error', reject);
+    outgoing.end(request.body);
+  });
+}
+
+function sendResponse(res: ServerResponse, response: ProxiedResponse): void {
+  const headers = endToEndHeaders(response.headers);
+  if (Buffer.isBuffer(response.body)) {
+    for (const name of Object.keys(headers)) {
+      if (name.toLowerCase() === 'content-length') delete headers[name];
+    }
+    res.writeHead(response.status, { ...headers, 'content-length': String(response.body.length) });
+    res.end(response.body);
+    return;
+  }
+  res.writeHead(response.status, headers);
+  response.body.once('error', (error) => res.destroy(error));
+  response.body.pipe(res);
+}
+
+async function bufferBody(body: Buffer | Readable): Promise<Buffer> {
+  if (Buffer.isBuffer(body)) return body;
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string));
+  return Buffer.concat(chunks);
+}
+
+/** Minimal async mutex: runs tasks one after another, in call order. */
+class Mutex {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  run<T>(task: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(task, task);
+    this.tail = result.catch(() => undefined);
+    return result;
+  }
+}
