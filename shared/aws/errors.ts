@@ -25,6 +25,11 @@ const TRANSIENT_CODES = new Set([
 /** Errors raised below the SDK, when no response came back at all. */
 const NETWORK_CODES = new Set(['TimeoutError', 'ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENOTFOUND']);
 
+/** True for an AWS error code that a later attempt may not meet (throttling, server trouble). */
+export function isTransientCode(code: string): boolean {
+  return TRANSIENT_CODES.has(code);
+}
+
 interface SdkLikeError {
   name?: string;
   code?: string;

@@ -10,7 +10,7 @@ import { PutEventsCommand, type EventBridgeClient, type PutEventsRequestEntry } 
 import pLimit from 'p-limit';
 import { EVENT_SOURCE, type OutgoingEvent } from '../domain/events.js';
 import type { EventPort, PublishFailure, PublishOutcome } from '../use-cases/ports.js';
-import { toAwsCallError } from './errors.js';
+import { isTransientCode, toAwsCallError } from './errors.js';
 
 export const MAX_ENTRIES_PER_CALL = 10;
 export const MAX_REQUEST_BYTES = 256 * 1024;
@@ -99,33 +99,43 @@ export class EventBusPublisher implements EventPort {
     return { published: events.length - failed.length, failed };
   }
 
-  /** Sends one chunk, re-sending only the entries EventBridge refused. */
+  /**
+   * Sends one chunk, re-sending only the entries EventBridge refused for a
+   * transient reason (throttling, internal failure); an entry refused for what
+   * it is (malformed, access denied) fails at once.
+   */
   private async sendChunk(chunk: Pending[]): Promise<PublishFailure[]> {
+    const failures: PublishFailure[] = [];
     let pending = chunk;
-    let lastErrors = new Map<Pending, { code: string; message: string }>();
-    for (let attempt = 1; attempt <= this.attempts; attempt++) {
+    let lastError = new Map<Pending, { code: string; message: string }>();
+    for (let attempt = 1; attempt <= this.attempts && pending.length > 0; attempt++) {
       if (attempt > 1) await this.sleep(this.backoff(attempt));
       try {
         const out = await this.client.send(new PutEventsCommand({ Entries: pending.map((p) => p.entry) }));
-        if (!out.FailedEntryCount) return [];
-        const refused: Pending[] = [];
-        lastErrors = new Map();
+        if (!out.FailedEntryCount) return failures;
+        const retry: Pending[] = [];
+        lastError = new Map();
         pending.forEach((p, i) => {
           const result = out.Entries?.[i];
-          if (result?.ErrorCode || !result?.EventId) {
-            refused.push(p);
-            lastErrors.set(p, { code: result?.ErrorCode ?? 'Unknown', message: result?.ErrorMessage ?? '' });
+          if (result?.EventId && !result.ErrorCode) return;
+          const error = { code: result?.ErrorCode ?? 'Unknown', message: result?.ErrorMessage ?? '' };
+          // No verdict at all is treated like throttling: asking again is safe.
+          if (!result?.ErrorCode || isTransientCode(error.code)) {
+            retry.push(p);
+            lastError.set(p, error);
+          } else {
+            failures.push({ event: p.event, ...error });
           }
         });
-        if (refused.length === 0) return [];
-        pending = refused;
+        pending = retry;
       } catch (error) {
         const mapped = toAwsCallError('PutEvents', error);
-        lastErrors = new Map(pending.map((p) => [p, { code: mapped.code, message: mapped.message }]));
+        lastError = new Map(pending.map((p) => [p, { code: mapped.code, message: mapped.message }]));
         if (!mapped.retryable) break;
       }
     }
-    return pending.map((p) => ({ event: p.event, ...(lastErrors.get(p) ?? { code: 'Unknown', message: '' }) }));
+    for (const p of pending) failures.push({ event: p.event, ...(lastError.get(p) ?? { code: 'Unknown', message: '' }) });
+    return failures;
   }
 
   private backoff(attempt: number): number {

@@ -3,6 +3,7 @@
  * and what CreateImage call a bake request turns into. Pure.
  */
 import { imageDescription, imageName } from './naming.js';
+import { truncate } from './text.js';
 import { parseInstancePolicy, TAG, type Tags } from './tags.js';
 import { outgoing, type BakeRequested, type OutgoingEvent } from './events.js';
 
@@ -59,7 +60,7 @@ export function decideBake(instance: InstanceSummary, run: RunContext): BakeDeci
     instanceId: instance.instanceId,
     lineage: policy.lineage ?? instance.instanceId,
     assignLineage: policy.lineage === undefined,
-    ...(name ? { instanceName: name.slice(0, 256) } : {}),
+    ...(name ? { instanceName: truncate(name, 256) } : {}),
     schedule: run.schedule,
     slot: run.slot,
     reboot: policy.reboot,

@@ -1,3 +1,5 @@
+import { truncate } from './text.js';
+
 /**
  * Deterministic names for what the service creates. The AMI name is the idempotency
  * key of a bake: EC2 refuses a second image with the same name in an account and
@@ -29,5 +31,5 @@ const DESCRIPTION_MAX = 255;
 export function imageDescription(key: ImageKey & { instanceId: string; instanceName?: string | undefined }): string {
   const who = key.instanceName ? `${key.instanceId} (${key.instanceName})` : key.instanceId;
   const text = `${key.schedule} ${key.slot} image of ${who}, lineage ${key.lineage}, by ${key.managedBy}`;
-  return text.length <= DESCRIPTION_MAX ? text : `${text.slice(0, DESCRIPTION_MAX - 1)}…`;
+  return truncate(text, DESCRIPTION_MAX, '…');
 }

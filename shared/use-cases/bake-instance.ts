@@ -7,6 +7,7 @@
 import { planBake } from '../domain/bake.js';
 import { outgoing, type BakeRequested } from '../domain/events.js';
 import { isManagedBy } from '../domain/image-status.js';
+import { TAG } from '../domain/tags.js';
 import { AwsCallError } from '../runtime/errors.js';
 import type { Deps } from './ports.js';
 
@@ -44,6 +45,12 @@ export async function bakeInstance(request: BakeRequested, deps: Deps): Promise<
     const existing = result.existing;
     if (existing && !isManagedBy(existing.tags, deps.managedBy)) {
       throw new AwsCallError('NameTakenByUnmanagedImage', 'CreateImage', `image ${existing.imageId} is named ${plan.image.name}`, false);
+    }
+    const bakedFrom = existing?.tags[TAG.sourceInstance];
+    if (bakedFrom && bakedFrom !== request.instanceId) {
+      // Expected after a relaunch (the predecessor baked this slot); otherwise two live
+      // instances share one lineage, e.g. copied with "launch more like this".
+      deps.log.warn('this slot of the lineage was baked from another instance', { ...context, imageId: result.imageId, bakedFrom });
     }
     deps.log.info('already baked: this slot has its image', { ...context, imageId: result.imageId, state: existing?.state });
     return { status: 'already-baked', imageId: result.imageId, imageName: plan.image.name, state: existing?.state ?? 'unknown' };

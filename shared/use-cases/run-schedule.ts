@@ -60,11 +60,7 @@ export async function runSchedule(run: ScheduledRun, deps: Deps): Promise<Schedu
       if (decision.policyInvalid) {
         report.policyInvalid++;
         events.push(decision.policyInvalid);
-        deps.log.warn('instance tags are invalid', {
-          instanceId: instance.instanceId,
-          problems: (decision.policyInvalid.detail as { problems: unknown }).problems,
-          bakeSkipped: decision.skip === 'invalid-policy',
-        });
+        deps.log.warn('instance tags are invalid', { ...decision.policyInvalid.detail });
       }
       if (decision.request) {
         report.bakeRequested++;

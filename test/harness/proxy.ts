@@ -29,8 +29,19 @@ export interface FidelityProxy {
   endpoint: string;
   /** Calls seen so far, by action name (e.g. { CreateImage: 2, PutEvents: 1 }). */
   calls(): Record<string, number>;
+  /** Clears the call counts and the recorded events. */
   resetCalls(): void;
+  /** The entries EventBridge accepted from PutEvents calls made through the proxy, oldest first. */
+  putEvents(): RecordedEvent[];
   stop(): Promise<void>;
+}
+
+export interface RecordedEvent {
+  source: string;
+  'detail-type': string;
+  detail: Record<string, unknown>;
+  eventBusName: string;
+  time: string;
 }
 
 /** A client request, fully buffered. Interceptors may pass on a modified copy. */
@@ -92,7 +103,9 @@ export async function startFidelityProxy(upstream: string): Promise<FidelityProx
   };
 
   const createImageLock = new Mutex();
+  const recorded: RecordedEvent[] = [];
   const interceptors: Interceptor[] = [
+    recordPutEvents(recorded),
     serialiseCreateImage(createImageLock),
     rejectDuplicateAmiName,
     tagSnapshotsOnCreateImage,
@@ -137,7 +150,11 @@ export async function startFidelityProxy(upstream: string): Promise<FidelityProx
   return {
     endpoint: `http://127.0.0.1:${port}`,
     calls: () => Object.fromEntries(counts),
-    resetCalls: () => counts.clear(),
+    resetCalls: () => {
+      counts.clear();
+      recorded.length = 0;
+    },
+    putEvents: () => [...recorded],
     stop: async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
@@ -146,6 +163,38 @@ export async function startFidelityProxy(upstream: string): Promise<FidelityProx
       for (const client of ec2Clients.values()) client.destroy();
       ec2Clients.clear();
     },
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Observation
+// ---------------------------------------------------------------------------
+
+/**
+ * Records what the service publishes, read from its own PutEvents calls and
+ * moto's answers, so tests see every accepted entry without routing a copy of
+ * each through an SQS queue (moto's SQS slows down as a queue grows).
+ */
+function recordPutEvents(recorded: RecordedEvent[]): Interceptor {
+  return async (request, next) => {
+    if (request.action !== 'PutEvents' || request.form !== undefined) return next(request);
+    const response = await next(request);
+    if (response.status !== 200) return response;
+    const body = await bufferBody(response.body);
+    const sent = (JSON.parse(request.body.toString('utf8')) as { Entries?: Array<Record<string, string>> }).Entries ?? [];
+    const results = (JSON.parse(body.toString('utf8')) as { Entries?: Array<{ EventId?: string }> }).Entries ?? [];
+    const time = new Date().toISOString();
+    sent.forEach((entry, i) => {
+      if (!results[i]?.EventId) return;
+      recorded.push({
+        source: entry.Source ?? '',
+        'detail-type': entry.DetailType ?? '',
+        detail: JSON.parse(entry.Detail ?? '{}') as Record<string, unknown>,
+        eventBusName: entry.EventBusName ?? 'default',
+        time,
+      });
+    });
+    return { ...response, body };
   };
 }
 

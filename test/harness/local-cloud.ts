@@ -1,0 +1,324 @@
+/**
+ * A local stand-in for the deployed stack: moto behind the fidelity proxy, the
+ * EventBridge bus and rules declared in serverless.yml (moto evaluates the
+ * patterns and delivers to SQS queues that stand in for the Lambda targets), the
+ * real handler modules, and the AMI state-change events moto never emits,
+ * synthesised from the image states it reports. Test and sandbox code only.
+ */
+import { randomUUID } from 'node:crypto';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { Context } from 'aws-lambda';
+import { DescribeImagesCommand, EC2Client, RunInstancesCommand, type Tag } from '@aws-sdk/client-ec2';
+import { CreateEventBusCommand, EventBridgeClient, PutEventsCommand, PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
+import {
+  CreateQueueCommand,
+  DeleteMessageBatchCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import { startMoto, type MotoServer } from './moto.js';
+import { startFidelityProxy, type FidelityProxy, type RecordedEvent } from './proxy.js';
+import { PROJECT_ROOT, readServerless, type FunctionWiring, type ServiceWiring } from './serverless-config.js';
+
+/** An image id that moto ships in every region, to launch instances from. */
+export const MOTO_BASE_AMI = 'ami-760aaa0f';
+
+export type LambdaHandler = (event: unknown, context: Context) => Promise<unknown>;
+
+export interface Delivery {
+  function: string;
+  detailType: string;
+  attempts: number;
+  result?: unknown;
+  error?: string;
+}
+
+export type ObservedEvent = RecordedEvent;
+
+/**
+ * Delivers the whole event, as EventBridge does to a Lambda target. moto's default
+ * delivery to SQS drops `account` and evaluates eight JSONPath expressions per
+ * event and rule (seconds per PutEvents call); this template needs one.
+ */
+const WHOLE_EVENT = { InputPathsMap: { id: '$.id' }, InputTemplate: '<aws.events.event.json>' };
+/** The account moto uses for the dummy credentials. */
+const MOTO_ACCOUNT = '123456789012';
+const credentials = { accessKeyId: 'testing', secretAccessKey: 'testing' };
+const region = 'us-east-1';
+
+function lambdaContext(functionName: string, timeoutSeconds: number): Context {
+  const deadline = Date.now() + timeoutSeconds * 1000;
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:${region}:${MOTO_ACCOUNT}:function:${functionName}`,
+    memoryLimitInMB: '256',
+    awsRequestId: randomUUID(),
+    logGroupName: `/aws/lambda/${functionName}`,
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}
+
+export interface LocalCloudOptions {
+  stage?: string;
+  /** Environment entries to set in addition to serverless.yml's (they win). */
+  env?: Record<string, string>;
+  /** Handler invocations running at once while delivering. */
+  concurrency?: number;
+}
+
+export class LocalCloud {
+  readonly ec2: EC2Client;
+  private readonly events: EventBridgeClient;
+  private readonly sqs: SQSClient;
+  private readonly queues = new Map<string, string>();
+  private readonly announced = new Set<string>();
+  private handlers: Record<string, LambdaHandler> = {};
+
+  private constructor(
+    readonly moto: MotoServer,
+    readonly proxy: FidelityProxy,
+    readonly wiring: ServiceWiring,
+    private readonly concurrency: number,
+  ) {
+    // The harness's own calls go straight to moto: the proxy counts only the service's calls.
+    const config = { endpoint: moto.endpoint, region, credentials };
+    this.ec2 = new EC2Client(config);
+    this.events = new EventBridgeClient(config);
+    this.sqs = new SQSClient(config);
+  }
+
+  static async start(options: LocalCloudOptions = {}): Promise<LocalCloud> {
+    const wiring = readServerless({ stage: options.stage ?? 'dev' });
+    const moto = await startMoto();
+    const proxy = await startFidelityProxy(moto.endpoint);
+    const cloud = new LocalCloud(moto, proxy, wiring, options.concurrency ?? 4);
+    // The handlers read their configuration from the environment at load, as in Lambda.
+    const { NODE_OPTIONS: _ignored, ...env } = wiring.environment;
+    for (const [key, value] of Object.entries({ ...env, ...options.env })) {
+      if (key === 'POWERTOOLS_LOG_LEVEL' && process.env[key] !== undefined) continue;
+      process.env[key] = value;
+    }
+    process.env.AWS_ENDPOINT_URL = proxy.endpoint;
+    process.env.AWS_REGION = region;
+    process.env.AWS_ACCESS_KEY_ID ??= credentials.accessKeyId;
+    process.env.AWS_SECRET_ACCESS_KEY ??= credentials.secretAccessKey;
+    await cloud.install();
+    cloud.handlers = Object.fromEntries(
+      await Promise.all(wiring.functions.map(async (fn) => [fn.name, await loadHandler(fn)] as const)),
+    );
+    return cloud;
+  }
+
+  /** Creates the bus, one queue per function target, and the rules from serverless.yml. */
+  private async install(): Promise<void> {
+    await this.events.send(new CreateEventBusCommand({ Name: this.wiring.eventBusName }));
+    const targets: Array<{ name: string; bus: string; pattern: Record<string, unknown> }> = [];
+    for (const fn of this.wiring.functions) {
+      fn.eventBridge.forEach((eb, i) => targets.push({ name: `${fn.name}-${i}`, bus: eb.bus, pattern: eb.pattern }));
+    }
+    for (const t of targets) {
+      const { QueueUrl } = await this.sqs.send(new CreateQueueCommand({ QueueName: `wiring-${t.name}` }));
+      const { Attributes } = await this.sqs.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }));
+      const ruleName = `wiring-${t.name}`;
+      const busName = t.bus === 'default' ? undefined : t.bus;
+      await this.events.send(new PutRuleCommand({ Name: ruleName, EventBusName: busName, EventPattern: JSON.stringify(t.pattern) }));
+      await this.events.send(
+        new PutTargetsCommand({
+          Rule: ruleName,
+          EventBusName: busName,
+          Targets: [{ Id: 'queue', Arn: Attributes!.QueueArn!, InputTransformer: WHOLE_EVENT }],
+        }),
+      );
+      this.queues.set(t.name, QueueUrl!);
+    }
+  }
+
+  /** Wipes moto and the harness's memory, then installs the wiring again. */
+  async reset(): Promise<void> {
+    await this.moto.reset();
+    this.queues.clear();
+    this.announced.clear();
+    this.proxy.resetCalls();
+    await this.install();
+  }
+
+  async stop(): Promise<void> {
+    this.ec2.destroy();
+    this.events.destroy();
+    this.sqs.destroy();
+    await this.proxy.stop();
+    await this.moto.stop();
+  }
+
+  handler(functionName: string): LambdaHandler {
+    const h = this.handlers[functionName];
+    if (!h) throw new Error(`no function ${functionName} in serverless.yml`);
+    return h;
+  }
+
+  /** Invokes a function the way Lambda would, with a fresh context. */
+  invoke(functionName: string, event: unknown): Promise<unknown> {
+    const fn = this.wiring.functions.find((f) => f.name === functionName);
+    return this.handler(functionName)(event, lambdaContext(functionName, fn?.timeout ?? 6));
+  }
+
+  /**
+   * Fires a schedule declared in serverless.yml at `at`, with the input
+   * EventBridge Scheduler would pass (its scheduled-time placeholder filled in).
+   */
+  fireSchedule(schedule: string, at: Date): Promise<unknown> {
+    for (const fn of this.wiring.functions) {
+      for (const s of fn.schedules) {
+        if (s.input.schedule !== schedule) continue;
+        const input = JSON.parse(JSON.stringify(s.input).replaceAll('<aws.scheduler.scheduled-time>', at.toISOString()));
+        return this.invoke(fn.name, input);
+      }
+    }
+    throw new Error(`no schedule ${schedule} in serverless.yml`);
+  }
+
+  /**
+   * Delivers everything waiting in the target queues to the functions, until
+   * the queues stay empty. A handler that throws is retried twice, as Lambda
+   * retries an asynchronous invocation.
+   */
+  async deliver(options: { maxRounds?: number } = {}): Promise<Delivery[]> {
+    const deliveries: Delivery[] = [];
+    for (let round = 0; round < (options.maxRounds ?? 50); round++) {
+      let delivered = 0;
+      for (const fn of this.wiring.functions) {
+        for (let i = 0; i < fn.eventBridge.length; i++) {
+          const url = this.queues.get(`${fn.name}-${i}`)!;
+          while (true) {
+            const batch = await this.receive(url);
+            if (batch.length === 0) break;
+            delivered += batch.length;
+            deliveries.push(...(await this.runAll(fn.name, batch.map((m) => m.event))));
+            await this.sqs.send(
+              new DeleteMessageBatchCommand({
+                QueueUrl: url,
+                Entries: batch.map((m, n) => ({ Id: String(n), ReceiptHandle: m.receipt })),
+              }),
+            );
+          }
+        }
+      }
+      if (delivered === 0) break;
+    }
+    return deliveries;
+  }
+
+  private async runAll(functionName: string, events: unknown[]): Promise<Delivery[]> {
+    const out: Delivery[] = new Array(events.length);
+    let next = 0;
+    const worker = async () => {
+      while (next < events.length) {
+        const index = next++;
+        const event = events[index] as { 'detail-type'?: string };
+        const delivery: Delivery = { function: functionName, detailType: event['detail-type'] ?? '', attempts: 0 };
+        for (let attempt = 1; attempt <= 3; attempt++) {
+          delivery.attempts = attempt;
+          try {
+            delivery.result = await this.invoke(functionName, event);
+            delete delivery.error;
+            break;
+          } catch (error) {
+            delivery.error = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+          }
+        }
+        out[index] = delivery;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.concurrency, events.length) }, worker));
+    return out;
+  }
+
+  private async receive(url: string): Promise<Array<{ event: unknown; receipt: string }>> {
+    const { Messages } = await this.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 0, VisibilityTimeout: 300 }),
+    );
+    return (Messages ?? []).map((m) => ({ event: asDelivered(JSON.parse(m.Body!)), receipt: m.ReceiptHandle! }));
+  }
+
+  /** Every event the service has published to its bus so far (since the last reset), oldest first. */
+  published(detailType?: string): ObservedEvent[] {
+    const all = this.proxy.putEvents();
+    return detailType ? all.filter((e) => e['detail-type'] === detailType) : all;
+  }
+
+  /**
+   * Sends `EC2 AMI State Change` to the default bus for every image of the
+   * account that reached available or failed since the last call, in the shape
+   * EC2 sends it. moto emits no such events.
+   */
+  async announceImageStates(): Promise<number> {
+    const { Images } = await this.ec2.send(new DescribeImagesCommand({ Owners: ['self'] }));
+    const entries = (Images ?? [])
+      .filter((i) => (i.State === 'available' || i.State === 'failed') && !this.announced.has(`${i.ImageId}:${i.State}`))
+      .map((i) => {
+        this.announced.add(`${i.ImageId}:${i.State}`);
+        return {
+          Source: 'aws.ec2',
+          DetailType: 'EC2 AMI State Change',
+          Resources: [`arn:aws:ec2:${region}::image/${i.ImageId}`],
+          Detail: JSON.stringify({
+            RequestId: randomUUID(),
+            ImageId: i.ImageId,
+            State: i.State,
+            ErrorMessage: i.StateReason?.Message ?? '',
+          }),
+        };
+      });
+    for (let i = 0; i < entries.length; i += 10) {
+      await this.events.send(new PutEventsCommand({ Entries: entries.slice(i, i + 10) }));
+    }
+    return entries.length;
+  }
+
+  /** Sends any event to a bus, as AWS or another producer would. */
+  async putEvent(entry: { source: string; detailType: string; detail: unknown; bus?: string }): Promise<void> {
+    await this.events.send(
+      new PutEventsCommand({
+        Entries: [
+          { Source: entry.source, DetailType: entry.detailType, Detail: JSON.stringify(entry.detail), EventBusName: entry.bus },
+        ],
+      }),
+    );
+  }
+
+  /** Launches `count` instances with the given tags (moto launches them running). */
+  async launch(count: number, tags: Record<string, string>): Promise<string[]> {
+    const Tags: Tag[] = Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
+    const { Instances } = await this.ec2.send(
+      new RunInstancesCommand({
+        ImageId: MOTO_BASE_AMI,
+        InstanceType: 't3.micro',
+        MinCount: count,
+        MaxCount: count,
+        ...(Tags.length > 0 ? { TagSpecifications: [{ ResourceType: 'instance', Tags }] } : {}),
+      }),
+    );
+    return (Instances ?? []).map((i) => i.InstanceId!);
+  }
+}
+
+/** The event as EventBridge delivers it to Lambda, without moto's internal ingestion time. */
+function asDelivered(event: Record<string, unknown>): Record<string, unknown> {
+  const { 'ingestion-time': _ignored, ...delivered } = event;
+  return delivered;
+}
+
+async function loadHandler(fn: FunctionWiring): Promise<LambdaHandler> {
+  const module = (await import(pathToFileURL(resolve(PROJECT_ROOT, fn.file)).href)) as Record<string, unknown>;
+  const handler = module[fn.exportName];
+  if (typeof handler !== 'function') throw new Error(`${fn.file} does not export ${fn.exportName}`);
+  return handler as LambdaHandler;
+}

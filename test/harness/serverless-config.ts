@@ -1,0 +1,146 @@
+/**
+ * Reads serverless.yml the way the framework does for the parts the harness
+ * needs: the functions, their EventBridge patterns and schedule inputs, and the
+ * provider environment. Tests and the sandbox route events with exactly these
+ * patterns, so wiring that would not match in AWS does not match here either.
+ *
+ * Resolves the variable sources serverless.yml uses: ${self:...}, ${sls:stage},
+ * ${param:...} and ${opt:..., 'default'}. CloudFormation intrinsics (!GetAtt,
+ * !Sub, !Ref) stay as objects.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse, type Tags } from 'yaml';
+
+export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+const intrinsics: Tags = [
+  { tag: '!GetAtt', resolve: (value: string) => ({ 'Fn::GetAtt': value.split('.') }) },
+  { tag: '!Sub', resolve: (value: string) => ({ 'Fn::Sub': value }) },
+  { tag: '!Ref', resolve: (value: string) => ({ Ref: value }) },
+];
+
+export interface EventBridgeWiring {
+  /** 'default' or the name of the bus the rule listens on. */
+  bus: string;
+  pattern: Record<string, unknown>;
+}
+
+export interface ScheduleWiring {
+  name: string;
+  expression: string;
+  timezone: string;
+  /** Scheduler input, with <aws.scheduler.scheduled-time> still in it. */
+  input: Record<string, unknown>;
+}
+
+export interface FunctionWiring {
+  name: string;
+  /** Source file of the handler module, e.g. functions/bake/handler.ts */
+  file: string;
+  exportName: string;
+  /** Seconds, from the function or the provider. */
+  timeout: number;
+  eventBridge: EventBridgeWiring[];
+  schedules: ScheduleWiring[];
+}
+
+export interface ServiceWiring {
+  service: string;
+  stage: string;
+  environment: Record<string, string>;
+  eventBusName: string;
+  functions: FunctionWiring[];
+}
+
+type Json = unknown;
+
+function get(obj: Json, path: string): Json {
+  return path.split('.').reduce<Json>((o, key) => (o && typeof o === 'object' ? (o as Record<string, Json>)[key] : undefined), obj);
+}
+
+export function readServerless(options: { stage?: string; file?: string } = {}): ServiceWiring {
+  const file = options.file ?? resolve(PROJECT_ROOT, 'serverless.yml');
+  const raw = parse(readFileSync(file, 'utf8'), { customTags: intrinsics }) as Record<string, Json>;
+  const stage = options.stage ?? 'dev';
+  const params = (raw.params ?? {}) as Record<string, Record<string, Json>>;
+
+  const lookup = (expr: string): Json => {
+    const [source, ...rest] = expr.split(':');
+    const arg = rest.join(':');
+    switch (source?.trim()) {
+      case 'self':
+        return resolveValue(get(raw, arg.trim()));
+      case 'sls':
+        if (arg.trim() === 'stage') return stage;
+        break;
+      case 'param':
+        return resolveValue(params[stage]?.[arg.trim()] ?? params.default?.[arg.trim()]);
+      case 'opt': {
+        const [name, fallback] = arg.split(',').map((s) => s.trim());
+        if (name === 'stage') return stage;
+        if (fallback) return fallback.replace(/^'(.*)'$/, '$1');
+        break;
+      }
+    }
+    throw new Error(`serverless.yml: cannot resolve \${${expr}}`);
+  };
+
+  const resolveString = (s: string): Json => {
+    const whole = /^\$\{([^{}]+)\}$/.exec(s);
+    if (whole) return lookup(whole[1]!);
+    return s.replace(/\$\{([^{}]+)\}/g, (_, expr: string) => String(lookup(expr)));
+  };
+
+  function resolveValue(value: Json): Json {
+    if (typeof value === 'string') return resolveString(value);
+    if (Array.isArray(value)) return value.map(resolveValue);
+    if (value && typeof value === 'object') {
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolveValue(v)]));
+    }
+    return value;
+  }
+
+  const service = String(raw.service);
+  const environment = resolveValue(get(raw, 'provider.environment') ?? {}) as Record<string, Json>;
+  const busResource = get(raw, 'resources.Resources.EventBus.Properties.Name');
+  const functions = Object.entries((raw.functions ?? {}) as Record<string, Record<string, Json>>).map(([name, fn]) => {
+    const handler = String(fn.handler);
+    const dot = handler.lastIndexOf('.');
+    const events = (fn.events ?? []) as Array<Record<string, Json>>;
+    const eventBridge: EventBridgeWiring[] = [];
+    const schedules: ScheduleWiring[] = [];
+    for (const event of events) {
+      if (event.eventBridge) {
+        const eb = resolveValue(event.eventBridge) as Record<string, Json>;
+        const bus = eb.eventBus === undefined ? 'default' : (eb.eventBus as Json);
+        eventBridge.push({
+          // !GetAtt EventBus.Name is the stack's own bus.
+          bus: typeof bus === 'string' ? bus : String(resolveValue(busResource)),
+          pattern: eb.pattern as Record<string, unknown>,
+        });
+      }
+      if (event.schedule) {
+        const s = resolveValue(event.schedule) as Record<string, Json>;
+        const rates = (Array.isArray(s.rate) ? s.rate : [s.rate]) as string[];
+        schedules.push({
+          name: String(s.name ?? `${name}-${schedules.length + 1}`),
+          expression: rates[0] ?? '',
+          timezone: String(s.timezone ?? 'UTC'),
+          input: (s.input ?? {}) as Record<string, unknown>,
+        });
+      }
+    }
+    const timeout = Number(resolveValue(fn.timeout ?? get(raw, 'provider.timeout') ?? 6));
+    return { name, file: `${handler.slice(0, dot)}.ts`, exportName: handler.slice(dot + 1), timeout, eventBridge, schedules };
+  });
+
+  return {
+    service,
+    stage,
+    environment: Object.fromEntries(Object.entries(environment).map(([k, v]) => [k, String(v)])),
+    eventBusName: String(resolveValue(busResource)),
+    functions,
+  };
+}

@@ -1,0 +1,346 @@
+/**
+ * In-memory implementations of the ports in shared/use-cases/ports.ts, for unit tests
+ * of the use cases. They behave like the AWS gateways where it matters to the use cases:
+ *
+ * - InMemoryEc2 refuses a second image of the same name with InvalidAMIName.Duplicate,
+ *   and its createImage turns that refusal into `{ created: false, existing }` exactly as
+ *   Ec2Gateway.createImage does (or a retryable error when the image is not visible);
+ *   unknown instances answer InvalidInstanceID.NotFound; listings are paged and filtered
+ *   as the gateway's DescribeInstances / DescribeImages filters would.
+ * - InMemoryEventBus records what it published and can refuse chosen entries, the way
+ *   PutEvents refuses entries one by one.
+ */
+import type { ImageSpec, InstanceSummary } from '../../shared/domain/bake.js';
+import type { z } from 'zod';
+import type { DETAIL_SCHEMAS, DetailType, OutgoingEvent } from '../../shared/domain/events.js';
+import type { ImageView } from '../../shared/domain/image-status.js';
+import { TAG, type Tags } from '../../shared/domain/tags.js';
+import type { Log } from '../../shared/runtime/logger.js';
+import { AwsCallError } from '../../shared/runtime/errors.js';
+import type { CreatedImage, Deps, Ec2Port, EventPort, PublishFailure, PublishOutcome } from '../../shared/use-cases/ports.js';
+
+/** What happened, in order, across the fakes that share it. */
+export type Journal = string[];
+
+const hex = (n: number, width = 17) => n.toString(16).padStart(width, '0');
+
+/** States the gateway lists as bake candidates (its instance-state-name filter). */
+const LIVE_STATES = new Set(['pending', 'running', 'stopping', 'stopped']);
+
+export interface FakeInstance {
+  instanceId: string;
+  state: string;
+  tags: Record<string, string>;
+  /** EBS volumes: one snapshot each per image. */
+  volumes: number;
+}
+
+export interface FakeImage {
+  imageId: string;
+  name: string;
+  description: string;
+  state: string;
+  stateReason?: string;
+  creationDate: string;
+  sourceInstanceId: string;
+  noReboot: boolean;
+  tags: Record<string, string>;
+  snapshotIds: string[];
+}
+
+export const notFound = (instanceId: string, action = 'CreateImage') =>
+  new AwsCallError('InvalidInstanceID.NotFound', action, `The instance ID '${instanceId}' does not exist`, false, 400);
+
+export const throttled = (action = 'CreateImage') => new AwsCallError('RequestLimitExceeded', action, 'Request limit exceeded.', true, 503);
+
+export class InMemoryEc2 implements Ec2Port {
+  readonly instances = new Map<string, FakeInstance>();
+  readonly images = new Map<string, FakeImage>();
+  readonly snapshotTags = new Map<string, Record<string, string>>();
+  /** Every CreateImage call that reached "EC2", refused or not. */
+  readonly createImageCalls: ImageSpec[] = [];
+  readonly tagCalls: Array<{ resourceIds: string[]; tags: Tags }> = [];
+  readonly describeImageCalls: string[] = [];
+
+  private readonly createFailures = new Map<string, AwsCallError>();
+  private readonly tagFailures = new Map<string, AwsCallError>();
+  private readonly invisibleNames = new Set<string>();
+  private listPendingFailure: Error | undefined;
+  private nextId = 1;
+
+  constructor(
+    readonly options: { pageSize?: number; journal?: Journal; clock?: () => Date } = {},
+  ) {}
+
+  // ---- arranging the world ---------------------------------------------------------------
+
+  addInstance(instanceId: string, tags: Tags, state = 'running', volumes = 1): FakeInstance {
+    const instance = { instanceId, state, tags: { ...tags }, volumes };
+    this.instances.set(instanceId, instance);
+    return instance;
+  }
+
+  /** Puts an image in the account directly, as if made earlier (by us or by anyone). */
+  addImage(image: Partial<FakeImage> & { name: string; tags: Tags }): FakeImage {
+    const imageId = image.imageId ?? this.newId('ami');
+    const snapshotIds = image.snapshotIds ?? [this.newId('snap')];
+    const stored: FakeImage = {
+      imageId,
+      description: '',
+      state: 'available',
+      creationDate: '2026-11-25T01:00:00.000Z',
+      sourceInstanceId: '',
+      noReboot: true,
+      snapshotIds,
+      ...image,
+      tags: { ...image.tags },
+    };
+    this.images.set(imageId, stored);
+    for (const s of snapshotIds) this.snapshotTags.set(s, { ...image.tags });
+    return stored;
+  }
+
+  /** EC2 finishing (or failing) a build. */
+  setImageState(imageId: string, state: string, stateReason?: string): void {
+    const image = this.mustImage(imageId);
+    image.state = state;
+    if (stateReason === undefined) delete image.stateReason;
+    else image.stateReason = stateReason;
+  }
+
+  /** The next CreateImage calls for this instance fail with `error` (until cleared). */
+  failCreateImage(instanceId: string, error: AwsCallError): void {
+    this.createFailures.set(instanceId, error);
+  }
+
+  /** CreateTags calls that include this resource fail with `error`. */
+  failTagging(resourceId: string, error: AwsCallError): void {
+    this.tagFailures.set(resourceId, error);
+  }
+
+  /** DescribeImages by name does not see this name yet (EC2's eventual consistency). */
+  hideName(name: string): void {
+    this.invisibleNames.add(name);
+  }
+
+  failListPendingImages(error: Error): void {
+    this.listPendingFailure = error;
+  }
+
+  imageByName(name: string): FakeImage | undefined {
+    return [...this.images.values()].find((i) => i.name === name);
+  }
+
+  // ---- the port ----------------------------------------------------------------------------
+
+  async *listBakeCandidates(): AsyncIterable<InstanceSummary[]> {
+    const matching = [...this.instances.values()]
+      .filter((i) => i.tags[TAG.bake] !== undefined && LIVE_STATES.has(i.state))
+      .map((i) => ({ instanceId: i.instanceId, state: i.state, tags: { ...i.tags } }));
+    yield* this.pages(matching);
+  }
+
+  async createImage(spec: ImageSpec): Promise<CreatedImage> {
+    try {
+      const imageId = this.ec2CreateImage(spec);
+      return { imageId, created: true };
+    } catch (error) {
+      // The same handling as Ec2Gateway.createImage.
+      if (!(error instanceof AwsCallError) || error.code !== 'InvalidAMIName.Duplicate') throw error;
+      const existing = this.invisibleNames.has(spec.name) ? undefined : this.imageByName(spec.name);
+      if (!existing) {
+        throw new AwsCallError(error.code, 'CreateImage', `${error.message}; that image is not visible yet`, true, error.httpStatus, { cause: error });
+      }
+      return { imageId: existing.imageId, created: false, existing: this.view(existing) };
+    }
+  }
+
+  async describeImage(imageId: string): Promise<ImageView | undefined> {
+    this.describeImageCalls.push(imageId);
+    const image = this.images.get(imageId);
+    return image ? this.view(image) : undefined;
+  }
+
+  async *listPendingImages(managedBy: string): AsyncIterable<ImageView[]> {
+    if (this.listPendingFailure) throw this.listPendingFailure;
+    const matching = [...this.images.values()]
+      .filter((i) => i.tags[TAG.managedBy] === managedBy && i.tags[TAG.status] === 'pending')
+      .map((i) => this.view(i));
+    yield* this.pages(matching);
+  }
+
+  async tagResources(resourceIds: string[], tags: Tags): Promise<void> {
+    this.tagCalls.push({ resourceIds: [...resourceIds], tags: { ...tags } });
+    this.options.journal?.push(`tag ${resourceIds.join(',')} ${JSON.stringify(tags)}`);
+    if (resourceIds.length === 0) return;
+    for (const id of resourceIds) {
+      const failure = this.tagFailures.get(id);
+      if (failure) throw failure;
+      // CreateTags is all or nothing: every id must exist before anything is tagged.
+      const known = this.instances.has(id) || this.images.has(id) || this.snapshotTags.has(id);
+      if (!known && id.startsWith('i-')) throw notFound(id, 'CreateTags');
+      if (!known) throw new AwsCallError('InvalidID', 'CreateTags', `The ID '${id}' is not valid`, false, 400);
+    }
+    for (const id of resourceIds) {
+      const target = this.instances.get(id)?.tags ?? this.images.get(id)?.tags ?? this.snapshotTags.get(id)!;
+      Object.assign(target, tags);
+    }
+  }
+
+  // ---- internals -------------------------------------------------------------------------
+
+  /** EC2's own CreateImage: refuses a duplicate name, an unknown instance, an instance going away. */
+  private ec2CreateImage(spec: ImageSpec): string {
+    this.createImageCalls.push(spec);
+    this.options.journal?.push(`createImage ${spec.name}`);
+    const failure = this.createFailures.get(spec.instanceId);
+    if (failure) throw failure;
+    const instance = this.instances.get(spec.instanceId);
+    if (!instance || instance.state === 'terminated') throw notFound(spec.instanceId);
+    if (instance.state === 'shutting-down') {
+      throw new AwsCallError('IncorrectInstanceState', 'CreateImage', `The instance '${spec.instanceId}' is not in a state from which it can be imaged`, false, 400);
+    }
+    if (this.imageByName(spec.name)) {
+      throw new AwsCallError('InvalidAMIName.Duplicate', 'CreateImage', `AMI name ${spec.name} is already in use by AMI`, false, 400);
+    }
+    const imageId = this.newId('ami');
+    const snapshotIds = Array.from({ length: instance.volumes }, () => this.newId('snap'));
+    this.images.set(imageId, {
+      imageId,
+      name: spec.name,
+      description: spec.description,
+      state: 'pending',
+      creationDate: (this.options.clock?.() ?? new Date('2026-11-26T01:00:10.000Z')).toISOString(),
+      sourceInstanceId: spec.instanceId,
+      noReboot: spec.noReboot,
+      tags: { ...spec.tags },
+      snapshotIds,
+    });
+    for (const s of snapshotIds) this.snapshotTags.set(s, { ...spec.tags });
+    return imageId;
+  }
+
+  private view(image: FakeImage): ImageView {
+    return {
+      imageId: image.imageId,
+      name: image.name,
+      state: image.state,
+      stateReason: image.stateReason,
+      creationDate: image.creationDate,
+      tags: { ...image.tags },
+      snapshotIds: [...image.snapshotIds],
+    };
+  }
+
+  private async *pages<T>(items: T[]): AsyncIterable<T[]> {
+    const size = this.options.pageSize ?? 1000;
+    for (let i = 0; i < items.length; i += size) yield items.slice(i, i + size);
+  }
+
+  private mustImage(imageId: string): FakeImage {
+    const image = this.images.get(imageId);
+    if (!image) throw new Error(`fake: no image ${imageId}`);
+    return image;
+  }
+
+  private newId(prefix: 'ami' | 'snap'): string {
+    return `${prefix}-${hex(this.nextId++)}`;
+  }
+}
+
+export type Refusal = { code: string; message: string };
+
+export class InMemoryEventBus implements EventPort {
+  /** Events accepted, in order. */
+  readonly published: OutgoingEvent[] = [];
+  /** Every publish call with the events it was given. */
+  readonly calls: OutgoingEvent[][] = [];
+  private refuse: (event: OutgoingEvent) => Refusal | undefined = () => undefined;
+
+  constructor(private readonly journal?: Journal) {}
+
+  /** Refuses the entries for which `test` returns true, with `code` (as PutEvents does per entry). */
+  failWhen(test: (event: OutgoingEvent) => boolean, code = 'ThrottlingException'): void {
+    this.refuse = (event) => (test(event) ? { code, message: `refused: ${code}` } : undefined);
+  }
+
+  failAll(code = 'ThrottlingException'): void {
+    this.failWhen(() => true, code);
+  }
+
+  heal(): void {
+    this.refuse = () => undefined;
+  }
+
+  /** Details of the published events of one type. */
+  ofType<K extends DetailType>(detailType: K): Array<z.infer<(typeof DETAIL_SCHEMAS)[K]>> {
+    return this.published.filter((e) => e.detailType === detailType).map((e) => e.detail) as unknown as Array<z.infer<(typeof DETAIL_SCHEMAS)[K]>>;
+  }
+
+  async publish(events: OutgoingEvent[]): Promise<PublishOutcome> {
+    this.calls.push([...events]);
+    const failed: PublishFailure[] = [];
+    for (const event of events) {
+      const refusal = this.refuse(event);
+      if (refusal) {
+        failed.push({ event, ...refusal });
+        this.journal?.push(`publish-refused ${event.detailType}`);
+      } else {
+        this.published.push(event);
+        this.journal?.push(`publish ${event.detailType}`);
+      }
+    }
+    return { published: events.length - failed.length, failed };
+  }
+}
+
+export interface LogRecord {
+  level: 'debug' | 'info' | 'warn' | 'error';
+  message: unknown;
+  extra: unknown[];
+}
+
+/** A logger that remembers what it was told. */
+export class RecordingLog implements Log {
+  readonly records: LogRecord[] = [];
+  debug = (message: unknown, ...extra: unknown[]) => void this.records.push({ level: 'debug', message, extra });
+  info = (message: unknown, ...extra: unknown[]) => void this.records.push({ level: 'info', message, extra });
+  warn = (message: unknown, ...extra: unknown[]) => void this.records.push({ level: 'warn', message, extra });
+  error = (message: unknown, ...extra: unknown[]) => void this.records.push({ level: 'error', message, extra });
+
+  at(level: LogRecord['level']): LogRecord[] {
+    return this.records.filter((r) => r.level === level);
+  }
+}
+
+export const STACK = 'ami-lifecycle-test';
+export const NOW = new Date('2026-11-26T01:00:05.000Z');
+
+export interface World {
+  deps: Deps;
+  ec2: InMemoryEc2;
+  bus: InMemoryEventBus;
+  log: RecordingLog;
+  journal: Journal;
+}
+
+/** A fresh in-memory world with the use cases' dependencies wired to it. */
+export function world(options: { pageSize?: number; schedules?: string[]; now?: Date } = {}): World {
+  const journal: Journal = [];
+  const now = options.now ?? NOW;
+  const ec2 = new InMemoryEc2({ pageSize: options.pageSize, journal, clock: () => now });
+  const bus = new InMemoryEventBus(journal);
+  const log = new RecordingLog();
+  const deps: Deps = {
+    managedBy: STACK,
+    schedules: options.schedules ?? ['nightly', 'weekly'],
+    ec2,
+    events: bus,
+    log,
+    now: () => now,
+  };
+  return { deps, ec2, bus, log, journal };
+}
+
+/** Instance ids that match the InstanceId schema: i- and 17 hex digits. */
+export const instanceIdOf = (n: number) => `i-${hex(n)}`;

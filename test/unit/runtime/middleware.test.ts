@@ -1,0 +1,153 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { z } from 'zod';
+import { ParseError } from '@aws-lambda-powertools/parser/errors';
+import { logger } from '../../../shared/runtime/logger.js';
+import { eventHandler, rejectEvent } from '../../../shared/runtime/middleware.js';
+
+const Schema = z.object({
+  name: z.string().trim().min(1),
+  count: z.number().int(),
+  nested: z.object({ flag: z.boolean() }),
+});
+
+const context = { awsRequestId: 'r', functionName: 'f' } as never;
+
+const validEvent = { name: '  web  ', count: 3, nested: { flag: true } };
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+describe('eventHandler', () => {
+  it('hands a schema-valid event, as parsed, to the function and returns its result', async () => {
+    // Prepare
+    const run = vi.fn(async (event: z.infer<typeof Schema>) => ({ status: 'ok', name: event.name }));
+    const handler = eventHandler('f', Schema, run);
+
+    // Act
+    const result = await handler(validEvent, context);
+
+    // Assess
+    expect(result).toEqual({ status: 'ok', name: 'web' });
+    expect(run).toHaveBeenCalledTimes(1);
+    expect(run).toHaveBeenCalledWith({ name: 'web', count: 3, nested: { flag: true } });
+  });
+
+  it('rejects an invalid event with every failing path, without calling the function', async () => {
+    // Prepare
+    const run = vi.fn(async () => 'should not run');
+    const handler = eventHandler('f', Schema, run);
+    const errorLog = vi.spyOn(logger, 'error');
+
+    // Act
+    // the handler is typed for parsed events; the wire can carry anything
+    const result = await handler({ name: '', count: 1.5, nested: { flag: 'yes' } } as never, context);
+
+    // Assess
+    expect(run).not.toHaveBeenCalled();
+    expect(result).toEqual({ status: 'rejected', reason: expect.any(String) });
+    const reason = (result as { reason: string }).reason;
+    const paths = reason.split('; ').map((issue) => issue.split(': ')[0]);
+    expect(paths).toEqual(['name', 'count', 'nested.flag']);
+    expect(errorLog).toHaveBeenCalledTimes(1);
+    expect(errorLog.mock.calls[0]![1]).toMatchObject({ function: 'f', issues: reason.split('; ') });
+  });
+
+  it('rejects an event that is not an object, naming the event itself', async () => {
+    // Prepare
+    const run = vi.fn(async () => 'should not run');
+    const handler = eventHandler('f', Schema, run);
+
+    // Act
+    const results = [await handler(null as never, context), await handler('a string' as never, context)];
+
+    // Assess
+    expect(run).not.toHaveBeenCalled();
+    for (const r of results) expect(r).toEqual({ status: 'rejected', reason: expect.stringMatching(/^\(event\): /) });
+  });
+
+  it('lets an error thrown by the function propagate, so that Lambda retries', async () => {
+    // Prepare
+    const boom = new Error('EC2 is down');
+    const handler = eventHandler('f', Schema, async () => {
+      throw boom;
+    });
+
+    // Act
+    const act = handler(validEvent, context);
+
+    // Assess
+    await expect(act).rejects.toBe(boom);
+  });
+
+  it('does not mistake a ParseError thrown by the function for a rejected event', async () => {
+    // Prepare
+    const inner = new ParseError('a later parse failed', { cause: [{ path: ['x'], message: 'bad' }] });
+    const handler = eventHandler('f', Schema, async () => {
+      throw inner;
+    });
+
+    // Act
+    const act = handler(validEvent, context);
+
+    // Assess
+    await expect(act).rejects.toBe(inner);
+  });
+});
+
+describe('rejectEvent', () => {
+  it('reads issues given as an array, with object path segments', () => {
+    // Prepare
+    const error = new ParseError('Failed to parse schema', {
+      cause: [
+        { path: ['detail', { key: 'ImageId' }], message: 'not an image id' },
+        { path: [], message: 'expected object' },
+      ],
+    });
+
+    // Act
+    const result = rejectEvent('f', error, {});
+
+    // Assess
+    expect(result).toEqual({ status: 'rejected', reason: 'detail.ImageId: not an image id; (event): expected object' });
+  });
+
+  it('reads issues given as { issues }', () => {
+    // Prepare
+    const error = new ParseError('Failed to parse schema', { cause: { issues: [{ path: ['a', 0], message: 'bad' }] } });
+
+    // Act
+    const result = rejectEvent('f', error, {});
+
+    // Assess
+    expect(result).toEqual({ status: 'rejected', reason: 'a.0: bad' });
+  });
+
+  it("falls back to the error's message when there are no issues", () => {
+    // Prepare
+    const error = new ParseError('envelope could not be read');
+
+    // Act
+    const result = rejectEvent('f', error, { source: 'x' });
+
+    // Assess
+    expect(result).toEqual({ status: 'rejected', reason: 'envelope could not be read' });
+  });
+
+  it('logs a summary of the event, not the event itself', () => {
+    // Prepare
+    const errorLog = vi.spyOn(logger, 'error');
+    const event = { source: 'aws.ec2', 'detail-type': 'EC2 AMI State Change', id: 'e-1', detail: { secret: 'x'.repeat(1000) } };
+
+    // Act
+    rejectEvent('image-state', new ParseError('bad'), event);
+
+    // Assess
+    expect(errorLog).toHaveBeenCalledTimes(1);
+    expect(errorLog.mock.calls[0]![1]).toEqual({
+      function: 'image-state',
+      issues: [],
+      event: { source: 'aws.ec2', detailType: 'EC2 AMI State Change', eventId: 'e-1', keys: ['source', 'detail-type', 'id', 'detail'] },
+    });
+  });
+});

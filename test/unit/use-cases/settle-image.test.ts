@@ -1,0 +1,304 @@
+import { describe, expect, it } from 'vitest';
+import { ImageBaked, ImageBakeFailed } from '../../../shared/domain/events.js';
+import { TAG } from '../../../shared/domain/tags.js';
+import { AwsCallError } from '../../../shared/runtime/errors.js';
+import { applySettlement, reconcilePending, settleImage } from '../../../shared/use-cases/settle-image.js';
+import { instanceIdOf, STACK, world, type World } from '../fakes.js';
+
+const SOURCE = instanceIdOf(7);
+
+/** An image this stack made, in EC2 state `state`, with the status tag `status`. */
+function managedImage(w: World, opts: { state?: string; status?: string; slot?: string; managedBy?: string; stateReason?: string; snapshots?: number } = {}) {
+  const slot = opts.slot ?? '2026-11-26';
+  const managedBy = opts.managedBy ?? STACK;
+  const image = w.ec2.addImage({
+    name: `${managedBy}/web/nightly/${slot}`,
+    state: opts.state ?? 'pending',
+    creationDate: '2026-11-26T01:00:10.000Z',
+    tags: {
+      [TAG.managedBy]: managedBy,
+      [TAG.lineage]: 'web',
+      [TAG.sourceInstance]: SOURCE,
+      [TAG.schedule]: 'nightly',
+      [TAG.slot]: slot,
+      [TAG.status]: opts.status ?? 'pending',
+    },
+    snapshotIds: Array.from({ length: opts.snapshots ?? 2 }, (_, i) => `snap-${slot.replace(/\D/g, '')}${i}`),
+    ...(opts.stateReason ? { stateReason: opts.stateReason } : {}),
+  });
+  return image;
+}
+
+const statusOf = (w: World, id: string) => w.ec2.images.get(id)?.tags[TAG.status] ?? w.ec2.snapshotTags.get(id)?.[TAG.status];
+
+describe('settleImage', () => {
+  it('publishes ImageBaked, then tags the image and its snapshots good', async () => {
+    // Prepare
+    const w = world();
+    const image = managedImage(w, { state: 'available' });
+
+    // Act
+    const s = await settleImage(image.imageId, w.deps);
+
+    // Assess
+    expect(s).toEqual({ kind: 'good' });
+    const baked = w.bus.ofType('ImageBaked');
+    expect(baked).toHaveLength(1);
+    expect(ImageBaked.parse(baked[0])).toEqual({
+      managedBy: STACK,
+      imageId: image.imageId,
+      imageName: image.name,
+      lineage: 'web',
+      sourceInstanceId: SOURCE,
+      schedule: 'nightly',
+      slot: '2026-11-26',
+      snapshotIds: image.snapshotIds,
+      creationDate: '2026-11-26T01:00:10.000Z',
+      settledBy: 'event',
+    });
+    for (const id of [image.imageId, ...image.snapshotIds]) expect(statusOf(w, id)).toBe('good');
+    expect(w.ec2.tagCalls).toEqual([{ resourceIds: [image.imageId, ...image.snapshotIds], tags: { [TAG.status]: 'good' } }]);
+    expect(w.journal).toEqual(['publish ImageBaked', `tag ${[image.imageId, ...image.snapshotIds].join(',')} {"${TAG.status}":"good"}`]);
+  });
+
+  it('publishes ImageBakeFailed (phase build) and tags failed when the build failed', async () => {
+    // Prepare
+    const w = world();
+    const image = managedImage(w, { state: 'failed', stateReason: 'Client.InternalError: snapshot failed' });
+
+    // Act
+    const s = await settleImage(image.imageId, w.deps, { errorMessage: 'from the event' });
+
+    // Assess
+    expect(s).toEqual({ kind: 'failed', reason: 'Client.InternalError: snapshot failed' });
+    expect(w.bus.ofType('ImageBakeFailed').map((d) => ImageBakeFailed.parse(d))).toEqual([
+      {
+        managedBy: STACK,
+        phase: 'build',
+        instanceId: SOURCE,
+        lineage: 'web',
+        schedule: 'nightly',
+        slot: '2026-11-26',
+        imageId: image.imageId,
+        errorCode: 'Image.failed',
+        message: 'Client.InternalError: snapshot failed',
+      },
+    ]);
+    for (const id of [image.imageId, ...image.snapshotIds]) expect(statusOf(w, id)).toBe('failed');
+  });
+
+  it("uses the event's error message when EC2 gives no state reason", async () => {
+    // Prepare
+    const w = world();
+    const image = managedImage(w, { state: 'error' });
+
+    // Act
+    const s = await settleImage(image.imageId, w.deps, { errorMessage: 'from the event' });
+
+    // Assess
+    expect(s).toEqual({ kind: 'failed', reason: 'from the event' });
+    expect(w.bus.ofType('ImageBakeFailed')[0]).toMatchObject({ errorCode: 'Image.error', message: 'from the event' });
+  });
+
+  it.each(['good', 'failed', 'bad'])('publishes and tags nothing for an image already %s', async (status) => {
+    // Prepare
+    const w = world();
+    const image = managedImage(w, { state: 'available', status });
+
+    // Act
+    const s = await settleImage(image.imageId, w.deps);
+
+    // Assess
+    expect(s).toEqual({ kind: 'unchanged', why: 'already-settled' });
+    expect(w.bus.calls).toEqual([]);
+    expect(w.ec2.tagCalls).toEqual([]);
+    expect(statusOf(w, image.imageId)).toBe(status);
+  });
+
+  it('publishes nothing for an image that does not exist or that another stack made', async () => {
+    // Prepare
+    const w = world();
+    const foreign = managedImage(w, { state: 'available', managedBy: 'other-stack' });
+
+    // Act
+    const results = [await settleImage('ami-00000000000000bad', w.deps), await settleImage(foreign.imageId, w.deps)];
+
+    // Assess
+    expect(results).toEqual([
+      { kind: 'unchanged', why: 'not-found' },
+      { kind: 'unchanged', why: 'not-managed' },
+    ]);
+    expect(w.bus.calls).toEqual([]);
+    expect(w.ec2.tagCalls).toEqual([]);
+  });
+
+  it('publishes nothing while the image is still building', async () => {
+    // Prepare
+    const w = world();
+    const image = managedImage(w, { state: 'pending' });
+
+    // Act
+    const s = await settleImage(image.imageId, w.deps);
+
+    // Assess
+    expect(s).toEqual({ kind: 'unchanged', why: 'still-building' });
+    expect(w.bus.calls).toEqual([]);
+    expect(statusOf(w, image.imageId)).toBe('pending');
+  });
+
+  it('throws and leaves the image pending when the event cannot be published', async () => {
+    // Prepare
+    const w = world();
+    const image = managedImage(w, { state: 'available' });
+    w.bus.failAll('ThrottlingException');
+
+    // Act
+    const act = settleImage(image.imageId, w.deps);
+
+    // Assess
+    await expect(act).rejects.toThrow(`could not publish ImageBaked for ${image.imageId}: ThrottlingException`);
+    expect(w.ec2.tagCalls).toEqual([]);
+    for (const id of [image.imageId, ...image.snapshotIds]) expect(statusOf(w, id)).toBe('pending');
+  });
+
+  it('settles on a later try once publishing works again (the event is published once)', async () => {
+    // Prepare
+    const w = world();
+    const image = managedImage(w, { state: 'available' });
+    w.bus.failAll();
+    await settleImage(image.imageId, w.deps).catch(() => undefined);
+    w.bus.heal();
+
+    // Act
+    const s = await settleImage(image.imageId, w.deps);
+    const again = await settleImage(image.imageId, w.deps);
+
+    // Assess
+    expect(s).toEqual({ kind: 'good' });
+    expect(again).toEqual({ kind: 'unchanged', why: 'already-settled' });
+    expect(w.bus.ofType('ImageBaked')).toHaveLength(1);
+  });
+});
+
+describe('applySettlement', () => {
+  it('settles the image view it is given, recording who settled it', async () => {
+    // Prepare
+    const w = world();
+    const image = managedImage(w, { state: 'available' });
+    const view = await w.ec2.describeImage(image.imageId);
+
+    // Act
+    const s = await applySettlement(view, w.deps, 'reconcile');
+
+    // Assess
+    expect(s).toEqual({ kind: 'good' });
+    expect(w.bus.ofType('ImageBaked')[0]).toMatchObject({ imageId: image.imageId, settledBy: 'reconcile' });
+  });
+
+  it('leaves out creationDate when EC2 did not give one', async () => {
+    // Prepare
+    const w = world();
+    const image = managedImage(w, { state: 'available' });
+    const view = { ...(await w.ec2.describeImage(image.imageId))!, creationDate: undefined };
+
+    // Act
+    await applySettlement(view, w.deps, 'event');
+
+    // Assess
+    expect(w.bus.ofType('ImageBaked')[0]).not.toHaveProperty('creationDate');
+  });
+});
+
+describe('reconcilePending', () => {
+  it('settles a mix of pending images across pages, and leaves what is not pending or not ours', async () => {
+    // Prepare
+    const w = world({ pageSize: 2 });
+    const ok1 = managedImage(w, { state: 'available', slot: '2026-11-21' });
+    const ok2 = managedImage(w, { state: 'available', slot: '2026-11-22' });
+    const broken = managedImage(w, { state: 'failed', slot: '2026-11-23', stateReason: 'boom' });
+    const building = managedImage(w, { state: 'pending', slot: '2026-11-24' });
+    const good = managedImage(w, { state: 'available', status: 'good', slot: '2026-11-20' });
+    const foreign = managedImage(w, { state: 'available', managedBy: 'other-stack', slot: '2026-11-25' });
+
+    // Act
+    const report = await reconcilePending(w.deps);
+
+    // Assess
+    expect(report).toEqual({ pendingSeen: 4, good: 2, failed: 1, stillBuilding: 1, errors: 0 });
+    expect(statusOf(w, ok1.imageId)).toBe('good');
+    expect(statusOf(w, ok2.imageId)).toBe('good');
+    expect(statusOf(w, broken.imageId)).toBe('failed');
+    expect(statusOf(w, building.imageId)).toBe('pending');
+    expect(statusOf(w, good.imageId)).toBe('good');
+    expect(statusOf(w, foreign.imageId)).toBe('pending');
+    expect(w.bus.ofType('ImageBaked').map((d) => [d.imageId, d.settledBy])).toEqual([
+      [ok1.imageId, 'reconcile'],
+      [ok2.imageId, 'reconcile'],
+    ]);
+    expect(w.bus.ofType('ImageBakeFailed').map((d) => [d.imageId, d.message])).toEqual([[broken.imageId, 'boom']]);
+  });
+
+  it('counts an image whose tagging throws as an error and settles the others', async () => {
+    // Prepare
+    const w = world();
+    const ok1 = managedImage(w, { state: 'available', slot: '2026-11-21' });
+    const stuck = managedImage(w, { state: 'available', slot: '2026-11-22' });
+    const ok2 = managedImage(w, { state: 'failed', slot: '2026-11-23' });
+    w.ec2.failTagging(stuck.imageId, new AwsCallError('RequestLimitExceeded', 'CreateTags', 'slow down', true, 503));
+
+    // Act
+    const report = await reconcilePending(w.deps);
+
+    // Assess
+    expect(report).toEqual({ pendingSeen: 3, good: 1, failed: 1, stillBuilding: 0, errors: 1 });
+    expect(statusOf(w, ok1.imageId)).toBe('good');
+    expect(statusOf(w, ok2.imageId)).toBe('failed');
+    expect(statusOf(w, stuck.imageId)).toBe('pending');
+    expect(w.log.at('error').map((r) => r.message)).toEqual(['could not settle image']);
+    expect(w.log.at('error')[0]!.extra[0]).toMatchObject({ imageId: stuck.imageId });
+  });
+
+  it('counts an image whose event cannot be published as an error, and leaves it pending for the next pass', async () => {
+    // Prepare
+    const w = world();
+    const a = managedImage(w, { state: 'available', slot: '2026-11-21' });
+    const b = managedImage(w, { state: 'available', slot: '2026-11-22' });
+    w.bus.failWhen((e) => (e.detail as { imageId?: string }).imageId === a.imageId);
+
+    // Act
+    const first = await reconcilePending(w.deps);
+    w.bus.heal();
+    const second = await reconcilePending(w.deps);
+
+    // Assess
+    expect(first).toEqual({ pendingSeen: 2, good: 1, failed: 0, stillBuilding: 0, errors: 1 });
+    expect(second).toEqual({ pendingSeen: 1, good: 1, failed: 0, stillBuilding: 0, errors: 0 });
+    expect(statusOf(w, a.imageId)).toBe('good');
+    expect(statusOf(w, b.imageId)).toBe('good');
+    expect(w.bus.ofType('ImageBaked').map((d) => d.imageId)).toEqual([b.imageId, a.imageId]);
+  });
+
+  it('reports nothing to do when no image is pending', async () => {
+    // Prepare
+    const w = world();
+
+    // Act
+    const report = await reconcilePending(w.deps);
+
+    // Assess
+    expect(report).toEqual({ pendingSeen: 0, good: 0, failed: 0, stillBuilding: 0, errors: 0 });
+    expect(w.bus.calls).toEqual([]);
+  });
+
+  it('lets a listing failure through to its caller', async () => {
+    // Prepare
+    const w = world();
+    w.ec2.failListPendingImages(new AwsCallError('RequestLimitExceeded', 'DescribeImages', 'slow down', true));
+
+    // Act
+    const act = reconcilePending(w.deps);
+
+    // Assess
+    await expect(act).rejects.toMatchObject({ code: 'RequestLimitExceeded' });
+  });
+});
