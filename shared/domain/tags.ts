@@ -190,38 +190,20 @@ export function parseInstancePolicy(tags: Tags, knownSchedules: readonly string[
     }
   }
 
-  let reboot = false;
-  const rebootRaw = tags[TAG.reboot];
-  if (rebootRaw !== undefined) {
-    const r = Bool.safeParse(rebootRaw);
-    if (r.success) reboot = r.data;
-    else problem(TAG.reboot, rebootRaw, reason(r.error), true);
-  }
-
-  let retain: Retention | undefined;
-  const retainRaw = tags[TAG.retain];
-  if (retainRaw !== undefined) {
-    const r = RetentionSpec.safeParse(retainRaw);
-    if (r.success) retain = r.data;
-    else problem(TAG.retain, retainRaw, reason(r.error), false);
-  }
-
-  let recover: RecoverMode = 'off';
-  const recoverRaw = tags[TAG.recover];
-  if (recoverRaw !== undefined) {
-    const r = Recover.safeParse(recoverRaw);
-    if (r.success) recover = r.data;
-    else problem(TAG.recover, recoverRaw, reason(r.error), false);
-  }
-
-  let lineage: string | undefined;
-  const lineageRaw = tags[TAG.lineage];
-  if (lineageRaw !== undefined) {
-    const r = Lineage.safeParse(lineageRaw);
-    if (r.success) lineage = r.data;
-    // A lineage we cannot put in an image name would split or merge series: do not guess.
-    else problem(TAG.lineage, lineageRaw, reason(r.error), true);
-  }
+  /** One tag through its schema: the parsed value, or the fallback and a problem. */
+  const read = <T>(key: string, schema: { safeParse(value: unknown): z.ZodSafeParseResult<T> }, fallback: T, blocksBake: boolean): T => {
+    const raw = tags[key];
+    if (raw === undefined) return fallback;
+    const parsed = schema.safeParse(raw);
+    if (parsed.success) return parsed.data;
+    problem(key, raw, reason(parsed.error), blocksBake);
+    return fallback;
+  };
+  const reboot = read(TAG.reboot, Bool, false, true);
+  const retain = read<Retention | undefined>(TAG.retain, RetentionSpec, undefined, false);
+  const recover = read<RecoverMode>(TAG.recover, Recover, 'off', false);
+  // A lineage we cannot put in an image name would split or merge series: do not guess.
+  const lineage = read<string | undefined>(TAG.lineage, Lineage, undefined, true);
 
   return { schedules, reboot, retain, recover, lineage, problems, bakeable };
 }

@@ -12,7 +12,7 @@
  */
 import type { ImageSpec, InstanceSummary } from '../../shared/domain/bake.js';
 import type { z } from 'zod';
-import type { DETAIL_SCHEMAS, DetailType, OutgoingEvent } from '../../shared/domain/events.js';
+import type { BakeRequested, DETAIL_SCHEMAS, DetailType, OutgoingEvent } from '../../shared/domain/events.js';
 import type { ImageView } from '../../shared/domain/image-status.js';
 import { TAG, type Tags } from '../../shared/domain/tags.js';
 import type { Log } from '../../shared/runtime/logger.js';
@@ -344,3 +344,26 @@ export function world(options: { pageSize?: number; schedules?: string[]; now?: 
 
 /** Instance ids that match the InstanceId schema: i- and 17 hex digits. */
 export const instanceIdOf = (n: number) => `i-${hex(n)}`;
+
+/** A BakeRequested detail as the scheduled run produces it, for tests to vary. */
+export const bakeRequest = (overrides: Partial<BakeRequested> = {}): BakeRequested => ({
+  managedBy: STACK,
+  instanceId: 'i-0123456789abcdef0',
+  lineage: 'web',
+  assignLineage: false,
+  schedule: 'nightly',
+  slot: '2026-11-26',
+  reboot: false,
+  requestedAt: NOW.toISOString(),
+  ...overrides,
+});
+
+/** A string the AWS SDK can serialize: its query serializer runs encodeURIComponent, which throws on a lone surrogate. */
+export function isWellFormed(s: string): boolean {
+  try {
+    encodeURIComponent(s);
+    return true;
+  } catch {
+    return false;
+  }
+}

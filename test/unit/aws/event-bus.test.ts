@@ -5,6 +5,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { EventBridgeClient, PutEventsCommand, type PutEventsCommandInput, type PutEventsCommandOutput, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { chunkEntries, entrySize, EventBusPublisher, MAX_ENTRIES_PER_CALL, MAX_REQUEST_BYTES, type PublisherOptions } from '../../../shared/aws/event-bus.js';
 import { outgoing, type OutgoingEvent } from '../../../shared/domain/events.js';
+import { bakeRequest } from '../fakes.js';
 
 expect.extend(allCustomMatcher);
 
@@ -20,16 +21,7 @@ const publisher = (options: PublisherOptions = {}) =>
   });
 
 const event = (n: number): OutgoingEvent =>
-  outgoing('BakeRequested', {
-    managedBy: 'ami-lifecycle-test',
-    instanceId: `i-${n.toString(16).padStart(17, '0')}`,
-    lineage: 'web',
-    assignLineage: false,
-    schedule: 'nightly',
-    slot: '2026-11-26',
-    reboot: false,
-    requestedAt: '2026-11-26T01:00:05.000Z',
-  });
+  outgoing('BakeRequested', bakeRequest({ instanceId: `i-${n.toString(16).padStart(17, '0')}` }));
 /** The instance id an event is about. */
 const subject = (e: OutgoingEvent | undefined) => (e?.detail as { instanceId: string }).instanceId;
 const events = (count: number) => Array.from({ length: count }, (_, i) => event(i + 1));

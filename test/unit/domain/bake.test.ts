@@ -4,18 +4,10 @@ import { decideBake, planBake, type InstanceSummary, type RunContext } from '../
 import { BakeRequested, PolicyInvalid } from '../../../shared/domain/events.js';
 import { imageName } from '../../../shared/domain/naming.js';
 import { TAG, type Tags } from '../../../shared/domain/tags.js';
+import { bakeRequest, isWellFormed } from '../fakes.js';
 
 const INSTANCE_ID = 'i-0123456789abcdef0';
 
-/** A string the AWS SDK can serialize: its query serializer runs encodeURIComponent, which throws on a lone surrogate. */
-function isWellFormed(s: string): boolean {
-  try {
-    encodeURIComponent(s);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const run = (overrides: Partial<RunContext> = {}): RunContext => ({
   managedBy: 'ami-lifecycle-test',
@@ -28,17 +20,7 @@ const run = (overrides: Partial<RunContext> = {}): RunContext => ({
 
 const instance = (tags: Tags, state = 'running', instanceId = INSTANCE_ID): InstanceSummary => ({ instanceId, state, tags });
 
-const request = (overrides: Partial<BakeRequested> = {}): BakeRequested => ({
-  managedBy: 'ami-lifecycle-test',
-  instanceId: INSTANCE_ID,
-  lineage: 'web',
-  assignLineage: false,
-  schedule: 'nightly',
-  slot: '2026-11-26',
-  reboot: false,
-  requestedAt: '2026-11-26T01:00:05.000Z',
-  ...overrides,
-});
+const request = (overrides: Partial<BakeRequested> = {}): BakeRequested => bakeRequest({ instanceId: INSTANCE_ID, ...overrides });
 
 describe('decideBake: instances that are gone', () => {
   it.each(['terminated', 'shutting-down'])('skips a %s instance as gone, whatever its tags', (state) => {

@@ -1,18 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { imageDescription, imageName, isValidAmiName, type ImageKey } from '../../../shared/domain/naming.js';
+import { isWellFormed } from '../fakes.js';
 
 const key: ImageKey = { managedBy: 'ami-lifecycle-prod', lineage: 'i-0123456789abcdef0', schedule: 'nightly', slot: '2026-11-26' };
 
-/** A string the AWS SDK can serialize: its query serializer runs encodeURIComponent, which throws on a lone surrogate. */
-function isWellFormed(s: string): boolean {
-  try {
-    encodeURIComponent(s);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('imageName', () => {
   it('has the shape <managedBy>/<lineage>/<schedule>/<slot>', () => {
