@@ -26,6 +26,25 @@ const EXPLAIN: Record<string, string> = {
   NameTakenByUnmanagedImage: 'an image not managed by this stack already has the name',
 };
 
+/**
+ * Gives the instance its lineage. A permanent refusal does not stop the bake: the image
+ * carries the lineage in its own tags, and the next bake derives the same one again
+ * (the instance id). A vanished instance is then reported by CreateImage itself.
+ */
+async function tagLineage(request: BakeRequested, tags: Record<string, string>, deps: Deps): Promise<void> {
+  try {
+    await deps.ec2.tagResources([request.instanceId], tags);
+  } catch (error) {
+    if (!(error instanceof AwsCallError) || error.retryable) throw error;
+    deps.log.warn('could not tag the instance with its lineage; baking anyway', {
+      instanceId: request.instanceId,
+      lineage: request.lineage,
+      errorCode: error.code,
+      message: error.message,
+    });
+  }
+}
+
 export async function bakeInstance(request: BakeRequested, deps: Deps): Promise<BakeOutcome> {
   const plan = planBake(request);
   const context = {
@@ -36,7 +55,7 @@ export async function bakeInstance(request: BakeRequested, deps: Deps): Promise<
     imageName: plan.image.name,
   };
   try {
-    if (plan.instanceTags) await deps.ec2.tagResources([request.instanceId], plan.instanceTags);
+    if (plan.instanceTags) await tagLineage(request, plan.instanceTags, deps);
     const result = await deps.ec2.createImage(plan.image);
     if (result.created) {
       deps.log.info('image creation started', { ...context, imageId: result.imageId, noReboot: plan.image.noReboot });

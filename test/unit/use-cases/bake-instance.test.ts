@@ -161,6 +161,24 @@ describe('bakeInstance: refusals', () => {
     expect(w.log.at('error')).toHaveLength(1);
   });
 
+  it('still bakes when the lineage tag is refused (UnauthorizedOperation), and warns', async () => {
+    // Prepare
+    const w = world();
+    w.ec2.addInstance(ID, { [TAG.bake]: 'nightly' });
+    w.ec2.failTagging(ID, new AwsCallError('UnauthorizedOperation', 'CreateTags', 'not authorized', false, 403));
+
+    // Act
+    const outcome = await bakeInstance(request({ assignLineage: true, lineage: ID }), w.deps);
+
+    // Assess
+    expect(outcome.status).toBe('created');
+    const [image] = [...w.ec2.images.values()];
+    expect(image!.tags[TAG.lineage]).toBe(ID);
+    expect(w.ec2.instances.get(ID)!.tags[TAG.lineage]).toBeUndefined();
+    expect(w.log.at('warn').map((r) => r.message)).toEqual(['could not tag the instance with its lineage; baking anyway']);
+    expect(w.bus.published).toHaveLength(0);
+  });
+
   it('rethrows a retryable error (throttling) and publishes nothing, so Lambda retries', async () => {
     // Prepare
     const w = world();
