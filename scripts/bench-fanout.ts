@@ -14,6 +14,7 @@ import { EventBridgeClient, PutEventsCommand, type PutEventsCommandInput } from 
 import { Ec2Gateway } from '../shared/aws/ec2-gateway.js';
 import { EventBusPublisher } from '../shared/aws/event-bus.js';
 import { runSchedule } from '../shared/use-cases/run-schedule.js';
+import { loadConfig } from '../shared/runtime/config.js';
 
 const opts = new Command('bench-fanout')
   .option('--instances <n>', 'opted-in instances', (v) => Number(v), 10_000)
@@ -80,6 +81,7 @@ const report = await runSchedule(
   {
     managedBy: 'ami-lifecycle-bench',
     schedules: ['nightly', 'weekly'],
+    rotation: loadConfig({ MANAGED_BY: 'ami-lifecycle-bench', EVENT_BUS_NAME: 'bench-bus', SCHEDULES: 'nightly,weekly' }).rotation,
     ec2: new Ec2Gateway(new EC2Client({ region: 'us-east-1' })),
     events: new EventBusPublisher(new EventBridgeClient({ region: 'us-east-1' }), 'bench-bus'),
     log: silent as never,

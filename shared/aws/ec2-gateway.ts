@@ -6,21 +6,41 @@
 import {
   CreateImageCommand,
   CreateTagsCommand,
+  DeleteSnapshotCommand,
+  DeregisterImageCommand,
   DescribeImagesCommand,
+  EnableImageDeprecationCommand,
+  paginateDescribeImageReferences,
   paginateDescribeImages,
   paginateDescribeInstances,
+  paginateDescribeLaunchTemplateVersions,
+  paginateDescribeSnapshots,
   type EC2Client,
+  type Filter,
   type Image,
   type Instance,
 } from '@aws-sdk/client-ec2';
 import type { ImageSpec, InstanceSummary } from '../domain/bake.js';
 import type { ImageView } from '../domain/image-status.js';
 import { TAG, tagRecord, type Tags } from '../domain/tags.js';
-import type { CreatedImage, Ec2Port } from '../use-cases/ports.js';
+import type { CreatedImage, Ec2Port, LaunchTemplateImage, SnapshotView } from '../use-cases/ports.js';
 import { AwsCallError } from '../runtime/errors.js';
 import { call, toAwsCallError } from './errors.js';
 
 const NOT_FOUND = new Set(['InvalidAMIID.NotFound', 'InvalidAMIID.Unavailable', 'InvalidAMIID.Malformed']);
+const SNAPSHOT_NOT_FOUND = new Set(['InvalidSnapshot.NotFound']);
+/** What EC2 answers where an action is not offered (a region without DescribeImageReferences). */
+const NOT_OFFERED = new Set(['InvalidAction', 'UnsupportedOperation', 'NotImplemented', 'UnknownOperationException']);
+
+/** Drains a paginator a page at a time, translating its errors. */
+async function* pages<P, T>(action: string, paginator: AsyncIterable<P>, map: (page: P) => T[]): AsyncIterable<T[]> {
+  const iterator = paginator[Symbol.asyncIterator]();
+  while (true) {
+    const next = await call(action, () => iterator.next());
+    if (next.done) return;
+    yield map(next.value);
+  }
+}
 
 /** States from which an instance can still be imaged or come back. */
 const LIVE_STATES = ['pending', 'running', 'stopping', 'stopped'];
@@ -36,6 +56,7 @@ export function toImageView(image: Image): ImageView {
     creationDate: image.CreationDate,
     tags: tagRecord(image.Tags),
     snapshotIds: (image.BlockDeviceMappings ?? []).flatMap((m) => (m.Ebs?.SnapshotId ? [m.Ebs.SnapshotId] : [])),
+    ...(image.DeprecationTime ? { deprecationTime: image.DeprecationTime } : {}),
   };
 }
 
@@ -44,6 +65,7 @@ function toInstanceSummary(instance: Instance): InstanceSummary {
     instanceId: instance.InstanceId ?? '',
     state: instance.State?.Name ?? 'unknown',
     tags: tagRecord(instance.Tags),
+    imageId: instance.ImageId,
   };
 }
 
@@ -53,23 +75,22 @@ export class Ec2Gateway implements Ec2Port {
     private readonly pageSize = 1000,
   ) {}
 
-  async *listBakeCandidates(): AsyncIterable<InstanceSummary[]> {
-    const pages = paginateDescribeInstances(
-      { client: this.client, pageSize: this.pageSize },
-      {
-        Filters: [
-          { Name: 'tag-key', Values: [TAG.bake] },
-          { Name: 'instance-state-name', Values: LIVE_STATES },
-        ],
-      },
+  listBakeCandidates(): AsyncIterable<InstanceSummary[]> {
+    return this.instancePages([
+      { Name: 'tag-key', Values: [TAG.bake] },
+      { Name: 'instance-state-name', Values: LIVE_STATES },
+    ]);
+  }
+
+  listInstances(): AsyncIterable<InstanceSummary[]> {
+    // Stopped and stopping instances still need their image to start again.
+    return this.instancePages([{ Name: 'instance-state-name', Values: [...LIVE_STATES, 'shutting-down'] }]);
+  }
+
+  private instancePages(Filters: Filter[]): AsyncIterable<InstanceSummary[]> {
+    return pages('DescribeInstances', paginateDescribeInstances({ client: this.client, pageSize: this.pageSize }, { Filters }), (page) =>
+      (page.Reservations ?? []).flatMap((r) => r.Instances ?? []).map(toInstanceSummary),
     );
-    const iterator = pages[Symbol.asyncIterator]();
-    while (true) {
-      const next = await call('DescribeInstances', () => iterator.next());
-      if (next.done) return;
-      const instances = (next.value.Reservations ?? []).flatMap((r) => r.Instances ?? []);
-      yield instances.map(toInstanceSummary);
-    }
   }
 
   async createImage(spec: ImageSpec): Promise<CreatedImage> {
@@ -124,23 +145,114 @@ export class Ec2Gateway implements Ec2Port {
     }
   }
 
-  async *listPendingImages(managedBy: string): AsyncIterable<ImageView[]> {
-    const pages = paginateDescribeImages(
-      { client: this.client, pageSize: this.pageSize },
-      {
-        Owners: ['self'],
-        Filters: [
-          { Name: `tag:${TAG.managedBy}`, Values: [managedBy] },
-          { Name: `tag:${TAG.status}`, Values: ['pending'] },
-        ],
-      },
+  listPendingImages(managedBy: string): AsyncIterable<ImageView[]> {
+    return this.imagePages([
+      { Name: `tag:${TAG.managedBy}`, Values: [managedBy] },
+      { Name: `tag:${TAG.status}`, Values: ['pending'] },
+    ]);
+  }
+
+  listManagedImages(managedBy: string): AsyncIterable<ImageView[]> {
+    return this.imagePages([{ Name: `tag:${TAG.managedBy}`, Values: [managedBy] }]);
+  }
+
+  private imagePages(Filters: Filter[]): AsyncIterable<ImageView[]> {
+    return pages(
+      'DescribeImages',
+      paginateDescribeImages({ client: this.client, pageSize: this.pageSize }, { Owners: ['self'], Filters }),
+      (page) => (page.Images ?? []).map(toImageView),
     );
-    const iterator = pages[Symbol.asyncIterator]();
-    while (true) {
-      const next = await call('DescribeImages', () => iterator.next());
-      if (next.done) return;
-      yield (next.value.Images ?? []).map(toImageView);
+  }
+
+  listManagedSnapshots(managedBy: string): AsyncIterable<SnapshotView[]> {
+    return pages(
+      'DescribeSnapshots',
+      paginateDescribeSnapshots(
+        { client: this.client, pageSize: this.pageSize },
+        { OwnerIds: ['self'], Filters: [{ Name: `tag:${TAG.managedBy}`, Values: [managedBy] }] },
+      ),
+      (page) =>
+        (page.Snapshots ?? []).map((s) => ({
+          snapshotId: s.SnapshotId ?? '',
+          // The full size where EC2 reports it, else the volume's provisioned GiB.
+          sizeBytes: s.FullSnapshotSizeInBytes ?? (s.VolumeSize ?? 0) * 2 ** 30,
+          startTime: s.StartTime ?? new Date(0),
+          tags: tagRecord(s.Tags),
+        })),
+    );
+  }
+
+  listLaunchTemplateImages(): AsyncIterable<LaunchTemplateImage[]> {
+    // With no template named, $Latest and $Default describe those versions of every template.
+    return pages(
+      'DescribeLaunchTemplateVersions',
+      paginateDescribeLaunchTemplateVersions({ client: this.client, pageSize: 200 }, { Versions: ['$Latest', '$Default'] }),
+      (page) =>
+        (page.LaunchTemplateVersions ?? []).flatMap((v) =>
+          v.LaunchTemplateData?.ImageId
+            ? [
+                {
+                  launchTemplateId: v.LaunchTemplateId ?? '',
+                  version: v.VersionNumber ?? 0,
+                  isDefault: v.DefaultVersion ?? false,
+                  imageId: v.LaunchTemplateData.ImageId,
+                },
+              ]
+            : [],
+        ),
+    );
+  }
+
+  async findImageReferences(imageIds: string[]): Promise<Map<string, string[]> | undefined> {
+    const refs = new Map<string, string[]>();
+    try {
+      // The call takes a bounded list of images: ask in slices.
+      for (let i = 0; i < imageIds.length; i += 100) {
+        const paginator = paginateDescribeImageReferences(
+          { client: this.client, pageSize: 1000 },
+          { ImageIds: imageIds.slice(i, i + 100), IncludeAllResourceTypes: true },
+        );
+        for await (const page of paginator) {
+          for (const r of page.ImageReferences ?? []) {
+            if (!r.ImageId) continue;
+            refs.set(r.ImageId, [...(refs.get(r.ImageId) ?? []), `${r.ResourceType ?? 'resource'} ${r.Arn ?? ''}`.trim()]);
+          }
+        }
+      }
+      return refs;
+    } catch (error) {
+      const mapped = toAwsCallError('DescribeImageReferences', error);
+      if (NOT_OFFERED.has(mapped.code)) return undefined;
+      throw mapped;
     }
+  }
+
+  async deregisterImage(imageId: string): Promise<'deregistered' | 'gone'> {
+    try {
+      await this.client.send(new DeregisterImageCommand({ ImageId: imageId, DeleteAssociatedSnapshots: true }));
+      return 'deregistered';
+    } catch (error) {
+      const mapped = toAwsCallError('DeregisterImage', error);
+      if (NOT_FOUND.has(mapped.code)) return 'gone';
+      throw mapped;
+    }
+  }
+
+  async deleteSnapshot(snapshotId: string): Promise<'deleted' | 'gone'> {
+    try {
+      await this.client.send(new DeleteSnapshotCommand({ SnapshotId: snapshotId }));
+      return 'deleted';
+    } catch (error) {
+      const mapped = toAwsCallError('DeleteSnapshot', error);
+      if (SNAPSHOT_NOT_FOUND.has(mapped.code)) return 'gone';
+      throw mapped;
+    }
+  }
+
+  async enableImageDeprecation(imageId: string, at: Date): Promise<void> {
+    await call('EnableImageDeprecation', () =>
+      this.client.send(new EnableImageDeprecationCommand({ ImageId: imageId, DeprecateAt: at })),
+    );
   }
 
   async tagResources(resourceIds: string[], tags: Tags): Promise<void> {

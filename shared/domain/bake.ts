@@ -11,6 +11,8 @@ export interface InstanceSummary {
   instanceId: string;
   state: string;
   tags: Tags;
+  /** The image the instance was launched from. */
+  imageId?: string | undefined;
 }
 
 export interface RunContext {
@@ -64,6 +66,7 @@ export function decideBake(instance: InstanceSummary, run: RunContext): BakeDeci
     schedule: run.schedule,
     slot: run.slot,
     reboot: policy.reboot,
+    ...(policy.retain ? { retain: instance.tags[TAG.retain]!.trim() } : {}),
     requestedAt: run.now.toISOString(),
   };
   return decision;
@@ -100,6 +103,7 @@ export function planBake(request: BakeRequested): BakePlan {
     [TAG.status]: 'pending',
   };
   if (request.instanceName) tags[TAG.name] = request.instanceName;
+  if (request.retain) tags[TAG.retain] = request.retain;
   return {
     ...(request.assignLineage ? { instanceTags: { [TAG.lineage]: request.lineage } } : {}),
     image: {

@@ -25,6 +25,8 @@ export const BakeRequested = z.object({
   schedule: ScheduleName,
   slot: Slot,
   reboot: z.boolean(),
+  /** The instance's valid retain tag, stamped on the image: the lineage's policy survives the instance. */
+  retain: z.string().max(256).optional(),
   requestedAt: z.iso.datetime(),
 });
 export type BakeRequested = z.infer<typeof BakeRequested>;
@@ -74,11 +76,43 @@ export const PolicyInvalid = z.object({
 });
 export type PolicyInvalid = z.infer<typeof PolicyInvalid>;
 
+/**
+ * One rotation run: what was planned and what was done. In a dry run `done` is all
+ * zeros. Lists are capped at 50 entries (`truncated` says so); the full plan is in
+ * the function's log. Dedupe key: none needed (a summary per run).
+ */
+export const ImagesRotated = z.object({
+  managedBy: ManagedBy,
+  dryRun: z.boolean(),
+  lineages: z.number().int(),
+  imagesSeen: z.number().int(),
+  planned: z.object({
+    keep: z.number().int(),
+    delete: z.number().int(),
+    deprecate: z.number().int(),
+    orphanSnapshots: z.number().int(),
+    bytesToFree: z.number(),
+  }),
+  done: z.object({
+    deleted: z.number().int(),
+    deprecated: z.number().int(),
+    snapshotsDeleted: z.number().int(),
+    orphanSnapshotsDeleted: z.number().int(),
+    bytesFreed: z.number(),
+  }),
+  referencesChecked: z.boolean(),
+  deletions: z.array(z.object({ imageId: z.string(), name: z.string(), lineage: z.string(), reason: z.string() })),
+  failures: z.array(z.object({ resourceId: z.string(), action: z.string(), errorCode: z.string(), message: z.string() })),
+  truncated: z.boolean(),
+});
+export type ImagesRotated = z.infer<typeof ImagesRotated>;
+
 export const DETAIL_SCHEMAS = {
   BakeRequested,
   ImageBaked,
   ImageBakeFailed,
   PolicyInvalid,
+  ImagesRotated,
 } as const;
 
 export type DetailType = keyof typeof DETAIL_SCHEMAS;

@@ -12,6 +12,8 @@ export interface ImageView {
   state: string;
   stateReason?: string | undefined;
   creationDate?: string | undefined;
+  /** When EC2 deprecates (or deprecated) the image, if set. */
+  deprecationTime?: string | undefined;
   tags: Tags;
   snapshotIds: string[];
 }

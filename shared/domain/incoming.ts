@@ -41,3 +41,13 @@ export const AmiStateChangeEvent = EventBridgeSchema.extend({
   }),
 });
 export type AmiStateChangeEvent = z.infer<typeof AmiStateChangeEvent>;
+
+/**
+ * Input of the rotate function: from its schedule (`{"trigger": "schedule"}`) or
+ * on demand; `dryRun` overrides the stage's DRY_RUN for that run.
+ */
+export const RotationRequest = z.object({
+  trigger: z.enum(['schedule', 'manual']).default('manual'),
+  dryRun: z.boolean().optional(),
+});
+export type RotationRequest = z.infer<typeof RotationRequest>;

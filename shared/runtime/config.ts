@@ -4,7 +4,8 @@
  * half-working.
  */
 import { z } from 'zod';
-import { ScheduleName } from '../domain/tags.js';
+import { TimeZone } from '../domain/schedule.js';
+import { RetentionSpec, ScheduleName, type Retention } from '../domain/tags.js';
 import { ConfigError } from './errors.js';
 
 const ConfigSchema = z.object({
@@ -17,12 +18,42 @@ const ConfigSchema = z.object({
     .string()
     .transform((s) => s.split(',').map((n) => n.trim()).filter(Boolean))
     .pipe(z.array(ScheduleName).min(1, 'at least one schedule')),
+  /** Retention of a lineage whose instance and images name none. */
+  DEFAULT_RETAIN: z.string().default('7').pipe(RetentionSpec),
+  /** Time zone of the schedules, and of retention's days, weeks and months. */
+  TIMEZONE: TimeZone.default('UTC'),
+  /** Days a failed or bad image is kept for a look before rotation deletes it. */
+  FAILED_GRACE_DAYS: z.coerce.number().int().min(0).max(365).default(3),
+  /** Kept images older than this many days are deprecated; empty or 0 turns it off. */
+  DEPRECATE_AFTER_DAYS: z
+    .string()
+    .default('')
+    .transform((s) => (s.trim() === '' || s.trim() === '0' ? undefined : Number(s)))
+    .pipe(z.number().int().min(1).max(3650).optional()),
+  /** Orphaned managed snapshots younger than this are spared (their image may still be in the making). */
+  ORPHAN_GRACE_HOURS: z.coerce.number().min(0).max(720).default(24),
+  /** Rotation plans and reports but deletes nothing. */
+  DRY_RUN: z
+    .enum(['true', 'false', ''])
+    .default('false')
+    .transform((s) => s === 'true'),
 });
+
+export interface RotationSettings {
+  defaultRetention: Retention;
+  timeZone: string;
+  failedGraceDays: number;
+  deprecateAfterDays: number | undefined;
+  dryRun: boolean;
+  /** Orphaned snapshots younger than this are spared: their image may still be in the making. */
+  orphanGraceHours: number;
+}
 
 export interface Config {
   managedBy: string;
   eventBusName: string;
   schedules: string[];
+  rotation: RotationSettings;
 }
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
@@ -35,5 +66,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     managedBy: parsed.data.MANAGED_BY,
     eventBusName: parsed.data.EVENT_BUS_NAME,
     schedules: parsed.data.SCHEDULES,
+    rotation: {
+      defaultRetention: parsed.data.DEFAULT_RETAIN,
+      timeZone: parsed.data.TIMEZONE,
+      failedGraceDays: parsed.data.FAILED_GRACE_DAYS,
+      deprecateAfterDays: parsed.data.DEPRECATE_AFTER_DAYS,
+      dryRun: parsed.data.DRY_RUN,
+      orphanGraceHours: parsed.data.ORPHAN_GRACE_HOURS,
+    },
   };
 }

@@ -18,6 +18,7 @@ export function productionDeps(): Deps {
     deps = {
       managedBy: config.managedBy,
       schedules: config.schedules,
+      rotation: config.rotation,
       ec2: new Ec2Gateway(ec2Client()),
       events: new EventBusPublisher(eventBridgeClient(), config.eventBusName),
       log: logger,

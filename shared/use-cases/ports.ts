@@ -6,6 +6,7 @@ import type { ImageSpec, InstanceSummary } from '../domain/bake.js';
 import type { OutgoingEvent } from '../domain/events.js';
 import type { ImageView } from '../domain/image-status.js';
 import type { Tags } from '../domain/tags.js';
+import type { RotationSettings } from '../runtime/config.js';
 import type { Log } from '../runtime/logger.js';
 
 export interface CreatedImage {
@@ -25,6 +26,39 @@ export interface Ec2Port {
   /** Images of this stack still marked pending, a page at a time. */
   listPendingImages(managedBy: string): AsyncIterable<ImageView[]>;
   tagResources(resourceIds: string[], tags: Tags): Promise<void>;
+
+  // ---- rotation --------------------------------------------------------------------------
+  /** Every image of this stack, a page at a time. */
+  listManagedImages(managedBy: string): AsyncIterable<ImageView[]>;
+  /** Every snapshot of this stack, a page at a time. */
+  listManagedSnapshots(managedBy: string): AsyncIterable<SnapshotView[]>;
+  /** Every instance that is not terminated, whatever its tags, a page at a time. */
+  listInstances(): AsyncIterable<InstanceSummary[]>;
+  /** The images named by the default and latest version of every launch template. */
+  listLaunchTemplateImages(): AsyncIterable<LaunchTemplateImage[]>;
+  /**
+   * What AWS knows to reference these images (DescribeImageReferences), or undefined
+   * where the region does not offer the call.
+   */
+  findImageReferences(imageIds: string[]): Promise<Map<string, string[]> | undefined>;
+  /** DeregisterImage with DeleteAssociatedSnapshots; 'gone' when it no longer exists. */
+  deregisterImage(imageId: string): Promise<'deregistered' | 'gone'>;
+  deleteSnapshot(snapshotId: string): Promise<'deleted' | 'gone'>;
+  enableImageDeprecation(imageId: string, at: Date): Promise<void>;
+}
+
+export interface SnapshotView {
+  snapshotId: string;
+  sizeBytes: number;
+  startTime: Date;
+  tags: Tags;
+}
+
+export interface LaunchTemplateImage {
+  launchTemplateId: string;
+  version: number;
+  isDefault: boolean;
+  imageId: string;
 }
 
 export interface PublishFailure {
@@ -45,6 +79,7 @@ export interface EventPort {
 export interface Deps {
   managedBy: string;
   schedules: readonly string[];
+  rotation: RotationSettings;
   ec2: Ec2Port;
   events: EventPort;
   log: Log;

@@ -81,6 +81,8 @@ export class LocalCloud {
   private readonly queues = new Map<string, string>();
   private readonly announced = new Set<string>();
   private handlers: Record<string, LambdaHandler> = {};
+  /** Sets the simulated time images created from now on report (undefined: the real time). */
+  setClock: (at: Date | undefined) => void = () => undefined;
 
   private constructor(
     readonly moto: MotoServer,
@@ -98,8 +100,12 @@ export class LocalCloud {
   static async start(options: LocalCloudOptions = {}): Promise<LocalCloud> {
     const wiring = readServerless({ stage: options.stage ?? 'dev' });
     const moto = await startMoto();
-    const proxy = await startFidelityProxy(moto.endpoint);
+    let clock: Date | undefined;
+    const proxy = await startFidelityProxy(moto.endpoint, { clock: () => clock ?? new Date() });
     const cloud = new LocalCloud(moto, proxy, wiring, options.concurrency ?? 4);
+    cloud.setClock = (at) => {
+      clock = at;
+    };
     // The handlers read their configuration from the environment at load, as in Lambda.
     const { NODE_OPTIONS: _ignored, ...env } = wiring.environment;
     for (const [key, value] of Object.entries({ ...env, ...options.env })) {
@@ -144,6 +150,7 @@ export class LocalCloud {
   /** Wipes moto and the harness's memory, then installs the wiring again. */
   async reset(): Promise<void> {
     await this.moto.reset();
+    this.setClock(undefined);
     this.queues.clear();
     this.announced.clear();
     this.proxy.resetCalls();
@@ -175,6 +182,7 @@ export class LocalCloud {
    * EventBridge Scheduler would pass (its scheduled-time placeholder filled in).
    */
   fireSchedule(schedule: string, at: Date): Promise<unknown> {
+    this.setClock(at);
     for (const fn of this.wiring.functions) {
       for (const s of fn.schedules) {
         if (s.input.schedule !== schedule) continue;

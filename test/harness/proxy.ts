@@ -78,7 +78,16 @@ export interface ProxyContext {
 const DEFAULT_REGION = 'us-east-1';
 const DEFAULT_ACCESS_KEY_ID = 'testing';
 
-export async function startFidelityProxy(upstream: string): Promise<FidelityProxy> {
+export interface FidelityProxyOptions {
+  /**
+   * A simulated clock: images created through the proxy report its time as their
+   * CreationDate (moto stamps the real time), so a week of nightly bakes run in
+   * seconds still looks like a week.
+   */
+  clock?: () => Date;
+}
+
+export async function startFidelityProxy(upstream: string, options: FidelityProxyOptions = {}): Promise<FidelityProxy> {
   const upstreamUrl = new URL(upstream);
   const agent = new Agent({ keepAlive: true });
   const counts = new Map<string, number>();
@@ -104,7 +113,11 @@ export async function startFidelityProxy(upstream: string): Promise<FidelityProx
 
   const createImageLock = new Mutex();
   const recorded: RecordedEvent[] = [];
+  const imageTimes: ImageTimes = { created: new Map(), deprecated: new Map() };
   const interceptors: Interceptor[] = [
+    describeImageReferencesNotOffered,
+    enableImageDeprecation(imageTimes),
+    simulatedImageTimes(imageTimes, options.clock),
     recordPutEvents(recorded),
     serialiseCreateImage(createImageLock),
     rejectDuplicateAmiName,
@@ -200,6 +213,74 @@ function recordPutEvents(recorded: RecordedEvent[]): Interceptor {
 
 // ---------------------------------------------------------------------------
 // Interceptors closing moto gaps
+
+interface ImageTimes {
+  /** Image id -> simulated CreationDate. */
+  created: Map<string, string>;
+  /** Image id -> DeprecationTime set through EnableImageDeprecation. */
+  deprecated: Map<string, string>;
+}
+
+/**
+ * Moto gap: DescribeImageReferences is not implemented (HTTP 500 with an HTML
+ * page). Answer as a region that does not offer the action does.
+ */
+const describeImageReferencesNotOffered: Interceptor = async (request, next) => {
+  if (!isEc2Action(request, 'DescribeImageReferences')) return next(request);
+  return ec2ErrorResponse(400, 'InvalidAction', 'The action DescribeImageReferences is not valid for this web service.');
+};
+
+/**
+ * Moto gap: EnableImageDeprecation is not implemented. Remember the time, and
+ * report it as the image's DeprecationTime in DescribeImages (see simulatedImageTimes).
+ */
+function enableImageDeprecation(times: ImageTimes): Interceptor {
+  return async (request, next) => {
+    if (!isEc2Action(request, 'EnableImageDeprecation') || request.form === undefined) return next(request);
+    const imageId = request.form.get('ImageId') ?? '';
+    const at = request.form.get('DeprecateAt') ?? new Date().toISOString();
+    times.deprecated.set(imageId, new Date(at).toISOString());
+    const body = `<?xml version="1.0" encoding="UTF-8"?><EnableImageDeprecationResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>${randomUUID()}</requestId><return>true</return></EnableImageDeprecationResponse>`;
+    return { status: 200, headers: { 'content-type': 'text/xml;charset=UTF-8' }, body: Buffer.from(body, 'utf8') };
+  };
+}
+
+/**
+ * Moto gaps: every image's CreationDate is the real time of the call, and images
+ * have no DeprecationTime. With a simulated clock, images created through the proxy
+ * report its time; deprecations set through the proxy are reported.
+ */
+function simulatedImageTimes(times: ImageTimes, clock: (() => Date) | undefined): Interceptor {
+  return async (request, next) => {
+    const create = isEc2Action(request, 'CreateImage');
+    const describe = isEc2Action(request, 'DescribeImages');
+    if (!create && !describe) return next(request);
+    const response = await next(request);
+    if (response.status !== 200) return response;
+    let body = (await bufferBody(response.body)).toString('utf8');
+    if (create && clock) {
+      const imageId = /<imageId>\s*([^<\s]+)\s*<\/imageId>/i.exec(body)?.[1];
+      if (imageId) times.created.set(imageId, clock().toISOString());
+    }
+    if (describe) {
+      // In moto's answer, each image's imageId comes before its creationDate.
+      body = body.replace(
+        /<imageId>(ami-[0-9a-f]+)<\/imageId>([\s\S]*?)<creationDate>[^<]*<\/creationDate>/g,
+        (whole, id: string, between: string) => {
+          const created = times.created.get(id);
+          const deprecated = times.deprecated.get(id);
+          if (!created && !deprecated) return whole;
+          const dep = deprecated ? `<deprecationTime>${deprecated}</deprecationTime>` : '';
+          const date = created ?? /<creationDate>([^<]*)<\/creationDate>/.exec(whole)![1];
+          return `<imageId>${id}</imageId>${dep}${between}<creationDate>${date}</creationDate>`;
+        },
+      );
+    }
+    const headers = { ...response.headers };
+    delete headers['content-length'];
+    return { ...response, headers, body: Buffer.from(body, 'utf8') };
+  };
+}
 // ---------------------------------------------------------------------------
 
 /**

@@ -1,0 +1,262 @@
+/**
+ * Rotation: read everything a page at a time, let the domain plan, then carry
+ * the plan out (or, in a dry run, only report it). EC2 calls: a few per page of
+ * images, snapshots, instances and launch templates, one DescribeImageReferences
+ * per 100 delete candidates, then one per deleted image, plus a DeleteSnapshot
+ * for any snapshot AWS left behind. A failure on one image is reported and the
+ * rest go on.
+ */
+import pLimit from 'p-limit';
+import { outgoing } from '../domain/events.js';
+import { statusOf } from '../domain/image-status.js';
+import {
+  planRotation,
+  planSnapshotSweep,
+  describeRetention,
+  type ImageDecision,
+  type RotationImage,
+  type RotationPlan,
+  type SnapshotInfo,
+} from '../domain/retention.js';
+import { RetentionSpec, TAG, type Retention } from '../domain/tags.js';
+import type { ImageView } from '../domain/image-status.js';
+import { AwsCallError } from '../runtime/errors.js';
+import type { Deps } from './ports.js';
+
+export interface RotateOptions {
+  /** Overrides the configured DRY_RUN for this run. */
+  dryRun?: boolean | undefined;
+}
+
+export interface RotationFailure {
+  resourceId: string;
+  action: string;
+  errorCode: string;
+  message: string;
+}
+
+export interface RotationReport {
+  dryRun: boolean;
+  lineages: number;
+  imagesSeen: number;
+  planned: { keep: number; delete: number; deprecate: number; orphanSnapshots: number; bytesToFree: number };
+  done: { deleted: number; deprecated: number; snapshotsDeleted: number; orphanSnapshotsDeleted: number; bytesFreed: number };
+  failures: RotationFailure[];
+  /** Image references from DescribeImageReferences were consulted (false where the region lacks the call). */
+  referencesChecked: boolean;
+}
+
+/** How many deletions run at once: gentle on EC2's mutating-call budget, quick enough for thousands. */
+const DELETE_CONCURRENCY = 4;
+/** Lists in the published event are capped to keep it far below EventBridge's 256 KB. */
+const EVENT_LIST_MAX = 50;
+
+function toRotationImage(image: ImageView): RotationImage {
+  const t = image.tags;
+  return {
+    imageId: image.imageId,
+    name: image.name,
+    managedBy: t[TAG.managedBy],
+    lineage: t[TAG.lineage],
+    schedule: t[TAG.schedule],
+    status: statusOf(image),
+    state: image.state,
+    createdAt: new Date(image.creationDate ?? 0),
+    retainTag: t[TAG.retain],
+    snapshotIds: image.snapshotIds,
+    deprecated: image.deprecationTime !== undefined,
+  };
+}
+
+const addUse = (inUse: Map<string, string[]>, imageId: string, use: string) =>
+  inUse.set(imageId, [...(inUse.get(imageId) ?? []), use]);
+
+export async function rotateImages(options: RotateOptions, deps: Deps): Promise<RotationReport> {
+  const settings = deps.rotation;
+  const dryRun = options.dryRun ?? settings.dryRun;
+  const now = deps.now();
+
+  // ---- read --------------------------------------------------------------------------------
+  const images: RotationImage[] = [];
+  for await (const page of deps.ec2.listManagedImages(deps.managedBy)) images.push(...page.map(toRotationImage));
+
+  const inUse = new Map<string, string[]>();
+  const instancePolicies = new Map<string, Retention>();
+  for await (const page of deps.ec2.listInstances()) {
+    for (const instance of page) {
+      if (instance.imageId) addUse(inUse, instance.imageId, `instance ${instance.instanceId} (${instance.state})`);
+      const lineage = instance.tags[TAG.lineage] ?? (instance.tags[TAG.bake] !== undefined ? instance.instanceId : undefined);
+      const raw = instance.tags[TAG.retain];
+      if (!lineage || raw === undefined || instancePolicies.has(lineage)) continue;
+      // An unreadable tag is no policy: the lineage keeps its last known one rather than a guess.
+      const parsed = RetentionSpec.safeParse(raw);
+      if (parsed.success) instancePolicies.set(lineage, parsed.data);
+    }
+  }
+  for await (const page of deps.ec2.listLaunchTemplateImages()) {
+    for (const v of page) {
+      addUse(inUse, v.imageId, `launch template ${v.launchTemplateId} version ${v.version}${v.isDefault ? ' (default)' : ' (latest)'}`);
+    }
+  }
+
+  // ---- plan --------------------------------------------------------------------------------
+  const planInput = {
+    managedBy: deps.managedBy,
+    now,
+    timeZone: settings.timeZone,
+    images,
+    instancePolicies,
+    defaultRetention: settings.defaultRetention,
+    inUse,
+    failedGraceDays: settings.failedGraceDays,
+    deprecateAfterDays: settings.deprecateAfterDays,
+  };
+  let plan: RotationPlan = planRotation(planInput);
+  // What else references the images we are about to delete (other accounts' launch permissions
+  // aside): asked only for the candidates, and only where the region offers the call.
+  const candidates = plan.decisions.filter((d) => d.action === 'delete').map((d) => d.imageId);
+  let referencesChecked = false;
+  if (candidates.length > 0) {
+    const refs = await deps.ec2.findImageReferences(candidates);
+    if (refs) {
+      referencesChecked = true;
+      if (refs.size > 0) {
+        for (const [imageId, uses] of refs) for (const use of uses) addUse(inUse, imageId, use);
+        plan = planRotation(planInput);
+      }
+    }
+  }
+
+  const snapshotSizes = new Map<string, number>();
+  const snapshots: SnapshotInfo[] = [];
+  for await (const page of deps.ec2.listManagedSnapshots(deps.managedBy)) {
+    for (const s of page) {
+      snapshotSizes.set(s.snapshotId, s.sizeBytes);
+      snapshots.push({ snapshotId: s.snapshotId, managedBy: s.tags[TAG.managedBy], startTime: s.startTime });
+    }
+  }
+  const snapshotsOfImages = new Set(images.flatMap((i) => i.snapshotIds));
+  const orphans = planSnapshotSweep(snapshots, snapshotsOfImages, {
+    managedBy: deps.managedBy,
+    now,
+    graceHours: settings.orphanGraceHours,
+  });
+
+  const toDelete = plan.decisions.filter((d) => d.action === 'delete');
+  const toDeprecate = plan.decisions.filter((d) => d.deprecate);
+  const bytesOf = (ids: string[]) => ids.reduce((sum, id) => sum + (snapshotSizes.get(id) ?? 0), 0);
+  const report: RotationReport = {
+    dryRun,
+    lineages: plan.lineages.length,
+    imagesSeen: images.length,
+    planned: {
+      keep: plan.decisions.length - toDelete.length,
+      delete: toDelete.length,
+      deprecate: toDeprecate.length,
+      orphanSnapshots: orphans.length,
+      bytesToFree: bytesOf(toDelete.flatMap((d) => d.snapshotIds)) + bytesOf(orphans),
+    },
+    done: { deleted: 0, deprecated: 0, snapshotsDeleted: 0, orphanSnapshotsDeleted: 0, bytesFreed: 0 },
+    failures: [],
+    referencesChecked,
+  };
+  logPlan(plan, deps, dryRun);
+
+  // ---- act ---------------------------------------------------------------------------------
+  if (!dryRun) {
+    const limit = pLimit(DELETE_CONCURRENCY);
+    const attempt = async (resourceId: string, action: string, fn: () => Promise<void>) => {
+      try {
+        await fn();
+      } catch (error) {
+        if (!(error instanceof AwsCallError)) throw error;
+        report.failures.push({ resourceId, action, errorCode: error.code, message: error.message });
+        deps.log.error('rotation step failed; the others go on', { resourceId, action, errorCode: error.code, message: error.message });
+      }
+    };
+    const deregistered: ImageDecision[] = [];
+    await Promise.all(
+      toDelete.map((d) =>
+        limit(() =>
+          attempt(d.imageId, 'DeregisterImage', async () => {
+            await deps.ec2.deregisterImage(d.imageId);
+            deregistered.push(d);
+            report.done.deleted++;
+          }),
+        ),
+      ),
+    );
+    await Promise.all(
+      toDeprecate.map((d) =>
+        limit(() =>
+          attempt(d.imageId, 'EnableImageDeprecation', async () => {
+            await deps.ec2.enableImageDeprecation(d.imageId, now);
+            report.done.deprecated++;
+          }),
+        ),
+      ),
+    );
+
+    // DeleteAssociatedSnapshots should have taken the snapshots with their images; whatever is
+    // still there (a partial failure, an older API) is deleted here, found with one paged read.
+    const expected = new Set(deregistered.flatMap((d) => d.snapshotIds));
+    const leftovers: string[] = [];
+    if (expected.size > 0) {
+      for await (const page of deps.ec2.listManagedSnapshots(deps.managedBy)) {
+        for (const s of page) if (expected.has(s.snapshotId)) leftovers.push(s.snapshotId);
+      }
+    }
+    const stillThere = new Set(leftovers);
+    for (const id of expected) if (!stillThere.has(id)) report.done.bytesFreed += snapshotSizes.get(id) ?? 0;
+    report.done.snapshotsDeleted = expected.size - stillThere.size;
+    await Promise.all(
+      [...leftovers.map((id) => ({ id, orphan: false })), ...orphans.map((id) => ({ id, orphan: true }))].map(({ id, orphan }) =>
+        limit(() =>
+          attempt(id, 'DeleteSnapshot', async () => {
+            await deps.ec2.deleteSnapshot(id);
+            if (orphan) report.done.orphanSnapshotsDeleted++;
+            else report.done.snapshotsDeleted++;
+            report.done.bytesFreed += snapshotSizes.get(id) ?? 0;
+          }),
+        ),
+      ),
+    );
+  }
+
+  // ---- report ------------------------------------------------------------------------------
+  const published = await deps.events.publish([
+    outgoing('ImagesRotated', {
+      managedBy: deps.managedBy,
+      ...report,
+      failures: report.failures.slice(0, EVENT_LIST_MAX),
+      deletions: toDelete.slice(0, EVENT_LIST_MAX).map((d) => ({
+        imageId: d.imageId,
+        name: d.name,
+        lineage: d.lineage ?? '',
+        reason: d.reasons.join('; '),
+      })),
+      truncated: report.failures.length > EVENT_LIST_MAX || toDelete.length > EVENT_LIST_MAX,
+    }),
+  ]);
+  if (published.failed.length > 0) deps.log.error('could not publish ImagesRotated', { code: published.failed[0]!.code });
+  deps.log.info('rotation finished', { ...report, failures: report.failures.length });
+  return report;
+}
+
+/** Every decision as one log line: the plan a dry run prints. */
+function logPlan(plan: RotationPlan, deps: Deps, dryRun: boolean): void {
+  for (const l of plan.lineages) {
+    deps.log.info('lineage policy', { lineage: l.lineage, policy: describeRetention(l.retention), source: l.source });
+  }
+  for (const d of plan.decisions) {
+    deps.log.info(dryRun ? 'plan (dry run)' : 'plan', {
+      imageId: d.imageId,
+      name: d.name,
+      lineage: d.lineage,
+      schedule: d.schedule,
+      action: d.action,
+      deprecate: d.deprecate,
+      reasons: d.reasons,
+    });
+  }
+}
