@@ -153,13 +153,17 @@ export class Ec2Gateway implements Ec2Port {
   }
 
   listManagedImages(managedBy: string): AsyncIterable<ImageView[]> {
-    return this.imagePages([{ Name: `tag:${TAG.managedBy}`, Values: [managedBy] }]);
+    // Disabled images too: they still own their snapshots, which are then no orphans.
+    return this.imagePages([{ Name: `tag:${TAG.managedBy}`, Values: [managedBy] }], true);
   }
 
-  private imagePages(Filters: Filter[]): AsyncIterable<ImageView[]> {
+  private imagePages(Filters: Filter[], IncludeDisabled = false): AsyncIterable<ImageView[]> {
     return pages(
       'DescribeImages',
-      paginateDescribeImages({ client: this.client, pageSize: this.pageSize }, { Owners: ['self'], Filters }),
+      paginateDescribeImages(
+        { client: this.client, pageSize: this.pageSize },
+        { Owners: ['self'], Filters, ...(IncludeDisabled ? { IncludeDisabled } : {}) },
+      ),
       (page) => (page.Images ?? []).map(toImageView),
     );
   }

@@ -134,15 +134,22 @@ export function applyRetention(images: RotationImage[], retention: Retention, no
   return kept;
 }
 
-/** Lineage's policy: its instance's tag, else the newest image's stamped tag, else the default. */
-export function policyFor(lineage: string, images: RotationImage[], input: RotationInput): LineagePolicy {
-  const live = input.instancePolicies.get(lineage);
-  if (live) return { lineage, source: 'instance', retention: live };
+/** The newest policy stamped on one of the images at bake, and the image it is read from. */
+function lastKnown(images: RotationImage[]): { retention: Retention; imageId: string } | undefined {
   for (const img of [...images].sort(newestFirst)) {
     if (img.retainTag === undefined) continue;
     const parsed = RetentionSpec.safeParse(img.retainTag);
-    if (parsed.success) return { lineage, source: 'last-known', retention: parsed.data };
+    if (parsed.success) return { retention: parsed.data, imageId: img.imageId };
   }
+  return undefined;
+}
+
+/** Lineage's policy: its instance's tag, else its last known one, else the default. */
+export function policyFor(lineage: string, images: RotationImage[], input: RotationInput): LineagePolicy {
+  const live = input.instancePolicies.get(lineage);
+  if (live) return { lineage, source: 'instance', retention: live };
+  const known = lastKnown(images);
+  if (known) return { lineage, source: 'last-known', retention: known.retention };
   return { lineage, source: 'default', retention: input.defaultRetention };
 }
 
@@ -188,6 +195,7 @@ export function planRotation(input: RotationInput): RotationPlan {
     // Rule 5: a lineage without a live instance keeps its last known policy.
     const policy = policyFor(lineage, images, input);
     lineages.push(policy);
+    const carrier = policy.source === 'last-known' ? lastKnown(images)?.imageId : undefined;
     const good = images.filter((i) => kindOf(i) === 'good').sort(newestFirst);
     const newestGood = good[0]?.imageId;
 
@@ -205,6 +213,9 @@ export function planRotation(input: RotationInput): RotationPlan {
       // Rule 3 and rule 1, whatever the policy says.
       if (uses && uses.length > 0) reasons.push(`in use by ${uses.join(', ')}`);
       if (img.imageId === newestGood) reasons.push('newest good image of the lineage');
+      // Rule 5 over time: deleting the image the last known policy is read from (a failed bake
+      // stamped with a newer policy) would hand the lineage to an older policy on the next run.
+      if (img.imageId === carrier) reasons.push("carries the lineage's last known retain policy");
 
       const kind = kindOf(img);
       if (kind === 'pending') {

@@ -8,6 +8,9 @@ import { TimeZone } from '../domain/schedule.js';
 import { RetentionSpec, ScheduleName, type Retention } from '../domain/tags.js';
 import { ConfigError } from './errors.js';
 
+/** An empty (or blank) variable is an unset one, so that its default applies. */
+const unsetIfBlank = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
+
 const ConfigSchema = z.object({
   /** Value of the managed-by tag: the stack, e.g. ami-lifecycle-prod. Part of every AMI name. */
   MANAGED_BY: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9-]{0,31}$/, '1-32 letters, digits or dashes'),
@@ -23,7 +26,7 @@ const ConfigSchema = z.object({
   /** Time zone of the schedules, and of retention's days, weeks and months. */
   TIMEZONE: TimeZone.default('UTC'),
   /** Days a failed or bad image is kept for a look before rotation deletes it. */
-  FAILED_GRACE_DAYS: z.coerce.number().int().min(0).max(365).default(3),
+  FAILED_GRACE_DAYS: z.preprocess(unsetIfBlank, z.coerce.number().int().min(0).max(365).default(3)),
   /** Kept images older than this many days are deprecated; empty or 0 turns it off. */
   DEPRECATE_AFTER_DAYS: z
     .string()
@@ -31,7 +34,7 @@ const ConfigSchema = z.object({
     .transform((s) => (s.trim() === '' || s.trim() === '0' ? undefined : Number(s)))
     .pipe(z.number().int().min(1).max(3650).optional()),
   /** Orphaned managed snapshots younger than this are spared (their image may still be in the making). */
-  ORPHAN_GRACE_HOURS: z.coerce.number().min(0).max(720).default(24),
+  ORPHAN_GRACE_HOURS: z.preprocess(unsetIfBlank, z.coerce.number().min(0).max(720).default(24)),
   /** Rotation plans and reports but deletes nothing. */
   DRY_RUN: z
     .enum(['true', 'false', ''])

@@ -68,6 +68,14 @@ function toRotationImage(image: ImageView): RotationImage {
   };
 }
 
+/**
+ * EC2 refuses a deprecation time in the past and rounds to the minute: the next
+ * whole minute after now, plus one, is the earliest time it surely accepts.
+ */
+export function deprecationTime(now: Date): Date {
+  return new Date((Math.floor(now.getTime() / 60_000) + 2) * 60_000);
+}
+
 const addUse = (inUse: Map<string, string[]>, imageId: string, use: string) =>
   inUse.set(imageId, [...(inUse.get(imageId) ?? []), use]);
 
@@ -81,17 +89,31 @@ export async function rotateImages(options: RotateOptions, deps: Deps): Promise<
   for await (const page of deps.ec2.listManagedImages(deps.managedBy)) images.push(...page.map(toRotationImage));
 
   const inUse = new Map<string, string[]>();
-  const instancePolicies = new Map<string, Retention>();
+  const tagsByLineage = new Map<string, Map<string, string>>(); // lineage -> instance id -> retain tag
   for await (const page of deps.ec2.listInstances()) {
     for (const instance of page) {
       if (instance.imageId) addUse(inUse, instance.imageId, `instance ${instance.instanceId} (${instance.state})`);
       const lineage = instance.tags[TAG.lineage] ?? (instance.tags[TAG.bake] !== undefined ? instance.instanceId : undefined);
       const raw = instance.tags[TAG.retain];
-      if (!lineage || raw === undefined || instancePolicies.has(lineage)) continue;
-      // An unreadable tag is no policy: the lineage keeps its last known one rather than a guess.
-      const parsed = RetentionSpec.safeParse(raw);
-      if (parsed.success) instancePolicies.set(lineage, parsed.data);
+      if (!lineage || raw === undefined) continue;
+      tagsByLineage.set(lineage, (tagsByLineage.get(lineage) ?? new Map()).set(instance.instanceId, raw.trim()));
     }
+  }
+  const instancePolicies = new Map<string, Retention>();
+  for (const [lineage, byInstance] of tagsByLineage) {
+    const values = new Set(byInstance.values());
+    if (values.size > 1) {
+      // Two live instances of one lineage disagree (a relaunch and its stopped original):
+      // neither decides, whatever order EC2 lists them in; the last known policy does.
+      deps.log.warn('instances of one lineage carry different retain tags; using its last known policy', {
+        lineage,
+        retain: Object.fromEntries(byInstance),
+      });
+      continue;
+    }
+    // An unreadable tag is no policy: the lineage keeps its last known one rather than a guess.
+    const parsed = RetentionSpec.safeParse([...values][0]);
+    if (parsed.success) instancePolicies.set(lineage, parsed.data);
   }
   for await (const page of deps.ec2.listLaunchTemplateImages()) {
     for (const v of page) {
@@ -165,11 +187,12 @@ export async function rotateImages(options: RotateOptions, deps: Deps): Promise<
   // ---- act ---------------------------------------------------------------------------------
   if (!dryRun) {
     const limit = pLimit(DELETE_CONCURRENCY);
-    const attempt = async (resourceId: string, action: string, fn: () => Promise<void>) => {
+    const attempt = async (resourceId: string, action: string, fn: () => Promise<void>, tolerate?: (e: AwsCallError) => boolean) => {
       try {
         await fn();
       } catch (error) {
         if (!(error instanceof AwsCallError)) throw error;
+        if (tolerate?.(error)) return;
         report.failures.push({ resourceId, action, errorCode: error.code, message: error.message });
         deps.log.error('rotation step failed; the others go on', { resourceId, action, errorCode: error.code, message: error.message });
       }
@@ -190,7 +213,7 @@ export async function rotateImages(options: RotateOptions, deps: Deps): Promise<
       toDeprecate.map((d) =>
         limit(() =>
           attempt(d.imageId, 'EnableImageDeprecation', async () => {
-            await deps.ec2.enableImageDeprecation(d.imageId, now);
+            await deps.ec2.enableImageDeprecation(d.imageId, deprecationTime(now));
             report.done.deprecated++;
           }),
         ),
@@ -212,12 +235,23 @@ export async function rotateImages(options: RotateOptions, deps: Deps): Promise<
     await Promise.all(
       [...leftovers.map((id) => ({ id, orphan: false })), ...orphans.map((id) => ({ id, orphan: true }))].map(({ id, orphan }) =>
         limit(() =>
-          attempt(id, 'DeleteSnapshot', async () => {
-            await deps.ec2.deleteSnapshot(id);
-            if (orphan) report.done.orphanSnapshotsDeleted++;
-            else report.done.snapshotsDeleted++;
-            report.done.bytesFreed += snapshotSizes.get(id) ?? 0;
-          }),
+          attempt(
+            id,
+            'DeleteSnapshot',
+            async () => {
+              await deps.ec2.deleteSnapshot(id);
+              if (orphan) report.done.orphanSnapshotsDeleted++;
+              else report.done.snapshotsDeleted++;
+              report.done.bytesFreed += snapshotSizes.get(id) ?? 0;
+            },
+            // A "orphan" an image still uses (one taken out of rotation by removing its
+            // managed-by tag) is no orphan: EC2 refuses, and that is the right answer.
+            (e) => {
+              if (!orphan || e.code !== 'InvalidSnapshot.InUse') return false;
+              deps.log.info('snapshot still used by an image this stack does not manage; left alone', { snapshotId: id });
+              return true;
+            },
+          ),
         ),
       ),
     );
