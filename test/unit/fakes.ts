@@ -7,6 +7,12 @@
  *   Ec2Gateway.createImage does (or a retryable error when the image is not visible);
  *   unknown instances answer InvalidInstanceID.NotFound; listings are paged and filtered
  *   as the gateway's DescribeInstances / DescribeImages filters would.
+ * - For rotation, InMemoryEc2 keeps snapshots (tags, size, start time), launch templates
+ *   and an image-references table. deregisterImage behaves like DeregisterImage with
+ *   DeleteAssociatedSnapshots (a snapshot another image still uses stays), deleteSnapshot
+ *   refuses a snapshot a registered image uses (InvalidSnapshot.InUse), and
+ *   enableImageDeprecation refuses a time in the past and rounds to the minute, as EC2 does.
+ *   Every rotation call is counted in `calls` (one per page for listings).
  * - InMemoryEventBus records what it published and can refuse chosen entries, the way
  *   PutEvents refuses entries one by one.
  */
@@ -16,8 +22,18 @@ import type { BakeRequested, DETAIL_SCHEMAS, DetailType, OutgoingEvent } from '.
 import type { ImageView } from '../../shared/domain/image-status.js';
 import { TAG, type Tags } from '../../shared/domain/tags.js';
 import type { Log } from '../../shared/runtime/logger.js';
+import type { RotationSettings } from '../../shared/runtime/config.js';
 import { AwsCallError } from '../../shared/runtime/errors.js';
-import type { CreatedImage, Deps, Ec2Port, EventPort, PublishFailure, PublishOutcome } from '../../shared/use-cases/ports.js';
+import type {
+  CreatedImage,
+  Deps,
+  Ec2Port,
+  EventPort,
+  LaunchTemplateImage,
+  PublishFailure,
+  PublishOutcome,
+  SnapshotView,
+} from '../../shared/use-cases/ports.js';
 
 /** What happened, in order, across the fakes that share it. */
 export type Journal = string[];
@@ -33,6 +49,8 @@ export interface FakeInstance {
   tags: Record<string, string>;
   /** EBS volumes: one snapshot each per image. */
   volumes: number;
+  /** The image the instance was launched from. */
+  imageId?: string | undefined;
 }
 
 export interface FakeImage {
@@ -46,7 +64,37 @@ export interface FakeImage {
   noReboot: boolean;
   tags: Record<string, string>;
   snapshotIds: string[];
+  /** Set by enableImageDeprecation (EC2's DeprecationTime), or given when arranging. */
+  deprecationTime?: string | undefined;
 }
+
+export interface FakeSnapshotMeta {
+  sizeBytes: number;
+  /** ISO time the snapshot was started. */
+  startTime: string;
+}
+
+export interface FakeLaunchTemplateVersion {
+  version: number;
+  /** A version without an image (the AMI is chosen at launch) is possible. */
+  imageId: string | undefined;
+  isDefault: boolean;
+}
+
+/** The rotation calls the fake counts; a listing counts one call per page, as the paginators do. */
+export type RotationAction =
+  | 'DescribeImages'
+  | 'DescribeSnapshots'
+  | 'DescribeInstances'
+  | 'DescribeLaunchTemplateVersions'
+  | 'DescribeImageReferences'
+  | 'DeregisterImage'
+  | 'DeleteSnapshot'
+  | 'EnableImageDeprecation';
+
+export const GIB = 2 ** 30;
+/** Size of a snapshot nobody gave a size: an 8 GiB root volume. */
+export const DEFAULT_SNAPSHOT_BYTES = 8 * GIB;
 
 export const notFound = (instanceId: string, action = 'CreateImage') =>
   new AwsCallError('InvalidInstanceID.NotFound', action, `The instance ID '${instanceId}' does not exist`, false, 400);
@@ -57,6 +105,20 @@ export class InMemoryEc2 implements Ec2Port {
   readonly instances = new Map<string, FakeInstance>();
   readonly images = new Map<string, FakeImage>();
   readonly snapshotTags = new Map<string, Record<string, string>>();
+  /** Size and start time of every snapshot in snapshotTags. */
+  readonly snapshotMeta = new Map<string, FakeSnapshotMeta>();
+  readonly launchTemplates = new Map<string, FakeLaunchTemplateVersion[]>();
+  /** What DescribeImageReferences answers: image id -> references. */
+  readonly imageReferences = new Map<string, string[]>();
+  /** False: the region does not offer DescribeImageReferences (findImageReferences answers undefined). */
+  imageReferencesOffered = true;
+  /**
+   * True (or the ids of chosen images): deregisterImage leaves the snapshots behind, as a crash
+   * between the two steps or an older API would.
+   */
+  keepSnapshotsOnDeregister: boolean | ReadonlySet<string> = false;
+  /** Every rotation call that reached "EC2", in order, with the ids it named. */
+  readonly calls: Array<{ action: RotationAction; ids: string[] }> = [];
   /** Every CreateImage call that reached "EC2", refused or not. */
   readonly createImageCalls: ImageSpec[] = [];
   readonly tagCalls: Array<{ resourceIds: string[]; tags: Tags }> = [];
@@ -66,6 +128,11 @@ export class InMemoryEc2 implements Ec2Port {
   private readonly tagFailures = new Map<string, AwsCallError>();
   private readonly invisibleNames = new Set<string>();
   private listPendingFailure: Error | undefined;
+  private readonly deregisterFailures = new Map<string, AwsCallError>();
+  private readonly deleteSnapshotFailures = new Map<string, AwsCallError>();
+  private readonly deprecationFailures = new Map<string, AwsCallError>();
+  private readonly listingFailures = new Map<RotationAction, AwsCallError>();
+  private referencesFailure: AwsCallError | undefined;
   private nextId = 1;
 
   constructor(
@@ -74,8 +141,8 @@ export class InMemoryEc2 implements Ec2Port {
 
   // ---- arranging the world ---------------------------------------------------------------
 
-  addInstance(instanceId: string, tags: Tags, state = 'running', volumes = 1): FakeInstance {
-    const instance = { instanceId, state, tags: { ...tags }, volumes };
+  addInstance(instanceId: string, tags: Tags, state = 'running', volumes = 1, imageId?: string): FakeInstance {
+    const instance: FakeInstance = { instanceId, state, tags: { ...tags }, volumes, ...(imageId !== undefined ? { imageId } : {}) };
     this.instances.set(instanceId, instance);
     return instance;
   }
@@ -96,8 +163,79 @@ export class InMemoryEc2 implements Ec2Port {
       tags: { ...image.tags },
     };
     this.images.set(imageId, stored);
-    for (const s of snapshotIds) this.snapshotTags.set(s, { ...image.tags });
+    for (const s of snapshotIds) this.putSnapshot(s, image.tags, stored.creationDate);
     return stored;
+  }
+
+  /** Puts a snapshot in the account with no image: an orphan, or one whose image comes later. */
+  addSnapshot(snapshot: { snapshotId?: string; tags: Tags; sizeBytes?: number; startTime?: string | Date }): string {
+    const snapshotId = snapshot.snapshotId ?? this.newId('snap');
+    const startTime = snapshot.startTime === undefined ? this.clock().toISOString() : new Date(snapshot.startTime).toISOString();
+    this.putSnapshot(snapshotId, snapshot.tags, startTime, snapshot.sizeBytes);
+    return snapshotId;
+  }
+
+  setSnapshotSize(snapshotId: string, sizeBytes: number): void {
+    this.mustSnapshot(snapshotId).sizeBytes = sizeBytes;
+  }
+
+  setSnapshotStartTime(snapshotId: string, startTime: string | Date): void {
+    this.mustSnapshot(snapshotId).startTime = new Date(startTime).toISOString();
+  }
+
+  /** A launch template with these versions; listLaunchTemplateImages reports its default and latest. */
+  addLaunchTemplate(launchTemplateId: string, versions: Array<{ version: number; imageId?: string | undefined; isDefault: boolean }>): void {
+    this.launchTemplates.set(
+      launchTemplateId,
+      versions.map((v) => ({ version: v.version, imageId: v.imageId, isDefault: v.isDefault })),
+    );
+  }
+
+  /** DescribeImageReferences reports these references for the image. */
+  addImageReference(imageId: string, ...references: string[]): void {
+    this.imageReferences.set(imageId, [...(this.imageReferences.get(imageId) ?? []), ...references]);
+  }
+
+  /** DeregisterImage of this image fails with `error` (until cleared with heal). */
+  failDeregister(imageId: string, error: AwsCallError): void {
+    this.deregisterFailures.set(imageId, error);
+  }
+
+  failDeleteSnapshot(snapshotId: string, error: AwsCallError): void {
+    this.deleteSnapshotFailures.set(snapshotId, error);
+  }
+
+  failDeprecation(imageId: string, error: AwsCallError): void {
+    this.deprecationFailures.set(imageId, error);
+  }
+
+  /** Every DescribeImageReferences call fails with `error`. */
+  failFindImageReferences(error: AwsCallError): void {
+    this.referencesFailure = error;
+  }
+
+  /** The listing fails with `error` on its first page. */
+  failListing(action: 'DescribeImages' | 'DescribeSnapshots' | 'DescribeInstances' | 'DescribeLaunchTemplateVersions', error: AwsCallError): void {
+    this.listingFailures.set(action, error);
+  }
+
+  /** Clears every rotation failure set with fail*. */
+  heal(): void {
+    this.deregisterFailures.clear();
+    this.deleteSnapshotFailures.clear();
+    this.deprecationFailures.clear();
+    this.listingFailures.clear();
+    this.referencesFailure = undefined;
+  }
+
+  /** How many calls of this action reached "EC2". */
+  callCount(action: RotationAction): number {
+    return this.calls.filter((c) => c.action === action).length;
+  }
+
+  /** The ids named by the calls of this action, in order. */
+  callIds(action: RotationAction): string[] {
+    return this.calls.filter((c) => c.action === action).flatMap((c) => c.ids);
   }
 
   /** EC2 finishing (or failing) a build. */
@@ -136,7 +274,7 @@ export class InMemoryEc2 implements Ec2Port {
   async *listBakeCandidates(): AsyncIterable<InstanceSummary[]> {
     const matching = [...this.instances.values()]
       .filter((i) => i.tags[TAG.bake] !== undefined && LIVE_STATES.has(i.state))
-      .map((i) => ({ instanceId: i.instanceId, state: i.state, tags: { ...i.tags } }));
+      .map((i) => this.instanceView(i));
     yield* this.pages(matching);
   }
 
@@ -187,7 +325,151 @@ export class InMemoryEc2 implements Ec2Port {
     }
   }
 
+  // ---- the port: rotation ------------------------------------------------------------------
+
+  async *listManagedImages(managedBy: string): AsyncIterable<ImageView[]> {
+    yield* this.countedPages('DescribeImages', () =>
+      [...this.images.values()].filter((i) => i.tags[TAG.managedBy] === managedBy).map((i) => this.view(i)),
+    );
+  }
+
+  async *listManagedSnapshots(managedBy: string): AsyncIterable<SnapshotView[]> {
+    yield* this.countedPages('DescribeSnapshots', () =>
+      [...this.snapshotTags].flatMap(([snapshotId, tags]): SnapshotView[] => {
+        if (tags[TAG.managedBy] !== managedBy) return [];
+        const meta = this.mustSnapshot(snapshotId);
+        return [{ snapshotId, sizeBytes: meta.sizeBytes, startTime: new Date(meta.startTime), tags: { ...tags } }];
+      }),
+    );
+  }
+
+  async *listInstances(): AsyncIterable<InstanceSummary[]> {
+    yield* this.countedPages('DescribeInstances', () =>
+      [...this.instances.values()].filter((i) => i.state !== 'terminated').map((i) => this.instanceView(i)),
+    );
+  }
+
+  async *listLaunchTemplateImages(): AsyncIterable<LaunchTemplateImage[]> {
+    yield* this.countedPages('DescribeLaunchTemplateVersions', () =>
+      [...this.launchTemplates].flatMap(([launchTemplateId, versions]) => {
+        // $Latest and $Default: one entry when they are the same version.
+        const latest = versions.reduce<FakeLaunchTemplateVersion | undefined>((a, v) => (!a || v.version > a.version ? v : a), undefined);
+        const chosen = versions.filter((v) => v.isDefault || v === latest).sort((a, b) => a.version - b.version);
+        return chosen.flatMap((v) => (v.imageId ? [{ launchTemplateId, version: v.version, isDefault: v.isDefault, imageId: v.imageId }] : []));
+      }),
+    );
+  }
+
+  async findImageReferences(imageIds: string[]): Promise<Map<string, string[]> | undefined> {
+    // The gateway asks in slices of 100: one call per slice.
+    for (let i = 0; i < Math.max(imageIds.length, 1); i += 100) {
+      this.calls.push({ action: 'DescribeImageReferences', ids: imageIds.slice(i, i + 100) });
+    }
+    this.options.journal?.push(`findImageReferences ${imageIds.join(',')}`);
+    if (this.referencesFailure) throw this.referencesFailure;
+    if (!this.imageReferencesOffered) return undefined;
+    const found = new Map<string, string[]>();
+    for (const id of imageIds) {
+      const refs = this.imageReferences.get(id);
+      if (refs && refs.length > 0) found.set(id, [...refs]);
+    }
+    return found;
+  }
+
+  async deregisterImage(imageId: string): Promise<'deregistered' | 'gone'> {
+    this.calls.push({ action: 'DeregisterImage', ids: [imageId] });
+    this.options.journal?.push(`deregister ${imageId}`);
+    const failure = this.deregisterFailures.get(imageId);
+    if (failure) throw failure;
+    const image = this.images.get(imageId);
+    if (!image) return 'gone';
+    this.images.delete(imageId);
+    const keep = this.keepSnapshotsOnDeregister;
+    if (keep === true || (keep !== false && keep.has(imageId))) return 'deregistered';
+    // DeleteAssociatedSnapshots: a snapshot another image still uses is not deleted.
+    const stillUsed = new Set([...this.images.values()].flatMap((i) => i.snapshotIds));
+    for (const s of image.snapshotIds) {
+      if (stillUsed.has(s)) continue;
+      this.snapshotTags.delete(s);
+      this.snapshotMeta.delete(s);
+    }
+    return 'deregistered';
+  }
+
+  async deleteSnapshot(snapshotId: string): Promise<'deleted' | 'gone'> {
+    this.calls.push({ action: 'DeleteSnapshot', ids: [snapshotId] });
+    this.options.journal?.push(`deleteSnapshot ${snapshotId}`);
+    const failure = this.deleteSnapshotFailures.get(snapshotId);
+    if (failure) throw failure;
+    if (!this.snapshotTags.has(snapshotId)) return 'gone';
+    const user = [...this.images.values()].find((i) => i.snapshotIds.includes(snapshotId));
+    if (user) {
+      throw new AwsCallError('InvalidSnapshot.InUse', 'DeleteSnapshot', `The snapshot ${snapshotId} is currently in use by ${user.imageId}`, false, 400);
+    }
+    this.snapshotTags.delete(snapshotId);
+    this.snapshotMeta.delete(snapshotId);
+    return 'deleted';
+  }
+
+  async enableImageDeprecation(imageId: string, at: Date): Promise<void> {
+    this.calls.push({ action: 'EnableImageDeprecation', ids: [imageId] });
+    this.options.journal?.push(`deprecate ${imageId} ${at.toISOString()}`);
+    const failure = this.deprecationFailures.get(imageId);
+    if (failure) throw failure;
+    const image = this.images.get(imageId);
+    if (!image) throw new AwsCallError('InvalidAMIID.NotFound', 'EnableImageDeprecation', `The image id '[${imageId}]' does not exist`, false, 400);
+    // EC2: "You can't specify a date in the past"; seconds are rounded to the nearest minute.
+    if (at.getTime() < this.clock().getTime()) {
+      throw new AwsCallError('InvalidParameterValue', 'EnableImageDeprecation', `The deprecation time ${at.toISOString()} is in the past`, false, 400);
+    }
+    image.deprecationTime = new Date(Math.round(at.getTime() / 60_000) * 60_000).toISOString();
+  }
+
   // ---- internals -------------------------------------------------------------------------
+
+  private putSnapshot(snapshotId: string, tags: Tags, startTime: string, sizeBytes = DEFAULT_SNAPSHOT_BYTES): void {
+    this.snapshotTags.set(snapshotId, { ...tags });
+    this.snapshotMeta.set(snapshotId, { sizeBytes, startTime });
+  }
+
+  private mustSnapshot(snapshotId: string): FakeSnapshotMeta {
+    let meta = this.snapshotMeta.get(snapshotId);
+    if (!meta) {
+      if (!this.snapshotTags.has(snapshotId)) throw new Error(`fake: no snapshot ${snapshotId}`);
+      // A snapshot put in snapshotTags directly by a test: give it the defaults.
+      meta = { sizeBytes: DEFAULT_SNAPSHOT_BYTES, startTime: this.clock().toISOString() };
+      this.snapshotMeta.set(snapshotId, meta);
+    }
+    return meta;
+  }
+
+  private clock(): Date {
+    return this.options.clock?.() ?? new Date('2026-11-26T01:00:10.000Z');
+  }
+
+  private instanceView(i: FakeInstance): InstanceSummary {
+    return { instanceId: i.instanceId, state: i.state, tags: { ...i.tags }, ...(i.imageId !== undefined ? { imageId: i.imageId } : {}) };
+  }
+
+  /**
+   * A listing as a paginator drains it: one call per page, and one call answering an
+   * empty page when nothing matches. The items are read when the first page is asked for.
+   */
+  private async *countedPages<T>(action: RotationAction, items: () => T[]): AsyncIterable<T[]> {
+    const failure = this.listingFailures.get(action);
+    this.calls.push({ action, ids: [] });
+    if (failure) throw failure;
+    const all = items();
+    const size = this.options.pageSize ?? 1000;
+    if (all.length === 0) {
+      yield [];
+      return;
+    }
+    for (let i = 0; i < all.length; i += size) {
+      if (i > 0) this.calls.push({ action, ids: [] });
+      yield all.slice(i, i + size);
+    }
+  }
 
   /** EC2's own CreateImage: refuses a duplicate name, an unknown instance, an instance going away. */
   private ec2CreateImage(spec: ImageSpec): string {
@@ -210,13 +492,13 @@ export class InMemoryEc2 implements Ec2Port {
       name: spec.name,
       description: spec.description,
       state: 'pending',
-      creationDate: (this.options.clock?.() ?? new Date('2026-11-26T01:00:10.000Z')).toISOString(),
+      creationDate: this.clock().toISOString(),
       sourceInstanceId: spec.instanceId,
       noReboot: spec.noReboot,
       tags: { ...spec.tags },
       snapshotIds,
     });
-    for (const s of snapshotIds) this.snapshotTags.set(s, { ...spec.tags });
+    for (const s of snapshotIds) this.putSnapshot(s, spec.tags, this.clock().toISOString());
     return imageId;
   }
 
@@ -229,6 +511,7 @@ export class InMemoryEc2 implements Ec2Port {
       creationDate: image.creationDate,
       tags: { ...image.tags },
       snapshotIds: [...image.snapshotIds],
+      ...(image.deprecationTime !== undefined ? { deprecationTime: image.deprecationTime } : {}),
     };
   }
 
@@ -324,8 +607,20 @@ export interface World {
   journal: Journal;
 }
 
+/** Rotation settings of the test world: the configured defaults, with orphans spared a day. */
+export const ROTATION_DEFAULTS: RotationSettings = {
+  defaultRetention: { kind: 'count', count: 7 },
+  failedGraceDays: 2,
+  deprecateAfterDays: undefined,
+  dryRun: false,
+  timeZone: 'UTC',
+  orphanGraceHours: 24,
+};
+
 /** A fresh in-memory world with the use cases' dependencies wired to it. */
-export function world(options: { pageSize?: number; schedules?: string[]; now?: Date } = {}): World {
+export function world(
+  options: { pageSize?: number; schedules?: string[]; now?: Date; rotation?: Partial<RotationSettings> } = {},
+): World {
   const journal: Journal = [];
   const now = options.now ?? NOW;
   const ec2 = new InMemoryEc2({ pageSize: options.pageSize, journal, clock: () => now });
@@ -334,6 +629,7 @@ export function world(options: { pageSize?: number; schedules?: string[]; now?: 
   const deps: Deps = {
     managedBy: STACK,
     schedules: options.schedules ?? ['nightly', 'weekly'],
+    rotation: { ...ROTATION_DEFAULTS, ...options.rotation },
     ec2,
     events: bus,
     log,

@@ -4,6 +4,16 @@ import { ConfigError } from '../../../shared/runtime/errors.js';
 
 const valid = { MANAGED_BY: 'ami-lifecycle-prod', EVENT_BUS_NAME: 'ami-lifecycle-prod', SCHEDULES: 'nightly,weekly' };
 
+/** Rotation settings when the environment names none. */
+const ROTATION_DEFAULTS = {
+  defaultRetention: { kind: 'count', count: 7 },
+  timeZone: 'UTC',
+  failedGraceDays: 3,
+  deprecateAfterDays: undefined,
+  dryRun: false,
+  orphanGraceHours: 24,
+};
+
 /** The ConfigError loadConfig throws for `env`; fails the test when it does not throw one. */
 function configError(env: Record<string, string | undefined>): ConfigError {
   try {
@@ -25,7 +35,12 @@ describe('loadConfig', () => {
     const config = loadConfig(valid);
 
     // Assess
-    expect(config).toEqual({ managedBy: 'ami-lifecycle-prod', eventBusName: 'ami-lifecycle-prod', schedules: ['nightly', 'weekly'] });
+    expect(config).toEqual({
+      managedBy: 'ami-lifecycle-prod',
+      eventBusName: 'ami-lifecycle-prod',
+      schedules: ['nightly', 'weekly'],
+      rotation: ROTATION_DEFAULTS,
+    });
   });
 
   it('trims schedule names and drops empty members', () => {
@@ -47,7 +62,7 @@ describe('loadConfig', () => {
     const config = loadConfig(env);
 
     // Assess
-    expect(Object.keys(config).sort()).toEqual(['eventBusName', 'managedBy', 'schedules']);
+    expect(Object.keys(config).sort()).toEqual(['eventBusName', 'managedBy', 'rotation', 'schedules']);
   });
 
   it('accepts a 32-character stack name and refuses 33', () => {
@@ -74,7 +89,7 @@ describe('loadConfig', () => {
     const config = loadConfig();
 
     // Assess
-    expect(config).toEqual({ managedBy: 'from-process-env', eventBusName: 'bus', schedules: ['nightly'] });
+    expect(config).toEqual({ managedBy: 'from-process-env', eventBusName: 'bus', schedules: ['nightly'], rotation: ROTATION_DEFAULTS });
   });
 
   it.each([
@@ -109,5 +124,108 @@ describe('loadConfig', () => {
     // Assess
     for (const name of ['MANAGED_BY', 'EVENT_BUS_NAME', 'SCHEDULES']) expect(error.message).toContain(`${name}: `);
     expect(error.message.split('; ')).toHaveLength(3);
+  });
+});
+
+describe('loadConfig: rotation settings', () => {
+  it('reads every rotation variable', () => {
+    // Prepare
+    const env = {
+      ...valid,
+      DEFAULT_RETAIN: 'daily=7,weekly=4',
+      TIMEZONE: 'Europe/Paris',
+      FAILED_GRACE_DAYS: '5',
+      DEPRECATE_AFTER_DAYS: '30',
+      ORPHAN_GRACE_HOURS: '48',
+      DRY_RUN: 'true',
+    };
+
+    // Act
+    const config = loadConfig(env);
+
+    // Assess
+    expect(config.rotation).toEqual({
+      defaultRetention: { kind: 'tiers', tiers: { daily: 7, weekly: 4 } },
+      timeZone: 'Europe/Paris',
+      failedGraceDays: 5,
+      deprecateAfterDays: 30,
+      dryRun: true,
+      orphanGraceHours: 48,
+    });
+  });
+
+  it.each([
+    ['14d', { kind: 'age', days: 14 }],
+    [' 3 ', { kind: 'count', count: 3 }],
+  ])('reads DEFAULT_RETAIN %j', (value, expected) => {
+    // Act
+    const config = loadConfig({ ...valid, DEFAULT_RETAIN: value });
+
+    // Assess
+    expect(config.rotation.defaultRetention).toEqual(expected);
+  });
+
+  it.each(['', '0'])('turns deprecation off for DEPRECATE_AFTER_DAYS %j', (value) => {
+    // Act
+    const config = loadConfig({ ...valid, DEPRECATE_AFTER_DAYS: value });
+
+    // Assess
+    expect(config.rotation.deprecateAfterDays).toBeUndefined();
+  });
+
+  it.each([
+    ['', false],
+    ['false', false],
+    ['true', true],
+  ])('reads DRY_RUN %j as %s', (value, expected) => {
+    // Act
+    const config = loadConfig({ ...valid, DRY_RUN: value });
+
+    // Assess
+    expect(config.rotation.dryRun).toBe(expected);
+  });
+
+  it('accepts a grace period of 0 when asked for one', () => {
+    // Act
+    const config = loadConfig({ ...valid, FAILED_GRACE_DAYS: '0', ORPHAN_GRACE_HOURS: '0' });
+
+    // Assess
+    expect(config.rotation).toMatchObject({ failedGraceDays: 0, orphanGraceHours: 0 });
+  });
+
+  it.each([
+    ['DEFAULT_RETAIN 0', { DEFAULT_RETAIN: '0' }, /DEFAULT_RETAIN: a count must be 1-1000/],
+    ['DEFAULT_RETAIN unreadable', { DEFAULT_RETAIN: 'forever' }, /DEFAULT_RETAIN: expected a count/],
+    ['TIMEZONE unknown', { TIMEZONE: 'Mars/Olympus_Mons' }, /TIMEZONE: not an IANA time zone/],
+    ['FAILED_GRACE_DAYS negative', { FAILED_GRACE_DAYS: '-1' }, /FAILED_GRACE_DAYS: /],
+    ['FAILED_GRACE_DAYS not a number', { FAILED_GRACE_DAYS: 'three' }, /FAILED_GRACE_DAYS: /],
+    ['FAILED_GRACE_DAYS fractional', { FAILED_GRACE_DAYS: '1.5' }, /FAILED_GRACE_DAYS: /],
+    ['DEPRECATE_AFTER_DAYS not a number', { DEPRECATE_AFTER_DAYS: 'soon' }, /DEPRECATE_AFTER_DAYS: /],
+    ['DEPRECATE_AFTER_DAYS fractional', { DEPRECATE_AFTER_DAYS: '1.5' }, /DEPRECATE_AFTER_DAYS: /],
+    ['ORPHAN_GRACE_HOURS negative', { ORPHAN_GRACE_HOURS: '-2' }, /ORPHAN_GRACE_HOURS: /],
+    ['DRY_RUN yes', { DRY_RUN: 'yes' }, /DRY_RUN: /],
+  ])('names the variable when %s', (_label, change, message) => {
+    // Act
+    const error = configError({ ...valid, ...change });
+
+    // Assess
+    expect(error.message).toMatch(message);
+  });
+
+  // Regression (fixed): FAILED_GRACE_DAYS and ORPHAN_GRACE_HOURS go through z.coerce.number, which reads '' (and '  ')
+  // as 0. serverless.yml passes `${param:failedGraceDays}`, so a param set to '' (the way
+  // deprecateAfterDays is turned off) silently means "no grace": failed images are deleted on the next
+  // rotation, and an empty ORPHAN_GRACE_HOURS lets the sweep take the snapshots of an image still being
+  // created. DEPRECATE_AFTER_DAYS and DRY_RUN treat '' as their default. Fix: preprocess '' (trimmed) to
+  // undefined before coercing, so the default applies (or refuse it with a clear message).
+  it.each([
+    ['FAILED_GRACE_DAYS', 'failedGraceDays', 3],
+    ['ORPHAN_GRACE_HOURS', 'orphanGraceHours', 24],
+  ] as const)('reads an empty %s as its default, not as 0', (variable, key, expected) => {
+    // Act
+    const config = loadConfig({ ...valid, [variable]: '' });
+
+    // Assess
+    expect(config.rotation[key]).toBe(expected);
   });
 });
