@@ -1341,3 +1341,21 @@ describe('planSnapshotSweep properties', () => {
     );
   });
 });
+
+describe('the README example of tiers', () => {
+  it('keeps the 11 images the README lists out of 60 nightly ones under daily=7,weekly=4,monthly=3', () => {
+    // Prepare: one image a night, 03:00 UTC, from 1 to 60 days before 2026-11-26
+    const now = new Date('2026-11-26T06:00:00Z');
+    const nights = Array.from({ length: 60 }, (_, i) => image({ createdAt: new Date(Date.UTC(2026, 10, 25 - i, 3)) }));
+
+    // Act
+    const kept = applyRetention(nights, RetentionSpec.parse('daily=7,weekly=4,monthly=3'), now, 'UTC');
+
+    // Assess
+    const days = nights.filter((n) => kept.has(n.imageId)).map((n) => n.createdAt.toISOString().slice(0, 10));
+    expect(days).toEqual([
+      '2026-11-25', '2026-11-24', '2026-11-23', '2026-11-22', '2026-11-21', '2026-11-20', '2026-11-19',
+      '2026-11-15', '2026-11-08', '2026-10-31', '2026-09-30',
+    ]);
+  });
+});
