@@ -1,6 +1,4 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { allCustomMatcher } from 'aws-sdk-client-mock-vitest';
-import { mockClient } from 'aws-sdk-client-mock';
 import {
   DeleteSnapshotCommand,
   DeregisterImageCommand,
@@ -9,7 +7,6 @@ import {
   DescribeInstancesCommand,
   DescribeLaunchTemplateVersionsCommand,
   DescribeSnapshotsCommand,
-  EC2Client,
   EC2ServiceException,
   EnableImageDeprecationCommand,
   type DescribeImageReferencesCommandInput,
@@ -19,25 +16,11 @@ import {
   type DescribeSnapshotsCommandInput,
   type Image,
 } from '@aws-sdk/client-ec2';
-import { Ec2Gateway, toImageView } from '../../../shared/aws/ec2-gateway.js';
+import { toImageView } from '../../../shared/aws/ec2-gateway.js';
 import { TAG } from '../../../shared/domain/tags.js';
 import { AwsCallError } from '../../../shared/runtime/errors.js';
+import { awsError, collect, ec2Mock, gateway } from './support.js';
 
-expect.extend(allCustomMatcher);
-
-const ec2Mock = mockClient(EC2Client);
-
-const gateway = (pageSize?: number) => new Ec2Gateway(new EC2Client({ region: 'us-east-1', maxAttempts: 1 }), pageSize);
-
-/** An error as the SDK throws it for an EC2 error response. */
-const awsError = (name: string, httpStatusCode = 400, fault: 'client' | 'server' = 'client') =>
-  Object.assign(new Error(`${name}: something went wrong`), { name, $metadata: { httpStatusCode }, $fault: fault });
-
-async function collect<T>(pages: AsyncIterable<T[]>): Promise<T[][]> {
-  const out: T[][] = [];
-  for await (const page of pages) out.push(page);
-  return out;
-}
 
 /** A callsFake that answers `pages` in turn and records each input as it was sent (the paginators reuse one object). */
 function pagesOf<I extends object, O>(pages: O[]): { sent: I[]; fake: (input: I) => O } {

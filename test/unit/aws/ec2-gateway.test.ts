@@ -1,37 +1,20 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { allCustomMatcher } from 'aws-sdk-client-mock-vitest';
-import { mockClient } from 'aws-sdk-client-mock';
 import {
   CreateImageCommand,
   CreateTagsCommand,
   DescribeImagesCommand,
   DescribeInstancesCommand,
-  EC2Client,
   EC2ServiceException,
   type DescribeImagesCommandInput,
   type DescribeInstancesCommandInput,
   type Image,
 } from '@aws-sdk/client-ec2';
-import { Ec2Gateway, toImageView } from '../../../shared/aws/ec2-gateway.js';
+import { toImageView } from '../../../shared/aws/ec2-gateway.js';
 import type { ImageSpec } from '../../../shared/domain/bake.js';
 import { TAG } from '../../../shared/domain/tags.js';
 import { AwsCallError } from '../../../shared/runtime/errors.js';
+import { awsError, collect, ec2Mock, gateway } from './support.js';
 
-expect.extend(allCustomMatcher);
-
-const ec2Mock = mockClient(EC2Client);
-
-const gateway = (pageSize?: number) => new Ec2Gateway(new EC2Client({ region: 'us-east-1', maxAttempts: 1 }), pageSize);
-
-/** An error as the SDK throws it for an EC2 error response. */
-const awsError = (name: string, httpStatusCode = 400, fault: 'client' | 'server' = 'client') =>
-  Object.assign(new Error(`${name}: something went wrong`), { name, $metadata: { httpStatusCode }, $fault: fault });
-
-async function collect<T>(pages: AsyncIterable<T[]>): Promise<T[][]> {
-  const out: T[][] = [];
-  for await (const page of pages) out.push(page);
-  return out;
-}
 
 const STACK = 'ami-lifecycle-test';
 

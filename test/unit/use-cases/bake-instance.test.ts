@@ -3,7 +3,7 @@ import { ImageBakeFailed, type BakeRequested } from '../../../shared/domain/even
 import { TAG } from '../../../shared/domain/tags.js';
 import { AwsCallError } from '../../../shared/runtime/errors.js';
 import { bakeInstance } from '../../../shared/use-cases/bake-instance.js';
-import { instanceIdOf, notFound, STACK, throttled, world } from '../fakes.js';
+import { instanceIdOf, STACK, throttled, world } from '../fakes.js';
 
 const ID = instanceIdOf(1);
 const NAME = `${STACK}/web/nightly/2026-11-26`;
