@@ -51,3 +51,57 @@ export const RotationRequest = z.object({
   dryRun: z.boolean().optional(),
 });
 export type RotationRequest = z.infer<typeof RotationRequest>;
+
+// ---- recovery triggers (issue 4; parsed here, not yet wired to a function) --------------------
+
+/** `EC2 Instance State-change Notification`; the state reason is not in it and must be described. */
+export const InstanceStateChangeEvent = EventBridgeSchema.extend({
+  source: z.literal('aws.ec2'),
+  'detail-type': z.literal('EC2 Instance State-change Notification'),
+  detail: z.object({
+    'instance-id': z.string().regex(/^i-[0-9a-f]{8,17}$/, 'not an instance id'),
+    state: z.enum(['pending', 'running', 'stopping', 'stopped', 'shutting-down', 'terminated']),
+  }),
+});
+export type InstanceStateChangeEvent = z.infer<typeof InstanceStateChangeEvent>;
+
+/** `CloudWatch Alarm State Change` of a single-metric alarm on an instance. */
+export const AlarmStateChangeEvent = EventBridgeSchema.extend({
+  source: z.literal('aws.cloudwatch'),
+  'detail-type': z.literal('CloudWatch Alarm State Change'),
+  detail: z.object({
+    alarmName: z.string(),
+    state: z.object({ value: z.string(), reason: z.string().optional() }),
+    configuration: z.object({
+      metrics: z
+        .array(
+          z.object({
+            metricStat: z
+              .object({
+                metric: z.object({
+                  namespace: z.string().optional(),
+                  name: z.string(),
+                  dimensions: z.record(z.string(), z.string()).default({}),
+                }),
+              })
+              .optional(),
+          }),
+        )
+        .default([]),
+    }),
+  }),
+});
+export type AlarmStateChangeEvent = z.infer<typeof AlarmStateChangeEvent>;
+
+/** `AWS Health Event` for EC2; affected instances come as bare ids or ARNs. */
+export const HealthEvent = EventBridgeSchema.extend({
+  source: z.literal('aws.health'),
+  'detail-type': z.literal('AWS Health Event'),
+  detail: z.object({
+    service: z.string(),
+    eventTypeCode: z.string(),
+    eventArn: z.string().optional(),
+    affectedEntities: z.array(z.object({ entityValue: z.string() })).default([]),
+  }),
+});
+export type HealthEvent = z.infer<typeof HealthEvent>;

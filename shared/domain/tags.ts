@@ -20,6 +20,12 @@ export const TAG = {
   schedule: `${PREFIX}schedule`,
   slot: `${PREFIX}slot`,
   status: `${PREFIX}status`,
+  // set by recovery (issue 4) on the instances it relaunches and replaces
+  replaces: `${PREFIX}replaces`,
+  replacedBy: `${PREFIX}replaced-by`,
+  generation: `${PREFIX}generation`,
+  // set by the operator: a stop or termination under `recover=always` is planned
+  maintenance: `${PREFIX}maintenance`,
   name: 'Name',
 } as const;
 

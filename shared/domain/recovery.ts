@@ -1,0 +1,209 @@
+/**
+ * Recovery decisions (issue 4, first part: the pure domain; the handler, the
+ * gateway calls and the launch are still to come). Given what failed and the
+ * lineage's images, decide whether to relaunch, from which image, or why not.
+ */
+import { TAG, type RecoverMode, type Tags } from './tags.js';
+
+/** Tag an operator sets on an instance to stop `always` from relaunching it (planned maintenance). */
+export const MAINTENANCE_TAG = TAG.maintenance;
+
+/** What reported the failure. */
+export type FailureSignal =
+  | { kind: 'state'; instanceId: string; state: 'stopped' | 'terminated' }
+  | { kind: 'alarm'; instanceId: string; alarmName: string; metric: string }
+  | { kind: 'health'; instanceId: string; eventTypeCode: string };
+
+/**
+ * EC2's state-reason codes (API StateReason): those that mean the instance failed or
+ * was taken away, as opposed to stopped or terminated by someone.
+ */
+const FAILURE_CODES = new Set([
+  'Server.InternalError',
+  'Server.InsufficientInstanceCapacity',
+  'Server.ScheduledStop',
+  'Server.SpotInstanceShutdown',
+  'Server.SpotInstanceTermination',
+  'Client.InternalError',
+  'Client.VolumeLimitExceeded',
+  'Client.InvalidSnapshot.NotFound',
+]);
+const USER_CODES = new Set([
+  'Client.UserInitiatedShutdown',
+  'Client.UserInitiatedHibernate',
+  'Client.InstanceInitiatedShutdown',
+  'Client.InstanceTerminated',
+]);
+
+export type StateReasonClass = 'failure' | 'user' | 'unknown';
+
+export function classifyStateReason(code: string | undefined): StateReasonClass {
+  if (code === undefined || code === '') return 'unknown';
+  if (FAILURE_CODES.has(code)) return 'failure';
+  if (USER_CODES.has(code)) return 'user';
+  // A Server.* code we do not list is still AWS's doing, not the operator's.
+  return code.startsWith('Server.') ? 'failure' : 'unknown';
+}
+
+const INSTANCE_ID = /^i-[0-9a-f]{8,17}$/;
+
+/** An instance id from a bare id or an EC2 instance ARN (AWS Health uses both). */
+export function instanceIdOf(entity: string): string | undefined {
+  const value = entity.trim();
+  if (INSTANCE_ID.test(value)) return value;
+  const arn = /^arn:aws[a-z-]*:ec2:[a-z0-9-]*:\d{12}:instance\/(i-[0-9a-f]{8,17})$/.exec(value);
+  return arn?.[1];
+}
+
+/** Status-check metrics whose ALARM means the instance (or its host) is failing. */
+export const STATUS_CHECK_METRICS = new Set(['StatusCheckFailed', 'StatusCheckFailed_System', 'StatusCheckFailed_Instance']);
+
+/** AWS Health event types of EC2 that announce the loss of the instance's hardware. */
+export const HEALTH_EVENT_TYPES = new Set([
+  'AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED',
+  'AWS_EC2_PERSISTENT_INSTANCE_RETIREMENT_SCHEDULED',
+  'AWS_EC2_DEDICATED_HOST_RETIREMENT_SCHEDULED',
+  'AWS_EC2_DEGRADED_HARDWARE',
+  'AWS_EC2_INSTANCE_STORE_DRIVE_PERFORMANCE_DEGRADED',
+]);
+
+export interface RecoveryImage {
+  imageId: string;
+  status: string | undefined;
+  state: string;
+  createdAt: Date;
+}
+
+/**
+ * The image to relaunch from: the newest `good`, available image of the lineage
+ * that is not excluded (marked bad, or the image a crash-looping replacement came
+ * from). Never a `pending`, `failed` or `bad` one.
+ */
+export function recoveryImage(images: readonly RecoveryImage[], exclude: ReadonlySet<string> = new Set()): RecoveryImage | undefined {
+  return images
+    .filter((i) => i.status === 'good' && i.state === 'available' && !exclude.has(i.imageId))
+    .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || (a.imageId < b.imageId ? -1 : 1))[0];
+}
+
+export interface RecoveryInput {
+  signal: FailureSignal;
+  /** The failed instance as last described; undefined when it is already gone. */
+  instance: { tags: Tags; state: string; stateReasonCode?: string | undefined; launchTime?: Date | undefined } | undefined;
+  mode: RecoverMode;
+  images: readonly RecoveryImage[];
+  /** Relaunches of this lineage in the last hour (from its instances' `replaces` tags). */
+  relaunchesLastHour: number;
+  maxRelaunchesPerHour: number;
+  /** The image the failed instance was launched from, when it was itself a replacement. */
+  launchedFrom?: string | undefined;
+  /** A replacement failing sooner than this after launch marks its image bad. */
+  crashLoopGraceMinutes: number;
+  now: Date;
+}
+
+export type RecoveryDecision =
+  | { action: 'relaunch'; imageId: string; markBad?: string; reason: string }
+  | { action: 'skip'; reason: string }
+  | { action: 'give-up'; reason: string };
+
+export function decideRecovery(input: RecoveryInput): RecoveryDecision {
+  const { signal, instance, mode } = input;
+  if (mode === 'off') return { action: 'skip', reason: 'recovery is off for this instance' };
+  if (instance?.tags[TAG.replacedBy]) return { action: 'skip', reason: `already replaced by ${instance.tags[TAG.replacedBy]}` };
+
+  if (signal.kind === 'state') {
+    if (instance?.tags[MAINTENANCE_TAG] !== undefined) {
+      return { action: 'skip', reason: `the instance carries ${MAINTENANCE_TAG}: a planned ${signal.state}` };
+    }
+    if (mode === 'on-failure') {
+      const cls = classifyStateReason(instance?.stateReasonCode);
+      if (cls !== 'failure') {
+        const why = cls === 'user' ? `${instance?.stateReasonCode}: stopped or terminated by a person` : 'no failure reason given';
+        return { action: 'skip', reason: `${signal.state} (${why}); recover=on-failure relaunches only on failures` };
+      }
+    }
+  } else if (signal.kind === 'alarm' && !STATUS_CHECK_METRICS.has(signal.metric)) {
+    return { action: 'skip', reason: `alarm ${signal.alarmName} watches ${signal.metric}, not a status check` };
+  } else if (signal.kind === 'health' && !HEALTH_EVENT_TYPES.has(signal.eventTypeCode)) {
+    return { action: 'skip', reason: `health event ${signal.eventTypeCode} does not announce lost hardware` };
+  }
+
+  if (input.relaunchesLastHour >= input.maxRelaunchesPerHour) {
+    return {
+      action: 'give-up',
+      reason: `${input.relaunchesLastHour} relaunches of this lineage in the last hour (limit ${input.maxRelaunchesPerHour})`,
+    };
+  }
+
+  // A replacement that dies within the grace period blames its image: skip it from now on.
+  const launchedAt = instance?.launchTime;
+  const crashLoop =
+    input.launchedFrom !== undefined &&
+    launchedAt !== undefined &&
+    input.now.getTime() - launchedAt.getTime() < input.crashLoopGraceMinutes * 60_000;
+  const exclude = new Set(crashLoop ? [input.launchedFrom!] : []);
+  const image = recoveryImage(input.images, exclude);
+  if (!image) {
+    return { action: 'skip', reason: crashLoop ? `no good image left besides ${input.launchedFrom}, which failed its replacement` : 'the lineage has no good image' };
+  }
+  return {
+    action: 'relaunch',
+    imageId: image.imageId,
+    ...(crashLoop ? { markBad: input.launchedFrom! } : {}),
+    reason: crashLoop ? `replacement from ${input.launchedFrom} failed within ${input.crashLoopGraceMinutes} min` : `${signal.kind} signal`,
+  };
+}
+
+/** Shapes of the three trigger events, as far as a signal needs them (schemas in incoming.ts). */
+export interface StateChangeDetail {
+  'instance-id': string;
+  state: string;
+}
+export interface AlarmDetail {
+  alarmName: string;
+  state: { value: string };
+  configuration: { metrics: Array<{ metricStat?: { metric: { name: string; dimensions: Record<string, string> } } | undefined }> };
+}
+export interface HealthDetail {
+  service: string;
+  eventTypeCode: string;
+  affectedEntities: Array<{ entityValue: string }>;
+}
+
+/**
+ * The failure signals an event carries: none for a state that is not a stop or a
+ * termination, an alarm leaving ALARM or watching no instance, or a health event
+ * of another service; one per affected instance for a health event.
+ */
+export function signalsOf(
+  event: { 'detail-type': string; resources: string[]; detail: unknown },
+): FailureSignal[] {
+  switch (event['detail-type']) {
+    case 'EC2 Instance State-change Notification': {
+      const d = event.detail as StateChangeDetail;
+      return d.state === 'stopped' || d.state === 'terminated' ? [{ kind: 'state', instanceId: d['instance-id'], state: d.state }] : [];
+    }
+    case 'CloudWatch Alarm State Change': {
+      const d = event.detail as AlarmDetail;
+      if (d.state.value !== 'ALARM') return [];
+      return d.configuration.metrics.flatMap((m) => {
+        const id = m.metricStat?.metric.dimensions.InstanceId;
+        const instanceId = id ? instanceIdOf(id) : undefined;
+        return instanceId ? [{ kind: 'alarm' as const, instanceId, alarmName: d.alarmName, metric: m.metricStat!.metric.name }] : [];
+      });
+    }
+    case 'AWS Health Event': {
+      const d = event.detail as HealthDetail;
+      if (d.service !== 'EC2') return [];
+      const ids = new Set(
+        [...d.affectedEntities.map((e) => e.entityValue), ...event.resources].flatMap((v) => {
+          const id = instanceIdOf(v);
+          return id ? [id] : [];
+        }),
+      );
+      return [...ids].map((instanceId) => ({ kind: 'health' as const, instanceId, eventTypeCode: d.eventTypeCode }));
+    }
+    default:
+      return [];
+  }
+}
