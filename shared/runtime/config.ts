@@ -22,9 +22,9 @@ const ConfigSchema = z.object({
     .transform((s) => s.split(',').map((n) => n.trim()).filter(Boolean))
     .pipe(z.array(ScheduleName).min(1, 'at least one schedule')),
   /** Retention of a lineage whose instance and images name none. */
-  DEFAULT_RETAIN: z.string().default('7').pipe(RetentionSpec),
+  DEFAULT_RETAIN: z.preprocess(unsetIfBlank, z.string().default('7')).pipe(RetentionSpec),
   /** Time zone of the schedules, and of retention's days, weeks and months. */
-  TIMEZONE: TimeZone.default('UTC'),
+  TIMEZONE: z.preprocess(unsetIfBlank, TimeZone.default('UTC')),
   /** Days a failed or bad image is kept for a look before rotation deletes it. */
   FAILED_GRACE_DAYS: z.preprocess(unsetIfBlank, z.coerce.number().int().min(0).max(365).default(3)),
   /** Kept images older than this many days are deprecated; empty or 0 turns it off. */

@@ -229,3 +229,14 @@ describe('loadConfig: rotation settings', () => {
     expect(config.rotation[key]).toBe(expected);
   });
 });
+
+describe('loadConfig: blank rotation settings', () => {
+  it('reads a blank DEFAULT_RETAIN and TIMEZONE as their defaults, as serverless.yml passes an empty param', () => {
+    // Act
+    const config = loadConfig({ ...valid, DEFAULT_RETAIN: '', TIMEZONE: '  ' });
+
+    // Assess
+    expect(config.rotation.defaultRetention).toEqual({ kind: 'count', count: 7 });
+    expect(config.rotation.timeZone).toBe('UTC');
+  });
+});
