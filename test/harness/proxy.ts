@@ -115,6 +115,7 @@ export async function startFidelityProxy(upstream: string, options: FidelityProx
   const recorded: RecordedEvent[] = [];
   const imageTimes: ImageTimes = { created: new Map(), deprecated: new Map() };
   const interceptors: Interceptor[] = [
+    idempotentRunInstances(new Map(), new Mutex()),
     describeImageReferencesNotOffered,
     enableImageDeprecation(imageTimes),
     simulatedImageTimes(imageTimes, options.clock),
@@ -213,6 +214,39 @@ function recordPutEvents(recorded: RecordedEvent[]): Interceptor {
 
 // ---------------------------------------------------------------------------
 // Interceptors closing moto gaps
+
+/**
+ * Moto gap: RunInstances ignores ClientToken, so a retried launch starts a second
+ * instance. AWS answers a repeated token with the original launch, and a repeated
+ * token with other parameters with IdempotentParameterMismatch. Launches are
+ * serialised so two concurrent calls with one token cannot both start instances.
+ */
+function idempotentRunInstances(launches: Map<string, { params: string; response: ProxiedResponse }>, lock: Mutex): Interceptor {
+  return (request, next) => {
+    const token = request.form?.get('ClientToken');
+    if (!isEc2Action(request, 'RunInstances') || !token || request.form?.get('DryRun') === 'true') return next(request);
+    return lock.run(async () => {
+      const params = [...request.form!.entries()]
+        .filter(([key]) => key !== 'ClientToken')
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .map(([k, v]) => `${k}=${v}`)
+        .join('&');
+      const earlier = launches.get(token);
+      if (earlier) {
+        if (earlier.params !== params) {
+          return ec2ErrorResponse(400, 'IdempotentParameterMismatch', `The client token ${token} was used with other parameters.`);
+        }
+        return { ...earlier.response, body: Buffer.from(earlier.response.body as Buffer) };
+      }
+      const response = await next(request);
+      if (response.status !== 200) return response;
+      const body = await bufferBody(response.body);
+      const answered = { ...response, body };
+      launches.set(token, { params, response: answered });
+      return { ...answered, body: Buffer.from(body) };
+    });
+  };
+}
 
 interface ImageTimes {
   /** Image id -> simulated CreationDate. */

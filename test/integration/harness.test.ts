@@ -174,6 +174,27 @@ describe('fidelity proxy in front of moto', { timeout: 20_000 }, () => {
     expect(proxy.calls()).toEqual({ RunInstances: 1, CreateImage: 2, DescribeImages: 1, PutEvents: 1 });
   });
 
+  it('answers a repeated RunInstances ClientToken with the first launch, like AWS', async () => {
+    // Prepare
+    const launch = (token: string, InstanceType: 't3.micro' | 't3.small' = 't3.micro') =>
+      ec2.send(new RunInstancesCommand({ ImageId: MOTO_DEFAULT_AMI, MinCount: 1, MaxCount: 1, InstanceType, ClientToken: token }));
+
+    // Act
+    const first = await launch('replace-web-i-1');
+    const again = await launch('replace-web-i-1');
+    const other = await launch('replace-web-i-2');
+    const mismatch = launch('replace-web-i-1', 't3.small');
+
+    // Assess
+    expect(again.Instances![0]!.InstanceId).toBe(first.Instances![0]!.InstanceId);
+    expect(other.Instances![0]!.InstanceId).not.toBe(first.Instances![0]!.InstanceId);
+    await expect(mismatch).rejects.toMatchObject({ name: 'IdempotentParameterMismatch' });
+    const { Reservations = [] } = await ec2.send(
+      new DescribeInstancesCommand({ InstanceIds: [first.Instances![0]!.InstanceId!, other.Instances![0]!.InstanceId!] }),
+    );
+    expect(Reservations.flatMap((r) => r.Instances ?? [])).toHaveLength(2);
+  });
+
   it('strips snapshot TagSpecifications and renumbers the rest contiguously from 1', () => {
     const form = new URLSearchParams([
       ['Action', 'CreateImage'],
