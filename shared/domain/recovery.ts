@@ -3,7 +3,11 @@
  * gateway calls and the launch are still to come). Given what failed and the
  * lineage's images, decide whether to relaunch, from which image, or why not.
  */
+import type { AlarmStateChangeEvent, HealthEvent, InstanceStateChangeEvent } from './incoming.js';
 import { TAG, type RecoverMode, type Tags } from './tags.js';
+
+/** The events recovery listens to, as parsed by their schemas. */
+export type RecoveryTrigger = InstanceStateChangeEvent | AlarmStateChangeEvent | HealthEvent;
 
 /** Tag an operator sets on an instance to stop `always` from relaunching it (planned maintenance). */
 export const MAINTENANCE_TAG = TAG.maintenance;
@@ -154,46 +158,28 @@ export function decideRecovery(input: RecoveryInput): RecoveryDecision {
   };
 }
 
-/** Shapes of the three trigger events, as far as a signal needs them (schemas in incoming.ts). */
-export interface StateChangeDetail {
-  'instance-id': string;
-  state: string;
-}
-export interface AlarmDetail {
-  alarmName: string;
-  state: { value: string };
-  configuration: { metrics: Array<{ metricStat?: { metric: { name: string; dimensions: Record<string, string> } } | undefined }> };
-}
-export interface HealthDetail {
-  service: string;
-  eventTypeCode: string;
-  affectedEntities: Array<{ entityValue: string }>;
-}
-
 /**
  * The failure signals an event carries: none for a state that is not a stop or a
  * termination, an alarm leaving ALARM or watching no instance, or a health event
  * of another service; one per affected instance for a health event.
  */
-export function signalsOf(
-  event: { 'detail-type': string; resources: string[]; detail: unknown },
-): FailureSignal[] {
+export function signalsOf(event: RecoveryTrigger): FailureSignal[] {
   switch (event['detail-type']) {
     case 'EC2 Instance State-change Notification': {
-      const d = event.detail as StateChangeDetail;
+      const d = event.detail;
       return d.state === 'stopped' || d.state === 'terminated' ? [{ kind: 'state', instanceId: d['instance-id'], state: d.state }] : [];
     }
     case 'CloudWatch Alarm State Change': {
-      const d = event.detail as AlarmDetail;
+      const d = event.detail;
       if (d.state.value !== 'ALARM') return [];
       return d.configuration.metrics.flatMap((m) => {
         const id = m.metricStat?.metric.dimensions.InstanceId;
         const instanceId = id ? instanceIdOf(id) : undefined;
-        return instanceId ? [{ kind: 'alarm' as const, instanceId, alarmName: d.alarmName, metric: m.metricStat!.metric.name }] : [];
+        return instanceId && m.metricStat ? [{ kind: 'alarm' as const, instanceId, alarmName: d.alarmName, metric: m.metricStat.metric.name }] : [];
       });
     }
     case 'AWS Health Event': {
-      const d = event.detail as HealthDetail;
+      const d = event.detail;
       if (d.service !== 'EC2') return [];
       const ids = new Set(
         [...d.affectedEntities.map((e) => e.entityValue), ...event.resources].flatMap((v) => {
@@ -203,7 +189,5 @@ export function signalsOf(
       );
       return [...ids].map((instanceId) => ({ kind: 'health' as const, instanceId, eventTypeCode: d.eventTypeCode }));
     }
-    default:
-      return [];
   }
 }
