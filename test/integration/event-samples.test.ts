@@ -1,0 +1,61 @@
+/**
+ * The samples in events/ are in the shape AWS delivers, and serverless.yml's rules
+ * route each one to the function that accepts it: sent to the right bus in moto,
+ * each sample reaches exactly that function, whose schema takes it.
+ */
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalCloud } from '../harness/local-cloud.js';
+import { PROJECT_ROOT } from '../harness/serverless-config.js';
+import { AmiStateChangeEvent, BakeRequestedEvent, RotationRequest, ScheduledRun } from '../../shared/domain/incoming.js';
+
+const sample = (name: string) => JSON.parse(readFileSync(`${PROJECT_ROOT}/events/${name}`, 'utf8')) as Record<string, unknown>;
+
+let cloud: LocalCloud;
+
+beforeAll(async () => {
+  cloud = await LocalCloud.start();
+});
+afterAll(async () => {
+  await cloud?.stop();
+});
+
+describe('event samples', () => {
+  it.each([
+    ['bake-requested.json', 'bake', BakeRequestedEvent],
+    ['ami-state-available.json', 'imageState', AmiStateChangeEvent],
+    ['ami-state-failed.json', 'imageState', AmiStateChangeEvent],
+  ] as const)('%s parses and is routed by serverless.yml to %s only', async (file, functionName, schema) => {
+    // Prepare
+    const event = sample(file);
+    expect(schema.safeParse(event).success).toBe(true);
+    const bus = event.source === 'aws.ec2' ? undefined : cloud.wiring.eventBusName;
+
+    // Act: as its producer would send it
+    await cloud.putEvent({ source: String(event.source), detailType: String(event['detail-type']), detail: event.detail, bus });
+    const deliveries = await cloud.deliver({ maxRounds: 1 });
+
+    // Assess: one delivery, to the function, which did not reject it
+    expect(deliveries.map((d) => d.function)).toEqual([functionName]);
+    expect(deliveries[0]!.result).not.toMatchObject({ status: 'rejected' });
+  });
+
+  it.each([
+    ['schedule-nightly.json', ScheduledRun],
+    ['schedule-weekly.json', ScheduledRun],
+    ['rotate-scheduled.json', RotationRequest],
+    ['rotate-dry-run.json', RotationRequest],
+  ] as const)('%s is what the schedule input in serverless.yml produces, and parses', (file, schema) => {
+    // Prepare
+    const event = sample(file);
+
+    // Act / Assess
+    expect(schema.safeParse(event).success).toBe(true);
+    const inputs = cloud.wiring.functions.flatMap((f) => f.schedules.map((s) => s.input));
+    if ('scheduledTime' in event) {
+      expect(inputs).toContainEqual({ ...event, scheduledTime: '<aws.scheduler.scheduled-time>' });
+    } else if (event.trigger === 'schedule') {
+      expect(inputs).toContainEqual(event);
+    }
+  });
+});
