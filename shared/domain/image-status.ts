@@ -23,7 +23,16 @@ export type Settlement =
   | { kind: 'failed'; reason: string }
   | { kind: 'unchanged'; why: 'not-found' | 'not-managed' | 'already-settled' | 'still-building' | 'unsettleable-state' };
 
-const FAILED_STATES = new Set(['failed', 'error', 'invalid']);
+/** EC2 image states from which an image never becomes available. */
+export const FAILED_STATES: ReadonlySet<string> = new Set(['failed', 'error', 'invalid']);
+
+/**
+ * Newest first; equal creation times fall back to the image id, so that every
+ * ordering of images (and every choice made from it) is deterministic.
+ */
+export function newestFirst(a: { createdAt: Date; imageId: string }, b: { createdAt: Date; imageId: string }): number {
+  return b.createdAt.getTime() - a.createdAt.getTime() || (a.imageId < b.imageId ? -1 : a.imageId > b.imageId ? 1 : 0);
+}
 
 export function statusOf(image: ImageView): ImageStatus | undefined {
   const s = image.tags[TAG.status];

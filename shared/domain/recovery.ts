@@ -3,6 +3,7 @@
  * gateway calls and the launch are still to come). Given what failed and the
  * lineage's images, decide whether to relaunch, from which image, or why not.
  */
+import { newestFirst } from './image-status.js';
 import type { AlarmStateChangeEvent, HealthEvent, InstanceStateChangeEvent } from './incoming.js';
 import { TAG, type RecoverMode, type Tags } from './tags.js';
 
@@ -86,7 +87,7 @@ export interface RecoveryImage {
 export function recoveryImage(images: readonly RecoveryImage[], exclude: ReadonlySet<string> = new Set()): RecoveryImage | undefined {
   return images
     .filter((i) => i.status === 'good' && i.state === 'available' && !exclude.has(i.imageId))
-    .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || (a.imageId < b.imageId ? -1 : 1))[0];
+    .sort(newestFirst)[0];
 }
 
 export interface RecoveryInput {

@@ -9,6 +9,7 @@
  *   4. `pending` images are never deleted; `failed`/`bad` ones only after a grace period;
  *   5. a lineage whose instance is gone keeps its images under its last known policy.
  */
+import { FAILED_STATES, newestFirst } from './image-status.js';
 import { slotFor } from './schedule.js';
 import { RetentionSpec, RETENTION_TIERS, type ImageStatus, type Retention, type RetentionTier } from './tags.js';
 
@@ -72,8 +73,6 @@ export interface RotationPlan {
 
 const DAY = 86_400_000;
 
-const newestFirst = (a: RotationImage, b: RotationImage) =>
-  b.createdAt.getTime() - a.createdAt.getTime() || (a.imageId < b.imageId ? -1 : a.imageId > b.imageId ? 1 : 0);
 
 export function describeRetention(r: Retention): string {
   switch (r.kind) {
@@ -152,8 +151,6 @@ export function policyFor(lineage: string, images: RotationImage[], input: Rotat
   if (known) return { lineage, source: 'last-known', retention: known.retention };
   return { lineage, source: 'default', retention: input.defaultRetention };
 }
-
-const FAILED_STATES = new Set(['failed', 'error', 'invalid']);
 
 function kindOf(img: RotationImage): 'pending' | 'good' | 'failed' | 'unknown' {
   if (img.status === 'pending' || img.state === 'pending' || img.state === 'transient') return 'pending';
