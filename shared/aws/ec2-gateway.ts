@@ -32,6 +32,17 @@ const SNAPSHOT_NOT_FOUND = new Set(['InvalidSnapshot.NotFound']);
 /** What EC2 answers where an action is not offered (a region without DescribeImageReferences). */
 const NOT_OFFERED = new Set(['InvalidAction', 'UnsupportedOperation', 'NotImplemented', 'UnknownOperationException']);
 
+/** Runs one AWS call; the error codes in `tolerated` mean `fallback` rather than failure. */
+async function callOr<T, F>(action: string, fn: () => Promise<T>, tolerated: ReadonlySet<string>, fallback: F): Promise<T | F> {
+  try {
+    return await fn();
+  } catch (error) {
+    const mapped = toAwsCallError(action, error);
+    if (tolerated.has(mapped.code)) return fallback;
+    throw mapped;
+  }
+}
+
 /** Drains a paginator a page at a time, translating its errors. */
 async function* pages<P, T>(action: string, paginator: AsyncIterable<P>, map: (page: P) => T[]): AsyncIterable<T[]> {
   const iterator = paginator[Symbol.asyncIterator]();
@@ -134,15 +145,9 @@ export class Ec2Gateway implements Ec2Port {
   }
 
   async describeImage(imageId: string): Promise<ImageView | undefined> {
-    try {
-      const out = await this.client.send(new DescribeImagesCommand({ ImageIds: [imageId] }));
-      const image = out.Images?.[0];
-      return image ? toImageView(image) : undefined;
-    } catch (error) {
-      const mapped = toAwsCallError('DescribeImages', error);
-      if (NOT_FOUND.has(mapped.code)) return undefined;
-      throw mapped;
-    }
+    const out = await callOr('DescribeImages', () => this.client.send(new DescribeImagesCommand({ ImageIds: [imageId] })), NOT_FOUND, undefined);
+    const image = out?.Images?.[0];
+    return image ? toImageView(image) : undefined;
   }
 
   listPendingImages(managedBy: string): AsyncIterable<ImageView[]> {
@@ -207,50 +212,45 @@ export class Ec2Gateway implements Ec2Port {
     );
   }
 
-  async findImageReferences(imageIds: string[]): Promise<Map<string, string[]> | undefined> {
-    const refs = new Map<string, string[]>();
-    try {
-      // The call takes a bounded list of images: ask in slices.
-      for (let i = 0; i < imageIds.length; i += 100) {
-        const paginator = paginateDescribeImageReferences(
-          { client: this.client, pageSize: 1000 },
-          { ImageIds: imageIds.slice(i, i + 100), IncludeAllResourceTypes: true },
-        );
-        for await (const page of paginator) {
-          for (const r of page.ImageReferences ?? []) {
-            if (!r.ImageId) continue;
-            refs.set(r.ImageId, [...(refs.get(r.ImageId) ?? []), `${r.ResourceType ?? 'resource'} ${r.Arn ?? ''}`.trim()]);
+  findImageReferences(imageIds: string[]): Promise<Map<string, string[]> | undefined> {
+    return callOr(
+      'DescribeImageReferences',
+      async () => {
+        const refs = new Map<string, string[]>();
+        // The call takes a bounded list of images: ask in slices.
+        for (let i = 0; i < imageIds.length; i += 100) {
+          const paginator = paginateDescribeImageReferences(
+            { client: this.client, pageSize: 1000 },
+            { ImageIds: imageIds.slice(i, i + 100), IncludeAllResourceTypes: true },
+          );
+          for await (const page of paginator) {
+            for (const r of page.ImageReferences ?? []) {
+              if (!r.ImageId) continue;
+              refs.set(r.ImageId, [...(refs.get(r.ImageId) ?? []), `${r.ResourceType ?? 'resource'} ${r.Arn ?? ''}`.trim()]);
+            }
           }
         }
-      }
-      return refs;
-    } catch (error) {
-      const mapped = toAwsCallError('DescribeImageReferences', error);
-      if (NOT_OFFERED.has(mapped.code)) return undefined;
-      throw mapped;
-    }
+        return refs;
+      },
+      NOT_OFFERED,
+      undefined,
+    );
   }
 
-  async deregisterImage(imageId: string): Promise<'deregistered' | 'gone'> {
-    try {
+  deregisterImage(imageId: string): Promise<'deregistered' | 'gone'> {
+    const deregister = async () => {
       await this.client.send(new DeregisterImageCommand({ ImageId: imageId, DeleteAssociatedSnapshots: true }));
-      return 'deregistered';
-    } catch (error) {
-      const mapped = toAwsCallError('DeregisterImage', error);
-      if (NOT_FOUND.has(mapped.code)) return 'gone';
-      throw mapped;
-    }
+      return 'deregistered' as const;
+    };
+    return callOr('DeregisterImage', deregister, NOT_FOUND, 'gone' as const);
   }
 
-  async deleteSnapshot(snapshotId: string): Promise<'deleted' | 'gone'> {
-    try {
+  deleteSnapshot(snapshotId: string): Promise<'deleted' | 'gone'> {
+    const remove = async () => {
       await this.client.send(new DeleteSnapshotCommand({ SnapshotId: snapshotId }));
-      return 'deleted';
-    } catch (error) {
-      const mapped = toAwsCallError('DeleteSnapshot', error);
-      if (SNAPSHOT_NOT_FOUND.has(mapped.code)) return 'gone';
-      throw mapped;
-    }
+      return 'deleted' as const;
+    };
+    return callOr('DeleteSnapshot', remove, SNAPSHOT_NOT_FOUND, 'gone' as const);
   }
 
   async enableImageDeprecation(imageId: string, at: Date): Promise<void> {
