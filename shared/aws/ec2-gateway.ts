@@ -3,6 +3,7 @@
  * call per page of up to 1,000 resources, never one per resource), errors
  * translated to AwsCallError, and CreateImage made idempotent by its name.
  */
+import { append } from '../domain/collections.js';
 import {
   CreateImageCommand,
   CreateTagsCommand,
@@ -226,7 +227,7 @@ export class Ec2Gateway implements Ec2Port {
           for await (const page of paginator) {
             for (const r of page.ImageReferences ?? []) {
               if (!r.ImageId) continue;
-              refs.set(r.ImageId, [...(refs.get(r.ImageId) ?? []), `${r.ResourceType ?? 'resource'} ${r.Arn ?? ''}`.trim()]);
+              append(refs, r.ImageId, `${r.ResourceType ?? 'resource'} ${r.Arn ?? ''}`.trim());
             }
           }
         }

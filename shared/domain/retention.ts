@@ -9,6 +9,7 @@
  *   4. `pending` images are never deleted; `failed`/`bad` ones only after a grace period;
  *   5. a lineage whose instance is gone keeps its images under its last known policy.
  */
+import { append } from './collections.js';
 import { FAILED_STATES, newestFirst } from './image-status.js';
 import { slotFor } from './schedule.js';
 import { RetentionSpec, RETENTION_TIERS, type ImageStatus, type Retention, type RetentionTier } from './tags.js';
@@ -104,7 +105,7 @@ const TIER_PERIOD: Record<RetentionTier, (d: Date, tz: string) => string> = {
 export function applyRetention(images: RotationImage[], retention: Retention, now: Date, timeZone: string): Map<string, string[]> {
   const sorted = [...images].sort(newestFirst);
   const kept = new Map<string, string[]>();
-  const keep = (id: string, why: string) => kept.set(id, [...(kept.get(id) ?? []), why]);
+  const keep = (id: string, why: string) => append(kept, id, why);
   switch (retention.kind) {
     case 'count':
       sorted.slice(0, retention.count).forEach((img, i) => keep(img.imageId, `newest ${i + 1} of ${retention.count}`));
@@ -185,7 +186,7 @@ export function planRotation(input: RotationInput): RotationPlan {
       decide(img, 'keep', ['no lineage tag: not part of any series']);
       continue;
     }
-    byLineage.set(img.lineage, [...(byLineage.get(img.lineage) ?? []), img]);
+    append(byLineage, img.lineage, img);
   }
 
   for (const [lineage, images] of [...byLineage].sort(([a], [b]) => (a < b ? -1 : 1))) {
@@ -198,7 +199,7 @@ export function planRotation(input: RotationInput): RotationPlan {
 
     const kept = new Map<string, string[]>();
     const bySchedule = new Map<string, RotationImage[]>();
-    for (const img of good) bySchedule.set(img.schedule ?? '', [...(bySchedule.get(img.schedule ?? '') ?? []), img]);
+    for (const img of good) append(bySchedule, img.schedule ?? '', img);
     for (const group of bySchedule.values()) {
       for (const [id, why] of applyRetention(group, policy.retention, input.now, input.timeZone)) kept.set(id, why);
     }

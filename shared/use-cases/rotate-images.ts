@@ -6,6 +6,7 @@
  * for any snapshot AWS left behind. A failure on one image is reported and the
  * rest go on.
  */
+import { append } from '../domain/collections.js';
 import pLimit from 'p-limit';
 import { outgoing } from '../domain/events.js';
 import { statusOf } from '../domain/image-status.js';
@@ -77,7 +78,7 @@ export function deprecationTime(now: Date): Date {
 }
 
 const addUse = (inUse: Map<string, string[]>, imageId: string, use: string) =>
-  inUse.set(imageId, [...(inUse.get(imageId) ?? []), use]);
+  append(inUse, imageId, use);
 
 export async function rotateImages(options: RotateOptions, deps: Deps): Promise<RotationReport> {
   const settings = deps.rotation;
