@@ -144,13 +144,21 @@ function lastKnown(images: RotationImage[]): { retention: Retention; imageId: st
   return undefined;
 }
 
+/**
+ * Lineage's policy, and the image it is read from when it is the last known one:
+ * its instance's tag, else its last known one, else the default.
+ */
+function resolvePolicy(lineage: string, images: RotationImage[], input: RotationInput): { policy: LineagePolicy; carrier?: string } {
+  const live = input.instancePolicies.get(lineage);
+  if (live) return { policy: { lineage, source: 'instance', retention: live } };
+  const known = lastKnown(images);
+  if (known) return { policy: { lineage, source: 'last-known', retention: known.retention }, carrier: known.imageId };
+  return { policy: { lineage, source: 'default', retention: input.defaultRetention } };
+}
+
 /** Lineage's policy: its instance's tag, else its last known one, else the default. */
 export function policyFor(lineage: string, images: RotationImage[], input: RotationInput): LineagePolicy {
-  const live = input.instancePolicies.get(lineage);
-  if (live) return { lineage, source: 'instance', retention: live };
-  const known = lastKnown(images);
-  if (known) return { lineage, source: 'last-known', retention: known.retention };
-  return { lineage, source: 'default', retention: input.defaultRetention };
+  return resolvePolicy(lineage, images, input).policy;
 }
 
 function kindOf(img: RotationImage): 'pending' | 'good' | 'failed' | 'unknown' {
@@ -191,9 +199,8 @@ export function planRotation(input: RotationInput): RotationPlan {
 
   for (const [lineage, images] of [...byLineage].sort(([a], [b]) => (a < b ? -1 : 1))) {
     // Rule 5: a lineage without a live instance keeps its last known policy.
-    const policy = policyFor(lineage, images, input);
+    const { policy, carrier } = resolvePolicy(lineage, images, input);
     lineages.push(policy);
-    const carrier = policy.source === 'last-known' ? lastKnown(images)?.imageId : undefined;
     const good = images.filter((i) => kindOf(i) === 'good').sort(newestFirst);
     const newestGood = good[0]?.imageId;
 
