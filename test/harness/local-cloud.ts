@@ -81,14 +81,14 @@ export class LocalCloud {
   private readonly queues = new Map<string, string>();
   private readonly announced = new Set<string>();
   private handlers: Record<string, LambdaHandler> = {};
-  /** Sets the simulated time images created from now on report (undefined: the real time). */
-  setClock: (at: Date | undefined) => void = () => undefined;
 
   private constructor(
     readonly moto: MotoServer,
     readonly proxy: FidelityProxy,
     readonly wiring: ServiceWiring,
     private readonly concurrency: number,
+    /** The simulated time the proxy reports for images created now (undefined: the real time). */
+    private readonly clock: { at?: Date | undefined },
   ) {
     // The harness's own calls go straight to moto: the proxy counts only the service's calls.
     const config = { endpoint: moto.endpoint, region, credentials };
@@ -100,12 +100,9 @@ export class LocalCloud {
   static async start(options: LocalCloudOptions = {}): Promise<LocalCloud> {
     const wiring = readServerless({ stage: options.stage ?? 'dev' });
     const moto = await startMoto();
-    let clock: Date | undefined;
-    const proxy = await startFidelityProxy(moto.endpoint, { clock: () => clock ?? new Date() });
-    const cloud = new LocalCloud(moto, proxy, wiring, options.concurrency ?? 4);
-    cloud.setClock = (at) => {
-      clock = at;
-    };
+    const clock: { at?: Date | undefined } = {};
+    const proxy = await startFidelityProxy(moto.endpoint, { clock: () => clock.at ?? new Date() });
+    const cloud = new LocalCloud(moto, proxy, wiring, options.concurrency ?? 4, clock);
     // The handlers read their configuration from the environment at load, as in Lambda.
     const { NODE_OPTIONS: _ignored, ...env } = wiring.environment;
     for (const [key, value] of Object.entries({ ...env, ...options.env })) {
@@ -163,6 +160,11 @@ export class LocalCloud {
     this.sqs.destroy();
     await this.proxy.stop();
     await this.moto.stop();
+  }
+
+  /** Sets the simulated time images created from now on report (undefined: the real time). */
+  setClock(at: Date | undefined): void {
+    this.clock.at = at;
   }
 
   handler(functionName: string): LambdaHandler {
