@@ -196,6 +196,19 @@ export class LocalCloud {
   }
 
   /**
+   * One night of a schedule, end to end: it fires at `at`, its bake requests are
+   * delivered, EC2 reports the images, and they are settled. Images report `at`
+   * as their creation time; the clock is put back to real time afterwards.
+   */
+  async bakeCycle(schedule: string, at: Date): Promise<void> {
+    await this.fireSchedule(schedule, at);
+    await this.deliver();
+    await this.announceImageStates();
+    await this.deliver();
+    this.setClock(undefined);
+  }
+
+  /**
    * Delivers everything waiting in the target queues to the functions, until
    * the queues stay empty. A handler that throws is retried twice, as Lambda
    * retries an asynchronous invocation.

@@ -18,13 +18,7 @@ describe('rotation with deprecation', () => {
     // Prepare: five daily images, 4.5 to 0.5 days old (half days keep clear of the window's edge)
     await cloud.launch(1, { 'ami-lifecycle:bake': 'nightly' });
     const now = Date.now();
-    for (let n = 4; n >= 0; n--) {
-      await cloud.fireSchedule('nightly', new Date(now - n * 86_400_000 - 43_200_000));
-      await cloud.deliver();
-      await cloud.announceImageStates();
-      await cloud.deliver();
-    }
-    cloud.setClock(undefined);
+    for (let n = 4; n >= 0; n--) await cloud.bakeCycle('nightly', new Date(now - n * 86_400_000 - 43_200_000));
 
     // Act
     const first = (await cloud.invoke('rotate', {})) as RotationReport;

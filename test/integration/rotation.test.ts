@@ -43,13 +43,7 @@ function pastNights(nights: number): Date[] {
 
 /** Bakes every night given and lets each image turn good. */
 async function bakeNights(nights: Date[]): Promise<void> {
-  for (const night of nights) {
-    await cloud.fireSchedule('nightly', night);
-    await cloud.deliver();
-    await cloud.announceImageStates();
-    await cloud.deliver();
-  }
-  cloud.setClock(undefined);
+  for (const night of nights) await cloud.bakeCycle('nightly', night);
 }
 
 async function managedImages(): Promise<Image[]> {
