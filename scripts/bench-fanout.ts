@@ -81,7 +81,9 @@ const report = await runSchedule(
   {
     managedBy: 'ami-lifecycle-bench',
     schedules: ['nightly', 'weekly'],
-    rotation: loadConfig({ MANAGED_BY: 'ami-lifecycle-bench', EVENT_BUS_NAME: 'bench-bus', SCHEDULES: 'nightly,weekly' }).rotation,
+    ...(({ rotation, recovery }) => ({ rotation, recovery }))(
+      loadConfig({ MANAGED_BY: 'ami-lifecycle-bench', EVENT_BUS_NAME: 'bench-bus', SCHEDULES: 'nightly,weekly' }),
+    ),
     ec2: new Ec2Gateway(new EC2Client({ region: 'us-east-1' })),
     events: new EventBusPublisher(new EventBridgeClient({ region: 'us-east-1' }), 'bench-bus'),
     log: silent as never,

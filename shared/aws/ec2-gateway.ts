@@ -5,8 +5,19 @@
  */
 import { append } from '../domain/collections.js';
 import {
+  AssociateAddressCommand,
   CreateImageCommand,
+  CreateLaunchTemplateCommand,
+  CreateLaunchTemplateVersionCommand,
   CreateTagsCommand,
+  DeleteLaunchTemplateVersionsCommand,
+  DescribeAddressesCommand,
+  DescribeInstanceAttributeCommand,
+  DescribeInstancesCommand,
+  DescribeLaunchTemplateVersionsCommand,
+  RunInstancesCommand,
+  TerminateInstancesCommand,
+  waitUntilInstanceRunning,
   DeleteSnapshotCommand,
   DeregisterImageCommand,
   DescribeImagesCommand,
@@ -20,15 +31,22 @@ import {
   type Filter,
   type Image,
   type Instance,
+  type RequestLaunchTemplateData,
+  type ResponseLaunchTemplateData,
 } from '@aws-sdk/client-ec2';
 import type { ImageSpec, InstanceSummary } from '../domain/bake.js';
 import type { ImageView } from '../domain/image-status.js';
+import type { LaunchConfig, RelaunchSpec, StoredLaunchConfig } from '../domain/launch.js';
 import { TAG, tagRecord, type Tags } from '../domain/tags.js';
-import type { CreatedImage, Ec2Port, LaunchTemplateImage, SnapshotView } from '../use-cases/ports.js';
+import type { AddressView, CreatedImage, Ec2Port, LaunchTemplateImage, SnapshotView } from '../use-cases/ports.js';
 import { AwsCallError } from '../runtime/errors.js';
 import { call, toAwsCallError } from './errors.js';
 
 const NOT_FOUND = new Set(['InvalidAMIID.NotFound', 'InvalidAMIID.Unavailable', 'InvalidAMIID.Malformed']);
+const INSTANCE_NOT_FOUND = new Set(['InvalidInstanceID.NotFound', 'InvalidInstanceID.Malformed']);
+const TEMPLATE_NOT_FOUND = new Set(['InvalidLaunchTemplateName.NotFoundException', 'InvalidLaunchTemplateId.NotFound']);
+/** Captured versions kept per launch template besides the first (which EC2 keeps as the default). */
+const KEEP_TEMPLATE_VERSIONS = 10;
 const SNAPSHOT_NOT_FOUND = new Set(['InvalidSnapshot.NotFound']);
 /** What EC2 answers where an action is not offered (a region without DescribeImageReferences). */
 const NOT_OFFERED = new Set(['InvalidAction', 'UnsupportedOperation', 'NotImplemented', 'UnknownOperationException']);
@@ -54,6 +72,12 @@ async function* pages<P, T>(action: string, paginator: AsyncIterable<P>, map: (p
   }
 }
 
+async function collect<T>(source: AsyncIterable<T[]>): Promise<T[]> {
+  const all: T[] = [];
+  for await (const page of source) all.push(...page);
+  return all;
+}
+
 /** States from which an instance can still be imaged or come back. */
 const LIVE_STATES = ['pending', 'running', 'stopping', 'stopped'];
 
@@ -72,12 +96,95 @@ export function toImageView(image: Image): ImageView {
   };
 }
 
+/** What a replacement needs, read from the instance's own description (user data aside). */
+function launchConfigOf(instance: Instance, tags: Tags): LaunchConfig | undefined {
+  if (!instance.InstanceType) return undefined;
+  const primary = instance.NetworkInterfaces?.find((n) => n.Attachment?.DeviceIndex === 0) ?? instance.NetworkInterfaces?.[0];
+  // An Elastic IP is owned by the account; an auto-assigned public IP by 'amazon'.
+  const association = primary?.Association;
+  const elasticIp = association?.PublicIp && association.IpOwnerId && association.IpOwnerId !== 'amazon' ? association.PublicIp : undefined;
+  const m = instance.MetadataOptions;
+  return {
+    instanceType: instance.InstanceType,
+    subnetId: instance.SubnetId,
+    securityGroupIds: (instance.SecurityGroups ?? []).flatMap((g) => (g.GroupId ? [g.GroupId] : [])),
+    keyName: instance.KeyName,
+    iamInstanceProfileArn: instance.IamInstanceProfile?.Arn,
+    ebsOptimized: instance.EbsOptimized ?? false,
+    monitoring: instance.Monitoring?.State === 'enabled' || instance.Monitoring?.State === 'pending',
+    metadataOptions: m
+      ? {
+          httpTokens: m.HttpTokens,
+          httpEndpoint: m.HttpEndpoint,
+          httpPutResponseHopLimit: m.HttpPutResponseHopLimit,
+          instanceMetadataTags: m.InstanceMetadataTags,
+        }
+      : undefined,
+    elasticIp,
+    tags,
+  };
+}
+
 function toInstanceSummary(instance: Instance): InstanceSummary {
+  const tags = tagRecord(instance.Tags);
   return {
     instanceId: instance.InstanceId ?? '',
     state: instance.State?.Name ?? 'unknown',
-    tags: tagRecord(instance.Tags),
+    tags,
     imageId: instance.ImageId,
+    launchTime: instance.LaunchTime,
+    stateReasonCode: instance.StateReason?.Code || undefined,
+    launch: launchConfigOf(instance, tags),
+  };
+}
+
+/** A captured configuration as launch template data: no image (recovery picks it at launch). */
+export function toTemplateData(config: StoredLaunchConfig): RequestLaunchTemplateData {
+  const m = config.metadataOptions;
+  return {
+    InstanceType: config.instanceType as never,
+    KeyName: config.keyName,
+    ...(config.iamInstanceProfileArn ? { IamInstanceProfile: { Arn: config.iamInstanceProfileArn } } : {}),
+    EbsOptimized: config.ebsOptimized,
+    Monitoring: { Enabled: config.monitoring },
+    ...(m
+      ? {
+          MetadataOptions: {
+            HttpTokens: m.httpTokens as never,
+            HttpEndpoint: m.httpEndpoint as never,
+            HttpPutResponseHopLimit: m.httpPutResponseHopLimit,
+            InstanceMetadataTags: m.instanceMetadataTags as never,
+          },
+        }
+      : {}),
+    UserData: config.userData,
+    NetworkInterfaces: [{ DeviceIndex: 0, SubnetId: config.subnetId, Groups: config.securityGroupIds }],
+    TagSpecifications: [{ ResourceType: 'instance', Tags: toTagList(config.tags) }],
+  };
+}
+
+export function fromTemplateData(data: ResponseLaunchTemplateData): StoredLaunchConfig | undefined {
+  if (!data.InstanceType) return undefined;
+  const nic = data.NetworkInterfaces?.find((n) => (n.DeviceIndex ?? 0) === 0);
+  const m = data.MetadataOptions;
+  return {
+    instanceType: data.InstanceType,
+    subnetId: nic?.SubnetId,
+    securityGroupIds: nic?.Groups ?? data.SecurityGroupIds ?? [],
+    keyName: data.KeyName,
+    iamInstanceProfileArn: data.IamInstanceProfile?.Arn,
+    ebsOptimized: data.EbsOptimized ?? false,
+    monitoring: data.Monitoring?.Enabled ?? false,
+    metadataOptions: m
+      ? {
+          httpTokens: m.HttpTokens,
+          httpEndpoint: m.HttpEndpoint,
+          httpPutResponseHopLimit: m.HttpPutResponseHopLimit,
+          instanceMetadataTags: m.InstanceMetadataTags,
+        }
+      : undefined,
+    userData: data.UserData,
+    tags: tagRecord(data.TagSpecifications?.find((t) => t.ResourceType === 'instance')?.Tags),
   };
 }
 
@@ -265,5 +372,171 @@ export class Ec2Gateway implements Ec2Port {
     await call('CreateTags', () =>
       this.client.send(new CreateTagsCommand({ Resources: resourceIds, Tags: toTagList(tags) })),
     );
+  }
+
+  // ---- recovery ---------------------------------------------------------------------------
+
+  async describeInstance(instanceId: string): Promise<InstanceSummary | undefined> {
+    const describe = () => this.client.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }));
+    const out = await callOr('DescribeInstances', describe, INSTANCE_NOT_FOUND, undefined);
+    const instance = out?.Reservations?.[0]?.Instances?.[0];
+    return instance ? toInstanceSummary(instance) : undefined;
+  }
+
+  async listLineageInstances(lineage: string): Promise<InstanceSummary[]> {
+    // Every state: terminated replacements (shown for about an hour) count towards the relaunch limit.
+    return collect(this.instancePages([{ Name: `tag:${TAG.lineage}`, Values: [lineage] }]));
+  }
+
+  async listLineageImages(managedBy: string, lineage: string): Promise<ImageView[]> {
+    return collect(
+      this.imagePages([
+        { Name: `tag:${TAG.managedBy}`, Values: [managedBy] },
+        { Name: `tag:${TAG.lineage}`, Values: [lineage] },
+      ]),
+    );
+  }
+
+  async findLineageOf(managedBy: string, instanceId: string): Promise<string | undefined> {
+    const out = await call('DescribeImages', () =>
+      this.client.send(
+        new DescribeImagesCommand({
+          Owners: ['self'],
+          Filters: [
+            { Name: `tag:${TAG.managedBy}`, Values: [managedBy] },
+            { Name: `tag:${TAG.sourceInstance}`, Values: [instanceId] },
+          ],
+        }),
+      ),
+    );
+    return (out.Images ?? []).map((i) => tagRecord(i.Tags)[TAG.lineage]).find((l) => l !== undefined);
+  }
+
+  async readUserData(instanceId: string): Promise<string | undefined> {
+    const out = await call('DescribeInstanceAttribute', () =>
+      this.client.send(new DescribeInstanceAttributeCommand({ InstanceId: instanceId, Attribute: 'userData' })),
+    );
+    return out.UserData?.Value || undefined;
+  }
+
+  async saveLaunchConfig(name: string, config: StoredLaunchConfig, tags: Tags, description: string): Promise<number> {
+    const LaunchTemplateData = toTemplateData(config);
+    const VersionDescription = description.slice(0, 255);
+    try {
+      const created = await this.client.send(
+        new CreateLaunchTemplateCommand({
+          LaunchTemplateName: name,
+          VersionDescription,
+          LaunchTemplateData,
+          TagSpecifications: [{ ResourceType: 'launch-template', Tags: toTagList(tags) }],
+        }),
+      );
+      return created.LaunchTemplate?.LatestVersionNumber ?? 1;
+    } catch (error) {
+      const mapped = toAwsCallError('CreateLaunchTemplate', error);
+      if (mapped.code !== 'InvalidLaunchTemplateName.AlreadyExistsException') throw mapped;
+    }
+    const out = await call('CreateLaunchTemplateVersion', () =>
+      this.client.send(new CreateLaunchTemplateVersionCommand({ LaunchTemplateName: name, VersionDescription, LaunchTemplateData })),
+    );
+    const version = out.LaunchTemplateVersion?.VersionNumber ?? 1;
+    // Bounded history: drop the version that fell out of the window (the first stays: it is the default).
+    const stale = version - KEEP_TEMPLATE_VERSIONS;
+    if (stale > 1) {
+      await call('DeleteLaunchTemplateVersions', () =>
+        this.client.send(new DeleteLaunchTemplateVersionsCommand({ LaunchTemplateName: name, Versions: [String(stale)] })),
+      );
+    }
+    return version;
+  }
+
+  async readLaunchConfig(name: string): Promise<StoredLaunchConfig | undefined> {
+    const describe = () =>
+      this.client.send(new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateName: name, Versions: ['$Latest'] }));
+    const out = await callOr('DescribeLaunchTemplateVersions', describe, TEMPLATE_NOT_FOUND, undefined);
+    const data = out?.LaunchTemplateVersions?.[0]?.LaunchTemplateData;
+    return data ? fromTemplateData(data) : undefined;
+  }
+
+  async tagElasticIp(publicIp: string, tags: Tags): Promise<string | undefined> {
+    const out = await callOr(
+      'DescribeAddresses',
+      () => this.client.send(new DescribeAddressesCommand({ PublicIps: [publicIp] })),
+      new Set(['InvalidAddress.NotFound']),
+      undefined,
+    );
+    const allocationId = out?.Addresses?.[0]?.AllocationId;
+    if (allocationId) await this.tagResources([allocationId], tags);
+    return allocationId;
+  }
+
+  async findLineageAddresses(lineage: string): Promise<AddressView[]> {
+    const out = await call('DescribeAddresses', () =>
+      this.client.send(new DescribeAddressesCommand({ Filters: [{ Name: `tag:${TAG.lineage}`, Values: [lineage] }] })),
+    );
+    return (out.Addresses ?? []).flatMap((a) =>
+      a.AllocationId && a.PublicIp ? [{ allocationId: a.AllocationId, publicIp: a.PublicIp, instanceId: a.InstanceId || undefined }] : [],
+    );
+  }
+
+  async runInstance(spec: RelaunchSpec): Promise<string> {
+    const c = spec.config;
+    const m = c.metadataOptions;
+    const tags = toTagList(spec.tags);
+    const out = await call('RunInstances', () =>
+      this.client.send(
+        new RunInstancesCommand({
+          ImageId: spec.imageId,
+          InstanceType: c.instanceType as never,
+          MinCount: 1,
+          MaxCount: 1,
+          ClientToken: spec.clientToken,
+          SubnetId: c.subnetId,
+          SecurityGroupIds: c.securityGroupIds.length > 0 ? c.securityGroupIds : undefined,
+          KeyName: c.keyName,
+          ...(c.iamInstanceProfileArn ? { IamInstanceProfile: { Arn: c.iamInstanceProfileArn } } : {}),
+          EbsOptimized: c.ebsOptimized,
+          Monitoring: { Enabled: c.monitoring },
+          ...(m
+            ? {
+                MetadataOptions: {
+                  HttpTokens: m.httpTokens as never,
+                  HttpEndpoint: m.httpEndpoint as never,
+                  HttpPutResponseHopLimit: m.httpPutResponseHopLimit,
+                  InstanceMetadataTags: m.instanceMetadataTags as never,
+                },
+              }
+            : {}),
+          UserData: c.userData,
+          TagSpecifications: [
+            { ResourceType: 'instance', Tags: tags },
+            { ResourceType: 'volume', Tags: tags },
+          ],
+        }),
+      ),
+    );
+    const id = out.Instances?.[0]?.InstanceId;
+    if (!id) throw new Error('RunInstances answered without an instance');
+    return id;
+  }
+
+  async waitUntilRunning(instanceId: string, maxWaitSeconds: number): Promise<void> {
+    await call('DescribeInstances', () =>
+      waitUntilInstanceRunning({ client: this.client, maxWaitTime: maxWaitSeconds, minDelay: 2, maxDelay: 10 }, { InstanceIds: [instanceId] }),
+    );
+  }
+
+  async associateAddress(allocationId: string, instanceId: string): Promise<void> {
+    await call('AssociateAddress', () =>
+      this.client.send(new AssociateAddressCommand({ AllocationId: allocationId, InstanceId: instanceId, AllowReassociation: true })),
+    );
+  }
+
+  async terminateInstance(instanceId: string): Promise<'terminated' | 'gone'> {
+    const terminate = async () => {
+      await this.client.send(new TerminateInstancesCommand({ InstanceIds: [instanceId] }));
+      return 'terminated' as const;
+    };
+    return callOr('TerminateInstances', terminate, INSTANCE_NOT_FOUND, 'gone' as const);
   }
 }

@@ -6,6 +6,7 @@ import { imageDescription, imageName } from './naming.js';
 import { truncate } from './text.js';
 import { parseInstancePolicy, TAG, type Tags } from './tags.js';
 import { outgoing, type BakeRequested, type OutgoingEvent } from './events.js';
+import { carriedTags, configDigest, type LaunchConfig } from './launch.js';
 
 export interface InstanceSummary {
   instanceId: string;
@@ -13,6 +14,11 @@ export interface InstanceSummary {
   tags: Tags;
   /** The image the instance was launched from. */
   imageId?: string | undefined;
+  launchTime?: Date | undefined;
+  /** EC2's StateReason code, e.g. Server.InternalError or Client.UserInitiatedShutdown. */
+  stateReasonCode?: string | undefined;
+  /** What a replacement would need, as the listing shows it (tags raw: the domain picks what is carried). */
+  launch?: LaunchConfig | undefined;
 }
 
 export interface RunContext {
@@ -23,7 +29,7 @@ export interface RunContext {
   now: Date;
 }
 
-export type SkipReason = 'gone' | 'not-on-schedule' | 'invalid-policy';
+export type SkipReason = 'gone' | 'replaced' | 'not-on-schedule' | 'invalid-policy';
 
 export interface BakeDecision {
   request?: BakeRequested;
@@ -37,6 +43,9 @@ const GONE = new Set(['shutting-down', 'terminated']);
 
 export function decideBake(instance: InstanceSummary, run: RunContext): BakeDecision {
   if (GONE.has(instance.state)) return { skip: 'gone' };
+  // A replaced instance kept around (stopped, or still running after a failed status check)
+  // must not bake into the lineage its replacement now carries on.
+  if (instance.tags[TAG.replacedBy] !== undefined) return { skip: 'replaced' };
   const policy = parseInstancePolicy(instance.tags, run.knownSchedules);
   const onSchedule = policy.schedules.includes(run.schedule);
   const decision: BakeDecision = {};
@@ -69,7 +78,22 @@ export function decideBake(instance: InstanceSummary, run: RunContext): BakeDeci
     ...(policy.retain ? { retain: instance.tags[TAG.retain]!.trim() } : {}),
     requestedAt: run.now.toISOString(),
   };
+  const capture = captureOf(instance, decision.request.lineage);
+  if (capture) decision.request.capture = capture;
   return decision;
+}
+
+/**
+ * The launch configuration a bake should capture for recovery, or undefined when the
+ * one captured last (its digest is on the instance) is still current. The digest is
+ * taken after the lineage tag the bake gives the instance, so that tagging does not
+ * look like a change on the next run.
+ */
+export function captureOf(instance: InstanceSummary, lineage: string): { digest: string; config: LaunchConfig } | undefined {
+  if (!instance.launch) return undefined;
+  const config: LaunchConfig = { ...instance.launch, tags: carriedTags({ ...instance.launch.tags, [TAG.lineage]: lineage }) };
+  const digest = configDigest(config, instance.launchTime);
+  return digest === instance.tags[TAG.captured] ? undefined : { digest, config };
 }
 
 export interface ImageSpec {

@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { Lineage, ScheduleName } from './tags.js';
 import { Slot } from './schedule.js';
+import { LaunchConfig } from './launch.js';
 
 export const EVENT_SOURCE = 'ami-lifecycle';
 
@@ -28,6 +29,11 @@ export const BakeRequested = z.object({
   /** The instance's valid retain tag, stamped on the image: the lineage's policy survives the instance. */
   retain: z.string().max(256).optional(),
   requestedAt: z.iso.datetime(),
+  /**
+   * The launch configuration to capture for recovery, when it changed since the last
+   * capture (the digest goes on the instance once it is saved).
+   */
+  capture: z.object({ digest: z.string().regex(/^[0-9a-f]{16}$/), config: LaunchConfig }).optional(),
 });
 export type BakeRequested = z.infer<typeof BakeRequested>;
 
@@ -107,12 +113,100 @@ export const ImagesRotated = z.object({
 });
 export type ImagesRotated = z.infer<typeof ImagesRotated>;
 
+const Trigger = z.enum(['state', 'alarm', 'health', 'manual']);
+
+/**
+ * A failed instance was replaced. Dedupe key: failedInstanceId (a retried recovery
+ * that finds its replacement already launched publishes this again with `resumed`).
+ */
+export const InstanceRelaunched = z.object({
+  managedBy: ManagedBy,
+  lineage: z.string(),
+  failedInstanceId: z.string(),
+  newInstanceId: z.string(),
+  imageId: z.string(),
+  trigger: Trigger,
+  reason: z.string(),
+  generation: z.number().int(),
+  /** From the triggering event's time to RunInstances' answer. */
+  secondsToLaunch: z.number(),
+  /** An image blamed for a crash loop and marked bad on the way. */
+  markedBad: z.string().optional(),
+  elasticIp: z.object({ allocationId: z.string(), publicIp: z.string() }).optional(),
+  /** What became of the failed instance: tagged and kept, terminated (if configured), or already gone. */
+  failedInstance: z.enum(['kept', 'terminated', 'gone']),
+  resumed: z.boolean(),
+});
+export type InstanceRelaunched = z.infer<typeof InstanceRelaunched>;
+
+/** Dry run: what recovery would have launched. Dedupe key: failedInstanceId. */
+export const RelaunchPlanned = z.object({
+  managedBy: ManagedBy,
+  lineage: z.string(),
+  failedInstanceId: z.string(),
+  imageId: z.string(),
+  trigger: Trigger,
+  reason: z.string(),
+  markBad: z.string().optional(),
+  launch: z.object({
+    instanceType: z.string(),
+    subnetId: z.string().optional(),
+    securityGroupIds: z.array(z.string()),
+    keyName: z.string().optional(),
+    iamInstanceProfileArn: z.string().optional(),
+    elasticIp: z.string().optional(),
+    hasUserData: z.boolean(),
+    tags: z.record(z.string(), z.string()),
+  }),
+});
+export type RelaunchPlanned = z.infer<typeof RelaunchPlanned>;
+
+/** An opted-in instance stopped or failed and was deliberately not replaced. Dedupe key: instanceId + reason. */
+export const RecoverySkipped = z.object({
+  managedBy: ManagedBy,
+  instanceId: z.string(),
+  lineage: z.string().optional(),
+  trigger: Trigger,
+  reason: z.string(),
+});
+export type RecoverySkipped = z.infer<typeof RecoverySkipped>;
+
+/** Recovery of a lineage stopped: too many relaunches in the last hour. Dedupe key: instanceId. */
+export const RecoveryGaveUp = z.object({
+  managedBy: ManagedBy,
+  instanceId: z.string(),
+  lineage: z.string(),
+  trigger: Trigger,
+  reason: z.string(),
+});
+export type RecoveryGaveUp = z.infer<typeof RecoveryGaveUp>;
+
+/**
+ * Recovery was wanted but AWS refused a step that a retry will not fix (for example
+ * RunInstances refused for capacity or permissions). Dedupe key: instanceId + errorCode.
+ */
+export const RecoveryFailed = z.object({
+  managedBy: ManagedBy,
+  instanceId: z.string(),
+  lineage: z.string().optional(),
+  trigger: Trigger,
+  action: z.string(),
+  errorCode: z.string(),
+  message: z.string(),
+});
+export type RecoveryFailed = z.infer<typeof RecoveryFailed>;
+
 export const DETAIL_SCHEMAS = {
   BakeRequested,
   ImageBaked,
   ImageBakeFailed,
   PolicyInvalid,
   ImagesRotated,
+  InstanceRelaunched,
+  RelaunchPlanned,
+  RecoverySkipped,
+  RecoveryGaveUp,
+  RecoveryFailed,
 } as const;
 
 export type DetailType = keyof typeof DETAIL_SCHEMAS;
@@ -128,5 +222,5 @@ export function outgoing<K extends DetailType>(detailType: K, detail: z.infer<(t
 /** Identity of an event for logs and deduplication. */
 export function subjectOf(event: OutgoingEvent): string {
   const d = event.detail as Record<string, unknown>;
-  return String(d.imageId ?? d.instanceId ?? '');
+  return String(d.failedInstanceId ?? d.imageId ?? d.instanceId ?? '');
 }

@@ -52,7 +52,7 @@ export const RotationRequest = z.object({
 });
 export type RotationRequest = z.infer<typeof RotationRequest>;
 
-// ---- recovery triggers (issue 4; parsed here, not yet wired to a function) --------------------
+// ---- recovery triggers --------------------------------------------------------------------------
 
 /** `EC2 Instance State-change Notification`; the state reason is not in it and must be described. */
 export const InstanceStateChangeEvent = EventBridgeSchema.extend({
@@ -105,3 +105,6 @@ export const HealthEvent = EventBridgeSchema.extend({
   }),
 });
 export type HealthEvent = z.infer<typeof HealthEvent>;
+
+/** What the recover function accepts: any of the three, told apart by detail-type. */
+export const RecoveryTriggerEvent = z.discriminatedUnion('detail-type', [InstanceStateChangeEvent, AlarmStateChangeEvent, HealthEvent]);

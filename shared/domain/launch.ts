@@ -1,42 +1,54 @@
 /**
- * The launch configuration of a lineage (issue 4, part of the groundwork): what
- * is captured from a healthy instance so that a replacement can be launched
- * without describing an instance that is already gone, and the replacement's
+ * The launch configuration of a lineage: what is captured from a healthy instance
+ * (at its bakes) so that a replacement can be launched without describing an
+ * instance that is already gone, and the replacement's launch specification and
  * identity (tags, generation, idempotency token). Pure.
  */
 import { createHash } from 'node:crypto';
-import { PREFIX, TAG, type Tags } from './tags.js';
+import { z } from 'zod';
+import { TAG, type Tags } from './tags.js';
 
-export interface LaunchConfig {
-  instanceType: string;
-  subnetId?: string | undefined;
-  securityGroupIds: string[];
-  keyName?: string | undefined;
-  iamInstanceProfileArn?: string | undefined;
-  ebsOptimized: boolean;
-  monitoring: boolean;
-  metadataOptions?:
-    | {
-        httpTokens?: string | undefined;
-        httpEndpoint?: string | undefined;
-        httpPutResponseHopLimit?: number | undefined;
-        instanceMetadataTags?: string | undefined;
-      }
-    | undefined;
+export const LaunchConfig = z.object({
+  instanceType: z.string().min(1),
+  subnetId: z.string().optional(),
+  securityGroupIds: z.array(z.string()),
+  keyName: z.string().optional(),
+  iamInstanceProfileArn: z.string().optional(),
+  ebsOptimized: z.boolean(),
+  monitoring: z.boolean(),
+  metadataOptions: z
+    .object({
+      httpTokens: z.string().optional(),
+      httpEndpoint: z.string().optional(),
+      httpPutResponseHopLimit: z.number().int().optional(),
+      instanceMetadataTags: z.string().optional(),
+    })
+    .optional(),
+  /** The public IP of the Elastic IP associated with the instance, if any: it moves to the replacement. */
+  elasticIp: z.string().optional(),
   /** The operator's own tags, carried to the replacement (not aws:*, not the service's bookkeeping). */
-  tags: Tags;
-}
+  tags: z.record(z.string(), z.string()),
+});
+export type LaunchConfig = z.infer<typeof LaunchConfig>;
+
+/** A captured configuration with the instance's user data (base64), as the launch template holds it. */
+export type StoredLaunchConfig = LaunchConfig & { userData?: string | undefined };
 
 /** Tags of the service that describe one instance or one image, never carried to another instance. */
-const NOT_CARRIED = new Set<string>([TAG.replaces, TAG.replacedBy, TAG.generation, TAG.maintenance, `${PREFIX}captured`]);
+const NOT_CARRIED = new Set<string>([TAG.replaces, TAG.replacedBy, TAG.generation, TAG.maintenance, TAG.captured]);
 
 /** The tags a replacement inherits: the operator's and the opt-in tags, lineage included. */
 export function carriedTags(tags: Tags): Tags {
   return Object.fromEntries(Object.entries(tags).filter(([k]) => !k.startsWith('aws:') && !NOT_CARRIED.has(k)));
 }
 
-/** A stable digest of a configuration: equal configurations, whatever their key order, digest alike. */
-export function configDigest(config: LaunchConfig): string {
+/**
+ * A stable digest of a configuration: equal configurations, whatever their key order,
+ * digest alike. The launch time takes part because user data (which no listing shows)
+ * can only change while the instance is stopped: a changed launch time is the only
+ * cheap sign that it may have changed.
+ */
+export function configDigest(config: LaunchConfig, launchTime?: Date): string {
   const canonical = (value: unknown): unknown => {
     if (Array.isArray(value)) return [...value].map(canonical).sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1));
     if (value && typeof value === 'object') {
@@ -49,10 +61,11 @@ export function configDigest(config: LaunchConfig): string {
     }
     return value;
   };
-  return createHash('sha256').update(JSON.stringify(canonical(config))).digest('hex').slice(0, 16);
+  const input = { config: canonical(config), launchTime: launchTime?.toISOString() };
+  return createHash('sha256').update(JSON.stringify(input)).digest('hex').slice(0, 16);
 }
 
-/** The launch template that holds a lineage's captured configuration. */
+/** The launch template that holds a lineage's captured configuration (names: 3-128 characters). */
 export function launchTemplateName(managedBy: string, lineage: string): string {
   return `${managedBy}-${lineage}`;
 }
@@ -67,13 +80,49 @@ export function replacementToken(lineage: string, failedInstanceId: string): str
   return `ami-lifecycle-${createHash('sha256').update(`${lineage}\u0000${failedInstanceId}`).digest('hex').slice(0, 40)}`;
 }
 
-/** Tags of the replacement: what it inherits, plus where it comes from and its generation. */
+const generationOf = (tags: Tags | undefined): number => {
+  const n = Number.parseInt(tags?.[TAG.generation] ?? '0', 10);
+  return Number.isFinite(n) && n >= 0 ? n : 0;
+};
+
+/**
+ * Tags of the replacement: what it inherits, plus where it comes from and its
+ * generation (one more than the failed instance's).
+ */
 export function replacementTags(failed: { instanceId: string; tags: Tags }, lineage: string): Tags {
-  const generation = Number.parseInt(failed.tags[TAG.generation] ?? '0', 10);
   return {
     ...carriedTags(failed.tags),
     [TAG.lineage]: lineage,
     [TAG.replaces]: failed.instanceId,
-    [TAG.generation]: String((Number.isFinite(generation) && generation >= 0 ? generation : 0) + 1),
+    [TAG.generation]: String(generationOf(failed.tags) + 1),
+  };
+}
+
+/** Everything RunInstances needs for one replacement. */
+export interface RelaunchSpec {
+  imageId: string;
+  config: StoredLaunchConfig;
+  clientToken: string;
+  tags: Tags;
+}
+
+/**
+ * The launch of a replacement: the captured configuration, the chosen image, and the
+ * failed instance's tags as last known (its own when it can still be described, else
+ * the ones captured with the configuration).
+ */
+export function relaunchSpec(input: {
+  failedInstanceId: string;
+  lineage: string;
+  imageId: string;
+  config: StoredLaunchConfig;
+  failedTags: Tags | undefined;
+}): RelaunchSpec {
+  const tags = input.failedTags ?? input.config.tags;
+  return {
+    imageId: input.imageId,
+    config: input.config,
+    clientToken: replacementToken(input.lineage, input.failedInstanceId),
+    tags: replacementTags({ instanceId: input.failedInstanceId, tags }, input.lineage),
   };
 }

@@ -1,11 +1,13 @@
 /**
- * Recovery decisions (issue 4, first part: the pure domain; the handler, the
- * gateway calls and the launch are still to come). Given what failed and the
- * lineage's images, decide whether to relaunch, from which image, or why not.
+ * Recovery decisions. Given what failed, the lineage's images, its instances and its
+ * captured launch configuration, decide whether to relaunch, from which image and
+ * with what, or why not. Pure.
  */
-import { newestFirst } from './image-status.js';
+import type { InstanceSummary } from './bake.js';
+import { newestFirst, statusOf, type ImageView } from './image-status.js';
 import type { AlarmStateChangeEvent, HealthEvent, InstanceStateChangeEvent } from './incoming.js';
-import { TAG, type RecoverMode, type Tags } from './tags.js';
+import { relaunchSpec, type RelaunchSpec, type StoredLaunchConfig } from './launch.js';
+import { parseInstancePolicy, TAG, type RecoverMode, type Tags } from './tags.js';
 
 /** The events recovery listens to, as parsed by their schemas. */
 export type RecoveryTrigger = InstanceStateChangeEvent | AlarmStateChangeEvent | HealthEvent;
@@ -191,4 +193,107 @@ export function signalsOf(event: RecoveryTrigger): FailureSignal[] {
       return [...ids].map((instanceId) => ({ kind: 'health' as const, instanceId, eventTypeCode: d.eventTypeCode }));
     }
   }
+}
+
+export function recoveryImagesOf(images: readonly ImageView[]): RecoveryImage[] {
+  return images.map((i) => ({
+    imageId: i.imageId,
+    status: statusOf(i),
+    state: i.state,
+    createdAt: new Date(i.creationDate ?? 0),
+  }));
+}
+
+/** Replacements (instances carrying `replaces`) of the lineage launched in the hour before `now`. */
+export function relaunchesInLastHour(lineageInstances: readonly InstanceSummary[], now: Date): number {
+  return lineageInstances.filter(
+    (i) => i.tags[TAG.replaces] !== undefined && i.launchTime !== undefined && now.getTime() - i.launchTime.getTime() < 3_600_000,
+  ).length;
+}
+
+/** The recover mode an instance's tags ask for; an unreadable value is `off` (and a problem to report). */
+export function recoverModeOf(tags: Tags): { mode: RecoverMode; problem?: string } {
+  const raw = tags[TAG.recover];
+  if (raw === undefined) return { mode: 'off' };
+  const policy = parseInstancePolicy(tags, []);
+  const problem = policy.problems.find((p) => p.tag === TAG.recover);
+  return problem ? { mode: 'off', problem: `${problem.tag}=${problem.value}: ${problem.reason}` } : { mode: policy.recover };
+}
+
+export interface RecoverySettings {
+  maxRelaunchesPerHour: number;
+  crashLoopGraceMinutes: number;
+}
+
+export interface RecoveryPlanInput {
+  signal: FailureSignal;
+  /** The failed instance as described now; undefined when EC2 no longer knows it. */
+  instance: InstanceSummary | undefined;
+  lineage: string;
+  /** The tags to read the recover mode and carry from: the instance's, else those captured with the configuration. */
+  tags: Tags;
+  images: readonly ImageView[];
+  /** Every instance carrying the lineage tag, terminated ones included (EC2 shows them for about an hour). */
+  lineageInstances: readonly InstanceSummary[];
+  config: StoredLaunchConfig | undefined;
+  settings: RecoverySettings;
+  now: Date;
+}
+
+export type RecoveryPlan =
+  /** Not opted in: nothing to report (every instance of the account sends state changes). */
+  | { action: 'ignore'; reason: string }
+  | { action: 'skip'; reason: string }
+  | { action: 'give-up'; reason: string }
+  /** A replacement exists already (a retry or a duplicate): finish what the first run may not have. */
+  | { action: 'resume'; replacementId: string; imageId: string; reason: string }
+  | { action: 'relaunch'; spec: RelaunchSpec; markBad?: string; reason: string };
+
+const LIVE = new Set(['pending', 'running', 'stopping', 'stopped']);
+
+export function planRecovery(input: RecoveryPlanInput): RecoveryPlan {
+  const { signal, instance } = input;
+  const { mode, problem } = recoverModeOf(input.tags);
+  if (mode === 'off') return { action: 'ignore', reason: problem ?? 'recovery is off for this instance' };
+
+  const failedId = signal.instanceId;
+  const replacement = input.lineageInstances.find((i) => i.tags[TAG.replaces] === failedId);
+  if (replacement) {
+    if (instance?.tags[TAG.replacedBy] !== undefined || !LIVE.has(replacement.state)) {
+      return { action: 'skip', reason: `already replaced by ${replacement.instanceId}` };
+    }
+    return {
+      action: 'resume',
+      replacementId: replacement.instanceId,
+      imageId: replacement.imageId ?? '',
+      reason: `replacement ${replacement.instanceId} was launched by an earlier delivery`,
+    };
+  }
+
+  // Events arrive late and out of order: a stop that has since been undone is no failure.
+  if (signal.kind === 'state' && instance && instance.state !== signal.state && instance.state !== 'terminated' && instance.state !== 'shutting-down') {
+    return { action: 'skip', reason: `the instance was ${signal.state} but is ${instance.state} now` };
+  }
+
+  const decision = decideRecovery({
+    signal,
+    instance: instance ? { ...instance, tags: input.tags } : undefined,
+    mode,
+    images: recoveryImagesOf(input.images),
+    relaunchesLastHour: relaunchesInLastHour(input.lineageInstances, input.now),
+    maxRelaunchesPerHour: input.settings.maxRelaunchesPerHour,
+    launchedFrom: input.tags[TAG.replaces] !== undefined ? instance?.imageId : undefined,
+    crashLoopGraceMinutes: input.settings.crashLoopGraceMinutes,
+    now: input.now,
+  });
+  if (decision.action !== 'relaunch') return decision;
+  if (!input.config) {
+    return { action: 'skip', reason: 'no launch configuration captured for the lineage yet (each bake captures it)' };
+  }
+  return {
+    action: 'relaunch',
+    spec: relaunchSpec({ failedInstanceId: failedId, lineage: input.lineage, imageId: decision.imageId, config: input.config, failedTags: input.tags }),
+    ...(decision.markBad ? { markBad: decision.markBad } : {}),
+    reason: decision.reason,
+  };
 }

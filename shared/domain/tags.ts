@@ -24,6 +24,8 @@ export const TAG = {
   replaces: `${PREFIX}replaces`,
   replacedBy: `${PREFIX}replaced-by`,
   generation: `${PREFIX}generation`,
+  // set by the service on an instance: digest of the launch configuration last captured
+  captured: `${PREFIX}captured`,
   // set by the operator: a stop or termination under `recover=always` is planned
   maintenance: `${PREFIX}maintenance`,
   name: 'Name',

@@ -11,6 +11,12 @@ import { ConfigError } from './errors.js';
 /** An empty (or blank) variable is an unset one, so that its default applies. */
 const unsetIfBlank = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
 
+/** 'true' or 'false'; blank or unset is false. */
+const Flag = z
+  .enum(['true', 'false', ''])
+  .default('false')
+  .transform((s) => s === 'true');
+
 const ConfigSchema = z.object({
   /** Value of the managed-by tag: the stack, e.g. ami-lifecycle-prod. Part of every AMI name. */
   MANAGED_BY: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9-]{0,31}$/, '1-32 letters, digits or dashes'),
@@ -35,11 +41,16 @@ const ConfigSchema = z.object({
     .pipe(z.number().int().min(1).max(3650).optional()),
   /** Orphaned managed snapshots younger than this are spared (their image may still be in the making). */
   ORPHAN_GRACE_HOURS: z.preprocess(unsetIfBlank, z.coerce.number().min(0).max(720).default(24)),
+  /** Recovery gives up on a lineage after this many relaunches within an hour. */
+  RECOVERY_MAX_PER_HOUR: z.preprocess(unsetIfBlank, z.coerce.number().int().min(1).max(100).default(3)),
+  /** A replacement failing sooner than this after launch marks its image bad. */
+  RECOVERY_CRASH_LOOP_MINUTES: z.preprocess(unsetIfBlank, z.coerce.number().int().min(0).max(1440).default(30)),
+  /** Terminate a replaced instance that still exists (it is always tagged replaced-by). */
+  RECOVERY_TERMINATE_REPLACED: Flag,
+  /** Recovery plans and publishes RelaunchPlanned, launches nothing. */
+  RECOVERY_DRY_RUN: Flag,
   /** Rotation plans and reports but deletes nothing. */
-  DRY_RUN: z
-    .enum(['true', 'false', ''])
-    .default('false')
-    .transform((s) => s === 'true'),
+  DRY_RUN: Flag,
 });
 
 export interface RotationSettings {
@@ -52,11 +63,21 @@ export interface RotationSettings {
   orphanGraceHours: number;
 }
 
+export interface RecoveryConfig {
+  maxRelaunchesPerHour: number;
+  crashLoopGraceMinutes: number;
+  terminateReplaced: boolean;
+  dryRun: boolean;
+  /** How long to wait for a replacement to run before moving its Elastic IP (Lambda retries past it). */
+  runningWaitSeconds: number;
+}
+
 export interface Config {
   managedBy: string;
   eventBusName: string;
   schedules: string[];
   rotation: RotationSettings;
+  recovery: RecoveryConfig;
 }
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
@@ -76,6 +97,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       deprecateAfterDays: parsed.data.DEPRECATE_AFTER_DAYS,
       dryRun: parsed.data.DRY_RUN,
       orphanGraceHours: parsed.data.ORPHAN_GRACE_HOURS,
+    },
+    recovery: {
+      maxRelaunchesPerHour: parsed.data.RECOVERY_MAX_PER_HOUR,
+      crashLoopGraceMinutes: parsed.data.RECOVERY_CRASH_LOOP_MINUTES,
+      terminateReplaced: parsed.data.RECOVERY_TERMINATE_REPLACED,
+      dryRun: parsed.data.RECOVERY_DRY_RUN,
+      runningWaitSeconds: 180,
     },
   };
 }

@@ -19,6 +19,7 @@ export function productionDeps(): Deps {
       managedBy: config.managedBy,
       schedules: config.schedules,
       rotation: config.rotation,
+      recovery: config.recovery,
       ec2: new Ec2Gateway(ec2Client()),
       events: new EventBusPublisher(eventBridgeClient(), config.eventBusName),
       log: logger,

@@ -7,13 +7,17 @@
 import { planBake } from '../domain/bake.js';
 import { outgoing, type BakeRequested } from '../domain/events.js';
 import { isManagedBy } from '../domain/image-status.js';
+import { launchTemplateName } from '../domain/launch.js';
 import { TAG } from '../domain/tags.js';
 import { AwsCallError } from '../runtime/errors.js';
 import type { Deps } from './ports.js';
 
+/** What became of the launch configuration the request asked to capture. */
+export type CaptureOutcome = { launchTemplateVersion: number } | { captureFailed: string };
+
 export type BakeOutcome =
-  | { status: 'created'; imageId: string; imageName: string }
-  | { status: 'already-baked'; imageId: string; imageName: string; state: string }
+  | ({ status: 'created'; imageId: string; imageName: string } & Partial<CaptureOutcome>)
+  | ({ status: 'already-baked'; imageId: string; imageName: string; state: string } & Partial<CaptureOutcome>)
   | { status: 'failed'; errorCode: string; message: string };
 
 /** Friendlier words for the refusals an operator will meet most. */
@@ -45,6 +49,43 @@ async function tagLineage(request: BakeRequested, tags: Record<string, string>, 
   }
 }
 
+/**
+ * Saves the instance's launch configuration (with its user data) as the newest version
+ * of the lineage's launch template, tags its Elastic IP with the lineage, and marks the
+ * instance with the digest so that the next runs skip all this until something changes.
+ * The template names no image: recovery picks one at launch, and rotation never finds
+ * the service's own templates holding an image. A permanent refusal is logged and tried
+ * again on the next bake; it never costs the image.
+ */
+async function captureLaunchConfig(request: BakeRequested, deps: Deps): Promise<CaptureOutcome | undefined> {
+  const capture = request.capture;
+  if (!capture) return undefined;
+  const { instanceId, lineage } = request;
+  try {
+    const userData = await deps.ec2.readUserData(instanceId);
+    const launchTemplateVersion = await deps.ec2.saveLaunchConfig(
+      launchTemplateName(deps.managedBy, lineage),
+      { ...capture.config, userData },
+      { [TAG.managedBy]: deps.managedBy, [TAG.lineage]: lineage },
+      `captured from ${instanceId} at ${request.requestedAt} (digest ${capture.digest})`,
+    );
+    if (capture.config.elasticIp) await deps.ec2.tagElasticIp(capture.config.elasticIp, { [TAG.lineage]: lineage });
+    await deps.ec2.tagResources([instanceId], { [TAG.captured]: capture.digest });
+    deps.log.info('launch configuration captured', { instanceId, lineage, launchTemplateVersion, digest: capture.digest });
+    return { launchTemplateVersion };
+  } catch (error) {
+    if (!(error instanceof AwsCallError) || error.retryable) throw error;
+    deps.log.warn('could not capture the launch configuration; the next bake tries again', {
+      instanceId,
+      lineage,
+      errorCode: error.code,
+      action: error.action,
+      message: error.message,
+    });
+    return { captureFailed: `${error.action}: ${error.code}` };
+  }
+}
+
 export async function bakeInstance(request: BakeRequested, deps: Deps): Promise<BakeOutcome> {
   const plan = planBake(request);
   const context = {
@@ -59,7 +100,8 @@ export async function bakeInstance(request: BakeRequested, deps: Deps): Promise<
     const result = await deps.ec2.createImage(plan.image);
     if (result.created) {
       deps.log.info('image creation started', { ...context, imageId: result.imageId, noReboot: plan.image.noReboot });
-      return { status: 'created', imageId: result.imageId, imageName: plan.image.name };
+      const captured = await captureLaunchConfig(request, deps);
+      return { status: 'created', imageId: result.imageId, imageName: plan.image.name, ...captured };
     }
     const existing = result.existing;
     if (existing && !isManagedBy(existing.tags, deps.managedBy)) {
@@ -72,7 +114,9 @@ export async function bakeInstance(request: BakeRequested, deps: Deps): Promise<
       deps.log.warn('this slot of the lineage was baked from another instance', { ...context, imageId: result.imageId, bakedFrom });
     }
     deps.log.info('already baked: this slot has its image', { ...context, imageId: result.imageId, state: existing?.state });
-    return { status: 'already-baked', imageId: result.imageId, imageName: plan.image.name, state: existing?.state ?? 'unknown' };
+    // A retry after a crash between the image and the capture finishes the capture.
+    const captured = await captureLaunchConfig(request, deps);
+    return { status: 'already-baked', imageId: result.imageId, imageName: plan.image.name, state: existing?.state ?? 'unknown', ...captured };
   } catch (error) {
     // Transient trouble (throttling, 5xx, network) goes back to Lambda, whose retry is safe.
     if (!(error instanceof AwsCallError) || error.retryable) throw error;

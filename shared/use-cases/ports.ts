@@ -5,8 +5,9 @@
 import type { ImageSpec, InstanceSummary } from '../domain/bake.js';
 import type { OutgoingEvent } from '../domain/events.js';
 import type { ImageView } from '../domain/image-status.js';
+import type { RelaunchSpec, StoredLaunchConfig } from '../domain/launch.js';
 import type { Tags } from '../domain/tags.js';
-import type { RotationSettings } from '../runtime/config.js';
+import type { RecoveryConfig, RotationSettings } from '../runtime/config.js';
 import type { Log } from '../runtime/logger.js';
 
 export interface CreatedImage {
@@ -45,6 +46,39 @@ export interface Ec2Port {
   deregisterImage(imageId: string): Promise<'deregistered' | 'gone'>;
   deleteSnapshot(snapshotId: string): Promise<'deleted' | 'gone'>;
   enableImageDeprecation(imageId: string, at: Date): Promise<void>;
+
+  // ---- capture (at bake) and recovery -------------------------------------------------------
+  /** The instance as EC2 describes it now; undefined when EC2 no longer knows it. */
+  describeInstance(instanceId: string): Promise<InstanceSummary | undefined>;
+  /** Every instance carrying the lineage tag, in any state. */
+  listLineageInstances(lineage: string): Promise<InstanceSummary[]>;
+  /** Every image of this stack in the lineage. */
+  listLineageImages(managedBy: string, lineage: string): Promise<ImageView[]>;
+  /** The lineage of an instance that is gone, from the images baked from it. */
+  findLineageOf(managedBy: string, instanceId: string): Promise<string | undefined>;
+  /** The instance's user data, base64, as DescribeInstanceAttribute gives it. */
+  readUserData(instanceId: string): Promise<string | undefined>;
+  /** Writes the configuration as the newest version of the named launch template (created if missing). */
+  saveLaunchConfig(name: string, config: StoredLaunchConfig, tags: Tags, description: string): Promise<number>;
+  /** The newest version of the named launch template, or undefined when there is none. */
+  readLaunchConfig(name: string): Promise<StoredLaunchConfig | undefined>;
+  /** Tags the Elastic IP with this public address; its allocation id, or undefined if it is not one. */
+  tagElasticIp(publicIp: string, tags: Tags): Promise<string | undefined>;
+  /** Elastic IPs carrying the lineage tag. */
+  findLineageAddresses(lineage: string): Promise<AddressView[]>;
+  /** RunInstances for one replacement; idempotent by the spec's client token. */
+  runInstance(spec: RelaunchSpec): Promise<string>;
+  waitUntilRunning(instanceId: string, maxWaitSeconds: number): Promise<void>;
+  /** Associates the Elastic IP with the instance, taking it from wherever it is. */
+  associateAddress(allocationId: string, instanceId: string): Promise<void>;
+  terminateInstance(instanceId: string): Promise<'terminated' | 'gone'>;
+}
+
+export interface AddressView {
+  allocationId: string;
+  publicIp: string;
+  /** The instance it is associated with, if any. */
+  instanceId?: string | undefined;
 }
 
 export interface SnapshotView {
@@ -80,6 +114,7 @@ export interface Deps {
   managedBy: string;
   schedules: readonly string[];
   rotation: RotationSettings;
+  recovery: RecoveryConfig;
   ec2: Ec2Port;
   events: EventPort;
   log: Log;

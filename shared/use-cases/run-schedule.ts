@@ -31,7 +31,7 @@ export async function runSchedule(run: ScheduledRun, deps: Deps): Promise<Schedu
     slot,
     instancesSeen: 0,
     bakeRequested: 0,
-    skipped: { gone: 0, 'not-on-schedule': 0, 'invalid-policy': 0 },
+    skipped: { gone: 0, replaced: 0, 'not-on-schedule': 0, 'invalid-policy': 0 },
     policyInvalid: 0,
     publishFailed: 0,
     reconcile: { error: 'not run' },

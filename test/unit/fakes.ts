@@ -20,11 +20,13 @@ import type { ImageSpec, InstanceSummary } from '../../shared/domain/bake.js';
 import type { z } from 'zod';
 import type { BakeRequested, DETAIL_SCHEMAS, DetailType, OutgoingEvent } from '../../shared/domain/events.js';
 import type { ImageView } from '../../shared/domain/image-status.js';
+import type { LaunchConfig, RelaunchSpec, StoredLaunchConfig } from '../../shared/domain/launch.js';
 import { TAG, type Tags } from '../../shared/domain/tags.js';
 import type { Log } from '../../shared/runtime/logger.js';
-import type { RotationSettings } from '../../shared/runtime/config.js';
+import type { RecoveryConfig, RotationSettings } from '../../shared/runtime/config.js';
 import { AwsCallError } from '../../shared/runtime/errors.js';
 import type {
+  AddressView,
   CreatedImage,
   Deps,
   Ec2Port,
@@ -51,6 +53,18 @@ export interface FakeInstance {
   volumes: number;
   /** The image the instance was launched from. */
   imageId?: string | undefined;
+  launchTime?: Date | undefined;
+  stateReasonCode?: string | undefined;
+  /** What DescribeInstances shows of its launch configuration (tags aside: they are the instance's). */
+  launch?: Omit<LaunchConfig, 'tags'> | undefined;
+  userData?: string | undefined;
+}
+
+export interface FakeAddress {
+  allocationId: string;
+  publicIp: string;
+  instanceId?: string | undefined;
+  tags: Record<string, string>;
 }
 
 export interface FakeImage {
@@ -315,14 +329,173 @@ export class InMemoryEc2 implements Ec2Port {
       const failure = this.tagFailures.get(id);
       if (failure) throw failure;
       // CreateTags is all or nothing: every id must exist before anything is tagged.
-      const known = this.instances.has(id) || this.images.has(id) || this.snapshotTags.has(id);
+      const known = this.instances.has(id) || this.images.has(id) || this.snapshotTags.has(id) || this.addresses.has(id);
       if (!known && id.startsWith('i-')) throw notFound(id, 'CreateTags');
       if (!known) throw new AwsCallError('InvalidID', 'CreateTags', `The ID '${id}' is not valid`, false, 400);
     }
     for (const id of resourceIds) {
-      const target = this.instances.get(id)?.tags ?? this.images.get(id)?.tags ?? this.snapshotTags.get(id)!;
+      const target = this.instances.get(id)?.tags ?? this.images.get(id)?.tags ?? this.snapshotTags.get(id) ?? this.addresses.get(id)!.tags;
       Object.assign(target, tags);
     }
+  }
+
+  // ---- the port: capture and recovery -------------------------------------------------------
+
+  /** Launch templates by name: every saved version, oldest first (version = index + 1). */
+  readonly savedLaunchConfigs = new Map<string, Array<{ config: StoredLaunchConfig; tags: Tags; description: string }>>();
+  readonly addresses = new Map<string, FakeAddress>();
+  /** Every RunInstances call that reached "EC2", refused or not. */
+  readonly runCalls: RelaunchSpec[] = [];
+  /** Every recovery call that reached "EC2", in order, e.g. 'DescribeInstances', 'RunInstances'. */
+  readonly recoveryCalls: string[] = [];
+  private readonly launchesByToken = new Map<string, { params: string; instanceId: string }>();
+  private runFailure: AwsCallError | undefined;
+  private readonly recoveryFailures = new Map<string, AwsCallError>();
+
+  /** An Elastic IP, optionally associated with an instance. */
+  addAddress(address: Omit<FakeAddress, 'tags'> & { tags?: Record<string, string> }): FakeAddress {
+    const stored: FakeAddress = { ...address, tags: { ...address.tags } };
+    this.addresses.set(address.allocationId, stored);
+    return stored;
+  }
+
+  /** Puts a captured configuration in the account, as an earlier bake would have. */
+  addLaunchConfig(name: string, config: StoredLaunchConfig, tags: Tags = {}): void {
+    const versions = this.savedLaunchConfigs.get(name) ?? [];
+    versions.push({ config, tags: { ...tags }, description: 'arranged' });
+    this.savedLaunchConfigs.set(name, versions);
+  }
+
+  /** The next RunInstances calls fail with `error` (until cleared with `undefined`). */
+  failRunInstances(error: AwsCallError | undefined): void {
+    this.runFailure = error;
+  }
+
+  /** Calls of this recovery action ('ReadUserData', 'SaveLaunchConfig', 'AssociateAddress', ...) fail with `error`. */
+  failRecoveryCall(action: string, error: AwsCallError | undefined): void {
+    if (error) this.recoveryFailures.set(action, error);
+    else this.recoveryFailures.delete(action);
+  }
+
+  private recoveryCall(action: string): void {
+    this.recoveryCalls.push(action);
+    this.options.journal?.push(action);
+    const failure = this.recoveryFailures.get(action);
+    if (failure) throw failure;
+  }
+
+  async describeInstance(instanceId: string): Promise<InstanceSummary | undefined> {
+    this.recoveryCall('DescribeInstance');
+    const instance = this.instances.get(instanceId);
+    return instance ? this.instanceView(instance) : undefined;
+  }
+
+  async listLineageInstances(lineage: string): Promise<InstanceSummary[]> {
+    this.recoveryCall('ListLineageInstances');
+    return [...this.instances.values()].filter((i) => i.tags[TAG.lineage] === lineage).map((i) => this.instanceView(i));
+  }
+
+  async listLineageImages(managedBy: string, lineage: string): Promise<ImageView[]> {
+    this.recoveryCall('ListLineageImages');
+    return [...this.images.values()]
+      .filter((i) => i.tags[TAG.managedBy] === managedBy && i.tags[TAG.lineage] === lineage)
+      .map((i) => this.view(i));
+  }
+
+  async findLineageOf(managedBy: string, instanceId: string): Promise<string | undefined> {
+    this.recoveryCall('FindLineageOf');
+    return [...this.images.values()].find((i) => i.tags[TAG.managedBy] === managedBy && i.tags[TAG.sourceInstance] === instanceId)?.tags[
+      TAG.lineage
+    ];
+  }
+
+  async readUserData(instanceId: string): Promise<string | undefined> {
+    this.recoveryCall('ReadUserData');
+    const instance = this.instances.get(instanceId);
+    if (!instance) throw notFound(instanceId, 'DescribeInstanceAttribute');
+    return instance.userData;
+  }
+
+  async saveLaunchConfig(name: string, config: StoredLaunchConfig, tags: Tags, description: string): Promise<number> {
+    this.recoveryCall('SaveLaunchConfig');
+    const versions = this.savedLaunchConfigs.get(name) ?? [];
+    // A new template takes the tags; a new version leaves the template's tags as they are.
+    versions.push({ config: structuredClone(config), tags: versions[0]?.tags ?? { ...tags }, description });
+    this.savedLaunchConfigs.set(name, versions);
+    return versions.length;
+  }
+
+  async readLaunchConfig(name: string): Promise<StoredLaunchConfig | undefined> {
+    this.recoveryCall('ReadLaunchConfig');
+    const versions = this.savedLaunchConfigs.get(name);
+    return versions?.length ? structuredClone(versions[versions.length - 1]!.config) : undefined;
+  }
+
+  async tagElasticIp(publicIp: string, tags: Tags): Promise<string | undefined> {
+    this.recoveryCall('TagElasticIp');
+    const address = [...this.addresses.values()].find((a) => a.publicIp === publicIp);
+    if (address) Object.assign(address.tags, tags);
+    return address?.allocationId;
+  }
+
+  async findLineageAddresses(lineage: string): Promise<AddressView[]> {
+    this.recoveryCall('FindLineageAddresses');
+    return [...this.addresses.values()]
+      .filter((a) => a.tags[TAG.lineage] === lineage)
+      .map((a) => ({ allocationId: a.allocationId, publicIp: a.publicIp, ...(a.instanceId ? { instanceId: a.instanceId } : {}) }));
+  }
+
+  /** RunInstances as EC2 does it: a repeated client token answers the first launch, or a mismatch. */
+  async runInstance(spec: RelaunchSpec): Promise<string> {
+    this.runCalls.push(structuredClone(spec));
+    this.recoveryCall('RunInstances');
+    if (this.runFailure) throw this.runFailure;
+    const params = JSON.stringify({ ...spec, clientToken: undefined });
+    const earlier = this.launchesByToken.get(spec.clientToken);
+    if (earlier) {
+      if (earlier.params !== params) {
+        throw new AwsCallError('IdempotentParameterMismatch', 'RunInstances', `token ${spec.clientToken} used with other parameters`, false, 400);
+      }
+      return earlier.instanceId;
+    }
+    const instanceId = `i-${hex(this.nextId++)}`;
+    const { tags, userData, elasticIp: _ignored, ...launch } = spec.config;
+    void _ignored;
+    void tags;
+    this.instances.set(instanceId, {
+      instanceId,
+      state: 'running',
+      tags: { ...spec.tags },
+      volumes: 1,
+      imageId: spec.imageId,
+      launchTime: this.clock(),
+      launch,
+      userData,
+    });
+    this.launchesByToken.set(spec.clientToken, { params, instanceId });
+    return instanceId;
+  }
+
+  async waitUntilRunning(instanceId: string): Promise<void> {
+    this.recoveryCall('WaitUntilRunning');
+    const state = this.instances.get(instanceId)?.state;
+    if (state !== 'running') throw new AwsCallError('TimeoutError', 'DescribeInstances', `${instanceId} is ${state ?? 'unknown'}`, true);
+  }
+
+  async associateAddress(allocationId: string, instanceId: string): Promise<void> {
+    this.recoveryCall('AssociateAddress');
+    const address = this.addresses.get(allocationId);
+    if (!address) throw new AwsCallError('InvalidAllocationID.NotFound', 'AssociateAddress', allocationId, false, 400);
+    if (!this.instances.has(instanceId)) throw notFound(instanceId, 'AssociateAddress');
+    address.instanceId = instanceId;
+  }
+
+  async terminateInstance(instanceId: string): Promise<'terminated' | 'gone'> {
+    this.recoveryCall('TerminateInstances');
+    const instance = this.instances.get(instanceId);
+    if (!instance) return 'gone';
+    instance.state = 'terminated';
+    return 'terminated';
   }
 
   // ---- the port: rotation ------------------------------------------------------------------
@@ -448,7 +621,15 @@ export class InMemoryEc2 implements Ec2Port {
   }
 
   private instanceView(i: FakeInstance): InstanceSummary {
-    return { instanceId: i.instanceId, state: i.state, tags: { ...i.tags }, ...(i.imageId !== undefined ? { imageId: i.imageId } : {}) };
+    return {
+      instanceId: i.instanceId,
+      state: i.state,
+      tags: { ...i.tags },
+      ...(i.imageId !== undefined ? { imageId: i.imageId } : {}),
+      ...(i.launchTime !== undefined ? { launchTime: i.launchTime } : {}),
+      ...(i.stateReasonCode !== undefined ? { stateReasonCode: i.stateReasonCode } : {}),
+      ...(i.launch !== undefined ? { launch: { ...i.launch, tags: { ...i.tags } } } : {}),
+    };
   }
 
   /**
@@ -617,9 +798,24 @@ export const ROTATION_DEFAULTS: RotationSettings = {
   orphanGraceHours: 24,
 };
 
+/** Recovery settings of the test world: the configured defaults. */
+export const RECOVERY_DEFAULTS: RecoveryConfig = {
+  maxRelaunchesPerHour: 3,
+  crashLoopGraceMinutes: 30,
+  terminateReplaced: false,
+  dryRun: false,
+  runningWaitSeconds: 180,
+};
+
 /** A fresh in-memory world with the use cases' dependencies wired to it. */
 export function world(
-  options: { pageSize?: number; schedules?: string[]; now?: Date; rotation?: Partial<RotationSettings> } = {},
+  options: {
+    pageSize?: number;
+    schedules?: string[];
+    now?: Date;
+    rotation?: Partial<RotationSettings>;
+    recovery?: Partial<RecoveryConfig>;
+  } = {},
 ): World {
   const journal: Journal = [];
   const now = options.now ?? NOW;
@@ -630,6 +826,7 @@ export function world(
     managedBy: STACK,
     schedules: options.schedules ?? ['nightly', 'weekly'],
     rotation: { ...ROTATION_DEFAULTS, ...options.rotation },
+    recovery: { ...RECOVERY_DEFAULTS, ...options.recovery },
     ec2,
     events: bus,
     log,

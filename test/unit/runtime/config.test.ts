@@ -14,6 +14,14 @@ const ROTATION_DEFAULTS = {
   orphanGraceHours: 24,
 };
 
+const RECOVERY_DEFAULTS = {
+  maxRelaunchesPerHour: 3,
+  crashLoopGraceMinutes: 30,
+  terminateReplaced: false,
+  dryRun: false,
+  runningWaitSeconds: 180,
+};
+
 /** The ConfigError loadConfig throws for `env`; fails the test when it does not throw one. */
 function configError(env: Record<string, string | undefined>): ConfigError {
   try {
@@ -40,6 +48,7 @@ describe('loadConfig', () => {
       eventBusName: 'ami-lifecycle-prod',
       schedules: ['nightly', 'weekly'],
       rotation: ROTATION_DEFAULTS,
+      recovery: RECOVERY_DEFAULTS,
     });
   });
 
@@ -62,7 +71,7 @@ describe('loadConfig', () => {
     const config = loadConfig(env);
 
     // Assess
-    expect(Object.keys(config).sort()).toEqual(['eventBusName', 'managedBy', 'rotation', 'schedules']);
+    expect(Object.keys(config).sort()).toEqual(['eventBusName', 'managedBy', 'recovery', 'rotation', 'schedules']);
   });
 
   it('accepts a 32-character stack name and refuses 33', () => {
@@ -89,7 +98,7 @@ describe('loadConfig', () => {
     const config = loadConfig();
 
     // Assess
-    expect(config).toEqual({ managedBy: 'from-process-env', eventBusName: 'bus', schedules: ['nightly'], rotation: ROTATION_DEFAULTS });
+    expect(config).toEqual({ managedBy: 'from-process-env', eventBusName: 'bus', schedules: ['nightly'], rotation: ROTATION_DEFAULTS, recovery: RECOVERY_DEFAULTS });
   });
 
   it.each([

@@ -42,7 +42,7 @@ describe('runSchedule: fan-out', () => {
       slot: '2026-11-27',
       instancesSeen: 8,
       bakeRequested: 5,
-      skipped: { gone: 0, 'not-on-schedule': 2, 'invalid-policy': 1 },
+      skipped: { gone: 0, replaced: 0, 'not-on-schedule': 2, 'invalid-policy': 1 },
       policyInvalid: 3,
       publishFailed: 0,
       reconcile: { pendingSeen: 0, good: 0, failed: 0, stillBuilding: 0, errors: 0 },
@@ -86,7 +86,7 @@ describe('runSchedule: fan-out', () => {
     const report = await runSchedule(nightly(), w.deps);
 
     // Assess
-    expect(report).toMatchObject({ instancesSeen: 2500, bakeRequested: 2250, skipped: { gone: 0, 'not-on-schedule': 250, 'invalid-policy': 0 } });
+    expect(report).toMatchObject({ instancesSeen: 2500, bakeRequested: 2250, skipped: { gone: 0, replaced: 0, 'not-on-schedule': 250, 'invalid-policy': 0 } });
     expect(w.bus.calls.map((c) => c.length)).toEqual([900, 900, 450]);
     const requested = w.bus.ofType('BakeRequested').map((r) => r.instanceId);
     expect(new Set(requested).size).toBe(2250);

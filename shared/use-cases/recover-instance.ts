@@ -1,0 +1,267 @@
+/**
+ * Recovery: when an opted-in instance fails, launch an equivalent replacement from
+ * the newest good image of its lineage, exactly once, and keep the lineage going.
+ *
+ * Sequential AWS calls up to the launch: describe the failed instance; then, side by
+ * side, the lineage's images, its instances and its captured launch configuration;
+ * then RunInstances. Every step after the launch is idempotent, and the launch itself
+ * carries a client token derived from the lineage and the failed instance, so a
+ * duplicated, reordered or retried event (or a crash anywhere) converges on the same
+ * single replacement.
+ */
+import { outgoing, type OutgoingEvent } from '../domain/events.js';
+import { launchTemplateName } from '../domain/launch.js';
+import { planRecovery, recoverModeOf, signalsOf, type FailureSignal, type RecoveryTrigger } from '../domain/recovery.js';
+import type { InstanceSummary } from '../domain/bake.js';
+import { TAG } from '../domain/tags.js';
+import { AwsCallError } from '../runtime/errors.js';
+import type { Deps } from './ports.js';
+
+export type RecoveryOutcome =
+  | { instanceId: string; action: 'ignored' | 'skipped' | 'gave-up'; reason: string }
+  | { instanceId: string; action: 'planned'; imageId: string; reason: string }
+  | { instanceId: string; action: 'relaunched'; replacementId: string; imageId: string; resumed: boolean; reason: string }
+  | { instanceId: string; action: 'failed'; errorCode: string; reason: string };
+
+export interface RecoveryReport {
+  outcomes: RecoveryOutcome[];
+}
+
+/** One trigger may name several instances (an AWS Health event); each is recovered on its own. */
+export async function recoverInstances(trigger: RecoveryTrigger, deps: Deps): Promise<RecoveryReport> {
+  const signals = signalsOf(trigger);
+  if (signals.length === 0) {
+    deps.log.debug('event carries no failure signal', { detailType: trigger['detail-type'], eventId: trigger.id });
+    return { outcomes: [] };
+  }
+  const eventTime = new Date(trigger.time);
+  const outcomes: RecoveryOutcome[] = [];
+  let retry: unknown;
+  for (const signal of signals) {
+    try {
+      outcomes.push(await recoverOne(signal, eventTime, deps));
+    } catch (error) {
+      if (!(error instanceof AwsCallError) || error.retryable) {
+        // Transient trouble: finish the others, then let Lambda retry the event (every step is idempotent).
+        retry ??= error;
+        deps.log.warn('recovery interrupted; the event will be retried', { instanceId: signal.instanceId, error: String(error) });
+        continue;
+      }
+      outcomes.push(await reportFailure(signal, error, deps));
+    }
+  }
+  if (retry !== undefined) throw retry;
+  return { outcomes };
+}
+
+async function publish(deps: Deps, event: OutgoingEvent): Promise<void> {
+  const outcome = await deps.events.publish([event]);
+  const failure = outcome.failed[0];
+  if (failure) throw new Error(`could not publish ${event.detailType}: ${failure.code}: ${failure.message}`);
+}
+
+async function reportFailure(signal: FailureSignal, error: AwsCallError, deps: Deps): Promise<RecoveryOutcome> {
+  deps.log.error('recovery failed', { instanceId: signal.instanceId, errorCode: error.code, action: error.action, message: error.message });
+  await publish(
+    deps,
+    outgoing('RecoveryFailed', {
+      managedBy: deps.managedBy,
+      instanceId: signal.instanceId,
+      trigger: signal.kind,
+      action: error.action,
+      errorCode: error.code,
+      message: error.message,
+    }),
+  );
+  return { instanceId: signal.instanceId, action: 'failed', errorCode: error.code, reason: error.message };
+}
+
+async function recoverOne(signal: FailureSignal, eventTime: Date, deps: Deps): Promise<RecoveryOutcome> {
+  const { ec2, managedBy } = deps;
+  const instanceId = signal.instanceId;
+  const instance = await ec2.describeInstance(instanceId);
+  // Every instance of the account sends state changes: stop at one call for those not opted in.
+  if (instance && recoverModeOf(instance.tags).mode === 'off') {
+    return { instanceId, action: 'ignored', reason: recoverModeOf(instance.tags).problem ?? 'recovery is off for this instance' };
+  }
+  const lineage = instance ? instance.tags[TAG.lineage] : await ec2.findLineageOf(managedBy, instanceId);
+  if (!lineage) {
+    if (!instance) return { instanceId, action: 'ignored', reason: 'unknown instance: no longer described and never baked' };
+    return skip(deps, signal, undefined, 'the instance has never been baked: it has no lineage and no image to relaunch from');
+  }
+
+  const [images, lineageInstances, config] = await Promise.all([
+    ec2.listLineageImages(managedBy, lineage),
+    ec2.listLineageInstances(lineage),
+    ec2.readLaunchConfig(launchTemplateName(managedBy, lineage)),
+  ]);
+  const now = deps.now();
+  const plan = planRecovery({
+    signal,
+    instance,
+    lineage,
+    tags: instance?.tags ?? config?.tags ?? {},
+    images,
+    lineageInstances,
+    config,
+    settings: deps.recovery,
+    now,
+  });
+  const context = { instanceId, lineage, trigger: signal.kind };
+  deps.log.info('recovery planned', { ...context, plan: { ...plan, ...('spec' in plan ? { spec: { ...plan.spec, config: '(captured)' } } : {}) } });
+
+  switch (plan.action) {
+    case 'ignore':
+      return { instanceId, action: 'ignored', reason: plan.reason };
+    case 'skip':
+      return skip(deps, signal, lineage, plan.reason);
+    case 'give-up':
+      await publish(deps, outgoing('RecoveryGaveUp', { managedBy, instanceId, lineage, trigger: signal.kind, reason: plan.reason }));
+      return { instanceId, action: 'gave-up', reason: plan.reason };
+    case 'resume':
+      return finish(deps, { signal, instance, lineage, eventTime, replacementId: plan.replacementId, imageId: plan.imageId, reason: plan.reason, resumed: true });
+    case 'relaunch': {
+      const { spec } = plan;
+      if (deps.recovery.dryRun) {
+        const c = spec.config;
+        await publish(
+          deps,
+          outgoing('RelaunchPlanned', {
+            managedBy,
+            lineage,
+            failedInstanceId: instanceId,
+            imageId: spec.imageId,
+            trigger: signal.kind,
+            reason: plan.reason,
+            ...(plan.markBad ? { markBad: plan.markBad } : {}),
+            launch: {
+              instanceType: c.instanceType,
+              subnetId: c.subnetId,
+              securityGroupIds: c.securityGroupIds,
+              keyName: c.keyName,
+              iamInstanceProfileArn: c.iamInstanceProfileArn,
+              hasUserData: c.userData !== undefined,
+              tags: { ...spec.tags },
+            },
+          }),
+        );
+        return { instanceId, action: 'planned', imageId: spec.imageId, reason: plan.reason };
+      }
+      // Blame first, then launch: a crash in between leaves the image bad, which the retry would decide again.
+      if (plan.markBad) {
+        const bad = images.find((i) => i.imageId === plan.markBad);
+        await ec2.tagResources([plan.markBad, ...(bad?.snapshotIds ?? [])], { [TAG.status]: 'bad' });
+      }
+      const replacementId = await launch(deps, spec, lineage, instanceId);
+      return finish(deps, {
+        signal,
+        instance,
+        lineage,
+        eventTime,
+        replacementId,
+        imageId: spec.imageId,
+        reason: plan.reason,
+        resumed: false,
+        ...(plan.markBad ? { markedBad: plan.markBad } : {}),
+      });
+    }
+  }
+}
+
+async function skip(deps: Deps, signal: FailureSignal, lineage: string | undefined, reason: string): Promise<RecoveryOutcome> {
+  await publish(
+    deps,
+    outgoing('RecoverySkipped', {
+      managedBy: deps.managedBy,
+      instanceId: signal.instanceId,
+      ...(lineage ? { lineage } : {}),
+      trigger: signal.kind,
+      reason,
+    }),
+  );
+  return { instanceId: signal.instanceId, action: 'skipped', reason };
+}
+
+/**
+ * RunInstances with the replacement's client token. EC2 answers a repeated token with
+ * the first launch; a token met with other parameters (the image or configuration
+ * changed between two deliveries) means a replacement exists already: find it by its
+ * `replaces` tag.
+ */
+async function launch(deps: Deps, spec: Parameters<Deps['ec2']['runInstance']>[0], lineage: string, failedId: string): Promise<string> {
+  try {
+    return await deps.ec2.runInstance(spec);
+  } catch (error) {
+    if (!(error instanceof AwsCallError) || error.code !== 'IdempotentParameterMismatch') throw error;
+    const existing = (await deps.ec2.listLineageInstances(lineage)).find((i) => i.tags[TAG.replaces] === failedId);
+    if (!existing) throw error;
+    return existing.instanceId;
+  }
+}
+
+interface Launched {
+  signal: FailureSignal;
+  instance: InstanceSummary | undefined;
+  lineage: string;
+  eventTime: Date;
+  replacementId: string;
+  imageId: string;
+  reason: string;
+  resumed: boolean;
+  markedBad?: string;
+}
+
+/** Everything after the launch, each step safe to repeat: the Elastic IP, the failed instance, the event. */
+async function finish(deps: Deps, l: Launched): Promise<RecoveryOutcome> {
+  const { ec2, managedBy } = deps;
+  const failedId = l.signal.instanceId;
+  const secondsToLaunch = Math.max(0, (deps.now().getTime() - l.eventTime.getTime()) / 1000);
+
+  // The lineage's Elastic IP moves, unless someone has since given it to another instance.
+  const address = (await ec2.findLineageAddresses(l.lineage)).find(
+    (a) => a.instanceId === undefined || a.instanceId === failedId || a.instanceId === l.replacementId,
+  );
+  if (address && address.instanceId !== l.replacementId) {
+    await ec2.waitUntilRunning(l.replacementId, deps.recovery.runningWaitSeconds);
+    await ec2.associateAddress(address.allocationId, l.replacementId);
+  }
+
+  let failedInstance: 'kept' | 'terminated' | 'gone' = 'gone';
+  if (l.instance && l.instance.state !== 'terminated') {
+    await markReplaced(deps, failedId, l.replacementId);
+    failedInstance = 'kept';
+    if (deps.recovery.terminateReplaced) failedInstance = (await ec2.terminateInstance(failedId)) === 'terminated' ? 'terminated' : 'gone';
+  }
+
+  const generation = Number.parseInt(l.instance?.tags[TAG.generation] ?? '0', 10) + 1;
+  await publish(
+    deps,
+    outgoing('InstanceRelaunched', {
+      managedBy,
+      lineage: l.lineage,
+      failedInstanceId: failedId,
+      newInstanceId: l.replacementId,
+      imageId: l.imageId,
+      trigger: l.signal.kind,
+      reason: l.reason,
+      generation: Number.isFinite(generation) ? generation : 1,
+      secondsToLaunch,
+      ...(l.markedBad ? { markedBad: l.markedBad } : {}),
+      ...(address ? { elasticIp: { allocationId: address.allocationId, publicIp: address.publicIp } } : {}),
+      failedInstance,
+      resumed: l.resumed,
+    }),
+  );
+  deps.log.info('instance relaunched', { instanceId: failedId, lineage: l.lineage, replacementId: l.replacementId, imageId: l.imageId, resumed: l.resumed });
+  return { instanceId: failedId, action: 'relaunched', replacementId: l.replacementId, imageId: l.imageId, resumed: l.resumed, reason: l.reason };
+}
+
+/** The replacement's `replaces` tag is the record; this tag on the failed instance is a courtesy to the operator. */
+async function markReplaced(deps: Deps, failedId: string, replacementId: string): Promise<void> {
+  try {
+    await deps.ec2.tagResources([failedId], { [TAG.replacedBy]: replacementId });
+  } catch (error) {
+    if (!(error instanceof AwsCallError) || error.retryable) throw error;
+    deps.log.warn('could not tag the failed instance with its replacement', { instanceId: failedId, replacementId, errorCode: error.code });
+  }
+}
