@@ -9,7 +9,15 @@ import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Context } from 'aws-lambda';
-import { DescribeImagesCommand, EC2Client, RunInstancesCommand, type Tag } from '@aws-sdk/client-ec2';
+import {
+  DescribeImagesCommand,
+  EC2Client,
+  RunInstancesCommand,
+  StopInstancesCommand,
+  TerminateInstancesCommand,
+  type RunInstancesCommandInput,
+  type Tag,
+} from '@aws-sdk/client-ec2';
 import { CreateEventBusCommand, EventBridgeClient, PutEventsCommand, PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
 import {
   CreateQueueCommand,
@@ -317,8 +325,8 @@ export class LocalCloud {
     );
   }
 
-  /** Launches `count` instances with the given tags (moto launches them running). */
-  async launch(count: number, tags: Record<string, string>): Promise<string[]> {
+  /** Launches `count` instances with the given tags (moto launches them running); `more` adds any RunInstances field. */
+  async launch(count: number, tags: Record<string, string>, more: Partial<RunInstancesCommandInput> = {}): Promise<string[]> {
     const Tags: Tag[] = Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
     const { Instances } = await this.ec2.send(
       new RunInstancesCommand({
@@ -327,9 +335,37 @@ export class LocalCloud {
         MinCount: count,
         MaxCount: count,
         ...(Tags.length > 0 ? { TagSpecifications: [{ ResourceType: 'instance', Tags }] } : {}),
+        ...more,
       }),
     );
     return (Instances ?? []).map((i) => i.InstanceId!);
+  }
+
+  /**
+   * Stops or terminates an instance the way a failure would: with `reason` as its
+   * StateReason (default: AWS's own Server.InternalError; pass
+   * Client.UserInitiatedShutdown for a person), then announces the state change.
+   */
+  async failInstance(instanceId: string, state: 'stopped' | 'terminated', reason = 'Server.InternalError'): Promise<void> {
+    this.proxy.setStateReason(instanceId, reason);
+    await this.ec2.send(state === 'stopped' ? new StopInstancesCommand({ InstanceIds: [instanceId] }) : new TerminateInstancesCommand({ InstanceIds: [instanceId] }));
+    await this.announceInstanceState(instanceId, state);
+  }
+
+  /** Sends `EC2 Instance State-change Notification` to the default bus, in the shape EC2 sends it. moto emits none. */
+  async announceInstanceState(instanceId: string, state: string): Promise<void> {
+    await this.events.send(
+      new PutEventsCommand({
+        Entries: [
+          {
+            Source: 'aws.ec2',
+            DetailType: 'EC2 Instance State-change Notification',
+            Resources: [`arn:aws:ec2:${region}:${MOTO_ACCOUNT}:instance/${instanceId}`],
+            Detail: JSON.stringify({ 'instance-id': instanceId, state }),
+          },
+        ],
+      }),
+    );
   }
 }
 

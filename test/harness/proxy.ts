@@ -33,6 +33,11 @@ export interface FidelityProxy {
   resetCalls(): void;
   /** The entries EventBridge accepted from PutEvents calls made through the proxy, oldest first. */
   putEvents(): RecordedEvent[];
+  /**
+   * DescribeInstances reports this StateReason for the instance from now on (moto only
+   * knows user-initiated ones): how a test makes AWS, not a person, stop an instance.
+   */
+  setStateReason(instanceId: string, code: string, message?: string): void;
   stop(): Promise<void>;
 }
 
@@ -114,7 +119,9 @@ export async function startFidelityProxy(upstream: string, options: FidelityProx
   const createImageLock = new Mutex();
   const recorded: RecordedEvent[] = [];
   const imageTimes: ImageTimes = { created: new Map(), deprecated: new Map() };
+  const stateReasons = new Map<string, { code: string; message: string }>();
   const interceptors: Interceptor[] = [
+    simulatedStateReasons(stateReasons),
     idempotentRunInstances(new Map(), new Mutex()),
     describeImageReferencesNotOffered,
     enableImageDeprecation(imageTimes),
@@ -169,6 +176,9 @@ export async function startFidelityProxy(upstream: string, options: FidelityProx
       recorded.length = 0;
     },
     putEvents: () => [...recorded],
+    setStateReason: (instanceId, code, message = `${code}: staged by the test harness`) => {
+      stateReasons.set(instanceId, { code, message });
+    },
     stop: async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
@@ -316,6 +326,33 @@ function simulatedImageTimes(times: ImageTimes, clock: (() => Date) | undefined)
   };
 }
 // ---------------------------------------------------------------------------
+
+/**
+ * moto stamps every stop and termination `Client.UserInitiatedShutdown`. Instances
+ * given a reason with setStateReason report it instead, so that failures by AWS
+ * (`Server.InternalError`, spot interruptions) can be staged. In moto's answer an
+ * instance's stateReason comes before its own instanceId.
+ */
+function simulatedStateReasons(reasons: Map<string, { code: string; message: string }>): Interceptor {
+  return async (request, next) => {
+    if (!isEc2Action(request, 'DescribeInstances') || reasons.size === 0) return next(request);
+    const response = await next(request);
+    if (response.status !== 200) return response;
+    const body = (await bufferBody(response.body))
+      .toString('utf8')
+      .replace(
+        /<stateReason>(?:(?!<stateReason)[\s\S])*?<\/stateReason>((?:(?!<stateReason)[\s\S])*?)<instanceId>(i-[0-9a-f]+)<\/instanceId>/g,
+        (whole, between: string, id: string) => {
+          const reason = reasons.get(id);
+          if (!reason) return whole;
+          return `<stateReason><code>${reason.code}</code><message>${reason.message}</message></stateReason>${between}<instanceId>${id}</instanceId>`;
+        },
+      );
+    const headers = { ...response.headers };
+    delete headers['content-length'];
+    return { ...response, headers, body: Buffer.from(body, 'utf8') };
+  };
+}
 
 /**
  * Runs CreateImage calls one at a time, so that two concurrent CreateImage

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalCloud } from '../harness/local-cloud.js';
 import { PROJECT_ROOT } from '../harness/serverless-config.js';
-import { AmiStateChangeEvent, BakeRequestedEvent, RotationRequest, ScheduledRun } from '../../shared/domain/incoming.js';
+import { AmiStateChangeEvent, BakeRequestedEvent, RecoveryTriggerEvent, RotationRequest, ScheduledRun } from '../../shared/domain/incoming.js';
 
 const sample = (name: string) => JSON.parse(readFileSync(`${PROJECT_ROOT}/events/${name}`, 'utf8')) as Record<string, unknown>;
 
@@ -25,11 +25,16 @@ describe('event samples', () => {
     ['bake-requested.json', 'bake', BakeRequestedEvent],
     ['ami-state-available.json', 'imageState', AmiStateChangeEvent],
     ['ami-state-failed.json', 'imageState', AmiStateChangeEvent],
+    ['instance-stopped.json', 'recover', RecoveryTriggerEvent],
+    ['instance-terminated.json', 'recover', RecoveryTriggerEvent],
+    ['alarm-status-check-failed.json', 'recover', RecoveryTriggerEvent],
+    ['health-instance-retirement.json', 'recover', RecoveryTriggerEvent],
+    ['health-degraded-hardware.json', 'recover', RecoveryTriggerEvent],
   ] as const)('%s parses and is routed by serverless.yml to %s only', async (file, functionName, schema) => {
     // Prepare
     const event = sample(file);
     expect(schema.safeParse(event).success).toBe(true);
-    const bus = event.source === 'aws.ec2' ? undefined : cloud.wiring.eventBusName;
+    const bus = String(event.source).startsWith('aws.') ? undefined : cloud.wiring.eventBusName;
 
     // Act: as its producer would send it
     await cloud.putEvent({ source: String(event.source), detailType: String(event['detail-type']), detail: event.detail, bus });
@@ -58,4 +63,24 @@ describe('event samples', () => {
       expect(inputs).toContainEqual(event);
     }
   });
+
+  it.each([
+    ['an alarm on another metric', 'alarm-status-check-failed.json', (e: Sample) => ((e.detail.configuration.metrics[0].metricStat.metric.name = 'CPUUtilization'), e)],
+    ['an alarm back to OK', 'alarm-status-check-failed.json', (e: Sample) => ((e.detail.state.value = 'OK'), e)],
+    ['a running instance', 'instance-stopped.json', (e: Sample) => ((e.detail.state = 'running'), e)],
+    ['a health event of another service', 'health-degraded-hardware.json', (e: Sample) => ((e.detail.service = 'RDS'), e)],
+    ['a health event of another type', 'health-degraded-hardware.json', (e: Sample) => ((e.detail.eventTypeCode = 'AWS_EC2_OPERATIONAL_ISSUE'), e)],
+  ] as const)('%s is routed to no function', async (_what, file, change) => {
+    // Prepare
+    const event = change(sample(file) as Sample);
+
+    // Act
+    await cloud.putEvent({ source: String(event.source), detailType: String(event['detail-type']), detail: event.detail });
+    const deliveries = await cloud.deliver({ maxRounds: 1 });
+
+    // Assess
+    expect(deliveries).toEqual([]);
+  });
 });
+
+type Sample = Record<string, any>;

@@ -85,7 +85,7 @@ describe('nightly baking', () => {
 
     // Assess: the run
     expect(report).toMatchObject({ schedule: 'nightly', slot: '2026-11-26', instancesSeen: 5, bakeRequested: 4, publishFailed: 0 });
-    expect(report.skipped).toEqual({ gone: 0, 'not-on-schedule': 1, 'invalid-policy': 0 });
+    expect(report.skipped).toEqual({ gone: 0, replaced: 0, 'not-on-schedule': 1, 'invalid-policy': 0 });
     expect(bakes.map((b) => b.function)).toEqual(['bake', 'bake', 'bake', 'bake']);
     expect(bakes.every((b) => (b.result as { status: string }).status === 'created' && b.attempts === 1)).toBe(true);
 
