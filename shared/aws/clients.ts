@@ -10,6 +10,7 @@
  * Timeouts bound how long a dead connection can hold an invocation: every call
  * here is small, so a request that has not answered in 10 s is retried.
  */
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 
@@ -21,4 +22,8 @@ export function ec2Client(): EC2Client {
 
 export function eventBridgeClient(): EventBridgeClient {
   return new EventBridgeClient({ retryMode: 'standard', maxAttempts: 4, requestHandler });
+}
+
+export function cloudWatchClient(): CloudWatchClient {
+  return new CloudWatchClient({ retryMode: 'standard', maxAttempts: 4, requestHandler });
 }

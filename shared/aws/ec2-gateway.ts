@@ -201,6 +201,13 @@ export class Ec2Gateway implements Ec2Port {
     ]);
   }
 
+  listRecoverCandidates(): AsyncIterable<InstanceSummary[]> {
+    return this.instancePages([
+      { Name: 'tag-key', Values: [TAG.recover] },
+      { Name: 'instance-state-name', Values: LIVE_STATES },
+    ]);
+  }
+
   listInstances(): AsyncIterable<InstanceSummary[]> {
     // Stopped and stopping instances still need their image to start again.
     return this.instancePages([{ Name: 'instance-state-name', Values: [...LIVE_STATES, 'shutting-down'] }]);

@@ -52,6 +52,10 @@ export const RotationRequest = z.object({
 });
 export type RotationRequest = z.infer<typeof RotationRequest>;
 
+/** Input of the statusAlarms function: from its schedule (`{"trigger": "schedule"}`) or on demand. */
+export const StatusAlarmsRequest = z.object({ trigger: z.enum(['schedule', 'manual']).default('manual') });
+export type StatusAlarmsRequest = z.infer<typeof StatusAlarmsRequest>;
+
 // ---- recovery triggers --------------------------------------------------------------------------
 
 /** `EC2 Instance State-change Notification`; the state reason is not in it and must be described. */

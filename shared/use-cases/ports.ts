@@ -33,6 +33,8 @@ export interface Ec2Port {
   listManagedImages(managedBy: string): AsyncIterable<ImageView[]>;
   /** Every snapshot of this stack, a page at a time. */
   listManagedSnapshots(managedBy: string): AsyncIterable<SnapshotView[]>;
+  /** Instances carrying the recover tag, not terminated, a page at a time. */
+  listRecoverCandidates(): AsyncIterable<InstanceSummary[]>;
   /** Every instance that is not terminated, whatever its tags, a page at a time. */
   listInstances(): AsyncIterable<InstanceSummary[]>;
   /** The images named by the default and latest version of every launch template. */
@@ -108,6 +110,15 @@ export interface PublishOutcome {
 
 export interface EventPort {
   publish(events: OutgoingEvent[]): Promise<PublishOutcome>;
+}
+
+/** The status-check alarms of opted-in instances (CloudWatch). */
+export interface AlarmPort {
+  /** Names of the metric alarms starting with the prefix, a page at a time. */
+  listAlarmNames(prefix: string): AsyncIterable<string[]>;
+  /** Creates (or updates) the status-check alarm of one instance. */
+  putStatusAlarm(name: string, instanceId: string, tags: Tags): Promise<void>;
+  deleteAlarms(names: string[]): Promise<void>;
 }
 
 export interface Deps {
