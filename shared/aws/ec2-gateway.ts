@@ -103,7 +103,6 @@ function launchConfigOf(instance: Instance, tags: Tags): LaunchConfig | undefine
   // An Elastic IP is owned by the account; an auto-assigned public IP by 'amazon'.
   const association = primary?.Association;
   const elasticIp = association?.PublicIp && association.IpOwnerId && association.IpOwnerId !== 'amazon' ? association.PublicIp : undefined;
-  const m = instance.MetadataOptions;
   return {
     instanceType: instance.InstanceType,
     subnetId: instance.SubnetId,
@@ -112,14 +111,7 @@ function launchConfigOf(instance: Instance, tags: Tags): LaunchConfig | undefine
     iamInstanceProfileArn: instance.IamInstanceProfile?.Arn,
     ebsOptimized: instance.EbsOptimized ?? false,
     monitoring: instance.Monitoring?.State === 'enabled' || instance.Monitoring?.State === 'pending',
-    metadataOptions: m
-      ? {
-          httpTokens: m.HttpTokens,
-          httpEndpoint: m.HttpEndpoint,
-          httpPutResponseHopLimit: m.HttpPutResponseHopLimit,
-          instanceMetadataTags: m.InstanceMetadataTags,
-        }
-      : undefined,
+    metadataOptions: readMetadataOptions(instance.MetadataOptions),
     elasticIp,
     tags,
   };
@@ -138,8 +130,22 @@ function toInstanceSummary(instance: Instance): InstanceSummary {
   };
 }
 
-/** A captured configuration as launch template data: no image (recovery picks it at launch). */
-export function toTemplateData(config: StoredLaunchConfig): RequestLaunchTemplateData {
+/** EC2 spells metadata options alike in instances, launch templates and RunInstances. */
+interface Ec2MetadataOptions {
+  HttpTokens?: string | undefined;
+  HttpEndpoint?: string | undefined;
+  HttpPutResponseHopLimit?: number | undefined;
+  InstanceMetadataTags?: string | undefined;
+}
+
+function readMetadataOptions(m: Ec2MetadataOptions | undefined): LaunchConfig['metadataOptions'] {
+  return m
+    ? { httpTokens: m.HttpTokens, httpEndpoint: m.HttpEndpoint, httpPutResponseHopLimit: m.HttpPutResponseHopLimit, instanceMetadataTags: m.InstanceMetadataTags }
+    : undefined;
+}
+
+/** The launch settings RunInstances and launch template data share (the network is spelt differently). */
+function launchSettings(config: StoredLaunchConfig) {
   const m = config.metadataOptions;
   return {
     InstanceType: config.instanceType as never,
@@ -158,6 +164,13 @@ export function toTemplateData(config: StoredLaunchConfig): RequestLaunchTemplat
         }
       : {}),
     UserData: config.userData,
+  };
+}
+
+/** A captured configuration as launch template data: no image (recovery picks it at launch). */
+export function toTemplateData(config: StoredLaunchConfig): RequestLaunchTemplateData {
+  return {
+    ...launchSettings(config),
     NetworkInterfaces: [{ DeviceIndex: 0, SubnetId: config.subnetId, Groups: config.securityGroupIds }],
     TagSpecifications: [{ ResourceType: 'instance', Tags: toTagList(config.tags) }],
   };
@@ -166,7 +179,6 @@ export function toTemplateData(config: StoredLaunchConfig): RequestLaunchTemplat
 export function fromTemplateData(data: ResponseLaunchTemplateData): StoredLaunchConfig | undefined {
   if (!data.InstanceType) return undefined;
   const nic = data.NetworkInterfaces?.find((n) => (n.DeviceIndex ?? 0) === 0);
-  const m = data.MetadataOptions;
   return {
     instanceType: data.InstanceType,
     subnetId: nic?.SubnetId,
@@ -175,14 +187,7 @@ export function fromTemplateData(data: ResponseLaunchTemplateData): StoredLaunch
     iamInstanceProfileArn: data.IamInstanceProfile?.Arn,
     ebsOptimized: data.EbsOptimized ?? false,
     monitoring: data.Monitoring?.Enabled ?? false,
-    metadataOptions: m
-      ? {
-          httpTokens: m.HttpTokens,
-          httpEndpoint: m.HttpEndpoint,
-          httpPutResponseHopLimit: m.HttpPutResponseHopLimit,
-          instanceMetadataTags: m.InstanceMetadataTags,
-        }
-      : undefined,
+    metadataOptions: readMetadataOptions(data.MetadataOptions),
     userData: data.UserData,
     tags: tagRecord(data.TagSpecifications?.find((t) => t.ResourceType === 'instance')?.Tags),
   };
@@ -488,33 +493,17 @@ export class Ec2Gateway implements Ec2Port {
 
   async runInstance(spec: RelaunchSpec): Promise<string> {
     const c = spec.config;
-    const m = c.metadataOptions;
     const tags = toTagList(spec.tags);
     const out = await call('RunInstances', () =>
       this.client.send(
         new RunInstancesCommand({
           ImageId: spec.imageId,
-          InstanceType: c.instanceType as never,
           MinCount: 1,
           MaxCount: 1,
           ClientToken: spec.clientToken,
+          ...launchSettings(c),
           SubnetId: c.subnetId,
           SecurityGroupIds: c.securityGroupIds.length > 0 ? c.securityGroupIds : undefined,
-          KeyName: c.keyName,
-          ...(c.iamInstanceProfileArn ? { IamInstanceProfile: { Arn: c.iamInstanceProfileArn } } : {}),
-          EbsOptimized: c.ebsOptimized,
-          Monitoring: { Enabled: c.monitoring },
-          ...(m
-            ? {
-                MetadataOptions: {
-                  HttpTokens: m.httpTokens as never,
-                  HttpEndpoint: m.httpEndpoint as never,
-                  HttpPutResponseHopLimit: m.httpPutResponseHopLimit,
-                  InstanceMetadataTags: m.instanceMetadataTags as never,
-                },
-              }
-            : {}),
-          UserData: c.userData,
           TagSpecifications: [
             { ResourceType: 'instance', Tags: tags },
             { ResourceType: 'volume', Tags: tags },
