@@ -43,9 +43,11 @@ export function planStatusAlarms(managedBy: string, instances: readonly Instance
       .map((i) => [statusAlarmName(managedBy, i.instanceId), i.instanceId] as const),
   );
   const existing = new Set(existingAlarms);
+  // The prefix followed by an instance id and nothing else: a stack named `<this>-status-x` keeps its alarms.
+  const ours = new RegExp(`^${statusAlarmPrefix(managedBy).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}i-[0-9a-z]+$`);
   return {
     create: [...wanted].filter(([name]) => !existing.has(name)).map(([, id]) => id).sort(),
-    remove: [...existing].filter((name) => name.startsWith(statusAlarmPrefix(managedBy)) && !wanted.has(name)).sort(),
+    remove: [...existing].filter((name) => ours.test(name) && !wanted.has(name)).sort(),
     keep: [...existing].filter((name) => wanted.has(name)).length,
   };
 }
