@@ -27,6 +27,7 @@ import type { RecoveryConfig, RotationSettings } from '../../shared/runtime/conf
 import { AwsCallError } from '../../shared/runtime/errors.js';
 import type {
   AddressView,
+  AlarmPort,
   CreatedImage,
   Deps,
   Ec2Port,
@@ -288,6 +289,13 @@ export class InMemoryEc2 implements Ec2Port {
   async *listBakeCandidates(): AsyncIterable<InstanceSummary[]> {
     const matching = [...this.instances.values()]
       .filter((i) => i.tags[TAG.bake] !== undefined && LIVE_STATES.has(i.state))
+      .map((i) => this.instanceView(i));
+    yield* this.pages(matching);
+  }
+
+  async *listRecoverCandidates(): AsyncIterable<InstanceSummary[]> {
+    const matching = [...this.instances.values()]
+      .filter((i) => i.tags[TAG.recover] !== undefined && LIVE_STATES.has(i.state))
       .map((i) => this.instanceView(i));
     yield* this.pages(matching);
   }
@@ -758,6 +766,41 @@ export class InMemoryEventBus implements EventPort {
   }
 }
 
+/** CloudWatch's metric alarms, by name; calls counted like the API's. */
+export class InMemoryAlarms implements AlarmPort {
+  readonly alarms = new Map<string, { instanceId: string; tags: Tags }>();
+  readonly calls: Array<{ action: 'DescribeAlarms' | 'PutMetricAlarm' | 'DeleteAlarms'; names: string[] }> = [];
+  private readonly putFailures = new Map<string, AwsCallError>();
+
+  constructor(private readonly pageSize = 100) {}
+
+  /** PutMetricAlarm for this instance's alarm fails with `error` (until cleared with undefined). */
+  failPut(instanceId: string, error: AwsCallError | undefined): void {
+    if (error) this.putFailures.set(instanceId, error);
+    else this.putFailures.delete(instanceId);
+  }
+
+  async *listAlarmNames(prefix: string): AsyncIterable<string[]> {
+    const names = [...this.alarms.keys()].filter((n) => n.startsWith(prefix)).sort();
+    for (let i = 0; i === 0 || i < names.length; i += this.pageSize) {
+      this.calls.push({ action: 'DescribeAlarms', names: [] });
+      yield names.slice(i, i + this.pageSize);
+    }
+  }
+
+  async putStatusAlarm(name: string, instanceId: string, tags: Tags): Promise<void> {
+    this.calls.push({ action: 'PutMetricAlarm', names: [name] });
+    const failure = this.putFailures.get(instanceId);
+    if (failure) throw failure;
+    this.alarms.set(name, { instanceId, tags: { ...tags } });
+  }
+
+  async deleteAlarms(names: string[]): Promise<void> {
+    this.calls.push({ action: 'DeleteAlarms', names: [...names] });
+    for (const n of names) this.alarms.delete(n);
+  }
+}
+
 export interface LogRecord {
   level: 'debug' | 'info' | 'warn' | 'error';
   message: unknown;
@@ -783,6 +826,7 @@ export const NOW = new Date('2026-11-26T01:00:05.000Z');
 export interface World {
   deps: Deps;
   ec2: InMemoryEc2;
+  alarms: InMemoryAlarms;
   bus: InMemoryEventBus;
   log: RecordingLog;
   journal: Journal;
@@ -822,6 +866,7 @@ export function world(
   const ec2 = new InMemoryEc2({ pageSize: options.pageSize, journal, clock: () => now });
   const bus = new InMemoryEventBus(journal);
   const log = new RecordingLog();
+  const alarms = new InMemoryAlarms();
   const deps: Deps = {
     managedBy: STACK,
     schedules: options.schedules ?? ['nightly', 'weekly'],
@@ -832,7 +877,7 @@ export function world(
     log,
     now: () => now,
   };
-  return { deps, ec2, bus, log, journal };
+  return { deps, ec2, alarms, bus, log, journal };
 }
 
 /** Instance ids that match the InstanceId schema: i- and 17 hex digits. */
