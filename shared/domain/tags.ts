@@ -218,7 +218,6 @@ export function parseInstancePolicy(tags: Tags, knownSchedules: readonly string[
 
 /** Tag list (as the EC2 API returns it) to a plain record; entries without a key are dropped. */
 export function tagRecord(tags: ReadonlyArray<{ Key?: string | undefined; Value?: string | undefined }> | undefined): Tags {
-  const out: Record<string, string> = {};
-  for (const t of tags ?? []) if (t.Key !== undefined) out[t.Key] = t.Value ?? '';
-  return out;
+  // fromEntries defines own properties, so a tag named `__proto__` is kept as a tag.
+  return Object.fromEntries((tags ?? []).flatMap((t) => (t.Key !== undefined ? [[t.Key, t.Value ?? '']] : [])));
 }

@@ -21,3 +21,17 @@ export async function collect<T>(pages: AsyncIterable<T[]>): Promise<T[][]> {
   for await (const page of pages) out.push(page);
   return out;
 }
+
+/** A callsFake that answers `pages` in turn and records each input as it was sent (the paginators reuse one object). */
+export function answerPages<I extends object, O>(pages: O[]): { sent: I[]; fake: (input: I) => O } {
+  const sent: I[] = [];
+  return {
+    sent,
+    fake: (input: I) => {
+      sent.push(structuredClone(input));
+      const page = pages[sent.length - 1];
+      if (!page) throw new Error(`no page ${sent.length}`);
+      return page;
+    },
+  };
+}

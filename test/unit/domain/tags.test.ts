@@ -522,6 +522,19 @@ describe('tagRecord', () => {
     expect(record).toEqual({ [TAG.bake]: 'nightly', Name: 'web-1' });
   });
 
+  it('keeps a tag whose key is __proto__ as a tag, not as the prototype', () => {
+    // Act
+    const record = tagRecord([
+      { Key: '__proto__', Value: 'x' },
+      { Key: 'a', Value: 'b' },
+    ]);
+
+    // Assess
+    expect(Object.keys(record).sort()).toEqual(['__proto__', 'a']);
+    expect(Object.getOwnPropertyDescriptor(record, '__proto__')?.value).toBe('x');
+    expect(Object.getPrototypeOf(record)).toBe(Object.prototype);
+  });
+
   it('drops entries without a key and reads a missing value as the empty string', () => {
     // Prepare
     const list = [{ Value: 'orphan' }, { Key: 'empty' }, { Key: 'k', Value: undefined }];
