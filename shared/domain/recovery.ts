@@ -246,10 +246,14 @@ export type RecoveryPlan =
   | { action: 'skip'; reason: string }
   | { action: 'give-up'; reason: string }
   /** A replacement exists already (a retry or a duplicate): finish what the first run may not have. */
-  | { action: 'resume'; replacementId: string; imageId: string; reason: string }
+  | { action: 'resume'; replacementId: string; imageId: string; generation: number; launchedAt?: Date; reason: string }
   | { action: 'relaunch'; spec: RelaunchSpec; markBad?: string; reason: string };
 
 const LIVE = new Set(['pending', 'running', 'stopping', 'stopped']);
+
+function highestGeneration(instances: readonly InstanceSummary[]): number {
+  return Math.max(0, ...instances.map((i) => Number.parseInt(i.tags[TAG.generation] ?? '0', 10)).filter((n) => Number.isFinite(n)));
+}
 
 export function planRecovery(input: RecoveryPlanInput): RecoveryPlan {
   const { signal, instance } = input;
@@ -257,18 +261,22 @@ export function planRecovery(input: RecoveryPlanInput): RecoveryPlan {
   if (mode === 'off') return { action: 'ignore', reason: problem ?? 'recovery is off for this instance' };
 
   const failedId = signal.instanceId;
-  const replacement = input.lineageInstances.find((i) => i.tags[TAG.replaces] === failedId);
-  if (replacement) {
-    if (instance?.tags[TAG.replacedBy] !== undefined || !LIVE.has(replacement.state)) {
-      return { action: 'skip', reason: `already replaced by ${replacement.instanceId}` };
-    }
+  // A live replacement means an earlier delivery launched it: finish its steps (each is
+  // idempotent) rather than decide again, even if the failed instance is tagged already,
+  // since a crash may have come between that tag and the event.
+  const replacements = input.lineageInstances.filter((i) => i.tags[TAG.replaces] === failedId);
+  const live = replacements.find((i) => LIVE.has(i.state));
+  if (live) {
     return {
       action: 'resume',
-      replacementId: replacement.instanceId,
-      imageId: replacement.imageId ?? '',
-      reason: `replacement ${replacement.instanceId} was launched by an earlier delivery`,
+      replacementId: live.instanceId,
+      imageId: live.imageId ?? '',
+      generation: Number.parseInt(live.tags[TAG.generation] ?? '1', 10) || 1,
+      ...(live.launchTime ? { launchedAt: live.launchTime } : {}),
+      reason: `replacement ${live.instanceId} was launched by an earlier delivery`,
     };
   }
+  if (replacements[0]) return { action: 'skip', reason: `already replaced by ${replacements[0].instanceId}, which is ${replacements[0].state} now` };
 
   // Events arrive late and out of order: a stop that has since been undone is no failure.
   if (signal.kind === 'state' && instance && instance.state !== signal.state && instance.state !== 'terminated' && instance.state !== 'shutting-down') {
@@ -290,9 +298,12 @@ export function planRecovery(input: RecoveryPlanInput): RecoveryPlan {
   if (!input.config) {
     return { action: 'skip', reason: 'no launch configuration captured for the lineage yet (each bake captures it)' };
   }
+  // A failed instance that is gone left only its captured tags, which carry no generation:
+  // take the lineage's highest.
+  const failedTags = instance ? input.tags : { ...input.tags, [TAG.generation]: String(highestGeneration(input.lineageInstances)) };
   return {
     action: 'relaunch',
-    spec: relaunchSpec({ failedInstanceId: failedId, lineage: input.lineage, imageId: decision.imageId, config: input.config, failedTags: input.tags }),
+    spec: relaunchSpec({ failedInstanceId: failedId, lineage: input.lineage, imageId: decision.imageId, config: input.config, failedTags }),
     ...(decision.markBad ? { markBad: decision.markBad } : {}),
     reason: decision.reason,
   };

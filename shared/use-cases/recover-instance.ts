@@ -10,12 +10,12 @@
  * single replacement.
  */
 import { outgoing, type OutgoingEvent } from '../domain/events.js';
-import { launchTemplateName } from '../domain/launch.js';
+import { launchTemplateName, type RelaunchSpec } from '../domain/launch.js';
 import { planRecovery, recoverModeOf, signalsOf, type FailureSignal, type RecoveryTrigger } from '../domain/recovery.js';
 import type { InstanceSummary } from '../domain/bake.js';
 import { TAG } from '../domain/tags.js';
 import { AwsCallError } from '../runtime/errors.js';
-import type { Deps } from './ports.js';
+import type { AddressView, Deps } from './ports.js';
 
 export type RecoveryOutcome =
   | { instanceId: string; action: 'ignored' | 'skipped' | 'gave-up'; reason: string }
@@ -41,13 +41,15 @@ export async function recoverInstances(trigger: RecoveryTrigger, deps: Deps): Pr
     try {
       outcomes.push(await recoverOne(signal, eventTime, deps));
     } catch (error) {
-      if (!(error instanceof AwsCallError) || error.retryable) {
-        // Transient trouble: finish the others, then let Lambda retry the event (every step is idempotent).
-        retry ??= error;
-        deps.log.warn('recovery interrupted; the event will be retried', { instanceId: signal.instanceId, error: String(error) });
-        continue;
+      try {
+        if (!(error instanceof AwsCallError) || error.retryable) throw error;
+        outcomes.push(await reportFailure(signal, error, deps));
+      } catch (unreported) {
+        // Transient trouble (or a report that could not be published): finish the others,
+        // then let Lambda retry the event (every step is idempotent).
+        retry ??= unreported;
+        deps.log.warn('recovery interrupted; the event will be retried', { instanceId: signal.instanceId, error: String(unreported) });
       }
-      outcomes.push(await reportFailure(signal, error, deps));
     }
   }
   if (retry !== undefined) throw retry;
@@ -119,11 +121,23 @@ async function recoverOne(signal: FailureSignal, eventTime: Date, deps: Deps): P
       await publish(deps, outgoing('RecoveryGaveUp', { managedBy, instanceId, lineage, trigger: signal.kind, reason: plan.reason }));
       return { instanceId, action: 'gave-up', reason: plan.reason };
     case 'resume':
-      return finish(deps, { signal, instance, lineage, eventTime, replacementId: plan.replacementId, imageId: plan.imageId, reason: plan.reason, resumed: true });
+      return finish(deps, {
+        signal,
+        instance,
+        lineage,
+        eventTime,
+        replacementId: plan.replacementId,
+        imageId: plan.imageId,
+        generation: plan.generation,
+        ...(plan.launchedAt ? { launchedAt: plan.launchedAt } : {}),
+        reason: plan.reason,
+        resumed: true,
+      });
     case 'relaunch': {
       const { spec } = plan;
       if (deps.recovery.dryRun) {
         const c = spec.config;
+        const address = movableAddress(await ec2.findLineageAddresses(lineage), instanceId);
         await publish(
           deps,
           outgoing('RelaunchPlanned', {
@@ -140,6 +154,7 @@ async function recoverOne(signal: FailureSignal, eventTime: Date, deps: Deps): P
               securityGroupIds: c.securityGroupIds,
               keyName: c.keyName,
               iamInstanceProfileArn: c.iamInstanceProfileArn,
+              elasticIp: address?.publicIp,
               hasUserData: c.userData !== undefined,
               tags: { ...spec.tags },
             },
@@ -152,16 +167,15 @@ async function recoverOne(signal: FailureSignal, eventTime: Date, deps: Deps): P
         const bad = images.find((i) => i.imageId === plan.markBad);
         await ec2.tagResources([plan.markBad, ...(bad?.snapshotIds ?? [])], { [TAG.status]: 'bad' });
       }
-      const replacementId = await launch(deps, spec, lineage, instanceId);
+      const launched = await launch(deps, spec, lineage, instanceId);
       return finish(deps, {
         signal,
         instance,
         lineage,
         eventTime,
-        replacementId,
-        imageId: spec.imageId,
+        ...launched,
+        generation: Number.parseInt(spec.tags[TAG.generation] ?? '1', 10),
         reason: plan.reason,
-        resumed: false,
         ...(plan.markBad ? { markedBad: plan.markBad } : {}),
       });
     }
@@ -188,15 +202,32 @@ async function skip(deps: Deps, signal: FailureSignal, lineage: string | undefin
  * changed between two deliveries) means a replacement exists already: find it by its
  * `replaces` tag.
  */
-async function launch(deps: Deps, spec: Parameters<Deps['ec2']['runInstance']>[0], lineage: string, failedId: string): Promise<string> {
+async function launch(
+  deps: Deps,
+  spec: RelaunchSpec,
+  lineage: string,
+  failedId: string,
+): Promise<Pick<Launched, 'replacementId' | 'imageId' | 'resumed' | 'launchedAt'>> {
   try {
-    return await deps.ec2.runInstance(spec);
+    return { replacementId: await deps.ec2.runInstance(spec), imageId: spec.imageId, resumed: false };
   } catch (error) {
     if (!(error instanceof AwsCallError) || error.code !== 'IdempotentParameterMismatch') throw error;
-    const existing = (await deps.ec2.listLineageInstances(lineage)).find((i) => i.tags[TAG.replaces] === failedId);
+    const existing = (await deps.ec2.listLineageInstances(lineage)).find(
+      (i) => i.tags[TAG.replaces] === failedId && i.state !== 'terminated' && i.state !== 'shutting-down',
+    );
     if (!existing) throw error;
-    return existing.instanceId;
+    return {
+      replacementId: existing.instanceId,
+      imageId: existing.imageId ?? spec.imageId,
+      resumed: true,
+      ...(existing.launchTime ? { launchedAt: existing.launchTime } : {}),
+    };
   }
+}
+
+/** The lineage's Elastic IP, unless someone has since given it to an instance other than the failed one. */
+function movableAddress(addresses: readonly AddressView[], failedId: string, replacementId?: string): AddressView | undefined {
+  return addresses.find((a) => a.instanceId === undefined || a.instanceId === failedId || a.instanceId === replacementId);
 }
 
 interface Launched {
@@ -208,6 +239,9 @@ interface Launched {
   imageId: string;
   reason: string;
   resumed: boolean;
+  generation: number;
+  /** When the replacement was launched, if an earlier delivery did it. */
+  launchedAt?: Date;
   markedBad?: string;
 }
 
@@ -215,12 +249,9 @@ interface Launched {
 async function finish(deps: Deps, l: Launched): Promise<RecoveryOutcome> {
   const { ec2, managedBy } = deps;
   const failedId = l.signal.instanceId;
-  const secondsToLaunch = Math.max(0, (deps.now().getTime() - l.eventTime.getTime()) / 1000);
+  const secondsToLaunch = Math.max(0, ((l.launchedAt ?? deps.now()).getTime() - l.eventTime.getTime()) / 1000);
 
-  // The lineage's Elastic IP moves, unless someone has since given it to another instance.
-  const address = (await ec2.findLineageAddresses(l.lineage)).find(
-    (a) => a.instanceId === undefined || a.instanceId === failedId || a.instanceId === l.replacementId,
-  );
+  const address = movableAddress(await ec2.findLineageAddresses(l.lineage), failedId, l.replacementId);
   if (address && address.instanceId !== l.replacementId) {
     await ec2.waitUntilRunning(l.replacementId, deps.recovery.runningWaitSeconds);
     await ec2.associateAddress(address.allocationId, l.replacementId);
@@ -233,7 +264,6 @@ async function finish(deps: Deps, l: Launched): Promise<RecoveryOutcome> {
     if (deps.recovery.terminateReplaced) failedInstance = (await ec2.terminateInstance(failedId)) === 'terminated' ? 'terminated' : 'gone';
   }
 
-  const generation = Number.parseInt(l.instance?.tags[TAG.generation] ?? '0', 10) + 1;
   await publish(
     deps,
     outgoing('InstanceRelaunched', {
@@ -244,7 +274,7 @@ async function finish(deps: Deps, l: Launched): Promise<RecoveryOutcome> {
       imageId: l.imageId,
       trigger: l.signal.kind,
       reason: l.reason,
-      generation: Number.isFinite(generation) ? generation : 1,
+      generation: Number.isFinite(l.generation) ? l.generation : 1,
       secondsToLaunch,
       ...(l.markedBad ? { markedBad: l.markedBad } : {}),
       ...(address ? { elasticIp: { allocationId: address.allocationId, publicIp: address.publicIp } } : {}),

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ImageBakeFailed, type BakeRequested } from '../../../shared/domain/events.js';
+import { launchTemplateName, type LaunchConfig } from '../../../shared/domain/launch.js';
 import { TAG } from '../../../shared/domain/tags.js';
 import { AwsCallError } from '../../../shared/runtime/errors.js';
 import { bakeInstance } from '../../../shared/use-cases/bake-instance.js';
@@ -295,5 +296,186 @@ describe('bakeInstance: lineage', () => {
     // Assess
     expect(w.ec2.tagCalls).toEqual([]);
     expect(w.ec2.instances.get(ID)!.tags).toEqual({ [TAG.bake]: 'nightly', [TAG.lineage]: 'web' });
+  });
+});
+
+describe('bakeInstance: capturing the launch configuration', () => {
+  const DIGEST = '0123456789abcdef';
+  const TEMPLATE = launchTemplateName(STACK, 'web');
+  const USER_DATA = Buffer.from('#!/bin/sh\necho hello\n').toString('base64');
+  const EIP = { allocationId: 'eipalloc-0web', publicIp: '203.0.113.10' };
+  const config: LaunchConfig = {
+    instanceType: 't3.small',
+    subnetId: 'subnet-0aaaaaaaaaaaaaaaa',
+    securityGroupIds: ['sg-0bbbbbbbbbbbbbbbb'],
+    keyName: 'ops',
+    iamInstanceProfileArn: 'arn:aws:iam::123456789012:instance-profile/web',
+    ebsOptimized: true,
+    monitoring: false,
+    metadataOptions: { httpTokens: 'required' },
+    elasticIp: EIP.publicIp,
+    tags: { Name: 'web-1', [TAG.bake]: 'nightly', [TAG.lineage]: 'web', [TAG.recover]: 'on-failure' },
+  };
+  const capturing = (overrides: Partial<BakeRequested> = {}) => request({ capture: { digest: DIGEST, config }, ...overrides });
+
+  /** The instance with its user data and its Elastic IP. */
+  function arranged() {
+    const w = world();
+    const instance = w.ec2.addInstance(ID, { [TAG.bake]: 'nightly', [TAG.lineage]: 'web', [TAG.recover]: 'on-failure' });
+    instance.userData = USER_DATA;
+    const address = w.ec2.addAddress({ ...EIP, instanceId: ID });
+    return { w, instance, address };
+  }
+
+  it('saves the configuration with the user data as a version of the lineage template, tagged managed-by and lineage', async () => {
+    // Prepare
+    const { w } = arranged();
+
+    // Act
+    const outcome = await bakeInstance(capturing(), w.deps);
+
+    // Assess
+    expect(outcome).toEqual({ status: 'created', imageId: expect.stringMatching(/^ami-/), imageName: NAME, launchTemplateVersion: 1 });
+    expect(w.ec2.savedLaunchConfigs.get(TEMPLATE)).toEqual([
+      {
+        config: { ...config, userData: USER_DATA },
+        tags: { [TAG.managedBy]: STACK, [TAG.lineage]: 'web' },
+        description: `captured from ${ID} at 2026-11-26T01:00:05.000Z (digest ${DIGEST})`,
+      },
+    ]);
+    expect([...w.ec2.savedLaunchConfigs.keys()]).toEqual([TEMPLATE]);
+    expect(w.bus.calls).toEqual([]);
+  });
+
+  it('tags the Elastic IP with the lineage and, last, the instance with the digest', async () => {
+    // Prepare
+    const { w, instance, address } = arranged();
+
+    // Act
+    await bakeInstance(capturing(), w.deps);
+
+    // Assess
+    expect(address.tags).toEqual({ [TAG.lineage]: 'web' });
+    expect(address.instanceId).toBe(ID);
+    expect(instance.tags[TAG.captured]).toBe(DIGEST);
+    // The image first; the digest only once everything is saved, so a crash before it is captured again.
+    expect(w.journal).toEqual([
+      `createImage ${NAME}`,
+      'ReadUserData',
+      'SaveLaunchConfig',
+      'TagElasticIp',
+      `tag ${ID} ${JSON.stringify({ [TAG.captured]: DIGEST })}`,
+    ]);
+  });
+
+  it('saves a configuration without Elastic IP or user data, and tags no address', async () => {
+    // Prepare
+    const { w, instance, address } = arranged();
+    delete instance.userData;
+    const { elasticIp: _none, ...withoutIp } = config;
+    void _none;
+
+    // Act
+    const outcome = await bakeInstance(request({ capture: { digest: DIGEST, config: withoutIp } }), w.deps);
+
+    // Assess
+    expect(outcome).toMatchObject({ status: 'created', launchTemplateVersion: 1 });
+    expect(w.ec2.savedLaunchConfigs.get(TEMPLATE)![0]!.config).toEqual({ ...withoutIp, userData: undefined });
+    expect(w.ec2.recoveryCalls).toEqual(['ReadUserData', 'SaveLaunchConfig']);
+    expect(address.tags).toEqual({});
+    expect(instance.tags[TAG.captured]).toBe(DIGEST);
+  });
+
+  it('makes no capture call when the request has no capture', async () => {
+    // Prepare
+    const { w, instance } = arranged();
+
+    // Act
+    const outcome = await bakeInstance(request(), w.deps);
+
+    // Assess
+    expect(outcome).toEqual({ status: 'created', imageId: expect.stringMatching(/^ami-/), imageName: NAME });
+    expect(w.ec2.recoveryCalls).toEqual([]);
+    expect(w.ec2.savedLaunchConfigs.size).toBe(0);
+    expect(instance.tags[TAG.captured]).toBeUndefined();
+  });
+
+  it('captures on the already-baked path too, as a new template version', async () => {
+    // Prepare: the slot was baked (and captured) by an earlier delivery
+    const { w, instance } = arranged();
+    const first = (await bakeInstance(capturing(), w.deps)) as { imageId: string };
+
+    // Act
+    const again = await bakeInstance(capturing(), w.deps);
+
+    // Assess
+    expect(again).toEqual({ status: 'already-baked', imageId: first.imageId, imageName: NAME, state: 'pending', launchTemplateVersion: 2 });
+    expect(w.ec2.images.size).toBe(1);
+    expect(w.ec2.savedLaunchConfigs.get(TEMPLATE)).toHaveLength(2);
+    expect(instance.tags[TAG.captured]).toBe(DIGEST);
+  });
+
+  it('finishes on a retry a capture that a transient error interrupted after the image was made', async () => {
+    // Prepare
+    const { w, instance } = arranged();
+    const error = throttled('CreateLaunchTemplateVersion');
+    w.ec2.failRecoveryCall('SaveLaunchConfig', error);
+
+    // Act
+    const act = bakeInstance(capturing(), w.deps);
+
+    // Assess
+    await expect(act).rejects.toBe(error);
+    expect(w.ec2.images.size).toBe(1);
+    expect(w.ec2.savedLaunchConfigs.size).toBe(0);
+    expect(instance.tags[TAG.captured]).toBeUndefined();
+    expect(w.bus.calls).toEqual([]);
+
+    // Act: Lambda retries
+    w.ec2.failRecoveryCall('SaveLaunchConfig', undefined);
+    const retry = await bakeInstance(capturing(), w.deps);
+
+    // Assess
+    expect(retry).toMatchObject({ status: 'already-baked', launchTemplateVersion: 1 });
+    expect(w.ec2.images.size).toBe(1);
+    expect(instance.tags[TAG.captured]).toBe(DIGEST);
+  });
+
+  it.each([
+    ['SaveLaunchConfig', 'CreateLaunchTemplateVersion', 'UnauthorizedOperation'],
+    ['ReadUserData', 'DescribeInstanceAttribute', 'UnauthorizedOperation'],
+    ['TagElasticIp', 'CreateTags', 'UnauthorizedOperation'],
+  ])('reports a permanent refusal of %s as captureFailed, keeps the image and leaves the digest off', async (call, action, code) => {
+    // Prepare
+    const { w, instance } = arranged();
+    w.ec2.failRecoveryCall(call, new AwsCallError(code, action, 'not authorized', false, 403));
+
+    // Act
+    const outcome = await bakeInstance(capturing(), w.deps);
+
+    // Assess
+    expect(outcome).toEqual({ status: 'created', imageId: expect.stringMatching(/^ami-/), imageName: NAME, captureFailed: `${action}: ${code}` });
+    expect(w.ec2.images.size).toBe(1);
+    expect(instance.tags[TAG.captured]).toBeUndefined();
+    expect(w.log.at('warn').map((r) => r.message)).toEqual(['could not capture the launch configuration; the next bake tries again']);
+    expect(w.log.at('error')).toEqual([]);
+    expect(w.bus.calls).toEqual([]);
+  });
+
+  it('does not try to capture when CreateImage is refused for good', async () => {
+    // Prepare
+    const { w, instance } = arranged();
+    w.ec2.failCreateImage(ID, new AwsCallError('UnauthorizedOperation', 'CreateImage', 'not authorized', false, 403));
+
+    // Act
+    const outcome = await bakeInstance(capturing(), w.deps);
+
+    // Assess
+    expect(outcome).toMatchObject({ status: 'failed', errorCode: 'UnauthorizedOperation' });
+    expect(outcome).not.toHaveProperty('captureFailed');
+    expect(w.ec2.recoveryCalls).toEqual([]);
+    expect(w.ec2.savedLaunchConfigs.size).toBe(0);
+    expect(instance.tags[TAG.captured]).toBeUndefined();
+    expect(w.bus.ofType('ImageBakeFailed')).toHaveLength(1);
   });
 });

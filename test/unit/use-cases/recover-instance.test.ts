@@ -1,0 +1,1049 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { InstanceRelaunched, RecoveryFailed, RecoveryGaveUp, RecoverySkipped, RelaunchPlanned } from '../../../shared/domain/events.js';
+import { RecoveryTriggerEvent } from '../../../shared/domain/incoming.js';
+import { launchTemplateName, replacementToken, type StoredLaunchConfig } from '../../../shared/domain/launch.js';
+import type { RecoveryTrigger } from '../../../shared/domain/recovery.js';
+import { TAG } from '../../../shared/domain/tags.js';
+import { AwsCallError } from '../../../shared/runtime/errors.js';
+import { recoverInstances } from '../../../shared/use-cases/recover-instance.js';
+import type { Deps, EventPort } from '../../../shared/use-cases/ports.js';
+import { instanceIdOf, NOW, STACK, throttled, world, world as makeWorld, type FakeAddress, type FakeImage, type FakeInstance, type World } from '../fakes.js';
+
+// ---- events, from the samples in events/ -------------------------------------------------------
+
+/** Five seconds before the world's NOW: every relaunch below reports secondsToLaunch 5. */
+const EVENT_TIME = '2026-11-26T01:00:00Z';
+const MINUTE = 60_000;
+
+const sample = (name: string): Record<string, unknown> =>
+  JSON.parse(readFileSync(new URL(`../../../events/${name}.json`, import.meta.url), 'utf8')) as Record<string, unknown>;
+
+const arn = (instanceId: string) => `arn:aws:ec2:us-east-1:123456789012:instance/${instanceId}`;
+
+function stateChange(instanceId: string, state: 'stopped' | 'terminated' | 'running', time = EVENT_TIME): RecoveryTrigger {
+  return RecoveryTriggerEvent.parse({ ...sample('instance-terminated'), time, resources: [arn(instanceId)], detail: { 'instance-id': instanceId, state } });
+}
+
+function alarm(instanceId: string, value = 'ALARM'): RecoveryTrigger {
+  const e = sample('alarm-status-check-failed') as { detail: Record<string, unknown> };
+  return RecoveryTriggerEvent.parse({
+    ...e,
+    time: EVENT_TIME,
+    detail: {
+      ...e.detail,
+      alarmName: `${STACK}-status-${instanceId}`,
+      state: { value },
+      configuration: { metrics: [{ metricStat: { metric: { namespace: 'AWS/EC2', name: 'StatusCheckFailed', dimensions: { InstanceId: instanceId } } } }] },
+    },
+  });
+}
+
+/** An AWS Health event naming the instances by ARN in affectedEntities and by bare id in resources. */
+function health(instanceIds: string[], eventTypeCode = 'AWS_EC2_DEGRADED_HARDWARE'): RecoveryTrigger {
+  const e = sample('health-degraded-hardware') as { detail: Record<string, unknown> };
+  return RecoveryTriggerEvent.parse({
+    ...e,
+    time: EVENT_TIME,
+    resources: [...instanceIds],
+    detail: { ...e.detail, eventTypeCode, affectedEntities: instanceIds.map((id) => ({ entityValue: arn(id) })) },
+  });
+}
+
+// ---- the world: a lineage with images, a captured configuration and an Elastic IP --------------
+
+const FAILED = instanceIdOf(1);
+const OTHER = instanceIdOf(99);
+const BASE_AMI = 'ami-0base0000000000000';
+const USER_DATA = Buffer.from('#!/bin/sh\necho hello > /tmp/hello\n').toString('base64');
+
+/** The operator's tags plus the service's bookkeeping on the failed instance. */
+const ownTags = (lineage: string, recover: string | null): Record<string, string> => ({
+  Name: `${lineage}-1`,
+  team: 'payments',
+  [TAG.bake]: 'nightly',
+  [TAG.lineage]: lineage,
+  ...(recover === null ? {} : { [TAG.recover]: recover }),
+  [TAG.captured]: '0123456789abcdef',
+  'aws:cloudformation:stack-name': 'shop',
+});
+
+/** What a bake captures: the configuration with carried tags and user data. */
+const capturedConfig = (lineage: string, publicIp: string, recover = 'on-failure'): StoredLaunchConfig => ({
+  instanceType: 't3.small',
+  subnetId: 'subnet-0aaaaaaaaaaaaaaaa',
+  securityGroupIds: ['sg-0bbbbbbbbbbbbbbbb'],
+  keyName: 'ops',
+  iamInstanceProfileArn: 'arn:aws:iam::123456789012:instance-profile/web',
+  ebsOptimized: true,
+  monitoring: true,
+  metadataOptions: { httpTokens: 'required', httpPutResponseHopLimit: 2 },
+  elasticIp: publicIp,
+  tags: { Name: `${lineage}-1`, team: 'payments', [TAG.bake]: 'nightly', [TAG.recover]: recover, [TAG.lineage]: lineage },
+  userData: USER_DATA,
+});
+
+/** The tags a replacement of an instance carrying ownTags(lineage, 'on-failure') gets. */
+const replacementTagsOf = (lineage: string, failedId: string, generation = '1') => ({
+  Name: `${lineage}-1`,
+  team: 'payments',
+  [TAG.bake]: 'nightly',
+  [TAG.lineage]: lineage,
+  [TAG.recover]: 'on-failure',
+  [TAG.replaces]: failedId,
+  [TAG.generation]: generation,
+});
+
+interface Arranged {
+  failedId: string;
+  lineage: string;
+  /** The newest good, available image: what a relaunch uses. */
+  newest: FakeImage;
+  /** An older good image. */
+  older: FakeImage;
+  instance: FakeInstance | undefined;
+  address: FakeAddress | undefined;
+  config: StoredLaunchConfig | undefined;
+}
+
+interface ArrangeOptions {
+  failedId?: string;
+  lineage?: string;
+  /** The failed instance's state; 'vanished' when EC2 no longer describes it. */
+  state?: string;
+  reasonCode?: string | undefined;
+  /** Its recover tag; null for none. */
+  recover?: string | null;
+  extraTags?: Record<string, string>;
+  launchTime?: Date;
+  /** The image the failed instance was launched from; 'newest' for the lineage's newest good one. */
+  launchedFrom?: string;
+  /** Where the lineage's Elastic IP is: on the failed instance (default unless terminated or vanished), free, on another instance, or none. */
+  eip?: 'on-failed' | 'free' | 'elsewhere' | 'none';
+  publicIp?: string;
+  /** False: no configuration captured yet; a string: the recover tag captured with it. */
+  config?: boolean | string;
+}
+
+/**
+ * A lineage as a few nights of bakes leave it: two good images, a newer one still
+ * pending and one marked bad (neither may be used), its configuration captured, its
+ * Elastic IP tagged; and the instance that failed.
+ */
+function arrange(w: World, opts: ArrangeOptions = {}): Arranged {
+  const failedId = opts.failedId ?? FAILED;
+  const lineage = opts.lineage ?? 'web';
+  const state = opts.state ?? 'terminated';
+  const publicIp = opts.publicIp ?? '203.0.113.10';
+  const image = (day: string, status: string, imageState = 'available') =>
+    w.ec2.addImage({
+      name: `${STACK}/${lineage}/nightly/${day.slice(0, 10)}`,
+      state: imageState,
+      creationDate: day,
+      sourceInstanceId: failedId,
+      tags: { [TAG.managedBy]: STACK, [TAG.lineage]: lineage, [TAG.sourceInstance]: failedId, [TAG.status]: status },
+    });
+  const older = image('2026-11-24T03:00:00.000Z', 'good');
+  const newest = image('2026-11-25T03:00:00.000Z', 'good');
+  image('2026-11-25T15:00:00.000Z', 'bad');
+  image('2026-11-26T00:30:00.000Z', 'pending', 'pending');
+
+  let instance: FakeInstance | undefined;
+  if (state !== 'vanished') {
+    const launchedFrom = opts.launchedFrom === 'newest' ? newest.imageId : (opts.launchedFrom ?? BASE_AMI);
+    instance = w.ec2.addInstance(failedId, { ...ownTags(lineage, opts.recover === undefined ? 'on-failure' : opts.recover), ...opts.extraTags }, state, 1, launchedFrom);
+    instance.stateReasonCode = 'reasonCode' in opts ? opts.reasonCode : 'Server.InternalError';
+    instance.launchTime = opts.launchTime ?? new Date('2026-11-01T00:00:00.000Z');
+  }
+
+  let config: StoredLaunchConfig | undefined;
+  if (opts.config !== false) {
+    config = capturedConfig(lineage, publicIp, typeof opts.config === 'string' ? opts.config : 'on-failure');
+    w.ec2.addLaunchConfig(launchTemplateName(STACK, lineage), config, { [TAG.managedBy]: STACK, [TAG.lineage]: lineage });
+  }
+
+  const eip = opts.eip ?? (state === 'terminated' || state === 'vanished' ? 'free' : 'on-failed');
+  let address: FakeAddress | undefined;
+  if (eip !== 'none') {
+    if (eip === 'elsewhere' && !w.ec2.instances.has(OTHER)) w.ec2.addInstance(OTHER, { Name: 'someone-else' });
+    address = w.ec2.addAddress({
+      allocationId: `eipalloc-0${lineage}`,
+      publicIp,
+      instanceId: eip === 'on-failed' ? failedId : eip === 'elsewhere' ? OTHER : undefined,
+      tags: { [TAG.lineage]: lineage },
+    });
+  }
+  return { failedId, lineage, newest, older, instance, address, config };
+}
+
+/** Instances of the account that replace this one. */
+const replacementsOf = (w: World, failedId: string) => [...w.ec2.instances.values()].filter((i) => i.tags[TAG.replaces] === failedId);
+
+/** The calls up to the launch: one describe, then the lineage's images, instances and configuration. */
+const READS = ['DescribeInstance', 'ListLineageImages', 'ListLineageInstances', 'ReadLaunchConfig'];
+
+/** The EC2 methods recovery calls, and the bus: what a fault can hit. */
+const FAULTABLE = [
+  'describeInstance',
+  'findLineageOf',
+  'listLineageImages',
+  'listLineageInstances',
+  'readLaunchConfig',
+  'runInstance',
+  'findLineageAddresses',
+  'waitUntilRunning',
+  'associateAddress',
+  'tagResources',
+  'terminateInstance',
+] as const;
+
+/**
+ * Deps over the world whose k-th call (to EC2 or to the bus) fails with a retryable
+ * error: `before` it reaches AWS (nothing happens), or `after` it did its work (the
+ * answer is lost, as in a crash or a timeout). k = 0 never fails; `count` tells how
+ * many calls a run made.
+ */
+function faulty(w: World, k: number, when: 'before' | 'after'): { deps: Deps; count: () => number } {
+  let n = 0;
+  const wrap =
+    <A extends unknown[], R>(name: string, fn: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      const i = ++n;
+      if (i === k && when === 'before') throw throttled(name);
+      const result = await fn(...args);
+      if (i === k && when === 'after') throw throttled(name);
+      return result;
+    };
+  const ec2 = new Proxy(w.ec2, {
+    get(target, prop) {
+      const value: unknown = Reflect.get(target, prop);
+      if (typeof value !== 'function' || !(FAULTABLE as readonly PropertyKey[]).includes(prop)) return value;
+      return wrap(String(prop), (...args: unknown[]) => (value as (...a: unknown[]) => Promise<unknown>).apply(target, args));
+    },
+  });
+  const events: EventPort = { publish: wrap('publish', (e: Parameters<EventPort['publish']>[0]) => w.bus.publish(e)) };
+  return { deps: { ...w.deps, ec2, events }, count: () => n };
+}
+
+// ---- the tests ---------------------------------------------------------------------------------
+
+describe('recoverInstances: relaunch', () => {
+  it('relaunches a terminated instance from the newest good image with the captured configuration, its tags and the Elastic IP', async () => {
+    // Prepare
+    const w = world();
+    const a = arrange(w, { state: 'terminated' });
+
+    // Act
+    const report = await recoverInstances(stateChange(FAILED, 'terminated'), w.deps);
+
+    // Assess
+    const [replacement] = replacementsOf(w, FAILED);
+    expect(replacement).toBeDefined();
+    const replacementId = replacement!.instanceId;
+    expect(report.outcomes).toEqual([
+      { instanceId: FAILED, action: 'relaunched', replacementId, imageId: a.newest.imageId, resumed: false, reason: 'state signal' },
+    ]);
+    expect(w.ec2.runCalls).toEqual([
+      { imageId: a.newest.imageId, config: a.config, clientToken: replacementToken('web', FAILED), tags: replacementTagsOf('web', FAILED) },
+    ]);
+    expect(replacement).toMatchObject({
+      state: 'running',
+      imageId: a.newest.imageId,
+      userData: USER_DATA,
+      tags: replacementTagsOf('web', FAILED),
+      launch: { instanceType: 't3.small', subnetId: 'subnet-0aaaaaaaaaaaaaaaa', securityGroupIds: ['sg-0bbbbbbbbbbbbbbbb'], keyName: 'ops' },
+    });
+    expect(a.address!.instanceId).toBe(replacementId);
+    expect(w.bus.published.map((e) => e.detailType)).toEqual(['InstanceRelaunched']);
+    expect(InstanceRelaunched.parse(w.bus.ofType('InstanceRelaunched')[0])).toEqual({
+      managedBy: STACK,
+      lineage: 'web',
+      failedInstanceId: FAILED,
+      newInstanceId: replacementId,
+      imageId: a.newest.imageId,
+      trigger: 'state',
+      reason: 'state signal',
+      generation: 1,
+      secondsToLaunch: 5,
+      elasticIp: { allocationId: 'eipalloc-0web', publicIp: '203.0.113.10' },
+      failedInstance: 'gone',
+      resumed: false,
+    });
+    // A terminated instance is not tagged; the calls are the documented sequence.
+    expect(w.ec2.tagCalls).toEqual([]);
+    expect(w.ec2.recoveryCalls).toEqual([...READS, 'RunInstances', 'FindLineageAddresses', 'WaitUntilRunning', 'AssociateAddress']);
+  });
+
+  it('keeps a stopped instance, tags it replaced-by, moves its Elastic IP and counts one more generation', async () => {
+    // Prepare
+    const w = world();
+    const a = arrange(w, { state: 'stopped', reasonCode: 'Server.ScheduledStop', extraTags: { [TAG.generation]: '2' } });
+
+    // Act
+    const report = await recoverInstances(stateChange(FAILED, 'stopped'), w.deps);
+
+    // Assess
+    const [replacement] = replacementsOf(w, FAILED);
+    const replacementId = replacement!.instanceId;
+    expect(report.outcomes).toEqual([expect.objectContaining({ action: 'relaunched', replacementId, resumed: false })]);
+    expect(replacement!.tags[TAG.generation]).toBe('3');
+    expect(a.instance!.state).toBe('stopped');
+    expect(a.instance!.tags[TAG.replacedBy]).toBe(replacementId);
+    expect(a.address!.instanceId).toBe(replacementId);
+    expect(w.ec2.recoveryCalls).not.toContain('TerminateInstances');
+    expect(w.bus.ofType('InstanceRelaunched')).toEqual([
+      expect.objectContaining({ newInstanceId: replacementId, generation: 3, failedInstance: 'kept', secondsToLaunch: 5, elasticIp: expect.anything() }),
+    ]);
+  });
+
+  it('terminates the replaced instance after tagging it when terminateReplaced is set', async () => {
+    // Prepare
+    const w = world({ recovery: { terminateReplaced: true } });
+    const a = arrange(w, { state: 'stopped' });
+
+    // Act
+    await recoverInstances(stateChange(FAILED, 'stopped'), w.deps);
+
+    // Assess
+    const replacementId = replacementsOf(w, FAILED)[0]!.instanceId;
+    expect(a.instance).toMatchObject({ state: 'terminated', tags: expect.objectContaining({ [TAG.replacedBy]: replacementId }) });
+    const tagged = w.journal.indexOf(`tag ${FAILED} ${JSON.stringify({ [TAG.replacedBy]: replacementId })}`);
+    expect(tagged).toBeGreaterThanOrEqual(0);
+    expect(tagged).toBeLessThan(w.journal.indexOf('TerminateInstances'));
+    expect(w.bus.ofType('InstanceRelaunched')).toEqual([expect.objectContaining({ failedInstance: 'terminated' })]);
+  });
+
+  it('measures secondsToLaunch from the event time to now', async () => {
+    // Prepare
+    const w = world();
+    arrange(w);
+
+    // Act
+    await recoverInstances(stateChange(FAILED, 'terminated', '2026-11-26T00:58:35Z'), w.deps);
+
+    // Assess
+    expect(NOW.toISOString()).toBe('2026-11-26T01:00:05.000Z');
+    expect(w.bus.ofType('InstanceRelaunched')[0]!.secondsToLaunch).toBe(90);
+  });
+
+  it.each([
+    ['a status-check alarm', () => alarm(FAILED), 'alarm'],
+    ['an AWS Health degraded-hardware event', () => health([FAILED]), 'health'],
+  ] as const)('relaunches a running instance on %s and keeps it, tagged', async (_label, event, trigger) => {
+    // Prepare
+    const w = world();
+    const a = arrange(w, { state: 'running' });
+
+    // Act
+    const report = await recoverInstances(event(), w.deps);
+
+    // Assess
+    const replacementId = replacementsOf(w, FAILED)[0]!.instanceId;
+    expect(report.outcomes).toEqual([expect.objectContaining({ action: 'relaunched', replacementId, reason: `${trigger} signal` })]);
+    expect(a.instance).toMatchObject({ state: 'running', tags: expect.objectContaining({ [TAG.replacedBy]: replacementId }) });
+    expect(a.address!.instanceId).toBe(replacementId);
+    expect(w.bus.ofType('InstanceRelaunched')).toEqual([expect.objectContaining({ trigger, failedInstance: 'kept' })]);
+  });
+
+  it('moves an Elastic IP that is not associated with any instance', async () => {
+    // Prepare
+    const w = world();
+    const a = arrange(w, { state: 'stopped', eip: 'free' });
+
+    // Act
+    await recoverInstances(stateChange(FAILED, 'stopped'), w.deps);
+
+    // Assess
+    expect(a.address!.instanceId).toBe(replacementsOf(w, FAILED)[0]!.instanceId);
+  });
+
+  it('leaves alone an Elastic IP of the lineage that has since been given to another instance', async () => {
+    // Prepare
+    const w = world();
+    const a = arrange(w, { state: 'stopped', eip: 'elsewhere' });
+
+    // Act
+    const report = await recoverInstances(stateChange(FAILED, 'stopped'), w.deps);
+
+    // Assess
+    expect(report.outcomes[0]!.action).toBe('relaunched');
+    expect(a.address!.instanceId).toBe(OTHER);
+    expect(w.ec2.recoveryCalls).not.toContain('AssociateAddress');
+    expect(w.ec2.recoveryCalls).not.toContain('WaitUntilRunning');
+    expect(w.bus.ofType('InstanceRelaunched')[0]).not.toHaveProperty('elasticIp');
+  });
+
+  it('relaunches without an Elastic IP when the lineage has none', async () => {
+    // Prepare
+    const w = world();
+    arrange(w, { eip: 'none' });
+
+    // Act
+    await recoverInstances(stateChange(FAILED, 'terminated'), w.deps);
+
+    // Assess
+    expect(replacementsOf(w, FAILED)).toHaveLength(1);
+    expect(w.ec2.recoveryCalls).not.toContain('AssociateAddress');
+    expect(w.bus.ofType('InstanceRelaunched')[0]).not.toHaveProperty('elasticIp');
+  });
+
+  it('relaunches a vanished instance: lineage from its images, recover mode and tags from the captured configuration', async () => {
+    // Prepare
+    const w = world();
+    const a = arrange(w, { state: 'vanished', config: 'always' });
+
+    // Act
+    const report = await recoverInstances(stateChange(FAILED, 'terminated'), w.deps);
+
+    // Assess
+    const [replacement] = replacementsOf(w, FAILED);
+    expect(report.outcomes).toEqual([expect.objectContaining({ action: 'relaunched', replacementId: replacement!.instanceId, imageId: a.newest.imageId })]);
+    expect(w.ec2.runCalls[0]!.tags).toEqual({ ...a.config!.tags, [TAG.replaces]: FAILED, [TAG.generation]: '1' });
+    expect(a.address!.instanceId).toBe(replacement!.instanceId);
+    expect(w.ec2.recoveryCalls.slice(0, 2)).toEqual(['DescribeInstance', 'FindLineageOf']);
+    expect(w.ec2.tagCalls).toEqual([]);
+    expect(w.bus.ofType('InstanceRelaunched')).toEqual([expect.objectContaining({ lineage: 'web', failedInstance: 'gone', generation: 1 })]);
+  });
+});
+
+describe('recoverInstances: not relaunched', () => {
+  it.each([
+    ['no recover tag', null, 'recovery is off for this instance'],
+    ['recover=off', 'off', 'recovery is off for this instance'],
+    ['an unreadable recover tag', 'maybe', /^ami-lifecycle:recover=maybe: /],
+  ] as const)('ignores an instance with %s after one DescribeInstance call, publishing nothing', async (_label, recover, reason) => {
+    // Prepare
+    const w = world();
+    const a = arrange(w, { state: 'stopped', recover });
+
+    // Act
+    const report = await recoverInstances(stateChange(FAILED, 'stopped'), w.deps);
+
+    // Assess
+    expect(report.outcomes).toEqual([{ instanceId: FAILED, action: 'ignored', reason: expect.stringMatching(reason) }]);
+    expect(w.ec2.recoveryCalls).toEqual(['DescribeInstance']);
+    expect(w.bus.calls).toEqual([]);
+    expect(a.address!.instanceId).toBe(FAILED);
+  });
+
+  it('ignores an instance it cannot describe and that was never baked, publishing nothing', async () => {
+    // Prepare
+    const w = world();
+
+    // Act
+    const report = await recoverInstances(stateChange(instanceIdOf(42), 'terminated'), w.deps);
+
+    // Assess
+    expect(report.outcomes).toEqual([
+      { instanceId: instanceIdOf(42), action: 'ignored', reason: 'unknown instance: no longer described and never baked' },
+    ]);
+    expect(w.ec2.recoveryCalls).toEqual(['DescribeInstance', 'FindLineageOf']);
+    expect(w.bus.calls).toEqual([]);
+  });
+
+  it('ignores a vanished instance whose captured configuration does not opt in to recovery', async () => {
+    // Prepare
+    const w = world();
+    arrange(w, { state: 'vanished', config: 'off' });
+
+    // Act
+    const report = await recoverInstances(stateChange(FAILED, 'terminated'), w.deps);
+
+    // Assess
+    expect(report.outcomes).toEqual([expect.objectContaining({ action: 'ignored' })]);
+    expect(w.ec2.runCalls).toEqual([]);
+    expect(w.bus.calls).toEqual([]);
+  });
+
+  it('skips an opted-in instance that was never baked (no lineage), with RecoverySkipped', async () => {
+    // Prepare
+    const w = world();
+    const instance = w.ec2.addInstance(FAILED, { [TAG.recover]: 'on-failure', [TAG.bake]: 'nightly' }, 'terminated');
+    instance.stateReasonCode = 'Server.InternalError';
+
+    // Act
+    const report = await recoverInstances(stateChange(FAILED, 'terminated'), w.deps);
+
+    // Assess
+    const reason = 'the instance has never been baked: it has no lineage and no image to relaunch from';
+    expect(report.outcomes).toEqual([{ instanceId: FAILED, action: 'skipped', reason }]);
+    expect(w.bus.published).toHaveLength(1);
+    expect(RecoverySkipped.parse(w.bus.ofType('RecoverySkipped')[0])).toEqual({ managedBy: STACK, instanceId: FAILED, trigger: 'state', reason });
+    expect(w.ec2.recoveryCalls).toEqual(['DescribeInstance']);
+  });
+
+  it('skips a stop by a person under recover=on-failure, naming the state reason', async () => {
+    // Prepare
+    const w = world();
+    const a = arrange(w, { state: 'stopped', reasonCode: 'Client.UserInitiatedShutdown' });
+
+    // Act
+    const report = await recoverInstances(stateChange(FAILED, 'stopped'), w.deps);
+
+    // Assess
+    const reason = 'stopped (Client.UserInitiatedShutdown: stopped or terminated by a person); recover=on-failure relaunches only on failures';
+    expect(report.outcomes).toEqual([{ instanceId: FAILED, action: 'skipped', reason }]);
+    expect(w.bus.ofType('RecoverySkipped')).toEqual([{ managedBy: STACK, instanceId: FAILED, lineage: 'web', trigger: 'state', reason }]);
+    expect(w.ec2.runCalls).toEqual([]);
+    expect(a.instance!.tags[TAG.replacedBy]).toBeUndefined();
+    expect(a.address!.instanceId).toBe(FAILED);
+  });
+
+  it('relaunches a stop by a person under recover=always, unless the instance carries the maintenance marker', async () => {
+    // Prepare
+    const plain = world();
+    arrange(plain, { state: 'stopped', reasonCode: 'Client.UserInitiatedShutdown', recover: 'always' });
+    const maintained = world();
+    arrange(maintained, { state: 'stopped', reasonCode: 'Client.UserInitiatedShutdown', recover: 'always', extraTags: { [TAG.maintenance]: 'CHG-1234' } });
+
+    // Act
+    const relaunched = await recoverInstances(stateChange(FAILED, 'stopped'), plain.deps);
+    const skipped = await recoverInstances(stateChange(FAILED, 'stopped'), maintained.deps);
+
+    // Assess
+    expect(relaunched.outcomes[0]!.action).toBe('relaunched');
+    expect(skipped.outcomes).toEqual([expect.objectContaining({ action: 'skipped', reason: expect.stringContaining(TAG.maintenance) })]);
+    expect(maintained.ec2.runCalls).toEqual([]);
+  });
+
+  it('skips a stop that has since been undone (the instance runs again)', async () => {
+    // Prepare
+    const w = world();
+    arrange(w, { state: 'running' });
+
+    // Act
+    const report = await recoverInstances(stateChange(FAILED, 'stopped'), w.deps);
+
+    // Assess
+    expect(report.outcomes).toEqual([{ instanceId: FAILED, action: 'skipped', reason: 'the instance was stopped but is running now' }]);
+    expect(w.ec2.runCalls).toEqual([]);
+  });
+
+  it('skips, with RecoverySkipped, a lineage whose configuration was never captured', async () => {
+    // Prepare
+    const w = world();
+    arrange(w, { config: false });
+
+    // Act
+    const report = await recoverInstances(stateChange(FAILED, 'terminated'), w.deps);
+
+    // Assess
+    expect(report.outcomes).toEqual([expect.objectContaining({ action: 'skipped', reason: expect.stringMatching(/^no launch configuration captured/) })]);
+    expect(w.bus.ofType('RecoverySkipped')).toHaveLength(1);
+    expect(w.ec2.runCalls).toEqual([]);
+  });
+
+  it.each([
+    ['a state change to running', () => stateChange(FAILED, 'running')],
+    ['an alarm back to OK', () => alarm(FAILED, 'OK')],
+  ] as const)('does nothing, without a single call, for %s', async (_label, event) => {
+    // Prepare
+    const w = world();
+    arrange(w, { state: 'running' });
+
+    // Act
+    const report = await recoverInstances(event(), w.deps);
+
+    // Assess
+    expect(report.outcomes).toEqual([]);
+    expect(w.ec2.recoveryCalls).toEqual([]);
+    expect(w.bus.calls).toEqual([]);
+  });
+
+  it('skips an AWS Health event of a type that does not announce lost hardware', async () => {
+    // Prepare
+    const w = world();
+    arrange(w, { state: 'running' });
+
+    // Act
+    const report = await recoverInstances(health([FAILED], 'AWS_EC2_OPERATIONAL_NOTIFICATION'), w.deps);
+
+    // Assess
+    const reason = 'health event AWS_EC2_OPERATIONAL_NOTIFICATION does not announce lost hardware';
+    expect(report.outcomes).toEqual([{ instanceId: FAILED, action: 'skipped', reason }]);
+    expect(w.bus.ofType('RecoverySkipped')).toEqual([{ managedBy: STACK, instanceId: FAILED, lineage: 'web', trigger: 'health', reason }]);
+    expect(w.ec2.runCalls).toEqual([]);
+  });
+
+  it.each([
+    [2, 'relaunched'],
+    [3, 'gave-up'],
+  ] as const)('with %i relaunches of the lineage in the last hour: %s', async (recent, action) => {
+    // Prepare: earlier replacements of the lineage, plus one launched just over an hour ago that no longer counts
+    const w = world();
+    arrange(w);
+    for (let i = 0; i < recent; i++) {
+      const r = w.ec2.addInstance(instanceIdOf(10 + i), { [TAG.lineage]: 'web', [TAG.replaces]: instanceIdOf(20 + i) }, 'terminated');
+      r.launchTime = new Date(NOW.getTime() - (10 + i) * MINUTE);
+    }
+    const old = w.ec2.addInstance(instanceIdOf(30), { [TAG.lineage]: 'web', [TAG.replaces]: instanceIdOf(31) }, 'terminated');
+    old.launchTime = new Date(NOW.getTime() - 61 * MINUTE);
+
+    // Act
+    const report = await recoverInstances(stateChange(FAILED, 'terminated'), w.deps);
+
+    // Assess
+    expect(report.outcomes[0]!.action).toBe(action);
+    if (action === 'gave-up') {
+      const reason = '3 relaunches of this lineage in the last hour (limit 3)';
+      expect(report.outcomes[0]!.reason).toBe(reason);
+      expect(w.bus.published).toHaveLength(1);
+      expect(RecoveryGaveUp.parse(w.bus.ofType('RecoveryGaveUp')[0])).toEqual({ managedBy: STACK, instanceId: FAILED, lineage: 'web', trigger: 'state', reason });
+      expect(w.ec2.runCalls).toEqual([]);
+    } else {
+      expect(w.ec2.runCalls).toHaveLength(1);
+    }
+  });
+});
+
+describe('recoverInstances: dry run', () => {
+  it('publishes RelaunchPlanned with the image, launch configuration and tags, and launches nothing', async () => {
+    // Prepare
+    const w = world({ recovery: { dryRun: true } });
+    const a = arrange(w, { state: 'stopped' });
+
+    // Act
+    const report = await recoverInstances(stateChange(FAILED, 'stopped'), w.deps);
+
+    // Assess
+    expect(report.outcomes).toEqual([{ instanceId: FAILED, action: 'planned', imageId: a.newest.imageId, reason: 'state signal' }]);
+    expect(w.ec2.recoveryCalls).toEqual([...READS, 'FindLineageAddresses']);
+    expect(w.ec2.runCalls).toEqual([]);
+    expect(w.ec2.tagCalls).toEqual([]);
+    expect(a.address!.instanceId).toBe(FAILED);
+    expect(w.bus.published.map((e) => e.detailType)).toEqual(['RelaunchPlanned']);
+    const planned = RelaunchPlanned.parse(w.bus.ofType('RelaunchPlanned')[0]);
+    expect(planned.launch.elasticIp).toBe(a.address!.publicIp);
+    expect(planned).toMatchObject({
+      managedBy: STACK,
+      lineage: 'web',
+      failedInstanceId: FAILED,
+      imageId: a.newest.imageId,
+      trigger: 'state',
+      reason: 'state signal',
+      launch: {
+        instanceType: 't3.small',
+        subnetId: 'subnet-0aaaaaaaaaaaaaaaa',
+        securityGroupIds: ['sg-0bbbbbbbbbbbbbbbb'],
+        keyName: 'ops',
+        iamInstanceProfileArn: 'arn:aws:iam::123456789012:instance-profile/web',
+        hasUserData: true,
+        tags: replacementTagsOf('web', FAILED),
+      },
+    });
+    expect(planned).not.toHaveProperty('markBad');
+    // The plan names no user data itself.
+    expect(JSON.stringify(planned)).not.toContain(USER_DATA);
+  });
+
+  it('names the image it would mark bad in a crash loop, without tagging it', async () => {
+    // Prepare
+    const w = world({ recovery: { dryRun: true } });
+    const a = arrange(w, {
+      extraTags: { [TAG.replaces]: instanceIdOf(5), [TAG.generation]: '1' },
+      launchedFrom: 'newest',
+      launchTime: new Date(NOW.getTime() - 10 * MINUTE),
+    });
+
+    // Act
+    await recoverInstances(stateChange(FAILED, 'terminated'), w.deps);
+
+    // Assess
+    expect(w.bus.ofType('RelaunchPlanned')).toEqual([expect.objectContaining({ imageId: a.older.imageId, markBad: a.newest.imageId })]);
+    expect(a.newest.tags[TAG.status]).toBe('good');
+    expect(w.ec2.tagCalls).toEqual([]);
+  });
+});
+
+describe('recoverInstances: crash loops', () => {
+  it('marks the image of a replacement that failed within the grace period bad (with its snapshots) before launching from the next good one', async () => {
+    // Prepare: the failed instance is itself a replacement, launched from the newest image ten minutes ago
+    const w = world();
+    const a = arrange(w, {
+      extraTags: { [TAG.replaces]: instanceIdOf(5), [TAG.generation]: '1' },
+      launchedFrom: 'newest',
+      launchTime: new Date(NOW.getTime() - 10 * MINUTE),
+    });
+
+    // Act
+    const report = await recoverInstances(stateChange(FAILED, 'terminated'), w.deps);
+
+    // Assess
+    const reason = `replacement from ${a.newest.imageId} failed within 30 min`;
+    expect(report.outcomes).toEqual([expect.objectContaining({ action: 'relaunched', imageId: a.older.imageId, reason })]);
+    expect(a.newest.tags[TAG.status]).toBe('bad');
+    for (const s of a.newest.snapshotIds) expect(w.ec2.snapshotTags.get(s)![TAG.status]).toBe('bad');
+    expect(w.ec2.tagCalls).toEqual([{ resourceIds: [a.newest.imageId, ...a.newest.snapshotIds], tags: { [TAG.status]: 'bad' } }]);
+    const blamed = w.journal.indexOf(`tag ${[a.newest.imageId, ...a.newest.snapshotIds].join(',')} ${JSON.stringify({ [TAG.status]: 'bad' })}`);
+    expect(blamed).toBeGreaterThanOrEqual(0);
+    expect(blamed).toBeLessThan(w.journal.indexOf('RunInstances'));
+    expect(w.ec2.runCalls.map((c) => c.imageId)).toEqual([a.older.imageId]);
+    expect(w.ec2.runCalls[0]!.tags).toMatchObject({ [TAG.replaces]: FAILED, [TAG.generation]: '2' });
+    expect(w.bus.ofType('InstanceRelaunched')).toEqual([
+      expect.objectContaining({ imageId: a.older.imageId, markedBad: a.newest.imageId, generation: 2, reason }),
+    ]);
+  });
+
+  it('does not blame the image of a replacement that ran longer than the grace period', async () => {
+    // Prepare
+    const w = world();
+    const a = arrange(w, {
+      extraTags: { [TAG.replaces]: instanceIdOf(5), [TAG.generation]: '1' },
+      launchedFrom: 'newest',
+      launchTime: new Date(NOW.getTime() - 31 * MINUTE),
+    });
+
+    // Act
+    await recoverInstances(stateChange(FAILED, 'terminated'), w.deps);
+
+    // Assess
+    expect(a.newest.tags[TAG.status]).toBe('good');
+    expect(w.ec2.runCalls.map((c) => c.imageId)).toEqual([a.newest.imageId]);
+    expect(w.bus.ofType('InstanceRelaunched')[0]).not.toHaveProperty('markedBad');
+  });
+});
+
+describe('recoverInstances: exactly once', () => {
+  it('reports a resumed relaunch with the time of the first launch, not of the later delivery', async () => {
+    // Prepare
+    const w = world();
+    arrange(w, { state: 'terminated' });
+    const event = stateChange(FAILED, 'terminated');
+    await recoverInstances(event, w.deps);
+    const later = new Date(NOW.getTime() + 10 * 60_000);
+
+    // Act
+    await recoverInstances(event, { ...w.deps, now: () => later });
+
+    // Assess
+    const [first, resumed] = w.bus.ofType('InstanceRelaunched');
+    expect(resumed?.resumed).toBe(true);
+    expect(resumed?.secondsToLaunch).toBe(first?.secondsToLaunch);
+  });
+
+  it('launches one replacement for a terminated instance from the same event delivered three times; the later ones resume', async () => {
+    // Prepare
+    const w = world();
+    const a = arrange(w);
+    const event = stateChange(FAILED, 'terminated');
+
+    // Act
+    const reports = [];
+    for (let i = 0; i < 3; i++) reports.push(await recoverInstances(event, w.deps));
+
+    // Assess
+    const replacements = replacementsOf(w, FAILED);
+    expect(replacements).toHaveLength(1);
+    const replacementId = replacements[0]!.instanceId;
+    expect(w.ec2.runCalls).toHaveLength(1);
+    expect(reports.map((r) => r.outcomes)).toEqual([
+      [expect.objectContaining({ action: 'relaunched', replacementId, resumed: false })],
+      [expect.objectContaining({ action: 'relaunched', replacementId, resumed: true })],
+      [expect.objectContaining({ action: 'relaunched', replacementId, resumed: true })],
+    ]);
+    const relaunched = w.bus.ofType('InstanceRelaunched');
+    expect(relaunched.map((e) => [e.newInstanceId, e.imageId, e.resumed])).toEqual([
+      [replacementId, a.newest.imageId, false],
+      [replacementId, a.newest.imageId, true],
+      [replacementId, a.newest.imageId, true],
+    ]);
+    expect(a.address!.instanceId).toBe(replacementId);
+    // The Elastic IP is already in place: the later deliveries do not move it again.
+    expect(w.ec2.recoveryCalls.filter((c) => c === 'AssociateAddress')).toHaveLength(1);
+  });
+
+  it('launches one replacement for a stopped instance from the same event delivered three times; the later ones resume it', async () => {
+    // Prepare
+    const w = world();
+    arrange(w, { state: 'stopped' });
+    const event = stateChange(FAILED, 'stopped');
+
+    // Act
+    const reports = [];
+    for (let i = 0; i < 3; i++) reports.push(await recoverInstances(event, w.deps));
+
+    // Assess
+    const replacements = replacementsOf(w, FAILED);
+    expect(replacements).toHaveLength(1);
+    const replacementId = replacements[0]!.instanceId;
+    expect(w.ec2.runCalls).toHaveLength(1);
+    expect(reports.map((r) => r.outcomes[0])).toEqual([
+      expect.objectContaining({ action: 'relaunched', replacementId, resumed: false }),
+      expect.objectContaining({ action: 'relaunched', replacementId, resumed: true }),
+      expect.objectContaining({ action: 'relaunched', replacementId, resumed: true }),
+    ]);
+    expect(w.bus.ofType('InstanceRelaunched').map((e) => [e.newInstanceId, e.resumed])).toEqual([
+      [replacementId, false],
+      [replacementId, true],
+      [replacementId, true],
+    ]);
+  });
+
+  it('gets the first replacement back when RunInstances answers IdempotentParameterMismatch, found by its replaces tag', async () => {
+    // Prepare: a first delivery launched the replacement; a newer good image appears since;
+    // the second delivery's listing does not show the replacement yet (eventual consistency)
+    const w = world();
+    arrange(w);
+    const event = stateChange(FAILED, 'terminated');
+    await recoverInstances(event, w.deps);
+    const firstId = replacementsOf(w, FAILED)[0]!.instanceId;
+    const newer = w.ec2.addImage({
+      name: `${STACK}/web/nightly/2026-11-26`,
+      creationDate: '2026-11-26T00:45:00.000Z',
+      tags: { [TAG.managedBy]: STACK, [TAG.lineage]: 'web', [TAG.sourceInstance]: FAILED, [TAG.status]: 'good' },
+    });
+    const list = w.ec2.listLineageInstances.bind(w.ec2);
+    let stale = true;
+    w.ec2.listLineageInstances = async (lineage: string) => {
+      const all = await list(lineage);
+      if (!stale) return all;
+      stale = false;
+      return all.filter((i) => i.tags[TAG.replaces] !== FAILED);
+    };
+
+    // Act
+    const report = await recoverInstances(event, w.deps);
+
+    // Assess
+    expect(w.ec2.runCalls.map((c) => c.imageId)).toEqual([expect.not.stringMatching(newer.imageId), newer.imageId]);
+    expect(w.ec2.runCalls[1]!.clientToken).toBe(w.ec2.runCalls[0]!.clientToken);
+    expect(replacementsOf(w, FAILED).map((i) => i.instanceId)).toEqual([firstId]);
+    const firstImage = w.ec2.runCalls[0]!.imageId;
+    expect(report.outcomes).toEqual([expect.objectContaining({ action: 'relaunched', replacementId: firstId, imageId: firstImage, resumed: true })]);
+    expect(w.bus.ofType('InstanceRelaunched').map((e) => [e.newInstanceId, e.imageId, e.resumed])).toEqual([
+      [firstId, firstImage, false],
+      [firstId, firstImage, true],
+    ]);
+  });
+
+  it('rethrows IdempotentParameterMismatch when no replacement can be found, as a permanent failure', async () => {
+    // Prepare
+    const w = world();
+    arrange(w);
+    const mismatch = new AwsCallError('IdempotentParameterMismatch', 'RunInstances', 'token used with other parameters', false, 400);
+    w.ec2.failRunInstances(mismatch);
+
+    // Act
+    const report = await recoverInstances(stateChange(FAILED, 'terminated'), w.deps);
+
+    // Assess
+    expect(report.outcomes).toEqual([expect.objectContaining({ action: 'failed', errorCode: 'IdempotentParameterMismatch' })]);
+    expect(w.ec2.recoveryCalls.filter((c) => c === 'ListLineageInstances')).toHaveLength(2);
+    expect(w.bus.ofType('RecoveryFailed')).toEqual([expect.objectContaining({ instanceId: FAILED, errorCode: 'IdempotentParameterMismatch' })]);
+  });
+});
+
+describe('recoverInstances: errors', () => {
+  it('recovers the other instance of a health event when one hits a transient error, rejects, and a retry finishes without a second launch', async () => {
+    // Prepare: two instances of two lineages; RunInstances is throttled once for the first
+    const w = world();
+    const A = instanceIdOf(1);
+    const B = instanceIdOf(2);
+    const web = arrange(w, { failedId: A, lineage: 'web', state: 'running', publicIp: '203.0.113.10' });
+    const api = arrange(w, { failedId: B, lineage: 'api', state: 'running', publicIp: '203.0.113.20' });
+    const run = w.ec2.runInstance.bind(w.ec2);
+    let throttle = true;
+    w.ec2.runInstance = async (spec) => {
+      if (throttle && spec.tags[TAG.replaces] === A) {
+        throttle = false;
+        throw throttled('RunInstances');
+      }
+      return run(spec);
+    };
+    const event = health([A, B]);
+
+    // Act
+    const first = recoverInstances(event, w.deps);
+
+    // Assess
+    await expect(first).rejects.toMatchObject({ code: 'RequestLimitExceeded', retryable: true });
+    expect(replacementsOf(w, A)).toHaveLength(0);
+    const [apiReplacement] = replacementsOf(w, B);
+    expect(apiReplacement).toBeDefined();
+    expect(api.address!.instanceId).toBe(apiReplacement!.instanceId);
+    expect(w.bus.ofType('InstanceRelaunched').map((e) => e.failedInstanceId)).toEqual([B]);
+    expect(w.log.at('warn').map((r) => r.message)).toEqual(['recovery interrupted; the event will be retried']);
+
+    // Act: Lambda retries the event
+    const retry = await recoverInstances(event, w.deps);
+
+    // Assess
+    const [webReplacement] = replacementsOf(w, A);
+    expect(retry.outcomes).toEqual([
+      expect.objectContaining({ instanceId: A, action: 'relaunched', replacementId: webReplacement!.instanceId, resumed: false }),
+      expect.objectContaining({ instanceId: B, action: 'relaunched', replacementId: apiReplacement!.instanceId, resumed: true }),
+    ]);
+    expect(replacementsOf(w, A)).toHaveLength(1);
+    expect(replacementsOf(w, B)).toHaveLength(1);
+    expect(w.ec2.runCalls.map((c) => c.tags[TAG.replaces])).toEqual([B, A]);
+    expect(web.address!.instanceId).toBe(webReplacement!.instanceId);
+    expect(w.bus.ofType('InstanceRelaunched').map((e) => [e.failedInstanceId, e.resumed])).toEqual([
+      [B, false],
+      [A, false],
+      [B, true],
+    ]);
+  });
+
+  it('publishes RecoveryFailed, without throwing, when RunInstances is refused for good (InsufficientInstanceCapacity)', async () => {
+    // Prepare
+    const w = world();
+    const a = arrange(w, { state: 'stopped' });
+    const refusal = new AwsCallError('InsufficientInstanceCapacity', 'RunInstances', 'We currently do not have sufficient t3.small capacity', false, 500);
+    w.ec2.failRunInstances(refusal);
+
+    // Act
+    const report = await recoverInstances(stateChange(FAILED, 'stopped'), w.deps);
+
+    // Assess
+    expect(report.outcomes).toEqual([{ instanceId: FAILED, action: 'failed', errorCode: 'InsufficientInstanceCapacity', reason: refusal.message }]);
+    expect(w.bus.published.map((e) => e.detailType)).toEqual(['RecoveryFailed']);
+    expect(RecoveryFailed.parse(w.bus.ofType('RecoveryFailed')[0])).toEqual({
+      managedBy: STACK,
+      instanceId: FAILED,
+      trigger: 'state',
+      action: 'RunInstances',
+      errorCode: 'InsufficientInstanceCapacity',
+      message: refusal.message,
+    });
+    expect(replacementsOf(w, FAILED)).toEqual([]);
+    expect(a.address!.instanceId).toBe(FAILED);
+    expect(a.instance!.tags[TAG.replacedBy]).toBeUndefined();
+    expect(w.log.at('error')).toHaveLength(1);
+  });
+
+  it('publishes RecoveryFailed for the refused instance and still rejects for the one with a transient error', async () => {
+    // Prepare: a health event for two instances; the first one's description is refused for good, the second's throttled
+    const w = world();
+    const A = instanceIdOf(1);
+    const B = instanceIdOf(2);
+    arrange(w, { failedId: A, lineage: 'web', state: 'running' });
+    arrange(w, { failedId: B, lineage: 'api', state: 'running', publicIp: '203.0.113.20' });
+    const describe = w.ec2.describeInstance.bind(w.ec2);
+    w.ec2.describeInstance = async (id: string) => {
+      if (id === A) throw new AwsCallError('UnauthorizedOperation', 'DescribeInstances', 'not authorized', false, 403);
+      if (id === B) throw throttled('DescribeInstances');
+      return describe(id);
+    };
+
+    // Act
+    const act = recoverInstances(health([A, B]), w.deps);
+
+    // Assess
+    await expect(act).rejects.toMatchObject({ code: 'RequestLimitExceeded' });
+    expect(w.bus.ofType('RecoveryFailed')).toEqual([expect.objectContaining({ instanceId: A, errorCode: 'UnauthorizedOperation', action: 'DescribeInstances' })]);
+    expect(w.ec2.runCalls).toEqual([]);
+  });
+
+  it('rethrows an error that is not an AwsCallError', async () => {
+    // Prepare
+    const w = world();
+    arrange(w);
+    w.ec2.describeInstance = async () => {
+      throw new TypeError('bug');
+    };
+
+    // Act
+    const act = recoverInstances(stateChange(FAILED, 'terminated'), w.deps);
+
+    // Assess
+    await expect(act).rejects.toThrow(TypeError);
+    expect(w.bus.calls).toEqual([]);
+  });
+
+  it('throws when InstanceRelaunched cannot be published; the retry resumes the same replacement', async () => {
+    // Prepare
+    const w = world();
+    arrange(w);
+    w.bus.failAll('ThrottlingException');
+    const event = stateChange(FAILED, 'terminated');
+
+    // Act
+    const act = recoverInstances(event, w.deps);
+
+    // Assess
+    await expect(act).rejects.toThrow(/could not publish InstanceRelaunched: ThrottlingException/);
+    expect(w.bus.published).toEqual([]);
+    expect(replacementsOf(w, FAILED)).toHaveLength(1);
+
+    // Act: the retry, with the bus healed
+    w.bus.heal();
+    const retry = await recoverInstances(event, w.deps);
+
+    // Assess
+    expect(retry.outcomes).toEqual([expect.objectContaining({ action: 'relaunched', resumed: true })]);
+    expect(replacementsOf(w, FAILED)).toHaveLength(1);
+    expect(w.ec2.runCalls).toHaveLength(1);
+    expect(w.bus.ofType('InstanceRelaunched')).toEqual([expect.objectContaining({ resumed: true })]);
+  });
+
+  it.each([
+    ['RecoverySkipped', { state: 'stopped', reasonCode: 'Client.UserInitiatedShutdown' }],
+    ['RecoveryFailed', { state: 'stopped' }],
+  ] as const)('throws when %s cannot be published', async (detailType, opts) => {
+    // Prepare
+    const w = world();
+    arrange(w, opts);
+    w.ec2.failRunInstances(new AwsCallError('InsufficientInstanceCapacity', 'RunInstances', 'no capacity', false, 500));
+    w.bus.failAll('InternalException');
+
+    // Act
+    const act = recoverInstances(stateChange(FAILED, 'stopped'), w.deps);
+
+    // Assess
+    await expect(act).rejects.toThrow(`could not publish ${detailType}: InternalException`);
+    expect(w.bus.calls.map((c) => c.map((e) => e.detailType))).toEqual([[detailType]]);
+  });
+});
+
+describe('recoverInstances: crash consistency', () => {
+  it.each([
+    ['a terminated instance', 'terminated', 'before', 9, false],
+    ['a terminated instance', 'terminated', 'after', 9, false],
+    ['a vanished instance', 'vanished', 'before', 10, false],
+    ['a vanished instance', 'vanished', 'after', 10, false],
+    ['a stopped instance', 'stopped', 'before', 10, false],
+    ['a stopped instance', 'stopped', 'after', 10, false],
+    ['a stopped instance, terminated once replaced', 'stopped', 'before', 11, true],
+    ['a stopped instance, terminated once replaced', 'stopped', 'after', 11, true],
+  ] as const)(
+    'converges for %s on one replacement with the Elastic IP when any one call fails %s doing its work and the event comes again',
+    async (_label, state, when, expectedCalls, terminateReplaced) => {
+      // Prepare: how many calls a clean recovery makes (reads, RunInstances, 3 for the Elastic IP,
+      // the replaced-by tag and termination of a failed instance that still exists, publish)
+      const opts: ArrangeOptions = { state, config: 'always' };
+      const world = (): World => makeWorld({ recovery: { terminateReplaced } });
+      const clean = world();
+      arrange(clean, opts);
+      const counting = faulty(clean, 0, when);
+      await recoverInstances(stateChange(FAILED, state === 'stopped' ? 'stopped' : 'terminated'), counting.deps);
+      expect(counting.count()).toBe(expectedCalls);
+
+      for (let k = 1; k <= expectedCalls; k++) {
+        // Prepare
+        const w = world();
+        const a = arrange(w, opts);
+        const event = stateChange(FAILED, state === 'stopped' ? 'stopped' : 'terminated');
+
+        // Act: the k-th call fails; then the event comes again without faults
+        const crashed = recoverInstances(event, faulty(w, k, when).deps);
+        await expect(crashed, `k=${k}`).rejects.toMatchObject({ retryable: true });
+        const retry = await recoverInstances(event, w.deps);
+
+        // Assess
+        const replacements = replacementsOf(w, FAILED);
+        expect(replacements, `k=${k}`).toHaveLength(1);
+        const replacementId = replacements[0]!.instanceId;
+        expect(retry.outcomes, `k=${k}`).toEqual([expect.objectContaining({ action: 'relaunched', replacementId })]);
+        const relaunched = w.bus.ofType('InstanceRelaunched');
+        expect(relaunched.length, `k=${k}`).toBeGreaterThanOrEqual(1);
+        expect(relaunched.map((e) => e.newInstanceId), `k=${k}`).toEqual(relaunched.map(() => replacementId));
+        expect(a.address!.instanceId, `k=${k}`).toBe(replacementId);
+        if (state === 'stopped') {
+          const failed = w.ec2.instances.get(FAILED)!;
+          expect(failed.tags[TAG.replacedBy], `k=${k}`).toBe(replacementId);
+          expect(failed.state, `k=${k}`).toBe(terminateReplaced ? 'terminated' : 'stopped');
+        }
+      }
+    },
+  );
+});
