@@ -264,7 +264,10 @@ export function planRecovery(input: RecoveryPlanInput): RecoveryPlan {
   // A live replacement means an earlier delivery launched it: finish its steps (each is
   // idempotent) rather than decide again, even if the failed instance is tagged already,
   // since a crash may have come between that tag and the event.
-  const replacements = input.lineageInstances.filter((i) => i.tags[TAG.replaces] === failedId);
+  // Ordered by id, so that the answer never depends on the order EC2 lists them in.
+  const replacements = input.lineageInstances
+    .filter((i) => i.tags[TAG.replaces] === failedId)
+    .sort((a, b) => (a.instanceId < b.instanceId ? -1 : a.instanceId > b.instanceId ? 1 : 0));
   const live = replacements.find((i) => LIVE.has(i.state));
   if (live) {
     return {

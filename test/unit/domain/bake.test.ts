@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { decideBake, planBake, type InstanceSummary, type RunContext } from '../../../shared/domain/bake.js';
+import { captureOf, decideBake, planBake, type InstanceSummary, type RunContext } from '../../../shared/domain/bake.js';
+import { configDigest, type LaunchConfig } from '../../../shared/domain/launch.js';
 import { BakeRequested, PolicyInvalid } from '../../../shared/domain/events.js';
 import { imageName } from '../../../shared/domain/naming.js';
 import { TAG, type Tags } from '../../../shared/domain/tags.js';
@@ -457,5 +458,207 @@ describe('decideBake and planBake (properties)', () => {
       ),
       { numRuns: 1000 },
     );
+  });
+});
+
+describe('captureOf: the launch configuration a bake captures for recovery', () => {
+  const LAUNCHED = new Date('2026-11-20T08:30:00.000Z');
+  const launch: LaunchConfig = {
+    instanceType: 't3.micro',
+    subnetId: 'subnet-0123456789abcdef0',
+    securityGroupIds: ['sg-0aaaaaaaaaaaaaaaa'],
+    ebsOptimized: false,
+    monitoring: true,
+    tags: { Name: 'web-1', team: 'payments', [TAG.bake]: 'nightly', [TAG.recover]: 'on-failure', 'aws:cloudformation:stack-name': 'web-stack' },
+  };
+  const withLaunch = (overrides: Partial<InstanceSummary> = {}): InstanceSummary => ({
+    ...instance({ ...launch.tags }),
+    launch,
+    launchTime: LAUNCHED,
+    ...overrides,
+  });
+  /** What the capture should hold: the carried tags, with the lineage the bake gives the instance. */
+  const expectedConfig = (lineage: string, from: LaunchConfig = launch): LaunchConfig => ({
+    ...from,
+    tags: { Name: 'web-1', team: 'payments', [TAG.bake]: 'nightly', [TAG.recover]: 'on-failure', [TAG.lineage]: lineage },
+  });
+
+  it('captures nothing when the listing shows no launch configuration', () => {
+    // Prepare
+    const subject = instance({ [TAG.bake]: 'nightly' });
+
+    // Act
+    const capture = captureOf(subject, 'web');
+
+    // Assess
+    expect(capture).toBeUndefined();
+  });
+
+  it('captures the configuration with the carried tags and the lineage, digested with the launch time', () => {
+    // Act
+    const capture = captureOf(withLaunch(), 'web');
+
+    // Assess
+    expect(capture).toEqual({ digest: configDigest(expectedConfig('web'), LAUNCHED), config: expectedConfig('web') });
+    expect(capture?.digest).toMatch(/^[0-9a-f]{16}$/);
+    expect(capture?.digest).not.toBe(configDigest(expectedConfig('web')));
+  });
+
+  it('captures nothing when the digest on the instance is the current one', () => {
+    // Prepare
+    const digest = captureOf(withLaunch(), 'web')!.digest;
+    const subject = withLaunch({ tags: { ...launch.tags, [TAG.captured]: digest } });
+
+    // Act
+    const capture = captureOf(subject, 'web');
+
+    // Assess
+    expect(capture).toBeUndefined();
+  });
+
+  it('captures again when the instance type, the tags or the launch time changed', () => {
+    // Prepare
+    const digest = captureOf(withLaunch(), 'web')!.digest;
+    const captured = { ...launch.tags, [TAG.captured]: digest };
+    const changes: InstanceSummary[] = [
+      withLaunch({ tags: captured, launch: { ...launch, instanceType: 't3.small' } }),
+      withLaunch({ tags: captured, launch: { ...launch, tags: { ...launch.tags, team: 'search' } } }),
+      withLaunch({ tags: captured, launch: { ...launch, tags: { ...launch.tags, owner: 'ops' } } }),
+      withLaunch({ tags: captured, launchTime: new Date(LAUNCHED.getTime() + 60_000) }),
+      withLaunch({ tags: captured, launchTime: undefined }),
+    ];
+
+    // Act
+    const captures = changes.map((c) => captureOf(c, 'web'));
+
+    // Assess: each is a fresh capture, all different from the old digest and from each other
+    const digests = captures.map((c) => c?.digest);
+    expect(digests.every((d) => d !== undefined && d !== digest)).toBe(true);
+    expect(new Set(digests).size).toBe(changes.length);
+    expect(captures[0]?.config.instanceType).toBe('t3.small');
+    expect(captures[1]?.config.tags.team).toBe('search');
+  });
+
+  it('is not changed by the captured tag itself, by aws:* tags or by the bookkeeping of recovery: no capture loop', () => {
+    // Prepare
+    const digest = captureOf(withLaunch(), 'web')!.digest;
+    const noise = {
+      [TAG.captured]: digest,
+      'aws:autoscaling:groupName': 'asg',
+      'aws:ec2launchtemplate:id': 'lt-0123456789abcdef0',
+      [TAG.generation]: '4',
+      [TAG.replaces]: 'i-0aaaabbbbccccdddd',
+      [TAG.maintenance]: 'tonight',
+    };
+    // the listing shows the captured tag among the instance's tags, as it does after the first capture
+    const subject = withLaunch({ tags: { ...launch.tags, ...noise }, launch: { ...launch, tags: { ...launch.tags, ...noise } } });
+
+    // Act
+    const capture = captureOf(subject, 'web');
+
+    // Assess
+    expect(capture).toBeUndefined();
+  });
+
+  it('is not changed by the lineage tag its first bake gives the instance', () => {
+    // Prepare: first bake, no lineage yet: the bake assigns the instance id
+    const first = captureOf(withLaunch(), INSTANCE_ID)!;
+    const tagged = { ...launch.tags, [TAG.lineage]: INSTANCE_ID, [TAG.captured]: first.digest };
+
+    // Act: the next run sees the lineage and captured tags
+    const next = captureOf(withLaunch({ tags: tagged, launch: { ...launch, tags: tagged } }), INSTANCE_ID);
+
+    // Assess
+    expect(next).toBeUndefined();
+    expect(first.config.tags[TAG.lineage]).toBe(INSTANCE_ID);
+  });
+
+  it('never leaves a capture unsettled: what it digests, a second look finds current (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.dictionary(fc.string({ minLength: 1, maxLength: 20 }), fc.string({ maxLength: 20 }), { maxKeys: 6 }),
+        fc.constantFrom('t3.micro', 't3.small', 'm7g.large'),
+        fc.option(fc.date({ min: new Date('2020-01-01T00:00:00Z'), max: new Date('2030-01-01T00:00:00Z'), noInvalidDate: true }), { nil: undefined }),
+        lineage,
+        (tags, instanceType, launchTime, lin) => {
+          // Prepare
+          const config = { ...launch, instanceType, tags };
+          const first = captureOf(withLaunch({ tags, launch: config, launchTime }), lin);
+
+          // Act: the service tags the instance with the lineage and the digest
+          const after = { ...tags, [TAG.lineage]: lin, [TAG.captured]: first!.digest };
+          const second = captureOf(withLaunch({ tags: after, launch: { ...config, tags: after }, launchTime }), lin);
+
+          // Assess
+          expect(second).toBeUndefined();
+          expect(Object.keys(first!.config.tags).some((k) => k.startsWith('aws:') || k === TAG.captured)).toBe(false);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('decideBake: capture and replaced instances', () => {
+  const launch: LaunchConfig = {
+    instanceType: 't3.micro',
+    securityGroupIds: ['sg-0aaaaaaaaaaaaaaaa'],
+    ebsOptimized: false,
+    monitoring: false,
+    tags: { [TAG.bake]: 'nightly', [TAG.lineage]: 'web', Name: 'web-1' },
+  };
+  const LAUNCHED = new Date('2026-11-20T08:30:00.000Z');
+
+  it('puts the capture on the bake request when the configuration changed', () => {
+    // Prepare
+    const subject: InstanceSummary = { ...instance(launch.tags), launch, launchTime: LAUNCHED };
+
+    // Act
+    const decision = decideBake(subject, run());
+
+    // Assess
+    expect(decision.request?.capture).toEqual({ digest: configDigest(launch, LAUNCHED), config: launch });
+    expect(BakeRequested.safeParse(decision.request).success).toBe(true);
+  });
+
+  it('puts no capture on the request when the captured one is current', () => {
+    // Prepare
+    const tags = { ...launch.tags, [TAG.captured]: configDigest(launch, LAUNCHED) };
+    const subject: InstanceSummary = { ...instance(tags), launch: { ...launch, tags }, launchTime: LAUNCHED };
+
+    // Act
+    const decision = decideBake(subject, run());
+
+    // Assess
+    expect(decision.request).toBeDefined();
+    expect(decision.request).not.toHaveProperty('capture');
+  });
+
+  it('captures with the instance id as lineage on a first bake', () => {
+    // Prepare
+    const tags = { [TAG.bake]: 'nightly' };
+    const subject: InstanceSummary = { ...instance(tags), launch: { ...launch, tags }, launchTime: LAUNCHED };
+
+    // Act
+    const decision = decideBake(subject, run());
+
+    // Assess
+    expect(decision.request).toMatchObject({ lineage: INSTANCE_ID, assignLineage: true });
+    expect(decision.request?.capture?.config.tags).toEqual({ [TAG.bake]: 'nightly', [TAG.lineage]: INSTANCE_ID });
+  });
+
+  it.each(['running', 'stopped'])('skips a %s instance that was replaced, whatever its tags say', (state) => {
+    // Prepare: even a policy problem is not reported: the instance no longer belongs to the lineage
+    const subject: InstanceSummary = { ...instance({ [TAG.bake]: 'nightly', [TAG.reboot]: 'yes', [TAG.replacedBy]: 'i-0fedcba9876543210' }, state), launch };
+
+    // Act
+    const decision = decideBake(subject, run());
+
+    // Assess
+    expect(decision).toEqual({ skip: 'replaced' });
+  });
+
+  it('skips a replaced instance that is gone as gone', () => {
+    expect(decideBake(instance({ [TAG.bake]: 'nightly', [TAG.replacedBy]: 'i-0fedcba9876543210' }, 'terminated'), run())).toEqual({ skip: 'gone' });
   });
 });

@@ -4,9 +4,11 @@ import {
   carriedTags,
   configDigest,
   launchTemplateName,
+  relaunchSpec,
   replacementTags,
   replacementToken,
   type LaunchConfig,
+  type StoredLaunchConfig,
 } from '../../../shared/domain/launch.js';
 import { TAG } from '../../../shared/domain/tags.js';
 
@@ -95,5 +97,77 @@ describe('replacement tags', () => {
 
   it('names the launch template after the stack and the lineage', () => {
     expect(launchTemplateName('ami-lifecycle-prod', 'i-0123456789abcdef0')).toBe('ami-lifecycle-prod-i-0123456789abcdef0');
+  });
+});
+
+describe('configDigest with a launch time', () => {
+  const LAUNCHED = new Date('2026-11-20T08:30:00.000Z');
+
+  it('is stable without a launch time, and for the same launch time', () => {
+    expect(configDigest(config)).toBe(configDigest(config, undefined));
+    expect(configDigest(config, LAUNCHED)).toBe(configDigest({ ...config }, new Date(LAUNCHED.getTime())));
+  });
+
+  it('differs with the launch time: user data may have changed while the instance was stopped', () => {
+    // Act
+    const digests = [configDigest(config), configDigest(config, LAUNCHED), configDigest(config, new Date(LAUNCHED.getTime() + 1000))];
+
+    // Assess
+    expect(new Set(digests).size).toBe(3);
+    expect(digests.every((d) => /^[0-9a-f]{16}$/.test(d))).toBe(true);
+  });
+
+  it('tells any two launch times apart (property)', () => {
+    const when = fc.date({ min: new Date('2000-01-01T00:00:00Z'), max: new Date('2100-01-01T00:00:00Z'), noInvalidDate: true });
+    fc.assert(
+      fc.property(when, when, (a, b) => {
+        // Act / Assess
+        expect(configDigest(config, a) === configDigest(config, b)).toBe(a.getTime() === b.getTime());
+      }),
+    );
+  });
+});
+
+describe('relaunchSpec', () => {
+  const FAILED = 'i-0123456789abcdef0';
+  const stored: StoredLaunchConfig = {
+    ...config,
+    tags: { Name: 'web-1', team: 'payments', [TAG.lineage]: 'web', [TAG.recover]: 'always' },
+    userData: 'IyEvYmluL3NoCg==',
+  };
+
+  it('launches the captured configuration from the image, with the token and tags of this replacement', () => {
+    // Prepare
+    const failedTags = { Name: 'web-1b', [TAG.lineage]: 'web', [TAG.recover]: 'on-failure', [TAG.generation]: '4', [TAG.captured]: '0123456789abcdef', 'aws:ec2:fleet-id': 'f' };
+
+    // Act
+    const spec = relaunchSpec({ failedInstanceId: FAILED, lineage: 'web', imageId: 'ami-00000003', config: stored, failedTags });
+
+    // Assess
+    expect(spec).toEqual({
+      imageId: 'ami-00000003',
+      config: stored,
+      clientToken: replacementToken('web', FAILED),
+      tags: { Name: 'web-1b', [TAG.lineage]: 'web', [TAG.recover]: 'on-failure', [TAG.replaces]: FAILED, [TAG.generation]: '5' },
+    });
+    expect(spec.config).toBe(stored);
+  });
+
+  it('takes the tags captured with the configuration when the failed instance left none', () => {
+    // Act
+    const spec = relaunchSpec({ failedInstanceId: FAILED, lineage: 'web', imageId: 'ami-00000003', config: stored, failedTags: undefined });
+
+    // Assess
+    expect(spec.tags).toEqual({ ...stored.tags, [TAG.replaces]: FAILED, [TAG.generation]: '1' });
+  });
+
+  it('takes the failed instance tags when given, even empty ones, and always names the given lineage', () => {
+    // Act
+    const spec = relaunchSpec({ failedInstanceId: FAILED, lineage: 'web-2', imageId: 'ami-00000003', config: stored, failedTags: {} });
+
+    // Assess
+    expect(spec.tags).toEqual({ [TAG.lineage]: 'web-2', [TAG.replaces]: FAILED, [TAG.generation]: '1' });
+    expect(spec.clientToken).toBe(replacementToken('web-2', FAILED));
+    expect(spec.clientToken).not.toBe(replacementToken('web', FAILED));
   });
 });

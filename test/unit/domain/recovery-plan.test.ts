@@ -1,0 +1,786 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import type { InstanceSummary } from '../../../shared/domain/bake.js';
+import type { ImageView } from '../../../shared/domain/image-status.js';
+import { replacementToken, type StoredLaunchConfig } from '../../../shared/domain/launch.js';
+import {
+  planRecovery,
+  recoverModeOf,
+  recoveryImagesOf,
+  relaunchesInLastHour,
+  type FailureSignal,
+  type RecoveryPlan,
+  type RecoveryPlanInput,
+} from '../../../shared/domain/recovery.js';
+import { TAG, type Tags } from '../../../shared/domain/tags.js';
+
+const NOW = new Date('2026-11-26T12:00:00Z');
+const FAILED = 'i-0123456789abcdef0';
+const REPLACEMENT = 'i-0fedcba9876543210';
+const LINEAGE = 'web';
+const minutesAgo = (m: number) => new Date(NOW.getTime() - m * 60_000);
+
+/** An image of the lineage; status null: no status tag at all. */
+const image = (imageId: string, hours: number, status: string | null = 'good', state = 'available'): ImageView => ({
+  imageId,
+  name: `ami-lifecycle-test/${LINEAGE}/nightly/${imageId}`,
+  state,
+  creationDate: minutesAgo(hours * 60).toISOString(),
+  tags: { [TAG.managedBy]: 'ami-lifecycle-test', [TAG.lineage]: LINEAGE, ...(status === null ? {} : { [TAG.status]: status }) },
+  snapshotIds: [],
+});
+// Newest first: ami-00000003 is the one a plain relaunch picks.
+const IMAGES = [image('ami-00000001', 58), image('ami-00000003', 10), image('ami-00000002', 34)];
+
+const CONFIG: StoredLaunchConfig = {
+  instanceType: 't3.micro',
+  subnetId: 'subnet-0123456789abcdef0',
+  securityGroupIds: ['sg-0aaaaaaaaaaaaaaaa'],
+  ebsOptimized: true,
+  monitoring: false,
+  tags: { Name: 'web-1', team: 'payments', [TAG.lineage]: LINEAGE, [TAG.recover]: 'always' },
+  userData: 'IyEvYmluL3NoCg==',
+};
+
+const OPT_IN: Tags = { Name: 'web-1', team: 'payments', [TAG.lineage]: LINEAGE, [TAG.recover]: 'on-failure' };
+
+const failedInstance = (overrides: Partial<InstanceSummary> = {}): InstanceSummary => ({
+  instanceId: FAILED,
+  state: 'terminated',
+  tags: OPT_IN,
+  imageId: 'ami-00000001',
+  launchTime: minutesAgo(30 * 24 * 60),
+  stateReasonCode: 'Server.InternalError',
+  ...overrides,
+});
+
+const terminated: FailureSignal = { kind: 'state', instanceId: FAILED, state: 'terminated' };
+const stopped: FailureSignal = { kind: 'state', instanceId: FAILED, state: 'stopped' };
+const statusAlarm: FailureSignal = { kind: 'alarm', instanceId: FAILED, alarmName: 'web-status', metric: 'StatusCheckFailed' };
+
+/** A plan input; `tags` follows the instance's tags unless given, as the use case does. */
+const planInput = (overrides: Partial<RecoveryPlanInput> = {}): RecoveryPlanInput => {
+  const instance = 'instance' in overrides ? overrides.instance : failedInstance();
+  return {
+    signal: terminated,
+    instance,
+    lineage: LINEAGE,
+    tags: instance?.tags ?? CONFIG.tags,
+    images: IMAGES,
+    lineageInstances: instance ? [instance] : [],
+    config: CONFIG,
+    settings: { maxRelaunchesPerHour: 3, crashLoopGraceMinutes: 30 },
+    now: NOW,
+    ...overrides,
+  };
+};
+
+const replacementOf = (failedId: string, state: string, overrides: Partial<InstanceSummary> = {}): InstanceSummary => ({
+  instanceId: REPLACEMENT,
+  state,
+  tags: { ...OPT_IN, [TAG.replaces]: failedId, [TAG.generation]: '1' },
+  imageId: 'ami-00000003',
+  launchTime: minutesAgo(2),
+  ...overrides,
+});
+
+describe('recoverModeOf', () => {
+  it.each([
+    ['on-failure', 'on-failure'],
+    ['always', 'always'],
+    [' Always ', 'always'],
+    ['off', 'off'],
+  ] as const)('reads recover=%j as %s, with no problem', (raw, mode) => {
+    // Act
+    const result = recoverModeOf({ [TAG.recover]: raw });
+
+    // Assess
+    expect(result).toEqual({ mode });
+  });
+
+  it('is off, with no problem, when the tag is absent', () => {
+    expect(recoverModeOf({ Name: 'web-1', [TAG.bake]: 'nightly' })).toEqual({ mode: 'off' });
+  });
+
+  it.each(['sometimes', '', 'on failure'])('is off and names the problem for the unreadable value %j', (raw) => {
+    // Act
+    const result = recoverModeOf({ [TAG.recover]: raw });
+
+    // Assess
+    expect(result).toEqual({ mode: 'off', problem: `${TAG.recover}=${raw}: expected one of off, on-failure, always` });
+  });
+
+  it('is not troubled by problems with other tags', () => {
+    expect(recoverModeOf({ [TAG.recover]: 'always', [TAG.reboot]: 'yes', [TAG.lineage]: 'has space' })).toEqual({ mode: 'always' });
+  });
+});
+
+describe('relaunchesInLastHour', () => {
+  it('counts the replacements (instances with replaces) launched less than an hour before now', () => {
+    // Prepare
+    const replacement = (id: string, launchTime: Date | undefined): InstanceSummary => ({
+      instanceId: id,
+      state: 'running',
+      tags: { [TAG.replaces]: 'i-0aaaaaaaaaaaaaaaa' },
+      launchTime,
+    });
+    const instances = [
+      replacement('i-00000000000000001', minutesAgo(1)),
+      replacement('i-00000000000000002', minutesAgo(59.99)),
+      replacement('i-00000000000000003', minutesAgo(60)), // exactly an hour: no longer counted
+      replacement('i-00000000000000004', minutesAgo(600)),
+      replacement('i-00000000000000005', undefined),
+      { instanceId: 'i-00000000000000006', state: 'running', tags: { [TAG.lineage]: LINEAGE }, launchTime: minutesAgo(5) },
+    ];
+
+    // Act
+    const count = relaunchesInLastHour(instances, NOW);
+
+    // Assess
+    expect(count).toBe(2);
+    expect(relaunchesInLastHour([], NOW)).toBe(0);
+  });
+
+  it('counts terminated replacements too: a relaunch that died still was a relaunch', () => {
+    const instances: InstanceSummary[] = [{ instanceId: 'i-00000000000000001', state: 'terminated', tags: { [TAG.replaces]: FAILED }, launchTime: minutesAgo(3) }];
+    expect(relaunchesInLastHour(instances, NOW)).toBe(1);
+  });
+});
+
+describe('recoveryImagesOf', () => {
+  it('reads the status tag, the state and the creation date of each image', () => {
+    // Prepare
+    const images = [
+      image('ami-0000000a', 1, 'good'),
+      image('ami-0000000b', 2, 'bad', 'available'),
+      image('ami-0000000c', 3, 'weird', 'pending'),
+      image('ami-0000000d', 4, null, 'failed'),
+      { ...image('ami-0000000e', 5), creationDate: undefined },
+    ];
+
+    // Act
+    const result = recoveryImagesOf(images);
+
+    // Assess
+    expect(result).toEqual([
+      { imageId: 'ami-0000000a', status: 'good', state: 'available', createdAt: minutesAgo(60) },
+      { imageId: 'ami-0000000b', status: 'bad', state: 'available', createdAt: minutesAgo(120) },
+      { imageId: 'ami-0000000c', status: undefined, state: 'pending', createdAt: minutesAgo(180) },
+      { imageId: 'ami-0000000d', status: undefined, state: 'failed', createdAt: minutesAgo(240) },
+      // no creation date sorts oldest of all
+      { imageId: 'ami-0000000e', status: 'good', state: 'available', createdAt: new Date(0) },
+    ]);
+  });
+});
+
+describe('planRecovery: instances not opted in', () => {
+  it.each([
+    ['off', { ...OPT_IN, [TAG.recover]: 'off' }],
+    ['missing', { Name: 'web-1', [TAG.lineage]: LINEAGE }],
+  ])('ignores an instance whose recover tag is %s', (_label, tags) => {
+    // Prepare
+    const instance = failedInstance({ tags });
+
+    // Act
+    const plan = planRecovery(planInput({ instance }));
+
+    // Assess
+    expect(plan).toEqual({ action: 'ignore', reason: 'recovery is off for this instance' });
+  });
+
+  it('ignores an unreadable recover tag and gives the problem as the reason', () => {
+    // Prepare
+    const instance = failedInstance({ tags: { ...OPT_IN, [TAG.recover]: 'sometimes' } });
+
+    // Act
+    const plan = planRecovery(planInput({ instance }));
+
+    // Assess
+    expect(plan).toEqual({ action: 'ignore', reason: `${TAG.recover}=sometimes: expected one of off, on-failure, always` });
+  });
+
+  it('ignores before anything else: even an existing replacement is not resumed', () => {
+    // Prepare
+    const instance = failedInstance({ tags: { Name: 'web-1' } });
+
+    // Act
+    const plan = planRecovery(planInput({ instance, lineageInstances: [instance, replacementOf(FAILED, 'running')] }));
+
+    // Assess
+    expect(plan.action).toBe('ignore');
+  });
+});
+
+describe('planRecovery: a replacement exists already', () => {
+  it.each(['pending', 'running', 'stopping', 'stopped'])('resumes a %s replacement of the failed instance', (state) => {
+    // Prepare
+    const replacement = replacementOf(FAILED, state);
+
+    // Act
+    const plan = planRecovery(planInput({ lineageInstances: [failedInstance(), replacement] }));
+
+    // Assess
+    expect(plan).toEqual({
+      action: 'resume',
+      replacementId: REPLACEMENT,
+      imageId: 'ami-00000003',
+      generation: 1,
+      launchedAt: minutesAgo(2),
+      reason: `replacement ${REPLACEMENT} was launched by an earlier delivery`,
+    });
+  });
+
+  it("reports the replacement's own generation, and no launch time when EC2 shows none", () => {
+    // Prepare
+    const replacement = replacementOf(FAILED, 'running', { launchTime: undefined, tags: { ...OPT_IN, [TAG.replaces]: FAILED, [TAG.generation]: '4' } });
+
+    // Act
+    const plan = planRecovery(planInput({ lineageInstances: [failedInstance(), replacement] }));
+
+    // Assess
+    expect(plan).toMatchObject({ action: 'resume', generation: 4 });
+    expect(plan).not.toHaveProperty('launchedAt');
+  });
+
+  it('resumes the live replacement when an earlier one of the same instance is gone, whatever the listing order', () => {
+    // Prepare
+    const dead = replacementOf(FAILED, 'terminated', { instanceId: 'i-0aaaaaaaaaaaaaaa9' });
+    const live = replacementOf(FAILED, 'running');
+
+    // Act
+    const plans = [[dead, live], [live, dead]].map((pair) => planRecovery(planInput({ lineageInstances: [failedInstance(), ...pair] })));
+
+    // Assess
+    expect(plans.map((p) => p.action === 'resume' && p.replacementId)).toEqual([REPLACEMENT, REPLACEMENT]);
+  });
+
+  it('picks the same replacement, and names the same one, whatever the listing order when there are several', () => {
+    // Prepare
+    const liveA = replacementOf(FAILED, 'running', { instanceId: 'i-0aaaaaaaaaaaaaaa1' });
+    const liveB = replacementOf(FAILED, 'running', { instanceId: 'i-0aaaaaaaaaaaaaaa2' });
+    const deadA = replacementOf(FAILED, 'terminated', { instanceId: 'i-0aaaaaaaaaaaaaaa3' });
+    const deadB = replacementOf(FAILED, 'terminated', { instanceId: 'i-0aaaaaaaaaaaaaaa4' });
+
+    // Act
+    const resumed = [[liveA, liveB], [liveB, liveA]].map((pair) => planRecovery(planInput({ lineageInstances: [failedInstance(), ...pair] })));
+    const skipped = [[deadA, deadB], [deadB, deadA]].map((pair) => planRecovery(planInput({ lineageInstances: [failedInstance(), ...pair] })));
+
+    // Assess
+    expect(resumed[0]).toEqual(resumed[1]);
+    expect(resumed[0]).toMatchObject({ action: 'resume', replacementId: 'i-0aaaaaaaaaaaaaaa1' });
+    expect(skipped[0]).toEqual(skipped[1]);
+    expect(skipped[0]).toMatchObject({ action: 'skip', reason: expect.stringContaining('i-0aaaaaaaaaaaaaaa3') });
+  });
+
+  it('resumes even when a fresh relaunch would be refused (limit reached, no image, no configuration)', () => {
+    // Prepare: three replacements this hour, one of them of the failed instance
+    const others = ['i-0aaaaaaaaaaaaaaa1', 'i-0aaaaaaaaaaaaaaa2'].map(
+      (id, n): InstanceSummary => ({ instanceId: id, state: 'running', tags: { [TAG.replaces]: `i-0bbbbbbbbbbbbbbb${n}` }, launchTime: minutesAgo(5) }),
+    );
+
+    // Act
+    const plan = planRecovery(planInput({ lineageInstances: [...others, replacementOf(FAILED, 'running')], images: [], config: undefined }));
+
+    // Assess
+    expect(plan).toMatchObject({ action: 'resume', replacementId: REPLACEMENT });
+  });
+
+  it('does not take the replacement of another instance for its own', () => {
+    // Prepare
+    const ofAnother = replacementOf('i-0aaaabbbbccccdddd', 'running');
+
+    // Act
+    const plan = planRecovery(planInput({ lineageInstances: [failedInstance(), ofAnother] }));
+
+    // Assess
+    expect(plan.action).toBe('relaunch');
+  });
+
+  it('skips as already replaced when the failed instance carries replaced-by and its replacement is no longer listed', () => {
+    // Prepare
+    const instance = failedInstance({ state: 'stopped', tags: { ...OPT_IN, [TAG.replacedBy]: REPLACEMENT } });
+
+    // Act
+    const plan = planRecovery(planInput({ signal: stopped, instance }));
+
+    // Assess
+    expect(plan).toEqual({ action: 'skip', reason: `already replaced by ${REPLACEMENT}` });
+  });
+
+  it('resumes a live replacement even when the failed instance carries replaced-by already (a retry after a later step failed)', () => {
+    // Prepare
+    const instance = failedInstance({ state: 'stopped', tags: { ...OPT_IN, [TAG.replacedBy]: REPLACEMENT } });
+
+    // Act
+    const plan = planRecovery(planInput({ signal: stopped, instance, lineageInstances: [instance, replacementOf(FAILED, 'running')] }));
+
+    // Assess
+    expect(plan).toMatchObject({ action: 'resume', replacementId: REPLACEMENT });
+  });
+
+  it.each(['shutting-down', 'terminated'])('skips as already replaced when the replacement is %s (no second relaunch)', (state) => {
+    // Act
+    const plan = planRecovery(planInput({ lineageInstances: [failedInstance(), replacementOf(FAILED, state)] }));
+
+    // Assess
+    expect(plan).toEqual({ action: 'skip', reason: `already replaced by ${REPLACEMENT}, which is ${state} now` });
+  });
+});
+
+describe('planRecovery: failures that are no failures', () => {
+  it.each(['running', 'pending'])('skips a stop signal for an instance that is %s again', (state) => {
+    // Prepare: the stop event arrived after the instance was started again
+    const instance = failedInstance({ state, stateReasonCode: undefined });
+
+    // Act
+    const plan = planRecovery(planInput({ signal: stopped, instance }));
+
+    // Assess
+    expect(plan).toEqual({ action: 'skip', reason: `the instance was stopped but is ${state} now` });
+  });
+
+  it('does not take a stopped instance that was terminated since for a recovered one', () => {
+    // Act
+    const plan = planRecovery(planInput({ signal: stopped, instance: failedInstance({ state: 'terminated' }) }));
+
+    // Assess
+    expect(plan.action).toBe('relaunch');
+  });
+
+  it('skips a stop by a person under on-failure, and relaunches it under always', () => {
+    // Prepare
+    const byPerson = failedInstance({ state: 'stopped', stateReasonCode: 'Client.UserInitiatedShutdown' });
+    const always = failedInstance({ ...byPerson, tags: { ...OPT_IN, [TAG.recover]: 'always' } });
+
+    // Act
+    const onFailure = planRecovery(planInput({ signal: stopped, instance: byPerson }));
+    const onAlways = planRecovery(planInput({ signal: stopped, instance: always }));
+
+    // Assess
+    expect(onFailure).toEqual({
+      action: 'skip',
+      reason: 'stopped (Client.UserInitiatedShutdown: stopped or terminated by a person); recover=on-failure relaunches only on failures',
+    });
+    expect(onAlways.action).toBe('relaunch');
+  });
+
+  it('skips an instance under maintenance even with always', () => {
+    // Prepare
+    const instance = failedInstance({ state: 'stopped', stateReasonCode: 'Client.UserInitiatedShutdown', tags: { ...OPT_IN, [TAG.recover]: 'always', [TAG.maintenance]: 'kernel upgrade' } });
+
+    // Act
+    const plan = planRecovery(planInput({ signal: stopped, instance }));
+
+    // Assess
+    expect(plan).toEqual({ action: 'skip', reason: `the instance carries ${TAG.maintenance}: a planned stopped` });
+  });
+
+  it('skips an alarm that watches no status check', () => {
+    // Act
+    const plan = planRecovery(planInput({ signal: { ...statusAlarm, metric: 'CPUUtilization' }, instance: failedInstance({ state: 'running' }) }));
+
+    // Assess
+    expect(plan).toEqual({ action: 'skip', reason: 'alarm web-status watches CPUUtilization, not a status check' });
+  });
+});
+
+describe('planRecovery: limits and missing pieces', () => {
+  const replacementsOfOthers = (...minutes: number[]): InstanceSummary[] =>
+    minutes.map((m, n) => ({
+      instanceId: `i-0cccccccccccccc${n}0`,
+      state: 'running',
+      tags: { ...OPT_IN, [TAG.replaces]: `i-0ddddddddddddddd${n}` },
+      launchTime: minutesAgo(m),
+    }));
+
+  it('gives up when the lineage was relaunched as often as allowed in the last hour', () => {
+    // Act
+    const plan = planRecovery(planInput({ lineageInstances: [failedInstance(), ...replacementsOfOthers(5, 30, 59)] }));
+
+    // Assess
+    expect(plan).toEqual({ action: 'give-up', reason: '3 relaunches of this lineage in the last hour (limit 3)' });
+  });
+
+  it('counts only the replacements launched less than an hour ago, and only replacements', () => {
+    // Prepare: two recent ones, one an hour old, one long ago, and a plain instance launched a minute ago
+    const plain: InstanceSummary = { instanceId: 'i-0eeeeeeeeeeeeeee0', state: 'running', tags: OPT_IN, launchTime: minutesAgo(1) };
+    const lineageInstances = [failedInstance(), plain, ...replacementsOfOthers(5, 30, 60, 600)];
+
+    // Act
+    const plan = planRecovery(planInput({ lineageInstances }));
+
+    // Assess
+    expect(plan.action).toBe('relaunch');
+    expect(planRecovery(planInput({ lineageInstances, settings: { maxRelaunchesPerHour: 2, crashLoopGraceMinutes: 30 } }))).toEqual({
+      action: 'give-up',
+      reason: '2 relaunches of this lineage in the last hour (limit 2)',
+    });
+  });
+
+  it('skips when the lineage has no good, available image', () => {
+    // Prepare
+    const images = [image('ami-0000000a', 1, 'pending', 'pending'), image('ami-0000000b', 2, 'bad'), image('ami-0000000c', 3, 'failed', 'failed'), image('ami-0000000d', 4, 'good', 'pending')];
+
+    // Act
+    const plan = planRecovery(planInput({ images }));
+
+    // Assess
+    expect(plan).toEqual({ action: 'skip', reason: 'the lineage has no good image' });
+  });
+
+  it('skips when no launch configuration was captured for the lineage', () => {
+    // Act
+    const plan = planRecovery(planInput({ config: undefined }));
+
+    // Assess
+    expect(plan.action).toBe('skip');
+    expect((plan as { reason: string }).reason).toMatch(/launch configuration/);
+  });
+});
+
+describe('planRecovery: the relaunch', () => {
+  it('launches the captured configuration from the newest good image, with the failed instance as its origin', () => {
+    // Prepare: a running instance failing its status check, with bookkeeping and AWS tags to leave behind
+    const instance = failedInstance({
+      state: 'running',
+      stateReasonCode: undefined,
+      tags: {
+        ...OPT_IN,
+        [TAG.bake]: 'nightly',
+        [TAG.generation]: '2',
+        [TAG.replaces]: 'i-0aaaabbbbccccdddd',
+        [TAG.captured]: '0123456789abcdef',
+        [TAG.maintenance]: 'next week',
+        'aws:cloudformation:stack-name': 'web-stack',
+      },
+    });
+    const images = [...IMAGES, image('ami-0000000a', 1, 'pending', 'pending'), image('ami-0000000b', 2, 'bad'), image('ami-0000000c', 3, 'good', 'pending')];
+
+    // Act
+    const plan = planRecovery(planInput({ signal: statusAlarm, instance, images }));
+
+    // Assess
+    expect(plan).toEqual({
+      action: 'relaunch',
+      spec: {
+        imageId: 'ami-00000003',
+        config: CONFIG,
+        clientToken: replacementToken(LINEAGE, FAILED),
+        tags: {
+          Name: 'web-1',
+          team: 'payments',
+          [TAG.recover]: 'on-failure',
+          [TAG.bake]: 'nightly',
+          [TAG.lineage]: LINEAGE,
+          [TAG.replaces]: FAILED,
+          [TAG.generation]: '3',
+        },
+      },
+      reason: 'alarm signal',
+    });
+  });
+
+  it('names the lineage it is given, whatever lineage the carried tags say', () => {
+    // Act
+    const plan = planRecovery(planInput({ lineage: 'web-2' }));
+
+    // Assess
+    expect(plan).toMatchObject({ action: 'relaunch', spec: { clientToken: replacementToken('web-2', FAILED), tags: { [TAG.lineage]: 'web-2' } } });
+  });
+
+  it('takes the tags captured with the configuration when the failed instance is gone', () => {
+    // Prepare: EC2 no longer describes the instance; the use case passes the captured tags
+    const health: FailureSignal = { kind: 'health', instanceId: FAILED, eventTypeCode: 'AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED' };
+
+    // Act
+    const plan = planRecovery(planInput({ signal: health, instance: undefined }));
+
+    // Assess
+    expect(plan).toEqual({
+      action: 'relaunch',
+      spec: {
+        imageId: 'ami-00000003',
+        config: CONFIG,
+        clientToken: replacementToken(LINEAGE, FAILED),
+        tags: { ...CONFIG.tags, [TAG.replaces]: FAILED, [TAG.generation]: '1' },
+      },
+      reason: 'health signal',
+    });
+  });
+
+  it('continues the highest generation of the lineage when the failed instance is gone', () => {
+    // Prepare: the captured tags carry no generation; the lineage's instances do
+    const health: FailureSignal = { kind: 'health', instanceId: FAILED, eventTypeCode: 'AWS_EC2_DEGRADED_HARDWARE' };
+    const generation = (id: string, g: string): InstanceSummary => ({ instanceId: id, state: 'terminated', tags: { ...OPT_IN, [TAG.generation]: g } });
+    const lineageInstances = [generation('i-0aaaaaaaaaaaaaaa1', '3'), generation('i-0aaaaaaaaaaaaaaa2', '5'), generation('i-0aaaaaaaaaaaaaaa3', 'junk')];
+
+    // Act
+    const plan = planRecovery(planInput({ signal: health, instance: undefined, lineageInstances }));
+
+    // Assess
+    expect(plan).toMatchObject({ action: 'relaunch', spec: { tags: { [TAG.generation]: '6', [TAG.replaces]: FAILED } } });
+  });
+
+  it("counts from the failed instance's own generation when it can still be described", () => {
+    // Prepare: another instance of the lineage is further along
+    const instance = failedInstance({ tags: { ...OPT_IN, [TAG.generation]: '2' } });
+    const ahead: InstanceSummary = { instanceId: 'i-0aaaaaaaaaaaaaaa1', state: 'running', tags: { ...OPT_IN, [TAG.generation]: '7' } };
+
+    // Act
+    const plan = planRecovery(planInput({ instance, lineageInstances: [instance, ahead] }));
+
+    // Assess
+    expect(plan).toMatchObject({ action: 'relaunch', spec: { tags: { [TAG.generation]: '3' } } });
+  });
+
+  it('reads the recover mode from the given tags when the failed instance is gone', () => {
+    // Act
+    const plan = planRecovery(planInput({ instance: undefined, tags: { ...CONFIG.tags, [TAG.recover]: 'off' } }));
+
+    // Assess
+    expect(plan).toEqual({ action: 'ignore', reason: 'recovery is off for this instance' });
+  });
+});
+
+describe('planRecovery: crash loops', () => {
+  const replacementThatFailed = (launchedMinutesAgo: number): InstanceSummary =>
+    failedInstance({
+      imageId: 'ami-00000003',
+      launchTime: minutesAgo(launchedMinutesAgo),
+      tags: { ...OPT_IN, [TAG.replaces]: 'i-0aaaabbbbccccdddd', [TAG.generation]: '1' },
+    });
+
+  it('marks the image of a replacement that failed within the grace period bad and relaunches from the next older good image', () => {
+    // Prepare
+    const instance = replacementThatFailed(10);
+
+    // Act
+    const plan = planRecovery(planInput({ instance }));
+
+    // Assess
+    expect(plan).toEqual({
+      action: 'relaunch',
+      spec: {
+        imageId: 'ami-00000002',
+        config: CONFIG,
+        clientToken: replacementToken(LINEAGE, FAILED),
+        tags: { ...OPT_IN, [TAG.replaces]: FAILED, [TAG.generation]: '2' },
+      },
+      markBad: 'ami-00000003',
+      reason: 'replacement from ami-00000003 failed within 30 min',
+    });
+  });
+
+  it('blames nothing when the replacement ran longer than the grace period', () => {
+    // Act
+    const plan = planRecovery(planInput({ instance: replacementThatFailed(31) }));
+
+    // Assess
+    expect(plan).toMatchObject({ action: 'relaunch', spec: { imageId: 'ami-00000003' }, reason: 'state signal' });
+    expect(plan).not.toHaveProperty('markBad');
+  });
+
+  it('blames nothing when an instance that is no replacement fails soon after its launch', () => {
+    // Prepare
+    const instance = failedInstance({ imageId: 'ami-00000003', launchTime: minutesAgo(2) });
+
+    // Act
+    const plan = planRecovery(planInput({ instance }));
+
+    // Assess
+    expect(plan).toMatchObject({ action: 'relaunch', spec: { imageId: 'ami-00000003' } });
+    expect(plan).not.toHaveProperty('markBad');
+  });
+
+  it('skips when the crash-looping image was the only good one', () => {
+    // Act
+    const plan = planRecovery(planInput({ instance: replacementThatFailed(10), images: [image('ami-00000003', 10)] }));
+
+    // Assess
+    expect(plan).toEqual({ action: 'skip', reason: 'no good image left besides ami-00000003, which failed its replacement' });
+  });
+});
+
+// ---- properties --------------------------------------------------------------------------
+
+const hex17 = fc.stringMatching(/^[0-9a-f]{17}$/);
+const imageArb = fc.record({
+  // the ids failed instances are launched from come up often: crash loops then exclude a listed image
+  imageId: fc.oneof(fc.constantFrom('ami-00000001', 'ami-00000002', 'ami-00000003'), fc.stringMatching(/^[0-9a-f]{8}$/).map((h) => `ami-${h}`)),
+  status: fc.oneof({ weight: 2, arbitrary: fc.constant('good') }, fc.constantFrom('pending', 'failed', 'bad', null)),
+  state: fc.oneof({ weight: 2, arbitrary: fc.constant('available') }, fc.constantFrom('pending', 'failed')),
+  minutes: fc.integer({ min: 0, max: 60 * 24 * 90 }),
+});
+const imagesArb = fc
+  .uniqueArray(imageArb, { selector: (i) => i.imageId, maxLength: 8 })
+  .map((list) => list.map((i) => image(i.imageId, i.minutes / 60, i.status, i.state)));
+const STATES = ['pending', 'running', 'stopping', 'stopped', 'shutting-down', 'terminated'] as const;
+const LIVE_STATES = ['pending', 'running', 'stopping', 'stopped'] as const;
+const signalArb: fc.Arbitrary<FailureSignal> = fc.oneof(
+  fc.constantFrom('stopped', 'terminated').map((state): FailureSignal => ({ kind: 'state', instanceId: FAILED, state })),
+  fc.constantFrom('StatusCheckFailed', 'CPUUtilization').map((metric): FailureSignal => ({ kind: 'alarm', instanceId: FAILED, alarmName: 'a', metric })),
+  fc.constantFrom('AWS_EC2_DEGRADED_HARDWARE', 'AWS_EC2_OPERATIONAL_NOTIFICATION').map((eventTypeCode): FailureSignal => ({ kind: 'health', instanceId: FAILED, eventTypeCode })),
+);
+const failedArb: fc.Arbitrary<InstanceSummary | undefined> = fc.option(
+  fc.record({
+    state: fc.constantFrom(...STATES),
+    recover: fc.constantFrom('on-failure', 'always', 'off', 'sometimes'),
+    replaces: fc.boolean(),
+    maintenance: fc.boolean(),
+    replacedBy: fc.boolean(),
+    imageId: fc.option(fc.constantFrom('ami-00000001', 'ami-00000002', 'ami-00000003'), { nil: undefined }),
+    launchedMinutesAgo: fc.integer({ min: 0, max: 600 }),
+    reason: fc.constantFrom('Server.InternalError', 'Client.UserInitiatedShutdown', undefined),
+  }),
+  { nil: undefined },
+).map((f) =>
+  f === undefined
+    ? undefined
+    : failedInstance({
+        state: f.state,
+        imageId: f.imageId,
+        launchTime: minutesAgo(f.launchedMinutesAgo),
+        stateReasonCode: f.reason,
+        tags: {
+          ...OPT_IN,
+          [TAG.recover]: f.recover,
+          ...(f.replaces ? { [TAG.replaces]: 'i-0aaaabbbbccccdddd' } : {}),
+          ...(f.maintenance ? { [TAG.maintenance]: 'yes' } : {}),
+          ...(f.replacedBy ? { [TAG.replacedBy]: REPLACEMENT } : {}),
+        },
+      }),
+);
+/** Other instances of the lineage: plain ones and replacements of instances other than the failed one. */
+const othersArb = fc.uniqueArray(
+  fc.record({ id: hex17, state: fc.constantFrom(...STATES), replaces: fc.option(hex17, { nil: undefined }), minutes: fc.integer({ min: 0, max: 180 }) }),
+  { selector: (o) => o.id, maxLength: 6 },
+).map((list) =>
+  list.map(
+    (o): InstanceSummary => ({
+      instanceId: `i-${o.id}`,
+      state: o.state,
+      tags: { ...OPT_IN, ...(o.replaces ? { [TAG.replaces]: `i-${o.replaces}` } : {}) },
+      launchTime: minutesAgo(o.minutes),
+    }),
+  ),
+);
+const planInputArb = fc
+  .record({
+    signal: signalArb,
+    instance: failedArb,
+    images: imagesArb,
+    others: othersArb,
+    /**
+     * At most one replacement of the failed instance, in any state: with several dead ones the skip's
+     * reason names whichever is listed first.
+     */
+    replacement: fc.option(fc.constantFrom(...STATES), { nil: undefined }),
+    hasConfig: fc.boolean(),
+    max: fc.integer({ min: 1, max: 4 }),
+    grace: fc.integer({ min: 0, max: 120 }),
+  })
+  .map((r) =>
+    planInput({
+      signal: r.signal,
+      instance: r.instance,
+      tags: r.instance?.tags ?? CONFIG.tags,
+      images: r.images,
+      lineageInstances: [...(r.instance ? [r.instance] : []), ...r.others, ...(r.replacement ? [replacementOf(FAILED, r.replacement)] : [])],
+      config: r.hasConfig ? CONFIG : undefined,
+      settings: { maxRelaunchesPerHour: r.max, crashLoopGraceMinutes: r.grace },
+    }),
+  );
+
+/** Inputs that lead to a relaunch whenever the images allow one: opted in, nothing replaced, no limit in the way. */
+const relaunchableArb = planInputArb.map((input): RecoveryPlanInput => {
+  const tags = Object.fromEntries(
+    Object.entries({ ...input.tags, [TAG.recover]: 'always' }).filter(([k]) => k !== TAG.replacedBy && k !== TAG.maintenance),
+  );
+  const instance = input.instance && { ...input.instance, state: 'terminated', tags };
+  return {
+    ...input,
+    signal: terminated,
+    instance,
+    tags,
+    lineageInstances: [...(instance ? [instance] : []), ...input.lineageInstances.filter((i) => i.instanceId !== FAILED && i.tags[TAG.replaces] !== FAILED)],
+    config: CONFIG,
+    settings: { ...input.settings, maxRelaunchesPerHour: 100 },
+  };
+});
+const anyInputArb = fc.oneof(planInputArb, relaunchableArb);
+
+describe('planRecovery (properties)', () => {
+  it('relaunches only from an image that is good and available, never from the one it marks bad', () => {
+    fc.assert(
+      fc.property(anyInputArb, (input) => {
+        // Act
+        const plan = planRecovery(input);
+
+        // Assess
+        if (plan.action !== 'relaunch') return;
+        const chosen = input.images.find((i) => i.imageId === plan.spec.imageId);
+        expect(chosen?.tags[TAG.status]).toBe('good');
+        expect(chosen?.state).toBe('available');
+        expect(plan.markBad).not.toBe(plan.spec.imageId);
+        if (plan.markBad !== undefined) expect(plan.markBad).toBe(input.instance?.imageId);
+        expect(plan.spec.clientToken).toBe(replacementToken(LINEAGE, FAILED));
+        expect(plan.spec.tags[TAG.replaces]).toBe(FAILED);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('resumes, never relaunches a second time, when a live replacement of the failed instance exists', () => {
+    fc.assert(
+      fc.property(
+        planInputArb,
+        fc.constantFrom(...LIVE_STATES),
+        fc.constantFrom('on-failure', 'always'),
+        fc.subarray(['i-0aaaaaaaaaaaaaaa7', 'i-0aaaaaaaaaaaaaaa8']),
+        (base, state, mode, deadIds) => {
+          // Prepare: a live replacement (perhaps besides dead ones), and a failed instance opted in and not yet marked replaced
+          const optedIn = (tags: Tags): Tags => Object.fromEntries(Object.entries({ ...tags, [TAG.recover]: mode }).filter(([k]) => k !== TAG.replacedBy));
+          const instance = base.instance && { ...base.instance, tags: optedIn(base.instance.tags) };
+          const dead = deadIds.map((id) => replacementOf(FAILED, 'terminated', { instanceId: id }));
+          const lineageInstances = [
+            ...dead,
+            ...base.lineageInstances.filter((i) => i.tags[TAG.replaces] !== FAILED && i.instanceId !== FAILED),
+            ...(instance ? [instance] : []),
+            replacementOf(FAILED, state),
+          ];
+          const input = { ...base, instance, tags: instance?.tags ?? optedIn(CONFIG.tags), lineageInstances };
+
+          // Act
+          const plan = planRecovery(input);
+
+          // Assess
+          expect(plan).toMatchObject({ action: 'resume', replacementId: REPLACEMENT, imageId: 'ami-00000003' });
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('is deterministic: the order images and instances are listed in changes nothing', () => {
+    fc.assert(
+      fc.property(
+        anyInputArb.chain((input) =>
+          fc.tuple(
+            fc.constant(input),
+            fc.shuffledSubarray([...input.images], { minLength: input.images.length }),
+            fc.shuffledSubarray([...input.lineageInstances], { minLength: input.lineageInstances.length }),
+          ),
+        ),
+        ([input, images, lineageInstances]) => {
+          // Act
+          const original: RecoveryPlan = planRecovery(input);
+          const shuffled: RecoveryPlan = planRecovery({ ...input, images, lineageInstances });
+
+          // Assess
+          expect(shuffled).toEqual(original);
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+});
