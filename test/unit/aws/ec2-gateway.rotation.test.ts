@@ -19,22 +19,8 @@ import {
 import { toImageView } from '../../../shared/aws/ec2-gateway.js';
 import { TAG } from '../../../shared/domain/tags.js';
 import { AwsCallError } from '../../../shared/runtime/errors.js';
-import { awsError, collect, ec2Mock, gateway } from './support.js';
+import { answerPages as pagesOf, awsError, collect, ec2Mock, gateway } from './support.js';
 
-
-/** A callsFake that answers `pages` in turn and records each input as it was sent (the paginators reuse one object). */
-function pagesOf<I extends object, O>(pages: O[]): { sent: I[]; fake: (input: I) => O } {
-  const sent: I[] = [];
-  return {
-    sent,
-    fake: (input: I) => {
-      sent.push(structuredClone(input));
-      const page = pages[sent.length - 1];
-      if (!page) throw new Error(`no page ${sent.length}`);
-      return page;
-    },
-  };
-}
 
 const STACK = 'ami-lifecycle-test';
 const GIB = 2 ** 30;
