@@ -21,7 +21,6 @@ import { TAG } from '../../../shared/domain/tags.js';
 import { AwsCallError } from '../../../shared/runtime/errors.js';
 import { answerPages as pagesOf, awsError, collect, ec2Mock, gateway } from './support.js';
 
-
 const STACK = 'ami-lifecycle-test';
 const GIB = 2 ** 30;
 
