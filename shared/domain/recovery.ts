@@ -251,6 +251,18 @@ export type RecoveryPlan =
 
 const LIVE = new Set(['pending', 'running', 'stopping', 'stopped']);
 
+/** The replacements of an instance, ordered by id so that no answer depends on EC2's listing order. */
+function replacementsOf(instances: readonly InstanceSummary[], failedId: string): InstanceSummary[] {
+  return instances
+    .filter((i) => i.tags[TAG.replaces] === failedId)
+    .sort((a, b) => (a.instanceId < b.instanceId ? -1 : a.instanceId > b.instanceId ? 1 : 0));
+}
+
+/** The replacement of an instance that is still alive, if any: the one a later delivery must finish, never duplicate. */
+export function liveReplacementOf(instances: readonly InstanceSummary[], failedId: string): InstanceSummary | undefined {
+  return replacementsOf(instances, failedId).find((i) => LIVE.has(i.state));
+}
+
 function highestGeneration(instances: readonly InstanceSummary[]): number {
   return Math.max(0, ...instances.map((i) => Number.parseInt(i.tags[TAG.generation] ?? '0', 10)).filter((n) => Number.isFinite(n)));
 }
@@ -263,12 +275,11 @@ export function planRecovery(input: RecoveryPlanInput): RecoveryPlan {
   const failedId = signal.instanceId;
   // A live replacement means an earlier delivery launched it: finish its steps (each is
   // idempotent) rather than decide again, even if the failed instance is tagged already,
-  // since a crash may have come between that tag and the event.
+  // since a crash may have come between that tag and the event. (Ordered by id, so that
+  // the answer never depends on the order EC2 lists them in.)
   // Ordered by id, so that the answer never depends on the order EC2 lists them in.
-  const replacements = input.lineageInstances
-    .filter((i) => i.tags[TAG.replaces] === failedId)
-    .sort((a, b) => (a.instanceId < b.instanceId ? -1 : a.instanceId > b.instanceId ? 1 : 0));
-  const live = replacements.find((i) => LIVE.has(i.state));
+  const replacements = replacementsOf(input.lineageInstances, failedId);
+  const live = liveReplacementOf(input.lineageInstances, failedId);
   if (live) {
     return {
       action: 'resume',

@@ -11,7 +11,7 @@
  */
 import { outgoing, type OutgoingEvent } from '../domain/events.js';
 import { launchTemplateName, type RelaunchSpec } from '../domain/launch.js';
-import { planRecovery, recoverModeOf, signalsOf, type FailureSignal, type RecoveryTrigger } from '../domain/recovery.js';
+import { liveReplacementOf, planRecovery, recoverModeOf, signalsOf, type FailureSignal, type RecoveryTrigger } from '../domain/recovery.js';
 import type { InstanceSummary } from '../domain/bake.js';
 import { TAG } from '../domain/tags.js';
 import { AwsCallError } from '../runtime/errors.js';
@@ -83,9 +83,8 @@ async function recoverOne(signal: FailureSignal, eventTime: Date, deps: Deps): P
   const instanceId = signal.instanceId;
   const instance = await ec2.describeInstance(instanceId);
   // Every instance of the account sends state changes: stop at one call for those not opted in.
-  if (instance && recoverModeOf(instance.tags).mode === 'off') {
-    return { instanceId, action: 'ignored', reason: recoverModeOf(instance.tags).problem ?? 'recovery is off for this instance' };
-  }
+  const opted = instance && recoverModeOf(instance.tags);
+  if (opted && opted.mode === 'off') return { instanceId, action: 'ignored', reason: opted.problem ?? 'recovery is off for this instance' };
   const lineage = instance ? instance.tags[TAG.lineage] : await ec2.findLineageOf(managedBy, instanceId);
   if (!lineage) {
     if (!instance) return { instanceId, action: 'ignored', reason: 'unknown instance: no longer described and never baked' };
@@ -212,9 +211,7 @@ async function launch(
     return { replacementId: await deps.ec2.runInstance(spec), imageId: spec.imageId, resumed: false };
   } catch (error) {
     if (!(error instanceof AwsCallError) || error.code !== 'IdempotentParameterMismatch') throw error;
-    const existing = (await deps.ec2.listLineageInstances(lineage)).find(
-      (i) => i.tags[TAG.replaces] === failedId && i.state !== 'terminated' && i.state !== 'shutting-down',
-    );
+    const existing = liveReplacementOf(await deps.ec2.listLineageInstances(lineage), failedId);
     if (!existing) throw error;
     return {
       replacementId: existing.instanceId,
@@ -286,7 +283,11 @@ async function finish(deps: Deps, l: Launched): Promise<RecoveryOutcome> {
   return { instanceId: failedId, action: 'relaunched', replacementId: l.replacementId, imageId: l.imageId, resumed: l.resumed, reason: l.reason };
 }
 
-/** The replacement's `replaces` tag is the record; this tag on the failed instance is a courtesy to the operator. */
+/**
+ * Tags the failed instance with its replacement: the scheduled run stops baking it (a kept
+ * instance must not fork the lineage) and operators see what became of it. Recovery's own
+ * record is the replacement's `replaces` tag, so a refusal here is logged, not fatal.
+ */
 async function markReplaced(deps: Deps, failedId: string, replacementId: string): Promise<void> {
   try {
     await deps.ec2.tagResources([failedId], { [TAG.replacedBy]: replacementId });
