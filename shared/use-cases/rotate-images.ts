@@ -21,6 +21,7 @@ import {
 } from '../domain/retention.js';
 import { RetentionSpec, TAG, type Retention } from '../domain/tags.js';
 import type { ImageView } from '../domain/image-status.js';
+import type { InstanceSummary } from '../domain/bake.js';
 import { AwsCallError } from '../runtime/errors.js';
 import type { Deps } from './ports.js';
 
@@ -80,18 +81,32 @@ export function deprecationTime(now: Date): Date {
 const addUse = (inUse: Map<string, string[]>, imageId: string, use: string) =>
   append(inUse, imageId, use);
 
-export async function rotateImages(options: RotateOptions, deps: Deps): Promise<RotationReport> {
+/** What a rotation reads and plans, before it acts: what a dry run, `plan` and `status` show. */
+export interface RotationRun {
+  now: Date;
+  images: RotationImage[];
+  /** Every instance that is not terminated. */
+  instances: InstanceSummary[];
+  plan: RotationPlan;
+  /** Orphaned managed snapshots old enough to sweep. */
+  orphans: string[];
+  snapshotSizes: ReadonlyMap<string, number>;
+  referencesChecked: boolean;
+}
+
+/** Reads images, instances, launch templates and snapshots a page at a time, and plans. Changes nothing. */
+export async function planRotationRun(deps: Deps): Promise<RotationRun> {
   const settings = deps.rotation;
-  const dryRun = options.dryRun ?? settings.dryRun;
   const now = deps.now();
 
-  // ---- read --------------------------------------------------------------------------------
   const images: RotationImage[] = [];
   for await (const page of deps.ec2.listManagedImages(deps.managedBy)) images.push(...page.map(toRotationImage));
 
   const inUse = new Map<string, string[]>();
+  const instances: InstanceSummary[] = [];
   const tagsByLineage = new Map<string, Map<string, string>>(); // lineage -> instance id -> retain tag
   for await (const page of deps.ec2.listInstances()) {
+    instances.push(...page);
     for (const instance of page) {
       if (instance.imageId) addUse(inUse, instance.imageId, `instance ${instance.instanceId} (${instance.state})`);
       const lineage = instance.tags[TAG.lineage] ?? (instance.tags[TAG.bake] !== undefined ? instance.instanceId : undefined);
@@ -164,6 +179,12 @@ export async function rotateImages(options: RotateOptions, deps: Deps): Promise<
     now,
     graceHours: settings.orphanGraceHours,
   });
+  return { now, images, instances, plan, orphans, snapshotSizes, referencesChecked };
+}
+
+export async function rotateImages(options: RotateOptions, deps: Deps): Promise<RotationReport> {
+  const dryRun = options.dryRun ?? deps.rotation.dryRun;
+  const { now, images, plan, orphans, snapshotSizes, referencesChecked } = await planRotationRun(deps);
 
   const toDelete = plan.decisions.filter((d) => d.action === 'delete');
   const toDeprecate = plan.decisions.filter((d) => d.deprecate);
