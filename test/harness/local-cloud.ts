@@ -28,7 +28,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { startMoto, type MotoServer } from './moto.js';
 import { startFidelityProxy, type FidelityProxy, type RecordedEvent } from './proxy.js';
-import { PROJECT_ROOT, readServerless, type FunctionWiring, type ServiceWiring } from './serverless-config.js';
+import { PROJECT_ROOT, readServerless, type FunctionWiring, type ServiceWiring } from '../../cli/serverless-config.js';
 
 /** An image id that moto ships in every region, to launch instances from. */
 export const MOTO_BASE_AMI = 'ami-760aaa0f';

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalCloud } from '../harness/local-cloud.js';
-import { PROJECT_ROOT } from '../harness/serverless-config.js';
+import { PROJECT_ROOT } from '../../cli/serverless-config.js';
 import { AmiStateChangeEvent, BakeRequestedEvent, RecoveryTriggerEvent, RotationRequest, ScheduledRun } from '../../shared/domain/incoming.js';
 
 const sample = (name: string) => JSON.parse(readFileSync(`${PROJECT_ROOT}/events/${name}`, 'utf8')) as Record<string, unknown>;

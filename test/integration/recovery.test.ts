@@ -23,7 +23,7 @@ import {
 import { AddRoleToInstanceProfileCommand, CreateInstanceProfileCommand, CreateRoleCommand, IAMClient } from '@aws-sdk/client-iam';
 import { readFileSync } from 'node:fs';
 import { LocalCloud } from '../harness/local-cloud.js';
-import { PROJECT_ROOT } from '../harness/serverless-config.js';
+import { PROJECT_ROOT } from '../../cli/serverless-config.js';
 import { tagRecord } from '../../shared/domain/tags.js';
 
 const MANAGED_BY = 'ami-lifecycle-dev';

@@ -2,7 +2,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { PROJECT_ROOT } from '../harness/serverless-config.js';
+import { PROJECT_ROOT } from '../../cli/serverless-config.js';
 
 const run = promisify(execFile);
 

@@ -1,8 +1,9 @@
 /**
- * Reads serverless.yml the way the framework does for the parts the harness
- * needs: the functions, their EventBridge patterns and schedule inputs, and the
- * provider environment. Tests and the sandbox route events with exactly these
- * patterns, so wiring that would not match in AWS does not match here either.
+ * Reads serverless.yml the way the framework does for the parts the CLI and the
+ * test harness need: the functions, their EventBridge patterns and schedule
+ * inputs, and the provider environment. The CLI plans with exactly the settings
+ * a stage's functions get; tests and the sandbox route events with exactly these
+ * patterns, so wiring that would not match in AWS does not match there either.
  *
  * Resolves the variable sources serverless.yml uses: ${self:...}, ${sls:stage},
  * ${param:...} and ${opt:..., 'default'}. CloudFormation intrinsics (!GetAtt,
@@ -13,7 +14,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, type Tags } from 'yaml';
 
-export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 const intrinsics: Tags = [
   { tag: '!GetAtt', resolve: (value: string) => ({ 'Fn::GetAtt': value.split('.') }) },
