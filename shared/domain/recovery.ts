@@ -19,7 +19,9 @@ export const MAINTENANCE_TAG = TAG.maintenance;
 export type FailureSignal =
   | { kind: 'state'; instanceId: string; state: 'stopped' | 'terminated' }
   | { kind: 'alarm'; instanceId: string; alarmName: string; metric: string }
-  | { kind: 'health'; instanceId: string; eventTypeCode: string };
+  | { kind: 'health'; instanceId: string; eventTypeCode: string }
+  /** An operator asked for it (the CLI's `relaunch`): no state reason or mode stands in the way. */
+  | { kind: 'manual'; instanceId: string };
 
 /**
  * EC2's state-reason codes (API StateReason): those that mean the instance failed or
@@ -269,8 +271,10 @@ function highestGeneration(instances: readonly InstanceSummary[]): number {
 
 export function planRecovery(input: RecoveryPlanInput): RecoveryPlan {
   const { signal, instance } = input;
-  const { mode, problem } = recoverModeOf(input.tags);
-  if (mode === 'off') return { action: 'ignore', reason: problem ?? 'recovery is off for this instance' };
+  const opted = recoverModeOf(input.tags);
+  if (opted.mode === 'off' && signal.kind !== 'manual') return { action: 'ignore', reason: opted.problem ?? 'recovery is off for this instance' };
+  // An operator's explicit request relaunches whatever the tag says.
+  const mode = signal.kind === 'manual' ? 'always' : opted.mode;
 
   const failedId = signal.instanceId;
   // A live replacement means an earlier delivery launched it: finish its steps (each is

@@ -39,7 +39,7 @@ export async function recoverInstances(trigger: RecoveryTrigger, deps: Deps): Pr
   let retry: unknown;
   for (const signal of signals) {
     try {
-      outcomes.push(await recoverOne(signal, eventTime, deps));
+      outcomes.push(await recoverSignal(signal, eventTime, deps));
     } catch (error) {
       try {
         if (!(error instanceof AwsCallError) || error.retryable) throw error;
@@ -78,13 +78,14 @@ async function reportFailure(signal: FailureSignal, error: AwsCallError, deps: D
   return { instanceId: signal.instanceId, action: 'failed', errorCode: error.code, reason: error.message };
 }
 
-async function recoverOne(signal: FailureSignal, eventTime: Date, deps: Deps): Promise<RecoveryOutcome> {
+/** Recovery of one instance for one signal (an event's, or an operator's through the CLI). */
+export async function recoverSignal(signal: FailureSignal, eventTime: Date, deps: Deps): Promise<RecoveryOutcome> {
   const { ec2, managedBy } = deps;
   const instanceId = signal.instanceId;
   const instance = await ec2.describeInstance(instanceId);
   // Every instance of the account sends state changes: stop at one call for those not opted in.
   const opted = instance && recoverModeOf(instance.tags);
-  if (opted && opted.mode === 'off') return { instanceId, action: 'ignored', reason: opted.problem ?? 'recovery is off for this instance' };
+  if (opted && opted.mode === 'off' && signal.kind !== 'manual') return { instanceId, action: 'ignored', reason: opted.problem ?? 'recovery is off for this instance' };
   const lineage = instance ? instance.tags[TAG.lineage] : await ec2.findLineageOf(managedBy, instanceId);
   if (!lineage) {
     if (!instance) return { instanceId, action: 'ignored', reason: 'unknown instance: no longer described and never baked' };

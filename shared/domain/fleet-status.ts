@@ -1,0 +1,138 @@
+/**
+ * The operator's view of the fleet: one row per lineage, from what rotation reads
+ * and plans anyway (images, instances, the plan, snapshot sizes). Pure.
+ */
+import type { InstanceSummary } from './bake.js';
+import { newestFirst } from './image-status.js';
+import { recoverModeOf } from './recovery.js';
+import type { RotationImage, RotationPlan } from './retention.js';
+import type { Period } from './schedule.js';
+import { parseInstancePolicy, TAG, type RecoverMode } from './tags.js';
+
+export interface LineageStatus {
+  lineage: string;
+  name: string | undefined;
+  /** The lineage's current instance: live, not replaced, the most recently launched. */
+  instance: { instanceId: string; state: string } | undefined;
+  schedules: string[];
+  recover: RecoverMode;
+  lastGood: { imageId: string; name: string; createdAt: Date; ageHours: number } | undefined;
+  images: number;
+  byStatus: Record<string, number>;
+  snapshotBytes: number;
+  /** What the next rotation would delete, with the reasons. */
+  nextRotation: Array<{ imageId: string; name: string; reasons: string[] }>;
+  /** Generations of replacements seen (relaunches still visible in EC2). */
+  replacements: Array<{ instanceId: string; replaces: string; generation: number; launchTime: Date | undefined; state: string }>;
+  problems: string[];
+}
+
+export interface FleetInput {
+  now: Date;
+  images: readonly RotationImage[];
+  /** Instances that are not terminated. */
+  instances: readonly InstanceSummary[];
+  plan: RotationPlan;
+  snapshotSizes: ReadonlyMap<string, number>;
+  knownSchedules: readonly string[];
+  /** The period of each schedule, as serverless.yml declares it. */
+  schedulePeriods: Readonly<Record<string, Period>>;
+}
+
+const PERIOD_HOURS: Record<Period, number> = { hour: 1, day: 24, week: 24 * 7, month: 24 * 31 };
+/** An image still pending after this long is stuck: CreateImage takes minutes, rarely more than a few hours. */
+export const STUCK_PENDING_HOURS = 6;
+const LIVE = new Set(['pending', 'running', 'stopping', 'stopped']);
+const hoursBetween = (a: Date, b: Date) => (a.getTime() - b.getTime()) / 3_600_000;
+
+/** The lineage an instance belongs to: its tag, or its own id for an opted-in instance not yet baked. */
+function lineageOf(instance: InstanceSummary): string | undefined {
+  return instance.tags[TAG.lineage] ?? (instance.tags[TAG.bake] !== undefined ? instance.instanceId : undefined);
+}
+
+export function summariseFleet(input: FleetInput): LineageStatus[] {
+  const lineages = new Set<string>();
+  const imagesOf = new Map<string, RotationImage[]>();
+  for (const image of input.images) {
+    if (!image.lineage) continue;
+    lineages.add(image.lineage);
+    imagesOf.set(image.lineage, [...(imagesOf.get(image.lineage) ?? []), image]);
+  }
+  const instancesOf = new Map<string, InstanceSummary[]>();
+  for (const instance of input.instances) {
+    const lineage = lineageOf(instance);
+    if (!lineage) continue;
+    lineages.add(lineage);
+    instancesOf.set(lineage, [...(instancesOf.get(lineage) ?? []), instance]);
+  }
+  const deletions = new Map<string, LineageStatus['nextRotation']>();
+  for (const d of input.plan.decisions) {
+    if (d.action !== 'delete' || !d.lineage) continue;
+    deletions.set(d.lineage, [...(deletions.get(d.lineage) ?? []), { imageId: d.imageId, name: d.name, reasons: d.reasons }]);
+  }
+
+  return [...lineages].sort().map((lineage) => summariseLineage(lineage, imagesOf.get(lineage) ?? [], instancesOf.get(lineage) ?? [], deletions.get(lineage) ?? [], input));
+}
+
+function summariseLineage(
+  lineage: string,
+  images: RotationImage[],
+  instances: InstanceSummary[],
+  nextRotation: LineageStatus['nextRotation'],
+  input: FleetInput,
+): LineageStatus {
+  const { now } = input;
+  const sorted = [...images].sort(newestFirst);
+  const current = instances
+    .filter((i) => LIVE.has(i.state) && i.tags[TAG.replacedBy] === undefined)
+    .sort((a, b) => (b.launchTime?.getTime() ?? 0) - (a.launchTime?.getTime() ?? 0))[0];
+  const policy = current ? parseInstancePolicy(current.tags, input.knownSchedules) : undefined;
+  const schedules = policy?.schedules.length ? policy.schedules : [...new Set(images.flatMap((i) => (i.schedule ? [i.schedule] : [])))].sort();
+  const good = sorted.filter((i) => i.status === 'good' && i.state === 'available');
+  const newestGood = good[0];
+  const byStatus: Record<string, number> = {};
+  for (const i of images) byStatus[i.status ?? 'untagged'] = (byStatus[i.status ?? 'untagged'] ?? 0) + 1;
+
+  const problems: string[] = [];
+  if (!current) problems.push('instance gone: no live instance carries the lineage');
+  for (const p of policy?.problems ?? []) problems.push(`invalid tag ${p.tag}=${p.value}: ${p.reason}`);
+  if (current) {
+    for (const schedule of schedules) {
+      const period = input.schedulePeriods[schedule];
+      if (!period) continue;
+      const limit = 2 * PERIOD_HOURS[period];
+      const newest = good.find((i) => i.schedule === schedule);
+      if (!newest || hoursBetween(now, newest.createdAt) > limit) {
+        problems.push(`no good ${schedule} image within ${limit} h${newest ? ` (newest ${Math.round(hoursBetween(now, newest.createdAt))} h old)` : ''}`);
+      }
+    }
+  }
+  const stuck = images.filter((i) => i.status === 'pending' && hoursBetween(now, i.createdAt) > STUCK_PENDING_HOURS);
+  if (stuck.length > 0) problems.push(`${stuck.length} image(s) pending for more than ${STUCK_PENDING_HOURS} h: ${stuck.map((i) => i.imageId).join(', ')}`);
+
+  return {
+    lineage,
+    name: current?.tags[TAG.name],
+    instance: current ? { instanceId: current.instanceId, state: current.state } : undefined,
+    schedules,
+    recover: current ? recoverModeOf(current.tags).mode : 'off',
+    lastGood: newestGood
+      ? { imageId: newestGood.imageId, name: newestGood.name, createdAt: newestGood.createdAt, ageHours: Math.max(0, hoursBetween(now, newestGood.createdAt)) }
+      : undefined,
+    images: images.length,
+    byStatus,
+    snapshotBytes: images.flatMap((i) => i.snapshotIds).reduce((sum, id) => sum + (input.snapshotSizes.get(id) ?? 0), 0),
+    nextRotation,
+    replacements: instances
+      .filter((i) => i.tags[TAG.replaces] !== undefined)
+      .map((i) => ({
+        instanceId: i.instanceId,
+        replaces: i.tags[TAG.replaces]!,
+        generation: Number.parseInt(i.tags[TAG.generation] ?? '1', 10) || 1,
+        launchTime: i.launchTime,
+        state: i.state,
+      }))
+      .sort((a, b) => a.generation - b.generation),
+    problems,
+  };
+}

@@ -1,0 +1,95 @@
+/**
+ * What an operator can ask for by hand (the CLI's `bake` and `relaunch`), through
+ * the same use cases the scheduled and event-driven paths run: the same decisions,
+ * the same idempotency keys, the same events.
+ */
+import pLimit from 'p-limit';
+import { decideBake, type InstanceSummary } from '../domain/bake.js';
+import { slotFor, type Period } from '../domain/schedule.js';
+import { parseInstancePolicy, TAG } from '../domain/tags.js';
+import { bakeInstance, type BakeOutcome } from './bake-instance.js';
+import type { Deps } from './ports.js';
+import { recoverSignal, type RecoveryOutcome } from './recover-instance.js';
+
+export type OnDemandBake =
+  | { instanceId: string; schedule: string; slot: string; outcome: BakeOutcome }
+  | { instanceId: string; status: 'skipped'; reason: string }
+  | { instanceId: string; status: 'not-found'; reason: string };
+
+export interface OnDemandBakeOptions {
+  /** Bake for this schedule; by default the first schedule the instance's bake tag names. */
+  schedule?: string | undefined;
+  schedulePeriods: Readonly<Record<string, Period>>;
+  /** Called after each instance, for progress. */
+  progress?: (done: number, total: number) => void;
+}
+
+/**
+ * Bakes the named instances (or, with `'all'`, every opted-in one) into the current
+ * slot of their schedule. A slot that has its image already answers `already-baked`:
+ * the nightly run that follows finds the same image, as a retried bake would.
+ */
+export async function bakeOnDemand(target: string[] | 'all', deps: Deps, options: OnDemandBakeOptions): Promise<OnDemandBake[]> {
+  const instances: Array<InstanceSummary | { instanceId: string; missing: true }> = [];
+  if (target === 'all') {
+    for await (const page of deps.ec2.listBakeCandidates()) instances.push(...page);
+  } else {
+    for (const id of target) instances.push((await deps.ec2.describeInstance(id)) ?? { instanceId: id, missing: true });
+  }
+  const limit = pLimit(4);
+  let done = 0;
+  return Promise.all(
+    instances.map((instance) =>
+      limit(async (): Promise<OnDemandBake> => {
+        const result = await bakeOne(instance, deps, options);
+        options.progress?.(++done, instances.length);
+        return result;
+      }),
+    ),
+  );
+}
+
+async function bakeOne(instance: InstanceSummary | { instanceId: string; missing: true }, deps: Deps, options: OnDemandBakeOptions): Promise<OnDemandBake> {
+  const { instanceId } = instance;
+  if ('missing' in instance) return { instanceId, status: 'not-found', reason: 'no such instance' };
+  if (instance.tags[TAG.bake] === undefined) return { instanceId, status: 'skipped', reason: `not opted in: no ${TAG.bake} tag` };
+  const schedule = options.schedule ?? parseInstancePolicy(instance.tags, deps.schedules).schedules[0];
+  const period = schedule ? options.schedulePeriods[schedule] : undefined;
+  if (!schedule || !period) return { instanceId, status: 'skipped', reason: `no known schedule to bake for (${instance.tags[TAG.bake]})` };
+  const now = deps.now();
+  const slot = slotFor(now, period, deps.rotation.timeZone);
+  const decision = decideBake(instance, { managedBy: deps.managedBy, schedule, slot, knownSchedules: deps.schedules, now });
+  if (decision.policyInvalid) await deps.events.publish([decision.policyInvalid]);
+  if (!decision.request) return { instanceId, status: 'skipped', reason: decision.skip ?? 'not baked' };
+  return { instanceId, schedule, slot, outcome: await bakeInstance(decision.request, deps) };
+}
+
+export class UnknownTarget extends Error {
+  override readonly name = 'UnknownTarget';
+}
+
+/**
+ * A manual recovery of an instance, or of a lineage's current instance (the live one
+ * not yet replaced; else its newest instance EC2 still shows; else the instance its
+ * newest image was baked from). Dry run: deps.recovery.dryRun.
+ */
+export async function relaunchManually(target: string, deps: Deps): Promise<RecoveryOutcome> {
+  const instanceId = /^i-[0-9a-f]{8,17}$/.test(target) ? target : await currentInstanceOf(target, deps);
+  const outcome = await recoverSignal({ kind: 'manual', instanceId }, deps.now(), deps);
+  if (outcome.action === 'ignored' && !(await deps.ec2.describeInstance(instanceId))) {
+    throw new UnknownTarget(`${target}: no such instance, and no image of this stack was baked from it`);
+  }
+  return outcome;
+}
+
+async function currentInstanceOf(lineage: string, deps: Deps): Promise<string> {
+  const instances = await deps.ec2.listLineageInstances(lineage);
+  const byLaunch = [...instances].sort((a, b) => (b.launchTime?.getTime() ?? 0) - (a.launchTime?.getTime() ?? 0));
+  const live = byLaunch.find((i) => i.state !== 'terminated' && i.state !== 'shutting-down' && i.tags[TAG.replacedBy] === undefined);
+  if (live ?? byLaunch[0]) return (live ?? byLaunch[0])!.instanceId;
+  const images = await deps.ec2.listLineageImages(deps.managedBy, lineage);
+  const newest = images.sort((a, b) => ((b.creationDate ?? '') > (a.creationDate ?? '') ? 1 : -1))[0];
+  const source = newest?.tags[TAG.sourceInstance];
+  if (!source) throw new UnknownTarget(`${lineage}: no instance or image of this stack carries this lineage`);
+  return source;
+}
