@@ -50,6 +50,8 @@ export interface FunctionWiring {
 export interface ServiceWiring {
   service: string;
   stage: string;
+  /** provider.region as resolved (without --region: its default). */
+  region: string;
   environment: Record<string, string>;
   eventBusName: string;
   functions: FunctionWiring[];
@@ -140,6 +142,7 @@ export function readServerless(options: { stage?: string; file?: string } = {}):
   return {
     service,
     stage,
+    region: String(resolveValue(get(raw, 'provider.region')) ?? 'us-east-1'),
     environment: Object.fromEntries(Object.entries(environment).map(([k, v]) => [k, String(v)])),
     eventBusName: String(resolveValue(busResource)),
     functions,

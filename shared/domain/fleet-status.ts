@@ -102,6 +102,8 @@ function summariseLineage(
       if (!period) continue;
       const limit = 2 * PERIOD_HOURS[period];
       const newest = good.find((i) => i.schedule === schedule);
+      // An instance younger than the limit has not missed anything yet.
+      if (!newest && current.launchTime && hoursBetween(now, current.launchTime) <= limit) continue;
       if (!newest || hoursBetween(now, newest.createdAt) > limit) {
         problems.push(`no good ${schedule} image within ${limit} h${newest ? ` (newest ${Math.round(hoursBetween(now, newest.createdAt))} h old)` : ''}`);
       }

@@ -1,0 +1,76 @@
+/** Plain-text renderings of the CLI's results: aligned tables, human sizes and ages. */
+import type { LineageStatus } from '../../shared/domain/fleet-status.js';
+import type { RotationRun } from '../../shared/use-cases/rotate-images.js';
+
+export function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+export function bytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = n;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
+}
+
+export function age(hours: number): string {
+  if (hours < 1) return `${Math.round(hours * 60)} min`;
+  if (hours < 48) return `${Math.round(hours)} h`;
+  return `${Math.round(hours / 24)} d`;
+}
+
+/** `status`: one row per lineage, then the problems, lineage by lineage. */
+export function statusTable(lineages: readonly LineageStatus[]): string {
+  if (lineages.length === 0) return 'no lineages: no instance is opted in and no image of this stack exists';
+  const rows = lineages.map((l) => [
+    l.lineage,
+    l.name ?? '',
+    l.instance?.instanceId ?? '(gone)',
+    l.instance?.state ?? '',
+    l.schedules.join(',') || '-',
+    l.recover,
+    l.lastGood ? age(l.lastGood.ageHours) : 'none',
+    String(l.images),
+    bytes(l.snapshotBytes),
+    l.nextRotation.length > 0 ? `delete ${l.nextRotation.length}` : '-',
+    l.problems.length > 0 ? String(l.problems.length) : '-',
+  ]);
+  const out = [
+    table(['lineage', 'name', 'instance', 'state', 'schedules', 'recover', 'last good', 'images', 'snapshots', 'next rotation', 'problems'], rows),
+  ];
+  const troubled = lineages.filter((l) => l.problems.length > 0);
+  if (troubled.length > 0) {
+    out.push('', 'problems:');
+    for (const l of troubled) for (const p of l.problems) out.push(`  ${l.lineage}: ${p}`);
+  }
+  return out.join('\n');
+}
+
+/** `plan`: every image the next rotation would keep or delete, with the reasons. */
+export function planText(run: RotationRun): string {
+  const { plan } = run;
+  if (plan.decisions.length === 0) return 'nothing to plan: this stack has no images';
+  const out: string[] = [];
+  for (const policy of plan.lineages) {
+    out.push(`${policy.lineage}  (${policy.source} policy)`);
+    for (const d of plan.decisions.filter((x) => x.lineage === policy.lineage)) {
+      out.push(`  ${d.action === 'delete' ? 'DELETE' : 'keep  '}  ${d.imageId}  ${d.name}${d.deprecate ? '  (deprecate)' : ''}`);
+      for (const r of d.reasons) out.push(`            ${r}`);
+    }
+  }
+  const others = plan.decisions.filter((d) => !d.lineage);
+  for (const d of others) out.push(`${d.action === 'delete' ? 'DELETE' : 'keep  '}  ${d.imageId}  ${d.name}  ${d.reasons.join('; ')}`);
+  const deletions = plan.decisions.filter((d) => d.action === 'delete');
+  const freed = deletions.flatMap((d) => d.snapshotIds).reduce((sum, id) => sum + (run.snapshotSizes.get(id) ?? 0), 0);
+  out.push(
+    '',
+    `${plan.decisions.length - deletions.length} kept, ${deletions.length} to delete (${bytes(freed)} of snapshots), ${run.orphans.length} orphaned snapshot(s) to sweep${run.referencesChecked ? '' : '; image references not checked (DescribeImageReferences not offered)'}`,
+  );
+  return out.join('\n');
+}

@@ -1,0 +1,132 @@
+import { describe, expect, it } from 'vitest';
+import { summariseFleet, STUCK_PENDING_HOURS, type FleetInput } from '../../../shared/domain/fleet-status.js';
+import type { InstanceSummary } from '../../../shared/domain/bake.js';
+import { planRotation, type RotationImage } from '../../../shared/domain/retention.js';
+import { TAG } from '../../../shared/domain/tags.js';
+
+const NOW = new Date('2026-11-26T12:00:00Z');
+const STACK = 'ami-lifecycle-test';
+const hoursAgo = (h: number) => new Date(NOW.getTime() - h * 3_600_000);
+
+const image = (imageId: string, lineage: string, hours: number, status: RotationImage['status'] = 'good', schedule = 'nightly'): RotationImage => ({
+  imageId,
+  name: `${STACK}/${lineage}/${schedule}/${imageId}`,
+  managedBy: STACK,
+  lineage,
+  schedule,
+  status,
+  state: status === 'pending' ? 'pending' : 'available',
+  createdAt: hoursAgo(hours),
+  retainTag: undefined,
+  snapshotIds: [`snap-${imageId}`],
+  deprecated: false,
+});
+
+const instance = (instanceId: string, tags: Record<string, string>, state = 'running', launchHours = 100): InstanceSummary => ({
+  instanceId,
+  state,
+  tags,
+  launchTime: hoursAgo(launchHours),
+});
+
+function input(images: RotationImage[], instances: InstanceSummary[], retain = 2): FleetInput {
+  const plan = planRotation({
+    managedBy: STACK,
+    now: NOW,
+    timeZone: 'UTC',
+    images,
+    instancePolicies: new Map(),
+    defaultRetention: { kind: 'count', count: retain },
+    inUse: new Map(),
+    failedGraceDays: 3,
+  });
+  return {
+    now: NOW,
+    images,
+    instances,
+    plan,
+    snapshotSizes: new Map(images.map((i) => [`snap-${i.imageId}`, 2 ** 30])),
+    knownSchedules: ['nightly', 'weekly'],
+    schedulePeriods: { nightly: 'day', weekly: 'week' },
+  };
+}
+
+const WEB = { [TAG.bake]: 'nightly', [TAG.lineage]: 'web', [TAG.recover]: 'on-failure', Name: 'web-1' };
+
+describe('summariseFleet', () => {
+  it('gives a healthy lineage its instance, schedules, mode, last good image, counts, size and next deletions', () => {
+    // Prepare
+    const images = [image('ami-3', 'web', 10), image('ami-2', 'web', 34), image('ami-1', 'web', 58)];
+
+    // Act
+    const [row] = summariseFleet(input(images, [instance('i-0aaaaaaaaaaaaaaaa', WEB)]));
+
+    // Assess
+    expect(row).toMatchObject({
+      lineage: 'web',
+      name: 'web-1',
+      instance: { instanceId: 'i-0aaaaaaaaaaaaaaaa', state: 'running' },
+      schedules: ['nightly'],
+      recover: 'on-failure',
+      lastGood: { imageId: 'ami-3', ageHours: 10 },
+      images: 3,
+      byStatus: { good: 3 },
+      snapshotBytes: 3 * 2 ** 30,
+      problems: [],
+    });
+    expect(row!.nextRotation.map((d) => d.imageId)).toEqual(['ami-1']);
+  });
+
+  it('reports an instance gone, a stale last good image, a stuck pending image and invalid tags', () => {
+    // Prepare
+    const images = [
+      image('ami-a', 'gone', 10),
+      image('ami-b', 'stale', 60),
+      image('ami-c', 'stuck', 5),
+      image('ami-d', 'stuck', STUCK_PENDING_HOURS + 1, 'pending'),
+      image('ami-e', 'typo', 5),
+    ];
+    const instances = [
+      instance('i-0bbbbbbbbbbbbbbbb', { [TAG.bake]: 'nightly', [TAG.lineage]: 'stale' }),
+      instance('i-0cccccccccccccccc', { [TAG.bake]: 'nightly', [TAG.lineage]: 'stuck' }),
+      instance('i-0dddddddddddddddd', { [TAG.bake]: 'nightly', [TAG.lineage]: 'typo', [TAG.reboot]: 'maybe' }),
+    ];
+
+    // Act
+    const rows = new Map(summariseFleet(input(images, instances)).map((r) => [r.lineage, r.problems]));
+
+    // Assess
+    expect(rows.get('gone')).toEqual(['instance gone: no live instance carries the lineage']);
+    expect(rows.get('stale')).toEqual(['no good nightly image within 48 h (newest 60 h old)']);
+    expect(rows.get('stuck')).toEqual([`1 image(s) pending for more than ${STUCK_PENDING_HOURS} h: ami-d`]);
+    expect(rows.get('typo')).toEqual([expect.stringMatching(/^invalid tag ami-lifecycle:reboot=maybe: /)]);
+  });
+
+  it('shows the replacement as the current instance, never the replaced one, and lists the relaunches', () => {
+    // Prepare
+    const old = instance('i-0aaaaaaaaaaaaaaaa', { ...WEB, [TAG.replacedBy]: 'i-0bbbbbbbbbbbbbbbb' }, 'stopped', 100);
+    const replacement = instance('i-0bbbbbbbbbbbbbbbb', { ...WEB, [TAG.replaces]: 'i-0aaaaaaaaaaaaaaaa', [TAG.generation]: '1' }, 'running', 1);
+
+    // Act
+    const [row] = summariseFleet(input([image('ami-3', 'web', 10)], [old, replacement]));
+
+    // Assess
+    expect(row!.instance).toEqual({ instanceId: 'i-0bbbbbbbbbbbbbbbb', state: 'running' });
+    expect(row!.replacements).toEqual([
+      { instanceId: 'i-0bbbbbbbbbbbbbbbb', replaces: 'i-0aaaaaaaaaaaaaaaa', generation: 1, launchTime: hoursAgo(1), state: 'running' },
+    ]);
+  });
+
+  it('lists an opted-in instance never baked under its own id; no good image is a problem only once it is older than the limit', () => {
+    // Act: launched 100 h ago, one on a weekly schedule (limit 336 h), one nightly (48 h)
+    const rows = summariseFleet(
+      input([], [instance('i-0eeeeeeeeeeeeeeee', { [TAG.bake]: 'weekly' }), instance('i-0fffffffffffffff0', { [TAG.bake]: 'nightly' })]),
+    );
+
+    // Assess
+    expect(rows).toEqual([
+      expect.objectContaining({ lineage: 'i-0eeeeeeeeeeeeeeee', images: 0, lastGood: undefined, schedules: ['weekly'], problems: [] }),
+      expect.objectContaining({ lineage: 'i-0fffffffffffffff0', schedules: ['nightly'], problems: ['no good nightly image within 48 h'] }),
+    ]);
+  });
+});
