@@ -1,0 +1,182 @@
+/**
+ * `ami-lifecycle`: the operator CLI. Read-only commands (status, plan, report)
+ * only describe; bake and relaunch go through the same use cases as the
+ * scheduled and event-driven paths. Exit codes: see cli/errors.ts.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { inspectFleet } from '../shared/use-cases/inspect-fleet.js';
+import { bakeOnDemand, relaunchManually, type OnDemandBake } from '../shared/use-cases/operator-actions.js';
+import { createContext, type CliContext, type GlobalOptions } from './context.js';
+import { EXIT, explain } from './errors.js';
+import { renderReport, type ServiceEvent } from './render/report-html.js';
+import { planText, statusTable, table } from './render/text.js';
+
+const out = (text: string) => process.stdout.write(`${text}\n`);
+const json = (value: unknown) => out(JSON.stringify(value, null, 2));
+
+export function buildProgram(): Command {
+  const program = new Command('ami-lifecycle')
+    .description('See what ami-lifecycle has done and will do in an AWS account (or an emulator), and bake or relaunch by hand')
+    .option('-s, --stage <stage>', 'the deployed stage: its settings are read from serverless.yml', 'dev')
+    .option('-r, --region <region>', 'AWS region (default: AWS_REGION, else the one serverless.yml names)')
+    .option('-p, --profile <profile>', 'a named profile of your AWS config')
+    .option('-e, --endpoint <url>', 'send every AWS call to this endpoint, e.g. http://127.0.0.1:5000 for moto')
+    .option('-v, --verbose', 'log what the service does, on stderr')
+    .option('-q, --quiet', 'no progress lines on stderr')
+    .showHelpAfterError()
+    .exitOverride()
+    .addHelpText(
+      'after',
+      `
+Exit codes: ${EXIT.ok} done; ${EXIT.failed} failed (or partly); ${EXIT.usage} usage; ${EXIT.credentials} no usable credentials;
+${EXIT.unreachable} endpoint did not answer; ${EXIT.unknown} unknown instance or lineage.`,
+    );
+
+  /** Runs a command with its context, turning errors into a message and an exit code. */
+  const run =
+    <A extends unknown[]>(fn: (ctx: CliContext, ...args: A) => Promise<number>) =>
+    async (...args: A) => {
+      const options = program.opts<GlobalOptions>();
+      let region = options.region ?? 'unknown';
+      try {
+        const ctx = createContext(options);
+        region = ctx.region;
+        process.exitCode = await fn(ctx, ...args);
+      } catch (error) {
+        if (error instanceof CommanderError) {
+          process.stderr.write(`error: ${error.message}\n`);
+          process.exitCode = EXIT.usage;
+          return;
+        }
+        const { code, message } = explain(error, { endpoint: options.endpoint, region });
+        process.stderr.write(`error: ${message}\n`);
+        process.exitCode = code;
+      }
+    };
+
+  program
+    .command('status')
+    .description('one row per lineage: instance, schedules, recover mode, last good image, images, snapshot size, next rotation, problems')
+    .option('--json', 'print JSON for scripts')
+    .action(
+      run(async (ctx, opts: { json?: boolean }) => {
+        ctx.progress(`reading images, instances, launch templates and snapshots of ${ctx.deps.managedBy} in ${ctx.region}...`);
+        const view = await inspectFleet(ctx.deps, ctx.schedulePeriods);
+        if (opts.json) json({ managedBy: ctx.deps.managedBy, generatedAt: view.run.now, lineages: view.lineages });
+        else out(statusTable(view.lineages));
+        return EXIT.ok;
+      }),
+    );
+
+  program
+    .command('plan')
+    .description('what the next rotation would keep and delete, and why; changes nothing')
+    .option('--json', 'print JSON for scripts')
+    .action(
+      run(async (ctx, opts: { json?: boolean }) => {
+        ctx.progress(`planning the rotation of ${ctx.deps.managedBy} in ${ctx.region}...`);
+        const view = await inspectFleet(ctx.deps, ctx.schedulePeriods);
+        if (opts.json) {
+          json({
+            managedBy: ctx.deps.managedBy,
+            generatedAt: view.run.now,
+            lineages: view.run.plan.lineages,
+            decisions: view.run.plan.decisions,
+            orphanSnapshots: view.run.orphans,
+            referencesChecked: view.run.referencesChecked,
+          });
+        } else out(planText(view.run));
+        return EXIT.ok;
+      }),
+    );
+
+  program
+    .command('bake')
+    .description('bake instances now, into the current slot of their schedule (the scheduled path: same names, same idempotency)')
+    .argument('[instance-ids...]', 'instances to bake')
+    .option('--all', 'every opted-in instance')
+    .option('--schedule <name>', 'the schedule to bake for (default: the first one the instance is tagged with)')
+    .option('--json', 'print JSON for scripts')
+    .action(
+      run(async (ctx, ids: string[], opts: { all?: boolean; schedule?: string; json?: boolean }) => {
+        if (opts.all === (ids.length > 0)) throw new CommanderError(EXIT.usage, 'usage', 'give instance ids or --all (not both)');
+        const results = await bakeOnDemand(opts.all ? 'all' : ids, ctx.deps, {
+          schedule: opts.schedule,
+          schedulePeriods: ctx.schedulePeriods,
+          progress: (done, total) => ctx.progress(`baked ${done}/${total}`),
+        });
+        if (opts.json) json(results);
+        else out(table(['instance', 'result', 'detail'], results.map(bakeRow)));
+        if (results.some((r) => 'status' in r && r.status === 'not-found')) return EXIT.unknown;
+        return results.some((r) => 'outcome' in r && r.outcome.status === 'failed') ? EXIT.failed : EXIT.ok;
+      }),
+    );
+
+  program
+    .command('relaunch')
+    .description('relaunch an instance (or a lineage\'s current instance) from the newest good image, as recovery would')
+    .argument('<target>', 'an instance id or a lineage')
+    .option('--dry-run', 'plan the relaunch and publish RelaunchPlanned, launch nothing')
+    .option('--json', 'print JSON for scripts')
+    .action(
+      run(async (ctx, target: string, opts: { dryRun?: boolean; json?: boolean }) => {
+        const deps = { ...ctx.deps, recovery: { ...ctx.deps.recovery, dryRun: opts.dryRun ?? ctx.deps.recovery.dryRun } };
+        ctx.progress(`${deps.recovery.dryRun ? 'planning' : 'running'} the relaunch of ${target}...`);
+        const outcome = await relaunchManually(target, deps);
+        if (opts.json) json(outcome);
+        else if (outcome.action === 'relaunched') out(`relaunched ${outcome.instanceId} as ${outcome.replacementId} from ${outcome.imageId}${outcome.resumed ? ' (launched earlier; finished now)' : ''}`);
+        else if (outcome.action === 'planned') out(`would relaunch ${outcome.instanceId} from ${outcome.imageId} (dry run: nothing launched)`);
+        else out(`not relaunched (${outcome.action}): ${outcome.reason}`);
+        return outcome.action === 'relaunched' || outcome.action === 'planned' ? EXIT.ok : EXIT.failed;
+      }),
+    );
+
+  program
+    .command('report')
+    .description('write a self-contained HTML page with a timeline per lineage')
+    .requiredOption('--html <file>', 'the page to write')
+    .option('--events <file>', "the service's published events as JSON lines (e.g. from an archive or the sandbox), for past rotations and relaunches")
+    .action(
+      run(async (ctx, opts: { html: string; events?: string }) => {
+        ctx.progress(`reading ${ctx.deps.managedBy} in ${ctx.region}...`);
+        const view = await inspectFleet(ctx.deps, ctx.schedulePeriods);
+        const history = opts.events ? readEvents(opts.events) : undefined;
+        writeFileSync(opts.html, renderReport({ managedBy: ctx.deps.managedBy, generatedAt: view.run.now, fleet: view, ...(history ? { history } : {}) }));
+        out(`wrote ${opts.html}: ${view.lineages.length} lineage(s)`);
+        return EXIT.ok;
+      }),
+    );
+
+  return program;
+}
+
+function bakeRow(r: OnDemandBake): string[] {
+  if ('outcome' in r) {
+    const o = r.outcome;
+    if (o.status === 'failed') return [r.instanceId, 'failed', `${o.errorCode}: ${o.message}`];
+    return [r.instanceId, o.status, `${o.imageId} ${o.imageName}`];
+  }
+  return [r.instanceId, r.status, r.reason];
+}
+
+function readEvents(file: string): ServiceEvent[] {
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => JSON.parse(line) as ServiceEvent);
+}
+
+export async function main(argv: string[] = process.argv): Promise<number> {
+  process.exitCode = undefined;
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version are answers, not errors; anything else commander refused is usage.
+      return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    throw error;
+  }
+  return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
+}
