@@ -11,15 +11,13 @@ import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { renderReport, type ServiceEvent } from '../../cli/render/report-html.js';
-import type { InstanceSummary } from '../../shared/domain/bake.js';
-import { summariseFleet } from '../../shared/domain/fleet-status.js';
-import { planRotation, type RotationImage } from '../../shared/domain/retention.js';
 import { TAG } from '../../shared/domain/tags.js';
+import { fleetFixture } from '../fixtures/fleet.js';
 
 const run = promisify(execFile);
 const NOW = new Date('2026-11-26T12:00:00Z');
 const STACK = 'ami-lifecycle-chromium';
-const hoursAgo = (h: number) => new Date(NOW.getTime() - h * 3_600_000);
+const { image, instance, view, hoursAgo } = fleetFixture(STACK, NOW, { launchHours: 200 });
 const LINEAGES = ['api', 'batch', 'web'];
 
 /** The chromium binary on PATH, if any. */
@@ -36,27 +34,6 @@ function findChromium(): string | undefined {
   return undefined;
 }
 
-const image = (imageId: string, lineage: string, hours: number, status: RotationImage['status'] = 'good'): RotationImage => ({
-  imageId,
-  name: `${STACK}/${lineage}/nightly/${imageId}`,
-  managedBy: STACK,
-  lineage,
-  schedule: 'nightly',
-  status,
-  state: status === 'pending' ? 'pending' : 'available',
-  createdAt: hoursAgo(hours),
-  retainTag: undefined,
-  snapshotIds: [`snap-${imageId}`],
-  deprecated: false,
-});
-
-const instance = (instanceId: string, tags: Record<string, string>, state = 'running', launchHours = 200): InstanceSummary => ({
-  instanceId,
-  state,
-  tags,
-  launchTime: hoursAgo(launchHours),
-});
-
 /** api: healthy, one image to rotate; batch: relaunched, a failed image; web: no images, a hostile Name, its instance gone. */
 function report(): string {
   const images = [
@@ -72,18 +49,6 @@ function report(): string {
     instance('i-0b000000000000002', { [TAG.bake]: 'nightly', [TAG.lineage]: 'batch', [TAG.replaces]: 'i-0b000000000000001', [TAG.generation]: '2', [TAG.recover]: 'always' }, 'running', 6),
     instance('i-0c000000000000001', { [TAG.bake]: 'nightly', [TAG.lineage]: 'web', Name: '<script>document.title="owned"</script>' }, 'stopping', 1),
   ];
-  const plan = planRotation({
-    managedBy: STACK,
-    now: NOW,
-    timeZone: 'UTC',
-    images,
-    instancePolicies: new Map(),
-    defaultRetention: { kind: 'count', count: 2 },
-    inUse: new Map(),
-    failedGraceDays: 3,
-  });
-  const snapshotSizes = new Map(images.map((i) => [`snap-${i.imageId}`, 8 * 2 ** 30]));
-  const lineages = summariseFleet({ now: NOW, images, instances, plan, snapshotSizes, knownSchedules: ['nightly'], schedulePeriods: { nightly: 'day' } });
   const history: ServiceEvent[] = [
     { 'detail-type': 'ImageBaked', time: hoursAgo(9.9).toISOString(), detail: { managedBy: STACK, imageId: 'ami-0a0000000000003', lineage: 'api' } },
     {
@@ -97,7 +62,7 @@ function report(): string {
       detail: { managedBy: STACK, lineage: 'batch', failedInstanceId: 'i-0b000000000000001', newInstanceId: 'i-0b000000000000002', imageId: 'ami-0b0000000000002', trigger: 'state', reason: 'stopped', generation: 2 },
     },
   ];
-  return renderReport({ managedBy: STACK, generatedAt: NOW, fleet: { run: { now: NOW, images, instances, plan, orphans: [], snapshotSizes, referencesChecked: true }, lineages }, history });
+  return renderReport({ managedBy: STACK, generatedAt: NOW, fleet: view(images, instances, { snapshotBytes: 8 * 2 ** 30 }), history });
 }
 
 describe('the HTML report in headless Chromium', () => {

@@ -1,41 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import { renderReport, type ReportInput, type ServiceEvent } from '../../../cli/render/report-html.js';
-import type { InstanceSummary } from '../../../shared/domain/bake.js';
-import { summariseFleet } from '../../../shared/domain/fleet-status.js';
-import { planRotation, type RotationImage } from '../../../shared/domain/retention.js';
 import { TAG } from '../../../shared/domain/tags.js';
 import type { FleetView } from '../../../shared/use-cases/inspect-fleet.js';
+import { summariseFleet } from '../../../shared/domain/fleet-status.js';
+import { fleetFixture } from '../../fixtures/fleet.js';
 
 const NOW = new Date('2026-11-26T12:00:00Z');
 const STACK = 'ami-lifecycle-test';
-const hoursAgo = (h: number) => new Date(NOW.getTime() - h * 3_600_000);
+const { image, instance, view, hoursAgo } = fleetFixture(STACK, NOW);
 const XSS = '<script>alert("pwned")</script>';
 
 const WEB_1 = 'i-0aaaaaaaaaaaaaaaa';
 const DB_OLD = 'i-0cccccccccccccccc';
 const DB_NEW = 'i-0dddddddddddddddd';
 const SPARE = 'i-0eeeeeeeeeeeeeeee';
-
-const image = (imageId: string, lineage: string, hours: number, status: RotationImage['status'] = 'good'): RotationImage => ({
-  imageId,
-  name: `${STACK}/${lineage}/nightly/${imageId}`,
-  managedBy: STACK,
-  lineage,
-  schedule: 'nightly',
-  status,
-  state: status === 'pending' ? 'pending' : 'available',
-  createdAt: hoursAgo(hours),
-  retainTag: undefined,
-  snapshotIds: [`snap-${imageId}`],
-  deprecated: false,
-});
-
-const instance = (instanceId: string, tags: Record<string, string>, state = 'running', launchHours = 100): InstanceSummary => ({
-  instanceId,
-  state,
-  tags,
-  launchTime: hoursAgo(launchHours),
-});
 
 /** Three lineages: web (healthy, one image to rotate, a hostile Name), db (relaunched once), spare (no images). */
 function fleet(): FleetView {
@@ -53,27 +31,7 @@ function fleet(): FleetView {
     instance(DB_NEW, { [TAG.bake]: 'nightly', [TAG.lineage]: 'db', [TAG.replaces]: DB_OLD, [TAG.generation]: '2', [TAG.recover]: 'always', Name: 'db-1' }, 'running', 20),
     instance(SPARE, { [TAG.bake]: 'nightly', [TAG.lineage]: 'spare', Name: 'spare' }, 'running', 2),
   ];
-  const plan = planRotation({
-    managedBy: STACK,
-    now: NOW,
-    timeZone: 'UTC',
-    images,
-    instancePolicies: new Map(),
-    defaultRetention: { kind: 'count', count: 2 },
-    inUse: new Map(),
-    failedGraceDays: 3,
-  });
-  const snapshotSizes = new Map(images.map((i) => [`snap-${i.imageId}`, 2 ** 30]));
-  const lineages = summariseFleet({
-    now: NOW,
-    images,
-    instances,
-    plan,
-    snapshotSizes,
-    knownSchedules: ['nightly'],
-    schedulePeriods: { nightly: 'day' },
-  });
-  return { run: { now: NOW, images, instances, plan, orphans: [], snapshotSizes, referencesChecked: true }, lineages };
+  return view(images, instances);
 }
 
 const event = (type: string, hours: number, detail: Record<string, unknown>): ServiceEvent => ({

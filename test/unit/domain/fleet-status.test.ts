@@ -1,55 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { summariseFleet, STUCK_PENDING_HOURS, type FleetInput } from '../../../shared/domain/fleet-status.js';
-import type { InstanceSummary } from '../../../shared/domain/bake.js';
-import { planRotation, type RotationImage } from '../../../shared/domain/retention.js';
+import { summariseFleet, STUCK_PENDING_HOURS } from '../../../shared/domain/fleet-status.js';
 import { TAG } from '../../../shared/domain/tags.js';
+import { fleetFixture } from '../../fixtures/fleet.js';
 
 const NOW = new Date('2026-11-26T12:00:00Z');
-const STACK = 'ami-lifecycle-test';
-const hoursAgo = (h: number) => new Date(NOW.getTime() - h * 3_600_000);
-
-const image = (imageId: string, lineage: string, hours: number, status: RotationImage['status'] = 'good', schedule = 'nightly'): RotationImage => ({
-  imageId,
-  name: `${STACK}/${lineage}/${schedule}/${imageId}`,
-  managedBy: STACK,
-  lineage,
-  schedule,
-  status,
-  state: status === 'pending' ? 'pending' : 'available',
-  createdAt: hoursAgo(hours),
-  retainTag: undefined,
-  snapshotIds: [`snap-${imageId}`],
-  deprecated: false,
-});
-
-const instance = (instanceId: string, tags: Record<string, string>, state = 'running', launchHours = 100): InstanceSummary => ({
-  instanceId,
-  state,
-  tags,
-  launchTime: hoursAgo(launchHours),
-});
-
-function input(images: RotationImage[], instances: InstanceSummary[], retain = 2): FleetInput {
-  const plan = planRotation({
-    managedBy: STACK,
-    now: NOW,
-    timeZone: 'UTC',
-    images,
-    instancePolicies: new Map(),
-    defaultRetention: { kind: 'count', count: retain },
-    inUse: new Map(),
-    failedGraceDays: 3,
-  });
-  return {
-    now: NOW,
-    images,
-    instances,
-    plan,
-    snapshotSizes: new Map(images.map((i) => [`snap-${i.imageId}`, 2 ** 30])),
-    knownSchedules: ['nightly', 'weekly'],
-    schedulePeriods: { nightly: 'day', weekly: 'week' },
-  };
-}
+const { image, instance, input, hoursAgo } = fleetFixture('ami-lifecycle-test', NOW);
 
 const WEB = { [TAG.bake]: 'nightly', [TAG.lineage]: 'web', [TAG.recover]: 'on-failure', Name: 'web-1' };
 
