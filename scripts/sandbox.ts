@@ -1,129 +1,599 @@
 /**
- * `npm start`: the service running locally against moto. Starts moto on a free
- * loopback port, seeds a small demo fleet, and drives the real handlers through
- * the wiring declared in serverless.yml for a few simulated nights, printing
- * what happened. Nothing here reaches AWS.
+ * `npm start`: the whole lifecycle, locally and offline, against moto. Starts
+ * moto on a free loopback port behind the test harness's fidelity proxy (or uses
+ * the moto AWS_ENDPOINT_URL names), seeds a demo fleet, and drives the real
+ * handlers through the wiring declared in serverless.yml for a few simulated
+ * days: the schedules fire on a simulated clock, bakes are delivered, images turn
+ * good, rotation deletes what the retention says, and one day a web server fails
+ * and is relaunched from its last good image. The EC2 state-change events moto
+ * does not emit are synthesised from the state changes it reports, and every one
+ * of them must reach the function that should receive it through serverless.yml's
+ * rules. Ends with the operator CLI's status table. Nothing here reaches AWS.
  *
- *   npm start -- --nights 3 --fleet 6
+ *   npm start -- --days 7 --fleet 5 --start 2026-11-01 --events-out events.jsonl --serve
  */
+import { randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
-import { DescribeImagesCommand, StopInstancesCommand } from '@aws-sdk/client-ec2';
+import { DescribeInstancesCommand, EC2Client, StopInstancesCommand } from '@aws-sdk/client-ec2';
+import { EventBridgeClient, ListEventBusesCommand } from '@aws-sdk/client-eventbridge';
+import { createContext } from '../cli/context.js';
+import { statusTable } from '../cli/render/text.js';
+import { readServerless, type ScheduleWiring } from '../cli/serverless-config.js';
+import { TAG } from '../shared/domain/tags.js';
+import { inspectFleet } from '../shared/use-cases/inspect-fleet.js';
+import type { Rejected } from '../shared/runtime/middleware.js';
+import type { RecoveryOutcome, RecoveryReport } from '../shared/use-cases/recover-instance.js';
+import type { RotationReport } from '../shared/use-cases/rotate-images.js';
+import type { ScheduleRunReport } from '../shared/use-cases/run-schedule.js';
 import { LocalCloud, type Delivery } from '../test/harness/local-cloud.js';
-import { TAG, tagRecord } from '../shared/domain/tags.js';
+import { isMotoMissing } from '../test/harness/moto.js';
 
-const positive = (max: number) => (value: string) => {
+export interface SandboxOptions {
+  days: number;
+  /** Web servers in the demo fleet (besides the db, the batch host, an untagged and a mis-tagged instance). */
+  fleet: number;
+  /** The first simulated day, YYYY-MM-DD. */
+  start: string;
+  /** Write every event the service published as JSON lines. */
+  eventsOut?: string | undefined;
+  /** An already running moto to use (AWS_ENDPOINT_URL) instead of starting one. */
+  endpoint?: string | undefined;
+}
+
+export type Say = (line?: string) => void;
+
+export interface DemoInstance {
+  instanceId: string;
+  name: string;
+  tags: Record<string, string>;
+}
+
+export interface SandboxRun {
+  cloud: LocalCloud;
+  /** Where the CLI, the AWS CLI and the SDKs reach the emulator: moto behind the harness's fidelity proxy. */
+  endpoint: string;
+  fleet: DemoInstance[];
+  /** Wiring problems and broken promises, already printed; empty when all went as it should. */
+  problems: string[];
+}
+
+const STAGE = 'dev';
+const DAY_MS = 86_400_000;
+/** The functions whose schedules the sandbox fires (statusAlarms is off by default, and nothing raises alarms here). */
+const SIMULATED_FUNCTIONS = ['schedule', 'rotate'];
+/** The day a web server fails, at most; and when (UTC). */
+const FAILURE_DAY = 3;
+const FAILURE_TIME = '12:00';
+const WEB_TAGS = { [TAG.bake]: 'nightly', [TAG.recover]: 'on-failure', [TAG.retain]: '3' };
+
+const AMI_STATE = 'EC2 AMI State Change';
+const INSTANCE_STATE = 'EC2 Instance State-change Notification';
+
+/**
+ * Which function must receive each event the sandbox sends as AWS would, written
+ * down from the product's contract (README), independently of serverless.yml,
+ * whose rules are what is being checked. undefined: no function.
+ */
+function targetOf(detailType: string, state: string): string | undefined {
+  if (detailType === AMI_STATE) return ['available', 'failed'].includes(state) ? 'imageState' : undefined;
+  if (detailType === INSTANCE_STATE) return ['stopped', 'terminated'].includes(state) ? 'recover' : undefined;
+  if (detailType === 'BakeRequested') return 'bake';
+  return undefined;
+}
+
+/** One event sent, what it is about, and the function it must reach. */
+export interface Sent {
+  detailType: string;
+  subject: string;
+  target: string | undefined;
+}
+
+interface Sandbox {
+  cloud: LocalCloud;
+  say: Say;
+  fleet: DemoInstance[];
+  /** Demo names of instances the sandbox did not launch itself (replacements). */
+  names: Map<string, string>;
+  problems: string[];
+  /** Where each stretch of published events begins, and the simulated time it happened at. */
+  marks: Array<{ from: number; at: Date }>;
+}
+
+interface Firing {
+  at: Date;
+  /** Wall-clock time in the schedule's time zone, HH:MM. */
+  local: string;
+  functionName: string;
+  schedule: ScheduleWiring;
+}
+
+// ---- the run ------------------------------------------------------------------------------------
+
+/** Runs the simulated days and prints the timeline and the status table. The caller stops `cloud`. */
+export async function runSandbox(options: SandboxOptions, say: Say): Promise<SandboxRun> {
+  if (options.endpoint) await assertEmptyEmulator(options.endpoint);
+  const cloud = await LocalCloud.start({ stage: STAGE, ...(options.endpoint ? { endpoint: options.endpoint } : {}) });
+  try {
+    const sb: Sandbox = { cloud, say, fleet: [], names: new Map(), problems: [], marks: [] };
+    introduce(sb, options);
+    sb.fleet = await seedFleet(cloud, options.fleet);
+    printFleet(sb);
+    await announceInstances(sb);
+
+    const failureDay = Math.min(FAILURE_DAY, options.days);
+    for (let n = 1; n <= options.days; n++) {
+      const day = addDays(options.start, n - 1);
+      say();
+      say(`== day ${n}  ${weekdayOf(day)} ${day}`);
+      for (const firing of firingsOn(cloud, day)) {
+        if (firing.functionName === 'rotate') await rotateFiring(sb, firing);
+        else await bakeFiring(sb, firing);
+        await announceInstances(sb);
+      }
+      if (n === failureDay) await failAndRecover(sb, new Date(`${day}T${FAILURE_TIME}:00Z`));
+    }
+
+    await summarise(sb);
+    if (options.eventsOut) writeEvents(sb, options.eventsOut);
+    reportProblems(sb);
+    return { cloud, endpoint: cloud.proxy.endpoint, fleet: sb.fleet, problems: sb.problems };
+  } catch (error) {
+    await cloud.stop();
+    throw error;
+  }
+}
+
+function introduce(sb: Sandbox, options: SandboxOptions): void {
+  const { cloud, say } = sb;
+  const last = addDays(options.start, options.days - 1);
+  say(`ami-lifecycle sandbox: ${options.days} simulated day(s), ${options.start} to ${last}, stack ${cloud.wiring.environment.MANAGED_BY}`);
+  say(`moto at ${cloud.moto.endpoint}${options.endpoint ? ' (yours, from AWS_ENDPOINT_URL)' : ''}, behind the harness proxy at ${cloud.proxy.endpoint}`);
+  say(`wiring from serverless.yml: ${cloud.wiring.functions.map((f) => f.name).join(', ')}; bus ${cloud.wiring.eventBusName}`);
+  for (const fn of cloud.wiring.functions.filter((f) => SIMULATED_FUNCTIONS.includes(f.name))) {
+    for (const s of fn.schedules) say(`  schedule ${s.name}: ${s.expression} ${s.timezone} -> ${fn.name} ${JSON.stringify(s.input)}`);
+  }
+  if (new Date(`${last}T23:59:59Z`).getTime() > Date.now()) {
+    say('  note: the simulated days reach past today; rotation and status measure ages on the real clock');
+  }
+}
+
+// ---- the demo fleet -----------------------------------------------------------------------------
+
+async function seedFleet(cloud: LocalCloud, webServers: number): Promise<DemoInstance[]> {
+  const fleet: DemoInstance[] = [];
+  const add = async (name: string, tags: Record<string, string>) => {
+    const [instanceId] = await cloud.launch(1, { Name: name, ...tags });
+    fleet.push({ instanceId: instanceId!, name, tags });
+    return instanceId!;
+  };
+  for (let i = 1; i <= webServers; i++) await add(`web-${i}`, WEB_TAGS);
+  await add('db', { [TAG.bake]: 'nightly,weekly', [TAG.reboot]: 'true' });
+  const batch = await add('batch', { [TAG.bake]: 'nightly' });
+  await cloud.ec2.send(new StopInstancesCommand({ InstanceIds: [batch] }));
+  await add('scratch', {});
+  await add('typo', { [TAG.bake]: 'nightly', [TAG.reboot]: 'yes please' });
+  return fleet;
+}
+
+function printFleet(sb: Sandbox): void {
+  sb.say();
+  sb.say(`demo fleet: ${sb.fleet.length} instances`);
+  for (const i of sb.fleet) {
+    const tags = Object.entries(i.tags).map(([k, v]) => `${k.replace('ami-lifecycle:', '')}=${v}`);
+    const note = i.name === 'batch' ? ' (stopped)' : '';
+    sb.say(`  ${i.instanceId}  ${i.name.padEnd(8)} ${tags.join(' ') || '(no ami-lifecycle tags)'}${note}`);
+  }
+}
+
+/** The demo name of an instance or lineage (a lineage is named after its first instance). */
+function nameOf(sb: Sandbox, id: string): string {
+  return sb.fleet.find((i) => i.instanceId === id)?.name ?? sb.names.get(id) ?? id;
+}
+
+// ---- the steps of a day -------------------------------------------------------------------------
+
+/** A bake schedule fires; its requests are delivered to bake; EC2 reports the images; imageState settles them. */
+async function bakeFiring(sb: Sandbox, firing: Firing): Promise<void> {
+  const { cloud, say } = sb;
+  const name = String(firing.schedule.input.schedule);
+  const from = mark(sb, firing.at);
+  const report = (await cloud.fireSchedule(name, firing.at)) as ScheduleRunReport | Rejected;
+  if (isRejected(report)) return problem(sb, 'WIRING PROBLEM', `${firing.functionName} rejected the ${name} schedule's input: ${report.reason}`);
+  const skipped = Object.entries(report.skipped).filter(([, n]) => n > 0).map(([why, n]) => `${n} ${why}`);
+  say(`${firing.local}  ${name} fires: slot ${report.slot}, ${report.bakeRequested} bake request(s)${skipped.length ? `; skipped: ${skipped.join(', ')}` : ''}`);
+  for (const e of publishedSince(sb, from, 'PolicyInvalid')) {
+    const problems = e.detail.problems as Array<{ tag: string; value: string; reason: string }>;
+    say(`       PolicyInvalid ${nameOf(sb, String(e.detail.instanceId))}: ${problems.map((p) => `${p.tag}='${p.value}': ${p.reason}`).join('; ')}`);
+  }
+
+  const requests = publishedSince(sb, from, 'BakeRequested');
+  const bakes = await cloud.deliver();
+  checkRouting(sb, requests.map((e) => ({ detailType: 'BakeRequested', subject: nameOf(sb, String(e.detail.instanceId)), target: 'bake' })), bakes);
+  say(`       bake: ${describeBakes(sb, bakes)}`);
+  await settleImages(sb);
+}
+
+function describeBakes(sb: Sandbox, bakes: Delivery[]): string {
+  const parts = bakes
+    .filter((d) => d.function === 'bake')
+    .map((d) => d.result as { status: string; imageId?: string; imageName?: string; errorCode?: string } | undefined)
+    .map((r) => {
+      if (!r) return 'error';
+      const lineage = r.imageName?.split('/')[1];
+      return `${lineage ? nameOf(sb, lineage) : ''} ${r.status === 'created' ? r.imageId : `${r.status} ${r.imageId ?? r.errorCode ?? ''}`}`.trim();
+    });
+  return parts.length > 0 ? `${parts.length} image(s): ${parts.join(', ')}` : 'nothing to bake';
+}
+
+/** EC2 reports the images that finished (moto: at once); imageState marks them good or failed. */
+async function settleImages(sb: Sandbox): Promise<void> {
+  const announced = await sb.cloud.announceImageStates();
+  if (announced === 0) return;
+  const deliveries = await sb.cloud.deliver();
+  checkRouting(sb, Array.from({ length: announced }, () => ({ detailType: AMI_STATE, subject: 'image', target: targetOf(AMI_STATE, 'available') })), deliveries);
+  const kinds = countBy(deliveries.filter((d) => d.function === 'imageState').map((d) => (d.result as { kind?: string } | undefined)?.kind ?? 'error'));
+  const marked = Object.entries(kinds).map(([kind, n]) => (kind === 'good' || kind === 'failed' ? `${n} marked ${kind}` : `${n} ${kind}`));
+  sb.say(`       ${AMI_STATE} x${announced} -> imageState: ${marked.join(', ') || 'nothing'}`);
+}
+
+/** Rotation runs with its schedule's input from serverless.yml, and deletes what the retention says. */
+async function rotateFiring(sb: Sandbox, firing: Firing): Promise<void> {
+  const { cloud, say } = sb;
+  cloud.setClock(firing.at);
+  const from = mark(sb, firing.at);
+  const report = (await cloud.invoke(firing.functionName, firing.schedule.input)) as RotationReport | Rejected;
+  if (isRejected(report)) return problem(sb, 'WIRING PROBLEM', `${firing.functionName} rejected its schedule's input: ${report.reason}`);
+  const [rotated] = publishedSince(sb, from, 'ImagesRotated');
+  say(
+    `${firing.local}  rotate (${JSON.stringify(firing.schedule.input)}): ${report.imagesSeen} image(s) in ${report.lineages} lineage(s), ` +
+      `${report.done.deleted} deleted with ${report.done.snapshotsDeleted} snapshot(s)${report.failures.length ? `, ${report.failures.length} failure(s)` : ''}`,
+  );
+  const deletions = (rotated?.detail.deletions ?? []) as Array<{ imageId: string; name: string; lineage: string; reason: string }>;
+  for (const d of deletions) say(`       deleted ${nameOf(sb, d.lineage)} ${d.name.split('/').slice(2).join('/')} ${d.imageId}: ${d.reason}`);
+}
+
+/** A web server fails; recovery relaunches it; the same notification again changes nothing. */
+async function failAndRecover(sb: Sandbox, at: Date): Promise<void> {
+  const { cloud, say } = sb;
+  const victim = sb.fleet.find((i) => i.name.startsWith('web-'))!;
+  cloud.setClock(at);
+  mark(sb, at);
+  say(`${FAILURE_TIME}  ${victim.name} (${victim.instanceId}) fails: EC2 terminates it (Server.InternalError)`);
+  await cloud.breakInstance(victim.instanceId, 'terminated', 'Server.InternalError');
+  await announceInstances(sb);
+  for (const id of await replacementsOf(cloud, victim.instanceId)) sb.names.set(id, `${victim.name}'s replacement`);
+  await announceInstances(sb); // the replacement's launch
+  const launches = cloud.proxy.calls().RunInstances ?? 0;
+
+  say('       AWS delivers at least once: the same notification again');
+  await cloud.announceInstanceState(victim.instanceId, 'terminated');
+  const again = await cloud.deliver();
+  checkRouting(sb, [{ detailType: INSTANCE_STATE, subject: `${victim.name} terminated`, target: targetOf(INSTANCE_STATE, 'terminated') }], again);
+  for (const line of describeRecoveries(sb, again)) say(`         ${line}`);
+
+  const replacements = await replacementsOf(cloud, victim.instanceId);
+  const relaunched = cloud.published('InstanceRelaunched').filter((e) => e.detail.failedInstanceId === victim.instanceId);
+  const named = new Set(relaunched.map((e) => String(e.detail.newInstanceId)));
+  const moreLaunches = (cloud.proxy.calls().RunInstances ?? 0) - launches;
+  say(`       ${replacements.length === 1 && moreLaunches === 0 ? 'nothing changed' : 'CHANGED'}: ${replacements.length} replacement(s) of ${victim.name} (${replacements.join(', ') || 'none'}), RunInstances calls for the duplicate: ${moreLaunches}`);
+  say(`       InstanceRelaunched x${relaunched.length} for ${victim.name}, all naming ${[...named].join(', ')}; ${relaunched.filter((e) => e.detail.resumed === true).length} marked resumed (consumers dedupe on failedInstanceId)`);
+  if (replacements.length !== 1 || named.size !== 1) problem(sb, 'PROBLEM', `${victim.name} has ${replacements.length} replacement(s), not 1`);
+}
+
+/**
+ * Announces every instance state change moto reports since the last look, delivers,
+ * and checks that stopped and terminated reached recover and nothing else reached anything.
+ */
+async function announceInstances(sb: Sandbox): Promise<void> {
+  const changes = await sb.cloud.announceInstanceStates();
+  if (changes.length === 0) return;
+  const deliveries = await sb.cloud.deliver();
+  const sent = changes.map((c) => ({ detailType: INSTANCE_STATE, subject: `${nameOf(sb, c.instanceId)} ${c.state}`, target: targetOf(INSTANCE_STATE, c.state) }));
+  checkRouting(sb, sent, deliveries);
+  const unrouted = sent.filter((s) => s.target === undefined).map((s) => s.subject);
+  const routed = sent.filter((s) => s.target !== undefined).map((s) => s.subject);
+  const recoveries = describeRecoveries(sb, deliveries);
+  sb.say(`       ${INSTANCE_STATE} x${changes.length}: ${[...routed, ...unrouted].join(', ')}`);
+  if (unrouted.length > 0) sb.say(`         ${unrouted.length} reach no function, as they should`);
+  for (const line of recoveries) sb.say(`         ${line}`);
+}
+
+function describeRecoveries(sb: Sandbox, deliveries: Delivery[]): string[] {
+  return deliveries
+    .filter((d) => d.function === 'recover')
+    .flatMap((d) => (d.result as RecoveryReport | undefined)?.outcomes ?? [])
+    .map((o) => `recover: ${describeRecovery(sb, o)}`);
+}
+
+function describeRecovery(sb: Sandbox, o: RecoveryOutcome): string {
+  const who = nameOf(sb, o.instanceId);
+  if (o.action === 'relaunched') {
+    return `${who} relaunched: ${o.instanceId} -> ${o.replacementId} from ${o.imageId}${o.resumed ? ' (found launched already; finished)' : ''}`;
+  }
+  return `${who} ${o.action}: ${o.reason}`;
+}
+
+async function replacementsOf(cloud: LocalCloud, failedId: string): Promise<string[]> {
+  const { Reservations = [] } = await cloud.ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: `tag:${TAG.replaces}`, Values: [failedId] }] }));
+  return Reservations.flatMap((r) => r.Instances ?? []).map((i) => i.InstanceId!);
+}
+
+// ---- wiring checks ------------------------------------------------------------------------------
+
+/** Records and prints the wiring problems of what was sent and what it reached. */
+function checkRouting(sb: Sandbox, sent: Sent[], deliveries: Delivery[]): void {
+  for (const detail of routingProblems(sent, deliveries)) problem(sb, 'WIRING PROBLEM', detail);
+}
+
+/**
+ * Every event sent must reach exactly the function it is meant for, once, and be
+ * accepted there; one that reaches no function (or the wrong one) is a wiring
+ * problem: it would not work in AWS either. Only the detail types sent are judged.
+ */
+export function routingProblems(sent: Sent[], deliveries: Delivery[]): string[] {
+  const problems: string[] = [];
+  for (const detailType of new Set(sent.map((s) => s.detailType))) {
+    const ofType = sent.filter((s) => s.detailType === detailType);
+    const reached = deliveries.filter((d) => d.detailType === detailType);
+    for (const target of new Set(ofType.flatMap((s) => (s.target ? [s.target] : [])))) {
+      const expected = ofType.filter((s) => s.target === target);
+      const got = reached.filter((d) => d.function === target);
+      if (got.length < expected.length) {
+        const subjects = [...new Set(expected.map((s) => s.subject))].join(', ');
+        problems.push(`${detailType} (${expected.length - got.length} of ${expected.length}: ${subjects}) reached no function; serverless.yml must route it to ${target}`);
+      }
+      if (got.length > expected.length) problems.push(`${detailType} reached ${target} ${got.length} times for ${expected.length} sent`);
+      for (const d of got.filter((x) => !accepted(x))) problems.push(`${detailType} reached ${target}, which could not use it: ${d.error ?? (d.result as { reason?: string }).reason}`);
+    }
+    for (const d of reached.filter((x) => !ofType.some((s) => s.target === x.function))) {
+      problems.push(`${detailType} reached ${d.function}, which must not receive it`);
+    }
+  }
+  return problems;
+}
+
+const isRejected = (result: unknown): result is Rejected => (result as { status?: unknown } | undefined)?.status === 'rejected';
+const accepted = (d: Delivery) => !d.error && !isRejected(d.result);
+
+function problem(sb: Sandbox, kind: string, detail: string): void {
+  const line = `${kind}: ${detail}`;
+  sb.problems.push(line);
+  sb.say(`!!!!!! ${line}`);
+}
+
+function reportProblems(sb: Sandbox): void {
+  sb.say();
+  if (sb.problems.length === 0) {
+    sb.say('every event sent as AWS would reached the function serverless.yml routes it to, and only that one');
+    return;
+  }
+  sb.say(`!!!!!! ${sb.problems.length} problem(s): the sandbox exits 1`);
+  for (const p of sb.problems) sb.say(`!!!!!!   ${p}`);
+}
+
+// ---- the end ------------------------------------------------------------------------------------
+
+async function summarise(sb: Sandbox): Promise<void> {
+  const { cloud, say } = sb;
+  say();
+  say(`events published: ${JSON.stringify(countBy(cloud.published().map((e) => e['detail-type'])))}`);
+  say(`AWS calls made by the service: ${JSON.stringify(cloud.proxy.calls())}`);
+  say();
+  say(`== npm run cli -- --endpoint ${cloud.proxy.endpoint} status`);
+  const ctx = createContext({ stage: STAGE, endpoint: cloud.proxy.endpoint, quiet: true });
+  const view = await inspectFleet(ctx.deps, ctx.schedulePeriods);
+  say(statusTable(view.lineages));
+}
+
+/** The service's events as EventBridge delivers them, stamped with the simulated time they were published at. */
+function writeEvents(sb: Sandbox, file: string): void {
+  const events = sb.cloud.published().map((e, index) => {
+    const m = [...sb.marks].reverse().find((x) => x.from <= index) ?? { from: index, at: new Date() };
+    const time = new Date(m.at.getTime() + (index - m.from) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    return { version: '0', id: randomUUID(), 'detail-type': e['detail-type'], source: e.source, account: '123456789012', time, region: 'us-east-1', resources: [], detail: e.detail };
+  });
+  writeFileSync(file, events.map((e) => JSON.stringify(e)).join('\n') + (events.length ? '\n' : ''));
+  sb.say(`wrote ${events.length} event(s) to ${file}`);
+}
+
+/** Keeps moto and the proxy up until Ctrl-C, and says how to look around. */
+export async function serve(run: SandboxRun, say: Say): Promise<void> {
+  const url = run.endpoint;
+  say();
+  say(`== serving: the emulator stays up at ${url} until Ctrl-C`);
+  say('   export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1');
+  say(`   npm run cli -- --endpoint ${url} status`);
+  say(`   npm run cli -- --endpoint ${url} plan`);
+  say(`   npm run cli -- --endpoint ${url} report --html report.html`);
+  say(`   aws --endpoint-url ${url} ec2 describe-images --owners self`);
+  await new Promise<void>((done) => {
+    process.once('SIGINT', () => done());
+    process.once('SIGTERM', () => done());
+  });
+  say('stopping');
+}
+
+// ---- a moto given by AWS_ENDPOINT_URL must start empty ------------------------------------------
+
+async function assertEmptyEmulator(endpoint: string): Promise<void> {
+  const config = { endpoint, region: 'us-east-1', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } };
+  const ec2 = new EC2Client(config);
+  const events = new EventBridgeClient(config);
+  try {
+    const bus = readServerless({ stage: STAGE }).eventBusName;
+    const { Reservations = [] } = await ec2.send(new DescribeInstancesCommand({}));
+    const live = Reservations.flatMap((r) => r.Instances ?? []).filter((i) => i.State?.Name !== 'terminated');
+    const { EventBuses = [] } = await events.send(new ListEventBusesCommand({ NamePrefix: bus }));
+    if (live.length > 0 || EventBuses.some((b) => b.Name === bus)) {
+      throw new Error(
+        `the emulator at ${endpoint} is not empty (${live.length} instance(s)${EventBuses.length ? `, bus ${bus}` : ''}); ` +
+          `the sandbox seeds its own fleet: reset it (curl -X POST ${new URL(endpoint).origin}/moto-api/reset) or unset AWS_ENDPOINT_URL`,
+      );
+    }
+  } finally {
+    ec2.destroy();
+    events.destroy();
+  }
+}
+
+// ---- the simulated clock: when serverless.yml's schedules fire ----------------------------------
+
+/** Every firing on one calendar day of the schedules the sandbox simulates, in time order. */
+function firingsOn(cloud: LocalCloud, day: string): Firing[] {
+  return cloud.wiring.functions
+    .filter((fn) => SIMULATED_FUNCTIONS.includes(fn.name))
+    .flatMap((fn) => fn.schedules.flatMap((schedule) => cronFirings(schedule.expression, schedule.timezone, day).map((f) => ({ ...f, functionName: fn.name, schedule }))))
+    .sort((a, b) => a.at.getTime() - b.at.getTime());
+}
+
+const WEEKDAYS = ['SUN', 'MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT'];
+const MONTHS = ['JAN', 'FEB', 'MAR', 'APR', 'MAY', 'JUN', 'JUL', 'AUG', 'SEP', 'OCT', 'NOV', 'DEC'];
+
+/**
+ * When an EventBridge Scheduler cron expression fires on a calendar day of its
+ * time zone. Fields: minutes hours day-of-month month day-of-week(1-7, SUN=1) year,
+ * with `*`, `?`, lists, ranges, steps and names (not L, W or #).
+ */
+export function cronFirings(expression: string, timeZone: string, day: string): Array<{ at: Date; local: string }> {
+  const fields = /^cron\((.*)\)$/.exec(expression.trim())?.[1]?.trim().split(/\s+/);
+  if (fields?.length !== 6) throw new Error(`the sandbox cannot simulate the schedule expression ${expression}`);
+  const [minutes, hours, dayOfMonth, month, dayOfWeek, year] = fields as [string, string, string, string, string, string];
+  const [y, m, d] = day.split('-').map(Number) as [number, number, number];
+  const weekday = new Date(Date.UTC(y, m - 1, d)).getUTCDay() + 1;
+  const on =
+    cronValues(dayOfMonth, 1, 31).includes(d) &&
+    cronValues(month, 1, 12, MONTHS).includes(m) &&
+    cronValues(dayOfWeek, 1, 7, WEEKDAYS).includes(weekday) &&
+    cronValues(year, 1970, 2199).includes(y);
+  if (!on) return [];
+  return cronValues(hours, 0, 23).flatMap((h) =>
+    cronValues(minutes, 0, 59).map((min) => ({ at: zonedTime(y, m, d, h, min, timeZone), local: `${pad(h)}:${pad(min)}` })),
+  );
+}
+
+function cronValues(field: string, min: number, max: number, names: string[] = []): number[] {
+  if (field === '*' || field === '?') return range(min, max, 1);
+  const value = (text: string) => {
+    const named = names.indexOf(text.toUpperCase());
+    const n = named >= 0 ? named + min : Number(text);
+    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`the sandbox cannot simulate the cron field '${field}'`);
+    return n;
+  };
+  return field.split(',').flatMap((part) => {
+    const [base = '', step] = part.split('/');
+    const [from, to] = base === '*' ? [min, max] : base.includes('-') ? base.split('-').map(value) : [value(base), step ? max : value(base)];
+    return range(from!, to!, step ? value(step) : 1);
+  });
+}
+
+const range = (from: number, to: number, step: number) => Array.from({ length: Math.floor((to - from) / step) + 1 }, (_, i) => from + i * step);
+const pad = (n: number) => String(n).padStart(2, '0');
+
+/** The instant a wall-clock time of a time zone stands for. */
+function zonedTime(y: number, m: number, d: number, hour: number, minute: number, timeZone: string): Date {
+  const wall = Date.UTC(y, m - 1, d, hour, minute);
+  const format = new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric' });
+  const offsetAt = (t: number) => {
+    const p = Object.fromEntries(format.formatToParts(new Date(t)).map((x) => [x.type, Number(x.value)]));
+    return Date.UTC(p.year!, p.month! - 1, p.day!, p.hour!, p.minute!) - t;
+  };
+  return new Date(wall - offsetAt(wall - offsetAt(wall)));
+}
+
+// ---- small helpers ------------------------------------------------------------------------------
+
+function mark(sb: Sandbox, at: Date): number {
+  const from = sb.cloud.published().length;
+  sb.marks.push({ from, at });
+  return from;
+}
+
+function publishedSince(sb: Sandbox, from: number, detailType: string) {
+  return sb.cloud.published().slice(from).filter((e) => e['detail-type'] === detailType);
+}
+
+function countBy(values: string[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const v of values) counts[v] = (counts[v] ?? 0) + 1;
+  return counts;
+}
+
+const addDays = (day: string, n: number) => new Date(Date.parse(`${day}T00:00:00Z`) + n * DAY_MS).toISOString().slice(0, 10);
+const weekdayOf = (day: string) => new Date(`${day}T00:00:00Z`).toLocaleDateString('en-US', { weekday: 'short', timeZone: 'UTC' });
+
+// ---- command line -------------------------------------------------------------------------------
+
+const whole = (max: number) => (value: string) => {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1 || n > max) throw new InvalidArgumentError(`a whole number from 1 to ${max}`);
   return n;
 };
 
-const program = new Command('sandbox')
-  .description('Run ami-lifecycle locally against moto and print what it does')
-  .option('--nights <n>', 'simulated nights to run', positive(30), 2)
-  .option('--fleet <n>', 'opted-in demo instances (besides one untagged and one with a bad tag)', positive(50), 4)
-  .option('--start <date>', 'first simulated night (UTC date)', '2026-11-26')
-  .parse();
-const options = program.opts<{ nights: number; fleet: number; start: string }>();
+const isoDay = (value: string) => {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(value) || addDays(value, 0) !== value) throw new InvalidArgumentError('a date, YYYY-MM-DD');
+  return value;
+};
 
-const say = (line = '') => process.stdout.write(`${line}\n`);
-const ok = (d: Delivery) => !d.error && (d.result as { status?: string } | undefined)?.status !== 'rejected';
-
-async function main(): Promise<void> {
-  process.env.POWERTOOLS_LOG_LEVEL ??= 'SILENT';
-  const cloud = await LocalCloud.start({ stage: 'dev' });
-  const managedBy = cloud.wiring.environment.MANAGED_BY!;
-  try {
-    say(`ami-lifecycle sandbox: moto at ${cloud.moto.endpoint}, stack ${managedBy}`);
-    say(`wiring from serverless.yml: ${cloud.wiring.functions.map((f) => f.name).join(', ')}; bus ${cloud.wiring.eventBusName}`);
-    say();
-
-    // The demo fleet: opted-in web servers, one weekly database, one untagged and one mis-tagged.
-    const fleet = new Map<string, string>();
-    const label = async (name: string, count: number, tags: Record<string, string>) => {
-      const ids = await cloud.launch(count, { Name: name, ...tags });
-      ids.forEach((id, i) => fleet.set(id, count > 1 ? `${name}-${i + 1}` : name));
-      return ids;
-    };
-    await label('web', Math.max(1, options.fleet - 1), { [TAG.bake]: 'nightly' });
-    await label('db', 1, { [TAG.bake]: 'nightly,weekly', [TAG.reboot]: 'true' });
-    await label('scratch', 1, {});
-    await label('typo', 1, { [TAG.bake]: 'nightly', [TAG.reboot]: 'yes please' });
-    const stopped = (await label('batch', 1, { [TAG.bake]: 'nightly' }))[0]!;
-    await cloud.ec2.send(new StopInstancesCommand({ InstanceIds: [stopped] }));
-    say(`fleet: ${fleet.size} instances`);
-    for (const [id, name] of fleet) say(`  ${id}  ${name}`);
-
-    const first = new Date(`${options.start}T03:00:00Z`);
-    if (Number.isNaN(first.getTime())) throw new Error(`--start: not a date: ${options.start}`);
-    for (let night = 0; night < options.nights; night++) {
-      const at = new Date(first.getTime() + night * 86_400_000);
-      say();
-      say(`== night ${night + 1}: ${at.toISOString()} — the nightly schedule fires`);
-      const report = (await cloud.fireSchedule('nightly', at)) as {
-        slot: string;
-        bakeRequested: number;
-        skipped: Record<string, number>;
-        policyInvalid: number;
-        reconcile: { pendingSeen?: number; good?: number };
-      };
-      say(
-        `   slot ${report.slot}: ${report.bakeRequested} bake requests, skipped ${JSON.stringify(report.skipped)}, ` +
-          `reconcile settled ${report.reconcile.good ?? 0} of ${report.reconcile.pendingSeen ?? 0} pending`,
-      );
-      for (const e of cloud.published('PolicyInvalid').filter((e) => e.detail.slot === report.slot)) {
-        const problems = e.detail.problems as Array<{ tag: string; value: string; reason: string }>;
-        say(`   PolicyInvalid ${e.detail.instanceId} (${fleet.get(String(e.detail.instanceId))}): ${problems.map((p) => `${p.tag}='${p.value}': ${p.reason}`).join('; ')}`);
-      }
-      for (const d of await cloud.deliver()) {
-        const r = d.result as { status: string; imageId?: string; imageName?: string; errorCode?: string };
-        say(`   ${d.function}: ${r.status} ${r.imageId ?? ''} ${r.imageName ?? r.errorCode ?? ''}${ok(d) ? '' : `  ${d.error ?? ''}`}`);
-      }
-      if (night === 0) {
-        // AWS delivers at least once: the same request again must change nothing.
-        const again = cloud.published('BakeRequested').find((e) => e.detail.slot === report.slot)!;
-        await cloud.putEvent({ source: again.source, detailType: again['detail-type'], detail: again.detail, bus: cloud.wiring.eventBusName });
-        const [dup] = await cloud.deliver();
-        say(`   duplicate BakeRequested for ${again.detail.instanceId}: ${(dup?.result as { status: string }).status}`);
-      }
-      if (night === 0 && options.nights > 1) {
-        // Those events are best effort: lose them tonight, and the next run settles the images.
-        say('   EC2 AMI State Change events lost tonight: the next scheduled run reconciles');
-        continue;
-      }
-      const announced = await cloud.announceImageStates();
-      const settled = await cloud.deliver();
-      const good = settled.filter((d) => (d.result as { kind: string }).kind === 'good').length;
-      say(`   EC2 AMI State Change x${announced} -> ${good} images marked good, ${settled.length - good} already settled`);
-    }
-
-    say();
-    say('== images by lineage');
-    const { Images = [] } = await cloud.ec2.send(
-      new DescribeImagesCommand({ Owners: ['self'], Filters: [{ Name: `tag:${TAG.managedBy}`, Values: [managedBy] }] }),
-    );
-    const byLineage = new Map<string, Array<{ slot: string; status: string; id: string }>>();
-    for (const image of Images) {
-      const t = tagRecord(image.Tags);
-      const list = byLineage.get(t[TAG.lineage] ?? '?') ?? [];
-      list.push({ slot: t[TAG.slot] ?? '', status: t[TAG.status] ?? '', id: image.ImageId ?? '' });
-      byLineage.set(t[TAG.lineage] ?? '?', list);
-    }
-    say(`   ${'lineage'.padEnd(22)} ${'name'.padEnd(8)} images  statuses`);
-    for (const [lineage, images] of [...byLineage].sort()) {
-      images.sort((a, b) => a.slot.localeCompare(b.slot));
-      say(`   ${lineage.padEnd(22)} ${(fleet.get(lineage) ?? '').padEnd(8)} ${String(images.length).padEnd(7)} ${images.map((i) => `${i.slot}:${i.status}`).join(' ')}`);
-    }
-    const events = cloud.published();
-    const counts = events.reduce<Record<string, number>>((acc, e) => ({ ...acc, [e['detail-type']]: (acc[e['detail-type']] ?? 0) + 1 }), {});
-    say();
-    say(`events published: ${JSON.stringify(counts)}`);
-    say(`AWS calls made by the service: ${JSON.stringify(cloud.proxy.calls())}`);
-  } finally {
-    await cloud.stop();
-  }
+export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): SandboxOptions & { serve: boolean } {
+  const program = new Command('sandbox')
+    .description('Run the whole ami-lifecycle locally against moto for a few simulated days, and print what it does')
+    .option('--days <n>', 'simulated days to run', whole(60), 5)
+    .option('--fleet <n>', 'web servers in the demo fleet (besides a db, a stopped batch host, an untagged and a mis-tagged instance)', whole(50), 3)
+    .option('--start <date>', 'the first simulated day, YYYY-MM-DD (default: so that the last one is yesterday)', isoDay)
+    .option('--events-out <file>', 'write every event the service published as JSON lines (for ami-lifecycle report --events)')
+    .option('--serve', 'keep moto and the proxy running afterwards, to look around with the CLI, until Ctrl-C')
+    .addHelpText('after', '\nWith AWS_ENDPOINT_URL set, uses the (empty) moto_server there instead of starting one.')
+    .parse(argv);
+  const o = program.opts<{ days: number; fleet: number; start?: string; eventsOut?: string; serve?: boolean }>();
+  const today = new Date().toISOString().slice(0, 10);
+  return {
+    days: o.days,
+    fleet: o.fleet,
+    start: o.start ?? addDays(today, -o.days),
+    eventsOut: o.eventsOut,
+    endpoint: env.AWS_ENDPOINT_URL || undefined,
+    serve: o.serve ?? false,
+  };
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(`sandbox failed: ${error instanceof Error ? error.message : String(error)}\n`);
-  process.exit(1);
-});
+/** 0, or 1 when a wiring problem or a broken promise was seen. */
+export const exitCode = (run: SandboxRun) => (run.problems.length > 0 ? 1 : 0);
+
+async function main(): Promise<number> {
+  process.env.POWERTOOLS_LOG_LEVEL ??= 'SILENT';
+  const started = Date.now();
+  const options = parseOptions(process.argv);
+  const say: Say = (line = '') => process.stdout.write(`${line}\n`);
+  let run: SandboxRun;
+  try {
+    run = await runSandbox(options, say);
+  } catch (error) {
+    if (isMotoMissing(error)) {
+      process.stderr.write("moto_server is not installed: the sandbox runs the service against it. Install it with:\n  pip install 'moto[server]'\n");
+    } else {
+      process.stderr.write(`sandbox failed: ${error instanceof Error ? error.message : String(error)}\n`);
+    }
+    return 1;
+  }
+  say(`done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  try {
+    if (options.serve) await serve(run, say);
+  } finally {
+    await run.cloud.stop();
+  }
+  return exitCode(run);
+}
+
+
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  main().then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      process.stderr.write(`sandbox failed: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -2,8 +2,9 @@
  * A local stand-in for the deployed stack: moto behind the fidelity proxy, the
  * EventBridge bus and rules declared in serverless.yml (moto evaluates the
  * patterns and delivers to SQS queues that stand in for the Lambda targets), the
- * real handler modules, and the AMI state-change events moto never emits,
- * synthesised from the image states it reports. Test and sandbox code only.
+ * real handler modules, and the AMI and instance state-change events moto never
+ * emits, synthesised from the image and instance states it reports. Test and
+ * sandbox code only.
  */
 import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
@@ -12,6 +13,7 @@ import type { Context } from 'aws-lambda';
 import {
   DescribeImagesCommand,
   EC2Client,
+  paginateDescribeInstances,
   RunInstancesCommand,
   StopInstancesCommand,
   TerminateInstancesCommand,
@@ -26,7 +28,7 @@ import {
   ReceiveMessageCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
-import { startMoto, type MotoServer } from './moto.js';
+import { startMoto, useRunningMoto, type MotoServer } from './moto.js';
 import { startFidelityProxy, type FidelityProxy, type RecordedEvent } from './proxy.js';
 import { PROJECT_ROOT, readServerless, type FunctionWiring, type ServiceWiring } from '../../cli/serverless-config.js';
 
@@ -80,6 +82,19 @@ export interface LocalCloudOptions {
   env?: Record<string, string>;
   /** Handler invocations running at once while delivering. */
   concurrency?: number;
+  /**
+   * An already running moto_server to use instead of starting one (its state is
+   * kept, and stop() leaves it running).
+   */
+  endpoint?: string;
+}
+
+/** A change of an instance's state, as announceInstanceStates() saw and announced it. */
+export interface InstanceStateChange {
+  instanceId: string;
+  state: string;
+  /** The state seen the time before; undefined for an instance not seen before. */
+  previous: string | undefined;
 }
 
 export class LocalCloud {
@@ -88,6 +103,8 @@ export class LocalCloud {
   private readonly sqs: SQSClient;
   private readonly queues = new Map<string, string>();
   private readonly announced = new Set<string>();
+  /** Instance id -> the state announceInstanceStates() saw last. */
+  private readonly instanceStates = new Map<string, string>();
   private handlers: Record<string, LambdaHandler> = {};
 
   private constructor(
@@ -107,7 +124,7 @@ export class LocalCloud {
 
   static async start(options: LocalCloudOptions = {}): Promise<LocalCloud> {
     const wiring = readServerless({ stage: options.stage ?? 'dev' });
-    const moto = await startMoto();
+    const moto = options.endpoint ? await useRunningMoto(options.endpoint) : await startMoto();
     const clock: { at?: Date | undefined } = {};
     const proxy = await startFidelityProxy(moto.endpoint, { clock: () => clock.at ?? new Date() });
     const cloud = new LocalCloud(moto, proxy, wiring, options.concurrency ?? 4, clock);
@@ -158,6 +175,7 @@ export class LocalCloud {
     this.setClock(undefined);
     this.queues.clear();
     this.announced.clear();
+    this.instanceStates.clear();
     this.proxy.resetCalls();
     await this.install();
   }
@@ -347,26 +365,61 @@ export class LocalCloud {
    * Client.UserInitiatedShutdown for a person), then announces the state change.
    */
   async failInstance(instanceId: string, state: 'stopped' | 'terminated', reason = 'Server.InternalError'): Promise<void> {
+    await this.breakInstance(instanceId, state, reason);
+    await this.announceInstanceState(instanceId, state);
+  }
+
+  /**
+   * Stops or terminates an instance the way a failure would (`reason` as its
+   * StateReason), announcing nothing: announceInstanceStates() then reports the
+   * change, as EC2 would.
+   */
+  async breakInstance(instanceId: string, state: 'stopped' | 'terminated', reason = 'Server.InternalError'): Promise<void> {
     this.proxy.setStateReason(instanceId, reason);
     await this.ec2.send(state === 'stopped' ? new StopInstancesCommand({ InstanceIds: [instanceId] }) : new TerminateInstancesCommand({ InstanceIds: [instanceId] }));
-    await this.announceInstanceState(instanceId, state);
+  }
+
+  /**
+   * Sends `EC2 Instance State-change Notification` to the default bus for every
+   * instance of the account whose state differs from the one seen by the last
+   * call (an instance not seen before counts as changed: EC2 announced its
+   * launch), in the shape EC2 sends it, and returns the changes. moto emits no
+   * such events. Announcements made by hand (announceInstanceState, failInstance)
+   * are not remembered: a change announced that way is announced again here, as
+   * an at-least-once delivery may.
+   */
+  async announceInstanceStates(): Promise<InstanceStateChange[]> {
+    const changes: InstanceStateChange[] = [];
+    for await (const page of paginateDescribeInstances({ client: this.ec2 }, { MaxResults: 1000 })) {
+      for (const instance of (page.Reservations ?? []).flatMap((r) => r.Instances ?? [])) {
+        const instanceId = instance.InstanceId!;
+        const state = instance.State?.Name ?? 'unknown';
+        const previous = this.instanceStates.get(instanceId);
+        if (previous === state) continue;
+        this.instanceStates.set(instanceId, state);
+        changes.push({ instanceId, state, previous });
+      }
+    }
+    for (let i = 0; i < changes.length; i += 10) {
+      await this.events.send(new PutEventsCommand({ Entries: changes.slice(i, i + 10).map((c) => instanceStateEntry(c.instanceId, c.state)) }));
+    }
+    return changes;
   }
 
   /** Sends `EC2 Instance State-change Notification` to the default bus, in the shape EC2 sends it. moto emits none. */
   async announceInstanceState(instanceId: string, state: string): Promise<void> {
-    await this.events.send(
-      new PutEventsCommand({
-        Entries: [
-          {
-            Source: 'aws.ec2',
-            DetailType: 'EC2 Instance State-change Notification',
-            Resources: [`arn:aws:ec2:${region}:${MOTO_ACCOUNT}:instance/${instanceId}`],
-            Detail: JSON.stringify({ 'instance-id': instanceId, state }),
-          },
-        ],
-      }),
-    );
+    await this.events.send(new PutEventsCommand({ Entries: [instanceStateEntry(instanceId, state)] }));
   }
+}
+
+/** `EC2 Instance State-change Notification` as a PutEvents entry, in the shape EC2 sends it. */
+function instanceStateEntry(instanceId: string, state: string) {
+  return {
+    Source: 'aws.ec2',
+    DetailType: 'EC2 Instance State-change Notification',
+    Resources: [`arn:aws:ec2:${region}:${MOTO_ACCOUNT}:instance/${instanceId}`],
+    Detail: JSON.stringify({ 'instance-id': instanceId, state }),
+  };
 }
 
 /** The event as EventBridge delivers it to Lambda, without moto's internal ingestion time. */

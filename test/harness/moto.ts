@@ -51,6 +51,37 @@ export async function startMoto(options: StartMotoOptions = {}): Promise<MotoSer
   throw lastError;
 }
 
+/**
+ * A moto_server started by someone else (for instance the one AWS_ENDPOINT_URL names):
+ * checked to answer, then used as is. stop() leaves it running; reset() wipes it.
+ */
+export async function useRunningMoto(endpoint: string): Promise<MotoServer> {
+  const url = new URL(endpoint);
+  const base = url.origin;
+  if (!(await waitUntilAnswering(base, 5_000, new AbortController().signal))) {
+    throw new Error(`nothing answers at ${base}: start moto_server there first, or leave AWS_ENDPOINT_URL unset`);
+  }
+  return {
+    endpoint: base,
+    port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)),
+    reset: async () => {
+      const response = await fetch(`${base}/moto-api/reset`, { method: 'POST' });
+      await response.arrayBuffer();
+      if (!response.ok) throw new Error(`moto reset failed: HTTP ${response.status}`);
+    },
+    stop: async () => undefined,
+  };
+}
+
+/**
+ * Whether startMoto failed because moto_server is not installed: not on PATH at all,
+ * or a shim (pyenv, asdf) that found no moto_server behind it and exited 127.
+ */
+export function isMotoMissing(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  return error.message === NOT_FOUND_MESSAGE || error.message.startsWith(`${MOTO_BINARY} exited before it was ready (code 127,`);
+}
+
 export async function findFreePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();

@@ -1,28 +1,210 @@
-/** `npm start` must keep working for a new user: run the sandbox briefly and read what it prints. */
+/**
+ * `npm start` must keep working for a new user, and must show the truth: run the
+ * sandbox for four simulated days in-process, then read moto, what it printed and
+ * the events it wrote. Also `npm start` itself (exit codes) and the sandbox's own
+ * wiring check and clock.
+ */
 import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DescribeImagesCommand, DescribeInstancesCommand, DescribeSnapshotsCommand, type Image } from '@aws-sdk/client-ec2';
 import { PROJECT_ROOT } from '../../cli/serverless-config.js';
+import { cronFirings, exitCode, routingProblems, runSandbox, type SandboxRun } from '../../scripts/sandbox.js';
+import { tagRecord } from '../../shared/domain/tags.js';
 
 const run = promisify(execFile);
+const MANAGED_BY = 'ami-lifecycle-dev';
+/** Fri 20 to Mon 23 November 2026: the weekly schedule fires on Sunday the 22nd, web-1 fails that day. */
+const START = '2026-11-20';
+const NIGHTS = ['2026-11-20', '2026-11-21', '2026-11-22', '2026-11-23'];
 
-describe('npm start (sandbox)', () => {
-  it('bakes the demo fleet for two nights, settles every image good and exits 0', async () => {
-    // Act
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'scripts/sandbox.ts', '--nights', '2', '--fleet', '2'], {
-      cwd: PROJECT_ROOT,
-      env: { ...process.env, POWERTOOLS_LOG_LEVEL: 'SILENT' },
-      timeout: 120_000,
+let sandbox: SandboxRun;
+const printed: string[] = [];
+const eventsFile = join(mkdtempSync(join(tmpdir(), 'sandbox-')), 'events.jsonl');
+
+beforeAll(async () => {
+  sandbox = await runSandbox({ days: 4, fleet: 3, start: START, eventsOut: eventsFile }, (line = '') => printed.push(line));
+}, 90_000);
+afterAll(async () => {
+  await sandbox?.cloud.stop();
+});
+
+const idOf = (name: string) => sandbox.fleet.find((i) => i.name === name)!.instanceId;
+const output = () => printed.join('\n');
+
+async function managedImages(): Promise<Image[]> {
+  const { Images = [] } = await sandbox.cloud.ec2.send(
+    new DescribeImagesCommand({ Owners: ['self'], Filters: [{ Name: 'tag:ami-lifecycle:managed-by', Values: [MANAGED_BY] }] }),
+  );
+  return Images;
+}
+
+/** Lineage -> its images' "schedule/slot", sorted. */
+async function slotsByLineage(): Promise<Record<string, string[]>> {
+  const out: Record<string, string[]> = {};
+  for (const image of await managedImages()) {
+    const t = tagRecord(image.Tags);
+    (out[t['ami-lifecycle:lineage']!] ??= []).push(`${t['ami-lifecycle:schedule']}/${t['ami-lifecycle:slot']}`);
+  }
+  for (const slots of Object.values(out)) slots.sort();
+  return out;
+}
+
+describe('npm start (the sandbox), four simulated days', () => {
+  it('ends with a clean run: exit code 0, no wiring problem', () => {
+    expect(sandbox.problems).toEqual([]);
+    expect(exitCode(sandbox)).toBe(0);
+    expect(output()).not.toMatch(/WIRING PROBLEM|PROBLEM/);
+    expect(output()).toMatch(/every event sent as AWS would reached the function serverless.yml routes it to/);
+  });
+
+  it('leaves exactly the images the retain policies say, every one good, with no orphaned snapshot', async () => {
+    const nightly = (days: string[]) => days.map((d) => `nightly/${d}`);
+    // Web servers keep 3 (their tag); the db and the batch host fall back to the default 7.
+    expect(await slotsByLineage()).toEqual({
+      [idOf('web-1')]: nightly(NIGHTS.slice(1)),
+      [idOf('web-2')]: nightly(NIGHTS.slice(1)),
+      [idOf('web-3')]: nightly(NIGHTS.slice(1)),
+      [idOf('db')]: [...nightly(NIGHTS), 'weekly/2026-W47'],
+      [idOf('batch')]: nightly(NIGHTS),
     });
+    const images = await managedImages();
+    expect(images.map((i) => tagRecord(i.Tags)['ami-lifecycle:status'])).toEqual(images.map(() => 'good'));
+    const names = images.map((i) => i.Name);
+    expect(new Set(names).size).toBe(names.length);
 
-    // Assess: 2 web + db + stopped batch are baked each night; the mis-tagged one is reported, not baked
-    expect(stdout).toMatch(/slot 2026-11-26: 3 bake requests/);
-    expect(stdout).toMatch(/PolicyInvalid i-[0-9a-f]+ \(typo\): ami-lifecycle:reboot='yes please'/);
-    expect(stdout).toMatch(/duplicate BakeRequested for i-[0-9a-f]+: already-baked/);
-    expect(stdout).toMatch(/reconcile settled 3 of 3 pending/);
-    const rows = stdout.split('\n').filter((l) => /^ {3}i-[0-9a-f]+ /.test(l));
-    expect(rows).toHaveLength(3);
-    for (const row of rows) expect(row).toMatch(/ 2 +2026-11-26:good 2026-11-27:good$/);
-    expect(stdout).toMatch(/"BakeRequested":6,"PolicyInvalid":2,"ImageBaked":6/);
-  }, 150_000);
+    const { Snapshots = [] } = await sandbox.cloud.ec2.send(
+      new DescribeSnapshotsCommand({ OwnerIds: ['self'], Filters: [{ Name: 'tag:ami-lifecycle:managed-by', Values: [MANAGED_BY] }] }),
+    );
+    const ofImages = images.flatMap((i) => (i.BlockDeviceMappings ?? []).map((m) => m.Ebs!.SnapshotId!));
+    expect(Snapshots.map((s) => s.SnapshotId).sort()).toEqual(ofImages.sort());
+  });
+
+  it('relaunched the failed web server exactly once, from its last good image, despite the duplicate event', async () => {
+    const failed = idOf('web-1');
+    const { Reservations = [] } = await sandbox.cloud.ec2.send(
+      new DescribeInstancesCommand({ Filters: [{ Name: 'tag-key', Values: ['ami-lifecycle:replaces'] }] }),
+    );
+    const replacements = Reservations.flatMap((r) => r.Instances ?? []);
+    expect(replacements).toHaveLength(1);
+    const [replacement] = replacements;
+    const tags = tagRecord(replacement!.Tags);
+    expect(tags).toMatchObject({ 'ami-lifecycle:replaces': failed, 'ami-lifecycle:lineage': failed, Name: 'web-1' });
+    expect(replacement!.State?.Name).toBe('running');
+    const sunday = (await managedImages()).find((i) => i.Name === `${MANAGED_BY}/${failed}/nightly/2026-11-22`);
+    expect(replacement!.ImageId).toBe(sunday!.ImageId);
+
+    // The duplicate finds the replacement and publishes again, marked resumed: one relaunch.
+    const relaunched = sandbox.cloud.published('InstanceRelaunched');
+    expect(relaunched.filter((e) => e.detail.resumed === false)).toHaveLength(1);
+    expect(new Set(relaunched.map((e) => `${e.detail.failedInstanceId} -> ${e.detail.newInstanceId}`))).toEqual(
+      new Set([`${failed} -> ${replacement!.InstanceId}`]),
+    );
+    expect(sandbox.cloud.proxy.calls().RunInstances).toBe(1);
+    expect(output()).toContain(`recover: web-1 relaunched: ${failed} -> ${replacement!.InstanceId} from ${sunday!.ImageId}`);
+    expect(output()).toMatch(/nothing changed: 1 replacement\(s\) of web-1/);
+  });
+
+  it('prints the timeline: the schedules of each day, bakes, settling, rotation deletions and the state changes', () => {
+    const text = output();
+    NIGHTS.forEach((day, n) => expect(text).toMatch(new RegExp(`== day ${n + 1} {2}\\w{3} ${day}`)));
+    expect(text).toMatch(/03:00 {2}nightly fires: slot 2026-11-20, 5 bake request\(s\); skipped: 1 invalid-policy/);
+    expect(text).toMatch(/04:00 {2}weekly fires: slot 2026-W47, 1 bake request\(s\)/);
+    expect(text.match(/weekly fires/g)).toHaveLength(1);
+    expect(text).toMatch(/PolicyInvalid typo: ami-lifecycle:reboot='yes please'/);
+    expect(text).toMatch(/EC2 AMI State Change x5 -> imageState: 5 marked good/);
+    expect(text).toMatch(/EC2 Instance State-change Notification x1: web-1 terminated/);
+    expect(text).toMatch(/recover: batch ignored/);
+    for (const web of ['web-1', 'web-2', 'web-3']) expect(text).toMatch(new RegExp(`deleted ${web} nightly/2026-11-20 ami-[0-9a-f]+: not kept by keep 3`));
+    expect(text.match(/^ {7}deleted /gm)).toHaveLength(3);
+  });
+
+  it('ends with the CLI status table, one row per lineage', () => {
+    const lines = output().split('\n');
+    const at = lines.findIndex((l) => l.startsWith('== npm run cli -- --endpoint'));
+    expect(at).toBeGreaterThan(0);
+    expect(lines[at + 1]).toMatch(/^lineage +name +instance +state/);
+    const rows = lines.slice(at + 3, lines.indexOf('', at));
+    // web-1..3, db, batch and the mis-tagged one (a lineage without images); not the untagged one.
+    expect(rows.map((r) => r.split(/ +/)[1]).sort()).toEqual(['batch', 'db', 'typo', 'web-1', 'web-2', 'web-3']);
+    // lineage, name, instance, state, schedules, recover, last good, images, snapshots, next rotation, problems
+    const web1 = rows.find((r) => r.startsWith(idOf('web-1')))!.split(/ {2,}/);
+    const replacement = sandbox.cloud.published('InstanceRelaunched')[0]!.detail.newInstanceId;
+    expect([web1[1], web1[2], web1[3], web1[4], web1[5], web1[7], web1[8], web1[9]]).toEqual(['web-1', replacement, 'running', 'nightly', 'on-failure', '3', '45.0 GiB', '-']);
+  });
+
+  it('wrote every event the service published, as JSON lines on the simulated clock', () => {
+    const events = readFileSync(eventsFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { 'detail-type': string; time: string; detail: Record<string, unknown> });
+    expect(events).toHaveLength(sandbox.cloud.published().length);
+    const count = (type: string) => events.filter((e) => e['detail-type'] === type).length;
+    // 4 nights x (3 web + db + batch) + the db's weekly image
+    expect(count('BakeRequested')).toBe(21);
+    expect(count('ImageBaked')).toBe(21);
+    expect(count('ImagesRotated')).toBe(4);
+    expect(count('InstanceRelaunched')).toBe(2);
+    expect(events[0]!.time).toBe('2026-11-20T03:00:00Z');
+    const relaunch = events.find((e) => e['detail-type'] === 'InstanceRelaunched')!;
+    expect(relaunch.time.slice(0, 13)).toBe('2026-11-22T12');
+    expect(events.map((e) => e.time)).toEqual(events.map((e) => e.time).sort());
+  });
+});
+
+describe('npm start, as a command', () => {
+  const tsx = ['--import', 'tsx', 'scripts/sandbox.ts'];
+  // The run above pointed AWS_ENDPOINT_URL at its own proxy: a child must start its own moto.
+  const { AWS_ENDPOINT_URL: _ours, ...env } = process.env;
+
+  it('exits 0 after a short run', async () => {
+    const { stdout } = await run(process.execPath, [...tsx, '--days', '1', '--fleet', '1'], { cwd: PROJECT_ROOT, env, timeout: 60_000 });
+    expect(stdout).toMatch(/== day 1 /);
+    expect(stdout).toMatch(/^lineage +name/m);
+    expect(stdout).toMatch(/^done in [\d.]+ s$/m);
+  }, 60_000);
+
+  it('says how to install moto when it is missing, and exits 1 without a stack trace', async () => {
+    const failure = await run(process.execPath, [...tsx, '--days', '1'], {
+      cwd: PROJECT_ROOT,
+      env: { HOME: process.env.HOME, PATH: dirname(process.execPath), POWERTOOLS_LOG_LEVEL: 'SILENT' },
+      timeout: 30_000,
+    }).then(
+      () => undefined,
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect(failure?.code).toBe(1);
+    expect(failure?.stderr).toContain("pip install 'moto[server]'");
+    expect(failure?.stderr).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('the sandbox wiring check', () => {
+  const terminated = { detailType: 'EC2 Instance State-change Notification', subject: 'web-1 terminated', target: 'recover' };
+  const running = { detailType: 'EC2 Instance State-change Notification', subject: 'web-1 running', target: undefined };
+  const delivered = (fn: string, result: unknown = { outcomes: [] }) => ({ function: fn, detailType: terminated.detailType, attempts: 1, result });
+
+  it('passes an event that reached its function, and one meant for none that reached none', () => {
+    expect(routingProblems([terminated, running], [delivered('recover')])).toEqual([]);
+  });
+
+  it('names an event that reached no function, one that reached the wrong one, and one its function rejected', () => {
+    expect(routingProblems([terminated], [])).toEqual([
+      'EC2 Instance State-change Notification (1 of 1: web-1 terminated) reached no function; serverless.yml must route it to recover',
+    ]);
+    expect(routingProblems([running], [delivered('recover')])).toEqual(['EC2 Instance State-change Notification reached recover, which must not receive it']);
+    expect(routingProblems([terminated], [delivered('recover', { status: 'rejected', reason: 'detail.state: invalid' })])).toEqual([
+      'EC2 Instance State-change Notification reached recover, which could not use it: detail.state: invalid',
+    ]);
+  });
+});
+
+describe('the sandbox clock', () => {
+  it("fires serverless.yml's cron expressions on the right days and times", () => {
+    expect(cronFirings('cron(0 3 * * ? *)', 'UTC', '2026-11-21')).toEqual([{ at: new Date('2026-11-21T03:00:00Z'), local: '03:00' }]);
+    expect(cronFirings('cron(0 4 ? * SUN *)', 'UTC', '2026-11-21')).toEqual([]);
+    expect(cronFirings('cron(0 4 ? * SUN *)', 'UTC', '2026-11-22')).toEqual([{ at: new Date('2026-11-22T04:00:00Z'), local: '04:00' }]);
+    expect(cronFirings('cron(30 3 ? * MON-FRI *)', 'Europe/Paris', '2026-07-01')).toEqual([{ at: new Date('2026-07-01T01:30:00Z'), local: '03:30' }]);
+    expect(() => cronFirings('rate(1 day)', 'UTC', '2026-11-21')).toThrow(/cannot simulate/);
+  });
 });
