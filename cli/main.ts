@@ -100,7 +100,7 @@ ${EXIT.unreachable} endpoint did not answer; ${EXIT.unknown} unknown instance or
     .option('--json', 'print JSON for scripts')
     .action(
       run(async (ctx, ids: string[], opts: { all?: boolean; schedule?: string; json?: boolean }) => {
-        if (opts.all === (ids.length > 0)) throw new CommanderError(EXIT.usage, 'usage', 'give instance ids or --all (not both)');
+        if (Boolean(opts.all) === ids.length > 0) throw new CommanderError(EXIT.usage, 'usage', 'give instance ids or --all (not both)');
         const results = await bakeOnDemand(opts.all ? 'all' : ids, ctx.deps, {
           schedule: opts.schedule,
           schedulePeriods: ctx.schedulePeriods,
@@ -109,7 +109,8 @@ ${EXIT.unreachable} endpoint did not answer; ${EXIT.unknown} unknown instance or
         if (opts.json) json(results);
         else out(table(['instance', 'result', 'detail'], results.map(bakeRow)));
         if (results.some((r) => 'status' in r && r.status === 'not-found')) return EXIT.unknown;
-        return results.some((r) => 'outcome' in r && r.outcome.status === 'failed') ? EXIT.failed : EXIT.ok;
+        // Skipped or refused is not done: only created or already baked counts.
+        return results.every((r) => 'outcome' in r && r.outcome.status !== 'failed') ? EXIT.ok : EXIT.failed;
       }),
     );
 

@@ -146,7 +146,9 @@ export function decideRecovery(input: RecoveryInput): RecoveryDecision {
 
   // A replacement that dies within the grace period blames its image: skip it from now on.
   const launchedAt = instance?.launchTime;
+  // An operator's request is no crash: it never blames the instance's image.
   const crashLoop =
+    signal.kind !== 'manual' &&
     input.launchedFrom !== undefined &&
     launchedAt !== undefined &&
     input.now.getTime() - launchedAt.getTime() < input.crashLoopGraceMinutes * 60_000;

@@ -177,6 +177,17 @@ describe('decideRecovery', () => {
     expect(decideRecovery(input({ instance: later, launchedFrom: 'ami-00000003' }))).toMatchObject({ imageId: 'ami-00000003' });
   });
 
+  it('never blames an image when an operator asks for the relaunch, however young the replacement', () => {
+    // Prepare: a replacement launched from ami-00000003 ten minutes ago, relaunched by hand
+    const instance = { tags: { [TAG.replaces]: 'i-0aaaabbbbccccdddd' }, state: 'running', launchTime: new Date(NOW.getTime() - 600_000) };
+
+    // Act
+    const decision = decideRecovery(input({ signal: { kind: 'manual', instanceId: ID }, mode: 'always', instance, launchedFrom: 'ami-00000003' }));
+
+    // Assess
+    expect(decision).toEqual({ action: 'relaunch', imageId: 'ami-00000003', reason: 'manual signal' });
+  });
+
   it('launches nothing when the lineage has no good image', () => {
     expect(decideRecovery(input({ images: [img('ami-0000000a', 1, 'pending', 'pending')] }))).toEqual({
       action: 'skip',
