@@ -6,18 +6,18 @@
  * codes an operator's shell sees and for the credential chain of a fresh process.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { DescribeImagesCommand, DescribeInstancesCommand, type Image, type Instance } from '@aws-sdk/client-ec2';
 import { main } from '../../cli/main.js';
 import { PROJECT_ROOT } from '../../cli/serverless-config.js';
 import { slotFor } from '../../shared/domain/schedule.js';
 import { tagRecord } from '../../shared/domain/tags.js';
 import type { LineageStatus } from '../../shared/domain/fleet-status.js';
-import { LocalCloud } from '../harness/local-cloud.js';
+import { cloudPerFile } from '../harness/cloud-per-file.js';
 
 const MANAGED_BY = 'ami-lifecycle-dev';
 const BAKE = 'ami-lifecycle:bake';
@@ -39,18 +39,9 @@ const MUTATING = [
   'PutEvents',
 ];
 
-let cloud: LocalCloud;
+const cloud = cloudPerFile();
 const scratch = mkdtempSync(join(tmpdir(), 'cli-test-'));
-
-beforeAll(async () => {
-  cloud = await LocalCloud.start();
-});
-afterAll(async () => {
-  await cloud?.stop();
-});
-beforeEach(async () => {
-  await cloud.reset();
-});
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 interface CliRun {
   code: number;

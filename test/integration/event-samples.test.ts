@@ -4,21 +4,14 @@
  * each sample reaches exactly that function, whose schema takes it.
  */
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalCloud } from '../harness/local-cloud.js';
+import { describe, expect, it } from 'vitest';
+import { cloudPerFile } from '../harness/cloud-per-file.js';
 import { PROJECT_ROOT } from '../../cli/serverless-config.js';
 import { AmiStateChangeEvent, BakeRequestedEvent, RecoveryTriggerEvent, RotationRequest, ScheduledRun } from '../../shared/domain/incoming.js';
 
 const sample = (name: string) => JSON.parse(readFileSync(`${PROJECT_ROOT}/events/${name}`, 'utf8')) as Record<string, unknown>;
 
-let cloud: LocalCloud;
-
-beforeAll(async () => {
-  cloud = await LocalCloud.start();
-});
-afterAll(async () => {
-  await cloud?.stop();
-});
+const cloud = cloudPerFile({ reset: false });
 
 describe('event samples', () => {
   it.each([

@@ -3,7 +3,7 @@
  * images and snapshots tagged -> AMI state change -> good. The handlers are the
  * real ones, wired by the patterns in serverless.yml.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   DescribeImagesCommand,
   DescribeInstancesCommand,
@@ -12,24 +12,14 @@ import {
   TerminateInstancesCommand,
   type Image,
 } from '@aws-sdk/client-ec2';
-import { LocalCloud } from '../harness/local-cloud.js';
+import { cloudPerFile } from '../harness/cloud-per-file.js';
 import { tagRecord } from '../../shared/domain/tags.js';
 
 const NIGHT = new Date('2026-11-26T03:00:00Z');
 const NEXT_NIGHT = new Date('2026-11-27T03:00:00Z');
 const MANAGED_BY = 'ami-lifecycle-dev';
 
-let cloud: LocalCloud;
-
-beforeAll(async () => {
-  cloud = await LocalCloud.start();
-});
-afterAll(async () => {
-  await cloud?.stop();
-});
-beforeEach(async () => {
-  await cloud.reset();
-});
+const cloud = cloudPerFile();
 
 async function managedImages(): Promise<Image[]> {
   const { Images } = await cloud.ec2.send(

@@ -4,7 +4,7 @@
  * function through serverless.yml's rule, and a replacement runs from the newest
  * good image with the same attributes and the Elastic IP.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   AllocateAddressCommand,
   AssociateAddressCommand,
@@ -22,7 +22,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { AddRoleToInstanceProfileCommand, CreateInstanceProfileCommand, CreateRoleCommand, IAMClient } from '@aws-sdk/client-iam';
 import { readFileSync } from 'node:fs';
-import { LocalCloud } from '../harness/local-cloud.js';
+import { cloudPerFile } from '../harness/cloud-per-file.js';
 import { PROJECT_ROOT } from '../../cli/serverless-config.js';
 import { tagRecord } from '../../shared/domain/tags.js';
 
@@ -32,17 +32,7 @@ const NIGHT_2 = new Date('2026-11-25T03:00:00Z');
 const NIGHT_3 = new Date('2026-11-26T03:00:00Z');
 const USER_DATA = Buffer.from('#!/bin/sh\necho hello > /tmp/hello\n').toString('base64');
 
-let cloud: LocalCloud;
-
-beforeAll(async () => {
-  cloud = await LocalCloud.start();
-});
-afterAll(async () => {
-  await cloud?.stop();
-});
-beforeEach(async () => {
-  await cloud.reset();
-});
+const cloud = cloudPerFile();
 
 interface Arranged {
   instanceId: string;

@@ -2,7 +2,7 @@
  * Rotation against moto: a week of nightly images per lineage, baked through the
  * real handlers on a simulated clock, rotated by the real rotate function.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   CreateLaunchTemplateCommand,
   CreateSnapshotCommand,
@@ -12,7 +12,7 @@ import {
   TerminateInstancesCommand,
   type Image,
 } from '@aws-sdk/client-ec2';
-import { LocalCloud } from '../harness/local-cloud.js';
+import { cloudPerFile } from '../harness/cloud-per-file.js';
 import { tagRecord } from '../../shared/domain/tags.js';
 import type { RotationReport } from '../../shared/use-cases/rotate-images.js';
 
@@ -21,18 +21,8 @@ const GiB = 2 ** 30;
 /** moto gives every image one 15 GiB snapshot. */
 const SNAPSHOT_BYTES = 15 * GiB;
 
-let cloud: LocalCloud;
-
-beforeAll(async () => {
-  // Orphans are swept at once here; the deployed default spares those younger than a day.
-  cloud = await LocalCloud.start({ env: { ORPHAN_GRACE_HOURS: '0', DEFAULT_RETAIN: '7' } });
-});
-afterAll(async () => {
-  await cloud?.stop();
-});
-beforeEach(async () => {
-  await cloud.reset();
-});
+// Orphans are swept at once here; the deployed default spares those younger than a day.
+const cloud = cloudPerFile({ env: { ORPHAN_GRACE_HOURS: '0', DEFAULT_RETAIN: '7' } });
 
 /** The last `nights` nights before today, 03:00 UTC, oldest first. */
 function pastNights(nights: number): Date[] {
