@@ -29,7 +29,7 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { startMoto, useRunningMoto, type MotoServer } from './moto.js';
-import { startFidelityProxy, type FidelityProxy, type RecordedEvent } from './proxy.js';
+import { startFidelityProxy, type FidelityProxy, type RecordedEvent, type ThrottleOptions } from './proxy.js';
 import { PROJECT_ROOT, readServerless, type FunctionWiring, type ServiceWiring } from '../../cli/serverless-config.js';
 
 /** An image id that moto ships in every region, to launch instances from. */
@@ -87,6 +87,8 @@ export interface LocalCloudOptions {
    * kept, and stop() leaves it running).
    */
   endpoint?: string;
+  /** EC2 request throttling by the proxy (off by default; proxy.setThrottle changes it later). */
+  throttle?: ThrottleOptions;
 }
 
 /** A change of an instance's state, as announceInstanceStates() saw and announced it. */
@@ -126,7 +128,10 @@ export class LocalCloud {
     const wiring = readServerless({ stage: options.stage ?? 'dev' });
     const moto = options.endpoint ? await useRunningMoto(options.endpoint) : await startMoto();
     const clock: { at?: Date | undefined } = {};
-    const proxy = await startFidelityProxy(moto.endpoint, { clock: () => clock.at ?? new Date() });
+    const proxy = await startFidelityProxy(moto.endpoint, {
+      clock: () => clock.at ?? new Date(),
+      ...(options.throttle ? { throttle: options.throttle } : {}),
+    });
     const cloud = new LocalCloud(moto, proxy, wiring, options.concurrency ?? 4, clock);
     // The handlers read their configuration from the environment at load, as in Lambda.
     const { NODE_OPTIONS: _ignored, ...env } = wiring.environment;

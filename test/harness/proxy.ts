@@ -7,8 +7,8 @@
  *
  * Each request is run through a chain of interceptors (see `Interceptor`);
  * the last link forwards to moto. A moto gap is closed by one named
- * interceptor. Future hooks (throttling, fault injection) are added the same
- * way: a function that may answer by itself, rewrite the request, or
+ * interceptor. Other hooks are added the same way (EC2 request throttling,
+ * off by default, is one; fault injection would be another): a function that may answer by itself, rewrite the request, or
  * post-process moto's answer.
  */
 import { randomUUID } from 'node:crypto';
@@ -38,7 +38,34 @@ export interface FidelityProxy {
    * knows user-initiated ones): how a test makes AWS, not a person, stop an instance.
    */
   setStateReason(instanceId: string, code: string, message?: string): void;
+  /**
+   * Turns EC2 request throttling on (with these buckets, starting full) or off
+   * (undefined). Off unless FidelityProxyOptions.throttle or this turns it on.
+   */
+  setThrottle(throttle: ThrottleOptions | undefined): void;
+  /**
+   * Mutating EC2 calls the throttle let through and answered RequestLimitExceeded,
+   * by action, since the last resetCalls() (both empty while throttling is off).
+   */
+  throttleCounts(): { admitted: Record<string, number>; throttled: Record<string, number> };
   stop(): Promise<void>;
+}
+
+/** A token bucket: holds up to `capacity` tokens, refilled at `refillPerSecond`; one call takes one. */
+export interface TokenBucketOptions {
+  capacity: number;
+  refillPerSecond: number;
+}
+
+/**
+ * EC2 request throttling: AWS answers a call its bucket has no token for with
+ * HTTP 503 RequestLimitExceeded. `mutating` is the bucket of the mutating actions
+ * (all but Describe*, Get*, List* and Search*, and but the actions AWS gives a
+ * bucket of their own: RunInstances, StartInstances, StopInstances,
+ * TerminateInstances). AWS's own: capacity 200, refill 5 per second.
+ */
+export interface ThrottleOptions {
+  mutating: TokenBucketOptions;
 }
 
 export interface RecordedEvent {
@@ -90,6 +117,8 @@ export interface FidelityProxyOptions {
    * seconds still looks like a week.
    */
   clock?: () => Date;
+  /** EC2 request throttling (see ThrottleOptions). Off by default. */
+  throttle?: ThrottleOptions;
 }
 
 export async function startFidelityProxy(upstream: string, options: FidelityProxyOptions = {}): Promise<FidelityProxy> {
@@ -120,7 +149,9 @@ export async function startFidelityProxy(upstream: string, options: FidelityProx
   const recorded: RecordedEvent[] = [];
   const imageTimes: ImageTimes = { created: new Map(), deprecated: new Map() };
   const stateReasons = new Map<string, { code: string; message: string }>();
+  const throttle = new Ec2Throttle(options.throttle);
   const interceptors: Interceptor[] = [
+    throttle.interceptor,
     simulatedStateReasons(stateReasons),
     idempotentRunInstances(new Map(), new Mutex()),
     describeImageReferencesNotOffered,
@@ -174,11 +205,14 @@ export async function startFidelityProxy(upstream: string, options: FidelityProx
     resetCalls: () => {
       counts.clear();
       recorded.length = 0;
+      throttle.resetCounts();
     },
     putEvents: () => [...recorded],
     setStateReason: (instanceId, code, message = `${code}: staged by the test harness`) => {
       stateReasons.set(instanceId, { code, message });
     },
+    setThrottle: (config) => throttle.configure(config),
+    throttleCounts: () => throttle.counts(),
     stop: async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
@@ -219,6 +253,70 @@ function recordPutEvents(recorded: RecordedEvent[]): Interceptor {
       });
     });
     return { ...response, body };
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Throttling (off by default)
+// ---------------------------------------------------------------------------
+
+/** Actions AWS throttles with a bucket of their own, not the mutating actions' one. */
+const OWN_BUCKET = new Set(['RunInstances', 'StartInstances', 'StopInstances', 'TerminateInstances']);
+
+function isMutatingEc2(request: ProxiedRequest): boolean {
+  const action = request.action;
+  if (action === undefined || !isEc2Action(request, action)) return false;
+  return !/^(Describe|Get|List|Search)/.test(action) && !OWN_BUCKET.has(action);
+}
+
+/**
+ * EC2's request throttling for mutating actions: a token bucket, refilled
+ * continuously; a call finding it empty is answered as AWS does (HTTP 503
+ * RequestLimitExceeded) without reaching moto. Counts what it admits and refuses.
+ */
+class Ec2Throttle {
+  private bucket: { capacity: number; refillPerSecond: number; tokens: number; at: number } | undefined;
+  private readonly admitted = new Map<string, number>();
+  private readonly throttled = new Map<string, number>();
+
+  constructor(config: ThrottleOptions | undefined) {
+    this.configure(config);
+  }
+
+  configure(config: ThrottleOptions | undefined): void {
+    const { capacity, refillPerSecond } = config?.mutating ?? { capacity: 0, refillPerSecond: 0 };
+    this.bucket = config ? { capacity, refillPerSecond, tokens: capacity, at: performance.now() } : undefined;
+  }
+
+  counts(): { admitted: Record<string, number>; throttled: Record<string, number> } {
+    return { admitted: Object.fromEntries(this.admitted), throttled: Object.fromEntries(this.throttled) };
+  }
+
+  resetCounts(): void {
+    this.admitted.clear();
+    this.throttled.clear();
+  }
+
+  /** Takes a token if there is one. */
+  private take(): boolean {
+    const b = this.bucket!;
+    const now = performance.now();
+    b.tokens = Math.min(b.capacity, b.tokens + ((now - b.at) / 1000) * b.refillPerSecond);
+    b.at = now;
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
+  }
+
+  readonly interceptor: Interceptor = async (request, next) => {
+    if (this.bucket === undefined || !isMutatingEc2(request) || request.form?.get('DryRun') === 'true') return next(request);
+    const action = request.action!;
+    if (this.take()) {
+      this.admitted.set(action, (this.admitted.get(action) ?? 0) + 1);
+      return next(request);
+    }
+    this.throttled.set(action, (this.throttled.get(action) ?? 0) + 1);
+    return ec2ErrorResponse(503, 'RequestLimitExceeded', 'Request limit exceeded.');
   };
 }
 

@@ -1,0 +1,229 @@
+/**
+ * Section 1 of `npm run bench`: cold start. Every function's bundle is built as
+ * deployment builds it (serverless.yml's `custom.esbuild`, passed to esbuild's JS
+ * API), and so is a baseline built in the same run with the same options: a minimal
+ * handler that imports `EC2Client` and one command. For each bundle: its minified
+ * size (the .cjs, not the source map) and its module initialisation time, the
+ * median of several `require()`s, each in a fresh Node process, the bundles taken in
+ * turn so that drift weighs on all alike. The handler is never invoked.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { build, type BuildOptions, type Metafile } from 'esbuild';
+import { parse } from 'yaml';
+import { PROJECT_ROOT, readServerless } from '../../cli/serverless-config.js';
+import { median, ratio, type BenchSection, type TargetCheck } from './section.js';
+
+/** Timed rounds: up to MAX_RUNS, fewer (never under MIN_RUNS) once the time budget is spent. */
+const MAX_RUNS = 15;
+const MIN_RUNS = 5;
+const BUDGET_MS = 35_000;
+const TARGET = 1.3;
+const BASELINE = 'baseline (EC2Client + DescribeInstancesCommand)';
+
+const BASELINE_SOURCE = `import { EC2Client, DescribeInstancesCommand } from '@aws-sdk/client-ec2';
+const client = new EC2Client({});
+export const handler = async () => client.send(new DescribeInstancesCommand({}));
+`;
+
+/** The environment the functions validate at load (no network is touched). */
+const CHILD_ENV: Record<string, string> = {
+  MANAGED_BY: 'ami-lifecycle-bench',
+  EVENT_BUS_NAME: 'bench',
+  SCHEDULES: 'nightly,weekly',
+  AWS_REGION: 'us-east-1',
+  AWS_ACCESS_KEY_ID: 'x',
+  AWS_SECRET_ACCESS_KEY: 'x',
+  POWERTOOLS_LOG_LEVEL: 'SILENT',
+};
+
+/** The child: time one require() of the bundle, print the milliseconds. */
+const CHILD_SOURCE = `'use strict';
+const { performance } = require('node:perf_hooks');
+const file = process.argv[2];
+const t0 = performance.now();
+require(file);
+const ms = performance.now() - t0;
+process.stdout.write(String(ms) + '\\n');
+process.exit(0);
+`;
+
+/** esbuild options taken as they are from custom.esbuild. */
+const PASS_THROUGH = ['bundle', 'minify', 'treeShaking', 'sourcemap', 'target', 'platform', 'format', 'mainFields'] as const;
+
+/** serverless-esbuild's `custom.esbuild`, as esbuild options. */
+function deploymentOptions(): { options: BuildOptions; ignored: string[] } {
+  const raw = parse(readFileSync(resolve(PROJECT_ROOT, 'serverless.yml'), 'utf8'), {
+    customTags: ['!GetAtt', '!Sub', '!Ref'].map((tag) => ({ tag, resolve: (v: string) => v })),
+  }) as { custom?: { esbuild?: Record<string, unknown> } };
+  const config = raw.custom?.esbuild ?? {};
+  const options: Record<string, unknown> = {};
+  const ignored: string[] = [];
+  for (const [key, value] of Object.entries(config)) {
+    if ((PASS_THROUGH as readonly string[]).includes(key)) options[key] = value;
+    else if (key === 'outputFileExtension') options.outExtension = { '.js': String(value) };
+    else if (key === 'exclude' || key === 'external') options.external = [...((options.external as string[]) ?? []), ...(value as string[])];
+    else ignored.push(key);
+  }
+  return { options: options as BuildOptions, ignored };
+}
+
+interface Bundle {
+  name: string;
+  file: string;
+  bytes: number;
+  /** Bytes in the output per package (node_modules/<pkg>) or project directory. */
+  parts: Map<string, number>;
+  times: number[];
+}
+
+/** Which package or project part an esbuild input path belongs to. */
+function partOf(input: string): string {
+  const nm = input.lastIndexOf('node_modules/');
+  if (nm >= 0) {
+    const rest = input.slice(nm + 'node_modules/'.length);
+    const [first, second] = rest.split('/');
+    // zod's namespace import keeps every locale: worth its own line.
+    if (first === 'zod' && rest.includes('/locales/')) return 'zod (locales)';
+    return first?.startsWith('@') ? `${first}/${second}` : (first ?? input);
+  }
+  const [top, sub] = input.replace(/^(\.\.\/)+/, '').split('/');
+  return top === 'shared' || top === 'functions' ? `${top}/${sub}` : (top ?? input);
+}
+
+function partsOf(meta: Metafile): Map<string, number> {
+  const parts = new Map<string, number>();
+  for (const output of Object.values(meta.outputs)) {
+    for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
+      const part = partOf(input);
+      parts.set(part, (parts.get(part) ?? 0) + bytesInOutput);
+    }
+  }
+  return parts;
+}
+
+async function buildOne(name: string, entry: string, outdir: string, options: BuildOptions): Promise<Bundle> {
+  const result = await build({
+    ...options,
+    entryPoints: { handler: entry },
+    outdir,
+    absWorkingDir: PROJECT_ROOT,
+    nodePaths: [resolve(PROJECT_ROOT, 'node_modules')],
+    metafile: true,
+    write: true,
+    logLevel: 'silent',
+  });
+  const ext = (options.outExtension?.['.js'] ?? '.js');
+  const file = join(outdir, `handler${ext}`);
+  return { name, file, bytes: statSync(file).size, parts: partsOf(result.metafile), times: [] };
+}
+
+function timeRequire(child: string, bundle: string): Promise<number> {
+  return new Promise((done, fail) => {
+    const proc = spawn(process.execPath, [child, bundle], { env: CHILD_ENV, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    proc.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    proc.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+    proc.on('error', fail);
+    proc.on('close', (code) => {
+      const ms = Number(out.trim().split('\n').pop());
+      if (code === 0 && Number.isFinite(ms)) done(ms);
+      else fail(new Error(`require(${bundle}) exited ${code}: ${err.trim().slice(0, 500)}`));
+    });
+  });
+}
+
+const kib = (bytes: number) => (bytes / 1024).toFixed(1);
+
+/** The biggest parts of a bundle beyond what the baseline holds, by bytes. */
+function beyondBaseline(bundle: Bundle, base: Bundle, top = 5): string {
+  const extra = [...bundle.parts]
+    .map(([part, bytes]) => [part, bytes - (base.parts.get(part) ?? 0)] as const)
+    .filter(([, bytes]) => bytes > 0)
+    .sort((a, b) => b[1] - a[1]);
+  const total = extra.reduce((sum, [, bytes]) => sum + bytes, 0);
+  return `${kib(total)} KiB beyond the baseline, biggest: ${extra
+    .slice(0, top)
+    .map(([part, bytes]) => `${part} ${kib(bytes)} KiB`)
+    .join(', ')}`;
+}
+
+export async function coldStart(): Promise<BenchSection> {
+  const { options, ignored } = deploymentOptions();
+  const tmp = mkdtempSync(join(tmpdir(), 'ami-lifecycle-cold-start-'));
+  try {
+    const baselineEntry = join(tmp, 'baseline.ts');
+    writeFileSync(baselineEntry, BASELINE_SOURCE);
+    const child = join(tmp, 'time-require.cjs');
+    writeFileSync(child, CHILD_SOURCE);
+
+    const functions = readServerless().functions;
+    const [base, ...bundles] = await Promise.all([
+      buildOne(BASELINE, baselineEntry, join(tmp, 'baseline'), options),
+      ...functions.map((fn) => buildOne(fn.name, resolve(PROJECT_ROOT, fn.file), join(tmp, 'fn', fn.name), options)),
+    ]);
+    if (!base) throw new Error('no baseline bundle');
+    const all = [base, ...bundles];
+
+    // One untimed load of each first (page cache), then RUNS rounds, each round in a
+    // rotated order so that no bundle always runs first or last.
+    for (const bundle of all) await timeRequire(child, bundle.file);
+    const started = performance.now();
+    let runs = 0;
+    for (let round = 0; round < MAX_RUNS; round++) {
+      if (round >= MIN_RUNS && performance.now() - started > BUDGET_MS) break;
+      runs++;
+      for (let i = 0; i < all.length; i++) {
+        const bundle = all[(i + round) % all.length]!;
+        bundle.times.push(await timeRequire(child, bundle.file));
+      }
+    }
+
+    const baseMs = median(base.times);
+    const rows = all.map((b) => {
+      const ms = median(b.times);
+      return [b.name, kib(b.bytes), ratio(b.bytes, base.bytes), ms.toFixed(1), ratio(ms, baseMs)];
+    });
+    const targets: TargetCheck[] = bundles.flatMap((b) => {
+      const ms = median(b.times);
+      const sizeMet = b.bytes / base.bytes <= TARGET;
+      const initMet = ms / baseMs <= TARGET;
+      const contents = beyondBaseline(b, base);
+      const size: TargetCheck = {
+        name: `${b.name} bundle size / baseline`,
+        target: `≤ ${TARGET}×`,
+        measured: ratio(b.bytes, base.bytes),
+        met: sizeMet,
+        ...(sizeMet ? {} : { note: `${kib(b.bytes)} KiB vs ${kib(base.bytes)} KiB; ${contents}` }),
+      };
+      const init: TargetCheck = {
+        name: `${b.name} init time / baseline`,
+        target: `≤ ${TARGET}×`,
+        measured: ratio(ms, baseMs),
+        met: initMet,
+        ...(initMet ? {} : { note: `${ms.toFixed(1)} ms vs ${baseMs.toFixed(1)} ms: more code to parse and run at load; ${contents}` }),
+      };
+      return [size, init];
+    });
+
+    return {
+      title: '1. Cold start',
+      method:
+        `Each function's bundle built with esbuild ${
+          (await import('esbuild')).version
+        } using serverless.yml's custom.esbuild (${JSON.stringify(options)})` +
+        `${ignored.length ? `, ignoring serverless-esbuild-only keys ${ignored.join(', ')}` : ''}` +
+        `, next to a baseline built the same way (a handler importing EC2Client and DescribeInstancesCommand); ` +
+        `size is the minified .cjs (no source map); init time is the median of ${runs} require()s of the bundle, ` +
+        `each in a fresh \`node\` process (${process.version}, no flags: the NODE_OPTIONS=--enable-source-maps that deployment sets is not applied; handler not invoked), the bundles taken in rotating turns after one untimed load each.`,
+      header: ['bundle', 'size KiB', 'size / baseline', 'init ms (median)', 'init / baseline'],
+      rows,
+      targets,
+    };
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}

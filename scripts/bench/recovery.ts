@@ -1,0 +1,247 @@
+/**
+ * Section 5 of `npm run bench`: recovery latency. Opted-in instances (recover=on-failure,
+ * bake=nightly, each with an Elastic IP) are baked for two nights by the real handlers
+ * against moto behind the harness's proxy; then, one at a time, an instance is
+ * terminated the way AWS would (Server.InternalError) and its
+ * `EC2 Instance State-change Notification` is handed to the real recover use case
+ * (recoverInstances) in this process, wired like shared/runtime/deps.ts but with SDK
+ * clients that record when each HTTP request to AWS starts and ends. From those
+ * records: the waves of sequential calls up to and including RunInstances (calls
+ * overlapping in time are one wave), the time spent waiting on AWS (moto behind the
+ * proxy) and the in-process time (everything else: parsing, planning, SDK
+ * serialisation and signing, XML parsing).
+ */
+import { spawn } from 'node:child_process';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { AllocateAddressCommand, AssociateAddressCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { LocalCloud } from '../../test/harness/local-cloud.js';
+import { PROJECT_ROOT } from '../../cli/serverless-config.js';
+import { Ec2Gateway } from '../../shared/aws/ec2-gateway.js';
+import { EventBusPublisher } from '../../shared/aws/event-bus.js';
+import { RecoveryTriggerEvent } from '../../shared/domain/incoming.js';
+import { loadConfig } from '../../shared/runtime/config.js';
+import type { Log } from '../../shared/runtime/logger.js';
+import type { Deps } from '../../shared/use-cases/ports.js';
+import { recoverInstances } from '../../shared/use-cases/recover-instance.js';
+import { median, type BenchSection } from './section.js';
+
+const RUNS = 7;
+const TARGET_SEQUENTIAL = 4;
+const OPTED_IN = { Name: 'bench-recover', 'ami-lifecycle:bake': 'nightly', 'ami-lifecycle:recover': 'on-failure' };
+const credentials = { accessKeyId: 'testing', secretAccessKey: 'testing' };
+const region = 'us-east-1';
+
+/** One HTTP request to AWS, as the SDK sent it (a retried call shows once per attempt). */
+interface CallRecord {
+  action: string;
+  start: number;
+  end: number;
+}
+
+interface Wave {
+  actions: string[];
+  start: number;
+  end: number;
+}
+
+interface RunResult {
+  outcome: string;
+  waves: Wave[];
+  /** Waves up to and including the one holding RunInstances. */
+  sequential: number;
+  /** From the start of recoverInstances to RunInstances' request going out. */
+  wallMs: number;
+  /** Of wallMs, the time some AWS call was in flight (waves before RunInstances). */
+  awsMs: number;
+  inProcessMs: number;
+  /** Calls after RunInstances, in order. */
+  after: string[];
+  totalMs: number;
+}
+
+const silent: Log = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+
+/**
+ * Records the start and end of each request at the innermost step (around the HTTP
+ * handler, inside serialisation, signing, retries and deserialisation), so that the
+ * recorded span is the time the process waits on AWS.
+ */
+function timing(records: CallRecord[]) {
+  return <I, O>(next: (args: I) => Promise<O>, context: { commandName?: string }) =>
+    async (args: I): Promise<O> => {
+      const record: CallRecord = { action: context.commandName?.replace(/Command$/, '') ?? 'unknown', start: performance.now(), end: Number.NaN };
+      records.push(record);
+      try {
+        return await next(args);
+      } finally {
+        record.end = performance.now();
+      }
+    };
+}
+const TIMING = { step: 'deserialize', priority: 'low', name: 'benchCallTiming' } as const;
+
+/** Calls in start order, grouped: a call that starts after every call of the current wave ended opens a new wave. */
+function wavesOf(calls: CallRecord[]): Wave[] {
+  const waves: Wave[] = [];
+  for (const c of [...calls].sort((a, b) => a.start - b.start)) {
+    const current = waves.at(-1);
+    if (current && c.start < current.end) {
+      current.actions.push(c.action);
+      current.end = Math.max(current.end, c.end);
+    } else {
+      waves.push({ actions: [c.action], start: c.start, end: c.end });
+    }
+  }
+  return waves;
+}
+
+function triggerFor(instanceId: string): unknown {
+  const sample = JSON.parse(readFileSync(resolve(PROJECT_ROOT, 'events/instance-terminated.json'), 'utf8')) as Record<string, unknown>;
+  return {
+    ...sample,
+    id: crypto.randomUUID(),
+    time: new Date().toISOString(),
+    resources: [`arn:aws:ec2:${region}:123456789012:instance/${instanceId}`],
+    detail: { 'instance-id': instanceId, state: 'terminated' },
+  };
+}
+
+async function recoverOnce(cloud: LocalCloud, deps: Deps, records: CallRecord[], instanceId: string): Promise<RunResult> {
+  await cloud.breakInstance(instanceId, 'terminated', 'Server.InternalError');
+  records.length = 0;
+  const t0 = performance.now();
+  // The handler's work: parse the delivered event, then recover.
+  const trigger = RecoveryTriggerEvent.parse(triggerFor(instanceId));
+  const report = await recoverInstances(trigger, deps);
+  const totalMs = performance.now() - t0;
+  const outcome = report.outcomes.map((o) => o.action).join(',') || 'none';
+  const waves = wavesOf(records);
+  const launchWave = waves.findIndex((w) => w.actions.includes('RunInstances'));
+  if (launchWave < 0) return { outcome, waves, sequential: Number.NaN, wallMs: Number.NaN, awsMs: Number.NaN, inProcessMs: Number.NaN, after: [], totalMs };
+  const run = records.find((r) => r.action === 'RunInstances')!;
+  const wallMs = run.start - t0;
+  const awsMs = waves.slice(0, launchWave).reduce((s, w) => s + (w.end - w.start), 0);
+  const after = [...records].sort((a, b) => a.start - b.start).filter((r) => r.start > run.start).map((r) => r.action);
+  return { outcome, waves, sequential: launchWave + 1, wallMs, awsMs, inProcessMs: wallMs - awsMs, after, totalMs };
+}
+
+async function measureRecovery(): Promise<BenchSection> {
+  process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
+  const cloud = await LocalCloud.start();
+  const results: RunResult[] = [];
+  try {
+    // A fleet of opted-in instances, each its own lineage with an Elastic IP, baked two nights.
+    const ids = await cloud.launch(RUNS, OPTED_IN);
+    for (const id of ids) {
+      const { AllocationId } = await cloud.ec2.send(new AllocateAddressCommand({ Domain: 'vpc' }));
+      await cloud.ec2.send(new AssociateAddressCommand({ AllocationId: AllocationId!, InstanceId: id }));
+    }
+    const today = new Date();
+    today.setUTCHours(3, 0, 0, 0);
+    await cloud.bakeCycle('nightly', new Date(today.getTime() - 2 * 86_400_000));
+    await cloud.bakeCycle('nightly', new Date(today.getTime() - 86_400_000));
+
+    // The recover use case as productionDeps() wires it, with timed clients.
+    const config = loadConfig({ ...cloud.wiring.environment });
+    const records: CallRecord[] = [];
+    const clientConfig = { endpoint: cloud.proxy.endpoint, region, credentials, retryMode: 'standard', requestHandler: { connectionTimeout: 3_000, requestTimeout: 10_000 } };
+    const ec2 = new EC2Client({ ...clientConfig, maxAttempts: 6 });
+    const events = new EventBridgeClient({ ...clientConfig, maxAttempts: 4 });
+    ec2.middlewareStack.add(timing(records), TIMING);
+    events.middlewareStack.add(timing(records), TIMING);
+    const deps: Deps = {
+      managedBy: config.managedBy,
+      schedules: config.schedules,
+      rotation: config.rotation,
+      recovery: config.recovery,
+      ec2: new Ec2Gateway(ec2),
+      events: new EventBusPublisher(events, config.eventBusName),
+      log: silent,
+      now: () => new Date(),
+    };
+    try {
+      for (const id of ids) results.push(await recoverOnce(cloud, deps, records, id));
+    } finally {
+      ec2.destroy();
+      events.destroy();
+    }
+  } finally {
+    await cloud.stop();
+  }
+
+  const launched = results.filter((r) => Number.isFinite(r.sequential));
+  const reference = launched[Math.floor(launched.length / 2)];
+  const rows: string[][] = [];
+  if (reference) {
+    const launchIndex = reference.sequential - 1;
+    reference.waves.slice(0, reference.sequential).forEach((w, i) => {
+      rows.push([`wave ${i + 1}`, w.actions.join(' ‖ '), (w.end - w.start).toFixed(1), i === launchIndex ? 'RunInstances' : '']);
+    });
+    rows.push(['after the launch', reference.after.join(' → ') || 'none', '', 'information']);
+  }
+  const seq = launched.map((r) => r.sequential);
+  const sameShape = new Set(launched.map((r) => r.waves.slice(0, r.sequential).map((w) => w.actions.join('|')).join(' / '))).size;
+  rows.push(
+    ['sequential calls to RunInstances', `median ${launched.length ? median(seq) : '—'} (runs: ${seq.join(', ')})`, '', ''],
+    ['wall ms, event to RunInstances', launched.length ? median(launched.map((r) => r.wallMs)).toFixed(1) : '—', '', `runs: ${launched.map((r) => r.wallMs.toFixed(0)).join(', ')}`],
+    ['  of which waiting on AWS (moto via proxy)', launched.length ? median(launched.map((r) => r.awsMs)).toFixed(1) : '—', '', ''],
+    ['  of which in-process', launched.length ? median(launched.map((r) => r.inProcessMs)).toFixed(1) : '—', '', `runs: ${launched.map((r) => r.inProcessMs.toFixed(1)).join(', ')}`],
+    ['whole recovery (incl. Elastic IP, event)', launched.length ? median(launched.map((r) => r.totalMs)).toFixed(1) : '—', '', 'ms, median'],
+  );
+  const worst = seq.length ? Math.max(...seq) : Number.NaN;
+  const failed = results.filter((r) => !Number.isFinite(r.sequential)).map((r) => r.outcome);
+  return {
+    title: '5. Recovery',
+    method: `${RUNS} opted-in instances, each with an Elastic IP, baked two nights by the real handlers against moto; each in turn terminated with Server.InternalError and its state-change event given to recoverInstances in-process (clients timed around each HTTP request, pointed at the harness proxy); waves are calls overlapping in time; figures are medians of ${RUNS} runs.`,
+    header: ['step', 'calls (‖ = in parallel)', `ms (run ${launched.length ? launched.indexOf(reference!) + 1 : '—'} of ${launched.length})`, 'note'],
+    rows,
+    targets: [
+      {
+        name: 'sequential AWS calls from the failure event to RunInstances',
+        target: `≤ ${TARGET_SEQUENTIAL}`,
+        measured: launched.length ? `${median(seq)} (max ${worst} over ${launched.length} runs)` : 'not measured',
+        met: launched.length === RUNS && worst <= TARGET_SEQUENTIAL,
+        note:
+          (failed.length ? `${failed.length} run(s) did not launch: ${failed.join('; ')}. ` : '') +
+          `${sameShape === 1 ? 'Every run had the same waves.' : `${sameShape} different wave shapes across runs.`} RunInstances counts as the last sequential call. In-process time: ${launched.length ? median(launched.map((r) => r.inProcessMs)).toFixed(1) : '—'} ms (median) besides ${launched.length ? median(launched.map((r) => r.awsMs)).toFixed(1) : '—'} ms waiting on moto.`,
+      },
+    ],
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Run in a child process: LocalCloud imports the handler modules once per process and
+// their clients keep the endpoint of the first cloud started, so a second LocalCloud in
+// one process (another section's) would send the handlers' calls to a stopped proxy.
+// ---------------------------------------------------------------------------
+
+const SELF = fileURLToPath(import.meta.url);
+const ROOT = resolve(SELF, '../../..');
+const MARK = '@@bench-section@@ ';
+
+export function recoveryLatency(): Promise<BenchSection> {
+  return new Promise((done, fail) => {
+    const proc = spawn(process.execPath, ['--import', 'tsx', SELF, '--child'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    proc.stdout.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
+    proc.on('error', fail);
+    proc.on('close', (code) => {
+      const line = out.split('\n').find((l) => l.startsWith(MARK));
+      if (code !== 0 || line === undefined) return fail(new Error(`recoveryLatency child exited with ${code}: ${out.slice(-2000)}`));
+      done(JSON.parse(line.slice(MARK.length)) as BenchSection);
+    });
+  });
+}
+
+if (process.argv[1] && pathToFileURL(process.argv[1]).href === import.meta.url) {
+  if (process.argv.includes('--child')) {
+    const section = JSON.stringify(await measureRecovery());
+    // moto and the proxy are stopped; leftover sockets must not keep the child alive.
+    process.stdout.write(`${MARK}${section}\n`, () => process.exit(0));
+  } else {
+    console.log(JSON.stringify(await recoveryLatency(), null, 2));
+  }
+}
