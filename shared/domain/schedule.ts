@@ -29,7 +29,7 @@ interface LocalParts {
 
 const formatters = new Map<string, Intl.DateTimeFormat>();
 
-function localParts(instant: Date, timeZone: string): LocalParts {
+function formatterFor(timeZone: string): Intl.DateTimeFormat {
   let fmt = formatters.get(timeZone);
   if (!fmt) {
     fmt = new Intl.DateTimeFormat('en-US', {
@@ -39,11 +39,67 @@ function localParts(instant: Date, timeZone: string): LocalParts {
       month: 'numeric',
       day: 'numeric',
       hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
     });
     formatters.set(timeZone, fmt);
   }
+  return fmt;
+}
+
+/** Local wall-clock time of `ms` (whole seconds) in the formatter's zone, through Intl. */
+function wallClock(ms: number, fmt: Intl.DateTimeFormat): Record<string, number> {
   const parts: Record<string, number> = {};
-  for (const p of fmt.formatToParts(instant)) if (p.type !== 'literal') parts[p.type] = Number(p.value);
+  for (const p of fmt.formatToParts(ms)) if (p.type !== 'literal') parts[p.type] = Number(p.value);
+  return parts;
+}
+
+/** The zone's UTC offset at `ms`, in milliseconds (local minus UTC). */
+function offsetAt(ms: number, fmt: Intl.DateTimeFormat): number {
+  const p = wallClock(ms, fmt);
+  const local = new Date(0);
+  local.setUTCFullYear(p.year!, p.month! - 1, p.day!);
+  local.setUTCHours(p.hour!, p.minute!, p.second!, 0);
+  return local.getTime() - Math.floor(ms / 1000) * 1000;
+}
+
+const HOUR = 3_600_000;
+/** Years in which the offset shortcut is used: Intl's numeric year is the proleptic one there. */
+const FAST_FROM = Date.UTC(1900, 0, 1);
+const FAST_UNTIL = Date.UTC(9999, 0, 1);
+/** Per zone: UTC hour (ms / HOUR) -> the zone's offset throughout that hour, or null if it changes within it. */
+const hourOffsets = new Map<string, Map<number, number | null>>();
+const MAX_CACHED_HOURS = 200_000;
+
+/**
+ * The offset valid for the whole UTC hour of `ms`, or null when a transition falls
+ * inside it. Offsets change at most once within an hour, so equal offsets at the
+ * hour's first and last second mean one offset throughout. Planning rotation for
+ * 100,000 images asks Intl once per distinct hour instead of once per image.
+ */
+function hourOffset(ms: number, timeZone: string, fmt: Intl.DateTimeFormat): number | null {
+  let byHour = hourOffsets.get(timeZone);
+  if (!byHour) hourOffsets.set(timeZone, (byHour = new Map()));
+  const hour = Math.floor(ms / HOUR);
+  let offset = byHour.get(hour);
+  if (offset === undefined) {
+    if (byHour.size >= MAX_CACHED_HOURS) byHour.clear();
+    const first = offsetAt(hour * HOUR, fmt);
+    offset = first === offsetAt(hour * HOUR + HOUR - 1000, fmt) ? first : null;
+    byHour.set(hour, offset);
+  }
+  return offset;
+}
+
+function localParts(instant: Date, timeZone: string): LocalParts {
+  const fmt = formatterFor(timeZone);
+  const ms = instant.getTime();
+  const offset = ms >= FAST_FROM && ms < FAST_UNTIL ? hourOffset(ms, timeZone, fmt) : null;
+  if (offset !== null) {
+    const local = new Date(ms + offset);
+    return { year: local.getUTCFullYear(), month: local.getUTCMonth() + 1, day: local.getUTCDate(), hour: local.getUTCHours() };
+  }
+  const parts = wallClock(ms, fmt);
   return { year: parts.year!, month: parts.month!, day: parts.day!, hour: parts.hour! };
 }
 

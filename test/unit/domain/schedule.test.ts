@@ -306,6 +306,28 @@ describe('slotFor (properties)', () => {
     );
   });
 
+  it('agrees with the oracle at every quarter hour of a year of transitions, and in zones whose offsets had seconds', () => {
+    // slotFor reuses one UTC offset for a whole UTC hour when it holds at both ends of it:
+    // every transition of 2026 (whole, half and 45-minute offsets) and Monrovia's 1972 move
+    // from -0:44:30 must still land every instant in its own local hour.
+    const cases: Array<{ tz: string; from: string; days: number }> = [
+      ...ZONES.map((tz) => ({ tz, from: '2026-01-01T00:00:00Z', days: 365 })),
+      { tz: 'Africa/Monrovia', from: '1971-12-20T00:00:00Z', days: 40 },
+    ];
+    for (const { tz, from, days } of cases) {
+      const oracle = new Intl.DateTimeFormat('sv-SE', { timeZone: tz, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit' });
+      const start = Date.parse(from);
+      const mismatches: string[] = [];
+      for (let ms = start; ms < start + days * 86_400_000; ms += 900_000) {
+        for (const d of [new Date(ms), new Date(ms + 899_000)]) {
+          const [date, hour] = oracle.format(d).split(' ');
+          if (slotFor(d, 'hour', tz) !== `${date}T${hour}`) mismatches.push(`${tz} ${d.toISOString()}`);
+        }
+      }
+      expect(mismatches.slice(0, 5)).toEqual([]);
+    }
+  });
+
   it('gives two instants the same day slot exactly when they fall on the same local day', () => {
     fc.assert(
       fc.property(instant, fc.integer({ min: 0, max: 26 * 3_600_000 }), fc.constantFrom(...ZONES), (a, delta, tz) => {
