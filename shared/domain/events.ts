@@ -4,7 +4,7 @@
  * its own bake function. Delivery is at least once: consumers deduplicate on
  * the identifying fields named in each schema's description.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { Lineage, ScheduleName } from './tags.js';
 import { Slot } from './schedule.js';
 import { LaunchConfig } from './launch.js';

@@ -2,11 +2,29 @@
  * Schemas of the events the functions accept, in the shape AWS delivers them.
  * Samples of each live in events/.
  */
-import { z } from 'zod';
-import { EventBridgeSchema } from '@aws-lambda-powertools/parser/schemas/eventbridge';
+import * as z from 'zod';
 import { BakeRequested, EVENT_SOURCE } from './events.js';
 import { PERIODS, TimeZone } from './schedule.js';
 import { ScheduleName } from './tags.js';
+
+/**
+ * The envelope of every event EventBridge delivers: the same fields as Powertools'
+ * `EventBridgeSchema`, declared here because that module imports zod in a way
+ * esbuild cannot tree-shake (`import { z }`), which put all of zod's locales,
+ * about 260 KiB, into every function's bundle.
+ */
+export const EventBridgeSchema = z.object({
+  version: z.string(),
+  id: z.string(),
+  source: z.string(),
+  account: z.string(),
+  time: z.iso.datetime(),
+  region: z.string(),
+  resources: z.array(z.string()),
+  'detail-type': z.string(),
+  detail: z.unknown(),
+  'replay-name': z.string().optional(),
+});
 
 /**
  * The input EventBridge Scheduler passes to the schedule function (declared in

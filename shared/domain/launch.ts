@@ -5,7 +5,7 @@
  * identity (tags, generation, idempotency token). Pure.
  */
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { TAG, type Tags } from './tags.js';
 
 export const LaunchConfig = z.object({

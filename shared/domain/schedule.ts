@@ -4,7 +4,7 @@
  * own time zone from the time the schedule fired, so a retried, duplicated or late
  * request lands in the same slot and can never produce a second image for it.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const PERIODS = ['hour', 'day', 'week', 'month'] as const;
 export type Period = (typeof PERIODS)[number];

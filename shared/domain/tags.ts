@@ -2,7 +2,7 @@
  * The user contract: the tags an operator puts on an instance, and the tags the
  * service puts on what it creates. Pure: no AWS imports.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const PREFIX = 'ami-lifecycle:';
 

@@ -3,7 +3,7 @@
  * with bad configuration fails at load with every problem listed, rather than
  * half-working.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { TimeZone } from '../domain/schedule.js';
 import { RetentionSpec, ScheduleName, type Retention } from '../domain/tags.js';
 import { ConfigError } from './errors.js';

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ParseError } from '@aws-lambda-powertools/parser/errors';
 import { logger } from '../../../shared/runtime/logger.js';
 import { eventHandler, rejectEvent } from '../../../shared/runtime/middleware.js';
