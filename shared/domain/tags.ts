@@ -94,7 +94,7 @@ export const RetentionSpec = z.string().transform((raw, ctx): Retention => {
         return z.NEVER;
       }
       if (tier in tiers) {
-        ctx.addIssue({ code: 'custom', message: `tier '${tier}' given twice` });
+        ctx.addIssue({ code: 'custom', message: `tier '${tier}' given twice (each tier at most once, e.g. daily=7,weekly=4)` });
         return z.NEVER;
       }
       const n = Number(m[2]);
@@ -153,13 +153,48 @@ export interface InstancePolicy {
   bakeable: boolean;
 }
 
+/** The keys an operator sets on an instance; the others under the prefix are the service's. */
+export const OPERATOR_KEYS = [TAG.bake, TAG.retain, TAG.reboot, TAG.recover, TAG.maintenance] as const;
+const KNOWN_KEYS: ReadonlySet<string> = new Set(Object.values(TAG).filter((k) => k.startsWith(PREFIX)));
+
+/** Edit distance of two short strings (keys are at most 128 characters). */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = row;
+  }
+  return prev[b.length]!;
+}
+
+/**
+ * Why a key under the prefix is not read: a misspelt `ami-lifecycle:retian` would
+ * otherwise leave the lineage on the default retention without a word.
+ */
+function unknownKeyReason(key: string): string {
+  const normal = key.trim().toLowerCase().replace(/[\s_]+/g, '-');
+  let meant: string | undefined = KNOWN_KEYS.has(normal) ? normal : undefined;
+  if (!meant && normal.length <= 64) {
+    const near = [...OPERATOR_KEYS, TAG.lineage]
+      .filter((k) => Math.abs(k.length - normal.length) <= 2)
+      .map((k) => ({ k, d: editDistance(normal, k) }))
+      .filter(({ d }) => d <= 2)
+      .sort((x, y) => x.d - y.d);
+    meant = near[0]?.k;
+  }
+  return `unknown tag key${meant ? `, did you mean ${meant}?` : ''} (keys are case-sensitive; an operator sets ${OPERATOR_KEYS.join(', ')}); it is ignored`;
+}
+
 function reason(error: z.ZodError): string {
   return error.issues.map((i) => i.message).join('; ');
 }
 
 /**
  * Reads the `ami-lifecycle:*` tags of one instance. Never throws: every bad value
- * becomes a TagProblem naming the tag, the value and what was expected.
+ * becomes a TagProblem naming the tag, the value and what was expected, and so does
+ * every key under the prefix that the service does not know (a typo; it never stops
+ * a bake).
  */
 export function parseInstancePolicy(tags: Tags, knownSchedules: readonly string[]): InstancePolicy {
   const problems: TagProblem[] = [];
@@ -190,7 +225,7 @@ export function parseInstancePolicy(tags: Tags, knownSchedules: readonly string[
         problem(
           TAG.bake,
           bakeRaw,
-          `unknown schedule ${unknown.map((n) => `'${n}'`).join(', ')} (known: ${knownSchedules.join(', ')})`,
+          `unknown schedule ${unknown.map((n) => `'${n}'`).join(', ')} (${knownSchedules.length > 0 ? `known: ${knownSchedules.join(', ')}` : 'no schedules are configured'})`,
           false,
         );
       }
@@ -212,6 +247,9 @@ export function parseInstancePolicy(tags: Tags, knownSchedules: readonly string[
   const recover = read<RecoverMode>(TAG.recover, Recover, 'off', false);
   // A lineage we cannot put in an image name would split or merge series: do not guess.
   const lineage = read<string | undefined>(TAG.lineage, Lineage, undefined, true);
+  for (const key of Object.keys(tags)) {
+    if (key.trim().toLowerCase().startsWith(PREFIX) && !KNOWN_KEYS.has(key)) problem(key, tags[key]!, unknownKeyReason(key), false);
+  }
 
   return { schedules, reboot, retain, recover, lineage, problems, bakeable };
 }
