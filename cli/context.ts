@@ -10,7 +10,7 @@ import { EventBusPublisher } from '../shared/aws/event-bus.js';
 import { PERIODS, type Period } from '../shared/domain/schedule.js';
 import { loadConfig } from '../shared/runtime/config.js';
 import type { Log } from '../shared/runtime/logger.js';
-import type { Deps } from '../shared/use-cases/ports.js';
+import { noMetrics, type Deps } from '../shared/use-cases/ports.js';
 import { readServerless } from './serverless-config.js';
 
 export interface GlobalOptions {
@@ -75,6 +75,8 @@ export function createContext(options: GlobalOptions, env: NodeJS.ProcessEnv = p
       ec2: new Ec2Gateway(new EC2Client(clientConfig)),
       events: new EventBusPublisher(new EventBridgeClient(clientConfig), config.eventBusName),
       log: stderrLog(options.verbose ?? false),
+      // An operator's run is no service's: the service's metrics and alarms stay its own.
+      metrics: noMetrics,
       now: () => new Date(),
     },
   };

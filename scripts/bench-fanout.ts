@@ -13,6 +13,7 @@ import { DescribeImagesCommand, DescribeInstancesCommand, EC2Client, type Reserv
 import { EventBridgeClient, PutEventsCommand, type PutEventsCommandInput } from '@aws-sdk/client-eventbridge';
 import { Ec2Gateway } from '../shared/aws/ec2-gateway.js';
 import { EventBusPublisher } from '../shared/aws/event-bus.js';
+import { noMetrics } from '../shared/use-cases/ports.js';
 import { runSchedule } from '../shared/use-cases/run-schedule.js';
 import { loadConfig } from '../shared/runtime/config.js';
 
@@ -87,6 +88,7 @@ const report = await runSchedule(
     ec2: new Ec2Gateway(new EC2Client({ region: 'us-east-1' })),
     events: new EventBusPublisher(new EventBridgeClient({ region: 'us-east-1' }), 'bench-bus'),
     log: silent as never,
+    metrics: noMetrics,
     now: () => new Date('2026-11-26T02:00:01Z'),
   },
 );

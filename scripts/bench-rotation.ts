@@ -23,6 +23,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { Ec2Gateway } from '../shared/aws/ec2-gateway.js';
 import { loadConfig } from '../shared/runtime/config.js';
+import { noMetrics } from '../shared/use-cases/ports.js';
 import { rotateImages } from '../shared/use-cases/rotate-images.js';
 
 const opts = new Command('bench-rotation')
@@ -140,6 +141,7 @@ const report = await rotateImages(
     ec2: new Ec2Gateway(new EC2Client({ region: 'us-east-1' })),
     events: { publish: async (events) => ({ published: events.length, failed: [] }) },
     log: silent as never,
+    metrics: noMetrics,
     now: () => now,
   },
 );

@@ -24,7 +24,7 @@ import { EventBusPublisher } from '../../shared/aws/event-bus.js';
 import { RecoveryTriggerEvent } from '../../shared/domain/incoming.js';
 import { loadConfig } from '../../shared/runtime/config.js';
 import type { Log } from '../../shared/runtime/logger.js';
-import type { Deps } from '../../shared/use-cases/ports.js';
+import { noMetrics, type Deps } from '../../shared/use-cases/ports.js';
 import { recoverInstances } from '../../shared/use-cases/recover-instance.js';
 import { median, type BenchSection } from './section.js';
 
@@ -160,6 +160,7 @@ async function measureRecovery(): Promise<BenchSection> {
       ec2: new Ec2Gateway(ec2),
       events: new EventBusPublisher(events, config.eventBusName),
       log: silent,
+      metrics: noMetrics,
       now: () => new Date(),
     };
     try {

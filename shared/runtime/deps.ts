@@ -9,6 +9,7 @@ import { EventBusPublisher } from '../aws/event-bus.js';
 import type { Deps } from '../use-cases/ports.js';
 import { loadConfig } from './config.js';
 import { logger } from './logger.js';
+import { metricsPort } from './metrics.js';
 
 let deps: Deps | undefined;
 
@@ -23,6 +24,7 @@ export function productionDeps(): Deps {
       ec2: new Ec2Gateway(ec2Client()),
       events: new EventBusPublisher(eventBridgeClient(), config.eventBusName),
       log: logger,
+      metrics: metricsPort,
       now: () => new Date(),
     } satisfies Deps;
   }

@@ -1,15 +1,19 @@
 /**
- * The middy stack every function shares: Powertools logger context, then the
- * Powertools parser with the function's zod schema. An event the schema rejects
- * is logged with every issue and answered with a `rejected` result instead of an
- * error, so Lambda does not retry a payload that can never succeed.
+ * The middy stack every function shares: Powertools logger context, Powertools
+ * metrics (what the invocation recorded is published when it ends, error or not;
+ * a ColdStart metric once per container), then the Powertools parser with the
+ * function's zod schema. An event the schema rejects is logged with every issue
+ * and answered with a `rejected` result instead of an error, so Lambda does not
+ * retry a payload that can never succeed.
  */
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { parser } from '@aws-lambda-powertools/parser/middleware';
 import type { ParseError } from '@aws-lambda-powertools/parser/errors';
 import type { z } from 'zod';
 import { logger } from './logger.js';
+import { metrics } from './metrics.js';
 
 export interface Rejected {
   status: 'rejected';
@@ -44,8 +48,10 @@ export function eventHandler<S extends z.ZodType, R>(
   schema: S,
   run: (event: z.infer<S>) => Promise<R>,
 ) {
-  return middy<unknown, R | Rejected>()
-    .use(injectLambdaContext(logger, { resetKeys: true }))
+  const stack = middy<unknown, R | Rejected>().use(injectLambdaContext(logger, { resetKeys: true }));
+  // Undefined outside Lambda (see metrics.ts). An invocation that recorded nothing publishes nothing.
+  if (metrics) stack.use(logMetrics(metrics, { captureColdStartMetric: true, throwOnEmptyMetrics: false }));
+  return stack
     .use(parser({ schema, errorHandler: (error, event) => rejectEvent(functionName, error, event) }))
     .handler(async (event) => run(event as z.infer<S>));
 }

@@ -121,6 +121,44 @@ export interface AlarmPort {
   deleteAlarms(names: string[]): Promise<void>;
 }
 
+/**
+ * The service's CloudWatch metrics (Powertools, EMF), by name. The alarms in serverless.yml
+ * and the README name them: rename none without both. Counts unless the name says otherwise.
+ */
+export const COUNT_METRICS = [
+  'ImagesBaked',
+  'ImageBakesFailed',
+  'ImagesGood',
+  'ImagesFailed',
+  'ImagesDeleted',
+  'SnapshotsDeleted',
+  'DeletionsPlanned',
+  'RotationFailures',
+  'InstancesRelaunched',
+  'RecoveriesPlanned',
+  'RecoveriesSkipped',
+  'RecoveriesGaveUp',
+  'RecoveriesFailed',
+  'LineagesWithoutGoodImage',
+] as const;
+export type CountMetric = (typeof COUNT_METRICS)[number];
+export const BYTES_METRICS = ['BytesFreed'] as const;
+export type BytesMetric = (typeof BYTES_METRICS)[number];
+
+/**
+ * Where the use cases record what they decided, once per outcome. What is recorded during an
+ * invocation is published when it ends (the function's middleware), with no dimension but the
+ * service: nothing per instance or per image, whose cardinality CloudWatch would bill.
+ */
+export interface MetricsPort {
+  /** Adds `value` (default 1) to a count. */
+  count(name: CountMetric, value?: number): void;
+  bytes(name: BytesMetric, value: number): void;
+}
+
+/** Metrics that go nowhere: for the operator CLI and scripts, whose runs are no service's. */
+export const noMetrics: MetricsPort = { count: () => undefined, bytes: () => undefined };
+
 export interface Deps {
   managedBy: string;
   schedules: readonly string[];
@@ -129,5 +167,6 @@ export interface Deps {
   ec2: Ec2Port;
   events: EventPort;
   log: Log;
+  metrics: MetricsPort;
   now: () => Date;
 }

@@ -15,6 +15,7 @@
  *   Every rotation call is counted in `calls` (one per page for listings).
  * - InMemoryEventBus records what it published and can refuse chosen entries, the way
  *   PutEvents refuses entries one by one.
+ * - RecordingMetrics records every count and byte total the use cases report, in order.
  */
 import type { ImageSpec, InstanceSummary } from '../../shared/domain/bake.js';
 import type { z } from 'zod';
@@ -28,11 +29,14 @@ import { AwsCallError } from '../../shared/runtime/errors.js';
 import type {
   AddressView,
   AlarmPort,
+  BytesMetric,
+  CountMetric,
   CreatedImage,
   Deps,
   Ec2Port,
   EventPort,
   LaunchTemplateImage,
+  MetricsPort,
   PublishFailure,
   PublishOutcome,
   SnapshotView,
@@ -266,9 +270,10 @@ export class InMemoryEc2 implements Ec2Port {
     this.createFailures.set(instanceId, error);
   }
 
-  /** CreateTags calls that include this resource fail with `error`. */
-  failTagging(resourceId: string, error: AwsCallError): void {
-    this.tagFailures.set(resourceId, error);
+  /** CreateTags calls that include this resource fail with `error` (until cleared with undefined). */
+  failTagging(resourceId: string, error: AwsCallError | undefined): void {
+    if (error) this.tagFailures.set(resourceId, error);
+    else this.tagFailures.delete(resourceId);
   }
 
   /** DescribeImages by name does not see this name yet (EC2's eventual consistency). */
@@ -820,6 +825,35 @@ export class RecordingLog implements Log {
   }
 }
 
+export interface MetricRecord {
+  name: CountMetric | BytesMetric;
+  unit: 'Count' | 'Bytes';
+  value: number;
+}
+
+/** Metrics that remember what they were told, in order, as Powertools would publish them. */
+export class RecordingMetrics implements MetricsPort {
+  readonly records: MetricRecord[] = [];
+  count = (name: CountMetric, value = 1) => void this.records.push({ name, unit: 'Count', value });
+  bytes = (name: BytesMetric, value: number) => void this.records.push({ name, unit: 'Bytes', value });
+
+  /** The sum of what was recorded under this name (CloudWatch's Sum statistic), 0 when nothing was. */
+  total(name: CountMetric | BytesMetric): number {
+    return this.records.filter((r) => r.name === name).reduce((sum, r) => sum + r.value, 0);
+  }
+
+  /** Every name recorded, with its sum: what an invocation published. */
+  totals(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const r of this.records) out[r.name] = (out[r.name] ?? 0) + r.value;
+    return out;
+  }
+
+  clear(): void {
+    this.records.length = 0;
+  }
+}
+
 export const STACK = 'ami-lifecycle-test';
 export const NOW = new Date('2026-11-26T01:00:05.000Z');
 
@@ -829,6 +863,7 @@ export interface World {
   alarms: InMemoryAlarms;
   bus: InMemoryEventBus;
   log: RecordingLog;
+  metrics: RecordingMetrics;
   journal: Journal;
 }
 
@@ -867,6 +902,7 @@ export function world(
   const bus = new InMemoryEventBus(journal);
   const log = new RecordingLog();
   const alarms = new InMemoryAlarms();
+  const metrics = new RecordingMetrics();
   const deps: Deps = {
     managedBy: STACK,
     schedules: options.schedules ?? ['nightly', 'weekly'],
@@ -875,9 +911,10 @@ export function world(
     ec2,
     events: bus,
     log,
+    metrics,
     now: () => now,
   };
-  return { deps, ec2, alarms, bus, log, journal };
+  return { deps, ec2, alarms, bus, log, metrics, journal };
 }
 
 /** Instance ids that match the InstanceId schema: i- and 17 hex digits. */
