@@ -99,6 +99,8 @@ export async function bakeInstance(request: BakeRequested, deps: Deps): Promise<
     if (plan.instanceTags) await tagLineage(request, plan.instanceTags, deps);
     const result = await deps.ec2.createImage(plan.image);
     if (result.created) {
+      // Counted here, once: a retry or a duplicate finds the image and is 'already-baked'.
+      deps.metrics.count('ImagesBaked');
       deps.log.info('image creation started', { ...context, imageId: result.imageId, noReboot: plan.image.noReboot });
       const captured = await captureLaunchConfig(request, deps);
       return { status: 'created', imageId: result.imageId, imageName: plan.image.name, ...captured };
@@ -135,6 +137,8 @@ export async function bakeInstance(request: BakeRequested, deps: Deps): Promise<
       }),
     ]);
     if (published.failed.length > 0) throw new Error(`could not publish ImageBakeFailed: ${published.failed[0]!.code}`);
+    // After the publish: a run that must be retried to publish it is counted by the retry alone.
+    deps.metrics.count('ImageBakesFailed');
     return { status: 'failed', errorCode: error.code, message };
   }
 }

@@ -61,6 +61,8 @@ export async function applySettlement(
     throw new Error(`could not publish ${event.detailType} for ${image.imageId}: ${published.failed[0]!.code}`);
   }
   await deps.ec2.tagResources([image.imageId, ...image.snapshotIds], { [TAG.status]: settlement.kind });
+  // Once the tag is written: a crash before it settles (and counts) the image again, a duplicate finds it settled.
+  deps.metrics.count(settlement.kind === 'good' ? 'ImagesGood' : 'ImagesFailed');
   deps.log.info(`image ${settlement.kind}`, {
     imageId: image.imageId,
     imageName: image.name,

@@ -479,3 +479,91 @@ describe('bakeInstance: capturing the launch configuration', () => {
     expect(w.bus.ofType('ImageBakeFailed')).toHaveLength(1);
   });
 });
+
+describe('bakeInstance: metrics', () => {
+  it('counts one ImagesBaked when CreateImage makes the image, and nothing else', async () => {
+    // Prepare
+    const w = world();
+    w.ec2.addInstance(ID, { [TAG.bake]: 'nightly', [TAG.lineage]: 'web' });
+
+    // Act
+    await bakeInstance(request(), w.deps);
+
+    // Assess
+    expect(w.metrics.records).toEqual([{ name: 'ImagesBaked', unit: 'Count', value: 1 }]);
+  });
+
+  it('counts one ImagesBaked for the same request delivered three times: the duplicates are already baked', async () => {
+    // Prepare
+    const w = world();
+    w.ec2.addInstance(ID, { [TAG.bake]: 'nightly', [TAG.lineage]: 'web' });
+
+    // Act
+    for (let i = 0; i < 3; i++) await bakeInstance(request(), w.deps);
+
+    // Assess
+    expect(w.metrics.totals()).toEqual({ ImagesBaked: 1 });
+  });
+
+  it('counts no ImagesBaked for a retry that finds the image an earlier delivery made', async () => {
+    // Prepare: the slot was baked earlier, by this stack
+    const w = world();
+    w.ec2.addInstance(ID, { [TAG.bake]: 'nightly', [TAG.lineage]: 'web' });
+    w.ec2.addImage({ name: NAME, tags: { [TAG.managedBy]: STACK, [TAG.lineage]: 'web', [TAG.sourceInstance]: ID, [TAG.status]: 'good' } });
+
+    // Act
+    const outcome = await bakeInstance(request(), w.deps);
+
+    // Assess
+    expect(outcome.status).toBe('already-baked');
+    expect(w.metrics.records).toEqual([]);
+  });
+
+  it.each([
+    ['the instance is gone', (w: ReturnType<typeof world>) => w.ec2.failCreateImage(ID, new AwsCallError('InvalidInstanceID.NotFound', 'CreateImage', 'gone', false, 400))],
+    ['the name is taken by an image this stack does not manage', (w: ReturnType<typeof world>) => void w.ec2.addImage({ name: NAME, tags: { owner: 'someone' } })],
+  ])('counts one ImageBakesFailed, and no ImagesBaked, when %s', async (_label, arrangeFailure) => {
+    // Prepare
+    const w = world();
+    w.ec2.addInstance(ID, { [TAG.bake]: 'nightly', [TAG.lineage]: 'web' });
+    arrangeFailure(w);
+
+    // Act
+    const outcome = await bakeInstance(request(), w.deps);
+
+    // Assess
+    expect(outcome.status).toBe('failed');
+    expect(w.metrics.records).toEqual([{ name: 'ImageBakesFailed', unit: 'Count', value: 1 }]);
+  });
+
+  it('counts the failed bake once, on the retry that publishes ImageBakeFailed, not on the run that could not', async () => {
+    // Prepare
+    const w = world();
+    w.ec2.addInstance(ID, { [TAG.bake]: 'nightly', [TAG.lineage]: 'web' }, 'shutting-down');
+    w.bus.failAll('ThrottlingException');
+
+    // Act
+    await expect(bakeInstance(request(), w.deps)).rejects.toThrow(/could not publish ImageBakeFailed/);
+    const countedBeforeRetry = w.metrics.totals();
+    w.bus.heal();
+    await bakeInstance(request(), w.deps);
+
+    // Assess
+    expect(countedBeforeRetry).toEqual({});
+    expect(w.metrics.totals()).toEqual({ ImageBakesFailed: 1 });
+  });
+
+  it('counts nothing for transient trouble, which goes back to Lambda for a retry', async () => {
+    // Prepare
+    const w = world();
+    w.ec2.addInstance(ID, { [TAG.bake]: 'nightly', [TAG.lineage]: 'web' });
+    w.ec2.failCreateImage(ID, throttled());
+
+    // Act
+    const act = bakeInstance(request(), w.deps);
+
+    // Assess
+    await expect(act).rejects.toMatchObject({ retryable: true });
+    expect(w.metrics.records).toEqual([]);
+  });
+});

@@ -302,3 +302,81 @@ describe('reconcilePending', () => {
     await expect(act).rejects.toMatchObject({ code: 'RequestLimitExceeded' });
   });
 });
+
+describe('settling: metrics', () => {
+  it.each([
+    ['available', 'ImagesGood'],
+    ['failed', 'ImagesFailed'],
+  ] as const)('counts an image that became %s as %s', async (state, metric) => {
+    // Prepare
+    const w = world();
+    const image = managedImage(w, { state, stateReason: state === 'failed' ? 'boom' : undefined });
+
+    // Act
+    await settleImage(image.imageId, w.deps);
+
+    // Assess
+    expect(w.metrics.records).toEqual([{ name: metric, unit: 'Count', value: 1 }]);
+  });
+
+  it('counts an image once when its AMI event comes three times and the reconcile pass sees it too', async () => {
+    // Prepare
+    const w = world();
+    const image = managedImage(w, { state: 'available' });
+
+    // Act
+    for (let i = 0; i < 3; i++) await settleImage(image.imageId, w.deps);
+    await reconcilePending(w.deps);
+
+    // Assess
+    expect(w.metrics.totals()).toEqual({ ImagesGood: 1 });
+  });
+
+  it('counts nothing for an image still building, gone, or of another stack', async () => {
+    // Prepare
+    const w = world();
+    const building = managedImage(w, { state: 'pending', slot: '2026-11-24' });
+    const foreign = managedImage(w, { state: 'available', managedBy: 'other-stack', slot: '2026-11-25' });
+
+    // Act
+    await settleImage(building.imageId, w.deps);
+    await settleImage(foreign.imageId, w.deps);
+    await settleImage('ami-0000000000000dead', w.deps);
+
+    // Assess
+    expect(w.metrics.records).toEqual([]);
+  });
+
+  it('counts an image only once its status tag is written: a settle that fails before is counted by the one that succeeds', async () => {
+    // Prepare
+    const w = world();
+    const image = managedImage(w, { state: 'available' });
+    w.ec2.failTagging(image.imageId, new AwsCallError('RequestLimitExceeded', 'CreateTags', 'slow down', true, 503));
+
+    // Act
+    await expect(settleImage(image.imageId, w.deps)).rejects.toMatchObject({ code: 'RequestLimitExceeded' });
+    const countedBeforeRetry = w.metrics.totals();
+    w.ec2.failTagging(image.imageId, undefined);
+    const report = await reconcilePending(w.deps);
+
+    // Assess
+    expect(countedBeforeRetry).toEqual({});
+    expect(report).toMatchObject({ good: 1 });
+    expect(w.metrics.totals()).toEqual({ ImagesGood: 1 });
+  });
+
+  it('counts what the reconcile pass settles, image by image', async () => {
+    // Prepare
+    const w = world({ pageSize: 2 });
+    managedImage(w, { state: 'available', slot: '2026-11-21' });
+    managedImage(w, { state: 'available', slot: '2026-11-22' });
+    managedImage(w, { state: 'failed', slot: '2026-11-23', stateReason: 'boom' });
+    managedImage(w, { state: 'pending', slot: '2026-11-24' });
+
+    // Act
+    await reconcilePending(w.deps);
+
+    // Assess
+    expect(w.metrics.totals()).toEqual({ ImagesGood: 2, ImagesFailed: 1 });
+  });
+});
