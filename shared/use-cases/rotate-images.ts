@@ -53,7 +53,8 @@ const DELETE_CONCURRENCY = 4;
 /** Lists in the published event are capped to keep it far below EventBridge's 256 KB. */
 const EVENT_LIST_MAX = 50;
 
-function toRotationImage(image: ImageView): RotationImage {
+/** An image as retention (and the fleet view) reads it. */
+export function toRotationImage(image: ImageView): RotationImage {
   const t = image.tags;
   return {
     imageId: image.imageId,
@@ -207,76 +208,87 @@ export async function rotateImages(options: RotateOptions, deps: Deps): Promise<
   logPlan(plan, deps, dryRun);
 
   // ---- act ---------------------------------------------------------------------------------
-  if (!dryRun) {
-    const limit = pLimit(DELETE_CONCURRENCY);
-    const attempt = async (resourceId: string, action: string, fn: () => Promise<void>, tolerate?: (e: AwsCallError) => boolean) => {
-      try {
-        await fn();
-      } catch (error) {
-        if (!(error instanceof AwsCallError)) throw error;
-        if (tolerate?.(error)) return;
-        report.failures.push({ resourceId, action, errorCode: error.code, message: error.message });
-        deps.log.error('rotation step failed; the others go on', { resourceId, action, errorCode: error.code, message: error.message });
-      }
-    };
-    const deregistered: ImageDecision[] = [];
-    await Promise.all(
-      toDelete.map((d) =>
-        limit(() =>
-          attempt(d.imageId, 'DeregisterImage', async () => {
-            await deps.ec2.deregisterImage(d.imageId);
-            deregistered.push(d);
-            report.done.deleted++;
-          }),
-        ),
-      ),
-    );
-    await Promise.all(
-      toDeprecate.map((d) =>
-        limit(() =>
-          attempt(d.imageId, 'EnableImageDeprecation', async () => {
-            await deps.ec2.enableImageDeprecation(d.imageId, deprecationTime(now));
-            report.done.deprecated++;
-          }),
-        ),
-      ),
-    );
-
-    // DeleteAssociatedSnapshots should have taken the snapshots with their images; whatever is
-    // still there (a partial failure, an older API) is deleted here, found with one paged read.
-    const expected = new Set(deregistered.flatMap((d) => d.snapshotIds));
-    const leftovers: string[] = [];
-    if (expected.size > 0) {
-      for await (const page of deps.ec2.listManagedSnapshots(deps.managedBy)) {
-        for (const s of page) if (expected.has(s.snapshotId)) leftovers.push(s.snapshotId);
-      }
-    }
-    const stillThere = new Set(leftovers);
-    for (const id of expected) if (!stillThere.has(id)) report.done.bytesFreed += snapshotSizes.get(id) ?? 0;
-    report.done.snapshotsDeleted = expected.size - stillThere.size;
-    await Promise.all(
-      [...leftovers.map((id) => ({ id, orphan: false })), ...orphans.map((id) => ({ id, orphan: true }))].map(({ id, orphan }) =>
-        limit(() =>
-          attempt(
-            id,
-            'DeleteSnapshot',
-            async () => {
-              await deps.ec2.deleteSnapshot(id);
-              if (orphan) report.done.orphanSnapshotsDeleted++;
-              else report.done.snapshotsDeleted++;
-              report.done.bytesFreed += snapshotSizes.get(id) ?? 0;
-            },
-            // A "orphan" an image still uses (one taken out of rotation by removing its
-            // managed-by tag) is no orphan: EC2 refuses, and that is the right answer.
-            (e) => {
-              if (!orphan || e.code !== 'InvalidSnapshot.InUse') return false;
-              deps.log.info('snapshot still used by an image this stack does not manage; left alone', { snapshotId: id });
-              return true;
-            },
+  if (dryRun) {
+    // What a real run would delete; a dry run deletes nothing, so it counts no deletion.
+    deps.metrics.count('DeletionsPlanned', toDelete.length);
+  } else {
+    try {
+      const limit = pLimit(DELETE_CONCURRENCY);
+      const attempt = async (resourceId: string, action: string, fn: () => Promise<void>, tolerate?: (e: AwsCallError) => boolean) => {
+        try {
+          await fn();
+        } catch (error) {
+          if (!(error instanceof AwsCallError)) throw error;
+          if (tolerate?.(error)) return;
+          report.failures.push({ resourceId, action, errorCode: error.code, message: error.message });
+          deps.log.error('rotation step failed; the others go on', { resourceId, action, errorCode: error.code, message: error.message });
+        }
+      };
+      const deregistered: ImageDecision[] = [];
+      await Promise.all(
+        toDelete.map((d) =>
+          limit(() =>
+            attempt(d.imageId, 'DeregisterImage', async () => {
+              await deps.ec2.deregisterImage(d.imageId);
+              deregistered.push(d);
+              report.done.deleted++;
+            }),
           ),
         ),
-      ),
-    );
+      );
+      await Promise.all(
+        toDeprecate.map((d) =>
+          limit(() =>
+            attempt(d.imageId, 'EnableImageDeprecation', async () => {
+              await deps.ec2.enableImageDeprecation(d.imageId, deprecationTime(now));
+              report.done.deprecated++;
+            }),
+          ),
+        ),
+      );
+
+      // DeleteAssociatedSnapshots should have taken the snapshots with their images; whatever is
+      // still there (a partial failure, an older API) is deleted here, found with one paged read.
+      const expected = new Set(deregistered.flatMap((d) => d.snapshotIds));
+      const leftovers: string[] = [];
+      if (expected.size > 0) {
+        for await (const page of deps.ec2.listManagedSnapshots(deps.managedBy)) {
+          for (const s of page) if (expected.has(s.snapshotId)) leftovers.push(s.snapshotId);
+        }
+      }
+      const stillThere = new Set(leftovers);
+      for (const id of expected) if (!stillThere.has(id)) report.done.bytesFreed += snapshotSizes.get(id) ?? 0;
+      report.done.snapshotsDeleted = expected.size - stillThere.size;
+      await Promise.all(
+        [...leftovers.map((id) => ({ id, orphan: false })), ...orphans.map((id) => ({ id, orphan: true }))].map(({ id, orphan }) =>
+          limit(() =>
+            attempt(
+              id,
+              'DeleteSnapshot',
+              async () => {
+                await deps.ec2.deleteSnapshot(id);
+                if (orphan) report.done.orphanSnapshotsDeleted++;
+                else report.done.snapshotsDeleted++;
+                report.done.bytesFreed += snapshotSizes.get(id) ?? 0;
+              },
+              // A "orphan" an image still uses (one taken out of rotation by removing its
+              // managed-by tag) is no orphan: EC2 refuses, and that is the right answer.
+              (e) => {
+                if (!orphan || e.code !== 'InvalidSnapshot.InUse') return false;
+                deps.log.info('snapshot still used by an image this stack does not manage; left alone', { snapshotId: id });
+                return true;
+              },
+            ),
+          ),
+        ),
+      );
+    } finally {
+      // What was really done, even when an unexpected error ends the run early: each run once.
+      deps.metrics.count('ImagesDeleted', report.done.deleted);
+      deps.metrics.count('SnapshotsDeleted', report.done.snapshotsDeleted + report.done.orphanSnapshotsDeleted);
+      deps.metrics.bytes('BytesFreed', report.done.bytesFreed);
+      deps.metrics.count('RotationFailures', report.failures.length);
+    }
   }
 
   // ---- report ------------------------------------------------------------------------------

@@ -676,3 +676,106 @@ describe('rotateImages', () => {
     expect(report.failures).toEqual([]);
   });
 });
+
+describe('rotateImages: metrics', () => {
+  it('counts the images and snapshots it deleted and the bytes it freed, orphans included, once per run', async () => {
+    // Prepare: two images past retention, of two snapshots each, and an old orphan
+    const w = rotationWorld({ defaultRetention: { kind: 'count', count: 1 }, orphanGraceHours: 24 });
+    baked(w, { daysAgo: 0, snapshotBytes: [8 * GIB, 100 * GIB] });
+    baked(w, { daysAgo: 1, snapshotBytes: [8 * GIB, 30 * GIB] });
+    baked(w, { daysAgo: 2, snapshotBytes: [1_234_567, 7_654_321] });
+    w.ec2.addSnapshot({ tags: { [TAG.managedBy]: STACK }, sizeBytes: 50 * GIB, startTime: new Date(NOW.getTime() - 3 * DAY) });
+
+    // Act
+    const report = await rotateImages({}, w.deps);
+
+    // Assess
+    const freed = 8 * GIB + 30 * GIB + 1_234_567 + 7_654_321 + 50 * GIB;
+    expect(report.done.bytesFreed).toBe(freed);
+    expect(w.metrics.records).toEqual([
+      { name: 'ImagesDeleted', unit: 'Count', value: 2 },
+      { name: 'SnapshotsDeleted', unit: 'Count', value: 5 },
+      { name: 'BytesFreed', unit: 'Bytes', value: freed },
+      { name: 'RotationFailures', unit: 'Count', value: 0 },
+    ]);
+  });
+
+  it('counts what was deleted, not what was planned, and the steps that failed', async () => {
+    // Prepare: four images to delete; two of them cannot be deregistered
+    const w = rotationWorld({ defaultRetention: { kind: 'count', count: 3 } });
+    const images = week(w, 7);
+    w.ec2.failDeregister(images[4]!.imageId, new AwsCallError('UnauthorizedOperation', 'DeregisterImage', 'no', false, 403));
+    w.ec2.failDeregister(images[6]!.imageId, throttled('DeregisterImage'));
+
+    // Act
+    await rotateImages({}, w.deps);
+
+    // Assess
+    expect(w.metrics.totals()).toEqual({ ImagesDeleted: 2, SnapshotsDeleted: 2, BytesFreed: 2 * DEFAULT_SNAPSHOT_BYTES, RotationFailures: 2 });
+  });
+
+  it('counts the leftover snapshots it deleted itself once, with their bytes', async () => {
+    // Prepare
+    const w = rotationWorld({ defaultRetention: { kind: 'count', count: 3 } });
+    week(w, 5, { snapshotBytes: [8 * GIB, 2 * GIB] });
+    w.ec2.keepSnapshotsOnDeregister = true;
+
+    // Act
+    await rotateImages({}, w.deps);
+
+    // Assess
+    expect(w.metrics.totals()).toEqual({ ImagesDeleted: 2, SnapshotsDeleted: 4, BytesFreed: 20 * GIB, RotationFailures: 0 });
+  });
+
+  it('counts no deletion in a dry run, only the deletions planned', async () => {
+    // Prepare
+    const w = rotationWorld({ dryRun: true, defaultRetention: { kind: 'count', count: 2 } });
+    week(w, 5);
+
+    // Act
+    await rotateImages({}, w.deps);
+
+    // Assess
+    expect(w.metrics.records).toEqual([{ name: 'DeletionsPlanned', unit: 'Count', value: 3 }]);
+  });
+
+  it('counts zero deletions on a second run that has nothing left to delete', async () => {
+    // Prepare
+    const w = rotationWorld({ defaultRetention: { kind: 'count', count: 3 } });
+    week(w, 5);
+    await rotateImages({}, w.deps);
+    w.metrics.clear();
+
+    // Act
+    await rotateImages({}, w.deps);
+
+    // Assess
+    expect(w.metrics.totals()).toEqual({ ImagesDeleted: 0, SnapshotsDeleted: 0, BytesFreed: 0, RotationFailures: 0 });
+  });
+
+  it('still counts the images it deleted when the run ends on an error after deregistering them', async () => {
+    // Prepare: the listing of leftover snapshots, after the deregistrations, fails
+    const w = rotationWorld({ defaultRetention: { kind: 'count', count: 3 } });
+    week(w, 5);
+    let snapshotListings = 0;
+    const ec2 = new Proxy(w.ec2, {
+      get(target, prop) {
+        const value: unknown = Reflect.get(target, prop);
+        if (prop === 'listManagedSnapshots') {
+          return (managedBy: string) => {
+            if (++snapshotListings === 2) throw throttled('DescribeSnapshots');
+            return target.listManagedSnapshots(managedBy);
+          };
+        }
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+
+    // Act
+    const act = rotateImages({}, { ...w.deps, ec2 });
+
+    // Assess
+    await expect(act).rejects.toMatchObject({ code: 'RequestLimitExceeded' });
+    expect(w.metrics.totals()).toMatchObject({ ImagesDeleted: 2 });
+  });
+});
