@@ -75,6 +75,7 @@ async function reportFailure(signal: FailureSignal, error: AwsCallError, deps: D
       message: error.message,
     }),
   );
+  deps.metrics.count('RecoveriesFailed');
   return { instanceId: signal.instanceId, action: 'failed', errorCode: error.code, reason: error.message };
 }
 
@@ -119,6 +120,7 @@ export async function recoverSignal(signal: FailureSignal, eventTime: Date, deps
       return skip(deps, signal, lineage, plan.reason);
     case 'give-up':
       await publish(deps, outgoing('RecoveryGaveUp', { managedBy, instanceId, lineage, trigger: signal.kind, reason: plan.reason }));
+      deps.metrics.count('RecoveriesGaveUp');
       return { instanceId, action: 'gave-up', reason: plan.reason };
     case 'resume':
       return finish(deps, {
@@ -160,6 +162,7 @@ export async function recoverSignal(signal: FailureSignal, eventTime: Date, deps
             },
           }),
         );
+        deps.metrics.count('RecoveriesPlanned');
         return { instanceId, action: 'planned', imageId: spec.imageId, reason: plan.reason };
       }
       // Blame first, then launch: a crash in between leaves the image bad, which the retry would decide again.
@@ -168,6 +171,8 @@ export async function recoverSignal(signal: FailureSignal, eventTime: Date, deps
         await ec2.tagResources([plan.markBad, ...(bad?.snapshotIds ?? [])], { [TAG.status]: 'bad' });
       }
       const launched = await launch(deps, spec, lineage, instanceId);
+      // Counted at the launch, once: a retried or duplicated event resumes this replacement instead.
+      if (!launched.resumed) deps.metrics.count('InstancesRelaunched');
       return finish(deps, {
         signal,
         instance,
@@ -193,6 +198,7 @@ async function skip(deps: Deps, signal: FailureSignal, lineage: string | undefin
       reason,
     }),
   );
+  deps.metrics.count('RecoveriesSkipped');
   return { instanceId: signal.instanceId, action: 'skipped', reason };
 }
 

@@ -1047,3 +1047,157 @@ describe('recoverInstances: crash consistency', () => {
     },
   );
 });
+
+describe('recoverInstances: metrics', () => {
+  it('counts one InstancesRelaunched for a relaunch, and nothing else', async () => {
+    // Prepare
+    const w = world();
+    arrange(w);
+
+    // Act
+    await recoverInstances(stateChange(FAILED, 'terminated'), w.deps);
+
+    // Assess
+    expect(w.metrics.records).toEqual([{ name: 'InstancesRelaunched', unit: 'Count', value: 1 }]);
+  });
+
+  it('counts one InstancesRelaunched for the same event delivered three times: the later deliveries resume', async () => {
+    // Prepare
+    const w = world();
+    arrange(w, { state: 'stopped' });
+    const event = stateChange(FAILED, 'stopped');
+
+    // Act
+    for (let i = 0; i < 3; i++) await recoverInstances(event, w.deps);
+
+    // Assess
+    expect(w.bus.ofType('InstanceRelaunched')).toHaveLength(3);
+    expect(w.metrics.totals()).toEqual({ InstancesRelaunched: 1 });
+  });
+
+  it('counts no relaunch when RunInstances answers IdempotentParameterMismatch and the first replacement is found', async () => {
+    // Prepare: a first delivery launched the replacement; the second finds it only through the mismatch
+    const w = world();
+    arrange(w);
+    const event = stateChange(FAILED, 'terminated');
+    await recoverInstances(event, w.deps);
+    w.ec2.addImage({
+      name: `${STACK}/web/nightly/2026-11-26`,
+      creationDate: '2026-11-26T00:45:00.000Z',
+      tags: { [TAG.managedBy]: STACK, [TAG.lineage]: 'web', [TAG.sourceInstance]: FAILED, [TAG.status]: 'good' },
+    });
+    const list = w.ec2.listLineageInstances.bind(w.ec2);
+    let stale = true;
+    w.ec2.listLineageInstances = async (lineage: string) => {
+      const all = await list(lineage);
+      if (!stale) return all;
+      stale = false;
+      return all.filter((i) => i.tags[TAG.replaces] !== FAILED);
+    };
+    w.metrics.clear();
+
+    // Act
+    const report = await recoverInstances(event, w.deps);
+
+    // Assess
+    expect(report.outcomes).toEqual([expect.objectContaining({ action: 'relaunched', resumed: true })]);
+    expect(w.metrics.records).toEqual([]);
+  });
+
+  it('counts RecoveriesSkipped for a skipped recovery', async () => {
+    // Prepare: opted in, never baked
+    const w = world();
+    const instance = w.ec2.addInstance(FAILED, { [TAG.recover]: 'on-failure', [TAG.bake]: 'nightly' }, 'terminated');
+    instance.stateReasonCode = 'Server.InternalError';
+
+    // Act
+    await recoverInstances(stateChange(FAILED, 'terminated'), w.deps);
+
+    // Assess
+    expect(w.metrics.records).toEqual([{ name: 'RecoveriesSkipped', unit: 'Count', value: 1 }]);
+  });
+
+  it('counts RecoveriesGaveUp when the lineage was relaunched too often within the hour', async () => {
+    // Prepare
+    const w = world();
+    arrange(w);
+    for (let i = 0; i < 3; i++) {
+      const r = w.ec2.addInstance(instanceIdOf(10 + i), { [TAG.lineage]: 'web', [TAG.replaces]: instanceIdOf(20 + i) }, 'terminated');
+      r.launchTime = new Date(NOW.getTime() - (10 + i) * MINUTE);
+    }
+
+    // Act
+    const report = await recoverInstances(stateChange(FAILED, 'terminated'), w.deps);
+
+    // Assess
+    expect(report.outcomes[0]!.action).toBe('gave-up');
+    expect(w.metrics.records).toEqual([{ name: 'RecoveriesGaveUp', unit: 'Count', value: 1 }]);
+  });
+
+  it('counts RecoveriesFailed, and no relaunch, when RunInstances is refused for good', async () => {
+    // Prepare
+    const w = world();
+    arrange(w, { state: 'stopped' });
+    w.ec2.failRunInstances(new AwsCallError('InsufficientInstanceCapacity', 'RunInstances', 'no capacity', false, 500));
+
+    // Act
+    await recoverInstances(stateChange(FAILED, 'stopped'), w.deps);
+
+    // Assess
+    expect(w.metrics.records).toEqual([{ name: 'RecoveriesFailed', unit: 'Count', value: 1 }]);
+  });
+
+  it('counts RecoveriesPlanned, and no relaunch, in a dry run', async () => {
+    // Prepare
+    const w = world({ recovery: { dryRun: true } });
+    arrange(w, { state: 'stopped' });
+
+    // Act
+    await recoverInstances(stateChange(FAILED, 'stopped'), w.deps);
+
+    // Assess
+    expect(w.metrics.records).toEqual([{ name: 'RecoveriesPlanned', unit: 'Count', value: 1 }]);
+  });
+
+  it('counts nothing for an instance that is not ours to recover', async () => {
+    // Prepare: one never baked and gone, one not opted in
+    const w = world();
+    w.ec2.addInstance(OTHER, { Name: 'someone-else' }, 'stopped');
+
+    // Act
+    await recoverInstances(stateChange(instanceIdOf(42), 'terminated'), w.deps);
+    await recoverInstances(stateChange(OTHER, 'stopped'), w.deps);
+
+    // Assess
+    expect(w.metrics.records).toEqual([]);
+  });
+
+  it.each(['before', 'after'] as const)(
+    'counts a relaunch at most once when any one call fails %s doing its work and the event comes again',
+    async (when) => {
+      // Prepare: the calls of a clean recovery of a terminated instance
+      const clean = world();
+      arrange(clean);
+      const counting = faulty(clean, 0, when);
+      await recoverInstances(stateChange(FAILED, 'terminated'), counting.deps);
+
+      for (let k = 1; k <= counting.count(); k++) {
+        // Prepare
+        const w = world();
+        arrange(w);
+        const event = stateChange(FAILED, 'terminated');
+
+        // Act: the k-th call fails; then the event comes again without faults
+        const crash = (await recoverInstances(event, faulty(w, k, when).deps).catch((e: unknown) => e)) as AwsCallError;
+        await recoverInstances(event, w.deps);
+
+        // Assess: once, except when the answer of RunInstances itself is lost: the retry resumes a
+        // replacement it cannot know its crashed predecessor launched, and leaves it uncounted
+        // rather than risk counting it twice.
+        expect(crash, `k=${k}`).toMatchObject({ retryable: true });
+        const lostLaunch = when === 'after' && crash.action === 'runInstance';
+        expect(w.metrics.total('InstancesRelaunched'), `k=${k} (${crash.action})`).toBe(lostLaunch ? 0 : 1);
+      }
+    },
+  );
+});
