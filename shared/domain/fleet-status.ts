@@ -22,6 +22,12 @@ export interface LineageStatus {
   snapshotBytes: number;
   /** What the next rotation would delete, with the reasons. */
   nextRotation: Array<{ imageId: string; name: string; reasons: string[] }>;
+  /**
+   * The schedules of the lineage's current instance without a good image within twice
+   * their period (each is also one of the problems): the scheduled run's
+   * LineagesWithoutGoodImage metric counts the lineages where its own schedule is one.
+   */
+  overdue: string[];
   /** Generations of replacements seen (relaunches still visible in EC2). */
   replacements: Array<{ instanceId: string; replaces: string; generation: number; launchTime: Date | undefined; state: string }>;
   problems: string[];
@@ -94,6 +100,7 @@ function summariseLineage(
   for (const i of images) byStatus[i.status ?? 'untagged'] = (byStatus[i.status ?? 'untagged'] ?? 0) + 1;
 
   const problems: string[] = [];
+  const overdue: string[] = [];
   if (!current) problems.push('instance gone: no live instance carries the lineage');
   for (const p of policy?.problems ?? []) problems.push(`invalid tag ${p.tag}=${p.value}: ${p.reason}`);
   if (current) {
@@ -105,6 +112,7 @@ function summariseLineage(
       // An instance younger than the limit has not missed anything yet.
       if (!newest && current.launchTime && hoursBetween(now, current.launchTime) <= limit) continue;
       if (!newest || hoursBetween(now, newest.createdAt) > limit) {
+        overdue.push(schedule);
         problems.push(`no good ${schedule} image within ${limit} h${newest ? ` (newest ${Math.round(hoursBetween(now, newest.createdAt))} h old)` : ''}`);
       }
     }
@@ -125,6 +133,7 @@ function summariseLineage(
     byStatus,
     snapshotBytes: images.flatMap((i) => i.snapshotIds).reduce((sum, id) => sum + (input.snapshotSizes.get(id) ?? 0), 0),
     nextRotation,
+    overdue,
     replacements: instances
       .filter((i) => i.tags[TAG.replaces] !== undefined)
       .map((i) => ({

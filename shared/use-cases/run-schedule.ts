@@ -1,16 +1,20 @@
 /**
  * One firing of a schedule: settle what the AMI events missed, then list every
  * opted-in instance a page at a time and fan out one BakeRequested per instance
- * to the bus. Nothing here calls EC2 per instance: 10,000 instances are 10
- * DescribeInstances pages and 1,000 PutEvents calls.
+ * to the bus, then count the lineages on this schedule that have gone too long
+ * without a good image. Nothing here calls EC2 per instance: 10,000 instances are
+ * 10 DescribeInstances pages, 1,000 PutEvents calls and one paged DescribeImages.
  */
-import { decideBake, type SkipReason } from '../domain/bake.js';
+import { decideBake, type InstanceSummary, type SkipReason } from '../domain/bake.js';
 import type { OutgoingEvent } from '../domain/events.js';
+import { summariseFleet } from '../domain/fleet-status.js';
 import type { ScheduledRun } from '../domain/incoming.js';
+import type { RotationImage } from '../domain/retention.js';
 import { slotFor } from '../domain/schedule.js';
 import { subjectOf } from '../domain/events.js';
 import { FanOutIncomplete } from '../runtime/errors.js';
 import type { Deps } from './ports.js';
+import { toRotationImage } from './rotate-images.js';
 import { reconcilePending, type ReconcileReport } from './settle-image.js';
 
 export interface ScheduleRunReport {
@@ -22,6 +26,31 @@ export interface ScheduleRunReport {
   policyInvalid: number;
   publishFailed: number;
   reconcile: ReconcileReport | { error: string };
+  /**
+   * Lineages opted in to this schedule whose newest good image of it is older than twice its
+   * period (the CLI status's rule); also the LineagesWithoutGoodImage metric.
+   */
+  lineagesWithoutGoodImage: number | { error: string };
+}
+
+/**
+ * The lineages on this schedule without a good image within twice its period, by the rule of
+ * the operator's status view (summariseFleet), over the instances the fan-out listed and one
+ * paged read of the stack's images, made after the reconcile pass settled what it could.
+ */
+async function countLineagesWithoutGoodImage(run: ScheduledRun, instances: InstanceSummary[], now: Date, deps: Deps): Promise<number> {
+  const images: RotationImage[] = [];
+  for await (const page of deps.ec2.listManagedImages(deps.managedBy)) images.push(...page.map(toRotationImage));
+  const lineages = summariseFleet({
+    now,
+    images,
+    instances,
+    plan: { decisions: [], lineages: [] },
+    snapshotSizes: new Map(),
+    knownSchedules: deps.schedules,
+    schedulePeriods: { [run.schedule]: run.period },
+  });
+  return lineages.filter((l) => l.overdue.includes(run.schedule)).length;
 }
 
 export async function runSchedule(run: ScheduledRun, deps: Deps): Promise<ScheduleRunReport> {
@@ -35,6 +64,7 @@ export async function runSchedule(run: ScheduledRun, deps: Deps): Promise<Schedu
     policyInvalid: 0,
     publishFailed: 0,
     reconcile: { error: 'not run' },
+    lineagesWithoutGoodImage: { error: 'not run' },
   };
 
   try {
@@ -52,7 +82,9 @@ export async function runSchedule(run: ScheduledRun, deps: Deps): Promise<Schedu
     knownSchedules: deps.schedules,
     now: deps.now(),
   };
+  const instances: InstanceSummary[] = [];
   for await (const page of deps.ec2.listBakeCandidates()) {
+    instances.push(...page);
     const events: OutgoingEvent[] = [];
     for (const instance of page) {
       report.instancesSeen++;
@@ -74,6 +106,16 @@ export async function runSchedule(run: ScheduledRun, deps: Deps): Promise<Schedu
       if (f.event.detailType === 'BakeRequested') report.publishFailed++;
       deps.log.error('could not publish event', { detailType: f.event.detailType, subject: subjectOf(f.event), code: f.code, message: f.message });
     }
+  }
+
+  try {
+    report.lineagesWithoutGoodImage = await countLineagesWithoutGoodImage(run, instances, context.now, deps);
+    // Every run, zero included: the alarm on it sees the schedule running.
+    deps.metrics.count('LineagesWithoutGoodImage', report.lineagesWithoutGoodImage);
+  } catch (error) {
+    // A health figure is worth less than the bakes: the run goes on, and publishes no figure rather than a wrong one.
+    report.lineagesWithoutGoodImage = { error: String(error) };
+    deps.log.error('could not count the lineages without a good image', { error: String(error) });
   }
 
   deps.log.info('scheduled run finished', { ...report });

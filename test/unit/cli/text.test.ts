@@ -13,6 +13,7 @@ const lineage = (overrides: Partial<LineageStatus> = {}): LineageStatus => ({
   byStatus: { good: 3 },
   snapshotBytes: 3 * 8 * 2 ** 30,
   nextRotation: [],
+  overdue: [],
   replacements: [],
   problems: [],
   ...overrides,

@@ -4,6 +4,7 @@ import { ScheduledRun } from '../../../shared/domain/incoming.js';
 import { TAG } from '../../../shared/domain/tags.js';
 import { AwsCallError, FanOutIncomplete } from '../../../shared/runtime/errors.js';
 import { bakeInstance } from '../../../shared/use-cases/bake-instance.js';
+import { inspectFleet } from '../../../shared/use-cases/inspect-fleet.js';
 import { runSchedule } from '../../../shared/use-cases/run-schedule.js';
 import { instanceIdOf, NOW, STACK, world, type World } from '../fakes.js';
 
@@ -46,6 +47,8 @@ describe('runSchedule: fan-out', () => {
       policyInvalid: 3,
       publishFailed: 0,
       reconcile: { pendingSeen: 0, good: 0, failed: 0, stillBuilding: 0, errors: 0 },
+      // every lineage on the nightly schedule, none baked yet and none launched recently
+      lineagesWithoutGoodImage: 6,
     });
     // one publish per page of 3, 3, 2 instances
     expect(w.bus.calls).toHaveLength(3);
@@ -265,5 +268,152 @@ describe('runSchedule then bakeInstance, in memory', () => {
     expect(outcomes.filter((o) => o.status === 'already-baked')).toHaveLength(15);
     expect([...w.ec2.images.values()].map((i) => i.sourceInstanceId).sort()).toEqual([...BAKED].sort());
     expect(w.ec2.instances.get(id(2))!.tags[TAG.lineage]).toBe(id(2));
+  });
+});
+
+describe('runSchedule: metrics', () => {
+  const HOUR = 3_600_000;
+  const hoursAgo = (h: number) => new Date(NOW.getTime() - h * HOUR);
+
+  /** An opted-in instance of its own lineage, launched long ago. */
+  function member(w: World, n: number, bake = 'nightly', launchedHoursAgo = 24 * 90) {
+    const instance = w.ec2.addInstance(id(n), { [TAG.bake]: bake, [TAG.lineage]: `web-${n}` });
+    instance.launchTime = hoursAgo(launchedHoursAgo);
+    return instance;
+  }
+
+  /** An image of lineage web-n, made `h` hours ago. */
+  function image(w: World, n: number, h: number, status = 'good', schedule = 'nightly', state = 'available') {
+    return w.ec2.addImage({
+      name: `${STACK}/web-${n}/${schedule}/${hoursAgo(h).toISOString()}`,
+      state,
+      creationDate: hoursAgo(h).toISOString(),
+      tags: { [TAG.managedBy]: STACK, [TAG.lineage]: `web-${n}`, [TAG.schedule]: schedule, [TAG.status]: status, [TAG.sourceInstance]: id(n) },
+    });
+  }
+
+  /** Lineages 1 and 4 are fine, 2 and 3 have gone too long without a good nightly image. */
+  function mixedFleet(w: World) {
+    member(w, 1);
+    image(w, 1, 22);
+    image(w, 1, 70);
+    member(w, 2);
+    image(w, 2, 60); // a good image, older than twice a day
+    member(w, 3);
+    image(w, 3, 10, 'failed'); // only a failed one
+    member(w, 4, 'nightly', 10); // launched ten hours ago: not late yet
+    member(w, 5, 'weekly');
+    image(w, 5, 24 * 5, 'good', 'weekly'); // weekly, five days old: not this run's schedule
+    image(w, 6, 24 * 30); // lineage whose instance is gone
+  }
+
+  it('counts the lineages on its schedule without a good image within twice its period, with one paged read of the images', async () => {
+    // Prepare
+    const w = world({ pageSize: 2 });
+    mixedFleet(w);
+
+    // Act
+    const report = await runSchedule(nightly(), w.deps);
+
+    // Assess
+    expect(report.lineagesWithoutGoodImage).toBe(2);
+    expect(w.metrics.records).toEqual([{ name: 'LineagesWithoutGoodImage', unit: 'Count', value: 2 }]);
+    // 6 images, 2 a page: one listing of 3 pages
+    expect(w.ec2.callCount('DescribeImages')).toBe(3);
+  });
+
+  it('counts the same lineages as the operator status shows as without a good image', async () => {
+    // Prepare
+    const w = world();
+    mixedFleet(w);
+
+    // Act
+    const report = await runSchedule(nightly(), w.deps);
+    const view = await inspectFleet(w.deps, { nightly: 'day', weekly: 'week' });
+
+    // Assess
+    const late = view.lineages.filter((l) => l.problems.some((p) => p.startsWith('no good nightly image'))).map((l) => l.lineage);
+    expect(late).toEqual(['web-2', 'web-3']);
+    expect(report.lineagesWithoutGoodImage).toBe(late.length);
+  });
+
+  it("measures a weekly run against twice a week: the nightly lineages are not its business", async () => {
+    // Prepare
+    const w = world();
+    member(w, 1, 'weekly');
+    image(w, 1, 24 * 10, 'good', 'weekly'); // within 14 days
+    member(w, 2, 'weekly');
+    image(w, 2, 24 * 15, 'good', 'weekly'); // beyond
+    member(w, 3, 'nightly,weekly');
+    image(w, 3, 24 * 3, 'good', 'nightly'); // late for nightly, no weekly image at all
+    member(w, 4, 'nightly');
+
+    // Act
+    const report = await runSchedule(nightly({ schedule: 'weekly', period: 'week' }), w.deps);
+
+    // Assess
+    expect(report.lineagesWithoutGoodImage).toBe(2);
+    expect(w.metrics.totals()).toEqual({ LineagesWithoutGoodImage: 2 });
+  });
+
+  it('reads the images after the reconcile pass: an image it just settled good counts as good', async () => {
+    // Prepare: the AMI event for last night's image was lost; the image is available but still tagged pending
+    const w = world();
+    member(w, 1);
+    image(w, 1, 70);
+    image(w, 1, 22, 'pending');
+
+    // Act
+    const report = await runSchedule(nightly(), w.deps);
+
+    // Assess
+    expect(report.reconcile).toMatchObject({ good: 1 });
+    expect(w.metrics.totals()).toEqual({ ImagesGood: 1, LineagesWithoutGoodImage: 0 });
+  });
+
+  it('publishes zero for a fleet where every lineage is fine, or for no fleet at all', async () => {
+    // Prepare
+    const empty = world();
+    const fine = world();
+    member(fine, 1);
+    image(fine, 1, 22);
+
+    // Act
+    await runSchedule(nightly(), empty.deps);
+    await runSchedule(nightly(), fine.deps);
+
+    // Assess
+    expect(empty.metrics.records).toEqual([{ name: 'LineagesWithoutGoodImage', unit: 'Count', value: 0 }]);
+    expect(fine.metrics.records).toEqual([{ name: 'LineagesWithoutGoodImage', unit: 'Count', value: 0 }]);
+  });
+
+  it('still fans out, and publishes no figure rather than a wrong one, when the images cannot be read', async () => {
+    // Prepare
+    const w = world();
+    mixedFleet(w);
+    w.ec2.failListing('DescribeImages', new AwsCallError('RequestLimitExceeded', 'DescribeImages', 'slow down', true, 503));
+
+    // Act
+    const report = await runSchedule(nightly(), w.deps);
+
+    // Assess
+    expect(report.bakeRequested).toBe(4);
+    expect(report.lineagesWithoutGoodImage).toEqual({ error: expect.stringContaining('RequestLimitExceeded') });
+    expect(w.metrics.records).toEqual([]);
+    expect(w.log.at('error').map((r) => r.message)).toContain('could not count the lineages without a good image');
+  });
+
+  it('counts on a run that then fails for a bake request it could not publish', async () => {
+    // Prepare
+    const w = world();
+    mixedFleet(w);
+    w.bus.failWhen((e) => e.detailType === 'BakeRequested');
+
+    // Act
+    const act = runSchedule(nightly(), w.deps);
+
+    // Assess
+    await expect(act).rejects.toBeInstanceOf(FanOutIncomplete);
+    expect(w.metrics.totals()).toEqual({ LineagesWithoutGoodImage: 2 });
   });
 });
