@@ -27,6 +27,17 @@ export const EventBridgeSchema = z.object({
 });
 
 /**
+ * Slots carry four-digit years (2026-11-26): a firing time ISO allows but outside
+ * 1970-9998 (year 0999, or 9999 shifted into 10000 by the zone) would fan out bake
+ * requests with a slot the bake function rejects. Refused here, where the cause is.
+ */
+const FIRST_FIRING = Date.UTC(1970, 0, 1);
+const LAST_FIRING = Date.UTC(9999, 0, 1);
+const FiringTime = z.iso
+  .datetime({ offset: true })
+  .refine((t) => Date.parse(t) >= FIRST_FIRING && Date.parse(t) < LAST_FIRING, 'a firing time between 1970 and 9998');
+
+/**
  * The input EventBridge Scheduler passes to the schedule function (declared in
  * serverless.yml); scheduledTime is Scheduler's `<aws.scheduler.scheduled-time>`,
  * the same on every retry of one firing. An on-demand run passes the current time.
@@ -35,7 +46,7 @@ export const ScheduledRun = z.object({
   schedule: ScheduleName,
   period: z.enum(PERIODS),
   timeZone: TimeZone,
-  scheduledTime: z.iso.datetime({ offset: true }),
+  scheduledTime: FiringTime,
 });
 export type ScheduledRun = z.infer<typeof ScheduledRun>;
 

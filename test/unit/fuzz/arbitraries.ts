@@ -197,14 +197,21 @@ export function nearValid(sample: Sample): fc.Arbitrary<NearValid> {
     const v = getAt(sample.event, p);
     return v !== null && typeof v === 'object' && !Array.isArray(v);
   })];
+  // Mostly replacements: an added key is usually ignored, so it rarely reaches a rejection.
   const mutation: fc.Arbitrary<Mutation> = fc.oneof(
-    fc.constantFrom(...paths).map((path): Mutation => ({ kind: 'drop', path })),
-    fc
-      .constantFrom(...paths)
-      .chain((path) => replacementFor(getAt(sample.event, path) ?? null).map(({ value, label }): Mutation => ({ kind: 'replace', path, value, label }))),
-    fc
-      .tuple(fc.constantFrom(...objectPaths), fc.oneof(fc.constantFrom(...AWKWARD_KEYS), fc.string({ maxLength: 10 })), fc.jsonValue({ maxDepth: 2 }))
-      .map(([parent, key, value]): Mutation => ({ kind: 'add', path: [...parent, key], value: value as Json })),
+    { weight: 2, arbitrary: fc.constantFrom(...paths).map((path): Mutation => ({ kind: 'drop', path })) },
+    {
+      weight: 5,
+      arbitrary: fc
+        .constantFrom(...paths)
+        .chain((path) => replacementFor(getAt(sample.event, path) ?? null).map(({ value, label }): Mutation => ({ kind: 'replace', path, value, label }))),
+    },
+    {
+      weight: 1,
+      arbitrary: fc
+        .tuple(fc.constantFrom(...objectPaths), fc.oneof(fc.constantFrom(...AWKWARD_KEYS), fc.string({ maxLength: 10 })), fc.jsonValue({ maxDepth: 2 }))
+        .map(([parent, key, value]): Mutation => ({ kind: 'add', path: [...parent, key], value: value as Json })),
+    },
   );
   return mutation.map((m) => ({ sample: sample.file, mutation: m, event: wire(apply(sample.event, m)) }));
 }
