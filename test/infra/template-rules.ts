@@ -1,0 +1,617 @@
+/**
+ * The rules the packaged CloudFormation template must keep: least privilege per function,
+ * delivery (retries, dead-letter queues and their alarms), the bake function's concurrency
+ * bound and the alarms on the service's metrics. Each check returns the problems it finds as
+ * plain sentences, so that a test can assert none on the real template and at least one on a
+ * template a single edit has widened (template-rules.test.ts does both).
+ *
+ * Values are compared by shape: pseudo parameters filled in with fixed values, references
+ * kept as `<Name.Attribute>`, so that `!GetAtt BakeDlq.Arn` and `!Sub '${BakeDlq.Arn}'` read
+ * the same and an ARN can be taken apart.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { PROJECT_ROOT } from '../../cli/serverless-config.js';
+import { TAG } from '../../shared/domain/tags.js';
+
+const run = promisify(execFile);
+
+// ---- the template ---------------------------------------------------------------------------
+
+export interface Resource {
+  Type: string;
+  Properties?: Record<string, any>;
+  Condition?: string;
+  DependsOn?: string | string[];
+}
+
+export interface Template {
+  Parameters?: Record<string, { Default?: unknown }>;
+  Conditions?: Record<string, unknown>;
+  Resources: Record<string, Resource>;
+  Outputs?: Record<string, unknown>;
+}
+
+export interface Packaged {
+  template: Template;
+  templatePath: string;
+  /** Wall-clock milliseconds `serverless package` took. */
+  ms: number;
+  dispose: () => void;
+}
+
+/** `serverless package` into a scratch folder (the same command CI runs, with --package). */
+export async function packageService(stage = 'ci', region = 'us-east-1'): Promise<Packaged> {
+  const dir = mkdtempSync(join(tmpdir(), 'ami-lifecycle-package-'));
+  const bin = join(PROJECT_ROOT, 'node_modules', 'osls', 'bin', 'serverless.js');
+  const started = performance.now();
+  await run(process.execPath, [bin, 'package', '--stage', stage, '--region', region, '--package', dir], {
+    cwd: PROJECT_ROOT,
+    maxBuffer: 16 * 1024 * 1024,
+    env: { ...process.env, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off' },
+  });
+  const ms = performance.now() - started;
+  const templatePath = join(dir, 'cloudformation-template-update-stack.json');
+  const template = JSON.parse(readFileSync(templatePath, 'utf8')) as Template;
+  return { template, templatePath, ms, dispose: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** The values pseudo parameters take when shapes are compared. */
+export const PSEUDO = { partition: 'aws', region: 'us-east-1', account: '123456789012' } as const;
+
+const pseudo: Record<string, string> = {
+  'AWS::Partition': PSEUDO.partition,
+  'AWS::Region': PSEUDO.region,
+  'AWS::AccountId': PSEUDO.account,
+};
+
+/** A CloudFormation value with pseudo parameters filled in and references as `<Name>` / `<Name.Attr>`. */
+export function shape(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(shape);
+  if (value === null || typeof value !== 'object') return value;
+  const o = value as Record<string, unknown>;
+  const keys = Object.keys(o);
+  if (keys.length === 1) {
+    const [k] = keys as [string];
+    const v = o[k];
+    if (k === 'Ref') return pseudo[String(v)] ?? `<${String(v)}>`;
+    if (k === 'Fn::GetAtt') return `<${Array.isArray(v) ? v.join('.') : String(v)}>`;
+    if (k === 'Fn::Sub') {
+      const [text, vars] = Array.isArray(v) ? [String(v[0]), (v[1] ?? {}) as Record<string, unknown>] : [String(v), {}];
+      return text.replace(/\$\{([^}!]+)\}/g, (_, name: string) =>
+        name in vars ? String(shape(vars[name])) : (pseudo[name] ?? `<${name}>`),
+      );
+    }
+    if (k === 'Fn::Join' && Array.isArray(v)) return (shape(v[1]) as unknown[]).map(String).join(String(v[0]));
+  }
+  return Object.fromEntries(Object.entries(o).map(([key, val]) => [key, shape(val)]));
+}
+
+const str = (value: unknown): string => String(shape(value));
+const list = <T>(value: T | T[] | undefined): T[] => (value === undefined ? [] : Array.isArray(value) ? value : [value]);
+
+function ofType(t: Template, type: string): Array<[string, Resource]> {
+  return Object.entries(t.Resources).filter(([, r]) => r.Type === type);
+}
+
+// ---- IAM statements -------------------------------------------------------------------------
+
+/** Operator -> key (lower case) -> values, as strings. */
+export type Conditions = Record<string, Record<string, string[]>>;
+
+export interface Stmt {
+  /** Where it is: role / policy / Sid. */
+  where: string;
+  effect: string;
+  actions: string[];
+  resources: string[];
+  principals: string[];
+  condition: Conditions;
+  /** Set if the statement uses NotAction, NotResource or NotPrincipal. */
+  negated: boolean;
+  /** The CloudFormation condition the statement's policy resource exists under, if any. */
+  when?: string;
+}
+
+function normaliseConditions(raw: unknown): Conditions {
+  const out: Conditions = {};
+  for (const [op, body] of Object.entries((shape(raw) ?? {}) as Record<string, Record<string, unknown>>)) {
+    const keys: Record<string, string[]> = {};
+    for (const [key, val] of Object.entries(body ?? {})) keys[key.toLowerCase()] = list(val).map((v) => String(v));
+    out[op.toLowerCase()] = keys;
+  }
+  return out;
+}
+
+export function statementsOf(document: unknown, where: string, when?: string): Stmt[] {
+  const doc = document as { Statement?: unknown };
+  return list(doc?.Statement as Record<string, unknown>[] | Record<string, unknown>).map((s, i) => {
+    const principal = s.Principal;
+    const principals =
+      principal === undefined
+        ? []
+        : typeof principal === 'string'
+          ? [principal]
+          : Object.values(principal as Record<string, unknown>).flatMap((p) => list(p).map(str));
+    return {
+      where: `${where}/${String(s.Sid ?? `#${i}`)}`,
+      effect: String(s.Effect),
+      actions: list(s.Action as string | string[]).map(String),
+      resources: list(s.Resource).map(str),
+      principals,
+      condition: normaliseConditions(s.Condition),
+      negated: 'NotAction' in s || 'NotResource' in s || 'NotPrincipal' in s,
+      ...(when ? { when } : {}),
+    };
+  });
+}
+
+export interface RoleView {
+  id: string;
+  trust: Stmt[];
+  statements: Stmt[];
+  managedPolicyArns: unknown[];
+}
+
+/** A role with every statement that applies to it: inline, and policy resources that name it. */
+export function roleView(t: Template, id: string): RoleView {
+  const role = t.Resources[id];
+  const props = role?.Properties ?? {};
+  const statements = list(props.Policies as Array<{ PolicyName: string; PolicyDocument: unknown }>).flatMap((p) =>
+    statementsOf(p.PolicyDocument, `${id}/${p.PolicyName}`),
+  );
+  for (const [pid, r] of Object.entries(t.Resources)) {
+    if (!['AWS::IAM::Policy', 'AWS::IAM::ManagedPolicy', 'AWS::IAM::RolePolicy'].includes(r.Type)) continue;
+    const names = [...list(r.Properties?.Roles), ...list(r.Properties?.RoleName)].map(str);
+    if (names.includes(`<${id}>`)) statements.push(...statementsOf(r.Properties?.PolicyDocument, pid, r.Condition));
+  }
+  return {
+    id,
+    trust: statementsOf(props.AssumeRolePolicyDocument, `${id}/trust`),
+    statements,
+    managedPolicyArns: list(props.ManagedPolicyArns),
+  };
+}
+
+/** The Lambda functions by their osls name (Schedule, Bake, ...), with their role's logical id. */
+export function functionsOf(t: Template): Array<{ key: string; id: string; name: string; role: string; resource: Resource }> {
+  return ofType(t, 'AWS::Lambda::Function').map(([id, resource]) => {
+    const role = str(resource.Properties?.Role).match(/^<([^.>]+)\.Arn>$/)?.[1] ?? str(resource.Properties?.Role);
+    return { key: id.replace(/LambdaFunction$/, ''), id, name: String(resource.Properties?.FunctionName), role, resource };
+  });
+}
+
+// ---- what each function may do --------------------------------------------------------------
+
+export interface Spec {
+  managedBy: string;
+  eventBusName: string;
+  /** params.recoveryPassRoles as packaged. */
+  passRoles: string;
+  /** Exactly the actions each function's role allows (functions by their osls name). */
+  actions: Record<string, string[]>;
+  /** The ami-lifecycle:status values each function may write. */
+  statusValues: Record<string, string[]>;
+  /** Upper bound on the bake function's reserved concurrency. */
+  maxBakeConcurrency: number;
+}
+
+const isReadOnly = (action: string) => /^[a-z0-9-]+:(Describe|Get|List)[A-Za-z]*$/.test(action);
+
+type Pred = { says: string; holds: (c: Conditions) => boolean };
+const values = (c: Conditions, op: string, key: string) => c[op.toLowerCase()]?.[key.toLowerCase()];
+const equalsExactly = (op: string, key: string, expected: string[]): Pred => ({
+  says: `${op} ${key} = ${expected.join('|')}`,
+  holds: (c) => {
+    const v = values(c, op, key);
+    return !!v && v.length === expected.length && v.every((x) => expected.includes(x));
+  },
+});
+const present = (key: string): Pred => equalsExactly('Null', key, ['false']);
+const within = (op: string, key: string, allowed: readonly string[]): Pred => ({
+  says: `${op} ${key} within ${allowed.join('|')}`,
+  holds: (c) => {
+    const v = values(c, op, key);
+    return !!v && v.length > 0 && v.every((x) => allowed.includes(x));
+  },
+});
+/** aws:TagKeys within the list, and present (ForAllValues alone also holds for no keys at all). */
+const tagKeysWithin = (keys: readonly string[]): Pred => {
+  const a = within('ForAllValues:StringEquals', 'aws:TagKeys', keys);
+  const b = present('aws:TagKeys');
+  return { says: `${a.says} and ${b.says}`, holds: (c) => a.holds(c) && b.holds(c) };
+};
+
+interface Context {
+  spec: Spec;
+  fn: string;
+}
+type Alternatives = Pred[][];
+type ResourceRule = { types: Record<string, Alternatives> } | { exact: (ctx: Context) => string[] };
+
+const NONE: Alternatives = [[]];
+
+/**
+ * Every action a role may hold other than read-only ones, with the resources it may name and
+ * the conditions each needs (any one list of them). A resource type or an action not listed
+ * here is a finding.
+ */
+function rules(ctx: Context): Record<string, ResourceRule & { cfnCondition?: string }> {
+  const { managedBy } = ctx.spec;
+  const requestManaged = equalsExactly('StringEquals', `aws:RequestTag/${TAG.managedBy}`, [managedBy]);
+  const resourceManaged = equalsExactly('StringEquals', `aws:ResourceTag/${TAG.managedBy}`, [managedBy]);
+  const createAction = (a: string) => equalsExactly('StringEquals', 'ec2:CreateAction', [a]);
+  const statusOfManaged = [
+    resourceManaged,
+    tagKeysWithin([TAG.status]),
+    within('StringEquals', `aws:RequestTag/${TAG.status}`, ctx.spec.statusValues[ctx.fn] ?? []),
+  ];
+  const imageOrSnapshotTags: Alternatives = [[createAction('CreateImage'), requestManaged], statusOfManaged];
+  const replacement = [present(`aws:RequestTag/${TAG.replaces}`), present(`aws:RequestTag/${TAG.lineage}`)];
+  const ownDlq = () => [`<${ctx.fn}Dlq.Arn>`];
+  const ownLogGroup = () => [`<${ctx.fn}LogGroup.Arn>`];
+  const statusAlarms = () => [`arn:aws:cloudwatch:${PSEUDO.region}:${PSEUDO.account}:alarm:${managedBy}-status-*`];
+  return {
+    'ec2:CreateImage': {
+      types: { instance: [[present(`aws:ResourceTag/${TAG.bake}`)]], image: [[requestManaged]], snapshot: [[requestManaged]] },
+    },
+    'ec2:CreateTags': {
+      types: {
+        image: imageOrSnapshotTags,
+        snapshot: imageOrSnapshotTags,
+        instance: [
+          [createAction('RunInstances')],
+          [present(`aws:ResourceTag/${TAG.bake}`), tagKeysWithin([TAG.lineage, TAG.captured])],
+          [present(`aws:ResourceTag/${TAG.recover}`), tagKeysWithin([TAG.replacedBy])],
+        ],
+        volume: [[createAction('RunInstances')]],
+        'launch-template': [[createAction('CreateLaunchTemplate'), requestManaged]],
+        'elastic-ip': [[tagKeysWithin([TAG.lineage])]],
+      },
+    },
+    'ec2:DeregisterImage': { types: { image: [[resourceManaged]] } },
+    'ec2:EnableImageDeprecation': { types: { image: [[resourceManaged]] } },
+    'ec2:DeleteSnapshot': { types: { snapshot: [[resourceManaged]] } },
+    'ec2:CreateLaunchTemplate': { types: { 'launch-template': [[requestManaged]] } },
+    'ec2:CreateLaunchTemplateVersion': { types: { 'launch-template': [[resourceManaged]] } },
+    'ec2:DeleteLaunchTemplateVersions': { types: { 'launch-template': [[resourceManaged]] } },
+    // Not mutating, but it returns user data, which may hold secrets.
+    'ec2:DescribeInstanceAttribute': { types: { instance: [[present(`aws:ResourceTag/${TAG.bake}`)]] } },
+    'ec2:RunInstances': {
+      types: {
+        image: [[resourceManaged]],
+        instance: [replacement],
+        volume: [replacement],
+        'network-interface': NONE,
+        subnet: NONE,
+        'security-group': NONE,
+        'key-pair': NONE,
+      },
+    },
+    'ec2:AssociateAddress': {
+      types: {
+        'elastic-ip': [[present(`aws:ResourceTag/${TAG.lineage}`)]],
+        instance: [[present(`aws:ResourceTag/${TAG.lineage}`)]],
+        'network-interface': NONE,
+      },
+    },
+    'ec2:TerminateInstances': {
+      types: { instance: [[present(`aws:ResourceTag/${TAG.recover}`), present(`aws:ResourceTag/${TAG.lineage}`)]] },
+      cfnCondition: 'TerminatesReplaced',
+    },
+    'iam:PassRole': {
+      types: {
+        [`role/${ctx.spec.passRoles}`]: [
+          [
+            equalsExactly('StringEquals', 'iam:PassedToService', ['ec2.amazonaws.com']),
+            equalsExactly('ArnLike', 'iam:AssociatedResourceArn', [`arn:aws:ec2:${PSEUDO.region}:${PSEUDO.account}:instance/*`]),
+          ],
+        ],
+      },
+    },
+    'cloudwatch:PutMetricAlarm': { exact: statusAlarms },
+    'cloudwatch:DeleteAlarms': { exact: statusAlarms },
+    'cloudwatch:TagResource': { exact: statusAlarms },
+    'events:PutEvents': { exact: () => ['<EventBus.Arn>'] },
+    'sqs:SendMessage': { exact: ownDlq },
+    'logs:CreateLogStream': { exact: ownLogGroup },
+    'logs:PutLogEvents': { exact: ownLogGroup },
+  };
+}
+
+/** The resource type an ARN names, if it is of this account and region (else a finding). */
+function resourceType(arn: string): { type?: string; problem?: string } {
+  if (arn === '*') return { type: '*' };
+  const m = /^arn:aws:([a-z0-9-]+):([^:]*):([^:]*):(.+)$/.exec(arn);
+  if (!m) return { problem: `${arn} is not an ARN` };
+  const [, service, region, account, rest] = m as unknown as [string, string, string, string, string];
+  if (service === 'iam') {
+    if (account !== PSEUDO.account) return { problem: `${arn} is not of this account` };
+    return { type: rest };
+  }
+  if (region !== PSEUDO.region) return { problem: `${arn} is not of this region` };
+  const type = rest.split('/')[0]!;
+  // Image and snapshot ARNs carry no account; everything else must carry this one.
+  const noAccount = service === 'ec2' && (type === 'image' || type === 'snapshot');
+  if (noAccount ? account !== '' : account !== PSEUDO.account) return { problem: `${arn} is not of this account` };
+  if (!rest.endsWith('/*') && !/\/[a-z]+-[0-9a-f]+$/.test(rest)) return { problem: `${arn} names an unexpected resource` };
+  return { type };
+}
+
+/** Least privilege of one function's role. */
+export function checkRole(t: Template, spec: Spec, fn: string, roleId: string): string[] {
+  const problems: string[] = [];
+  const role = roleView(t, roleId);
+  const ctx: Context = { spec, fn };
+  const table = rules(ctx);
+  if (!t.Resources[roleId] || t.Resources[roleId]!.Type !== 'AWS::IAM::Role') problems.push(`${fn}: role ${roleId} is not a role of this template`);
+  if (role.managedPolicyArns.length > 0) problems.push(`${fn}: role ${roleId} has managed policies ${JSON.stringify(role.managedPolicyArns)}`);
+  const trusted = role.trust.filter((s) => s.effect === 'Allow').flatMap((s) => s.principals);
+  if (trusted.length !== 1 || trusted[0] !== 'lambda.amazonaws.com') problems.push(`${fn}: role ${roleId} trusts ${trusted.join(', ')}, not Lambda alone`);
+
+  const allowed = new Set<string>();
+  for (const s of role.statements) {
+    if (s.effect !== 'Allow') continue;
+    if (s.negated) problems.push(`${s.where}: NotAction/NotResource in an Allow statement`);
+    for (const action of s.actions) {
+      allowed.add(action);
+      if (action.includes('*')) problems.push(`${s.where}: wildcard action ${action}`);
+      const rule = table[action];
+      if (!rule) {
+        // Read-only actions (EC2's Describe* cannot be scoped) are checked by the exact action set alone.
+        if (!isReadOnly(action)) problems.push(`${s.where}: ${action} has no rule here (a mutating action nobody reviewed)`);
+        continue;
+      }
+      if (rule.cfnCondition && s.when !== rule.cfnCondition) {
+        problems.push(`${s.where}: ${action} must only exist under the CloudFormation condition ${rule.cfnCondition}`);
+      }
+      for (const resource of s.resources) {
+        if ('exact' in rule) {
+          if (!rule.exact(ctx).includes(resource)) problems.push(`${s.where}: ${action} on ${resource}, expected ${rule.exact(ctx).join(' or ')}`);
+          continue;
+        }
+        const { type, problem } = resourceType(resource);
+        if (problem) {
+          problems.push(`${s.where}: ${action}: ${problem}`);
+          continue;
+        }
+        if (type === '*') {
+          problems.push(`${s.where}: mutating action ${action} on '*'`);
+          continue;
+        }
+        const alternatives = rule.types[type!];
+        if (!alternatives) {
+          problems.push(`${s.where}: ${action} on ${type} resources is not expected`);
+          continue;
+        }
+        if (!alternatives.some((preds) => preds.every((p) => p.holds(s.condition)))) {
+          problems.push(
+            `${s.where}: ${action} on ${resource} lacks its conditions (any of: ${alternatives.map((preds) => preds.map((p) => p.says).join(' and ') || 'none').join('; ')})`,
+          );
+        }
+      }
+    }
+    // No mutating action on '*', with or without a condition: only reads are unscoped.
+    if (s.resources.includes('*')) {
+      for (const action of s.actions) if (!isReadOnly(action)) problems.push(`${s.where}: ${action} on '*'`);
+    }
+  }
+
+  const expected = new Set(spec.actions[fn] ?? []);
+  const extra = [...allowed].filter((a) => !expected.has(a)).sort();
+  const missing = [...expected].filter((a) => !allowed.has(a)).sort();
+  if (extra.length > 0) problems.push(`${fn}: role allows ${extra.join(', ')} beyond what the function uses`);
+  if (missing.length > 0) problems.push(`${fn}: role lacks ${missing.join(', ')}, which the function uses`);
+  return problems;
+}
+
+/** Every function has a role of its own, checked by checkRole; nothing else runs with a function's role. */
+export function checkLeastPrivilege(t: Template, spec: Spec): string[] {
+  const problems: string[] = [];
+  const fns = functionsOf(t);
+  const names = fns.map((f) => f.key).sort();
+  const expected = Object.keys(spec.actions).sort();
+  if (names.join() !== expected.join()) problems.push(`functions ${names.join(', ')} differ from the expected ${expected.join(', ')}`);
+  if (t.Resources.IamRoleLambdaExecution) problems.push('the shared osls role IamRoleLambdaExecution exists');
+  const byRole = new Map<string, string[]>();
+  for (const f of fns) byRole.set(f.role, [...(byRole.get(f.role) ?? []), f.key]);
+  for (const [role, users] of byRole) if (users.length > 1) problems.push(`role ${role} is shared by ${users.join(', ')}`);
+  for (const f of fns) problems.push(...checkRole(t, spec, f.key, f.role));
+  return problems;
+}
+
+// ---- delivery -------------------------------------------------------------------------------
+
+const hasRetryPolicy = (p: unknown) => {
+  const r = p as { MaximumEventAgeInSeconds?: unknown; MaximumRetryAttempts?: unknown } | undefined;
+  return typeof r?.MaximumEventAgeInSeconds === 'number' && typeof r?.MaximumRetryAttempts === 'number';
+};
+
+function alarmActionsProblems(where: string, props: Record<string, any>): string[] {
+  const expected = { 'Fn::If': ['HasAlarmTopic', [{ Ref: 'AlarmTopicArn' }], { Ref: 'AWS::NoValue' }] };
+  const problems: string[] = [];
+  for (const key of ['AlarmActions', 'OKActions']) {
+    if (JSON.stringify(props[key]) !== JSON.stringify(expected)) problems.push(`${where}: ${key} is not the optional alarm topic`);
+  }
+  return problems;
+}
+
+const zeroThresholdAlarm = (where: string, p: Record<string, any>): string[] => {
+  const problems: string[] = [];
+  if (p.Threshold !== 0 || p.ComparisonOperator !== 'GreaterThanThreshold') problems.push(`${where}: not "> 0"`);
+  if (p.TreatMissingData !== 'notBreaching') problems.push(`${where}: TreatMissingData is ${String(p.TreatMissingData)}`);
+  if (!(p.EvaluationPeriods >= 1)) problems.push(`${where}: no EvaluationPeriods`);
+  return [...problems, ...alarmActionsProblems(where, p)];
+};
+
+/** Rule and schedule ARNs the way EventBridge names them in aws:SourceArn. */
+function ruleArn(rule: Resource, spec: Spec): string {
+  const bus = rule.Properties?.EventBusName === undefined ? 'default' : str(rule.Properties.EventBusName);
+  const busName = bus === '<EventBus.Name>' ? spec.eventBusName : bus;
+  const path = busName === 'default' ? `rule/${String(rule.Properties?.Name)}` : `rule/${busName}/${String(rule.Properties?.Name)}`;
+  return `arn:aws:events:${PSEUDO.region}:${PSEUDO.account}:${path}`;
+}
+
+/**
+ * Every function is invoked asynchronously (scheduler or rule): each has its own dead-letter
+ * queue, as Lambda's on-failure destination and as its rules' and schedules' dead-letter
+ * queue, with retry policies, a queue policy that admits only its rules, and an alarm.
+ */
+export function checkDelivery(t: Template, spec: Spec): string[] {
+  const problems: string[] = [];
+  for (const f of functionsOf(t)) {
+    const dlqId = `${f.key}Dlq`;
+    const dlqArn = `<${dlqId}.Arn>`;
+    const fnArn = `<${f.id}.Arn>`;
+    const queue = t.Resources[dlqId];
+    const suffix = f.name.startsWith(`${spec.managedBy}-`) ? f.name.slice(spec.managedBy.length + 1) : f.name;
+    if (queue?.Type !== 'AWS::SQS::Queue') {
+      problems.push(`${f.key}: no dead-letter queue ${dlqId}`);
+      continue;
+    }
+    const q = queue.Properties ?? {};
+    if (q.QueueName !== `${spec.managedBy}-${suffix}-dlq`) problems.push(`${dlqId}: named ${String(q.QueueName)}`);
+    if (q.SqsManagedSseEnabled !== true && !q.KmsMasterKeyId) problems.push(`${dlqId}: not encrypted at rest`);
+    if (q.MessageRetentionPeriod !== 1209600) problems.push(`${dlqId}: keeps messages ${String(q.MessageRetentionPeriod)} s, not 14 days`);
+
+    // Lambda's on-failure destination.
+    const evConf = ofType(t, 'AWS::Lambda::EventInvokeConfig').find(([, r]) => str(r.Properties?.FunctionName) === `<${f.id}>`)?.[1];
+    if (str(evConf?.Properties?.DestinationConfig?.OnFailure?.Destination) !== dlqArn) problems.push(`${f.key}: on-failure destination is not ${dlqId}`);
+
+    // The queue's alarm.
+    const alarms = ofType(t, 'AWS::CloudWatch::Alarm').filter(
+      ([, r]) =>
+        r.Properties?.Namespace === 'AWS/SQS' &&
+        r.Properties?.MetricName === 'ApproximateNumberOfMessagesVisible' &&
+        list(r.Properties?.Dimensions).some((d: any) => d.Name === 'QueueName' && str(d.Value) === `<${dlqId}.QueueName>`),
+    );
+    if (alarms.length === 0) problems.push(`${dlqId}: no alarm on ApproximateNumberOfMessagesVisible`);
+    for (const [id, a] of alarms) problems.push(...zeroThresholdAlarm(id, a.Properties ?? {}));
+
+    // The queue policy: TLS only; events.amazonaws.com only for this function's rules.
+    const policies = ofType(t, 'AWS::SQS::QueuePolicy').filter(([, r]) => list(r.Properties?.Queues).map(str).includes(`<${dlqId}>`));
+    const queueStatements = policies.flatMap(([id, r]) => statementsOf(r.Properties?.PolicyDocument, id));
+    if (!queueStatements.some((s) => s.effect === 'Deny' && values(s.condition, 'Bool', 'aws:SecureTransport')?.[0] === 'false')) {
+      problems.push(`${dlqId}: its policy does not deny unencrypted transport`);
+    }
+    const admittedRules = new Set<string>();
+    for (const s of queueStatements.filter((x) => x.effect === 'Allow')) {
+      const sources = values(s.condition, 'ArnEquals', 'aws:SourceArn');
+      if (s.principals.join() !== 'events.amazonaws.com' || s.actions.join() !== 'sqs:SendMessage' || !sources) {
+        problems.push(`${s.where}: allows ${s.principals.join(', ')} ${s.actions.join(', ')} other than EventBridge rules by aws:SourceArn`);
+        continue;
+      }
+      for (const src of sources) admittedRules.add(src);
+    }
+
+    // Triggers: rules and schedules aimed at this function.
+    let triggers = 0;
+    const ownRules = new Set<string>();
+    for (const [id, rule] of ofType(t, 'AWS::Events::Rule')) {
+      for (const target of list(rule.Properties?.Targets) as Array<Record<string, unknown>>) {
+        if (str(target.Arn) !== fnArn) continue;
+        triggers++;
+        const arn = ruleArn(rule, spec);
+        ownRules.add(arn);
+        if (!hasRetryPolicy(target.RetryPolicy)) problems.push(`${id}: target has no retry policy`);
+        if (str((target.DeadLetterConfig as { Arn?: unknown } | undefined)?.Arn) !== dlqArn) problems.push(`${id}: target's dead-letter queue is not ${dlqId}`);
+        if (!admittedRules.has(arn)) problems.push(`${dlqId}: its policy does not admit ${arn}`);
+      }
+    }
+    for (const arn of admittedRules) if (!ownRules.has(arn)) problems.push(`${dlqId}: its policy admits ${arn}, not a rule of ${f.key}`);
+    for (const [id, schedule] of ofType(t, 'AWS::Scheduler::Schedule')) {
+      const target = (schedule.Properties?.Target ?? {}) as Record<string, unknown>;
+      if (str(target.Arn) !== fnArn) continue;
+      triggers++;
+      if (!hasRetryPolicy(target.RetryPolicy)) problems.push(`${id}: no retry policy`);
+      if (str((target.DeadLetterConfig as { Arn?: unknown } | undefined)?.Arn) !== dlqArn) problems.push(`${id}: dead-letter queue is not ${dlqId}`);
+      problems.push(...checkSchedulerRole(t, id, str(target.RoleArn), fnArn, dlqArn));
+    }
+    if (triggers === 0) problems.push(`${f.key}: no rule or schedule invokes it`);
+  }
+  return problems;
+}
+
+/** A schedule's execution role: assumed by the scheduler of this account alone, to invoke one function and fill its DLQ. */
+function checkSchedulerRole(t: Template, scheduleId: string, roleArn: string, fnArn: string, dlqArn: string): string[] {
+  const problems: string[] = [];
+  const id = /^<([^.>]+)\.Arn>$/.exec(roleArn)?.[1];
+  if (!id || t.Resources[id]?.Type !== 'AWS::IAM::Role') return [`${scheduleId}: its role ${roleArn} is not a role of this template`];
+  const role = roleView(t, id);
+  const trust = role.trust.filter((s) => s.effect === 'Allow');
+  if (
+    trust.length !== 1 ||
+    trust[0]!.principals.join() !== 'scheduler.amazonaws.com' ||
+    values(trust[0]!.condition, 'StringEquals', 'aws:SourceAccount')?.join() !== PSEUDO.account
+  ) {
+    problems.push(`${scheduleId}: role ${id} is not assumable by this account's scheduler alone`);
+  }
+  if (role.managedPolicyArns.length > 0) problems.push(`${scheduleId}: role ${id} has managed policies`);
+  const grants = role.statements
+    .filter((s) => s.effect === 'Allow')
+    .flatMap((s) => s.actions.flatMap((a) => s.resources.map((r) => `${a} ${r}${s.negated ? ' (negated)' : ''}`)))
+    .sort();
+  const expected = [`lambda:InvokeFunction ${fnArn}`, `sqs:SendMessage ${dlqArn}`].sort();
+  if (grants.join('\n') !== expected.join('\n')) problems.push(`${scheduleId}: role ${id} allows ${grants.join('; ')}, expected ${expected.join('; ')}`);
+  return problems;
+}
+
+/** The bake function's reserved concurrency is set, and small. */
+export function checkConcurrency(t: Template, spec: Spec): string[] {
+  const bake = t.Resources.BakeLambdaFunction?.Properties?.ReservedConcurrentExecutions;
+  if (typeof bake !== 'number' || !Number.isInteger(bake)) return ['bake: no reserved concurrency'];
+  if (bake < 1 || bake > spec.maxBakeConcurrency) return [`bake: reserved concurrency ${bake} is outside 1..${spec.maxBakeConcurrency}`];
+  return [];
+}
+
+// ---- metrics and their alarms ---------------------------------------------------------------
+
+export const METRICS_NAMESPACE = 'AmiLifecycle';
+
+/** Alarms on the service's own metrics, each group of metrics in one alarm. */
+export const METRIC_ALARMS: Array<{ metrics: string[]; stat: string }> = [
+  { metrics: ['ImageBakesFailed', 'ImagesFailed'], stat: 'Sum' },
+  { metrics: ['RecoveriesFailed'], stat: 'Sum' },
+  { metrics: ['RecoveriesGaveUp'], stat: 'Sum' },
+  { metrics: ['LineagesWithoutGoodImage'], stat: 'Maximum' },
+];
+
+export function checkMetrics(t: Template, spec: Spec): string[] {
+  const problems: string[] = [];
+  for (const f of functionsOf(t)) {
+    const env = f.resource.Properties?.Environment?.Variables ?? {};
+    if (env.POWERTOOLS_SERVICE_NAME !== spec.managedBy) problems.push(`${f.key}: POWERTOOLS_SERVICE_NAME is ${String(env.POWERTOOLS_SERVICE_NAME)}`);
+    if (env.POWERTOOLS_METRICS_NAMESPACE !== METRICS_NAMESPACE) problems.push(`${f.key}: POWERTOOLS_METRICS_NAMESPACE is ${String(env.POWERTOOLS_METRICS_NAMESPACE)}`);
+  }
+  const ours = (m: any) =>
+    m?.Namespace === METRICS_NAMESPACE &&
+    list(m?.Dimensions).length === 1 &&
+    list(m?.Dimensions).every((d: any) => d.Name === 'service' && d.Value === spec.managedBy);
+  for (const want of METRIC_ALARMS) {
+    const found = ofType(t, 'AWS::CloudWatch::Alarm').find(([, a]) => {
+      const p = a.Properties ?? {};
+      if (want.metrics.length === 1) return ours(p) && p.MetricName === want.metrics[0] && p.Statistic === want.stat;
+      const stats = list(p.Metrics).filter((m: any) => m.MetricStat);
+      const names = stats.filter((m: any) => ours(m.MetricStat.Metric) && m.MetricStat.Stat === want.stat).map((m: any) => m.MetricStat.Metric.MetricName);
+      const expression = list(p.Metrics).find((m: any) => m.Expression && m.ReturnData !== false) as { Expression?: string } | undefined;
+      const ids = stats.map((m: any) => String(m.Id));
+      // Missing data in one metric must not hide the other: each is FILLed with 0.
+      const filled = ids.every((id) => new RegExp(`FILL\\(\\s*${id}\\s*,\\s*0\\s*\\)`).test(expression?.Expression ?? ''));
+      return names.length === want.metrics.length && want.metrics.every((n) => names.includes(n)) && filled;
+    });
+    if (!found) {
+      problems.push(`no alarm on ${want.metrics.join(' + ')} (${want.stat}, ${METRICS_NAMESPACE}, service=${spec.managedBy})`);
+      continue;
+    }
+    problems.push(...zeroThresholdAlarm(found[0], found[1].Properties ?? {}));
+  }
+  return problems;
+}
+
+/** Every rule above, in one list. */
+export function checkTemplate(t: Template, spec: Spec): string[] {
+  return [...checkLeastPrivilege(t, spec), ...checkDelivery(t, spec), ...checkConcurrency(t, spec), ...checkMetrics(t, spec)];
+}

@@ -1,0 +1,376 @@
+/**
+ * The packaged CloudFormation template (`serverless package`, as CI and a deployment build
+ * it) keeps the service's least-privilege and delivery rules: one role per function with
+ * exactly the actions that function's code sends, every mutating EC2 action under its
+ * conditions, a dead-letter queue with an alarm behind every asynchronous invocation, retry
+ * policies on every rule and schedule, a bounded bake concurrency and the alarms on the
+ * service's metrics. The checks live in test/infra/template-rules.ts; the last block proves
+ * that each one fails when a single edit widens the template. cfn-lint runs on it too.
+ */
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { PROJECT_ROOT, readServerless } from '../../cli/serverless-config.js';
+import {
+  checkConcurrency,
+  checkDelivery,
+  checkLeastPrivilege,
+  checkMetrics,
+  checkTemplate,
+  functionsOf,
+  packageService,
+  roleView,
+  type Packaged,
+  type Spec,
+  type Stmt,
+  type Template,
+} from '../infra/template-rules.js';
+
+const run = promisify(execFile);
+const STAGE = 'ci';
+
+/** params.default of serverless.yml, for the values the template is expected to carry. */
+function defaultParams(): Record<string, unknown> {
+  const tags = ['!GetAtt', '!Sub', '!Ref'].map((tag) => ({ tag, resolve: (v: string) => v }));
+  const raw = parse(readFileSync(join(PROJECT_ROOT, 'serverless.yml'), 'utf8'), { customTags: tags }) as { params: { default: Record<string, unknown> } };
+  return raw.params.default;
+}
+
+const wiring = readServerless({ stage: STAGE });
+const params = defaultParams();
+
+const logsAndDlq = ['logs:CreateLogStream', 'logs:PutLogEvents', 'sqs:SendMessage'];
+
+/**
+ * What each function's code sends (handler -> use case -> gateway), plus its own logs and
+ * dead-letter queue. Read from functions/<f>/handler.ts, shared/use-cases/*.ts and
+ * shared/aws/*-gateway.ts; tag-on-create needs ec2:CreateTags, an instance profile iam:PassRole.
+ */
+const SPEC: Spec = {
+  managedBy: wiring.environment.MANAGED_BY!,
+  eventBusName: wiring.eventBusName,
+  passRoles: String(params.recoveryPassRoles),
+  actions: {
+    // runSchedule: reconcilePending (DescribeImages, PutEvents, CreateTags status), listBakeCandidates, PutEvents.
+    Schedule: [...logsAndDlq, 'ec2:DescribeInstances', 'ec2:DescribeImages', 'ec2:CreateTags', 'events:PutEvents'],
+    // bakeInstance: lineage tag, CreateImage (+ DescribeImages on a duplicate name), the capture
+    // (DescribeInstanceAttribute, launch template and its versions, the Elastic IP's tag), ImageBakeFailed.
+    Bake: [
+      ...logsAndDlq,
+      'ec2:DescribeImages',
+      'ec2:DescribeAddresses',
+      'ec2:DescribeInstanceAttribute',
+      'ec2:CreateImage',
+      'ec2:CreateTags',
+      'ec2:CreateLaunchTemplate',
+      'ec2:CreateLaunchTemplateVersion',
+      'ec2:DeleteLaunchTemplateVersions',
+      'events:PutEvents',
+    ],
+    // settleImage: DescribeImages, PutEvents, CreateTags status.
+    ImageState: [...logsAndDlq, 'ec2:DescribeImages', 'ec2:CreateTags', 'events:PutEvents'],
+    // rotateImages: the reads of the plan, DeregisterImage, EnableImageDeprecation, DeleteSnapshot, ImagesRotated.
+    Rotate: [
+      ...logsAndDlq,
+      'ec2:DescribeImages',
+      'ec2:DescribeSnapshots',
+      'ec2:DescribeInstances',
+      'ec2:DescribeLaunchTemplateVersions',
+      'ec2:DescribeImageReferences',
+      'ec2:DeregisterImage',
+      'ec2:EnableImageDeprecation',
+      'ec2:DeleteSnapshot',
+      'events:PutEvents',
+    ],
+    // recoverInstances: the reads of the plan, status=bad, RunInstances (+ tags, + PassRole),
+    // the Elastic IP, replaced-by, TerminateInstances where configured, the outcome events.
+    Recover: [
+      ...logsAndDlq,
+      'ec2:DescribeInstances',
+      'ec2:DescribeImages',
+      'ec2:DescribeLaunchTemplateVersions',
+      'ec2:DescribeAddresses',
+      'ec2:CreateTags',
+      'ec2:RunInstances',
+      'ec2:AssociateAddress',
+      'ec2:TerminateInstances',
+      'iam:PassRole',
+      'events:PutEvents',
+    ],
+    // syncStatusAlarms: listRecoverCandidates, DescribeAlarms, PutMetricAlarm (with tags), DeleteAlarms.
+    StatusAlarms: [
+      ...logsAndDlq,
+      'ec2:DescribeInstances',
+      'cloudwatch:DescribeAlarms',
+      'cloudwatch:PutMetricAlarm',
+      'cloudwatch:DeleteAlarms',
+      'cloudwatch:TagResource',
+    ],
+  },
+  statusValues: { Schedule: ['good', 'failed'], ImageState: ['good', 'failed'], Recover: ['bad'] },
+  // At most EC2's mutating-call refill rate (5/s): each bake makes at least one such call a second.
+  maxBakeConcurrency: 5,
+};
+
+let packaged: Packaged;
+let t: Template;
+
+beforeAll(async () => {
+  packaged = await packageService(STAGE);
+  t = packaged.template;
+  // Measured, not asserted (a timed test would be flaky): CI's own packaging takes as long.
+  console.info(`serverless package --stage ${STAGE}: ${(packaged.ms / 1000).toFixed(1)} s`);
+}, 180_000);
+
+afterAll(() => packaged?.dispose());
+
+const clone = () => structuredClone(t);
+const allStatements = (tpl: Template): Stmt[] => functionsOf(tpl).flatMap((f) => roleView(tpl, f.role).statements);
+const allowing = (tpl: Template, action: string) => allStatements(tpl).filter((s) => s.effect === 'Allow' && s.actions.includes(action));
+const problemsAbout = (problems: string[], action: string) => problems.filter((p) => p.includes(action));
+
+describe('least privilege', () => {
+  it('every function has a role of its own, and no shared osls role exists', () => {
+    const fns = functionsOf(t);
+    expect(fns.map((f) => f.key).sort()).toEqual(Object.keys(SPEC.actions).sort());
+    expect(new Set(fns.map((f) => f.role)).size).toBe(fns.length);
+    expect(t.Resources.IamRoleLambdaExecution).toBeUndefined();
+  });
+
+  it.each(Object.keys(SPEC.actions))('%s: its role allows exactly the actions its code sends', (fn) => {
+    const f = functionsOf(t).find((x) => x.key === fn)!;
+    const allowed = new Set(roleView(t, f.role).statements.filter((s) => s.effect === 'Allow').flatMap((s) => s.actions));
+    expect([...allowed].sort()).toEqual([...SPEC.actions[fn]!].sort());
+  });
+
+  it('no role can put metric data: metrics are EMF lines in the log', () => {
+    expect(allowing(t, 'cloudwatch:PutMetricData')).toEqual([]);
+  });
+
+  it('every statement of every role keeps its rule', () => {
+    expect(checkLeastPrivilege(t, SPEC)).toEqual([]);
+  });
+
+  it("no mutating action on '*': only reads are unscoped", () => {
+    const unscoped = allStatements(t).filter((s) => s.effect === 'Allow' && s.resources.includes('*'));
+    expect(unscoped.length).toBeGreaterThan(0);
+    for (const s of unscoped) for (const a of s.actions) expect(a).toMatch(/^[a-z0-9-]+:(Describe|Get|List)/);
+  });
+
+  it('CreateImage: only on instances carrying the opt-in tag, only creating images and snapshots tagged with this stack', () => {
+    const byType = Object.fromEntries(allowing(t, 'ec2:CreateImage').flatMap((s) => s.resources.map((r) => [r.split(':').pop()!.split('/')[0]!, s.condition])));
+    expect(Object.keys(byType).sort()).toEqual(['image', 'instance', 'snapshot']);
+    expect(byType.instance).toEqual({ null: { 'aws:resourcetag/ami-lifecycle:bake': ['false'] } });
+    for (const type of ['image', 'snapshot']) {
+      expect(byType[type]).toEqual({ stringequals: { 'aws:requesttag/ami-lifecycle:managed-by': [SPEC.managedBy] } });
+    }
+  });
+
+  it('CreateTags: at creation (ec2:CreateAction), or on resources the stack manages or was given, with limited keys', () => {
+    const statements = allowing(t, 'ec2:CreateTags');
+    expect(statements.length).toBeGreaterThan(0);
+    for (const s of statements) {
+      const c = s.condition;
+      const atCreation = c.stringequals?.['ec2:createaction'] !== undefined;
+      const keysLimited = c['forallvalues:stringequals']?.['aws:tagkeys'] !== undefined && c.null?.['aws:tagkeys']?.[0] === 'false';
+      expect(atCreation || keysLimited, s.where).toBe(true);
+    }
+    expect(problemsAbout(checkLeastPrivilege(t, SPEC), 'ec2:CreateTags')).toEqual([]);
+  });
+
+  it.each(['ec2:DeregisterImage', 'ec2:DeleteSnapshot', 'ec2:EnableImageDeprecation'])('%s: only on resources tagged managed-by this stack', (action) => {
+    const statements = allowing(t, action);
+    expect(statements.length).toBeGreaterThan(0);
+    for (const s of statements) {
+      expect(s.condition.stringequals?.['aws:resourcetag/ami-lifecycle:managed-by']).toEqual([SPEC.managedBy]);
+      expect(s.resources.every((r) => /^arn:aws:ec2:us-east-1::(image|snapshot)\/\*$/.test(r))).toBe(true);
+    }
+  });
+
+  it('RunInstances and PassRole: managed images, tagged replacements, configured roles passed to EC2 instances here', () => {
+    expect(problemsAbout(checkLeastPrivilege(t, SPEC), 'ec2:RunInstances')).toEqual([]);
+    expect(problemsAbout(checkLeastPrivilege(t, SPEC), 'iam:PassRole')).toEqual([]);
+    const passRole = allowing(t, 'iam:PassRole');
+    expect(passRole.map((s) => s.where.split('/')[0])).toEqual(['RecoverRole']);
+    expect(passRole[0]!.resources).toEqual([`arn:aws:iam::123456789012:role/${SPEC.passRoles}`]);
+  });
+
+  it('TerminateInstances exists only where params.terminateReplaced is true (it is not for this stage)', () => {
+    const terminate = allowing(t, 'ec2:TerminateInstances');
+    expect(terminate.map((s) => s.when)).toEqual(['TerminatesReplaced']);
+    expect(t.Parameters?.TerminateReplaced?.Default).toBe(params.terminateReplaced);
+    expect(t.Conditions?.TerminatesReplaced).toEqual({ 'Fn::Equals': [{ Ref: 'TerminateReplaced' }, 'true'] });
+  });
+});
+
+describe('delivery', () => {
+  it('every function has its dead-letter queue (on-failure destination, rule and schedule DLQ) with an alarm, and retry policies', () => {
+    expect(checkDelivery(t, SPEC)).toEqual([]);
+  });
+
+  it('every EventBridge rule target has a retry policy and a dead-letter queue', () => {
+    const targets = Object.values(t.Resources)
+      .filter((r) => r.Type === 'AWS::Events::Rule')
+      .flatMap((r) => r.Properties!.Targets as Array<Record<string, any>>);
+    expect(targets.length).toBe(5);
+    for (const target of targets) {
+      expect(target.RetryPolicy).toEqual({ MaximumEventAgeInSeconds: expect.any(Number), MaximumRetryAttempts: expect.any(Number) });
+      expect(target.DeadLetterConfig?.Arn).toBeDefined();
+    }
+  });
+
+  it('every schedule has a retry policy, a dead-letter queue and an execution role of its own', () => {
+    const schedules = Object.values(t.Resources).filter((r) => r.Type === 'AWS::Scheduler::Schedule');
+    expect(schedules.length).toBe(4);
+    for (const s of schedules) {
+      expect(s.Properties!.Target.RetryPolicy).toBeDefined();
+      expect(s.Properties!.Target.DeadLetterConfig?.Arn).toBeDefined();
+      expect(JSON.stringify(s.Properties!.Target.RoleArn)).toMatch(/SchedulerRole/);
+    }
+  });
+
+  it('the bake function runs at most params.bakeConcurrency at once', () => {
+    expect(checkConcurrency(t, SPEC)).toEqual([]);
+    expect(t.Resources.BakeLambdaFunction!.Properties!.ReservedConcurrentExecutions).toBe(params.bakeConcurrency);
+  });
+});
+
+describe('metrics and alarms', () => {
+  it('functions publish to AmiLifecycle as service=<managed-by>; failures and stale lineages have alarms', () => {
+    expect(checkMetrics(t, SPEC)).toEqual([]);
+  });
+
+  it('alarm actions go to params.alarmTopicArn only when one is set', () => {
+    expect(t.Parameters?.AlarmTopicArn?.Default).toBe(params.alarmTopicArn);
+    expect(t.Conditions?.HasAlarmTopic).toEqual({ 'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'AlarmTopicArn' }, ''] }] });
+  });
+});
+
+// ---- the checks fail when the template widens ------------------------------------------------
+
+type Mutation = [name: string, mutate: (t: Template) => void, finding: RegExp];
+
+/** The statement of a role (inline policy) with that Sid, to edit in place. */
+function stmt(tpl: Template, roleId: string, sid: string): Record<string, any> {
+  const policies = tpl.Resources[roleId]!.Properties!.Policies as Array<{ PolicyDocument: { Statement: Array<Record<string, any>> } }>;
+  const found = policies.flatMap((p) => p.PolicyDocument.Statement).find((s) => s.Sid === sid);
+  if (!found) throw new Error(`${roleId} has no statement ${sid}`);
+  return found;
+}
+function addStatement(tpl: Template, roleId: string, statement: Record<string, any>): void {
+  (tpl.Resources[roleId]!.Properties!.Policies as Array<{ PolicyDocument: { Statement: unknown[] } }>)[0]!.PolicyDocument.Statement.push(statement);
+}
+const ruleTarget = (tpl: Template, fnId: string) =>
+  Object.values(tpl.Resources)
+    .filter((r) => r.Type === 'AWS::Events::Rule')
+    .flatMap((r) => r.Properties!.Targets as Array<Record<string, any>>)
+    .find((x) => JSON.stringify(x.Arn).includes(fnId))!;
+
+const mutations: Mutation[] = [
+  // least privilege
+  ['an action the function does not use', (x) => void (stmt(x, 'BakeRole', 'ImageOptedInInstances').Action = ['ec2:CreateImage', 'ec2:DeleteSnapshot']), /bake role allows ec2:DeleteSnapshot|Bake: role allows ec2:DeleteSnapshot/],
+  ['cloudwatch:PutMetricData', (x) => addStatement(x, 'ScheduleRole', { Effect: 'Allow', Action: 'cloudwatch:PutMetricData', Resource: '*' }), /cloudwatch:PutMetricData/],
+  ['a wildcard action', (x) => void (stmt(x, 'RotateRole', 'ReadImagesSnapshotsInstancesAndTemplates').Action = ['ec2:Describe*']), /wildcard action ec2:Describe\*/],
+  ['a managed policy', (x) => void (x.Resources.RecoverRole!.Properties!.ManagedPolicyArns = ['arn:aws:iam::aws:policy/AdministratorAccess']), /managed policies/],
+  ['one role for two functions', (x) => void (x.Resources.RotateLambdaFunction!.Properties!.Role = { 'Fn::GetAtt': ['ScheduleRole', 'Arn'] }), /shared by/],
+  ['CreateImage of any instance', (x) => void delete stmt(x, 'BakeRole', 'ImageOptedInInstances').Condition, /ec2:CreateImage on .*instance\/\* lacks its conditions/],
+  [
+    'CreateImage of images without the managed-by tag',
+    (x) => void (stmt(x, 'BakeRole', 'CreateOnlyManagedImagesAndSnapshots').Condition = { StringLike: { 'aws:RequestTag/ami-lifecycle:managed-by': '*' } }),
+    /ec2:CreateImage on .*image\/\* lacks its conditions/,
+  ],
+  ['CreateTags on images outside creation', (x) => void delete stmt(x, 'BakeRole', 'TagImagesAndSnapshotsAtCreation').Condition.StringEquals['ec2:CreateAction'], /ec2:CreateTags on .*image\/\* lacks/],
+  [
+    'CreateTags of any key on managed images',
+    (x) => void stmt(x, 'ImageStateRole', 'SettleManagedImagesAndSnapshots').Condition['ForAllValues:StringEquals']['aws:TagKeys'].push('Name'),
+    /ImageStateRole\/image-state\/SettleManagedImagesAndSnapshots: ec2:CreateTags .* lacks/,
+  ],
+  ['ForAllValues without its Null guard', (x) => void delete stmt(x, 'BakeRole', 'TagElasticIpsWithTheirLineage').Condition.Null, /TagElasticIpsWithTheirLineage: ec2:CreateTags .* lacks/],
+  ['a status the function never writes', (x) => void stmt(x, 'ScheduleRole', 'SettleManagedImagesAndSnapshots').Condition.StringEquals['aws:RequestTag/ami-lifecycle:status'].push('bad'), /SettleManagedImagesAndSnapshots: ec2:CreateTags .* lacks/],
+  ['DeleteSnapshot of any snapshot', (x) => void delete stmt(x, 'RotateRole', 'DeleteOnlyManagedSnapshots').Condition, /ec2:DeleteSnapshot on .* lacks its conditions/],
+  [
+    'DeregisterImage with IfExists',
+    (x) => {
+      const s = stmt(x, 'RotateRole', 'DeregisterAndDeprecateOnlyManagedImages');
+      s.Condition = { StringEqualsIfExists: s.Condition.StringEquals };
+    },
+    /ec2:DeregisterImage on .* lacks/,
+  ],
+  ['RunInstances from any image', (x) => void delete stmt(x, 'RecoverRole', 'LaunchReplacementsFromManagedImages').Condition, /ec2:RunInstances on .*image\/\* lacks/],
+  ['RunInstances of untagged instances', (x) => void delete stmt(x, 'RecoverRole', 'LaunchOnlyTaggedReplacements').Condition.Null['aws:RequestTag/ami-lifecycle:lineage'], /ec2:RunInstances on .*instance\/\* lacks/],
+  ['PassRole to any service', (x) => void delete stmt(x, 'RecoverRole', 'PassInstanceProfileRolesToReplacements').Condition.StringEquals, /iam:PassRole on .* lacks/],
+  ['PassRole of roles in any account', (x) => void (stmt(x, 'RecoverRole', 'PassInstanceProfileRolesToReplacements').Resource = 'arn:aws:iam::*:role/*'), /iam:PassRole: .* not of this account/],
+  ['an EC2 action in another region', (x) => void (stmt(x, 'BakeRole', 'ImageOptedInInstances').Resource = { 'Fn::Sub': 'arn:${AWS::Partition}:ec2:*:${AWS::AccountId}:instance/*' }), /not of this region/],
+  [
+    "a mutating action on '*' even with a condition",
+    (x) => addStatement(x, 'RecoverRole', { Effect: 'Allow', Action: 'ec2:CreateTags', Resource: '*', Condition: { StringEquals: { 'ec2:CreateAction': 'RunInstances' } } }),
+    /ec2:CreateTags on '\*'/,
+  ],
+  [
+    'TerminateInstances whatever params.terminateReplaced says',
+    (x) => addStatement(x, 'RecoverRole', x.Resources.RecoverTerminateReplacedPolicy!.Properties!.PolicyDocument.Statement[0]),
+    /TerminateInstances must only exist under the CloudFormation condition TerminatesReplaced/,
+  ],
+  ['logs of every function', (x) => void (stmt(x, 'BakeRole', 'WriteOwnLogs').Resource = { 'Fn::Sub': 'arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:*' }), /logs:PutLogEvents on .*log-group:\*/],
+  ["another function's dead-letter queue", (x) => void (stmt(x, 'BakeRole', 'SendFailedInvocationsToOwnDlq').Resource = { 'Fn::GetAtt': ['RecoverDlq', 'Arn'] }), /sqs:SendMessage on <RecoverDlq.Arn>/],
+  // delivery
+  ['a rule target without retry policy', (x) => void delete ruleTarget(x, 'BakeLambdaFunction').RetryPolicy, /target has no retry policy/],
+  ['a rule target without dead-letter queue', (x) => void delete ruleTarget(x, 'ImageStateLambdaFunction').DeadLetterConfig, /target's dead-letter queue is not ImageStateDlq/],
+  ['a schedule without dead-letter queue', (x) => void delete x.Resources.ScheduleSchedulerSchedule1!.Properties!.Target.DeadLetterConfig, /ScheduleSchedulerSchedule1: dead-letter queue is not ScheduleDlq/],
+  ['a schedule without retry policy', (x) => void delete x.Resources.RotateSchedulerSchedule1!.Properties!.Target.RetryPolicy, /RotateSchedulerSchedule1: no retry policy/],
+  ['no on-failure destination', (x) => void (x.Resources.RotateLambdaEvConf!.Properties!.DestinationConfig = {}), /Rotate: on-failure destination is not RotateDlq/],
+  ['a dead-letter queue without alarm', (x) => void delete x.Resources.RecoverDlqAlarm, /RecoverDlq: no alarm/],
+  ['an unencrypted queue', (x) => void delete x.Resources.BakeDlq!.Properties!.SqsManagedSseEnabled, /BakeDlq: not encrypted/],
+  ['a queue open to any rule', (x) => void delete x.Resources.RecoverDlqPolicy!.Properties!.PolicyDocument.Statement[1].Condition, /other than EventBridge rules/],
+  [
+    'a scheduler role that can do more',
+    (x) => (x.Resources.ScheduleSchedulerRole!.Properties!.Policies as any[])[0].PolicyDocument.Statement.push({ Effect: 'Allow', Action: 'ec2:*', Resource: '*' }),
+    /ScheduleSchedulerSchedule1: role ScheduleSchedulerRole allows/,
+  ],
+  [
+    'a Lambda role the scheduler may assume',
+    (x) => void (x.Resources.BakeRole!.Properties!.AssumeRolePolicyDocument.Statement[0].Principal.Service = ['lambda.amazonaws.com', 'scheduler.amazonaws.com']),
+    /Bake: role BakeRole trusts .*scheduler/,
+  ],
+  ['an unbounded bake function', (x) => void delete x.Resources.BakeLambdaFunction!.Properties!.ReservedConcurrentExecutions, /bake: no reserved concurrency/],
+  // metrics and alarms
+  ['no alarm on stale lineages', (x) => void delete x.Resources.LineageWithoutGoodImageAlarm, /no alarm on LineagesWithoutGoodImage/],
+  ['an alarm that treats silence as failure', (x) => void (x.Resources.RecoveryFailedAlarm!.Properties!.TreatMissingData = 'breaching'), /RecoveryFailedAlarm: TreatMissingData is breaching/],
+  ['a sum that missing data hides', (x) => void (x.Resources.BakeFailuresAlarm!.Properties!.Metrics[0].Expression = 'refused + failed'), /no alarm on ImageBakesFailed \+ ImagesFailed/],
+  ['metrics under another service name', (x) => void (x.Resources.RotateLambdaFunction!.Properties!.Environment.Variables.POWERTOOLS_SERVICE_NAME = 'ami-lifecycle'), /Rotate: POWERTOOLS_SERVICE_NAME/],
+  ['alarm actions always on', (x) => void (x.Resources.BakeDlqAlarm!.Properties!.AlarmActions = [{ Ref: 'AlarmTopicArn' }]), /BakeDlqAlarm: AlarmActions/],
+];
+
+describe('the checks fail when one edit widens the template', () => {
+  it('the packaged template passes every check', () => {
+    expect(checkTemplate(t, SPEC)).toEqual([]);
+  });
+
+  it.each(mutations)('%s', (_, mutate, finding) => {
+    const widened = clone();
+    mutate(widened);
+    const problems = checkTemplate(widened, SPEC);
+    expect(problems.some((p) => finding.test(p)), `expected a finding like ${finding} among:\n${problems.join('\n')}`).toBe(true);
+  });
+});
+
+// ---- cfn-lint -------------------------------------------------------------------------------
+
+const cfnLint = await run('cfn-lint', ['--version']).then(
+  () => true,
+  () => false,
+);
+
+describe('cfn-lint', () => {
+  it.skipIf(!cfnLint)('finds nothing in the packaged template', async () => {
+    const result = await run('cfn-lint', [packaged.templatePath]).then(
+      () => ({ code: 0, output: '' }),
+      (error: { code?: number; stdout?: string; stderr?: string }) => ({ code: error.code ?? 1, output: `${error.stdout ?? ''}${error.stderr ?? ''}` }),
+    );
+    expect(result.output).toBe('');
+    expect(result.code).toBe(0);
+  }, 120_000);
+});
