@@ -3,8 +3,10 @@
  * EventBridge bus and rules declared in serverless.yml (moto evaluates the
  * patterns and delivers to SQS queues that stand in for the Lambda targets), the
  * real handler modules, and the AMI and instance state-change events moto never
- * emits, synthesised from the image and instance states it reports. Test and
- * sandbox code only.
+ * emits, synthesised from the image and instance states it reports (an image the
+ * proxy still reports pending is announced once it is available). Deliveries can
+ * be duplicated and shuffled, and the proxy can inject faults (see faults.ts).
+ * Test and sandbox code only.
  */
 import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
@@ -29,7 +31,15 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { startMoto, useRunningMoto, type MotoServer } from './moto.js';
-import { startFidelityProxy, type FidelityProxy, type RecordedEvent, type ThrottleOptions } from './proxy.js';
+import { seededShuffle } from './faults.js';
+import {
+  startFidelityProxy,
+  type FaultOptions,
+  type FidelityProxy,
+  type ImagePendingOptions,
+  type RecordedEvent,
+  type ThrottleOptions,
+} from './proxy.js';
 import { PROJECT_ROOT, readServerless, type FunctionWiring, type ServiceWiring } from '../../cli/serverless-config.js';
 
 /** An image id that moto ships in every region, to launch instances from. */
@@ -89,6 +99,24 @@ export interface LocalCloudOptions {
   endpoint?: string;
   /** EC2 request throttling by the proxy (off by default; proxy.setThrottle changes it later). */
   throttle?: ThrottleOptions;
+  /** Random faults injected by the proxy (off by default; proxy.setFaults changes it later). */
+  faults?: FaultOptions;
+  /** New images pending for a while before available (off by default; setImagePending changes it later). */
+  imagePending?: ImagePendingOptions;
+}
+
+/** How deliver() hands the queued events to the functions. */
+export interface DeliverOptions {
+  /** Rounds of draining the queues before giving up (default 50). */
+  maxRounds?: number;
+  /** Each event is delivered this many times (default 1): EventBridge delivers at least once. */
+  copies?: number;
+  /** Shuffles each round's deliveries, across functions, with this seed: EventBridge keeps no order. */
+  shuffleSeed?: number;
+  /** Handler invocations at once (default: the LocalCloud's concurrency). */
+  concurrency?: number;
+  /** Invocations per delivery before it counts as failed (default 3: Lambda's asynchronous retries). */
+  attempts?: number;
 }
 
 /** A change of an instance's state, as announceInstanceStates() saw and announced it. */
@@ -108,6 +136,7 @@ export class LocalCloud {
   /** Instance id -> the state announceInstanceStates() saw last. */
   private readonly instanceStates = new Map<string, string>();
   private handlers: Record<string, LambdaHandler> = {};
+  private imagePending: ImagePendingOptions | undefined;
 
   private constructor(
     readonly moto: MotoServer,
@@ -116,6 +145,7 @@ export class LocalCloud {
     private readonly concurrency: number,
     /** The simulated time the proxy reports for images created now (undefined: the real time). */
     private readonly clock: { at?: Date | undefined },
+    private readonly options: LocalCloudOptions,
   ) {
     // The harness's own calls go straight to moto: the proxy counts only the service's calls.
     const config = { endpoint: moto.endpoint, region, credentials };
@@ -131,8 +161,11 @@ export class LocalCloud {
     const proxy = await startFidelityProxy(moto.endpoint, {
       clock: () => clock.at ?? new Date(),
       ...(options.throttle ? { throttle: options.throttle } : {}),
+      ...(options.faults ? { faults: options.faults } : {}),
+      ...(options.imagePending ? { imagePending: options.imagePending } : {}),
     });
-    const cloud = new LocalCloud(moto, proxy, wiring, options.concurrency ?? 4, clock);
+    const cloud = new LocalCloud(moto, proxy, wiring, options.concurrency ?? 4, clock, options);
+    cloud.imagePending = options.imagePending;
     // The handlers read their configuration from the environment at load, as in Lambda.
     const { NODE_OPTIONS: _ignored, ...env } = wiring.environment;
     for (const [key, value] of Object.entries({ ...env, ...options.env })) {
@@ -174,15 +207,44 @@ export class LocalCloud {
     }
   }
 
-  /** Wipes moto and the harness's memory, then installs the wiring again. */
+  /**
+   * Wipes moto and the harness's memory (the proxy's included), puts the faults,
+   * throttling and image build time back to those the cloud was started with,
+   * then installs the wiring again.
+   */
   async reset(): Promise<void> {
+    this.proxy.disarmCrash();
+    this.proxy.setFaults(undefined);
+    this.proxy.setThrottle(undefined);
     await this.moto.reset();
     this.setClock(undefined);
     this.queues.clear();
     this.announced.clear();
     this.instanceStates.clear();
+    this.proxy.resetState();
     this.proxy.resetCalls();
     await this.install();
+    this.proxy.setFaults(this.options.faults);
+    this.proxy.setThrottle(this.options.throttle);
+    this.setImagePending(this.options.imagePending);
+  }
+
+  /** New images stay pending for this long (see FidelityProxy.setImagePending); undefined: available at once. */
+  setImagePending(options: ImagePendingOptions | undefined): void {
+    this.imagePending = options;
+    this.proxy.setImagePending(options);
+  }
+
+  /**
+   * Lets every image created so far finish building: moves the manual build clock
+   * past the build time, or waits it out on the real one. Nothing to do when images
+   * are available at once.
+   */
+  async finishImageBuilds(): Promise<void> {
+    const pending = this.imagePending;
+    if (pending === undefined) return;
+    if (pending.clock === 'manual') this.proxy.advanceImageClock(pending.forMs);
+    else await new Promise((resolve) => setTimeout(resolve, pending.forMs));
   }
 
   async stop(): Promise<void> {
@@ -213,14 +275,23 @@ export class LocalCloud {
   /**
    * Fires a schedule declared in serverless.yml at `at`, with the input
    * EventBridge Scheduler would pass (its scheduled-time placeholder filled in).
+   * With `attempts` above 1, an invocation that throws is fired again with the
+   * same input, as Scheduler's retry policy does; the last error is thrown.
    */
-  fireSchedule(schedule: string, at: Date): Promise<unknown> {
+  async fireSchedule(schedule: string, at: Date, options: { attempts?: number } = {}): Promise<unknown> {
     this.setClock(at);
     for (const fn of this.wiring.functions) {
       for (const s of fn.schedules) {
         if (s.input.schedule !== schedule) continue;
         const input = JSON.parse(JSON.stringify(s.input).replaceAll('<aws.scheduler.scheduled-time>', at.toISOString()));
-        return this.invoke(fn.name, input);
+        const attempts = options.attempts ?? 1;
+        for (let attempt = 1; ; attempt++) {
+          try {
+            return await this.invoke(fn.name, input);
+          } catch (error) {
+            if (attempt >= attempts) throw error;
+          }
+        }
       }
     }
     throw new Error(`no schedule ${schedule} in serverless.yml`);
@@ -228,23 +299,30 @@ export class LocalCloud {
 
   /**
    * One night of a schedule, end to end: it fires at `at`, its bake requests are
-   * delivered, EC2 reports the images, and they are settled. Images report `at`
-   * as their creation time; the clock is put back to real time afterwards.
+   * delivered, the images finish building, EC2 reports them, and they are settled.
+   * Images report `at` as their creation time; the clock is put back to real time
+   * afterwards. Returns every delivery made.
    */
-  async bakeCycle(schedule: string, at: Date): Promise<void> {
-    await this.fireSchedule(schedule, at);
-    await this.deliver();
+  async bakeCycle(schedule: string, at: Date, options: DeliverOptions & { scheduleAttempts?: number } = {}): Promise<Delivery[]> {
+    const { scheduleAttempts, ...deliver } = options;
+    await this.fireSchedule(schedule, at, scheduleAttempts ? { attempts: scheduleAttempts } : {});
+    const deliveries = await this.deliver(deliver);
+    await this.finishImageBuilds();
     await this.announceImageStates();
-    await this.deliver();
+    deliveries.push(...(await this.deliver(deliver)));
     this.setClock(undefined);
+    return deliveries;
   }
 
   /**
    * Delivers everything waiting in the target queues to the functions, until
    * the queues stay empty. A handler that throws is retried twice, as Lambda
-   * retries an asynchronous invocation.
+   * retries an asynchronous invocation. With `copies` or `shuffleSeed`, each
+   * round first drains every queue, then delivers every event `copies` times in
+   * a seeded random order, across functions.
    */
-  async deliver(options: { maxRounds?: number } = {}): Promise<Delivery[]> {
+  async deliver(options: DeliverOptions = {}): Promise<Delivery[]> {
+    if (options.copies !== undefined || options.shuffleSeed !== undefined) return this.deliverScrambled(options);
     const deliveries: Delivery[] = [];
     for (let round = 0; round < (options.maxRounds ?? 50); round++) {
       let delivered = 0;
@@ -255,7 +333,7 @@ export class LocalCloud {
             const batch = await this.receive(url);
             if (batch.length === 0) break;
             delivered += batch.length;
-            deliveries.push(...(await this.runAll(fn.name, batch.map((m) => m.event))));
+            deliveries.push(...(await this.runAll(batch.map((m) => ({ functionName: fn.name, event: m.event })), options)));
             await this.sqs.send(
               new DeleteMessageBatchCommand({
                 QueueUrl: url,
@@ -270,15 +348,46 @@ export class LocalCloud {
     return deliveries;
   }
 
-  private async runAll(functionName: string, events: unknown[]): Promise<Delivery[]> {
-    const out: Delivery[] = new Array(events.length);
+  private async deliverScrambled(options: DeliverOptions): Promise<Delivery[]> {
+    const deliveries: Delivery[] = [];
+    const copies = options.copies ?? 1;
+    for (let round = 0; round < (options.maxRounds ?? 50); round++) {
+      const drained: Array<{ functionName: string; event: unknown }> = [];
+      for (const fn of this.wiring.functions) {
+        for (let i = 0; i < fn.eventBridge.length; i++) {
+          const url = this.queues.get(`${fn.name}-${i}`)!;
+          while (true) {
+            const batch = await this.receive(url);
+            if (batch.length === 0) break;
+            drained.push(...batch.map((m) => ({ functionName: fn.name, event: m.event })));
+            await this.sqs.send(
+              new DeleteMessageBatchCommand({
+                QueueUrl: url,
+                Entries: batch.map((m, n) => ({ Id: String(n), ReceiptHandle: m.receipt })),
+              }),
+            );
+          }
+        }
+      }
+      if (drained.length === 0) break;
+      const all = drained.flatMap((d) => Array.from({ length: copies }, () => d));
+      const order = options.shuffleSeed === undefined ? all : seededShuffle(all, options.shuffleSeed + round);
+      deliveries.push(...(await this.runAll(order, options)));
+    }
+    return deliveries;
+  }
+
+  private async runAll(items: Array<{ functionName: string; event: unknown }>, options: DeliverOptions = {}): Promise<Delivery[]> {
+    const out: Delivery[] = new Array(items.length);
+    const attempts = options.attempts ?? 3;
     let next = 0;
     const worker = async () => {
-      while (next < events.length) {
+      while (next < items.length) {
         const index = next++;
-        const event = events[index] as { 'detail-type'?: string };
+        const { functionName, event: raw } = items[index]!;
+        const event = raw as { 'detail-type'?: string };
         const delivery: Delivery = { function: functionName, detailType: event['detail-type'] ?? '', attempts: 0 };
-        for (let attempt = 1; attempt <= 3; attempt++) {
+        for (let attempt = 1; attempt <= attempts; attempt++) {
           delivery.attempts = attempt;
           try {
             delivery.result = await this.invoke(functionName, event);
@@ -291,7 +400,7 @@ export class LocalCloud {
         out[index] = delivery;
       }
     };
-    await Promise.all(Array.from({ length: Math.min(this.concurrency, events.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(options.concurrency ?? this.concurrency, items.length) }, worker));
     return out;
   }
 
@@ -311,11 +420,14 @@ export class LocalCloud {
   /**
    * Sends `EC2 AMI State Change` to the default bus for every image of the
    * account that reached available or failed since the last call, in the shape
-   * EC2 sends it. moto emits no such events.
+   * EC2 sends it: once per image and state. An image the proxy still reports
+   * pending (see setImagePending) is announced by a later call, once built.
+   * moto emits no such events.
    */
   async announceImageStates(): Promise<number> {
     const { Images } = await this.ec2.send(new DescribeImagesCommand({ Owners: ['self'] }));
     const entries = (Images ?? [])
+      .filter((i) => !this.proxy.isImagePending(i.ImageId!))
       .filter((i) => (i.State === 'available' || i.State === 'failed') && !this.announced.has(`${i.ImageId}:${i.State}`))
       .map((i) => {
         this.announced.add(`${i.ImageId}:${i.State}`);

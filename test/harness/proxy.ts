@@ -1,15 +1,17 @@
 /**
  * Test harness: an HTTP proxy placed in front of moto_server that closes the
- * moto fidelity gaps our tests depend on, and counts calls per API action.
+ * moto fidelity gaps our tests depend on, injects the faults AWS produces
+ * (throttling, server errors, cut connections, latency, a crash of the caller:
+ * see faults.ts), and counts calls per API action and faults per kind.
  *
  * TEST-ONLY. Product code must never know this exists: it simply talks to
  * `proxy.endpoint` as if it were AWS.
  *
  * Each request is run through a chain of interceptors (see `Interceptor`);
  * the last link forwards to moto. A moto gap is closed by one named
- * interceptor. Other hooks are added the same way (EC2 request throttling,
- * off by default, is one; fault injection would be another): a function that may answer by itself, rewrite the request, or
- * post-process moto's answer.
+ * interceptor, a fault is injected by another: a function that may answer by
+ * itself, rewrite the request, or post-process moto's answer. The faults come
+ * first in the chain, so a refused call never reaches the gap-closing ones.
  */
 import { randomUUID } from 'node:crypto';
 import {
@@ -24,12 +26,43 @@ import {
 import type { AddressInfo } from 'node:net';
 import type { Readable } from 'node:stream';
 import { CreateTagsCommand, DescribeImagesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import {
+  Crash,
+  CUT_CONNECTION,
+  Ec2Throttle,
+  ec2ErrorResponse,
+  FaultLog,
+  RandomFaults,
+  type CrashOptions,
+  type CrashState,
+  type FaultKind,
+  type FaultOptions,
+  type ThrottleOptions,
+} from './faults.js';
+
+export {
+  ec2Buckets,
+  ec2ErrorResponse,
+  EC2_DOCUMENTED_BUCKETS,
+  type CrashOptions,
+  type CrashState,
+  type Ec2Bucket,
+  type FaultKind,
+  type FaultOptions,
+  type ThrottleOptions,
+  type TokenBucketOptions,
+} from './faults.js';
 
 export interface FidelityProxy {
   endpoint: string;
   /** Calls seen so far, by action name (e.g. { CreateImage: 2, PutEvents: 1 }). */
   calls(): Record<string, number>;
-  /** Clears the call counts and the recorded events. */
+  /**
+   * Time moto took to answer, summed by action (ms; the proxy's own calls to moto
+   * and the time waiting for the CreateImage lock excluded): where a slow test spends its time.
+   */
+  upstreamMs(): Record<string, number>;
+  /** Clears the call counts, the fault counts, the upstream times and the recorded events. */
   resetCalls(): void;
   /** The entries EventBridge accepted from PutEvents calls made through the proxy, oldest first. */
   putEvents(): RecordedEvent[];
@@ -41,31 +74,49 @@ export interface FidelityProxy {
   /**
    * Turns EC2 request throttling on (with these buckets, starting full) or off
    * (undefined). Off unless FidelityProxyOptions.throttle or this turns it on.
+   * `{ buckets: ec2Buckets(factor) }` is every bucket AWS documents, scaled;
+   * `{ mutating: bucket }` the mutating actions' bucket alone.
    */
   setThrottle(throttle: ThrottleOptions | undefined): void;
   /**
-   * Mutating EC2 calls the throttle let through and answered RequestLimitExceeded,
-   * by action, since the last resetCalls() (both empty while throttling is off).
+   * EC2 calls that took a token from a configured bucket, and calls answered
+   * RequestLimitExceeded for want of one, by action, since the last resetCalls()
+   * (both empty while throttling is off).
    */
   throttleCounts(): { admitted: Record<string, number>; throttled: Record<string, number> };
+  /** Turns random faults on (see FaultOptions: throttling, 500/503, cut connections, latency) or off (undefined). */
+  setFaults(faults: FaultOptions | undefined): void;
+  /** Every fault injected since the last resetCalls(), by kind, then action. */
+  faultCounts(): Partial<Record<FaultKind, Record<string, number>>>;
+  /** Arms a crash of the caller after its `after`-th call (see CrashOptions); replaces an armed one. */
+  crashAfter(options: CrashOptions): void;
+  /** Calls go through again (the retry after a crash). */
+  disarmCrash(): void;
+  crashState(): CrashState;
+  /**
+   * Images created from now on report `pending` in DescribeImages until `forMs` has
+   * passed on the chosen clock (real time, or a manual clock moved by
+   * advanceImageClock), then `available` as moto has them; undefined: at once, as moto does.
+   */
+  setImagePending(options: ImagePendingOptions | undefined): void;
+  /** Moves the manual image-build clock forward. */
+  advanceImageClock(ms: number): void;
+  /** Whether DescribeImages through the proxy reports this image pending now. */
+  isImagePending(imageId: string): boolean;
+  /**
+   * Forgets what the proxy remembers of moto's state (AMI names, ClientTokens, state
+   * reasons, image times) and disarms a crash: call it when moto is reset. Fault and
+   * throttle settings stay.
+   */
+  resetState(): void;
   stop(): Promise<void>;
 }
 
-/** A token bucket: holds up to `capacity` tokens, refilled at `refillPerSecond`; one call takes one. */
-export interface TokenBucketOptions {
-  capacity: number;
-  refillPerSecond: number;
-}
-
-/**
- * EC2 request throttling: AWS answers a call its bucket has no token for with
- * HTTP 503 RequestLimitExceeded. `mutating` is the bucket of the mutating actions
- * (all but Describe*, Get*, List* and Search*, and but the actions AWS gives a
- * bucket of their own: RunInstances, StartInstances, StopInstances,
- * TerminateInstances). AWS's own: capacity 200, refill 5 per second.
- */
-export interface ThrottleOptions {
-  mutating: TokenBucketOptions;
+/** How long new images stay `pending` (see FidelityProxy.setImagePending). */
+export interface ImagePendingOptions {
+  forMs: number;
+  /** 'real' (default): wall-clock time; 'manual': time moves only by advanceImageClock. */
+  clock?: 'real' | 'manual';
 }
 
 export interface RecordedEvent {
@@ -119,6 +170,10 @@ export interface FidelityProxyOptions {
   clock?: () => Date;
   /** EC2 request throttling (see ThrottleOptions). Off by default. */
   throttle?: ThrottleOptions;
+  /** Random faults (see FaultOptions). Off by default. */
+  faults?: FaultOptions;
+  /** Images pending for a while before available (see FidelityProxy.setImagePending). Off by default. */
+  imagePending?: ImagePendingOptions;
 }
 
 export async function startFidelityProxy(upstream: string, options: FidelityProxyOptions = {}): Promise<FidelityProxy> {
@@ -149,21 +204,41 @@ export async function startFidelityProxy(upstream: string, options: FidelityProx
   const recorded: RecordedEvent[] = [];
   const imageTimes: ImageTimes = { created: new Map(), deprecated: new Map() };
   const stateReasons = new Map<string, { code: string; message: string }>();
-  const throttle = new Ec2Throttle(options.throttle);
+  const launches: Launches = new Map();
+  const faultLog = new FaultLog();
+  const crash = new Crash(faultLog);
+  const faults = new RandomFaults(options.faults, faultLog);
+  const throttle = new Ec2Throttle(options.throttle, faultLog);
+  const builds = new ImageBuilds(options.imagePending);
+  const amiNames = new AmiNameIndex();
   const interceptors: Interceptor[] = [
+    // Faults first: what they refuse never reaches moto nor the gap-closing links.
+    crash.interceptor,
+    faults.interceptor,
     throttle.interceptor,
+    // moto's gaps
     simulatedStateReasons(stateReasons),
-    idempotentRunInstances(new Map(), new Mutex()),
+    idempotentRunInstances(launches, new Mutex()),
     describeImageReferencesNotOffered,
     enableImageDeprecation(imageTimes),
     simulatedImageTimes(imageTimes, options.clock),
+    builds.interceptor,
     recordPutEvents(recorded),
     serialiseCreateImage(createImageLock),
-    rejectDuplicateAmiName,
+    amiNames.interceptor,
     tagSnapshotsOnCreateImage,
   ];
 
-  const forward: Next = (request) => forwardToUpstream(upstreamUrl, agent, request);
+  const upstreamMs = new Map<string, number>();
+  const forward: Next = async (request) => {
+    const started = performance.now();
+    const response = await forwardToUpstream(upstreamUrl, agent, request);
+    const key = request.action ?? '(none)';
+    const done = () => upstreamMs.set(key, (upstreamMs.get(key) ?? 0) + performance.now() - started);
+    if (Buffer.isBuffer(response.body)) done();
+    else response.body.once('end', done);
+    return response;
+  };
   const run = (index: number, request: ProxiedRequest): Promise<ProxiedResponse> => {
     const interceptor = interceptors[index];
     if (interceptor === undefined) return forward(request);
@@ -178,6 +253,11 @@ export async function startFidelityProxy(upstream: string, options: FidelityProx
         counts.set(request.action, (counts.get(request.action) ?? 0) + 1);
       }
       const response = isMotoApi ? await forward(request) : await run(0, request);
+      if (response === CUT_CONNECTION) {
+        // No answer at all: the client sees its connection reset (ECONNRESET / socket hang up).
+        req.socket.destroy();
+        return;
+      }
       sendResponse(res, response);
     })().catch((error: unknown) => {
       // A harness bug, not an emulated AWS error: make it loud and obvious.
@@ -202,10 +282,13 @@ export async function startFidelityProxy(upstream: string, options: FidelityProx
   return {
     endpoint: `http://127.0.0.1:${port}`,
     calls: () => Object.fromEntries(counts),
+    upstreamMs: () => Object.fromEntries([...upstreamMs].map(([action, ms]) => [action, Math.round(ms)])),
     resetCalls: () => {
       counts.clear();
+      upstreamMs.clear();
       recorded.length = 0;
       throttle.resetCounts();
+      faultLog.clear();
     },
     putEvents: () => [...recorded],
     setStateReason: (instanceId, code, message = `${code}: staged by the test harness`) => {
@@ -213,6 +296,23 @@ export async function startFidelityProxy(upstream: string, options: FidelityProx
     },
     setThrottle: (config) => throttle.configure(config),
     throttleCounts: () => throttle.counts(),
+    setFaults: (config) => faults.configure(config),
+    faultCounts: () => faultLog.snapshot(),
+    crashAfter: (config) => crash.arm(config),
+    disarmCrash: () => crash.disarm(),
+    crashState: () => crash.current(),
+    setImagePending: (config) => builds.configure(config),
+    advanceImageClock: (ms) => builds.advance(ms),
+    isImagePending: (imageId) => builds.isPending(imageId),
+    resetState: () => {
+      amiNames.clear();
+      launches.clear();
+      stateReasons.clear();
+      imageTimes.created.clear();
+      imageTimes.deprecated.clear();
+      builds.clear();
+      crash.disarm();
+    },
     stop: async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
@@ -257,70 +357,6 @@ function recordPutEvents(recorded: RecordedEvent[]): Interceptor {
 }
 
 // ---------------------------------------------------------------------------
-// Throttling (off by default)
-// ---------------------------------------------------------------------------
-
-/** Actions AWS throttles with a bucket of their own, not the mutating actions' one. */
-const OWN_BUCKET = new Set(['RunInstances', 'StartInstances', 'StopInstances', 'TerminateInstances']);
-
-function isMutatingEc2(request: ProxiedRequest): boolean {
-  const action = request.action;
-  if (action === undefined || !isEc2Action(request, action)) return false;
-  return !/^(Describe|Get|List|Search)/.test(action) && !OWN_BUCKET.has(action);
-}
-
-/**
- * EC2's request throttling for mutating actions: a token bucket, refilled
- * continuously; a call finding it empty is answered as AWS does (HTTP 503
- * RequestLimitExceeded) without reaching moto. Counts what it admits and refuses.
- */
-class Ec2Throttle {
-  private bucket: { capacity: number; refillPerSecond: number; tokens: number; at: number } | undefined;
-  private readonly admitted = new Map<string, number>();
-  private readonly throttled = new Map<string, number>();
-
-  constructor(config: ThrottleOptions | undefined) {
-    this.configure(config);
-  }
-
-  configure(config: ThrottleOptions | undefined): void {
-    const { capacity, refillPerSecond } = config?.mutating ?? { capacity: 0, refillPerSecond: 0 };
-    this.bucket = config ? { capacity, refillPerSecond, tokens: capacity, at: performance.now() } : undefined;
-  }
-
-  counts(): { admitted: Record<string, number>; throttled: Record<string, number> } {
-    return { admitted: Object.fromEntries(this.admitted), throttled: Object.fromEntries(this.throttled) };
-  }
-
-  resetCounts(): void {
-    this.admitted.clear();
-    this.throttled.clear();
-  }
-
-  /** Takes a token if there is one. */
-  private take(): boolean {
-    const b = this.bucket!;
-    const now = performance.now();
-    b.tokens = Math.min(b.capacity, b.tokens + ((now - b.at) / 1000) * b.refillPerSecond);
-    b.at = now;
-    if (b.tokens < 1) return false;
-    b.tokens -= 1;
-    return true;
-  }
-
-  readonly interceptor: Interceptor = async (request, next) => {
-    if (this.bucket === undefined || !isMutatingEc2(request) || request.form?.get('DryRun') === 'true') return next(request);
-    const action = request.action!;
-    if (this.take()) {
-      this.admitted.set(action, (this.admitted.get(action) ?? 0) + 1);
-      return next(request);
-    }
-    this.throttled.set(action, (this.throttled.get(action) ?? 0) + 1);
-    return ec2ErrorResponse(503, 'RequestLimitExceeded', 'Request limit exceeded.');
-  };
-}
-
-// ---------------------------------------------------------------------------
 // Interceptors closing moto gaps
 
 /**
@@ -329,7 +365,9 @@ class Ec2Throttle {
  * token with other parameters with IdempotentParameterMismatch. Launches are
  * serialised so two concurrent calls with one token cannot both start instances.
  */
-function idempotentRunInstances(launches: Map<string, { params: string; response: ProxiedResponse }>, lock: Mutex): Interceptor {
+type Launches = Map<string, { params: string; response: ProxiedResponse }>;
+
+function idempotentRunInstances(launches: Launches, lock: Mutex): Interceptor {
   return (request, next) => {
     const token = request.form?.get('ClientToken');
     if (!isEc2Action(request, 'RunInstances') || !token || request.form?.get('DryRun') === 'true') return next(request);
@@ -468,27 +506,142 @@ function serialiseCreateImage(lock: Mutex): Interceptor {
  * Moto gap: moto accepts CreateImage with a Name that an existing AMI of the
  * same account already uses. AWS rejects it with HTTP 400
  * InvalidAMIName.Duplicate. Requires `serialiseCreateImage` before it.
+ *
+ * The names are kept in an index per account (region and access key), read from
+ * moto once and kept up to date by the CreateImage and DeregisterImage calls that
+ * pass: listing every image on every CreateImage made a 1,000-instance night
+ * quadratic in moto. A name found in the index is checked against moto before it
+ * is refused (so an image deregistered behind the proxy's back, or a moto reset,
+ * frees its name); an image created behind the proxy's back after the index was
+ * read is not seen: resetState() drops the index.
  */
-const rejectDuplicateAmiName: Interceptor = async (request, next, context) => {
-  if (!isEc2Action(request, 'CreateImage') || request.form === undefined) return next(request);
-  if (request.form.get('DryRun') === 'true') return next(request); // a dry run creates nothing
-  const name = request.form.get('Name');
-  if (name === null) return next(request);
+class AmiNameIndex {
+  private readonly accounts = new Map<string, Promise<Map<string, string>>>();
 
-  // moto's `name` filter is an fnmatch pattern (`[` is special), so filter exactly here.
-  // Owners=['self'] maps to the caller's account in moto.
-  const { Images = [] } = await context
-    .ec2For(request)
-    .send(new DescribeImagesCommand({ Owners: ['self'] }));
-  const existing = Images.find((image) => image.Name === name && image.State !== 'deregistered');
-  if (existing === undefined) return next(request);
+  clear(): void {
+    this.accounts.clear();
+  }
 
-  return ec2ErrorResponse(
-    400,
-    'InvalidAMIName.Duplicate',
-    `AMI name ${name} is already in use by AMI ${existing.ImageId ?? 'unknown'}`,
-  );
-};
+  private names(request: ProxiedRequest, context: ProxyContext): Promise<Map<string, string>> {
+    const { region, accessKeyId } = credentialScope(request.headers);
+    const key = `${region}\u0000${accessKeyId}`;
+    let names = this.accounts.get(key);
+    if (names === undefined) {
+      names = (async () => {
+        // Owners=['self'] maps to the caller's account in moto; moto answers in one page.
+        const { Images = [] } = await context.ec2For(request).send(new DescribeImagesCommand({ Owners: ['self'] }));
+        return new Map(Images.flatMap((i) => (i.Name && i.ImageId && i.State !== 'deregistered' ? [[i.Name, i.ImageId] as const] : [])));
+      })();
+      names.catch(() => this.accounts.delete(key));
+      this.accounts.set(key, names);
+    }
+    return names;
+  }
+
+  /** Whether moto still has this image (not deregistered). */
+  private static async exists(imageId: string, request: ProxiedRequest, context: ProxyContext): Promise<boolean> {
+    try {
+      const { Images = [] } = await context.ec2For(request).send(new DescribeImagesCommand({ ImageIds: [imageId] }));
+      return Images.some((i) => i.ImageId === imageId && i.State !== 'deregistered');
+    } catch (error) {
+      if ((error as { name?: string }).name?.startsWith('InvalidAMIID.')) return false;
+      throw error;
+    }
+  }
+
+  readonly interceptor: Interceptor = async (request, next, context) => {
+    if (isEc2Action(request, 'DeregisterImage') && request.form?.get('DryRun') !== 'true') {
+      const response = await next(request);
+      const imageId = request.form!.get('ImageId');
+      if (response.status === 200 && imageId) {
+        const names = await this.names(request, context);
+        for (const [name, id] of names) if (id === imageId) names.delete(name);
+      }
+      return response;
+    }
+    if (!isEc2Action(request, 'CreateImage') || request.form === undefined) return next(request);
+    if (request.form.get('DryRun') === 'true') return next(request); // a dry run creates nothing
+    const name = request.form.get('Name');
+    if (name === null) return next(request);
+
+    const names = await this.names(request, context);
+    const existing = names.get(name);
+    if (existing !== undefined) {
+      if (await AmiNameIndex.exists(existing, request, context)) {
+        return ec2ErrorResponse(400, 'InvalidAMIName.Duplicate', `AMI name ${name} is already in use by AMI ${existing}`);
+      }
+      names.delete(name);
+    }
+    const response = await next(request);
+    if (response.status !== 200) return response;
+    const body = await bufferBody(response.body);
+    const imageId = /<imageId>\s*([^<\s]+)\s*<\/imageId>/i.exec(body.toString('utf8'))?.[1];
+    if (imageId !== undefined) names.set(name, imageId);
+    return { ...response, body };
+  };
+}
+
+/**
+ * Moto gap: images are `available` the moment CreateImage answers. AWS builds them
+ * for minutes first. With ImagePendingOptions, DescribeImages reports each image
+ * created through the proxy `pending` until its build time has passed on the
+ * chosen clock. (moto's `state` filter still sees moto's own state.)
+ */
+class ImageBuilds {
+  private options: ImagePendingOptions | undefined;
+  private manualNow = 0;
+  /** Image id -> time (on the build clock) it was created. */
+  private readonly created = new Map<string, number>();
+
+  constructor(options: ImagePendingOptions | undefined) {
+    this.configure(options);
+  }
+
+  configure(options: ImagePendingOptions | undefined): void {
+    this.options = options;
+  }
+
+  advance(ms: number): void {
+    this.manualNow += ms;
+  }
+
+  clear(): void {
+    this.created.clear();
+  }
+
+  private now(): number {
+    return this.options?.clock === 'manual' ? this.manualNow : Date.now();
+  }
+
+  isPending(imageId: string): boolean {
+    if (this.options === undefined) return false;
+    const at = this.created.get(imageId);
+    return at !== undefined && this.now() - at < this.options.forMs;
+  }
+
+  readonly interceptor: Interceptor = async (request, next) => {
+    const create = isEc2Action(request, 'CreateImage') && request.form?.get('DryRun') !== 'true';
+    const describe = isEc2Action(request, 'DescribeImages');
+    if (!create && !(describe && this.created.size > 0 && this.options !== undefined)) return next(request);
+    const response = await next(request);
+    if (response.status !== 200) return response;
+    let body = (await bufferBody(response.body)).toString('utf8');
+    if (create) {
+      const imageId = /<imageId>\s*([^<\s]+)\s*<\/imageId>/i.exec(body)?.[1];
+      if (imageId) this.created.set(imageId, this.now());
+      return { ...response, body: Buffer.from(body, 'utf8') };
+    }
+    // In moto's answer, each image's imageId comes before its imageState.
+    body = body.replace(
+      /<imageId>(ami-[0-9a-f]+)<\/imageId>((?:(?!<imageId>)[\s\S])*?)<imageState>available<\/imageState>/g,
+      (whole, id: string, between: string) =>
+        this.isPending(id) ? `<imageId>${id}</imageId>${between}<imageState>pending</imageState>` : whole,
+    );
+    const headers = { ...response.headers };
+    delete headers['content-length'];
+    return { ...response, headers, body: Buffer.from(body, 'utf8') };
+  };
+}
 
 /**
  * Moto gap: moto answers HTTP 500 (NotImplementedError) to a CreateImage that
@@ -592,24 +745,6 @@ function isEc2Action(request: ProxiedRequest, action: string): boolean {
 
 function withForm(request: ProxiedRequest, form: URLSearchParams): ProxiedRequest {
   return { ...request, form, body: Buffer.from(form.toString(), 'utf8') };
-}
-
-/** An error answer in EC2's XML shape, as AWS sends it. */
-export function ec2ErrorResponse(status: number, code: string, message: string): ProxiedResponse {
-  const body =
-    '<?xml version="1.0" encoding="UTF-8"?>' +
-    `<Response><Errors><Error><Code>${escapeXml(code)}</Code><Message>${escapeXml(message)}</Message></Error></Errors>` +
-    `<RequestID>${randomUUID()}</RequestID></Response>`;
-  return { status, headers: { 'content-type': 'text/xml;charset=UTF-8' }, body: Buffer.from(body, 'utf8') };
-}
-
-function escapeXml(text: string): string {
-  return text
-    .replaceAll('&', '&amp;')
-    .replaceAll('<', '&lt;')
-    .replaceAll('>', '&gt;')
-    .replaceAll('"', '&quot;')
-    .replaceAll("'", '&apos;');
 }
 
 /** SigV4 credential scope: `Credential=AKID/date/region/service/aws4_request`. */
