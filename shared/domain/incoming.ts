@@ -5,7 +5,7 @@
 import * as z from 'zod';
 import { BakeRequested, EVENT_SOURCE } from './events.js';
 import { PERIODS, TimeZone } from './schedule.js';
-import { ScheduleName } from './tags.js';
+import { ScheduleName, StackName } from './tags.js';
 
 /**
  * The envelope of every event EventBridge delivers: the same fields as Powertools'
@@ -50,11 +50,15 @@ export const ScheduledRun = z.object({
 });
 export type ScheduledRun = z.infer<typeof ScheduledRun>;
 
-/** BakeRequested, as EventBridge delivers it from the service's own bus. */
+/**
+ * BakeRequested, as EventBridge delivers it from the service's own bus. Its managedBy
+ * becomes the first part of the AMI name: a value no stack could have (`a!b`) is
+ * refused here rather than thrown by the naming later, on every retry.
+ */
 export const BakeRequestedEvent = EventBridgeSchema.extend({
   source: z.literal(EVENT_SOURCE),
   'detail-type': z.literal('BakeRequested'),
-  detail: BakeRequested,
+  detail: BakeRequested.extend({ managedBy: StackName }),
 });
 export type BakeRequestedEvent = z.infer<typeof BakeRequestedEvent>;
 

@@ -42,6 +42,12 @@ export const ScheduleName = z
   .string()
   .regex(/^[a-z][a-z0-9-]{0,23}$/, 'a schedule name is 1-24 lower-case letters, digits or dashes, starting with a letter');
 
+/**
+ * The stack's name, the value of `managed-by` on everything it creates: the first part
+ * of every AMI name, so it keeps to characters AMI names allow (MANAGED_BY in config).
+ */
+export const StackName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9-]{0,31}$/, 'a stack name is 1-32 letters, digits or dashes, starting with a letter or digit');
+
 /** A lineage id ends up in AMI names, so it keeps to characters AMI names allow. */
 export const Lineage = z
   .string()

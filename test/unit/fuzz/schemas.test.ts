@@ -17,6 +17,8 @@ import {
   ScheduledRun,
   StatusAlarmsRequest,
 } from '../../../shared/domain/incoming.js';
+import { planBake } from '../../../shared/domain/bake.js';
+import { isValidAmiName } from '../../../shared/domain/naming.js';
 import { slotFor, Slot } from '../../../shared/domain/schedule.js';
 import { anyJson, dotted, fuzz, nearValid, samplesFor, SAMPLES, UNTARGETED_SAMPLES, type FunctionName, type NearValid } from './arbitraries.js';
 
@@ -145,6 +147,19 @@ describe('what a schema accepts is fit for the code behind it', () => {
           }
         },
       ),
+      fuzz(500),
+    );
+  });
+
+  it('a bake request the bake function accepts always plans an image with a valid AMI name', () => {
+    fc.assert(
+      fc.property(fc.oneof(...samplesFor('bake').map(nearValid)), (near) => {
+        // Act
+        const parsed = BakeRequestedEvent.safeParse(near.event);
+
+        // Assess: planning is where a bad name would throw, and a throw is retried for nothing
+        if (parsed.success) expect(isValidAmiName(planBake(parsed.data.detail).image.name)).toBe(true);
+      }),
       fuzz(500),
     );
   });
