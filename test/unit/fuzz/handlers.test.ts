@@ -1,0 +1,351 @@
+/**
+ * Fuzzing the deployed entry points: each function's exported `handler`, with its
+ * middy stack, its configuration read at load and its real gateways, answered by an
+ * arbitrary EC2 account (test/unit/fuzz/world.ts). Whatever the event:
+ *
+ * - the handler answers; it never rejects (a rejection is a Lambda error, retried,
+ *   then dropped or dead-lettered);
+ * - an event the schema refuses is answered `{status: 'rejected'}` and logged as
+ *   one JSON line at ERROR naming the function and the field at fault, and never
+ *   the event's contents;
+ * - an event the schema takes is carried out, item by item: vanished instances and
+ *   images, foreign images and unreadable tags become outcomes, not throws, and
+ *   every event published is one its consumers' schemas accept.
+ */
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import fc from 'fast-check';
+import type { Context } from 'aws-lambda';
+import type { z } from 'zod';
+
+const saved = vi.hoisted(() => {
+  // Read at import by the handlers (configuration) and the logger (level): set before any import.
+  const env: Record<string, string> = {
+    MANAGED_BY: 'ami-lifecycle-dev',
+    EVENT_BUS_NAME: 'ami-lifecycle-dev',
+    SCHEDULES: 'nightly,weekly',
+    POWERTOOLS_SERVICE_NAME: 'ami-lifecycle',
+    POWERTOOLS_LOG_LEVEL: 'DEBUG',
+  };
+  const before = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, env);
+  return before;
+});
+
+import { handler as bake } from '../../../functions/bake/handler.js';
+import { handler as imageState } from '../../../functions/image-state/handler.js';
+import { handler as recover } from '../../../functions/recover/handler.js';
+import { handler as rotate } from '../../../functions/rotate/handler.js';
+import { handler as schedule } from '../../../functions/schedule/handler.js';
+import { handler as statusAlarms } from '../../../functions/status-alarms/handler.js';
+import { DETAIL_SCHEMAS, EVENT_SOURCE, type DetailType } from '../../../shared/domain/events.js';
+import {
+  AmiStateChangeEvent,
+  BakeRequestedEvent,
+  RecoveryTriggerEvent,
+  RotationRequest,
+  ScheduledRun,
+  StatusAlarmsRequest,
+} from '../../../shared/domain/incoming.js';
+import { logger } from '../../../shared/runtime/logger.js';
+import { anyJson, dotted, fuzz, hugeString, nearValid, samplesFor, wire, type FunctionName, type Json, type NearValid } from './arbitraries.js';
+import { answerFromWorld, EMPTY_WORLD, worldArb, type Recorder, type World } from './world.js';
+
+type Handler = (event: unknown, context: Context) => Promise<unknown>;
+
+interface Target {
+  /** The name the function logs itself by. */
+  logName: string;
+  handler: Handler;
+  schema: z.ZodType;
+  /** The shape of a carried-out run's answer: per-item outcomes, never a bare throw. */
+  answered: (result: unknown) => void;
+}
+
+const outcomes = (result: unknown) => (result as { outcomes: Array<{ instanceId: string; action: string }> }).outcomes;
+
+const TARGETS: Record<FunctionName, Target> = {
+  schedule: {
+    logName: 'schedule',
+    handler: schedule as Handler,
+    schema: ScheduledRun,
+    answered: (r) => expect(r).toMatchObject({ slot: expect.any(String), instancesSeen: expect.any(Number), publishFailed: 0 }),
+  },
+  bake: {
+    logName: 'bake',
+    handler: bake as Handler,
+    schema: BakeRequestedEvent,
+    answered: (r) => expect(r).toMatchObject({ status: expect.stringMatching(/^(created|already-baked|failed)$/) }),
+  },
+  imageState: {
+    logName: 'image-state',
+    handler: imageState as Handler,
+    schema: AmiStateChangeEvent,
+    answered: (r) => expect(r).toMatchObject({ kind: expect.stringMatching(/^(good|failed|unchanged)$/) }),
+  },
+  rotate: {
+    logName: 'rotate',
+    handler: rotate as Handler,
+    schema: RotationRequest,
+    answered: (r) => expect(r).toMatchObject({ dryRun: expect.any(Boolean), failures: expect.any(Array) }),
+  },
+  recover: {
+    logName: 'recover',
+    handler: recover as Handler,
+    schema: RecoveryTriggerEvent,
+    answered: (r) => {
+      for (const o of outcomes(r)) expect(o).toMatchObject({ instanceId: expect.stringMatching(/^i-/), action: expect.any(String), reason: expect.any(String) });
+    },
+  },
+  statusAlarms: {
+    logName: 'statusAlarms',
+    handler: statusAlarms as Handler,
+    schema: StatusAlarmsRequest,
+    answered: (r) => expect(r).toMatchObject({ instancesSeen: expect.any(Number), failures: expect.any(Array) }),
+  },
+};
+const FUNCTIONS = Object.keys(TARGETS) as FunctionName[];
+
+// ---- the Lambda side: a context, the log lines, the AWS answers ----------------------------------------------
+
+function lambdaContext(functionName: string): Context {
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName: `ami-lifecycle-dev-${functionName}`,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:us-east-1:123456789012:function:ami-lifecycle-dev-${functionName}`,
+    memoryLimitInMB: '256',
+    awsRequestId: 'fuzz-request',
+    logGroupName: `/aws/lambda/ami-lifecycle-dev-${functionName}`,
+    logStreamName: 'fuzz',
+    getRemainingTimeInMillis: () => 60_000,
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}
+
+/** Every line the Powertools logger prints, as printed (it writes each log as one JSON string). */
+const lines: string[] = [];
+const capture = (line: unknown) => void lines.push(String(line));
+
+const recorder: Recorder = { world: EMPTY_WORLD, published: [], unexpected: [] };
+let mocks: { restore: () => void };
+
+beforeAll(() => {
+  (logger as unknown as { console: Record<string, (line: unknown) => void> }).console = {
+    error: capture,
+    warn: capture,
+    info: capture,
+    debug: capture,
+    log: capture,
+    trace: capture,
+  };
+  mocks = answerFromWorld(recorder);
+});
+
+afterAll(() => {
+  mocks.restore();
+  for (const [k, v] of Object.entries(saved)) {
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  }
+});
+
+/** A value planted in every event: no log line may ever carry it (logs name fields, they do not dump events). */
+const MARKER = 'FUZZ-MARKER-do-not-log-5a9c';
+
+function plant(event: Json): Json {
+  if (event === null || typeof event !== 'object' || Array.isArray(event)) return event;
+  const copy: Record<string, Json> = { ...event, fuzzNote: MARKER };
+  const detail = copy.detail;
+  if (detail !== null && typeof detail === 'object' && !Array.isArray(detail)) copy.detail = { ...detail, fuzzNote: MARKER };
+  return wire(copy);
+}
+
+interface Invocation {
+  result?: unknown;
+  error?: unknown;
+  lines: string[];
+}
+
+async function invoke(fn: FunctionName, event: Json, world: World): Promise<Invocation> {
+  lines.length = 0;
+  recorder.world = world;
+  recorder.published = [];
+  recorder.unexpected = [];
+  try {
+    const result = await TARGETS[fn].handler(event, lambdaContext(fn));
+    return { result, lines: [...lines] };
+  } catch (error) {
+    return { error, lines: [...lines] };
+  }
+}
+
+const parsedLines = (inv: Invocation) => inv.lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+
+/** The checks every invocation must pass, whatever the event. */
+function expectAnswered(fn: FunctionName, event: Json, inv: Invocation, near?: NearValid) {
+  const target = TARGETS[fn];
+  expect(inv.error, `${fn} threw: ${String(inv.error)}`).toBeUndefined();
+  for (const line of inv.lines) {
+    expect(line.includes('\n'), 'a log entry is one line').toBe(false);
+    expect(line.includes(MARKER), `${fn} logged the event's contents: ${line.slice(0, 300)}`).toBe(false);
+  }
+  expect(recorder.unexpected).toEqual([]);
+
+  const verdict = target.schema.safeParse(event);
+  if (!verdict.success) {
+    expect(inv.result).toEqual({ status: 'rejected', reason: expect.any(String) });
+    const entries = parsedLines(inv);
+    const errors = entries.filter((e) => e.level === 'ERROR');
+    expect(errors, 'one ERROR line per rejection').toHaveLength(1);
+    const line = errors[0]!;
+    expect(line).toMatchObject({ function: target.logName, message: expect.stringContaining('rejected'), service: 'ami-lifecycle' });
+    const issues = line.issues as string[];
+    expect(issues.length).toBeGreaterThan(0);
+    expect((inv.result as { reason: string }).reason).toBe(issues.join('; '));
+    for (const issue of issues) expect(issue).toMatch(/^[^:]*: \S/);
+    if (near) expectIssueNamesTheField(near, issues);
+    return;
+  }
+
+  expect(inv.result).not.toMatchObject({ status: 'rejected' });
+  target.answered(inv.result);
+  expect(parsedLines(inv).filter((e) => String(e.message).includes('rejected'))).toEqual([]);
+  expectPublishedEventsAreValid();
+}
+
+/** Issues are `path: message`; one names the broken field (or what holds it, or what is inside it). */
+function expectIssueNamesTheField(near: NearValid, issues: string[]) {
+  const m = near.mutation;
+  const DISCRIMINATORS: readonly Json[] = ['EC2 Instance State-change Notification', 'CloudWatch Alarm State Change', 'AWS Health Event'];
+  if (m.kind === 'replace' && dotted(m.path) === 'detail-type' && DISCRIMINATORS.includes(m.value)) return;
+  const mutated = dotted(m.path);
+  const paths = issues.map((i) => i.slice(0, i.indexOf(': ')));
+  const related = (p: string) => p === mutated || p.startsWith(`${mutated}.`) || (p !== '(event)' && mutated.startsWith(`${p}.`));
+  expect(paths.some(related), `${near.sample}: ${m.kind} ${mutated} -> ${JSON.stringify(paths.slice(0, 5))}`).toBe(true);
+}
+
+/** What the service publishes is what its consumers (users' rules, its own bake function) accept. */
+function expectPublishedEventsAreValid() {
+  for (const entry of recorder.published) {
+    expect(entry.Source).toBe(EVENT_SOURCE);
+    const schema = DETAIL_SCHEMAS[entry.DetailType as DetailType];
+    expect(schema, `unknown detail-type ${entry.DetailType}`).toBeDefined();
+    const detail = JSON.parse(entry.Detail!) as unknown;
+    const parsed = schema.safeParse(detail);
+    expect(parsed.success, `${entry.DetailType}: ${JSON.stringify(parsed.error?.issues.slice(0, 3))}`).toBe(true);
+    if (entry.DetailType === 'BakeRequested') {
+      const delivered = { version: '0', id: 'x', 'detail-type': 'BakeRequested', source: EVENT_SOURCE, account: '123456789012', time: '2026-11-26T03:00:04Z', region: 'us-east-1', resources: [], detail };
+      expect(BakeRequestedEvent.safeParse(delivered).success).toBe(true);
+    }
+  }
+}
+
+// ---- the properties --------------------------------------------------------------------------------------------
+
+describe.each(FUNCTIONS)('%s handler under fuzzing', (fn) => {
+  it('answers arbitrary JSON: rejected and logged as one structured line, or carried out', async () => {
+    await fc.assert(
+      fc.asyncProperty(anyJson, async (raw) => {
+        // Prepare
+        const event = plant(raw);
+
+        // Act
+        const inv = await invoke(fn, event, EMPTY_WORLD);
+
+        // Assess
+        expectAnswered(fn, event, inv);
+      }),
+      fuzz(50),
+    );
+  });
+
+  it('answers every sample with one field broken, in an arbitrary account: the rejection names the field', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(...samplesFor(fn).map(nearValid)), worldArb, async (near, world) => {
+        // Prepare
+        const event = plant(near.event);
+
+        // Act
+        const inv = await invoke(fn, event, world);
+
+        // Assess
+        expectAnswered(fn, event, inv, near);
+      }),
+      fuzz(120),
+    );
+  });
+
+  it('carries out every sample, as AWS sends it, in an arbitrary account with fuzzed tags: outcomes, never throws', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...samplesFor(fn)), worldArb, async (sample, world) => {
+        // Prepare
+        const event = plant(sample.event);
+
+        // Act
+        const inv = await invoke(fn, event, world);
+
+        // Assess
+        expect(inv.error, String(inv.error)).toBeUndefined();
+        expect(inv.result).not.toMatchObject({ status: 'rejected' });
+        expectAnswered(fn, event, inv);
+      }),
+      fuzz(80),
+    );
+  });
+
+  it('meets a sample that names only vanished things (an empty account) with outcomes, not throws', async () => {
+    for (const sample of samplesFor(fn)) {
+      // Act
+      const inv = await invoke(fn, plant(sample.event), EMPTY_WORLD);
+
+      // Assess
+      expectAnswered(fn, plant(sample.event), inv);
+    }
+  });
+});
+
+describe('rejection log lines stay small whatever the event', () => {
+  /** CloudWatch Logs cuts an event at 256 KB, and a cut JSON line is no longer structured; 8 KB leaves room. */
+  const LIMIT = 8 * 1024;
+
+  const sample = (file: string) => structuredClone(samplesFor('recover').find((s) => s.file === file)!.event) as Record<string, any>;
+  const oversized = fc.oneof(
+    // A huge value where the log summary reads the event's id, source or detail-type.
+    fc.tuple(fc.constantFrom('id', 'source', 'detail-type'), hugeString, fc.boolean()).map(([key, big, asObject]) => ({
+      ...sample('instance-stopped.json'),
+      [key]: asObject ? { nested: big } : big,
+      detail: null,
+    })),
+    // Thousands of bad entries: one issue each.
+    fc.integer({ min: 500, max: 5_000 }).map((n) => {
+      const health = sample('health-degraded-hardware.json');
+      health.detail.affectedEntities = Array.from({ length: n }, () => ({ entityValue: 7 }));
+      return health as Json;
+    }),
+    // A map key as long as the event allows, in the path of the issue.
+    hugeString.map((big) => {
+      const alarm = sample('alarm-status-check-failed.json');
+      alarm.detail.configuration.metrics[0].metricStat.metric.dimensions = { [big]: 1 };
+      return alarm as Json;
+    }),
+  );
+
+  // Fails today: see /work/notes/readme-bad-input.md and the fuzzing report (middleware's rejectEvent logs the
+  // raw id/source/detail-type and every issue, uncapped). Flip to `it` once rejectEvent bounds them.
+  it.fails('the ERROR line of a rejected event stays under 8 KB', async () => {
+    await fc.assert(
+      fc.asyncProperty(oversized, async (event) => {
+        // Act
+        const inv = await invoke('recover', wire(event), EMPTY_WORLD);
+
+        // Assess
+        expect(inv.result).toMatchObject({ status: 'rejected' });
+        const error = inv.lines.find((l) => (JSON.parse(l) as { level: string }).level === 'ERROR')!;
+        expect(error.length).toBeLessThan(LIMIT);
+      }),
+      fuzz(20),
+    );
+  });
+});
