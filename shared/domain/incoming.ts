@@ -3,7 +3,7 @@
  * Samples of each live in events/.
  */
 import * as z from 'zod';
-import { BakeRequested, EVENT_SOURCE } from './events.js';
+import { BakeRequested, EVENT_SOURCE, ImageId } from './events.js';
 import { PERIODS, TimeZone } from './schedule.js';
 import { ScheduleName, StackName } from './tags.js';
 
@@ -68,7 +68,8 @@ export const AmiStateChangeEvent = EventBridgeSchema.extend({
   'detail-type': z.literal('EC2 AMI State Change'),
   detail: z.object({
     RequestId: z.string().optional(),
-    ImageId: z.string().regex(/^ami-[0-9a-f]+$/, 'not an image id'),
+    // ami- and 8 or 17 hex digits, as everywhere else: a 10,000-digit id is not sent to EC2.
+    ImageId,
     State: z.string(),
     ErrorMessage: z.string().optional(),
   }),
