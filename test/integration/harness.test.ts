@@ -1,11 +1,16 @@
 /**
- * Tests of the test harness itself: moto_server lifecycle and the fidelity
- * proxy that closes moto's gaps (snapshot TagSpecifications on CreateImage,
- * duplicate AMI names) and counts calls.
+ * Tests of the test harness itself: moto_server lifecycle; the fidelity proxy
+ * that closes moto's gaps (snapshot TagSpecifications on CreateImage, duplicate
+ * AMI names, ClientToken, images pending for a while) and counts calls; its
+ * faults (EC2 token buckets, random throttling, 500/503, cut connections,
+ * latency, a crash of the caller), each counted; and LocalCloud's announcement
+ * of images once built and its duplicated, shuffled delivery.
  */
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
 import {
   CreateImageCommand,
+  CreateTagsCommand,
+  DeregisterImageCommand,
   DescribeImagesCommand,
   DescribeInstancesCommand,
   DescribeSnapshotsCommand,
@@ -15,6 +20,8 @@ import {
 } from '@aws-sdk/client-ec2';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { startMoto, type MotoServer } from '../harness/moto.js';
+import { ec2Buckets, EC2_DOCUMENTED_BUCKETS, seededShuffle } from '../harness/faults.js';
+import { LocalCloud } from '../harness/local-cloud.js';
 import { startFidelityProxy, stripSnapshotTagSpecifications, type FidelityProxy } from '../harness/proxy.js';
 
 /** An Amazon Linux AMI that moto ships in its default AMI list (moto/ec2/resources/amis.json). */
@@ -273,6 +280,397 @@ describe('startMoto', { timeout: 20_000 }, () => {
       );
     } finally {
       process.env.PATH = path;
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Faults
+// ---------------------------------------------------------------------------
+
+/** A client that does not retry: every injected fault reaches the test. */
+function bareEc2(): EC2Client {
+  return new EC2Client({ endpoint: proxy.endpoint, region: 'us-east-1', credentials, maxAttempts: 1 });
+}
+
+/** What a call came to: 'ok', or its error name and HTTP status. */
+async function outcome(call: Promise<unknown>): Promise<string> {
+  try {
+    await call;
+    return 'ok';
+  } catch (error) {
+    const e = error as { name?: string; code?: string; $metadata?: { httpStatusCode?: number } };
+    return `${e.name}${e.$metadata?.httpStatusCode ? ` ${e.$metadata.httpStatusCode}` : ''}`;
+  }
+}
+
+const tagCall = (client: EC2Client, resource: string, DryRun?: boolean) =>
+  client.send(new CreateTagsCommand({ Resources: [resource], Tags: [{ Key: 'k', Value: 'v' }], ...(DryRun ? { DryRun } : {}) }));
+
+describe('fault injection by the proxy', { timeout: 20_000 }, () => {
+  let bare: EC2Client;
+  let instanceId: string;
+  beforeAll(async () => {
+    bare = bareEc2();
+    instanceId = await runInstance();
+  });
+  afterAll(() => bare.destroy());
+  afterEach(() => {
+    proxy.setThrottle(undefined);
+    proxy.setFaults(undefined);
+    proxy.disarmCrash();
+    proxy.setImagePending(undefined);
+    proxy.resetCalls();
+  });
+
+  it('sizes the EC2 buckets as AWS documents them, scaled by one factor', () => {
+    expect(EC2_DOCUMENTED_BUCKETS).toMatchObject({
+      nonMutating: { capacity: 100, refillPerSecond: 20 },
+      unfilteredNonMutating: { capacity: 50, refillPerSecond: 10 },
+      mutating: { capacity: 50, refillPerSecond: 5 },
+      runInstances: { capacity: 5, refillPerSecond: 2 },
+      createTags: { capacity: 100, refillPerSecond: 10 },
+      deregisterImage: { capacity: 100, refillPerSecond: 5 },
+      deleteSnapshot: { capacity: 100, refillPerSecond: 5 },
+      runInstancesResource: { capacity: 1000, refillPerSecond: 2 },
+    });
+    const tenth = ec2Buckets(0.1);
+    expect(tenth.mutating).toEqual({ capacity: 5, refillPerSecond: 0.5 });
+    expect(tenth.runInstances).toEqual({ capacity: 1, refillPerSecond: 0.2 }); // never below one token
+    expect(ec2Buckets()).toEqual(EC2_DOCUMENTED_BUCKETS);
+  });
+
+  it('throttles each category on its own bucket with 503 RequestLimitExceeded, and a dry run takes no token', async () => {
+    // Prepare: CreateTags has a bucket of its own; CreateImage falls in the mutating one; reads are not throttled
+    const empty = { refillPerSecond: 0 };
+    proxy.setThrottle({ buckets: { createTags: { capacity: 2, ...empty }, mutating: { capacity: 1, ...empty } } });
+    proxy.resetCalls();
+
+    // Act
+    const dryRun = await outcome(tagCall(bare, instanceId, true));
+    const tags = [await outcome(tagCall(bare, instanceId)), await outcome(tagCall(bare, instanceId)), await outcome(tagCall(bare, instanceId))];
+    const images = [
+      await outcome(bare.send(new CreateImageCommand({ InstanceId: instanceId, Name: 'bucket-1' }))),
+      await outcome(bare.send(new CreateImageCommand({ InstanceId: instanceId, Name: 'bucket-2' }))),
+    ];
+    const reads = await Promise.all(Array.from({ length: 5 }, () => outcome(bare.send(new DescribeImagesCommand({ Owners: ['self'] })))));
+
+    // Assess
+    expect(dryRun).toBe('DryRunOperation 412');
+    expect(tags).toEqual(['ok', 'ok', 'RequestLimitExceeded 503']);
+    expect(images).toEqual(['ok', 'RequestLimitExceeded 503']);
+    expect(reads.every((r) => r === 'ok')).toBe(true);
+    expect(proxy.throttleCounts()).toEqual({ admitted: { CreateTags: 2, CreateImage: 1 }, throttled: { CreateTags: 1, CreateImage: 1 } });
+    expect(proxy.faultCounts()).toEqual({ throttled: { CreateTags: 1, CreateImage: 1 } });
+    expect((await imagesNamed('bucket-2')).length).toBe(0); // a refused call never reaches moto
+  });
+
+  it('falls back from an uncategorized action to its general category, and keeps unfiltered reads on the smaller bucket', async () => {
+    // Prepare
+    proxy.setThrottle({ buckets: { mutating: { capacity: 1, refillPerSecond: 0 }, unfilteredNonMutating: { capacity: 1, refillPerSecond: 0 } } });
+
+    // Act
+    const tags = [await outcome(tagCall(bare, instanceId)), await outcome(tagCall(bare, instanceId))];
+    const unfiltered = [await outcome(bare.send(new DescribeInstancesCommand({}))), await outcome(bare.send(new DescribeInstancesCommand({})))];
+    const filtered = await outcome(bare.send(new DescribeInstancesCommand({ Filters: [{ Name: 'instance-state-name', Values: ['running'] }] })));
+    const paged = await outcome(bare.send(new DescribeInstancesCommand({ MaxResults: 5 })));
+
+    // Assess: with no createTags bucket, CreateTags takes the mutating one; no nonMutating bucket: filtered and paged reads pass
+    expect(tags).toEqual(['ok', 'RequestLimitExceeded 503']);
+    expect(unfiltered).toEqual(['ok', 'RequestLimitExceeded 503']);
+    expect([filtered, paged]).toEqual(['ok', 'ok']);
+  });
+
+  it('charges RunInstances one resource token per instance, and refills buckets over time', async () => {
+    // Prepare
+    proxy.setThrottle({ buckets: { runInstancesResource: { capacity: 3, refillPerSecond: 0 }, createTags: { capacity: 1, refillPerSecond: 20 } } });
+    const run = (n: number) =>
+      outcome(bare.send(new RunInstancesCommand({ ImageId: MOTO_DEFAULT_AMI, MinCount: n, MaxCount: n, InstanceType: 't3.micro' })));
+
+    // Act
+    const launches = [await run(2), await run(2), await run(1)];
+    const first = await outcome(tagCall(bare, instanceId));
+    const atOnce = await outcome(tagCall(bare, instanceId));
+    await new Promise((resolve) => setTimeout(resolve, 120)); // 20 tokens a second: two by now
+    const later = await outcome(tagCall(bare, instanceId));
+
+    // Assess
+    expect(launches).toEqual(['ok', 'RequestLimitExceeded 503', 'ok']);
+    expect([first, atOnce, later]).toEqual(['ok', 'RequestLimitExceeded 503', 'ok']);
+  });
+
+  it('gives each action its own bucket of its category size with scope "action", as AWS applies them', async () => {
+    // Prepare
+    proxy.setThrottle({ scope: 'action', buckets: { mutating: { capacity: 1, refillPerSecond: 0 } } });
+
+    // Act
+    const tags = [await outcome(tagCall(bare, instanceId)), await outcome(tagCall(bare, instanceId))];
+    const image = await outcome(bare.send(new CreateImageCommand({ InstanceId: instanceId, Name: 'per-action-bucket' })));
+
+    // Assess
+    expect(tags).toEqual(['ok', 'RequestLimitExceeded 503']);
+    expect(image).toBe('ok');
+  });
+
+  it('throttles a seeded fraction of calls at random, the same calls again for the same seed', async () => {
+    // Act: two rounds of 60 reads with seed 7, one with seed 8
+    const round = async (seed: number) => {
+      proxy.setFaults({ seed, throttleRate: 0.2 });
+      const outcomes: string[] = [];
+      for (let i = 0; i < 60; i++) outcomes.push(await outcome(bare.send(new DescribeImagesCommand({ Owners: ['self'] }))));
+      return outcomes;
+    };
+    proxy.resetCalls();
+    const first = await round(7);
+    const counted = proxy.faultCounts();
+    const again = await round(7);
+    const other = await round(8);
+
+    // Assess
+    const throttled = first.filter((o) => o === 'RequestLimitExceeded 503').length;
+    expect(first.filter((o) => o !== 'ok' && o !== 'RequestLimitExceeded 503')).toEqual([]);
+    expect(throttled).toBeGreaterThan(3);
+    expect(throttled).toBeLessThan(25);
+    expect(counted).toEqual({ 'random-throttle': { DescribeImages: throttled } });
+    expect(again).toEqual(first);
+    expect(other).not.toEqual(first);
+  });
+
+  it('answers a fraction with 500 InternalError or 503 Unavailable, only for the services and actions chosen', async () => {
+    // Prepare
+    const events = new EventBridgeClient({ endpoint: proxy.endpoint, region: 'us-east-1', credentials, maxAttempts: 1 });
+    const put = () => outcome(events.send(new PutEventsCommand({ Entries: [{ Source: 'harness.test', DetailType: 'probe', Detail: '{}' }] })));
+    proxy.setFaults({ seed: 3, serverErrorRate: 1, actions: ['CreateTags'] });
+    proxy.resetCalls();
+
+    try {
+      // Act
+      const tags: string[] = [];
+      for (let i = 0; i < 20; i++) tags.push(await outcome(tagCall(bare, instanceId)));
+      const read = await outcome(bare.send(new DescribeImagesCommand({ Owners: ['self'] })));
+      const unaffected = await put(); // EventBridge is not among the default services
+      proxy.setFaults({ seed: 3, throttleRate: 1, services: ['events'] });
+      const throttledPut = await put();
+      const ec2Read = await outcome(bare.send(new DescribeImagesCommand({ Owners: ['self'] })));
+
+      // Assess
+      expect(new Set(tags)).toEqual(new Set(['InternalError 500', 'Unavailable 503']));
+      expect([read, unaffected, ec2Read]).toEqual(['ok', 'ok', 'ok']);
+      expect(throttledPut).toBe('ThrottlingException 400');
+      const counts = proxy.faultCounts();
+      expect((counts['internal-error']?.CreateTags ?? 0) + (counts.unavailable?.CreateTags ?? 0)).toBe(20);
+      expect(counts['internal-error']?.CreateTags).toBe(tags.filter((t) => t === 'InternalError 500').length);
+      expect(counts['random-throttle']).toEqual({ PutEvents: 1 });
+    } finally {
+      events.destroy();
+    }
+  });
+
+  it('adds latency, fixed or drawn from a range', async () => {
+    // Prepare
+    proxy.setFaults({ latencyMs: [150, 250] });
+    proxy.resetCalls();
+
+    // Act
+    const started = performance.now();
+    await bare.send(new DescribeImagesCommand({ Owners: ['self'] }));
+    const elapsed = performance.now() - started;
+
+    // Assess
+    expect(elapsed).toBeGreaterThanOrEqual(150);
+    expect(proxy.faultCounts()).toEqual({ delayed: { DescribeImages: 1 } });
+  });
+
+  it('cuts connections without an answer, before moto sees the call or after it did the work', async () => {
+    // Act: cut before: nothing created; the SDK (standard retries) meets the cut on every attempt
+    proxy.setFaults({ cutRate: 1, cut: 'before', actions: ['CreateImage'] });
+    const before = await outcome(bare.send(new CreateImageCommand({ InstanceId: instanceId, Name: 'cut-before' })));
+    const createdBefore = await imagesNamed('cut-before');
+
+    // Act: cut after: moto made the image; a retry with the same name meets it
+    proxy.setFaults({ cutRate: 1, cut: 'after', actions: ['CreateImage'] });
+    const after = await outcome(bare.send(new CreateImageCommand({ InstanceId: instanceId, Name: 'cut-after' })));
+    const createdAfter = await imagesNamed('cut-after');
+    proxy.setFaults(undefined);
+    const retry = await outcome(bare.send(new CreateImageCommand({ InstanceId: instanceId, Name: 'cut-after' })));
+
+    // Assess
+    expect(before).not.toBe('ok');
+    expect(before).toMatch(/ECONNRESET|socket hang up|TimeoutError|Error/);
+    expect(createdBefore).toHaveLength(0);
+    expect(after).not.toBe('ok');
+    expect(createdAfter).toHaveLength(1);
+    expect(retry).toBe('InvalidAMIName.Duplicate 400');
+    expect(proxy.faultCounts()).toEqual({ 'cut-before': { CreateImage: 1 }, 'cut-after': { CreateImage: 1 } });
+  });
+
+  it('crashes the caller after its k-th call: later calls of any service fail at once and are not retried', async () => {
+    // Prepare: the SDK's own retries are on, as in the service
+    const retrying = new EC2Client({ endpoint: proxy.endpoint, region: 'us-east-1', credentials });
+    const events = new EventBridgeClient({ endpoint: proxy.endpoint, region: 'us-east-1', credentials });
+    proxy.crashAfter({ after: 2 });
+    proxy.resetCalls();
+
+    try {
+      // Act
+      const first = await outcome(tagCall(retrying, instanceId));
+      const second = await outcome(retrying.send(new DescribeImagesCommand({ Owners: ['self'] })));
+      const third = await retrying.send(new CreateImageCommand({ InstanceId: instanceId, Name: 'after-crash' })).catch((e: unknown) => e);
+      const put = await outcome(events.send(new PutEventsCommand({ Entries: [{ Source: 'harness.test', DetailType: 'probe', Detail: '{}' }] })));
+      const state = proxy.crashState();
+      proxy.disarmCrash();
+      const afterDisarm = await outcome(tagCall(retrying, instanceId));
+
+      // Assess
+      expect([first, second]).toEqual(['ok', 'ok']);
+      expect(third).toMatchObject({ name: 'HarnessProcessCrashed', $metadata: { httpStatusCode: 400, attempts: 1 } });
+      expect(put).toBe('HarnessProcessCrashed 400');
+      expect(state).toEqual({ armed: true, counted: 2, crashed: true, refused: 2 });
+      expect(afterDisarm).toBe('ok');
+      expect(proxy.faultCounts()).toEqual({ crashed: { CreateImage: 1, PutEvents: 1 } });
+      expect(proxy.calls()).toEqual({ CreateTags: 2, DescribeImages: 1, CreateImage: 1, PutEvents: 1 });
+      expect(await imagesNamed('after-crash')).toHaveLength(0);
+    } finally {
+      retrying.destroy();
+      events.destroy();
+    }
+  });
+
+  it('loses the answer of the k-th call when asked: its work is done, the caller never learns it', async () => {
+    // Prepare: only mutating EC2 calls count
+    proxy.crashAfter({ after: 1, counting: 'mutating', answerLost: true });
+    proxy.resetCalls();
+
+    // Act
+    const read = await outcome(bare.send(new DescribeImagesCommand({ Owners: ['self'] })));
+    const create = await outcome(bare.send(new CreateImageCommand({ InstanceId: instanceId, Name: 'answer-lost' })));
+    const next = await outcome(bare.send(new DescribeImagesCommand({ Owners: ['self'] })));
+    proxy.disarmCrash();
+
+    // Assess
+    expect(read).toBe('ok');
+    expect([create, next]).toEqual(['HarnessProcessCrashed 400', 'HarnessProcessCrashed 400']);
+    expect(await imagesNamed('answer-lost')).toHaveLength(1);
+    expect(proxy.faultCounts()).toEqual({ 'answer-lost': { CreateImage: 1 }, crashed: { DescribeImages: 1 } });
+  });
+
+  it('reports new images pending until their build time has passed on the manual clock', async () => {
+    // Prepare
+    proxy.setImagePending({ forMs: 60_000, clock: 'manual' });
+    const { ImageId } = await ec2.send(new CreateImageCommand({ InstanceId: instanceId, Name: 'slow-build' }));
+    const state = async () => (await ec2.send(new DescribeImagesCommand({ ImageIds: [ImageId!] }))).Images![0]!.State;
+    const listed = async () => (await imagesNamed('slow-build'))[0]!.State;
+
+    // Act / Assess
+    expect([await state(), await listed(), proxy.isImagePending(ImageId!)]).toEqual(['pending', 'pending', true]);
+    proxy.advanceImageClock(59_999);
+    expect(await state()).toBe('pending');
+    proxy.advanceImageClock(1);
+    expect([await state(), await listed(), proxy.isImagePending(ImageId!)]).toEqual(['available', 'available', false]);
+  });
+
+  it('keeps AMI names in an index: a name freed through the proxy or behind its back can be used again', async () => {
+    // Prepare
+    const { ImageId: first } = await ec2.send(new CreateImageCommand({ InstanceId: instanceId, Name: 'indexed-name' }));
+    const { ImageId: second } = await ec2.send(new CreateImageCommand({ InstanceId: instanceId, Name: 'indexed-behind' }));
+    const direct = new EC2Client({ endpoint: moto.endpoint, region: 'us-east-1', credentials });
+
+    try {
+      // Act
+      await ec2.send(new DeregisterImageCommand({ ImageId: first! }));
+      const reused = await outcome(ec2.send(new CreateImageCommand({ InstanceId: instanceId, Name: 'indexed-name' })));
+      await direct.send(new DeregisterImageCommand({ ImageId: second! })); // the proxy does not see this
+      const reusedBehind = await outcome(ec2.send(new CreateImageCommand({ InstanceId: instanceId, Name: 'indexed-behind' })));
+      const duplicate = await outcome(ec2.send(new CreateImageCommand({ InstanceId: instanceId, Name: 'indexed-behind' })));
+
+      // Assess
+      expect([reused, reusedBehind, duplicate]).toEqual(['ok', 'ok', 'InvalidAMIName.Duplicate 400']);
+    } finally {
+      direct.destroy();
+    }
+  });
+
+  it('shuffles with a seed: the same order for the same seed, every item kept', () => {
+    const items = Array.from({ length: 20 }, (_, i) => i);
+    expect(seededShuffle(items, 5)).toEqual(seededShuffle(items, 5));
+    expect(seededShuffle(items, 5)).not.toEqual(items);
+    expect([...seededShuffle(items, 5)].sort((a, b) => a - b)).toEqual(items);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// LocalCloud: image builds, state-change events, scrambled delivery
+// ---------------------------------------------------------------------------
+
+describe('LocalCloud with faults', { timeout: 30_000 }, () => {
+  let cloud: LocalCloud;
+  beforeAll(async () => {
+    cloud = await LocalCloud.start({ imagePending: { forMs: 300_000, clock: 'manual' } });
+  }, 60_000);
+  afterAll(async () => cloud?.stop(), 30_000);
+
+  it('announces an image once, when it has finished building, and the settle then marks it good', async () => {
+    // Prepare: a bake, the image still building
+    await cloud.reset();
+    await cloud.launch(1, { 'ami-lifecycle:bake': 'nightly' });
+    await cloud.fireSchedule('nightly', new Date('2026-11-26T03:00:00Z'));
+    await cloud.deliver();
+
+    // Act / Assess: nothing to announce while it builds
+    expect(await cloud.announceImageStates()).toBe(0);
+    await cloud.finishImageBuilds();
+    expect(await cloud.announceImageStates()).toBe(1);
+    expect(await cloud.announceImageStates()).toBe(0);
+    const settled = await cloud.deliver();
+
+    // Assess
+    expect(settled.map((d) => [d.function, d.result])).toEqual([['imageState', { kind: 'good' }]]);
+    expect(cloud.published('ImageBaked')).toHaveLength(1);
+  });
+
+  it('delivers each event the chosen number of times in a seeded order, across functions', async () => {
+    // Prepare: three bake requests and an unrelated AMI event waiting
+    await cloud.reset();
+    const ids = await cloud.launch(3, { 'ami-lifecycle:bake': 'nightly' });
+    await cloud.fireSchedule('nightly', new Date('2026-11-26T03:00:00Z'));
+    await cloud.putEvent({ source: 'aws.ec2', detailType: 'EC2 AMI State Change', detail: { ImageId: 'ami-760aaa0f', State: 'available' } });
+
+    // Act
+    const deliveries = await cloud.deliver({ copies: 3, shuffleSeed: 11 });
+
+    // Assess: 12 deliveries, bake and image-state interleaved, one image per instance
+    expect(deliveries).toHaveLength(12);
+    const functions = deliveries.map((d) => d.function);
+    expect(functions.filter((f) => f === 'bake')).toHaveLength(9);
+    expect(functions.filter((f) => f === 'imageState')).toHaveLength(3);
+    expect(functions.slice(0, 9)).not.toEqual(Array(9).fill('bake'));
+    const statuses = deliveries.filter((d) => d.function === 'bake').map((d) => (d.result as { status: string }).status);
+    expect(statuses.filter((s) => s === 'created')).toHaveLength(3);
+    const { Images = [] } = await cloud.ec2.send(new DescribeImagesCommand({ Owners: ['self'] }));
+    expect(Images.map((i) => i.SourceInstanceId).sort()).toEqual([...ids].sort());
+  });
+
+  it('fires a schedule again, as Scheduler retries, when its invocation fails', async () => {
+    // Prepare: the first invocation crashes at its first call
+    await cloud.reset();
+    await cloud.launch(1, { 'ami-lifecycle:bake': 'nightly' });
+    cloud.proxy.crashAfter({ after: 0 });
+    let fired = 0;
+    const original = cloud.invoke.bind(cloud);
+    cloud.invoke = async (name, event) => {
+      if (++fired === 2) cloud.proxy.disarmCrash();
+      return original(name, event);
+    };
+
+    try {
+      // Act
+      const report = (await cloud.fireSchedule('nightly', new Date('2026-11-26T03:00:00Z'), { attempts: 3 })) as { bakeRequested: number };
+
+      // Assess
+      expect(fired).toBe(2);
+      expect(report.bakeRequested).toBe(1);
+    } finally {
+      cloud.invoke = original;
     }
   });
 });
