@@ -25,7 +25,7 @@ import {
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Readable } from 'node:stream';
-import { CreateTagsCommand, DescribeImagesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { CreateTagsCommand, DeleteSnapshotCommand, DescribeImagesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import {
   Crash,
   CUT_CONNECTION,
@@ -226,6 +226,7 @@ export async function startFidelityProxy(upstream: string, options: FidelityProx
     recordPutEvents(recorded),
     serialiseCreateImage(createImageLock),
     amiNames.interceptor,
+    deleteAssociatedSnapshots,
     tagSnapshotsOnCreateImage,
   ];
 
@@ -642,6 +643,31 @@ class ImageBuilds {
     return { ...response, headers, body: Buffer.from(body, 'utf8') };
   };
 }
+
+/**
+ * Moto gap: moto ignores DeregisterImage's DeleteAssociatedSnapshots and leaves
+ * the image's snapshots behind. AWS deletes them with the image, except a
+ * snapshot another AMI still uses (here: moto refuses it as InvalidSnapshot.InUse,
+ * and it stays, as in AWS).
+ */
+const deleteAssociatedSnapshots: Interceptor = async (request, next, context) => {
+  const form = request.form;
+  if (!isEc2Action(request, 'DeregisterImage') || form?.get('DeleteAssociatedSnapshots') !== 'true' || form.get('DryRun') === 'true') {
+    return next(request);
+  }
+  const imageId = form.get('ImageId') ?? '';
+  const ec2 = context.ec2For(request);
+  const { Images = [] } = await ec2.send(new DescribeImagesCommand({ ImageIds: [imageId] })).catch(() => ({ Images: [] }));
+  const snapshotIds = Images.flatMap((i) => i.BlockDeviceMappings ?? []).flatMap((m) => (m.Ebs?.SnapshotId ? [m.Ebs.SnapshotId] : []));
+  const response = await next(request);
+  if (response.status !== 200) return response;
+  for (const SnapshotId of snapshotIds) {
+    await ec2.send(new DeleteSnapshotCommand({ SnapshotId })).catch((error: { name?: string }) => {
+      if (error.name !== 'InvalidSnapshot.InUse' && error.name !== 'InvalidSnapshot.NotFound') throw error;
+    });
+  }
+  return response;
+};
 
 /**
  * Moto gap: moto answers HTTP 500 (NotImplementedError) to a CreateImage that

@@ -590,6 +590,27 @@ describe('fault injection by the proxy', { timeout: 20_000 }, () => {
     }
   });
 
+  it('deletes an image\u2019s snapshots with it when DeregisterImage asks to, like AWS', async () => {
+    // Prepare
+    const { ImageId: kept } = await ec2.send(new CreateImageCommand({ InstanceId: instanceId, Name: 'keeps-snapshots' }));
+    const { ImageId: gone } = await ec2.send(new CreateImageCommand({ InstanceId: instanceId, Name: 'takes-snapshots' }));
+    const snapshotsOf = async (imageId: string) =>
+      (await ec2.send(new DescribeImagesCommand({ ImageIds: [imageId] }))).Images![0]!.BlockDeviceMappings!.map((m) => m.Ebs!.SnapshotId!);
+    const [keptSnapshots, goneSnapshots] = [await snapshotsOf(kept!), await snapshotsOf(gone!)];
+    const existing = async (ids: string[]) => {
+      const { Snapshots = [] } = await ec2.send(new DescribeSnapshotsCommand({ OwnerIds: ['self'] }));
+      return Snapshots.filter((snapshot) => ids.includes(snapshot.SnapshotId!)).length;
+    };
+
+    // Act
+    await ec2.send(new DeregisterImageCommand({ ImageId: kept! }));
+    await ec2.send(new DeregisterImageCommand({ ImageId: gone!, DeleteAssociatedSnapshots: true }));
+
+    // Assess
+    expect(await existing(keptSnapshots)).toBe(keptSnapshots.length);
+    expect(await existing(goneSnapshots)).toBe(0);
+  });
+
   it('shuffles with a seed: the same order for the same seed, every item kept', () => {
     const items = Array.from({ length: 20 }, (_, i) => i);
     expect(seededShuffle(items, 5)).toEqual(seededShuffle(items, 5));
