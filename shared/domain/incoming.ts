@@ -6,6 +6,7 @@ import * as z from 'zod';
 import { BakeRequested, EVENT_SOURCE, ImageId } from './events.js';
 import { PERIODS, TimeZone } from './schedule.js';
 import { ScheduleName, StackName } from './tags.js';
+import { truncate } from './text.js';
 
 /**
  * The envelope of every event EventBridge delivers: the same fields as Powertools'
@@ -71,7 +72,11 @@ export const AmiStateChangeEvent = EventBridgeSchema.extend({
     // ami- and 8 or 17 hex digits, as everywhere else: a 10,000-digit id is not sent to EC2.
     ImageId,
     State: z.string(),
-    ErrorMessage: z.string().optional(),
+    // Becomes ImageBakeFailed's message when EC2 gives no reason: kept far below EventBridge's 256 KB.
+    ErrorMessage: z
+      .string()
+      .transform((m) => truncate(m, 1000, '…'))
+      .optional(),
   }),
 });
 export type AmiStateChangeEvent = z.infer<typeof AmiStateChangeEvent>;
@@ -108,7 +113,8 @@ export const AlarmStateChangeEvent = EventBridgeSchema.extend({
   source: z.literal('aws.cloudwatch'),
   'detail-type': z.literal('CloudWatch Alarm State Change'),
   detail: z.object({
-    alarmName: z.string(),
+    // CloudWatch's own limits (1-255): the names go into RecoverySkipped's reason.
+    alarmName: z.string().min(1).max(255),
     state: z.object({ value: z.string(), reason: z.string().optional() }),
     configuration: z.object({
       metrics: z
@@ -118,7 +124,7 @@ export const AlarmStateChangeEvent = EventBridgeSchema.extend({
               .object({
                 metric: z.object({
                   namespace: z.string().optional(),
-                  name: z.string(),
+                  name: z.string().min(1).max(255),
                   dimensions: z.record(z.string(), z.string()).default({}),
                 }),
               })
@@ -137,7 +143,8 @@ export const HealthEvent = EventBridgeSchema.extend({
   'detail-type': z.literal('AWS Health Event'),
   detail: z.object({
     service: z.string(),
-    eventTypeCode: z.string(),
+    // AWS Health's event type code pattern; it goes into RecoverySkipped's reason.
+    eventTypeCode: z.string().regex(/^[a-zA-Z0-9_-]{3,100}$/, 'an AWS Health event type code is 3-100 letters, digits, _ or -'),
     eventArn: z.string().optional(),
     affectedEntities: z.array(z.object({ entityValue: z.string() })).default([]),
   }),
