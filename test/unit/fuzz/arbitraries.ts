@@ -190,8 +190,8 @@ function replacementFor(original: Json): fc.Arbitrary<{ value: Json; label: stri
   );
 }
 
-/** `sample` with one field dropped, replaced or one key added; sent through JSON as AWS would. */
-export function nearValid(sample: Sample): fc.Arbitrary<NearValid> {
+/** One way to break `sample`: drop a field, replace it, or add a key. */
+function mutationOf(sample: Sample): fc.Arbitrary<Mutation> {
   const paths = pathsOf(sample.event);
   const objectPaths: Segment[][] = [[], ...paths.filter((p) => {
     const v = getAt(sample.event, p);
@@ -213,12 +213,26 @@ export function nearValid(sample: Sample): fc.Arbitrary<NearValid> {
         .map(([parent, key, value]): Mutation => ({ kind: 'add', path: [...parent, key], value: value as Json })),
     },
   );
-  return mutation.map((m) => ({ sample: sample.file, mutation: m, event: wire(apply(sample.event, m)) }));
+  return mutation;
 }
 
-export function apply(event: JsonObject, m: Mutation): Json {
-  const copy = structuredClone(event) as Json;
-  const parent = getAt(copy, m.path.slice(0, -1)) as Json;
+/** `sample` with one field dropped, replaced or one key added; sent through JSON as AWS would. */
+export function nearValid(sample: Sample): fc.Arbitrary<NearValid> {
+  return mutationOf(sample).map((m) => ({ sample: sample.file, mutation: m, event: wire(apply(sample.event, m)) }));
+}
+
+/** `sample` with two to four fields broken at once: combinations one mutation never reaches. */
+export function farFromValid(sample: Sample): fc.Arbitrary<{ sample: string; mutations: Mutation[]; event: Json }> {
+  return fc
+    .array(mutationOf(sample), { minLength: 2, maxLength: 4 })
+    .map((ms) => ({ sample: sample.file, mutations: ms, event: wire(ms.reduce<Json>((e, m) => apply(e, m), sample.event)) }));
+}
+
+/** Applies one mutation to a copy; a path a previous mutation removed is left alone. */
+export function apply(event: Json, m: Mutation): Json {
+  const copy = structuredClone(event);
+  const parent = getAt(copy, m.path.slice(0, -1));
+  if (parent === undefined || parent === null || typeof parent !== 'object') return copy;
   const key = m.path[m.path.length - 1]!;
   if (m.kind === 'drop') {
     if (Array.isArray(parent)) parent.splice(key as number, 1);

@@ -47,7 +47,7 @@ import {
   StatusAlarmsRequest,
 } from '../../../shared/domain/incoming.js';
 import { logger } from '../../../shared/runtime/logger.js';
-import { anyJson, dotted, fuzz, hugeString, nearValid, samplesFor, wire, type FunctionName, type Json, type NearValid } from './arbitraries.js';
+import { anyJson, dotted, farFromValid, fuzz, hugeString, nearValid, samplesFor, wire, type FunctionName, type Json, type NearValid } from './arbitraries.js';
 import { answerFromWorld, EMPTY_WORLD, worldArb, type Recorder, type World } from './world.js';
 
 type Handler = (event: unknown, context: Context) => Promise<unknown>;
@@ -201,11 +201,13 @@ function expectAnswered(fn: FunctionName, event: Json, inv: Invocation, near?: N
     expect(errors, 'one ERROR line per rejection').toHaveLength(1);
     const line = errors[0]!;
     expect(line).toMatchObject({ function: target.logName, message: expect.stringContaining('rejected'), service: 'ami-lifecycle' });
+    // Every issue the schema found, as `path: message`, and the same in the answer.
     const issues = line.issues as string[];
+    const paths = verdict.error.issues.map((i) => i.path.map(String).join('.') || '(event)');
+    expect(issues).toEqual(verdict.error.issues.map((i, n) => `${paths[n]}: ${i.message}`));
     expect(issues.length).toBeGreaterThan(0);
     expect((inv.result as { reason: string }).reason).toBe(issues.join('; '));
-    for (const issue of issues) expect(issue).toMatch(/^[^:]*: \S/);
-    if (near) expectIssueNamesTheField(near, issues);
+    if (near) expectIssueNamesTheField(near, paths);
     return;
   }
 
@@ -215,13 +217,12 @@ function expectAnswered(fn: FunctionName, event: Json, inv: Invocation, near?: N
   expectPublishedEventsAreValid();
 }
 
-/** Issues are `path: message`; one names the broken field (or what holds it, or what is inside it). */
-function expectIssueNamesTheField(near: NearValid, issues: string[]) {
+/** One issue names the broken field (or what holds it, or what is inside it). */
+function expectIssueNamesTheField(near: NearValid, paths: string[]) {
   const m = near.mutation;
   const DISCRIMINATORS: readonly Json[] = ['EC2 Instance State-change Notification', 'CloudWatch Alarm State Change', 'AWS Health Event'];
   if (m.kind === 'replace' && dotted(m.path) === 'detail-type' && DISCRIMINATORS.includes(m.value)) return;
   const mutated = dotted(m.path);
-  const paths = issues.map((i) => i.slice(0, i.indexOf(': ')));
   const related = (p: string) => p === mutated || p.startsWith(`${mutated}.`) || (p !== '(event)' && mutated.startsWith(`${p}.`));
   expect(paths.some(related), `${near.sample}: ${m.kind} ${mutated} -> ${JSON.stringify(paths.slice(0, 5))}`).toBe(true);
 }
@@ -274,6 +275,22 @@ describe.each(FUNCTIONS)('%s handler under fuzzing', (fn) => {
         expectAnswered(fn, event, inv, near);
       }),
       fuzz(120),
+    );
+  });
+
+  it('answers every sample with several fields broken at once, in an arbitrary account', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(...samplesFor(fn).map(farFromValid)), worldArb, async (far, world) => {
+        // Prepare
+        const event = plant(far.event);
+
+        // Act
+        const inv = await invoke(fn, event, world);
+
+        // Assess
+        expectAnswered(fn, event, inv);
+      }),
+      fuzz(60),
     );
   });
 
