@@ -83,16 +83,17 @@ export type AmiStateChangeEvent = z.infer<typeof AmiStateChangeEvent>;
 
 /**
  * Input of the rotate function: from its schedule (`{"trigger": "schedule"}`) or
- * on demand; `dryRun` overrides the stage's DRY_RUN for that run.
+ * on demand; `dryRun` overrides the stage's DRY_RUN for that run. Strict: a key it
+ * does not know is refused, so a misspelt `{"dryrun": true}` never deletes for real.
  */
-export const RotationRequest = z.object({
+export const RotationRequest = z.strictObject({
   trigger: z.enum(['schedule', 'manual']).default('manual'),
   dryRun: z.boolean().optional(),
 });
 export type RotationRequest = z.infer<typeof RotationRequest>;
 
-/** Input of the statusAlarms function: from its schedule (`{"trigger": "schedule"}`) or on demand. */
-export const StatusAlarmsRequest = z.object({ trigger: z.enum(['schedule', 'manual']).default('manual') });
+/** Input of the statusAlarms function: from its schedule (`{"trigger": "schedule"}`) or on demand; strict, like rotate's. */
+export const StatusAlarmsRequest = z.strictObject({ trigger: z.enum(['schedule', 'manual']).default('manual') });
 export type StatusAlarmsRequest = z.infer<typeof StatusAlarmsRequest>;
 
 // ---- recovery triggers --------------------------------------------------------------------------

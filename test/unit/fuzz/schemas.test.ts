@@ -20,7 +20,7 @@ import {
 import { planBake } from '../../../shared/domain/bake.js';
 import { isValidAmiName } from '../../../shared/domain/naming.js';
 import { slotFor, Slot } from '../../../shared/domain/schedule.js';
-import { anyJson, dotted, fuzz, nearValid, samplesFor, SAMPLES, UNTARGETED_SAMPLES, type FunctionName, type NearValid } from './arbitraries.js';
+import { anyJson, dotted, fuzz, nearValid, samplesFor, SAMPLES, UNTARGETED_SAMPLES, wire, type FunctionName, type NearValid } from './arbitraries.js';
 
 /** Each function's schema, and the schemas its union is made of. */
 const FUNCTION_SCHEMAS: Record<FunctionName, z.ZodType> = {
@@ -58,6 +58,8 @@ function expectIssuesNameTheField(near: NearValid, issues: readonly z.core.$ZodI
   if (m.kind === 'replace' && dotted(m.path) === 'detail-type' && DISCRIMINATORS.includes(m.value)) return;
   const mutated = dotted(m.path);
   const paths = issues.map(issuePath);
+  // An added key a strict object refuses is reported on the object that holds it.
+  if (m.kind === 'add' && paths.includes(dotted(m.path.slice(0, -1)))) return;
   expect(
     paths.some((p) => related(p, mutated)),
     `${near.sample}: ${m.kind} ${mutated}: issues ${JSON.stringify(paths.slice(0, 5))}`,
@@ -161,6 +163,26 @@ describe('what a schema accepts is fit for the code behind it', () => {
         if (parsed.success) expect(isValidAmiName(planBake(parsed.data.detail).image.name)).toBe(true);
       }),
       fuzz(500),
+    );
+  });
+
+  it('rotation and alarm requests refuse any key they do not know: a misspelt dryRun never deletes for real', () => {
+    fc.assert(
+      fc.property(
+        fc.dictionary(fc.oneof(fc.constantFrom('dryrun', 'dry_run', 'DryRun', 'dryRun ', 'trigger', 'dryRun', '__proto__'), fc.string({ maxLength: 8 })), fc.jsonValue({ maxDepth: 1 })),
+        (raw) => {
+          // Prepare
+          const input = wire(raw);
+          const unknown = Object.keys(input as object).filter((k) => k !== 'trigger' && k !== 'dryRun');
+
+          // Act / Assess
+          if (unknown.length > 0) {
+            expect(RotationRequest.safeParse(input).success).toBe(false);
+            expect(StatusAlarmsRequest.safeParse(input).success).toBe(false);
+          }
+        },
+      ),
+      fuzz(300),
     );
   });
 
