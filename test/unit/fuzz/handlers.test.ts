@@ -263,7 +263,7 @@ describe.each(FUNCTIONS)('%s handler under fuzzing', (fn) => {
         // Assess
         expectAnswered(fn, event, inv);
       }),
-      fuzz(50),
+      fuzz(80),
     );
   });
 
@@ -279,7 +279,7 @@ describe.each(FUNCTIONS)('%s handler under fuzzing', (fn) => {
         // Assess
         expectAnswered(fn, event, inv, near);
       }),
-      fuzz(120),
+      fuzz(200),
     );
   });
 
@@ -295,7 +295,7 @@ describe.each(FUNCTIONS)('%s handler under fuzzing', (fn) => {
         // Assess
         expectAnswered(fn, event, inv);
       }),
-      fuzz(60),
+      fuzz(100),
     );
   });
 
@@ -313,7 +313,7 @@ describe.each(FUNCTIONS)('%s handler under fuzzing', (fn) => {
         expect(inv.result).not.toMatchObject({ status: 'rejected' });
         expectAnswered(fn, event, inv);
       }),
-      fuzz(80),
+      fuzz(150),
     );
   });
 
