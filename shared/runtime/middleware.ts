@@ -20,27 +20,57 @@ export interface Rejected {
   reason: string;
 }
 
+/** Bounds of a rejection's log line: CloudWatch Logs cuts an entry at 256 KB, and a cut JSON line is no longer structured. */
+const MAX_ISSUES = 20;
+const MAX_SEGMENT = 64;
+const MAX_ISSUE = 300;
+const MAX_FIELD = 128;
+
+const cut = (text: string, max: number) => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
+
+/** What identifies an event in a log line: its id, source and type if they are strings, and its first keys, all cut short. */
 function describeEvent(event: unknown): Record<string, unknown> {
-  if (event === null || typeof event !== 'object') return { eventType: typeof event };
+  if (event === null || typeof event !== 'object') return { eventType: event === null ? 'null' : typeof event };
+  if (Array.isArray(event)) return { eventType: 'array', length: event.length };
   const e = event as Record<string, unknown>;
-  return { source: e.source, detailType: e['detail-type'], eventId: e.id, keys: Object.keys(e).slice(0, 20) };
+  const field = (value: unknown) => (typeof value === 'string' ? cut(value, MAX_FIELD) : value === undefined ? undefined : `(${value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value})`);
+  return {
+    source: field(e.source),
+    detailType: field(e['detail-type']),
+    eventId: field(e.id),
+    keys: Object.keys(e)
+      .slice(0, 20)
+      .map((k) => cut(k, MAX_FIELD)),
+  };
+}
+
+export type SchemaIssue = { path?: ReadonlyArray<PropertyKey | { key: PropertyKey }>; message: string };
+
+/**
+ * A schema's issues as `path: message` lines: the first 20, each path segment cut to
+ * 64 characters and each line to 300, then `… and N more`. Enough to fix the event,
+ * never a copy of it.
+ */
+export function formatIssues(list: ReadonlyArray<SchemaIssue>): string[] {
+  const lines = list.slice(0, MAX_ISSUES).map((i) => {
+    const path = (i.path ?? []).map((p) => cut(String(typeof p === 'object' ? p.key : p), MAX_SEGMENT)).join('.');
+    return cut(`${path || '(event)'}: ${i.message}`, MAX_ISSUE);
+  });
+  if (list.length > MAX_ISSUES) lines.push(`… and ${list.length - MAX_ISSUES} more`);
+  return lines;
 }
 
 export function rejectEvent(functionName: string, error: ParseError, event: unknown): Rejected {
   // The parser puts the Standard Schema issues in `cause`.
-  type Issue = { path?: ReadonlyArray<PropertyKey | { key: PropertyKey }>; message: string };
-  const raw = error.cause as ReadonlyArray<Issue> | { issues?: ReadonlyArray<Issue> } | undefined;
-  const list: ReadonlyArray<Issue> = Array.isArray(raw) ? raw : ((raw as { issues?: ReadonlyArray<Issue> })?.issues ?? []);
-  const issues = list.map((i) => {
-    const path = (i.path ?? []).map((p) => String(typeof p === 'object' ? p.key : p)).join('.');
-    return `${path || '(event)'}: ${i.message}`;
-  });
+  const raw = error.cause as ReadonlyArray<SchemaIssue> | { issues?: ReadonlyArray<SchemaIssue> } | undefined;
+  const list: ReadonlyArray<SchemaIssue> = Array.isArray(raw) ? raw : ((raw as { issues?: ReadonlyArray<SchemaIssue> })?.issues ?? []);
+  const issues = formatIssues(list);
   logger.error('event rejected: it does not match what this function accepts; not retried', {
     function: functionName,
     issues,
     event: describeEvent(event),
   });
-  return { status: 'rejected', reason: issues.join('; ') || error.message };
+  return { status: 'rejected', reason: issues.join('; ') || cut(error.message, MAX_ISSUE) };
 }
 
 export function eventHandler<S extends z.ZodType, R>(
