@@ -86,7 +86,11 @@ export async function recoverSignal(signal: FailureSignal, eventTime: Date, deps
   const instance = await ec2.describeInstance(instanceId);
   // Every instance of the account sends state changes: stop at one call for those not opted in.
   const opted = instance && recoverModeOf(instance.tags);
-  if (opted && opted.mode === 'off' && signal.kind !== 'manual') return { instanceId, action: 'ignored', reason: opted.problem ?? 'recovery is off for this instance' };
+  if (opted && opted.mode === 'off' && signal.kind !== 'manual') {
+    // A recover tag that cannot be read was meant to opt in: say so, rather than stay silent while it is down.
+    if (opted.problem) return skip(deps, signal, instance.tags[TAG.lineage], `not relaunched: ${opted.problem}`);
+    return { instanceId, action: 'ignored', reason: 'recovery is off for this instance' };
+  }
   const lineage = instance ? instance.tags[TAG.lineage] : await ec2.findLineageOf(managedBy, instanceId);
   if (!lineage) {
     if (!instance) return { instanceId, action: 'ignored', reason: 'unknown instance: no longer described and never baked' };

@@ -410,7 +410,6 @@ describe('recoverInstances: not relaunched', () => {
   it.each([
     ['no recover tag', null, 'recovery is off for this instance'],
     ['recover=off', 'off', 'recovery is off for this instance'],
-    ['an unreadable recover tag', 'maybe', /^ami-lifecycle:recover=maybe: /],
   ] as const)('ignores an instance with %s after one DescribeInstance call, publishing nothing', async (_label, recover, reason) => {
     // Prepare
     const w = world();
@@ -423,6 +422,23 @@ describe('recoverInstances: not relaunched', () => {
     expect(report.outcomes).toEqual([{ instanceId: FAILED, action: 'ignored', reason: expect.stringMatching(reason) }]);
     expect(w.ec2.recoveryCalls).toEqual(['DescribeInstance']);
     expect(w.bus.calls).toEqual([]);
+    expect(a.address!.instanceId).toBe(FAILED);
+  });
+
+  it('skips an instance whose recover tag cannot be read, and says so with RecoverySkipped (it was meant to opt in)', async () => {
+    // Prepare
+    const w = world();
+    const a = arrange(w, { state: 'stopped', recover: 'maybe' });
+
+    // Act
+    const report = await recoverInstances(stateChange(FAILED, 'stopped'), w.deps);
+
+    // Assess
+    const reason = expect.stringMatching(/^not relaunched: ami-lifecycle:recover=maybe: /);
+    expect(report.outcomes).toEqual([{ instanceId: FAILED, action: 'skipped', reason }]);
+    expect(w.ec2.recoveryCalls).toEqual(['DescribeInstance']);
+    expect(w.bus.ofType('RecoverySkipped')).toEqual([expect.objectContaining({ instanceId: FAILED, reason })]);
+    expect(w.ec2.runCalls).toEqual([]);
     expect(a.address!.instanceId).toBe(FAILED);
   });
 
