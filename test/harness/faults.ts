@@ -461,6 +461,11 @@ export interface FaultOptions {
   latencyMs?: number | readonly [number, number];
 }
 
+/** The seeded draws of the n-th call of an action (the first decides its fault; see RandomFaults). */
+export function faultDraws(seed: number, action: string, n: number): () => number {
+  return seededRandom(hash32(`${seed}\u0000${action}\u0000${n}`));
+}
+
 export class RandomFaults {
   private options: FaultOptions | undefined;
   private readonly nth = new Map<string, number>();
@@ -497,7 +502,7 @@ export class RandomFaults {
     const action = request.action!;
     const n = (this.nth.get(action) ?? 0) + 1;
     this.nth.set(action, n);
-    const random = seededRandom(hash32(`${o.seed ?? 1}\u0000${action}\u0000${n}`));
+    const random = faultDraws(o.seed ?? 1, action, n);
 
     if (o.latencyMs !== undefined) {
       const [min, max] = typeof o.latencyMs === 'number' ? [o.latencyMs, o.latencyMs] : o.latencyMs;

@@ -218,7 +218,7 @@ export async function startFidelityProxy(upstream: string, options: FidelityProx
     throttle.interceptor,
     // moto's gaps
     simulatedStateReasons(stateReasons),
-    idempotentRunInstances(launches, new Mutex()),
+    idempotentByClientToken(launches, new Mutex()),
     describeImageReferencesNotOffered,
     enableImageDeprecation(imageTimes),
     simulatedImageTimes(imageTimes, options.clock),
@@ -361,17 +361,26 @@ function recordPutEvents(recorded: RecordedEvent[]): Interceptor {
 // Interceptors closing moto gaps
 
 /**
- * Moto gap: RunInstances ignores ClientToken, so a retried launch starts a second
- * instance. AWS answers a repeated token with the original launch, and a repeated
- * token with other parameters with IdempotentParameterMismatch. Launches are
- * serialised so two concurrent calls with one token cannot both start instances.
+ * Moto gap: moto ignores ClientToken, so a retried launch starts a second instance,
+ * and a retried CreateLaunchTemplate whose first answer was lost meets
+ * AlreadyExists (the SDK fills ClientToken in itself for these actions, the same on
+ * each retry of one call). AWS answers a repeated token with the original result,
+ * and a repeated token with other parameters with IdempotentParameterMismatch.
+ * Calls are serialised so two concurrent calls with one token cannot both act.
  */
 type Launches = Map<string, { params: string; response: ProxiedResponse }>;
 
-function idempotentRunInstances(launches: Launches, lock: Mutex): Interceptor {
+/** Actions whose ClientToken the proxy honours as AWS does. */
+const IDEMPOTENT_BY_CLIENT_TOKEN = new Set(['RunInstances', 'CreateLaunchTemplate', 'CreateLaunchTemplateVersion']);
+
+function idempotentByClientToken(launches: Launches, lock: Mutex): Interceptor {
   return (request, next) => {
-    const token = request.form?.get('ClientToken');
-    if (!isEc2Action(request, 'RunInstances') || !token || request.form?.get('DryRun') === 'true') return next(request);
+    const clientToken = request.form?.get('ClientToken');
+    const action = request.action ?? '';
+    if (!IDEMPOTENT_BY_CLIENT_TOKEN.has(action) || !isEc2Action(request, action) || !clientToken || request.form?.get('DryRun') === 'true') {
+      return next(request);
+    }
+    const token = `${action}\u0000${clientToken}`;
     return lock.run(async () => {
       const params = [...request.form!.entries()]
         .filter(([key]) => key !== 'ClientToken')
@@ -381,7 +390,7 @@ function idempotentRunInstances(launches: Launches, lock: Mutex): Interceptor {
       const earlier = launches.get(token);
       if (earlier) {
         if (earlier.params !== params) {
-          return ec2ErrorResponse(400, 'IdempotentParameterMismatch', `The client token ${token} was used with other parameters.`);
+          return ec2ErrorResponse(400, 'IdempotentParameterMismatch', `The client token ${clientToken} was used with other parameters.`);
         }
         return { ...earlier.response, body: Buffer.from(earlier.response.body as Buffer) };
       }

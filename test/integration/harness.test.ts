@@ -9,10 +9,12 @@
 import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
 import {
   CreateImageCommand,
+  CreateLaunchTemplateCommand,
   CreateTagsCommand,
   DeregisterImageCommand,
   DescribeImagesCommand,
   DescribeInstancesCommand,
+  DescribeLaunchTemplateVersionsCommand,
   DescribeSnapshotsCommand,
   EC2Client,
   RunInstancesCommand,
@@ -20,7 +22,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { startMoto, type MotoServer } from '../harness/moto.js';
-import { ec2Buckets, EC2_DOCUMENTED_BUCKETS, seededShuffle } from '../harness/faults.js';
+import { ec2Buckets, EC2_DOCUMENTED_BUCKETS, faultDraws, seededShuffle } from '../harness/faults.js';
 import { LocalCloud } from '../harness/local-cloud.js';
 import { startFidelityProxy, stripSnapshotTagSpecifications, type FidelityProxy } from '../harness/proxy.js';
 
@@ -502,6 +504,31 @@ describe('fault injection by the proxy', { timeout: 20_000 }, () => {
     expect(createdAfter).toHaveLength(1);
     expect(retry).toBe('InvalidAMIName.Duplicate 400');
     expect(proxy.faultCounts()).toEqual({ 'cut-before': { CreateImage: 1 }, 'cut-after': { CreateImage: 1 } });
+  });
+
+  it('answers a CreateLaunchTemplate retried after a lost answer with the first result, by the ClientToken the SDK sends', async () => {
+    // Prepare: the service's SDK retries; a seed whose first CreateLaunchTemplate is cut after moto made
+    // the template, and whose second (the SDK's retry) is not
+    const retrying = new EC2Client({ endpoint: proxy.endpoint, region: 'us-east-1', credentials });
+    let seed = 1;
+    while (!(faultDraws(seed, 'CreateLaunchTemplate', 1)() < 0.5 && faultDraws(seed, 'CreateLaunchTemplate', 2)() >= 0.5)) seed++;
+    proxy.setFaults({ seed, cutRate: 0.5, cut: 'after', actions: ['CreateLaunchTemplate'] });
+
+    // Act
+    const created = await retrying.send(
+      new CreateLaunchTemplateCommand({ LaunchTemplateName: 'lost-answer', LaunchTemplateData: { InstanceType: 't3.micro' } }),
+    );
+
+    try {
+      // Assess: one template, one version, the retry told so without AlreadyExists
+      expect(created.LaunchTemplate?.LaunchTemplateName).toBe('lost-answer');
+      const { LaunchTemplateVersions = [] } = await ec2.send(new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateName: 'lost-answer' }));
+      expect(LaunchTemplateVersions.map((v) => v.VersionNumber)).toEqual([1]);
+      expect(proxy.calls().CreateLaunchTemplate).toBe(2);
+      expect(proxy.faultCounts()).toEqual({ 'cut-after': { CreateLaunchTemplate: 1 } });
+    } finally {
+      retrying.destroy();
+    }
   });
 
   it('crashes the caller after its k-th call: later calls of any service fail at once and are not retried', async () => {
