@@ -329,15 +329,22 @@ export class LocalCloud {
       for (const fn of this.wiring.functions) {
         for (let i = 0; i < fn.eventBridge.length; i++) {
           const url = this.queues.get(`${fn.name}-${i}`)!;
+          // Everything waiting in the queue is run at once (up to the concurrency), not ten
+          // at a time: a slow invocation must not hold back the others, as in Lambda.
+          const waiting: Array<{ event: unknown; receipt: string }> = [];
           while (true) {
             const batch = await this.receive(url);
             if (batch.length === 0) break;
-            delivered += batch.length;
-            deliveries.push(...(await this.runAll(batch.map((m) => ({ functionName: fn.name, event: m.event })), options)));
+            waiting.push(...batch);
+          }
+          if (waiting.length === 0) continue;
+          delivered += waiting.length;
+          deliveries.push(...(await this.runAll(waiting.map((m) => ({ functionName: fn.name, event: m.event })), options)));
+          for (let n = 0; n < waiting.length; n += 10) {
             await this.sqs.send(
               new DeleteMessageBatchCommand({
                 QueueUrl: url,
-                Entries: batch.map((m, n) => ({ Id: String(n), ReceiptHandle: m.receipt })),
+                Entries: waiting.slice(n, n + 10).map((m, k) => ({ Id: String(k), ReceiptHandle: m.receipt })),
               }),
             );
           }
@@ -348,27 +355,37 @@ export class LocalCloud {
     return deliveries;
   }
 
+  /**
+   * Takes every event waiting in the target queues without delivering it, in
+   * serverless.yml's order of functions: for a test that invokes the functions
+   * itself (a crash, then the retry Lambda would make with the same event).
+   */
+  async drain(): Promise<Array<{ functionName: string; event: unknown }>> {
+    const drained: Array<{ functionName: string; event: unknown }> = [];
+    for (const fn of this.wiring.functions) {
+      for (let i = 0; i < fn.eventBridge.length; i++) {
+        const url = this.queues.get(`${fn.name}-${i}`)!;
+        while (true) {
+          const batch = await this.receive(url);
+          if (batch.length === 0) break;
+          drained.push(...batch.map((m) => ({ functionName: fn.name, event: m.event })));
+          await this.sqs.send(
+            new DeleteMessageBatchCommand({
+              QueueUrl: url,
+              Entries: batch.map((m, n) => ({ Id: String(n), ReceiptHandle: m.receipt })),
+            }),
+          );
+        }
+      }
+    }
+    return drained;
+  }
+
   private async deliverScrambled(options: DeliverOptions): Promise<Delivery[]> {
     const deliveries: Delivery[] = [];
     const copies = options.copies ?? 1;
     for (let round = 0; round < (options.maxRounds ?? 50); round++) {
-      const drained: Array<{ functionName: string; event: unknown }> = [];
-      for (const fn of this.wiring.functions) {
-        for (let i = 0; i < fn.eventBridge.length; i++) {
-          const url = this.queues.get(`${fn.name}-${i}`)!;
-          while (true) {
-            const batch = await this.receive(url);
-            if (batch.length === 0) break;
-            drained.push(...batch.map((m) => ({ functionName: fn.name, event: m.event })));
-            await this.sqs.send(
-              new DeleteMessageBatchCommand({
-                QueueUrl: url,
-                Entries: batch.map((m, n) => ({ Id: String(n), ReceiptHandle: m.receipt })),
-              }),
-            );
-          }
-        }
-      }
+      const drained = await this.drain();
       if (drained.length === 0) break;
       const all = drained.flatMap((d) => Array.from({ length: copies }, () => d));
       const order = options.shuffleSeed === undefined ? all : seededShuffle(all, options.shuffleSeed + round);
