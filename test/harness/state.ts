@@ -26,6 +26,9 @@ import {
 } from '@aws-sdk/client-ec2';
 import type { RecordedEvent } from './proxy.js';
 
+/** The account moto gives the dummy credentials. */
+const MOTO_ACCOUNT = '123456789012';
+
 const ID = /\b(?:i|ami|snap|lt|vol|eni|eipalloc|subnet|sg|vpc|igw|rtb|acl)-[0-9a-f]{8,17}\b/g;
 
 export interface CanonicalImage {
@@ -131,14 +134,16 @@ export class Labels {
    * versions, straight from moto (not through the proxy: nothing is counted, no
    * fault applies), with every id labelled.
    */
-  async state(ec2: EC2Client): Promise<CloudState> {
-    const [images, snapshots, instances, templates] = await Promise.all([
+  async state(ec2: EC2Client, account = MOTO_ACCOUNT): Promise<CloudState> {
+    const [images, allSnapshots, instances, templates] = await Promise.all([
       all(paginateDescribeImages({ client: ec2 }, { Owners: ['self'], IncludeDisabled: true }), (p) => p.Images),
       all(paginateDescribeSnapshots({ client: ec2 }, { OwnerIds: ['self'] }), (p) => p.Snapshots),
       all(paginateDescribeInstances({ client: ec2 }, {}), (p) => (p.Reservations ?? []).flatMap((r) => r.Instances ?? [])),
       // moto answers 15 templates unless asked for more, and gives no NextToken: ask for all at once.
       all(paginateDescribeLaunchTemplates({ client: ec2 }, { MaxResults: 1000 }), (p) => p.LaunchTemplates),
     ]);
+    // moto lists the snapshots behind its built-in AMIs (owned by other accounts) as the caller's own.
+    const snapshots = allSnapshots.filter((s) => s.OwnerId === account);
     const versions = new Map<string, LaunchTemplateVersion[]>();
     for (const t of templates) {
       const { LaunchTemplateVersions = [] } = await ec2.send(new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateId: t.LaunchTemplateId! }));
@@ -175,11 +180,19 @@ export class Labels {
       if (!this.labels.has(t.LaunchTemplateId!)) this.labels.set(t.LaunchTemplateId!, `launch-template(${this.known(t.LaunchTemplateName ?? '')})`);
     }
 
-    // Unexplained ids are numbered in the order they are met, everything sorted by its labels first.
-    const sortKey = (id: string, fallback: unknown) => (this.labels.has(id) ? `0${this.labels.get(id)}` : `1${this.known(JSON.stringify(fallback))}`);
+    // Unexplained ids are numbered in a deterministic order (by what is known of them), then
+    // everything is sorted by its label.
     const byKey = <T>(items: T[], key: (t: T) => string) => [...items].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+    const unexplained = <T>(items: T[], id: (t: T) => string, what: (t: T) => unknown) =>
+      byKey(
+        items.filter((t) => !this.labels.has(id(t))),
+        (t) => this.known(JSON.stringify(what(t))),
+      ).forEach((t) => this.of(id(t)));
+    unexplained(raw.images, (i) => i.ImageId!, (i) => [i.Name, tagsOf(i.Tags)]);
+    unexplained(raw.instances, (i) => i.InstanceId!, (i) => tagsOf(i.Tags));
+    unexplained(raw.snapshots, (s) => s.SnapshotId!, (s) => [tagsOf(s.Tags), s.Description]);
 
-    const images: CanonicalImage[] = byKey(raw.images, (i) => sortKey(i.ImageId!, i.Name)).map((i) => ({
+    const images: CanonicalImage[] = byKey(raw.images, (i) => this.of(i.ImageId!)).map((i) => ({
       name: i.Name ?? '',
       state: i.State ?? '',
       creationDate: i.CreationDate,
@@ -188,14 +201,14 @@ export class Labels {
       tags: tagsOf(i.Tags),
       snapshots: (i.BlockDeviceMappings ?? []).flatMap((m) => (m.Ebs?.SnapshotId ? [{ device: m.DeviceName ?? '', snapshot: m.Ebs.SnapshotId }] : [])),
     }));
-    const instances: CanonicalInstance[] = byKey(raw.instances, (i) => sortKey(i.InstanceId!, tagsOf(i.Tags))).map((i) => ({
+    const instances: CanonicalInstance[] = byKey(raw.instances, (i) => this.of(i.InstanceId!)).map((i) => ({
       instance: i.InstanceId!,
       state: i.State?.Name,
       image: i.ImageId,
       instanceType: i.InstanceType,
       tags: tagsOf(i.Tags),
     }));
-    const snapshots: CanonicalSnapshot[] = byKey(raw.snapshots, (s) => sortKey(s.SnapshotId!, tagsOf(s.Tags))).map((s) => ({
+    const snapshots: CanonicalSnapshot[] = byKey(raw.snapshots, (s) => this.of(s.SnapshotId!)).map((s) => ({
       snapshot: s.SnapshotId!,
       state: s.State,
       volumeSize: s.VolumeSize,
