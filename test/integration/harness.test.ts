@@ -10,7 +10,9 @@ import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
 import {
   CreateImageCommand,
   CreateLaunchTemplateCommand,
+  CreateLaunchTemplateVersionCommand,
   CreateTagsCommand,
+  DeleteLaunchTemplateVersionsCommand,
   DeregisterImageCommand,
   DescribeImagesCommand,
   DescribeInstancesCommand,
@@ -636,6 +638,36 @@ describe('fault injection by the proxy', { timeout: 20_000 }, () => {
     // Assess
     expect(await existing(keptSnapshots)).toBe(keptSnapshots.length);
     expect(await existing(goneSnapshots)).toBe(0);
+  });
+
+  it('deletes launch template versions, which moto lacks: numbers are never reused, the default stays', async () => {
+    // Prepare: versions 1 (default), 2 and 3
+    const LaunchTemplateName = 'bounded-history';
+    await ec2.send(new CreateLaunchTemplateCommand({ LaunchTemplateName, LaunchTemplateData: { InstanceType: 't3.micro' } }));
+    for (const InstanceType of ['t3.small', 't3.medium'] as const) {
+      await ec2.send(new CreateLaunchTemplateVersionCommand({ LaunchTemplateName, LaunchTemplateData: { InstanceType } }));
+    }
+    const versions = async () =>
+      (await ec2.send(new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateName }))).LaunchTemplateVersions!.map((v) => v.VersionNumber);
+    const latest = async () =>
+      (await ec2.send(new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateName, Versions: ['$Latest'] }))).LaunchTemplateVersions![0]!.VersionNumber;
+
+    // Act
+    const first = await ec2.send(new DeleteLaunchTemplateVersionsCommand({ LaunchTemplateName, Versions: ['2', '1', '7'] }));
+    const afterFirst = [await versions(), await latest()];
+    await ec2.send(new DeleteLaunchTemplateVersionsCommand({ LaunchTemplateName, Versions: ['3'] }));
+    const afterSecond = [await versions(), await latest()];
+    const { LaunchTemplateVersion } = await ec2.send(new CreateLaunchTemplateVersionCommand({ LaunchTemplateName, LaunchTemplateData: { InstanceType: 't3.large' } }));
+    const gone = await outcome(ec2.send(new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateName, Versions: ['2'] })));
+
+    // Assess
+    expect(first.SuccessfullyDeletedLaunchTemplateVersions?.map((v) => v.VersionNumber)).toEqual([2]);
+    expect(first.UnsuccessfullyDeletedLaunchTemplateVersions?.map((v) => v.VersionNumber)).toEqual([1, 7]);
+    expect(afterFirst).toEqual([[1, 3], 3]);
+    expect(afterSecond).toEqual([[1], 1]);
+    expect(LaunchTemplateVersion?.VersionNumber).toBe(4);
+    expect(await versions()).toEqual([1, 4]);
+    expect(gone).toBe('InvalidLaunchTemplateId.VersionNotFound 400');
   });
 
   it('shuffles with a seed: the same order for the same seed, every item kept', () => {

@@ -97,3 +97,67 @@ try:
     _SQSBackend.is_message_valid_based_on_retention_period = _is_message_valid_based_on_retention_period
 except Exception:
     pass
+
+# A gap, not a speed-up: moto does not implement DeleteLaunchTemplateVersions (it answers an
+# HTML error page), which the service calls to keep a lineage's template history bounded.
+# A deleted version is kept as a tombstone so that moto's positional version numbers stay
+# right (AWS never reuses a number either): describing it finds nothing, $Latest skips it.
+try:
+    from moto.core.responses import ActionResult as _ActionResult
+    from moto.ec2.exceptions import InvalidLaunchTemplateVersionNotFound as _VersionNotFound
+    from moto.ec2.models.launch_templates import (
+        LaunchTemplate as _LaunchTemplate,
+        LaunchTemplateBackend as _LaunchTemplateBackend,
+    )
+    from moto.ec2.responses.launch_templates import LaunchTemplates as _LaunchTemplatesResponse
+
+    _original_get_version = _LaunchTemplate.get_version
+
+    def _get_version(self, num):
+        if str(num).lower() == "$latest":
+            return self.latest_version()
+        version = _original_get_version(self, num)
+        if getattr(version, "deleted", False):
+            raise _VersionNotFound(template_id=self.id, version=num)
+        return version
+
+    def _latest_version(self):
+        live = [v for v in self.versions if not getattr(v, "deleted", False)]
+        return live[-1] if live else self.versions[-1]
+
+    _LaunchTemplate.get_version = _get_version
+    _LaunchTemplate.latest_version = _latest_version
+
+    _original_describe_versions = _LaunchTemplateBackend.describe_launch_template_versions
+
+    def _describe_launch_template_versions(self, *args, **kwargs):
+        return [(t, v) for (t, v) in _original_describe_versions(self, *args, **kwargs) if not getattr(v, "deleted", False)]
+
+    _LaunchTemplateBackend.describe_launch_template_versions = _describe_launch_template_versions
+
+    def _delete_launch_template_versions(self):
+        name = self._get_param("LaunchTemplateName")
+        template_id = self._get_param("LaunchTemplateId")
+        numbers = self._get_param("Versions", []) or self._get_multi_param("LaunchTemplateVersion")
+        self.error_on_dryrun()
+        template = (
+            self.ec2_backend.get_launch_template_by_name(name) if name else self.ec2_backend.get_launch_template(template_id)
+        )
+        deleted, refused = [], []
+        for number in numbers:
+            item = {"LaunchTemplateId": template.id, "LaunchTemplateName": template.name, "VersionNumber": int(number)}
+            index = int(number) - 1
+            if index < 0 or index >= len(template.versions) or getattr(template.versions[index], "deleted", False):
+                refused.append({**item, "ResponseError": {"Code": "launchTemplateVersionDoesNotExist", "Message": f"version {number} does not exist"}})
+            elif template.default_version_number == int(number):
+                refused.append({**item, "ResponseError": {"Code": "launchTemplateVersionIsDefault", "Message": "the default version cannot be deleted"}})
+            else:
+                template.versions[index].deleted = True
+                deleted.append(item)
+        return _ActionResult(
+            {"SuccessfullyDeletedLaunchTemplateVersions": deleted, "UnsuccessfullyDeletedLaunchTemplateVersions": refused}
+        )
+
+    _LaunchTemplatesResponse.delete_launch_template_versions = _delete_launch_template_versions
+except Exception:
+    pass
