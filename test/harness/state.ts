@@ -95,9 +95,23 @@ export class Labels {
   private readonly labels: Map<string, string>;
   private readonly counters = new Map<string, number>();
 
-  /** `names` labels the instances the test launched: { [instanceId]: 'web-1' }. */
-  constructor(names: Record<string, string>) {
+  private readonly mask: ReadonlyArray<readonly [RegExp, string]>;
+
+  /**
+   * `names` labels the instances the test launched: { [instanceId]: 'web-1' }.
+   * `mask` rewrites what legitimately differs between two runs in every string of a
+   * state or event (e.g. a real-time timestamp): [pattern (global), replacement].
+   */
+  constructor(names: Record<string, string>, options: { mask?: ReadonlyArray<readonly [RegExp, string]> } = {}) {
     this.labels = new Map(Object.entries(names));
+    this.mask = options.mask ?? [];
+  }
+
+  private masked<T>(value: T): T {
+    if (this.mask.length === 0) return value;
+    return JSON.parse(
+      JSON.stringify(value, (_key, v: unknown) => (typeof v === 'string' ? this.mask.reduce((text, [re, by]) => text.replace(re, by), v) : v)),
+    ) as T;
   }
 
   /** Adds names for instances launched later. */
@@ -146,7 +160,8 @@ export class Labels {
     const snapshots = allSnapshots.filter((s) => s.OwnerId === account);
     const versions = new Map<string, LaunchTemplateVersion[]>();
     for (const t of templates) {
-      const { LaunchTemplateVersions = [] } = await ec2.send(new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateId: t.LaunchTemplateId! }));
+      // moto answers 15 versions unless asked for more.
+      const { LaunchTemplateVersions = [] } = await ec2.send(new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateId: t.LaunchTemplateId!, MaxResults: 1000 }));
       versions.set(t.LaunchTemplateId!, [...LaunchTemplateVersions].sort((a, b) => (a.VersionNumber ?? 0) - (b.VersionNumber ?? 0)));
     }
     return this.canonical({ images, snapshots, instances, templates, versions });
@@ -225,7 +240,7 @@ export class Labels {
         data: v.LaunchTemplateData,
       })),
     }));
-    return relabel({ images, snapshots, instances, launchTemplates }, (id) => this.of(id));
+    return this.masked(relabel({ images, snapshots, instances, launchTemplates }, (id) => this.of(id)));
   }
 
   /**
@@ -256,9 +271,11 @@ export class Labels {
       }
       return value;
     };
-    const out = relabel(
-      events.map((e) => ({ detailType: e['detail-type'], detail: strip(e.detail) as Record<string, unknown> })),
-      (id) => this.of(id),
+    const out = this.masked(
+      relabel(
+        events.map((e) => ({ detailType: e['detail-type'], detail: strip(e.detail) as Record<string, unknown> })),
+        (id) => this.of(id),
+      ),
     );
     const text = (e: CanonicalEvent) => JSON.stringify(e);
     return out.sort((a, b) => (text(a) < text(b) ? -1 : text(a) > text(b) ? 1 : 0));

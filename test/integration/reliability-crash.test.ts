@@ -1,0 +1,199 @@
+/**
+ * Reliability: a crash in the middle of every handler that changes something.
+ *
+ * For each path (bake, the AMI state change that settles an image, rotation,
+ * recovery) a clean run is made first and its AWS calls counted: N. Then, for every
+ * k from 1 to N, the same world is built again and the handler is aborted after its
+ * k-th AWS call, as a Lambda process dying would leave it (nothing after call k
+ * reaches AWS), in two ways: the k-th call answered, and the k-th call done by AWS
+ * but its answer lost. Then the retry AWS makes (Lambda's asynchronous retry,
+ * Scheduler's retry: the same event again) runs cleanly. The account must end as
+ * the clean run left it, image by image, snapshot by snapshot, instance by
+ * instance, template version by template version: no orphaned snapshot, no second
+ * AMI, no second replacement, no second launch template version. The events said
+ * may repeat (at least once) but no new kind of event may appear.
+ */
+import { describe, expect, it } from 'vitest';
+import { cloudPerFile } from '../harness/cloud-per-file.js';
+import type { CrashOptions } from '../harness/faults.js';
+import { Labels, type CloudState } from '../harness/state.js';
+
+const NIGHT = new Date('2026-11-26T03:00:00Z');
+/**
+ * What differs between two equal runs: the real time a run started (bake requests
+ * carry it into launch template descriptions) and the capture digest (which covers the
+ * instance's launch time).
+ */
+const MASK = [
+  [/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z/g, '<time>'],
+  [/\b[0-9a-f]{16}\b/g, '<digest>'],
+] as const;
+
+const cloud = cloudPerFile({ env: { POWERTOOLS_LOG_LEVEL: 'SILENT' } });
+
+interface Invocation {
+  functionName: string;
+  event: unknown;
+}
+
+interface Arranged {
+  names: Record<string, string>;
+  invocations: Invocation[];
+}
+
+interface Path {
+  name: string;
+  /** Builds the world the handler runs in (after a reset) and returns what to invoke. */
+  arrange(): Promise<Arranged>;
+}
+
+/** The last `n` nights before today, 03:00 UTC, oldest first (rotation reads the real time). */
+function pastNights(n: number): Date[] {
+  const today = new Date();
+  today.setUTCHours(3, 0, 0, 0);
+  return Array.from({ length: n }, (_, i) => new Date(today.getTime() - (n - i) * 86_400_000));
+}
+
+async function waiting(functionName: string): Promise<Invocation[]> {
+  const drained = await cloud.drain();
+  const mine = drained.filter((d) => d.functionName === functionName);
+  expect(mine.length, `events waiting for ${functionName}`).toBeGreaterThan(0);
+  return mine;
+}
+
+const PATHS: Path[] = [
+  {
+    // A first bake: the lineage tag, CreateImage, then the capture of the launch configuration.
+    name: 'bake',
+    async arrange() {
+      const [web] = await cloud.launch(1, { Name: 'web', 'ami-lifecycle:bake': 'nightly', 'ami-lifecycle:recover': 'on-failure' });
+      await cloud.fireSchedule('nightly', NIGHT);
+      return { names: { [web!]: 'web' }, invocations: await waiting('bake') };
+    },
+  },
+  {
+    // EC2 says the image is available: ImageBaked, then the status tag on image and snapshots.
+    name: 'image state',
+    async arrange() {
+      const [web] = await cloud.launch(1, { Name: 'web', 'ami-lifecycle:bake': 'nightly' });
+      await cloud.fireSchedule('nightly', NIGHT);
+      await cloud.deliver();
+      await cloud.announceImageStates();
+      return { names: { [web!]: 'web' }, invocations: await waiting('imageState') };
+    },
+  },
+  {
+    // Three nights of a lineage that keeps one: two images and their snapshots to delete.
+    name: 'rotate',
+    async arrange() {
+      const [web] = await cloud.launch(1, { Name: 'web', 'ami-lifecycle:bake': 'nightly', 'ami-lifecycle:retain': '1' });
+      for (const night of pastNights(3)) await cloud.bakeCycle('nightly', night);
+      return { names: { [web!]: 'web' }, invocations: [{ functionName: 'rotate', event: { trigger: 'schedule' } }] };
+    },
+  },
+  {
+    // A baked instance opted in to recovery is terminated by AWS: a replacement from its image.
+    name: 'recover',
+    async arrange() {
+      const [web] = await cloud.launch(1, { Name: 'web', 'ami-lifecycle:bake': 'nightly', 'ami-lifecycle:recover': 'on-failure' });
+      await cloud.bakeCycle('nightly', NIGHT);
+      await cloud.breakInstance(web!, 'terminated');
+      await cloud.announceInstanceState(web!, 'terminated');
+      return { names: { [web!]: 'web' }, invocations: await waiting('recover') };
+    },
+  },
+];
+
+interface Run {
+  state: CloudState;
+  kinds: string[];
+  calls: number;
+  crashed: boolean;
+  retryErrors: string[];
+}
+
+const sum = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);
+
+/** Builds the path's world, runs its invocations (crashing as asked, then retrying them all), reads the account. */
+async function run(path: Path, crash?: CrashOptions): Promise<Run> {
+  await cloud.reset();
+  const { names, invocations } = await path.arrange();
+  cloud.proxy.resetCalls();
+  if (crash) cloud.proxy.crashAfter(crash);
+  const errors: string[] = [];
+  for (const i of invocations) {
+    try {
+      await cloud.invoke(i.functionName, i.event);
+    } catch (error) {
+      errors.push(String(error));
+    }
+  }
+  const calls = sum(cloud.proxy.calls());
+  const crashed = cloud.proxy.crashState().crashed;
+  cloud.proxy.disarmCrash();
+  const retryErrors: string[] = [];
+  if (crash) {
+    for (const i of invocations) {
+      try {
+        await cloud.invoke(i.functionName, i.event);
+      } catch (error) {
+        retryErrors.push(String(error));
+      }
+    }
+  } else {
+    retryErrors.push(...errors); // a clean run must not fail
+  }
+  const labels = new Labels(names, { mask: MASK });
+  const state = await labels.state(cloud.ec2);
+  const kinds = [...new Set(labels.events(cloud.published()).map((e) => e.detailType))].sort();
+  return { state, kinds, calls, crashed, retryErrors };
+}
+
+/** What differs between two states, section by section, item by item (by label). */
+function differences(clean: CloudState, other: CloudState): string[] {
+  const out: string[] = [];
+  const sections = ['images', 'snapshots', 'instances', 'launchTemplates'] as const;
+  const keyOf = (item: unknown) => {
+    const o = item as Record<string, unknown>;
+    return String(o.name ?? o.snapshot ?? o.instance);
+  };
+  for (const section of sections) {
+    const a = new Map((clean[section] as unknown[]).map((i) => [keyOf(i), JSON.stringify(i)]));
+    const b = new Map((other[section] as unknown[]).map((i) => [keyOf(i), JSON.stringify(i)]));
+    for (const [k, v] of b) {
+      if (!a.has(k)) out.push(`${section}: extra ${k}`);
+      else if (a.get(k) !== v) out.push(`${section}: ${k} differs: ${v}`);
+    }
+    for (const k of a.keys()) if (!b.has(k)) out.push(`${section}: missing ${k}`);
+  }
+  return out;
+}
+
+describe('a crash after any AWS call, then the retry AWS makes', () => {
+  for (const path of PATHS) {
+    it(`${path.name}: converges to the clean run's state for every k, answer received or lost`, { timeout: 180_000 }, async () => {
+      // Prepare: the clean run, and its number of AWS calls
+      const clean = await run(path);
+      expect(clean.retryErrors).toEqual([]);
+      expect(clean.calls).toBeGreaterThan(1);
+
+      // Act / Assess: every k, both ways
+      const problems: string[] = [];
+      for (let k = 1; k <= clean.calls; k++) {
+        for (const answerLost of [false, true]) {
+          const how = `crash after call ${k}/${clean.calls}${answerLost ? ' (its answer lost)' : ''}`;
+          const crashed = await run(path, { after: k, answerLost });
+          if (!crashed.crashed) problems.push(`${how}: the handler made fewer calls than the clean run`);
+          problems.push(...crashed.retryErrors.map((e) => `${how}: the retry failed: ${e}`));
+          problems.push(...differences(clean.state, crashed.state).map((d) => `${how}: ${d}`));
+          const newKinds = crashed.kinds.filter((kind) => !clean.kinds.includes(kind));
+          const lostKinds = clean.kinds.filter((kind) => !crashed.kinds.includes(kind));
+          if (newKinds.length > 0) problems.push(`${how}: events the clean run did not publish: ${newKinds.join(', ')}`);
+          if (lostKinds.length > 0) problems.push(`${how}: events never published: ${lostKinds.join(', ')}`);
+        }
+      }
+      // One line per problem, the differing item cut short: enough to see which k and what.
+      expect(problems.map((p) => (p.length > 400 ? `${p.slice(0, 400)}…` : p))).toEqual([]);
+    });
+  }
+});
