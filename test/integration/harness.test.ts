@@ -8,6 +8,8 @@
  */
 import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
 import {
+  AllocateAddressCommand,
+  AssociateAddressCommand,
   CreateImageCommand,
   CreateLaunchTemplateCommand,
   CreateLaunchTemplateVersionCommand,
@@ -668,6 +670,20 @@ describe('fault injection by the proxy', { timeout: 20_000 }, () => {
     expect(LaunchTemplateVersion?.VersionNumber).toBe(4);
     expect(await versions()).toEqual([1, 4]);
     expect(gone).toBe('InvalidLaunchTemplateId.VersionNotFound 400');
+  });
+
+  it('says "amazon" owns an address EC2 assigned at launch, and the account one it allocated, like AWS', async () => {
+    // Prepare
+    const assigned = await runInstance();
+    const allocated = await runInstance();
+    const { AllocationId } = await ec2.send(new AllocateAddressCommand({ Domain: 'vpc' }));
+    await ec2.send(new AssociateAddressCommand({ AllocationId: AllocationId!, InstanceId: allocated }));
+    const ownerOf = async (id: string) =>
+      (await ec2.send(new DescribeInstancesCommand({ InstanceIds: [id] }))).Reservations![0]!.Instances![0]!.NetworkInterfaces![0]!.Association?.IpOwnerId;
+
+    // Act / Assess
+    expect(await ownerOf(assigned)).toBe('amazon');
+    expect(await ownerOf(allocated)).toBe('123456789012');
   });
 
   it('shuffles with a seed: the same order for the same seed, every item kept', () => {

@@ -161,3 +161,21 @@ try:
     _LaunchTemplatesResponse.delete_launch_template_versions = _delete_launch_template_versions
 except Exception:
     pass
+
+# A gap: moto reports the owner of every public address of an instance as the account, so an
+# address EC2 assigned at launch looks like an Elastic IP the account allocated. AWS says
+# "amazon" for those: only an allocated address carries the account (and an allocation id).
+try:
+    from moto.ec2.models.elastic_network_interfaces import NetworkInterface as _NetworkInterface
+
+    _original_association = _NetworkInterface.association.fget
+
+    def _association(self):
+        association = _original_association(self)
+        if association and not association.get("allocationId"):
+            association["ipOwnerId"] = "amazon"
+        return association
+
+    _NetworkInterface.association = property(_association)
+except Exception:
+    pass
