@@ -3,6 +3,7 @@
  * call per page of up to 1,000 resources, never one per resource), errors
  * translated to AwsCallError, and CreateImage made idempotent by its name.
  */
+import { createHash } from 'node:crypto';
 import { append } from '../domain/collections.js';
 import {
   AssociateAddressCommand,
@@ -31,6 +32,7 @@ import {
   type Filter,
   type Image,
   type Instance,
+  type LaunchTemplateVersion,
   type RequestLaunchTemplateData,
   type ResponseLaunchTemplateData,
 } from '@aws-sdk/client-ec2';
@@ -431,9 +433,11 @@ export class Ec2Gateway implements Ec2Port {
     return out.UserData?.Value || undefined;
   }
 
-  async saveLaunchConfig(name: string, config: StoredLaunchConfig, tags: Tags, description: string): Promise<number> {
+  async saveLaunchConfig(name: string, config: StoredLaunchConfig, tags: Tags, description: string, digest: string): Promise<number> {
     const LaunchTemplateData = toTemplateData(config);
-    const VersionDescription = description.slice(0, 255);
+    // The digest closes the description (EC2 takes 255 characters), so a cut never loses it.
+    const marker = ` (digest ${digest})`;
+    const VersionDescription = `${description.slice(0, 255 - marker.length)}${marker}`;
     try {
       const created = await this.client.send(
         new CreateLaunchTemplateCommand({
@@ -448,8 +452,16 @@ export class Ec2Gateway implements Ec2Port {
       const mapped = toAwsCallError('CreateLaunchTemplate', error);
       if (mapped.code !== 'InvalidLaunchTemplateName.AlreadyExistsException') throw mapped;
     }
+    // A retry after a crash, or a duplicate of the bake, finds its own version newest:
+    // answer it rather than add an identical one (the instance's captured tag, which
+    // would have skipped the capture, is written only after this).
+    const latest = await this.latestTemplateVersion(name);
+    if (latest?.VersionNumber && latest.VersionDescription?.endsWith(marker)) return latest.VersionNumber;
+    // Two copies of one bake running at once both get here: the same token (AWS keeps
+    // it for the request's parameters) makes the second answer the first's version.
+    const ClientToken = createHash('sha256').update(`${name}\u0000${VersionDescription}`).digest('hex').slice(0, 64);
     const out = await call('CreateLaunchTemplateVersion', () =>
-      this.client.send(new CreateLaunchTemplateVersionCommand({ LaunchTemplateName: name, VersionDescription, LaunchTemplateData })),
+      this.client.send(new CreateLaunchTemplateVersionCommand({ LaunchTemplateName: name, VersionDescription, LaunchTemplateData, ClientToken })),
     );
     const version = out.LaunchTemplateVersion?.VersionNumber ?? 1;
     // Bounded history: drop the version that fell out of the window (the first stays: it is the default).
@@ -462,11 +474,15 @@ export class Ec2Gateway implements Ec2Port {
     return version;
   }
 
-  async readLaunchConfig(name: string): Promise<StoredLaunchConfig | undefined> {
+  private async latestTemplateVersion(name: string): Promise<LaunchTemplateVersion | undefined> {
     const describe = () =>
       this.client.send(new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateName: name, Versions: ['$Latest'] }));
     const out = await callOr('DescribeLaunchTemplateVersions', describe, TEMPLATE_NOT_FOUND, undefined);
-    const data = out?.LaunchTemplateVersions?.[0]?.LaunchTemplateData;
+    return out?.LaunchTemplateVersions?.[0];
+  }
+
+  async readLaunchConfig(name: string): Promise<StoredLaunchConfig | undefined> {
+    const data = (await this.latestTemplateVersion(name))?.LaunchTemplateData;
     return data ? fromTemplateData(data) : undefined;
   }
 

@@ -67,7 +67,8 @@ async function captureLaunchConfig(request: BakeRequested, deps: Deps): Promise<
       launchTemplateName(deps.managedBy, lineage),
       { ...capture.config, userData },
       { [TAG.managedBy]: deps.managedBy, [TAG.lineage]: lineage },
-      `captured from ${instanceId} at ${request.requestedAt} (digest ${capture.digest})`,
+      `captured from ${instanceId} at ${request.requestedAt}`,
+      capture.digest,
     );
     if (capture.config.elasticIp) await deps.ec2.tagElasticIp(capture.config.elasticIp, { [TAG.lineage]: lineage });
     await deps.ec2.tagResources([instanceId], { [TAG.captured]: capture.digest });

@@ -60,8 +60,13 @@ export interface Ec2Port {
   findLineageOf(managedBy: string, instanceId: string): Promise<string | undefined>;
   /** The instance's user data, base64, as DescribeInstanceAttribute gives it. */
   readUserData(instanceId: string): Promise<string | undefined>;
-  /** Writes the configuration as the newest version of the named launch template (created if missing). */
-  saveLaunchConfig(name: string, config: StoredLaunchConfig, tags: Tags, description: string): Promise<number>;
+  /**
+   * Writes the configuration as the newest version of the named launch template (created
+   * if missing) and answers its number. Idempotent per digest: when the newest version
+   * was saved with this digest already (a retry, a duplicate event), answers its number
+   * and adds nothing.
+   */
+  saveLaunchConfig(name: string, config: StoredLaunchConfig, tags: Tags, description: string, digest: string): Promise<number>;
   /** The newest version of the named launch template, or undefined when there is none. */
   readLaunchConfig(name: string): Promise<StoredLaunchConfig | undefined>;
   /** Tags the Elastic IP with this public address; its allocation id, or undefined if it is not one. */

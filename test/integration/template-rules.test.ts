@@ -57,11 +57,13 @@ const SPEC: Spec = {
     // runSchedule: reconcilePending (DescribeImages, PutEvents, CreateTags status), listBakeCandidates, PutEvents.
     Schedule: [...logsAndDlq, 'ec2:DescribeInstances', 'ec2:DescribeImages', 'ec2:CreateTags', 'events:PutEvents'],
     // bakeInstance: lineage tag, CreateImage (+ DescribeImages on a duplicate name), the capture
-    // (DescribeInstanceAttribute, launch template and its versions, the Elastic IP's tag), ImageBakeFailed.
+    // (DescribeInstanceAttribute, launch template and its versions, its newest version read
+    // back so a retry adds none, the Elastic IP's tag), ImageBakeFailed.
     Bake: [
       ...logsAndDlq,
       'ec2:DescribeImages',
       'ec2:DescribeAddresses',
+      'ec2:DescribeLaunchTemplateVersions',
       'ec2:DescribeInstanceAttribute',
       'ec2:CreateImage',
       'ec2:CreateTags',

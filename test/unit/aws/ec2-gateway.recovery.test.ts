@@ -99,7 +99,10 @@ const configTemplateData = {
 
 const TEMPLATE = `${STACK}-web`;
 const TEMPLATE_TAGS = { [TAG.managedBy]: STACK, [TAG.lineage]: 'web' };
-const DESCRIPTION = `captured from ${INSTANCE_ID} at 2026-11-26T01:00:00.000Z (digest 0123456789abcdef)`;
+const DESCRIPTION = `captured from ${INSTANCE_ID} at 2026-11-26T01:00:00.000Z`;
+const DIGEST = '0123456789abcdef';
+/** The description as saved: the digest closes it. */
+const SAVED_DESCRIPTION = `${DESCRIPTION} (digest ${DIGEST})`;
 
 /** Answers DescribeInstances with the one instance and describes it through the gateway. */
 async function summaryOf(instance: Instance) {
@@ -527,7 +530,7 @@ describe('Ec2Gateway.saveLaunchConfig', () => {
     ec2Mock.on(CreateLaunchTemplateCommand).resolves({ LaunchTemplate: { LaunchTemplateName: TEMPLATE, LatestVersionNumber: 1 } });
 
     // Act
-    const version = await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION);
+    const version = await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, DIGEST);
 
     // Assess
     expect(version).toBe(1);
@@ -535,7 +538,7 @@ describe('Ec2Gateway.saveLaunchConfig', () => {
     const input = ec2Mock.commandCalls(CreateLaunchTemplateCommand)[0]!.args[0].input;
     expect(input).toEqual({
       LaunchTemplateName: TEMPLATE,
-      VersionDescription: DESCRIPTION,
+      VersionDescription: SAVED_DESCRIPTION,
       LaunchTemplateData: configTemplateData,
       TagSpecifications: [
         {
@@ -556,7 +559,7 @@ describe('Ec2Gateway.saveLaunchConfig', () => {
     ec2Mock.on(CreateLaunchTemplateCommand).resolves({ LaunchTemplate: { LatestVersionNumber: 1 } });
 
     // Act
-    await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION);
+    await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, DIGEST);
 
     // Assess
     const data = ec2Mock.commandCalls(CreateLaunchTemplateCommand)[0]!.args[0].input.LaunchTemplateData;
@@ -571,13 +574,13 @@ describe('Ec2Gateway.saveLaunchConfig', () => {
     ec2Mock.on(CreateLaunchTemplateCommand).resolves({});
 
     // Act
-    const version = await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION);
+    const version = await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, DIGEST);
 
     // Assess
     expect(version).toBe(1);
   });
 
-  it('cuts the description to the 255 characters EC2 takes, for the template and for a version', async () => {
+  it('cuts the description to the 255 characters EC2 takes, keeping the digest, for the template and for a version', async () => {
     // Prepare
     const long = `${DESCRIPTION} ${'x'.repeat(400)}`;
     ec2Mock
@@ -587,26 +590,27 @@ describe('Ec2Gateway.saveLaunchConfig', () => {
     ec2Mock.on(CreateLaunchTemplateVersionCommand).resolves({ LaunchTemplateVersion: { VersionNumber: 2 } });
 
     // Act
-    await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, long);
-    await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, long);
+    await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, long, DIGEST);
+    await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, long, DIGEST);
 
     // Assess
     const created = ec2Mock.commandCalls(CreateLaunchTemplateCommand).map((c) => c.args[0].input.VersionDescription);
     const added = ec2Mock.commandCalls(CreateLaunchTemplateVersionCommand).map((c) => c.args[0].input.VersionDescription);
     expect(added).toHaveLength(1);
-    for (const description of [...created, ...added]) expect(description).toBe(long.slice(0, 255));
+    const marker = ` (digest ${DIGEST})`;
+    for (const description of [...created, ...added]) expect(description).toBe(`${long.slice(0, 255 - marker.length)}${marker}`);
   });
 
-  it('keeps a description of exactly 255 characters whole', async () => {
+  it('keeps a description whole when it fits in 255 characters with the digest', async () => {
     // Prepare
-    const exact = 'd'.repeat(255);
+    const exact = 'd'.repeat(255 - ` (digest ${DIGEST})`.length);
     ec2Mock.on(CreateLaunchTemplateCommand).resolves({ LaunchTemplate: { LatestVersionNumber: 1 } });
 
     // Act
-    await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, exact);
+    await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, exact, DIGEST);
 
     // Assess
-    expect(ec2Mock).toHaveReceivedCommandWith(CreateLaunchTemplateCommand, { VersionDescription: exact });
+    expect(ec2Mock).toHaveReceivedCommandWith(CreateLaunchTemplateCommand, { VersionDescription: `${exact} (digest ${DIGEST})` });
   });
 
   it('adds a version with the same data and description when the template exists, and answers its number', async () => {
@@ -614,13 +618,18 @@ describe('Ec2Gateway.saveLaunchConfig', () => {
     existingTemplate(4);
 
     // Act
-    const version = await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION);
+    const version = await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, DIGEST);
 
     // Assess
     expect(version).toBe(4);
     expect(ec2Mock).toHaveReceivedCommandTimes(CreateLaunchTemplateVersionCommand, 1);
     const input = ec2Mock.commandCalls(CreateLaunchTemplateVersionCommand)[0]!.args[0].input;
-    expect(input).toEqual({ LaunchTemplateName: TEMPLATE, VersionDescription: DESCRIPTION, LaunchTemplateData: configTemplateData });
+    expect(input).toEqual({
+      LaunchTemplateName: TEMPLATE,
+      VersionDescription: SAVED_DESCRIPTION,
+      LaunchTemplateData: configTemplateData,
+      ClientToken: expect.stringMatching(/^[0-9a-f]{64}$/),
+    });
     expect(input.LaunchTemplateData).not.toHaveProperty('ImageId');
     expect(ec2Mock).not.toHaveReceivedCommand(DeleteLaunchTemplateVersionsCommand);
   });
@@ -637,7 +646,7 @@ describe('Ec2Gateway.saveLaunchConfig', () => {
     existingTemplate(created);
 
     // Act
-    const version = await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION);
+    const version = await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, DIGEST);
 
     // Assess
     expect(version).toBe(created);
@@ -654,7 +663,7 @@ describe('Ec2Gateway.saveLaunchConfig', () => {
     existingTemplate(...versions);
 
     // Act
-    for (const _ of versions) await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION);
+    for (const _ of versions) await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, DIGEST);
 
     // Assess
     const deleted = new Set(deletedVersions().map(Number));
@@ -670,7 +679,7 @@ describe('Ec2Gateway.saveLaunchConfig', () => {
         existingTemplate(created);
 
         // Act
-        await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION);
+        await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, DIGEST);
 
         // Assess
         const deleted = deletedVersions();
@@ -681,13 +690,90 @@ describe('Ec2Gateway.saveLaunchConfig', () => {
     );
   });
 
+  it('answers the newest version and adds none when it was saved with this digest (a retry, a duplicate)', async () => {
+    // Prepare
+    existingTemplate(8);
+    ec2Mock.on(DescribeLaunchTemplateVersionsCommand).resolves({
+      LaunchTemplateVersions: [{ VersionNumber: 7, VersionDescription: `captured from i-0other at 2026-11-25T01:00:00.000Z (digest ${DIGEST})` }],
+    });
+
+    // Act
+    const version = await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, DIGEST);
+
+    // Assess
+    expect(version).toBe(7);
+    expect(ec2Mock).toHaveReceivedCommandWith(DescribeLaunchTemplateVersionsCommand, { LaunchTemplateName: TEMPLATE, Versions: ['$Latest'] });
+    expect(ec2Mock).not.toHaveReceivedCommand(CreateLaunchTemplateVersionCommand);
+    expect(ec2Mock).not.toHaveReceivedCommand(DeleteLaunchTemplateVersionsCommand);
+  });
+
+  it.each([
+    ['another digest', 'captured from i-0abc at 2026-11-25T01:00:00.000Z (digest fedcba9876543210)'],
+    ['the digest not at the end', `digest ${DIGEST} quoted by an operator`],
+    ['no description', undefined],
+  ])('adds a version when the newest has %s', async (_, VersionDescription) => {
+    // Prepare
+    existingTemplate(8);
+    ec2Mock.on(DescribeLaunchTemplateVersionsCommand).resolves({ LaunchTemplateVersions: [{ VersionNumber: 7, VersionDescription }] });
+
+    // Act
+    const version = await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, DIGEST);
+
+    // Assess
+    expect(version).toBe(8);
+    expect(ec2Mock).toHaveReceivedCommandTimes(CreateLaunchTemplateVersionCommand, 1);
+  });
+
+  it('adds a version when the template vanished between the two calls (EC2 then says what is wrong)', async () => {
+    // Prepare
+    ec2Mock.on(CreateLaunchTemplateCommand).rejects(awsError('InvalidLaunchTemplateName.AlreadyExistsException'));
+    ec2Mock.on(DescribeLaunchTemplateVersionsCommand).rejects(awsError('InvalidLaunchTemplateName.NotFoundException'));
+    ec2Mock.on(CreateLaunchTemplateVersionCommand).rejects(awsError('InvalidLaunchTemplateName.NotFoundException'));
+
+    // Act
+    const act = gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, DIGEST);
+
+    // Assess
+    await expect(act).rejects.toMatchObject({ code: 'InvalidLaunchTemplateName.NotFoundException', action: 'CreateLaunchTemplateVersion' });
+  });
+
+  it('sends one client token for one save and another for another save, so AWS merges only true copies', async () => {
+    // Prepare
+    existingTemplate(2, 3, 4, 5);
+
+    // Act
+    await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, DIGEST);
+    await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, DIGEST);
+    await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, `${DESCRIPTION}, again`, DIGEST);
+    await gateway().saveLaunchConfig(`${TEMPLATE}-other`, config, TEMPLATE_TAGS, DESCRIPTION, DIGEST);
+
+    // Assess
+    const tokens = ec2Mock.commandCalls(CreateLaunchTemplateVersionCommand).map((c) => c.args[0].input.ClientToken);
+    expect(tokens[0]).toBe(tokens[1]);
+    expect(new Set(tokens).size).toBe(3);
+    for (const token of tokens) expect(token!.length).toBeLessThanOrEqual(64);
+  });
+
+  it('throws a failure to read the newest version, translated, without adding one', async () => {
+    // Prepare
+    ec2Mock.on(CreateLaunchTemplateCommand).rejects(awsError('InvalidLaunchTemplateName.AlreadyExistsException'));
+    ec2Mock.on(DescribeLaunchTemplateVersionsCommand).rejects(awsError('RequestLimitExceeded', 503));
+
+    // Act
+    const act = gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, DIGEST);
+
+    // Assess
+    await expect(act).rejects.toMatchObject({ code: 'RequestLimitExceeded', action: 'DescribeLaunchTemplateVersions', retryable: true });
+    expect(ec2Mock).not.toHaveReceivedCommand(CreateLaunchTemplateVersionCommand);
+  });
+
   it('throws any other CreateLaunchTemplate refusal without adding a version', async () => {
     // Prepare
     ec2Mock.on(CreateLaunchTemplateCommand).rejects(awsError('InvalidParameterValue'));
 
     // Act
     const error = await gateway()
-      .saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION)
+      .saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, DIGEST)
       .catch((e: unknown) => e);
 
     // Assess
@@ -702,7 +788,7 @@ describe('Ec2Gateway.saveLaunchConfig', () => {
     ec2Mock.on(CreateLaunchTemplateVersionCommand).rejects(awsError('RequestLimitExceeded', 503));
 
     // Act
-    const act = gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION);
+    const act = gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, DIGEST);
 
     // Assess
     await expect(act).rejects.toMatchObject({ name: 'AwsCallError', code: 'RequestLimitExceeded', action: 'CreateLaunchTemplateVersion', retryable: true });
@@ -715,7 +801,7 @@ describe('Ec2Gateway.saveLaunchConfig', () => {
     ec2Mock.on(DeleteLaunchTemplateVersionsCommand).rejects(awsError('UnauthorizedOperation', 403));
 
     // Act
-    const act = gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION);
+    const act = gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, DIGEST);
 
     // Assess
     await expect(act).rejects.toMatchObject({ name: 'AwsCallError', code: 'UnauthorizedOperation', action: 'DeleteLaunchTemplateVersions', retryable: false });
@@ -742,7 +828,7 @@ describe('Ec2Gateway.readLaunchConfig', () => {
   it('reads back what saveLaunchConfig sent', async () => {
     // Prepare
     ec2Mock.on(CreateLaunchTemplateCommand).resolves({ LaunchTemplate: { LatestVersionNumber: 1 } });
-    await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION);
+    await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, DIGEST);
     const sent = ec2Mock.commandCalls(CreateLaunchTemplateCommand)[0]!.args[0].input.LaunchTemplateData;
     ec2Mock.on(DescribeLaunchTemplateVersionsCommand).resolves({ LaunchTemplateVersions: [{ LaunchTemplateData: sent as ResponseLaunchTemplateData }] });
 

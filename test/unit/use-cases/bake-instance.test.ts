@@ -340,7 +340,8 @@ describe('bakeInstance: capturing the launch configuration', () => {
       {
         config: { ...config, userData: USER_DATA },
         tags: { [TAG.managedBy]: STACK, [TAG.lineage]: 'web' },
-        description: `captured from ${ID} at 2026-11-26T01:00:05.000Z (digest ${DIGEST})`,
+        description: `captured from ${ID} at 2026-11-26T01:00:05.000Z`,
+        digest: DIGEST,
       },
     ]);
     expect([...w.ec2.savedLaunchConfigs.keys()]).toEqual([TEMPLATE]);
@@ -400,7 +401,7 @@ describe('bakeInstance: capturing the launch configuration', () => {
     expect(instance.tags[TAG.captured]).toBeUndefined();
   });
 
-  it('captures on the already-baked path too, as a new template version', async () => {
+  it('a duplicate on the already-baked path answers the version saved already and adds none', async () => {
     // Prepare: the slot was baked (and captured) by an earlier delivery
     const { w, instance } = arranged();
     const first = (await bakeInstance(capturing(), w.deps)) as { imageId: string };
@@ -409,9 +410,9 @@ describe('bakeInstance: capturing the launch configuration', () => {
     const again = await bakeInstance(capturing(), w.deps);
 
     // Assess
-    expect(again).toEqual({ status: 'already-baked', imageId: first.imageId, imageName: NAME, state: 'pending', launchTemplateVersion: 2 });
+    expect(again).toEqual({ status: 'already-baked', imageId: first.imageId, imageName: NAME, state: 'pending', launchTemplateVersion: 1 });
     expect(w.ec2.images.size).toBe(1);
-    expect(w.ec2.savedLaunchConfigs.get(TEMPLATE)).toHaveLength(2);
+    expect(w.ec2.savedLaunchConfigs.get(TEMPLATE)).toHaveLength(1);
     expect(instance.tags[TAG.captured]).toBe(DIGEST);
   });
 
