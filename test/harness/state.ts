@@ -229,7 +229,8 @@ export class Labels {
       volumeSize: s.VolumeSize,
       tags: tagsOf(s.Tags),
     }));
-    const launchTemplates: CanonicalLaunchTemplate[] = byKey(raw.templates, (t) => t.LaunchTemplateName ?? '').map((t) => ({
+    // By the name as labelled: a lineage's name may hold an instance id.
+    const launchTemplates: CanonicalLaunchTemplate[] = byKey(raw.templates, (t) => this.known(t.LaunchTemplateName ?? '')).map((t) => ({
       name: t.LaunchTemplateName ?? '',
       tags: tagsOf(t.Tags),
       defaultVersion: t.DefaultVersionNumber,
