@@ -43,6 +43,8 @@ export interface FunctionWiring {
   exportName: string;
   /** Seconds, from the function or the provider. */
   timeout: number;
+  /** At most this many invocations at once (reservedConcurrency), when the function says. */
+  reservedConcurrency?: number;
   eventBridge: EventBridgeWiring[];
   schedules: ScheduleWiring[];
 }
@@ -136,7 +138,8 @@ export function readServerless(options: { stage?: string; file?: string } = {}):
       }
     }
     const timeout = Number(resolveValue(fn.timeout ?? get(raw, 'provider.timeout') ?? 6));
-    return { name, file: `${handler.slice(0, dot)}.ts`, exportName: handler.slice(dot + 1), timeout, eventBridge, schedules };
+    const reserved = fn.reservedConcurrency === undefined ? {} : { reservedConcurrency: Number(resolveValue(fn.reservedConcurrency)) };
+    return { name, file: `${handler.slice(0, dot)}.ts`, exportName: handler.slice(dot + 1), timeout, ...reserved, eventBridge, schedules };
   });
 
   return {

@@ -237,6 +237,9 @@ describe('delivery', () => {
   it('the bake function runs at most params.bakeConcurrency at once', () => {
     expect(checkConcurrency(t, SPEC)).toEqual([]);
     expect(t.Resources.BakeLambdaFunction!.Properties!.ReservedConcurrentExecutions).toBe(params.bakeConcurrency);
+    // What the benchmark reads to run bakes as deployed.
+    expect(wiring.functions.find((f) => f.name === 'bake')?.reservedConcurrency).toBe(params.bakeConcurrency);
+    expect(wiring.functions.filter((f) => f.reservedConcurrency !== undefined).map((f) => f.name)).toEqual(['bake']);
   });
 });
 
