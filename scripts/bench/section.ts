@@ -27,8 +27,12 @@ export interface BenchSection {
 }
 
 export const ratio = (value: number, base: number) => `${(value / base).toFixed(2)}×`;
-export const median = (values: number[]) => {
+export const median = (values: number[]) => quantile(values, 0.5);
+
+/** The q-quantile (0..1) of the values, interpolated between the two nearest. */
+export const quantile = (values: number[], q: number) => {
   const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  const at = (sorted.length - 1) * q;
+  const low = Math.floor(at);
+  return sorted[low]! + (sorted[Math.min(low + 1, sorted.length - 1)]! - sorted[low]!) * (at - low);
 };
