@@ -9,13 +9,11 @@
  * (DescribeInstanceAttribute and launch template calls per instance) and later nights
  * must not.
  */
-import { spawn } from 'node:child_process';
-import { resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { DescribeImagesCommand } from '@aws-sdk/client-ec2';
 import { LocalCloud } from '../../test/harness/local-cloud.js';
 import type { RotationReport } from '../../shared/use-cases/rotate-images.js';
-import type { BenchSection, TargetCheck } from './section.js';
+import { runSectionScript, sectionInChild, type BenchSection, type TargetCheck } from './section.js';
 
 /**
  * Fleets measured through three full nights (the issue's 10, 100 and 1,000; the
@@ -261,36 +259,9 @@ async function measureApiEconomy(): Promise<BenchSection> {
   };
 }
 
-// ---------------------------------------------------------------------------
-// Run in a child process: LocalCloud imports the handler modules once per process and
-// their clients keep the endpoint of the first cloud started, so a second LocalCloud in
-// one process (another section's) would send the handlers' calls to a stopped proxy.
-// ---------------------------------------------------------------------------
-
-const SELF = fileURLToPath(import.meta.url);
-const ROOT = resolve(SELF, '../../..');
-const MARK = '@@bench-section@@ ';
-
+/** Section 2 of `npm run bench`, measured in a child process (see sectionInChild). */
 export function apiEconomy(): Promise<BenchSection> {
-  return new Promise((done, fail) => {
-    const proc = spawn(process.execPath, ['--import', 'tsx', SELF, '--child'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    proc.stdout.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
-    proc.on('error', fail);
-    proc.on('close', (code) => {
-      const line = out.split('\n').find((l) => l.startsWith(MARK));
-      if (code !== 0 || line === undefined) return fail(new Error(`apiEconomy child exited with ${code}: ${out.slice(-2000)}`));
-      done(JSON.parse(line.slice(MARK.length)) as BenchSection);
-    });
-  });
+  return sectionInChild(fileURLToPath(import.meta.url));
 }
 
-if (process.argv[1] && pathToFileURL(process.argv[1]).href === import.meta.url) {
-  if (process.argv.includes('--child')) {
-    const section = JSON.stringify(await measureApiEconomy());
-    // moto and the proxy are stopped; leftover sockets must not keep the child alive.
-    process.stdout.write(`${MARK}${section}\n`, () => process.exit(0));
-  } else {
-    console.log(JSON.stringify(await apiEconomy(), null, 2));
-  }
-}
+await runSectionScript(import.meta.url, measureApiEconomy, apiEconomy);

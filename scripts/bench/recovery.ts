@@ -11,8 +11,7 @@
  * proxy) and the in-process time (everything else: parsing, planning, SDK
  * serialisation and signing, XML parsing).
  */
-import { spawn } from 'node:child_process';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { AllocateAddressCommand, AssociateAddressCommand, EC2Client } from '@aws-sdk/client-ec2';
@@ -26,7 +25,7 @@ import { loadConfig } from '../../shared/runtime/config.js';
 import type { Log } from '../../shared/runtime/logger.js';
 import { noMetrics, type Deps } from '../../shared/use-cases/ports.js';
 import { recoverInstances } from '../../shared/use-cases/recover-instance.js';
-import { median, type BenchSection } from './section.js';
+import { median, runSectionScript, sectionInChild, type BenchSection } from './section.js';
 
 const RUNS = 7;
 const TARGET_SEQUENTIAL = 4;
@@ -213,36 +212,9 @@ async function measureRecovery(): Promise<BenchSection> {
   };
 }
 
-// ---------------------------------------------------------------------------
-// Run in a child process: LocalCloud imports the handler modules once per process and
-// their clients keep the endpoint of the first cloud started, so a second LocalCloud in
-// one process (another section's) would send the handlers' calls to a stopped proxy.
-// ---------------------------------------------------------------------------
-
-const SELF = fileURLToPath(import.meta.url);
-const ROOT = resolve(SELF, '../../..');
-const MARK = '@@bench-section@@ ';
-
+/** Section 5 of `npm run bench`, measured in a child process (see sectionInChild). */
 export function recoveryLatency(): Promise<BenchSection> {
-  return new Promise((done, fail) => {
-    const proc = spawn(process.execPath, ['--import', 'tsx', SELF, '--child'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    proc.stdout.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
-    proc.on('error', fail);
-    proc.on('close', (code) => {
-      const line = out.split('\n').find((l) => l.startsWith(MARK));
-      if (code !== 0 || line === undefined) return fail(new Error(`recoveryLatency child exited with ${code}: ${out.slice(-2000)}`));
-      done(JSON.parse(line.slice(MARK.length)) as BenchSection);
-    });
-  });
+  return sectionInChild(fileURLToPath(import.meta.url));
 }
 
-if (process.argv[1] && pathToFileURL(process.argv[1]).href === import.meta.url) {
-  if (process.argv.includes('--child')) {
-    const section = JSON.stringify(await measureRecovery());
-    // moto and the proxy are stopped; leftover sockets must not keep the child alive.
-    process.stdout.write(`${MARK}${section}\n`, () => process.exit(0));
-  } else {
-    console.log(JSON.stringify(await recoveryLatency(), null, 2));
-  }
-}
+await runSectionScript(import.meta.url, measureRecovery, recoveryLatency);

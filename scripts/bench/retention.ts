@@ -22,6 +22,7 @@ import { Worker } from 'node:worker_threads';
 import { Session } from 'node:inspector/promises';
 import { planRotation, type RotationImage, type RotationInput } from '../../shared/domain/retention.js';
 import type { Retention } from '../../shared/domain/tags.js';
+import { seededRandom as random } from '../../test/harness/faults.js';
 import { median, type BenchSection } from './section.js';
 
 const STACK = 'ami-lifecycle-bench';
@@ -61,18 +62,6 @@ interface ChildResult {
 // ---------------------------------------------------------------------------
 // The child: build the input, plan, report
 // ---------------------------------------------------------------------------
-
-/** Deterministic pseudo-random numbers (mulberry32), so every run plans the same account. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const hex = (n: number, width = 17) => n.toString(16).padStart(width, '0');
 
