@@ -179,6 +179,27 @@ function arrange(w: World, opts: ArrangeOptions = {}): Arranged {
 /** Instances of the account that replace this one. */
 const replacementsOf = (w: World, failedId: string) => [...w.ec2.instances.values()].filter((i) => i.tags[TAG.replaces] === failedId);
 
+/**
+ * After a first delivery launched the replacement: a newer good image appears, and the
+ * next listing of the lineage does not show the replacement yet (eventual consistency).
+ */
+function newerImageWhileReplacementUnlisted(w: World) {
+  const newer = w.ec2.addImage({
+    name: `${STACK}/web/nightly/2026-11-26`,
+    creationDate: '2026-11-26T00:45:00.000Z',
+    tags: { [TAG.managedBy]: STACK, [TAG.lineage]: 'web', [TAG.sourceInstance]: FAILED, [TAG.status]: 'good' },
+  });
+  const list = w.ec2.listLineageInstances.bind(w.ec2);
+  let stale = true;
+  w.ec2.listLineageInstances = async (lineage: string) => {
+    const all = await list(lineage);
+    if (!stale) return all;
+    stale = false;
+    return all.filter((i) => i.tags[TAG.replaces] !== FAILED);
+  };
+  return newer;
+}
+
 /** The calls up to the launch: one describe, then the lineage's images, instances and configuration. */
 const READS = ['DescribeInstance', 'ListLineageImages', 'ListLineageInstances', 'ReadLaunchConfig'];
 
@@ -803,19 +824,7 @@ describe('recoverInstances: exactly once', () => {
     const event = stateChange(FAILED, 'terminated');
     await recoverInstances(event, w.deps);
     const firstId = replacementsOf(w, FAILED)[0]!.instanceId;
-    const newer = w.ec2.addImage({
-      name: `${STACK}/web/nightly/2026-11-26`,
-      creationDate: '2026-11-26T00:45:00.000Z',
-      tags: { [TAG.managedBy]: STACK, [TAG.lineage]: 'web', [TAG.sourceInstance]: FAILED, [TAG.status]: 'good' },
-    });
-    const list = w.ec2.listLineageInstances.bind(w.ec2);
-    let stale = true;
-    w.ec2.listLineageInstances = async (lineage: string) => {
-      const all = await list(lineage);
-      if (!stale) return all;
-      stale = false;
-      return all.filter((i) => i.tags[TAG.replaces] !== FAILED);
-    };
+    const newer = newerImageWhileReplacementUnlisted(w);
 
     // Act
     const report = await recoverInstances(event, w.deps);
@@ -1097,19 +1106,7 @@ describe('recoverInstances: metrics', () => {
     arrange(w);
     const event = stateChange(FAILED, 'terminated');
     await recoverInstances(event, w.deps);
-    w.ec2.addImage({
-      name: `${STACK}/web/nightly/2026-11-26`,
-      creationDate: '2026-11-26T00:45:00.000Z',
-      tags: { [TAG.managedBy]: STACK, [TAG.lineage]: 'web', [TAG.sourceInstance]: FAILED, [TAG.status]: 'good' },
-    });
-    const list = w.ec2.listLineageInstances.bind(w.ec2);
-    let stale = true;
-    w.ec2.listLineageInstances = async (lineage: string) => {
-      const all = await list(lineage);
-      if (!stale) return all;
-      stale = false;
-      return all.filter((i) => i.tags[TAG.replaces] !== FAILED);
-    };
+    newerImageWhileReplacementUnlisted(w);
     w.metrics.clear();
 
     // Act
