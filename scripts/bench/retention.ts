@@ -55,6 +55,8 @@ interface ChildResult {
   heapBeforeMb: number;
   /** Heap after planning and a forced GC, input and plan both still referenced. */
   heapAfterMb: number;
+  /** The same input planned a second time in the process (code compiled), after the measurements. */
+  replanMs: number;
   /** With --profile: self time of the planning window by function, biggest first (ms). */
   profile?: Array<[string, number]>;
 }
@@ -190,6 +192,11 @@ async function child(images: number, profile: boolean): Promise<ChildResult> {
   gc();
   gc();
   const heapAfter = process.memoryUsage().heapUsed; // the input still held: what the plan itself keeps
+  // The same input planned again in this process, its code now compiled: how much of the
+  // first plan's time is the first run's (JIT, first allocations), not the work.
+  const t1 = performance.now();
+  planRotation(input);
+  const replanMs = performance.now() - t1;
   input = undefined;
   sampler.postMessage('exit');
   return {
@@ -199,6 +206,7 @@ async function child(images: number, profile: boolean): Promise<ChildResult> {
     lineages: plan.lineages.length,
     buildMs,
     planMs,
+    replanMs,
     rssBeforeMb: mb(rssBefore),
     rssPeakMb: mb(rssPeak),
     maxRssMb: process.resourceUsage().maxRSS / 1024,
@@ -242,7 +250,7 @@ const fmtMb = (v: number) => `${v.toFixed(0)} MB`;
 
 export async function retentionPlanning(): Promise<BenchSection> {
   const rows: string[][] = [];
-  const bySize = new Map<number, { planMs: number; growthMb: number; peakMb: number; maxRssMb: number }>();
+  const bySize = new Map<number, { planMs: number; replanMs: number; growthMb: number; peakMb: number; maxRssMb: number }>();
   for (const { images, runs } of SIZES) {
     const results: ChildResult[] = [];
     for (let r = 0; r < runs; r++) results.push(await runChild(images));
@@ -250,8 +258,9 @@ export async function retentionPlanning(): Promise<BenchSection> {
     const growthMb = median(results.map((x) => x.rssPeakMb - x.rssBeforeMb));
     const peakMb = median(results.map((x) => x.rssPeakMb));
     const maxRssMb = median(results.map((x) => x.maxRssMb));
+    const replanMs = median(results.map((x) => x.replanMs));
     const first = results[0]!;
-    bySize.set(images, { planMs, growthMb, peakMb, maxRssMb });
+    bySize.set(images, { planMs, replanMs, growthMb, peakMb, maxRssMb });
     rows.push([
       images.toLocaleString('en-US'),
       `${first.lineages.toLocaleString('en-US')} / ${first.deletes.toLocaleString('en-US')}`,
@@ -261,6 +270,7 @@ export async function retentionPlanning(): Promise<BenchSection> {
         ? `${fmtMs(planMs)} (${fmtMs(Math.min(...results.map((x) => x.planMs)))}–${fmtMs(Math.max(...results.map((x) => x.planMs)))})`
         : fmtMs(planMs),
       `${((planMs * 1000) / images).toFixed(2)} µs`,
+      fmtMs(replanMs),
       fmtMb(median(results.map((x) => x.rssBeforeMb))),
       fmtMb(growthMb),
       fmtMb(peakMb),
@@ -295,6 +305,7 @@ export async function retentionPlanning(): Promise<BenchSection> {
       'build input',
       'plan time (min–max)',
       'per image',
+      'same input planned again in the process',
       'RSS with input',
       'RSS growth while planning',
       'peak RSS planning',
@@ -309,7 +320,8 @@ export async function retentionPlanning(): Promise<BenchSection> {
         measured: fmtMs(at100k.planMs),
         met: timeMet,
         note:
-          `${timeMet ? '' : 'MISSED: '}self time while planning 100k (sampling profiler, one extra run): ${where}. ` +
+          `${timeMet ? '' : `over by ${fmtMs(at100k.planMs - TARGET_SECONDS * 1000)}; the same input planned again in the process takes ${fmtMs(at100k.replanMs)}, so the rest is the first run's (JIT tiers, first allocations). `}` +
+          `Self time while planning 100k (sampling profiler, one extra run): ${where}. ` +
           'slotFor asks Intl for a UTC offset once per distinct UTC hour and zone (it was once per image a tier policy walks: ~35% of the time).',
       },
       {
