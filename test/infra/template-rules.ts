@@ -576,6 +576,7 @@ export const METRIC_ALARMS: Array<{ metrics: string[]; stat: string }> = [
   { metrics: ['ImageBakesFailed', 'ImagesFailed'], stat: 'Sum' },
   { metrics: ['RecoveriesFailed'], stat: 'Sum' },
   { metrics: ['RecoveriesGaveUp'], stat: 'Sum' },
+  { metrics: ['RotationFailures'], stat: 'Sum' },
   { metrics: ['LineagesWithoutGoodImage'], stat: 'Maximum' },
 ];
 

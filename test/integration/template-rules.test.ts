@@ -343,6 +343,7 @@ const mutations: Mutation[] = [
   ['an unbounded bake function', (x) => void delete x.Resources.BakeLambdaFunction!.Properties!.ReservedConcurrentExecutions, /bake: no reserved concurrency/],
   // metrics and alarms
   ['no alarm on stale lineages', (x) => void delete x.Resources.LineageWithoutGoodImageAlarm, /no alarm on LineagesWithoutGoodImage/],
+  ['no alarm on skipped rotation steps', (x) => void delete x.Resources.RotationFailuresAlarm, /no alarm on RotationFailures/],
   ['an alarm that treats silence as failure', (x) => void (x.Resources.RecoveryFailedAlarm!.Properties!.TreatMissingData = 'breaching'), /RecoveryFailedAlarm: TreatMissingData is breaching/],
   ['a sum that missing data hides', (x) => void (x.Resources.BakeFailuresAlarm!.Properties!.Metrics[0].Expression = 'refused + failed'), /no alarm on ImageBakesFailed \+ ImagesFailed/],
   ['metrics under another service name', (x) => void (x.Resources.RotateLambdaFunction!.Properties!.Environment.Variables.POWERTOOLS_SERVICE_NAME = 'ami-lifecycle'), /Rotate: POWERTOOLS_SERVICE_NAME/],
