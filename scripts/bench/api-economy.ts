@@ -11,7 +11,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { DescribeImagesCommand } from '@aws-sdk/client-ec2';
-import { LocalCloud } from '../../test/harness/local-cloud.js';
+import { LocalCloud, pastNights } from '../../test/harness/local-cloud.js';
 import type { RotationReport } from '../../shared/use-cases/rotate-images.js';
 import { runSectionScript, sectionInChild, type BenchSection, type TargetCheck } from './section.js';
 
@@ -51,13 +51,6 @@ interface Measured {
   /** Wall time of the measured (third) night, and of the whole size. */
   cycleMs: number;
   totalMs: number;
-}
-
-/** The last `n` nights before today, 03:00 UTC, oldest first (rotation reads real time). */
-function pastNights(n: number): Date[] {
-  const today = new Date();
-  today.setUTCHours(3, 0, 0, 0);
-  return Array.from({ length: n }, (_, i) => new Date(today.getTime() - (n - i) * 86_400_000));
 }
 
 async function managedImageCount(cloud: LocalCloud): Promise<number> {

@@ -45,6 +45,16 @@ import { PROJECT_ROOT, readServerless, type FunctionWiring, type ServiceWiring }
 /** An image id that moto ships in every region, to launch instances from. */
 export const MOTO_BASE_AMI = 'ami-760aaa0f';
 
+/**
+ * The last `n` nights before today, 03:00 UTC, oldest first: bake times for images that
+ * rotation (which reads the real time) and status must see as recent.
+ */
+export function pastNights(n: number): Date[] {
+  const today = new Date();
+  today.setUTCHours(3, 0, 0, 0);
+  return Array.from({ length: n }, (_, i) => new Date(today.getTime() - (n - i) * 86_400_000));
+}
+
 export type LambdaHandler = (event: unknown, context: Context) => Promise<unknown>;
 
 export interface Delivery {
@@ -331,23 +341,11 @@ export class LocalCloud {
           const url = this.queues.get(`${fn.name}-${i}`)!;
           // Everything waiting in the queue is run at once (up to the concurrency), not ten
           // at a time: a slow invocation must not hold back the others, as in Lambda.
-          const waiting: Array<{ event: unknown; receipt: string }> = [];
-          while (true) {
-            const batch = await this.receive(url);
-            if (batch.length === 0) break;
-            waiting.push(...batch);
-          }
+          const waiting = await this.receiveAll(url);
           if (waiting.length === 0) continue;
           delivered += waiting.length;
           deliveries.push(...(await this.runAll(waiting.map((m) => ({ functionName: fn.name, event: m.event })), options)));
-          for (let n = 0; n < waiting.length; n += 10) {
-            await this.sqs.send(
-              new DeleteMessageBatchCommand({
-                QueueUrl: url,
-                Entries: waiting.slice(n, n + 10).map((m, k) => ({ Id: String(k), ReceiptHandle: m.receipt })),
-              }),
-            );
-          }
+          await this.deleteAll(url, waiting);
         }
       }
       if (delivered === 0) break;
@@ -365,17 +363,9 @@ export class LocalCloud {
     for (const fn of this.wiring.functions) {
       for (let i = 0; i < fn.eventBridge.length; i++) {
         const url = this.queues.get(`${fn.name}-${i}`)!;
-        while (true) {
-          const batch = await this.receive(url);
-          if (batch.length === 0) break;
-          drained.push(...batch.map((m) => ({ functionName: fn.name, event: m.event })));
-          await this.sqs.send(
-            new DeleteMessageBatchCommand({
-              QueueUrl: url,
-              Entries: batch.map((m, n) => ({ Id: String(n), ReceiptHandle: m.receipt })),
-            }),
-          );
-        }
+        const waiting = await this.receiveAll(url);
+        drained.push(...waiting.map((m) => ({ functionName: fn.name, event: m.event })));
+        await this.deleteAll(url, waiting);
       }
     }
     return drained;
@@ -421,11 +411,28 @@ export class LocalCloud {
     return out;
   }
 
-  private async receive(url: string): Promise<Array<{ event: unknown; receipt: string }>> {
-    const { Messages } = await this.sqs.send(
-      new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 0, VisibilityTimeout: 300 }),
-    );
-    return (Messages ?? []).map((m) => ({ event: asDelivered(JSON.parse(m.Body!)), receipt: m.ReceiptHandle! }));
+  /** Every message waiting in the queue, hidden from other receivers until deleted (or for 300 s). */
+  private async receiveAll(url: string): Promise<Array<{ event: unknown; receipt: string }>> {
+    const waiting: Array<{ event: unknown; receipt: string }> = [];
+    while (true) {
+      const { Messages = [] } = await this.sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 0, VisibilityTimeout: 300 }),
+      );
+      if (Messages.length === 0) return waiting;
+      waiting.push(...Messages.map((m) => ({ event: asDelivered(JSON.parse(m.Body!)), receipt: m.ReceiptHandle! })));
+    }
+  }
+
+  /** Deletes received messages, ten per call (SQS's batch limit). */
+  private async deleteAll(url: string, messages: Array<{ receipt: string }>): Promise<void> {
+    for (let n = 0; n < messages.length; n += 10) {
+      await this.sqs.send(
+        new DeleteMessageBatchCommand({
+          QueueUrl: url,
+          Entries: messages.slice(n, n + 10).map((m, k) => ({ Id: String(k), ReceiptHandle: m.receipt })),
+        }),
+      );
+    }
   }
 
   /** Every event the service has published to its bus so far (since the last reset), oldest first. */

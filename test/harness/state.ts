@@ -75,16 +75,13 @@ export interface CloudState {
 const tagsOf = (tags: Tag[] | undefined): Record<string, string> =>
   Object.fromEntries([...(tags ?? [])].map((t) => [t.Key ?? '', t.Value ?? '']).sort(([a], [b]) => (a! < b! ? -1 : a! > b! ? 1 : 0)));
 
-async function all<P, T>(pages: AsyncIterable<P>, pick: (page: P) => T[] | undefined): Promise<T[]> {
+/** Every item of every page, in order. */
+export async function all<P, T>(pages: AsyncIterable<P>, pick: (page: P) => T[] | undefined): Promise<T[]> {
   const out: T[] = [];
   for await (const page of pages) out.push(...(pick(page) ?? []));
   return out;
 }
 
-/** Replaces every AWS id in a value (deeply) by its label. */
-function relabel<T>(value: T, label: (id: string) => string): T {
-  return JSON.parse(JSON.stringify(value, (_key, v: unknown) => (typeof v === 'string' ? v.replace(ID, label) : v))) as T;
-}
 
 /**
  * Labels for AWS ids, learned from every state read and every event seen, so that
@@ -107,11 +104,10 @@ export class Labels {
     this.mask = options.mask ?? [];
   }
 
-  private masked<T>(value: T): T {
-    if (this.mask.length === 0) return value;
-    return JSON.parse(
-      JSON.stringify(value, (_key, v: unknown) => (typeof v === 'string' ? this.mask.reduce((text, [re, by]) => text.replace(re, by), v) : v)),
-    ) as T;
+  /** A deep copy of the value with every AWS id in its strings replaced by its label, then masked. */
+  private canonicalStrings<T>(value: T): T {
+    const rewrite = (text: string) => this.mask.reduce((t, [re, by]) => t.replace(re, by), text.replace(ID, (id) => this.of(id)));
+    return JSON.parse(JSON.stringify(value, (_key, v: unknown) => (typeof v === 'string' ? rewrite(v) : v))) as T;
   }
 
   /** Adds names for instances launched later. */
@@ -241,7 +237,7 @@ export class Labels {
         data: v.LaunchTemplateData,
       })),
     }));
-    return this.masked(relabel({ images, snapshots, instances, launchTemplates }, (id) => this.of(id)));
+    return this.canonicalStrings({ images, snapshots, instances, launchTemplates });
   }
 
   /**
@@ -272,12 +268,7 @@ export class Labels {
       }
       return value;
     };
-    const out = this.masked(
-      relabel(
-        events.map((e) => ({ detailType: e['detail-type'], detail: strip(e.detail) as Record<string, unknown> })),
-        (id) => this.of(id),
-      ),
-    );
+    const out = this.canonicalStrings(events.map((e) => ({ detailType: e['detail-type'], detail: strip(e.detail) as Record<string, unknown> })));
     const text = (e: CanonicalEvent) => JSON.stringify(e);
     return out.sort((a, b) => (text(a) < text(b) ? -1 : text(a) > text(b) ? 1 : 0));
   }

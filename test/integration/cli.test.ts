@@ -18,6 +18,7 @@ import { slotFor } from '../../shared/domain/schedule.js';
 import { tagRecord } from '../../shared/domain/tags.js';
 import type { LineageStatus } from '../../shared/domain/fleet-status.js';
 import { cloudPerFile } from '../harness/cloud-per-file.js';
+import { pastNights } from '../harness/local-cloud.js';
 
 const MANAGED_BY = 'ami-lifecycle-dev';
 const BAKE = 'ami-lifecycle:bake';
@@ -113,13 +114,6 @@ function expectReadOnly(): void {
   expect(actions).toContain('DescribeImages');
   expect(actions.filter((a) => !/^(Describe|Get|List)/.test(a))).toEqual([]);
   expect(mutatingCalls()).toEqual({});
-}
-
-/** The last `nights` nights before today, 03:00 UTC, oldest first (recent enough for no 'no good image' problem). */
-function pastNights(nights: number): Date[] {
-  const today = new Date();
-  today.setUTCHours(3, 0, 0, 0);
-  return Array.from({ length: nights }, (_, i) => new Date(today.getTime() - (nights - i) * 86_400_000));
 }
 
 async function bakeNights(nights: Date[]): Promise<void> {

@@ -15,6 +15,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { cloudPerFile } from '../harness/cloud-per-file.js';
+import { pastNights } from '../harness/local-cloud.js';
 import type { CrashOptions } from '../harness/faults.js';
 import { Labels, type CloudState } from '../harness/state.js';
 
@@ -45,13 +46,6 @@ interface Path {
   name: string;
   /** Builds the world the handler runs in (after a reset) and returns what to invoke. */
   arrange(): Promise<Arranged>;
-}
-
-/** The last `n` nights before today, 03:00 UTC, oldest first (rotation reads the real time). */
-function pastNights(n: number): Date[] {
-  const today = new Date();
-  today.setUTCHours(3, 0, 0, 0);
-  return Array.from({ length: n }, (_, i) => new Date(today.getTime() - (n - i) * 86_400_000));
 }
 
 async function waiting(functionName: string): Promise<Invocation[]> {
@@ -114,12 +108,8 @@ interface Run {
 
 const sum = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);
 
-/** Builds the path's world, runs its invocations (crashing as asked, then retrying them all), reads the account. */
-async function run(path: Path, crash?: CrashOptions): Promise<Run> {
-  await cloud.reset();
-  const { names, invocations } = await path.arrange();
-  cloud.proxy.resetCalls();
-  if (crash) cloud.proxy.crashAfter(crash);
+/** Invokes each in turn; the errors they threw. */
+async function invokeAll(invocations: Invocation[]): Promise<string[]> {
   const errors: string[] = [];
   for (const i of invocations) {
     try {
@@ -128,21 +118,21 @@ async function run(path: Path, crash?: CrashOptions): Promise<Run> {
       errors.push(String(error));
     }
   }
+  return errors;
+}
+
+/** Builds the path's world, runs its invocations (crashing as asked, then retrying them all), reads the account. */
+async function run(path: Path, crash?: CrashOptions): Promise<Run> {
+  await cloud.reset();
+  const { names, invocations } = await path.arrange();
+  cloud.proxy.resetCalls();
+  if (crash) cloud.proxy.crashAfter(crash);
+  const errors = await invokeAll(invocations);
   const calls = sum(cloud.proxy.calls());
   const crashed = cloud.proxy.crashState().crashed;
   cloud.proxy.disarmCrash();
-  const retryErrors: string[] = [];
-  if (crash) {
-    for (const i of invocations) {
-      try {
-        await cloud.invoke(i.functionName, i.event);
-      } catch (error) {
-        retryErrors.push(String(error));
-      }
-    }
-  } else {
-    retryErrors.push(...errors); // a clean run must not fail
-  }
+  // The retry of a crashed run must succeed; a clean run must not fail in the first place.
+  const retryErrors = crash ? await invokeAll(invocations) : errors;
   const labels = new Labels(names, { mask: MASK });
   const state = await labels.state(cloud.ec2);
   const kinds = [...new Set(labels.events(cloud.published()).map((e) => e.detailType))].sort();

@@ -9,6 +9,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { cloudPerFile } from '../harness/cloud-per-file.js';
+import { pastNights } from '../harness/local-cloud.js';
 import type { FaultOptions } from '../harness/faults.js';
 import { Labels } from '../harness/state.js';
 import { productionDeps } from '../../shared/runtime/deps.js';
@@ -21,13 +22,6 @@ const NIGHTS = 6;
 const POLICIES = ['2', '3', undefined] as const;
 
 const cloud = cloudPerFile({ concurrency: 16, env: { DEFAULT_RETAIN: '4', POWERTOOLS_LOG_LEVEL: 'SILENT' } });
-
-/** The last `n` nights before today, 03:00 UTC, oldest first (rotation reads the real time). */
-function pastNights(n: number): Date[] {
-  const today = new Date();
-  today.setUTCHours(3, 0, 0, 0);
-  return Array.from({ length: n }, (_, i) => new Date(today.getTime() - (n - i) * 86_400_000));
-}
 
 describe('rotation under throttling and server errors', () => {
   it('deletes exactly the planned images and every snapshot of theirs, nothing else', { timeout: 240_000 }, async () => {

@@ -13,6 +13,7 @@ import {
   type Image,
 } from '@aws-sdk/client-ec2';
 import { cloudPerFile } from '../harness/cloud-per-file.js';
+import { pastNights } from '../harness/local-cloud.js';
 import { tagRecord } from '../../shared/domain/tags.js';
 import type { RotationReport } from '../../shared/use-cases/rotate-images.js';
 
@@ -23,13 +24,6 @@ const SNAPSHOT_BYTES = 15 * GiB;
 
 // Orphans are swept at once here; the deployed default spares those younger than a day.
 const cloud = cloudPerFile({ env: { ORPHAN_GRACE_HOURS: '0', DEFAULT_RETAIN: '7' } });
-
-/** The last `nights` nights before today, 03:00 UTC, oldest first. */
-function pastNights(nights: number): Date[] {
-  const today = new Date();
-  today.setUTCHours(3, 0, 0, 0);
-  return Array.from({ length: nights }, (_, i) => new Date(today.getTime() - (nights - i) * 86_400_000));
-}
 
 /** Bakes every night given and lets each image turn good. */
 async function bakeNights(nights: Date[]): Promise<void> {
