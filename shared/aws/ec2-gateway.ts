@@ -433,10 +433,10 @@ export class Ec2Gateway implements Ec2Port {
     return out.UserData?.Value || undefined;
   }
 
-  async saveLaunchConfig(name: string, config: StoredLaunchConfig, tags: Tags, description: string, digest: string): Promise<number> {
+  async saveLaunchConfig(name: string, config: StoredLaunchConfig, tags: Tags, description: string, revision: string): Promise<number> {
     const LaunchTemplateData = toTemplateData(config);
-    // The digest closes the description (EC2 takes 255 characters), so a cut never loses it.
-    const marker = ` (digest ${digest})`;
+    // The revision closes the description (EC2 takes 255 characters), so a cut never loses it.
+    const marker = ` (${revision})`;
     const VersionDescription = `${description.slice(0, 255 - marker.length)}${marker}`;
     try {
       const created = await this.client.send(
@@ -452,7 +452,7 @@ export class Ec2Gateway implements Ec2Port {
       const mapped = toAwsCallError('CreateLaunchTemplate', error);
       if (mapped.code !== 'InvalidLaunchTemplateName.AlreadyExistsException') throw mapped;
     }
-    // A retry after a crash, or a duplicate of the bake, finds its own version newest:
+    // A retry after a crash, or a duplicate of the bake, finds its own revision newest:
     // answer it rather than add an identical one (the instance's captured tag, which
     // would have skipped the capture, is written only after this).
     const latest = await this.latestTemplateVersion(name);

@@ -67,8 +67,10 @@ async function captureLaunchConfig(request: BakeRequested, deps: Deps): Promise<
       launchTemplateName(deps.managedBy, lineage),
       { ...capture.config, userData },
       { [TAG.managedBy]: deps.managedBy, [TAG.lineage]: lineage },
-      `captured from ${instanceId} at ${request.requestedAt}`,
-      capture.digest,
+      `captured at ${request.requestedAt}`,
+      // Not the digest alone: two instances of a lineage launched in the same second with
+      // one configuration share it, and the second would find the first's version.
+      `from ${instanceId}, digest ${capture.digest}`,
     );
     if (capture.config.elasticIp) await deps.ec2.tagElasticIp(capture.config.elasticIp, { [TAG.lineage]: lineage });
     await deps.ec2.tagResources([instanceId], { [TAG.captured]: capture.digest });

@@ -62,11 +62,11 @@ export interface Ec2Port {
   readUserData(instanceId: string): Promise<string | undefined>;
   /**
    * Writes the configuration as the newest version of the named launch template (created
-   * if missing) and answers its number. Idempotent per digest: when the newest version
-   * was saved with this digest already (a retry, a duplicate event), answers its number
-   * and adds nothing.
+   * if missing) and answers its number. Idempotent per revision (the instance and its
+   * configuration's digest): when the newest version was saved with this revision already
+   * (a retry, a duplicate event), answers its number and adds nothing.
    */
-  saveLaunchConfig(name: string, config: StoredLaunchConfig, tags: Tags, description: string, digest: string): Promise<number>;
+  saveLaunchConfig(name: string, config: StoredLaunchConfig, tags: Tags, description: string, revision: string): Promise<number>;
   /** The newest version of the named launch template, or undefined when there is none. */
   readLaunchConfig(name: string): Promise<StoredLaunchConfig | undefined>;
   /** Tags the Elastic IP with this public address; its allocation id, or undefined if it is not one. */

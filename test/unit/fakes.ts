@@ -355,7 +355,7 @@ export class InMemoryEc2 implements Ec2Port {
   // ---- the port: capture and recovery -------------------------------------------------------
 
   /** Launch templates by name: every saved version, oldest first (version = index + 1). */
-  readonly savedLaunchConfigs = new Map<string, Array<{ config: StoredLaunchConfig; tags: Tags; description: string; digest?: string }>>();
+  readonly savedLaunchConfigs = new Map<string, Array<{ config: StoredLaunchConfig; tags: Tags; description: string; revision?: string }>>();
   readonly addresses = new Map<string, FakeAddress>();
   /** Every RunInstances call that reached "EC2", refused or not. */
   readonly runCalls: RelaunchSpec[] = [];
@@ -429,12 +429,12 @@ export class InMemoryEc2 implements Ec2Port {
     return instance.userData;
   }
 
-  async saveLaunchConfig(name: string, config: StoredLaunchConfig, tags: Tags, description: string, digest: string): Promise<number> {
+  async saveLaunchConfig(name: string, config: StoredLaunchConfig, tags: Tags, description: string, revision: string): Promise<number> {
     this.recoveryCall('SaveLaunchConfig');
     const versions = this.savedLaunchConfigs.get(name) ?? [];
-    if (versions.at(-1)?.digest === digest) return versions.length;
+    if (versions.at(-1)?.revision === revision) return versions.length;
     // A new template takes the tags; a new version leaves the template's tags as they are.
-    versions.push({ config: structuredClone(config), tags: versions[0]?.tags ?? { ...tags }, description, digest });
+    versions.push({ config: structuredClone(config), tags: versions[0]?.tags ?? { ...tags }, description, revision });
     this.savedLaunchConfigs.set(name, versions);
     return versions.length;
   }

@@ -99,10 +99,10 @@ const configTemplateData = {
 
 const TEMPLATE = `${STACK}-web`;
 const TEMPLATE_TAGS = { [TAG.managedBy]: STACK, [TAG.lineage]: 'web' };
-const DESCRIPTION = `captured from ${INSTANCE_ID} at 2026-11-26T01:00:00.000Z`;
-const DIGEST = '0123456789abcdef';
-/** The description as saved: the digest closes it. */
-const SAVED_DESCRIPTION = `${DESCRIPTION} (digest ${DIGEST})`;
+const DESCRIPTION = 'captured at 2026-11-26T01:00:00.000Z';
+const REVISION = `from ${INSTANCE_ID}, digest 0123456789abcdef`;
+/** The description as saved: the revision closes it. */
+const SAVED_DESCRIPTION = `${DESCRIPTION} (${REVISION})`;
 
 /** Answers DescribeInstances with the one instance and describes it through the gateway. */
 async function summaryOf(instance: Instance) {
@@ -530,7 +530,7 @@ describe('Ec2Gateway.saveLaunchConfig', () => {
     ec2Mock.on(CreateLaunchTemplateCommand).resolves({ LaunchTemplate: { LaunchTemplateName: TEMPLATE, LatestVersionNumber: 1 } });
 
     // Act
-    const version = await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, DIGEST);
+    const version = await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, REVISION);
 
     // Assess
     expect(version).toBe(1);
@@ -559,7 +559,7 @@ describe('Ec2Gateway.saveLaunchConfig', () => {
     ec2Mock.on(CreateLaunchTemplateCommand).resolves({ LaunchTemplate: { LatestVersionNumber: 1 } });
 
     // Act
-    await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, DIGEST);
+    await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, REVISION);
 
     // Assess
     const data = ec2Mock.commandCalls(CreateLaunchTemplateCommand)[0]!.args[0].input.LaunchTemplateData;
@@ -574,13 +574,13 @@ describe('Ec2Gateway.saveLaunchConfig', () => {
     ec2Mock.on(CreateLaunchTemplateCommand).resolves({});
 
     // Act
-    const version = await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, DIGEST);
+    const version = await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, REVISION);
 
     // Assess
     expect(version).toBe(1);
   });
 
-  it('cuts the description to the 255 characters EC2 takes, keeping the digest, for the template and for a version', async () => {
+  it('cuts the description to the 255 characters EC2 takes, keeping the revision, for the template and for a version', async () => {
     // Prepare
     const long = `${DESCRIPTION} ${'x'.repeat(400)}`;
     ec2Mock
@@ -590,27 +590,27 @@ describe('Ec2Gateway.saveLaunchConfig', () => {
     ec2Mock.on(CreateLaunchTemplateVersionCommand).resolves({ LaunchTemplateVersion: { VersionNumber: 2 } });
 
     // Act
-    await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, long, DIGEST);
-    await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, long, DIGEST);
+    await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, long, REVISION);
+    await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, long, REVISION);
 
     // Assess
     const created = ec2Mock.commandCalls(CreateLaunchTemplateCommand).map((c) => c.args[0].input.VersionDescription);
     const added = ec2Mock.commandCalls(CreateLaunchTemplateVersionCommand).map((c) => c.args[0].input.VersionDescription);
     expect(added).toHaveLength(1);
-    const marker = ` (digest ${DIGEST})`;
+    const marker = ` (${REVISION})`;
     for (const description of [...created, ...added]) expect(description).toBe(`${long.slice(0, 255 - marker.length)}${marker}`);
   });
 
-  it('keeps a description whole when it fits in 255 characters with the digest', async () => {
+  it('keeps a description whole when it fits in 255 characters with the revision', async () => {
     // Prepare
-    const exact = 'd'.repeat(255 - ` (digest ${DIGEST})`.length);
+    const exact = 'd'.repeat(255 - ` (${REVISION})`.length);
     ec2Mock.on(CreateLaunchTemplateCommand).resolves({ LaunchTemplate: { LatestVersionNumber: 1 } });
 
     // Act
-    await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, exact, DIGEST);
+    await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, exact, REVISION);
 
     // Assess
-    expect(ec2Mock).toHaveReceivedCommandWith(CreateLaunchTemplateCommand, { VersionDescription: `${exact} (digest ${DIGEST})` });
+    expect(ec2Mock).toHaveReceivedCommandWith(CreateLaunchTemplateCommand, { VersionDescription: `${exact} (${REVISION})` });
   });
 
   it('adds a version with the same data and description when the template exists, and answers its number', async () => {
@@ -618,7 +618,7 @@ describe('Ec2Gateway.saveLaunchConfig', () => {
     existingTemplate(4);
 
     // Act
-    const version = await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, DIGEST);
+    const version = await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, REVISION);
 
     // Assess
     expect(version).toBe(4);
@@ -646,7 +646,7 @@ describe('Ec2Gateway.saveLaunchConfig', () => {
     existingTemplate(created);
 
     // Act
-    const version = await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, DIGEST);
+    const version = await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, REVISION);
 
     // Assess
     expect(version).toBe(created);
@@ -663,7 +663,7 @@ describe('Ec2Gateway.saveLaunchConfig', () => {
     existingTemplate(...versions);
 
     // Act
-    for (const _ of versions) await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, DIGEST);
+    for (const _ of versions) await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, REVISION);
 
     // Assess
     const deleted = new Set(deletedVersions().map(Number));
@@ -679,7 +679,7 @@ describe('Ec2Gateway.saveLaunchConfig', () => {
         existingTemplate(created);
 
         // Act
-        await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, DIGEST);
+        await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, REVISION);
 
         // Assess
         const deleted = deletedVersions();
@@ -690,15 +690,15 @@ describe('Ec2Gateway.saveLaunchConfig', () => {
     );
   });
 
-  it('answers the newest version and adds none when it was saved with this digest (a retry, a duplicate)', async () => {
-    // Prepare
+  it('answers the newest version and adds none when it was saved with this revision (a retry, a duplicate)', async () => {
+    // Prepare: saved by an earlier delivery of the bake, at another time
     existingTemplate(8);
     ec2Mock.on(DescribeLaunchTemplateVersionsCommand).resolves({
-      LaunchTemplateVersions: [{ VersionNumber: 7, VersionDescription: `captured from i-0other at 2026-11-25T01:00:00.000Z (digest ${DIGEST})` }],
+      LaunchTemplateVersions: [{ VersionNumber: 7, VersionDescription: `captured at 2026-11-25T01:00:00.000Z (${REVISION})` }],
     });
 
     // Act
-    const version = await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, DIGEST);
+    const version = await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, REVISION);
 
     // Assess
     expect(version).toBe(7);
@@ -708,8 +708,9 @@ describe('Ec2Gateway.saveLaunchConfig', () => {
   });
 
   it.each([
-    ['another digest', 'captured from i-0abc at 2026-11-25T01:00:00.000Z (digest fedcba9876543210)'],
-    ['the digest not at the end', `digest ${DIGEST} quoted by an operator`],
+    ['another digest', `captured at 2026-11-25T01:00:00.000Z (from ${INSTANCE_ID}, digest fedcba9876543210)`],
+    ['the same digest from another instance', 'captured at 2026-11-25T01:00:00.000Z (from i-0fedcba9876543210, digest 0123456789abcdef)'],
+    ['the revision not at the end', `(${REVISION}) quoted by an operator`],
     ['no description', undefined],
   ])('adds a version when the newest has %s', async (_, VersionDescription) => {
     // Prepare
@@ -717,7 +718,7 @@ describe('Ec2Gateway.saveLaunchConfig', () => {
     ec2Mock.on(DescribeLaunchTemplateVersionsCommand).resolves({ LaunchTemplateVersions: [{ VersionNumber: 7, VersionDescription }] });
 
     // Act
-    const version = await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, DIGEST);
+    const version = await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, REVISION);
 
     // Assess
     expect(version).toBe(8);
@@ -731,7 +732,7 @@ describe('Ec2Gateway.saveLaunchConfig', () => {
     ec2Mock.on(CreateLaunchTemplateVersionCommand).rejects(awsError('InvalidLaunchTemplateName.NotFoundException'));
 
     // Act
-    const act = gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, DIGEST);
+    const act = gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, REVISION);
 
     // Assess
     await expect(act).rejects.toMatchObject({ code: 'InvalidLaunchTemplateName.NotFoundException', action: 'CreateLaunchTemplateVersion' });
@@ -742,10 +743,10 @@ describe('Ec2Gateway.saveLaunchConfig', () => {
     existingTemplate(2, 3, 4, 5);
 
     // Act
-    await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, DIGEST);
-    await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, DIGEST);
-    await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, `${DESCRIPTION}, again`, DIGEST);
-    await gateway().saveLaunchConfig(`${TEMPLATE}-other`, config, TEMPLATE_TAGS, DESCRIPTION, DIGEST);
+    await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, REVISION);
+    await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, REVISION);
+    await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, `${DESCRIPTION}, again`, REVISION);
+    await gateway().saveLaunchConfig(`${TEMPLATE}-other`, config, TEMPLATE_TAGS, DESCRIPTION, REVISION);
 
     // Assess
     const tokens = ec2Mock.commandCalls(CreateLaunchTemplateVersionCommand).map((c) => c.args[0].input.ClientToken);
@@ -760,7 +761,7 @@ describe('Ec2Gateway.saveLaunchConfig', () => {
     ec2Mock.on(DescribeLaunchTemplateVersionsCommand).rejects(awsError('RequestLimitExceeded', 503));
 
     // Act
-    const act = gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, DIGEST);
+    const act = gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, REVISION);
 
     // Assess
     await expect(act).rejects.toMatchObject({ code: 'RequestLimitExceeded', action: 'DescribeLaunchTemplateVersions', retryable: true });
@@ -773,7 +774,7 @@ describe('Ec2Gateway.saveLaunchConfig', () => {
 
     // Act
     const error = await gateway()
-      .saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, DIGEST)
+      .saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, REVISION)
       .catch((e: unknown) => e);
 
     // Assess
@@ -788,7 +789,7 @@ describe('Ec2Gateway.saveLaunchConfig', () => {
     ec2Mock.on(CreateLaunchTemplateVersionCommand).rejects(awsError('RequestLimitExceeded', 503));
 
     // Act
-    const act = gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, DIGEST);
+    const act = gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, REVISION);
 
     // Assess
     await expect(act).rejects.toMatchObject({ name: 'AwsCallError', code: 'RequestLimitExceeded', action: 'CreateLaunchTemplateVersion', retryable: true });
@@ -801,7 +802,7 @@ describe('Ec2Gateway.saveLaunchConfig', () => {
     ec2Mock.on(DeleteLaunchTemplateVersionsCommand).rejects(awsError('UnauthorizedOperation', 403));
 
     // Act
-    const act = gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, DIGEST);
+    const act = gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, REVISION);
 
     // Assess
     await expect(act).rejects.toMatchObject({ name: 'AwsCallError', code: 'UnauthorizedOperation', action: 'DeleteLaunchTemplateVersions', retryable: false });
@@ -828,7 +829,7 @@ describe('Ec2Gateway.readLaunchConfig', () => {
   it('reads back what saveLaunchConfig sent', async () => {
     // Prepare
     ec2Mock.on(CreateLaunchTemplateCommand).resolves({ LaunchTemplate: { LatestVersionNumber: 1 } });
-    await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, DIGEST);
+    await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, REVISION);
     const sent = ec2Mock.commandCalls(CreateLaunchTemplateCommand)[0]!.args[0].input.LaunchTemplateData;
     ec2Mock.on(DescribeLaunchTemplateVersionsCommand).resolves({ LaunchTemplateVersions: [{ LaunchTemplateData: sent as ResponseLaunchTemplateData }] });
 
