@@ -67,12 +67,27 @@ export function instanceIdOf(entity: string): string | undefined {
 /** Status-check metrics whose ALARM means the instance (or its host) is failing. */
 export const STATUS_CHECK_METRICS = new Set(['StatusCheckFailed', 'StatusCheckFailed_System', 'StatusCheckFailed_Instance']);
 
-/** AWS Health event types of EC2 that announce the loss of the instance's hardware. */
+/**
+ * AWS Health event types of EC2 that announce the loss of the instance's hardware: retirement
+ * (instance-store-backed, and EBS-backed "persistent"), expedited retirement, a stop or
+ * termination scheduled because the host degraded, a dedicated host's retirement, and a degraded
+ * instance-store drive. The rule in serverless.yml matches exactly these (a test holds them equal).
+ * Sources: AWS Health User Guide, "Running operations on EC2 instances automatically in response
+ * to events in AWS Health" (AWS_EC2_PERSISTENT_INSTANCE_RETIREMENT_SCHEDULED)
+ * https://docs.aws.amazon.com/health/latest/ug/automating-instance-actions.html; EC2 User Guide,
+ * "Scheduled events for Amazon EC2 instances" (instance-stop, instance-retirement)
+ * https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/monitoring-instances-status-check_sched.html;
+ * aws/aws-health-tools (AWS_EC2_INSTANCE_STORE_DRIVE_PERFORMANCE_DEGRADED). AWS publishes no
+ * AWS_EC2_DEGRADED_HARDWARE type: a degraded host is announced as a scheduled stop or retirement.
+ */
 export const HEALTH_EVENT_TYPES = new Set([
   'AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED',
   'AWS_EC2_PERSISTENT_INSTANCE_RETIREMENT_SCHEDULED',
+  'AWS_EC2_INSTANCE_RETIREMENT_EXPEDITED',
+  'AWS_EC2_PERSISTENT_INSTANCE_RETIREMENT_EXPEDITED',
+  'AWS_EC2_INSTANCE_STOP_SCHEDULED',
+  'AWS_EC2_INSTANCE_TERMINATION_SCHEDULED',
   'AWS_EC2_DEDICATED_HOST_RETIREMENT_SCHEDULED',
-  'AWS_EC2_DEGRADED_HARDWARE',
   'AWS_EC2_INSTANCE_STORE_DRIVE_PERFORMANCE_DEGRADED',
 ]);
 

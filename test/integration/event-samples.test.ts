@@ -3,10 +3,11 @@
  * route each one to the function that accepts it: sent to the right bus in moto,
  * each sample reaches exactly that function, whose schema takes it.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { cloudPerFile } from '../harness/cloud-per-file.js';
 import { PROJECT_ROOT } from '../../cli/serverless-config.js';
+import { HEALTH_EVENT_TYPES } from '../../shared/domain/recovery.js';
 import { AmiStateChangeEvent, BakeRequestedEvent, RecoveryTriggerEvent, RotationRequest, ScheduledRun } from '../../shared/domain/incoming.js';
 
 const sample = (name: string) => JSON.parse(readFileSync(`${PROJECT_ROOT}/events/${name}`, 'utf8')) as Record<string, unknown>;
@@ -22,7 +23,9 @@ describe('event samples', () => {
     ['instance-terminated.json', 'recover', RecoveryTriggerEvent],
     ['alarm-status-check-failed.json', 'recover', RecoveryTriggerEvent],
     ['health-instance-retirement.json', 'recover', RecoveryTriggerEvent],
-    ['health-degraded-hardware.json', 'recover', RecoveryTriggerEvent],
+    ['health-retirement-expedited.json', 'recover', RecoveryTriggerEvent],
+    ['health-instance-stop-scheduled.json', 'recover', RecoveryTriggerEvent],
+    ['health-instance-termination-scheduled.json', 'recover', RecoveryTriggerEvent],
   ] as const)('%s parses and is routed by serverless.yml to %s only', async (file, functionName, schema) => {
     // Prepare
     const event = sample(file);
@@ -36,6 +39,28 @@ describe('event samples', () => {
     // Assess: one delivery, to the function, which did not reject it
     expect(deliveries.map((d) => d.function)).toEqual([functionName]);
     expect(deliveries[0]!.result).not.toMatchObject({ status: 'rejected' });
+  });
+
+  it('the Health rule matches exactly the event types recovery acts on, and each has a sample', () => {
+    // Prepare
+    const recover = cloud.wiring.functions.find((f) => f.name === 'recover')!;
+    const rule = recover.eventBridge.find((e) => (e.pattern.source as string[]).includes('aws.health'))!;
+    const codes = (rule.pattern.detail as { eventTypeCode: string[] }).eventTypeCode;
+    const sampled = readdirSync(`${PROJECT_ROOT}/events`)
+      .filter((f) => f.startsWith('health-'))
+      .map((f) => (sample(f).detail as { eventTypeCode: string }).eventTypeCode);
+
+    // Assess: one list, said twice (the rule and the domain), and the kinds AWS announces sampled
+    expect([...codes].sort()).toEqual([...HEALTH_EVENT_TYPES].sort());
+    for (const code of sampled) expect(HEALTH_EVENT_TYPES).toContain(code);
+    expect(sampled).toEqual(
+      expect.arrayContaining([
+        'AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED',
+        'AWS_EC2_PERSISTENT_INSTANCE_RETIREMENT_EXPEDITED',
+        'AWS_EC2_INSTANCE_STOP_SCHEDULED',
+        'AWS_EC2_INSTANCE_TERMINATION_SCHEDULED',
+      ]),
+    );
   });
 
   it.each([
@@ -61,8 +86,8 @@ describe('event samples', () => {
     ['an alarm on another metric', 'alarm-status-check-failed.json', (e: Sample) => ((e.detail.configuration.metrics[0].metricStat.metric.name = 'CPUUtilization'), e)],
     ['an alarm back to OK', 'alarm-status-check-failed.json', (e: Sample) => ((e.detail.state.value = 'OK'), e)],
     ['a running instance', 'instance-stopped.json', (e: Sample) => ((e.detail.state = 'running'), e)],
-    ['a health event of another service', 'health-degraded-hardware.json', (e: Sample) => ((e.detail.service = 'RDS'), e)],
-    ['a health event of another type', 'health-degraded-hardware.json', (e: Sample) => ((e.detail.eventTypeCode = 'AWS_EC2_OPERATIONAL_ISSUE'), e)],
+    ['a health event of another service', 'health-instance-stop-scheduled.json', (e: Sample) => ((e.detail.service = 'RDS'), e)],
+    ['a health event of another type', 'health-instance-stop-scheduled.json', (e: Sample) => ((e.detail.eventTypeCode = 'AWS_EC2_OPERATIONAL_ISSUE'), e)],
   ] as const)('%s is routed to no function', async (_what, file, change) => {
     // Prepare
     const event = change(sample(file) as Sample);

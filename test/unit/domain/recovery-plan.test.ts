@@ -510,7 +510,7 @@ describe('planRecovery: the relaunch', () => {
 
   it('continues the highest generation of the lineage when the failed instance is gone', () => {
     // Prepare: the captured tags carry no generation; the lineage's instances do
-    const health: FailureSignal = { kind: 'health', instanceId: FAILED, eventTypeCode: 'AWS_EC2_DEGRADED_HARDWARE' };
+    const health: FailureSignal = { kind: 'health', instanceId: FAILED, eventTypeCode: 'AWS_EC2_INSTANCE_STOP_SCHEDULED' };
     const generation = (id: string, g: string): InstanceSummary => ({ instanceId: id, state: 'terminated', tags: { ...OPT_IN, [TAG.generation]: g } });
     const lineageInstances = [generation('i-0aaaaaaaaaaaaaaa1', '3'), generation('i-0aaaaaaaaaaaaaaa2', '5'), generation('i-0aaaaaaaaaaaaaaa3', 'junk')];
 
@@ -619,7 +619,7 @@ const LIVE_STATES = ['pending', 'running', 'stopping', 'stopped'] as const;
 const signalArb: fc.Arbitrary<FailureSignal> = fc.oneof(
   fc.constantFrom('stopped', 'terminated').map((state): FailureSignal => ({ kind: 'state', instanceId: FAILED, state })),
   fc.constantFrom('StatusCheckFailed', 'CPUUtilization').map((metric): FailureSignal => ({ kind: 'alarm', instanceId: FAILED, alarmName: 'a', metric })),
-  fc.constantFrom('AWS_EC2_DEGRADED_HARDWARE', 'AWS_EC2_OPERATIONAL_NOTIFICATION').map((eventTypeCode): FailureSignal => ({ kind: 'health', instanceId: FAILED, eventTypeCode })),
+  fc.constantFrom('AWS_EC2_INSTANCE_STOP_SCHEDULED', 'AWS_EC2_OPERATIONAL_NOTIFICATION').map((eventTypeCode): FailureSignal => ({ kind: 'health', instanceId: FAILED, eventTypeCode })),
 );
 const failedArb: fc.Arbitrary<InstanceSummary | undefined> = fc.option(
   fc.record({

@@ -147,7 +147,7 @@ describe('decideRecovery', () => {
     expect(decideRecovery(input({ signal: alarm('StatusCheckFailed_System'), instance: running }))).toMatchObject({ action: 'relaunch' });
     expect(decideRecovery(input({ signal: alarm('CPUUtilization'), instance: running }))).toMatchObject({ action: 'skip' });
     expect(decideRecovery(input({ signal: health('AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED'), instance: running }))).toMatchObject({ action: 'relaunch' });
-    expect(decideRecovery(input({ signal: health('AWS_EC2_DEGRADED_HARDWARE'), instance: running }))).toMatchObject({ action: 'relaunch' });
+    expect(decideRecovery(input({ signal: health('AWS_EC2_INSTANCE_STOP_SCHEDULED'), instance: running }))).toMatchObject({ action: 'relaunch' });
     expect(decideRecovery(input({ signal: health('AWS_EC2_OPERATIONAL_NOTIFICATION'), instance: running }))).toMatchObject({ action: 'skip' });
   });
 

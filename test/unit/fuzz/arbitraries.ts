@@ -49,7 +49,9 @@ const SAMPLE_TARGETS: Record<string, FunctionName[]> = {
   'instance-terminated.json': ['recover'],
   'alarm-status-check-failed.json': ['recover'],
   'health-instance-retirement.json': ['recover'],
-  'health-degraded-hardware.json': ['recover'],
+  'health-retirement-expedited.json': ['recover'],
+  'health-instance-stop-scheduled.json': ['recover'],
+  'health-instance-termination-scheduled.json': ['recover'],
 };
 
 export interface Sample {

@@ -343,7 +343,7 @@ describe('rejection log lines stay small whatever the event', () => {
     })),
     // Thousands of bad entries: one issue each.
     fc.integer({ min: 500, max: 5_000 }).map((n) => {
-      const health = sample('health-degraded-hardware.json');
+      const health = sample('health-instance-stop-scheduled.json');
       health.detail.affectedEntities = Array.from({ length: n }, () => ({ entityValue: 7 }));
       return health as Json;
     }),

@@ -40,8 +40,8 @@ function alarm(instanceId: string, value = 'ALARM'): RecoveryTrigger {
 }
 
 /** An AWS Health event naming the instances by ARN in affectedEntities and by bare id in resources. */
-function health(instanceIds: string[], eventTypeCode = 'AWS_EC2_DEGRADED_HARDWARE'): RecoveryTrigger {
-  const e = sample('health-degraded-hardware') as { detail: Record<string, unknown> };
+function health(instanceIds: string[], eventTypeCode = 'AWS_EC2_INSTANCE_STOP_SCHEDULED'): RecoveryTrigger {
+  const e = sample('health-instance-stop-scheduled') as { detail: Record<string, unknown> };
   return RecoveryTriggerEvent.parse({
     ...e,
     time: EVENT_TIME,
