@@ -72,8 +72,10 @@ export function toRotationImage(image: ImageView): RotationImage {
 }
 
 /**
- * EC2 refuses a deprecation time in the past and rounds to the minute: the next
- * whole minute after now, plus one, is the earliest time it surely accepts.
+ * EC2 refuses a deprecation time in the past and rounds to the nearest minute ("You can't
+ * specify a date in the past"; API reference, EnableImageDeprecation,
+ * https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_EnableImageDeprecation.html):
+ * the next whole minute after now, plus one, is the earliest time it surely accepts.
  */
 export function deprecationTime(now: Date): Date {
   return new Date((Math.floor(now.getTime() / 60_000) + 2) * 60_000);
@@ -185,7 +187,7 @@ export async function planRotationRun(deps: Deps): Promise<RotationRun> {
 
 export async function rotateImages(options: RotateOptions, deps: Deps): Promise<RotationReport> {
   const dryRun = options.dryRun ?? deps.rotation.dryRun;
-  const { now, images, plan, orphans, snapshotSizes, referencesChecked } = await planRotationRun(deps);
+  const { images, plan, orphans, snapshotSizes, referencesChecked } = await planRotationRun(deps);
 
   const toDelete = plan.decisions.filter((d) => d.action === 'delete');
   const toDeprecate = plan.decisions.filter((d) => d.deprecate);
@@ -240,7 +242,9 @@ export async function rotateImages(options: RotateOptions, deps: Deps): Promise<
         toDeprecate.map((d) =>
           limit(() =>
             attempt(d.imageId, 'EnableImageDeprecation', async () => {
-              await deps.ec2.enableImageDeprecation(d.imageId, deprecationTime(now));
+              // Computed as the call is made: EC2 refuses a time in the past, and deletions before
+              // this one may have taken many minutes of a long run.
+              await deps.ec2.enableImageDeprecation(d.imageId, deprecationTime(deps.now()));
               report.done.deprecated++;
             }),
           ),

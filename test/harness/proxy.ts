@@ -404,6 +404,9 @@ function idempotentByClientToken(launches: Launches, lock: Mutex): Interceptor {
   };
 }
 
+/** How far ahead EnableImageDeprecation accepts a time: 10 years (see enableImageDeprecation). */
+const DEPRECATION_HORIZON_MS = 10 * 365.25 * 86_400_000;
+
 interface ImageTimes {
   /** Image id -> simulated CreationDate. */
   created: Map<string, string>;
@@ -421,15 +424,33 @@ const describeImageReferencesNotOffered: Interceptor = async (request, next) => 
 };
 
 /**
- * Moto gap: EnableImageDeprecation is not implemented. Remember the time, and
- * report it as the image's DeprecationTime in DescribeImages (see simulatedImageTimes).
+ * Moto gap: EnableImageDeprecation is not implemented. As AWS documents it: seconds are
+ * rounded to the nearest minute, a time in the past is refused, and so is one more than
+ * 10 years from now (API reference, EnableImageDeprecation, DeprecateAt:
+ * https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_EnableImageDeprecation.html;
+ * the error code is not documented: InvalidParameterValue, EC2's code for a bad value).
+ * The time is remembered and reported as the image's DeprecationTime in DescribeImages
+ * (see simulatedImageTimes).
  */
 function enableImageDeprecation(times: ImageTimes): Interceptor {
-  return async (request, next) => {
+  return async (request, next, context) => {
     if (!isEc2Action(request, 'EnableImageDeprecation') || request.form === undefined) return next(request);
     const imageId = request.form.get('ImageId') ?? '';
-    const at = request.form.get('DeprecateAt') ?? new Date().toISOString();
-    times.deprecated.set(imageId, new Date(at).toISOString());
+    const requested = new Date(request.form.get('DeprecateAt') ?? '');
+    const at = new Date(Math.round(requested.getTime() / 60_000) * 60_000);
+    const now = Date.now();
+    if (Number.isNaN(at.getTime()) || at.getTime() < now || at.getTime() > now + DEPRECATION_HORIZON_MS) {
+      return ec2ErrorResponse(
+        400,
+        'InvalidParameterValue',
+        `The deprecation time ${request.form.get('DeprecateAt')} must be in the future and at most 10 years from now.`,
+      );
+    }
+    if (!(await imageExists(imageId, request, context))) {
+      return ec2ErrorResponse(400, 'InvalidAMIID.NotFound', `The image id '[${imageId}]' does not exist`);
+    }
+    if (request.form.get('DryRun') === 'true') return ec2ErrorResponse(412, 'DryRunOperation', 'Request would have succeeded, but DryRun flag is set.');
+    times.deprecated.set(imageId, at.toISOString());
     const body = `<?xml version="1.0" encoding="UTF-8"?><EnableImageDeprecationResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>${randomUUID()}</requestId><return>true</return></EnableImageDeprecationResponse>`;
     return { status: 200, headers: { 'content-type': 'text/xml;charset=UTF-8' }, body: Buffer.from(body, 'utf8') };
   };
@@ -548,17 +569,6 @@ class AmiNameIndex {
     return names;
   }
 
-  /** Whether moto still has this image (not deregistered). */
-  private static async exists(imageId: string, request: ProxiedRequest, context: ProxyContext): Promise<boolean> {
-    try {
-      const { Images = [] } = await context.ec2For(request).send(new DescribeImagesCommand({ ImageIds: [imageId] }));
-      return Images.some((i) => i.ImageId === imageId && i.State !== 'deregistered');
-    } catch (error) {
-      if ((error as { name?: string }).name?.startsWith('InvalidAMIID.')) return false;
-      throw error;
-    }
-  }
-
   readonly interceptor: Interceptor = async (request, next, context) => {
     if (isEc2Action(request, 'DeregisterImage') && request.form?.get('DryRun') !== 'true') {
       const response = await next(request);
@@ -577,7 +587,7 @@ class AmiNameIndex {
     const names = await this.names(request, context);
     const existing = names.get(name);
     if (existing !== undefined) {
-      if (await AmiNameIndex.exists(existing, request, context)) {
+      if (await imageExists(existing, request, context)) {
         return ec2ErrorResponse(400, 'InvalidAMIName.Duplicate', `AMI name ${name} is already in use by AMI ${existing}`);
       }
       names.delete(name);
@@ -771,6 +781,17 @@ function tagsOf(group: Array<[string, string]>): Tag[] {
   return [...byIndex]
     .sort(([a], [b]) => a - b)
     .flatMap(([, tag]) => (tag.Key === undefined ? [] : [{ Key: tag.Key, Value: tag.Value ?? '' }]));
+}
+
+/** Whether moto still has this image (not deregistered). */
+async function imageExists(imageId: string, request: ProxiedRequest, context: ProxyContext): Promise<boolean> {
+  try {
+    const { Images = [] } = await context.ec2For(request).send(new DescribeImagesCommand({ ImageIds: [imageId] }));
+    return Images.some((i) => i.ImageId === imageId && i.State !== 'deregistered');
+  } catch (error) {
+    if ((error as { name?: string }).name?.startsWith('InvalidAMIID.')) return false;
+    throw error;
+  }
 }
 
 function isEc2Action(request: ProxiedRequest, action: string): boolean {

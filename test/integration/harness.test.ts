@@ -21,6 +21,7 @@ import {
   DescribeLaunchTemplateVersionsCommand,
   DescribeSnapshotsCommand,
   EC2Client,
+  EnableImageDeprecationCommand,
   RunInstancesCommand,
   type Tag,
 } from '@aws-sdk/client-ec2';
@@ -206,6 +207,29 @@ describe('fidelity proxy in front of moto', { timeout: 20_000 }, () => {
       new DescribeInstancesCommand({ InstanceIds: [first.Instances![0]!.InstanceId!, other.Instances![0]!.InstanceId!] }),
     );
     expect(Reservations.flatMap((r) => r.Instances ?? [])).toHaveLength(2);
+  });
+
+  it('deprecates an image as AWS does: the time rounded to the minute, never in the past nor past ten years', async () => {
+    // Prepare
+    const instanceId = await runInstance();
+    const { ImageId } = await ec2.send(new CreateImageCommand({ InstanceId: instanceId, Name: 'harness-deprecated-image' }));
+    const inMinutes = (m: number, extraSeconds = 0) => new Date(Date.now() + m * 60_000 + extraSeconds * 1000);
+    const refusal = (at: Date, imageId = ImageId!) =>
+      ec2.send(new EnableImageDeprecationCommand({ ImageId: imageId, DeprecateAt: at })).then(
+        () => 'accepted',
+        (e: { name: string }) => e.name,
+      );
+
+    // Act / Assess: a minute ago, and ten years and a day on, are refused; so is an unknown image
+    expect(await refusal(inMinutes(-1))).toBe('InvalidParameterValue');
+    expect(await refusal(inMinutes((10 * 365.25 + 1) * 24 * 60))).toBe('InvalidParameterValue');
+    expect(await refusal(inMinutes(5), 'ami-0000000000000000f')).toBe('InvalidAMIID.NotFound');
+    // Ten years less a day is within the limit; then five minutes on with 20 s, reported rounded
+    expect(await refusal(inMinutes((10 * 365.25 - 1) * 24 * 60))).toBe('accepted');
+    const at = inMinutes(5, 20);
+    expect(await refusal(at)).toBe('accepted');
+    const { Images = [] } = await ec2.send(new DescribeImagesCommand({ ImageIds: [ImageId!] }));
+    expect(Images[0]?.DeprecationTime).toBe(new Date(Math.round(at.getTime() / 60_000) * 60_000).toISOString());
   });
 
   it('strips snapshot TagSpecifications and renumbers the rest contiguously from 1', () => {

@@ -866,6 +866,8 @@ export interface World {
   log: RecordingLog;
   metrics: RecordingMetrics;
   journal: Journal;
+  /** The world's time, read by deps.now() and EC2 alike: a test moves it to make a run last. */
+  clock: { now: Date };
 }
 
 /** Rotation settings of the test world: the configured defaults, with orphans spared a day. */
@@ -898,8 +900,8 @@ export function world(
   } = {},
 ): World {
   const journal: Journal = [];
-  const now = options.now ?? NOW;
-  const ec2 = new InMemoryEc2({ pageSize: options.pageSize, journal, clock: () => now });
+  const clock = { now: options.now ?? NOW };
+  const ec2 = new InMemoryEc2({ pageSize: options.pageSize, journal, clock: () => clock.now });
   const bus = new InMemoryEventBus(journal);
   const log = new RecordingLog();
   const alarms = new InMemoryAlarms();
@@ -913,9 +915,9 @@ export function world(
     events: bus,
     log,
     metrics,
-    now: () => now,
+    now: () => clock.now,
   };
-  return { deps, ec2, alarms, bus, log, metrics, journal };
+  return { deps, ec2, alarms, bus, log, metrics, journal, clock };
 }
 
 /** Instance ids that match the InstanceId schema: i- and 17 hex digits. */

@@ -538,6 +538,25 @@ describe('rotateImages', () => {
       expect(second.done.deprecated).toBe(0);
     });
 
+    it('computes each deprecation time when it asks, so a run that lasts many minutes is never refused for a time in the past', async () => {
+      // Prepare: every deletion takes five minutes of the run (a large fleet, a throttled account)
+      const w = rotationWorld({ defaultRetention: { kind: 'count', count: 3 }, deprecateAfterDays: 1 });
+      week(w, 7);
+      const deregister = w.ec2.deregisterImage.bind(w.ec2);
+      w.ec2.deregisterImage = async (imageId) => {
+        w.clock.now = new Date(w.clock.now.getTime() + 5 * 60_000);
+        return deregister(imageId);
+      };
+
+      // Act
+      const report = await rotateImages({}, w.deps);
+
+      // Assess: the kept images older than a day are deprecated, none refused
+      expect(report.failures).toEqual([]);
+      expect(report.done.deleted).toBe(4);
+      expect(report.done.deprecated).toBe(2);
+    });
+
     it('reports an image it cannot deprecate and goes on', async () => {
       // Prepare
       const w = rotationWorld({ defaultRetention: { kind: 'count', count: 7 }, deprecateAfterDays: 3 });
