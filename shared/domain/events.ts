@@ -136,6 +136,8 @@ export const InstanceRelaunched = z.object({
   /** What became of the failed instance: tagged and kept, terminated (if configured), or already gone. */
   failedInstance: z.enum(['kept', 'terminated', 'gone']),
   resumed: z.boolean(),
+  /** Keys of the failed instance's tags left off the replacement: EC2 takes 50 tags per resource. */
+  droppedTags: z.array(z.string()).optional(),
 });
 export type InstanceRelaunched = z.infer<typeof InstanceRelaunched>;
 
@@ -157,6 +159,8 @@ export const RelaunchPlanned = z.object({
     elasticIp: z.string().optional(),
     hasUserData: z.boolean(),
     tags: z.record(z.string(), z.string()),
+    /** Keys of the failed instance's tags that would be left off: EC2 takes 50 tags per resource. */
+    droppedTags: z.array(z.string()).optional(),
   }),
 });
 export type RelaunchPlanned = z.infer<typeof RelaunchPlanned>;

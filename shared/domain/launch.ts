@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import * as z from 'zod';
-import { TAG, type Tags } from './tags.js';
+import { PREFIX, TAG, type Tags } from './tags.js';
 
 export const LaunchConfig = z.object({
   instanceType: z.string().min(1),
@@ -98,12 +98,40 @@ export function replacementTags(failed: { instanceId: string; tags: Tags }, line
   };
 }
 
+/**
+ * EC2 takes at most 50 tags per resource; tags with the `aws:` prefix do not count ("Each
+ * resource can have a maximum of 50 tags": API reference, CreateTags,
+ * https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateTags.html; "Tag
+ * restrictions", https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/Using_Tags.html).
+ * RunInstances refuses the whole launch past it (TagLimitExceeded).
+ */
+export const MAX_TAGS_PER_RESOURCE = 50;
+
+/**
+ * Tags cut to what EC2 takes on one resource: the service's own first (recovery and rotation
+ * depend on them), then the others by key, up to the limit. The rest are dropped, by key.
+ */
+export function withinTagLimit(tags: Tags): { tags: Tags; dropped: string[] } {
+  const counted = Object.keys(tags).filter((k) => !k.startsWith('aws:'));
+  const own = counted.filter((k) => k.startsWith(PREFIX)).sort();
+  const others = counted.filter((k) => !k.startsWith(PREFIX)).sort();
+  const kept = [...own, ...others].slice(0, MAX_TAGS_PER_RESOURCE);
+  const keep = new Set(kept);
+  return {
+    tags: Object.fromEntries(Object.entries(tags).filter(([k]) => keep.has(k) || k.startsWith('aws:'))),
+    dropped: counted.filter((k) => !keep.has(k)).sort(),
+  };
+}
+
 /** Everything RunInstances needs for one replacement. */
 export interface RelaunchSpec {
   imageId: string;
   config: StoredLaunchConfig;
   clientToken: string;
+  /** At most MAX_TAGS_PER_RESOURCE: the replacement's and its volumes' tags. */
   tags: Tags;
+  /** Keys of the failed instance's tags left off the replacement to stay within EC2's limit. */
+  droppedTags: string[];
 }
 
 /**
@@ -119,10 +147,12 @@ export function relaunchSpec(input: {
   failedTags: Tags | undefined;
 }): RelaunchSpec {
   const tags = input.failedTags ?? input.config.tags;
+  const limited = withinTagLimit(replacementTags({ instanceId: input.failedInstanceId, tags }, input.lineage));
   return {
     imageId: input.imageId,
     config: input.config,
     clientToken: replacementToken(input.lineage, input.failedInstanceId),
-    tags: replacementTags({ instanceId: input.failedInstanceId, tags }, input.lineage),
+    tags: limited.tags,
+    droppedTags: limited.dropped,
   };
 }

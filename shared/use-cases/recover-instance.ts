@@ -91,7 +91,8 @@ export async function recoverSignal(signal: FailureSignal, eventTime: Date, deps
     if (opted.problem) return skip(deps, signal, instance.tags[TAG.lineage], `not relaunched: ${opted.problem}`);
     return { instanceId, action: 'ignored', reason: 'recovery is off for this instance' };
   }
-  const lineage = instance ? instance.tags[TAG.lineage] : await ec2.findLineageOf(managedBy, instanceId);
+  // An instance at EC2's 50-tag limit never got its lineage tag: its images still name it.
+  const lineage = instance?.tags[TAG.lineage] ?? (await ec2.findLineageOf(managedBy, instanceId));
   if (!lineage) {
     if (!instance) return { instanceId, action: 'ignored', reason: 'unknown instance: no longer described and never baked' };
     return skip(deps, signal, undefined, 'the instance has never been baked: it has no lineage and no image to relaunch from');
@@ -163,6 +164,7 @@ export async function recoverSignal(signal: FailureSignal, eventTime: Date, deps
               elasticIp: address?.publicIp,
               hasUserData: c.userData !== undefined,
               tags: { ...spec.tags },
+              ...(spec.droppedTags.length > 0 ? { droppedTags: spec.droppedTags } : {}),
             },
           }),
         );
@@ -173,6 +175,13 @@ export async function recoverSignal(signal: FailureSignal, eventTime: Date, deps
       if (plan.markBad) {
         const bad = images.find((i) => i.imageId === plan.markBad);
         await ec2.tagResources([plan.markBad, ...(bad?.snapshotIds ?? [])], { [TAG.status]: 'bad' });
+      }
+      if (spec.droppedTags.length > 0) {
+        deps.log.warn('tags left off the replacement: EC2 takes 50 per resource, the service own first', {
+          instanceId,
+          lineage,
+          droppedTags: spec.droppedTags,
+        });
       }
       const launched = await launch(deps, spec, lineage, instanceId);
       // Counted at the launch, once: a retried or duplicated event resumes this replacement instead.
@@ -186,6 +195,7 @@ export async function recoverSignal(signal: FailureSignal, eventTime: Date, deps
         generation: Number.parseInt(spec.tags[TAG.generation] ?? '1', 10),
         reason: plan.reason,
         ...(plan.markBad ? { markedBad: plan.markBad } : {}),
+        ...(spec.droppedTags.length > 0 && !launched.resumed ? { droppedTags: spec.droppedTags } : {}),
       });
     }
   }
@@ -251,6 +261,8 @@ interface Launched {
   /** When the replacement was launched, if an earlier delivery did it. */
   launchedAt?: Date;
   markedBad?: string;
+  /** Tags left off the replacement (EC2's limit), when this delivery launched it. */
+  droppedTags?: string[];
 }
 
 /** Everything after the launch, each step safe to repeat: the Elastic IP, the failed instance, the event. */
@@ -288,6 +300,7 @@ async function finish(deps: Deps, l: Launched): Promise<RecoveryOutcome> {
       ...(address ? { elasticIp: { allocationId: address.allocationId, publicIp: address.publicIp } } : {}),
       failedInstance,
       resumed: l.resumed,
+      ...(l.droppedTags ? { droppedTags: l.droppedTags } : {}),
     }),
   );
   deps.log.info('instance relaunched', { instanceId: failedId, lineage: l.lineage, replacementId: l.replacementId, imageId: l.imageId, resumed: l.resumed });

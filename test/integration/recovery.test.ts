@@ -153,6 +153,34 @@ describe('recovery', () => {
     expect(relaunched?.detail.secondsToLaunch).toBeGreaterThanOrEqual(0);
   });
 
+  it('relaunches an instance at the 50-tag limit: the service tags first, the operator tags that do not fit named', async () => {
+    // Prepare: 48 operator tags and the two opt-in tags, 50 in all: no room for the lineage tag
+    const operator = Object.fromEntries(Array.from({ length: 48 }, (_, i) => [`cost-${String(i).padStart(2, '0')}`, `v${i}`]));
+    const a = await arrangeInstance({ ...operator, 'ami-lifecycle:bake': 'nightly', 'ami-lifecycle:recover': 'on-failure' });
+    await cloud.bakeCycle('nightly', NIGHT_1);
+    const [image] = await lineageImages(a.instanceId);
+    expect(image).toBeDefined();
+
+    // Act
+    await cloud.failInstance(a.instanceId, 'stopped', 'Server.InternalError');
+    await cloud.deliver();
+
+    // Assess: one replacement, at the limit, that carries what recovery and rotation need
+    const [replacement, ...more] = await replacementsOf(a.instanceId);
+    expect(more).toEqual([]);
+    const tags = tagRecord(replacement!.Tags);
+    expect(Object.keys(tags)).toHaveLength(50);
+    expect(tags).toMatchObject({
+      'ami-lifecycle:lineage': a.instanceId,
+      'ami-lifecycle:replaces': a.instanceId,
+      'ami-lifecycle:generation': '1',
+      'ami-lifecycle:bake': 'nightly',
+      'ami-lifecycle:recover': 'on-failure',
+    });
+    const [relaunched] = cloud.published('InstanceRelaunched');
+    expect(relaunched?.detail.droppedTags).toEqual(['cost-45', 'cost-46', 'cost-47']);
+  });
+
   it('launches one replacement when the same event arrives three times', async () => {
     // Prepare
     const a = await arrangeInstance(OPTED_IN);

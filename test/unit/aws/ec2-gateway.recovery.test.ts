@@ -1097,6 +1097,7 @@ describe('Ec2Gateway.runInstance', () => {
     config,
     clientToken: 'ami-lifecycle-0123456789abcdef0123456789abcdef01234567',
     tags: { [TAG.lineage]: 'web', [TAG.replaces]: INSTANCE_ID, [TAG.generation]: '1', Name: 'web-1' },
+    droppedTags: [],
   };
 
   it('launches one instance from the image with the configuration, the client token and the tags for instance and volumes', async () => {

@@ -4,9 +4,11 @@ import {
   carriedTags,
   configDigest,
   launchTemplateName,
+  MAX_TAGS_PER_RESOURCE,
   relaunchSpec,
   replacementTags,
   replacementToken,
+  withinTagLimit,
   type LaunchConfig,
   type StoredLaunchConfig,
 } from '../../../shared/domain/launch.js';
@@ -148,6 +150,7 @@ describe('relaunchSpec', () => {
       imageId: 'ami-00000003',
       config: stored,
       clientToken: replacementToken('web', FAILED),
+      droppedTags: [],
       tags: { Name: 'web-1b', [TAG.lineage]: 'web', [TAG.recover]: 'on-failure', [TAG.replaces]: FAILED, [TAG.generation]: '5' },
     });
     expect(spec.config).toBe(stored);
@@ -169,5 +172,73 @@ describe('relaunchSpec', () => {
     expect(spec.tags).toEqual({ [TAG.lineage]: 'web-2', [TAG.replaces]: FAILED, [TAG.generation]: '1' });
     expect(spec.clientToken).toBe(replacementToken('web-2', FAILED));
     expect(spec.clientToken).not.toBe(replacementToken('web', FAILED));
+  });
+});
+
+describe('withinTagLimit: EC2 takes 50 tags per resource', () => {
+  const operatorTags = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`team-${String(i).padStart(2, '0')}`, `v${i}`]));
+  const own = { [TAG.lineage]: 'web', [TAG.replaces]: 'i-0123456789abcdef0', [TAG.generation]: '2' };
+
+  it('keeps all of exactly 50, and aws: tags do not count', () => {
+    // Prepare
+    const tags = { ...operatorTags(47), ...own, 'aws:cloudformation:stack-name': 's' };
+
+    // Act
+    const { tags: kept, dropped } = withinTagLimit(tags);
+
+    // Assess
+    expect(MAX_TAGS_PER_RESOURCE).toBe(50);
+    expect(kept).toEqual(tags);
+    expect(dropped).toEqual([]);
+  });
+
+  it('one past the limit drops one operator tag, the last by key, never the service own', () => {
+    // Act
+    const { tags: kept, dropped } = withinTagLimit({ ...operatorTags(48), ...own });
+
+    // Assess
+    expect(Object.keys(kept)).toHaveLength(50);
+    expect(kept).toMatchObject(own);
+    expect(dropped).toEqual(['team-47']);
+  });
+
+  it('property: never more than 50 counted tags, the service own kept first, nothing lost unreported', () => {
+    const tagsArb = fc.dictionary(
+      fc.oneof(fc.string({ minLength: 1, maxLength: 12 }), fc.string({ minLength: 1, maxLength: 8 }).map((k) => `ami-lifecycle:${k}`), fc.constant('aws:x')),
+      fc.string({ maxLength: 4 }),
+      { maxKeys: 120 },
+    );
+    fc.assert(
+      fc.property(tagsArb, (tags) => {
+        const { tags: kept, dropped } = withinTagLimit(tags);
+        const counted = (t: Record<string, string>) => Object.keys(t).filter((k) => !k.startsWith('aws:'));
+        expect(counted(kept).length).toBeLessThanOrEqual(MAX_TAGS_PER_RESOURCE);
+        expect([...Object.keys(kept), ...dropped].sort()).toEqual(Object.keys(tags).sort());
+        for (const k of Object.keys(kept)) expect(kept[k]).toBe(tags[k]);
+        const ownKeys = counted(tags).filter((k) => k.startsWith('ami-lifecycle:'));
+        if (ownKeys.length <= MAX_TAGS_PER_RESOURCE) for (const k of ownKeys) expect(kept).toHaveProperty([k]);
+        // A dropped operator tag means the limit was reached
+        if (dropped.length > 0) expect(counted(kept)).toHaveLength(MAX_TAGS_PER_RESOURCE);
+      }),
+    );
+  });
+
+  it('a replacement of an instance at the limit keeps its lineage, origin and generation, and names what it left off', () => {
+    // Prepare: 49 operator tags and the lineage: 50, at the limit; the replacement adds two of its own
+    const failedTags = { ...operatorTags(49), [TAG.lineage]: 'web' };
+
+    // Act
+    const spec = relaunchSpec({
+      failedInstanceId: 'i-0123456789abcdef0',
+      lineage: 'web',
+      imageId: 'ami-00000003',
+      config: { ...config, tags: {} },
+      failedTags,
+    });
+
+    // Assess
+    expect(Object.keys(spec.tags)).toHaveLength(50);
+    expect(spec.tags).toMatchObject({ [TAG.lineage]: 'web', [TAG.replaces]: 'i-0123456789abcdef0', [TAG.generation]: '1' });
+    expect(spec.droppedTags).toEqual(['team-47', 'team-48']);
   });
 });

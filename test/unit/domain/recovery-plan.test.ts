@@ -466,6 +466,7 @@ describe('planRecovery: the relaunch', () => {
         imageId: 'ami-00000003',
         config: CONFIG,
         clientToken: replacementToken(LINEAGE, FAILED),
+        droppedTags: [],
         tags: {
           Name: 'web-1',
           team: 'payments',
@@ -502,6 +503,7 @@ describe('planRecovery: the relaunch', () => {
         imageId: 'ami-00000003',
         config: CONFIG,
         clientToken: replacementToken(LINEAGE, FAILED),
+        droppedTags: [],
         tags: { ...CONFIG.tags, [TAG.replaces]: FAILED, [TAG.generation]: '1' },
       },
       reason: 'health signal',
@@ -564,6 +566,7 @@ describe('planRecovery: crash loops', () => {
         imageId: 'ami-00000002',
         config: CONFIG,
         clientToken: replacementToken(LINEAGE, FAILED),
+        droppedTags: [],
         tags: { ...OPT_IN, [TAG.replaces]: FAILED, [TAG.generation]: '2' },
       },
       markBad: 'ami-00000003',

@@ -265,7 +265,7 @@ describe('recoverInstances: relaunch', () => {
       { instanceId: FAILED, action: 'relaunched', replacementId, imageId: a.newest.imageId, resumed: false, reason: 'state signal' },
     ]);
     expect(w.ec2.runCalls).toEqual([
-      { imageId: a.newest.imageId, config: a.config, clientToken: replacementToken('web', FAILED), tags: replacementTagsOf('web', FAILED) },
+      { imageId: a.newest.imageId, config: a.config, clientToken: replacementToken('web', FAILED), tags: replacementTagsOf('web', FAILED), droppedTags: [] },
     ]);
     expect(replacement).toMatchObject({
       state: 'running',
@@ -506,7 +506,21 @@ describe('recoverInstances: not relaunched', () => {
     expect(report.outcomes).toEqual([{ instanceId: FAILED, action: 'skipped', reason }]);
     expect(w.bus.published).toHaveLength(1);
     expect(RecoverySkipped.parse(w.bus.ofType('RecoverySkipped')[0])).toEqual({ managedBy: STACK, instanceId: FAILED, trigger: 'state', reason });
-    expect(w.ec2.recoveryCalls).toEqual(['DescribeInstance']);
+    expect(w.ec2.recoveryCalls).toEqual(['DescribeInstance', 'FindLineageOf']);
+  });
+
+  it('relaunches an instance that could not take its lineage tag (at the 50-tag limit): its images name the lineage', async () => {
+    // Prepare: the instance lost its lineage tag (never written); its images carry it
+    const w = world();
+    const a = arrange(w);
+    delete a.instance!.tags[TAG.lineage];
+
+    // Act
+    const report = await recoverInstances(stateChange(FAILED, 'terminated'), w.deps);
+
+    // Assess
+    expect(report.outcomes).toEqual([expect.objectContaining({ instanceId: FAILED, action: 'relaunched', imageId: a.newest.imageId })]);
+    expect(w.ec2.recoveryCalls.slice(0, 2)).toEqual(['DescribeInstance', 'FindLineageOf']);
   });
 
   it('skips a stop by a person under recover=on-failure, naming the state reason', async () => {
