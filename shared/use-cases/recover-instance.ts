@@ -144,7 +144,8 @@ export async function recoverSignal(signal: FailureSignal, eventTime: Date, deps
       const { spec } = plan;
       if (deps.recovery.dryRun) {
         const c = spec.config;
-        const address = movableAddress(await ec2.findLineageAddresses(lineage), instanceId);
+        const tagged = await ec2.findLineageAddresses(lineage);
+        const elasticIp = untaggedElasticIp(instance, tagged) ?? movableAddress(tagged, instanceId)?.publicIp;
         await publish(
           deps,
           outgoing('RelaunchPlanned', {
@@ -161,7 +162,7 @@ export async function recoverSignal(signal: FailureSignal, eventTime: Date, deps
               securityGroupIds: c.securityGroupIds,
               keyName: c.keyName,
               iamInstanceProfileArn: c.iamInstanceProfileArn,
-              elasticIp: address?.publicIp,
+              elasticIp,
               hasUserData: c.userData !== undefined,
               tags: { ...spec.tags },
               ...(spec.droppedTags.length > 0 ? { droppedTags: spec.droppedTags } : {}),
@@ -243,6 +244,29 @@ async function launch(
   }
 }
 
+/**
+ * The Elastic IP the failed instance holds now, when no lineage tag names it yet: one associated
+ * after the last bake. An Elastic IP is owned by the account, an address EC2 assigned by
+ * 'amazon' (the description says which: see the gateway's launchConfigOf).
+ */
+function untaggedElasticIp(failed: InstanceSummary | undefined, tagged: readonly AddressView[]): string | undefined {
+  const ip = failed?.launch?.elasticIp;
+  return ip && !tagged.some((a) => a.publicIp === ip) ? ip : undefined;
+}
+
+/**
+ * The addresses that may follow the lineage: the failed instance's current Elastic IP first
+ * (tagged with the lineage now, as its bake would have done: recovery may move only the
+ * lineage's addresses), then those the lineage's bakes tagged.
+ */
+async function lineageAddresses(deps: Deps, lineage: string, failed: InstanceSummary | undefined): Promise<AddressView[]> {
+  const tagged = await deps.ec2.findLineageAddresses(lineage);
+  const ip = untaggedElasticIp(failed, tagged);
+  if (!ip || !failed) return tagged;
+  const allocationId = await deps.ec2.tagElasticIp(ip, { [TAG.lineage]: lineage });
+  return allocationId ? [{ allocationId, publicIp: ip, instanceId: failed.instanceId }, ...tagged] : tagged;
+}
+
 /** The lineage's Elastic IP, unless someone has since given it to an instance other than the failed one. */
 function movableAddress(addresses: readonly AddressView[], failedId: string, replacementId?: string): AddressView | undefined {
   return addresses.find((a) => a.instanceId === undefined || a.instanceId === failedId || a.instanceId === replacementId);
@@ -271,7 +295,7 @@ async function finish(deps: Deps, l: Launched): Promise<RecoveryOutcome> {
   const failedId = l.signal.instanceId;
   const secondsToLaunch = Math.max(0, ((l.launchedAt ?? deps.now()).getTime() - l.eventTime.getTime()) / 1000);
 
-  const address = movableAddress(await ec2.findLineageAddresses(l.lineage), failedId, l.replacementId);
+  const address = movableAddress(await lineageAddresses(deps, l.lineage, l.instance), failedId, l.replacementId);
   if (address && address.instanceId !== l.replacementId) {
     await ec2.waitUntilRunning(l.replacementId, deps.recovery.runningWaitSeconds);
     await ec2.associateAddress(address.allocationId, l.replacementId);

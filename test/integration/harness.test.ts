@@ -23,6 +23,7 @@ import {
   EC2Client,
   EnableImageDeprecationCommand,
   RunInstancesCommand,
+  StopInstancesCommand,
   type Tag,
 } from '@aws-sdk/client-ec2';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
@@ -708,6 +709,23 @@ describe('fault injection by the proxy', { timeout: 20_000 }, () => {
     // Act / Assess
     expect(await ownerOf(assigned)).toBe('amazon');
     expect(await ownerOf(allocated)).toBe('123456789012');
+  });
+
+  it('keeps an Elastic IP associated through a stop, and releases only the address EC2 assigned, like AWS', async () => {
+    // Prepare
+    const assigned = await runInstance();
+    const allocated = await runInstance();
+    const { AllocationId, PublicIp } = await ec2.send(new AllocateAddressCommand({ Domain: 'vpc' }));
+    await ec2.send(new AssociateAddressCommand({ AllocationId: AllocationId!, InstanceId: allocated }));
+    const associationOf = async (id: string) =>
+      (await ec2.send(new DescribeInstancesCommand({ InstanceIds: [id] }))).Reservations![0]!.Instances![0]!.NetworkInterfaces![0]!.Association;
+
+    // Act
+    await ec2.send(new StopInstancesCommand({ InstanceIds: [assigned, allocated] }));
+
+    // Assess
+    expect((await associationOf(assigned))?.PublicIp).toBeUndefined();
+    expect(await associationOf(allocated)).toMatchObject({ PublicIp, IpOwnerId: '123456789012' });
   });
 
   it('shuffles with a seed: the same order for the same seed, every item kept', () => {

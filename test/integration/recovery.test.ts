@@ -181,6 +181,25 @@ describe('recovery', () => {
     expect(relaunched?.detail.droppedTags).toEqual(['cost-45', 'cost-46', 'cost-47']);
   });
 
+  it('moves an Elastic IP associated after the last bake, which no lineage tag names yet', async () => {
+    // Prepare: baked with no Elastic IP; then the operator gives the instance one
+    const [instanceId] = await cloud.launch(1, OPTED_IN);
+    await cloud.bakeCycle('nightly', NIGHT_1);
+    const { AllocationId } = await cloud.ec2.send(new AllocateAddressCommand({ Domain: 'vpc' }));
+    await cloud.ec2.send(new AssociateAddressCommand({ AllocationId: AllocationId!, InstanceId: instanceId! }));
+
+    // Act
+    await cloud.failInstance(instanceId!, 'stopped', 'Server.InternalError');
+    await cloud.deliver();
+
+    // Assess: the address follows the replacement, and now names the lineage
+    const [replacement] = await replacementsOf(instanceId!);
+    const address = await addressOf(AllocationId!);
+    expect(address.InstanceId).toBe(replacement!.InstanceId);
+    expect(tagRecord(address.Tags)).toMatchObject({ 'ami-lifecycle:lineage': instanceId });
+    expect(cloud.published('InstanceRelaunched')[0]?.detail).toMatchObject({ elasticIp: { allocationId: AllocationId } });
+  });
+
   it('launches one replacement when the same event arrives three times', async () => {
     // Prepare
     const a = await arrangeInstance(OPTED_IN);

@@ -179,3 +179,23 @@ try:
     _NetworkInterface.association = property(_association)
 except Exception:
     pass
+
+# A gap: moto forgets the public address of every network interface whose subnet assigns
+# public addresses when its instance stops, an associated Elastic IP included, so a stopped
+# instance describes no association. AWS releases only the address it assigned at launch:
+# "The Elastic IP address remains in place through events that normally cause the address to
+# change, such as stopping or restarting the instance" (AWS Knowledge Center, "How do I associate
+# a static public IP address with my EC2 instance?",
+# https://aws.amazon.com/premiumsupport/knowledge-center/intro-elastic-ip-addresses/).
+try:
+    _original_nic_stop = _NetworkInterface.stop
+
+    def _nic_stop(self):
+        eips = self.ec2_backend.address_by_ip([self.public_ip], fail_if_not_found=False) if self.public_ip else []
+        if any(getattr(eip, "eni", None) is self for eip in eips):
+            return  # an Elastic IP stays associated through a stop
+        _original_nic_stop(self)
+
+    _NetworkInterface.stop = _nic_stop
+except Exception:
+    pass
