@@ -44,11 +44,30 @@ const USER_CODES = new Set([
   'Client.InstanceTerminated',
 ]);
 
+/**
+ * State reasons with which EC2 ends a launch that the account or its configuration refused,
+ * not the image: another image would fail the same way, so a replacement that ends with one
+ * soon after its launch blames no image and is not relaunched (RecoveryFailed names the cause).
+ * Sources: API reference, StateReason
+ * (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_StateReason.html), and EC2 User
+ * Guide, "Troubleshoot Amazon EC2 instance launch issues: instance terminates immediately"
+ * (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/troubleshooting-launch.html), which
+ * names Client.InvalidKMSKey.InvalidState and the KMS cause of Client.InternalError.
+ */
+export const LAUNCH_REFUSALS: Readonly<Record<string, string>> = {
+  'Client.InternalError':
+    'EC2 ended the launch with a client error: usually a KMS key of an encrypted volume that the launch may not use ' +
+    '(name the key in the stage param kmsKeyArns, and let the key policy allow the account)',
+  'Client.InvalidKMSKey.InvalidState': 'the KMS key of an encrypted volume is disabled or pending deletion',
+  'Client.VolumeLimitExceeded': "the account's limit on EBS volumes or total storage is reached: free some or ask for an increase",
+  'Server.InsufficientInstanceCapacity': 'EC2 had no capacity for the instance type in its Availability Zone',
+};
+
 export type StateReasonClass = 'failure' | 'user' | 'unknown';
 
 export function classifyStateReason(code: string | undefined): StateReasonClass {
   if (code === undefined || code === '') return 'unknown';
-  if (FAILURE_CODES.has(code)) return 'failure';
+  if (FAILURE_CODES.has(code) || code in LAUNCH_REFUSALS) return 'failure';
   if (USER_CODES.has(code)) return 'user';
   // A Server.* code we do not list is still AWS's doing, not the operator's.
   return code.startsWith('Server.') ? 'failure' : 'unknown';
@@ -128,7 +147,9 @@ export interface RecoveryInput {
 export type RecoveryDecision =
   | { action: 'relaunch'; imageId: string; markBad?: string; reason: string }
   | { action: 'skip'; reason: string }
-  | { action: 'give-up'; reason: string };
+  | { action: 'give-up'; reason: string }
+  /** The launch itself was refused by the account or its configuration: relaunching cannot help. */
+  | { action: 'fail'; errorCode: string; reason: string };
 
 export function decideRecovery(input: RecoveryInput): RecoveryDecision {
   const { signal, instance, mode } = input;
@@ -161,12 +182,16 @@ export function decideRecovery(input: RecoveryInput): RecoveryDecision {
 
   // A replacement that dies within the grace period blames its image: skip it from now on.
   const launchedAt = instance?.launchTime;
+  const soonAfterLaunch =
+    input.launchedFrom !== undefined && launchedAt !== undefined && input.now.getTime() - launchedAt.getTime() < input.crashLoopGraceMinutes * 60_000;
+  // ...unless EC2 says the account or its configuration refused the launch: no image is to blame,
+  // and an older one would be refused alike.
+  const refusal = signal.kind === 'state' && soonAfterLaunch ? LAUNCH_REFUSALS[instance?.stateReasonCode ?? ''] : undefined;
+  if (refusal) {
+    return { action: 'fail', errorCode: instance!.stateReasonCode!, reason: `the replacement launched from ${input.launchedFrom} ended at once: ${refusal}` };
+  }
   // An operator's request is no crash: it never blames the instance's image.
-  const crashLoop =
-    signal.kind !== 'manual' &&
-    input.launchedFrom !== undefined &&
-    launchedAt !== undefined &&
-    input.now.getTime() - launchedAt.getTime() < input.crashLoopGraceMinutes * 60_000;
+  const crashLoop = signal.kind !== 'manual' && soonAfterLaunch;
   const exclude = new Set(crashLoop ? [input.launchedFrom!] : []);
   const image = recoveryImage(input.images, exclude);
   if (!image) {
@@ -264,6 +289,7 @@ export type RecoveryPlan =
   | { action: 'ignore'; reason: string }
   | { action: 'skip'; reason: string }
   | { action: 'give-up'; reason: string }
+  | { action: 'fail'; errorCode: string; reason: string }
   /** A replacement exists already (a retry or a duplicate): finish what the first run may not have. */
   | { action: 'resume'; replacementId: string; imageId: string; generation: number; launchedAt?: Date; reason: string }
   | { action: 'relaunch'; spec: RelaunchSpec; markBad?: string; reason: string };

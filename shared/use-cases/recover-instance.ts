@@ -123,6 +123,8 @@ export async function recoverSignal(signal: FailureSignal, eventTime: Date, deps
       return { instanceId, action: 'ignored', reason: plan.reason };
     case 'skip':
       return skip(deps, signal, lineage, plan.reason);
+    case 'fail':
+      return reportFailure(signal, new AwsCallError(plan.errorCode, 'RunInstances', plan.reason, false), deps);
     case 'give-up':
       await publish(deps, outgoing('RecoveryGaveUp', { managedBy, instanceId, lineage, trigger: signal.kind, reason: plan.reason }));
       deps.metrics.count('RecoveriesGaveUp');

@@ -25,7 +25,7 @@ import {
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Readable } from 'node:stream';
-import { CreateTagsCommand, DeleteSnapshotCommand, DescribeImagesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { CreateTagsCommand, DeleteSnapshotCommand, DescribeImagesCommand, EC2Client, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
 import {
   Crash,
   CUT_CONNECTION,
@@ -71,6 +71,13 @@ export interface FidelityProxy {
    * knows user-initiated ones): how a test makes AWS, not a person, stop an instance.
    */
   setStateReason(instanceId: string, code: string, message?: string): void;
+  /**
+   * Every instance launched from now on ends at once with this state reason (undefined: none
+   * do), as EC2 ends a launch that the account or its configuration refuses (a KMS key the
+   * launch may not use: Client.InternalError; a disabled key; the volume quota). moto knows
+   * neither KMS key policies nor quotas.
+   */
+  setLaunchFailure(code: string | undefined): void;
   /**
    * Turns EC2 request throttling on (with these buckets, starting full) or off
    * (undefined). Off unless FidelityProxyOptions.throttle or this turns it on.
@@ -205,6 +212,7 @@ export async function startFidelityProxy(upstream: string, options: FidelityProx
   const imageTimes: ImageTimes = { created: new Map(), deprecated: new Map() };
   const stateReasons = new Map<string, { code: string; message: string }>();
   const launches: Launches = new Map();
+  const launchFailures = new LaunchFailures(stateReasons);
   const faultLog = new FaultLog();
   const crash = new Crash(faultLog);
   const faults = new RandomFaults(options.faults, faultLog);
@@ -219,6 +227,7 @@ export async function startFidelityProxy(upstream: string, options: FidelityProx
     // moto's gaps
     simulatedStateReasons(stateReasons),
     idempotentByClientToken(launches, new Mutex()),
+    launchFailures.interceptor,
     describeImageReferencesNotOffered,
     enableImageDeprecation(imageTimes),
     simulatedImageTimes(imageTimes, options.clock),
@@ -295,6 +304,7 @@ export async function startFidelityProxy(upstream: string, options: FidelityProx
     setStateReason: (instanceId, code, message = `${code}: staged by the test harness`) => {
       stateReasons.set(instanceId, { code, message });
     },
+    setLaunchFailure: (code) => launchFailures.configure(code),
     setThrottle: (config) => throttle.configure(config),
     throttleCounts: () => throttle.counts(),
     setFaults: (config) => faults.configure(config),
@@ -309,6 +319,7 @@ export async function startFidelityProxy(upstream: string, options: FidelityProx
       amiNames.clear();
       launches.clear();
       stateReasons.clear();
+      launchFailures.configure(undefined);
       imageTimes.created.clear();
       imageTimes.deprecated.clear();
       builds.clear();
@@ -518,6 +529,39 @@ function simulatedStateReasons(reasons: Map<string, { code: string; message: str
     const headers = { ...response.headers };
     delete headers['content-length'];
     return { ...response, headers, body: Buffer.from(body, 'utf8') };
+  };
+}
+
+/**
+ * A launch that EC2 accepts and then ends within seconds, as it does when the account or its
+ * configuration refuses it: "Client.InternalError: Client error on launch" for a KMS key the
+ * caller may not use, Client.InvalidKMSKey.InvalidState, Client.VolumeLimitExceeded (EC2 User
+ * Guide, "Troubleshoot Amazon EC2 instance launch issues",
+ * https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/troubleshooting-launch.html). The
+ * RunInstances answer is the usual one; the instances are terminated in moto straight after,
+ * with the reason reported by simulatedStateReasons.
+ */
+class LaunchFailures {
+  private code: string | undefined;
+
+  constructor(private readonly reasons: Map<string, { code: string; message: string }>) {}
+
+  configure(code: string | undefined): void {
+    this.code = code;
+  }
+
+  readonly interceptor: Interceptor = async (request, next, context) => {
+    const code = this.code;
+    if (code === undefined || !isEc2Action(request, 'RunInstances') || request.form?.get('DryRun') === 'true') return next(request);
+    const response = await next(request);
+    if (response.status !== 200) return response;
+    const body = await bufferBody(response.body);
+    const ids = [...body.toString('utf8').matchAll(/<instanceId>(i-[0-9a-f]+)<\/instanceId>/g)].map((m) => m[1]!);
+    if (ids.length > 0) {
+      await context.ec2For(request).send(new TerminateInstancesCommand({ InstanceIds: ids }));
+      for (const id of ids) this.reasons.set(id, { code, message: `${code}: the launch was refused (staged by the test harness)` });
+    }
+    return { ...response, body };
   };
 }
 

@@ -230,7 +230,7 @@ interface Context {
   fn: string;
 }
 type Alternatives = Pred[][];
-type ResourceRule = { types: Record<string, Alternatives> } | { exact: (ctx: Context) => string[] };
+type ResourceRule = { types: Record<string, Alternatives> } | { exact: (ctx: Context) => string[]; when?: Alternatives };
 
 const NONE: Alternatives = [[]];
 
@@ -251,6 +251,10 @@ function rules(ctx: Context): Record<string, ResourceRule & { cfnCondition?: str
   ];
   const imageOrSnapshotTags: Alternatives = [[createAction('CreateImage'), requestManaged], statusOfManaged];
   const replacement = [present(`aws:RequestTag/${TAG.replaces}`), present(`aws:RequestTag/${TAG.lineage}`)];
+  // The fleet's KMS keys (params.kmsKeyArns), only through EC2 in this region, grants only for AWS resources.
+  const fleetKeys = () => ['<KmsKeyArns>'];
+  const viaEc2 = equalsExactly('StringEquals', 'kms:ViaService', [`ec2.${PSEUDO.region}.amazonaws.com`]);
+  const kmsThroughEc2 = { exact: fleetKeys, when: [[viaEc2]], cfnCondition: 'UsesKmsKeys' };
   const ownDlq = () => [`<${ctx.fn}Dlq.Arn>`];
   const ownLogGroup = () => [`<${ctx.fn}LogGroup.Arn>`];
   const statusAlarms = () => [`arn:aws:cloudwatch:${PSEUDO.region}:${PSEUDO.account}:alarm:${managedBy}-status-*`];
@@ -312,6 +316,16 @@ function rules(ctx: Context): Record<string, ResourceRule & { cfnCondition?: str
         ],
       },
     },
+    'kms:Decrypt': kmsThroughEc2,
+    'kms:DescribeKey': kmsThroughEc2,
+    'kms:GenerateDataKeyWithoutPlaintext': kmsThroughEc2,
+    'kms:ReEncryptFrom': kmsThroughEc2,
+    'kms:ReEncryptTo': kmsThroughEc2,
+    'kms:CreateGrant': {
+      exact: fleetKeys,
+      when: [[viaEc2, equalsExactly('Bool', 'kms:GrantIsForAWSResource', ['true'])]],
+      cfnCondition: 'UsesKmsKeys',
+    },
     'cloudwatch:PutMetricAlarm': { exact: statusAlarms },
     'cloudwatch:DeleteAlarms': { exact: statusAlarms },
     'cloudwatch:TagResource': { exact: statusAlarms },
@@ -371,6 +385,9 @@ export function checkRole(t: Template, spec: Spec, fn: string, roleId: string): 
       for (const resource of s.resources) {
         if ('exact' in rule) {
           if (!rule.exact(ctx).includes(resource)) problems.push(`${s.where}: ${action} on ${resource}, expected ${rule.exact(ctx).join(' or ')}`);
+          else if (rule.when && !rule.when.some((preds) => preds.every((p) => p.holds(s.condition)))) {
+            problems.push(`${s.where}: ${action} on ${resource} lacks its conditions (any of: ${rule.when.map((preds) => preds.map((p) => p.says).join(' and ')).join('; ')})`);
+          }
           continue;
         }
         const { type, problem } = resourceType(resource);

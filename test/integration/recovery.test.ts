@@ -297,6 +297,30 @@ describe('recovery', () => {
     expect((await addressOf(a.allocationId)).InstanceId).toBe(second!.InstanceId);
   });
 
+  it('ends in RecoveryFailed when the account refuses the replacement at launch (a KMS key): no image blamed, no older one tried', async () => {
+    // Prepare: two good images; every launch from now on ends at once, as with a KMS key EC2 may not use
+    const [instanceId] = await cloud.launch(1, OPTED_IN);
+    await cloud.bakeCycle('nightly', NIGHT_1);
+    await cloud.bakeCycle('nightly', NIGHT_2);
+    cloud.proxy.setLaunchFailure('Client.InternalError');
+
+    // Act: the instance fails; its replacement ends at once; EC2 announces both
+    await cloud.failInstance(instanceId!, 'stopped', 'Server.InternalError');
+    await cloud.deliver();
+    await cloud.announceInstanceStates();
+    await cloud.deliver();
+
+    // Assess: one replacement, no second one, every image still good, and the cause named
+    const [replacement, ...more] = await replacementsOf(instanceId!);
+    expect(more).toEqual([]);
+    expect(await replacementsOf(replacement!.InstanceId!)).toEqual([]);
+    const images = await lineageImages(instanceId!);
+    expect(images.map((i) => tagRecord(i.Tags)['ami-lifecycle:status'])).toEqual(['good', 'good']);
+    expect(cloud.published('RecoveryFailed').map((e) => e.detail)).toEqual([
+      expect.objectContaining({ instanceId: replacement!.InstanceId, errorCode: 'Client.InternalError', message: expect.stringMatching(/KMS key/) }),
+    ]);
+  });
+
   it('skips, with the reason, a lineage that has no good image', async () => {
     // Prepare: baked, but the image never turned good
     const a = await arrangeInstance(OPTED_IN);

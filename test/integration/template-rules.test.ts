@@ -43,6 +43,8 @@ const wiring = readServerless({ stage: STAGE });
 const params = defaultParams();
 
 const logsAndDlq = ['logs:CreateLogStream', 'logs:PutLogEvents', 'sqs:SendMessage'];
+/** What EC2 does with the fleet's KMS keys on the bake's and recovery's behalf (params.kmsKeyArns). */
+const fleetKms = ['kms:CreateGrant', 'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncryptFrom', 'kms:ReEncryptTo'];
 
 /**
  * What each function's code sends (handler -> use case -> gateway), plus its own logs and
@@ -70,6 +72,7 @@ const SPEC: Spec = {
       'ec2:CreateLaunchTemplate',
       'ec2:CreateLaunchTemplateVersion',
       'ec2:DeleteLaunchTemplateVersions',
+      ...fleetKms,
       'events:PutEvents',
     ],
     // settleImage: DescribeImages, PutEvents, CreateTags status.
@@ -100,6 +103,7 @@ const SPEC: Spec = {
       'ec2:AssociateAddress',
       'ec2:TerminateInstances',
       'iam:PassRole',
+      ...fleetKms,
       'events:PutEvents',
     ],
     // syncStatusAlarms: listRecoverCandidates, DescribeAlarms, PutMetricAlarm (with tags), DeleteAlarms.
@@ -318,6 +322,22 @@ const mutations: Mutation[] = [
     'TerminateInstances whatever params.terminateReplaced says',
     (x) => addStatement(x, 'RecoverRole', x.Resources.RecoverTerminateReplacedPolicy!.Properties!.PolicyDocument.Statement[0]),
     /TerminateInstances must only exist under the CloudFormation condition TerminatesReplaced/,
+  ],
+  [
+    'KMS keys of any service, not only through EC2',
+    (x) => void delete x.Resources.FleetKmsKeysPolicy!.Properties!.PolicyDocument.Statement[0].Condition,
+    /kms:Decrypt on <KmsKeyArns> lacks its conditions/,
+  ],
+  [
+    'grants on the fleet keys for anyone, not only for AWS resources',
+    (x) => void delete x.Resources.FleetKmsKeysPolicy!.Properties!.PolicyDocument.Statement[1].Condition.Bool,
+    /kms:CreateGrant on <KmsKeyArns> lacks its conditions/,
+  ],
+  ['every KMS key of the account', (x) => void (x.Resources.FleetKmsKeysPolicy!.Properties!.PolicyDocument.Statement[0].Resource = '*'), /kms:Decrypt on \*, expected <KmsKeyArns>/],
+  [
+    'KMS rights whatever params.kmsKeyArns says',
+    (x) => void delete x.Resources.FleetKmsKeysPolicy!.Condition,
+    /kms:CreateGrant must only exist under the CloudFormation condition UsesKmsKeys/,
   ],
   ['logs of every function', (x) => void (stmt(x, 'BakeRole', 'WriteOwnLogs').Resource = { 'Fn::Sub': 'arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:*' }), /logs:PutLogEvents on .*log-group:\*/],
   ["another function's dead-letter queue", (x) => void (stmt(x, 'BakeRole', 'SendFailedInvocationsToOwnDlq').Resource = { 'Fn::GetAtt': ['RecoverDlq', 'Arn'] }), /sqs:SendMessage on <RecoverDlq.Arn>/],

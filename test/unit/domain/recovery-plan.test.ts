@@ -4,6 +4,7 @@ import type { InstanceSummary } from '../../../shared/domain/bake.js';
 import type { ImageView } from '../../../shared/domain/image-status.js';
 import { replacementToken, type StoredLaunchConfig } from '../../../shared/domain/launch.js';
 import {
+  LAUNCH_REFUSALS,
   planRecovery,
   recoverModeOf,
   recoveryImagesOf,
@@ -595,6 +596,29 @@ describe('planRecovery: crash loops', () => {
     expect(plan).not.toHaveProperty('markBad');
   });
 
+  it.each(Object.keys(LAUNCH_REFUSALS))(
+    'blames no image and relaunches nothing when the replacement ended at once with %s: RecoveryFailed names the cause',
+    (code) => {
+      // Prepare: the replacement's launch was refused by the account or its configuration
+      const instance = { ...replacementThatFailed(0.1), stateReasonCode: code };
+
+      // Act
+      const plan = planRecovery(planInput({ instance }));
+
+      // Assess
+      expect(plan).toEqual({ action: 'fail', errorCode: code, reason: expect.stringContaining(LAUNCH_REFUSALS[code]!) });
+      expect(plan).not.toHaveProperty('markBad');
+    },
+  );
+
+  it('relaunches as usual after such a reason once the grace period is over (the instance ran, then failed)', () => {
+    // Act
+    const plan = planRecovery(planInput({ instance: { ...replacementThatFailed(31), stateReasonCode: 'Client.VolumeLimitExceeded' } }));
+
+    // Assess
+    expect(plan).toMatchObject({ action: 'relaunch', spec: { imageId: 'ami-00000003' } });
+  });
+
   it('skips when the crash-looping image was the only good one', () => {
     // Act
     const plan = planRecovery(planInput({ instance: replacementThatFailed(10), images: [image('ami-00000003', 10)] }));
@@ -633,7 +657,7 @@ const failedArb: fc.Arbitrary<InstanceSummary | undefined> = fc.option(
     replacedBy: fc.boolean(),
     imageId: fc.option(fc.constantFrom('ami-00000001', 'ami-00000002', 'ami-00000003'), { nil: undefined }),
     launchedMinutesAgo: fc.integer({ min: 0, max: 600 }),
-    reason: fc.constantFrom('Server.InternalError', 'Client.UserInitiatedShutdown', undefined),
+    reason: fc.constantFrom('Server.InternalError', 'Client.UserInitiatedShutdown', undefined, ...Object.keys(LAUNCH_REFUSALS)),
   }),
   { nil: undefined },
 ).map((f) =>
@@ -728,6 +752,24 @@ describe('planRecovery (properties)', () => {
         if (plan.markBad !== undefined) expect(plan.markBad).toBe(input.instance?.imageId);
         expect(plan.spec.clientToken).toBe(replacementToken(LINEAGE, FAILED));
         expect(plan.spec.tags[TAG.replaces]).toBe(FAILED);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('never blames an image nor relaunches when the account or its configuration refused the replacement at launch', () => {
+    fc.assert(
+      fc.property(anyInputArb, (input) => {
+        // Act
+        const plan = planRecovery(input);
+
+        // Assess
+        const refused = input.instance?.stateReasonCode !== undefined && input.instance.stateReasonCode in LAUNCH_REFUSALS;
+        if (plan.action === 'relaunch' && plan.markBad !== undefined) expect(refused).toBe(false);
+        if (plan.action === 'fail') {
+          expect(refused).toBe(true);
+          expect(plan.errorCode).toBe(input.instance?.stateReasonCode);
+        }
       }),
       { numRuns: 1000 },
     );

@@ -735,6 +735,29 @@ describe('recoverInstances: crash loops', () => {
     ]);
   });
 
+  it('ends in RecoveryFailed, blaming no image and launching nothing, when the account refused the replacement at launch (a KMS key)', async () => {
+    // Prepare: the replacement ended seconds after its launch with Client.InternalError
+    const w = world();
+    const a = arrange(w, {
+      extraTags: { [TAG.replaces]: instanceIdOf(5), [TAG.generation]: '1' },
+      launchedFrom: 'newest',
+      launchTime: new Date(NOW.getTime() - 20_000),
+      reasonCode: 'Client.InternalError',
+    });
+
+    // Act
+    const report = await recoverInstances(stateChange(FAILED, 'terminated'), w.deps);
+
+    // Assess
+    expect(report.outcomes).toEqual([expect.objectContaining({ instanceId: FAILED, action: 'failed', errorCode: 'Client.InternalError' })]);
+    expect(a.newest.tags[TAG.status]).toBe('good');
+    expect(w.ec2.tagCalls).toEqual([]);
+    expect(w.ec2.runCalls).toEqual([]);
+    const [failed] = w.bus.ofType('RecoveryFailed');
+    expect(failed).toMatchObject({ instanceId: FAILED, action: 'RunInstances', errorCode: 'Client.InternalError', message: expect.stringMatching(/KMS key/) });
+    expect(w.metrics.total('RecoveriesFailed')).toBe(1);
+  });
+
   it('does not blame the image of a replacement that ran longer than the grace period', async () => {
     // Prepare
     const w = world();
