@@ -1,7 +1,8 @@
 /**
  * Reads serverless.yml the way the framework does for the parts the CLI and the
- * test harness need: the functions, their EventBridge patterns and schedule
- * inputs, and the provider environment. The CLI plans with exactly the settings
+ * test harness need: the functions, their EventBridge patterns (of their own
+ * events, or of the rules that fill their queue) and schedule inputs, and the
+ * provider environment. The CLI plans with exactly the settings
  * a stage's functions get; tests and the sandbox route events with exactly these
  * patterns, so wiring that would not match in AWS does not match there either.
  *
@@ -43,10 +44,24 @@ export interface FunctionWiring {
   exportName: string;
   /** Seconds, from the function or the provider. */
   timeout: number;
-  /** At most this many invocations at once (reservedConcurrency), when the function says. */
-  reservedConcurrency?: number;
+  /**
+   * For a function fed by an SQS queue (an `sqs` event): the queue and how Lambda polls it. Its
+   * `eventBridge` entries are then the rules (in resources) that put events in that queue.
+   */
+  queue?: QueueWiring;
   eventBridge: EventBridgeWiring[];
   schedules: ScheduleWiring[];
+}
+
+export interface QueueWiring {
+  /** The queue's logical id in resources. */
+  logicalId: string;
+  /** Records per invocation. */
+  batchSize: number;
+  /** At most this many invocations at once (the event source mapping's maximum concurrency), when set. */
+  maximumConcurrency?: number;
+  /** Receives of a record before the queue moves it to its dead-letter queue (redrive policy). */
+  maxReceiveCount: number;
 }
 
 export interface ServiceWiring {
@@ -110,13 +125,44 @@ export function readServerless(options: { stage?: string; file?: string } = {}):
   const service = String(raw.service);
   const environment = resolveValue(get(raw, 'provider.environment') ?? {}) as Record<string, Json>;
   const busResource = get(raw, 'resources.Resources.EventBus.Properties.Name');
+  const resources = (get(raw, 'resources.Resources') ?? {}) as Record<string, Record<string, Json>>;
+  const getAttOf = (value: Json): string | undefined => {
+    const ref = (value as { 'Fn::GetAtt'?: string[] } | undefined)?.['Fn::GetAtt'];
+    return ref?.[1] === 'Arn' ? ref[0] : undefined;
+  };
+  /** The rules of resources whose targets include the queue, as the harness routes them. */
+  const rulesInto = (queueId: string): EventBridgeWiring[] =>
+    Object.values(resources)
+      .filter((r) => r.Type === 'AWS::Events::Rule')
+      .filter((r) => ((get(r, 'Properties.Targets') ?? []) as Json[]).some((t) => getAttOf(get(t, 'Arn')) === queueId))
+      .map((r) => {
+        const bus = get(r, 'Properties.EventBusName');
+        return {
+          bus: bus === undefined ? 'default' : typeof bus === 'string' ? String(resolveValue(bus)) : String(resolveValue(busResource)),
+          pattern: resolveValue(get(r, 'Properties.EventPattern')) as Record<string, unknown>,
+        };
+      });
   const functions = Object.entries((raw.functions ?? {}) as Record<string, Record<string, Json>>).map(([name, fn]) => {
     const handler = String(fn.handler);
     const dot = handler.lastIndexOf('.');
     const events = (fn.events ?? []) as Array<Record<string, Json>>;
     const eventBridge: EventBridgeWiring[] = [];
     const schedules: ScheduleWiring[] = [];
+    let queue: QueueWiring | undefined;
     for (const event of events) {
+      if (event.sqs) {
+        const q = resolveValue(event.sqs) as Record<string, Json>;
+        const logicalId = getAttOf(q.arn);
+        if (!logicalId) throw new Error(`serverless.yml: ${name}'s sqs event names no queue of resources`);
+        const redrive = resolveValue(get(resources[logicalId], 'Properties.RedrivePolicy')) as { maxReceiveCount?: Json } | undefined;
+        queue = {
+          logicalId,
+          batchSize: Number(q.batchSize ?? 10),
+          ...(q.maximumConcurrency === undefined ? {} : { maximumConcurrency: Number(q.maximumConcurrency) }),
+          maxReceiveCount: Number(redrive?.maxReceiveCount ?? 1),
+        };
+        eventBridge.push(...rulesInto(logicalId));
+      }
       if (event.eventBridge) {
         const eb = resolveValue(event.eventBridge) as Record<string, Json>;
         const bus = eb.eventBus === undefined ? 'default' : (eb.eventBus as Json);
@@ -138,8 +184,7 @@ export function readServerless(options: { stage?: string; file?: string } = {}):
       }
     }
     const timeout = Number(resolveValue(fn.timeout ?? get(raw, 'provider.timeout') ?? 6));
-    const reserved = fn.reservedConcurrency === undefined ? {} : { reservedConcurrency: Number(resolveValue(fn.reservedConcurrency)) };
-    return { name, file: `${handler.slice(0, dot)}.ts`, exportName: handler.slice(dot + 1), timeout, ...reserved, eventBridge, schedules };
+    return { name, file: `${handler.slice(0, dot)}.ts`, exportName: handler.slice(dot + 1), timeout, ...(queue ? { queue } : {}), eventBridge, schedules };
   });
 
   return {

@@ -17,7 +17,7 @@ import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
-import { DescribeInstancesCommand, EC2Client, StopInstancesCommand } from '@aws-sdk/client-ec2';
+import { DescribeImagesCommand, DescribeInstancesCommand, EC2Client, StopInstancesCommand } from '@aws-sdk/client-ec2';
 import { EventBridgeClient, ListEventBusesCommand } from '@aws-sdk/client-eventbridge';
 import { createContext } from '../cli/context.js';
 import { statusTable } from '../cli/render/text.js';
@@ -212,20 +212,26 @@ async function bakeFiring(sb: Sandbox, firing: Firing): Promise<void> {
   const requests = publishedSince(sb, from, 'BakeRequested');
   const bakes = await cloud.deliver();
   checkRouting(sb, requests.map((e) => ({ detailType: 'BakeRequested', subject: nameOf(sb, String(e.detail.instanceId)), target: 'bake' })), bakes);
-  say(`       bake: ${describeBakes(sb, bakes)}`);
+  say(`       bake: ${await describeBakes(sb, bakes, name, report.slot, from)}`);
   await settleImages(sb);
 }
 
-function describeBakes(sb: Sandbox, bakes: Delivery[]): string {
-  const parts = bakes
-    .filter((d) => d.function === 'bake')
-    .map((d) => d.result as { status: string; imageId?: string; imageName?: string; errorCode?: string } | undefined)
-    .map((r) => {
-      if (!r) return 'error';
-      const lineage = r.imageName?.split('/')[1];
-      return `${lineage ? nameOf(sb, lineage) : ''} ${r.status === 'created' ? r.imageId : `${r.status} ${r.imageId ?? r.errorCode ?? ''}`}`.trim();
-    });
-  return parts.length > 0 ? `${parts.length} image(s): ${parts.join(', ')}` : 'nothing to bake';
+/** The slot's images (the bake's per-record outcome stays in the queue's answer, which says only what failed), and what failed. */
+async function describeBakes(sb: Sandbox, bakes: Delivery[], schedule: string, slot: string, from: number): Promise<string> {
+  if (!bakes.some((d) => d.function === 'bake')) return 'nothing to bake';
+  const { Images = [] } = await sb.cloud.ec2.send(
+    new DescribeImagesCommand({
+      Owners: ['self'],
+      Filters: [
+        { Name: `tag:${TAG.schedule}`, Values: [schedule] },
+        { Name: `tag:${TAG.slot}`, Values: [slot] },
+      ],
+    }),
+  );
+  const images = Images.map((i) => `${nameOf(sb, i.Name?.split('/')[1] ?? '')} ${i.ImageId}`.trim()).sort();
+  const failed = publishedSince(sb, from, 'ImageBakeFailed').map((e) => `${nameOf(sb, String(e.detail.instanceId))} failed ${String(e.detail.errorCode)}`);
+  const lost = bakes.filter((d) => d.function === 'bake' && d.error !== undefined).length;
+  return [`${images.length} image(s): ${images.join(', ')}`, ...failed, ...(lost > 0 ? [`${lost} request(s) left for the dead-letter queue`] : [])].join('; ');
 }
 
 /** EC2 reports the images that finished (moto: at once); imageState marks them good or failed. */

@@ -1,9 +1,12 @@
-/** One BakeRequested from the service's bus: create the image of one instance for one slot. */
+/**
+ * BakeRequested from the service's bus, through the bake queue (whose event source mapping
+ * bounds the bakes at once): create the image of one instance for one slot, per record.
+ */
 import { BakeRequestedEvent } from '../../shared/domain/incoming.js';
 import { productionDeps } from '../../shared/runtime/deps.js';
-import { eventHandler } from '../../shared/runtime/middleware.js';
+import { queueHandler } from '../../shared/runtime/middleware.js';
 import { bakeInstance } from '../../shared/use-cases/bake-instance.js';
 
 const deps = productionDeps();
 
-export const handler = eventHandler('bake', BakeRequestedEvent, (event) => bakeInstance(event.detail, deps));
+export const handler = queueHandler('bake', BakeRequestedEvent, (event) => bakeInstance(event.detail, deps));

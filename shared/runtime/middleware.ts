@@ -4,14 +4,16 @@
  * a ColdStart metric once per container), then the Powertools parser with the
  * function's zod schema. An event the schema rejects is logged with every issue
  * and answered with a `rejected` result instead of an error, so Lambda does not
- * retry a payload that can never succeed.
+ * retry a payload that can never succeed. A function fed by an SQS queue
+ * (queueHandler) does the same for each record of the batch, and reports the
+ * records that failed (ReportBatchItemFailures), so only those are received again.
  */
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { parser } from '@aws-lambda-powertools/parser/middleware';
 import type { ParseError } from '@aws-lambda-powertools/parser/errors';
-import type { z } from 'zod';
+import * as z from 'zod';
 import { logger } from './logger.js';
 import { metrics } from './metrics.js';
 
@@ -64,13 +66,8 @@ export function rejectEvent(functionName: string, error: ParseError, event: unkn
   // The parser puts the Standard Schema issues in `cause`.
   const raw = error.cause as ReadonlyArray<SchemaIssue> | { issues?: ReadonlyArray<SchemaIssue> } | undefined;
   const list: ReadonlyArray<SchemaIssue> = Array.isArray(raw) ? raw : ((raw as { issues?: ReadonlyArray<SchemaIssue> })?.issues ?? []);
-  const issues = formatIssues(list);
-  logger.error('event rejected: it does not match what this function accepts; not retried', {
-    function: functionName,
-    issues,
-    event: describeEvent(event),
-  });
-  return { status: 'rejected', reason: issues.join('; ') || cut(error.message, MAX_ISSUE) };
+  logRejection(functionName, list, event);
+  return { status: 'rejected', reason: formatIssues(list).join('; ') || cut(error.message, MAX_ISSUE) };
 }
 
 export function eventHandler<S extends z.ZodType, R>(
@@ -84,4 +81,63 @@ export function eventHandler<S extends z.ZodType, R>(
   return stack
     .use(parser({ schema, errorHandler: (error, event) => rejectEvent(functionName, error, event) }))
     .handler(async (event) => run(event as z.infer<S>));
+}
+
+/** What Lambda hands a function fed by an SQS queue; only what the handler reads is required. */
+const SqsBatch = z.looseObject({ Records: z.array(z.looseObject({ messageId: z.string().min(1), body: z.string() })) });
+
+/** The answer Lambda reads when the event source mapping reports batch item failures. */
+export interface BatchResponse {
+  batchItemFailures: Array<{ itemIdentifier: string }>;
+}
+
+/**
+ * A function fed by an SQS queue (an EventBridge rule puts each event there whole, as the
+ * record's body). Each record is parsed and run on its own: a body the schema refuses is
+ * logged as eventHandler logs it and deleted (never retried); one whose run throws is
+ * reported in `batchItemFailures`, so the queue hands it out again after its visibility
+ * timeout, and moves it to the dead-letter queue after its maxReceiveCount. Answers only
+ * `batchItemFailures`: the response format Lambda documents ("Implementing partial batch
+ * responses", https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html).
+ */
+export function queueHandler<S extends z.ZodType>(functionName: string, schema: S, run: (event: z.infer<S>) => Promise<unknown>) {
+  const stack = middy<unknown, BatchResponse>().use(injectLambdaContext(logger, { resetKeys: true }));
+  if (metrics) stack.use(logMetrics(metrics, { captureColdStartMetric: true, throwOnEmptyMetrics: false }));
+  return stack.handler(async (event) => {
+    const batch = SqsBatch.safeParse(event);
+    if (!batch.success) {
+      logRejection(functionName, batch.error.issues, event);
+      return { batchItemFailures: [] };
+    }
+    const batchItemFailures: BatchResponse['batchItemFailures'] = [];
+    for (const record of batch.data.Records) {
+      let body: unknown;
+      try {
+        body = JSON.parse(record.body);
+      } catch {
+        logRejection(functionName, [{ path: ['body'], message: 'not JSON' }], { id: record.messageId });
+        continue;
+      }
+      const parsed = schema.safeParse(body);
+      if (!parsed.success) {
+        logRejection(functionName, parsed.error.issues, body);
+        continue;
+      }
+      try {
+        await run(parsed.data);
+      } catch (error) {
+        logger.warn('record failed; the queue hands it out again', { function: functionName, messageId: record.messageId, error: String(error) });
+        batchItemFailures.push({ itemIdentifier: record.messageId });
+      }
+    }
+    return { batchItemFailures };
+  });
+}
+
+function logRejection(functionName: string, issues: ReadonlyArray<SchemaIssue>, event: unknown): void {
+  logger.error('event rejected: it does not match what this function accepts; not retried', {
+    function: functionName,
+    issues: formatIssues(issues),
+    event: describeEvent(event),
+  });
 }

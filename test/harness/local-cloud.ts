@@ -276,10 +276,15 @@ export class LocalCloud {
     return h;
   }
 
-  /** Invokes a function the way Lambda would, with a fresh context. */
+  /**
+   * Invokes a function the way Lambda would, with a fresh context: with the event itself, or,
+   * for a function fed by an SQS queue, with a batch of one record whose body is the event (as
+   * EventBridge puts it in the queue). Answers what the handler answers.
+   */
   invoke(functionName: string, event: unknown): Promise<unknown> {
     const fn = this.wiring.functions.find((f) => f.name === functionName);
-    return this.handler(functionName)(event, lambdaContext(functionName, fn?.timeout ?? 6));
+    const payload = fn?.queue ? sqsBatch([event]) : event;
+    return this.handler(functionName)(payload, lambdaContext(functionName, fn?.timeout ?? 6));
   }
 
   /**
@@ -384,30 +389,52 @@ export class LocalCloud {
     return deliveries;
   }
 
+  /**
+   * Runs the deliveries, each retried as AWS would: an asynchronous invocation that throws up to
+   * `attempts` times in all (Lambda's retries); a queue's record that throws or comes back in
+   * `batchItemFailures` until the queue's maxReceiveCount (then the queue would move it to its
+   * dead-letter queue). A queue-fed function never runs more invocations at once than its event
+   * source mapping's maximum concurrency.
+   */
   private async runAll(items: Array<{ functionName: string; event: unknown }>, options: DeliverOptions = {}): Promise<Delivery[]> {
     const out: Delivery[] = new Array(items.length);
-    const attempts = options.attempts ?? 3;
-    let next = 0;
-    const worker = async () => {
-      while (next < items.length) {
-        const index = next++;
-        const { functionName, event: raw } = items[index]!;
-        const event = raw as { 'detail-type'?: string };
-        const delivery: Delivery = { function: functionName, detailType: event['detail-type'] ?? '', attempts: 0 };
-        for (let attempt = 1; attempt <= attempts; attempt++) {
-          delivery.attempts = attempt;
-          try {
-            delivery.result = await this.invoke(functionName, event);
-            delete delivery.error;
-            break;
-          } catch (error) {
-            delivery.error = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-          }
+    const concurrency = options.concurrency ?? this.concurrency;
+    const pools = new Map<string, number[]>(); // a queue-fed function with a bound -> its items; '' -> the rest
+    items.forEach((item, index) => {
+      const bounded = this.wiring.functions.find((f) => f.name === item.functionName)?.queue?.maximumConcurrency !== undefined;
+      const key = bounded ? item.functionName : '';
+      pools.set(key, [...(pools.get(key) ?? []), index]);
+    });
+    const deliverOne = async (index: number) => {
+      const { functionName, event: raw } = items[index]!;
+      const event = raw as { 'detail-type'?: string };
+      const queue = this.wiring.functions.find((f) => f.name === functionName)?.queue;
+      const attempts = queue ? queue.maxReceiveCount : (options.attempts ?? 3);
+      const delivery: Delivery = { function: functionName, detailType: event['detail-type'] ?? '', attempts: 0 };
+      for (let attempt = 1; attempt <= attempts; attempt++) {
+        delivery.attempts = attempt;
+        try {
+          delivery.result = await this.invoke(functionName, event);
+          const failures = (delivery.result as { batchItemFailures?: unknown[] } | undefined)?.batchItemFailures ?? [];
+          if (queue && failures.length > 0) throw new Error('the record was reported in batchItemFailures');
+          delete delivery.error;
+          break;
+        } catch (error) {
+          delivery.error = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
         }
-        out[index] = delivery;
       }
+      out[index] = delivery;
     };
-    await Promise.all(Array.from({ length: Math.min(options.concurrency ?? this.concurrency, items.length) }, worker));
+    await Promise.all(
+      [...pools].map(async ([functionName, indexes]) => {
+        const bound = this.wiring.functions.find((f) => f.name === functionName)?.queue?.maximumConcurrency ?? concurrency;
+        let next = 0;
+        const worker = async () => {
+          while (next < indexes.length) await deliverOne(indexes[next++]!);
+        };
+        await Promise.all(Array.from({ length: Math.min(concurrency, bound, indexes.length) }, worker));
+      }),
+    );
     return out;
   }
 
@@ -551,6 +578,23 @@ export class LocalCloud {
   async announceInstanceState(instanceId: string, state: string): Promise<void> {
     await this.events.send(new PutEventsCommand({ Entries: [instanceStateEntry(instanceId, state)] }));
   }
+}
+
+/** What Lambda hands a function fed by an SQS queue: one record per event, its body the event as EventBridge puts it there. */
+function sqsBatch(events: unknown[]) {
+  return {
+    Records: events.map((event) => ({
+      messageId: randomUUID(),
+      receiptHandle: randomUUID(),
+      body: JSON.stringify(event),
+      attributes: { ApproximateReceiveCount: '1', SentTimestamp: String(Date.now()) },
+      messageAttributes: {},
+      md5OfBody: '',
+      eventSource: 'aws:sqs',
+      eventSourceARN: `arn:aws:sqs:${region}:${MOTO_ACCOUNT}:queue`,
+      awsRegion: region,
+    })),
+  };
 }
 
 /** `EC2 Instance State-change Notification` as a PutEvents entry, in the shape EC2 sends it. */

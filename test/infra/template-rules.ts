@@ -195,7 +195,7 @@ export interface Spec {
   actions: Record<string, string[]>;
   /** The ami-lifecycle:status values each function may write. */
   statusValues: Record<string, string[]>;
-  /** Upper bound on the bake function's reserved concurrency. */
+  /** Upper bound on the bakes at once (the bake queue's maximum concurrency). */
   maxBakeConcurrency: number;
 }
 
@@ -256,6 +256,7 @@ function rules(ctx: Context): Record<string, ResourceRule & { cfnCondition?: str
   const viaEc2 = equalsExactly('StringEquals', 'kms:ViaService', [`ec2.${PSEUDO.region}.amazonaws.com`]);
   const kmsThroughEc2 = { exact: fleetKeys, when: [[viaEc2]], cfnCondition: 'UsesKmsKeys' };
   const ownDlq = () => [`<${ctx.fn}Dlq.Arn>`];
+  const ownQueue = () => [`<${ctx.fn}Queue.Arn>`];
   const ownLogGroup = () => [`<${ctx.fn}LogGroup.Arn>`];
   const statusAlarms = () => [`arn:aws:cloudwatch:${PSEUDO.region}:${PSEUDO.account}:alarm:${managedBy}-status-*`];
   return {
@@ -331,6 +332,10 @@ function rules(ctx: Context): Record<string, ResourceRule & { cfnCondition?: str
     'cloudwatch:TagResource': { exact: statusAlarms },
     'events:PutEvents': { exact: () => ['<EventBus.Arn>'] },
     'sqs:SendMessage': { exact: ownDlq },
+    // The event source mapping of a function fed by a queue polls it with the function's role.
+    'sqs:ReceiveMessage': { exact: ownQueue },
+    'sqs:DeleteMessage': { exact: ownQueue },
+    'sqs:GetQueueAttributes': { exact: ownQueue },
     'logs:CreateLogStream': { exact: ownLogGroup },
     'logs:PutLogEvents': { exact: ownLogGroup },
   };
@@ -477,7 +482,11 @@ function ruleArn(rule: Resource, spec: Spec): string {
  * queue, as Lambda's on-failure destination and as its rules' and schedules' dead-letter
  * queue, with retry policies, a queue policy that admits only its rules, and an alarm.
  */
+/** The spec checkDelivery runs with, for the helpers that name rules by ARN. */
+const SPEC_FOR_RULES: { current?: Spec } = {};
+
 export function checkDelivery(t: Template, spec: Spec): string[] {
+  SPEC_FOR_RULES.current = spec;
   const problems: string[] = [];
   for (const f of functionsOf(t)) {
     const dlqId = `${f.key}Dlq`;
@@ -494,9 +503,15 @@ export function checkDelivery(t: Template, spec: Spec): string[] {
     if (q.SqsManagedSseEnabled !== true && !q.KmsMasterKeyId) problems.push(`${dlqId}: not encrypted at rest`);
     if (q.MessageRetentionPeriod !== 1209600) problems.push(`${dlqId}: keeps messages ${String(q.MessageRetentionPeriod)} s, not 14 days`);
 
-    // Lambda's on-failure destination.
-    const evConf = ofType(t, 'AWS::Lambda::EventInvokeConfig').find(([, r]) => str(r.Properties?.FunctionName) === `<${f.id}>`)?.[1];
-    if (str(evConf?.Properties?.DestinationConfig?.OnFailure?.Destination) !== dlqArn) problems.push(`${f.key}: on-failure destination is not ${dlqId}`);
+    // Lambda's on-failure destination; for a function fed by a queue, that queue's redrive policy.
+    const mapping = ofType(t, 'AWS::Lambda::EventSourceMapping').find(([, r]) => str(r.Properties?.FunctionName) === fnArn)?.[1];
+    const sourceId = str(mapping?.Properties?.EventSourceArn).match(/^<([^.>]+)\.Arn>$/)?.[1];
+    if (mapping) problems.push(...checkSourceQueue(t, f, sourceId, dlqArn));
+    else {
+      const evConf = ofType(t, 'AWS::Lambda::EventInvokeConfig').find(([, r]) => str(r.Properties?.FunctionName) === `<${f.id}>`)?.[1];
+      if (str(evConf?.Properties?.DestinationConfig?.OnFailure?.Destination) !== dlqArn) problems.push(`${f.key}: on-failure destination is not ${dlqId}`);
+    }
+    const targetArns = new Set([fnArn, ...(sourceId ? [`<${sourceId}.Arn>`] : [])]);
 
     // The queue's alarm.
     const alarms = ofType(t, 'AWS::CloudWatch::Alarm').filter(
@@ -529,7 +544,7 @@ export function checkDelivery(t: Template, spec: Spec): string[] {
     const ownRules = new Set<string>();
     for (const [id, rule] of ofType(t, 'AWS::Events::Rule')) {
       for (const target of list(rule.Properties?.Targets) as Array<Record<string, unknown>>) {
-        if (str(target.Arn) !== fnArn) continue;
+        if (!targetArns.has(str(target.Arn))) continue;
         triggers++;
         const arn = ruleArn(rule, spec);
         ownRules.add(arn);
@@ -548,6 +563,42 @@ export function checkDelivery(t: Template, spec: Spec): string[] {
       problems.push(...checkSchedulerRole(t, id, str(target.RoleArn), fnArn, dlqArn));
     }
     if (triggers === 0) problems.push(`${f.key}: no rule or schedule invokes it`);
+  }
+  return problems;
+}
+
+/**
+ * The queue a function polls: records that keep failing move to the function's dead-letter
+ * queue; the visibility timeout is at least six times the function's timeout (Lambda asks it,
+ * "Using Lambda with Amazon SQS"); encrypted, TLS only, and only the function's own rules may
+ * send to it. The mapping reports batch item failures, so one failed record is not the batch's.
+ */
+function checkSourceQueue(t: Template, f: { key: string; id: string; resource: Resource }, queueId: string | undefined, dlqArn: string): string[] {
+  const queue = queueId ? t.Resources[queueId] : undefined;
+  if (!queueId || queue?.Type !== 'AWS::SQS::Queue') return [`${f.key}: its event source is no queue of this template`];
+  const problems: string[] = [];
+  const q = queue.Properties ?? {};
+  const mapping = ofType(t, 'AWS::Lambda::EventSourceMapping').find(([, r]) => str(r.Properties?.EventSourceArn) === `<${queueId}.Arn>`)![1];
+  if (!list(mapping.Properties?.FunctionResponseTypes).includes('ReportBatchItemFailures')) problems.push(`${f.key}: its event source mapping does not report batch item failures`);
+  if (str(q.RedrivePolicy?.deadLetterTargetArn) !== dlqArn || !(q.RedrivePolicy?.maxReceiveCount >= 1)) problems.push(`${queueId}: does not redrive to ${dlqArn}`);
+  const timeout = Number(f.resource.Properties?.Timeout ?? 6);
+  if (!(q.VisibilityTimeout >= 6 * timeout)) problems.push(`${queueId}: visibility timeout ${String(q.VisibilityTimeout)} s is under six times the function's ${timeout} s`);
+  if (q.SqsManagedSseEnabled !== true && !q.KmsMasterKeyId) problems.push(`${queueId}: not encrypted at rest`);
+  const statements = ofType(t, 'AWS::SQS::QueuePolicy')
+    .filter(([, r]) => list(r.Properties?.Queues).map(str).includes(`<${queueId}>`))
+    .flatMap(([id, r]) => statementsOf(r.Properties?.PolicyDocument, id));
+  if (!statements.some((s) => s.effect === 'Deny' && values(s.condition, 'Bool', 'aws:SecureTransport')?.[0] === 'false')) {
+    problems.push(`${queueId}: its policy does not deny unencrypted transport`);
+  }
+  const ownRules = ofType(t, 'AWS::Events::Rule')
+    .filter(([, rule]) => (list(rule.Properties?.Targets) as Array<Record<string, unknown>>).some((x) => str(x.Arn) === `<${queueId}.Arn>`))
+    .map(([, rule]) => rule);
+  for (const s of statements.filter((x) => x.effect === 'Allow')) {
+    const sources = values(s.condition, 'ArnEquals', 'aws:SourceArn') ?? [];
+    const admitsOwnRulesOnly = sources.length > 0 && sources.every((src) => ownRules.some((rule) => ruleArn(rule, SPEC_FOR_RULES.current!) === src));
+    if (s.principals.join() !== 'events.amazonaws.com' || s.actions.join() !== 'sqs:SendMessage' || !admitsOwnRulesOnly) {
+      problems.push(`${s.where}: allows ${s.principals.join(', ')} ${s.actions.join(', ')} other than the queue's own rules by aws:SourceArn`);
+    }
   }
   return problems;
 }
@@ -576,12 +627,20 @@ function checkSchedulerRole(t: Template, scheduleId: string, roleArn: string, fn
   return problems;
 }
 
-/** The bake function's reserved concurrency is set, and small. */
+/**
+ * The bakes running at once are bounded, small, and reserve nothing: the bake queue's event
+ * source mapping has a maximum concurrency (2 at least, as Lambda allows), and no function
+ * reserves concurrency, which a new account could not deploy (Lambda keeps 100 unreserved).
+ */
 export function checkConcurrency(t: Template, spec: Spec): string[] {
-  const bake = t.Resources.BakeLambdaFunction?.Properties?.ReservedConcurrentExecutions;
-  if (typeof bake !== 'number' || !Number.isInteger(bake)) return ['bake: no reserved concurrency'];
-  if (bake < 1 || bake > spec.maxBakeConcurrency) return [`bake: reserved concurrency ${bake} is outside 1..${spec.maxBakeConcurrency}`];
-  return [];
+  const problems = ofType(t, 'AWS::Lambda::Function')
+    .filter(([, r]) => r.Properties?.ReservedConcurrentExecutions !== undefined)
+    .map(([id]) => `${id}: reserves concurrency, which a new account cannot deploy`);
+  const mapping = ofType(t, 'AWS::Lambda::EventSourceMapping').find(([, r]) => str(r.Properties?.FunctionName) === '<BakeLambdaFunction.Arn>')?.[1];
+  const bound = mapping?.Properties?.ScalingConfig?.MaximumConcurrency;
+  if (typeof bound !== 'number' || !Number.isInteger(bound)) return [...problems, 'bake: its queue has no maximum concurrency'];
+  if (bound < 2 || bound > spec.maxBakeConcurrency) problems.push(`bake: maximum concurrency ${bound} is outside 2..${spec.maxBakeConcurrency}`);
+  return problems;
 }
 
 // ---- metrics and their alarms ---------------------------------------------------------------

@@ -60,8 +60,7 @@ describe('a nightly cycle under throttling and server errors', () => {
 
     // Assess: no delivery given up (none would reach a dead-letter queue)
     expect(deliveries.filter((d) => d.error !== undefined).map((d) => `${d.function}: ${d.error}`)).toEqual([]);
-    const bakes = deliveries.filter((d) => d.function === 'bake');
-    expect(bakes.filter((d) => (d.result as { status: string }).status === 'failed')).toEqual([]);
+    expect(cloud.published('ImageBakeFailed')).toEqual([]);
 
     // Assess: exactly one image per instance, named for the slot, good, tagged as a clean night tags it
     const images = await all(paginateDescribeImages({ client: cloud.ec2 }, { Owners: ['self'] }), (p) => p.Images);

@@ -62,7 +62,12 @@ const SPEC: Spec = {
     // (DescribeInstanceAttribute, launch template and its versions, its newest version read
     // back so a retry adds none, the Elastic IP's tag), ImageBakeFailed.
     Bake: [
-      ...logsAndDlq,
+      // Its queue's event source mapping polls with the role; failures move by redrive, not by the role.
+      'logs:CreateLogStream',
+      'logs:PutLogEvents',
+      'sqs:ReceiveMessage',
+      'sqs:DeleteMessage',
+      'sqs:GetQueueAttributes',
       'ec2:DescribeImages',
       'ec2:DescribeAddresses',
       'ec2:DescribeLaunchTemplateVersions',
@@ -238,12 +243,13 @@ describe('delivery', () => {
     }
   });
 
-  it('the bake function runs at most params.bakeConcurrency at once', () => {
+  it('the bake function runs at most params.bakeConcurrency at once, reserving nothing a new account lacks', () => {
     expect(checkConcurrency(t, SPEC)).toEqual([]);
-    expect(t.Resources.BakeLambdaFunction!.Properties!.ReservedConcurrentExecutions).toBe(params.bakeConcurrency);
-    // What the benchmark reads to run bakes as deployed.
-    expect(wiring.functions.find((f) => f.name === 'bake')?.reservedConcurrency).toBe(params.bakeConcurrency);
-    expect(wiring.functions.filter((f) => f.reservedConcurrency !== undefined).map((f) => f.name)).toEqual(['bake']);
+    const mapping = Object.values(t.Resources).find((r) => r.Type === 'AWS::Lambda::EventSourceMapping')!;
+    expect(mapping.Properties!.ScalingConfig).toEqual({ MaximumConcurrency: params.bakeConcurrency });
+    // What LocalCloud and the benchmark read to run bakes as deployed.
+    expect(wiring.functions.find((f) => f.name === 'bake')?.queue).toMatchObject({ maximumConcurrency: params.bakeConcurrency, batchSize: 1 });
+    expect(wiring.functions.filter((f) => f.queue !== undefined).map((f) => f.name)).toEqual(['bake']);
   });
 });
 
@@ -340,9 +346,9 @@ const mutations: Mutation[] = [
     /kms:CreateGrant must only exist under the CloudFormation condition UsesKmsKeys/,
   ],
   ['logs of every function', (x) => void (stmt(x, 'BakeRole', 'WriteOwnLogs').Resource = { 'Fn::Sub': 'arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:*' }), /logs:PutLogEvents on .*log-group:\*/],
-  ["another function's dead-letter queue", (x) => void (stmt(x, 'BakeRole', 'SendFailedInvocationsToOwnDlq').Resource = { 'Fn::GetAtt': ['RecoverDlq', 'Arn'] }), /sqs:SendMessage on <RecoverDlq.Arn>/],
+  ["another function's dead-letter queue", (x) => void (stmt(x, 'ImageStateRole', 'SendFailedInvocationsToOwnDlq').Resource = { 'Fn::GetAtt': ['RecoverDlq', 'Arn'] }), /sqs:SendMessage on <RecoverDlq.Arn>/],
   // delivery
-  ['a rule target without retry policy', (x) => void delete ruleTarget(x, 'BakeLambdaFunction').RetryPolicy, /target has no retry policy/],
+  ['a rule target without retry policy', (x) => void delete ruleTarget(x, 'ImageStateLambdaFunction').RetryPolicy, /target has no retry policy/],
   ['a rule target without dead-letter queue', (x) => void delete ruleTarget(x, 'ImageStateLambdaFunction').DeadLetterConfig, /target's dead-letter queue is not ImageStateDlq/],
   ['a schedule without dead-letter queue', (x) => void delete x.Resources.ScheduleSchedulerSchedule1!.Properties!.Target.DeadLetterConfig, /ScheduleSchedulerSchedule1: dead-letter queue is not ScheduleDlq/],
   ['a schedule without retry policy', (x) => void delete x.Resources.RotateSchedulerSchedule1!.Properties!.Target.RetryPolicy, /RotateSchedulerSchedule1: no retry policy/],
@@ -360,7 +366,20 @@ const mutations: Mutation[] = [
     (x) => void (x.Resources.BakeRole!.Properties!.AssumeRolePolicyDocument.Statement[0].Principal.Service = ['lambda.amazonaws.com', 'scheduler.amazonaws.com']),
     /Bake: role BakeRole trusts .*scheduler/,
   ],
-  ['an unbounded bake function', (x) => void delete x.Resources.BakeLambdaFunction!.Properties!.ReservedConcurrentExecutions, /bake: no reserved concurrency/],
+  [
+    'an unbounded bake function',
+    (x) => void delete Object.values(x.Resources).find((r) => r.Type === 'AWS::Lambda::EventSourceMapping')!.Properties!.ScalingConfig,
+    /bake: its queue has no maximum concurrency/,
+  ],
+  [
+    'a reservation a new account cannot deploy',
+    (x) => void (x.Resources.BakeLambdaFunction!.Properties!.ReservedConcurrentExecutions = 2),
+    /BakeLambdaFunction: reserves concurrency/,
+  ],
+  ['a bake queue that drops what fails', (x) => void delete x.Resources.BakeQueue!.Properties!.RedrivePolicy, /BakeQueue: does not redrive/],
+  ['a bake queue hiding records for less than six function timeouts', (x) => void (x.Resources.BakeQueue!.Properties!.VisibilityTimeout = 60), /BakeQueue: visibility timeout 60 s/],
+  ['a bake queue open to any rule', (x) => void delete x.Resources.BakeQueuePolicy!.Properties!.PolicyDocument.Statement[1].Condition, /other than the queue's own rules/],
+  ['a bake rule target without dead-letter queue', (x) => void delete x.Resources.BakeRule!.Properties!.Targets[0].DeadLetterConfig, /BakeRule: target's dead-letter queue is not BakeDlq/],
   // metrics and alarms
   ['no alarm on stale lineages', (x) => void delete x.Resources.LineageWithoutGoodImageAlarm, /no alarm on LineagesWithoutGoodImage/],
   ['no alarm on skipped rotation steps', (x) => void delete x.Resources.RotationFailuresAlarm, /no alarm on RotationFailures/],

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import * as z from 'zod';
 import { ParseError } from '@aws-lambda-powertools/parser/errors';
 import { logger } from '../../../shared/runtime/logger.js';
-import { eventHandler, rejectEvent } from '../../../shared/runtime/middleware.js';
+import { eventHandler, queueHandler, rejectEvent } from '../../../shared/runtime/middleware.js';
 
 const Schema = z.object({
   name: z.string().trim().min(1),
@@ -149,5 +149,65 @@ describe('rejectEvent', () => {
       issues: [],
       event: { source: 'aws.ec2', detailType: 'EC2 AMI State Change', eventId: 'e-1', keys: ['source', 'detail-type', 'id', 'detail'] },
     });
+  });
+});
+
+describe('queueHandler (a function fed by an SQS queue)', () => {
+  const record = (messageId: string, body: unknown) => ({
+    messageId,
+    receiptHandle: `rh-${messageId}`,
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+    attributes: { ApproximateReceiveCount: '1' },
+    eventSource: 'aws:sqs',
+  });
+
+  it('runs each record on its own and reports only the ones whose run threw', async () => {
+    // Prepare
+    const run = vi.fn(async (event: z.infer<typeof Schema>) => {
+      if (event.count === 2) throw new Error('throttled');
+      return 'done';
+    });
+    const handler = queueHandler('f', Schema, run);
+
+    // Act
+    const result = await handler(
+      { Records: [record('m1', { ...validEvent, count: 1 }), record('m2', { ...validEvent, count: 2 }), record('m3', { ...validEvent, count: 3 })] },
+      context,
+    );
+
+    // Assess: the answer Lambda reads, nothing else
+    expect(result).toEqual({ batchItemFailures: [{ itemIdentifier: 'm2' }] });
+    expect(run).toHaveBeenCalledTimes(3);
+    expect(run.mock.calls[0]![0]).toEqual({ name: 'web', count: 1, nested: { flag: true } });
+  });
+
+  it('deletes (never retries) a record whose body the schema refuses or that is not JSON, logging why', async () => {
+    // Prepare
+    const run = vi.fn(async () => 'done');
+    const handler = queueHandler('f', Schema, run);
+    const errorLog = vi.spyOn(logger, 'error');
+
+    // Act
+    const result = await handler({ Records: [record('bad', { name: '', count: 1.5, nested: {} }), record('junk', '{not json'), record('ok', validEvent)] }, context);
+
+    // Assess
+    expect(result).toEqual({ batchItemFailures: [] });
+    expect(run).toHaveBeenCalledTimes(1);
+    expect(errorLog).toHaveBeenCalledTimes(2);
+    expect(errorLog.mock.calls[0]![1]).toMatchObject({ function: 'f', issues: expect.arrayContaining([expect.stringMatching(/^name: /)]) });
+    expect(errorLog.mock.calls[1]![1]).toMatchObject({ function: 'f', issues: ['body: not JSON'] });
+  });
+
+  it('answers an event that is no SQS batch with no failures, and logs it', async () => {
+    // Prepare
+    const run = vi.fn(async () => 'done');
+    const handler = queueHandler('f', Schema, run);
+    const errorLog = vi.spyOn(logger, 'error');
+
+    // Act / Assess
+    expect(await handler({ detail: 'x' } as never, context)).toEqual({ batchItemFailures: [] });
+    expect(await handler(null as never, context)).toEqual({ batchItemFailures: [] });
+    expect(run).not.toHaveBeenCalled();
+    expect(errorLog).toHaveBeenCalledTimes(2);
   });
 });
