@@ -85,7 +85,7 @@ describe('EC2 (query protocol)', () => {
     const refused = await refusal(ec2.send(new DescribeImageReferencesCommand({ ImageIds: ids(11), IncludeAllResourceTypes: true })));
     expect(refused.status).toBe(400);
     expect(refused.name).toBe('InvalidParameterValue');
-    expect(refused.message).toMatch(/parameter ImageIds is invalid\. Expecting at most 10 values\./);
+    expect(refused.message).toMatch(/parameter ImageIds is invalid\. Expecting at most 10 values, not 11\./);
     expect(proxy.apiViolations()).toHaveLength(1);
 
     // Ten ids pass the model: whatever answers next (not the model) answers.

@@ -117,7 +117,10 @@ function ec2Reason(f: Failure): string {
   const b = f.bound;
   switch (f.rule) {
     case 'length':
-      if (b!.of === 'list' || b!.of === 'map') return `Expecting ${b!.side === 'max' ? 'at most' : 'at least'} ${b!.limit} values.`;
+      if (b!.of === 'list' || b!.of === 'map') {
+        const given = Array.isArray(f.value) ? f.value.length : (f.value as Map<string, unknown>).size;
+        return `Expecting ${b!.side === 'max' ? 'at most' : 'at least'} ${b!.limit} values, not ${given}.`;
+      }
       return `Expecting a length of ${b!.side === 'max' ? 'at most' : 'at least'} ${b!.limit} ${b!.of === 'blob' ? 'bytes' : 'characters'}.`;
     case 'range':
       return `Expecting a value ${b!.side === 'max' ? 'less' : 'greater'} than or equal to ${b!.limit}.`;

@@ -213,7 +213,7 @@ describe('checking requests as the SDK sends them', () => {
     expect(refused?.action).toBe('DescribeImageReferences');
     expect(refused?.answer?.code).toBe('InvalidParameterValue');
     expect(refused?.answer?.message).toContain('ImageIds');
-    expect(refused?.answer?.message).toContain('at most 10 values');
+    expect(refused?.answer?.message).toContain('Expecting at most 10 values, not 11.');
     expect(refused?.answer?.response.status).toBe(400);
     const passed = checkRequest(await wire(new EC2Client(capture), new DescribeImageReferencesCommand({ ImageIds: ids(10), IncludeAllResourceTypes: true })));
     expect(passed).toMatchObject({ service: 'ec2', action: 'DescribeImageReferences', failures: [] });
