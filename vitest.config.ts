@@ -6,6 +6,10 @@ export default defineConfig({
     // Integration files each start their own moto_server; two cores run two at a time.
     testTimeout: 30_000,
     hookTimeout: 60_000,
+    // Every request through the fidelity proxy is checked against AWS's API model; a test fails on
+    // a violation it did not declare, and the run prints the counts at the end.
+    setupFiles: ['test/harness/vitest-setup.ts'],
+    globalSetup: ['test/harness/vitest-global-setup.ts'],
     env: {
       // Tests never reach AWS: dummy credentials, and clients point at moto per test file.
       AWS_ACCESS_KEY_ID: 'testing',

@@ -28,6 +28,7 @@ import type { Rejected } from '../shared/runtime/middleware.js';
 import type { RecoveryOutcome, RecoveryReport } from '../shared/use-cases/recover-instance.js';
 import type { RotationReport } from '../shared/use-cases/rotate-images.js';
 import type { ScheduleRunReport } from '../shared/use-cases/run-schedule.js';
+import { assertNoApiViolations } from '../test/harness/api-model/index.js';
 import { LocalCloud, type Delivery } from '../test/harness/local-cloud.js';
 import { isMotoMissing } from '../test/harness/moto.js';
 
@@ -392,6 +393,13 @@ async function summarise(sb: Sandbox): Promise<void> {
   const ctx = createContext({ stage: STAGE, endpoint: cloud.proxy.endpoint, quiet: true });
   const view = await inspectFleet(ctx.deps, ctx.schedulePeriods);
   say(statusTable(view.lineages));
+  say();
+  // Every call above went through the proxy, checked against AWS's API model: a refused one is a problem.
+  try {
+    assertNoApiViolations(cloud.proxy, say);
+  } catch (error) {
+    sb.problems.push((error as Error).message);
+  }
 }
 
 /** The service's events as EventBridge delivers them, stamped with the simulated time they were published at. */

@@ -11,6 +11,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { DescribeImagesCommand } from '@aws-sdk/client-ec2';
+import { assertNoApiViolations } from '../../test/harness/api-model/index.js';
 import { LocalCloud, pastNights } from '../../test/harness/local-cloud.js';
 import type { RotationReport } from '../../shared/use-cases/rotate-images.js';
 import { runSectionScript, sectionInChild, type BenchSection, type TargetCheck } from './section.js';
@@ -142,6 +143,8 @@ async function measureApiEconomy(): Promise<BenchSection> {
         problems.push(`N=${SCHEDULE_ONLY} scheduled run failed: ${error instanceof Error ? error.message : String(error)}`);
       }
     }
+    // Every call went through the proxy, checked against AWS's API model: a refused one fails the benchmark.
+    assertNoApiViolations(cloud.proxy, (text) => process.stderr.write(`api-economy: ${text}\n`));
   } finally {
     await cloud.stop();
   }

@@ -16,6 +16,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { AllocateAddressCommand, AssociateAddressCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { assertNoApiViolations } from '../../test/harness/api-model/index.js';
 import { LocalCloud } from '../../test/harness/local-cloud.js';
 import { PROJECT_ROOT } from '../../cli/serverless-config.js';
 import { Ec2Gateway } from '../../shared/aws/ec2-gateway.js';
@@ -168,6 +169,8 @@ async function measureRecovery(): Promise<BenchSection> {
       ec2.destroy();
       events.destroy();
     }
+    // Every call went through the proxy, checked against AWS's API model: a refused one fails the benchmark.
+    assertNoApiViolations(cloud.proxy, (text) => process.stderr.write(`recovery: ${text}\n`));
   } finally {
     await cloud.stop();
   }

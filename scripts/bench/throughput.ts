@@ -15,6 +15,7 @@
 import { paginateDescribeImages } from '@aws-sdk/client-ec2';
 import { pathToFileURL } from 'node:url';
 import { readServerless } from '../../cli/serverless-config.js';
+import { assertNoApiViolations } from '../../test/harness/api-model/index.js';
 import { LocalCloud, type Delivery } from '../../test/harness/local-cloud.js';
 import type { TokenBucketOptions } from '../../test/harness/proxy.js';
 import { ratio, type BenchSection } from './section.js';
@@ -156,6 +157,8 @@ export async function throughput(
     const bucket = { capacity, refillPerSecond: refill };
     process.stderr.write(`throughput: throttled run, bucket ${bucketText(bucket)}, bound ${s(boundOf(refill))}\n`);
     results.push(await run(cloud, instances, bucket, 'EC2 mutating bucket'));
+    // Every call went through the proxy, checked against AWS's API model: a refused one fails the benchmark.
+    assertNoApiViolations(cloud.proxy, (text) => process.stderr.write(`throughput: ${text}\n`));
   } finally {
     await cloud.stop();
   }

@@ -30,6 +30,7 @@ import {
   ReceiveMessageCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
+import type { ExpectedApiViolations } from './api-model/index.js';
 import { startMoto, useRunningMoto, type MotoServer } from './moto.js';
 import { seededShuffle } from './faults.js';
 import {
@@ -237,6 +238,14 @@ export class LocalCloud {
     this.proxy.setFaults(this.options.faults);
     this.proxy.setThrottle(this.options.throttle);
     this.setImagePending(this.options.imagePending);
+  }
+
+  /**
+   * Declares the requests the current test makes on purpose that AWS's API model refuses
+   * (see FidelityProxy.expectApiViolations); any other refused request fails the test.
+   */
+  expectApiViolations(expected: ExpectedApiViolations): void {
+    this.proxy.expectApiViolations(expected);
   }
 
   /** New images stay pending for this long (see FidelityProxy.setImagePending); undefined: available at once. */

@@ -11,7 +11,8 @@
  * the last link forwards to moto. A moto gap is closed by one named
  * interceptor, a fault is injected by another: a function that may answer by
  * itself, rewrite the request, or post-process moto's answer. The faults come
- * first in the chain, so a refused call never reaches the gap-closing ones.
+ * first in the chain, then AWS's API model (api-model/), so a refused call never
+ * reaches the gap-closing ones nor moto.
  */
 import { randomUUID } from 'node:crypto';
 import {
@@ -26,6 +27,7 @@ import {
 import type { AddressInfo } from 'node:net';
 import type { Readable } from 'node:stream';
 import { CreateTagsCommand, DeleteSnapshotCommand, DescribeImagesCommand, EC2Client, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
+import { ApiModelGuard, type ApiModelTotals, type ApiViolation, type ExpectedApiViolations } from './api-model/index.js';
 import {
   Crash,
   CUT_CONNECTION,
@@ -62,8 +64,22 @@ export interface FidelityProxy {
    * and the time waiting for the CreateImage lock excluded): where a slow test spends its time.
    */
   upstreamMs(): Record<string, number>;
-  /** Clears the call counts, the fault counts, the upstream times and the recorded events. */
+  /** Clears the call counts, the fault counts, the upstream times, the recorded events and apiViolations(). */
   resetCalls(): void;
+  /**
+   * Requests refused because they violate AWS's API model (botocore's service model: required
+   * members, lengths, ranges, enums, patterns, unknown parameters), since the last resetCalls().
+   */
+  apiViolations(): ApiViolation[];
+  /** Requests checked against the API model since the last resetCalls(). */
+  apiRequestsChecked(): number;
+  /** Requests checked, refused and not checkable since the proxy started, and the first violations. */
+  apiModelTotals(): ApiModelTotals;
+  /**
+   * Declares the API model violations the current test causes on purpose: a count, or one
+   * matcher per violation. Any other violation fails the test (see vitest-setup.ts).
+   */
+  expectApiViolations(expected: ExpectedApiViolations): void;
   /** The entries EventBridge accepted from PutEvents calls made through the proxy, oldest first. */
   putEvents(): RecordedEvent[];
   /**
@@ -219,11 +235,14 @@ export async function startFidelityProxy(upstream: string, options: FidelityProx
   const throttle = new Ec2Throttle(options.throttle, faultLog);
   const builds = new ImageBuilds(options.imagePending);
   const amiNames = new AmiNameIndex();
+  const apiModel = new ApiModelGuard();
   const interceptors: Interceptor[] = [
     // Faults first: what they refuse never reaches moto nor the gap-closing links.
     crash.interceptor,
     faults.interceptor,
     throttle.interceptor,
+    // AWS's API model: a request AWS would refuse is refused here, before anything acts on it.
+    apiModel.interceptor,
     // moto's gaps
     simulatedStateReasons(stateReasons),
     idempotentByClientToken(launches, new Mutex()),
@@ -299,7 +318,12 @@ export async function startFidelityProxy(upstream: string, options: FidelityProx
       recorded.length = 0;
       throttle.resetCounts();
       faultLog.clear();
+      apiModel.resetCounts();
     },
+    apiViolations: () => apiModel.violations(),
+    apiRequestsChecked: () => apiModel.checkedCount(),
+    apiModelTotals: () => apiModel.totalsSinceStart(),
+    expectApiViolations: (expected) => apiModel.expect(expected),
     putEvents: () => [...recorded],
     setStateReason: (instanceId, code, message = `${code}: staged by the test harness`) => {
       stateReasons.set(instanceId, { code, message });
@@ -326,6 +350,7 @@ export async function startFidelityProxy(upstream: string, options: FidelityProx
       crash.disarm();
     },
     stop: async () => {
+      apiModel.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await closed;
