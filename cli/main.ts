@@ -85,6 +85,7 @@ ${EXIT.unreachable} endpoint did not answer; ${EXIT.unknown} unknown instance or
             decisions: view.run.plan.decisions,
             orphanSnapshots: view.run.orphans,
             referencesChecked: view.run.referencesChecked,
+            keptUnverified: view.run.keptUnverified,
           });
         } else out(planText(view.run));
         return EXIT.ok;

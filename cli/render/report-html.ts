@@ -516,7 +516,10 @@ export function renderReport(input: ReportInput): string {
   const notes: string[] = [];
   if (unplaced > 0) notes.push(`${unplaced} image(s) without a lineage of this report are counted but on no timeline.`);
   if (fleet.run.orphans.length > 0) notes.push(`${fleet.run.orphans.length} orphaned snapshot(s) will be swept by the next rotation.`);
-  if (!fleet.run.referencesChecked && toDelete > 0) notes.push('Image references were not checked (DescribeImageReferences is not offered here).');
+  if (fleet.run.keptUnverified.length > 0) {
+    const codes = [...new Set(fleet.run.keptUnverified.map((k) => k.errorCode))].join(', ');
+    notes.push(`${fleet.run.keptUnverified.length} image(s) kept because the image reference check could not clear them (${codes}).`);
+  }
   if (history) {
     notes.push(
       `History: ${history.read} event(s) read, ${history.placed.length} placed` +

@@ -70,7 +70,14 @@ export function planText(run: RotationRun): string {
   const freed = deletions.flatMap((d) => d.snapshotIds).reduce((sum, id) => sum + (run.snapshotSizes.get(id) ?? 0), 0);
   out.push(
     '',
-    `${plan.decisions.length - deletions.length} kept, ${deletions.length} to delete (${bytes(freed)} of snapshots), ${run.orphans.length} orphaned snapshot(s) to sweep${run.referencesChecked ? '' : '; image references not checked (DescribeImageReferences not offered)'}`,
+    `${plan.decisions.length - deletions.length} kept, ${deletions.length} to delete (${bytes(freed)} of snapshots), ${run.orphans.length} orphaned snapshot(s) to sweep${uncleared(run)}`,
   );
   return out.join('\n');
+}
+
+/** The candidates kept because DescribeImageReferences could not answer for them, and why. */
+function uncleared(run: RotationRun): string {
+  if (run.keptUnverified.length === 0) return '';
+  const codes = [...new Set(run.keptUnverified.map((k) => k.errorCode))].join(', ');
+  return `; ${run.keptUnverified.length} kept because the image reference check could not clear them (${codes})`;
 }

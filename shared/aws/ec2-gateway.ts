@@ -40,7 +40,8 @@ import type { ImageSpec, InstanceSummary } from '../domain/bake.js';
 import type { ImageView } from '../domain/image-status.js';
 import type { LaunchConfig, RelaunchSpec, StoredLaunchConfig } from '../domain/launch.js';
 import { TAG, tagRecord, type Tags } from '../domain/tags.js';
-import type { AddressView, CreatedImage, Ec2Port, LaunchTemplateImage, SnapshotView } from '../use-cases/ports.js';
+import type { UnverifiedReason } from '../domain/retention.js';
+import type { AddressView, CreatedImage, Ec2Port, ImageReferenceCheck, LaunchTemplateImage, SnapshotView } from '../use-cases/ports.js';
 import { AwsCallError } from '../runtime/errors.js';
 import { call, toAwsCallError } from './errors.js';
 
@@ -52,6 +53,34 @@ const KEEP_TEMPLATE_VERSIONS = 10;
 const SNAPSHOT_NOT_FOUND = new Set(['InvalidSnapshot.NotFound']);
 /** What EC2 answers where an action is not offered (a region without DescribeImageReferences). */
 const NOT_OFFERED = new Set(['InvalidAction', 'UnsupportedOperation', 'NotImplemented', 'UnknownOperationException']);
+/**
+ * DescribeImageReferences takes 1 to 10 image ids a call: "Array Members: Minimum number of 1 item.
+ * Maximum number of 10 items." (EC2 API reference, "DescribeImageReferences",
+ * https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeImageReferences.html).
+ */
+export const IMAGE_REFERENCES_IDS_PER_CALL = 10;
+/** Its MaxResults has a minimum of 5 (same page; no maximum is documented). */
+const IMAGE_REFERENCES_MIN_PAGE = 5;
+/**
+ * What the check looks at: every resource type (IncludeAllResourceTypes, so that a type AWS adds
+ * later is checked too, or refused for want of a permission, never skipped), with two of the
+ * defaults narrowed or pinned ("How AMI reference checks work", user guide "Identify your resources
+ * referencing specified AMIs", https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ec2-ami-references.html):
+ * instances in every state but terminated (the default includes it; a terminated instance never
+ * starts again, and one is listed for about an hour after it ends), and the 10 most recent versions
+ * of each launch template, the documented default (1 to 10000), said here so that it cannot change
+ * under us. Rotation reads every template's default and latest version itself besides.
+ */
+const REFERENCE_SCOPE = {
+  IncludeAllResourceTypes: true,
+  ResourceTypes: [
+    {
+      ResourceType: 'ec2:Instance' as const,
+      ResourceTypeOptions: [{ OptionName: 'state-name' as const, OptionValues: ['pending', 'running', 'shutting-down', 'stopping', 'stopped'] }],
+    },
+    { ResourceType: 'ec2:LaunchTemplate' as const, ResourceTypeOptions: [{ OptionName: 'version-depth' as const, OptionValues: ['10'] }] },
+  ],
+};
 
 /** Runs one AWS call; the error codes in `tolerated` mean `fallback` rather than failure. */
 async function callOr<T, F>(action: string, fn: () => Promise<T>, tolerated: ReadonlySet<string>, fallback: F): Promise<T | F> {
@@ -334,29 +363,36 @@ export class Ec2Gateway implements Ec2Port {
     );
   }
 
-  findImageReferences(imageIds: string[]): Promise<Map<string, string[]> | undefined> {
-    return callOr(
-      'DescribeImageReferences',
-      async () => {
-        const refs = new Map<string, string[]>();
-        // The call takes a bounded list of images: ask in slices.
-        for (let i = 0; i < imageIds.length; i += 100) {
-          const paginator = paginateDescribeImageReferences(
-            { client: this.client, pageSize: 1000 },
-            { ImageIds: imageIds.slice(i, i + 100), IncludeAllResourceTypes: true },
-          );
-          for await (const page of paginator) {
-            for (const r of page.ImageReferences ?? []) {
-              if (!r.ImageId) continue;
-              append(refs, r.ImageId, `${r.ResourceType ?? 'resource'} ${r.Arn ?? ''}`.trim());
-            }
+  /**
+   * DescribeImageReferences in slices of at most 10 ids, each slice paged. A slice whose call
+   * fails (refused, not offered, a permission the check lacks, throttling the SDK's retries did
+   * not outlast) answers for none of its images: they come back unverified, with the error,
+   * and the other slices go on. A partial answer keeps the references it found.
+   */
+  async findImageReferences(imageIds: string[]): Promise<ImageReferenceCheck> {
+    const references = new Map<string, string[]>();
+    const unverified = new Map<string, UnverifiedReason>();
+    for (let i = 0; i < imageIds.length; i += IMAGE_REFERENCES_IDS_PER_CALL) {
+      const ImageIds = imageIds.slice(i, i + IMAGE_REFERENCES_IDS_PER_CALL);
+      try {
+        const paginator = paginateDescribeImageReferences(
+          { client: this.client, pageSize: Math.max(IMAGE_REFERENCES_MIN_PAGE, this.pageSize) },
+          { ImageIds, ...REFERENCE_SCOPE },
+        );
+        for await (const page of paginator) {
+          for (const r of page.ImageReferences ?? []) {
+            if (!r.ImageId) continue;
+            append(references, r.ImageId, `${r.ResourceType ?? 'resource'} ${r.Arn ?? ''}`.trim());
           }
         }
-        return refs;
-      },
-      NOT_OFFERED,
-      undefined,
-    );
+      } catch (error) {
+        const mapped = toAwsCallError('DescribeImageReferences', error);
+        const raw = error instanceof Error ? error.message : String(error);
+        const message = NOT_OFFERED.has(mapped.code) ? `DescribeImageReferences is not offered here: ${raw}` : raw;
+        for (const id of ImageIds) unverified.set(id, { errorCode: mapped.code, message });
+      }
+    }
+    return { references, unverified };
   }
 
   deregisterImage(imageId: string): Promise<'deregistered' | 'gone'> {

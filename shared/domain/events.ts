@@ -84,7 +84,9 @@ export type PolicyInvalid = z.infer<typeof PolicyInvalid>;
 
 /**
  * One rotation run: what was planned and what was done. In a dry run `done` is all
- * zeros. Lists are capped at 50 entries (`truncated` says so); the full plan is in
+ * zeros. `keptUnverified` lists the delete candidates kept because DescribeImageReferences
+ * could not answer for them (the error says why: a permission missing, the call refused or
+ * not offered). Lists are capped at 50 entries (`truncated` says so); the full plan is in
  * the function's log. Dedupe key: none needed (a summary per run).
  */
 export const ImagesRotated = z.object({
@@ -98,6 +100,7 @@ export const ImagesRotated = z.object({
     deprecate: z.number().int(),
     orphanSnapshots: z.number().int(),
     bytesToFree: z.number(),
+    keptUnverified: z.number().int(),
   }),
   done: z.object({
     deleted: z.number().int(),
@@ -107,6 +110,7 @@ export const ImagesRotated = z.object({
     bytesFreed: z.number(),
   }),
   referencesChecked: z.boolean(),
+  keptUnverified: z.array(z.object({ imageId: z.string(), lineage: z.string(), errorCode: z.string(), message: z.string() })),
   deletions: z.array(z.object({ imageId: z.string(), name: z.string(), lineage: z.string(), reason: z.string() })),
   failures: z.array(z.object({ resourceId: z.string(), action: z.string(), errorCode: z.string(), message: z.string() })),
   truncated: z.boolean(),

@@ -5,7 +5,9 @@
  *
  *   1. the newest `good` image of a lineage is never deleted;
  *   2. an image without this stack's managed-by tag is never touched;
- *   3. an image in use (instance, launch template, DescribeImageReferences) is never deleted;
+ *   3. an image in use (instance, launch template, DescribeImageReferences) is never deleted, and
+ *      once the reference check has run, an image it did not clear is never deleted either (a
+ *      check that could not look is no answer: nothing is deleted blind);
  *   4. `pending` images are never deleted; `failed`/`bad` ones only after a grace period;
  *   5. a lineage whose instance is gone keeps its images under its last known policy.
  */
@@ -47,6 +49,37 @@ export interface RotationInput {
   failedGraceDays: number;
   /** Kept images older than this are deprecated; undefined turns deprecation off. */
   deprecateAfterDays?: number | undefined;
+  /**
+   * What the reference check (DescribeImageReferences) made of the images: undefined while it
+   * has not run (the plan that names its candidates); given, only an image it cleared may be
+   * deleted (rule 3).
+   */
+  referenceCheck?: ReferenceCheck | undefined;
+}
+
+/** Why the reference check could not clear an image: the error of the call that would have. */
+export interface UnverifiedReason {
+  errorCode: string;
+  message: string;
+}
+
+export interface ReferenceCheck {
+  /** Images the check looked at in every resource type and found referenced by nothing. */
+  cleared: ReadonlySet<string>;
+  /** Images it could not look at, and why. */
+  unverified: ReadonlyMap<string, UnverifiedReason>;
+}
+
+/**
+ * The candidates a reference check's answer clears: those it answered for and found
+ * referenced by nothing. An image it has no answer for is cleared only if the check said so
+ * by not listing it, never because its call failed.
+ */
+export function clearedBy(
+  candidates: readonly string[],
+  answer: { references: ReadonlyMap<string, unknown>; unverified: ReadonlyMap<string, unknown> },
+): Set<string> {
+  return new Set(candidates.filter((id) => !answer.references.has(id) && !answer.unverified.has(id)));
 }
 
 export interface ImageDecision {
@@ -59,6 +92,8 @@ export interface ImageDecision {
   reasons: string[];
   deprecate: boolean;
   snapshotIds: string[];
+  /** Set on an image kept only because the reference check could not clear it. */
+  unverified?: UnverifiedReason;
 }
 
 export interface LineagePolicy {
@@ -171,7 +206,7 @@ function kindOf(img: RotationImage): 'pending' | 'good' | 'failed' | 'unknown' {
 export function planRotation(input: RotationInput): RotationPlan {
   const decisions: ImageDecision[] = [];
   const lineages: LineagePolicy[] = [];
-  const decide = (img: RotationImage, action: 'keep' | 'delete', reasons: string[], deprecate = false) =>
+  const decide = (img: RotationImage, action: 'keep' | 'delete', reasons: string[], deprecate = false, unverified?: UnverifiedReason) =>
     decisions.push({
       imageId: img.imageId,
       name: img.name,
@@ -181,7 +216,18 @@ export function planRotation(input: RotationInput): RotationPlan {
       reasons,
       deprecate,
       snapshotIds: img.snapshotIds,
+      ...(unverified ? { unverified } : {}),
     });
+  // Rule 3, last word on every deletion: once the check has run, only what it cleared goes.
+  const check = input.referenceCheck;
+  const deleteIfCleared = (img: RotationImage, reasons: string[]) => {
+    if (!check || check.cleared.has(img.imageId)) {
+      decide(img, 'delete', reasons);
+      return;
+    }
+    const why = check.unverified.get(img.imageId) ?? { errorCode: 'NotChecked', message: 'the reference check was not asked about it' };
+    decide(img, 'keep', [`not cleared by the reference check (${why.errorCode}: ${why.message}); would be: ${reasons.join('; ')}`], false, why);
+  };
 
   const byLineage = new Map<string, RotationImage[]>();
   for (const img of input.images) {
@@ -234,14 +280,14 @@ export function planRotation(input: RotationInput): RotationPlan {
       if (kind === 'failed') {
         const ageDays = (input.now.getTime() - img.createdAt.getTime()) / DAY;
         if (reasons.length > 0) decide(img, 'keep', reasons);
-        else if (ageDays >= input.failedGraceDays) decide(img, 'delete', [`${img.status ?? img.state} for more than ${input.failedGraceDays}d`]);
+        else if (ageDays >= input.failedGraceDays) deleteIfCleared(img, [`${img.status ?? img.state} for more than ${input.failedGraceDays}d`]);
         else decide(img, 'keep', [`${img.status ?? img.state}, within the ${input.failedGraceDays}d grace period`]);
         continue;
       }
       const byPolicy = kept.get(img.imageId);
       if (byPolicy) reasons.push(...byPolicy.map((w) => `${w}: ${policyText}`));
       if (reasons.length === 0) {
-        decide(img, 'delete', [`not kept by ${policyText}`]);
+        deleteIfCleared(img, [`not kept by ${policyText}`]);
         continue;
       }
       const deprecate =

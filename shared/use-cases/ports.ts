@@ -6,6 +6,7 @@ import type { ImageSpec, InstanceSummary } from '../domain/bake.js';
 import type { OutgoingEvent } from '../domain/events.js';
 import type { ImageView } from '../domain/image-status.js';
 import type { RelaunchSpec, StoredLaunchConfig } from '../domain/launch.js';
+import type { UnverifiedReason } from '../domain/retention.js';
 import type { Tags } from '../domain/tags.js';
 import type { RecoveryConfig, RotationSettings } from '../runtime/config.js';
 import type { Log } from '../runtime/logger.js';
@@ -40,10 +41,11 @@ export interface Ec2Port {
   /** The images named by the default and latest version of every launch template. */
   listLaunchTemplateImages(): AsyncIterable<LaunchTemplateImage[]>;
   /**
-   * What AWS knows to reference these images (DescribeImageReferences), or undefined
-   * where the region does not offer the call.
+   * What AWS knows to reference these images (DescribeImageReferences), and the images it
+   * could not answer for (a call refused, not offered, throttled past the retries): never
+   * throws for a refusal, so that one refusal costs a day's deletions, not the run.
    */
-  findImageReferences(imageIds: string[]): Promise<Map<string, string[]> | undefined>;
+  findImageReferences(imageIds: string[]): Promise<ImageReferenceCheck>;
   /** DeregisterImage with DeleteAssociatedSnapshots; 'gone' when it no longer exists. */
   deregisterImage(imageId: string): Promise<'deregistered' | 'gone'>;
   deleteSnapshot(snapshotId: string): Promise<'deleted' | 'gone'>;
@@ -79,6 +81,13 @@ export interface Ec2Port {
   /** Associates the Elastic IP with the instance, taking it from wherever it is. */
   associateAddress(allocationId: string, instanceId: string): Promise<void>;
   terminateInstance(instanceId: string): Promise<'terminated' | 'gone'>;
+}
+
+export interface ImageReferenceCheck {
+  /** Image id -> what references it ("ssm:Parameter arn:aws:ssm:..."). */
+  references: Map<string, string[]>;
+  /** Image id -> why the check has no answer for it. */
+  unverified: Map<string, UnverifiedReason>;
 }
 
 export interface AddressView {
@@ -139,6 +148,7 @@ export const COUNT_METRICS = [
   'SnapshotsDeleted',
   'DeletionsPlanned',
   'RotationFailures',
+  'ImagesKeptUnverified',
   'InstancesRelaunched',
   'RecoveriesPlanned',
   'RecoveriesSkipped',

@@ -2,15 +2,16 @@
  * Rotation: read everything a page at a time, let the domain plan, then carry
  * the plan out (or, in a dry run, only report it). EC2 calls: a few per page of
  * images, snapshots, instances and launch templates, one DescribeImageReferences
- * per 100 delete candidates, then one per deleted image, plus a DeleteSnapshot
+ * (paged) per 10 delete candidates, then one per deleted image, plus a DeleteSnapshot
  * for any snapshot AWS left behind. A failure on one image is reported and the
- * rest go on.
+ * rest go on; a candidate the reference check could not clear is kept and reported.
  */
 import { append } from '../domain/collections.js';
 import pLimit from 'p-limit';
 import { outgoing } from '../domain/events.js';
 import { statusOf } from '../domain/image-status.js';
 import {
+  clearedBy,
   planRotation,
   planSnapshotSweep,
   describeRetention,
@@ -37,21 +38,34 @@ export interface RotationFailure {
   message: string;
 }
 
+/** A delete candidate kept because the reference check could not clear it. */
+export interface KeptUnverified {
+  imageId: string;
+  lineage: string;
+  /** The error of the DescribeImageReferences call that would have cleared it. */
+  errorCode: string;
+  message: string;
+}
+
 export interface RotationReport {
   dryRun: boolean;
   lineages: number;
   imagesSeen: number;
-  planned: { keep: number; delete: number; deprecate: number; orphanSnapshots: number; bytesToFree: number };
+  planned: { keep: number; delete: number; deprecate: number; orphanSnapshots: number; bytesToFree: number; keptUnverified: number };
   done: { deleted: number; deprecated: number; snapshotsDeleted: number; orphanSnapshotsDeleted: number; bytesFreed: number };
   failures: RotationFailure[];
-  /** Image references from DescribeImageReferences were consulted (false where the region lacks the call). */
+  /** DescribeImageReferences answered for every delete candidate (false when there was none to ask about). */
   referencesChecked: boolean;
+  /** Candidates kept because DescribeImageReferences could not answer for them: nothing is deleted blind. */
+  keptUnverified: KeptUnverified[];
 }
 
 /** How many deletions run at once: gentle on EC2's mutating-call budget, quick enough for thousands. */
 const DELETE_CONCURRENCY = 4;
 /** Lists in the published event are capped to keep it far below EventBridge's 256 KB. */
 const EVENT_LIST_MAX = 50;
+/** An AWS error message in the event is cut at this length (one call's error repeats for up to 10 images). */
+const MESSAGE_MAX = 500;
 
 /** An image as retention (and the fleet view) reads it. */
 export function toRotationImage(image: ImageView): RotationImage {
@@ -95,6 +109,7 @@ export interface RotationRun {
   orphans: string[];
   snapshotSizes: ReadonlyMap<string, number>;
   referencesChecked: boolean;
+  keptUnverified: KeptUnverified[];
 }
 
 /** Reads images, instances, launch templates and snapshots a page at a time, and plans. Changes nothing. */
@@ -154,19 +169,28 @@ export async function planRotationRun(deps: Deps): Promise<RotationRun> {
   };
   let plan: RotationPlan = planRotation(planInput);
   // What else references the images we are about to delete (other accounts' launch permissions
-  // aside): asked only for the candidates, and only where the region offers the call.
+  // aside), asked only about the candidates. The plan then deletes only what the check cleared:
+  // a candidate it could not look at (refused, not offered, a permission missing) is kept.
   const candidates = plan.decisions.filter((d) => d.action === 'delete').map((d) => d.imageId);
   let referencesChecked = false;
   if (candidates.length > 0) {
-    const refs = await deps.ec2.findImageReferences(candidates);
-    if (refs) {
-      referencesChecked = true;
-      if (refs.size > 0) {
-        for (const [imageId, uses] of refs) for (const use of uses) addUse(inUse, imageId, use);
-        plan = planRotation(planInput);
-      }
+    const answer = await deps.ec2.findImageReferences(candidates);
+    for (const [imageId, uses] of answer.references) for (const use of uses) addUse(inUse, imageId, use);
+    referencesChecked = answer.unverified.size === 0;
+    if (!referencesChecked) {
+      const codes = [...new Set([...answer.unverified.values()].map((u) => u.errorCode))];
+      deps.log.warn('the image reference check could not clear every delete candidate: they are kept', {
+        unverified: answer.unverified.size,
+        candidates: candidates.length,
+        errorCodes: codes,
+        message: [...answer.unverified.values()][0]!.message,
+      });
     }
+    plan = planRotation({ ...planInput, referenceCheck: { cleared: clearedBy(candidates, answer), unverified: answer.unverified } });
   }
+  const keptUnverified = plan.decisions.flatMap((d) =>
+    d.unverified ? [{ imageId: d.imageId, lineage: d.lineage ?? '', errorCode: d.unverified.errorCode, message: d.unverified.message }] : [],
+  );
 
   const snapshotSizes = new Map<string, number>();
   const snapshots: SnapshotInfo[] = [];
@@ -182,12 +206,12 @@ export async function planRotationRun(deps: Deps): Promise<RotationRun> {
     now,
     graceHours: settings.orphanGraceHours,
   });
-  return { now, images, instances, plan, orphans, snapshotSizes, referencesChecked };
+  return { now, images, instances, plan, orphans, snapshotSizes, referencesChecked, keptUnverified };
 }
 
 export async function rotateImages(options: RotateOptions, deps: Deps): Promise<RotationReport> {
   const dryRun = options.dryRun ?? deps.rotation.dryRun;
-  const { images, plan, orphans, snapshotSizes, referencesChecked } = await planRotationRun(deps);
+  const { images, plan, orphans, snapshotSizes, referencesChecked, keptUnverified } = await planRotationRun(deps);
 
   const toDelete = plan.decisions.filter((d) => d.action === 'delete');
   const toDeprecate = plan.decisions.filter((d) => d.deprecate);
@@ -202,12 +226,16 @@ export async function rotateImages(options: RotateOptions, deps: Deps): Promise<
       deprecate: toDeprecate.length,
       orphanSnapshots: orphans.length,
       bytesToFree: bytesOf(toDelete.flatMap((d) => d.snapshotIds)) + bytesOf(orphans),
+      keptUnverified: keptUnverified.length,
     },
     done: { deleted: 0, deprecated: 0, snapshotsDeleted: 0, orphanSnapshotsDeleted: 0, bytesFreed: 0 },
     failures: [],
     referencesChecked,
+    keptUnverified,
   };
   logPlan(plan, deps, dryRun);
+  // Dry run or not: a check that cannot look is the operator's to fix before deletions stop for good.
+  deps.metrics.count('ImagesKeptUnverified', keptUnverified.length);
 
   // ---- act ---------------------------------------------------------------------------------
   if (dryRun) {
@@ -301,17 +329,18 @@ export async function rotateImages(options: RotateOptions, deps: Deps): Promise<
       managedBy: deps.managedBy,
       ...report,
       failures: report.failures.slice(0, EVENT_LIST_MAX),
+      keptUnverified: keptUnverified.slice(0, EVENT_LIST_MAX).map((k) => ({ ...k, message: k.message.slice(0, MESSAGE_MAX) })),
       deletions: toDelete.slice(0, EVENT_LIST_MAX).map((d) => ({
         imageId: d.imageId,
         name: d.name,
         lineage: d.lineage ?? '',
         reason: d.reasons.join('; '),
       })),
-      truncated: report.failures.length > EVENT_LIST_MAX || toDelete.length > EVENT_LIST_MAX,
+      truncated: report.failures.length > EVENT_LIST_MAX || toDelete.length > EVENT_LIST_MAX || keptUnverified.length > EVENT_LIST_MAX,
     }),
   ]);
   if (published.failed.length > 0) deps.log.error('could not publish ImagesRotated', { code: published.failed[0]!.code });
-  deps.log.info('rotation finished', { ...report, failures: report.failures.length });
+  deps.log.info('rotation finished', { ...report, failures: report.failures.length, keptUnverified: report.keptUnverified.length });
   return report;
 }
 

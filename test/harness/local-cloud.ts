@@ -220,13 +220,15 @@ export class LocalCloud {
 
   /**
    * Wipes moto and the harness's memory (the proxy's included), puts the faults,
-   * throttling and image build time back to those the cloud was started with,
+   * throttling and image build time back to those the cloud was started with, lets
+   * DescribeImageReferences look at every resource type again,
    * then installs the wiring again.
    */
   async reset(): Promise<void> {
     this.proxy.disarmCrash();
     this.proxy.setFaults(undefined);
     this.proxy.setThrottle(undefined);
+    this.proxy.setReferenceAccess(undefined);
     await this.moto.reset();
     this.setClock(undefined);
     this.queues.clear();

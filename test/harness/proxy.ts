@@ -27,7 +27,9 @@ import {
 import type { AddressInfo } from 'node:net';
 import type { Readable } from 'node:stream';
 import { CreateTagsCommand, DeleteSnapshotCommand, DescribeImagesCommand, EC2Client, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
+import { SSMClient } from '@aws-sdk/client-ssm';
 import { ApiModelGuard, type ApiModelTotals, type ApiViolation, type ExpectedApiViolations } from './api-model/index.js';
+import { ImageReferences, type ReferenceAccess } from './image-references.js';
 import {
   Crash,
   CUT_CONNECTION,
@@ -117,6 +119,11 @@ export interface FidelityProxy {
   disarmCrash(): void;
   crashState(): CrashState;
   /**
+   * Whether DescribeImageReferences may look at a resource type for the caller (see
+   * image-references.ts); undefined: it may look at every type. Kept across resetState().
+   */
+  setReferenceAccess(access: ReferenceAccess | undefined): void;
+  /**
    * Images created from now on report `pending` in DescribeImages until `forMs` has
    * passed on the chosen clock (real time, or a manual clock moved by
    * advanceImageClock), then `available` as moto has them; undefined: at once, as moto does.
@@ -179,6 +186,8 @@ export type Interceptor = (request: ProxiedRequest, next: Next, context: ProxyCo
 export interface ProxyContext {
   /** EC2 client talking to moto directly (not through the proxy, so not counted). */
   ec2For(request: ProxiedRequest): EC2Client;
+  /** SSM client talking to moto directly, for the same account and region as the request. */
+  ssmFor(request: ProxiedRequest): SSMClient;
 }
 
 const DEFAULT_REGION = 'us-east-1';
@@ -204,23 +213,23 @@ export async function startFidelityProxy(upstream: string, options: FidelityProx
   const agent = new Agent({ keepAlive: true });
   const counts = new Map<string, number>();
   const ec2Clients = new Map<string, EC2Client>();
-
-  const context: ProxyContext = {
-    ec2For(request) {
+  const ssmClients = new Map<string, SSMClient>();
+  /** One client per region and access key: moto derives the account from the access key, so reuse the caller's. */
+  const clientFor = <C>(clients: Map<string, C>, make: (config: { endpoint: string; region: string; credentials: { accessKeyId: string; secretAccessKey: string } }) => C) =>
+    (request: ProxiedRequest): C => {
       const { region, accessKeyId } = credentialScope(request.headers);
-      // moto derives the account from the access key, so reuse the caller's.
       const key = `${region}\u0000${accessKeyId}`;
-      let client = ec2Clients.get(key);
+      let client = clients.get(key);
       if (client === undefined) {
-        client = new EC2Client({
-          endpoint: upstreamUrl.origin,
-          region,
-          credentials: { accessKeyId, secretAccessKey: 'testing' },
-        });
-        ec2Clients.set(key, client);
+        client = make({ endpoint: upstreamUrl.origin, region, credentials: { accessKeyId, secretAccessKey: 'testing' } });
+        clients.set(key, client);
       }
       return client;
-    },
+    };
+
+  const context: ProxyContext = {
+    ec2For: clientFor(ec2Clients, (config) => new EC2Client(config)),
+    ssmFor: clientFor(ssmClients, (config) => new SSMClient(config)),
   };
 
   const createImageLock = new Mutex();
@@ -236,6 +245,7 @@ export async function startFidelityProxy(upstream: string, options: FidelityProx
   const builds = new ImageBuilds(options.imagePending);
   const amiNames = new AmiNameIndex();
   const apiModel = new ApiModelGuard();
+  const imageReferences = new ImageReferences();
   const interceptors: Interceptor[] = [
     // Faults first: what they refuse never reaches moto nor the gap-closing links.
     crash.interceptor,
@@ -247,7 +257,7 @@ export async function startFidelityProxy(upstream: string, options: FidelityProx
     simulatedStateReasons(stateReasons),
     idempotentByClientToken(launches, new Mutex()),
     launchFailures.interceptor,
-    describeImageReferencesNotOffered,
+    imageReferences.interceptor,
     enableImageDeprecation(imageTimes),
     simulatedImageTimes(imageTimes, options.clock),
     builds.interceptor,
@@ -336,6 +346,7 @@ export async function startFidelityProxy(upstream: string, options: FidelityProx
     crashAfter: (config) => crash.arm(config),
     disarmCrash: () => crash.disarm(),
     crashState: () => crash.current(),
+    setReferenceAccess: (access) => imageReferences.setAccess(access),
     setImagePending: (config) => builds.configure(config),
     advanceImageClock: (ms) => builds.advance(ms),
     isImagePending: (imageId) => builds.isPending(imageId),
@@ -357,6 +368,8 @@ export async function startFidelityProxy(upstream: string, options: FidelityProx
       agent.destroy();
       for (const client of ec2Clients.values()) client.destroy();
       ec2Clients.clear();
+      for (const client of ssmClients.values()) client.destroy();
+      ssmClients.clear();
     },
   };
 }
@@ -449,15 +462,6 @@ interface ImageTimes {
   /** Image id -> DeprecationTime set through EnableImageDeprecation. */
   deprecated: Map<string, string>;
 }
-
-/**
- * Moto gap: DescribeImageReferences is not implemented (HTTP 500 with an HTML
- * page). Answer as a region that does not offer the action does.
- */
-const describeImageReferencesNotOffered: Interceptor = async (request, next) => {
-  if (!isEc2Action(request, 'DescribeImageReferences')) return next(request);
-  return ec2ErrorResponse(400, 'InvalidAction', 'The action DescribeImageReferences is not valid for this web service.');
-};
 
 /**
  * Moto gap: EnableImageDeprecation is not implemented. As AWS documents it: seconds are

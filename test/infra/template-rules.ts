@@ -197,6 +197,11 @@ export interface Spec {
   statusValues: Record<string, string[]>;
   /** Upper bound on the bakes at once (the bake queue's maximum concurrency). */
   maxBakeConcurrency: number;
+  /**
+   * Actions a function's role holds only for another service to use on its behalf, by function:
+   * each statement allowing one must say `aws:CalledVia` is that service, and only that.
+   */
+  onlyVia?: Record<string, { service: string; actions: string[] }>;
 }
 
 const isReadOnly = (action: string) => /^[a-z0-9-]+:(Describe|Get|List)[A-Za-z]*$/.test(action);
@@ -419,6 +424,17 @@ export function checkRole(t: Template, spec: Spec, fn: string, roleId: string): 
     // No mutating action on '*', with or without a condition: only reads are unscoped.
     if (s.resources.includes('*')) {
       for (const action of s.actions) if (!isReadOnly(action)) problems.push(`${s.where}: ${action} on '*'`);
+    }
+  }
+
+  const via = spec.onlyVia?.[fn];
+  if (via) {
+    const calledVia = equalsExactly('ForAnyValue:StringEquals', 'aws:CalledVia', [via.service]);
+    for (const s of role.statements) {
+      if (s.effect !== 'Allow') continue;
+      for (const action of s.actions.filter((a) => via.actions.includes(a))) {
+        if (!calledVia.holds(s.condition)) problems.push(`${s.where}: ${action} is only for ${via.service} to use on the function's behalf, but lacks ${calledVia.says}`);
+      }
     }
   }
 
@@ -653,6 +669,7 @@ export const METRIC_ALARMS: Array<{ metrics: string[]; stat: string }> = [
   { metrics: ['RecoveriesFailed'], stat: 'Sum' },
   { metrics: ['RecoveriesGaveUp'], stat: 'Sum' },
   { metrics: ['RotationFailures'], stat: 'Sum' },
+  { metrics: ['ImagesKeptUnverified'], stat: 'Sum' },
   { metrics: ['LineagesWithoutGoodImage'], stat: 'Maximum' },
 ];
 

@@ -82,7 +82,8 @@ const SPEC: Spec = {
     ],
     // settleImage: DescribeImages, PutEvents, CreateTags status.
     ImageState: [...logsAndDlq, 'ec2:DescribeImages', 'ec2:CreateTags', 'events:PutEvents'],
-    // rotateImages: the reads of the plan, DeregisterImage, EnableImageDeprecation, DeleteSnapshot, ImagesRotated.
+    // rotateImages: the reads of the plan, DeregisterImage, EnableImageDeprecation, DeleteSnapshot, ImagesRotated;
+    // and what DescribeImageReferences reads with the function's permissions (AmazonEC2ImageReferencesAccessPolicy).
     Rotate: [
       ...logsAndDlq,
       'ec2:DescribeImages',
@@ -90,6 +91,12 @@ const SPEC: Spec = {
       'ec2:DescribeInstances',
       'ec2:DescribeLaunchTemplateVersions',
       'ec2:DescribeImageReferences',
+      'ec2:DescribeLaunchTemplates',
+      'ssm:DescribeParameters',
+      'ssm:GetParameters',
+      'imagebuilder:ListImageRecipes',
+      'imagebuilder:ListContainerRecipes',
+      'imagebuilder:GetContainerRecipe',
       'ec2:DeregisterImage',
       'ec2:EnableImageDeprecation',
       'ec2:DeleteSnapshot',
@@ -122,6 +129,13 @@ const SPEC: Spec = {
     ],
   },
   statusValues: { Schedule: ['good', 'failed'], ImageState: ['good', 'failed'], Recover: ['bad'] },
+  // Only DescribeImageReferences reads these, through ec2-images.amazonaws.com; rotation itself never does.
+  onlyVia: {
+    Rotate: {
+      service: 'ec2-images.amazonaws.com',
+      actions: ['ec2:DescribeLaunchTemplates', 'ssm:DescribeParameters', 'ssm:GetParameters', 'imagebuilder:ListImageRecipes', 'imagebuilder:ListContainerRecipes', 'imagebuilder:GetContainerRecipe'],
+    },
+  },
   // At most EC2's mutating-call refill rate (5/s): each bake makes at least one such call a second.
   maxBakeConcurrency: 5,
 };
@@ -383,6 +397,17 @@ const mutations: Mutation[] = [
   // metrics and alarms
   ['no alarm on stale lineages', (x) => void delete x.Resources.LineageWithoutGoodImageAlarm, /no alarm on LineagesWithoutGoodImage/],
   ['no alarm on skipped rotation steps', (x) => void delete x.Resources.RotationFailuresAlarm, /no alarm on RotationFailures/],
+  [
+    'SSM parameters readable outside the reference check',
+    (x) => void delete stmt(x, 'RotateRole', 'LetTheImageReferenceCheckReadParameters').Condition,
+    /LetTheImageReferenceCheckReadParameters: ssm:GetParameters is only for ec2-images.amazonaws.com/,
+  ],
+  ['no alarm on images the reference check could not clear', (x) => void delete x.Resources.ImagesKeptUnverifiedAlarm, /no alarm on ImagesKeptUnverified/],
+  [
+    'a reference check without its SSM permission',
+    (x) => void (stmt(x, 'RotateRole', 'LetTheImageReferenceCheckListWhatMayReferenceImages').Action = ['ec2:DescribeLaunchTemplates']),
+    /Rotate: role lacks .*ssm:DescribeParameters/,
+  ],
   ['an alarm that treats silence as failure', (x) => void (x.Resources.RecoveryFailedAlarm!.Properties!.TreatMissingData = 'breaching'), /RecoveryFailedAlarm: TreatMissingData is breaching/],
   ['a sum that missing data hides', (x) => void (x.Resources.BakeFailuresAlarm!.Properties!.Metrics[0].Expression = 'refused + failed'), /no alarm on ImageBakesFailed \+ ImagesFailed/],
   ['metrics under another service name', (x) => void (x.Resources.RotateLambdaFunction!.Properties!.Environment.Variables.POWERTOOLS_SERVICE_NAME = 'ami-lifecycle'), /Rotate: POWERTOOLS_SERVICE_NAME/],

@@ -116,31 +116,37 @@ describe('InMemoryEc2 rotation listings', () => {
 });
 
 describe('InMemoryEc2 findImageReferences', () => {
-  it('answers the references of the images asked about, in one call per 100', async () => {
+  it('answers the references of the images asked about, in one call per 10', async () => {
     // Prepare
     const ec2 = fake();
     ec2.addImageReference('ami-1', 'ec2:Instance arn:i');
     ec2.addImageReference('ami-2', 'ssm:Parameter arn:p');
-    const ids = ['ami-1', ...Array.from({ length: 150 }, (_, i) => `ami-x${i}`)];
+    const ids = ['ami-1', ...Array.from({ length: 15 }, (_, i) => `ami-x${i}`)];
 
     // Act
-    const refs = await ec2.findImageReferences(ids);
+    const check = await ec2.findImageReferences(ids);
 
     // Assess
-    expect(refs).toEqual(new Map([['ami-1', ['ec2:Instance arn:i']]]));
-    expect(ec2.callCount('DescribeImageReferences')).toBe(2);
+    expect(check).toEqual({ references: new Map([['ami-1', ['ec2:Instance arn:i']]]), unverified: new Map() });
+    expect(ec2.calls.filter((c) => c.action === 'DescribeImageReferences').map((c) => c.ids.length)).toEqual([10, 6]);
   });
 
-  it('answers undefined where the call is not offered', async () => {
+  it('answers every id unverified where the call is not offered, or refused', async () => {
     // Prepare
-    const ec2 = fake();
-    ec2.imageReferencesOffered = false;
+    const notOffered = fake();
+    notOffered.imageReferencesOffered = false;
+    const refused = fake();
+    refused.failImageReferencesCall(2, new AwsCallError('UnauthorizedOperation', 'DescribeImageReferences', 'no', false, 403));
+    const ids = Array.from({ length: 12 }, (_, i) => `ami-${i}`);
 
     // Act
-    const refs = await ec2.findImageReferences(['ami-1']);
+    const a = await notOffered.findImageReferences(['ami-1']);
+    const b = await refused.findImageReferences(ids);
 
     // Assess
-    expect(refs).toBeUndefined();
+    expect(a.unverified.get('ami-1')).toMatchObject({ errorCode: 'InvalidAction' });
+    expect([...b.unverified.keys()]).toEqual(ids.slice(10));
+    expect(b.unverified.get('ami-10')).toMatchObject({ errorCode: 'UnauthorizedOperation' });
   });
 });
 

@@ -8,7 +8,8 @@
  *   unknown instances answer InvalidInstanceID.NotFound; listings are paged and filtered
  *   as the gateway's DescribeInstances / DescribeImages filters would.
  * - For rotation, InMemoryEc2 keeps snapshots (tags, size, start time), launch templates
- *   and an image-references table. deregisterImage behaves like DeregisterImage with
+ *   and an image-references table (asked 10 ids a call, as DescribeImageReferences takes them;
+ *   a refused call leaves its ids unverified, as the gateway does). deregisterImage behaves like DeregisterImage with
  *   DeleteAssociatedSnapshots (a snapshot another image still uses stays), deleteSnapshot
  *   refuses a snapshot a registered image uses (InvalidSnapshot.InUse), and
  *   enableImageDeprecation refuses a time in the past and rounds to the minute, as EC2 does.
@@ -22,6 +23,7 @@ import type { z } from 'zod';
 import type { BakeRequested, DETAIL_SCHEMAS, DetailType, OutgoingEvent } from '../../shared/domain/events.js';
 import type { ImageView } from '../../shared/domain/image-status.js';
 import type { LaunchConfig, RelaunchSpec, StoredLaunchConfig } from '../../shared/domain/launch.js';
+import type { UnverifiedReason } from '../../shared/domain/retention.js';
 import { TAG, type Tags } from '../../shared/domain/tags.js';
 import type { Log } from '../../shared/runtime/logger.js';
 import type { RecoveryConfig, RotationSettings } from '../../shared/runtime/config.js';
@@ -35,6 +37,7 @@ import type {
   Deps,
   Ec2Port,
   EventPort,
+  ImageReferenceCheck,
   LaunchTemplateImage,
   MetricsPort,
   PublishFailure,
@@ -129,7 +132,7 @@ export class InMemoryEc2 implements Ec2Port {
   readonly launchTemplates = new Map<string, FakeLaunchTemplateVersion[]>();
   /** What DescribeImageReferences answers: image id -> references. */
   readonly imageReferences = new Map<string, string[]>();
-  /** False: the region does not offer DescribeImageReferences (findImageReferences answers undefined). */
+  /** False: the region does not offer DescribeImageReferences (every call is refused with InvalidAction). */
   imageReferencesOffered = true;
   /**
    * True (or the ids of chosen images): deregisterImage leaves the snapshots behind, as a crash
@@ -152,6 +155,8 @@ export class InMemoryEc2 implements Ec2Port {
   private readonly deprecationFailures = new Map<string, AwsCallError>();
   private readonly listingFailures = new Map<RotationAction, AwsCallError>();
   private referencesFailure: AwsCallError | undefined;
+  /** DescribeImageReferences call number (1-based) -> its refusal. */
+  private readonly referencesCallFailures = new Map<number, AwsCallError>();
   private nextId = 1;
 
   constructor(
@@ -233,6 +238,11 @@ export class InMemoryEc2 implements Ec2Port {
     this.referencesFailure = error;
   }
 
+  /** The n-th DescribeImageReferences call (counting from 1) fails with `error`. */
+  failImageReferencesCall(n: number, error: AwsCallError): void {
+    this.referencesCallFailures.set(n, error);
+  }
+
   /** The listing fails with `error` on its first page. */
   failListing(action: 'DescribeImages' | 'DescribeSnapshots' | 'DescribeInstances' | 'DescribeLaunchTemplateVersions', error: AwsCallError): void {
     this.listingFailures.set(action, error);
@@ -245,6 +255,7 @@ export class InMemoryEc2 implements Ec2Port {
     this.deprecationFailures.clear();
     this.listingFailures.clear();
     this.referencesFailure = undefined;
+    this.referencesCallFailures.clear();
   }
 
   /** How many calls of this action reached "EC2". */
@@ -547,20 +558,27 @@ export class InMemoryEc2 implements Ec2Port {
     );
   }
 
-  async findImageReferences(imageIds: string[]): Promise<Map<string, string[]> | undefined> {
-    // The gateway asks in slices of 100: one call per slice.
-    for (let i = 0; i < Math.max(imageIds.length, 1); i += 100) {
-      this.calls.push({ action: 'DescribeImageReferences', ids: imageIds.slice(i, i + 100) });
-    }
+  async findImageReferences(imageIds: string[]): Promise<ImageReferenceCheck> {
     this.options.journal?.push(`findImageReferences ${imageIds.join(',')}`);
-    if (this.referencesFailure) throw this.referencesFailure;
-    if (!this.imageReferencesOffered) return undefined;
-    const found = new Map<string, string[]>();
-    for (const id of imageIds) {
-      const refs = this.imageReferences.get(id);
-      if (refs && refs.length > 0) found.set(id, [...refs]);
+    const references = new Map<string, string[]>();
+    const unverified = new Map<string, UnverifiedReason>();
+    // The gateway asks 10 ids a call; a refused call answers for none of its ids.
+    for (let i = 0; i < imageIds.length; i += 10) {
+      const slice = imageIds.slice(i, i + 10);
+      this.calls.push({ action: 'DescribeImageReferences', ids: slice });
+      const failure = this.imageReferencesOffered
+        ? (this.referencesFailure ?? this.referencesCallFailures.get(this.callCount('DescribeImageReferences')))
+        : new AwsCallError('InvalidAction', 'DescribeImageReferences', 'The action DescribeImageReferences is not valid for this web service.', false, 400);
+      for (const id of slice) {
+        if (failure) {
+          unverified.set(id, { errorCode: failure.code, message: failure.message });
+          continue;
+        }
+        const refs = this.imageReferences.get(id);
+        if (refs && refs.length > 0) references.set(id, [...refs]);
+      }
     }
-    return found;
+    return { references, unverified };
   }
 
   async deregisterImage(imageId: string): Promise<'deregistered' | 'gone'> {

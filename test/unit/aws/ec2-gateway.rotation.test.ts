@@ -16,7 +16,7 @@ import {
   type DescribeSnapshotsCommandInput,
   type Image,
 } from '@aws-sdk/client-ec2';
-import { toImageView } from '../../../shared/aws/ec2-gateway.js';
+import { IMAGE_REFERENCES_IDS_PER_CALL, toImageView } from '../../../shared/aws/ec2-gateway.js';
 import { TAG } from '../../../shared/domain/tags.js';
 import { AwsCallError } from '../../../shared/runtime/errors.js';
 import { answerPages as pagesOf, awsError, collect, ec2Mock, gateway } from './support.js';
@@ -325,53 +325,77 @@ describe('Ec2Gateway.listLaunchTemplateImages', () => {
 // ---------------------------------------------------------------------------------------------
 describe('Ec2Gateway.findImageReferences', () => {
   const idsOf = (n: number) => Array.from({ length: n }, (_, i) => `ami-${String(i).padStart(17, '0')}`);
+  /** Every slice answers in two pages: one reference of its first image, then one of its last. */
+  const twoPagesPerSlice = (sent: DescribeImageReferencesCommandInput[]) => (input: DescribeImageReferencesCommandInput) => {
+    sent.push(structuredClone(input));
+    const ids = input.ImageIds!;
+    if (input.NextToken === undefined) {
+      return { NextToken: `more-${ids[0]}`, ImageReferences: [{ ImageId: ids[0], ResourceType: 'ec2:Instance', Arn: `arn:aws:ec2:us-east-1:123456789012:instance/i-for-${ids[0]}` }] };
+    }
+    return { ImageReferences: [{ ImageId: ids.at(-1), ResourceType: 'ssm:Parameter', Arn: `arn:aws:ssm:us-east-1:123456789012:parameter/for-${ids.at(-1)}` }] };
+  };
 
-  it('asks in slices of 100 with IncludeAllResourceTypes and gathers the references by image', async () => {
+  // Regression (fixed): the gateway asked about up to 100 images a call, where EC2 takes 1 to 10
+  // (API reference "DescribeImageReferences": "Maximum number of 10 items"), so every rotation
+  // with more than 10 deletion candidates was refused, every day.
+  it.each([
+    [25, [10, 10, 5]],
+    [10, [10]],
+    [11, [10, 1]],
+    [1, [1]],
+  ])('asks about %i images in slices of at most 10, %j, and follows each slice\u2019s pages', async (n, slices) => {
     // Prepare
-    const ids = idsOf(250);
+    const ids = idsOf(n);
     const sent: DescribeImageReferencesCommandInput[] = [];
-    ec2Mock.on(DescribeImageReferencesCommand).callsFake((input: DescribeImageReferencesCommandInput) => {
-      sent.push(structuredClone(input));
-      const first = input.ImageIds![0]!;
-      return {
-        ImageReferences: [
-          { ImageId: first, ResourceType: 'ec2:Instance', Arn: `arn:aws:ec2:us-east-1:123456789012:instance/i-for-${first}` },
-          { ImageId: first, ResourceType: 'ec2:LaunchTemplate', Arn: 'arn:aws:ec2:us-east-1:123456789012:launch-template/lt-1' },
-        ],
-      };
-    });
+    ec2Mock.on(DescribeImageReferencesCommand).callsFake(twoPagesPerSlice(sent));
 
     // Act
-    const refs = await gateway().findImageReferences(ids);
+    const check = await gateway().findImageReferences(ids);
 
-    // Assess
-    expect(sent.map((i) => i.ImageIds!.length)).toEqual([100, 100, 50]);
-    expect(sent.flatMap((i) => i.ImageIds)).toEqual(ids);
-    for (const input of sent) expect(input.IncludeAllResourceTypes).toBe(true);
-    expect([...refs!.keys()]).toEqual([ids[0], ids[100], ids[200]]);
-    expect(refs!.get(ids[100]!)).toEqual([
-      `ec2:Instance arn:aws:ec2:us-east-1:123456789012:instance/i-for-${ids[100]}`,
-      'ec2:LaunchTemplate arn:aws:ec2:us-east-1:123456789012:launch-template/lt-1',
-    ]);
+    // Assess: two calls per slice, the second with the first's token and the same ids
+    const firsts = sent.filter((i) => i.NextToken === undefined);
+    expect(firsts.map((i) => i.ImageIds!.length)).toEqual(slices);
+    expect(firsts.flatMap((i) => i.ImageIds)).toEqual(ids);
+    expect(sent).toHaveLength(2 * slices.length);
+    for (let k = 0; k < sent.length; k += 2) {
+      expect(sent[k + 1]!.NextToken).toBe(`more-${sent[k]!.ImageIds![0]}`);
+      expect(sent[k + 1]!.ImageIds).toEqual(sent[k]!.ImageIds);
+    }
+    for (const input of sent) expect(input.ImageIds!.length).toBeLessThanOrEqual(IMAGE_REFERENCES_IDS_PER_CALL);
+    expect(check.unverified).toEqual(new Map());
+    const last = firsts.at(-1)!.ImageIds!.at(-1)!;
+    expect(check.references.get(ids[0]!)).toContain(`ec2:Instance arn:aws:ec2:us-east-1:123456789012:instance/i-for-${ids[0]}`);
+    expect(check.references.get(last)).toContain(`ssm:Parameter arn:aws:ssm:us-east-1:123456789012:parameter/for-${last}`);
   });
 
-  it('follows NextToken within a slice', async () => {
+  it('checks every resource type, instances not terminated, launch templates 10 versions deep, 1000 a page', async () => {
     // Prepare
-    const { sent, fake } = pagesOf<DescribeImageReferencesCommandInput, object>([
-      { NextToken: 'r2', ImageReferences: [{ ImageId: 'ami-1', ResourceType: 'ssm:Parameter', Arn: 'arn:aws:ssm:us-east-1:123456789012:parameter/golden' }] },
-      { ImageReferences: [{ ImageId: 'ami-1', ResourceType: 'imagebuilder:ImageRecipe', Arn: 'arn:aws:imagebuilder:recipe' }] },
-    ]);
-    ec2Mock.on(DescribeImageReferencesCommand).callsFake(fake);
+    ec2Mock.on(DescribeImageReferencesCommand).resolves({ ImageReferences: [] });
 
     // Act
-    const refs = await gateway().findImageReferences(['ami-1', 'ami-2']);
+    await gateway().findImageReferences(['ami-1']);
 
     // Assess
-    expect(sent.map((i) => i.NextToken)).toEqual([undefined, 'r2']);
-    expect(sent.map((i) => i.ImageIds)).toEqual([['ami-1', 'ami-2'], ['ami-1', 'ami-2']]);
-    expect(refs).toEqual(
-      new Map([['ami-1', ['ssm:Parameter arn:aws:ssm:us-east-1:123456789012:parameter/golden', 'imagebuilder:ImageRecipe arn:aws:imagebuilder:recipe']]]),
-    );
+    expect(ec2Mock).toHaveReceivedCommandWith(DescribeImageReferencesCommand, {
+      ImageIds: ['ami-1'],
+      IncludeAllResourceTypes: true,
+      ResourceTypes: [
+        { ResourceType: 'ec2:Instance', ResourceTypeOptions: [{ OptionName: 'state-name', OptionValues: ['pending', 'running', 'shutting-down', 'stopping', 'stopped'] }] },
+        { ResourceType: 'ec2:LaunchTemplate', ResourceTypeOptions: [{ OptionName: 'version-depth', OptionValues: ['10'] }] },
+      ],
+      MaxResults: 1000,
+    });
+  });
+
+  it('never asks for a page smaller than the 5 EC2 accepts', async () => {
+    // Prepare
+    ec2Mock.on(DescribeImageReferencesCommand).resolves({ ImageReferences: [] });
+
+    // Act
+    await gateway(2).findImageReferences(['ami-1']);
+
+    // Assess
+    expect(ec2Mock).toHaveReceivedCommandWith(DescribeImageReferencesCommand, { MaxResults: 5 });
   });
 
   it('skips references without an image id and names a reference without type or ARN plainly', async () => {
@@ -379,73 +403,76 @@ describe('Ec2Gateway.findImageReferences', () => {
     ec2Mock.on(DescribeImageReferencesCommand).resolves({ ImageReferences: [{ ResourceType: 'ec2:Instance', Arn: 'arn:x' }, { ImageId: 'ami-1' }] });
 
     // Act
-    const refs = await gateway().findImageReferences(['ami-1']);
+    const check = await gateway().findImageReferences(['ami-1']);
 
     // Assess
-    expect(refs).toEqual(new Map([['ami-1', ['resource']]]));
+    expect(check.references).toEqual(new Map([['ami-1', ['resource']]]));
   });
 
-  it('returns an empty map, without a call, for no images', async () => {
+  it('makes no call, and answers nothing, for no images', async () => {
     // Act
-    const refs = await gateway().findImageReferences([]);
+    const check = await gateway().findImageReferences([]);
 
     // Assess
-    expect(refs).toEqual(new Map());
+    expect(check).toEqual({ references: new Map(), unverified: new Map() });
     expect(ec2Mock).not.toHaveReceivedAnyCommand();
   });
 
-  it.each(['InvalidAction', 'UnsupportedOperation'])('returns undefined where the region does not offer the call (%s)', async (code) => {
+  it.each([
+    ['InvalidAction', 400],
+    ['UnsupportedOperation', 400],
+    ['UnauthorizedOperation', 403],
+    ['RequestLimitExceeded', 503],
+    ['InternalError', 500],
+  ])('answers a slice refused with %s as unverified, with the error, and never throws', async (code, status) => {
     // Prepare
-    ec2Mock.on(DescribeImageReferencesCommand).rejects(awsError(code));
+    ec2Mock.on(DescribeImageReferencesCommand).rejects(awsError(code, status, status >= 500 ? 'server' : 'client'));
 
     // Act
-    const refs = await gateway().findImageReferences(['ami-1']);
+    const check = await gateway().findImageReferences(['ami-1', 'ami-2']);
 
     // Assess
-    expect(refs).toBeUndefined();
+    expect(check.references).toEqual(new Map());
+    expect([...check.unverified.keys()]).toEqual(['ami-1', 'ami-2']);
+    expect(check.unverified.get('ami-1')).toMatchObject({ errorCode: code, message: expect.stringContaining(code) });
   });
 
-  it("recognises the SDK's own EC2ServiceException for a call not offered", async () => {
+  it("says a call not offered is not offered, from the SDK's own EC2ServiceException", async () => {
     // Prepare
     ec2Mock
       .on(DescribeImageReferencesCommand)
       .rejects(new EC2ServiceException({ name: 'InvalidAction', $fault: 'client', $metadata: { httpStatusCode: 400 }, message: 'The action DescribeImageReferences is not valid for this web service.' }));
 
     // Act
-    const refs = await gateway().findImageReferences(['ami-1']);
+    const check = await gateway().findImageReferences(['ami-1']);
 
     // Assess
-    expect(refs).toBeUndefined();
+    expect(check.unverified.get('ami-1')).toEqual({
+      errorCode: 'InvalidAction',
+      message: 'DescribeImageReferences is not offered here: The action DescribeImageReferences is not valid for this web service.',
+    });
   });
 
-  it.each([
-    ['RequestLimitExceeded', 503, true],
-    ['UnauthorizedOperation', 403, false],
-    ['InvalidAMIID.Malformed', 400, false],
-  ])('throws other errors (%s), translated: an unknown answer must not pass for "no references"', async (code, status, retryable) => {
-    // Prepare
-    ec2Mock.on(DescribeImageReferencesCommand).rejects(awsError(code, status));
-
-    // Act
-    const act = gateway().findImageReferences(['ami-1']);
-
-    // Assess
-    await expect(act).rejects.toBeInstanceOf(AwsCallError);
-    await expect(gateway().findImageReferences(['ami-1'])).rejects.toMatchObject({ code, action: 'DescribeImageReferences', retryable });
-  });
-
-  it('throws when a later slice fails, rather than answering with the references of the first', async () => {
-    // Prepare
+  it('keeps what the slices that answered found when another is refused, or fails on a later page', async () => {
+    // Prepare: slice 1 answers; slice 2 fails on its second page; slice 3 is refused; slice 4 answers
+    const ids = idsOf(35);
     ec2Mock
       .on(DescribeImageReferencesCommand)
-      .resolvesOnce({ ImageReferences: [{ ImageId: 'ami-00000000000000000', ResourceType: 'ec2:Instance', Arn: 'arn:i' }] })
-      .rejectsOnce(awsError('RequestLimitExceeded', 503));
+      .resolvesOnce({ ImageReferences: [{ ImageId: ids[0], ResourceType: 'ec2:Instance', Arn: 'arn:i-0' }] })
+      .resolvesOnce({ NextToken: 'p2', ImageReferences: [{ ImageId: ids[10], ResourceType: 'ec2:LaunchTemplate', Arn: 'arn:lt-10' }] })
+      .rejectsOnce(awsError('RequestLimitExceeded', 503))
+      .rejectsOnce(awsError('UnauthorizedOperation', 403))
+      .resolvesOnce({ ImageReferences: [] });
 
     // Act
-    const act = gateway().findImageReferences(idsOf(150));
+    const check = await gateway().findImageReferences(ids);
 
     // Assess
-    await expect(act).rejects.toMatchObject({ code: 'RequestLimitExceeded', action: 'DescribeImageReferences' });
+    expect(ec2Mock).toHaveReceivedCommandTimes(DescribeImageReferencesCommand, 5);
+    expect(check.references).toEqual(new Map([[ids[0], ['ec2:Instance arn:i-0']], [ids[10], ['ec2:LaunchTemplate arn:lt-10']]]));
+    expect([...check.unverified.keys()]).toEqual(ids.slice(10, 30));
+    expect(check.unverified.get(ids[10]!)!.errorCode).toBe('RequestLimitExceeded');
+    expect(check.unverified.get(ids[29]!)!.errorCode).toBe('UnauthorizedOperation');
   });
 });
 

@@ -2,10 +2,12 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
   applyRetention,
+  clearedBy,
   describeRetention,
   planRotation,
   planSnapshotSweep,
   policyFor,
+  type ReferenceCheck,
   type RotationImage,
   type RotationInput,
   type RotationPlan,
@@ -589,6 +591,53 @@ describe('planRotation', () => {
 
       // Assess
       expect(deletedIds(plan)).toEqual([images[1]!.imageId]);
+    });
+
+    it('deletes, once the reference check has run, only what it cleared; the rest is kept, saying why', () => {
+      // Prepare: keep 1 of 4 nightly images; the check cleared one candidate, could not look at one, was not asked about one
+      const images = nightly(4);
+      const [, cleared, refused, unasked] = images.map((i) => i.imageId) as [string, string, string, string];
+      const referenceCheck: ReferenceCheck = {
+        cleared: new Set([cleared]),
+        unverified: new Map([[refused, { errorCode: 'UnauthorizedOperation', message: 'cannot check ssm:Parameter' }]]),
+      };
+
+      // Act
+      const plan = planRotation(input({ images, defaultRetention: count(1), referenceCheck }));
+
+      // Assess
+      expect(deletedIds(plan)).toEqual([cleared]);
+      expect(decisionOf(plan, refused)).toMatchObject({
+        action: 'keep',
+        deprecate: false,
+        unverified: { errorCode: 'UnauthorizedOperation', message: 'cannot check ssm:Parameter' },
+        reasons: ['not cleared by the reference check (UnauthorizedOperation: cannot check ssm:Parameter); would be: not kept by keep 1 (default policy)'],
+      });
+      expect(decisionOf(plan, unasked)).toMatchObject({ action: 'keep', unverified: { errorCode: 'NotChecked' } });
+      expect(decisionOf(plan, cleared)).not.toHaveProperty('unverified');
+    });
+
+    it('keeps a failed image past its grace period that the reference check did not clear', () => {
+      // Prepare
+      const failed = image({ createdAt: daysAgo(30), status: 'failed', state: 'available' });
+      const unverified = new Map([[failed.imageId, { errorCode: 'RequestLimitExceeded', message: 'Request limit exceeded.' }]]);
+
+      // Act
+      const plan = planRotation(input({ images: [failed], referenceCheck: { cleared: new Set(), unverified } }));
+
+      // Assess
+      expect(decisionOf(plan, failed.imageId)).toMatchObject({ action: 'keep', unverified: { errorCode: 'RequestLimitExceeded' } });
+    });
+
+    it('clears the candidates the check answered for and found referenced by nothing', () => {
+      // Act
+      const cleared = clearedBy(['ami-1', 'ami-2', 'ami-3', 'ami-4'], {
+        references: new Map([['ami-2', ['ssm:Parameter arn:aws:ssm:us-east-1:123456789012:parameter/golden']]]),
+        unverified: new Map([['ami-3', { errorCode: 'UnauthorizedOperation', message: '' }]]),
+      });
+
+      // Assess
+      expect([...cleared].sort()).toEqual(['ami-1', 'ami-4']);
     });
   });
 
@@ -1279,6 +1328,58 @@ describe('planRotation properties: shape and determinism', () => {
         // Assess
         for (const id of after) expect(before.has(id)).toBe(true);
         expect(after).not.toContain(extra);
+      }),
+      RUNS,
+    );
+  });
+
+  /** Any reference check over the input's images: some cleared, some unverified, the rest not asked about. */
+  const arbChecked = arbInput.chain((inp) =>
+    fc
+      .record({
+        cleared: fc.subarray(ids(inp.images)),
+        unverified: fc.subarray(ids(inp.images)),
+        code: fc.constantFrom('UnauthorizedOperation', 'InvalidAction', 'RequestLimitExceeded', 'InternalError'),
+      })
+      .map(({ cleared, unverified, code }) => ({
+        inp,
+        check: {
+          cleared: new Set(cleared.filter((id) => !unverified.includes(id))),
+          unverified: new Map(unverified.map((id) => [id, { errorCode: code, message: 'refused' }])),
+        } satisfies ReferenceCheck,
+      })),
+  );
+
+  it('rule 3: no image that the reference check did not clear is ever in the delete plan', () => {
+    fc.assert(
+      fc.property(arbChecked, ({ inp, check }) => {
+        // Act
+        const plan = planRotation({ ...inp, referenceCheck: check });
+
+        // Assess
+        for (const id of deletedIds(plan)) expect(check.cleared.has(id)).toBe(true);
+      }),
+      RUNS,
+    );
+  });
+
+  it('rule 3: the check only ever turns deletions into keeps, each saying why, and one that clears everything changes nothing', () => {
+    fc.assert(
+      fc.property(arbChecked, ({ inp, check }) => {
+        // Act
+        const unchecked = planRotation(inp);
+        const checked = planRotation({ ...inp, referenceCheck: check });
+        const everything = planRotation({ ...inp, referenceCheck: { cleared: new Set(ids(inp.images)), unverified: new Map() } });
+
+        // Assess
+        const wouldDelete = new Set(deletedIds(unchecked));
+        expect(everything).toEqual(unchecked);
+        for (const d of checked.decisions) {
+          if (d.action === 'delete') expect(wouldDelete.has(d.imageId)).toBe(true);
+          const blocked = wouldDelete.has(d.imageId) && !check.cleared.has(d.imageId);
+          expect(d.unverified !== undefined).toBe(blocked);
+          if (blocked) expect(d).toMatchObject({ action: 'keep', deprecate: false, unverified: check.unverified.get(d.imageId) ?? { errorCode: 'NotChecked' } });
+        }
       }),
       RUNS,
     );

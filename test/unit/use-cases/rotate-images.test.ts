@@ -89,10 +89,11 @@ describe('rotateImages', () => {
       dryRun: false,
       lineages: 1,
       imagesSeen: 7,
-      planned: { keep: 3, delete: 4, deprecate: 0, orphanSnapshots: 0, bytesToFree: 4 * DEFAULT_SNAPSHOT_BYTES },
+      planned: { keep: 3, delete: 4, deprecate: 0, orphanSnapshots: 0, bytesToFree: 4 * DEFAULT_SNAPSHOT_BYTES, keptUnverified: 0 },
       done: { deleted: 4, deprecated: 0, snapshotsDeleted: 4, orphanSnapshotsDeleted: 0, bytesFreed: 4 * DEFAULT_SNAPSHOT_BYTES },
       failures: [],
       referencesChecked: true,
+      keptUnverified: [],
     });
     expect(sorted(w.ec2.callIds('DeregisterImage'))).toEqual(sorted(idsOf(images.slice(3))));
     expect(w.ec2.callCount('DeleteSnapshot')).toBe(0);
@@ -321,6 +322,7 @@ describe('rotateImages', () => {
       planned: report.planned,
       done: report.done,
       referencesChecked: true,
+      keptUnverified: [],
       deletions: expect.any(Array),
       failures: [],
       truncated: false,
@@ -397,34 +399,99 @@ describe('rotateImages', () => {
       expect(report.referencesChecked).toBe(false);
     });
 
-    it('is done without where the region does not offer it, and the run says so', async () => {
+    it('keeps every candidate where the region does not offer it, deletes nothing, and says so', async () => {
       // Prepare
       const w = rotationWorld({ defaultRetention: { kind: 'count', count: 1 } });
-      week(w, 3);
+      const images = week(w, 3);
       w.ec2.imageReferencesOffered = false;
 
       // Act
       const report = await rotateImages({}, w.deps);
 
       // Assess
-      expect(report.referencesChecked).toBe(false);
-      expect(report.done.deleted).toBe(2);
-      expect(w.bus.ofType('ImagesRotated')[0]!.referencesChecked).toBe(false);
+      expect(images.every((i) => exists(w, i))).toBe(true);
+      expect(w.ec2.callCount('DeregisterImage')).toBe(0);
+      expect(report).toMatchObject({ referencesChecked: false, failures: [], planned: { keep: 3, delete: 0, keptUnverified: 2 } });
+      expect(sorted(report.keptUnverified.map((k) => k.imageId))).toEqual(sorted(idsOf(images.slice(1))));
+      expect(report.keptUnverified[0]).toMatchObject({ lineage: 'web', errorCode: 'InvalidAction' });
+      const event = ImagesRotated.parse(w.bus.ofType('ImagesRotated')[0]);
+      expect(event.keptUnverified).toHaveLength(2);
+      expect(event).toMatchObject({ referencesChecked: false, planned: { keptUnverified: 2 } });
+      expect(w.metrics.totals()).toMatchObject({ ImagesKeptUnverified: 2, ImagesDeleted: 0 });
+      expect(w.log.at('warn').map((r) => r.message)).toContain('the image reference check could not clear every delete candidate: they are kept');
     });
 
-    it('failing, stops the run before anything is deleted: an unknown answer is not "no references"', async () => {
+    it.each([
+      ['a permission the check lacks', new AwsCallError('UnauthorizedOperation', 'DescribeImageReferences', 'cannot check ssm:Parameter', false, 403)],
+      ['throttling the retries did not outlast', throttled('DescribeImageReferences')],
+      ['a server error', new AwsCallError('InternalError', 'DescribeImageReferences', 'An internal error has occurred.', true, 500)],
+    ])('refused for %s, keeps every candidate and finishes the run: an unknown answer is not "no references"', async (_, error) => {
       // Prepare
       const w = rotationWorld({ defaultRetention: { kind: 'count', count: 1 } });
       const images = week(w, 3);
-      w.ec2.failFindImageReferences(throttled('DescribeImageReferences'));
+      w.ec2.failFindImageReferences(error);
 
       // Act
-      const act = rotateImages({}, w.deps);
+      const report = await rotateImages({}, w.deps);
 
       // Assess
-      await expect(act).rejects.toMatchObject({ code: 'RequestLimitExceeded' });
       expect(images.every((i) => exists(w, i))).toBe(true);
       expect(w.ec2.callCount('DeregisterImage')).toBe(0);
+      expect(report.done.deleted).toBe(0);
+      expect(report.keptUnverified.map((k) => k.errorCode)).toEqual([error.code, error.code]);
+      const plan = w.log.records.find((r) => r.message === 'plan' && (r.extra[0] as { imageId: string }).imageId === images[2]!.imageId);
+      expect((plan?.extra[0] as { reasons: string[] }).reasons[0]).toMatch(new RegExp(`^not cleared by the reference check \\(${error.code}: `));
+    });
+
+    it('deletes what the slices that answered cleared, and keeps the candidates of a refused slice', async () => {
+      // Prepare: 25 candidates in 3 slices of 10, 10 and 5; the second slice is refused
+      const w = rotationWorld({ defaultRetention: { kind: 'count', count: 1 } });
+      const images = week(w, 26);
+      w.ec2.failImageReferencesCall(2, new AwsCallError('UnauthorizedOperation', 'DescribeImageReferences', 'cannot check ssm:Parameter', false, 403));
+
+      // Act
+      const report = await rotateImages({}, w.deps);
+
+      // Assess
+      const calls = w.ec2.calls.filter((c) => c.action === 'DescribeImageReferences');
+      expect(calls.map((c) => c.ids.length)).toEqual([10, 10, 5]);
+      const refused = new Set(calls[1]!.ids);
+      expect(sorted(report.keptUnverified.map((k) => k.imageId))).toEqual(sorted([...refused]));
+      expect(report.done.deleted).toBe(15);
+      for (const image of images.slice(1)) expect(exists(w, image)).toBe(refused.has(image.imageId));
+      expect(report.referencesChecked).toBe(false);
+    });
+
+    it('caps the kept-unverified list of the event at 50 and says so, the report keeping all', async () => {
+      // Prepare
+      const w = rotationWorld({ defaultRetention: { kind: 'count', count: 1 } });
+      week(w, 60);
+      w.ec2.imageReferencesOffered = false;
+
+      // Act
+      const report = await rotateImages({}, w.deps);
+
+      // Assess
+      const event = ImagesRotated.parse(w.bus.ofType('ImagesRotated')[0]);
+      expect(report.keptUnverified).toHaveLength(59);
+      expect(event.keptUnverified).toHaveLength(50);
+      expect(event).toMatchObject({ truncated: true, planned: { keptUnverified: 59 } });
+    });
+
+    it('counts the images kept unverified in a dry run too', async () => {
+      // Prepare
+      const w = rotationWorld({ dryRun: true, defaultRetention: { kind: 'count', count: 1 } });
+      week(w, 4);
+      w.ec2.failFindImageReferences(new AwsCallError('UnauthorizedOperation', 'DescribeImageReferences', 'no', false, 403));
+
+      // Act
+      await rotateImages({}, w.deps);
+
+      // Assess
+      expect(w.metrics.records).toEqual([
+        { name: 'ImagesKeptUnverified', unit: 'Count', value: 3 },
+        { name: 'DeletionsPlanned', unit: 'Count', value: 0 },
+      ]);
     });
   });
 
@@ -602,7 +669,7 @@ describe('rotateImages', () => {
     const reads = (w: World) =>
       (['DescribeImages', 'DescribeSnapshots', 'DescribeInstances', 'DescribeLaunchTemplateVersions'] as const).map((a) => w.ec2.callCount(a));
 
-    it('makes no per-image describe calls: one page of each listing, one references call, one deregistration per deleted image', async () => {
+    it('makes no per-image describe calls: one page of each listing, one references call per 10 candidates, one deregistration per deleted image', async () => {
       // Prepare
       const w = fleet(10, 1000);
 
@@ -613,7 +680,7 @@ describe('rotateImages', () => {
       expect(report.done.deleted).toBe(40);
       expect(w.ec2.describeImageCalls).toEqual([]);
       expect(reads(w)).toEqual([1, 2, 1, 1]);
-      expect(w.ec2.callCount('DescribeImageReferences')).toBe(1);
+      expect(w.ec2.callCount('DescribeImageReferences')).toBe(4);
       expect(w.ec2.callCount('DeregisterImage')).toBe(40);
       expect(w.ec2.callCount('DeleteSnapshot')).toBe(0);
     });
@@ -636,15 +703,19 @@ describe('rotateImages', () => {
       expect(large.ec2.describeImageCalls).toEqual([]);
     });
 
-    it('asks DescribeImageReferences in slices of 100 candidates', async () => {
+    it('asks DescribeImageReferences about 10 candidates a call, EC2\u2019s limit, each once', async () => {
       // Prepare: 60 lineages of 7, 4 candidates each: 240 candidates
       const w = fleet(60, 1000);
 
       // Act
-      await rotateImages({}, w.deps);
+      const report = await rotateImages({}, w.deps);
 
       // Assess
-      expect(w.ec2.callCount('DescribeImageReferences')).toBe(3);
+      const calls = w.ec2.calls.filter((c) => c.action === 'DescribeImageReferences');
+      expect(calls).toHaveLength(24);
+      expect(calls.every((c) => c.ids.length === 10)).toBe(true);
+      expect(new Set(calls.flatMap((c) => c.ids)).size).toBe(240);
+      expect(report.done.deleted).toBe(240);
     });
   });
 
@@ -712,6 +783,7 @@ describe('rotateImages: metrics', () => {
     const freed = 8 * GIB + 30 * GIB + 1_234_567 + 7_654_321 + 50 * GIB;
     expect(report.done.bytesFreed).toBe(freed);
     expect(w.metrics.records).toEqual([
+      { name: 'ImagesKeptUnverified', unit: 'Count', value: 0 },
       { name: 'ImagesDeleted', unit: 'Count', value: 2 },
       { name: 'SnapshotsDeleted', unit: 'Count', value: 5 },
       { name: 'BytesFreed', unit: 'Bytes', value: freed },
@@ -730,7 +802,7 @@ describe('rotateImages: metrics', () => {
     await rotateImages({}, w.deps);
 
     // Assess
-    expect(w.metrics.totals()).toEqual({ ImagesDeleted: 2, SnapshotsDeleted: 2, BytesFreed: 2 * DEFAULT_SNAPSHOT_BYTES, RotationFailures: 2 });
+    expect(w.metrics.totals()).toEqual({ ImagesKeptUnverified: 0, ImagesDeleted: 2, SnapshotsDeleted: 2, BytesFreed: 2 * DEFAULT_SNAPSHOT_BYTES, RotationFailures: 2 });
   });
 
   it('counts the leftover snapshots it deleted itself once, with their bytes', async () => {
@@ -743,7 +815,7 @@ describe('rotateImages: metrics', () => {
     await rotateImages({}, w.deps);
 
     // Assess
-    expect(w.metrics.totals()).toEqual({ ImagesDeleted: 2, SnapshotsDeleted: 4, BytesFreed: 20 * GIB, RotationFailures: 0 });
+    expect(w.metrics.totals()).toEqual({ ImagesKeptUnverified: 0, ImagesDeleted: 2, SnapshotsDeleted: 4, BytesFreed: 20 * GIB, RotationFailures: 0 });
   });
 
   it('counts no deletion in a dry run, only the deletions planned', async () => {
@@ -755,7 +827,10 @@ describe('rotateImages: metrics', () => {
     await rotateImages({}, w.deps);
 
     // Assess
-    expect(w.metrics.records).toEqual([{ name: 'DeletionsPlanned', unit: 'Count', value: 3 }]);
+    expect(w.metrics.records).toEqual([
+      { name: 'ImagesKeptUnverified', unit: 'Count', value: 0 },
+      { name: 'DeletionsPlanned', unit: 'Count', value: 3 },
+    ]);
   });
 
   it('counts zero deletions on a second run that has nothing left to delete', async () => {
@@ -769,7 +844,7 @@ describe('rotateImages: metrics', () => {
     await rotateImages({}, w.deps);
 
     // Assess
-    expect(w.metrics.totals()).toEqual({ ImagesDeleted: 0, SnapshotsDeleted: 0, BytesFreed: 0, RotationFailures: 0 });
+    expect(w.metrics.totals()).toEqual({ ImagesKeptUnverified: 0, ImagesDeleted: 0, SnapshotsDeleted: 0, BytesFreed: 0, RotationFailures: 0 });
   });
 
   it('still counts the images it deleted when the run ends on an error after deregistering them', async () => {
