@@ -192,6 +192,8 @@ describe('DescribeImageReferences in the harness', { timeout: 30_000 }, () => {
     // Prepare
     const ids = (n: number) => Array.from({ length: n }, (_, i) => `ami-${(i + 1).toString(16).padStart(17, '0')}`);
     const ask = (n: number) => outcome(ec2.send(new DescribeImageReferencesCommand({ ImageIds: ids(n), IncludeAllResourceTypes: true })));
+    // 0 and 11 ids break botocore's model (ImageIds 1 to 10): the API-model check refuses them first.
+    proxy.expectApiViolations([{ action: 'DescribeImageReferences', member: 'ImageIds' }, { action: 'DescribeImageReferences', member: 'ImageIds' }]);
 
     // Act / Assess
     expect(await ask(1)).toBe('ok');
@@ -205,6 +207,8 @@ describe('DescribeImageReferences in the harness', { timeout: 30_000 }, () => {
     const ImageIds = [MOTO_BASE_AMI];
     const send = (input: Omit<DescribeImageReferencesCommandInput, 'ImageIds'>) => outcome(ec2.send(new DescribeImageReferencesCommand({ ImageIds, ...input })));
     const depth = (v: string) => ({ ResourceTypes: [{ ResourceType: 'ec2:LaunchTemplate' as const, ResourceTypeOptions: [{ OptionName: 'version-depth' as const, OptionValues: [v] }] }] });
+    // MaxResults 4 breaks botocore's model (5 at least): the API-model check refuses it first.
+    proxy.expectApiViolations([{ action: 'DescribeImageReferences', member: 'MaxResults' }]);
 
     // Act / Assess
     expect(await send({})).toBe('MissingParameter 400');
