@@ -648,6 +648,8 @@ function checkSchedulerRole(t: Template, scheduleId: string, roleArn: string, fn
  * source mapping has a maximum concurrency (2 at least, as Lambda allows), and no function
  * reserves concurrency, which a new account could not deploy (Lambda keeps 100 unreserved).
  */
+// Lambda takes a maximum concurrency of 2 to 1,000 for an SQS event source ("Configuring maximum
+// concurrency for Amazon SQS event sources", https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html).
 export function checkConcurrency(t: Template, spec: Spec): string[] {
   const problems = ofType(t, 'AWS::Lambda::Function')
     .filter(([, r]) => r.Properties?.ReservedConcurrentExecutions !== undefined)

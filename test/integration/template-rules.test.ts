@@ -386,6 +386,16 @@ const mutations: Mutation[] = [
     /bake: its queue has no maximum concurrency/,
   ],
   [
+    'one bake at a time, under the least maximum concurrency Lambda takes (2)',
+    (x) => void (Object.values(x.Resources).find((r) => r.Type === 'AWS::Lambda::EventSourceMapping')!.Properties!.ScalingConfig.MaximumConcurrency = 1),
+    /bake: maximum concurrency 1 is outside 2\.\.5/,
+  ],
+  [
+    'more bakes at once than EC2 refills mutating calls',
+    (x) => void (Object.values(x.Resources).find((r) => r.Type === 'AWS::Lambda::EventSourceMapping')!.Properties!.ScalingConfig.MaximumConcurrency = 6),
+    /bake: maximum concurrency 6 is outside 2\.\.5/,
+  ],
+  [
     'a reservation a new account cannot deploy',
     (x) => void (x.Resources.BakeLambdaFunction!.Properties!.ReservedConcurrentExecutions = 2),
     /BakeLambdaFunction: reserves concurrency/,
