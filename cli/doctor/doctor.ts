@@ -15,6 +15,7 @@ import { GetAccountSettingsCommand, GetFunctionConcurrencyCommand, GetFunctionCo
 import { GetScheduleCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
 import { GetQueueAttributesCommand, GetQueueUrlCommand, SQSClient } from '@aws-sdk/client-sqs';
 import pLimit from 'p-limit';
+import { toAwsCallError } from '../../shared/aws/errors.js';
 import { EXIT, explain } from '../errors.js';
 import type { ServiceWiring } from '../serverless-config.js';
 import {
@@ -129,8 +130,10 @@ const logicalIdOf = (fn: FunctionKey) => `${fn[0]!.toUpperCase()}${fn.slice(1)}L
 
 /** Throws what the CLI must answer with its own exit code; anything else becomes a failed check. */
 function rethrowFatal(error: unknown, region: string): void {
-  const { code } = explain(error, { region });
-  if (code === EXIT.credentials || code === EXIT.unreachable) throw error;
+  // As the gateways translate them: a network error's code (ECONNREFUSED) rather than its name (Error).
+  const mapped = toAwsCallError('doctor', error);
+  const { code } = explain(mapped, { region });
+  if (code === EXIT.credentials || code === EXIT.unreachable) throw mapped;
 }
 
 const errorText = (error: unknown) => {
