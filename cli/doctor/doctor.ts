@@ -7,8 +7,18 @@
  * that the CLI answers them with their own exit codes; any other refusal fails the check it
  * belongs to and the others still run.
  */
-import { CloudFormationClient, DescribeStacksCommand, paginateListStackResources, type StackResourceSummary } from '@aws-sdk/client-cloudformation';
-import { EC2Client, GetEbsDefaultKmsKeyIdCommand, GetEbsEncryptionByDefaultCommand, GetImageBlockPublicAccessStateCommand } from '@aws-sdk/client-ec2';
+import {
+  CloudFormationClient,
+  DescribeStacksCommand,
+  paginateListStackResources,
+  type StackResourceSummary,
+} from '@aws-sdk/client-cloudformation';
+import {
+  EC2Client,
+  GetEbsDefaultKmsKeyIdCommand,
+  GetEbsEncryptionByDefaultCommand,
+  GetImageBlockPublicAccessStateCommand,
+} from '@aws-sdk/client-ec2';
 import { DescribeRuleCommand, EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { IAMClient, SimulatePrincipalPolicyCommand, type ContextEntry, type EvaluationResult } from '@aws-sdk/client-iam';
 import { GetAccountSettingsCommand, GetFunctionConcurrencyCommand, GetFunctionConfigurationCommand, LambdaClient } from '@aws-sdk/client-lambda';
@@ -94,8 +104,13 @@ export function doctorSettings(wiring: ServiceWiring, region: string): DoctorSet
     region,
     managedBy: wiring.environment.MANAGED_BY ?? `${wiring.service}-${wiring.stage}`,
     eventBusName: wiring.eventBusName,
-    functions: functions.map(({ key, fn }) => ({ key, ...(fn.reservedConcurrency === undefined ? {} : { reservedConcurrency: fn.reservedConcurrency }) })),
-    rules: functions.flatMap(({ key, fn }) => fn.eventBridge.flatMap((eb) => (eb.ruleName ? [{ name: eb.ruleName, bus: eb.bus, function: key }] : []))),
+    functions: functions.map(({ key, fn }) => ({
+      key,
+      ...(fn.reservedConcurrency === undefined ? {} : { reservedConcurrency: fn.reservedConcurrency }),
+    })),
+    rules: functions.flatMap(({ key, fn }) =>
+      fn.eventBridge.flatMap((eb) => (eb.ruleName ? [{ name: eb.ruleName, bus: eb.bus, function: key }] : [])),
+    ),
     schedules: functions.flatMap(({ key, fn }) => fn.schedules.map((s) => ({ name: s.name, function: key }))),
     statusCheckAlarms: wiring.params.statusCheckAlarms === 'true',
     passRoles: wiring.params.recoveryPassRoles ?? '*',
@@ -201,9 +216,11 @@ async function readStack(clients: DoctorClients, settings: DoctorSettings): Prom
     }
   } catch (error) {
     rethrowFatal(error, settings.region);
-    return { result: { check, status: 'fail', summary: `${settings.stackName} is ${status}, but its resources could not be listed: ${errorText(error)}`, details: [] } };
+    const summary = `${settings.stackName} is ${status}, but its resources could not be listed: ${errorText(error)}`;
+    return { result: { check, status: 'fail', summary, details: [] } };
   }
   const stack = { status, partition, account, resources };
+  const readEvents = `read the stack's events for the cause (aws cloudformation describe-stack-events --stack-name ${settings.stackName})`;
   const counted = `${plural(resources.length, 'resource')}`;
   if (COMPLETE.has(status)) {
     return { stack, result: { check, status: 'ok', summary: `${settings.stackName} is ${status} (${counted})`, details: [] } };
@@ -215,7 +232,7 @@ async function readStack(clients: DoctorClients, settings: DoctorSettings): Prom
         check,
         status: 'warn',
         summary: `${settings.stackName} is ${status}: its last update failed and was rolled back, the previous version runs`,
-        fix: `read the stack's events for the cause (aws cloudformation describe-stack-events --stack-name ${settings.stackName}), fix it and deploy again`,
+        fix: `${readEvents}, fix it and deploy again`,
         details: [],
       },
     };
@@ -229,7 +246,7 @@ async function readStack(clients: DoctorClients, settings: DoctorSettings): Prom
       summary: `${settings.stackName} is ${status}`,
       fix: inProgress
         ? 'wait until CloudFormation finishes, then run doctor again'
-        : `read the stack's events for the cause (aws cloudformation describe-stack-events --stack-name ${settings.stackName}), fix it and deploy again (${redeploy})`,
+        : `${readEvents}, fix it and deploy again (${redeploy})`,
       details: [],
     },
   };
@@ -362,14 +379,20 @@ async function iamCheck(clients: DoctorClients, settings: DoctorSettings, stack:
     check,
     status: 'fail',
     summary: `role ${role} refuses ${denials.length} of the ${needs.length} authorizations ${fn.name} needs`,
-    fix: `grant these to the role (serverless.yml, resources) and deploy (npx serverless deploy --stage ${settings.stage}); if serverless.yml grants them, the deployed role differs: a statement removed by hand, a permissions boundary or a Deny`,
+    fix:
+      `grant these to the role (serverless.yml, resources) and deploy (npx serverless deploy --stage ${settings.stage}); ` +
+      'if serverless.yml grants them, the deployed role differs: a statement removed by hand, a permissions boundary or a Deny',
     details: denials.map(describeDenial),
   };
 }
 
 // ---- Lambda concurrency ------------------------------------------------------------------------
 
-async function concurrencyCheck(clients: DoctorClients, settings: DoctorSettings, functions: DeployedFunction[] | undefined): Promise<CheckResult> {
+async function concurrencyCheck(
+  clients: DoctorClients,
+  settings: DoctorSettings,
+  functions: DeployedFunction[] | undefined,
+): Promise<CheckResult> {
   const check = 'lambda concurrency';
   const account = await clients.lambda.send(new GetAccountSettingsCommand({}));
   const limit = account.AccountLimit?.ConcurrentExecutions ?? 0;
@@ -394,7 +417,8 @@ async function concurrencyCheck(clients: DoctorClients, settings: DoctorSettings
   const afterDeploy = unreserved + reservedHere - wanted;
   if (wanted > reservedHere && afterDeploy < minimum) {
     details.push(
-      `serverless.yml reserves ${wanted} (bakeConcurrency); that leaves ${afterDeploy} unreserved, under Lambda's minimum of ${minimum}: Lambda refuses the reservation and the deploy fails`,
+      `serverless.yml reserves ${wanted} (bakeConcurrency); that leaves ${afterDeploy} unreserved, under Lambda's minimum of ${minimum}: ` +
+        'Lambda refuses the reservation and the deploy fails',
     );
   } else if (unreserved < minimum) {
     details.push(`only ${unreserved} executions are unreserved, under Lambda's minimum of ${minimum}: Lambda refuses any further reservation`);
@@ -404,7 +428,9 @@ async function concurrencyCheck(clients: DoctorClients, settings: DoctorSettings
       check,
       status: 'fail',
       summary: figures,
-      fix: "request a higher 'Concurrent executions' quota (Service Quotas, AWS Lambda), release reservations of other functions, or lower bakeConcurrency",
+      fix:
+        "request a higher 'Concurrent executions' quota (Service Quotas, AWS Lambda), release reservations of other functions, " +
+        'or lower bakeConcurrency',
       details,
     };
   }
@@ -504,7 +530,9 @@ async function rulesCheck(clients: DoctorClients, settings: DoctorSettings): Pro
     const on = EventBusName ? ` --event-bus-name ${EventBusName}` : '';
     try {
       const out = await clients.events.send(new DescribeRuleCommand({ Name: rule.name, EventBusName }));
-      if (out.State !== 'ENABLED') details.push(`${rule.name} (${rule.function}) is ${out.State}: aws events enable-rule --name ${rule.name}${on}`);
+      if (out.State !== 'ENABLED') {
+        details.push(`${rule.name} (${rule.function}) is ${out.State}: aws events enable-rule --name ${rule.name}${on}`);
+      }
     } catch (error) {
       rethrowFatal(error, settings.region);
       if (!isNotFound(error)) throw error;
@@ -520,7 +548,8 @@ async function rulesCheck(clients: DoctorClients, settings: DoctorSettings): Pro
       details,
     };
   }
-  return { check, status: 'ok', summary: `${settings.rules.length} rules exist and are enabled: ${settings.rules.map((r) => r.name).join(', ')}`, details };
+  const names = settings.rules.map((r) => r.name).join(', ');
+  return { check, status: 'ok', summary: `${settings.rules.length} rules exist and are enabled: ${names}`, details };
 }
 
 async function schedulesCheck(clients: DoctorClients, settings: DoctorSettings): Promise<CheckResult> {
@@ -575,7 +604,8 @@ async function deadLetterCheck(clients: DoctorClients, settings: DoctorSettings)
     const visible = Number(Attributes.ApproximateNumberOfMessages ?? 0);
     const inFlight = Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0);
     if (visible + inFlight > 0) {
-      details.push(`${QueueName}: ${plural(visible + inFlight, 'message')} (${visible} visible, ${inFlight} being read): ${key} work that was never done`);
+      const messages = plural(visible + inFlight, 'message');
+      details.push(`${QueueName}: ${messages} (${visible} visible, ${inFlight} being read): ${key} work that was never done`);
     }
   }
   if (details.length > 0) {
@@ -594,7 +624,11 @@ async function deadLetterCheck(clients: DoctorClients, settings: DoctorSettings)
 
 const skipped = (check: string, why: string): CheckResult => ({ check, status: 'skip', summary: why, details: [] });
 
-export async function runDoctor(clients: DoctorClients, settings: DoctorSettings, progress: (line: string) => void = () => undefined): Promise<DoctorReport> {
+export async function runDoctor(
+  clients: DoctorClients,
+  settings: DoctorSettings,
+  progress: (line: string) => void = () => undefined,
+): Promise<DoctorReport> {
   const { region } = settings;
   progress(`reading stack ${settings.stackName} in ${region}...`);
   const { result: stackResult, stack } = await readStack(clients, settings);
@@ -638,6 +672,7 @@ export function doctorText(report: DoctorReport): string {
   }
   const failed = report.checks.filter((c) => c.status === 'fail').length;
   const warned = report.checks.filter((c) => c.status === 'warn').length;
-  lines.push('', `${report.stackName} in ${report.region}: ${failed === 0 ? 'no check failed' : `${plural(failed, 'check')} failed`}${warned > 0 ? `, ${plural(warned, 'warning')}` : ''}`);
+  const verdict = failed === 0 ? 'no check failed' : `${plural(failed, 'check')} failed`;
+  lines.push('', `${report.stackName} in ${report.region}: ${verdict}${warned > 0 ? `, ${plural(warned, 'warning')}` : ''}`);
   return lines.join('\n');
 }

@@ -130,7 +130,12 @@ export const NEEDS: Record<FunctionKey, Need[]> = {
       why: 'creates the image of an opted-in instance',
     },
     { action: 'ec2:CreateImage', resource: IMAGE, context: imageTags, why: 'creates the image, tagged as the stack\'s from the start' },
-    { action: 'ec2:CreateImage', resource: SNAPSHOT, context: imageTags, why: "creates the image's snapshots, tagged as the stack's from the start" },
+    {
+      action: 'ec2:CreateImage',
+      resource: SNAPSHOT,
+      context: imageTags,
+      why: "creates the image's snapshots, tagged as the stack's from the start",
+    },
     {
       action: 'ec2:CreateTags',
       resource: IMAGE,
@@ -160,7 +165,11 @@ export const NEEDS: Record<FunctionKey, Need[]> = {
     {
       action: 'ec2:CreateTags',
       resource: `${EC2}:launch-template/*`,
-      context: { 'ec2:CreateAction': 'CreateLaunchTemplate', [`aws:RequestTag/${TAG.managedBy}`]: '${managedBy}', 'aws:TagKeys': [TAG.managedBy, TAG.lineage] },
+      context: {
+        'ec2:CreateAction': 'CreateLaunchTemplate',
+        [`aws:RequestTag/${TAG.managedBy}`]: '${managedBy}',
+        'aws:TagKeys': [TAG.managedBy, TAG.lineage],
+      },
       why: 'tags the launch template as it is created (TagSpecifications)',
     },
     {
@@ -208,7 +217,9 @@ export const NEEDS: Record<FunctionKey, Need[]> = {
       action,
       resource,
       context: { 'aws:CalledVia': ['ec2-images.amazonaws.com'] },
-      why: 'DescribeImageReferences reads this on the caller\'s behalf (AmazonEC2ImageReferencesAccessPolicy); without it that resource type goes unchecked',
+      why:
+        "DescribeImageReferences reads this on the caller's behalf (AmazonEC2ImageReferencesAccessPolicy); " +
+        'without it that resource type goes unchecked',
     })),
     {
       action: 'ec2:DeregisterImage',
