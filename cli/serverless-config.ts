@@ -141,7 +141,9 @@ export function readServerless(options: { stage?: string; file?: string } = {}):
       .filter((r) => ((get(r, 'Properties.Targets') ?? []) as Json[]).some((t) => getAttOf(get(t, 'Arn')) === queueId))
       .map((r) => {
         const bus = get(r, 'Properties.EventBusName');
+        const ruleName = resolveValue(get(r, 'Properties.Name'));
         return {
+          ...(typeof ruleName === 'string' ? { ruleName } : {}),
           bus: bus === undefined ? 'default' : typeof bus === 'string' ? String(resolveValue(bus)) : String(resolveValue(busResource)),
           pattern: resolveValue(get(r, 'Properties.EventPattern')) as Record<string, unknown>,
         };

@@ -21,7 +21,13 @@ import {
 } from '@aws-sdk/client-ec2';
 import { DescribeRuleCommand, EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { IAMClient, SimulatePrincipalPolicyCommand, type ContextEntry, type EvaluationResult } from '@aws-sdk/client-iam';
-import { GetAccountSettingsCommand, GetFunctionConcurrencyCommand, GetFunctionConfigurationCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import {
+  GetAccountSettingsCommand,
+  GetFunctionConcurrencyCommand,
+  GetFunctionConfigurationCommand,
+  LambdaClient,
+  paginateListEventSourceMappings,
+} from '@aws-sdk/client-lambda';
 import { GetScheduleCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
 import { GetQueueAttributesCommand, GetQueueUrlCommand, SQSClient } from '@aws-sdk/client-sqs';
 import pLimit from 'p-limit';
@@ -80,7 +86,8 @@ export interface DoctorSettings {
   region: string;
   managedBy: string;
   eventBusName: string;
-  functions: Array<{ key: FunctionKey; reservedConcurrency?: number }>;
+  /** The functions; `queue` for one fed by a queue (its event source mapping's maximum concurrency). */
+  functions: Array<{ key: FunctionKey; queue?: { maximumConcurrency?: number } }>;
   rules: Array<{ name: string; bus: string; function: FunctionKey }>;
   schedules: Array<{ name: string; function: FunctionKey }>;
   /** params.statusCheckAlarms: false leaves the statusAlarms schedule disabled on purpose. */
@@ -106,7 +113,9 @@ export function doctorSettings(wiring: ServiceWiring, region: string): DoctorSet
     eventBusName: wiring.eventBusName,
     functions: functions.map(({ key, fn }) => ({
       key,
-      ...(fn.reservedConcurrency === undefined ? {} : { reservedConcurrency: fn.reservedConcurrency }),
+      ...(fn.queue
+        ? { queue: fn.queue.maximumConcurrency === undefined ? {} : { maximumConcurrency: fn.queue.maximumConcurrency } }
+        : {}),
     })),
     rules: functions.flatMap(({ key, fn }) =>
       fn.eventBridge.flatMap((eb) => (eb.ruleName ? [{ name: eb.ruleName, bus: eb.bus, function: key }] : [])),
@@ -386,42 +395,128 @@ async function iamCheck(clients: DoctorClients, settings: DoctorSettings, stack:
   };
 }
 
-// ---- Lambda concurrency ------------------------------------------------------------------------
+// ---- queues and Lambda concurrency -------------------------------------------------------------
+
+/** A queue-fed function's event source mapping, as deployed. */
+interface Mapping {
+  key: FunctionKey;
+  uuid: string;
+  state: string;
+  queueArn: string;
+  maximumConcurrency?: number;
+}
+
+/** The event source mapping of each queue-fed function (undefined: the function has none). */
+async function readMappings(
+  clients: DoctorClients,
+  settings: DoctorSettings,
+  functions: DeployedFunction[],
+): Promise<Map<FunctionKey, Mapping | undefined>> {
+  const mappings = new Map<FunctionKey, Mapping | undefined>();
+  for (const { key } of settings.functions.filter((f) => f.queue)) {
+    const fn = functions.find((f) => f.key === key);
+    if (!fn || fn.missing) continue;
+    const found: Mapping[] = [];
+    for await (const page of paginateListEventSourceMappings({ client: clients.lambda }, { FunctionName: fn.name })) {
+      for (const m of page.EventSourceMappings ?? []) {
+        if (!m.EventSourceArn?.startsWith('arn:') || m.EventSourceArn.split(':')[2] !== 'sqs') continue;
+        found.push({
+          key,
+          uuid: m.UUID ?? '',
+          state: m.State ?? 'unknown',
+          queueArn: m.EventSourceArn,
+          ...(m.ScalingConfig?.MaximumConcurrency === undefined ? {} : { maximumConcurrency: m.ScalingConfig.MaximumConcurrency }),
+        });
+      }
+    }
+    mappings.set(key, found[0]);
+  }
+  return mappings;
+}
+
+/** Mapping states in which the queue is read (or is about to be). */
+const READING = new Set(['Enabled', 'Enabling', 'Updating', 'Creating']);
+
+async function queueCheck(
+  clients: DoctorClients,
+  settings: DoctorSettings,
+  mappings: Map<FunctionKey, Mapping | undefined>,
+): Promise<CheckResult> {
+  const check = 'queue mappings';
+  const details: string[] = [];
+  const found: string[] = [];
+  for (const [key, m] of mappings) {
+    if (!m) {
+      details.push(`${key} has no event source mapping from its queue: nothing reads it`);
+      continue;
+    }
+    const queueName = m.queueArn.split(':').at(-1)!;
+    if (!READING.has(m.state)) {
+      details.push(`${key}'s mapping from ${queueName} is ${m.state}: aws lambda update-event-source-mapping --uuid ${m.uuid} --enabled`);
+      continue;
+    }
+    const { QueueUrl } = await clients.sqs.send(new GetQueueUrlCommand({ QueueName: queueName }));
+    const { Attributes = {} } = await clients.sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }),
+    );
+    const waiting = Number(Attributes.ApproximateNumberOfMessages ?? 0);
+    const inFlight = Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0);
+    const atOnce = m.maximumConcurrency === undefined ? 'no maximum concurrency' : `at most ${m.maximumConcurrency} at once`;
+    found.push(`${key} reads ${queueName} (${m.state}, ${atOnce}; ${waiting} waiting, ${inFlight} in flight)`);
+  }
+  if (details.length > 0) {
+    return {
+      check,
+      status: 'fail',
+      summary: `${details.length} of ${mappings.size} queue-fed functions are not reading their queue: its requests wait until they expire`,
+      fix: `enable the mapping as shown, or deploy again (npx serverless deploy --stage ${settings.stage})`,
+      details,
+    };
+  }
+  return { check, status: 'ok', summary: found.join('; ') || 'no queue-fed function', details };
+}
 
 async function concurrencyCheck(
   clients: DoctorClients,
-  settings: DoctorSettings,
   functions: DeployedFunction[] | undefined,
+  mappings: Map<FunctionKey, Mapping | undefined>,
 ): Promise<CheckResult> {
   const check = 'lambda concurrency';
   const account = await clients.lambda.send(new GetAccountSettingsCommand({}));
   const limit = account.AccountLimit?.ConcurrentExecutions ?? 0;
   const unreserved = account.AccountLimit?.UnreservedConcurrentExecutions ?? limit;
   const minimum = Math.min(MIN_UNRESERVED, limit);
-  const deployed = new Map<FunctionKey, number | undefined>();
+  const reserved = new Map<FunctionKey, number | undefined>();
   for (const fn of functions ?? []) {
     if (fn.missing) continue;
     const out = await clients.lambda.send(new GetFunctionConcurrencyCommand({ FunctionName: fn.name }));
-    deployed.set(fn.key, out.ReservedConcurrentExecutions);
+    reserved.set(fn.key, out.ReservedConcurrentExecutions);
   }
-  const reservedHere = [...deployed.values()].reduce<number>((sum, r) => sum + (r ?? 0), 0);
-  const wanted = settings.functions.reduce((sum, f) => sum + (f.reservedConcurrency ?? 0), 0);
-  const reservations = [...deployed].filter(([, r]) => r !== undefined).map(([k, r]) => `${k} ${r}`);
-  const figures = `account limit ${limit}, unreserved ${unreserved} (Lambda keeps at least ${minimum} unreserved); reserved by this stack: ${
-    reservations.length > 0 ? reservations.join(', ') : 'none'
-  }`;
+  const reservations = [...reserved].filter(([, r]) => r !== undefined).map(([k, r]) => `${k} ${r}`);
+  const figures =
+    `account limit ${limit}, unreserved ${unreserved} (Lambda keeps at least ${minimum} unreserved); ` +
+    `reserved by this stack: ${reservations.length > 0 ? reservations.join(', ') : 'none'}`;
   const details: string[] = [];
-  for (const [key, r] of deployed) if (r === 0) details.push(`${key} reserves 0: Lambda throttles every invocation of it`);
-  // What is left unreserved once this stage's settings are deployed: the deployed reservations
-  // give their share back, the wanted ones take theirs.
-  const afterDeploy = unreserved + reservedHere - wanted;
-  if (wanted > reservedHere && afterDeploy < minimum) {
-    details.push(
-      `serverless.yml reserves ${wanted} (bakeConcurrency); that leaves ${afterDeploy} unreserved, under Lambda's minimum of ${minimum}: ` +
-        'Lambda refuses the reservation and the deploy fails',
-    );
-  } else if (unreserved < minimum) {
+  for (const [key, r] of reserved) if (r === 0) details.push(`${key} reserves 0: Lambda throttles every invocation of it`);
+  if (unreserved < minimum) {
     details.push(`only ${unreserved} executions are unreserved, under Lambda's minimum of ${minimum}: Lambda refuses any further reservation`);
+  }
+  // A queue's mapping invokes up to its maximum concurrency; what the function cannot run then is
+  // throttled, goes back to the queue and, after the queue's maxReceiveCount receives, to its
+  // dead-letter queue ("Configuring scaling behavior for SQS event source mappings": keep the
+  // function's concurrency at least the mappings' maximum, "Otherwise, Lambda may throttle your
+  // messages", https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html).
+  for (const m of mappings.values()) {
+    if (!m?.maximumConcurrency) continue;
+    const own = reserved.get(m.key);
+    const room = own ?? unreserved;
+    if (room < m.maximumConcurrency) {
+      const what = own === undefined ? `only ${unreserved} executions are unreserved` : `${m.key} reserves ${own}`;
+      details.push(
+        `${what}, fewer than the ${m.maximumConcurrency} its queue's mapping may run at once: ` +
+          'Lambda throttles the rest, and a throttled request returns to the queue and ends in its dead-letter queue',
+      );
+    }
   }
   if (details.length > 0) {
     return {
@@ -429,8 +524,8 @@ async function concurrencyCheck(
       status: 'fail',
       summary: figures,
       fix:
-        "request a higher 'Concurrent executions' quota (Service Quotas, AWS Lambda), release reservations of other functions, " +
-        'or lower bakeConcurrency',
+        "request a higher 'Concurrent executions' quota (Service Quotas, AWS Lambda), release reservations, " +
+        'or lower bakeConcurrency (the queue mapping\'s maximum)',
       details,
     };
   }
@@ -641,8 +736,16 @@ export async function runDoctor(
   } else {
     checks.push(skipped('iam', 'no stack: no roles to simulate'));
   }
+  let mappings = new Map<FunctionKey, Mapping | undefined>();
+  if (settings.functions.some((f) => f.queue)) {
+    const read = async () => {
+      mappings = await readMappings(clients, settings, functions!);
+      return queueCheck(clients, settings, mappings);
+    };
+    checks.push(stack && functions ? await guarded('queue mappings', region, read) : skipped('queue mappings', 'no stack'));
+  }
   progress('reading the account: Lambda concurrency, AMI public access, EBS encryption...');
-  checks.push(await guarded('lambda concurrency', region, () => concurrencyCheck(clients, settings, functions)));
+  checks.push(await guarded('lambda concurrency', region, () => concurrencyCheck(clients, functions, mappings)));
   checks.push(await guarded('ami block public access', region, () => publicAccessCheck(clients, settings)));
   checks.push(await guarded('ebs encryption', region, () => encryptionCheck(clients, settings, stack, functions)));
   if (stack) {

@@ -1,14 +1,15 @@
 /**
  * What each function needs from IAM, written once: every AWS call its code path sends
  * (handler -> use case -> gateway), and the calls AWS makes with the function's role on its
- * behalf (its log, its dead-letter queue, the reads behind DescribeImageReferences). Each need
- * is one authorization as AWS builds it at run time: the action, the resource ARN it is
+ * behalf (its log, its queue or its dead-letter queue, the reads behind DescribeImageReferences).
+ * Each need is one authorization as AWS builds it at run time: the action, the resource ARN it is
  * checked on, and the context keys the request carries (tags on the resource, tags in the
  * request, the create action of a tag-on-create, the service a role is passed to).
  *
  * `ami-lifecycle doctor` simulates each need against the deployed role
  * (iam:SimulatePrincipalPolicy); test/unit/cli/doctor-needs.test.ts holds this list to the
- * SDK commands the gateways send.
+ * SDK commands the gateways send, and to how serverless.yml invokes each function (a queue,
+ * or asynchronously with an on-failure destination).
  *
  * Templates in `resource` and in context values: ${partition} ${region} ${account}
  * ${managedBy} ${function} (the deployed function's name) ${eventBus} ${passRole} (a role
@@ -42,18 +43,36 @@ const INSTANCE = `${EC2}:instance/*`;
 const EXAMPLE_INSTANCE = 'i-0123456789abcdef0';
 const BUS = 'arn:${partition}:events:${region}:${account}:event-bus/${eventBus}';
 
-/** Every function: the Lambda runtime writes its log, and its on-failure destination sends to its queue, with its role. */
-function ownLogAndQueue(fn: FunctionKey): Need[] {
+/** Every function: the Lambda runtime writes its log (and the metrics in it) with the function's role. */
+function ownLog(): Need[] {
   const stream = 'arn:${partition}:logs:${region}:${account}:log-group:/aws/lambda/${function}:log-stream:*';
+  const why = 'Lambda writes the function log (and its metrics, as EMF lines) with its role';
   return [
-    { action: 'logs:CreateLogStream', resource: stream, why: 'Lambda writes the function log (and its metrics, as EMF lines) with its role' },
-    { action: 'logs:PutLogEvents', resource: stream, why: 'Lambda writes the function log (and its metrics, as EMF lines) with its role' },
-    {
-      action: 'sqs:SendMessage',
-      resource: `arn:\${partition}:sqs:\${region}:\${account}:\${managedBy}-${fn}-dlq`,
-      why: "Lambda's on-failure destination sends the record of a failed invocation to the function's dead-letter queue with its role",
-    },
+    { action: 'logs:CreateLogStream', resource: stream, why },
+    { action: 'logs:PutLogEvents', resource: stream, why },
   ];
+}
+
+/** An asynchronously invoked function: its on-failure destination sends to its dead-letter queue with its role. */
+function ownDeadLetterQueue(fn: FunctionKey): Need {
+  return {
+    action: 'sqs:SendMessage',
+    resource: `arn:\${partition}:sqs:\${region}:\${account}:\${managedBy}-${fn}-dlq`,
+    why: "Lambda's on-failure destination sends the record of a failed invocation to the function's dead-letter queue with its role",
+  };
+}
+
+/**
+ * A function fed by a queue: its event source mapping polls the queue with the function's role
+ * ("Using Lambda with Amazon SQS", execution role permissions:
+ * https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html).
+ */
+function ownQueue(fn: FunctionKey): Need[] {
+  return ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'].map((action) => ({
+    action,
+    resource: `arn:\${partition}:sqs:\${region}:\${account}:\${managedBy}-${fn}`,
+    why: `the event source mapping reads the ${fn} queue with the function's role (${action.slice(4)})`,
+  }));
 }
 
 const publish: Need = { action: 'events:PutEvents', resource: BUS, why: "publishes the service's events (and bake requests) to its bus" };
@@ -108,7 +127,8 @@ const IMAGE_REFERENCE_READS: Array<[string, string]> = [
 
 export const NEEDS: Record<FunctionKey, Need[]> = {
   schedule: [
-    ...ownLogAndQueue('schedule'),
+    ...ownLog(),
+    ownDeadLetterQueue('schedule'),
     describe('DescribeInstances', 'lists the instances opted in to baking'),
     describe('DescribeImages', "reads the stack's images: the pending ones to settle, and each lineage's newest good one"),
     ...markStatus('good', 'marks a pending image (and its snapshots) good when the AMI event was missed'),
@@ -116,7 +136,8 @@ export const NEEDS: Record<FunctionKey, Need[]> = {
     publish,
   ],
   bake: [
-    ...ownLogAndQueue('bake'),
+    ...ownLog(),
+    ...ownQueue('bake'),
     {
       action: 'ec2:CreateTags',
       resource: INSTANCE,
@@ -200,14 +221,16 @@ export const NEEDS: Record<FunctionKey, Need[]> = {
     publish,
   ],
   imageState: [
-    ...ownLogAndQueue('imageState'),
+    ...ownLog(),
+    ownDeadLetterQueue('imageState'),
     describe('DescribeImages', 'reads the image an AMI state change names'),
     ...markStatus('good', 'marks an available image (and its snapshots) good'),
     ...markStatus('failed', 'marks a failed image (and its snapshots) failed'),
     publish,
   ],
   rotate: [
-    ...ownLogAndQueue('rotate'),
+    ...ownLog(),
+    ownDeadLetterQueue('rotate'),
     describe('DescribeImages', "reads the stack's images"),
     describe('DescribeInstances', 'finds the images instances still run from'),
     describe('DescribeLaunchTemplateVersions', 'finds the images launch templates name'),
@@ -242,7 +265,8 @@ export const NEEDS: Record<FunctionKey, Need[]> = {
     publish,
   ],
   recover: [
-    ...ownLogAndQueue('recover'),
+    ...ownLog(),
+    ownDeadLetterQueue('recover'),
     describe('DescribeInstances', 'reads the failed instance, its lineage and the replacement'),
     describe('DescribeImages', "finds the lineage's newest good image"),
     describe('DescribeLaunchTemplateVersions', "reads the lineage's captured launch configuration"),
@@ -314,7 +338,8 @@ export const NEEDS: Record<FunctionKey, Need[]> = {
     publish,
   ],
   statusAlarms: [
-    ...ownLogAndQueue('statusAlarms'),
+    ...ownLog(),
+    ownDeadLetterQueue('statusAlarms'),
     describe('DescribeInstances', 'lists the instances opted in to recovery'),
     { action: 'cloudwatch:DescribeAlarms', resource: '*', why: "lists the stack's status-check alarms" },
     ...['PutMetricAlarm', 'TagResource', 'DeleteAlarms'].map((action) => ({

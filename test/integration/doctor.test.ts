@@ -5,13 +5,13 @@
  * function's needs are simulated against its deployed role by the harness's
  * SimulatePrincipalPolicy (moto has none), which evaluates the role's policies with AWS's
  * authorization data (@cloud-copilot/iam-simulate). A planted defect (a statement removed, a
- * tag condition that no longer matches, a message in a dead-letter queue, a disabled rule, a
- * customer-managed EBS key) fails its check, names what to do, and exits 1.
+ * tag condition that no longer matches, a message in a dead-letter queue, a disabled rule or
+ * queue mapping, a customer-managed EBS key) fails its check, names what to do, and exits 1.
  *
  * Moto's gaps closed for this: SimulatePrincipalPolicy and Lambda's GetAccountSettings in the
  * proxy (account-reads.ts); GetImageBlockPublicAccessState, GetEbsDefaultKmsKeyId, the inline
- * policies and log group ARNs of CloudFormation in moto itself (python/sitecustomize.py); the
- * schedules CloudFormation in moto skips (deploy-stack.ts).
+ * policies and log group ARNs of CloudFormation, and ListEventSourceMappings by function name, in
+ * moto itself (python/sitecustomize.py); the schedules CloudFormation in moto skips (deploy-stack.ts).
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DisableImageBlockPublicAccessCommand, EC2Client, EnableEbsEncryptionByDefaultCommand, ModifyEbsDefaultKmsKeyIdCommand } from '@aws-sdk/client-ec2';
@@ -24,7 +24,13 @@ import {
   PutRolePolicyCommand,
   SimulatePrincipalPolicyCommand,
 } from '@aws-sdk/client-iam';
-import { GetAccountSettingsCommand, LambdaClient, PutFunctionConcurrencyCommand } from '@aws-sdk/client-lambda';
+import {
+  GetAccountSettingsCommand,
+  LambdaClient,
+  ListEventSourceMappingsCommand,
+  PutFunctionConcurrencyCommand,
+  UpdateEventSourceMappingCommand,
+} from '@aws-sdk/client-lambda';
 import { GetQueueUrlCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { DoctorReport } from '../../cli/doctor/doctor.js';
 import { main } from '../../cli/main.js';
@@ -73,42 +79,6 @@ interface Statement {
 function statementsOf(template: Template, roleId: string): Statement[] {
   const role = template.Resources[roleId] as Resource;
   return (role.Properties!.Policies as Array<{ PolicyDocument: { Statement: Statement[] } }>)[0]!.PolicyDocument.Statement;
-}
-
-const actionsOf = (s: Statement) => (Array.isArray(s.Action) ? s.Action : [s.Action]);
-
-/**
- * What DescribeImageReferences reads on the caller's behalf, as AWS's managed policy
- * AmazonEC2ImageReferencesAccessPolicy grants it, added to the rotate role where the template
- * lacks it: issue 12 section 4 adds it to the template (this is then a no-op). Without it the
- * rotate check fails on exactly these; see "the packaged template as it is" below.
- */
-const IMAGE_REFERENCE_READS = [
-  'ec2:DescribeInstances',
-  'ec2:DescribeLaunchTemplates',
-  'ec2:DescribeLaunchTemplateVersions',
-  'ssm:DescribeParameters',
-  'ssm:GetParameters',
-  'imagebuilder:ListImageRecipes',
-  'imagebuilder:ListContainerRecipes',
-  'imagebuilder:GetContainerRecipe',
-];
-
-function complete(template: Template): Template {
-  const copy = structuredClone(template);
-  const statements = statementsOf(copy, 'RotateRole');
-  const granted = new Set(statements.flatMap(actionsOf));
-  const missing = IMAGE_REFERENCE_READS.filter((a) => !granted.has(a));
-  if (missing.length > 0) {
-    statements.push({
-      Sid: 'ReadsOfTheImageReferenceCheck',
-      Effect: 'Allow',
-      Action: missing,
-      Resource: '*',
-      Condition: { 'ForAnyValue:StringEquals': { 'aws:CalledVia': ['ec2-images.amazonaws.com'] } },
-    });
-  }
-  return copy;
 }
 
 /** The template with one edit to a role's statements. */
@@ -178,6 +148,7 @@ const ALL_OK = {
   'iam rotate': 'ok',
   'iam recover': 'ok',
   'iam statusAlarms': 'ok',
+  'queue mappings': 'ok',
   'lambda concurrency': 'ok',
   'ami block public access': 'ok',
   'ebs encryption': 'ok',
@@ -189,7 +160,7 @@ const ALL_OK = {
 describe('doctor on a deployed stack', () => {
   it('is all green on a correct deployment, exits 0, and only reads', async () => {
     // Prepare
-    await deploy(complete(packaged));
+    await deploy(packaged);
     proxy.resetCalls();
 
     // Act
@@ -198,35 +169,19 @@ describe('doctor on a deployed stack', () => {
     // Assess
     expect(text.code).toBe(0);
     const lines = text.stdout.trim().split('\n');
-    expect(lines.slice(0, 13).map((l) => l.slice(0, 4))).toEqual(Array(13).fill('OK  '));
+    expect(lines.slice(0, 14).map((l) => l.slice(0, 4))).toEqual(Array(14).fill('OK  '));
     expect(text.stdout).toMatch(/^OK {4}iam bake +role ami-lifecycle-dev-BakeRole-\w+ allows all \d+ authorizations ami-lifecycle-dev-bake needs$/m);
     expect(text.stdout).toContain('OK    schedules                3 schedules enabled; ami-lifecycle-dev-status-alarms disabled (statusCheckAlarms is false)');
+    expect(text.stdout).toContain('OK    queue mappings           bake reads ami-lifecycle-dev-bake (Enabled, at most 2 at once; 0 waiting, 0 in flight)');
     expect(lines.at(-1)).toBe(`${STACK} in ${REGION}: no check failed`);
     const calls = proxy.calls();
     expect(calls.SimulatePrincipalPolicy).toBeGreaterThan(80);
     expect(Object.keys(calls).filter((a) => !/^(Describe|Get|List|Simulate)/.test(a))).toEqual([]);
   });
 
-  it('the packaged template as it is: the rotate role lacks what DescribeImageReferences reads on its behalf', async () => {
-    // Prepare
-    await deploy(packaged);
-
-    // Act
-    const { code, report: r } = await report();
-
-    // Assess: this is issue 12 section 4's first item; the lines name each missing read
-    const rotate = check(r, 'iam rotate');
-    const granted = new Set(statementsOf(packaged, 'RotateRole').flatMap(actionsOf));
-    const lacking = IMAGE_REFERENCE_READS.filter((a) => !granted.has(a));
-    expect(statusOf(r)).toEqual({ ...ALL_OK, 'iam rotate': lacking.length > 0 ? 'fail' : 'ok' });
-    expect(rotate.details.map((d) => d.split(' ')[0])).toEqual(lacking);
-    for (const d of rotate.details) expect(d).toContain('with aws:CalledVia=[ec2-images.amazonaws.com]: implicitDeny: no statement allows it');
-    expect(code).toBe(lacking.length > 0 ? 1 : 0);
-  });
-
   it('a role missing a permission: that function fails, naming the action and resource, and exits 1', async () => {
     // Prepare: the bake role loses the statement that lets it image opted-in instances
-    await deploy(edited(complete(packaged), 'BakeRole', (s) => s.splice(s.findIndex((x) => x.Sid === 'ImageOptedInInstances'), 1)));
+    await deploy(edited(packaged, 'BakeRole', (s) => s.splice(s.findIndex((x) => x.Sid === 'ImageOptedInInstances'), 1)));
 
     // Act
     const text = await doctor();
@@ -245,7 +200,7 @@ describe('doctor on a deployed stack', () => {
   it('a tag condition that no longer matches the stack: the actions under it fail', async () => {
     // Prepare: rotation may delete only images of another stack
     await deploy(
-      edited(complete(packaged), 'RotateRole', (s) => {
+      edited(packaged, 'RotateRole', (s) => {
         const st = s.find((x) => x.Sid === 'DeregisterAndDeprecateOnlyManagedImages')!;
         st.Condition = { StringEquals: { 'aws:ResourceTag/ami-lifecycle:managed-by': 'ami-lifecycle-other' } };
       }),
@@ -263,7 +218,7 @@ describe('doctor on a deployed stack', () => {
 
   it('a message in a dead-letter queue fails that check, pointing at the README section, and exits 1', async () => {
     // Prepare
-    await deploy(complete(packaged));
+    await deploy(packaged);
     const sqs = direct(SQSClient);
     const { QueueUrl } = await sqs.send(new GetQueueUrlCommand({ QueueName: `${STACK}-recover-dlq` }));
     await sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: JSON.stringify({ requestContext: { condition: 'RetriesExhausted' } }) }));
@@ -281,7 +236,7 @@ describe('doctor on a deployed stack', () => {
 
   it('a disabled rule fails the rules check, with the command that enables it, and exits 1', async () => {
     // Prepare
-    await deploy(complete(packaged));
+    await deploy(packaged);
     await direct(EventBridgeClient).send(new DisableRuleCommand({ Name: `${STACK}-recover-rule-1` }));
 
     // Act
@@ -293,9 +248,28 @@ describe('doctor on a deployed stack', () => {
     expect(check(r, 'event rules').details).toEqual([`${STACK}-recover-rule-1 (recover) is DISABLED: aws events enable-rule --name ${STACK}-recover-rule-1`]);
   });
 
+  it('a disabled queue mapping fails: bake requests would wait in the queue until they expire', async () => {
+    // Prepare
+    await deploy(packaged);
+    const lambda = direct(LambdaClient);
+    const { EventSourceMappings = [] } = await lambda.send(new ListEventSourceMappingsCommand({ FunctionName: `${STACK}-bake` }));
+    expect(EventSourceMappings).toHaveLength(1);
+    await lambda.send(new UpdateEventSourceMappingCommand({ UUID: EventSourceMappings[0]!.UUID!, Enabled: false }));
+
+    // Act
+    const { code, report: r } = await report();
+
+    // Assess
+    expect(code).toBe(1);
+    expect(statusOf(r)).toEqual({ ...ALL_OK, 'queue mappings': 'fail' });
+    expect(check(r, 'queue mappings').details).toEqual([
+      `bake's mapping from ${STACK}-bake is Disabled: aws lambda update-event-source-mapping --uuid ${EventSourceMappings[0]!.UUID} --enabled`,
+    ]);
+  });
+
   it('AMI block public access turned off: a warning with the command, exit 0', async () => {
     // Prepare
-    await deploy(complete(packaged));
+    await deploy(packaged);
     await direct(EC2Client).send(new DisableImageBlockPublicAccessCommand({}));
 
     // Act
@@ -315,7 +289,7 @@ describe('doctor on a deployed stack', () => {
       await ec2.send(new EnableEbsEncryptionByDefaultCommand({}));
       await ec2.send(new ModifyEbsDefaultKmsKeyIdCommand({ KmsKeyId: key }));
     };
-    await deploy(complete(packaged));
+    await deploy(packaged);
     const key = await createKmsKey();
     await useKey(key);
 
@@ -350,7 +324,7 @@ describe('doctor on a deployed stack', () => {
           Condition: { StringEquals: { 'kms:ViaService': `ec2.${REGION}.amazonaws.com` } },
         },
       );
-    await deploy(edited(edited(complete(packaged), 'BakeRole', kmsStatement), 'RecoverRole', kmsStatement));
+    await deploy(edited(edited(packaged, 'BakeRole', kmsStatement), 'RecoverRole', kmsStatement));
     await useKey(fleetKey);
 
     // Act
@@ -369,6 +343,7 @@ describe('doctor on a deployed stack', () => {
     expect(text.code).toBe(1);
     expect(text.stdout).toMatch(/^FAIL {2}stack +no stack ami-lifecycle-dev in us-east-1; fix: deploy it \(npx serverless deploy --stage dev --region us-east-1\)/m);
     expect(text.stdout).toMatch(/^SKIP {2}iam +no stack: no roles to simulate$/m);
+    expect(text.stdout).toMatch(/^SKIP {2}queue mappings +no stack$/m);
     expect(text.stdout).toMatch(/^OK {4}lambda concurrency +account limit 1000, unreserved 1000 .*reserved by this stack: none$/m);
   });
 });
@@ -498,14 +473,14 @@ describe('harness: SimulatePrincipalPolicy as AWS answers it', () => {
 describe('harness: the account settings doctor reads', () => {
   it("Lambda's GetAccountSettings: the default limit, less what the account's functions reserve", async () => {
     // Prepare
-    await deploy(complete(packaged));
+    await deploy(packaged);
     await direct(LambdaClient).send(new PutFunctionConcurrencyCommand({ FunctionName: `${STACK}-rotate`, ReservedConcurrentExecutions: 5 }));
 
     // Act
     const out = await proxied(LambdaClient).send(new GetAccountSettingsCommand({}));
 
-    // Assess: bake reserves 2 (bakeConcurrency), rotate 5
-    expect(out.AccountLimit).toMatchObject({ ConcurrentExecutions: 1000, UnreservedConcurrentExecutions: 993 });
+    // Assess
+    expect(out.AccountLimit).toMatchObject({ ConcurrentExecutions: 1000, UnreservedConcurrentExecutions: 995 });
     expect(out.AccountUsage?.FunctionCount).toBe(6);
   });
 });

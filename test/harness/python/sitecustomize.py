@@ -275,3 +275,28 @@ try:
     _LogGroup.get_cfn_attribute = _log_group_attribute
 except Exception:
     pass
+
+# A gap: moto's ListEventSourceMappings compares FunctionName with what the mapping was created
+# with, so a mapping CloudFormation made with the function's ARN is not found by the function's
+# name. Lambda takes a name, an ARN or a partial ARN there and finds the function's mappings
+# ("ListEventSourceMappings": FunctionName, "Name formats",
+# https://docs.aws.amazon.com/lambda/latest/api/API_ListEventSourceMappings.html).
+try:
+    from moto.awslambda.models import LambdaBackend as _LambdaBackend
+
+    def _function_name_of(value):
+        if ":function:" in value:
+            return value.split(":function:", 1)[1].split(":")[0]
+        return value.split(":")[-1] if ":" in value else value
+
+    def _list_event_source_mappings(self, event_source_arn, function_name):
+        esms = list(self._event_source_mappings.values())
+        if event_source_arn:
+            esms = [x for x in esms if x.event_source_arn == event_source_arn]
+        if function_name:
+            esms = [x for x in esms if _function_name_of(x.function_name) == _function_name_of(function_name)]
+        return esms
+
+    _LambdaBackend.list_event_source_mappings = _list_event_source_mappings
+except Exception:
+    pass

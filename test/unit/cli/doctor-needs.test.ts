@@ -11,10 +11,18 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { FUNCTION_KEYS, KMS_NEEDS, NEEDS, concrete, examplePassRole, type FunctionKey } from '../../../cli/doctor/needs.js';
 import { PROJECT_ROOT, readServerless } from '../../../cli/serverless-config.js';
 
 const source = (path: string) => readFileSync(join(PROJECT_ROOT, path), 'utf8');
+
+/** serverless.yml's functions as written (their destinations, which readServerless does not keep). */
+const rawFunctions = (
+  parse(source('serverless.yml'), { customTags: ['!GetAtt', '!Sub', '!Ref'].map((tag) => ({ tag, resolve: (v: string) => v })) }) as {
+    functions: Record<string, { destinations?: { onFailure?: unknown } }>;
+  }
+).functions;
 
 /** Where each function's code path lives: its handler's use case and what that calls. */
 const USE_CASE_FILES: Record<FunctionKey, string[]> = {
@@ -106,7 +114,16 @@ function sentBy(fn: FunctionKey): Map<string, string> {
 function onBehalf(need: { action: string; context?: Record<string, unknown> }): boolean {
   const context = need.context ?? {};
   return (
-    ['logs:CreateLogStream', 'logs:PutLogEvents', 'sqs:SendMessage', 'iam:PassRole', 'cloudwatch:TagResource'].includes(need.action) ||
+    [
+      'logs:CreateLogStream',
+      'logs:PutLogEvents',
+      'sqs:SendMessage',
+      'sqs:ReceiveMessage',
+      'sqs:DeleteMessage',
+      'sqs:GetQueueAttributes',
+      'iam:PassRole',
+      'cloudwatch:TagResource',
+    ].includes(need.action) ||
     'aws:CalledVia' in context ||
     'ec2:CreateAction' in context
   );
@@ -150,7 +167,7 @@ describe('the needs list of doctor', () => {
     expect(stale).toEqual([]);
   });
 
-  it.each(FUNCTION_KEYS)('%s: writes its own log and sends failures to its own queue', (fn) => {
+  it.each(FUNCTION_KEYS)('%s: writes its own log, and reads its queue or sends failures to its dead-letter queue as serverless.yml wires it', (fn) => {
     const vars = {
       partition: 'aws',
       region: 'eu-west-1',
@@ -161,10 +178,15 @@ describe('the needs list of doctor', () => {
       passRole: examplePassRole('app-*'),
     };
     const needs = NEEDS[fn].map((n) => concrete(n, vars));
-    expect(needs.find((n) => n.action === 'sqs:SendMessage')?.resource).toBe(`arn:aws:sqs:eu-west-1:111122223333:ami-lifecycle-prod-${fn}-dlq`);
-    expect(needs.find((n) => n.action === 'logs:PutLogEvents')?.resource).toBe(
-      `arn:aws:logs:eu-west-1:111122223333:log-group:/aws/lambda/ami-lifecycle-prod-${fn}:log-stream:*`,
-    );
+    const on = (action: string) => needs.filter((n) => n.action === action).map((n) => n.resource);
+    expect(on('logs:PutLogEvents')).toEqual([`arn:aws:logs:eu-west-1:111122223333:log-group:/aws/lambda/ami-lifecycle-prod-${fn}:log-stream:*`]);
+    // An on-failure destination sends with the function's role; a queue's mapping reads with it.
+    const wired = rawFunctions[fn]!;
+    const dlq = `arn:aws:sqs:eu-west-1:111122223333:ami-lifecycle-prod-${fn}-dlq`;
+    expect(on('sqs:SendMessage')).toEqual(wired.destinations?.onFailure ? [dlq] : []);
+    const queue = readServerless({ stage: 'dev' }).functions.find((f) => f.name === fn)!.queue;
+    const own = `arn:aws:sqs:eu-west-1:111122223333:ami-lifecycle-prod-${fn}`;
+    for (const action of ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes']) expect(on(action)).toEqual(queue ? [own] : []);
     // Every template is filled: no ${...} left anywhere.
     expect(JSON.stringify(needs)).not.toMatch(/\$\{/);
   });

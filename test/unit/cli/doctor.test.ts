@@ -15,7 +15,7 @@ import {
   GetFunctionConcurrencyCommand,
   GetFunctionConfigurationCommand,
   LambdaClient,
-  type GetFunctionConcurrencyCommandInput,
+  ListEventSourceMappingsCommand,
   type GetFunctionConfigurationCommandInput,
 } from '@aws-sdk/client-lambda';
 import { GetScheduleCommand, SchedulerClient, type GetScheduleCommandInput } from '@aws-sdk/client-scheduler';
@@ -32,6 +32,7 @@ const ACCOUNT = '111122223333';
 const STACK = 'ami-lifecycle-dev';
 const MANAGED_BY = 'ami-lifecycle-dev';
 const KEY = `arn:aws:kms:${REGION}:${ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab`;
+const BAKE_QUEUE = `arn:aws:sqs:${REGION}:${ACCOUNT}:${STACK}-bake`;
 
 const cfn = mockClient(CloudFormationClient);
 const iam = mockClient(IAMClient);
@@ -91,10 +92,11 @@ function healthyAccount(): void {
     simulated.push(input);
     return answer(input, 'allowed', { MatchedStatements: [{ SourcePolicyId: 'policy', SourcePolicyType: 'role' }] });
   });
-  lambda.on(GetAccountSettingsCommand).resolves({ AccountLimit: { ConcurrentExecutions: 1000, UnreservedConcurrentExecutions: 998 } });
-  lambda.on(GetFunctionConcurrencyCommand).callsFake((input: GetFunctionConcurrencyCommandInput) =>
-    input.FunctionName === `${STACK}-bake` ? { ReservedConcurrentExecutions: 2 } : {},
-  );
+  lambda.on(GetAccountSettingsCommand).resolves({ AccountLimit: { ConcurrentExecutions: 1000, UnreservedConcurrentExecutions: 1000 } });
+  lambda.on(GetFunctionConcurrencyCommand).resolves({});
+  lambda.on(ListEventSourceMappingsCommand, { FunctionName: `${STACK}-bake` }).resolves({
+    EventSourceMappings: [{ UUID: 'esm-1', State: 'Enabled', EventSourceArn: BAKE_QUEUE, ScalingConfig: { MaximumConcurrency: 2 } }],
+  });
   ec2.on(GetImageBlockPublicAccessStateCommand).resolves({ ImageBlockPublicAccessState: 'block-new-sharing', ManagedBy: 'account' });
   ec2.on(GetEbsEncryptionByDefaultCommand).resolves({ EbsEncryptionByDefault: false });
   ec2.on(GetEbsDefaultKmsKeyIdCommand).resolves({ KmsKeyId: 'alias/aws/ebs' });
@@ -128,6 +130,7 @@ describe('a healthy deployment', () => {
     expect(statuses(report)).toEqual({
       stack: 'ok',
       ...Object.fromEntries(FUNCTION_KEYS.map((fn) => [`iam ${fn}`, 'ok'])),
+      'queue mappings': 'ok',
       'lambda concurrency': 'ok',
       'ami block public access': 'ok',
       'ebs encryption': 'ok',
@@ -142,8 +145,10 @@ describe('a healthy deployment', () => {
     expect(lines.at(-1)).toBe(`${STACK} in ${REGION}: no check failed`);
     expect(checkOf(report, 'schedules').summary).toBe('3 schedules enabled; ami-lifecycle-dev-status-alarms disabled (statusCheckAlarms is false)');
     expect(checkOf(report, 'lambda concurrency').summary).toBe(
-      'account limit 1000, unreserved 998 (Lambda keeps at least 100 unreserved); reserved by this stack: bake 2',
+      'account limit 1000, unreserved 1000 (Lambda keeps at least 100 unreserved); reserved by this stack: none',
     );
+    expect(checkOf(report, 'queue mappings').summary).toBe(`bake reads ${STACK}-bake (Enabled, at most 2 at once; 0 waiting, 0 in flight)`);
+    expect(lambda).toHaveReceivedCommandWith(ListEventSourceMappingsCommand, { FunctionName: `${STACK}-bake` });
   });
 
   it('simulates every need of each function against the role the function runs with, with the context AWS builds', async () => {
@@ -235,7 +240,13 @@ describe('the stack', () => {
     // Assess
     expect(checkOf(report, 'stack')).toMatchObject({ status: 'fail', summary: `no stack ${STACK} in ${REGION}` });
     expect(checkOf(report, 'stack').fix).toContain('npx serverless deploy --stage dev --region us-east-1');
-    expect(statuses(report)).toMatchObject({ iam: 'skip', 'event rules': 'skip', schedules: 'skip', 'dead-letter queues': 'skip' });
+    expect(statuses(report)).toMatchObject({
+      iam: 'skip',
+      'queue mappings': 'skip',
+      'event rules': 'skip',
+      schedules: 'skip',
+      'dead-letter queues': 'skip',
+    });
     expect(statuses(report)).toMatchObject({ 'lambda concurrency': 'ok', 'ami block public access': 'ok', 'ebs encryption': 'ok' });
     expect(iam).not.toHaveReceivedCommand(SimulatePrincipalPolicyCommand);
     expect(doctorExitCode(report)).toBe(1);
@@ -364,9 +375,8 @@ describe('iam', () => {
 });
 
 describe('lambda concurrency', () => {
-  it("a new account's limit of 10: the stage's reservation would be refused, before any deploy", async () => {
-    // Prepare: no stack yet, a total of 10 (Lambda's minimum unreserved is then all 10)
-    cfn.on(DescribeStacksCommand).rejects(awsError('ValidationError', `Stack with id ${STACK} does not exist`));
+  it("a new account's limit of 10: a warning (the bake queue's 2 at once still fit), exit 0", async () => {
+    // Prepare
     lambda.on(GetAccountSettingsCommand).resolves({ AccountLimit: { ConcurrentExecutions: 10, UnreservedConcurrentExecutions: 10 } });
 
     // Act
@@ -374,12 +384,31 @@ describe('lambda concurrency', () => {
 
     // Assess
     const check = checkOf(report, 'lambda concurrency');
-    expect(check.status).toBe('fail');
-    expect(check.summary).toBe('account limit 10, unreserved 10 (Lambda keeps at least 10 unreserved); reserved by this stack: none');
-    expect(check.details).toEqual([
-      "serverless.yml reserves 2 (bakeConcurrency); that leaves 8 unreserved, under Lambda's minimum of 10: Lambda refuses the reservation and the deploy fails",
-    ]);
-    expect(check.fix).toContain("'Concurrent executions' quota");
+    expect(check).toMatchObject({
+      status: 'warn',
+      summary:
+        "account limit 10, unreserved 10 (Lambda keeps at least 10 unreserved); reserved by this stack: none: a new account's reduced quota, shared by every function of the account",
+    });
+    expect(check.fix).toContain("'Concurrent executions' of 1,000");
+    expect(doctorExitCode(report)).toBe(0);
+  });
+
+  it("a bake function reserving less than its queue mapping's maximum: throttled requests would end in the DLQ, fails", async () => {
+    // Prepare: someone reserved 1 for bake by hand
+    lambda.on(GetFunctionConcurrencyCommand, { FunctionName: `${STACK}-bake` }).resolves({ ReservedConcurrentExecutions: 1 });
+
+    // Act
+    const report = await runDoctor(clients(), settings);
+
+    // Assess
+    expect(checkOf(report, 'lambda concurrency')).toMatchObject({
+      status: 'fail',
+      summary: expect.stringContaining('reserved by this stack: bake 1'),
+      details: [
+        "bake reserves 1, fewer than the 2 its queue's mapping may run at once: Lambda throttles the rest, and a throttled request returns to the queue and ends in its dead-letter queue",
+      ],
+    });
+    expect(doctorExitCode(report)).toBe(1);
   });
 
   it('a function reserving 0 never runs: fails', async () => {
@@ -406,14 +435,13 @@ describe('lambda concurrency', () => {
     ]);
   });
 
-  it('a reduced quota with nothing reserved: a warning, exit 0', async () => {
-    // Prepare: a stage that reserves nothing
-    const unreserved = { ...settings, functions: settings.functions.map(({ key }) => ({ key })) };
-    lambda.on(GetFunctionConcurrencyCommand).resolves({});
+  it('a reduced quota and no queue-fed function: a warning, exit 0', async () => {
+    // Prepare: a stage without a queue
+    const unqueued = { ...settings, functions: settings.functions.map(({ key }) => ({ key })) };
     lambda.on(GetAccountSettingsCommand).resolves({ AccountLimit: { ConcurrentExecutions: 50, UnreservedConcurrentExecutions: 50 } });
 
     // Act
-    const report = await runDoctor(clients(), unreserved);
+    const report = await runDoctor(clients(), unqueued);
 
     // Assess
     expect(checkOf(report, 'lambda concurrency')).toMatchObject({ status: 'warn', summary: expect.stringContaining("a new account's reduced quota") });
@@ -430,6 +458,44 @@ describe('lambda concurrency', () => {
     // Assess
     expect(checkOf(report, 'lambda concurrency')).toMatchObject({ status: 'fail', summary: expect.stringContaining('could not check: AccessDeniedException') });
     expect(checkOf(report, 'ebs encryption').status).toBe('ok');
+  });
+});
+
+describe('queue mappings', () => {
+  it('a disabled mapping fails with the command that enables it; a missing one fails', async () => {
+    // Prepare
+    lambda.on(ListEventSourceMappingsCommand, { FunctionName: `${STACK}-bake` }).resolves({
+      EventSourceMappings: [{ UUID: 'esm-1', State: 'Disabled', EventSourceArn: BAKE_QUEUE, ScalingConfig: { MaximumConcurrency: 2 } }],
+    });
+
+    // Act
+    const disabled = await runDoctor(clients(), settings);
+    lambda.on(ListEventSourceMappingsCommand, { FunctionName: `${STACK}-bake` }).resolves({ EventSourceMappings: [] });
+    const missing = await runDoctor(clients(), settings);
+
+    // Assess
+    expect(checkOf(disabled, 'queue mappings')).toMatchObject({
+      status: 'fail',
+      details: [`bake's mapping from ${STACK}-bake is Disabled: aws lambda update-event-source-mapping --uuid esm-1 --enabled`],
+    });
+    expect(checkOf(missing, 'queue mappings').details).toEqual(['bake has no event source mapping from its queue: nothing reads it']);
+    expect(doctorExitCode(disabled)).toBe(1);
+  });
+
+  it('reports the waiting requests of an enabled mapping without failing', async () => {
+    // Prepare
+    sqs.on(GetQueueAttributesCommand, { QueueUrl: `https://sqs.${REGION}.amazonaws.com/${ACCOUNT}/${STACK}-bake` }).resolves({
+      Attributes: { ApproximateNumberOfMessages: '120', ApproximateNumberOfMessagesNotVisible: '2' },
+    });
+
+    // Act
+    const report = await runDoctor(clients(), settings);
+
+    // Assess
+    expect(checkOf(report, 'queue mappings')).toMatchObject({
+      status: 'ok',
+      summary: `bake reads ${STACK}-bake (Enabled, at most 2 at once; 120 waiting, 2 in flight)`,
+    });
   });
 });
 
