@@ -3,15 +3,21 @@
  * (exactly what its functions get), and SDK clients for a real account (default
  * credential chain, --profile, --region) or any endpoint (--endpoint, e.g. moto).
  */
+import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { IAMClient } from '@aws-sdk/client-iam';
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import { SchedulerClient } from '@aws-sdk/client-scheduler';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { Ec2Gateway } from '../shared/aws/ec2-gateway.js';
 import { EventBusPublisher } from '../shared/aws/event-bus.js';
 import { PERIODS, type Period } from '../shared/domain/schedule.js';
 import { loadConfig } from '../shared/runtime/config.js';
 import type { Log } from '../shared/runtime/logger.js';
 import { noMetrics, type Deps } from '../shared/use-cases/ports.js';
-import { readServerless } from './serverless-config.js';
+import type { DoctorClients } from './doctor/doctor.js';
+import { readServerless, type ServiceWiring } from './serverless-config.js';
 
 export interface GlobalOptions {
   stage: string;
@@ -31,6 +37,10 @@ export interface CliContext {
   schedulePeriods: Record<string, Period>;
   /** Progress and warnings go to stderr, so that stdout stays clean for --json. */
   progress: (line: string) => void;
+  /** serverless.yml as this stage resolves it. */
+  wiring: ServiceWiring;
+  /** Clients for what doctor reads (made on first use: the other commands need none of them). */
+  doctorClients: () => DoctorClients;
 }
 
 /** Warnings and errors of the use cases, on stderr; everything with --verbose. */
@@ -61,9 +71,24 @@ export function createContext(options: GlobalOptions, env: NodeJS.ProcessEnv = p
       if (typeof schedule === 'string' && PERIODS.includes(period as Period)) schedulePeriods[schedule] = period as Period;
     }
   }
+  const ec2 = new EC2Client(clientConfig);
+  const eventBridge = new EventBridgeClient(clientConfig);
+  let doctorClients: DoctorClients | undefined;
   return {
     stage: options.stage,
     region,
+    wiring,
+    doctorClients: () =>
+      (doctorClients ??= {
+        cloudFormation: new CloudFormationClient(clientConfig),
+        // IAM is global: the SDK sends it to IAM's endpoint whatever the region.
+        iam: new IAMClient(clientConfig),
+        lambda: new LambdaClient(clientConfig),
+        ec2,
+        events: eventBridge,
+        scheduler: new SchedulerClient(clientConfig),
+        sqs: new SQSClient(clientConfig),
+      }),
     eventBusName: config.eventBusName,
     schedulePeriods,
     progress: options.quiet ? () => undefined : (line) => process.stderr.write(`${line}\n`),
@@ -72,8 +97,8 @@ export function createContext(options: GlobalOptions, env: NodeJS.ProcessEnv = p
       schedules: config.schedules,
       rotation: config.rotation,
       recovery: config.recovery,
-      ec2: new Ec2Gateway(new EC2Client(clientConfig)),
-      events: new EventBusPublisher(new EventBridgeClient(clientConfig), config.eventBusName),
+      ec2: new Ec2Gateway(ec2),
+      events: new EventBusPublisher(eventBridge, config.eventBusName),
       log: stderrLog(options.verbose ?? false),
       // An operator's run is no service's: the service's metrics and alarms stay its own.
       metrics: noMetrics,

@@ -1,6 +1,6 @@
 /**
- * `ami-lifecycle`: the operator CLI. Read-only commands (status, plan, report)
- * only describe; bake and relaunch go through the same use cases as the
+ * `ami-lifecycle`: the operator CLI. Read-only commands (status, plan, report,
+ * doctor) only describe; bake and relaunch go through the same use cases as the
  * scheduled and event-driven paths. Exit codes: see cli/errors.ts.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -8,6 +8,7 @@ import { Command, CommanderError } from 'commander';
 import { inspectFleet } from '../shared/use-cases/inspect-fleet.js';
 import { bakeOnDemand, relaunchManually, type OnDemandBake } from '../shared/use-cases/operator-actions.js';
 import { createContext, type CliContext, type GlobalOptions } from './context.js';
+import { doctorExitCode, doctorSettings, doctorText, runDoctor } from './doctor/doctor.js';
 import { EXIT, explain } from './errors.js';
 import { renderReport, type ServiceEvent } from './render/report-html.js';
 import { planText, statusTable, table } from './render/text.js';
@@ -147,6 +148,21 @@ ${EXIT.unreachable} endpoint did not answer; ${EXIT.unknown} unknown instance or
         writeFileSync(opts.html, renderReport({ managedBy: ctx.deps.managedBy, generatedAt: view.run.now, fleet: view, ...(history ? { history } : {}) }));
         out(`wrote ${opts.html}: ${view.lineages.length} lineage(s)`);
         return EXIT.ok;
+      }),
+    );
+
+  program
+    .command('doctor')
+    .description(
+      "check the deployed stack on the account: each function's permissions (simulated against its role), Lambda concurrency, AMI block public access, EBS encryption, rules, schedules and dead-letter queues",
+    )
+    .option('--json', 'print JSON for scripts')
+    .action(
+      run(async (ctx, opts: { json?: boolean }) => {
+        const report = await runDoctor(ctx.doctorClients(), doctorSettings(ctx.wiring, ctx.region), ctx.progress);
+        if (opts.json) json(report);
+        else out(doctorText(report));
+        return doctorExitCode(report);
       }),
     );
 

@@ -24,6 +24,8 @@ const intrinsics: Tags = [
 ];
 
 export interface EventBridgeWiring {
+  /** The rule's name, when serverless.yml sets it (custom.ruleNames). */
+  ruleName?: string;
   /** 'default' or the name of the bus the rule listens on. */
   bus: string;
   pattern: Record<string, unknown>;
@@ -72,6 +74,8 @@ export interface ServiceWiring {
   environment: Record<string, string>;
   eventBusName: string;
   functions: FunctionWiring[];
+  /** The stage's params (params.default overridden by params.<stage>), as strings. */
+  params: Record<string, string>;
 }
 
 type Json = unknown;
@@ -137,7 +141,9 @@ export function readServerless(options: { stage?: string; file?: string } = {}):
       .filter((r) => ((get(r, 'Properties.Targets') ?? []) as Json[]).some((t) => getAttOf(get(t, 'Arn')) === queueId))
       .map((r) => {
         const bus = get(r, 'Properties.EventBusName');
+        const ruleName = resolveValue(get(r, 'Properties.Name'));
         return {
+          ...(typeof ruleName === 'string' ? { ruleName } : {}),
           bus: bus === undefined ? 'default' : typeof bus === 'string' ? String(resolveValue(bus)) : String(resolveValue(busResource)),
           pattern: resolveValue(get(r, 'Properties.EventPattern')) as Record<string, unknown>,
         };
@@ -167,6 +173,7 @@ export function readServerless(options: { stage?: string; file?: string } = {}):
         const eb = resolveValue(event.eventBridge) as Record<string, Json>;
         const bus = eb.eventBus === undefined ? 'default' : (eb.eventBus as Json);
         eventBridge.push({
+          ...(typeof eb.name === 'string' ? { ruleName: eb.name } : {}),
           // !GetAtt EventBus.Name is the stack's own bus.
           bus: typeof bus === 'string' ? bus : String(resolveValue(busResource)),
           pattern: eb.pattern as Record<string, unknown>,
@@ -194,5 +201,8 @@ export function readServerless(options: { stage?: string; file?: string } = {}):
     environment: Object.fromEntries(Object.entries(environment).map(([k, v]) => [k, String(v)])),
     eventBusName: String(resolveValue(busResource)),
     functions,
+    params: Object.fromEntries(
+      [...new Set([...Object.keys(params.default ?? {}), ...Object.keys(params[stage] ?? {})])].map((name) => [name, String(lookup(`param:${name}`))]),
+    ),
   };
 }

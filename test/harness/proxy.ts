@@ -43,6 +43,7 @@ import {
   type FaultOptions,
   type ThrottleOptions,
 } from './faults.js';
+import { accountReads } from './account-reads.js';
 
 export {
   ec2Buckets,
@@ -258,6 +259,7 @@ export async function startFidelityProxy(upstream: string, options: FidelityProx
     idempotentByClientToken(launches, new Mutex()),
     launchFailures.interceptor,
     imageReferences.interceptor,
+    accountReads(upstreamUrl.origin),
     enableImageDeprecation(imageTimes),
     simulatedImageTimes(imageTimes, options.clock),
     builds.interceptor,

@@ -606,7 +606,7 @@ describe('errors and help', () => {
     // Assess
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('Usage: ami-lifecycle');
-    for (const command of ['status', 'plan', 'bake', 'relaunch', 'report']) expect(result.stdout).toMatch(new RegExp(`^  ${command}\\b`, 'm'));
+    for (const command of ['status', 'plan', 'bake', 'relaunch', 'report', 'doctor']) expect(result.stdout).toMatch(new RegExp(`^  ${command}\\b`, 'm'));
     expect(result.stdout).toContain('Exit codes: 0 done');
   });
 });

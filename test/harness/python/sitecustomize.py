@@ -199,3 +199,104 @@ try:
     _NetworkInterface.stop = _nic_stop
 except Exception:
     pass
+
+# Gaps in the account-level reads of `ami-lifecycle doctor`: moto has no
+# GetImageBlockPublicAccessState (nor Enable/DisableImageBlockPublicAccess) and no
+# GetEbsDefaultKmsKeyId. The state is kept on moto's EC2 backend (per account and region), so
+# resetting moto resets it. Defaults as AWS documents them for a new account: block public access
+# on ("Understand block public access for AMIs": new accounts have it enabled,
+# https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/block-public-access-to-amis.html), and the
+# AWS managed key aws/ebs as the default key until ModifyEbsDefaultKmsKeyId names another (the AWS
+# CLI reference's example of get-ebs-default-kms-key-id answers "alias/aws/ebs").
+try:
+    from moto.core.responses import ActionResult as _SettingsResult
+    from moto.ec2.responses.settings import Settings as _SettingsResponse
+
+    def _get_image_block_public_access_state(self):
+        self.error_on_dryrun()
+        state = getattr(self.ec2_backend, "harness_image_block_public_access", "block-new-sharing")
+        return _SettingsResult({"ImageBlockPublicAccessState": state, "ManagedBy": "account"})
+
+    def _enable_image_block_public_access(self):
+        self.error_on_dryrun()
+        # The API model admits only block-new-sharing: the proxy's model check refuses anything else.
+        self.ec2_backend.harness_image_block_public_access = self._get_param("ImageBlockPublicAccessState")
+        return _SettingsResult({"ImageBlockPublicAccessState": self.ec2_backend.harness_image_block_public_access})
+
+    def _disable_image_block_public_access(self):
+        self.error_on_dryrun()
+        self.ec2_backend.harness_image_block_public_access = "unblocked"
+        return _SettingsResult({"ImageBlockPublicAccessState": "unblocked"})
+
+    def _get_ebs_default_kms_key_id(self):
+        self.error_on_dryrun()
+        return _SettingsResult({"KmsKeyId": getattr(self.ec2_backend, "default_kms_key_id", "") or "alias/aws/ebs"})
+
+    _SettingsResponse.get_image_block_public_access_state = _get_image_block_public_access_state
+    _SettingsResponse.enable_image_block_public_access = _enable_image_block_public_access
+    _SettingsResponse.disable_image_block_public_access = _disable_image_block_public_access
+    _SettingsResponse.get_ebs_default_kms_key_id = _get_ebs_default_kms_key_id
+except Exception:
+    pass
+
+# Gaps in moto's CloudFormation that reading a deployed stack's IAM meets (test/harness/deploy-stack.ts):
+# - an inline policy of an AWS::IAM::Role (its Policies property) is stored as Python's repr
+#   of the document, so GetRolePolicy answers text with single quotes that is no JSON. IAM
+#   keeps and returns the JSON document; store it as JSON.
+# - Fn::GetAtt of an AWS::Logs::LogGroup's Arn lacks the trailing ":*" that CloudWatch Logs
+#   puts on a log group's ARN ("LogGroup": "This version of the ARN includes a trailing :*
+#   after the log group name", https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_LogGroup.html),
+#   so a policy written with it would not match the log streams it names.
+try:
+    import json as _json
+    from moto.iam.models import Role as _Role
+
+    _original_role_put_policy = _Role.put_policy
+
+    def _role_put_policy(self, policy_name, policy_json):
+        if not isinstance(policy_json, str):
+            policy_json = _json.dumps(policy_json)
+        return _original_role_put_policy(self, policy_name, policy_json)
+
+    _Role.put_policy = _role_put_policy
+except Exception:
+    pass
+
+try:
+    from moto.logs.models import LogGroup as _LogGroup
+
+    _original_log_group_attribute = _LogGroup.get_cfn_attribute
+
+    def _log_group_attribute(self, attribute_name):
+        if attribute_name == "Arn":
+            return f"{self.arn}:*"
+        return _original_log_group_attribute(self, attribute_name)
+
+    _LogGroup.get_cfn_attribute = _log_group_attribute
+except Exception:
+    pass
+
+# A gap: moto's ListEventSourceMappings compares FunctionName with what the mapping was created
+# with, so a mapping CloudFormation made with the function's ARN is not found by the function's
+# name. Lambda takes a name, an ARN or a partial ARN there and finds the function's mappings
+# ("ListEventSourceMappings": FunctionName, "Name formats",
+# https://docs.aws.amazon.com/lambda/latest/api/API_ListEventSourceMappings.html).
+try:
+    from moto.awslambda.models import LambdaBackend as _LambdaBackend
+
+    def _function_name_of(value):
+        if ":function:" in value:
+            return value.split(":function:", 1)[1].split(":")[0]
+        return value.split(":")[-1] if ":" in value else value
+
+    def _list_event_source_mappings(self, event_source_arn, function_name):
+        esms = list(self._event_source_mappings.values())
+        if event_source_arn:
+            esms = [x for x in esms if x.event_source_arn == event_source_arn]
+        if function_name:
+            esms = [x for x in esms if _function_name_of(x.function_name) == _function_name_of(function_name)]
+        return esms
+
+    _LambdaBackend.list_event_source_mappings = _list_event_source_mappings
+except Exception:
+    pass

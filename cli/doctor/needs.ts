@@ -1,0 +1,417 @@
+/**
+ * What each function needs from IAM, written once: every AWS call its code path sends
+ * (handler -> use case -> gateway), and the calls AWS makes with the function's role on its
+ * behalf (its log, its queue or its dead-letter queue, the reads behind DescribeImageReferences).
+ * Each need is one authorization as AWS builds it at run time: the action, the resource ARN it is
+ * checked on, and the context keys the request carries (tags on the resource, tags in the
+ * request, the create action of a tag-on-create, the service a role is passed to).
+ *
+ * `ami-lifecycle doctor` simulates each need against the deployed role
+ * (iam:SimulatePrincipalPolicy); test/unit/cli/doctor-needs.test.ts holds this list to the
+ * SDK commands the gateways send, and to how serverless.yml invokes each function (a queue,
+ * or asynchronously with an on-failure destination).
+ *
+ * Templates in `resource` and in context values: ${partition} ${region} ${account}
+ * ${managedBy} ${function} (the deployed function's name) ${eventBus} ${passRole} (a role
+ * name that params.recoveryPassRoles admits) ${kmsKey} (a KMS key ARN, KMS_NEEDS only).
+ */
+import { TAG } from '../../shared/domain/tags.js';
+
+export const FUNCTION_KEYS = ['schedule', 'bake', 'imageState', 'rotate', 'recover', 'statusAlarms'] as const;
+export type FunctionKey = (typeof FUNCTION_KEYS)[number];
+
+/** A context value: a string, a list (stringList), or a boolean. */
+export type ContextValue = string | string[] | boolean;
+
+export interface Need {
+  /** service:Action, as IAM spells it. */
+  action: string;
+  /** The ARN AWS authorizes the action on, as a template. */
+  resource: string;
+  /** The context keys the request carries. */
+  context?: Record<string, ContextValue>;
+  /** Why the function needs it, in the words doctor prints. */
+  why: string;
+  /** Only when the deployed function is configured so. */
+  when?: 'terminateReplaced';
+}
+
+const EC2 = 'arn:${partition}:ec2:${region}:${account}';
+const IMAGE = 'arn:${partition}:ec2:${region}::image/*';
+const SNAPSHOT = 'arn:${partition}:ec2:${region}::snapshot/*';
+const INSTANCE = `${EC2}:instance/*`;
+const EXAMPLE_INSTANCE = 'i-0123456789abcdef0';
+const BUS = 'arn:${partition}:events:${region}:${account}:event-bus/${eventBus}';
+
+/** Every function: the Lambda runtime writes its log (and the metrics in it) with the function's role. */
+function ownLog(): Need[] {
+  const stream = 'arn:${partition}:logs:${region}:${account}:log-group:/aws/lambda/${function}:log-stream:*';
+  const why = 'Lambda writes the function log (and its metrics, as EMF lines) with its role';
+  return [
+    { action: 'logs:CreateLogStream', resource: stream, why },
+    { action: 'logs:PutLogEvents', resource: stream, why },
+  ];
+}
+
+/** An asynchronously invoked function: its on-failure destination sends to its dead-letter queue with its role. */
+function ownDeadLetterQueue(fn: FunctionKey): Need {
+  return {
+    action: 'sqs:SendMessage',
+    resource: `arn:\${partition}:sqs:\${region}:\${account}:\${managedBy}-${fn}-dlq`,
+    why: "Lambda's on-failure destination sends the record of a failed invocation to the function's dead-letter queue with its role",
+  };
+}
+
+/**
+ * A function fed by a queue: its event source mapping polls the queue with the function's role
+ * ("Using Lambda with Amazon SQS", execution role permissions:
+ * https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html).
+ */
+function ownQueue(fn: FunctionKey): Need[] {
+  return ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'].map((action) => ({
+    action,
+    resource: `arn:\${partition}:sqs:\${region}:\${account}:\${managedBy}-${fn}`,
+    why: `the event source mapping reads the ${fn} queue with the function's role (${action.slice(4)})`,
+  }));
+}
+
+const publish: Need = { action: 'events:PutEvents', resource: BUS, why: "publishes the service's events (and bake requests) to its bus" };
+
+const describe = (action: string, why: string): Need => ({ action: `ec2:${action}`, resource: '*', why });
+
+/** Marking an image and its snapshots with a status: only images of this stack, only the status key. */
+function markStatus(status: string, why: string): Need[] {
+  return [IMAGE, SNAPSHOT].map((resource) => ({
+    action: 'ec2:CreateTags',
+    resource,
+    context: {
+      [`aws:ResourceTag/${TAG.managedBy}`]: '${managedBy}',
+      [`aws:RequestTag/${TAG.status}`]: status,
+      'aws:TagKeys': [TAG.status],
+    },
+    why,
+  }));
+}
+
+/** The tags every image and snapshot of the stack is created with (CreateImage's TagSpecifications). */
+const imageTags = {
+  [`aws:RequestTag/${TAG.managedBy}`]: '${managedBy}',
+  'aws:TagKeys': [TAG.managedBy, TAG.lineage, TAG.sourceInstance, TAG.schedule, TAG.slot, TAG.status],
+};
+
+/** The tags a replacement and its volumes are launched with (RunInstances' TagSpecifications). */
+const replacementTags = {
+  [`aws:RequestTag/${TAG.replaces}`]: EXAMPLE_INSTANCE,
+  [`aws:RequestTag/${TAG.lineage}`]: EXAMPLE_INSTANCE,
+  'aws:TagKeys': [TAG.replaces, TAG.lineage, TAG.generation],
+};
+
+/**
+ * What DescribeImageReferences reads on the caller's behalf, with the caller's permissions,
+ * as AWS's managed policy AmazonEC2ImageReferencesAccessPolicy grants it: "AmazonEC2ImageReferencesAccessPolicy",
+ * https://docs.aws.amazon.com/aws-managed-policy/latest/reference/AmazonEC2ImageReferencesAccessPolicy.html
+ * (and "Identify your resources referencing specified AMIs",
+ * https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ec2-ami-references.html). A missing one
+ * hides that resource type from the check, and rotation keeps what it could not clear.
+ */
+const IMAGE_REFERENCE_READS: Array<[string, string]> = [
+  ['ec2:DescribeInstances', '*'],
+  ['ec2:DescribeLaunchTemplates', '*'],
+  ['ec2:DescribeLaunchTemplateVersions', '*'],
+  ['ssm:DescribeParameters', '*'],
+  ['ssm:GetParameters', 'arn:${partition}:ssm:${region}:${account}:parameter/*'],
+  ['imagebuilder:ListImageRecipes', '*'],
+  ['imagebuilder:ListContainerRecipes', '*'],
+  ['imagebuilder:GetContainerRecipe', 'arn:${partition}:imagebuilder:${region}:${account}:container-recipe/*'],
+];
+
+export const NEEDS: Record<FunctionKey, Need[]> = {
+  schedule: [
+    ...ownLog(),
+    ownDeadLetterQueue('schedule'),
+    describe('DescribeInstances', 'lists the instances opted in to baking'),
+    describe('DescribeImages', "reads the stack's images: the pending ones to settle, and each lineage's newest good one"),
+    ...markStatus('good', 'marks a pending image (and its snapshots) good when the AMI event was missed'),
+    ...markStatus('failed', 'marks a pending image (and its snapshots) failed when the AMI event was missed'),
+    publish,
+  ],
+  bake: [
+    ...ownLog(),
+    ...ownQueue('bake'),
+    {
+      action: 'ec2:CreateTags',
+      resource: INSTANCE,
+      context: { [`aws:ResourceTag/${TAG.bake}`]: 'nightly', [`aws:RequestTag/${TAG.lineage}`]: EXAMPLE_INSTANCE, 'aws:TagKeys': [TAG.lineage] },
+      why: 'gives an opted-in instance its lineage tag on its first bake',
+    },
+    {
+      action: 'ec2:CreateImage',
+      resource: INSTANCE,
+      context: { [`aws:ResourceTag/${TAG.bake}`]: 'nightly' },
+      why: 'creates the image of an opted-in instance',
+    },
+    { action: 'ec2:CreateImage', resource: IMAGE, context: imageTags, why: 'creates the image, tagged as the stack\'s from the start' },
+    {
+      action: 'ec2:CreateImage',
+      resource: SNAPSHOT,
+      context: imageTags,
+      why: "creates the image's snapshots, tagged as the stack's from the start",
+    },
+    {
+      action: 'ec2:CreateTags',
+      resource: IMAGE,
+      context: { 'ec2:CreateAction': 'CreateImage', ...imageTags },
+      why: 'tags the image as it is created (TagSpecifications)',
+    },
+    {
+      action: 'ec2:CreateTags',
+      resource: SNAPSHOT,
+      context: { 'ec2:CreateAction': 'CreateImage', ...imageTags },
+      why: "tags the image's snapshots as they are created (TagSpecifications)",
+    },
+    describe('DescribeImages', 'finds the image already baked for the slot (a retried or duplicated request)'),
+    {
+      action: 'ec2:DescribeInstanceAttribute',
+      resource: INSTANCE,
+      context: { [`aws:ResourceTag/${TAG.bake}`]: 'nightly' },
+      why: "reads an opted-in instance's user data for its launch configuration",
+    },
+    describe('DescribeLaunchTemplateVersions', "reads the newest version of the lineage's launch template"),
+    {
+      action: 'ec2:CreateLaunchTemplate',
+      resource: `${EC2}:launch-template/*`,
+      context: { [`aws:RequestTag/${TAG.managedBy}`]: '${managedBy}', 'aws:TagKeys': [TAG.managedBy, TAG.lineage] },
+      why: "saves the lineage's launch configuration as a launch template of the stack",
+    },
+    {
+      action: 'ec2:CreateTags',
+      resource: `${EC2}:launch-template/*`,
+      context: {
+        'ec2:CreateAction': 'CreateLaunchTemplate',
+        [`aws:RequestTag/${TAG.managedBy}`]: '${managedBy}',
+        'aws:TagKeys': [TAG.managedBy, TAG.lineage],
+      },
+      why: 'tags the launch template as it is created (TagSpecifications)',
+    },
+    {
+      action: 'ec2:CreateLaunchTemplateVersion',
+      resource: `${EC2}:launch-template/*`,
+      context: { [`aws:ResourceTag/${TAG.managedBy}`]: '${managedBy}' },
+      why: 'adds a version when the launch configuration changed',
+    },
+    {
+      action: 'ec2:DeleteLaunchTemplateVersions',
+      resource: `${EC2}:launch-template/*`,
+      context: { [`aws:ResourceTag/${TAG.managedBy}`]: '${managedBy}' },
+      why: "drops the version that fell out of the template's history",
+    },
+    describe('DescribeAddresses', "finds the Elastic IP of the instance's public address"),
+    {
+      action: 'ec2:CreateTags',
+      resource: `${EC2}:elastic-ip/*`,
+      context: { [`aws:RequestTag/${TAG.lineage}`]: EXAMPLE_INSTANCE, 'aws:TagKeys': [TAG.lineage] },
+      why: 'tags the Elastic IP with its lineage, so that recovery can move it',
+    },
+    {
+      action: 'ec2:CreateTags',
+      resource: INSTANCE,
+      context: { [`aws:ResourceTag/${TAG.bake}`]: 'nightly', [`aws:RequestTag/${TAG.captured}`]: 'digest', 'aws:TagKeys': [TAG.captured] },
+      why: 'marks the instance with the digest of the configuration it captured',
+    },
+    publish,
+  ],
+  imageState: [
+    ...ownLog(),
+    ownDeadLetterQueue('imageState'),
+    describe('DescribeImages', 'reads the image an AMI state change names'),
+    ...markStatus('good', 'marks an available image (and its snapshots) good'),
+    ...markStatus('failed', 'marks a failed image (and its snapshots) failed'),
+    publish,
+  ],
+  rotate: [
+    ...ownLog(),
+    ownDeadLetterQueue('rotate'),
+    describe('DescribeImages', "reads the stack's images"),
+    describe('DescribeInstances', 'finds the images instances still run from'),
+    describe('DescribeLaunchTemplateVersions', 'finds the images launch templates name'),
+    describe('DescribeSnapshots', "reads the stack's snapshots (sizes, orphans)"),
+    describe('DescribeImageReferences', 'asks EC2 what else references a deletion candidate'),
+    ...IMAGE_REFERENCE_READS.map(([action, resource]) => ({
+      action,
+      resource,
+      context: { 'aws:CalledVia': ['ec2-images.amazonaws.com'] },
+      why:
+        "DescribeImageReferences reads this on the caller's behalf (AmazonEC2ImageReferencesAccessPolicy); " +
+        'without it that resource type goes unchecked',
+    })),
+    {
+      action: 'ec2:DeregisterImage',
+      resource: IMAGE,
+      context: { [`aws:ResourceTag/${TAG.managedBy}`]: '${managedBy}' },
+      why: 'deregisters the images beyond retention, with their snapshots',
+    },
+    {
+      action: 'ec2:EnableImageDeprecation',
+      resource: IMAGE,
+      context: { [`aws:ResourceTag/${TAG.managedBy}`]: '${managedBy}' },
+      why: 'deprecates kept images past deprecateAfterDays',
+    },
+    {
+      action: 'ec2:DeleteSnapshot',
+      resource: SNAPSHOT,
+      context: { [`aws:ResourceTag/${TAG.managedBy}`]: '${managedBy}' },
+      why: 'deletes snapshots left by a deregistration and orphaned snapshots of the stack',
+    },
+    publish,
+  ],
+  recover: [
+    ...ownLog(),
+    ownDeadLetterQueue('recover'),
+    describe('DescribeInstances', 'reads the failed instance, its lineage and the replacement'),
+    describe('DescribeImages', "finds the lineage's newest good image"),
+    describe('DescribeLaunchTemplateVersions', "reads the lineage's captured launch configuration"),
+    describe('DescribeAddresses', "finds the lineage's Elastic IP"),
+    ...markStatus('bad', 'marks an image bad after a crash loop of its replacements'),
+    {
+      action: 'ec2:RunInstances',
+      resource: IMAGE,
+      context: { [`aws:ResourceTag/${TAG.managedBy}`]: '${managedBy}' },
+      why: 'launches the replacement from an image of the stack',
+    },
+    ...[INSTANCE, `${EC2}:volume/*`].map((resource) => ({
+      action: 'ec2:RunInstances',
+      resource,
+      context: replacementTags,
+      why: 'launches the replacement (and its volumes) tagged with what it replaces and its lineage',
+    })),
+    ...['subnet', 'security-group', 'network-interface', 'key-pair'].map((type) => ({
+      action: 'ec2:RunInstances',
+      resource: `${EC2}:${type}/*`,
+      why: `launches the replacement with the captured ${type.replace('-', ' ')}`,
+    })),
+    ...[INSTANCE, `${EC2}:volume/*`].map((resource) => ({
+      action: 'ec2:CreateTags',
+      resource,
+      context: { 'ec2:CreateAction': 'RunInstances', ...replacementTags },
+      why: 'tags the replacement and its volumes as they are launched (TagSpecifications)',
+    })),
+    {
+      action: 'iam:PassRole',
+      resource: 'arn:${partition}:iam::${account}:role/${passRole}',
+      context: { 'iam:PassedToService': 'ec2.amazonaws.com', 'iam:AssociatedResourceArn': INSTANCE },
+      why: "passes the captured instance profile's role to the replacement",
+    },
+    {
+      action: 'ec2:AssociateAddress',
+      resource: `${EC2}:elastic-ip/*`,
+      context: { [`aws:ResourceTag/${TAG.lineage}`]: EXAMPLE_INSTANCE },
+      why: "moves the lineage's Elastic IP",
+    },
+    {
+      action: 'ec2:AssociateAddress',
+      resource: INSTANCE,
+      context: { [`aws:ResourceTag/${TAG.lineage}`]: EXAMPLE_INSTANCE },
+      why: "moves the lineage's Elastic IP onto the replacement",
+    },
+    { action: 'ec2:AssociateAddress', resource: `${EC2}:network-interface/*`, why: "moves the Elastic IP onto the replacement's interface" },
+    {
+      action: 'ec2:CreateTags',
+      resource: INSTANCE,
+      context: {
+        [`aws:ResourceTag/${TAG.recover}`]: 'on-failure',
+        [`aws:RequestTag/${TAG.replacedBy}`]: EXAMPLE_INSTANCE,
+        'aws:TagKeys': [TAG.replacedBy],
+      },
+      why: 'marks the failed instance with its replacement',
+    },
+    {
+      action: 'ec2:TerminateInstances',
+      resource: INSTANCE,
+      context: {
+        [`aws:ResourceTag/${TAG.recover}`]: 'on-failure',
+        [`aws:ResourceTag/${TAG.lineage}`]: EXAMPLE_INSTANCE,
+        [`aws:ResourceTag/${TAG.replacedBy}`]: EXAMPLE_INSTANCE,
+      },
+      why: 'terminates the replaced instance (terminateReplaced is true)',
+      when: 'terminateReplaced',
+    },
+    publish,
+  ],
+  statusAlarms: [
+    ...ownLog(),
+    ownDeadLetterQueue('statusAlarms'),
+    describe('DescribeInstances', 'lists the instances opted in to recovery'),
+    { action: 'cloudwatch:DescribeAlarms', resource: '*', why: "lists the stack's status-check alarms" },
+    ...['PutMetricAlarm', 'TagResource', 'DeleteAlarms'].map((action) => ({
+      action: `cloudwatch:${action}`,
+      resource: 'arn:${partition}:cloudwatch:${region}:${account}:alarm:${managedBy}-status-*',
+      ...(action === 'DeleteAlarms' ? {} : { context: { [`aws:RequestTag/${TAG.managedBy}`]: '${managedBy}', 'aws:TagKeys': [TAG.managedBy] } }),
+      why:
+        action === 'DeleteAlarms'
+          ? 'deletes the alarm of an instance no longer opted in'
+          : `keeps one status-check alarm per instance opted in to recovery, tagged as the stack's (${action})`,
+    })),
+  ],
+};
+
+/**
+ * What EC2 needs, on the caller's behalf, to image and launch from volumes encrypted under a
+ * customer-managed KMS key (bake and recover): "Requirements for Amazon EBS encryption" (Permissions
+ * for users), https://docs.aws.amazon.com/ebs/latest/userguide/ebs-encryption-requirements.html
+ */
+export const KMS_FUNCTIONS: readonly FunctionKey[] = ['bake', 'recover'];
+const viaEc2 = { 'kms:ViaService': 'ec2.${region}.amazonaws.com' };
+export const KMS_NEEDS: Need[] = [
+  {
+    action: 'kms:CreateGrant',
+    resource: '${kmsKey}',
+    context: { ...viaEc2, 'kms:GrantIsForAWSResource': true },
+    why: 'EC2 creates a grant to attach an encrypted volume',
+  },
+  ...['kms:Decrypt', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncryptFrom', 'kms:ReEncryptTo', 'kms:DescribeKey'].map((action) => ({
+    action,
+    resource: '${kmsKey}',
+    context: viaEc2,
+    why: 'EC2 uses the key for encrypted volumes and snapshots',
+  })),
+];
+
+export interface Vars {
+  partition: string;
+  region: string;
+  account: string;
+  managedBy: string;
+  function: string;
+  eventBus: string;
+  passRole: string;
+  kmsKey?: string;
+}
+
+/** A need with its templates filled in. */
+export interface ConcreteNeed extends Need {
+  resource: string;
+  context: Record<string, ContextValue>;
+}
+
+function fill(template: string, vars: Vars): string {
+  return template.replace(/\$\{(\w+)\}/g, (whole, name: string) => {
+    const value = (vars as unknown as Record<string, string | undefined>)[name];
+    if (value === undefined) throw new Error(`no value for ${whole} in ${template}`);
+    return value;
+  });
+}
+
+export function concrete(need: Need, vars: Vars): ConcreteNeed {
+  const context = Object.fromEntries(
+    Object.entries(need.context ?? {}).map(([key, value]) => [
+      key,
+      typeof value === 'string' ? fill(value, vars) : Array.isArray(value) ? value.map((v) => fill(v, vars)) : value,
+    ]),
+  );
+  return { ...need, resource: fill(need.resource, vars), context };
+}
+
+/** A role name that a recoveryPassRoles pattern admits (its wildcards filled), to simulate PassRole with. */
+export function examplePassRole(pattern: string): string {
+  return pattern.replace(/\*/g, 'example').replace(/\?/g, 'x');
+}
