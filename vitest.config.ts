@@ -3,6 +3,10 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // IAM on every call (test/harness/iam): the roles packaged once per run, a denial no test
+    // planted fails the test, and the run's totals printed at the end.
+    globalSetup: ['test/harness/iam/global-setup.ts'],
+    setupFiles: ['test/harness/iam/setup.ts'],
     // Integration files each start their own moto_server; two cores run two at a time.
     testTimeout: 30_000,
     hookTimeout: 60_000,

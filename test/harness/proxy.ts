@@ -93,6 +93,10 @@ export interface FidelityProxy {
   /** Calls go through again (the retry after a crash). */
   disarmCrash(): void;
   crashState(): CrashState;
+  /** Authorizations the IAM link evaluated and calls it refused (zeros without one: see FidelityProxyOptions.iam). */
+  iamCounts(): { evaluated: number; denied: number };
+  /** The calls the IAM link refused, oldest first. */
+  iamDenials(): IamDenial[];
   /**
    * Images created from now on report `pending` in DescribeImages until `forMs` has
    * passed on the chosen clock (real time, or a manual clock moved by
@@ -174,6 +178,22 @@ export interface FidelityProxyOptions {
   faults?: FaultOptions;
   /** Images pending for a while before available (see FidelityProxy.setImagePending). Off by default. */
   imagePending?: ImagePendingOptions;
+  /** IAM evaluated on every call a function signs (test/harness/iam). Off by default. */
+  iam?: IamLink;
+}
+
+/** An IAM evaluator: a link placed after the faults and before the gap-closing links, and what it found. */
+export interface IamLink {
+  interceptor: Interceptor;
+  counts(): { evaluated: number; denied: number };
+  denials(): IamDenial[];
+}
+
+export interface IamDenial {
+  function: string;
+  action: string;
+  resource: string;
+  reason: string;
 }
 
 export async function startFidelityProxy(upstream: string, options: FidelityProxyOptions = {}): Promise<FidelityProxy> {
@@ -216,6 +236,8 @@ export async function startFidelityProxy(upstream: string, options: FidelityProx
     crash.interceptor,
     faults.interceptor,
     throttle.interceptor,
+    // IAM: what the caller's role refuses never reaches moto either.
+    ...(options.iam ? [options.iam.interceptor] : []),
     // moto's gaps
     simulatedStateReasons(stateReasons),
     idempotentByClientToken(launches, new Mutex()),
@@ -302,6 +324,8 @@ export async function startFidelityProxy(upstream: string, options: FidelityProx
     crashAfter: (config) => crash.arm(config),
     disarmCrash: () => crash.disarm(),
     crashState: () => crash.current(),
+    iamCounts: () => options.iam?.counts() ?? { evaluated: 0, denied: 0 },
+    iamDenials: () => options.iam?.denials() ?? [],
     setImagePending: (config) => builds.configure(config),
     advanceImageClock: (ms) => builds.advance(ms),
     isImagePending: (imageId) => builds.isPending(imageId),

@@ -1,0 +1,305 @@
+/**
+ * IAM on every call: a proxy link that maps a request's access key to the function that
+ * signed it (identity.ts), builds every authorization AWS makes for the request
+ * (authorizations.ts), evaluates each against the function's role with iam-simulate, and
+ * answers a refusal as AWS does (denial.ts). Allowed requests go on towards moto signed
+ * with the caller's original key. Requests with a key no function owns pass unevaluated
+ * (they act as an administrator: the test's own setup, the CLI).
+ *
+ * Decisions are cached by their whole input (role, action, resource, context): the same
+ * input always gets the same decision, and a changed tag is a changed input. Tags and
+ * other state are read from moto for each request, never kept across requests.
+ * TEST-ONLY.
+ */
+import { GetInstanceProfileCommand, IAMClient } from '@aws-sdk/client-iam';
+import {
+  DescribeAddressesCommand,
+  DescribeImagesCommand,
+  DescribeInstancesCommand,
+  DescribeSnapshotsCommand,
+  DescribeVolumesCommand,
+  DescribeLaunchTemplatesCommand,
+  DescribeSecurityGroupsCommand,
+  DescribeSubnetsCommand,
+  DescribeTagsCommand,
+  type EC2Client,
+} from '@aws-sdk/client-ec2';
+import { runSimulation } from '@cloud-copilot/iam-simulate';
+import type { Interceptor, ProxiedRequest } from '../proxy.js';
+import { authorizationsFor, iamPrefixOf, type Authorization, type Partitioned, type StateLookups } from './authorizations.js';
+import { denialMessage, denialResponse } from './denial.js';
+import { callerKeyOf, functionAccessKey } from './identity.js';
+import { registerEnforcer, unregisterEnforcer } from './report.js';
+import type { FunctionRole } from './template.js';
+
+/** A call refused by IAM, as recorded for the test. */
+export interface Denial {
+  /** The deployed function name. */
+  function: string;
+  /** The IAM action refused (may be one AWS checks on the caller's behalf, e.g. iam:PassRole). */
+  action: string;
+  resource: string;
+  /** AWS's reason sentence. */
+  reason: string;
+  /** The API call that was refused, e.g. ec2:RunInstances. */
+  call: string;
+  context: Record<string, string | string[]>;
+}
+
+export interface IamCounts {
+  /** Authorizations evaluated (one API call makes one or more). */
+  evaluated: number;
+  /** API calls refused. */
+  denied: number;
+  /** Of those, denials a test planted and expected (see expectDenials). */
+  planted: number;
+}
+
+const DEFAULT_KEY = 'testing';
+const CREDENTIAL = /Credential=([^/,\s]+)\/[^/]+\/([^/]+)\/([^/]+)\//;
+const MAX_CACHED_DECISIONS = 50_000;
+/** AMI_LIFECYCLE_IAM_TRACE=1 prints every authorization and its decision. */
+const TRACE = process.env.AMI_LIFECYCLE_IAM_TRACE === '1';
+
+export class IamEnforcer {
+  private readonly byKey = new Map<string, FunctionRole & { principalArn: string }>();
+  private readonly decisions = new Map<string, 'Allowed' | 'ImplicitlyDenied' | 'ExplicitlyDenied'>();
+  private readonly iam: IAMClient;
+  private evaluatedCount = 0;
+  private readonly recorded: Denial[] = [];
+  /** Denials the checks (report.ts) have seen; the rest are new. */
+  checkedUpTo = 0;
+  /** Denials the current test says it plants (see expectDenials); undefined: none expected. */
+  expected: number | undefined;
+  /** Denials the checks found planted as expected. */
+  planted = 0;
+
+  constructor(
+    roles: FunctionRole[],
+    motoEndpoint: string,
+    private readonly where: Partitioned,
+  ) {
+    for (const role of roles) {
+      this.byKey.set(functionAccessKey(role.functionName), {
+        ...role,
+        principalArn: `arn:${where.partition}:sts::${where.account}:assumed-role/${role.roleName}/${role.functionName}`,
+      });
+    }
+    this.iam = new IAMClient({ endpoint: motoEndpoint, region: where.region, credentials: { accessKeyId: DEFAULT_KEY, secretAccessKey: DEFAULT_KEY } });
+    registerEnforcer(this);
+  }
+
+  /** The role a function runs with, by its serverless.yml key (bake, recover, ...). */
+  role(functionKey: string): FunctionRole | undefined {
+    return [...this.byKey.values()].find((r) => r.functionKey === functionKey);
+  }
+
+  counts(): IamCounts {
+    return { evaluated: this.evaluatedCount, denied: this.recorded.length, planted: this.planted };
+  }
+
+  /** Every denial so far, oldest first. */
+  denials(): Denial[] {
+    return [...this.recorded];
+  }
+
+  /** The current test plants `n` denials: the after-test check expects exactly that many new ones. */
+  expectDenials(n: number): void {
+    this.expected = n;
+  }
+
+  close(): void {
+    this.iam.destroy();
+    unregisterEnforcer(this);
+  }
+
+  readonly interceptor: Interceptor = async (request, next, context) => {
+    const scope = CREDENTIAL.exec(request.headers.authorization ?? '');
+    const identity = scope ? this.byKey.get(scope[1]!) : undefined;
+    if (!scope || !identity || request.url.startsWith('/moto-api/') || request.action === undefined) return next(request);
+    // moto and the later links see the caller's own key, as before.
+    const original = callerKeyOf(scope[1]!) ?? DEFAULT_KEY;
+    const restored: ProxiedRequest = {
+      ...request,
+      headers: { ...request.headers, authorization: request.headers.authorization!.replace(`Credential=${scope[1]}/`, `Credential=${original}/`) },
+    };
+    const signingName = scope[3]!;
+    const call = {
+      service: iamPrefixOf(signingName),
+      action: request.action,
+      ...(request.form ? { form: request.form } : {}),
+      ...(typeof request.headers['x-amz-target'] === 'string' && request.body.length > 0
+        ? { json: JSON.parse(request.body.toString('utf8')) as Record<string, unknown> }
+        : {}),
+    };
+    const lookups = new MotoLookups(context.ec2For(restored), this.iam);
+    const authorizations = await authorizationsFor(call, lookups, this.where);
+    for (const authorization of authorizations) {
+      const decision = await this.decide(identity, authorization);
+      if (TRACE) console.info(`[iam] ${identity.functionKey} ${decision} ${authorization.action} ${authorization.resource} ${JSON.stringify(authorization.context)}`);
+      if (decision === 'Allowed') continue;
+      // EC2 resolves the resources a request names before it authorizes them: one that does
+      // not exist is answered InvalidXxx.NotFound (moto's answer), not UnauthorizedOperation.
+      const named = authorization.ec2Resource;
+      if (named && !(await lookups.ec2Exists(named.type, named.id))) return next(restored);
+      const reason = { principalArn: identity.principalArn, authorization, kind: decision === 'ExplicitlyDenied' ? 'explicit' : 'implicit' } as const;
+      this.recorded.push({
+        function: identity.functionName,
+        action: authorization.action,
+        resource: authorization.resource,
+        reason: denialMessage(reason),
+        call: `${iamPrefixOf(signingName)}:${request.action}`,
+        context: authorization.context,
+      });
+      return denialResponse(signingName, reason);
+    }
+    return next(restored);
+  };
+
+  private async decide(identity: FunctionRole, a: Authorization): Promise<'Allowed' | 'ImplicitlyDenied' | 'ExplicitlyDenied'> {
+    this.evaluatedCount++;
+    const key = JSON.stringify([identity.roleArn, a.action, a.resource, Object.entries(a.context).sort(([x], [y]) => (x < y ? -1 : 1))]);
+    const cached = this.decisions.get(key);
+    if (cached !== undefined) return cached;
+    const result = await runSimulation(
+      {
+        identityPolicies: identity.policies.map((p) => ({ name: p.name, policy: p.document })),
+        serviceControlPolicies: [],
+        resourceControlPolicies: [],
+        request: {
+          principal: `arn:${this.where.partition}:sts::${this.where.account}:assumed-role/${identity.roleName}/${identity.functionName}`,
+          action: a.action,
+          resource: { resource: a.resource, accountId: this.where.account },
+          contextVariables: a.context,
+        },
+      },
+      {},
+    );
+    if (result.resultType === 'error') {
+      throw new Error(`IAM: iam-simulate refused to evaluate ${a.action} on ${a.resource}: ${JSON.stringify(result.errors)}`);
+    }
+    const decision = result.overallResult;
+    if (this.decisions.size >= MAX_CACHED_DECISIONS) this.decisions.clear();
+    this.decisions.set(key, decision);
+    return decision;
+  }
+}
+
+/** Whether an EC2 resource exists, by type (moto answers NotFound or an empty list for one that does not). */
+const EXISTENCE: Record<string, (ec2: EC2Client, id: string) => Promise<boolean>> = {
+  instance: async (ec2, id) => ((await ec2.send(new DescribeInstancesCommand({ InstanceIds: [id] }))).Reservations ?? []).length > 0,
+  image: async (ec2, id) => ((await ec2.send(new DescribeImagesCommand({ ImageIds: [id] }))).Images ?? []).some((i) => i.State !== 'deregistered'),
+  snapshot: async (ec2, id) => ((await ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: [id] }))).Snapshots ?? []).length > 0,
+  'launch-template': async (ec2, id) => ((await ec2.send(new DescribeLaunchTemplatesCommand({ LaunchTemplateIds: [id] }))).LaunchTemplates ?? []).length > 0,
+  'elastic-ip': async (ec2, id) => ((await ec2.send(new DescribeAddressesCommand({ AllocationIds: [id] }))).Addresses ?? []).length > 0,
+  volume: async (ec2, id) => ((await ec2.send(new DescribeVolumesCommand({ VolumeIds: [id] }))).Volumes ?? []).length > 0,
+};
+
+/** State lookups made directly against moto (not through the proxy), memoised for one request. */
+class MotoLookups implements StateLookups {
+  private readonly memo = new Map<string, Promise<unknown>>();
+
+  constructor(
+    private readonly ec2: EC2Client,
+    private readonly iam: IAMClient,
+  ) {}
+
+  private once<T>(key: string, load: () => Promise<T>): Promise<T> {
+    let value = this.memo.get(key) as Promise<T> | undefined;
+    if (value === undefined) {
+      value = load();
+      this.memo.set(key, value);
+    }
+    return value;
+  }
+
+  ec2Tags(ids: string[]): Promise<Map<string, Record<string, string>>> {
+    return this.once(`tags:${[...ids].sort().join(',')}`, async () => {
+      const out = new Map<string, Record<string, string>>();
+      let NextToken: string | undefined;
+      do {
+        const page = await this.ec2.send(new DescribeTagsCommand({ Filters: [{ Name: 'resource-id', Values: ids }], MaxResults: 1000, NextToken }));
+        for (const t of page.Tags ?? []) {
+          if (!t.ResourceId || t.Key === undefined) continue;
+          out.set(t.ResourceId, { ...out.get(t.ResourceId), [t.Key]: t.Value ?? '' });
+        }
+        NextToken = page.NextToken;
+      } while (NextToken);
+      return out;
+    });
+  }
+
+  launchTemplateId(name: string): Promise<string | undefined> {
+    return this.once(`lt:${name}`, async () => {
+      try {
+        const out = await this.ec2.send(new DescribeLaunchTemplatesCommand({ LaunchTemplateNames: [name] }));
+        return out.LaunchTemplates?.[0]?.LaunchTemplateId;
+      } catch (error) {
+        if (String((error as { name?: string }).name).startsWith('InvalidLaunchTemplateName')) return undefined;
+        throw error;
+      }
+    });
+  }
+
+  instanceNetwork(instanceId: string) {
+    return this.once(`net:${instanceId}`, async () => {
+      try {
+        const out = await this.ec2.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }));
+        const instance = out.Reservations?.[0]?.Instances?.[0];
+        if (!instance) return undefined;
+        const primary = (instance.NetworkInterfaces ?? []).find((n) => n.Attachment?.DeviceIndex === 0) ?? instance.NetworkInterfaces?.[0];
+        return { networkInterfaceId: primary?.NetworkInterfaceId, subnetId: instance.SubnetId, vpcId: instance.VpcId };
+      } catch (error) {
+        if (String((error as { name?: string }).name).startsWith('InvalidInstanceID')) return undefined;
+        throw error;
+      }
+    });
+  }
+
+  defaultSubnet(availabilityZone?: string) {
+    return this.once(`subnet:${availabilityZone ?? ''}`, async () => {
+      const Filters = [{ Name: 'default-for-az', Values: ['true'] }, ...(availabilityZone ? [{ Name: 'availability-zone', Values: [availabilityZone] }] : [])];
+      const out = await this.ec2.send(new DescribeSubnetsCommand({ Filters }));
+      const subnet = [...(out.Subnets ?? [])].sort((a, b) => String(a.AvailabilityZone).localeCompare(String(b.AvailabilityZone)))[0];
+      return subnet?.SubnetId && subnet.VpcId ? { subnetId: subnet.SubnetId, vpcId: subnet.VpcId } : undefined;
+    });
+  }
+
+  securityGroupIds(names: string[], vpcId: string | undefined): Promise<string[]> {
+    return this.once(`sg:${names.join(',')}:${vpcId ?? ''}`, async () => {
+      const Filters = [
+        { Name: 'group-name', Values: names.length > 0 ? names : ['default'] },
+        ...(vpcId ? [{ Name: 'vpc-id', Values: [vpcId] }] : []),
+      ];
+      const out = await this.ec2.send(new DescribeSecurityGroupsCommand({ Filters }));
+      return (out.SecurityGroups ?? []).flatMap((g) => (g.GroupId ? [g.GroupId] : []));
+    });
+  }
+
+  ec2Exists(type: string, id: string): Promise<boolean> {
+    return this.once(`exists:${id}`, async () => {
+      const describe = EXISTENCE[type];
+      if (!describe) return true; // not checked: evaluated as if it existed
+      try {
+        return await describe(this.ec2, id);
+      } catch (error) {
+        if (/NotFound|Malformed/.test(String((error as { name?: string }).name))) return false;
+        throw error;
+      }
+    });
+  }
+
+  roleOfInstanceProfile(profile: { arn?: string; name?: string }): Promise<string | undefined> {
+    const name = profile.name ?? profile.arn?.split('/').pop();
+    return this.once(`profile:${name}`, async () => {
+      if (!name) return undefined;
+      try {
+        const out = await this.iam.send(new GetInstanceProfileCommand({ InstanceProfileName: name }));
+        return out.InstanceProfile?.Roles?.[0]?.Arn;
+      } catch (error) {
+        if ((error as { name?: string }).name === 'NoSuchEntity' || (error as { name?: string }).name === 'NoSuchEntityException') return undefined;
+        throw error;
+      }
+    });
+  }
+}
