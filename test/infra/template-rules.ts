@@ -304,12 +304,16 @@ function rules(ctx: Context): Record<string, ResourceRule & { cfnCondition?: str
     },
     'iam:PassRole': {
       types: {
-        [`role/${ctx.spec.passRoles}`]: [
-          [
-            equalsExactly('StringEquals', 'iam:PassedToService', ['ec2.amazonaws.com']),
-            equalsExactly('ArnLike', 'iam:AssociatedResourceArn', [`arn:aws:ec2:${PSEUDO.region}:${PSEUDO.account}:instance/*`]),
-          ],
-        ],
+        [`role/${ctx.spec.passRoles}`]:
+          ctx.fn === 'Bake'
+            ? // A launch template naming an instance profile: passed to EC2, no instance yet.
+              [[equalsExactly('StringEquals', 'iam:PassedToService', ['ec2.amazonaws.com'])]]
+            : [
+                [
+                  equalsExactly('StringEquals', 'iam:PassedToService', ['ec2.amazonaws.com']),
+                  equalsExactly('ArnLike', 'iam:AssociatedResourceArn', [`arn:aws:ec2:${PSEUDO.region}:${PSEUDO.account}:instance/*`]),
+                ],
+              ],
       },
     },
     'cloudwatch:PutMetricAlarm': { exact: statusAlarms },

@@ -58,7 +58,8 @@ const SPEC: Spec = {
     Schedule: [...logsAndDlq, 'ec2:DescribeInstances', 'ec2:DescribeImages', 'ec2:CreateTags', 'events:PutEvents'],
     // bakeInstance: lineage tag, CreateImage (+ DescribeImages on a duplicate name), the capture
     // (DescribeInstanceAttribute, launch template and its versions, its newest version read
-    // back so a retry adds none, the Elastic IP's tag), ImageBakeFailed.
+    // back so a retry adds none, the Elastic IP's tag; PassRole of an instance profile the
+    // template names), ImageBakeFailed.
     Bake: [
       ...logsAndDlq,
       'ec2:DescribeImages',
@@ -70,6 +71,7 @@ const SPEC: Spec = {
       'ec2:CreateLaunchTemplate',
       'ec2:CreateLaunchTemplateVersion',
       'ec2:DeleteLaunchTemplateVersions',
+      'iam:PassRole',
       'events:PutEvents',
     ],
     // settleImage: DescribeImages, PutEvents, CreateTags status.
@@ -192,12 +194,12 @@ describe('least privilege', () => {
     }
   });
 
-  it('RunInstances and PassRole: managed images, tagged replacements, configured roles passed to EC2 instances here', () => {
+  it('RunInstances and PassRole: managed images, tagged replacements, configured roles passed to EC2 (instances, and the launch templates bake writes)', () => {
     expect(problemsAbout(checkLeastPrivilege(t, SPEC), 'ec2:RunInstances')).toEqual([]);
     expect(problemsAbout(checkLeastPrivilege(t, SPEC), 'iam:PassRole')).toEqual([]);
     const passRole = allowing(t, 'iam:PassRole');
-    expect(passRole.map((s) => s.where.split('/')[0])).toEqual(['RecoverRole']);
-    expect(passRole[0]!.resources).toEqual([`arn:aws:iam::123456789012:role/${SPEC.passRoles}`]);
+    expect(passRole.map((s) => s.where.split('/')[0]).sort()).toEqual(['BakeRole', 'RecoverRole']);
+    for (const s of passRole) expect(s.resources).toEqual([`arn:aws:iam::123456789012:role/${SPEC.passRoles}`]);
   });
 
   it('TerminateInstances exists only where params.terminateReplaced is true (it is not for this stage)', () => {
