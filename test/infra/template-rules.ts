@@ -299,7 +299,8 @@ function rules(ctx: Context): Record<string, ResourceRule & { cfnCondition?: str
       },
     },
     'ec2:TerminateInstances': {
-      types: { instance: [[present(`aws:ResourceTag/${TAG.recover}`), present(`aws:ResourceTag/${TAG.lineage}`)]] },
+      // Only what recovery replaced (it writes replaced-by just before), not every opted-in instance.
+      types: { instance: [[present(`aws:ResourceTag/${TAG.recover}`), present(`aws:ResourceTag/${TAG.replacedBy}`)]] },
       cfnCondition: 'TerminatesReplaced',
     },
     'iam:PassRole': {

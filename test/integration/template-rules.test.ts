@@ -321,6 +321,14 @@ const mutations: Mutation[] = [
     (x) => addStatement(x, 'RecoverRole', x.Resources.RecoverTerminateReplacedPolicy!.Properties!.PolicyDocument.Statement[0]),
     /TerminateInstances must only exist under the CloudFormation condition TerminatesReplaced/,
   ],
+  [
+    'TerminateInstances of any opted-in instance, replaced or not',
+    (x) => {
+      const s = x.Resources.RecoverTerminateReplacedPolicy!.Properties!.PolicyDocument.Statement[0];
+      s.Condition.Null = { 'aws:ResourceTag/ami-lifecycle:recover': 'false', 'aws:ResourceTag/ami-lifecycle:lineage': 'false' };
+    },
+    /ec2:TerminateInstances on .* lacks its conditions/,
+  ],
   ['logs of every function', (x) => void (stmt(x, 'BakeRole', 'WriteOwnLogs').Resource = { 'Fn::Sub': 'arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:*' }), /logs:PutLogEvents on .*log-group:\*/],
   ["another function's dead-letter queue", (x) => void (stmt(x, 'BakeRole', 'SendFailedInvocationsToOwnDlq').Resource = { 'Fn::GetAtt': ['RecoverDlq', 'Arn'] }), /sqs:SendMessage on <RecoverDlq.Arn>/],
   // delivery
