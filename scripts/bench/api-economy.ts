@@ -12,6 +12,7 @@
 import { fileURLToPath } from 'node:url';
 import { DescribeImagesCommand } from '@aws-sdk/client-ec2';
 import { LocalCloud, pastNights } from '../../test/harness/local-cloud.js';
+import { requireNoDenials } from '../../test/harness/iam/report.js';
 import type { RotationReport } from '../../shared/use-cases/rotate-images.js';
 import { runSectionScript, sectionInChild, type BenchSection, type TargetCheck } from './section.js';
 
@@ -142,6 +143,7 @@ async function measureApiEconomy(): Promise<BenchSection> {
         problems.push(`N=${SCHEDULE_ONLY} scheduled run failed: ${error instanceof Error ? error.message : String(error)}`);
       }
     }
+    requireNoDenials(cloud.iam, 'api-economy');
   } finally {
     await cloud.stop();
   }

@@ -16,6 +16,7 @@ import { paginateDescribeImages } from '@aws-sdk/client-ec2';
 import { pathToFileURL } from 'node:url';
 import { readServerless } from '../../cli/serverless-config.js';
 import { LocalCloud, type Delivery } from '../../test/harness/local-cloud.js';
+import { requireNoDenials } from '../../test/harness/iam/report.js';
 import type { TokenBucketOptions } from '../../test/harness/proxy.js';
 import { ratio, type BenchSection } from './section.js';
 
@@ -155,6 +156,7 @@ export async function throughput(
     const bucket = { capacity, refillPerSecond: refill };
     process.stderr.write(`throughput: throttled run, bucket ${bucketText(bucket)}, bound ${s(boundOf(refill))}\n`);
     results.push(await run(cloud, instances, bucket, 'EC2 mutating bucket'));
+    requireNoDenials(cloud.iam, 'throughput');
   } finally {
     await cloud.stop();
   }

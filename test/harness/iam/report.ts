@@ -81,3 +81,16 @@ export function totalsLine(t: { evaluated: number; denied: number; planted: numb
   const planted = t.planted > 0 ? ` (and ${n(t.planted)} planted by tests)` : '';
   return `IAM: ${n(t.evaluated)} authorizations evaluated against the packaged roles, ${n(t.denied - t.planted)} denials${planted}`;
 }
+
+/**
+ * For the sandbox and the benchmarks: prints the counts of a cloud's IAM evaluation and
+ * throws if anything was refused (a benchmark of refused calls measures nothing).
+ */
+export function requireNoDenials(iam: IamEnforcer | undefined, label: string): void {
+  if (!iam) return;
+  process.stderr.write(`${label}: ${totalsLine(iam.counts())}\n`);
+  const denials = iam.denials();
+  if (denials.length > 0) {
+    throw new Error(`${label}: IAM refused ${denials.length} call(s):\n${denials.map((d) => `  ${d.function} ${d.call}: ${d.reason}`).join('\n')}`);
+  }
+}
