@@ -336,6 +336,23 @@ export class LocalCloud {
     this.iam.expectDenials(n);
   }
 
+  /**
+   * The functions' roles from now on come from the packaged template with `edit` applied (a
+   * harness test plants a defect in a role this way); without `edit`, the template as packaged.
+   */
+  async useTemplate(edit?: (template: Template) => void): Promise<void> {
+    if (!this.iam) throw new Error('this LocalCloud does not evaluate IAM');
+    const { params } = this.options;
+    this.iam.setRoles(
+      await loadFunctionRoles({
+        service: this.wiring.service,
+        stage: this.wiring.stage,
+        ...(params ? { params } : {}),
+        ...(edit ? { editTemplate: edit } : {}),
+      }),
+    );
+  }
+
   /** Every call IAM refused so far, oldest first. */
   denials(): Denial[] {
     return this.iam?.denials() ?? [];

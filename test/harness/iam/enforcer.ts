@@ -79,14 +79,21 @@ export class IamEnforcer {
     motoEndpoint: string,
     private readonly where: Partitioned,
   ) {
+    this.setRoles(roles);
+    this.iam = new IAMClient({ endpoint: motoEndpoint, region: where.region, credentials: { accessKeyId: DEFAULT_KEY, secretAccessKey: DEFAULT_KEY } });
+    registerEnforcer(this);
+  }
+
+  /** The roles the functions run with from now on (a harness test plants a defect this way, then puts them back). */
+  setRoles(roles: FunctionRole[]): void {
+    this.byKey.clear();
+    this.decisions.clear();
     for (const role of roles) {
       this.byKey.set(functionAccessKey(role.functionName), {
         ...role,
-        principalArn: `arn:${where.partition}:sts::${where.account}:assumed-role/${role.roleName}/${role.functionName}`,
+        principalArn: `arn:${this.where.partition}:sts::${this.where.account}:assumed-role/${role.roleName}/${role.functionName}`,
       });
     }
-    this.iam = new IAMClient({ endpoint: motoEndpoint, region: where.region, credentials: { accessKeyId: DEFAULT_KEY, secretAccessKey: DEFAULT_KEY } });
-    registerEnforcer(this);
   }
 
   /** The role a function runs with, by its serverless.yml key (bake, recover, ...). */
