@@ -11,7 +11,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { PROJECT_ROOT, readServerless } from '../../cli/serverless-config.js';
 import {
@@ -21,13 +21,12 @@ import {
   checkMetrics,
   checkTemplate,
   functionsOf,
-  packageService,
   roleView,
-  type Packaged,
   type Spec,
   type Stmt,
   type Template,
 } from '../infra/template-rules.js';
+import { packagedTemplate, type CachedTemplate } from '../infra/packaged.js';
 
 const run = promisify(execFile);
 const STAGE = 'ci';
@@ -119,17 +118,17 @@ const SPEC: Spec = {
   maxBakeConcurrency: 5,
 };
 
-let packaged: Packaged;
+let packaged: CachedTemplate;
 let t: Template;
 
 beforeAll(async () => {
-  packaged = await packageService(STAGE);
+  // Shared with template-iam.test.ts, the harness's roles and the README table: packaged once per change.
+  packaged = await packagedTemplate({ stage: STAGE });
   t = packaged.template;
   // Measured, not asserted (a timed test would be flaky): CI's own packaging takes as long.
-  console.info(`serverless package --stage ${STAGE}: ${(packaged.ms / 1000).toFixed(1)} s`);
+  if (packaged.packaged) console.info(`serverless package --stage ${STAGE}: ${(packaged.ms / 1000).toFixed(1)} s`);
 }, 180_000);
 
-afterAll(() => packaged?.dispose());
 
 const clone = () => structuredClone(t);
 const allStatements = (tpl: Template): Stmt[] => functionsOf(tpl).flatMap((f) => roleView(tpl, f.role).statements);
