@@ -25,6 +25,8 @@ export interface FoundStatement {
   /** The role it applies to (identity policies), or undefined (a resource policy). */
   role?: string;
   statement: Record<string, unknown>;
+  /** The CloudFormation condition its policy resource exists under, if any. */
+  when?: string;
 }
 
 /**
@@ -58,7 +60,7 @@ export function templateStatements(template: Template, service: string, stage: s
   for (const [id, r] of Object.entries(template.Resources)) {
     const push = (where: string, doc: unknown, role?: string) => {
       for (const [i, s] of list((doc as PolicyDocument | undefined)?.Statement).entries()) {
-        out.push({ where: `${where}/${String(s.Sid ?? `#${i}`)}`, ...(role ? { role } : {}), statement: s });
+        out.push({ where: `${where}/${String(s.Sid ?? `#${i}`)}`, ...(role ? { role } : {}), ...(r.Condition ? { when: r.Condition } : {}), statement: s });
       }
     };
     const p = r.Properties ?? {};
