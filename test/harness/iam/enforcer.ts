@@ -25,8 +25,8 @@ import {
   type EC2Client,
 } from '@aws-sdk/client-ec2';
 import { runSimulation } from '@cloud-copilot/iam-simulate';
-import type { Interceptor, ProxiedRequest } from '../proxy.js';
-import { authorizationsFor, iamPrefixOf, type Authorization, type Partitioned, type StateLookups } from './authorizations.js';
+import type { Interceptor, ProxiedRequest, ProxiedResponse } from '../proxy.js';
+import { authorizationsFor, iamPrefixOf, type Authorization, type Described, type Partitioned, type StateLookups } from './authorizations.js';
 import { denialMessage, denialResponse } from './denial.js';
 import { callerKeyOf, functionAccessKey } from './identity.js';
 import { registerEnforcer, unregisterEnforcer } from './report.js';
@@ -53,6 +53,8 @@ export interface IamCounts {
   denied: number;
   /** Of those, denials a test planted and expected (see expectDenials). */
   planted: number;
+  /** Milliseconds spent building and evaluating authorizations (moto lookups included). */
+  ms: number;
 }
 
 const DEFAULT_KEY = 'testing';
@@ -66,6 +68,7 @@ export class IamEnforcer {
   private readonly decisions = new Map<string, 'Allowed' | 'ImplicitlyDenied' | 'ExplicitlyDenied'>();
   private readonly iam: IAMClient;
   private evaluatedCount = 0;
+  private spentMs = 0;
   private readonly recorded: Denial[] = [];
   /** Denials the checks (report.ts) have seen; the rest are new. */
   checkedUpTo = 0;
@@ -102,7 +105,7 @@ export class IamEnforcer {
   }
 
   counts(): IamCounts {
-    return { evaluated: this.evaluatedCount, denied: this.recorded.length, planted: this.planted };
+    return { evaluated: this.evaluatedCount, denied: this.recorded.length, planted: this.planted, ms: Math.round(this.spentMs) };
   }
 
   /** Every denial so far, oldest first. */
@@ -121,9 +124,17 @@ export class IamEnforcer {
   }
 
   readonly interceptor: Interceptor = async (request, next, context) => {
+    const started = performance.now();
+    const verdict = await this.evaluate(request, context.ec2For.bind(context));
+    this.spentMs += performance.now() - started;
+    return 'status' in verdict ? verdict : next(verdict.forward);
+  };
+
+  /** A refusal to answer with, or the request to pass on (signed with the caller's own key). */
+  private async evaluate(request: ProxiedRequest, ec2For: (r: ProxiedRequest) => EC2Client): Promise<ProxiedResponse | { forward: ProxiedRequest }> {
     const scope = CREDENTIAL.exec(request.headers.authorization ?? '');
     const identity = scope ? this.byKey.get(scope[1]!) : undefined;
-    if (!scope || !identity || request.url.startsWith('/moto-api/') || request.action === undefined) return next(request);
+    if (!scope || !identity || request.url.startsWith('/moto-api/') || request.action === undefined) return { forward: request };
     // moto and the later links see the caller's own key, as before.
     const original = callerKeyOf(scope[1]!) ?? DEFAULT_KEY;
     const restored: ProxiedRequest = {
@@ -139,7 +150,7 @@ export class IamEnforcer {
         ? { json: JSON.parse(request.body.toString('utf8')) as Record<string, unknown> }
         : {}),
     };
-    const lookups = new MotoLookups(context.ec2For(restored), this.iam);
+    const lookups = new MotoLookups(ec2For(restored), this.iam, this.where.region);
     const authorizations = await authorizationsFor(call, lookups, this.where);
     for (const authorization of authorizations) {
       const decision = await this.decide(identity, authorization);
@@ -148,7 +159,7 @@ export class IamEnforcer {
       // EC2 resolves the resources a request names before it authorizes them: one that does
       // not exist is answered InvalidXxx.NotFound (moto's answer), not UnauthorizedOperation.
       const named = authorization.ec2Resource;
-      if (named && !(await lookups.ec2Exists(named.type, named.id))) return next(restored);
+      if (named && !(await lookups.ec2Exists(named.type, named.id))) return { forward: restored };
       const reason = { principalArn: identity.principalArn, authorization, kind: decision === 'ExplicitlyDenied' ? 'explicit' : 'implicit' } as const;
       this.recorded.push({
         function: identity.functionName,
@@ -160,8 +171,8 @@ export class IamEnforcer {
       });
       return denialResponse(signingName, reason);
     }
-    return next(restored);
-  };
+    return { forward: restored };
+  }
 
   private async decide(identity: FunctionRole, a: Authorization): Promise<'Allowed' | 'ImplicitlyDenied' | 'ExplicitlyDenied'> {
     this.evaluatedCount++;
@@ -202,6 +213,55 @@ const EXISTENCE: Record<string, (ec2: EC2Client, id: string) => Promise<boolean>
   volume: async (ec2, id) => ((await ec2.send(new DescribeVolumesCommand({ VolumeIds: [id] }))).Volumes ?? []).length > 0,
 };
 
+const tagsOf = (tags: Array<{ Key?: string; Value?: string }> | undefined): Record<string, string> =>
+  Object.fromEntries((tags ?? []).flatMap((t) => (t.Key === undefined ? [] : [[t.Key, t.Value ?? '']])));
+
+/** The keys the SAR lists for existing images, instances and snapshots, from one describe call. */
+const DESCRIBED: Record<string, (ec2: EC2Client, ids: string[], region: string) => Promise<Map<string, Described>>> = {
+  image: async (ec2, ids) => {
+    const out = new Map<string, Described>();
+    for (const i of (await ec2.send(new DescribeImagesCommand({ ImageIds: ids }))).Images ?? []) {
+      if (!i.ImageId || i.State === 'deregistered') continue;
+      const keys: Record<string, string> = { 'ec2:Owner': i.ImageOwnerAlias ?? i.OwnerId ?? '', 'ec2:Public': String(i.Public ?? false) };
+      if (i.ImageType) keys['ec2:ImageType'] = i.ImageType;
+      if (i.RootDeviceType) keys['ec2:RootDeviceType'] = i.RootDeviceType;
+      out.set(i.ImageId, { tags: tagsOf(i.Tags), keys });
+    }
+    return out;
+  },
+  instance: async (ec2, ids) => {
+    const out = new Map<string, Described>();
+    const { Reservations = [] } = await ec2.send(new DescribeInstancesCommand({ InstanceIds: ids }));
+    for (const i of Reservations.flatMap((r) => r.Instances ?? [])) {
+      if (!i.InstanceId) continue;
+      const keys: Record<string, string> = { 'ec2:InstanceMarketType': i.InstanceLifecycle === 'spot' ? 'spot' : 'on-demand' };
+      if (i.InstanceType) keys['ec2:InstanceType'] = i.InstanceType;
+      if (i.Placement?.AvailabilityZone) keys['ec2:AvailabilityZone'] = i.Placement.AvailabilityZone;
+      if (i.Placement?.Tenancy) keys['ec2:Tenancy'] = i.Placement.Tenancy;
+      if (i.RootDeviceType) keys['ec2:RootDeviceType'] = i.RootDeviceType;
+      if (i.EbsOptimized !== undefined) keys['ec2:EbsOptimized'] = String(i.EbsOptimized);
+      if (i.IamInstanceProfile?.Arn) keys['ec2:InstanceProfile'] = i.IamInstanceProfile.Arn;
+      if (i.MetadataOptions?.HttpTokens) keys['ec2:MetadataHttpTokens'] = i.MetadataOptions.HttpTokens;
+      if (i.MetadataOptions?.HttpEndpoint) keys['ec2:MetadataHttpEndpoint'] = i.MetadataOptions.HttpEndpoint;
+      if (i.MetadataOptions?.HttpPutResponseHopLimit !== undefined) keys['ec2:MetadataHttpPutResponseHopLimit'] = String(i.MetadataOptions.HttpPutResponseHopLimit);
+      out.set(i.InstanceId, { tags: tagsOf(i.Tags), keys });
+    }
+    return out;
+  },
+  snapshot: async (ec2, ids, region) => {
+    const out = new Map<string, Described>();
+    for (const s of (await ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: ids }))).Snapshots ?? []) {
+      if (!s.SnapshotId) continue;
+      const keys: Record<string, string> = { 'ec2:Owner': s.OwnerAlias ?? s.OwnerId ?? '', 'ec2:Encrypted': String(s.Encrypted ?? false) };
+      if (s.VolumeSize !== undefined) keys['ec2:VolumeSize'] = String(s.VolumeSize);
+      if (s.StartTime) keys['ec2:SnapshotTime'] = s.StartTime.toISOString();
+      if (s.VolumeId && s.OwnerId) keys['ec2:ParentVolume'] = `arn:aws:ec2:${region}:${s.OwnerId}:volume/${s.VolumeId}`;
+      out.set(s.SnapshotId, { tags: tagsOf(s.Tags), keys });
+    }
+    return out;
+  },
+};
+
 /** State lookups made directly against moto (not through the proxy), memoised for one request. */
 class MotoLookups implements StateLookups {
   private readonly memo = new Map<string, Promise<unknown>>();
@@ -209,6 +269,7 @@ class MotoLookups implements StateLookups {
   constructor(
     private readonly ec2: EC2Client,
     private readonly iam: IAMClient,
+    private readonly region: string,
   ) {}
 
   private once<T>(key: string, load: () => Promise<T>): Promise<T> {
@@ -233,6 +294,23 @@ class MotoLookups implements StateLookups {
         NextToken = page.NextToken;
       } while (NextToken);
       return out;
+    });
+  }
+
+  ec2Described(type: string, ids: string[]): Promise<Map<string, Described> | undefined> {
+    const describe = DESCRIBED[type];
+    if (!describe) return Promise.resolve(undefined);
+    return this.once(`described:${type}:${[...ids].sort().join(',')}`, async () => {
+      try {
+        return await describe(this.ec2, ids, this.region);
+      } catch (error) {
+        if (!/NotFound|Malformed/.test(String((error as { name?: string }).name))) throw error;
+        if (ids.length === 1) return new Map<string, Described>();
+        // One id that does not exist fails the whole call: describe them one by one.
+        const out = new Map<string, Described>();
+        for (const id of ids) for (const [k, v] of (await this.ec2Described(type, [id])) ?? []) out.set(k, v);
+        return out;
+      }
     });
   }
 

@@ -54,14 +54,15 @@ export function checkDenials(): string[] {
 
 /** The run's totals: every closed enforcer's counts summed. */
 export function readTotals(file: string): Totals {
-  const totals = { evaluated: 0, denied: 0, planted: 0, clouds: 0 };
+  const totals = { evaluated: 0, denied: 0, planted: 0, ms: 0, clouds: 0 };
   if (!existsSync(file)) return totals;
   for (const line of readFileSync(file, 'utf8').split('\n')) {
     if (!line.trim()) continue;
-    const c = JSON.parse(line) as { evaluated: number; denied: number; planted: number };
+    const c = JSON.parse(line) as { evaluated: number; denied: number; planted: number; ms: number };
     totals.evaluated += c.evaluated;
     totals.denied += c.denied;
     totals.planted += c.planted;
+    totals.ms += c.ms;
     totals.clouds += 1;
   }
   return totals;
@@ -72,14 +73,16 @@ export interface Totals {
   denied: number;
   /** Denials tests planted on purpose (expectDenials). */
   planted: number;
+  /** Time spent evaluating, moto lookups included. */
+  ms: number;
   clouds: number;
 }
 
 /** The one line CI shows. */
-export function totalsLine(t: { evaluated: number; denied: number; planted: number }): string {
+export function totalsLine(t: { evaluated: number; denied: number; planted: number; ms: number }): string {
   const n = (x: number) => x.toLocaleString('en-US');
   const planted = t.planted > 0 ? ` (and ${n(t.planted)} planted by tests)` : '';
-  return `IAM: ${n(t.evaluated)} authorizations evaluated against the packaged roles, ${n(t.denied - t.planted)} denials${planted}`;
+  return `IAM: ${n(t.evaluated)} authorizations evaluated against the packaged roles, ${n(t.denied - t.planted)} denials${planted}; ${(t.ms / 1000).toFixed(1)} s spent evaluating`;
 }
 
 /**
