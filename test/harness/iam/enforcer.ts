@@ -53,7 +53,7 @@ export interface IamCounts {
   denied: number;
   /** Of those, denials a test planted and expected (see expectDenials). */
   planted: number;
-  /** Milliseconds spent building and evaluating authorizations (moto lookups included). */
+  /** Milliseconds spent building and evaluating authorizations, moto lookups included, summed over calls (they overlap). */
   ms: number;
 }
 

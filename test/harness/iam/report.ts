@@ -73,7 +73,7 @@ export interface Totals {
   denied: number;
   /** Denials tests planted on purpose (expectDenials). */
   planted: number;
-  /** Time spent evaluating, moto lookups included. */
+  /** Time spent evaluating, moto lookups included, summed over calls (they overlap: not wall time). */
   ms: number;
   clouds: number;
 }
@@ -82,7 +82,7 @@ export interface Totals {
 export function totalsLine(t: { evaluated: number; denied: number; planted: number; ms: number }): string {
   const n = (x: number) => x.toLocaleString('en-US');
   const planted = t.planted > 0 ? ` (and ${n(t.planted)} planted by tests)` : '';
-  return `IAM: ${n(t.evaluated)} authorizations evaluated against the packaged roles, ${n(t.denied - t.planted)} denials${planted}; ${(t.ms / 1000).toFixed(1)} s spent evaluating`;
+  return `IAM: ${n(t.evaluated)} authorizations evaluated against the packaged roles, ${n(t.denied - t.planted)} denials${planted}`;
 }
 
 /**
