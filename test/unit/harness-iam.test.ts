@@ -7,6 +7,7 @@ import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authorizationsFor, type ApiCall, type StateLookups } from '../harness/iam/authorizations.js';
+import { FUNCTION_HEADER, IamEnforcer } from '../harness/iam/enforcer.js';
 import { functionAccessKey, runAsFunction } from '../harness/iam/identity.js';
 import { deployContext, ResolvedTemplate } from '../harness/iam/template.js';
 import type { Template } from '../infra/template-rules.js';
@@ -250,5 +251,36 @@ describe('per-function identity', () => {
       ['other', 'testing'],
       ['proxy', 'testing'],
     ]);
+  });
+});
+
+describe('authorizations on the caller\'s behalf (for a later link of the proxy)', () => {
+  it('evaluates them against the role of the function that made the request, and records a refusal', async () => {
+    const role = {
+      functionKey: 'rotate',
+      functionName: 'svc-dev-rotate',
+      roleLogicalId: 'RotateRole',
+      roleName: 'svc-dev-RotateRole-0123456789AB',
+      roleArn: 'arn:aws:iam::123456789012:role/svc-dev-RotateRole-0123456789AB',
+      policies: [{ name: 'rotate', document: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'ec2:DescribeInstances', Resource: '*' }] } }],
+    };
+    const enforcer = new IamEnforcer([role], 'http://127.0.0.1:1', where);
+    try {
+      const request = { method: 'POST', url: '/', headers: { [FUNCTION_HEADER]: 'svc-dev-rotate' }, body: Buffer.alloc(0), action: 'DescribeImageReferences', form: undefined };
+      const asked = [
+        { action: 'ec2:DescribeInstances', resource: '*', context: { 'aws:CalledVia': ['ec2.amazonaws.com'] } },
+        { action: 'ssm:DescribeParameters', resource: '*', context: { 'aws:CalledVia': ['ec2.amazonaws.com'] } },
+      ];
+      const refused = await enforcer.authorizeOnBehalf(request, 'ec2:DescribeImageReferences', asked);
+      expect(refused?.action).toBe('ssm:DescribeParameters');
+      expect(enforcer.denials()).toEqual([
+        expect.objectContaining({ function: 'svc-dev-rotate', call: 'ec2:DescribeImageReferences', action: 'ssm:DescribeParameters', resource: '*' }),
+      ]);
+      // A request no function made (a test's own, the CLI) is an administrator's.
+      expect(await enforcer.authorizeOnBehalf({ ...request, headers: {} }, 'ec2:DescribeImageReferences', asked)).toBeUndefined();
+      enforcer.expectDenials(1);
+    } finally {
+      enforcer.close();
+    }
   });
 });

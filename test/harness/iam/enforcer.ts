@@ -27,7 +27,7 @@ import {
 import { runSimulation } from '@cloud-copilot/iam-simulate';
 import type { Interceptor, ProxiedRequest, ProxiedResponse } from '../proxy.js';
 import { authorizationsFor, iamPrefixOf, type Authorization, type Described, type Partitioned, type StateLookups } from './authorizations.js';
-import { denialMessage, denialResponse } from './denial.js';
+import { denialMessage, denialResponse, type DenialReason } from './denial.js';
 import { callerKeyOf, functionAccessKey } from './identity.js';
 import { registerEnforcer, unregisterEnforcer } from './report.js';
 import type { FunctionRole } from './template.js';
@@ -57,14 +57,19 @@ export interface IamCounts {
   ms: number;
 }
 
+/** A function's role, and the session ARN AWS names in a refusal. */
+type Identity = FunctionRole & { principalArn: string };
+
 const DEFAULT_KEY = 'testing';
+/** Put on a request the enforcer passes on: which function made it (see authorizeOnBehalf). */
+export const FUNCTION_HEADER = 'x-ami-lifecycle-function';
 const CREDENTIAL = /Credential=([^/,\s]+)\/[^/]+\/([^/]+)\/([^/]+)\//;
 const MAX_CACHED_DECISIONS = 50_000;
 /** AMI_LIFECYCLE_IAM_TRACE=1 prints every authorization and its decision. */
 const TRACE = process.env.AMI_LIFECYCLE_IAM_TRACE === '1';
 
 export class IamEnforcer {
-  private readonly byKey = new Map<string, FunctionRole & { principalArn: string }>();
+  private readonly byKey = new Map<string, Identity>();
   private readonly decisions = new Map<string, 'Allowed' | 'ImplicitlyDenied' | 'ExplicitlyDenied'>();
   private readonly iam: IAMClient;
   private evaluatedCount = 0;
@@ -139,7 +144,11 @@ export class IamEnforcer {
     const original = callerKeyOf(scope[1]!) ?? DEFAULT_KEY;
     const restored: ProxiedRequest = {
       ...request,
-      headers: { ...request.headers, authorization: request.headers.authorization!.replace(`Credential=${scope[1]}/`, `Credential=${original}/`) },
+      headers: {
+        ...request.headers,
+        authorization: request.headers.authorization!.replace(`Credential=${scope[1]}/`, `Credential=${original}/`),
+        [FUNCTION_HEADER]: identity.functionName,
+      },
     };
     const signingName = scope[3]!;
     const call = {
@@ -160,18 +169,35 @@ export class IamEnforcer {
       // not exist is answered InvalidXxx.NotFound (moto's answer), not UnauthorizedOperation.
       const named = authorization.ec2Resource;
       if (named && !(await lookups.ec2Exists(named.type, named.id))) return { forward: restored };
-      const reason = { principalArn: identity.principalArn, authorization, kind: decision === 'ExplicitlyDenied' ? 'explicit' : 'implicit' } as const;
-      this.recorded.push({
-        function: identity.functionName,
-        action: authorization.action,
-        resource: authorization.resource,
-        reason: denialMessage(reason),
-        call: `${iamPrefixOf(signingName)}:${request.action}`,
-        context: authorization.context,
-      });
-      return denialResponse(signingName, reason);
+      return denialResponse(signingName, this.record(identity, authorization, decision, `${iamPrefixOf(signingName)}:${request.action}`));
     }
     return { forward: restored };
+  }
+
+  /**
+   * For a later link that closes a gap (e.g. DescribeImageReferences): the authorizations AWS
+   * makes on the caller's behalf, evaluated against the role of the function that made the
+   * request. Returns the first refused one (recorded as a denial of `call`), or undefined when
+   * all are allowed or no function made the request (an administrator's call).
+   */
+  async authorizeOnBehalf(request: ProxiedRequest, call: string, authorizations: Authorization[]): Promise<Authorization | undefined> {
+    const functionName = request.headers[FUNCTION_HEADER];
+    const identity = [...this.byKey.values()].find((r) => r.functionName === functionName);
+    if (!identity) return undefined;
+    for (const authorization of authorizations) {
+      const decision = await this.decide(identity, authorization);
+      if (decision === 'Allowed') continue;
+      this.record(identity, authorization, decision, call);
+      return authorization;
+    }
+    return undefined;
+  }
+
+  /** Records a refusal of `call` and returns AWS's reason for it. */
+  private record(identity: Identity, authorization: Authorization, decision: 'ImplicitlyDenied' | 'ExplicitlyDenied', call: string): DenialReason {
+    const reason: DenialReason = { principalArn: identity.principalArn, authorization, kind: decision === 'ExplicitlyDenied' ? 'explicit' : 'implicit' };
+    this.recorded.push({ function: identity.functionName, action: authorization.action, resource: authorization.resource, reason: denialMessage(reason), call, context: authorization.context });
+    return reason;
   }
 
   private async decide(identity: FunctionRole, a: Authorization): Promise<'Allowed' | 'ImplicitlyDenied' | 'ExplicitlyDenied'> {

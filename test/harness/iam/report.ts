@@ -22,6 +22,7 @@ export function registerEnforcer(enforcer: IamEnforcer): void {
 /** Forgets a closed enforcer, after adding its totals to the run's file. */
 export function unregisterEnforcer(enforcer: IamEnforcer): void {
   live.delete(enforcer);
+  settle(enforcer); // denials a test expected just before it closed its own enforcer count as planted
   const file = process.env[TOTALS_ENV];
   if (file) appendFileSync(file, `${JSON.stringify(enforcer.counts())}\n`);
 }
@@ -31,25 +32,24 @@ export function unregisterEnforcer(enforcer: IamEnforcer): void {
  * Resets each enforcer's expectation. Empty when all is well.
  */
 export function checkDenials(): string[] {
-  const problems: string[] = [];
-  for (const enforcer of live) {
-    const all = enforcer.denials();
-    const fresh = all.slice(enforcer.checkedUpTo);
-    const expected = enforcer.expected ?? 0;
-    enforcer.checkedUpTo = all.length;
-    enforcer.expected = undefined;
-    if (fresh.length === expected) {
-      enforcer.planted += expected;
-      continue;
-    }
-    const list = fresh.map((d) => `  ${d.function} ${d.call}: ${d.reason}`).join('\n');
-    problems.push(
-      expected === 0
-        ? `IAM refused ${fresh.length} call(s) the test did not expect:\n${list}`
-        : `IAM refused ${fresh.length} call(s), the test expected ${expected}:\n${list}`,
-    );
+  return [...live].flatMap((enforcer) => settle(enforcer) ?? []);
+}
+
+/** Compares an enforcer's new denials with what the test expected; a problem, or undefined. */
+function settle(enforcer: IamEnforcer): string | undefined {
+  const all = enforcer.denials();
+  const fresh = all.slice(enforcer.checkedUpTo);
+  const expected = enforcer.expected ?? 0;
+  enforcer.checkedUpTo = all.length;
+  enforcer.expected = undefined;
+  if (fresh.length === expected) {
+    enforcer.planted += expected;
+    return undefined;
   }
-  return problems;
+  const list = fresh.map((d) => `  ${d.function} ${d.call}: ${d.reason}`).join('\n');
+  return expected === 0
+    ? `IAM refused ${fresh.length} call(s) the test did not expect:\n${list}`
+    : `IAM refused ${fresh.length} call(s), the test expected ${expected}:\n${list}`;
 }
 
 /** The run's totals: every closed enforcer's counts summed. */
