@@ -6,10 +6,12 @@ export default defineConfig({
     // Integration files each start their own moto_server; two cores run two at a time.
     testTimeout: 30_000,
     hookTimeout: 60_000,
-    // Every request through the fidelity proxy is checked against AWS's API model; a test fails on
-    // a violation it did not declare, and the run prints the counts at the end.
-    setupFiles: ['test/harness/vitest-setup.ts'],
-    globalSetup: ['test/harness/vitest-global-setup.ts'],
+    // Every request through the fidelity proxy is checked against AWS's API model, and every call a
+    // function makes is evaluated against its role (test/harness/iam; the roles packaged once per
+    // run): a test fails on a violation or a denial it did not declare, and the run prints the
+    // counts at the end.
+    setupFiles: ['test/harness/vitest-setup.ts', 'test/harness/iam/setup.ts'],
+    globalSetup: ['test/harness/vitest-global-setup.ts', 'test/harness/iam/global-setup.ts'],
     env: {
       // Tests never reach AWS: dummy credentials, and clients point at moto per test file.
       AWS_ACCESS_KEY_ID: 'testing',

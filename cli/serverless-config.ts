@@ -84,7 +84,11 @@ function get(obj: Json, path: string): Json {
   return path.split('.').reduce<Json>((o, key) => (o && typeof o === 'object' ? (o as Record<string, Json>)[key] : undefined), obj);
 }
 
-export function readServerless(options: { stage?: string; file?: string } = {}): ServiceWiring {
+/**
+ * `params` overrides stage parameters as `serverless package --param key=value` does, so a
+ * caller can read the wiring of a stage the way it would be packaged with them.
+ */
+export function readServerless(options: { stage?: string; file?: string; params?: Record<string, string> } = {}): ServiceWiring {
   const file = options.file ?? resolve(PROJECT_ROOT, 'serverless.yml');
   const raw = parse(readFileSync(file, 'utf8'), { customTags: intrinsics }) as Record<string, Json>;
   const stage = options.stage ?? 'dev';
@@ -99,8 +103,11 @@ export function readServerless(options: { stage?: string; file?: string } = {}):
       case 'sls':
         if (arg.trim() === 'stage') return stage;
         break;
-      case 'param':
-        return resolveValue(params[stage]?.[arg.trim()] ?? params.default?.[arg.trim()]);
+      case 'param': {
+        const name = arg.trim();
+        if (options.params?.[name] !== undefined) return options.params[name];
+        return resolveValue(params[stage]?.[name] ?? params.default?.[name]);
+      }
       case 'opt': {
         const [name, fallback] = arg.split(',').map((s) => s.trim());
         if (name === 'stage') return stage;

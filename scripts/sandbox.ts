@@ -30,6 +30,7 @@ import type { RotationReport } from '../shared/use-cases/rotate-images.js';
 import type { ScheduleRunReport } from '../shared/use-cases/run-schedule.js';
 import { assertNoApiViolations } from '../test/harness/api-model/index.js';
 import { LocalCloud, type Delivery } from '../test/harness/local-cloud.js';
+import { totalsLine } from '../test/harness/iam/report.js';
 import { isMotoMissing } from '../test/harness/moto.js';
 
 export interface SandboxOptions {
@@ -138,6 +139,8 @@ export async function runSandbox(options: SandboxOptions, say: Say): Promise<San
     }
 
     await summarise(sb);
+    // Every call was evaluated against its function's role: a refusal is a problem like any other.
+    for (const d of cloud.denials()) sb.problems.push(`IAM refused ${d.function} ${d.call}: ${d.reason}`);
     if (options.eventsOut) writeEvents(sb, options.eventsOut);
     reportProblems(sb);
     return { cloud, endpoint: cloud.proxy.endpoint, fleet: sb.fleet, problems: sb.problems };
@@ -388,6 +391,7 @@ async function summarise(sb: Sandbox): Promise<void> {
   say();
   say(`events published: ${JSON.stringify(countBy(cloud.published().map((e) => e['detail-type'])))}`);
   say(`AWS calls made by the service: ${JSON.stringify(cloud.proxy.calls())}`);
+  if (cloud.iam) say(totalsLine(cloud.iam.counts()));
   say();
   say(`== npm run cli -- --endpoint ${cloud.proxy.endpoint} status`);
   const ctx = createContext({ stage: STAGE, endpoint: cloud.proxy.endpoint, quiet: true });

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { DescribeImagesCommand } from '@aws-sdk/client-ec2';
 import { assertNoApiViolations } from '../../test/harness/api-model/index.js';
 import { LocalCloud, pastNights } from '../../test/harness/local-cloud.js';
+import { requireNoDenials } from '../../test/harness/iam/report.js';
 import type { RotationReport } from '../../shared/use-cases/rotate-images.js';
 import { runSectionScript, sectionInChild, type BenchSection, type TargetCheck } from './section.js';
 
@@ -145,6 +146,7 @@ async function measureApiEconomy(): Promise<BenchSection> {
     }
     // Every call went through the proxy, checked against AWS's API model: a refused one fails the benchmark.
     assertNoApiViolations(cloud.proxy, (text) => process.stderr.write(`api-economy: ${text}\n`));
+    requireNoDenials(cloud.iam, 'api-economy');
   } finally {
     await cloud.stop();
   }

@@ -18,6 +18,7 @@ import { AllocateAddressCommand, AssociateAddressCommand, EC2Client } from '@aws
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { assertNoApiViolations } from '../../test/harness/api-model/index.js';
 import { LocalCloud } from '../../test/harness/local-cloud.js';
+import { requireNoDenials } from '../../test/harness/iam/report.js';
 import { PROJECT_ROOT } from '../../cli/serverless-config.js';
 import { Ec2Gateway } from '../../shared/aws/ec2-gateway.js';
 import { EventBusPublisher } from '../../shared/aws/event-bus.js';
@@ -115,7 +116,8 @@ async function recoverOnce(cloud: LocalCloud, deps: Deps, records: CallRecord[],
   const t0 = performance.now();
   // The handler's work: parse the delivered event, then recover.
   const trigger = RecoveryTriggerEvent.parse(triggerFor(instanceId));
-  const report = await recoverInstances(trigger, deps);
+  // Called in-process, but as the recover function: its calls are evaluated against its role.
+  const report = await cloud.asFunction('recover', () => recoverInstances(trigger, deps));
   const totalMs = performance.now() - t0;
   const outcome = report.outcomes.map((o) => o.action).join(',') || 'none';
   const waves = wavesOf(records);
@@ -171,6 +173,7 @@ async function measureRecovery(): Promise<BenchSection> {
     }
     // Every call went through the proxy, checked against AWS's API model: a refused one fails the benchmark.
     assertNoApiViolations(cloud.proxy, (text) => process.stderr.write(`recovery: ${text}\n`));
+    requireNoDenials(cloud.iam, 'recovery');
   } finally {
     await cloud.stop();
   }

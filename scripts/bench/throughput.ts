@@ -17,6 +17,7 @@ import { pathToFileURL } from 'node:url';
 import { readServerless } from '../../cli/serverless-config.js';
 import { assertNoApiViolations } from '../../test/harness/api-model/index.js';
 import { LocalCloud, type Delivery } from '../../test/harness/local-cloud.js';
+import { requireNoDenials } from '../../test/harness/iam/report.js';
 import type { TokenBucketOptions } from '../../test/harness/proxy.js';
 import { ratio, type BenchSection } from './section.js';
 
@@ -159,6 +160,7 @@ export async function throughput(
     results.push(await run(cloud, instances, bucket, 'EC2 mutating bucket'));
     // Every call went through the proxy, checked against AWS's API model: a refused one fails the benchmark.
     assertNoApiViolations(cloud.proxy, (text) => process.stderr.write(`throughput: ${text}\n`));
+    requireNoDenials(cloud.iam, 'throughput');
   } finally {
     await cloud.stop();
   }

@@ -42,6 +42,11 @@ import {
   type ThrottleOptions,
 } from './proxy.js';
 import { PROJECT_ROOT, readServerless, type FunctionWiring, type ServiceWiring } from '../../cli/serverless-config.js';
+import type { Template } from '../infra/template-rules.js';
+import { IamEnforcer, type Denial } from './iam/enforcer.js';
+import { runAsFunction } from './iam/identity.js';
+import { LOCAL_CLOUD_STAGE, loadFunctionRoles } from './iam/roles.js';
+import { deployContext } from './iam/template.js';
 
 /** An image id that moto ships in every region, to launch instances from. */
 export const MOTO_BASE_AMI = 'ami-760aaa0f';
@@ -99,6 +104,18 @@ function lambdaContext(functionName: string, timeoutSeconds: number): Context {
 
 export interface LocalCloudOptions {
   stage?: string;
+  /**
+   * Stage parameters overridden (serverless.yml `params`), as `--param key=value` would: they
+   * reach the functions' environment and the packaged roles alike.
+   */
+  params?: Record<string, string>;
+  /**
+   * IAM evaluated on every call a function makes, against its role in the packaged template
+   * (default true; see test/harness/iam).
+   */
+  iam?: boolean;
+  /** Edits a copy of the packaged template before its roles are read: how a harness test plants a defect. */
+  editTemplate?: (template: Template) => void;
   /** Environment entries to set in addition to serverless.yml's (they win). */
   env?: Record<string, string>;
   /** Handler invocations running at once while delivering. */
@@ -157,6 +174,8 @@ export class LocalCloud {
     /** The simulated time the proxy reports for images created now (undefined: the real time). */
     private readonly clock: { at?: Date | undefined },
     private readonly options: LocalCloudOptions,
+    /** The IAM evaluator of the proxy (undefined when started with iam: false). */
+    readonly iam?: IamEnforcer,
   ) {
     // The harness's own calls go straight to moto: the proxy counts only the service's calls.
     const config = { endpoint: moto.endpoint, region, credentials };
@@ -166,16 +185,28 @@ export class LocalCloud {
   }
 
   static async start(options: LocalCloudOptions = {}): Promise<LocalCloud> {
-    const wiring = readServerless({ stage: options.stage ?? 'dev' });
+    const stage = options.stage ?? LOCAL_CLOUD_STAGE;
+    const wiring = readServerless({ stage, ...(options.params ? { params: options.params } : {}) });
+    const roles =
+      options.iam === false
+        ? undefined
+        : await loadFunctionRoles({
+            service: wiring.service,
+            stage,
+            ...(options.params ? { params: options.params } : {}),
+            ...(options.editTemplate ? { editTemplate: options.editTemplate } : {}),
+          });
     const moto = options.endpoint ? await useRunningMoto(options.endpoint) : await startMoto();
+    const iam = roles ? new IamEnforcer(roles, moto.endpoint, deployContext(wiring.service, stage)) : undefined;
     const clock: { at?: Date | undefined } = {};
     const proxy = await startFidelityProxy(moto.endpoint, {
       clock: () => clock.at ?? new Date(),
       ...(options.throttle ? { throttle: options.throttle } : {}),
       ...(options.faults ? { faults: options.faults } : {}),
       ...(options.imagePending ? { imagePending: options.imagePending } : {}),
+      ...(iam ? { iam } : {}),
     });
-    const cloud = new LocalCloud(moto, proxy, wiring, options.concurrency ?? 4, clock, options);
+    const cloud = new LocalCloud(moto, proxy, wiring, options.concurrency ?? 4, clock, options, iam);
     cloud.imagePending = options.imagePending;
     // The handlers read their configuration from the environment at load, as in Lambda.
     const { NODE_OPTIONS: _ignored, ...env } = wiring.environment;
@@ -269,6 +300,7 @@ export class LocalCloud {
   }
 
   async stop(): Promise<void> {
+    this.iam?.close();
     this.ec2.destroy();
     this.events.destroy();
     this.sqs.destroy();
@@ -288,14 +320,56 @@ export class LocalCloud {
   }
 
   /**
-   * Invokes a function the way Lambda would, with a fresh context: with the event itself, or,
-   * for a function fed by an SQS queue, with a batch of one record whose body is the event (as
-   * EventBridge puts it in the queue). Answers what the handler answers.
+   * Invokes a function the way Lambda would, with a fresh context, its calls signed as its
+   * own role (see test/harness/iam/identity.ts): with the event itself, or, for a function fed
+   * by an SQS queue, with a batch of one record whose body is the event (as EventBridge puts it
+   * in the queue). Answers what the handler answers.
    */
   invoke(functionName: string, event: unknown): Promise<unknown> {
     const fn = this.wiring.functions.find((f) => f.name === functionName);
+    const handler = this.handler(functionName);
     const payload = fn?.queue ? sqsBatch([event]) : event;
-    return this.handler(functionName)(payload, lambdaContext(functionName, fn?.timeout ?? 6));
+    return this.asFunction(functionName, () => handler(payload, lambdaContext(functionName, fn?.timeout ?? 6)));
+  }
+
+  /**
+   * Runs `fn` with the identity of a function (by its serverless.yml name): the calls it makes
+   * through the proxy are evaluated against that function's role, as if the function made them.
+   */
+  asFunction<T>(functionName: string, fn: () => T): T {
+    if (!this.wiring.functions.some((f) => f.name === functionName)) throw new Error(`no function ${functionName} in serverless.yml`);
+    return runAsFunction(`${this.wiring.service}-${this.wiring.stage}-${functionName}`, this.proxy.endpoint, fn);
+  }
+
+  /**
+   * The current test plants `n` IAM denials: the after-test check (test/harness/iam/setup.ts)
+   * expects exactly that many rather than failing on them.
+   */
+  expectDenials(n: number): void {
+    if (!this.iam) throw new Error('this LocalCloud does not evaluate IAM');
+    this.iam.expectDenials(n);
+  }
+
+  /**
+   * The functions' roles from now on come from the packaged template with `edit` applied (a
+   * harness test plants a defect in a role this way); without `edit`, the template as packaged.
+   */
+  async useTemplate(edit?: (template: Template) => void): Promise<void> {
+    if (!this.iam) throw new Error('this LocalCloud does not evaluate IAM');
+    const { params } = this.options;
+    this.iam.setRoles(
+      await loadFunctionRoles({
+        service: this.wiring.service,
+        stage: this.wiring.stage,
+        ...(params ? { params } : {}),
+        ...(edit ? { editTemplate: edit } : {}),
+      }),
+    );
+  }
+
+  /** Every call IAM refused so far, oldest first. */
+  denials(): Denial[] {
+    return this.iam?.denials() ?? [];
   }
 
   /**

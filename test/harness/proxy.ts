@@ -119,6 +119,10 @@ export interface FidelityProxy {
   /** Calls go through again (the retry after a crash). */
   disarmCrash(): void;
   crashState(): CrashState;
+  /** Authorizations the IAM link evaluated and calls it refused (zeros without one: see FidelityProxyOptions.iam). */
+  iamCounts(): { evaluated: number; denied: number };
+  /** The calls the IAM link refused, oldest first. */
+  iamDenials(): IamDenial[];
   /**
    * Whether DescribeImageReferences may look at a resource type for the caller (see
    * image-references.ts); undefined: it may look at every type. Kept across resetState().
@@ -207,6 +211,22 @@ export interface FidelityProxyOptions {
   faults?: FaultOptions;
   /** Images pending for a while before available (see FidelityProxy.setImagePending). Off by default. */
   imagePending?: ImagePendingOptions;
+  /** IAM evaluated on every call a function signs (test/harness/iam). Off by default. */
+  iam?: IamLink;
+}
+
+/** An IAM evaluator: a link placed after the faults and before the gap-closing links, and what it found. */
+export interface IamLink {
+  interceptor: Interceptor;
+  counts(): { evaluated: number; denied: number };
+  denials(): IamDenial[];
+}
+
+export interface IamDenial {
+  function: string;
+  action: string;
+  resource: string;
+  reason: string;
 }
 
 export async function startFidelityProxy(upstream: string, options: FidelityProxyOptions = {}): Promise<FidelityProxy> {
@@ -254,6 +274,8 @@ export async function startFidelityProxy(upstream: string, options: FidelityProx
     throttle.interceptor,
     // AWS's API model: a request AWS would refuse is refused here, before anything acts on it.
     apiModel.interceptor,
+    // IAM: what the caller's role refuses never reaches moto either.
+    ...(options.iam ? [options.iam.interceptor] : []),
     // moto's gaps
     simulatedStateReasons(stateReasons),
     idempotentByClientToken(launches, new Mutex()),
@@ -349,6 +371,8 @@ export async function startFidelityProxy(upstream: string, options: FidelityProx
     disarmCrash: () => crash.disarm(),
     crashState: () => crash.current(),
     setReferenceAccess: (access) => imageReferences.setAccess(access),
+    iamCounts: () => options.iam?.counts() ?? { evaluated: 0, denied: 0 },
+    iamDenials: () => options.iam?.denials() ?? [],
     setImagePending: (config) => builds.configure(config),
     advanceImageClock: (ms) => builds.advance(ms),
     isImagePending: (imageId) => builds.isPending(imageId),

@@ -9,15 +9,7 @@
  * kept as `<Name.Attribute>`, so that `!GetAtt BakeDlq.Arn` and `!Sub '${BakeDlq.Arn}'` read
  * the same and an ARN can be taken apart.
  */
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { PROJECT_ROOT } from '../../cli/serverless-config.js';
 import { TAG } from '../../shared/domain/tags.js';
-
-const run = promisify(execFile);
 
 // ---- the template ---------------------------------------------------------------------------
 
@@ -33,30 +25,6 @@ export interface Template {
   Conditions?: Record<string, unknown>;
   Resources: Record<string, Resource>;
   Outputs?: Record<string, unknown>;
-}
-
-export interface Packaged {
-  template: Template;
-  templatePath: string;
-  /** Wall-clock milliseconds `serverless package` took. */
-  ms: number;
-  dispose: () => void;
-}
-
-/** `serverless package` into a scratch folder (the same command CI runs, with --package). */
-export async function packageService(stage = 'ci', region = 'us-east-1'): Promise<Packaged> {
-  const dir = mkdtempSync(join(tmpdir(), 'ami-lifecycle-package-'));
-  const bin = join(PROJECT_ROOT, 'node_modules', 'osls', 'bin', 'serverless.js');
-  const started = performance.now();
-  await run(process.execPath, [bin, 'package', '--stage', stage, '--region', region, '--package', dir], {
-    cwd: PROJECT_ROOT,
-    maxBuffer: 16 * 1024 * 1024,
-    env: { ...process.env, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off' },
-  });
-  const ms = performance.now() - started;
-  const templatePath = join(dir, 'cloudformation-template-update-stack.json');
-  const template = JSON.parse(readFileSync(templatePath, 'utf8')) as Template;
-  return { template, templatePath, ms, dispose: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 /** The values pseudo parameters take when shapes are compared. */
@@ -309,17 +277,22 @@ function rules(ctx: Context): Record<string, ResourceRule & { cfnCondition?: str
       },
     },
     'ec2:TerminateInstances': {
-      types: { instance: [[present(`aws:ResourceTag/${TAG.recover}`), present(`aws:ResourceTag/${TAG.lineage}`)]] },
+      // Only what recovery replaced (it writes replaced-by just before), not every opted-in instance.
+      types: { instance: [[present(`aws:ResourceTag/${TAG.recover}`), present(`aws:ResourceTag/${TAG.replacedBy}`)]] },
       cfnCondition: 'TerminatesReplaced',
     },
     'iam:PassRole': {
       types: {
-        [`role/${ctx.spec.passRoles}`]: [
-          [
-            equalsExactly('StringEquals', 'iam:PassedToService', ['ec2.amazonaws.com']),
-            equalsExactly('ArnLike', 'iam:AssociatedResourceArn', [`arn:aws:ec2:${PSEUDO.region}:${PSEUDO.account}:instance/*`]),
-          ],
-        ],
+        [`role/${ctx.spec.passRoles}`]:
+          ctx.fn === 'Bake'
+            ? // A launch template naming an instance profile: passed to EC2, no instance yet.
+              [[equalsExactly('StringEquals', 'iam:PassedToService', ['ec2.amazonaws.com'])]]
+            : [
+                [
+                  equalsExactly('StringEquals', 'iam:PassedToService', ['ec2.amazonaws.com']),
+                  equalsExactly('ArnLike', 'iam:AssociatedResourceArn', [`arn:aws:ec2:${PSEUDO.region}:${PSEUDO.account}:instance/*`]),
+                ],
+              ],
       },
     },
     'kms:Decrypt': kmsThroughEc2,

@@ -40,7 +40,8 @@ describe('rotation under throttling and server errors', () => {
     expect(before.images).toHaveLength(30 * NIGHTS);
 
     // Prepare: the plan, from the product's own planner over the same reads, and from a dry run
-    const { plan } = await planRotationRun(productionDeps());
+    // (run as the rotate function: its reads are evaluated against the rotate role too)
+    const { plan } = await cloud.asFunction('rotate', () => planRotationRun(productionDeps()));
     const planned = plan.decisions.filter((d) => d.action === 'delete');
     expect(planned).toHaveLength(10 * (NIGHTS - 2) + 10 * (NIGHTS - 3) + 10 * (NIGHTS - 4));
     const dry = (await cloud.invoke('rotate', { dryRun: true })) as RotationReport;

@@ -11,7 +11,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { PROJECT_ROOT, readServerless } from '../../cli/serverless-config.js';
 import {
@@ -21,13 +21,12 @@ import {
   checkMetrics,
   checkTemplate,
   functionsOf,
-  packageService,
   roleView,
-  type Packaged,
   type Spec,
   type Stmt,
   type Template,
 } from '../infra/template-rules.js';
+import { packagedTemplate, type CachedTemplate } from '../infra/packaged.js';
 
 const run = promisify(execFile);
 const STAGE = 'ci';
@@ -60,7 +59,8 @@ const SPEC: Spec = {
     Schedule: [...logsAndDlq, 'ec2:DescribeInstances', 'ec2:DescribeImages', 'ec2:CreateTags', 'events:PutEvents'],
     // bakeInstance: lineage tag, CreateImage (+ DescribeImages on a duplicate name), the capture
     // (DescribeInstanceAttribute, launch template and its versions, its newest version read
-    // back so a retry adds none, the Elastic IP's tag), ImageBakeFailed.
+    // back so a retry adds none, the Elastic IP's tag; PassRole of an instance profile the
+    // template names), ImageBakeFailed.
     Bake: [
       // Its queue's event source mapping polls with the role; failures move by redrive, not by the role.
       'logs:CreateLogStream',
@@ -78,6 +78,7 @@ const SPEC: Spec = {
       'ec2:CreateLaunchTemplateVersion',
       'ec2:DeleteLaunchTemplateVersions',
       ...fleetKms,
+      'iam:PassRole',
       'events:PutEvents',
     ],
     // settleImage: DescribeImages, PutEvents, CreateTags status.
@@ -140,17 +141,17 @@ const SPEC: Spec = {
   maxBakeConcurrency: 5,
 };
 
-let packaged: Packaged;
+let packaged: CachedTemplate;
 let t: Template;
 
 beforeAll(async () => {
-  packaged = await packageService(STAGE);
+  // Shared with template-iam.test.ts, the harness's roles and the README table: packaged once per change.
+  packaged = await packagedTemplate({ stage: STAGE });
   t = packaged.template;
   // Measured, not asserted (a timed test would be flaky): CI's own packaging takes as long.
-  console.info(`serverless package --stage ${STAGE}: ${(packaged.ms / 1000).toFixed(1)} s`);
+  if (packaged.packaged) console.info(`serverless package --stage ${STAGE}: ${(packaged.ms / 1000).toFixed(1)} s`);
 }, 180_000);
 
-afterAll(() => packaged?.dispose());
 
 const clone = () => structuredClone(t);
 const allStatements = (tpl: Template): Stmt[] => functionsOf(tpl).flatMap((f) => roleView(tpl, f.role).statements);
@@ -215,12 +216,12 @@ describe('least privilege', () => {
     }
   });
 
-  it('RunInstances and PassRole: managed images, tagged replacements, configured roles passed to EC2 instances here', () => {
+  it('RunInstances and PassRole: managed images, tagged replacements, configured roles passed to EC2 (instances, and the launch templates bake writes)', () => {
     expect(problemsAbout(checkLeastPrivilege(t, SPEC), 'ec2:RunInstances')).toEqual([]);
     expect(problemsAbout(checkLeastPrivilege(t, SPEC), 'iam:PassRole')).toEqual([]);
     const passRole = allowing(t, 'iam:PassRole');
-    expect(passRole.map((s) => s.where.split('/')[0])).toEqual(['RecoverRole']);
-    expect(passRole[0]!.resources).toEqual([`arn:aws:iam::123456789012:role/${SPEC.passRoles}`]);
+    expect(passRole.map((s) => s.where.split('/')[0]).sort()).toEqual(['BakeRole', 'RecoverRole']);
+    for (const s of passRole) expect(s.resources).toEqual([`arn:aws:iam::123456789012:role/${SPEC.passRoles}`]);
   });
 
   it('TerminateInstances exists only where params.terminateReplaced is true (it is not for this stage)', () => {
@@ -358,6 +359,14 @@ const mutations: Mutation[] = [
     'KMS rights whatever params.kmsKeyArns says',
     (x) => void delete x.Resources.FleetKmsKeysPolicy!.Condition,
     /kms:CreateGrant must only exist under the CloudFormation condition UsesKmsKeys/,
+  ],
+  [
+    'TerminateInstances of any opted-in instance, replaced or not',
+    (x) => {
+      const s = x.Resources.RecoverTerminateReplacedPolicy!.Properties!.PolicyDocument.Statement[0];
+      s.Condition.Null = { 'aws:ResourceTag/ami-lifecycle:recover': 'false', 'aws:ResourceTag/ami-lifecycle:lineage': 'false' };
+    },
+    /ec2:TerminateInstances on .* lacks its conditions/,
   ],
   ['logs of every function', (x) => void (stmt(x, 'BakeRole', 'WriteOwnLogs').Resource = { 'Fn::Sub': 'arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:*' }), /logs:PutLogEvents on .*log-group:\*/],
   ["another function's dead-letter queue", (x) => void (stmt(x, 'ImageStateRole', 'SendFailedInvocationsToOwnDlq').Resource = { 'Fn::GetAtt': ['RecoverDlq', 'Arn'] }), /sqs:SendMessage on <RecoverDlq.Arn>/],

@@ -1,0 +1,26 @@
+/**
+ * The roles a LocalCloud's functions run with: read from the packaged template (cached,
+ * see test/infra/packaged.ts) and resolved as CloudFormation would deploy the stage.
+ */
+import type { Template } from '../../infra/template-rules.js';
+import { packagedTemplate } from '../../infra/packaged.js';
+import { deployContext, ResolvedTemplate, type FunctionRole } from './template.js';
+
+/** The stage LocalCloud runs unless told otherwise. */
+export const LOCAL_CLOUD_STAGE = 'dev';
+
+export interface RoleOptions {
+  service: string;
+  stage: string;
+  /** Stage parameters (serverless.yml `params`) overridden, as `--param key=value` would. */
+  params?: Record<string, string>;
+  /** Edits a copy of the packaged template first: how a harness test plants a defect in a role. */
+  editTemplate?: (template: Template) => void;
+}
+
+export async function loadFunctionRoles(options: RoleOptions): Promise<FunctionRole[]> {
+  const { template } = await packagedTemplate({ stage: options.stage, ...(options.params ? { params: options.params } : {}) });
+  const copy = structuredClone(template);
+  options.editTemplate?.(copy);
+  return new ResolvedTemplate(copy, deployContext(options.service, options.stage)).functionRoles(options.service, options.stage);
+}
