@@ -71,7 +71,7 @@ export const REFERENCE_CHECK_PERMISSIONS: Readonly<Record<ReferenceResourceType,
  * A plain function, so that a test can stage a missing permission and the IAM evaluation can
  * answer it from the caller's role.
  */
-export type ReferenceAccess = (resourceType: ReferenceResourceType, request: ProxiedRequest) => boolean;
+export type ReferenceAccess = (resourceType: ReferenceResourceType, request: ProxiedRequest) => boolean | Promise<boolean>;
 
 const INSTANCE_STATES = ['pending', 'running', 'shutting-down', 'terminated', 'stopping', 'stopped'] as const;
 /** The model's range and the user guide's default for `version-depth`. */
@@ -325,7 +325,10 @@ export class ImageReferences {
     if (request.action !== 'DescribeImageReferences' || !isEc2Request(request) || request.form === undefined) return next(request);
     try {
       const scope = parse(request.form);
-      const denied = [...scope.types.keys()].filter((t) => this.access !== undefined && !this.access(t, request));
+      const access = this.access;
+      const types = [...scope.types.keys()];
+      const allowed = access ? await Promise.all(types.map((t) => access(t, request))) : types.map(() => true);
+      const denied = types.filter((_, i) => !allowed[i]);
       if (denied.length > 0) {
         const actions = denied.flatMap((t) => REFERENCE_CHECK_PERMISSIONS[t]);
         throw new Refusal(

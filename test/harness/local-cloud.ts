@@ -45,6 +45,8 @@ import { PROJECT_ROOT, readServerless, type FunctionWiring, type ServiceWiring }
 import type { Template } from '../infra/template-rules.js';
 import { IamEnforcer, type Denial } from './iam/enforcer.js';
 import { runAsFunction } from './iam/identity.js';
+import { referenceAccessFromIam } from './iam/image-references-access.js';
+import type { ReferenceAccess } from './image-references.js';
 import { LOCAL_CLOUD_STAGE, loadFunctionRoles } from './iam/roles.js';
 import { deployContext } from './iam/template.js';
 
@@ -165,6 +167,8 @@ export class LocalCloud {
   private readonly instanceStates = new Map<string, string>();
   private handlers: Record<string, LambdaHandler> = {};
   private imagePending: ImagePendingOptions | undefined;
+  /** What DescribeImageReferences may look at for its caller: the caller's role decides (IAM on). */
+  private referenceAccess: ReferenceAccess | undefined;
 
   private constructor(
     readonly moto: MotoServer,
@@ -207,6 +211,8 @@ export class LocalCloud {
       ...(iam ? { iam } : {}),
     });
     const cloud = new LocalCloud(moto, proxy, wiring, options.concurrency ?? 4, clock, options, iam);
+    cloud.referenceAccess = iam ? referenceAccessFromIam(iam, deployContext(wiring.service, stage)) : undefined;
+    proxy.setReferenceAccess(cloud.referenceAccess);
     cloud.imagePending = options.imagePending;
     // The handlers read their configuration from the environment at load, as in Lambda.
     const { NODE_OPTIONS: _ignored, ...env } = wiring.environment;
@@ -259,7 +265,7 @@ export class LocalCloud {
     this.proxy.disarmCrash();
     this.proxy.setFaults(undefined);
     this.proxy.setThrottle(undefined);
-    this.proxy.setReferenceAccess(undefined);
+    this.proxy.setReferenceAccess(this.referenceAccess);
     await this.moto.reset();
     this.setClock(undefined);
     this.queues.clear();

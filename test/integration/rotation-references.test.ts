@@ -147,4 +147,25 @@ describe('rotation and DescribeImageReferences', () => {
     expect(event.planned.keptUnverified).toBe(4);
     expect(event.keptUnverified.map((k) => k.errorCode)).toEqual(Array(4).fill('UnauthorizedOperation'));
   });
+
+  it('keeps every candidate when the rotate role itself lacks what the check reads on its behalf (IAM decides, not a staged hook)', { timeout: 60_000 }, async () => {
+    // Prepare: the rotate role as deployed, less its SSM reads (the statement AWS would need through EC2)
+    const before = await fleet(2, 3, '1');
+    await cloud.useTemplate((t) => {
+      const policy = (t.Resources.RotateRole!.Properties!.Policies as Array<{ PolicyDocument: { Statement: Array<{ Sid?: string }> } }>)[0]!;
+      policy.PolicyDocument.Statement = policy.PolicyDocument.Statement.filter((x) => x.Sid !== 'LetTheImageReferenceCheckReadParameters');
+    });
+    try {
+      // Act: the one slice of 4 candidates is refused for ssm:GetParameters
+      cloud.expectDenials(1);
+      const report = (await cloud.invoke('rotate', {})) as RotationReport;
+
+      // Assess: kept, said why, nothing deleted; the denial names the read and the call it was for
+      expect(report).toMatchObject({ planned: { delete: 0, keptUnverified: 4 }, done: { deleted: 0 } });
+      expect(ids(await managedImages())).toEqual(ids(before));
+      expect(cloud.denials()).toEqual([expect.objectContaining({ function: 'ami-lifecycle-dev-rotate', action: 'ssm:GetParameters', call: 'DescribeImageReferences' })]);
+    } finally {
+      await cloud.useTemplate();
+    }
+  });
 });
