@@ -7,6 +7,7 @@
  */
 import { appendFileSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { totalsLine } from './iam/report.js';
 
 /** The run's folder for counters, set by the global setup and inherited by the workers. */
 export const RUN_COUNTS_ENV = 'AMI_LIFECYCLE_RUN_COUNTS_DIR';
@@ -39,6 +40,7 @@ const n = (x: number | undefined) => (x ?? 0).toLocaleString('en-US');
 
 /** How each group is printed. Add a group's line here. */
 export const SUMMARY_LINES: Record<string, (counts: Counts) => string> = {
+  iam: (c) => totalsLine({ evaluated: c.evaluated ?? 0, denied: c.denied ?? 0, planted: c.planted ?? 0 }),
   'api-model': (c) =>
     `API model: ${n(c.checked)} requests checked against botocore, ${n(c.violations)} violation${c.violations === 1 ? '' : 's'}` +
     (c.unchecked ? ` (${n(c.unchecked)} not checkable)` : ''),

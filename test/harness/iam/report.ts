@@ -3,15 +3,12 @@
  *
  * - Live enforcers register here; `checkDenials()` (run after each test by the vitest setup
  *   file setup.ts) fails a test for each denial it did not plant with expectDenials(n).
- * - Each enforcer appends its totals to the run's totals file when closed (the path is in
- *   AMI_LIFECYCLE_IAM_TOTALS, set by the global setup); the global setup's teardown prints
- *   one line for the whole run.
+ * - Each enforcer adds its totals to the run's counts when closed (run-counts.ts); the run
+ *   prints one line for them at the end.
  * TEST-ONLY.
  */
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { addRunCounts } from '../run-counts.js';
 import type { IamEnforcer } from './enforcer.js';
-
-export const TOTALS_ENV = 'AMI_LIFECYCLE_IAM_TOTALS';
 
 const live = new Set<IamEnforcer>();
 
@@ -19,12 +16,11 @@ export function registerEnforcer(enforcer: IamEnforcer): void {
   live.add(enforcer);
 }
 
-/** Forgets a closed enforcer, after adding its totals to the run's file. */
+/** Forgets a closed enforcer, after adding its totals to the run's (printed at the end: run-counts.ts). */
 export function unregisterEnforcer(enforcer: IamEnforcer): void {
   live.delete(enforcer);
   settle(enforcer); // denials a test expected just before it closed its own enforcer count as planted
-  const file = process.env[TOTALS_ENV];
-  if (file) appendFileSync(file, `${JSON.stringify(enforcer.counts())}\n`);
+  addRunCounts('iam', { ...enforcer.counts() });
 }
 
 /**
@@ -52,34 +48,8 @@ function settle(enforcer: IamEnforcer): string | undefined {
     : `IAM refused ${fresh.length} call(s), the test expected ${expected}:\n${list}`;
 }
 
-/** The run's totals: every closed enforcer's counts summed. */
-export function readTotals(file: string): Totals {
-  const totals = { evaluated: 0, denied: 0, planted: 0, ms: 0, clouds: 0 };
-  if (!existsSync(file)) return totals;
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
-    if (!line.trim()) continue;
-    const c = JSON.parse(line) as { evaluated: number; denied: number; planted: number; ms: number };
-    totals.evaluated += c.evaluated;
-    totals.denied += c.denied;
-    totals.planted += c.planted;
-    totals.ms += c.ms;
-    totals.clouds += 1;
-  }
-  return totals;
-}
-
-export interface Totals {
-  evaluated: number;
-  denied: number;
-  /** Denials tests planted on purpose (expectDenials). */
-  planted: number;
-  /** Time spent evaluating, moto lookups included, summed over calls (they overlap: not wall time). */
-  ms: number;
-  clouds: number;
-}
-
 /** The one line CI shows. */
-export function totalsLine(t: { evaluated: number; denied: number; planted: number; ms: number }): string {
+export function totalsLine(t: { evaluated: number; denied: number; planted: number }): string {
   const n = (x: number) => x.toLocaleString('en-US');
   const planted = t.planted > 0 ? ` (and ${n(t.planted)} planted by tests)` : '';
   return `IAM: ${n(t.evaluated)} authorizations evaluated against the packaged roles, ${n(t.denied - t.planted)} denials${planted}`;
