@@ -26,7 +26,7 @@ import {
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Readable } from 'node:stream';
-import { CreateTagsCommand, DeleteSnapshotCommand, DescribeImagesCommand, EC2Client, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
+import { CreateTagsCommand, DeleteSnapshotCommand, DescribeImagesCommand, DescribeVolumesCommand, EC2Client, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { ApiModelGuard, type ApiModelTotals, type ApiViolation, type ExpectedApiViolations } from './api-model/index.js';
 import { ImageReferences, type ReferenceAccess } from './image-references.js';
@@ -218,6 +218,11 @@ export interface FidelityProxyOptions {
 /** An IAM evaluator: a link placed after the faults and before the gap-closing links, and what it found. */
 export interface IamLink {
   interceptor: Interceptor;
+  /**
+   * Whether EC2 may use these KMS keys on behalf of the caller of a launch (what it does with the
+   * keys of encrypted volumes): undefined when it may, else why not.
+   */
+  kmsOnBehalf?(request: ProxiedRequest, keyArns: string[]): Promise<string | undefined>;
   counts(): { evaluated: number; denied: number };
   denials(): IamDenial[];
 }
@@ -258,7 +263,8 @@ export async function startFidelityProxy(upstream: string, options: FidelityProx
   const imageTimes: ImageTimes = { created: new Map(), deprecated: new Map() };
   const stateReasons = new Map<string, { code: string; message: string }>();
   const launches: Launches = new Map();
-  const launchFailures = new LaunchFailures(stateReasons);
+  const imageKeys = new ImageKeys();
+  const launchFailures = new LaunchFailures(stateReasons, imageKeys, options.iam);
   const faultLog = new FaultLog();
   const crash = new Crash(faultLog);
   const faults = new RandomFaults(options.faults, faultLog);
@@ -280,6 +286,7 @@ export async function startFidelityProxy(upstream: string, options: FidelityProx
     simulatedStateReasons(stateReasons),
     idempotentByClientToken(launches, new Mutex()),
     launchFailures.interceptor,
+    imageKeys.interceptor,
     imageReferences.interceptor,
     accountReads(upstreamUrl.origin),
     enableImageDeprecation(imageTimes),
@@ -381,6 +388,7 @@ export async function startFidelityProxy(upstream: string, options: FidelityProx
       launches.clear();
       stateReasons.clear();
       launchFailures.configure(undefined);
+      imageKeys.clear();
       imageTimes.created.clear();
       imageTimes.deprecated.clear();
       builds.clear();
@@ -599,22 +607,75 @@ function simulatedStateReasons(reasons: Map<string, { code: string; message: str
 class LaunchFailures {
   private code: string | undefined;
 
-  constructor(private readonly reasons: Map<string, { code: string; message: string }>) {}
+  constructor(
+    private readonly reasons: Map<string, { code: string; message: string }>,
+    private readonly keys: ImageKeys,
+    private readonly iam: IamLink | undefined,
+  ) {}
 
   configure(code: string | undefined): void {
     this.code = code;
   }
 
+  /**
+   * Why EC2 would end this launch at once, if it would: a staged refusal, or a KMS key of the
+   * image's volumes that EC2 may not use on the caller's behalf (its role decides).
+   */
+  private async refusal(request: ProxiedRequest): Promise<{ code: string; message: string } | undefined> {
+    if (this.code !== undefined) return { code: this.code, message: `${this.code}: the launch was refused (staged by the test harness)` };
+    const keys = this.keys.of(request.form?.get('ImageId') ?? '');
+    if (keys.length === 0 || !this.iam?.kmsOnBehalf) return undefined;
+    const denied = await this.iam.kmsOnBehalf(request, keys);
+    return denied ? { code: 'Client.InternalError', message: `Client.InternalError: Client error on launch (${denied})` } : undefined;
+  }
+
   readonly interceptor: Interceptor = async (request, next, context) => {
-    const code = this.code;
-    if (code === undefined || !isEc2Action(request, 'RunInstances') || request.form?.get('DryRun') === 'true') return next(request);
+    if (!isEc2Action(request, 'RunInstances') || request.form?.get('DryRun') === 'true') return next(request);
+    const refusal = await this.refusal(request);
+    if (refusal === undefined) return next(request);
     const response = await next(request);
     if (response.status !== 200) return response;
     const body = await bufferBody(response.body);
     const ids = [...body.toString('utf8').matchAll(/<instanceId>(i-[0-9a-f]+)<\/instanceId>/g)].map((m) => m[1]!);
     if (ids.length > 0) {
       await context.ec2For(request).send(new TerminateInstancesCommand({ InstanceIds: ids }));
-      for (const id of ids) this.reasons.set(id, { code, message: `${code}: the launch was refused (staged by the test harness)` });
+      for (const id of ids) this.reasons.set(id, refusal);
+    }
+    return { ...response, body };
+  };
+}
+
+/**
+ * Moto gap: CreateImage of an instance whose volumes are encrypted with a KMS key gives
+ * unencrypted snapshots. In AWS the image's snapshots keep their volumes' encryption and key,
+ * and a launch from it makes EC2 use that key on the caller's behalf. Remembers, per image
+ * created through the proxy, the KMS keys of its instance's encrypted volumes (for
+ * LaunchFailures).
+ */
+class ImageKeys {
+  private readonly byImage = new Map<string, string[]>();
+
+  of(imageId: string): string[] {
+    return this.byImage.get(imageId) ?? [];
+  }
+
+  clear(): void {
+    this.byImage.clear();
+  }
+
+  readonly interceptor: Interceptor = async (request, next, context) => {
+    if (!isEc2Action(request, 'CreateImage') || request.form?.get('DryRun') === 'true') return next(request);
+    const response = await next(request);
+    if (response.status !== 200) return response;
+    const body = await bufferBody(response.body);
+    const imageId = /<imageId>\s*([^<\s]+)\s*<\/imageId>/i.exec(body.toString('utf8'))?.[1];
+    const instanceId = request.form!.get('InstanceId');
+    if (imageId && instanceId) {
+      const { Volumes = [] } = await context.ec2For(request).send(
+        new DescribeVolumesCommand({ Filters: [{ Name: 'attachment.instance-id', Values: [instanceId] }] }),
+      );
+      const keys = [...new Set(Volumes.flatMap((v) => (v.Encrypted && v.KmsKeyId ? [v.KmsKeyId] : [])))];
+      if (keys.length > 0) this.byImage.set(imageId, keys);
     }
     return { ...response, body };
   };

@@ -34,6 +34,7 @@ import {
 import { runSimulation, runUnsafeSimulation, type Simulation } from '@cloud-copilot/iam-simulate';
 import { errorResponseFor, serviceOf } from './faults.js';
 import type { ProxiedRequest, ProxiedResponse } from './proxy.js';
+import { defaultKeyPolicy } from './iam/key-policy.js';
 
 const NS = 'https://iam.amazonaws.com/doc/2010-05-08/';
 
@@ -125,15 +126,6 @@ async function rolePolicies(iam: IAMClient, roleName: string): Promise<{ identit
   }
   const boundaryArn = role?.PermissionsBoundary?.PermissionsBoundaryArn;
   return { identity, boundary: boundaryArn ? [await managed(boundaryArn)] : [] };
-}
-
-function defaultKeyPolicy(partition: string, account: string): unknown {
-  return {
-    Version: '2012-10-17',
-    Statement: [
-      { Sid: 'Enable IAM User Permissions', Effect: 'Allow', Principal: { AWS: `arn:${partition}:iam::${account}:root` }, Action: 'kms:*', Resource: '*' },
-    ],
-  };
 }
 
 const DECISION: Record<string, Decision> = { Allowed: 'allowed', ExplicitlyDenied: 'explicitDeny', ImplicitlyDenied: 'implicitDeny' };

@@ -321,6 +321,34 @@ describe('recovery', () => {
     ]);
   });
 
+  it('ends in RecoveryFailed naming the KMS key EC2 may not use for the recover role: no other image is tried', async () => {
+    // Prepare: the root volume under a customer-managed key this stage does not name (params.kmsKeyArns)
+    const key = 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    const [instanceId] = await cloud.launch(1, OPTED_IN, {
+      BlockDeviceMappings: [{ DeviceName: '/dev/sda1', Ebs: { VolumeSize: 8, Encrypted: true, KmsKeyId: key } }],
+    });
+    await cloud.bakeCycle('nightly', NIGHT_1);
+    await cloud.bakeCycle('nightly', NIGHT_2);
+    cloud.expectDenials(1); // EC2 refuses the key to the recover role at the one launch
+
+    // Act: the host fails; the replacement ends at once; EC2 announces both
+    await cloud.failInstance(instanceId!, 'stopped', 'Server.InternalError');
+    await cloud.deliver();
+    await cloud.announceInstanceStates();
+    await cloud.deliver();
+
+    // Assess: one replacement, ended; every image still good; the cause and the fix named
+    const [replacement, ...more] = await replacementsOf(instanceId!);
+    expect(more).toEqual([]);
+    expect(replacement!.State?.Name).toBe('terminated');
+    expect(await replacementsOf(replacement!.InstanceId!)).toEqual([]);
+    expect((await lineageImages(instanceId!)).map((i) => tagRecord(i.Tags)['ami-lifecycle:status'])).toEqual(['good', 'good']);
+    expect(cloud.denials()).toEqual([expect.objectContaining({ function: 'ami-lifecycle-dev-recover', resource: key, call: 'RunInstances' })]);
+    expect(cloud.published('RecoveryFailed').map((e) => e.detail)).toEqual([
+      expect.objectContaining({ instanceId: replacement!.InstanceId, errorCode: 'Client.InternalError', message: expect.stringMatching(/kmsKeyArns/) }),
+    ]);
+  });
+
   it('skips, with the reason, a lineage that has no good image', async () => {
     // Prepare: baked, but the image never turned good
     const a = await arrangeInstance(OPTED_IN);

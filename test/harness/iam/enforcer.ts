@@ -29,6 +29,7 @@ import type { Interceptor, ProxiedRequest, ProxiedResponse } from '../proxy.js';
 import { authorizationsFor, iamPrefixOf, type Authorization, type Described, type Partitioned, type StateLookups } from './authorizations.js';
 import { denialMessage, denialResponse, type DenialReason } from './denial.js';
 import { callerKeyOf, functionAccessKey } from './identity.js';
+import { defaultKeyPolicy } from './key-policy.js';
 import { registerEnforcer, unregisterEnforcer } from './report.js';
 import type { FunctionRole } from './template.js';
 
@@ -193,6 +194,23 @@ export class IamEnforcer {
     return undefined;
   }
 
+  /**
+   * What EC2 does with the KMS keys of encrypted volumes when it launches for the caller: it
+   * uses them with the caller's rights, through EC2 ("Requirements for Amazon EBS encryption":
+   * kms:CreateGrant for an AWS resource, Decrypt, DescribeKey, GenerateDataKeyWithoutPlaintext;
+   * https://docs.aws.amazon.com/ebs/latest/userguide/ebs-encryption-requirements.html). A refusal
+   * is recorded as a denial of the launch; EC2 then ends the instance (Client.InternalError).
+   */
+  async kmsOnBehalf(request: ProxiedRequest, keyArns: string[]): Promise<string | undefined> {
+    const via = { 'kms:ViaService': `ec2.${this.where.region}.amazonaws.com`, 'aws:ViaAWSService': 'true' };
+    const authorizations = keyArns.flatMap((key): Authorization[] => [
+      { action: 'kms:CreateGrant', resource: key, context: { ...via, 'kms:GrantIsForAWSResource': 'true' }, onBehalfOf: 'RunInstances' },
+      ...['kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKeyWithoutPlaintext'].map((action) => ({ action, resource: key, context: via, onBehalfOf: 'RunInstances' })),
+    ]);
+    const refused = await this.authorizeOnBehalf(request, 'RunInstances', authorizations);
+    return refused ? `EC2 may not use KMS key ${refused.resource} for the caller: ${refused.action}` : undefined;
+  }
+
   /** Records a refusal of `call` and returns AWS's reason for it. */
   private record(identity: Identity, authorization: Authorization, decision: 'ImplicitlyDenied' | 'ExplicitlyDenied', call: string): DenialReason {
     const reason: DenialReason = { principalArn: identity.principalArn, authorization, kind: decision === 'ExplicitlyDenied' ? 'explicit' : 'implicit' };
@@ -216,6 +234,8 @@ export class IamEnforcer {
           resource: { resource: a.resource, accountId: this.where.account },
           contextVariables: a.context,
         },
+        // A KMS key decides through its key policy too: the default one, which defers to IAM.
+        ...(a.action.startsWith('kms:') ? { resourcePolicy: defaultKeyPolicy(this.where.partition, this.where.account) } : {}),
       },
       {},
     );
