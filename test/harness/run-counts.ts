@@ -7,6 +7,7 @@
  */
 import { appendFileSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { apiModelLine } from './api-model/index.js';
 import { totalsLine } from './iam/report.js';
 
 /** The run's folder for counters, set by the global setup and inherited by the workers. */
@@ -41,9 +42,7 @@ const n = (x: number | undefined) => (x ?? 0).toLocaleString('en-US');
 /** How each group is printed. Add a group's line here. */
 export const SUMMARY_LINES: Record<string, (counts: Counts) => string> = {
   iam: (c) => totalsLine({ evaluated: c.evaluated ?? 0, denied: c.denied ?? 0, planted: c.planted ?? 0 }),
-  'api-model': (c) =>
-    `API model: ${n(c.checked)} requests checked against botocore, ${n(c.violations)} violation${c.violations === 1 ? '' : 's'}` +
-    (c.unchecked ? ` (${n(c.unchecked)} not checkable)` : ''),
+  'api-model': (c) => apiModelLine({ checked: c.checked ?? 0, violations: c.violations ?? 0, planted: c.planted ?? 0, unchecked: c.unchecked ?? 0 }),
 };
 
 /** The summary's lines, one per group, known groups first. */

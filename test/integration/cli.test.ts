@@ -10,14 +10,14 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { DescribeImagesCommand, DescribeInstancesCommand, type Image, type Instance } from '@aws-sdk/client-ec2';
-import { main } from '../../cli/main.js';
 import { PROJECT_ROOT } from '../../cli/serverless-config.js';
 import { slotFor } from '../../shared/domain/schedule.js';
 import { tagRecord } from '../../shared/domain/tags.js';
 import type { LineageStatus } from '../../shared/domain/fleet-status.js';
 import { cloudPerFile } from '../harness/cloud-per-file.js';
+import { runCli, type CliRun } from '../harness/run-cli.js';
 import { pastNights } from '../harness/local-cloud.js';
 
 const MANAGED_BY = 'ami-lifecycle-dev';
@@ -44,36 +44,8 @@ const cloud = cloudPerFile();
 const scratch = mkdtempSync(join(tmpdir(), 'cli-test-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-interface CliRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `ami-lifecycle <argv...>` in-process, capturing what it writes; restores the streams whatever happens. */
-async function runMain(argv: string[]): Promise<CliRun> {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  const capture = (into: string[]) =>
-    ((chunk: string | Uint8Array) => {
-      into.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
-      return true;
-    }) as typeof process.stdout.write;
-  const outSpy = vi.spyOn(process.stdout, 'write').mockImplementation(capture(stdout));
-  const errSpy = vi.spyOn(process.stderr, 'write').mockImplementation(capture(stderr));
-  try {
-    const code = await main(['node', 'ami-lifecycle', ...argv]);
-    return { code, stdout: stdout.join(''), stderr: stderr.join('') };
-  } finally {
-    outSpy.mockRestore();
-    errSpy.mockRestore();
-    // main() reports through process.exitCode too: do not let it become the test worker's.
-    process.exitCode = undefined;
-  }
-}
-
 /** The CLI against the proxy in front of moto (every call it makes is counted). */
-const cli = (...args: string[]) => runMain(['--endpoint', cloud.proxy.endpoint, ...args]);
+const cli = (...args: string[]) => runCli(['--endpoint', cloud.proxy.endpoint, ...args]);
 
 const run = promisify(execFile);
 
@@ -575,7 +547,7 @@ describe('report', () => {
 describe('errors and help', () => {
   it('names the endpoint that does not answer (exit 4)', async () => {
     // Act
-    const result = await runMain(['--endpoint', 'http://127.0.0.1:1', 'status']);
+    const result = await runCli(['--endpoint', 'http://127.0.0.1:1', 'status']);
 
     // Assess
     expect(result.code).toBe(4);

@@ -13,7 +13,7 @@
  * policies and log group ARNs of CloudFormation, and ListEventSourceMappings by function name, in
  * moto itself (python/sitecustomize.py); the schedules CloudFormation in moto skips (deploy-stack.ts).
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DisableImageBlockPublicAccessCommand, EC2Client, EnableEbsEncryptionByDefaultCommand, ModifyEbsDefaultKmsKeyIdCommand } from '@aws-sdk/client-ec2';
 import { DisableRuleCommand, EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import {
@@ -33,7 +33,7 @@ import {
 } from '@aws-sdk/client-lambda';
 import { GetQueueUrlCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { DoctorReport } from '../../cli/doctor/doctor.js';
-import { main } from '../../cli/main.js';
+import { runCli, type CliRun } from '../harness/run-cli.js';
 import { deployStack, packageIsolated } from '../harness/deploy-stack.js';
 import { startMoto, type MotoServer } from '../harness/moto.js';
 import { startFidelityProxy, type FidelityProxy } from '../harness/proxy.js';
@@ -106,31 +106,10 @@ async function createKmsKey(): Promise<string> {
   return KeyMetadata.Arn;
 }
 
-interface CliRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
-/** Runs `ami-lifecycle --endpoint <proxy> <argv...>` in-process, capturing what it writes. */
-async function doctor(...argv: string[]): Promise<CliRun> {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  const capture = (into: string[]) =>
-    ((chunk: string | Uint8Array) => {
-      into.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
-      return true;
-    }) as typeof process.stdout.write;
-  const outSpy = vi.spyOn(process.stdout, 'write').mockImplementation(capture(stdout));
-  const errSpy = vi.spyOn(process.stderr, 'write').mockImplementation(capture(stderr));
-  try {
-    const code = await main(['node', 'ami-lifecycle', '--endpoint', proxy.endpoint, '--region', REGION, 'doctor', ...argv]);
-    return { code, stdout: stdout.join(''), stderr: stderr.join('') };
-  } finally {
-    outSpy.mockRestore();
-    errSpy.mockRestore();
-    process.exitCode = undefined;
-  }
+/** Runs `ami-lifecycle --endpoint <proxy> --region <region> doctor <argv...>` in-process. */
+function doctor(...argv: string[]): Promise<CliRun> {
+  return runCli(['--endpoint', proxy.endpoint, '--region', REGION, 'doctor', ...argv]);
 }
 
 async function report(): Promise<{ code: number; report: DoctorReport }> {

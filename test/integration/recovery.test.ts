@@ -101,6 +101,18 @@ async function addressOf(allocationId: string) {
   return Addresses![0]!;
 }
 
+/**
+ * The host fails and EC2 stops the instance; recovery runs; then EC2 announces every state
+ * change since (the replacement's launch, or its end when the account refuses it) and recovery
+ * runs on those too.
+ */
+async function failThenAnnounce(instanceId: string): Promise<void> {
+  await cloud.failInstance(instanceId, 'stopped', 'Server.InternalError');
+  await cloud.deliver();
+  await cloud.announceInstanceStates();
+  await cloud.deliver();
+}
+
 describe('recovery', () => {
   it('relaunches a terminated instance from the newest good image, with its attributes, user data, tags and Elastic IP', async () => {
     // Prepare: two nights of images, the configuration captured at the first bake
@@ -305,10 +317,7 @@ describe('recovery', () => {
     cloud.proxy.setLaunchFailure('Client.InternalError');
 
     // Act: the instance fails; its replacement ends at once; EC2 announces both
-    await cloud.failInstance(instanceId!, 'stopped', 'Server.InternalError');
-    await cloud.deliver();
-    await cloud.announceInstanceStates();
-    await cloud.deliver();
+    await failThenAnnounce(instanceId!);
 
     // Assess: one replacement, no second one, every image still good, and the cause named
     const [replacement, ...more] = await replacementsOf(instanceId!);
@@ -332,10 +341,7 @@ describe('recovery', () => {
     cloud.expectDenials(1); // EC2 refuses the key to the recover role at the one launch
 
     // Act: the host fails; the replacement ends at once; EC2 announces both
-    await cloud.failInstance(instanceId!, 'stopped', 'Server.InternalError');
-    await cloud.deliver();
-    await cloud.announceInstanceStates();
-    await cloud.deliver();
+    await failThenAnnounce(instanceId!);
 
     // Assess: one replacement, ended; every image still good; the cause and the fix named
     const [replacement, ...more] = await replacementsOf(instanceId!);

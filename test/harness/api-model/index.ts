@@ -116,6 +116,8 @@ export interface ApiModelCounts {
   checked: number;
   /** Requests refused. */
   violations: number;
+  /** Of those, the ones tests sent on purpose (declared with expectViolations). */
+  planted?: number;
   /** Requests no model could read (unsigned, an unknown operation, RPC v2 CBOR). */
   unchecked: number;
 }
@@ -132,7 +134,7 @@ const live = (): Registry => ((globalThis as Record<symbol, Registry>)[LIVE] ??=
 export class ApiModelGuard {
   private readonly recent: ApiViolation[] = [];
   private recentChecked = 0;
-  private readonly totals: ApiModelCounts = { checked: 0, violations: 0, unchecked: 0 };
+  private readonly totals: ApiModelCounts = { checked: 0, violations: 0, planted: 0, unchecked: 0 };
   private readonly first: ApiViolation[] = [];
   /** Violations not yet held against a test's expectation. */
   private pending: ApiViolation[] = [];
@@ -206,7 +208,10 @@ export class ApiModelGuard {
     this.expected = undefined;
     if (this.stopped) live().delete(this);
     const problem = mismatch(seen, expected);
-    if (problem === undefined) return undefined;
+    if (problem === undefined) {
+      this.totals.planted = (this.totals.planted ?? 0) + seen.length;
+      return undefined;
+    }
     const lines = seen.map((v) => `  ${v.service}.${v.action}: ${v.code}: ${v.message}`);
     return `${problem}${lines.length ? `:\n${lines.join('\n')}` : ''}`;
   }
@@ -245,7 +250,9 @@ export function settleApiModelExpectations(): string[] {
 export function apiModelLine(counts: ApiModelCounts): string {
   const n = (x: number) => x.toLocaleString('en-US');
   const unchecked = counts.unchecked > 0 ? ` (${n(counts.unchecked)} not checkable)` : '';
-  return `API model: ${n(counts.checked)} requests checked against botocore, ${n(counts.violations)} violation${counts.violations === 1 ? '' : 's'}${unchecked}`;
+  const unplanned = counts.violations - (counts.planted ?? 0);
+  const planted = counts.planted ? ` (and ${n(counts.planted)} planted by tests)` : '';
+  return `API model: ${n(counts.checked)} requests checked against botocore, ${n(unplanned)} violation${unplanned === 1 ? '' : 's'}${planted}${unchecked}`;
 }
 
 /**
