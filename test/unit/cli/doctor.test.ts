@@ -589,7 +589,7 @@ describe('ebs encryption', () => {
 describe('event rules and schedules', () => {
   it('a disabled rule and a missing one fail, with the command that enables it', async () => {
     // Prepare
-    events.on(DescribeRuleCommand, { Name: 'ami-lifecycle-dev-bake-rule-1' }).resolves({ Name: 'ami-lifecycle-dev-bake-rule-1', State: 'DISABLED' });
+    events.on(DescribeRuleCommand, { Name: 'ami-lifecycle-dev-bake-queue-rule' }).resolves({ Name: 'ami-lifecycle-dev-bake-queue-rule', State: 'DISABLED' });
     events.on(DescribeRuleCommand, { Name: 'ami-lifecycle-dev-recover-rule-3' }).rejects(awsError('ResourceNotFoundException', 'Rule does not exist'));
 
     // Act
@@ -600,11 +600,11 @@ describe('event rules and schedules', () => {
       status: 'fail',
       summary: '2 of 5 rules would not deliver: their events never reach the function',
       details: [
-        'ami-lifecycle-dev-bake-rule-1 (bake) is DISABLED: aws events enable-rule --name ami-lifecycle-dev-bake-rule-1 --event-bus-name ami-lifecycle-dev',
+        'ami-lifecycle-dev-bake-queue-rule (bake) is DISABLED: aws events enable-rule --name ami-lifecycle-dev-bake-queue-rule --event-bus-name ami-lifecycle-dev',
         'ami-lifecycle-dev-recover-rule-3 (recover) does not exist on bus default',
       ],
     });
-    expect(events).toHaveReceivedCommandWith(DescribeRuleCommand, { Name: 'ami-lifecycle-dev-bake-rule-1', EventBusName: 'ami-lifecycle-dev' });
+    expect(events).toHaveReceivedCommandWith(DescribeRuleCommand, { Name: 'ami-lifecycle-dev-bake-queue-rule', EventBusName: 'ami-lifecycle-dev' });
     expect(events).toHaveReceivedCommandWith(DescribeRuleCommand, { Name: 'ami-lifecycle-dev-imageState-rule-1', EventBusName: undefined });
     expect(doctorExitCode(report)).toBe(1);
   });
