@@ -42,7 +42,8 @@ const n = (x: number | undefined) => (x ?? 0).toLocaleString('en-US');
 /** How each group is printed. Add a group's line here. */
 export const SUMMARY_LINES: Record<string, (counts: Counts) => string> = {
   iam: (c) => totalsLine({ evaluated: c.evaluated ?? 0, denied: c.denied ?? 0, planted: c.planted ?? 0 }),
-  'api-model': (c) => apiModelLine({ checked: c.checked ?? 0, violations: c.violations ?? 0, planted: c.planted ?? 0, unchecked: c.unchecked ?? 0 }),
+  'api-model': (c) =>
+    apiModelLine({ checked: c.checked ?? 0, violations: c.violations ?? 0, planted: c.planted ?? 0, reported: c.reported ?? 0, unchecked: c.unchecked ?? 0 }),
 };
 
 /** The summary's lines, one per group, known groups first. */

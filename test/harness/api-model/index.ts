@@ -118,6 +118,8 @@ export interface ApiModelCounts {
   violations: number;
   /** Of those, the ones tests sent on purpose (declared with expectViolations). */
   planted?: number;
+  /** Of those, the ones a test did not declare, reported to it (it fails, unless it tests the check itself). */
+  reported?: number;
   /** Requests no model could read (unsigned, an unknown operation, RPC v2 CBOR). */
   unchecked: number;
 }
@@ -134,7 +136,7 @@ const live = (): Registry => ((globalThis as Record<symbol, Registry>)[LIVE] ??=
 export class ApiModelGuard {
   private readonly recent: ApiViolation[] = [];
   private recentChecked = 0;
-  private readonly totals: ApiModelCounts = { checked: 0, violations: 0, planted: 0, unchecked: 0 };
+  private readonly totals: ApiModelCounts = { checked: 0, violations: 0, planted: 0, reported: 0, unchecked: 0 };
   private readonly first: ApiViolation[] = [];
   /** Violations not yet held against a test's expectation. */
   private pending: ApiViolation[] = [];
@@ -212,6 +214,7 @@ export class ApiModelGuard {
       this.totals.planted = (this.totals.planted ?? 0) + seen.length;
       return undefined;
     }
+    this.totals.reported = (this.totals.reported ?? 0) + seen.length;
     const lines = seen.map((v) => `  ${v.service}.${v.action}: ${v.code}: ${v.message}`);
     return `${problem}${lines.length ? `:\n${lines.join('\n')}` : ''}`;
   }
@@ -250,9 +253,13 @@ export function settleApiModelExpectations(): string[] {
 export function apiModelLine(counts: ApiModelCounts): string {
   const n = (x: number) => x.toLocaleString('en-US');
   const unchecked = counts.unchecked > 0 ? ` (${n(counts.unchecked)} not checkable)` : '';
-  const unplanned = counts.violations - (counts.planted ?? 0);
-  const planted = counts.planted ? ` (and ${n(counts.planted)} planted by tests)` : '';
-  return `API model: ${n(counts.checked)} requests checked against botocore, ${n(unplanned)} violation${unplanned === 1 ? '' : 's'}${planted}${unchecked}`;
+  const unseen = counts.violations - (counts.planted ?? 0) - (counts.reported ?? 0);
+  const also = [
+    counts.planted ? `${n(counts.planted)} planted by tests` : '',
+    counts.reported ? `${n(counts.reported)} reported to the test that sent ${counts.reported === 1 ? 'it' : 'them'}` : '',
+  ].filter(Boolean);
+  const more = also.length > 0 ? ` (and ${also.join(', ')})` : '';
+  return `API model: ${n(counts.checked)} requests checked against botocore, ${n(unseen)} violation${unseen === 1 ? '' : 's'}${more}${unchecked}`;
 }
 
 /**
