@@ -36,6 +36,7 @@ import {
   Ec2Throttle,
   ec2ErrorResponse,
   FaultLog,
+  isEc2Request,
   RandomFaults,
   type CrashOptions,
   type CrashState,
@@ -955,8 +956,7 @@ async function imageExists(imageId: string, request: ProxiedRequest, context: Pr
 }
 
 function isEc2Action(request: ProxiedRequest, action: string): boolean {
-  const service = serviceOf(request.headers); // undefined for unsigned requests
-  return request.form !== undefined && request.action === action && (service === undefined || service === 'ec2');
+  return request.action === action && isEc2Request(request);
 }
 
 function withForm(request: ProxiedRequest, form: URLSearchParams): ProxiedRequest {
@@ -975,10 +975,6 @@ function credentialScope(headers: IncomingHttpHeaders): {
     region: match?.[2] ?? DEFAULT_REGION,
     service: match?.[3],
   };
-}
-
-function serviceOf(headers: IncomingHttpHeaders): string | undefined {
-  return credentialScope(headers).service;
 }
 
 async function readRequest(req: IncomingMessage): Promise<ProxiedRequest> {
