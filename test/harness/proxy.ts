@@ -287,7 +287,8 @@ export async function startFidelityProxy(upstream: string, options: FidelityProx
     simulatedStateReasons(stateReasons),
     idempotentByClientToken(launches, new Mutex()),
     launchFailures.interceptor,
-    imageKeys.interceptor,
+    // The keys matter only where a launch's use of them is evaluated (IAM on).
+    ...(options.iam?.kmsOnBehalf ? [imageKeys.interceptor] : []),
     imageReferences.interceptor,
     accountReads(upstreamUrl.origin),
     enableImageDeprecation(imageTimes),
