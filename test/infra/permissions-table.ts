@@ -1,19 +1,16 @@
 /**
- * The README's permissions table, generated from the packaged template so that the two
+ * docs/permissions.md's table, generated from the packaged template so that the two
  * cannot drift: one row per function, the actions its role allows on `*` (reads EC2 cannot
  * scope) and those on named resources; an action that only a conditional policy grants says
  * under which condition. Each role's own log group and dead-letter queue (logs:*, sqs:SendMessage)
- * are left out: the README says every role has them, and the template rules check it.
+ * are left out: docs/permissions.md says every role has them, and the template rules check it.
  */
 import type { Template } from './template-rules.js';
 import { templateStatements } from './iam-validation.js';
 import { deployContext, ResolvedTemplate } from '../harness/iam/template.js';
 
-export const TABLE_START = '<!-- permissions-table:start: generated from the packaged template by `npm run readme:permissions`; a test holds it equal -->';
-export const TABLE_END = '<!-- permissions-table:end -->';
-
-/** The stage the README describes: serverless.yml's default params. */
-export const README_STAGE = 'ci';
+/** The stage the docs describe: serverless.yml's default params. */
+export const DOCS_STAGE = 'ci';
 
 const OWN_DELIVERY = new Set(['logs:CreateLogStream', 'logs:PutLogEvents', 'sqs:SendMessage']);
 const list = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
@@ -50,20 +47,4 @@ export function permissionsTable(template: Template, service: string, stage: str
     return `| ${code(key)} | ${[...onStar].sort().map(code).join(', ') || '—'} | ${scoped.join(', ') || '—'} |`;
   });
   return ['| function | on `*` (reads EC2 cannot scope) | on named resources, under the conditions below |', '|---|---|---|', ...rows].join('\n');
-}
-
-/** The README with the table between its markers replaced. */
-export function withTable(readme: string, table: string): string {
-  const start = readme.indexOf(TABLE_START);
-  const end = readme.indexOf(TABLE_END);
-  if (start < 0 || end < start) throw new Error('README.md has no permissions-table markers');
-  return `${readme.slice(0, start + TABLE_START.length)}\n${table}\n${readme.slice(end)}`;
-}
-
-/** The table currently between the README's markers. */
-export function tableIn(readme: string): string {
-  const start = readme.indexOf(TABLE_START);
-  const end = readme.indexOf(TABLE_END);
-  if (start < 0 || end < start) throw new Error('README.md has no permissions-table markers');
-  return readme.slice(start + TABLE_START.length, end).trim();
 }

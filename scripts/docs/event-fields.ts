@@ -1,0 +1,202 @@
+/**
+ * What each field of each published event means, for docs/events.md. The fields, their types
+ * and whether they are optional come from the zod schemas in shared/domain/events.ts, the ones
+ * the code publishes with; this file only says what they mean. The docs test fails when a
+ * schema has a field this file does not describe, or this file describes one it does not have.
+ * Nested fields are named by their path (`planned.keep`).
+ */
+export interface EventDoc {
+  /** One or two sentences: when it is published. */
+  when: string;
+  /** The fields a consumer deduplicates on (delivery is at least once). */
+  dedupe: string;
+  fields: Record<string, string>;
+  /** Objects documented as a whole, their own fields not listed (internal shapes). */
+  opaque?: string[];
+}
+
+const managedBy = 'the stack, e.g. `ami-lifecycle-prod`';
+const trigger = 'what started the recovery: `state`, `alarm`, `health` or `manual` (the CLI)';
+
+export const EVENT_DOCS: Record<string, EventDoc> = {
+  BakeRequested: {
+    opaque: ['capture.config'],
+    when: 'The scheduled run asks for one instance to be baked for one slot. The service routes it to its own bake queue.',
+    dedupe: '`instanceId` + `schedule` + `slot`',
+    fields: {
+      managedBy,
+      instanceId: 'the instance to bake',
+      lineage: 'the lineage the image joins',
+      assignLineage: 'the instance has no lineage tag yet: the bake gives it one (its own id)',
+      instanceName: 'the instance\'s `Name` tag',
+      schedule: 'the schedule, e.g. `nightly`',
+      slot: 'the period the image stands for, e.g. `2026-11-26`',
+      reboot: 'from `ami-lifecycle:reboot`',
+      retain: 'the instance\'s valid retain tag, stamped on the image: the lineage\'s last known policy',
+      requestedAt: 'when the run decided',
+      capture: 'the launch configuration to capture for recovery, when it changed since the last capture',
+      'capture.digest': 'its digest; it goes on the instance (`ami-lifecycle:captured`) once saved',
+      'capture.config': 'the configuration: instance type, subnet, security groups, key pair, profile, options, tags, Elastic IP',
+    },
+  },
+  ImageBaked: {
+    when: 'An image became `available` and is marked `good`.',
+    dedupe: '`imageId`',
+    fields: {
+      managedBy,
+      imageId: 'the image',
+      imageName: '`<managed-by>/<lineage>/<schedule>/<slot>`',
+      lineage: 'its lineage',
+      sourceInstanceId: 'the instance imaged',
+      schedule: 'its schedule',
+      slot: 'its slot',
+      snapshotIds: 'its EBS snapshots',
+      creationDate: 'EC2\'s creation date of the image',
+      settledBy: '`event` (the AMI state change) or `reconcile` (the scheduled run found it still `pending`)',
+    },
+  },
+  ImageBakeFailed: {
+    when: 'A bake did not produce a good image: CreateImage was refused (`create`: no image exists) or the image failed while being built (`build`: it is marked `failed`).',
+    dedupe: '`instanceId` + `schedule` + `slot`',
+    fields: {
+      managedBy,
+      phase: '`create` or `build`',
+      instanceId: 'the instance',
+      lineage: 'its lineage',
+      schedule: 'the schedule',
+      slot: 'the slot',
+      imageId: 'the failed image (`build` only)',
+      errorCode: 'AWS\'s code, e.g. `InvalidInstanceID.NotFound`, or `Image.failed`',
+      message: 'what happened, with AWS\'s message',
+    },
+  },
+  PolicyInvalid: {
+    when: 'An instance carries tag values the service cannot read (see [the tag contract](tags.md#what-a-bad-value-does)).',
+    dedupe: '`instanceId` + `schedule` + `slot`',
+    fields: {
+      managedBy,
+      instanceId: 'the instance',
+      schedule: 'the run\'s schedule',
+      slot: 'the run\'s slot',
+      problems: 'one entry per problem',
+      'problems.tag': 'the tag key',
+      'problems.value': 'the value as written',
+      'problems.reason': 'what is allowed',
+      bakeSkipped: 'this run did not bake the instance because of the problems',
+    },
+  },
+  ImagesRotated: {
+    when: 'One rotation run ended: what was planned and what was done. In a dry run `done` is all zeros. Lists hold at most 50 entries; the full plan is in the function\'s log.',
+    dedupe: 'none needed (one summary per run)',
+    fields: {
+      managedBy,
+      dryRun: 'nothing was deleted',
+      lineages: 'lineages seen',
+      imagesSeen: 'images of this stack seen',
+      planned: 'the plan\'s counts',
+      'planned.keep': 'images kept',
+      'planned.delete': 'images to delete',
+      'planned.deprecate': 'kept images to deprecate',
+      'planned.orphanSnapshots': 'managed snapshots whose image is gone',
+      'planned.bytesToFree': 'the size of the snapshots to delete (an upper bound: see `BytesFreed` in [operations](operations.md#metrics))',
+      'planned.keptUnverified': 'candidates kept because `DescribeImageReferences` could not clear them',
+      done: 'what was done',
+      'done.deleted': 'images deregistered',
+      'done.deprecated': 'images deprecated',
+      'done.snapshotsDeleted': 'snapshots of deleted images gone',
+      'done.orphanSnapshotsDeleted': 'orphaned snapshots deleted',
+      'done.bytesFreed': 'their size: `FullSnapshotSizeInBytes`, else the volume\'s size',
+      referencesChecked: '`DescribeImageReferences` answered for every delete candidate',
+      keptUnverified: 'candidates kept because that check could not clear them',
+      'keptUnverified.imageId': 'the image',
+      'keptUnverified.lineage': 'its lineage',
+      'keptUnverified.errorCode': 'the error that stopped the check, e.g. `UnauthorizedOperation`',
+      'keptUnverified.message': 'AWS\'s message',
+      deletions: 'the images deleted (or, in a dry run, to delete)',
+      'deletions.imageId': 'the image',
+      'deletions.name': 'its name',
+      'deletions.lineage': 'its lineage',
+      'deletions.reason': 'why the plan deletes it',
+      failures: 'steps that failed and were skipped; the others went on',
+      'failures.resourceId': 'the image or snapshot',
+      'failures.action': 'the refused call',
+      'failures.errorCode': 'AWS\'s code',
+      'failures.message': 'AWS\'s message',
+      truncated: 'a list was cut at 50 entries',
+    },
+  },
+  InstanceRelaunched: {
+    when: 'A failed instance was replaced. A later delivery that finds the replacement already launched publishes it again with `resumed`.',
+    dedupe: '`failedInstanceId`',
+    fields: {
+      managedBy,
+      lineage: 'the lineage',
+      failedInstanceId: 'the instance that failed',
+      newInstanceId: 'its replacement',
+      imageId: 'the image the replacement runs',
+      trigger,
+      reason: 'why it was relaunched',
+      generation: '1 for the first replacement, then 2, ...',
+      secondsToLaunch: 'from the triggering event\'s time to RunInstances\' answer',
+      markedBad: 'an image blamed for a crash loop and marked `bad` on the way',
+      elasticIp: 'the Elastic IP moved to the replacement',
+      'elasticIp.allocationId': 'its allocation',
+      'elasticIp.publicIp': 'its address',
+      failedInstance: 'what became of the failed instance: `kept` (tagged `replaced-by`), `terminated` (`terminateReplaced`) or `gone`',
+      resumed: 'a later delivery finished an earlier launch',
+      droppedTags: 'keys of the failed instance\'s tags left off the replacement: EC2 takes 50 tags per resource',
+    },
+  },
+  RelaunchPlanned: {
+    when: 'Recovery dry run (`recoveryDryRun`, or `relaunch --dry-run`): what recovery would launch.',
+    dedupe: '`failedInstanceId`',
+    fields: {
+      managedBy,
+      lineage: 'the lineage',
+      failedInstanceId: 'the instance that failed',
+      imageId: 'the image it would launch from',
+      trigger,
+      reason: 'why it would relaunch',
+      markBad: 'an image it would mark `bad` for a crash loop',
+      launch: 'the launch, user data left out',
+      'launch.instanceType': 'instance type',
+      'launch.subnetId': 'subnet',
+      'launch.securityGroupIds': 'security groups',
+      'launch.keyName': 'key pair',
+      'launch.iamInstanceProfileArn': 'instance profile',
+      'launch.elasticIp': 'the Elastic IP it would move',
+      'launch.hasUserData': 'the launch carries user data',
+      'launch.tags': 'the replacement\'s tags',
+      'launch.droppedTags': 'keys that would be left off: EC2 takes 50 tags per resource',
+    },
+  },
+  RecoverySkipped: {
+    when: 'An opted-in instance stopped or failed and was deliberately not replaced.',
+    dedupe: '`instanceId` + `reason`',
+    fields: {
+      managedBy,
+      instanceId: 'the instance',
+      lineage: 'its lineage',
+      trigger,
+      reason: 'why, e.g. `the lineage has no good image` or `already replaced by i-...`',
+    },
+  },
+  RecoveryGaveUp: {
+    when: 'Recovery of a lineage stopped: more relaunches within an hour than `recoveryMaxPerHour`. A person takes it from there.',
+    dedupe: '`instanceId`',
+    fields: { managedBy, instanceId: 'the instance', lineage: 'its lineage', trigger, reason: 'relaunches in the last hour and the limit' },
+  },
+  RecoveryFailed: {
+    when: 'Recovery was wanted but AWS refused a step a retry will not fix (capacity, a permission, a KMS key).',
+    dedupe: '`instanceId` + `errorCode`',
+    fields: {
+      managedBy,
+      instanceId: 'the instance',
+      lineage: 'its lineage',
+      trigger,
+      action: 'the refused call',
+      errorCode: 'AWS\'s code',
+      message: 'what happened and what to do',
+    },
+  },
+};
