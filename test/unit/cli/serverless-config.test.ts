@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadServerlessYml } from '../../../cli/serverless-config.js';
+import { loadServerlessYml, PROJECT_ROOT, readServerless } from '../../../cli/serverless-config.js';
 
 const dir = realpathSync(mkdtempSync(join(tmpdir(), 'serverless-config-')));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -47,5 +47,17 @@ describe('loadServerlessYml', () => {
   it('refuses a file that is not YAML, JSON or a CommonJS module (osls would include its text)', () => {
     service({ 'bad.yml': 'resources: ${file(./parts/resources.mjs)}\n', 'parts/resources.mjs': 'export default {};' });
     expect(() => loadServerlessYml(join(dir, 'bad.yml'))).toThrow(/cannot include parts\/resources\.mjs/);
+  });
+
+  it("reads the project's own serverless.yml with its resources from serverless/*.cjs", () => {
+    const { raw, files } = loadServerlessYml();
+    expect(files.map((f) => f.slice(PROJECT_ROOT.length + 1))).toEqual(
+      expect.arrayContaining(['serverless.yml', 'serverless/resources.cjs', 'serverless/roles.cjs', 'serverless/cfn.cjs']),
+    );
+    const resources = (raw.resources as { Resources: Record<string, { Type: string }> }).Resources;
+    expect(resources.BakeRule?.Type).toBe('AWS::Events::Rule');
+    const bake = readServerless({ stage: 'ci' }).functions.find((f) => f.name === 'bake');
+    expect(bake?.queue).toEqual({ logicalId: 'BakeQueue', batchSize: 1, maximumConcurrency: 2, maxReceiveCount: 3 });
+    expect(bake?.eventBridge[0]).toMatchObject({ ruleName: 'ami-lifecycle-ci-bake-queue-rule', bus: 'ami-lifecycle-ci' });
   });
 });
