@@ -7,11 +7,13 @@
  * patterns, so wiring that would not match in AWS does not match there either.
  *
  * Resolves the variable sources serverless.yml uses: ${self:...}, ${sls:stage},
- * ${param:...} and ${opt:..., 'default'}. CloudFormation intrinsics (!GetAtt,
- * !Sub, !Ref) stay as objects.
+ * ${param:...} and ${opt:..., 'default'}, and follows its ${file(...)} includes (its
+ * resources are serverless/resources.cjs). CloudFormation intrinsics (!GetAtt, !Sub,
+ * !Ref) stay as objects.
  */
 import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, extname, isAbsolute, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, type Tags } from 'yaml';
 
@@ -80,6 +82,63 @@ export interface ServiceWiring {
 
 type Json = unknown;
 
+const requireModule = createRequire(import.meta.url);
+
+/** A value that is one `${file(path)}` or `${file(path):address}` variable, as osls reads it. */
+const FILE_VARIABLE = /^\$\{file\(\s*['"]?([^'")]+?)['"]?\s*\)(?::([\w.-]+))?\}$/;
+
+/**
+ * serverless.yml parsed, every value that is a `${file(...)}` variable replaced by what that file
+ * holds, as osls includes it: YAML (CloudFormation's tags understood) or JSON parsed, a .js or
+ * .cjs module's export (or what its exported function returns). Paths are relative to the
+ * service's folder, as for osls. `files` is every file read: serverless.yml, the files it
+ * includes, and the project's own modules those require.
+ */
+export function loadServerlessYml(file = resolve(PROJECT_ROOT, 'serverless.yml')): { raw: Record<string, Json>; files: string[] } {
+  const serviceDir = dirname(file);
+  const files = new Set<string>([file]);
+  const moduleFiles = (path: string): void => {
+    const mod = requireModule.cache[path];
+    if (!mod || files.has(path) || relative(serviceDir, path).split(/[\\/]/).includes('node_modules')) return;
+    files.add(path);
+    for (const child of mod.children) moduleFiles(child.filename);
+  };
+  const read = (path: string): Json => {
+    switch (extname(path)) {
+      case '.yml':
+      case '.yaml':
+        files.add(path);
+        return include(parse(readFileSync(path, 'utf8'), { customTags: intrinsics }));
+      case '.json':
+        files.add(path);
+        return include(JSON.parse(readFileSync(path, 'utf8')));
+      case '.js':
+      case '.cjs': {
+        const exported = requireModule(path) as Json;
+        moduleFiles(requireModule.resolve(path));
+        const value = typeof exported === 'function' ? (exported as (arg: unknown) => Json)({ options: {} }) : exported;
+        if (value instanceof Promise) throw new Error(`serverless.yml: ${relative(serviceDir, path)} resolves asynchronously, which this reader does not follow`);
+        // A copy: the module's export is shared by every caller in this process.
+        return include(structuredClone(value));
+      }
+    }
+    throw new Error(`serverless.yml: cannot include ${relative(serviceDir, path)} (not YAML, JSON or a CommonJS module)`);
+  };
+  function include(value: Json): Json {
+    if (typeof value === 'string') {
+      const match = FILE_VARIABLE.exec(value);
+      if (!match) return value;
+      const path = isAbsolute(match[1]!) ? match[1]! : resolve(serviceDir, match[1]!);
+      return match[2] ? get(read(path), match[2]) : read(path);
+    }
+    if (Array.isArray(value)) return value.map(include);
+    if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, include(v)]));
+    return value;
+  }
+  const raw = include(parse(readFileSync(file, 'utf8'), { customTags: intrinsics })) as Record<string, Json>;
+  return { raw, files: [...files] };
+}
+
 function get(obj: Json, path: string): Json {
   return path.split('.').reduce<Json>((o, key) => (o && typeof o === 'object' ? (o as Record<string, Json>)[key] : undefined), obj);
 }
@@ -89,8 +148,7 @@ function get(obj: Json, path: string): Json {
  * caller can read the wiring of a stage the way it would be packaged with them.
  */
 export function readServerless(options: { stage?: string; file?: string; params?: Record<string, string> } = {}): ServiceWiring {
-  const file = options.file ?? resolve(PROJECT_ROOT, 'serverless.yml');
-  const raw = parse(readFileSync(file, 'utf8'), { customTags: intrinsics }) as Record<string, Json>;
+  const { raw } = loadServerlessYml(options.file);
   const stage = options.stage ?? 'dev';
   const params = (raw.params ?? {}) as Record<string, Record<string, Json>>;
 

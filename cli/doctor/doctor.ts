@@ -389,7 +389,7 @@ async function iamCheck(clients: DoctorClients, settings: DoctorSettings, stack:
     status: 'fail',
     summary: `role ${role} refuses ${denials.length} of the ${needs.length} authorizations ${fn.name} needs`,
     fix:
-      `grant these to the role (serverless.yml, resources) and deploy (npx serverless deploy --stage ${settings.stage}); ` +
+      `grant these to the role (serverless/roles.cjs) and deploy (npx serverless deploy --stage ${settings.stage}); ` +
       'if serverless.yml grants them, the deployed role differs: a statement removed by hand, a permissions boundary or a Deny',
     details: denials.map(describeDenial),
   };

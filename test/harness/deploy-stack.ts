@@ -26,22 +26,23 @@ import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { execFile } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
-import { PROJECT_ROOT } from '../../cli/serverless-config.js';
+import { loadServerlessYml, PROJECT_ROOT } from '../../cli/serverless-config.js';
 import type { Template } from '../infra/template-rules.js';
 
 const run = promisify(execFile);
 
 /**
- * `serverless package` of a copy of the service (serverless.yml, its sources, this
- * node_modules), so that its esbuild work folder is its own: two test files packaging at
- * once in the project would clean and write the same .esbuild folder.
+ * `serverless package` of a copy of the service (serverless.yml and the files it includes, its
+ * sources, this node_modules), so that its esbuild work folder is its own: two test files
+ * packaging at once in the project would clean and write the same .esbuild folder.
  */
 export async function packageIsolated(stage: string, region = 'us-east-1'): Promise<Template> {
   const dir = mkdtempSync(join(tmpdir(), 'ami-lifecycle-service-'));
   try {
-    for (const entry of ['serverless.yml', 'package.json', 'tsconfig.json', 'functions', 'shared']) {
+    const service = loadServerlessYml().files.map((file) => relative(PROJECT_ROOT, file));
+    for (const entry of [...service, 'package.json', 'tsconfig.json', 'functions', 'shared']) {
       cpSync(join(PROJECT_ROOT, entry), join(dir, entry), { recursive: true });
     }
     symlinkSync(join(PROJECT_ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');

@@ -2,17 +2,17 @@
  * The packaged CloudFormation template, built once and cached: `serverless package` takes
  * seconds, and the template tests, every LocalCloud (its IAM roles), the sandbox and the
  * benchmarks all read the same template. The cache key is a hash of what decides the
- * template (serverless.yml, package.json, stage, region and the --param overrides), so an
- * edit of either file packages afresh. Concurrent callers (vitest workers) wait for one
- * packaging through a lock directory rather than package twice.
+ * template (serverless.yml and the files it includes, package.json, stage, region and the
+ * --param overrides), so an edit of any of those files packages afresh. Concurrent callers
+ * (vitest workers) wait for one packaging through a lock directory rather than package twice.
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
-import { PROJECT_ROOT } from '../../cli/serverless-config.js';
+import { loadServerlessYml, PROJECT_ROOT } from '../../cli/serverless-config.js';
 import type { Template } from './template-rules.js';
 
 const run = promisify(execFile);
@@ -42,7 +42,9 @@ export function cacheDir(): string {
 /** The cache key of a packaging: what decides the template's content. */
 export function cacheKey(options: PackageOptions): string {
   const hash = createHash('sha256');
-  for (const file of ['serverless.yml', 'package.json']) hash.update(readFileSync(join(PROJECT_ROOT, file)));
+  for (const file of [...loadServerlessYml().files, join(PROJECT_ROOT, 'package.json')]) {
+    hash.update(`${relative(PROJECT_ROOT, file)}\0`).update(readFileSync(file));
+  }
   const params = Object.entries(options.params ?? {}).sort(([a], [b]) => (a < b ? -1 : 1));
   hash.update(JSON.stringify({ stage: options.stage, region: options.region ?? 'us-east-1', params }));
   return hash.digest('hex').slice(0, 24);

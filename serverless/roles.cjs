@@ -1,0 +1,218 @@
+'use strict';
+// What each function's code sends, as the statements of its own role. resources.cjs adds what
+// every role has: the trust in Lambda, its own log group, its own dead-letter queue and, for a
+// function that publishes, the stack's bus. EC2 Describe* calls cannot be scoped to resources
+// (EC2 does not support resource-level permissions for them): they are on '*'. Every other
+// action names its resources, and every mutating EC2 action carries a condition. No
+// cloudwatch:PutMetricData: metrics are EMF lines in the log.
+// test/integration/template-rules.test.ts holds each role to exactly the actions its function's
+// code sends; test/integration/template-iam.test.ts validates every statement against AWS's
+// Service Authorization Reference.
+
+const { ref, arnOf, sub, MANAGED_BY, arn, allow, policy } = require('./cfn.cjs');
+
+const IMAGE_AND_SNAPSHOT = [arn.image, arn.snapshot];
+/** On resources this stack tagged. */
+const managed = { StringEquals: { 'aws:ResourceTag/ami-lifecycle:managed-by': MANAGED_BY } };
+/** On resources created with this stack's tag. */
+const createdManaged = { StringEquals: { 'aws:RequestTag/ami-lifecycle:managed-by': MANAGED_BY } };
+/** Tags written by the creating call itself (tag-on-create), with this stack's tag. */
+const taggedAtCreation = (action) => ({ StringEquals: { 'ec2:CreateAction': action, ...createdManaged.StringEquals } });
+/** On instances opted in to baking. */
+const optedIn = { Null: { 'aws:ResourceTag/ami-lifecycle:bake': 'false' } };
+/** Writes these tag keys and no other (plus the Null conditions given). */
+const onlyTagKeys = (keys, Null) => ({ Null: { ...Null, 'aws:TagKeys': 'false' }, 'ForAllValues:StringEquals': { 'aws:TagKeys': keys } });
+/** Images and snapshots settled good or failed, or marked bad: the status key only, on managed ones only. */
+const setStatus = (Sid, status) =>
+  allow(Sid, 'ec2:CreateTags', IMAGE_AND_SNAPSHOT, {
+    StringEquals: { ...managed.StringEquals, 'aws:RequestTag/ami-lifecycle:status': status },
+    ...onlyTagKeys(['ami-lifecycle:status']),
+  });
+const lineageKeyOnly = onlyTagKeys(['ami-lifecycle:lineage']);
+const tagElasticIpsWithTheirLineage = allow('TagElasticIpsWithTheirLineage', 'ec2:CreateTags', arn.elasticIp, lineageKeyOnly);
+const passedToEc2 = { 'iam:PassedToService': 'ec2.amazonaws.com' };
+const calledViaImages = { 'ForAnyValue:StringEquals': { 'aws:CalledVia': 'ec2-images.amazonaws.com' } };
+const viaEc2 = { 'kms:ViaService': sub('ec2.${AWS::Region}.amazonaws.com') };
+
+/** Each function's own statements, by its key in serverless.yml. */
+const statements = {
+  schedule: [
+    allow('ReadInstancesAndImages', ['ec2:DescribeInstances', 'ec2:DescribeImages'], '*'),
+    setStatus('SettleManagedImagesAndSnapshots', ['good', 'failed']),
+  ],
+
+  bake: [
+    // What the queue's event source mapping does with the function's role ("Lambda
+    // execution role permissions", Using Lambda with Amazon SQS).
+    allow('ReceiveOwnBakeRequests', ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'], arnOf('BakeQueue')),
+    allow(
+      'ReadImagesAddressesAndLaunchTemplates',
+      ['ec2:DescribeImages', 'ec2:DescribeAddresses', 'ec2:DescribeLaunchTemplateVersions'],
+      '*',
+    ),
+    // User data may hold secrets: read it from opted-in instances only.
+    allow('ReadUserDataOfOptedInInstances', 'ec2:DescribeInstanceAttribute', arn.instance, optedIn),
+    allow('ImageOptedInInstances', 'ec2:CreateImage', arn.instance, optedIn),
+    allow('CreateOnlyManagedImagesAndSnapshots', 'ec2:CreateImage', IMAGE_AND_SNAPSHOT, createdManaged),
+    allow('TagImagesAndSnapshotsAtCreation', 'ec2:CreateTags', IMAGE_AND_SNAPSHOT, taggedAtCreation('CreateImage')),
+    allow(
+      'GiveOptedInInstancesTheirLineage',
+      'ec2:CreateTags',
+      arn.instance,
+      onlyTagKeys(['ami-lifecycle:lineage', 'ami-lifecycle:captured'], optedIn.Null),
+    ),
+    allow('CreateManagedLaunchTemplates', 'ec2:CreateLaunchTemplate', arn.launchTemplate, createdManaged),
+    allow('TagLaunchTemplatesAtCreation', 'ec2:CreateTags', arn.launchTemplate, taggedAtCreation('CreateLaunchTemplate')),
+    allow(
+      'VersionManagedLaunchTemplates',
+      ['ec2:CreateLaunchTemplateVersion', 'ec2:DeleteLaunchTemplateVersions'],
+      arn.launchTemplate,
+      managed,
+    ),
+    // The Elastic IP of an opted-in instance is the operator's, not the stack's: no tag
+    // can tell it apart, so only the lineage key may be written (recovery moves it).
+    tagElasticIpsWithTheirLineage,
+    // The captured configuration keeps the instance's profile. EC2 authorizes iam:PassRole
+    // of its role when a launch template (or version) names one: only the roles recovery
+    // may pass, and only to EC2. (No iam:AssociatedResourceArn here: a template is not
+    // an instance.)
+    allow('PassInstanceProfileRolesIntoLaunchTemplates', 'iam:PassRole', arn.passRoles, { StringEquals: passedToEc2 }),
+  ],
+
+  imageState: [allow('ReadImages', 'ec2:DescribeImages', '*'), setStatus('SettleManagedImagesAndSnapshots', ['good', 'failed'])],
+
+  rotate: [
+    allow(
+      'ReadImagesSnapshotsInstancesAndTemplates',
+      [
+        'ec2:DescribeImages',
+        'ec2:DescribeSnapshots',
+        'ec2:DescribeInstances',
+        'ec2:DescribeLaunchTemplateVersions',
+        'ec2:DescribeImageReferences',
+      ],
+      '*',
+    ),
+    // DescribeImageReferences reads each resource type with the caller's permissions, called
+    // via ec2-images.amazonaws.com: the AWS managed policy AmazonEC2ImageReferencesAccessPolicy
+    // (https://docs.aws.amazon.com/aws-managed-policy/latest/reference/AmazonEC2ImageReferencesAccessPolicy.html)
+    // grants ec2:DescribeInstances, DescribeLaunchTemplates, DescribeLaunchTemplateVersions,
+    // ssm:DescribeParameters, GetParameters, imagebuilder:ListImageRecipes, ListContainerRecipes
+    // and GetContainerRecipe on '*' with that condition. The same here, but the two that take a
+    // resource are held to this account and region, and the EC2 reads above are already granted.
+    // Without one of them the check cannot clear an image, and rotation keeps every candidate.
+    allow(
+      'LetTheImageReferenceCheckListWhatMayReferenceImages',
+      ['ec2:DescribeLaunchTemplates', 'ssm:DescribeParameters', 'imagebuilder:ListImageRecipes', 'imagebuilder:ListContainerRecipes'],
+      '*',
+      calledViaImages,
+    ),
+    allow('LetTheImageReferenceCheckReadParameters', 'ssm:GetParameters', arn.inRegion('ssm', 'parameter/*'), calledViaImages),
+    allow(
+      'LetTheImageReferenceCheckReadContainerRecipes',
+      'imagebuilder:GetContainerRecipe',
+      arn.inRegion('imagebuilder', 'container-recipe/*'),
+      calledViaImages,
+    ),
+    allow('DeregisterAndDeprecateOnlyManagedImages', ['ec2:DeregisterImage', 'ec2:EnableImageDeprecation'], arn.image, managed),
+    allow('DeleteOnlyManagedSnapshots', 'ec2:DeleteSnapshot', arn.snapshot, managed),
+  ],
+
+  recover: [
+    allow(
+      'ReadInstancesImagesTemplatesAndAddresses',
+      ['ec2:DescribeInstances', 'ec2:DescribeImages', 'ec2:DescribeLaunchTemplateVersions', 'ec2:DescribeAddresses'],
+      '*',
+    ),
+    setStatus('MarkManagedImagesAndSnapshotsBad', 'bad'),
+    // RunInstances is allowed only if every resource of the launch is: an image of this
+    // stack, an instance and volumes tagged as a replacement, and the captured network.
+    allow('LaunchReplacementsFromManagedImages', 'ec2:RunInstances', arn.image, managed),
+    allow('LaunchOnlyTaggedReplacements', 'ec2:RunInstances', [arn.instance, arn.volume], {
+      Null: { 'aws:RequestTag/ami-lifecycle:replaces': 'false', 'aws:RequestTag/ami-lifecycle:lineage': 'false' },
+    }),
+    // Used, not changed: the subnet, security groups and key pair of the captured
+    // configuration, and the network interface the launch creates in them. Alone this
+    // allows nothing; RunInstances also needs the image and instance statements above.
+    allow('LaunchIntoTheCapturedNetwork', 'ec2:RunInstances', [arn.networkInterface, arn.subnet, arn.securityGroup, arn.keyPair]),
+    allow('TagReplacementsAtLaunch', 'ec2:CreateTags', [arn.instance, arn.volume], {
+      StringEquals: { 'ec2:CreateAction': 'RunInstances' },
+    }),
+    allow('PassInstanceProfileRolesToReplacements', 'iam:PassRole', arn.passRoles, {
+      StringEquals: passedToEc2,
+      ArnLike: { 'iam:AssociatedResourceArn': arn.instance },
+    }),
+    allow('MoveTheLineagesElasticIp', 'ec2:AssociateAddress', [arn.elasticIp, arn.instance], {
+      Null: { 'aws:ResourceTag/ami-lifecycle:lineage': 'false' },
+    }),
+    // An Elastic IP associated after the last bake carries no lineage tag yet: recovery
+    // writes it (that key only) before moving the address, as the bake would have.
+    tagElasticIpsWithTheirLineage,
+    // Alone this allows nothing: the Elastic IP and instance must carry the lineage.
+    allow('MoveTheElasticIpOntoTheReplacementsInterface', 'ec2:AssociateAddress', arn.networkInterface),
+    allow(
+      'MarkFailedInstancesReplaced',
+      'ec2:CreateTags',
+      arn.instance,
+      onlyTagKeys(['ami-lifecycle:replaced-by'], { 'aws:ResourceTag/ami-lifecycle:recover': 'false' }),
+    ),
+  ],
+
+  statusAlarms: [
+    allow('ReadInstances', 'ec2:DescribeInstances', '*'),
+    // DescribeAlarms has a resource type (alarm), unlike EC2's Describe* calls: name it.
+    allow('ReadAlarms', 'cloudwatch:DescribeAlarms', arn.inRegion('cloudwatch', 'alarm:*')),
+    allow(
+      'KeepOwnStatusCheckAlarms',
+      ['cloudwatch:PutMetricAlarm', 'cloudwatch:DeleteAlarms', 'cloudwatch:TagResource'],
+      arn.inRegion('cloudwatch', `alarm:${MANAGED_BY}-status-*`),
+    ),
+  ],
+};
+
+/** A policy added to roles where a condition of resources.cjs holds. */
+const conditionalPolicy = (Condition, PolicyName, roles, Statement) => ({
+  Type: 'AWS::IAM::Policy',
+  Condition,
+  Properties: { PolicyName, Roles: roles.map(ref), PolicyDocument: policy(Statement) },
+});
+
+const conditionalPolicies = {
+  // Only where params.terminateReplaced is 'true': otherwise the recover role cannot terminate.
+  // Only instances recovery replaced: it writes replaced-by just before it terminates, and an
+  // opted-in instance that was never replaced is not the role's to end.
+  RecoverTerminateReplacedPolicy: conditionalPolicy(
+    'TerminatesReplaced',
+    'recover-terminate-replaced',
+    ['RecoverRole'],
+    [
+      allow('TerminateReplacedInstances', 'ec2:TerminateInstances', arn.instance, {
+        Null: { 'aws:ResourceTag/ami-lifecycle:recover': 'false', 'aws:ResourceTag/ami-lifecycle:replaced-by': 'false' },
+      }),
+    ],
+  ),
+  // Only where params.kmsKeyArns names keys. EC2 creates, reads and re-encrypts the volumes and
+  // snapshots of an image or a launch with the caller's rights on their KMS key ("Requirements
+  // for Amazon EBS encryption", https://docs.aws.amazon.com/ebs/latest/userguide/ebs-encryption-requirements.html):
+  // a launch without them ends at once with Client.InternalError. Only through EC2 in this
+  // region (kms:ViaService), and grants only for an AWS resource (kms:GrantIsForAWSResource).
+  FleetKmsKeysPolicy: conditionalPolicy(
+    'UsesKmsKeys',
+    'fleet-kms-keys',
+    ['BakeRole', 'RecoverRole'],
+    [
+      allow(
+        'LetEc2UseTheFleetsKeys',
+        ['kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncryptFrom', 'kms:ReEncryptTo'],
+        ref('KmsKeyArns'),
+        { StringEquals: viaEc2 },
+      ),
+      allow('LetEc2GrantItselfTheFleetsKeys', 'kms:CreateGrant', ref('KmsKeyArns'), {
+        StringEquals: viaEc2,
+        Bool: { 'kms:GrantIsForAWSResource': 'true' },
+      }),
+    ],
+  ),
+};
+
+module.exports = { statements, conditionalPolicies };

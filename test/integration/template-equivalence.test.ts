@@ -1,0 +1,58 @@
+/**
+ * The packaged template is the one the fixture holds (test/fixtures/packaged-template.json):
+ * the same resources with the same properties, whatever shape serverless.yml and the files it
+ * includes take. A restructuring of serverless.yml must leave it unchanged; a change the
+ * template is meant to get is made in the fixture too (npm run template:snapshot), where a
+ * reviewer sees it. The form compared is test/infra/template-canonical.ts's: keys sorted,
+ * and only what changes with every build (artifact keys, code hashes) replaced.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { PROJECT_ROOT } from '../../cli/serverless-config.js';
+import { packagedTemplate } from '../infra/packaged.js';
+import { canonicalTemplate, FIXTURE, FIXTURE_REGION, FIXTURE_STAGE, templateDifferences } from '../infra/template-canonical.js';
+import type { Template } from '../infra/template-rules.js';
+
+let template: Template;
+let fixture: unknown;
+
+beforeAll(async () => {
+  template = (await packagedTemplate({ stage: FIXTURE_STAGE, region: FIXTURE_REGION })).template;
+  fixture = JSON.parse(readFileSync(join(PROJECT_ROOT, FIXTURE), 'utf8'));
+});
+
+describe('the packaged template', () => {
+  it('equals the fixture (run `npm run template:snapshot` only for an intended change, and review the fixture)', () => {
+    const differences = templateDifferences(fixture, canonicalTemplate(template));
+    expect(differences, `the packaged template differs from ${FIXTURE}:\n${differences.join('\n')}`).toEqual([]);
+  });
+});
+
+describe('the canonical form', () => {
+  it('is blind to what every build changes: the artifact keys, the code hashes and the version ids made of them', () => {
+    const rebuilt = JSON.parse(
+      JSON.stringify(template)
+        .replace(/(serverless\/[^/"]+\/[^/"]+\/)[^/"]+\//g, '$11700000000000-2023-11-14T22:13:20.000Z/')
+        .replace(/("CodeSha256":")[^"]+"/g, '$1AAAA="')
+        .replace(/(LambdaVersion)[A-Za-z0-9]+/g, '$1Rebuilt0123456789'),
+    ) as Template;
+    expect(JSON.stringify(rebuilt)).not.toBe(JSON.stringify(template));
+    expect(templateDifferences(canonicalTemplate(template), canonicalTemplate(rebuilt))).toEqual([]);
+  });
+
+  it('keeps the order of statements, and reports a changed, added or removed value by its path', () => {
+    const edited = structuredClone(template);
+    const statements = edited.Resources.BakeRole!.Properties!.Policies[0].PolicyDocument.Statement as Array<Record<string, unknown>>;
+    statements.reverse();
+    edited.Resources.BakeDlq!.Properties!.MessageRetentionPeriod = 60;
+    delete edited.Resources.RotateDlqAlarm;
+    edited.Resources.Extra = { Type: 'AWS::SQS::Queue' };
+    const differences = templateDifferences(canonicalTemplate(template), canonicalTemplate(edited), 1000);
+    const retention = template.Resources.BakeDlq!.Properties!.MessageRetentionPeriod as number;
+    expect(differences).toContain(`Resources.BakeDlq.Properties.MessageRetentionPeriod: fixture ${retention}, packaged 60`);
+    expect(differences.some((d) => d.startsWith('Resources.RotateDlqAlarm: only in the fixture'))).toBe(true);
+    expect(differences).toContain('Resources.Extra: only in the packaged template: {"Type":"AWS::SQS::Queue"}');
+    expect(differences.some((d) => d.startsWith('Resources.BakeRole.Properties.Policies[0].PolicyDocument.Statement[0].Sid:'))).toBe(true);
+  });
+});
