@@ -120,7 +120,7 @@ const queuePolicy = (queueId, allowSid, ruleArns) => ({
 
 // Dead-letter queues, one per function, each with an alarm: what a function's scheduler or rule
 // could not deliver, and the invocation records of what failed after Lambda's retries
-// (on-failure destination). 14 days to look, SSE (SQS-managed keys); TLS only. README "When a
+// (on-failure destination). 14 days to look, SSE (SQS-managed keys); TLS only. docs/operations.md "When a
 // dead-letter queue alarm fires" says how to inspect and redrive.
 const deadLetterQueue = (f) => ({
   [`${f.id}Dlq`]: {
@@ -130,7 +130,7 @@ const deadLetterQueue = (f) => ({
   [`${f.id}DlqPolicy`]: queuePolicy(`${f.id}Dlq`, 'AcceptUndeliveredEventsOfOwnRules', f.rules),
   [`${f.id}DlqAlarm`]: alarm(
     `${f.key}-dlq`,
-    `${f.dlqHolds} or could not be delivered are waiting in ${MANAGED_BY}-${f.key}-dlq (README, "When a dead-letter queue alarm fires")`,
+    `${f.dlqHolds} or could not be delivered are waiting in ${MANAGED_BY}-${f.key}-dlq (docs/operations.md, "When a dead-letter queue alarm fires")`,
     onQueue(`${f.id}Dlq`, 'ApproximateNumberOfMessagesVisible'),
   ),
 });
@@ -237,7 +237,7 @@ module.exports = {
     // an EC2 API rate increase), or the function fails before it reports (see its logs).
     BakeQueueAgeAlarm: alarm(
       'bake-backlog',
-      `The oldest bake request in ${MANAGED_BY}-bake has waited more than six hours (README, "Bounding the bake")`,
+      `The oldest bake request in ${MANAGED_BY}-bake has waited more than six hours (docs/operations.md, "Bounding the bake")`,
       onQueue('BakeQueue', 'ApproximateAgeOfOldestMessage', 21600),
     ),
 

@@ -147,7 +147,7 @@ export const MIN_UNRESERVED = 100;
 /** Simulations in flight at once: IAM's API is throttled per account. */
 const SIMULATIONS_AT_ONCE = 4;
 
-const README_DLQ = 'README, "When a dead-letter queue alarm fires"';
+const DOCS_DLQ = 'docs/operations.md, "When a dead-letter queue alarm fires"';
 
 /** The osls logical id of a function, e.g. imageState -> ImageStateLambdaFunction. */
 const logicalIdOf = (fn: FunctionKey) => `${fn[0]!.toUpperCase()}${fn.slice(1)}LambdaFunction`;
@@ -177,7 +177,7 @@ async function guarded(check: string, region: string, run: () => Promise<CheckRe
       check,
       status: 'fail',
       summary: `could not check: ${errorText(error)}`,
-      ...(isRefusal(error) ? { fix: 'your credentials need the read permissions doctor uses (README, "Operator CLI", doctor)' } : {}),
+      ...(isRefusal(error) ? { fix: 'your credentials need the read permissions doctor uses (docs/cli.md, "doctor")' } : {}),
       details: [],
     };
   }
@@ -708,7 +708,7 @@ async function deadLetterCheck(clients: DoctorClients, settings: DoctorSettings)
       check,
       status: 'fail',
       summary: `${details.length} of ${settings.functions.length} dead-letter queues hold messages or are missing`,
-      fix: `inspect each message, fix its cause and send it again: ${README_DLQ}`,
+      fix: `inspect each message, fix its cause and send it again: ${DOCS_DLQ}`,
       details,
     };
   }

@@ -195,7 +195,7 @@ describe('doctor on a deployed stack', () => {
     expect(check(r, 'iam rotate').details[0]).toContain(`with aws:ResourceTag/ami-lifecycle:managed-by=${STACK}: implicitDeny`);
   });
 
-  it('a message in a dead-letter queue fails that check, pointing at the README section, and exits 1', async () => {
+  it('a message in a dead-letter queue fails that check, pointing at the docs section, and exits 1', async () => {
     // Prepare
     await deploy(packaged);
     const sqs = direct(SQSClient);
@@ -210,7 +210,7 @@ describe('doctor on a deployed stack', () => {
     expect(text.code).toBe(1);
     expect(statusOf(r)).toEqual({ ...ALL_OK, 'dead-letter queues': 'fail' });
     expect(check(r, 'dead-letter queues').details).toEqual([`${STACK}-recover-dlq: 1 message (1 visible, 0 being read): recover work that was never done`]);
-    expect(text.stdout).toContain('fix: inspect each message, fix its cause and send it again: README, "When a dead-letter queue alarm fires"');
+    expect(text.stdout).toContain('fix: inspect each message, fix its cause and send it again: docs/operations.md, "When a dead-letter queue alarm fires"');
   });
 
   it('a disabled rule fails the rules check, with the command that enables it, and exits 1', async () => {

@@ -625,7 +625,7 @@ describe('event rules and schedules', () => {
 });
 
 describe('dead-letter queues', () => {
-  it('a queue holding messages fails, pointing at the README section that says how to inspect and redrive', async () => {
+  it('a queue holding messages fails, pointing at the docs section that says how to inspect and redrive', async () => {
     // Prepare
     sqs.on(GetQueueAttributesCommand, { QueueUrl: `https://sqs.${REGION}.amazonaws.com/${ACCOUNT}/${STACK}-bake-dlq` }).resolves({
       Attributes: { ApproximateNumberOfMessages: '3', ApproximateNumberOfMessagesNotVisible: '1' },
@@ -639,7 +639,7 @@ describe('dead-letter queues', () => {
     expect(checkOf(report, 'dead-letter queues')).toMatchObject({
       status: 'fail',
       summary: '2 of 6 dead-letter queues hold messages or are missing',
-      fix: 'inspect each message, fix its cause and send it again: README, "When a dead-letter queue alarm fires"',
+      fix: 'inspect each message, fix its cause and send it again: docs/operations.md, "When a dead-letter queue alarm fires"',
       details: [
         `${STACK}-bake-dlq: 4 messages (3 visible, 1 being read): bake work that was never done`,
         `${STACK}-rotate-dlq does not exist: failed rotate invocations have nowhere to go`,
