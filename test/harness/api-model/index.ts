@@ -8,7 +8,7 @@
  * TEST-ONLY.
  */
 import { gunzipSync } from 'node:zlib';
-import type { Interceptor, ProxiedRequest } from '../proxy.js';
+import type { Interceptor, ProxiedRequest } from '../proxy/chain.js';
 import { addRunCounts } from '../run-counts.js';
 import { servicesSignedAs, type Operation, type ServiceModel } from './botocore.js';
 import { ec2Answer, jsonAnswer, modelPath, queryAnswer, type Answer, type WireProtocol } from './answer.js';

@@ -25,7 +25,7 @@ import {
   type EC2Client,
 } from '@aws-sdk/client-ec2';
 import { runSimulation } from '@cloud-copilot/iam-simulate';
-import type { Interceptor, ProxiedRequest, ProxiedResponse } from '../proxy.js';
+import type { Interceptor, ProxiedRequest, ProxiedResponse } from '../proxy/chain.js';
 import { authorizationsFor, iamPrefixOf, type Authorization, type Described, type Partitioned, type StateLookups } from './authorizations.js';
 import { denialMessage, denialResponse, type DenialReason } from './denial.js';
 import { callerKeyOf, functionAccessKey } from './identity.js';

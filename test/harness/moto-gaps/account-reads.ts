@@ -14,8 +14,8 @@
  */
 import { IAMClient } from '@aws-sdk/client-iam';
 import { GetFunctionConcurrencyCommand, LambdaClient, paginateListFunctions } from '@aws-sdk/client-lambda';
-import { serviceOf } from './faults.js';
-import type { Interceptor, ProxiedRequest, ProxiedResponse } from './proxy.js';
+import { serviceOf } from '../faults.js';
+import type { Interceptor, ProxiedRequest, ProxiedResponse } from '../proxy/chain.js';
 import { answerSimulatePrincipalPolicy, isSimulatePrincipalPolicy } from './simulate-principal-policy.js';
 
 /** Lambda's default quotas (bytes, executions). */
