@@ -14,10 +14,10 @@
  * Every injected fault is counted by kind and action. TEST-ONLY: product code never
  * knows about any of this.
  */
-import type { IncomingHttpHeaders } from 'node:http';
 import { CUT_CONNECTION, ec2ErrorResponse, errorResponseFor } from './proxy/answers.js';
 import type { Interceptor, ProxiedRequest, ProxiedResponse } from './proxy/chain.js';
 import { isEc2Request } from './proxy/request.js';
+import { serviceOf } from './sigv4.js';
 
 // ---------------------------------------------------------------------------
 // Classification
@@ -129,11 +129,6 @@ const UNFILTERED_SUBSET = new Set([
 
 export function isNonMutatingAction(action: string): boolean {
   return /^(Describe|Get|List|Search)/.test(action);
-}
-
-/** The service a request is signed for (SigV4 credential scope), e.g. ec2, events, sqs. */
-export function serviceOf(headers: IncomingHttpHeaders): string | undefined {
-  return /Credential=[^/,\s]+\/[^/]+\/[^/]+\/([^/]+)\//.exec(headers.authorization ?? '')?.[1];
 }
 
 export function isMutatingEc2Request(request: ProxiedRequest): boolean {

@@ -9,7 +9,8 @@
 import { DescribeImagesCommand } from '@aws-sdk/client-ec2';
 import type { Interceptor, ProxiedRequest, ProxyContext } from '../proxy/chain.js';
 import { ec2ErrorResponse } from '../proxy/answers.js';
-import { bufferBody, credentialScope, isEc2Action, type Mutex } from '../proxy/request.js';
+import { bufferBody, isEc2Action, type Mutex } from '../proxy/request.js';
+import { callerOf } from '../sigv4.js';
 import { imageExists } from './ec2.js';
 
 /**
@@ -45,7 +46,7 @@ export class AmiNameIndex {
   }
 
   private names(request: ProxiedRequest, context: ProxyContext): Promise<Map<string, string>> {
-    const { region, accessKeyId } = credentialScope(request.headers);
+    const { region, accessKeyId } = callerOf(request.headers);
     const key = `${region}\u0000${accessKeyId}`;
     let names = this.accounts.get(key);
     if (names === undefined) {

@@ -32,7 +32,8 @@ import { ImageKeys, LaunchFailures } from '../moto-gaps/launch-failures.js';
 import { tagSnapshotsOnCreateImage } from '../moto-gaps/snapshot-tags.js';
 import { simulatedStateReasons, type StateReasons } from '../moto-gaps/state-reasons.js';
 import { recordPutEvents, type RecordedEvent } from './put-events.js';
-import { credentialScope, Mutex } from './request.js';
+import { callerOf } from '../sigv4.js';
+import { Mutex } from './request.js';
 
 /** A client request, fully buffered. Interceptors may pass on a modified copy. */
 export interface ProxiedRequest {
@@ -114,7 +115,7 @@ export class UpstreamClients implements ProxyContext {
   constructor(private readonly origin: string) {}
 
   private clientFor<C>(clients: Map<string, C>, make: (config: ClientConfig) => C, request: ProxiedRequest): C {
-    const { region, accessKeyId } = credentialScope(request.headers);
+    const { region, accessKeyId } = callerOf(request.headers);
     const key = `${region}\u0000${accessKeyId}`;
     let client = clients.get(key);
     if (client === undefined) {

@@ -2,9 +2,8 @@
  * What the fidelity proxy's links read from a request, and how they rewrite a request or
  * buffer an answer. TEST-ONLY.
  */
-import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import { serviceOf } from '../faults.js';
+import { serviceOf } from '../sigv4.js';
 import type { ProxiedRequest } from './chain.js';
 
 /** An EC2 Query call: a form body with an action, signed for ec2 (or not signed at all). */
@@ -40,21 +39,4 @@ export class Mutex {
     this.tail = result.catch(() => undefined);
     return result;
   }
-}
-
-const DEFAULT_REGION = 'us-east-1';
-const DEFAULT_ACCESS_KEY_ID = 'testing';
-
-/** SigV4 credential scope: `Credential=AKID/date/region/service/aws4_request`. */
-export function credentialScope(headers: IncomingHttpHeaders): {
-  accessKeyId: string;
-  region: string;
-  service: string | undefined;
-} {
-  const match = /Credential=([^/,\s]+)\/[^/]+\/([^/]+)\/([^/]+)\//.exec(headers.authorization ?? '');
-  return {
-    accessKeyId: match?.[1] ?? DEFAULT_ACCESS_KEY_ID,
-    region: match?.[2] ?? DEFAULT_REGION,
-    service: match?.[3],
-  };
 }
