@@ -29,6 +29,7 @@ import type { RecoveryOutcome, RecoveryReport } from '../shared/use-cases/recove
 import type { RotationReport } from '../shared/use-cases/rotate-images.js';
 import type { ScheduleRunReport } from '../shared/use-cases/run-schedule.js';
 import { assertNoApiViolations } from '../test/harness/api-model/index.js';
+import { cronFirings } from '../test/harness/cron.js';
 import { LocalCloud, type Delivery } from '../test/harness/local-cloud.js';
 import { totalsLine } from '../test/harness/iam/report.js';
 import { isMotoMissing } from '../test/harness/moto.js';
@@ -457,7 +458,7 @@ async function assertEmptyEmulator(endpoint: string): Promise<void> {
   }
 }
 
-// ---- the simulated clock: when serverless.yml's schedules fire ----------------------------------
+// ---- the simulated clock: when serverless.yml's schedules fire (test/harness/cron.ts) -----------
 
 /** Every firing on one calendar day of the schedules the sandbox simulates, in time order. */
 function firingsOn(cloud: LocalCloud, day: string): Firing[] {
@@ -465,60 +466,6 @@ function firingsOn(cloud: LocalCloud, day: string): Firing[] {
     .filter((fn) => SIMULATED_FUNCTIONS.includes(fn.name))
     .flatMap((fn) => fn.schedules.flatMap((schedule) => cronFirings(schedule.expression, schedule.timezone, day).map((f) => ({ ...f, functionName: fn.name, schedule }))))
     .sort((a, b) => a.at.getTime() - b.at.getTime());
-}
-
-const WEEKDAYS = ['SUN', 'MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT'];
-const MONTHS = ['JAN', 'FEB', 'MAR', 'APR', 'MAY', 'JUN', 'JUL', 'AUG', 'SEP', 'OCT', 'NOV', 'DEC'];
-
-/**
- * When an EventBridge Scheduler cron expression fires on a calendar day of its
- * time zone. Fields: minutes hours day-of-month month day-of-week(1-7, SUN=1) year,
- * with `*`, `?`, lists, ranges, steps and names (not L, W or #).
- */
-export function cronFirings(expression: string, timeZone: string, day: string): Array<{ at: Date; local: string }> {
-  const fields = /^cron\((.*)\)$/.exec(expression.trim())?.[1]?.trim().split(/\s+/);
-  if (fields?.length !== 6) throw new Error(`the sandbox cannot simulate the schedule expression ${expression}`);
-  const [minutes, hours, dayOfMonth, month, dayOfWeek, year] = fields as [string, string, string, string, string, string];
-  const [y, m, d] = day.split('-').map(Number) as [number, number, number];
-  const weekday = new Date(Date.UTC(y, m - 1, d)).getUTCDay() + 1;
-  const on =
-    cronValues(dayOfMonth, 1, 31).includes(d) &&
-    cronValues(month, 1, 12, MONTHS).includes(m) &&
-    cronValues(dayOfWeek, 1, 7, WEEKDAYS).includes(weekday) &&
-    cronValues(year, 1970, 2199).includes(y);
-  if (!on) return [];
-  return cronValues(hours, 0, 23).flatMap((h) =>
-    cronValues(minutes, 0, 59).map((min) => ({ at: zonedTime(y, m, d, h, min, timeZone), local: `${pad(h)}:${pad(min)}` })),
-  );
-}
-
-function cronValues(field: string, min: number, max: number, names: string[] = []): number[] {
-  if (field === '*' || field === '?') return range(min, max, 1);
-  const value = (text: string) => {
-    const named = names.indexOf(text.toUpperCase());
-    const n = named >= 0 ? named + min : Number(text);
-    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`the sandbox cannot simulate the cron field '${field}'`);
-    return n;
-  };
-  return field.split(',').flatMap((part) => {
-    const [base = '', step] = part.split('/');
-    const [from, to] = base === '*' ? [min, max] : base.includes('-') ? base.split('-').map(value) : [value(base), step ? max : value(base)];
-    return range(from!, to!, step ? value(step) : 1);
-  });
-}
-
-const range = (from: number, to: number, step: number) => Array.from({ length: Math.floor((to - from) / step) + 1 }, (_, i) => from + i * step);
-const pad = (n: number) => String(n).padStart(2, '0');
-
-/** The instant a wall-clock time of a time zone stands for. */
-function zonedTime(y: number, m: number, d: number, hour: number, minute: number, timeZone: string): Date {
-  const wall = Date.UTC(y, m - 1, d, hour, minute);
-  const format = new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric' });
-  const offsetAt = (t: number) => {
-    const p = Object.fromEntries(format.formatToParts(new Date(t)).map((x) => [x.type, Number(x.value)]));
-    return Date.UTC(p.year!, p.month! - 1, p.day!, p.hour!, p.minute!) - t;
-  };
-  return new Date(wall - offsetAt(wall - offsetAt(wall)));
 }
 
 // ---- small helpers ------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import { readServerless } from '../../cli/serverless-config.js';
 import { assertNoApiViolations } from '../../test/harness/api-model/index.js';
 import { LocalCloud, type Delivery } from '../../test/harness/local-cloud.js';
 import { requireNoDenials } from '../../test/harness/iam/report.js';
-import type { TokenBucketOptions } from '../../test/harness/proxy.js';
+import type { TokenBucketOptions } from '../../test/harness/proxy/index.js';
 import { ratio, type BenchSection } from './section.js';
 
 const NIGHT = new Date('2026-11-26T03:00:00Z');

@@ -1,5 +1,5 @@
 /**
- * Test harness: the faults the fidelity proxy (proxy.ts) can inject between the
+ * Test harness: the faults the fidelity proxy (proxy/) can inject between the
  * service and moto, each off unless a test turns it on.
  *
  * - EC2 request throttling on token buckets by action category, sized as AWS
@@ -14,9 +14,10 @@
  * Every injected fault is counted by kind and action. TEST-ONLY: product code never
  * knows about any of this.
  */
-import { randomUUID } from 'node:crypto';
-import type { IncomingHttpHeaders } from 'node:http';
-import type { Interceptor, ProxiedRequest, ProxiedResponse } from './proxy.js';
+import { CUT_CONNECTION, ec2ErrorResponse, errorResponseFor } from './proxy/answers.js';
+import type { Interceptor, ProxiedRequest, ProxiedResponse } from './proxy/chain.js';
+import { isEc2Request } from './proxy/request.js';
+import { serviceOf } from './sigv4.js';
 
 // ---------------------------------------------------------------------------
 // Classification
@@ -130,16 +131,6 @@ export function isNonMutatingAction(action: string): boolean {
   return /^(Describe|Get|List|Search)/.test(action);
 }
 
-/** The service a request is signed for (SigV4 credential scope), e.g. ec2, events, sqs. */
-export function serviceOf(headers: IncomingHttpHeaders): string | undefined {
-  return /Credential=[^/,\s]+\/[^/]+\/[^/]+\/([^/]+)\//.exec(headers.authorization ?? '')?.[1];
-}
-
-export function isEc2Request(request: ProxiedRequest): boolean {
-  const service = serviceOf(request.headers);
-  return request.form !== undefined && request.action !== undefined && (service === undefined || service === 'ec2');
-}
-
 export function isMutatingEc2Request(request: ProxiedRequest): boolean {
   return isEc2Request(request) && !isNonMutatingAction(request.action!);
 }
@@ -216,54 +207,8 @@ export class FaultLog {
 }
 
 // ---------------------------------------------------------------------------
-// Error answers, in the protocol of the call
+// Fault answers, in the protocol of the call (proxy/answers.ts)
 // ---------------------------------------------------------------------------
-
-/** A marker answer: the proxy destroys the client's connection instead of answering. */
-export const CUT_CONNECTION: ProxiedResponse = Object.freeze({ status: 0, headers: {}, body: Buffer.alloc(0) }) as ProxiedResponse;
-
-function escapeXml(text: string): string {
-  return text
-    .replaceAll('&', '&amp;')
-    .replaceAll('<', '&lt;')
-    .replaceAll('>', '&gt;')
-    .replaceAll('"', '&quot;')
-    .replaceAll("'", '&apos;');
-}
-
-/** An error answer in EC2's XML shape, as AWS sends it. */
-export function ec2ErrorResponse(status: number, code: string, message: string): ProxiedResponse {
-  const body =
-    '<?xml version="1.0" encoding="UTF-8"?>' +
-    `<Response><Errors><Error><Code>${escapeXml(code)}</Code><Message>${escapeXml(message)}</Message></Error></Errors>` +
-    `<RequestID>${randomUUID()}</RequestID></Response>`;
-  return { status, headers: { 'content-type': 'text/xml;charset=UTF-8' }, body: Buffer.from(body, 'utf8') };
-}
-
-/**
- * An error answer in the request's own protocol: EC2's XML for EC2, the JSON shape
- * for JSON protocols (EventBridge, SQS), the AWS Query shape for other Query calls,
- * and a bare status for the rest (Smithy RPC v2 CBOR).
- */
-export function errorResponseFor(request: ProxiedRequest, status: number, code: string, message: string): ProxiedResponse {
-  if (isEc2Request(request)) return ec2ErrorResponse(status, code, message);
-  if (typeof request.headers['x-amz-target'] === 'string') {
-    const body = JSON.stringify({ __type: code, message });
-    return {
-      status,
-      headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-errortype': code, 'x-amzn-requestid': randomUUID() },
-      body: Buffer.from(body, 'utf8'),
-    };
-  }
-  if (request.form !== undefined) {
-    const type = status >= 500 ? 'Receiver' : 'Sender';
-    const body =
-      `<ErrorResponse><Error><Type>${type}</Type><Code>${escapeXml(code)}</Code><Message>${escapeXml(message)}</Message></Error>` +
-      `<RequestId>${randomUUID()}</RequestId></ErrorResponse>`;
-    return { status, headers: { 'content-type': 'text/xml' }, body: Buffer.from(body, 'utf8') };
-  }
-  return { status, headers: { 'x-amzn-errortype': code, 'x-amzn-query-error': `${code};${status >= 500 ? 'Receiver' : 'Sender'}` }, body: Buffer.alloc(0) };
-}
 
 /** Throttling as each protocol's service says it: EC2's RequestLimitExceeded (503), ThrottlingException (400) elsewhere. */
 function throttledResponse(request: ProxiedRequest): ProxiedResponse {

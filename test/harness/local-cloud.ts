@@ -40,13 +40,13 @@ import {
   type ImagePendingOptions,
   type RecordedEvent,
   type ThrottleOptions,
-} from './proxy.js';
+} from './proxy/index.js';
 import { PROJECT_ROOT, readServerless, type FunctionWiring, type ServiceWiring } from '../../cli/serverless-config.js';
 import type { Template } from '../infra/template-rules.js';
 import { IamEnforcer, type Denial } from './iam/enforcer.js';
 import { runAsFunction } from './iam/identity.js';
 import { referenceAccessFromIam } from './iam/image-references-access.js';
-import type { ReferenceAccess } from './image-references.js';
+import type { ReferenceAccess } from './moto-gaps/image-references.js';
 import { LOCAL_CLOUD_STAGE, loadFunctionRoles } from './iam/roles.js';
 import { deployContext } from './iam/template.js';
 

@@ -24,7 +24,7 @@ import {
   type Snapshot,
   type Tag,
 } from '@aws-sdk/client-ec2';
-import type { RecordedEvent } from './proxy.js';
+import type { RecordedEvent } from './proxy/put-events.js';
 
 /** The account moto gives the dummy credentials. */
 const MOTO_ACCOUNT = '123456789012';

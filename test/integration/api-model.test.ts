@@ -18,7 +18,7 @@ import { EventBridgeClient, ListRulesCommand, PutEventsCommand, PutRuleCommand }
 import { CreateScheduleCommand, ListSchedulesCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
 import { settleApiModelExpectations } from '../harness/api-model/index.js';
 import { startMoto, type MotoServer } from '../harness/moto.js';
-import { startFidelityProxy, type FidelityProxy } from '../harness/proxy.js';
+import { startFidelityProxy, type FidelityProxy } from '../harness/proxy/index.js';
 
 const credentials = { accessKeyId: 'testing', secretAccessKey: 'testing' };
 const MOTO_DEFAULT_AMI = 'ami-760aaa0f';

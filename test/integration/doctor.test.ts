@@ -9,7 +9,7 @@
  * queue mapping, a customer-managed EBS key) fails its check, names what to do, and exits 1.
  *
  * Moto's gaps closed for this: SimulatePrincipalPolicy and Lambda's GetAccountSettings in the
- * proxy (account-reads.ts); GetImageBlockPublicAccessState, GetEbsDefaultKmsKeyId, the inline
+ * proxy (moto-gaps/account-reads.ts); GetImageBlockPublicAccessState, GetEbsDefaultKmsKeyId, the inline
  * policies and log group ARNs of CloudFormation, and ListEventSourceMappings by function name, in
  * moto itself (python/sitecustomize.py); the schedules CloudFormation in moto skips (deploy-stack.ts).
  */
@@ -36,7 +36,7 @@ import type { DoctorReport } from '../../cli/doctor/doctor.js';
 import { runCli, type CliRun } from '../harness/run-cli.js';
 import { deployStack, packageIsolated } from '../harness/deploy-stack.js';
 import { startMoto, type MotoServer } from '../harness/moto.js';
-import { startFidelityProxy, type FidelityProxy } from '../harness/proxy.js';
+import { startFidelityProxy, type FidelityProxy } from '../harness/proxy/index.js';
 import type { Resource, Template } from '../infra/template-rules.js';
 
 const STACK = 'ami-lifecycle-dev';

@@ -1,5 +1,5 @@
 /**
- * The harness's DescribeImageReferences (test/harness/image-references.ts), which moto lacks:
+ * The harness's DescribeImageReferences (test/harness/moto-gaps/image-references.ts), which moto lacks:
  * answered from moto's instances, launch templates and SSM parameters as AWS documents it,
  * with its limits, paging, options and refusals.
  */
@@ -19,7 +19,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { startMoto, type MotoServer } from '../harness/moto.js';
-import { startFidelityProxy, type FidelityProxy } from '../harness/proxy.js';
+import { startFidelityProxy, type FidelityProxy } from '../harness/proxy/index.js';
 
 const MOTO_BASE_AMI = 'ami-760aaa0f';
 const ACCOUNT = '123456789012';

@@ -30,7 +30,7 @@ import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge
 import { startMoto, type MotoServer } from '../harness/moto.js';
 import { ec2Buckets, EC2_DOCUMENTED_BUCKETS, faultDraws, seededShuffle } from '../harness/faults.js';
 import { LocalCloud } from '../harness/local-cloud.js';
-import { startFidelityProxy, stripSnapshotTagSpecifications, type FidelityProxy } from '../harness/proxy.js';
+import { startFidelityProxy, stripSnapshotTagSpecifications, type FidelityProxy } from '../harness/proxy/index.js';
 
 /** An Amazon Linux AMI that moto ships in its default AMI list (moto/ec2/resources/amis.json). */
 const MOTO_DEFAULT_AMI = 'ami-760aaa0f';

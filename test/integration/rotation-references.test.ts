@@ -1,6 +1,6 @@
 /**
  * Rotation's in-use protection through DescribeImageReferences, against moto behind the
- * harness's implementation of the call (test/harness/image-references.ts): more candidates
+ * harness's implementation of the call (test/harness/moto-gaps/image-references.ts): more candidates
  * than one call takes, references only the call can see (an SSM parameter of data type
  * aws:ec2:image, an older launch template version), and a check that lacks a permission.
  */

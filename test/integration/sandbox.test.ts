@@ -2,7 +2,7 @@
  * `npm start` must keep working for a new user, and must show the truth: run the
  * sandbox for four simulated days in-process, then read moto, what it printed and
  * the events it wrote. Also `npm start` itself (exit codes) and the sandbox's own
- * wiring check and clock.
+ * wiring check (its clock: test/unit/harness/cron.test.ts).
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DescribeImagesCommand, DescribeInstancesCommand, DescribeSnapshotsCommand, type Image } from '@aws-sdk/client-ec2';
 import { PROJECT_ROOT } from '../../cli/serverless-config.js';
-import { cronFirings, exitCode, routingProblems, runSandbox, type SandboxRun } from '../../scripts/sandbox.js';
+import { exitCode, routingProblems, runSandbox, type SandboxRun } from '../../scripts/sandbox.js';
 import { tagRecord } from '../../shared/domain/tags.js';
 
 const run = promisify(execFile);
@@ -196,15 +196,5 @@ describe('the sandbox wiring check', () => {
     expect(routingProblems([terminated], [delivered('recover', { status: 'rejected', reason: 'detail.state: invalid' })])).toEqual([
       'EC2 Instance State-change Notification reached recover, which could not use it: detail.state: invalid',
     ]);
-  });
-});
-
-describe('the sandbox clock', () => {
-  it("fires serverless.yml's cron expressions on the right days and times", () => {
-    expect(cronFirings('cron(0 3 * * ? *)', 'UTC', '2026-11-21')).toEqual([{ at: new Date('2026-11-21T03:00:00Z'), local: '03:00' }]);
-    expect(cronFirings('cron(0 4 ? * SUN *)', 'UTC', '2026-11-21')).toEqual([]);
-    expect(cronFirings('cron(0 4 ? * SUN *)', 'UTC', '2026-11-22')).toEqual([{ at: new Date('2026-11-22T04:00:00Z'), local: '04:00' }]);
-    expect(cronFirings('cron(30 3 ? * MON-FRI *)', 'Europe/Paris', '2026-07-01')).toEqual([{ at: new Date('2026-07-01T01:30:00Z'), local: '03:30' }]);
-    expect(() => cronFirings('rate(1 day)', 'UTC', '2026-11-21')).toThrow(/cannot simulate/);
   });
 });

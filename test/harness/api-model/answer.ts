@@ -25,8 +25,8 @@
  *   `x-amzn-query-error` header the SDK reads them from.
  */
 import { randomUUID } from 'node:crypto';
-import type { ProxiedResponse } from '../proxy.js';
-import { ec2ErrorResponse } from '../faults.js';
+import type { ProxiedResponse } from '../proxy/chain.js';
+import { ec2ErrorResponse } from '../proxy/answers.js';
 import type { ServiceModel } from './botocore.js';
 import { Blob } from './deserialize.js';
 import type { Failure, Step } from './validate.js';

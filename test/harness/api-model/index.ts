@@ -8,8 +8,9 @@
  * TEST-ONLY.
  */
 import { gunzipSync } from 'node:zlib';
-import type { Interceptor, ProxiedRequest } from '../proxy.js';
+import type { Interceptor, ProxiedRequest } from '../proxy/chain.js';
 import { addRunCounts } from '../run-counts.js';
+import { serviceOf } from '../sigv4.js';
 import { servicesSignedAs, type Operation, type ServiceModel } from './botocore.js';
 import { ec2Answer, jsonAnswer, modelPath, queryAnswer, type Answer, type WireProtocol } from './answer.js';
 import { decodeForm, decodeJson, decodeRestJson, formParams, routeRest, type Decoded, type RawRequest } from './deserialize.js';
@@ -47,7 +48,7 @@ export interface CheckResult {
 export function checkRequest(sent: RawRequest & { form?: URLSearchParams | undefined }): CheckResult | undefined {
   // The SDK compresses large bodies where the model allows it (CloudWatch PutMetricData).
   const request = /gzip/.test(String(sent.headers['content-encoding'] ?? '')) ? { ...sent, body: gunzipSync(sent.body), form: undefined } : sent;
-  const signing = /Credential=[^/,\s]+\/[^/]+\/[^/]+\/([^/]+)\//.exec(request.headers.authorization ?? '')?.[1];
+  const signing = serviceOf(request.headers);
   if (signing === undefined) return undefined;
   const protocol = wireProtocol(request);
   if (protocol === undefined) return undefined;

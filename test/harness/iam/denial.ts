@@ -18,8 +18,8 @@
  * TEST-ONLY.
  */
 import { randomUUID } from 'node:crypto';
-import { ec2ErrorResponse } from '../faults.js';
-import type { ProxiedResponse } from '../proxy.js';
+import { ec2ErrorResponse } from '../proxy/answers.js';
+import type { ProxiedResponse } from '../proxy/chain.js';
 import type { Authorization } from './authorizations.js';
 
 export interface DenialReason {

@@ -25,12 +25,13 @@ import {
   type EC2Client,
 } from '@aws-sdk/client-ec2';
 import { runSimulation } from '@cloud-copilot/iam-simulate';
-import type { Interceptor, ProxiedRequest, ProxiedResponse } from '../proxy.js';
+import type { Interceptor, ProxiedRequest, ProxiedResponse } from '../proxy/chain.js';
 import { authorizationsFor, iamPrefixOf, type Authorization, type Described, type Partitioned, type StateLookups } from './authorizations.js';
 import { denialMessage, denialResponse, type DenialReason } from './denial.js';
 import { callerKeyOf, functionAccessKey } from './identity.js';
 import { defaultKeyPolicy } from './key-policy.js';
 import { registerEnforcer, unregisterEnforcer } from './report.js';
+import { credentialOf, withAccessKey } from '../sigv4.js';
 import type { FunctionRole } from './template.js';
 
 /** A call refused by IAM, as recorded for the test. */
@@ -64,7 +65,6 @@ type Identity = FunctionRole & { principalArn: string };
 const DEFAULT_KEY = 'testing';
 /** Put on a request the enforcer passes on: which function made it (see authorizeOnBehalf). */
 export const FUNCTION_HEADER = 'x-ami-lifecycle-function';
-const CREDENTIAL = /Credential=([^/,\s]+)\/[^/]+\/([^/]+)\/([^/]+)\//;
 const MAX_CACHED_DECISIONS = 50_000;
 /** AMI_LIFECYCLE_IAM_TRACE=1 prints every authorization and its decision. */
 const TRACE = process.env.AMI_LIFECYCLE_IAM_TRACE === '1';
@@ -138,20 +138,20 @@ export class IamEnforcer {
 
   /** A refusal to answer with, or the request to pass on (signed with the caller's own key). */
   private async evaluate(request: ProxiedRequest, ec2For: (r: ProxiedRequest) => EC2Client): Promise<ProxiedResponse | { forward: ProxiedRequest }> {
-    const scope = CREDENTIAL.exec(request.headers.authorization ?? '');
-    const identity = scope ? this.byKey.get(scope[1]!) : undefined;
-    if (!scope || !identity || request.url.startsWith('/moto-api/') || request.action === undefined) return { forward: request };
+    const credential = credentialOf(request.headers.authorization);
+    const identity = credential ? this.byKey.get(credential.accessKeyId) : undefined;
+    if (!credential || !identity || request.url.startsWith('/moto-api/') || request.action === undefined) return { forward: request };
     // moto and the later links see the caller's own key, as before.
-    const original = callerKeyOf(scope[1]!) ?? DEFAULT_KEY;
+    const original = callerKeyOf(credential.accessKeyId) ?? DEFAULT_KEY;
     const restored: ProxiedRequest = {
       ...request,
       headers: {
         ...request.headers,
-        authorization: request.headers.authorization!.replace(`Credential=${scope[1]}/`, `Credential=${original}/`),
+        authorization: withAccessKey(request.headers.authorization!, original),
         [FUNCTION_HEADER]: identity.functionName,
       },
     };
-    const signingName = scope[3]!;
+    const signingName = credential.service;
     const call = {
       service: iamPrefixOf(signingName),
       action: request.action,

@@ -23,6 +23,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 import { subscribe } from 'node:diagnostics_channel';
 import type { ClientRequest } from 'node:http';
+import { credentialOf, withAccessKey } from '../sigv4.js';
 
 export interface Invocation {
   /** The deployed function name (Lambda's role session name). */
@@ -63,8 +64,6 @@ export function currentInvocation(): Invocation | undefined {
   return store.getStore();
 }
 
-const CREDENTIAL = /Credential=([^/,\s]+)\//;
-
 function subscribeOnce(): void {
   if (subscribed) return;
   subscribed = true;
@@ -75,9 +74,9 @@ function subscribeOnce(): void {
     if (request.headersSent || String(request.getHeader('host') ?? '') !== invocation.proxyHost) return;
     const authorization = request.getHeader('authorization');
     if (typeof authorization !== 'string') return;
-    const original = CREDENTIAL.exec(authorization)?.[1];
+    const original = credentialOf(authorization)?.accessKeyId;
     if (original === undefined || original === invocation.accessKeyId) return;
     callerKeys.set(invocation.accessKeyId, original);
-    request.setHeader('authorization', authorization.replace(CREDENTIAL, `Credential=${invocation.accessKeyId}/`));
+    request.setHeader('authorization', withAccessKey(authorization, invocation.accessKeyId));
   });
 }

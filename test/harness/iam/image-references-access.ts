@@ -3,11 +3,11 @@
  * at, the caller's own permissions to read that type, the calls made through EC2
  * (`aws:CalledVia` = ec2-images.amazonaws.com, as AmazonEC2ImageReferencesAccessPolicy
  * conditions them: https://docs.aws.amazon.com/aws-managed-policy/latest/reference/AmazonEC2ImageReferencesAccessPolicy.html).
- * Answers the harness's reference-access hook (image-references.ts) from the calling
+ * Answers the harness's reference-access hook (../moto-gaps/image-references.ts) from the calling
  * function's role; a refused read is recorded as a denial of DescribeImageReferences.
  * TEST-ONLY.
  */
-import { REFERENCE_CHECK_PERMISSIONS, type ReferenceAccess } from '../image-references.js';
+import { REFERENCE_CHECK_PERMISSIONS, type ReferenceAccess } from '../moto-gaps/image-references.js';
 import type { Authorization, Partitioned } from './authorizations.js';
 import type { IamEnforcer } from './enforcer.js';
 

@@ -4,6 +4,9 @@
  * (aws-sdk-client-mock) and a fixed latency per call. Prints wall time, EC2 calls
  * by action and peak memory: the figures behind "50,000 managed images in one
  * invocation". A benchmark, not a test: it asserts nothing.
+ * Stand-alone, not a section of `npm run bench` (scripts/bench.ts): section 4 times
+ * the pure planner (planRotation); this is the whole use case, with its paging and
+ * deletions through the gateway, at 50,000 images.
  *
  *   npm run bench:rotation -- --images 50000 --per-lineage 10 --latency 20
  */
@@ -21,10 +24,10 @@ import {
   type Image,
   type Snapshot,
 } from '@aws-sdk/client-ec2';
-import { Ec2Gateway } from '../shared/aws/ec2-gateway.js';
-import { loadConfig } from '../shared/runtime/config.js';
-import { noMetrics } from '../shared/use-cases/ports.js';
-import { rotateImages } from '../shared/use-cases/rotate-images.js';
+import { Ec2Gateway } from '../../shared/aws/ec2-gateway.js';
+import { loadConfig } from '../../shared/runtime/config.js';
+import { noMetrics } from '../../shared/use-cases/ports.js';
+import { rotateImages } from '../../shared/use-cases/rotate-images.js';
 
 const opts = new Command('bench-rotation')
   .option('--images <n>', 'managed images', (v) => Number(v), 50_000)

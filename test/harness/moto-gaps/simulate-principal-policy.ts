@@ -32,9 +32,10 @@ import {
   paginateListRolePolicies,
 } from '@aws-sdk/client-iam';
 import { runSimulation, runUnsafeSimulation, type Simulation } from '@cloud-copilot/iam-simulate';
-import { errorResponseFor, serviceOf } from './faults.js';
-import type { ProxiedRequest, ProxiedResponse } from './proxy.js';
-import { defaultKeyPolicy } from './iam/key-policy.js';
+import { errorResponseFor } from '../proxy/answers.js';
+import type { ProxiedRequest, ProxiedResponse } from '../proxy/chain.js';
+import { defaultKeyPolicy } from '../iam/key-policy.js';
+import { serviceOf } from '../sigv4.js';
 
 const NS = 'https://iam.amazonaws.com/doc/2010-05-08/';
 

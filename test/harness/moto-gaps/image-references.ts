@@ -40,8 +40,9 @@ import {
   type LaunchTemplate,
 } from '@aws-sdk/client-ec2';
 import { GetParametersCommand, paginateDescribeParameters, type SSMClient } from '@aws-sdk/client-ssm';
-import { ec2ErrorResponse, isEc2Request } from './faults.js';
-import type { Interceptor, ProxiedRequest, ProxiedResponse, ProxyContext } from './proxy.js';
+import { ec2ErrorResponse } from '../proxy/answers.js';
+import { isEc2Request } from '../proxy/request.js';
+import type { Interceptor, ProxiedRequest, ProxiedResponse, ProxyContext } from '../proxy/chain.js';
 
 export const REFERENCE_RESOURCE_TYPES = [
   'ec2:Instance',

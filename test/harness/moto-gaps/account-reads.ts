@@ -14,8 +14,8 @@
  */
 import { IAMClient } from '@aws-sdk/client-iam';
 import { GetFunctionConcurrencyCommand, LambdaClient, paginateListFunctions } from '@aws-sdk/client-lambda';
-import { serviceOf } from './faults.js';
-import type { Interceptor, ProxiedRequest, ProxiedResponse } from './proxy.js';
+import { callerOf, serviceOf } from '../sigv4.js';
+import type { Interceptor, ProxiedRequest, ProxiedResponse } from '../proxy/chain.js';
 import { answerSimulatePrincipalPolicy, isSimulatePrincipalPolicy } from './simulate-principal-policy.js';
 
 /** Lambda's default quotas (bytes, executions). */
@@ -25,12 +25,6 @@ const LAMBDA_DEFAULTS = {
   CodeSizeUnzipped: 250 * 2 ** 20,
   CodeSizeZipped: 50 * 2 ** 20,
 };
-
-/** The caller's access key (moto derives the account from it) and region, from its SigV4 scope. */
-function callerOf(request: ProxiedRequest): { accessKeyId: string; region: string } {
-  const match = /Credential=([^/,\s]+)\/[^/]+\/([^/]+)\//.exec(request.headers.authorization ?? '');
-  return { accessKeyId: match?.[1] ?? 'testing', region: match?.[2] ?? 'us-east-1' };
-}
 
 function isGetAccountSettings(request: ProxiedRequest): boolean {
   const path = /^\/2016-08-19\/account-settings\/?(\?|$)/;
@@ -60,7 +54,7 @@ async function answerGetAccountSettings(lambda: LambdaClient): Promise<ProxiedRe
 export function accountReads(upstream: string): Interceptor {
   const clients = new Map<string, { iam: IAMClient; lambda: LambdaClient }>();
   const clientsFor = (request: ProxiedRequest) => {
-    const { accessKeyId, region } = callerOf(request);
+    const { accessKeyId, region } = callerOf(request.headers);
     const key = `${region}\u0000${accessKeyId}`;
     let found = clients.get(key);
     if (!found) {

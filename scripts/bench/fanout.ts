@@ -4,6 +4,9 @@
  * (aws-sdk-client-mock) and a fixed PutEvents latency. Prints wall time, AWS
  * calls and peak memory: the figures behind "10,000 instances well inside
  * Lambda's limits". A benchmark, not a test: it asserts nothing.
+ * Stand-alone, not a section of `npm run bench` (scripts/bench.ts): section 2 counts
+ * the calls of a scheduled run over 1,000 instances against moto and section 3 times
+ * the bakes that follow; this is the scheduled run alone at 10,000, for its time and memory.
  *
  *   npm run bench:fanout -- --instances 10000 --latency 40
  */
@@ -11,11 +14,11 @@ import { Command } from 'commander';
 import { mockClient } from 'aws-sdk-client-mock';
 import { DescribeImagesCommand, DescribeInstancesCommand, EC2Client, type Reservation } from '@aws-sdk/client-ec2';
 import { EventBridgeClient, PutEventsCommand, type PutEventsCommandInput } from '@aws-sdk/client-eventbridge';
-import { Ec2Gateway } from '../shared/aws/ec2-gateway.js';
-import { EventBusPublisher } from '../shared/aws/event-bus.js';
-import { noMetrics } from '../shared/use-cases/ports.js';
-import { runSchedule } from '../shared/use-cases/run-schedule.js';
-import { loadConfig } from '../shared/runtime/config.js';
+import { Ec2Gateway } from '../../shared/aws/ec2-gateway.js';
+import { EventBusPublisher } from '../../shared/aws/event-bus.js';
+import { noMetrics } from '../../shared/use-cases/ports.js';
+import { runSchedule } from '../../shared/use-cases/run-schedule.js';
+import { loadConfig } from '../../shared/runtime/config.js';
 
 const opts = new Command('bench-fanout')
   .option('--instances <n>', 'opted-in instances', (v) => Number(v), 10_000)

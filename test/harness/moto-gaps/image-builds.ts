@@ -1,0 +1,77 @@
+/**
+ * Moto gap: an image is `available` the moment CreateImage answers. AWS builds it first: the
+ * image is `pending` until it is ready (API reference, Image, ImageState: pending | available |
+ * failed ...: https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_Image.html).
+ * TEST-ONLY.
+ */
+import type { Interceptor } from '../proxy/chain.js';
+import { bufferBody, isEc2Action } from '../proxy/request.js';
+
+/** How long new images stay `pending` (see FidelityProxy.setImagePending). */
+export interface ImagePendingOptions {
+  forMs: number;
+  /** 'real' (default): wall-clock time; 'manual': time moves only by advanceImageClock. */
+  clock?: 'real' | 'manual';
+}
+
+/**
+ * Moto gap: images are `available` the moment CreateImage answers. AWS builds them
+ * for minutes first. With ImagePendingOptions, DescribeImages reports each image
+ * created through the proxy `pending` until its build time has passed on the
+ * chosen clock. (moto's `state` filter still sees moto's own state.)
+ */
+export class ImageBuilds {
+  private options: ImagePendingOptions | undefined;
+  private manualNow = 0;
+  /** Image id -> time (on the build clock) it was created. */
+  private readonly created = new Map<string, number>();
+
+  constructor(options: ImagePendingOptions | undefined) {
+    this.configure(options);
+  }
+
+  configure(options: ImagePendingOptions | undefined): void {
+    this.options = options;
+  }
+
+  advance(ms: number): void {
+    this.manualNow += ms;
+  }
+
+  clear(): void {
+    this.created.clear();
+  }
+
+  private now(): number {
+    return this.options?.clock === 'manual' ? this.manualNow : Date.now();
+  }
+
+  isPending(imageId: string): boolean {
+    if (this.options === undefined) return false;
+    const at = this.created.get(imageId);
+    return at !== undefined && this.now() - at < this.options.forMs;
+  }
+
+  readonly interceptor: Interceptor = async (request, next) => {
+    const create = isEc2Action(request, 'CreateImage') && request.form?.get('DryRun') !== 'true';
+    const describe = isEc2Action(request, 'DescribeImages');
+    if (!create && !(describe && this.created.size > 0 && this.options !== undefined)) return next(request);
+    const response = await next(request);
+    if (response.status !== 200) return response;
+    let body = (await bufferBody(response.body)).toString('utf8');
+    if (create) {
+      const imageId = /<imageId>\s*([^<\s]+)\s*<\/imageId>/i.exec(body)?.[1];
+      if (imageId) this.created.set(imageId, this.now());
+      return { ...response, body: Buffer.from(body, 'utf8') };
+    }
+    // In moto's answer, each image's imageId comes before its imageState.
+    body = body.replace(
+      /<imageId>(ami-[0-9a-f]+)<\/imageId>((?:(?!<imageId>)[\s\S])*?)<imageState>available<\/imageState>/g,
+      (whole, id: string, between: string) =>
+        this.isPending(id) ? `<imageId>${id}</imageId>${between}<imageState>pending</imageState>` : whole,
+    );
+    const headers = { ...response.headers };
+    delete headers['content-length'];
+    return { ...response, headers, body: Buffer.from(body, 'utf8') };
+  };
+}
