@@ -77,7 +77,7 @@ const INSTANCE_STATE = 'EC2 Instance State-change Notification';
 
 /**
  * Which function must receive each event the sandbox sends as AWS would, written
- * down from the product's contract (README), independently of serverless.yml,
+ * down from the product's contract (docs/tags.md), independently of serverless.yml,
  * whose rules are what is being checked. undefined: no function.
  */
 function targetOf(detailType: string, state: string): string | undefined {

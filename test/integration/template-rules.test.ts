@@ -145,7 +145,7 @@ let packaged: CachedTemplate;
 let t: Template;
 
 beforeAll(async () => {
-  // Shared with template-iam.test.ts, the harness's roles and the README table: packaged once per change.
+  // Shared with template-iam.test.ts, the harness's roles and the permissions table of docs/permissions.md: packaged once per change.
   packaged = await packagedTemplate({ stage: STAGE });
   t = packaged.template;
   // Measured, not asserted (a timed test would be flaky): CI's own packaging takes as long.

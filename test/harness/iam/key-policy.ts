@@ -3,7 +3,7 @@
  * IAM policies decide ("Default key policy: allows access to the AWS account and enables IAM
  * policies", https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html): the
  * harness assumes every key has it, since moto checks no key policy. A key whose policy names
- * only some principals is something only a real account shows (README, "Tested against").
+ * only some principals is something only a real account shows (docs/operations.md, "What no emulator can check").
  * TEST-ONLY.
  */
 export function defaultKeyPolicy(partition: string, account: string): unknown {

@@ -1443,8 +1443,8 @@ describe('planSnapshotSweep properties', () => {
   });
 });
 
-describe('the README example of tiers', () => {
-  it('keeps the 11 images the README lists out of 60 nightly ones under daily=7,weekly=4,monthly=3', () => {
+describe('the example of tiers in docs/rotation.md', () => {
+  it('keeps the 11 images docs/rotation.md lists out of 60 nightly ones under daily=7,weekly=4,monthly=3', () => {
     // Prepare: one image a night, 03:00 UTC, from 1 to 60 days before 2026-11-26
     const now = new Date('2026-11-26T06:00:00Z');
     const nights = Array.from({ length: 60 }, (_, i) => image({ createdAt: new Date(Date.UTC(2026, 10, 25 - i, 3)) }));

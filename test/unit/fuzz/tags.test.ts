@@ -27,7 +27,7 @@ const knownSchedules = fc.oneof(fc.constant(KNOWN), fc.constant([] as string[]),
 const SERVICE_TAG_KEYS: ReadonlySet<string> = new Set(Object.values(TAG).filter((k) => k.startsWith(PREFIX)));
 const isOurs = (key: string) => key.trim().toLowerCase().startsWith(PREFIX);
 
-// ---- independent oracles, written from the README's tag table ------------------------------------------
+// ---- independent oracles, written from the tag table of docs/tags.md ------------------------------------------
 
 const SCHEDULE = /^[a-z][a-z0-9-]{0,23}$/;
 
