@@ -14,8 +14,7 @@ import { Ec2Gateway } from '../shared/aws/ec2-gateway.js';
 import { EventBusPublisher } from '../shared/aws/event-bus.js';
 import { PERIODS, type Period } from '../shared/domain/schedule.js';
 import { loadConfig } from '../shared/runtime/config.js';
-import type { Log } from '../shared/runtime/logger.js';
-import { noMetrics, type Deps } from '../shared/use-cases/ports.js';
+import { noMetrics, type Deps, type Log } from '../shared/use-cases/ports.js';
 import type { DoctorClients } from './doctor/doctor.js';
 import { readServerless, type ServiceWiring } from './serverless-config.js';
 

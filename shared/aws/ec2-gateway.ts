@@ -42,7 +42,7 @@ import type { LaunchConfig, RelaunchSpec, StoredLaunchConfig } from '../domain/l
 import { TAG, tagRecord, type Tags } from '../domain/tags.js';
 import type { UnverifiedReason } from '../domain/retention.js';
 import type { AddressView, CreatedImage, Ec2Port, ImageReferenceCheck, LaunchTemplateImage, SnapshotView } from '../use-cases/ports.js';
-import { AwsCallError } from '../runtime/errors.js';
+import { AwsCallError } from '../use-cases/errors.js';
 import { call, toAwsCallError } from './errors.js';
 
 const NOT_FOUND = new Set(['InvalidAMIID.NotFound', 'InvalidAMIID.Unavailable', 'InvalidAMIID.Malformed']);

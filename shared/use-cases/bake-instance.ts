@@ -9,7 +9,7 @@ import { outgoing, type BakeRequested } from '../domain/events.js';
 import { isManagedBy } from '../domain/image-status.js';
 import { launchTemplateName } from '../domain/launch.js';
 import { TAG } from '../domain/tags.js';
-import { AwsCallError } from '../runtime/errors.js';
+import { AwsCallError } from './errors.js';
 import type { Deps } from './ports.js';
 
 /** What became of the launch configuration the request asked to capture. */

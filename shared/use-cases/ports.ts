@@ -8,8 +8,7 @@ import type { ImageView } from '../domain/image-status.js';
 import type { RelaunchSpec, StoredLaunchConfig } from '../domain/launch.js';
 import type { UnverifiedReason } from '../domain/retention.js';
 import type { Tags } from '../domain/tags.js';
-import type { RecoveryConfig, RotationSettings } from '../runtime/config.js';
-import type { Log } from '../runtime/logger.js';
+import type { RecoveryConfig, RotationSettings } from './settings.js';
 
 export interface CreatedImage {
   imageId: string;
@@ -173,6 +172,20 @@ export interface MetricsPort {
 
 /** Metrics that go nowhere: for the operator CLI and scripts, whose runs are no service's. */
 export const noMetrics: MetricsPort = { count: () => undefined, bytes: () => undefined };
+
+/** Structured fields of a log line. */
+export type LogFields = Record<string, unknown>;
+
+/**
+ * What the use cases need of a logger: a message and its fields. Powertools' Logger is one
+ * (shared/runtime/logger.ts), the CLI writes to stderr, tests record.
+ */
+export interface Log {
+  debug(message: string, ...fields: LogFields[]): void;
+  info(message: string, ...fields: LogFields[]): void;
+  warn(message: string, ...fields: LogFields[]): void;
+  error(message: string, ...fields: LogFields[]): void;
+}
 
 export interface Deps {
   managedBy: string;

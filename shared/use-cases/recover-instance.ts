@@ -14,7 +14,7 @@ import { launchTemplateName, type RelaunchSpec } from '../domain/launch.js';
 import { liveReplacementOf, planRecovery, recoverModeOf, signalsOf, type FailureSignal, type RecoveryTrigger } from '../domain/recovery.js';
 import type { InstanceSummary } from '../domain/bake.js';
 import { TAG } from '../domain/tags.js';
-import { AwsCallError } from '../runtime/errors.js';
+import { AwsCallError } from './errors.js';
 import type { AddressView, Deps } from './ports.js';
 
 export type RecoveryOutcome =

@@ -23,7 +23,7 @@ import {
 import { RetentionSpec, TAG, type Retention } from '../domain/tags.js';
 import type { ImageView } from '../domain/image-status.js';
 import type { InstanceSummary } from '../domain/bake.js';
-import { AwsCallError } from '../runtime/errors.js';
+import { AwsCallError } from './errors.js';
 import type { Deps } from './ports.js';
 
 export interface RotateOptions {

@@ -12,7 +12,7 @@ import type { ScheduledRun } from '../domain/incoming.js';
 import type { RotationImage } from '../domain/retention.js';
 import { slotFor } from '../domain/schedule.js';
 import { subjectOf } from '../domain/events.js';
-import { FanOutIncomplete } from '../runtime/errors.js';
+import { FanOutIncomplete } from './errors.js';
 import type { Deps } from './ports.js';
 import { toRotationImage } from './rotate-images.js';
 import { reconcilePending, type ReconcileReport } from './settle-image.js';

@@ -9,7 +9,7 @@ import pLimit from 'p-limit';
 import type { InstanceSummary } from '../domain/bake.js';
 import { planStatusAlarms, statusAlarmName, statusAlarmPrefix } from '../domain/status-alarms.js';
 import { TAG } from '../domain/tags.js';
-import { AwsCallError } from '../runtime/errors.js';
+import { AwsCallError } from './errors.js';
 import type { AlarmPort, Deps } from './ports.js';
 
 export interface StatusAlarmsReport {

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { TAG } from '../../shared/domain/tags.js';
-import { AwsCallError } from '../../shared/runtime/errors.js';
+import { AwsCallError } from '../../shared/use-cases/errors.js';
 import { DEFAULT_SNAPSHOT_BYTES, InMemoryEc2, ROTATION_DEFAULTS, STACK, throttled, world } from './fakes.js';
 
 const NOW = new Date('2026-11-26T06:00:00.000Z');

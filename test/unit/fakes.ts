@@ -25,9 +25,8 @@ import type { ImageView } from '../../shared/domain/image-status.js';
 import type { LaunchConfig, RelaunchSpec, StoredLaunchConfig } from '../../shared/domain/launch.js';
 import type { UnverifiedReason } from '../../shared/domain/retention.js';
 import { TAG, type Tags } from '../../shared/domain/tags.js';
-import type { Log } from '../../shared/runtime/logger.js';
-import type { RecoveryConfig, RotationSettings } from '../../shared/runtime/config.js';
-import { AwsCallError } from '../../shared/runtime/errors.js';
+import type { RecoveryConfig, RotationSettings } from '../../shared/use-cases/settings.js';
+import { AwsCallError } from '../../shared/use-cases/errors.js';
 import type {
   AddressView,
   AlarmPort,
@@ -37,6 +36,7 @@ import type {
   Deps,
   Ec2Port,
   EventPort,
+  Log,
   ImageReferenceCheck,
   LaunchTemplateImage,
   MetricsPort,

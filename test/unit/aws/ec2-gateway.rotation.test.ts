@@ -18,7 +18,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { IMAGE_REFERENCES_IDS_PER_CALL, toImageView } from '../../../shared/aws/ec2-gateway.js';
 import { TAG } from '../../../shared/domain/tags.js';
-import { AwsCallError } from '../../../shared/runtime/errors.js';
+import { AwsCallError } from '../../../shared/use-cases/errors.js';
 import { answerPages as pagesOf, awsError, collect, ec2Mock, gateway } from './support.js';
 
 const STACK = 'ami-lifecycle-test';

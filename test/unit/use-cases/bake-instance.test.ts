@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ImageBakeFailed, type BakeRequested } from '../../../shared/domain/events.js';
 import { launchTemplateName, type LaunchConfig } from '../../../shared/domain/launch.js';
 import { TAG } from '../../../shared/domain/tags.js';
-import { AwsCallError } from '../../../shared/runtime/errors.js';
+import { AwsCallError } from '../../../shared/use-cases/errors.js';
 import { bakeInstance } from '../../../shared/use-cases/bake-instance.js';
 import { instanceIdOf, STACK, throttled, world } from '../fakes.js';
 

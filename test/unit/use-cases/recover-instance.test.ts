@@ -5,7 +5,7 @@ import { RecoveryTriggerEvent } from '../../../shared/domain/incoming.js';
 import { launchTemplateName, replacementToken, type StoredLaunchConfig } from '../../../shared/domain/launch.js';
 import type { RecoveryTrigger } from '../../../shared/domain/recovery.js';
 import { TAG } from '../../../shared/domain/tags.js';
-import { AwsCallError } from '../../../shared/runtime/errors.js';
+import { AwsCallError } from '../../../shared/use-cases/errors.js';
 import { recoverInstances } from '../../../shared/use-cases/recover-instance.js';
 import type { Deps, EventPort } from '../../../shared/use-cases/ports.js';
 import { instanceIdOf, NOW, STACK, throttled, world, world as makeWorld, type FakeAddress, type FakeImage, type FakeInstance, type World } from '../fakes.js';

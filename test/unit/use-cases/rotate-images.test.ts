@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { ImagesRotated } from '../../../shared/domain/events.js';
 import { TAG } from '../../../shared/domain/tags.js';
-import { AwsCallError } from '../../../shared/runtime/errors.js';
+import { AwsCallError } from '../../../shared/use-cases/errors.js';
 import { rotateImages } from '../../../shared/use-cases/rotate-images.js';
-import type { RotationSettings } from '../../../shared/runtime/config.js';
+import type { RotationSettings } from '../../../shared/use-cases/settings.js';
 import { DEFAULT_SNAPSHOT_BYTES, GIB, instanceIdOf, STACK, throttled, world, type FakeImage, type World } from '../fakes.js';
 
 /** Rotation runs at 06:00; the nightly images were made at 03:00. */

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { BakeRequested, PolicyInvalid } from '../../../shared/domain/events.js';
 import { ScheduledRun } from '../../../shared/domain/incoming.js';
 import { TAG } from '../../../shared/domain/tags.js';
-import { AwsCallError, FanOutIncomplete } from '../../../shared/runtime/errors.js';
+import { AwsCallError, FanOutIncomplete } from '../../../shared/use-cases/errors.js';
 import { bakeInstance } from '../../../shared/use-cases/bake-instance.js';
 import { inspectFleet } from '../../../shared/use-cases/inspect-fleet.js';
 import { runSchedule } from '../../../shared/use-cases/run-schedule.js';

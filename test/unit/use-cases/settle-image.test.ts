@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ImageBaked, ImageBakeFailed } from '../../../shared/domain/events.js';
 import { TAG } from '../../../shared/domain/tags.js';
-import { AwsCallError } from '../../../shared/runtime/errors.js';
+import { AwsCallError } from '../../../shared/use-cases/errors.js';
 import { applySettlement, reconcilePending, settleImage } from '../../../shared/use-cases/settle-image.js';
 import { instanceIdOf, STACK, world, type World } from '../fakes.js';
 

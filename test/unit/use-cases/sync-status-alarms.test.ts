@@ -5,7 +5,7 @@ import { CloudWatchClient, DeleteAlarmsCommand, DescribeAlarmsCommand, PutMetric
 import { CloudWatchGateway } from '../../../shared/aws/cloudwatch-gateway.js';
 import { statusAlarmName } from '../../../shared/domain/status-alarms.js';
 import { TAG, type Tags } from '../../../shared/domain/tags.js';
-import { AwsCallError } from '../../../shared/runtime/errors.js';
+import { AwsCallError } from '../../../shared/use-cases/errors.js';
 import { syncStatusAlarms } from '../../../shared/use-cases/sync-status-alarms.js';
 import { InMemoryAlarms, instanceIdOf, STACK, throttled, world, type World } from '../fakes.js';
 
