@@ -41,7 +41,7 @@ import type { ImageView } from '../domain/image-status.js';
 import type { LaunchConfig, RelaunchSpec, StoredLaunchConfig } from '../domain/launch.js';
 import { TAG, tagRecord, type Tags } from '../domain/tags.js';
 import type { UnverifiedReason } from '../domain/retention.js';
-import type { AddressView, CreatedImage, Ec2Port, ImageReferenceCheck, LaunchTemplateImage, SnapshotView } from '../use-cases/ports.js';
+import type { AddressView, CreatedImage, Ec2Port, ImageReferenceCheck, LaunchTemplateImage, SnapshotView } from '../use-cases/ec2-ports.js';
 import { AwsCallError } from '../use-cases/errors.js';
 import { call, toAwsCallError } from './errors.js';
 
