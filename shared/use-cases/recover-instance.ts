@@ -250,7 +250,7 @@ async function launch(
 /**
  * The Elastic IP the failed instance holds now, when no lineage tag names it yet: one associated
  * after the last bake. An Elastic IP is owned by the account, an address EC2 assigned by
- * 'amazon' (the description says which: see the gateway's launchConfigOf).
+ * 'amazon' (the description says which: see launchConfigOf in shared/aws/ec2-mappers.ts).
  */
 function untaggedElasticIp(failed: InstanceSummary | undefined, tagged: readonly AddressView[]): string | undefined {
   const ip = failed?.launch?.elasticIp;

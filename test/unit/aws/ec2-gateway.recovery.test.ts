@@ -20,7 +20,7 @@ import {
   type MonitoringState,
   type ResponseLaunchTemplateData,
 } from '@aws-sdk/client-ec2';
-import { fromTemplateData, toTemplateData } from '../../../shared/aws/ec2-gateway.js';
+import { fromTemplateData, toTemplateData } from '../../../shared/aws/ec2-mappers.js';
 import type { RelaunchSpec, StoredLaunchConfig } from '../../../shared/domain/launch.js';
 import { TAG } from '../../../shared/domain/tags.js';
 import { AwsCallError } from '../../../shared/use-cases/errors.js';

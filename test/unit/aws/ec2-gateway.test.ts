@@ -9,7 +9,7 @@ import {
   type DescribeInstancesCommandInput,
   type Image,
 } from '@aws-sdk/client-ec2';
-import { toImageView } from '../../../shared/aws/ec2-gateway.js';
+import { toImageView } from '../../../shared/aws/ec2-mappers.js';
 import type { ImageSpec } from '../../../shared/domain/bake.js';
 import { TAG } from '../../../shared/domain/tags.js';
 import { AwsCallError } from '../../../shared/use-cases/errors.js';
