@@ -157,7 +157,8 @@ function readHistory(history: readonly ServiceEvent[], managedBy: string, lineag
     }
     const time = known(at === undefined ? undefined : new Date(at));
     const place = (e: Omit<TimelineEvent, 'time'>, lineage: string | undefined) => out.placed.push({ lineage, event: { time, ...e } });
-    const lineageOf = (lineage: string | undefined, instanceId?: string) => lineage || (instanceId ? lineageOfInstance.get(instanceId) : undefined);
+    const lineageOf = (lineage: string | undefined, instanceId?: string) =>
+      lineage || (instanceId ? lineageOfInstance.get(instanceId) : undefined);
 
     switch (event.detailType) {
       case 'ImageBaked': {
@@ -191,7 +192,11 @@ function readHistory(history: readonly ServiceEvent[], managedBy: string, lineag
           const { imageId } = deletion;
           // Delivered twice, the same run's deletions come twice: once per run and image.
           if (!once(type, at, imageId)) continue;
-          const outcome = d.dryRun ? 'would have been rotated (dry run)' : failed.has(imageId) ? 'rotation failed to delete it' : 'rotated (deleted)';
+          const outcome = d.dryRun
+            ? 'would have been rotated (dry run)'
+            : failed.has(imageId)
+              ? 'rotation failed to delete it'
+              : 'rotated (deleted)';
           place(
             {
               lane: 'rotations',
@@ -226,7 +231,8 @@ function readHistory(history: readonly ServiceEvent[], managedBy: string, lineag
       case 'RelaunchPlanned': {
         const d = event.detail;
         if (!once(type, d.failedInstanceId, '')) continue;
-        place(recoveryEvent('planned', `relaunch of ${d.failedInstanceId} planned (dry run) from ${d.imageId}`, [why(d, type)]), lineageOf(d.lineage));
+        const summary = `relaunch of ${d.failedInstanceId} planned (dry run) from ${d.imageId}`;
+        place(recoveryEvent('planned', summary, [why(d, type)]), lineageOf(d.lineage));
         break;
       }
       case 'RecoverySkipped': {
@@ -244,7 +250,8 @@ function readHistory(history: readonly ServiceEvent[], managedBy: string, lineag
       case 'RecoveryFailed': {
         const d = event.detail;
         if (!once(type, d.instanceId, d.errorCode)) continue;
-        place(recoveryEvent('failed', `recovery of ${d.instanceId} failed at ${d.action}`, [`${d.errorCode}: ${d.message}`]), lineageOf(d.lineage, d.instanceId));
+        const summary = `recovery of ${d.instanceId} failed at ${d.action}`;
+        place(recoveryEvent('failed', summary, [`${d.errorCode}: ${d.message}`]), lineageOf(d.lineage, d.instanceId));
         break;
       }
       default:

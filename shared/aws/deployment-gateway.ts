@@ -7,7 +7,12 @@
  * come through as the SDK raised them, for doctor to tell a refusal from a missing resource.
  */
 import { CloudFormationClient, DescribeStacksCommand, paginateListStackResources } from '@aws-sdk/client-cloudformation';
-import { EC2Client, GetEbsDefaultKmsKeyIdCommand, GetEbsEncryptionByDefaultCommand, GetImageBlockPublicAccessStateCommand } from '@aws-sdk/client-ec2';
+import {
+  EC2Client,
+  GetEbsDefaultKmsKeyIdCommand,
+  GetEbsEncryptionByDefaultCommand,
+  GetImageBlockPublicAccessStateCommand,
+} from '@aws-sdk/client-ec2';
 import { DescribeRuleCommand, EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { IAMClient, SimulatePrincipalPolicyCommand, type ContextEntry } from '@aws-sdk/client-iam';
 import {
@@ -101,7 +106,9 @@ export class DeploymentGateway {
   async listStackResources(stackName: string): Promise<StackResource[]> {
     const resources: StackResource[] = [];
     for await (const page of paginateListStackResources({ client: this.clients.cloudFormation }, { StackName: stackName })) {
-      for (const r of page.StackResourceSummaries ?? []) resources.push({ logicalId: r.LogicalResourceId, physicalId: r.PhysicalResourceId });
+      for (const r of page.StackResourceSummaries ?? []) {
+        resources.push({ logicalId: r.LogicalResourceId, physicalId: r.PhysicalResourceId });
+      }
     }
     return resources;
   }
@@ -131,7 +138,8 @@ export class DeploymentGateway {
     const mappings: EventSourceMapping[] = [];
     for await (const page of paginateListEventSourceMappings({ client: this.clients.lambda }, { FunctionName: functionName })) {
       for (const m of page.EventSourceMappings ?? []) {
-        mappings.push({ uuid: m.UUID, state: m.State, eventSourceArn: m.EventSourceArn, maximumConcurrency: m.ScalingConfig?.MaximumConcurrency });
+        const maximumConcurrency = m.ScalingConfig?.MaximumConcurrency;
+        mappings.push({ uuid: m.UUID, state: m.State, eventSourceArn: m.EventSourceArn, maximumConcurrency });
       }
     }
     return mappings;
@@ -140,7 +148,12 @@ export class DeploymentGateway {
   // ---- IAM -----------------------------------------------------------------------------------
 
   /** SimulatePrincipalPolicy of one action on one resource, with these condition keys, against the role. */
-  async simulate(roleArn: string, action: string, resource: string, context: Readonly<Record<string, ContextValue>>): Promise<SimulatedDecision> {
+  async simulate(
+    roleArn: string,
+    action: string,
+    resource: string,
+    context: Readonly<Record<string, ContextValue>>,
+  ): Promise<SimulatedDecision> {
     const out = await this.clients.iam.send(
       new SimulatePrincipalPolicyCommand({
         PolicySourceArn: roleArn,
@@ -153,7 +166,10 @@ export class DeploymentGateway {
     const specific = result?.ResourceSpecificResults?.find((r) => r.EvalResourceName === resource);
     return {
       decision: specific?.EvalResourceDecision ?? result?.EvalDecision ?? 'implicitDeny',
-      statements: (specific?.MatchedStatements ?? result?.MatchedStatements ?? []).map((s) => ({ policyId: s.SourcePolicyId, policyType: s.SourcePolicyType })),
+      statements: (specific?.MatchedStatements ?? result?.MatchedStatements ?? []).map((s) => ({
+        policyId: s.SourcePolicyId,
+        policyType: s.SourcePolicyType,
+      })),
       missingContext: specific?.MissingContextValues ?? result?.MissingContextValues ?? [],
     };
   }
@@ -192,7 +208,12 @@ export class DeploymentGateway {
 
   /** How many messages wait in the queue and how many are being read. */
   async queueDepth(queueUrl: string | undefined): Promise<QueueDepth> {
-    const { Attributes = {} } = await this.clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: [...DEPTH_ATTRIBUTES] }));
-    return { visible: Number(Attributes.ApproximateNumberOfMessages ?? 0), inFlight: Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0) };
+    const { Attributes = {} } = await this.clients.sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: [...DEPTH_ATTRIBUTES] }),
+    );
+    return {
+      visible: Number(Attributes.ApproximateNumberOfMessages ?? 0),
+      inFlight: Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0),
+    };
   }
 }

@@ -52,7 +52,9 @@ function report(): string {
   ];
   const history: ServiceEvent[] = [
     published(STACK, 'ImageBaked', hoursAgo(9.9), { imageId: 'ami-0a0000000000003', lineage: 'api' }),
-    published(STACK, 'ImagesRotated', hoursAgo(30), { deletions: [{ imageId: 'ami-0a0000000000000', name: 'old', lineage: 'api', reason: 'not kept' }] }),
+    published(STACK, 'ImagesRotated', hoursAgo(30), {
+      deletions: [{ imageId: 'ami-0a0000000000000', name: 'old', lineage: 'api', reason: 'not kept' }],
+    }),
     published(STACK, 'InstanceRelaunched', hoursAgo(6), {
       lineage: 'batch',
       failedInstanceId: 'i-0b000000000000001',

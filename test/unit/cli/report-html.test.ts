@@ -37,7 +37,8 @@ function fleet(): FleetView {
 }
 
 /** An event of this stack, `hours` ago, as the service publishes it: the schema's required fields, then `detail`. */
-const event = <K extends DetailType>(type: K, hours: number, detail: Partial<Detail<K>> = {}): ServiceEvent => published(STACK, type, hoursAgo(hours), detail);
+const event = <K extends DetailType>(type: K, hours: number, detail: Partial<Detail<K>> = {}): ServiceEvent =>
+  published(STACK, type, hoursAgo(hours), detail);
 
 const input = (overrides: Partial<ReportInput> = {}): ReportInput => ({ managedBy: STACK, generatedAt: NOW, fleet: fleet(), ...overrides });
 

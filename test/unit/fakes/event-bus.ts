@@ -1,4 +1,7 @@
-/** The service's bus in memory: it records what was published and can refuse chosen entries, the way PutEvents refuses entries one by one. */
+/**
+ * The service's bus in memory: it records what was published and can refuse chosen entries, the
+ * way PutEvents refuses entries one by one.
+ */
 import type { z } from 'zod';
 import type { DETAIL_SCHEMAS, DetailType, OutgoingEvent } from '../../../shared/domain/events.js';
 import type { EventPort, PublishFailure, PublishOutcome } from '../../../shared/use-cases/ports.js';
