@@ -1,22 +1,13 @@
 /**
  * What every CLI command runs with: the stage's settings read from serverless.yml
- * (exactly what its functions get), and SDK clients for a real account (default
- * credential chain, --profile, --region) or any endpoint (--endpoint, e.g. moto).
+ * (exactly what its functions get), and the gateways (shared/aws/operator.ts) for a real
+ * account (default credential chain, --profile, --region) or any endpoint (--endpoint, e.g. moto).
  */
-import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
-import { EC2Client } from '@aws-sdk/client-ec2';
-import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { IAMClient } from '@aws-sdk/client-iam';
-import { LambdaClient } from '@aws-sdk/client-lambda';
-import { SchedulerClient } from '@aws-sdk/client-scheduler';
-import { SQSClient } from '@aws-sdk/client-sqs';
-import { Ec2Gateway } from '../shared/aws/ec2-gateway.js';
-import { EventBusPublisher } from '../shared/aws/event-bus.js';
+import type { DeploymentGateway } from '../shared/aws/deployment-gateway.js';
+import { operatorGateways } from '../shared/aws/operator.js';
 import { PERIODS, type Period } from '../shared/domain/schedule.js';
 import { loadConfig } from '../shared/runtime/config.js';
-import type { Log } from '../shared/runtime/logger.js';
-import { noMetrics, type Deps } from '../shared/use-cases/ports.js';
-import type { DoctorClients } from './doctor/doctor.js';
+import { noMetrics, type Deps, type Log } from '../shared/use-cases/ports.js';
 import { readServerless, type ServiceWiring } from './serverless-config.js';
 
 export interface GlobalOptions {
@@ -39,8 +30,8 @@ export interface CliContext {
   progress: (line: string) => void;
   /** serverless.yml as this stage resolves it. */
   wiring: ServiceWiring;
-  /** Clients for what doctor reads (made on first use: the other commands need none of them). */
-  doctorClients: () => DoctorClients;
+  /** What doctor reads (made on first use: the other commands need none of it). */
+  deployment: () => DeploymentGateway;
 }
 
 /** Warnings and errors of the use cases, on stderr; everything with --verbose. */
@@ -57,13 +48,6 @@ export function createContext(options: GlobalOptions, env: NodeJS.ProcessEnv = p
   const wiring = readServerless({ stage: options.stage });
   const config = loadConfig(wiring.environment);
   const region = options.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? wiring.region;
-  // Fewer attempts than the functions: a person is waiting, and a dead endpoint should say so quickly.
-  const clientConfig = {
-    region,
-    maxAttempts: 3,
-    ...(options.endpoint ? { endpoint: options.endpoint } : {}),
-    ...(options.profile ? { profile: options.profile } : {}),
-  };
   const schedulePeriods: Record<string, Period> = {};
   for (const fn of wiring.functions) {
     for (const s of fn.schedules) {
@@ -71,24 +55,12 @@ export function createContext(options: GlobalOptions, env: NodeJS.ProcessEnv = p
       if (typeof schedule === 'string' && PERIODS.includes(period as Period)) schedulePeriods[schedule] = period as Period;
     }
   }
-  const ec2 = new EC2Client(clientConfig);
-  const eventBridge = new EventBridgeClient(clientConfig);
-  let doctorClients: DoctorClients | undefined;
+  const aws = operatorGateways({ region, profile: options.profile, endpoint: options.endpoint }, config.eventBusName);
   return {
     stage: options.stage,
     region,
     wiring,
-    doctorClients: () =>
-      (doctorClients ??= {
-        cloudFormation: new CloudFormationClient(clientConfig),
-        // IAM is global: the SDK sends it to IAM's endpoint whatever the region.
-        iam: new IAMClient(clientConfig),
-        lambda: new LambdaClient(clientConfig),
-        ec2,
-        events: eventBridge,
-        scheduler: new SchedulerClient(clientConfig),
-        sqs: new SQSClient(clientConfig),
-      }),
+    deployment: aws.deployment,
     eventBusName: config.eventBusName,
     schedulePeriods,
     progress: options.quiet ? () => undefined : (line) => process.stderr.write(`${line}\n`),
@@ -97,8 +69,8 @@ export function createContext(options: GlobalOptions, env: NodeJS.ProcessEnv = p
       schedules: config.schedules,
       rotation: config.rotation,
       recovery: config.recovery,
-      ec2: new Ec2Gateway(ec2),
-      events: new EventBusPublisher(eventBridge, config.eventBusName),
+      ec2: aws.ec2,
+      events: aws.events,
       log: stderrLog(options.verbose ?? false),
       // An operator's run is no service's: the service's metrics and alarms stay its own.
       metrics: noMetrics,

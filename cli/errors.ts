@@ -8,7 +8,7 @@
  *   4  the endpoint did not answer (wrong --endpoint, no network, moto not running)
  *   5  unknown instance or lineage
  */
-import { AwsCallError } from '../shared/runtime/errors.js';
+import { AwsCallError } from '../shared/use-cases/errors.js';
 import { UnknownTarget } from '../shared/use-cases/operator-actions.js';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, credentials: 3, unreachable: 4, unknown: 5 } as const;

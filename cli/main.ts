@@ -159,7 +159,7 @@ ${EXIT.unreachable} endpoint did not answer; ${EXIT.unknown} unknown instance or
     .option('--json', 'print JSON for scripts')
     .action(
       run(async (ctx, opts: { json?: boolean }) => {
-        const report = await runDoctor(ctx.doctorClients(), doctorSettings(ctx.wiring, ctx.region), ctx.progress);
+        const report = await runDoctor(ctx.deployment(), doctorSettings(ctx.wiring, ctx.region), ctx.progress);
         if (opts.json) json(report);
         else out(doctorText(report));
         return doctorExitCode(report);

@@ -1,36 +1,15 @@
 /**
  * `ami-lifecycle doctor`: what no template can check, read from the deployed stack and the
- * account it runs in. Each check answers one line (ok, warn, fail or skip), with what to do
- * about a failure. Read only: every call here is a Describe, Get, List or a simulation.
+ * account it runs in (through shared/aws/deployment-gateway.ts). Each check answers one line
+ * (ok, warn, fail or skip), with what to do about a failure. Read only: every call is a
+ * Describe, Get, List or a simulation.
  *
  * Errors that mean "no usable credentials" or "the endpoint did not answer" are thrown, so
  * that the CLI answers them with their own exit codes; any other refusal fails the check it
  * belongs to and the others still run.
  */
-import {
-  CloudFormationClient,
-  DescribeStacksCommand,
-  paginateListStackResources,
-  type StackResourceSummary,
-} from '@aws-sdk/client-cloudformation';
-import {
-  EC2Client,
-  GetEbsDefaultKmsKeyIdCommand,
-  GetEbsEncryptionByDefaultCommand,
-  GetImageBlockPublicAccessStateCommand,
-} from '@aws-sdk/client-ec2';
-import { DescribeRuleCommand, EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { IAMClient, SimulatePrincipalPolicyCommand, type ContextEntry, type EvaluationResult } from '@aws-sdk/client-iam';
-import {
-  GetAccountSettingsCommand,
-  GetFunctionConcurrencyCommand,
-  GetFunctionConfigurationCommand,
-  LambdaClient,
-  paginateListEventSourceMappings,
-} from '@aws-sdk/client-lambda';
-import { GetScheduleCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
-import { GetQueueAttributesCommand, GetQueueUrlCommand, SQSClient } from '@aws-sdk/client-sqs';
 import pLimit from 'p-limit';
+import type { DeploymentGateway, StackResource } from '../../shared/aws/deployment-gateway.js';
 import { toAwsCallError } from '../../shared/aws/errors.js';
 import { EXIT, explain } from '../errors.js';
 import type { ServiceWiring } from '../serverless-config.js';
@@ -42,7 +21,6 @@ import {
   KMS_NEEDS,
   NEEDS,
   type ConcreteNeed,
-  type ContextValue,
   type FunctionKey,
   type Need,
   type Vars,
@@ -67,16 +45,6 @@ export interface DoctorReport {
   region: string;
   account?: string;
   checks: CheckResult[];
-}
-
-export interface DoctorClients {
-  cloudFormation: CloudFormationClient;
-  iam: IAMClient;
-  lambda: LambdaClient;
-  ec2: EC2Client;
-  events: EventBridgeClient;
-  scheduler: SchedulerClient;
-  sqs: SQSClient;
 }
 
 /** What the stage's serverless.yml says the deployment should be. */
@@ -191,15 +159,15 @@ interface Stack {
   status: string;
   partition: string;
   account: string;
-  resources: StackResourceSummary[];
+  resources: StackResource[];
 }
 
-async function readStack(clients: DoctorClients, settings: DoctorSettings): Promise<{ result: CheckResult; stack?: Stack }> {
+async function readStack(aws: DeploymentGateway, settings: DoctorSettings): Promise<{ result: CheckResult; stack?: Stack }> {
   const check = 'stack';
   const redeploy = `npx serverless deploy --stage ${settings.stage} --region ${settings.region}`;
   let described;
   try {
-    described = (await clients.cloudFormation.send(new DescribeStacksCommand({ StackName: settings.stackName }))).Stacks?.[0];
+    described = await aws.describeStack(settings.stackName);
   } catch (error) {
     rethrowFatal(error, settings.region);
     if (/does not exist/i.test((error as Error).message ?? '')) {
@@ -215,14 +183,12 @@ async function readStack(clients: DoctorClients, settings: DoctorSettings): Prom
     }
     return { result: { check, status: 'fail', summary: `could not read the stack: ${errorText(error)}`, details: [] } };
   }
-  const status = described?.StackStatus ?? 'UNKNOWN';
+  const status = described?.status ?? 'UNKNOWN';
   // arn:<partition>:cloudformation:<region>:<account>:stack/<name>/<id>
-  const [, partition = 'aws', , , account = ''] = (described?.StackId ?? '').split(':');
-  const resources: StackResourceSummary[] = [];
+  const [, partition = 'aws', , , account = ''] = (described?.stackId ?? '').split(':');
+  let resources: StackResource[];
   try {
-    for await (const page of paginateListStackResources({ client: clients.cloudFormation }, { StackName: settings.stackName })) {
-      resources.push(...(page.StackResourceSummaries ?? []));
-    }
+    resources = await aws.listStackResources(settings.stackName);
   } catch (error) {
     rethrowFatal(error, settings.region);
     const summary = `${settings.stackName} is ${status}, but its resources could not be listed: ${errorText(error)}`;
@@ -271,14 +237,14 @@ interface DeployedFunction {
   missing?: string;
 }
 
-async function readFunctions(clients: DoctorClients, settings: DoctorSettings, stack: Stack): Promise<DeployedFunction[]> {
+async function readFunctions(aws: DeploymentGateway, settings: DoctorSettings, stack: Stack): Promise<DeployedFunction[]> {
   return Promise.all(
     settings.functions.map(async ({ key }) => {
-      const listed = stack.resources.find((r) => r.LogicalResourceId === logicalIdOf(key))?.PhysicalResourceId;
+      const listed = stack.resources.find((r) => r.logicalId === logicalIdOf(key))?.physicalId;
       const name = listed || `${settings.managedBy}-${key}`;
       try {
-        const config = await clients.lambda.send(new GetFunctionConfigurationCommand({ FunctionName: name }));
-        return { key, name, roleArn: config.Role, environment: config.Environment?.Variables ?? {} };
+        const config = await aws.functionConfiguration(name);
+        return { key, name, roleArn: config.role, environment: config.environment };
       } catch (error) {
         rethrowFatal(error, settings.region);
         return { key, name, environment: {}, missing: errorText(error) };
@@ -294,43 +260,15 @@ interface Denial {
   missingContext: string[];
 }
 
-function contextEntries(context: Record<string, ContextValue>): ContextEntry[] {
-  return Object.entries(context).map(([ContextKeyName, value]) => ({
-    ContextKeyName,
-    ContextKeyValues: Array.isArray(value) ? value : [String(value)],
-    ContextKeyType: Array.isArray(value) ? 'stringList' : typeof value === 'boolean' ? 'boolean' : 'string',
-  }));
-}
-
-/** The decision for the need's resource: per resource where IAM answers so, else the action's. */
-function decisionFor(result: EvaluationResult | undefined, resource: string): Omit<Denial, 'need'> {
-  const specific = result?.ResourceSpecificResults?.find((r) => r.EvalResourceName === resource);
-  const statements = (specific?.MatchedStatements ?? result?.MatchedStatements ?? []).map(
-    (s) => `${s.SourcePolicyId ?? 'a policy'}${s.SourcePolicyType ? ` (${s.SourcePolicyType})` : ''}`,
-  );
-  return {
-    decision: specific?.EvalResourceDecision ?? result?.EvalDecision ?? 'implicitDeny',
-    statements,
-    missingContext: specific?.MissingContextValues ?? result?.MissingContextValues ?? [],
-  };
-}
-
 /** Simulates each need against the role; answers those IAM would refuse. */
-export async function simulateNeeds(iam: IAMClient, roleArn: string, needs: ConcreteNeed[]): Promise<Denial[]> {
+export async function simulateNeeds(aws: DeploymentGateway, roleArn: string, needs: ConcreteNeed[]): Promise<Denial[]> {
   const limit = pLimit(SIMULATIONS_AT_ONCE);
   const outcomes = await Promise.all(
     needs.map((need) =>
       limit(async () => {
-        const out = await iam.send(
-          new SimulatePrincipalPolicyCommand({
-            PolicySourceArn: roleArn,
-            ActionNames: [need.action],
-            ResourceArns: [need.resource],
-            ...(Object.keys(need.context).length > 0 ? { ContextEntries: contextEntries(need.context) } : {}),
-          }),
-        );
-        const result = out.EvaluationResults?.find((r) => r.EvalActionName?.toLowerCase() === need.action.toLowerCase());
-        return { need, ...decisionFor(result, need.resource) };
+        const { decision, statements, missingContext } = await aws.simulate(roleArn, need.action, need.resource, need.context);
+        const named = statements.map((st) => `${st.policyId ?? 'a policy'}${st.policyType ? ` (${st.policyType})` : ''}`);
+        return { need, decision, statements: named, missingContext };
       }),
     ),
   );
@@ -366,7 +304,7 @@ function needsOf(fn: DeployedFunction): Need[] {
   return NEEDS[fn.key].filter((n) => n.when !== 'terminateReplaced' || fn.environment.RECOVERY_TERMINATE_REPLACED === 'true');
 }
 
-async function iamCheck(clients: DoctorClients, settings: DoctorSettings, stack: Stack, fn: DeployedFunction): Promise<CheckResult> {
+async function iamCheck(aws: DeploymentGateway, settings: DoctorSettings, stack: Stack, fn: DeployedFunction): Promise<CheckResult> {
   const check = `iam ${fn.key}`;
   if (fn.missing || !fn.roleArn) {
     return {
@@ -379,7 +317,7 @@ async function iamCheck(clients: DoctorClients, settings: DoctorSettings, stack:
   }
   const roleArn = fn.roleArn;
   const needs = needsOf(fn).map((n) => concrete(n, varsFor(fn, settings, stack)));
-  const denials = await simulateNeeds(clients.iam, roleArn, needs);
+  const denials = await simulateNeeds(aws, roleArn, needs);
   const role = roleArn.slice(roleArn.lastIndexOf('/') + 1);
   if (denials.length === 0) {
     return { check, status: 'ok', summary: `role ${role} allows all ${needs.length} authorizations ${fn.name} needs`, details: [] };
@@ -408,7 +346,7 @@ interface Mapping {
 
 /** The event source mapping of each queue-fed function (undefined: the function has none). */
 async function readMappings(
-  clients: DoctorClients,
+  aws: DeploymentGateway,
   settings: DoctorSettings,
   functions: DeployedFunction[],
 ): Promise<Map<FunctionKey, Mapping | undefined>> {
@@ -417,17 +355,15 @@ async function readMappings(
     const fn = functions.find((f) => f.key === key);
     if (!fn || fn.missing) continue;
     const found: Mapping[] = [];
-    for await (const page of paginateListEventSourceMappings({ client: clients.lambda }, { FunctionName: fn.name })) {
-      for (const m of page.EventSourceMappings ?? []) {
-        if (!m.EventSourceArn?.startsWith('arn:') || m.EventSourceArn.split(':')[2] !== 'sqs') continue;
-        found.push({
-          key,
-          uuid: m.UUID ?? '',
-          state: m.State ?? 'unknown',
-          queueArn: m.EventSourceArn,
-          ...(m.ScalingConfig?.MaximumConcurrency === undefined ? {} : { maximumConcurrency: m.ScalingConfig.MaximumConcurrency }),
-        });
-      }
+    for (const m of await aws.eventSourceMappings(fn.name)) {
+      if (!m.eventSourceArn?.startsWith('arn:') || m.eventSourceArn.split(':')[2] !== 'sqs') continue;
+      found.push({
+        key,
+        uuid: m.uuid ?? '',
+        state: m.state ?? 'unknown',
+        queueArn: m.eventSourceArn,
+        ...(m.maximumConcurrency === undefined ? {} : { maximumConcurrency: m.maximumConcurrency }),
+      });
     }
     mappings.set(key, found[0]);
   }
@@ -438,7 +374,7 @@ async function readMappings(
 const READING = new Set(['Enabled', 'Enabling', 'Updating', 'Creating']);
 
 async function queueCheck(
-  clients: DoctorClients,
+  aws: DeploymentGateway,
   settings: DoctorSettings,
   mappings: Map<FunctionKey, Mapping | undefined>,
 ): Promise<CheckResult> {
@@ -455,12 +391,7 @@ async function queueCheck(
       details.push(`${key}'s mapping from ${queueName} is ${m.state}: aws lambda update-event-source-mapping --uuid ${m.uuid} --enabled`);
       continue;
     }
-    const { QueueUrl } = await clients.sqs.send(new GetQueueUrlCommand({ QueueName: queueName }));
-    const { Attributes = {} } = await clients.sqs.send(
-      new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }),
-    );
-    const waiting = Number(Attributes.ApproximateNumberOfMessages ?? 0);
-    const inFlight = Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0);
+    const { visible: waiting, inFlight } = await aws.queueDepth(await aws.queueUrl(queueName));
     const atOnce = m.maximumConcurrency === undefined ? 'no maximum concurrency' : `at most ${m.maximumConcurrency} at once`;
     found.push(`${key} reads ${queueName} (${m.state}, ${atOnce}; ${waiting} waiting, ${inFlight} in flight)`);
   }
@@ -477,20 +408,19 @@ async function queueCheck(
 }
 
 async function concurrencyCheck(
-  clients: DoctorClients,
+  aws: DeploymentGateway,
   functions: DeployedFunction[] | undefined,
   mappings: Map<FunctionKey, Mapping | undefined>,
 ): Promise<CheckResult> {
   const check = 'lambda concurrency';
-  const account = await clients.lambda.send(new GetAccountSettingsCommand({}));
-  const limit = account.AccountLimit?.ConcurrentExecutions ?? 0;
-  const unreserved = account.AccountLimit?.UnreservedConcurrentExecutions ?? limit;
+  const account = await aws.accountConcurrency();
+  const limit = account.concurrentExecutions ?? 0;
+  const unreserved = account.unreservedConcurrentExecutions ?? limit;
   const minimum = Math.min(MIN_UNRESERVED, limit);
   const reserved = new Map<FunctionKey, number | undefined>();
   for (const fn of functions ?? []) {
     if (fn.missing) continue;
-    const out = await clients.lambda.send(new GetFunctionConcurrencyCommand({ FunctionName: fn.name }));
-    reserved.set(fn.key, out.ReservedConcurrentExecutions);
+    reserved.set(fn.key, await aws.reservedConcurrency(fn.name));
   }
   const reservations = [...reserved].filter(([, r]) => r !== undefined).map(([k, r]) => `${k} ${r}`);
   const figures =
@@ -543,11 +473,11 @@ async function concurrencyCheck(
 
 // ---- EC2 account settings ----------------------------------------------------------------------
 
-async function publicAccessCheck(clients: DoctorClients, settings: DoctorSettings): Promise<CheckResult> {
+async function publicAccessCheck(aws: DeploymentGateway, settings: DoctorSettings): Promise<CheckResult> {
   const check = 'ami block public access';
-  const out = await clients.ec2.send(new GetImageBlockPublicAccessStateCommand({}));
-  const state = out.ImageBlockPublicAccessState ?? 'unknown';
-  const by = out.ManagedBy === 'declarative-policy' ? ' (set by a declarative policy of your organization)' : '';
+  const out = await aws.imageBlockPublicAccess();
+  const state = out.state ?? 'unknown';
+  const by = out.managedBy === 'declarative-policy' ? ' (set by a declarative policy of your organization)' : '';
   if (state === 'block-new-sharing') {
     return { check, status: 'ok', summary: `on in ${settings.region}: no image can be made public${by}`, details: [] };
   }
@@ -564,14 +494,14 @@ async function publicAccessCheck(clients: DoctorClients, settings: DoctorSetting
 const isAwsManagedAlias = (keyId: string) => /(^|:)alias\/aws\//.test(keyId);
 
 async function encryptionCheck(
-  clients: DoctorClients,
+  aws: DeploymentGateway,
   settings: DoctorSettings,
   stack: Stack | undefined,
   functions: DeployedFunction[] | undefined,
 ): Promise<CheckResult> {
   const check = 'ebs encryption';
-  const { EbsEncryptionByDefault: on } = await clients.ec2.send(new GetEbsEncryptionByDefaultCommand({}));
-  const { KmsKeyId: key = 'alias/aws/ebs' } = await clients.ec2.send(new GetEbsDefaultKmsKeyIdCommand({}));
+  const on = await aws.ebsEncryptionByDefault();
+  const key = (await aws.ebsDefaultKmsKeyId()) ?? 'alias/aws/ebs';
   const state = `encryption by default is ${on ? 'on' : 'off'}, default key ${key}`;
   if (!on || isAwsManagedAlias(key)) {
     const why = on ? 'the AWS managed key needs no KMS permission of the service' : 'volumes are encrypted only where a snapshot or launch asks';
@@ -594,7 +524,7 @@ async function encryptionCheck(
   for (const fn of functions.filter((f) => KMS_FUNCTIONS.includes(f.key))) {
     if (!fn.roleArn) continue;
     const needs = KMS_NEEDS.map((n) => concrete(n, { ...varsFor(fn, settings, stack), kmsKey: key }));
-    for (const d of await simulateNeeds(clients.iam, fn.roleArn, needs)) details.push(`${fn.key}: ${describeDenial(d)}`);
+    for (const d of await simulateNeeds(aws, fn.roleArn, needs)) details.push(`${fn.key}: ${describeDenial(d)}`);
   }
   if (details.length > 0) {
     return {
@@ -617,16 +547,16 @@ async function encryptionCheck(
 
 const isNotFound = (error: unknown) => /NotFound|NonExistent|DoesNotExist/.test((error as { name?: string }).name ?? '');
 
-async function rulesCheck(clients: DoctorClients, settings: DoctorSettings): Promise<CheckResult> {
+async function rulesCheck(aws: DeploymentGateway, settings: DoctorSettings): Promise<CheckResult> {
   const check = 'event rules';
   const details: string[] = [];
   for (const rule of settings.rules) {
     const EventBusName = rule.bus === 'default' ? undefined : rule.bus;
     const on = EventBusName ? ` --event-bus-name ${EventBusName}` : '';
     try {
-      const out = await clients.events.send(new DescribeRuleCommand({ Name: rule.name, EventBusName }));
-      if (out.State !== 'ENABLED') {
-        details.push(`${rule.name} (${rule.function}) is ${out.State}: aws events enable-rule --name ${rule.name}${on}`);
+      const state = await aws.ruleState(rule.name, EventBusName);
+      if (state !== 'ENABLED') {
+        details.push(`${rule.name} (${rule.function}) is ${state}: aws events enable-rule --name ${rule.name}${on}`);
       }
     } catch (error) {
       rethrowFatal(error, settings.region);
@@ -647,19 +577,19 @@ async function rulesCheck(clients: DoctorClients, settings: DoctorSettings): Pro
   return { check, status: 'ok', summary: `${settings.rules.length} rules exist and are enabled: ${names}`, details };
 }
 
-async function schedulesCheck(clients: DoctorClients, settings: DoctorSettings): Promise<CheckResult> {
+async function schedulesCheck(aws: DeploymentGateway, settings: DoctorSettings): Promise<CheckResult> {
   const check = 'schedules';
   const details: string[] = [];
   const notes: string[] = [];
   for (const schedule of settings.schedules) {
     try {
-      const out = await clients.scheduler.send(new GetScheduleCommand({ Name: schedule.name }));
-      if (out.State === 'ENABLED') continue;
+      const state = await aws.scheduleState(schedule.name);
+      if (state === 'ENABLED') continue;
       if (schedule.function === 'statusAlarms' && !settings.statusCheckAlarms) {
         notes.push(`${schedule.name} disabled (statusCheckAlarms is false)`);
         continue;
       }
-      details.push(`${schedule.name} (${schedule.function}) is ${out.State}: nothing runs it`);
+      details.push(`${schedule.name} (${schedule.function}) is ${state}: nothing runs it`);
     } catch (error) {
       rethrowFatal(error, settings.region);
       if (!isNotFound(error)) throw error;
@@ -679,25 +609,21 @@ async function schedulesCheck(clients: DoctorClients, settings: DoctorSettings):
   return { check, status: 'ok', summary: `${enabled} schedules enabled${notes.length > 0 ? `; ${notes.join('; ')}` : ''}`, details };
 }
 
-async function deadLetterCheck(clients: DoctorClients, settings: DoctorSettings): Promise<CheckResult> {
+async function deadLetterCheck(aws: DeploymentGateway, settings: DoctorSettings): Promise<CheckResult> {
   const check = 'dead-letter queues';
   const details: string[] = [];
   for (const { key } of settings.functions) {
     const QueueName = `${settings.managedBy}-${key}-dlq`;
     let QueueUrl: string | undefined;
     try {
-      QueueUrl = (await clients.sqs.send(new GetQueueUrlCommand({ QueueName }))).QueueUrl;
+      QueueUrl = await aws.queueUrl(QueueName);
     } catch (error) {
       rethrowFatal(error, settings.region);
       if (!isNotFound(error)) throw error;
       details.push(`${QueueName} does not exist: failed ${key} invocations have nowhere to go`);
       continue;
     }
-    const { Attributes = {} } = await clients.sqs.send(
-      new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }),
-    );
-    const visible = Number(Attributes.ApproximateNumberOfMessages ?? 0);
-    const inFlight = Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0);
+    const { visible, inFlight } = await aws.queueDepth(QueueUrl);
     if (visible + inFlight > 0) {
       const messages = plural(visible + inFlight, 'message');
       details.push(`${QueueName}: ${messages} (${visible} visible, ${inFlight} being read): ${key} work that was never done`);
@@ -720,39 +646,39 @@ async function deadLetterCheck(clients: DoctorClients, settings: DoctorSettings)
 const skipped = (check: string, why: string): CheckResult => ({ check, status: 'skip', summary: why, details: [] });
 
 export async function runDoctor(
-  clients: DoctorClients,
+  aws: DeploymentGateway,
   settings: DoctorSettings,
   progress: (line: string) => void = () => undefined,
 ): Promise<DoctorReport> {
   const { region } = settings;
   progress(`reading stack ${settings.stackName} in ${region}...`);
-  const { result: stackResult, stack } = await readStack(clients, settings);
+  const { result: stackResult, stack } = await readStack(aws, settings);
   const checks: CheckResult[] = [stackResult];
-  const functions = stack ? await readFunctions(clients, settings, stack) : undefined;
+  const functions = stack ? await readFunctions(aws, settings, stack) : undefined;
 
   if (stack && functions) {
     progress(`simulating what each function needs against its role...`);
-    for (const fn of functions) checks.push(await guarded(`iam ${fn.key}`, region, () => iamCheck(clients, settings, stack, fn)));
+    for (const fn of functions) checks.push(await guarded(`iam ${fn.key}`, region, () => iamCheck(aws, settings, stack, fn)));
   } else {
     checks.push(skipped('iam', 'no stack: no roles to simulate'));
   }
   let mappings = new Map<FunctionKey, Mapping | undefined>();
   if (settings.functions.some((f) => f.queue)) {
     const read = async () => {
-      mappings = await readMappings(clients, settings, functions!);
-      return queueCheck(clients, settings, mappings);
+      mappings = await readMappings(aws, settings, functions!);
+      return queueCheck(aws, settings, mappings);
     };
     checks.push(stack && functions ? await guarded('queue mappings', region, read) : skipped('queue mappings', 'no stack'));
   }
   progress('reading the account: Lambda concurrency, AMI public access, EBS encryption...');
-  checks.push(await guarded('lambda concurrency', region, () => concurrencyCheck(clients, functions, mappings)));
-  checks.push(await guarded('ami block public access', region, () => publicAccessCheck(clients, settings)));
-  checks.push(await guarded('ebs encryption', region, () => encryptionCheck(clients, settings, stack, functions)));
+  checks.push(await guarded('lambda concurrency', region, () => concurrencyCheck(aws, functions, mappings)));
+  checks.push(await guarded('ami block public access', region, () => publicAccessCheck(aws, settings)));
+  checks.push(await guarded('ebs encryption', region, () => encryptionCheck(aws, settings, stack, functions)));
   if (stack) {
     progress('reading the rules, schedules and dead-letter queues...');
-    checks.push(await guarded('event rules', region, () => rulesCheck(clients, settings)));
-    checks.push(await guarded('schedules', region, () => schedulesCheck(clients, settings)));
-    checks.push(await guarded('dead-letter queues', region, () => deadLetterCheck(clients, settings)));
+    checks.push(await guarded('event rules', region, () => rulesCheck(aws, settings)));
+    checks.push(await guarded('schedules', region, () => schedulesCheck(aws, settings)));
+    checks.push(await guarded('dead-letter queues', region, () => deadLetterCheck(aws, settings)));
   } else {
     checks.push(skipped('event rules', 'no stack'), skipped('schedules', 'no stack'), skipped('dead-letter queues', 'no stack'));
   }

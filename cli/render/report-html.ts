@@ -2,10 +2,12 @@
  * `report --html`: one self-contained HTML page (inline CSS and SVG, no script, nothing
  * fetched) with a timeline per lineage: images created (by status, and those the next
  * rotation deletes), relaunches, and, from an export of the service's events, past
- * bakes, rotations and recoveries. Every timeline also lists its events as plain text.
- * Pure: the same input gives the same page. Every interpolated string is escaped: names,
- * tags and event details are user data.
+ * bakes, rotations and recoveries. Every timeline also lists its events as plain text;
+ * the styles are report.css, next to this file. Pure: the same input gives the same page.
+ * Every interpolated string is escaped: names, tags and event details are user data.
  */
+import { readFileSync } from 'node:fs';
+import { isDetailType, PublishedEvent, readDetail } from '../../shared/domain/events.js';
 import type { LineageStatus } from '../../shared/domain/fleet-status.js';
 import type { RotationImage } from '../../shared/domain/retention.js';
 import { TAG } from '../../shared/domain/tags.js';
@@ -20,7 +22,7 @@ export interface ReportInput {
   history?: ServiceEvent[];
 }
 
-/** One event as EventBridge delivers it (the fields the report reads). */
+/** One event as EventBridge delivers it, as it comes from the file: read by PublishedEvent and its type's schema. */
 export interface ServiceEvent {
   'detail-type': string;
   time: string;
@@ -97,11 +99,12 @@ function replacementEvent(r: LineageStatus['replacements'][number]): TimelineEve
 
 // ---- reading the history -----------------------------------------------------------------
 
-const str = (d: Record<string, unknown>, key: string) => (typeof d[key] === 'string' ? (d[key] as string) : undefined);
-const num = (d: Record<string, unknown>, key: string) => (typeof d[key] === 'number' ? (d[key] as number) : undefined);
-const slotOf = (d: Record<string, unknown>) =>
-  [str(d, 'schedule') ? `schedule ${str(d, 'schedule')}` : '', str(d, 'slot') ? `slot ${str(d, 'slot')}` : ''].filter(Boolean).join(', ');
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+/** Where a slot is, from the fields of a bake's event. */
+const slotOf = (d: { schedule?: string | undefined; slot?: string | undefined }) =>
+  [d.schedule ? `schedule ${d.schedule}` : '', d.slot ? `slot ${d.slot}` : ''].filter(Boolean).join(', ');
+/** Why recovery did what it did: the trigger and the reason, or `otherwise`. */
+const why = (d: { trigger: string; reason: string }, otherwise: string) =>
+  [d.trigger ? `trigger ${d.trigger}` : '', d.reason].filter(Boolean).join(': ') || otherwise;
 
 interface PlacedEvent {
   lineage: string | undefined;
@@ -118,7 +121,9 @@ interface HistoryRead {
 
 /**
  * The history's events, each with its lineage (read from the event, else from the
- * instance it names) and at most once per dedupe key: delivery is at least once.
+ * instance it names) and at most once per dedupe key: delivery is at least once. Each
+ * event is read by the schema the service publishes it with (shared/domain/events.ts):
+ * one that does not match is unreadable, not guessed at.
  */
 function readHistory(history: readonly ServiceEvent[], managedBy: string, lineageOfInstance: ReadonlyMap<string, string>): HistoryRead {
   const out: HistoryRead = { placed: [], read: history.length, otherStacks: 0, duplicates: 0, unreadable: 0 };
@@ -133,116 +138,133 @@ function readHistory(history: readonly ServiceEvent[], managedBy: string, lineag
     return true;
   };
   for (const raw of history) {
-    if (!isRecord(raw) || !isRecord(raw.detail) || typeof raw['detail-type'] !== 'string') {
+    const envelope = PublishedEvent.safeParse(raw);
+    if (!envelope.success) {
       out.unreadable++;
       continue;
     }
-    const d = raw.detail;
-    const type = raw['detail-type'];
-    const stack = str(d, 'managedBy');
-    if (stack !== undefined && stack !== managedBy) {
+    const { 'detail-type': type, time: at, detail } = envelope.data;
+    if (detail.managedBy !== undefined && detail.managedBy !== managedBy) {
       out.otherStacks++;
       continue;
     }
-    const parsed = typeof raw.time === 'string' ? new Date(raw.time) : undefined;
-    const time = known(parsed);
-    const instanceId = str(d, 'instanceId');
-    const lineage = str(d, 'lineage') || (instanceId ? lineageOfInstance.get(instanceId) : undefined);
-    const place = (event: Omit<TimelineEvent, 'time'>, at: string | undefined) => out.placed.push({ lineage: at, event: { time, ...event } });
-    const why = (prefix: string) => [str(d, 'trigger') ? `trigger ${str(d, 'trigger')}` : '', str(d, 'reason') ?? ''].filter(Boolean).join(': ') || prefix;
+    // A type this version does not publish (a newer one): not a timeline event.
+    if (!isDetailType(type)) continue;
+    const event = readDetail(type, detail);
+    if (!event) {
+      out.unreadable++;
+      continue;
+    }
+    const time = known(at === undefined ? undefined : new Date(at));
+    const place = (e: Omit<TimelineEvent, 'time'>, lineage: string | undefined) => out.placed.push({ lineage, event: { time, ...e } });
+    const lineageOf = (lineage: string | undefined, instanceId?: string) =>
+      lineage || (instanceId ? lineageOfInstance.get(instanceId) : undefined);
 
-    switch (type) {
+    switch (event.detailType) {
       case 'ImageBaked': {
-        if (!once(type, str(d, 'imageId'))) continue;
+        const d = event.detail;
+        if (!once(type, d.imageId)) continue;
         place({
           lane: 'bakes',
           shape: 'diamond',
           classes: ['baked', 'status-good'],
-          summary: `image ${str(d, 'imageId') ?? '?'} marked good`,
-          details: [str(d, 'imageName') ?? '', slotOf(d), str(d, 'settledBy') ? `settled by ${str(d, 'settledBy')}` : ''].filter(Boolean),
-        }, lineage);
+          summary: `image ${d.imageId} marked good`,
+          details: [d.imageName, slotOf(d), `settled by ${d.settledBy}`].filter(Boolean),
+        }, lineageOf(d.lineage));
         break;
       }
       case 'ImageBakeFailed': {
-        if (!once(type, instanceId, str(d, 'schedule'), str(d, 'slot'))) continue;
-        const image = str(d, 'imageId');
+        const d = event.detail;
+        if (!once(type, d.instanceId, d.schedule, d.slot)) continue;
         place({
           lane: 'bakes',
           shape: 'cross',
           classes: ['bake-failed', 'status-failed'],
-          summary: str(d, 'phase') === 'create' || !image ? `bake of ${instanceId ?? '?'} refused (no image)` : `image ${image} failed`,
-          details: [`${str(d, 'errorCode') ?? 'error'}: ${str(d, 'message') ?? ''}`, slotOf(d)].filter(Boolean),
-        }, lineage);
+          summary: d.phase === 'create' || !d.imageId ? `bake of ${d.instanceId} refused (no image)` : `image ${d.imageId} failed`,
+          details: [`${d.errorCode}: ${d.message}`, slotOf(d)].filter(Boolean),
+        }, lineageOf(d.lineage, d.instanceId));
         break;
       }
       case 'ImagesRotated': {
-        const dryRun = d.dryRun === true;
-        const failures = Array.isArray(d.failures) ? d.failures.filter(isRecord) : [];
-        const failed = new Set(failures.map((f) => str(f, 'resourceId')));
-        for (const deletion of Array.isArray(d.deletions) ? d.deletions.filter(isRecord) : []) {
-          const imageId = str(deletion, 'imageId') ?? '?';
+        const d = event.detail;
+        const failed = new Set(d.failures.map((f) => f.resourceId));
+        for (const deletion of d.deletions) {
+          const { imageId } = deletion;
           // Delivered twice, the same run's deletions come twice: once per run and image.
-          if (!once(type, raw.time, imageId)) continue;
-          const outcome = dryRun ? 'would have been rotated (dry run)' : failed.has(imageId) ? 'rotation failed to delete it' : 'rotated (deleted)';
+          if (!once(type, at, imageId)) continue;
+          const outcome = d.dryRun
+            ? 'would have been rotated (dry run)'
+            : failed.has(imageId)
+              ? 'rotation failed to delete it'
+              : 'rotated (deleted)';
           place(
             {
               lane: 'rotations',
               shape: 'square',
-              classes: ['rotated', dryRun ? 'dry-run' : failed.has(imageId) ? 'rotation-failed' : 'deleted'],
+              classes: ['rotated', d.dryRun ? 'dry-run' : failed.has(imageId) ? 'rotation-failed' : 'deleted'],
               summary: `image ${imageId} ${outcome}`,
-              details: [str(deletion, 'name') ?? '', str(deletion, 'reason') ?? ''].filter(Boolean),
+              details: [deletion.name, deletion.reason].filter(Boolean),
             },
-            str(deletion, 'lineage') || undefined,
+            lineageOf(deletion.lineage),
           );
         }
         break;
       }
       case 'InstanceRelaunched': {
-        if (!once(type, str(d, 'failedInstanceId'))) continue;
-        const generation = num(d, 'generation');
-        const markedBad = str(d, 'markedBad');
+        const d = event.detail;
+        if (!once(type, d.failedInstanceId)) continue;
         place({
           lane: 'recovery',
           shape: 'triangle',
           classes: ['relaunch'],
-          summary: `relaunch${generation !== undefined ? `, generation ${generation}` : ''}: ${str(d, 'newInstanceId') ?? '?'} replaces ${str(d, 'failedInstanceId') ?? '?'}`,
+          summary: `relaunch, generation ${d.generation}: ${d.newInstanceId} replaces ${d.failedInstanceId}`,
           details: [
-            why('relaunched'),
-            `from ${str(d, 'imageId') ?? '?'}`,
-            ...(markedBad ? [`image ${markedBad} marked bad`] : []),
-            ...(str(d, 'failedInstance') ? [`failed instance ${str(d, 'failedInstance')}`] : []),
+            why(d, 'relaunched'),
+            `from ${d.imageId}`,
+            ...(d.markedBad ? [`image ${d.markedBad} marked bad`] : []),
+            `failed instance ${d.failedInstance}`,
           ],
-          ...(str(d, 'newInstanceId') ? { instanceId: str(d, 'newInstanceId')! } : {}),
-        }, lineage);
+          ...(d.newInstanceId ? { instanceId: d.newInstanceId } : {}),
+        }, lineageOf(d.lineage));
         break;
       }
-      case 'RelaunchPlanned':
-      case 'RecoverySkipped':
-      case 'RecoveryGaveUp':
+      case 'RelaunchPlanned': {
+        const d = event.detail;
+        if (!once(type, d.failedInstanceId, '')) continue;
+        const summary = `relaunch of ${d.failedInstanceId} planned (dry run) from ${d.imageId}`;
+        place(recoveryEvent('planned', summary, [why(d, type)]), lineageOf(d.lineage));
+        break;
+      }
+      case 'RecoverySkipped': {
+        const d = event.detail;
+        if (!once(type, d.instanceId, d.reason)) continue;
+        place(recoveryEvent('skipped', `recovery of ${d.instanceId} skipped`, [why(d, type)]), lineageOf(d.lineage, d.instanceId));
+        break;
+      }
+      case 'RecoveryGaveUp': {
+        const d = event.detail;
+        if (!once(type, d.instanceId, '')) continue;
+        place(recoveryEvent('gave-up', `recovery of ${d.instanceId} gave up`, [why(d, type)]), lineageOf(d.lineage, d.instanceId));
+        break;
+      }
       case 'RecoveryFailed': {
-        const subject = str(d, 'failedInstanceId') ?? instanceId;
-        if (!once(type, subject, type === 'RecoverySkipped' ? str(d, 'reason') : type === 'RecoveryFailed' ? str(d, 'errorCode') : '')) continue;
-        const what = {
-          RelaunchPlanned: `relaunch of ${subject ?? '?'} planned (dry run) from ${str(d, 'imageId') ?? '?'}`,
-          RecoverySkipped: `recovery of ${subject ?? '?'} skipped`,
-          RecoveryGaveUp: `recovery of ${subject ?? '?'} gave up`,
-          RecoveryFailed: `recovery of ${subject ?? '?'} failed at ${str(d, 'action') ?? '?'}`,
-        }[type];
-        place({
-          lane: 'recovery',
-          shape: 'bar',
-          classes: ['recovery', type === 'RelaunchPlanned' ? 'planned' : type === 'RecoverySkipped' ? 'skipped' : type === 'RecoveryGaveUp' ? 'gave-up' : 'failed'],
-          summary: what,
-          details: type === 'RecoveryFailed' ? [`${str(d, 'errorCode') ?? 'error'}: ${str(d, 'message') ?? ''}`] : [why(type)],
-        }, lineage);
+        const d = event.detail;
+        if (!once(type, d.instanceId, d.errorCode)) continue;
+        const summary = `recovery of ${d.instanceId} failed at ${d.action}`;
+        place(recoveryEvent('failed', summary, [`${d.errorCode}: ${d.message}`]), lineageOf(d.lineage, d.instanceId));
         break;
       }
       default:
-        // BakeRequested, PolicyInvalid and anything newer: not timeline events.
+        // BakeRequested and PolicyInvalid: not timeline events.
         break;
     }
   }
   return out;
+}
+
+/** A recovery event other than a relaunch: a bar on the recovery lane. */
+function recoveryEvent(kind: 'planned' | 'skipped' | 'gave-up' | 'failed', summary: string, details: string[]): Omit<TimelineEvent, 'time'> {
+  return { lane: 'recovery', shape: 'bar', classes: ['recovery', kind], summary, details };
 }
 
 // ---- the SVG axis ------------------------------------------------------------------------
@@ -389,59 +411,9 @@ function timelineSection(l: LineageStatus, index: number, events: TimelineEvent[
   ].join('\n');
 }
 
-const CSS = `
-:root{--good:#2e7d32;--failed:#c62828;--bad:#6a1b9a;--pending:#e6a100;--untagged:#78909c;--relaunch:#1565c0;--rotated:#5d4037;--ink:#1f2328;--muted:#59636e;--line:#d0d7de;--bg:#fff;--panel:#f6f8fa}
-@media (prefers-color-scheme:dark){:root{--ink:#e6edf3;--muted:#9198a1;--line:#3d444d;--bg:#0d1117;--panel:#151b23}}
-*{box-sizing:border-box}
-body{margin:0 auto;max-width:1200px;padding:1.5rem;font:15px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:var(--ink);background:var(--bg)}
-header h1{margin:0 0 .25rem;font-size:1.6rem}
-.meta{color:var(--muted);margin:0 0 1rem}
-.totals{display:flex;flex-wrap:wrap;gap:.75rem;margin:0 0 1rem;padding:0;list-style:none}
-.totals li{background:var(--panel);border:1px solid var(--line);border-radius:8px;padding:.5rem .9rem;min-width:8rem}
-.totals b{display:block;font-size:1.4rem}
-.totals li.alert{border-color:var(--failed)}.totals li.alert b{color:var(--failed)}
-.legend{display:flex;flex-wrap:wrap;gap:1rem;align-items:center;color:var(--muted);font-size:.9rem;margin-bottom:1rem}
-.legend svg{vertical-align:middle}
-.all-problems{border:2px solid var(--failed);border-radius:8px;padding:.5rem 1rem;margin-bottom:1.5rem}
-.all-problems h2{color:var(--failed);margin:.25rem 0;font-size:1.15rem}
-section.timeline{border:1px solid var(--line);border-radius:10px;padding:1rem 1.25rem;margin:0 0 1.5rem}
-section.timeline.has-problems{border-left:6px solid var(--failed)}
-section.timeline h2{margin:0 0 .5rem;font-size:1.25rem}
-section.timeline h2 .name{color:var(--muted);font-weight:normal}
-.facts{display:flex;flex-wrap:wrap;gap:.25rem 1.5rem;margin:0 0 .75rem}
-.facts div{display:flex;gap:.4rem}.facts dt{color:var(--muted)}.facts dd{margin:0}
-.badge{display:inline-block;border-radius:999px;padding:0 .5rem;font-size:.8rem;color:#fff;background:var(--untagged)}
-.badge.status-good{background:var(--good)}.badge.status-failed{background:var(--failed)}.badge.status-bad{background:var(--bad)}.badge.status-pending{background:var(--pending);color:#000}
-.problems{background:rgba(198,40,40,.08);border:1px solid var(--failed);border-radius:6px;padding:.25rem 1rem;margin:.5rem 0}
-.problems h3{color:var(--failed);margin:.4rem 0;font-size:1rem}
-.no-images{font-style:italic;color:var(--muted)}
-svg.axis-svg{display:block;margin:.5rem 0;overflow:visible;font-size:12px}
-svg .lane{stroke:var(--line);stroke-dasharray:2 4}
-svg .axis{stroke:var(--muted)}
-svg .tick{stroke:var(--line)}
-svg .tick-label,svg .lane-label,svg .empty{fill:var(--muted)}
-svg .now line{stroke:var(--ink);stroke-dasharray:4 3}svg .now text{fill:var(--ink);font-size:11px}
-svg .mark .shape{fill:var(--untagged);stroke:var(--bg);stroke-width:1.5}
-svg .mark .shape.stroke{fill:none;stroke-width:3}
-svg .status-good .shape{fill:var(--good)}svg .status-failed .shape{fill:var(--failed)}svg .status-bad .shape{fill:var(--bad)}svg .status-pending .shape{fill:var(--pending)}
-svg .bake-failed .shape.stroke{stroke:var(--failed)}
-svg .rotated .shape{fill:var(--rotated)}svg .rotated.dry-run .shape{fill:none;stroke:var(--rotated);stroke-dasharray:2 2}svg .rotated.rotation-failed .shape{fill:var(--failed)}
-svg .relaunch .shape{fill:var(--relaunch)}
-svg .recovery .shape{fill:var(--muted)}svg .recovery.gave-up .shape,svg .recovery.failed .shape{fill:var(--failed)}
-svg .delete-ring{fill:none;stroke:var(--failed);stroke-width:2;stroke-dasharray:3 2}
-svg .delete-x{stroke:var(--failed);stroke-width:1.5}
-svg .deprecated .shape{opacity:.55}
-svg .mark:hover .shape{stroke:var(--ink)}
-ol.events{margin:.5rem 0 0;padding-left:1.5rem;font-size:.9rem}
-ol.events li{margin:.15rem 0}
-ol.events time,ol.events .no-time{font-variant-numeric:tabular-nums;color:var(--muted);margin-right:.4rem}
-ol.events .details span{color:var(--muted)}ol.events .details span::before{content:" · "}
-ol.events li.to-delete .summary{color:var(--failed);font-weight:600}
-ol.events li.status-failed .summary,ol.events li.status-bad .summary{color:var(--failed)}
-.visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
-section.other-history{border:1px dashed var(--line);border-radius:10px;padding:1rem 1.25rem}
-footer{color:var(--muted);font-size:.85rem;margin-top:2rem}
-`;
+/** The page's styles (report.css, next to this module), read when the first page is rendered. */
+let css: string | undefined;
+const styles = () => (css ??= readFileSync(new URL('./report.css', import.meta.url), 'utf8'));
 
 function legend(): string {
   const item = (classes: string, kind: Shape, text: string, ring = false) =>
@@ -558,7 +530,7 @@ export function renderReport(input: ReportInput): string {
     '<meta name="viewport" content="width=device-width, initial-scale=1">',
     '<meta name="color-scheme" content="light dark">',
     `<title>${esc(`ami-lifecycle report: ${managedBy}, ${human(input.generatedAt)}`)}</title>`,
-    `<style>${CSS}</style>`,
+    `<style>\n${styles()}</style>`,
     '</head>',
     '<body>',
     '<header>',

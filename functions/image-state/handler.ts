@@ -6,6 +6,6 @@ import { settleImage } from '../../shared/use-cases/settle-image.js';
 
 const deps = productionDeps();
 
-export const handler = eventHandler('image-state', AmiStateChangeEvent, (event) =>
+export const handler = eventHandler('imageState', AmiStateChangeEvent, (event) =>
   settleImage(event.detail.ImageId, deps, { errorMessage: event.detail.ErrorMessage }),
 );

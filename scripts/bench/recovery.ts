@@ -24,8 +24,7 @@ import { Ec2Gateway } from '../../shared/aws/ec2-gateway.js';
 import { EventBusPublisher } from '../../shared/aws/event-bus.js';
 import { RecoveryTriggerEvent } from '../../shared/domain/incoming.js';
 import { loadConfig } from '../../shared/runtime/config.js';
-import type { Log } from '../../shared/runtime/logger.js';
-import { noMetrics, type Deps } from '../../shared/use-cases/ports.js';
+import { noMetrics, type Deps, type Log } from '../../shared/use-cases/ports.js';
 import { recoverInstances } from '../../shared/use-cases/recover-instance.js';
 import { median, runSectionScript, sectionInChild, type BenchSection } from './section.js';
 

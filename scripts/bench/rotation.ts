@@ -138,9 +138,7 @@ const report = await rotateImages(
   {},
   {
     managedBy: STACK,
-    schedules: ['nightly'],
     rotation: config.rotation,
-    recovery: config.recovery,
     ec2: new Ec2Gateway(new EC2Client({ region: 'us-east-1' })),
     events: { publish: async (events) => ({ published: events.length, failed: [] }) },
     log: silent as never,

@@ -1,7 +1,8 @@
 /**
  * The only code that talks to EC2. Paged reads through the SDK's paginators (one
  * call per page of up to 1,000 resources, never one per resource), errors
- * translated to AwsCallError, and CreateImage made idempotent by its name.
+ * translated to AwsCallError, and CreateImage made idempotent by its name. What it
+ * reads and sends is mapped to and from the domain's shapes in ec2-mappers.ts.
  */
 import { createHash } from 'node:crypto';
 import { append } from '../domain/collections.js';
@@ -30,19 +31,26 @@ import {
   paginateDescribeSnapshots,
   type EC2Client,
   type Filter,
-  type Image,
-  type Instance,
   type LaunchTemplateVersion,
-  type RequestLaunchTemplateData,
-  type ResponseLaunchTemplateData,
 } from '@aws-sdk/client-ec2';
 import type { ImageSpec, InstanceSummary } from '../domain/bake.js';
 import type { ImageView } from '../domain/image-status.js';
-import type { LaunchConfig, RelaunchSpec, StoredLaunchConfig } from '../domain/launch.js';
+import type { RelaunchSpec, StoredLaunchConfig } from '../domain/launch.js';
 import { TAG, tagRecord, type Tags } from '../domain/tags.js';
 import type { UnverifiedReason } from '../domain/retention.js';
-import type { AddressView, CreatedImage, Ec2Port, ImageReferenceCheck, LaunchTemplateImage, SnapshotView } from '../use-cases/ports.js';
-import { AwsCallError } from '../runtime/errors.js';
+import type { AddressView, CreatedImage, Ec2Port, ImageReferenceCheck, LaunchTemplateImage, SnapshotView } from '../use-cases/ec2-ports.js';
+import { AwsCallError } from '../use-cases/errors.js';
+import {
+  fromTemplateData,
+  launchSettings,
+  toAddressViews,
+  toImageView,
+  toInstanceSummary,
+  toLaunchTemplateImages,
+  toSnapshotView,
+  toTagList,
+  toTemplateData,
+} from './ec2-mappers.js';
 import { call, toAwsCallError } from './errors.js';
 
 const NOT_FOUND = new Set(['InvalidAMIID.NotFound', 'InvalidAMIID.Unavailable', 'InvalidAMIID.Malformed']);
@@ -111,118 +119,6 @@ async function collect<T>(source: AsyncIterable<T[]>): Promise<T[]> {
 
 /** States from which an instance can still be imaged or come back. */
 const LIVE_STATES = ['pending', 'running', 'stopping', 'stopped'];
-
-const toTagList = (tags: Tags) => Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
-
-export function toImageView(image: Image): ImageView {
-  return {
-    imageId: image.ImageId ?? '',
-    name: image.Name ?? '',
-    state: image.State ?? 'unknown',
-    stateReason: image.StateReason?.Message,
-    creationDate: image.CreationDate,
-    tags: tagRecord(image.Tags),
-    snapshotIds: (image.BlockDeviceMappings ?? []).flatMap((m) => (m.Ebs?.SnapshotId ? [m.Ebs.SnapshotId] : [])),
-    ...(image.DeprecationTime ? { deprecationTime: image.DeprecationTime } : {}),
-  };
-}
-
-/** What a replacement needs, read from the instance's own description (user data aside). */
-function launchConfigOf(instance: Instance, tags: Tags): LaunchConfig | undefined {
-  if (!instance.InstanceType) return undefined;
-  const primary = instance.NetworkInterfaces?.find((n) => n.Attachment?.DeviceIndex === 0) ?? instance.NetworkInterfaces?.[0];
-  // An Elastic IP is owned by the account; an auto-assigned public IP by 'amazon'.
-  const association = primary?.Association;
-  const elasticIp = association?.PublicIp && association.IpOwnerId && association.IpOwnerId !== 'amazon' ? association.PublicIp : undefined;
-  return {
-    instanceType: instance.InstanceType,
-    subnetId: instance.SubnetId,
-    securityGroupIds: (instance.SecurityGroups ?? []).flatMap((g) => (g.GroupId ? [g.GroupId] : [])),
-    keyName: instance.KeyName,
-    iamInstanceProfileArn: instance.IamInstanceProfile?.Arn,
-    ebsOptimized: instance.EbsOptimized ?? false,
-    monitoring: instance.Monitoring?.State === 'enabled' || instance.Monitoring?.State === 'pending',
-    metadataOptions: readMetadataOptions(instance.MetadataOptions),
-    elasticIp,
-    tags,
-  };
-}
-
-function toInstanceSummary(instance: Instance): InstanceSummary {
-  const tags = tagRecord(instance.Tags);
-  return {
-    instanceId: instance.InstanceId ?? '',
-    state: instance.State?.Name ?? 'unknown',
-    tags,
-    imageId: instance.ImageId,
-    launchTime: instance.LaunchTime,
-    stateReasonCode: instance.StateReason?.Code || undefined,
-    launch: launchConfigOf(instance, tags),
-  };
-}
-
-/** EC2 spells metadata options alike in instances, launch templates and RunInstances. */
-interface Ec2MetadataOptions {
-  HttpTokens?: string | undefined;
-  HttpEndpoint?: string | undefined;
-  HttpPutResponseHopLimit?: number | undefined;
-  InstanceMetadataTags?: string | undefined;
-}
-
-function readMetadataOptions(m: Ec2MetadataOptions | undefined): LaunchConfig['metadataOptions'] {
-  return m
-    ? { httpTokens: m.HttpTokens, httpEndpoint: m.HttpEndpoint, httpPutResponseHopLimit: m.HttpPutResponseHopLimit, instanceMetadataTags: m.InstanceMetadataTags }
-    : undefined;
-}
-
-/** The launch settings RunInstances and launch template data share (the network is spelt differently). */
-function launchSettings(config: StoredLaunchConfig) {
-  const m = config.metadataOptions;
-  return {
-    InstanceType: config.instanceType as never,
-    KeyName: config.keyName,
-    ...(config.iamInstanceProfileArn ? { IamInstanceProfile: { Arn: config.iamInstanceProfileArn } } : {}),
-    EbsOptimized: config.ebsOptimized,
-    Monitoring: { Enabled: config.monitoring },
-    ...(m
-      ? {
-          MetadataOptions: {
-            HttpTokens: m.httpTokens as never,
-            HttpEndpoint: m.httpEndpoint as never,
-            HttpPutResponseHopLimit: m.httpPutResponseHopLimit,
-            InstanceMetadataTags: m.instanceMetadataTags as never,
-          },
-        }
-      : {}),
-    UserData: config.userData,
-  };
-}
-
-/** A captured configuration as launch template data: no image (recovery picks it at launch). */
-export function toTemplateData(config: StoredLaunchConfig): RequestLaunchTemplateData {
-  return {
-    ...launchSettings(config),
-    NetworkInterfaces: [{ DeviceIndex: 0, SubnetId: config.subnetId, Groups: config.securityGroupIds }],
-    TagSpecifications: [{ ResourceType: 'instance', Tags: toTagList(config.tags) }],
-  };
-}
-
-export function fromTemplateData(data: ResponseLaunchTemplateData): StoredLaunchConfig | undefined {
-  if (!data.InstanceType) return undefined;
-  const nic = data.NetworkInterfaces?.find((n) => (n.DeviceIndex ?? 0) === 0);
-  return {
-    instanceType: data.InstanceType,
-    subnetId: nic?.SubnetId,
-    securityGroupIds: nic?.Groups ?? data.SecurityGroupIds ?? [],
-    keyName: data.KeyName,
-    iamInstanceProfileArn: data.IamInstanceProfile?.Arn,
-    ebsOptimized: data.EbsOptimized ?? false,
-    monitoring: data.Monitoring?.Enabled ?? false,
-    metadataOptions: readMetadataOptions(data.MetadataOptions),
-    userData: data.UserData,
-    tags: tagRecord(data.TagSpecifications?.find((t) => t.ResourceType === 'instance')?.Tags),
-  };
-}
 
 export class Ec2Gateway implements Ec2Port {
   constructor(
@@ -331,14 +227,7 @@ export class Ec2Gateway implements Ec2Port {
         { client: this.client, pageSize: this.pageSize },
         { OwnerIds: ['self'], Filters: [{ Name: `tag:${TAG.managedBy}`, Values: [managedBy] }] },
       ),
-      (page) =>
-        (page.Snapshots ?? []).map((s) => ({
-          snapshotId: s.SnapshotId ?? '',
-          // The full size where EC2 reports it, else the volume's provisioned GiB.
-          sizeBytes: s.FullSnapshotSizeInBytes ?? (s.VolumeSize ?? 0) * 2 ** 30,
-          startTime: s.StartTime ?? new Date(0),
-          tags: tagRecord(s.Tags),
-        })),
+      (page) => (page.Snapshots ?? []).map(toSnapshotView),
     );
   }
 
@@ -347,19 +236,7 @@ export class Ec2Gateway implements Ec2Port {
     return pages(
       'DescribeLaunchTemplateVersions',
       paginateDescribeLaunchTemplateVersions({ client: this.client, pageSize: 200 }, { Versions: ['$Latest', '$Default'] }),
-      (page) =>
-        (page.LaunchTemplateVersions ?? []).flatMap((v) =>
-          v.LaunchTemplateData?.ImageId
-            ? [
-                {
-                  launchTemplateId: v.LaunchTemplateId ?? '',
-                  version: v.VersionNumber ?? 0,
-                  isDefault: v.DefaultVersion ?? false,
-                  imageId: v.LaunchTemplateData.ImageId,
-                },
-              ]
-            : [],
-        ),
+      (page) => (page.LaunchTemplateVersions ?? []).flatMap(toLaunchTemplateImages),
     );
   }
 
@@ -538,9 +415,7 @@ export class Ec2Gateway implements Ec2Port {
     const out = await call('DescribeAddresses', () =>
       this.client.send(new DescribeAddressesCommand({ Filters: [{ Name: `tag:${TAG.lineage}`, Values: [lineage] }] })),
     );
-    return (out.Addresses ?? []).flatMap((a) =>
-      a.AllocationId && a.PublicIp ? [{ allocationId: a.AllocationId, publicIp: a.PublicIp, instanceId: a.InstanceId || undefined }] : [],
-    );
+    return (out.Addresses ?? []).flatMap(toAddressViews);
   }
 
   async runInstance(spec: RelaunchSpec): Promise<string> {

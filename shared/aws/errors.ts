@@ -1,5 +1,5 @@
 /** Translating AWS SDK errors into AwsCallError, with a retryable verdict. */
-import { AwsCallError } from '../runtime/errors.js';
+import { AwsCallError } from '../use-cases/errors.js';
 
 /** Codes AWS uses for throttling and transient server-side trouble. */
 const TRANSIENT_CODES = new Set([

@@ -227,6 +227,28 @@ export function outgoing<K extends DetailType>(detailType: K, detail: z.infer<(t
   return { detailType, detail } as OutgoingEvent;
 }
 
+/**
+ * A published event as a consumer reads it back (an export of the bus, one JSON object a line):
+ * the EventBridge fields a reader needs. Whose it is: its detail's managedBy. What it says: its
+ * detail, read by the schema of its type (readDetail), the one the service publishes it with.
+ */
+export const PublishedEvent = z.object({
+  'detail-type': z.string(),
+  /** EventBridge's time; a record without a usable one is read all the same, at no time. */
+  time: z.string().optional().catch(undefined),
+  detail: z.looseObject({ managedBy: z.string().optional().catch(undefined) }),
+});
+export type PublishedEvent = z.infer<typeof PublishedEvent>;
+
+/** True for the detail types this service publishes (and has a schema for). */
+export const isDetailType = (detailType: string): detailType is DetailType => Object.hasOwn(DETAIL_SCHEMAS, detailType);
+
+/** A published detail read by its type's schema: the event, or undefined when the detail does not match it. */
+export function readDetail(detailType: DetailType, detail: unknown): OutgoingEvent | undefined {
+  const parsed = DETAIL_SCHEMAS[detailType].safeParse(detail);
+  return parsed.success ? ({ detailType, detail: parsed.data } as OutgoingEvent) : undefined;
+}
+
 /** Identity of an event for logs and deduplication. */
 export function subjectOf(event: OutgoingEvent): string {
   const d = event.detail as Record<string, unknown>;

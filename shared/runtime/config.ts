@@ -5,7 +5,8 @@
  */
 import * as z from 'zod';
 import { TimeZone } from '../domain/schedule.js';
-import { RetentionSpec, ScheduleName, type Retention } from '../domain/tags.js';
+import { RetentionSpec, ScheduleName } from '../domain/tags.js';
+import type { RecoveryConfig, RotationSettings } from '../use-cases/settings.js';
 import { ConfigError } from './errors.js';
 
 /** An empty (or blank) variable is an unset one, so that its default applies. */
@@ -52,25 +53,6 @@ const ConfigSchema = z.object({
   /** Rotation plans and reports but deletes nothing. */
   DRY_RUN: Flag,
 });
-
-export interface RotationSettings {
-  defaultRetention: Retention;
-  timeZone: string;
-  failedGraceDays: number;
-  deprecateAfterDays: number | undefined;
-  dryRun: boolean;
-  /** Orphaned snapshots younger than this are spared: their image may still be in the making. */
-  orphanGraceHours: number;
-}
-
-export interface RecoveryConfig {
-  maxRelaunchesPerHour: number;
-  crashLoopGraceMinutes: number;
-  terminateReplaced: boolean;
-  dryRun: boolean;
-  /** How long to wait for a replacement to run before moving its Elastic IP (Lambda retries past it). */
-  runningWaitSeconds: number;
-}
 
 export interface Config {
   managedBy: string;

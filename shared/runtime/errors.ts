@@ -1,30 +1,5 @@
-/** Named error classes. Gateways translate AWS SDK errors into AwsCallError. */
-
-export class AwsCallError extends Error {
-  override readonly name = 'AwsCallError';
-  constructor(
-    /** The AWS error code, e.g. InvalidInstanceID.NotFound, or the SDK's error name. */
-    readonly code: string,
-    /** The API action, e.g. CreateImage. */
-    readonly action: string,
-    message: string,
-    /** True for throttling, server errors and network faults that outlasted the SDK's retries. */
-    readonly retryable: boolean,
-    readonly httpStatus?: number,
-    options?: { cause?: unknown },
-  ) {
-    super(`${action}: ${code}: ${message}`, options);
-  }
-}
+/** The runtime's own error: configuration from the environment that cannot be read. */
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
-}
-
-/** Some bake requests of a scheduled run could not be published: the run must be retried. */
-export class FanOutIncomplete extends Error {
-  override readonly name = 'FanOutIncomplete';
-  constructor(readonly failed: number) {
-    super(`${failed} bake request(s) could not be published; the run fails so that its retry publishes them`);
-  }
 }

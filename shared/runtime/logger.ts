@@ -2,6 +2,3 @@ import { Logger } from '@aws-lambda-powertools/logger';
 
 /** Structured JSON logger, one per container; service name and level come from POWERTOOLS_* env. */
 export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'ami-lifecycle' });
-
-/** What use cases need of a logger; tests pass a recording one. */
-export type Log = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;

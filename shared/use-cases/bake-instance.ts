@@ -9,8 +9,8 @@ import { outgoing, type BakeRequested } from '../domain/events.js';
 import { isManagedBy } from '../domain/image-status.js';
 import { launchTemplateName } from '../domain/launch.js';
 import { TAG } from '../domain/tags.js';
-import { AwsCallError } from '../runtime/errors.js';
-import type { Deps } from './ports.js';
+import { AwsCallError } from './errors.js';
+import type { BakeDeps } from './ports.js';
 
 /** What became of the launch configuration the request asked to capture. */
 export type CaptureOutcome = { launchTemplateVersion: number } | { captureFailed: string };
@@ -35,7 +35,7 @@ const EXPLAIN: Record<string, string> = {
  * carries the lineage in its own tags, and the next bake derives the same one again
  * (the instance id). A vanished instance is then reported by CreateImage itself.
  */
-async function tagLineage(request: BakeRequested, tags: Record<string, string>, deps: Deps): Promise<void> {
+async function tagLineage(request: BakeRequested, tags: Record<string, string>, deps: BakeDeps): Promise<void> {
   try {
     await deps.ec2.tagResources([request.instanceId], tags);
   } catch (error) {
@@ -57,7 +57,7 @@ async function tagLineage(request: BakeRequested, tags: Record<string, string>, 
  * the service's own templates holding an image. A permanent refusal is logged and tried
  * again on the next bake; it never costs the image.
  */
-async function captureLaunchConfig(request: BakeRequested, deps: Deps): Promise<CaptureOutcome | undefined> {
+async function captureLaunchConfig(request: BakeRequested, deps: BakeDeps): Promise<CaptureOutcome | undefined> {
   const capture = request.capture;
   if (!capture) return undefined;
   const { instanceId, lineage } = request;
@@ -89,7 +89,7 @@ async function captureLaunchConfig(request: BakeRequested, deps: Deps): Promise<
   }
 }
 
-export async function bakeInstance(request: BakeRequested, deps: Deps): Promise<BakeOutcome> {
+export async function bakeInstance(request: BakeRequested, deps: BakeDeps): Promise<BakeOutcome> {
   const plan = planBake(request);
   const context = {
     instanceId: request.instanceId,

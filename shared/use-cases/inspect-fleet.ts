@@ -4,7 +4,7 @@
  */
 import { summariseFleet, type LineageStatus } from '../domain/fleet-status.js';
 import type { Period } from '../domain/schedule.js';
-import type { Deps } from './ports.js';
+import type { FleetViewDeps } from './ports.js';
 import { planRotationRun, type RotationRun } from './rotate-images.js';
 
 export interface FleetView {
@@ -12,7 +12,7 @@ export interface FleetView {
   lineages: LineageStatus[];
 }
 
-export async function inspectFleet(deps: Deps, schedulePeriods: Readonly<Record<string, Period>>): Promise<FleetView> {
+export async function inspectFleet(deps: FleetViewDeps, schedulePeriods: Readonly<Record<string, Period>>): Promise<FleetView> {
   const run = await planRotationRun(deps);
   const lineages = summariseFleet({
     now: run.now,

@@ -8,7 +8,7 @@ import { decideBake, type InstanceSummary } from '../domain/bake.js';
 import { slotFor, type Period } from '../domain/schedule.js';
 import { parseInstancePolicy, TAG } from '../domain/tags.js';
 import { bakeInstance, type BakeOutcome } from './bake-instance.js';
-import type { Deps } from './ports.js';
+import type { OnDemandBakeDeps, RecoveryDeps } from './ports.js';
 import { recoverSignal, type RecoveryOutcome } from './recover-instance.js';
 
 export type OnDemandBake =
@@ -29,7 +29,7 @@ export interface OnDemandBakeOptions {
  * slot of their schedule. A slot that has its image already answers `already-baked`:
  * the nightly run that follows finds the same image, as a retried bake would.
  */
-export async function bakeOnDemand(target: string[] | 'all', deps: Deps, options: OnDemandBakeOptions): Promise<OnDemandBake[]> {
+export async function bakeOnDemand(target: string[] | 'all', deps: OnDemandBakeDeps, options: OnDemandBakeOptions): Promise<OnDemandBake[]> {
   const instances: Array<InstanceSummary | { instanceId: string; missing: true }> = [];
   if (target === 'all') {
     for await (const page of deps.ec2.listBakeCandidates()) instances.push(...page);
@@ -49,7 +49,7 @@ export async function bakeOnDemand(target: string[] | 'all', deps: Deps, options
   );
 }
 
-async function bakeOne(instance: InstanceSummary | { instanceId: string; missing: true }, deps: Deps, options: OnDemandBakeOptions): Promise<OnDemandBake> {
+async function bakeOne(instance: InstanceSummary | { instanceId: string; missing: true }, deps: OnDemandBakeDeps, options: OnDemandBakeOptions): Promise<OnDemandBake> {
   const { instanceId } = instance;
   if ('missing' in instance) return { instanceId, status: 'not-found', reason: 'no such instance' };
   if (instance.tags[TAG.bake] === undefined) return { instanceId, status: 'skipped', reason: `not opted in: no ${TAG.bake} tag` };
@@ -73,7 +73,7 @@ export class UnknownTarget extends Error {
  * not yet replaced; else its newest instance EC2 still shows; else the instance its
  * newest image was baked from). Dry run: deps.recovery.dryRun.
  */
-export async function relaunchManually(target: string, deps: Deps): Promise<RecoveryOutcome> {
+export async function relaunchManually(target: string, deps: RecoveryDeps): Promise<RecoveryOutcome> {
   const instanceId = /^i-[0-9a-f]{8,17}$/.test(target) ? target : await currentInstanceOf(target, deps);
   const outcome = await recoverSignal({ kind: 'manual', instanceId }, deps.now(), deps);
   if (outcome.action === 'ignored' && !(await deps.ec2.describeInstance(instanceId))) {
@@ -82,7 +82,7 @@ export async function relaunchManually(target: string, deps: Deps): Promise<Reco
   return outcome;
 }
 
-async function currentInstanceOf(lineage: string, deps: Deps): Promise<string> {
+async function currentInstanceOf(lineage: string, deps: RecoveryDeps): Promise<string> {
   const instances = await deps.ec2.listLineageInstances(lineage);
   const byLaunch = [...instances].sort((a, b) => (b.launchTime?.getTime() ?? 0) - (a.launchTime?.getTime() ?? 0));
   const live = byLaunch.find((i) => i.state !== 'terminated' && i.state !== 'shutting-down' && i.tags[TAG.replacedBy] === undefined);

@@ -14,8 +14,9 @@ import { launchTemplateName, type RelaunchSpec } from '../domain/launch.js';
 import { liveReplacementOf, planRecovery, recoverModeOf, signalsOf, type FailureSignal, type RecoveryTrigger } from '../domain/recovery.js';
 import type { InstanceSummary } from '../domain/bake.js';
 import { TAG } from '../domain/tags.js';
-import { AwsCallError } from '../runtime/errors.js';
-import type { AddressView, Deps } from './ports.js';
+import { AwsCallError } from './errors.js';
+import type { AddressView } from './ec2-ports.js';
+import type { RecoveryDeps } from './ports.js';
 
 export type RecoveryOutcome =
   | { instanceId: string; action: 'ignored' | 'skipped' | 'gave-up'; reason: string }
@@ -28,7 +29,7 @@ export interface RecoveryReport {
 }
 
 /** One trigger may name several instances (an AWS Health event); each is recovered on its own. */
-export async function recoverInstances(trigger: RecoveryTrigger, deps: Deps): Promise<RecoveryReport> {
+export async function recoverInstances(trigger: RecoveryTrigger, deps: RecoveryDeps): Promise<RecoveryReport> {
   const signals = signalsOf(trigger);
   if (signals.length === 0) {
     deps.log.debug('event carries no failure signal', { detailType: trigger['detail-type'], eventId: trigger.id });
@@ -56,13 +57,13 @@ export async function recoverInstances(trigger: RecoveryTrigger, deps: Deps): Pr
   return { outcomes };
 }
 
-async function publish(deps: Deps, event: OutgoingEvent): Promise<void> {
+async function publish(deps: RecoveryDeps, event: OutgoingEvent): Promise<void> {
   const outcome = await deps.events.publish([event]);
   const failure = outcome.failed[0];
   if (failure) throw new Error(`could not publish ${event.detailType}: ${failure.code}: ${failure.message}`);
 }
 
-async function reportFailure(signal: FailureSignal, error: AwsCallError, deps: Deps): Promise<RecoveryOutcome> {
+async function reportFailure(signal: FailureSignal, error: AwsCallError, deps: RecoveryDeps): Promise<RecoveryOutcome> {
   deps.log.error('recovery failed', { instanceId: signal.instanceId, errorCode: error.code, action: error.action, message: error.message });
   await publish(
     deps,
@@ -80,7 +81,7 @@ async function reportFailure(signal: FailureSignal, error: AwsCallError, deps: D
 }
 
 /** Recovery of one instance for one signal (an event's, or an operator's through the CLI). */
-export async function recoverSignal(signal: FailureSignal, eventTime: Date, deps: Deps): Promise<RecoveryOutcome> {
+export async function recoverSignal(signal: FailureSignal, eventTime: Date, deps: RecoveryDeps): Promise<RecoveryOutcome> {
   const { ec2, managedBy } = deps;
   const instanceId = signal.instanceId;
   const instance = await ec2.describeInstance(instanceId);
@@ -204,7 +205,7 @@ export async function recoverSignal(signal: FailureSignal, eventTime: Date, deps
   }
 }
 
-async function skip(deps: Deps, signal: FailureSignal, lineage: string | undefined, reason: string): Promise<RecoveryOutcome> {
+async function skip(deps: RecoveryDeps, signal: FailureSignal, lineage: string | undefined, reason: string): Promise<RecoveryOutcome> {
   await publish(
     deps,
     outgoing('RecoverySkipped', {
@@ -226,7 +227,7 @@ async function skip(deps: Deps, signal: FailureSignal, lineage: string | undefin
  * `replaces` tag.
  */
 async function launch(
-  deps: Deps,
+  deps: RecoveryDeps,
   spec: RelaunchSpec,
   lineage: string,
   failedId: string,
@@ -249,7 +250,7 @@ async function launch(
 /**
  * The Elastic IP the failed instance holds now, when no lineage tag names it yet: one associated
  * after the last bake. An Elastic IP is owned by the account, an address EC2 assigned by
- * 'amazon' (the description says which: see the gateway's launchConfigOf).
+ * 'amazon' (the description says which: see launchConfigOf in shared/aws/ec2-mappers.ts).
  */
 function untaggedElasticIp(failed: InstanceSummary | undefined, tagged: readonly AddressView[]): string | undefined {
   const ip = failed?.launch?.elasticIp;
@@ -261,7 +262,7 @@ function untaggedElasticIp(failed: InstanceSummary | undefined, tagged: readonly
  * (tagged with the lineage now, as its bake would have done: recovery may move only the
  * lineage's addresses), then those the lineage's bakes tagged.
  */
-async function lineageAddresses(deps: Deps, lineage: string, failed: InstanceSummary | undefined): Promise<AddressView[]> {
+async function lineageAddresses(deps: RecoveryDeps, lineage: string, failed: InstanceSummary | undefined): Promise<AddressView[]> {
   const tagged = await deps.ec2.findLineageAddresses(lineage);
   const ip = untaggedElasticIp(failed, tagged);
   if (!ip || !failed) return tagged;
@@ -292,7 +293,7 @@ interface Launched {
 }
 
 /** Everything after the launch, each step safe to repeat: the Elastic IP, the failed instance, the event. */
-async function finish(deps: Deps, l: Launched): Promise<RecoveryOutcome> {
+async function finish(deps: RecoveryDeps, l: Launched): Promise<RecoveryOutcome> {
   const { ec2, managedBy } = deps;
   const failedId = l.signal.instanceId;
   const secondsToLaunch = Math.max(0, ((l.launchedAt ?? deps.now()).getTime() - l.eventTime.getTime()) / 1000);
@@ -338,7 +339,7 @@ async function finish(deps: Deps, l: Launched): Promise<RecoveryOutcome> {
  * instance must not fork the lineage) and operators see what became of it. Recovery's own
  * record is the replacement's `replaces` tag, so a refusal here is logged, not fatal.
  */
-async function markReplaced(deps: Deps, failedId: string, replacementId: string): Promise<void> {
+async function markReplaced(deps: RecoveryDeps, failedId: string, replacementId: string): Promise<void> {
   try {
     await deps.ec2.tagResources([failedId], { [TAG.replacedBy]: replacementId });
   } catch (error) {

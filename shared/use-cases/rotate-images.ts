@@ -23,8 +23,8 @@ import {
 import { RetentionSpec, TAG, type Retention } from '../domain/tags.js';
 import type { ImageView } from '../domain/image-status.js';
 import type { InstanceSummary } from '../domain/bake.js';
-import { AwsCallError } from '../runtime/errors.js';
-import type { Deps } from './ports.js';
+import { AwsCallError } from './errors.js';
+import type { RotationDeps, RotationPlanDeps } from './ports.js';
 
 export interface RotateOptions {
   /** Overrides the configured DRY_RUN for this run. */
@@ -113,7 +113,7 @@ export interface RotationRun {
 }
 
 /** Reads images, instances, launch templates and snapshots a page at a time, and plans. Changes nothing. */
-export async function planRotationRun(deps: Deps): Promise<RotationRun> {
+export async function planRotationRun(deps: RotationPlanDeps): Promise<RotationRun> {
   const settings = deps.rotation;
   const now = deps.now();
 
@@ -209,7 +209,7 @@ export async function planRotationRun(deps: Deps): Promise<RotationRun> {
   return { now, images, instances, plan, orphans, snapshotSizes, referencesChecked, keptUnverified };
 }
 
-export async function rotateImages(options: RotateOptions, deps: Deps): Promise<RotationReport> {
+export async function rotateImages(options: RotateOptions, deps: RotationDeps): Promise<RotationReport> {
   const dryRun = options.dryRun ?? deps.rotation.dryRun;
   const { images, plan, orphans, snapshotSizes, referencesChecked, keptUnverified } = await planRotationRun(deps);
 
@@ -345,7 +345,7 @@ export async function rotateImages(options: RotateOptions, deps: Deps): Promise<
 }
 
 /** Every decision as one log line: the plan a dry run prints. */
-function logPlan(plan: RotationPlan, deps: Deps, dryRun: boolean): void {
+function logPlan(plan: RotationPlan, deps: RotationDeps, dryRun: boolean): void {
   for (const l of plan.lineages) {
     deps.log.info('lineage policy', { lineage: l.lineage, policy: describeRetention(l.retention), source: l.source });
   }

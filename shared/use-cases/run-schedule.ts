@@ -12,8 +12,8 @@ import type { ScheduledRun } from '../domain/incoming.js';
 import type { RotationImage } from '../domain/retention.js';
 import { slotFor } from '../domain/schedule.js';
 import { subjectOf } from '../domain/events.js';
-import { FanOutIncomplete } from '../runtime/errors.js';
-import type { Deps } from './ports.js';
+import { FanOutIncomplete } from './errors.js';
+import type { ScheduleDeps } from './ports.js';
 import { toRotationImage } from './rotate-images.js';
 import { reconcilePending, type ReconcileReport } from './settle-image.js';
 
@@ -38,7 +38,7 @@ export interface ScheduleRunReport {
  * the operator's status view (summariseFleet), over the instances the fan-out listed and one
  * paged read of the stack's images, made after the reconcile pass settled what it could.
  */
-async function countLineagesWithoutGoodImage(run: ScheduledRun, instances: InstanceSummary[], now: Date, deps: Deps): Promise<number> {
+async function countLineagesWithoutGoodImage(run: ScheduledRun, instances: InstanceSummary[], now: Date, deps: ScheduleDeps): Promise<number> {
   const images: RotationImage[] = [];
   for await (const page of deps.ec2.listManagedImages(deps.managedBy)) images.push(...page.map(toRotationImage));
   const lineages = summariseFleet({
@@ -53,7 +53,7 @@ async function countLineagesWithoutGoodImage(run: ScheduledRun, instances: Insta
   return lineages.filter((l) => l.overdue.includes(run.schedule)).length;
 }
 
-export async function runSchedule(run: ScheduledRun, deps: Deps): Promise<ScheduleRunReport> {
+export async function runSchedule(run: ScheduledRun, deps: ScheduleDeps): Promise<ScheduleRunReport> {
   const slot = slotFor(new Date(run.scheduledTime), run.period, run.timeZone);
   const report: ScheduleRunReport = {
     schedule: run.schedule,

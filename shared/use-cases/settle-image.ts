@@ -10,11 +10,11 @@
 import { outgoing, type OutgoingEvent } from '../domain/events.js';
 import { settle, type ImageView, type Settlement } from '../domain/image-status.js';
 import { TAG } from '../domain/tags.js';
-import type { Deps } from './ports.js';
+import type { SettleDeps } from './ports.js';
 
 export type SettledBy = 'event' | 'reconcile';
 
-function eventFor(image: ImageView, settlement: Settlement, deps: Deps, settledBy: SettledBy): OutgoingEvent | undefined {
+function eventFor(image: ImageView, settlement: Settlement, deps: SettleDeps, settledBy: SettledBy): OutgoingEvent | undefined {
   const t = image.tags;
   if (settlement.kind === 'good') {
     return outgoing('ImageBaked', {
@@ -49,7 +49,7 @@ function eventFor(image: ImageView, settlement: Settlement, deps: Deps, settledB
 /** Applies the settlement of one image: publish, then tag image and snapshots. */
 export async function applySettlement(
   image: ImageView | undefined,
-  deps: Deps,
+  deps: SettleDeps,
   settledBy: SettledBy,
   hint?: { errorMessage?: string },
 ): Promise<Settlement> {
@@ -72,7 +72,7 @@ export async function applySettlement(
   return settlement;
 }
 
-export async function settleImage(imageId: string, deps: Deps, hint?: { errorMessage?: string }): Promise<Settlement> {
+export async function settleImage(imageId: string, deps: SettleDeps, hint?: { errorMessage?: string }): Promise<Settlement> {
   const image = await deps.ec2.describeImage(imageId);
   return applySettlement(image, deps, 'event', hint);
 }
@@ -86,7 +86,7 @@ export interface ReconcileReport {
 }
 
 /** Settles every image of this stack still marked pending. One image's error does not stop the others. */
-export async function reconcilePending(deps: Deps): Promise<ReconcileReport> {
+export async function reconcilePending(deps: SettleDeps): Promise<ReconcileReport> {
   const report: ReconcileReport = { pendingSeen: 0, good: 0, failed: 0, stillBuilding: 0, errors: 0 };
   for await (const page of deps.ec2.listPendingImages(deps.managedBy)) {
     for (const image of page) {

@@ -9,8 +9,8 @@ import pLimit from 'p-limit';
 import type { InstanceSummary } from '../domain/bake.js';
 import { planStatusAlarms, statusAlarmName, statusAlarmPrefix } from '../domain/status-alarms.js';
 import { TAG } from '../domain/tags.js';
-import { AwsCallError } from '../runtime/errors.js';
-import type { AlarmPort, Deps } from './ports.js';
+import { AwsCallError } from './errors.js';
+import type { AlarmPort, StatusAlarmsDeps } from './ports.js';
 
 export interface StatusAlarmsReport {
   instancesSeen: number;
@@ -20,7 +20,7 @@ export interface StatusAlarmsReport {
   failures: Array<{ instanceId: string; errorCode: string; message: string }>;
 }
 
-export async function syncStatusAlarms(deps: Deps, alarms: AlarmPort): Promise<StatusAlarmsReport> {
+export async function syncStatusAlarms(deps: StatusAlarmsDeps, alarms: AlarmPort): Promise<StatusAlarmsReport> {
   const instances: InstanceSummary[] = [];
   for await (const page of deps.ec2.listRecoverCandidates()) instances.push(...page);
   const existing: string[] = [];

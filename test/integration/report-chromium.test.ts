@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { renderReport, type ServiceEvent } from '../../cli/render/report-html.js';
 import { TAG } from '../../shared/domain/tags.js';
+import { published } from '../fixtures/events.js';
 import { fleetFixture } from '../fixtures/fleet.js';
 
 const run = promisify(execFile);
@@ -50,17 +51,19 @@ function report(): string {
     instance('i-0c000000000000001', { [TAG.bake]: 'nightly', [TAG.lineage]: 'web', Name: '<script>document.title="owned"</script>' }, 'stopping', 1),
   ];
   const history: ServiceEvent[] = [
-    { 'detail-type': 'ImageBaked', time: hoursAgo(9.9).toISOString(), detail: { managedBy: STACK, imageId: 'ami-0a0000000000003', lineage: 'api' } },
-    {
-      'detail-type': 'ImagesRotated',
-      time: hoursAgo(30).toISOString(),
-      detail: { managedBy: STACK, dryRun: false, deletions: [{ imageId: 'ami-0a0000000000000', name: 'old', lineage: 'api', reason: 'not kept' }], failures: [] },
-    },
-    {
-      'detail-type': 'InstanceRelaunched',
-      time: hoursAgo(6).toISOString(),
-      detail: { managedBy: STACK, lineage: 'batch', failedInstanceId: 'i-0b000000000000001', newInstanceId: 'i-0b000000000000002', imageId: 'ami-0b0000000000002', trigger: 'state', reason: 'stopped', generation: 2 },
-    },
+    published(STACK, 'ImageBaked', hoursAgo(9.9), { imageId: 'ami-0a0000000000003', lineage: 'api' }),
+    published(STACK, 'ImagesRotated', hoursAgo(30), {
+      deletions: [{ imageId: 'ami-0a0000000000000', name: 'old', lineage: 'api', reason: 'not kept' }],
+    }),
+    published(STACK, 'InstanceRelaunched', hoursAgo(6), {
+      lineage: 'batch',
+      failedInstanceId: 'i-0b000000000000001',
+      newInstanceId: 'i-0b000000000000002',
+      imageId: 'ami-0b0000000000002',
+      trigger: 'state',
+      reason: 'stopped',
+      generation: 2,
+    }),
   ];
   return renderReport({ managedBy: STACK, generatedAt: NOW, fleet: view(images, instances, { snapshotBytes: 8 * 2 ** 30 }), history });
 }

@@ -1,14 +1,18 @@
 /**
- * The in-memory EC2 must answer the rotation calls the way Ec2Gateway does against EC2,
- * or the use-case tests prove nothing: these pin the behaviours they rely on.
+ * The in-memory rotation slice must answer the rotation calls the way Ec2Gateway does against
+ * EC2, or the use-case tests prove nothing: these pin the behaviours they rely on.
  */
 import { describe, expect, it } from 'vitest';
 import { TAG } from '../../shared/domain/tags.js';
-import { AwsCallError } from '../../shared/runtime/errors.js';
-import { DEFAULT_SNAPSHOT_BYTES, InMemoryEc2, ROTATION_DEFAULTS, STACK, throttled, world } from './fakes.js';
+import { AwsCallError } from '../../shared/use-cases/errors.js';
+import { DEFAULT_SNAPSHOT_BYTES, FakeEc2Account, ROTATION_DEFAULTS, rotationEc2, STACK, throttled, world } from './fakes.js';
 
 const NOW = new Date('2026-11-26T06:00:00.000Z');
-const fake = (pageSize?: number) => new InMemoryEc2({ clock: () => NOW, ...(pageSize ? { pageSize } : {}) });
+/** An account and the rotation slice over it, in one object: arranged and asked alike. */
+const fake = (pageSize?: number) => {
+  const account = new FakeEc2Account({ clock: () => NOW, ...(pageSize ? { pageSize } : {}) });
+  return Object.assign(account, rotationEc2(account));
+};
 const managed = { [TAG.managedBy]: STACK, [TAG.lineage]: 'web', [TAG.status]: 'good' };
 
 async function collect<T>(pages: AsyncIterable<T[]>): Promise<T[][]> {
@@ -17,7 +21,7 @@ async function collect<T>(pages: AsyncIterable<T[]>): Promise<T[][]> {
   return out;
 }
 
-describe('InMemoryEc2 rotation listings', () => {
+describe('rotationEc2 listings', () => {
   it('pages the images of one stack only, one call per page', async () => {
     // Prepare
     const ec2 = fake(2);
@@ -115,7 +119,7 @@ describe('InMemoryEc2 rotation listings', () => {
   });
 });
 
-describe('InMemoryEc2 findImageReferences', () => {
+describe('rotationEc2 findImageReferences', () => {
   it('answers the references of the images asked about, in one call per 10', async () => {
     // Prepare
     const ec2 = fake();
@@ -150,7 +154,7 @@ describe('InMemoryEc2 findImageReferences', () => {
   });
 });
 
-describe('InMemoryEc2 deletions', () => {
+describe('rotationEc2 deletions', () => {
   it('deregisters with DeleteAssociatedSnapshots: the snapshots go, except one another image still uses', async () => {
     // Prepare
     const ec2 = fake();
@@ -219,7 +223,7 @@ describe('InMemoryEc2 deletions', () => {
   });
 });
 
-describe('InMemoryEc2 enableImageDeprecation', () => {
+describe('rotationEc2 enableImageDeprecation', () => {
   it('records the time, rounded to the minute as EC2 does', async () => {
     // Prepare
     const ec2 = fake();
@@ -252,8 +256,8 @@ describe('InMemoryEc2 enableImageDeprecation', () => {
 describe('world', () => {
   it('gives the rotation settings their defaults, and takes overrides', () => {
     // Act
-    const plain = world();
-    const dry = world({ rotation: { dryRun: true, failedGraceDays: 0 } });
+    const plain = world(rotationEc2);
+    const dry = world(rotationEc2, { rotation: { dryRun: true, failedGraceDays: 0 } });
 
     // Assess
     expect(plain.deps.rotation).toEqual({

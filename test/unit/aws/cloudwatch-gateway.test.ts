@@ -10,7 +10,7 @@ import {
 } from '@aws-sdk/client-cloudwatch';
 import { CloudWatchGateway } from '../../../shared/aws/cloudwatch-gateway.js';
 import { TAG } from '../../../shared/domain/tags.js';
-import { AwsCallError } from '../../../shared/runtime/errors.js';
+import { AwsCallError } from '../../../shared/use-cases/errors.js';
 import { awsError, collect } from './support.js';
 
 const STACK = 'ami-lifecycle-test';

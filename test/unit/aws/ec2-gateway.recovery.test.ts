@@ -20,10 +20,10 @@ import {
   type MonitoringState,
   type ResponseLaunchTemplateData,
 } from '@aws-sdk/client-ec2';
-import { fromTemplateData, toTemplateData } from '../../../shared/aws/ec2-gateway.js';
+import { fromTemplateData, toTemplateData } from '../../../shared/aws/ec2-mappers.js';
 import type { RelaunchSpec, StoredLaunchConfig } from '../../../shared/domain/launch.js';
 import { TAG } from '../../../shared/domain/tags.js';
-import { AwsCallError } from '../../../shared/runtime/errors.js';
+import { AwsCallError } from '../../../shared/use-cases/errors.js';
 import { answerPages, awsError, collect, ec2Mock, gateway } from './support.js';
 
 const STACK = 'ami-lifecycle-test';

@@ -16,9 +16,10 @@ import {
   type DescribeSnapshotsCommandInput,
   type Image,
 } from '@aws-sdk/client-ec2';
-import { IMAGE_REFERENCES_IDS_PER_CALL, toImageView } from '../../../shared/aws/ec2-gateway.js';
+import { IMAGE_REFERENCES_IDS_PER_CALL } from '../../../shared/aws/ec2-gateway.js';
+import { toImageView } from '../../../shared/aws/ec2-mappers.js';
 import { TAG } from '../../../shared/domain/tags.js';
-import { AwsCallError } from '../../../shared/runtime/errors.js';
+import { AwsCallError } from '../../../shared/use-cases/errors.js';
 import { answerPages as pagesOf, awsError, collect, ec2Mock, gateway } from './support.js';
 
 const STACK = 'ami-lifecycle-test';

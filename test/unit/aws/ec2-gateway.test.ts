@@ -9,10 +9,10 @@ import {
   type DescribeInstancesCommandInput,
   type Image,
 } from '@aws-sdk/client-ec2';
-import { toImageView } from '../../../shared/aws/ec2-gateway.js';
+import { toImageView } from '../../../shared/aws/ec2-mappers.js';
 import type { ImageSpec } from '../../../shared/domain/bake.js';
 import { TAG } from '../../../shared/domain/tags.js';
-import { AwsCallError } from '../../../shared/runtime/errors.js';
+import { AwsCallError } from '../../../shared/use-cases/errors.js';
 import { awsError, collect, ec2Mock, gateway } from './support.js';
 
 

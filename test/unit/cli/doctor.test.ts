@@ -20,10 +20,11 @@ import {
 } from '@aws-sdk/client-lambda';
 import { GetScheduleCommand, SchedulerClient, type GetScheduleCommandInput } from '@aws-sdk/client-scheduler';
 import { GetQueueAttributesCommand, GetQueueUrlCommand, SQSClient, type GetQueueUrlCommandInput } from '@aws-sdk/client-sqs';
-import { doctorExitCode, doctorSettings, doctorText, runDoctor, type CheckResult, type DoctorClients, type DoctorReport } from '../../../cli/doctor/doctor.js';
+import { doctorExitCode, doctorSettings, doctorText, runDoctor, type CheckResult, type DoctorReport } from '../../../cli/doctor/doctor.js';
 import { FUNCTION_KEYS, NEEDS } from '../../../cli/doctor/needs.js';
 import { main } from '../../../cli/main.js';
 import { readServerless } from '../../../cli/serverless-config.js';
+import { DeploymentGateway } from '../../../shared/aws/deployment-gateway.js';
 
 expect.extend(allCustomMatcher);
 
@@ -44,9 +45,10 @@ const sqs = mockClient(SQSClient);
 
 const settings = doctorSettings(readServerless({ stage: 'dev' }), REGION);
 
-function clients(): DoctorClients {
+/** Doctor's gateway over fresh clients, answered by the mocks. */
+function deployment(): DeploymentGateway {
   const config = { region: REGION, maxAttempts: 1 };
-  return {
+  return new DeploymentGateway({
     cloudFormation: new CloudFormationClient(config),
     iam: new IAMClient(config),
     lambda: new LambdaClient(config),
@@ -54,7 +56,7 @@ function clients(): DoctorClients {
     events: new EventBridgeClient(config),
     scheduler: new SchedulerClient(config),
     sqs: new SQSClient(config),
-  };
+  });
 }
 
 const logicalId = (fn: string) => `${fn[0]!.toUpperCase()}${fn.slice(1)}LambdaFunction`;
@@ -124,7 +126,7 @@ beforeEach(() => {
 describe('a healthy deployment', () => {
   it('passes every check, exits 0, and prints one line per check', async () => {
     // Act
-    const report = await runDoctor(clients(), settings);
+    const report = await runDoctor(deployment(), settings);
 
     // Assess
     expect(statuses(report)).toEqual({
@@ -153,7 +155,7 @@ describe('a healthy deployment', () => {
 
   it('simulates every need of each function against the role the function runs with, with the context AWS builds', async () => {
     // Act
-    await runDoctor(clients(), settings);
+    await runDoctor(deployment(), settings);
 
     // Assess: one simulation per need (terminateReplaced is off), each against its own function's role
     const expected = FUNCTION_KEYS.reduce((n, fn) => n + NEEDS[fn].filter((need) => need.when === undefined).length, 0);
@@ -207,7 +209,7 @@ describe('a healthy deployment', () => {
     });
 
     // Act
-    await runDoctor(clients(), settings);
+    await runDoctor(deployment(), settings);
 
     // Assess
     expect(simulated).toContainEqual(
@@ -221,7 +223,7 @@ describe('a healthy deployment', () => {
 
   it('makes only reads', async () => {
     // Act
-    await runDoctor(clients(), settings);
+    await runDoctor(deployment(), settings);
 
     // Assess: every command sent is a Describe, Get, List or a simulation
     const sent = [cfn, iam, lambda, ec2, events, scheduler, sqs].flatMap((m) => m.calls().map((c) => c.args[0].constructor.name));
@@ -235,7 +237,7 @@ describe('the stack', () => {
     cfn.on(DescribeStacksCommand).rejects(awsError('ValidationError', `Stack with id ${STACK} does not exist`));
 
     // Act
-    const report = await runDoctor(clients(), settings);
+    const report = await runDoctor(deployment(), settings);
 
     // Assess
     expect(checkOf(report, 'stack')).toMatchObject({ status: 'fail', summary: `no stack ${STACK} in ${REGION}` });
@@ -264,7 +266,7 @@ describe('the stack', () => {
     });
 
     // Act
-    const report = await runDoctor(clients(), settings);
+    const report = await runDoctor(deployment(), settings);
 
     // Assess
     const stack = checkOf(report, 'stack');
@@ -284,7 +286,7 @@ describe('iam', () => {
     );
 
     // Act
-    const report = await runDoctor(clients(), settings);
+    const report = await runDoctor(deployment(), settings);
 
     // Assess
     const bake = checkOf(report, 'iam bake');
@@ -311,7 +313,7 @@ describe('iam', () => {
     );
 
     // Act
-    const report = await runDoctor(clients(), settings);
+    const report = await runDoctor(deployment(), settings);
 
     // Assess
     expect(checkOf(report, 'iam rotate').details).toEqual([
@@ -336,7 +338,7 @@ describe('iam', () => {
     );
 
     // Act
-    const report = await runDoctor(clients(), settings);
+    const report = await runDoctor(deployment(), settings);
 
     // Assess
     expect(checkOf(report, 'iam schedule').details).toEqual([
@@ -349,7 +351,7 @@ describe('iam', () => {
     lambda.on(GetFunctionConfigurationCommand, { FunctionName: `${STACK}-statusAlarms` }).rejects(awsError('ResourceNotFoundException', 'Function not found', 404));
 
     // Act
-    const report = await runDoctor(clients(), settings);
+    const report = await runDoctor(deployment(), settings);
 
     // Assess
     expect(checkOf(report, 'iam statusAlarms')).toMatchObject({ status: 'fail', summary: expect.stringContaining(`function ${STACK}-statusAlarms is not deployed`) });
@@ -362,7 +364,7 @@ describe('iam', () => {
     iam.on(SimulatePrincipalPolicyCommand).rejects(awsError('AccessDenied', 'User is not authorized to perform: iam:SimulatePrincipalPolicy', 403));
 
     // Act
-    const report = await runDoctor(clients(), settings);
+    const report = await runDoctor(deployment(), settings);
 
     // Assess
     expect(checkOf(report, 'iam bake')).toMatchObject({
@@ -380,7 +382,7 @@ describe('lambda concurrency', () => {
     lambda.on(GetAccountSettingsCommand).resolves({ AccountLimit: { ConcurrentExecutions: 10, UnreservedConcurrentExecutions: 10 } });
 
     // Act
-    const report = await runDoctor(clients(), settings);
+    const report = await runDoctor(deployment(), settings);
 
     // Assess
     const check = checkOf(report, 'lambda concurrency');
@@ -398,7 +400,7 @@ describe('lambda concurrency', () => {
     lambda.on(GetFunctionConcurrencyCommand, { FunctionName: `${STACK}-bake` }).resolves({ ReservedConcurrentExecutions: 1 });
 
     // Act
-    const report = await runDoctor(clients(), settings);
+    const report = await runDoctor(deployment(), settings);
 
     // Assess
     expect(checkOf(report, 'lambda concurrency')).toMatchObject({
@@ -416,7 +418,7 @@ describe('lambda concurrency', () => {
     lambda.on(GetFunctionConcurrencyCommand, { FunctionName: `${STACK}-recover` }).resolves({ ReservedConcurrentExecutions: 0 });
 
     // Act
-    const report = await runDoctor(clients(), settings);
+    const report = await runDoctor(deployment(), settings);
 
     // Assess
     expect(checkOf(report, 'lambda concurrency')).toMatchObject({ status: 'fail', details: ['recover reserves 0: Lambda throttles every invocation of it'] });
@@ -427,7 +429,7 @@ describe('lambda concurrency', () => {
     lambda.on(GetAccountSettingsCommand).resolves({ AccountLimit: { ConcurrentExecutions: 1000, UnreservedConcurrentExecutions: 80 } });
 
     // Act
-    const report = await runDoctor(clients(), settings);
+    const report = await runDoctor(deployment(), settings);
 
     // Assess
     expect(checkOf(report, 'lambda concurrency').details).toEqual([
@@ -441,7 +443,7 @@ describe('lambda concurrency', () => {
     lambda.on(GetAccountSettingsCommand).resolves({ AccountLimit: { ConcurrentExecutions: 50, UnreservedConcurrentExecutions: 50 } });
 
     // Act
-    const report = await runDoctor(clients(), unqueued);
+    const report = await runDoctor(deployment(), unqueued);
 
     // Assess
     expect(checkOf(report, 'lambda concurrency')).toMatchObject({ status: 'warn', summary: expect.stringContaining("a new account's reduced quota") });
@@ -453,7 +455,7 @@ describe('lambda concurrency', () => {
     lambda.on(GetAccountSettingsCommand).rejects(awsError('AccessDeniedException', 'not authorized to perform lambda:GetAccountSettings', 403));
 
     // Act
-    const report = await runDoctor(clients(), settings);
+    const report = await runDoctor(deployment(), settings);
 
     // Assess
     expect(checkOf(report, 'lambda concurrency')).toMatchObject({ status: 'fail', summary: expect.stringContaining('could not check: AccessDeniedException') });
@@ -469,9 +471,9 @@ describe('queue mappings', () => {
     });
 
     // Act
-    const disabled = await runDoctor(clients(), settings);
+    const disabled = await runDoctor(deployment(), settings);
     lambda.on(ListEventSourceMappingsCommand, { FunctionName: `${STACK}-bake` }).resolves({ EventSourceMappings: [] });
-    const missing = await runDoctor(clients(), settings);
+    const missing = await runDoctor(deployment(), settings);
 
     // Assess
     expect(checkOf(disabled, 'queue mappings')).toMatchObject({
@@ -489,7 +491,7 @@ describe('queue mappings', () => {
     });
 
     // Act
-    const report = await runDoctor(clients(), settings);
+    const report = await runDoctor(deployment(), settings);
 
     // Assess
     expect(checkOf(report, 'queue mappings')).toMatchObject({
@@ -505,7 +507,7 @@ describe('ami block public access', () => {
     ec2.on(GetImageBlockPublicAccessStateCommand).resolves({ ImageBlockPublicAccessState: 'unblocked', ManagedBy: 'account' });
 
     // Act
-    const report = await runDoctor(clients(), settings);
+    const report = await runDoctor(deployment(), settings);
 
     // Assess
     expect(checkOf(report, 'ami block public access')).toMatchObject({
@@ -523,7 +525,7 @@ describe('ebs encryption', () => {
     ec2.on(GetEbsEncryptionByDefaultCommand).resolves({ EbsEncryptionByDefault: true });
 
     // Act
-    const report = await runDoctor(clients(), settings);
+    const report = await runDoctor(deployment(), settings);
 
     // Assess
     expect(checkOf(report, 'ebs encryption')).toMatchObject({ status: 'ok', summary: expect.stringContaining('the AWS managed key needs no KMS permission') });
@@ -536,7 +538,7 @@ describe('ebs encryption', () => {
     ec2.on(GetEbsDefaultKmsKeyIdCommand).resolves({ KmsKeyId: KEY });
 
     // Act
-    const report = await runDoctor(clients(), settings);
+    const report = await runDoctor(deployment(), settings);
 
     // Assess
     expect(checkOf(report, 'ebs encryption').status).toBe('ok');
@@ -562,7 +564,7 @@ describe('ebs encryption', () => {
     );
 
     // Act
-    const report = await runDoctor(clients(), settings);
+    const report = await runDoctor(deployment(), settings);
 
     // Assess
     const check = checkOf(report, 'ebs encryption');
@@ -579,7 +581,7 @@ describe('ebs encryption', () => {
     ec2.on(GetEbsDefaultKmsKeyIdCommand).resolves({ KmsKeyId: `arn:aws:kms:${REGION}:${ACCOUNT}:alias/fleet` });
 
     // Act
-    const report = await runDoctor(clients(), settings);
+    const report = await runDoctor(deployment(), settings);
 
     // Assess
     expect(checkOf(report, 'ebs encryption')).toMatchObject({ status: 'warn', fix: expect.stringContaining('aws kms describe-key --key-id') });
@@ -593,7 +595,7 @@ describe('event rules and schedules', () => {
     events.on(DescribeRuleCommand, { Name: 'ami-lifecycle-dev-recover-rule-3' }).rejects(awsError('ResourceNotFoundException', 'Rule does not exist'));
 
     // Act
-    const report = await runDoctor(clients(), settings);
+    const report = await runDoctor(deployment(), settings);
 
     // Assess
     expect(checkOf(report, 'event rules')).toMatchObject({
@@ -614,7 +616,7 @@ describe('event rules and schedules', () => {
     scheduler.on(GetScheduleCommand, { Name: 'ami-lifecycle-dev-rotate' }).rejects(awsError('ResourceNotFoundException', 'Schedule ami-lifecycle-dev-rotate does not exist.', 404));
 
     // Act
-    const report = await runDoctor(clients(), { ...settings, statusCheckAlarms: true });
+    const report = await runDoctor(deployment(), { ...settings, statusCheckAlarms: true });
 
     // Assess
     expect(checkOf(report, 'schedules')).toMatchObject({
@@ -633,7 +635,7 @@ describe('dead-letter queues', () => {
     sqs.on(GetQueueUrlCommand, { QueueName: `${STACK}-rotate-dlq` }).rejects(awsError('QueueDoesNotExist', 'The specified queue does not exist.'));
 
     // Act
-    const report = await runDoctor(clients(), settings);
+    const report = await runDoctor(deployment(), settings);
 
     // Assess
     expect(checkOf(report, 'dead-letter queues')).toMatchObject({

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { EXIT, explain } from '../../../cli/errors.js';
-import { AwsCallError } from '../../../shared/runtime/errors.js';
+import { AwsCallError } from '../../../shared/use-cases/errors.js';
 import { UnknownTarget } from '../../../shared/use-cases/operator-actions.js';
 
 const ctx = { region: 'eu-west-1' };

@@ -3,6 +3,8 @@ import { renderReport, type ReportInput, type ServiceEvent } from '../../../cli/
 import { TAG } from '../../../shared/domain/tags.js';
 import type { FleetView } from '../../../shared/use-cases/inspect-fleet.js';
 import { summariseFleet } from '../../../shared/domain/fleet-status.js';
+import type { DetailType } from '../../../shared/domain/events.js';
+import { published, type Detail } from '../../fixtures/events.js';
 import { fleetFixture } from '../../fixtures/fleet.js';
 
 const NOW = new Date('2026-11-26T12:00:00Z');
@@ -18,10 +20,10 @@ const SPARE = 'i-0eeeeeeeeeeeeeeee';
 /** Three lineages: web (healthy, one image to rotate, a hostile Name), db (relaunched once), spare (no images). */
 function fleet(): FleetView {
   const images = [
-    image('ami-0web00000000003', 'web', 10),
-    image('ami-0web00000000002', 'web', 34),
-    image('ami-0web00000000001', 'web', 58),
-    image('ami-0web0000000000f', 'web', 100, 'failed'),
+    image('ami-0aeb00000000003', 'web', 10),
+    image('ami-0aeb00000000002', 'web', 34),
+    image('ami-0aeb00000000001', 'web', 58),
+    image('ami-0aeb0000000000f', 'web', 100, 'failed'),
     image('ami-0db000000000001', 'db', 30, 'bad'),
     image('ami-0db000000000002', 'db', 3, 'pending'),
   ];
@@ -34,11 +36,9 @@ function fleet(): FleetView {
   return view(images, instances);
 }
 
-const event = (type: string, hours: number, detail: Record<string, unknown>): ServiceEvent => ({
-  'detail-type': type,
-  time: hoursAgo(hours).toISOString(),
-  detail: { managedBy: STACK, ...detail },
-});
+/** An event of this stack, `hours` ago, as the service publishes it: the schema's required fields, then `detail`. */
+const event = <K extends DetailType>(type: K, hours: number, detail: Partial<Detail<K>> = {}): ServiceEvent =>
+  published(STACK, type, hoursAgo(hours), detail);
 
 const input = (overrides: Partial<ReportInput> = {}): ReportInput => ({ managedBy: STACK, generatedAt: NOW, fleet: fleet(), ...overrides });
 
@@ -100,11 +100,11 @@ describe('renderReport', () => {
     // Assess
     const images = marks(web).filter((m) => m.classes.includes('image'));
     expect(images).toHaveLength(4);
-    expect(markOf(web, 'ami-0web00000000003')[0]!.classes).toEqual(['image', 'status-good']);
+    expect(markOf(web, 'ami-0aeb00000000003')[0]!.classes).toEqual(['image', 'status-good']);
     // Beyond the two newest good ones, and failed beyond the 3 d grace: both go next rotation.
-    expect(markOf(web, 'ami-0web00000000001')[0]!.classes).toEqual(['image', 'status-good', 'to-delete']);
-    expect(markOf(web, 'ami-0web00000000001')[0]!.title).toContain('the next rotation deletes it: not kept by');
-    expect(markOf(web, 'ami-0web0000000000f')[0]!.classes).toEqual(['image', 'status-failed', 'to-delete']);
+    expect(markOf(web, 'ami-0aeb00000000001')[0]!.classes).toEqual(['image', 'status-good', 'to-delete']);
+    expect(markOf(web, 'ami-0aeb00000000001')[0]!.title).toContain('the next rotation deletes it: not kept by');
+    expect(markOf(web, 'ami-0aeb0000000000f')[0]!.classes).toEqual(['image', 'status-failed', 'to-delete']);
     expect(markOf(db, 'ami-0db000000000001')[0]!.classes).toEqual(['image', 'status-bad']);
     expect(markOf(db, 'ami-0db000000000002')[0]!.classes).toEqual(['image', 'status-pending']);
     // The list says the same, oldest first, with machine-readable times.
@@ -126,12 +126,12 @@ describe('renderReport', () => {
 
   it('places each history event in its own lineage, once, and ignores other stacks', () => {
     // Prepare
-    const baked = event('ImageBaked', 9.9, { imageId: 'ami-0web00000000003', imageName: 'n', lineage: 'web', schedule: 'nightly', slot: 's', settledBy: 'event' });
+    const baked = event('ImageBaked', 9.9, { imageId: 'ami-0aeb00000000003', imageName: 'n', lineage: 'web', schedule: 'nightly', slot: 's', settledBy: 'event' });
     const history = [
       event('ImagesRotated', 40, {
         dryRun: false,
         deletions: [
-          { imageId: 'ami-0web00000000000', name: 'old web', lineage: 'web', reason: 'not kept' },
+          { imageId: 'ami-0aeb00000000000', name: 'old web', lineage: 'web', reason: 'not kept' },
           { imageId: 'ami-0db000000000000', name: 'old db', lineage: 'db', reason: 'not kept' },
         ],
         failures: [{ resourceId: 'ami-0db000000000000', action: 'DeregisterImage', errorCode: 'X', message: 'm' }],
@@ -141,7 +141,8 @@ describe('renderReport', () => {
       baked,
       baked, // at least once: delivered twice
       event('InstanceRelaunched', 5, { lineage: 'gone', failedInstanceId: 'i-01', newInstanceId: 'i-02', imageId: 'ami-1', trigger: 'alarm', reason: 'x', generation: 1 }),
-      event('ImageBaked', 5, { managedBy: 'someone-else', imageId: 'ami-0other', lineage: 'web' }),
+      // Another stack's, ignored whatever its shape.
+      { 'detail-type': 'ImageBaked', time: hoursAgo(5).toISOString(), detail: { managedBy: 'someone-else', imageId: 'ami-0other', lineage: 'web' } },
       event('BakeRequested', 11, { instanceId: WEB_1, lineage: 'web' }),
     ];
 
@@ -152,9 +153,9 @@ describe('renderReport', () => {
     const sections = timelines(html);
     const web = sections.get('web')!;
     const db = sections.get('db')!;
-    expect(markOf(web, 'ami-0web00000000003 marked good')).toEqual([expect.objectContaining({ classes: ['baked', 'status-good'] })]);
-    expect(markOf(web, 'ami-0web00000000000')).toEqual([expect.objectContaining({ classes: ['rotated', 'deleted'] })]);
-    expect(markOf(web, 'ami-0web00000000000')[0]!.title).toMatch(/^2026-11-24 20:00 UTC: image ami-0web00000000000 rotated \(deleted\)/);
+    expect(markOf(web, 'ami-0aeb00000000003 marked good')).toEqual([expect.objectContaining({ classes: ['baked', 'status-good'] })]);
+    expect(markOf(web, 'ami-0aeb00000000000')).toEqual([expect.objectContaining({ classes: ['rotated', 'deleted'] })]);
+    expect(markOf(web, 'ami-0aeb00000000000')[0]!.title).toMatch(/^2026-11-24 20:00 UTC: image ami-0aeb00000000000 rotated \(deleted\)/);
     expect(markOf(db, 'ami-0db000000000000')).toEqual([expect.objectContaining({ classes: ['rotated', 'rotation-failed'] })]);
     // A failed bake without a lineage is placed by its instance.
     expect(markOf(db, 'ami-0db000000000001 failed')).toEqual([expect.objectContaining({ classes: ['bake-failed', 'status-failed'] })]);
@@ -226,18 +227,21 @@ describe('renderReport', () => {
     expect(timelines(html).get('web')).toMatch(/<div class="problems" role="alert"><h3>1 problem<\/h3><ul><li>instance gone/);
   });
 
-  it('survives an empty fleet and unreadable history', () => {
-    // Prepare
+  it('survives an empty fleet and unreadable history: an event its schema refuses is counted, never guessed at', () => {
+    // Prepare: no detail at all, and an ImageBaked of this stack that is not one (no image id, a number for a lineage)
     const view = fleet();
     const empty: FleetView = { run: { ...view.run, images: [], instances: [], plan: { decisions: [], lineages: [] } }, lineages: [] };
-    const junk = [{ 'detail-type': 'ImageBaked', time: 'yesterday', detail: null } as unknown as ServiceEvent, event('ImageBaked', 1, { lineage: 42 })];
+    const junk = [
+      { 'detail-type': 'ImageBaked', time: 'yesterday', detail: null } as unknown as ServiceEvent,
+      { 'detail-type': 'ImageBaked', time: hoursAgo(1).toISOString(), detail: { managedBy: STACK, lineage: 42 } },
+    ];
 
     // Act
     const html = renderReport(input({ fleet: empty, history: junk, generatedAt: new Date(Number.NaN) }));
 
     // Assess
     expect(html).toContain('No lineages');
-    expect(html).toContain('1 unreadable');
+    expect(html).toContain('History: 2 event(s) read, 0 placed, 2 unreadable.');
     expect(html).not.toContain('section class="timeline');
   });
 });

@@ -31,6 +31,7 @@ const saved = vi.hoisted(() => {
   return before;
 });
 
+import { readServerless } from '../../../cli/serverless-config.js';
 import { handler as bake } from '../../../functions/bake/handler.js';
 import { handler as imageState } from '../../../functions/image-state/handler.js';
 import { handler as recover } from '../../../functions/recover/handler.js';
@@ -53,9 +54,8 @@ import { answerFromWorld, EMPTY_WORLD, worldArb, type Recorder, type World } fro
 
 type Handler = (event: unknown, context: Context) => Promise<unknown>;
 
+/** Keyed by the function's name in serverless.yml, which is also the name it logs itself by. */
 interface Target {
-  /** The name the function logs itself by. */
-  logName: string;
   handler: Handler;
   schema: z.ZodType;
   /** The shape of a carried-out run's answer: per-item outcomes, never a bare throw. */
@@ -74,13 +74,11 @@ const outcomes = (result: unknown) => (result as { outcomes: Array<{ instanceId:
 
 const TARGETS: Record<FunctionName, Target> = {
   schedule: {
-    logName: 'schedule',
     handler: schedule as Handler,
     schema: ScheduledRun,
     answered: (r) => expect(r).toMatchObject({ slot: expect.any(String), instancesSeen: expect.any(Number), publishFailed: 0 }),
   },
   bake: {
-    logName: 'bake',
     handler: bake as Handler,
     schema: BakeRequestedEvent,
     // Created, already baked or failed for good: the record is done either way, never handed out again.
@@ -88,19 +86,16 @@ const TARGETS: Record<FunctionName, Target> = {
     batchOf: oneRecord,
   },
   imageState: {
-    logName: 'image-state',
     handler: imageState as Handler,
     schema: AmiStateChangeEvent,
     answered: (r) => expect(r).toMatchObject({ kind: expect.stringMatching(/^(good|failed|unchanged)$/) }),
   },
   rotate: {
-    logName: 'rotate',
     handler: rotate as Handler,
     schema: RotationRequest,
     answered: (r) => expect(r).toMatchObject({ dryRun: expect.any(Boolean), failures: expect.any(Array) }),
   },
   recover: {
-    logName: 'recover',
     handler: recover as Handler,
     schema: RecoveryTriggerEvent,
     answered: (r) => {
@@ -108,7 +103,6 @@ const TARGETS: Record<FunctionName, Target> = {
     },
   },
   statusAlarms: {
-    logName: 'statusAlarms',
     handler: statusAlarms as Handler,
     schema: StatusAlarmsRequest,
     answered: (r) => expect(r).toMatchObject({ instancesSeen: expect.any(Number), failures: expect.any(Array) }),
@@ -216,7 +210,7 @@ function expectAnswered(fn: FunctionName, event: Json, inv: Invocation, near?: N
     const errors = entries.filter((e) => e.level === 'ERROR');
     expect(errors, 'one ERROR line per rejection').toHaveLength(1);
     const line = errors[0]!;
-    expect(line).toMatchObject({ function: target.logName, message: expect.stringContaining('rejected'), service: 'ami-lifecycle' });
+    expect(line).toMatchObject({ function: fn, message: expect.stringContaining('rejected'), service: 'ami-lifecycle' });
     const issues = line.issues as string[];
     const paths = verdict.error.issues.map((i) => i.path.map(String).join('.') || '(event)');
     // Every issue the schema found, as `path: message`, bounded as formatIssues bounds them.
@@ -380,5 +374,22 @@ describe('rejection log lines stay small whatever the event', () => {
       }),
       fuzz(20),
     );
+  });
+});
+
+describe('log names', () => {
+  it('are the function names of serverless.yml: every function logs a rejection under its own name', async () => {
+    // Prepare: the functions serverless.yml declares, each fuzzed here
+    const declared = readServerless({ stage: 'dev' }).functions.map((f) => f.name);
+    expect([...FUNCTIONS].sort()).toEqual([...declared].sort());
+
+    for (const fn of FUNCTIONS) {
+      // Act: an event no function accepts
+      const inv = await invoke(fn, null, EMPTY_WORLD);
+
+      // Assess
+      const errors = parsedLines(inv).filter((e) => e.level === 'ERROR');
+      expect(errors.map((e) => e.function), fn).toEqual([fn]);
+    }
   });
 });

@@ -140,12 +140,12 @@ describe('rejectEvent', () => {
     const event = { source: 'aws.ec2', 'detail-type': 'EC2 AMI State Change', id: 'e-1', detail: { secret: 'x'.repeat(1000) } };
 
     // Act
-    rejectEvent('image-state', new ParseError('bad'), event);
+    rejectEvent('imageState', new ParseError('bad'), event);
 
     // Assess
     expect(errorLog).toHaveBeenCalledTimes(1);
     expect(errorLog.mock.calls[0]![1]).toEqual({
-      function: 'image-state',
+      function: 'imageState',
       issues: [],
       event: { source: 'aws.ec2', detailType: 'EC2 AMI State Change', eventId: 'e-1', keys: ['source', 'detail-type', 'id', 'detail'] },
     });

@@ -2,9 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { ImageBakeFailed, type BakeRequested } from '../../../shared/domain/events.js';
 import { launchTemplateName, type LaunchConfig } from '../../../shared/domain/launch.js';
 import { TAG } from '../../../shared/domain/tags.js';
-import { AwsCallError } from '../../../shared/runtime/errors.js';
+import { AwsCallError } from '../../../shared/use-cases/errors.js';
 import { bakeInstance } from '../../../shared/use-cases/bake-instance.js';
-import { instanceIdOf, STACK, throttled, world } from '../fakes.js';
+import { bakeEc2, instanceIdOf, STACK, throttled, world as worldOf, type WorldOptions } from '../fakes.js';
+
+/** A world of the bake slice only: the use case sees nothing else of EC2. */
+const world = (options?: WorldOptions) => worldOf(bakeEc2, options);
 
 const ID = instanceIdOf(1);
 const NAME = `${STACK}/web/nightly/2026-11-26`;
@@ -26,14 +29,14 @@ describe('bakeInstance: a first bake', () => {
   it('creates the image with its name, NoReboot and tags on image and snapshots', async () => {
     // Prepare
     const w = world();
-    w.ec2.addInstance(ID, { [TAG.bake]: 'nightly', [TAG.lineage]: 'web', Name: 'web-1' }, 'running', 2);
+    w.account.addInstance(ID, { [TAG.bake]: 'nightly', [TAG.lineage]: 'web', Name: 'web-1' }, 'running', 2);
 
     // Act
     const outcome = await bakeInstance(request(), w.deps);
 
     // Assess
     expect(outcome).toEqual({ status: 'created', imageId: expect.stringMatching(/^ami-/), imageName: NAME });
-    const image = w.ec2.images.get((outcome as { imageId: string }).imageId)!;
+    const image = w.account.images.get((outcome as { imageId: string }).imageId)!;
     expect(image).toMatchObject({ name: NAME, state: 'pending', sourceInstanceId: ID, noReboot: true });
     expect(image.tags).toEqual({
       [TAG.managedBy]: STACK,
@@ -45,20 +48,20 @@ describe('bakeInstance: a first bake', () => {
       Name: 'web-1',
     });
     expect(image.snapshotIds).toHaveLength(2);
-    for (const s of image.snapshotIds) expect(w.ec2.snapshotTags.get(s)).toEqual(image.tags);
+    for (const s of image.snapshotIds) expect(w.account.snapshotTags.get(s)).toEqual(image.tags);
     expect(w.bus.calls).toEqual([]);
   });
 
   it('asks for a reboot when the request says so (NoReboot false)', async () => {
     // Prepare
     const w = world();
-    w.ec2.addInstance(ID, { [TAG.bake]: 'nightly', [TAG.lineage]: 'web' });
+    w.account.addInstance(ID, { [TAG.bake]: 'nightly', [TAG.lineage]: 'web' });
 
     // Act
     await bakeInstance(request({ reboot: true }), w.deps);
 
     // Assess
-    expect(w.ec2.createImageCalls.map((c) => c.noReboot)).toEqual([false]);
+    expect(w.account.createImageCalls.map((c) => c.noReboot)).toEqual([false]);
   });
 });
 
@@ -66,7 +69,7 @@ describe('bakeInstance: idempotency', () => {
   it('makes one image from the same request delivered three times: created, already-baked, already-baked', async () => {
     // Prepare
     const w = world();
-    w.ec2.addInstance(ID, { [TAG.bake]: 'nightly', [TAG.lineage]: 'web' });
+    w.account.addInstance(ID, { [TAG.bake]: 'nightly', [TAG.lineage]: 'web' });
     const req = request();
 
     // Act
@@ -81,15 +84,15 @@ describe('bakeInstance: idempotency', () => {
       { status: 'already-baked', imageId, imageName: NAME, state: 'pending' },
       { status: 'already-baked', imageId, imageName: NAME, state: 'pending' },
     ]);
-    expect(w.ec2.images.size).toBe(1);
-    expect(w.ec2.createImageCalls).toHaveLength(3);
+    expect(w.account.images.size).toBe(1);
+    expect(w.account.createImageCalls).toHaveLength(3);
     expect(w.bus.calls).toEqual([]);
   });
 
   it('gives the same image to a retried request with a later requestedAt', async () => {
     // Prepare
     const w = world();
-    w.ec2.addInstance(ID, { [TAG.bake]: 'nightly', [TAG.lineage]: 'web' });
+    w.account.addInstance(ID, { [TAG.bake]: 'nightly', [TAG.lineage]: 'web' });
 
     // Act
     const first = await bakeInstance(request(), w.deps);
@@ -97,15 +100,15 @@ describe('bakeInstance: idempotency', () => {
 
     // Assess
     expect(retry).toMatchObject({ status: 'already-baked', imageId: (first as { imageId: string }).imageId });
-    expect(w.ec2.images.size).toBe(1);
+    expect(w.account.images.size).toBe(1);
   });
 
   it('reports the current state of the image already baked for the slot', async () => {
     // Prepare
     const w = world();
-    w.ec2.addInstance(ID, { [TAG.bake]: 'nightly', [TAG.lineage]: 'web' });
+    w.account.addInstance(ID, { [TAG.bake]: 'nightly', [TAG.lineage]: 'web' });
     const first = (await bakeInstance(request(), w.deps)) as { imageId: string };
-    w.ec2.setImageState(first.imageId, 'available');
+    w.account.setImageState(first.imageId, 'available');
 
     // Act
     const again = await bakeInstance(request(), w.deps);
@@ -117,9 +120,9 @@ describe('bakeInstance: idempotency', () => {
   it('rethrows, retryable, when EC2 says the name is taken but the image is not visible yet', async () => {
     // Prepare
     const w = world();
-    w.ec2.addInstance(ID, { [TAG.bake]: 'nightly', [TAG.lineage]: 'web' });
+    w.account.addInstance(ID, { [TAG.bake]: 'nightly', [TAG.lineage]: 'web' });
     await bakeInstance(request(), w.deps);
-    w.ec2.hideName(NAME);
+    w.account.hideName(NAME);
 
     // Act
     const act = bakeInstance(request(), w.deps);
@@ -158,24 +161,24 @@ describe('bakeInstance: refusals', () => {
       message: (outcome as { message: string }).message,
     });
     expect(w.bus.published).toHaveLength(1);
-    expect(w.ec2.images.size).toBe(0);
+    expect(w.account.images.size).toBe(0);
     expect(w.log.at('error')).toHaveLength(1);
   });
 
   it('still bakes when the lineage tag is refused (UnauthorizedOperation), and warns', async () => {
     // Prepare
     const w = world();
-    w.ec2.addInstance(ID, { [TAG.bake]: 'nightly' });
-    w.ec2.failTagging(ID, new AwsCallError('UnauthorizedOperation', 'CreateTags', 'not authorized', false, 403));
+    w.account.addInstance(ID, { [TAG.bake]: 'nightly' });
+    w.account.failTagging(ID, new AwsCallError('UnauthorizedOperation', 'CreateTags', 'not authorized', false, 403));
 
     // Act
     const outcome = await bakeInstance(request({ assignLineage: true, lineage: ID }), w.deps);
 
     // Assess
     expect(outcome.status).toBe('created');
-    const [image] = [...w.ec2.images.values()];
+    const [image] = [...w.account.images.values()];
     expect(image!.tags[TAG.lineage]).toBe(ID);
-    expect(w.ec2.instances.get(ID)!.tags[TAG.lineage]).toBeUndefined();
+    expect(w.account.instances.get(ID)!.tags[TAG.lineage]).toBeUndefined();
     expect(w.log.at('warn').map((r) => r.message)).toEqual(['could not tag the instance with its lineage; baking anyway']);
     expect(w.bus.published).toHaveLength(0);
   });
@@ -183,9 +186,9 @@ describe('bakeInstance: refusals', () => {
   it('rethrows a retryable error (throttling) and publishes nothing, so Lambda retries', async () => {
     // Prepare
     const w = world();
-    w.ec2.addInstance(ID, { [TAG.bake]: 'nightly', [TAG.lineage]: 'web' });
+    w.account.addInstance(ID, { [TAG.bake]: 'nightly', [TAG.lineage]: 'web' });
     const error = throttled();
-    w.ec2.failCreateImage(ID, error);
+    w.account.failCreateImage(ID, error);
 
     // Act
     const act = bakeInstance(request(), w.deps);
@@ -193,14 +196,14 @@ describe('bakeInstance: refusals', () => {
     // Assess
     await expect(act).rejects.toBe(error);
     expect(w.bus.calls).toEqual([]);
-    expect(w.ec2.images.size).toBe(0);
+    expect(w.account.images.size).toBe(0);
   });
 
   it('rethrows an error that is not an AwsCallError and publishes nothing', async () => {
     // Prepare
     const w = world();
-    w.ec2.addInstance(ID, { [TAG.bake]: 'nightly', [TAG.lineage]: 'web' });
-    w.ec2.createImage = async () => {
+    w.account.addInstance(ID, { [TAG.bake]: 'nightly', [TAG.lineage]: 'web' });
+    w.deps.ec2.createImage = async () => {
       throw new TypeError('bug');
     };
 
@@ -215,8 +218,8 @@ describe('bakeInstance: refusals', () => {
   it('fails, without throwing, when the name is taken by an image this stack does not manage', async () => {
     // Prepare
     const w = world();
-    w.ec2.addInstance(ID, { [TAG.bake]: 'nightly', [TAG.lineage]: 'web' });
-    const squatter = w.ec2.addImage({ name: NAME, tags: { [TAG.managedBy]: 'someone-else' } });
+    w.account.addInstance(ID, { [TAG.bake]: 'nightly', [TAG.lineage]: 'web' });
+    const squatter = w.account.addImage({ name: NAME, tags: { [TAG.managedBy]: 'someone-else' } });
 
     // Act
     const outcome = await bakeInstance(request(), w.deps);
@@ -225,14 +228,14 @@ describe('bakeInstance: refusals', () => {
     expect(outcome).toMatchObject({ status: 'failed', errorCode: 'NameTakenByUnmanagedImage' });
     expect((outcome as { message: string }).message).toContain(squatter.imageId);
     expect(w.bus.ofType('ImageBakeFailed')).toEqual([expect.objectContaining({ phase: 'create', errorCode: 'NameTakenByUnmanagedImage' })]);
-    expect(w.ec2.images.size).toBe(1);
-    expect(w.ec2.images.get(squatter.imageId)!.tags).toEqual({ [TAG.managedBy]: 'someone-else' });
+    expect(w.account.images.size).toBe(1);
+    expect(w.account.images.get(squatter.imageId)!.tags).toEqual({ [TAG.managedBy]: 'someone-else' });
   });
 
   it('explains an instance that cannot be imaged in its state', async () => {
     // Prepare
     const w = world();
-    w.ec2.addInstance(ID, { [TAG.bake]: 'nightly', [TAG.lineage]: 'web' }, 'shutting-down');
+    w.account.addInstance(ID, { [TAG.bake]: 'nightly', [TAG.lineage]: 'web' }, 'shutting-down');
 
     // Act
     const outcome = await bakeInstance(request(), w.deps);
@@ -245,8 +248,8 @@ describe('bakeInstance: refusals', () => {
   it('falls back to a generic explanation for an unlisted error code', async () => {
     // Prepare
     const w = world();
-    w.ec2.addInstance(ID, { [TAG.bake]: 'nightly', [TAG.lineage]: 'web' });
-    w.ec2.failCreateImage(ID, new AwsCallError('InvalidParameterValue', 'CreateImage', 'bad value', false, 400));
+    w.account.addInstance(ID, { [TAG.bake]: 'nightly', [TAG.lineage]: 'web' });
+    w.account.failCreateImage(ID, new AwsCallError('InvalidParameterValue', 'CreateImage', 'bad value', false, 400));
 
     // Act
     const outcome = await bakeInstance(request(), w.deps);
@@ -274,28 +277,28 @@ describe('bakeInstance: lineage', () => {
   it('tags the instance with its lineage before imaging when assignLineage is true', async () => {
     // Prepare
     const w = world();
-    w.ec2.addInstance(ID, { [TAG.bake]: 'nightly' });
+    w.account.addInstance(ID, { [TAG.bake]: 'nightly' });
 
     // Act
     await bakeInstance(request({ lineage: ID, assignLineage: true }), w.deps);
 
     // Assess
-    expect(w.ec2.instances.get(ID)!.tags[TAG.lineage]).toBe(ID);
-    expect(w.ec2.tagCalls).toEqual([{ resourceIds: [ID], tags: { [TAG.lineage]: ID } }]);
+    expect(w.account.instances.get(ID)!.tags[TAG.lineage]).toBe(ID);
+    expect(w.account.tagCalls).toEqual([{ resourceIds: [ID], tags: { [TAG.lineage]: ID } }]);
     expect(w.journal.slice(0, 2)).toEqual([`tag ${ID} ${JSON.stringify({ [TAG.lineage]: ID })}`, `createImage ${STACK}/${ID}/nightly/2026-11-26`]);
   });
 
   it('leaves the instance tags alone when assignLineage is false', async () => {
     // Prepare
     const w = world();
-    w.ec2.addInstance(ID, { [TAG.bake]: 'nightly', [TAG.lineage]: 'web' });
+    w.account.addInstance(ID, { [TAG.bake]: 'nightly', [TAG.lineage]: 'web' });
 
     // Act
     await bakeInstance(request({ assignLineage: false }), w.deps);
 
     // Assess
-    expect(w.ec2.tagCalls).toEqual([]);
-    expect(w.ec2.instances.get(ID)!.tags).toEqual({ [TAG.bake]: 'nightly', [TAG.lineage]: 'web' });
+    expect(w.account.tagCalls).toEqual([]);
+    expect(w.account.instances.get(ID)!.tags).toEqual({ [TAG.bake]: 'nightly', [TAG.lineage]: 'web' });
   });
 });
 
@@ -321,9 +324,9 @@ describe('bakeInstance: capturing the launch configuration', () => {
   /** The instance with its user data and its Elastic IP. */
   function arranged() {
     const w = world();
-    const instance = w.ec2.addInstance(ID, { [TAG.bake]: 'nightly', [TAG.lineage]: 'web', [TAG.recover]: 'on-failure' });
+    const instance = w.account.addInstance(ID, { [TAG.bake]: 'nightly', [TAG.lineage]: 'web', [TAG.recover]: 'on-failure' });
     instance.userData = USER_DATA;
-    const address = w.ec2.addAddress({ ...EIP, instanceId: ID });
+    const address = w.account.addAddress({ ...EIP, instanceId: ID });
     return { w, instance, address };
   }
 
@@ -336,7 +339,7 @@ describe('bakeInstance: capturing the launch configuration', () => {
 
     // Assess
     expect(outcome).toEqual({ status: 'created', imageId: expect.stringMatching(/^ami-/), imageName: NAME, launchTemplateVersion: 1 });
-    expect(w.ec2.savedLaunchConfigs.get(TEMPLATE)).toEqual([
+    expect(w.account.savedLaunchConfigs.get(TEMPLATE)).toEqual([
       {
         config: { ...config, userData: USER_DATA },
         tags: { [TAG.managedBy]: STACK, [TAG.lineage]: 'web' },
@@ -345,7 +348,7 @@ describe('bakeInstance: capturing the launch configuration', () => {
         revision: `from ${ID}, digest ${DIGEST}`,
       },
     ]);
-    expect([...w.ec2.savedLaunchConfigs.keys()]).toEqual([TEMPLATE]);
+    expect([...w.account.savedLaunchConfigs.keys()]).toEqual([TEMPLATE]);
     expect(w.bus.calls).toEqual([]);
   });
 
@@ -382,8 +385,8 @@ describe('bakeInstance: capturing the launch configuration', () => {
 
     // Assess
     expect(outcome).toMatchObject({ status: 'created', launchTemplateVersion: 1 });
-    expect(w.ec2.savedLaunchConfigs.get(TEMPLATE)![0]!.config).toEqual({ ...withoutIp, userData: undefined });
-    expect(w.ec2.recoveryCalls).toEqual(['ReadUserData', 'SaveLaunchConfig']);
+    expect(w.account.savedLaunchConfigs.get(TEMPLATE)![0]!.config).toEqual({ ...withoutIp, userData: undefined });
+    expect(w.account.recoveryCalls).toEqual(['ReadUserData', 'SaveLaunchConfig']);
     expect(address.tags).toEqual({});
     expect(instance.tags[TAG.captured]).toBe(DIGEST);
   });
@@ -397,8 +400,8 @@ describe('bakeInstance: capturing the launch configuration', () => {
 
     // Assess
     expect(outcome).toEqual({ status: 'created', imageId: expect.stringMatching(/^ami-/), imageName: NAME });
-    expect(w.ec2.recoveryCalls).toEqual([]);
-    expect(w.ec2.savedLaunchConfigs.size).toBe(0);
+    expect(w.account.recoveryCalls).toEqual([]);
+    expect(w.account.savedLaunchConfigs.size).toBe(0);
     expect(instance.tags[TAG.captured]).toBeUndefined();
   });
 
@@ -412,8 +415,8 @@ describe('bakeInstance: capturing the launch configuration', () => {
 
     // Assess
     expect(again).toEqual({ status: 'already-baked', imageId: first.imageId, imageName: NAME, state: 'pending', launchTemplateVersion: 1 });
-    expect(w.ec2.images.size).toBe(1);
-    expect(w.ec2.savedLaunchConfigs.get(TEMPLATE)).toHaveLength(1);
+    expect(w.account.images.size).toBe(1);
+    expect(w.account.savedLaunchConfigs.get(TEMPLATE)).toHaveLength(1);
     expect(instance.tags[TAG.captured]).toBe(DIGEST);
   });
 
@@ -421,25 +424,25 @@ describe('bakeInstance: capturing the launch configuration', () => {
     // Prepare
     const { w, instance } = arranged();
     const error = throttled('CreateLaunchTemplateVersion');
-    w.ec2.failRecoveryCall('SaveLaunchConfig', error);
+    w.account.failRecoveryCall('SaveLaunchConfig', error);
 
     // Act
     const act = bakeInstance(capturing(), w.deps);
 
     // Assess
     await expect(act).rejects.toBe(error);
-    expect(w.ec2.images.size).toBe(1);
-    expect(w.ec2.savedLaunchConfigs.size).toBe(0);
+    expect(w.account.images.size).toBe(1);
+    expect(w.account.savedLaunchConfigs.size).toBe(0);
     expect(instance.tags[TAG.captured]).toBeUndefined();
     expect(w.bus.calls).toEqual([]);
 
     // Act: Lambda retries
-    w.ec2.failRecoveryCall('SaveLaunchConfig', undefined);
+    w.account.failRecoveryCall('SaveLaunchConfig', undefined);
     const retry = await bakeInstance(capturing(), w.deps);
 
     // Assess
     expect(retry).toMatchObject({ status: 'already-baked', launchTemplateVersion: 1 });
-    expect(w.ec2.images.size).toBe(1);
+    expect(w.account.images.size).toBe(1);
     expect(instance.tags[TAG.captured]).toBe(DIGEST);
   });
 
@@ -450,14 +453,14 @@ describe('bakeInstance: capturing the launch configuration', () => {
   ])('reports a permanent refusal of %s as captureFailed, keeps the image and leaves the digest off', async (call, action, code) => {
     // Prepare
     const { w, instance } = arranged();
-    w.ec2.failRecoveryCall(call, new AwsCallError(code, action, 'not authorized', false, 403));
+    w.account.failRecoveryCall(call, new AwsCallError(code, action, 'not authorized', false, 403));
 
     // Act
     const outcome = await bakeInstance(capturing(), w.deps);
 
     // Assess
     expect(outcome).toEqual({ status: 'created', imageId: expect.stringMatching(/^ami-/), imageName: NAME, captureFailed: `${action}: ${code}` });
-    expect(w.ec2.images.size).toBe(1);
+    expect(w.account.images.size).toBe(1);
     expect(instance.tags[TAG.captured]).toBeUndefined();
     expect(w.log.at('warn').map((r) => r.message)).toEqual(['could not capture the launch configuration; the next bake tries again']);
     expect(w.log.at('error')).toEqual([]);
@@ -467,7 +470,7 @@ describe('bakeInstance: capturing the launch configuration', () => {
   it('does not try to capture when CreateImage is refused for good', async () => {
     // Prepare
     const { w, instance } = arranged();
-    w.ec2.failCreateImage(ID, new AwsCallError('UnauthorizedOperation', 'CreateImage', 'not authorized', false, 403));
+    w.account.failCreateImage(ID, new AwsCallError('UnauthorizedOperation', 'CreateImage', 'not authorized', false, 403));
 
     // Act
     const outcome = await bakeInstance(capturing(), w.deps);
@@ -475,8 +478,8 @@ describe('bakeInstance: capturing the launch configuration', () => {
     // Assess
     expect(outcome).toMatchObject({ status: 'failed', errorCode: 'UnauthorizedOperation' });
     expect(outcome).not.toHaveProperty('captureFailed');
-    expect(w.ec2.recoveryCalls).toEqual([]);
-    expect(w.ec2.savedLaunchConfigs.size).toBe(0);
+    expect(w.account.recoveryCalls).toEqual([]);
+    expect(w.account.savedLaunchConfigs.size).toBe(0);
     expect(instance.tags[TAG.captured]).toBeUndefined();
     expect(w.bus.ofType('ImageBakeFailed')).toHaveLength(1);
   });
@@ -486,7 +489,7 @@ describe('bakeInstance: metrics', () => {
   it('counts one ImagesBaked when CreateImage makes the image, and nothing else', async () => {
     // Prepare
     const w = world();
-    w.ec2.addInstance(ID, { [TAG.bake]: 'nightly', [TAG.lineage]: 'web' });
+    w.account.addInstance(ID, { [TAG.bake]: 'nightly', [TAG.lineage]: 'web' });
 
     // Act
     await bakeInstance(request(), w.deps);
@@ -498,7 +501,7 @@ describe('bakeInstance: metrics', () => {
   it('counts one ImagesBaked for the same request delivered three times: the duplicates are already baked', async () => {
     // Prepare
     const w = world();
-    w.ec2.addInstance(ID, { [TAG.bake]: 'nightly', [TAG.lineage]: 'web' });
+    w.account.addInstance(ID, { [TAG.bake]: 'nightly', [TAG.lineage]: 'web' });
 
     // Act
     for (let i = 0; i < 3; i++) await bakeInstance(request(), w.deps);
@@ -510,8 +513,8 @@ describe('bakeInstance: metrics', () => {
   it('counts no ImagesBaked for a retry that finds the image an earlier delivery made', async () => {
     // Prepare: the slot was baked earlier, by this stack
     const w = world();
-    w.ec2.addInstance(ID, { [TAG.bake]: 'nightly', [TAG.lineage]: 'web' });
-    w.ec2.addImage({ name: NAME, tags: { [TAG.managedBy]: STACK, [TAG.lineage]: 'web', [TAG.sourceInstance]: ID, [TAG.status]: 'good' } });
+    w.account.addInstance(ID, { [TAG.bake]: 'nightly', [TAG.lineage]: 'web' });
+    w.account.addImage({ name: NAME, tags: { [TAG.managedBy]: STACK, [TAG.lineage]: 'web', [TAG.sourceInstance]: ID, [TAG.status]: 'good' } });
 
     // Act
     const outcome = await bakeInstance(request(), w.deps);
@@ -522,12 +525,12 @@ describe('bakeInstance: metrics', () => {
   });
 
   it.each([
-    ['the instance is gone', (w: ReturnType<typeof world>) => w.ec2.failCreateImage(ID, new AwsCallError('InvalidInstanceID.NotFound', 'CreateImage', 'gone', false, 400))],
-    ['the name is taken by an image this stack does not manage', (w: ReturnType<typeof world>) => void w.ec2.addImage({ name: NAME, tags: { owner: 'someone' } })],
+    ['the instance is gone', (w: ReturnType<typeof world>) => w.account.failCreateImage(ID, new AwsCallError('InvalidInstanceID.NotFound', 'CreateImage', 'gone', false, 400))],
+    ['the name is taken by an image this stack does not manage', (w: ReturnType<typeof world>) => void w.account.addImage({ name: NAME, tags: { owner: 'someone' } })],
   ])('counts one ImageBakesFailed, and no ImagesBaked, when %s', async (_label, arrangeFailure) => {
     // Prepare
     const w = world();
-    w.ec2.addInstance(ID, { [TAG.bake]: 'nightly', [TAG.lineage]: 'web' });
+    w.account.addInstance(ID, { [TAG.bake]: 'nightly', [TAG.lineage]: 'web' });
     arrangeFailure(w);
 
     // Act
@@ -541,7 +544,7 @@ describe('bakeInstance: metrics', () => {
   it('counts the failed bake once, on the retry that publishes ImageBakeFailed, not on the run that could not', async () => {
     // Prepare
     const w = world();
-    w.ec2.addInstance(ID, { [TAG.bake]: 'nightly', [TAG.lineage]: 'web' }, 'shutting-down');
+    w.account.addInstance(ID, { [TAG.bake]: 'nightly', [TAG.lineage]: 'web' }, 'shutting-down');
     w.bus.failAll('ThrottlingException');
 
     // Act
@@ -558,8 +561,8 @@ describe('bakeInstance: metrics', () => {
   it('counts nothing for transient trouble, which goes back to Lambda for a retry', async () => {
     // Prepare
     const w = world();
-    w.ec2.addInstance(ID, { [TAG.bake]: 'nightly', [TAG.lineage]: 'web' });
-    w.ec2.failCreateImage(ID, throttled());
+    w.account.addInstance(ID, { [TAG.bake]: 'nightly', [TAG.lineage]: 'web' });
+    w.account.failCreateImage(ID, throttled());
 
     // Act
     const act = bakeInstance(request(), w.deps);

@@ -5,10 +5,14 @@ import { RecoveryTriggerEvent } from '../../../shared/domain/incoming.js';
 import { launchTemplateName, replacementToken, type StoredLaunchConfig } from '../../../shared/domain/launch.js';
 import type { RecoveryTrigger } from '../../../shared/domain/recovery.js';
 import { TAG } from '../../../shared/domain/tags.js';
-import { AwsCallError } from '../../../shared/runtime/errors.js';
+import { AwsCallError } from '../../../shared/use-cases/errors.js';
 import { recoverInstances } from '../../../shared/use-cases/recover-instance.js';
-import type { Deps, EventPort } from '../../../shared/use-cases/ports.js';
-import { instanceIdOf, NOW, STACK, throttled, world, world as makeWorld, type FakeAddress, type FakeImage, type FakeInstance, type World } from '../fakes.js';
+import type { RecoveryEc2 } from '../../../shared/use-cases/ec2-ports.js';
+import type { EventPort, RecoveryDeps } from '../../../shared/use-cases/ports.js';
+import { instanceIdOf, NOW, recoveryEc2, STACK, throttled, world as worldOf, type FakeAddress, type FakeImage, type FakeInstance, type World, type WorldOptions } from '../fakes.js';
+
+/** A world of the recovery slice only: the use case sees nothing else of EC2. */
+const world = (options?: WorldOptions) => worldOf(recoveryEc2, options);
 
 // ---- events, from the samples in events/ -------------------------------------------------------
 
@@ -136,7 +140,7 @@ function arrange(w: World, opts: ArrangeOptions = {}): Arranged {
   const state = opts.state ?? 'terminated';
   const publicIp = opts.publicIp ?? '203.0.113.10';
   const image = (day: string, status: string, imageState = 'available') =>
-    w.ec2.addImage({
+    w.account.addImage({
       name: `${STACK}/${lineage}/nightly/${day.slice(0, 10)}`,
       state: imageState,
       creationDate: day,
@@ -151,7 +155,7 @@ function arrange(w: World, opts: ArrangeOptions = {}): Arranged {
   let instance: FakeInstance | undefined;
   if (state !== 'vanished') {
     const launchedFrom = opts.launchedFrom === 'newest' ? newest.imageId : (opts.launchedFrom ?? BASE_AMI);
-    instance = w.ec2.addInstance(failedId, { ...ownTags(lineage, opts.recover === undefined ? 'on-failure' : opts.recover), ...opts.extraTags }, state, 1, launchedFrom);
+    instance = w.account.addInstance(failedId, { ...ownTags(lineage, opts.recover === undefined ? 'on-failure' : opts.recover), ...opts.extraTags }, state, 1, launchedFrom);
     instance.stateReasonCode = 'reasonCode' in opts ? opts.reasonCode : 'Server.InternalError';
     instance.launchTime = opts.launchTime ?? new Date('2026-11-01T00:00:00.000Z');
   }
@@ -159,14 +163,14 @@ function arrange(w: World, opts: ArrangeOptions = {}): Arranged {
   let config: StoredLaunchConfig | undefined;
   if (opts.config !== false) {
     config = capturedConfig(lineage, publicIp, typeof opts.config === 'string' ? opts.config : 'on-failure');
-    w.ec2.addLaunchConfig(launchTemplateName(STACK, lineage), config, { [TAG.managedBy]: STACK, [TAG.lineage]: lineage });
+    w.account.addLaunchConfig(launchTemplateName(STACK, lineage), config, { [TAG.managedBy]: STACK, [TAG.lineage]: lineage });
   }
 
   const eip = opts.eip ?? (state === 'terminated' || state === 'vanished' ? 'free' : 'on-failed');
   let address: FakeAddress | undefined;
   if (eip !== 'none') {
-    if (eip === 'elsewhere' && !w.ec2.instances.has(OTHER)) w.ec2.addInstance(OTHER, { Name: 'someone-else' });
-    address = w.ec2.addAddress({
+    if (eip === 'elsewhere' && !w.account.instances.has(OTHER)) w.account.addInstance(OTHER, { Name: 'someone-else' });
+    address = w.account.addAddress({
       allocationId: `eipalloc-0${lineage}`,
       publicIp,
       instanceId: eip === 'on-failed' ? failedId : eip === 'elsewhere' ? OTHER : undefined,
@@ -177,21 +181,21 @@ function arrange(w: World, opts: ArrangeOptions = {}): Arranged {
 }
 
 /** Instances of the account that replace this one. */
-const replacementsOf = (w: World, failedId: string) => [...w.ec2.instances.values()].filter((i) => i.tags[TAG.replaces] === failedId);
+const replacementsOf = (w: World, failedId: string) => [...w.account.instances.values()].filter((i) => i.tags[TAG.replaces] === failedId);
 
 /**
  * After a first delivery launched the replacement: a newer good image appears, and the
  * next listing of the lineage does not show the replacement yet (eventual consistency).
  */
-function newerImageWhileReplacementUnlisted(w: World) {
-  const newer = w.ec2.addImage({
+function newerImageWhileReplacementUnlisted(w: World<RecoveryEc2>) {
+  const newer = w.account.addImage({
     name: `${STACK}/web/nightly/2026-11-26`,
     creationDate: '2026-11-26T00:45:00.000Z',
     tags: { [TAG.managedBy]: STACK, [TAG.lineage]: 'web', [TAG.sourceInstance]: FAILED, [TAG.status]: 'good' },
   });
-  const list = w.ec2.listLineageInstances.bind(w.ec2);
+  const list = w.deps.ec2.listLineageInstances;
   let stale = true;
-  w.ec2.listLineageInstances = async (lineage: string) => {
+  w.deps.ec2.listLineageInstances = async (lineage: string) => {
     const all = await list(lineage);
     if (!stale) return all;
     stale = false;
@@ -224,7 +228,7 @@ const FAULTABLE = [
  * answer is lost, as in a crash or a timeout). k = 0 never fails; `count` tells how
  * many calls a run made.
  */
-function faulty(w: World, k: number, when: 'before' | 'after'): { deps: Deps; count: () => number } {
+function faulty(w: World<RecoveryEc2>, k: number, when: 'before' | 'after'): { deps: RecoveryDeps; count: () => number } {
   let n = 0;
   const wrap =
     <A extends unknown[], R>(name: string, fn: (...args: A) => Promise<R>) =>
@@ -235,7 +239,7 @@ function faulty(w: World, k: number, when: 'before' | 'after'): { deps: Deps; co
       if (i === k && when === 'after') throw throttled(name);
       return result;
     };
-  const ec2 = new Proxy(w.ec2, {
+  const ec2 = new Proxy(w.deps.ec2, {
     get(target, prop) {
       const value: unknown = Reflect.get(target, prop);
       if (typeof value !== 'function' || !(FAULTABLE as readonly PropertyKey[]).includes(prop)) return value;
@@ -264,7 +268,7 @@ describe('recoverInstances: relaunch', () => {
     expect(report.outcomes).toEqual([
       { instanceId: FAILED, action: 'relaunched', replacementId, imageId: a.newest.imageId, resumed: false, reason: 'state signal' },
     ]);
-    expect(w.ec2.runCalls).toEqual([
+    expect(w.account.runCalls).toEqual([
       { imageId: a.newest.imageId, config: a.config, clientToken: replacementToken('web', FAILED), tags: replacementTagsOf('web', FAILED), droppedTags: [] },
     ]);
     expect(replacement).toMatchObject({
@@ -291,8 +295,8 @@ describe('recoverInstances: relaunch', () => {
       resumed: false,
     });
     // A terminated instance is not tagged; the calls are the documented sequence.
-    expect(w.ec2.tagCalls).toEqual([]);
-    expect(w.ec2.recoveryCalls).toEqual([...READS, 'RunInstances', 'FindLineageAddresses', 'WaitUntilRunning', 'AssociateAddress']);
+    expect(w.account.tagCalls).toEqual([]);
+    expect(w.account.recoveryCalls).toEqual([...READS, 'RunInstances', 'FindLineageAddresses', 'WaitUntilRunning', 'AssociateAddress']);
   });
 
   it('keeps a stopped instance, tags it replaced-by, moves its Elastic IP and counts one more generation', async () => {
@@ -311,7 +315,7 @@ describe('recoverInstances: relaunch', () => {
     expect(a.instance!.state).toBe('stopped');
     expect(a.instance!.tags[TAG.replacedBy]).toBe(replacementId);
     expect(a.address!.instanceId).toBe(replacementId);
-    expect(w.ec2.recoveryCalls).not.toContain('TerminateInstances');
+    expect(w.account.recoveryCalls).not.toContain('TerminateInstances');
     expect(w.bus.ofType('InstanceRelaunched')).toEqual([
       expect.objectContaining({ newInstanceId: replacementId, generation: 3, failedInstance: 'kept', secondsToLaunch: 5, elasticIp: expect.anything() }),
     ]);
@@ -389,8 +393,8 @@ describe('recoverInstances: relaunch', () => {
     // Assess
     expect(report.outcomes[0]!.action).toBe('relaunched');
     expect(a.address!.instanceId).toBe(OTHER);
-    expect(w.ec2.recoveryCalls).not.toContain('AssociateAddress');
-    expect(w.ec2.recoveryCalls).not.toContain('WaitUntilRunning');
+    expect(w.account.recoveryCalls).not.toContain('AssociateAddress');
+    expect(w.account.recoveryCalls).not.toContain('WaitUntilRunning');
     expect(w.bus.ofType('InstanceRelaunched')[0]).not.toHaveProperty('elasticIp');
   });
 
@@ -404,7 +408,7 @@ describe('recoverInstances: relaunch', () => {
 
     // Assess
     expect(replacementsOf(w, FAILED)).toHaveLength(1);
-    expect(w.ec2.recoveryCalls).not.toContain('AssociateAddress');
+    expect(w.account.recoveryCalls).not.toContain('AssociateAddress');
     expect(w.bus.ofType('InstanceRelaunched')[0]).not.toHaveProperty('elasticIp');
   });
 
@@ -419,10 +423,10 @@ describe('recoverInstances: relaunch', () => {
     // Assess
     const [replacement] = replacementsOf(w, FAILED);
     expect(report.outcomes).toEqual([expect.objectContaining({ action: 'relaunched', replacementId: replacement!.instanceId, imageId: a.newest.imageId })]);
-    expect(w.ec2.runCalls[0]!.tags).toEqual({ ...a.config!.tags, [TAG.replaces]: FAILED, [TAG.generation]: '1' });
+    expect(w.account.runCalls[0]!.tags).toEqual({ ...a.config!.tags, [TAG.replaces]: FAILED, [TAG.generation]: '1' });
     expect(a.address!.instanceId).toBe(replacement!.instanceId);
-    expect(w.ec2.recoveryCalls.slice(0, 2)).toEqual(['DescribeInstance', 'FindLineageOf']);
-    expect(w.ec2.tagCalls).toEqual([]);
+    expect(w.account.recoveryCalls.slice(0, 2)).toEqual(['DescribeInstance', 'FindLineageOf']);
+    expect(w.account.tagCalls).toEqual([]);
     expect(w.bus.ofType('InstanceRelaunched')).toEqual([expect.objectContaining({ lineage: 'web', failedInstance: 'gone', generation: 1 })]);
   });
 });
@@ -441,7 +445,7 @@ describe('recoverInstances: not relaunched', () => {
 
     // Assess
     expect(report.outcomes).toEqual([{ instanceId: FAILED, action: 'ignored', reason: expect.stringMatching(reason) }]);
-    expect(w.ec2.recoveryCalls).toEqual(['DescribeInstance']);
+    expect(w.account.recoveryCalls).toEqual(['DescribeInstance']);
     expect(w.bus.calls).toEqual([]);
     expect(a.address!.instanceId).toBe(FAILED);
   });
@@ -457,9 +461,9 @@ describe('recoverInstances: not relaunched', () => {
     // Assess
     const reason = expect.stringMatching(/^not relaunched: ami-lifecycle:recover=maybe: /);
     expect(report.outcomes).toEqual([{ instanceId: FAILED, action: 'skipped', reason }]);
-    expect(w.ec2.recoveryCalls).toEqual(['DescribeInstance']);
+    expect(w.account.recoveryCalls).toEqual(['DescribeInstance']);
     expect(w.bus.ofType('RecoverySkipped')).toEqual([expect.objectContaining({ instanceId: FAILED, reason })]);
-    expect(w.ec2.runCalls).toEqual([]);
+    expect(w.account.runCalls).toEqual([]);
     expect(a.address!.instanceId).toBe(FAILED);
   });
 
@@ -474,7 +478,7 @@ describe('recoverInstances: not relaunched', () => {
     expect(report.outcomes).toEqual([
       { instanceId: instanceIdOf(42), action: 'ignored', reason: 'unknown instance: no longer described and never baked' },
     ]);
-    expect(w.ec2.recoveryCalls).toEqual(['DescribeInstance', 'FindLineageOf']);
+    expect(w.account.recoveryCalls).toEqual(['DescribeInstance', 'FindLineageOf']);
     expect(w.bus.calls).toEqual([]);
   });
 
@@ -488,14 +492,14 @@ describe('recoverInstances: not relaunched', () => {
 
     // Assess
     expect(report.outcomes).toEqual([expect.objectContaining({ action: 'ignored' })]);
-    expect(w.ec2.runCalls).toEqual([]);
+    expect(w.account.runCalls).toEqual([]);
     expect(w.bus.calls).toEqual([]);
   });
 
   it('skips an opted-in instance that was never baked (no lineage), with RecoverySkipped', async () => {
     // Prepare
     const w = world();
-    const instance = w.ec2.addInstance(FAILED, { [TAG.recover]: 'on-failure', [TAG.bake]: 'nightly' }, 'terminated');
+    const instance = w.account.addInstance(FAILED, { [TAG.recover]: 'on-failure', [TAG.bake]: 'nightly' }, 'terminated');
     instance.stateReasonCode = 'Server.InternalError';
 
     // Act
@@ -506,7 +510,7 @@ describe('recoverInstances: not relaunched', () => {
     expect(report.outcomes).toEqual([{ instanceId: FAILED, action: 'skipped', reason }]);
     expect(w.bus.published).toHaveLength(1);
     expect(RecoverySkipped.parse(w.bus.ofType('RecoverySkipped')[0])).toEqual({ managedBy: STACK, instanceId: FAILED, trigger: 'state', reason });
-    expect(w.ec2.recoveryCalls).toEqual(['DescribeInstance', 'FindLineageOf']);
+    expect(w.account.recoveryCalls).toEqual(['DescribeInstance', 'FindLineageOf']);
   });
 
   it('relaunches an instance that could not take its lineage tag (at the 50-tag limit): its images name the lineage', async () => {
@@ -520,7 +524,7 @@ describe('recoverInstances: not relaunched', () => {
 
     // Assess
     expect(report.outcomes).toEqual([expect.objectContaining({ instanceId: FAILED, action: 'relaunched', imageId: a.newest.imageId })]);
-    expect(w.ec2.recoveryCalls.slice(0, 2)).toEqual(['DescribeInstance', 'FindLineageOf']);
+    expect(w.account.recoveryCalls.slice(0, 2)).toEqual(['DescribeInstance', 'FindLineageOf']);
   });
 
   it('skips a stop by a person under recover=on-failure, naming the state reason', async () => {
@@ -535,7 +539,7 @@ describe('recoverInstances: not relaunched', () => {
     const reason = 'stopped (Client.UserInitiatedShutdown: stopped or terminated by a person); recover=on-failure relaunches only on failures';
     expect(report.outcomes).toEqual([{ instanceId: FAILED, action: 'skipped', reason }]);
     expect(w.bus.ofType('RecoverySkipped')).toEqual([{ managedBy: STACK, instanceId: FAILED, lineage: 'web', trigger: 'state', reason }]);
-    expect(w.ec2.runCalls).toEqual([]);
+    expect(w.account.runCalls).toEqual([]);
     expect(a.instance!.tags[TAG.replacedBy]).toBeUndefined();
     expect(a.address!.instanceId).toBe(FAILED);
   });
@@ -554,7 +558,7 @@ describe('recoverInstances: not relaunched', () => {
     // Assess
     expect(relaunched.outcomes[0]!.action).toBe('relaunched');
     expect(skipped.outcomes).toEqual([expect.objectContaining({ action: 'skipped', reason: expect.stringContaining(TAG.maintenance) })]);
-    expect(maintained.ec2.runCalls).toEqual([]);
+    expect(maintained.account.runCalls).toEqual([]);
   });
 
   it('skips a stop that has since been undone (the instance runs again)', async () => {
@@ -567,7 +571,7 @@ describe('recoverInstances: not relaunched', () => {
 
     // Assess
     expect(report.outcomes).toEqual([{ instanceId: FAILED, action: 'skipped', reason: 'the instance was stopped but is running now' }]);
-    expect(w.ec2.runCalls).toEqual([]);
+    expect(w.account.runCalls).toEqual([]);
   });
 
   it('skips, with RecoverySkipped, a lineage whose configuration was never captured', async () => {
@@ -581,7 +585,7 @@ describe('recoverInstances: not relaunched', () => {
     // Assess
     expect(report.outcomes).toEqual([expect.objectContaining({ action: 'skipped', reason: expect.stringMatching(/^no launch configuration captured/) })]);
     expect(w.bus.ofType('RecoverySkipped')).toHaveLength(1);
-    expect(w.ec2.runCalls).toEqual([]);
+    expect(w.account.runCalls).toEqual([]);
   });
 
   it.each([
@@ -597,7 +601,7 @@ describe('recoverInstances: not relaunched', () => {
 
     // Assess
     expect(report.outcomes).toEqual([]);
-    expect(w.ec2.recoveryCalls).toEqual([]);
+    expect(w.account.recoveryCalls).toEqual([]);
     expect(w.bus.calls).toEqual([]);
   });
 
@@ -613,7 +617,7 @@ describe('recoverInstances: not relaunched', () => {
     const reason = 'health event AWS_EC2_OPERATIONAL_NOTIFICATION does not announce lost hardware';
     expect(report.outcomes).toEqual([{ instanceId: FAILED, action: 'skipped', reason }]);
     expect(w.bus.ofType('RecoverySkipped')).toEqual([{ managedBy: STACK, instanceId: FAILED, lineage: 'web', trigger: 'health', reason }]);
-    expect(w.ec2.runCalls).toEqual([]);
+    expect(w.account.runCalls).toEqual([]);
   });
 
   it.each([
@@ -624,10 +628,10 @@ describe('recoverInstances: not relaunched', () => {
     const w = world();
     arrange(w);
     for (let i = 0; i < recent; i++) {
-      const r = w.ec2.addInstance(instanceIdOf(10 + i), { [TAG.lineage]: 'web', [TAG.replaces]: instanceIdOf(20 + i) }, 'terminated');
+      const r = w.account.addInstance(instanceIdOf(10 + i), { [TAG.lineage]: 'web', [TAG.replaces]: instanceIdOf(20 + i) }, 'terminated');
       r.launchTime = new Date(NOW.getTime() - (10 + i) * MINUTE);
     }
-    const old = w.ec2.addInstance(instanceIdOf(30), { [TAG.lineage]: 'web', [TAG.replaces]: instanceIdOf(31) }, 'terminated');
+    const old = w.account.addInstance(instanceIdOf(30), { [TAG.lineage]: 'web', [TAG.replaces]: instanceIdOf(31) }, 'terminated');
     old.launchTime = new Date(NOW.getTime() - 61 * MINUTE);
 
     // Act
@@ -640,9 +644,9 @@ describe('recoverInstances: not relaunched', () => {
       expect(report.outcomes[0]!.reason).toBe(reason);
       expect(w.bus.published).toHaveLength(1);
       expect(RecoveryGaveUp.parse(w.bus.ofType('RecoveryGaveUp')[0])).toEqual({ managedBy: STACK, instanceId: FAILED, lineage: 'web', trigger: 'state', reason });
-      expect(w.ec2.runCalls).toEqual([]);
+      expect(w.account.runCalls).toEqual([]);
     } else {
-      expect(w.ec2.runCalls).toHaveLength(1);
+      expect(w.account.runCalls).toHaveLength(1);
     }
   });
 });
@@ -658,9 +662,9 @@ describe('recoverInstances: dry run', () => {
 
     // Assess
     expect(report.outcomes).toEqual([{ instanceId: FAILED, action: 'planned', imageId: a.newest.imageId, reason: 'state signal' }]);
-    expect(w.ec2.recoveryCalls).toEqual([...READS, 'FindLineageAddresses']);
-    expect(w.ec2.runCalls).toEqual([]);
-    expect(w.ec2.tagCalls).toEqual([]);
+    expect(w.account.recoveryCalls).toEqual([...READS, 'FindLineageAddresses']);
+    expect(w.account.runCalls).toEqual([]);
+    expect(w.account.tagCalls).toEqual([]);
     expect(a.address!.instanceId).toBe(FAILED);
     expect(w.bus.published.map((e) => e.detailType)).toEqual(['RelaunchPlanned']);
     const planned = RelaunchPlanned.parse(w.bus.ofType('RelaunchPlanned')[0]);
@@ -702,7 +706,7 @@ describe('recoverInstances: dry run', () => {
     // Assess
     expect(w.bus.ofType('RelaunchPlanned')).toEqual([expect.objectContaining({ imageId: a.older.imageId, markBad: a.newest.imageId })]);
     expect(a.newest.tags[TAG.status]).toBe('good');
-    expect(w.ec2.tagCalls).toEqual([]);
+    expect(w.account.tagCalls).toEqual([]);
   });
 });
 
@@ -723,13 +727,13 @@ describe('recoverInstances: crash loops', () => {
     const reason = `replacement from ${a.newest.imageId} failed within 30 min`;
     expect(report.outcomes).toEqual([expect.objectContaining({ action: 'relaunched', imageId: a.older.imageId, reason })]);
     expect(a.newest.tags[TAG.status]).toBe('bad');
-    for (const s of a.newest.snapshotIds) expect(w.ec2.snapshotTags.get(s)![TAG.status]).toBe('bad');
-    expect(w.ec2.tagCalls).toEqual([{ resourceIds: [a.newest.imageId, ...a.newest.snapshotIds], tags: { [TAG.status]: 'bad' } }]);
+    for (const s of a.newest.snapshotIds) expect(w.account.snapshotTags.get(s)![TAG.status]).toBe('bad');
+    expect(w.account.tagCalls).toEqual([{ resourceIds: [a.newest.imageId, ...a.newest.snapshotIds], tags: { [TAG.status]: 'bad' } }]);
     const blamed = w.journal.indexOf(`tag ${[a.newest.imageId, ...a.newest.snapshotIds].join(',')} ${JSON.stringify({ [TAG.status]: 'bad' })}`);
     expect(blamed).toBeGreaterThanOrEqual(0);
     expect(blamed).toBeLessThan(w.journal.indexOf('RunInstances'));
-    expect(w.ec2.runCalls.map((c) => c.imageId)).toEqual([a.older.imageId]);
-    expect(w.ec2.runCalls[0]!.tags).toMatchObject({ [TAG.replaces]: FAILED, [TAG.generation]: '2' });
+    expect(w.account.runCalls.map((c) => c.imageId)).toEqual([a.older.imageId]);
+    expect(w.account.runCalls[0]!.tags).toMatchObject({ [TAG.replaces]: FAILED, [TAG.generation]: '2' });
     expect(w.bus.ofType('InstanceRelaunched')).toEqual([
       expect.objectContaining({ imageId: a.older.imageId, markedBad: a.newest.imageId, generation: 2, reason }),
     ]);
@@ -751,8 +755,8 @@ describe('recoverInstances: crash loops', () => {
     // Assess
     expect(report.outcomes).toEqual([expect.objectContaining({ instanceId: FAILED, action: 'failed', errorCode: 'Client.InternalError' })]);
     expect(a.newest.tags[TAG.status]).toBe('good');
-    expect(w.ec2.tagCalls).toEqual([]);
-    expect(w.ec2.runCalls).toEqual([]);
+    expect(w.account.tagCalls).toEqual([]);
+    expect(w.account.runCalls).toEqual([]);
     const [failed] = w.bus.ofType('RecoveryFailed');
     expect(failed).toMatchObject({ instanceId: FAILED, action: 'RunInstances', errorCode: 'Client.InternalError', message: expect.stringMatching(/KMS key/) });
     expect(w.metrics.total('RecoveriesFailed')).toBe(1);
@@ -772,7 +776,7 @@ describe('recoverInstances: crash loops', () => {
 
     // Assess
     expect(a.newest.tags[TAG.status]).toBe('good');
-    expect(w.ec2.runCalls.map((c) => c.imageId)).toEqual([a.newest.imageId]);
+    expect(w.account.runCalls.map((c) => c.imageId)).toEqual([a.newest.imageId]);
     expect(w.bus.ofType('InstanceRelaunched')[0]).not.toHaveProperty('markedBad');
   });
 });
@@ -809,7 +813,7 @@ describe('recoverInstances: exactly once', () => {
     const replacements = replacementsOf(w, FAILED);
     expect(replacements).toHaveLength(1);
     const replacementId = replacements[0]!.instanceId;
-    expect(w.ec2.runCalls).toHaveLength(1);
+    expect(w.account.runCalls).toHaveLength(1);
     expect(reports.map((r) => r.outcomes)).toEqual([
       [expect.objectContaining({ action: 'relaunched', replacementId, resumed: false })],
       [expect.objectContaining({ action: 'relaunched', replacementId, resumed: true })],
@@ -823,7 +827,7 @@ describe('recoverInstances: exactly once', () => {
     ]);
     expect(a.address!.instanceId).toBe(replacementId);
     // The Elastic IP is already in place: the later deliveries do not move it again.
-    expect(w.ec2.recoveryCalls.filter((c) => c === 'AssociateAddress')).toHaveLength(1);
+    expect(w.account.recoveryCalls.filter((c) => c === 'AssociateAddress')).toHaveLength(1);
   });
 
   it('launches one replacement for a stopped instance from the same event delivered three times; the later ones resume it', async () => {
@@ -840,7 +844,7 @@ describe('recoverInstances: exactly once', () => {
     const replacements = replacementsOf(w, FAILED);
     expect(replacements).toHaveLength(1);
     const replacementId = replacements[0]!.instanceId;
-    expect(w.ec2.runCalls).toHaveLength(1);
+    expect(w.account.runCalls).toHaveLength(1);
     expect(reports.map((r) => r.outcomes[0])).toEqual([
       expect.objectContaining({ action: 'relaunched', replacementId, resumed: false }),
       expect.objectContaining({ action: 'relaunched', replacementId, resumed: true }),
@@ -867,10 +871,10 @@ describe('recoverInstances: exactly once', () => {
     const report = await recoverInstances(event, w.deps);
 
     // Assess
-    expect(w.ec2.runCalls.map((c) => c.imageId)).toEqual([expect.not.stringMatching(newer.imageId), newer.imageId]);
-    expect(w.ec2.runCalls[1]!.clientToken).toBe(w.ec2.runCalls[0]!.clientToken);
+    expect(w.account.runCalls.map((c) => c.imageId)).toEqual([expect.not.stringMatching(newer.imageId), newer.imageId]);
+    expect(w.account.runCalls[1]!.clientToken).toBe(w.account.runCalls[0]!.clientToken);
     expect(replacementsOf(w, FAILED).map((i) => i.instanceId)).toEqual([firstId]);
-    const firstImage = w.ec2.runCalls[0]!.imageId;
+    const firstImage = w.account.runCalls[0]!.imageId;
     expect(report.outcomes).toEqual([expect.objectContaining({ action: 'relaunched', replacementId: firstId, imageId: firstImage, resumed: true })]);
     expect(w.bus.ofType('InstanceRelaunched').map((e) => [e.newInstanceId, e.imageId, e.resumed])).toEqual([
       [firstId, firstImage, false],
@@ -883,14 +887,14 @@ describe('recoverInstances: exactly once', () => {
     const w = world();
     arrange(w);
     const mismatch = new AwsCallError('IdempotentParameterMismatch', 'RunInstances', 'token used with other parameters', false, 400);
-    w.ec2.failRunInstances(mismatch);
+    w.account.failRunInstances(mismatch);
 
     // Act
     const report = await recoverInstances(stateChange(FAILED, 'terminated'), w.deps);
 
     // Assess
     expect(report.outcomes).toEqual([expect.objectContaining({ action: 'failed', errorCode: 'IdempotentParameterMismatch' })]);
-    expect(w.ec2.recoveryCalls.filter((c) => c === 'ListLineageInstances')).toHaveLength(2);
+    expect(w.account.recoveryCalls.filter((c) => c === 'ListLineageInstances')).toHaveLength(2);
     expect(w.bus.ofType('RecoveryFailed')).toEqual([expect.objectContaining({ instanceId: FAILED, errorCode: 'IdempotentParameterMismatch' })]);
   });
 });
@@ -903,9 +907,9 @@ describe('recoverInstances: errors', () => {
     const B = instanceIdOf(2);
     const web = arrange(w, { failedId: A, lineage: 'web', state: 'running', publicIp: '203.0.113.10' });
     const api = arrange(w, { failedId: B, lineage: 'api', state: 'running', publicIp: '203.0.113.20' });
-    const run = w.ec2.runInstance.bind(w.ec2);
+    const run = w.deps.ec2.runInstance;
     let throttle = true;
-    w.ec2.runInstance = async (spec) => {
+    w.deps.ec2.runInstance = async (spec) => {
       if (throttle && spec.tags[TAG.replaces] === A) {
         throttle = false;
         throw throttled('RunInstances');
@@ -937,7 +941,7 @@ describe('recoverInstances: errors', () => {
     ]);
     expect(replacementsOf(w, A)).toHaveLength(1);
     expect(replacementsOf(w, B)).toHaveLength(1);
-    expect(w.ec2.runCalls.map((c) => c.tags[TAG.replaces])).toEqual([B, A]);
+    expect(w.account.runCalls.map((c) => c.tags[TAG.replaces])).toEqual([B, A]);
     expect(web.address!.instanceId).toBe(webReplacement!.instanceId);
     expect(w.bus.ofType('InstanceRelaunched').map((e) => [e.failedInstanceId, e.resumed])).toEqual([
       [B, false],
@@ -951,7 +955,7 @@ describe('recoverInstances: errors', () => {
     const w = world();
     const a = arrange(w, { state: 'stopped' });
     const refusal = new AwsCallError('InsufficientInstanceCapacity', 'RunInstances', 'We currently do not have sufficient t3.small capacity', false, 500);
-    w.ec2.failRunInstances(refusal);
+    w.account.failRunInstances(refusal);
 
     // Act
     const report = await recoverInstances(stateChange(FAILED, 'stopped'), w.deps);
@@ -980,8 +984,8 @@ describe('recoverInstances: errors', () => {
     const B = instanceIdOf(2);
     arrange(w, { failedId: A, lineage: 'web', state: 'running' });
     arrange(w, { failedId: B, lineage: 'api', state: 'running', publicIp: '203.0.113.20' });
-    const describe = w.ec2.describeInstance.bind(w.ec2);
-    w.ec2.describeInstance = async (id: string) => {
+    const describe = w.deps.ec2.describeInstance;
+    w.deps.ec2.describeInstance = async (id: string) => {
       if (id === A) throw new AwsCallError('UnauthorizedOperation', 'DescribeInstances', 'not authorized', false, 403);
       if (id === B) throw throttled('DescribeInstances');
       return describe(id);
@@ -993,14 +997,14 @@ describe('recoverInstances: errors', () => {
     // Assess
     await expect(act).rejects.toMatchObject({ code: 'RequestLimitExceeded' });
     expect(w.bus.ofType('RecoveryFailed')).toEqual([expect.objectContaining({ instanceId: A, errorCode: 'UnauthorizedOperation', action: 'DescribeInstances' })]);
-    expect(w.ec2.runCalls).toEqual([]);
+    expect(w.account.runCalls).toEqual([]);
   });
 
   it('rethrows an error that is not an AwsCallError', async () => {
     // Prepare
     const w = world();
     arrange(w);
-    w.ec2.describeInstance = async () => {
+    w.deps.ec2.describeInstance = async () => {
       throw new TypeError('bug');
     };
 
@@ -1034,7 +1038,7 @@ describe('recoverInstances: errors', () => {
     // Assess
     expect(retry.outcomes).toEqual([expect.objectContaining({ action: 'relaunched', resumed: true })]);
     expect(replacementsOf(w, FAILED)).toHaveLength(1);
-    expect(w.ec2.runCalls).toHaveLength(1);
+    expect(w.account.runCalls).toHaveLength(1);
     expect(w.bus.ofType('InstanceRelaunched')).toEqual([expect.objectContaining({ resumed: true })]);
   });
 
@@ -1045,7 +1049,7 @@ describe('recoverInstances: errors', () => {
     // Prepare
     const w = world();
     arrange(w, opts);
-    w.ec2.failRunInstances(new AwsCallError('InsufficientInstanceCapacity', 'RunInstances', 'no capacity', false, 500));
+    w.account.failRunInstances(new AwsCallError('InsufficientInstanceCapacity', 'RunInstances', 'no capacity', false, 500));
     w.bus.failAll('InternalException');
 
     // Act
@@ -1073,7 +1077,7 @@ describe('recoverInstances: crash consistency', () => {
       // Prepare: how many calls a clean recovery makes (reads, RunInstances, 3 for the Elastic IP,
       // the replaced-by tag and termination of a failed instance that still exists, publish)
       const opts: ArrangeOptions = { state, config: 'always' };
-      const world = (): World => makeWorld({ recovery: { terminateReplaced } });
+      const world = () => worldOf(recoveryEc2, { recovery: { terminateReplaced } });
       const clean = world();
       arrange(clean, opts);
       const counting = faulty(clean, 0, when);
@@ -1101,7 +1105,7 @@ describe('recoverInstances: crash consistency', () => {
         expect(relaunched.map((e) => e.newInstanceId), `k=${k}`).toEqual(relaunched.map(() => replacementId));
         expect(a.address!.instanceId, `k=${k}`).toBe(replacementId);
         if (state === 'stopped') {
-          const failed = w.ec2.instances.get(FAILED)!;
+          const failed = w.account.instances.get(FAILED)!;
           expect(failed.tags[TAG.replacedBy], `k=${k}`).toBe(replacementId);
           expect(failed.state, `k=${k}`).toBe(terminateReplaced ? 'terminated' : 'stopped');
         }
@@ -1157,7 +1161,7 @@ describe('recoverInstances: metrics', () => {
   it('counts RecoveriesSkipped for a skipped recovery', async () => {
     // Prepare: opted in, never baked
     const w = world();
-    const instance = w.ec2.addInstance(FAILED, { [TAG.recover]: 'on-failure', [TAG.bake]: 'nightly' }, 'terminated');
+    const instance = w.account.addInstance(FAILED, { [TAG.recover]: 'on-failure', [TAG.bake]: 'nightly' }, 'terminated');
     instance.stateReasonCode = 'Server.InternalError';
 
     // Act
@@ -1172,7 +1176,7 @@ describe('recoverInstances: metrics', () => {
     const w = world();
     arrange(w);
     for (let i = 0; i < 3; i++) {
-      const r = w.ec2.addInstance(instanceIdOf(10 + i), { [TAG.lineage]: 'web', [TAG.replaces]: instanceIdOf(20 + i) }, 'terminated');
+      const r = w.account.addInstance(instanceIdOf(10 + i), { [TAG.lineage]: 'web', [TAG.replaces]: instanceIdOf(20 + i) }, 'terminated');
       r.launchTime = new Date(NOW.getTime() - (10 + i) * MINUTE);
     }
 
@@ -1188,7 +1192,7 @@ describe('recoverInstances: metrics', () => {
     // Prepare
     const w = world();
     arrange(w, { state: 'stopped' });
-    w.ec2.failRunInstances(new AwsCallError('InsufficientInstanceCapacity', 'RunInstances', 'no capacity', false, 500));
+    w.account.failRunInstances(new AwsCallError('InsufficientInstanceCapacity', 'RunInstances', 'no capacity', false, 500));
 
     // Act
     await recoverInstances(stateChange(FAILED, 'stopped'), w.deps);
@@ -1212,7 +1216,7 @@ describe('recoverInstances: metrics', () => {
   it('counts nothing for an instance that is not ours to recover', async () => {
     // Prepare: one never baked and gone, one not opted in
     const w = world();
-    w.ec2.addInstance(OTHER, { Name: 'someone-else' }, 'stopped');
+    w.account.addInstance(OTHER, { Name: 'someone-else' }, 'stopped');
 
     // Act
     await recoverInstances(stateChange(instanceIdOf(42), 'terminated'), w.deps);

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { ImagesRotated } from '../../../shared/domain/events.js';
 import { TAG } from '../../../shared/domain/tags.js';
-import { AwsCallError } from '../../../shared/runtime/errors.js';
+import type { RotationEc2 } from '../../../shared/use-cases/ec2-ports.js';
+import { AwsCallError } from '../../../shared/use-cases/errors.js';
 import { rotateImages } from '../../../shared/use-cases/rotate-images.js';
-import type { RotationSettings } from '../../../shared/runtime/config.js';
-import { DEFAULT_SNAPSHOT_BYTES, GIB, instanceIdOf, STACK, throttled, world, type FakeImage, type World } from '../fakes.js';
+import type { RotationSettings } from '../../../shared/use-cases/settings.js';
+import { DEFAULT_SNAPSHOT_BYTES, GIB, instanceIdOf, rotationEc2, STACK, throttled, world, type FakeImage, type World } from '../fakes.js';
 
 /** Rotation runs at 06:00; the nightly images were made at 03:00. */
 const NOW = new Date('2026-11-26T06:00:00.000Z');
@@ -35,7 +36,7 @@ function baked(w: World, opts: ImageOpts = {}): FakeImage {
   const slot = created.toISOString().slice(0, 10);
   const sizes = opts.snapshotBytes ?? [DEFAULT_SNAPSHOT_BYTES];
   const snapshotIds = sizes.map(() => `snap-${(snapSeq++).toString(16).padStart(17, '0')}`);
-  const image = w.ec2.addImage({
+  const image = w.account.addImage({
     name: `${managedBy}/${lineage}/${schedule}/${slot}`,
     state: opts.state ?? 'available',
     creationDate: created.toISOString(),
@@ -49,24 +50,25 @@ function baked(w: World, opts: ImageOpts = {}): FakeImage {
       ...(opts.retain ? { [TAG.retain]: opts.retain } : {}),
     },
   });
-  sizes.forEach((bytes, i) => w.ec2.setSnapshotSize(snapshotIds[i]!, bytes));
+  sizes.forEach((bytes, i) => w.account.setSnapshotSize(snapshotIds[i]!, bytes));
   return image;
 }
 
 /** `n` nightly images of one lineage, newest first (today's first). */
 const week = (w: World, n = 7, opts: ImageOpts = {}) => Array.from({ length: n }, (_, i) => baked(w, { ...opts, daysAgo: i }));
 
-function rotationWorld(rotation: Partial<RotationSettings> = {}, pageSize?: number): World {
-  return world({ now: NOW, rotation, ...(pageSize ? { pageSize } : {}) });
+/** A world of the rotation slice only: the use case sees nothing else of EC2. */
+function rotationWorld(rotation: Partial<RotationSettings> = {}, pageSize?: number): World<RotationEc2> {
+  return world(rotationEc2, { now: NOW, rotation, ...(pageSize ? { pageSize } : {}) });
 }
 
 /** The lineage's instance: tagged for baking, with its retain tag, launched from an image that is not ours. */
 function instance(w: World, n: number, tags: Record<string, string>, state = 'running', imageId = BASE_AMI) {
-  return w.ec2.addInstance(instanceIdOf(n), { [TAG.bake]: 'nightly', ...tags }, state, 1, imageId);
+  return w.account.addInstance(instanceIdOf(n), { [TAG.bake]: 'nightly', ...tags }, state, 1, imageId);
 }
 
-const exists = (w: World, image: FakeImage) => w.ec2.images.has(image.imageId);
-const snapshotExists = (w: World, id: string) => w.ec2.snapshotTags.has(id);
+const exists = (w: World, image: FakeImage) => w.account.images.has(image.imageId);
+const snapshotExists = (w: World, id: string) => w.account.snapshotTags.has(id);
 const idsOf = (images: FakeImage[]) => images.map((i) => i.imageId);
 const snapshotsOf = (images: FakeImage[]) => images.flatMap((i) => i.snapshotIds);
 const sorted = (xs: string[]) => [...xs].sort();
@@ -95,8 +97,8 @@ describe('rotateImages', () => {
       referencesChecked: true,
       keptUnverified: [],
     });
-    expect(sorted(w.ec2.callIds('DeregisterImage'))).toEqual(sorted(idsOf(images.slice(3))));
-    expect(w.ec2.callCount('DeleteSnapshot')).toBe(0);
+    expect(sorted(w.account.callIds('DeregisterImage'))).toEqual(sorted(idsOf(images.slice(3))));
+    expect(w.account.callCount('DeleteSnapshot')).toBe(0);
   });
 
   it('uses the configured default when neither instance nor images name a policy', async () => {
@@ -110,7 +112,7 @@ describe('rotateImages', () => {
 
     // Assess
     expect(report.done.deleted).toBe(2);
-    expect(idsOf(images).filter((id) => w.ec2.images.has(id))).toEqual(idsOf(images.slice(0, 5)));
+    expect(idsOf(images).filter((id) => w.account.images.has(id))).toEqual(idsOf(images.slice(0, 5)));
   });
 
   it('frees the bytes of every snapshot of every deleted image, and says so before and after', async () => {
@@ -138,8 +140,8 @@ describe('rotateImages', () => {
     const images = week(w, 7);
     instance(w, 1, { [TAG.lineage]: 'web' }, 'running', BASE_AMI);
     instance(w, 2, {}, 'stopped', images[5]!.imageId);
-    w.ec2.addInstance(instanceIdOf(3), {}, 'terminated', 1, images[2]!.imageId);
-    w.ec2.addLaunchTemplate('lt-0aaaaaaaaaaaaaaa1', [
+    w.account.addInstance(instanceIdOf(3), {}, 'terminated', 1, images[2]!.imageId);
+    w.account.addLaunchTemplate('lt-0aaaaaaaaaaaaaaa1', [
       { version: 1, imageId: images[3]!.imageId, isDefault: false },
       { version: 2, imageId: images[6]!.imageId, isDefault: true },
       { version: 3, imageId: images[4]!.imageId, isDefault: false },
@@ -162,8 +164,8 @@ describe('rotateImages', () => {
     const w = rotationWorld({ defaultRetention: { kind: 'count', count: 3 } });
     const images = week(w, 7);
     const refused = new AwsCallError('UnauthorizedOperation', 'DeregisterImage', 'You are not authorized to perform this operation.', false, 403);
-    w.ec2.failDeregister(images[4]!.imageId, refused);
-    w.ec2.failDeregister(images[6]!.imageId, throttled('DeregisterImage'));
+    w.account.failDeregister(images[4]!.imageId, refused);
+    w.account.failDeregister(images[6]!.imageId, throttled('DeregisterImage'));
 
     // Act
     const report = await rotateImages({}, w.deps);
@@ -180,7 +182,7 @@ describe('rotateImages', () => {
     expect(report.done).toMatchObject({ deleted: 2, snapshotsDeleted: 2, bytesFreed: 2 * DEFAULT_SNAPSHOT_BYTES });
     // the snapshots of the images still registered are neither cleaned up nor swept
     for (const id of snapshotsOf([images[4]!, images[6]!])) expect(snapshotExists(w, id)).toBe(true);
-    expect(w.ec2.callCount('DeleteSnapshot')).toBe(0);
+    expect(w.account.callCount('DeleteSnapshot')).toBe(0);
     expect(w.log.at('error').map((r) => r.message)).toEqual(['rotation step failed; the others go on', 'rotation step failed; the others go on']);
     expect(w.bus.ofType('ImagesRotated')[0]!.failures).toHaveLength(2);
   });
@@ -189,7 +191,7 @@ describe('rotateImages', () => {
     // Prepare
     const w = rotationWorld({ defaultRetention: { kind: 'count', count: 3 } });
     const images = week(w, 5, { snapshotBytes: [8 * GIB, 2 * GIB] });
-    w.ec2.keepSnapshotsOnDeregister = true;
+    w.account.keepSnapshotsOnDeregister = true;
 
     // Act
     const report = await rotateImages({}, w.deps);
@@ -197,7 +199,7 @@ describe('rotateImages', () => {
     // Assess
     const leftovers = snapshotsOf(images.slice(3));
     for (const id of leftovers) expect(snapshotExists(w, id)).toBe(false);
-    expect(sorted(w.ec2.callIds('DeleteSnapshot'))).toEqual(sorted(leftovers));
+    expect(sorted(w.account.callIds('DeleteSnapshot'))).toEqual(sorted(leftovers));
     expect(report.done).toMatchObject({ deleted: 2, snapshotsDeleted: 4, orphanSnapshotsDeleted: 0, bytesFreed: 20 * GIB });
     const lastDeregister = Math.max(...images.slice(3).map((i) => w.journal.indexOf(`deregister ${i.imageId}`)));
     const firstDelete = Math.min(...leftovers.map((id) => w.journal.indexOf(`deleteSnapshot ${id}`)));
@@ -208,13 +210,13 @@ describe('rotateImages', () => {
     // Prepare
     const w = rotationWorld({ defaultRetention: { kind: 'count', count: 1 } });
     const images = week(w, 4);
-    w.ec2.keepSnapshotsOnDeregister = new Set([images[2]!.imageId]);
+    w.account.keepSnapshotsOnDeregister = new Set([images[2]!.imageId]);
 
     // Act
     const report = await rotateImages({}, w.deps);
 
     // Assess
-    expect(w.ec2.callIds('DeleteSnapshot')).toEqual(images[2]!.snapshotIds);
+    expect(w.account.callIds('DeleteSnapshot')).toEqual(images[2]!.snapshotIds);
     expect(report.done).toMatchObject({ deleted: 3, snapshotsDeleted: 3, bytesFreed: 3 * DEFAULT_SNAPSHOT_BYTES });
   });
 
@@ -222,8 +224,8 @@ describe('rotateImages', () => {
     // Prepare
     const w = rotationWorld({ defaultRetention: { kind: 'count', count: 1 } });
     const images = week(w, 3);
-    w.ec2.keepSnapshotsOnDeregister = true;
-    w.ec2.failDeleteSnapshot(images[1]!.snapshotIds[0]!, throttled('DeleteSnapshot'));
+    w.account.keepSnapshotsOnDeregister = true;
+    w.account.failDeleteSnapshot(images[1]!.snapshotIds[0]!, throttled('DeleteSnapshot'));
 
     // Act
     const report = await rotateImages({}, w.deps);
@@ -238,10 +240,10 @@ describe('rotateImages', () => {
     // Prepare
     const w = rotationWorld({ orphanGraceHours: 24 });
     const images = week(w, 2);
-    const old = w.ec2.addSnapshot({ tags: { [TAG.managedBy]: STACK }, sizeBytes: 50 * GIB, startTime: new Date(NOW.getTime() - 3 * DAY) });
-    const young = w.ec2.addSnapshot({ tags: { [TAG.managedBy]: STACK }, startTime: new Date(NOW.getTime() - 2 * 3_600_000) });
-    const theirs = w.ec2.addSnapshot({ tags: { [TAG.managedBy]: 'other-stack' }, startTime: new Date(NOW.getTime() - 30 * DAY) });
-    const untagged = w.ec2.addSnapshot({ tags: {}, startTime: new Date(NOW.getTime() - 30 * DAY) });
+    const old = w.account.addSnapshot({ tags: { [TAG.managedBy]: STACK }, sizeBytes: 50 * GIB, startTime: new Date(NOW.getTime() - 3 * DAY) });
+    const young = w.account.addSnapshot({ tags: { [TAG.managedBy]: STACK }, startTime: new Date(NOW.getTime() - 2 * 3_600_000) });
+    const theirs = w.account.addSnapshot({ tags: { [TAG.managedBy]: 'other-stack' }, startTime: new Date(NOW.getTime() - 30 * DAY) });
+    const untagged = w.account.addSnapshot({ tags: {}, startTime: new Date(NOW.getTime() - 30 * DAY) });
 
     // Act
     const report = await rotateImages({}, w.deps);
@@ -249,7 +251,7 @@ describe('rotateImages', () => {
     // Assess
     expect(snapshotExists(w, old)).toBe(false);
     for (const id of [young, theirs, untagged, ...snapshotsOf(images)]) expect(snapshotExists(w, id)).toBe(true);
-    expect(w.ec2.callIds('DeleteSnapshot')).toEqual([old]);
+    expect(w.account.callIds('DeleteSnapshot')).toEqual([old]);
     expect(report.planned).toMatchObject({ delete: 0, orphanSnapshots: 1, bytesToFree: 50 * GIB });
     expect(report.done).toMatchObject({ deleted: 0, snapshotsDeleted: 0, orphanSnapshotsDeleted: 1, bytesFreed: 50 * GIB });
   });
@@ -258,17 +260,17 @@ describe('rotateImages', () => {
     // Prepare
     const w = rotationWorld({ dryRun: true, defaultRetention: { kind: 'count', count: 2 }, deprecateAfterDays: 1 });
     const images = week(w, 5);
-    const orphan = w.ec2.addSnapshot({ tags: { [TAG.managedBy]: STACK }, startTime: new Date(NOW.getTime() - 3 * DAY) });
-    w.ec2.keepSnapshotsOnDeregister = true;
-    const before = { images: sorted([...w.ec2.images.keys()]), snapshots: sorted([...w.ec2.snapshotTags.keys()]) };
+    const orphan = w.account.addSnapshot({ tags: { [TAG.managedBy]: STACK }, startTime: new Date(NOW.getTime() - 3 * DAY) });
+    w.account.keepSnapshotsOnDeregister = true;
+    const before = { images: sorted([...w.account.images.keys()]), snapshots: sorted([...w.account.snapshotTags.keys()]) };
 
     // Act
     const report = await rotateImages({}, w.deps);
 
     // Assess
-    expect({ images: sorted([...w.ec2.images.keys()]), snapshots: sorted([...w.ec2.snapshotTags.keys()]) }).toEqual(before);
-    expect([...w.ec2.images.values()].every((i) => i.deprecationTime === undefined)).toBe(true);
-    for (const action of ['DeregisterImage', 'DeleteSnapshot', 'EnableImageDeprecation'] as const) expect(w.ec2.callCount(action)).toBe(0);
+    expect({ images: sorted([...w.account.images.keys()]), snapshots: sorted([...w.account.snapshotTags.keys()]) }).toEqual(before);
+    expect([...w.account.images.values()].every((i) => i.deprecationTime === undefined)).toBe(true);
+    for (const action of ['DeregisterImage', 'DeleteSnapshot', 'EnableImageDeprecation'] as const) expect(w.account.callCount(action)).toBe(0);
     expect(report).toMatchObject({
       dryRun: true,
       planned: { keep: 2, delete: 3, deprecate: 1, orphanSnapshots: 1, bytesToFree: 4 * DEFAULT_SNAPSHOT_BYTES },
@@ -298,7 +300,7 @@ describe('rotateImages', () => {
 
     // Assess
     expect(report.dryRun).toBe(dry);
-    expect(w.ec2.callCount('DeregisterImage')).toBe(dry ? 0 : 2);
+    expect(w.account.callCount('DeregisterImage')).toBe(dry ? 0 : 2);
   });
 
   it('publishes one ImagesRotated per run, valid against its schema, with the counts and the deletions', async () => {
@@ -368,15 +370,15 @@ describe('rotateImages', () => {
       // Prepare
       const w = rotationWorld({ defaultRetention: { kind: 'count', count: 2 } });
       const images = week(w, 6);
-      w.ec2.addImageReference(images[3]!.imageId, 'ssm:Parameter arn:aws:ssm:us-east-1:123456789012:parameter/golden-ami');
-      w.ec2.addImageReference(images[0]!.imageId, 'ec2:LaunchTemplate arn:aws:ec2:us-east-1:123456789012:launch-template/lt-1');
+      w.account.addImageReference(images[3]!.imageId, 'ssm:Parameter arn:aws:ssm:us-east-1:123456789012:parameter/golden-ami');
+      w.account.addImageReference(images[0]!.imageId, 'ec2:LaunchTemplate arn:aws:ec2:us-east-1:123456789012:launch-template/lt-1');
 
       // Act
       const report = await rotateImages({}, w.deps);
 
       // Assess
-      expect(w.ec2.callCount('DescribeImageReferences')).toBe(1);
-      expect(sorted(w.ec2.callIds('DescribeImageReferences'))).toEqual(sorted(idsOf(images.slice(2))));
+      expect(w.account.callCount('DescribeImageReferences')).toBe(1);
+      expect(sorted(w.account.callIds('DescribeImageReferences'))).toEqual(sorted(idsOf(images.slice(2))));
       expect(images.map((i) => exists(w, i))).toEqual([true, true, false, true, false, false]);
       expect(report).toMatchObject({ referencesChecked: true, planned: { keep: 3, delete: 3 } });
       const plan = w.log.records.find((r) => r.message === 'plan' && (r.extra[0] as { imageId: string }).imageId === images[3]!.imageId);
@@ -395,7 +397,7 @@ describe('rotateImages', () => {
       const report = await rotateImages({}, w.deps);
 
       // Assess
-      expect(w.ec2.callCount('DescribeImageReferences')).toBe(0);
+      expect(w.account.callCount('DescribeImageReferences')).toBe(0);
       expect(report.referencesChecked).toBe(false);
     });
 
@@ -403,14 +405,14 @@ describe('rotateImages', () => {
       // Prepare
       const w = rotationWorld({ defaultRetention: { kind: 'count', count: 1 } });
       const images = week(w, 3);
-      w.ec2.imageReferencesOffered = false;
+      w.account.imageReferencesOffered = false;
 
       // Act
       const report = await rotateImages({}, w.deps);
 
       // Assess
       expect(images.every((i) => exists(w, i))).toBe(true);
-      expect(w.ec2.callCount('DeregisterImage')).toBe(0);
+      expect(w.account.callCount('DeregisterImage')).toBe(0);
       expect(report).toMatchObject({ referencesChecked: false, failures: [], planned: { keep: 3, delete: 0, keptUnverified: 2 } });
       expect(sorted(report.keptUnverified.map((k) => k.imageId))).toEqual(sorted(idsOf(images.slice(1))));
       expect(report.keptUnverified[0]).toMatchObject({ lineage: 'web', errorCode: 'InvalidAction' });
@@ -429,14 +431,14 @@ describe('rotateImages', () => {
       // Prepare
       const w = rotationWorld({ defaultRetention: { kind: 'count', count: 1 } });
       const images = week(w, 3);
-      w.ec2.failFindImageReferences(error);
+      w.account.failFindImageReferences(error);
 
       // Act
       const report = await rotateImages({}, w.deps);
 
       // Assess
       expect(images.every((i) => exists(w, i))).toBe(true);
-      expect(w.ec2.callCount('DeregisterImage')).toBe(0);
+      expect(w.account.callCount('DeregisterImage')).toBe(0);
       expect(report.done.deleted).toBe(0);
       expect(report.keptUnverified.map((k) => k.errorCode)).toEqual([error.code, error.code]);
       const plan = w.log.records.find((r) => r.message === 'plan' && (r.extra[0] as { imageId: string }).imageId === images[2]!.imageId);
@@ -447,13 +449,13 @@ describe('rotateImages', () => {
       // Prepare: 25 candidates in 3 slices of 10, 10 and 5; the second slice is refused
       const w = rotationWorld({ defaultRetention: { kind: 'count', count: 1 } });
       const images = week(w, 26);
-      w.ec2.failImageReferencesCall(2, new AwsCallError('UnauthorizedOperation', 'DescribeImageReferences', 'cannot check ssm:Parameter', false, 403));
+      w.account.failImageReferencesCall(2, new AwsCallError('UnauthorizedOperation', 'DescribeImageReferences', 'cannot check ssm:Parameter', false, 403));
 
       // Act
       const report = await rotateImages({}, w.deps);
 
       // Assess
-      const calls = w.ec2.calls.filter((c) => c.action === 'DescribeImageReferences');
+      const calls = w.account.calls.filter((c) => c.action === 'DescribeImageReferences');
       expect(calls.map((c) => c.ids.length)).toEqual([10, 10, 5]);
       const refused = new Set(calls[1]!.ids);
       expect(sorted(report.keptUnverified.map((k) => k.imageId))).toEqual(sorted([...refused]));
@@ -466,7 +468,7 @@ describe('rotateImages', () => {
       // Prepare
       const w = rotationWorld({ defaultRetention: { kind: 'count', count: 1 } });
       week(w, 60);
-      w.ec2.imageReferencesOffered = false;
+      w.account.imageReferencesOffered = false;
 
       // Act
       const report = await rotateImages({}, w.deps);
@@ -482,7 +484,7 @@ describe('rotateImages', () => {
       // Prepare
       const w = rotationWorld({ dryRun: true, defaultRetention: { kind: 'count', count: 1 } });
       week(w, 4);
-      w.ec2.failFindImageReferences(new AwsCallError('UnauthorizedOperation', 'DescribeImageReferences', 'no', false, 403));
+      w.account.failFindImageReferences(new AwsCallError('UnauthorizedOperation', 'DescribeImageReferences', 'no', false, 403));
 
       // Act
       await rotateImages({}, w.deps);
@@ -514,7 +516,7 @@ describe('rotateImages', () => {
       // Prepare
       const w = rotationWorld();
       const id = instanceIdOf(9);
-      w.ec2.addInstance(id, { [TAG.bake]: 'nightly', [TAG.retain]: '2' }, 'running', 1, BASE_AMI);
+      w.account.addInstance(id, { [TAG.bake]: 'nightly', [TAG.retain]: '2' }, 'running', 1, BASE_AMI);
       week(w, 4, { lineage: id });
 
       // Act
@@ -549,7 +551,7 @@ describe('rotateImages', () => {
       // Assess
       expect(theirs.every((i) => exists(w, i))).toBe(true);
       expect(report.imagesSeen).toBe(2);
-      for (const id of idsOf(theirs)) expect(w.ec2.calls.some((c) => c.ids.includes(id))).toBe(false);
+      for (const id of idsOf(theirs)) expect(w.account.calls.some((c) => c.ids.includes(id))).toBe(false);
     });
 
     it('spares pending images and failed ones within the grace period, and deletes failed ones past it with their snapshots', async () => {
@@ -597,7 +599,7 @@ describe('rotateImages', () => {
       const second = await rotateImages({}, w.deps);
 
       // Assess: the images of 4, 5 and 6 days ago are older than 3 days (3 days ago is 3 days and 3 hours old)
-      expect(sorted(w.ec2.callIds('EnableImageDeprecation'))).toEqual(sorted(idsOf(images.slice(3))));
+      expect(sorted(w.account.callIds('EnableImageDeprecation'))).toEqual(sorted(idsOf(images.slice(3))));
       // EC2 refuses a time in the past and rounds to the minute: two minutes on, whole
       for (const i of images.slice(3)) expect(i.deprecationTime).toBe(new Date(NOW.getTime() + 120_000).toISOString());
       expect(first.done.deprecated).toBe(4);
@@ -609,8 +611,8 @@ describe('rotateImages', () => {
       // Prepare: every deletion takes five minutes of the run (a large fleet, a throttled account)
       const w = rotationWorld({ defaultRetention: { kind: 'count', count: 3 }, deprecateAfterDays: 1 });
       week(w, 7);
-      const deregister = w.ec2.deregisterImage.bind(w.ec2);
-      w.ec2.deregisterImage = async (imageId) => {
+      const deregister = w.deps.ec2.deregisterImage;
+      w.deps.ec2.deregisterImage = async (imageId) => {
         w.clock.now = new Date(w.clock.now.getTime() + 5 * 60_000);
         return deregister(imageId);
       };
@@ -628,7 +630,7 @@ describe('rotateImages', () => {
       // Prepare
       const w = rotationWorld({ defaultRetention: { kind: 'count', count: 7 }, deprecateAfterDays: 3 });
       const images = week(w, 7);
-      w.ec2.failDeprecation(images[5]!.imageId, throttled('EnableImageDeprecation'));
+      w.account.failDeprecation(images[5]!.imageId, throttled('EnableImageDeprecation'));
 
       // Act
       const report = await rotateImages({}, w.deps);
@@ -643,17 +645,17 @@ describe('rotateImages', () => {
     // Prepare
     const w = rotationWorld({ defaultRetention: { kind: 'tiers', tiers: { daily: 3, weekly: 2 } } });
     week(w, 20);
-    w.ec2.addSnapshot({ tags: { [TAG.managedBy]: STACK }, startTime: new Date(NOW.getTime() - 3 * DAY) });
+    w.account.addSnapshot({ tags: { [TAG.managedBy]: STACK }, startTime: new Date(NOW.getTime() - 3 * DAY) });
     await rotateImages({}, w.deps);
-    const after = w.ec2.calls.length;
+    const after = w.account.calls.length;
 
     // Act
     const report = await rotateImages({}, w.deps);
 
     // Assess
     expect(report.planned).toMatchObject({ delete: 0, orphanSnapshots: 0 });
-    expect(w.ec2.calls.slice(after).map((c) => c.action)).not.toContain('DeregisterImage');
-    expect(w.ec2.calls.slice(after).map((c) => c.action)).not.toContain('DeleteSnapshot');
+    expect(w.account.calls.slice(after).map((c) => c.action)).not.toContain('DeregisterImage');
+    expect(w.account.calls.slice(after).map((c) => c.action)).not.toContain('DeleteSnapshot');
   });
 
   describe('EC2 calls', () => {
@@ -667,7 +669,7 @@ describe('rotateImages', () => {
       return w;
     }
     const reads = (w: World) =>
-      (['DescribeImages', 'DescribeSnapshots', 'DescribeInstances', 'DescribeLaunchTemplateVersions'] as const).map((a) => w.ec2.callCount(a));
+      (['DescribeImages', 'DescribeSnapshots', 'DescribeInstances', 'DescribeLaunchTemplateVersions'] as const).map((a) => w.account.callCount(a));
 
     it('makes no per-image describe calls: one page of each listing, one references call per 10 candidates, one deregistration per deleted image', async () => {
       // Prepare
@@ -678,11 +680,11 @@ describe('rotateImages', () => {
 
       // Assess: snapshots are read twice, before and after the deletions
       expect(report.done.deleted).toBe(40);
-      expect(w.ec2.describeImageCalls).toEqual([]);
+      expect(w.account.describeImageCalls).toEqual([]);
       expect(reads(w)).toEqual([1, 2, 1, 1]);
-      expect(w.ec2.callCount('DescribeImageReferences')).toBe(4);
-      expect(w.ec2.callCount('DeregisterImage')).toBe(40);
-      expect(w.ec2.callCount('DeleteSnapshot')).toBe(0);
+      expect(w.account.callCount('DescribeImageReferences')).toBe(4);
+      expect(w.account.callCount('DeregisterImage')).toBe(40);
+      expect(w.account.callCount('DeleteSnapshot')).toBe(0);
     });
 
     it('grows its reads with pages, not with images', async () => {
@@ -699,8 +701,8 @@ describe('rotateImages', () => {
       // Assess: 140 images and 140 snapshots at 25 a page are 6 pages; 80 snapshots after the deletions, 4; 20 instances, 1
       expect(reads(large)).toEqual(reads(small));
       expect(reads(paged)).toEqual([6, 6 + 3, 1, 1]);
-      expect(large.ec2.callCount('DeregisterImage')).toBe(80);
-      expect(large.ec2.describeImageCalls).toEqual([]);
+      expect(large.account.callCount('DeregisterImage')).toBe(80);
+      expect(large.account.describeImageCalls).toEqual([]);
     });
 
     it('asks DescribeImageReferences about 10 candidates a call, EC2\u2019s limit, each once', async () => {
@@ -711,7 +713,7 @@ describe('rotateImages', () => {
       const report = await rotateImages({}, w.deps);
 
       // Assess
-      const calls = w.ec2.calls.filter((c) => c.action === 'DescribeImageReferences');
+      const calls = w.account.calls.filter((c) => c.action === 'DescribeImageReferences');
       expect(calls).toHaveLength(24);
       expect(calls.every((c) => c.ids.length === 10)).toBe(true);
       expect(new Set(calls.flatMap((c) => c.ids)).size).toBe(240);
@@ -774,7 +776,7 @@ describe('rotateImages: metrics', () => {
     baked(w, { daysAgo: 0, snapshotBytes: [8 * GIB, 100 * GIB] });
     baked(w, { daysAgo: 1, snapshotBytes: [8 * GIB, 30 * GIB] });
     baked(w, { daysAgo: 2, snapshotBytes: [1_234_567, 7_654_321] });
-    w.ec2.addSnapshot({ tags: { [TAG.managedBy]: STACK }, sizeBytes: 50 * GIB, startTime: new Date(NOW.getTime() - 3 * DAY) });
+    w.account.addSnapshot({ tags: { [TAG.managedBy]: STACK }, sizeBytes: 50 * GIB, startTime: new Date(NOW.getTime() - 3 * DAY) });
 
     // Act
     const report = await rotateImages({}, w.deps);
@@ -795,8 +797,8 @@ describe('rotateImages: metrics', () => {
     // Prepare: four images to delete; two of them cannot be deregistered
     const w = rotationWorld({ defaultRetention: { kind: 'count', count: 3 } });
     const images = week(w, 7);
-    w.ec2.failDeregister(images[4]!.imageId, new AwsCallError('UnauthorizedOperation', 'DeregisterImage', 'no', false, 403));
-    w.ec2.failDeregister(images[6]!.imageId, throttled('DeregisterImage'));
+    w.account.failDeregister(images[4]!.imageId, new AwsCallError('UnauthorizedOperation', 'DeregisterImage', 'no', false, 403));
+    w.account.failDeregister(images[6]!.imageId, throttled('DeregisterImage'));
 
     // Act
     await rotateImages({}, w.deps);
@@ -809,7 +811,7 @@ describe('rotateImages: metrics', () => {
     // Prepare
     const w = rotationWorld({ defaultRetention: { kind: 'count', count: 3 } });
     week(w, 5, { snapshotBytes: [8 * GIB, 2 * GIB] });
-    w.ec2.keepSnapshotsOnDeregister = true;
+    w.account.keepSnapshotsOnDeregister = true;
 
     // Act
     await rotateImages({}, w.deps);
@@ -852,7 +854,7 @@ describe('rotateImages: metrics', () => {
     const w = rotationWorld({ defaultRetention: { kind: 'count', count: 3 } });
     week(w, 5);
     let snapshotListings = 0;
-    const ec2 = new Proxy(w.ec2, {
+    const ec2 = new Proxy(w.deps.ec2, {
       get(target, prop) {
         const value: unknown = Reflect.get(target, prop);
         if (prop === 'listManagedSnapshots') {

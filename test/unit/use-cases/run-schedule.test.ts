@@ -2,11 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { BakeRequested, PolicyInvalid } from '../../../shared/domain/events.js';
 import { ScheduledRun } from '../../../shared/domain/incoming.js';
 import { TAG } from '../../../shared/domain/tags.js';
-import { AwsCallError, FanOutIncomplete } from '../../../shared/runtime/errors.js';
+import { AwsCallError, FanOutIncomplete } from '../../../shared/use-cases/errors.js';
 import { bakeInstance } from '../../../shared/use-cases/bake-instance.js';
 import { inspectFleet } from '../../../shared/use-cases/inspect-fleet.js';
 import { runSchedule } from '../../../shared/use-cases/run-schedule.js';
-import { instanceIdOf, NOW, STACK, world, type World } from '../fakes.js';
+import { bakeEc2, fleetViewEc2, instanceIdOf, NOW, scheduleEc2, STACK, world as worldOf, type World, type WorldOptions } from '../fakes.js';
+
+/** A world of the scheduled run's slice only: the use case sees nothing else of EC2. */
+const world = (options?: WorldOptions) => worldOf(scheduleEc2, options);
 
 const nightly = (overrides: Partial<ScheduledRun> = {}): ScheduledRun =>
   ScheduledRun.parse({ schedule: 'nightly', period: 'day', timeZone: 'Europe/Paris', scheduledTime: '2026-11-26T23:30:00Z', ...overrides });
@@ -15,16 +18,16 @@ const id = instanceIdOf;
 
 /** A fleet of ten instances; eight of them carry the bake tag and are alive. */
 function fleet(w: World) {
-  w.ec2.addInstance(id(1), { [TAG.bake]: 'nightly', [TAG.lineage]: 'web-1', Name: 'web-1' });
-  w.ec2.addInstance(id(2), { [TAG.bake]: 'nightly' });
-  w.ec2.addInstance(id(3), { [TAG.bake]: 'nightly,weekly' });
-  w.ec2.addInstance(id(4), { [TAG.bake]: 'weekly' });
-  w.ec2.addInstance(id(5), { [TAG.bake]: 'nightly', [TAG.reboot]: 'yes' });
-  w.ec2.addInstance(id(6), { [TAG.bake]: 'nightly', [TAG.retain]: '0d' });
-  w.ec2.addInstance(id(7), { [TAG.bake]: 'nighlty' });
-  w.ec2.addInstance(id(8), { [TAG.bake]: 'nightly' }, 'stopped');
-  w.ec2.addInstance(id(9), { [TAG.bake]: 'nightly' }, 'terminated');
-  w.ec2.addInstance(id(10), { Name: 'not opted in' });
+  w.account.addInstance(id(1), { [TAG.bake]: 'nightly', [TAG.lineage]: 'web-1', Name: 'web-1' });
+  w.account.addInstance(id(2), { [TAG.bake]: 'nightly' });
+  w.account.addInstance(id(3), { [TAG.bake]: 'nightly,weekly' });
+  w.account.addInstance(id(4), { [TAG.bake]: 'weekly' });
+  w.account.addInstance(id(5), { [TAG.bake]: 'nightly', [TAG.reboot]: 'yes' });
+  w.account.addInstance(id(6), { [TAG.bake]: 'nightly', [TAG.retain]: '0d' });
+  w.account.addInstance(id(7), { [TAG.bake]: 'nighlty' });
+  w.account.addInstance(id(8), { [TAG.bake]: 'nightly' }, 'stopped');
+  w.account.addInstance(id(9), { [TAG.bake]: 'nightly' }, 'terminated');
+  w.account.addInstance(id(10), { Name: 'not opted in' });
 }
 const BAKED = [id(1), id(2), id(3), id(6), id(8)];
 
@@ -83,7 +86,7 @@ describe('runSchedule: fan-out', () => {
   it('fans out a large fleet with one listing page and one publish per 1,000 instances', async () => {
     // Prepare: 2,500 instances, every 10th of them weekly only
     const w = world({ pageSize: 1000 });
-    for (let n = 1; n <= 2500; n++) w.ec2.addInstance(id(n), { [TAG.bake]: n % 10 === 0 ? 'weekly' : 'nightly' });
+    for (let n = 1; n <= 2500; n++) w.account.addInstance(id(n), { [TAG.bake]: n % 10 === 0 ? 'weekly' : 'nightly' });
 
     // Act
     const report = await runSchedule(nightly(), w.deps);
@@ -111,7 +114,7 @@ describe('runSchedule: fan-out', () => {
     // Prepare
     const w = world();
     fleet(w);
-    const image = w.ec2.addImage({
+    const image = w.account.addImage({
       name: `${STACK}/web-1/nightly/2026-11-26`,
       state: 'available',
       tags: { [TAG.managedBy]: STACK, [TAG.status]: 'pending', [TAG.lineage]: 'web-1', [TAG.sourceInstance]: id(1) },
@@ -122,7 +125,7 @@ describe('runSchedule: fan-out', () => {
 
     // Assess
     expect(report.reconcile).toEqual({ pendingSeen: 1, good: 1, failed: 0, stillBuilding: 0, errors: 0 });
-    expect(w.ec2.images.get(image.imageId)!.tags[TAG.status]).toBe('good');
+    expect(w.account.images.get(image.imageId)!.tags[TAG.status]).toBe('good');
     expect(w.journal[0]).toBe('publish ImageBaked');
     expect(w.journal.indexOf('publish BakeRequested')).toBeGreaterThan(0);
   });
@@ -131,7 +134,7 @@ describe('runSchedule: fan-out', () => {
     // Prepare
     const w = world({ pageSize: 3 });
     fleet(w);
-    w.ec2.failListPendingImages(new AwsCallError('UnauthorizedOperation', 'DescribeImages', 'no', false, 403));
+    w.account.failListPendingImages(new AwsCallError('UnauthorizedOperation', 'DescribeImages', 'no', false, 403));
 
     // Act
     const report = await runSchedule(nightly(), w.deps);
@@ -225,7 +228,7 @@ describe('runSchedule: slots', () => {
   ] as const)('computes the slot in the run time zone (%s, %s, %s -> %s)', async (timeZone, period, scheduledTime, slot) => {
     // Prepare
     const w = world();
-    w.ec2.addInstance(id(1), { [TAG.bake]: 'nightly' });
+    w.account.addInstance(id(1), { [TAG.bake]: 'nightly' });
 
     // Act
     const report = await runSchedule(nightly({ timeZone, period, scheduledTime }), w.deps);
@@ -238,7 +241,7 @@ describe('runSchedule: slots', () => {
   it('takes the slot from scheduledTime, not from the clock: a late run lands in the slot it was fired for', async () => {
     // Prepare: the clock says 2026-11-28, the schedule fired for the night of the 26th
     const w = world({ now: new Date('2026-11-28T09:00:00Z') });
-    w.ec2.addInstance(id(1), { [TAG.bake]: 'nightly' });
+    w.account.addInstance(id(1), { [TAG.bake]: 'nightly' });
 
     // Act
     const report = await runSchedule(nightly({ timeZone: 'UTC', scheduledTime: '2026-11-26T01:00:00Z' }), w.deps);
@@ -259,15 +262,17 @@ describe('runSchedule then bakeInstance, in memory', () => {
     const requests = w.bus.ofType('BakeRequested');
 
     // Act
+    // The bake function's slice, over the same account.
+    const bake = { ...w.deps, ec2: bakeEc2(w.account) };
     const outcomes = [];
-    for (const r of [...requests, ...requests]) outcomes.push(await bakeInstance(r, w.deps));
+    for (const r of [...requests, ...requests]) outcomes.push(await bakeInstance(r, bake));
 
     // Assess
     expect(requests).toHaveLength(10);
     expect(outcomes.filter((o) => o.status === 'created')).toHaveLength(5);
     expect(outcomes.filter((o) => o.status === 'already-baked')).toHaveLength(15);
-    expect([...w.ec2.images.values()].map((i) => i.sourceInstanceId).sort()).toEqual([...BAKED].sort());
-    expect(w.ec2.instances.get(id(2))!.tags[TAG.lineage]).toBe(id(2));
+    expect([...w.account.images.values()].map((i) => i.sourceInstanceId).sort()).toEqual([...BAKED].sort());
+    expect(w.account.instances.get(id(2))!.tags[TAG.lineage]).toBe(id(2));
   });
 });
 
@@ -277,14 +282,14 @@ describe('runSchedule: metrics', () => {
 
   /** An opted-in instance of its own lineage, launched long ago. */
   function member(w: World, n: number, bake = 'nightly', launchedHoursAgo = 24 * 90) {
-    const instance = w.ec2.addInstance(id(n), { [TAG.bake]: bake, [TAG.lineage]: `web-${n}` });
+    const instance = w.account.addInstance(id(n), { [TAG.bake]: bake, [TAG.lineage]: `web-${n}` });
     instance.launchTime = hoursAgo(launchedHoursAgo);
     return instance;
   }
 
   /** An image of lineage web-n, made `h` hours ago. */
   function image(w: World, n: number, h: number, status = 'good', schedule = 'nightly', state = 'available') {
-    return w.ec2.addImage({
+    return w.account.addImage({
       name: `${STACK}/web-${n}/${schedule}/${hoursAgo(h).toISOString()}`,
       state,
       creationDate: hoursAgo(h).toISOString(),
@@ -319,7 +324,7 @@ describe('runSchedule: metrics', () => {
     expect(report.lineagesWithoutGoodImage).toBe(2);
     expect(w.metrics.records).toEqual([{ name: 'LineagesWithoutGoodImage', unit: 'Count', value: 2 }]);
     // 6 images, 2 a page: one listing of 3 pages
-    expect(w.ec2.callCount('DescribeImages')).toBe(3);
+    expect(w.account.callCount('DescribeImages')).toBe(3);
   });
 
   it('counts the same lineages as the operator status shows as without a good image', async () => {
@@ -329,7 +334,8 @@ describe('runSchedule: metrics', () => {
 
     // Act
     const report = await runSchedule(nightly(), w.deps);
-    const view = await inspectFleet(w.deps, { nightly: 'day', weekly: 'week' });
+    // The operator's status, over the same account.
+    const view = await inspectFleet({ ...w.deps, ec2: fleetViewEc2(w.account) }, { nightly: 'day', weekly: 'week' });
 
     // Assess
     const late = view.lineages.filter((l) => l.problems.some((p) => p.startsWith('no good nightly image'))).map((l) => l.lineage);
@@ -391,7 +397,7 @@ describe('runSchedule: metrics', () => {
     // Prepare
     const w = world();
     mixedFleet(w);
-    w.ec2.failListing('DescribeImages', new AwsCallError('RequestLimitExceeded', 'DescribeImages', 'slow down', true, 503));
+    w.account.failListing('DescribeImages', new AwsCallError('RequestLimitExceeded', 'DescribeImages', 'slow down', true, 503));
 
     // Act
     const report = await runSchedule(nightly(), w.deps);

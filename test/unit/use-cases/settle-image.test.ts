@@ -1,9 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { ImageBaked, ImageBakeFailed } from '../../../shared/domain/events.js';
 import { TAG } from '../../../shared/domain/tags.js';
-import { AwsCallError } from '../../../shared/runtime/errors.js';
+import { AwsCallError } from '../../../shared/use-cases/errors.js';
 import { applySettlement, reconcilePending, settleImage } from '../../../shared/use-cases/settle-image.js';
-import { instanceIdOf, STACK, world, type World } from '../fakes.js';
+import { instanceIdOf, settleEc2, STACK, world as worldOf, type World, type WorldOptions } from '../fakes.js';
+
+/** A world of the settle slice only: the use case sees nothing else of EC2. */
+const world = (options?: WorldOptions) => worldOf(settleEc2, options);
 
 const SOURCE = instanceIdOf(7);
 
@@ -11,7 +14,7 @@ const SOURCE = instanceIdOf(7);
 function managedImage(w: World, opts: { state?: string; status?: string; slot?: string; managedBy?: string; stateReason?: string; snapshots?: number } = {}) {
   const slot = opts.slot ?? '2026-11-26';
   const managedBy = opts.managedBy ?? STACK;
-  const image = w.ec2.addImage({
+  const image = w.account.addImage({
     name: `${managedBy}/web/nightly/${slot}`,
     state: opts.state ?? 'pending',
     creationDate: '2026-11-26T01:00:10.000Z',
@@ -29,7 +32,7 @@ function managedImage(w: World, opts: { state?: string; status?: string; slot?: 
   return image;
 }
 
-const statusOf = (w: World, id: string) => w.ec2.images.get(id)?.tags[TAG.status] ?? w.ec2.snapshotTags.get(id)?.[TAG.status];
+const statusOf = (w: World, id: string) => w.account.images.get(id)?.tags[TAG.status] ?? w.account.snapshotTags.get(id)?.[TAG.status];
 
 describe('settleImage', () => {
   it('publishes ImageBaked, then tags the image and its snapshots good', async () => {
@@ -57,7 +60,7 @@ describe('settleImage', () => {
       settledBy: 'event',
     });
     for (const id of [image.imageId, ...image.snapshotIds]) expect(statusOf(w, id)).toBe('good');
-    expect(w.ec2.tagCalls).toEqual([{ resourceIds: [image.imageId, ...image.snapshotIds], tags: { [TAG.status]: 'good' } }]);
+    expect(w.account.tagCalls).toEqual([{ resourceIds: [image.imageId, ...image.snapshotIds], tags: { [TAG.status]: 'good' } }]);
     expect(w.journal).toEqual(['publish ImageBaked', `tag ${[image.imageId, ...image.snapshotIds].join(',')} {"${TAG.status}":"good"}`]);
   });
 
@@ -111,7 +114,7 @@ describe('settleImage', () => {
     // Assess
     expect(s).toEqual({ kind: 'unchanged', why: 'already-settled' });
     expect(w.bus.calls).toEqual([]);
-    expect(w.ec2.tagCalls).toEqual([]);
+    expect(w.account.tagCalls).toEqual([]);
     expect(statusOf(w, image.imageId)).toBe(status);
   });
 
@@ -129,7 +132,7 @@ describe('settleImage', () => {
       { kind: 'unchanged', why: 'not-managed' },
     ]);
     expect(w.bus.calls).toEqual([]);
-    expect(w.ec2.tagCalls).toEqual([]);
+    expect(w.account.tagCalls).toEqual([]);
   });
 
   it('publishes nothing while the image is still building', async () => {
@@ -157,7 +160,7 @@ describe('settleImage', () => {
 
     // Assess
     await expect(act).rejects.toThrow(`could not publish ImageBaked for ${image.imageId}: ThrottlingException`);
-    expect(w.ec2.tagCalls).toEqual([]);
+    expect(w.account.tagCalls).toEqual([]);
     for (const id of [image.imageId, ...image.snapshotIds]) expect(statusOf(w, id)).toBe('pending');
   });
 
@@ -185,7 +188,7 @@ describe('applySettlement', () => {
     // Prepare
     const w = world();
     const image = managedImage(w, { state: 'available' });
-    const view = await w.ec2.describeImage(image.imageId);
+    const view = await w.deps.ec2.describeImage(image.imageId);
 
     // Act
     const s = await applySettlement(view, w.deps, 'reconcile');
@@ -199,7 +202,7 @@ describe('applySettlement', () => {
     // Prepare
     const w = world();
     const image = managedImage(w, { state: 'available' });
-    const view = { ...(await w.ec2.describeImage(image.imageId))!, creationDate: undefined };
+    const view = { ...(await w.deps.ec2.describeImage(image.imageId))!, creationDate: undefined };
 
     // Act
     await applySettlement(view, w.deps, 'event');
@@ -244,7 +247,7 @@ describe('reconcilePending', () => {
     const ok1 = managedImage(w, { state: 'available', slot: '2026-11-21' });
     const stuck = managedImage(w, { state: 'available', slot: '2026-11-22' });
     const ok2 = managedImage(w, { state: 'failed', slot: '2026-11-23' });
-    w.ec2.failTagging(stuck.imageId, new AwsCallError('RequestLimitExceeded', 'CreateTags', 'slow down', true, 503));
+    w.account.failTagging(stuck.imageId, new AwsCallError('RequestLimitExceeded', 'CreateTags', 'slow down', true, 503));
 
     // Act
     const report = await reconcilePending(w.deps);
@@ -293,7 +296,7 @@ describe('reconcilePending', () => {
   it('lets a listing failure through to its caller', async () => {
     // Prepare
     const w = world();
-    w.ec2.failListPendingImages(new AwsCallError('RequestLimitExceeded', 'DescribeImages', 'slow down', true));
+    w.account.failListPendingImages(new AwsCallError('RequestLimitExceeded', 'DescribeImages', 'slow down', true));
 
     // Act
     const act = reconcilePending(w.deps);
@@ -351,12 +354,12 @@ describe('settling: metrics', () => {
     // Prepare
     const w = world();
     const image = managedImage(w, { state: 'available' });
-    w.ec2.failTagging(image.imageId, new AwsCallError('RequestLimitExceeded', 'CreateTags', 'slow down', true, 503));
+    w.account.failTagging(image.imageId, new AwsCallError('RequestLimitExceeded', 'CreateTags', 'slow down', true, 503));
 
     // Act
     await expect(settleImage(image.imageId, w.deps)).rejects.toMatchObject({ code: 'RequestLimitExceeded' });
     const countedBeforeRetry = w.metrics.totals();
-    w.ec2.failTagging(image.imageId, undefined);
+    w.account.failTagging(image.imageId, undefined);
     const report = await reconcilePending(w.deps);
 
     // Assess

@@ -5,9 +5,12 @@ import { CloudWatchClient, DeleteAlarmsCommand, DescribeAlarmsCommand, PutMetric
 import { CloudWatchGateway } from '../../../shared/aws/cloudwatch-gateway.js';
 import { statusAlarmName } from '../../../shared/domain/status-alarms.js';
 import { TAG, type Tags } from '../../../shared/domain/tags.js';
-import { AwsCallError } from '../../../shared/runtime/errors.js';
+import { AwsCallError } from '../../../shared/use-cases/errors.js';
 import { syncStatusAlarms } from '../../../shared/use-cases/sync-status-alarms.js';
-import { InMemoryAlarms, instanceIdOf, STACK, throttled, world, type World } from '../fakes.js';
+import { InMemoryAlarms, instanceIdOf, STACK, statusAlarmsEc2, throttled, world as worldOf, type World, type WorldOptions } from '../fakes.js';
+
+/** A world of the status-alarms slice only: the use case sees nothing else of EC2. */
+const world = (options?: WorldOptions) => worldOf(statusAlarmsEc2, options);
 
 expect.extend(allCustomMatcher);
 
@@ -25,18 +28,18 @@ const callsOf = (alarms: InMemoryAlarms, action: 'DescribeAlarms' | 'PutMetricAl
 
 /** `n` running instances opted in to recovery, numbered from `from`. */
 const optedIn = (w: World, n: number, from = 1) =>
-  Array.from({ length: n }, (_, i) => w.ec2.addInstance(instanceIdOf(from + i), recover('on-failure')).instanceId);
+  Array.from({ length: n }, (_, i) => w.account.addInstance(instanceIdOf(from + i), recover('on-failure')).instanceId);
 
 describe('syncStatusAlarms', () => {
   it('creates the missing alarms, removes the stale ones, keeps the rest and leaves other alarms alone', async () => {
     // Prepare
     const w = world();
-    w.ec2.addInstance(instanceIdOf(1), recover('on-failure'));
-    w.ec2.addInstance(instanceIdOf(2), recover('always'), 'stopped');
-    w.ec2.addInstance(instanceIdOf(3), recover('off'));
-    w.ec2.addInstance(instanceIdOf(4), { Name: 'plain' });
-    w.ec2.addInstance(instanceIdOf(5), recover('sometimes'));
-    w.ec2.addInstance(instanceIdOf(6), recover('always'), 'terminated');
+    w.account.addInstance(instanceIdOf(1), recover('on-failure'));
+    w.account.addInstance(instanceIdOf(2), recover('always'), 'stopped');
+    w.account.addInstance(instanceIdOf(3), recover('off'));
+    w.account.addInstance(instanceIdOf(4), { Name: 'plain' });
+    w.account.addInstance(instanceIdOf(5), recover('sometimes'));
+    w.account.addInstance(instanceIdOf(6), recover('always'), 'terminated');
     existingAlarm(w, alarmOf(2), instanceIdOf(2));
     existingAlarm(w, alarmOf(3), instanceIdOf(3));
     existingAlarm(w, alarmOf(6), instanceIdOf(6));
@@ -91,7 +94,7 @@ describe('syncStatusAlarms', () => {
     // Prepare
     const w = world();
     optedIn(w, 3);
-    w.ec2.addInstance(instanceIdOf(9), recover('off'));
+    w.account.addInstance(instanceIdOf(9), recover('off'));
     existingAlarm(w, alarmOf(9), instanceIdOf(9));
     await syncStatusAlarms(w.deps, w.alarms);
     w.alarms.calls.length = 0;

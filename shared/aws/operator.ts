@@ -1,0 +1,56 @@
+/**
+ * The gateways of the operator CLI, for a real account (default credential chain, a named
+ * profile, a region) or any endpoint (moto, a proxy). Its clients make fewer attempts than the
+ * functions' (clients.ts): a person is waiting, and a dead endpoint should say so quickly.
+ */
+import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { IAMClient } from '@aws-sdk/client-iam';
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import { SchedulerClient } from '@aws-sdk/client-scheduler';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { DeploymentGateway } from './deployment-gateway.js';
+import { Ec2Gateway } from './ec2-gateway.js';
+import { EventBusPublisher } from './event-bus.js';
+
+/** Where an operator's commands reach AWS. */
+export interface OperatorConnection {
+  region: string;
+  profile?: string | undefined;
+  endpoint?: string | undefined;
+}
+
+export interface OperatorGateways {
+  ec2: Ec2Gateway;
+  events: EventBusPublisher;
+  /** What doctor reads (made on first use: the other commands need none of its clients). */
+  deployment: () => DeploymentGateway;
+}
+
+export function operatorGateways(connection: OperatorConnection, eventBusName: string): OperatorGateways {
+  const clientConfig = {
+    region: connection.region,
+    maxAttempts: 3,
+    ...(connection.endpoint ? { endpoint: connection.endpoint } : {}),
+    ...(connection.profile ? { profile: connection.profile } : {}),
+  };
+  const ec2 = new EC2Client(clientConfig);
+  const eventBridge = new EventBridgeClient(clientConfig);
+  let deployment: DeploymentGateway | undefined;
+  return {
+    ec2: new Ec2Gateway(ec2),
+    events: new EventBusPublisher(eventBridge, eventBusName),
+    deployment: () =>
+      (deployment ??= new DeploymentGateway({
+        cloudFormation: new CloudFormationClient(clientConfig),
+        // IAM is global: the SDK sends it to IAM's endpoint whatever the region.
+        iam: new IAMClient(clientConfig),
+        lambda: new LambdaClient(clientConfig),
+        ec2,
+        events: eventBridge,
+        scheduler: new SchedulerClient(clientConfig),
+        sqs: new SQSClient(clientConfig),
+      })),
+  };
+}

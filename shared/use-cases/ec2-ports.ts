@@ -1,0 +1,161 @@
+/**
+ * What the use cases need of EC2, sliced by the use case it serves: each use case's deps name
+ * only its slice, so that its tests fake only that and a new call shows in its type. A method
+ * two slices use is declared once, in a small interface both extend. Ec2Gateway (shared/aws)
+ * implements every slice against AWS; test/unit/fakes implements them in memory.
+ */
+import type { ImageSpec, InstanceSummary } from '../domain/bake.js';
+import type { ImageView } from '../domain/image-status.js';
+import type { RelaunchSpec, StoredLaunchConfig } from '../domain/launch.js';
+import type { UnverifiedReason } from '../domain/retention.js';
+import type { Tags } from '../domain/tags.js';
+
+export interface CreatedImage {
+  imageId: string;
+  /** False when an image of the same name already existed (a retried or duplicated bake). */
+  created: boolean;
+  /** The existing image, when created is false. */
+  existing?: ImageView;
+}
+
+export interface ImageReferenceCheck {
+  /** Image id -> what references it ("ssm:Parameter arn:aws:ssm:..."). */
+  references: Map<string, string[]>;
+  /** Image id -> why the check has no answer for it. */
+  unverified: Map<string, UnverifiedReason>;
+}
+
+export interface AddressView {
+  allocationId: string;
+  publicIp: string;
+  /** The instance it is associated with, if any. */
+  instanceId?: string | undefined;
+}
+
+export interface SnapshotView {
+  snapshotId: string;
+  sizeBytes: number;
+  startTime: Date;
+  tags: Tags;
+}
+
+export interface LaunchTemplateImage {
+  launchTemplateId: string;
+  version: number;
+  isDefault: boolean;
+  imageId: string;
+}
+
+// ---- methods shared by two slices or more ----------------------------------------------------
+
+/** CreateTags: an image's status (settle, recovery), an instance's lineage or replacement (bake, recovery). */
+export interface Ec2Tagging {
+  tagResources(resourceIds: string[], tags: Tags): Promise<void>;
+}
+
+/** The lineage on an Elastic IP: written at capture (bake), and at recovery for one associated since. */
+export interface ElasticIpTagging {
+  /** Tags the Elastic IP with this public address; its allocation id, or undefined if it is not one. */
+  tagElasticIp(publicIp: string, tags: Tags): Promise<string | undefined>;
+}
+
+/** The stack's images: what rotation and the fleet view plan over, and what the scheduled run counts. */
+export interface ManagedImageListing {
+  /** Every image of this stack, a page at a time. */
+  listManagedImages(managedBy: string): AsyncIterable<ImageView[]>;
+}
+
+/** The opted-in instances: the scheduled run's fan-out, and an operator's bake of them all. */
+export interface BakeCandidateListing {
+  /** Instances carrying the bake tag, not terminated, a page at a time. */
+  listBakeCandidates(): AsyncIterable<InstanceSummary[]>;
+}
+
+/** One instance as EC2 describes it now: recovery, and an operator's bake of named instances. */
+export interface InstanceLookup {
+  /** The instance as EC2 describes it now; undefined when EC2 no longer knows it. */
+  describeInstance(instanceId: string): Promise<InstanceSummary | undefined>;
+}
+
+// ---- the slices --------------------------------------------------------------------------------
+
+/** Marking images good or failed (settleImage, reconcilePending). */
+export interface SettleEc2 extends Ec2Tagging {
+  describeImage(imageId: string): Promise<ImageView | undefined>;
+  /** Images of this stack still marked pending, a page at a time. */
+  listPendingImages(managedBy: string): AsyncIterable<ImageView[]>;
+}
+
+/** One bake: the image, and the capture of the instance's launch configuration (bakeInstance). */
+export interface BakeEc2 extends Ec2Tagging, ElasticIpTagging {
+  /** CreateImage; an image that already has this name is found and returned instead. */
+  createImage(spec: ImageSpec): Promise<CreatedImage>;
+  /** The instance's user data, base64, as DescribeInstanceAttribute gives it. */
+  readUserData(instanceId: string): Promise<string | undefined>;
+  /**
+   * Writes the configuration as the newest version of the named launch template (created
+   * if missing) and answers its number. Idempotent per revision (the instance and its
+   * configuration's digest): when the newest version was saved with this revision already
+   * (a retry, a duplicate event), answers its number and adds nothing.
+   */
+  saveLaunchConfig(name: string, config: StoredLaunchConfig, tags: Tags, description: string, revision: string): Promise<number>;
+}
+
+/** One firing of a schedule: settle what is pending, fan out the bakes, count overdue lineages (runSchedule). */
+export interface ScheduleEc2 extends SettleEc2, BakeCandidateListing, ManagedImageListing {}
+
+/** What rotation reads to plan, and the operator's status and plan show (planRotationRun, inspectFleet). Reads only. */
+export interface FleetViewEc2 extends ManagedImageListing {
+  /** Every snapshot of this stack, a page at a time. */
+  listManagedSnapshots(managedBy: string): AsyncIterable<SnapshotView[]>;
+  /** Every instance that is not terminated, whatever its tags, a page at a time. */
+  listInstances(): AsyncIterable<InstanceSummary[]>;
+  /** The images named by the default and latest version of every launch template. */
+  listLaunchTemplateImages(): AsyncIterable<LaunchTemplateImage[]>;
+  /**
+   * What AWS knows to reference these images (DescribeImageReferences), and the images it
+   * could not answer for (a call refused, not offered, throttled past the retries): never
+   * throws for a refusal, so that one refusal costs a day's deletions, not the run.
+   */
+  findImageReferences(imageIds: string[]): Promise<ImageReferenceCheck>;
+}
+
+/** A rotation: the plan's reads, then its deletions and deprecations (rotateImages). */
+export interface RotationEc2 extends FleetViewEc2 {
+  /** DeregisterImage with DeleteAssociatedSnapshots; 'gone' when it no longer exists. */
+  deregisterImage(imageId: string): Promise<'deregistered' | 'gone'>;
+  deleteSnapshot(snapshotId: string): Promise<'deleted' | 'gone'>;
+  enableImageDeprecation(imageId: string, at: Date): Promise<void>;
+}
+
+/** Relaunching a failed instance from its lineage's last good image (recoverInstances, relaunchManually). */
+export interface RecoveryEc2 extends Ec2Tagging, ElasticIpTagging, InstanceLookup {
+  /** Every instance carrying the lineage tag, in any state. */
+  listLineageInstances(lineage: string): Promise<InstanceSummary[]>;
+  /** Every image of this stack in the lineage. */
+  listLineageImages(managedBy: string, lineage: string): Promise<ImageView[]>;
+  /** The lineage of an instance that is gone, from the images baked from it. */
+  findLineageOf(managedBy: string, instanceId: string): Promise<string | undefined>;
+  /** The newest version of the named launch template, or undefined when there is none. */
+  readLaunchConfig(name: string): Promise<StoredLaunchConfig | undefined>;
+  /** Elastic IPs carrying the lineage tag. */
+  findLineageAddresses(lineage: string): Promise<AddressView[]>;
+  /** RunInstances for one replacement; idempotent by the spec's client token. */
+  runInstance(spec: RelaunchSpec): Promise<string>;
+  waitUntilRunning(instanceId: string, maxWaitSeconds: number): Promise<void>;
+  /** Associates the Elastic IP with the instance, taking it from wherever it is. */
+  associateAddress(allocationId: string, instanceId: string): Promise<void>;
+  terminateInstance(instanceId: string): Promise<'terminated' | 'gone'>;
+}
+
+/** The instances whose status-check alarms are kept (syncStatusAlarms). */
+export interface StatusAlarmsEc2 {
+  /** Instances carrying the recover tag, not terminated, a page at a time. */
+  listRecoverCandidates(): AsyncIterable<InstanceSummary[]>;
+}
+
+/** An operator's bake, of named instances or of every opted-in one (bakeOnDemand). */
+export interface OnDemandBakeEc2 extends BakeEc2, BakeCandidateListing, InstanceLookup {}
+
+/** Every slice: what the whole service needs of EC2, and what Ec2Gateway implements. */
+export interface Ec2Port extends ScheduleEc2, BakeEc2, RotationEc2, RecoveryEc2, StatusAlarmsEc2, OnDemandBakeEc2 {}
