@@ -1,14 +1,11 @@
 /**
  * Counters a test run adds up across its worker processes, printed once at the end (by
  * vitest-global-setup.ts): e.g. every proxy adds the requests it checked against AWS's API
- * model when it stops. Each group of counters has a line format; a group without one is
- * printed as `group: key=value, ...`. Outside a vitest run (no folder set) nothing is written.
+ * model when it stops. run-summary.ts prints them. Outside a vitest run (no folder set) nothing is written.
  * TEST-ONLY.
  */
 import { appendFileSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { apiModelLine } from './api-model/index.js';
-import { totalsLine } from './iam/report.js';
 
 /** The run's folder for counters, set by the global setup and inherited by the workers. */
 export const RUN_COUNTS_ENV = 'AMI_LIFECYCLE_RUN_COUNTS_DIR';
@@ -35,23 +32,4 @@ export function readRunCounts(dir: string): Map<string, Counts> {
     }
   }
   return totals;
-}
-
-const n = (x: number | undefined) => (x ?? 0).toLocaleString('en-US');
-
-/** How each group is printed. Add a group's line here. */
-export const SUMMARY_LINES: Record<string, (counts: Counts) => string> = {
-  iam: (c) => totalsLine({ evaluated: c.evaluated ?? 0, denied: c.denied ?? 0, planted: c.planted ?? 0 }),
-  'api-model': (c) =>
-    apiModelLine({ checked: c.checked ?? 0, violations: c.violations ?? 0, planted: c.planted ?? 0, reported: c.reported ?? 0, unchecked: c.unchecked ?? 0 }),
-};
-
-/** The summary's lines, one per group, known groups first. */
-export function summaryLines(totals: Map<string, Counts>): string[] {
-  const known = Object.keys(SUMMARY_LINES).filter((g) => totals.has(g));
-  const other = [...totals.keys()].filter((g) => !(g in SUMMARY_LINES)).sort();
-  return [
-    ...known.map((g) => SUMMARY_LINES[g]!(totals.get(g)!)),
-    ...other.map((g) => `${g}: ${Object.entries(totals.get(g)!).map(([k, v]) => `${k}=${n(v)}`).join(', ')}`),
-  ];
 }

@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { botocoreDataDir } from './api-model/botocore.js';
-import { readRunCounts, RUN_COUNTS_ENV, summaryLines } from './run-counts.js';
+import { readRunCounts, RUN_COUNTS_ENV } from './run-counts.js';
+import { summaryLines } from './run-summary.js';
 
 export default function setup(): () => void {
   const dir = mkdtempSync(join(tmpdir(), 'ami-lifecycle-run-'));
