@@ -165,7 +165,7 @@ interface Stack {
 async function readStack(aws: DeploymentGateway, settings: DoctorSettings): Promise<{ result: CheckResult; stack?: Stack }> {
   const check = 'stack';
   const redeploy = `npx serverless deploy --stage ${settings.stage} --region ${settings.region}`;
-  let described;
+  let described: Awaited<ReturnType<DeploymentGateway['describeStack']>>;
   try {
     described = await aws.describeStack(settings.stackName);
   } catch (error) {

@@ -1,5 +1,5 @@
 /** The only code that talks to CloudWatch: the status-check alarms of opted-in instances. */
-import { CloudWatchClient, DeleteAlarmsCommand, paginateDescribeAlarms, PutMetricAlarmCommand } from '@aws-sdk/client-cloudwatch';
+import { type CloudWatchClient, DeleteAlarmsCommand, paginateDescribeAlarms, PutMetricAlarmCommand } from '@aws-sdk/client-cloudwatch';
 import { STATUS_ALARM } from '../domain/status-alarms.js';
 import type { Tags } from '../domain/tags.js';
 import type { AlarmPort } from '../use-cases/ports.js';

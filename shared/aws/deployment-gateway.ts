@@ -6,24 +6,24 @@
  * Describe, Get, List or a simulation. Each answer is mapped to a small shape of its own; errors
  * come through as the SDK raised them, for doctor to tell a refusal from a missing resource.
  */
-import { CloudFormationClient, DescribeStacksCommand, paginateListStackResources } from '@aws-sdk/client-cloudformation';
+import { type CloudFormationClient, DescribeStacksCommand, paginateListStackResources } from '@aws-sdk/client-cloudformation';
 import {
-  EC2Client,
+  type EC2Client,
   GetEbsDefaultKmsKeyIdCommand,
   GetEbsEncryptionByDefaultCommand,
   GetImageBlockPublicAccessStateCommand,
 } from '@aws-sdk/client-ec2';
-import { DescribeRuleCommand, EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { IAMClient, SimulatePrincipalPolicyCommand, type ContextEntry } from '@aws-sdk/client-iam';
+import { DescribeRuleCommand, type EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { type IAMClient, SimulatePrincipalPolicyCommand, type ContextEntry } from '@aws-sdk/client-iam';
 import {
   GetAccountSettingsCommand,
   GetFunctionConcurrencyCommand,
   GetFunctionConfigurationCommand,
-  LambdaClient,
+  type LambdaClient,
   paginateListEventSourceMappings,
 } from '@aws-sdk/client-lambda';
-import { GetScheduleCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
-import { GetQueueAttributesCommand, GetQueueUrlCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { GetScheduleCommand, type SchedulerClient } from '@aws-sdk/client-scheduler';
+import { GetQueueAttributesCommand, GetQueueUrlCommand, type SQSClient } from '@aws-sdk/client-sqs';
 
 /** The clients doctor reads through (the CLI makes them on first use: the other commands need none of them). */
 export interface DeploymentClients {

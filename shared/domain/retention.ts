@@ -143,7 +143,7 @@ export function applyRetention(images: RotationImage[], retention: Retention, no
   const keep = (id: string, why: string) => append(kept, id, why);
   switch (retention.kind) {
     case 'count':
-      sorted.slice(0, retention.count).forEach((img, i) => keep(img.imageId, `newest ${i + 1} of ${retention.count}`));
+      for (const [i, img] of sorted.slice(0, retention.count).entries()) keep(img.imageId, `newest ${i + 1} of ${retention.count}`);
       break;
     case 'age': {
       const cutoff = now.getTime() - retention.days * DAY;

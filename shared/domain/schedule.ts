@@ -79,7 +79,10 @@ const MAX_CACHED_HOURS = 200_000;
  */
 function hourOffset(ms: number, timeZone: string, fmt: Intl.DateTimeFormat): number | null {
   let byHour = hourOffsets.get(timeZone);
-  if (!byHour) hourOffsets.set(timeZone, (byHour = new Map()));
+  if (!byHour) {
+    byHour = new Map();
+    hourOffsets.set(timeZone, byHour);
+  }
   const hour = Math.floor(ms / HOUR);
   let offset = byHour.get(hour);
   if (offset === undefined) {

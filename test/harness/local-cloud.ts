@@ -236,7 +236,7 @@ export class LocalCloud {
     await this.events.send(new CreateEventBusCommand({ Name: this.wiring.eventBusName }));
     const targets: Array<{ name: string; bus: string; pattern: Record<string, unknown> }> = [];
     for (const fn of this.wiring.functions) {
-      fn.eventBridge.forEach((eb, i) => targets.push({ name: `${fn.name}-${i}`, bus: eb.bus, pattern: eb.pattern }));
+      for (const [i, eb] of fn.eventBridge.entries()) targets.push({ name: `${fn.name}-${i}`, bus: eb.bus, pattern: eb.pattern });
     }
     for (const t of targets) {
       const { QueueUrl } = await this.sqs.send(new CreateQueueCommand({ QueueName: `wiring-${t.name}` }));

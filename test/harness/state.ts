@@ -176,7 +176,7 @@ export class Labels {
       for (const [replaced, list] of byReplaced) {
         if (!this.labels.has(replaced)) continue;
         const sorted = [...list].sort((a, b) => (a.LaunchTime?.getTime() ?? 0) - (b.LaunchTime?.getTime() ?? 0));
-        sorted.forEach((i, n) => this.labels.set(i.InstanceId!, `replacement-of(${this.labels.get(replaced)})${n > 0 ? `#${n + 1}` : ''}`));
+        for (const [n, i] of sorted.entries()) this.labels.set(i.InstanceId!, `replacement-of(${this.labels.get(replaced)})${n > 0 ? `#${n + 1}` : ''}`);
         byReplaced.delete(replaced);
       }
     }
@@ -198,7 +198,9 @@ export class Labels {
       byKey(
         items.filter((t) => !this.labels.has(id(t))),
         (t) => this.known(JSON.stringify(what(t))),
-      ).forEach((t) => this.of(id(t)));
+      ).forEach((t) => {
+        this.of(id(t));
+      });
     unexplained(raw.images, (i) => i.ImageId!, (i) => [i.Name, tagsOf(i.Tags)]);
     unexplained(raw.instances, (i) => i.InstanceId!, (i) => tagsOf(i.Tags));
     unexplained(raw.snapshots, (s) => s.SnapshotId!, (s) => [tagsOf(s.Tags), s.Description]);
@@ -248,14 +250,17 @@ export class Labels {
    */
   events(events: RecordedEvent[]): CanonicalEvent[] {
     const visit = (value: unknown): void => {
-      if (Array.isArray(value)) return value.forEach(visit);
+      if (Array.isArray(value)) {
+        for (const item of value) visit(item);
+        return;
+      }
       if (value === null || typeof value !== 'object') return;
       const o = value as Record<string, unknown>;
       const name = o.imageName ?? o.name;
       if (typeof o.imageId === 'string' && typeof name === 'string') this.learnImage(o.imageId, name);
       Object.values(o).forEach(visit);
     };
-    events.forEach((e) => visit(e.detail));
+    for (const e of events) visit(e.detail);
     const strip = (value: unknown): unknown => {
       if (Array.isArray(value)) return value.map(strip);
       if (value !== null && typeof value === 'object') {

@@ -20,7 +20,7 @@ const code = (s: string) => `\`${s}\``;
 function conditionInWords(template: Template, name: string): string {
   const body = template.Conditions?.[name] as Record<string, unknown> | undefined;
   const equals = (body?.['Fn::Equals'] ?? undefined) as [{ Ref?: string }, unknown] | undefined;
-  if (equals && equals[0]?.Ref) return `only where ${code(equals[0].Ref)} is ${code(`'${String(equals[1])}'`)}`;
+  if (equals?.[0]?.Ref) return `only where ${code(equals[0].Ref)} is ${code(`'${String(equals[1])}'`)}`;
   return `only under the condition ${code(name)}`;
 }
 

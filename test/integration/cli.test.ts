@@ -509,7 +509,7 @@ describe('report', () => {
     const published = cloud.published();
     expect(published.length).toBeGreaterThan(0);
     const eventsFile = join(scratch, 'events.jsonl');
-    writeFileSync(eventsFile, published.map((e) => JSON.stringify(e)).join('\n') + '\n');
+    writeFileSync(eventsFile, `${published.map((e) => JSON.stringify(e)).join('\n')}\n`);
     const plainFile = join(scratch, 'plain.html');
     const historyFile = join(scratch, 'history.html');
     cloud.proxy.resetCalls();

@@ -84,7 +84,7 @@ describe('a nightly cycle under throttling and server errors', () => {
       expect(image!.SourceInstanceId).toBe(id);
       const snapshotIds = image!.BlockDeviceMappings!.map((m) => m.Ebs!.SnapshotId!);
       expect(snapshotIds).toHaveLength(1);
-      snapshotIds.forEach((s) => snapshotsOfImages.add(s));
+      for (const s of snapshotIds) snapshotsOfImages.add(s);
     }
 
     // Assess: the images' snapshots, tagged like them, and no other snapshot

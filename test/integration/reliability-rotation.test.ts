@@ -29,7 +29,7 @@ describe('rotation under throttling and server errors', () => {
     const names: Record<string, string> = {};
     for (const retain of POLICIES) {
       const ids = await cloud.launch(10, { 'ami-lifecycle:bake': 'nightly', ...(retain ? { 'ami-lifecycle:retain': retain } : {}) });
-      ids.forEach((id, n) => (names[id] = `keep-${retain ?? 'default'}-${n}`));
+      for (const [n, id] of ids.entries()) names[id] = `keep-${retain ?? 'default'}-${n}`;
     }
     for (const night of pastNights(NIGHTS)) {
       const deliveries = await cloud.bakeCycle('nightly', night);

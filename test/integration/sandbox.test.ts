@@ -110,7 +110,7 @@ describe('npm start (the sandbox), four simulated days', () => {
 
   it('prints the timeline: the schedules of each day, bakes, settling, rotation deletions and the state changes', () => {
     const text = output();
-    NIGHTS.forEach((day, n) => expect(text).toMatch(new RegExp(`== day ${n + 1} {2}\\w{3} ${day}`)));
+    for (const [n, day] of NIGHTS.entries()) expect(text).toMatch(new RegExp(`== day ${n + 1} {2}\\w{3} ${day}`));
     expect(text).toMatch(/03:00 {2}nightly fires: slot 2026-11-20, 5 bake request\(s\); skipped: 1 invalid-policy/);
     expect(text).toMatch(/04:00 {2}weekly fires: slot 2026-W47, 1 bake request\(s\)/);
     expect(text.match(/weekly fires/g)).toHaveLength(1);

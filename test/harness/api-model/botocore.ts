@@ -90,13 +90,17 @@ let dataDir: string | undefined;
 export function botocoreDataDir(): string {
   if (dataDir !== undefined) return dataDir;
   const fromEnv = process.env.BOTOCORE_DATA_DIR;
-  if (fromEnv) return (dataDir = fromEnv);
+  if (fromEnv) {
+    dataDir = fromEnv;
+    return dataDir;
+  }
   const script = 'import botocore, os; print(os.path.join(os.path.dirname(botocore.__file__), "data"))';
   const found = execFileSync('python3', ['-c', script], { encoding: 'utf8' }).trim();
   if (!existsSync(found)) throw new Error(`botocore's data folder ${found} does not exist (set BOTOCORE_DATA_DIR)`);
   // Child processes (bench sections) inherit it and skip python.
   process.env.BOTOCORE_DATA_DIR = found;
-  return (dataDir = found);
+  dataDir = found;
+  return dataDir;
 }
 
 /** The botocore version in use, for messages. */

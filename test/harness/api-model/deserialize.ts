@@ -360,7 +360,7 @@ export function routeRest(model: ServiceModel, method: string, url: string): { o
     if (!m) continue;
     if (!route.query.every(([k, v]) => parsed.searchParams.has(k) && (v === undefined || parsed.searchParams.get(k) === v))) continue;
     const labels: Record<string, string> = {};
-    route.labels.forEach((name, i) => (labels[name] = decodeURIComponent(m[i + 1]!)));
+    for (const [i, name] of route.labels.entries()) labels[name] = decodeURIComponent(m[i + 1]!);
     return { op: route.op, labels };
   }
   return undefined;

@@ -5,7 +5,7 @@
  * TEST-ONLY.
  */
 import type { ServiceModel, Shape, ShapeRef } from './botocore.js';
-import { Blob, Unparsable } from './deserialize.js';
+import { type Blob, Unparsable } from './deserialize.js';
 import { javaPattern, UntranslatableRegex } from './java-regex.js';
 
 export type Rule = 'required' | 'length' | 'range' | 'enum' | 'pattern' | 'unknown' | 'type';
@@ -57,7 +57,8 @@ class Validator {
     if (shape.document) return;
     switch (shape.type) {
       case 'structure':
-        return this.structure(shape, ref, value as Record<string, unknown>, path);
+        this.structure(shape, ref, value as Record<string, unknown>, path);
+        return;
       case 'list': {
         const items = value as unknown[];
         this.bounds(shape, items.length, 'list', items, path, ref);

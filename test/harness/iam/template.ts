@@ -72,7 +72,7 @@ export class ResolvedTemplate {
     if (explicit !== undefined) return explicit;
     // CloudFormation: stack name, logical id and a random suffix, 64 characters at most.
     const suffix = createHash('sha256').update(`${this.context.stackName}/${logicalId}`).digest('hex').slice(0, 12).toUpperCase();
-    return `${this.context.stackName}-${logicalId}`.slice(0, 64 - 13) + `-${suffix}`;
+    return `${`${this.context.stackName}-${logicalId}`.slice(0, 64 - 13)}-${suffix}`;
   }
 
   /** Ref of a resource, as CloudFormation documents it per type. */

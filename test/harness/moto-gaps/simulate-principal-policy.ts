@@ -26,8 +26,9 @@ import {
   GetPolicyCommand,
   GetPolicyVersionCommand,
   GetRoleCommand,
+  type GetRoleCommandOutput,
   GetRolePolicyCommand,
-  IAMClient,
+  type IAMClient,
   paginateListAttachedRolePolicies,
   paginateListRolePolicies,
 } from '@aws-sdk/client-iam';
@@ -102,7 +103,7 @@ function escapeXml(text: string): string {
 
 /** Reads the role's policies from moto (the caller's access key selects moto's account). */
 async function rolePolicies(iam: IAMClient, roleName: string): Promise<{ identity: NamedPolicy[]; boundary: NamedPolicy[] } | undefined> {
-  let role;
+  let role: GetRoleCommandOutput['Role'];
   try {
     role = (await iam.send(new GetRoleCommand({ RoleName: roleName }))).Role;
   } catch (error) {

@@ -23,7 +23,7 @@ const publisher = (options: PublisherOptions = {}) =>
 const event = (n: number): OutgoingEvent =>
   outgoing('BakeRequested', bakeRequest({ instanceId: `i-${n.toString(16).padStart(17, '0')}` }));
 /** The instance id an event is about. */
-const subject = (e: OutgoingEvent | undefined) => (e?.detail as { instanceId: string }).instanceId;
+const subject = (e: OutgoingEvent | undefined) => (e?.detail as { instanceId: string } | undefined)?.instanceId;
 const events = (count: number) => Array.from({ length: count }, (_, i) => event(i + 1));
 
 /** Which event an entry carries. */

@@ -81,7 +81,7 @@ function operationsOf(port: Port, method: string): string[] {
     seen.add(name);
     const m = methods.get(name);
     if (!m) return;
-    m.operations.forEach((o) => operations.add(o));
+    for (const o of m.operations) operations.add(o);
     m.calls.forEach(visit);
   };
   visit(method);

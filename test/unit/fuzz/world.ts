@@ -368,5 +368,9 @@ export function answerFromWorld(recorder: Recorder) {
   cw.on(PutMetricAlarmCommand).callsFake(fake(() => ({})));
   cw.on(DeleteAlarmsCommand).callsFake(fake(() => ({})));
 
-  return { restore: () => [ec2, bus, cw].forEach((m) => m.restore()) };
+  return {
+    restore: () => {
+      for (const m of [ec2, bus, cw]) m.restore();
+    },
+  };
 }
