@@ -87,7 +87,7 @@ module.exports = {
       comment:
         'A cycle makes two modules one (neither can be understood, tested or changed alone) and an ES module cycle can ' +
         'read a binding before it is initialised. Layers point one way: functions -> runtime -> aws -> use-cases -> domain. ' +
-        'A cycle closed only by type-only imports (erased at run time: a link of the harness naming the chain\'s types) ' +
+        "A cycle closed only by type-only imports (erased at run time: a link of the harness naming the chain's types) " +
         'reads no binding early and is allowed; any cycle of run-time imports fails.',
       severity: 'error',
       from: {},

@@ -36,12 +36,19 @@ export interface CliContext {
 
 /** Warnings and errors of the use cases, on stderr; everything with --verbose. */
 function stderrLog(verbose: boolean): Log {
-  const write = (level: string) => (message: unknown, ...extra: unknown[]) => {
-    const details = extra.length > 0 ? ` ${extra.map((e) => JSON.stringify(e)).join(' ')}` : '';
-    process.stderr.write(`${level}: ${String(message)}${details}\n`);
-  };
+  const write =
+    (level: string) =>
+    (message: unknown, ...extra: unknown[]) => {
+      const details = extra.length > 0 ? ` ${extra.map((e) => JSON.stringify(e)).join(' ')}` : '';
+      process.stderr.write(`${level}: ${String(message)}${details}\n`);
+    };
   const quiet = () => undefined;
-  return { debug: verbose ? write('debug') : quiet, info: verbose ? write('info') : quiet, warn: write('warning'), error: write('error') } as Log;
+  return {
+    debug: verbose ? write('debug') : quiet,
+    info: verbose ? write('info') : quiet,
+    warn: write('warning'),
+    error: write('error'),
+  } as Log;
 }
 
 export function createContext(options: GlobalOptions, env: NodeJS.ProcessEnv = process.env): CliContext {

@@ -118,7 +118,7 @@ ${EXIT.unreachable} endpoint did not answer; ${EXIT.unknown} unknown instance or
 
   program
     .command('relaunch')
-    .description('relaunch an instance (or a lineage\'s current instance) from the newest good image, as recovery would')
+    .description("relaunch an instance (or a lineage's current instance) from the newest good image, as recovery would")
     .argument('<target>', 'an instance id or a lineage')
     .option('--dry-run', 'plan the relaunch and publish RelaunchPlanned, launch nothing')
     .option('--json', 'print JSON for scripts')
@@ -128,8 +128,12 @@ ${EXIT.unreachable} endpoint did not answer; ${EXIT.unknown} unknown instance or
         ctx.progress(`${deps.recovery.dryRun ? 'planning' : 'running'} the relaunch of ${target}...`);
         const outcome = await relaunchManually(target, deps);
         if (opts.json) json(outcome);
-        else if (outcome.action === 'relaunched') out(`relaunched ${outcome.instanceId} as ${outcome.replacementId} from ${outcome.imageId}${outcome.resumed ? ' (launched earlier; finished now)' : ''}`);
-        else if (outcome.action === 'planned') out(`would relaunch ${outcome.instanceId} from ${outcome.imageId} (dry run: nothing launched)`);
+        else if (outcome.action === 'relaunched')
+          out(
+            `relaunched ${outcome.instanceId} as ${outcome.replacementId} from ${outcome.imageId}${outcome.resumed ? ' (launched earlier; finished now)' : ''}`,
+          );
+        else if (outcome.action === 'planned')
+          out(`would relaunch ${outcome.instanceId} from ${outcome.imageId} (dry run: nothing launched)`);
         else out(`not relaunched (${outcome.action}): ${outcome.reason}`);
         return outcome.action === 'relaunched' || outcome.action === 'planned' ? EXIT.ok : EXIT.failed;
       }),
@@ -139,13 +143,19 @@ ${EXIT.unreachable} endpoint did not answer; ${EXIT.unknown} unknown instance or
     .command('report')
     .description('write a self-contained HTML page with a timeline per lineage')
     .requiredOption('--html <file>', 'the page to write')
-    .option('--events <file>', "the service's published events as JSON lines (e.g. from an archive or the sandbox), for past rotations and relaunches")
+    .option(
+      '--events <file>',
+      "the service's published events as JSON lines (e.g. from an archive or the sandbox), for past rotations and relaunches",
+    )
     .action(
       run(async (ctx, opts: { html: string; events?: string }) => {
         ctx.progress(`reading ${ctx.deps.managedBy} in ${ctx.region}...`);
         const view = await inspectFleet(ctx.deps, ctx.schedulePeriods);
         const history = opts.events ? readEvents(opts.events) : undefined;
-        writeFileSync(opts.html, renderReport({ managedBy: ctx.deps.managedBy, generatedAt: view.run.now, fleet: view, ...(history ? { history } : {}) }));
+        writeFileSync(
+          opts.html,
+          renderReport({ managedBy: ctx.deps.managedBy, generatedAt: view.run.now, fleet: view, ...(history ? { history } : {}) }),
+        );
         out(`wrote ${opts.html}: ${view.lineages.length} lineage(s)`);
         return EXIT.ok;
       }),

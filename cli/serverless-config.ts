@@ -117,7 +117,8 @@ export function loadServerlessYml(file = resolve(PROJECT_ROOT, 'serverless.yml')
         const exported = requireModule(path) as Json;
         moduleFiles(requireModule.resolve(path));
         const value = typeof exported === 'function' ? (exported as (arg: unknown) => Json)({ options: {} }) : exported;
-        if (value instanceof Promise) throw new Error(`serverless.yml: ${relative(serviceDir, path)} resolves asynchronously, which this reader does not follow`);
+        if (value instanceof Promise)
+          throw new Error(`serverless.yml: ${relative(serviceDir, path)} resolves asynchronously, which this reader does not follow`);
         // A copy: the module's export is shared by every caller in this process.
         return include(structuredClone(value));
       }
@@ -256,7 +257,15 @@ export function readServerless(options: { stage?: string; file?: string; params?
       }
     }
     const timeout = Number(resolveValue(fn.timeout ?? get(raw, 'provider.timeout') ?? 6));
-    return { name, file: `${handler.slice(0, dot)}.ts`, exportName: handler.slice(dot + 1), timeout, ...(queue ? { queue } : {}), eventBridge, schedules };
+    return {
+      name,
+      file: `${handler.slice(0, dot)}.ts`,
+      exportName: handler.slice(dot + 1),
+      timeout,
+      ...(queue ? { queue } : {}),
+      eventBridge,
+      schedules,
+    };
   });
 
   return {
@@ -267,7 +276,10 @@ export function readServerless(options: { stage?: string; file?: string; params?
     eventBusName: String(resolveValue(busResource)),
     functions,
     params: Object.fromEntries(
-      [...new Set([...Object.keys(params.default ?? {}), ...Object.keys(params[stage] ?? {})])].map((name) => [name, String(lookup(`param:${name}`))]),
+      [...new Set([...Object.keys(params.default ?? {}), ...Object.keys(params[stage] ?? {})])].map((name) => [
+        name,
+        String(lookup(`param:${name}`)),
+      ]),
     ),
   };
 }

@@ -155,7 +155,9 @@ function introduce(sb: Sandbox, options: SandboxOptions): void {
   const { cloud, say } = sb;
   const last = addDays(options.start, options.days - 1);
   say(`ami-lifecycle sandbox: ${options.days} simulated day(s), ${options.start} to ${last}, stack ${cloud.wiring.environment.MANAGED_BY}`);
-  say(`moto at ${cloud.moto.endpoint}${options.endpoint ? ' (yours, from AWS_ENDPOINT_URL)' : ''}, behind the harness proxy at ${cloud.proxy.endpoint}`);
+  say(
+    `moto at ${cloud.moto.endpoint}${options.endpoint ? ' (yours, from AWS_ENDPOINT_URL)' : ''}, behind the harness proxy at ${cloud.proxy.endpoint}`,
+  );
   say(`wiring from serverless.yml: ${cloud.wiring.functions.map((f) => f.name).join(', ')}; bus ${cloud.wiring.eventBusName}`);
   for (const fn of cloud.wiring.functions.filter((f) => SIMULATED_FUNCTIONS.includes(f.name))) {
     for (const s of fn.schedules) say(`  schedule ${s.name}: ${s.expression} ${s.timezone} -> ${fn.name} ${JSON.stringify(s.input)}`);
@@ -206,17 +208,28 @@ async function bakeFiring(sb: Sandbox, firing: Firing): Promise<void> {
   const name = String(firing.schedule.input.schedule);
   const from = mark(sb, firing.at);
   const report = (await cloud.fireSchedule(name, firing.at)) as ScheduleRunReport | Rejected;
-  if (isRejected(report)) return problem(sb, 'WIRING PROBLEM', `${firing.functionName} rejected the ${name} schedule's input: ${report.reason}`);
-  const skipped = Object.entries(report.skipped).filter(([, n]) => n > 0).map(([why, n]) => `${n} ${why}`);
-  say(`${firing.local}  ${name} fires: slot ${report.slot}, ${report.bakeRequested} bake request(s)${skipped.length ? `; skipped: ${skipped.join(', ')}` : ''}`);
+  if (isRejected(report))
+    return problem(sb, 'WIRING PROBLEM', `${firing.functionName} rejected the ${name} schedule's input: ${report.reason}`);
+  const skipped = Object.entries(report.skipped)
+    .filter(([, n]) => n > 0)
+    .map(([why, n]) => `${n} ${why}`);
+  say(
+    `${firing.local}  ${name} fires: slot ${report.slot}, ${report.bakeRequested} bake request(s)${skipped.length ? `; skipped: ${skipped.join(', ')}` : ''}`,
+  );
   for (const e of publishedSince(sb, from, 'PolicyInvalid')) {
     const problems = e.detail.problems as Array<{ tag: string; value: string; reason: string }>;
-    say(`       PolicyInvalid ${nameOf(sb, String(e.detail.instanceId))}: ${problems.map((p) => `${p.tag}='${p.value}': ${p.reason}`).join('; ')}`);
+    say(
+      `       PolicyInvalid ${nameOf(sb, String(e.detail.instanceId))}: ${problems.map((p) => `${p.tag}='${p.value}': ${p.reason}`).join('; ')}`,
+    );
   }
 
   const requests = publishedSince(sb, from, 'BakeRequested');
   const bakes = await cloud.deliver();
-  checkRouting(sb, requests.map((e) => ({ detailType: 'BakeRequested', subject: nameOf(sb, String(e.detail.instanceId)), target: 'bake' })), bakes);
+  checkRouting(
+    sb,
+    requests.map((e) => ({ detailType: 'BakeRequested', subject: nameOf(sb, String(e.detail.instanceId)), target: 'bake' })),
+    bakes,
+  );
   say(`       bake: ${await describeBakes(sb, bakes, name, report.slot, from)}`);
   await settleImages(sb);
 }
@@ -234,9 +247,15 @@ async function describeBakes(sb: Sandbox, bakes: Delivery[], schedule: string, s
     }),
   );
   const images = Images.map((i) => `${nameOf(sb, i.Name?.split('/')[1] ?? '')} ${i.ImageId}`.trim()).sort();
-  const failed = publishedSince(sb, from, 'ImageBakeFailed').map((e) => `${nameOf(sb, String(e.detail.instanceId))} failed ${String(e.detail.errorCode)}`);
+  const failed = publishedSince(sb, from, 'ImageBakeFailed').map(
+    (e) => `${nameOf(sb, String(e.detail.instanceId))} failed ${String(e.detail.errorCode)}`,
+  );
   const lost = bakes.filter((d) => d.function === 'bake' && d.error !== undefined).length;
-  return [`${images.length} image(s): ${images.join(', ')}`, ...failed, ...(lost > 0 ? [`${lost} request(s) left for the dead-letter queue`] : [])].join('; ');
+  return [
+    `${images.length} image(s): ${images.join(', ')}`,
+    ...failed,
+    ...(lost > 0 ? [`${lost} request(s) left for the dead-letter queue`] : []),
+  ].join('; ');
 }
 
 /** EC2 reports the images that finished (moto: at once); imageState marks them good or failed. */
@@ -244,8 +263,14 @@ async function settleImages(sb: Sandbox): Promise<void> {
   const announced = await sb.cloud.announceImageStates();
   if (announced === 0) return;
   const deliveries = await sb.cloud.deliver();
-  checkRouting(sb, Array.from({ length: announced }, () => ({ detailType: AMI_STATE, subject: 'image', target: targetOf(AMI_STATE, 'available') })), deliveries);
-  const kinds = countBy(deliveries.filter((d) => d.function === 'imageState').map((d) => (d.result as { kind?: string } | undefined)?.kind ?? 'error'));
+  checkRouting(
+    sb,
+    Array.from({ length: announced }, () => ({ detailType: AMI_STATE, subject: 'image', target: targetOf(AMI_STATE, 'available') })),
+    deliveries,
+  );
+  const kinds = countBy(
+    deliveries.filter((d) => d.function === 'imageState').map((d) => (d.result as { kind?: string } | undefined)?.kind ?? 'error'),
+  );
   const marked = Object.entries(kinds).map(([kind, n]) => (kind === 'good' || kind === 'failed' ? `${n} marked ${kind}` : `${n} ${kind}`));
   sb.say(`       ${AMI_STATE} x${announced} -> imageState: ${marked.join(', ') || 'nothing'}`);
 }
@@ -263,7 +288,8 @@ async function rotateFiring(sb: Sandbox, firing: Firing): Promise<void> {
       `${report.done.deleted} deleted with ${report.done.snapshotsDeleted} snapshot(s)${report.failures.length ? `, ${report.failures.length} failure(s)` : ''}`,
   );
   const deletions = (rotated?.detail.deletions ?? []) as Array<{ imageId: string; name: string; lineage: string; reason: string }>;
-  for (const d of deletions) say(`       deleted ${nameOf(sb, d.lineage)} ${d.name.split('/').slice(2).join('/')} ${d.imageId}: ${d.reason}`);
+  for (const d of deletions)
+    say(`       deleted ${nameOf(sb, d.lineage)} ${d.name.split('/').slice(2).join('/')} ${d.imageId}: ${d.reason}`);
 }
 
 /** A web server fails; recovery relaunches it; the same notification again changes nothing. */
@@ -282,16 +308,25 @@ async function failAndRecover(sb: Sandbox, at: Date): Promise<void> {
   say('       AWS delivers at least once: the same notification again');
   await cloud.announceInstanceState(victim.instanceId, 'terminated');
   const again = await cloud.deliver();
-  checkRouting(sb, [{ detailType: INSTANCE_STATE, subject: `${victim.name} terminated`, target: targetOf(INSTANCE_STATE, 'terminated') }], again);
+  checkRouting(
+    sb,
+    [{ detailType: INSTANCE_STATE, subject: `${victim.name} terminated`, target: targetOf(INSTANCE_STATE, 'terminated') }],
+    again,
+  );
   for (const line of describeRecoveries(sb, again)) say(`         ${line}`);
 
   const replacements = await replacementsOf(cloud, victim.instanceId);
   const relaunched = cloud.published('InstanceRelaunched').filter((e) => e.detail.failedInstanceId === victim.instanceId);
   const named = new Set(relaunched.map((e) => String(e.detail.newInstanceId)));
   const moreLaunches = (cloud.proxy.calls().RunInstances ?? 0) - launches;
-  say(`       ${replacements.length === 1 && moreLaunches === 0 ? 'nothing changed' : 'CHANGED'}: ${replacements.length} replacement(s) of ${victim.name} (${replacements.join(', ') || 'none'}), RunInstances calls for the duplicate: ${moreLaunches}`);
-  say(`       InstanceRelaunched x${relaunched.length} for ${victim.name}, all naming ${[...named].join(', ')}; ${relaunched.filter((e) => e.detail.resumed === true).length} marked resumed (consumers dedupe on failedInstanceId)`);
-  if (replacements.length !== 1 || named.size !== 1) problem(sb, 'PROBLEM', `${victim.name} has ${replacements.length} replacement(s), not 1`);
+  say(
+    `       ${replacements.length === 1 && moreLaunches === 0 ? 'nothing changed' : 'CHANGED'}: ${replacements.length} replacement(s) of ${victim.name} (${replacements.join(', ') || 'none'}), RunInstances calls for the duplicate: ${moreLaunches}`,
+  );
+  say(
+    `       InstanceRelaunched x${relaunched.length} for ${victim.name}, all naming ${[...named].join(', ')}; ${relaunched.filter((e) => e.detail.resumed === true).length} marked resumed (consumers dedupe on failedInstanceId)`,
+  );
+  if (replacements.length !== 1 || named.size !== 1)
+    problem(sb, 'PROBLEM', `${victim.name} has ${replacements.length} replacement(s), not 1`);
 }
 
 /**
@@ -302,7 +337,11 @@ async function announceInstances(sb: Sandbox): Promise<void> {
   const changes = await sb.cloud.announceInstanceStates();
   if (changes.length === 0) return;
   const deliveries = await sb.cloud.deliver();
-  const sent = changes.map((c) => ({ detailType: INSTANCE_STATE, subject: `${nameOf(sb, c.instanceId)} ${c.state}`, target: targetOf(INSTANCE_STATE, c.state) }));
+  const sent = changes.map((c) => ({
+    detailType: INSTANCE_STATE,
+    subject: `${nameOf(sb, c.instanceId)} ${c.state}`,
+    target: targetOf(INSTANCE_STATE, c.state),
+  }));
   checkRouting(sb, sent, deliveries);
   const unrouted = sent.filter((s) => s.target === undefined).map((s) => s.subject);
   const routed = sent.filter((s) => s.target !== undefined).map((s) => s.subject);
@@ -328,7 +367,9 @@ function describeRecovery(sb: Sandbox, o: RecoveryOutcome): string {
 }
 
 async function replacementsOf(cloud: LocalCloud, failedId: string): Promise<string[]> {
-  const { Reservations = [] } = await cloud.ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: `tag:${TAG.replaces}`, Values: [failedId] }] }));
+  const { Reservations = [] } = await cloud.ec2.send(
+    new DescribeInstancesCommand({ Filters: [{ Name: `tag:${TAG.replaces}`, Values: [failedId] }] }),
+  );
   return Reservations.flatMap((r) => r.Instances ?? []).map((i) => i.InstanceId!);
 }
 
@@ -354,10 +395,13 @@ export function routingProblems(sent: Sent[], deliveries: Delivery[]): string[] 
       const got = reached.filter((d) => d.function === target);
       if (got.length < expected.length) {
         const subjects = [...new Set(expected.map((s) => s.subject))].join(', ');
-        problems.push(`${detailType} (${expected.length - got.length} of ${expected.length}: ${subjects}) reached no function; serverless.yml must route it to ${target}`);
+        problems.push(
+          `${detailType} (${expected.length - got.length} of ${expected.length}: ${subjects}) reached no function; serverless.yml must route it to ${target}`,
+        );
       }
       if (got.length > expected.length) problems.push(`${detailType} reached ${target} ${got.length} times for ${expected.length} sent`);
-      for (const d of got.filter((x) => !accepted(x))) problems.push(`${detailType} reached ${target}, which could not use it: ${d.error ?? (d.result as { reason?: string }).reason}`);
+      for (const d of got.filter((x) => !accepted(x)))
+        problems.push(`${detailType} reached ${target}, which could not use it: ${d.error ?? (d.result as { reason?: string }).reason}`);
     }
     for (const d of reached.filter((x) => !ofType.some((s) => s.target === x.function))) {
       problems.push(`${detailType} reached ${d.function}, which must not receive it`);
@@ -412,7 +456,17 @@ function writeEvents(sb: Sandbox, file: string): void {
   const events = sb.cloud.published().map((e, index) => {
     const m = [...sb.marks].reverse().find((x) => x.from <= index) ?? { from: index, at: new Date() };
     const time = new Date(m.at.getTime() + (index - m.from) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
-    return { version: '0', id: randomUUID(), 'detail-type': e['detail-type'], source: e.source, account: '123456789012', time, region: 'us-east-1', resources: [], detail: e.detail };
+    return {
+      version: '0',
+      id: randomUUID(),
+      'detail-type': e['detail-type'],
+      source: e.source,
+      account: '123456789012',
+      time,
+      region: 'us-east-1',
+      resources: [],
+      detail: e.detail,
+    };
   });
   writeFileSync(file, events.map((e) => JSON.stringify(e)).join('\n') + (events.length ? '\n' : ''));
   sb.say(`wrote ${events.length} event(s) to ${file}`);
@@ -464,7 +518,11 @@ async function assertEmptyEmulator(endpoint: string): Promise<void> {
 function firingsOn(cloud: LocalCloud, day: string): Firing[] {
   return cloud.wiring.functions
     .filter((fn) => SIMULATED_FUNCTIONS.includes(fn.name))
-    .flatMap((fn) => fn.schedules.flatMap((schedule) => cronFirings(schedule.expression, schedule.timezone, day).map((f) => ({ ...f, functionName: fn.name, schedule }))))
+    .flatMap((fn) =>
+      fn.schedules.flatMap((schedule) =>
+        cronFirings(schedule.expression, schedule.timezone, day).map((f) => ({ ...f, functionName: fn.name, schedule })),
+      ),
+    )
     .sort((a, b) => a.at.getTime() - b.at.getTime());
 }
 
@@ -477,7 +535,10 @@ function mark(sb: Sandbox, at: Date): number {
 }
 
 function publishedSince(sb: Sandbox, from: number, detailType: string) {
-  return sb.cloud.published().slice(from).filter((e) => e['detail-type'] === detailType);
+  return sb.cloud
+    .published()
+    .slice(from)
+    .filter((e) => e['detail-type'] === detailType);
 }
 
 function countBy(values: string[]): Record<string, number> {
@@ -506,7 +567,12 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
   const program = new Command('sandbox')
     .description('Run the whole ami-lifecycle locally against moto for a few simulated days, and print what it does')
     .option('--days <n>', 'simulated days to run', whole(60), 5)
-    .option('--fleet <n>', 'web servers in the demo fleet (besides a db, a stopped batch host, an untagged and a mis-tagged instance)', whole(50), 3)
+    .option(
+      '--fleet <n>',
+      'web servers in the demo fleet (besides a db, a stopped batch host, an untagged and a mis-tagged instance)',
+      whole(50),
+      3,
+    )
     .option('--start <date>', 'the first simulated day, YYYY-MM-DD (default: so that the last one is yesterday)', isoDay)
     .option('--events-out <file>', 'write every event the service published as JSON lines (for ami-lifecycle report --events)')
     .option('--serve', 'keep moto and the proxy running afterwards, to look around with the CLI, until Ctrl-C')
@@ -537,7 +603,9 @@ async function main(): Promise<number> {
     run = await runSandbox(options, say);
   } catch (error) {
     if (isMotoMissing(error)) {
-      process.stderr.write("moto_server is not installed: the sandbox runs the service against it. Install it with:\n  pip install 'moto[server]'\n");
+      process.stderr.write(
+        "moto_server is not installed: the sandbox runs the service against it. Install it with:\n  pip install 'moto[server]'\n",
+      );
     } else {
       process.stderr.write(`sandbox failed: ${error instanceof Error ? error.message : String(error)}\n`);
     }
@@ -551,7 +619,6 @@ async function main(): Promise<number> {
   }
   return exitCode(run);
 }
-
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
   main().then(

@@ -14,4 +14,6 @@ import { canonicalText, FIXTURE, FIXTURE_REGION, FIXTURE_STAGE } from '../test/i
 
 const { template, packaged } = await packagedTemplate({ stage: FIXTURE_STAGE, region: FIXTURE_REGION });
 writeFileSync(join(PROJECT_ROOT, FIXTURE), canonicalText(template));
-console.info(`${FIXTURE} written from the ${packaged ? 'template just packaged' : 'cached packaged template'} (stage ${FIXTURE_STAGE}, ${FIXTURE_REGION})`);
+console.info(
+  `${FIXTURE} written from the ${packaged ? 'template just packaged' : 'cached packaged template'} (stage ${FIXTURE_STAGE}, ${FIXTURE_REGION})`,
+);

@@ -81,9 +81,7 @@ export function doctorSettings(wiring: ServiceWiring, region: string): DoctorSet
     eventBusName: wiring.eventBusName,
     functions: functions.map(({ key, fn }) => ({
       key,
-      ...(fn.queue
-        ? { queue: fn.queue.maximumConcurrency === undefined ? {} : { maximumConcurrency: fn.queue.maximumConcurrency } }
-        : {}),
+      ...(fn.queue ? { queue: fn.queue.maximumConcurrency === undefined ? {} : { maximumConcurrency: fn.queue.maximumConcurrency } } : {}),
     })),
     rules: functions.flatMap(({ key, fn }) =>
       fn.eventBridge.flatMap((eb) => (eb.ruleName ? [{ name: eb.ruleName, bus: eb.bus, function: key }] : [])),
@@ -429,7 +427,9 @@ async function concurrencyCheck(
   const details: string[] = [];
   for (const [key, r] of reserved) if (r === 0) details.push(`${key} reserves 0: Lambda throttles every invocation of it`);
   if (unreserved < minimum) {
-    details.push(`only ${unreserved} executions are unreserved, under Lambda's minimum of ${minimum}: Lambda refuses any further reservation`);
+    details.push(
+      `only ${unreserved} executions are unreserved, under Lambda's minimum of ${minimum}: Lambda refuses any further reservation`,
+    );
   }
   // A queue's mapping invokes up to its maximum concurrency; what the function cannot run then is
   // throttled, goes back to the queue and, after the queue's maxReceiveCount receives, to its
@@ -455,7 +455,7 @@ async function concurrencyCheck(
       summary: figures,
       fix:
         "request a higher 'Concurrent executions' quota (Service Quotas, AWS Lambda), release reservations, " +
-        'or lower bakeConcurrency (the queue mapping\'s maximum)',
+        "or lower bakeConcurrency (the queue mapping's maximum)",
       details,
     };
   }
@@ -504,7 +504,9 @@ async function encryptionCheck(
   const key = (await aws.ebsDefaultKmsKeyId()) ?? 'alias/aws/ebs';
   const state = `encryption by default is ${on ? 'on' : 'off'}, default key ${key}`;
   if (!on || isAwsManagedAlias(key)) {
-    const why = on ? 'the AWS managed key needs no KMS permission of the service' : 'volumes are encrypted only where a snapshot or launch asks';
+    const why = on
+      ? 'the AWS managed key needs no KMS permission of the service'
+      : 'volumes are encrypted only where a snapshot or launch asks';
     return { check, status: 'ok', summary: `${state}: ${why}`, details: [] };
   }
   const addIt = `list the key's ARN in the stage parameter kmsKeyArns and deploy (npx serverless deploy --stage ${settings.stage})`;

@@ -141,7 +141,11 @@ export const NEEDS: Record<FunctionKey, Need[]> = {
     {
       action: 'ec2:CreateTags',
       resource: INSTANCE,
-      context: { [`aws:ResourceTag/${TAG.bake}`]: 'nightly', [`aws:RequestTag/${TAG.lineage}`]: EXAMPLE_INSTANCE, 'aws:TagKeys': [TAG.lineage] },
+      context: {
+        [`aws:ResourceTag/${TAG.bake}`]: 'nightly',
+        [`aws:RequestTag/${TAG.lineage}`]: EXAMPLE_INSTANCE,
+        'aws:TagKeys': [TAG.lineage],
+      },
       why: 'gives an opted-in instance its lineage tag on its first bake',
     },
     {
@@ -150,7 +154,7 @@ export const NEEDS: Record<FunctionKey, Need[]> = {
       context: { [`aws:ResourceTag/${TAG.bake}`]: 'nightly' },
       why: 'creates the image of an opted-in instance',
     },
-    { action: 'ec2:CreateImage', resource: IMAGE, context: imageTags, why: 'creates the image, tagged as the stack\'s from the start' },
+    { action: 'ec2:CreateImage', resource: IMAGE, context: imageTags, why: "creates the image, tagged as the stack's from the start" },
     {
       action: 'ec2:CreateImage',
       resource: SNAPSHOT,
@@ -313,7 +317,11 @@ export const NEEDS: Record<FunctionKey, Need[]> = {
       context: { [`aws:ResourceTag/${TAG.lineage}`]: EXAMPLE_INSTANCE },
       why: "moves the lineage's Elastic IP onto the replacement",
     },
-    { action: 'ec2:AssociateAddress', resource: `${EC2}:network-interface/*`, why: "moves the Elastic IP onto the replacement's interface" },
+    {
+      action: 'ec2:AssociateAddress',
+      resource: `${EC2}:network-interface/*`,
+      why: "moves the Elastic IP onto the replacement's interface",
+    },
     {
       action: 'ec2:CreateTags',
       resource: INSTANCE,
@@ -345,7 +353,9 @@ export const NEEDS: Record<FunctionKey, Need[]> = {
     ...['PutMetricAlarm', 'TagResource', 'DeleteAlarms'].map((action) => ({
       action: `cloudwatch:${action}`,
       resource: 'arn:${partition}:cloudwatch:${region}:${account}:alarm:${managedBy}-status-*',
-      ...(action === 'DeleteAlarms' ? {} : { context: { [`aws:RequestTag/${TAG.managedBy}`]: '${managedBy}', 'aws:TagKeys': [TAG.managedBy] } }),
+      ...(action === 'DeleteAlarms'
+        ? {}
+        : { context: { [`aws:RequestTag/${TAG.managedBy}`]: '${managedBy}', 'aws:TagKeys': [TAG.managedBy] } }),
       why:
         action === 'DeleteAlarms'
           ? 'deletes the alarm of an instance no longer opted in'

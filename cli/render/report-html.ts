@@ -48,7 +48,12 @@ const iso = (d: Date) => d.toISOString();
 
 const LANES = ['images', 'bakes', 'rotations', 'recovery'] as const;
 type Lane = (typeof LANES)[number];
-const LANE_LABEL: Record<Lane, string> = { images: 'images created', bakes: 'marked good / failed', rotations: 'rotated', recovery: 'relaunches' };
+const LANE_LABEL: Record<Lane, string> = {
+  images: 'images created',
+  bakes: 'marked good / failed',
+  rotations: 'rotated',
+  recovery: 'relaunches',
+};
 
 type Shape = 'circle' | 'diamond' | 'cross' | 'square' | 'triangle' | 'bar';
 
@@ -164,25 +169,31 @@ function readHistory(history: readonly ServiceEvent[], managedBy: string, lineag
       case 'ImageBaked': {
         const d = event.detail;
         if (!once(type, d.imageId)) continue;
-        place({
-          lane: 'bakes',
-          shape: 'diamond',
-          classes: ['baked', 'status-good'],
-          summary: `image ${d.imageId} marked good`,
-          details: [d.imageName, slotOf(d), `settled by ${d.settledBy}`].filter(Boolean),
-        }, lineageOf(d.lineage));
+        place(
+          {
+            lane: 'bakes',
+            shape: 'diamond',
+            classes: ['baked', 'status-good'],
+            summary: `image ${d.imageId} marked good`,
+            details: [d.imageName, slotOf(d), `settled by ${d.settledBy}`].filter(Boolean),
+          },
+          lineageOf(d.lineage),
+        );
         break;
       }
       case 'ImageBakeFailed': {
         const d = event.detail;
         if (!once(type, d.instanceId, d.schedule, d.slot)) continue;
-        place({
-          lane: 'bakes',
-          shape: 'cross',
-          classes: ['bake-failed', 'status-failed'],
-          summary: d.phase === 'create' || !d.imageId ? `bake of ${d.instanceId} refused (no image)` : `image ${d.imageId} failed`,
-          details: [`${d.errorCode}: ${d.message}`, slotOf(d)].filter(Boolean),
-        }, lineageOf(d.lineage, d.instanceId));
+        place(
+          {
+            lane: 'bakes',
+            shape: 'cross',
+            classes: ['bake-failed', 'status-failed'],
+            summary: d.phase === 'create' || !d.imageId ? `bake of ${d.instanceId} refused (no image)` : `image ${d.imageId} failed`,
+            details: [`${d.errorCode}: ${d.message}`, slotOf(d)].filter(Boolean),
+          },
+          lineageOf(d.lineage, d.instanceId),
+        );
         break;
       }
       case 'ImagesRotated': {
@@ -213,19 +224,22 @@ function readHistory(history: readonly ServiceEvent[], managedBy: string, lineag
       case 'InstanceRelaunched': {
         const d = event.detail;
         if (!once(type, d.failedInstanceId)) continue;
-        place({
-          lane: 'recovery',
-          shape: 'triangle',
-          classes: ['relaunch'],
-          summary: `relaunch, generation ${d.generation}: ${d.newInstanceId} replaces ${d.failedInstanceId}`,
-          details: [
-            why(d, 'relaunched'),
-            `from ${d.imageId}`,
-            ...(d.markedBad ? [`image ${d.markedBad} marked bad`] : []),
-            `failed instance ${d.failedInstance}`,
-          ],
-          ...(d.newInstanceId ? { instanceId: d.newInstanceId } : {}),
-        }, lineageOf(d.lineage));
+        place(
+          {
+            lane: 'recovery',
+            shape: 'triangle',
+            classes: ['relaunch'],
+            summary: `relaunch, generation ${d.generation}: ${d.newInstanceId} replaces ${d.failedInstanceId}`,
+            details: [
+              why(d, 'relaunched'),
+              `from ${d.imageId}`,
+              ...(d.markedBad ? [`image ${d.markedBad} marked bad`] : []),
+              `failed instance ${d.failedInstance}`,
+            ],
+            ...(d.newInstanceId ? { instanceId: d.newInstanceId } : {}),
+          },
+          lineageOf(d.lineage),
+        );
         break;
       }
       case 'RelaunchPlanned': {
@@ -263,7 +277,11 @@ function readHistory(history: readonly ServiceEvent[], managedBy: string, lineag
 }
 
 /** A recovery event other than a relaunch: a bar on the recovery lane. */
-function recoveryEvent(kind: 'planned' | 'skipped' | 'gave-up' | 'failed', summary: string, details: string[]): Omit<TimelineEvent, 'time'> {
+function recoveryEvent(
+  kind: 'planned' | 'skipped' | 'gave-up' | 'failed',
+  summary: string,
+  details: string[],
+): Omit<TimelineEvent, 'time'> {
   return { lane: 'recovery', shape: 'bar', classes: ['recovery', kind], summary, details };
 }
 
@@ -271,7 +289,22 @@ function recoveryEvent(kind: 'planned' | 'skipped' | 'gave-up' | 'failed', summa
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
-const TICK_STEPS = [HOUR, 3 * HOUR, 6 * HOUR, 12 * HOUR, DAY, 2 * DAY, 7 * DAY, 14 * DAY, 30 * DAY, 91 * DAY, 182 * DAY, 365 * DAY, 730 * DAY, 1825 * DAY];
+const TICK_STEPS = [
+  HOUR,
+  3 * HOUR,
+  6 * HOUR,
+  12 * HOUR,
+  DAY,
+  2 * DAY,
+  7 * DAY,
+  14 * DAY,
+  30 * DAY,
+  91 * DAY,
+  182 * DAY,
+  365 * DAY,
+  730 * DAY,
+  1825 * DAY,
+];
 const WIDTH = 1000;
 const LEFT = 150;
 const RIGHT = 20;
@@ -327,12 +360,16 @@ function axisSvg(label: string, events: readonly TimelineEvent[], now: Date): st
     const tooltip = [`${human(e.time)}: ${e.summary}`, ...e.details].join('\n');
     parts.push(
       `<g class="${esc(['mark', ...e.classes].join(' '))}"><title>${esc(tooltip)}</title>${shape(e.shape, Number(cx), cy)}${
-        e.toDelete ? `<circle class="delete-ring" cx="${cx}" cy="${cy}" r="10"/><path class="delete-x" d="M${f(Number(cx) - 7)},${cy - 7}L${f(Number(cx) + 7)},${cy + 7}M${f(Number(cx) + 7)},${cy - 7}L${f(Number(cx) - 7)},${cy + 7}"/>` : ''
+        e.toDelete
+          ? `<circle class="delete-ring" cx="${cx}" cy="${cy}" r="10"/><path class="delete-x" d="M${f(Number(cx) - 7)},${cy - 7}L${f(Number(cx) + 7)},${cy + 7}M${f(Number(cx) + 7)},${cy - 7}L${f(Number(cx) - 7)},${cy + 7}"/>`
+          : ''
       }</g>`,
     );
   }
   if (timed.length === 0) {
-    parts.push(`<text class="empty" x="${f((LEFT + WIDTH - RIGHT) / 2)}" y="${f(TOP + (LANES.length * LANE_HEIGHT) / 2)}" text-anchor="middle">nothing to place on the time axis</text>`);
+    parts.push(
+      `<text class="empty" x="${f((LEFT + WIDTH - RIGHT) / 2)}" y="${f(TOP + (LANES.length * LANE_HEIGHT) / 2)}" text-anchor="middle">nothing to place on the time axis</text>`,
+    );
   }
   return `<svg class="axis-svg" viewBox="0 0 ${WIDTH} ${height}" width="100%" role="img" aria-label="${esc(label)}" xmlns="http://www.w3.org/2000/svg">${parts.join('')}</svg>`;
 }
@@ -391,12 +428,18 @@ function timelineSection(l: LineageStatus, index: number, events: TimelineEvent[
     ['last good image', l.lastGood ? `${esc(l.lastGood.imageId)} (${esc(age(l.lastGood.ageHours))} old)` : 'none'],
     ['images', l.images === 0 ? 'none' : `${esc(l.images)} ${statuses}`],
     ['snapshots', esc(bytes(l.snapshotBytes))],
-    ['next rotation', l.nextRotation.length ? `deletes ${esc(l.nextRotation.length)}: ${l.nextRotation.map((n) => esc(n.imageId)).join(', ')}` : 'deletes nothing'],
+    [
+      'next rotation',
+      l.nextRotation.length
+        ? `deletes ${esc(l.nextRotation.length)}: ${l.nextRotation.map((n) => esc(n.imageId)).join(', ')}`
+        : 'deletes nothing',
+    ],
   ];
   const problems = l.problems.length
     ? `<div class="problems" role="alert"><h3>${esc(l.problems.length)} problem${l.problems.length === 1 ? '' : 's'}</h3><ul>${l.problems.map((p) => `<li>${esc(p)}</li>`).join('')}</ul></div>`
     : '';
-  const noImages = l.images === 0 ? '<p class="no-images">This lineage has no images (yet): nothing baked, or everything rotated away.</p>' : '';
+  const noImages =
+    l.images === 0 ? '<p class="no-images">This lineage has no images (yet): nothing baked, or everything rotated away.</p>' : '';
   const label = `Timeline of lineage ${l.lineage}${l.name ? ` (${l.name})` : ''}`;
   return [
     `<section class="timeline${l.problems.length ? ' has-problems' : ''}" id="${esc(anchor(l.lineage, index))}" data-lineage="${esc(l.lineage)}">`,
@@ -445,7 +488,8 @@ export function renderReport(input: ReportInput): string {
   const deprecating = new Set(fleet.run.plan.decisions.filter((d) => d.deprecate).map((d) => d.imageId));
   for (const l of lineages) {
     const deletions = new Map(l.nextRotation.map((n) => [n.imageId, n]));
-    for (const image of fleet.run.images) if (image.lineage === l.lineage) add(l.lineage, imageEvent(image, deletions.get(image.imageId), deprecating.has(image.imageId)));
+    for (const image of fleet.run.images)
+      if (image.lineage === l.lineage) add(l.lineage, imageEvent(image, deletions.get(image.imageId), deprecating.has(image.imageId)));
     for (const r of l.replacements) add(l.lineage, replacementEvent(r));
   }
 
@@ -468,7 +512,10 @@ export function renderReport(input: ReportInput): string {
     }
     const events = eventsOf.get(lineage)!;
     // A relaunch EC2 still shows and the history reports is one relaunch: the history adds its why.
-    const same = event.classes[0] === 'relaunch' && event.instanceId ? events.find((e) => e.classes[0] === 'relaunch' && e.instanceId === event.instanceId) : undefined;
+    const same =
+      event.classes[0] === 'relaunch' && event.instanceId
+        ? events.find((e) => e.classes[0] === 'relaunch' && e.instanceId === event.instanceId)
+        : undefined;
     if (same) {
       same.details.push(...event.details);
       same.time ??= event.time;
@@ -483,7 +530,8 @@ export function renderReport(input: ReportInput): string {
   const snapshotBytes = [...allSnapshots].reduce((sum, id) => sum + (fleet.run.snapshotSizes.get(id) ?? 0), 0);
   const toDelete = fleet.run.plan.decisions.filter((d) => d.action === 'delete').length;
   const unplaced = fleet.run.images.filter((i) => !i.lineage || !inFleet.has(i.lineage)).length;
-  const total = (value: string | number, label: string, alert = false) => `<li${alert ? ' class="alert"' : ''}><b>${esc(value)}</b>${esc(label)}</li>`;
+  const total = (value: string | number, label: string, alert = false) =>
+    `<li${alert ? ' class="alert"' : ''}><b>${esc(value)}</b>${esc(label)}</li>`;
 
   const notes: string[] = [];
   if (unplaced > 0) notes.push(`${unplaced} image(s) without a lineage of this report are counted but on no timeline.`);

@@ -4,7 +4,11 @@ import type { RotationRun } from '../../shared/use-cases/rotate-images.js';
 
 export function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
@@ -42,7 +46,10 @@ export function statusTable(lineages: readonly LineageStatus[]): string {
     l.problems.length > 0 ? String(l.problems.length) : '-',
   ]);
   const out = [
-    table(['lineage', 'name', 'instance', 'state', 'schedules', 'recover', 'last good', 'images', 'snapshots', 'next rotation', 'problems'], rows),
+    table(
+      ['lineage', 'name', 'instance', 'state', 'schedules', 'recover', 'last good', 'images', 'snapshots', 'next rotation', 'problems'],
+      rows,
+    ),
   ];
   const troubled = lineages.filter((l) => l.problems.length > 0);
   if (troubled.length > 0) {

@@ -57,7 +57,9 @@ interface Measured {
 
 async function managedImageCount(cloud: LocalCloud): Promise<number> {
   // The harness's own client talks to moto directly (not counted); moto answers in one page.
-  const { Images = [] } = await cloud.ec2.send(new DescribeImagesCommand({ Owners: ['self'], Filters: [{ Name: `tag:${MANAGED_BY_TAG}`, Values: ['*'] }] }));
+  const { Images = [] } = await cloud.ec2.send(
+    new DescribeImagesCommand({ Owners: ['self'], Filters: [{ Name: `tag:${MANAGED_BY_TAG}`, Values: ['*'] }] }),
+  );
   return Images.length;
 }
 
@@ -89,8 +91,19 @@ async function measure(cloud: LocalCloud, instances: number): Promise<Measured> 
   if (rotation.done.deleted !== deletedByListing) {
     process.stderr.write(`api-economy: rotation reports ${rotation.done.deleted} deleted, listing shows ${deletedByListing}\n`);
   }
-  if (rotation.failures.length > 0) process.stderr.write(`api-economy: rotation failures: ${JSON.stringify(rotation.failures.slice(0, 3))}\n`);
-  return { instances, calls, firstNight, listAllMs, deleted: deletedByListing, imagesBefore, imagesAfter, cycleMs, totalMs: performance.now() - started };
+  if (rotation.failures.length > 0)
+    process.stderr.write(`api-economy: rotation failures: ${JSON.stringify(rotation.failures.slice(0, 3))}\n`);
+  return {
+    instances,
+    calls,
+    firstNight,
+    listAllMs,
+    deleted: deletedByListing,
+    imagesBefore,
+    imagesAfter,
+    cycleMs,
+    totalMs: performance.now() - started,
+  };
 }
 
 /** The scheduled run and a rotation over a fleet with no images yet: the instance-paged part of a night. */
@@ -109,10 +122,15 @@ async function measureScheduleOnly(cloud: LocalCloud, instances: number): Promis
 const fmt = (n: number) => (Number.isInteger(n) ? String(n) : n.toFixed(2));
 const per = (n: number, d: number) => (d > 0 ? (n / d).toFixed(3) : '—');
 const isDescribe = (action: string) => /^Describe/.test(action) && !NOT_EC2.has(action);
-const describes = (m: Measured) => Object.entries(m.calls).filter(([a]) => isDescribe(a)).reduce((s, [, n]) => s + n, 0);
+const describes = (m: Measured) =>
+  Object.entries(m.calls)
+    .filter(([a]) => isDescribe(a))
+    .reduce((s, [, n]) => s + n, 0);
 
 const sumOf = (calls: Record<string, number>, keep: (action: string) => boolean) =>
-  Object.entries(calls).filter(([a]) => keep(a)).reduce((s, [, n]) => s + n, 0);
+  Object.entries(calls)
+    .filter(([a]) => keep(a))
+    .reduce((s, [, n]) => s + n, 0);
 const list = (calls: Record<string, number>) =>
   Object.entries(calls)
     .sort(([a], [b]) => a.localeCompare(b))
@@ -131,7 +149,9 @@ async function measureApiEconomy(): Promise<BenchSection> {
       try {
         const m = await measure(cloud, n);
         results.push(m);
-        process.stderr.write(`api-economy: ${n} instances in ${(m.totalMs / 1000).toFixed(1)} s (third night ${(m.cycleMs / 1000).toFixed(1)} s)\n`);
+        process.stderr.write(
+          `api-economy: ${n} instances in ${(m.totalMs / 1000).toFixed(1)} s (third night ${(m.cycleMs / 1000).toFixed(1)} s)\n`,
+        );
       } catch (error) {
         problems.push(`N=${n} failed: ${error instanceof Error ? error.message : String(error)}`);
       }
@@ -139,7 +159,9 @@ async function measureApiEconomy(): Promise<BenchSection> {
     if (!SIZES.includes(SCHEDULE_ONLY)) {
       try {
         scheduleOnly = await measureScheduleOnly(cloud, SCHEDULE_ONLY);
-        process.stderr.write(`api-economy: ${SCHEDULE_ONLY} instances, scheduled run and rotation only, in ${(scheduleOnly.ms / 1000).toFixed(1)} s\n`);
+        process.stderr.write(
+          `api-economy: ${SCHEDULE_ONLY} instances, scheduled run and rotation only, in ${(scheduleOnly.ms / 1000).toFixed(1)} s\n`,
+        );
       } catch (error) {
         problems.push(`N=${SCHEDULE_ONLY} scheduled run failed: ${error instanceof Error ? error.message : String(error)}`);
       }

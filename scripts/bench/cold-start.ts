@@ -64,7 +64,8 @@ function deploymentOptions(): { options: BuildOptions; ignored: string[] } {
   for (const [key, value] of Object.entries(config)) {
     if ((PASS_THROUGH as readonly string[]).includes(key)) options[key] = value;
     else if (key === 'outputFileExtension') options.outExtension = { '.js': String(value) };
-    else if (key === 'exclude' || key === 'external') options.external = [...((options.external as string[]) ?? []), ...(value as string[])];
+    else if (key === 'exclude' || key === 'external')
+      options.external = [...((options.external as string[]) ?? []), ...(value as string[])];
     else ignored.push(key);
   }
   return { options: options as BuildOptions, ignored };
@@ -115,7 +116,7 @@ async function buildOne(name: string, entry: string, outdir: string, options: Bu
     write: true,
     logLevel: 'silent',
   });
-  const ext = (options.outExtension?.['.js'] ?? '.js');
+  const ext = options.outExtension?.['.js'] ?? '.js';
   const file = join(outdir, `handler${ext}`);
   return { name, file, bytes: statSync(file).size, parts: partsOf(result.metafile), times: [] };
 }
@@ -232,7 +233,14 @@ export async function coldStart(): Promise<BenchSection> {
         `size is the minified .cjs (no source map); init time is the median of ${runs} require()s of the bundle, ` +
         `and its ratio the median over the rounds of its time over the baseline's in the same round (quartiles shown), ` +
         `each in a fresh \`node\` process (${process.version}, no flags: the NODE_OPTIONS=--enable-source-maps that deployment sets is not applied; handler not invoked), the bundles taken in rotating turns after one untimed load each.`,
-      header: ['bundle', 'size KiB', 'size / baseline', 'init ms (median)', 'init / baseline (median of rounds)', 'init / baseline, quartiles'],
+      header: [
+        'bundle',
+        'size KiB',
+        'size / baseline',
+        'init ms (median)',
+        'init / baseline (median of rounds)',
+        'init / baseline, quartiles',
+      ],
       rows,
       targets,
     };

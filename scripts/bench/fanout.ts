@@ -105,5 +105,9 @@ console.log(`bake requests published ${report.bakeRequested} (skipped ${JSON.str
 console.log(`AWS calls               ${JSON.stringify(calls)}  (PutEvents in flight at most ${maxInFlight})`);
 console.log(`simulated latency       ${opts.latency} ms per DescribeInstances / PutEvents call`);
 console.log(`wall time               ${seconds.toFixed(2)} s   (Lambda limit 900 s; the function's timeout is 300 s)`);
-console.log(`serial lower bound      ${(((calls.DescribeInstances + calls.PutEvents / maxInFlight) * opts.latency) / 1000).toFixed(2)} s   (pages + PutEvents / concurrency, at that latency)`);
-console.log(`peak RSS                ${mb(peakRss)} MB, ${mb(rssBefore)} MB before the run (function memory 512 MB); heap growth ${mb(heapAfter - heapBefore)} MB`);
+console.log(
+  `serial lower bound      ${(((calls.DescribeInstances + calls.PutEvents / maxInFlight) * opts.latency) / 1000).toFixed(2)} s   (pages + PutEvents / concurrency, at that latency)`,
+);
+console.log(
+  `peak RSS                ${mb(peakRss)} MB, ${mb(rssBefore)} MB before the run (function memory 512 MB); heap growth ${mb(heapAfter - heapBefore)} MB`,
+);

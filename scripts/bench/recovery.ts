@@ -72,7 +72,11 @@ const silent: Log = { debug: () => undefined, info: () => undefined, warn: () =>
 function timing(records: CallRecord[]) {
   return <I, O>(next: (args: I) => Promise<O>, context: { commandName?: string }) =>
     async (args: I): Promise<O> => {
-      const record: CallRecord = { action: context.commandName?.replace(/Command$/, '') ?? 'unknown', start: performance.now(), end: Number.NaN };
+      const record: CallRecord = {
+        action: context.commandName?.replace(/Command$/, '') ?? 'unknown',
+        start: performance.now(),
+        end: Number.NaN,
+      };
       records.push(record);
       try {
         return await next(args);
@@ -121,11 +125,15 @@ async function recoverOnce(cloud: LocalCloud, deps: Deps, records: CallRecord[],
   const outcome = report.outcomes.map((o) => o.action).join(',') || 'none';
   const waves = wavesOf(records);
   const launchWave = waves.findIndex((w) => w.actions.includes('RunInstances'));
-  if (launchWave < 0) return { outcome, waves, sequential: Number.NaN, wallMs: Number.NaN, awsMs: Number.NaN, inProcessMs: Number.NaN, after: [], totalMs };
+  if (launchWave < 0)
+    return { outcome, waves, sequential: Number.NaN, wallMs: Number.NaN, awsMs: Number.NaN, inProcessMs: Number.NaN, after: [], totalMs };
   const run = records.find((r) => r.action === 'RunInstances')!;
   const wallMs = run.start - t0;
   const awsMs = waves.slice(0, launchWave).reduce((s, w) => s + (w.end - w.start), 0);
-  const after = [...records].sort((a, b) => a.start - b.start).filter((r) => r.start > run.start).map((r) => r.action);
+  const after = [...records]
+    .sort((a, b) => a.start - b.start)
+    .filter((r) => r.start > run.start)
+    .map((r) => r.action);
   return { outcome, waves, sequential: launchWave + 1, wallMs, awsMs, inProcessMs: wallMs - awsMs, after, totalMs };
 }
 
@@ -148,7 +156,13 @@ async function measureRecovery(): Promise<BenchSection> {
     // The recover use case as productionDeps() wires it, with timed clients.
     const config = loadConfig({ ...cloud.wiring.environment });
     const records: CallRecord[] = [];
-    const clientConfig = { endpoint: cloud.proxy.endpoint, region, credentials, retryMode: 'standard', requestHandler: { connectionTimeout: 3_000, requestTimeout: 10_000 } };
+    const clientConfig = {
+      endpoint: cloud.proxy.endpoint,
+      region,
+      credentials,
+      retryMode: 'standard',
+      requestHandler: { connectionTimeout: 3_000, requestTimeout: 10_000 },
+    };
     const ec2 = new EC2Client({ ...clientConfig, maxAttempts: 6 });
     const events = new EventBridgeClient({ ...clientConfig, maxAttempts: 4 });
     ec2.middlewareStack.add(timing(records), TIMING);
@@ -188,20 +202,47 @@ async function measureRecovery(): Promise<BenchSection> {
     rows.push(['after the launch', reference.after.join(' → ') || 'none', '', 'information']);
   }
   const seq = launched.map((r) => r.sequential);
-  const sameShape = new Set(launched.map((r) => r.waves.slice(0, r.sequential).map((w) => w.actions.join('|')).join(' / '))).size;
+  const sameShape = new Set(
+    launched.map((r) =>
+      r.waves
+        .slice(0, r.sequential)
+        .map((w) => w.actions.join('|'))
+        .join(' / '),
+    ),
+  ).size;
   rows.push(
     ['sequential calls to RunInstances', `median ${launched.length ? median(seq) : '—'} (runs: ${seq.join(', ')})`, '', ''],
-    ['wall ms, event to RunInstances', launched.length ? median(launched.map((r) => r.wallMs)).toFixed(1) : '—', '', `runs: ${launched.map((r) => r.wallMs.toFixed(0)).join(', ')}`],
+    [
+      'wall ms, event to RunInstances',
+      launched.length ? median(launched.map((r) => r.wallMs)).toFixed(1) : '—',
+      '',
+      `runs: ${launched.map((r) => r.wallMs.toFixed(0)).join(', ')}`,
+    ],
     ['  of which waiting on AWS (moto via proxy)', launched.length ? median(launched.map((r) => r.awsMs)).toFixed(1) : '—', '', ''],
-    ['  of which in-process', launched.length ? median(launched.map((r) => r.inProcessMs)).toFixed(1) : '—', '', `runs: ${launched.map((r) => r.inProcessMs.toFixed(1)).join(', ')}`],
-    ['whole recovery (incl. Elastic IP, event)', launched.length ? median(launched.map((r) => r.totalMs)).toFixed(1) : '—', '', 'ms, median'],
+    [
+      '  of which in-process',
+      launched.length ? median(launched.map((r) => r.inProcessMs)).toFixed(1) : '—',
+      '',
+      `runs: ${launched.map((r) => r.inProcessMs.toFixed(1)).join(', ')}`,
+    ],
+    [
+      'whole recovery (incl. Elastic IP, event)',
+      launched.length ? median(launched.map((r) => r.totalMs)).toFixed(1) : '—',
+      '',
+      'ms, median',
+    ],
   );
   const worst = seq.length ? Math.max(...seq) : Number.NaN;
   const failed = results.filter((r) => !Number.isFinite(r.sequential)).map((r) => r.outcome);
   return {
     title: '5. Recovery',
     method: `${RUNS} opted-in instances, each with an Elastic IP, baked two nights by the real handlers against moto; each in turn terminated with Server.InternalError and its state-change event given to recoverInstances in-process (clients timed around each HTTP request, pointed at the harness proxy); waves are calls overlapping in time; figures are medians of ${RUNS} runs.`,
-    header: ['step', 'calls (‖ = in parallel)', `ms (run ${launched.length ? launched.indexOf(reference!) + 1 : '—'} of ${launched.length})`, 'note'],
+    header: [
+      'step',
+      'calls (‖ = in parallel)',
+      `ms (run ${launched.length ? launched.indexOf(reference!) + 1 : '—'} of ${launched.length})`,
+      'note',
+    ],
     rows,
     targets: [
       {

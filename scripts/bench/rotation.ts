@@ -150,10 +150,19 @@ const seconds = (performance.now() - started) / 1000;
 clearInterval(sampler);
 
 const mb = (b: number) => (b / 1024 / 1024).toFixed(1);
-const reads = (calls.DescribeImages ?? 0) + (calls.DescribeSnapshots ?? 0) + (calls.DescribeInstances ?? 0) + (calls.DescribeLaunchTemplateVersions ?? 0) + (calls.DescribeImageReferences ?? 0);
+const reads =
+  (calls.DescribeImages ?? 0) +
+  (calls.DescribeSnapshots ?? 0) +
+  (calls.DescribeInstances ?? 0) +
+  (calls.DescribeLaunchTemplateVersions ?? 0) +
+  (calls.DescribeImageReferences ?? 0);
 console.log(`images seen             ${report.imagesSeen} in ${report.lineages} lineages`);
-console.log(`planned                 keep ${report.planned.keep}, delete ${report.planned.delete}; done: deleted ${report.done.deleted}, snapshots ${report.done.snapshotsDeleted}, ${(report.done.bytesFreed / 2 ** 30).toFixed(0)} GiB freed, failures ${report.failures.length}`);
+console.log(
+  `planned                 keep ${report.planned.keep}, delete ${report.planned.delete}; done: deleted ${report.done.deleted}, snapshots ${report.done.snapshotsDeleted}, ${(report.done.bytesFreed / 2 ** 30).toFixed(0)} GiB freed, failures ${report.failures.length}`,
+);
 console.log(`EC2 calls               ${JSON.stringify(calls)}`);
-console.log(`calls per deleted image ${((calls.DeregisterImage ?? 0) / Math.max(1, report.done.deleted)).toFixed(2)} (target 1); reads ${reads} for ${opts.images} images (${(reads / (opts.images / 1000)).toFixed(1)} per 1,000)`);
+console.log(
+  `calls per deleted image ${((calls.DeregisterImage ?? 0) / Math.max(1, report.done.deleted)).toFixed(2)} (target 1); reads ${reads} for ${opts.images} images (${(reads / (opts.images / 1000)).toFixed(1)} per 1,000)`,
+);
 console.log(`wall time               ${seconds.toFixed(1)} s at ${opts.latency} ms per call (function timeout 900 s)`);
 console.log(`peak RSS                ${mb(peakRss)} MB, ${mb(rssBefore)} MB before the run (function memory 1024 MB)`);

@@ -70,7 +70,11 @@ export function sectionInChild(file: string): Promise<BenchSection> {
  * The entry point of a section module run as a script: as the child, measure and print the
  * section for sectionInChild; run by hand, print it as JSON.
  */
-export async function runSectionScript(moduleUrl: string, measure: () => Promise<BenchSection>, inChild: () => Promise<BenchSection>): Promise<void> {
+export async function runSectionScript(
+  moduleUrl: string,
+  measure: () => Promise<BenchSection>,
+  inChild: () => Promise<BenchSection>,
+): Promise<void> {
   if (!process.argv[1] || pathToFileURL(process.argv[1]).href !== moduleUrl) return;
   if (process.argv.includes('--child')) {
     const section = JSON.stringify(await measure());

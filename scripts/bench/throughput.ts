@@ -46,8 +46,11 @@ interface RunResult {
 }
 
 const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
-const isMutating = (action: string) => !/^(Describe|Get|List|Search)/.test(action) && !['RunInstances', 'StartInstances', 'StopInstances', 'TerminateInstances'].includes(action);
-const EC2_ACTIONS = /^(Create|Delete|Deregister|Register|Modify|Enable|Disable|Associate|Disassociate|Copy|Import|Export|Reset|Replace|Attach|Detach|Reboot)/;
+const isMutating = (action: string) =>
+  !/^(Describe|Get|List|Search)/.test(action) &&
+  !['RunInstances', 'StartInstances', 'StopInstances', 'TerminateInstances'].includes(action);
+const EC2_ACTIONS =
+  /^(Create|Delete|Deregister|Register|Modify|Enable|Disable|Associate|Disassociate|Copy|Import|Export|Reset|Replace|Attach|Detach|Reboot)/;
 
 /** Instances without an image of the slot (named after the instance, from the request's slot) once the run is over. */
 async function lostBakes(cloud: LocalCloud, instanceIds: string[]): Promise<number> {

@@ -39,7 +39,9 @@ function typeName(def: Def): string {
       return checks.some((c) => c._zod.def.format?.includes('int')) ? 'integer' : 'number';
     }
     case 'enum':
-      return Object.values(def.entries as Record<string, string>).map((v) => `\`${v}\``).join(' \\| ');
+      return Object.values(def.entries as Record<string, string>)
+        .map((v) => `\`${v}\``)
+        .join(' \\| ');
     case 'array':
       return `${typeName(defOf(def.element))}[]`;
     case 'record':
@@ -50,7 +52,10 @@ function typeName(def: Def): string {
 }
 
 /** The events' section: one heading and table per detail-type, in DETAIL_SCHEMAS' order. */
-export function publishedEventsDoc(schemas: Record<string, z.ZodType> = DETAIL_SCHEMAS, docs: Record<string, EventDoc> = EVENT_DOCS): string {
+export function publishedEventsDoc(
+  schemas: Record<string, z.ZodType> = DETAIL_SCHEMAS,
+  docs: Record<string, EventDoc> = EVENT_DOCS,
+): string {
   return Object.entries(schemas)
     .map(([name, schema]) => {
       const doc = docs[name];
@@ -63,7 +68,15 @@ export function publishedEventsDoc(schemas: Record<string, z.ZodType> = DETAIL_S
       });
       const extra = Object.keys(doc.fields).filter((p) => !fields.some((f) => f.path === p));
       if (extra.length) throw new Error(`scripts/docs/event-fields.ts describes fields ${name} does not have: ${extra.join(', ')}`);
-      return [`### ${name}`, '', `${doc.when} Deduplicate on ${doc.dedupe}.`, '', '| field | type | present | meaning |', '|---|---|---|---|', ...rows].join('\n');
+      return [
+        `### ${name}`,
+        '',
+        `${doc.when} Deduplicate on ${doc.dedupe}.`,
+        '',
+        '| field | type | present | meaning |',
+        '|---|---|---|---|',
+        ...rows,
+      ].join('\n');
     })
     .join('\n\n');
 }

@@ -24,7 +24,12 @@ export const GENERATED_BLOCKS: GeneratedBlock[] = [
     render: async () => {
       const wiring = readServerless({ stage: DOCS_STAGE });
       const { template } = await packagedTemplate({ stage: DOCS_STAGE });
-      return permissionsTable(template, wiring.service, DOCS_STAGE, wiring.functions.map((f) => f.name));
+      return permissionsTable(
+        template,
+        wiring.service,
+        DOCS_STAGE,
+        wiring.functions.map((f) => f.name),
+      );
     },
   },
 ];

@@ -21,7 +21,11 @@ function parametersOf(map: YAMLMap): Parameter[] {
     const value = isScalar(pair.value) ? String(pair.value.value ?? '') : JSON.stringify(pair.value);
     // A comment belongs to the key below it; `#` marks and line breaks removed.
     // The first key's comment is held by its map.
-    const comment = ((i === 0 ? map.commentBefore : undefined) ?? key.commentBefore ?? '').split('\n').map((l) => l.trim()).join(' ').trim();
+    const comment = ((i === 0 ? map.commentBefore : undefined) ?? key.commentBefore ?? '')
+      .split('\n')
+      .map((l) => l.trim())
+      .join(' ')
+      .trim();
     return { name: String(key.value), value, comment };
   });
 }
@@ -32,14 +36,17 @@ export function parametersDoc(file = join(PROJECT_ROOT, 'serverless.yml')): stri
   const params = doc.get('params');
   if (!isMap(params)) throw new Error('serverless.yml has no params');
   const stages = new Map<string, Parameter[]>();
-  for (const pair of params.items) if (isScalar(pair.key) && isMap(pair.value)) stages.set(String(pair.key.value), parametersOf(pair.value));
+  for (const pair of params.items)
+    if (isScalar(pair.key) && isMap(pair.value)) stages.set(String(pair.key.value), parametersOf(pair.value));
   const defaults = stages.get('default') ?? [];
   const rows = defaults.map((p) => {
     if (!p.comment) throw new Error(`serverless.yml: parameter ${p.name} has no comment above it: say what it does`);
-    const overrides = [...stages].filter(([stage]) => stage !== 'default').flatMap(([stage, list]) => {
-      const o = list.find((q) => q.name === p.name);
-      return o ? [`\`${o.value}\` in \`${stage}\``] : [];
-    });
+    const overrides = [...stages]
+      .filter(([stage]) => stage !== 'default')
+      .flatMap(([stage, list]) => {
+        const o = list.find((q) => q.name === p.name);
+        return o ? [`\`${o.value}\` in \`${stage}\``] : [];
+      });
     const value = p.value === '' ? 'empty' : `\`${p.value}\``;
     return `| \`${p.name}\` | ${[value, ...overrides].join(', ')} | ${p.comment} |`;
   });

@@ -12,9 +12,10 @@ export class CloudWatchGateway implements AlarmPort {
   constructor(private readonly client: CloudWatchClient) {}
 
   async *listAlarmNames(prefix: string): AsyncIterable<string[]> {
-    const iterator = paginateDescribeAlarms({ client: this.client, pageSize: 100 }, { AlarmNamePrefix: prefix, AlarmTypes: ['MetricAlarm'] })[
-      Symbol.asyncIterator
-    ]();
+    const iterator = paginateDescribeAlarms(
+      { client: this.client, pageSize: 100 },
+      { AlarmNamePrefix: prefix, AlarmTypes: ['MetricAlarm'] },
+    )[Symbol.asyncIterator]();
     while (true) {
       const next = await call('DescribeAlarms', () => iterator.next());
       if (next.done) return;

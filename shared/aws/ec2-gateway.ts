@@ -84,7 +84,9 @@ const REFERENCE_SCOPE = {
   ResourceTypes: [
     {
       ResourceType: 'ec2:Instance' as const,
-      ResourceTypeOptions: [{ OptionName: 'state-name' as const, OptionValues: ['pending', 'running', 'shutting-down', 'stopping', 'stopped'] }],
+      ResourceTypeOptions: [
+        { OptionName: 'state-name' as const, OptionValues: ['pending', 'running', 'shutting-down', 'stopping', 'stopped'] },
+      ],
     },
     { ResourceType: 'ec2:LaunchTemplate' as const, ResourceTypeOptions: [{ OptionName: 'version-depth' as const, OptionValues: ['10'] }] },
   ],
@@ -192,7 +194,12 @@ export class Ec2Gateway implements Ec2Port {
   }
 
   async describeImage(imageId: string): Promise<ImageView | undefined> {
-    const out = await callOr('DescribeImages', () => this.client.send(new DescribeImagesCommand({ ImageIds: [imageId] })), NOT_FOUND, undefined);
+    const out = await callOr(
+      'DescribeImages',
+      () => this.client.send(new DescribeImagesCommand({ ImageIds: [imageId] })),
+      NOT_FOUND,
+      undefined,
+    );
     const image = out?.Images?.[0];
     return image ? toImageView(image) : undefined;
   }
@@ -289,16 +296,12 @@ export class Ec2Gateway implements Ec2Port {
   }
 
   async enableImageDeprecation(imageId: string, at: Date): Promise<void> {
-    await call('EnableImageDeprecation', () =>
-      this.client.send(new EnableImageDeprecationCommand({ ImageId: imageId, DeprecateAt: at })),
-    );
+    await call('EnableImageDeprecation', () => this.client.send(new EnableImageDeprecationCommand({ ImageId: imageId, DeprecateAt: at })));
   }
 
   async tagResources(resourceIds: string[], tags: Tags): Promise<void> {
     if (resourceIds.length === 0) return;
-    await call('CreateTags', () =>
-      this.client.send(new CreateTagsCommand({ Resources: resourceIds, Tags: toTagList(tags) })),
-    );
+    await call('CreateTags', () => this.client.send(new CreateTagsCommand({ Resources: resourceIds, Tags: toTagList(tags) })));
   }
 
   // ---- recovery ---------------------------------------------------------------------------
@@ -374,7 +377,9 @@ export class Ec2Gateway implements Ec2Port {
     // it for the request's parameters) makes the second answer the first's version.
     const ClientToken = createHash('sha256').update(`${name}\u0000${VersionDescription}`).digest('hex').slice(0, 64);
     const out = await call('CreateLaunchTemplateVersion', () =>
-      this.client.send(new CreateLaunchTemplateVersionCommand({ LaunchTemplateName: name, VersionDescription, LaunchTemplateData, ClientToken })),
+      this.client.send(
+        new CreateLaunchTemplateVersionCommand({ LaunchTemplateName: name, VersionDescription, LaunchTemplateData, ClientToken }),
+      ),
     );
     const version = out.LaunchTemplateVersion?.VersionNumber ?? 1;
     // Bounded history: drop the version that fell out of the window (the first stays: it is the default).
@@ -388,8 +393,7 @@ export class Ec2Gateway implements Ec2Port {
   }
 
   private async latestTemplateVersion(name: string): Promise<LaunchTemplateVersion | undefined> {
-    const describe = () =>
-      this.client.send(new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateName: name, Versions: ['$Latest'] }));
+    const describe = () => this.client.send(new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateName: name, Versions: ['$Latest'] }));
     const out = await callOr('DescribeLaunchTemplateVersions', describe, TEMPLATE_NOT_FOUND, undefined);
     return out?.LaunchTemplateVersions?.[0];
   }
@@ -445,7 +449,10 @@ export class Ec2Gateway implements Ec2Port {
 
   async waitUntilRunning(instanceId: string, maxWaitSeconds: number): Promise<void> {
     await call('DescribeInstances', () =>
-      waitUntilInstanceRunning({ client: this.client, maxWaitTime: maxWaitSeconds, minDelay: 2, maxDelay: 10 }, { InstanceIds: [instanceId] }),
+      waitUntilInstanceRunning(
+        { client: this.client, maxWaitTime: maxWaitSeconds, minDelay: 2, maxDelay: 10 },
+        { InstanceIds: [instanceId] },
+      ),
     );
   }
 

@@ -77,7 +77,12 @@ interface Ec2MetadataOptions {
 
 function readMetadataOptions(m: Ec2MetadataOptions | undefined): LaunchConfig['metadataOptions'] {
   return m
-    ? { httpTokens: m.HttpTokens, httpEndpoint: m.HttpEndpoint, httpPutResponseHopLimit: m.HttpPutResponseHopLimit, instanceMetadataTags: m.InstanceMetadataTags }
+    ? {
+        httpTokens: m.HttpTokens,
+        httpEndpoint: m.HttpEndpoint,
+        httpPutResponseHopLimit: m.HttpPutResponseHopLimit,
+        instanceMetadataTags: m.InstanceMetadataTags,
+      }
     : undefined;
 }
 
@@ -156,5 +161,7 @@ export function toLaunchTemplateImages(v: LaunchTemplateVersion): LaunchTemplate
 
 /** An Elastic IP of the VPC (allocation id and address), if it is one. */
 export function toAddressViews(a: Address): AddressView[] {
-  return a.AllocationId && a.PublicIp ? [{ allocationId: a.AllocationId, publicIp: a.PublicIp, instanceId: a.InstanceId || undefined }] : [];
+  return a.AllocationId && a.PublicIp
+    ? [{ allocationId: a.AllocationId, publicIp: a.PublicIp, instanceId: a.InstanceId || undefined }]
+    : [];
 }

@@ -77,7 +77,11 @@ export function summariseFleet(input: FleetInput): LineageStatus[] {
     deletions.set(d.lineage, [...(deletions.get(d.lineage) ?? []), { imageId: d.imageId, name: d.name, reasons: d.reasons }]);
   }
 
-  return [...lineages].sort().map((lineage) => summariseLineage(lineage, imagesOf.get(lineage) ?? [], instancesOf.get(lineage) ?? [], deletions.get(lineage) ?? [], input));
+  return [...lineages]
+    .sort()
+    .map((lineage) =>
+      summariseLineage(lineage, imagesOf.get(lineage) ?? [], instancesOf.get(lineage) ?? [], deletions.get(lineage) ?? [], input),
+    );
 }
 
 function summariseLineage(
@@ -93,7 +97,9 @@ function summariseLineage(
     .filter((i) => LIVE.has(i.state) && i.tags[TAG.replacedBy] === undefined)
     .sort((a, b) => (b.launchTime?.getTime() ?? 0) - (a.launchTime?.getTime() ?? 0))[0];
   const policy = current ? parseInstancePolicy(current.tags, input.knownSchedules) : undefined;
-  const schedules = policy?.schedules.length ? policy.schedules : [...new Set(images.flatMap((i) => (i.schedule ? [i.schedule] : [])))].sort();
+  const schedules = policy?.schedules.length
+    ? policy.schedules
+    : [...new Set(images.flatMap((i) => (i.schedule ? [i.schedule] : [])))].sort();
   const good = sorted.filter((i) => i.status === 'good' && i.state === 'available');
   const newestGood = good[0];
   const byStatus: Record<string, number> = {};
@@ -113,12 +119,15 @@ function summariseLineage(
       if (!newest && current.launchTime && hoursBetween(now, current.launchTime) <= limit) continue;
       if (!newest || hoursBetween(now, newest.createdAt) > limit) {
         overdue.push(schedule);
-        problems.push(`no good ${schedule} image within ${limit} h${newest ? ` (newest ${Math.round(hoursBetween(now, newest.createdAt))} h old)` : ''}`);
+        problems.push(
+          `no good ${schedule} image within ${limit} h${newest ? ` (newest ${Math.round(hoursBetween(now, newest.createdAt))} h old)` : ''}`,
+        );
       }
     }
   }
   const stuck = images.filter((i) => i.status === 'pending' && hoursBetween(now, i.createdAt) > STUCK_PENDING_HOURS);
-  if (stuck.length > 0) problems.push(`${stuck.length} image(s) pending for more than ${STUCK_PENDING_HOURS} h: ${stuck.map((i) => i.imageId).join(', ')}`);
+  if (stuck.length > 0)
+    problems.push(`${stuck.length} image(s) pending for more than ${STUCK_PENDING_HOURS} h: ${stuck.map((i) => i.imageId).join(', ')}`);
 
   return {
     lineage,
@@ -127,7 +136,12 @@ function summariseLineage(
     schedules,
     recover: current ? recoverModeOf(current.tags).mode : 'off',
     lastGood: newestGood
-      ? { imageId: newestGood.imageId, name: newestGood.name, createdAt: newestGood.createdAt, ageHours: Math.max(0, hoursBetween(now, newestGood.createdAt)) }
+      ? {
+          imageId: newestGood.imageId,
+          name: newestGood.name,
+          createdAt: newestGood.createdAt,
+          ageHours: Math.max(0, hoursBetween(now, newestGood.createdAt)),
+        }
       : undefined,
     images: images.length,
     byStatus,

@@ -123,9 +123,7 @@ export interface RecoveryImage {
  * from). Never a `pending`, `failed` or `bad` one.
  */
 export function recoveryImage(images: readonly RecoveryImage[], exclude: ReadonlySet<string> = new Set()): RecoveryImage | undefined {
-  return images
-    .filter((i) => i.status === 'good' && i.state === 'available' && !exclude.has(i.imageId))
-    .sort(newestFirst)[0];
+  return images.filter((i) => i.status === 'good' && i.state === 'available' && !exclude.has(i.imageId)).sort(newestFirst)[0];
 }
 
 export interface RecoveryInput {
@@ -183,19 +181,30 @@ export function decideRecovery(input: RecoveryInput): RecoveryDecision {
   // A replacement that dies within the grace period blames its image: skip it from now on.
   const launchedAt = instance?.launchTime;
   const soonAfterLaunch =
-    input.launchedFrom !== undefined && launchedAt !== undefined && input.now.getTime() - launchedAt.getTime() < input.crashLoopGraceMinutes * 60_000;
+    input.launchedFrom !== undefined &&
+    launchedAt !== undefined &&
+    input.now.getTime() - launchedAt.getTime() < input.crashLoopGraceMinutes * 60_000;
   // ...unless EC2 says the account or its configuration refused the launch: no image is to blame,
   // and an older one would be refused alike.
   const refusal = signal.kind === 'state' && soonAfterLaunch ? LAUNCH_REFUSALS[instance?.stateReasonCode ?? ''] : undefined;
   if (refusal) {
-    return { action: 'fail', errorCode: instance!.stateReasonCode!, reason: `the replacement launched from ${input.launchedFrom} ended at once: ${refusal}` };
+    return {
+      action: 'fail',
+      errorCode: instance!.stateReasonCode!,
+      reason: `the replacement launched from ${input.launchedFrom} ended at once: ${refusal}`,
+    };
   }
   // An operator's request is no crash: it never blames the instance's image.
   const crashLoop = signal.kind !== 'manual' && soonAfterLaunch;
   const exclude = new Set(crashLoop ? [input.launchedFrom!] : []);
   const image = recoveryImage(input.images, exclude);
   if (!image) {
-    return { action: 'skip', reason: crashLoop ? `no good image left besides ${input.launchedFrom}, which failed its replacement` : 'the lineage has no good image' };
+    return {
+      action: 'skip',
+      reason: crashLoop
+        ? `no good image left besides ${input.launchedFrom}, which failed its replacement`
+        : 'the lineage has no good image',
+    };
   }
   return {
     action: 'relaunch',
@@ -222,7 +231,9 @@ export function signalsOf(event: RecoveryTrigger): FailureSignal[] {
       return d.configuration.metrics.flatMap((m) => {
         const id = m.metricStat?.metric.dimensions.InstanceId;
         const instanceId = id ? instanceIdOf(id) : undefined;
-        return instanceId && m.metricStat ? [{ kind: 'alarm' as const, instanceId, alarmName: d.alarmName, metric: m.metricStat.metric.name }] : [];
+        return instanceId && m.metricStat
+          ? [{ kind: 'alarm' as const, instanceId, alarmName: d.alarmName, metric: m.metricStat.metric.name }]
+          : [];
       });
     }
     case 'AWS Health Event': {
@@ -315,7 +326,8 @@ function highestGeneration(instances: readonly InstanceSummary[]): number {
 export function planRecovery(input: RecoveryPlanInput): RecoveryPlan {
   const { signal, instance } = input;
   const opted = recoverModeOf(input.tags);
-  if (opted.mode === 'off' && signal.kind !== 'manual') return { action: 'ignore', reason: opted.problem ?? 'recovery is off for this instance' };
+  if (opted.mode === 'off' && signal.kind !== 'manual')
+    return { action: 'ignore', reason: opted.problem ?? 'recovery is off for this instance' };
   // An operator's explicit request relaunches whatever the tag says.
   const mode = signal.kind === 'manual' ? 'always' : opted.mode;
 
@@ -337,10 +349,17 @@ export function planRecovery(input: RecoveryPlanInput): RecoveryPlan {
       reason: `replacement ${live.instanceId} was launched by an earlier delivery`,
     };
   }
-  if (replacements[0]) return { action: 'skip', reason: `already replaced by ${replacements[0].instanceId}, which is ${replacements[0].state} now` };
+  if (replacements[0])
+    return { action: 'skip', reason: `already replaced by ${replacements[0].instanceId}, which is ${replacements[0].state} now` };
 
   // Events arrive late and out of order: a stop that has since been undone is no failure.
-  if (signal.kind === 'state' && instance && instance.state !== signal.state && instance.state !== 'terminated' && instance.state !== 'shutting-down') {
+  if (
+    signal.kind === 'state' &&
+    instance &&
+    instance.state !== signal.state &&
+    instance.state !== 'terminated' &&
+    instance.state !== 'shutting-down'
+  ) {
     return { action: 'skip', reason: `the instance was ${signal.state} but is ${instance.state} now` };
   }
 

@@ -109,7 +109,6 @@ export interface RotationPlan {
 
 const DAY = 86_400_000;
 
-
 export function describeRetention(r: Retention): string {
   switch (r.kind) {
     case 'count':
@@ -226,7 +225,13 @@ export function planRotation(input: RotationInput): RotationPlan {
       return;
     }
     const why = check.unverified.get(img.imageId) ?? { errorCode: 'NotChecked', message: 'the reference check was not asked about it' };
-    decide(img, 'keep', [`not cleared by the reference check (${why.errorCode}: ${why.message}); would be: ${reasons.join('; ')}`], false, why);
+    decide(
+      img,
+      'keep',
+      [`not cleared by the reference check (${why.errorCode}: ${why.message}); would be: ${reasons.join('; ')}`],
+      false,
+      why,
+    );
   };
 
   const byLineage = new Map<string, RotationImage[]>();
@@ -280,7 +285,8 @@ export function planRotation(input: RotationInput): RotationPlan {
       if (kind === 'failed') {
         const ageDays = (input.now.getTime() - img.createdAt.getTime()) / DAY;
         if (reasons.length > 0) decide(img, 'keep', reasons);
-        else if (ageDays >= input.failedGraceDays) deleteIfCleared(img, [`${img.status ?? img.state} for more than ${input.failedGraceDays}d`]);
+        else if (ageDays >= input.failedGraceDays)
+          deleteIfCleared(img, [`${img.status ?? img.state} for more than ${input.failedGraceDays}d`]);
         else decide(img, 'keep', [`${img.status ?? img.state}, within the ${input.failedGraceDays}d grace period`]);
         continue;
       }

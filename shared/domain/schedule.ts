@@ -141,4 +141,6 @@ export function slotFor(instant: Date, period: Period, timeZone: string): string
 }
 
 /** A slot as produced by slotFor, of any period. */
-export const Slot = z.string().regex(/^\d{4}-(\d{2}(-\d{2}(T\d{2})?)?|W\d{2})$/, 'not a slot (2026-11-26, 2026-W48, 2026-11, 2026-11-26T03)');
+export const Slot = z
+  .string()
+  .regex(/^\d{4}-(\d{2}(-\d{2}(T\d{2})?)?|W\d{2})$/, 'not a slot (2026-11-26, 2026-W48, 2026-11, 2026-11-26T03)');

@@ -36,7 +36,11 @@ export interface StatusAlarmPlan {
 
 const GONE = new Set(['shutting-down', 'terminated']);
 
-export function planStatusAlarms(managedBy: string, instances: readonly InstanceSummary[], existingAlarms: readonly string[]): StatusAlarmPlan {
+export function planStatusAlarms(
+  managedBy: string,
+  instances: readonly InstanceSummary[],
+  existingAlarms: readonly string[],
+): StatusAlarmPlan {
   const wanted = new Map(
     instances
       .filter((i) => !GONE.has(i.state) && recoverModeOf(i.tags).mode !== 'off')
@@ -46,7 +50,10 @@ export function planStatusAlarms(managedBy: string, instances: readonly Instance
   // The prefix followed by an instance id and nothing else: a stack named `<this>-status-x` keeps its alarms.
   const ours = new RegExp(`^${statusAlarmPrefix(managedBy).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}i-[0-9a-z]+$`);
   return {
-    create: [...wanted].filter(([name]) => !existing.has(name)).map(([, id]) => id).sort(),
+    create: [...wanted]
+      .filter(([name]) => !existing.has(name))
+      .map(([, id]) => id)
+      .sort(),
     remove: [...existing].filter((name) => ours.test(name) && !wanted.has(name)).sort(),
     keep: [...existing].filter((name) => wanted.has(name)).length,
   };

@@ -46,7 +46,9 @@ export const ScheduleName = z
  * The stack's name, the value of `managed-by` on everything it creates: the first part
  * of every AMI name, so it keeps to characters AMI names allow (MANAGED_BY in config).
  */
-export const StackName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9-]{0,31}$/, 'a stack name is 1-32 letters, digits or dashes, starting with a letter or digit');
+export const StackName = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9-]{0,31}$/, 'a stack name is 1-32 letters, digits or dashes, starting with a letter or digit');
 
 /** A lineage id ends up in AMI names, so it keeps to characters AMI names allow. */
 export const Lineage = z
@@ -179,7 +181,10 @@ function editDistance(a: string, b: string): number {
  * otherwise leave the lineage on the default retention without a word.
  */
 function unknownKeyReason(key: string): string {
-  const normal = key.trim().toLowerCase().replace(/[\s_]+/g, '-');
+  const normal = key
+    .trim()
+    .toLowerCase()
+    .replace(/[\s_]+/g, '-');
   let meant: string | undefined = KNOWN_KEYS.has(normal) ? normal : undefined;
   if (!meant && normal.length <= 64) {
     const near = [...OPERATOR_KEYS, TAG.lineage]

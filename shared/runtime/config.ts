@@ -26,7 +26,12 @@ const ConfigSchema = z.object({
   /** Comma list of the schedule names declared in serverless.yml. */
   SCHEDULES: z
     .string()
-    .transform((s) => s.split(',').map((n) => n.trim()).filter(Boolean))
+    .transform((s) =>
+      s
+        .split(',')
+        .map((n) => n.trim())
+        .filter(Boolean),
+    )
     .pipe(z.array(ScheduleName).min(1, 'at least one schedule')),
   /** Retention of a lineage whose instance and images name none. */
   DEFAULT_RETAIN: z.preprocess(unsetIfBlank, z.string().default('7')).pipe(RetentionSpec),

@@ -44,7 +44,9 @@ const metricsLog = {
   error: (...content: unknown[]) => logger.error(String(content[0]), ...content.slice(1).map(asExtra)),
 };
 function asExtra(value: unknown): Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !(value instanceof Error) ? (value as Record<string, unknown>) : { detail: String(value) };
+  return value !== null && typeof value === 'object' && !(value instanceof Error)
+    ? (value as Record<string, unknown>)
+    : { detail: String(value) };
 }
 
 /** A Powertools Metrics for this environment, or undefined where metrics are not published. */

@@ -35,7 +35,12 @@ function describeEvent(event: unknown): Record<string, unknown> {
   if (event === null || typeof event !== 'object') return { eventType: event === null ? 'null' : typeof event };
   if (Array.isArray(event)) return { eventType: 'array', length: event.length };
   const e = event as Record<string, unknown>;
-  const field = (value: unknown) => (typeof value === 'string' ? cut(value, MAX_FIELD) : value === undefined ? undefined : `(${value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value})`);
+  const field = (value: unknown) =>
+    typeof value === 'string'
+      ? cut(value, MAX_FIELD)
+      : value === undefined
+        ? undefined
+        : `(${value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value})`;
   return {
     source: field(e.source),
     detailType: field(e['detail-type']),
@@ -70,11 +75,7 @@ export function rejectEvent(functionName: string, error: ParseError, event: unkn
   return { status: 'rejected', reason: formatIssues(list).join('; ') || cut(error.message, MAX_ISSUE) };
 }
 
-export function eventHandler<S extends z.ZodType, R>(
-  functionName: string,
-  schema: S,
-  run: (event: z.infer<S>) => Promise<R>,
-) {
+export function eventHandler<S extends z.ZodType, R>(functionName: string, schema: S, run: (event: z.infer<S>) => Promise<R>) {
   const stack = middy<unknown, R | Rejected>().use(injectLambdaContext(logger, { resetKeys: true }));
   // Undefined outside Lambda (see metrics.ts). An invocation that recorded nothing publishes nothing.
   if (metrics) stack.use(logMetrics(metrics, { captureColdStartMetric: true, throwOnEmptyMetrics: false }));
@@ -126,7 +127,11 @@ export function queueHandler<S extends z.ZodType>(functionName: string, schema: 
       try {
         await run(parsed.data);
       } catch (error) {
-        logger.warn('record failed; the queue hands it out again', { function: functionName, messageId: record.messageId, error: String(error) });
+        logger.warn('record failed; the queue hands it out again', {
+          function: functionName,
+          messageId: record.messageId,
+          error: String(error),
+        });
         batchItemFailures.push({ itemIdentifier: record.messageId });
       }
     }

@@ -121,7 +121,13 @@ export async function bakeInstance(request: BakeRequested, deps: BakeDeps): Prom
     deps.log.info('already baked: this slot has its image', { ...context, imageId: result.imageId, state: existing?.state });
     // A retry after a crash between the image and the capture finishes the capture.
     const captured = await captureLaunchConfig(request, deps);
-    return { status: 'already-baked', imageId: result.imageId, imageName: plan.image.name, state: existing?.state ?? 'unknown', ...captured };
+    return {
+      status: 'already-baked',
+      imageId: result.imageId,
+      imageName: plan.image.name,
+      state: existing?.state ?? 'unknown',
+      ...captured,
+    };
   } catch (error) {
     // Transient trouble (throttling, 5xx, network) goes back to Lambda, whose retry is safe.
     if (!(error instanceof AwsCallError) || error.retryable) throw error;

@@ -29,7 +29,11 @@ export interface OnDemandBakeOptions {
  * slot of their schedule. A slot that has its image already answers `already-baked`:
  * the nightly run that follows finds the same image, as a retried bake would.
  */
-export async function bakeOnDemand(target: string[] | 'all', deps: OnDemandBakeDeps, options: OnDemandBakeOptions): Promise<OnDemandBake[]> {
+export async function bakeOnDemand(
+  target: string[] | 'all',
+  deps: OnDemandBakeDeps,
+  options: OnDemandBakeOptions,
+): Promise<OnDemandBake[]> {
   const instances: Array<InstanceSummary | { instanceId: string; missing: true }> = [];
   if (target === 'all') {
     for await (const page of deps.ec2.listBakeCandidates()) instances.push(...page);
@@ -49,7 +53,11 @@ export async function bakeOnDemand(target: string[] | 'all', deps: OnDemandBakeD
   );
 }
 
-async function bakeOne(instance: InstanceSummary | { instanceId: string; missing: true }, deps: OnDemandBakeDeps, options: OnDemandBakeOptions): Promise<OnDemandBake> {
+async function bakeOne(
+  instance: InstanceSummary | { instanceId: string; missing: true },
+  deps: OnDemandBakeDeps,
+  options: OnDemandBakeOptions,
+): Promise<OnDemandBake> {
   const { instanceId } = instance;
   if ('missing' in instance) return { instanceId, status: 'not-found', reason: 'no such instance' };
   if (instance.tags[TAG.bake] === undefined) return { instanceId, status: 'skipped', reason: `not opted in: no ${TAG.bake} tag` };

@@ -117,7 +117,10 @@ export async function recoverSignal(signal: FailureSignal, eventTime: Date, deps
     now,
   });
   const context = { instanceId, lineage, trigger: signal.kind };
-  deps.log.info('recovery planned', { ...context, plan: { ...plan, ...('spec' in plan ? { spec: { ...plan.spec, config: '(captured)' } } : {}) } });
+  deps.log.info('recovery planned', {
+    ...context,
+    plan: { ...plan, ...('spec' in plan ? { spec: { ...plan.spec, config: '(captured)' } } : {}) },
+  });
 
   switch (plan.action) {
     case 'ignore':
@@ -330,8 +333,21 @@ async function finish(deps: RecoveryDeps, l: Launched): Promise<RecoveryOutcome>
       ...(l.droppedTags ? { droppedTags: l.droppedTags } : {}),
     }),
   );
-  deps.log.info('instance relaunched', { instanceId: failedId, lineage: l.lineage, replacementId: l.replacementId, imageId: l.imageId, resumed: l.resumed });
-  return { instanceId: failedId, action: 'relaunched', replacementId: l.replacementId, imageId: l.imageId, resumed: l.resumed, reason: l.reason };
+  deps.log.info('instance relaunched', {
+    instanceId: failedId,
+    lineage: l.lineage,
+    replacementId: l.replacementId,
+    imageId: l.imageId,
+    resumed: l.resumed,
+  });
+  return {
+    instanceId: failedId,
+    action: 'relaunched',
+    replacementId: l.replacementId,
+    imageId: l.imageId,
+    resumed: l.resumed,
+    reason: l.reason,
+  };
 }
 
 /**

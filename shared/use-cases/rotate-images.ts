@@ -95,8 +95,7 @@ export function deprecationTime(now: Date): Date {
   return new Date((Math.floor(now.getTime() / 60_000) + 2) * 60_000);
 }
 
-const addUse = (inUse: Map<string, string[]>, imageId: string, use: string) =>
-  append(inUse, imageId, use);
+const addUse = (inUse: Map<string, string[]>, imageId: string, use: string) => append(inUse, imageId, use);
 
 /** What a rotation reads and plans, before it acts: what a dry run, `plan` and `status` show. */
 export interface RotationRun {
@@ -189,7 +188,9 @@ export async function planRotationRun(deps: RotationPlanDeps): Promise<RotationR
     plan = planRotation({ ...planInput, referenceCheck: { cleared: clearedBy(candidates, answer), unverified: answer.unverified } });
   }
   const keptUnverified = plan.decisions.flatMap((d) =>
-    d.unverified ? [{ imageId: d.imageId, lineage: d.lineage ?? '', errorCode: d.unverified.errorCode, message: d.unverified.message }] : [],
+    d.unverified
+      ? [{ imageId: d.imageId, lineage: d.lineage ?? '', errorCode: d.unverified.errorCode, message: d.unverified.message }]
+      : [],
   );
 
   const snapshotSizes = new Map<string, number>();

@@ -38,7 +38,12 @@ export interface ScheduleRunReport {
  * the operator's status view (summariseFleet), over the instances the fan-out listed and one
  * paged read of the stack's images, made after the reconcile pass settled what it could.
  */
-async function countLineagesWithoutGoodImage(run: ScheduledRun, instances: InstanceSummary[], now: Date, deps: ScheduleDeps): Promise<number> {
+async function countLineagesWithoutGoodImage(
+  run: ScheduledRun,
+  instances: InstanceSummary[],
+  now: Date,
+  deps: ScheduleDeps,
+): Promise<number> {
   const images: RotationImage[] = [];
   for await (const page of deps.ec2.listManagedImages(deps.managedBy)) images.push(...page.map(toRotationImage));
   const lineages = summariseFleet({
@@ -104,7 +109,12 @@ export async function runSchedule(run: ScheduledRun, deps: ScheduleDeps): Promis
     const outcome = await deps.events.publish(events);
     for (const f of outcome.failed) {
       if (f.event.detailType === 'BakeRequested') report.publishFailed++;
-      deps.log.error('could not publish event', { detailType: f.event.detailType, subject: subjectOf(f.event), code: f.code, message: f.message });
+      deps.log.error('could not publish event', {
+        detailType: f.event.detailType,
+        subject: subjectOf(f.event),
+        code: f.code,
+        message: f.message,
+      });
     }
   }
 

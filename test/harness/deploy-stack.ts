@@ -78,7 +78,11 @@ export function forMoto(template: Template): Template {
   return copy;
 }
 
-export async function deployStack(endpoint: string, template: Template, options: { stackName: string; region?: string }): Promise<DeployedStack> {
+export async function deployStack(
+  endpoint: string,
+  template: Template,
+  options: { stackName: string; region?: string },
+): Promise<DeployedStack> {
   const config = { endpoint, region: options.region ?? 'us-east-1', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } };
   const cloudFormation = new CloudFormationClient(config);
   const iam = new IAMClient(config);
@@ -98,7 +102,9 @@ export async function deployStack(endpoint: string, template: Template, options:
     for await (const page of paginateListStackResources({ client: cloudFormation }, { StackName: options.stackName })) {
       resources.push(...(page.StackResourceSummaries ?? []));
     }
-    const physical = Object.fromEntries(resources.filter((r) => r.LogicalResourceId).map((r) => [r.LogicalResourceId!, r.PhysicalResourceId ?? '']));
+    const physical = Object.fromEntries(
+      resources.filter((r) => r.LogicalResourceId).map((r) => [r.LogicalResourceId!, r.PhysicalResourceId ?? '']),
+    );
 
     /** Fn::GetAtt <resource>.Arn, as CloudFormation resolves it for the types the schedules name. */
     const arnOf = async (logicalId: string): Promise<string> => {

@@ -532,7 +532,8 @@ export class Crash {
   constructor(private readonly log: FaultLog) {}
 
   arm(options: CrashOptions): void {
-    if (!Number.isInteger(options.after) || options.after < 0) throw new Error(`crash after ${options.after} calls: want a whole number >= 0`);
+    if (!Number.isInteger(options.after) || options.after < 0)
+      throw new Error(`crash after ${options.after} calls: want a whole number >= 0`);
     if (options.answerLost && options.after < 1) throw new Error('answerLost needs a call to lose: after >= 1');
     this.options = options;
     this.state = { armed: true, counted: 0, crashed: options.after === 0, refused: 0 };

@@ -225,9 +225,7 @@ export class LocalCloud {
     process.env.AWS_ACCESS_KEY_ID ??= credentials.accessKeyId;
     process.env.AWS_SECRET_ACCESS_KEY ??= credentials.secretAccessKey;
     await cloud.install();
-    cloud.handlers = Object.fromEntries(
-      await Promise.all(wiring.functions.map(async (fn) => [fn.name, await loadHandler(fn)] as const)),
-    );
+    cloud.handlers = Object.fromEntries(await Promise.all(wiring.functions.map(async (fn) => [fn.name, await loadHandler(fn)] as const)));
     return cloud;
   }
 
@@ -440,7 +438,12 @@ export class LocalCloud {
           const waiting = await this.receiveAll(url);
           if (waiting.length === 0) continue;
           delivered += waiting.length;
-          deliveries.push(...(await this.runAll(waiting.map((m) => ({ functionName: fn.name, event: m.event })), options)));
+          deliveries.push(
+            ...(await this.runAll(
+              waiting.map((m) => ({ functionName: fn.name, event: m.event })),
+              options,
+            )),
+          );
           await this.deleteAll(url, waiting);
         }
       }
@@ -595,9 +598,7 @@ export class LocalCloud {
   async putEvent(entry: { source: string; detailType: string; detail: unknown; bus?: string }): Promise<void> {
     await this.events.send(
       new PutEventsCommand({
-        Entries: [
-          { Source: entry.source, DetailType: entry.detailType, Detail: JSON.stringify(entry.detail), EventBusName: entry.bus },
-        ],
+        Entries: [{ Source: entry.source, DetailType: entry.detailType, Detail: JSON.stringify(entry.detail), EventBusName: entry.bus }],
       }),
     );
   }
@@ -635,7 +636,11 @@ export class LocalCloud {
    */
   async breakInstance(instanceId: string, state: 'stopped' | 'terminated', reason = 'Server.InternalError'): Promise<void> {
     this.proxy.setStateReason(instanceId, reason);
-    await this.ec2.send(state === 'stopped' ? new StopInstancesCommand({ InstanceIds: [instanceId] }) : new TerminateInstancesCommand({ InstanceIds: [instanceId] }));
+    await this.ec2.send(
+      state === 'stopped'
+        ? new StopInstancesCommand({ InstanceIds: [instanceId] })
+        : new TerminateInstancesCommand({ InstanceIds: [instanceId] }),
+    );
   }
 
   /**
@@ -660,7 +665,9 @@ export class LocalCloud {
       }
     }
     for (let i = 0; i < changes.length; i += 10) {
-      await this.events.send(new PutEventsCommand({ Entries: changes.slice(i, i + 10).map((c) => instanceStateEntry(c.instanceId, c.state)) }));
+      await this.events.send(
+        new PutEventsCommand({ Entries: changes.slice(i, i + 10).map((c) => instanceStateEntry(c.instanceId, c.state)) }),
+      );
     }
     return changes;
   }

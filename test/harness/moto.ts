@@ -132,20 +132,12 @@ async function launch(port: number): Promise<MotoServer> {
 
   const failure = new Promise<never>((_, reject) => {
     child.once('error', (error: NodeJS.ErrnoException) => {
-      reject(
-        error.code === 'ENOENT'
-          ? new Error(NOT_FOUND_MESSAGE)
-          : new Error(`could not start ${MOTO_BINARY}: ${error.message}`),
-      );
+      reject(error.code === 'ENOENT' ? new Error(NOT_FOUND_MESSAGE) : new Error(`could not start ${MOTO_BINARY}: ${error.message}`));
     });
     child.once('exit', (code, signal) => {
       // Give the pipes a moment to deliver the last stderr lines.
       setTimeout(() => {
-        reject(
-          new Error(
-            `${MOTO_BINARY} exited before it was ready (code ${code}, signal ${signal}); output tail:\n${output.trim()}`,
-          ),
-        );
+        reject(new Error(`${MOTO_BINARY} exited before it was ready (code ${code}, signal ${signal}); output tail:\n${output.trim()}`));
       }, 50);
     });
   });
@@ -167,14 +159,9 @@ async function launch(port: number): Promise<MotoServer> {
 
   const polling = new AbortController();
   try {
-    const answered = await Promise.race([
-      waitUntilAnswering(endpoint, STARTUP_TIMEOUT_MS, polling.signal),
-      failure,
-    ]);
+    const answered = await Promise.race([waitUntilAnswering(endpoint, STARTUP_TIMEOUT_MS, polling.signal), failure]);
     if (!answered) {
-      throw new Error(
-        `timed out after ${STARTUP_TIMEOUT_MS} ms waiting for ${MOTO_BINARY} at ${endpoint}; output tail:\n${output.trim()}`,
-      );
+      throw new Error(`timed out after ${STARTUP_TIMEOUT_MS} ms waiting for ${MOTO_BINARY} at ${endpoint}; output tail:\n${output.trim()}`);
     }
   } catch (error) {
     await stop();
@@ -196,11 +183,7 @@ async function launch(port: number): Promise<MotoServer> {
 }
 
 /** Polls until the server gives any HTTP answer at all; false on timeout. */
-async function waitUntilAnswering(
-  endpoint: string,
-  timeoutMs: number,
-  cancelled: AbortSignal,
-): Promise<boolean> {
+async function waitUntilAnswering(endpoint: string, timeoutMs: number, cancelled: AbortSignal): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline && !cancelled.aborted) {
     try {

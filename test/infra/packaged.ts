@@ -54,11 +54,15 @@ export function cacheKey(options: PackageOptions): string {
 export async function packageInto(dir: string, options: PackageOptions): Promise<string> {
   const bin = join(PROJECT_ROOT, 'node_modules', 'osls', 'bin', 'serverless.js');
   const params = Object.entries(options.params ?? {}).map(([k, v]) => `--param=${k}=${v}`);
-  await run(process.execPath, [bin, 'package', '--stage', options.stage, '--region', options.region ?? 'us-east-1', '--package', dir, ...params], {
-    cwd: PROJECT_ROOT,
-    maxBuffer: 16 * 1024 * 1024,
-    env: { ...process.env, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off' },
-  });
+  await run(
+    process.execPath,
+    [bin, 'package', '--stage', options.stage, '--region', options.region ?? 'us-east-1', '--package', dir, ...params],
+    {
+      cwd: PROJECT_ROOT,
+      maxBuffer: 16 * 1024 * 1024,
+      env: { ...process.env, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off' },
+    },
+  );
   return join(dir, 'cloudformation-template-update-stack.json');
 }
 

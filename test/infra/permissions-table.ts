@@ -43,8 +43,12 @@ export function permissionsTable(template: Template, service: string, stage: str
     }
     const scoped = [...named.entries()]
       .sort(([a], [b]) => a.localeCompare(b))
-      .map(([action, when]) => (when.has('') ? code(action) : `${code(action)} (${[...when].map((w) => conditionInWords(template, w)).join('; ')})`));
+      .map(([action, when]) =>
+        when.has('') ? code(action) : `${code(action)} (${[...when].map((w) => conditionInWords(template, w)).join('; ')})`,
+      );
     return `| ${code(key)} | ${[...onStar].sort().map(code).join(', ') || '—'} | ${scoped.join(', ') || '—'} |`;
   });
-  return ['| function | on `*` (reads EC2 cannot scope) | on named resources, under the conditions below |', '|---|---|---|', ...rows].join('\n');
+  return ['| function | on `*` (reads EC2 cannot scope) | on named resources, under the conditions below |', '|---|---|---|', ...rows].join(
+    '\n',
+  );
 }

@@ -344,10 +344,13 @@ export function checkRole(t: Template, spec: Spec, fn: string, roleId: string): 
   const role = roleView(t, roleId);
   const ctx: Context = { spec, fn };
   const table = rules(ctx);
-  if (!t.Resources[roleId] || t.Resources[roleId]!.Type !== 'AWS::IAM::Role') problems.push(`${fn}: role ${roleId} is not a role of this template`);
-  if (role.managedPolicyArns.length > 0) problems.push(`${fn}: role ${roleId} has managed policies ${JSON.stringify(role.managedPolicyArns)}`);
+  if (!t.Resources[roleId] || t.Resources[roleId]!.Type !== 'AWS::IAM::Role')
+    problems.push(`${fn}: role ${roleId} is not a role of this template`);
+  if (role.managedPolicyArns.length > 0)
+    problems.push(`${fn}: role ${roleId} has managed policies ${JSON.stringify(role.managedPolicyArns)}`);
   const trusted = role.trust.filter((s) => s.effect === 'Allow').flatMap((s) => s.principals);
-  if (trusted.length !== 1 || trusted[0] !== 'lambda.amazonaws.com') problems.push(`${fn}: role ${roleId} trusts ${trusted.join(', ')}, not Lambda alone`);
+  if (trusted.length !== 1 || trusted[0] !== 'lambda.amazonaws.com')
+    problems.push(`${fn}: role ${roleId} trusts ${trusted.join(', ')}, not Lambda alone`);
 
   const allowed = new Set<string>();
   for (const s of role.statements) {
@@ -367,9 +370,12 @@ export function checkRole(t: Template, spec: Spec, fn: string, roleId: string): 
       }
       for (const resource of s.resources) {
         if ('exact' in rule) {
-          if (!rule.exact(ctx).includes(resource)) problems.push(`${s.where}: ${action} on ${resource}, expected ${rule.exact(ctx).join(' or ')}`);
+          if (!rule.exact(ctx).includes(resource))
+            problems.push(`${s.where}: ${action} on ${resource}, expected ${rule.exact(ctx).join(' or ')}`);
           else if (rule.when && !rule.when.some((preds) => preds.every((p) => p.holds(s.condition)))) {
-            problems.push(`${s.where}: ${action} on ${resource} lacks its conditions (any of: ${rule.when.map((preds) => preds.map((p) => p.says).join(' and ')).join('; ')})`);
+            problems.push(
+              `${s.where}: ${action} on ${resource} lacks its conditions (any of: ${rule.when.map((preds) => preds.map((p) => p.says).join(' and ')).join('; ')})`,
+            );
           }
           continue;
         }
@@ -406,7 +412,8 @@ export function checkRole(t: Template, spec: Spec, fn: string, roleId: string): 
     for (const s of role.statements) {
       if (s.effect !== 'Allow') continue;
       for (const action of s.actions.filter((a) => via.actions.includes(a))) {
-        if (!calledVia.holds(s.condition)) problems.push(`${s.where}: ${action} is only for ${via.service} to use on the function's behalf, but lacks ${calledVia.says}`);
+        if (!calledVia.holds(s.condition))
+          problems.push(`${s.where}: ${action} is only for ${via.service} to use on the function's behalf, but lacks ${calledVia.says}`);
       }
     }
   }
@@ -498,7 +505,8 @@ export function checkDelivery(t: Template, spec: Spec): string[] {
     if (mapping) problems.push(...checkSourceQueue(t, f, sourceId, dlqArn));
     else {
       const evConf = ofType(t, 'AWS::Lambda::EventInvokeConfig').find(([, r]) => str(r.Properties?.FunctionName) === `<${f.id}>`)?.[1];
-      if (str(evConf?.Properties?.DestinationConfig?.OnFailure?.Destination) !== dlqArn) problems.push(`${f.key}: on-failure destination is not ${dlqId}`);
+      if (str(evConf?.Properties?.DestinationConfig?.OnFailure?.Destination) !== dlqArn)
+        problems.push(`${f.key}: on-failure destination is not ${dlqId}`);
     }
     const targetArns = new Set([fnArn, ...(sourceId ? [`<${sourceId}.Arn>`] : [])]);
 
@@ -522,7 +530,9 @@ export function checkDelivery(t: Template, spec: Spec): string[] {
     for (const s of queueStatements.filter((x) => x.effect === 'Allow')) {
       const sources = values(s.condition, 'ArnEquals', 'aws:SourceArn');
       if (s.principals.join() !== 'events.amazonaws.com' || s.actions.join() !== 'sqs:SendMessage' || !sources) {
-        problems.push(`${s.where}: allows ${s.principals.join(', ')} ${s.actions.join(', ')} other than EventBridge rules by aws:SourceArn`);
+        problems.push(
+          `${s.where}: allows ${s.principals.join(', ')} ${s.actions.join(', ')} other than EventBridge rules by aws:SourceArn`,
+        );
         continue;
       }
       for (const src of sources) admittedRules.add(src);
@@ -538,7 +548,8 @@ export function checkDelivery(t: Template, spec: Spec): string[] {
         const arn = ruleArn(rule, spec);
         ownRules.add(arn);
         if (!hasRetryPolicy(target.RetryPolicy)) problems.push(`${id}: target has no retry policy`);
-        if (str((target.DeadLetterConfig as { Arn?: unknown } | undefined)?.Arn) !== dlqArn) problems.push(`${id}: target's dead-letter queue is not ${dlqId}`);
+        if (str((target.DeadLetterConfig as { Arn?: unknown } | undefined)?.Arn) !== dlqArn)
+          problems.push(`${id}: target's dead-letter queue is not ${dlqId}`);
         if (!admittedRules.has(arn)) problems.push(`${dlqId}: its policy does not admit ${arn}`);
       }
     }
@@ -548,7 +559,8 @@ export function checkDelivery(t: Template, spec: Spec): string[] {
       if (str(target.Arn) !== fnArn) continue;
       triggers++;
       if (!hasRetryPolicy(target.RetryPolicy)) problems.push(`${id}: no retry policy`);
-      if (str((target.DeadLetterConfig as { Arn?: unknown } | undefined)?.Arn) !== dlqArn) problems.push(`${id}: dead-letter queue is not ${dlqId}`);
+      if (str((target.DeadLetterConfig as { Arn?: unknown } | undefined)?.Arn) !== dlqArn)
+        problems.push(`${id}: dead-letter queue is not ${dlqId}`);
       problems.push(...checkSchedulerRole(t, id, str(target.RoleArn), fnArn, dlqArn));
     }
     if (triggers === 0) problems.push(`${f.key}: no rule or schedule invokes it`);
@@ -562,16 +574,26 @@ export function checkDelivery(t: Template, spec: Spec): string[] {
  * "Using Lambda with Amazon SQS"); encrypted, TLS only, and only the function's own rules may
  * send to it. The mapping reports batch item failures, so one failed record is not the batch's.
  */
-function checkSourceQueue(t: Template, f: { key: string; id: string; resource: Resource }, queueId: string | undefined, dlqArn: string): string[] {
+function checkSourceQueue(
+  t: Template,
+  f: { key: string; id: string; resource: Resource },
+  queueId: string | undefined,
+  dlqArn: string,
+): string[] {
   const queue = queueId ? t.Resources[queueId] : undefined;
   if (!queueId || queue?.Type !== 'AWS::SQS::Queue') return [`${f.key}: its event source is no queue of this template`];
   const problems: string[] = [];
   const q = queue.Properties ?? {};
-  const mapping = ofType(t, 'AWS::Lambda::EventSourceMapping').find(([, r]) => str(r.Properties?.EventSourceArn) === `<${queueId}.Arn>`)![1];
-  if (!list(mapping.Properties?.FunctionResponseTypes).includes('ReportBatchItemFailures')) problems.push(`${f.key}: its event source mapping does not report batch item failures`);
-  if (str(q.RedrivePolicy?.deadLetterTargetArn) !== dlqArn || !(q.RedrivePolicy?.maxReceiveCount >= 1)) problems.push(`${queueId}: does not redrive to ${dlqArn}`);
+  const mapping = ofType(t, 'AWS::Lambda::EventSourceMapping').find(
+    ([, r]) => str(r.Properties?.EventSourceArn) === `<${queueId}.Arn>`,
+  )![1];
+  if (!list(mapping.Properties?.FunctionResponseTypes).includes('ReportBatchItemFailures'))
+    problems.push(`${f.key}: its event source mapping does not report batch item failures`);
+  if (str(q.RedrivePolicy?.deadLetterTargetArn) !== dlqArn || !(q.RedrivePolicy?.maxReceiveCount >= 1))
+    problems.push(`${queueId}: does not redrive to ${dlqArn}`);
   const timeout = Number(f.resource.Properties?.Timeout ?? 6);
-  if (!(q.VisibilityTimeout >= 6 * timeout)) problems.push(`${queueId}: visibility timeout ${String(q.VisibilityTimeout)} s is under six times the function's ${timeout} s`);
+  if (!(q.VisibilityTimeout >= 6 * timeout))
+    problems.push(`${queueId}: visibility timeout ${String(q.VisibilityTimeout)} s is under six times the function's ${timeout} s`);
   if (q.SqsManagedSseEnabled !== true && !q.KmsMasterKeyId) problems.push(`${queueId}: not encrypted at rest`);
   const statements = ofType(t, 'AWS::SQS::QueuePolicy')
     .filter(([, r]) => list(r.Properties?.Queues).map(str).includes(`<${queueId}>`))
@@ -584,9 +606,12 @@ function checkSourceQueue(t: Template, f: { key: string; id: string; resource: R
     .map(([, rule]) => rule);
   for (const s of statements.filter((x) => x.effect === 'Allow')) {
     const sources = values(s.condition, 'ArnEquals', 'aws:SourceArn') ?? [];
-    const admitsOwnRulesOnly = sources.length > 0 && sources.every((src) => ownRules.some((rule) => ruleArn(rule, SPEC_FOR_RULES.current!) === src));
+    const admitsOwnRulesOnly =
+      sources.length > 0 && sources.every((src) => ownRules.some((rule) => ruleArn(rule, SPEC_FOR_RULES.current!) === src));
     if (s.principals.join() !== 'events.amazonaws.com' || s.actions.join() !== 'sqs:SendMessage' || !admitsOwnRulesOnly) {
-      problems.push(`${s.where}: allows ${s.principals.join(', ')} ${s.actions.join(', ')} other than the queue's own rules by aws:SourceArn`);
+      problems.push(
+        `${s.where}: allows ${s.principals.join(', ')} ${s.actions.join(', ')} other than the queue's own rules by aws:SourceArn`,
+      );
     }
   }
   return problems;
@@ -612,7 +637,8 @@ function checkSchedulerRole(t: Template, scheduleId: string, roleArn: string, fn
     .flatMap((s) => s.actions.flatMap((a) => s.resources.map((r) => `${a} ${r}${s.negated ? ' (negated)' : ''}`)))
     .sort();
   const expected = [`lambda:InvokeFunction ${fnArn}`, `sqs:SendMessage ${dlqArn}`].sort();
-  if (grants.join('\n') !== expected.join('\n')) problems.push(`${scheduleId}: role ${id} allows ${grants.join('; ')}, expected ${expected.join('; ')}`);
+  if (grants.join('\n') !== expected.join('\n'))
+    problems.push(`${scheduleId}: role ${id} allows ${grants.join('; ')}, expected ${expected.join('; ')}`);
   return problems;
 }
 
@@ -627,10 +653,13 @@ export function checkConcurrency(t: Template, spec: Spec): string[] {
   const problems = ofType(t, 'AWS::Lambda::Function')
     .filter(([, r]) => r.Properties?.ReservedConcurrentExecutions !== undefined)
     .map(([id]) => `${id}: reserves concurrency, which a new account cannot deploy`);
-  const mapping = ofType(t, 'AWS::Lambda::EventSourceMapping').find(([, r]) => str(r.Properties?.FunctionName) === '<BakeLambdaFunction.Arn>')?.[1];
+  const mapping = ofType(t, 'AWS::Lambda::EventSourceMapping').find(
+    ([, r]) => str(r.Properties?.FunctionName) === '<BakeLambdaFunction.Arn>',
+  )?.[1];
   const bound = mapping?.Properties?.ScalingConfig?.MaximumConcurrency;
   if (typeof bound !== 'number' || !Number.isInteger(bound)) return [...problems, 'bake: its queue has no maximum concurrency'];
-  if (bound < 2 || bound > spec.maxBakeConcurrency) problems.push(`bake: maximum concurrency ${bound} is outside 2..${spec.maxBakeConcurrency}`);
+  if (bound < 2 || bound > spec.maxBakeConcurrency)
+    problems.push(`bake: maximum concurrency ${bound} is outside 2..${spec.maxBakeConcurrency}`);
   return problems;
 }
 
@@ -652,8 +681,10 @@ export function checkMetrics(t: Template, spec: Spec): string[] {
   const problems: string[] = [];
   for (const f of functionsOf(t)) {
     const env = f.resource.Properties?.Environment?.Variables ?? {};
-    if (env.POWERTOOLS_SERVICE_NAME !== spec.managedBy) problems.push(`${f.key}: POWERTOOLS_SERVICE_NAME is ${String(env.POWERTOOLS_SERVICE_NAME)}`);
-    if (env.POWERTOOLS_METRICS_NAMESPACE !== METRICS_NAMESPACE) problems.push(`${f.key}: POWERTOOLS_METRICS_NAMESPACE is ${String(env.POWERTOOLS_METRICS_NAMESPACE)}`);
+    if (env.POWERTOOLS_SERVICE_NAME !== spec.managedBy)
+      problems.push(`${f.key}: POWERTOOLS_SERVICE_NAME is ${String(env.POWERTOOLS_SERVICE_NAME)}`);
+    if (env.POWERTOOLS_METRICS_NAMESPACE !== METRICS_NAMESPACE)
+      problems.push(`${f.key}: POWERTOOLS_METRICS_NAMESPACE is ${String(env.POWERTOOLS_METRICS_NAMESPACE)}`);
   }
   const ours = (m: any) =>
     m?.Namespace === METRICS_NAMESPACE &&
@@ -664,7 +695,9 @@ export function checkMetrics(t: Template, spec: Spec): string[] {
       const p = a.Properties ?? {};
       if (want.metrics.length === 1) return ours(p) && p.MetricName === want.metrics[0] && p.Statistic === want.stat;
       const stats = list(p.Metrics).filter((m: any) => m.MetricStat);
-      const names = stats.filter((m: any) => ours(m.MetricStat.Metric) && m.MetricStat.Stat === want.stat).map((m: any) => m.MetricStat.Metric.MetricName);
+      const names = stats
+        .filter((m: any) => ours(m.MetricStat.Metric) && m.MetricStat.Stat === want.stat)
+        .map((m: any) => m.MetricStat.Metric.MetricName);
       const expression = list(p.Metrics).find((m: any) => m.Expression && m.ReturnData !== false) as { Expression?: string } | undefined;
       const ids = stats.map((m: any) => String(m.Id));
       // Missing data in one metric must not hide the other: each is FILLed with 0.

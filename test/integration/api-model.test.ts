@@ -115,18 +115,24 @@ describe('EC2 (query protocol)', () => {
       { action: 'CreateLaunchTemplate', member: 'LaunchTemplateName', rule: 'pattern' },
     ]);
     const data = { ImageId: MOTO_DEFAULT_AMI };
-    const long = await refusal(ec2.send(new CreateLaunchTemplateCommand({ LaunchTemplateName: 'x'.repeat(129), LaunchTemplateData: data })));
+    const long = await refusal(
+      ec2.send(new CreateLaunchTemplateCommand({ LaunchTemplateName: 'x'.repeat(129), LaunchTemplateData: data })),
+    );
     expect(long.name).toBe('InvalidParameterValue');
     expect(long.message).toMatch(/parameter LaunchTemplateName is invalid\. Expecting a length of at most 128 characters\./);
     const spaced = await refusal(ec2.send(new CreateLaunchTemplateCommand({ LaunchTemplateName: 'has space', LaunchTemplateData: data })));
-    expect(spaced.message).toMatch(/^Value \(has space\) for parameter LaunchTemplateName is invalid\. Expecting a value that matches the pattern/);
+    expect(spaced.message).toMatch(
+      /^Value \(has space\) for parameter LaunchTemplateName is invalid\. Expecting a value that matches the pattern/,
+    );
     expect(reachedMoto('CreateLaunchTemplate')).toBe(false);
   });
 
   it('a number out of range: MaxResults below 5', async () => {
     proxy.resetCalls();
     proxy.expectApiViolations([{ member: 'MaxResults', rule: 'range', code: 'InvalidParameterValue' }]);
-    const refused = await refusal(ec2.send(new DescribeImageReferencesCommand({ ImageIds: ids(1), IncludeAllResourceTypes: true, MaxResults: 4 })));
+    const refused = await refusal(
+      ec2.send(new DescribeImageReferencesCommand({ ImageIds: ids(1), IncludeAllResourceTypes: true, MaxResults: 4 })),
+    );
     expect(refused.message).toBe('Value (4) for parameter MaxResults is invalid. Expecting a value greater than or equal to 5.');
   });
 
@@ -161,7 +167,9 @@ describe('EC2 (query protocol)', () => {
 
   it('a request of the right shape reaches moto and counts as checked', async () => {
     proxy.resetCalls();
-    const { Images = [] } = await ec2.send(new DescribeImagesCommand({ ImageIds: [MOTO_DEFAULT_AMI], Filters: [{ Name: 'state', Values: ['available'] }] }));
+    const { Images = [] } = await ec2.send(
+      new DescribeImagesCommand({ ImageIds: [MOTO_DEFAULT_AMI], Filters: [{ Name: 'state', Values: ['available'] }] }),
+    );
     expect(Images.map((i) => i.ImageId)).toEqual([MOTO_DEFAULT_AMI]);
     expect(reachedMoto('DescribeImages')).toBe(true);
     expect(proxy.apiRequestsChecked()).toBe(1);
@@ -181,9 +189,13 @@ describe('EventBridge (JSON 1.1): Coral ValidationException', () => {
     const many = await refusal(events.send(new PutEventsCommand({ Entries: Array.from({ length: 11 }, () => entry) })));
     expect(many.status).toBe(400);
     expect(many.name).toBe('ValidationException');
-    expect(many.message).toMatch(/^1 validation error detected: Value '\[PutEventsRequestEntry, .*' at 'entries' failed to satisfy constraint: Member must have length less than or equal to 10$/);
+    expect(many.message).toMatch(
+      /^1 validation error detected: Value '\[PutEventsRequestEntry, .*' at 'entries' failed to satisfy constraint: Member must have length less than or equal to 10$/,
+    );
     const none = await refusal(events.send(new PutEventsCommand({ Entries: [] })));
-    expect(none.message).toBe("1 validation error detected: Value '[]' at 'entries' failed to satisfy constraint: Member must have length greater than or equal to 1");
+    expect(none.message).toBe(
+      "1 validation error detected: Value '[]' at 'entries' failed to satisfy constraint: Member must have length greater than or equal to 1",
+    );
     expect(reachedMoto('PutEvents')).toBe(false);
     // Ten pass and reach moto.
     const { FailedEntryCount } = await events.send(new PutEventsCommand({ Entries: Array.from({ length: 10 }, () => entry) }));
@@ -207,7 +219,9 @@ describe('EventBridge (JSON 1.1): Coral ValidationException', () => {
       "1 validation error detected: Value '101' at 'limit' failed to satisfy constraint: Member must have value less than or equal to 100",
     );
     const both = await refusal(events.send(new PutRuleCommand({ Name: 'has space', State: 'ON' as never })));
-    expect(both.message).toMatch(/^2 validation errors detected: Value 'has space' at 'name' failed to satisfy constraint: Member must satisfy regular expression pattern: .*; Value 'ON' at 'state'/);
+    expect(both.message).toMatch(
+      /^2 validation errors detected: Value 'has space' at 'name' failed to satisfy constraint: Member must satisfy regular expression pattern: .*; Value 'ON' at 'state'/,
+    );
     expect(proxy.apiViolations().map((v) => v.rule)).toEqual(['required', 'length', 'enum', 'range', 'pattern']);
     expect(reachedMoto('PutRule')).toBe(false);
   });
@@ -218,7 +232,13 @@ describe('EventBridge Scheduler (rest-json)', () => {
     proxy.resetCalls();
     // The first failure in model order (members sorted by name) names the violation.
     proxy.expectApiViolations([
-      { service: 'scheduler', action: 'CreateSchedule', member: 'FlexibleTimeWindow.MaximumWindowInMinutes', rule: 'range', code: 'ValidationException' },
+      {
+        service: 'scheduler',
+        action: 'CreateSchedule',
+        member: 'FlexibleTimeWindow.MaximumWindowInMinutes',
+        rule: 'range',
+        code: 'ValidationException',
+      },
     ]);
     const refused = await refusal(
       scheduler.send(
@@ -253,7 +273,9 @@ describe('a test that did not declare a violation', () => {
     expect(proxy.apiViolations()).toEqual([]);
     const problems = settleApiModelExpectations();
     expect(problems).toHaveLength(1);
-    expect(problems[0]).toMatch(/^1 request\(s\) violated AWS's API model \(botocore\) and were refused as AWS would:\n {2}ec2\.DescribeImageReferences: InvalidParameterValue: /);
+    expect(problems[0]).toMatch(
+      /^1 request\(s\) violated AWS's API model \(botocore\) and were refused as AWS would:\n {2}ec2\.DescribeImageReferences: InvalidParameterValue: /,
+    );
 
     proxy.expectApiViolations(1);
     await refusal(ec2.send(new DescribeImageReferencesCommand({ ImageIds: ids(11), IncludeAllResourceTypes: true })));

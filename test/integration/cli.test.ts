@@ -141,7 +141,9 @@ describe('status', () => {
     const rows = lines(table!).slice(2);
     expect(rows).toHaveLength(3);
     const rowOf = (id: string) => rows.find((r) => r.startsWith(id))!;
-    expect(rowOf(web1)).toMatch(new RegExp(`^${web1}\\s+web-1\\s+${web1}\\s+running\\s+nightly\\s+on-failure\\s+\\d+ h\\s+2\\s+30\\.0 GiB\\s+-\\s+-$`));
+    expect(rowOf(web1)).toMatch(
+      new RegExp(`^${web1}\\s+web-1\\s+${web1}\\s+running\\s+nightly\\s+on-failure\\s+\\d+ h\\s+2\\s+30\\.0 GiB\\s+-\\s+-$`),
+    );
     expect(rowOf(web2)).toMatch(new RegExp(`^${web2}\\s+web-2\\s+${web2}\\s+running\\s+nightly\\s+off\\s+none\\s+0\\s+0 B\\s+-\\s+1$`));
     expect(rowOf(web3)).toMatch(new RegExp(`^${web3}\\s+\\(gone\\)\\s+nightly\\s+off\\s+\\d+ h\\s+2\\s+30\\.0 GiB\\s+-\\s+1$`));
     expect(lines(problems!).sort()).toEqual(
@@ -184,9 +186,17 @@ describe('status', () => {
       nextRotation: [],
       problems: [],
     });
-    expect(byLineage[web2]).toMatchObject({ instance: { instanceId: web2 }, images: 0, problems: [expect.stringContaining('ami-lifecycle:reboot=maybe')] });
+    expect(byLineage[web2]).toMatchObject({
+      instance: { instanceId: web2 },
+      images: 0,
+      problems: [expect.stringContaining('ami-lifecycle:reboot=maybe')],
+    });
     expect(byLineage[web2]!.lastGood).toBeUndefined();
-    expect(byLineage[web3]).toMatchObject({ images: 2, byStatus: { good: 2 }, problems: ['instance gone: no live instance carries the lineage'] });
+    expect(byLineage[web3]).toMatchObject({
+      images: 2,
+      byStatus: { good: 2 },
+      problems: ['instance gone: no live instance carries the lineage'],
+    });
     expect(byLineage[web3]!.instance).toBeUndefined();
     expectReadOnly();
   });
@@ -238,7 +248,11 @@ describe('plan', () => {
     expect(Object.keys(decided).sort()).toEqual([newest!, ...older].map((i) => i.ImageId!).sort());
     expect(decided[newest!.ImageId!]).toMatchObject({ action: 'keep', lineage: instanceId });
     for (const image of older) {
-      expect(decided[image.ImageId!]).toMatchObject({ action: 'delete', lineage: instanceId, snapshotIds: [expect.stringMatching(/^snap-/)] });
+      expect(decided[image.ImageId!]).toMatchObject({
+        action: 'delete',
+        lineage: instanceId,
+        snapshotIds: [expect.stringMatching(/^snap-/)],
+      });
       expect(decided[image.ImageId!]!.reasons).toEqual(['not kept by keep 1 (instance policy)']);
     }
 
@@ -288,7 +302,12 @@ describe('bake', () => {
     // the second bake finds it (EC2 refuses the same name a second time)
     expect(second.code).toBe(0);
     expect(JSON.parse(second.stdout)).toEqual([
-      expect.objectContaining({ instanceId, schedule: 'nightly', slot: todaysSlot(), outcome: expect.objectContaining({ status: 'already-baked', imageId, imageName: name }) }),
+      expect.objectContaining({
+        instanceId,
+        schedule: 'nightly',
+        slot: todaysSlot(),
+        outcome: expect.objectContaining({ status: 'already-baked', imageId, imageName: name }),
+      }),
     ]);
     expect(await managedImages(instanceId)).toHaveLength(1);
   });
@@ -393,12 +412,18 @@ describe('relaunch', () => {
     expect(replacements).toHaveLength(1);
     const replacement = replacements[0]!;
     expect(replacement.ImageId).toBe(newest!.ImageId);
-    expect(tagRecord(replacement.Tags)).toMatchObject({ Name: 'db-1', 'ami-lifecycle:lineage': instanceId, 'ami-lifecycle:replaces': instanceId });
+    expect(tagRecord(replacement.Tags)).toMatchObject({
+      Name: 'db-1',
+      'ami-lifecycle:lineage': instanceId,
+      'ami-lifecycle:replaces': instanceId,
+    });
     expect(first.code).toBe(0);
     expect(first.stdout.trim()).toBe(`relaunched ${instanceId} as ${replacement.InstanceId} from ${newest!.ImageId}`);
     // the repeat finds the replacement rather than launching another
     expect(again.code).toBe(0);
-    expect(again.stdout.trim()).toBe(`relaunched ${instanceId} as ${replacement.InstanceId} from ${newest!.ImageId} (launched earlier; finished now)`);
+    expect(again.stdout.trim()).toBe(
+      `relaunched ${instanceId} as ${replacement.InstanceId} from ${newest!.ImageId} (launched earlier; finished now)`,
+    );
     expect(cloud.proxy.calls().RunInstances).toBe(1);
     expect(cloud.published('InstanceRelaunched').map((e) => e.detail)).toEqual([
       expect.objectContaining({ failedInstanceId: instanceId, newInstanceId: replacement.InstanceId, trigger: 'manual', resumed: false }),
@@ -444,7 +469,13 @@ describe('relaunch', () => {
     expect(more).toEqual([]);
     expect(replacement!.ImageId).toBe(image!.ImageId);
     expect(tagRecord(replacement!.Tags)['ami-lifecycle:lineage']).toBe('web');
-    expect(JSON.parse(result.stdout)).toMatchObject({ instanceId, action: 'relaunched', replacementId: replacement!.InstanceId, imageId: image!.ImageId, resumed: false });
+    expect(JSON.parse(result.stdout)).toMatchObject({
+      instanceId,
+      action: 'relaunched',
+      replacementId: replacement!.InstanceId,
+      imageId: image!.ImageId,
+      resumed: false,
+    });
     expect(cloud.proxy.calls().RunInstances).toBe(1);
   });
 
@@ -578,7 +609,8 @@ describe('errors and help', () => {
     // Assess
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('Usage: ami-lifecycle');
-    for (const command of ['status', 'plan', 'bake', 'relaunch', 'report', 'doctor']) expect(result.stdout).toMatch(new RegExp(`^  ${command}\\b`, 'm'));
+    for (const command of ['status', 'plan', 'bake', 'relaunch', 'report', 'doctor'])
+      expect(result.stdout).toMatch(new RegExp(`^  ${command}\\b`, 'm'));
     expect(result.stdout).toContain('Exit codes: 0 done');
   });
 });
@@ -591,7 +623,10 @@ describe('the bin, as a child process', () => {
     cloud.proxy.resetCalls();
 
     // Act
-    const result = await bin(['--endpoint', cloud.proxy.endpoint, 'status', '--json'], childEnv({ AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'x', AWS_REGION: 'us-east-1' }));
+    const result = await bin(
+      ['--endpoint', cloud.proxy.endpoint, 'status', '--json'],
+      childEnv({ AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'x', AWS_REGION: 'us-east-1' }),
+    );
 
     // Assess
     expect(result.code, result.stderr).toBe(0);

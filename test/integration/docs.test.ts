@@ -20,7 +20,13 @@ import { DOCS_STAGE, permissionsTable } from '../infra/permissions-table.js';
 import type { Template } from '../infra/template-rules.js';
 
 const read = (file: string) => readFileSync(join(PROJECT_ROOT, file), 'utf8');
-const DOCUMENTS = ['README.md', 'CONTRIBUTING.md', 'BENCHMARKS.md', 'test/harness/README.md', ...readdirSync(join(PROJECT_ROOT, 'docs')).map((f) => `docs/${f}`)];
+const DOCUMENTS = [
+  'README.md',
+  'CONTRIBUTING.md',
+  'BENCHMARKS.md',
+  'test/harness/README.md',
+  ...readdirSync(join(PROJECT_ROOT, 'docs')).map((f) => `docs/${f}`),
+];
 
 describe('generated blocks', () => {
   for (const block of GENERATED_BLOCKS) {
@@ -34,9 +40,9 @@ describe('generated blocks', () => {
     expect(() => publishedEventsDoc(schemas, EVENT_DOCS)).toThrow(/does not describe ImageBaked.extra/);
     const docs = { ImageBaked: { ...EVENT_DOCS.ImageBaked!, fields: { imageId: 'x', gone: 'y', extra: 'z' } } };
     expect(() => publishedEventsDoc(schemas, docs)).toThrow(/describes fields ImageBaked does not have: gone/);
-    expect(publishedEventsDoc(schemas, docs.ImageBaked ? { ImageBaked: { ...docs.ImageBaked, fields: { imageId: 'x', extra: 'z' } } } : {})).toContain(
-      '| `extra` | integer | optional | z |',
-    );
+    expect(
+      publishedEventsDoc(schemas, docs.ImageBaked ? { ImageBaked: { ...docs.ImageBaked, fields: { imageId: 'x', extra: 'z' } } } : {}),
+    ).toContain('| `extra` | integer | optional | z |');
   });
 
   it('every published event and every field of it is in docs/events.md', () => {
@@ -71,7 +77,9 @@ describe('generated blocks', () => {
 
     it('differs when a role changes (a planted edit: a statement removed from the bake role)', () => {
       const x = structuredClone(t);
-      for (const p of x.Resources.BakeRole!.Properties!.Policies as Array<{ PolicyDocument: { Statement: Array<Record<string, unknown>> } }>) {
+      for (const p of x.Resources.BakeRole!.Properties!.Policies as Array<{
+        PolicyDocument: { Statement: Array<Record<string, unknown>> };
+      }>) {
         p.PolicyDocument.Statement = p.PolicyDocument.Statement.filter((s) => s.Sid !== 'ReadImagesAddressesAndLaunchTemplates');
       }
       const doc = read('docs/permissions.md');
@@ -103,7 +111,8 @@ describe('links between the documents', () => {
           broken.push(`${target}: no file ${relative(PROJECT_ROOT, file)}`);
           continue;
         }
-        if (anchor && file.endsWith('.md') && !anchorsOf(readFileSync(file, 'utf8')).has(anchor)) broken.push(`${target}: no heading #${anchor}`);
+        if (anchor && file.endsWith('.md') && !anchorsOf(readFileSync(file, 'utf8')).has(anchor))
+          broken.push(`${target}: no heading #${anchor}`);
       }
       expect(broken).toEqual([]);
     });
@@ -119,7 +128,14 @@ describe('the README is a front page', () => {
 
   it('its contents lead to the quick start, the tag contract, the layout and every page of docs/', () => {
     const contents = readme.slice(readme.indexOf('## Contents'), readme.indexOf('## Quick start'));
-    for (const link of ['#quick-start', '#the-tag-contract', 'CONTRIBUTING.md#layout', '#how-it-works', '#the-cli-at-a-glance', '#deploy-and-remove']) {
+    for (const link of [
+      '#quick-start',
+      '#the-tag-contract',
+      'CONTRIBUTING.md#layout',
+      '#how-it-works',
+      '#the-cli-at-a-glance',
+      '#deploy-and-remove',
+    ]) {
       expect(contents).toContain(`(${link})`);
     }
     for (const page of readdirSync(join(PROJECT_ROOT, 'docs'))) expect(contents).toContain(`(docs/${page})`);

@@ -14,7 +14,12 @@
  * moto itself (python/sitecustomize.py); the schedules CloudFormation in moto skips (deploy-stack.ts).
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { DisableImageBlockPublicAccessCommand, EC2Client, EnableEbsEncryptionByDefaultCommand, ModifyEbsDefaultKmsKeyIdCommand } from '@aws-sdk/client-ec2';
+import {
+  DisableImageBlockPublicAccessCommand,
+  EC2Client,
+  EnableEbsEncryptionByDefaultCommand,
+  ModifyEbsDefaultKmsKeyIdCommand,
+} from '@aws-sdk/client-ec2';
 import { DisableRuleCommand, EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import {
   AttachRolePolicyCommand,
@@ -66,7 +71,12 @@ const direct = <T>(Client: new (config: object) => T): T =>
   new Client({ endpoint: moto.endpoint, region: REGION, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
 /** Clients through the proxy, as the CLI talks to it. */
 const proxied = <T>(Client: new (config: object) => T): T =>
-  new Client({ endpoint: proxy.endpoint, region: REGION, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' }, maxAttempts: 1 });
+  new Client({
+    endpoint: proxy.endpoint,
+    region: REGION,
+    credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+    maxAttempts: 1,
+  });
 
 interface Statement {
   Sid?: string;
@@ -105,7 +115,6 @@ async function createKmsKey(): Promise<string> {
   const { KeyMetadata } = (await response.json()) as { KeyMetadata: { Arn: string } };
   return KeyMetadata.Arn;
 }
-
 
 /** Runs `ami-lifecycle --endpoint <proxy> --region <region> doctor <argv...>` in-process. */
 function doctor(...argv: string[]): Promise<CliRun> {
@@ -149,9 +158,15 @@ describe('doctor on a deployed stack', () => {
     expect(text.code).toBe(0);
     const lines = text.stdout.trim().split('\n');
     expect(lines.slice(0, 14).map((l) => l.slice(0, 4))).toEqual(Array(14).fill('OK  '));
-    expect(text.stdout).toMatch(/^OK {4}iam bake +role ami-lifecycle-dev-BakeRole-\w+ allows all \d+ authorizations ami-lifecycle-dev-bake needs$/m);
-    expect(text.stdout).toContain('OK    schedules                3 schedules enabled; ami-lifecycle-dev-status-alarms disabled (statusCheckAlarms is false)');
-    expect(text.stdout).toContain('OK    queue mappings           bake reads ami-lifecycle-dev-bake (Enabled, at most 2 at once; 0 waiting, 0 in flight)');
+    expect(text.stdout).toMatch(
+      /^OK {4}iam bake +role ami-lifecycle-dev-BakeRole-\w+ allows all \d+ authorizations ami-lifecycle-dev-bake needs$/m,
+    );
+    expect(text.stdout).toContain(
+      'OK    schedules                3 schedules enabled; ami-lifecycle-dev-status-alarms disabled (statusCheckAlarms is false)',
+    );
+    expect(text.stdout).toContain(
+      'OK    queue mappings           bake reads ami-lifecycle-dev-bake (Enabled, at most 2 at once; 0 waiting, 0 in flight)',
+    );
     expect(lines.at(-1)).toBe(`${STACK} in ${REGION}: no check failed`);
     const calls = proxy.calls();
     expect(calls.SimulatePrincipalPolicy).toBeGreaterThan(80);
@@ -160,7 +175,14 @@ describe('doctor on a deployed stack', () => {
 
   it('a role missing a permission: that function fails, naming the action and resource, and exits 1', async () => {
     // Prepare: the bake role loses the statement that lets it image opted-in instances
-    await deploy(edited(packaged, 'BakeRole', (s) => s.splice(s.findIndex((x) => x.Sid === 'ImageOptedInInstances'), 1)));
+    await deploy(
+      edited(packaged, 'BakeRole', (s) =>
+        s.splice(
+          s.findIndex((x) => x.Sid === 'ImageOptedInInstances'),
+          1,
+        ),
+      ),
+    );
 
     // Act
     const text = await doctor();
@@ -172,7 +194,9 @@ describe('doctor on a deployed stack', () => {
     expect(check(r, 'iam bake').details).toEqual([
       `ec2:CreateImage on arn:aws:ec2:${REGION}:${ACCOUNT}:instance/* with aws:ResourceTag/ami-lifecycle:bake=nightly: implicitDeny: no statement allows it. Needed: creates the image of an opted-in instance`,
     ]);
-    expect(text.stdout).toMatch(/^FAIL {2}iam bake +role ami-lifecycle-dev-BakeRole-\w+ refuses 1 of the \d+ authorizations ami-lifecycle-dev-bake needs; fix: /m);
+    expect(text.stdout).toMatch(
+      /^FAIL {2}iam bake +role ami-lifecycle-dev-BakeRole-\w+ refuses 1 of the \d+ authorizations ami-lifecycle-dev-bake needs; fix: /m,
+    );
     expect(text.stdout).toContain(`- ec2:CreateImage on arn:aws:ec2:${REGION}:${ACCOUNT}:instance/*`);
   });
 
@@ -200,7 +224,9 @@ describe('doctor on a deployed stack', () => {
     await deploy(packaged);
     const sqs = direct(SQSClient);
     const { QueueUrl } = await sqs.send(new GetQueueUrlCommand({ QueueName: `${STACK}-recover-dlq` }));
-    await sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: JSON.stringify({ requestContext: { condition: 'RetriesExhausted' } }) }));
+    await sqs.send(
+      new SendMessageCommand({ QueueUrl, MessageBody: JSON.stringify({ requestContext: { condition: 'RetriesExhausted' } }) }),
+    );
 
     // Act
     const text = await doctor();
@@ -209,8 +235,12 @@ describe('doctor on a deployed stack', () => {
     // Assess
     expect(text.code).toBe(1);
     expect(statusOf(r)).toEqual({ ...ALL_OK, 'dead-letter queues': 'fail' });
-    expect(check(r, 'dead-letter queues').details).toEqual([`${STACK}-recover-dlq: 1 message (1 visible, 0 being read): recover work that was never done`]);
-    expect(text.stdout).toContain('fix: inspect each message, fix its cause and send it again: docs/operations.md, "When a dead-letter queue alarm fires"');
+    expect(check(r, 'dead-letter queues').details).toEqual([
+      `${STACK}-recover-dlq: 1 message (1 visible, 0 being read): recover work that was never done`,
+    ]);
+    expect(text.stdout).toContain(
+      'fix: inspect each message, fix its cause and send it again: docs/operations.md, "When a dead-letter queue alarm fires"',
+    );
   });
 
   it('a disabled rule fails the rules check, with the command that enables it, and exits 1', async () => {
@@ -224,7 +254,9 @@ describe('doctor on a deployed stack', () => {
     // Assess
     expect(code).toBe(1);
     expect(statusOf(r)).toEqual({ ...ALL_OK, 'event rules': 'fail' });
-    expect(check(r, 'event rules').details).toEqual([`${STACK}-recover-rule-1 (recover) is DISABLED: aws events enable-rule --name ${STACK}-recover-rule-1`]);
+    expect(check(r, 'event rules').details).toEqual([
+      `${STACK}-recover-rule-1 (recover) is DISABLED: aws events enable-rule --name ${STACK}-recover-rule-1`,
+    ]);
   });
 
   it('a disabled queue mapping fails: bake requests would wait in the queue until they expire', async () => {
@@ -320,7 +352,9 @@ describe('doctor on a deployed stack', () => {
 
     // Assess
     expect(text.code).toBe(1);
-    expect(text.stdout).toMatch(/^FAIL {2}stack +no stack ami-lifecycle-dev in us-east-1; fix: deploy it \(npx serverless deploy --stage dev --region us-east-1\)/m);
+    expect(text.stdout).toMatch(
+      /^FAIL {2}stack +no stack ami-lifecycle-dev in us-east-1; fix: deploy it \(npx serverless deploy --stage dev --region us-east-1\)/m,
+    );
     expect(text.stdout).toMatch(/^SKIP {2}iam +no stack: no roles to simulate$/m);
     expect(text.stdout).toMatch(/^SKIP {2}queue mappings +no stack$/m);
     expect(text.stdout).toMatch(/^OK {4}lambda concurrency +account limit 1000, unreserved 1000 .*reserved by this stack: none$/m);
@@ -335,7 +369,10 @@ describe('harness: SimulatePrincipalPolicy as AWS answers it', () => {
     await iam.send(
       new CreateRoleCommand({
         RoleName: 'app',
-        AssumeRolePolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' }] }),
+        AssumeRolePolicyDocument: JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [{ Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' }],
+        }),
       }),
     );
     await iam.send(
@@ -358,7 +395,10 @@ describe('harness: SimulatePrincipalPolicy as AWS answers it', () => {
     const { Policy } = await iam.send(
       new CreatePolicyCommand({
         PolicyName: 'no-snapshot-deletes',
-        PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Deny', Action: 'ec2:DeleteSnapshot', Resource: '*' }] }),
+        PolicyDocument: JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [{ Effect: 'Deny', Action: 'ec2:DeleteSnapshot', Resource: '*' }],
+        }),
       }),
     );
     await iam.send(new AttachRolePolicyCommand({ RoleName: 'app', PolicyArn: Policy!.Arn! }));
@@ -366,11 +406,17 @@ describe('harness: SimulatePrincipalPolicy as AWS answers it', () => {
 
   const simulate = (input: Omit<ConstructorParameters<typeof SimulatePrincipalPolicyCommand>[0], 'PolicySourceArn'>) =>
     proxied(IAMClient).send(new SimulatePrincipalPolicyCommand({ PolicySourceArn: roleArn, ...input }));
-  const team = (value: string) => [{ ContextKeyName: 'aws:ResourceTag/team', ContextKeyValues: [value], ContextKeyType: 'string' as const }];
+  const team = (value: string) => [
+    { ContextKeyName: 'aws:ResourceTag/team', ContextKeyValues: [value], ContextKeyType: 'string' as const },
+  ];
 
   it('allows what an inline policy grants, naming it', async () => {
     // Act
-    const out = await simulate({ ActionNames: ['ec2:DeregisterImage'], ResourceArns: ['arn:aws:ec2:us-east-1::image/ami-1'], ContextEntries: team('a') });
+    const out = await simulate({
+      ActionNames: ['ec2:DeregisterImage'],
+      ResourceArns: ['arn:aws:ec2:us-east-1::image/ami-1'],
+      ContextEntries: team('a'),
+    });
 
     // Assess
     expect(out.EvaluationResults).toEqual([
@@ -379,7 +425,9 @@ describe('harness: SimulatePrincipalPolicy as AWS answers it', () => {
         EvalResourceName: 'arn:aws:ec2:us-east-1::image/ami-1',
         EvalDecision: 'allowed',
         MatchedStatements: [{ SourcePolicyId: 'images', SourcePolicyType: 'role' }],
-        ResourceSpecificResults: [expect.objectContaining({ EvalResourceName: 'arn:aws:ec2:us-east-1::image/ami-1', EvalResourceDecision: 'allowed' })],
+        ResourceSpecificResults: [
+          expect.objectContaining({ EvalResourceName: 'arn:aws:ec2:us-east-1::image/ami-1', EvalResourceDecision: 'allowed' }),
+        ],
       }),
     ]);
     expect(out.IsTruncated).toBe(false);
@@ -387,7 +435,11 @@ describe('harness: SimulatePrincipalPolicy as AWS answers it', () => {
 
   it('denies implicitly when the condition fails, and lists a condition key the request lacked', async () => {
     // Act
-    const other = await simulate({ ActionNames: ['ec2:DeregisterImage'], ResourceArns: ['arn:aws:ec2:us-east-1::image/ami-1'], ContextEntries: team('b') });
+    const other = await simulate({
+      ActionNames: ['ec2:DeregisterImage'],
+      ResourceArns: ['arn:aws:ec2:us-east-1::image/ami-1'],
+      ContextEntries: team('b'),
+    });
     const absent = await simulate({ ActionNames: ['ec2:DeregisterImage'], ResourceArns: ['arn:aws:ec2:us-east-1::image/ami-1'] });
 
     // Assess
@@ -397,7 +449,11 @@ describe('harness: SimulatePrincipalPolicy as AWS answers it', () => {
 
   it('denies explicitly by an attached managed policy, naming it', async () => {
     // Act
-    const out = await simulate({ ActionNames: ['ec2:DeleteSnapshot'], ResourceArns: ['arn:aws:ec2:us-east-1::snapshot/snap-1'], ContextEntries: team('a') });
+    const out = await simulate({
+      ActionNames: ['ec2:DeleteSnapshot'],
+      ResourceArns: ['arn:aws:ec2:us-east-1::snapshot/snap-1'],
+      ContextEntries: team('a'),
+    });
 
     // Assess
     expect(out.EvaluationResults).toEqual([
@@ -431,7 +487,11 @@ describe('harness: SimulatePrincipalPolicy as AWS answers it', () => {
   it('pages the results with MaxItems and Marker', async () => {
     // Act
     const first = await simulate({ ActionNames: ['ec2:DeregisterImage', 'ec2:DeleteSnapshot', 'ec2:CreateImage'], MaxItems: 2 });
-    const rest = await simulate({ ActionNames: ['ec2:DeregisterImage', 'ec2:DeleteSnapshot', 'ec2:CreateImage'], MaxItems: 2, Marker: first.Marker! });
+    const rest = await simulate({
+      ActionNames: ['ec2:DeregisterImage', 'ec2:DeleteSnapshot', 'ec2:CreateImage'],
+      MaxItems: 2,
+      Marker: first.Marker!,
+    });
 
     // Assess
     expect(first.IsTruncated).toBe(true);
@@ -442,7 +502,9 @@ describe('harness: SimulatePrincipalPolicy as AWS answers it', () => {
 
   it('answers NoSuchEntity for a role that does not exist', async () => {
     // Act
-    const refused = proxied(IAMClient).send(new SimulatePrincipalPolicyCommand({ PolicySourceArn: `arn:aws:iam::${ACCOUNT}:role/nobody`, ActionNames: ['ec2:DescribeImages'] }));
+    const refused = proxied(IAMClient).send(
+      new SimulatePrincipalPolicyCommand({ PolicySourceArn: `arn:aws:iam::${ACCOUNT}:role/nobody`, ActionNames: ['ec2:DescribeImages'] }),
+    );
 
     // Assess
     await expect(refused).rejects.toMatchObject({ name: 'NoSuchEntityException', message: 'The role with name nobody cannot be found.' });
@@ -453,7 +515,9 @@ describe('harness: the account settings doctor reads', () => {
   it("Lambda's GetAccountSettings: the default limit, less what the account's functions reserve", async () => {
     // Prepare
     await deploy(packaged);
-    await direct(LambdaClient).send(new PutFunctionConcurrencyCommand({ FunctionName: `${STACK}-rotate`, ReservedConcurrentExecutions: 5 }));
+    await direct(LambdaClient).send(
+      new PutFunctionConcurrencyCommand({ FunctionName: `${STACK}-rotate`, ReservedConcurrentExecutions: 5 }),
+    );
 
     // Act
     const out = await proxied(LambdaClient).send(new GetAccountSettingsCommand({}));

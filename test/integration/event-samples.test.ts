@@ -8,7 +8,13 @@ import { describe, expect, it } from 'vitest';
 import { cloudPerFile } from '../harness/cloud-per-file.js';
 import { PROJECT_ROOT } from '../../cli/serverless-config.js';
 import { HEALTH_EVENT_TYPES } from '../../shared/domain/recovery.js';
-import { AmiStateChangeEvent, BakeRequestedEvent, RecoveryTriggerEvent, RotationRequest, ScheduledRun } from '../../shared/domain/incoming.js';
+import {
+  AmiStateChangeEvent,
+  BakeRequestedEvent,
+  RecoveryTriggerEvent,
+  RotationRequest,
+  ScheduledRun,
+} from '../../shared/domain/incoming.js';
 
 const sample = (name: string) => JSON.parse(readFileSync(`${PROJECT_ROOT}/events/${name}`, 'utf8')) as Record<string, unknown>;
 
@@ -83,11 +89,19 @@ describe('event samples', () => {
   });
 
   it.each([
-    ['an alarm on another metric', 'alarm-status-check-failed.json', (e: Sample) => ((e.detail.configuration.metrics[0].metricStat.metric.name = 'CPUUtilization'), e)],
+    [
+      'an alarm on another metric',
+      'alarm-status-check-failed.json',
+      (e: Sample) => ((e.detail.configuration.metrics[0].metricStat.metric.name = 'CPUUtilization'), e),
+    ],
     ['an alarm back to OK', 'alarm-status-check-failed.json', (e: Sample) => ((e.detail.state.value = 'OK'), e)],
     ['a running instance', 'instance-stopped.json', (e: Sample) => ((e.detail.state = 'running'), e)],
     ['a health event of another service', 'health-instance-stop-scheduled.json', (e: Sample) => ((e.detail.service = 'RDS'), e)],
-    ['a health event of another type', 'health-instance-stop-scheduled.json', (e: Sample) => ((e.detail.eventTypeCode = 'AWS_EC2_OPERATIONAL_ISSUE'), e)],
+    [
+      'a health event of another type',
+      'health-instance-stop-scheduled.json',
+      (e: Sample) => ((e.detail.eventTypeCode = 'AWS_EC2_OPERATIONAL_ISSUE'), e),
+    ],
   ] as const)('%s is routed to no function', async (_what, file, change) => {
     // Prepare
     const event = change(sample(file) as Sample);

@@ -51,7 +51,9 @@ beforeEach(async () => {
 });
 
 async function launch(imageId = MOTO_BASE_AMI): Promise<string> {
-  const { Instances = [] } = await ec2.send(new RunInstancesCommand({ ImageId: imageId, MinCount: 1, MaxCount: 1, InstanceType: 't3.micro' }));
+  const { Instances = [] } = await ec2.send(
+    new RunInstancesCommand({ ImageId: imageId, MinCount: 1, MaxCount: 1, InstanceType: 't3.micro' }),
+  );
   return Instances[0]!.InstanceId!;
 }
 
@@ -64,7 +66,8 @@ async function image(): Promise<string> {
 
 async function references(input: Partial<DescribeImageReferencesCommandInput>): Promise<ImageReference[]> {
   const found: ImageReference[] = [];
-  for await (const page of paginateDescribeImageReferences({ client: ec2 }, { ImageIds: [], ...input })) found.push(...(page.ImageReferences ?? []));
+  for await (const page of paginateDescribeImageReferences({ client: ec2 }, { ImageIds: [], ...input }))
+    found.push(...(page.ImageReferences ?? []));
   return found;
 }
 
@@ -95,7 +98,9 @@ describe('DescribeImageReferences in the harness', { timeout: 30_000 }, () => {
     const all = await references({ ImageIds: [ami], IncludeAllResourceTypes: true });
     const live = await references({
       ImageIds: [ami],
-      ResourceTypes: [{ ResourceType: 'ec2:Instance', ResourceTypeOptions: [{ OptionName: 'state-name', OptionValues: ['running', 'stopped'] }] }],
+      ResourceTypes: [
+        { ResourceType: 'ec2:Instance', ResourceTypeOptions: [{ OptionName: 'state-name', OptionValues: ['running', 'stopped'] }] },
+      ],
     });
     // ResourceTypes' options win over the defaults IncludeAllResourceTypes applies.
     const both = await references({
@@ -119,12 +124,16 @@ describe('DescribeImageReferences in the harness', { timeout: 30_000 }, () => {
     );
     for (let v = 2; v <= 15; v++) {
       const ImageId = v === 7 ? mid : v >= 12 ? recent : MOTO_BASE_AMI;
-      await ec2.send(new CreateLaunchTemplateVersionCommand({ LaunchTemplateName: 'fleet', LaunchTemplateData: { ImageId, InstanceType: 't3.micro' } }));
+      await ec2.send(
+        new CreateLaunchTemplateVersionCommand({ LaunchTemplateName: 'fleet', LaunchTemplateData: { ImageId, InstanceType: 't3.micro' } }),
+      );
     }
     const arn = `arn:aws:ec2:us-east-1:${ACCOUNT}:launch-template/${LaunchTemplate!.LaunchTemplateId}`;
     const depth = (n: string) => ({
       ImageIds: [old, mid, recent],
-      ResourceTypes: [{ ResourceType: 'ec2:LaunchTemplate' as const, ResourceTypeOptions: [{ OptionName: 'version-depth' as const, OptionValues: [n] }] }],
+      ResourceTypes: [
+        { ResourceType: 'ec2:LaunchTemplate' as const, ResourceTypeOptions: [{ OptionName: 'version-depth' as const, OptionValues: [n] }] },
+      ],
     });
 
     // Act
@@ -149,7 +158,9 @@ describe('DescribeImageReferences in the harness', { timeout: 30_000 }, () => {
     const found = await references({ ImageIds: [golden, other], ResourceTypes: [{ ResourceType: 'ssm:Parameter' }] });
 
     // Assess
-    expect(found).toEqual([{ ImageId: golden, ResourceType: 'ssm:Parameter', Arn: `arn:aws:ssm:us-east-1:${ACCOUNT}:parameter/golden/web` }]);
+    expect(found).toEqual([
+      { ImageId: golden, ResourceType: 'ssm:Parameter', Arn: `arn:aws:ssm:us-east-1:${ACCOUNT}:parameter/golden/web` },
+    ]);
   });
 
   it('finds no Image Builder recipe (moto has no Image Builder), and nothing for an image nobody uses', async () => {
@@ -157,7 +168,10 @@ describe('DescribeImageReferences in the harness', { timeout: 30_000 }, () => {
     const unused = await image();
 
     // Act
-    const recipes = await references({ ImageIds: [unused], ResourceTypes: [{ ResourceType: 'imagebuilder:ImageRecipe' }, { ResourceType: 'imagebuilder:ContainerRecipe' }] });
+    const recipes = await references({
+      ImageIds: [unused],
+      ResourceTypes: [{ ResourceType: 'imagebuilder:ImageRecipe' }, { ResourceType: 'imagebuilder:ContainerRecipe' }],
+    });
     const all = await references({ ImageIds: [unused], IncludeAllResourceTypes: true });
 
     // Assess
@@ -175,7 +189,9 @@ describe('DescribeImageReferences in the harness', { timeout: 30_000 }, () => {
     // Act
     const first = await ec2.send(new DescribeImageReferencesCommand(input));
     const second = await ec2.send(new DescribeImageReferencesCommand({ ...input, NextToken: first.NextToken }));
-    const foreign = outcome(ec2.send(new DescribeImageReferencesCommand({ ...input, ImageIds: [MOTO_BASE_AMI], NextToken: first.NextToken })));
+    const foreign = outcome(
+      ec2.send(new DescribeImageReferencesCommand({ ...input, ImageIds: [MOTO_BASE_AMI], NextToken: first.NextToken })),
+    );
     const paged = await references(input);
 
     // Assess
@@ -193,7 +209,10 @@ describe('DescribeImageReferences in the harness', { timeout: 30_000 }, () => {
     const ids = (n: number) => Array.from({ length: n }, (_, i) => `ami-${(i + 1).toString(16).padStart(17, '0')}`);
     const ask = (n: number) => outcome(ec2.send(new DescribeImageReferencesCommand({ ImageIds: ids(n), IncludeAllResourceTypes: true })));
     // 0 and 11 ids break botocore's model (ImageIds 1 to 10): the API-model check refuses them first.
-    proxy.expectApiViolations([{ action: 'DescribeImageReferences', member: 'ImageIds' }, { action: 'DescribeImageReferences', member: 'ImageIds' }]);
+    proxy.expectApiViolations([
+      { action: 'DescribeImageReferences', member: 'ImageIds' },
+      { action: 'DescribeImageReferences', member: 'ImageIds' },
+    ]);
 
     // Act / Assess
     expect(await ask(1)).toBe('ok');
@@ -205,8 +224,13 @@ describe('DescribeImageReferences in the harness', { timeout: 30_000 }, () => {
   it('refuses what the model and the user guide rule out: no resource type, MaxResults under 5, options out of range or on the wrong type', async () => {
     // Prepare
     const ImageIds = [MOTO_BASE_AMI];
-    const send = (input: Omit<DescribeImageReferencesCommandInput, 'ImageIds'>) => outcome(ec2.send(new DescribeImageReferencesCommand({ ImageIds, ...input })));
-    const depth = (v: string) => ({ ResourceTypes: [{ ResourceType: 'ec2:LaunchTemplate' as const, ResourceTypeOptions: [{ OptionName: 'version-depth' as const, OptionValues: [v] }] }] });
+    const send = (input: Omit<DescribeImageReferencesCommandInput, 'ImageIds'>) =>
+      outcome(ec2.send(new DescribeImageReferencesCommand({ ImageIds, ...input })));
+    const depth = (v: string) => ({
+      ResourceTypes: [
+        { ResourceType: 'ec2:LaunchTemplate' as const, ResourceTypeOptions: [{ OptionName: 'version-depth' as const, OptionValues: [v] }] },
+      ],
+    });
     // MaxResults 4 breaks botocore's model (5 at least): the API-model check refuses it first.
     proxy.expectApiViolations([{ action: 'DescribeImageReferences', member: 'MaxResults' }]);
 
@@ -220,10 +244,16 @@ describe('DescribeImageReferences in the harness', { timeout: 30_000 }, () => {
     expect(await send(depth('10000'))).toBe('ok');
     expect(await send(depth('1'))).toBe('ok');
     expect(
-      await send({ ResourceTypes: [{ ResourceType: 'ec2:LaunchTemplate', ResourceTypeOptions: [{ OptionName: 'state-name', OptionValues: ['running'] }] }] }),
+      await send({
+        ResourceTypes: [
+          { ResourceType: 'ec2:LaunchTemplate', ResourceTypeOptions: [{ OptionName: 'state-name', OptionValues: ['running'] }] },
+        ],
+      }),
     ).toBe('InvalidParameterValue 400');
     expect(
-      await send({ ResourceTypes: [{ ResourceType: 'ec2:Instance', ResourceTypeOptions: [{ OptionName: 'state-name', OptionValues: ['sleeping'] }] }] }),
+      await send({
+        ResourceTypes: [{ ResourceType: 'ec2:Instance', ResourceTypeOptions: [{ OptionName: 'state-name', OptionValues: ['sleeping'] }] }],
+      }),
     ).toBe('InvalidParameterValue 400');
   });
 
@@ -240,8 +270,12 @@ describe('DescribeImageReferences in the harness', { timeout: 30_000 }, () => {
     // Act
     const all = ec2.send(new DescribeImageReferencesCommand({ ImageIds: [ami], IncludeAllResourceTypes: true })).catch((e: Error) => e);
     const instancesOnly = await references({ ImageIds: [ami], ResourceTypes: [{ ResourceType: 'ec2:Instance' }] });
-    const dryDenied = await outcome(ec2.send(new DescribeImageReferencesCommand({ ImageIds: [ami], ResourceTypes: [{ ResourceType: 'ssm:Parameter' }], DryRun: true })));
-    const dryAllowed = await outcome(ec2.send(new DescribeImageReferencesCommand({ ImageIds: [ami], ResourceTypes: [{ ResourceType: 'ec2:Instance' }], DryRun: true })));
+    const dryDenied = await outcome(
+      ec2.send(new DescribeImageReferencesCommand({ ImageIds: [ami], ResourceTypes: [{ ResourceType: 'ssm:Parameter' }], DryRun: true })),
+    );
+    const dryAllowed = await outcome(
+      ec2.send(new DescribeImageReferencesCommand({ ImageIds: [ami], ResourceTypes: [{ ResourceType: 'ec2:Instance' }], DryRun: true })),
+    );
 
     // Assess
     const refused = (await all) as Error & { $metadata?: { httpStatusCode?: number } };
@@ -249,7 +283,15 @@ describe('DescribeImageReferences in the harness', { timeout: 30_000 }, () => {
     expect(refused.$metadata?.httpStatusCode).toBe(403);
     expect(refused.message).toContain('ssm:Parameter');
     expect(refused.message).toContain('ssm:DescribeParameters');
-    expect(asked).toEqual(expect.arrayContaining(['ec2:Instance', 'ec2:LaunchTemplate', 'ssm:Parameter', 'imagebuilder:ImageRecipe', 'imagebuilder:ContainerRecipe']));
+    expect(asked).toEqual(
+      expect.arrayContaining([
+        'ec2:Instance',
+        'ec2:LaunchTemplate',
+        'ssm:Parameter',
+        'imagebuilder:ImageRecipe',
+        'imagebuilder:ContainerRecipe',
+      ]),
+    );
     expect(instancesOnly).toHaveLength(1);
     expect(dryDenied).toBe('UnauthorizedOperation 403');
     expect(dryAllowed).toBe('DryRunOperation 412');

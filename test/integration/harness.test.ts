@@ -107,9 +107,7 @@ describe('fidelity proxy in front of moto', { timeout: 20_000 }, () => {
 
     const snapshotIds = (image?.BlockDeviceMappings ?? []).map((mapping) => mapping.Ebs?.SnapshotId);
     expect(snapshotIds.length).toBeGreaterThan(0);
-    const { Snapshots = [] } = await ec2.send(
-      new DescribeSnapshotsCommand({ SnapshotIds: snapshotIds as string[] }),
-    );
+    const { Snapshots = [] } = await ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: snapshotIds as string[] }));
     expect(Snapshots).toHaveLength(snapshotIds.length);
     for (const snapshot of Snapshots) {
       expect(tagMap(snapshot.Tags)).toEqual({ 'ami-lifecycle:source-instance': instanceId, kind: 'snapshot-tag' });
@@ -122,9 +120,10 @@ describe('fidelity proxy in front of moto', { timeout: 20_000 }, () => {
     const first = await ec2.send(new CreateImageCommand({ InstanceId: instanceId, Name: name }));
     expect(first.ImageId).toMatch(/^ami-/);
 
-    const error = await ec2
-      .send(new CreateImageCommand({ InstanceId: instanceId, Name: name }))
-      .then(() => undefined, (caught: unknown) => caught);
+    const error = await ec2.send(new CreateImageCommand({ InstanceId: instanceId, Name: name })).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
     expect(error).toBeInstanceOf(Error);
     expect(error).toMatchObject({
       name: 'InvalidAMIName.Duplicate',
@@ -164,9 +163,9 @@ describe('fidelity proxy in front of moto', { timeout: 20_000 }, () => {
         TagSpecifications: [{ ResourceType: 'snapshot', Tags: [{ Key: 'k', Value: 'v' }] }],
       }),
     );
-    await expect(
-      ec2.send(new CreateImageCommand({ InstanceId: instanceId, Name: 'harness-counted-image' })),
-    ).rejects.toMatchObject({ name: 'InvalidAMIName.Duplicate' });
+    await expect(ec2.send(new CreateImageCommand({ InstanceId: instanceId, Name: 'harness-counted-image' }))).rejects.toMatchObject({
+      name: 'InvalidAMIName.Duplicate',
+    });
     await ec2.send(new DescribeImagesCommand({ Owners: ['self'] }));
 
     const events = new EventBridgeClient({ endpoint: proxy.endpoint, region: 'us-east-1', credentials });
@@ -265,7 +264,10 @@ describe('fidelity proxy in front of moto', { timeout: 20_000 }, () => {
       ['TagSpecification.2.Tag.1.Value', '4'],
     ]);
 
-    const untouched = new URLSearchParams([['Action', 'CreateImage'], ['Name', 'n']]);
+    const untouched = new URLSearchParams([
+      ['Action', 'CreateImage'],
+      ['Name', 'n'],
+    ]);
     expect(stripSnapshotTagSpecifications(untouched).form).toBe(untouched);
   });
 });
@@ -306,9 +308,7 @@ describe('startMoto', { timeout: 20_000 }, () => {
     const path = process.env.PATH;
     process.env.PATH = '/nonexistent';
     try {
-      await expect(startMoto()).rejects.toThrow(
-        "moto_server not found on PATH: install it with pip install 'moto[server]'",
-      );
+      await expect(startMoto()).rejects.toThrow("moto_server not found on PATH: install it with pip install 'moto[server]'");
     } finally {
       process.env.PATH = path;
     }
@@ -379,7 +379,11 @@ describe('fault injection by the proxy', { timeout: 20_000 }, () => {
 
     // Act
     const dryRun = await outcome(tagCall(bare, instanceId, true));
-    const tags = [await outcome(tagCall(bare, instanceId)), await outcome(tagCall(bare, instanceId)), await outcome(tagCall(bare, instanceId))];
+    const tags = [
+      await outcome(tagCall(bare, instanceId)),
+      await outcome(tagCall(bare, instanceId)),
+      await outcome(tagCall(bare, instanceId)),
+    ];
     const images = [
       await outcome(bare.send(new CreateImageCommand({ InstanceId: instanceId, Name: 'bucket-1' }))),
       await outcome(bare.send(new CreateImageCommand({ InstanceId: instanceId, Name: 'bucket-2' }))),
@@ -398,12 +402,19 @@ describe('fault injection by the proxy', { timeout: 20_000 }, () => {
 
   it('falls back from an uncategorized action to its general category, and keeps unfiltered reads on the smaller bucket', async () => {
     // Prepare
-    proxy.setThrottle({ buckets: { mutating: { capacity: 1, refillPerSecond: 0 }, unfilteredNonMutating: { capacity: 1, refillPerSecond: 0 } } });
+    proxy.setThrottle({
+      buckets: { mutating: { capacity: 1, refillPerSecond: 0 }, unfilteredNonMutating: { capacity: 1, refillPerSecond: 0 } },
+    });
 
     // Act
     const tags = [await outcome(tagCall(bare, instanceId)), await outcome(tagCall(bare, instanceId))];
-    const unfiltered = [await outcome(bare.send(new DescribeInstancesCommand({}))), await outcome(bare.send(new DescribeInstancesCommand({})))];
-    const filtered = await outcome(bare.send(new DescribeInstancesCommand({ Filters: [{ Name: 'instance-state-name', Values: ['running'] }] })));
+    const unfiltered = [
+      await outcome(bare.send(new DescribeInstancesCommand({}))),
+      await outcome(bare.send(new DescribeInstancesCommand({}))),
+    ];
+    const filtered = await outcome(
+      bare.send(new DescribeInstancesCommand({ Filters: [{ Name: 'instance-state-name', Values: ['running'] }] })),
+    );
     const paged = await outcome(bare.send(new DescribeInstancesCommand({ MaxResults: 5 })));
 
     // Assess: with no createTags bucket, CreateTags takes the mutating one; no nonMutating bucket: filtered and paged reads pass
@@ -414,7 +425,9 @@ describe('fault injection by the proxy', { timeout: 20_000 }, () => {
 
   it('charges RunInstances one resource token per instance, and refills buckets over time', async () => {
     // Prepare
-    proxy.setThrottle({ buckets: { runInstancesResource: { capacity: 3, refillPerSecond: 0 }, createTags: { capacity: 1, refillPerSecond: 20 } } });
+    proxy.setThrottle({
+      buckets: { runInstancesResource: { capacity: 3, refillPerSecond: 0 }, createTags: { capacity: 1, refillPerSecond: 20 } },
+    });
     const run = (n: number) =>
       outcome(bare.send(new RunInstancesCommand({ ImageId: MOTO_DEFAULT_AMI, MinCount: n, MaxCount: n, InstanceType: 't3.micro' })));
 
@@ -470,7 +483,8 @@ describe('fault injection by the proxy', { timeout: 20_000 }, () => {
   it('answers a fraction with 500 InternalError or 503 Unavailable, only for the services and actions chosen', async () => {
     // Prepare
     const events = new EventBridgeClient({ endpoint: proxy.endpoint, region: 'us-east-1', credentials, maxAttempts: 1 });
-    const put = () => outcome(events.send(new PutEventsCommand({ Entries: [{ Source: 'harness.test', DetailType: 'probe', Detail: '{}' }] })));
+    const put = () =>
+      outcome(events.send(new PutEventsCommand({ Entries: [{ Source: 'harness.test', DetailType: 'probe', Detail: '{}' }] })));
     proxy.setFaults({ seed: 3, serverErrorRate: 1, actions: ['CreateTags'] });
     proxy.resetCalls();
 
@@ -551,7 +565,9 @@ describe('fault injection by the proxy', { timeout: 20_000 }, () => {
     try {
       // Assess: one template, one version, the retry told so without AlreadyExists
       expect(created.LaunchTemplate?.LaunchTemplateName).toBe('lost-answer');
-      const { LaunchTemplateVersions = [] } = await ec2.send(new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateName: 'lost-answer' }));
+      const { LaunchTemplateVersions = [] } = await ec2.send(
+        new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateName: 'lost-answer' }),
+      );
       expect(LaunchTemplateVersions.map((v) => v.VersionNumber)).toEqual([1]);
       expect(proxy.calls().CreateLaunchTemplate).toBe(2);
       expect(proxy.faultCounts()).toEqual({ 'cut-after': { CreateLaunchTemplate: 1 } });
@@ -572,7 +588,9 @@ describe('fault injection by the proxy', { timeout: 20_000 }, () => {
       const first = await outcome(tagCall(retrying, instanceId));
       const second = await outcome(retrying.send(new DescribeImagesCommand({ Owners: ['self'] })));
       const third = await retrying.send(new CreateImageCommand({ InstanceId: instanceId, Name: 'after-crash' })).catch((e: unknown) => e);
-      const put = await outcome(events.send(new PutEventsCommand({ Entries: [{ Source: 'harness.test', DetailType: 'probe', Detail: '{}' }] })));
+      const put = await outcome(
+        events.send(new PutEventsCommand({ Entries: [{ Source: 'harness.test', DetailType: 'probe', Detail: '{}' }] })),
+      );
       const state = proxy.crashState();
       proxy.disarmCrash();
       const afterDisarm = await outcome(tagCall(retrying, instanceId));
@@ -675,16 +693,21 @@ describe('fault injection by the proxy', { timeout: 20_000 }, () => {
       await ec2.send(new CreateLaunchTemplateVersionCommand({ LaunchTemplateName, LaunchTemplateData: { InstanceType } }));
     }
     const versions = async () =>
-      (await ec2.send(new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateName }))).LaunchTemplateVersions!.map((v) => v.VersionNumber);
+      (await ec2.send(new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateName }))).LaunchTemplateVersions!.map(
+        (v) => v.VersionNumber,
+      );
     const latest = async () =>
-      (await ec2.send(new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateName, Versions: ['$Latest'] }))).LaunchTemplateVersions![0]!.VersionNumber;
+      (await ec2.send(new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateName, Versions: ['$Latest'] }))).LaunchTemplateVersions![0]!
+        .VersionNumber;
 
     // Act
     const first = await ec2.send(new DeleteLaunchTemplateVersionsCommand({ LaunchTemplateName, Versions: ['2', '1', '7'] }));
     const afterFirst = [await versions(), await latest()];
     await ec2.send(new DeleteLaunchTemplateVersionsCommand({ LaunchTemplateName, Versions: ['3'] }));
     const afterSecond = [await versions(), await latest()];
-    const { LaunchTemplateVersion } = await ec2.send(new CreateLaunchTemplateVersionCommand({ LaunchTemplateName, LaunchTemplateData: { InstanceType: 't3.large' } }));
+    const { LaunchTemplateVersion } = await ec2.send(
+      new CreateLaunchTemplateVersionCommand({ LaunchTemplateName, LaunchTemplateData: { InstanceType: 't3.large' } }),
+    );
     const gone = await outcome(ec2.send(new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateName, Versions: ['2'] })));
 
     // Assess
@@ -704,7 +727,8 @@ describe('fault injection by the proxy', { timeout: 20_000 }, () => {
     const { AllocationId } = await ec2.send(new AllocateAddressCommand({ Domain: 'vpc' }));
     await ec2.send(new AssociateAddressCommand({ AllocationId: AllocationId!, InstanceId: allocated }));
     const ownerOf = async (id: string) =>
-      (await ec2.send(new DescribeInstancesCommand({ InstanceIds: [id] }))).Reservations![0]!.Instances![0]!.NetworkInterfaces![0]!.Association?.IpOwnerId;
+      (await ec2.send(new DescribeInstancesCommand({ InstanceIds: [id] }))).Reservations![0]!.Instances![0]!.NetworkInterfaces![0]!
+        .Association?.IpOwnerId;
 
     // Act / Assess
     expect(await ownerOf(assigned)).toBe('amazon');
@@ -718,7 +742,8 @@ describe('fault injection by the proxy', { timeout: 20_000 }, () => {
     const { AllocationId, PublicIp } = await ec2.send(new AllocateAddressCommand({ Domain: 'vpc' }));
     await ec2.send(new AssociateAddressCommand({ AllocationId: AllocationId!, InstanceId: allocated }));
     const associationOf = async (id: string) =>
-      (await ec2.send(new DescribeInstancesCommand({ InstanceIds: [id] }))).Reservations![0]!.Instances![0]!.NetworkInterfaces![0]!.Association;
+      (await ec2.send(new DescribeInstancesCommand({ InstanceIds: [id] }))).Reservations![0]!.Instances![0]!.NetworkInterfaces![0]!
+        .Association;
 
     // Act
     await ec2.send(new StopInstancesCommand({ InstanceIds: [assigned, allocated] }));
@@ -771,7 +796,11 @@ describe('LocalCloud with faults', { timeout: 30_000 }, () => {
     await cloud.reset();
     const ids = await cloud.launch(3, { 'ami-lifecycle:bake': 'nightly' });
     await cloud.fireSchedule('nightly', new Date('2026-11-26T03:00:00Z'));
-    await cloud.putEvent({ source: 'aws.ec2', detailType: 'EC2 AMI State Change', detail: { ImageId: 'ami-760aaa0f', State: 'available' } });
+    await cloud.putEvent({
+      source: 'aws.ec2',
+      detailType: 'EC2 AMI State Change',
+      detail: { ImageId: 'ami-760aaa0f', State: 'available' },
+    });
 
     // Act
     const deliveries = await cloud.deliver({ copies: 3, shuffleSeed: 11 });

@@ -15,7 +15,8 @@ import type { Template } from '../infra/template-rules.js';
 import { tagRecord } from '../../shared/domain/tags.js';
 
 const NIGHT_1 = new Date('2026-11-24T03:00:00Z');
-const ROLE = (fn: string, role: string) => new RegExp(`^arn:aws:sts::123456789012:assumed-role/ami-lifecycle-dev-${role}-[0-9A-F]{12}/ami-lifecycle-dev-${fn}$`);
+const ROLE = (fn: string, role: string) =>
+  new RegExp(`^arn:aws:sts::123456789012:assumed-role/ami-lifecycle-dev-${role}-[0-9A-F]{12}/ami-lifecycle-dev-${fn}$`);
 const credentials = { accessKeyId: 'testing', secretAccessKey: 'testing' };
 
 const cloud = cloudPerFile();
@@ -42,7 +43,9 @@ function removeStatement(t: Template, role: string, sid: string): void {
 }
 
 async function imageOf(instanceId: string) {
-  const { Images = [] } = await cloud.ec2.send(new DescribeImagesCommand({ Owners: ['self'], Filters: [{ Name: 'tag:ami-lifecycle:lineage', Values: [instanceId] }] }));
+  const { Images = [] } = await cloud.ec2.send(
+    new DescribeImagesCommand({ Owners: ['self'], Filters: [{ Name: 'tag:ami-lifecycle:lineage', Values: [instanceId] }] }),
+  );
   return Images;
 }
 
@@ -80,7 +83,8 @@ describe('IAM evaluated on every call', () => {
     // Prepare: the settle statements of imageState and schedule expect another stack's images
     await cloud.useTemplate((t) => {
       for (const role of ['ImageStateRole', 'ScheduleRole']) {
-        statement(t, role, 'SettleManagedImagesAndSnapshots').Condition.StringEquals['aws:ResourceTag/ami-lifecycle:managed-by'] = 'ami-lifecycle-prod';
+        statement(t, role, 'SettleManagedImagesAndSnapshots').Condition.StringEquals['aws:ResourceTag/ami-lifecycle:managed-by'] =
+          'ami-lifecycle-prod';
       }
     });
     const [instanceId] = await cloud.launch(1, { 'ami-lifecycle:bake': 'nightly' });
@@ -97,7 +101,10 @@ describe('IAM evaluated on every call', () => {
         function: 'ami-lifecycle-dev-imageState',
         action: 'ec2:CreateTags',
         resource: `arn:aws:ec2:us-east-1::image/${image!.ImageId}`,
-        context: expect.objectContaining({ 'aws:ResourceTag/ami-lifecycle:managed-by': 'ami-lifecycle-dev', 'aws:RequestTag/ami-lifecycle:status': 'good' }),
+        context: expect.objectContaining({
+          'aws:ResourceTag/ami-lifecycle:managed-by': 'ami-lifecycle-dev',
+          'aws:RequestTag/ami-lifecycle:status': 'good',
+        }),
       }),
     ]);
   });
@@ -109,7 +116,11 @@ describe('IAM evaluated on every call', () => {
     const { InstanceProfile } = await iam.send(new CreateInstanceProfileCommand({ InstanceProfileName: 'app' }));
     await iam.send(new AddRoleToInstanceProfileCommand({ InstanceProfileName: 'app', RoleName: 'app' }));
     iam.destroy();
-    const [instanceId] = await cloud.launch(1, { 'ami-lifecycle:bake': 'nightly', 'ami-lifecycle:recover': 'on-failure' }, { IamInstanceProfile: { Arn: InstanceProfile!.Arn! } });
+    const [instanceId] = await cloud.launch(
+      1,
+      { 'ami-lifecycle:bake': 'nightly', 'ami-lifecycle:recover': 'on-failure' },
+      { IamInstanceProfile: { Arn: InstanceProfile!.Arn! } },
+    );
     await cloud.bakeCycle('nightly', NIGHT_1);
     await cloud.useTemplate((t) => removeStatement(t, 'RecoverRole', 'PassInstanceProfileRolesToReplacements'));
     cloud.expectDenials(1);
@@ -119,9 +130,15 @@ describe('IAM evaluated on every call', () => {
     await cloud.deliver();
 
     // Assess: no replacement, RecoveryFailed with EC2's code; refused on the profile's role, on EC2's behalf
-    const { Reservations = [] } = await cloud.ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: 'tag:ami-lifecycle:replaces', Values: [instanceId!] }] }));
+    const { Reservations = [] } = await cloud.ec2.send(
+      new DescribeInstancesCommand({ Filters: [{ Name: 'tag:ami-lifecycle:replaces', Values: [instanceId!] }] }),
+    );
     expect(Reservations).toEqual([]);
-    expect(cloud.published('RecoveryFailed')[0]?.detail).toMatchObject({ instanceId, action: 'RunInstances', errorCode: 'UnauthorizedOperation' });
+    expect(cloud.published('RecoveryFailed')[0]?.detail).toMatchObject({
+      instanceId,
+      action: 'RunInstances',
+      errorCode: 'UnauthorizedOperation',
+    });
     expect(newDenials()).toHaveLength(1);
     for (const denial of newDenials()) {
       expect(denial).toMatchObject({
@@ -129,7 +146,10 @@ describe('IAM evaluated on every call', () => {
         call: 'ec2:RunInstances',
         action: 'iam:PassRole',
         resource: 'arn:aws:iam::123456789012:role/app',
-        context: { 'iam:PassedToService': 'ec2.amazonaws.com', 'iam:AssociatedResourceArn': 'arn:aws:ec2:us-east-1:123456789012:instance/*' },
+        context: {
+          'iam:PassedToService': 'ec2.amazonaws.com',
+          'iam:AssociatedResourceArn': 'arn:aws:ec2:us-east-1:123456789012:instance/*',
+        },
       });
     }
   });
@@ -141,10 +161,14 @@ describe('IAM evaluated on every call', () => {
     cloud.expectDenials(1);
 
     // Act: the bake function's identity tags it (its role allows that only on opted-in instances)
-    const refused = cloud.asFunction('bake', () => ec2.send(new CreateTagsCommand({ Resources: [instanceId!], Tags: [{ Key: 'ami-lifecycle:lineage', Value: 'x' }] })));
+    const refused = cloud.asFunction('bake', () =>
+      ec2.send(new CreateTagsCommand({ Resources: [instanceId!], Tags: [{ Key: 'ami-lifecycle:lineage', Value: 'x' }] })),
+    );
     const error = (await refused.catch((e: unknown) => e)) as Error & { $metadata: { httpStatusCode: number } };
     const missing = await cloud
-      .asFunction('bake', () => ec2.send(new CreateTagsCommand({ Resources: ['i-0123456789abcdef0'], Tags: [{ Key: 'ami-lifecycle:lineage', Value: 'x' }] })))
+      .asFunction('bake', () =>
+        ec2.send(new CreateTagsCommand({ Resources: ['i-0123456789abcdef0'], Tags: [{ Key: 'ami-lifecycle:lineage', Value: 'x' }] })),
+      )
       .catch((e: unknown) => e as Error);
     // The test's own call (no function identity) is not evaluated.
     await ec2.send(new CreateTagsCommand({ Resources: [instanceId!], Tags: [{ Key: 'owner', Value: 'test' }] }));
@@ -161,7 +185,10 @@ describe('IAM evaluated on every call', () => {
       ),
     );
     const encoded = /Encoded authorization failure message: (\S+)$/.exec(error.message)![1]!;
-    expect(JSON.parse(Buffer.from(encoded, 'base64url').toString('utf8'))).toMatchObject({ allowed: false, context: { action: 'ec2:CreateTags' } });
+    expect(JSON.parse(Buffer.from(encoded, 'base64url').toString('utf8'))).toMatchObject({
+      allowed: false,
+      context: { action: 'ec2:CreateTags' },
+    });
     expect(missing).not.toHaveProperty('name', 'UnauthorizedOperation');
     expect(tagRecord((await describeInstance(instanceId!)).Tags)).toEqual({ Name: 'not-mine', owner: 'test' });
     ec2.destroy();
@@ -175,7 +202,9 @@ describe('IAM evaluated on every call', () => {
 
     // Act: rotate publishes to the default bus; statusAlarms writes an alarm outside its prefix
     const put = await cloud
-      .asFunction('rotate', () => events.send(new PutEventsCommand({ Entries: [{ Source: 'ami-lifecycle', DetailType: 'x', Detail: '{}' }] })))
+      .asFunction('rotate', () =>
+        events.send(new PutEventsCommand({ Entries: [{ Source: 'ami-lifecycle', DetailType: 'x', Detail: '{}' }] })),
+      )
       .catch((e: unknown) => e as Error & { $metadata: { httpStatusCode: number } });
     const alarm = await cloud
       .asFunction('statusAlarms', () =>
@@ -200,7 +229,9 @@ describe('IAM evaluated on every call', () => {
       /^User: \S+ is not authorized to perform: events:PutEvents on resource: arn:aws:events:us-east-1:123456789012:event-bus\/default because no identity-based policy allows the events:PutEvents action$/,
     );
     expect(alarm).toMatchObject({ name: 'AccessDenied', $metadata: { httpStatusCode: 403 } });
-    expect((alarm as Error).message).toMatch(/cloudwatch:PutMetricAlarm on resource: arn:aws:cloudwatch:us-east-1:123456789012:alarm:someone-elses-alarm because/);
+    expect((alarm as Error).message).toMatch(
+      /cloudwatch:PutMetricAlarm on resource: arn:aws:cloudwatch:us-east-1:123456789012:alarm:someone-elses-alarm because/,
+    );
     expect(newDenials().map((d) => [d.function, d.action])).toEqual([
       ['ami-lifecycle-dev-rotate', 'events:PutEvents'],
       ['ami-lifecycle-dev-statusAlarms', 'cloudwatch:PutMetricAlarm'],

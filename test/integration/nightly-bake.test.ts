@@ -131,7 +131,9 @@ describe('nightly baking', () => {
     const deliveries = await cloud.deliver();
 
     // Assess: three records, each done at its first receive; one image
-    expect(deliveries.map((d) => [d.function, d.attempts, d.result])).toEqual(Array.from({ length: 3 }, () => ['bake', 1, { batchItemFailures: [] }]));
+    expect(deliveries.map((d) => [d.function, d.attempts, d.result])).toEqual(
+      Array.from({ length: 3 }, () => ['bake', 1, { batchItemFailures: [] }]),
+    );
     expect(await managedImages()).toHaveLength(1);
     expect(cloud.proxy.calls().CreateImage).toBe(3);
   });
@@ -174,7 +176,7 @@ describe('nightly baking', () => {
 
     // Assess
     expect(report).toMatchObject({ instancesSeen: 1000, bakeRequested: 1000, publishFailed: 0 });
-    const requested = (cloud.published('BakeRequested')).map((e) => e.detail.instanceId as string);
+    const requested = cloud.published('BakeRequested').map((e) => e.detail.instanceId as string);
     expect(requested).toHaveLength(1000);
     expect(new Set(requested)).toEqual(new Set(launched));
     const calls = cloud.proxy.calls();
@@ -279,7 +281,11 @@ describe('nightly baking', () => {
     const [ours] = await managedImages();
 
     // Act: an unmanaged image, and a stale "failed" for ours
-    await cloud.putEvent({ source: 'aws.ec2', detailType: 'EC2 AMI State Change', detail: { ImageId: 'ami-760aaa0f', State: 'available' } });
+    await cloud.putEvent({
+      source: 'aws.ec2',
+      detailType: 'EC2 AMI State Change',
+      detail: { ImageId: 'ami-760aaa0f', State: 'available' },
+    });
     await cloud.putEvent({
       source: 'aws.ec2',
       detailType: 'EC2 AMI State Change',

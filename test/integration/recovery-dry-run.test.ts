@@ -35,7 +35,10 @@ describe('recovery dry run', () => {
       expect.objectContaining({
         failedInstanceId: instanceId,
         lineage: instanceId,
-        launch: expect.objectContaining({ instanceType: 't3.micro', tags: expect.objectContaining({ 'ami-lifecycle:replaces': instanceId }) }),
+        launch: expect.objectContaining({
+          instanceType: 't3.micro',
+          tags: expect.objectContaining({ 'ami-lifecycle:replaces': instanceId }),
+        }),
       }),
     ]);
   });

@@ -18,7 +18,9 @@ const OPTED_IN = { Name: 'db-1', 'ami-lifecycle:bake': 'nightly', 'ami-lifecycle
 const ENCRYPTED_ROOT = { BlockDeviceMappings: [{ DeviceName: '/dev/sda1', Ebs: { VolumeSize: 8, Encrypted: true, KmsKeyId: KEY } }] };
 
 async function replacementsOf(cloud: LocalCloud, failedId: string): Promise<Instance[]> {
-  const { Reservations } = await cloud.ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: 'tag:ami-lifecycle:replaces', Values: [failedId] }] }));
+  const { Reservations } = await cloud.ec2.send(
+    new DescribeInstancesCommand({ Filters: [{ Name: 'tag:ami-lifecycle:replaces', Values: [failedId] }] }),
+  );
   return (Reservations ?? []).flatMap((r) => r.Instances ?? []);
 }
 

@@ -41,7 +41,11 @@ describe('recovery with terminateReplaced', () => {
   it('the recover role cannot terminate an opted-in instance that recovery has not replaced', async () => {
     // Prepare: an opted-in instance with its lineage, running, never replaced
     const [instanceId] = await cloud.launch(1, { ...OPTED_IN, 'ami-lifecycle:lineage': 'web' });
-    const ec2 = new EC2Client({ endpoint: cloud.proxy.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+    const ec2 = new EC2Client({
+      endpoint: cloud.proxy.endpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+    });
     cloud.expectDenials(1);
 
     // Act: the recover function's identity asks for the termination
@@ -51,7 +55,9 @@ describe('recovery with terminateReplaced', () => {
     await expect(attempt).rejects.toMatchObject({
       name: 'UnauthorizedOperation',
       $metadata: { httpStatusCode: 403 },
-      message: expect.stringMatching(/not authorized to perform: ec2:TerminateInstances on resource: arn:aws:ec2:us-east-1:123456789012:instance\//),
+      message: expect.stringMatching(
+        /not authorized to perform: ec2:TerminateInstances on resource: arn:aws:ec2:us-east-1:123456789012:instance\//,
+      ),
     });
     expect(cloud.denials().at(-1)).toMatchObject({
       function: 'ami-lifecycle-dev-recover',

@@ -48,7 +48,11 @@ async function arrangeInstance(tags: Record<string, string>): Promise<Arranged> 
   const { Subnet } = await cloud.ec2.send(new CreateSubnetCommand({ VpcId: Vpc!.VpcId!, CidrBlock: '10.0.1.0/24' }));
   const { GroupId } = await cloud.ec2.send(new CreateSecurityGroupCommand({ GroupName: 'web', Description: 'web', VpcId: Vpc!.VpcId! }));
   await cloud.ec2.send(new CreateKeyPairCommand({ KeyName: 'ops' }));
-  const iam = new IAMClient({ endpoint: cloud.moto.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+  const iam = new IAMClient({
+    endpoint: cloud.moto.endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+  });
   await iam.send(new CreateRoleCommand({ RoleName: 'web', AssumeRolePolicyDocument: '{}' }));
   const { InstanceProfile } = await iam.send(new CreateInstanceProfileCommand({ InstanceProfileName: 'web' }));
   await iam.send(new AddRoleToInstanceProfileCommand({ InstanceProfileName: 'web', RoleName: 'web' }));
@@ -66,7 +70,13 @@ async function arrangeInstance(tags: Record<string, string>): Promise<Arranged> 
   });
   const { AllocationId } = await cloud.ec2.send(new AllocateAddressCommand({ Domain: 'vpc' }));
   await cloud.ec2.send(new AssociateAddressCommand({ AllocationId: AllocationId!, InstanceId: instanceId! }));
-  return { instanceId: instanceId!, subnetId: Subnet!.SubnetId!, groupId: GroupId!, profileArn: InstanceProfile!.Arn!, allocationId: AllocationId! };
+  return {
+    instanceId: instanceId!,
+    subnetId: Subnet!.SubnetId!,
+    groupId: GroupId!,
+    profileArn: InstanceProfile!.Arn!,
+    allocationId: AllocationId!,
+  };
 }
 
 const OPTED_IN = { Name: 'web-1', team: 'payments', 'ami-lifecycle:bake': 'nightly', 'ami-lifecycle:recover': 'on-failure' };
@@ -139,7 +149,9 @@ describe('recovery', () => {
     expect(replacement!.EbsOptimized).toBe(true);
     expect(replacement!.Monitoring?.State).toBe('enabled');
     expect(replacement!.MetadataOptions).toMatchObject({ HttpTokens: 'required', HttpPutResponseHopLimit: 2 });
-    const { UserData } = await cloud.ec2.send(new DescribeInstanceAttributeCommand({ InstanceId: replacement!.InstanceId!, Attribute: 'userData' }));
+    const { UserData } = await cloud.ec2.send(
+      new DescribeInstanceAttributeCommand({ InstanceId: replacement!.InstanceId!, Attribute: 'userData' }),
+    );
     expect(UserData?.Value).toBe(USER_DATA);
     expect(tagRecord(replacement!.Tags)).toEqual({
       ...OPTED_IN,
@@ -263,7 +275,12 @@ describe('recovery', () => {
     // Assess
     expect(await replacementsOf(a.instanceId)).toEqual([]);
     expect(cloud.published('RecoverySkipped').map((e) => e.detail)).toEqual([
-      expect.objectContaining({ instanceId: a.instanceId, lineage: a.instanceId, trigger: 'state', reason: expect.stringContaining('Client.UserInitiatedShutdown') }),
+      expect.objectContaining({
+        instanceId: a.instanceId,
+        lineage: a.instanceId,
+        trigger: 'state',
+        reason: expect.stringContaining('Client.UserInitiatedShutdown'),
+      }),
     ]);
   });
 
@@ -326,7 +343,11 @@ describe('recovery', () => {
     const images = await lineageImages(instanceId!);
     expect(images.map((i) => tagRecord(i.Tags)['ami-lifecycle:status'])).toEqual(['good', 'good']);
     expect(cloud.published('RecoveryFailed').map((e) => e.detail)).toEqual([
-      expect.objectContaining({ instanceId: replacement!.InstanceId, errorCode: 'Client.InternalError', message: expect.stringMatching(/KMS key/) }),
+      expect.objectContaining({
+        instanceId: replacement!.InstanceId,
+        errorCode: 'Client.InternalError',
+        message: expect.stringMatching(/KMS key/),
+      }),
     ]);
   });
 
@@ -349,9 +370,15 @@ describe('recovery', () => {
     expect(replacement!.State?.Name).toBe('terminated');
     expect(await replacementsOf(replacement!.InstanceId!)).toEqual([]);
     expect((await lineageImages(instanceId!)).map((i) => tagRecord(i.Tags)['ami-lifecycle:status'])).toEqual(['good', 'good']);
-    expect(cloud.denials()).toEqual([expect.objectContaining({ function: 'ami-lifecycle-dev-recover', resource: key, call: 'RunInstances' })]);
+    expect(cloud.denials()).toEqual([
+      expect.objectContaining({ function: 'ami-lifecycle-dev-recover', resource: key, call: 'RunInstances' }),
+    ]);
     expect(cloud.published('RecoveryFailed').map((e) => e.detail)).toEqual([
-      expect.objectContaining({ instanceId: replacement!.InstanceId, errorCode: 'Client.InternalError', message: expect.stringMatching(/kmsKeyArns/) }),
+      expect.objectContaining({
+        instanceId: replacement!.InstanceId,
+        errorCode: 'Client.InternalError',
+        message: expect.stringMatching(/kmsKeyArns/),
+      }),
     ]);
   });
 
@@ -370,7 +397,7 @@ describe('recovery', () => {
     expect(cloud.published('RecoverySkipped')[0]?.detail).toMatchObject({ reason: 'the lineage has no good image' });
   });
 
-  it("bakes the replacement into the same lineage, and its images join the series", async () => {
+  it('bakes the replacement into the same lineage, and its images join the series', async () => {
     // Prepare
     const a = await arrangeInstance(OPTED_IN);
     await cloud.bakeCycle('nightly', NIGHT_1);

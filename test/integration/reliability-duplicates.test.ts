@@ -64,8 +64,18 @@ async function lifecycle(how: Delivery): Promise<Outcome> {
     for (let i = 0; i < how.copies; i++) await cloud.invoke('rotate', { trigger: 'schedule' });
   };
 
-  const [web1] = await cloud.launch(1, { Name: 'web-1', 'ami-lifecycle:bake': 'nightly', 'ami-lifecycle:recover': 'on-failure', 'ami-lifecycle:retain': '2' });
-  const [web2] = await cloud.launch(1, { Name: 'web-2', 'ami-lifecycle:bake': 'nightly', 'ami-lifecycle:recover': 'on-failure', 'ami-lifecycle:retain': '1' });
+  const [web1] = await cloud.launch(1, {
+    Name: 'web-1',
+    'ami-lifecycle:bake': 'nightly',
+    'ami-lifecycle:recover': 'on-failure',
+    'ami-lifecycle:retain': '2',
+  });
+  const [web2] = await cloud.launch(1, {
+    Name: 'web-2',
+    'ami-lifecycle:bake': 'nightly',
+    'ami-lifecycle:recover': 'on-failure',
+    'ami-lifecycle:retain': '1',
+  });
   const [db] = await cloud.launch(1, { Name: 'db', 'ami-lifecycle:bake': 'nightly', 'ami-lifecycle:reboot': 'true' });
   const names = { [web1!]: 'web-1', [web2!]: 'web-2', [db!]: 'db' };
 

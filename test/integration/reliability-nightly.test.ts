@@ -27,7 +27,11 @@ const FLEET = 200;
 /** 20% throttling, 5% server errors, on every EC2 and EventBridge call the service makes. */
 const NIGHTLY_FAULTS: FaultOptions = { seed: 20261126, throttleRate: 0.2, serverErrorRate: 0.05, services: ['ec2', 'events'] };
 
-const cloud = cloudPerFile({ concurrency: 32, imagePending: { forMs: 15 * 60_000, clock: 'manual' }, env: { POWERTOOLS_LOG_LEVEL: 'SILENT' } });
+const cloud = cloudPerFile({
+  concurrency: 32,
+  imagePending: { forMs: 15 * 60_000, clock: 'manual' },
+  env: { POWERTOOLS_LOG_LEVEL: 'SILENT' },
+});
 
 const sum = (counts: Record<string, number> | undefined) => Object.values(counts ?? {}).reduce((a, b) => a + b, 0);
 
@@ -99,7 +103,9 @@ describe('a nightly cycle under throttling and server errors', () => {
     for (const s of snapshots) expect(tagRecord(s.Tags)).toEqual(tagRecord(imageOfSnapshot.get(s.SnapshotId!)!.Tags));
 
     // Assess: no instance launched; each instance carries its lineage and the digest of its capture
-    const instances = await all(paginateDescribeInstances({ client: cloud.ec2 }, {}), (p) => (p.Reservations ?? []).flatMap((r) => r.Instances ?? []));
+    const instances = await all(paginateDescribeInstances({ client: cloud.ec2 }, {}), (p) =>
+      (p.Reservations ?? []).flatMap((r) => r.Instances ?? []),
+    );
     expect(instances.map((i) => i.InstanceId).sort()).toEqual([...ids].sort());
     for (const i of instances) {
       expect(i.State?.Name).toBe('running');
@@ -111,7 +117,9 @@ describe('a nightly cycle under throttling and server errors', () => {
     // Assess: one launch template per lineage, one version each (a retry must not add a second)
     const templates = await all(paginateDescribeLaunchTemplates({ client: cloud.ec2 }, { MaxResults: 1000 }), (p) => p.LaunchTemplates);
     expect(templates.map((t) => t.LaunchTemplateName).sort()).toEqual(ids.map((id) => `${MANAGED_BY}-${id}`).sort());
-    expect(templates.filter((t) => t.LatestVersionNumber !== 1).map((t) => `${t.LaunchTemplateName}: v${t.LatestVersionNumber}`)).toEqual([]);
+    expect(templates.filter((t) => t.LatestVersionNumber !== 1).map((t) => `${t.LaunchTemplateName}: v${t.LatestVersionNumber}`)).toEqual(
+      [],
+    );
 
     // Assess: what the service said: every instance requested, every image baked, nothing failed
     const requested = new Set(cloud.published('BakeRequested').map((e) => e.detail.instanceId));

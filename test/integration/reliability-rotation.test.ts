@@ -66,7 +66,11 @@ describe('rotation under throttling and server errors', () => {
     cloud.proxy.setFaults(undefined);
 
     // Assess: the faults hit the deletions themselves
-    expect((faults['random-throttle']?.DeregisterImage ?? 0) + (faults['internal-error']?.DeregisterImage ?? 0) + (faults.unavailable?.DeregisterImage ?? 0)).toBeGreaterThan(5);
+    expect(
+      (faults['random-throttle']?.DeregisterImage ?? 0) +
+        (faults['internal-error']?.DeregisterImage ?? 0) +
+        (faults.unavailable?.DeregisterImage ?? 0),
+    ).toBeGreaterThan(5);
 
     // Assess: the run finished, and says it did exactly the plan
     expect(report, `rotation never finished: ${errors.join('; ')}`).toBeDefined();

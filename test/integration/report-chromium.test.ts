@@ -47,8 +47,24 @@ function report(): string {
   const instances = [
     instance('i-0a000000000000001', { [TAG.bake]: 'nightly', [TAG.lineage]: 'api', Name: 'api-1' }),
     instance('i-0b000000000000001', { [TAG.bake]: 'nightly', [TAG.lineage]: 'batch', [TAG.replacedBy]: 'i-0b000000000000002' }, 'stopped'),
-    instance('i-0b000000000000002', { [TAG.bake]: 'nightly', [TAG.lineage]: 'batch', [TAG.replaces]: 'i-0b000000000000001', [TAG.generation]: '2', [TAG.recover]: 'always' }, 'running', 6),
-    instance('i-0c000000000000001', { [TAG.bake]: 'nightly', [TAG.lineage]: 'web', Name: '<script>document.title="owned"</script>' }, 'stopping', 1),
+    instance(
+      'i-0b000000000000002',
+      {
+        [TAG.bake]: 'nightly',
+        [TAG.lineage]: 'batch',
+        [TAG.replaces]: 'i-0b000000000000001',
+        [TAG.generation]: '2',
+        [TAG.recover]: 'always',
+      },
+      'running',
+      6,
+    ),
+    instance(
+      'i-0c000000000000001',
+      { [TAG.bake]: 'nightly', [TAG.lineage]: 'web', Name: '<script>document.title="owned"</script>' },
+      'stopping',
+      1,
+    ),
   ];
   const history: ServiceEvent[] = [
     published(STACK, 'ImageBaked', hoursAgo(9.9), { imageId: 'ami-0a0000000000003', lineage: 'api' }),
@@ -76,7 +92,9 @@ describe('the HTML report in headless Chromium', () => {
     // Prepare
     const chromium = findChromium();
     if (!chromium) {
-      throw new Error('chromium is not on PATH: this test opens the report in headless Chromium. Install it: apt-get install -y chromium (or run .ci/run, which does)');
+      throw new Error(
+        'chromium is not on PATH: this test opens the report in headless Chromium. Install it: apt-get install -y chromium (or run .ci/run, which does)',
+      );
     }
     const file = join(dir, 'report.html');
     writeFileSync(file, report());

@@ -77,7 +77,11 @@ describe('rotation and DescribeImageReferences', () => {
     // Prepare
     const images = await fleet(1, 3, '1');
     const golden = oldest(images);
-    const ssm = new SSMClient({ endpoint: cloud.moto.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+    const ssm = new SSMClient({
+      endpoint: cloud.moto.endpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+    });
     await ssm.send(new PutParameterCommand({ Name: '/golden/web', Value: golden.ImageId!, Type: 'String', DataType: 'aws:ec2:image' }));
     ssm.destroy();
 
@@ -94,15 +98,25 @@ describe('rotation and DescribeImageReferences', () => {
     expect(ids(await managedImages())).toEqual(ids([golden, images[2]!]));
   });
 
-  it('keeps an image that only a non-default, non-latest launch template version within version-depth names', { timeout: 60_000 }, async () => {
+  it('keeps an image that only a non-default, non-latest launch template version within version-depth names', {
+    timeout: 60_000,
+  }, async () => {
     // Prepare: versions 1 (default) and 3 (latest) name moto's image; version 2 names the oldest of ours
     const images = await fleet(1, 3, '1');
     const pinned = oldest(images);
     const { LaunchTemplate } = await cloud.ec2.send(
-      new CreateLaunchTemplateCommand({ LaunchTemplateName: 'asg-web', LaunchTemplateData: { ImageId: MOTO_BASE_AMI, InstanceType: 't3.micro' } }),
+      new CreateLaunchTemplateCommand({
+        LaunchTemplateName: 'asg-web',
+        LaunchTemplateData: { ImageId: MOTO_BASE_AMI, InstanceType: 't3.micro' },
+      }),
     );
     for (const ImageId of [pinned.ImageId!, MOTO_BASE_AMI]) {
-      await cloud.ec2.send(new CreateLaunchTemplateVersionCommand({ LaunchTemplateName: 'asg-web', LaunchTemplateData: { ImageId, InstanceType: 't3.micro' } }));
+      await cloud.ec2.send(
+        new CreateLaunchTemplateVersionCommand({
+          LaunchTemplateName: 'asg-web',
+          LaunchTemplateData: { ImageId, InstanceType: 't3.micro' },
+        }),
+      );
     }
 
     // Act
@@ -118,7 +132,9 @@ describe('rotation and DescribeImageReferences', () => {
     expect(ids(await managedImages())).toEqual(ids([pinned, images[2]!]));
   });
 
-  it('lacking one resource type\u2019s permission, keeps every candidate, says why, counts them, and deletes nothing blind', { timeout: 60_000 }, async () => {
+  it('lacking one resource type\u2019s permission, keeps every candidate, says why, counts them, and deletes nothing blind', {
+    timeout: 60_000,
+  }, async () => {
     // Prepare: the check may not read SSM parameters
     const before = await fleet(2, 3, '1');
     const snapshotsBefore = (await cloud.ec2.send(new DescribeSnapshotsCommand({ OwnerIds: ['self'] }))).Snapshots!.length;
@@ -143,16 +159,23 @@ describe('rotation and DescribeImageReferences', () => {
     const lineages = new Set(before.map((i) => tagRecord(i.Tags)['ami-lifecycle:lineage']));
     expect(new Set(report.keptUnverified.map((k) => k.lineage))).toEqual(lineages);
     expect(counts).toMatchObject({ ImagesKeptUnverified: 4, ImagesDeleted: 0 });
-    const event = cloud.published('ImagesRotated').at(-1)!.detail as { keptUnverified: Array<{ errorCode: string }>; planned: { keptUnverified: number } };
+    const event = cloud.published('ImagesRotated').at(-1)!.detail as {
+      keptUnverified: Array<{ errorCode: string }>;
+      planned: { keptUnverified: number };
+    };
     expect(event.planned.keptUnverified).toBe(4);
     expect(event.keptUnverified.map((k) => k.errorCode)).toEqual(Array(4).fill('UnauthorizedOperation'));
   });
 
-  it('keeps every candidate when the rotate role itself lacks what the check reads on its behalf (IAM decides, not a staged hook)', { timeout: 60_000 }, async () => {
+  it('keeps every candidate when the rotate role itself lacks what the check reads on its behalf (IAM decides, not a staged hook)', {
+    timeout: 60_000,
+  }, async () => {
     // Prepare: the rotate role as deployed, less its SSM reads (the statement AWS would need through EC2)
     const before = await fleet(2, 3, '1');
     await cloud.useTemplate((t) => {
-      const policy = (t.Resources.RotateRole!.Properties!.Policies as Array<{ PolicyDocument: { Statement: Array<{ Sid?: string }> } }>)[0]!;
+      const policy = (
+        t.Resources.RotateRole!.Properties!.Policies as Array<{ PolicyDocument: { Statement: Array<{ Sid?: string }> } }>
+      )[0]!;
       policy.PolicyDocument.Statement = policy.PolicyDocument.Statement.filter((x) => x.Sid !== 'LetTheImageReferenceCheckReadParameters');
     });
     try {
@@ -163,7 +186,9 @@ describe('rotation and DescribeImageReferences', () => {
       // Assess: kept, said why, nothing deleted; the denial names the read and the call it was for
       expect(report).toMatchObject({ planned: { delete: 0, keptUnverified: 4 }, done: { deleted: 0 } });
       expect(ids(await managedImages())).toEqual(ids(before));
-      expect(cloud.denials()).toEqual([expect.objectContaining({ function: 'ami-lifecycle-dev-rotate', action: 'ssm:GetParameters', call: 'DescribeImageReferences' })]);
+      expect(cloud.denials()).toEqual([
+        expect.objectContaining({ function: 'ami-lifecycle-dev-rotate', action: 'ssm:GetParameters', call: 'DescribeImageReferences' }),
+      ]);
     } finally {
       await cloud.useTemplate();
     }

@@ -63,7 +63,13 @@ describe('rotation', () => {
     // Assess: the oldest 5 of the first lineage and the oldest 1 of the second are gone
     expect(report).toMatchObject({ dryRun: false, lineages: 2, imagesSeen: 16, failures: [] });
     expect(report.planned).toMatchObject({ keep: 10, delete: 6 });
-    expect(report.done).toEqual({ deleted: 6, deprecated: 0, snapshotsDeleted: 6, orphanSnapshotsDeleted: 0, bytesFreed: 6 * SNAPSHOT_BYTES });
+    expect(report.done).toEqual({
+      deleted: 6,
+      deprecated: 0,
+      snapshotsDeleted: 6,
+      orphanSnapshotsDeleted: 0,
+      bytesFreed: 6 * SNAPSHOT_BYTES,
+    });
     const after = await managedImages();
     expect(after).toHaveLength(10);
     const keptThree = after.filter((i) => tagRecord(i.Tags)['ami-lifecycle:retain'] === '3');
@@ -89,7 +95,10 @@ describe('rotation', () => {
     await bakeNights(pastNights(4));
     const [oldest] = await managedImages();
     await cloud.ec2.send(
-      new CreateLaunchTemplateCommand({ LaunchTemplateName: 'asg-web', LaunchTemplateData: { ImageId: oldest!.ImageId, InstanceType: 't3.micro' } }),
+      new CreateLaunchTemplateCommand({
+        LaunchTemplateName: 'asg-web',
+        LaunchTemplateData: { ImageId: oldest!.ImageId, InstanceType: 't3.micro' },
+      }),
     );
 
     // Act
@@ -144,7 +153,8 @@ describe('rotation', () => {
     expect((await managedImages()).map((i) => i.ImageId)).toEqual(before.map((i) => i.ImageId));
     expect(await snapshotIds()).toEqual(snapsBefore);
     const calls = cloud.proxy.calls();
-    for (const mutating of ['DeregisterImage', 'DeleteSnapshot', 'EnableImageDeprecation', 'CreateTags']) expect(calls[mutating]).toBeUndefined();
+    for (const mutating of ['DeregisterImage', 'DeleteSnapshot', 'EnableImageDeprecation', 'CreateTags'])
+      expect(calls[mutating]).toBeUndefined();
     expect(cloud.published('ImagesRotated')[0]!.detail).toMatchObject({ dryRun: true, planned: { delete: 3 } });
   });
 

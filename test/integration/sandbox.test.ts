@@ -118,7 +118,8 @@ describe('npm start (the sandbox), four simulated days', () => {
     expect(text).toMatch(/EC2 AMI State Change x5 -> imageState: 5 marked good/);
     expect(text).toMatch(/EC2 Instance State-change Notification x1: web-1 terminated/);
     expect(text).toMatch(/recover: batch ignored/);
-    for (const web of ['web-1', 'web-2', 'web-3']) expect(text).toMatch(new RegExp(`deleted ${web} nightly/2026-11-20 ami-[0-9a-f]+: not kept by keep 3`));
+    for (const web of ['web-1', 'web-2', 'web-3'])
+      expect(text).toMatch(new RegExp(`deleted ${web} nightly/2026-11-20 ami-[0-9a-f]+: not kept by keep 3`));
     expect(text.match(/^ {7}deleted /gm)).toHaveLength(3);
   });
 
@@ -133,11 +134,23 @@ describe('npm start (the sandbox), four simulated days', () => {
     // lineage, name, instance, state, schedules, recover, last good, images, snapshots, next rotation, problems
     const web1 = rows.find((r) => r.startsWith(idOf('web-1')))!.split(/ {2,}/);
     const replacement = sandbox.cloud.published('InstanceRelaunched')[0]!.detail.newInstanceId;
-    expect([web1[1], web1[2], web1[3], web1[4], web1[5], web1[7], web1[8], web1[9]]).toEqual(['web-1', replacement, 'running', 'nightly', 'on-failure', '3', '45.0 GiB', '-']);
+    expect([web1[1], web1[2], web1[3], web1[4], web1[5], web1[7], web1[8], web1[9]]).toEqual([
+      'web-1',
+      replacement,
+      'running',
+      'nightly',
+      'on-failure',
+      '3',
+      '45.0 GiB',
+      '-',
+    ]);
   });
 
   it('wrote every event the service published, as JSON lines on the simulated clock', () => {
-    const events = readFileSync(eventsFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { 'detail-type': string; time: string; detail: Record<string, unknown> });
+    const events = readFileSync(eventsFile, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { 'detail-type': string; time: string; detail: Record<string, unknown> });
     expect(events).toHaveLength(sandbox.cloud.published().length);
     const count = (type: string) => events.filter((e) => e['detail-type'] === type).length;
     // 4 nights x (3 web + db + batch) + the db's weekly image
@@ -182,7 +195,12 @@ describe('npm start, as a command', () => {
 describe('the sandbox wiring check', () => {
   const terminated = { detailType: 'EC2 Instance State-change Notification', subject: 'web-1 terminated', target: 'recover' };
   const running = { detailType: 'EC2 Instance State-change Notification', subject: 'web-1 running', target: undefined };
-  const delivered = (fn: string, result: unknown = { outcomes: [] }) => ({ function: fn, detailType: terminated.detailType, attempts: 1, result });
+  const delivered = (fn: string, result: unknown = { outcomes: [] }) => ({
+    function: fn,
+    detailType: terminated.detailType,
+    attempts: 1,
+    result,
+  });
 
   it('passes an event that reached its function, and one meant for none that reached none', () => {
     expect(routingProblems([terminated, running], [delivered('recover')])).toEqual([]);
@@ -192,7 +210,9 @@ describe('the sandbox wiring check', () => {
     expect(routingProblems([terminated], [])).toEqual([
       'EC2 Instance State-change Notification (1 of 1: web-1 terminated) reached no function; serverless.yml must route it to recover',
     ]);
-    expect(routingProblems([running], [delivered('recover')])).toEqual(['EC2 Instance State-change Notification reached recover, which must not receive it']);
+    expect(routingProblems([running], [delivered('recover')])).toEqual([
+      'EC2 Instance State-change Notification reached recover, which must not receive it',
+    ]);
     expect(routingProblems([terminated], [delivered('recover', { status: 'rejected', reason: 'detail.state: invalid' })])).toEqual([
       'EC2 Instance State-change Notification reached recover, which could not use it: detail.state: invalid',
     ]);

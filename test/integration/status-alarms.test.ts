@@ -15,7 +15,11 @@ let cloudwatch: CloudWatchClient;
 
 beforeAll(async () => {
   cloud = await LocalCloud.start();
-  cloudwatch = new CloudWatchClient({ endpoint: cloud.moto.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+  cloudwatch = new CloudWatchClient({
+    endpoint: cloud.moto.endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+  });
 });
 afterAll(async () => {
   cloudwatch?.destroy();

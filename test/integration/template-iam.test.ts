@@ -26,7 +26,9 @@ beforeAll(async () => {
 /** A statement of a role's inline policy (or of a policy resource) by Sid. */
 function stmt(x: Template, id: string, sid: string): Record<string, any> {
   const props = x.Resources[id]!.Properties!;
-  const docs = props.PolicyDocument ? [props.PolicyDocument] : (props.Policies as Array<{ PolicyDocument: unknown }>).map((p) => p.PolicyDocument);
+  const docs = props.PolicyDocument
+    ? [props.PolicyDocument]
+    : (props.Policies as Array<{ PolicyDocument: unknown }>).map((p) => p.PolicyDocument);
   const found = docs.flatMap((d) => (d as { Statement: Array<Record<string, any>> }).Statement).find((s) => s.Sid === sid);
   if (!found) throw new Error(`${id} has no statement ${sid}`);
   return found;
@@ -53,8 +55,15 @@ describe('policy validation with the Service Authorization Reference', () => {
     expect(patternsIntersect(image, 'arn:aws:ec2:us-east-1::image/*')).toBe(true);
     expect(patternsIntersect(image, 'arn:aws:ec2:us-east-1:123456789012:instance/*')).toBe(false);
     expect(patternsIntersect(image, 'arn:aws:ec2:*:*:*')).toBe(true);
-    expect(patternsIntersect('arn:${Partition}:iam::${Account}:role/${RoleNameWithPath}', 'arn:aws:iam::123456789012:role/app-*')).toBe(true);
-    expect(patternsIntersect('arn:${Partition}:cloudwatch:${Region}:${Account}:alarm:${AlarmName}', 'arn:aws:cloudwatch:us-east-1:123456789012:dashboard/x')).toBe(false);
+    expect(patternsIntersect('arn:${Partition}:iam::${Account}:role/${RoleNameWithPath}', 'arn:aws:iam::123456789012:role/app-*')).toBe(
+      true,
+    );
+    expect(
+      patternsIntersect(
+        'arn:${Partition}:cloudwatch:${Region}:${Account}:alarm:${AlarmName}',
+        'arn:aws:cloudwatch:us-east-1:123456789012:dashboard/x',
+      ),
+    ).toBe(false);
   });
 });
 
@@ -62,13 +71,21 @@ type Edit = (x: Template) => void;
 
 describe('each rule finds a planted defect', () => {
   const planted: Array<[string, Edit, RegExp]> = [
-    ['an action that does not exist', (x) => void (stmt(x, 'BakeRole', 'ImageOptedInInstances').Action = 'ec2:CreateImages'), /ImageOptedInInstances: ec2:CreateImages is not an action/],
+    [
+      'an action that does not exist',
+      (x) => void (stmt(x, 'BakeRole', 'ImageOptedInInstances').Action = 'ec2:CreateImages'),
+      /ImageOptedInInstances: ec2:CreateImages is not an action/,
+    ],
     [
       'a resource of a type the action does not have',
       (x) => void (stmt(x, 'BakeRole', 'ImageOptedInInstances').Resource = 'arn:aws:ec2:us-east-1:123456789012:volume/*'),
       /ImageOptedInInstances: ec2:CreateImage on arn:aws:ec2:us-east-1:123456789012:volume\/\*, which matches no resource type/,
     ],
-    ["'*' for an action that has resource types", (x) => void (stmt(x, 'RotateRole', 'DeleteOnlyManagedSnapshots').Resource = '*'), /DeleteOnlyManagedSnapshots: ec2:DeleteSnapshot on '\*', though/],
+    [
+      "'*' for an action that has resource types",
+      (x) => void (stmt(x, 'RotateRole', 'DeleteOnlyManagedSnapshots').Resource = '*'),
+      /DeleteOnlyManagedSnapshots: ec2:DeleteSnapshot on '\*', though/,
+    ],
     [
       'a service condition key of another resource type',
       (x) => void (stmt(x, 'RotateRole', 'DeleteOnlyManagedSnapshots').Condition.StringEquals['ec2:InstanceType'] = 't3.micro'),
@@ -78,7 +95,9 @@ describe('each rule finds a planted defect', () => {
       'a tag key AWS never sets there (a resource tag of an image not created yet)',
       (x) => {
         const s = stmt(x, 'BakeRole', 'CreateOnlyManagedImagesAndSnapshots');
-        s.Condition = { StringEquals: { 'aws:ResourceTag/ami-lifecycle:managed-by': s.Condition.StringEquals['aws:RequestTag/ami-lifecycle:managed-by'] } };
+        s.Condition = {
+          StringEquals: { 'aws:ResourceTag/ami-lifecycle:managed-by': s.Condition.StringEquals['aws:RequestTag/ami-lifecycle:managed-by'] },
+        };
       },
       /CreateOnlyManagedImagesAndSnapshots: condition key aws:ResourceTag\/ami-lifecycle:managed-by does not apply to ec2:CreateImage/,
     ],
@@ -90,7 +109,12 @@ describe('each rule finds a planted defect', () => {
     [
       'a dependent action missing: CreateTags for the tags RunInstances puts on replacements',
       (x) => {
-        for (const sid of ['TagReplacementsAtLaunch', 'MarkFailedInstancesReplaced', 'MarkManagedImagesAndSnapshotsBad', 'TagElasticIpsWithTheirLineage']) {
+        for (const sid of [
+          'TagReplacementsAtLaunch',
+          'MarkFailedInstancesReplaced',
+          'MarkManagedImagesAndSnapshotsBad',
+          'TagElasticIpsWithTheirLineage',
+        ]) {
           removeStmt(x, 'RecoverRole', sid);
         }
       },
@@ -102,6 +126,9 @@ describe('each rule finds a planted defect', () => {
     const x = structuredClone(t);
     edit(x);
     const problems = await validateTemplatePolicies(x, SERVICE, STAGE);
-    expect(problems.some((p) => expected.test(p)), problems.join('\n') || 'no problems').toBe(true);
+    expect(
+      problems.some((p) => expected.test(p)),
+      problems.join('\n') || 'no problems',
+    ).toBe(true);
   });
 });

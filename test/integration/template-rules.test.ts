@@ -34,7 +34,9 @@ const STAGE = 'ci';
 /** params.default of serverless.yml, for the values the template is expected to carry. */
 function defaultParams(): Record<string, unknown> {
   const tags = ['!GetAtt', '!Sub', '!Ref'].map((tag) => ({ tag, resolve: (v: string) => v }));
-  const raw = parse(readFileSync(join(PROJECT_ROOT, 'serverless.yml'), 'utf8'), { customTags: tags }) as { params: { default: Record<string, unknown> } };
+  const raw = parse(readFileSync(join(PROJECT_ROOT, 'serverless.yml'), 'utf8'), { customTags: tags }) as {
+    params: { default: Record<string, unknown> };
+  };
   return raw.params.default;
 }
 
@@ -43,7 +45,14 @@ const params = defaultParams();
 
 const logsAndDlq = ['logs:CreateLogStream', 'logs:PutLogEvents', 'sqs:SendMessage'];
 /** What EC2 does with the fleet's KMS keys on the bake's and recovery's behalf (params.kmsKeyArns). */
-const fleetKms = ['kms:CreateGrant', 'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncryptFrom', 'kms:ReEncryptTo'];
+const fleetKms = [
+  'kms:CreateGrant',
+  'kms:Decrypt',
+  'kms:DescribeKey',
+  'kms:GenerateDataKeyWithoutPlaintext',
+  'kms:ReEncryptFrom',
+  'kms:ReEncryptTo',
+];
 
 /**
  * What each function's code sends (handler -> use case -> gateway), plus its own logs and
@@ -134,7 +143,14 @@ const SPEC: Spec = {
   onlyVia: {
     Rotate: {
       service: 'ec2-images.amazonaws.com',
-      actions: ['ec2:DescribeLaunchTemplates', 'ssm:DescribeParameters', 'ssm:GetParameters', 'imagebuilder:ListImageRecipes', 'imagebuilder:ListContainerRecipes', 'imagebuilder:GetContainerRecipe'],
+      actions: [
+        'ec2:DescribeLaunchTemplates',
+        'ssm:DescribeParameters',
+        'ssm:GetParameters',
+        'imagebuilder:ListImageRecipes',
+        'imagebuilder:ListContainerRecipes',
+        'imagebuilder:GetContainerRecipe',
+      ],
     },
   },
   // At most EC2's mutating-call refill rate (5/s): each bake makes at least one such call a second.
@@ -152,7 +168,6 @@ beforeAll(async () => {
   if (packaged.packaged) console.info(`serverless package --stage ${STAGE}: ${(packaged.ms / 1000).toFixed(1)} s`);
 }, 180_000);
 
-
 const clone = () => structuredClone(t);
 const allStatements = (tpl: Template): Stmt[] => functionsOf(tpl).flatMap((f) => roleView(tpl, f.role).statements);
 const allowing = (tpl: Template, action: string) => allStatements(tpl).filter((s) => s.effect === 'Allow' && s.actions.includes(action));
@@ -168,7 +183,11 @@ describe('least privilege', () => {
 
   it.each(Object.keys(SPEC.actions))('%s: its role allows exactly the actions its code sends', (fn) => {
     const f = functionsOf(t).find((x) => x.key === fn)!;
-    const allowed = new Set(roleView(t, f.role).statements.filter((s) => s.effect === 'Allow').flatMap((s) => s.actions));
+    const allowed = new Set(
+      roleView(t, f.role)
+        .statements.filter((s) => s.effect === 'Allow')
+        .flatMap((s) => s.actions),
+    );
     expect([...allowed].sort()).toEqual([...SPEC.actions[fn]!].sort());
   });
 
@@ -187,7 +206,9 @@ describe('least privilege', () => {
   });
 
   it('CreateImage: only on instances carrying the opt-in tag, only creating images and snapshots tagged with this stack', () => {
-    const byType = Object.fromEntries(allowing(t, 'ec2:CreateImage').flatMap((s) => s.resources.map((r) => [r.split(':').pop()!.split('/')[0]!, s.condition])));
+    const byType = Object.fromEntries(
+      allowing(t, 'ec2:CreateImage').flatMap((s) => s.resources.map((r) => [r.split(':').pop()!.split('/')[0]!, s.condition])),
+    );
     expect(Object.keys(byType).sort()).toEqual(['image', 'instance', 'snapshot']);
     expect(byType.instance).toEqual({ null: { 'aws:resourcetag/ami-lifecycle:bake': ['false'] } });
     for (const type of ['image', 'snapshot']) {
@@ -207,14 +228,17 @@ describe('least privilege', () => {
     expect(problemsAbout(checkLeastPrivilege(t, SPEC), 'ec2:CreateTags')).toEqual([]);
   });
 
-  it.each(['ec2:DeregisterImage', 'ec2:DeleteSnapshot', 'ec2:EnableImageDeprecation'])('%s: only on resources tagged managed-by this stack', (action) => {
-    const statements = allowing(t, action);
-    expect(statements.length).toBeGreaterThan(0);
-    for (const s of statements) {
-      expect(s.condition.stringequals?.['aws:resourcetag/ami-lifecycle:managed-by']).toEqual([SPEC.managedBy]);
-      expect(s.resources.every((r) => /^arn:aws:ec2:us-east-1::(image|snapshot)\/\*$/.test(r))).toBe(true);
-    }
-  });
+  it.each(['ec2:DeregisterImage', 'ec2:DeleteSnapshot', 'ec2:EnableImageDeprecation'])(
+    '%s: only on resources tagged managed-by this stack',
+    (action) => {
+      const statements = allowing(t, action);
+      expect(statements.length).toBeGreaterThan(0);
+      for (const s of statements) {
+        expect(s.condition.stringequals?.['aws:resourcetag/ami-lifecycle:managed-by']).toEqual([SPEC.managedBy]);
+        expect(s.resources.every((r) => /^arn:aws:ec2:us-east-1::(image|snapshot)\/\*$/.test(r))).toBe(true);
+      }
+    },
+  );
 
   it('RunInstances and PassRole: managed images, tagged replacements, configured roles passed to EC2 (instances, and the launch templates bake writes)', () => {
     expect(problemsAbout(checkLeastPrivilege(t, SPEC), 'ec2:RunInstances')).toEqual([]);
@@ -263,7 +287,10 @@ describe('delivery', () => {
     const mapping = Object.values(t.Resources).find((r) => r.Type === 'AWS::Lambda::EventSourceMapping')!;
     expect(mapping.Properties!.ScalingConfig).toEqual({ MaximumConcurrency: params.bakeConcurrency });
     // What LocalCloud and the benchmark read to run bakes as deployed.
-    expect(wiring.functions.find((f) => f.name === 'bake')?.queue).toMatchObject({ maximumConcurrency: params.bakeConcurrency, batchSize: 1 });
+    expect(wiring.functions.find((f) => f.name === 'bake')?.queue).toMatchObject({
+      maximumConcurrency: params.bakeConcurrency,
+      batchSize: 1,
+    });
     expect(wiring.functions.filter((f) => f.queue !== undefined).map((f) => f.name)).toEqual(['bake']);
   });
 });
@@ -291,7 +318,9 @@ function stmt(tpl: Template, roleId: string, sid: string): Record<string, any> {
   return found;
 }
 function addStatement(tpl: Template, roleId: string, statement: Record<string, any>): void {
-  (tpl.Resources[roleId]!.Properties!.Policies as Array<{ PolicyDocument: { Statement: unknown[] } }>)[0]!.PolicyDocument.Statement.push(statement);
+  (tpl.Resources[roleId]!.Properties!.Policies as Array<{ PolicyDocument: { Statement: unknown[] } }>)[0]!.PolicyDocument.Statement.push(
+    statement,
+  );
 }
 const ruleTarget = (tpl: Template, fnId: string) =>
   Object.values(tpl.Resources)
@@ -301,26 +330,73 @@ const ruleTarget = (tpl: Template, fnId: string) =>
 
 const mutations: Mutation[] = [
   // least privilege
-  ['an action the function does not use', (x) => void (stmt(x, 'BakeRole', 'ImageOptedInInstances').Action = ['ec2:CreateImage', 'ec2:DeleteSnapshot']), /bake role allows ec2:DeleteSnapshot|Bake: role allows ec2:DeleteSnapshot/],
-  ['cloudwatch:PutMetricData', (x) => addStatement(x, 'ScheduleRole', { Effect: 'Allow', Action: 'cloudwatch:PutMetricData', Resource: '*' }), /cloudwatch:PutMetricData/],
-  ['a wildcard action', (x) => void (stmt(x, 'RotateRole', 'ReadImagesSnapshotsInstancesAndTemplates').Action = ['ec2:Describe*']), /wildcard action ec2:Describe\*/],
-  ['a managed policy', (x) => void (x.Resources.RecoverRole!.Properties!.ManagedPolicyArns = ['arn:aws:iam::aws:policy/AdministratorAccess']), /managed policies/],
-  ['one role for two functions', (x) => void (x.Resources.RotateLambdaFunction!.Properties!.Role = { 'Fn::GetAtt': ['ScheduleRole', 'Arn'] }), /shared by/],
-  ['CreateImage of any instance', (x) => void delete stmt(x, 'BakeRole', 'ImageOptedInInstances').Condition, /ec2:CreateImage on .*instance\/\* lacks its conditions/],
+  [
+    'an action the function does not use',
+    (x) => void (stmt(x, 'BakeRole', 'ImageOptedInInstances').Action = ['ec2:CreateImage', 'ec2:DeleteSnapshot']),
+    /bake role allows ec2:DeleteSnapshot|Bake: role allows ec2:DeleteSnapshot/,
+  ],
+  [
+    'cloudwatch:PutMetricData',
+    (x) => addStatement(x, 'ScheduleRole', { Effect: 'Allow', Action: 'cloudwatch:PutMetricData', Resource: '*' }),
+    /cloudwatch:PutMetricData/,
+  ],
+  [
+    'a wildcard action',
+    (x) => void (stmt(x, 'RotateRole', 'ReadImagesSnapshotsInstancesAndTemplates').Action = ['ec2:Describe*']),
+    /wildcard action ec2:Describe\*/,
+  ],
+  [
+    'a managed policy',
+    (x) => void (x.Resources.RecoverRole!.Properties!.ManagedPolicyArns = ['arn:aws:iam::aws:policy/AdministratorAccess']),
+    /managed policies/,
+  ],
+  [
+    'one role for two functions',
+    (x) => void (x.Resources.RotateLambdaFunction!.Properties!.Role = { 'Fn::GetAtt': ['ScheduleRole', 'Arn'] }),
+    /shared by/,
+  ],
+  [
+    'CreateImage of any instance',
+    (x) => void delete stmt(x, 'BakeRole', 'ImageOptedInInstances').Condition,
+    /ec2:CreateImage on .*instance\/\* lacks its conditions/,
+  ],
   [
     'CreateImage of images without the managed-by tag',
-    (x) => void (stmt(x, 'BakeRole', 'CreateOnlyManagedImagesAndSnapshots').Condition = { StringLike: { 'aws:RequestTag/ami-lifecycle:managed-by': '*' } }),
+    (x) =>
+      void (stmt(x, 'BakeRole', 'CreateOnlyManagedImagesAndSnapshots').Condition = {
+        StringLike: { 'aws:RequestTag/ami-lifecycle:managed-by': '*' },
+      }),
     /ec2:CreateImage on .*image\/\* lacks its conditions/,
   ],
-  ['CreateTags on images outside creation', (x) => void delete stmt(x, 'BakeRole', 'TagImagesAndSnapshotsAtCreation').Condition.StringEquals['ec2:CreateAction'], /ec2:CreateTags on .*image\/\* lacks/],
+  [
+    'CreateTags on images outside creation',
+    (x) => void delete stmt(x, 'BakeRole', 'TagImagesAndSnapshotsAtCreation').Condition.StringEquals['ec2:CreateAction'],
+    /ec2:CreateTags on .*image\/\* lacks/,
+  ],
   [
     'CreateTags of any key on managed images',
-    (x) => void stmt(x, 'ImageStateRole', 'SettleManagedImagesAndSnapshots').Condition['ForAllValues:StringEquals']['aws:TagKeys'].push('Name'),
+    (x) =>
+      void stmt(x, 'ImageStateRole', 'SettleManagedImagesAndSnapshots').Condition['ForAllValues:StringEquals']['aws:TagKeys'].push('Name'),
     /ImageStateRole\/image-state\/SettleManagedImagesAndSnapshots: ec2:CreateTags .* lacks/,
   ],
-  ['ForAllValues without its Null guard', (x) => void delete stmt(x, 'BakeRole', 'TagElasticIpsWithTheirLineage').Condition.Null, /TagElasticIpsWithTheirLineage: ec2:CreateTags .* lacks/],
-  ['a status the function never writes', (x) => void stmt(x, 'ScheduleRole', 'SettleManagedImagesAndSnapshots').Condition.StringEquals['aws:RequestTag/ami-lifecycle:status'].push('bad'), /SettleManagedImagesAndSnapshots: ec2:CreateTags .* lacks/],
-  ['DeleteSnapshot of any snapshot', (x) => void delete stmt(x, 'RotateRole', 'DeleteOnlyManagedSnapshots').Condition, /ec2:DeleteSnapshot on .* lacks its conditions/],
+  [
+    'ForAllValues without its Null guard',
+    (x) => void delete stmt(x, 'BakeRole', 'TagElasticIpsWithTheirLineage').Condition.Null,
+    /TagElasticIpsWithTheirLineage: ec2:CreateTags .* lacks/,
+  ],
+  [
+    'a status the function never writes',
+    (x) =>
+      void stmt(x, 'ScheduleRole', 'SettleManagedImagesAndSnapshots').Condition.StringEquals['aws:RequestTag/ami-lifecycle:status'].push(
+        'bad',
+      ),
+    /SettleManagedImagesAndSnapshots: ec2:CreateTags .* lacks/,
+  ],
+  [
+    'DeleteSnapshot of any snapshot',
+    (x) => void delete stmt(x, 'RotateRole', 'DeleteOnlyManagedSnapshots').Condition,
+    /ec2:DeleteSnapshot on .* lacks its conditions/,
+  ],
   [
     'DeregisterImage with IfExists',
     (x) => {
@@ -329,14 +405,43 @@ const mutations: Mutation[] = [
     },
     /ec2:DeregisterImage on .* lacks/,
   ],
-  ['RunInstances from any image', (x) => void delete stmt(x, 'RecoverRole', 'LaunchReplacementsFromManagedImages').Condition, /ec2:RunInstances on .*image\/\* lacks/],
-  ['RunInstances of untagged instances', (x) => void delete stmt(x, 'RecoverRole', 'LaunchOnlyTaggedReplacements').Condition.Null['aws:RequestTag/ami-lifecycle:lineage'], /ec2:RunInstances on .*instance\/\* lacks/],
-  ['PassRole to any service', (x) => void delete stmt(x, 'RecoverRole', 'PassInstanceProfileRolesToReplacements').Condition.StringEquals, /iam:PassRole on .* lacks/],
-  ['PassRole of roles in any account', (x) => void (stmt(x, 'RecoverRole', 'PassInstanceProfileRolesToReplacements').Resource = 'arn:aws:iam::*:role/*'), /iam:PassRole: .* not of this account/],
-  ['an EC2 action in another region', (x) => void (stmt(x, 'BakeRole', 'ImageOptedInInstances').Resource = { 'Fn::Sub': 'arn:${AWS::Partition}:ec2:*:${AWS::AccountId}:instance/*' }), /not of this region/],
+  [
+    'RunInstances from any image',
+    (x) => void delete stmt(x, 'RecoverRole', 'LaunchReplacementsFromManagedImages').Condition,
+    /ec2:RunInstances on .*image\/\* lacks/,
+  ],
+  [
+    'RunInstances of untagged instances',
+    (x) => void delete stmt(x, 'RecoverRole', 'LaunchOnlyTaggedReplacements').Condition.Null['aws:RequestTag/ami-lifecycle:lineage'],
+    /ec2:RunInstances on .*instance\/\* lacks/,
+  ],
+  [
+    'PassRole to any service',
+    (x) => void delete stmt(x, 'RecoverRole', 'PassInstanceProfileRolesToReplacements').Condition.StringEquals,
+    /iam:PassRole on .* lacks/,
+  ],
+  [
+    'PassRole of roles in any account',
+    (x) => void (stmt(x, 'RecoverRole', 'PassInstanceProfileRolesToReplacements').Resource = 'arn:aws:iam::*:role/*'),
+    /iam:PassRole: .* not of this account/,
+  ],
+  [
+    'an EC2 action in another region',
+    (x) =>
+      void (stmt(x, 'BakeRole', 'ImageOptedInInstances').Resource = {
+        'Fn::Sub': 'arn:${AWS::Partition}:ec2:*:${AWS::AccountId}:instance/*',
+      }),
+    /not of this region/,
+  ],
   [
     "a mutating action on '*' even with a condition",
-    (x) => addStatement(x, 'RecoverRole', { Effect: 'Allow', Action: 'ec2:CreateTags', Resource: '*', Condition: { StringEquals: { 'ec2:CreateAction': 'RunInstances' } } }),
+    (x) =>
+      addStatement(x, 'RecoverRole', {
+        Effect: 'Allow',
+        Action: 'ec2:CreateTags',
+        Resource: '*',
+        Condition: { StringEquals: { 'ec2:CreateAction': 'RunInstances' } },
+      }),
     /ec2:CreateTags on '\*'/,
   ],
   [
@@ -354,7 +459,11 @@ const mutations: Mutation[] = [
     (x) => void delete x.Resources.FleetKmsKeysPolicy!.Properties!.PolicyDocument.Statement[1].Condition.Bool,
     /kms:CreateGrant on <KmsKeyArns> lacks its conditions/,
   ],
-  ['every KMS key of the account', (x) => void (x.Resources.FleetKmsKeysPolicy!.Properties!.PolicyDocument.Statement[0].Resource = '*'), /kms:Decrypt on \*, expected <KmsKeyArns>/],
+  [
+    'every KMS key of the account',
+    (x) => void (x.Resources.FleetKmsKeysPolicy!.Properties!.PolicyDocument.Statement[0].Resource = '*'),
+    /kms:Decrypt on \*, expected <KmsKeyArns>/,
+  ],
   [
     'KMS rights whatever params.kmsKeyArns says',
     (x) => void delete x.Resources.FleetKmsKeysPolicy!.Condition,
@@ -368,25 +477,69 @@ const mutations: Mutation[] = [
     },
     /ec2:TerminateInstances on .* lacks its conditions/,
   ],
-  ['logs of every function', (x) => void (stmt(x, 'BakeRole', 'WriteOwnLogs').Resource = { 'Fn::Sub': 'arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:*' }), /logs:PutLogEvents on .*log-group:\*/],
-  ["another function's dead-letter queue", (x) => void (stmt(x, 'ImageStateRole', 'SendFailedInvocationsToOwnDlq').Resource = { 'Fn::GetAtt': ['RecoverDlq', 'Arn'] }), /sqs:SendMessage on <RecoverDlq.Arn>/],
+  [
+    'logs of every function',
+    (x) =>
+      void (stmt(x, 'BakeRole', 'WriteOwnLogs').Resource = {
+        'Fn::Sub': 'arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:*',
+      }),
+    /logs:PutLogEvents on .*log-group:\*/,
+  ],
+  [
+    "another function's dead-letter queue",
+    (x) => void (stmt(x, 'ImageStateRole', 'SendFailedInvocationsToOwnDlq').Resource = { 'Fn::GetAtt': ['RecoverDlq', 'Arn'] }),
+    /sqs:SendMessage on <RecoverDlq.Arn>/,
+  ],
   // delivery
-  ['a rule target without retry policy', (x) => void delete ruleTarget(x, 'ImageStateLambdaFunction').RetryPolicy, /target has no retry policy/],
-  ['a rule target without dead-letter queue', (x) => void delete ruleTarget(x, 'ImageStateLambdaFunction').DeadLetterConfig, /target's dead-letter queue is not ImageStateDlq/],
-  ['a schedule without dead-letter queue', (x) => void delete x.Resources.ScheduleSchedulerSchedule1!.Properties!.Target.DeadLetterConfig, /ScheduleSchedulerSchedule1: dead-letter queue is not ScheduleDlq/],
-  ['a schedule without retry policy', (x) => void delete x.Resources.RotateSchedulerSchedule1!.Properties!.Target.RetryPolicy, /RotateSchedulerSchedule1: no retry policy/],
-  ['no on-failure destination', (x) => void (x.Resources.RotateLambdaEvConf!.Properties!.DestinationConfig = {}), /Rotate: on-failure destination is not RotateDlq/],
+  [
+    'a rule target without retry policy',
+    (x) => void delete ruleTarget(x, 'ImageStateLambdaFunction').RetryPolicy,
+    /target has no retry policy/,
+  ],
+  [
+    'a rule target without dead-letter queue',
+    (x) => void delete ruleTarget(x, 'ImageStateLambdaFunction').DeadLetterConfig,
+    /target's dead-letter queue is not ImageStateDlq/,
+  ],
+  [
+    'a schedule without dead-letter queue',
+    (x) => void delete x.Resources.ScheduleSchedulerSchedule1!.Properties!.Target.DeadLetterConfig,
+    /ScheduleSchedulerSchedule1: dead-letter queue is not ScheduleDlq/,
+  ],
+  [
+    'a schedule without retry policy',
+    (x) => void delete x.Resources.RotateSchedulerSchedule1!.Properties!.Target.RetryPolicy,
+    /RotateSchedulerSchedule1: no retry policy/,
+  ],
+  [
+    'no on-failure destination',
+    (x) => void (x.Resources.RotateLambdaEvConf!.Properties!.DestinationConfig = {}),
+    /Rotate: on-failure destination is not RotateDlq/,
+  ],
   ['a dead-letter queue without alarm', (x) => void delete x.Resources.RecoverDlqAlarm, /RecoverDlq: no alarm/],
   ['an unencrypted queue', (x) => void delete x.Resources.BakeDlq!.Properties!.SqsManagedSseEnabled, /BakeDlq: not encrypted/],
-  ['a queue open to any rule', (x) => void delete x.Resources.RecoverDlqPolicy!.Properties!.PolicyDocument.Statement[1].Condition, /other than EventBridge rules/],
+  [
+    'a queue open to any rule',
+    (x) => void delete x.Resources.RecoverDlqPolicy!.Properties!.PolicyDocument.Statement[1].Condition,
+    /other than EventBridge rules/,
+  ],
   [
     'a scheduler role that can do more',
-    (x) => (x.Resources.ScheduleSchedulerRole!.Properties!.Policies as any[])[0].PolicyDocument.Statement.push({ Effect: 'Allow', Action: 'ec2:*', Resource: '*' }),
+    (x) =>
+      (x.Resources.ScheduleSchedulerRole!.Properties!.Policies as any[])[0].PolicyDocument.Statement.push({
+        Effect: 'Allow',
+        Action: 'ec2:*',
+        Resource: '*',
+      }),
     /ScheduleSchedulerSchedule1: role ScheduleSchedulerRole allows/,
   ],
   [
     'a Lambda role the scheduler may assume',
-    (x) => void (x.Resources.BakeRole!.Properties!.AssumeRolePolicyDocument.Statement[0].Principal.Service = ['lambda.amazonaws.com', 'scheduler.amazonaws.com']),
+    (x) =>
+      void (x.Resources.BakeRole!.Properties!.AssumeRolePolicyDocument.Statement[0].Principal.Service = [
+        'lambda.amazonaws.com',
+        'scheduler.amazonaws.com',
+      ]),
     /Bake: role BakeRole trusts .*scheduler/,
   ],
   [
@@ -396,12 +549,16 @@ const mutations: Mutation[] = [
   ],
   [
     'one bake at a time, under the least maximum concurrency Lambda takes (2)',
-    (x) => void (Object.values(x.Resources).find((r) => r.Type === 'AWS::Lambda::EventSourceMapping')!.Properties!.ScalingConfig.MaximumConcurrency = 1),
+    (x) =>
+      void (Object.values(x.Resources).find((r) => r.Type === 'AWS::Lambda::EventSourceMapping')!
+        .Properties!.ScalingConfig.MaximumConcurrency = 1),
     /bake: maximum concurrency 1 is outside 2\.\.5/,
   ],
   [
     'more bakes at once than EC2 refills mutating calls',
-    (x) => void (Object.values(x.Resources).find((r) => r.Type === 'AWS::Lambda::EventSourceMapping')!.Properties!.ScalingConfig.MaximumConcurrency = 6),
+    (x) =>
+      void (Object.values(x.Resources).find((r) => r.Type === 'AWS::Lambda::EventSourceMapping')!
+        .Properties!.ScalingConfig.MaximumConcurrency = 6),
     /bake: maximum concurrency 6 is outside 2\.\.5/,
   ],
   [
@@ -409,10 +566,26 @@ const mutations: Mutation[] = [
     (x) => void (x.Resources.BakeLambdaFunction!.Properties!.ReservedConcurrentExecutions = 2),
     /BakeLambdaFunction: reserves concurrency/,
   ],
-  ['a bake queue that drops what fails', (x) => void delete x.Resources.BakeQueue!.Properties!.RedrivePolicy, /BakeQueue: does not redrive/],
-  ['a bake queue hiding records for less than six function timeouts', (x) => void (x.Resources.BakeQueue!.Properties!.VisibilityTimeout = 60), /BakeQueue: visibility timeout 60 s/],
-  ['a bake queue open to any rule', (x) => void delete x.Resources.BakeQueuePolicy!.Properties!.PolicyDocument.Statement[1].Condition, /other than the queue's own rules/],
-  ['a bake rule target without dead-letter queue', (x) => void delete x.Resources.BakeRule!.Properties!.Targets[0].DeadLetterConfig, /BakeRule: target's dead-letter queue is not BakeDlq/],
+  [
+    'a bake queue that drops what fails',
+    (x) => void delete x.Resources.BakeQueue!.Properties!.RedrivePolicy,
+    /BakeQueue: does not redrive/,
+  ],
+  [
+    'a bake queue hiding records for less than six function timeouts',
+    (x) => void (x.Resources.BakeQueue!.Properties!.VisibilityTimeout = 60),
+    /BakeQueue: visibility timeout 60 s/,
+  ],
+  [
+    'a bake queue open to any rule',
+    (x) => void delete x.Resources.BakeQueuePolicy!.Properties!.PolicyDocument.Statement[1].Condition,
+    /other than the queue's own rules/,
+  ],
+  [
+    'a bake rule target without dead-letter queue',
+    (x) => void delete x.Resources.BakeRule!.Properties!.Targets[0].DeadLetterConfig,
+    /BakeRule: target's dead-letter queue is not BakeDlq/,
+  ],
   // metrics and alarms
   ['no alarm on stale lineages', (x) => void delete x.Resources.LineageWithoutGoodImageAlarm, /no alarm on LineagesWithoutGoodImage/],
   ['no alarm on skipped rotation steps', (x) => void delete x.Resources.RotationFailuresAlarm, /no alarm on RotationFailures/],
@@ -421,16 +594,36 @@ const mutations: Mutation[] = [
     (x) => void delete stmt(x, 'RotateRole', 'LetTheImageReferenceCheckReadParameters').Condition,
     /LetTheImageReferenceCheckReadParameters: ssm:GetParameters is only for ec2-images.amazonaws.com/,
   ],
-  ['no alarm on images the reference check could not clear', (x) => void delete x.Resources.ImagesKeptUnverifiedAlarm, /no alarm on ImagesKeptUnverified/],
+  [
+    'no alarm on images the reference check could not clear',
+    (x) => void delete x.Resources.ImagesKeptUnverifiedAlarm,
+    /no alarm on ImagesKeptUnverified/,
+  ],
   [
     'a reference check without its SSM permission',
     (x) => void (stmt(x, 'RotateRole', 'LetTheImageReferenceCheckListWhatMayReferenceImages').Action = ['ec2:DescribeLaunchTemplates']),
     /Rotate: role lacks .*ssm:DescribeParameters/,
   ],
-  ['an alarm that treats silence as failure', (x) => void (x.Resources.RecoveryFailedAlarm!.Properties!.TreatMissingData = 'breaching'), /RecoveryFailedAlarm: TreatMissingData is breaching/],
-  ['a sum that missing data hides', (x) => void (x.Resources.BakeFailuresAlarm!.Properties!.Metrics[0].Expression = 'refused + failed'), /no alarm on ImageBakesFailed \+ ImagesFailed/],
-  ['metrics under another service name', (x) => void (x.Resources.RotateLambdaFunction!.Properties!.Environment.Variables.POWERTOOLS_SERVICE_NAME = 'ami-lifecycle'), /Rotate: POWERTOOLS_SERVICE_NAME/],
-  ['alarm actions always on', (x) => void (x.Resources.BakeDlqAlarm!.Properties!.AlarmActions = [{ Ref: 'AlarmTopicArn' }]), /BakeDlqAlarm: AlarmActions/],
+  [
+    'an alarm that treats silence as failure',
+    (x) => void (x.Resources.RecoveryFailedAlarm!.Properties!.TreatMissingData = 'breaching'),
+    /RecoveryFailedAlarm: TreatMissingData is breaching/,
+  ],
+  [
+    'a sum that missing data hides',
+    (x) => void (x.Resources.BakeFailuresAlarm!.Properties!.Metrics[0].Expression = 'refused + failed'),
+    /no alarm on ImageBakesFailed \+ ImagesFailed/,
+  ],
+  [
+    'metrics under another service name',
+    (x) => void (x.Resources.RotateLambdaFunction!.Properties!.Environment.Variables.POWERTOOLS_SERVICE_NAME = 'ami-lifecycle'),
+    /Rotate: POWERTOOLS_SERVICE_NAME/,
+  ],
+  [
+    'alarm actions always on',
+    (x) => void (x.Resources.BakeDlqAlarm!.Properties!.AlarmActions = [{ Ref: 'AlarmTopicArn' }]),
+    /BakeDlqAlarm: AlarmActions/,
+  ],
 ];
 
 describe('the checks fail when one edit widens the template', () => {
@@ -442,7 +635,10 @@ describe('the checks fail when one edit widens the template', () => {
     const widened = clone();
     mutate(widened);
     const problems = checkTemplate(widened, SPEC);
-    expect(problems.some((p) => finding.test(p)), `expected a finding like ${finding} among:\n${problems.join('\n')}`).toBe(true);
+    expect(
+      problems.some((p) => finding.test(p)),
+      `expected a finding like ${finding} among:\n${problems.join('\n')}`,
+    ).toBe(true);
   });
 });
 
@@ -454,12 +650,19 @@ const cfnLint = await run('cfn-lint', ['--version']).then(
 );
 
 describe('cfn-lint', () => {
-  it.skipIf(!cfnLint)('finds nothing in the packaged template', async () => {
-    const result = await run('cfn-lint', [packaged.templatePath]).then(
-      () => ({ code: 0, output: '' }),
-      (error: { code?: number; stdout?: string; stderr?: string }) => ({ code: error.code ?? 1, output: `${error.stdout ?? ''}${error.stderr ?? ''}` }),
-    );
-    expect(result.output).toBe('');
-    expect(result.code).toBe(0);
-  }, 120_000);
+  it.skipIf(!cfnLint)(
+    'finds nothing in the packaged template',
+    async () => {
+      const result = await run('cfn-lint', [packaged.templatePath]).then(
+        () => ({ code: 0, output: '' }),
+        (error: { code?: number; stdout?: string; stderr?: string }) => ({
+          code: error.code ?? 1,
+          output: `${error.stdout ?? ''}${error.stderr ?? ''}`,
+        }),
+      );
+      expect(result.output).toBe('');
+      expect(result.code).toBe(0);
+    },
+    120_000,
+  );
 });

@@ -60,7 +60,12 @@ describe('rotationEc2 listings', () => {
 
     // Assess
     expect(page).toEqual([
-      { snapshotId: image.snapshotIds[0], sizeBytes: DEFAULT_SNAPSHOT_BYTES, startTime: new Date('2026-11-20T03:00:00.000Z'), tags: managed },
+      {
+        snapshotId: image.snapshotIds[0],
+        sizeBytes: DEFAULT_SNAPSHOT_BYTES,
+        startTime: new Date('2026-11-20T03:00:00.000Z'),
+        tags: managed,
+      },
       { snapshotId: orphan, sizeBytes: 123, startTime: new Date('2026-11-01T00:00:00Z'), tags: { [TAG.managedBy]: STACK } },
     ]);
   });

@@ -48,9 +48,16 @@ describe('the template as deployed', () => {
       Extra: {
         Type: 'AWS::IAM::Policy',
         Condition: 'Terminates',
-        Properties: { PolicyName: 'extra', Roles: [{ Ref: 'FRole' }], PolicyDocument: { Statement: [{ Effect: 'Allow', Action: 'ec2:TerminateInstances', Resource: '*' }] } },
+        Properties: {
+          PolicyName: 'extra',
+          Roles: [{ Ref: 'FRole' }],
+          PolicyDocument: { Statement: [{ Effect: 'Allow', Action: 'ec2:TerminateInstances', Resource: '*' }] },
+        },
       },
-      FLambdaFunction: { Type: 'AWS::Lambda::Function', Properties: { FunctionName: 'svc-dev-f', Role: { 'Fn::GetAtt': ['FRole', 'Arn'] } } },
+      FLambdaFunction: {
+        Type: 'AWS::Lambda::Function',
+        Properties: { FunctionName: 'svc-dev-f', Role: { 'Fn::GetAtt': ['FRole', 'Arn'] } },
+      },
     },
   };
 
@@ -87,7 +94,13 @@ function state(tags: Record<string, Record<string, string>>): StateLookups {
   return {
     ec2Tags: async (ids) => new Map(ids.filter((id) => tags[id]).map((id) => [id, tags[id]!])),
     ec2Described: async (type, ids) =>
-      type === 'image' ? new Map(ids.filter((id) => tags[id]).map((id) => [id, { tags: tags[id]!, keys: { 'ec2:Owner': '123456789012', 'ec2:Public': 'false' } }])) : undefined,
+      type === 'image'
+        ? new Map(
+            ids
+              .filter((id) => tags[id])
+              .map((id) => [id, { tags: tags[id]!, keys: { 'ec2:Owner': '123456789012', 'ec2:Public': 'false' } }]),
+          )
+        : undefined,
     launchTemplateId: async (name) => (name === 'lt-name' ? 'lt-0123' : undefined),
     instanceNetwork: async () => ({ networkInterfaceId: 'eni-1', subnetId: 'subnet-1', vpcId: 'vpc-1' }),
     defaultSubnet: async () => ({ subnetId: 'subnet-default', vpcId: 'vpc-default' }),
@@ -97,7 +110,11 @@ function state(tags: Record<string, Record<string, string>>): StateLookups {
   };
 }
 
-const ec2 = (action: string, params: Record<string, string>): ApiCall => ({ service: 'ec2', action, form: new URLSearchParams({ Action: action, ...params }) });
+const ec2 = (action: string, params: Record<string, string>): ApiCall => ({
+  service: 'ec2',
+  action,
+  form: new URLSearchParams({ Action: action, ...params }),
+});
 
 describe('the authorizations AWS makes for a request', () => {
   it('RunInstances: each resource of the launch, tags on create per resource type, and PassRole of the profile', async () => {
@@ -132,12 +149,19 @@ describe('the authorizations AWS makes for a request', () => {
       'ec2:Owner': '123456789012',
       'ec2:Public': 'false',
     });
-    expect(instance!.context).toMatchObject({ 'aws:RequestTag/ami-lifecycle:lineage': 'web', 'aws:TagKeys': ['ami-lifecycle:lineage'], 'ec2:InstanceType': 't3.micro' });
+    expect(instance!.context).toMatchObject({
+      'aws:RequestTag/ami-lifecycle:lineage': 'web',
+      'aws:TagKeys': ['ami-lifecycle:lineage'],
+      'ec2:InstanceType': 't3.micro',
+    });
     expect(instance!.context).not.toHaveProperty('aws:ResourceTag/ami-lifecycle:lineage');
     // The volume's TagSpecification carried no tags: no request tags for it.
     expect(volume!.context).not.toHaveProperty('aws:TagKeys');
     expect(out[7]!.context).toMatchObject({ 'ec2:CreateAction': 'RunInstances', 'aws:RequestTag/ami-lifecycle:lineage': 'web' });
-    expect(out[8]!.context).toEqual({ 'iam:PassedToService': 'ec2.amazonaws.com', 'iam:AssociatedResourceArn': 'arn:aws:ec2:us-east-1:123456789012:instance/*' });
+    expect(out[8]!.context).toEqual({
+      'iam:PassedToService': 'ec2.amazonaws.com',
+      'iam:AssociatedResourceArn': 'arn:aws:ec2:us-east-1:123456789012:instance/*',
+    });
   });
 
   it('CreateImage: the instance, the new image and snapshots, and CreateTags for each tagged one', async () => {
@@ -189,14 +213,22 @@ describe('the authorizations AWS makes for a request', () => {
     const call: ApiCall = {
       service: 'events',
       action: 'PutEvents',
-      json: { Entries: [{ Source: 's', DetailType: 'A', EventBusName: 'bus' }, { Source: 's', DetailType: 'A', EventBusName: 'bus' }, { Source: 's', DetailType: 'B' }] },
+      json: {
+        Entries: [
+          { Source: 's', DetailType: 'A', EventBusName: 'bus' },
+          { Source: 's', DetailType: 'A', EventBusName: 'bus' },
+          { Source: 's', DetailType: 'B' },
+        ],
+      },
     };
     const out = await authorizationsFor(call, state({}), where);
     expect(out.map((a) => [a.resource, a.context])).toEqual([
       ['arn:aws:events:us-east-1:123456789012:event-bus/bus', { 'events:source': 's', 'events:detail-type': 'A' }],
       ['arn:aws:events:us-east-1:123456789012:event-bus/default', { 'events:source': 's', 'events:detail-type': 'B' }],
     ]);
-    await expect(authorizationsFor(ec2('AttachVolume', { VolumeId: 'vol-1', InstanceId: 'i-1' }), state({}), where)).rejects.toThrow(/does not model/);
+    await expect(authorizationsFor(ec2('AttachVolume', { VolumeId: 'vol-1', InstanceId: 'i-1' }), state({}), where)).rejects.toThrow(
+      /does not model/,
+    );
   });
 });
 
@@ -216,10 +248,13 @@ describe('per-function identity', () => {
     new Promise<void>((done, fail) => {
       const { port } = server.address() as AddressInfo;
       const auth = 'AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=x';
-      const req = request({ host: '127.0.0.1', port, method: 'POST', headers: { authorization: auth, host: `127.0.0.1:${port}` } }, (res) => {
-        res.resume();
-        res.on('end', done);
-      });
+      const req = request(
+        { host: '127.0.0.1', port, method: 'POST', headers: { authorization: auth, host: `127.0.0.1:${port}` } },
+        (res) => {
+          res.resume();
+          res.on('end', done);
+        },
+      );
       req.on('error', fail);
       req.end('x');
     });
@@ -254,7 +289,7 @@ describe('per-function identity', () => {
   });
 });
 
-describe('authorizations on the caller\'s behalf (for a later link of the proxy)', () => {
+describe("authorizations on the caller's behalf (for a later link of the proxy)", () => {
   it('evaluates them against the role of the function that made the request, and records a refusal', async () => {
     const role = {
       functionKey: 'rotate',
@@ -262,11 +297,23 @@ describe('authorizations on the caller\'s behalf (for a later link of the proxy)
       roleLogicalId: 'RotateRole',
       roleName: 'svc-dev-RotateRole-0123456789AB',
       roleArn: 'arn:aws:iam::123456789012:role/svc-dev-RotateRole-0123456789AB',
-      policies: [{ name: 'rotate', document: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'ec2:DescribeInstances', Resource: '*' }] } }],
+      policies: [
+        {
+          name: 'rotate',
+          document: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'ec2:DescribeInstances', Resource: '*' }] },
+        },
+      ],
     };
     const enforcer = new IamEnforcer([role], 'http://127.0.0.1:1', where);
     try {
-      const request = { method: 'POST', url: '/', headers: { [FUNCTION_HEADER]: 'svc-dev-rotate' }, body: Buffer.alloc(0), action: 'DescribeImageReferences', form: undefined };
+      const request = {
+        method: 'POST',
+        url: '/',
+        headers: { [FUNCTION_HEADER]: 'svc-dev-rotate' },
+        body: Buffer.alloc(0),
+        action: 'DescribeImageReferences',
+        form: undefined,
+      };
       const asked = [
         { action: 'ec2:DescribeInstances', resource: '*', context: { 'aws:CalledVia': ['ec2.amazonaws.com'] } },
         { action: 'ssm:DescribeParameters', resource: '*', context: { 'aws:CalledVia': ['ec2.amazonaws.com'] } },
@@ -274,7 +321,12 @@ describe('authorizations on the caller\'s behalf (for a later link of the proxy)
       const refused = await enforcer.authorizeOnBehalf(request, 'ec2:DescribeImageReferences', asked);
       expect(refused?.action).toBe('ssm:DescribeParameters');
       expect(enforcer.denials()).toEqual([
-        expect.objectContaining({ function: 'svc-dev-rotate', call: 'ec2:DescribeImageReferences', action: 'ssm:DescribeParameters', resource: '*' }),
+        expect.objectContaining({
+          function: 'svc-dev-rotate',
+          call: 'ec2:DescribeImageReferences',
+          action: 'ssm:DescribeParameters',
+          resource: '*',
+        }),
       ]);
       // A request no function made (a test's own, the CLI) is an administrator's.
       expect(await enforcer.authorizeOnBehalf({ ...request, headers: {} }, 'ec2:DescribeImageReferences', asked)).toBeUndefined();

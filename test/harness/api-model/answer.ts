@@ -77,7 +77,11 @@ function failureValue(model: ServiceModel, f: Failure): string {
   if (Array.isArray(f.value) && f.shapeName) {
     const member = model.shapes[f.shapeName]?.member?.shape;
     const memberShape = member ? model.shapes[member] : undefined;
-    if (memberShape?.type === 'structure') return render(f.value.map(() => member), undefined).replaceAll('"', '');
+    if (memberShape?.type === 'structure')
+      return render(
+        f.value.map(() => member),
+        undefined,
+      ).replaceAll('"', '');
   }
   return render(f.value, f.shapeName);
 }

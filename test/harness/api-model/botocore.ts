@@ -136,7 +136,9 @@ function newestModelFile(name: string): string | undefined {
   const folder = join(botocoreDataDir(), name);
   let versions: string[];
   try {
-    versions = readdirSync(folder).filter((v) => /^\d{4}-\d{2}-\d{2}$/.test(v)).sort();
+    versions = readdirSync(folder)
+      .filter((v) => /^\d{4}-\d{2}-\d{2}$/.test(v))
+      .sort();
   } catch {
     return undefined;
   }

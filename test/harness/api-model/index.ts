@@ -47,7 +47,9 @@ export interface CheckResult {
 /** Reads and checks one request against botocore's model. Pure: records nothing. */
 export function checkRequest(sent: RawRequest & { form?: URLSearchParams | undefined }): CheckResult | undefined {
   // The SDK compresses large bodies where the model allows it (CloudWatch PutMetricData).
-  const request = /gzip/.test(String(sent.headers['content-encoding'] ?? '')) ? { ...sent, body: gunzipSync(sent.body), form: undefined } : sent;
+  const request = /gzip/.test(String(sent.headers['content-encoding'] ?? ''))
+    ? { ...sent, body: gunzipSync(sent.body), form: undefined }
+    : sent;
   const signing = serviceOf(request.headers);
   if (signing === undefined) return undefined;
   const protocol = wireProtocol(request);

@@ -80,10 +80,24 @@ class Validator {
         const text = value as string;
         this.bounds(shape, text.length, 'string', text, path, ref);
         if (shape.enum && !shape.enum.includes(text)) {
-          this.failures.push({ rule: 'enum', path, value: text, enumValues: shape.enum, shapeName: ref.shape, sensitive: !!shape.sensitive });
+          this.failures.push({
+            rule: 'enum',
+            path,
+            value: text,
+            enumValues: shape.enum,
+            shapeName: ref.shape,
+            sensitive: !!shape.sensitive,
+          });
         }
         if (shape.pattern !== undefined && !this.matches(shape.pattern, text)) {
-          this.failures.push({ rule: 'pattern', path, value: text, pattern: shape.pattern, shapeName: ref.shape, sensitive: !!shape.sensitive });
+          this.failures.push({
+            rule: 'pattern',
+            path,
+            value: text,
+            pattern: shape.pattern,
+            shapeName: ref.shape,
+            sensitive: !!shape.sensitive,
+          });
         }
         return;
       }
@@ -103,7 +117,8 @@ class Validator {
     for (const [name, memberRef] of Object.entries(shape.members ?? {})) {
       const member = value[name];
       if (member === undefined || member === null) {
-        if (required.has(name)) this.failures.push({ rule: 'required', path: [...path, { member: name }], value: null, shapeName: memberRef.shape });
+        if (required.has(name))
+          this.failures.push({ rule: 'required', path: [...path, { member: name }], value: null, shapeName: memberRef.shape });
         continue;
       }
       this.value(memberRef, member, [...path, { member: name }]);
@@ -111,13 +126,34 @@ class Validator {
     void ref;
   }
 
-  private bounds(shape: Shape, size: number, of: 'string' | 'blob' | 'list' | 'map' | 'number', value: unknown, path: Step[], ref: ShapeRef): void {
+  private bounds(
+    shape: Shape,
+    size: number,
+    of: 'string' | 'blob' | 'list' | 'map' | 'number',
+    value: unknown,
+    path: Step[],
+    ref: ShapeRef,
+  ): void {
     const sensitive = !!shape.sensitive;
     if (shape.min !== undefined && size < shape.min) {
-      this.failures.push({ rule: of === 'number' ? 'range' : 'length', path, value, bound: { side: 'min', limit: shape.min, of }, shapeName: ref.shape, sensitive });
+      this.failures.push({
+        rule: of === 'number' ? 'range' : 'length',
+        path,
+        value,
+        bound: { side: 'min', limit: shape.min, of },
+        shapeName: ref.shape,
+        sensitive,
+      });
     }
     if (shape.max !== undefined && size > shape.max) {
-      this.failures.push({ rule: of === 'number' ? 'range' : 'length', path, value, bound: { side: 'max', limit: shape.max, of }, shapeName: ref.shape, sensitive });
+      this.failures.push({
+        rule: of === 'number' ? 'range' : 'length',
+        path,
+        value,
+        bound: { side: 'max', limit: shape.max, of },
+        shapeName: ref.shape,
+        sensitive,
+      });
     }
   }
 

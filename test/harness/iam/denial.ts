@@ -32,7 +32,10 @@ export interface DenialReason {
 /** AWS's reason sentence for a refusal. */
 export function denialMessage({ principalArn, authorization, kind }: DenialReason): string {
   const { action, resource } = authorization;
-  const why = kind === 'explicit' ? 'with an explicit deny in an identity-based policy' : `because no identity-based policy allows the ${action} action`;
+  const why =
+    kind === 'explicit'
+      ? 'with an explicit deny in an identity-based policy'
+      : `because no identity-based policy allows the ${action} action`;
   return `User: ${principalArn} is not authorized to perform: ${action} on resource: ${resource} ${why}`;
 }
 
@@ -83,7 +86,11 @@ export function denialResponse(signingName: string, reason: DenialReason): Proxi
   const body = JSON.stringify({ __type: 'AccessDeniedException', message });
   return {
     status: 400,
-    headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-errortype': 'AccessDeniedException', 'x-amzn-requestid': randomUUID() },
+    headers: {
+      'content-type': 'application/x-amz-json-1.1',
+      'x-amzn-errortype': 'AccessDeniedException',
+      'x-amzn-requestid': randomUUID(),
+    },
     body: Buffer.from(body, 'utf8'),
   };
 }

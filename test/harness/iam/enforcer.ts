@@ -26,7 +26,14 @@ import {
 } from '@aws-sdk/client-ec2';
 import { runSimulation } from '@cloud-copilot/iam-simulate';
 import type { Interceptor, ProxiedRequest, ProxiedResponse } from '../proxy/chain.js';
-import { authorizationsFor, iamPrefixOf, type Authorization, type Described, type Partitioned, type StateLookups } from './authorizations.js';
+import {
+  authorizationsFor,
+  iamPrefixOf,
+  type Authorization,
+  type Described,
+  type Partitioned,
+  type StateLookups,
+} from './authorizations.js';
 import { denialMessage, denialResponse, type DenialReason } from './denial.js';
 import { callerKeyOf, functionAccessKey } from './identity.js';
 import { defaultKeyPolicy } from './key-policy.js';
@@ -89,7 +96,11 @@ export class IamEnforcer {
     private readonly where: Partitioned,
   ) {
     this.setRoles(roles);
-    this.iam = new IAMClient({ endpoint: motoEndpoint, region: where.region, credentials: { accessKeyId: DEFAULT_KEY, secretAccessKey: DEFAULT_KEY } });
+    this.iam = new IAMClient({
+      endpoint: motoEndpoint,
+      region: where.region,
+      credentials: { accessKeyId: DEFAULT_KEY, secretAccessKey: DEFAULT_KEY },
+    });
     registerEnforcer(this);
   }
 
@@ -137,7 +148,10 @@ export class IamEnforcer {
   };
 
   /** A refusal to answer with, or the request to pass on (signed with the caller's own key). */
-  private async evaluate(request: ProxiedRequest, ec2For: (r: ProxiedRequest) => EC2Client): Promise<ProxiedResponse | { forward: ProxiedRequest }> {
+  private async evaluate(
+    request: ProxiedRequest,
+    ec2For: (r: ProxiedRequest) => EC2Client,
+  ): Promise<ProxiedResponse | { forward: ProxiedRequest }> {
     const credential = credentialOf(request.headers.authorization);
     const identity = credential ? this.byKey.get(credential.accessKeyId) : undefined;
     if (!credential || !identity || request.url.startsWith('/moto-api/') || request.action === undefined) return { forward: request };
@@ -164,7 +178,10 @@ export class IamEnforcer {
     const authorizations = await authorizationsFor(call, lookups, this.where);
     for (const authorization of authorizations) {
       const decision = await this.decide(identity, authorization);
-      if (TRACE) console.info(`[iam] ${identity.functionKey} ${decision} ${authorization.action} ${authorization.resource} ${JSON.stringify(authorization.context)}`);
+      if (TRACE)
+        console.info(
+          `[iam] ${identity.functionKey} ${decision} ${authorization.action} ${authorization.resource} ${JSON.stringify(authorization.context)}`,
+        );
       if (decision === 'Allowed') continue;
       // EC2 resolves the resources a request names before it authorizes them: one that does
       // not exist is answered InvalidXxx.NotFound (moto's answer), not UnauthorizedOperation.
@@ -205,16 +222,37 @@ export class IamEnforcer {
     const via = { 'kms:ViaService': `ec2.${this.where.region}.amazonaws.com`, 'aws:ViaAWSService': 'true' };
     const authorizations = keyArns.flatMap((key): Authorization[] => [
       { action: 'kms:CreateGrant', resource: key, context: { ...via, 'kms:GrantIsForAWSResource': 'true' }, onBehalfOf: 'RunInstances' },
-      ...['kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKeyWithoutPlaintext'].map((action) => ({ action, resource: key, context: via, onBehalfOf: 'RunInstances' })),
+      ...['kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKeyWithoutPlaintext'].map((action) => ({
+        action,
+        resource: key,
+        context: via,
+        onBehalfOf: 'RunInstances',
+      })),
     ]);
     const refused = await this.authorizeOnBehalf(request, 'RunInstances', authorizations);
     return refused ? `EC2 may not use KMS key ${refused.resource} for the caller: ${refused.action}` : undefined;
   }
 
   /** Records a refusal of `call` and returns AWS's reason for it. */
-  private record(identity: Identity, authorization: Authorization, decision: 'ImplicitlyDenied' | 'ExplicitlyDenied', call: string): DenialReason {
-    const reason: DenialReason = { principalArn: identity.principalArn, authorization, kind: decision === 'ExplicitlyDenied' ? 'explicit' : 'implicit' };
-    this.recorded.push({ function: identity.functionName, action: authorization.action, resource: authorization.resource, reason: denialMessage(reason), call, context: authorization.context });
+  private record(
+    identity: Identity,
+    authorization: Authorization,
+    decision: 'ImplicitlyDenied' | 'ExplicitlyDenied',
+    call: string,
+  ): DenialReason {
+    const reason: DenialReason = {
+      principalArn: identity.principalArn,
+      authorization,
+      kind: decision === 'ExplicitlyDenied' ? 'explicit' : 'implicit',
+    };
+    this.recorded.push({
+      function: identity.functionName,
+      action: authorization.action,
+      resource: authorization.resource,
+      reason: denialMessage(reason),
+      call,
+      context: authorization.context,
+    });
     return reason;
   }
 
@@ -252,9 +290,11 @@ export class IamEnforcer {
 /** Whether an EC2 resource exists, by type (moto answers NotFound or an empty list for one that does not). */
 const EXISTENCE: Record<string, (ec2: EC2Client, id: string) => Promise<boolean>> = {
   instance: async (ec2, id) => ((await ec2.send(new DescribeInstancesCommand({ InstanceIds: [id] }))).Reservations ?? []).length > 0,
-  image: async (ec2, id) => ((await ec2.send(new DescribeImagesCommand({ ImageIds: [id] }))).Images ?? []).some((i) => i.State !== 'deregistered'),
+  image: async (ec2, id) =>
+    ((await ec2.send(new DescribeImagesCommand({ ImageIds: [id] }))).Images ?? []).some((i) => i.State !== 'deregistered'),
   snapshot: async (ec2, id) => ((await ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: [id] }))).Snapshots ?? []).length > 0,
-  'launch-template': async (ec2, id) => ((await ec2.send(new DescribeLaunchTemplatesCommand({ LaunchTemplateIds: [id] }))).LaunchTemplates ?? []).length > 0,
+  'launch-template': async (ec2, id) =>
+    ((await ec2.send(new DescribeLaunchTemplatesCommand({ LaunchTemplateIds: [id] }))).LaunchTemplates ?? []).length > 0,
   'elastic-ip': async (ec2, id) => ((await ec2.send(new DescribeAddressesCommand({ AllocationIds: [id] }))).Addresses ?? []).length > 0,
   volume: async (ec2, id) => ((await ec2.send(new DescribeVolumesCommand({ VolumeIds: [id] }))).Volumes ?? []).length > 0,
 };
@@ -289,7 +329,8 @@ const DESCRIBED: Record<string, (ec2: EC2Client, ids: string[], region: string) 
       if (i.IamInstanceProfile?.Arn) keys['ec2:InstanceProfile'] = i.IamInstanceProfile.Arn;
       if (i.MetadataOptions?.HttpTokens) keys['ec2:MetadataHttpTokens'] = i.MetadataOptions.HttpTokens;
       if (i.MetadataOptions?.HttpEndpoint) keys['ec2:MetadataHttpEndpoint'] = i.MetadataOptions.HttpEndpoint;
-      if (i.MetadataOptions?.HttpPutResponseHopLimit !== undefined) keys['ec2:MetadataHttpPutResponseHopLimit'] = String(i.MetadataOptions.HttpPutResponseHopLimit);
+      if (i.MetadataOptions?.HttpPutResponseHopLimit !== undefined)
+        keys['ec2:MetadataHttpPutResponseHopLimit'] = String(i.MetadataOptions.HttpPutResponseHopLimit);
       out.set(i.InstanceId, { tags: tagsOf(i.Tags), keys });
     }
     return out;
@@ -332,7 +373,9 @@ class MotoLookups implements StateLookups {
       const out = new Map<string, Record<string, string>>();
       let NextToken: string | undefined;
       do {
-        const page = await this.ec2.send(new DescribeTagsCommand({ Filters: [{ Name: 'resource-id', Values: ids }], MaxResults: 1000, NextToken }));
+        const page = await this.ec2.send(
+          new DescribeTagsCommand({ Filters: [{ Name: 'resource-id', Values: ids }], MaxResults: 1000, NextToken }),
+        );
         for (const t of page.Tags ?? []) {
           if (!t.ResourceId || t.Key === undefined) continue;
           out.set(t.ResourceId, { ...out.get(t.ResourceId), [t.Key]: t.Value ?? '' });
@@ -389,7 +432,10 @@ class MotoLookups implements StateLookups {
 
   defaultSubnet(availabilityZone?: string) {
     return this.once(`subnet:${availabilityZone ?? ''}`, async () => {
-      const Filters = [{ Name: 'default-for-az', Values: ['true'] }, ...(availabilityZone ? [{ Name: 'availability-zone', Values: [availabilityZone] }] : [])];
+      const Filters = [
+        { Name: 'default-for-az', Values: ['true'] },
+        ...(availabilityZone ? [{ Name: 'availability-zone', Values: [availabilityZone] }] : []),
+      ];
       const out = await this.ec2.send(new DescribeSubnetsCommand({ Filters }));
       const subnet = [...(out.Subnets ?? [])].sort((a, b) => String(a.AvailabilityZone).localeCompare(String(b.AvailabilityZone)))[0];
       return subnet?.SubnetId && subnet.VpcId ? { subnetId: subnet.SubnetId, vpcId: subnet.VpcId } : undefined;
@@ -428,7 +474,8 @@ class MotoLookups implements StateLookups {
         const out = await this.iam.send(new GetInstanceProfileCommand({ InstanceProfileName: name }));
         return out.InstanceProfile?.Roles?.[0]?.Arn;
       } catch (error) {
-        if ((error as { name?: string }).name === 'NoSuchEntity' || (error as { name?: string }).name === 'NoSuchEntityException') return undefined;
+        if ((error as { name?: string }).name === 'NoSuchEntity' || (error as { name?: string }).name === 'NoSuchEntityException')
+          return undefined;
         throw error;
       }
     });

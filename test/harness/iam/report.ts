@@ -64,6 +64,8 @@ export function requireNoDenials(iam: IamEnforcer | undefined, label: string): v
   process.stderr.write(`${label}: ${totalsLine(iam.counts())}\n`);
   const denials = iam.denials();
   if (denials.length > 0) {
-    throw new Error(`${label}: IAM refused ${denials.length} call(s):\n${denials.map((d) => `  ${d.function} ${d.call}: ${d.reason}`).join('\n')}`);
+    throw new Error(
+      `${label}: IAM refused ${denials.length} call(s):\n${denials.map((d) => `  ${d.function} ${d.call}: ${d.reason}`).join('\n')}`,
+    );
   }
 }

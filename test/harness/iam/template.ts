@@ -277,7 +277,10 @@ export class ResolvedTemplate {
       if (r.Type !== 'AWS::IAM::Policy' || !this.exists(id)) continue;
       const roles = (this.resolve(r.Properties?.Roles) ?? []) as string[];
       if (!roles.includes(roleName)) continue;
-      policies.push({ name: String(this.resolve(r.Properties?.PolicyName)), document: this.resolve(r.Properties?.PolicyDocument) as PolicyDocument });
+      policies.push({
+        name: String(this.resolve(r.Properties?.PolicyName)),
+        document: this.resolve(r.Properties?.PolicyDocument) as PolicyDocument,
+      });
     }
     return policies;
   }

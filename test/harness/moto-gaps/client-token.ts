@@ -26,7 +26,12 @@ export function idempotentByClientToken(launches: Launches, lock: Mutex): Interc
   return (request, next) => {
     const clientToken = request.form?.get('ClientToken');
     const action = request.action ?? '';
-    if (!IDEMPOTENT_BY_CLIENT_TOKEN.has(action) || !isEc2Action(request, action) || !clientToken || request.form?.get('DryRun') === 'true') {
+    if (
+      !IDEMPOTENT_BY_CLIENT_TOKEN.has(action) ||
+      !isEc2Action(request, action) ||
+      !clientToken ||
+      request.form?.get('DryRun') === 'true'
+    ) {
       return next(request);
     }
     const token = `${action}\u0000${clientToken}`;

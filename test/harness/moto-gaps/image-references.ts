@@ -131,16 +131,21 @@ function parse(form: URLSearchParams): Scope {
       const values = numbered(form, `ResourceType.${n}.ResourceTypeOption.${m}.OptionValue`);
       if (name === 'state-name' && type === 'ec2:Instance') {
         const wrong = values.filter((v) => !(INSTANCE_STATES as readonly string[]).includes(v));
-        if (values.length === 0 || wrong.length > 0) throw invalid(`Value (${wrong.join(',')}) for option state-name is invalid. Valid values: ${INSTANCE_STATES.join(', ')}.`);
+        if (values.length === 0 || wrong.length > 0)
+          throw invalid(`Value (${wrong.join(',')}) for option state-name is invalid. Valid values: ${INSTANCE_STATES.join(', ')}.`);
         options.states = new Set(values);
       } else if (name === 'version-depth' && type === 'ec2:LaunchTemplate') {
         const depth = Number(values[0]);
         if (values.length !== 1 || !Number.isInteger(depth) || depth < VERSION_DEPTH.min || depth > VERSION_DEPTH.max) {
-          throw invalid(`Value (${values.join(',')}) for option version-depth is invalid. It must be an integer between ${VERSION_DEPTH.min} and ${VERSION_DEPTH.max}.`);
+          throw invalid(
+            `Value (${values.join(',')}) for option version-depth is invalid. It must be an integer between ${VERSION_DEPTH.min} and ${VERSION_DEPTH.max}.`,
+          );
         }
         options.depth = depth;
       } else {
-        throw invalid(`The option ${name} is not valid for resource type ${type}: state-name is for ec2:Instance, version-depth for ec2:LaunchTemplate.`);
+        throw invalid(
+          `The option ${name} is not valid for resource type ${type}: state-name is for ec2:Instance, version-depth for ec2:LaunchTemplate.`,
+        );
       }
     }
     types.set(type, options);
@@ -172,7 +177,9 @@ function numberedEntries(form: URLSearchParams, prefix: string, suffix?: string)
 
 /** The request's scope, NextToken, MaxResults and DryRun aside: what a token must belong to. */
 function digestOf(form: URLSearchParams): string {
-  const kept = [...form].filter(([k]) => !['NextToken', 'MaxResults', 'DryRun', 'Action', 'Version'].includes(k)).sort(([a], [b]) => (a < b ? -1 : 1));
+  const kept = [...form]
+    .filter(([k]) => !['NextToken', 'MaxResults', 'DryRun', 'Action', 'Version'].includes(k))
+    .sort(([a], [b]) => (a < b ? -1 : 1));
   return createHash('sha256').update(JSON.stringify(kept)).digest('hex').slice(0, 16);
 }
 
@@ -184,7 +191,8 @@ function offsetOf(token: string | null, digest: string): number {
   if (token === null || token === '') return 0;
   try {
     const parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { offset?: unknown; digest?: unknown };
-    if (parsed.digest === digest && typeof parsed.offset === 'number' && Number.isInteger(parsed.offset) && parsed.offset >= 0) return parsed.offset;
+    if (parsed.digest === digest && typeof parsed.offset === 'number' && Number.isInteger(parsed.offset) && parsed.offset >= 0)
+      return parsed.offset;
   } catch {
     // falls through to the refusal
   }
@@ -239,7 +247,8 @@ async function launchTemplateReferences(ec2: EC2Client, ids: ReadonlySet<string>
           MaxResults: VERSION_WINDOW,
         }),
       );
-      for (const v of out.LaunchTemplateVersions ?? []) versions.push({ number: v.VersionNumber ?? 0, imageId: v.LaunchTemplateData?.ImageId });
+      for (const v of out.LaunchTemplateVersions ?? [])
+        versions.push({ number: v.VersionNumber ?? 0, imageId: v.LaunchTemplateData?.ImageId });
     }
     const account = /^arn:[^:]+:iam::(\d+):/.exec(t.CreatedBy ?? '')?.[1] ?? '';
     const arn = `arn:${partitionOf(region)}:ec2:${region}:${account}:launch-template/${t.LaunchTemplateId ?? ''}`;

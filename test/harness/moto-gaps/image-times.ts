@@ -48,7 +48,8 @@ export function enableImageDeprecation(times: ImageTimes): Interceptor {
     if (!(await imageExists(imageId, request, context))) {
       return ec2ErrorResponse(400, 'InvalidAMIID.NotFound', `The image id '[${imageId}]' does not exist`);
     }
-    if (request.form.get('DryRun') === 'true') return ec2ErrorResponse(412, 'DryRunOperation', 'Request would have succeeded, but DryRun flag is set.');
+    if (request.form.get('DryRun') === 'true')
+      return ec2ErrorResponse(412, 'DryRunOperation', 'Request would have succeeded, but DryRun flag is set.');
     times.deprecated.set(imageId, at.toISOString());
     const body = `<?xml version="1.0" encoding="UTF-8"?><EnableImageDeprecationResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>${randomUUID()}</requestId><return>true</return></EnableImageDeprecationResponse>`;
     return { status: 200, headers: { 'content-type': 'text/xml;charset=UTF-8' }, body: Buffer.from(body, 'utf8') };

@@ -89,9 +89,9 @@ export class ImageKeys {
     const imageId = /<imageId>\s*([^<\s]+)\s*<\/imageId>/i.exec(body.toString('utf8'))?.[1];
     const instanceId = request.form!.get('InstanceId');
     if (imageId && instanceId) {
-      const { Volumes = [] } = await context.ec2For(request).send(
-        new DescribeVolumesCommand({ Filters: [{ Name: 'attachment.instance-id', Values: [instanceId] }] }),
-      );
+      const { Volumes = [] } = await context
+        .ec2For(request)
+        .send(new DescribeVolumesCommand({ Filters: [{ Name: 'attachment.instance-id', Values: [instanceId] }] }));
       const keys = [...new Set(Volumes.flatMap((v) => (v.Encrypted && v.KmsKeyId ? [v.KmsKeyId] : [])))];
       if (keys.length > 0) this.byImage.set(imageId, keys);
     }

@@ -107,7 +107,8 @@ async function rolePolicies(iam: IAMClient, roleName: string): Promise<{ identit
   try {
     role = (await iam.send(new GetRoleCommand({ RoleName: roleName }))).Role;
   } catch (error) {
-    if ((error as { name?: string }).name === 'NoSuchEntityException' || (error as { name?: string }).name === 'NoSuchEntity') return undefined;
+    if ((error as { name?: string }).name === 'NoSuchEntityException' || (error as { name?: string }).name === 'NoSuchEntity')
+      return undefined;
     throw error;
   }
   const identity: NamedPolicy[] = [];

@@ -12,12 +12,7 @@ import { isEc2Request } from './request.js';
 export const CUT_CONNECTION: ProxiedResponse = Object.freeze({ status: 0, headers: {}, body: Buffer.alloc(0) }) as ProxiedResponse;
 
 function escapeXml(text: string): string {
-  return text
-    .replaceAll('&', '&amp;')
-    .replaceAll('<', '&lt;')
-    .replaceAll('>', '&gt;')
-    .replaceAll('"', '&quot;')
-    .replaceAll("'", '&apos;');
+  return text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;').replaceAll('"', '&quot;').replaceAll("'", '&apos;');
 }
 
 /** An error answer in EC2's XML shape, as AWS sends it. */
@@ -51,5 +46,9 @@ export function errorResponseFor(request: ProxiedRequest, status: number, code: 
       `<RequestId>${randomUUID()}</RequestId></ErrorResponse>`;
     return { status, headers: { 'content-type': 'text/xml' }, body: Buffer.from(body, 'utf8') };
   }
-  return { status, headers: { 'x-amzn-errortype': code, 'x-amzn-query-error': `${code};${status >= 500 ? 'Receiver' : 'Sender'}` }, body: Buffer.alloc(0) };
+  return {
+    status,
+    headers: { 'x-amzn-errortype': code, 'x-amzn-query-error': `${code};${status >= 500 ? 'Receiver' : 'Sender'}` },
+    body: Buffer.alloc(0),
+  };
 }

@@ -28,7 +28,16 @@ export {
   type TokenBucketOptions,
 } from '../faults.js';
 export { ec2ErrorResponse } from './answers.js';
-export type { FidelityProxyOptions, IamDenial, IamLink, Interceptor, Next, ProxiedRequest, ProxiedResponse, ProxyContext } from './chain.js';
+export type {
+  FidelityProxyOptions,
+  IamDenial,
+  IamLink,
+  Interceptor,
+  Next,
+  ProxiedRequest,
+  ProxiedResponse,
+  ProxyContext,
+} from './chain.js';
 export type { ImagePendingOptions } from '../moto-gaps/image-builds.js';
 export { stripSnapshotTagSpecifications } from '../moto-gaps/snapshot-tags.js';
 export type { RecordedEvent } from './put-events.js';
@@ -121,7 +130,6 @@ export interface FidelityProxy {
   resetState(): void;
   stop(): Promise<void>;
 }
-
 
 export async function startFidelityProxy(upstream: string, options: FidelityProxyOptions = {}): Promise<FidelityProxy> {
   const upstreamUrl = new URL(upstream);

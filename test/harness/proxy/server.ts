@@ -113,9 +113,7 @@ async function readRequest(req: IncomingMessage): Promise<ProxiedRequest> {
   const body = await bufferBody(req);
   const url = req.url ?? '/';
   const contentType = req.headers['content-type'] ?? '';
-  const form = contentType.startsWith('application/x-www-form-urlencoded')
-    ? new URLSearchParams(body.toString('utf8'))
-    : undefined;
+  const form = contentType.startsWith('application/x-www-form-urlencoded') ? new URLSearchParams(body.toString('utf8')) : undefined;
   return { method: req.method ?? 'GET', url, headers: req.headers, body, form, action: actionOf(req.headers, url, form) };
 }
 

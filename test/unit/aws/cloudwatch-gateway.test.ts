@@ -58,7 +58,10 @@ describe('CloudWatchGateway.listAlarmNames', () => {
     // Prepare
     cloudwatchMock
       .on(DescribeAlarmsCommand)
-      .resolvesOnce({ NextToken: 't1', MetricAlarms: [{ AlarmName: `${PREFIX}i-1` }, { AlarmArn: 'arn:aws:cloudwatch:us-east-1:123456789012:alarm:x' }] })
+      .resolvesOnce({
+        NextToken: 't1',
+        MetricAlarms: [{ AlarmName: `${PREFIX}i-1` }, { AlarmArn: 'arn:aws:cloudwatch:us-east-1:123456789012:alarm:x' }],
+      })
       .resolvesOnce({});
 
     // Act

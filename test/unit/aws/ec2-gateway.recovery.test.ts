@@ -42,16 +42,18 @@ const fullInstance: Instance = {
   LaunchTime: LAUNCHED,
   InstanceType: 'm7g.large',
   SubnetId: 'subnet-0aaaaaaaaaaaaaaaa',
-  SecurityGroups: [
-    { GroupId: 'sg-01', GroupName: 'web' },
-    { GroupName: 'without-an-id' },
-    { GroupId: 'sg-02', GroupName: 'ssh' },
-  ],
+  SecurityGroups: [{ GroupId: 'sg-01', GroupName: 'web' }, { GroupName: 'without-an-id' }, { GroupId: 'sg-02', GroupName: 'ssh' }],
   KeyName: 'ops',
   IamInstanceProfile: { Arn: PROFILE_ARN, Id: 'AIPAEXAMPLE' },
   EbsOptimized: true,
   Monitoring: { State: 'enabled' },
-  MetadataOptions: { State: 'applied', HttpTokens: 'required', HttpEndpoint: 'enabled', HttpPutResponseHopLimit: 2, InstanceMetadataTags: 'disabled' },
+  MetadataOptions: {
+    State: 'applied',
+    HttpTokens: 'required',
+    HttpEndpoint: 'enabled',
+    HttpPutResponseHopLimit: 2,
+    InstanceMetadataTags: 'disabled',
+  },
   NetworkInterfaces: [
     { NetworkInterfaceId: 'eni-0', Attachment: { DeviceIndex: 0 }, Association: { PublicIp: '203.0.113.10', IpOwnerId: ACCOUNT } },
   ],
@@ -161,7 +163,11 @@ describe('instance summaries (describeInstance, listBakeCandidates)', () => {
 
     // Assess
     expect(page).toEqual([await summaryOf(fullInstance)]);
-    expect(page?.[0]).toMatchObject({ launchTime: LAUNCHED, stateReasonCode: 'Server.InternalError', launch: { elasticIp: '203.0.113.10' } });
+    expect(page?.[0]).toMatchObject({
+      launchTime: LAUNCHED,
+      stateReasonCode: 'Server.InternalError',
+      launch: { elasticIp: '203.0.113.10' },
+    });
   });
 
   it.each([
@@ -191,7 +197,7 @@ describe('instance summaries (describeInstance, listBakeCandidates)', () => {
   });
 
   it.each([
-    ["an address owned by the account (an Elastic IP)", { PublicIp: '203.0.113.10', IpOwnerId: ACCOUNT }, '203.0.113.10'],
+    ['an address owned by the account (an Elastic IP)', { PublicIp: '203.0.113.10', IpOwnerId: ACCOUNT }, '203.0.113.10'],
     ["an address owned by 'amazon' (auto-assigned)", { PublicIp: '198.51.100.7', IpOwnerId: 'amazon' }, undefined],
     ['an address without an owner', { PublicIp: '198.51.100.7' }, undefined],
     ['an owner without an address', { IpOwnerId: ACCOUNT }, undefined],
@@ -328,7 +334,17 @@ describe('Ec2Gateway.listLineageInstances', () => {
   it('filters on the lineage tag alone (every state), 1000 a page, and collects every page', async () => {
     // Prepare
     const { sent, fake } = answerPages<DescribeInstancesCommandInput, object>([
-      { NextToken: 'p2', Reservations: [{ Instances: [{ InstanceId: 'i-1', State: { Name: 'terminated' } }, { InstanceId: 'i-2', State: { Name: 'running' } }] }] },
+      {
+        NextToken: 'p2',
+        Reservations: [
+          {
+            Instances: [
+              { InstanceId: 'i-1', State: { Name: 'terminated' } },
+              { InstanceId: 'i-2', State: { Name: 'running' } },
+            ],
+          },
+        ],
+      },
       { NextToken: 'p3', Reservations: [{ Instances: [{ InstanceId: 'i-3', State: { Name: 'stopped' } }] }] },
       { Reservations: [{ Instances: [{ InstanceId: 'i-4', State: { Name: 'shutting-down' } }] }] },
     ]);
@@ -362,7 +378,12 @@ describe('Ec2Gateway.listLineageInstances', () => {
     const act = gateway().listLineageInstances('web');
 
     // Assess
-    await expect(act).rejects.toMatchObject({ name: 'AwsCallError', code: 'RequestLimitExceeded', action: 'DescribeInstances', retryable: true });
+    await expect(act).rejects.toMatchObject({
+      name: 'AwsCallError',
+      code: 'RequestLimitExceeded',
+      action: 'DescribeInstances',
+      retryable: true,
+    });
   });
 });
 
@@ -411,7 +432,7 @@ describe('Ec2Gateway.listLineageImages', () => {
 
 // ---------------------------------------------------------------------------------------------
 describe('Ec2Gateway.findLineageOf', () => {
-  it("asks for own images of the stack baked from the instance and returns their lineage tag", async () => {
+  it('asks for own images of the stack baked from the instance and returns their lineage tag', async () => {
     // Prepare
     ec2Mock.on(DescribeImagesCommand).resolves({
       Images: [lineageImage('ami-01', { [TAG.managedBy]: STACK, [TAG.sourceInstance]: INSTANCE_ID, [TAG.lineage]: 'web' })],
@@ -468,7 +489,12 @@ describe('Ec2Gateway.findLineageOf', () => {
     const act = gateway().findLineageOf(STACK, INSTANCE_ID);
 
     // Assess
-    await expect(act).rejects.toMatchObject({ name: 'AwsCallError', code: 'RequestLimitExceeded', action: 'DescribeImages', retryable: true });
+    await expect(act).rejects.toMatchObject({
+      name: 'AwsCallError',
+      code: 'RequestLimitExceeded',
+      action: 'DescribeImages',
+      retryable: true,
+    });
   });
 });
 
@@ -510,7 +536,12 @@ describe('Ec2Gateway.readUserData', () => {
     const act = gateway().readUserData(INSTANCE_ID);
 
     // Assess
-    await expect(act).rejects.toMatchObject({ name: 'AwsCallError', code: 'UnauthorizedOperation', action: 'DescribeInstanceAttribute', retryable: false });
+    await expect(act).rejects.toMatchObject({
+      name: 'AwsCallError',
+      code: 'UnauthorizedOperation',
+      action: 'DescribeInstanceAttribute',
+      retryable: false,
+    });
   });
 });
 
@@ -520,7 +551,8 @@ describe('Ec2Gateway.saveLaunchConfig', () => {
   const existingTemplate = (...versions: number[]) => {
     ec2Mock.on(CreateLaunchTemplateCommand).rejects(awsError('InvalidLaunchTemplateName.AlreadyExistsException'));
     const versionMock = ec2Mock.on(CreateLaunchTemplateVersionCommand);
-    for (const VersionNumber of versions) versionMock.resolvesOnce({ LaunchTemplateVersion: { LaunchTemplateName: TEMPLATE, VersionNumber } });
+    for (const VersionNumber of versions)
+      versionMock.resolvesOnce({ LaunchTemplateVersion: { LaunchTemplateName: TEMPLATE, VersionNumber } });
     ec2Mock.on(DeleteLaunchTemplateVersionsCommand).resolves({});
   };
   const deletedVersions = () => ec2Mock.commandCalls(DeleteLaunchTemplateVersionsCommand).flatMap((c) => c.args[0].input.Versions ?? []);
@@ -702,7 +734,10 @@ describe('Ec2Gateway.saveLaunchConfig', () => {
 
     // Assess
     expect(version).toBe(7);
-    expect(ec2Mock).toHaveReceivedCommandWith(DescribeLaunchTemplateVersionsCommand, { LaunchTemplateName: TEMPLATE, Versions: ['$Latest'] });
+    expect(ec2Mock).toHaveReceivedCommandWith(DescribeLaunchTemplateVersionsCommand, {
+      LaunchTemplateName: TEMPLATE,
+      Versions: ['$Latest'],
+    });
     expect(ec2Mock).not.toHaveReceivedCommand(CreateLaunchTemplateVersionCommand);
     expect(ec2Mock).not.toHaveReceivedCommand(DeleteLaunchTemplateVersionsCommand);
   });
@@ -792,7 +827,12 @@ describe('Ec2Gateway.saveLaunchConfig', () => {
     const act = gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, REVISION);
 
     // Assess
-    await expect(act).rejects.toMatchObject({ name: 'AwsCallError', code: 'RequestLimitExceeded', action: 'CreateLaunchTemplateVersion', retryable: true });
+    await expect(act).rejects.toMatchObject({
+      name: 'AwsCallError',
+      code: 'RequestLimitExceeded',
+      action: 'CreateLaunchTemplateVersion',
+      retryable: true,
+    });
     expect(ec2Mock).not.toHaveReceivedCommand(DeleteLaunchTemplateVersionsCommand);
   });
 
@@ -805,7 +845,12 @@ describe('Ec2Gateway.saveLaunchConfig', () => {
     const act = gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, REVISION);
 
     // Assess
-    await expect(act).rejects.toMatchObject({ name: 'AwsCallError', code: 'UnauthorizedOperation', action: 'DeleteLaunchTemplateVersions', retryable: false });
+    await expect(act).rejects.toMatchObject({
+      name: 'AwsCallError',
+      code: 'UnauthorizedOperation',
+      action: 'DeleteLaunchTemplateVersions',
+      retryable: false,
+    });
   });
 });
 
@@ -814,7 +859,9 @@ describe('Ec2Gateway.readLaunchConfig', () => {
   it("asks for the template's $Latest version and reads its data back", async () => {
     // Prepare
     ec2Mock.on(DescribeLaunchTemplateVersionsCommand).resolves({
-      LaunchTemplateVersions: [{ LaunchTemplateName: TEMPLATE, VersionNumber: 7, LaunchTemplateData: configTemplateData as ResponseLaunchTemplateData }],
+      LaunchTemplateVersions: [
+        { LaunchTemplateName: TEMPLATE, VersionNumber: 7, LaunchTemplateData: configTemplateData as ResponseLaunchTemplateData },
+      ],
     });
 
     // Act
@@ -823,7 +870,10 @@ describe('Ec2Gateway.readLaunchConfig', () => {
     // Assess
     expect(read).toEqual(config);
     expect(ec2Mock).toHaveReceivedCommandTimes(DescribeLaunchTemplateVersionsCommand, 1);
-    expect(ec2Mock).toHaveReceivedCommandWith(DescribeLaunchTemplateVersionsCommand, { LaunchTemplateName: TEMPLATE, Versions: ['$Latest'] });
+    expect(ec2Mock).toHaveReceivedCommandWith(DescribeLaunchTemplateVersionsCommand, {
+      LaunchTemplateName: TEMPLATE,
+      Versions: ['$Latest'],
+    });
   });
 
   it('reads back what saveLaunchConfig sent', async () => {
@@ -831,7 +881,9 @@ describe('Ec2Gateway.readLaunchConfig', () => {
     ec2Mock.on(CreateLaunchTemplateCommand).resolves({ LaunchTemplate: { LatestVersionNumber: 1 } });
     await gateway().saveLaunchConfig(TEMPLATE, config, TEMPLATE_TAGS, DESCRIPTION, REVISION);
     const sent = ec2Mock.commandCalls(CreateLaunchTemplateCommand)[0]!.args[0].input.LaunchTemplateData;
-    ec2Mock.on(DescribeLaunchTemplateVersionsCommand).resolves({ LaunchTemplateVersions: [{ LaunchTemplateData: sent as ResponseLaunchTemplateData }] });
+    ec2Mock
+      .on(DescribeLaunchTemplateVersionsCommand)
+      .resolves({ LaunchTemplateVersions: [{ LaunchTemplateData: sent as ResponseLaunchTemplateData }] });
 
     // Act
     const read = await gateway().readLaunchConfig(TEMPLATE);
@@ -970,7 +1022,9 @@ describe('toTemplateData / fromTemplateData', () => {
 describe('Ec2Gateway.tagElasticIp', () => {
   it('looks the address up by its public IP and tags its allocation', async () => {
     // Prepare
-    ec2Mock.on(DescribeAddressesCommand).resolves({ Addresses: [{ PublicIp: '203.0.113.10', AllocationId: 'eipalloc-01', InstanceId: INSTANCE_ID }] });
+    ec2Mock
+      .on(DescribeAddressesCommand)
+      .resolves({ Addresses: [{ PublicIp: '203.0.113.10', AllocationId: 'eipalloc-01', InstanceId: INSTANCE_ID }] });
     ec2Mock.on(CreateTagsCommand).resolves({});
 
     // Act
@@ -980,13 +1034,19 @@ describe('Ec2Gateway.tagElasticIp', () => {
     expect(allocationId).toBe('eipalloc-01');
     expect(ec2Mock).toHaveReceivedCommandWith(DescribeAddressesCommand, { PublicIps: ['203.0.113.10'] });
     expect(ec2Mock).toHaveReceivedCommandTimes(CreateTagsCommand, 1);
-    expect(ec2Mock).toHaveReceivedCommandWith(CreateTagsCommand, { Resources: ['eipalloc-01'], Tags: [{ Key: TAG.lineage, Value: 'web' }] });
+    expect(ec2Mock).toHaveReceivedCommandWith(CreateTagsCommand, {
+      Resources: ['eipalloc-01'],
+      Tags: [{ Key: TAG.lineage, Value: 'web' }],
+    });
   });
 
   it.each([
     ['InvalidAddress.NotFound', () => ec2Mock.on(DescribeAddressesCommand).rejects(awsError('InvalidAddress.NotFound'))],
     ['no address', () => ec2Mock.on(DescribeAddressesCommand).resolves({ Addresses: [] })],
-    ['an address without an allocation', () => ec2Mock.on(DescribeAddressesCommand).resolves({ Addresses: [{ PublicIp: '203.0.113.10' }] })],
+    [
+      'an address without an allocation',
+      () => ec2Mock.on(DescribeAddressesCommand).resolves({ Addresses: [{ PublicIp: '203.0.113.10' }] }),
+    ],
   ])('returns undefined and tags nothing for an unknown address (%s)', async (_label, answer) => {
     // Prepare
     answer();
@@ -1007,7 +1067,12 @@ describe('Ec2Gateway.tagElasticIp', () => {
     const act = gateway().tagElasticIp('203.0.113.10', { [TAG.lineage]: 'web' });
 
     // Assess
-    await expect(act).rejects.toMatchObject({ name: 'AwsCallError', code: 'UnauthorizedOperation', action: 'DescribeAddresses', retryable: false });
+    await expect(act).rejects.toMatchObject({
+      name: 'AwsCallError',
+      code: 'UnauthorizedOperation',
+      action: 'DescribeAddresses',
+      retryable: false,
+    });
     expect(ec2Mock).not.toHaveReceivedCommand(CreateTagsCommand);
   });
 
@@ -1080,7 +1145,12 @@ describe('Ec2Gateway.findLineageAddresses', () => {
     const act = gateway().findLineageAddresses('web');
 
     // Assess
-    await expect(act).rejects.toMatchObject({ name: 'AwsCallError', code: 'RequestLimitExceeded', action: 'DescribeAddresses', retryable: true });
+    await expect(act).rejects.toMatchObject({
+      name: 'AwsCallError',
+      code: 'RequestLimitExceeded',
+      action: 'DescribeAddresses',
+      retryable: true,
+    });
   });
 });
 
@@ -1201,7 +1271,9 @@ describe('Ec2Gateway.waitUntilRunning', () => {
     vi.useRealTimers();
   });
 
-  const answer = (Name: 'pending' | 'running' | 'terminated') => ({ Reservations: [{ Instances: [{ InstanceId: 'i-0ffffffffffffffff', State: { Name } }] }] });
+  const answer = (Name: 'pending' | 'running' | 'terminated') => ({
+    Reservations: [{ Instances: [{ InstanceId: 'i-0ffffffffffffffff', State: { Name } }] }],
+  });
 
   it('resolves as soon as DescribeInstances shows the instance running', async () => {
     // Prepare
@@ -1273,7 +1345,11 @@ describe('Ec2Gateway.associateAddress', () => {
 
     // Assess
     expect(ec2Mock).toHaveReceivedCommandTimes(AssociateAddressCommand, 1);
-    expect(ec2Mock).toHaveReceivedCommandWith(AssociateAddressCommand, { AllocationId: 'eipalloc-01', InstanceId: 'i-0ffffffffffffffff', AllowReassociation: true });
+    expect(ec2Mock).toHaveReceivedCommandWith(AssociateAddressCommand, {
+      AllocationId: 'eipalloc-01',
+      InstanceId: 'i-0ffffffffffffffff',
+      AllowReassociation: true,
+    });
   });
 
   it('throws a refusal, translated', async () => {
@@ -1284,7 +1360,12 @@ describe('Ec2Gateway.associateAddress', () => {
     const act = gateway().associateAddress('eipalloc-01', 'i-0ffffffffffffffff');
 
     // Assess
-    await expect(act).rejects.toMatchObject({ name: 'AwsCallError', code: 'InvalidInstanceID', action: 'AssociateAddress', retryable: false });
+    await expect(act).rejects.toMatchObject({
+      name: 'AwsCallError',
+      code: 'InvalidInstanceID',
+      action: 'AssociateAddress',
+      retryable: false,
+    });
   });
 });
 

@@ -118,7 +118,12 @@ describe('Ec2Gateway.listManagedImages', () => {
     })();
 
     // Assess
-    await expect(act).rejects.toMatchObject({ name: 'AwsCallError', code: 'RequestLimitExceeded', action: 'DescribeImages', retryable: true });
+    await expect(act).rejects.toMatchObject({
+      name: 'AwsCallError',
+      code: 'RequestLimitExceeded',
+      action: 'DescribeImages',
+      retryable: true,
+    });
     expect(seen).toEqual(['ami-01']);
   });
 
@@ -204,7 +209,12 @@ describe('Ec2Gateway.listManagedSnapshots', () => {
     const act = collect(gateway().listManagedSnapshots(STACK));
 
     // Assess
-    await expect(act).rejects.toMatchObject({ name: 'AwsCallError', code: 'UnauthorizedOperation', action: 'DescribeSnapshots', retryable: false });
+    await expect(act).rejects.toMatchObject({
+      name: 'AwsCallError',
+      code: 'UnauthorizedOperation',
+      action: 'DescribeSnapshots',
+      retryable: false,
+    });
   });
 });
 
@@ -217,7 +227,12 @@ describe('Ec2Gateway.listInstances', () => {
         NextToken: 'i2',
         Reservations: [
           { Instances: [{ InstanceId: 'i-1', ImageId: 'ami-01', State: { Name: 'running' }, Tags: [{ Key: TAG.lineage, Value: 'web' }] }] },
-          { Instances: [{ InstanceId: 'i-2', ImageId: 'ami-02', State: { Name: 'stopped' } }, { InstanceId: 'i-3', State: { Name: 'pending' } }] },
+          {
+            Instances: [
+              { InstanceId: 'i-2', ImageId: 'ami-02', State: { Name: 'stopped' } },
+              { InstanceId: 'i-3', State: { Name: 'pending' } },
+            ],
+          },
         ],
       },
       { Reservations: [{ Instances: [{ InstanceId: 'i-4', ImageId: 'ami-04', State: { Name: 'shutting-down' } }] }] },
@@ -271,7 +286,11 @@ describe('Ec2Gateway.listLaunchTemplateImages', () => {
           { LaunchTemplateId: 'lt-1', VersionNumber: 1, DefaultVersion: true, LaunchTemplateData: { ImageId: 'ami-default' } },
         ],
       },
-      { LaunchTemplateVersions: [{ LaunchTemplateId: 'lt-2', VersionNumber: 7, DefaultVersion: true, LaunchTemplateData: { ImageId: 'ami-07' } }] },
+      {
+        LaunchTemplateVersions: [
+          { LaunchTemplateId: 'lt-2', VersionNumber: 7, DefaultVersion: true, LaunchTemplateData: { ImageId: 'ami-07' } },
+        ],
+      },
     ]);
     ec2Mock.on(DescribeLaunchTemplateVersionsCommand).callsFake(fake);
 
@@ -331,9 +350,18 @@ describe('Ec2Gateway.findImageReferences', () => {
     sent.push(structuredClone(input));
     const ids = input.ImageIds!;
     if (input.NextToken === undefined) {
-      return { NextToken: `more-${ids[0]}`, ImageReferences: [{ ImageId: ids[0], ResourceType: 'ec2:Instance', Arn: `arn:aws:ec2:us-east-1:123456789012:instance/i-for-${ids[0]}` }] };
+      return {
+        NextToken: `more-${ids[0]}`,
+        ImageReferences: [
+          { ImageId: ids[0], ResourceType: 'ec2:Instance', Arn: `arn:aws:ec2:us-east-1:123456789012:instance/i-for-${ids[0]}` },
+        ],
+      };
     }
-    return { ImageReferences: [{ ImageId: ids.at(-1), ResourceType: 'ssm:Parameter', Arn: `arn:aws:ssm:us-east-1:123456789012:parameter/for-${ids.at(-1)}` }] };
+    return {
+      ImageReferences: [
+        { ImageId: ids.at(-1), ResourceType: 'ssm:Parameter', Arn: `arn:aws:ssm:us-east-1:123456789012:parameter/for-${ids.at(-1)}` },
+      ],
+    };
   };
 
   // Regression (fixed): the gateway asked about up to 100 images a call, where EC2 takes 1 to 10
@@ -381,7 +409,10 @@ describe('Ec2Gateway.findImageReferences', () => {
       ImageIds: ['ami-1'],
       IncludeAllResourceTypes: true,
       ResourceTypes: [
-        { ResourceType: 'ec2:Instance', ResourceTypeOptions: [{ OptionName: 'state-name', OptionValues: ['pending', 'running', 'shutting-down', 'stopping', 'stopped'] }] },
+        {
+          ResourceType: 'ec2:Instance',
+          ResourceTypeOptions: [{ OptionName: 'state-name', OptionValues: ['pending', 'running', 'shutting-down', 'stopping', 'stopped'] }],
+        },
         { ResourceType: 'ec2:LaunchTemplate', ResourceTypeOptions: [{ OptionName: 'version-depth', OptionValues: ['10'] }] },
       ],
       MaxResults: 1000,
@@ -401,7 +432,9 @@ describe('Ec2Gateway.findImageReferences', () => {
 
   it('skips references without an image id and names a reference without type or ARN plainly', async () => {
     // Prepare
-    ec2Mock.on(DescribeImageReferencesCommand).resolves({ ImageReferences: [{ ResourceType: 'ec2:Instance', Arn: 'arn:x' }, { ImageId: 'ami-1' }] });
+    ec2Mock
+      .on(DescribeImageReferencesCommand)
+      .resolves({ ImageReferences: [{ ResourceType: 'ec2:Instance', Arn: 'arn:x' }, { ImageId: 'ami-1' }] });
 
     // Act
     const check = await gateway().findImageReferences(['ami-1']);
@@ -442,7 +475,14 @@ describe('Ec2Gateway.findImageReferences', () => {
     // Prepare
     ec2Mock
       .on(DescribeImageReferencesCommand)
-      .rejects(new EC2ServiceException({ name: 'InvalidAction', $fault: 'client', $metadata: { httpStatusCode: 400 }, message: 'The action DescribeImageReferences is not valid for this web service.' }));
+      .rejects(
+        new EC2ServiceException({
+          name: 'InvalidAction',
+          $fault: 'client',
+          $metadata: { httpStatusCode: 400 },
+          message: 'The action DescribeImageReferences is not valid for this web service.',
+        }),
+      );
 
     // Act
     const check = await gateway().findImageReferences(['ami-1']);
@@ -470,7 +510,12 @@ describe('Ec2Gateway.findImageReferences', () => {
 
     // Assess
     expect(ec2Mock).toHaveReceivedCommandTimes(DescribeImageReferencesCommand, 5);
-    expect(check.references).toEqual(new Map([[ids[0], ['ec2:Instance arn:i-0']], [ids[10], ['ec2:LaunchTemplate arn:lt-10']]]));
+    expect(check.references).toEqual(
+      new Map([
+        [ids[0], ['ec2:Instance arn:i-0']],
+        [ids[10], ['ec2:LaunchTemplate arn:lt-10']],
+      ]),
+    );
     expect([...check.unverified.keys()]).toEqual(ids.slice(10, 30));
     expect(check.unverified.get(ids[10]!)!.errorCode).toBe('RequestLimitExceeded');
     expect(check.unverified.get(ids[29]!)!.errorCode).toBe('UnauthorizedOperation');
@@ -585,6 +630,11 @@ describe('Ec2Gateway.enableImageDeprecation', () => {
     const act = gateway().enableImageDeprecation('ami-01', new Date('2026-11-26T12:00:00.000Z'));
 
     // Assess
-    await expect(act).rejects.toMatchObject({ name: 'AwsCallError', code: 'InvalidParameterValue', action: 'EnableImageDeprecation', retryable: false });
+    await expect(act).rejects.toMatchObject({
+      name: 'AwsCallError',
+      code: 'InvalidParameterValue',
+      action: 'EnableImageDeprecation',
+      retryable: false,
+    });
   });
 });

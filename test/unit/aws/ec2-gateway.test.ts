@@ -15,7 +15,6 @@ import { TAG } from '../../../shared/domain/tags.js';
 import { AwsCallError } from '../../../shared/use-cases/errors.js';
 import { awsError, collect, ec2Mock, gateway } from './support.js';
 
-
 const STACK = 'ami-lifecycle-test';
 
 const spec: ImageSpec = {
@@ -51,11 +50,20 @@ describe('Ec2Gateway.listBakeCandidates', () => {
         NextToken: 't1',
         Reservations: [
           { Instances: [{ InstanceId: 'i-1', State: { Name: 'running' as const }, Tags: [{ Key: TAG.bake, Value: 'nightly' }] }] },
-          { Instances: [{ InstanceId: 'i-2', State: { Name: 'stopped' as const } }, { InstanceId: 'i-3', State: { Name: 'pending' as const } }] },
+          {
+            Instances: [
+              { InstanceId: 'i-2', State: { Name: 'stopped' as const } },
+              { InstanceId: 'i-3', State: { Name: 'pending' as const } },
+            ],
+          },
         ],
       },
       { NextToken: 't2', Reservations: [{ Instances: [{ InstanceId: 'i-4', State: { Name: 'stopping' as const } }] }] },
-      { Reservations: [{ Instances: [{ InstanceId: 'i-5', State: { Name: 'running' as const }, Tags: [{ Key: 'Name', Value: 'web-5' }] }] }] },
+      {
+        Reservations: [
+          { Instances: [{ InstanceId: 'i-5', State: { Name: 'running' as const }, Tags: [{ Key: 'Name', Value: 'web-5' }] }] },
+        ],
+      },
     ];
     ec2Mock.on(DescribeInstancesCommand).callsFake((input: DescribeInstancesCommandInput) => {
       sent.push(structuredClone(input));
@@ -136,7 +144,12 @@ describe('Ec2Gateway.listBakeCandidates', () => {
     })();
 
     // Assess
-    await expect(act).rejects.toMatchObject({ name: 'AwsCallError', code: 'RequestLimitExceeded', action: 'DescribeInstances', retryable: true });
+    await expect(act).rejects.toMatchObject({
+      name: 'AwsCallError',
+      code: 'RequestLimitExceeded',
+      action: 'DescribeInstances',
+      retryable: true,
+    });
     expect(seen).toEqual(['i-1']);
   });
 });
@@ -217,7 +230,10 @@ describe('Ec2Gateway.createImage', () => {
       },
     });
     expect(ec2Mock).toHaveReceivedCommandTimes(DescribeImagesCommand, 1);
-    expect(ec2Mock).toHaveReceivedCommandWith(DescribeImagesCommand, { Owners: ['self'], Filters: [{ Name: 'name', Values: [spec.name] }] });
+    expect(ec2Mock).toHaveReceivedCommandWith(DescribeImagesCommand, {
+      Owners: ['self'],
+      Filters: [{ Name: 'name', Values: [spec.name] }],
+    });
   });
 
   it('throws a retryable AwsCallError when the duplicate is not visible yet', async () => {
@@ -258,8 +274,20 @@ describe('Ec2Gateway.createImage', () => {
     ['UnauthorizedOperation', () => awsError('UnauthorizedOperation', 403), 'UnauthorizedOperation', false, 403],
     ['an unknown 500', () => awsError('SomethingBroke', 500, 'server'), 'SomethingBroke', true, 500],
     ['a 503 without a server fault', () => awsError('Unavailable', 503), 'Unavailable', true, 503],
-    ['a network timeout (no $metadata)', () => Object.assign(new Error('socket timed out'), { name: 'TimeoutError' }), 'TimeoutError', true, undefined],
-    ['a connection reset (Node system error)', () => Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }), 'ECONNRESET', true, undefined],
+    [
+      'a network timeout (no $metadata)',
+      () => Object.assign(new Error('socket timed out'), { name: 'TimeoutError' }),
+      'TimeoutError',
+      true,
+      undefined,
+    ],
+    [
+      'a connection reset (Node system error)',
+      () => Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }),
+      'ECONNRESET',
+      true,
+      undefined,
+    ],
   ])('maps %s to code %s, retryable %s', async (_label, error, code, retryable, httpStatus) => {
     // Prepare
     const cause = error();
@@ -285,7 +313,11 @@ describe('Ec2Gateway.createImage', () => {
     const act = gateway().createImage(spec);
 
     // Assess
-    await expect(act).rejects.toMatchObject({ name: 'AwsCallError', action: 'CreateImage', message: expect.stringMatching(/without an ImageId/) });
+    await expect(act).rejects.toMatchObject({
+      name: 'AwsCallError',
+      action: 'CreateImage',
+      message: expect.stringMatching(/without an ImageId/),
+    });
   });
 });
 
@@ -332,7 +364,12 @@ describe('Ec2Gateway.describeImage', () => {
     const act = gateway().describeImage('ami-0aaaaaaaaaaaaaaaa');
 
     // Assess
-    await expect(act).rejects.toMatchObject({ name: 'AwsCallError', code: 'RequestLimitExceeded', action: 'DescribeImages', retryable: true });
+    await expect(act).rejects.toMatchObject({
+      name: 'AwsCallError',
+      code: 'RequestLimitExceeded',
+      action: 'DescribeImages',
+      retryable: true,
+    });
   });
 });
 
@@ -363,7 +400,10 @@ describe('Ec2Gateway.listPendingImages', () => {
         ],
       });
     }
-    expect(result.map((page) => page.map((i) => [i.imageId, i.state]))).toEqual([[['ami-0aaaaaaaaaaaaaaaa', 'pending']], [['ami-0bbbbbbbbbbbbbbbb', 'available']]]);
+    expect(result.map((page) => page.map((i) => [i.imageId, i.state]))).toEqual([
+      [['ami-0aaaaaaaaaaaaaaaa', 'pending']],
+      [['ami-0bbbbbbbbbbbbbbbb', 'available']],
+    ]);
   });
 
   it('translates a listing failure', async () => {
@@ -462,6 +502,14 @@ describe('toImageView', () => {
     const view = toImageView(image);
 
     // Assess
-    expect(view).toEqual({ imageId: 'ami-0aaaaaaaaaaaaaaaa', name: '', state: 'unknown', stateReason: undefined, creationDate: undefined, tags: {}, snapshotIds: [] });
+    expect(view).toEqual({
+      imageId: 'ami-0aaaaaaaaaaaaaaaa',
+      name: '',
+      state: 'unknown',
+      stateReason: undefined,
+      creationDate: undefined,
+      tags: {},
+      snapshotIds: [],
+    });
   });
 });

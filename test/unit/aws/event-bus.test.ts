@@ -2,8 +2,21 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { allCustomMatcher } from 'aws-sdk-client-mock-vitest';
 import { mockClient } from 'aws-sdk-client-mock';
-import { EventBridgeClient, PutEventsCommand, type PutEventsCommandInput, type PutEventsCommandOutput, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
-import { chunkEntries, entrySize, EventBusPublisher, MAX_ENTRIES_PER_CALL, MAX_REQUEST_BYTES, type PublisherOptions } from '../../../shared/aws/event-bus.js';
+import {
+  EventBridgeClient,
+  PutEventsCommand,
+  type PutEventsCommandInput,
+  type PutEventsCommandOutput,
+  type PutEventsRequestEntry,
+} from '@aws-sdk/client-eventbridge';
+import {
+  chunkEntries,
+  entrySize,
+  EventBusPublisher,
+  MAX_ENTRIES_PER_CALL,
+  MAX_REQUEST_BYTES,
+  type PublisherOptions,
+} from '../../../shared/aws/event-bus.js';
 import { outgoing, type OutgoingEvent } from '../../../shared/domain/events.js';
 import { bakeRequest } from '../fakes.js';
 
@@ -20,8 +33,7 @@ const publisher = (options: PublisherOptions = {}) =>
     ...options,
   });
 
-const event = (n: number): OutgoingEvent =>
-  outgoing('BakeRequested', bakeRequest({ instanceId: `i-${n.toString(16).padStart(17, '0')}` }));
+const event = (n: number): OutgoingEvent => outgoing('BakeRequested', bakeRequest({ instanceId: `i-${n.toString(16).padStart(17, '0')}` }));
 /** The instance id an event is about. */
 const subject = (e: OutgoingEvent | undefined) => (e?.detail as { instanceId: string } | undefined)?.instanceId;
 const events = (count: number) => Array.from({ length: count }, (_, i) => event(i + 1));
@@ -262,7 +274,9 @@ describe('EventBusPublisher.publish', () => {
 
     // Assess
     expect(outcome.published).toBe(2);
-    expect(outcome.failed).toEqual([{ event: huge, code: 'EntryTooLarge', message: expect.stringMatching(/PutEvents takes at most 262144/) }]);
+    expect(outcome.failed).toEqual([
+      { event: huge, code: 'EntryTooLarge', message: expect.stringMatching(/PutEvents takes at most 262144/) },
+    ]);
     expect(sent.flat().map((e) => e.DetailType)).toEqual(['BakeRequested', 'BakeRequested']);
   });
 
@@ -301,7 +315,13 @@ describe('EventBusPublisher.publish', () => {
 describe('entrySize', () => {
   it('counts 14 bytes for Time plus the UTF-8 bytes of Source, DetailType, Detail and Resources', () => {
     // Prepare
-    const entry: PutEventsRequestEntry = { Source: 'abc', DetailType: 'de', Detail: '{"é":1}', Resources: ['r1', 'r22'], EventBusName: 'not counted' };
+    const entry: PutEventsRequestEntry = {
+      Source: 'abc',
+      DetailType: 'de',
+      Detail: '{"é":1}',
+      Resources: ['r1', 'r22'],
+      EventBusName: 'not counted',
+    };
 
     // Act
     const size = entrySize(entry);

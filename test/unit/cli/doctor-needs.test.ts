@@ -167,29 +167,35 @@ describe('the needs list of doctor', () => {
     expect(stale).toEqual([]);
   });
 
-  it.each(FUNCTION_KEYS)('%s: writes its own log, and reads its queue or sends failures to its dead-letter queue as serverless.yml wires it', (fn) => {
-    const vars = {
-      partition: 'aws',
-      region: 'eu-west-1',
-      account: '111122223333',
-      managedBy: 'ami-lifecycle-prod',
-      function: `ami-lifecycle-prod-${fn}`,
-      eventBus: 'ami-lifecycle-prod',
-      passRole: examplePassRole('app-*'),
-    };
-    const needs = NEEDS[fn].map((n) => concrete(n, vars));
-    const on = (action: string) => needs.filter((n) => n.action === action).map((n) => n.resource);
-    expect(on('logs:PutLogEvents')).toEqual([`arn:aws:logs:eu-west-1:111122223333:log-group:/aws/lambda/ami-lifecycle-prod-${fn}:log-stream:*`]);
-    // An on-failure destination sends with the function's role; a queue's mapping reads with it.
-    const wired = rawFunctions[fn]!;
-    const dlq = `arn:aws:sqs:eu-west-1:111122223333:ami-lifecycle-prod-${fn}-dlq`;
-    expect(on('sqs:SendMessage')).toEqual(wired.destinations?.onFailure ? [dlq] : []);
-    const queue = readServerless({ stage: 'dev' }).functions.find((f) => f.name === fn)!.queue;
-    const own = `arn:aws:sqs:eu-west-1:111122223333:ami-lifecycle-prod-${fn}`;
-    for (const action of ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes']) expect(on(action)).toEqual(queue ? [own] : []);
-    // Every template is filled: no ${...} left anywhere.
-    expect(JSON.stringify(needs)).not.toMatch(/\$\{/);
-  });
+  it.each(FUNCTION_KEYS)(
+    '%s: writes its own log, and reads its queue or sends failures to its dead-letter queue as serverless.yml wires it',
+    (fn) => {
+      const vars = {
+        partition: 'aws',
+        region: 'eu-west-1',
+        account: '111122223333',
+        managedBy: 'ami-lifecycle-prod',
+        function: `ami-lifecycle-prod-${fn}`,
+        eventBus: 'ami-lifecycle-prod',
+        passRole: examplePassRole('app-*'),
+      };
+      const needs = NEEDS[fn].map((n) => concrete(n, vars));
+      const on = (action: string) => needs.filter((n) => n.action === action).map((n) => n.resource);
+      expect(on('logs:PutLogEvents')).toEqual([
+        `arn:aws:logs:eu-west-1:111122223333:log-group:/aws/lambda/ami-lifecycle-prod-${fn}:log-stream:*`,
+      ]);
+      // An on-failure destination sends with the function's role; a queue's mapping reads with it.
+      const wired = rawFunctions[fn]!;
+      const dlq = `arn:aws:sqs:eu-west-1:111122223333:ami-lifecycle-prod-${fn}-dlq`;
+      expect(on('sqs:SendMessage')).toEqual(wired.destinations?.onFailure ? [dlq] : []);
+      const queue = readServerless({ stage: 'dev' }).functions.find((f) => f.name === fn)!.queue;
+      const own = `arn:aws:sqs:eu-west-1:111122223333:ami-lifecycle-prod-${fn}`;
+      for (const action of ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'])
+        expect(on(action)).toEqual(queue ? [own] : []);
+      // Every template is filled: no ${...} left anywhere.
+      expect(JSON.stringify(needs)).not.toMatch(/\$\{/);
+    },
+  );
 
   it('fills the templates of a need: resource, context values, the pass-role example and the KMS key', () => {
     const vars = {
@@ -213,7 +219,11 @@ describe('the needs list of doctor', () => {
     expect(passRole.resource).toBe('arn:aws-cn:iam::111122223333:role/app-example');
     expect(passRole.context['iam:AssociatedResourceArn']).toBe('arn:aws-cn:ec2:cn-north-1:111122223333:instance/*');
     const grant = concrete(KMS_NEEDS[0]!, vars);
-    expect(grant).toMatchObject({ action: 'kms:CreateGrant', resource: vars.kmsKey, context: { 'kms:ViaService': 'ec2.cn-north-1.amazonaws.com', 'kms:GrantIsForAWSResource': true } });
+    expect(grant).toMatchObject({
+      action: 'kms:CreateGrant',
+      resource: vars.kmsKey,
+      context: { 'kms:ViaService': 'ec2.cn-north-1.amazonaws.com', 'kms:GrantIsForAWSResource': true },
+    });
     expect(() => concrete(KMS_NEEDS[0]!, { ...vars, kmsKey: undefined })).toThrow(/kmsKey/);
   });
 });

@@ -7,9 +7,19 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { mockClient } from 'aws-sdk-client-mock';
 import { allCustomMatcher } from 'aws-sdk-client-mock-vitest';
 import { CloudFormationClient, DescribeStacksCommand, ListStackResourcesCommand } from '@aws-sdk/client-cloudformation';
-import { EC2Client, GetEbsDefaultKmsKeyIdCommand, GetEbsEncryptionByDefaultCommand, GetImageBlockPublicAccessStateCommand } from '@aws-sdk/client-ec2';
+import {
+  EC2Client,
+  GetEbsDefaultKmsKeyIdCommand,
+  GetEbsEncryptionByDefaultCommand,
+  GetImageBlockPublicAccessStateCommand,
+} from '@aws-sdk/client-ec2';
 import { DescribeRuleCommand, EventBridgeClient, type DescribeRuleCommandInput } from '@aws-sdk/client-eventbridge';
-import { IAMClient, SimulatePrincipalPolicyCommand, type EvaluationResult, type SimulatePrincipalPolicyCommandInput } from '@aws-sdk/client-iam';
+import {
+  IAMClient,
+  SimulatePrincipalPolicyCommand,
+  type EvaluationResult,
+  type SimulatePrincipalPolicyCommandInput,
+} from '@aws-sdk/client-iam';
 import {
   GetAccountSettingsCommand,
   GetFunctionConcurrencyCommand,
@@ -61,10 +71,15 @@ function deployment(): DeploymentGateway {
 
 const logicalId = (fn: string) => `${fn[0]!.toUpperCase()}${fn.slice(1)}LambdaFunction`;
 const roleOf = (fn: string) => `arn:aws:iam::${ACCOUNT}:role/${STACK}-${fn[0]!.toUpperCase()}${fn.slice(1)}Role-1A2B3C`;
-const awsError = (name: string, message = `${name}: refused`, status = 400) => Object.assign(new Error(message), { name, $metadata: { httpStatusCode: status } });
+const awsError = (name: string, message = `${name}: refused`, status = 400) =>
+  Object.assign(new Error(message), { name, $metadata: { httpStatusCode: status } });
 
 /** IAM's answer, as SimulatePrincipalPolicy gives it for one action and one resource. */
-const answer = (input: SimulatePrincipalPolicyCommandInput, decision: EvaluationResult['EvalDecision'], more: Partial<EvaluationResult> = {}) => ({
+const answer = (
+  input: SimulatePrincipalPolicyCommandInput,
+  decision: EvaluationResult['EvalDecision'],
+  more: Partial<EvaluationResult> = {},
+) => ({
   EvaluationResults: [{ EvalActionName: input.ActionNames![0], EvalResourceName: input.ResourceArns![0], EvalDecision: decision, ...more }],
 });
 
@@ -74,7 +89,14 @@ let simulated: SimulatePrincipalPolicyCommandInput[] = [];
 /** A healthy deployment in a healthy account: every check passes. */
 function healthyAccount(): void {
   cfn.on(DescribeStacksCommand).resolves({
-    Stacks: [{ StackName: STACK, StackStatus: 'CREATE_COMPLETE', StackId: `arn:aws:cloudformation:${REGION}:${ACCOUNT}:stack/${STACK}/abc`, CreationTime: new Date() }],
+    Stacks: [
+      {
+        StackName: STACK,
+        StackStatus: 'CREATE_COMPLETE',
+        StackId: `arn:aws:cloudformation:${REGION}:${ACCOUNT}:stack/${STACK}/abc`,
+        CreationTime: new Date(),
+      },
+    ],
   });
   cfn.on(ListStackResourcesCommand).resolves({
     StackResourceSummaries: FUNCTION_KEYS.map((fn) => ({
@@ -87,7 +109,11 @@ function healthyAccount(): void {
   });
   lambda.on(GetFunctionConfigurationCommand).callsFake((input: GetFunctionConfigurationCommandInput) => {
     const fn = input.FunctionName!.slice(STACK.length + 1);
-    return { FunctionName: input.FunctionName, Role: roleOf(fn), Environment: { Variables: { MANAGED_BY, EVENT_BUS_NAME: STACK, RECOVERY_TERMINATE_REPLACED: 'false' } } };
+    return {
+      FunctionName: input.FunctionName,
+      Role: roleOf(fn),
+      Environment: { Variables: { MANAGED_BY, EVENT_BUS_NAME: STACK, RECOVERY_TERMINATE_REPLACED: 'false' } },
+    };
   });
   simulated = [];
   iam.on(SimulatePrincipalPolicyCommand).callsFake((input: SimulatePrincipalPolicyCommandInput) => {
@@ -107,8 +133,12 @@ function healthyAccount(): void {
     Name: input.Name,
     State: input.Name!.endsWith('status-alarms') ? 'DISABLED' : 'ENABLED',
   }));
-  sqs.on(GetQueueUrlCommand).callsFake((input: GetQueueUrlCommandInput) => ({ QueueUrl: `https://sqs.${REGION}.amazonaws.com/${ACCOUNT}/${input.QueueName}` }));
-  sqs.on(GetQueueAttributesCommand).resolves({ Attributes: { ApproximateNumberOfMessages: '0', ApproximateNumberOfMessagesNotVisible: '0' } });
+  sqs
+    .on(GetQueueUrlCommand)
+    .callsFake((input: GetQueueUrlCommandInput) => ({ QueueUrl: `https://sqs.${REGION}.amazonaws.com/${ACCOUNT}/${input.QueueName}` }));
+  sqs
+    .on(GetQueueAttributesCommand)
+    .resolves({ Attributes: { ApproximateNumberOfMessages: '0', ApproximateNumberOfMessagesNotVisible: '0' } });
 }
 
 const checkOf = (report: DoctorReport, name: string): CheckResult => {
@@ -145,7 +175,9 @@ describe('a healthy deployment', () => {
     const lines = doctorText(report).split('\n');
     expect(lines.slice(0, report.checks.length).every((l) => /^OK {4}\S/.test(l))).toBe(true);
     expect(lines.at(-1)).toBe(`${STACK} in ${REGION}: no check failed`);
-    expect(checkOf(report, 'schedules').summary).toBe('3 schedules enabled; ami-lifecycle-dev-status-alarms disabled (statusCheckAlarms is false)');
+    expect(checkOf(report, 'schedules').summary).toBe(
+      '3 schedules enabled; ami-lifecycle-dev-status-alarms disabled (statusCheckAlarms is false)',
+    );
     expect(checkOf(report, 'lambda concurrency').summary).toBe(
       'account limit 1000, unreserved 1000 (Lambda keeps at least 100 unreserved); reserved by this stack: none',
     );
@@ -168,14 +200,20 @@ describe('a healthy deployment', () => {
       ResourceArns: [`arn:aws:ec2:${REGION}::image/*`],
       ContextEntries: expect.arrayContaining([
         { ContextKeyName: 'aws:RequestTag/ami-lifecycle:managed-by', ContextKeyValues: [MANAGED_BY], ContextKeyType: 'string' },
-        { ContextKeyName: 'aws:TagKeys', ContextKeyValues: expect.arrayContaining(['ami-lifecycle:managed-by']), ContextKeyType: 'stringList' },
+        {
+          ContextKeyName: 'aws:TagKeys',
+          ContextKeyValues: expect.arrayContaining(['ami-lifecycle:managed-by']),
+          ContextKeyType: 'stringList',
+        },
       ]),
     });
     expect(bake).toContainEqual(
       expect.objectContaining({
         ActionNames: ['ec2:CreateTags'],
         ResourceArns: [`arn:aws:ec2:${REGION}::snapshot/*`],
-        ContextEntries: expect.arrayContaining([{ ContextKeyName: 'ec2:CreateAction', ContextKeyValues: ['CreateImage'], ContextKeyType: 'string' }]),
+        ContextEntries: expect.arrayContaining([
+          { ContextKeyName: 'ec2:CreateAction', ContextKeyValues: ['CreateImage'], ContextKeyType: 'string' },
+        ]),
       }),
     );
     expect(bake).toContainEqual(
@@ -189,7 +227,9 @@ describe('a healthy deployment', () => {
       expect.objectContaining({
         ActionNames: ['iam:PassRole'],
         ResourceArns: [`arn:aws:iam::${ACCOUNT}:role/example`],
-        ContextEntries: expect.arrayContaining([{ ContextKeyName: 'iam:PassedToService', ContextKeyValues: ['ec2.amazonaws.com'], ContextKeyType: 'string' }]),
+        ContextEntries: expect.arrayContaining([
+          { ContextKeyName: 'iam:PassedToService', ContextKeyValues: ['ec2.amazonaws.com'], ContextKeyType: 'string' },
+        ]),
       }),
     );
     expect(recover.map((s) => s.ActionNames![0])).not.toContain('ec2:TerminateInstances');
@@ -205,7 +245,10 @@ describe('a healthy deployment', () => {
     // Prepare
     lambda.on(GetFunctionConfigurationCommand).callsFake((input: GetFunctionConfigurationCommandInput) => {
       const fn = input.FunctionName!.slice(STACK.length + 1);
-      return { Role: roleOf(fn), Environment: { Variables: { MANAGED_BY, RECOVERY_TERMINATE_REPLACED: fn === 'recover' ? 'true' : 'false' } } };
+      return {
+        Role: roleOf(fn),
+        Environment: { Variables: { MANAGED_BY, RECOVERY_TERMINATE_REPLACED: fn === 'recover' ? 'true' : 'false' } },
+      };
     });
 
     // Act
@@ -216,7 +259,13 @@ describe('a healthy deployment', () => {
       expect.objectContaining({
         PolicySourceArn: roleOf('recover'),
         ActionNames: ['ec2:TerminateInstances'],
-        ContextEntries: expect.arrayContaining([{ ContextKeyName: 'aws:ResourceTag/ami-lifecycle:replaced-by', ContextKeyValues: ['i-0123456789abcdef0'], ContextKeyType: 'string' }]),
+        ContextEntries: expect.arrayContaining([
+          {
+            ContextKeyName: 'aws:ResourceTag/ami-lifecycle:replaced-by',
+            ContextKeyValues: ['i-0123456789abcdef0'],
+            ContextKeyType: 'string',
+          },
+        ]),
       }),
     );
   });
@@ -262,7 +311,14 @@ describe('the stack', () => {
   ] as const)('%s: %s', async (status, expected, words) => {
     // Prepare
     cfn.on(DescribeStacksCommand).resolves({
-      Stacks: [{ StackName: STACK, StackStatus: status, StackId: `arn:aws:cloudformation:${REGION}:${ACCOUNT}:stack/${STACK}/abc`, CreationTime: new Date() }],
+      Stacks: [
+        {
+          StackName: STACK,
+          StackStatus: status,
+          StackId: `arn:aws:cloudformation:${REGION}:${ACCOUNT}:stack/${STACK}/abc`,
+          CreationTime: new Date(),
+        },
+      ],
     });
 
     // Act
@@ -279,11 +335,15 @@ describe('the stack', () => {
 describe('iam', () => {
   it('a refused need fails its function, naming the action, the resource, the context and the decision', async () => {
     // Prepare: the bake role may not image instances
-    iam.on(SimulatePrincipalPolicyCommand).callsFake((input: SimulatePrincipalPolicyCommandInput) =>
-      input.PolicySourceArn === roleOf('bake') && input.ActionNames![0] === 'ec2:CreateImage' && input.ResourceArns![0]!.includes(':instance/')
-        ? answer(input, 'implicitDeny', { MissingContextValues: [] })
-        : answer(input, 'allowed'),
-    );
+    iam
+      .on(SimulatePrincipalPolicyCommand)
+      .callsFake((input: SimulatePrincipalPolicyCommandInput) =>
+        input.PolicySourceArn === roleOf('bake') &&
+        input.ActionNames![0] === 'ec2:CreateImage' &&
+        input.ResourceArns![0]!.includes(':instance/')
+          ? answer(input, 'implicitDeny', { MissingContextValues: [] })
+          : answer(input, 'allowed'),
+      );
 
     // Act
     const report = await runDoctor(deployment(), settings);
@@ -291,7 +351,9 @@ describe('iam', () => {
     // Assess
     const bake = checkOf(report, 'iam bake');
     expect(bake.status).toBe('fail');
-    expect(bake.summary).toMatch(/^role ami-lifecycle-dev-BakeRole-1A2B3C refuses 1 of the \d+ authorizations ami-lifecycle-dev-bake needs$/);
+    expect(bake.summary).toMatch(
+      /^role ami-lifecycle-dev-BakeRole-1A2B3C refuses 1 of the \d+ authorizations ami-lifecycle-dev-bake needs$/,
+    );
     expect(bake.details).toEqual([
       `ec2:CreateImage on arn:aws:ec2:${REGION}:${ACCOUNT}:instance/* with aws:ResourceTag/ami-lifecycle:bake=nightly: implicitDeny: no statement allows it. Needed: creates the image of an opted-in instance`,
     ]);
@@ -348,20 +410,27 @@ describe('iam', () => {
 
   it('a function that is not deployed fails its check; the others still run', async () => {
     // Prepare
-    lambda.on(GetFunctionConfigurationCommand, { FunctionName: `${STACK}-statusAlarms` }).rejects(awsError('ResourceNotFoundException', 'Function not found', 404));
+    lambda
+      .on(GetFunctionConfigurationCommand, { FunctionName: `${STACK}-statusAlarms` })
+      .rejects(awsError('ResourceNotFoundException', 'Function not found', 404));
 
     // Act
     const report = await runDoctor(deployment(), settings);
 
     // Assess
-    expect(checkOf(report, 'iam statusAlarms')).toMatchObject({ status: 'fail', summary: expect.stringContaining(`function ${STACK}-statusAlarms is not deployed`) });
+    expect(checkOf(report, 'iam statusAlarms')).toMatchObject({
+      status: 'fail',
+      summary: expect.stringContaining(`function ${STACK}-statusAlarms is not deployed`),
+    });
     expect(checkOf(report, 'iam bake').status).toBe('ok');
     expect(doctorExitCode(report)).toBe(1);
   });
 
   it('your own credentials refused the simulation: the check fails saying so', async () => {
     // Prepare
-    iam.on(SimulatePrincipalPolicyCommand).rejects(awsError('AccessDenied', 'User is not authorized to perform: iam:SimulatePrincipalPolicy', 403));
+    iam
+      .on(SimulatePrincipalPolicyCommand)
+      .rejects(awsError('AccessDenied', 'User is not authorized to perform: iam:SimulatePrincipalPolicy', 403));
 
     // Act
     const report = await runDoctor(deployment(), settings);
@@ -421,7 +490,10 @@ describe('lambda concurrency', () => {
     const report = await runDoctor(deployment(), settings);
 
     // Assess
-    expect(checkOf(report, 'lambda concurrency')).toMatchObject({ status: 'fail', details: ['recover reserves 0: Lambda throttles every invocation of it'] });
+    expect(checkOf(report, 'lambda concurrency')).toMatchObject({
+      status: 'fail',
+      details: ['recover reserves 0: Lambda throttles every invocation of it'],
+    });
   });
 
   it('less unreserved than the minimum: fails', async () => {
@@ -446,19 +518,27 @@ describe('lambda concurrency', () => {
     const report = await runDoctor(deployment(), unqueued);
 
     // Assess
-    expect(checkOf(report, 'lambda concurrency')).toMatchObject({ status: 'warn', summary: expect.stringContaining("a new account's reduced quota") });
+    expect(checkOf(report, 'lambda concurrency')).toMatchObject({
+      status: 'warn',
+      summary: expect.stringContaining("a new account's reduced quota"),
+    });
     expect(doctorExitCode(report)).toBe(0);
   });
 
   it('your credentials may not read the account settings: only that check fails', async () => {
     // Prepare
-    lambda.on(GetAccountSettingsCommand).rejects(awsError('AccessDeniedException', 'not authorized to perform lambda:GetAccountSettings', 403));
+    lambda
+      .on(GetAccountSettingsCommand)
+      .rejects(awsError('AccessDeniedException', 'not authorized to perform lambda:GetAccountSettings', 403));
 
     // Act
     const report = await runDoctor(deployment(), settings);
 
     // Assess
-    expect(checkOf(report, 'lambda concurrency')).toMatchObject({ status: 'fail', summary: expect.stringContaining('could not check: AccessDeniedException') });
+    expect(checkOf(report, 'lambda concurrency')).toMatchObject({
+      status: 'fail',
+      summary: expect.stringContaining('could not check: AccessDeniedException'),
+    });
     expect(checkOf(report, 'ebs encryption').status).toBe('ok');
   });
 });
@@ -515,7 +595,9 @@ describe('ami block public access', () => {
       fix: 'aws ec2 enable-image-block-public-access --image-block-public-access-state block-new-sharing --region us-east-1',
     });
     expect(doctorExitCode(report)).toBe(0);
-    expect(doctorText(report)).toMatch(/^WARN {2}ami block public access +unblocked in us-east-1: .*; fix: aws ec2 enable-image-block-public-access/m);
+    expect(doctorText(report)).toMatch(
+      /^WARN {2}ami block public access +unblocked in us-east-1: .*; fix: aws ec2 enable-image-block-public-access/m,
+    );
   });
 });
 
@@ -528,7 +610,10 @@ describe('ebs encryption', () => {
     const report = await runDoctor(deployment(), settings);
 
     // Assess
-    expect(checkOf(report, 'ebs encryption')).toMatchObject({ status: 'ok', summary: expect.stringContaining('the AWS managed key needs no KMS permission') });
+    expect(checkOf(report, 'ebs encryption')).toMatchObject({
+      status: 'ok',
+      summary: expect.stringContaining('the AWS managed key needs no KMS permission'),
+    });
     expect(simulated.some((s) => s.ActionNames![0]!.startsWith('kms:'))).toBe(false);
   });
 
@@ -559,9 +644,11 @@ describe('ebs encryption', () => {
     // Prepare
     ec2.on(GetEbsEncryptionByDefaultCommand).resolves({ EbsEncryptionByDefault: true });
     ec2.on(GetEbsDefaultKmsKeyIdCommand).resolves({ KmsKeyId: KEY });
-    iam.on(SimulatePrincipalPolicyCommand).callsFake((input: SimulatePrincipalPolicyCommandInput) =>
-      answer(input, input.ActionNames![0]!.startsWith('kms:') ? 'implicitDeny' : 'allowed'),
-    );
+    iam
+      .on(SimulatePrincipalPolicyCommand)
+      .callsFake((input: SimulatePrincipalPolicyCommandInput) =>
+        answer(input, input.ActionNames![0]!.startsWith('kms:') ? 'implicitDeny' : 'allowed'),
+      );
 
     // Act
     const report = await runDoctor(deployment(), settings);
@@ -584,15 +671,22 @@ describe('ebs encryption', () => {
     const report = await runDoctor(deployment(), settings);
 
     // Assess
-    expect(checkOf(report, 'ebs encryption')).toMatchObject({ status: 'warn', fix: expect.stringContaining('aws kms describe-key --key-id') });
+    expect(checkOf(report, 'ebs encryption')).toMatchObject({
+      status: 'warn',
+      fix: expect.stringContaining('aws kms describe-key --key-id'),
+    });
   });
 });
 
 describe('event rules and schedules', () => {
   it('a disabled rule and a missing one fail, with the command that enables it', async () => {
     // Prepare
-    events.on(DescribeRuleCommand, { Name: 'ami-lifecycle-dev-bake-queue-rule' }).resolves({ Name: 'ami-lifecycle-dev-bake-queue-rule', State: 'DISABLED' });
-    events.on(DescribeRuleCommand, { Name: 'ami-lifecycle-dev-recover-rule-3' }).rejects(awsError('ResourceNotFoundException', 'Rule does not exist'));
+    events
+      .on(DescribeRuleCommand, { Name: 'ami-lifecycle-dev-bake-queue-rule' })
+      .resolves({ Name: 'ami-lifecycle-dev-bake-queue-rule', State: 'DISABLED' });
+    events
+      .on(DescribeRuleCommand, { Name: 'ami-lifecycle-dev-recover-rule-3' })
+      .rejects(awsError('ResourceNotFoundException', 'Rule does not exist'));
 
     // Act
     const report = await runDoctor(deployment(), settings);
@@ -606,14 +700,19 @@ describe('event rules and schedules', () => {
         'ami-lifecycle-dev-recover-rule-3 (recover) does not exist on bus default',
       ],
     });
-    expect(events).toHaveReceivedCommandWith(DescribeRuleCommand, { Name: 'ami-lifecycle-dev-bake-queue-rule', EventBusName: 'ami-lifecycle-dev' });
+    expect(events).toHaveReceivedCommandWith(DescribeRuleCommand, {
+      Name: 'ami-lifecycle-dev-bake-queue-rule',
+      EventBusName: 'ami-lifecycle-dev',
+    });
     expect(events).toHaveReceivedCommandWith(DescribeRuleCommand, { Name: 'ami-lifecycle-dev-imageState-rule-1', EventBusName: undefined });
     expect(doctorExitCode(report)).toBe(1);
   });
 
   it('a disabled or missing schedule fails; the status-alarms schedule may be disabled only when statusCheckAlarms is false', async () => {
     // Prepare
-    scheduler.on(GetScheduleCommand, { Name: 'ami-lifecycle-dev-rotate' }).rejects(awsError('ResourceNotFoundException', 'Schedule ami-lifecycle-dev-rotate does not exist.', 404));
+    scheduler
+      .on(GetScheduleCommand, { Name: 'ami-lifecycle-dev-rotate' })
+      .rejects(awsError('ResourceNotFoundException', 'Schedule ami-lifecycle-dev-rotate does not exist.', 404));
 
     // Act
     const report = await runDoctor(deployment(), { ...settings, statusCheckAlarms: true });
@@ -621,7 +720,10 @@ describe('event rules and schedules', () => {
     // Assess
     expect(checkOf(report, 'schedules')).toMatchObject({
       status: 'fail',
-      details: ['ami-lifecycle-dev-rotate (rotate) does not exist', 'ami-lifecycle-dev-status-alarms (statusAlarms) is DISABLED: nothing runs it'],
+      details: [
+        'ami-lifecycle-dev-rotate (rotate) does not exist',
+        'ami-lifecycle-dev-status-alarms (statusAlarms) is DISABLED: nothing runs it',
+      ],
     });
   });
 });
@@ -632,7 +734,9 @@ describe('dead-letter queues', () => {
     sqs.on(GetQueueAttributesCommand, { QueueUrl: `https://sqs.${REGION}.amazonaws.com/${ACCOUNT}/${STACK}-bake-dlq` }).resolves({
       Attributes: { ApproximateNumberOfMessages: '3', ApproximateNumberOfMessagesNotVisible: '1' },
     });
-    sqs.on(GetQueueUrlCommand, { QueueName: `${STACK}-rotate-dlq` }).rejects(awsError('QueueDoesNotExist', 'The specified queue does not exist.'));
+    sqs
+      .on(GetQueueUrlCommand, { QueueName: `${STACK}-rotate-dlq` })
+      .rejects(awsError('QueueDoesNotExist', 'The specified queue does not exist.'));
 
     // Act
     const report = await runDoctor(deployment(), settings);
@@ -692,7 +796,9 @@ describe('ami-lifecycle doctor (the command)', () => {
 
   it('exits 1 when a check fails', async () => {
     // Prepare
-    sqs.on(GetQueueAttributesCommand).resolves({ Attributes: { ApproximateNumberOfMessages: '1', ApproximateNumberOfMessagesNotVisible: '0' } });
+    sqs
+      .on(GetQueueAttributesCommand)
+      .resolves({ Attributes: { ApproximateNumberOfMessages: '1', ApproximateNumberOfMessagesNotVisible: '0' } });
 
     // Act
     const code = await main(['node', 'ami-lifecycle', '--region', REGION, 'doctor']);

@@ -30,7 +30,12 @@ function fleet(): FleetView {
   const instances = [
     instance(WEB_1, { [TAG.bake]: 'nightly', [TAG.lineage]: 'web', [TAG.recover]: 'on-failure', Name: XSS }),
     instance(DB_OLD, { [TAG.bake]: 'nightly', [TAG.lineage]: 'db', [TAG.replacedBy]: DB_NEW, Name: 'db-1' }, 'stopped', 200),
-    instance(DB_NEW, { [TAG.bake]: 'nightly', [TAG.lineage]: 'db', [TAG.replaces]: DB_OLD, [TAG.generation]: '2', [TAG.recover]: 'always', Name: 'db-1' }, 'running', 20),
+    instance(
+      DB_NEW,
+      { [TAG.bake]: 'nightly', [TAG.lineage]: 'db', [TAG.replaces]: DB_OLD, [TAG.generation]: '2', [TAG.recover]: 'always', Name: 'db-1' },
+      'running',
+      20,
+    ),
     instance(SPARE, { [TAG.bake]: 'nightly', [TAG.lineage]: 'spare', Name: 'spare' }, 'running', 2),
   ];
   return view(images, instances);
@@ -45,13 +50,17 @@ const input = (overrides: Partial<ReportInput> = {}): ReportInput => ({ managedB
 /** Each timeline section's lineage and inner HTML. Sections do not nest. */
 function timelines(html: string): Map<string, string> {
   const out = new Map<string, string>();
-  for (const m of html.matchAll(/<section class="timeline[^"]*"[^>]*data-lineage="([^"]*)"[^>]*>([\s\S]*?)<\/section>/g)) out.set(m[1]!, m[2]!);
+  for (const m of html.matchAll(/<section class="timeline[^"]*"[^>]*data-lineage="([^"]*)"[^>]*>([\s\S]*?)<\/section>/g))
+    out.set(m[1]!, m[2]!);
   return out;
 }
 
 /** The marks of a section: their classes and tooltip text (escaped, so free of '<'). */
 function marks(section: string): Array<{ classes: string[]; title: string }> {
-  return [...section.matchAll(/<g class="mark ([^"]*)"><title>([^<]*)<\/title>/g)].map((m) => ({ classes: m[1]!.split(' '), title: m[2]! }));
+  return [...section.matchAll(/<g class="mark ([^"]*)"><title>([^<]*)<\/title>/g)].map((m) => ({
+    classes: m[1]!.split(' '),
+    title: m[2]!,
+  }));
 }
 
 const markOf = (section: string, text: string) => marks(section).filter((m) => m.title.includes(text));
@@ -63,7 +72,9 @@ describe('renderReport', () => {
 
     // Assess
     expect(html.startsWith('<!doctype html>')).toBe(true);
-    expect(html).toMatch(/<html lang="en">[\s\S]*<head>[\s\S]*<title>[^<]+<\/title>[\s\S]*<\/head>[\s\S]*<body>[\s\S]*<\/body>\s*<\/html>\s*$/);
+    expect(html).toMatch(
+      /<html lang="en">[\s\S]*<head>[\s\S]*<title>[^<]+<\/title>[\s\S]*<\/head>[\s\S]*<body>[\s\S]*<\/body>\s*<\/html>\s*$/,
+    );
     expect(html).toContain('<meta charset="utf-8">');
     expect(html).toContain(`<span class="stack">${STACK}</span>`);
     expect(html).toContain('datetime="2026-11-26T12:00:00.000Z"');
@@ -120,13 +131,22 @@ describe('renderReport', () => {
     // Assess
     const relaunches = marks(db).filter((m) => m.classes.includes('relaunch'));
     expect(relaunches).toHaveLength(1);
-    expect(relaunches[0]!.title).toContain('2026-11-25 16:00 UTC: relaunch, generation 2: i-0dddddddddddddddd replaces i-0cccccccccccccccc');
+    expect(relaunches[0]!.title).toContain(
+      '2026-11-25 16:00 UTC: relaunch, generation 2: i-0dddddddddddddddd replaces i-0cccccccccccccccc',
+    );
     expect(marks(timelines(renderReport(input())).get('web')!).filter((m) => m.classes.includes('relaunch'))).toHaveLength(0);
   });
 
   it('places each history event in its own lineage, once, and ignores other stacks', () => {
     // Prepare
-    const baked = event('ImageBaked', 9.9, { imageId: 'ami-0aeb00000000003', imageName: 'n', lineage: 'web', schedule: 'nightly', slot: 's', settledBy: 'event' });
+    const baked = event('ImageBaked', 9.9, {
+      imageId: 'ami-0aeb00000000003',
+      imageName: 'n',
+      lineage: 'web',
+      schedule: 'nightly',
+      slot: 's',
+      settledBy: 'event',
+    });
     const history = [
       event('ImagesRotated', 40, {
         dryRun: false,
@@ -136,13 +156,39 @@ describe('renderReport', () => {
         ],
         failures: [{ resourceId: 'ami-0db000000000000', action: 'DeregisterImage', errorCode: 'X', message: 'm' }],
       }),
-      event('ImageBakeFailed', 29, { phase: 'build', instanceId: DB_OLD, imageId: 'ami-0db000000000001', errorCode: 'Client.Foo', message: 'disk' }),
-      event('InstanceRelaunched', 19.9, { lineage: 'db', failedInstanceId: DB_OLD, newInstanceId: DB_NEW, imageId: 'ami-0db000000000001', trigger: 'state', reason: 'instance stopped', generation: 2 }),
+      event('ImageBakeFailed', 29, {
+        phase: 'build',
+        instanceId: DB_OLD,
+        imageId: 'ami-0db000000000001',
+        errorCode: 'Client.Foo',
+        message: 'disk',
+      }),
+      event('InstanceRelaunched', 19.9, {
+        lineage: 'db',
+        failedInstanceId: DB_OLD,
+        newInstanceId: DB_NEW,
+        imageId: 'ami-0db000000000001',
+        trigger: 'state',
+        reason: 'instance stopped',
+        generation: 2,
+      }),
       baked,
       baked, // at least once: delivered twice
-      event('InstanceRelaunched', 5, { lineage: 'gone', failedInstanceId: 'i-01', newInstanceId: 'i-02', imageId: 'ami-1', trigger: 'alarm', reason: 'x', generation: 1 }),
+      event('InstanceRelaunched', 5, {
+        lineage: 'gone',
+        failedInstanceId: 'i-01',
+        newInstanceId: 'i-02',
+        imageId: 'ami-1',
+        trigger: 'alarm',
+        reason: 'x',
+        generation: 1,
+      }),
       // Another stack's, ignored whatever its shape.
-      { 'detail-type': 'ImageBaked', time: hoursAgo(5).toISOString(), detail: { managedBy: 'someone-else', imageId: 'ami-0other', lineage: 'web' } },
+      {
+        'detail-type': 'ImageBaked',
+        time: hoursAgo(5).toISOString(),
+        detail: { managedBy: 'someone-else', imageId: 'ami-0other', lineage: 'web' },
+      },
       event('BakeRequested', 11, { instanceId: WEB_1, lineage: 'web' }),
     ];
 
@@ -175,7 +221,9 @@ describe('renderReport', () => {
     // Prepare
     const hostile = '"><svg onload=alert(1)>';
     const stack = `${STACK}</title><script>x()</script>`;
-    const history = [event('ImageBakeFailed', 2, { managedBy: stack, phase: 'create', instanceId: WEB_1, errorCode: XSS, message: hostile })];
+    const history = [
+      event('ImageBakeFailed', 2, { managedBy: stack, phase: 'create', instanceId: WEB_1, errorCode: XSS, message: hostile }),
+    ];
 
     // Act
     const html = renderReport(input({ history, managedBy: stack }));

@@ -52,8 +52,12 @@ describe('text rendering', () => {
 
     // Assess
     const lines = text.split('\n');
-    expect(lines[0]).toMatch(/^lineage\s+name\s+instance\s+state\s+schedules\s+recover\s+last good\s+images\s+snapshots\s+next rotation\s+problems$/);
-    expect(lines[2]).toMatch(/^i-0123456789abcdef0\s+web-1\s+i-0123456789abcdef0\s+running\s+nightly\s+on-failure\s+5 h\s+3\s+24\.0 GiB\s+-\s+-$/);
+    expect(lines[0]).toMatch(
+      /^lineage\s+name\s+instance\s+state\s+schedules\s+recover\s+last good\s+images\s+snapshots\s+next rotation\s+problems$/,
+    );
+    expect(lines[2]).toMatch(
+      /^i-0123456789abcdef0\s+web-1\s+i-0123456789abcdef0\s+running\s+nightly\s+on-failure\s+5 h\s+3\s+24\.0 GiB\s+-\s+-$/,
+    );
     expect(lines[3]).toMatch(/^db\s+\(gone\)\s+nightly\s+on-failure\s+none\s+3\s+24\.0 GiB\s+delete 1\s+1$/);
     expect(text).toContain('problems:\n  db: instance gone: no live instance carries the lineage');
   });

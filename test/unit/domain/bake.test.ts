@@ -9,7 +9,6 @@ import { bakeRequest, isWellFormed } from '../fakes.js';
 
 const INSTANCE_ID = 'i-0123456789abcdef0';
 
-
 const run = (overrides: Partial<RunContext> = {}): RunContext => ({
   managedBy: 'ami-lifecycle-test',
   schedule: 'nightly',
@@ -469,7 +468,13 @@ describe('captureOf: the launch configuration a bake captures for recovery', () 
     securityGroupIds: ['sg-0aaaaaaaaaaaaaaaa'],
     ebsOptimized: false,
     monitoring: true,
-    tags: { Name: 'web-1', team: 'payments', [TAG.bake]: 'nightly', [TAG.recover]: 'on-failure', 'aws:cloudformation:stack-name': 'web-stack' },
+    tags: {
+      Name: 'web-1',
+      team: 'payments',
+      [TAG.bake]: 'nightly',
+      [TAG.recover]: 'on-failure',
+      'aws:cloudformation:stack-name': 'web-stack',
+    },
   };
   const withLaunch = (overrides: Partial<InstanceSummary> = {}): InstanceSummary => ({
     ...instance({ ...launch.tags }),
@@ -578,7 +583,9 @@ describe('captureOf: the launch configuration a bake captures for recovery', () 
       fc.property(
         fc.dictionary(fc.string({ minLength: 1, maxLength: 20 }), fc.string({ maxLength: 20 }), { maxKeys: 6 }),
         fc.constantFrom('t3.micro', 't3.small', 'm7g.large'),
-        fc.option(fc.date({ min: new Date('2020-01-01T00:00:00Z'), max: new Date('2030-01-01T00:00:00Z'), noInvalidDate: true }), { nil: undefined }),
+        fc.option(fc.date({ min: new Date('2020-01-01T00:00:00Z'), max: new Date('2030-01-01T00:00:00Z'), noInvalidDate: true }), {
+          nil: undefined,
+        }),
         lineage,
         (tags, instanceType, launchTime, lin) => {
           // Prepare
@@ -649,7 +656,10 @@ describe('decideBake: capture and replaced instances', () => {
 
   it.each(['running', 'stopped'])('skips a %s instance that was replaced, whatever its tags say', (state) => {
     // Prepare: even a policy problem is not reported: the instance no longer belongs to the lineage
-    const subject: InstanceSummary = { ...instance({ [TAG.bake]: 'nightly', [TAG.reboot]: 'yes', [TAG.replacedBy]: 'i-0fedcba9876543210' }, state), launch };
+    const subject: InstanceSummary = {
+      ...instance({ [TAG.bake]: 'nightly', [TAG.reboot]: 'yes', [TAG.replacedBy]: 'i-0fedcba9876543210' }, state),
+      launch,
+    };
 
     // Act
     const decision = decideBake(subject, run());
@@ -659,6 +669,8 @@ describe('decideBake: capture and replaced instances', () => {
   });
 
   it('skips a replaced instance that is gone as gone', () => {
-    expect(decideBake(instance({ [TAG.bake]: 'nightly', [TAG.replacedBy]: 'i-0fedcba9876543210' }, 'terminated'), run())).toEqual({ skip: 'gone' });
+    expect(decideBake(instance({ [TAG.bake]: 'nightly', [TAG.replacedBy]: 'i-0fedcba9876543210' }, 'terminated'), run())).toEqual({
+      skip: 'gone',
+    });
   });
 });

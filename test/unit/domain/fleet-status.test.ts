@@ -60,7 +60,12 @@ describe('summariseFleet', () => {
   it('shows the replacement as the current instance, never the replaced one, and lists the relaunches', () => {
     // Prepare
     const old = instance('i-0aaaaaaaaaaaaaaaa', { ...WEB, [TAG.replacedBy]: 'i-0bbbbbbbbbbbbbbbb' }, 'stopped', 100);
-    const replacement = instance('i-0bbbbbbbbbbbbbbbb', { ...WEB, [TAG.replaces]: 'i-0aaaaaaaaaaaaaaaa', [TAG.generation]: '1' }, 'running', 1);
+    const replacement = instance(
+      'i-0bbbbbbbbbbbbbbbb',
+      { ...WEB, [TAG.replaces]: 'i-0aaaaaaaaaaaaaaaa', [TAG.generation]: '1' },
+      'running',
+      1,
+    );
 
     // Act
     const [row] = summariseFleet(input([image('ami-3', 'web', 10)], [old, replacement]));

@@ -166,7 +166,9 @@ describe('settle (property)', () => {
         (state, status, owner, stateReason, errorMessage) => {
           // Prepare
           const subject = image(state, status, {
-            stateReason, tags: { [TAG.managedBy]: owner, ...(status ? { [TAG.status]: status } : {}) } });
+            stateReason,
+            tags: { [TAG.managedBy]: owner, ...(status ? { [TAG.status]: status } : {}) },
+          });
 
           // Act
           const s = settle(subject, STACK, errorMessage === undefined ? undefined : { errorMessage });

@@ -140,7 +140,14 @@ describe('relaunchSpec', () => {
 
   it('launches the captured configuration from the image, with the token and tags of this replacement', () => {
     // Prepare
-    const failedTags = { Name: 'web-1b', [TAG.lineage]: 'web', [TAG.recover]: 'on-failure', [TAG.generation]: '4', [TAG.captured]: '0123456789abcdef', 'aws:ec2:fleet-id': 'f' };
+    const failedTags = {
+      Name: 'web-1b',
+      [TAG.lineage]: 'web',
+      [TAG.recover]: 'on-failure',
+      [TAG.generation]: '4',
+      [TAG.captured]: '0123456789abcdef',
+      'aws:ec2:fleet-id': 'f',
+    };
 
     // Act
     const spec = relaunchSpec({ failedInstanceId: FAILED, lineage: 'web', imageId: 'ami-00000003', config: stored, failedTags });
@@ -176,7 +183,8 @@ describe('relaunchSpec', () => {
 });
 
 describe('withinTagLimit: EC2 takes 50 tags per resource', () => {
-  const operatorTags = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`team-${String(i).padStart(2, '0')}`, `v${i}`]));
+  const operatorTags = (n: number) =>
+    Object.fromEntries(Array.from({ length: n }, (_, i) => [`team-${String(i).padStart(2, '0')}`, `v${i}`]));
   const own = { [TAG.lineage]: 'web', [TAG.replaces]: 'i-0123456789abcdef0', [TAG.generation]: '2' };
 
   it('keeps all of exactly 50, and aws: tags do not count', () => {
@@ -204,7 +212,11 @@ describe('withinTagLimit: EC2 takes 50 tags per resource', () => {
 
   it('property: never more than 50 counted tags, the service own kept first, nothing lost unreported', () => {
     const tagsArb = fc.dictionary(
-      fc.oneof(fc.string({ minLength: 1, maxLength: 12 }), fc.string({ minLength: 1, maxLength: 8 }).map((k) => `ami-lifecycle:${k}`), fc.constant('aws:x')),
+      fc.oneof(
+        fc.string({ minLength: 1, maxLength: 12 }),
+        fc.string({ minLength: 1, maxLength: 8 }).map((k) => `ami-lifecycle:${k}`),
+        fc.constant('aws:x'),
+      ),
       fc.string({ maxLength: 4 }),
       { maxKeys: 120 },
     );

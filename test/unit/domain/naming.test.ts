@@ -5,7 +5,6 @@ import { isWellFormed } from '../fakes.js';
 
 const key: ImageKey = { managedBy: 'ami-lifecycle-prod', lineage: 'i-0123456789abcdef0', schedule: 'nightly', slot: '2026-11-26' };
 
-
 describe('imageName', () => {
   it('has the shape <managedBy>/<lineage>/<schedule>/<slot>', () => {
     // Act
@@ -128,13 +127,17 @@ describe('imageDescription', () => {
 
   it('never exceeds 255 characters (property)', () => {
     fc.assert(
-      fc.property(fc.string({ maxLength: 300 }), fc.option(fc.string({ maxLength: 300, unit: 'grapheme' }), { nil: undefined }), (lineage, instanceName) => {
-        // Act
-        const text = imageDescription({ ...key, lineage, instanceId: 'i-0123456789abcdef0', instanceName });
+      fc.property(
+        fc.string({ maxLength: 300 }),
+        fc.option(fc.string({ maxLength: 300, unit: 'grapheme' }), { nil: undefined }),
+        (lineage, instanceName) => {
+          // Act
+          const text = imageDescription({ ...key, lineage, instanceId: 'i-0123456789abcdef0', instanceName });
 
-        // Assess
-        expect(text.length).toBeLessThanOrEqual(255);
-      }),
+          // Assess
+          expect(text.length).toBeLessThanOrEqual(255);
+        },
+      ),
     );
   });
 
@@ -164,9 +167,16 @@ const pad = (n: number, w = 2) => String(n).padStart(w, '0');
 const slot = fc.oneof(
   fc.tuple(fc.integer({ min: 0, max: 9999 }), fc.integer({ min: 1, max: 12 })).map(([y, m]) => `${pad(y, 4)}-${pad(m)}`),
   fc.tuple(fc.integer({ min: 0, max: 9999 }), fc.integer({ min: 1, max: 53 })).map(([y, w]) => `${pad(y, 4)}-W${pad(w)}`),
-  fc.tuple(fc.integer({ min: 0, max: 9999 }), fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1, max: 31 })).map(([y, m, d]) => `${pad(y, 4)}-${pad(m)}-${pad(d)}`),
   fc
-    .tuple(fc.integer({ min: 0, max: 9999 }), fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1, max: 31 }), fc.integer({ min: 0, max: 23 }))
+    .tuple(fc.integer({ min: 0, max: 9999 }), fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1, max: 31 }))
+    .map(([y, m, d]) => `${pad(y, 4)}-${pad(m)}-${pad(d)}`),
+  fc
+    .tuple(
+      fc.integer({ min: 0, max: 9999 }),
+      fc.integer({ min: 1, max: 12 }),
+      fc.integer({ min: 1, max: 31 }),
+      fc.integer({ min: 0, max: 23 }),
+    )
     .map(([y, m, d, h]) => `${pad(y, 4)}-${pad(m)}-${pad(d)}T${pad(h)}`),
 );
 const imageKey = fc.record({ managedBy, lineage, schedule, slot });
@@ -203,16 +213,21 @@ describe('imageName (properties)', () => {
 
   it('is injective even for keys that differ in one field only', () => {
     fc.assert(
-      fc.property(imageKey, fc.constantFrom('managedBy', 'lineage', 'schedule', 'slot') as fc.Arbitrary<keyof ImageKey>, imageKey, (a, field, other) => {
-        // Prepare
-        const b = { ...a, [field]: other[field] };
+      fc.property(
+        imageKey,
+        fc.constantFrom('managedBy', 'lineage', 'schedule', 'slot') as fc.Arbitrary<keyof ImageKey>,
+        imageKey,
+        (a, field, other) => {
+          // Prepare
+          const b = { ...a, [field]: other[field] };
 
-        // Act
-        const [na, nb] = [imageName(a), imageName(b)];
+          // Act
+          const [na, nb] = [imageName(a), imageName(b)];
 
-        // Assess
-        expect(na === nb).toBe(a[field] === b[field]);
-      }),
+          // Assess
+          expect(na === nb).toBe(a[field] === b[field]);
+        },
+      ),
       { numRuns: 500 },
     );
   });

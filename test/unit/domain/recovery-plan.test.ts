@@ -143,7 +143,9 @@ describe('relaunchesInLastHour', () => {
   });
 
   it('counts terminated replacements too: a relaunch that died still was a relaunch', () => {
-    const instances: InstanceSummary[] = [{ instanceId: 'i-00000000000000001', state: 'terminated', tags: { [TAG.replaces]: FAILED }, launchTime: minutesAgo(3) }];
+    const instances: InstanceSummary[] = [
+      { instanceId: 'i-00000000000000001', state: 'terminated', tags: { [TAG.replaces]: FAILED }, launchTime: minutesAgo(3) },
+    ];
     expect(relaunchesInLastHour(instances, NOW)).toBe(1);
   });
 });
@@ -233,7 +235,10 @@ describe('planRecovery: a replacement exists already', () => {
 
   it("reports the replacement's own generation, and no launch time when EC2 shows none", () => {
     // Prepare
-    const replacement = replacementOf(FAILED, 'running', { launchTime: undefined, tags: { ...OPT_IN, [TAG.replaces]: FAILED, [TAG.generation]: '4' } });
+    const replacement = replacementOf(FAILED, 'running', {
+      launchTime: undefined,
+      tags: { ...OPT_IN, [TAG.replaces]: FAILED, [TAG.generation]: '4' },
+    });
 
     // Act
     const plan = planRecovery(planInput({ lineageInstances: [failedInstance(), replacement] }));
@@ -249,7 +254,10 @@ describe('planRecovery: a replacement exists already', () => {
     const live = replacementOf(FAILED, 'running');
 
     // Act
-    const plans = [[dead, live], [live, dead]].map((pair) => planRecovery(planInput({ lineageInstances: [failedInstance(), ...pair] })));
+    const plans = [
+      [dead, live],
+      [live, dead],
+    ].map((pair) => planRecovery(planInput({ lineageInstances: [failedInstance(), ...pair] })));
 
     // Assess
     expect(plans.map((p) => p.action === 'resume' && p.replacementId)).toEqual([REPLACEMENT, REPLACEMENT]);
@@ -263,8 +271,14 @@ describe('planRecovery: a replacement exists already', () => {
     const deadB = replacementOf(FAILED, 'terminated', { instanceId: 'i-0aaaaaaaaaaaaaaa4' });
 
     // Act
-    const resumed = [[liveA, liveB], [liveB, liveA]].map((pair) => planRecovery(planInput({ lineageInstances: [failedInstance(), ...pair] })));
-    const skipped = [[deadA, deadB], [deadB, deadA]].map((pair) => planRecovery(planInput({ lineageInstances: [failedInstance(), ...pair] })));
+    const resumed = [
+      [liveA, liveB],
+      [liveB, liveA],
+    ].map((pair) => planRecovery(planInput({ lineageInstances: [failedInstance(), ...pair] })));
+    const skipped = [
+      [deadA, deadB],
+      [deadB, deadA],
+    ].map((pair) => planRecovery(planInput({ lineageInstances: [failedInstance(), ...pair] })));
 
     // Assess
     expect(resumed[0]).toEqual(resumed[1]);
@@ -276,11 +290,18 @@ describe('planRecovery: a replacement exists already', () => {
   it('resumes even when a fresh relaunch would be refused (limit reached, no image, no configuration)', () => {
     // Prepare: three replacements this hour, one of them of the failed instance
     const others = ['i-0aaaaaaaaaaaaaaa1', 'i-0aaaaaaaaaaaaaaa2'].map(
-      (id, n): InstanceSummary => ({ instanceId: id, state: 'running', tags: { [TAG.replaces]: `i-0bbbbbbbbbbbbbbb${n}` }, launchTime: minutesAgo(5) }),
+      (id, n): InstanceSummary => ({
+        instanceId: id,
+        state: 'running',
+        tags: { [TAG.replaces]: `i-0bbbbbbbbbbbbbbb${n}` },
+        launchTime: minutesAgo(5),
+      }),
     );
 
     // Act
-    const plan = planRecovery(planInput({ lineageInstances: [...others, replacementOf(FAILED, 'running')], images: [], config: undefined }));
+    const plan = planRecovery(
+      planInput({ lineageInstances: [...others, replacementOf(FAILED, 'running')], images: [], config: undefined }),
+    );
 
     // Assess
     expect(plan).toMatchObject({ action: 'resume', replacementId: REPLACEMENT });
@@ -367,7 +388,11 @@ describe('planRecovery: failures that are no failures', () => {
 
   it('skips an instance under maintenance even with always', () => {
     // Prepare
-    const instance = failedInstance({ state: 'stopped', stateReasonCode: 'Client.UserInitiatedShutdown', tags: { ...OPT_IN, [TAG.recover]: 'always', [TAG.maintenance]: 'kernel upgrade' } });
+    const instance = failedInstance({
+      state: 'stopped',
+      stateReasonCode: 'Client.UserInitiatedShutdown',
+      tags: { ...OPT_IN, [TAG.recover]: 'always', [TAG.maintenance]: 'kernel upgrade' },
+    });
 
     // Act
     const plan = planRecovery(planInput({ signal: stopped, instance }));
@@ -378,7 +403,9 @@ describe('planRecovery: failures that are no failures', () => {
 
   it('skips an alarm that watches no status check', () => {
     // Act
-    const plan = planRecovery(planInput({ signal: { ...statusAlarm, metric: 'CPUUtilization' }, instance: failedInstance({ state: 'running' }) }));
+    const plan = planRecovery(
+      planInput({ signal: { ...statusAlarm, metric: 'CPUUtilization' }, instance: failedInstance({ state: 'running' }) }),
+    );
 
     // Assess
     expect(plan).toEqual({ action: 'skip', reason: 'alarm web-status watches CPUUtilization, not a status check' });
@@ -420,7 +447,12 @@ describe('planRecovery: limits and missing pieces', () => {
 
   it('skips when the lineage has no good, available image', () => {
     // Prepare
-    const images = [image('ami-0000000a', 1, 'pending', 'pending'), image('ami-0000000b', 2, 'bad'), image('ami-0000000c', 3, 'failed', 'failed'), image('ami-0000000d', 4, 'good', 'pending')];
+    const images = [
+      image('ami-0000000a', 1, 'pending', 'pending'),
+      image('ami-0000000b', 2, 'bad'),
+      image('ami-0000000c', 3, 'failed', 'failed'),
+      image('ami-0000000d', 4, 'good', 'pending'),
+    ];
 
     // Act
     const plan = planRecovery(planInput({ images }));
@@ -455,7 +487,12 @@ describe('planRecovery: the relaunch', () => {
         'aws:cloudformation:stack-name': 'web-stack',
       },
     });
-    const images = [...IMAGES, image('ami-0000000a', 1, 'pending', 'pending'), image('ami-0000000b', 2, 'bad'), image('ami-0000000c', 3, 'good', 'pending')];
+    const images = [
+      ...IMAGES,
+      image('ami-0000000a', 1, 'pending', 'pending'),
+      image('ami-0000000b', 2, 'bad'),
+      image('ami-0000000c', 3, 'good', 'pending'),
+    ];
 
     // Act
     const plan = planRecovery(planInput({ signal: statusAlarm, instance, images }));
@@ -487,7 +524,10 @@ describe('planRecovery: the relaunch', () => {
     const plan = planRecovery(planInput({ lineage: 'web-2' }));
 
     // Assess
-    expect(plan).toMatchObject({ action: 'relaunch', spec: { clientToken: replacementToken('web-2', FAILED), tags: { [TAG.lineage]: 'web-2' } } });
+    expect(plan).toMatchObject({
+      action: 'relaunch',
+      spec: { clientToken: replacementToken('web-2', FAILED), tags: { [TAG.lineage]: 'web-2' } },
+    });
   });
 
   it('takes the tags captured with the configuration when the failed instance is gone', () => {
@@ -514,8 +554,16 @@ describe('planRecovery: the relaunch', () => {
   it('continues the highest generation of the lineage when the failed instance is gone', () => {
     // Prepare: the captured tags carry no generation; the lineage's instances do
     const health: FailureSignal = { kind: 'health', instanceId: FAILED, eventTypeCode: 'AWS_EC2_INSTANCE_STOP_SCHEDULED' };
-    const generation = (id: string, g: string): InstanceSummary => ({ instanceId: id, state: 'terminated', tags: { ...OPT_IN, [TAG.generation]: g } });
-    const lineageInstances = [generation('i-0aaaaaaaaaaaaaaa1', '3'), generation('i-0aaaaaaaaaaaaaaa2', '5'), generation('i-0aaaaaaaaaaaaaaa3', 'junk')];
+    const generation = (id: string, g: string): InstanceSummary => ({
+      instanceId: id,
+      state: 'terminated',
+      tags: { ...OPT_IN, [TAG.generation]: g },
+    });
+    const lineageInstances = [
+      generation('i-0aaaaaaaaaaaaaaa1', '3'),
+      generation('i-0aaaaaaaaaaaaaaa2', '5'),
+      generation('i-0aaaaaaaaaaaaaaa3', 'junk'),
+    ];
 
     // Act
     const plan = planRecovery(planInput({ signal: health, instance: undefined, lineageInstances }));
@@ -633,7 +681,10 @@ describe('planRecovery: crash loops', () => {
 const hex17 = fc.stringMatching(/^[0-9a-f]{17}$/);
 const imageArb = fc.record({
   // the ids failed instances are launched from come up often: crash loops then exclude a listed image
-  imageId: fc.oneof(fc.constantFrom('ami-00000001', 'ami-00000002', 'ami-00000003'), fc.stringMatching(/^[0-9a-f]{8}$/).map((h) => `ami-${h}`)),
+  imageId: fc.oneof(
+    fc.constantFrom('ami-00000001', 'ami-00000002', 'ami-00000003'),
+    fc.stringMatching(/^[0-9a-f]{8}$/).map((h) => `ami-${h}`),
+  ),
   status: fc.oneof({ weight: 2, arbitrary: fc.constant('good') }, fc.constantFrom('pending', 'failed', 'bad', null)),
   state: fc.oneof({ weight: 2, arbitrary: fc.constant('available') }, fc.constantFrom('pending', 'failed')),
   minutes: fc.integer({ min: 0, max: 60 * 24 * 90 }),
@@ -645,52 +696,65 @@ const STATES = ['pending', 'running', 'stopping', 'stopped', 'shutting-down', 't
 const LIVE_STATES = ['pending', 'running', 'stopping', 'stopped'] as const;
 const signalArb: fc.Arbitrary<FailureSignal> = fc.oneof(
   fc.constantFrom('stopped', 'terminated').map((state): FailureSignal => ({ kind: 'state', instanceId: FAILED, state })),
-  fc.constantFrom('StatusCheckFailed', 'CPUUtilization').map((metric): FailureSignal => ({ kind: 'alarm', instanceId: FAILED, alarmName: 'a', metric })),
-  fc.constantFrom('AWS_EC2_INSTANCE_STOP_SCHEDULED', 'AWS_EC2_OPERATIONAL_NOTIFICATION').map((eventTypeCode): FailureSignal => ({ kind: 'health', instanceId: FAILED, eventTypeCode })),
+  fc
+    .constantFrom('StatusCheckFailed', 'CPUUtilization')
+    .map((metric): FailureSignal => ({ kind: 'alarm', instanceId: FAILED, alarmName: 'a', metric })),
+  fc
+    .constantFrom('AWS_EC2_INSTANCE_STOP_SCHEDULED', 'AWS_EC2_OPERATIONAL_NOTIFICATION')
+    .map((eventTypeCode): FailureSignal => ({ kind: 'health', instanceId: FAILED, eventTypeCode })),
 );
-const failedArb: fc.Arbitrary<InstanceSummary | undefined> = fc.option(
-  fc.record({
-    state: fc.constantFrom(...STATES),
-    recover: fc.constantFrom('on-failure', 'always', 'off', 'sometimes'),
-    replaces: fc.boolean(),
-    maintenance: fc.boolean(),
-    replacedBy: fc.boolean(),
-    imageId: fc.option(fc.constantFrom('ami-00000001', 'ami-00000002', 'ami-00000003'), { nil: undefined }),
-    launchedMinutesAgo: fc.integer({ min: 0, max: 600 }),
-    reason: fc.constantFrom('Server.InternalError', 'Client.UserInitiatedShutdown', undefined, ...Object.keys(LAUNCH_REFUSALS)),
-  }),
-  { nil: undefined },
-).map((f) =>
-  f === undefined
-    ? undefined
-    : failedInstance({
-        state: f.state,
-        imageId: f.imageId,
-        launchTime: minutesAgo(f.launchedMinutesAgo),
-        stateReasonCode: f.reason,
-        tags: {
-          ...OPT_IN,
-          [TAG.recover]: f.recover,
-          ...(f.replaces ? { [TAG.replaces]: 'i-0aaaabbbbccccdddd' } : {}),
-          ...(f.maintenance ? { [TAG.maintenance]: 'yes' } : {}),
-          ...(f.replacedBy ? { [TAG.replacedBy]: REPLACEMENT } : {}),
-        },
-      }),
-);
-/** Other instances of the lineage: plain ones and replacements of instances other than the failed one. */
-const othersArb = fc.uniqueArray(
-  fc.record({ id: hex17, state: fc.constantFrom(...STATES), replaces: fc.option(hex17, { nil: undefined }), minutes: fc.integer({ min: 0, max: 180 }) }),
-  { selector: (o) => o.id, maxLength: 6 },
-).map((list) =>
-  list.map(
-    (o): InstanceSummary => ({
-      instanceId: `i-${o.id}`,
-      state: o.state,
-      tags: { ...OPT_IN, ...(o.replaces ? { [TAG.replaces]: `i-${o.replaces}` } : {}) },
-      launchTime: minutesAgo(o.minutes),
+const failedArb: fc.Arbitrary<InstanceSummary | undefined> = fc
+  .option(
+    fc.record({
+      state: fc.constantFrom(...STATES),
+      recover: fc.constantFrom('on-failure', 'always', 'off', 'sometimes'),
+      replaces: fc.boolean(),
+      maintenance: fc.boolean(),
+      replacedBy: fc.boolean(),
+      imageId: fc.option(fc.constantFrom('ami-00000001', 'ami-00000002', 'ami-00000003'), { nil: undefined }),
+      launchedMinutesAgo: fc.integer({ min: 0, max: 600 }),
+      reason: fc.constantFrom('Server.InternalError', 'Client.UserInitiatedShutdown', undefined, ...Object.keys(LAUNCH_REFUSALS)),
     }),
-  ),
-);
+    { nil: undefined },
+  )
+  .map((f) =>
+    f === undefined
+      ? undefined
+      : failedInstance({
+          state: f.state,
+          imageId: f.imageId,
+          launchTime: minutesAgo(f.launchedMinutesAgo),
+          stateReasonCode: f.reason,
+          tags: {
+            ...OPT_IN,
+            [TAG.recover]: f.recover,
+            ...(f.replaces ? { [TAG.replaces]: 'i-0aaaabbbbccccdddd' } : {}),
+            ...(f.maintenance ? { [TAG.maintenance]: 'yes' } : {}),
+            ...(f.replacedBy ? { [TAG.replacedBy]: REPLACEMENT } : {}),
+          },
+        }),
+  );
+/** Other instances of the lineage: plain ones and replacements of instances other than the failed one. */
+const othersArb = fc
+  .uniqueArray(
+    fc.record({
+      id: hex17,
+      state: fc.constantFrom(...STATES),
+      replaces: fc.option(hex17, { nil: undefined }),
+      minutes: fc.integer({ min: 0, max: 180 }),
+    }),
+    { selector: (o) => o.id, maxLength: 6 },
+  )
+  .map((list) =>
+    list.map(
+      (o): InstanceSummary => ({
+        instanceId: `i-${o.id}`,
+        state: o.state,
+        tags: { ...OPT_IN, ...(o.replaces ? { [TAG.replaces]: `i-${o.replaces}` } : {}) },
+        launchTime: minutesAgo(o.minutes),
+      }),
+    ),
+  );
 const planInputArb = fc
   .record({
     signal: signalArb,
@@ -712,7 +776,11 @@ const planInputArb = fc
       instance: r.instance,
       tags: r.instance?.tags ?? CONFIG.tags,
       images: r.images,
-      lineageInstances: [...(r.instance ? [r.instance] : []), ...r.others, ...(r.replacement ? [replacementOf(FAILED, r.replacement)] : [])],
+      lineageInstances: [
+        ...(r.instance ? [r.instance] : []),
+        ...r.others,
+        ...(r.replacement ? [replacementOf(FAILED, r.replacement)] : []),
+      ],
       config: r.hasConfig ? CONFIG : undefined,
       settings: { maxRelaunchesPerHour: r.max, crashLoopGraceMinutes: r.grace },
     }),
@@ -729,7 +797,10 @@ const relaunchableArb = planInputArb.map((input): RecoveryPlanInput => {
     signal: terminated,
     instance,
     tags,
-    lineageInstances: [...(instance ? [instance] : []), ...input.lineageInstances.filter((i) => i.instanceId !== FAILED && i.tags[TAG.replaces] !== FAILED)],
+    lineageInstances: [
+      ...(instance ? [instance] : []),
+      ...input.lineageInstances.filter((i) => i.instanceId !== FAILED && i.tags[TAG.replaces] !== FAILED),
+    ],
     config: CONFIG,
     settings: { ...input.settings, maxRelaunchesPerHour: 100 },
   };
@@ -784,7 +855,8 @@ describe('planRecovery (properties)', () => {
         fc.subarray(['i-0aaaaaaaaaaaaaaa7', 'i-0aaaaaaaaaaaaaaa8']),
         (base, state, mode, deadIds) => {
           // Prepare: a live replacement (perhaps besides dead ones), and a failed instance opted in and not yet marked replaced
-          const optedIn = (tags: Tags): Tags => Object.fromEntries(Object.entries({ ...tags, [TAG.recover]: mode }).filter(([k]) => k !== TAG.replacedBy));
+          const optedIn = (tags: Tags): Tags =>
+            Object.fromEntries(Object.entries({ ...tags, [TAG.recover]: mode }).filter(([k]) => k !== TAG.replacedBy));
           const instance = base.instance && { ...base.instance, tags: optedIn(base.instance.tags) };
           const dead = deadIds.map((id) => replacementOf(FAILED, 'terminated', { instanceId: id }));
           const lineageInstances = [

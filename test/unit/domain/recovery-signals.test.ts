@@ -4,13 +4,18 @@ import { describe, expect, it } from 'vitest';
 import { AlarmStateChangeEvent, HealthEvent, InstanceStateChangeEvent } from '../../../shared/domain/incoming.js';
 import { signalsOf } from '../../../shared/domain/recovery.js';
 
-const sample = (name: string) => JSON.parse(readFileSync(new URL(`../../../events/${name}`, import.meta.url), 'utf8')) as Record<string, unknown>;
+const sample = (name: string) =>
+  JSON.parse(readFileSync(new URL(`../../../events/${name}`, import.meta.url), 'utf8')) as Record<string, unknown>;
 const ID = 'i-0123456789abcdef0';
 
 describe('recovery trigger samples', () => {
   it('a termination and a stop are state signals', () => {
-    expect(signalsOf(InstanceStateChangeEvent.parse(sample('instance-terminated.json')))).toEqual([{ kind: 'state', instanceId: ID, state: 'terminated' }]);
-    expect(signalsOf(InstanceStateChangeEvent.parse(sample('instance-stopped.json')))).toEqual([{ kind: 'state', instanceId: ID, state: 'stopped' }]);
+    expect(signalsOf(InstanceStateChangeEvent.parse(sample('instance-terminated.json')))).toEqual([
+      { kind: 'state', instanceId: ID, state: 'terminated' },
+    ]);
+    expect(signalsOf(InstanceStateChangeEvent.parse(sample('instance-stopped.json')))).toEqual([
+      { kind: 'state', instanceId: ID, state: 'stopped' },
+    ]);
   });
 
   it('other instance states are no signal', () => {
@@ -29,13 +34,20 @@ describe('recovery trigger samples', () => {
   it('a health event names instances by ARN or bare id, each once', () => {
     const health = HealthEvent.parse(sample('health-instance-retirement.json'));
     expect(signalsOf(health)).toEqual([{ kind: 'health', instanceId: ID, eventTypeCode: 'AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED' }]);
-    const bare = { ...health, resources: [], detail: { ...health.detail, affectedEntities: [{ entityValue: ID }, { entityValue: 'i-0fedcba9876543210' }] } };
+    const bare = {
+      ...health,
+      resources: [],
+      detail: { ...health.detail, affectedEntities: [{ entityValue: ID }, { entityValue: 'i-0fedcba9876543210' }] },
+    };
     expect(signalsOf(bare).map((s) => s.instanceId)).toEqual([ID, 'i-0fedcba9876543210']);
     expect(signalsOf({ ...health, detail: { ...health.detail, service: 'RDS' } })).toEqual([]);
   });
 
   it('rejects an event of the wrong shape with the failing fields named', () => {
-    const result = InstanceStateChangeEvent.safeParse({ ...sample('instance-stopped.json'), detail: { 'instance-id': 'vm-1', state: 'exploded' } });
+    const result = InstanceStateChangeEvent.safeParse({
+      ...sample('instance-stopped.json'),
+      detail: { 'instance-id': 'vm-1', state: 'exploded' },
+    });
     expect(result.success).toBe(false);
     expect(result.error!.issues.map((i) => i.path.join('.'))).toEqual(['detail.instance-id', 'detail.state']);
   });

@@ -72,7 +72,12 @@ describe('instanceIdOf', () => {
 describe('recoveryImage', () => {
   it('is the newest good, available image, never a pending, failed or bad one', () => {
     // Prepare
-    const images = [img('ami-0000000a', 1, 'pending', 'pending'), img('ami-0000000b', 2, 'failed', 'failed'), img('ami-0000000c', 3, 'bad'), ...IMAGES];
+    const images = [
+      img('ami-0000000a', 1, 'pending', 'pending'),
+      img('ami-0000000b', 2, 'failed', 'failed'),
+      img('ami-0000000c', 3, 'bad'),
+      ...IMAGES,
+    ];
 
     // Act / Assess
     expect(recoveryImage(images)?.imageId).toBe('ami-00000003');
@@ -88,21 +93,25 @@ describe('recoveryImage', () => {
       createdAt: fc.date({ min: new Date('2026-01-01T00:00:00Z'), max: new Date('2027-01-01T00:00:00Z'), noInvalidDate: true }),
     });
     fc.assert(
-      fc.property(fc.array(arbImage, { maxLength: 12 }), fc.array(fc.stringMatching(/^ami-[0-9a-f]{8}$/), { maxLength: 4 }), (images, excluded) => {
-        const chosen = recoveryImage(images, new Set(excluded));
-        if (!chosen) {
-          expect(images.some((i) => i.status === 'good' && i.state === 'available' && !excluded.includes(i.imageId))).toBe(false);
-          return;
-        }
-        expect(chosen.status).toBe('good');
-        expect(chosen.state).toBe('available');
-        expect(excluded).not.toContain(chosen.imageId);
-        for (const other of images) {
-          if (other.status === 'good' && other.state === 'available' && !excluded.includes(other.imageId)) {
-            expect(other.createdAt.getTime()).toBeLessThanOrEqual(chosen.createdAt.getTime());
+      fc.property(
+        fc.array(arbImage, { maxLength: 12 }),
+        fc.array(fc.stringMatching(/^ami-[0-9a-f]{8}$/), { maxLength: 4 }),
+        (images, excluded) => {
+          const chosen = recoveryImage(images, new Set(excluded));
+          if (!chosen) {
+            expect(images.some((i) => i.status === 'good' && i.state === 'available' && !excluded.includes(i.imageId))).toBe(false);
+            return;
           }
-        }
-      }),
+          expect(chosen.status).toBe('good');
+          expect(chosen.state).toBe('available');
+          expect(excluded).not.toContain(chosen.imageId);
+          for (const other of images) {
+            if (other.status === 'good' && other.state === 'available' && !excluded.includes(other.imageId)) {
+              expect(other.createdAt.getTime()).toBeLessThanOrEqual(chosen.createdAt.getTime());
+            }
+          }
+        },
+      ),
     );
   });
 });
@@ -115,7 +124,11 @@ describe('decideRecovery', () => {
   it('does nothing when recovery is off, or the instance was already replaced', () => {
     expect(decideRecovery(input({ mode: 'off' }))).toMatchObject({ action: 'skip', reason: 'recovery is off for this instance' });
     expect(
-      decideRecovery(input({ instance: { tags: { [TAG.replacedBy]: 'i-0fedcba9876543210' }, state: 'stopped', stateReasonCode: 'Server.InternalError' } })),
+      decideRecovery(
+        input({
+          instance: { tags: { [TAG.replacedBy]: 'i-0fedcba9876543210' }, state: 'stopped', stateReasonCode: 'Server.InternalError' },
+        }),
+      ),
     ).toMatchObject({ action: 'skip', reason: 'already replaced by i-0fedcba9876543210' });
   });
 
@@ -136,7 +149,9 @@ describe('decideRecovery', () => {
   });
 
   it('skips an instance under maintenance even with always', () => {
-    const decision = decideRecovery(input({ mode: 'always', instance: { tags: { [MAINTENANCE_TAG]: 'kernel upgrade' }, state: 'stopped' } }));
+    const decision = decideRecovery(
+      input({ mode: 'always', instance: { tags: { [MAINTENANCE_TAG]: 'kernel upgrade' }, state: 'stopped' } }),
+    );
     expect(decision).toMatchObject({ action: 'skip', reason: expect.stringMatching(/ami-lifecycle:maintenance/) });
   });
 
@@ -146,9 +161,15 @@ describe('decideRecovery', () => {
     const running = { tags: {}, state: 'running' };
     expect(decideRecovery(input({ signal: alarm('StatusCheckFailed_System'), instance: running }))).toMatchObject({ action: 'relaunch' });
     expect(decideRecovery(input({ signal: alarm('CPUUtilization'), instance: running }))).toMatchObject({ action: 'skip' });
-    expect(decideRecovery(input({ signal: health('AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED'), instance: running }))).toMatchObject({ action: 'relaunch' });
-    expect(decideRecovery(input({ signal: health('AWS_EC2_INSTANCE_STOP_SCHEDULED'), instance: running }))).toMatchObject({ action: 'relaunch' });
-    expect(decideRecovery(input({ signal: health('AWS_EC2_OPERATIONAL_NOTIFICATION'), instance: running }))).toMatchObject({ action: 'skip' });
+    expect(decideRecovery(input({ signal: health('AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED'), instance: running }))).toMatchObject({
+      action: 'relaunch',
+    });
+    expect(decideRecovery(input({ signal: health('AWS_EC2_INSTANCE_STOP_SCHEDULED'), instance: running }))).toMatchObject({
+      action: 'relaunch',
+    });
+    expect(decideRecovery(input({ signal: health('AWS_EC2_OPERATIONAL_NOTIFICATION'), instance: running }))).toMatchObject({
+      action: 'skip',
+    });
   });
 
   it('gives up past the hourly limit of relaunches', () => {
@@ -160,7 +181,12 @@ describe('decideRecovery', () => {
 
   it('marks the image of a replacement that failed within the grace period bad and falls back to the next good one', () => {
     // Prepare: the failed instance was itself launched from ami-00000003 ten minutes ago
-    const instance = { tags: { [TAG.replaces]: 'i-0aaaabbbbccccdddd' }, state: 'terminated', stateReasonCode: 'Server.InternalError', launchTime: new Date(NOW.getTime() - 600_000) };
+    const instance = {
+      tags: { [TAG.replaces]: 'i-0aaaabbbbccccdddd' },
+      state: 'terminated',
+      stateReasonCode: 'Server.InternalError',
+      launchTime: new Date(NOW.getTime() - 600_000),
+    };
 
     // Act
     const decision = decideRecovery(input({ instance, launchedFrom: 'ami-00000003' }));
@@ -182,7 +208,9 @@ describe('decideRecovery', () => {
     const instance = { tags: { [TAG.replaces]: 'i-0aaaabbbbccccdddd' }, state: 'running', launchTime: new Date(NOW.getTime() - 600_000) };
 
     // Act
-    const decision = decideRecovery(input({ signal: { kind: 'manual', instanceId: ID }, mode: 'always', instance, launchedFrom: 'ami-00000003' }));
+    const decision = decideRecovery(
+      input({ signal: { kind: 'manual', instanceId: ID }, mode: 'always', instance, launchedFrom: 'ami-00000003' }),
+    );
 
     // Assess
     expect(decision).toEqual({ action: 'relaunch', imageId: 'ami-00000003', reason: 'manual signal' });

@@ -434,7 +434,10 @@ describe('planRotation', () => {
     // Assess
     expect(sortIds(keptIds(plan))).toEqual(sortIds(ids(images.slice(0, 3))));
     expect(sortIds(deletedIds(plan))).toEqual(sortIds(ids(images.slice(3))));
-    expect(decisionOf(plan, images[0]!.imageId).reasons).toEqual(['newest good image of the lineage', 'newest 1 of 3: keep 3 (default policy)']);
+    expect(decisionOf(plan, images[0]!.imageId).reasons).toEqual([
+      'newest good image of the lineage',
+      'newest 1 of 3: keep 3 (default policy)',
+    ]);
     expect(decisionOf(plan, images[2]!.imageId).reasons).toEqual(['newest 3 of 3: keep 3 (default policy)']);
     expect(decisionOf(plan, images[6]!.imageId).reasons).toEqual(['not kept by keep 3 (default policy)']);
     expect(plan.lineages).toEqual([{ lineage: 'web', source: 'default', retention: count(3) }]);
@@ -521,7 +524,7 @@ describe('planRotation', () => {
       expect(plan.lineages).toEqual([]);
     });
 
-    it('does not let images of another stack count towards this stack\'s lineage of the same name', () => {
+    it("does not let images of another stack count towards this stack's lineage of the same name", () => {
       // Prepare: the other stack's web images are newer
       const ours = nightly(3, {}, 10);
       const theirs = nightly(3, { managedBy: 'other-stack' });
@@ -563,7 +566,10 @@ describe('planRotation', () => {
       const plan = planRotation(input({ images, inUse, defaultRetention: count(2) }));
 
       // Assess
-      expect(decisionOf(plan, images[4]!.imageId)).toMatchObject({ action: 'keep', reasons: ['in use by instance i-0123456789abcdef0 (stopped)'] });
+      expect(decisionOf(plan, images[4]!.imageId)).toMatchObject({
+        action: 'keep',
+        reasons: ['in use by instance i-0123456789abcdef0 (stopped)'],
+      });
       expect(decisionOf(plan, images[5]!.imageId)).toMatchObject({
         action: 'keep',
         reasons: ['in use by launch template lt-0abc version 3 (default), instance i-0fedcba9876543210 (running)'],
@@ -611,7 +617,9 @@ describe('planRotation', () => {
         action: 'keep',
         deprecate: false,
         unverified: { errorCode: 'UnauthorizedOperation', message: 'cannot check ssm:Parameter' },
-        reasons: ['not cleared by the reference check (UnauthorizedOperation: cannot check ssm:Parameter); would be: not kept by keep 1 (default policy)'],
+        reasons: [
+          'not cleared by the reference check (UnauthorizedOperation: cannot check ssm:Parameter); would be: not kept by keep 1 (default policy)',
+        ],
       });
       expect(decisionOf(plan, unasked)).toMatchObject({ action: 'keep', unverified: { errorCode: 'NotChecked' } });
       expect(decisionOf(plan, cleared)).not.toHaveProperty('unverified');
@@ -737,7 +745,9 @@ describe('planRotation', () => {
       const plan = planRotation(input({ images: shuffled([...nightlies, ...weeklies, ...unscheduled]), defaultRetention: count(2) }));
 
       // Assess
-      expect(sortIds(keptIds(plan))).toEqual(sortIds([...ids(nightlies.slice(0, 2)), ...ids(weeklies.slice(0, 2)), ...ids(unscheduled.slice(0, 2))]));
+      expect(sortIds(keptIds(plan))).toEqual(
+        sortIds([...ids(nightlies.slice(0, 2)), ...ids(weeklies.slice(0, 2)), ...ids(unscheduled.slice(0, 2))]),
+      );
       expect(plan.lineages).toHaveLength(1);
     });
 
@@ -907,7 +917,11 @@ describe('planRotation', () => {
 
       // Act
       const plan = planRotation(
-        input({ images: [newest, already, pending, failed, unknown], deprecateAfterDays: 30, inUse: new Map([[failed.imageId, ['instance i-1 (running)']]]) }),
+        input({
+          images: [newest, already, pending, failed, unknown],
+          deprecateAfterDays: 30,
+          inUse: new Map([[failed.imageId, ['instance i-1 (running)']]]),
+        }),
       );
 
       // Assess
@@ -942,7 +956,11 @@ describe('planRotation', () => {
 
   it('lists the policy of every lineage it planned for, in lineage order', () => {
     // Prepare
-    const images = [...nightly(1, { lineage: 'web' }), ...nightly(1, { lineage: 'api', retainTag: '14d' }), ...nightly(1, { lineage: 'db' })];
+    const images = [
+      ...nightly(1, { lineage: 'web' }),
+      ...nightly(1, { lineage: 'api', retainTag: '14d' }),
+      ...nightly(1, { lineage: 'db' }),
+    ];
 
     // Act
     const plan = planRotation(input({ images, instancePolicies: new Map([['db', count(2)]]) }));
@@ -980,7 +998,10 @@ describe('planSnapshotSweep', () => {
 
   it('spares a snapshot exactly at the grace period boundary', () => {
     // Act
-    const swept = sweep([snap('snap-edge', new Date(NOW.getTime() - 24 * HOUR)), snap('snap-past', new Date(NOW.getTime() - 24 * HOUR - 1))]);
+    const swept = sweep([
+      snap('snap-edge', new Date(NOW.getTime() - 24 * HOUR)),
+      snap('snap-past', new Date(NOW.getTime() - 24 * HOUR - 1)),
+    ]);
 
     // Assess
     expect(swept).toEqual(['snap-past']);
@@ -991,7 +1012,10 @@ describe('planSnapshotSweep', () => {
     const old = new Date(NOW.getTime() - 100 * DAY);
 
     // Act
-    const swept = sweep([snap('snap-used', old), snap('snap-theirs', old, 'other-stack'), snap('snap-nobody', old, undefined), snap('snap-orphan', old)], ['snap-used']);
+    const swept = sweep(
+      [snap('snap-used', old), snap('snap-theirs', old, 'other-stack'), snap('snap-nobody', old, undefined), snap('snap-orphan', old)],
+      ['snap-used'],
+    );
 
     // Assess
     expect(swept).toEqual(['snap-orphan']);
@@ -1072,7 +1096,10 @@ interface ImageSeed {
 
 const arbImageSeed: fc.Arbitrary<ImageSeed> = fc.record({
   idNum: fc.integer({ min: 0, max: 0xfffffff }),
-  lineage: fc.oneof({ weight: 9, arbitrary: fc.constantFrom<string | undefined>(...LINEAGES) }, { weight: 1, arbitrary: fc.constant(undefined) }),
+  lineage: fc.oneof(
+    { weight: 9, arbitrary: fc.constantFrom<string | undefined>(...LINEAGES) },
+    { weight: 1, arbitrary: fc.constant(undefined) },
+  ),
   schedule: fc.constantFrom<string | undefined>('nightly', 'nightly', 'weekly', undefined),
   status: arbStatus,
   state: arbState,
@@ -1117,12 +1144,14 @@ const arbInput: fc.Arbitrary<RotationInput> = fc
       timeZone: fc.constantFrom(...TIME_ZONES),
       images: fc.constant(images),
       instancePolicies: fc
-        .record({ web: fc.option(arbRetention, { nil: undefined }), db: fc.option(arbRetention, { nil: undefined }), api: fc.option(arbRetention, { nil: undefined }) })
+        .record({
+          web: fc.option(arbRetention, { nil: undefined }),
+          db: fc.option(arbRetention, { nil: undefined }),
+          api: fc.option(arbRetention, { nil: undefined }),
+        })
         .map((p) => new Map(Object.entries(p).filter((e): e is [string, Retention] => e[1] !== undefined))),
       defaultRetention: arbRetention,
-      inUse: fc
-        .subarray(ids(images))
-        .map((used) => new Map(used.map((id) => [id, [`instance i-${id.slice(4)} (running)`]]))),
+      inUse: fc.subarray(ids(images)).map((used) => new Map(used.map((id) => [id, [`instance i-${id.slice(4)} (running)`]]))),
       failedGraceDays: fc.integer({ min: 0, max: 10 }),
       deprecateAfterDays: fc.option(fc.integer({ min: 1, max: 90 }), { nil: undefined }),
     });
@@ -1130,7 +1159,8 @@ const arbInput: fc.Arbitrary<RotationInput> = fc
 
 const isGood = (i: RotationImage) => i.status === 'good' && i.state === 'available';
 const isPending = (i: RotationImage) => i.status === 'pending' || i.state === 'pending' || i.state === 'transient';
-const isFailed = (i: RotationImage) => !isPending(i) && (i.status === 'failed' || i.status === 'bad' || ['failed', 'error', 'invalid'].includes(i.state));
+const isFailed = (i: RotationImage) =>
+  !isPending(i) && (i.status === 'failed' || i.status === 'bad' || ['failed', 'error', 'invalid'].includes(i.state));
 const actionsById = (plan: RotationPlan) => new Map(plan.decisions.map((d) => [d.imageId, d.action]));
 
 const RUNS = { numRuns: 400 };
@@ -1208,7 +1238,9 @@ describe('planRotation properties: the safety rules', () => {
         (base, lineage, policy, marks) => {
           // Prepare: every image of the lineage carries the policy, none, or an unreadable tag; one at least carries it
           const images = base.images.map((img, i) =>
-            img.lineage !== lineage ? img : { ...img, retainTag: marks[i] === 'stamp' ? specOf(policy) : marks[i] === 'bogus' ? '0d' : undefined },
+            img.lineage !== lineage
+              ? img
+              : { ...img, retainTag: marks[i] === 'stamp' ? specOf(policy) : marks[i] === 'bogus' ? '0d' : undefined },
           );
           const ofLineage = images.filter((i) => i.managedBy === STACK && i.lineage === lineage);
           fc.pre(ofLineage.length > 0);
@@ -1226,10 +1258,15 @@ describe('planRotation properties: the safety rules', () => {
           const carrier = ofLineage
             .filter((i) => i.retainTag === specOf(policy))
             .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || (a.imageId < b.imageId ? -1 : 1))[0]!.imageId;
-          const decided = (p: RotationPlan) => p.decisions.filter((d) => d.imageId !== carrier).map((d) => [d.imageId, d.action, d.deprecate]);
+          const decided = (p: RotationPlan) =>
+            p.decisions.filter((d) => d.imageId !== carrier).map((d) => [d.imageId, d.action, d.deprecate]);
           expect(decided(withoutInstance)).toEqual(decided(withInstance));
           expect(decisionOf(withoutInstance, carrier).action).toBe('keep');
-          expect(withoutInstance.lineages.find((l) => l.lineage === lineage)).toEqual({ lineage, source: 'last-known', retention: RetentionSpec.parse(specOf(policy)) });
+          expect(withoutInstance.lineages.find((l) => l.lineage === lineage)).toEqual({
+            lineage,
+            source: 'last-known',
+            retention: RetentionSpec.parse(specOf(policy)),
+          });
         },
       ),
       RUNS,
@@ -1299,7 +1336,10 @@ describe('planRotation properties: shape and determinism', () => {
     fc.assert(
       fc.property(arbInput, fc.record({ web: arbStampable, db: arbStampable, api: arbStampable }), (base, stamps) => {
         // Prepare: one stamp per lineage (a changing stamp is the regression case above)
-        const images = base.images.map((i) => ({ ...i, retainTag: i.lineage ? specOf(stamps[i.lineage as (typeof LINEAGES)[number]]) : undefined }));
+        const images = base.images.map((i) => ({
+          ...i,
+          retainTag: i.lineage ? specOf(stamps[i.lineage as (typeof LINEAGES)[number]]) : undefined,
+        }));
         const first = planRotation({ ...base, images });
         const gone = new Set(deletedIds(first));
 
@@ -1378,7 +1418,12 @@ describe('planRotation properties: shape and determinism', () => {
           if (d.action === 'delete') expect(wouldDelete.has(d.imageId)).toBe(true);
           const blocked = wouldDelete.has(d.imageId) && !check.cleared.has(d.imageId);
           expect(d.unverified !== undefined).toBe(blocked);
-          if (blocked) expect(d).toMatchObject({ action: 'keep', deprecate: false, unverified: check.unverified.get(d.imageId) ?? { errorCode: 'NotChecked' } });
+          if (blocked)
+            expect(d).toMatchObject({
+              action: 'keep',
+              deprecate: false,
+              unverified: check.unverified.get(d.imageId) ?? { errorCode: 'NotChecked' },
+            });
         }
       }),
       RUNS,
@@ -1427,7 +1472,11 @@ describe('planSnapshotSweep properties', () => {
         fc.integer({ min: 0, max: 72 }),
         (seeds, graceHours) => {
           // Prepare
-          const snaps = seeds.map((s) => ({ snapshotId: `snap-${s.n}`, managedBy: s.managedBy, startTime: new Date(NOW.getTime() - s.ageHours * HOUR) }));
+          const snaps = seeds.map((s) => ({
+            snapshotId: `snap-${s.n}`,
+            managedBy: s.managedBy,
+            startTime: new Date(NOW.getTime() - s.ageHours * HOUR),
+          }));
           const used = new Set(seeds.filter((s) => s.used).map((s) => `snap-${s.n}`));
 
           // Act
@@ -1455,8 +1504,17 @@ describe('the example of tiers in docs/rotation.md', () => {
     // Assess
     const days = nights.filter((n) => kept.has(n.imageId)).map((n) => n.createdAt.toISOString().slice(0, 10));
     expect(days).toEqual([
-      '2026-11-25', '2026-11-24', '2026-11-23', '2026-11-22', '2026-11-21', '2026-11-20', '2026-11-19',
-      '2026-11-15', '2026-11-08', '2026-10-31', '2026-09-30',
+      '2026-11-25',
+      '2026-11-24',
+      '2026-11-23',
+      '2026-11-22',
+      '2026-11-21',
+      '2026-11-20',
+      '2026-11-19',
+      '2026-11-15',
+      '2026-11-08',
+      '2026-10-31',
+      '2026-09-30',
     ]);
   });
 });

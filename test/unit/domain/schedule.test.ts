@@ -250,7 +250,17 @@ describe('Slot schema', () => {
 
 // ---- properties --------------------------------------------------------------------------
 
-const ZONES = ['UTC', 'Europe/Paris', 'America/New_York', 'Pacific/Auckland', 'Asia/Kolkata', 'Australia/Lord_Howe', 'Pacific/Chatham', 'America/St_Johns', 'Asia/Kathmandu'];
+const ZONES = [
+  'UTC',
+  'Europe/Paris',
+  'America/New_York',
+  'Pacific/Auckland',
+  'Asia/Kolkata',
+  'Australia/Lord_Howe',
+  'Pacific/Chatham',
+  'America/St_Johns',
+  'Asia/Kathmandu',
+];
 /** Realistic instants: the scheduler fires in our era (years 1000-9999 are the ones a 4-digit slot can name). */
 const instant = fc.date({ min: new Date('1970-01-01T00:00:00Z'), max: new Date('2199-12-31T23:59:59Z'), noInvalidDate: true });
 
@@ -315,7 +325,14 @@ describe('slotFor (properties)', () => {
       { tz: 'Africa/Monrovia', from: '1971-12-20T00:00:00Z', days: 40 },
     ];
     for (const { tz, from, days } of cases) {
-      const oracle = new Intl.DateTimeFormat('sv-SE', { timeZone: tz, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit' });
+      const oracle = new Intl.DateTimeFormat('sv-SE', {
+        timeZone: tz,
+        hourCycle: 'h23',
+        year: 'numeric',
+        month: '2-digit',
+        day: '2-digit',
+        hour: '2-digit',
+      });
       const start = Date.parse(from);
       const mismatches: string[] = [];
       for (let ms = start; ms < start + days * 86_400_000; ms += 900_000) {
@@ -347,16 +364,22 @@ describe('slotFor (properties)', () => {
 
   it('never goes backwards: a later instant never has an earlier slot', () => {
     fc.assert(
-      fc.property(instant, fc.integer({ min: 0, max: 40 * 86_400_000 }), fc.constantFrom('day', 'week', 'month') as fc.Arbitrary<Period>, fc.constantFrom(...ZONES), (a, delta, period, tz) => {
-        // Prepare
-        const b = new Date(a.getTime() + delta);
+      fc.property(
+        instant,
+        fc.integer({ min: 0, max: 40 * 86_400_000 }),
+        fc.constantFrom('day', 'week', 'month') as fc.Arbitrary<Period>,
+        fc.constantFrom(...ZONES),
+        (a, delta, period, tz) => {
+          // Prepare
+          const b = new Date(a.getTime() + delta);
 
-        // Act
-        const [sa, sb] = [slotFor(a, period, tz), slotFor(b, period, tz)];
+          // Act
+          const [sa, sb] = [slotFor(a, period, tz), slotFor(b, period, tz)];
 
-        // Assess: within 1970-2199 every slot has a 4-digit year, so string order is time order
-        expect(sa <= sb).toBe(true);
-      }),
+          // Assess: within 1970-2199 every slot has a 4-digit year, so string order is time order
+          expect(sa <= sb).toBe(true);
+        },
+      ),
       { numRuns: 500 },
     );
   });

@@ -192,7 +192,9 @@ describe('planStatusAlarms: properties', () => {
   const existingArb = (instances: InstanceSummary[]) =>
     fc.array(
       fc.oneof(
-        instances.length > 0 ? fc.constantFrom(...instances.map((i) => statusAlarmName(STACK, i.instanceId))) : fc.constant(`${PREFIX}i-none`),
+        instances.length > 0
+          ? fc.constantFrom(...instances.map((i) => statusAlarmName(STACK, i.instanceId)))
+          : fc.constant(`${PREFIX}i-none`),
         instanceIdArb.map((id) => statusAlarmName(STACK, id)),
         instanceIdArb.map((id) => statusAlarmName('other-stack', id)),
         instanceIdArb.map((id) => `cpu-${id}`),

@@ -325,21 +325,20 @@ describe('RetentionSpec', () => {
 });
 
 describe('parseInstancePolicy: recover tag', () => {
-  it.each([
-    ...RECOVER_MODES.map((m) => [m, m] as const),
-    ['ON-FAILURE', 'on-failure'] as const,
-    [' Always ', 'always'] as const,
-  ])('reads recover %j as %s', (value, expected) => {
-    // Prepare
-    const tags = { [TAG.bake]: 'nightly', [TAG.recover]: value };
+  it.each([...RECOVER_MODES.map((m) => [m, m] as const), ['ON-FAILURE', 'on-failure'] as const, [' Always ', 'always'] as const])(
+    'reads recover %j as %s',
+    (value, expected) => {
+      // Prepare
+      const tags = { [TAG.bake]: 'nightly', [TAG.recover]: value };
 
-    // Act
-    const policy = parse(tags);
+      // Act
+      const policy = parse(tags);
 
-    // Assess
-    expect(policy.recover).toBe(expected);
-    expect(policy.problems).toEqual([]);
-  });
+      // Assess
+      expect(policy.recover).toBe(expected);
+      expect(policy.problems).toEqual([]);
+    },
+  );
 
   it.each(['sometimes', '', 'on_failure', 'true'])('reports recover %j and still bakes, recover off', (value) => {
     // Prepare
@@ -437,7 +436,13 @@ describe('parseInstancePolicy (property)', () => {
   const value = (valid: fc.Arbitrary<string>) => fc.option(fc.oneof(valid, fc.string(), fc.string({ unit: 'binary' })), { nil: undefined });
   const tagsArb = fc.record({
     [TAG.bake]: value(fc.array(fc.oneof(schedule, fc.constantFrom(...KNOWN)), { minLength: 1, maxLength: 4 }).map((a) => a.join(','))),
-    [TAG.retain]: value(fc.oneof(fc.nat(1200).map(String), fc.nat(4000).map((n) => `${n}d`), fc.constantFrom('daily=7,weekly=4', 'daily=0,weekly=0'))),
+    [TAG.retain]: value(
+      fc.oneof(
+        fc.nat(1200).map(String),
+        fc.nat(4000).map((n) => `${n}d`),
+        fc.constantFrom('daily=7,weekly=4', 'daily=0,weekly=0'),
+      ),
+    ),
     [TAG.reboot]: value(fc.constantFrom('true', 'false', 'TRUE', ' False ', 'yes')),
     [TAG.recover]: value(fc.constantFrom(...RECOVER_MODES, 'ON-FAILURE', 'never')),
     [TAG.lineage]: value(fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9._-]{0,50}$/)),
@@ -468,7 +473,9 @@ describe('parseInstancePolicy (property)', () => {
           (lin !== undefined && !Lineage.safeParse(lin).success);
         expect(policy.bakeable).toBe(!blocked);
         // a non-bakeable policy always carries a problem on a blocking tag
-        expect(policy.bakeable).toBe(!policy.problems.some((p) => BLOCKING_TAGS.includes(p.tag) && !p.reason.startsWith('unknown schedule')));
+        expect(policy.bakeable).toBe(
+          !policy.problems.some((p) => BLOCKING_TAGS.includes(p.tag) && !p.reason.startsWith('unknown schedule')),
+        );
         // schedules are always known, well-formed and without duplicates
         for (const s of policy.schedules) {
           expect(known).toContain(s);

@@ -21,7 +21,13 @@ function ec2CreateImage(a: FakeEc2Account, spec: ImageSpec): string {
   const instance = a.instances.get(spec.instanceId);
   if (!instance || instance.state === 'terminated') throw notFound(spec.instanceId);
   if (instance.state === 'shutting-down') {
-    throw new AwsCallError('IncorrectInstanceState', 'CreateImage', `The instance '${spec.instanceId}' is not in a state from which it can be imaged`, false, 400);
+    throw new AwsCallError(
+      'IncorrectInstanceState',
+      'CreateImage',
+      `The instance '${spec.instanceId}' is not in a state from which it can be imaged`,
+      false,
+      400,
+    );
   }
   if (a.imageByName(spec.name)) {
     throw new AwsCallError('InvalidAMIName.Duplicate', 'CreateImage', `AMI name ${spec.name} is already in use by AMI`, false, 400);
@@ -56,7 +62,9 @@ export const bakeEc2 = (a: FakeEc2Account): BakeEc2 => ({
       if (!(error instanceof AwsCallError) || error.code !== 'InvalidAMIName.Duplicate') throw error;
       const existing = a.invisibleNames.has(spec.name) ? undefined : a.imageByName(spec.name);
       if (!existing) {
-        throw new AwsCallError(error.code, 'CreateImage', `${error.message}; that image is not visible yet`, true, error.httpStatus, { cause: error });
+        throw new AwsCallError(error.code, 'CreateImage', `${error.message}; that image is not visible yet`, true, error.httpStatus, {
+          cause: error,
+        });
       }
       return { imageId: existing.imageId, created: false, existing: a.view(existing) };
     }

@@ -202,7 +202,10 @@ export class FakeEc2Account {
   }
 
   /** A launch template with these versions; listLaunchTemplateImages reports its default and latest. */
-  addLaunchTemplate(launchTemplateId: string, versions: Array<{ version: number; imageId?: string | undefined; isDefault: boolean }>): void {
+  addLaunchTemplate(
+    launchTemplateId: string,
+    versions: Array<{ version: number; imageId?: string | undefined; isDefault: boolean }>,
+  ): void {
     this.launchTemplates.set(
       launchTemplateId,
       versions.map((v) => ({ version: v.version, imageId: v.imageId, isDefault: v.isDefault })),
@@ -286,7 +289,10 @@ export class FakeEc2Account {
   }
 
   /** The listing fails with `error` on its first page. */
-  failListing(action: 'DescribeImages' | 'DescribeSnapshots' | 'DescribeInstances' | 'DescribeLaunchTemplateVersions', error: AwsCallError): void {
+  failListing(
+    action: 'DescribeImages' | 'DescribeSnapshots' | 'DescribeInstances' | 'DescribeLaunchTemplateVersions',
+    error: AwsCallError,
+  ): void {
     this.listingFailures.set(action, error);
   }
 

@@ -33,7 +33,9 @@ export class InMemoryEventBus implements EventPort {
 
   /** Details of the published events of one type. */
   ofType<K extends DetailType>(detailType: K): Array<z.infer<(typeof DETAIL_SCHEMAS)[K]>> {
-    return this.published.filter((e) => e.detailType === detailType).map((e) => e.detail) as unknown as Array<z.infer<(typeof DETAIL_SCHEMAS)[K]>>;
+    return this.published.filter((e) => e.detailType === detailType).map((e) => e.detail) as unknown as Array<
+      z.infer<(typeof DETAIL_SCHEMAS)[K]>
+    >;
   }
 
   async publish(events: OutgoingEvent[]): Promise<PublishOutcome> {

@@ -22,12 +22,16 @@ export const recoveryEc2 = (a: FakeEc2Account): RecoveryEc2 => ({
 
   async listLineageImages(managedBy: string, lineage: string) {
     a.recoveryCall('ListLineageImages');
-    return [...a.images.values()].filter((i) => i.tags[TAG.managedBy] === managedBy && i.tags[TAG.lineage] === lineage).map((i) => a.view(i));
+    return [...a.images.values()]
+      .filter((i) => i.tags[TAG.managedBy] === managedBy && i.tags[TAG.lineage] === lineage)
+      .map((i) => a.view(i));
   },
 
   async findLineageOf(managedBy: string, instanceId: string) {
     a.recoveryCall('FindLineageOf');
-    return [...a.images.values()].find((i) => i.tags[TAG.managedBy] === managedBy && i.tags[TAG.sourceInstance] === instanceId)?.tags[TAG.lineage];
+    return [...a.images.values()].find((i) => i.tags[TAG.managedBy] === managedBy && i.tags[TAG.sourceInstance] === instanceId)?.tags[
+      TAG.lineage
+    ];
   },
 
   async readLaunchConfig(name: string) {
@@ -52,7 +56,13 @@ export const recoveryEc2 = (a: FakeEc2Account): RecoveryEc2 => ({
     const earlier = a.launchesByToken.get(spec.clientToken);
     if (earlier) {
       if (earlier.params !== params) {
-        throw new AwsCallError('IdempotentParameterMismatch', 'RunInstances', `token ${spec.clientToken} used with other parameters`, false, 400);
+        throw new AwsCallError(
+          'IdempotentParameterMismatch',
+          'RunInstances',
+          `token ${spec.clientToken} used with other parameters`,
+          false,
+          400,
+        );
       }
       return earlier.instanceId;
     }

@@ -39,7 +39,9 @@ export const fleetViewEc2 = (a: FakeEc2Account): FleetViewEc2 => ({
         // $Latest and $Default: one entry when they are the same version.
         const latest = versions.reduce<FakeLaunchTemplateVersion | undefined>((x, v) => (!x || v.version > x.version ? v : x), undefined);
         const chosen = versions.filter((v) => v.isDefault || v === latest).sort((x, y) => x.version - y.version);
-        return chosen.flatMap((v) => (v.imageId ? [{ launchTemplateId, version: v.version, isDefault: v.isDefault, imageId: v.imageId }] : []));
+        return chosen.flatMap((v) =>
+          v.imageId ? [{ launchTemplateId, version: v.version, isDefault: v.isDefault, imageId: v.imageId }] : [],
+        );
       }),
     );
   },
@@ -54,7 +56,13 @@ export const fleetViewEc2 = (a: FakeEc2Account): FleetViewEc2 => ({
       a.calls.push({ action: 'DescribeImageReferences', ids: slice });
       const failure = a.imageReferencesOffered
         ? (a.referencesFailure ?? a.referencesCallFailures.get(a.callCount('DescribeImageReferences')))
-        : new AwsCallError('InvalidAction', 'DescribeImageReferences', 'The action DescribeImageReferences is not valid for this web service.', false, 400);
+        : new AwsCallError(
+            'InvalidAction',
+            'DescribeImageReferences',
+            'The action DescribeImageReferences is not valid for this web service.',
+            false,
+            400,
+          );
       for (const id of slice) {
         if (failure) {
           unverified.set(id, { errorCode: failure.code, message: failure.message });
@@ -99,7 +107,13 @@ export const rotationEc2 = (a: FakeEc2Account): RotationEc2 => ({
     if (!a.snapshotTags.has(snapshotId)) return 'gone';
     const user = [...a.images.values()].find((i) => i.snapshotIds.includes(snapshotId));
     if (user) {
-      throw new AwsCallError('InvalidSnapshot.InUse', 'DeleteSnapshot', `The snapshot ${snapshotId} is currently in use by ${user.imageId}`, false, 400);
+      throw new AwsCallError(
+        'InvalidSnapshot.InUse',
+        'DeleteSnapshot',
+        `The snapshot ${snapshotId} is currently in use by ${user.imageId}`,
+        false,
+        400,
+      );
     }
     a.snapshotTags.delete(snapshotId);
     a.snapshotMeta.delete(snapshotId);
@@ -112,10 +126,17 @@ export const rotationEc2 = (a: FakeEc2Account): RotationEc2 => ({
     const failure = a.deprecationFailures.get(imageId);
     if (failure) throw failure;
     const image = a.images.get(imageId);
-    if (!image) throw new AwsCallError('InvalidAMIID.NotFound', 'EnableImageDeprecation', `The image id '[${imageId}]' does not exist`, false, 400);
+    if (!image)
+      throw new AwsCallError('InvalidAMIID.NotFound', 'EnableImageDeprecation', `The image id '[${imageId}]' does not exist`, false, 400);
     // EC2: "You can't specify a date in the past"; seconds are rounded to the nearest minute.
     if (at.getTime() < a.clock().getTime()) {
-      throw new AwsCallError('InvalidParameterValue', 'EnableImageDeprecation', `The deprecation time ${at.toISOString()} is in the past`, false, 400);
+      throw new AwsCallError(
+        'InvalidParameterValue',
+        'EnableImageDeprecation',
+        `The deprecation time ${at.toISOString()} is in the past`,
+        false,
+        400,
+      );
     }
     image.deprecationTime = new Date(Math.round(at.getTime() / 60_000) * 60_000).toISOString();
   },

@@ -79,7 +79,20 @@ export function wire<T>(value: T): Json {
 }
 
 /** Keys that have tripped up JavaScript parsers: prototype names, getters' names, empties. */
-const AWKWARD_KEYS = ['__proto__', 'constructor', 'prototype', 'toString', 'valueOf', 'hasOwnProperty', 'then', '', ' ', 'detail', 'source', 'id'];
+const AWKWARD_KEYS = [
+  '__proto__',
+  'constructor',
+  'prototype',
+  'toString',
+  'valueOf',
+  'hasOwnProperty',
+  'then',
+  '',
+  ' ',
+  'detail',
+  'source',
+  'id',
+];
 
 const unicodeText = fc.string({ unit: 'binary', maxLength: 40 });
 /** A lone surrogate cannot be encoded in UTF-8: the EC2 query protocol refuses to send one. */
@@ -168,7 +181,9 @@ const wrongIds = fc.constantFrom(
 
 /** Values of other samples: a well-formed event of the wrong kind. */
 const otherSampleValues = fc.constantFrom<Json>(
-  ...new Set(SAMPLES.flatMap((s) => [s.event.source, s.event['detail-type'], s.event.schedule, s.event.trigger].filter((v) => v !== undefined))),
+  ...new Set(
+    SAMPLES.flatMap((s) => [s.event.source, s.event['detail-type'], s.event.schedule, s.event.trigger].filter((v) => v !== undefined)),
+  ),
 );
 
 /**
@@ -204,10 +219,13 @@ function replacementFor(original: Json, amplify: boolean): fc.Arbitrary<{ value:
 /** One way to break `sample`: drop a field, replace it, or add a key. */
 function mutationOf(sample: Sample, amplify = true): fc.Arbitrary<Mutation> {
   const paths = pathsOf(sample.event);
-  const objectPaths: Segment[][] = [[], ...paths.filter((p) => {
-    const v = getAt(sample.event, p);
-    return v !== null && typeof v === 'object' && !Array.isArray(v);
-  })];
+  const objectPaths: Segment[][] = [
+    [],
+    ...paths.filter((p) => {
+      const v = getAt(sample.event, p);
+      return v !== null && typeof v === 'object' && !Array.isArray(v);
+    }),
+  ];
   // Mostly replacements: an added key is usually ignored, so it rarely reaches a rejection.
   const mutation: fc.Arbitrary<Mutation> = fc.oneof(
     { weight: 2, arbitrary: fc.constantFrom(...paths).map((path): Mutation => ({ kind: 'drop', path })) },
@@ -215,12 +233,20 @@ function mutationOf(sample: Sample, amplify = true): fc.Arbitrary<Mutation> {
       weight: 5,
       arbitrary: fc
         .constantFrom(...paths)
-        .chain((path) => replacementFor(getAt(sample.event, path) ?? null, amplify).map(({ value, label }): Mutation => ({ kind: 'replace', path, value, label }))),
+        .chain((path) =>
+          replacementFor(getAt(sample.event, path) ?? null, amplify).map(
+            ({ value, label }): Mutation => ({ kind: 'replace', path, value, label }),
+          ),
+        ),
     },
     {
       weight: 1,
       arbitrary: fc
-        .tuple(fc.constantFrom(...objectPaths), fc.oneof(fc.constantFrom(...AWKWARD_KEYS), fc.string({ maxLength: 10 })), fc.jsonValue({ maxDepth: 2 }))
+        .tuple(
+          fc.constantFrom(...objectPaths),
+          fc.oneof(fc.constantFrom(...AWKWARD_KEYS), fc.string({ maxLength: 10 })),
+          fc.jsonValue({ maxDepth: 2 }),
+        )
         .map(([parent, key, value]): Mutation => ({ kind: 'add', path: [...parent, key], value: value as Json })),
     },
   );
@@ -266,7 +292,11 @@ export const EC2_MAX_VALUE = 256;
 const scheduleName = fc.stringMatching(/^[a-z][a-z0-9-]{0,23}$/);
 const knownOrNot = (known: readonly string[]) => (known.length > 0 ? fc.oneof(fc.constantFrom(...known), scheduleName) : scheduleName);
 
-const garbage = fc.oneof(fc.string({ maxLength: 20 }), unicodeText, fc.constantFrom('', ' ', ',', '=', '\t', '\n', 'null', 'undefined', 'NaN', '__proto__'));
+const garbage = fc.oneof(
+  fc.string({ maxLength: 20 }),
+  unicodeText,
+  fc.constantFrom('', ' ', ',', '=', '\t', '\n', 'null', 'undefined', 'NaN', '__proto__'),
+);
 const bigNumber = fc.oneof(
   fc.integer({ min: -5, max: 5_000 }).map(String),
   fc.constantFrom('1e3', '0x10', '007', '-0', '+7', '7.5', '9'.repeat(30), String(Number.MAX_SAFE_INTEGER + 2), 'Infinity', '٣', '７'),
@@ -277,29 +307,54 @@ const spaced = (s: string) => fc.constantFrom(s, ` ${s}`, `${s} `, `\t${s}\n`, s
 export const bakeValue = (known: readonly string[]) =>
   fc.oneof(
     fc.array(knownOrNot(known), { minLength: 1, maxLength: 4 }).map((a) => a.join(',')),
-    fc.array(knownOrNot(known), { minLength: 1, maxLength: 4 }).chain((a) => fc.constantFrom(a.join(' , '), a.join(';'), `${a.join(',')},`, `,${a[0]}`, a.join(',,'))),
+    fc
+      .array(knownOrNot(known), { minLength: 1, maxLength: 4 })
+      .chain((a) => fc.constantFrom(a.join(' , '), a.join(';'), `${a.join(',')},`, `,${a[0]}`, a.join(',,'))),
     fc.array(knownOrNot(known), { minLength: 1, maxLength: 3 }).map((a) => a.join(',').toUpperCase()),
     fc.constantFrom('', ' ', ',', ',,', 'nightly weekly', `a${'b'.repeat(30)}`, 'night_ly', '-nightly', '1nightly'),
     garbage,
   );
 
 /** Values of `ami-lifecycle:retain`: counts, ages, tiers, and every way to get them wrong. */
-export const retainValue = fc.oneof(
-  bigNumber,
-  bigNumber.map((n) => `${n}d`),
-  fc.constantFrom('14 d', '14D', '14days', 'd', '-3d', '0d', '3651d', '3650d'),
-  fc
-    .array(fc.tuple(fc.oneof(fc.constantFrom(...RETENTION_TIERS), fc.constantFrom('fortnightly', 'Daily', 'day', '', 'constructor', '__proto__', 'toString')), bigNumber), {
-      minLength: 1,
-      maxLength: 6,
-    })
-    .chain((parts) => fc.constantFrom(',', ', ', ' ,', ';').map((sep) => parts.map(([t, n]) => `${t}=${n}`).join(sep))),
-  fc.constantFrom('daily=7,weekly=4,monthly=12', 'daily=7,daily=3', 'daily=0,weekly=0', 'daily=7,', '=7', 'daily=', 'daily==7', ' daily = 7 , weekly = 4 ', 'daily=7,,weekly=4'),
-  garbage,
-).chain(spaced);
+export const retainValue = fc
+  .oneof(
+    bigNumber,
+    bigNumber.map((n) => `${n}d`),
+    fc.constantFrom('14 d', '14D', '14days', 'd', '-3d', '0d', '3651d', '3650d'),
+    fc
+      .array(
+        fc.tuple(
+          fc.oneof(
+            fc.constantFrom(...RETENTION_TIERS),
+            fc.constantFrom('fortnightly', 'Daily', 'day', '', 'constructor', '__proto__', 'toString'),
+          ),
+          bigNumber,
+        ),
+        {
+          minLength: 1,
+          maxLength: 6,
+        },
+      )
+      .chain((parts) => fc.constantFrom(',', ', ', ' ,', ';').map((sep) => parts.map(([t, n]) => `${t}=${n}`).join(sep))),
+    fc.constantFrom(
+      'daily=7,weekly=4,monthly=12',
+      'daily=7,daily=3',
+      'daily=0,weekly=0',
+      'daily=7,',
+      '=7',
+      'daily=',
+      'daily==7',
+      ' daily = 7 , weekly = 4 ',
+      'daily=7,,weekly=4',
+    ),
+    garbage,
+  )
+  .chain(spaced);
 
 export const rebootValue = fc.oneof(fc.constantFrom('true', 'false', 'yes', 'no', '1', '0', 'on', ''), garbage).chain(spaced);
-export const recoverValue = fc.oneof(fc.constantFrom(...RECOVER_MODES, 'on_failure', 'onfailure', 'never', 'auto', ''), garbage).chain(spaced);
+export const recoverValue = fc
+  .oneof(fc.constantFrom(...RECOVER_MODES, 'on_failure', 'onfailure', 'never', 'auto', ''), garbage)
+  .chain(spaced);
 export const lineageValue = fc.oneof(
   fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9._-]{0,47}$/),
   fc.stringMatching(/^[A-Za-z0-9._ /-]{0,60}$/),
@@ -308,12 +363,32 @@ export const lineageValue = fc.oneof(
 );
 
 /** Keys an operator might mistype, or that the service sets itself. */
-const OTHER_PREFIXED = ['retian', 'Bake', 'RETAIN', 'bake ', ' recover', 'reboot-now', 'schedule', 'unknown', '', ':bake'].map((s) => `ami-lifecycle:${s}`);
-const SERVICE_KEYS = [TAG.captured, TAG.replaces, TAG.replacedBy, TAG.generation, TAG.maintenance, TAG.managedBy, TAG.status, TAG.slot, TAG.schedule, TAG.sourceInstance];
+const OTHER_PREFIXED = ['retian', 'Bake', 'RETAIN', 'bake ', ' recover', 'reboot-now', 'schedule', 'unknown', '', ':bake'].map(
+  (s) => `ami-lifecycle:${s}`,
+);
+const SERVICE_KEYS = [
+  TAG.captured,
+  TAG.replaces,
+  TAG.replacedBy,
+  TAG.generation,
+  TAG.maintenance,
+  TAG.managedBy,
+  TAG.status,
+  TAG.slot,
+  TAG.schedule,
+  TAG.sourceInstance,
+];
 
 /** Keys besides the five the parser reads: the service's own, mistyped ones, other tools', awkward ones. */
 export const otherKey = fc.oneof(
-  fc.constantFrom(...SERVICE_KEYS, ...OTHER_PREFIXED, 'AMI-LIFECYCLE:bake', 'Name', 'aws:cloudformation:stack-name', ...AWKWARD_KEYS.filter((k) => k !== '')),
+  fc.constantFrom(
+    ...SERVICE_KEYS,
+    ...OTHER_PREFIXED,
+    'AMI-LIFECYCLE:bake',
+    'Name',
+    'aws:cloudformation:stack-name',
+    ...AWKWARD_KEYS.filter((k) => k !== ''),
+  ),
   fc.string({ minLength: 1, maxLength: 20 }),
   fc.string({ minLength: 1, maxLength: 20 }).map((s) => `ami-lifecycle:${s}`),
 );

@@ -29,7 +29,11 @@ const number = fc.oneof(
   fc.integer({ min: -10, max: 5000 }).map(String),
   fc.constantFrom('', ' ', '1e3', '0x10', '3.5', 'NaN', 'Infinity', '-0', '07', '9'.repeat(40), 'three'),
 );
-const garbage = fc.oneof(fc.string({ maxLength: 20 }), fc.string({ unit: 'binary', maxLength: 10 }), hugeString.map((s) => s.slice(0, 5000)));
+const garbage = fc.oneof(
+  fc.string({ maxLength: 20 }),
+  fc.string({ unit: 'binary', maxLength: 10 }),
+  hugeString.map((s) => s.slice(0, 5000)),
+);
 
 const VALUES: Record<(typeof VARS)[number], fc.Arbitrary<string>> = {
   MANAGED_BY: fc.oneof(fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9-]{0,40}$/), garbage),
@@ -48,7 +52,10 @@ const VALUES: Record<(typeof VARS)[number], fc.Arbitrary<string>> = {
 };
 
 const envArb = fc.record(
-  Object.fromEntries(VARS.map((v) => [v, fc.option(VALUES[v], { nil: undefined, freq: 4 })])) as Record<(typeof VARS)[number], fc.Arbitrary<string | undefined>>,
+  Object.fromEntries(VARS.map((v) => [v, fc.option(VALUES[v], { nil: undefined, freq: 4 })])) as Record<
+    (typeof VARS)[number],
+    fc.Arbitrary<string | undefined>
+  >,
 );
 
 describe('loadConfig under fuzzing', () => {
@@ -77,7 +84,9 @@ describe('loadConfig under fuzzing', () => {
         }
         const c = config!;
         expect(c.schedules.length).toBeGreaterThan(0);
-        expect(Number.isInteger(c.rotation.failedGraceDays) && c.rotation.failedGraceDays >= 0 && c.rotation.failedGraceDays <= 365).toBe(true);
+        expect(Number.isInteger(c.rotation.failedGraceDays) && c.rotation.failedGraceDays >= 0 && c.rotation.failedGraceDays <= 365).toBe(
+          true,
+        );
         expect(Number.isFinite(c.rotation.orphanGraceHours)).toBe(true);
         expect(Number.isInteger(c.recovery.maxRelaunchesPerHour) && c.recovery.maxRelaunchesPerHour >= 1).toBe(true);
         if (c.rotation.deprecateAfterDays !== undefined) expect(Number.isInteger(c.rotation.deprecateAfterDays)).toBe(true);

@@ -49,7 +49,19 @@ import {
 } from '../../../shared/domain/incoming.js';
 import { logger } from '../../../shared/runtime/logger.js';
 import { formatIssues } from '../../../shared/runtime/middleware.js';
-import { anyJson, dotted, farFromValid, fuzz, hugeString, nearValid, samplesFor, wire, type FunctionName, type Json, type NearValid } from './arbitraries.js';
+import {
+  anyJson,
+  dotted,
+  farFromValid,
+  fuzz,
+  hugeString,
+  nearValid,
+  samplesFor,
+  wire,
+  type FunctionName,
+  type Json,
+  type NearValid,
+} from './arbitraries.js';
 import { answerFromWorld, EMPTY_WORLD, worldArb, type Recorder, type World } from './world.js';
 
 type Handler = (event: unknown, context: Context) => Promise<unknown>;
@@ -68,7 +80,9 @@ interface Target {
 }
 
 /** One event as the one record of an SQS batch, its body the event as EventBridge puts it in the queue. */
-const oneRecord = (event: Json) => ({ Records: [{ messageId: 'fuzz-1', receiptHandle: 'rh', body: JSON.stringify(event), eventSource: 'aws:sqs' }] });
+const oneRecord = (event: Json) => ({
+  Records: [{ messageId: 'fuzz-1', receiptHandle: 'rh', body: JSON.stringify(event), eventSource: 'aws:sqs' }],
+});
 
 const outcomes = (result: unknown) => (result as { outcomes: Array<{ instanceId: string; action: string }> }).outcomes;
 
@@ -99,7 +113,8 @@ const TARGETS: Record<FunctionName, Target> = {
     handler: recover as Handler,
     schema: RecoveryTriggerEvent,
     answered: (r) => {
-      for (const o of outcomes(r)) expect(o).toMatchObject({ instanceId: expect.stringMatching(/^i-/), action: expect.any(String), reason: expect.any(String) });
+      for (const o of outcomes(r))
+        expect(o).toMatchObject({ instanceId: expect.stringMatching(/^i-/), action: expect.any(String), reason: expect.any(String) });
     },
   },
   statusAlarms: {
@@ -249,7 +264,17 @@ function expectPublishedEventsAreValid() {
     const parsed = schema.safeParse(detail);
     expect(parsed.success, `${entry.DetailType}: ${JSON.stringify(parsed.error?.issues.slice(0, 3))}`).toBe(true);
     if (entry.DetailType === 'BakeRequested') {
-      const delivered = { version: '0', id: 'x', 'detail-type': 'BakeRequested', source: EVENT_SOURCE, account: '123456789012', time: '2026-11-26T03:00:04Z', region: 'us-east-1', resources: [], detail };
+      const delivered = {
+        version: '0',
+        id: 'x',
+        'detail-type': 'BakeRequested',
+        source: EVENT_SOURCE,
+        account: '123456789012',
+        time: '2026-11-26T03:00:04Z',
+        region: 'us-east-1',
+        resources: [],
+        detail,
+      };
       expect(BakeRequestedEvent.safeParse(delivered).success).toBe(true);
     }
   }
@@ -389,7 +414,10 @@ describe('log names', () => {
 
       // Assess
       const errors = parsedLines(inv).filter((e) => e.level === 'ERROR');
-      expect(errors.map((e) => e.function), fn).toEqual([fn]);
+      expect(
+        errors.map((e) => e.function),
+        fn,
+      ).toEqual([fn]);
     }
   });
 });

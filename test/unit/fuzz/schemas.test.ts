@@ -20,7 +20,18 @@ import {
 import { planBake } from '../../../shared/domain/bake.js';
 import { isValidAmiName } from '../../../shared/domain/naming.js';
 import { slotFor, Slot } from '../../../shared/domain/schedule.js';
-import { anyJson, dotted, fuzz, nearValid, samplesFor, SAMPLES, UNTARGETED_SAMPLES, wire, type FunctionName, type NearValid } from './arbitraries.js';
+import {
+  anyJson,
+  dotted,
+  fuzz,
+  nearValid,
+  samplesFor,
+  SAMPLES,
+  UNTARGETED_SAMPLES,
+  wire,
+  type FunctionName,
+  type NearValid,
+} from './arbitraries.js';
 
 /** Each function's schema, and the schemas its union is made of. */
 const FUNCTION_SCHEMAS: Record<FunctionName, z.ZodType> = {
@@ -76,48 +87,58 @@ describe('every schema, under fuzzing', () => {
     for (const sample of samplesFor(fn)) expect(FUNCTION_SCHEMAS[fn].safeParse(sample.event).success, sample.file).toBe(true);
   });
 
-  it.each(Object.keys(ALL_SCHEMAS))('%s: never throws on arbitrary JSON, and a rejection lists at least one issue, each with a path and a message', (name) => {
-    const schema = ALL_SCHEMAS[name]!;
-    fc.assert(
-      fc.property(anyJson, (input) => {
-        // Act
-        const result = schema.safeParse(input);
+  it.each(Object.keys(ALL_SCHEMAS))(
+    '%s: never throws on arbitrary JSON, and a rejection lists at least one issue, each with a path and a message',
+    (name) => {
+      const schema = ALL_SCHEMAS[name]!;
+      fc.assert(
+        fc.property(anyJson, (input) => {
+          // Act
+          const result = schema.safeParse(input);
 
-        // Assess
-        if (!result.success) {
-          expect(result.error.issues.length).toBeGreaterThan(0);
-          for (const issue of result.error.issues) {
-            expect(Array.isArray(issue.path)).toBe(true);
-            expect(issue.message.trim()).not.toBe('');
+          // Assess
+          if (!result.success) {
+            expect(result.error.issues.length).toBeGreaterThan(0);
+            for (const issue of result.error.issues) {
+              expect(Array.isArray(issue.path)).toBe(true);
+              expect(issue.message.trim()).not.toBe('');
+            }
           }
-        }
-      }),
-      fuzz(60),
-    );
-  });
+        }),
+        fuzz(60),
+      );
+    },
+  );
 
-  it.each(Object.keys(FUNCTION_SCHEMAS) as FunctionName[])('%s: a sample with one field broken either still parses or is rejected with an issue naming that field', (fn) => {
-    const schema = FUNCTION_SCHEMAS[fn];
-    fc.assert(
-      fc.property(fc.oneof(...samplesFor(fn).map(nearValid)), (near) => {
-        // Act
-        const result = schema.safeParse(near.event);
+  it.each(Object.keys(FUNCTION_SCHEMAS) as FunctionName[])(
+    '%s: a sample with one field broken either still parses or is rejected with an issue naming that field',
+    (fn) => {
+      const schema = FUNCTION_SCHEMAS[fn];
+      fc.assert(
+        fc.property(fc.oneof(...samplesFor(fn).map(nearValid)), (near) => {
+          // Act
+          const result = schema.safeParse(near.event);
 
-        // Assess
-        if (!result.success) {
-          expect(result.error.issues.length).toBeGreaterThan(0);
-          expectIssuesNameTheField(near, result.error.issues);
-        }
-      }),
-      fuzz(150),
-    );
-  });
+          // Assess
+          if (!result.success) {
+            expect(result.error.issues.length).toBeGreaterThan(0);
+            expectIssuesNameTheField(near, result.error.issues);
+          }
+        }),
+        fuzz(150),
+      );
+    },
+  );
 });
 
 describe('what a schema accepts is fit for the code behind it', () => {
   /** An ISO time with any UTC offset EventBridge Scheduler's input could carry, across every year ISO allows. */
   const isoTime = fc
-    .tuple(fc.date({ min: new Date('0000-01-01T00:00:00Z'), max: new Date('9999-12-31T23:59:59Z'), noInvalidDate: true }), fc.integer({ min: -(23 * 60 + 59), max: 23 * 60 + 59 }), fc.boolean())
+    .tuple(
+      fc.date({ min: new Date('0000-01-01T00:00:00Z'), max: new Date('9999-12-31T23:59:59Z'), noInvalidDate: true }),
+      fc.integer({ min: -(23 * 60 + 59), max: 23 * 60 + 59 }),
+      fc.boolean(),
+    )
     .map(([date, offsetMin, zulu]) => {
       if (zulu) return date.toISOString();
       const local = new Date(date.getTime() + offsetMin * 60_000).toISOString().slice(0, 19);
@@ -125,7 +146,9 @@ describe('what a schema accepts is fit for the code behind it', () => {
       const abs = Math.abs(offsetMin);
       return `${local}${sign}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
     });
-  const nearNow = fc.date({ min: new Date('2000-01-01T00:00:00Z'), max: new Date('2200-01-01T00:00:00Z'), noInvalidDate: true }).map((d) => d.toISOString());
+  const nearNow = fc
+    .date({ min: new Date('2000-01-01T00:00:00Z'), max: new Date('2200-01-01T00:00:00Z'), noInvalidDate: true })
+    .map((d) => d.toISOString());
 
   it('a scheduled run the schedule function accepts always has a slot the bake function accepts', () => {
     fc.assert(
@@ -169,7 +192,13 @@ describe('what a schema accepts is fit for the code behind it', () => {
   it('rotation and alarm requests refuse any key they do not know: a misspelt dryRun never deletes for real', () => {
     fc.assert(
       fc.property(
-        fc.dictionary(fc.oneof(fc.constantFrom('dryrun', 'dry_run', 'DryRun', 'dryRun ', 'trigger', 'dryRun', '__proto__'), fc.string({ maxLength: 8 })), fc.jsonValue({ maxDepth: 1 })),
+        fc.dictionary(
+          fc.oneof(
+            fc.constantFrom('dryrun', 'dry_run', 'DryRun', 'dryRun ', 'trigger', 'dryRun', '__proto__'),
+            fc.string({ maxLength: 8 }),
+          ),
+          fc.jsonValue({ maxDepth: 1 }),
+        ),
         (raw) => {
           // Prepare
           const input = wire(raw);

@@ -22,7 +22,11 @@ import {
 import { fuzz, lineageValue, rebootValue, recoverValue, retainValue, tagList, USER_KEYS } from './arbitraries.js';
 
 const KNOWN = ['nightly', 'weekly', 'hourly-db'];
-const knownSchedules = fc.oneof(fc.constant(KNOWN), fc.constant([] as string[]), fc.array(fc.stringMatching(/^[a-z][a-z0-9-]{0,23}$/), { maxLength: 3 }));
+const knownSchedules = fc.oneof(
+  fc.constant(KNOWN),
+  fc.constant([] as string[]),
+  fc.array(fc.stringMatching(/^[a-z][a-z0-9-]{0,23}$/), { maxLength: 3 }),
+);
 
 const SERVICE_TAG_KEYS: ReadonlySet<string> = new Set(Object.values(TAG).filter((k) => k.startsWith(PREFIX)));
 const isOurs = (key: string) => key.trim().toLowerCase().startsWith(PREFIX);
@@ -48,7 +52,8 @@ function retainOracle(raw: string): Retention | undefined {
   const tiers: Partial<Record<RetentionTier, number>> = {};
   for (const part of v.split(',')) {
     const m = /^\s*([a-z]+)\s*=\s*(\d+)\s*$/.exec(part);
-    if (!m || !(RETENTION_TIERS as readonly string[]).includes(m[1]!) || Object.hasOwn(tiers, m[1]!) || Number(m[2]) > 1000) return undefined;
+    if (!m || !(RETENTION_TIERS as readonly string[]).includes(m[1]!) || Object.hasOwn(tiers, m[1]!) || Number(m[2]) > 1000)
+      return undefined;
     tiers[m[1] as RetentionTier] = Number(m[2]);
   }
   return Object.values(tiers).some((n) => n > 0) ? { kind: 'tiers', tiers } : undefined;
@@ -77,76 +82,82 @@ const parse = (tags: Tags, known: readonly string[]) => parseInstancePolicy(tags
 describe('parseInstancePolicy under fuzzing', () => {
   it('never throws on any tag list, and every problem names a tag the instance carries, its exact value and what is allowed', () => {
     fc.assert(
-      fc.property(knownSchedules.chain((known) => fc.tuple(fc.constant(known), tagList({ knownSchedules: known }))), ([known, list]) => {
-        // Act
-        const tags = tagRecord(list);
-        const policy = parse(tags, known);
+      fc.property(
+        knownSchedules.chain((known) => fc.tuple(fc.constant(known), tagList({ knownSchedules: known }))),
+        ([known, list]) => {
+          // Act
+          const tags = tagRecord(list);
+          const policy = parse(tags, known);
 
-        // Assess
-        for (const p of policy.problems) {
-          expect(Object.hasOwn(tags, p.tag)).toBe(true);
-          expect(p.value).toBe(tags[p.tag]);
-          expect(p.reason.trim()).not.toBe('');
-          expect(p.reason).toMatch(ALLOWED[p.tag] ?? /unknown tag key/);
-        }
-        // One problem per tag at most: a PolicyInvalid lists each bad tag once.
-        expect(new Set(policy.problems.map((p) => p.tag)).size).toBe(policy.problems.length);
-        // Only the service's own namespace is read: other tools' tags are never a problem.
-        expect(policy.problems.every((p) => isOurs(p.tag))).toBe(true);
-      }),
+          // Assess
+          for (const p of policy.problems) {
+            expect(Object.hasOwn(tags, p.tag)).toBe(true);
+            expect(p.value).toBe(tags[p.tag]);
+            expect(p.reason.trim()).not.toBe('');
+            expect(p.reason).toMatch(ALLOWED[p.tag] ?? /unknown tag key/);
+          }
+          // One problem per tag at most: a PolicyInvalid lists each bad tag once.
+          expect(new Set(policy.problems.map((p) => p.tag)).size).toBe(policy.problems.length);
+          // Only the service's own namespace is read: other tools' tags are never a problem.
+          expect(policy.problems.every((p) => isOurs(p.tag))).toBe(true);
+        },
+      ),
       fuzz(400),
     );
   });
 
   it('reads each of the five keys exactly as the tag table says, whatever else the instance carries', () => {
     fc.assert(
-      fc.property(knownSchedules.chain((known) => fc.tuple(fc.constant(known), tagList({ knownSchedules: known }))), ([known, list]) => {
-        // Prepare
-        const tags = tagRecord(list);
+      fc.property(
+        knownSchedules.chain((known) => fc.tuple(fc.constant(known), tagList({ knownSchedules: known }))),
+        ([known, list]) => {
+          // Prepare
+          const tags = tagRecord(list);
 
-        // Act
-        const policy = parse(tags, known);
+          // Act
+          const policy = parse(tags, known);
 
-        // Assess
-        const problemOf = (key: string) => policy.problems.find((p) => p.tag === key);
-        let blocked = false;
+          // Assess
+          const problemOf = (key: string) => policy.problems.find((p) => p.tag === key);
+          let blocked = false;
 
-        const bake = tags[TAG.bake];
-        if (bake === undefined) {
-          expect(policy.schedules).toEqual([]);
-        } else {
-          const o = bakeOracle(bake, known);
-          expect(policy.schedules).toEqual(o.schedules);
-          expect(problemOf(TAG.bake) !== undefined).toBe(!o.valid);
-          blocked ||= o.blocks;
-        }
+          const bake = tags[TAG.bake];
+          if (bake === undefined) {
+            expect(policy.schedules).toEqual([]);
+          } else {
+            const o = bakeOracle(bake, known);
+            expect(policy.schedules).toEqual(o.schedules);
+            expect(problemOf(TAG.bake) !== undefined).toBe(!o.valid);
+            blocked ||= o.blocks;
+          }
 
-        const reboot = tags[TAG.reboot];
-        const rebootWord = reboot?.trim().toLowerCase();
-        const rebootValid = reboot === undefined || rebootWord === 'true' || rebootWord === 'false';
-        expect(problemOf(TAG.reboot) === undefined).toBe(rebootValid);
-        expect(policy.reboot).toBe(rebootValid && rebootWord === 'true');
-        blocked ||= !rebootValid;
+          const reboot = tags[TAG.reboot];
+          const rebootWord = reboot?.trim().toLowerCase();
+          const rebootValid = reboot === undefined || rebootWord === 'true' || rebootWord === 'false';
+          expect(problemOf(TAG.reboot) === undefined).toBe(rebootValid);
+          expect(policy.reboot).toBe(rebootValid && rebootWord === 'true');
+          blocked ||= !rebootValid;
 
-        const recover = tags[TAG.recover]?.trim().toLowerCase();
-        const recoverValid = recover === undefined || (RECOVER_MODES as readonly string[]).includes(recover);
-        expect(problemOf(TAG.recover) === undefined).toBe(recoverValid);
-        expect(policy.recover).toBe(recover !== undefined && recoverValid ? recover : 'off');
+          const recover = tags[TAG.recover]?.trim().toLowerCase();
+          const recoverValid = recover === undefined || (RECOVER_MODES as readonly string[]).includes(recover);
+          expect(problemOf(TAG.recover) === undefined).toBe(recoverValid);
+          expect(policy.recover).toBe(recover !== undefined && recoverValid ? recover : 'off');
 
-        const retain = tags[TAG.retain];
-        const expected = retain === undefined ? undefined : retainOracle(retain);
-        expect(policy.retain).toEqual(expected);
-        expect(problemOf(TAG.retain) !== undefined).toBe(retain !== undefined && expected === undefined);
+          const retain = tags[TAG.retain];
+          const expected = retain === undefined ? undefined : retainOracle(retain);
+          expect(policy.retain).toEqual(expected);
+          expect(problemOf(TAG.retain) !== undefined).toBe(retain !== undefined && expected === undefined);
 
-        const lineage = tags[TAG.lineage];
-        const lineageValid = lineage === undefined || /^[A-Za-z0-9][A-Za-z0-9._-]{0,47}$/.test(lineage);
-        expect(policy.lineage).toBe(lineageValid ? lineage : undefined);
-        expect(problemOf(TAG.lineage) === undefined).toBe(lineageValid);
-        blocked ||= !lineageValid;
+          const lineage = tags[TAG.lineage];
+          const lineageValid = lineage === undefined || /^[A-Za-z0-9][A-Za-z0-9._-]{0,47}$/.test(lineage);
+          expect(policy.lineage).toBe(lineageValid ? lineage : undefined);
+          expect(problemOf(TAG.lineage) === undefined).toBe(lineageValid);
+          blocked ||= !lineageValid;
 
-        // Unreadable retain or recover never stop a backup; unreadable bake, reboot or lineage do.
-        expect(policy.bakeable).toBe(!blocked);
-      }),
+          // Unreadable retain or recover never stop a backup; unreadable bake, reboot or lineage do.
+          expect(policy.bakeable).toBe(!blocked);
+        },
+      ),
       fuzz(400),
     );
   });

@@ -44,7 +44,13 @@ export const STACK = 'ami-lifecycle-dev';
 /** The instance and images the samples in events/ name, so that events meet the world. */
 export const SAMPLE_INSTANCE = 'i-0123456789abcdef0';
 const INSTANCE_IDS = [SAMPLE_INSTANCE, 'i-0aaaaaaaaaaaaaaaa', 'i-0bbbbbbbbbbbbbbbb', 'i-0cccccccccccccccc'];
-const IMAGE_IDS = ['ami-0abcdef1234567890', 'ami-0fedcba9876543210', 'ami-0111111111111111a', 'ami-0222222222222222b', 'ami-0333333333333333c'];
+const IMAGE_IDS = [
+  'ami-0abcdef1234567890',
+  'ami-0fedcba9876543210',
+  'ami-0111111111111111a',
+  'ami-0222222222222222b',
+  'ami-0333333333333333c',
+];
 /** What RunInstances answers. */
 export const REPLACEMENT_ID = 'i-0ddddddddddddddd1';
 
@@ -115,9 +121,15 @@ const imageArb = fc.record({
 
 const uniqueBy = <T>(items: T[], key: (t: T) => string) => [...new Map(items.map((i) => [key(i), i])).values()];
 
-const alarmsArb = fc.array(fc.oneof(fc.constantFrom(...INSTANCE_IDS).map((id) => `${STACK}-status-${id}`), fc.string({ maxLength: 20 }).map((s) => `${STACK}-status-${s}`)), {
-  maxLength: 3,
-});
+const alarmsArb = fc.array(
+  fc.oneof(
+    fc.constantFrom(...INSTANCE_IDS).map((id) => `${STACK}-status-${id}`),
+    fc.string({ maxLength: 20 }).map((s) => `${STACK}-status-${s}`),
+  ),
+  {
+    maxLength: 3,
+  },
+);
 
 /** Anything goes: most instances carry some unreadable tag, most images are not this stack's pending ones. */
 const chaoticWorld: fc.Arbitrary<World> = fc.record({
@@ -139,7 +151,9 @@ const coherentWorld: fc.Arbitrary<World> = fc
     recover: fc.constantFrom('on-failure', 'always', 'ALWAYS', 'off'),
     reboot: opt(fc.constantFrom('true', 'false')),
     retain: opt(fc.constantFrom('7', '14d', 'daily=7,weekly=4', '1')),
-    extra: tagList({ knownSchedules: ['nightly', 'weekly'], ec2Limits: true }).map((tags) => tags.filter((t) => !t.Key.startsWith('ami-lifecycle:') || t.Key.length > 30)),
+    extra: tagList({ knownSchedules: ['nightly', 'weekly'], ec2Limits: true }).map((tags) =>
+      tags.filter((t) => !t.Key.startsWith('ami-lifecycle:') || t.Key.length > 30),
+    ),
     instance: instanceArb,
     images: fc.array(
       fc.record({
@@ -303,7 +317,11 @@ export function answerFromWorld(recorder: Recorder) {
         if (found.some((i) => i === undefined)) throw awsError('InvalidAMIID.NotFound');
         return { Images: (found as WorldImage[]).map(toImage) };
       }
-      return { Images: w().images.filter((i) => matches(i.tags, input.Filters, { name: i.name })).map(toImage) };
+      return {
+        Images: w()
+          .images.filter((i) => matches(i.tags, input.Filters, { name: i.name }))
+          .map(toImage),
+      };
     }),
   );
   ec2.on(DescribeSnapshotsCommand).callsFake(fake(() => ({ Snapshots: [] })));
@@ -354,7 +372,13 @@ export function answerFromWorld(recorder: Recorder) {
   ec2.on(CreateLaunchTemplateCommand).callsFake(fake(() => ({ LaunchTemplate: { LatestVersionNumber: 1 } })));
   ec2.on(CreateLaunchTemplateVersionCommand).callsFake(fake(() => ({ LaunchTemplateVersion: { VersionNumber: 2 } })));
   ec2.on(RunInstancesCommand).callsFake(fake(() => ({ Instances: [{ InstanceId: REPLACEMENT_ID }] })));
-  for (const command of [DeregisterImageCommand, DeleteSnapshotCommand, EnableImageDeprecationCommand, TerminateInstancesCommand, AssociateAddressCommand]) {
+  for (const command of [
+    DeregisterImageCommand,
+    DeleteSnapshotCommand,
+    EnableImageDeprecationCommand,
+    TerminateInstancesCommand,
+    AssociateAddressCommand,
+  ]) {
     ec2.on(command as never).callsFake(fake(() => ({})));
   }
 

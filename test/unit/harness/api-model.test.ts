@@ -33,7 +33,10 @@ interface HttpRequest {
 }
 
 /** The HTTP request an SDK command would send, signed, never sent. */
-async function wire(client: { send(c: unknown): Promise<unknown>; destroy(): void }, command: unknown): Promise<{
+async function wire(
+  client: { send(c: unknown): Promise<unknown>; destroy(): void },
+  command: unknown,
+): Promise<{
   method: string;
   url: string;
   headers: Record<string, string>;
@@ -136,7 +139,10 @@ describe('reading requests back (deserialisers)', () => {
 
   it('EC2 query: a value that does not parse as its type stays Unparsable', () => {
     const ec2 = loadService('ec2')!;
-    const params = new URLSearchParams([['MaxResults', 'ten'], ['DryRun', 'yes']]);
+    const params = new URLSearchParams([
+      ['MaxResults', 'ten'],
+      ['DryRun', 'yes'],
+    ]);
     const { input } = decodeForm(ec2, ec2.operations.DescribeImages!, params);
     expect(input.MaxResults).toBeInstanceOf(Unparsable);
     expect(input.DryRun).toBeInstanceOf(Unparsable);
@@ -209,13 +215,17 @@ describe('reading requests back (deserialisers)', () => {
 
 describe('checking requests as the SDK sends them', () => {
   it('DescribeImageReferences: 11 ids refused naming ImageIds, 10 pass', async () => {
-    const refused = checkRequest(await wire(new EC2Client(capture), new DescribeImageReferencesCommand({ ImageIds: ids(11), IncludeAllResourceTypes: true })));
+    const refused = checkRequest(
+      await wire(new EC2Client(capture), new DescribeImageReferencesCommand({ ImageIds: ids(11), IncludeAllResourceTypes: true })),
+    );
     expect(refused?.action).toBe('DescribeImageReferences');
     expect(refused?.answer?.code).toBe('InvalidParameterValue');
     expect(refused?.answer?.message).toContain('ImageIds');
     expect(refused?.answer?.message).toContain('Expecting at most 10 values, not 11.');
     expect(refused?.answer?.response.status).toBe(400);
-    const passed = checkRequest(await wire(new EC2Client(capture), new DescribeImageReferencesCommand({ ImageIds: ids(10), IncludeAllResourceTypes: true })));
+    const passed = checkRequest(
+      await wire(new EC2Client(capture), new DescribeImageReferencesCommand({ ImageIds: ids(10), IncludeAllResourceTypes: true })),
+    );
     expect(passed).toMatchObject({ service: 'ec2', action: 'DescribeImageReferences', failures: [] });
   });
 
@@ -223,7 +233,10 @@ describe('checking requests as the SDK sends them', () => {
     const missing = checkRequest(await wire(new EC2Client(capture), new CreateImageCommand({ InstanceId: 'i-1' } as never)));
     expect(missing?.answer).toMatchObject({ code: 'MissingParameter', message: 'The request must contain the parameter Name' });
     const badEnum = checkRequest(
-      await wire(new EC2Client(capture), new RunInstancesCommand({ MinCount: 1, MaxCount: 1, TagSpecifications: [{ ResourceType: 'instanse' as never, Tags: [] }] })),
+      await wire(
+        new EC2Client(capture),
+        new RunInstancesCommand({ MinCount: 1, MaxCount: 1, TagSpecifications: [{ ResourceType: 'instanse' as never, Tags: [] }] }),
+      ),
     );
     expect(badEnum?.answer?.code).toBe('InvalidParameterValue');
     expect(badEnum?.answer?.message).toContain('TagSpecifications.1.ResourceType');
@@ -231,18 +244,25 @@ describe('checking requests as the SDK sends them', () => {
 
   it('EC2: a request of the right shape passes (DescribeImages with filters and paging)', async () => {
     const ok = checkRequest(
-      await wire(new EC2Client(capture), new DescribeImagesCommand({ Owners: ['self'], Filters: [{ Name: 'tag:a', Values: ['1', '2'] }], MaxResults: 1000 })),
+      await wire(
+        new EC2Client(capture),
+        new DescribeImagesCommand({ Owners: ['self'], Filters: [{ Name: 'tag:a', Values: ['1', '2'] }], MaxResults: 1000 }),
+      ),
     );
     expect(ok?.failures).toEqual([]);
   });
 
   it('EventBridge PutEvents: 11 entries is the Coral ValidationException naming entries; 10 pass', async () => {
-    const refused = checkRequest(await wire(new EventBridgeClient(capture), new PutEventsCommand({ Entries: Array.from({ length: 11 }, () => entry()) })));
+    const refused = checkRequest(
+      await wire(new EventBridgeClient(capture), new PutEventsCommand({ Entries: Array.from({ length: 11 }, () => entry()) })),
+    );
     expect(refused?.answer?.code).toBe('ValidationException');
     expect(refused?.answer?.message).toMatch(
       /^1 validation error detected: Value '\[PutEventsRequestEntry(, PutEventsRequestEntry)*.*' at 'entries' failed to satisfy constraint: Member must have length less than or equal to 10$/,
     );
-    const ok = checkRequest(await wire(new EventBridgeClient(capture), new PutEventsCommand({ Entries: Array.from({ length: 10 }, () => entry()) })));
+    const ok = checkRequest(
+      await wire(new EventBridgeClient(capture), new PutEventsCommand({ Entries: Array.from({ length: 10 }, () => entry()) })),
+    );
     expect(ok?.failures).toEqual([]);
   });
 
@@ -261,7 +281,9 @@ describe('checking requests as the SDK sends them', () => {
   it('IAM (query): a pattern violation is ValidationError naming roleName', async () => {
     const refused = checkRequest(await wire(new IAMClient(capture), new GetRoleCommand({ RoleName: 'has space' })));
     expect(refused?.answer?.code).toBe('ValidationError');
-    expect(refused?.answer?.message).toContain("Value 'has space' at 'roleName' failed to satisfy constraint: Member must satisfy regular expression pattern");
+    expect(refused?.answer?.message).toContain(
+      "Value 'has space' at 'roleName' failed to satisfy constraint: Member must satisfy regular expression pattern",
+    );
     expect(refused?.answer?.response.body.toString()).toContain('<Code>ValidationError</Code>');
   });
 
@@ -284,14 +306,20 @@ describe('checking requests as the SDK sends them', () => {
     expect(scheduler?.answer?.response.headers['x-amzn-errortype']).toBe('ValidationException');
     expect(scheduler?.answer?.message).toMatch(/^2 validation errors detected: /);
     expect(scheduler?.answer?.message).toContain("at 'name' failed to satisfy constraint: Member must satisfy regular expression pattern");
-    expect(scheduler?.answer?.message).toContain("Value '1441' at 'flexibleTimeWindow.maximumWindowInMinutes' failed to satisfy constraint: Member must have value less than or equal to 1440");
+    expect(scheduler?.answer?.message).toContain(
+      "Value '1441' at 'flexibleTimeWindow.maximumWindowInMinutes' failed to satisfy constraint: Member must have value less than or equal to 1440",
+    );
   });
 
   it('Lambda (rest-json): an invocation passes; an unknown InvocationType is refused', async () => {
     const ok = checkRequest(await wire(new LambdaClient(capture), new InvokeCommand({ FunctionName: 'f', Payload: Buffer.from('{}') })));
     expect(ok).toMatchObject({ service: 'lambda', action: 'Invoke', failures: [] });
-    const bad = checkRequest(await wire(new LambdaClient(capture), new InvokeCommand({ FunctionName: 'f', InvocationType: 'Later' as never })));
-    expect(bad?.answer?.message).toContain("Value 'Later' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set");
+    const bad = checkRequest(
+      await wire(new LambdaClient(capture), new InvokeCommand({ FunctionName: 'f', InvocationType: 'Later' as never })),
+    );
+    expect(bad?.answer?.message).toContain(
+      "Value 'Later' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set",
+    );
   });
 
   it('validateInput reports every failure in model order', () => {
@@ -323,7 +351,20 @@ describe('Java patterns', () => {
 
   it('every pattern of the services the project calls translates', () => {
     const untranslatable: string[] = [];
-    for (const name of ['ec2', 'events', 'sqs', 'cloudwatch', 'iam', 'ssm', 'cloudformation', 'lambda', 'scheduler', 'sts', 'autoscaling', 'kms']) {
+    for (const name of [
+      'ec2',
+      'events',
+      'sqs',
+      'cloudwatch',
+      'iam',
+      'ssm',
+      'cloudformation',
+      'lambda',
+      'scheduler',
+      'sts',
+      'autoscaling',
+      'kms',
+    ]) {
       for (const shape of Object.values(loadService(name)!.shapes)) {
         if (shape.pattern === undefined) continue;
         try {

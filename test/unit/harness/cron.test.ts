@@ -13,7 +13,9 @@ const times = (expression: string, day: string, timeZone = 'UTC') => cronFirings
 /** The days of a month an expression fires on. */
 const days = (expression: string, month: string) =>
   Array.from({ length: 31 }, (_, i) => `${month}-${String(i + 1).padStart(2, '0')}`).filter(
-    (day) => Number(day.slice(8)) <= new Date(Date.UTC(Number(month.slice(0, 4)), Number(month.slice(5)), 0)).getUTCDate() && times(expression, day).length > 0,
+    (day) =>
+      Number(day.slice(8)) <= new Date(Date.UTC(Number(month.slice(0, 4)), Number(month.slice(5)), 0)).getUTCDate() &&
+      times(expression, day).length > 0,
   );
 
 describe('cron: the schedules serverless.yml declares', () => {
@@ -27,7 +29,9 @@ describe('cron: the schedules serverless.yml declares', () => {
     expect(cronFirings('cron(0 3 * * ? *)', 'UTC', '2026-11-21')).toEqual([{ at: new Date('2026-11-21T03:00:00Z'), local: '03:00' }]);
     expect(cronFirings('cron(0 4 ? * SUN *)', 'UTC', '2026-11-21')).toEqual([]);
     expect(cronFirings('cron(0 4 ? * SUN *)', 'UTC', '2026-11-22')).toEqual([{ at: new Date('2026-11-22T04:00:00Z'), local: '04:00' }]);
-    expect(cronFirings('cron(30 3 ? * MON-FRI *)', 'Europe/Paris', '2026-07-01')).toEqual([{ at: new Date('2026-07-01T01:30:00Z'), local: '03:30' }]);
+    expect(cronFirings('cron(30 3 ? * MON-FRI *)', 'Europe/Paris', '2026-07-01')).toEqual([
+      { at: new Date('2026-07-01T01:30:00Z'), local: '03:30' },
+    ]);
     expect(times('cron(17 * * * ? *)', '2026-11-21')).toHaveLength(24);
     expect(times('cron(17 * * * ? *)', '2026-11-21')[5]).toBe('05:17');
   });
@@ -98,7 +102,13 @@ describe('cron: the syntax', () => {
   it('says what it cannot simulate rather than guessing', () => {
     expect(() => cronFirings('rate(1 day)', 'UTC', '2026-11-21')).toThrow(/cannot simulate/);
     expect(() => parseCron('at(2026-11-21T03:00:00)')).toThrow(UnsimulatedCronExpression);
-    for (const unsure of ['cron(0 3 L-3 * ? *)', 'cron(0 3 LW * ? *)', 'cron(0 3 ? * 6L *)', 'cron(0 3 ? * FRI-MON *)', 'cron(0 3 1,L * ? *)']) {
+    for (const unsure of [
+      'cron(0 3 L-3 * ? *)',
+      'cron(0 3 LW * ? *)',
+      'cron(0 3 ? * 6L *)',
+      'cron(0 3 ? * FRI-MON *)',
+      'cron(0 3 1,L * ? *)',
+    ]) {
       expect(() => parseCron(unsure), unsure).toThrow(UnsimulatedCronExpression);
     }
   });
@@ -151,14 +161,20 @@ describe('cron: time zones and daylight saving time', () => {
   it('skips a local time that clocks going forward never show', () => {
     expect(cronFirings('cron(30 2 * * ? *)', 'America/New_York', '2026-03-08')).toEqual([]);
     expect(cronFirings('cron(30 2 * * ? *)', 'Europe/Paris', '2026-03-29')).toEqual([]);
-    expect(cronFirings('cron(30 2 * * ? *)', 'Europe/Paris', '2026-03-30')).toEqual([{ at: new Date('2026-03-30T00:30:00Z'), local: '02:30' }]);
+    expect(cronFirings('cron(30 2 * * ? *)', 'Europe/Paris', '2026-03-30')).toEqual([
+      { at: new Date('2026-03-30T00:30:00Z'), local: '02:30' },
+    ]);
     expect(times('cron(0/15 * * * ? *)', '2026-03-08', 'America/New_York')).toHaveLength(92);
     expect(cronFirings('cron(0 3 * * ? *)', 'America/New_York', '2026-03-08')[0]!.at).toEqual(new Date('2026-03-08T07:00:00Z'));
   });
 
   it('fires once, when the clock first shows it, a local time that clocks going back show twice', () => {
-    expect(cronFirings('cron(30 1 * * ? *)', 'America/New_York', '2026-11-01')).toEqual([{ at: new Date('2026-11-01T05:30:00Z'), local: '01:30' }]);
-    expect(cronFirings('cron(30 2 * * ? *)', 'Europe/Paris', '2026-10-25')).toEqual([{ at: new Date('2026-10-25T00:30:00Z'), local: '02:30' }]);
+    expect(cronFirings('cron(30 1 * * ? *)', 'America/New_York', '2026-11-01')).toEqual([
+      { at: new Date('2026-11-01T05:30:00Z'), local: '01:30' },
+    ]);
+    expect(cronFirings('cron(30 2 * * ? *)', 'Europe/Paris', '2026-10-25')).toEqual([
+      { at: new Date('2026-10-25T00:30:00Z'), local: '02:30' },
+    ]);
     const quarterHours = cronFirings('cron(0/15 * * * ? *)', 'America/New_York', '2026-11-01');
     expect(quarterHours).toHaveLength(96);
     expect(new Set(quarterHours.map((f) => f.at.getTime())).size).toBe(96);

@@ -45,7 +45,12 @@ describe('sigv4', () => {
   it('reads the credential of the header the SDK signs', async () => {
     const authorization = await signedBySdk();
     expect(authorization).toMatch(/^AWS4-HMAC-SHA256 /);
-    expect(credentialOf(authorization)).toEqual({ accessKeyId: 'AKIDSIGNEDBYSDK', date: expect.stringMatching(/^\d{8}$/), region: 'eu-west-3', service: 'ec2' });
+    expect(credentialOf(authorization)).toEqual({
+      accessKeyId: 'AKIDSIGNEDBYSDK',
+      date: expect.stringMatching(/^\d{8}$/),
+      region: 'eu-west-3',
+      service: 'ec2',
+    });
   });
 
   it("answers an unsigned request as moto does: no credential, moto's default key and region", () => {

@@ -98,7 +98,13 @@ describe('loadConfig', () => {
     const config = loadConfig();
 
     // Assess
-    expect(config).toEqual({ managedBy: 'from-process-env', eventBusName: 'bus', schedules: ['nightly'], rotation: ROTATION_DEFAULTS, recovery: RECOVERY_DEFAULTS });
+    expect(config).toEqual({
+      managedBy: 'from-process-env',
+      eventBusName: 'bus',
+      schedules: ['nightly'],
+      rotation: ROTATION_DEFAULTS,
+      recovery: RECOVERY_DEFAULTS,
+    });
   });
 
   it.each([

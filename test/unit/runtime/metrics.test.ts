@@ -5,7 +5,10 @@ import { BYTES_METRICS, COUNT_METRICS } from '../../../shared/use-cases/ports.js
 
 /** An EMF blob as CloudWatch Logs reads it. */
 interface Emf {
-  _aws: { Timestamp: number; CloudWatchMetrics: Array<{ Namespace: string; Dimensions: string[][]; Metrics: Array<{ Name: string; Unit: string }> }> };
+  _aws: {
+    Timestamp: number;
+    CloudWatchMetrics: Array<{ Namespace: string; Dimensions: string[][]; Metrics: Array<{ Name: string; Unit: string }> }>;
+  };
   [key: string]: unknown;
 }
 
@@ -74,7 +77,10 @@ describe('metrics in a Lambda invocation (middleware and Powertools)', () => {
     const [coldStart, app, ...rest] = blobs();
     expect(rest).toEqual([]);
     expect(coldStart).toMatchObject({ service: 'ami-lifecycle-ci', function_name: FUNCTION, ColdStart: 1 });
-    expect(coldStart!._aws.CloudWatchMetrics[0]).toMatchObject({ Namespace: 'AmiLifecycle', Metrics: [{ Name: 'ColdStart', Unit: 'Count' }] });
+    expect(coldStart!._aws.CloudWatchMetrics[0]).toMatchObject({
+      Namespace: 'AmiLifecycle',
+      Metrics: [{ Name: 'ColdStart', Unit: 'Count' }],
+    });
     const directive = app!._aws.CloudWatchMetrics;
     expect(directive).toHaveLength(1);
     expect(directive[0]!.Namespace).toBe('AmiLifecycle');

@@ -171,7 +171,13 @@ describe('queueHandler (a function fed by an SQS queue)', () => {
 
     // Act
     const result = await handler(
-      { Records: [record('m1', { ...validEvent, count: 1 }), record('m2', { ...validEvent, count: 2 }), record('m3', { ...validEvent, count: 3 })] },
+      {
+        Records: [
+          record('m1', { ...validEvent, count: 1 }),
+          record('m2', { ...validEvent, count: 2 }),
+          record('m3', { ...validEvent, count: 3 }),
+        ],
+      },
       context,
     );
 
@@ -188,7 +194,10 @@ describe('queueHandler (a function fed by an SQS queue)', () => {
     const errorLog = vi.spyOn(logger, 'error');
 
     // Act
-    const result = await handler({ Records: [record('bad', { name: '', count: 1.5, nested: {} }), record('junk', '{not json'), record('ok', validEvent)] }, context);
+    const result = await handler(
+      { Records: [record('bad', { name: '', count: 1.5, nested: {} }), record('junk', '{not json'), record('ok', validEvent)] },
+      context,
+    );
 
     // Assess
     expect(result).toEqual({ batchItemFailures: [] });

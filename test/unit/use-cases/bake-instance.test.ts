@@ -255,7 +255,11 @@ describe('bakeInstance: refusals', () => {
     const outcome = await bakeInstance(request(), w.deps);
 
     // Assess
-    expect(outcome).toEqual({ status: 'failed', errorCode: 'InvalidParameterValue', message: 'CreateImage was refused: CreateImage: InvalidParameterValue: bad value' });
+    expect(outcome).toEqual({
+      status: 'failed',
+      errorCode: 'InvalidParameterValue',
+      message: 'CreateImage was refused: CreateImage: InvalidParameterValue: bad value',
+    });
   });
 
   it('throws when the ImageBakeFailed event cannot be published, so the failure is not lost', async () => {
@@ -285,7 +289,10 @@ describe('bakeInstance: lineage', () => {
     // Assess
     expect(w.account.instances.get(ID)!.tags[TAG.lineage]).toBe(ID);
     expect(w.account.tagCalls).toEqual([{ resourceIds: [ID], tags: { [TAG.lineage]: ID } }]);
-    expect(w.journal.slice(0, 2)).toEqual([`tag ${ID} ${JSON.stringify({ [TAG.lineage]: ID })}`, `createImage ${STACK}/${ID}/nightly/2026-11-26`]);
+    expect(w.journal.slice(0, 2)).toEqual([
+      `tag ${ID} ${JSON.stringify({ [TAG.lineage]: ID })}`,
+      `createImage ${STACK}/${ID}/nightly/2026-11-26`,
+    ]);
   });
 
   it('leaves the instance tags alone when assignLineage is false', async () => {
@@ -459,7 +466,12 @@ describe('bakeInstance: capturing the launch configuration', () => {
     const outcome = await bakeInstance(capturing(), w.deps);
 
     // Assess
-    expect(outcome).toEqual({ status: 'created', imageId: expect.stringMatching(/^ami-/), imageName: NAME, captureFailed: `${action}: ${code}` });
+    expect(outcome).toEqual({
+      status: 'created',
+      imageId: expect.stringMatching(/^ami-/),
+      imageName: NAME,
+      captureFailed: `${action}: ${code}`,
+    });
     expect(w.account.images.size).toBe(1);
     expect(instance.tags[TAG.captured]).toBeUndefined();
     expect(w.log.at('warn').map((r) => r.message)).toEqual(['could not capture the launch configuration; the next bake tries again']);
@@ -514,7 +526,10 @@ describe('bakeInstance: metrics', () => {
     // Prepare: the slot was baked earlier, by this stack
     const w = world();
     w.account.addInstance(ID, { [TAG.bake]: 'nightly', [TAG.lineage]: 'web' });
-    w.account.addImage({ name: NAME, tags: { [TAG.managedBy]: STACK, [TAG.lineage]: 'web', [TAG.sourceInstance]: ID, [TAG.status]: 'good' } });
+    w.account.addImage({
+      name: NAME,
+      tags: { [TAG.managedBy]: STACK, [TAG.lineage]: 'web', [TAG.sourceInstance]: ID, [TAG.status]: 'good' },
+    });
 
     // Act
     const outcome = await bakeInstance(request(), w.deps);
@@ -525,8 +540,15 @@ describe('bakeInstance: metrics', () => {
   });
 
   it.each([
-    ['the instance is gone', (w: ReturnType<typeof world>) => w.account.failCreateImage(ID, new AwsCallError('InvalidInstanceID.NotFound', 'CreateImage', 'gone', false, 400))],
-    ['the name is taken by an image this stack does not manage', (w: ReturnType<typeof world>) => void w.account.addImage({ name: NAME, tags: { owner: 'someone' } })],
+    [
+      'the instance is gone',
+      (w: ReturnType<typeof world>) =>
+        w.account.failCreateImage(ID, new AwsCallError('InvalidInstanceID.NotFound', 'CreateImage', 'gone', false, 400)),
+    ],
+    [
+      'the name is taken by an image this stack does not manage',
+      (w: ReturnType<typeof world>) => void w.account.addImage({ name: NAME, tags: { owner: 'someone' } }),
+    ],
   ])('counts one ImageBakesFailed, and no ImagesBaked, when %s', async (_label, arrangeFailure) => {
     // Prepare
     const w = world();

@@ -9,7 +9,19 @@ import { AwsCallError } from '../../../shared/use-cases/errors.js';
 import { recoverInstances } from '../../../shared/use-cases/recover-instance.js';
 import type { RecoveryEc2 } from '../../../shared/use-cases/ec2-ports.js';
 import type { EventPort, RecoveryDeps } from '../../../shared/use-cases/ports.js';
-import { instanceIdOf, NOW, recoveryEc2, STACK, throttled, world as worldOf, type FakeAddress, type FakeImage, type FakeInstance, type World, type WorldOptions } from '../fakes.js';
+import {
+  instanceIdOf,
+  NOW,
+  recoveryEc2,
+  STACK,
+  throttled,
+  world as worldOf,
+  type FakeAddress,
+  type FakeImage,
+  type FakeInstance,
+  type World,
+  type WorldOptions,
+} from '../fakes.js';
 
 /** A world of the recovery slice only: the use case sees nothing else of EC2. */
 const world = (options?: WorldOptions) => worldOf(recoveryEc2, options);
@@ -26,7 +38,12 @@ const sample = (name: string): Record<string, unknown> =>
 const arn = (instanceId: string) => `arn:aws:ec2:us-east-1:123456789012:instance/${instanceId}`;
 
 function stateChange(instanceId: string, state: 'stopped' | 'terminated' | 'running', time = EVENT_TIME): RecoveryTrigger {
-  return RecoveryTriggerEvent.parse({ ...sample('instance-terminated'), time, resources: [arn(instanceId)], detail: { 'instance-id': instanceId, state } });
+  return RecoveryTriggerEvent.parse({
+    ...sample('instance-terminated'),
+    time,
+    resources: [arn(instanceId)],
+    detail: { 'instance-id': instanceId, state },
+  });
 }
 
 function alarm(instanceId: string, value = 'ALARM'): RecoveryTrigger {
@@ -38,7 +55,9 @@ function alarm(instanceId: string, value = 'ALARM'): RecoveryTrigger {
       ...e.detail,
       alarmName: `${STACK}-status-${instanceId}`,
       state: { value },
-      configuration: { metrics: [{ metricStat: { metric: { namespace: 'AWS/EC2', name: 'StatusCheckFailed', dimensions: { InstanceId: instanceId } } } }] },
+      configuration: {
+        metrics: [{ metricStat: { metric: { namespace: 'AWS/EC2', name: 'StatusCheckFailed', dimensions: { InstanceId: instanceId } } } }],
+      },
     },
   });
 }
@@ -155,7 +174,13 @@ function arrange(w: World, opts: ArrangeOptions = {}): Arranged {
   let instance: FakeInstance | undefined;
   if (state !== 'vanished') {
     const launchedFrom = opts.launchedFrom === 'newest' ? newest.imageId : (opts.launchedFrom ?? BASE_AMI);
-    instance = w.account.addInstance(failedId, { ...ownTags(lineage, opts.recover === undefined ? 'on-failure' : opts.recover), ...opts.extraTags }, state, 1, launchedFrom);
+    instance = w.account.addInstance(
+      failedId,
+      { ...ownTags(lineage, opts.recover === undefined ? 'on-failure' : opts.recover), ...opts.extraTags },
+      state,
+      1,
+      launchedFrom,
+    );
     instance.stateReasonCode = 'reasonCode' in opts ? opts.reasonCode : 'Server.InternalError';
     instance.launchTime = opts.launchTime ?? new Date('2026-11-01T00:00:00.000Z');
   }
@@ -269,14 +294,25 @@ describe('recoverInstances: relaunch', () => {
       { instanceId: FAILED, action: 'relaunched', replacementId, imageId: a.newest.imageId, resumed: false, reason: 'state signal' },
     ]);
     expect(w.account.runCalls).toEqual([
-      { imageId: a.newest.imageId, config: a.config, clientToken: replacementToken('web', FAILED), tags: replacementTagsOf('web', FAILED), droppedTags: [] },
+      {
+        imageId: a.newest.imageId,
+        config: a.config,
+        clientToken: replacementToken('web', FAILED),
+        tags: replacementTagsOf('web', FAILED),
+        droppedTags: [],
+      },
     ]);
     expect(replacement).toMatchObject({
       state: 'running',
       imageId: a.newest.imageId,
       userData: USER_DATA,
       tags: replacementTagsOf('web', FAILED),
-      launch: { instanceType: 't3.small', subnetId: 'subnet-0aaaaaaaaaaaaaaaa', securityGroupIds: ['sg-0bbbbbbbbbbbbbbbb'], keyName: 'ops' },
+      launch: {
+        instanceType: 't3.small',
+        subnetId: 'subnet-0aaaaaaaaaaaaaaaa',
+        securityGroupIds: ['sg-0bbbbbbbbbbbbbbbb'],
+        keyName: 'ops',
+      },
     });
     expect(a.address!.instanceId).toBe(replacementId);
     expect(w.bus.published.map((e) => e.detailType)).toEqual(['InstanceRelaunched']);
@@ -317,7 +353,13 @@ describe('recoverInstances: relaunch', () => {
     expect(a.address!.instanceId).toBe(replacementId);
     expect(w.account.recoveryCalls).not.toContain('TerminateInstances');
     expect(w.bus.ofType('InstanceRelaunched')).toEqual([
-      expect.objectContaining({ newInstanceId: replacementId, generation: 3, failedInstance: 'kept', secondsToLaunch: 5, elasticIp: expect.anything() }),
+      expect.objectContaining({
+        newInstanceId: replacementId,
+        generation: 3,
+        failedInstance: 'kept',
+        secondsToLaunch: 5,
+        elasticIp: expect.anything(),
+      }),
     ]);
   });
 
@@ -422,12 +464,16 @@ describe('recoverInstances: relaunch', () => {
 
     // Assess
     const [replacement] = replacementsOf(w, FAILED);
-    expect(report.outcomes).toEqual([expect.objectContaining({ action: 'relaunched', replacementId: replacement!.instanceId, imageId: a.newest.imageId })]);
+    expect(report.outcomes).toEqual([
+      expect.objectContaining({ action: 'relaunched', replacementId: replacement!.instanceId, imageId: a.newest.imageId }),
+    ]);
     expect(w.account.runCalls[0]!.tags).toEqual({ ...a.config!.tags, [TAG.replaces]: FAILED, [TAG.generation]: '1' });
     expect(a.address!.instanceId).toBe(replacement!.instanceId);
     expect(w.account.recoveryCalls.slice(0, 2)).toEqual(['DescribeInstance', 'FindLineageOf']);
     expect(w.account.tagCalls).toEqual([]);
-    expect(w.bus.ofType('InstanceRelaunched')).toEqual([expect.objectContaining({ lineage: 'web', failedInstance: 'gone', generation: 1 })]);
+    expect(w.bus.ofType('InstanceRelaunched')).toEqual([
+      expect.objectContaining({ lineage: 'web', failedInstance: 'gone', generation: 1 }),
+    ]);
   });
 });
 
@@ -509,7 +555,12 @@ describe('recoverInstances: not relaunched', () => {
     const reason = 'the instance has never been baked: it has no lineage and no image to relaunch from';
     expect(report.outcomes).toEqual([{ instanceId: FAILED, action: 'skipped', reason }]);
     expect(w.bus.published).toHaveLength(1);
-    expect(RecoverySkipped.parse(w.bus.ofType('RecoverySkipped')[0])).toEqual({ managedBy: STACK, instanceId: FAILED, trigger: 'state', reason });
+    expect(RecoverySkipped.parse(w.bus.ofType('RecoverySkipped')[0])).toEqual({
+      managedBy: STACK,
+      instanceId: FAILED,
+      trigger: 'state',
+      reason,
+    });
     expect(w.account.recoveryCalls).toEqual(['DescribeInstance', 'FindLineageOf']);
   });
 
@@ -536,7 +587,8 @@ describe('recoverInstances: not relaunched', () => {
     const report = await recoverInstances(stateChange(FAILED, 'stopped'), w.deps);
 
     // Assess
-    const reason = 'stopped (Client.UserInitiatedShutdown: stopped or terminated by a person); recover=on-failure relaunches only on failures';
+    const reason =
+      'stopped (Client.UserInitiatedShutdown: stopped or terminated by a person); recover=on-failure relaunches only on failures';
     expect(report.outcomes).toEqual([{ instanceId: FAILED, action: 'skipped', reason }]);
     expect(w.bus.ofType('RecoverySkipped')).toEqual([{ managedBy: STACK, instanceId: FAILED, lineage: 'web', trigger: 'state', reason }]);
     expect(w.account.runCalls).toEqual([]);
@@ -549,7 +601,12 @@ describe('recoverInstances: not relaunched', () => {
     const plain = world();
     arrange(plain, { state: 'stopped', reasonCode: 'Client.UserInitiatedShutdown', recover: 'always' });
     const maintained = world();
-    arrange(maintained, { state: 'stopped', reasonCode: 'Client.UserInitiatedShutdown', recover: 'always', extraTags: { [TAG.maintenance]: 'CHG-1234' } });
+    arrange(maintained, {
+      state: 'stopped',
+      reasonCode: 'Client.UserInitiatedShutdown',
+      recover: 'always',
+      extraTags: { [TAG.maintenance]: 'CHG-1234' },
+    });
 
     // Act
     const relaunched = await recoverInstances(stateChange(FAILED, 'stopped'), plain.deps);
@@ -583,7 +640,9 @@ describe('recoverInstances: not relaunched', () => {
     const report = await recoverInstances(stateChange(FAILED, 'terminated'), w.deps);
 
     // Assess
-    expect(report.outcomes).toEqual([expect.objectContaining({ action: 'skipped', reason: expect.stringMatching(/^no launch configuration captured/) })]);
+    expect(report.outcomes).toEqual([
+      expect.objectContaining({ action: 'skipped', reason: expect.stringMatching(/^no launch configuration captured/) }),
+    ]);
     expect(w.bus.ofType('RecoverySkipped')).toHaveLength(1);
     expect(w.account.runCalls).toEqual([]);
   });
@@ -643,7 +702,13 @@ describe('recoverInstances: not relaunched', () => {
       const reason = '3 relaunches of this lineage in the last hour (limit 3)';
       expect(report.outcomes[0]!.reason).toBe(reason);
       expect(w.bus.published).toHaveLength(1);
-      expect(RecoveryGaveUp.parse(w.bus.ofType('RecoveryGaveUp')[0])).toEqual({ managedBy: STACK, instanceId: FAILED, lineage: 'web', trigger: 'state', reason });
+      expect(RecoveryGaveUp.parse(w.bus.ofType('RecoveryGaveUp')[0])).toEqual({
+        managedBy: STACK,
+        instanceId: FAILED,
+        lineage: 'web',
+        trigger: 'state',
+        reason,
+      });
       expect(w.account.runCalls).toEqual([]);
     } else {
       expect(w.account.runCalls).toHaveLength(1);
@@ -729,7 +794,9 @@ describe('recoverInstances: crash loops', () => {
     expect(a.newest.tags[TAG.status]).toBe('bad');
     for (const s of a.newest.snapshotIds) expect(w.account.snapshotTags.get(s)![TAG.status]).toBe('bad');
     expect(w.account.tagCalls).toEqual([{ resourceIds: [a.newest.imageId, ...a.newest.snapshotIds], tags: { [TAG.status]: 'bad' } }]);
-    const blamed = w.journal.indexOf(`tag ${[a.newest.imageId, ...a.newest.snapshotIds].join(',')} ${JSON.stringify({ [TAG.status]: 'bad' })}`);
+    const blamed = w.journal.indexOf(
+      `tag ${[a.newest.imageId, ...a.newest.snapshotIds].join(',')} ${JSON.stringify({ [TAG.status]: 'bad' })}`,
+    );
     expect(blamed).toBeGreaterThanOrEqual(0);
     expect(blamed).toBeLessThan(w.journal.indexOf('RunInstances'));
     expect(w.account.runCalls.map((c) => c.imageId)).toEqual([a.older.imageId]);
@@ -758,7 +825,12 @@ describe('recoverInstances: crash loops', () => {
     expect(w.account.tagCalls).toEqual([]);
     expect(w.account.runCalls).toEqual([]);
     const [failed] = w.bus.ofType('RecoveryFailed');
-    expect(failed).toMatchObject({ instanceId: FAILED, action: 'RunInstances', errorCode: 'Client.InternalError', message: expect.stringMatching(/KMS key/) });
+    expect(failed).toMatchObject({
+      instanceId: FAILED,
+      action: 'RunInstances',
+      errorCode: 'Client.InternalError',
+      message: expect.stringMatching(/KMS key/),
+    });
     expect(w.metrics.total('RecoveriesFailed')).toBe(1);
   });
 
@@ -875,7 +947,9 @@ describe('recoverInstances: exactly once', () => {
     expect(w.account.runCalls[1]!.clientToken).toBe(w.account.runCalls[0]!.clientToken);
     expect(replacementsOf(w, FAILED).map((i) => i.instanceId)).toEqual([firstId]);
     const firstImage = w.account.runCalls[0]!.imageId;
-    expect(report.outcomes).toEqual([expect.objectContaining({ action: 'relaunched', replacementId: firstId, imageId: firstImage, resumed: true })]);
+    expect(report.outcomes).toEqual([
+      expect.objectContaining({ action: 'relaunched', replacementId: firstId, imageId: firstImage, resumed: true }),
+    ]);
     expect(w.bus.ofType('InstanceRelaunched').map((e) => [e.newInstanceId, e.imageId, e.resumed])).toEqual([
       [firstId, firstImage, false],
       [firstId, firstImage, true],
@@ -895,7 +969,9 @@ describe('recoverInstances: exactly once', () => {
     // Assess
     expect(report.outcomes).toEqual([expect.objectContaining({ action: 'failed', errorCode: 'IdempotentParameterMismatch' })]);
     expect(w.account.recoveryCalls.filter((c) => c === 'ListLineageInstances')).toHaveLength(2);
-    expect(w.bus.ofType('RecoveryFailed')).toEqual([expect.objectContaining({ instanceId: FAILED, errorCode: 'IdempotentParameterMismatch' })]);
+    expect(w.bus.ofType('RecoveryFailed')).toEqual([
+      expect.objectContaining({ instanceId: FAILED, errorCode: 'IdempotentParameterMismatch' }),
+    ]);
   });
 });
 
@@ -954,14 +1030,22 @@ describe('recoverInstances: errors', () => {
     // Prepare
     const w = world();
     const a = arrange(w, { state: 'stopped' });
-    const refusal = new AwsCallError('InsufficientInstanceCapacity', 'RunInstances', 'We currently do not have sufficient t3.small capacity', false, 500);
+    const refusal = new AwsCallError(
+      'InsufficientInstanceCapacity',
+      'RunInstances',
+      'We currently do not have sufficient t3.small capacity',
+      false,
+      500,
+    );
     w.account.failRunInstances(refusal);
 
     // Act
     const report = await recoverInstances(stateChange(FAILED, 'stopped'), w.deps);
 
     // Assess
-    expect(report.outcomes).toEqual([{ instanceId: FAILED, action: 'failed', errorCode: 'InsufficientInstanceCapacity', reason: refusal.message }]);
+    expect(report.outcomes).toEqual([
+      { instanceId: FAILED, action: 'failed', errorCode: 'InsufficientInstanceCapacity', reason: refusal.message },
+    ]);
     expect(w.bus.published.map((e) => e.detailType)).toEqual(['RecoveryFailed']);
     expect(RecoveryFailed.parse(w.bus.ofType('RecoveryFailed')[0])).toEqual({
       managedBy: STACK,
@@ -996,7 +1080,9 @@ describe('recoverInstances: errors', () => {
 
     // Assess
     await expect(act).rejects.toMatchObject({ code: 'RequestLimitExceeded' });
-    expect(w.bus.ofType('RecoveryFailed')).toEqual([expect.objectContaining({ instanceId: A, errorCode: 'UnauthorizedOperation', action: 'DescribeInstances' })]);
+    expect(w.bus.ofType('RecoveryFailed')).toEqual([
+      expect.objectContaining({ instanceId: A, errorCode: 'UnauthorizedOperation', action: 'DescribeInstances' }),
+    ]);
     expect(w.account.runCalls).toEqual([]);
   });
 
@@ -1102,7 +1188,10 @@ describe('recoverInstances: crash consistency', () => {
         expect(retry.outcomes, `k=${k}`).toEqual([expect.objectContaining({ action: 'relaunched', replacementId })]);
         const relaunched = w.bus.ofType('InstanceRelaunched');
         expect(relaunched.length, `k=${k}`).toBeGreaterThanOrEqual(1);
-        expect(relaunched.map((e) => e.newInstanceId), `k=${k}`).toEqual(relaunched.map(() => replacementId));
+        expect(
+          relaunched.map((e) => e.newInstanceId),
+          `k=${k}`,
+        ).toEqual(relaunched.map(() => replacementId));
         expect(a.address!.instanceId, `k=${k}`).toBe(replacementId);
         if (state === 'stopped') {
           const failed = w.account.instances.get(FAILED)!;

@@ -153,17 +153,30 @@ describe('rotateImages', () => {
     // Assess: version 1 is neither default nor latest; a terminated instance uses nothing
     expect(images.map((i) => exists(w, i))).toEqual([true, false, false, false, true, true, true]);
     expect(report.planned).toMatchObject({ keep: 4, delete: 3 });
-    const reasons = (id: string) => w.log.records.find((r) => r.message === 'plan' && (r.extra[0] as { imageId: string }).imageId === id)?.extra[0];
+    const reasons = (id: string) =>
+      w.log.records.find((r) => r.message === 'plan' && (r.extra[0] as { imageId: string }).imageId === id)?.extra[0];
     expect(reasons(images[5]!.imageId)).toMatchObject({ action: 'keep', reasons: [`in use by instance ${instanceIdOf(2)} (stopped)`] });
-    expect(reasons(images[6]!.imageId)).toMatchObject({ action: 'keep', reasons: ['in use by launch template lt-0aaaaaaaaaaaaaaa1 version 2 (default)'] });
-    expect(reasons(images[4]!.imageId)).toMatchObject({ action: 'keep', reasons: ['in use by launch template lt-0aaaaaaaaaaaaaaa1 version 3 (latest)'] });
+    expect(reasons(images[6]!.imageId)).toMatchObject({
+      action: 'keep',
+      reasons: ['in use by launch template lt-0aaaaaaaaaaaaaaa1 version 2 (default)'],
+    });
+    expect(reasons(images[4]!.imageId)).toMatchObject({
+      action: 'keep',
+      reasons: ['in use by launch template lt-0aaaaaaaaaaaaaaa1 version 3 (latest)'],
+    });
   });
 
   it('reports an image whose deregistration fails and still deletes the others', async () => {
     // Prepare
     const w = rotationWorld({ defaultRetention: { kind: 'count', count: 3 } });
     const images = week(w, 7);
-    const refused = new AwsCallError('UnauthorizedOperation', 'DeregisterImage', 'You are not authorized to perform this operation.', false, 403);
+    const refused = new AwsCallError(
+      'UnauthorizedOperation',
+      'DeregisterImage',
+      'You are not authorized to perform this operation.',
+      false,
+      403,
+    );
     w.account.failDeregister(images[4]!.imageId, refused);
     w.account.failDeregister(images[6]!.imageId, throttled('DeregisterImage'));
 
@@ -183,7 +196,10 @@ describe('rotateImages', () => {
     // the snapshots of the images still registered are neither cleaned up nor swept
     for (const id of snapshotsOf([images[4]!, images[6]!])) expect(snapshotExists(w, id)).toBe(true);
     expect(w.account.callCount('DeleteSnapshot')).toBe(0);
-    expect(w.log.at('error').map((r) => r.message)).toEqual(['rotation step failed; the others go on', 'rotation step failed; the others go on']);
+    expect(w.log.at('error').map((r) => r.message)).toEqual([
+      'rotation step failed; the others go on',
+      'rotation step failed; the others go on',
+    ]);
     expect(w.bus.ofType('ImagesRotated')[0]!.failures).toHaveLength(2);
   });
 
@@ -231,7 +247,9 @@ describe('rotateImages', () => {
     const report = await rotateImages({}, w.deps);
 
     // Assess
-    expect(report.failures).toEqual([expect.objectContaining({ resourceId: images[1]!.snapshotIds[0], action: 'DeleteSnapshot', errorCode: 'RequestLimitExceeded' })]);
+    expect(report.failures).toEqual([
+      expect.objectContaining({ resourceId: images[1]!.snapshotIds[0], action: 'DeleteSnapshot', errorCode: 'RequestLimitExceeded' }),
+    ]);
     expect(snapshotExists(w, images[2]!.snapshotIds[0]!)).toBe(false);
     expect(report.done).toMatchObject({ deleted: 2, snapshotsDeleted: 1, bytesFreed: DEFAULT_SNAPSHOT_BYTES });
   });
@@ -240,7 +258,11 @@ describe('rotateImages', () => {
     // Prepare
     const w = rotationWorld({ orphanGraceHours: 24 });
     const images = week(w, 2);
-    const old = w.account.addSnapshot({ tags: { [TAG.managedBy]: STACK }, sizeBytes: 50 * GIB, startTime: new Date(NOW.getTime() - 3 * DAY) });
+    const old = w.account.addSnapshot({
+      tags: { [TAG.managedBy]: STACK },
+      sizeBytes: 50 * GIB,
+      startTime: new Date(NOW.getTime() - 3 * DAY),
+    });
     const young = w.account.addSnapshot({ tags: { [TAG.managedBy]: STACK }, startTime: new Date(NOW.getTime() - 2 * 3_600_000) });
     const theirs = w.account.addSnapshot({ tags: { [TAG.managedBy]: 'other-stack' }, startTime: new Date(NOW.getTime() - 30 * DAY) });
     const untagged = w.account.addSnapshot({ tags: {}, startTime: new Date(NOW.getTime() - 30 * DAY) });
@@ -270,7 +292,8 @@ describe('rotateImages', () => {
     // Assess
     expect({ images: sorted([...w.account.images.keys()]), snapshots: sorted([...w.account.snapshotTags.keys()]) }).toEqual(before);
     expect([...w.account.images.values()].every((i) => i.deprecationTime === undefined)).toBe(true);
-    for (const action of ['DeregisterImage', 'DeleteSnapshot', 'EnableImageDeprecation'] as const) expect(w.account.callCount(action)).toBe(0);
+    for (const action of ['DeregisterImage', 'DeleteSnapshot', 'EnableImageDeprecation'] as const)
+      expect(w.account.callCount(action)).toBe(0);
     expect(report).toMatchObject({
       dryRun: true,
       planned: { keep: 2, delete: 3, deprecate: 1, orphanSnapshots: 1, bytesToFree: 4 * DEFAULT_SNAPSHOT_BYTES },
@@ -420,11 +443,16 @@ describe('rotateImages', () => {
       expect(event.keptUnverified).toHaveLength(2);
       expect(event).toMatchObject({ referencesChecked: false, planned: { keptUnverified: 2 } });
       expect(w.metrics.totals()).toMatchObject({ ImagesKeptUnverified: 2, ImagesDeleted: 0 });
-      expect(w.log.at('warn').map((r) => r.message)).toContain('the image reference check could not clear every delete candidate: they are kept');
+      expect(w.log.at('warn').map((r) => r.message)).toContain(
+        'the image reference check could not clear every delete candidate: they are kept',
+      );
     });
 
     it.each([
-      ['a permission the check lacks', new AwsCallError('UnauthorizedOperation', 'DescribeImageReferences', 'cannot check ssm:Parameter', false, 403)],
+      [
+        'a permission the check lacks',
+        new AwsCallError('UnauthorizedOperation', 'DescribeImageReferences', 'cannot check ssm:Parameter', false, 403),
+      ],
       ['throttling the retries did not outlast', throttled('DescribeImageReferences')],
       ['a server error', new AwsCallError('InternalError', 'DescribeImageReferences', 'An internal error has occurred.', true, 500)],
     ])('refused for %s, keeps every candidate and finishes the run: an unknown answer is not "no references"', async (_, error) => {
@@ -442,14 +470,19 @@ describe('rotateImages', () => {
       expect(report.done.deleted).toBe(0);
       expect(report.keptUnverified.map((k) => k.errorCode)).toEqual([error.code, error.code]);
       const plan = w.log.records.find((r) => r.message === 'plan' && (r.extra[0] as { imageId: string }).imageId === images[2]!.imageId);
-      expect((plan?.extra[0] as { reasons: string[] } | undefined)?.reasons[0]).toMatch(new RegExp(`^not cleared by the reference check \\(${error.code}: `));
+      expect((plan?.extra[0] as { reasons: string[] } | undefined)?.reasons[0]).toMatch(
+        new RegExp(`^not cleared by the reference check \\(${error.code}: `),
+      );
     });
 
     it('deletes what the slices that answered cleared, and keeps the candidates of a refused slice', async () => {
       // Prepare: 25 candidates in 3 slices of 10, 10 and 5; the second slice is refused
       const w = rotationWorld({ defaultRetention: { kind: 'count', count: 1 } });
       const images = week(w, 26);
-      w.account.failImageReferencesCall(2, new AwsCallError('UnauthorizedOperation', 'DescribeImageReferences', 'cannot check ssm:Parameter', false, 403));
+      w.account.failImageReferencesCall(
+        2,
+        new AwsCallError('UnauthorizedOperation', 'DescribeImageReferences', 'cannot check ssm:Parameter', false, 403),
+      );
 
       // Act
       const report = await rotateImages({}, w.deps);
@@ -509,7 +542,11 @@ describe('rotateImages', () => {
 
       // Assess
       expect(report.planned.delete).toBe(0);
-      expect(w.log.records.find((r) => r.message === 'lineage policy')?.extra[0]).toEqual({ lineage: 'web', policy: 'keep 10', source: 'last-known' });
+      expect(w.log.records.find((r) => r.message === 'lineage policy')?.extra[0]).toEqual({
+        lineage: 'web',
+        policy: 'keep 10',
+        source: 'last-known',
+      });
     });
 
     it('reads the policy of an instance without a lineage tag from its bake tag (lineage = its own id)', async () => {
@@ -669,7 +706,9 @@ describe('rotateImages', () => {
       return w;
     }
     const reads = (w: World) =>
-      (['DescribeImages', 'DescribeSnapshots', 'DescribeInstances', 'DescribeLaunchTemplateVersions'] as const).map((a) => w.account.callCount(a));
+      (['DescribeImages', 'DescribeSnapshots', 'DescribeInstances', 'DescribeLaunchTemplateVersions'] as const).map((a) =>
+        w.account.callCount(a),
+      );
 
     it('makes no per-image describe calls: one page of each listing, one references call per 10 candidates, one deregistration per deleted image', async () => {
       // Prepare
@@ -803,7 +842,13 @@ describe('rotateImages: metrics', () => {
     await rotateImages({}, w.deps);
 
     // Assess
-    expect(w.metrics.totals()).toEqual({ ImagesKeptUnverified: 0, ImagesDeleted: 2, SnapshotsDeleted: 2, BytesFreed: 2 * DEFAULT_SNAPSHOT_BYTES, RotationFailures: 2 });
+    expect(w.metrics.totals()).toEqual({
+      ImagesKeptUnverified: 0,
+      ImagesDeleted: 2,
+      SnapshotsDeleted: 2,
+      BytesFreed: 2 * DEFAULT_SNAPSHOT_BYTES,
+      RotationFailures: 2,
+    });
   });
 
   it('counts the leftover snapshots it deleted itself once, with their bytes', async () => {
@@ -816,7 +861,13 @@ describe('rotateImages: metrics', () => {
     await rotateImages({}, w.deps);
 
     // Assess
-    expect(w.metrics.totals()).toEqual({ ImagesKeptUnverified: 0, ImagesDeleted: 2, SnapshotsDeleted: 4, BytesFreed: 20 * GIB, RotationFailures: 0 });
+    expect(w.metrics.totals()).toEqual({
+      ImagesKeptUnverified: 0,
+      ImagesDeleted: 2,
+      SnapshotsDeleted: 4,
+      BytesFreed: 20 * GIB,
+      RotationFailures: 0,
+    });
   });
 
   it('counts no deletion in a dry run, only the deletions planned', async () => {
@@ -845,7 +896,13 @@ describe('rotateImages: metrics', () => {
     await rotateImages({}, w.deps);
 
     // Assess
-    expect(w.metrics.totals()).toEqual({ ImagesKeptUnverified: 0, ImagesDeleted: 0, SnapshotsDeleted: 0, BytesFreed: 0, RotationFailures: 0 });
+    expect(w.metrics.totals()).toEqual({
+      ImagesKeptUnverified: 0,
+      ImagesDeleted: 0,
+      SnapshotsDeleted: 0,
+      BytesFreed: 0,
+      RotationFailures: 0,
+    });
   });
 
   it('still counts the images it deleted when the run ends on an error after deregistering them', async () => {

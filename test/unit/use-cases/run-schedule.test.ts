@@ -58,7 +58,12 @@ describe('runSchedule: fan-out', () => {
     const requests = w.bus.ofType('BakeRequested');
     expect(requests.map((r) => r.instanceId)).toEqual(BAKED);
     for (const r of requests) {
-      expect(BakeRequested.parse(r)).toMatchObject({ managedBy: STACK, schedule: 'nightly', slot: '2026-11-27', requestedAt: NOW.toISOString() });
+      expect(BakeRequested.parse(r)).toMatchObject({
+        managedBy: STACK,
+        schedule: 'nightly',
+        slot: '2026-11-27',
+        requestedAt: NOW.toISOString(),
+      });
     }
     expect(requests.find((r) => r.instanceId === id(1))).toMatchObject({ lineage: 'web-1', assignLineage: false, instanceName: 'web-1' });
     expect(requests.find((r) => r.instanceId === id(2))).toMatchObject({ lineage: id(2), assignLineage: true });
@@ -92,7 +97,11 @@ describe('runSchedule: fan-out', () => {
     const report = await runSchedule(nightly(), w.deps);
 
     // Assess
-    expect(report).toMatchObject({ instancesSeen: 2500, bakeRequested: 2250, skipped: { gone: 0, replaced: 0, 'not-on-schedule': 250, 'invalid-policy': 0 } });
+    expect(report).toMatchObject({
+      instancesSeen: 2500,
+      bakeRequested: 2250,
+      skipped: { gone: 0, replaced: 0, 'not-on-schedule': 250, 'invalid-policy': 0 },
+    });
     expect(w.bus.calls.map((c) => c.length)).toEqual([900, 900, 450]);
     const requested = w.bus.ofType('BakeRequested').map((r) => r.instanceId);
     expect(new Set(requested).size).toBe(2250);
@@ -163,7 +172,9 @@ describe('runSchedule: publish failures', () => {
     expect((error as FanOutIncomplete).failed).toBe(1);
     expect(w.bus.ofType('BakeRequested').map((r) => r.instanceId)).toEqual(BAKED.filter((i) => i !== id(3)));
     expect(w.bus.ofType('PolicyInvalid')).toHaveLength(3);
-    expect(w.log.at('error').map((r) => r.extra[0])).toEqual([expect.objectContaining({ detailType: 'BakeRequested', subject: id(3), code: 'ThrottlingException' })]);
+    expect(w.log.at('error').map((r) => r.extra[0])).toEqual([
+      expect.objectContaining({ detailType: 'BakeRequested', subject: id(3), code: 'ThrottlingException' }),
+    ]);
   });
 
   it('counts every refused BakeRequested', async () => {
@@ -293,7 +304,13 @@ describe('runSchedule: metrics', () => {
       name: `${STACK}/web-${n}/${schedule}/${hoursAgo(h).toISOString()}`,
       state,
       creationDate: hoursAgo(h).toISOString(),
-      tags: { [TAG.managedBy]: STACK, [TAG.lineage]: `web-${n}`, [TAG.schedule]: schedule, [TAG.status]: status, [TAG.sourceInstance]: id(n) },
+      tags: {
+        [TAG.managedBy]: STACK,
+        [TAG.lineage]: `web-${n}`,
+        [TAG.schedule]: schedule,
+        [TAG.status]: status,
+        [TAG.sourceInstance]: id(n),
+      },
     });
   }
 
@@ -343,7 +360,7 @@ describe('runSchedule: metrics', () => {
     expect(report.lineagesWithoutGoodImage).toBe(late.length);
   });
 
-  it("measures a weekly run against twice a week: the nightly lineages are not its business", async () => {
+  it('measures a weekly run against twice a week: the nightly lineages are not its business', async () => {
     // Prepare
     const w = world();
     member(w, 1, 'weekly');

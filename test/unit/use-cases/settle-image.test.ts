@@ -11,7 +11,10 @@ const world = (options?: WorldOptions) => worldOf(settleEc2, options);
 const SOURCE = instanceIdOf(7);
 
 /** An image this stack made, in EC2 state `state`, with the status tag `status`. */
-function managedImage(w: World, opts: { state?: string; status?: string; slot?: string; managedBy?: string; stateReason?: string; snapshots?: number } = {}) {
+function managedImage(
+  w: World,
+  opts: { state?: string; status?: string; slot?: string; managedBy?: string; stateReason?: string; snapshots?: number } = {},
+) {
   const slot = opts.slot ?? '2026-11-26';
   const managedBy = opts.managedBy ?? STACK;
   const image = w.account.addImage({

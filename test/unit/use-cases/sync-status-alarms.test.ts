@@ -7,7 +7,16 @@ import { statusAlarmName } from '../../../shared/domain/status-alarms.js';
 import { TAG, type Tags } from '../../../shared/domain/tags.js';
 import { AwsCallError } from '../../../shared/use-cases/errors.js';
 import { syncStatusAlarms } from '../../../shared/use-cases/sync-status-alarms.js';
-import { InMemoryAlarms, instanceIdOf, STACK, statusAlarmsEc2, throttled, world as worldOf, type World, type WorldOptions } from '../fakes.js';
+import {
+  InMemoryAlarms,
+  instanceIdOf,
+  STACK,
+  statusAlarmsEc2,
+  throttled,
+  world as worldOf,
+  type World,
+  type WorldOptions,
+} from '../fakes.js';
 
 /** A world of the status-alarms slice only: the use case sees nothing else of EC2. */
 const world = (options?: WorldOptions) => worldOf(statusAlarmsEc2, options);
@@ -165,7 +174,9 @@ describe('syncStatusAlarms', () => {
       created: 8,
       removed: 1,
       kept: 0,
-      failures: [{ instanceId: instanceIdOf(4), errorCode: 'ValidationError', message: expect.stringContaining('Invalid value for the parameter') }],
+      failures: [
+        { instanceId: instanceIdOf(4), errorCode: 'ValidationError', message: expect.stringContaining('Invalid value for the parameter') },
+      ],
     });
     expect(callsOf(w.alarms, 'PutMetricAlarm')).toHaveLength(9);
     expect([...w.alarms.alarms.keys()].sort()).toEqual(ids.filter((id) => id !== instanceIdOf(4)).map((id) => statusAlarmName(STACK, id)));
