@@ -473,16 +473,14 @@ describe('Ec2Gateway.findImageReferences', () => {
 
   it("says a call not offered is not offered, from the SDK's own EC2ServiceException", async () => {
     // Prepare
-    ec2Mock
-      .on(DescribeImageReferencesCommand)
-      .rejects(
-        new EC2ServiceException({
-          name: 'InvalidAction',
-          $fault: 'client',
-          $metadata: { httpStatusCode: 400 },
-          message: 'The action DescribeImageReferences is not valid for this web service.',
-        }),
-      );
+    ec2Mock.on(DescribeImageReferencesCommand).rejects(
+      new EC2ServiceException({
+        name: 'InvalidAction',
+        $fault: 'client',
+        $metadata: { httpStatusCode: 400 },
+        message: 'The action DescribeImageReferences is not valid for this web service.',
+      }),
+    );
 
     // Act
     const check = await gateway().findImageReferences(['ami-1']);
