@@ -63,6 +63,11 @@ function offsetAt(ms: number, fmt: Intl.DateTimeFormat): number {
   return local.getTime() - Math.floor(ms / 1000) * 1000;
 }
 
+/** A time zone's UTC offset at an instant, in milliseconds (local minus UTC; whole seconds). */
+export function utcOffset(ms: number, timeZone: string): number {
+  return offsetAt(ms, formatterFor(timeZone));
+}
+
 const HOUR = 3_600_000;
 /** Years in which the offset shortcut is used: Intl's numeric year is the proleptic one there. */
 const FAST_FROM = Date.UTC(1900, 0, 1);

@@ -21,6 +21,7 @@
  * Not aws-cron-parser: it evaluates in UTC only, accepts `*` in both day fields, fires cron(0 3 30 2 ? *) on 2 March.
  * TEST-ONLY.
  */
+import { utcOffset } from '../../shared/domain/schedule.js';
 
 export interface CronFiring {
   /** The instant it fires. */
@@ -205,28 +206,16 @@ function nearestWeekday(y: number, m: number, n: number): number | undefined {
 
 const pad = (n: number) => String(n).padStart(2, '0');
 
-/** A time zone's offsets from UTC, to turn its wall-clock times into instants. */
+/** A time zone's offsets from UTC (the domain's, as slots use them), to turn its wall-clock times into instants. */
 class ZoneOffsets {
-  private readonly format: Intl.DateTimeFormat;
-
-  constructor(timeZone: string) {
+  constructor(private readonly timeZone: string) {
     // Throws a RangeError for a name that is not a time zone.
-    this.format = new Intl.DateTimeFormat('en-US', {
-      timeZone,
-      hourCycle: 'h23',
-      year: 'numeric',
-      month: 'numeric',
-      day: 'numeric',
-      hour: 'numeric',
-      minute: 'numeric',
-      second: 'numeric',
-    });
+    utcOffset(0, timeZone);
   }
 
   /** Local time minus UTC at an instant, in ms. */
   private offsetAt(t: number): number {
-    const p = Object.fromEntries(this.format.formatToParts(new Date(t)).map((x) => [x.type, Number(x.value)]));
-    return Date.UTC(p.year!, p.month! - 1, p.day!, p.hour!, p.minute!, p.second!) - t;
+    return utcOffset(t, this.timeZone);
   }
 
   /**
