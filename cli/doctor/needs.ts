@@ -266,6 +266,16 @@ export const NEEDS: Record<FunctionKey, Need[]> = {
       context: { [`aws:ResourceTag/${TAG.managedBy}`]: '${managedBy}' },
       why: 'deletes snapshots left by a deregistration and orphaned snapshots of the stack',
     },
+    {
+      action: 'ec2:CreateTags',
+      resource: IMAGE,
+      context: {
+        [`aws:ResourceTag/${TAG.managedBy}`]: '${managedBy}',
+        [`aws:RequestTag/${TAG.retain}`]: '7',
+        'aws:TagKeys': [TAG.retain],
+      },
+      why: "stamps a vanished lineage's last known retain policy on its newest good image",
+    },
     publish,
   ],
   recover: [

@@ -9,7 +9,9 @@
  *      once the reference check has run, an image it did not clear is never deleted either (a
  *      check that could not look is no answer: nothing is deleted blind);
  *   4. `pending` images are never deleted; `failed`/`bad` ones only after a grace period;
- *   5. a lineage whose instance is gone keeps its images under its last known policy.
+ *   5. a lineage whose instance is gone keeps its images under its last known policy: the one
+ *      stamped on its newest good image that carries one, which is kept for it; a failed or bad
+ *      image never carries it, so none is pinned past its grace.
  */
 import { append } from './collections.js';
 import { FAILED_STATES, newestFirst } from './image-status.js';
@@ -102,9 +104,25 @@ export interface LineagePolicy {
   retention: Retention;
 }
 
+/**
+ * The last known policy of a lineage whose instance is gone, written onto its newest good
+ * image: the image it was read from is not good (a failed or bad bake stamped with the newest
+ * policy) and so cannot hold it past its grace.
+ */
+export interface PolicyStamp {
+  imageId: string;
+  lineage: string;
+  /** The retain tag's value, as the instance had it. */
+  retain: string;
+  /** The image the policy is read from until the stamp is written. */
+  readFrom: string;
+}
+
 export interface RotationPlan {
   decisions: ImageDecision[];
   lineages: LineagePolicy[];
+  /** Policies to stamp on the lineages' newest good images before anything is deleted. */
+  stamps: PolicyStamp[];
 }
 
 const DAY = 86_400_000;
@@ -168,26 +186,53 @@ export function applyRetention(images: RotationImage[], retention: Retention, no
   return kept;
 }
 
-/** The newest policy stamped on one of the images at bake, and the image it is read from. */
-function lastKnown(images: RotationImage[]): { retention: Retention; imageId: string } | undefined {
+/** The newest policy stamped on one of the lineage's images (at bake, or by rotation), and that image. */
+function lastKnown(images: RotationImage[]): { retention: Retention; raw: string; image: RotationImage } | undefined {
   for (const img of [...images].sort(newestFirst)) {
     if (img.retainTag === undefined) continue;
     const parsed = RetentionSpec.safeParse(img.retainTag);
-    if (parsed.success) return { retention: parsed.data, imageId: img.imageId };
+    if (parsed.success) return { retention: parsed.data, raw: img.retainTag, image: img };
   }
   return undefined;
 }
 
 /**
- * Lineage's policy, and the image it is read from when it is the last known one:
- * its instance's tag, else its last known one, else the default.
+ * Lineage's policy: its instance's tag, else its last known one, else the default. A last known
+ * policy is held by a good image, which is kept for it (the carrier): the image it is read from
+ * when that one is good, else the newest good image, which is stamped with it when it does not
+ * carry it yet. A failed or bad image never holds it, and is deleted once its grace has passed
+ * like any other (issue 21: a lineage whose instance vanished after a failed bake pinned the
+ * failed image and its snapshots forever); the stamp is written before any deletion, and a
+ * deletion of the image it is read from waits for it (rotate-images). With no good image there
+ * is nothing to retain, and nothing is carried.
  */
-function resolvePolicy(lineage: string, images: RotationImage[], input: RotationInput): { policy: LineagePolicy; carrier?: string } {
+function resolvePolicy(
+  lineage: string,
+  images: RotationImage[],
+  input: RotationInput,
+): { policy: LineagePolicy; carrier?: string; stamps?: PolicyStamp[] } {
   const live = input.instancePolicies.get(lineage);
   if (live) return { policy: { lineage, source: 'instance', retention: live } };
   const known = lastKnown(images);
-  if (known) return { policy: { lineage, source: 'last-known', retention: known.retention }, carrier: known.imageId };
-  return { policy: { lineage, source: 'default', retention: input.defaultRetention } };
+  if (!known) return { policy: { lineage, source: 'default', retention: input.defaultRetention } };
+  const policy: LineagePolicy = { lineage, source: 'last-known', retention: known.retention };
+  const sorted = [...images].sort(newestFirst);
+  const newestGood = sorted.findIndex((i) => kindOf(i) === 'good');
+  if (newestGood < 0) return { policy };
+  const carrier = sorted[newestGood]!;
+  if (kindOf(known.image) === 'good') return { policy, carrier: known.image.imageId };
+  // The newest good image, and every image between it and the one the policy is read from whose
+  // valid stamp differs (a pending image, a failed one in use): once the policy's own image is
+  // gone, the newest valid stamp left must still be this policy.
+  const stale = sorted
+    .slice(0, newestGood + 1)
+    .filter(
+      (i) => i === carrier || (i.retainTag !== undefined && i.retainTag !== known.raw && RetentionSpec.safeParse(i.retainTag).success),
+    );
+  const stamps = stale
+    .filter((i) => i.retainTag !== known.raw)
+    .map((i) => ({ imageId: i.imageId, lineage, retain: known.raw, readFrom: known.image.imageId }));
+  return { policy, carrier: carrier.imageId, ...(stamps.length > 0 ? { stamps } : {}) };
 }
 
 /** Lineage's policy: its instance's tag, else its last known one, else the default. */
@@ -205,6 +250,7 @@ function kindOf(img: RotationImage): 'pending' | 'good' | 'failed' | 'unknown' {
 export function planRotation(input: RotationInput): RotationPlan {
   const decisions: ImageDecision[] = [];
   const lineages: LineagePolicy[] = [];
+  const stamps: PolicyStamp[] = [];
   const decide = (img: RotationImage, action: 'keep' | 'delete', reasons: string[], deprecate = false, unverified?: UnverifiedReason) =>
     decisions.push({
       imageId: img.imageId,
@@ -250,8 +296,10 @@ export function planRotation(input: RotationInput): RotationPlan {
 
   for (const [lineage, images] of [...byLineage].sort(([a], [b]) => (a < b ? -1 : 1))) {
     // Rule 5: a lineage without a live instance keeps its last known policy.
-    const { policy, carrier } = resolvePolicy(lineage, images, input);
+    const { policy, carrier, stamps: lineageStamps = [] } = resolvePolicy(lineage, images, input);
     lineages.push(policy);
+    stamps.push(...lineageStamps);
+    const stamp = lineageStamps.find((s) => s.imageId === carrier);
     const good = images.filter((i) => kindOf(i) === 'good').sort(newestFirst);
     const newestGood = good[0]?.imageId;
 
@@ -269,9 +317,16 @@ export function planRotation(input: RotationInput): RotationPlan {
       // Rule 3 and rule 1, whatever the policy says.
       if (uses && uses.length > 0) reasons.push(`in use by ${uses.join(', ')}`);
       if (img.imageId === newestGood) reasons.push('newest good image of the lineage');
-      // Rule 5 over time: deleting the image the last known policy is read from (a failed bake
-      // stamped with a newer policy) would hand the lineage to an older policy on the next run.
-      if (img.imageId === carrier) reasons.push("carries the lineage's last known retain policy");
+      // Rule 5 over time: deleting the good image the last known policy is read from (the newest
+      // good one lacking a stamp, an older one carrying it) would hand the lineage to an older
+      // policy, or the default, on the next run.
+      if (img.imageId === carrier) {
+        reasons.push(
+          stamp
+            ? `to carry the lineage's last known retain policy (${stamp.retain}, from ${stamp.readFrom})`
+            : "carries the lineage's last known retain policy",
+        );
+      }
 
       const kind = kindOf(img);
       if (kind === 'pending') {
@@ -304,7 +359,7 @@ export function planRotation(input: RotationInput): RotationPlan {
       decide(img, 'keep', reasons, deprecate);
     }
   }
-  return { decisions, lineages };
+  return { decisions, lineages, stamps };
 }
 
 export interface SnapshotInfo {

@@ -121,7 +121,7 @@ export interface FleetViewEc2 extends ManagedImageListing {
 }
 
 /** A rotation: the plan's reads, then its deletions and deprecations (rotateImages). */
-export interface RotationEc2 extends FleetViewEc2 {
+export interface RotationEc2 extends FleetViewEc2, Ec2Tagging {
   /** DeregisterImage with DeleteAssociatedSnapshots; 'gone' when it no longer exists. */
   deregisterImage(imageId: string): Promise<'deregistered' | 'gone'>;
   deleteSnapshot(snapshotId: string): Promise<'deleted' | 'gone'>;

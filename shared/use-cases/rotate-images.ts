@@ -255,17 +255,32 @@ export async function rotateImages(options: RotateOptions, deps: RotationDeps): 
           deps.log.error('rotation step failed; the others go on', { resourceId, action, errorCode: error.code, message: error.message });
         }
       };
+      // A vanished lineage's last known policy onto its newest good image first. The image it is
+      // read from (a failed or bad one, past its grace) is deleted only once the stamp is on: a
+      // refused stamp keeps it one more run, and never loses the policy.
+      const heldBack = new Set<string>();
+      for (const s of plan.stamps) {
+        let stamped = false;
+        await attempt(s.imageId, 'CreateTags', async () => {
+          await deps.ec2.tagResources([s.imageId], { [TAG.retain]: s.retain });
+          stamped = true;
+          deps.log.info("lineage's last known policy stamped on its newest good image", { ...s });
+        });
+        if (!stamped) heldBack.add(s.readFrom);
+      }
       const deregistered: ImageDecision[] = [];
       await Promise.all(
-        toDelete.map((d) =>
-          limit(() =>
-            attempt(d.imageId, 'DeregisterImage', async () => {
-              await deps.ec2.deregisterImage(d.imageId);
-              deregistered.push(d);
-              report.done.deleted++;
-            }),
+        toDelete
+          .filter((d) => !heldBack.has(d.imageId))
+          .map((d) =>
+            limit(() =>
+              attempt(d.imageId, 'DeregisterImage', async () => {
+                await deps.ec2.deregisterImage(d.imageId);
+                deregistered.push(d);
+                report.done.deleted++;
+              }),
+            ),
           ),
-        ),
       );
       await Promise.all(
         toDeprecate.map((d) =>
@@ -350,6 +365,7 @@ function logPlan(plan: RotationPlan, deps: RotationDeps, dryRun: boolean): void 
   for (const l of plan.lineages) {
     deps.log.info('lineage policy', { lineage: l.lineage, policy: describeRetention(l.retention), source: l.source });
   }
+  for (const s of plan.stamps) deps.log.info(dryRun ? 'policy stamp (dry run)' : 'policy stamp', { ...s });
   for (const d of plan.decisions) {
     deps.log.info(dryRun ? 'plan (dry run)' : 'plan', {
       imageId: d.imageId,

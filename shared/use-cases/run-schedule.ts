@@ -50,7 +50,7 @@ async function countLineagesWithoutGoodImage(
     now,
     images,
     instances,
-    plan: { decisions: [], lineages: [] },
+    plan: { decisions: [], lineages: [], stamps: [] },
     snapshotSizes: new Map(),
     knownSchedules: deps.schedules,
     schedulePeriods: { [run.schedule]: run.period },

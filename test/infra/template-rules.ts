@@ -223,6 +223,8 @@ function rules(ctx: Context): Record<string, ResourceRule & { cfnCondition?: str
     within('StringEquals', `aws:RequestTag/${TAG.status}`, ctx.spec.statusValues[ctx.fn] ?? []),
   ];
   const imageOrSnapshotTags: Alternatives = [[createAction('CreateImage'), requestManaged], statusOfManaged];
+  // Rotation stamps a vanished lineage's last known policy on an image of this stack: that key only.
+  const retainOfManaged = [resourceManaged, tagKeysWithin([TAG.retain])];
   const replacement = [present(`aws:RequestTag/${TAG.replaces}`), present(`aws:RequestTag/${TAG.lineage}`)];
   // The fleet's KMS keys (params.kmsKeyArns), only through EC2 in this region, grants only for AWS resources.
   const fleetKeys = () => ['<KmsKeyArns>'];
@@ -238,7 +240,7 @@ function rules(ctx: Context): Record<string, ResourceRule & { cfnCondition?: str
     },
     'ec2:CreateTags': {
       types: {
-        image: imageOrSnapshotTags,
+        image: ctx.fn === 'Rotate' ? [...imageOrSnapshotTags, retainOfManaged] : imageOrSnapshotTags,
         snapshot: imageOrSnapshotTags,
         instance: [
           [createAction('RunInstances')],

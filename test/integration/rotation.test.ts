@@ -176,4 +176,42 @@ describe('rotation', () => {
     expect(after).toHaveLength(2);
     expect(after.every((i) => tagRecord(i.Tags)['ami-lifecycle:status'] === 'good')).toBe(true);
   });
+
+  // Issue 21, part 1: the failed image carried the vanished lineage's last known policy and was
+  // kept for it, with its snapshot, on every run.
+  it('deletes a failed image of a vanished lineage once its grace has passed, and keeps the lineage on its policy', async () => {
+    // Prepare: retain=2; three good nights, then a fourth whose image fails; then the instance goes
+    const [gone] = await cloud.launch(1, { 'ami-lifecycle:bake': 'nightly', 'ami-lifecycle:retain': '2' });
+    const nights = pastNights(8).slice(0, 4); // 8 to 5 days ago: past the 3-day grace
+    await bakeNights(nights.slice(0, 3));
+    await cloud.fireSchedule('nightly', nights[3]!);
+    await cloud.deliver();
+    const built = (await managedImages()).filter((i) => tagRecord(i.Tags)['ami-lifecycle:source-instance'] === gone);
+    const failed = built.find((i) => tagRecord(i.Tags)['ami-lifecycle:status'] === 'pending')!;
+    cloud.proxy.failImageBuild(failed.ImageId!, { code: 'Client.InternalError', message: 'the image could not be built' });
+    await cloud.announceImageStates();
+    await cloud.deliver();
+    cloud.setClock(undefined);
+    expect(cloud.published('ImageBakeFailed').map((e) => e.detail.imageId)).toContain(failed.ImageId);
+    await cloud.ec2.send(new TerminateInstancesCommand({ InstanceIds: [gone!] }));
+    const ofLineage = async () => (await managedImages()).filter((i) => tagRecord(i.Tags)['ami-lifecycle:lineage'] === gone);
+    const before = await ofLineage();
+    expect(before.map((i) => tagRecord(i.Tags)['ami-lifecycle:status'])).toEqual(['good', 'good', 'good', 'failed']);
+
+    // Act: twice, as the daily schedule would
+    const first = (await cloud.invoke('rotate', {})) as RotationReport;
+    const second = (await cloud.invoke('rotate', {})) as RotationReport;
+
+    // Assess: the failed image and its snapshot are gone, and the oldest good image; the two
+    // newest good images stay, under retain=2, run after run
+    const after = await ofLineage();
+    expect(after.map((i) => i.ImageId)).toEqual([before[1]!.ImageId, before[2]!.ImageId]);
+    const snaps = await snapshotIds();
+    for (const id of snapshotsOf([failed, before[0]!])) expect(snaps.has(id)).toBe(false);
+    expect(first.done.deleted).toBe(2);
+    const rotated = cloud.published('ImagesRotated')[0]!.detail as { deletions: Array<{ imageId: string }> };
+    expect(rotated.deletions.map((d) => d.imageId).sort()).toEqual([before[0]!.ImageId, failed.ImageId].sort());
+    expect(second.done.deleted).toBe(0);
+    expect(second.failures).toEqual([]);
+  });
 });

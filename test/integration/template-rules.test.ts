@@ -92,7 +92,8 @@ const SPEC: Spec = {
     ],
     // settleImage: DescribeImages, PutEvents, CreateTags status.
     ImageState: [...logsAndDlq, 'ec2:DescribeImages', 'ec2:CreateTags', 'events:PutEvents'],
-    // rotateImages: the reads of the plan, DeregisterImage, EnableImageDeprecation, DeleteSnapshot, ImagesRotated;
+    // rotateImages: the reads of the plan, CreateTags (a vanished lineage's policy stamped on its newest good
+    // image), DeregisterImage, EnableImageDeprecation, DeleteSnapshot, ImagesRotated;
     // and what DescribeImageReferences reads with the function's permissions (AmazonEC2ImageReferencesAccessPolicy).
     Rotate: [
       ...logsAndDlq,
@@ -107,6 +108,7 @@ const SPEC: Spec = {
       'imagebuilder:ListImageRecipes',
       'imagebuilder:ListContainerRecipes',
       'imagebuilder:GetContainerRecipe',
+      'ec2:CreateTags',
       'ec2:DeregisterImage',
       'ec2:EnableImageDeprecation',
       'ec2:DeleteSnapshot',

@@ -25,6 +25,8 @@ export class ImageBuilds {
   private manualNow = 0;
   /** Image id -> time (on the build clock) it was created. */
   private readonly created = new Map<string, number>();
+  /** Image id -> why its build failed: moto never fails one. */
+  private readonly failedBuilds = new Map<string, { code: string; message: string }>();
 
   constructor(options: ImagePendingOptions | undefined) {
     this.configure(options);
@@ -40,6 +42,15 @@ export class ImageBuilds {
 
   clear(): void {
     this.created.clear();
+    this.failedBuilds.clear();
+  }
+
+  /**
+   * The image's build fails: DescribeImages reports it `failed`, with its StateReason, as EC2
+   * does for an image it could not build (API reference, Image: State, StateReason).
+   */
+  fail(imageId: string, reason: { code: string; message: string }): void {
+    this.failedBuilds.set(imageId, reason);
   }
 
   private now(): number {
@@ -55,7 +66,8 @@ export class ImageBuilds {
   readonly interceptor: Interceptor = async (request, next) => {
     const create = isEc2Action(request, 'CreateImage') && request.form?.get('DryRun') !== 'true';
     const describe = isEc2Action(request, 'DescribeImages');
-    if (!create && !(describe && this.created.size > 0 && this.options !== undefined)) return next(request);
+    const rewrites = (this.created.size > 0 && this.options !== undefined) || this.failedBuilds.size > 0;
+    if (!create && !(describe && rewrites)) return next(request);
     const response = await next(request);
     if (response.status !== 200) return response;
     let body = (await bufferBody(response.body)).toString('utf8');
@@ -67,8 +79,14 @@ export class ImageBuilds {
     // In moto's answer, each image's imageId comes before its imageState.
     body = body.replace(
       /<imageId>(ami-[0-9a-f]+)<\/imageId>((?:(?!<imageId>)[\s\S])*?)<imageState>available<\/imageState>/g,
-      (whole, id: string, between: string) =>
-        this.isPending(id) ? `<imageId>${id}</imageId>${between}<imageState>pending</imageState>` : whole,
+      (whole, id: string, between: string) => {
+        const failed = this.failedBuilds.get(id);
+        if (failed) {
+          const reason = `<stateReason><code>${failed.code}</code><message>${failed.message}</message></stateReason>`;
+          return `<imageId>${id}</imageId>${between}<imageState>failed</imageState>${reason}`;
+        }
+        return this.isPending(id) ? `<imageId>${id}</imageId>${between}<imageState>pending</imageState>` : whole;
+      },
     );
     const headers = { ...response.headers };
     delete headers['content-length'];

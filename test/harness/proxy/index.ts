@@ -120,6 +120,8 @@ export interface FidelityProxy {
   setImagePending(options: ImagePendingOptions | undefined): void;
   /** Moves the manual image-build clock forward. */
   advanceImageClock(ms: number): void;
+  /** The image's build fails: DescribeImages reports it `failed` with this StateReason (moto never fails a build). */
+  failImageBuild(imageId: string, reason: { code: string; message: string }): void;
   /** Whether DescribeImages through the proxy reports this image pending now. */
   isImagePending(imageId: string): boolean;
   /**
@@ -171,6 +173,7 @@ export async function startFidelityProxy(upstream: string, options: FidelityProx
     iamDenials: () => options.iam?.denials() ?? [],
     setImagePending: (config) => builds.configure(config),
     advanceImageClock: (ms) => builds.advance(ms),
+    failImageBuild: (imageId, reason) => builds.fail(imageId, reason),
     isImagePending: (imageId) => builds.isPending(imageId),
     resetState: () => {
       chain.amiNames.clear();

@@ -278,7 +278,10 @@ describe('renderReport', () => {
   it('survives an empty fleet and unreadable history: an event its schema refuses is counted, never guessed at', () => {
     // Prepare: no detail at all, and an ImageBaked of this stack that is not one (no image id, a number for a lineage)
     const view = fleet();
-    const empty: FleetView = { run: { ...view.run, images: [], instances: [], plan: { decisions: [], lineages: [] } }, lineages: [] };
+    const empty: FleetView = {
+      run: { ...view.run, images: [], instances: [], plan: { decisions: [], lineages: [], stamps: [] } },
+      lineages: [],
+    };
     const junk = [
       { 'detail-type': 'ImageBaked', time: 'yesterday', detail: null } as unknown as ServiceEvent,
       { 'detail-type': 'ImageBaked', time: hoursAgo(1).toISOString(), detail: { managedBy: STACK, lineage: 42 } },

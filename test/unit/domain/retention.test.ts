@@ -7,6 +7,7 @@ import {
   planRotation,
   planSnapshotSweep,
   policyFor,
+  type LineagePolicy,
   type ReferenceCheck,
   type RotationImage,
   type RotationInput,
@@ -822,22 +823,42 @@ describe('planRotation', () => {
     // Regression: the last known policy was read from the newest stamped image, failed ones included,
     // and a failed image is deleted after its grace period: the next run then fell back to an older
     // stamp (the operator raised retain from 1 to 7, the last bake failed, the instance was terminated:
-    // 6 good images deleted on the second run). The image the policy is read from is now kept.
-    it('keeps the last known policy, and the failed image that carries it, run after run', () => {
+    // 6 good images deleted on the second run). Issue 21: keeping that failed image for its stamp then
+    // kept it, and its snapshots, forever. The stamp moves to the newest good image, then the failed
+    // image goes once its grace has passed.
+    it('keeps the last known policy run after run, and moves it off a failed image, which is then deleted', () => {
       // Prepare: seven good images stamped 1, then a failed bake stamped 7, past its grace period
       const good = nightly(7, { retainTag: '1' }, 1);
       const failed = image({ createdAt: at('2026-11-26T01:00:00Z'), status: 'failed', state: 'failed', retainTag: '7' });
+      const run = (images: RotationImage[]) => planRotation(input({ images, now: daysAgo(-5), failedGraceDays: 2 }));
+      const after = (images: RotationImage[], plan: RotationPlan) =>
+        images
+          .filter((i) => !deletedIds(plan).includes(i.imageId))
+          .map((i) => {
+            const stamp = plan.stamps.find((s) => s.imageId === i.imageId);
+            return stamp ? { ...i, retainTag: stamp.retain } : i;
+          });
 
-      // Act: two runs, as the daily schedule makes them
-      const first = planRotation(input({ images: [failed, ...good], now: daysAgo(-5), failedGraceDays: 2 }));
-      const left = [failed, ...good].filter((i) => !deletedIds(first).includes(i.imageId));
-      const second = planRotation(input({ images: left, now: daysAgo(-5), failedGraceDays: 2 }));
+      // Act: three runs, as the daily schedule makes them, each carrying out the one before
+      const first = run([failed, ...good]);
+      const second = run(after([failed, ...good], first));
+      const third = run(after(after([failed, ...good], first), second));
 
-      // Assess: 7 is honoured both times; nothing is deleted
-      expect(deletedIds(first)).toEqual([]);
-      expect(decisionOf(first, failed.imageId).reasons).toEqual(["carries the lineage's last known retain policy"]);
-      expect(first.lineages[0]).toMatchObject({ source: 'last-known', retention: { kind: 'count', count: 7 } });
-      expect(deletedIds(second)).toEqual([]);
+      // Assess: 7 is honoured every time; the newest good image is stamped with it and the failed
+      // image, past its grace, is deleted in the first run; no good image is ever deleted
+      expect(deletedIds(first)).toEqual([failed.imageId]);
+      expect(first.stamps).toEqual([{ imageId: good[0]!.imageId, lineage: 'web', retain: '7', readFrom: failed.imageId }]);
+      expect(decisionOf(first, good[0]!.imageId).reasons).toContain(
+        `to carry the lineage's last known retain policy (7, from ${failed.imageId})`,
+      );
+      for (const plan of [first, second, third]) {
+        expect(plan.lineages[0]).toMatchObject({ source: 'last-known', retention: { kind: 'count', count: 7 } });
+      }
+      for (const plan of [second, third]) {
+        expect(deletedIds(plan)).toEqual([]);
+        expect(plan.stamps).toEqual([]);
+        expect(decisionOf(plan, good[0]!.imageId).reasons).toContain("carries the lineage's last known retain policy");
+      }
     });
   });
 
@@ -1228,6 +1249,57 @@ describe('planRotation properties: the safety rules', () => {
     );
   });
 
+  // Issue 21: a failed image that carried a vanished lineage's last known policy was kept forever.
+  it('rule 4, the other way: every failed or bad image past its grace and not in use is planned for deletion, instance or not', () => {
+    fc.assert(
+      fc.property(arbInput, (inp) => {
+        // Act
+        const actions = actionsById(planRotation(inp));
+
+        // Assess
+        for (const img of inp.images) {
+          if (img.managedBy !== STACK || !img.lineage || !isFailed(img) || inp.inUse.has(img.imageId)) continue;
+          if (inp.now.getTime() - img.createdAt.getTime() < inp.failedGraceDays * DAY) continue;
+          expect(actions.get(img.imageId), img.imageId).toBe('delete');
+        }
+      }),
+      RUNS,
+    );
+  });
+
+  it('rule 5 over time: a vanished lineage with a good image is rotated under its last known policy on every later run', () => {
+    fc.assert(
+      fc.property(arbInput, fc.constantFrom(...LINEAGES), (base, lineage) => {
+        // Prepare: the lineage's instance is gone
+        const policies = new Map(base.instancePolicies);
+        policies.delete(lineage);
+        const ofLineage = (images: RotationImage[]) => images.filter((i) => i.managedBy === STACK && i.lineage === lineage);
+        fc.pre(ofLineage(base.images).some(isGood));
+
+        // Act: four daily runs, each carrying out the one before (deletions, then stamps)
+        let images = base.images;
+        const seen: LineagePolicy[] = [];
+        for (let day = 0; day < 4; day++) {
+          const plan = planRotation({ ...base, images, instancePolicies: policies, now: new Date(base.now.getTime() + day * DAY) });
+          seen.push(plan.lineages.find((l) => l.lineage === lineage)!);
+          const deleted = new Set(deletedIds(plan));
+          images = images
+            .filter((i) => !deleted.has(i.imageId))
+            .map((i) => {
+              const stamp = plan.stamps.find((s) => s.imageId === i.imageId);
+              return stamp ? { ...i, retainTag: stamp.retain } : i;
+            });
+          // Assess, each run: its newest good image is still there
+          expect(ofLineage(images).some(isGood)).toBe(true);
+        }
+
+        // Assess: the same policy, from the same source, every run
+        for (const policy of seen) expect(policy).toEqual(seen[0]);
+      }),
+      RUNS,
+    );
+  });
+
   it('rule 5: a lineage whose instance is gone is planned as if its stamped policy were still on the instance', () => {
     fc.assert(
       fc.property(
@@ -1253,15 +1325,27 @@ describe('planRotation properties: the safety rules', () => {
           const withInstance = planRotation({ ...base, images, instancePolicies: live });
           const withoutInstance = planRotation({ ...base, images, instancePolicies: gone });
 
-          // Assess: the same decisions, but for the image the policy is read from, which is kept
-          // (deleting it would hand the lineage to an older stamp on the next run)
-          const carrier = ofLineage
-            .filter((i) => i.retainTag === specOf(policy))
-            .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || (a.imageId < b.imageId ? -1 : 1))[0]!.imageId;
+          // Assess: the same decisions, but for the image that carries the policy, which is kept
+          // (deleting it would hand the lineage to an older stamp on the next run). It is a good
+          // image, or the one the policy is read from until the newest good image is stamped.
+          const carriers = withoutInstance.decisions
+            .filter(
+              (d) => d.lineage === lineage && d.reasons.some((r) => /^(carries|to carry) the lineage's last known retain policy/.test(r)),
+            )
+            .map((d) => d.imageId);
+          expect(carriers.length).toBeLessThanOrEqual(1);
           const decided = (p: RotationPlan) =>
-            p.decisions.filter((d) => d.imageId !== carrier).map((d) => [d.imageId, d.action, d.deprecate]);
+            p.decisions.filter((d) => !carriers.includes(d.imageId)).map((d) => [d.imageId, d.action, d.deprecate]);
           expect(decided(withoutInstance)).toEqual(decided(withInstance));
-          expect(decisionOf(withoutInstance, carrier).action).toBe('keep');
+          const good = (i: RotationImage) => i.status === 'good' && i.state === 'available';
+          for (const carrier of carriers) {
+            const stamp = withoutInstance.stamps.find((s) => s.imageId === carrier);
+            expect(decisionOf(withoutInstance, carrier).action).toBe('keep');
+            expect(good(ofLineage.find((i) => i.imageId === carrier)!)).toBe(true);
+            if (stamp) expect(stamp).toMatchObject({ lineage, retain: specOf(policy) });
+          }
+          // With no good image there is nothing to retain: nothing is carried.
+          if (!ofLineage.some(good)) expect(carriers).toEqual([]);
           expect(withoutInstance.lineages.find((l) => l.lineage === lineage)).toEqual({
             lineage,
             source: 'last-known',

@@ -12,7 +12,7 @@ import { TAG } from '../../../shared/domain/tags.js';
 import type { FleetViewEc2, RotationEc2, SnapshotView } from '../../../shared/use-cases/ec2-ports.js';
 import { AwsCallError } from '../../../shared/use-cases/errors.js';
 import type { FakeEc2Account, FakeLaunchTemplateVersion } from './ec2-account.js';
-import { managedImageListing } from './ec2-shared.js';
+import { ec2Tagging, managedImageListing } from './ec2-shared.js';
 
 export const fleetViewEc2 = (a: FakeEc2Account): FleetViewEc2 => ({
   ...managedImageListing(a),
@@ -78,6 +78,7 @@ export const fleetViewEc2 = (a: FakeEc2Account): FleetViewEc2 => ({
 
 export const rotationEc2 = (a: FakeEc2Account): RotationEc2 => ({
   ...fleetViewEc2(a),
+  ...ec2Tagging(a),
 
   async deregisterImage(imageId: string) {
     a.calls.push({ action: 'DeregisterImage', ids: [imageId] });

@@ -611,6 +611,59 @@ describe('rotateImages', () => {
       expect(report.done.deleted).toBe(2);
     });
 
+    // Issue 21: the failed image of a lineage whose instance vanished carried the last known policy
+    // and was kept for it, with its snapshots, forever.
+    it('a vanished lineage: the last known policy moves onto the newest good image, and the failed image that held it goes', async () => {
+      // Prepare: three good nights stamped 2, a failed fourth stamped 2, no instance, past the grace
+      const w = rotationWorld({ defaultRetention: { kind: 'count', count: 7 }, failedGraceDays: 2 });
+      const failed = baked(w, { daysAgo: 4, status: 'failed', state: 'failed', retain: '2' });
+      const good = [5, 6, 7].map((daysAgo) => baked(w, { daysAgo, retain: daysAgo === 7 ? '2' : undefined }));
+
+      // Act: two runs
+      const first = await rotateImages({}, w.deps);
+      const second = await rotateImages({}, w.deps);
+
+      // Assess: the failed image and its snapshot are gone; retain 2 keeps the two newest good
+      // images, the newest of which now carries it; the second run changes nothing
+      expect(exists(w, failed)).toBe(false);
+      for (const id of failed.snapshotIds) expect(snapshotExists(w, id)).toBe(false);
+      expect(good.map((i) => exists(w, i))).toEqual([true, true, false]);
+      expect(w.account.images.get(good[0]!.imageId)!.tags[TAG.retain]).toBe('2');
+      expect(first.done.deleted).toBe(2);
+      expect(second.done.deleted).toBe(0);
+      expect(w.log.records.filter((r) => r.message === 'lineage policy').map((r) => r.extra[0])).toEqual([
+        { lineage: 'web', policy: 'keep 2', source: 'last-known' },
+        { lineage: 'web', policy: 'keep 2', source: 'last-known' },
+      ]);
+    });
+
+    it('a refused stamp keeps the image the policy is read from, and says so; the next run finishes', async () => {
+      // Prepare
+      const w = rotationWorld({ defaultRetention: { kind: 'count', count: 1 }, failedGraceDays: 2 });
+      const failed = baked(w, { daysAgo: 4, status: 'failed', state: 'failed', retain: '3' });
+      const good = [5, 6, 7].map((daysAgo) => baked(w, { daysAgo }));
+      w.account.failTagging(good[0]!.imageId, new AwsCallError('UnauthorizedOperation', 'CreateTags', 'not authorized', false, 403));
+
+      // Act
+      const first = await rotateImages({}, w.deps);
+      w.account.failTagging(good[0]!.imageId, undefined);
+      const second = await rotateImages({}, w.deps);
+
+      // Assess: no good image is lost to the default policy of 1; the failed image goes once stamped
+      expect(first.failures).toEqual([
+        {
+          resourceId: good[0]!.imageId,
+          action: 'CreateTags',
+          errorCode: 'UnauthorizedOperation',
+          message: 'CreateTags: UnauthorizedOperation: not authorized',
+        },
+      ]);
+      expect(first.done.deleted).toBe(0);
+      expect(exists(w, failed)).toBe(false);
+      expect(second.done.deleted).toBe(1);
+      expect(good.every((i) => exists(w, i))).toBe(true);
+    });
+
     it('never deletes the newest good image, whatever the policy', async () => {
       // Prepare: everything is older than the 3-day policy
       const w = rotationWorld({ defaultRetention: { kind: 'age', days: 3 } });
