@@ -831,7 +831,7 @@ describe('planRotation', () => {
       const good = nightly(7, { retainTag: '1' }, 1);
       const failed = image({ createdAt: at('2026-11-26T01:00:00Z'), status: 'failed', state: 'failed', retainTag: '7' });
       const run = (images: RotationImage[]) => planRotation(input({ images, now: daysAgo(-5), failedGraceDays: 2 }));
-      const after = (images: RotationImage[], plan: RotationPlan) =>
+      const carriedOut = (images: RotationImage[], plan: RotationPlan) =>
         images
           .filter((i) => !deletedIds(plan).includes(i.imageId))
           .map((i) => {
@@ -841,8 +841,8 @@ describe('planRotation', () => {
 
       // Act: three runs, as the daily schedule makes them, each carrying out the one before
       const first = run([failed, ...good]);
-      const second = run(after([failed, ...good], first));
-      const third = run(after(after([failed, ...good], first), second));
+      const second = run(carriedOut([failed, ...good], first));
+      const third = run(carriedOut(carriedOut([failed, ...good], first), second));
 
       // Assess: 7 is honoured every time; the newest good image is stamped with it and the failed
       // image, past its grace, is deleted in the first run; no good image is ever deleted
