@@ -4,6 +4,7 @@
  */
 import type { InstanceSummary } from './bake.js';
 import { newestFirst } from './image-status.js';
+import { MAX_TAGS_PER_RESOURCE } from './launch.js';
 import { recoverModeOf } from './recovery.js';
 import type { RotationImage, RotationPlan } from './retention.js';
 import type { Period } from './schedule.js';
@@ -84,6 +85,20 @@ export function summariseFleet(input: FleetInput): LineageStatus[] {
     );
 }
 
+/**
+ * Why a baked instance does not carry its lineage tag: the bake could not write it. Recovery
+ * and rotation find its lineage from its images anyway; the operator should know.
+ */
+function lineageTagMissing(instance: InstanceSummary): string | undefined {
+  if (instance.tags[TAG.lineage] !== undefined) return undefined;
+  const counted = Object.keys(instance.tags).filter((k) => !k.startsWith('aws:')).length;
+  const why =
+    counted >= MAX_TAGS_PER_RESOURCE
+      ? `it carries ${counted} tags, EC2's limit per resource`
+      : "the bake could not write it (see the bake function's log)";
+  return `lineage tag not on the instance: ${why}; recovery and rotation find its lineage from its images`;
+}
+
 function summariseLineage(
   lineage: string,
   images: RotationImage[],
@@ -109,6 +124,8 @@ function summariseLineage(
   const overdue: string[] = [];
   if (!current) problems.push('instance gone: no live instance carries the lineage');
   for (const p of policy?.problems ?? []) problems.push(`invalid tag ${p.tag}=${p.value}: ${p.reason}`);
+  const untagged = current && images.length > 0 ? lineageTagMissing(current) : undefined;
+  if (untagged) problems.push(untagged);
   if (current) {
     for (const schedule of schedules) {
       const period = input.schedulePeriods[schedule];

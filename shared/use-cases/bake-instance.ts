@@ -13,7 +13,7 @@ import { AwsCallError } from './errors.js';
 import type { BakeDeps } from './ports.js';
 
 /** What became of the launch configuration the request asked to capture. */
-export type CaptureOutcome = { launchTemplateVersion: number } | { captureFailed: string };
+export type CaptureOutcome = { launchTemplateVersion: number; digestNotKept?: string } | { captureFailed: string };
 
 export type BakeOutcome =
   | ({ status: 'created'; imageId: string; imageName: string } & Partial<CaptureOutcome>)
@@ -73,9 +73,9 @@ async function captureLaunchConfig(request: BakeRequested, deps: BakeDeps): Prom
       `from ${instanceId}, digest ${capture.digest}`,
     );
     if (capture.config.elasticIp) await deps.ec2.tagElasticIp(capture.config.elasticIp, { [TAG.lineage]: lineage });
-    await deps.ec2.tagResources([instanceId], { [TAG.captured]: capture.digest });
+    const digestNotKept = await keepDigest(request, capture.digest, deps);
     deps.log.info('launch configuration captured', { instanceId, lineage, launchTemplateVersion, digest: capture.digest });
-    return { launchTemplateVersion };
+    return { launchTemplateVersion, ...(digestNotKept ? { digestNotKept } : {}) };
   } catch (error) {
     if (!(error instanceof AwsCallError) || error.retryable) throw error;
     deps.log.warn('could not capture the launch configuration; the next bake tries again', {
@@ -86,6 +86,28 @@ async function captureLaunchConfig(request: BakeRequested, deps: BakeDeps): Prom
       message: error.message,
     });
     return { captureFailed: `${error.action}: ${error.code}` };
+  }
+}
+
+/**
+ * Marks the instance with the digest of what was captured, so the next runs skip the capture.
+ * The configuration itself is in the launch template whatever happens here: an instance the
+ * service may not tag (EC2's 50 tags per resource, TagLimitExceeded) is captured again by the
+ * next run, which finds its version already there and adds none.
+ */
+async function keepDigest(request: BakeRequested, digest: string, deps: BakeDeps): Promise<string | undefined> {
+  try {
+    await deps.ec2.tagResources([request.instanceId], { [TAG.captured]: digest });
+    return undefined;
+  } catch (error) {
+    if (!(error instanceof AwsCallError) || error.retryable) throw error;
+    deps.log.warn('launch configuration captured, but its digest could not be kept on the instance; the next run captures again', {
+      instanceId: request.instanceId,
+      lineage: request.lineage,
+      errorCode: error.code,
+      message: error.message,
+    });
+    return error.code;
   }
 }
 

@@ -205,6 +205,36 @@ describe('recovery', () => {
     expect(relaunched?.detail.droppedTags).toEqual(['cost-45', 'cost-46', 'cost-47']);
   });
 
+  // Issue 21, part 2: the same instance under `always`, terminated: it never carried its lineage
+  // tag nor its capture digest, and recovery must still find both from what the bake left.
+  it('relaunches a terminated instance at the 50-tag limit under always: lineage from its images, configuration from its template', async () => {
+    // Prepare
+    const operator = Object.fromEntries(Array.from({ length: 48 }, (_, i) => [`cost-${String(i).padStart(2, '0')}`, `v${i}`]));
+    const a = await arrangeInstance({ ...operator, 'ami-lifecycle:bake': 'nightly', 'ami-lifecycle:recover': 'always' });
+    await cloud.bakeCycle('nightly', NIGHT_1);
+    const [image, ...others] = await lineageImages(a.instanceId);
+    expect(others).toEqual([]);
+    const described = await cloud.ec2.send(new DescribeInstancesCommand({ InstanceIds: [a.instanceId] }));
+    const own = tagRecord(described.Reservations![0]!.Instances![0]!.Tags);
+    expect(own).not.toHaveProperty('ami-lifecycle:lineage');
+    expect(own).not.toHaveProperty('ami-lifecycle:captured');
+
+    // Act
+    await cloud.failInstance(a.instanceId, 'terminated', 'Client.UserInitiatedShutdown');
+    await cloud.deliver();
+
+    // Assess: one replacement, from that image, with the captured type and the service's tags first
+    const [replacement, ...more] = await replacementsOf(a.instanceId);
+    expect(more).toEqual([]);
+    expect(replacement!.ImageId).toBe(image!.ImageId);
+    expect(replacement!.InstanceType).toBe('t3.small');
+    const tags = tagRecord(replacement!.Tags);
+    expect(Object.keys(tags)).toHaveLength(50);
+    expect(tags).toMatchObject({ 'ami-lifecycle:lineage': a.instanceId, 'ami-lifecycle:replaces': a.instanceId });
+    expect(cloud.published('RecoverySkipped')).toEqual([]);
+    expect(cloud.published('InstanceRelaunched')[0]?.detail.droppedTags).toEqual(['cost-45', 'cost-46', 'cost-47']);
+  });
+
   it('moves an Elastic IP associated after the last bake, which no lineage tag names yet', async () => {
     // Prepare: baked with no Elastic IP; then the operator gives the instance one
     const [instanceId] = await cloud.launch(1, OPTED_IN);

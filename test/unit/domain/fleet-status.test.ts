@@ -57,6 +57,30 @@ describe('summariseFleet', () => {
     expect(rows.get('typo')).toEqual([expect.stringMatching(/^invalid tag ami-lifecycle:reboot=maybe: /)]);
   });
 
+  // Issue 21: an instance at EC2's 50-tag limit never gets its lineage tag; status says so.
+  it('reports a baked instance without its lineage tag, and why: 50 tags, or a refused write', () => {
+    // Prepare: two baked instances whose lineage is their own id; one at the limit
+    const full = 'i-0eeeeeeeeeeeeeeee';
+    const refused = 'i-0ffffffffffffffff';
+    const operator = Object.fromEntries(Array.from({ length: 48 }, (_, i) => [`cost-${i}`, 'x']));
+    const images = [image('ami-f', full, 10), image('ami-g', refused, 10)];
+    const instances = [
+      instance(full, { ...operator, [TAG.bake]: 'nightly', [TAG.recover]: 'always', 'aws:cloudformation:stack-name': 's' }),
+      instance(refused, { [TAG.bake]: 'nightly' }),
+      instance('i-0aaaaaaaaaaaaaaaa', WEB),
+    ];
+
+    // Act
+    const rows = new Map(summariseFleet(input([...images, image('ami-w', 'web', 10)], instances)).map((r) => [r.lineage, r.problems]));
+
+    // Assess: aws: tags do not count; a lineage with its tag, or never baked, says nothing
+    expect(rows.get(full)).toEqual([
+      "lineage tag not on the instance: it carries 50 tags, EC2's limit per resource; recovery and rotation find its lineage from its images",
+    ]);
+    expect(rows.get(refused)).toEqual([expect.stringMatching(/^lineage tag not on the instance: the bake could not write it/)]);
+    expect(rows.get('web')).toEqual([]);
+  });
+
   it('shows the replacement as the current instance, never the replaced one, and lists the relaunches', () => {
     // Prepare
     const old = instance('i-0aaaaaaaaaaaaaaaa', { ...WEB, [TAG.replacedBy]: 'i-0bbbbbbbbbbbbbbbb' }, 'stopped', 100);

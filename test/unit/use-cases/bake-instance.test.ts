@@ -479,6 +479,28 @@ describe('bakeInstance: capturing the launch configuration', () => {
     expect(w.bus.calls).toEqual([]);
   });
 
+  // Issue 21: an instance at EC2's 50-tag limit refuses the digest tag; its configuration is
+  // captured all the same (in the launch template), and the next run adds no version.
+  it('keeps the capture when the instance refuses the digest tag (TagLimitExceeded), and adds no version the next time', async () => {
+    // Prepare
+    const { w, instance } = arranged();
+    w.account.failTagging(ID, new AwsCallError('TagLimitExceeded', 'CreateTags', "'i-...' would have more than 50 tags", false, 400));
+
+    // Act: the night's bake, then the request again (the next run asks again: no digest on the instance)
+    const outcome = await bakeInstance(capturing(), w.deps);
+    const again = await bakeInstance(capturing(), w.deps);
+
+    // Assess
+    expect(outcome).toMatchObject({ status: 'created', launchTemplateVersion: 1, digestNotKept: 'TagLimitExceeded' });
+    expect(outcome).not.toHaveProperty('captureFailed');
+    expect(again).toMatchObject({ status: 'already-baked', launchTemplateVersion: 1, digestNotKept: 'TagLimitExceeded' });
+    expect(w.account.savedLaunchConfigs.size).toBe(1);
+    expect(instance.tags[TAG.captured]).toBeUndefined();
+    expect(w.log.at('warn').map((r) => r.message)).toContain(
+      'launch configuration captured, but its digest could not be kept on the instance; the next run captures again',
+    );
+  });
+
   it('does not try to capture when CreateImage is refused for good', async () => {
     // Prepare
     const { w, instance } = arranged();
