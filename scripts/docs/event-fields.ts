@@ -146,6 +146,8 @@ export const EVENT_DOCS: Record<string, EventDoc> = {
       failedInstance: 'what became of the failed instance: `kept` (tagged `replaced-by`), `terminated` (`terminateReplaced`) or `gone`',
       resumed: 'a later delivery finished an earlier launch',
       droppedTags: "keys of the failed instance's tags left off the replacement: EC2 takes 50 tags per resource",
+      launchedWithout:
+        'captured references deleted since the bake and left off the launch, e.g. `key pair ops` (see [recovery](recovery.md#a-reference-that-no-longer-exists))',
     },
   },
   RelaunchPlanned: {

@@ -142,6 +142,8 @@ export const InstanceRelaunched = z.object({
   resumed: z.boolean(),
   /** Keys of the failed instance's tags left off the replacement: EC2 takes 50 tags per resource. */
   droppedTags: z.array(z.string()).optional(),
+  /** Captured references that no longer existed and were left off the launch (a key pair, an instance profile). */
+  launchedWithout: z.array(z.string()).optional(),
 });
 export type InstanceRelaunched = z.infer<typeof InstanceRelaunched>;
 

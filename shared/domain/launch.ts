@@ -35,7 +35,7 @@ export type LaunchConfig = z.infer<typeof LaunchConfig>;
 export type StoredLaunchConfig = LaunchConfig & { userData?: string | undefined };
 
 /** Tags of the service that describe one instance or one image, never carried to another instance. */
-const NOT_CARRIED = new Set<string>([TAG.replaces, TAG.replacedBy, TAG.generation, TAG.maintenance, TAG.captured]);
+const NOT_CARRIED = new Set<string>([TAG.replaces, TAG.replacedBy, TAG.generation, TAG.maintenance, TAG.captured, TAG.launchedWithout]);
 
 /** The tags a replacement inherits: the operator's and the opt-in tags, lineage included. */
 export function carriedTags(tags: Tags): Tags {
@@ -154,5 +154,62 @@ export function relaunchSpec(input: {
     clientToken: replacementToken(input.lineage, input.failedInstanceId),
     tags: limited.tags,
     droppedTags: limited.dropped,
+  };
+}
+
+/**
+ * What recovery does when RunInstances says a reference of the captured configuration no
+ * longer exists (it was deleted between the bake and the failure). Availability first where
+ * access is not widened: without its key pair (it only matters for SSH) or its instance profile
+ * (the replacement gets fewer rights, never more), the machine comes back, and what it lacks is
+ * named. A missing security group or subnet is never replaced (the VPC's default group, or
+ * another subnet, could open the machine to what its own never allowed): recovery fails, naming
+ * it. The placement group and the launch template an instance came from are not captured, so
+ * they cannot vanish. Codes: EC2 API, "Error codes for the Amazon EC2 API"
+ * (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html):
+ * InvalidKeyPair.NotFound, InvalidGroup.NotFound, InvalidSubnetID.NotFound; an instance profile
+ * that does not exist is InvalidParameterValue, "Value (...) for parameter iamInstanceProfile.arn
+ * is invalid".
+ */
+export type VanishedReference =
+  | { action: 'launch-without'; what: string; spec: RelaunchSpec }
+  | { action: 'fail'; what: string; reason: string };
+
+export function whenReferenceVanished(spec: RelaunchSpec, error: { code: string; message: string }): VanishedReference | undefined {
+  const { keyName, iamInstanceProfileArn, securityGroupIds, subnetId } = spec.config;
+  if (error.code === 'InvalidKeyPair.NotFound' && keyName) return launchWithout(spec, 'keyName', `key pair ${keyName}`);
+  if (error.code === 'InvalidParameterValue' && /iamInstanceProfile/i.test(error.message) && iamInstanceProfileArn) {
+    return launchWithout(spec, 'iamInstanceProfileArn', `instance profile ${iamInstanceProfileArn.split('/').pop()}`);
+  }
+  const never = (what: string, wider: string) => ({
+    action: 'fail' as const,
+    what,
+    reason:
+      `the captured ${what} no longer exists (${error.code}: ${error.message}); recovery never launches into ${wider}: ` +
+      'restore it, or launch the instance from its last good image yourself',
+  });
+  if (error.code === 'InvalidGroup.NotFound') {
+    const named = securityGroupIds.filter((g) => error.message.includes(g));
+    return never(`security group ${(named.length > 0 ? named : securityGroupIds).join(', ')}`, "another group (the VPC's default group)");
+  }
+  if (error.code === 'InvalidSubnetID.NotFound' && subnetId) return never(`subnet ${subnetId}`, 'another subnet');
+  return undefined;
+}
+
+/** The spec without one reference: its own client token (the first launch made nothing), and a tag saying what it lacks. */
+function launchWithout(spec: RelaunchSpec, field: 'keyName' | 'iamInstanceProfileArn', what: string): VanishedReference {
+  const { [field]: _gone, ...config } = spec.config;
+  const lacking = [spec.tags[TAG.launchedWithout], what].filter(Boolean).join('; ');
+  const limited = withinTagLimit({ ...spec.tags, [TAG.launchedWithout]: lacking.slice(0, 256) });
+  return {
+    action: 'launch-without',
+    what,
+    spec: {
+      ...spec,
+      config,
+      clientToken: `${spec.clientToken.slice(0, 48)}-${createHash('sha256').update(lacking).digest('hex').slice(0, 15)}`,
+      tags: limited.tags,
+      droppedTags: [...spec.droppedTags, ...limited.dropped],
+    },
   };
 }

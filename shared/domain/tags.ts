@@ -26,6 +26,8 @@ export const TAG = {
   generation: `${PREFIX}generation`,
   // set by the service on an instance: digest of the launch configuration last captured
   captured: `${PREFIX}captured`,
+  // set by recovery on a replacement launched without a captured reference that had vanished
+  launchedWithout: `${PREFIX}launched-without`,
   // set by the operator: a stop or termination under `recover=always` is planned
   maintenance: `${PREFIX}maintenance`,
   name: 'Name',

@@ -10,7 +10,7 @@
  * single replacement.
  */
 import { outgoing, type OutgoingEvent } from '../domain/events.js';
-import { launchTemplateName, type RelaunchSpec } from '../domain/launch.js';
+import { launchTemplateName, whenReferenceVanished, type RelaunchSpec } from '../domain/launch.js';
 import { liveReplacementOf, planRecovery, recoverModeOf, signalsOf, type FailureSignal, type RecoveryTrigger } from '../domain/recovery.js';
 import type { InstanceSummary } from '../domain/bake.js';
 import { TAG } from '../domain/tags.js';
@@ -202,7 +202,7 @@ export async function recoverSignal(signal: FailureSignal, eventTime: Date, deps
         generation: Number.parseInt(spec.tags[TAG.generation] ?? '1', 10),
         reason: plan.reason,
         ...(plan.markBad ? { markedBad: plan.markBad } : {}),
-        ...(spec.droppedTags.length > 0 && !launched.resumed ? { droppedTags: spec.droppedTags } : {}),
+        ...(launched.droppedTags?.length && !launched.resumed ? { droppedTags: launched.droppedTags } : {}),
       });
     }
   }
@@ -231,23 +231,50 @@ async function skip(deps: RecoveryDeps, signal: FailureSignal, lineage: string |
  */
 async function launch(
   deps: RecoveryDeps,
+  first: RelaunchSpec,
+  lineage: string,
+  failedId: string,
+): Promise<Pick<Launched, 'replacementId' | 'imageId' | 'resumed' | 'launchedAt' | 'launchedWithout' | 'droppedTags'>> {
+  let spec = first;
+  const launchedWithout: string[] = [];
+  // At most the key pair and the instance profile can be left off: three tries at the most.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const replacementId = await deps.ec2.runInstance(spec);
+      return { replacementId, imageId: spec.imageId, resumed: false, launchedWithout, droppedTags: spec.droppedTags };
+    } catch (error) {
+      if (!(error instanceof AwsCallError) || attempt >= 2) throw error;
+      const vanished = whenReferenceVanished(spec, error);
+      if (!vanished) return resumeOrThrow(deps, error, spec, lineage, failedId);
+      if (vanished.action === 'fail') throw new AwsCallError(error.code, 'RunInstances', vanished.reason, false, error.httpStatus);
+      deps.log.warn('a captured reference no longer exists: the replacement is launched without it', {
+        instanceId: failedId,
+        lineage,
+        without: vanished.what,
+        errorCode: error.code,
+      });
+      launchedWithout.push(vanished.what);
+      spec = vanished.spec;
+    }
+  }
+}
+
+async function resumeOrThrow(
+  deps: RecoveryDeps,
+  error: AwsCallError,
   spec: RelaunchSpec,
   lineage: string,
   failedId: string,
 ): Promise<Pick<Launched, 'replacementId' | 'imageId' | 'resumed' | 'launchedAt'>> {
-  try {
-    return { replacementId: await deps.ec2.runInstance(spec), imageId: spec.imageId, resumed: false };
-  } catch (error) {
-    if (!(error instanceof AwsCallError) || error.code !== 'IdempotentParameterMismatch') throw error;
-    const existing = liveReplacementOf(await deps.ec2.listLineageInstances(lineage), failedId);
-    if (!existing) throw error;
-    return {
-      replacementId: existing.instanceId,
-      imageId: existing.imageId ?? spec.imageId,
-      resumed: true,
-      ...(existing.launchTime ? { launchedAt: existing.launchTime } : {}),
-    };
-  }
+  if (error.code !== 'IdempotentParameterMismatch') throw error;
+  const existing = liveReplacementOf(await deps.ec2.listLineageInstances(lineage), failedId);
+  if (!existing) throw error;
+  return {
+    replacementId: existing.instanceId,
+    imageId: existing.imageId ?? spec.imageId,
+    resumed: true,
+    ...(existing.launchTime ? { launchedAt: existing.launchTime } : {}),
+  };
 }
 
 /**
@@ -293,6 +320,8 @@ interface Launched {
   markedBad?: string;
   /** Tags left off the replacement (EC2's limit), when this delivery launched it. */
   droppedTags?: string[];
+  /** Captured references that no longer existed, left off the launch. */
+  launchedWithout?: string[];
 }
 
 /** Everything after the launch, each step safe to repeat: the Elastic IP, the failed instance, the event. */
@@ -330,7 +359,8 @@ async function finish(deps: RecoveryDeps, l: Launched): Promise<RecoveryOutcome>
       ...(address ? { elasticIp: { allocationId: address.allocationId, publicIp: address.publicIp } } : {}),
       failedInstance,
       resumed: l.resumed,
-      ...(l.droppedTags ? { droppedTags: l.droppedTags } : {}),
+      ...(l.droppedTags?.length ? { droppedTags: l.droppedTags } : {}),
+      ...(l.launchedWithout?.length ? { launchedWithout: l.launchedWithout } : {}),
     }),
   );
   deps.log.info('instance relaunched', {

@@ -13,6 +13,8 @@ import {
   CreateSubnetCommand,
   CreateTagsCommand,
   CreateVpcCommand,
+  DeleteKeyPairCommand,
+  DeleteSecurityGroupCommand,
   DescribeAddressesCommand,
   DescribeImagesCommand,
   DescribeInstanceAttributeCommand,
@@ -233,6 +235,46 @@ describe('recovery', () => {
     expect(tags).toMatchObject({ 'ami-lifecycle:lineage': a.instanceId, 'ami-lifecycle:replaces': a.instanceId });
     expect(cloud.published('RecoverySkipped')).toEqual([]);
     expect(cloud.published('InstanceRelaunched')[0]?.detail.droppedTags).toEqual(['cost-45', 'cost-46', 'cost-47']);
+  });
+
+  // Issue 21, part 3: references captured at bake can be deleted before the failure.
+  it('relaunches without a key pair deleted since the bake, and names it', async () => {
+    // Prepare: the key is rotated away after the bake
+    const a = await arrangeInstance(OPTED_IN);
+    await cloud.bakeCycle('nightly', NIGHT_1);
+    await cloud.ec2.send(new DeleteKeyPairCommand({ KeyName: 'ops' }));
+
+    // Act
+    await cloud.failInstance(a.instanceId, 'terminated', 'Server.InternalError');
+    await cloud.deliver();
+
+    // Assess: one replacement, with everything else captured, and no key
+    const [replacement, ...more] = await replacementsOf(a.instanceId);
+    expect(more).toEqual([]);
+    expect(replacement!.KeyName).toBeUndefined();
+    expect(replacement!.SecurityGroups!.map((g) => g.GroupId)).toEqual([a.groupId]);
+    expect(replacement!.IamInstanceProfile?.Arn).toBe(a.profileArn);
+    expect(tagRecord(replacement!.Tags)['ami-lifecycle:launched-without']).toBe('key pair ops');
+    expect(cloud.published('InstanceRelaunched')[0]?.detail).toMatchObject({ launchedWithout: ['key pair ops'] });
+    expect(cloud.published('RecoveryFailed')).toEqual([]);
+  });
+
+  it('fails, naming it, when a captured security group was deleted: never a launch into a wider one', async () => {
+    // Prepare: the instance fails, then its security group is deleted
+    const a = await arrangeInstance(OPTED_IN);
+    await cloud.bakeCycle('nightly', NIGHT_1);
+    await cloud.failInstance(a.instanceId, 'terminated', 'Server.InternalError');
+    await cloud.ec2.send(new DeleteSecurityGroupCommand({ GroupId: a.groupId }));
+
+    // Act
+    await cloud.deliver();
+
+    // Assess: nothing launched; RecoveryFailed names the group
+    expect(await replacementsOf(a.instanceId)).toEqual([]);
+    const [failed, ...others] = cloud.published('RecoveryFailed');
+    expect(others).toEqual([]);
+    expect(failed!.detail).toMatchObject({ instanceId: a.instanceId, action: 'RunInstances', errorCode: 'InvalidGroup.NotFound' });
+    expect(failed!.detail.message).toContain(`the captured security group ${a.groupId} no longer exists`);
   });
 
   it('moves an Elastic IP associated after the last bake, which no lineage tag names yet', async () => {

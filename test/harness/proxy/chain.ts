@@ -29,6 +29,7 @@ import { ImageBuilds, type ImagePendingOptions } from '../moto-gaps/image-builds
 import { ImageReferences } from '../moto-gaps/image-references.js';
 import { enableImageDeprecation, simulatedImageTimes, type ImageTimes } from '../moto-gaps/image-times.js';
 import { ImageKeys, LaunchFailures } from '../moto-gaps/launch-failures.js';
+import { launchReferences } from '../moto-gaps/launch-references.js';
 import { tagSnapshotsOnCreateImage } from '../moto-gaps/snapshot-tags.js';
 import { simulatedStateReasons, type StateReasons } from '../moto-gaps/state-reasons.js';
 import { recordPutEvents, type RecordedEvent } from './put-events.js';
@@ -195,6 +196,7 @@ export function createChain(upstreamOrigin: string, options: FidelityProxyOption
     ...(options.iam ? [options.iam.interceptor] : []),
     // moto's gaps
     simulatedStateReasons(stateReasons),
+    launchReferences,
     idempotentByClientToken(launches, new Mutex()),
     launchFailures.interceptor,
     // The keys matter only where a launch's use of them is evaluated (IAM on).

@@ -81,6 +81,16 @@ describe('summariseFleet', () => {
     expect(rows.get('web')).toEqual([]);
   });
 
+  it('reports a replacement launched without a captured reference that had been deleted', () => {
+    // Act
+    const [row] = summariseFleet(
+      input([image('ami-3', 'web', 10)], [instance('i-0aaaaaaaaaaaaaaaa', { ...WEB, [TAG.launchedWithout]: 'key pair ops' })]),
+    );
+
+    // Assess
+    expect(row!.problems).toEqual(['relaunched without its key pair ops: deleted since the bake; give it back by hand if it is needed']);
+  });
+
   it('shows the replacement as the current instance, never the replaced one, and lists the relaunches', () => {
     // Prepare
     const old = instance('i-0aaaaaaaaaaaaaaaa', { ...WEB, [TAG.replacedBy]: 'i-0bbbbbbbbbbbbbbbb' }, 'stopped', 100);

@@ -8,6 +8,7 @@ import {
   relaunchSpec,
   replacementTags,
   replacementToken,
+  whenReferenceVanished,
   withinTagLimit,
   type LaunchConfig,
   type StoredLaunchConfig,
@@ -252,5 +253,88 @@ describe('withinTagLimit: EC2 takes 50 tags per resource', () => {
     expect(Object.keys(spec.tags)).toHaveLength(50);
     expect(spec.tags).toMatchObject({ [TAG.lineage]: 'web', [TAG.replaces]: 'i-0123456789abcdef0', [TAG.generation]: '1' });
     expect(spec.droppedTags).toEqual(['team-47', 'team-48']);
+  });
+});
+
+// Issue 21, part 3: a reference captured at bake can be deleted before the failure.
+describe('whenReferenceVanished', () => {
+  const spec = relaunchSpec({
+    failedInstanceId: 'i-0123456789abcdef0',
+    lineage: 'web',
+    imageId: 'ami-0123456789abcdef0',
+    config: { ...config, tags: { ...config.tags, [TAG.lineage]: 'web' } },
+    failedTags: undefined,
+  });
+
+  it('launches without a key pair that is gone: its own client token, a tag naming what it lacks, the rest unchanged', () => {
+    // Act
+    const decision = whenReferenceVanished(spec, { code: 'InvalidKeyPair.NotFound', message: "The key pair 'ops' does not exist" });
+
+    // Assess
+    expect(decision).toMatchObject({ action: 'launch-without', what: 'key pair ops' });
+    if (decision?.action !== 'launch-without') throw new Error('unreachable');
+    expect(decision.spec.config).not.toHaveProperty('keyName');
+    expect({ ...decision.spec.config, keyName: 'ops' }).toEqual(spec.config);
+    expect(decision.spec.clientToken).not.toBe(spec.clientToken);
+    // RunInstances takes a client token of at most 64 ASCII characters (botocore's model checks it in the harness).
+    expect(decision.spec.clientToken.length).toBeLessThanOrEqual(64);
+    expect(decision.spec.tags[TAG.launchedWithout]).toBe('key pair ops');
+  });
+
+  it('launches without an instance profile that is gone, then without the key too, naming both', () => {
+    // Act
+    const first = whenReferenceVanished(spec, {
+      code: 'InvalidParameterValue',
+      message: 'Value (arn:aws:iam::123456789012:instance-profile/web) for parameter iamInstanceProfile.arn is invalid.',
+    });
+    if (first?.action !== 'launch-without') throw new Error('expected a launch without the profile');
+    const second = whenReferenceVanished(first.spec, { code: 'InvalidKeyPair.NotFound', message: "The key pair 'ops' does not exist" });
+
+    // Assess
+    expect(first.what).toBe('instance profile web');
+    if (second?.action !== 'launch-without') throw new Error('expected a launch without the key');
+    expect(second.spec.config).not.toHaveProperty('iamInstanceProfileArn');
+    expect(second.spec.config).not.toHaveProperty('keyName');
+    expect(second.spec.tags[TAG.launchedWithout]).toBe('instance profile web; key pair ops');
+    expect(new Set([spec.clientToken, first.spec.clientToken, second.spec.clientToken]).size).toBe(3);
+  });
+
+  it('never replaces a security group or a subnet: it fails, naming it', () => {
+    // Act
+    const group = whenReferenceVanished(spec, {
+      code: 'InvalidGroup.NotFound',
+      message: "The security group 'sg-0bbbbbbbbbbbbbbbb' does not exist",
+    });
+    const subnet = whenReferenceVanished(spec, { code: 'InvalidSubnetID.NotFound', message: 'The subnet ID does not exist' });
+
+    // Assess
+    expect(group).toMatchObject({ action: 'fail', what: 'security group sg-0bbbbbbbbbbbbbbbb' });
+    expect(group?.action === 'fail' && group.reason).toMatch(/never launches into another group \(the VPC's default group\)/);
+    expect(subnet).toMatchObject({ action: 'fail', what: 'subnet subnet-0123456789abcdef0' });
+  });
+
+  it('says nothing of other refusals, or of a reference the configuration does not name', () => {
+    const bare = { ...spec, config: { ...spec.config, keyName: undefined } };
+    expect(whenReferenceVanished(spec, { code: 'InsufficientInstanceCapacity', message: 'no capacity' })).toBeUndefined();
+    expect(whenReferenceVanished(bare, { code: 'InvalidKeyPair.NotFound', message: 'gone' })).toBeUndefined();
+  });
+
+  it('keeps the replacement within 50 tags: the new tag of the service goes before an operator tag, named as dropped', () => {
+    // Prepare: at the limit already
+    const full = relaunchSpec({
+      failedInstanceId: 'i-0123456789abcdef0',
+      lineage: 'web',
+      imageId: 'ami-0123456789abcdef0',
+      config,
+      failedTags: Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`cost-${String(i).padStart(2, '0')}`, 'x'])),
+    });
+
+    // Act
+    const decision = whenReferenceVanished(full, { code: 'InvalidKeyPair.NotFound', message: 'gone' });
+
+    // Assess
+    if (decision?.action !== 'launch-without') throw new Error('expected a launch without the key');
+    expect(Object.keys(decision.spec.tags)).toHaveLength(MAX_TAGS_PER_RESOURCE);
+    expect(decision.spec.droppedTags).toEqual([...full.droppedTags, expect.stringMatching(/^cost-/)]);
   });
 });
