@@ -241,7 +241,7 @@ async function measureApiEconomy(): Promise<BenchSection> {
       note:
         `By action (N=${big.instances} vs N=${small.instances}): ${byAction(big, small)}.` +
         (perImage
-          ? ` DescribeImages is made once per image: the image-state function describes the image named by each AMI state-change event (settleImage -> describeImage, to read its tags and snapshots), so describes grow with instances; every other describe is paged and stays flat. An AMI state-change event carries no tags, and EventBridge invokes Lambda once per event: reading the images of many events in one call needs those events batched (an SQS queue between the rule and the function), which is not built. The cost is one non-mutating call per image, spread over the night as images finish, against a bucket that refills at 20/s.`
+          ? ` DescribeImages is made once per image: the imageState function describes the image named by each AMI state-change event (settleImage -> describeImage, to read its tags and snapshots), so describes grow with instances; every other describe is paged and stays flat. An AMI state-change event carries no tags, and EventBridge invokes Lambda once per event: reading the images of many events in one call needs those events batched (an SQS queue between the rule and the function), which is not built. The cost is one non-mutating call per image, spread over the night as images finish, against a bucket that refills at 20/s.`
           : '') +
         ` Per-instance calls seen only on the first night, when every launch configuration is captured (N=${big.instances}): ${firstNightExtra(big) || 'none'} (once per instance and per change of its configuration, never nightly).` +
         scheduleNote +
