@@ -202,4 +202,15 @@ export const EVENT_DOCS: Record<string, EventDoc> = {
       message: 'what happened and what to do',
     },
   },
+  ImageNotOwned: {
+    when: "An image carries this stack's tags, but EC2 does not record it as made by the stack (a person's `CopyImage` with its tags): it is never rotated, deprecated, settled or launched from. Published when EC2 announces the image; `status` lists it too.",
+    dedupe: '`imageId`',
+    fields: {
+      managedBy,
+      imageId: 'the image',
+      imageName: 'its name',
+      lineage: 'the lineage its tags name',
+      reason: 'what EC2 records instead, e.g. no instance it was made from',
+    },
+  },
 };

@@ -29,6 +29,7 @@ export function toImageView(image: Image): ImageView {
     creationDate: image.CreationDate,
     tags: tagRecord(image.Tags),
     snapshotIds: (image.BlockDeviceMappings ?? []).flatMap((m) => (m.Ebs?.SnapshotId ? [m.Ebs.SnapshotId] : [])),
+    ...(image.SourceInstanceId ? { sourceInstanceId: image.SourceInstanceId } : {}),
     ...(image.DeprecationTime ? { deprecationTime: image.DeprecationTime } : {}),
   };
 }

@@ -206,6 +206,20 @@ export const RecoveryFailed = z.object({
 });
 export type RecoveryFailed = z.infer<typeof RecoveryFailed>;
 
+/**
+ * An image carries this stack's tags but EC2 does not record it as made by the stack (a person's
+ * CopyImage with its tags, say): it is never rotated, deprecated, settled or launched from.
+ * Published when EC2 announces the image. Dedupe key: imageId.
+ */
+export const ImageNotOwned = z.object({
+  managedBy: ManagedBy,
+  imageId: ImageId,
+  imageName: z.string(),
+  lineage: z.string().optional(),
+  reason: z.string(),
+});
+export type ImageNotOwned = z.infer<typeof ImageNotOwned>;
+
 export const DETAIL_SCHEMAS = {
   BakeRequested,
   ImageBaked,
@@ -217,6 +231,7 @@ export const DETAIL_SCHEMAS = {
   RecoverySkipped,
   RecoveryGaveUp,
   RecoveryFailed,
+  ImageNotOwned,
 } as const;
 
 export type DetailType = keyof typeof DETAIL_SCHEMAS;

@@ -60,8 +60,15 @@ function lineageOf(instance: InstanceSummary): string | undefined {
 export function summariseFleet(input: FleetInput): LineageStatus[] {
   const lineages = new Set<string>();
   const imagesOf = new Map<string, RotationImage[]>();
+  const foreignOf = new Map<string, RotationImage[]>();
   for (const image of input.images) {
     if (!image.lineage) continue;
+    // Not the stack's own (a person's copy with its tags): named among the problems, counted nowhere.
+    if (image.foreign) {
+      lineages.add(image.lineage);
+      foreignOf.set(image.lineage, [...(foreignOf.get(image.lineage) ?? []), image]);
+      continue;
+    }
     lineages.add(image.lineage);
     imagesOf.set(image.lineage, [...(imagesOf.get(image.lineage) ?? []), image]);
   }
@@ -78,11 +85,15 @@ export function summariseFleet(input: FleetInput): LineageStatus[] {
     deletions.set(d.lineage, [...(deletions.get(d.lineage) ?? []), { imageId: d.imageId, name: d.name, reasons: d.reasons }]);
   }
 
-  return [...lineages]
-    .sort()
-    .map((lineage) =>
-      summariseLineage(lineage, imagesOf.get(lineage) ?? [], instancesOf.get(lineage) ?? [], deletions.get(lineage) ?? [], input),
-    );
+  return [...lineages].sort().map((lineage) => {
+    const row = summariseLineage(lineage, imagesOf.get(lineage) ?? [], instancesOf.get(lineage) ?? [], deletions.get(lineage) ?? [], input);
+    for (const f of foreignOf.get(lineage) ?? []) {
+      row.problems.push(
+        `image ${f.imageId} carries this stack's tags but was not made by it (${f.foreign}): never rotated nor launched from`,
+      );
+    }
+    return row;
+  });
 }
 
 /**

@@ -16,11 +16,15 @@ export interface ImageView {
   deprecationTime?: string | undefined;
   tags: Tags;
   snapshotIds: string[];
+  /** EC2's record of the instance CreateImage made the image from (DescribeImages SourceInstanceId). */
+  sourceInstanceId?: string | undefined;
 }
 
 export type Settlement =
   | { kind: 'good' }
   | { kind: 'failed'; reason: string }
+  /** It carries this stack's tags, but EC2 does not record it as made by the stack (see notMadeHere). */
+  | { kind: 'not-ours'; reason: string }
   | { kind: 'unchanged'; why: 'not-found' | 'not-managed' | 'already-settled' | 'still-building' | 'unsettleable-state' };
 
 /** EC2 image states from which an image never becomes available. */
@@ -44,6 +48,28 @@ export function isManagedBy(tags: Tags, managedBy: string): boolean {
 }
 
 /**
+ * Why an image that carries this stack's tags is not the stack's own, or undefined when it is.
+ * Tags alone prove nothing: a person's CopyImage with CopyImageTags carries every tag of the
+ * image it copies, managed-by included (the copy's snapshots carry none). The stack's images are
+ * made by CreateImage from the instance their source-instance tag names, and EC2 records that
+ * instance itself: SourceInstanceId, "the ID of the instance that the AMI was created from if the
+ * AMI was created using CreateImage. This field only appears if the AMI was created using
+ * CreateImage" (API reference, Image:
+ * https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_Image.html). Copies the service
+ * makes itself, and images an operator adopts, will prove themselves by their own records when
+ * those features exist. An image that is not the stack's is never rotated, deprecated, settled
+ * or launched from.
+ */
+export function notMadeHere(image: ImageView): string | undefined {
+  const named = image.tags[TAG.sourceInstance];
+  if (!image.sourceInstanceId) return 'EC2 records no instance it was made from (not made by CreateImage: a copy, or a registered image)';
+  if (named !== image.sourceInstanceId) {
+    return `EC2 records it as made from ${image.sourceInstanceId}, not from ${named ?? 'the instance'} its source-instance tag names`;
+  }
+  return undefined;
+}
+
+/**
  * Only `pending` images of this stack move, and only forward: pending -> good when
  * EC2 says available, pending -> failed when EC2 says failed. A `bad` or `failed`
  * image is never turned good again by a stale event.
@@ -51,6 +77,8 @@ export function isManagedBy(tags: Tags, managedBy: string): boolean {
 export function settle(image: ImageView | undefined, managedBy: string, hint?: { errorMessage?: string }): Settlement {
   if (!image) return { kind: 'unchanged', why: 'not-found' };
   if (!isManagedBy(image.tags, managedBy)) return { kind: 'unchanged', why: 'not-managed' };
+  const foreign = notMadeHere(image);
+  if (foreign) return { kind: 'not-ours', reason: foreign };
   if (statusOf(image) !== 'pending') return { kind: 'unchanged', why: 'already-settled' };
   if (image.state === 'available') return { kind: 'good' };
   if (FAILED_STATES.has(image.state)) {

@@ -4,7 +4,7 @@
  * with what, or why not. Pure.
  */
 import type { InstanceSummary } from './bake.js';
-import { newestFirst, statusOf, type ImageView } from './image-status.js';
+import { newestFirst, notMadeHere, statusOf, type ImageView } from './image-status.js';
 import type { AlarmStateChangeEvent, HealthEvent, InstanceStateChangeEvent } from './incoming.js';
 import { relaunchSpec, type RelaunchSpec, type StoredLaunchConfig } from './launch.js';
 import { parseInstancePolicy, TAG, type RecoverMode, type Tags } from './tags.js';
@@ -250,13 +250,16 @@ export function signalsOf(event: RecoveryTrigger): FailureSignal[] {
   }
 }
 
+/** The lineage's images recovery may launch from: the stack's own only, never a copy that carries its tags. */
 export function recoveryImagesOf(images: readonly ImageView[]): RecoveryImage[] {
-  return images.map((i) => ({
-    imageId: i.imageId,
-    status: statusOf(i),
-    state: i.state,
-    createdAt: new Date(i.creationDate ?? 0),
-  }));
+  return images
+    .filter((i) => notMadeHere(i) === undefined)
+    .map((i) => ({
+      imageId: i.imageId,
+      status: statusOf(i),
+      state: i.state,
+      createdAt: new Date(i.creationDate ?? 0),
+    }));
 }
 
 /** Replacements (instances carrying `replaces`) of the lineage launched in the hour before `now`. */

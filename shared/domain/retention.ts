@@ -4,7 +4,8 @@
  * no policy can override them:
  *
  *   1. the newest `good` image of a lineage is never deleted;
- *   2. an image without this stack's managed-by tag is never touched;
+ *   2. an image without this stack's managed-by tag is never touched, nor one that carries it but
+ *      that EC2 does not record as made by the stack (a person's copy with its tags);
  *   3. an image in use (instance, launch template, DescribeImageReferences) is never deleted, and
  *      once the reference check has run, an image it did not clear is never deleted either (a
  *      check that could not look is no answer: nothing is deleted blind);
@@ -33,6 +34,8 @@ export interface RotationImage {
   retainTag: string | undefined;
   snapshotIds: string[];
   deprecated: boolean;
+  /** Why an image with this stack's tags is not the stack's own (image-status.ts, notMadeHere). */
+  foreign?: string | undefined;
 }
 
 export type PolicySource = 'instance' | 'last-known' | 'default';
@@ -285,6 +288,11 @@ export function planRotation(input: RotationInput): RotationPlan {
     // Rule 2: not ours, not touched. An image of ours without a lineage cannot be placed in a series.
     if (img.managedBy !== input.managedBy) {
       decide(img, 'keep', ['not managed by this stack']);
+      continue;
+    }
+    // Rule 2, by provenance: this stack's tags on an image it did not make (a person's copy).
+    if (img.foreign) {
+      decide(img, 'keep', [`carries this stack's tags but was not made by it: ${img.foreign}`]);
       continue;
     }
     if (!img.lineage) {

@@ -9,7 +9,7 @@
 import { append } from '../domain/collections.js';
 import pLimit from 'p-limit';
 import { outgoing } from '../domain/events.js';
-import { statusOf } from '../domain/image-status.js';
+import { notMadeHere, statusOf } from '../domain/image-status.js';
 import {
   clearedBy,
   planRotation,
@@ -82,7 +82,13 @@ export function toRotationImage(image: ImageView): RotationImage {
     retainTag: t[TAG.retain],
     snapshotIds: image.snapshotIds,
     deprecated: image.deprecationTime !== undefined,
+    ...(t[TAG.managedBy] !== undefined ? foreignOf(image) : {}),
   };
+}
+
+function foreignOf(image: ImageView): { foreign?: string } {
+  const why = notMadeHere(image);
+  return why ? { foreign: why } : {};
 }
 
 /**

@@ -47,6 +47,19 @@ function eventFor(image: ImageView, settlement: Settlement, deps: SettleDeps, se
 }
 
 /** Applies the settlement of one image: publish, then tag image and snapshots. */
+async function publishNotOwned(image: ImageView, reason: string, deps: SettleDeps): Promise<void> {
+  const t = image.tags;
+  const event = outgoing('ImageNotOwned', {
+    managedBy: deps.managedBy,
+    imageId: image.imageId,
+    imageName: image.name,
+    ...(t[TAG.lineage] ? { lineage: t[TAG.lineage] } : {}),
+    reason,
+  });
+  const published = await deps.events.publish([event]);
+  if (published.failed.length > 0) throw new Error(`could not publish ImageNotOwned for ${image.imageId}: ${published.failed[0]!.code}`);
+}
+
 export async function applySettlement(
   image: ImageView | undefined,
   deps: SettleDeps,
@@ -55,6 +68,16 @@ export async function applySettlement(
 ): Promise<Settlement> {
   const settlement = settle(image, deps.managedBy, hint);
   if (!image || settlement.kind === 'unchanged') return settlement;
+  if (settlement.kind === 'not-ours') {
+    // Said once, when EC2 announces the image (its AMI state change); the scheduled reconcile
+    // only leaves it alone. Nothing is tagged: the image is not the stack's to change.
+    if (settledBy === 'event') await publishNotOwned(image, settlement.reason, deps);
+    deps.log.warn("an image carries this stack's tags but was not made by it: left alone", {
+      imageId: image.imageId,
+      reason: settlement.reason,
+    });
+    return settlement;
+  }
   const event = eventFor(image, settlement, deps, settledBy)!;
   const published = await deps.events.publish([event]);
   if (published.failed.length > 0) {
@@ -95,7 +118,7 @@ export async function reconcilePending(deps: SettleDeps): Promise<ReconcileRepor
         const s = await applySettlement(image, deps, 'reconcile');
         if (s.kind === 'good') report.good++;
         else if (s.kind === 'failed') report.failed++;
-        else if (s.why === 'still-building') report.stillBuilding++;
+        else if (s.kind === 'unchanged' && s.why === 'still-building') report.stillBuilding++;
       } catch (error) {
         report.errors++;
         deps.log.error('could not settle image', { imageId: image.imageId, error: String(error) });

@@ -6,6 +6,8 @@ import { describe, expect, it } from 'vitest';
 import {
   CreateLaunchTemplateCommand,
   CreateSnapshotCommand,
+  CopyImageCommand,
+  EC2Client,
   CreateVolumeCommand,
   DescribeImagesCommand,
   DescribeSnapshotsCommand,
@@ -214,4 +216,47 @@ describe('rotation', () => {
     expect(second.done.deleted).toBe(0);
     expect(second.failures).toEqual([]);
   });
+
+  // Issue 21, part 4: rotation deregistered a person's copy as if the stack had baked it.
+  it("never rotates a person's copy of a managed image that carries its tags, and says so once", async () => {
+    // Prepare: retain=1; after night 1, a person copies its image, tags and all, to keep a release
+    await cloud.launch(1, { 'ami-lifecycle:bake': 'nightly', 'ami-lifecycle:retain': '1' });
+    const nights = pastNights(3);
+    await bakeNights(nights.slice(0, 1));
+    const [night1] = await managedImages();
+    // The person's call goes through the harness, as to AWS (moto alone would copy no tags).
+    const person = new EC2Client({
+      endpoint: cloud.proxy.endpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+    });
+    const { ImageId: copyId } = await person.send(
+      new CopyImageCommand({ SourceImageId: night1!.ImageId!, SourceRegion: 'us-east-1', Name: 'release-1.4', CopyImageTags: true }),
+    );
+    person.destroy();
+    await bakeNights(nights.slice(1));
+    const copy = (await managedImages()).find((i) => i.ImageId === copyId)!;
+    expect(tagRecord(copy.Tags)).toMatchObject({ 'ami-lifecycle:managed-by': MANAGED_BY, 'ami-lifecycle:status': 'good' });
+
+    // Act: two rotations
+    const first = (await cloud.invoke('rotate', {})) as RotationReport;
+    const second = (await cloud.invoke('rotate', {})) as RotationReport;
+
+    // Assess: the stack's own images rotate to 1; the copy stays, with its snapshot; it was reported once
+    const left = await managedImages();
+    expect(left.map((i) => i.ImageId).sort()).toEqual([copyId, await newestBaked(left)].sort());
+    expect(first.done.deleted).toBe(2);
+    expect(second.done.deleted).toBe(0);
+    expect(first.failures).toEqual([]);
+    const snaps = await snapshotIds();
+    for (const id of snapshotsOf([copy])) expect(snaps.has(id)).toBe(true);
+    const reported = cloud.published('ImageNotOwned');
+    expect(reported.map((e) => (e.detail as { imageId: string }).imageId)).toEqual([copyId]);
+  });
 });
+
+/** The newest image the stack baked among these (a copy carries no CreateImage record of its own). */
+async function newestBaked(images: Image[]): Promise<string> {
+  const baked = images.filter((i) => i.SourceInstanceId);
+  return baked.sort((a, b) => (a.CreationDate! < b.CreationDate! ? 1 : -1))[0]!.ImageId!;
+}

@@ -30,6 +30,7 @@ import { ImageReferences } from '../moto-gaps/image-references.js';
 import { enableImageDeprecation, simulatedImageTimes, type ImageTimes } from '../moto-gaps/image-times.js';
 import { ImageKeys, LaunchFailures } from '../moto-gaps/launch-failures.js';
 import { launchReferences } from '../moto-gaps/launch-references.js';
+import { copyImageTags } from '../moto-gaps/copy-image-tags.js';
 import { tagSnapshotsOnCreateImage } from '../moto-gaps/snapshot-tags.js';
 import { simulatedStateReasons, type StateReasons } from '../moto-gaps/state-reasons.js';
 import { recordPutEvents, type RecordedEvent } from './put-events.js';
@@ -197,6 +198,7 @@ export function createChain(upstreamOrigin: string, options: FidelityProxyOption
     // moto's gaps
     simulatedStateReasons(stateReasons),
     launchReferences,
+    copyImageTags,
     idempotentByClientToken(launches, new Mutex()),
     launchFailures.interceptor,
     // The keys matter only where a launch's use of them is evaluated (IAM on).

@@ -10,12 +10,31 @@ const image = (state: string, status: string | null = 'pending', overrides: Part
   imageId: 'ami-0123456789abcdef0',
   name: `${STACK}/web/nightly/2026-11-26`,
   state,
-  tags: { [TAG.managedBy]: STACK, ...(status === null ? {} : { [TAG.status]: status }) },
+  tags: {
+    [TAG.managedBy]: STACK,
+    [TAG.sourceInstance]: 'i-0123456789abcdef0',
+    ...(status === null ? {} : { [TAG.status]: status }),
+  },
   snapshotIds: ['snap-0123456789abcdef0'],
+  // As EC2 records an image made by CreateImage.
+  sourceInstanceId: 'i-0123456789abcdef0',
   ...overrides,
 });
 
 describe('settle: images it does not move', () => {
+  // Issue 21: a person's CopyImage with its tags carries managed-by and status; EC2 records no
+  // source instance for it.
+  it("leaves alone, as not the stack's, an image with its tags that EC2 does not record as made from the tagged instance", () => {
+    expect(settle(image('available', 'pending', { sourceInstanceId: undefined }), STACK)).toEqual({
+      kind: 'not-ours',
+      reason: 'EC2 records no instance it was made from (not made by CreateImage: a copy, or a registered image)',
+    });
+    expect(settle(image('available', 'pending', { sourceInstanceId: 'i-0fedcba9876543210' }), STACK)).toMatchObject({
+      kind: 'not-ours',
+      reason: expect.stringContaining('made from i-0fedcba9876543210, not from i-0123456789abcdef0'),
+    });
+  });
+
   it('leaves a missing image alone (not-found)', () => {
     // Act
     const s = settle(undefined, STACK);
@@ -155,27 +174,32 @@ describe('statusOf and isManagedBy', () => {
 });
 
 describe('settle (property)', () => {
-  it('moves only pending images of this stack, only to good or failed, and never a settled one', () => {
+  it('moves only pending images this stack made, only to good or failed, and never a settled one', () => {
     fc.assert(
       fc.property(
         fc.constantFrom('pending', 'available', 'invalid', 'deregistered', 'transient', 'failed', 'error', 'disabled'),
         fc.option(fc.constantFrom(...IMAGE_STATUSES, 'junk'), { nil: null }),
         fc.constantFrom(STACK, 'other-stack'),
+        // What EC2 records: made by CreateImage from the tagged instance, a copy, or from another instance
+        fc.constantFrom<string | undefined>('i-0123456789abcdef0', undefined, 'i-0fedcba9876543210'),
         fc.option(fc.string(), { nil: undefined }),
         fc.option(fc.string(), { nil: undefined }),
-        (state, status, owner, stateReason, errorMessage) => {
+        (state, status, owner, sourceInstanceId, stateReason, errorMessage) => {
           // Prepare
           const subject = image(state, status, {
             stateReason,
-            tags: { [TAG.managedBy]: owner, ...(status ? { [TAG.status]: status } : {}) },
+            sourceInstanceId,
+            tags: { [TAG.managedBy]: owner, [TAG.sourceInstance]: 'i-0123456789abcdef0', ...(status ? { [TAG.status]: status } : {}) },
           });
 
           // Act
           const s = settle(subject, STACK, errorMessage === undefined ? undefined : { errorMessage });
 
           // Assess
-          const movable = owner === STACK && status === 'pending';
-          if (!movable) expect(s.kind).toBe('unchanged');
+          const ours = owner === STACK && sourceInstanceId === 'i-0123456789abcdef0';
+          const movable = ours && status === 'pending';
+          if (owner === STACK && !ours) expect(s.kind).toBe('not-ours');
+          else if (!movable) expect(s.kind).toBe('unchanged');
           if (s.kind === 'good') expect(state).toBe('available');
           if (s.kind === 'failed') {
             expect(['failed', 'error', 'invalid']).toContain(state);

@@ -27,8 +27,14 @@ const image = (imageId: string, hours: number, status: string | null = 'good', s
   name: `ami-lifecycle-test/${LINEAGE}/nightly/${imageId}`,
   state,
   creationDate: minutesAgo(hours * 60).toISOString(),
-  tags: { [TAG.managedBy]: 'ami-lifecycle-test', [TAG.lineage]: LINEAGE, ...(status === null ? {} : { [TAG.status]: status }) },
+  tags: {
+    [TAG.managedBy]: 'ami-lifecycle-test',
+    [TAG.lineage]: LINEAGE,
+    [TAG.sourceInstance]: 'i-0aaaaaaaaaaaaaaaa',
+    ...(status === null ? {} : { [TAG.status]: status }),
+  },
   snapshotIds: [],
+  sourceInstanceId: 'i-0aaaaaaaaaaaaaaaa',
 });
 // Newest first: ami-00000003 is the one a plain relaunch picks.
 const IMAGES = [image('ami-00000001', 58), image('ami-00000003', 10), image('ami-00000002', 34)];

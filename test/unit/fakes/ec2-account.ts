@@ -13,7 +13,7 @@
 import type { ImageSpec, InstanceSummary } from '../../../shared/domain/bake.js';
 import type { ImageView } from '../../../shared/domain/image-status.js';
 import type { LaunchConfig, RelaunchSpec, StoredLaunchConfig } from '../../../shared/domain/launch.js';
-import type { Tags } from '../../../shared/domain/tags.js';
+import { TAG, type Tags } from '../../../shared/domain/tags.js';
 import { AwsCallError } from '../../../shared/use-cases/errors.js';
 
 /** What happened, in order, across the fakes that share it. */
@@ -174,7 +174,8 @@ export class FakeEc2Account {
       description: '',
       state: 'available',
       creationDate: '2026-11-25T01:00:00.000Z',
-      sourceInstanceId: '',
+      // As EC2 records it for an image made by CreateImage: the instance its tag names.
+      sourceInstanceId: image.tags[TAG.sourceInstance] ?? '',
       noReboot: true,
       snapshotIds,
       ...image,
@@ -385,6 +386,7 @@ export class FakeEc2Account {
       creationDate: image.creationDate,
       tags: { ...image.tags },
       snapshotIds: [...image.snapshotIds],
+      ...(image.sourceInstanceId ? { sourceInstanceId: image.sourceInstanceId } : {}),
       ...(image.deprecationTime !== undefined ? { deprecationTime: image.deprecationTime } : {}),
     };
   }

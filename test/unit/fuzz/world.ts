@@ -250,7 +250,10 @@ function toInstance(i: WorldInstance): Instance {
 }
 
 function toImage(i: WorldImage): Image {
+  // EC2 records the instance an image was made from by CreateImage: the one its tag names.
+  const source = i.tags.find((t) => t.Key === TAG.sourceInstance)?.Value;
   return {
+    ...(source ? { SourceInstanceId: source } : {}),
     ImageId: i.id,
     Name: i.name,
     State: i.state as never,

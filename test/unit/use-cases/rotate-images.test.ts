@@ -47,6 +47,7 @@ function baked(w: World, opts: ImageOpts = {}): FakeImage {
       [TAG.schedule]: schedule,
       [TAG.slot]: slot,
       [TAG.status]: opts.status ?? 'good',
+      [TAG.sourceInstance]: 'i-0aaaaaaaaaaaaaaaa',
       ...(opts.retain ? { [TAG.retain]: opts.retain } : {}),
     },
   });
@@ -662,6 +663,28 @@ describe('rotateImages', () => {
       expect(exists(w, failed)).toBe(false);
       expect(second.done.deleted).toBe(1);
       expect(good.every((i) => exists(w, i))).toBe(true);
+    });
+
+    // Issue 21, part 4: a person's CopyImage with its tags was deleted as if the stack had baked it.
+    it("never rotates nor counts a copy that carries the stack's tags: EC2 records no source instance for it", async () => {
+      // Prepare: retain=1; the oldest image's copy carries every tag of it
+      const w = rotationWorld();
+      instance(w, 1, { [TAG.lineage]: 'web', [TAG.retain]: '1' });
+      const images = week(w, 3);
+      const copy = baked(w, { daysAgo: 2 });
+      copy.sourceInstanceId = '';
+
+      // Act
+      const report = await rotateImages({}, w.deps);
+
+      // Assess: the two older baked images go; the copy stays, and is not the newest good image
+      expect(images.map((i) => exists(w, i))).toEqual([true, false, false]);
+      expect(exists(w, copy)).toBe(true);
+      expect(report.done.deleted).toBe(2);
+      const plan = w.log.records.find((r) => r.message === 'plan' && (r.extra[0] as { imageId: string }).imageId === copy.imageId);
+      expect((plan?.extra[0] as { reasons: string[] } | undefined)?.reasons).toEqual([
+        "carries this stack's tags but was not made by it: EC2 records no instance it was made from (not made by CreateImage: a copy, or a registered image)",
+      ]);
     });
 
     it('never deletes the newest good image, whatever the policy', async () => {

@@ -138,6 +138,33 @@ describe('settleImage', () => {
     expect(w.account.tagCalls).toEqual([]);
   });
 
+  // Issue 21: a person's CopyImage with its tags carries this stack's managed-by and status.
+  it("says once, when EC2 announces it, that a copy carrying the stack's tags is not its own, and changes nothing", async () => {
+    // Prepare: the copy carries every tag, pending included; EC2 records no source instance for it
+    const w = world();
+    const copy = managedImage(w, { state: 'available', slot: '2026-11-20' });
+    copy.sourceInstanceId = '';
+
+    // Act: the AMI state change, then a scheduled reconcile
+    const settled = await settleImage(copy.imageId, w.deps);
+    const reconciled = await reconcilePending(w.deps);
+
+    // Assess
+    expect(settled).toEqual({ kind: 'not-ours', reason: expect.stringMatching(/^EC2 records no instance it was made from/) });
+    expect(w.bus.ofType('ImageNotOwned')).toEqual([
+      {
+        managedBy: STACK,
+        imageId: copy.imageId,
+        imageName: copy.name,
+        lineage: 'web',
+        reason: settled.kind === 'not-ours' ? settled.reason : '',
+      },
+    ]);
+    expect(reconciled).toMatchObject({ pendingSeen: 1, good: 0, failed: 0 });
+    expect(w.account.tagCalls).toEqual([]);
+    expect(copy.tags[TAG.status]).toBe('pending');
+  });
+
   it('publishes nothing while the image is still building', async () => {
     // Prepare
     const w = world();
