@@ -6,7 +6,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { inspectFleet } from '../shared/use-cases/inspect-fleet.js';
-import { bakeOnDemand, relaunchManually, type OnDemandBake } from '../shared/use-cases/operator-actions.js';
+import { bakeOnDemand, markGood, relaunchManually, type OnDemandBake } from '../shared/use-cases/operator-actions.js';
 import { createContext, type CliContext, type GlobalOptions } from './context.js';
 import { doctorExitCode, doctorSettings, doctorText, runDoctor } from './doctor/doctor.js';
 import { EXIT, explain } from './errors.js';
@@ -121,12 +121,13 @@ ${EXIT.unreachable} endpoint did not answer; ${EXIT.unknown} unknown instance or
     .description("relaunch an instance (or a lineage's current instance) from the newest good image, as recovery would")
     .argument('<target>', 'an instance id or a lineage')
     .option('--dry-run', 'plan the relaunch and publish RelaunchPlanned, launch nothing')
+    .option('--force', 'relaunch even an instance whose capacity another service owns (an Auto Scaling group, a fleet, Karpenter)')
     .option('--json', 'print JSON for scripts')
     .action(
-      run(async (ctx, target: string, opts: { dryRun?: boolean; json?: boolean }) => {
+      run(async (ctx, target: string, opts: { dryRun?: boolean; force?: boolean; json?: boolean }) => {
         const deps = { ...ctx.deps, recovery: { ...ctx.deps.recovery, dryRun: opts.dryRun ?? ctx.deps.recovery.dryRun } };
         ctx.progress(`${deps.recovery.dryRun ? 'planning' : 'running'} the relaunch of ${target}...`);
-        const outcome = await relaunchManually(target, deps);
+        const outcome = await relaunchManually(target, deps, { force: opts.force ?? false });
         if (opts.json) json(outcome);
         else if (outcome.action === 'relaunched')
           out(
@@ -136,6 +137,20 @@ ${EXIT.unreachable} endpoint did not answer; ${EXIT.unknown} unknown instance or
           out(`would relaunch ${outcome.instanceId} from ${outcome.imageId} (dry run: nothing launched)`);
         else out(`not relaunched (${outcome.action}): ${outcome.reason}`);
         return outcome.action === 'relaunched' || outcome.action === 'planned' ? EXIT.ok : EXIT.failed;
+      }),
+    );
+
+  program
+    .command('mark-good')
+    .description('clear a wrong bad mark: the image (of this stack, marked bad by recovery) and its snapshots become good again')
+    .argument('<image>', 'an image id')
+    .action(
+      run(async (ctx, imageId: string) => {
+        const marked = await markGood(imageId, ctx.deps);
+        out(
+          `${marked.imageId} is good again${marked.lineage ? ` (lineage ${marked.lineage})` : ''}: recovery may launch from it, rotation counts it`,
+        );
+        return EXIT.ok;
       }),
     );
 

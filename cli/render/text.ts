@@ -38,7 +38,7 @@ export function statusTable(lineages: readonly LineageStatus[]): string {
     l.instance?.instanceId ?? '(gone)',
     l.instance?.state ?? '',
     l.schedules.join(',') || '-',
-    l.recover,
+    l.capacityOwner ? `capacity owned by ${l.capacityOwner}` : l.recover,
     l.lastGood ? age(l.lastGood.ageHours) : 'none',
     String(l.images),
     bytes(l.snapshotBytes),

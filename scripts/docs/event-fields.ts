@@ -213,4 +213,9 @@ export const EVENT_DOCS: Record<string, EventDoc> = {
       reason: 'what EC2 records instead, e.g. no instance it was made from',
     },
   },
+  ImageMarkedGood: {
+    when: 'An operator cleared a `bad` mark with `ami-lifecycle mark-good`: the image and its snapshots are `good` again.',
+    dedupe: '`imageId`',
+    fields: { managedBy, imageId: 'the image', lineage: 'its lineage', previousStatus: 'what it was: `bad`' },
+  },
 };

@@ -220,6 +220,15 @@ export const ImageNotOwned = z.object({
 });
 export type ImageNotOwned = z.infer<typeof ImageNotOwned>;
 
+/** An operator cleared a `bad` mark (`ami-lifecycle mark-good`): the image is good again. Dedupe key: imageId. */
+export const ImageMarkedGood = z.object({
+  managedBy: ManagedBy,
+  imageId: ImageId,
+  lineage: z.string().optional(),
+  previousStatus: z.enum(['bad']),
+});
+export type ImageMarkedGood = z.infer<typeof ImageMarkedGood>;
+
 export const DETAIL_SCHEMAS = {
   BakeRequested,
   ImageBaked,
@@ -232,6 +241,7 @@ export const DETAIL_SCHEMAS = {
   RecoveryGaveUp,
   RecoveryFailed,
   ImageNotOwned,
+  ImageMarkedGood,
 } as const;
 
 export type DetailType = keyof typeof DETAIL_SCHEMAS;

@@ -5,7 +5,7 @@
 import type { InstanceSummary } from './bake.js';
 import { newestFirst } from './image-status.js';
 import { MAX_TAGS_PER_RESOURCE } from './launch.js';
-import { recoverModeOf } from './recovery.js';
+import { capacityOwnerOf, recoverModeOf } from './recovery.js';
 import type { RotationImage, RotationPlan } from './retention.js';
 import type { Period } from './schedule.js';
 import { parseInstancePolicy, TAG, type RecoverMode } from './tags.js';
@@ -17,6 +17,8 @@ export interface LineageStatus {
   instance: { instanceId: string; state: string } | undefined;
   schedules: string[];
   recover: RecoverMode;
+  /** Another service owns the current instance's capacity (an Auto Scaling group...): recover has no effect. */
+  capacityOwner?: string | undefined;
   lastGood: { imageId: string; name: string; createdAt: Date; ageHours: number } | undefined;
   images: number;
   byStatus: Record<string, number>;
@@ -155,6 +157,12 @@ function summariseLineage(
       }
     }
   }
+  const bad = images.filter((i) => i.status === 'bad');
+  if (bad.length > 0) {
+    problems.push(
+      `${bad.length} image(s) marked bad by recovery: ${bad.map((i) => i.imageId).join(', ')} (ami-lifecycle mark-good <image> clears a wrong mark)`,
+    );
+  }
   const stuck = images.filter((i) => i.status === 'pending' && hoursBetween(now, i.createdAt) > STUCK_PENDING_HOURS);
   if (stuck.length > 0)
     problems.push(`${stuck.length} image(s) pending for more than ${STUCK_PENDING_HOURS} h: ${stuck.map((i) => i.imageId).join(', ')}`);
@@ -165,6 +173,7 @@ function summariseLineage(
     instance: current ? { instanceId: current.instanceId, state: current.state } : undefined,
     schedules,
     recover: current ? recoverModeOf(current.tags).mode : 'off',
+    ...(current && capacityOwnerOf(current.tags) ? { capacityOwner: capacityOwnerOf(current.tags) } : {}),
     lastGood: newestGood
       ? {
           imageId: newestGood.imageId,

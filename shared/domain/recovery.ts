@@ -20,8 +20,35 @@ export type FailureSignal =
   | { kind: 'state'; instanceId: string; state: 'stopped' | 'terminated' }
   | { kind: 'alarm'; instanceId: string; alarmName: string; metric: string }
   | { kind: 'health'; instanceId: string; eventTypeCode: string }
-  /** An operator asked for it (the CLI's `relaunch`): no state reason or mode stands in the way. */
-  | { kind: 'manual'; instanceId: string };
+  /**
+   * An operator asked for it (the CLI's `relaunch`): no state reason or mode stands in the way;
+   * `force` launches even an instance whose capacity another service owns.
+   */
+  | { kind: 'manual'; instanceId: string; force?: boolean };
+
+/**
+ * Tags by which another service marks the instances whose capacity it owns, and replaces on its
+ * own: Auto Scaling (EKS managed node groups are Auto Scaling groups; "Tag Auto Scaling groups and
+ * instances", https://docs.aws.amazon.com/autoscaling/ec2/userguide/autoscaling-tagging.html),
+ * EC2 Fleet and Spot Fleet, which tag the instances they launch with their ids (EC2 User Guide,
+ * "EC2 Fleet and Spot Fleet", https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/Fleets.html),
+ * and Karpenter's node pools (https://karpenter.sh/docs/concepts/nodepools/; `provisioner-name`
+ * before v1beta1). Relaunching such an instance outside its owner would leave an unmanaged machine
+ * after every scale-in and race the owner's own replacement.
+ */
+export const CAPACITY_OWNER_TAGS: ReadonlyArray<readonly [tag: string, owner: string]> = [
+  ['aws:autoscaling:groupName', 'Auto Scaling group'],
+  ['aws:ec2:fleet-id', 'EC2 Fleet'],
+  ['aws:ec2spot:fleet-request-id', 'Spot Fleet'],
+  ['karpenter.sh/nodepool', 'Karpenter node pool'],
+  ['karpenter.sh/provisioner-name', 'Karpenter provisioner'],
+];
+
+/** The service that owns the instance's capacity, e.g. `Auto Scaling group web-asg`, if any. */
+export function capacityOwnerOf(tags: Tags): string | undefined {
+  for (const [tag, owner] of CAPACITY_OWNER_TAGS) if (tags[tag]) return `${owner} ${tags[tag]}`;
+  return undefined;
+}
 
 /**
  * EC2's state-reason codes (API StateReason): those that mean the instance failed or
@@ -149,10 +176,50 @@ export type RecoveryDecision =
   /** The launch itself was refused by the account or its configuration: relaunching cannot help. */
   | { action: 'fail'; errorCode: string; reason: string };
 
+/**
+ * What in a signal says the image a replacement booted from is at fault, if anything: its
+ * instance status check failing (the operating system: "incorrect startup configuration,
+ * corrupted file system, incompatible kernel"; the system check is the host's), or the instance
+ * shutting itself down from inside (Client.InstanceInitiatedShutdown: "the instance was shut
+ * down using the shutdown -h command from the instance"), soon after its launch. Sources: EC2
+ * User Guide, "Status checks for Amazon EC2 instances"
+ * (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/monitoring-system-instance-status-check.html);
+ * API reference, StateReason (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_StateReason.html).
+ * Never a person's stop or termination, a spot interruption, a capacity or scheduled stop, the
+ * system check (hardware), the combined check (it cannot say which failed), a Health event or an
+ * operator's relaunch: those relaunch, if the mode says so, from the same image.
+ * Client.InternalError ends a launch the account refused (LAUNCH_REFUSALS): RecoveryFailed.
+ */
+export function imageFaultOf(signal: FailureSignal, stateReasonCode: string | undefined): string | undefined {
+  if (signal.kind === 'alarm' && signal.metric === 'StatusCheckFailed_Instance') {
+    return `its instance status check failed (alarm ${signal.alarmName})`;
+  }
+  if (signal.kind === 'state' && stateReasonCode === 'Client.InstanceInitiatedShutdown') {
+    return `it was ${signal.state} from inside (Client.InstanceInitiatedShutdown)`;
+  }
+  return undefined;
+}
+
 export function decideRecovery(input: RecoveryInput): RecoveryDecision {
   const { signal, instance, mode } = input;
+  // A replacement that fails soon after its launch may blame its image, for an image fault only.
+  const launchedAt = instance?.launchTime;
+  const soonAfterLaunch =
+    input.launchedFrom !== undefined &&
+    launchedAt !== undefined &&
+    input.now.getTime() - launchedAt.getTime() < input.crashLoopGraceMinutes * 60_000;
+  const fault = soonAfterLaunch ? imageFaultOf(signal, instance?.stateReasonCode) : undefined;
   if (mode === 'off') return { action: 'skip', reason: 'recovery is off for this instance' };
   if (instance?.tags[TAG.replacedBy]) return { action: 'skip', reason: `already replaced by ${instance.tags[TAG.replacedBy]}` };
+  const owner = instance ? capacityOwnerOf(instance.tags) : undefined;
+  if (owner && !(signal.kind === 'manual' && signal.force)) {
+    return {
+      action: 'skip',
+      reason:
+        `capacity owned by ${owner}: it replaces its own instances, and recover has no effect here` +
+        (signal.kind === 'manual' ? ' (relaunch --force launches one outside it anyway)' : ''),
+    };
+  }
 
   if (signal.kind === 'state') {
     if (instance?.tags[MAINTENANCE_TAG] !== undefined) {
@@ -160,7 +227,8 @@ export function decideRecovery(input: RecoveryInput): RecoveryDecision {
     }
     if (mode === 'on-failure') {
       const cls = classifyStateReason(instance?.stateReasonCode);
-      if (cls !== 'failure') {
+      // A replacement that shuts itself down at boot failed, whoever's code it ran.
+      if (cls !== 'failure' && fault === undefined) {
         const why = cls === 'user' ? `${instance?.stateReasonCode}: stopped or terminated by a person` : 'no failure reason given';
         return { action: 'skip', reason: `${signal.state} (${why}); recover=on-failure relaunches only on failures` };
       }
@@ -178,13 +246,7 @@ export function decideRecovery(input: RecoveryInput): RecoveryDecision {
     };
   }
 
-  // A replacement that dies within the grace period blames its image: skip it from now on.
-  const launchedAt = instance?.launchTime;
-  const soonAfterLaunch =
-    input.launchedFrom !== undefined &&
-    launchedAt !== undefined &&
-    input.now.getTime() - launchedAt.getTime() < input.crashLoopGraceMinutes * 60_000;
-  // ...unless EC2 says the account or its configuration refused the launch: no image is to blame,
+  // EC2 says the account or its configuration refused the launch: no image is to blame,
   // and an older one would be refused alike.
   const refusal = signal.kind === 'state' && soonAfterLaunch ? LAUNCH_REFUSALS[instance?.stateReasonCode ?? ''] : undefined;
   if (refusal) {
@@ -194,8 +256,8 @@ export function decideRecovery(input: RecoveryInput): RecoveryDecision {
       reason: `the replacement launched from ${input.launchedFrom} ended at once: ${refusal}`,
     };
   }
-  // An operator's request is no crash: it never blames the instance's image.
-  const crashLoop = signal.kind !== 'manual' && soonAfterLaunch;
+  // An image fault blames the image: it is skipped from now on. Anything else relaunches from it.
+  const crashLoop = fault !== undefined;
   const exclude = new Set(crashLoop ? [input.launchedFrom!] : []);
   const image = recoveryImage(input.images, exclude);
   if (!image) {
@@ -210,7 +272,9 @@ export function decideRecovery(input: RecoveryInput): RecoveryDecision {
     action: 'relaunch',
     imageId: image.imageId,
     ...(crashLoop ? { markBad: input.launchedFrom! } : {}),
-    reason: crashLoop ? `replacement from ${input.launchedFrom} failed within ${input.crashLoopGraceMinutes} min` : `${signal.kind} signal`,
+    reason: crashLoop
+      ? `replacement from ${input.launchedFrom} failed within ${input.crashLoopGraceMinutes} min of its launch: ${fault}`
+      : `${signal.kind} signal`,
   };
 }
 

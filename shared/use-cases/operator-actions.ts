@@ -8,7 +8,9 @@ import { decideBake, type InstanceSummary } from '../domain/bake.js';
 import { slotFor, type Period } from '../domain/schedule.js';
 import { parseInstancePolicy, TAG } from '../domain/tags.js';
 import { bakeInstance, type BakeOutcome } from './bake-instance.js';
-import type { OnDemandBakeDeps, RecoveryDeps } from './ports.js';
+import { outgoing } from '../domain/events.js';
+import { isManagedBy, notMadeHere, statusOf } from '../domain/image-status.js';
+import type { OnDemandBakeDeps, RecoveryDeps, SettleDeps } from './ports.js';
 import { recoverSignal, type RecoveryOutcome } from './recover-instance.js';
 
 export type OnDemandBake =
@@ -81,9 +83,9 @@ export class UnknownTarget extends Error {
  * not yet replaced; else its newest instance EC2 still shows; else the instance its
  * newest image was baked from). Dry run: deps.recovery.dryRun.
  */
-export async function relaunchManually(target: string, deps: RecoveryDeps): Promise<RecoveryOutcome> {
+export async function relaunchManually(target: string, deps: RecoveryDeps, options: { force?: boolean } = {}): Promise<RecoveryOutcome> {
   const instanceId = /^i-[0-9a-f]{8,17}$/.test(target) ? target : await currentInstanceOf(target, deps);
-  const outcome = await recoverSignal({ kind: 'manual', instanceId }, deps.now(), deps);
+  const outcome = await recoverSignal({ kind: 'manual', instanceId, ...(options.force ? { force: true } : {}) }, deps.now(), deps);
   if (outcome.action === 'ignored' && !(await deps.ec2.describeInstance(instanceId))) {
     throw new UnknownTarget(`${target}: no such instance, and no image of this stack was baked from it`);
   }
@@ -100,4 +102,31 @@ async function currentInstanceOf(lineage: string, deps: RecoveryDeps): Promise<s
   const source = newest?.tags[TAG.sourceInstance];
   if (!source) throw new UnknownTarget(`${lineage}: no instance or image of this stack carries this lineage`);
   return source;
+}
+
+/**
+ * Clears a `bad` mark an operator judges wrong (recovery blamed the image for a replacement's
+ * early failure): the image and its snapshots are `good` again, which recovery launches from and
+ * rotation counts. Only an image of this stack marked `bad`; anything else is refused, saying why.
+ * Published (ImageMarkedGood) and logged: the mark was the service's, the correction a person's.
+ */
+export async function markGood(imageId: string, deps: SettleDeps): Promise<{ imageId: string; lineage: string | undefined }> {
+  const image = await deps.ec2.describeImage(imageId);
+  if (!image || !isManagedBy(image.tags, deps.managedBy) || notMadeHere(image)) {
+    throw new UnknownTarget(`${imageId}: no image this stack made`);
+  }
+  const status = statusOf(image);
+  if (status !== 'bad') throw new NotMarkedBad(`${imageId} is ${status ?? 'untagged'}, not bad: nothing to clear`);
+  const lineage = image.tags[TAG.lineage];
+  const event = outgoing('ImageMarkedGood', { managedBy: deps.managedBy, imageId, ...(lineage ? { lineage } : {}), previousStatus: 'bad' });
+  const published = await deps.events.publish([event]);
+  if (published.failed.length > 0) throw new Error(`could not publish ImageMarkedGood: ${published.failed[0]!.code}`);
+  await deps.ec2.tagResources([imageId, ...image.snapshotIds], { [TAG.status]: 'good' });
+  deps.log.info('image marked good by an operator', { imageId, lineage, previousStatus: 'bad' });
+  return { imageId, lineage };
+}
+
+/** mark-good on an image that is not marked bad. */
+export class NotMarkedBad extends Error {
+  override readonly name = 'NotMarkedBad';
 }

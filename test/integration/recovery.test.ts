@@ -384,8 +384,8 @@ describe('recovery', () => {
     const [first] = await replacementsOf(a.instanceId);
     expect(first!.ImageId).toBe(newest!.ImageId);
 
-    // Act: the replacement fails within the grace period
-    await cloud.failInstance(first!.InstanceId!, 'terminated');
+    // Act: the replacement shuts itself down at boot, within the grace period (an image fault)
+    await cloud.failInstance(first!.InstanceId!, 'terminated', 'Client.InstanceInitiatedShutdown');
     await cloud.deliver();
 
     // Assess

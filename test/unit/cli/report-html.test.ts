@@ -269,7 +269,9 @@ describe('renderReport', () => {
     const html = renderReport(input({ fleet: { ...withoutWeb, lineages } }));
 
     // Assess
-    expect(html).toMatch(/<li class="alert"><b>1<\/b>problem<\/li>/);
+    // Another lineage of the fixture holds an image recovery marked bad: a problem of its own.
+    expect(html).toMatch(/<li class="alert"><b>2<\/b>problems<\/li>/);
+    expect(html).toMatch(/marked bad by recovery/);
     expect(html).toMatch(/<section class="all-problems"[\s\S]*<a href="#lineage-2-web">web<\/a>: instance gone/);
     expect(html).toMatch(/<section class="timeline has-problems" id="lineage-2-web" data-lineage="web">/);
     expect(timelines(html).get('web')).toMatch(/<div class="problems" role="alert"><h3>1 problem<\/h3><ul><li>instance gone/);

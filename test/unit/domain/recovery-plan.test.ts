@@ -600,10 +600,12 @@ describe('planRecovery: the relaunch', () => {
 });
 
 describe('planRecovery: crash loops', () => {
-  const replacementThatFailed = (launchedMinutesAgo: number): InstanceSummary =>
+  // By default it shut itself down at boot: an image fault (imageFaultOf).
+  const replacementThatFailed = (launchedMinutesAgo: number, stateReasonCode = 'Client.InstanceInitiatedShutdown'): InstanceSummary =>
     failedInstance({
       imageId: 'ami-00000003',
       launchTime: minutesAgo(launchedMinutesAgo),
+      stateReasonCode,
       tags: { ...OPT_IN, [TAG.replaces]: 'i-0aaaabbbbccccdddd', [TAG.generation]: '1' },
     });
 
@@ -625,13 +627,14 @@ describe('planRecovery: crash loops', () => {
         tags: { ...OPT_IN, [TAG.replaces]: FAILED, [TAG.generation]: '2' },
       },
       markBad: 'ami-00000003',
-      reason: 'replacement from ami-00000003 failed within 30 min',
+      reason:
+        'replacement from ami-00000003 failed within 30 min of its launch: it was terminated from inside (Client.InstanceInitiatedShutdown)',
     });
   });
 
   it('blames nothing when the replacement ran longer than the grace period', () => {
     // Act
-    const plan = planRecovery(planInput({ instance: replacementThatFailed(31) }));
+    const plan = planRecovery(planInput({ instance: replacementThatFailed(31, 'Server.InternalError') }));
 
     // Assess
     expect(plan).toMatchObject({ action: 'relaunch', spec: { imageId: 'ami-00000003' }, reason: 'state signal' });

@@ -184,7 +184,7 @@ describe('decideRecovery', () => {
     const instance = {
       tags: { [TAG.replaces]: 'i-0aaaabbbbccccdddd' },
       state: 'terminated',
-      stateReasonCode: 'Server.InternalError',
+      stateReasonCode: 'Client.InstanceInitiatedShutdown',
       launchTime: new Date(NOW.getTime() - 600_000),
     };
 
@@ -196,10 +196,11 @@ describe('decideRecovery', () => {
       action: 'relaunch',
       imageId: 'ami-00000002',
       markBad: 'ami-00000003',
-      reason: 'replacement from ami-00000003 failed within 30 min',
+      reason:
+        'replacement from ami-00000003 failed within 30 min of its launch: it was terminated from inside (Client.InstanceInitiatedShutdown)',
     });
     // the same replacement failing after the grace period blames nothing
-    const later = { ...instance, launchTime: hoursAgo(2) };
+    const later = { ...instance, launchTime: hoursAgo(2), stateReasonCode: 'Server.InternalError' };
     expect(decideRecovery(input({ instance: later, launchedFrom: 'ami-00000003' }))).toMatchObject({ imageId: 'ami-00000003' });
   });
 
@@ -221,5 +222,101 @@ describe('decideRecovery', () => {
       action: 'skip',
       reason: 'the lineage has no good image',
     });
+  });
+});
+
+// Issue 22, part 2: blame an image only for what says something about the image.
+describe('decideRecovery: the blame rule (property)', () => {
+  const REASONS = [
+    'Client.UserInitiatedShutdown',
+    'Client.InstanceInitiatedShutdown',
+    'Client.UserInitiatedHibernate',
+    'Client.InternalError',
+    'Client.VolumeLimitExceeded',
+    'Client.InvalidKMSKey.InvalidState',
+    'Server.InternalError',
+    'Server.SpotInstanceTermination',
+    'Server.InsufficientInstanceCapacity',
+    'Server.ScheduledStop',
+    undefined,
+  ];
+  const signalArb: fc.Arbitrary<FailureSignal> = fc.oneof(
+    fc.constantFrom('stopped', 'terminated').map((state): FailureSignal => ({ kind: 'state', instanceId: ID, state })),
+    fc
+      .constantFrom('StatusCheckFailed', 'StatusCheckFailed_System', 'StatusCheckFailed_Instance')
+      .map((metric): FailureSignal => ({ kind: 'alarm', instanceId: ID, alarmName: 'a', metric })),
+    fc.constant<FailureSignal>({ kind: 'health', instanceId: ID, eventTypeCode: 'AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED' }),
+    fc.boolean().map((force): FailureSignal => ({ kind: 'manual', instanceId: ID, force })),
+  );
+
+  it('marks an image bad only for an instance status check or a shutdown from inside, soon after the replacement launched from it', () => {
+    fc.assert(
+      fc.property(
+        signalArb,
+        fc.constantFrom(...REASONS),
+        fc.integer({ min: 0, max: 120 }),
+        fc.constantFrom('on-failure', 'always') as fc.Arbitrary<'on-failure' | 'always'>,
+        (signal, stateReasonCode, minutes, mode) => {
+          // Act: a replacement launched from the newest image `minutes` ago fails
+          const decision = decideRecovery(
+            input({
+              signal,
+              mode,
+              launchedFrom: 'ami-00000003',
+              instance: {
+                tags: { [TAG.replaces]: 'i-0aaaabbbbccccdddd' },
+                state: 'terminated',
+                stateReasonCode,
+                launchTime: new Date(NOW.getTime() - minutes * 60_000),
+              },
+            }),
+          );
+
+          // Assess
+          if (decision.action !== 'relaunch' || decision.markBad === undefined) return;
+          const fault =
+            (signal.kind === 'alarm' && signal.metric === 'StatusCheckFailed_Instance') ||
+            (signal.kind === 'state' && stateReasonCode === 'Client.InstanceInitiatedShutdown');
+          expect(fault).toBe(true);
+          expect(minutes).toBeLessThan(30);
+          expect(decision.markBad).toBe('ami-00000003');
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+});
+
+// Issue 22, part 1: another service owns the capacity of its members and replaces them itself.
+describe('decideRecovery: capacity another service owns', () => {
+  it.each([
+    ['aws:autoscaling:groupName', 'web-asg', 'Auto Scaling group web-asg'],
+    ['aws:ec2:fleet-id', 'fleet-0123', 'EC2 Fleet fleet-0123'],
+    ['aws:ec2spot:fleet-request-id', 'sfr-0123', 'Spot Fleet sfr-0123'],
+    ['karpenter.sh/nodepool', 'default', 'Karpenter node pool default'],
+  ])('never relaunches an instance tagged %s, whatever its recover tag, and names the owner', (tag, value, owner) => {
+    // Act
+    const decision = decideRecovery(
+      input({ mode: 'always', instance: { tags: { [tag]: value }, state: 'terminated', stateReasonCode: 'Server.InternalError' } }),
+    );
+
+    // Assess
+    expect(decision).toEqual({
+      action: 'skip',
+      reason: `capacity owned by ${owner}: it replaces its own instances, and recover has no effect here`,
+    });
+  });
+
+  it('refuses an operator relaunch of such an instance unless forced', () => {
+    // Prepare
+    const instance = { tags: { 'aws:autoscaling:groupName': 'web-asg' }, state: 'running' };
+
+    // Act
+    const refused = decideRecovery(input({ signal: { kind: 'manual', instanceId: ID }, instance }));
+    const forced = decideRecovery(input({ signal: { kind: 'manual', instanceId: ID, force: true }, instance }));
+
+    // Assess
+    expect(refused).toMatchObject({ action: 'skip', reason: expect.stringContaining('relaunch --force launches one outside it anyway') });
+    expect(forced).toMatchObject({ action: 'relaunch', imageId: 'ami-00000003' });
   });
 });

@@ -763,6 +763,8 @@ describe('recoverInstances: dry run', () => {
       extraTags: { [TAG.replaces]: instanceIdOf(5), [TAG.generation]: '1' },
       launchedFrom: 'newest',
       launchTime: new Date(NOW.getTime() - 10 * MINUTE),
+      // It shut itself down at boot: an image fault.
+      reasonCode: 'Client.InstanceInitiatedShutdown',
     });
 
     // Act
@@ -776,6 +778,31 @@ describe('recoverInstances: dry run', () => {
 });
 
 describe('recoverInstances: crash loops', () => {
+  // Issue 22, part 2: a person ending a fresh replacement marked its good image bad.
+  it.each([
+    ['a person', 'Client.UserInitiatedShutdown', 'always'],
+    ['a hardware failure', 'Server.InternalError', 'on-failure'],
+    ['a spot interruption', 'Server.SpotInstanceTermination', 'on-failure'],
+  ] as const)('blames no image when %s ends a fresh replacement: it relaunches from the same image', async (_who, reasonCode, recover) => {
+    // Prepare
+    const w = world();
+    const a = arrange(w, {
+      extraTags: { [TAG.replaces]: instanceIdOf(5), [TAG.generation]: '1' },
+      launchedFrom: 'newest',
+      launchTime: new Date(NOW.getTime() - 2 * MINUTE),
+      reasonCode,
+      recover,
+    });
+
+    // Act
+    const report = await recoverInstances(stateChange(FAILED, 'terminated'), w.deps);
+
+    // Assess
+    expect(report.outcomes).toEqual([expect.objectContaining({ action: 'relaunched', imageId: a.newest.imageId })]);
+    expect(a.newest.tags[TAG.status]).toBe('good');
+    expect(w.account.tagCalls.filter((c) => c.tags[TAG.status] === 'bad')).toEqual([]);
+  });
+
   it('marks the image of a replacement that failed within the grace period bad (with its snapshots) before launching from the next good one', async () => {
     // Prepare: the failed instance is itself a replacement, launched from the newest image ten minutes ago
     const w = world();
@@ -783,13 +810,14 @@ describe('recoverInstances: crash loops', () => {
       extraTags: { [TAG.replaces]: instanceIdOf(5), [TAG.generation]: '1' },
       launchedFrom: 'newest',
       launchTime: new Date(NOW.getTime() - 10 * MINUTE),
+      reasonCode: 'Client.InstanceInitiatedShutdown',
     });
 
     // Act
     const report = await recoverInstances(stateChange(FAILED, 'terminated'), w.deps);
 
     // Assess
-    const reason = `replacement from ${a.newest.imageId} failed within 30 min`;
+    const reason = `replacement from ${a.newest.imageId} failed within 30 min of its launch: it was terminated from inside (Client.InstanceInitiatedShutdown)`;
     expect(report.outcomes).toEqual([expect.objectContaining({ action: 'relaunched', imageId: a.older.imageId, reason })]);
     expect(a.newest.tags[TAG.status]).toBe('bad');
     for (const s of a.newest.snapshotIds) expect(w.account.snapshotTags.get(s)![TAG.status]).toBe('bad');

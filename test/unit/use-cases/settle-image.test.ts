@@ -3,6 +3,7 @@ import { ImageBaked, ImageBakeFailed } from '../../../shared/domain/events.js';
 import { TAG } from '../../../shared/domain/tags.js';
 import { AwsCallError } from '../../../shared/use-cases/errors.js';
 import { applySettlement, reconcilePending, settleImage } from '../../../shared/use-cases/settle-image.js';
+import { markGood, NotMarkedBad, UnknownTarget } from '../../../shared/use-cases/operator-actions.js';
 import { instanceIdOf, settleEc2, STACK, world as worldOf, type World, type WorldOptions } from '../fakes.js';
 
 /** A world of the settle slice only: the use case sees nothing else of EC2. */
@@ -411,5 +412,39 @@ describe('settling: metrics', () => {
 
     // Assess
     expect(w.metrics.totals()).toEqual({ ImagesGood: 2, ImagesFailed: 1 });
+  });
+});
+
+// Issue 22, part 2: an operator clears a wrong bad mark.
+describe('markGood', () => {
+  it('turns a bad image and its snapshots good, publishes ImageMarkedGood and logs it', async () => {
+    // Prepare
+    const w = world();
+    const image = managedImage(w, { state: 'available', status: 'bad' });
+    for (const s of image.snapshotIds) w.account.snapshotTags.set(s, { [TAG.status]: 'bad' });
+
+    // Act
+    const marked = await markGood(image.imageId, w.deps);
+
+    // Assess
+    expect(marked).toEqual({ imageId: image.imageId, lineage: 'web' });
+    expect(statusOf(w, image.imageId)).toBe('good');
+    for (const s of image.snapshotIds) expect(statusOf(w, s)).toBe('good');
+    expect(w.bus.ofType('ImageMarkedGood')).toEqual([{ managedBy: STACK, imageId: image.imageId, lineage: 'web', previousStatus: 'bad' }]);
+    expect(w.log.records.map((r) => r.message)).toContain('image marked good by an operator');
+  });
+
+  it("refuses an image that is not marked bad, or not this stack's, and changes nothing", async () => {
+    // Prepare
+    const w = world();
+    const good = managedImage(w, { state: 'available', status: 'good', slot: '2026-11-25' });
+    const theirs = managedImage(w, { state: 'available', status: 'bad', managedBy: 'other-stack', slot: '2026-11-24' });
+
+    // Act + Assess
+    await expect(markGood(good.imageId, w.deps)).rejects.toBeInstanceOf(NotMarkedBad);
+    await expect(markGood(theirs.imageId, w.deps)).rejects.toBeInstanceOf(UnknownTarget);
+    await expect(markGood('ami-00000000000000bad', w.deps)).rejects.toBeInstanceOf(UnknownTarget);
+    expect(w.account.tagCalls).toEqual([]);
+    expect(w.bus.calls).toEqual([]);
   });
 });
