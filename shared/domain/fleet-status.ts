@@ -139,6 +139,10 @@ function summariseLineage(
   for (const p of policy?.problems ?? []) problems.push(`invalid tag ${p.tag}=${p.value}: ${p.reason}`);
   const untagged = current && images.length > 0 ? lineageTagMissing(current) : undefined;
   if (untagged) problems.push(untagged);
+  const maintenance = current?.tags[TAG.maintenance];
+  if (maintenance !== undefined) {
+    problems.push(`under maintenance (${maintenance || 'no value'}): recovery relaunches nothing until ${TAG.maintenance} is removed`);
+  }
   const without = current?.tags[TAG.launchedWithout];
   if (without) problems.push(`relaunched without its ${without}: deleted since the bake; give it back by hand if it is needed`);
   if (current) {

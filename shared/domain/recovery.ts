@@ -221,10 +221,19 @@ export function decideRecovery(input: RecoveryInput): RecoveryDecision {
     };
   }
 
+  // The maintenance marker holds every trigger: a planned reboot trips the status-check alarm,
+  // and patching can come with a Health notice. Only an operator's own relaunch goes past it.
+  const maintenance = instance?.tags[MAINTENANCE_TAG];
+  if (maintenance !== undefined && signal.kind !== 'manual') {
+    const what =
+      signal.kind === 'state'
+        ? `a planned ${signal.state}`
+        : signal.kind === 'alarm'
+          ? `alarm ${signal.alarmName}`
+          : `health event ${signal.eventTypeCode}`;
+    return { action: 'skip', reason: `under maintenance: ${maintenance || '(no value)'} (${MAINTENANCE_TAG}); ${what} relaunches nothing` };
+  }
   if (signal.kind === 'state') {
-    if (instance?.tags[MAINTENANCE_TAG] !== undefined) {
-      return { action: 'skip', reason: `the instance carries ${MAINTENANCE_TAG}: a planned ${signal.state}` };
-    }
     if (mode === 'on-failure') {
       const cls = classifyStateReason(instance?.stateReasonCode);
       // A replacement that shuts itself down at boot failed, whoever's code it ran.

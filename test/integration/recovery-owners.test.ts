@@ -157,4 +157,32 @@ describe('recovery blames an image only for an image fault', () => {
     expect(relaunched.markedBad).toBe(newest);
     expect(relaunched.reason).toMatch(/its instance status check failed/);
   });
+
+  // Issue 22, part 3: a planned reboot trips the status-check alarms; the marker holds them.
+  it('launches nothing on an ALARM of either status check while the maintenance marker is on', async () => {
+    // Prepare
+    const [instanceId] = await cloud.launch(1, {
+      ...OPTED_IN,
+      'ami-lifecycle:recover': 'on-failure',
+      'ami-lifecycle:maintenance': 'CHG-1234',
+    });
+    await cloud.bakeCycle('nightly', pastNights(1)[0]!);
+    const alarm = JSON.parse(readFileSync(`${PROJECT_ROOT}/events/alarm-status-check-failed.json`, 'utf8'));
+
+    // Act: the system check, then the instance check
+    for (const name of ['StatusCheckFailed_System', 'StatusCheckFailed_Instance']) {
+      const metric = alarm.detail.configuration.metrics[0].metricStat.metric;
+      metric.name = name;
+      metric.dimensions.InstanceId = instanceId;
+      await cloud.putEvent({ source: alarm.source, detailType: alarm['detail-type'], detail: alarm.detail });
+      await cloud.deliver();
+    }
+
+    // Assess
+    expect(await instancesWith('ami-lifecycle:replaces', instanceId!)).toEqual([]);
+    expect(skippedReasons()).toEqual([
+      expect.stringMatching(/^under maintenance: CHG-1234 \(ami-lifecycle:maintenance\); alarm /),
+      expect.stringMatching(/^under maintenance: CHG-1234 \(ami-lifecycle:maintenance\); alarm /),
+    ]);
+  });
 });

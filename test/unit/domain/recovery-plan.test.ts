@@ -404,7 +404,28 @@ describe('planRecovery: failures that are no failures', () => {
     const plan = planRecovery(planInput({ signal: stopped, instance }));
 
     // Assess
-    expect(plan).toEqual({ action: 'skip', reason: `the instance carries ${TAG.maintenance}: a planned stopped` });
+    expect(plan).toEqual({
+      action: 'skip',
+      reason: `under maintenance: kernel upgrade (${TAG.maintenance}); a planned stopped relaunches nothing`,
+    });
+  });
+
+  // Issue 22, part 3: a planned reboot trips the status-check alarm; the marker holds every trigger.
+  it.each([
+    [{ kind: 'alarm', instanceId: FAILED, alarmName: 'web-status', metric: 'StatusCheckFailed' }, 'alarm web-status'],
+    [
+      { kind: 'health', instanceId: FAILED, eventTypeCode: 'AWS_EC2_INSTANCE_STOP_SCHEDULED' },
+      'health event AWS_EC2_INSTANCE_STOP_SCHEDULED',
+    ],
+  ] as const)('holds an alarm or a Health event too while the marker is on, naming it', (signal, what) => {
+    // Prepare
+    const instance = failedInstance({ state: 'running', stateReasonCode: undefined, tags: { ...OPT_IN, [TAG.maintenance]: 'CHG-1234' } });
+
+    // Act
+    const plan = planRecovery(planInput({ signal, instance }));
+
+    // Assess
+    expect(plan).toEqual({ action: 'skip', reason: `under maintenance: CHG-1234 (${TAG.maintenance}); ${what} relaunches nothing` });
   });
 
   it('skips an alarm that watches no status check', () => {
@@ -489,7 +510,6 @@ describe('planRecovery: the relaunch', () => {
         [TAG.generation]: '2',
         [TAG.replaces]: 'i-0aaaabbbbccccdddd',
         [TAG.captured]: '0123456789abcdef',
-        [TAG.maintenance]: 'next week',
         'aws:cloudformation:stack-name': 'web-stack',
       },
     });
