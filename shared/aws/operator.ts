@@ -1,6 +1,6 @@
 /**
  * The gateways of the operator CLI, for a real account (default credential chain, a named
- * profile, a region) or any endpoint (moto, a proxy). Its clients make fewer attempts than the
+ * profile, a region) or any endpoint (an emulator, a proxy). Its clients make fewer attempts than the
  * functions' (clients.ts): a person is waiting, and a dead endpoint should say so quickly.
  */
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
