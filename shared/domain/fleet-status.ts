@@ -139,6 +139,7 @@ function summariseLineage(
   for (const p of policy?.problems ?? []) problems.push(`invalid tag ${p.tag}=${p.value}: ${p.reason}`);
   const untagged = current && images.length > 0 ? lineageTagMissing(current) : undefined;
   if (untagged) problems.push(untagged);
+  const owner = current ? capacityOwnerOf(current.tags) : undefined;
   const maintenance = current?.tags[TAG.maintenance];
   if (maintenance !== undefined) {
     problems.push(`under maintenance (${maintenance || 'no value'}): recovery relaunches nothing until ${TAG.maintenance} is removed`);
@@ -177,7 +178,7 @@ function summariseLineage(
     instance: current ? { instanceId: current.instanceId, state: current.state } : undefined,
     schedules,
     recover: current ? recoverModeOf(current.tags).mode : 'off',
-    ...(current && capacityOwnerOf(current.tags) ? { capacityOwner: capacityOwnerOf(current.tags) } : {}),
+    ...(owner ? { capacityOwner: owner } : {}),
     lastGood: newestGood
       ? {
           imageId: newestGood.imageId,

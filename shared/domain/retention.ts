@@ -227,13 +227,9 @@ function resolvePolicy(
   // The newest good image, and every image between it and the one the policy is read from whose
   // valid stamp differs (a pending image, a failed one in use): once the policy's own image is
   // gone, the newest valid stamp left must still be this policy.
-  const stale = sorted
+  const stamps = sorted
     .slice(0, newestGood + 1)
-    .filter(
-      (i) => i === carrier || (i.retainTag !== undefined && i.retainTag !== known.raw && RetentionSpec.safeParse(i.retainTag).success),
-    );
-  const stamps = stale
-    .filter((i) => i.retainTag !== known.raw)
+    .filter((i) => i.retainTag !== known.raw && (i === carrier || RetentionSpec.safeParse(i.retainTag).success))
     .map((i) => ({ imageId: i.imageId, lineage, retain: known.raw, readFrom: known.image.imageId }));
   return { policy, carrier: carrier.imageId, ...(stamps.length > 0 ? { stamps } : {}) };
 }
