@@ -116,12 +116,8 @@ const statements = {
     ),
     allow('DeregisterAndDeprecateOnlyManagedImages', ['ec2:DeregisterImage', 'ec2:EnableImageDeprecation'], arn.image, managed),
     allow('DeleteOnlyManagedSnapshots', 'ec2:DeleteSnapshot', arn.snapshot, managed),
-    // A lineage whose instance is gone keeps its last known policy on its newest good image:
-    // the retain key only, on this stack's images only.
-    allow('StampTheLastKnownPolicyOnManagedImages', 'ec2:CreateTags', arn.image, {
-      ...managed,
-      ...onlyTagKeys(['ami-lifecycle:retain']),
-    }),
+    // A vanished lineage's last known policy goes onto its newest good image: the retain key only.
+    allow('StampLastKnownPolicyOnManagedImages', 'ec2:CreateTags', arn.image, { ...managed, ...onlyTagKeys(['ami-lifecycle:retain']) }),
   ],
 
   recover: [

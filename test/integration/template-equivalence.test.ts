@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { PROJECT_ROOT } from '../../cli/serverless-config.js';
+import { loadServerlessYml, PROJECT_ROOT } from '../../cli/serverless-config.js';
 import { packagedTemplate } from '../infra/packaged.js';
 import { canonicalTemplate, FIXTURE, FIXTURE_REGION, FIXTURE_STAGE, templateDifferences } from '../infra/template-canonical.js';
 import type { Template } from '../infra/template-rules.js';
@@ -26,6 +26,17 @@ describe('the packaged template', () => {
   it('equals the fixture (run `npm run template:snapshot` only for an intended change, and review the fixture)', () => {
     const differences = templateDifferences(fixture, canonicalTemplate(template));
     expect(differences, `the packaged template differs from ${FIXTURE}:\n${differences.join('\n')}`).toEqual([]);
+  });
+});
+
+describe('serverless.yml written once', () => {
+  // Issue 13: 1,746 lines, 700 of them copies of the same shapes. Each repeated shape is now
+  // written once (serverless/*.cjs): a new function is a row, not another copy.
+  it('is, with every file it includes, at most 900 lines', () => {
+    const { files } = loadServerlessYml();
+    const lines = files.reduce((sum, f) => sum + readFileSync(f, 'utf8').split('\n').length - 1, 0);
+    expect(files.length).toBeGreaterThan(1);
+    expect(lines).toBeLessThanOrEqual(900);
   });
 });
 
