@@ -11,6 +11,7 @@ import { launchTemplateName } from '../domain/launch.js';
 import { TAG } from '../domain/tags.js';
 import { AwsCallError } from './errors.js';
 import type { BakeDeps } from './ports.js';
+import { publishOrThrow } from './publish.js';
 
 /** What became of the launch configuration the request asked to capture. */
 export type CaptureOutcome = { launchTemplateVersion: number; digestNotKept?: string } | { captureFailed: string };
@@ -155,7 +156,8 @@ export async function bakeInstance(request: BakeRequested, deps: BakeDeps): Prom
     if (!(error instanceof AwsCallError) || error.retryable) throw error;
     const message = `${EXPLAIN[error.code] ?? 'CreateImage was refused'}: ${error.message}`;
     deps.log.error('bake failed', { ...context, errorCode: error.code, action: error.action, message });
-    const published = await deps.events.publish([
+    await publishOrThrow(
+      deps.events,
       outgoing('ImageBakeFailed', {
         managedBy: deps.managedBy,
         phase: 'create',
@@ -166,8 +168,7 @@ export async function bakeInstance(request: BakeRequested, deps: BakeDeps): Prom
         errorCode: error.code,
         message,
       }),
-    ]);
-    if (published.failed.length > 0) throw new Error(`could not publish ImageBakeFailed: ${published.failed[0]!.code}`);
+    );
     // After the publish: a run that must be retried to publish it is counted by the retry alone.
     deps.metrics.count('ImageBakesFailed');
     return { status: 'failed', errorCode: error.code, message };

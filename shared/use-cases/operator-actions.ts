@@ -12,6 +12,7 @@ import { outgoing } from '../domain/events.js';
 import { isManagedBy, notMadeHere, statusOf } from '../domain/image-status.js';
 import type { OnDemandBakeDeps, RecoveryDeps, SettleDeps } from './ports.js';
 import { recoverSignal, type RecoveryOutcome } from './recover-instance.js';
+import { publishOrThrow } from './publish.js';
 
 export type OnDemandBake =
   | { instanceId: string; schedule: string; slot: string; outcome: BakeOutcome }
@@ -119,8 +120,7 @@ export async function markGood(imageId: string, deps: SettleDeps): Promise<{ ima
   if (status !== 'bad') throw new NotMarkedBad(`${imageId} is ${status ?? 'untagged'}, not bad: nothing to clear`);
   const lineage = image.tags[TAG.lineage];
   const event = outgoing('ImageMarkedGood', { managedBy: deps.managedBy, imageId, ...(lineage ? { lineage } : {}), previousStatus: 'bad' });
-  const published = await deps.events.publish([event]);
-  if (published.failed.length > 0) throw new Error(`could not publish ImageMarkedGood: ${published.failed[0]!.code}`);
+  await publishOrThrow(deps.events, event);
   await deps.ec2.tagResources([imageId, ...image.snapshotIds], { [TAG.status]: 'good' });
   deps.log.info('image marked good by an operator', { imageId, lineage, previousStatus: 'bad' });
   return { imageId, lineage };

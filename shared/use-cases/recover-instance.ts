@@ -17,6 +17,7 @@ import { TAG } from '../domain/tags.js';
 import { AwsCallError } from './errors.js';
 import type { AddressView } from './ec2-ports.js';
 import type { RecoveryDeps } from './ports.js';
+import { publishOrThrow } from './publish.js';
 
 export type RecoveryOutcome =
   | { instanceId: string; action: 'ignored' | 'skipped' | 'gave-up'; reason: string }
@@ -57,11 +58,7 @@ export async function recoverInstances(trigger: RecoveryTrigger, deps: RecoveryD
   return { outcomes };
 }
 
-async function publish(deps: RecoveryDeps, event: OutgoingEvent): Promise<void> {
-  const outcome = await deps.events.publish([event]);
-  const failure = outcome.failed[0];
-  if (failure) throw new Error(`could not publish ${event.detailType}: ${failure.code}: ${failure.message}`);
-}
+const publish = (deps: RecoveryDeps, event: OutgoingEvent): Promise<void> => publishOrThrow(deps.events, event);
 
 async function reportFailure(signal: FailureSignal, error: AwsCallError, deps: RecoveryDeps): Promise<RecoveryOutcome> {
   deps.log.error('recovery failed', { instanceId: signal.instanceId, errorCode: error.code, action: error.action, message: error.message });

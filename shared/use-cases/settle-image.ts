@@ -11,6 +11,7 @@ import { outgoing, type OutgoingEvent } from '../domain/events.js';
 import { settle, type ImageView, type Settlement } from '../domain/image-status.js';
 import { TAG } from '../domain/tags.js';
 import type { SettleDeps } from './ports.js';
+import { publishOrThrow } from './publish.js';
 
 export type SettledBy = 'event' | 'reconcile';
 
@@ -56,8 +57,7 @@ async function publishNotOwned(image: ImageView, reason: string, deps: SettleDep
     ...(t[TAG.lineage] ? { lineage: t[TAG.lineage] } : {}),
     reason,
   });
-  const published = await deps.events.publish([event]);
-  if (published.failed.length > 0) throw new Error(`could not publish ImageNotOwned for ${image.imageId}: ${published.failed[0]!.code}`);
+  await publishOrThrow(deps.events, event, image.imageId);
 }
 
 export async function applySettlement(
@@ -79,10 +79,7 @@ export async function applySettlement(
     return settlement;
   }
   const event = eventFor(image, settlement, deps, settledBy)!;
-  const published = await deps.events.publish([event]);
-  if (published.failed.length > 0) {
-    throw new Error(`could not publish ${event.detailType} for ${image.imageId}: ${published.failed[0]!.code}`);
-  }
+  await publishOrThrow(deps.events, event, image.imageId);
   await deps.ec2.tagResources([image.imageId, ...image.snapshotIds], { [TAG.status]: settlement.kind });
   // Once the tag is written: a crash before it settles (and counts) the image again, a duplicate finds it settled.
   deps.metrics.count(settlement.kind === 'good' ? 'ImagesGood' : 'ImagesFailed');

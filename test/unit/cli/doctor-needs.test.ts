@@ -96,6 +96,8 @@ function portCallsOf(useCase: string): Array<{ port: Port; method: string }> {
     port: (m[1] ?? m[3]) as Port,
     method: (m[2] ?? m[4])!,
   }));
+  // publishOrThrow(deps.events, ...) (shared/use-cases/publish.ts) is deps.events.publish.
+  if (/\bpublishOrThrow\(\s*deps\.events\b/.test(text)) calls.push({ port: 'events', method: 'publish' });
   return [...new Map(calls.map((c) => [`${c.port}.${c.method}`, c])).values()];
 }
 
