@@ -95,7 +95,17 @@ export function botocoreDataDir(): string {
     return dataDir;
   }
   const script = 'import botocore, os; print(os.path.join(os.path.dirname(botocore.__file__), "data"))';
-  const found = execFileSync('python3', ['-c', script], { encoding: 'utf8' }).trim();
+  let found: string;
+  try {
+    found = execFileSync('python3', ['-c', script], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  } catch (error) {
+    // moto brings botocore: the python3 first on PATH is not the one moto was installed with.
+    throw new Error(
+      "AWS's API model comes from botocore, which the python3 first on PATH cannot import: put the python that has " +
+        "moto first on PATH (pip install 'moto[server]'), or set BOTOCORE_DATA_DIR to botocore's data folder",
+      { cause: error },
+    );
+  }
   if (!existsSync(found)) throw new Error(`botocore's data folder ${found} does not exist (set BOTOCORE_DATA_DIR)`);
   // Child processes (bench sections) inherit it and skip python.
   process.env.BOTOCORE_DATA_DIR = found;
