@@ -47,6 +47,8 @@ const FUNCTIONS = {
     does: 'relaunches a failed opted-in instance from its last good AMI',
     dlqHolds: 'Recovery triggers that failed',
     rules: [rule('recoverStateChange'), rule('recoverStatusAlarm'), rule('recoverHealth')],
+    // No schedule of its own: the role runs the one-time rechecks the function schedules itself.
+    scheduler: { describes: 'one-time rechecks of deferred recoveries', retry: [] },
   },
   statusAlarms: {
     does: 'keeps the status-check alarms of opted-in instances',
@@ -163,7 +165,8 @@ const scheduler = (f) => ({
     fromDefaultScheduleGroup,
     `invoke-${f.kebab}`,
     [
-      allow('InvokeTheFunction', 'lambda:InvokeFunction', arnOf(`${f.id}LambdaFunction`)),
+      // By name, not Fn::GetAtt: the recover function's environment names this role.
+      allow('InvokeTheFunction', 'lambda:InvokeFunction', arn.inRegion('lambda', `function:\${self:service}-\${sls:stage}-${f.key}`)),
       allow('SendUndeliveredToItsDlq', 'sqs:SendMessage', arnOf(`${f.id}Dlq`)),
     ],
   ),

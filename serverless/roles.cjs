@@ -123,10 +123,27 @@ const statements = {
   recover: [
     allow(
       'ReadInstancesImagesTemplatesAndAddresses',
-      ['ec2:DescribeInstances', 'ec2:DescribeImages', 'ec2:DescribeLaunchTemplateVersions', 'ec2:DescribeAddresses'],
+      [
+        'ec2:DescribeInstances',
+        'ec2:DescribeInstanceStatus',
+        'ec2:DescribeImages',
+        'ec2:DescribeLaunchTemplateVersions',
+        'ec2:DescribeAddresses',
+      ],
       '*',
     ),
     setStatus('MarkManagedImagesAndSnapshotsBad', 'bad'),
+    // An instance check failing is answered with a reboot first, as AWS's own alarm actions do.
+    allow('RebootOptedInInstances', 'ec2:RebootInstances', arn.instance, { Null: { 'aws:ResourceTag/ami-lifecycle:recover': 'false' } }),
+    // A deferred recovery looks again at its due time: a one-time schedule of this stack's, run as its scheduler role.
+    allow(
+      'ScheduleOwnRechecks',
+      ['scheduler:CreateSchedule', 'scheduler:UpdateSchedule'],
+      arn.inRegion('scheduler', `schedule/default/${MANAGED_BY}-recheck-*`),
+    ),
+    allow('PassTheRecheckSchedulesRole', 'iam:PassRole', arnOf('RecoverSchedulerRole'), {
+      StringEquals: { 'iam:PassedToService': 'scheduler.amazonaws.com' },
+    }),
     // RunInstances is allowed only if every resource of the launch is: an image of this
     // stack, an instance and volumes tagged as a replacement, and the captured network.
     allow('LaunchReplacementsFromManagedImages', 'ec2:RunInstances', arn.image, managed),
@@ -152,11 +169,14 @@ const statements = {
     tagElasticIpsWithTheirLineage,
     // Alone this allows nothing: the Elastic IP and instance must carry the lineage.
     allow('MoveTheElasticIpOntoTheReplacementsInterface', 'ec2:AssociateAddress', arn.networkInterface),
+    // What recovery records on an opted-in instance: its replacement, its reboot, when maintenance was first seen.
     allow(
-      'MarkFailedInstancesReplaced',
+      'RecordRecoveryOnOptedInInstances',
       'ec2:CreateTags',
       arn.instance,
-      onlyTagKeys(['ami-lifecycle:replaced-by'], { 'aws:ResourceTag/ami-lifecycle:recover': 'false' }),
+      onlyTagKeys(['ami-lifecycle:replaced-by', 'ami-lifecycle:rebooted-at', 'ami-lifecycle:maintenance-since'], {
+        'aws:ResourceTag/ami-lifecycle:recover': 'false',
+      }),
     ),
   ],
 

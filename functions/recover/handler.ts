@@ -1,9 +1,16 @@
-/** An instance stopped or terminated, a status-check alarm, or an AWS Health event: relaunch from the last good AMI. */
-import { RecoveryTriggerEvent } from '../../shared/domain/incoming.js';
+/**
+ * An instance stopped or terminated, a status-check alarm, or an AWS Health event: relaunch from the last good AMI.
+ * Also the recheck of a deferred recovery, handed back by the one-time schedule it created.
+ */
+import { schedulerClient } from '../../shared/aws/clients.js';
+import { SchedulerGateway } from '../../shared/aws/scheduler-gateway.js';
+import { RecoverInput } from '../../shared/domain/incoming.js';
+import { loadRecheckTarget } from '../../shared/runtime/config.js';
 import { productionDeps } from '../../shared/runtime/deps.js';
 import { eventHandler } from '../../shared/runtime/middleware.js';
-import { recoverInstances } from '../../shared/use-cases/recover-instance.js';
+import { recover } from '../../shared/use-cases/recover-instance.js';
 
-const deps = productionDeps();
+// Only this function schedules rechecks: the others' bundles stay without the Scheduler client.
+const deps = { ...productionDeps(), rechecks: new SchedulerGateway(schedulerClient(), loadRecheckTarget()) };
 
-export const handler = eventHandler('recover', RecoveryTriggerEvent, (event) => recoverInstances(event, deps));
+export const handler = eventHandler('recover', RecoverInput, (input) => recover(input, deps));

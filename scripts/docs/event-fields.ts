@@ -184,6 +184,22 @@ export const EVENT_DOCS: Record<string, EventDoc> = {
       reason: 'why, e.g. `the lineage has no good image` or `already replaced by i-...`',
     },
   },
+  RecoveryDeferred: {
+    when:
+      'Recovery waits before it decides: it rebooted the instance after its instance status check failed, or a bake with `reboot=true` is ' +
+      'rebooting it. At `until` it looks again: `RecoverySkipped` if the checks pass, `InstanceRelaunched` if they still fail.',
+    dedupe: '`instanceId` + `until`',
+    fields: {
+      managedBy,
+      instanceId: 'the instance',
+      lineage: 'its lineage',
+      trigger,
+      cause: '`reboot` (recovery rebooted it) or `bake-reboot` (a bake with `reboot=true` is rebooting it)',
+      rebooted: "whether this delivery rebooted the instance: false for a bake's reboot, a duplicate delivery or a dry run",
+      until: 'when recovery looks again (a one-time EventBridge Scheduler schedule)',
+      reason: 'why, in words',
+    },
+  },
   RecoveryGaveUp: {
     when: 'Recovery of a lineage stopped: more relaunches within an hour than `recoveryMaxPerHour`. A person takes it from there.',
     dedupe: '`instanceId`',

@@ -13,6 +13,7 @@
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { SchedulerClient } from '@aws-sdk/client-scheduler';
 
 const requestHandler = { connectionTimeout: 3_000, requestTimeout: 10_000 };
 
@@ -26,4 +27,8 @@ export function eventBridgeClient(): EventBridgeClient {
 
 export function cloudWatchClient(): CloudWatchClient {
   return new CloudWatchClient({ retryMode: 'standard', maxAttempts: 4, requestHandler });
+}
+
+export function schedulerClient(): SchedulerClient {
+  return new SchedulerClient({ retryMode: 'standard', maxAttempts: 4, requestHandler });
 }

@@ -1,6 +1,6 @@
 /** The only code that talks to CloudWatch: the status-check alarms of opted-in instances. */
 import { type CloudWatchClient, DeleteAlarmsCommand, paginateDescribeAlarms, PutMetricAlarmCommand } from '@aws-sdk/client-cloudwatch';
-import { STATUS_ALARM } from '../domain/status-alarms.js';
+import { STATUS_ALARM, STATUS_CHECKS } from '../domain/status-alarms.js';
 import type { Tags } from '../domain/tags.js';
 import type { AlarmPort } from '../use-cases/ports.js';
 import { call } from './errors.js';
@@ -23,14 +23,18 @@ export class CloudWatchGateway implements AlarmPort {
     }
   }
 
-  async putStatusAlarm(name: string, instanceId: string, tags: Tags): Promise<void> {
+  async putStatusAlarm(name: string, instanceId: string, metricName: string, tags: Tags): Promise<void> {
+    const does =
+      metricName === STATUS_CHECKS.instance
+        ? 'reboots it, then relaunches it from its last good AMI if the check still fails'
+        : 'relaunches it from its last good AMI';
     await call('PutMetricAlarm', () =>
       this.client.send(
         new PutMetricAlarmCommand({
           AlarmName: name,
-          AlarmDescription: `Status checks of ${instanceId}: ALARM relaunches it from its last good AMI (ami-lifecycle)`,
+          AlarmDescription: `${metricName} of ${instanceId}: ALARM ${does} (ami-lifecycle, docs/recovery.md)`,
           Namespace: STATUS_ALARM.namespace,
-          MetricName: STATUS_ALARM.metricName,
+          MetricName: metricName,
           Dimensions: [{ Name: 'InstanceId', Value: instanceId }],
           Statistic: STATUS_ALARM.statistic,
           Period: STATUS_ALARM.periodSeconds,

@@ -16,7 +16,9 @@ import {
   DescribeAddressesCommand,
   DescribeInstanceAttributeCommand,
   DescribeInstancesCommand,
+  DescribeInstanceStatusCommand,
   DescribeLaunchTemplateVersionsCommand,
+  RebootInstancesCommand,
   RunInstancesCommand,
   TerminateInstancesCommand,
   waitUntilInstanceRunning,
@@ -36,6 +38,7 @@ import {
 import type { ImageSpec, InstanceSummary } from '../domain/bake.js';
 import type { ImageView } from '../domain/image-status.js';
 import type { RelaunchSpec, StoredLaunchConfig } from '../domain/launch.js';
+import type { StatusChecks } from '../domain/recovery-deferral.js';
 import { TAG, tagRecord, type Tags } from '../domain/tags.js';
 import type { UnverifiedReason } from '../domain/retention.js';
 import type { AddressView, CreatedImage, Ec2Port, ImageReferenceCheck, LaunchTemplateImage, SnapshotView } from '../use-cases/ec2-ports.js';
@@ -468,5 +471,25 @@ export class Ec2Gateway implements Ec2Port {
       return 'terminated' as const;
     };
     return callOr('TerminateInstances', terminate, INSTANCE_NOT_FOUND, 'gone' as const);
+  }
+
+  async describeStatusChecks(instanceId: string): Promise<StatusChecks | undefined> {
+    // Without IncludeAllInstances EC2 answers for running instances only: a stopped one has no checks to fail.
+    const read = async () => {
+      const out = await this.client.send(new DescribeInstanceStatusCommand({ InstanceIds: [instanceId] }));
+      const status = out.InstanceStatuses?.find((s) => s.InstanceId === instanceId);
+      return status
+        ? { system: status.SystemStatus?.Status ?? 'not-applicable', instance: status.InstanceStatus?.Status ?? 'not-applicable' }
+        : undefined;
+    };
+    return callOr('DescribeInstanceStatus', read, INSTANCE_NOT_FOUND, undefined);
+  }
+
+  async rebootInstance(instanceId: string): Promise<void> {
+    // An instance that is gone has nothing to reboot: its state change is recovery's next signal.
+    const reboot = async () => {
+      await this.client.send(new RebootInstancesCommand({ InstanceIds: [instanceId] }));
+    };
+    await callOr('RebootInstances', reboot, INSTANCE_NOT_FOUND, undefined);
   }
 }

@@ -128,6 +128,8 @@ export function planBake(request: BakeRequested): BakePlan {
   };
   if (request.instanceName) tags[TAG.name] = request.instanceName;
   if (request.retain) tags[TAG.retain] = request.retain;
+  // The image says its bake rebooted the instance: recovery waits that reboot out (recovery-deferral.ts).
+  if (request.reboot) tags[TAG.reboot] = 'true';
   return {
     ...(request.assignLineage ? { instanceTags: { [TAG.lineage]: request.lineage } } : {}),
     image: {

@@ -181,6 +181,24 @@ export const RecoverySkipped = z.object({
 });
 export type RecoverySkipped = z.infer<typeof RecoverySkipped>;
 
+/**
+ * Recovery of an instance waits until a due time before it decides: recovery rebooted it after its
+ * instance status check failed, or a bake with reboot=true is rebooting it. RecoverySkipped or
+ * InstanceRelaunched follows at `until`. Dedupe key: instanceId + until.
+ */
+export const RecoveryDeferred = z.object({
+  managedBy: ManagedBy,
+  instanceId: z.string(),
+  lineage: z.string(),
+  trigger: Trigger,
+  cause: z.enum(['reboot', 'bake-reboot']),
+  /** Whether this delivery rebooted the instance (false for a bake's reboot, a duplicate or a dry run). */
+  rebooted: z.boolean(),
+  until: z.iso.datetime(),
+  reason: z.string(),
+});
+export type RecoveryDeferred = z.infer<typeof RecoveryDeferred>;
+
 /** Recovery of a lineage stopped: too many relaunches in the last hour. Dedupe key: instanceId. */
 export const RecoveryGaveUp = z.object({
   managedBy: ManagedBy,
@@ -238,6 +256,7 @@ export const DETAIL_SCHEMAS = {
   InstanceRelaunched,
   RelaunchPlanned,
   RecoverySkipped,
+  RecoveryDeferred,
   RecoveryGaveUp,
   RecoveryFailed,
   ImageNotOwned,

@@ -152,5 +152,29 @@ export const HealthEvent = EventBridgeSchema.extend({
 });
 export type HealthEvent = z.infer<typeof HealthEvent>;
 
-/** What the recover function accepts: any of the three, told apart by detail-type. */
+/** The three events that trigger recovery, told apart by detail-type. */
 export const RecoveryTriggerEvent = z.discriminatedUnion('detail-type', [InstanceStateChangeEvent, AlarmStateChangeEvent, HealthEvent]);
+
+/**
+ * A deferred recovery handed back at its due time by the one-time schedule recovery created
+ * (shared/domain/recovery-deferral.ts): the alarm or Health signal that waited, and why.
+ */
+export const RecheckRequest = z.strictObject({
+  recheck: z.strictObject({
+    instanceId: z.string().regex(/^i-[0-9a-f]{8,17}$/, 'not an instance id'),
+    signal: z.discriminatedUnion('kind', [
+      z.strictObject({ kind: z.literal('alarm'), alarmName: z.string().min(1).max(255), metric: z.string().min(1).max(255) }),
+      z.strictObject({ kind: z.literal('health'), eventTypeCode: z.string().regex(/^[a-zA-Z0-9_-]{3,100}$/) }),
+    ]),
+    cause: z.enum(['reboot', 'bake-reboot']),
+    since: z.iso.datetime(),
+    until: z.iso.datetime(),
+    /** When the signal's event happened: InstanceRelaunched's secondsToLaunch counts from it. */
+    eventTime: z.iso.datetime(),
+  }),
+});
+export type RecheckRequest = z.infer<typeof RecheckRequest>;
+
+/** What the recover function accepts: a trigger event, or a recheck at its due time. */
+export const RecoverInput = z.union([RecoveryTriggerEvent, RecheckRequest]);
+export type RecoverInput = z.infer<typeof RecoverInput>;

@@ -7,19 +7,30 @@ import type { InstanceSummary } from './bake.js';
 import { newestFirst, notMadeHere, statusOf, type ImageView } from './image-status.js';
 import type { AlarmStateChangeEvent, HealthEvent, InstanceStateChangeEvent } from './incoming.js';
 import { relaunchSpec, type RelaunchSpec, type StoredLaunchConfig } from './launch.js';
+import {
+  bakeRebootOf,
+  deferralOf,
+  passedAgain,
+  rebootedAtOf,
+  stillFailing,
+  type Deferral,
+  type DeferralSettings,
+  type Recheck,
+  type StatusChecks,
+} from './recovery-deferral.js';
 import { parseInstancePolicy, TAG, type RecoverMode, type Tags } from './tags.js';
 
 /** The events recovery listens to, as parsed by their schemas. */
 export type RecoveryTrigger = InstanceStateChangeEvent | AlarmStateChangeEvent | HealthEvent;
 
-/** Tag an operator sets on an instance to stop `always` from relaunching it (planned maintenance). */
+/** Tag an operator sets on an instance under planned maintenance: recovery relaunches nothing while it is on. */
 export const MAINTENANCE_TAG = TAG.maintenance;
 
-/** What reported the failure. */
+/** What reported the failure. An alarm or Health event that waited carries its `recheck` when handed back. */
 export type FailureSignal =
   | { kind: 'state'; instanceId: string; state: 'stopped' | 'terminated' }
-  | { kind: 'alarm'; instanceId: string; alarmName: string; metric: string }
-  | { kind: 'health'; instanceId: string; eventTypeCode: string }
+  | { kind: 'alarm'; instanceId: string; alarmName: string; metric: string; recheck?: Recheck }
+  | { kind: 'health'; instanceId: string; eventTypeCode: string; recheck?: Recheck }
   /**
    * An operator asked for it (the CLI's `relaunch`): no state reason or mode stands in the way;
    * `force` launches even an instance whose capacity another service owns.
@@ -166,12 +177,22 @@ export interface RecoveryInput {
   launchedFrom?: string | undefined;
   /** A replacement failing sooner than this after launch marks its image bad. */
   crashLoopGraceMinutes: number;
+  /** A bake of the instance with reboot=true, created less than the bake reboot window ago. */
+  bakeReboot?: { imageId: string; startedAt: Date } | undefined;
+  /** When recovery last rebooted the instance (its rebooted-at tag). */
+  rebootedAt?: Date | undefined;
+  /** The instance's status checks, read for a recheck of an alarm. */
+  statusChecks?: StatusChecks | undefined;
+  deferral: DeferralSettings;
   now: Date;
 }
 
 export type RecoveryDecision =
   | { action: 'relaunch'; imageId: string; markBad?: string; reason: string }
-  | { action: 'skip'; reason: string }
+  /** `record`: tags to write on the instance (when maintenance was first seen). */
+  | { action: 'skip'; reason: string; record?: Tags }
+  /** Wait until a due time (rebooting first, if `reboot`), then look again. */
+  | ({ action: 'defer' } & Deferral)
   | { action: 'give-up'; reason: string }
   /** The launch itself was refused by the account or its configuration: relaunching cannot help. */
   | { action: 'fail'; errorCode: string; reason: string };
@@ -231,7 +252,12 @@ export function decideRecovery(input: RecoveryInput): RecoveryDecision {
         : signal.kind === 'alarm'
           ? `alarm ${signal.alarmName}`
           : `health event ${signal.eventTypeCode}`;
-    return { action: 'skip', reason: `under maintenance: ${maintenance || '(no value)'} (${MAINTENANCE_TAG}); ${what} relaunches nothing` };
+    return {
+      action: 'skip',
+      reason: `under maintenance: ${maintenance || '(no value)'} (${MAINTENANCE_TAG}); ${what} relaunches nothing`,
+      // When the marker was first seen: `status` says how long an instance has been under maintenance.
+      ...(instance?.tags[TAG.maintenanceSince] === undefined ? { record: { [TAG.maintenanceSince]: input.now.toISOString() } } : {}),
+    };
   }
   if (signal.kind === 'state') {
     if (mode === 'on-failure') {
@@ -247,6 +273,21 @@ export function decideRecovery(input: RecoveryInput): RecoveryDecision {
   } else if (signal.kind === 'health' && !HEALTH_EVENT_TYPES.has(signal.eventTypeCode)) {
     return { action: 'skip', reason: `health event ${signal.eventTypeCode} does not announce lost hardware` };
   }
+
+  // An alarm or Health event waits out a reboot (the bake's, or its own first answer to an
+  // instance check failing); handed back at its due time, it goes on if the check still fails.
+  if (signal.kind === 'alarm' && signal.recheck && !stillFailing(signal.metric, input.statusChecks)) {
+    return { action: 'skip', reason: passedAgain(signal, input.statusChecks) };
+  }
+  const deferral = deferralOf({
+    signal,
+    bakeReboot: input.bakeReboot,
+    rebootedAt: input.rebootedAt,
+    imageFault: fault !== undefined,
+    settings: input.deferral,
+    now: input.now,
+  });
+  if (deferral) return { action: 'defer', ...deferral };
 
   if (input.relaunchesLastHour >= input.maxRelaunchesPerHour) {
     return {
@@ -351,7 +392,7 @@ export function recoverModeOf(tags: Tags): { mode: RecoverMode; problem?: string
   return problem ? { mode: 'off', problem: `${problem.tag}=${problem.value}: ${problem.reason}` } : { mode: policy.recover };
 }
 
-export interface RecoverySettings {
+export interface RecoverySettings extends DeferralSettings {
   maxRelaunchesPerHour: number;
   crashLoopGraceMinutes: number;
 }
@@ -368,13 +409,16 @@ export interface RecoveryPlanInput {
   lineageInstances: readonly InstanceSummary[];
   config: StoredLaunchConfig | undefined;
   settings: RecoverySettings;
+  /** The instance's status checks, read for a recheck of an alarm. */
+  statusChecks?: StatusChecks | undefined;
   now: Date;
 }
 
 export type RecoveryPlan =
   /** Not opted in: nothing to report (every instance of the account sends state changes). */
   | { action: 'ignore'; reason: string }
-  | { action: 'skip'; reason: string }
+  | { action: 'skip'; reason: string; record?: Tags }
+  | ({ action: 'defer' } & Deferral)
   | { action: 'give-up'; reason: string }
   | { action: 'fail'; errorCode: string; reason: string }
   /** A replacement exists already (a retry or a duplicate): finish what the first run may not have. */
@@ -448,6 +492,10 @@ export function planRecovery(input: RecoveryPlanInput): RecoveryPlan {
     maxRelaunchesPerHour: input.settings.maxRelaunchesPerHour,
     launchedFrom: input.tags[TAG.replaces] !== undefined ? instance?.imageId : undefined,
     crashLoopGraceMinutes: input.settings.crashLoopGraceMinutes,
+    bakeReboot: bakeRebootOf(input.images, failedId, input.now, input.settings.bakeRebootWindowMinutes),
+    rebootedAt: rebootedAtOf(input.tags),
+    statusChecks: input.statusChecks,
+    deferral: input.settings,
     now: input.now,
   });
   if (decision.action !== 'relaunch') return decision;

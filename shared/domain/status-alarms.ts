@@ -1,23 +1,32 @@
 /**
- * Status-check alarms for instances opted in to recovery: one CloudWatch alarm per
- * instance on `StatusCheckFailed`, whose ALARM state EventBridge delivers to the
- * recover function. Which alarms should exist, and which should go. Pure.
+ * Status-check alarms for instances opted in to recovery: two CloudWatch alarms per instance,
+ * one on each status check, whose ALARM state EventBridge delivers to the recover function.
+ * Split as AWS splits its own alarm actions: the system check (the host) relaunches at once, the
+ * instance check (the operating system) reboots first (recovery-deferral.ts). Which alarms
+ * should exist, and which should go. Pure.
  */
 import type { InstanceSummary } from './bake.js';
 import { recoverModeOf } from './recovery.js';
+
+/** The two checks, and the metric of each (AWS/EC2). */
+export const STATUS_CHECKS = {
+  system: 'StatusCheckFailed_System',
+  instance: 'StatusCheckFailed_Instance',
+} as const;
+export type StatusCheck = keyof typeof STATUS_CHECKS;
 
 export function statusAlarmPrefix(managedBy: string): string {
   return `${managedBy}-status-`;
 }
 
-export function statusAlarmName(managedBy: string, instanceId: string): string {
-  return `${statusAlarmPrefix(managedBy)}${instanceId}`;
+/** `<managed-by>-status-system-<id>` or `<managed-by>-status-instance-<id>`: at most 32 + 16 + 19 characters (CloudWatch allows 255). */
+export function statusAlarmName(managedBy: string, instanceId: string, check: StatusCheck): string {
+  return `${statusAlarmPrefix(managedBy)}${check}-${instanceId}`;
 }
 
-/** The alarm: two failed minutes in a row, as AWS's own recovery alarms do; no data (a stopped instance) is not a failure. */
+/** Each alarm: two failed minutes in a row, as AWS's own recovery alarms do; no data (a stopped instance) is not a failure. */
 export const STATUS_ALARM = {
   namespace: 'AWS/EC2',
-  metricName: 'StatusCheckFailed',
   statistic: 'Maximum',
   periodSeconds: 60,
   evaluationPeriods: 2,
@@ -26,10 +35,19 @@ export const STATUS_ALARM = {
   treatMissingData: 'missing',
 } as const;
 
+export interface WantedAlarm {
+  name: string;
+  instanceId: string;
+  check: StatusCheck;
+}
+
 export interface StatusAlarmPlan {
-  /** Instances that need an alarm and have none. */
-  create: string[];
-  /** Alarms of this stack whose instance is gone or no longer opted in. */
+  /** Alarms that opted-in instances need and do not have. */
+  create: WantedAlarm[];
+  /**
+   * Alarms of this stack whose instance is gone or no longer opted in, and the single
+   * `StatusCheckFailed` alarm (`<managed-by>-status-<id>`) earlier versions kept, now split in two.
+   */
   remove: string[];
   keep: number;
 }
@@ -44,16 +62,20 @@ export function planStatusAlarms(
   const wanted = new Map(
     instances
       .filter((i) => !GONE.has(i.state) && recoverModeOf(i.tags).mode !== 'off')
-      .map((i) => [statusAlarmName(managedBy, i.instanceId), i.instanceId] as const),
+      .flatMap((i) =>
+        (Object.keys(STATUS_CHECKS) as StatusCheck[]).map((check) => {
+          const name = statusAlarmName(managedBy, i.instanceId, check);
+          return [name, { name, instanceId: i.instanceId, check }] as const;
+        }),
+      ),
   );
   const existing = new Set(existingAlarms);
-  // The prefix followed by an instance id and nothing else: a stack named `<this>-status-x` keeps its alarms.
-  const ours = new RegExp(`^${statusAlarmPrefix(managedBy).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}i-[0-9a-z]+$`);
+  // The prefix, a check or none (the combined alarm of earlier versions), an instance id and
+  // nothing else: a stack named `<this>-status-x` keeps its alarms.
+  const prefix = statusAlarmPrefix(managedBy).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const ours = new RegExp(`^${prefix}(system-|instance-)?i-[0-9a-z]+$`);
   return {
-    create: [...wanted]
-      .filter(([name]) => !existing.has(name))
-      .map(([, id]) => id)
-      .sort(),
+    create: [...wanted.values()].filter((a) => !existing.has(a.name)).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
     remove: [...existing].filter((name) => ours.test(name) && !wanted.has(name)).sort(),
     keep: [...existing].filter((name) => wanted.has(name)).length,
   };

@@ -28,8 +28,12 @@ export const TAG = {
   captured: `${PREFIX}captured`,
   // set by recovery on a replacement launched without a captured reference that had vanished
   launchedWithout: `${PREFIX}launched-without`,
-  // set by the operator: a stop or termination under `recover=always` is planned
+  // set by the operator: the instance is under planned maintenance, and recovery relaunches nothing
   maintenance: `${PREFIX}maintenance`,
+  // set by recovery on an instance: when it first held a trigger under the maintenance marker
+  maintenanceSince: `${PREFIX}maintenance-since`,
+  // set by recovery on an instance: when it rebooted it after its instance status check failed
+  rebootedAt: `${PREFIX}rebooted-at`,
   name: 'Name',
 } as const;
 

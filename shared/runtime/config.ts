@@ -6,7 +6,7 @@
 import * as z from 'zod';
 import { TimeZone } from '../domain/schedule.js';
 import { RetentionSpec, ScheduleName } from '../domain/tags.js';
-import type { RecoveryConfig, RotationSettings } from '../use-cases/settings.js';
+import type { RecheckTarget, RecoveryConfig, RotationSettings } from '../use-cases/settings.js';
 import { ConfigError } from './errors.js';
 
 /** An empty (or blank) variable is an unset one, so that its default applies. */
@@ -51,6 +51,10 @@ const ConfigSchema = z.object({
   RECOVERY_MAX_PER_HOUR: z.preprocess(unsetIfBlank, z.coerce.number().int().min(1).max(100).default(3)),
   /** A replacement failing sooner than this after launch marks its image bad. */
   RECOVERY_CRASH_LOOP_MINUTES: z.preprocess(unsetIfBlank, z.coerce.number().int().min(0).max(1440).default(30)),
+  /** Minutes after recovery reboots an instance whose instance check failed before it relaunches it if the check still fails. */
+  RECOVERY_INSTANCE_CHECK_WAIT_MINUTES: z.preprocess(unsetIfBlank, z.coerce.number().int().min(1).max(1440).default(15)),
+  /** The longest a bake's reboot (reboot=true) holds alarm- and Health-triggered recovery of its instance. */
+  RECOVERY_BAKE_REBOOT_WINDOW_MINUTES: z.preprocess(unsetIfBlank, z.coerce.number().int().min(1).max(1440).default(20)),
   /** Terminate a replaced instance that still exists (it is always tagged replaced-by). */
   RECOVERY_TERMINATE_REPLACED: Flag,
   /** Recovery plans and publishes RelaunchPlanned, launches nothing. */
@@ -88,9 +92,33 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     recovery: {
       maxRelaunchesPerHour: parsed.data.RECOVERY_MAX_PER_HOUR,
       crashLoopGraceMinutes: parsed.data.RECOVERY_CRASH_LOOP_MINUTES,
+      instanceCheckWaitMinutes: parsed.data.RECOVERY_INSTANCE_CHECK_WAIT_MINUTES,
+      bakeRebootWindowMinutes: parsed.data.RECOVERY_BAKE_REBOOT_WINDOW_MINUTES,
       terminateReplaced: parsed.data.RECOVERY_TERMINATE_REPLACED,
       dryRun: parsed.data.RECOVERY_DRY_RUN,
       runningWaitSeconds: 180,
     },
+  };
+}
+
+const RecheckTargetSchema = z.object({
+  /** The recover function itself: where a deferred recovery's one-time schedule hands it back. */
+  RECHECK_FUNCTION_ARN: z.string().startsWith('arn:'),
+  /** The role EventBridge Scheduler invokes it as. */
+  RECHECK_ROLE_ARN: z.string().startsWith('arn:'),
+  /** Where Scheduler puts a recheck it could not deliver: the recover function's dead-letter queue. */
+  RECHECK_DEAD_LETTER_ARN: z.string().startsWith('arn:'),
+});
+
+/** The recover function's own configuration: where its rechecks go (serverless.yml, functions.recover.environment). */
+export function loadRecheckTarget(env: Record<string, string | undefined> = process.env): RecheckTarget {
+  const parsed = RecheckTargetSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(`invalid configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  }
+  return {
+    functionArn: parsed.data.RECHECK_FUNCTION_ARN,
+    roleArn: parsed.data.RECHECK_ROLE_ARN,
+    deadLetterArn: parsed.data.RECHECK_DEAD_LETTER_ARN,
   };
 }

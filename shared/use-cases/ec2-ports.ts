@@ -7,6 +7,7 @@
 import type { ImageSpec, InstanceSummary } from '../domain/bake.js';
 import type { ImageView } from '../domain/image-status.js';
 import type { RelaunchSpec, StoredLaunchConfig } from '../domain/launch.js';
+import type { StatusChecks } from '../domain/recovery-deferral.js';
 import type { UnverifiedReason } from '../domain/retention.js';
 import type { Tags } from '../domain/tags.js';
 
@@ -146,6 +147,10 @@ export interface RecoveryEc2 extends Ec2Tagging, ElasticIpTagging, InstanceLooku
   /** Associates the Elastic IP with the instance, taking it from wherever it is. */
   associateAddress(allocationId: string, instanceId: string): Promise<void>;
   terminateInstance(instanceId: string): Promise<'terminated' | 'gone'>;
+  /** The instance's status checks now; undefined when EC2 reports none (an instance not running). */
+  describeStatusChecks(instanceId: string): Promise<StatusChecks | undefined>;
+  /** RebootInstances: EC2 reboots it, as the reboot alarm action would. */
+  rebootInstance(instanceId: string): Promise<void>;
 }
 
 /** The instances whose status-check alarms are kept (syncStatusAlarms). */

@@ -38,7 +38,8 @@ export interface AlarmPort {
   /** Names of the metric alarms starting with the prefix, a page at a time. */
   listAlarmNames(prefix: string): AsyncIterable<string[]>;
   /** Creates (or updates) the status-check alarm of one instance. */
-  putStatusAlarm(name: string, instanceId: string, tags: Tags): Promise<void>;
+  /** The alarm on one status-check metric of one instance (StatusCheckFailed_System or _Instance). */
+  putStatusAlarm(name: string, instanceId: string, metricName: string, tags: Tags): Promise<void>;
   deleteAlarms(names: string[]): Promise<void>;
 }
 
@@ -59,6 +60,7 @@ export const COUNT_METRICS = [
   'InstancesRelaunched',
   'RecoveriesPlanned',
   'RecoveriesSkipped',
+  'RecoveriesDeferred',
   'RecoveriesGaveUp',
   'RecoveriesFailed',
   'LineagesWithoutGoodImage',
@@ -135,9 +137,17 @@ export interface RotationDeps extends UseCaseDeps {
   ec2: RotationEc2;
 }
 
+/** One-time schedules that hand a deferred recovery back to the recover function when it is due. */
+export interface RecheckPort {
+  /** The schedule of this name, due at `at` with this input: created, or updated where it exists (one per name). */
+  scheduleOnce(name: string, at: Date, input: unknown): Promise<void>;
+}
+
 export interface RecoveryDeps extends UseCaseDeps {
   recovery: RecoveryConfig;
   ec2: RecoveryEc2;
+  /** Absent where no recovery ever waits: an operator's relaunch (the CLI). */
+  rechecks?: RecheckPort;
 }
 
 export interface StatusAlarmsDeps {

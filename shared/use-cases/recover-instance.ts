@@ -10,10 +10,12 @@
  * single replacement.
  */
 import { outgoing, type OutgoingEvent } from '../domain/events.js';
+import type { RecheckRequest, RecoverInput } from '../domain/incoming.js';
 import { launchTemplateName, whenReferenceVanished, type RelaunchSpec } from '../domain/launch.js';
 import { liveReplacementOf, planRecovery, recoverModeOf, signalsOf, type FailureSignal, type RecoveryTrigger } from '../domain/recovery.js';
+import { recheckScheduleName, type Deferral } from '../domain/recovery-deferral.js';
 import type { InstanceSummary } from '../domain/bake.js';
-import { TAG } from '../domain/tags.js';
+import { TAG, type Tags } from '../domain/tags.js';
 import { AwsCallError } from './errors.js';
 import type { AddressView } from './ec2-ports.js';
 import type { RecoveryDeps } from './ports.js';
@@ -22,6 +24,7 @@ import { publishOrThrow } from './publish.js';
 export type RecoveryOutcome =
   | { instanceId: string; action: 'ignored' | 'skipped' | 'gave-up'; reason: string }
   | { instanceId: string; action: 'planned'; imageId: string; reason: string }
+  | { instanceId: string; action: 'deferred'; until: string; rebooted: boolean; reason: string }
   | { instanceId: string; action: 'relaunched'; replacementId: string; imageId: string; resumed: boolean; reason: string }
   | { instanceId: string; action: 'failed'; errorCode: string; reason: string };
 
@@ -29,14 +32,25 @@ export interface RecoveryReport {
   outcomes: RecoveryOutcome[];
 }
 
+/** What the recover function was given: a trigger event, or a deferred recovery at its due time. */
+export function recover(input: RecoverInput, deps: RecoveryDeps): Promise<RecoveryReport> {
+  return 'recheck' in input ? recoverAfterWaiting(input, deps) : recoverInstances(input, deps);
+}
+
 /** One trigger may name several instances (an AWS Health event); each is recovered on its own. */
-export async function recoverInstances(trigger: RecoveryTrigger, deps: RecoveryDeps): Promise<RecoveryReport> {
+export function recoverInstances(trigger: RecoveryTrigger, deps: RecoveryDeps): Promise<RecoveryReport> {
   const signals = signalsOf(trigger);
-  if (signals.length === 0) {
-    deps.log.debug('event carries no failure signal', { detailType: trigger['detail-type'], eventId: trigger.id });
-    return { outcomes: [] };
-  }
-  const eventTime = new Date(trigger.time);
+  if (signals.length === 0) deps.log.debug('event carries no failure signal', { detailType: trigger['detail-type'], eventId: trigger.id });
+  return recoverEach(signals, new Date(trigger.time), deps);
+}
+
+/** The signal that waited, handed back by its one-time schedule: it is decided now, and never deferred again. */
+export function recoverAfterWaiting({ recheck }: RecheckRequest, deps: RecoveryDeps): Promise<RecoveryReport> {
+  const { instanceId, signal, cause, since, until, eventTime } = recheck;
+  return recoverEach([{ ...signal, instanceId, recheck: { cause, since, until } }], new Date(eventTime), deps);
+}
+
+async function recoverEach(signals: FailureSignal[], eventTime: Date, deps: RecoveryDeps): Promise<RecoveryReport> {
   const outcomes: RecoveryOutcome[] = [];
   let retry: unknown;
   for (const signal of signals) {
@@ -96,10 +110,13 @@ export async function recoverSignal(signal: FailureSignal, eventTime: Date, deps
     return skip(deps, signal, undefined, 'the instance has never been baked: it has no lineage and no image to relaunch from');
   }
 
-  const [images, lineageInstances, config] = await Promise.all([
+  // A recheck of an alarm reads the checks again: relaunched only if the one it watches still fails.
+  const recheckedAlarm = signal.kind === 'alarm' && signal.recheck !== undefined && instance !== undefined;
+  const [images, lineageInstances, config, statusChecks] = await Promise.all([
     ec2.listLineageImages(managedBy, lineage),
     ec2.listLineageInstances(lineage),
     ec2.readLaunchConfig(launchTemplateName(managedBy, lineage)),
+    recheckedAlarm ? ec2.describeStatusChecks(instanceId) : undefined,
   ]);
   const now = deps.now();
   const plan = planRecovery({
@@ -111,6 +128,7 @@ export async function recoverSignal(signal: FailureSignal, eventTime: Date, deps
     lineageInstances,
     config,
     settings: deps.recovery,
+    statusChecks,
     now,
   });
   const context = { instanceId, lineage, trigger: signal.kind };
@@ -123,7 +141,10 @@ export async function recoverSignal(signal: FailureSignal, eventTime: Date, deps
     case 'ignore':
       return { instanceId, action: 'ignored', reason: plan.reason };
     case 'skip':
+      if (plan.record && instance) await record(deps, instanceId, plan.record);
       return skip(deps, signal, lineage, plan.reason);
+    case 'defer':
+      return defer(deps, signal, lineage, plan, eventTime);
     case 'fail':
       return reportFailure(signal, new AwsCallError(plan.errorCode, 'RunInstances', plan.reason, false), deps);
     case 'give-up':
@@ -202,6 +223,71 @@ export async function recoverSignal(signal: FailureSignal, eventTime: Date, deps
         ...(launched.droppedTags?.length && !launched.resumed ? { droppedTags: launched.droppedTags } : {}),
       });
     }
+  }
+}
+
+/**
+ * Waits for a due time instead of deciding now. In this order, so that a crash anywhere never
+ * reboots twice and never loses the recheck: the one-time schedule (one per instance: a duplicate
+ * only moves it to the same time), the rebooted-at tag (a retry that finds it reboots no more),
+ * the reboot, the event. A crash between the tag and the reboot costs the reboot, not the recheck.
+ */
+async function defer(
+  deps: RecoveryDeps,
+  signal: FailureSignal,
+  lineage: string,
+  plan: Deferral,
+  eventTime: Date,
+): Promise<RecoveryOutcome> {
+  const { instanceId } = signal;
+  if (!deps.rechecks) throw new Error(`recovery of ${instanceId} waits, but this caller cannot schedule its recheck`);
+  if (signal.kind !== 'alarm' && signal.kind !== 'health') throw new Error(`a ${signal.kind} signal never waits`);
+  const { recheck: _handedBack, ...waiting } = signal;
+  const request: RecheckRequest = {
+    recheck: {
+      instanceId,
+      signal:
+        waiting.kind === 'alarm'
+          ? { kind: 'alarm', alarmName: waiting.alarmName, metric: waiting.metric }
+          : { kind: 'health', eventTypeCode: waiting.eventTypeCode },
+      cause: plan.cause,
+      since: plan.since.toISOString(),
+      until: plan.until.toISOString(),
+      eventTime: eventTime.toISOString(),
+    },
+  };
+  await deps.rechecks.scheduleOnce(recheckScheduleName(deps.managedBy, instanceId), plan.until, request);
+  // A dry run plans: it reboots nothing, and its recheck publishes RelaunchPlanned at the most.
+  const reboot = plan.reboot && !deps.recovery.dryRun;
+  if (reboot) {
+    await deps.ec2.tagResources([instanceId], { [TAG.rebootedAt]: plan.since.toISOString() });
+    await deps.ec2.rebootInstance(instanceId);
+  }
+  const until = plan.until.toISOString();
+  await publish(
+    deps,
+    outgoing('RecoveryDeferred', {
+      managedBy: deps.managedBy,
+      instanceId,
+      lineage,
+      trigger: signal.kind,
+      cause: plan.cause,
+      rebooted: reboot,
+      until,
+      reason: plan.reason,
+    }),
+  );
+  deps.metrics.count('RecoveriesDeferred');
+  return { instanceId, action: 'deferred', until, rebooted: reboot, reason: plan.reason };
+}
+
+/** Tags recovery keeps on the instance (when maintenance was first seen): a refusal is logged, never fatal. */
+async function record(deps: RecoveryDeps, instanceId: string, tags: Tags): Promise<void> {
+  try {
+    await deps.ec2.tagResources([instanceId], tags);
+  } catch (error) {
+    if (!(error instanceof AwsCallError) || error.retryable) throw error;
+    deps.log.warn('could not record on the instance', { instanceId, tags, errorCode: error.code });
   }
 }
 

@@ -2,6 +2,7 @@
  * The settings the use cases read, in their own words. shared/runtime/config.ts fills them
  * from the functions' environment; the CLI from the stage's serverless.yml; tests directly.
  */
+import type { RecoverySettings } from '../domain/recovery.js';
 import type { Retention } from '../domain/tags.js';
 
 export interface RotationSettings {
@@ -14,11 +15,16 @@ export interface RotationSettings {
   orphanGraceHours: number;
 }
 
-export interface RecoveryConfig {
-  maxRelaunchesPerHour: number;
-  crashLoopGraceMinutes: number;
+export interface RecoveryConfig extends RecoverySettings {
   terminateReplaced: boolean;
   dryRun: boolean;
   /** How long to wait for a replacement to run before moving its Elastic IP (Lambda retries past it). */
   runningWaitSeconds: number;
+}
+
+/** Where a deferred recovery's recheck goes: the recover function, invoked as the scheduler role, undelivered ones kept in its dead-letter queue. */
+export interface RecheckTarget {
+  functionArn: string;
+  roleArn: string;
+  deadLetterArn: string;
 }

@@ -1,13 +1,13 @@
 /**
- * Keeps one status-check alarm per instance opted in to recovery: creates the
- * missing ones, deletes those whose instance is gone or opted out. Reads are paged
+ * Keeps two status-check alarms (system and instance) per instance opted in to recovery:
+ * creates the missing ones, deletes those whose instance is gone or opted out. Reads are paged
  * (one DescribeInstances call per 1,000 instances, one DescribeAlarms per 100
  * alarms); writes happen only for what changed, so an hourly run costs a few
  * calls in a steady fleet. Safe to run any number of times.
  */
 import pLimit from 'p-limit';
 import type { InstanceSummary } from '../domain/bake.js';
-import { planStatusAlarms, statusAlarmName, statusAlarmPrefix } from '../domain/status-alarms.js';
+import { planStatusAlarms, STATUS_CHECKS, statusAlarmPrefix } from '../domain/status-alarms.js';
 import { TAG } from '../domain/tags.js';
 import { AwsCallError } from './errors.js';
 import type { AlarmPort, StatusAlarmsDeps } from './ports.js';
@@ -31,10 +31,10 @@ export async function syncStatusAlarms(deps: StatusAlarmsDeps, alarms: AlarmPort
   const limit = pLimit(4);
   let retry: unknown;
   await Promise.all(
-    plan.create.map((instanceId) =>
+    plan.create.map(({ name, instanceId, check }) =>
       limit(async () => {
         try {
-          await alarms.putStatusAlarm(statusAlarmName(deps.managedBy, instanceId), instanceId, { [TAG.managedBy]: deps.managedBy });
+          await alarms.putStatusAlarm(name, instanceId, STATUS_CHECKS[check], { [TAG.managedBy]: deps.managedBy });
           report.created++;
         } catch (error) {
           if (!(error instanceof AwsCallError) || error.retryable) retry ??= error;

@@ -19,11 +19,13 @@ import type { RecoveryConfig, RotationSettings } from '../../shared/use-cases/se
 import { FakeEc2Account, hex, type Journal } from './fakes/ec2-account.js';
 import { InMemoryEventBus } from './fakes/event-bus.js';
 import { RecordingLog, RecordingMetrics } from './fakes/recording.js';
+import { InMemoryRechecks } from './fakes/rechecks.js';
 import { InMemoryAlarms } from './fakes/status-alarms.js';
 
 export * from './fakes/bake-ec2.js';
 export * from './fakes/ec2-account.js';
 export * from './fakes/event-bus.js';
+export * from './fakes/rechecks.js';
 export * from './fakes/recording.js';
 export * from './fakes/recovery-ec2.js';
 export * from './fakes/rotation-ec2.js';
@@ -39,6 +41,7 @@ export interface WorldDeps<E> extends UseCaseDeps {
   rotation: RotationSettings;
   recovery: RecoveryConfig;
   ec2: E;
+  rechecks: InMemoryRechecks;
 }
 
 export interface World<E = unknown> {
@@ -47,6 +50,8 @@ export interface World<E = unknown> {
   /** The EC2 account the slice answers from: what a test arranges and inspects. */
   account: FakeEc2Account;
   alarms: InMemoryAlarms;
+  /** The one-time schedules recovery made to look again. */
+  rechecks: InMemoryRechecks;
   bus: InMemoryEventBus;
   log: RecordingLog;
   metrics: RecordingMetrics;
@@ -77,6 +82,8 @@ export const ROTATION_DEFAULTS: RotationSettings = {
 export const RECOVERY_DEFAULTS: RecoveryConfig = {
   maxRelaunchesPerHour: 3,
   crashLoopGraceMinutes: 30,
+  instanceCheckWaitMinutes: 15,
+  bakeRebootWindowMinutes: 20,
   terminateReplaced: false,
   dryRun: false,
   runningWaitSeconds: 180,
@@ -90,6 +97,7 @@ export function world<E>(slice: (account: FakeEc2Account) => E, options: WorldOp
   const bus = new InMemoryEventBus(journal);
   const log = new RecordingLog();
   const alarms = new InMemoryAlarms();
+  const rechecks = new InMemoryRechecks(journal);
   const metrics = new RecordingMetrics();
   const deps: WorldDeps<E> = {
     managedBy: STACK,
@@ -97,12 +105,13 @@ export function world<E>(slice: (account: FakeEc2Account) => E, options: WorldOp
     rotation: { ...ROTATION_DEFAULTS, ...options.rotation },
     recovery: { ...RECOVERY_DEFAULTS, ...options.recovery },
     ec2: slice(account),
+    rechecks,
     events: bus,
     log,
     metrics,
     now: () => clock.now,
   };
-  return { deps, account, alarms, bus, log, metrics, journal, clock };
+  return { deps, account, alarms, rechecks, bus, log, metrics, journal, clock };
 }
 
 /** Instance ids that match the InstanceId schema: i- and 17 hex digits. */

@@ -15,6 +15,8 @@ import {
 } from '../../../shared/domain/recovery.js';
 import { TAG, type Tags } from '../../../shared/domain/tags.js';
 
+/** The deferral settings' defaults (serverless.yml params). */
+const DEFERRAL = { instanceCheckWaitMinutes: 15, bakeRebootWindowMinutes: 20 };
 const NOW = new Date('2026-11-26T12:00:00Z');
 const FAILED = 'i-0123456789abcdef0';
 const REPLACEMENT = 'i-0fedcba9876543210';
@@ -76,7 +78,7 @@ const planInput = (overrides: Partial<RecoveryPlanInput> = {}): RecoveryPlanInpu
     images: IMAGES,
     lineageInstances: instance ? [instance] : [],
     config: CONFIG,
-    settings: { maxRelaunchesPerHour: 3, crashLoopGraceMinutes: 30 },
+    settings: { maxRelaunchesPerHour: 3, crashLoopGraceMinutes: 30, ...DEFERRAL },
     now: NOW,
     ...overrides,
   };
@@ -466,7 +468,9 @@ describe('planRecovery: limits and missing pieces', () => {
 
     // Assess
     expect(plan.action).toBe('relaunch');
-    expect(planRecovery(planInput({ lineageInstances, settings: { maxRelaunchesPerHour: 2, crashLoopGraceMinutes: 30 } }))).toEqual({
+    expect(
+      planRecovery(planInput({ lineageInstances, settings: { maxRelaunchesPerHour: 2, crashLoopGraceMinutes: 30, ...DEFERRAL } })),
+    ).toEqual({
       action: 'give-up',
       reason: '2 relaunches of this lineage in the last hour (limit 2)',
     });
@@ -811,7 +815,7 @@ const planInputArb = fc
         ...(r.replacement ? [replacementOf(FAILED, r.replacement)] : []),
       ],
       config: r.hasConfig ? CONFIG : undefined,
-      settings: { maxRelaunchesPerHour: r.max, crashLoopGraceMinutes: r.grace },
+      settings: { maxRelaunchesPerHour: r.max, crashLoopGraceMinutes: r.grace, ...DEFERRAL },
     }),
   );
 

@@ -32,6 +32,7 @@ const input = (overrides: Partial<RecoveryInput> = {}): RecoveryInput => ({
   relaunchesLastHour: 0,
   maxRelaunchesPerHour: 3,
   crashLoopGraceMinutes: 30,
+  deferral: { instanceCheckWaitMinutes: 15, bakeRebootWindowMinutes: 20 },
   now: NOW,
   ...overrides,
 });

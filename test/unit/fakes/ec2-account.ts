@@ -37,6 +37,10 @@ export interface FakeInstance {
   /** What DescribeInstances shows of its launch configuration (tags aside: they are the instance's). */
   launch?: Omit<LaunchConfig, 'tags'> | undefined;
   userData?: string | undefined;
+  /** What DescribeInstanceStatus reports (default: both checks ok while running, nothing otherwise). */
+  statusChecks?: { system: string; instance: string } | undefined;
+  /** RebootInstances calls that reached it. */
+  reboots?: number;
 }
 
 export interface FakeAddress {

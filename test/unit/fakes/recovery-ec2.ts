@@ -105,4 +105,17 @@ export const recoveryEc2 = (a: FakeEc2Account): RecoveryEc2 => ({
     instance.state = 'terminated';
     return 'terminated';
   },
+
+  async describeStatusChecks(instanceId: string) {
+    a.recoveryCall('DescribeInstanceStatus');
+    const instance = a.instances.get(instanceId);
+    if (!instance || instance.state !== 'running') return undefined;
+    return instance.statusChecks ?? { system: 'ok', instance: 'ok' };
+  },
+
+  async rebootInstance(instanceId: string) {
+    a.recoveryCall('RebootInstances');
+    const instance = a.instances.get(instanceId);
+    if (instance) instance.reboots = (instance.reboots ?? 0) + 1;
+  },
 });

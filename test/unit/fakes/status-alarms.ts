@@ -15,7 +15,7 @@ export const statusAlarmsEc2 = (a: FakeEc2Account): StatusAlarmsEc2 => ({
 
 /** CloudWatch's metric alarms, by name; calls counted like the API's. */
 export class InMemoryAlarms implements AlarmPort {
-  readonly alarms = new Map<string, { instanceId: string; tags: Tags }>();
+  readonly alarms = new Map<string, { instanceId: string; metricName: string; tags: Tags }>();
   readonly calls: Array<{ action: 'DescribeAlarms' | 'PutMetricAlarm' | 'DeleteAlarms'; names: string[] }> = [];
   private readonly putFailures = new Map<string, AwsCallError>();
 
@@ -35,11 +35,11 @@ export class InMemoryAlarms implements AlarmPort {
     }
   }
 
-  async putStatusAlarm(name: string, instanceId: string, tags: Tags): Promise<void> {
+  async putStatusAlarm(name: string, instanceId: string, metricName: string, tags: Tags): Promise<void> {
     this.calls.push({ action: 'PutMetricAlarm', names: [name] });
     const failure = this.putFailures.get(instanceId);
     if (failure) throw failure;
-    this.alarms.set(name, { instanceId, tags: { ...tags } });
+    this.alarms.set(name, { instanceId, metricName, tags: { ...tags } });
   }
 
   async deleteAlarms(names: string[]): Promise<void> {
