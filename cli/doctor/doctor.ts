@@ -294,6 +294,7 @@ function varsFor(fn: DeployedFunction, settings: DoctorSettings, stack: Stack): 
     function: fn.name,
     eventBus: fn.environment.EVENT_BUS_NAME ?? settings.eventBusName,
     passRole: examplePassRole(settings.passRoles),
+    ...(fn.environment.RECHECK_ROLE_ARN ? { recheckRole: fn.environment.RECHECK_ROLE_ARN } : {}),
   };
 }
 

@@ -13,7 +13,8 @@
  *
  * Templates in `resource` and in context values: ${partition} ${region} ${account}
  * ${managedBy} ${function} (the deployed function's name) ${eventBus} ${passRole} (a role
- * name that params.recoveryPassRoles admits) ${kmsKey} (a KMS key ARN, KMS_NEEDS only).
+ * name that params.recoveryPassRoles admits) ${recheckRole} (the recover function's scheduler
+ * role, from its RECHECK_ROLE_ARN) ${kmsKey} (a KMS key ARN, KMS_NEEDS only).
  */
 import { TAG } from '../../shared/domain/tags.js';
 
@@ -285,6 +286,37 @@ export const NEEDS: Record<FunctionKey, Need[]> = {
     describe('DescribeImages', "finds the lineage's newest good image"),
     describe('DescribeLaunchTemplateVersions', "reads the lineage's captured launch configuration"),
     describe('DescribeAddresses', "finds the lineage's Elastic IP"),
+    describe('DescribeInstanceStatus', 'reads the status checks again when a deferred recovery is due'),
+    {
+      action: 'ec2:RebootInstances',
+      resource: INSTANCE,
+      context: { [`aws:ResourceTag/${TAG.recover}`]: 'on-failure' },
+      why: 'reboots an instance whose instance status check failed, before it relaunches anything',
+    },
+    ...[TAG.rebootedAt, TAG.maintenanceSince].map((key) => ({
+      action: 'ec2:CreateTags',
+      resource: INSTANCE,
+      context: {
+        [`aws:ResourceTag/${TAG.recover}`]: 'on-failure',
+        [`aws:RequestTag/${key}`]: '2026-12-03T10:00:00.000Z',
+        'aws:TagKeys': [key],
+      },
+      why:
+        key === TAG.rebootedAt
+          ? 'records when it rebooted the instance (one reboot per wait)'
+          : 'records when it first saw the maintenance marker',
+    })),
+    ...['CreateSchedule', 'UpdateSchedule'].map((action) => ({
+      action: `scheduler:${action}`,
+      resource: 'arn:${partition}:scheduler:${region}:${account}:schedule/default/${managedBy}-recheck-' + EXAMPLE_INSTANCE,
+      why: 'schedules the recheck of a deferred recovery (a one-time schedule)',
+    })),
+    {
+      action: 'iam:PassRole',
+      resource: '${recheckRole}',
+      context: { 'iam:PassedToService': 'scheduler.amazonaws.com' },
+      why: 'lets the recheck schedule invoke the function as its scheduler role',
+    },
     ...markStatus('bad', 'marks an image bad after a crash loop of its replacements'),
     {
       action: 'ec2:RunInstances',
@@ -404,6 +436,8 @@ export interface Vars {
   function: string;
   eventBus: string;
   passRole: string;
+  /** The recover function's scheduler role (its RECHECK_ROLE_ARN); needed by the recover needs only. */
+  recheckRole?: string;
   kmsKey?: string;
 }
 

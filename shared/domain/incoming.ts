@@ -157,9 +157,11 @@ export const RecoveryTriggerEvent = z.discriminatedUnion('detail-type', [Instanc
 
 /**
  * A deferred recovery handed back at its due time by the one-time schedule recovery created
- * (shared/domain/recovery-deferral.ts): the alarm or Health signal that waited, and why.
+ * (shared/domain/recovery-deferral.ts): the alarm or Health signal that waited, and why. Its
+ * detail-type tells it apart from the events, as theirs do.
  */
 export const RecheckRequest = z.strictObject({
+  'detail-type': z.literal('Recovery Recheck'),
   recheck: z.strictObject({
     instanceId: z.string().regex(/^i-[0-9a-f]{8,17}$/, 'not an instance id'),
     signal: z.discriminatedUnion('kind', [
@@ -175,6 +177,11 @@ export const RecheckRequest = z.strictObject({
 });
 export type RecheckRequest = z.infer<typeof RecheckRequest>;
 
-/** What the recover function accepts: a trigger event, or a recheck at its due time. */
-export const RecoverInput = z.union([RecoveryTriggerEvent, RecheckRequest]);
+/** What the recover function accepts: a trigger event, or a recheck at its due time, told apart by detail-type. */
+export const RecoverInput = z.discriminatedUnion('detail-type', [
+  InstanceStateChangeEvent,
+  AlarmStateChangeEvent,
+  HealthEvent,
+  RecheckRequest,
+]);
 export type RecoverInput = z.infer<typeof RecoverInput>;

@@ -34,7 +34,7 @@ export interface RecoveryReport {
 
 /** What the recover function was given: a trigger event, or a deferred recovery at its due time. */
 export function recover(input: RecoverInput, deps: RecoveryDeps): Promise<RecoveryReport> {
-  return 'recheck' in input ? recoverAfterWaiting(input, deps) : recoverInstances(input, deps);
+  return input['detail-type'] === 'Recovery Recheck' ? recoverAfterWaiting(input, deps) : recoverInstances(input, deps);
 }
 
 /** One trigger may name several instances (an AWS Health event); each is recovered on its own. */
@@ -244,6 +244,7 @@ async function defer(
   if (signal.kind !== 'alarm' && signal.kind !== 'health') throw new Error(`a ${signal.kind} signal never waits`);
   const { recheck: _handedBack, ...waiting } = signal;
   const request: RecheckRequest = {
+    'detail-type': 'Recovery Recheck',
     recheck: {
       instanceId,
       signal:

@@ -39,6 +39,7 @@ const GATEWAYS = {
   ec2: { file: 'shared/aws/ec2-gateway.ts', className: 'Ec2Gateway', service: 'ec2' },
   events: { file: 'shared/aws/event-bus.ts', className: 'EventBusPublisher', service: 'events' },
   alarms: { file: 'shared/aws/cloudwatch-gateway.ts', className: 'CloudWatchGateway', service: 'cloudwatch' },
+  rechecks: { file: 'shared/aws/scheduler-gateway.ts', className: 'SchedulerGateway', service: 'scheduler' },
 } as const;
 type Port = keyof typeof GATEWAYS;
 
@@ -92,7 +93,7 @@ function operationsOf(port: Port, method: string): string[] {
 function portCallsOf(useCase: string): Array<{ port: Port; method: string }> {
   const text = source(`shared/use-cases/${useCase}.ts`);
   // `events` is also a local name for lists of events: only deps.events is the port.
-  const calls = [...text.matchAll(/\b(ec2|alarms)\.(\w+)\(|\bdeps\.(events)\.(\w+)\(/g)].map((m) => ({
+  const calls = [...text.matchAll(/\b(ec2|alarms|rechecks)\.(\w+)\(|\bdeps\.(events)\.(\w+)\(/g)].map((m) => ({
     port: (m[1] ?? m[3]) as Port,
     method: (m[2] ?? m[4])!,
   }));
@@ -180,6 +181,7 @@ describe('the needs list of doctor', () => {
         function: `ami-lifecycle-prod-${fn}`,
         eventBus: 'ami-lifecycle-prod',
         passRole: examplePassRole('app-*'),
+        recheckRole: 'arn:aws:iam::111122223333:role/ami-lifecycle-prod-RecoverSchedulerRole-X',
       };
       const needs = NEEDS[fn].map((n) => concrete(n, vars));
       const on = (action: string) => needs.filter((n) => n.action === action).map((n) => n.resource);
@@ -208,6 +210,7 @@ describe('the needs list of doctor', () => {
       function: 'f',
       eventBus: 'bus',
       passRole: examplePassRole('app-*'),
+      recheckRole: 'arn:aws-cn:iam::111122223333:role/ami-lifecycle-prod-RecoverSchedulerRole-X',
       kmsKey: 'arn:aws-cn:kms:cn-north-1:111122223333:key/k',
     };
     const createImage = NEEDS.bake.filter((n) => n.action === 'ec2:CreateImage').map((n) => concrete(n, vars));
@@ -217,9 +220,10 @@ describe('the needs list of doctor', () => {
       'arn:aws-cn:ec2:cn-north-1::snapshot/*',
     ]);
     expect(createImage[1]!.context['aws:RequestTag/ami-lifecycle:managed-by']).toBe('ami-lifecycle-prod');
-    const passRole = concrete(NEEDS.recover.find((n) => n.action === 'iam:PassRole')!, vars);
-    expect(passRole.resource).toBe('arn:aws-cn:iam::111122223333:role/app-example');
-    expect(passRole.context['iam:AssociatedResourceArn']).toBe('arn:aws-cn:ec2:cn-north-1:111122223333:instance/*');
+    const [scheduler, passRole] = NEEDS.recover.filter((n) => n.action === 'iam:PassRole').map((n) => concrete(n, vars));
+    expect(scheduler).toMatchObject({ resource: vars.recheckRole, context: { 'iam:PassedToService': 'scheduler.amazonaws.com' } });
+    expect(passRole!.resource).toBe('arn:aws-cn:iam::111122223333:role/app-example');
+    expect(passRole!.context['iam:AssociatedResourceArn']).toBe('arn:aws-cn:ec2:cn-north-1:111122223333:instance/*');
     const grant = concrete(KMS_NEEDS[0]!, vars);
     expect(grant).toMatchObject({
       action: 'kms:CreateGrant',

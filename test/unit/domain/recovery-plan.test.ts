@@ -13,6 +13,7 @@ import {
   type RecoveryPlan,
   type RecoveryPlanInput,
 } from '../../../shared/domain/recovery.js';
+import type { Recheck } from '../../../shared/domain/recovery-deferral.js';
 import { TAG, type Tags } from '../../../shared/domain/tags.js';
 
 /** The deferral settings' defaults (serverless.yml params). */
@@ -409,6 +410,26 @@ describe('planRecovery: failures that are no failures', () => {
     expect(plan).toEqual({
       action: 'skip',
       reason: `under maintenance: kernel upgrade (${TAG.maintenance}); a planned stopped relaunches nothing`,
+      record: { [TAG.maintenanceSince]: NOW.toISOString() },
+    });
+  });
+
+  it('records when it first saw the marker once only: an instance stamped already is not stamped again', () => {
+    // Prepare
+    const since = '2026-11-25T09:00:00.000Z';
+    const instance = failedInstance({
+      state: 'stopped',
+      stateReasonCode: 'Client.UserInitiatedShutdown',
+      tags: { ...OPT_IN, [TAG.recover]: 'always', [TAG.maintenance]: '', [TAG.maintenanceSince]: since },
+    });
+
+    // Act
+    const plan = planRecovery(planInput({ signal: stopped, instance }));
+
+    // Assess
+    expect(plan).toEqual({
+      action: 'skip',
+      reason: `under maintenance: (no value) (${TAG.maintenance}); a planned stopped relaunches nothing`,
     });
   });
 
@@ -427,7 +448,11 @@ describe('planRecovery: failures that are no failures', () => {
     const plan = planRecovery(planInput({ signal, instance }));
 
     // Assess
-    expect(plan).toEqual({ action: 'skip', reason: `under maintenance: CHG-1234 (${TAG.maintenance}); ${what} relaunches nothing` });
+    expect(plan).toEqual({
+      action: 'skip',
+      reason: `under maintenance: CHG-1234 (${TAG.maintenance}); ${what} relaunches nothing`,
+      record: { [TAG.maintenanceSince]: NOW.toISOString() },
+    });
   });
 
   it('skips an alarm that watches no status check', () => {
@@ -931,6 +956,213 @@ describe('planRecovery (properties)', () => {
         },
       ),
       { numRuns: 1000 },
+    );
+  });
+});
+
+// Issue 22, parts 3 and 4: recovery waits out a reboot, its own or a bake's, instead of relaunching.
+describe('planRecovery: waiting out a reboot', () => {
+  const running = (tags: Tags = OPT_IN) => failedInstance({ state: 'running', stateReasonCode: undefined, tags });
+  const alarmOn = (metric: string, recheck?: Recheck): FailureSignal => ({
+    kind: 'alarm',
+    instanceId: FAILED,
+    alarmName: `web-${metric}`,
+    metric,
+    ...(recheck ? { recheck } : {}),
+  });
+  const retirement: FailureSignal = { kind: 'health', instanceId: FAILED, eventTypeCode: 'AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED' };
+  /** A bake of FAILED `minutes` ago with reboot=true. */
+  const rebootingBake = (minutes: number, instanceId = FAILED): ImageView => {
+    const i = image('ami-00000009', minutes / 60, 'pending', 'pending');
+    return { ...i, tags: { ...i.tags, [TAG.sourceInstance]: instanceId, [TAG.reboot]: 'true' }, sourceInstanceId: instanceId };
+  };
+
+  it('answers a failing instance check with a reboot, and looks again after the wait', () => {
+    // Act
+    const plan = planRecovery(planInput({ signal: alarmOn('StatusCheckFailed_Instance'), instance: running() }));
+
+    // Assess
+    expect(plan).toMatchObject({ action: 'defer', cause: 'reboot', reboot: true, since: NOW, until: minutesAgo(-15) });
+    expect((plan as { reason: string }).reason).toMatch(/its instance check failed, so it is rebooted first/);
+  });
+
+  it.each(['StatusCheckFailed_System', 'StatusCheckFailed'])('relaunches at once on %s: the host, or a check it cannot tell', (metric) => {
+    // Act
+    const plan = planRecovery(planInput({ signal: alarmOn(metric), instance: running() }));
+
+    // Assess
+    expect(plan).toMatchObject({ action: 'relaunch', spec: { imageId: 'ami-00000003' } });
+  });
+
+  it('reboots once per wait: an instance-check ALARM while its reboot is under way waits for the same recheck', () => {
+    // Prepare
+    const instance = running({ ...OPT_IN, [TAG.rebootedAt]: minutesAgo(5).toISOString() });
+
+    // Act
+    const plan = planRecovery(planInput({ signal: alarmOn('StatusCheckFailed_Instance'), instance }));
+
+    // Assess
+    expect(plan).toMatchObject({ action: 'defer', cause: 'reboot', reboot: false, since: minutesAgo(5), until: minutesAgo(-10) });
+  });
+
+  it('reboots again when its last reboot is older than the wait: a new failure, not the same one', () => {
+    // Prepare
+    const instance = running({ ...OPT_IN, [TAG.rebootedAt]: minutesAgo(16).toISOString() });
+
+    // Act
+    const plan = planRecovery(planInput({ signal: alarmOn('StatusCheckFailed_Instance'), instance }));
+
+    // Assess
+    expect(plan).toMatchObject({ action: 'defer', reboot: true, until: minutesAgo(-15) });
+  });
+
+  it('relaunches at its recheck when the instance check still fails', () => {
+    // Prepare
+    const recheck = { cause: 'reboot' as const, since: minutesAgo(15).toISOString(), until: NOW.toISOString() };
+
+    // Act
+    const plan = planRecovery(
+      planInput({
+        signal: alarmOn('StatusCheckFailed_Instance', recheck),
+        instance: running({ ...OPT_IN, [TAG.rebootedAt]: recheck.since }),
+        statusChecks: { system: 'ok', instance: 'impaired' },
+      }),
+    );
+
+    // Assess
+    expect(plan).toMatchObject({ action: 'relaunch', spec: { imageId: 'ami-00000003' } });
+  });
+
+  it.each([
+    [{ system: 'ok', instance: 'ok' }, 'system ok, instance ok'],
+    [{ system: 'ok', instance: 'initializing' }, 'system ok, instance initializing'],
+    [undefined, 'no status: the instance is not running'],
+  ])('skips at its recheck when the check no longer fails (%j), and says so', (statusChecks, seen) => {
+    // Prepare
+    const recheck = { cause: 'reboot' as const, since: minutesAgo(15).toISOString(), until: NOW.toISOString() };
+
+    // Act
+    const plan = planRecovery(planInput({ signal: alarmOn('StatusCheckFailed_Instance', recheck), instance: running(), statusChecks }));
+
+    // Assess
+    expect(plan).toEqual({
+      action: 'skip',
+      reason: expect.stringContaining(`alarm web-StatusCheckFailed_Instance: the status checks no longer fail after the reboot (${seen})`),
+    });
+  });
+
+  it.each([
+    ['an instance-check alarm', alarmOn('StatusCheckFailed_Instance')],
+    ['a system-check alarm', alarmOn('StatusCheckFailed_System')],
+    ['a Health event', retirement],
+  ])('holds %s while a bake with reboot=true reboots the instance, until the window ends', (_what, signal) => {
+    // Act
+    const plan = planRecovery(planInput({ signal, instance: running(), images: [...IMAGES, rebootingBake(5)] }));
+
+    // Assess
+    expect(plan).toMatchObject({ action: 'defer', cause: 'bake-reboot', reboot: false, since: minutesAgo(5), until: minutesAgo(-15) });
+    expect((plan as { reason: string }).reason).toMatch(/while the bake of ami-00000009 \(reboot=true\) reboots the instance/);
+  });
+
+  it("handles a stop or termination during a bake's reboot as always: only alarms and Health events wait", () => {
+    // Act
+    const plan = planRecovery(planInput({ signal: terminated, images: [...IMAGES, rebootingBake(5)] }));
+
+    // Assess
+    expect(plan).toMatchObject({ action: 'relaunch' });
+  });
+
+  it.each([
+    ['the window has passed', rebootingBake(21)],
+    ['the bake was of another instance', rebootingBake(5, 'i-0bbbbbbbbbbbbbbbb')],
+    ['the bake did not reboot', image('ami-00000009', 5 / 60, 'pending', 'pending')],
+  ])('does not wait when %s', (_why, bake) => {
+    // Act
+    const plan = planRecovery(planInput({ signal: alarmOn('StatusCheckFailed_System'), instance: running(), images: [...IMAGES, bake] }));
+
+    // Assess
+    expect(plan).toMatchObject({ action: 'relaunch' });
+  });
+
+  it("relaunches a Health event at its recheck after the bake's window: the hardware is still going away", () => {
+    // Prepare
+    const recheck = { cause: 'bake-reboot' as const, since: minutesAgo(20).toISOString(), until: NOW.toISOString() };
+
+    // Act
+    const plan = planRecovery(
+      planInput({ signal: { ...retirement, recheck }, instance: running(), images: [...IMAGES, rebootingBake(20)] }),
+    );
+
+    // Assess
+    expect(plan).toMatchObject({ action: 'relaunch' });
+  });
+
+  it('never reboots a fresh replacement whose instance check fails: its image is to blame, and the next one launches from the older', () => {
+    // Prepare
+    const replacement = failedInstance({
+      state: 'running',
+      stateReasonCode: undefined,
+      imageId: 'ami-00000003',
+      launchTime: minutesAgo(5),
+      tags: { ...OPT_IN, [TAG.replaces]: 'i-0aaaaaaaaaaaaaaaa' },
+    });
+
+    // Act
+    const plan = planRecovery(planInput({ signal: alarmOn('StatusCheckFailed_Instance'), instance: replacement }));
+
+    // Assess
+    expect(plan).toMatchObject({ action: 'relaunch', markBad: 'ami-00000003', spec: { imageId: 'ami-00000002' } });
+  });
+
+  const signalArb: fc.Arbitrary<FailureSignal> = fc.oneof(
+    fc.record({
+      kind: fc.constant('alarm' as const),
+      instanceId: fc.constant(FAILED),
+      alarmName: fc.constant('web-status'),
+      metric: fc.constantFrom('StatusCheckFailed', 'StatusCheckFailed_System', 'StatusCheckFailed_Instance', 'CPUUtilization'),
+      recheck: fc.option(
+        fc.record({
+          cause: fc.constantFrom('reboot' as const, 'bake-reboot' as const),
+          since: fc.constant(minutesAgo(15).toISOString()),
+          until: fc.constant(NOW.toISOString()),
+        }),
+        { nil: undefined },
+      ),
+    }),
+    fc.constantFrom<FailureSignal>(retirement, terminated, stopped, { kind: 'manual', instanceId: FAILED }),
+  );
+  const checkArb = fc.constantFrom('ok', 'impaired', 'initializing', 'insufficient-data');
+
+  it('waits only for an alarm or a Health event, never twice, never past its bound, and reboots only for the instance check', () => {
+    fc.assert(
+      fc.property(
+        signalArb,
+        fc.option(fc.integer({ min: 0, max: 40 }), { nil: undefined }),
+        fc.option(fc.integer({ min: 0, max: 40 }), { nil: undefined }),
+        fc.option(fc.record({ system: checkArb, instance: checkArb }), { nil: undefined }),
+        (signal, bakeMinutesAgo, rebootedMinutesAgo, statusChecks) => {
+          // Prepare
+          const tags = {
+            ...OPT_IN,
+            ...(rebootedMinutesAgo === undefined ? {} : { [TAG.rebootedAt]: minutesAgo(rebootedMinutesAgo).toISOString() }),
+          };
+          const images = bakeMinutesAgo === undefined ? IMAGES : [...IMAGES, rebootingBake(bakeMinutesAgo)];
+
+          // Act
+          const plan = planRecovery(planInput({ signal, instance: running(tags), images, statusChecks }));
+
+          // Assess
+          if (plan.action !== 'defer') return;
+          expect(signal.kind === 'alarm' || signal.kind === 'health').toBe(true);
+          expect('recheck' in signal && signal.recheck).toBeFalsy();
+          expect(plan.until.getTime()).toBeGreaterThan(NOW.getTime());
+          expect(plan.until.getTime() - NOW.getTime()).toBeLessThanOrEqual(
+            Math.max(DEFERRAL.instanceCheckWaitMinutes, DEFERRAL.bakeRebootWindowMinutes) * 60_000,
+          );
+          if (plan.reboot) expect(signal.kind === 'alarm' && signal.metric).toBe('StatusCheckFailed_Instance');
+          if (plan.reboot) expect(plan.cause).toBe('reboot');
+        },
+      ),
     );
   });
 });

@@ -23,6 +23,9 @@ const saved = vi.hoisted(() => {
     MANAGED_BY: 'ami-lifecycle-dev',
     EVENT_BUS_NAME: 'ami-lifecycle-dev',
     SCHEDULES: 'nightly,weekly',
+    RECHECK_FUNCTION_ARN: 'arn:aws:lambda:us-east-1:123456789012:function:ami-lifecycle-dev-recover',
+    RECHECK_ROLE_ARN: 'arn:aws:iam::123456789012:role/recover-scheduler',
+    RECHECK_DEAD_LETTER_ARN: 'arn:aws:sqs:us-east-1:123456789012:ami-lifecycle-dev-recover-dlq',
     POWERTOOLS_SERVICE_NAME: 'ami-lifecycle',
     POWERTOOLS_LOG_LEVEL: 'DEBUG',
   };
@@ -42,7 +45,7 @@ import { DETAIL_SCHEMAS, EVENT_SOURCE, type DetailType } from '../../../shared/d
 import {
   AmiStateChangeEvent,
   BakeRequestedEvent,
-  RecoveryTriggerEvent,
+  RecoverInput,
   RotationRequest,
   ScheduledRun,
   StatusAlarmsRequest,
@@ -111,7 +114,7 @@ const TARGETS: Record<FunctionName, Target> = {
   },
   recover: {
     handler: recover as Handler,
-    schema: RecoveryTriggerEvent,
+    schema: RecoverInput,
     answered: (r) => {
       for (const o of outcomes(r))
         expect(o).toMatchObject({ instanceId: expect.stringMatching(/^i-/), action: expect.any(String), reason: expect.any(String) });

@@ -12,7 +12,7 @@ import {
   BakeRequestedEvent,
   HealthEvent,
   InstanceStateChangeEvent,
-  RecoveryTriggerEvent,
+  RecoverInput,
   RotationRequest,
   ScheduledRun,
   StatusAlarmsRequest,
@@ -40,7 +40,7 @@ const FUNCTION_SCHEMAS: Record<FunctionName, z.ZodType> = {
   imageState: AmiStateChangeEvent,
   rotate: RotationRequest,
   statusAlarms: StatusAlarmsRequest,
-  recover: RecoveryTriggerEvent,
+  recover: RecoverInput,
 };
 const ALL_SCHEMAS: Record<string, z.ZodType> = {
   ...FUNCTION_SCHEMAS,

@@ -17,6 +17,8 @@ const ROTATION_DEFAULTS = {
 const RECOVERY_DEFAULTS = {
   maxRelaunchesPerHour: 3,
   crashLoopGraceMinutes: 30,
+  instanceCheckWaitMinutes: 15,
+  bakeRebootWindowMinutes: 20,
   terminateReplaced: false,
   dryRun: false,
   runningWaitSeconds: 180,

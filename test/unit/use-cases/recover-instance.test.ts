@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { InstanceRelaunched, RecoveryFailed, RecoveryGaveUp, RecoverySkipped, RelaunchPlanned } from '../../../shared/domain/events.js';
-import { RecoveryTriggerEvent } from '../../../shared/domain/incoming.js';
+import { RecheckRequest, RecoveryTriggerEvent } from '../../../shared/domain/incoming.js';
 import { launchTemplateName, replacementToken, type StoredLaunchConfig } from '../../../shared/domain/launch.js';
 import type { RecoveryTrigger } from '../../../shared/domain/recovery.js';
 import { TAG } from '../../../shared/domain/tags.js';
 import { AwsCallError } from '../../../shared/use-cases/errors.js';
-import { recoverInstances } from '../../../shared/use-cases/recover-instance.js';
+import { recover, recoverInstances } from '../../../shared/use-cases/recover-instance.js';
 import type { RecoveryEc2 } from '../../../shared/use-cases/ec2-ports.js';
 import type { EventPort, RecoveryDeps } from '../../../shared/use-cases/ports.js';
 import {
@@ -46,7 +46,7 @@ function stateChange(instanceId: string, state: 'stopped' | 'terminated' | 'runn
   });
 }
 
-function alarm(instanceId: string, value = 'ALARM'): RecoveryTrigger {
+function alarm(instanceId: string, value = 'ALARM', metric = 'StatusCheckFailed'): RecoveryTrigger {
   const e = sample('alarm-status-check-failed') as { detail: Record<string, unknown> };
   return RecoveryTriggerEvent.parse({
     ...e,
@@ -56,7 +56,7 @@ function alarm(instanceId: string, value = 'ALARM'): RecoveryTrigger {
       alarmName: `${STACK}-status-${instanceId}`,
       state: { value },
       configuration: {
-        metrics: [{ metricStat: { metric: { namespace: 'AWS/EC2', name: 'StatusCheckFailed', dimensions: { InstanceId: instanceId } } } }],
+        metrics: [{ metricStat: { metric: { namespace: 'AWS/EC2', name: metric, dimensions: { InstanceId: instanceId } } } }],
       },
     },
   });
@@ -245,6 +245,8 @@ const FAULTABLE = [
   'associateAddress',
   'tagResources',
   'terminateInstance',
+  'describeStatusChecks',
+  'rebootInstance',
 ] as const;
 
 /**
@@ -272,7 +274,10 @@ function faulty(w: World<RecoveryEc2>, k: number, when: 'before' | 'after'): { d
     },
   });
   const events: EventPort = { publish: wrap('publish', (e: Parameters<EventPort['publish']>[0]) => w.bus.publish(e)) };
-  return { deps: { ...w.deps, ec2, events }, count: () => n };
+  const rechecks = {
+    scheduleOnce: wrap('scheduleOnce', (name: string, at: Date, input: unknown) => w.rechecks.scheduleOnce(name, at, input)),
+  };
+  return { deps: { ...w.deps, ec2, events, rechecks }, count: () => n };
 }
 
 // ---- the tests ---------------------------------------------------------------------------------
@@ -1371,4 +1376,193 @@ describe('recoverInstances: metrics', () => {
       }
     },
   );
+});
+
+// Issue 22, parts 3 and 4: an instance check failing is answered with a reboot and a recheck; a
+// bake's reboot holds alarms and Health events; neither ever launches twice.
+describe('recoverInstances: waiting out a reboot', () => {
+  const instanceCheck = () => alarm(FAILED, 'ALARM', 'StatusCheckFailed_Instance');
+  const running = (w: World<RecoveryEc2>, extraTags: Record<string, string> = {}) =>
+    arrange(w, { state: 'running', reasonCode: undefined, eip: 'none', extraTags });
+  /** The rechecks due at `at`, handed to the function as Scheduler would. */
+  const fireDue = async (w: World<RecoveryEc2>, at: Date) => {
+    w.clock.now = at;
+    const reports = [];
+    for (const input of w.rechecks.takeDue(at)) reports.push(await recover(RecheckRequest.parse(input), w.deps));
+    return reports;
+  };
+  const DUE = new Date(NOW.getTime() + 15 * MINUTE);
+
+  it('reboots an instance whose instance check failed, schedules its recheck, and launches nothing yet', async () => {
+    // Prepare
+    const w = world();
+    running(w);
+
+    // Act
+    const report = await recoverInstances(instanceCheck(), w.deps);
+
+    // Assess
+    expect(report.outcomes).toEqual([
+      { instanceId: FAILED, action: 'deferred', until: DUE.toISOString(), rebooted: true, reason: expect.stringMatching(/rebooted first/) },
+    ]);
+    const instance = w.account.instances.get(FAILED)!;
+    expect(instance.reboots).toBe(1);
+    expect(instance.tags[TAG.rebootedAt]).toBe(NOW.toISOString());
+    expect([...w.rechecks.schedules.keys()]).toEqual([`${STACK}-recheck-${FAILED}`]);
+    expect(w.rechecks.schedules.get(`${STACK}-recheck-${FAILED}`)!.at).toEqual(DUE);
+    expect(replacementsOf(w, FAILED)).toEqual([]);
+    expect(w.bus.ofType('RecoveryDeferred')).toEqual([
+      expect.objectContaining({
+        instanceId: FAILED,
+        lineage: 'web',
+        trigger: 'alarm',
+        cause: 'reboot',
+        rebooted: true,
+        until: DUE.toISOString(),
+      }),
+    ]);
+    expect(w.metrics.records).toContainEqual({ name: 'RecoveriesDeferred', unit: 'Count', value: 1 });
+  });
+
+  it('relaunches at the recheck when the instance check still fails, exactly once', async () => {
+    // Prepare
+    const w = world();
+    const a = running(w);
+    await recoverInstances(instanceCheck(), w.deps);
+    a.instance!.statusChecks = { system: 'ok', instance: 'impaired' };
+
+    // Act
+    const [report] = await fireDue(w, DUE);
+
+    // Assess
+    const replacements = replacementsOf(w, FAILED);
+    expect(replacements).toHaveLength(1);
+    expect(replacements[0]!.imageId).toBe(a.newest.imageId);
+    expect(report!.outcomes).toEqual([expect.objectContaining({ action: 'relaunched', resumed: false })]);
+    expect(w.bus.ofType('InstanceRelaunched')).toEqual([expect.objectContaining({ trigger: 'alarm', secondsToLaunch: 5 + 15 * 60 })]);
+    expect(w.rechecks.schedules.size).toBe(0);
+  });
+
+  it('launches nothing at the recheck when the reboot cleared the check: RecoverySkipped says so', async () => {
+    // Prepare
+    const w = world();
+    running(w);
+    await recoverInstances(instanceCheck(), w.deps);
+
+    // Act
+    const [report] = await fireDue(w, DUE);
+
+    // Assess
+    expect(replacementsOf(w, FAILED)).toEqual([]);
+    expect(report!.outcomes).toEqual([expect.objectContaining({ action: 'skipped' })]);
+    expect(w.bus.ofType('RecoverySkipped').map((e) => e.reason)).toEqual([
+      expect.stringMatching(/the status checks no longer fail after the reboot \(system ok, instance ok\)/),
+    ]);
+  });
+
+  it('reboots once and keeps one recheck when the ALARM comes three times', async () => {
+    // Prepare
+    const w = world();
+    const a = running(w);
+
+    // Act
+    const reports = [];
+    for (let i = 0; i < 3; i++) reports.push(await recoverInstances(instanceCheck(), w.deps));
+    a.instance!.statusChecks = { system: 'ok', instance: 'impaired' };
+    await fireDue(w, DUE);
+
+    // Assess
+    expect(a.instance!.reboots).toBe(1);
+    expect(reports.map((r) => r.outcomes[0]!.action)).toEqual(['deferred', 'deferred', 'deferred']);
+    expect(w.bus.ofType('RecoveryDeferred').map((e) => [e.rebooted, e.until])).toEqual([
+      [true, DUE.toISOString()],
+      [false, DUE.toISOString()],
+      [false, DUE.toISOString()],
+    ]);
+    expect(replacementsOf(w, FAILED)).toHaveLength(1);
+  });
+
+  it.each(['before', 'after'] as const)(
+    'never reboots twice nor launches early when any one call fails %s doing its work and the ALARM comes again',
+    async (when) => {
+      // Prepare: a clean run's calls (the reads, the schedule, the tag, the reboot, the event)
+      const clean = world();
+      running(clean);
+      const counting = faulty(clean, 0, when);
+      await recoverInstances(instanceCheck(), counting.deps);
+      expect(counting.count()).toBe(8);
+
+      for (let k = 1; k <= counting.count(); k++) {
+        const w = world();
+        const a = running(w);
+
+        // Act: the k-th call fails, the event comes again; at the due time the check still fails
+        await expect(recoverInstances(instanceCheck(), faulty(w, k, when).deps), `k=${k}`).rejects.toMatchObject({ retryable: true });
+        const retry = await recoverInstances(instanceCheck(), w.deps);
+        a.instance!.statusChecks = { system: 'ok', instance: 'impaired' };
+        await fireDue(w, DUE);
+
+        // Assess: at most one reboot, the recheck kept, one replacement after the wait
+        expect(retry.outcomes[0]!.action, `k=${k}`).toBe('deferred');
+        expect(a.instance!.reboots ?? 0, `k=${k}`).toBeLessThanOrEqual(1);
+        expect(replacementsOf(w, FAILED), `k=${k}`).toHaveLength(1);
+      }
+    },
+  );
+
+  it('plans in a dry run: it schedules the recheck but reboots nothing', async () => {
+    // Prepare
+    const w = worldOf(recoveryEc2, { recovery: { dryRun: true } });
+    const a = running(w);
+
+    // Act
+    const report = await recoverInstances(instanceCheck(), w.deps);
+
+    // Assess
+    expect(report.outcomes).toEqual([expect.objectContaining({ action: 'deferred', rebooted: false })]);
+    expect(a.instance!.reboots).toBeUndefined();
+    expect(a.instance!.tags[TAG.rebootedAt]).toBeUndefined();
+    expect(w.rechecks.schedules.size).toBe(1);
+  });
+
+  it("holds a system-check ALARM during a bake's reboot, then relaunches at its end if the check still fails", async () => {
+    // Prepare: tonight's bake (reboot=true) started five minutes ago
+    const w = world();
+    const a = running(w);
+    w.account.addImage({
+      name: `${STACK}/web/nightly/2026-11-26-b`,
+      state: 'pending',
+      creationDate: new Date(NOW.getTime() - 5 * MINUTE).toISOString(),
+      sourceInstanceId: FAILED,
+      tags: { [TAG.managedBy]: STACK, [TAG.lineage]: 'web', [TAG.sourceInstance]: FAILED, [TAG.status]: 'pending', [TAG.reboot]: 'true' },
+    });
+    const end = new Date(NOW.getTime() + 15 * MINUTE);
+
+    // Act
+    const held = await recoverInstances(alarm(FAILED, 'ALARM', 'StatusCheckFailed_System'), w.deps);
+    a.instance!.statusChecks = { system: 'impaired', instance: 'ok' };
+    await fireDue(w, end);
+
+    // Assess
+    expect(held.outcomes).toEqual([expect.objectContaining({ action: 'deferred', rebooted: false, until: end.toISOString() })]);
+    expect(a.instance!.reboots).toBeUndefined();
+    expect(w.bus.ofType('RecoveryDeferred')).toEqual([expect.objectContaining({ cause: 'bake-reboot' })]);
+    expect(replacementsOf(w, FAILED)).toHaveLength(1);
+  });
+
+  it('records when it first saw the maintenance marker, once, and never fails the skip over it', async () => {
+    // Prepare
+    const w = world();
+    const a = running(w, { [TAG.maintenance]: 'CHG-1' });
+
+    // Act
+    await recoverInstances(instanceCheck(), w.deps);
+    w.clock.now = new Date(NOW.getTime() + 60 * MINUTE);
+    await recoverInstances(instanceCheck(), w.deps);
+
+    // Assess
+    expect(a.instance!.tags[TAG.maintenanceSince]).toBe(NOW.toISOString());
+    expect(a.instance!.reboots).toBeUndefined();
+    expect(w.bus.ofType('RecoverySkipped')).toHaveLength(2);
+  });
 });
