@@ -8,7 +8,7 @@ import { MAX_TAGS_PER_RESOURCE } from './launch.js';
 import { capacityOwnerOf, recoverModeOf } from './recovery.js';
 import type { RotationImage, RotationPlan } from './retention.js';
 import type { Period } from './schedule.js';
-import { parseInstancePolicy, TAG, type RecoverMode } from './tags.js';
+import { parseInstancePolicy, TAG, type RecoverMode, type Tags } from './tags.js';
 
 export interface LineageStatus {
   lineage: string;
@@ -112,6 +112,27 @@ function lineageTagMissing(instance: InstanceSummary): string | undefined {
   return `lineage tag not on the instance: ${why}; recovery and rotation find its lineage from its images`;
 }
 
+/** A marker left on for longer than this is probably forgotten: recovery is off for the instance meanwhile. */
+const MAINTENANCE_WARN_HOURS = 24;
+
+/**
+ * The maintenance marker, with how long it has been on: from `maintenance-since`, which the
+ * operator may set with the marker and recovery writes the first time the marker holds a trigger.
+ */
+function maintenanceProblem(tags: Tags, now: Date): string | undefined {
+  const value = tags[TAG.maintenance];
+  if (value === undefined) return undefined;
+  const stamp = tags[TAG.maintenanceSince];
+  const since = stamp ? new Date(stamp) : undefined;
+  const hours = since && Number.isFinite(since.getTime()) ? Math.max(0, (now.getTime() - since.getTime()) / 3_600_000) : undefined;
+  const howLong =
+    hours === undefined
+      ? `since a time not recorded (${TAG.maintenanceSince})`
+      : `for ${hours < 48 ? `${Math.floor(hours)} h` : `${Math.floor(hours / 24)} d`} (since ${since!.toISOString()})`;
+  const warning = hours !== undefined && hours > MAINTENANCE_WARN_HOURS ? '; over a day: remove the marker if the work is done' : '';
+  return `under maintenance (${value || 'no value'}) ${howLong}: recovery relaunches nothing until ${TAG.maintenance} is removed${warning}`;
+}
+
 function summariseLineage(
   lineage: string,
   images: RotationImage[],
@@ -140,10 +161,8 @@ function summariseLineage(
   const untagged = current && images.length > 0 ? lineageTagMissing(current) : undefined;
   if (untagged) problems.push(untagged);
   const owner = current ? capacityOwnerOf(current.tags) : undefined;
-  const maintenance = current?.tags[TAG.maintenance];
-  if (maintenance !== undefined) {
-    problems.push(`under maintenance (${maintenance || 'no value'}): recovery relaunches nothing until ${TAG.maintenance} is removed`);
-  }
+  const maintenance = current ? maintenanceProblem(current.tags, now) : undefined;
+  if (maintenance) problems.push(maintenance);
   const without = current?.tags[TAG.launchedWithout];
   if (without) problems.push(`relaunched without its ${without}: deleted since the bake; give it back by hand if it is needed`);
   if (current) {

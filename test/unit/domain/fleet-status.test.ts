@@ -57,6 +57,40 @@ describe('summariseFleet', () => {
     expect(rows.get('typo')).toEqual([expect.stringMatching(/^invalid tag ami-lifecycle:reboot=maybe: /)]);
   });
 
+  // Issue 22, part 3: status shows an instance under maintenance, for how long, and warns past a day.
+  it.each([
+    [
+      {},
+      'under maintenance (CHG-1) since a time not recorded (ami-lifecycle:maintenance-since): recovery relaunches nothing until ami-lifecycle:maintenance is removed',
+    ],
+    [
+      { [TAG.maintenanceSince]: hoursAgo(3).toISOString() },
+      `under maintenance (CHG-1) for 3 h (since ${hoursAgo(3).toISOString()}): recovery relaunches nothing until ami-lifecycle:maintenance is removed`,
+    ],
+    [
+      { [TAG.maintenanceSince]: hoursAgo(24).toISOString() },
+      `under maintenance (CHG-1) for 24 h (since ${hoursAgo(24).toISOString()}): recovery relaunches nothing until ami-lifecycle:maintenance is removed`,
+    ],
+    [
+      { [TAG.maintenanceSince]: hoursAgo(25).toISOString() },
+      `under maintenance (CHG-1) for 25 h (since ${hoursAgo(25).toISOString()}): recovery relaunches nothing until ami-lifecycle:maintenance is removed; over a day: remove the marker if the work is done`,
+    ],
+    [
+      { [TAG.maintenanceSince]: hoursAgo(24 * 9 + 5).toISOString() },
+      `under maintenance (CHG-1) for 9 d (since ${hoursAgo(24 * 9 + 5).toISOString()}): recovery relaunches nothing until ami-lifecycle:maintenance is removed; over a day: remove the marker if the work is done`,
+    ],
+    [{ [TAG.maintenanceSince]: 'soon' }, expect.stringContaining('since a time not recorded')],
+  ])('shows an instance under maintenance with how long it has been on (%j)', (since, problem) => {
+    // Prepare
+    const tags = { ...WEB, [TAG.maintenance]: 'CHG-1', ...since };
+
+    // Act
+    const [row] = summariseFleet(input([image('ami-3', 'web', 10)], [instance('i-0aaaaaaaaaaaaaaaa', tags)]));
+
+    // Assess
+    expect(row!.problems).toEqual([problem]);
+  });
+
   // Issue 21: an instance at EC2's 50-tag limit never gets its lineage tag; status says so.
   it('reports a baked instance without its lineage tag, and why: 50 tags, or a refused write', () => {
     // Prepare: two baked instances whose lineage is their own id; one at the limit
