@@ -9,6 +9,7 @@ import {
   type DescribeAlarmsCommandInput,
 } from '@aws-sdk/client-cloudwatch';
 import { CloudWatchGateway } from '../../../shared/aws/cloudwatch-gateway.js';
+import { STATUS_CHECKS, statusAlarmName } from '../../../shared/domain/status-alarms.js';
 import { TAG } from '../../../shared/domain/tags.js';
 import { AwsCallError } from '../../../shared/use-cases/errors.js';
 import { awsError, collect } from './support.js';
@@ -91,13 +92,16 @@ describe('CloudWatchGateway.listAlarmNames', () => {
 });
 
 describe('CloudWatchGateway.putStatusAlarm', () => {
-  it('puts the status-check alarm on the instance, with its tags', async () => {
+  it.each([
+    ['system', 'StatusCheckFailed_System'],
+    ['instance', 'StatusCheckFailed_Instance'],
+  ] as const)('puts the %s-check alarm on the instance, on the metric given, with its tags', async (check, metricName) => {
     // Prepare
     cloudwatchMock.on(PutMetricAlarmCommand).resolves({});
-    const name = `${PREFIX}${INSTANCE_ID}`;
+    const name = statusAlarmName(STACK, INSTANCE_ID, check);
 
     // Act
-    await gateway().putStatusAlarm(name, INSTANCE_ID, { [TAG.managedBy]: STACK, Team: 'web' });
+    await gateway().putStatusAlarm(name, INSTANCE_ID, metricName, { [TAG.managedBy]: STACK, Team: 'web' });
 
     // Assess
     expect(cloudwatchMock).toHaveReceivedCommandTimes(PutMetricAlarmCommand, 1);
@@ -106,7 +110,7 @@ describe('CloudWatchGateway.putStatusAlarm', () => {
       AlarmName: name,
       AlarmDescription: expect.stringContaining(INSTANCE_ID),
       Namespace: 'AWS/EC2',
-      MetricName: 'StatusCheckFailed',
+      MetricName: metricName,
       Dimensions: [{ Name: 'InstanceId', Value: INSTANCE_ID }],
       Statistic: 'Maximum',
       Period: 60,
@@ -121,12 +125,34 @@ describe('CloudWatchGateway.putStatusAlarm', () => {
     });
   });
 
+  it('says in each alarm’s description what its ALARM does: the system check relaunches, the instance check reboots first', async () => {
+    // Prepare
+    cloudwatchMock.on(PutMetricAlarmCommand).resolves({});
+
+    // Act
+    await gateway().putStatusAlarm(statusAlarmName(STACK, INSTANCE_ID, 'system'), INSTANCE_ID, STATUS_CHECKS.system, {});
+    await gateway().putStatusAlarm(statusAlarmName(STACK, INSTANCE_ID, 'instance'), INSTANCE_ID, STATUS_CHECKS.instance, {});
+
+    // Assess: the description fits 255 characters, the limit of older revisions of the API reference (botocore's model says 1,024):
+    // PutMetricAlarm, https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html
+    const [system = '', instance = ''] = cloudwatchMock
+      .commandCalls(PutMetricAlarmCommand)
+      .map((c) => c.args[0].input.AlarmDescription ?? '');
+    expect(system).toMatch(/^StatusCheckFailed_System of i-0123456789abcdef0: ALARM relaunches it from its last good AMI/);
+    expect(system).not.toMatch(/reboot/);
+    expect(instance).toMatch(/^StatusCheckFailed_Instance of i-0123456789abcdef0: ALARM reboots it, then relaunches it/);
+    for (const description of [system, instance]) {
+      expect(description).toContain('ami-lifecycle');
+      expect(description.length).toBeLessThanOrEqual(255);
+    }
+  });
+
   it('sets no alarm actions: the ALARM state reaches recovery through EventBridge, not through an action', async () => {
     // Prepare
     cloudwatchMock.on(PutMetricAlarmCommand).resolves({});
 
     // Act
-    await gateway().putStatusAlarm(`${PREFIX}${INSTANCE_ID}`, INSTANCE_ID, {});
+    await gateway().putStatusAlarm(statusAlarmName(STACK, INSTANCE_ID, 'system'), INSTANCE_ID, STATUS_CHECKS.system, {});
 
     // Assess
     const input = cloudwatchMock.commandCalls(PutMetricAlarmCommand)[0]!.args[0].input;
@@ -148,7 +174,7 @@ describe('CloudWatchGateway.putStatusAlarm', () => {
 
     // Act
     const thrown = await gateway()
-      .putStatusAlarm(`${PREFIX}${INSTANCE_ID}`, INSTANCE_ID, { [TAG.managedBy]: STACK })
+      .putStatusAlarm(statusAlarmName(STACK, INSTANCE_ID, 'instance'), INSTANCE_ID, STATUS_CHECKS.instance, { [TAG.managedBy]: STACK })
       .catch((e: unknown) => e);
 
     // Assess

@@ -21,10 +21,10 @@ export class InMemoryAlarms implements AlarmPort {
 
   constructor(private readonly pageSize = 100) {}
 
-  /** PutMetricAlarm for this instance's alarm fails with `error` (until cleared with undefined). */
-  failPut(instanceId: string, error: AwsCallError | undefined): void {
-    if (error) this.putFailures.set(instanceId, error);
-    else this.putFailures.delete(instanceId);
+  /** PutMetricAlarm for both alarms of this instance, or for the one alarm of this name, fails with `error` (until cleared with undefined). */
+  failPut(instanceIdOrName: string, error: AwsCallError | undefined): void {
+    if (error) this.putFailures.set(instanceIdOrName, error);
+    else this.putFailures.delete(instanceIdOrName);
   }
 
   async *listAlarmNames(prefix: string): AsyncIterable<string[]> {
@@ -37,7 +37,7 @@ export class InMemoryAlarms implements AlarmPort {
 
   async putStatusAlarm(name: string, instanceId: string, metricName: string, tags: Tags): Promise<void> {
     this.calls.push({ action: 'PutMetricAlarm', names: [name] });
-    const failure = this.putFailures.get(instanceId);
+    const failure = this.putFailures.get(name) ?? this.putFailures.get(instanceId);
     if (failure) throw failure;
     this.alarms.set(name, { instanceId, metricName, tags: { ...tags } });
   }

@@ -3,7 +3,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { allCustomMatcher } from 'aws-sdk-client-mock-vitest';
 import { CloudWatchClient, DeleteAlarmsCommand, DescribeAlarmsCommand, PutMetricAlarmCommand } from '@aws-sdk/client-cloudwatch';
 import { CloudWatchGateway } from '../../../shared/aws/cloudwatch-gateway.js';
-import { statusAlarmName } from '../../../shared/domain/status-alarms.js';
+import { STATUS_CHECKS, type StatusCheck, statusAlarmName } from '../../../shared/domain/status-alarms.js';
 import { TAG, type Tags } from '../../../shared/domain/tags.js';
 import { AwsCallError } from '../../../shared/use-cases/errors.js';
 import { syncStatusAlarms } from '../../../shared/use-cases/sync-status-alarms.js';
@@ -24,16 +24,35 @@ const world = (options?: WorldOptions) => worldOf(statusAlarmsEc2, options);
 expect.extend(allCustomMatcher);
 
 const PREFIX = `${STACK}-status-`;
-const alarmOf = (n: number) => statusAlarmName(STACK, instanceIdOf(n));
+const CHECKS = Object.keys(STATUS_CHECKS) as StatusCheck[];
+/** The alarm of one check of instance `n`. */
+const alarmOf = (n: number, check: StatusCheck) => statusAlarmName(STACK, instanceIdOf(n), check);
+/** Both alarms of instance `n`, in name order. */
+const alarmsOf = (...ns: number[]) => ns.flatMap((n) => CHECKS.map((check) => alarmOf(n, check))).sort();
+/** The single `StatusCheckFailed` alarm earlier versions kept for instance `n`. */
+const combinedOf = (n: number) => `${PREFIX}${instanceIdOf(n)}`;
 const recover = (value: string): Tags => ({ [TAG.recover]: value });
 const invalid = (action = 'PutMetricAlarm') => new AwsCallError('ValidationError', action, 'Invalid value for the parameter', false, 400);
 
 /** An alarm already in the account, as an earlier run (or someone else) left it. */
-const existingAlarm = (w: World, name: string, instanceId: string, tags: Tags = { [TAG.managedBy]: STACK }) =>
-  w.alarms.alarms.set(name, { instanceId, tags });
+const existingAlarm = (w: World, name: string, instanceId: string, metricName: string, tags: Tags = { [TAG.managedBy]: STACK }) =>
+  w.alarms.alarms.set(name, { instanceId, metricName, tags });
+/** Both alarms of instance `n`, as a run of this version leaves them. */
+const existingPair = (w: World | { alarms: InMemoryAlarms }, n: number) => {
+  for (const check of CHECKS) {
+    w.alarms.alarms.set(alarmOf(n, check), {
+      instanceId: instanceIdOf(n),
+      metricName: STATUS_CHECKS[check],
+      tags: { [TAG.managedBy]: STACK },
+    });
+  }
+};
+/** The combined alarm of instance `n`, as earlier versions left it. */
+const existingCombined = (w: World, n: number) => existingAlarm(w, combinedOf(n), instanceIdOf(n), 'StatusCheckFailed');
 
 const callsOf = (alarms: InMemoryAlarms, action: 'DescribeAlarms' | 'PutMetricAlarm' | 'DeleteAlarms') =>
   alarms.calls.filter((c) => c.action === action);
+const names = (alarms: InMemoryAlarms) => [...alarms.alarms.keys()].sort();
 
 /** `n` running instances opted in to recovery, numbered from `from`. */
 const optedIn = (w: World, n: number, from = 1) =>
@@ -41,7 +60,7 @@ const optedIn = (w: World, n: number, from = 1) =>
 
 describe('syncStatusAlarms', () => {
   it('creates the missing alarms, removes the stale ones, keeps the rest and leaves other alarms alone', async () => {
-    // Prepare
+    // Prepare: instance 8 has its system alarm only
     const w = world();
     w.account.addInstance(instanceIdOf(1), recover('on-failure'));
     w.account.addInstance(instanceIdOf(2), recover('always'), 'stopped');
@@ -49,24 +68,41 @@ describe('syncStatusAlarms', () => {
     w.account.addInstance(instanceIdOf(4), { Name: 'plain' });
     w.account.addInstance(instanceIdOf(5), recover('sometimes'));
     w.account.addInstance(instanceIdOf(6), recover('always'), 'terminated');
-    existingAlarm(w, alarmOf(2), instanceIdOf(2));
-    existingAlarm(w, alarmOf(3), instanceIdOf(3));
-    existingAlarm(w, alarmOf(6), instanceIdOf(6));
-    existingAlarm(w, alarmOf(7), instanceIdOf(7));
-    existingAlarm(w, `cpu-${instanceIdOf(1)}`, instanceIdOf(1), {});
-    existingAlarm(w, statusAlarmName('other-stack', instanceIdOf(1)), instanceIdOf(1), { [TAG.managedBy]: 'other-stack' });
+    w.account.addInstance(instanceIdOf(8), recover('always'));
+    existingPair(w, 2);
+    existingPair(w, 3);
+    existingAlarm(w, alarmOf(6, 'system'), instanceIdOf(6), STATUS_CHECKS.system);
+    existingAlarm(w, alarmOf(7, 'instance'), instanceIdOf(7), STATUS_CHECKS.instance);
+    existingAlarm(w, alarmOf(8, 'system'), instanceIdOf(8), STATUS_CHECKS.system);
+    existingAlarm(w, `cpu-${instanceIdOf(1)}`, instanceIdOf(1), 'CPUUtilization', {});
+    const theirs = statusAlarmName('other-stack', instanceIdOf(1), 'system');
+    existingAlarm(w, theirs, instanceIdOf(1), STATUS_CHECKS.system, { [TAG.managedBy]: 'other-stack' });
 
     // Act
     const report = await syncStatusAlarms(w.deps, w.alarms);
 
     // Assess
-    expect(report).toEqual({ instancesSeen: 4, created: 1, removed: 3, kept: 1, failures: [] });
-    expect([...w.alarms.alarms.keys()].sort()).toEqual(
-      [alarmOf(1), alarmOf(2), `cpu-${instanceIdOf(1)}`, statusAlarmName('other-stack', instanceIdOf(1))].sort(),
-    );
-    expect(w.alarms.alarms.get(alarmOf(1))).toEqual({ instanceId: instanceIdOf(1), tags: { [TAG.managedBy]: STACK } });
-    expect(callsOf(w.alarms, 'PutMetricAlarm').map((c) => c.names)).toEqual([[alarmOf(1)]]);
-    expect(callsOf(w.alarms, 'DeleteAlarms').map((c) => c.names)).toEqual([[alarmOf(3), alarmOf(6), alarmOf(7)]]);
+    expect(report).toEqual({ instancesSeen: 5, created: 3, removed: 4, kept: 3, failures: [] });
+    expect(names(w.alarms)).toEqual([...alarmsOf(1, 2, 8), `cpu-${instanceIdOf(1)}`, theirs].sort());
+    for (const check of CHECKS) {
+      expect(w.alarms.alarms.get(alarmOf(1, check))).toEqual({
+        instanceId: instanceIdOf(1),
+        metricName: STATUS_CHECKS[check],
+        tags: { [TAG.managedBy]: STACK },
+      });
+    }
+    expect(w.alarms.alarms.get(alarmOf(8, 'instance'))).toMatchObject({
+      instanceId: instanceIdOf(8),
+      metricName: 'StatusCheckFailed_Instance',
+    });
+    expect(
+      callsOf(w.alarms, 'PutMetricAlarm')
+        .flatMap((c) => c.names)
+        .sort(),
+    ).toEqual([...alarmsOf(1), alarmOf(8, 'instance')].sort());
+    expect(callsOf(w.alarms, 'DeleteAlarms').map((c) => c.names)).toEqual([
+      [...alarmsOf(3), alarmOf(6, 'system'), alarmOf(7, 'instance')].sort(),
+    ]);
   });
 
   it('lists only this stack’s alarms, by its prefix', async () => {
@@ -99,12 +135,36 @@ describe('syncStatusAlarms', () => {
     expect(w.log.at('info')).toContainEqual({ level: 'info', message: 'status-check alarms synchronised', extra: [report] });
   });
 
-  it('makes no PutMetricAlarm or DeleteAlarms call on a second run', async () => {
+  it.each([1, 7, 60])('makes 2N PutMetricAlarm calls for %i new instances: one alarm per check, on that check’s metric', async (n) => {
+    // Prepare
+    const w = world();
+    optedIn(w, n);
+
+    // Act
+    const report = await syncStatusAlarms(w.deps, w.alarms);
+
+    // Assess
+    expect(report).toEqual({ instancesSeen: n, created: 2 * n, removed: 0, kept: 0, failures: [] });
+    expect(callsOf(w.alarms, 'PutMetricAlarm')).toHaveLength(2 * n);
+    expect(callsOf(w.alarms, 'DeleteAlarms')).toHaveLength(0);
+    for (let i = 1; i <= n; i++) {
+      for (const check of CHECKS) {
+        expect(w.alarms.alarms.get(alarmOf(i, check))).toEqual({
+          instanceId: instanceIdOf(i),
+          metricName: STATUS_CHECKS[check],
+          tags: { [TAG.managedBy]: STACK },
+        });
+      }
+    }
+  });
+
+  it('makes no PutMetricAlarm or DeleteAlarms call on a second run: a steady fleet costs only the reads', async () => {
     // Prepare
     const w = world();
     optedIn(w, 3);
     w.account.addInstance(instanceIdOf(9), recover('off'));
-    existingAlarm(w, alarmOf(9), instanceIdOf(9));
+    existingPair(w, 9);
+    existingCombined(w, 1);
     await syncStatusAlarms(w.deps, w.alarms);
     w.alarms.calls.length = 0;
 
@@ -112,25 +172,25 @@ describe('syncStatusAlarms', () => {
     const report = await syncStatusAlarms(w.deps, w.alarms);
 
     // Assess
-    expect(report).toEqual({ instancesSeen: 4, created: 0, removed: 0, kept: 3, failures: [] });
+    expect(report).toEqual({ instancesSeen: 4, created: 0, removed: 0, kept: 6, failures: [] });
     expect(w.alarms.calls.map((c) => c.action)).toEqual(['DescribeAlarms']);
-    expect([...w.alarms.alarms.keys()].sort()).toEqual([alarmOf(1), alarmOf(2), alarmOf(3)]);
+    expect(names(w.alarms)).toEqual(alarmsOf(1, 2, 3));
   });
 
   it('reads every page of instances and of alarms', async () => {
-    // Prepare
+    // Prepare: 10 alarms, 2 a page
     const w = world({ pageSize: 2 });
     const alarms = new InMemoryAlarms(2);
     optedIn(w, 5);
-    for (const n of [1, 2, 3, 20, 21]) alarms.alarms.set(alarmOf(n), { instanceId: instanceIdOf(n), tags: {} });
+    for (const n of [1, 2, 3, 20, 21]) existingPair({ alarms }, n);
 
     // Act
     const report = await syncStatusAlarms(w.deps, alarms);
 
     // Assess
-    expect(report).toEqual({ instancesSeen: 5, created: 2, removed: 2, kept: 3, failures: [] });
-    expect(callsOf(alarms, 'DescribeAlarms')).toHaveLength(3);
-    expect([...alarms.alarms.keys()].sort()).toEqual([1, 2, 3, 4, 5].map(alarmOf));
+    expect(report).toEqual({ instancesSeen: 5, created: 4, removed: 4, kept: 6, failures: [] });
+    expect(callsOf(alarms, 'DescribeAlarms')).toHaveLength(5);
+    expect(names(alarms)).toEqual(alarmsOf(1, 2, 3, 4, 5));
   });
 
   it('creates alarms four at a time', async () => {
@@ -140,12 +200,12 @@ describe('syncStatusAlarms', () => {
     let inFlight = 0;
     let most = 0;
     class SlowAlarms extends InMemoryAlarms {
-      override async putStatusAlarm(name: string, instanceId: string, tags: Tags): Promise<void> {
+      override async putStatusAlarm(name: string, instanceId: string, metricName: string, tags: Tags): Promise<void> {
         inFlight++;
         most = Math.max(most, inFlight);
         await new Promise((resolve) => setTimeout(resolve, 2));
         inFlight--;
-        return super.putStatusAlarm(name, instanceId, tags);
+        return super.putStatusAlarm(name, instanceId, metricName, tags);
       }
     }
     const alarms = new SlowAlarms();
@@ -154,16 +214,16 @@ describe('syncStatusAlarms', () => {
     const report = await syncStatusAlarms(w.deps, alarms);
 
     // Assess
-    expect(report.created).toBe(10);
+    expect(report.created).toBe(20);
     expect(most).toBe(4);
   });
 
-  it('goes on with the other instances when one PutMetricAlarm fails, and reports it', async () => {
+  it('goes on with the other alarms when one PutMetricAlarm fails, the other check of that instance included, and reports it', async () => {
     // Prepare
     const w = world();
-    const ids = optedIn(w, 9);
-    existingAlarm(w, alarmOf(50), instanceIdOf(50));
-    w.alarms.failPut(instanceIdOf(4), invalid());
+    optedIn(w, 9);
+    existingPair(w, 50);
+    w.alarms.failPut(alarmOf(4, 'instance'), invalid());
 
     // Act
     const report = await syncStatusAlarms(w.deps, w.alarms);
@@ -171,39 +231,58 @@ describe('syncStatusAlarms', () => {
     // Assess
     expect(report).toEqual({
       instancesSeen: 9,
-      created: 8,
-      removed: 1,
+      created: 17,
+      removed: 2,
       kept: 0,
       failures: [
         { instanceId: instanceIdOf(4), errorCode: 'ValidationError', message: expect.stringContaining('Invalid value for the parameter') },
       ],
     });
-    expect(callsOf(w.alarms, 'PutMetricAlarm')).toHaveLength(9);
-    expect([...w.alarms.alarms.keys()].sort()).toEqual(ids.filter((id) => id !== instanceIdOf(4)).map((id) => statusAlarmName(STACK, id)));
+    expect(callsOf(w.alarms, 'PutMetricAlarm')).toHaveLength(18);
+    expect(names(w.alarms)).toEqual(alarmsOf(1, 2, 3, 4, 5, 6, 7, 8, 9).filter((n) => n !== alarmOf(4, 'instance')));
+  });
+
+  it('goes on with the other instances when both PutMetricAlarm calls of one instance fail, and reports each', async () => {
+    // Prepare
+    const w = world();
+    optedIn(w, 9);
+    existingPair(w, 50);
+    w.alarms.failPut(instanceIdOf(4), invalid());
+
+    // Act
+    const report = await syncStatusAlarms(w.deps, w.alarms);
+
+    // Assess
+    const failure = { instanceId: instanceIdOf(4), errorCode: 'ValidationError', message: expect.stringContaining('Invalid value') };
+    expect(report).toEqual({ instancesSeen: 9, created: 16, removed: 2, kept: 0, failures: [failure, failure] });
+    expect(callsOf(w.alarms, 'PutMetricAlarm')).toHaveLength(18);
+    expect(names(w.alarms)).toEqual(alarmsOf(1, 2, 3, 5, 6, 7, 8, 9));
   });
 
   it('only reports a permanent failure, and the next run tries that alarm again', async () => {
     // Prepare
     const w = world();
     optedIn(w, 2);
-    w.alarms.failPut(instanceIdOf(2), invalid());
+    w.alarms.failPut(alarmOf(2, 'system'), invalid());
     const first = await syncStatusAlarms(w.deps, w.alarms);
-    w.alarms.failPut(instanceIdOf(2), undefined);
+    w.alarms.failPut(alarmOf(2, 'system'), undefined);
+    w.alarms.calls.length = 0;
 
     // Act
     const second = await syncStatusAlarms(w.deps, w.alarms);
 
     // Assess
-    expect(first).toMatchObject({ created: 1, failures: [{ instanceId: instanceIdOf(2), errorCode: 'ValidationError' }] });
-    expect(second).toEqual({ instancesSeen: 2, created: 1, removed: 0, kept: 1, failures: [] });
-    expect([...w.alarms.alarms.keys()].sort()).toEqual([alarmOf(1), alarmOf(2)]);
+    expect(first).toMatchObject({ created: 3, failures: [{ instanceId: instanceIdOf(2), errorCode: 'ValidationError' }] });
+    expect(second).toEqual({ instancesSeen: 2, created: 1, removed: 0, kept: 3, failures: [] });
+    expect(callsOf(w.alarms, 'PutMetricAlarm').map((c) => c.names)).toEqual([[alarmOf(2, 'system')]]);
+    expect(names(w.alarms)).toEqual(alarmsOf(1, 2));
   });
 
   it('throws a transient failure, after creating the other alarms and removing the stale ones', async () => {
     // Prepare
     const w = world();
     optedIn(w, 6);
-    existingAlarm(w, alarmOf(50), instanceIdOf(50));
+    existingPair(w, 50);
     const error = throttled('PutMetricAlarm');
     w.alarms.failPut(instanceIdOf(2), error);
 
@@ -212,13 +291,16 @@ describe('syncStatusAlarms', () => {
 
     // Assess
     await expect(act).rejects.toBe(error);
-    expect([...w.alarms.alarms.keys()].sort()).toEqual([1, 3, 4, 5, 6].map(alarmOf));
-    expect(callsOf(w.alarms, 'DeleteAlarms').map((c) => c.names)).toEqual([[alarmOf(50)]]);
+    expect(names(w.alarms)).toEqual(alarmsOf(1, 3, 4, 5, 6));
+    expect(callsOf(w.alarms, 'DeleteAlarms').map((c) => c.names)).toEqual([alarmsOf(50)]);
     const logged = w.log.at('info').find((r) => r.message === 'status-check alarms synchronised');
     expect(logged?.extra[0]).toMatchObject({
-      created: 5,
-      removed: 1,
-      failures: [{ instanceId: instanceIdOf(2), errorCode: 'RequestLimitExceeded' }],
+      created: 10,
+      removed: 2,
+      failures: [
+        { instanceId: instanceIdOf(2), errorCode: 'RequestLimitExceeded' },
+        { instanceId: instanceIdOf(2), errorCode: 'RequestLimitExceeded' },
+      ],
     });
   });
 
@@ -228,14 +310,76 @@ describe('syncStatusAlarms', () => {
     optedIn(w, 3);
     w.alarms.failPut(instanceIdOf(1), invalid());
     const error = throttled('PutMetricAlarm');
-    w.alarms.failPut(instanceIdOf(3), error);
+    w.alarms.failPut(alarmOf(3, 'system'), error);
 
     // Act
     const act = syncStatusAlarms(w.deps, w.alarms);
 
     // Assess
     await expect(act).rejects.toBe(error);
-    expect([...w.alarms.alarms.keys()]).toEqual([alarmOf(2)]);
+    expect(names(w.alarms)).toEqual([...alarmsOf(2), alarmOf(3, 'instance')].sort());
+  });
+});
+
+describe('syncStatusAlarms: migration from the combined alarm of earlier versions', () => {
+  it('replaces the combined alarm of each opted-in instance by its two, removes the others’, and leaves foreign alarms alone', async () => {
+    // Prepare: three opted-in instances, one opted out and one gone, each with the alarm of an earlier version
+    const w = world();
+    optedIn(w, 3);
+    w.account.addInstance(instanceIdOf(4), recover('off'));
+    w.account.addInstance(instanceIdOf(5), recover('always'), 'terminated');
+    for (const n of [1, 2, 3, 4, 5, 9]) existingCombined(w, n);
+    const foreign = [
+      `${PREFIX}${instanceIdOf(1)}-cpu`,
+      `${STACK}-status-system-status-${instanceIdOf(1)}`,
+      statusAlarmName(`${STACK}-status-instance`, instanceIdOf(1), 'system'),
+    ];
+    for (const name of foreign) existingAlarm(w, name, instanceIdOf(1), 'StatusCheckFailed', {});
+
+    // Act
+    const report = await syncStatusAlarms(w.deps, w.alarms);
+
+    // Assess
+    expect(report).toEqual({ instancesSeen: 4, created: 6, removed: 6, kept: 0, failures: [] });
+    expect(names(w.alarms)).toEqual([...alarmsOf(1, 2, 3), ...foreign].sort());
+    for (const n of [1, 2, 3]) {
+      for (const check of CHECKS) expect(w.alarms.alarms.get(alarmOf(n, check))?.metricName).toBe(STATUS_CHECKS[check]);
+    }
+    expect(callsOf(w.alarms, 'DeleteAlarms').map((c) => c.names)).toEqual([[1, 2, 3, 4, 5, 9].map(combinedOf).sort()]);
+  });
+
+  it('finishes a migration a run left half done: removes the combined alarm, creates only what is missing', async () => {
+    // Prepare: instance 1 has both new alarms and the old one, instance 2 the old one and its system alarm
+    const w = world();
+    optedIn(w, 2);
+    existingPair(w, 1);
+    existingCombined(w, 1);
+    existingCombined(w, 2);
+    existingAlarm(w, alarmOf(2, 'system'), instanceIdOf(2), STATUS_CHECKS.system);
+
+    // Act
+    const report = await syncStatusAlarms(w.deps, w.alarms);
+
+    // Assess
+    expect(report).toEqual({ instancesSeen: 2, created: 1, removed: 2, kept: 3, failures: [] });
+    expect(callsOf(w.alarms, 'PutMetricAlarm').map((c) => c.names)).toEqual([[alarmOf(2, 'instance')]]);
+    expect(names(w.alarms)).toEqual(alarmsOf(1, 2));
+  });
+
+  it('is done after one run: the next costs only the reads', async () => {
+    // Prepare
+    const w = world();
+    optedIn(w, 4);
+    for (const n of [1, 2, 3, 4]) existingCombined(w, n);
+    await syncStatusAlarms(w.deps, w.alarms);
+    w.alarms.calls.length = 0;
+
+    // Act
+    const report = await syncStatusAlarms(w.deps, w.alarms);
+
+    // Assess
+    expect(report).toEqual({ instancesSeen: 4, created: 0, removed: 0, kept: 8, failures: [] });
+    expect(w.alarms.calls.map((c) => c.action)).toEqual(['DescribeAlarms']);
   });
 });
 
@@ -247,9 +391,9 @@ describe('syncStatusAlarms through the CloudWatch gateway', () => {
   });
 
   it('deletes 250 stale alarms in three DeleteAlarms calls', async () => {
-    // Prepare: 250 alarms of instances long gone, over three DescribeAlarms pages
+    // Prepare: the 250 alarms of 125 instances long gone, over three DescribeAlarms pages
     const w = world();
-    const stale = Array.from({ length: 250 }, (_, i) => alarmOf(1000 + i));
+    const stale = alarmsOf(...Array.from({ length: 125 }, (_, i) => 1000 + i));
     cloudwatchMock
       .on(DescribeAlarmsCommand)
       .resolvesOnce({ NextToken: 't1', MetricAlarms: stale.slice(0, 100).map((AlarmName) => ({ AlarmName })) })
@@ -268,5 +412,33 @@ describe('syncStatusAlarms through the CloudWatch gateway', () => {
     const batches = cloudwatchMock.commandCalls(DeleteAlarmsCommand).map((c) => c.args[0].input.AlarmNames ?? []);
     expect(batches.map((b) => b.length)).toEqual([100, 100, 50]);
     expect(batches.flat().sort()).toEqual([...stale].sort());
+  });
+
+  it('puts two alarms per new instance, each on the metric its name says, through PutMetricAlarm', async () => {
+    // Prepare
+    const w = world();
+    optedIn(w, 3);
+    cloudwatchMock.on(DescribeAlarmsCommand).resolves({ MetricAlarms: [] });
+    cloudwatchMock.on(PutMetricAlarmCommand).resolves({});
+    const alarms = new CloudWatchGateway(new CloudWatchClient({ region: 'us-east-1', maxAttempts: 1 }));
+
+    // Act
+    const report = await syncStatusAlarms(w.deps, alarms);
+
+    // Assess
+    expect(report).toMatchObject({ instancesSeen: 3, created: 6, failures: [] });
+    expect(cloudwatchMock).toHaveReceivedCommandTimes(PutMetricAlarmCommand, 6);
+    const sent = cloudwatchMock.commandCalls(PutMetricAlarmCommand).map((c) => c.args[0].input);
+    const expected = [1, 2, 3].flatMap((n) =>
+      CHECKS.map((check) => ({
+        AlarmName: alarmOf(n, check),
+        MetricName: STATUS_CHECKS[check],
+        Dimensions: [{ Name: 'InstanceId', Value: instanceIdOf(n) }],
+      })),
+    );
+    expect(sent.map(({ AlarmName, MetricName, Dimensions }) => ({ AlarmName, MetricName, Dimensions }))).toEqual(
+      expect.arrayContaining(expected),
+    );
+    expect(cloudwatchMock).not.toHaveReceivedCommand(DeleteAlarmsCommand);
   });
 });
