@@ -48,7 +48,8 @@ const FUNCTIONS = {
     dlqHolds: 'Recovery triggers that failed',
     rules: [rule('recoverStateChange'), rule('recoverStatusAlarm'), rule('recoverHealth')],
     // No schedule of its own: the role runs the one-time rechecks the function schedules itself.
-    scheduler: { describes: 'one-time rechecks of deferred recoveries', retry: [] },
+    // By name: the function's environment names the role, so Fn::GetAtt of the function would be a cycle.
+    scheduler: { describes: 'one-time rechecks of deferred recoveries', retry: [], byName: true },
   },
   statusAlarms: {
     does: 'keeps the status-check alarms of opted-in instances',
@@ -165,8 +166,11 @@ const scheduler = (f) => ({
     fromDefaultScheduleGroup,
     `invoke-${f.kebab}`,
     [
-      // By name, not Fn::GetAtt: the recover function's environment names this role.
-      allow('InvokeTheFunction', 'lambda:InvokeFunction', arn.inRegion('lambda', `function:\${self:service}-\${sls:stage}-${f.key}`)),
+      allow(
+        'InvokeTheFunction',
+        'lambda:InvokeFunction',
+        f.scheduler.byName ? arn.inRegion('lambda', `function:\${self:service}-\${sls:stage}-${f.key}`) : arnOf(`${f.id}LambdaFunction`),
+      ),
       allow('SendUndeliveredToItsDlq', 'sqs:SendMessage', arnOf(`${f.id}Dlq`)),
     ],
   ),

@@ -24,6 +24,11 @@ export function statusAlarmName(managedBy: string, instanceId: string, check: St
   return `${statusAlarmPrefix(managedBy)}${check}-${instanceId}`;
 }
 
+/** The single `StatusCheckFailed` alarm earlier versions kept per instance, which the split replaces. */
+export function combinedAlarmName(managedBy: string, instanceId: string): string {
+  return `${statusAlarmPrefix(managedBy)}${instanceId}`;
+}
+
 /** Each alarm: two failed minutes in a row, as AWS's own recovery alarms do; no data (a stopped instance) is not a failure. */
 export const STATUS_ALARM = {
   namespace: 'AWS/EC2',

@@ -7,7 +7,7 @@
  */
 import pLimit from 'p-limit';
 import type { InstanceSummary } from '../domain/bake.js';
-import { planStatusAlarms, STATUS_CHECKS, statusAlarmPrefix } from '../domain/status-alarms.js';
+import { combinedAlarmName, planStatusAlarms, STATUS_CHECKS, statusAlarmPrefix } from '../domain/status-alarms.js';
 import { TAG } from '../domain/tags.js';
 import { AwsCallError } from './errors.js';
 import type { AlarmPort, StatusAlarmsDeps } from './ports.js';
@@ -17,7 +17,7 @@ export interface StatusAlarmsReport {
   created: number;
   removed: number;
   kept: number;
-  failures: Array<{ instanceId: string; errorCode: string; message: string }>;
+  failures: Array<{ instanceId: string; alarmName: string; errorCode: string; message: string }>;
 }
 
 export async function syncStatusAlarms(deps: StatusAlarmsDeps, alarms: AlarmPort): Promise<StatusAlarmsReport> {
@@ -39,14 +39,18 @@ export async function syncStatusAlarms(deps: StatusAlarmsDeps, alarms: AlarmPort
         } catch (error) {
           if (!(error instanceof AwsCallError) || error.retryable) retry ??= error;
           const code = error instanceof AwsCallError ? error.code : 'Error';
-          report.failures.push({ instanceId, errorCode: code, message: String(error) });
+          report.failures.push({ instanceId, alarmName: name, errorCode: code, message: String(error) });
         }
       }),
     ),
   );
-  if (plan.remove.length > 0) {
-    await alarms.deleteAlarms(plan.remove);
-    report.removed = plan.remove.length;
+  // The combined alarm of an earlier version goes only once both of its successors exist: an
+  // instance whose new alarm could not be made this run keeps the one it had.
+  const failed = new Set(report.failures.map((f) => combinedAlarmName(deps.managedBy, f.instanceId)));
+  const remove = plan.remove.filter((name) => !failed.has(name));
+  if (remove.length > 0) {
+    await alarms.deleteAlarms(remove);
+    report.removed = remove.length;
   }
   deps.log.info('status-check alarms synchronised', { ...report });
   // Transient trouble: let the scheduler's retry finish the job (creating an alarm twice is harmless).

@@ -47,7 +47,7 @@ import { IamEnforcer, type Denial } from './iam/enforcer.js';
 import { runAsFunction } from './iam/identity.js';
 import { referenceAccessFromIam } from './iam/image-references-access.js';
 import type { ReferenceAccess } from './moto-gaps/image-references.js';
-import { LOCAL_CLOUD_STAGE, loadFunctionRoles } from './iam/roles.js';
+import { LOCAL_CLOUD_STAGE, loadFunctionEnvironments, loadFunctionRoles } from './iam/roles.js';
 import { deployContext } from './iam/template.js';
 
 /** An image id that moto ships in every region, to launch instances from. */
@@ -214,9 +214,18 @@ export class LocalCloud {
     cloud.referenceAccess = iam ? referenceAccessFromIam(iam, deployContext(wiring.service, stage)) : undefined;
     proxy.setReferenceAccess(cloud.referenceAccess);
     cloud.imagePending = options.imagePending;
-    // The handlers read their configuration from the environment at load, as in Lambda.
+    // The handlers read their configuration from the environment at load, as in Lambda: the
+    // provider's, and each function's own as deployed (one process: their names never collide).
+    const deployed = await loadFunctionEnvironments({
+      service: wiring.service,
+      stage,
+      ...(options.params ? { params: options.params } : {}),
+    });
+    const own = Object.fromEntries(
+      Object.values(deployed).flatMap((vars) => Object.entries(vars).filter(([k]) => !(k in wiring.environment))),
+    );
     const { NODE_OPTIONS: _ignored, ...env } = wiring.environment;
-    for (const [key, value] of Object.entries({ ...env, ...options.env })) {
+    for (const [key, value] of Object.entries({ ...env, ...own, ...options.env })) {
       if (key === 'POWERTOOLS_LOG_LEVEL' && process.env[key] !== undefined) continue;
       process.env[key] = value;
     }

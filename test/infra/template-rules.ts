@@ -203,7 +203,10 @@ interface Context {
   fn: string;
 }
 type Alternatives = Pred[][];
-type ResourceRule = { types: Record<string, Alternatives> } | { exact: (ctx: Context) => string[]; when?: Alternatives };
+/** By resource type; `also`: resources of this template named exactly (a role's Fn::GetAtt), under their own conditions. */
+type ResourceRule =
+  | { types: Record<string, Alternatives>; also?: { exact: (ctx: Context) => string[]; when: Alternatives } }
+  | { exact: (ctx: Context) => string[]; when?: Alternatives };
 
 const NONE: Alternatives = [[]];
 
@@ -234,6 +237,7 @@ function rules(ctx: Context): Record<string, ResourceRule & { cfnCondition?: str
   const ownQueue = () => [`<${ctx.fn}Queue.Arn>`];
   const ownLogGroup = () => [`<${ctx.fn}LogGroup.Arn>`];
   const statusAlarms = () => [`arn:aws:cloudwatch:${PSEUDO.region}:${PSEUDO.account}:alarm:${managedBy}-status-*`];
+  const recheckSchedules = () => [`arn:aws:scheduler:${PSEUDO.region}:${PSEUDO.account}:schedule/default/${managedBy}-recheck-*`];
   return {
     'ec2:CreateImage': {
       types: { instance: [[present(`aws:ResourceTag/${TAG.bake}`)]], image: [[requestManaged]], snapshot: [[requestManaged]] },
@@ -245,7 +249,8 @@ function rules(ctx: Context): Record<string, ResourceRule & { cfnCondition?: str
         instance: [
           [createAction('RunInstances')],
           [present(`aws:ResourceTag/${TAG.bake}`), tagKeysWithin([TAG.lineage, TAG.captured])],
-          [present(`aws:ResourceTag/${TAG.recover}`), tagKeysWithin([TAG.replacedBy])],
+          // Recovery's records on an opted-in instance: its replacement, its reboot, when maintenance was first seen.
+          [present(`aws:ResourceTag/${TAG.recover}`), tagKeysWithin([TAG.replacedBy, TAG.rebootedAt, TAG.maintenanceSince])],
         ],
         volume: [[createAction('RunInstances')]],
         'launch-template': [[createAction('CreateLaunchTemplate'), requestManaged]],
@@ -278,12 +283,22 @@ function rules(ctx: Context): Record<string, ResourceRule & { cfnCondition?: str
         'network-interface': NONE,
       },
     },
+    // An instance check failing is answered with a reboot first: opted-in instances only.
+    'ec2:RebootInstances': { types: { instance: [[present(`aws:ResourceTag/${TAG.recover}`)]] } },
+    // The one-time schedules of deferred recoveries: this stack's names in the default group only.
+    'scheduler:CreateSchedule': { exact: recheckSchedules },
+    'scheduler:UpdateSchedule': { exact: recheckSchedules },
     'ec2:TerminateInstances': {
       // Only what recovery replaced (it writes replaced-by just before), not every opted-in instance.
       types: { instance: [[present(`aws:ResourceTag/${TAG.recover}`), present(`aws:ResourceTag/${TAG.replacedBy}`)]] },
       cfnCondition: 'TerminatesReplaced',
     },
     'iam:PassRole': {
+      // The recover function's scheduler role, only to Scheduler: the role its recheck schedules run as.
+      also: {
+        exact: () => (ctx.fn === 'Recover' ? ['<RecoverSchedulerRole.Arn>'] : []),
+        when: [[equalsExactly('StringEquals', 'iam:PassedToService', ['scheduler.amazonaws.com'])]],
+      },
       types: {
         [`role/${ctx.spec.passRoles}`]:
           ctx.fn === 'Bake'
@@ -379,6 +394,13 @@ export function checkRole(t: Template, spec: Spec, fn: string, roleId: string): 
               `${s.where}: ${action} on ${resource} lacks its conditions (any of: ${rule.when.map((preds) => preds.map((p) => p.says).join(' and ')).join('; ')})`,
             );
           }
+          continue;
+        }
+        if (rule.also?.exact(ctx).includes(resource)) {
+          if (!rule.also.when.some((preds) => preds.every((p) => p.holds(s.condition))))
+            problems.push(
+              `${s.where}: ${action} on ${resource} lacks its conditions (${rule.also.when.map((p) => p.map((x) => x.says).join(' and ')).join('; ')})`,
+            );
           continue;
         }
         const { type, problem } = resourceType(resource);

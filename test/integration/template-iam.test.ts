@@ -111,7 +111,7 @@ describe('each rule finds a planted defect', () => {
       (x) => {
         for (const sid of [
           'TagReplacementsAtLaunch',
-          'MarkFailedInstancesReplaced',
+          'RecordRecoveryOnOptedInInstances',
           'MarkManagedImagesAndSnapshotsBad',
           'TagElasticIpsWithTheirLineage',
         ]) {

@@ -115,14 +115,19 @@ const SPEC: Spec = {
       'events:PutEvents',
     ],
     // recoverInstances: the reads of the plan, status=bad, RunInstances (+ tags, + PassRole),
-    // the Elastic IP, replaced-by, TerminateInstances where configured, the outcome events.
+    // the Elastic IP, replaced-by, TerminateInstances where configured, the outcome events; a wait:
+    // the status checks, the reboot and its tag, the recheck's schedule (+ PassRole of its role).
     Recover: [
       ...logsAndDlq,
       'ec2:DescribeInstances',
+      'ec2:DescribeInstanceStatus',
       'ec2:DescribeImages',
       'ec2:DescribeLaunchTemplateVersions',
       'ec2:DescribeAddresses',
       'ec2:CreateTags',
+      'ec2:RebootInstances',
+      'scheduler:CreateSchedule',
+      'scheduler:UpdateSchedule',
       'ec2:RunInstances',
       'ec2:AssociateAddress',
       'ec2:TerminateInstances',
@@ -246,8 +251,14 @@ describe('least privilege', () => {
     expect(problemsAbout(checkLeastPrivilege(t, SPEC), 'ec2:RunInstances')).toEqual([]);
     expect(problemsAbout(checkLeastPrivilege(t, SPEC), 'iam:PassRole')).toEqual([]);
     const passRole = allowing(t, 'iam:PassRole');
-    expect(passRole.map((s) => s.where.split('/')[0]).sort()).toEqual(['BakeRole', 'RecoverRole']);
-    for (const s of passRole) expect(s.resources).toEqual([`arn:aws:iam::123456789012:role/${SPEC.passRoles}`]);
+    const toEc2 = passRole.filter((s) => s.condition.stringequals?.['iam:passedtoservice']?.includes('ec2.amazonaws.com'));
+    expect(toEc2.map((s) => s.where.split('/')[0]).sort()).toEqual(['BakeRole', 'RecoverRole']);
+    for (const s of toEc2) expect(s.resources).toEqual([`arn:aws:iam::123456789012:role/${SPEC.passRoles}`]);
+    // The one other: the recover function's scheduler role, to Scheduler only (its recheck schedules).
+    const others = passRole.filter((s) => !toEc2.includes(s));
+    expect(others.map((s) => [s.where.split('/')[0], s.resources, s.condition.stringequals?.['iam:passedtoservice']])).toEqual([
+      ['RecoverRole', ['<RecoverSchedulerRole.Arn>'], ['scheduler.amazonaws.com']],
+    ]);
   });
 
   it('TerminateInstances exists only where params.terminateReplaced is true (it is not for this stage)', () => {

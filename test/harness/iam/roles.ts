@@ -24,3 +24,23 @@ export async function loadFunctionRoles(options: RoleOptions): Promise<FunctionR
   options.editTemplate?.(copy);
   return new ResolvedTemplate(copy, deployContext(options.service, options.stage)).functionRoles(options.service, options.stage);
 }
+
+/**
+ * The environment each function is deployed with, resolved from the packaged template as
+ * CloudFormation would (Fn::Sub, Fn::GetAtt): provider.environment and the function's own
+ * variables, e.g. the recover function's RECHECK_ROLE_ARN. By function name in serverless.yml.
+ */
+export async function loadFunctionEnvironments(options: RoleOptions): Promise<Record<string, Record<string, string>>> {
+  const { template } = await packagedTemplate({ stage: options.stage, ...(options.params ? { params: options.params } : {}) });
+  const resolved = new ResolvedTemplate(template, deployContext(options.service, options.stage));
+  const environments: Record<string, Record<string, string>> = {};
+  for (const [logicalId, resource] of Object.entries(template.Resources)) {
+    if (resource.Type !== 'AWS::Lambda::Function' || !logicalId.endsWith('LambdaFunction')) continue;
+    const name = logicalId.slice(0, -'LambdaFunction'.length);
+    const variables = (resource.Properties?.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables ?? {};
+    environments[name[0]!.toLowerCase() + name.slice(1)] = Object.fromEntries(
+      Object.entries(variables).map(([key, value]) => [key, String(resolved.resolve(value))]),
+    );
+  }
+  return environments;
+}

@@ -235,7 +235,12 @@ describe('syncStatusAlarms', () => {
       removed: 2,
       kept: 0,
       failures: [
-        { instanceId: instanceIdOf(4), errorCode: 'ValidationError', message: expect.stringContaining('Invalid value for the parameter') },
+        {
+          instanceId: instanceIdOf(4),
+          alarmName: alarmOf(4, 'instance'),
+          errorCode: 'ValidationError',
+          message: expect.stringContaining('Invalid value for the parameter'),
+        },
       ],
     });
     expect(callsOf(w.alarms, 'PutMetricAlarm')).toHaveLength(18);
@@ -253,8 +258,20 @@ describe('syncStatusAlarms', () => {
     const report = await syncStatusAlarms(w.deps, w.alarms);
 
     // Assess
-    const failure = { instanceId: instanceIdOf(4), errorCode: 'ValidationError', message: expect.stringContaining('Invalid value') };
-    expect(report).toEqual({ instancesSeen: 9, created: 16, removed: 2, kept: 0, failures: [failure, failure] });
+    const failure = (check: 'system' | 'instance') => ({
+      instanceId: instanceIdOf(4),
+      alarmName: alarmOf(4, check),
+      errorCode: 'ValidationError',
+      message: expect.stringContaining('Invalid value'),
+    });
+    expect(report).toEqual({
+      instancesSeen: 9,
+      created: 16,
+      removed: 2,
+      kept: 0,
+      failures: expect.arrayContaining([failure('system'), failure('instance')]),
+    });
+    expect(report.failures).toHaveLength(2);
     expect(callsOf(w.alarms, 'PutMetricAlarm')).toHaveLength(18);
     expect(names(w.alarms)).toEqual(alarmsOf(1, 2, 3, 5, 6, 7, 8, 9));
   });
@@ -363,6 +380,25 @@ describe('syncStatusAlarms: migration from the combined alarm of earlier version
     // Assess
     expect(report).toEqual({ instancesSeen: 2, created: 1, removed: 2, kept: 3, failures: [] });
     expect(callsOf(w.alarms, 'PutMetricAlarm').map((c) => c.names)).toEqual([[alarmOf(2, 'instance')]]);
+    expect(names(w.alarms)).toEqual(alarmsOf(1, 2));
+  });
+
+  it('keeps the combined alarm of an instance whose new alarm could not be made: it is never left without one', async () => {
+    // Prepare
+    const w = world();
+    optedIn(w, 2);
+    existingCombined(w, 1);
+    existingCombined(w, 2);
+    w.alarms.failPut(alarmOf(2, 'instance'), invalid());
+
+    // Act
+    const first = await syncStatusAlarms(w.deps, w.alarms);
+    w.alarms.failPut(alarmOf(2, 'instance'), undefined);
+    const second = await syncStatusAlarms(w.deps, w.alarms);
+
+    // Assess: the first run keeps instance 2's combined alarm; the second finishes the migration
+    expect(first).toMatchObject({ created: 3, removed: 1, failures: [{ alarmName: alarmOf(2, 'instance') }] });
+    expect(second).toEqual({ instancesSeen: 2, created: 1, removed: 1, kept: 3, failures: [] });
     expect(names(w.alarms)).toEqual(alarmsOf(1, 2));
   });
 
