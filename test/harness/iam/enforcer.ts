@@ -175,9 +175,11 @@ export class IamEnforcer {
       service: iamPrefixOf(signingName),
       action: request.action,
       ...(request.form ? { form: request.form } : {}),
-      ...((typeof request.headers['x-amz-target'] === 'string' || restJson) && request.body.length > 0
+      ...(typeof request.headers['x-amz-target'] === 'string' && request.body.length > 0
         ? { json: JSON.parse(request.body.toString('utf8')) as Record<string, unknown> }
         : {}),
+      // A rest-json body is JSON only where the operation has no blob payload (Lambda's Invoke does).
+      ...(restJson ? jsonObjectOf(request.body) : {}),
       ...(routed ? { rest: { labels: routed.labels, query: new URL(request.url, 'http://proxy').searchParams } } : {}),
     };
     const lookups = new MotoLookups(ec2For(restored), this.iam, this.where.region);
@@ -291,6 +293,17 @@ export class IamEnforcer {
     if (this.decisions.size >= MAX_CACHED_DECISIONS) this.decisions.clear();
     this.decisions.set(key, decision);
     return decision;
+  }
+}
+
+/** `{ json }` for a body that is a JSON object, else nothing. */
+function jsonObjectOf(body: Buffer): { json?: Record<string, unknown> } {
+  if (body.length === 0) return {};
+  try {
+    const value: unknown = JSON.parse(body.toString('utf8'));
+    return value !== null && typeof value === 'object' && !Array.isArray(value) ? { json: value as Record<string, unknown> } : {};
+  } catch {
+    return {};
   }
 }
 
