@@ -22,5 +22,10 @@ export function cloudPerFile(options: LocalCloudOptions & { reset?: boolean } = 
       const value: unknown = Reflect.get(current, property, current);
       return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(current) : value;
     },
+    // A test that stands in for a method (cloud.invokePayload = ...) replaces the cloud's own.
+    set(_target, property, value) {
+      if (!current) throw new Error('the LocalCloud is used before its beforeAll started it');
+      return Reflect.set(current, property, value, current);
+    },
   });
 }

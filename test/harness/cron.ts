@@ -206,6 +206,24 @@ function nearestWeekday(y: number, m: number, n: number): number | undefined {
 
 const pad = (n: number) => String(n).padStart(2, '0');
 
+/**
+ * The instant a time zone's clock reads this wall-clock time (month 1-12): the first of two when
+ * clocks go back, undefined when clocks going forward skip it. Throws a RangeError for a name
+ * that is not a time zone. (For one-time `at()` schedules: moto-gaps/schedules.ts.)
+ */
+export function zonedInstant(
+  timeZone: string,
+  y: number,
+  m: number,
+  d: number,
+  hour: number,
+  minute: number,
+  second = 0,
+): Date | undefined {
+  const at = new ZoneOffsets(timeZone).instantOf(y, m, d, hour, minute);
+  return at === undefined ? undefined : new Date(at.getTime() + second * 1000);
+}
+
 /** A time zone's offsets from UTC (the domain's, as slots use them), to turn its wall-clock times into instants. */
 class ZoneOffsets {
   constructor(private readonly timeZone: string) {

@@ -24,6 +24,13 @@ import {
 } from '@aws-sdk/client-ec2';
 import { CreateEventBusCommand, EventBridgeClient, PutEventsCommand, PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
 import {
+  DeleteScheduleCommand,
+  GetScheduleCommand,
+  paginateListSchedules,
+  SchedulerClient,
+  type GetScheduleCommandOutput,
+} from '@aws-sdk/client-scheduler';
+import {
   CreateQueueCommand,
   DeleteMessageBatchCommand,
   GetQueueAttributesCommand,
@@ -49,6 +56,7 @@ import { referenceAccessFromIam } from './iam/image-references-access.js';
 import type { ReferenceAccess } from './moto-gaps/image-references.js';
 import { LOCAL_CLOUD_STAGE, loadFunctionEnvironments, loadFunctionRoles } from './iam/roles.js';
 import { deployContext } from './iam/template.js';
+import { atInstant } from './moto-gaps/schedules.js';
 
 /** An image id that moto ships in every region, to launch instances from. */
 export const MOTO_BASE_AMI = 'ami-760aaa0f';
@@ -71,6 +79,17 @@ export interface Delivery {
   attempts: number;
   result?: unknown;
   error?: string;
+}
+
+/** A one-time schedule fireDueSchedules() fired: its target's invocations, as a Delivery, and what became of it. */
+export interface ScheduleFiring extends Delivery {
+  /** The schedule's name and group. */
+  schedule: string;
+  group: string;
+  /** Its `at()` time, the instant it fired (the harness's clock during the invocation). */
+  at: Date;
+  /** Whether it was deleted afterwards (ActionAfterCompletion DELETE). */
+  deleted: boolean;
 }
 
 export type ObservedEvent = RecordedEvent;
@@ -161,6 +180,9 @@ export class LocalCloud {
   readonly ec2: EC2Client;
   private readonly events: EventBridgeClient;
   private readonly sqs: SQSClient;
+  private readonly scheduler: SchedulerClient;
+  /** One-time schedules fired and kept (ActionAfterCompletion NONE), by ARN and version: they never fire again. */
+  private readonly firedSchedules = new Set<string>();
   private readonly queues = new Map<string, string>();
   private readonly announced = new Set<string>();
   /** Instance id -> the state announceInstanceStates() saw last. */
@@ -186,6 +208,7 @@ export class LocalCloud {
     this.ec2 = new EC2Client(config);
     this.events = new EventBridgeClient(config);
     this.sqs = new SQSClient(config);
+    this.scheduler = new SchedulerClient(config);
   }
 
   static async start(options: LocalCloudOptions = {}): Promise<LocalCloud> {
@@ -278,6 +301,7 @@ export class LocalCloud {
     this.queues.clear();
     this.announced.clear();
     this.instanceStates.clear();
+    this.firedSchedules.clear();
     this.proxy.resetState();
     this.proxy.resetCalls();
     await this.install();
@@ -317,6 +341,7 @@ export class LocalCloud {
     this.ec2.destroy();
     this.events.destroy();
     this.sqs.destroy();
+    this.scheduler.destroy();
     await this.proxy.stop();
     await this.moto.stop();
   }
@@ -324,6 +349,11 @@ export class LocalCloud {
   /** Sets the simulated time images created from now on report (undefined: the real time). */
   setClock(at: Date | undefined): void {
     this.clock.at = at;
+  }
+
+  /** The simulated time set by setClock (undefined: the real time). */
+  simulatedTime(): Date | undefined {
+    return this.clock.at;
   }
 
   handler(functionName: string): LambdaHandler {
@@ -340,8 +370,16 @@ export class LocalCloud {
    */
   invoke(functionName: string, event: unknown): Promise<unknown> {
     const fn = this.wiring.functions.find((f) => f.name === functionName);
+    return this.invokePayload(functionName, fn?.queue ? sqsBatch([event]) : event);
+  }
+
+  /**
+   * Invokes a function with this payload as it is, as Lambda's Invoke API does whatever the
+   * function's event sources (what EventBridge Scheduler does with a schedule's Input).
+   */
+  invokePayload(functionName: string, payload: unknown): Promise<unknown> {
+    const fn = this.wiring.functions.find((f) => f.name === functionName);
     const handler = this.handler(functionName);
-    const payload = fn?.queue ? sqsBatch([event]) : event;
     return this.asFunction(functionName, () => handler(payload, lambdaContext(functionName, fn?.timeout ?? 6)));
   }
 
@@ -408,6 +446,107 @@ export class LocalCloud {
       }
     }
     throw new Error(`no schedule ${schedule} in serverless.yml`);
+  }
+
+  /**
+   * Fires, in time order, every ENABLED one-time schedule (`at()`, in its time zone) in moto's
+   * EventBridge Scheduler whose time is at or before `until`, as Scheduler would (moto stores
+   * schedules and never fires them; see moto-gaps/schedules.ts):
+   *
+   * - its target, a function of serverless.yml by its deployed name (`<service>-<stage>-<fn>`, the
+   *   Lambda ARN's function name), is invoked (invokePayload: the payload as it is, whatever the
+   *   function's event sources) with `JSON.parse(Target.Input)` (`{}` without one), its
+   *   context attributes filled in ("Adding context attributes in EventBridge Scheduler",
+   *   https://docs.aws.amazon.com/scheduler/latest/UserGuide/managing-schedule-context-attributes.html),
+   *   with the harness's clock set to the schedule's time (put back afterwards);
+   * - an invocation that throws is made again, up to `attempts` times in all (default 3, as
+   *   deliver() retries an asynchronous invocation: Scheduler hands the event to Lambda, whose
+   *   retries then apply, as serverless.yml's delivery note says; Target.RetryPolicy covers
+   *   handing it on, which never fails here);
+   * - then, with ActionAfterCompletion DELETE, the schedule is deleted: "For one-time schedules,
+   *   this occurs after the schedule has invoked its target once" ("Deleting a schedule in
+   *   EventBridge Scheduler", https://docs.aws.amazon.com/scheduler/latest/UserGuide/managing-schedule-delete.html).
+   *   A schedule its own target updated meanwhile (a new time) is a new schedule and is kept: AWS
+   *   does not say what it does then. With NONE it stays, and never fires again unless updated.
+   *
+   * A schedule a fired target creates, due by `until`, fires in the same call. Recurring (cron,
+   * rate) schedules are never fired here: fireSchedule() and cron.ts fire those. The schedules are
+   * read straight from moto, so these reads are not counted as the service's calls.
+   */
+  async fireDueSchedules(until: Date, options: { attempts?: number } = {}): Promise<ScheduleFiring[]> {
+    const firings: ScheduleFiring[] = [];
+    const clockBefore = this.clock.at;
+    try {
+      for (let round = 0; round < 1000; round++) {
+        const next = (await this.dueSchedules(until))[0];
+        if (next === undefined) return firings;
+        firings.push(await this.fireOne(next.schedule, next.at, options.attempts ?? 3));
+      }
+      throw new Error('fireDueSchedules: more than 1,000 firings; a target keeps scheduling itself');
+    } finally {
+      this.setClock(clockBefore);
+    }
+  }
+
+  /** The ENABLED one-time schedules due by `until` and not fired yet, earliest first. */
+  private async dueSchedules(until: Date): Promise<Array<{ schedule: GetScheduleCommandOutput; at: Date }>> {
+    const due: Array<{ schedule: GetScheduleCommandOutput; at: Date }> = [];
+    for await (const page of paginateListSchedules({ client: this.scheduler }, { State: 'ENABLED' })) {
+      for (const summary of page.Schedules ?? []) {
+        const schedule = await this.scheduler.send(new GetScheduleCommand({ Name: summary.Name!, GroupName: summary.GroupName }));
+        if (schedule.State !== 'ENABLED' || this.firedSchedules.has(scheduleVersion(schedule))) continue;
+        const at = atInstant(schedule.ScheduleExpression ?? '', schedule.ScheduleExpressionTimezone || 'UTC');
+        if (at !== undefined && at.getTime() <= until.getTime()) due.push({ schedule, at });
+      }
+    }
+    return due.sort((a, b) => a.at.getTime() - b.at.getTime() || String(a.schedule.Name).localeCompare(String(b.schedule.Name)));
+  }
+
+  private async fireOne(schedule: GetScheduleCommandOutput, at: Date, attempts: number): Promise<ScheduleFiring> {
+    const target = schedule.Target!;
+    const functionName = /^arn:[^:]+:lambda:[^:]*:[^:]*:function:([^:]+)(:[^:]+)?$/.exec(target.Arn ?? '')?.[1];
+    const fn = this.wiring.functions.find((f) => `${this.wiring.service}-${this.wiring.stage}-${f.name}` === functionName);
+    if (!fn) throw new Error(`fireDueSchedules: ${schedule.Name}'s target ${target.Arn} is no function of serverless.yml`);
+    const firing: ScheduleFiring = {
+      function: fn.name,
+      detailType: '',
+      attempts: 0,
+      schedule: schedule.Name!,
+      group: schedule.GroupName ?? 'default',
+      at,
+      deleted: false,
+    };
+    this.setClock(at);
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      firing.attempts = attempt;
+      const input = (target.Input ?? '{}')
+        .replaceAll('<aws.scheduler.schedule-arn>', schedule.Arn ?? '')
+        .replaceAll('<aws.scheduler.scheduled-time>', at.toISOString().replace(/\.\d{3}Z$/, 'Z'))
+        .replaceAll('<aws.scheduler.execution-id>', randomUUID().replaceAll('-', '').slice(0, 16))
+        .replaceAll('<aws.scheduler.attempt-number>', String(attempt));
+      try {
+        firing.result = await this.invokePayload(fn.name, JSON.parse(input));
+        delete firing.error;
+        break;
+      } catch (error) {
+        firing.error = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      }
+    }
+    // The schedule as it is now: its target may have updated (re-armed) or deleted it.
+    const now = await this.scheduler
+      .send(new GetScheduleCommand({ Name: schedule.Name!, GroupName: schedule.GroupName }))
+      .catch((error: unknown) => {
+        if ((error as { name?: string }).name === 'ResourceNotFoundException') return undefined;
+        throw error;
+      });
+    if (now === undefined || scheduleVersion(now) !== scheduleVersion(schedule)) return firing;
+    if (schedule.ActionAfterCompletion === 'DELETE') {
+      await this.scheduler.send(new DeleteScheduleCommand({ Name: schedule.Name!, GroupName: schedule.GroupName }));
+      firing.deleted = true;
+    } else {
+      this.firedSchedules.add(scheduleVersion(schedule));
+    }
+    return firing;
   }
 
   /**
@@ -685,6 +824,11 @@ export class LocalCloud {
   async announceInstanceState(instanceId: string, state: string): Promise<void> {
     await this.events.send(new PutEventsCommand({ Entries: [instanceStateEntry(instanceId, state)] }));
   }
+}
+
+/** A schedule as it was last written: its ARN and its last modification. */
+function scheduleVersion(schedule: GetScheduleCommandOutput): string {
+  return `${schedule.Arn}@${schedule.LastModificationDate?.getTime() ?? ''}`;
 }
 
 /** What Lambda hands a function fed by an SQS queue: one record per event, its body the event as EventBridge puts it there. */

@@ -79,6 +79,23 @@ function wireProtocol(request: RawRequest): WireProtocol | 'form' | undefined {
   return 'rest-json';
 }
 
+/**
+ * The rest-json operation a signed request addresses (Lambda, Scheduler), routed by its method
+ * and path through botocore's model of the service it is signed for; undefined for any other
+ * request. The proxy names the action with it (proxy/server.ts) and IAM reads its URI labels.
+ */
+export function restOperationOf(request: RawRequest): { service: string; op: Operation; labels: Record<string, string> } | undefined {
+  const signing = serviceOf(request.headers);
+  if (signing === undefined || wireProtocol(request) !== 'rest-json') return undefined;
+  for (const model of servicesSignedAs(signing)) {
+    const speaks = model.metadata.protocol === 'rest-json' || (model.metadata.protocols ?? []).includes('rest-json' as never);
+    if (!speaks) continue;
+    const routed = routeRest(model, request.method, request.url);
+    if (routed) return { service: model.name, ...routed };
+  }
+  return undefined;
+}
+
 function findOperation(
   model: ServiceModel,
   protocol: WireProtocol | 'form',

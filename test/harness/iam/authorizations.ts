@@ -28,6 +28,19 @@
  * - CloudWatch PutMetricAlarm with Tags: "To be able to associate tags with the alarm when you
  *   create the alarm, you must have the cloudwatch:TagResource permission"
  *   (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html).
+ * - EventBridge Scheduler: CreateSchedule, UpdateSchedule, GetSchedule and DeleteSchedule on the
+ *   schedule, `arn:${Partition}:scheduler:${Region}:${Account}:schedule/${GroupName}/${ScheduleName}`
+ *   (the SAR's `schedule` type; the group `default` when the request names none). Creating or
+ *   updating a schedule passes its execution role (Target.RoleArn) to Scheduler: iam:PassRole with
+ *   iam:PassedToService scheduler.amazonaws.com, as the managed policy for schedule authors grants
+ *   it (AmazonEventBridgeSchedulerFullAccess: iam:PassRole on roles "StringLike iam:PassedToService
+ *   scheduler.amazonaws.com", https://docs.aws.amazon.com/aws-managed-policy/latest/reference/AmazonEventBridgeSchedulerFullAccess.html;
+ *   "Using identity-based policies in EventBridge Scheduler",
+ *   https://docs.aws.amazon.com/scheduler/latest/UserGuide/security_iam_id-based-policy-examples.html;
+ *   "To pass a role ... to an AWS service, a user must have permissions to pass the role to the
+ *   service", https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use_passrole.html).
+ *   The SAR lists aws:ResourceTag for these actions; schedules carry no tags of their own (only
+ *   groups take TagResource), so none is set.
  *
  * Context keys are set where AWS sets them and only there: aws:ResourceTag and
  * ec2:ResourceTag from moto's state for resources that exist, with the attributes behind
@@ -91,7 +104,10 @@ export interface ApiCall {
   service: string;
   action: string;
   form?: URLSearchParams;
+  /** The JSON body (json protocols, and rest-json's body). */
   json?: Record<string, unknown>;
+  /** A rest-json request's URI labels (by the model's names, e.g. Name) and query string. */
+  rest?: { labels: Record<string, string>; query: URLSearchParams };
 }
 
 /** The IAM service prefix of a SigV4 signing name (they differ for CloudWatch). */
@@ -260,13 +276,24 @@ class Builder {
     if (!profile.arn && !profile.name) return;
     const roleArn = await this.state.roleOfInstanceProfile(profile);
     if (roleArn === undefined) return; // EC2 refuses an unknown profile itself
-    const keys: Record<string, string> = { 'iam:PassedToService': 'ec2.amazonaws.com' };
+    await this.passRoleTo(roleArn, 'ec2.amazonaws.com', `instance profile of ${this.call.action}`, associatedResourceArn);
+  }
+
+  /** iam:PassRole of a role to a service (iam:PassedToService), on the caller's behalf. */
+  async passRoleTo(roleArn: string, toService: string, why: string, associatedResourceArn?: string): Promise<void> {
+    const keys: Record<string, string> = { 'iam:PassedToService': toService };
     if (associatedResourceArn) keys['iam:AssociatedResourceArn'] = associatedResourceArn;
-    await this.add('PassRole', [{ type: 'role', arn: roleArn }], {
-      service: 'iam',
-      onBehalfOf: `instance profile of ${this.call.action}`,
-      keys,
-    });
+    await this.add('PassRole', [{ type: 'role', arn: roleArn }], { service: 'iam', onBehalfOf: why, keys });
+  }
+
+  /** A URI label of a rest-json request (by the model's member name). */
+  label(name: string): string | undefined {
+    return this.call.rest?.labels[name];
+  }
+
+  /** A query string parameter of a rest-json request (by its wire name). */
+  query(name: string): string | undefined {
+    return this.call.rest?.query.get(name) ?? undefined;
   }
 }
 
@@ -326,6 +353,31 @@ const byIds =
     const ids = list ? b.list(param) : [b.param(param)].flatMap((v) => (v ? [v] : []));
     await b.add(b.call.action, await Promise.all(ids.map((id) => b.existing(type, id))));
   };
+
+/** The schedule a Scheduler request names: its Name label, in its group (`default` when none is named). */
+async function scheduleOf(b: Builder, group: string | undefined): Promise<Involved> {
+  const format = (await iamResourceTypeDetails('scheduler', 'schedule')).arn;
+  const arn = format
+    .replace('${Partition}', b.where.partition)
+    .replace('${Region}', b.where.region)
+    .replace('${Account}', b.where.account)
+    .replace('${GroupName}', group || 'default')
+    .replace('${ScheduleName}', b.label('Name') ?? '');
+  return { type: 'schedule', arn };
+}
+
+/** CreateSchedule and UpdateSchedule: the schedule (group in the body), and the execution role passed to Scheduler. */
+const writesSchedule: Model = async (b) => {
+  const json = b.call.json ?? {};
+  await b.add(b.call.action, [await scheduleOf(b, typeof json.GroupName === 'string' ? json.GroupName : undefined)]);
+  const roleArn = (json.Target as { RoleArn?: unknown } | undefined)?.RoleArn;
+  if (typeof roleArn === 'string') await b.passRoleTo(roleArn, 'scheduler.amazonaws.com', `execution role of ${b.call.action}`);
+};
+
+/** GetSchedule and DeleteSchedule: the schedule (group in the query string). */
+const namesSchedule: Model = async (b) => {
+  await b.add(b.call.action, [await scheduleOf(b, b.query('groupName'))]);
+};
 
 /** The launch template a request names, by id or name. */
 async function launchTemplateOf(b: Builder, prefix = ''): Promise<Involved | undefined> {
@@ -500,6 +552,10 @@ const MODELS: Record<string, Model> = {
       arns.map((arn) => ({ type: 'alarm', arn })),
     );
   },
+  'scheduler:CreateSchedule': writesSchedule,
+  'scheduler:UpdateSchedule': writesSchedule,
+  'scheduler:GetSchedule': namesSchedule,
+  'scheduler:DeleteSchedule': namesSchedule,
   'cloudwatch:TagResource': async (b) => {
     const tags = (b.call.json?.Tags ?? []) as Array<{ Key: string; Value: string }>;
     await b.add('TagResource', [{ type: 'alarm', arn: String(b.call.json?.ResourceARN ?? ''), requestTags: tags }]);

@@ -15,10 +15,14 @@
  * - CloudWatch (JSON 1.0, Query-compatible): HTTP 403 `AccessDenied` with the same message
  *   (https://github.com/aws-samples/amazon-cloudwatch-auto-alarms/issues/18,
  *   https://github.com/tomaszkiewicz/prometheus-alertmanager-cloudwatch-webhook/issues/3).
+ * - rest-json services (Scheduler, Lambda): `AccessDeniedException` with the same message, in
+ *   the `x-amzn-errortype` header and the body's `Message`; HTTP 400 as the API references'
+ *   "Common Errors" list it ("AccessDeniedException: You do not have sufficient access to perform
+ *   this action. HTTP Status Code: 400", https://docs.aws.amazon.com/scheduler/latest/APIReference/CommonErrors.html).
  * TEST-ONLY.
  */
 import { randomUUID } from 'node:crypto';
-import { ec2ErrorResponse } from '../proxy/answers.js';
+import { ec2ErrorResponse, restJsonErrorResponse } from '../proxy/answers.js';
 import type { ProxiedResponse } from '../proxy/chain.js';
 import type { Authorization } from './authorizations.js';
 
@@ -61,9 +65,10 @@ function encodedMessage({ principalArn, authorization, kind }: DenialReason): st
   return Buffer.from(JSON.stringify(decoded), 'utf8').toString('base64url');
 }
 
-/** The refusal in the protocol of the request's service (by its SigV4 signing name). */
-export function denialResponse(signingName: string, reason: DenialReason): ProxiedResponse {
+/** The refusal in the protocol of the request's service (by its SigV4 signing name; `restJson` for Scheduler, Lambda). */
+export function denialResponse(signingName: string, reason: DenialReason, restJson = false): ProxiedResponse {
   const message = denialMessage(reason);
+  if (restJson) return restJsonErrorResponse(400, 'AccessDeniedException', message);
   if (signingName === 'ec2') {
     return ec2ErrorResponse(
       403,

@@ -26,9 +26,12 @@ import {
 } from '@aws-sdk/client-ec2';
 import { runSimulation } from '@cloud-copilot/iam-simulate';
 import type { Interceptor, ProxiedRequest, ProxiedResponse } from '../proxy/chain.js';
+import { restOperationOf } from '../api-model/index.js';
+import { isRestJsonRequest } from '../proxy/request.js';
 import {
   authorizationsFor,
   iamPrefixOf,
+  type ApiCall,
   type Authorization,
   type Described,
   type Partitioned,
@@ -166,13 +169,18 @@ export class IamEnforcer {
       },
     };
     const signingName = credential.service;
-    const call = {
+    const restJson = isRestJsonRequest(request);
+    const routed = restJson ? restOperationOf(request) : undefined;
+    const call: ApiCall = {
       service: iamPrefixOf(signingName),
       action: request.action,
       ...(request.form ? { form: request.form } : {}),
       ...(typeof request.headers['x-amz-target'] === 'string' && request.body.length > 0
         ? { json: JSON.parse(request.body.toString('utf8')) as Record<string, unknown> }
         : {}),
+      // A rest-json body is JSON only where the operation has no blob payload (Lambda's Invoke does).
+      ...(restJson ? jsonObjectOf(request.body) : {}),
+      ...(routed ? { rest: { labels: routed.labels, query: new URL(request.url, 'http://proxy').searchParams } } : {}),
     };
     const lookups = new MotoLookups(ec2For(restored), this.iam, this.where.region);
     const authorizations = await authorizationsFor(call, lookups, this.where);
@@ -187,7 +195,8 @@ export class IamEnforcer {
       // not exist is answered InvalidXxx.NotFound (moto's answer), not UnauthorizedOperation.
       const named = authorization.ec2Resource;
       if (named && !(await lookups.ec2Exists(named.type, named.id))) return { forward: restored };
-      return denialResponse(signingName, this.record(identity, authorization, decision, `${iamPrefixOf(signingName)}:${request.action}`));
+      const reason = this.record(identity, authorization, decision, `${iamPrefixOf(signingName)}:${request.action}`);
+      return denialResponse(signingName, reason, restJson);
     }
     return { forward: restored };
   }
@@ -284,6 +293,17 @@ export class IamEnforcer {
     if (this.decisions.size >= MAX_CACHED_DECISIONS) this.decisions.clear();
     this.decisions.set(key, decision);
     return decision;
+  }
+}
+
+/** `{ json }` for a body that is a JSON object, else nothing. */
+function jsonObjectOf(body: Buffer): { json?: Record<string, unknown> } {
+  if (body.length === 0) return {};
+  try {
+    const value: unknown = JSON.parse(body.toString('utf8'));
+    return value !== null && typeof value === 'object' && !Array.isArray(value) ? { json: value as Record<string, unknown> } : {};
+  } catch {
+    return {};
   }
 }
 

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ProxiedRequest, ProxiedResponse } from './chain.js';
-import { isEc2Request } from './request.js';
+import { isEc2Request, isRestJsonRequest } from './request.js';
 
 /** A marker answer: the proxy destroys the client's connection instead of answering. */
 export const CUT_CONNECTION: ProxiedResponse = Object.freeze({ status: 0, headers: {}, body: Buffer.alloc(0) }) as ProxiedResponse;
@@ -25,9 +25,23 @@ export function ec2ErrorResponse(status: number, code: string, message: string):
 }
 
 /**
+ * An error answer of a rest-json service (Lambda, Scheduler): the code in the
+ * `x-amzn-errortype` header, the message in the body's `Message` (the member the
+ * services' error shapes declare, e.g. Scheduler's ValidationException).
+ */
+export function restJsonErrorResponse(status: number, code: string, message: string): ProxiedResponse {
+  return {
+    status,
+    headers: { 'content-type': 'application/json', 'x-amzn-errortype': code, 'x-amzn-requestid': randomUUID() },
+    body: Buffer.from(JSON.stringify({ Message: message }), 'utf8'),
+  };
+}
+
+/**
  * An error answer in the request's own protocol: EC2's XML for EC2, the JSON shape
  * for JSON protocols (EventBridge, SQS), the AWS Query shape for other Query calls,
- * and a bare status for the rest (Smithy RPC v2 CBOR).
+ * the rest-json shape for Lambda and Scheduler, and a bare status for the rest
+ * (Smithy RPC v2 CBOR).
  */
 export function errorResponseFor(request: ProxiedRequest, status: number, code: string, message: string): ProxiedResponse {
   if (isEc2Request(request)) return ec2ErrorResponse(status, code, message);
@@ -46,6 +60,7 @@ export function errorResponseFor(request: ProxiedRequest, status: number, code: 
       `<RequestId>${randomUUID()}</RequestId></ErrorResponse>`;
     return { status, headers: { 'content-type': 'text/xml' }, body: Buffer.from(body, 'utf8') };
   }
+  if (isRestJsonRequest(request)) return restJsonErrorResponse(status, code, message);
   return {
     status,
     headers: { 'x-amzn-errortype': code, 'x-amzn-query-error': `${code};${status >= 500 ? 'Receiver' : 'Sender'}` },

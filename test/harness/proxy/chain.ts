@@ -27,9 +27,11 @@ import { idempotentByClientToken, type Launches } from '../moto-gaps/client-toke
 import { deleteAssociatedSnapshots } from '../moto-gaps/delete-associated-snapshots.js';
 import { ImageBuilds, type ImagePendingOptions } from '../moto-gaps/image-builds.js';
 import { ImageReferences } from '../moto-gaps/image-references.js';
+import { InstanceStatuses } from '../moto-gaps/instance-status.js';
 import { enableImageDeprecation, simulatedImageTimes, type ImageTimes } from '../moto-gaps/image-times.js';
 import { ImageKeys, LaunchFailures } from '../moto-gaps/launch-failures.js';
 import { launchReferences } from '../moto-gaps/launch-references.js';
+import { scheduleExpressions } from '../moto-gaps/schedules.js';
 import { copyImageTags } from '../moto-gaps/copy-image-tags.js';
 import { tagSnapshotsOnCreateImage } from '../moto-gaps/snapshot-tags.js';
 import { simulatedStateReasons, type StateReasons } from '../moto-gaps/state-reasons.js';
@@ -44,7 +46,7 @@ export interface ProxiedRequest {
   url: string;
   headers: IncomingHttpHeaders;
   body: Buffer;
-  /** API action (Query `Action`, JSON `X-Amz-Target` operation), if recognised. */
+  /** API action (Query `Action`, JSON `X-Amz-Target` operation, CBOR path, rest-json route), if recognised. */
   action: string | undefined;
   /** Parsed body for AWS Query protocol requests (EC2, SQS-query, ...). */
   form: URLSearchParams | undefined;
@@ -167,6 +169,7 @@ export interface FidelityChain {
   builds: ImageBuilds;
   amiNames: AmiNameIndex;
   imageReferences: ImageReferences;
+  instanceStatuses: InstanceStatuses;
 }
 
 /** Builds every link of a proxy in front of the moto at `upstreamOrigin`. */
@@ -186,6 +189,7 @@ export function createChain(upstreamOrigin: string, options: FidelityProxyOption
   const amiNames = new AmiNameIndex();
   const apiModel = new ApiModelGuard();
   const imageReferences = new ImageReferences();
+  const instanceStatuses = new InstanceStatuses(options.clock);
   const links: Interceptor[] = [
     // Faults first: what they refuse never reaches moto nor the gap-closing links.
     crash.interceptor,
@@ -197,6 +201,8 @@ export function createChain(upstreamOrigin: string, options: FidelityProxyOption
     ...(options.iam ? [options.iam.interceptor] : []),
     // moto's gaps
     simulatedStateReasons(stateReasons),
+    instanceStatuses.interceptor,
+    scheduleExpressions,
     launchReferences,
     copyImageTags,
     idempotentByClientToken(launches, new Mutex()),
@@ -231,6 +237,7 @@ export function createChain(upstreamOrigin: string, options: FidelityProxyOption
     builds,
     amiNames,
     imageReferences,
+    instanceStatuses,
   };
 }
 

@@ -12,6 +12,7 @@ import type { ApiModelTotals, ApiViolation, ExpectedApiViolations } from '../api
 import type { CrashOptions, CrashState, FaultKind, FaultOptions, ThrottleOptions } from '../faults.js';
 import type { ReferenceAccess } from '../moto-gaps/image-references.js';
 import type { ImagePendingOptions } from '../moto-gaps/image-builds.js';
+import type { StagedInstanceStatus } from '../moto-gaps/instance-status.js';
 import { createChain, runChain, type FidelityProxyOptions, type IamDenial } from './chain.js';
 import type { RecordedEvent } from './put-events.js';
 import { listen, Upstream } from './server.js';
@@ -39,6 +40,7 @@ export type {
   ProxyContext,
 } from './chain.js';
 export type { ImagePendingOptions } from '../moto-gaps/image-builds.js';
+export type { CheckStatus, StagedInstanceStatus } from '../moto-gaps/instance-status.js';
 export { stripSnapshotTagSpecifications } from '../moto-gaps/snapshot-tags.js';
 export type { RecordedEvent } from './put-events.js';
 
@@ -74,6 +76,15 @@ export interface FidelityProxy {
    * knows user-initiated ones): how a test makes AWS, not a person, stop an instance.
    */
   setStateReason(instanceId: string, code: string, message?: string): void;
+  /**
+   * DescribeInstanceStatus reports these checks for the instance while it runs (moto reports every
+   * check `ok`): `impaired` with its reachability detail `failed` and ImpairedSince the proxy's
+   * clock now, `ok` as `passed`, else the same word. A check left out stays as reported before.
+   * See moto-gaps/instance-status.ts. Forgotten on resetState().
+   */
+  setInstanceStatus(instanceId: string, checks: StagedInstanceStatus): void;
+  /** Forgets the checks staged for the instance (for every instance without an id): moto's `ok` again. */
+  clearInstanceStatus(instanceId?: string): void;
   /**
    * Every instance launched from now on ends at once with this state reason (undefined: none
    * do), as EC2 ends a launch that the account or its configuration refuses (a KMS key the
@@ -126,7 +137,7 @@ export interface FidelityProxy {
   isImagePending(imageId: string): boolean;
   /**
    * Forgets what the proxy remembers of moto's state (AMI names, ClientTokens, state
-   * reasons, image times) and disarms a crash: call it when moto is reset. Fault and
+   * reasons, staged instance statuses, image times) and disarms a crash: call it when moto is reset. Fault and
    * throttle settings stay.
    */
   resetState(): void;
@@ -160,6 +171,8 @@ export async function startFidelityProxy(upstream: string, options: FidelityProx
     setStateReason: (instanceId, code, message = `${code}: staged by the test harness`) => {
       chain.stateReasons.set(instanceId, { code, message });
     },
+    setInstanceStatus: (instanceId, checks) => chain.instanceStatuses.set(instanceId, checks),
+    clearInstanceStatus: (instanceId) => chain.instanceStatuses.clear(instanceId),
     setLaunchFailure: (code) => launchFailures.configure(code),
     setThrottle: (config) => throttle.configure(config),
     throttleCounts: () => throttle.counts(),
@@ -179,6 +192,7 @@ export async function startFidelityProxy(upstream: string, options: FidelityProx
       chain.amiNames.clear();
       chain.launches.clear();
       chain.stateReasons.clear();
+      chain.instanceStatuses.clear();
       launchFailures.configure(undefined);
       chain.imageKeys.clear();
       imageTimes.created.clear();

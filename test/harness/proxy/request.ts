@@ -17,6 +17,22 @@ export function isEc2Action(request: ProxiedRequest, action: string): boolean {
   return request.action === action && isEc2Request(request);
 }
 
+/** A rest-json call (Lambda, Scheduler): an action named from its method and path, no form, target nor CBOR. */
+export function isRestJsonRequest(request: ProxiedRequest): boolean {
+  const headers = request.headers;
+  return (
+    request.action !== undefined &&
+    request.form === undefined &&
+    typeof headers['x-amz-target'] !== 'string' &&
+    headers['smithy-protocol'] === undefined
+  );
+}
+
+/** A rest-json call of this action to the service signed as `service` (e.g. scheduler). */
+export function isRestJsonAction(request: ProxiedRequest, service: string, action: string): boolean {
+  return request.action === action && isRestJsonRequest(request) && serviceOf(request.headers) === service;
+}
+
 /** The same request with another form body. */
 export function withForm(request: ProxiedRequest, form: URLSearchParams): ProxiedRequest {
   return { ...request, form, body: Buffer.from(form.toString(), 'utf8') };

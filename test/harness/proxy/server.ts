@@ -1,6 +1,7 @@
 /**
  * The fidelity proxy's HTTP server: the two ends of the chain (chain.ts). It decodes what the
- * client sent (the body buffered, the API action named, a Query body parsed), hands it to the
+ * client sent (the body buffered, the API action named, a Query body parsed; a rest-json action
+ * is named from botocore's model, as the API model check routes it), hands it to the
  * chain, and sends the chain's answer back, or cuts the connection when a fault says so. At the
  * far end, Upstream forwards a request to moto over kept-alive connections and times moto.
  * moto's own API (`/moto-api/`, e.g. reset) goes straight to moto, uncounted.
@@ -16,6 +17,7 @@ import {
   type ServerResponse,
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { restOperationOf } from '../api-model/index.js';
 import { CUT_CONNECTION } from './answers.js';
 import type { Next, ProxiedRequest, ProxiedResponse } from './chain.js';
 import { bufferBody } from './request.js';
@@ -114,11 +116,18 @@ async function readRequest(req: IncomingMessage): Promise<ProxiedRequest> {
   const url = req.url ?? '/';
   const contentType = req.headers['content-type'] ?? '';
   const form = contentType.startsWith('application/x-www-form-urlencoded') ? new URLSearchParams(body.toString('utf8')) : undefined;
-  return { method: req.method ?? 'GET', url, headers: req.headers, body, form, action: actionOf(req.headers, url, form) };
+  const method = req.method ?? 'GET';
+  return { method, url, headers: req.headers, body, form, action: actionOf(method, req.headers, url, form, body) };
 }
 
-/** The API operation name, for counting and for interceptors to match on. */
-function actionOf(headers: IncomingHttpHeaders, url: string, form: URLSearchParams | undefined): string | undefined {
+/** The API operation name, for counting and for interceptors (and IAM) to match on. */
+function actionOf(
+  method: string,
+  headers: IncomingHttpHeaders,
+  url: string,
+  form: URLSearchParams | undefined,
+  body: Buffer,
+): string | undefined {
   // JSON protocols: X-Amz-Target: AWSEvents.PutEvents / AmazonSQS.SendMessage
   const target = headers['x-amz-target'];
   if (typeof target === 'string' && target !== '') return target.slice(target.lastIndexOf('.') + 1);
@@ -128,7 +137,12 @@ function actionOf(headers: IncomingHttpHeaders, url: string, form: URLSearchPara
   const fromQuery = new URL(url, 'http://proxy').searchParams.get('Action');
   if (fromQuery) return fromQuery;
   // Smithy RPC v2 CBOR: POST /service/<Service>/operation/<Operation>
-  return /^\/service\/[^/]+\/operation\/([^/?]+)/.exec(url)?.[1];
+  const cbor = /^\/service\/[^/]+\/operation\/([^/?]+)/.exec(url)?.[1];
+  if (cbor) return cbor;
+  // rest-json (Lambda, Scheduler): the method and path, routed through botocore's model of the
+  // service the request is signed for. moto's own API is not an AWS action.
+  if (url.startsWith('/moto-api/')) return undefined;
+  return restOperationOf({ method, url, headers, body })?.op.name;
 }
 
 /** Hop-by-hop headers, which a proxy must not pass on. */

@@ -300,3 +300,35 @@ try:
     _LambdaBackend.list_event_source_mappings = _list_event_source_mappings
 except Exception:
     pass
+
+# Gaps in moto's EventBridge Scheduler that a schedule's life meets (test/harness/moto-gaps/schedules.ts):
+# - UpdateSchedule "uses all values, including empty values, specified in the request and overrides
+#   the existing schedule ... if you do not set an optional field in your request, that field will
+#   be set to its system-default value" (https://docs.aws.amazon.com/scheduler/latest/APIReference/API_UpdateSchedule.html).
+#   moto never reads ActionAfterCompletion on an update (the old value stays) and stores an omitted
+#   State as nothing; the defaults are NONE and ENABLED ("CreateSchedule": State, ActionAfterCompletion).
+# - CreateSchedule without ActionAfterCompletion stores nothing where GetSchedule reports NONE.
+try:
+    from moto.scheduler.models import Schedule as _Schedule
+    from moto.scheduler.responses import EventBridgeSchedulerResponse as _SchedulerResponse
+
+    _original_schedule_init = _Schedule.__init__
+
+    def _schedule_init(self, *args, **kwargs):
+        _original_schedule_init(self, *args, **kwargs)
+        self.action_after_completion = self.action_after_completion or "NONE"
+
+    _Schedule.__init__ = _schedule_init
+
+    _original_update_schedule = _SchedulerResponse.update_schedule
+
+    def _update_schedule(self):
+        answer = _original_update_schedule(self)
+        schedule = self.scheduler_backend.get_schedule(self._get_param("GroupName"), self.uri.split("?")[0].split("/")[-1])
+        schedule.state = self._get_param("State") or "ENABLED"
+        schedule.action_after_completion = self._get_param("ActionAfterCompletion") or "NONE"
+        return answer
+
+    _SchedulerResponse.update_schedule = _update_schedule
+except Exception:
+    pass
