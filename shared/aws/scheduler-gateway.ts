@@ -28,7 +28,7 @@ export class SchedulerGateway implements RecheckPort {
     private readonly target: RecheckTarget,
   ) {}
 
-  async scheduleOnce(name: string, at: Date, input: unknown): Promise<void> {
+  async scheduleOnce(name: string, at: Date, input: unknown): Promise<'created' | 'updated'> {
     const schedule = {
       Name: name,
       GroupName: 'default',
@@ -48,11 +48,13 @@ export class SchedulerGateway implements RecheckPort {
     };
     try {
       await this.client.send(new CreateScheduleCommand(schedule));
+      return 'created';
     } catch (error) {
       const refused = toAwsCallError('CreateSchedule', error);
       if (refused.code !== 'ConflictException') throw refused;
       // The instance's recheck exists (a duplicate delivery, or a wait not yet over): it takes this due time.
       await call('UpdateSchedule', () => this.client.send(new UpdateScheduleCommand(schedule)));
+      return 'updated';
     }
   }
 }

@@ -139,8 +139,11 @@ export interface RotationDeps extends UseCaseDeps {
 
 /** One-time schedules that hand a deferred recovery back to the recover function when it is due. */
 export interface RecheckPort {
-  /** The schedule of this name, due at `at` with this input: created, or updated where it exists (one per name). */
-  scheduleOnce(name: string, at: Date, input: unknown): Promise<void>;
+  /**
+   * The schedule of this name, due at `at` with this input: created, or updated where it exists
+   * (one per name). Says which: of deliveries racing, exactly one creates it.
+   */
+  scheduleOnce(name: string, at: Date, input: unknown): Promise<'created' | 'updated'>;
 }
 
 export interface RecoveryDeps extends UseCaseDeps {

@@ -227,10 +227,11 @@ export async function recoverSignal(signal: FailureSignal, eventTime: Date, deps
 }
 
 /**
- * Waits for a due time instead of deciding now. In this order, so that a crash anywhere never
- * reboots twice and never loses the recheck: the one-time schedule (one per instance: a duplicate
- * only moves it to the same time), the rebooted-at tag (a retry that finds it reboots no more),
- * the reboot, the event. A crash between the tag and the reboot costs the reboot, not the recheck.
+ * Waits for a due time instead of deciding now. In this order, so that duplicates and crashes
+ * never reboot twice and never lose the recheck: the one-time schedule (one per instance; of
+ * deliveries racing, only the one that creates it reboots, the others move it to about the same
+ * time), the rebooted-at tag (a later delivery that finds it plans no reboot), the reboot, the
+ * event. A crash after the schedule and before the reboot costs the reboot, never the recheck.
  */
 async function defer(
   deps: RecoveryDeps,
@@ -257,9 +258,9 @@ async function defer(
       eventTime: eventTime.toISOString(),
     },
   };
-  await deps.rechecks.scheduleOnce(recheckScheduleName(deps.managedBy, instanceId), plan.until, request);
+  const schedule = await deps.rechecks.scheduleOnce(recheckScheduleName(deps.managedBy, instanceId), plan.until, request);
   // A dry run plans: it reboots nothing, and its recheck publishes RelaunchPlanned at the most.
-  const reboot = plan.reboot && !deps.recovery.dryRun;
+  const reboot = plan.reboot && schedule === 'created' && !deps.recovery.dryRun;
   if (reboot) {
     await deps.ec2.tagResources([instanceId], { [TAG.rebootedAt]: plan.since.toISOString() });
     await deps.ec2.rebootInstance(instanceId);

@@ -502,11 +502,34 @@ export class LocalCloud {
     return due.sort((a, b) => a.at.getTime() - b.at.getTime() || String(a.schedule.Name).localeCompare(String(b.schedule.Name)));
   }
 
-  private async fireOne(schedule: GetScheduleCommandOutput, at: Date, attempts: number): Promise<ScheduleFiring> {
+  /**
+   * Takes the one-time schedules due by `until` without invoking their targets: what each would
+   * be handed (as drain() does for events), the schedules deleted as Scheduler deletes them after
+   * firing (ActionAfterCompletion DELETE). For a test that invokes the target itself (a crash, then
+   * the retry).
+   */
+  async drainDueSchedules(until: Date): Promise<Array<{ functionName: string; event: unknown }>> {
+    const drained: Array<{ functionName: string; event: unknown }> = [];
+    for (const { schedule, at } of await this.dueSchedules(until)) {
+      drained.push({ functionName: this.targetOf(schedule).name, event: JSON.parse(scheduleInput(schedule, at, 1)) });
+      if (schedule.ActionAfterCompletion === 'DELETE')
+        await this.scheduler.send(new DeleteScheduleCommand({ Name: schedule.Name!, GroupName: schedule.GroupName }));
+      else this.firedSchedules.add(scheduleVersion(schedule));
+    }
+    return drained;
+  }
+
+  /** The function of serverless.yml a schedule's target names (`<service>-<stage>-<function>`). */
+  private targetOf(schedule: GetScheduleCommandOutput): FunctionWiring {
     const target = schedule.Target!;
     const functionName = /^arn:[^:]+:lambda:[^:]*:[^:]*:function:([^:]+)(:[^:]+)?$/.exec(target.Arn ?? '')?.[1];
     const fn = this.wiring.functions.find((f) => `${this.wiring.service}-${this.wiring.stage}-${f.name}` === functionName);
     if (!fn) throw new Error(`fireDueSchedules: ${schedule.Name}'s target ${target.Arn} is no function of serverless.yml`);
+    return fn;
+  }
+
+  private async fireOne(schedule: GetScheduleCommandOutput, at: Date, attempts: number): Promise<ScheduleFiring> {
+    const fn = this.targetOf(schedule);
     const firing: ScheduleFiring = {
       function: fn.name,
       detailType: '',
@@ -519,13 +542,8 @@ export class LocalCloud {
     this.setClock(at);
     for (let attempt = 1; attempt <= attempts; attempt++) {
       firing.attempts = attempt;
-      const input = (target.Input ?? '{}')
-        .replaceAll('<aws.scheduler.schedule-arn>', schedule.Arn ?? '')
-        .replaceAll('<aws.scheduler.scheduled-time>', at.toISOString().replace(/\.\d{3}Z$/, 'Z'))
-        .replaceAll('<aws.scheduler.execution-id>', randomUUID().replaceAll('-', '').slice(0, 16))
-        .replaceAll('<aws.scheduler.attempt-number>', String(attempt));
       try {
-        firing.result = await this.invokePayload(fn.name, JSON.parse(input));
+        firing.result = await this.invokePayload(fn.name, JSON.parse(scheduleInput(schedule, at, attempt)));
         delete firing.error;
         break;
       } catch (error) {
@@ -829,6 +847,15 @@ export class LocalCloud {
 /** A schedule as it was last written: its ARN and its last modification. */
 function scheduleVersion(schedule: GetScheduleCommandOutput): string {
   return `${schedule.Arn}@${schedule.LastModificationDate?.getTime() ?? ''}`;
+}
+
+/** A schedule's target input as Scheduler hands it over: its context attributes filled in. */
+function scheduleInput(schedule: GetScheduleCommandOutput, at: Date, attempt: number): string {
+  return (schedule.Target?.Input ?? '{}')
+    .replaceAll('<aws.scheduler.schedule-arn>', schedule.Arn ?? '')
+    .replaceAll('<aws.scheduler.scheduled-time>', at.toISOString().replace(/\.\d{3}Z$/, 'Z'))
+    .replaceAll('<aws.scheduler.execution-id>', randomUUID().replaceAll('-', '').slice(0, 16))
+    .replaceAll('<aws.scheduler.attempt-number>', String(attempt));
 }
 
 /** What Lambda hands a function fed by an SQS queue: one record per event, its body the event as EventBridge puts it there. */

@@ -15,12 +15,13 @@ export class InMemoryRechecks implements RecheckPort {
     this.failure = error;
   }
 
-  async scheduleOnce(name: string, at: Date, input: unknown): Promise<void> {
+  async scheduleOnce(name: string, at: Date, input: unknown): Promise<'created' | 'updated'> {
     const action = this.schedules.has(name) ? 'UpdateSchedule' : 'CreateSchedule';
     this.journal?.push(action);
     if (this.failure) throw this.failure;
     this.calls.push({ action, name, at });
     this.schedules.set(name, { at, input: JSON.parse(JSON.stringify(input)) });
+    return action === 'CreateSchedule' ? 'created' : 'updated';
   }
 
   /** Takes the schedules due at `now` (Scheduler deletes a one-time schedule once it has fired), oldest first. */

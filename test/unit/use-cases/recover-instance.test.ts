@@ -1510,6 +1510,20 @@ describe('recoverInstances: waiting out a reboot', () => {
     },
   );
 
+  it('reboots once when three deliveries of the ALARM run at the same moment: only the one that creates the recheck reboots', async () => {
+    // Prepare
+    const w = world();
+    const a = running(w);
+
+    // Act
+    const reports = await Promise.all([0, 1, 2].map(() => recoverInstances(instanceCheck(), w.deps)));
+
+    // Assess
+    expect(a.instance!.reboots).toBe(1);
+    expect(reports.map((r) => (r.outcomes[0] as { rebooted?: boolean }).rebooted).sort()).toEqual([false, false, true]);
+    expect(w.rechecks.calls.map((c) => c.action)).toEqual(['CreateSchedule', 'UpdateSchedule', 'UpdateSchedule']);
+  });
+
   it('plans in a dry run: it schedules the recheck but reboots nothing', async () => {
     // Prepare
     const w = worldOf(recoveryEc2, { recovery: { dryRun: true } });
