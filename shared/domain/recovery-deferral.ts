@@ -52,7 +52,10 @@ export interface Deferral {
   cause: DeferCause;
   since: Date;
   until: Date;
-  /** Whether recovery reboots the instance now (not when a reboot is already under way). */
+  /**
+   * Whether the answer is a reboot (the instance check), as opposed to waiting out a bake's. The
+   * delivery that creates the recheck reboots; one that finds it scheduled does not (recover-instance.ts).
+   */
   reboot: boolean;
   reason: string;
 }
@@ -124,8 +127,8 @@ export function deferralOf(input: DeferralInput): Deferral | undefined {
       cause: 'reboot',
       since: rebootedAt,
       until,
-      reboot: false,
-      reason: `${what}: rebooted at ${rebootedAt.toISOString()} already; its instance check is checked again at ${until.toISOString()}`,
+      reboot: true,
+      reason: `${what}: a reboot began at ${rebootedAt.toISOString()}; its instance check is checked again at ${until.toISOString()}`,
     };
   }
   const until = minutesAfter(now, wait);

@@ -228,10 +228,11 @@ export async function recoverSignal(signal: FailureSignal, eventTime: Date, deps
 
 /**
  * Waits for a due time instead of deciding now. In this order, so that duplicates and crashes
- * never reboot twice and never lose the recheck: the one-time schedule (one per instance; of
- * deliveries racing, only the one that creates it reboots, the others move it to about the same
- * time), the rebooted-at tag (a later delivery that finds it plans no reboot), the reboot, the
- * event. A crash after the schedule and before the reboot costs the reboot, never the recheck.
+ * never reboot twice and never lose the recheck: the rebooted-at tag (its time bounds the wait for
+ * every later delivery), the one-time schedule (one per instance: of the deliveries that get here,
+ * racing or not, only the one that creates it reboots; the others move it to the same time), the
+ * reboot, the event. A crash after the schedule and before the reboot costs the reboot, never the
+ * recheck.
  */
 async function defer(
   deps: RecoveryDeps,
@@ -258,13 +259,12 @@ async function defer(
       eventTime: eventTime.toISOString(),
     },
   };
-  const schedule = await deps.rechecks.scheduleOnce(recheckScheduleName(deps.managedBy, instanceId), plan.until, request);
   // A dry run plans: it reboots nothing, and its recheck publishes RelaunchPlanned at the most.
-  const reboot = plan.reboot && schedule === 'created' && !deps.recovery.dryRun;
-  if (reboot) {
-    await deps.ec2.tagResources([instanceId], { [TAG.rebootedAt]: plan.since.toISOString() });
-    await deps.ec2.rebootInstance(instanceId);
-  }
+  const rebooting = plan.reboot && !deps.recovery.dryRun;
+  if (rebooting) await deps.ec2.tagResources([instanceId], { [TAG.rebootedAt]: plan.since.toISOString() });
+  const schedule = await deps.rechecks.scheduleOnce(recheckScheduleName(deps.managedBy, instanceId), plan.until, request);
+  const reboot = rebooting && schedule === 'created';
+  if (reboot) await deps.ec2.rebootInstance(instanceId);
   const until = plan.until.toISOString();
   await publish(
     deps,

@@ -93,7 +93,11 @@ describe('an instance status check that fails', () => {
 
     // Assess
     expect(cloud.proxy.calls().RebootInstances).toBe(1);
-    expect(detailsOf('RecoveryDeferred').map((d) => d.rebooted).sort()).toEqual([false, false, true]);
+    expect(
+      detailsOf('RecoveryDeferred')
+        .map((d) => d.rebooted)
+        .sort(),
+    ).toEqual([false, false, true]);
     expect(await instancesWith('ami-lifecycle:replaces', instanceId)).toHaveLength(1);
   });
 

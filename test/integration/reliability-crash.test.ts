@@ -13,7 +13,9 @@
  * AMI, no second replacement, no second launch template version. The events said
  * may repeat (at least once) but no new kind of event may appear.
  */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { PROJECT_ROOT } from '../../cli/serverless-config.js';
 import { cloudPerFile } from '../harness/cloud-per-file.js';
 import { pastNights } from '../harness/local-cloud.js';
 import type { CrashOptions } from '../harness/faults.js';
@@ -96,7 +98,45 @@ const PATHS: Path[] = [
       return { names: { [web!]: 'web' }, invocations: await waiting('recover') };
     },
   },
+  {
+    // Its instance status check fails: the rebooted-at tag, the recheck's schedule, the reboot (issue 22).
+    name: 'recover: an instance check fails',
+    async arrange() {
+      const web = await bakedForRecovery();
+      await instanceCheckFails(web);
+      return { names: { [web]: 'web' }, invocations: await waiting('recover') };
+    },
+  },
+  {
+    // The recheck of that instance, its check still failing: a replacement from its image.
+    name: 'recover: the recheck after the reboot',
+    async arrange() {
+      const web = await bakedForRecovery();
+      await instanceCheckFails(web);
+      await cloud.deliver();
+      cloud.proxy.setInstanceStatus(web, { instance: 'impaired' });
+      const invocations = await cloud.drainDueSchedules(new Date(Date.now() + 16 * 60_000));
+      expect(invocations.map((i) => i.functionName)).toEqual(['recover']);
+      return { names: { [web]: 'web' }, invocations };
+    },
+  },
 ];
+
+/** A baked instance opted in to recovery. */
+async function bakedForRecovery(): Promise<string> {
+  const [web] = await cloud.launch(1, { Name: 'web', 'ami-lifecycle:bake': 'nightly', 'ami-lifecycle:recover': 'on-failure' });
+  await cloud.bakeCycle('nightly', NIGHT);
+  return web!;
+}
+
+/** The instance's StatusCheckFailed_Instance alarm goes to ALARM. */
+async function instanceCheckFails(instanceId: string): Promise<void> {
+  const event = JSON.parse(readFileSync(`${PROJECT_ROOT}/events/alarm-status-check-failed.json`, 'utf8'));
+  const metric = event.detail.configuration.metrics[0].metricStat.metric;
+  metric.name = 'StatusCheckFailed_Instance';
+  metric.dimensions.InstanceId = instanceId;
+  await cloud.putEvent({ source: event.source, detailType: event['detail-type'], detail: event.detail });
+}
 
 interface Run {
   state: CloudState;
