@@ -294,7 +294,8 @@ function varsFor(fn: DeployedFunction, settings: DoctorSettings, stack: Stack): 
     function: fn.name,
     eventBus: fn.environment.EVENT_BUS_NAME ?? settings.eventBusName,
     passRole: examplePassRole(settings.passRoles),
-    ...(fn.environment.RECHECK_ROLE_ARN ? { recheckRole: fn.environment.RECHECK_ROLE_ARN } : {}),
+    // A recover function deployed before rechecks existed has none: the simulation of passing it fails, naming redeploy.
+    recheckRole: fn.environment.RECHECK_ROLE_ARN ?? `arn:${stack.partition}:iam::${stack.account}:role/RECHECK_ROLE_ARN-not-set-redeploy`,
   };
 }
 

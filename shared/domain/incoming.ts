@@ -158,15 +158,15 @@ export const RecoveryTriggerEvent = z.discriminatedUnion('detail-type', [Instanc
 /**
  * A deferred recovery handed back at its due time by the one-time schedule recovery created
  * (shared/domain/recovery-deferral.ts): the alarm or Health signal that waited, and why. Its
- * detail-type tells it apart from the events, as theirs do.
+ * detail-type tells it apart from the events, as theirs do; like them, it ignores keys it does not know.
  */
-export const RecheckRequest = z.strictObject({
+export const RecheckRequest = z.object({
   'detail-type': z.literal('Recovery Recheck'),
-  recheck: z.strictObject({
+  recheck: z.object({
     instanceId: z.string().regex(/^i-[0-9a-f]{8,17}$/, 'not an instance id'),
     signal: z.discriminatedUnion('kind', [
-      z.strictObject({ kind: z.literal('alarm'), alarmName: z.string().min(1).max(255), metric: z.string().min(1).max(255) }),
-      z.strictObject({ kind: z.literal('health'), eventTypeCode: z.string().regex(/^[a-zA-Z0-9_-]{3,100}$/) }),
+      z.object({ kind: z.literal('alarm'), alarmName: z.string().min(1).max(255), metric: z.string().min(1).max(255) }),
+      z.object({ kind: z.literal('health'), eventTypeCode: z.string().regex(/^[a-zA-Z0-9_-]{3,100}$/) }),
     ]),
     cause: z.enum(['reboot', 'bake-reboot']),
     since: z.iso.datetime(),

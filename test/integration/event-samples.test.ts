@@ -11,6 +11,8 @@ import { HEALTH_EVENT_TYPES } from '../../shared/domain/recovery.js';
 import {
   AmiStateChangeEvent,
   BakeRequestedEvent,
+  RecheckRequest,
+  RecoverInput,
   RecoveryTriggerEvent,
   RotationRequest,
   ScheduledRun,
@@ -67,6 +69,21 @@ describe('event samples', () => {
         'AWS_EC2_INSTANCE_TERMINATION_SCHEDULED',
       ]),
     );
+  });
+
+  it('recovery-recheck.json is what a deferred recovery hands its one-time schedule, parses, and no rule routes it', async () => {
+    // Prepare
+    const event = sample('recovery-recheck.json');
+
+    // Act
+    const parsed = RecoverInput.safeParse(event);
+    await cloud.putEvent({ source: 'ami-lifecycle', detailType: String(event['detail-type']), detail: event.recheck });
+    const deliveries = await cloud.deliver({ maxRounds: 1 });
+
+    // Assess
+    expect(parsed.success).toBe(true);
+    expect(RecheckRequest.safeParse(event).success).toBe(true);
+    expect(deliveries).toEqual([]);
   });
 
   it.each([

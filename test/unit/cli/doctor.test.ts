@@ -112,7 +112,7 @@ function healthyAccount(): void {
     return {
       FunctionName: input.FunctionName,
       Role: roleOf(fn),
-      Environment: { Variables: { MANAGED_BY, EVENT_BUS_NAME: STACK, RECOVERY_TERMINATE_REPLACED: 'false' } },
+      Environment: { Variables: { MANAGED_BY, EVENT_BUS_NAME: STACK, RECOVERY_TERMINATE_REPLACED: 'false', ...recheckRoleOf(fn) } },
     };
   });
   simulated = [];
@@ -152,6 +152,10 @@ beforeEach(() => {
   for (const mock of [cfn, iam, lambda, ec2, events, scheduler, sqs]) mock.reset();
   healthyAccount();
 });
+
+/** The recover function's RECHECK_ROLE_ARN, as serverless.yml deploys it: its scheduler role. */
+const recheckRoleOf = (fn: string): Record<string, string> =>
+  fn === 'recover' ? { RECHECK_ROLE_ARN: `arn:aws:iam::123456789012:role/${STACK}-RecoverSchedulerRole-ABC` } : {};
 
 describe('a healthy deployment', () => {
   it('passes every check, exits 0, and prints one line per check', async () => {
@@ -247,7 +251,7 @@ describe('a healthy deployment', () => {
       const fn = input.FunctionName!.slice(STACK.length + 1);
       return {
         Role: roleOf(fn),
-        Environment: { Variables: { MANAGED_BY, RECOVERY_TERMINATE_REPLACED: fn === 'recover' ? 'true' : 'false' } },
+        Environment: { Variables: { MANAGED_BY, RECOVERY_TERMINATE_REPLACED: fn === 'recover' ? 'true' : 'false', ...recheckRoleOf(fn) } },
       };
     });
 

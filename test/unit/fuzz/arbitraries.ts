@@ -52,6 +52,7 @@ const SAMPLE_TARGETS: Record<string, FunctionName[]> = {
   'health-retirement-expedited.json': ['recover'],
   'health-instance-stop-scheduled.json': ['recover'],
   'health-instance-termination-scheduled.json': ['recover'],
+  'recovery-recheck.json': ['recover'],
 };
 
 export interface Sample {

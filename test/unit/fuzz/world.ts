@@ -10,6 +10,8 @@ import { CloudWatchClient, DeleteAlarmsCommand, DescribeAlarmsCommand, PutMetric
 import {
   AssociateAddressCommand,
   CreateImageCommand,
+  DescribeInstanceStatusCommand,
+  RebootInstancesCommand,
   CreateLaunchTemplateCommand,
   CreateLaunchTemplateVersionCommand,
   CreateTagsCommand,
@@ -37,6 +39,7 @@ import {
   type Instance,
 } from '@aws-sdk/client-ec2';
 import { EventBridgeClient, PutEventsCommand, type PutEventsCommandInput, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
+import { CreateScheduleCommand, SchedulerClient, UpdateScheduleCommand } from '@aws-sdk/client-scheduler';
 import { TAG } from '../../../shared/domain/tags.js';
 import { retainValue, tagList } from './arbitraries.js';
 
@@ -278,6 +281,7 @@ export function answerFromWorld(recorder: Recorder) {
   const ec2 = mockClient(EC2Client);
   const bus = mockClient(EventBridgeClient);
   const cw = mockClient(CloudWatchClient);
+  const scheduler = mockClient(SchedulerClient);
   const w = () => recorder.world;
   const instance = (id: string | undefined) => w().instances.find((i) => i.id === id);
   const image = (id: string | undefined) => w().images.find((i) => i.id === id);
@@ -293,6 +297,7 @@ export function answerFromWorld(recorder: Recorder) {
     ['EC2', ec2],
     ['EventBridge', bus],
     ['CloudWatch', cw],
+    ['Scheduler', scheduler],
   ] as const) {
     (mock as ReturnType<typeof mockClient>).onAnyCommand().callsFake((input: unknown) => {
       recorder.unexpected.push(`${name}: ${JSON.stringify(input).slice(0, 200)}`);
@@ -381,9 +386,35 @@ export function answerFromWorld(recorder: Recorder) {
     EnableImageDeprecationCommand,
     TerminateInstancesCommand,
     AssociateAddressCommand,
+    RebootInstancesCommand,
   ]) {
     ec2.on(command as never).callsFake(fake(() => ({})));
   }
+  // A running instance of the world: both checks as the fuzzed state says (impaired unless running).
+  ec2.on(DescribeInstanceStatusCommand).callsFake(
+    fake((input: { InstanceIds?: string[] }) => ({
+      InstanceStatuses: (input.InstanceIds ?? []).flatMap((id) => {
+        const i = instance(id);
+        return i && i.state === 'running'
+          ? [{ InstanceId: id, InstanceStatus: { Status: 'impaired' }, SystemStatus: { Status: 'ok' } }]
+          : [];
+      }),
+    })),
+  );
+  // Recheck schedules: the first of a name is created, the rest meet ConflictException and update it.
+  const schedules = new Set<string>();
+  scheduler.on(CreateScheduleCommand).callsFake(
+    fake((input: { Name?: string }) => {
+      if (schedules.has(input.Name ?? '')) throw awsError('ConflictException');
+      schedules.add(input.Name ?? '');
+      return { ScheduleArn: `arn:aws:scheduler:us-east-1:123456789012:schedule/default/${input.Name}` };
+    }),
+  );
+  scheduler
+    .on(UpdateScheduleCommand)
+    .callsFake(
+      fake((input: { Name?: string }) => ({ ScheduleArn: `arn:aws:scheduler:us-east-1:123456789012:schedule/default/${input.Name}` })),
+    );
 
   bus.on(PutEventsCommand).callsFake((input: PutEventsCommandInput) => {
     const entries = input.Entries ?? [];
@@ -397,7 +428,7 @@ export function answerFromWorld(recorder: Recorder) {
 
   return {
     restore: () => {
-      for (const m of [ec2, bus, cw]) m.restore();
+      for (const m of [ec2, bus, cw, scheduler]) m.restore();
     },
   };
 }
