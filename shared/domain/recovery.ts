@@ -181,7 +181,7 @@ export interface RecoveryInput {
   bakeReboot?: { imageId: string; startedAt: Date } | undefined;
   /** When recovery last rebooted the instance (its rebooted-at tag). */
   rebootedAt?: Date | undefined;
-  /** The instance's status checks, read for a recheck of an alarm. */
+  /** The instance's status checks, read for a recheck of an alarm, or a fresh replacement's combined alarm. */
   statusChecks?: StatusChecks | undefined;
   deferral: DeferralSettings;
   now: Date;
@@ -206,14 +206,19 @@ export type RecoveryDecision =
  * User Guide, "Status checks for Amazon EC2 instances"
  * (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/monitoring-system-instance-status-check.html);
  * API reference, StateReason (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_StateReason.html).
+ * The combined check (StatusCheckFailed, an alarm of your own) blames only when the checks,
+ * read then, say the instance check failed and the system check passed.
  * Never a person's stop or termination, a spot interruption, a capacity or scheduled stop, the
- * system check (hardware), the combined check (it cannot say which failed), a Health event or an
- * operator's relaunch: those relaunch, if the mode says so, from the same image.
+ * system check (hardware), a Health event or an operator's relaunch: those relaunch, if the mode
+ * says so, from the same image.
  * Client.InternalError ends a launch the account refused (LAUNCH_REFUSALS): RecoveryFailed.
  */
-export function imageFaultOf(signal: FailureSignal, stateReasonCode: string | undefined): string | undefined {
+export function imageFaultOf(signal: FailureSignal, stateReasonCode: string | undefined, checks?: StatusChecks): string | undefined {
   if (signal.kind === 'alarm' && signal.metric === 'StatusCheckFailed_Instance') {
     return `its instance status check failed (alarm ${signal.alarmName})`;
+  }
+  if (signal.kind === 'alarm' && signal.metric === 'StatusCheckFailed' && checks?.instance === 'impaired' && checks.system === 'ok') {
+    return `its instance status check failed, its system check passed (alarm ${signal.alarmName})`;
   }
   if (signal.kind === 'state' && stateReasonCode === 'Client.InstanceInitiatedShutdown') {
     return `it was ${signal.state} from inside (Client.InstanceInitiatedShutdown)`;
@@ -229,7 +234,7 @@ export function decideRecovery(input: RecoveryInput): RecoveryDecision {
     input.launchedFrom !== undefined &&
     launchedAt !== undefined &&
     input.now.getTime() - launchedAt.getTime() < input.crashLoopGraceMinutes * 60_000;
-  const fault = soonAfterLaunch ? imageFaultOf(signal, instance?.stateReasonCode) : undefined;
+  const fault = soonAfterLaunch ? imageFaultOf(signal, instance?.stateReasonCode, input.statusChecks) : undefined;
   if (mode === 'off') return { action: 'skip', reason: 'recovery is off for this instance' };
   if (instance?.tags[TAG.replacedBy]) return { action: 'skip', reason: `already replaced by ${instance.tags[TAG.replacedBy]}` };
   const owner = instance ? capacityOwnerOf(instance.tags) : undefined;

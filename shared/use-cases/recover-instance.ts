@@ -111,12 +111,16 @@ export async function recoverSignal(signal: FailureSignal, eventTime: Date, deps
   }
 
   // A recheck of an alarm reads the checks again: relaunched only if the one it watches still fails.
-  const recheckedAlarm = signal.kind === 'alarm' && signal.recheck !== undefined && instance !== undefined;
+  // So does a replacement's combined alarm: only the checks can say whether its image is to blame.
+  const readChecks =
+    signal.kind === 'alarm' &&
+    instance !== undefined &&
+    (signal.recheck !== undefined || (signal.metric === 'StatusCheckFailed' && instance.tags[TAG.replaces] !== undefined));
   const [images, lineageInstances, config, statusChecks] = await Promise.all([
     ec2.listLineageImages(managedBy, lineage),
     ec2.listLineageInstances(lineage),
     ec2.readLaunchConfig(launchTemplateName(managedBy, lineage)),
-    recheckedAlarm ? ec2.describeStatusChecks(instanceId) : undefined,
+    readChecks ? ec2.describeStatusChecks(instanceId) : undefined,
   ]);
   const now = deps.now();
   const plan = planRecovery({

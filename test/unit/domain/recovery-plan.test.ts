@@ -1115,6 +1115,31 @@ describe('planRecovery: waiting out a reboot', () => {
     expect(plan).toMatchObject({ action: 'relaunch', markBad: 'ami-00000003', spec: { imageId: 'ami-00000002' } });
   });
 
+  it.each([
+    [{ system: 'ok', instance: 'impaired' }, 'ami-00000003'],
+    [{ system: 'impaired', instance: 'impaired' }, undefined],
+    [undefined, undefined],
+  ])(
+    "blames a fresh replacement's image on a combined StatusCheckFailed alarm only when the checks say the instance check failed (%j)",
+    (statusChecks, markBad) => {
+      // Prepare
+      const replacement = failedInstance({
+        state: 'running',
+        stateReasonCode: undefined,
+        imageId: 'ami-00000003',
+        launchTime: minutesAgo(5),
+        tags: { ...OPT_IN, [TAG.replaces]: 'i-0aaaaaaaaaaaaaaaa' },
+      });
+
+      // Act
+      const plan = planRecovery(planInput({ signal: alarmOn('StatusCheckFailed'), instance: replacement, statusChecks }));
+
+      // Assess
+      expect(plan).toMatchObject({ action: 'relaunch' });
+      expect((plan as { markBad?: string }).markBad).toBe(markBad);
+    },
+  );
+
   const signalArb: fc.Arbitrary<FailureSignal> = fc.oneof(
     fc.record({
       kind: fc.constant('alarm' as const),

@@ -241,6 +241,7 @@ describe('decideRecovery: the blame rule (property)', () => {
     'Server.ScheduledStop',
     undefined,
   ];
+  const CHECK = fc.constantFrom('ok', 'impaired', 'initializing', 'insufficient-data', 'not-applicable');
   const signalArb: fc.Arbitrary<FailureSignal> = fc.oneof(
     fc.constantFrom('stopped', 'terminated').map((state): FailureSignal => ({ kind: 'state', instanceId: ID, state })),
     fc
@@ -257,13 +258,15 @@ describe('decideRecovery: the blame rule (property)', () => {
         fc.constantFrom(...REASONS),
         fc.integer({ min: 0, max: 120 }),
         fc.constantFrom('on-failure', 'always') as fc.Arbitrary<'on-failure' | 'always'>,
-        (signal, stateReasonCode, minutes, mode) => {
+        fc.option(fc.record({ system: CHECK, instance: CHECK }), { nil: undefined }),
+        (signal, stateReasonCode, minutes, mode, statusChecks) => {
           // Act: a replacement launched from the newest image `minutes` ago fails
           const decision = decideRecovery(
             input({
               signal,
               mode,
               launchedFrom: 'ami-00000003',
+              statusChecks,
               instance: {
                 tags: { [TAG.replaces]: 'i-0aaaabbbbccccdddd' },
                 state: 'terminated',
@@ -277,6 +280,10 @@ describe('decideRecovery: the blame rule (property)', () => {
           if (decision.action !== 'relaunch' || decision.markBad === undefined) return;
           const fault =
             (signal.kind === 'alarm' && signal.metric === 'StatusCheckFailed_Instance') ||
+            (signal.kind === 'alarm' &&
+              signal.metric === 'StatusCheckFailed' &&
+              statusChecks?.instance === 'impaired' &&
+              statusChecks.system === 'ok') ||
             (signal.kind === 'state' && stateReasonCode === 'Client.InstanceInitiatedShutdown');
           expect(fault).toBe(true);
           expect(minutes).toBeLessThan(30);
