@@ -1098,9 +1098,9 @@ describe('planRecovery: waiting out a reboot', () => {
     expect(plan).toMatchObject({ action: 'relaunch' });
   });
 
-  it('never reboots a fresh replacement whose instance check fails: its image is to blame, and the next one launches from the older', () => {
-    // Prepare
-    const replacement = failedInstance({
+  /** A replacement launched from the newest image five minutes ago, running. */
+  const freshReplacement = () =>
+    failedInstance({
       state: 'running',
       stateReasonCode: undefined,
       imageId: 'ami-00000003',
@@ -1108,8 +1108,9 @@ describe('planRecovery: waiting out a reboot', () => {
       tags: { ...OPT_IN, [TAG.replaces]: 'i-0aaaaaaaaaaaaaaaa' },
     });
 
+  it('never reboots a fresh replacement whose instance check fails: its image is to blame, and the next one launches from the older', () => {
     // Act
-    const plan = planRecovery(planInput({ signal: alarmOn('StatusCheckFailed_Instance'), instance: replacement }));
+    const plan = planRecovery(planInput({ signal: alarmOn('StatusCheckFailed_Instance'), instance: freshReplacement() }));
 
     // Assess
     expect(plan).toMatchObject({ action: 'relaunch', markBad: 'ami-00000003', spec: { imageId: 'ami-00000002' } });
@@ -1122,17 +1123,8 @@ describe('planRecovery: waiting out a reboot', () => {
   ])(
     "blames a fresh replacement's image on a combined StatusCheckFailed alarm only when the checks say the instance check failed (%j)",
     (statusChecks, markBad) => {
-      // Prepare
-      const replacement = failedInstance({
-        state: 'running',
-        stateReasonCode: undefined,
-        imageId: 'ami-00000003',
-        launchTime: minutesAgo(5),
-        tags: { ...OPT_IN, [TAG.replaces]: 'i-0aaaaaaaaaaaaaaaa' },
-      });
-
       // Act
-      const plan = planRecovery(planInput({ signal: alarmOn('StatusCheckFailed'), instance: replacement, statusChecks }));
+      const plan = planRecovery(planInput({ signal: alarmOn('StatusCheckFailed'), instance: freshReplacement(), statusChecks }));
 
       // Assess
       expect(plan).toMatchObject({ action: 'relaunch' });
