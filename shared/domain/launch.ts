@@ -35,7 +35,16 @@ export type LaunchConfig = z.infer<typeof LaunchConfig>;
 export type StoredLaunchConfig = LaunchConfig & { userData?: string | undefined };
 
 /** Tags of the service that describe one instance or one image, never carried to another instance. */
-const NOT_CARRIED = new Set<string>([TAG.replaces, TAG.replacedBy, TAG.generation, TAG.maintenance, TAG.captured, TAG.launchedWithout]);
+const NOT_CARRIED = new Set<string>([
+  TAG.replaces,
+  TAG.replacedBy,
+  TAG.generation,
+  TAG.maintenance,
+  TAG.maintenanceSince,
+  TAG.rebootedAt,
+  TAG.captured,
+  TAG.launchedWithout,
+]);
 
 /** The tags a replacement inherits: the operator's and the opt-in tags, lineage included. */
 export function carriedTags(tags: Tags): Tags {

@@ -34,6 +34,16 @@ export const TAG = {
   maintenanceSince: `${PREFIX}maintenance-since`,
   // set by recovery on an instance: when it rebooted it after its instance status check failed
   rebootedAt: `${PREFIX}rebooted-at`,
+  // issue 14, set by the operator: on a volume, `true` (left out of the image) or `follow` (left
+  // out, and moved to the replacement); on an instance, `volumes=root` (image the root volume only),
+  // `copy-tags` (instance tags copied onto images and snapshots), and the recovery fallbacks
+  exclude: `${PREFIX}exclude`,
+  volumes: `${PREFIX}volumes`,
+  copyTags: `${PREFIX}copy-tags`,
+  subnets: `${PREFIX}subnets`,
+  fallbackTypes: `${PREFIX}fallback-types`,
+  // issue 14, set by the service on an image: the devices left out of it
+  excluded: `${PREFIX}excluded`,
   name: 'Name',
 } as const;
 
@@ -168,7 +178,17 @@ export interface InstancePolicy {
 }
 
 /** The keys an operator sets on an instance; the others under the prefix are the service's. */
-export const OPERATOR_KEYS = [TAG.bake, TAG.retain, TAG.reboot, TAG.recover, TAG.maintenance] as const;
+export const OPERATOR_KEYS = [
+  TAG.bake,
+  TAG.retain,
+  TAG.reboot,
+  TAG.recover,
+  TAG.maintenance,
+  TAG.volumes,
+  TAG.copyTags,
+  TAG.subnets,
+  TAG.fallbackTypes,
+] as const;
 const KNOWN_KEYS: ReadonlySet<string> = new Set(Object.values(TAG).filter((k) => k.startsWith(PREFIX)));
 
 /** Edit distance of two short strings (keys are at most 128 characters). */

@@ -78,6 +78,8 @@ describe('replacement tags', () => {
         [TAG.generation]: '2',
         [TAG.replaces]: 'i-0aaaabbbbccccdddd',
         [TAG.maintenance]: 'planned',
+        [TAG.maintenanceSince]: '2026-12-01T10:00:00.000Z',
+        [TAG.rebootedAt]: '2026-12-01T11:00:00.000Z',
         'aws:autoscaling:groupName': 'asg',
       },
     };
