@@ -248,15 +248,14 @@ async function defer(
   const { instanceId } = signal;
   if (!deps.rechecks) throw new Error(`recovery of ${instanceId} waits, but this caller cannot schedule its recheck`);
   if (signal.kind !== 'alarm' && signal.kind !== 'health') throw new Error(`a ${signal.kind} signal never waits`);
-  const { recheck: _handedBack, ...waiting } = signal;
   const request: RecheckRequest = {
     'detail-type': 'Recovery Recheck',
     recheck: {
       instanceId,
       signal:
-        waiting.kind === 'alarm'
-          ? { kind: 'alarm', alarmName: waiting.alarmName, metric: waiting.metric }
-          : { kind: 'health', eventTypeCode: waiting.eventTypeCode },
+        signal.kind === 'alarm'
+          ? { kind: 'alarm', alarmName: signal.alarmName, metric: signal.metric }
+          : { kind: 'health', eventTypeCode: signal.eventTypeCode },
       cause: plan.cause,
       since: plan.since.toISOString(),
       until: plan.until.toISOString(),
