@@ -264,7 +264,8 @@ async function defer(
   };
   // A dry run plans: it reboots nothing, and its recheck publishes RelaunchPlanned at the most.
   const rebooting = plan.reboot && !deps.recovery.dryRun;
-  if (rebooting) await deps.ec2.tagResources([instanceId], { [TAG.rebootedAt]: plan.since.toISOString() });
+  // An instance at EC2's 50-tag limit refuses the tag: it is still rebooted once (the schedule decides who reboots).
+  if (rebooting) await record(deps, instanceId, { [TAG.rebootedAt]: plan.since.toISOString() });
   const schedule = await deps.rechecks.scheduleOnce(recheckScheduleName(deps.managedBy, instanceId), plan.until, request);
   const reboot = rebooting && schedule === 'created';
   if (reboot) await deps.ec2.rebootInstance(instanceId);
@@ -286,7 +287,7 @@ async function defer(
   return { instanceId, action: 'deferred', until, rebooted: reboot, reason: plan.reason };
 }
 
-/** Tags recovery keeps on the instance (when maintenance was first seen): a refusal is logged, never fatal. */
+/** Tags recovery keeps on the instance (its reboot, when maintenance was first seen): a refusal is logged, never fatal. */
 async function record(deps: RecoveryDeps, instanceId: string, tags: Tags): Promise<void> {
   try {
     await deps.ec2.tagResources([instanceId], tags);

@@ -1524,6 +1524,21 @@ describe('recoverInstances: waiting out a reboot', () => {
     expect(w.rechecks.calls.map((c) => c.action)).toEqual(['CreateSchedule', 'UpdateSchedule', 'UpdateSchedule']);
   });
 
+  it("reboots an instance at EC2's 50-tag limit all the same: the refused rebooted-at tag is logged, not fatal", async () => {
+    // Prepare
+    const w = world();
+    const a = running(w);
+    w.account.tagFailures.set(FAILED, new AwsCallError('TagLimitExceeded', 'CreateTags', 'too many tags', false, 400));
+
+    // Act
+    const report = await recoverInstances(instanceCheck(), w.deps);
+
+    // Assess
+    expect(report.outcomes).toEqual([expect.objectContaining({ action: 'deferred', rebooted: true })]);
+    expect(a.instance!.reboots).toBe(1);
+    expect(w.log.at('warn').map((r) => r.message)).toContain('could not record on the instance');
+  });
+
   it('plans in a dry run: it schedules the recheck but reboots nothing', async () => {
     // Prepare
     const w = worldOf(recoveryEc2, { recovery: { dryRun: true } });
