@@ -12,7 +12,7 @@ import type { ScheduledRun } from '../domain/incoming.js';
 import type { RotationImage } from '../domain/retention.js';
 import { slotFor } from '../domain/schedule.js';
 import { subjectOf } from '../domain/events.js';
-import { FanOutIncomplete } from './errors.js';
+import { AwsCallError, FanOutIncomplete } from './errors.js';
 import type { ScheduleDeps } from './ports.js';
 import { toRotationImage } from './rotate-images.js';
 import { reconcilePending, type ReconcileReport } from './settle-image.js';
@@ -26,6 +26,8 @@ export interface ScheduleRunReport {
   policyInvalid: number;
   publishFailed: number;
   reconcile: ReconcileReport | { error: string };
+  /** Attached volumes tagged `ami-lifecycle:exclude` (one DescribeVolumes a run), or why they could not be read. */
+  excludeTagged: number | { error: string };
   /**
    * Lineages opted in to this schedule whose newest good image of it is older than twice its
    * period (the CLI status's rule); also the LineagesWithoutGoodImage metric.
@@ -58,6 +60,27 @@ async function countLineagesWithoutGoodImage(
   return lineages.filter((l) => l.overdue.includes(run.schedule)).length;
 }
 
+/**
+ * The exclude tags of the account's attached volumes, read once for the run. Transient trouble
+ * fails the run before it publishes anything (Scheduler retries it); a refusal (a permission
+ * missing) bakes every volume, logged: a bigger image, never a skipped backup.
+ */
+export async function readExcludeTags(deps: {
+  ec2: ScheduleDeps['ec2'];
+  log: ScheduleDeps['log'];
+}): Promise<Map<string, string> | { error: string }> {
+  try {
+    return await deps.ec2.listExcludeTags();
+  } catch (error) {
+    if (!(error instanceof AwsCallError) || error.retryable) throw error;
+    deps.log.error('could not read which volumes are excluded; every volume goes into the images of this run', {
+      errorCode: error.code,
+      message: error.message,
+    });
+    return { error: `${error.action}: ${error.code}` };
+  }
+}
+
 export async function runSchedule(run: ScheduledRun, deps: ScheduleDeps): Promise<ScheduleRunReport> {
   const slot = slotFor(new Date(run.scheduledTime), run.period, run.timeZone);
   const report: ScheduleRunReport = {
@@ -69,6 +92,7 @@ export async function runSchedule(run: ScheduledRun, deps: ScheduleDeps): Promis
     policyInvalid: 0,
     publishFailed: 0,
     reconcile: { error: 'not run' },
+    excludeTagged: { error: 'not run' },
     lineagesWithoutGoodImage: { error: 'not run' },
   };
 
@@ -80,12 +104,16 @@ export async function runSchedule(run: ScheduledRun, deps: ScheduleDeps): Promis
     deps.log.error('reconcile pass failed; baking goes on', { error: String(error) });
   }
 
+  const volumeExcludes = await readExcludeTags(deps);
+  report.excludeTagged = volumeExcludes instanceof Map ? volumeExcludes.size : volumeExcludes;
   const context = {
     managedBy: deps.managedBy,
     schedule: run.schedule,
     slot,
     knownSchedules: deps.schedules,
     now: deps.now(),
+    copyTags: deps.copyTags,
+    ...(volumeExcludes instanceof Map ? { volumeExcludes } : {}),
   };
   const instances: InstanceSummary[] = [];
   for await (const page of deps.ec2.listBakeCandidates()) {

@@ -23,6 +23,7 @@ const spec: ImageSpec = {
   description: 'nightly 2026-11-26 image of i-0123456789abcdef0, lineage web, by ami-lifecycle-test',
   noReboot: true,
   tags: { [TAG.managedBy]: STACK, [TAG.lineage]: 'web', [TAG.status]: 'pending', Name: 'web-1' },
+  noDevices: [],
 };
 
 const existingImage: Image = {
