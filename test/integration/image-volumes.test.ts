@@ -26,12 +26,16 @@ const cloud = cloudPerFile({ params: { copyTags: 'CostCenter' } });
 
 /** An opted-in instance with a root volume and two data volumes (/dev/sdf, /dev/sdg). */
 async function threeVolumes(tags: Record<string, string>): Promise<{ instanceId: string; volumes: Record<string, string> }> {
-  const [instanceId] = await cloud.launch(1, { [TAG.bake]: 'nightly', ...tags }, {
-    BlockDeviceMappings: [
-      { DeviceName: '/dev/xvda', Ebs: { VolumeSize: 8 } },
-      { DeviceName: '/dev/sdf', Ebs: { VolumeSize: 20 } },
-    ],
-  });
+  const [instanceId] = await cloud.launch(
+    1,
+    { [TAG.bake]: 'nightly', ...tags },
+    {
+      BlockDeviceMappings: [
+        { DeviceName: '/dev/xvda', Ebs: { VolumeSize: 8 } },
+        { DeviceName: '/dev/sdf', Ebs: { VolumeSize: 20 } },
+      ],
+    },
+  );
   const { Reservations } = await cloud.ec2.send(new DescribeInstancesCommand({ InstanceIds: [instanceId!] }));
   const zone = Reservations![0]!.Instances![0]!.Placement!.AvailabilityZone!;
   const extra = await cloud.ec2.send(new CreateVolumeCommand({ AvailabilityZone: zone, Size: 30 }));
@@ -68,7 +72,11 @@ async function snapshotsOf(image: Image) {
   return Snapshots;
 }
 
-const devicesOf = (image: Image) => (image.BlockDeviceMappings ?? []).filter((m) => m.Ebs?.SnapshotId).map((m) => m.DeviceName).sort();
+const devicesOf = (image: Image) =>
+  (image.BlockDeviceMappings ?? [])
+    .filter((m) => m.Ebs?.SnapshotId)
+    .map((m) => m.DeviceName)
+    .sort();
 
 describe('volume selection', () => {
   it('leaves a volume tagged exclude=true out of the image, records it, and reads the tags in one DescribeVolumes a run', async () => {
@@ -133,7 +141,9 @@ describe('volume selection', () => {
     expect(devicesOf(await imageOf(instanceId))).toEqual(['/dev/sdf', '/dev/sdg', '/dev/xvda']);
     expect(devicesOf(await imageOf(other!))).toEqual(['/dev/xvda']);
     await imageOf(fine!);
-    const invalid = cloud.published('PolicyInvalid').map((e) => e.detail as { instanceId: string; bakeSkipped: boolean; problems: { tag: string }[] });
+    const invalid = cloud
+      .published('PolicyInvalid')
+      .map((e) => e.detail as { instanceId: string; bakeSkipped: boolean; problems: { tag: string }[] });
     expect(invalid.map((d) => d.instanceId).sort()).toEqual([instanceId, other!].sort());
     expect(invalid.every((d) => !d.bakeSkipped)).toBe(true);
     expect(invalid.find((d) => d.instanceId === instanceId)!.problems.map((p) => p.tag)).toEqual([TAG.exclude]);
