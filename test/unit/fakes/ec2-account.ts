@@ -302,7 +302,7 @@ export class FakeEc2Account {
 
   /** The listing fails with `error` on its first page. */
   failListing(
-    action: 'DescribeImages' | 'DescribeSnapshots' | 'DescribeInstances' | 'DescribeLaunchTemplateVersions',
+    action: 'DescribeImages' | 'DescribeSnapshots' | 'DescribeInstances' | 'DescribeLaunchTemplateVersions' | 'DescribeVolumes',
     error: AwsCallError,
   ): void {
     this.listingFailures.set(action, error);
