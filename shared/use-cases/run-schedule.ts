@@ -3,7 +3,8 @@
  * opted-in instance a page at a time and fan out one BakeRequested per instance
  * to the bus, then count the lineages on this schedule that have gone too long
  * without a good image. Nothing here calls EC2 per instance: 10,000 instances are
- * 10 DescribeInstances pages, 1,000 PutEvents calls and one paged DescribeImages.
+ * 10 DescribeInstances pages, 1,000 PutEvents calls, one paged DescribeImages and one paged
+ * DescribeVolumes (of the excluded volumes only).
  */
 import { decideBake, type InstanceSummary, type SkipReason } from '../domain/bake.js';
 import type { OutgoingEvent } from '../domain/events.js';
