@@ -74,6 +74,7 @@ export function createContext(options: GlobalOptions, env: NodeJS.ProcessEnv = p
     deps: {
       managedBy: config.managedBy,
       schedules: config.schedules,
+      copyTags: config.copyTags,
       rotation: config.rotation,
       recovery: config.recovery,
       ec2: aws.ec2,

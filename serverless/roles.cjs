@@ -37,7 +37,7 @@ const viaEc2 = { 'kms:ViaService': sub('ec2.${AWS::Region}.amazonaws.com') };
 /** Each function's own statements, by its key in serverless.yml. */
 const statements = {
   schedule: [
-    allow('ReadInstancesAndImages', ['ec2:DescribeInstances', 'ec2:DescribeImages'], '*'),
+    allow('ReadInstancesVolumesAndImages', ['ec2:DescribeInstances', 'ec2:DescribeVolumes', 'ec2:DescribeImages'], '*'),
     setStatus('SettleManagedImagesAndSnapshots', ['good', 'failed']),
   ],
 

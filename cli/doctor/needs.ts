@@ -131,6 +131,7 @@ export const NEEDS: Record<FunctionKey, Need[]> = {
     ...ownLog(),
     ownDeadLetterQueue('schedule'),
     describe('DescribeInstances', 'lists the instances opted in to baking'),
+    describe('DescribeVolumes', 'finds the attached volumes tagged ami-lifecycle:exclude, left out of the images'),
     describe('DescribeImages', "reads the stack's images: the pending ones to settle, and each lineage's newest good one"),
     ...markStatus('good', 'marks a pending image (and its snapshots) good when the AMI event was missed'),
     ...markStatus('failed', 'marks a pending image (and its snapshots) failed when the AMI event was missed'),

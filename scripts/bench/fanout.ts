@@ -12,7 +12,7 @@
  */
 import { Command } from 'commander';
 import { mockClient } from 'aws-sdk-client-mock';
-import { DescribeImagesCommand, DescribeInstancesCommand, EC2Client, type Reservation } from '@aws-sdk/client-ec2';
+import { DescribeImagesCommand, DescribeInstancesCommand, DescribeVolumesCommand, EC2Client, type Reservation } from '@aws-sdk/client-ec2';
 import { EventBridgeClient, PutEventsCommand, type PutEventsCommandInput } from '@aws-sdk/client-eventbridge';
 import { Ec2Gateway } from '../../shared/aws/ec2-gateway.js';
 import { EventBusPublisher } from '../../shared/aws/event-bus.js';
@@ -32,13 +32,19 @@ const hex = (n: number) => n.toString(16).padStart(17, '0');
 
 const ec2 = mockClient(EC2Client);
 const eb = mockClient(EventBridgeClient);
-const calls = { DescribeInstances: 0, DescribeImages: 0, PutEvents: 0 };
+const calls = { DescribeInstances: 0, DescribeVolumes: 0, DescribeImages: 0, PutEvents: 0 };
 let inFlight = 0;
 let maxInFlight = 0;
 
 ec2.on(DescribeImagesCommand).callsFake(async () => {
   calls.DescribeImages++;
   return { Images: [] };
+});
+// The run's one read of the exclude tags: no volume of this fleet is excluded.
+ec2.on(DescribeVolumesCommand).callsFake(async () => {
+  calls.DescribeVolumes++;
+  await sleep(opts.latency);
+  return { Volumes: [] };
 });
 ec2.on(DescribeInstancesCommand).callsFake(async (input: { NextToken?: string }) => {
   calls.DescribeInstances++;

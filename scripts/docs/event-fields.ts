@@ -37,6 +37,9 @@ export const EVENT_DOCS: Record<string, EventDoc> = {
       capture: 'the launch configuration to capture for recovery, when it changed since the last capture',
       'capture.digest': 'its digest; it goes on the instance (`ami-lifecycle:captured`) once saved',
       'capture.config': 'the configuration: instance type, subnet, security groups, key pair, profile, options, tags, Elastic IP',
+      excludeDevices:
+        'devices left out of the image: volumes tagged `ami-lifecycle:exclude`, or all but the root one with `volumes=root`; absent: every volume',
+      copyTags: 'the instance tags copied onto the image and its snapshots (`copyTags`, `ami-lifecycle:copy-tags`)',
     },
   },
   ImageBaked: {

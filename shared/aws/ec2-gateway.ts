@@ -31,6 +31,7 @@ import {
   paginateDescribeInstances,
   paginateDescribeLaunchTemplateVersions,
   paginateDescribeSnapshots,
+  paginateDescribeVolumes,
   type EC2Client,
   type Filter,
   type LaunchTemplateVersion,
@@ -122,6 +123,15 @@ async function collect<T>(source: AsyncIterable<T[]>): Promise<T[]> {
   return all;
 }
 
+/**
+ * DescribeVolumes pages: "The maximum number of volume results returned by DescribeVolumes in paginated
+ * output ... This value can be between 5 and 500" (API reference, DescribeVolumes, MaxResults,
+ * https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeVolumes.html).
+ */
+const VOLUME_PAGE = { min: 5, max: 500 };
+/** Instance ids in one attachment.instance-id filter: EC2 documents no limit; 200 keeps a request small. */
+const FILTER_VALUES_PER_CALL = 200;
+
 /** States from which an instance can still be imaged or come back. */
 const LIVE_STATES = ['pending', 'running', 'stopping', 'stopped'];
 
@@ -156,6 +166,34 @@ export class Ec2Gateway implements Ec2Port {
     );
   }
 
+  /**
+   * The `exclude` tag of every attached volume that carries one, by volume id: one paged
+   * DescribeVolumes for the whole fleet (its cost follows the excluded volumes, not the fleet),
+   * or, for named instances, calls of at most 200 of them.
+   */
+  async listExcludeTags(instanceIds?: readonly string[]): Promise<Map<string, string>> {
+    const excludes = new Map<string, string>();
+    const read = async (more: Filter[]) => {
+      const Filters: Filter[] = [{ Name: 'tag-key', Values: [TAG.exclude] }, { Name: 'attachment.status', Values: ['attached'] }, ...more];
+      const pageSize = Math.min(VOLUME_PAGE.max, Math.max(VOLUME_PAGE.min, this.pageSize));
+      for await (const page of pages(
+        'DescribeVolumes',
+        paginateDescribeVolumes({ client: this.client, pageSize }, { Filters }),
+        (p) => p.Volumes ?? [],
+      )) {
+        for (const v of page) {
+          const value = tagRecord(v.Tags)[TAG.exclude];
+          if (v.VolumeId && value !== undefined) excludes.set(v.VolumeId, value);
+        }
+      }
+    };
+    if (instanceIds === undefined) await read([]);
+    for (let i = 0; instanceIds && i < instanceIds.length; i += FILTER_VALUES_PER_CALL) {
+      await read([{ Name: 'attachment.instance-id', Values: instanceIds.slice(i, i + FILTER_VALUES_PER_CALL) }]);
+    }
+    return excludes;
+  }
+
   async createImage(spec: ImageSpec): Promise<CreatedImage> {
     const tags = toTagList(spec.tags);
     try {
@@ -165,6 +203,9 @@ export class Ec2Gateway implements Ec2Port {
           Name: spec.name,
           Description: spec.description,
           NoReboot: spec.noReboot,
+          // "NoDevice: To omit the device from the block device mapping, specify an empty string."
+          // (EC2 API reference, BlockDeviceMapping, https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_BlockDeviceMapping.html)
+          ...(spec.noDevices.length > 0 ? { BlockDeviceMappings: spec.noDevices.map((DeviceName) => ({ DeviceName, NoDevice: '' })) } : {}),
           TagSpecifications: [
             { ResourceType: 'image', Tags: tags },
             { ResourceType: 'snapshot', Tags: tags },

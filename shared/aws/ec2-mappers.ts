@@ -55,6 +55,14 @@ function launchConfigOf(instance: Instance, tags: Tags): LaunchConfig | undefine
   };
 }
 
+/** The EBS volumes attached, by device: what the image may leave out. */
+function volumesOf(instance: Instance): Pick<InstanceSummary, 'volumes'> {
+  const volumes = (instance.BlockDeviceMappings ?? []).flatMap((m) =>
+    m.DeviceName && m.Ebs?.VolumeId ? [{ deviceName: m.DeviceName, volumeId: m.Ebs.VolumeId }] : [],
+  );
+  return volumes.length > 0 ? { volumes } : {};
+}
+
 export function toInstanceSummary(instance: Instance): InstanceSummary {
   const tags = tagRecord(instance.Tags);
   return {
@@ -65,6 +73,8 @@ export function toInstanceSummary(instance: Instance): InstanceSummary {
     launchTime: instance.LaunchTime,
     stateReasonCode: instance.StateReason?.Code || undefined,
     launch: launchConfigOf(instance, tags),
+    rootDeviceName: instance.RootDeviceName,
+    ...volumesOf(instance),
   };
 }
 

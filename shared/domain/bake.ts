@@ -4,9 +4,18 @@
  */
 import { imageDescription, imageName } from './naming.js';
 import { truncate } from './text.js';
-import { parseInstancePolicy, TAG, type Tags } from './tags.js';
+import {
+  EXCLUDE_VALUES,
+  notCopyable,
+  parseInstancePolicy,
+  TAG,
+  type CopyTags,
+  type TagProblem,
+  type Tags,
+  type VolumeMode,
+} from './tags.js';
 import { outgoing, type BakeRequested, type OutgoingEvent } from './events.js';
-import { carriedTags, configDigest, type LaunchConfig } from './launch.js';
+import { carriedTags, configDigest, MAX_TAGS_PER_RESOURCE, type LaunchConfig } from './launch.js';
 
 export interface InstanceSummary {
   instanceId: string;
@@ -19,6 +28,10 @@ export interface InstanceSummary {
   stateReasonCode?: string | undefined;
   /** What a replacement would need, as the listing shows it (tags raw: the domain picks what is carried). */
   launch?: LaunchConfig | undefined;
+  /** The device of the root volume (DescribeInstances' RootDeviceName). */
+  rootDeviceName?: string | undefined;
+  /** The EBS volumes attached, by device (DescribeInstances' BlockDeviceMappings). */
+  volumes?: ReadonlyArray<{ deviceName: string; volumeId: string }> | undefined;
 }
 
 export interface RunContext {
@@ -27,6 +40,13 @@ export interface RunContext {
   slot: string;
   knownSchedules: readonly string[];
   now: Date;
+  /** The stage's copyTags, for an instance without its own `copy-tags` (default: none). */
+  copyTags?: CopyTags | undefined;
+  /**
+   * The `exclude` tag of every attached volume that has one, by volume id (one DescribeVolumes a
+   * run). Absent: nothing is known to be excluded, and every volume goes in.
+   */
+  volumeExcludes?: ReadonlyMap<string, string> | undefined;
 }
 
 export type SkipReason = 'gone' | 'replaced' | 'not-on-schedule' | 'invalid-policy';
@@ -49,6 +69,9 @@ export function decideBake(instance: InstanceSummary, run: RunContext): BakeDeci
   const policy = parseInstancePolicy(instance.tags, run.knownSchedules);
   const onSchedule = policy.schedules.includes(run.schedule);
   const decision: BakeDecision = {};
+  const volumes = devicesLeftOut(instance, policy.volumes, run.volumeExcludes);
+  // Volume tags never stop a bake: a volume whose tag cannot be read goes into the image.
+  policy.problems.push(...volumes.problems);
 
   // Report problems in the runs that concern the instance: every run when we cannot tell
   // which schedules it wants, otherwise the runs of its own schedules.
@@ -80,7 +103,75 @@ export function decideBake(instance: InstanceSummary, run: RunContext): BakeDeci
   };
   const capture = captureOf(instance, decision.request.lineage);
   if (capture) decision.request.capture = capture;
+  if (volumes.devices.length > 0) decision.request.excludeDevices = volumes.devices;
+  const copied = copiedTags(instance.tags, policy.copyTags ?? run.copyTags ?? { kind: 'none' });
+  if (Object.keys(copied).length > 0) decision.request.copyTags = copied;
   return decision;
+}
+
+const stripDev = (device: string) => device.replace(/^\/dev\//, '');
+/** EC2 names a root device `/dev/xvda` in one place and `xvda` in another: compare without the prefix. */
+const sameDevice = (a: string, b: string) => stripDev(a) === stripDev(b);
+
+/**
+ * The devices to leave out of an instance's image: those whose volume carries `exclude=true` or
+ * `follow`, or, with volumes=root, every device but the root one. The root device is never left
+ * out (an image without it would not boot): a root volume tagged exclude is a problem, and goes in.
+ */
+export function devicesLeftOut(
+  instance: Pick<InstanceSummary, 'instanceId' | 'rootDeviceName' | 'volumes'>,
+  mode: VolumeMode,
+  volumeExcludes: ReadonlyMap<string, string> | undefined,
+): { devices: string[]; problems: TagProblem[] } {
+  const devices: string[] = [];
+  const problems: TagProblem[] = [];
+  const root = instance.rootDeviceName;
+  for (const { deviceName, volumeId } of instance.volumes ?? []) {
+    const isRoot = root !== undefined && sameDevice(deviceName, root);
+    const raw = volumeExcludes?.get(volumeId);
+    const value = raw?.trim().toLowerCase();
+    const where = `volume ${volumeId} at ${deviceName}`;
+    if (raw !== undefined && !(EXCLUDE_VALUES as readonly string[]).includes(value!)) {
+      problems.push({
+        tag: TAG.exclude,
+        value: raw,
+        reason: `${where}: expected one of ${EXCLUDE_VALUES.join(', ')}; it goes into the image`,
+      });
+      if (mode === 'root' && !isRoot) devices.push(deviceName);
+      continue;
+    }
+    const excluded = value === 'true' || value === 'follow';
+    if (isRoot) {
+      if (excluded) problems.push({ tag: TAG.exclude, value: raw!, reason: `${where} is the root volume: it always goes into the image` });
+      continue;
+    }
+    if (excluded || mode === 'root') devices.push(deviceName);
+  }
+  return { devices: devices.sort(), problems };
+}
+
+/** The instance's tags the copy spec names, never `aws:` nor the service's own. */
+export function copiedTags(tags: Tags, spec: CopyTags): Record<string, string> {
+  if (spec.kind === 'none') return {};
+  const keys = spec.kind === 'all' ? Object.keys(tags) : spec.keys.filter((k) => Object.hasOwn(tags, k));
+  return Object.fromEntries(keys.filter((k) => !notCopyable(k)).map((k) => [k, tags[k]!]));
+}
+
+/**
+ * The image's tags: the service's own, all of them, then the copied ones in key order, up to
+ * EC2's 50 a resource (MAX_TAGS_PER_RESOURCE, launch.ts cites it). Not withinTagLimit: `Name` is
+ * the service's here, and must not lose its place to a copied key that sorts before it. A copied
+ * key the service sets itself keeps the service's value.
+ */
+export function withCopiedTags(own: Tags, copied: Tags): { tags: Tags; dropped: string[] } {
+  const tags: Record<string, string> = { ...own };
+  const dropped: string[] = [];
+  for (const key of Object.keys(copied).sort()) {
+    if (Object.hasOwn(tags, key)) continue;
+    if (Object.keys(tags).length < MAX_TAGS_PER_RESOURCE) tags[key] = copied[key]!;
+    else dropped.push(key);
+  }
+  return { tags, dropped };
 }
 
 /**
@@ -103,12 +194,36 @@ export interface ImageSpec {
   noReboot: boolean;
   /** Tags for the image and for each of its snapshots, applied at creation. */
   tags: Tags;
+  /** Devices left out of the image (CreateImage BlockDeviceMappings with NoDevice). */
+  noDevices: string[];
 }
 
 export interface BakePlan {
   /** Tags to put on the instance before imaging (its lineage, on its first bake). */
   instanceTags?: Tags;
   image: ImageSpec;
+  /** Copied tag keys left off the image to stay within EC2's 50 tags per resource. */
+  droppedTags: string[];
+}
+
+/**
+ * EC2 takes tag values of at most 256 characters ("Tag restrictions",
+ * https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/Using_Tags.html). Past it the excluded
+ * tag keeps the devices that fit and ends in `,...`: the image itself still lists every device
+ * it left out (its BlockDeviceMappings), which is what recovery can read.
+ */
+export const MAX_TAG_VALUE = 256;
+
+export function excludedTagValue(devices: readonly string[]): string {
+  const all = devices.join(',');
+  if (all.length <= MAX_TAG_VALUE) return all;
+  let value = '';
+  for (const d of devices) {
+    const next = value ? `${value},${d}` : d;
+    if (next.length + ',...'.length > MAX_TAG_VALUE) break;
+    value = next;
+  }
+  return `${value},...`;
 }
 
 export function planBake(request: BakeRequested): BakePlan {
@@ -130,7 +245,12 @@ export function planBake(request: BakeRequested): BakePlan {
   if (request.retain) tags[TAG.retain] = request.retain;
   // The image says its bake rebooted the instance: recovery waits that reboot out (recovery-deferral.ts).
   if (request.reboot) tags[TAG.reboot] = 'true';
+  const noDevices = [...new Set(request.excludeDevices ?? [])];
+  // What was left out, so that recovery knows the image lacks it.
+  if (noDevices.length > 0) tags[TAG.excluded] = excludedTagValue(noDevices);
+  const limited = withCopiedTags(tags, request.copyTags ?? {});
   return {
+    droppedTags: limited.dropped,
     ...(request.assignLineage ? { instanceTags: { [TAG.lineage]: request.lineage } } : {}),
     image: {
       instanceId: request.instanceId,
@@ -138,7 +258,8 @@ export function planBake(request: BakeRequested): BakePlan {
       description: imageDescription({ ...key, instanceId: request.instanceId, instanceName: request.instanceName }),
       // CreateImage's NoReboot is the inverse of the reboot tag: by default the instance keeps running.
       noReboot: !request.reboot,
-      tags,
+      tags: limited.tags,
+      noDevices,
     },
   };
 }

@@ -34,6 +34,13 @@ export const BakeRequested = z.object({
    * capture (the digest goes on the instance once it is saved).
    */
   capture: z.object({ digest: z.string().regex(/^[0-9a-f]{16}$/), config: LaunchConfig }).optional(),
+  /**
+   * Devices left out of the image (excluded volumes, or every non-root one with volumes=root).
+   * Absent: every volume goes in, as before this field existed.
+   */
+  excludeDevices: z.array(z.string().min(1)).optional(),
+  /** The instance's tags to copy onto the image and its snapshots (copyTags), as read at the run. */
+  copyTags: z.record(z.string().max(128), z.string().max(256)).optional(),
 });
 export type BakeRequested = z.infer<typeof BakeRequested>;
 

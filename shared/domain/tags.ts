@@ -152,6 +152,53 @@ const Recover = z
   .transform((s) => s.trim().toLowerCase())
   .pipe(z.enum(RECOVER_MODES, { message: `expected one of ${RECOVER_MODES.join(', ')}` }));
 
+/** Which of an instance's volumes go into its image (`ami-lifecycle:volumes`). */
+export const VOLUME_MODES = ['all', 'root'] as const;
+export type VolumeMode = (typeof VOLUME_MODES)[number];
+
+const Volumes = z
+  .string()
+  .transform((s) => s.trim().toLowerCase())
+  .pipe(z.enum(VOLUME_MODES, { message: `expected one of ${VOLUME_MODES.join(', ')}` }));
+
+/** What a volume's `ami-lifecycle:exclude` tag may say: left out (`true`, `follow`: it moves on recovery) or not. */
+export const EXCLUDE_VALUES = ['true', 'follow', 'false'] as const;
+
+/**
+ * Instance tags copied onto an image and its snapshots (the stage's `copyTags`, an instance's
+ * `ami-lifecycle:copy-tags`): none, every key the operator may write (`*`), or the keys named.
+ */
+export type CopyTags = { kind: 'none' } | { kind: 'all' } | { kind: 'keys'; keys: string[] };
+
+/** EC2 tag keys are 1-128 characters ("Tag restrictions", https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/Using_Tags.html). */
+const MAX_TAG_KEY = 128;
+
+/** True for the keys never copied: EC2 refuses `aws:` in a request, and the service's own are set by it. */
+export const notCopyable = (key: string): boolean => key.toLowerCase().startsWith('aws:') || key.startsWith(PREFIX);
+
+/**
+ * `''` or `none`: nothing; `*`: every tag but `aws:` and the service's own; else a comma list of
+ * keys (trimmed, each at most 128 characters, neither `aws:` nor the service's own).
+ */
+export const CopyTagsSpec = z.string().transform((raw, ctx): CopyTags => {
+  const value = raw.trim();
+  if (value === '' || value.toLowerCase() === 'none') return { kind: 'none' };
+  if (value === '*') return { kind: 'all' };
+  const keys = value.split(',').map((k) => k.trim());
+  const fail = (message: string) => {
+    ctx.addIssue({ code: 'custom', message });
+    return z.NEVER;
+  };
+  if (keys.some((k) => k === '')) return fail("expected a comma list of tag keys, '*' or 'none' (an empty key is not one)");
+  if (keys.some((k) => k === '*' || k.toLowerCase() === 'none')) return fail("'*' and 'none' stand alone, not in a list of keys");
+  const long = keys.filter((k) => k.length > MAX_TAG_KEY);
+  if (long.length > 0)
+    return fail(`a tag key is at most ${MAX_TAG_KEY} characters: ${long.map((k) => `'${k.slice(0, 20)}...'`).join(', ')}`);
+  const refused = keys.filter(notCopyable);
+  if (refused.length > 0) return fail(`never copied: ${refused.join(', ')} (aws: keys are AWS's, ${PREFIX} keys the service's own)`);
+  return { kind: 'keys', keys: [...new Set(keys)] };
+});
+
 /** A problem with one tag of one instance: what PolicyInvalid reports. */
 export interface TagProblem {
   tag: string;
@@ -167,6 +214,10 @@ export interface InstancePolicy {
   retain: Retention | undefined;
   recover: RecoverMode;
   lineage: string | undefined;
+  /** Which volumes go into the image: `all` unless the instance says `root` (an unreadable value: all). */
+  volumes: VolumeMode;
+  /** The instance's own `copy-tags`, or undefined to follow the stage's (an unreadable value too). */
+  copyTags: CopyTags | undefined;
   problems: TagProblem[];
   /**
    * False when a tag that baking depends on (bake, reboot, lineage) is unreadable:
@@ -284,11 +335,14 @@ export function parseInstancePolicy(tags: Tags, knownSchedules: readonly string[
   const recover = read<RecoverMode>(TAG.recover, Recover, 'off', false);
   // A lineage we cannot put in an image name would split or merge series: do not guess.
   const lineage = read<string | undefined>(TAG.lineage, Lineage, undefined, true);
+  // Unreadable: every volume goes in, and the stage's tags are copied. Never a skipped backup.
+  const volumes = read<VolumeMode>(TAG.volumes, Volumes, 'all', false);
+  const copyTags = read<CopyTags | undefined>(TAG.copyTags, CopyTagsSpec, undefined, false);
   for (const key of Object.keys(tags)) {
     if (key.trim().toLowerCase().startsWith(PREFIX) && !KNOWN_KEYS.has(key)) problem(key, tags[key]!, unknownKeyReason(key), false);
   }
 
-  return { schedules, reboot, retain, recover, lineage, problems, bakeable };
+  return { schedules, reboot, retain, recover, lineage, volumes, copyTags, problems, bakeable };
 }
 
 /** Tag list (as the EC2 API returns it) to a plain record; entries without a key are dropped. */

@@ -5,7 +5,7 @@
  */
 import * as z from 'zod';
 import { TimeZone } from '../domain/schedule.js';
-import { RetentionSpec, ScheduleName } from '../domain/tags.js';
+import { CopyTagsSpec, RetentionSpec, ScheduleName, type CopyTags } from '../domain/tags.js';
 import type { RecheckTarget, RecoveryConfig, RotationSettings } from '../use-cases/settings.js';
 import { ConfigError } from './errors.js';
 
@@ -61,12 +61,15 @@ const ConfigSchema = z.object({
   RECOVERY_DRY_RUN: Flag,
   /** Rotation plans and reports but deletes nothing. */
   DRY_RUN: Flag,
+  /** Instance tags copied onto images and snapshots: comma list of keys, '*', or '' / 'none'. */
+  COPY_TAGS: z.string().default('').pipe(CopyTagsSpec),
 });
 
 export interface Config {
   managedBy: string;
   eventBusName: string;
   schedules: string[];
+  copyTags: CopyTags;
   rotation: RotationSettings;
   recovery: RecoveryConfig;
 }
@@ -81,6 +84,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     managedBy: parsed.data.MANAGED_BY,
     eventBusName: parsed.data.EVENT_BUS_NAME,
     schedules: parsed.data.SCHEDULES,
+    copyTags: parsed.data.COPY_TAGS,
     rotation: {
       defaultRetention: parsed.data.DEFAULT_RETAIN,
       timeZone: parsed.data.TIMEZONE,

@@ -19,6 +19,7 @@ export function productionDeps(): Deps {
     deps = {
       managedBy: config.managedBy,
       schedules: config.schedules,
+      copyTags: config.copyTags,
       rotation: config.rotation,
       recovery: config.recovery,
       ec2: new Ec2Gateway(ec2Client()),

@@ -121,13 +121,22 @@ export async function bakeInstance(request: BakeRequested, deps: BakeDeps): Prom
     slot: request.slot,
     imageName: plan.image.name,
   };
+  if (plan.droppedTags.length > 0) {
+    // EC2 takes 50 tags a resource: the service's own go first, the copied ones after, in key order.
+    deps.log.warn('copied tags left off the image: EC2 takes 50 tags per resource', { ...context, droppedTags: plan.droppedTags });
+  }
   try {
     if (plan.instanceTags) await tagLineage(request, plan.instanceTags, deps);
     const result = await deps.ec2.createImage(plan.image);
     if (result.created) {
       // Counted here, once: a retry or a duplicate finds the image and is 'already-baked'.
       deps.metrics.count('ImagesBaked');
-      deps.log.info('image creation started', { ...context, imageId: result.imageId, noReboot: plan.image.noReboot });
+      deps.log.info('image creation started', {
+        ...context,
+        imageId: result.imageId,
+        noReboot: plan.image.noReboot,
+        ...(plan.image.noDevices.length > 0 ? { excludedDevices: plan.image.noDevices } : {}),
+      });
       const captured = await captureLaunchConfig(request, deps);
       return { status: 'created', imageId: result.imageId, imageName: plan.image.name, ...captured };
     }

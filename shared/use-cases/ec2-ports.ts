@@ -72,6 +72,15 @@ export interface BakeCandidateListing {
   listBakeCandidates(): AsyncIterable<InstanceSummary[]>;
 }
 
+/** The volumes an operator leaves out of images: the scheduled run, and an operator's bake. */
+export interface ExcludeTagListing {
+  /**
+   * The `ami-lifecycle:exclude` tag of every attached volume that has one, by volume id: of the
+   * whole account (one paged DescribeVolumes), or of the named instances' volumes.
+   */
+  listExcludeTags(instanceIds?: readonly string[]): Promise<Map<string, string>>;
+}
+
 /** One instance as EC2 describes it now: recovery, and an operator's bake of named instances. */
 export interface InstanceLookup {
   /** The instance as EC2 describes it now; undefined when EC2 no longer knows it. */
@@ -103,7 +112,7 @@ export interface BakeEc2 extends Ec2Tagging, ElasticIpTagging {
 }
 
 /** One firing of a schedule: settle what is pending, fan out the bakes, count overdue lineages (runSchedule). */
-export interface ScheduleEc2 extends SettleEc2, BakeCandidateListing, ManagedImageListing {}
+export interface ScheduleEc2 extends SettleEc2, BakeCandidateListing, ManagedImageListing, ExcludeTagListing {}
 
 /** What rotation reads to plan, and the operator's status and plan show (planRotationRun, inspectFleet). Reads only. */
 export interface FleetViewEc2 extends ManagedImageListing {
@@ -160,7 +169,7 @@ export interface StatusAlarmsEc2 {
 }
 
 /** An operator's bake, of named instances or of every opted-in one (bakeOnDemand). */
-export interface OnDemandBakeEc2 extends BakeEc2, BakeCandidateListing, InstanceLookup {}
+export interface OnDemandBakeEc2 extends BakeEc2, BakeCandidateListing, InstanceLookup, ExcludeTagListing {}
 
 /** Every slice: what the whole service needs of EC2, and what Ec2Gateway implements. */
 export interface Ec2Port extends ScheduleEc2, BakeEc2, RotationEc2, RecoveryEc2, StatusAlarmsEc2, OnDemandBakeEc2 {}

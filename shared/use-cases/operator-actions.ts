@@ -43,12 +43,16 @@ export async function bakeOnDemand(
   } else {
     for (const id of target) instances.push((await deps.ec2.describeInstance(id)) ?? { instanceId: id, missing: true });
   }
+  // The exclude tags of their volumes, in one read (the whole account for 'all', as a run does).
+  const named = instances.flatMap((i) => ('missing' in i ? [] : [i.instanceId]));
+  const volumeExcludes =
+    named.length === 0 ? new Map<string, string>() : await deps.ec2.listExcludeTags(target === 'all' ? undefined : named);
   const limit = pLimit(4);
   let done = 0;
   return Promise.all(
     instances.map((instance) =>
       limit(async (): Promise<OnDemandBake> => {
-        const result = await bakeOne(instance, deps, options);
+        const result = await bakeOne(instance, deps, options, volumeExcludes);
         options.progress?.(++done, instances.length);
         return result;
       }),
@@ -60,6 +64,7 @@ async function bakeOne(
   instance: InstanceSummary | { instanceId: string; missing: true },
   deps: OnDemandBakeDeps,
   options: OnDemandBakeOptions,
+  volumeExcludes: ReadonlyMap<string, string>,
 ): Promise<OnDemandBake> {
   const { instanceId } = instance;
   if ('missing' in instance) return { instanceId, status: 'not-found', reason: 'no such instance' };
@@ -69,7 +74,15 @@ async function bakeOne(
   if (!schedule || !period) return { instanceId, status: 'skipped', reason: `no known schedule to bake for (${instance.tags[TAG.bake]})` };
   const now = deps.now();
   const slot = slotFor(now, period, deps.rotation.timeZone);
-  const decision = decideBake(instance, { managedBy: deps.managedBy, schedule, slot, knownSchedules: deps.schedules, now });
+  const decision = decideBake(instance, {
+    managedBy: deps.managedBy,
+    schedule,
+    slot,
+    knownSchedules: deps.schedules,
+    now,
+    copyTags: deps.copyTags,
+    volumeExcludes,
+  });
   if (decision.policyInvalid) await deps.events.publish([decision.policyInvalid]);
   if (!decision.request) return { instanceId, status: 'skipped', reason: decision.skip ?? 'not baked' };
   return { instanceId, schedule, slot, outcome: await bakeInstance(decision.request, deps) };

@@ -4,7 +4,7 @@
  * EC2's ports, sliced per use case, are in ec2-ports.ts.
  */
 import type { OutgoingEvent } from '../domain/events.js';
-import type { Tags } from '../domain/tags.js';
+import type { CopyTags, Tags } from '../domain/tags.js';
 import type {
   BakeEc2,
   Ec2Port,
@@ -116,6 +116,8 @@ export interface BakeDeps extends UseCaseDeps {
 
 export interface ScheduleDeps extends UseCaseDeps {
   schedules: readonly string[];
+  /** The stage's copyTags; absent: none. */
+  copyTags?: CopyTags | undefined;
   ec2: ScheduleEc2;
 }
 
@@ -163,12 +165,16 @@ export interface OnDemandBakeDeps extends UseCaseDeps {
   schedules: readonly string[];
   /** The schedules' time zone, which places the slot. */
   rotation: Pick<RotationSettings, 'timeZone'>;
+  /** The stage's copyTags; absent: none. */
+  copyTags?: CopyTags | undefined;
   ec2: OnDemandBakeEc2;
 }
 
 /** Everything every use case needs: what the functions (runtime/deps.ts) and the CLI build. */
 export interface Deps extends UseCaseDeps {
   schedules: readonly string[];
+  /** The stage's copyTags; absent: none. */
+  copyTags?: CopyTags | undefined;
   rotation: RotationSettings;
   recovery: RecoveryConfig;
   ec2: Ec2Port;

@@ -3,7 +3,8 @@
  * opted-in instance a page at a time and fan out one BakeRequested per instance
  * to the bus, then count the lineages on this schedule that have gone too long
  * without a good image. Nothing here calls EC2 per instance: 10,000 instances are
- * 10 DescribeInstances pages, 1,000 PutEvents calls and one paged DescribeImages.
+ * 10 DescribeInstances pages, 1,000 PutEvents calls, one paged DescribeImages and one paged
+ * DescribeVolumes (of the excluded volumes only).
  */
 import { decideBake, type InstanceSummary, type SkipReason } from '../domain/bake.js';
 import type { OutgoingEvent } from '../domain/events.js';
@@ -12,7 +13,7 @@ import type { ScheduledRun } from '../domain/incoming.js';
 import type { RotationImage } from '../domain/retention.js';
 import { slotFor } from '../domain/schedule.js';
 import { subjectOf } from '../domain/events.js';
-import { FanOutIncomplete } from './errors.js';
+import { AwsCallError, FanOutIncomplete } from './errors.js';
 import type { ScheduleDeps } from './ports.js';
 import { toRotationImage } from './rotate-images.js';
 import { reconcilePending, type ReconcileReport } from './settle-image.js';
@@ -26,6 +27,8 @@ export interface ScheduleRunReport {
   policyInvalid: number;
   publishFailed: number;
   reconcile: ReconcileReport | { error: string };
+  /** Attached volumes tagged `ami-lifecycle:exclude` (one DescribeVolumes a run), or why they could not be read. */
+  excludeTagged: number | { error: string };
   /**
    * Lineages opted in to this schedule whose newest good image of it is older than twice its
    * period (the CLI status's rule); also the LineagesWithoutGoodImage metric.
@@ -58,6 +61,27 @@ async function countLineagesWithoutGoodImage(
   return lineages.filter((l) => l.overdue.includes(run.schedule)).length;
 }
 
+/**
+ * The exclude tags of the account's attached volumes, read once for the run. Transient trouble
+ * fails the run before it publishes anything (Scheduler retries it); a refusal (a permission
+ * missing) bakes every volume, logged: a bigger image, never a skipped backup.
+ */
+export async function readExcludeTags(deps: {
+  ec2: ScheduleDeps['ec2'];
+  log: ScheduleDeps['log'];
+}): Promise<Map<string, string> | { error: string }> {
+  try {
+    return await deps.ec2.listExcludeTags();
+  } catch (error) {
+    if (!(error instanceof AwsCallError) || error.retryable) throw error;
+    deps.log.error('could not read which volumes are excluded; every volume goes into the images of this run', {
+      errorCode: error.code,
+      message: error.message,
+    });
+    return { error: `${error.action}: ${error.code}` };
+  }
+}
+
 export async function runSchedule(run: ScheduledRun, deps: ScheduleDeps): Promise<ScheduleRunReport> {
   const slot = slotFor(new Date(run.scheduledTime), run.period, run.timeZone);
   const report: ScheduleRunReport = {
@@ -69,6 +93,7 @@ export async function runSchedule(run: ScheduledRun, deps: ScheduleDeps): Promis
     policyInvalid: 0,
     publishFailed: 0,
     reconcile: { error: 'not run' },
+    excludeTagged: { error: 'not run' },
     lineagesWithoutGoodImage: { error: 'not run' },
   };
 
@@ -80,12 +105,16 @@ export async function runSchedule(run: ScheduledRun, deps: ScheduleDeps): Promis
     deps.log.error('reconcile pass failed; baking goes on', { error: String(error) });
   }
 
+  const volumeExcludes = await readExcludeTags(deps);
+  report.excludeTagged = volumeExcludes instanceof Map ? volumeExcludes.size : volumeExcludes;
   const context = {
     managedBy: deps.managedBy,
     schedule: run.schedule,
     slot,
     knownSchedules: deps.schedules,
     now: deps.now(),
+    copyTags: deps.copyTags,
+    ...(volumeExcludes instanceof Map ? { volumeExcludes } : {}),
   };
   const instances: InstanceSummary[] = [];
   for await (const page of deps.ec2.listBakeCandidates()) {

@@ -142,10 +142,10 @@ describe('status', () => {
     expect(rows).toHaveLength(3);
     const rowOf = (id: string) => rows.find((r) => r.startsWith(id))!;
     expect(rowOf(web1)).toMatch(
-      new RegExp(`^${web1}\\s+web-1\\s+${web1}\\s+running\\s+nightly\\s+on-failure\\s+\\d+ h\\s+2\\s+30\\.0 GiB\\s+-\\s+-$`),
+      new RegExp(`^${web1}\\s+web-1\\s+${web1}\\s+running\\s+nightly\\s+on-failure\\s+\\d+ h\\s+2\\s+16\\.0 GiB\\s+-\\s+-$`),
     );
     expect(rowOf(web2)).toMatch(new RegExp(`^${web2}\\s+web-2\\s+${web2}\\s+running\\s+nightly\\s+off\\s+none\\s+0\\s+0 B\\s+-\\s+1$`));
-    expect(rowOf(web3)).toMatch(new RegExp(`^${web3}\\s+\\(gone\\)\\s+nightly\\s+off\\s+\\d+ h\\s+2\\s+30\\.0 GiB\\s+-\\s+1$`));
+    expect(rowOf(web3)).toMatch(new RegExp(`^${web3}\\s+\\(gone\\)\\s+nightly\\s+off\\s+\\d+ h\\s+2\\s+16\\.0 GiB\\s+-\\s+1$`));
     expect(lines(problems!).sort()).toEqual(
       [
         `  ${web2}: invalid tag ami-lifecycle:reboot=maybe: expected 'true' or 'false'`,
@@ -182,7 +182,7 @@ describe('status', () => {
       lastGood: { name: `${MANAGED_BY}/${web1}/nightly/${slotFor(nights[1]!, 'day', 'UTC')}`, createdAt: nights[1]!.toISOString() },
       images: 2,
       byStatus: { good: 2 },
-      snapshotBytes: 2 * 15 * 2 ** 30,
+      snapshotBytes: 2 * 8 * 2 ** 30,
       nextRotation: [],
       problems: [],
     });
@@ -233,7 +233,7 @@ describe('plan', () => {
       expect(out).toContain(`  DELETE  ${image.ImageId}  ${image.Name}\n            not kept by keep 1 (instance policy)\n`);
     }
     expect(out.match(/DELETE/g)).toHaveLength(2);
-    expect(out).toContain('1 kept, 2 to delete (30.0 GiB of snapshots), 0 orphaned snapshot(s) to sweep');
+    expect(out).toContain('1 kept, 2 to delete (16.0 GiB of snapshots), 0 orphaned snapshot(s) to sweep');
 
     // Assess: the decisions as JSON
     expect(asJson.code).toBe(0);

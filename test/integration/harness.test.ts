@@ -20,6 +20,7 @@ import {
   DescribeInstancesCommand,
   DescribeLaunchTemplateVersionsCommand,
   DescribeSnapshotsCommand,
+  DescribeVolumesCommand,
   EC2Client,
   EnableImageDeprecationCommand,
   RunInstancesCommand,
@@ -71,6 +72,59 @@ function tagMap(tags: Tag[] | undefined): Record<string, string | undefined> {
 }
 
 describe('fidelity proxy in front of moto', { timeout: 20_000 }, () => {
+  it('CreateImage snapshots each attached volume at its device, but those mapped NoDevice, like AWS', async () => {
+    // An instance with a root and two data volumes; the root of a default launch sits at RootDeviceName
+    const { Instances = [] } = await ec2.send(
+      new RunInstancesCommand({
+        ImageId: MOTO_DEFAULT_AMI,
+        MinCount: 1,
+        MaxCount: 1,
+        InstanceType: 't3.micro',
+        BlockDeviceMappings: [
+          { DeviceName: '/dev/xvda', Ebs: { VolumeSize: 8 } },
+          { DeviceName: '/dev/sdf', Ebs: { VolumeSize: 20 } },
+          { DeviceName: '/dev/sdg', Ebs: { VolumeSize: 30 } },
+        ],
+      }),
+    );
+    const instanceId = Instances[0]!.InstanceId!;
+    const plain = await runInstance();
+    const { Reservations = [] } = await ec2.send(new DescribeInstancesCommand({ InstanceIds: [plain] }));
+    const described = Reservations[0]!.Instances![0]!;
+    expect(described.BlockDeviceMappings?.map((m) => m.DeviceName)).toEqual([described.RootDeviceName]);
+
+    const { ImageId } = await ec2.send(
+      new CreateImageCommand({
+        InstanceId: instanceId,
+        Name: 'harness-no-device',
+        BlockDeviceMappings: [{ DeviceName: '/dev/sdg', NoDevice: '' }],
+      }),
+    );
+    const { Images = [] } = await ec2.send(new DescribeImagesCommand({ ImageIds: [ImageId!] }));
+    const mappings = Images[0]!.BlockDeviceMappings ?? [];
+    expect(Images[0]!.RootDeviceName).toBe('/dev/xvda');
+    expect(mappings.map((m) => [m.DeviceName, m.Ebs?.VolumeSize])).toEqual([
+      ['/dev/xvda', 8],
+      ['/dev/sdf', 20],
+    ]);
+    const { Snapshots = [] } = await ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: mappings.map((m) => m.Ebs!.SnapshotId!) }));
+    expect(Snapshots.map((x) => x.VolumeSize).sort()).toEqual([20, 8]);
+
+    // DescribeVolumes honours the filters the scheduled run sends (tag-key, attachment.status, attachment.instance-id)
+    const sdf = (
+      await ec2.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }))
+    ).Reservations![0]!.Instances![0]!.BlockDeviceMappings!.find((m) => m.DeviceName === '/dev/sdf')!.Ebs!.VolumeId!;
+    await ec2.send(new CreateTagsCommand({ Resources: [sdf], Tags: [{ Key: 'ami-lifecycle:exclude', Value: 'true' }] }));
+    const filtered = async (more: { Name: string; Values: string[] }[]) =>
+      (
+        await ec2.send(new DescribeVolumesCommand({ Filters: [{ Name: 'tag-key', Values: ['ami-lifecycle:exclude'] }, ...more] }))
+      ).Volumes?.map((v) => v.VolumeId);
+    expect(await filtered([{ Name: 'attachment.status', Values: ['attached'] }])).toEqual([sdf]);
+    expect(await filtered([{ Name: 'attachment.status', Values: ['detaching'] }])).toEqual([]);
+    expect(await filtered([{ Name: 'attachment.instance-id', Values: [instanceId] }])).toEqual([sdf]);
+    expect(await filtered([{ Name: 'attachment.instance-id', Values: [plain] }])).toEqual([]);
+  });
+
   it('CreateImage with image and snapshot TagSpecifications tags both, like AWS', async () => {
     const instanceId = await runInstance();
 

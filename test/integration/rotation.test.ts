@@ -21,8 +21,8 @@ import type { RotationReport } from '../../shared/use-cases/rotate-images.js';
 
 const MANAGED_BY = 'ami-lifecycle-dev';
 const GiB = 2 ** 30;
-/** moto gives every image one 15 GiB snapshot. */
-const SNAPSHOT_BYTES = 15 * GiB;
+/** Every image has one snapshot, of its instance's 8 GiB root volume (the harness images the volumes, as EC2 does). */
+const SNAPSHOT_BYTES = 8 * GiB;
 
 // Orphans are swept at once here; the deployed default spares those younger than a day.
 const cloud = cloudPerFile({ env: { ORPHAN_GRACE_HOURS: '0', DEFAULT_RETAIN: '7' } });

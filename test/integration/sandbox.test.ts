@@ -141,7 +141,7 @@ describe('npm start (the sandbox), four simulated days', () => {
       'nightly',
       'on-failure',
       '3',
-      '45.0 GiB',
+      '24.0 GiB',
       '-',
     ]);
   });

@@ -64,8 +64,8 @@ const SPEC: Spec = {
   eventBusName: wiring.eventBusName,
   passRoles: String(params.recoveryPassRoles),
   actions: {
-    // runSchedule: reconcilePending (DescribeImages, PutEvents, CreateTags status), listBakeCandidates, PutEvents.
-    Schedule: [...logsAndDlq, 'ec2:DescribeInstances', 'ec2:DescribeImages', 'ec2:CreateTags', 'events:PutEvents'],
+    // runSchedule: reconcilePending (DescribeImages, PutEvents, CreateTags status), listExcludeTags, listBakeCandidates, PutEvents.
+    Schedule: [...logsAndDlq, 'ec2:DescribeInstances', 'ec2:DescribeVolumes', 'ec2:DescribeImages', 'ec2:CreateTags', 'events:PutEvents'],
     // bakeInstance: lineage tag, CreateImage (+ DescribeImages on a duplicate name), the capture
     // (DescribeInstanceAttribute, launch template and its versions, its newest version read
     // back so a retry adds none, the Elastic IP's tag; PassRole of an instance profile the

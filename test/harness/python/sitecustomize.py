@@ -332,3 +332,78 @@ try:
     _SchedulerResponse.update_schedule = _update_schedule
 except Exception:
     pass
+
+# Gaps in moto's CreateImage (issue 14, test/integration/image-volumes.test.ts):
+# - moto ignores the instance's volumes and the request's BlockDeviceMappings: every image gets one
+#   stand-in snapshot of a 15 GiB volume at /dev/sda1. AWS snapshots "the root volume and ... other
+#   Amazon EBS volumes that are attached to the instance" (API reference, CreateImage,
+#   TagSpecification.N, https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateImage.html),
+#   each at its device; and a mapping with NoDevice omits its device: "To omit the device from the
+#   block device mapping, specify an empty string" (BlockDeviceMapping,
+#   https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_BlockDeviceMapping.html). Here an image
+#   gets one snapshot per attached volume but the omitted devices, the volume's size, type and
+#   encryption, and the instance's root device name.
+# - an instance launched without block device mappings gets its root volume at /dev/sda1 whatever
+#   its RootDeviceName says (/dev/xvda for moto's base image); AWS attaches it at the root device.
+try:
+    from moto.core.responses import ActionResult as _ActionResult
+    from moto.ec2.models.amis import Ami as _Ami, AmiBackend as _AmiBackend
+    from moto.ec2.models.instances import Instance as _Instance
+    from moto.ec2.responses.amis import AmisResponse as _AmisResponse
+
+    def _setup_defaults(self):
+        volume = self.ec2_backend.create_volume(size=8, zone_name=self._placement.zone)
+        self.ec2_backend.attach_volume(volume.id, self.id, self.root_device_name or "/dev/sda1", True)
+
+    _Instance.setup_defaults = _setup_defaults
+
+    _original_create_image = _AmiBackend.create_image
+
+    def _create_image(self, instance_id, name, description, tag_specifications, block_device_mappings=None):
+        ami = _original_create_image(self, instance_id, name, description, tag_specifications)
+        instance = self.get_instance(instance_id)
+        omitted = {m.get("DeviceName") for m in (block_device_mappings or []) if m.get("NoDevice") is not None}
+        self.snapshots.pop(ami.ebs_snapshot.id, None)  # moto's stand-in
+        mappings = []
+        for device, block in list(instance.block_device_mapping.items()):
+            if device in omitted:
+                continue
+            volume = self.get_volume(block.volume_id)
+            snapshot = self.create_snapshot(
+                volume.id, f"Created by CreateImage({instance_id}) for {ami.id}", ami.owner_id, from_ami=ami.id
+            )
+            ebs = {
+                "SnapshotId": snapshot.id,
+                "VolumeSize": volume.size,
+                "DeleteOnTermination": bool(block.delete_on_termination),
+                "VolumeType": volume.volume_type,
+                "Encrypted": bool(volume.encrypted),
+            }
+            mappings.append({"DeviceName": device, "Ebs": ebs})
+        ami.harness_mappings = mappings
+        ami.root_device_name = instance.root_device_name or ami.root_device_name
+        ami.root_device_type = "ebs"
+        return ami
+
+    _AmiBackend.create_image = _create_image
+    _original_mappings = _Ami.block_device_mappings
+
+    def _mappings(self):
+        return self.harness_mappings if hasattr(self, "harness_mappings") else _original_mappings.fget(self)
+
+    _Ami.block_device_mappings = property(_mappings)
+
+    def _create_image_response(self):
+        self.error_on_dryrun()
+        image = self.ec2_backend.create_image(
+            self._get_param("InstanceId"),
+            self._get_param("Name"),
+            self._get_param("Description", ""),
+            tag_specifications=self._get_param("TagSpecifications", []),
+            block_device_mappings=self._get_param("BlockDeviceMappings", []),
+        )
+        return _ActionResult({"ImageId": image.id})
+
+    _AmisResponse.create_image = _create_image_response
+except Exception:
+    pass

@@ -4,6 +4,7 @@ import {
   CreateTagsCommand,
   DescribeImagesCommand,
   DescribeInstancesCommand,
+  DescribeVolumesCommand,
   EC2ServiceException,
   type DescribeImagesCommandInput,
   type DescribeInstancesCommandInput,
@@ -13,7 +14,7 @@ import { toImageView } from '../../../shared/aws/ec2-mappers.js';
 import type { ImageSpec } from '../../../shared/domain/bake.js';
 import { TAG } from '../../../shared/domain/tags.js';
 import { AwsCallError } from '../../../shared/use-cases/errors.js';
-import { awsError, collect, ec2Mock, gateway } from './support.js';
+import { answerPages, awsError, collect, ec2Mock, gateway } from './support.js';
 
 const STACK = 'ami-lifecycle-test';
 
@@ -23,6 +24,7 @@ const spec: ImageSpec = {
   description: 'nightly 2026-11-26 image of i-0123456789abcdef0, lineage web, by ami-lifecycle-test',
   noReboot: true,
   tags: { [TAG.managedBy]: STACK, [TAG.lineage]: 'web', [TAG.status]: 'pending', Name: 'web-1' },
+  noDevices: [],
 };
 
 const existingImage: Image = {
@@ -151,6 +153,112 @@ describe('Ec2Gateway.listBakeCandidates', () => {
       retryable: true,
     });
     expect(seen).toEqual(['i-1']);
+  });
+});
+
+describe('Ec2Gateway: what goes into an image', () => {
+  it('sends NoDevice, an empty string, for each device left out', async () => {
+    // Prepare
+    ec2Mock.on(CreateImageCommand).resolves({ ImageId: 'ami-0123456789abcdef0' });
+
+    // Act
+    await gateway().createImage({ ...spec, noDevices: ['/dev/sdf', '/dev/sdg'] });
+
+    // Assess
+    expect(ec2Mock).toHaveReceivedCommandWith(CreateImageCommand, {
+      BlockDeviceMappings: [
+        { DeviceName: '/dev/sdf', NoDevice: '' },
+        { DeviceName: '/dev/sdg', NoDevice: '' },
+      ],
+    });
+  });
+
+  it('sends no BlockDeviceMappings when every volume goes in', async () => {
+    ec2Mock.on(CreateImageCommand).resolves({ ImageId: 'ami-0123456789abcdef0' });
+    await gateway().createImage(spec);
+    expect(ec2Mock.commandCalls(CreateImageCommand)[0]!.args[0].input).not.toHaveProperty('BlockDeviceMappings');
+  });
+
+  it('reads the exclude tags of attached volumes, paged by 500, filtered by tag key and attachment', async () => {
+    // Prepare: two pages
+    const pages = answerPages([
+      { Volumes: [{ VolumeId: 'vol-1', Tags: [{ Key: TAG.exclude, Value: 'true' }] }], NextToken: 't' },
+      {
+        Volumes: [
+          {
+            VolumeId: 'vol-2',
+            Tags: [
+              { Key: TAG.exclude, Value: 'follow' },
+              { Key: 'Name', Value: 'data' },
+            ],
+          },
+        ],
+      },
+    ]);
+    ec2Mock.on(DescribeVolumesCommand).callsFake(pages.fake);
+
+    // Act
+    const excludes = await gateway().listExcludeTags();
+
+    // Assess
+    expect([...excludes]).toEqual([
+      ['vol-1', 'true'],
+      ['vol-2', 'follow'],
+    ]);
+    const filters = [
+      { Name: 'tag-key', Values: [TAG.exclude] },
+      { Name: 'attachment.status', Values: ['attached'] },
+    ];
+    expect(pages.sent).toEqual([
+      { Filters: filters, MaxResults: 500 },
+      { Filters: filters, MaxResults: 500, NextToken: 't' },
+    ]);
+  });
+
+  it('narrows to the named instances, 200 a call', async () => {
+    // Prepare
+    ec2Mock.on(DescribeVolumesCommand).resolves({ Volumes: [] });
+    const ids = Array.from({ length: 201 }, (_, i) => `i-${String(i).padStart(17, '0')}`);
+
+    // Act
+    await gateway().listExcludeTags(ids);
+
+    // Assess
+    const sent = ec2Mock.commandCalls(DescribeVolumesCommand).map((c) => c.args[0].input.Filters?.[2]?.Values?.length);
+    expect(sent).toEqual([200, 1]);
+  });
+
+  it('reads the root device and the volumes of an instance from DescribeInstances', async () => {
+    // Prepare
+    ec2Mock.on(DescribeInstancesCommand).resolves({
+      Reservations: [
+        {
+          Instances: [
+            {
+              InstanceId: 'i-0123456789abcdef0',
+              State: { Name: 'running' },
+              RootDeviceName: '/dev/xvda',
+              BlockDeviceMappings: [
+                { DeviceName: '/dev/xvda', Ebs: { VolumeId: 'vol-a' } },
+                { DeviceName: '/dev/sdf', Ebs: { VolumeId: 'vol-b' } },
+              ],
+            },
+          ],
+        },
+      ],
+    });
+
+    // Act
+    const [page] = await collect(gateway().listBakeCandidates());
+
+    // Assess
+    expect(page![0]).toMatchObject({
+      rootDeviceName: '/dev/xvda',
+      volumes: [
+        { deviceName: '/dev/xvda', volumeId: 'vol-a' },
+        { deviceName: '/dev/sdf', volumeId: 'vol-b' },
+      ],
+    });
   });
 });
 

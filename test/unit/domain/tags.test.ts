@@ -41,6 +41,8 @@ describe('parseInstancePolicy: defaults', () => {
       retain: undefined,
       recover: 'off',
       lineage: undefined,
+      volumes: 'all',
+      copyTags: undefined,
       problems: [],
       bakeable: true,
     });

@@ -10,7 +10,7 @@ import type { Tags } from '../../../shared/domain/tags.js';
 import type { BakeEc2, CreatedImage, OnDemandBakeEc2 } from '../../../shared/use-cases/ec2-ports.js';
 import { AwsCallError } from '../../../shared/use-cases/errors.js';
 import { notFound, type FakeEc2Account } from './ec2-account.js';
-import { bakeCandidateListing, ec2Tagging, elasticIpTagging, instanceLookup } from './ec2-shared.js';
+import { bakeCandidateListing, ec2Tagging, elasticIpTagging, excludeTagListing, instanceLookup } from './ec2-shared.js';
 
 /** EC2's own CreateImage: refuses a duplicate name, an unknown instance, an instance going away. */
 function ec2CreateImage(a: FakeEc2Account, spec: ImageSpec): string {
@@ -33,7 +33,9 @@ function ec2CreateImage(a: FakeEc2Account, spec: ImageSpec): string {
     throw new AwsCallError('InvalidAMIName.Duplicate', 'CreateImage', `AMI name ${spec.name} is already in use by AMI`, false, 400);
   }
   const imageId = a.newId('ami');
-  const snapshotIds = Array.from({ length: instance.volumes }, () => a.newId('snap'));
+  // EC2 snapshots every attached EBS volume but the devices mapped NoDevice.
+  const imaged = instance.devices ? instance.devices.filter((d) => !spec.noDevices.includes(d.deviceName)).length : instance.volumes;
+  const snapshotIds = Array.from({ length: imaged }, () => a.newId('snap'));
   a.images.set(imageId, {
     imageId,
     name: spec.name,
@@ -93,4 +95,5 @@ export const onDemandBakeEc2 = (a: FakeEc2Account): OnDemandBakeEc2 => ({
   ...bakeEc2(a),
   ...bakeCandidateListing(a),
   ...instanceLookup(a),
+  ...excludeTagListing(a),
 });

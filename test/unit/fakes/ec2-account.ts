@@ -30,6 +30,12 @@ export interface FakeInstance {
   tags: Record<string, string>;
   /** EBS volumes: one snapshot each per image. */
   volumes: number;
+  /**
+   * The volumes by device, when a test names them (then they, not `volumes`, make the snapshots):
+   * the root device and each volume's `ami-lifecycle:exclude` tag, as DescribeVolumes shows it.
+   */
+  devices?: Array<{ deviceName: string; volumeId: string; excludeTag?: string }> | undefined;
+  rootDeviceName?: string | undefined;
   /** The image the instance was launched from. */
   imageId?: string | undefined;
   launchTime?: Date | undefined;
@@ -93,6 +99,7 @@ export type RotationAction =
   | 'DescribeInstances'
   | 'DescribeLaunchTemplateVersions'
   | 'DescribeImageReferences'
+  | 'DescribeVolumes'
   | 'DeregisterImage'
   | 'DeleteSnapshot'
   | 'EnableImageDeprecation';
@@ -295,7 +302,7 @@ export class FakeEc2Account {
 
   /** The listing fails with `error` on its first page. */
   failListing(
-    action: 'DescribeImages' | 'DescribeSnapshots' | 'DescribeInstances' | 'DescribeLaunchTemplateVersions',
+    action: 'DescribeImages' | 'DescribeSnapshots' | 'DescribeInstances' | 'DescribeLaunchTemplateVersions' | 'DescribeVolumes',
     error: AwsCallError,
   ): void {
     this.listingFailures.set(action, error);
@@ -378,6 +385,8 @@ export class FakeEc2Account {
       ...(i.launchTime !== undefined ? { launchTime: i.launchTime } : {}),
       ...(i.stateReasonCode !== undefined ? { stateReasonCode: i.stateReasonCode } : {}),
       ...(i.launch !== undefined ? { launch: { ...i.launch, tags: { ...i.tags } } } : {}),
+      ...(i.rootDeviceName !== undefined ? { rootDeviceName: i.rootDeviceName } : {}),
+      ...(i.devices !== undefined ? { volumes: i.devices.map(({ deviceName, volumeId }) => ({ deviceName, volumeId })) } : {}),
     };
   }
 

@@ -6,6 +6,7 @@ import { TAG, type Tags } from '../../../shared/domain/tags.js';
 import type {
   BakeCandidateListing,
   Ec2Tagging,
+  ExcludeTagListing,
   ElasticIpTagging,
   InstanceLookup,
   ManagedImageListing,
@@ -63,5 +64,20 @@ export const instanceLookup = (a: FakeEc2Account): InstanceLookup => ({
     a.recoveryCall('DescribeInstance');
     const instance = a.instances.get(instanceId);
     return instance ? a.instanceView(instance) : undefined;
+  },
+});
+
+/** DescribeVolumes with tag-key=exclude and attachment.status=attached: one call (a page) per read, counted. */
+export const excludeTagListing = (a: FakeEc2Account): ExcludeTagListing => ({
+  async listExcludeTags(instanceIds?: readonly string[]) {
+    const failure = a.listingFailures.get('DescribeVolumes');
+    a.calls.push({ action: 'DescribeVolumes', ids: [...(instanceIds ?? [])] });
+    if (failure) throw failure;
+    const excludes = new Map<string, string>();
+    for (const i of a.instances.values()) {
+      if (instanceIds && !instanceIds.includes(i.instanceId)) continue;
+      for (const d of i.devices ?? []) if (d.excludeTag !== undefined) excludes.set(d.volumeId, d.excludeTag);
+    }
+    return excludes;
   },
 });

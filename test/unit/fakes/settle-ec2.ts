@@ -2,7 +2,7 @@
 import { TAG } from '../../../shared/domain/tags.js';
 import type { ScheduleEc2, SettleEc2 } from '../../../shared/use-cases/ec2-ports.js';
 import type { FakeEc2Account } from './ec2-account.js';
-import { bakeCandidateListing, ec2Tagging, managedImageListing } from './ec2-shared.js';
+import { bakeCandidateListing, ec2Tagging, excludeTagListing, managedImageListing } from './ec2-shared.js';
 
 export const settleEc2 = (a: FakeEc2Account): SettleEc2 => ({
   ...ec2Tagging(a),
@@ -26,4 +26,5 @@ export const scheduleEc2 = (a: FakeEc2Account): ScheduleEc2 => ({
   ...settleEc2(a),
   ...bakeCandidateListing(a),
   ...managedImageListing(a),
+  ...excludeTagListing(a),
 });

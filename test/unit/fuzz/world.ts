@@ -24,6 +24,7 @@ import {
   DescribeInstancesCommand,
   DescribeLaunchTemplateVersionsCommand,
   DescribeSnapshotsCommand,
+  DescribeVolumesCommand,
   EC2Client,
   EnableImageDeprecationCommand,
   RunInstancesCommand,
@@ -333,6 +334,8 @@ export function answerFromWorld(recorder: Recorder) {
     }),
   );
   ec2.on(DescribeSnapshotsCommand).callsFake(fake(() => ({ Snapshots: [] })));
+  // The world's instances show no volumes: none is excluded.
+  ec2.on(DescribeVolumesCommand).callsFake(fake(() => ({ Volumes: [] })));
   ec2.on(DescribeLaunchTemplateVersionsCommand).callsFake(
     fake((input: DescribeLaunchTemplateVersionsCommandInput) => {
       const captured = w().captured;

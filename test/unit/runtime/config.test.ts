@@ -49,6 +49,7 @@ describe('loadConfig', () => {
       managedBy: 'ami-lifecycle-prod',
       eventBusName: 'ami-lifecycle-prod',
       schedules: ['nightly', 'weekly'],
+      copyTags: { kind: 'none' },
       rotation: ROTATION_DEFAULTS,
       recovery: RECOVERY_DEFAULTS,
     });
@@ -73,7 +74,7 @@ describe('loadConfig', () => {
     const config = loadConfig(env);
 
     // Assess
-    expect(Object.keys(config).sort()).toEqual(['eventBusName', 'managedBy', 'recovery', 'rotation', 'schedules']);
+    expect(Object.keys(config).sort()).toEqual(['copyTags', 'eventBusName', 'managedBy', 'recovery', 'rotation', 'schedules']);
   });
 
   it('accepts a 32-character stack name and refuses 33', () => {
@@ -104,9 +105,23 @@ describe('loadConfig', () => {
       managedBy: 'from-process-env',
       eventBusName: 'bus',
       schedules: ['nightly'],
+      copyTags: { kind: 'none' },
       rotation: ROTATION_DEFAULTS,
       recovery: RECOVERY_DEFAULTS,
     });
+  });
+
+  it.each([
+    ['', { kind: 'none' }],
+    ['none', { kind: 'none' }],
+    ['*', { kind: 'all' }],
+    [' CostCenter , Team ', { kind: 'keys', keys: ['CostCenter', 'Team'] }],
+  ])('reads COPY_TAGS %j', (value, expected) => {
+    expect(loadConfig({ ...valid, COPY_TAGS: value }).copyTags).toEqual(expected);
+  });
+
+  it('refuses a COPY_TAGS it cannot read, naming it', () => {
+    expect(() => loadConfig({ ...valid, COPY_TAGS: 'aws:cloudformation:stack-name' })).toThrow(/COPY_TAGS: never copied/);
   });
 
   it.each([

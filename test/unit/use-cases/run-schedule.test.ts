@@ -50,6 +50,7 @@ describe('runSchedule: fan-out', () => {
       policyInvalid: 3,
       publishFailed: 0,
       reconcile: { pendingSeen: 0, good: 0, failed: 0, stillBuilding: 0, errors: 0 },
+      excludeTagged: 0,
       // every lineage on the nightly schedule, none baked yet and none launched recently
       lineagesWithoutGoodImage: 6,
     });
