@@ -239,12 +239,14 @@ export function relaunchSpec(input: {
  * longer exists (it was deleted between the bake and the failure). Availability first where
  * access is not widened: without its key pair (it only matters for SSH) or its instance profile
  * (the replacement gets fewer rights, never more), the machine comes back, and what it lacks is
- * named. A missing security group or subnet is never replaced (the VPC's default group, or
- * another subnet, could open the machine to what its own never allowed): recovery fails, naming
- * it. The placement group and the launch template an instance came from are not captured, so
- * they cannot vanish. Codes: EC2 API, "Error codes for the Amazon EC2 API"
- * (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html):
- * InvalidKeyPair.NotFound, InvalidGroup.NotFound, InvalidSubnetID.NotFound; an instance profile
+ * named; so does a placement group (InvalidPlacementGroup.Unknown: the machine lands anywhere
+ * in its zone, as close or as spread as EC2 happens to place it). A missing security group or
+ * subnet is never replaced (the VPC's default group, or another subnet, could open the machine
+ * to what its own never allowed): recovery fails, naming it. The launch template an instance
+ * came from is not captured, so it cannot vanish. Codes: EC2 API, "Error codes for the Amazon
+ * EC2 API" (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html):
+ * InvalidKeyPair.NotFound, InvalidGroup.NotFound, InvalidSubnetID.NotFound,
+ * InvalidPlacementGroup.Unknown; an instance profile
  * that does not exist is InvalidParameterValue, "Value (...) for parameter iamInstanceProfile.arn
  * is invalid".
  */
@@ -258,6 +260,8 @@ export function whenReferenceVanished(spec: RelaunchSpec, error: { code: string;
   if (error.code === 'InvalidParameterValue' && /iamInstanceProfile/i.test(error.message) && iamInstanceProfileArn) {
     return launchWithout(spec, 'iamInstanceProfileArn', `instance profile ${iamInstanceProfileArn.split('/').pop()}`);
   }
+  const group = spec.config.placement?.groupName;
+  if (error.code === 'InvalidPlacementGroup.Unknown' && group) return launchWithout(spec, 'placementGroup', `placement group ${group}`);
   const never = (what: string, wider: string) => ({
     action: 'fail' as const,
     what,
@@ -274,8 +278,14 @@ export function whenReferenceVanished(spec: RelaunchSpec, error: { code: string;
 }
 
 /** The spec without one reference: its own client token (the first launch made nothing), and a tag saying what it lacks. */
-function launchWithout(spec: RelaunchSpec, field: 'keyName' | 'iamInstanceProfileArn', what: string): VanishedReference {
-  const { [field]: _gone, ...config } = spec.config;
+function launchWithout(spec: RelaunchSpec, field: 'keyName' | 'iamInstanceProfileArn' | 'placementGroup', what: string): VanishedReference {
+  const config = { ...spec.config };
+  if (field === 'placementGroup') {
+    // The group goes, and its partition with it; tenancy and host stay.
+    const { groupName: _group, partitionNumber: _partition, ...placement } = config.placement ?? {};
+    if (Object.values(placement).some((v) => v !== undefined)) config.placement = placement;
+    else delete config.placement;
+  } else delete config[field];
   const lacking = [spec.tags[TAG.launchedWithout], what].filter(Boolean).join('; ');
   const limited = withinTagLimit({ ...spec.tags, [TAG.launchedWithout]: lacking.slice(0, 256) });
   return {

@@ -328,13 +328,13 @@ async function launch(
 ): Promise<Pick<Launched, 'replacementId' | 'imageId' | 'resumed' | 'launchedAt' | 'launchedWithout' | 'droppedTags'>> {
   let spec = first;
   const launchedWithout: string[] = [];
-  // At most the key pair and the instance profile can be left off: three tries at the most.
+  // At most the key pair, the instance profile and the placement group can be left off: four tries at the most.
   for (let attempt = 0; ; attempt++) {
     try {
       const replacementId = await deps.ec2.runInstance(spec);
       return { replacementId, imageId: spec.imageId, resumed: false, launchedWithout, droppedTags: spec.droppedTags };
     } catch (error) {
-      if (!(error instanceof AwsCallError) || attempt >= 2) throw error;
+      if (!(error instanceof AwsCallError) || attempt >= 3) throw error;
       const vanished = whenReferenceVanished(spec, error);
       if (!vanished) return resumeOrThrow(deps, error, spec, lineage, failedId);
       if (vanished.action === 'fail') throw new AwsCallError(error.code, 'RunInstances', vanished.reason, false, error.httpStatus);

@@ -5,7 +5,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import { captureOf, type InstanceSummary } from '../../../shared/domain/bake.js';
-import { configDigest, relaunchSpec, type LaunchConfig, type StoredLaunchConfig } from '../../../shared/domain/launch.js';
+import {
+  configDigest,
+  relaunchSpec,
+  whenReferenceVanished,
+  type LaunchConfig,
+  type StoredLaunchConfig,
+} from '../../../shared/domain/launch.js';
 import { planRecovery } from '../../../shared/domain/recovery.js';
 import { TAG } from '../../../shared/domain/tags.js';
 
@@ -148,5 +154,35 @@ describe('planRecovery: whether the failed instance still holds its private IP',
     expect(keeps(plan(undefined))).toBe(true);
     expect(keeps(plan({ ...summary(base), state: 'terminated' }))).toBe(true);
     expect(keeps(plan({ ...summary(base), state: 'stopped' }))).toBe(false);
+  });
+});
+
+describe('whenReferenceVanished: a placement group deleted since the bake', () => {
+  const spec = relaunchSpec({
+    failedInstanceId: 'i-0f',
+    lineage: 'nat',
+    imageId: 'ami-01',
+    config: { ...base, placement: { groupName: 'nat-pg', partitionNumber: 2, tenancy: 'dedicated' } },
+    failedTags: undefined,
+  });
+
+  it('launches without the group and its partition (no access is widened), keeps the tenancy, and says so', () => {
+    // Act
+    const answer = whenReferenceVanished(spec, {
+      code: 'InvalidPlacementGroup.Unknown',
+      message: "The placement group 'nat-pg' is unknown.",
+    });
+
+    // Assess
+    expect(answer).toMatchObject({ action: 'launch-without', what: 'placement group nat-pg' });
+    const next = answer?.action === 'launch-without' ? answer.spec : undefined;
+    expect(next?.config.placement).toEqual({ tenancy: 'dedicated' });
+    expect(next?.tags[TAG.launchedWithout]).toBe('placement group nat-pg');
+    expect(next?.clientToken).not.toBe(spec.clientToken);
+  });
+
+  it('says nothing when no group was captured', () => {
+    const none = { ...spec, config: { ...spec.config, placement: undefined } };
+    expect(whenReferenceVanished(none, { code: 'InvalidPlacementGroup.Unknown', message: '' })).toBeUndefined();
   });
 });
