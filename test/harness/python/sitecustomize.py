@@ -428,7 +428,34 @@ try:
             if market.get("MarketType") == "spot":
                 request = _spot_request_for(self.ec2_backend, instance, market.get("SpotOptions", {}) or {})
                 instance.spot_instance_request_id = request.id
+            # An interface the launch creates goes with the instance unless the request says
+            # otherwise (moto keeps it, and its addresses stay taken): DeleteOnTermination is
+            # true by default for the interfaces RunInstances creates ("If set to true, the
+            # interface is deleted when the instance is terminated. You can specify true only if
+            # creating a new network interface when launching an instance", InstanceNetworkInterfaceSpecification,
+            # https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_InstanceNetworkInterfaceSpecification.html;
+            # DescribeInstances shows Attachment.DeleteOnTermination true for them).
+            asked = {int(n.get("DeviceIndex", 0)): n for n in nics}
+            for index, eni in instance.nics.items():
+                spec = asked.get(index, {})
+                if not spec.get("NetworkInterfaceId") and str(spec.get("DeleteOnTermination", "true")).lower() == "true":
+                    eni.delete_on_termination = True
         return answer
+
+    from moto.ec2.models.instances import Instance as _LaunchedInstance
+
+    _original_terminate = _LaunchedInstance.terminate
+
+    def _terminate(self):
+        answer = _original_terminate(self)
+        # The instance's own hold on its primary address goes with it (its interface's went with the interface).
+        subnet = self.ec2_backend.get_subnet(self.subnet_id) if self.subnet_id else None
+        for ip in list(getattr(self, "_private_ips", ())):
+            if subnet is not None:
+                subnet.del_subnet_ip(ip)
+        return answer
+
+    _LaunchedInstance.terminate = _terminate
 
     _InstanceResponse.run_instances = _run_instances
 
