@@ -8,6 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
+  CreateLaunchTemplateVersionCommand,
   CreateSecurityGroupCommand,
   CreateSubnetCommand,
   CreateVpcCommand,
@@ -160,5 +161,40 @@ describe('a replacement that is the same machine', () => {
       expect(second[action], action).toBe(first[action]);
     }
     expect(second.CreateLaunchTemplateVersion ?? 0).toBe(first.CreateLaunchTemplateVersion ?? 0);
+  });
+
+  it('relaunches from a template an earlier version captured (without the new settings) as it did then', async () => {
+    // Prepare: the capture, then a newer version in the shape earlier versions wrote
+    const a = await arrangeNat();
+    await cloud.bakeCycle('nightly', NIGHT_1);
+    const templateName = `ami-lifecycle-dev-${a.instanceId}`;
+    await cloud.ec2.send(
+      new CreateLaunchTemplateVersionCommand({
+        LaunchTemplateName: templateName,
+        VersionDescription: 'captured by an earlier version',
+        LaunchTemplateData: {
+          InstanceType: 't3.micro',
+          EbsOptimized: false,
+          Monitoring: { Enabled: false },
+          NetworkInterfaces: [{ DeviceIndex: 0, SubnetId: a.inside, Groups: [a.insideGroup] }],
+          TagSpecifications: [{ ResourceType: 'instance', Tags: Object.entries(OPTED_IN).map(([Key, Value]) => ({ Key, Value })) }],
+        },
+      }),
+    );
+    const before = cloud.proxy.calls();
+
+    // Act
+    await interrupt(a.instanceId);
+
+    // Assess: what that template says, and nothing it does not
+    const r = await replacementOf(a.instanceId);
+    expect(r.InstanceType).toBe('t3.micro');
+    expect(r.SubnetId).toBe(a.inside);
+    expect(r.SecurityGroups?.map((g) => g.GroupId)).toEqual([a.insideGroup]);
+    expect(r.NetworkInterfaces).toHaveLength(1);
+    expect(r.InstanceLifecycle).toBeUndefined();
+    expect(r.SourceDestCheck).toBe(true);
+    expect((await attribute(r.InstanceId!, 'disableApiTermination')).DisableApiTermination?.Value).toBe(false);
+    expect(cloud.proxy.calls().ModifyInstanceAttribute ?? 0).toBe(before.ModifyInstanceAttribute ?? 0);
   });
 });
