@@ -32,6 +32,7 @@ const lineageKeyOnly = onlyTagKeys(['ami-lifecycle:lineage']);
 const tagElasticIpsWithTheirLineage = allow('TagElasticIpsWithTheirLineage', 'ec2:CreateTags', arn.elasticIp, lineageKeyOnly);
 const passedToEc2 = { 'iam:PassedToService': 'ec2.amazonaws.com' };
 const calledViaImages = { 'ForAnyValue:StringEquals': { 'aws:CalledVia': 'ec2-images.amazonaws.com' } };
+const ec2InRegion = (resource) => arn.inRegion('ec2', resource);
 const viaEc2 = { 'kms:ViaService': sub('ec2.${AWS::Region}.amazonaws.com') };
 
 /** Each function's own statements, by its key in serverless.yml. */
@@ -50,7 +51,9 @@ const statements = {
       ['ec2:DescribeImages', 'ec2:DescribeAddresses', 'ec2:DescribeLaunchTemplateVersions'],
       '*',
     ),
-    // User data may hold secrets: read it from opted-in instances only.
+    // At capture only: a burstable instance's credit option, a spot instance's request (neither takes a resource).
+    allow('ReadCreditsAndSpotRequests', ['ec2:DescribeInstanceCreditSpecifications', 'ec2:DescribeSpotInstanceRequests'], '*'),
+    // User data may hold secrets: read it (and the protection and shutdown attributes) from opted-in instances only.
     allow('ReadUserDataOfOptedInInstances', 'ec2:DescribeInstanceAttribute', arn.instance, optedIn),
     allow('ImageOptedInInstances', 'ec2:CreateImage', arn.instance, optedIn),
     allow('CreateOnlyManagedImagesAndSnapshots', 'ec2:CreateImage', IMAGE_AND_SNAPSHOT, createdManaged),
@@ -154,6 +157,12 @@ const statements = {
     // configuration, and the network interface the launch creates in them. Alone this
     // allows nothing; RunInstances also needs the image and instance statements above.
     allow('LaunchIntoTheCapturedNetwork', 'ec2:RunInstances', [arn.networkInterface, arn.subnet, arn.securityGroup, arn.keyPair]),
+    // The same for the captured placement group, and the spot request a spot replacement's launch creates.
+    allow('LaunchIntoThePlacementGroupAsSpot', 'ec2:RunInstances', ['placement-group/*', 'spot-instances-request/*'].map(ec2InRegion)),
+    // RunInstances cannot turn the source/destination check off (a NAT's): set on the replacement after the launch.
+    allow('TurnOffTheReplacementsSourceDestCheck', 'ec2:ModifyInstanceAttribute', arn.instance, {
+      Null: { 'aws:ResourceTag/ami-lifecycle:replaces': 'false' },
+    }),
     allow('TagReplacementsAtLaunch', 'ec2:CreateTags', [arn.instance, arn.volume], {
       StringEquals: { 'ec2:CreateAction': 'RunInstances' },
     }),

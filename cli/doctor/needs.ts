@@ -180,8 +180,10 @@ export const NEEDS: Record<FunctionKey, Need[]> = {
       action: 'ec2:DescribeInstanceAttribute',
       resource: INSTANCE,
       context: { [`aws:ResourceTag/${TAG.bake}`]: 'nightly' },
-      why: "reads an opted-in instance's user data for its launch configuration",
+      why: "reads an opted-in instance's user data, protection and shutdown behaviour for its launch configuration",
     },
+    describe('DescribeInstanceCreditSpecifications', "reads a burstable instance's CPU credit option for its launch configuration"),
+    describe('DescribeSpotInstanceRequests', "reads a spot instance's request (price, interruption) for its launch configuration"),
     describe('DescribeLaunchTemplateVersions', "reads the newest version of the lineage's launch template"),
     {
       action: 'ec2:CreateLaunchTemplate',
@@ -331,11 +333,17 @@ export const NEEDS: Record<FunctionKey, Need[]> = {
       context: replacementTags,
       why: 'launches the replacement (and its volumes) tagged with what it replaces and its lineage',
     })),
-    ...['subnet', 'security-group', 'network-interface', 'key-pair'].map((type) => ({
+    ...['subnet', 'security-group', 'network-interface', 'key-pair', 'placement-group', 'spot-instances-request'].map((type) => ({
       action: 'ec2:RunInstances',
       resource: `${EC2}:${type}/*`,
-      why: `launches the replacement with the captured ${type.replace('-', ' ')}`,
+      why: `launches the replacement with the captured ${type.replaceAll('-', ' ')}`,
     })),
+    {
+      action: 'ec2:ModifyInstanceAttribute',
+      resource: INSTANCE,
+      context: { [`aws:ResourceTag/${TAG.replaces}`]: EXAMPLE_INSTANCE },
+      why: "turns the replacement's source/destination check off, as the failed instance had it (a NAT)",
+    },
     ...[INSTANCE, `${EC2}:volume/*`].map((resource) => ({
       action: 'ec2:CreateTags',
       resource,

@@ -15,6 +15,9 @@ import {
   DeleteLaunchTemplateVersionsCommand,
   DescribeAddressesCommand,
   DescribeInstanceAttributeCommand,
+  DescribeInstanceCreditSpecificationsCommand,
+  DescribeSpotInstanceRequestsCommand,
+  ModifyInstanceAttributeCommand,
   DescribeInstancesCommand,
   DescribeInstanceStatusCommand,
   DescribeLaunchTemplateVersionsCommand,
@@ -38,7 +41,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import type { ImageSpec, InstanceSummary } from '../domain/bake.js';
 import type { ImageView } from '../domain/image-status.js';
-import type { RelaunchSpec, StoredLaunchConfig } from '../domain/launch.js';
+import type { CaptureTimeSettings, LaunchConfig, RelaunchSpec, StoredLaunchConfig } from '../domain/launch.js';
 import type { StatusChecks } from '../domain/recovery-deferral.js';
 import { TAG, tagRecord, type Tags } from '../domain/tags.js';
 import type { UnverifiedReason } from '../domain/retention.js';
@@ -46,7 +49,9 @@ import type { AddressView, CreatedImage, Ec2Port, ImageReferenceCheck, LaunchTem
 import { AwsCallError } from '../use-cases/errors.js';
 import {
   fromTemplateData,
+  launchNetwork,
   launchSettings,
+  spotOptionsOf,
   toAddressViews,
   toImageView,
   toInstanceSummary,
@@ -63,6 +68,13 @@ const TEMPLATE_NOT_FOUND = new Set(['InvalidLaunchTemplateName.NotFoundException
 /** Captured versions kept per launch template besides the first (which EC2 keeps as the default). */
 const KEEP_TEMPLATE_VERSIONS = 10;
 const SNAPSHOT_NOT_FOUND = new Set(['InvalidSnapshot.NotFound']);
+const SPOT_REQUEST_NOT_FOUND = new Set(['InvalidSpotInstanceRequestID.NotFound']);
+/**
+ * Burstable performance instances (T2, T3, T3a, T4g) have a credit option; others have none
+ * ("Key concepts and definitions for burstable performance instances",
+ * https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/burstable-performance-instances.html).
+ */
+const isBurstable = (instanceType: string): boolean => /^t\d+[a-z]*\./.test(instanceType);
 /** What EC2 answers where an action is not offered (a region without DescribeImageReferences). */
 const NOT_OFFERED = new Set(['InvalidAction', 'UnsupportedOperation', 'NotImplemented', 'UnknownOperationException']);
 /**
@@ -393,6 +405,44 @@ export class Ec2Gateway implements Ec2Port {
     return out.UserData?.Value || undefined;
   }
 
+  /**
+   * One DescribeInstanceAttribute per attribute (it takes one at a time), a credit read for a
+   * burstable type, a spot request read for a spot instance: all side by side, and only at capture.
+   */
+  async readCaptureSettings(instanceId: string, config: LaunchConfig): Promise<CaptureTimeSettings> {
+    const attribute = (Attribute: 'disableApiTermination' | 'disableApiStop' | 'instanceInitiatedShutdownBehavior') =>
+      call('DescribeInstanceAttribute', () =>
+        this.client.send(new DescribeInstanceAttributeCommand({ InstanceId: instanceId, Attribute })),
+      );
+    const [termination, stop, shutdown, credits, spot] = await Promise.all([
+      attribute('disableApiTermination'),
+      attribute('disableApiStop'),
+      attribute('instanceInitiatedShutdownBehavior'),
+      isBurstable(config.instanceType)
+        ? call('DescribeInstanceCreditSpecifications', () =>
+            this.client.send(new DescribeInstanceCreditSpecificationsCommand({ InstanceIds: [instanceId] })),
+          )
+        : undefined,
+      config.spot?.requestId
+        ? callOr(
+            'DescribeSpotInstanceRequests',
+            () => this.client.send(new DescribeSpotInstanceRequestsCommand({ SpotInstanceRequestIds: [config.spot?.requestId ?? ''] })),
+            SPOT_REQUEST_NOT_FOUND,
+            undefined,
+          )
+        : undefined,
+    ]);
+    const cpuCredits = credits?.InstanceCreditSpecifications?.find((c) => c.InstanceId === instanceId)?.CpuCredits;
+    return {
+      ...(termination.DisableApiTermination?.Value !== undefined ? { disableApiTermination: termination.DisableApiTermination.Value } : {}),
+      ...(stop.DisableApiStop?.Value !== undefined ? { disableApiStop: stop.DisableApiStop.Value } : {}),
+      ...(shutdown.InstanceInitiatedShutdownBehavior?.Value ? { shutdownBehavior: shutdown.InstanceInitiatedShutdownBehavior.Value } : {}),
+      ...(cpuCredits ? { cpuCredits } : {}),
+      // A spot instance whose request is gone (EC2 forgets closed requests) still relaunches as spot, with EC2's defaults.
+      ...(config.spot ? { spot: spotOptionsOf(spot?.SpotInstanceRequests?.[0]) } : {}),
+    };
+  }
+
   async saveLaunchConfig(name: string, config: StoredLaunchConfig, tags: Tags, description: string, revision: string): Promise<number> {
     const LaunchTemplateData = toTemplateData(config);
     // The revision closes the description (EC2 takes 255 characters), so a cut never loses it.
@@ -477,8 +527,7 @@ export class Ec2Gateway implements Ec2Port {
           MaxCount: 1,
           ClientToken: spec.clientToken,
           ...launchSettings(c),
-          SubnetId: c.subnetId,
-          SecurityGroupIds: c.securityGroupIds.length > 0 ? c.securityGroupIds : undefined,
+          ...launchNetwork(c, spec.keepPrivateIp),
           TagSpecifications: [
             { ResourceType: 'instance', Tags: tags },
             { ResourceType: 'volume', Tags: tags },
@@ -489,6 +538,12 @@ export class Ec2Gateway implements Ec2Port {
     const id = out.Instances?.[0]?.InstanceId;
     if (!id) throw new Error('RunInstances answered without an instance');
     return id;
+  }
+
+  async disableSourceDestCheck(instanceId: string): Promise<void> {
+    await call('ModifyInstanceAttribute', () =>
+      this.client.send(new ModifyInstanceAttributeCommand({ InstanceId: instanceId, SourceDestCheck: { Value: false } })),
+    );
   }
 
   async waitUntilRunning(instanceId: string, maxWaitSeconds: number): Promise<void> {

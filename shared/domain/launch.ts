@@ -8,6 +8,22 @@ import { createHash } from 'node:crypto';
 import * as z from 'zod';
 import { PREFIX, TAG, type Tags } from './tags.js';
 
+/** One network interface of the instance, as a replacement creates it anew. */
+export const NetworkInterfaceConfig = z.object({
+  deviceIndex: z.number().int().min(0),
+  networkCardIndex: z.number().int().min(0).optional(),
+  subnetId: z.string().optional(),
+  securityGroupIds: z.array(z.string()),
+  description: z.string().optional(),
+  /** efa, efa-only, ... ; an ordinary interface has none. */
+  interfaceType: z.string().optional(),
+  /** The interface's primary private IPv4 address and its secondary ones, as they were. */
+  privateIpAddress: z.string().optional(),
+  secondaryPrivateIpAddresses: z.array(z.string()).optional(),
+  ipv6AddressCount: z.number().int().min(0).optional(),
+});
+export type NetworkInterfaceConfig = z.infer<typeof NetworkInterfaceConfig>;
+
 export const LaunchConfig = z.object({
   instanceType: z.string().min(1),
   subnetId: z.string().optional(),
@@ -22,17 +38,60 @@ export const LaunchConfig = z.object({
       httpEndpoint: z.string().optional(),
       httpPutResponseHopLimit: z.number().int().optional(),
       instanceMetadataTags: z.string().optional(),
+      httpProtocolIpv6: z.string().optional(),
     })
     .optional(),
   /** The public IP of the Elastic IP associated with the instance, if any: it moves to the replacement. */
   elasticIp: z.string().optional(),
   /** The operator's own tags, carried to the replacement (not aws:*, not the service's bookkeeping). */
   tags: z.record(z.string(), z.string()),
+  // What follows is optional: configurations captured by earlier versions lack it, and relaunch as they did.
+  /** False on a NAT or router instance. EC2's default (true) is left unsaid. */
+  sourceDestCheck: z.boolean().optional(),
+  cpuOptions: z
+    .object({ coreCount: z.number().int().optional(), threadsPerCore: z.number().int().optional(), amdSevSnp: z.string().optional() })
+    .optional(),
+  /** The zone follows the subnet; these pin the instance within it. */
+  placement: z
+    .object({
+      groupName: z.string().optional(),
+      partitionNumber: z.number().int().optional(),
+      tenancy: z.string().optional(),
+      hostId: z.string().optional(),
+      affinity: z.string().optional(),
+      hostResourceGroupArn: z.string().optional(),
+    })
+    .optional(),
+  hibernation: z.boolean().optional(),
+  /** Every interface, the primary (device 0) included, when the instance has more than its primary with one address. */
+  networkInterfaces: z.array(NetworkInterfaceConfig).optional(),
+  /** The primary private IPv4 address, relaunched with only when asked and the failed instance no longer holds it. */
+  privateIpAddress: z.string().optional(),
+  /** A spot instance: its replacement asks for spot too. The request's options are read at capture. */
+  spot: z
+    .object({
+      /** The instance's spot request, read at capture; never relaunched with. */
+      requestId: z.string().optional(),
+      maxPrice: z.string().optional(),
+      spotInstanceType: z.string().optional(),
+      interruptionBehavior: z.string().optional(),
+    })
+    .optional(),
+  // Read at capture with calls of their own (not in DescribeInstances), so not part of the digest.
+  disableApiTermination: z.boolean().optional(),
+  disableApiStop: z.boolean().optional(),
+  shutdownBehavior: z.string().optional(),
+  /** A burstable instance's CPU credits: standard or unlimited. */
+  cpuCredits: z.string().optional(),
 });
 export type LaunchConfig = z.infer<typeof LaunchConfig>;
 
 /** A captured configuration with the instance's user data (base64), as the launch template holds it. */
 export type StoredLaunchConfig = LaunchConfig & { userData?: string | undefined };
+
+/** The settings only DescribeInstanceAttribute, DescribeInstanceCreditSpecifications and DescribeSpotInstanceRequests give. */
+export const CAPTURE_TIME_FIELDS = ['disableApiTermination', 'disableApiStop', 'shutdownBehavior', 'cpuCredits'] as const;
+export type CaptureTimeSettings = Partial<Pick<LaunchConfig, (typeof CAPTURE_TIME_FIELDS)[number] | 'spot'>>;
 
 /** Tags of the service that describe one instance or one image, never carried to another instance. */
 const NOT_CARRIED = new Set<string>([
@@ -137,6 +196,8 @@ export interface RelaunchSpec {
   imageId: string;
   config: StoredLaunchConfig;
   clientToken: string;
+  /** Ask for the captured primary private IP: the operator wants it, and the failed instance no longer holds it. */
+  keepPrivateIp?: boolean;
   /** At most MAX_TAGS_PER_RESOURCE: the replacement's and its volumes' tags. */
   tags: Tags;
   /** Keys of the failed instance's tags left off the replacement to stay within EC2's limit. */
@@ -154,6 +215,11 @@ export function relaunchSpec(input: {
   imageId: string;
   config: StoredLaunchConfig;
   failedTags: Tags | undefined;
+  /**
+   * The stage's `recoveryKeepPrivateIp`, and whether the failed instance still holds its
+   * address (described and not terminated): a held address is never asked for.
+   */
+  keepPrivateIp?: { wanted: boolean; failedHoldsIt: boolean };
 }): RelaunchSpec {
   const tags = input.failedTags ?? input.config.tags;
   const limited = withinTagLimit(replacementTags({ instanceId: input.failedInstanceId, tags }, input.lineage));
@@ -161,6 +227,8 @@ export function relaunchSpec(input: {
     imageId: input.imageId,
     config: input.config,
     clientToken: replacementToken(input.lineage, input.failedInstanceId),
+    keepPrivateIp:
+      (input.keepPrivateIp?.wanted ?? false) && !input.keepPrivateIp?.failedHoldsIt && input.config.privateIpAddress !== undefined,
     tags: limited.tags,
     droppedTags: limited.dropped,
   };
@@ -171,12 +239,14 @@ export function relaunchSpec(input: {
  * longer exists (it was deleted between the bake and the failure). Availability first where
  * access is not widened: without its key pair (it only matters for SSH) or its instance profile
  * (the replacement gets fewer rights, never more), the machine comes back, and what it lacks is
- * named. A missing security group or subnet is never replaced (the VPC's default group, or
- * another subnet, could open the machine to what its own never allowed): recovery fails, naming
- * it. The placement group and the launch template an instance came from are not captured, so
- * they cannot vanish. Codes: EC2 API, "Error codes for the Amazon EC2 API"
- * (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html):
- * InvalidKeyPair.NotFound, InvalidGroup.NotFound, InvalidSubnetID.NotFound; an instance profile
+ * named; so does a placement group (InvalidPlacementGroup.Unknown: the machine lands anywhere
+ * in its zone, as close or as spread as EC2 happens to place it). A missing security group or
+ * subnet is never replaced (the VPC's default group, or another subnet, could open the machine
+ * to what its own never allowed): recovery fails, naming it. The launch template an instance
+ * came from is not captured, so it cannot vanish. Codes: EC2 API, "Error codes for the Amazon
+ * EC2 API" (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html):
+ * InvalidKeyPair.NotFound, InvalidGroup.NotFound, InvalidSubnetID.NotFound,
+ * InvalidPlacementGroup.Unknown; an instance profile
  * that does not exist is InvalidParameterValue, "Value (...) for parameter iamInstanceProfile.arn
  * is invalid".
  */
@@ -190,6 +260,8 @@ export function whenReferenceVanished(spec: RelaunchSpec, error: { code: string;
   if (error.code === 'InvalidParameterValue' && /iamInstanceProfile/i.test(error.message) && iamInstanceProfileArn) {
     return launchWithout(spec, 'iamInstanceProfileArn', `instance profile ${iamInstanceProfileArn.split('/').pop()}`);
   }
+  const group = spec.config.placement?.groupName;
+  if (error.code === 'InvalidPlacementGroup.Unknown' && group) return launchWithout(spec, 'placementGroup', `placement group ${group}`);
   const never = (what: string, wider: string) => ({
     action: 'fail' as const,
     what,
@@ -206,8 +278,14 @@ export function whenReferenceVanished(spec: RelaunchSpec, error: { code: string;
 }
 
 /** The spec without one reference: its own client token (the first launch made nothing), and a tag saying what it lacks. */
-function launchWithout(spec: RelaunchSpec, field: 'keyName' | 'iamInstanceProfileArn', what: string): VanishedReference {
-  const { [field]: _gone, ...config } = spec.config;
+function launchWithout(spec: RelaunchSpec, field: 'keyName' | 'iamInstanceProfileArn' | 'placementGroup', what: string): VanishedReference {
+  const config = { ...spec.config };
+  if (field === 'placementGroup') {
+    // The group goes, and its partition with it; tenancy and host stay.
+    const { groupName: _group, partitionNumber: _partition, ...placement } = config.placement ?? {};
+    if (Object.values(placement).some((v) => v !== undefined)) config.placement = placement;
+    else delete config.placement;
+  } else delete config[field];
   const lacking = [spec.tags[TAG.launchedWithout], what].filter(Boolean).join('; ');
   const limited = withinTagLimit({ ...spec.tags, [TAG.launchedWithout]: lacking.slice(0, 256) });
   return {

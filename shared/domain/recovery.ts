@@ -400,6 +400,8 @@ export function recoverModeOf(tags: Tags): { mode: RecoverMode; problem?: string
 export interface RecoverySettings extends DeferralSettings {
   maxRelaunchesPerHour: number;
   crashLoopGraceMinutes: number;
+  /** Relaunch with the captured primary private IP when the failed instance no longer holds it (recoveryKeepPrivateIp). */
+  keepPrivateIp?: boolean;
 }
 
 export interface RecoveryPlanInput {
@@ -512,7 +514,18 @@ export function planRecovery(input: RecoveryPlanInput): RecoveryPlan {
   const failedTags = instance ? input.tags : { ...input.tags, [TAG.generation]: String(highestGeneration(input.lineageInstances)) };
   return {
     action: 'relaunch',
-    spec: relaunchSpec({ failedInstanceId: failedId, lineage: input.lineage, imageId: decision.imageId, config: input.config, failedTags }),
+    spec: relaunchSpec({
+      failedInstanceId: failedId,
+      lineage: input.lineage,
+      imageId: decision.imageId,
+      config: input.config,
+      failedTags,
+      // A terminated instance's interfaces are deleted with it (or detached, holding their own addresses).
+      keepPrivateIp: {
+        wanted: input.settings.keepPrivateIp ?? false,
+        failedHoldsIt: instance !== undefined && instance.state !== 'terminated',
+      },
+    }),
     ...(decision.markBad ? { markBad: decision.markBad } : {}),
     reason: decision.reason,
   };

@@ -59,6 +59,8 @@ const ConfigSchema = z.object({
   RECOVERY_TERMINATE_REPLACED: Flag,
   /** Recovery plans and publishes RelaunchPlanned, launches nothing. */
   RECOVERY_DRY_RUN: Flag,
+  /** A replacement asks for the failed instance's primary private IP when that instance no longer holds it. */
+  RECOVERY_KEEP_PRIVATE_IP: Flag,
   /** Rotation plans and reports but deletes nothing. */
   DRY_RUN: Flag,
   /** Instance tags copied onto images and snapshots: comma list of keys, '*', or '' / 'none'. */
@@ -100,6 +102,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       bakeRebootWindowMinutes: parsed.data.RECOVERY_BAKE_REBOOT_WINDOW_MINUTES,
       terminateReplaced: parsed.data.RECOVERY_TERMINATE_REPLACED,
       dryRun: parsed.data.RECOVERY_DRY_RUN,
+      keepPrivateIp: parsed.data.RECOVERY_KEEP_PRIVATE_IP,
       runningWaitSeconds: 180,
     },
   };

@@ -63,10 +63,14 @@ async function captureLaunchConfig(request: BakeRequested, deps: BakeDeps): Prom
   if (!capture) return undefined;
   const { instanceId, lineage } = request;
   try {
-    const userData = await deps.ec2.readUserData(instanceId);
+    // Side by side: user data and the settings no listing shows, read only now, when the digest changed.
+    const [userData, settings] = await Promise.all([
+      deps.ec2.readUserData(instanceId),
+      deps.ec2.readCaptureSettings(instanceId, capture.config),
+    ]);
     const launchTemplateVersion = await deps.ec2.saveLaunchConfig(
       launchTemplateName(deps.managedBy, lineage),
-      { ...capture.config, userData },
+      { ...capture.config, ...settings, userData },
       { [TAG.managedBy]: deps.managedBy, [TAG.lineage]: lineage },
       `captured at ${request.requestedAt}`,
       // Not the digest alone: two instances of a lineage launched in the same second with

@@ -6,7 +6,7 @@
  */
 import type { ImageSpec, InstanceSummary } from '../domain/bake.js';
 import type { ImageView } from '../domain/image-status.js';
-import type { RelaunchSpec, StoredLaunchConfig } from '../domain/launch.js';
+import type { CaptureTimeSettings, LaunchConfig, RelaunchSpec, StoredLaunchConfig } from '../domain/launch.js';
 import type { StatusChecks } from '../domain/recovery-deferral.js';
 import type { UnverifiedReason } from '../domain/retention.js';
 import type { Tags } from '../domain/tags.js';
@@ -103,6 +103,11 @@ export interface BakeEc2 extends Ec2Tagging, ElasticIpTagging {
   /** The instance's user data, base64, as DescribeInstanceAttribute gives it. */
   readUserData(instanceId: string): Promise<string | undefined>;
   /**
+   * What the instance's description does not say, read only at capture: termination and stop
+   * protection, shutdown behaviour, a burstable instance's CPU credits, a spot instance's request.
+   */
+  readCaptureSettings(instanceId: string, config: LaunchConfig): Promise<CaptureTimeSettings>;
+  /**
    * Writes the configuration as the newest version of the named launch template (created
    * if missing) and answers its number. Idempotent per revision (the instance and its
    * configuration's digest): when the newest version was saved with this revision already
@@ -152,6 +157,8 @@ export interface RecoveryEc2 extends Ec2Tagging, ElasticIpTagging, InstanceLooku
   findLineageAddresses(lineage: string): Promise<AddressView[]>;
   /** RunInstances for one replacement; idempotent by the spec's client token. */
   runInstance(spec: RelaunchSpec): Promise<string>;
+  /** Turns the source/destination check of the instance's primary interface off (a NAT); safe to repeat. */
+  disableSourceDestCheck(instanceId: string): Promise<void>;
   waitUntilRunning(instanceId: string, maxWaitSeconds: number): Promise<void>;
   /** Associates the Elastic IP with the instance, taking it from wherever it is. */
   associateAddress(allocationId: string, instanceId: string): Promise<void>;

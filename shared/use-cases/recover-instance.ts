@@ -164,6 +164,7 @@ export async function recoverSignal(signal: FailureSignal, eventTime: Date, deps
         replacementId: plan.replacementId,
         imageId: plan.imageId,
         generation: plan.generation,
+        sourceDestCheck: config?.sourceDestCheck,
         ...(plan.launchedAt ? { launchedAt: plan.launchedAt } : {}),
         reason: plan.reason,
         resumed: true,
@@ -221,6 +222,7 @@ export async function recoverSignal(signal: FailureSignal, eventTime: Date, deps
         lineage,
         eventTime,
         ...launched,
+        sourceDestCheck: spec.config.sourceDestCheck,
         generation: Number.parseInt(spec.tags[TAG.generation] ?? '1', 10),
         reason: plan.reason,
         ...(plan.markBad ? { markedBad: plan.markBad } : {}),
@@ -326,13 +328,13 @@ async function launch(
 ): Promise<Pick<Launched, 'replacementId' | 'imageId' | 'resumed' | 'launchedAt' | 'launchedWithout' | 'droppedTags'>> {
   let spec = first;
   const launchedWithout: string[] = [];
-  // At most the key pair and the instance profile can be left off: three tries at the most.
+  // At most the key pair, the instance profile and the placement group can be left off: four tries at the most.
   for (let attempt = 0; ; attempt++) {
     try {
       const replacementId = await deps.ec2.runInstance(spec);
       return { replacementId, imageId: spec.imageId, resumed: false, launchedWithout, droppedTags: spec.droppedTags };
     } catch (error) {
-      if (!(error instanceof AwsCallError) || attempt >= 2) throw error;
+      if (!(error instanceof AwsCallError) || attempt >= 3) throw error;
       const vanished = whenReferenceVanished(spec, error);
       if (!vanished) return resumeOrThrow(deps, error, spec, lineage, failedId);
       if (vanished.action === 'fail') throw new AwsCallError(error.code, 'RunInstances', vanished.reason, false, error.httpStatus);
@@ -411,6 +413,8 @@ interface Launched {
   droppedTags?: string[];
   /** Captured references that no longer existed, left off the launch. */
   launchedWithout?: string[];
+  /** The captured source/destination check: false is set on the replacement after the launch. */
+  sourceDestCheck?: boolean | undefined;
 }
 
 /** Everything after the launch, each step safe to repeat: the Elastic IP, the failed instance, the event. */
@@ -418,6 +422,10 @@ async function finish(deps: RecoveryDeps, l: Launched): Promise<RecoveryOutcome>
   const { ec2, managedBy } = deps;
   const failedId = l.signal.instanceId;
   const secondsToLaunch = Math.max(0, ((l.launchedAt ?? deps.now()).getTime() - l.eventTime.getTime()) / 1000);
+
+  // Launch options cannot turn the check off: it is the instance's attribute, set once it exists.
+  // Setting it again is harmless, so a resumed recovery sets it too.
+  if (l.sourceDestCheck === false) await ec2.disableSourceDestCheck(l.replacementId);
 
   const address = movableAddress(await lineageAddresses(deps, l.lineage, l.instance), failedId, l.replacementId);
   if (address && address.instanceId !== l.replacementId) {

@@ -274,8 +274,13 @@ function rules(ctx: Context): Record<string, ResourceRule & { cfnCondition?: str
         subnet: NONE,
         'security-group': NONE,
         'key-pair': NONE,
+        // The captured placement group, used not changed; the spot request a spot replacement's launch creates.
+        'placement-group': NONE,
+        'spot-instances-request': NONE,
       },
     },
+    // The source/destination check turned off after the launch: replacements only.
+    'ec2:ModifyInstanceAttribute': { types: { instance: [[present(`aws:ResourceTag/${TAG.replaces}`)]] } },
     'ec2:AssociateAddress': {
       types: {
         'elastic-ip': [[present(`aws:ResourceTag/${TAG.lineage}`)]],

@@ -30,6 +30,8 @@ const NIGHT = new Date('2026-11-26T03:00:00Z');
 const MASK = [
   [/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z/g, '<time>'],
   [/\b[0-9a-f]{16}\b/g, '<digest>'],
+  // The private IP the capture keeps: EC2 picks one per launch (moto at random outside a named subnet).
+  [/\b\d{1,3}(?:\.\d{1,3}){3}\b/g, '<ip>'],
 ] as const;
 
 const cloud = cloudPerFile({ env: { POWERTOOLS_LOG_LEVEL: 'SILENT' } });

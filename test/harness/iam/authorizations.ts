@@ -426,6 +426,13 @@ const MODELS: Record<string, Model> = {
   'ec2:StopInstances': byIds('instance', 'InstanceId', true),
   'ec2:StartInstances': byIds('instance', 'InstanceId', true),
   'ec2:RebootInstances': byIds('instance', 'InstanceId', true),
+  // The security groups only where the request changes them (GroupId.N); a volume only for a block device mapping change, never sent here.
+  'ec2:ModifyInstanceAttribute': async (b) => {
+    const instanceId = b.param('InstanceId');
+    const involved: Involved[] = instanceId ? [await b.existing('instance', instanceId)] : [];
+    for (const sg of b.list('GroupId')) involved.push(await b.existing('security-group', sg));
+    await b.add('ModifyInstanceAttribute', involved);
+  },
   'ec2:CreateLaunchTemplate': async (b) => {
     const template = await b.created('launch-template', { requestTags: b.tagSpecifications().get('launch-template') ?? [] });
     await b.add('CreateLaunchTemplate', [template]);
@@ -480,14 +487,29 @@ const MODELS: Record<string, Model> = {
       subnetId = chosen?.subnetId;
       vpcId = chosen?.vpcId;
     }
-    const eni = b.param('NetworkInterface.1.NetworkInterfaceId');
-    involved.push(
-      eni
-        ? await b.existing('network-interface', eni)
-        : await b.created('network-interface', { requestTags: specs.get('network-interface') ?? [] }),
-    );
-    if (subnetId) involved.push(await b.existing('subnet', subnetId));
-    let groups = [...b.list('SecurityGroupId'), ...b.list('NetworkInterface.1.SecurityGroupId')];
+    // Each interface of the request (NetworkInterface.N): the one it attaches or the one it
+    // creates, and the subnet and security groups that one is in. At least the primary.
+    const subnets = new Set(subnetId ? [subnetId] : []);
+    let groups = [...b.list('SecurityGroupId')];
+    for (let i = 1; i === 1 || b.param(`NetworkInterface.${i}.DeviceIndex`) !== undefined; i++) {
+      const eni = b.param(`NetworkInterface.${i}.NetworkInterfaceId`);
+      involved.push(
+        eni
+          ? await b.existing('network-interface', eni)
+          : await b.created('network-interface', { requestTags: specs.get('network-interface') ?? [] }),
+      );
+      const own = b.param(`NetworkInterface.${i}.SubnetId`);
+      if (own) subnets.add(own);
+      groups.push(...b.list(`NetworkInterface.${i}.SecurityGroupId`));
+    }
+    for (const s of subnets) involved.push(await b.existing('subnet', s));
+    // A placement group the launch names; a spot launch creates a spot request ("Launch
+    // instances (RunInstances)", ExamplePolicies_EC2, above; the SAR lists both resource types for RunInstances).
+    const placementGroup = b.param('Placement.GroupName');
+    if (placementGroup) involved.push(await b.existing('placement-group', placementGroup));
+    if (b.param('InstanceMarketOptions.MarketType') === 'spot') {
+      involved.push(await b.created('spot-instances-request', { requestTags: specs.get('spot-instances-request') ?? [] }));
+    }
     const names = b.list('SecurityGroup');
     if (groups.length === 0 && !template) groups = await b.state.securityGroupIds(names, vpcId);
     for (const sg of new Set(groups)) involved.push(await b.existing('security-group', sg));

@@ -407,3 +407,147 @@ try:
     _AmisResponse.create_image = _create_image_response
 except Exception:
     pass
+
+# Gaps in what moto keeps of a launch (issue 14: a replacement is launched with the failed
+# instance's whole configuration, and the tests check that it has each setting). moto's
+# RunInstances ignores, and so never describes:
+# - Placement GroupName, PartitionNumber, Tenancy, Affinity (DescribeInstances' Placement;
+#   moto has no placement groups at all, so a name is kept unchecked);
+# - CpuOptions (DescribeInstances' CpuOptions);
+# - DisableApiTermination (DescribeInstanceAttribute disableApiTermination; TerminateInstances
+#   then refuses, as moto already does for a protection set later);
+# - CreditSpecification (DescribeInstanceCreditSpecifications answers "standard" for every
+#   instance): a T2 launches standard, later T types unlimited, unless the launch says otherwise
+#   ("Burstable performance instances": "T3 and T3a instances are launched as unlimited by
+#   default", "T2 instances are launched as standard by default" ... "Unlimited mode concepts",
+#   https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/burstable-performance-instances-unlimited-mode-concepts.html);
+# - each interface's SecondaryPrivateIpAddressCount (the interface gets its primary address only);
+# - the spot request of a spot launch: EC2 makes one and the instance names it
+#   (SpotInstanceRequestId; "When you launch a Spot Instance using RunInstances, a Spot Instance
+#   request is created", SpotMarketOptions, https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_SpotMarketOptions.html),
+#   with the launch's price, type and interruption behaviour (defaults: one-time, terminate).
+try:
+    import re as _re
+    from moto.core.responses import ActionResult as _LaunchResult
+    from moto.ec2.models.spot_requests import LaunchSpecification as _SpotLaunchSpecification
+    from moto.ec2.models.spot_requests import SpotInstanceRequest as _SpotInstanceRequest
+    from moto.ec2.models.core import TaggedEC2Resource as _TaggedResource
+    from moto.ec2.responses.instances import InstanceResponse as _InstanceResponse
+    from moto.ec2.utils import random_spot_request_id as _random_spot_request_id
+
+    _original_run_instances = _InstanceResponse.run_instances
+
+    def _spot_request_for(backend, instance, options):
+        request = _SpotInstanceRequest.__new__(_SpotInstanceRequest)
+        _TaggedResource.__init__(request)
+        request.ec2_backend = backend
+        request.launch_specification = _SpotLaunchSpecification(
+            kernel_id=None,
+            ramdisk_id=None,
+            image_id=instance.image_id,
+            key_name=instance.key_name,
+            instance_type=instance.instance_type,
+            placement=instance.placement.zone,
+            monitored=False,
+            subnet_id=instance.subnet_id,
+        )
+        request.id = _random_spot_request_id()
+        request.state = "active"
+        request._status_code = "fulfilled"
+        request.status_message = ""
+        price = options.get("MaxPrice")
+        request.price = f"{float(price):.6f}" if price else "0.100000"
+        request.type = options.get("SpotInstanceType") or "one-time"
+        request.valid_from = None
+        request.valid_until = None
+        request.launch_group = None
+        request.availability_zone_group = None
+        request.instance_interruption_behaviour = options.get("InstanceInterruptionBehavior") or "terminate"
+        request.user_data = None
+        request.spot_fleet_id = None
+        request.launch_spec = None
+        request.all_tags = {}
+        request.instance = instance
+        backend.spot_instance_requests[request.id] = request
+        return request
+
+    def _run_instances(self):
+        answer = _original_run_instances(self)
+        reservation = answer.result if isinstance(answer, _LaunchResult) else None
+        if reservation is None:
+            return answer
+        placement = self._get_param("Placement", {}) or {}
+        cpu = self._get_param("CpuOptions", {}) or {}
+        credits = self._get_param("CreditSpecification.CpuCredits")
+        nics = self._get_param("NetworkInterfaces", []) or []
+        market = self._get_param("InstanceMarketOptions", {}) or {}
+        for instance in reservation.instances:
+            if placement.get("GroupName"):
+                instance.placement.group_name = placement["GroupName"]
+            if placement.get("PartitionNumber") is not None:
+                instance.placement.partition_number = int(placement["PartitionNumber"])
+            if placement.get("Tenancy"):
+                instance.placement.tenancy = placement["Tenancy"]
+            if placement.get("Affinity"):
+                instance.placement.affinity = placement["Affinity"]
+            if cpu:
+                instance.cpu_options = {k: int(v) if k in ("CoreCount", "ThreadsPerCore") else v for k, v in cpu.items()}
+            if str(self._get_param("DisableApiTermination")).lower() == "true":
+                instance.disable_api_termination = True
+            instance.harness_cpu_credits = credits
+            for nic in nics:
+                count = int(nic.get("SecondaryPrivateIpAddressCount") or 0)
+                eni = instance.nics.get(int(nic.get("DeviceIndex", 0)))
+                if count and eni is not None:
+                    self.ec2_backend.assign_private_ip_addresses(eni.id, secondary_ips_count=count)
+            if market.get("MarketType") == "spot":
+                request = _spot_request_for(self.ec2_backend, instance, market.get("SpotOptions", {}) or {})
+                instance.spot_instance_request_id = request.id
+            # An interface the launch creates goes with the instance unless the request says
+            # otherwise (moto keeps it, and its addresses stay taken): DeleteOnTermination is
+            # true by default for the interfaces RunInstances creates ("If set to true, the
+            # interface is deleted when the instance is terminated. You can specify true only if
+            # creating a new network interface when launching an instance", InstanceNetworkInterfaceSpecification,
+            # https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_InstanceNetworkInterfaceSpecification.html;
+            # DescribeInstances shows Attachment.DeleteOnTermination true for them).
+            asked = {int(n.get("DeviceIndex", 0)): n for n in nics}
+            for index, eni in instance.nics.items():
+                spec = asked.get(index, {})
+                if not spec.get("NetworkInterfaceId") and str(spec.get("DeleteOnTermination", "true")).lower() == "true":
+                    eni.delete_on_termination = True
+        return answer
+
+    from moto.ec2.models.instances import Instance as _LaunchedInstance
+
+    _original_terminate = _LaunchedInstance.terminate
+
+    def _terminate(self):
+        answer = _original_terminate(self)
+        # The instance's own hold on its primary address goes with it (its interface's went with the interface).
+        subnet = self.ec2_backend.get_subnet(self.subnet_id) if self.subnet_id else None
+        for ip in list(getattr(self, "_private_ips", ())):
+            if subnet is not None:
+                subnet.del_subnet_ip(ip)
+        return answer
+
+    _LaunchedInstance.terminate = _terminate
+
+    _InstanceResponse.run_instances = _run_instances
+
+    def _default_credits(instance_type):
+        return "standard" if _re.match(r"^t2\.", instance_type or "") else "unlimited"
+
+    def _describe_instance_credit_specifications(self):
+        instances = self.ec2_backend.describe_instance_credit_specifications(instance_ids=self._get_param("InstanceIds", []))
+        return _LaunchResult(
+            {
+                "InstanceCreditSpecifications": [
+                    {"InstanceId": i.id, "CpuCredits": getattr(i, "harness_cpu_credits", None) or _default_credits(i.instance_type)}
+                    for i in instances
+                ]
+            }
+        )
+
+    _InstanceResponse.describe_instance_credit_specifications = _describe_instance_credit_specifications
+except Exception:
+    pass

@@ -161,6 +161,7 @@ describe('relaunchSpec', () => {
       config: stored,
       clientToken: replacementToken('web', FAILED),
       droppedTags: [],
+      keepPrivateIp: false,
       tags: { Name: 'web-1b', [TAG.lineage]: 'web', [TAG.recover]: 'on-failure', [TAG.replaces]: FAILED, [TAG.generation]: '5' },
     });
     expect(spec.config).toBe(stored);

@@ -560,6 +560,7 @@ describe('planRecovery: the relaunch', () => {
         config: CONFIG,
         clientToken: replacementToken(LINEAGE, FAILED),
         droppedTags: [],
+        keepPrivateIp: false,
         tags: {
           Name: 'web-1',
           team: 'payments',
@@ -600,6 +601,7 @@ describe('planRecovery: the relaunch', () => {
         config: CONFIG,
         clientToken: replacementToken(LINEAGE, FAILED),
         droppedTags: [],
+        keepPrivateIp: false,
         tags: { ...CONFIG.tags, [TAG.replaces]: FAILED, [TAG.generation]: '1' },
       },
       reason: 'health signal',
@@ -673,6 +675,7 @@ describe('planRecovery: crash loops', () => {
         config: CONFIG,
         clientToken: replacementToken(LINEAGE, FAILED),
         droppedTags: [],
+        keepPrivateIp: false,
         tags: { ...OPT_IN, [TAG.replaces]: FAILED, [TAG.generation]: '2' },
       },
       markBad: 'ami-00000003',

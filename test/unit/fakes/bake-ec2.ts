@@ -79,6 +79,13 @@ export const bakeEc2 = (a: FakeEc2Account): BakeEc2 => ({
     return instance.userData;
   },
 
+  async readCaptureSettings(instanceId: string) {
+    a.recoveryCall('ReadCaptureSettings');
+    const instance = a.instances.get(instanceId);
+    if (!instance) throw notFound(instanceId, 'DescribeInstanceAttribute');
+    return structuredClone(instance.captureSettings ?? {});
+  },
+
   async saveLaunchConfig(name: string, config: StoredLaunchConfig, tags: Tags, description: string, revision: string) {
     a.recoveryCall('SaveLaunchConfig');
     const versions = a.savedLaunchConfigs.get(name) ?? [];

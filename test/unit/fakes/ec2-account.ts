@@ -12,7 +12,7 @@
  */
 import type { ImageSpec, InstanceSummary } from '../../../shared/domain/bake.js';
 import type { ImageView } from '../../../shared/domain/image-status.js';
-import type { LaunchConfig, RelaunchSpec, StoredLaunchConfig } from '../../../shared/domain/launch.js';
+import type { CaptureTimeSettings, LaunchConfig, RelaunchSpec, StoredLaunchConfig } from '../../../shared/domain/launch.js';
 import { TAG, type Tags } from '../../../shared/domain/tags.js';
 import { AwsCallError } from '../../../shared/use-cases/errors.js';
 
@@ -43,6 +43,8 @@ export interface FakeInstance {
   /** What DescribeInstances shows of its launch configuration (tags aside: they are the instance's). */
   launch?: Omit<LaunchConfig, 'tags'> | undefined;
   userData?: string | undefined;
+  /** What only DescribeInstanceAttribute, DescribeInstanceCreditSpecifications and DescribeSpotInstanceRequests say. */
+  captureSettings?: CaptureTimeSettings | undefined;
   /** What DescribeInstanceStatus reports (default: both checks ok while running, nothing otherwise). */
   statusChecks?: { system: string; instance: string } | undefined;
   /** RebootInstances calls that reached it. */

@@ -67,8 +67,10 @@ export const recoveryEc2 = (a: FakeEc2Account): RecoveryEc2 => ({
       return earlier.instanceId;
     }
     const instanceId = a.newId('i');
-    const { tags, userData, elasticIp: _ignored, ...launch } = spec.config;
+    // RunInstances cannot turn the source/destination check off: the instance starts with it on.
+    const { tags, userData, elasticIp: _ignored, sourceDestCheck: _notAtLaunch, ...launch } = spec.config;
     void _ignored;
+    void _notAtLaunch;
     void tags;
     a.instances.set(instanceId, {
       instanceId,
@@ -82,6 +84,13 @@ export const recoveryEc2 = (a: FakeEc2Account): RecoveryEc2 => ({
     });
     a.launchesByToken.set(spec.clientToken, { params, instanceId });
     return instanceId;
+  },
+
+  async disableSourceDestCheck(instanceId: string) {
+    a.recoveryCall('ModifyInstanceAttribute');
+    const instance = a.instances.get(instanceId);
+    if (!instance?.launch) throw notFound(instanceId, 'ModifyInstanceAttribute');
+    instance.launch.sourceDestCheck = false;
   },
 
   async waitUntilRunning(instanceId: string) {

@@ -21,6 +21,7 @@ const VARS = [
   'RECOVERY_MAX_PER_HOUR',
   'RECOVERY_CRASH_LOOP_MINUTES',
   'RECOVERY_TERMINATE_REPLACED',
+  'RECOVERY_KEEP_PRIVATE_IP',
   'RECOVERY_DRY_RUN',
   'DRY_RUN',
 ] as const;
@@ -47,6 +48,7 @@ const VALUES: Record<(typeof VARS)[number], fc.Arbitrary<string>> = {
   RECOVERY_MAX_PER_HOUR: number,
   RECOVERY_CRASH_LOOP_MINUTES: number,
   RECOVERY_TERMINATE_REPLACED: fc.constantFrom('true', 'false', '', 'TRUE', 'yes'),
+  RECOVERY_KEEP_PRIVATE_IP: fc.constantFrom('true', 'false', '', 'TRUE', 'yes'),
   RECOVERY_DRY_RUN: fc.constantFrom('true', 'false', '', '1'),
   DRY_RUN: fc.constantFrom('true', 'false', '', 'True'),
 };

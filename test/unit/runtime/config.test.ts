@@ -21,6 +21,7 @@ const RECOVERY_DEFAULTS = {
   bakeRebootWindowMinutes: 20,
   terminateReplaced: false,
   dryRun: false,
+  keepPrivateIp: false,
   runningWaitSeconds: 180,
 };
 
@@ -270,5 +271,14 @@ describe('loadConfig: blank rotation settings', () => {
     // Assess
     expect(config.rotation.defaultRetention).toEqual({ kind: 'count', count: 7 });
     expect(config.rotation.timeZone).toBe('UTC');
+  });
+});
+
+describe('loadConfig: recoveryKeepPrivateIp', () => {
+  const env = { MANAGED_BY: 'ami-lifecycle-test', EVENT_BUS_NAME: 'ami-lifecycle-test', SCHEDULES: 'nightly' };
+  it("is off unless RECOVERY_KEEP_PRIVATE_IP is 'true'", () => {
+    expect(loadConfig(env).recovery.keepPrivateIp).toBe(false);
+    expect(loadConfig({ ...env, RECOVERY_KEEP_PRIVATE_IP: 'true' }).recovery.keepPrivateIp).toBe(true);
+    expect(loadConfig({ ...env, RECOVERY_KEEP_PRIVATE_IP: 'false' }).recovery.keepPrivateIp).toBe(false);
   });
 });

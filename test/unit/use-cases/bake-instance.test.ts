@@ -374,6 +374,7 @@ describe('bakeInstance: capturing the launch configuration', () => {
     expect(w.journal).toEqual([
       `createImage ${NAME}`,
       'ReadUserData',
+      'ReadCaptureSettings',
       'SaveLaunchConfig',
       'TagElasticIp',
       `tag ${ID} ${JSON.stringify({ [TAG.captured]: DIGEST })}`,
@@ -393,7 +394,7 @@ describe('bakeInstance: capturing the launch configuration', () => {
     // Assess
     expect(outcome).toMatchObject({ status: 'created', launchTemplateVersion: 1 });
     expect(w.account.savedLaunchConfigs.get(TEMPLATE)![0]!.config).toEqual({ ...withoutIp, userData: undefined });
-    expect(w.account.recoveryCalls).toEqual(['ReadUserData', 'SaveLaunchConfig']);
+    expect(w.account.recoveryCalls).toEqual(['ReadUserData', 'ReadCaptureSettings', 'SaveLaunchConfig']);
     expect(address.tags).toEqual({});
     expect(instance.tags[TAG.captured]).toBe(DIGEST);
   });

@@ -305,6 +305,7 @@ describe('recoverInstances: relaunch', () => {
         clientToken: replacementToken('web', FAILED),
         tags: replacementTagsOf('web', FAILED),
         droppedTags: [],
+        keepPrivateIp: false,
       },
     ]);
     expect(replacement).toMatchObject({
