@@ -17,6 +17,7 @@ import {
   DescribeInstanceAttributeCommand,
   DescribeInstancesCommand,
   DescribeInstanceStatusCommand,
+  DescribeInstanceTypesCommand,
   DescribeLaunchTemplateVersionsCommand,
   RebootInstancesCommand,
   RunInstancesCommand,
@@ -448,6 +449,18 @@ export class Ec2Gateway implements Ec2Port {
     const id = out.Instances?.[0]?.InstanceId;
     if (!id) throw new Error('RunInstances answered without an instance');
     return id;
+  }
+
+  async instanceTypeArchitectures(instanceTypes: string[]): Promise<Record<string, string[]>> {
+    // A filter rather than InstanceTypes: a type EC2 does not know is left out of the answer, not an error of the whole call.
+    // ProcessorInfo.SupportedArchitectures: EC2 API reference, ProcessorInfo
+    // (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_ProcessorInfo.html).
+    const out = await call('DescribeInstanceTypes', () =>
+      this.client.send(new DescribeInstanceTypesCommand({ Filters: [{ Name: 'instance-type', Values: instanceTypes }] })),
+    );
+    return Object.fromEntries(
+      (out.InstanceTypes ?? []).flatMap((t) => (t.InstanceType ? [[t.InstanceType, t.ProcessorInfo?.SupportedArchitectures ?? []]] : [])),
+    );
   }
 
   async waitUntilRunning(instanceId: string, maxWaitSeconds: number): Promise<void> {

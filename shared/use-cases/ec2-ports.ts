@@ -143,6 +143,8 @@ export interface RecoveryEc2 extends Ec2Tagging, ElasticIpTagging, InstanceLooku
   findLineageAddresses(lineage: string): Promise<AddressView[]>;
   /** RunInstances for one replacement; idempotent by the spec's client token. */
   runInstance(spec: RelaunchSpec): Promise<string>;
+  /** DescribeInstanceTypes: the architectures of each type EC2 knows (an unknown type is absent). */
+  instanceTypeArchitectures(instanceTypes: string[]): Promise<Record<string, string[]>>;
   waitUntilRunning(instanceId: string, maxWaitSeconds: number): Promise<void>;
   /** Associates the Elastic IP with the instance, taking it from wherever it is. */
   associateAddress(allocationId: string, instanceId: string): Promise<void>;

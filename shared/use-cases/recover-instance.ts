@@ -11,7 +11,7 @@
  */
 import { outgoing, type OutgoingEvent } from '../domain/events.js';
 import type { RecheckRequest, RecoverInput } from '../domain/incoming.js';
-import { launchTemplateName, whenReferenceVanished, type RelaunchSpec } from '../domain/launch.js';
+import { isCapacityError, launchTemplateName, specForAttempt, whenReferenceVanished, type RelaunchSpec } from '../domain/launch.js';
 import { liveReplacementOf, planRecovery, recoverModeOf, signalsOf, type FailureSignal, type RecoveryTrigger } from '../domain/recovery.js';
 import { recheckScheduleName, type Deferral } from '../domain/recovery-deferral.js';
 import type { InstanceSummary } from '../domain/bake.js';
@@ -317,22 +317,111 @@ async function skip(deps: RecoveryDeps, signal: FailureSignal, lineage: string |
  * the first launch; a token met with other parameters (the image or configuration
  * changed between two deliveries) means a replacement exists already: find it by its
  * `replaces` tag.
+ *
+ * When EC2 has no capacity for the launch (isCapacityError), the spec's next attempt is tried
+ * (launchAttempts: other subnets, then fallback types), each with a token of its own. Before a
+ * fallback, the lineage's instances are listed again: a duplicate delivery that met capacity
+ * where this one did not may have launched the replacement with an earlier attempt, and that
+ * one is finished rather than a second launched. A fallback type of another architecture than
+ * the captured type is never launched (a tag problem, named in the failure).
  */
 async function launch(
   deps: RecoveryDeps,
   first: RelaunchSpec,
   lineage: string,
   failedId: string,
+): Promise<Pick<Launched, 'replacementId' | 'imageId' | 'resumed' | 'launchedAt' | 'launchedWithout' | 'droppedTags' | 'attempts'>> {
+  const state = { spec: first, launchedWithout: [] as string[] };
+  const attempts = first.attempts?.length
+    ? first.attempts
+    : [{ subnetId: first.config.subnetId, instanceType: first.config.instanceType, clientToken: first.clientToken }];
+  const tried: string[] = [];
+  let lastCapacity: AwsCallError | undefined;
+  // Read once, when the first fallback type is reached: a launch that needs none costs no call.
+  let architectures: Promise<Record<string, string[]>> | undefined;
+  for (const [index, attempt] of attempts.entries()) {
+    const where = `${attempt.instanceType} in ${attempt.subnetId ?? 'the default subnet'}`;
+    if (attempt.instanceType !== first.config.instanceType) {
+      architectures ??= deps.ec2.instanceTypeArchitectures([...new Set(attempts.map((a) => a.instanceType))]);
+      const wrong = otherArchitecture(await architectures, first.config.instanceType, attempt.instanceType);
+      if (wrong) {
+        tried.push(`${where}: not tried (${wrong})`);
+        continue;
+      }
+    }
+    if (index > 0) {
+      const existing = liveReplacementOf(await deps.ec2.listLineageInstances(lineage), failedId);
+      if (existing) return { ...resumedBy(existing, first), attempts: tried };
+    }
+    try {
+      const launched = await launchOne(deps, state, specForAttempt(state.spec, attempt), lineage, failedId);
+      return { ...launched, attempts: [...tried, `${where}: launched`] };
+    } catch (error) {
+      if (!(error instanceof AwsCallError) || !isCapacityError(error)) throw error;
+      lastCapacity = error;
+      tried.push(`${where}: ${error.code}`);
+      deps.log.warn('no capacity for the replacement there: the next fallback is tried', {
+        instanceId: failedId,
+        lineage,
+        subnetId: attempt.subnetId,
+        instanceType: attempt.instanceType,
+        errorCode: error.code,
+      });
+    }
+  }
+  const problems = first.fallbackProblems?.length ? `; unused fallback tags: ${first.fallbackProblems.join('; ')}` : '';
+  const none = attempts.length === 1 ? ' (the instance names no fallbacks: ami-lifecycle:subnets, ami-lifecycle:fallback-types)' : '';
+  throw new AwsCallError(
+    lastCapacity?.code ?? 'InsufficientInstanceCapacity',
+    'RunInstances',
+    `no launch of the replacement succeeded: ${tried.join('; ')}${none}${problems}`,
+    false,
+    lastCapacity?.httpStatus,
+  );
+}
+
+/** Why a fallback type cannot stand in for the captured type: it runs none of its architectures, or EC2 does not know it. */
+function otherArchitecture(known: Record<string, string[]>, captured: string, instanceType: string): string | undefined {
+  const theirs = known[instanceType];
+  if (!theirs) return `EC2 does not know instance type ${instanceType}`;
+  const ours = known[captured] ?? [];
+  if (ours.length > 0 && !theirs.some((a) => ours.includes(a))) {
+    return `${instanceType} runs ${theirs.join(', ')}, ${captured} runs ${ours.join(', ')}: the image cannot boot on it`;
+  }
+  return undefined;
+}
+
+function resumedBy(existing: InstanceSummary, spec: RelaunchSpec): Pick<Launched, 'replacementId' | 'imageId' | 'resumed' | 'launchedAt'> {
+  return {
+    replacementId: existing.instanceId,
+    imageId: existing.imageId ?? spec.imageId,
+    resumed: true,
+    ...(existing.launchTime ? { launchedAt: existing.launchTime } : {}),
+  };
+}
+
+/** One attempt: RunInstances, and again without a captured reference that no longer exists (remembered for the next attempts). */
+async function launchOne(
+  deps: RecoveryDeps,
+  state: { spec: RelaunchSpec; launchedWithout: string[] },
+  attemptSpec: RelaunchSpec,
+  lineage: string,
+  failedId: string,
 ): Promise<Pick<Launched, 'replacementId' | 'imageId' | 'resumed' | 'launchedAt' | 'launchedWithout' | 'droppedTags'>> {
-  let spec = first;
-  const launchedWithout: string[] = [];
+  let spec = attemptSpec;
   // At most the key pair and the instance profile can be left off: three tries at the most.
   for (let attempt = 0; ; attempt++) {
     try {
       const replacementId = await deps.ec2.runInstance(spec);
-      return { replacementId, imageId: spec.imageId, resumed: false, launchedWithout, droppedTags: spec.droppedTags };
+      return {
+        replacementId,
+        imageId: spec.imageId,
+        resumed: false,
+        launchedWithout: state.launchedWithout,
+        droppedTags: spec.droppedTags,
+      };
     } catch (error) {
-      if (!(error instanceof AwsCallError) || attempt >= 2) throw error;
+      if (!(error instanceof AwsCallError) || attempt >= 2 || isCapacityError(error)) throw error;
       const vanished = whenReferenceVanished(spec, error);
       if (!vanished) return resumeOrThrow(deps, error, spec, lineage, failedId);
       if (vanished.action === 'fail') throw new AwsCallError(error.code, 'RunInstances', vanished.reason, false, error.httpStatus);
@@ -342,8 +431,10 @@ async function launch(
         without: vanished.what,
         errorCode: error.code,
       });
-      launchedWithout.push(vanished.what);
+      state.launchedWithout.push(vanished.what);
       spec = vanished.spec;
+      // The next attempts lack it too (specForAttempt sets their own subnet, type and token).
+      state.spec = vanished.spec;
     }
   }
 }
@@ -358,12 +449,7 @@ async function resumeOrThrow(
   if (error.code !== 'IdempotentParameterMismatch') throw error;
   const existing = liveReplacementOf(await deps.ec2.listLineageInstances(lineage), failedId);
   if (!existing) throw error;
-  return {
-    replacementId: existing.instanceId,
-    imageId: existing.imageId ?? spec.imageId,
-    resumed: true,
-    ...(existing.launchTime ? { launchedAt: existing.launchTime } : {}),
-  };
+  return resumedBy(existing, spec);
 }
 
 /**
@@ -411,6 +497,8 @@ interface Launched {
   droppedTags?: string[];
   /** Captured references that no longer existed, left off the launch. */
   launchedWithout?: string[];
+  /** The launches tried before the one that succeeded, when a fallback was needed. */
+  attempts?: string[];
 }
 
 /** Everything after the launch, each step safe to repeat: the Elastic IP, the failed instance, the event. */
@@ -450,6 +538,7 @@ async function finish(deps: RecoveryDeps, l: Launched): Promise<RecoveryOutcome>
       resumed: l.resumed,
       ...(l.droppedTags?.length ? { droppedTags: l.droppedTags } : {}),
       ...(l.launchedWithout?.length ? { launchedWithout: l.launchedWithout } : {}),
+      ...(l.attempts && l.attempts.length > 1 ? { launchAttempts: l.attempts } : {}),
     }),
   );
   deps.log.info('instance relaunched', {

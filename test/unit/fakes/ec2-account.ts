@@ -155,6 +155,20 @@ export class FakeEc2Account {
   /** DescribeImageReferences call number (1-based) -> its refusal. */
   readonly referencesCallFailures = new Map<number, AwsCallError>();
   runFailure: AwsCallError | undefined;
+  /**
+   * Where EC2 has no capacity: `subnet|type`, with `*` for any subnet or type. A launch there
+   * fails with the code given (InsufficientInstanceCapacity, or Unsupported with AWS's message).
+   */
+  readonly noCapacity = new Map<string, 'InsufficientInstanceCapacity' | 'Unsupported'>();
+  /** DescribeInstanceTypes' ProcessorInfo.SupportedArchitectures, by type; a type absent here is unknown to EC2. */
+  readonly instanceTypes = new Map<string, string[]>([
+    ['t3.micro', ['x86_64']],
+    ['t3.small', ['x86_64']],
+    ['m5.large', ['x86_64']],
+    ['c5.large', ['x86_64']],
+    ['t4g.micro', ['arm64']],
+    ['m6g.large', ['arm64']],
+  ]);
   readonly recoveryFailures = new Map<string, AwsCallError>();
 
   private nextId = 1;

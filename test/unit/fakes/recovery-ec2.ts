@@ -47,7 +47,7 @@ export const recoveryEc2 = (a: FakeEc2Account): RecoveryEc2 => ({
       .map((x) => ({ allocationId: x.allocationId, publicIp: x.publicIp, ...(x.instanceId ? { instanceId: x.instanceId } : {}) }));
   },
 
-  /** RunInstances as EC2 does it: a repeated client token answers the first launch, or a mismatch. */
+  /** RunInstances as EC2 does it: a repeated client token answers the first launch, or a mismatch; then capacity (noCapacity). */
   async runInstance(spec: RelaunchSpec) {
     a.runCalls.push(structuredClone(spec));
     a.recoveryCall('RunInstances');
@@ -66,6 +66,14 @@ export const recoveryEc2 = (a: FakeEc2Account): RecoveryEc2 => ({
       }
       return earlier.instanceId;
     }
+    const { subnetId = 'default', instanceType } = spec.config;
+    const shortage = [`${subnetId}|${instanceType}`, `*|${instanceType}`, `${subnetId}|*`].map((k) => a.noCapacity.get(k)).find(Boolean);
+    if (shortage === 'Unsupported') {
+      const message = `Your requested instance type (${instanceType}) is not supported in your requested Availability Zone (${subnetId})`;
+      throw new AwsCallError('Unsupported', 'RunInstances', message, false, 400);
+    }
+    if (shortage)
+      throw new AwsCallError(shortage, 'RunInstances', `We currently do not have sufficient ${instanceType} capacity`, true, 500);
     const instanceId = a.newId('i');
     const { tags, userData, elasticIp: _ignored, ...launch } = spec.config;
     void _ignored;
@@ -82,6 +90,11 @@ export const recoveryEc2 = (a: FakeEc2Account): RecoveryEc2 => ({
     });
     a.launchesByToken.set(spec.clientToken, { params, instanceId });
     return instanceId;
+  },
+
+  async instanceTypeArchitectures(instanceTypes: string[]) {
+    a.recoveryCall('DescribeInstanceTypes');
+    return Object.fromEntries(instanceTypes.flatMap((t) => (a.instanceTypes.has(t) ? [[t, [...a.instanceTypes.get(t)!]]] : [])));
   },
 
   async waitUntilRunning(instanceId: string) {

@@ -240,6 +240,7 @@ const FAULTABLE = [
   'listLineageInstances',
   'readLaunchConfig',
   'runInstance',
+  'instanceTypeArchitectures',
   'findLineageAddresses',
   'waitUntilRunning',
   'associateAddress',
@@ -1075,10 +1076,12 @@ describe('recoverInstances: errors', () => {
     // Act
     const report = await recoverInstances(stateChange(FAILED, 'stopped'), w.deps);
 
-    // Assess
-    expect(report.outcomes).toEqual([
-      { instanceId: FAILED, action: 'failed', errorCode: 'InsufficientInstanceCapacity', reason: refusal.message },
-    ]);
+    // Assess: the one launch there was is named, and that no fallback was there to try
+    const message =
+      'RunInstances: InsufficientInstanceCapacity: no launch of the replacement succeeded: ' +
+      't3.small in subnet-0aaaaaaaaaaaaaaaa: InsufficientInstanceCapacity ' +
+      '(the instance names no fallbacks: ami-lifecycle:subnets, ami-lifecycle:fallback-types)';
+    expect(report.outcomes).toEqual([{ instanceId: FAILED, action: 'failed', errorCode: 'InsufficientInstanceCapacity', reason: message }]);
     expect(w.bus.published.map((e) => e.detailType)).toEqual(['RecoveryFailed']);
     expect(RecoveryFailed.parse(w.bus.ofType('RecoveryFailed')[0])).toEqual({
       managedBy: STACK,
@@ -1086,7 +1089,7 @@ describe('recoverInstances: errors', () => {
       trigger: 'state',
       action: 'RunInstances',
       errorCode: 'InsufficientInstanceCapacity',
-      message: refusal.message,
+      message,
     });
     expect(replacementsOf(w, FAILED)).toEqual([]);
     expect(a.address!.instanceId).toBe(FAILED);
@@ -1579,4 +1582,231 @@ describe('recoverInstances: waiting out a reboot', () => {
     expect(a.instance!.reboots).toBeUndefined();
     expect(w.bus.ofType('RecoverySkipped')).toHaveLength(2);
   });
+});
+
+describe('recoverInstances: capacity fallbacks', () => {
+  const SUBNET_A = 'subnet-0aaaaaaaaaaaaaaaa'; // the captured one
+  const SUBNET_B = 'subnet-0bbbbbbbbbbbbbbbb';
+  const SUBNET_C = 'subnet-0cccccccccccccccc';
+  const FALLBACKS = { [TAG.subnets]: `${SUBNET_B},${SUBNET_C}`, [TAG.fallbackTypes]: 'm5.large,c5.large' };
+  /** Where each RunInstances call went, in order. */
+  const where = (w: World) => w.account.runCalls.map((c) => `${c.config.subnetId}|${c.config.instanceType}`);
+
+  it('tries the other subnets with the captured type, then the fallback types subnet by subnet, and launches where there is room', async () => {
+    // Prepare: no t3.small anywhere, no m5.large in A
+    const w = world();
+    arrange(w, { state: 'stopped', extraTags: FALLBACKS });
+    w.account.noCapacity.set('*|t3.small', 'InsufficientInstanceCapacity');
+    w.account.noCapacity.set(`${SUBNET_A}|m5.large`, 'Unsupported');
+
+    // Act
+    const report = await recoverInstances(stateChange(FAILED, 'stopped'), w.deps);
+
+    // Assess
+    expect(where(w)).toEqual([
+      `${SUBNET_A}|t3.small`,
+      `${SUBNET_B}|t3.small`,
+      `${SUBNET_C}|t3.small`,
+      `${SUBNET_A}|m5.large`,
+      `${SUBNET_B}|m5.large`,
+    ]);
+    const tokens = w.account.runCalls.map((c) => c.clientToken);
+    expect(tokens[0]).toBe(replacementToken('web', FAILED));
+    expect(new Set(tokens).size).toBe(5);
+    const [replacement] = replacementsOf(w, FAILED);
+    expect(replacementsOf(w, FAILED)).toHaveLength(1);
+    expect(replacement!.launch).toMatchObject({ subnetId: SUBNET_B, instanceType: 'm5.large' });
+    expect(report.outcomes).toEqual([expect.objectContaining({ action: 'relaunched', replacementId: replacement!.instanceId })]);
+    expect(w.bus.ofType('InstanceRelaunched')[0]).toMatchObject({
+      launchAttempts: [
+        `t3.small in ${SUBNET_A}: InsufficientInstanceCapacity`,
+        `t3.small in ${SUBNET_B}: InsufficientInstanceCapacity`,
+        `t3.small in ${SUBNET_C}: InsufficientInstanceCapacity`,
+        `m5.large in ${SUBNET_A}: Unsupported`,
+        `m5.large in ${SUBNET_B}: launched`,
+      ],
+    });
+    // The lineage is listed again before each fallback (a duplicate may have launched one), the types read once.
+    expect(w.account.recoveryCalls.filter((c) => c === 'DescribeInstanceTypes')).toHaveLength(1);
+  });
+
+  it('makes no call more than before when the first launch succeeds', async () => {
+    // Prepare
+    const w = world();
+    arrange(w, { state: 'terminated', extraTags: FALLBACKS });
+
+    // Act
+    await recoverInstances(stateChange(FAILED, 'terminated'), w.deps);
+
+    // Assess
+    expect(w.account.recoveryCalls.slice(0, 5)).toEqual([...READS, 'RunInstances']);
+    expect(w.account.recoveryCalls).not.toContain('DescribeInstanceTypes');
+    expect(w.bus.ofType('InstanceRelaunched')[0]).not.toHaveProperty('launchAttempts');
+  });
+
+  it('ends in RecoveryFailed naming every attempt when none has room, and leaves the failed instance and its Elastic IP as they were', async () => {
+    // Prepare
+    const w = world();
+    const a = arrange(w, { state: 'stopped', extraTags: FALLBACKS });
+    for (const s of [SUBNET_A, SUBNET_B, SUBNET_C]) w.account.noCapacity.set(`${s}|*`, 'InsufficientInstanceCapacity');
+
+    // Act
+    const report = await recoverInstances(stateChange(FAILED, 'stopped'), w.deps);
+
+    // Assess
+    expect(w.account.runCalls).toHaveLength(9);
+    expect(replacementsOf(w, FAILED)).toEqual([]);
+    expect(report.outcomes).toEqual([expect.objectContaining({ action: 'failed', errorCode: 'InsufficientInstanceCapacity' })]);
+    const [failed] = w.bus.ofType('RecoveryFailed');
+    for (const type of ['t3.small', 'm5.large', 'c5.large']) {
+      for (const s of [SUBNET_A, SUBNET_B, SUBNET_C]) expect(failed!.message).toContain(`${type} in ${s}: InsufficientInstanceCapacity`);
+    }
+    expect(a.address!.instanceId).toBe(FAILED);
+    expect(a.instance!.tags[TAG.replacedBy]).toBeUndefined();
+  });
+
+  it('never launches a fallback type of another architecture, nor one EC2 does not know, and names both in the failure', async () => {
+    // Prepare: t3.small (x86_64) has no room; t4g.micro is arm64; x9.huge is unknown
+    const w = world();
+    arrange(w, { state: 'stopped', extraTags: { [TAG.fallbackTypes]: 't4g.micro,x9.huge', [TAG.subnets]: 'subnet-nothex,' } });
+    w.account.noCapacity.set('*|t3.small', 'InsufficientInstanceCapacity');
+
+    // Act
+    await recoverInstances(stateChange(FAILED, 'stopped'), w.deps);
+
+    // Assess
+    expect(where(w)).toEqual([`${SUBNET_A}|t3.small`]);
+    const [failed] = w.bus.ofType('RecoveryFailed');
+    expect(failed!.message).toContain('t4g.micro runs arm64, t3.small runs x86_64: the image cannot boot on it');
+    expect(failed!.message).toContain('EC2 does not know instance type x9.huge');
+    expect(failed!.message).toContain(`${TAG.subnets}: subnet-nothex is not a subnet id`);
+  });
+
+  it('a second delivery finds the replacement a fallback launched, even once the first choice has room again', async () => {
+    // Prepare: the first delivery launches in B
+    const w = world();
+    arrange(w, { state: 'stopped', extraTags: FALLBACKS });
+    w.account.noCapacity.set(`${SUBNET_A}|t3.small`, 'InsufficientInstanceCapacity');
+    const first = await recoverInstances(stateChange(FAILED, 'stopped'), w.deps);
+    w.account.noCapacity.clear();
+
+    // Act: two more copies of the event
+    const second = await recoverInstances(stateChange(FAILED, 'stopped'), w.deps);
+    const third = await recoverInstances(stateChange(FAILED, 'stopped'), w.deps);
+
+    // Assess
+    const replacements = replacementsOf(w, FAILED);
+    expect(replacements).toHaveLength(1);
+    expect(replacements[0]!.launch).toMatchObject({ subnetId: SUBNET_B });
+    for (const r of [first, second, third]) {
+      expect(r.outcomes).toEqual([expect.objectContaining({ action: 'relaunched', replacementId: replacements[0]!.instanceId })]);
+    }
+    expect(w.account.runCalls).toHaveLength(2);
+  });
+
+  it('a fallback finds the replacement a duplicate delivery launched meanwhile, and launches none of its own', async () => {
+    // Prepare: the first choice has no room; another delivery launches in B while this one met A's refusal
+    const w = world();
+    arrange(w, { state: 'stopped', extraTags: FALLBACKS });
+    w.account.noCapacity.set(`${SUBNET_A}|t3.small`, 'InsufficientInstanceCapacity');
+    const run = w.deps.ec2.runInstance;
+    let raced = false;
+    w.deps.ec2.runInstance = async (spec) => {
+      if (!raced) {
+        raced = true;
+        await recoverInstances(stateChange(FAILED, 'stopped'), { ...w.deps, ec2: { ...w.deps.ec2, runInstance: run } });
+      }
+      return run(spec);
+    };
+
+    // Act
+    const report = await recoverInstances(stateChange(FAILED, 'stopped'), w.deps);
+
+    // Assess
+    const replacements = replacementsOf(w, FAILED);
+    expect(replacements).toHaveLength(1);
+    expect(report.outcomes).toEqual([
+      expect.objectContaining({ action: 'relaunched', replacementId: replacements[0]!.instanceId, resumed: true }),
+    ]);
+  });
+
+  it('relaunches, trying the fallbacks, a replacement EC2 ended at once for capacity (Server.InsufficientInstanceCapacity)', async () => {
+    // Prepare: the replacement ended seconds after its launch; without fallbacks this is RecoveryFailed (LAUNCH_REFUSALS)
+    const w = world();
+    arrange(w, {
+      extraTags: { [TAG.replaces]: instanceIdOf(5), [TAG.generation]: '1', ...FALLBACKS },
+      launchedFrom: 'newest',
+      launchTime: new Date(NOW.getTime() - 20_000),
+      reasonCode: 'Server.InsufficientInstanceCapacity',
+    });
+    w.account.noCapacity.set(`${SUBNET_A}|t3.small`, 'InsufficientInstanceCapacity');
+
+    // Act
+    const report = await recoverInstances(stateChange(FAILED, 'terminated'), w.deps);
+
+    // Assess
+    expect(report.outcomes).toEqual([expect.objectContaining({ action: 'relaunched' })]);
+    expect(where(w)).toEqual([`${SUBNET_A}|t3.small`, `${SUBNET_B}|t3.small`]);
+  });
+
+  it('still ends in RecoveryFailed for that capacity end when the instance names no fallbacks', async () => {
+    // Prepare
+    const w = world();
+    arrange(w, {
+      extraTags: { [TAG.replaces]: instanceIdOf(5), [TAG.generation]: '1' },
+      launchedFrom: 'newest',
+      launchTime: new Date(NOW.getTime() - 20_000),
+      reasonCode: 'Server.InsufficientInstanceCapacity',
+    });
+
+    // Act
+    const report = await recoverInstances(stateChange(FAILED, 'terminated'), w.deps);
+
+    // Assess
+    expect(report.outcomes).toEqual([expect.objectContaining({ action: 'failed', errorCode: 'Server.InsufficientInstanceCapacity' })]);
+    expect(w.account.runCalls).toEqual([]);
+  });
+
+  it.each(['before', 'after'] as const)(
+    'converges on one replacement in the fallback subnet when any one call fails %s doing its work and the event comes again',
+    async (when) => {
+      const opts: ArrangeOptions = { state: 'stopped', extraTags: FALLBACKS };
+      const clean = world();
+      arrange(clean, opts);
+      clean.account.noCapacity.set(`${SUBNET_A}|t3.small`, 'InsufficientInstanceCapacity');
+      const counting = faulty(clean, 0, when);
+      await recoverInstances(stateChange(FAILED, 'stopped'), counting.deps);
+      const calls = counting.count();
+      expect(calls).toBeGreaterThan(8);
+
+      for (let k = 1; k <= calls; k++) {
+        // Prepare
+        const w = world();
+        const a = arrange(w, opts);
+        w.account.noCapacity.set(`${SUBNET_A}|t3.small`, 'InsufficientInstanceCapacity');
+        const event = stateChange(FAILED, 'stopped');
+
+        // Act: the k-th call fails; then the event comes again, twice (a duplicate too). The refused
+        // RunInstances in A does no work to lose: failing "after" it changes nothing, and the run completes.
+        const crashed = await recoverInstances(event, faulty(w, k, when).deps).then(
+          () => 'completed',
+          (error: AwsCallError) => (error.retryable ? 'crashed' : String(error)),
+        );
+        expect(crashed, `k=${k}`).toBe(
+          when === 'after' && w.account.runCalls.length >= 1 && k === READS.length + 1 ? 'completed' : 'crashed',
+        );
+        await recoverInstances(event, w.deps);
+        const last = await recoverInstances(event, w.deps);
+
+        // Assess
+        const replacements = replacementsOf(w, FAILED);
+        expect(replacements, `k=${k}`).toHaveLength(1);
+        expect(replacements[0]!.launch, `k=${k}`).toMatchObject({ subnetId: SUBNET_B });
+        expect(last.outcomes, `k=${k}`).toEqual([
+          expect.objectContaining({ action: 'relaunched', replacementId: replacements[0]!.instanceId }),
+        ]);
+        expect(a.address!.instanceId, `k=${k}`).toBe(replacements[0]!.instanceId);
+      }
+    },
+  );
 });
