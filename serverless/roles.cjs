@@ -129,6 +129,7 @@ const statements = {
         'ec2:DescribeImages',
         'ec2:DescribeLaunchTemplateVersions',
         'ec2:DescribeAddresses',
+        'ec2:DescribeInstanceTypes',
       ],
       '*',
     ),

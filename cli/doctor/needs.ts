@@ -287,6 +287,7 @@ export const NEEDS: Record<FunctionKey, Need[]> = {
     describe('DescribeLaunchTemplateVersions', "reads the lineage's captured launch configuration"),
     describe('DescribeAddresses', "finds the lineage's Elastic IP"),
     describe('DescribeInstanceStatus', 'reads the status checks again when a deferred recovery is due'),
+    describe('DescribeInstanceTypes', 'checks that a fallback instance type runs the architecture of the captured one'),
     {
       action: 'ec2:RebootInstances',
       resource: INSTANCE,

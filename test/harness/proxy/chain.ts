@@ -29,7 +29,7 @@ import { ImageBuilds, type ImagePendingOptions } from '../moto-gaps/image-builds
 import { ImageReferences } from '../moto-gaps/image-references.js';
 import { InstanceStatuses } from '../moto-gaps/instance-status.js';
 import { enableImageDeprecation, simulatedImageTimes, type ImageTimes } from '../moto-gaps/image-times.js';
-import { ImageKeys, LaunchFailures } from '../moto-gaps/launch-failures.js';
+import { CapacityShortage, ImageKeys, LaunchFailures } from '../moto-gaps/launch-failures.js';
 import { launchReferences } from '../moto-gaps/launch-references.js';
 import { scheduleExpressions } from '../moto-gaps/schedules.js';
 import { copyImageTags } from '../moto-gaps/copy-image-tags.js';
@@ -166,6 +166,7 @@ export interface FidelityChain {
   launches: Launches;
   imageKeys: ImageKeys;
   launchFailures: LaunchFailures;
+  capacity: CapacityShortage;
   builds: ImageBuilds;
   amiNames: AmiNameIndex;
   imageReferences: ImageReferences;
@@ -181,6 +182,7 @@ export function createChain(upstreamOrigin: string, options: FidelityProxyOption
   const launches: Launches = new Map();
   const imageKeys = new ImageKeys();
   const launchFailures = new LaunchFailures(stateReasons, imageKeys, options.iam);
+  const capacity = new CapacityShortage();
   const faultLog = new FaultLog();
   const crash = new Crash(faultLog);
   const faults = new RandomFaults(options.faults, faultLog);
@@ -206,6 +208,7 @@ export function createChain(upstreamOrigin: string, options: FidelityProxyOption
     launchReferences,
     copyImageTags,
     idempotentByClientToken(launches, new Mutex()),
+    capacity.interceptor,
     launchFailures.interceptor,
     // The keys matter only where a launch's use of them is evaluated (IAM on).
     ...(options.iam?.kmsOnBehalf ? [imageKeys.interceptor] : []),
@@ -234,6 +237,7 @@ export function createChain(upstreamOrigin: string, options: FidelityProxyOption
     launches,
     imageKeys,
     launchFailures,
+    capacity,
     builds,
     amiNames,
     imageReferences,
