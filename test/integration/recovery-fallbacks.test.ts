@@ -13,10 +13,10 @@ const NIGHT_1 = new Date('2026-11-24T03:00:00Z');
 const cloud = cloudPerFile();
 
 /**
- * Where EC2 refused a launch for capacity, each place once: the SDK retries an
- * InsufficientInstanceCapacity (a server error, HTTP 500) itself before recovery sees it.
+ * Where EC2 refused a launch for capacity, in order. Each place once: the EC2 client does not
+ * retry InsufficientInstanceCapacity (HTTP 500) itself, recovery goes on to the next fallback.
  */
-const refusedAt = () => [...new Set(cloud.proxy.capacityRefusals())];
+const refusedAt = () => cloud.proxy.capacityRefusals();
 
 async function replacementsOf(failedId: string): Promise<Instance[]> {
   const { Reservations } = await cloud.ec2.send(

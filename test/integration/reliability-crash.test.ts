@@ -15,6 +15,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { CreateSubnetCommand, CreateVpcCommand } from '@aws-sdk/client-ec2';
 import { PROJECT_ROOT } from '../../cli/serverless-config.js';
 import { cloudPerFile } from '../harness/cloud-per-file.js';
 import { pastNights } from '../harness/local-cloud.js';
@@ -118,6 +119,32 @@ const PATHS: Path[] = [
       const invocations = await cloud.drainDueSchedules(new Date(Date.now() + 16 * 60_000));
       expect(invocations.map((i) => i.functionName)).toEqual(['recover']);
       return { names: { [web]: 'web' }, invocations };
+    },
+  },
+  {
+    // The captured zone has no capacity for the type (issue 14): the lineage's other subnet takes the replacement.
+    name: 'recover: a capacity fallback',
+    async arrange() {
+      const { Vpc } = await cloud.ec2.send(new CreateVpcCommand({ CidrBlock: '10.0.0.0/16' }));
+      const subnets: string[] = [];
+      for (const [i, zone] of ['us-east-1a', 'us-east-1b'].entries()) {
+        const { Subnet } = await cloud.ec2.send(
+          new CreateSubnetCommand({ VpcId: Vpc!.VpcId!, CidrBlock: `10.0.${i}.0/24`, AvailabilityZone: zone }),
+        );
+        subnets.push(Subnet!.SubnetId!);
+      }
+      const tags = {
+        Name: 'web',
+        'ami-lifecycle:bake': 'nightly',
+        'ami-lifecycle:recover': 'on-failure',
+        'ami-lifecycle:subnets': subnets[1]!,
+      };
+      const [web] = await cloud.launch(1, tags, { InstanceType: 't3.small', SubnetId: subnets[0]! });
+      await cloud.bakeCycle('nightly', NIGHT);
+      cloud.proxy.setNoCapacity([{ subnetId: subnets[0]!, instanceType: 't3.small' }]);
+      await cloud.breakInstance(web!, 'terminated');
+      await cloud.announceInstanceState(web!, 'terminated');
+      return { names: { [web!]: 'web' }, invocations: await waiting('recover') };
     },
   },
 ];
