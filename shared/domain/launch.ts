@@ -145,6 +145,8 @@ export interface RelaunchSpec {
   attempts?: LaunchAttempt[] | undefined;
   /** Entries of the fallback tags that were not used (not a subnet id or an instance type). */
   fallbackProblems?: string[] | undefined;
+  /** Set when following volumes cut the attempts to their zone: said when every attempt fails. */
+  pinnedZone?: string | undefined;
 }
 
 /**

@@ -4,6 +4,7 @@
  * two slices use is declared once, in a small interface both extend. Ec2Gateway (shared/aws)
  * implements every slice against AWS; test/unit/fakes implements them in memory.
  */
+import type { FollowingVolume, ReplacementPlacement } from '../domain/volume-moves.js';
 import type { ImageSpec, InstanceSummary } from '../domain/bake.js';
 import type { ImageView } from '../domain/image-status.js';
 import type { RelaunchSpec, StoredLaunchConfig } from '../domain/launch.js';
@@ -143,6 +144,19 @@ export interface RecoveryEc2 extends Ec2Tagging, ElasticIpTagging, InstanceLooku
   findLineageAddresses(lineage: string): Promise<AddressView[]>;
   /** RunInstances for one replacement; idempotent by the spec's client token. */
   runInstance(spec: RelaunchSpec): Promise<string>;
+  /**
+   * Volumes tagged exclude=follow attached to these instances, and those tagged `follows` (on
+   * their way to a replacement: see shared/domain/volume-moves.ts).
+   */
+  findFollowingVolumes(instanceIds: string[]): Promise<FollowingVolume[]>;
+  /** DescribeSubnets: the Availability Zone of each subnet that exists. */
+  subnetZones(subnetIds: string[]): Promise<Record<string, string>>;
+  /** The instance's zone and the devices its block device mappings use. */
+  placementOf(instanceId: string): Promise<ReplacementPlacement | undefined>;
+  /** DetachVolume, never forced. */
+  detachVolume(volumeId: string, instanceId: string): Promise<void>;
+  waitUntilVolumeAvailable(volumeId: string, maxWaitSeconds: number): Promise<void>;
+  attachVolume(volumeId: string, instanceId: string, device: string): Promise<void>;
   /** DescribeInstanceTypes: the architectures of each type EC2 knows (an unknown type is absent). */
   instanceTypeArchitectures(instanceTypes: string[]): Promise<Record<string, string[]>>;
   waitUntilRunning(instanceId: string, maxWaitSeconds: number): Promise<void>;

@@ -41,6 +41,20 @@ export interface FakeInstance {
   statusChecks?: { system: string; instance: string } | undefined;
   /** RebootInstances calls that reached it. */
   reboots?: number;
+  /** Its Availability Zone (default: its subnet's in `subnets`, else us-east-1a) and the devices its image maps. */
+  zone?: string | undefined;
+  devices?: string[] | undefined;
+}
+
+/** A data volume (the recovery slice's, for following volumes): attached to at most one instance. */
+export interface FakeVolume {
+  volumeId: string;
+  zone: string;
+  state: 'available' | 'in-use';
+  attachment?: { instanceId: string; device: string; state: 'attached' | 'detaching' | 'attaching' } | undefined;
+  tags: Record<string, string>;
+  /** AttachVolume calls that put it on an instance. */
+  attaches: number;
 }
 
 export interface FakeAddress {
@@ -160,6 +174,17 @@ export class FakeEc2Account {
    * fails with the code given (InsufficientInstanceCapacity, or Unsupported with AWS's message).
    */
   readonly noCapacity = new Map<string, 'InsufficientInstanceCapacity' | 'Unsupported'>();
+  /** Data volumes by id (following volumes and others). */
+  readonly dataVolumes = new Map<string, FakeVolume>();
+  /** Subnets' Availability Zones; a subnet absent here does not exist for DescribeSubnets. */
+  readonly subnets = new Map<string, string>([
+    ['subnet-0aaaaaaaaaaaaaaaa', 'us-east-1a'],
+    ['subnet-0bbbbbbbbbbbbbbbb', 'us-east-1b'],
+    ['subnet-0cccccccccccccccc', 'us-east-1c'],
+    ['subnet-0aaaaaaaaaaaaaaa2', 'us-east-1a'],
+  ]);
+  /** DetachVolume leaves the volume `detaching` (the next describe shows it available) instead of available at once. */
+  slowDetach = false;
   /** DescribeInstanceTypes' ProcessorInfo.SupportedArchitectures, by type; a type absent here is unknown to EC2. */
   readonly instanceTypes = new Map<string, string[]>([
     ['t3.micro', ['x86_64']],

@@ -241,6 +241,12 @@ const FAULTABLE = [
   'readLaunchConfig',
   'runInstance',
   'instanceTypeArchitectures',
+  'findFollowingVolumes',
+  'subnetZones',
+  'placementOf',
+  'detachVolume',
+  'waitUntilVolumeAvailable',
+  'attachVolume',
   'findLineageAddresses',
   'waitUntilRunning',
   'associateAddress',
@@ -733,7 +739,7 @@ describe('recoverInstances: dry run', () => {
 
     // Assess
     expect(report.outcomes).toEqual([{ instanceId: FAILED, action: 'planned', imageId: a.newest.imageId, reason: 'state signal' }]);
-    expect(w.account.recoveryCalls).toEqual([...READS, 'FindLineageAddresses']);
+    expect(w.account.recoveryCalls).toEqual([...READS, 'FindFollowingVolumes', 'FindLineageAddresses']);
     expect(w.account.runCalls).toEqual([]);
     expect(w.account.tagCalls).toEqual([]);
     expect(a.address!.instanceId).toBe(FAILED);
@@ -1189,10 +1195,11 @@ describe('recoverInstances: crash consistency', () => {
     ['a terminated instance', 'terminated', 'after', 9, false],
     ['a vanished instance', 'vanished', 'before', 10, false],
     ['a vanished instance', 'vanished', 'after', 10, false],
-    ['a stopped instance', 'stopped', 'before', 10, false],
-    ['a stopped instance', 'stopped', 'after', 10, false],
-    ['a stopped instance, terminated once replaced', 'stopped', 'before', 11, true],
-    ['a stopped instance, terminated once replaced', 'stopped', 'after', 11, true],
+    // A stopped instance's following volumes are read alongside the other reads (none here).
+    ['a stopped instance', 'stopped', 'before', 11, false],
+    ['a stopped instance', 'stopped', 'after', 11, false],
+    ['a stopped instance, terminated once replaced', 'stopped', 'before', 12, true],
+    ['a stopped instance, terminated once replaced', 'stopped', 'after', 12, true],
   ] as const)(
     'converges for %s on one replacement with the Elastic IP when any one call fails %s doing its work and the event comes again',
     async (_label, state, when, expectedCalls, terminateReplaced) => {
@@ -1787,14 +1794,13 @@ describe('recoverInstances: capacity fallbacks', () => {
         const event = stateChange(FAILED, 'stopped');
 
         // Act: the k-th call fails; then the event comes again, twice (a duplicate too). The refused
-        // RunInstances in A does no work to lose: failing "after" it changes nothing, and the run completes.
+        // RunInstances in A (call 6, after the four reads and the following volumes' read) does no
+        // work to lose: failing "after" it changes nothing, and the run completes.
         const crashed = await recoverInstances(event, faulty(w, k, when).deps).then(
           () => 'completed',
           (error: AwsCallError) => (error.retryable ? 'crashed' : String(error)),
         );
-        expect(crashed, `k=${k}`).toBe(
-          when === 'after' && w.account.runCalls.length >= 1 && k === READS.length + 1 ? 'completed' : 'crashed',
-        );
+        expect(crashed, `k=${k}`).toBe(when === 'after' && k === READS.length + 2 ? 'completed' : 'crashed');
         await recoverInstances(event, w.deps);
         const last = await recoverInstances(event, w.deps);
 
@@ -1806,6 +1812,211 @@ describe('recoverInstances: capacity fallbacks', () => {
           expect.objectContaining({ action: 'relaunched', replacementId: replacements[0]!.instanceId }),
         ]);
         expect(a.address!.instanceId, `k=${k}`).toBe(replacements[0]!.instanceId);
+      }
+    },
+  );
+});
+
+describe('recoverInstances: a data volume that follows', () => {
+  const SUBNET_A = 'subnet-0aaaaaaaaaaaaaaaa'; // the captured one, us-east-1a
+  const SUBNET_B = 'subnet-0bbbbbbbbbbbbbbbb'; // us-east-1b
+  const SUBNET_A2 = 'subnet-0aaaaaaaaaaaaaaa2'; // us-east-1a too
+  const VOL = 'vol-0f0110w0000000001';
+
+  /** A following volume at /dev/sdf of the failed instance, in us-east-1a. */
+  function followingVolume(w: World, zone = 'us-east-1a', follow = 'follow') {
+    const v = { volumeId: VOL, zone, state: 'in-use' as const, tags: { [TAG.exclude]: follow }, attaches: 0 };
+    w.account.dataVolumes.set(VOL, { ...v, attachment: { instanceId: FAILED, device: '/dev/sdf', state: 'attached' } });
+    return w.account.dataVolumes.get(VOL)!;
+  }
+
+  it('moves it from the stopped failed instance to the replacement at the same device, and says so in InstanceRelaunched', async () => {
+    // Prepare
+    const w = world();
+    arrange(w, { state: 'stopped' });
+    const volume = followingVolume(w);
+
+    // Act
+    const report = await recoverInstances(stateChange(FAILED, 'stopped'), w.deps);
+
+    // Assess
+    const [replacement] = replacementsOf(w, FAILED);
+    expect(report.outcomes).toEqual([expect.objectContaining({ action: 'relaunched', replacementId: replacement!.instanceId })]);
+    expect(volume).toMatchObject({ state: 'in-use', attachment: { instanceId: replacement!.instanceId, device: '/dev/sdf' }, attaches: 1 });
+    expect(volume.tags[TAG.follows]).toBe(`${replacement!.instanceId} /dev/sdf`);
+    expect(InstanceRelaunched.parse(w.bus.ofType('InstanceRelaunched')[0])).toMatchObject({
+      volumes: [{ volumeId: VOL, device: '/dev/sdf' }],
+      failedInstance: 'kept',
+    });
+    // Detached only once the replacement ran; attached after the detach finished.
+    const calls = w.account.recoveryCalls;
+    expect(calls.indexOf('WaitUntilRunning')).toBeLessThan(calls.indexOf('DetachVolume'));
+    expect(calls.indexOf('WaitUntilVolumeAvailable')).toBeLessThan(calls.indexOf('AttachVolume'));
+  });
+
+  it('leaves alone a volume tagged exclude=true: only follow moves', async () => {
+    // Prepare
+    const w = world();
+    arrange(w, { state: 'stopped' });
+    const volume = followingVolume(w, 'us-east-1a', 'true');
+
+    // Act
+    await recoverInstances(stateChange(FAILED, 'stopped'), w.deps);
+
+    // Assess
+    expect(volume.attachment).toMatchObject({ instanceId: FAILED });
+    expect(w.bus.ofType('InstanceRelaunched')[0]).not.toHaveProperty('volumes');
+  });
+
+  it('pins the zone: only subnets in the volume zone are tried, and the volume follows into one of them', async () => {
+    // Prepare: no room in A; B is in another zone; A2 is in the volume's zone
+    const w = world();
+    arrange(w, { state: 'stopped', extraTags: { [TAG.subnets]: `${SUBNET_B},${SUBNET_A2}` } });
+    const volume = followingVolume(w);
+    w.account.noCapacity.set(`${SUBNET_A}|*`, 'InsufficientInstanceCapacity');
+
+    // Act
+    await recoverInstances(stateChange(FAILED, 'stopped'), w.deps);
+
+    // Assess
+    expect(w.account.runCalls.map((c) => c.config.subnetId)).toEqual([SUBNET_A, SUBNET_A2]);
+    const [replacement] = replacementsOf(w, FAILED);
+    expect(volume.attachment).toMatchObject({ instanceId: replacement!.instanceId, device: '/dev/sdf' });
+  });
+
+  it('ends in RecoveryFailed, saying the volume pins the zone, when no subnet there has room; the volume stays attached', async () => {
+    // Prepare
+    const w = world();
+    arrange(w, { state: 'stopped', extraTags: { [TAG.subnets]: SUBNET_B } });
+    const volume = followingVolume(w);
+    w.account.noCapacity.set(`${SUBNET_A}|*`, 'InsufficientInstanceCapacity');
+
+    // Act
+    await recoverInstances(stateChange(FAILED, 'stopped'), w.deps);
+
+    // Assess
+    expect(w.account.runCalls.map((c) => c.config.subnetId)).toEqual([SUBNET_A]);
+    expect(replacementsOf(w, FAILED)).toEqual([]);
+    expect(w.bus.ofType('RecoveryFailed')[0]!.message).toContain(`following volume ${VOL} pins us-east-1a`);
+    expect(volume.attachment).toMatchObject({ instanceId: FAILED, device: '/dev/sdf' });
+  });
+
+  it('launches nothing when no subnet the replacement may use is in the volume zone', async () => {
+    // Prepare: the volume is in us-east-1b, the captured subnet in us-east-1a (the instance moved after the bake)
+    const w = world();
+    arrange(w, { state: 'stopped' });
+    w.account.instances.get(FAILED)!.zone = 'us-east-1b';
+    const volume = followingVolume(w, 'us-east-1b');
+
+    // Act
+    const report = await recoverInstances(stateChange(FAILED, 'stopped'), w.deps);
+
+    // Assess
+    expect(report.outcomes).toEqual([expect.objectContaining({ action: 'failed', errorCode: 'NoSubnetInVolumeZone' })]);
+    expect(w.account.runCalls).toEqual([]);
+    expect(volume.attachment).toMatchObject({ instanceId: FAILED });
+  });
+
+  it.each([false, true])(
+    'never detaches it from a failed instance that still runs (terminateReplaced %s): it stays, and the instance is kept',
+    async (terminateReplaced) => {
+      // Prepare
+      const w = worldOf(recoveryEc2, { recovery: { terminateReplaced } });
+      arrange(w, { state: 'running' });
+      const volume = followingVolume(w);
+
+      // Act
+      await recoverInstances(health([FAILED]), w.deps);
+
+      // Assess
+      expect(replacementsOf(w, FAILED)).toHaveLength(1);
+      expect(volume.attachment).toMatchObject({ instanceId: FAILED, device: '/dev/sdf' });
+      expect(w.account.recoveryCalls).not.toContain('DetachVolume');
+      expect(w.account.instances.get(FAILED)!.state).toBe('running');
+      expect(w.bus.ofType('InstanceRelaunched')[0]).toMatchObject({
+        failedInstance: 'kept',
+        volumesLeft: [{ volumeId: VOL, reason: expect.stringMatching(/is running: a volume is detached only from a stopped instance/) }],
+      });
+    },
+  );
+
+  it('leaves it on the failed instance when its device is taken on the replacement (an image that still holds it)', async () => {
+    // Prepare
+    const w = world();
+    arrange(w, { state: 'stopped' });
+    const volume = followingVolume(w);
+    const run = w.deps.ec2.runInstance;
+    w.deps.ec2.runInstance = async (spec) => {
+      const id = await run(spec);
+      w.account.instances.get(id)!.devices = ['/dev/xvda', '/dev/sdf'];
+      return id;
+    };
+
+    // Act
+    await recoverInstances(stateChange(FAILED, 'stopped'), w.deps);
+
+    // Assess
+    expect(volume.attachment).toMatchObject({ instanceId: FAILED });
+    expect(w.bus.ofType('InstanceRelaunched')[0]).toMatchObject({
+      volumesLeft: [{ volumeId: VOL, reason: expect.stringMatching(/taken/) }],
+    });
+  });
+
+  it('puts it back on the failed instance when the replacement refuses it for good after the detach: never left nowhere', async () => {
+    // Prepare
+    const w = world();
+    arrange(w, { state: 'stopped' });
+    const volume = followingVolume(w);
+    const attach = w.deps.ec2.attachVolume;
+    w.deps.ec2.attachVolume = async (volumeId, instanceId, device) => {
+      if (instanceId !== FAILED) throw new AwsCallError('InvalidParameterValue', 'AttachVolume', 'refused', false, 400);
+      return attach(volumeId, instanceId, device);
+    };
+
+    // Act
+    await recoverInstances(stateChange(FAILED, 'stopped'), w.deps);
+
+    // Assess
+    expect(volume).toMatchObject({ state: 'in-use', attachment: { instanceId: FAILED, device: '/dev/sdf' } });
+    expect(w.bus.ofType('InstanceRelaunched')[0]).toMatchObject({
+      volumesLeft: [{ volumeId: VOL, reason: expect.stringMatching(/stays attached to/) }],
+    });
+  });
+
+  it.each(['before', 'after'] as const)(
+    'attaches it once, to the one replacement, when any one call fails %s doing its work and the event comes twice more',
+    async (when) => {
+      const opts: ArrangeOptions = { state: 'stopped' };
+      const clean = world();
+      arrange(clean, opts);
+      followingVolume(clean);
+      clean.account.slowDetach = true;
+      const counting = faulty(clean, 0, when);
+      await recoverInstances(stateChange(FAILED, 'stopped'), counting.deps);
+      const calls = counting.count();
+      expect(clean.account.dataVolumes.get(VOL)!.attaches).toBe(1);
+
+      for (let k = 1; k <= calls; k++) {
+        // Prepare
+        const w = world();
+        const a = arrange(w, opts);
+        const volume = followingVolume(w);
+        w.account.slowDetach = true;
+        const event = stateChange(FAILED, 'stopped');
+
+        // Act
+        await recoverInstances(event, faulty(w, k, when).deps).catch(() => undefined);
+        await recoverInstances(event, w.deps);
+        const last = await recoverInstances(event, w.deps);
+
+        // Assess: one replacement, the volume on it once, the Elastic IP too, the event names the volume
+        const replacements = replacementsOf(w, FAILED);
+        expect(replacements, `k=${k}`).toHaveLength(1);
+        const replacementId = replacements[0]!.instanceId;
+        expect(volume, `k=${k}`).toMatchObject({ attachment: { instanceId: replacementId, device: '/dev/sdf' }, attaches: 1 });
+        expect(a.address!.instanceId, `k=${k}`).toBe(replacementId);
+        expect(last.outcomes, `k=${k}`).toEqual([expect.objectContaining({ action: 'relaunched', replacementId })]);
+        expect(w.bus.ofType('InstanceRelaunched').at(-1), `k=${k}`).toMatchObject({ volumes: [{ volumeId: VOL, device: '/dev/sdf' }] });
       }
     },
   );
