@@ -18,7 +18,11 @@ import { SchedulerClient } from '@aws-sdk/client-scheduler';
 const requestHandler = { connectionTimeout: 3_000, requestTimeout: 10_000 };
 
 export function ec2Client(): EC2Client {
-  const client = new EC2Client({ retryMode: 'standard', maxAttempts: 6, requestHandler });
+  return withCapacityNotRetried(new EC2Client({ retryMode: 'standard', maxAttempts: 6, requestHandler }));
+}
+
+/** The client, its retry strategy wrapped in capacityNotRetried. */
+export function withCapacityNotRetried(client: EC2Client): EC2Client {
   const standard = client.config.retryStrategy;
   client.config.retryStrategy = async () => capacityNotRetried(await standard());
   return client;

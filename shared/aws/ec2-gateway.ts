@@ -11,8 +11,8 @@ import {
   AttachVolumeCommand,
   DescribeSubnetsCommand,
   DetachVolumeCommand,
+  DescribeVolumesCommand,
   paginateDescribeVolumes,
-  waitUntilVolumeAvailable,
   CreateImageCommand,
   CreateLaunchTemplateCommand,
   CreateLaunchTemplateVersionCommand,
@@ -507,10 +507,19 @@ export class Ec2Gateway implements Ec2Port {
     await call('DetachVolume', () => this.client.send(new DetachVolumeCommand({ VolumeId: volumeId, InstanceId: instanceId })));
   }
 
-  async waitUntilVolumeAvailable(volumeId: string, maxWaitSeconds: number): Promise<void> {
-    await call('DescribeVolumes', () =>
-      waitUntilVolumeAvailable({ client: this.client, maxWaitTime: maxWaitSeconds, minDelay: 2, maxDelay: 5 }, { VolumeIds: [volumeId] }),
-    );
+  async waitUntilDetached(volumeId: string, instanceId: string, maxWaitSeconds: number): Promise<void> {
+    // Not the SDK's waitUntilVolumeAvailable: a duplicate delivery may attach the volume to the
+    // replacement first, and then it never becomes available again. Done once it is off the instance.
+    const deadline = Date.now() + maxWaitSeconds * 1000;
+    for (;;) {
+      const out = await call('DescribeVolumes', () => this.client.send(new DescribeVolumesCommand({ VolumeIds: [volumeId] })));
+      const volume = out.Volumes?.[0];
+      const on = volume?.Attachments?.find((a) => a.InstanceId === instanceId && a.State !== 'detached');
+      if (!volume || !on) return;
+      if (Date.now() >= deadline)
+        throw new AwsCallError('TimeoutError', 'DescribeVolumes', `${volumeId} is still ${on.State} on ${instanceId}`, true);
+      await new Promise((r) => setTimeout(r, 2_000));
+    }
   }
 
   async attachVolume(volumeId: string, instanceId: string, device: string): Promise<void> {

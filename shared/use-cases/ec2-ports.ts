@@ -155,7 +155,8 @@ export interface RecoveryEc2 extends Ec2Tagging, ElasticIpTagging, InstanceLooku
   placementOf(instanceId: string): Promise<ReplacementPlacement | undefined>;
   /** DetachVolume, never forced. */
   detachVolume(volumeId: string, instanceId: string): Promise<void>;
-  waitUntilVolumeAvailable(volumeId: string, maxWaitSeconds: number): Promise<void>;
+  /** Until the volume is off the instance (available, or attached elsewhere by a duplicate delivery). */
+  waitUntilDetached(volumeId: string, instanceId: string, maxWaitSeconds: number): Promise<void>;
   attachVolume(volumeId: string, instanceId: string, device: string): Promise<void>;
   /** DescribeInstanceTypes: the architectures of each type EC2 knows (an unknown type is absent). */
   instanceTypeArchitectures(instanceTypes: string[]): Promise<Record<string, string[]>>;

@@ -687,7 +687,8 @@ async function carryOut(
 ): Promise<void> {
   const { ec2 } = deps;
   const { volumeId, device } = step;
-  const wait = () => ec2.waitUntilVolumeAvailable(volumeId, deps.recovery.runningWaitSeconds);
+  // Off the failed instance: detached (by this delivery or another), or attached to the replacement by another.
+  const wait = () => ec2.waitUntilDetached(volumeId, failedId, deps.recovery.runningWaitSeconds);
   try {
     if (step.action === 'move') {
       await ec2.tagResources([volumeId], followsTag(replacementId, device));
@@ -698,16 +699,29 @@ async function carryOut(
     outcome.moved.push({ volumeId, device });
   } catch (error) {
     if (!(error instanceof AwsCallError) || error.retryable) throw error;
-    // A duplicate delivery may have moved it meanwhile: look again before calling it refused.
-    const now = (await ec2.findFollowingVolumes([failedId, replacementId])).find((v) => v.volumeId === volumeId);
-    const again = now ? plan([now]).find((s) => s.volumeId === volumeId) : undefined;
+    // A duplicate delivery may be moving it too: look again before calling it refused.
+    const look = async () => {
+      const now = (await ec2.findFollowingVolumes([failedId, replacementId])).find((v) => v.volumeId === volumeId);
+      return { now, again: now ? plan([now]).find((s) => s.volumeId === volumeId) : undefined };
+    };
+    let { now, again } = await look();
+    // The other delivery detached it (this detach was refused): attach it, as that one will; one of the two wins.
+    if (again?.action === 'attach' && error.action !== 'AttachVolume') {
+      try {
+        await wait();
+        await ec2.attachVolume(volumeId, replacementId, device);
+      } catch (late) {
+        if (!(late instanceof AwsCallError) || late.retryable) throw late;
+      }
+      ({ now, again } = await look());
+    }
     if (again?.action === 'done') {
       outcome.moved.push({ volumeId, device });
       return;
     }
     // Detached by this move and refused by the replacement: back where it was.
     let back = false;
-    if (now?.state === 'available') {
+    if (now?.state === 'available' && error.action === 'AttachVolume') {
       try {
         await ec2.attachVolume(volumeId, failedId, device);
         back = true;

@@ -30,6 +30,7 @@ import { ImageReferences } from '../moto-gaps/image-references.js';
 import { InstanceStatuses } from '../moto-gaps/instance-status.js';
 import { enableImageDeprecation, simulatedImageTimes, type ImageTimes } from '../moto-gaps/image-times.js';
 import { CapacityShortage, ImageKeys, LaunchFailures } from '../moto-gaps/launch-failures.js';
+import { volumeAttachments } from '../moto-gaps/volume-attachments.js';
 import { launchReferences } from '../moto-gaps/launch-references.js';
 import { scheduleExpressions } from '../moto-gaps/schedules.js';
 import { copyImageTags } from '../moto-gaps/copy-image-tags.js';
@@ -209,6 +210,7 @@ export function createChain(upstreamOrigin: string, options: FidelityProxyOption
     copyImageTags,
     idempotentByClientToken(launches, new Mutex()),
     capacity.interceptor,
+    volumeAttachments(new Mutex()),
     launchFailures.interceptor,
     // The keys matter only where a launch's use of them is evaluated (IAM on).
     ...(options.iam?.kmsOnBehalf ? [imageKeys.interceptor] : []),

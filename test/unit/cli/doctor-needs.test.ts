@@ -44,7 +44,7 @@ const GATEWAYS = {
 type Port = keyof typeof GATEWAYS;
 
 /** Waiters send the describe they poll with. */
-const WAITERS: Record<string, string> = { waitUntilInstanceRunning: 'DescribeInstances', waitUntilVolumeAvailable: 'DescribeVolumes' };
+const WAITERS: Record<string, string> = { waitUntilInstanceRunning: 'DescribeInstances' };
 
 /** Method name -> the SDK operations its body sends directly, and the methods of its own class it calls. */
 function methodsOf(file: string, className: string): Map<string, { operations: Set<string>; calls: Set<string> }> {

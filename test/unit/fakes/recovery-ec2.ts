@@ -150,14 +150,15 @@ export const recoveryEc2 = (a: FakeEc2Account): RecoveryEc2 => ({
     }
   },
 
-  async waitUntilVolumeAvailable(volumeId: string) {
-    a.recoveryCall('WaitUntilVolumeAvailable');
+  async waitUntilDetached(volumeId: string, instanceId: string) {
+    a.recoveryCall('WaitUntilDetached');
     const v = a.dataVolumes.get(volumeId);
-    if (v?.attachment?.state === 'detaching') {
+    if (v?.attachment?.instanceId === instanceId && v.attachment.state === 'detaching') {
       v.attachment = undefined;
       v.state = 'available';
     }
-    if (v?.state !== 'available') throw new AwsCallError('TimeoutError', 'DescribeVolumes', `${volumeId} is ${v?.state}`, true);
+    if (v?.attachment?.instanceId === instanceId)
+      throw new AwsCallError('TimeoutError', 'DescribeVolumes', `${volumeId} is on ${instanceId}`, true);
   },
 
   async attachVolume(volumeId: string, instanceId: string, device: string) {

@@ -245,7 +245,7 @@ const FAULTABLE = [
   'subnetZones',
   'placementOf',
   'detachVolume',
-  'waitUntilVolumeAvailable',
+  'waitUntilDetached',
   'attachVolume',
   'findLineageAddresses',
   'waitUntilRunning',
@@ -1851,7 +1851,7 @@ describe('recoverInstances: a data volume that follows', () => {
     // Detached only once the replacement ran; attached after the detach finished.
     const calls = w.account.recoveryCalls;
     expect(calls.indexOf('WaitUntilRunning')).toBeLessThan(calls.indexOf('DetachVolume'));
-    expect(calls.indexOf('WaitUntilVolumeAvailable')).toBeLessThan(calls.indexOf('AttachVolume'));
+    expect(calls.indexOf('WaitUntilDetached')).toBeLessThan(calls.indexOf('AttachVolume'));
   });
 
   it('leaves alone a volume tagged exclude=true: only follow moves', async () => {
