@@ -18,6 +18,9 @@ import {
   DeleteSnapshotCommand,
   DeregisterImageCommand,
   DescribeAddressesCommand,
+  DescribeInstanceTypesCommand,
+  DescribeSubnetsCommand,
+  DescribeVolumesCommand,
   DescribeImageReferencesCommand,
   DescribeImagesCommand,
   DescribeInstanceAttributeCommand,
@@ -361,6 +364,10 @@ export function answerFromWorld(recorder: Recorder) {
     }),
   );
   ec2.on(DescribeAddressesCommand).callsFake(fake(() => ({ Addresses: [] })));
+  // Recovery's issue-14 reads: no following volumes, no fallback subnets or types known.
+  ec2.on(DescribeVolumesCommand).callsFake(fake(() => ({ Volumes: [] })));
+  ec2.on(DescribeSubnetsCommand).callsFake(fake(() => ({ Subnets: [] })));
+  ec2.on(DescribeInstanceTypesCommand).callsFake(fake(() => ({ InstanceTypes: [] })));
   ec2.on(CreateImageCommand).callsFake(
     fake((input: CreateImageCommandInput) => {
       if (w().images.some((i) => i.name === input.Name)) throw awsError('InvalidAMIName.Duplicate');
