@@ -30,6 +30,8 @@ const setStatus = (Sid, status) =>
   });
 const lineageKeyOnly = onlyTagKeys(['ami-lifecycle:lineage']);
 const tagElasticIpsWithTheirLineage = allow('TagElasticIpsWithTheirLineage', 'ec2:CreateTags', arn.elasticIp, lineageKeyOnly);
+const follows = { StringEquals: { 'aws:ResourceTag/ami-lifecycle:exclude': 'follow' } };
+const lineageTagged = { Null: { 'aws:ResourceTag/ami-lifecycle:lineage': 'false' } };
 const passedToEc2 = { 'iam:PassedToService': 'ec2.amazonaws.com' };
 const calledViaImages = { 'ForAnyValue:StringEquals': { 'aws:CalledVia': 'ec2-images.amazonaws.com' } };
 const ec2InRegion = (resource) => arn.inRegion('ec2', resource);
@@ -132,6 +134,9 @@ const statements = {
         'ec2:DescribeImages',
         'ec2:DescribeLaunchTemplateVersions',
         'ec2:DescribeAddresses',
+        'ec2:DescribeInstanceTypes',
+        'ec2:DescribeVolumes',
+        'ec2:DescribeSubnets',
       ],
       '*',
     ),
@@ -178,6 +183,13 @@ const statements = {
     tagElasticIpsWithTheirLineage,
     // Alone this allows nothing: the Elastic IP and instance must carry the lineage.
     allow('MoveTheElasticIpOntoTheReplacementsInterface', 'ec2:AssociateAddress', arn.networkInterface),
+    // A data volume tagged exclude=follow moves between the lineage's instances (tagged first with where it goes); no other volume.
+    allow('MoveFollowingVolumes', ['ec2:DetachVolume', 'ec2:AttachVolume'], arn.volume, follows),
+    allow('MoveThemBetweenTheLineagesInstances', ['ec2:DetachVolume', 'ec2:AttachVolume'], arn.instance, lineageTagged),
+    allow('TagFollowingVolumesWithTheirDestination', 'ec2:CreateTags', arn.volume, {
+      ...follows,
+      ...onlyTagKeys(['ami-lifecycle:follows']),
+    }),
     // What recovery records on an opted-in instance: its replacement, its reboot, when maintenance was first seen.
     allow(
       'RecordRecoveryOnOptedInInstances',

@@ -290,6 +290,33 @@ export const NEEDS: Record<FunctionKey, Need[]> = {
     describe('DescribeLaunchTemplateVersions', "reads the lineage's captured launch configuration"),
     describe('DescribeAddresses', "finds the lineage's Elastic IP"),
     describe('DescribeInstanceStatus', 'reads the status checks again when a deferred recovery is due'),
+    describe('DescribeInstanceTypes', 'checks that a fallback instance type runs the architecture of the captured one'),
+    describe('DescribeVolumes', 'finds the data volumes that follow a stopped failed instance (exclude=follow)'),
+    describe('DescribeSubnets', "finds which of the lineage's subnets are in a following volume's zone"),
+    ...['DetachVolume', 'AttachVolume'].flatMap((action) => [
+      {
+        action: `ec2:${action}`,
+        resource: `${EC2}:volume/*`,
+        context: { [`aws:ResourceTag/${TAG.exclude}`]: 'follow' },
+        why: 'moves a following data volume from the failed instance to its replacement',
+      },
+      {
+        action: `ec2:${action}`,
+        resource: INSTANCE,
+        context: { [`aws:ResourceTag/${TAG.lineage}`]: EXAMPLE_INSTANCE },
+        why: "moves a following data volume between the lineage's instances",
+      },
+    ]),
+    {
+      action: 'ec2:CreateTags',
+      resource: `${EC2}:volume/*`,
+      context: {
+        [`aws:ResourceTag/${TAG.exclude}`]: 'follow',
+        [`aws:RequestTag/${TAG.follows}`]: `${EXAMPLE_INSTANCE} /dev/sdf`,
+        'aws:TagKeys': [TAG.follows],
+      },
+      why: 'tags a following volume with where it goes before it detaches it',
+    },
     {
       action: 'ec2:RebootInstances',
       resource: INSTANCE,

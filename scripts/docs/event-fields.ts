@@ -151,6 +151,14 @@ export const EVENT_DOCS: Record<string, EventDoc> = {
       droppedTags: "keys of the failed instance's tags left off the replacement: EC2 takes 50 tags per resource",
       launchedWithout:
         'captured references deleted since the bake and left off the launch, e.g. `key pair ops` (see [recovery](recovery.md#a-reference-that-no-longer-exists))',
+      launchAttempts:
+        'when the first launch met no capacity: each launch tried, in order, and how it ended (see [recovery](recovery.md#when-a-zone-has-no-capacity))',
+      volumes: 'data volumes tagged `exclude=follow` moved to the replacement (see [recovery](recovery.md#a-data-volume-that-follows))',
+      'volumes.volumeId': 'the volume',
+      'volumes.device': 'its device on the replacement, the same as on the failed instance',
+      volumesLeft: 'following volumes that stayed with the failed instance, and why',
+      'volumesLeft.volumeId': 'the volume',
+      'volumesLeft.reason': 'why it stayed',
     },
   },
   RelaunchPlanned: {

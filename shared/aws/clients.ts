@@ -18,7 +18,37 @@ import { SchedulerClient } from '@aws-sdk/client-scheduler';
 const requestHandler = { connectionTimeout: 3_000, requestTimeout: 10_000 };
 
 export function ec2Client(): EC2Client {
-  return new EC2Client({ retryMode: 'standard', maxAttempts: 6, requestHandler });
+  return withCapacityNotRetried(new EC2Client({ retryMode: 'standard', maxAttempts: 6, requestHandler }));
+}
+
+/** The client, its retry strategy wrapped in capacityNotRetried. */
+export function withCapacityNotRetried(client: EC2Client): EC2Client {
+  const standard = client.config.retryStrategy;
+  client.config.retryStrategy = async () => capacityNotRetried(await standard());
+  return client;
+}
+
+type RetryStrategy = Awaited<ReturnType<EC2Client['config']['retryStrategy']>>;
+
+/**
+ * EC2 answers InsufficientInstanceCapacity as a server error (HTTP 500: "Error codes for the
+ * Amazon EC2 API", https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html),
+ * which the standard mode retries with backoff, five times here: seconds lost before recovery
+ * can try its next subnet or type (launchAttempts), where another zone may have room now.
+ * Everything else is retried as before.
+ */
+export function capacityNotRetried(strategy: RetryStrategy): RetryStrategy {
+  if (!('refreshRetryTokenForRetry' in strategy)) return strategy;
+  return {
+    ...('mode' in strategy ? { mode: strategy.mode } : {}),
+    acquireInitialRetryToken: (scope) => strategy.acquireInitialRetryToken(scope),
+    refreshRetryTokenForRetry: (token, info) => {
+      const name = (info.error as { name?: string } | undefined)?.name;
+      if (name === 'InsufficientInstanceCapacity') return Promise.reject(info.error);
+      return strategy.refreshRetryTokenForRetry(token, info);
+    },
+    recordSuccess: (token) => strategy.recordSuccess(token),
+  } as RetryStrategy;
 }
 
 export function eventBridgeClient(): EventBridgeClient {

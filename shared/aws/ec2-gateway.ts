@@ -8,6 +8,11 @@ import { createHash } from 'node:crypto';
 import { append } from '../domain/collections.js';
 import {
   AssociateAddressCommand,
+  AttachVolumeCommand,
+  DescribeSubnetsCommand,
+  DetachVolumeCommand,
+  DescribeVolumesCommand,
+  paginateDescribeVolumes,
   CreateImageCommand,
   CreateLaunchTemplateCommand,
   CreateLaunchTemplateVersionCommand,
@@ -20,6 +25,7 @@ import {
   ModifyInstanceAttributeCommand,
   DescribeInstancesCommand,
   DescribeInstanceStatusCommand,
+  DescribeInstanceTypesCommand,
   DescribeLaunchTemplateVersionsCommand,
   RebootInstancesCommand,
   RunInstancesCommand,
@@ -34,7 +40,6 @@ import {
   paginateDescribeInstances,
   paginateDescribeLaunchTemplateVersions,
   paginateDescribeSnapshots,
-  paginateDescribeVolumes,
   type EC2Client,
   type Filter,
   type LaunchTemplateVersion,
@@ -43,6 +48,7 @@ import type { ImageSpec, InstanceSummary } from '../domain/bake.js';
 import type { ImageView } from '../domain/image-status.js';
 import type { CaptureTimeSettings, LaunchConfig, RelaunchSpec, StoredLaunchConfig } from '../domain/launch.js';
 import type { StatusChecks } from '../domain/recovery-deferral.js';
+import { FOLLOW, type FollowingVolume, type ReplacementPlacement } from '../domain/volume-moves.js';
 import { TAG, tagRecord, type Tags } from '../domain/tags.js';
 import type { UnverifiedReason } from '../domain/retention.js';
 import type { AddressView, CreatedImage, Ec2Port, ImageReferenceCheck, LaunchTemplateImage, SnapshotView } from '../use-cases/ec2-ports.js';
@@ -543,6 +549,89 @@ export class Ec2Gateway implements Ec2Port {
   async disableSourceDestCheck(instanceId: string): Promise<void> {
     await call('ModifyInstanceAttribute', () =>
       this.client.send(new ModifyInstanceAttributeCommand({ InstanceId: instanceId, SourceDestCheck: { Value: false } })),
+    );
+  }
+
+  async findFollowingVolumes(instanceIds: string[]): Promise<FollowingVolume[]> {
+    const follow = { Name: `tag:${TAG.exclude}`, Values: [FOLLOW] };
+    const read = (filters: Filter[]) =>
+      collect(
+        pages('DescribeVolumes', paginateDescribeVolumes({ client: this.client }, { Filters: [follow, ...filters] }), (p) =>
+          (p.Volumes ?? []).map((v) => ({
+            volumeId: v.VolumeId ?? '',
+            availabilityZone: v.AvailabilityZone ?? '',
+            state: v.State ?? 'unknown',
+            attachment: v.Attachments?.[0]?.InstanceId
+              ? { instanceId: v.Attachments[0].InstanceId, device: v.Attachments[0].Device ?? '', state: v.Attachments[0].State ?? '' }
+              : undefined,
+            tags: tagRecord(v.Tags),
+          })),
+        ),
+      );
+    const [attached, moving] = await Promise.all([
+      read([{ Name: 'attachment.instance-id', Values: instanceIds }]),
+      read([{ Name: 'tag-key', Values: [TAG.follows] }]),
+    ]);
+    const byId = new Map([...attached, ...moving].map((v) => [v.volumeId, v]));
+    return [...byId.values()];
+  }
+
+  async subnetZones(subnetIds: string[]): Promise<Record<string, string>> {
+    if (subnetIds.length === 0) return {};
+    // A filter, not SubnetIds: a subnet that no longer exists is left out, not an error of the whole call.
+    const out = await call('DescribeSubnets', () =>
+      this.client.send(new DescribeSubnetsCommand({ Filters: [{ Name: 'subnet-id', Values: subnetIds }] })),
+    );
+    return Object.fromEntries(
+      (out.Subnets ?? []).flatMap((s) => (s.SubnetId && s.AvailabilityZone ? [[s.SubnetId, s.AvailabilityZone]] : [])),
+    );
+  }
+
+  async placementOf(instanceId: string): Promise<ReplacementPlacement | undefined> {
+    const describe = () => this.client.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }));
+    const instance = (await callOr('DescribeInstances', describe, INSTANCE_NOT_FOUND, undefined))?.Reservations?.[0]?.Instances?.[0];
+    if (!instance?.Placement?.AvailabilityZone) return undefined;
+    return {
+      availabilityZone: instance.Placement.AvailabilityZone,
+      devices: (instance.BlockDeviceMappings ?? []).flatMap((m) => (m.DeviceName ? [m.DeviceName] : [])),
+    };
+  }
+
+  async detachVolume(volumeId: string, instanceId: string): Promise<void> {
+    // Never Force: "This option can lead to data loss or a corrupted file system" (API_DetachVolume).
+    await call('DetachVolume', () => this.client.send(new DetachVolumeCommand({ VolumeId: volumeId, InstanceId: instanceId })));
+  }
+
+  async waitUntilDetached(volumeId: string, instanceId: string, maxWaitSeconds: number): Promise<void> {
+    // Not the SDK's waitUntilVolumeAvailable: a duplicate delivery may attach the volume to the
+    // replacement first, and then it never becomes available again. Done once it is off the instance.
+    const deadline = Date.now() + maxWaitSeconds * 1000;
+    for (;;) {
+      const out = await call('DescribeVolumes', () => this.client.send(new DescribeVolumesCommand({ VolumeIds: [volumeId] })));
+      const volume = out.Volumes?.[0];
+      const on = volume?.Attachments?.find((a) => a.InstanceId === instanceId && a.State !== 'detached');
+      if (!volume || !on) return;
+      if (Date.now() >= deadline)
+        throw new AwsCallError('TimeoutError', 'DescribeVolumes', `${volumeId} is still ${on.State} on ${instanceId}`, true);
+      await new Promise((r) => setTimeout(r, 2_000));
+    }
+  }
+
+  async attachVolume(volumeId: string, instanceId: string, device: string): Promise<void> {
+    await call('AttachVolume', () =>
+      this.client.send(new AttachVolumeCommand({ VolumeId: volumeId, InstanceId: instanceId, Device: device })),
+    );
+  }
+
+  async instanceTypeArchitectures(instanceTypes: string[]): Promise<Record<string, string[]>> {
+    // A filter rather than InstanceTypes: a type EC2 does not know is left out of the answer, not an error of the whole call.
+    // ProcessorInfo.SupportedArchitectures: EC2 API reference, ProcessorInfo
+    // (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_ProcessorInfo.html).
+    const out = await call('DescribeInstanceTypes', () =>
+      this.client.send(new DescribeInstanceTypesCommand({ Filters: [{ Name: 'instance-type', Values: instanceTypes }] })),
+    );
+    return Object.fromEntries(
+      (out.InstanceTypes ?? []).flatMap((t) => (t.InstanceType ? [[t.InstanceType, t.ProcessorInfo?.SupportedArchitectures ?? []]] : [])),
     );
   }
 

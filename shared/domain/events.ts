@@ -151,6 +151,12 @@ export const InstanceRelaunched = z.object({
   droppedTags: z.array(z.string()).optional(),
   /** Captured references that no longer existed and were left off the launch (a key pair, an instance profile). */
   launchedWithout: z.array(z.string()).optional(),
+  /** When the first launch met no capacity: each launch tried, in order, and how it ended (`t3.small in subnet-...: launched`). */
+  launchAttempts: z.array(z.string()).optional(),
+  /** Data volumes tagged `exclude=follow`, moved from the failed instance to the replacement, at the same device. */
+  volumes: z.array(z.object({ volumeId: z.string(), device: z.string() })).optional(),
+  /** Following volumes that stayed with the failed instance, and why (the replacement is in another zone). */
+  volumesLeft: z.array(z.object({ volumeId: z.string(), reason: z.string() })).optional(),
 });
 export type InstanceRelaunched = z.infer<typeof InstanceRelaunched>;
 

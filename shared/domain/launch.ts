@@ -202,6 +202,12 @@ export interface RelaunchSpec {
   tags: Tags;
   /** Keys of the failed instance's tags left off the replacement to stay within EC2's limit. */
   droppedTags: string[];
+  /** Where and as what to launch, in order, when a launch fails for capacity (launchAttempts): the first is the captured one. */
+  attempts?: LaunchAttempt[] | undefined;
+  /** Entries of the fallback tags that were not used (not a subnet id or an instance type). */
+  fallbackProblems?: string[] | undefined;
+  /** Set when following volumes cut the attempts to their zone: said when every attempt fails. */
+  pinnedZone?: string | undefined;
 }
 
 /**
@@ -223,6 +229,8 @@ export function relaunchSpec(input: {
 }): RelaunchSpec {
   const tags = input.failedTags ?? input.config.tags;
   const limited = withinTagLimit(replacementTags({ instanceId: input.failedInstanceId, tags }, input.lineage));
+  // The fallbacks are the instance's tags (captured with the configuration when it is gone).
+  const fallbacks = fallbacksOf(tags);
   return {
     imageId: input.imageId,
     config: input.config,
@@ -231,6 +239,19 @@ export function relaunchSpec(input: {
       (input.keepPrivateIp?.wanted ?? false) && !input.keepPrivateIp?.failedHoldsIt && input.config.privateIpAddress !== undefined,
     tags: limited.tags,
     droppedTags: limited.dropped,
+    // Only a lineage that names fallbacks has more than its one launch to try.
+    ...(fallbacks.subnets.length + fallbacks.instanceTypes.length + fallbacks.problems.length > 0
+      ? {
+          attempts: launchAttempts({
+            lineage: input.lineage,
+            failedInstanceId: input.failedInstanceId,
+            subnetId: input.config.subnetId,
+            instanceType: input.config.instanceType,
+            fallbacks,
+          }),
+          fallbackProblems: fallbacks.problems,
+        }
+      : {}),
   };
 }
 
@@ -277,6 +298,11 @@ export function whenReferenceVanished(spec: RelaunchSpec, error: { code: string;
   return undefined;
 }
 
+/** A token of its own for a launch that lacks references (at most 64 characters, as RunInstances takes). */
+function withoutToken(token: string, lacking: string): string {
+  return `${token.slice(0, 48)}-${createHash('sha256').update(lacking).digest('hex').slice(0, 15)}`;
+}
+
 /** The spec without one reference: its own client token (the first launch made nothing), and a tag saying what it lacks. */
 function launchWithout(spec: RelaunchSpec, field: 'keyName' | 'iamInstanceProfileArn' | 'placementGroup', what: string): VanishedReference {
   const config = { ...spec.config };
@@ -294,9 +320,125 @@ function launchWithout(spec: RelaunchSpec, field: 'keyName' | 'iamInstanceProfil
     spec: {
       ...spec,
       config,
-      clientToken: `${spec.clientToken.slice(0, 48)}-${createHash('sha256').update(lacking).digest('hex').slice(0, 15)}`,
+      clientToken: withoutToken(spec.clientToken, lacking),
       tags: limited.tags,
       droppedTags: [...spec.droppedTags, ...limited.dropped],
     },
+  };
+}
+
+/**
+ * Errors with which RunInstances says the zone has no room for the instance type now, or does
+ * not offer it: another subnet (zone) or instance type may succeed where the same one cannot.
+ * EC2 API, "Error codes for the Amazon EC2 API"
+ * (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html):
+ * InsufficientInstanceCapacity ("There is not enough capacity to fulfill your request"), and
+ * Unsupported, which RunInstances answers as "Your requested instance type (t2.micro) is not
+ * supported in your requested Availability Zone (sa-east-1b)" (EC2 User Guide, "Troubleshoot
+ * Amazon EC2 instance launch issues",
+ * https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/troubleshooting-launch.html). Unsupported
+ * has other meanings too, so only that message counts.
+ */
+export function isCapacityError(error: { code: string; message: string }): boolean {
+  if (error.code === 'InsufficientInstanceCapacity') return true;
+  return error.code === 'Unsupported' && /instance type .*not supported in .*availability zone/i.test(error.message);
+}
+
+/** One launch of the replacement: where and as what, with its own client token. */
+export interface LaunchAttempt {
+  subnetId: string | undefined;
+  instanceType: string;
+  clientToken: string;
+}
+
+/** The fallbacks the tags name, and the entries that are not subnet ids or instance types (tag problems). */
+export interface Fallbacks {
+  subnets: string[];
+  instanceTypes: string[];
+  problems: string[];
+}
+
+const SUBNET_ID = /^subnet-[0-9a-f]{8,17}$/;
+const INSTANCE_TYPE = /^[a-z][a-z0-9-]*\.[a-z0-9-]+$/;
+
+/** `ami-lifecycle:subnets` and `ami-lifecycle:fallback-types`: comma lists, in order, duplicates dropped. */
+export function fallbacksOf(tags: Tags): Fallbacks {
+  const problems: string[] = [];
+  const list = (key: string, pattern: RegExp, what: string): string[] => {
+    const out: string[] = [];
+    for (const raw of (tags[key] ?? '').split(',')) {
+      const item = raw.trim();
+      if (item === '' || out.includes(item)) continue;
+      if (pattern.test(item)) out.push(item);
+      else problems.push(`${key}: ${item} is not ${what}`);
+    }
+    return out;
+  };
+  return {
+    subnets: list(TAG.subnets, SUBNET_ID, 'a subnet id'),
+    instanceTypes: list(TAG.fallbackTypes, INSTANCE_TYPE, 'an instance type'),
+    problems,
+  };
+}
+
+/**
+ * The client token of one attempt. The first (the captured subnet and type) keeps the token a
+ * replacement has always had, so replacements launched before fallbacks existed are still found;
+ * the others add the attempt's subnet and type, so each is a launch of its own and a repeated
+ * attempt answers its own first launch.
+ */
+export function attemptToken(lineage: string, failedInstanceId: string, subnetId: string | undefined, instanceType: string): string {
+  const digest = createHash('sha256')
+    .update(`${lineage}\u0000${failedInstanceId}\u0000${subnetId ?? ''}\u0000${instanceType}`)
+    .digest('hex');
+  return `ami-lifecycle-${digest.slice(0, 40)}`;
+}
+
+/**
+ * The order in which recovery tries to launch, when a launch fails for capacity:
+ * 1. the captured subnet with the captured type;
+ * 2. each other subnet of `ami-lifecycle:subnets` (in the tag's order) with the captured type;
+ * 3. each type of `ami-lifecycle:fallback-types` (in order), in the captured subnet, then in each other subnet.
+ * Another zone with the same machine is closer to the failed instance than another machine in its
+ * zone, hence subnets first. `allowSubnet`, when given (a volume that must follow pins the zone),
+ * keeps only the subnets it allows.
+ */
+export function launchAttempts(input: {
+  lineage: string;
+  failedInstanceId: string;
+  subnetId: string | undefined;
+  instanceType: string;
+  fallbacks: Pick<Fallbacks, 'subnets' | 'instanceTypes'>;
+  allowSubnet?: (subnetId: string | undefined) => boolean;
+}): LaunchAttempt[] {
+  const { lineage, failedInstanceId, subnetId, instanceType } = input;
+  const allowed = input.allowSubnet ?? (() => true);
+  const subnets = [subnetId, ...input.fallbacks.subnets.filter((s) => s !== subnetId)].filter(allowed);
+  const types = [instanceType, ...input.fallbacks.instanceTypes.filter((t) => t !== instanceType)];
+  const attempts: LaunchAttempt[] = [];
+  for (const type of types) {
+    for (const subnet of subnets) {
+      const first = subnet === subnetId && type === instanceType;
+      attempts.push({
+        subnetId: subnet,
+        instanceType: type,
+        clientToken: first ? replacementToken(lineage, failedInstanceId) : attemptToken(lineage, failedInstanceId, subnet, type),
+      });
+    }
+  }
+  return attempts;
+}
+
+/**
+ * The spec of one attempt: the configuration with the attempt's subnet, type and token. A spec
+ * launched without a vanished reference keeps that in its token (see launchWithout).
+ */
+export function specForAttempt(spec: RelaunchSpec, attempt: LaunchAttempt): RelaunchSpec {
+  const { subnetId: _subnet, ...config } = spec.config;
+  const lacking = spec.tags[TAG.launchedWithout];
+  return {
+    ...spec,
+    config: { ...config, ...(attempt.subnetId ? { subnetId: attempt.subnetId } : {}), instanceType: attempt.instanceType },
+    clientToken: lacking ? withoutToken(attempt.clientToken, lacking) : attempt.clientToken,
   };
 }

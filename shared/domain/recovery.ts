@@ -6,7 +6,7 @@
 import type { InstanceSummary } from './bake.js';
 import { newestFirst, notMadeHere, statusOf, type ImageView } from './image-status.js';
 import type { AlarmStateChangeEvent, HealthEvent, InstanceStateChangeEvent } from './incoming.js';
-import { relaunchSpec, type RelaunchSpec, type StoredLaunchConfig } from './launch.js';
+import { fallbacksOf, relaunchSpec, type RelaunchSpec, type StoredLaunchConfig } from './launch.js';
 import {
   bakeRebootOf,
   deferralOf,
@@ -100,6 +100,12 @@ export const LAUNCH_REFUSALS: Readonly<Record<string, string>> = {
   'Client.VolumeLimitExceeded': "the account's limit on EBS volumes or total storage is reached: free some or ask for an increase",
   'Server.InsufficientInstanceCapacity': 'EC2 had no capacity for the instance type in its Availability Zone',
 };
+
+/** Whether the instance names capacity fallbacks (ami-lifecycle:subnets or ami-lifecycle:fallback-types). */
+function hasFallbacks(tags: Tags): boolean {
+  const { subnets, instanceTypes } = fallbacksOf(tags);
+  return subnets.length > 0 || instanceTypes.length > 0;
+}
 
 export type StateReasonClass = 'failure' | 'user' | 'unknown';
 
@@ -303,7 +309,11 @@ export function decideRecovery(input: RecoveryInput): RecoveryDecision {
 
   // EC2 says the account or its configuration refused the launch: no image is to blame,
   // and an older one would be refused alike.
-  const refusal = signal.kind === 'state' && soonAfterLaunch ? LAUNCH_REFUSALS[instance?.stateReasonCode ?? ''] : undefined;
+  // Except a capacity end where the lineage names fallbacks: the relaunch tries them (its first
+  // attempt, the same subnet and type, most likely meets InsufficientInstanceCapacity at once).
+  const code = instance?.stateReasonCode ?? '';
+  const fallsBack = code === 'Server.InsufficientInstanceCapacity' && instance !== undefined && hasFallbacks(instance.tags);
+  const refusal = signal.kind === 'state' && soonAfterLaunch && !fallsBack ? LAUNCH_REFUSALS[code] : undefined;
   if (refusal) {
     return {
       action: 'fail',

@@ -44,6 +44,8 @@ export const TAG = {
   fallbackTypes: `${PREFIX}fallback-types`,
   // issue 14, set by the service on an image: the devices left out of it
   excluded: `${PREFIX}excluded`,
+  // issue 14, set by recovery on a following volume just before it detaches it: `<replacement id> <device>`
+  follows: `${PREFIX}follows`,
   name: 'Name',
 } as const;
 

@@ -4,6 +4,7 @@
  * two slices use is declared once, in a small interface both extend. Ec2Gateway (shared/aws)
  * implements every slice against AWS; test/unit/fakes implements them in memory.
  */
+import type { FollowingVolume, ReplacementPlacement } from '../domain/volume-moves.js';
 import type { ImageSpec, InstanceSummary } from '../domain/bake.js';
 import type { ImageView } from '../domain/image-status.js';
 import type { CaptureTimeSettings, LaunchConfig, RelaunchSpec, StoredLaunchConfig } from '../domain/launch.js';
@@ -159,6 +160,22 @@ export interface RecoveryEc2 extends Ec2Tagging, ElasticIpTagging, InstanceLooku
   runInstance(spec: RelaunchSpec): Promise<string>;
   /** Turns the source/destination check of the instance's primary interface off (a NAT); safe to repeat. */
   disableSourceDestCheck(instanceId: string): Promise<void>;
+  /**
+   * Volumes tagged exclude=follow attached to these instances, and those tagged `follows` (on
+   * their way to a replacement: see shared/domain/volume-moves.ts).
+   */
+  findFollowingVolumes(instanceIds: string[]): Promise<FollowingVolume[]>;
+  /** DescribeSubnets: the Availability Zone of each subnet that exists. */
+  subnetZones(subnetIds: string[]): Promise<Record<string, string>>;
+  /** The instance's zone and the devices its block device mappings use. */
+  placementOf(instanceId: string): Promise<ReplacementPlacement | undefined>;
+  /** DetachVolume, never forced. */
+  detachVolume(volumeId: string, instanceId: string): Promise<void>;
+  /** Until the volume is off the instance (available, or attached elsewhere by a duplicate delivery). */
+  waitUntilDetached(volumeId: string, instanceId: string, maxWaitSeconds: number): Promise<void>;
+  attachVolume(volumeId: string, instanceId: string, device: string): Promise<void>;
+  /** DescribeInstanceTypes: the architectures of each type EC2 knows (an unknown type is absent). */
+  instanceTypeArchitectures(instanceTypes: string[]): Promise<Record<string, string[]>>;
   waitUntilRunning(instanceId: string, maxWaitSeconds: number): Promise<void>;
   /** Associates the Elastic IP with the instance, taking it from wherever it is. */
   associateAddress(allocationId: string, instanceId: string): Promise<void>;

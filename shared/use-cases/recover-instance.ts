@@ -11,11 +11,12 @@
  */
 import { outgoing, type OutgoingEvent } from '../domain/events.js';
 import type { RecheckRequest, RecoverInput } from '../domain/incoming.js';
-import { launchTemplateName, whenReferenceVanished, type RelaunchSpec } from '../domain/launch.js';
+import { isCapacityError, launchTemplateName, specForAttempt, whenReferenceVanished, type RelaunchSpec } from '../domain/launch.js';
 import { liveReplacementOf, planRecovery, recoverModeOf, signalsOf, type FailureSignal, type RecoveryTrigger } from '../domain/recovery.js';
 import { recheckScheduleName, type Deferral } from '../domain/recovery-deferral.js';
 import type { InstanceSummary } from '../domain/bake.js';
 import { TAG, type Tags } from '../domain/tags.js';
+import { followsTag, planVolumeMoves, type FollowingVolume, type VolumeStep } from '../domain/volume-moves.js';
 import { AwsCallError } from './errors.js';
 import type { AddressView } from './ec2-ports.js';
 import type { RecoveryDeps } from './ports.js';
@@ -116,12 +117,16 @@ export async function recoverSignal(signal: FailureSignal, eventTime: Date, deps
     signal.kind === 'alarm' &&
     instance !== undefined &&
     (signal.recheck !== undefined || (signal.metric === 'StatusCheckFailed' && instance.tags[TAG.replaces] !== undefined));
-  const [images, lineageInstances, config, statusChecks] = await Promise.all([
+  // A stopped instance's following volumes (exclude=follow) pin the replacement's zone: read
+  // alongside, so that the calls before the launch stay sequentially as many.
+  const [images, lineageInstances, config, statusChecks, followers] = await Promise.all([
     ec2.listLineageImages(managedBy, lineage),
     ec2.listLineageInstances(lineage),
     ec2.readLaunchConfig(launchTemplateName(managedBy, lineage)),
     readChecks ? ec2.describeStatusChecks(instanceId) : undefined,
+    instance?.state === 'stopped' ? ec2.findFollowingVolumes([instanceId]) : undefined,
   ]);
+  const following = (followers ?? []).filter((v) => v.attachment?.instanceId === instanceId);
   const now = deps.now();
   const plan = planRecovery({
     signal,
@@ -213,7 +218,11 @@ export async function recoverSignal(signal: FailureSignal, eventTime: Date, deps
           droppedTags: spec.droppedTags,
         });
       }
-      const launched = await launch(deps, spec, lineage, instanceId);
+      const pinned = following.length > 0 ? await pinToVolumeZone(deps, spec, following, instance) : { spec };
+      if ('reason' in pinned) {
+        return reportFailure(signal, new AwsCallError('NoSubnetInVolumeZone', 'RunInstances', pinned.reason, false), deps);
+      }
+      const launched = await launch(deps, pinned.spec, lineage, instanceId);
       // Counted at the launch, once: a retried or duplicated event resumes this replacement instead.
       if (!launched.resumed) deps.metrics.count('InstancesRelaunched');
       return finish(deps, {
@@ -227,6 +236,7 @@ export async function recoverSignal(signal: FailureSignal, eventTime: Date, deps
         reason: plan.reason,
         ...(plan.markBad ? { markedBad: plan.markBad } : {}),
         ...(launched.droppedTags?.length && !launched.resumed ? { droppedTags: launched.droppedTags } : {}),
+        following,
       });
     }
   }
@@ -319,22 +329,115 @@ async function skip(deps: RecoveryDeps, signal: FailureSignal, lineage: string |
  * the first launch; a token met with other parameters (the image or configuration
  * changed between two deliveries) means a replacement exists already: find it by its
  * `replaces` tag.
+ *
+ * When EC2 has no capacity for the launch (isCapacityError), the spec's next attempt is tried
+ * (launchAttempts: other subnets, then fallback types), each with a token of its own. Before a
+ * fallback, the lineage's instances are listed again: a duplicate delivery that met capacity
+ * where this one did not may have launched the replacement with an earlier attempt, and that
+ * one is finished rather than a second launched. A fallback type of another architecture than
+ * the captured type is never launched (a tag problem, named in the failure).
  */
 async function launch(
   deps: RecoveryDeps,
   first: RelaunchSpec,
   lineage: string,
   failedId: string,
+): Promise<Pick<Launched, 'replacementId' | 'imageId' | 'resumed' | 'launchedAt' | 'launchedWithout' | 'droppedTags' | 'attempts'>> {
+  const state = { spec: first, launchedWithout: [] as string[] };
+  const attempts = first.attempts?.length
+    ? first.attempts
+    : [{ subnetId: first.config.subnetId, instanceType: first.config.instanceType, clientToken: first.clientToken }];
+  const tried: string[] = [];
+  let lastCapacity: AwsCallError | undefined;
+  // Read once, when the first fallback type is reached: a launch that needs none costs no call.
+  let architectures: Promise<Record<string, string[]>> | undefined;
+  for (const [index, attempt] of attempts.entries()) {
+    const where = `${attempt.instanceType} in ${attempt.subnetId ?? 'the default subnet'}`;
+    if (attempt.instanceType !== first.config.instanceType) {
+      architectures ??= deps.ec2.instanceTypeArchitectures([...new Set(attempts.map((a) => a.instanceType))]);
+      const wrong = otherArchitecture(await architectures, first.config.instanceType, attempt.instanceType);
+      if (wrong) {
+        tried.push(`${where}: not tried (${wrong})`);
+        continue;
+      }
+    }
+    if (index > 0) {
+      const existing = liveReplacementOf(await deps.ec2.listLineageInstances(lineage), failedId);
+      if (existing) return { ...resumedBy(existing, first), attempts: tried };
+    }
+    try {
+      const launched = await launchOne(deps, state, specForAttempt(state.spec, attempt), lineage, failedId);
+      return { ...launched, attempts: [...tried, `${where}: launched`] };
+    } catch (error) {
+      if (!(error instanceof AwsCallError) || !isCapacityError(error)) throw error;
+      lastCapacity = error;
+      tried.push(`${where}: ${error.code}`);
+      deps.log.warn('no capacity for the replacement there: the next fallback is tried', {
+        instanceId: failedId,
+        lineage,
+        subnetId: attempt.subnetId,
+        instanceType: attempt.instanceType,
+        errorCode: error.code,
+      });
+    }
+  }
+  const problems = first.fallbackProblems?.length ? `; unused fallback tags: ${first.fallbackProblems.join('; ')}` : '';
+  const none =
+    attempts.length === 1 && !first.pinnedZone
+      ? ' (the instance names no fallbacks: ami-lifecycle:subnets, ami-lifecycle:fallback-types)'
+      : '';
+  const pin = first.pinnedZone ? `; ${first.pinnedZone}` : '';
+  throw new AwsCallError(
+    lastCapacity?.code ?? 'InsufficientInstanceCapacity',
+    'RunInstances',
+    `no launch of the replacement succeeded: ${tried.join('; ')}${none}${problems}${pin}`,
+    false,
+    lastCapacity?.httpStatus,
+  );
+}
+
+/** Why a fallback type cannot stand in for the captured type: it runs none of its architectures, or EC2 does not know it. */
+function otherArchitecture(known: Record<string, string[]>, captured: string, instanceType: string): string | undefined {
+  const theirs = known[instanceType];
+  if (!theirs) return `EC2 does not know instance type ${instanceType}`;
+  const ours = known[captured] ?? [];
+  if (ours.length > 0 && !theirs.some((a) => ours.includes(a))) {
+    return `${instanceType} runs ${theirs.join(', ')}, ${captured} runs ${ours.join(', ')}: the image cannot boot on it`;
+  }
+  return undefined;
+}
+
+function resumedBy(existing: InstanceSummary, spec: RelaunchSpec): Pick<Launched, 'replacementId' | 'imageId' | 'resumed' | 'launchedAt'> {
+  return {
+    replacementId: existing.instanceId,
+    imageId: existing.imageId ?? spec.imageId,
+    resumed: true,
+    ...(existing.launchTime ? { launchedAt: existing.launchTime } : {}),
+  };
+}
+
+/** One attempt: RunInstances, and again without a captured reference that no longer exists (remembered for the next attempts). */
+async function launchOne(
+  deps: RecoveryDeps,
+  state: { spec: RelaunchSpec; launchedWithout: string[] },
+  attemptSpec: RelaunchSpec,
+  lineage: string,
+  failedId: string,
 ): Promise<Pick<Launched, 'replacementId' | 'imageId' | 'resumed' | 'launchedAt' | 'launchedWithout' | 'droppedTags'>> {
-  let spec = first;
-  const launchedWithout: string[] = [];
+  let spec = attemptSpec;
   // At most the key pair, the instance profile and the placement group can be left off: four tries at the most.
   for (let attempt = 0; ; attempt++) {
     try {
       const replacementId = await deps.ec2.runInstance(spec);
-      return { replacementId, imageId: spec.imageId, resumed: false, launchedWithout, droppedTags: spec.droppedTags };
+      return {
+        replacementId,
+        imageId: spec.imageId,
+        resumed: false,
+        launchedWithout: state.launchedWithout,
+        droppedTags: spec.droppedTags,
+      };
     } catch (error) {
-      if (!(error instanceof AwsCallError) || attempt >= 3) throw error;
+      if (!(error instanceof AwsCallError) || attempt >= 3 || isCapacityError(error)) throw error;
       const vanished = whenReferenceVanished(spec, error);
       if (!vanished) return resumeOrThrow(deps, error, spec, lineage, failedId);
       if (vanished.action === 'fail') throw new AwsCallError(error.code, 'RunInstances', vanished.reason, false, error.httpStatus);
@@ -344,8 +447,10 @@ async function launch(
         without: vanished.what,
         errorCode: error.code,
       });
-      launchedWithout.push(vanished.what);
+      state.launchedWithout.push(vanished.what);
       spec = vanished.spec;
+      // The next attempts lack it too (specForAttempt sets their own subnet, type and token).
+      state.spec = vanished.spec;
     }
   }
 }
@@ -360,12 +465,7 @@ async function resumeOrThrow(
   if (error.code !== 'IdempotentParameterMismatch') throw error;
   const existing = liveReplacementOf(await deps.ec2.listLineageInstances(lineage), failedId);
   if (!existing) throw error;
-  return {
-    replacementId: existing.instanceId,
-    imageId: existing.imageId ?? spec.imageId,
-    resumed: true,
-    ...(existing.launchTime ? { launchedAt: existing.launchTime } : {}),
-  };
+  return resumedBy(existing, spec);
 }
 
 /**
@@ -415,6 +515,10 @@ interface Launched {
   launchedWithout?: string[];
   /** The captured source/destination check: false is set on the replacement after the launch. */
   sourceDestCheck?: boolean | undefined;
+  /** The launches tried before the one that succeeded, when a fallback was needed. */
+  attempts?: string[];
+  /** The following volumes attached to the failed instance before the launch (they pinned its zone). */
+  following?: FollowingVolume[];
 }
 
 /** Everything after the launch, each step safe to repeat: the Elastic IP, the failed instance, the event. */
@@ -433,11 +537,17 @@ async function finish(deps: RecoveryDeps, l: Launched): Promise<RecoveryOutcome>
     await ec2.associateAddress(address.allocationId, l.replacementId);
   }
 
+  const volumes = await moveVolumes(deps, l);
+
   let failedInstance: 'kept' | 'terminated' | 'gone' = 'gone';
   if (l.instance && l.instance.state !== 'terminated') {
     await markReplaced(deps, failedId, l.replacementId);
     failedInstance = 'kept';
-    if (deps.recovery.terminateReplaced) failedInstance = (await ec2.terminateInstance(failedId)) === 'terminated' ? 'terminated' : 'gone';
+    // Never with a following volume still on it: termination would delete it (DeleteOnTermination) or leave it behind.
+    const holding = volumes.left.some((v) => v.attachedToFailed);
+    if (deps.recovery.terminateReplaced && !holding) {
+      failedInstance = (await ec2.terminateInstance(failedId)) === 'terminated' ? 'terminated' : 'gone';
+    }
   }
 
   await publish(
@@ -458,6 +568,9 @@ async function finish(deps: RecoveryDeps, l: Launched): Promise<RecoveryOutcome>
       resumed: l.resumed,
       ...(l.droppedTags?.length ? { droppedTags: l.droppedTags } : {}),
       ...(l.launchedWithout?.length ? { launchedWithout: l.launchedWithout } : {}),
+      ...(l.attempts && l.attempts.length > 1 ? { launchAttempts: l.attempts } : {}),
+      ...(volumes.moved.length > 0 ? { volumes: volumes.moved } : {}),
+      ...(volumes.left.length > 0 ? { volumesLeft: volumes.left.map(({ volumeId, reason }) => ({ volumeId, reason })) } : {}),
     }),
   );
   deps.log.info('instance relaunched', {
@@ -488,5 +601,147 @@ async function markReplaced(deps: RecoveryDeps, failedId: string, replacementId:
   } catch (error) {
     if (!(error instanceof AwsCallError) || error.retryable) throw error;
     deps.log.warn('could not tag the failed instance with its replacement', { instanceId: failedId, replacementId, errorCode: error.code });
+  }
+}
+
+/**
+ * The attempts cut to the zone of the following volumes (a volume attaches only in its own
+ * zone): the failed instance's own subnet is in it (the volume is attached there); the others
+ * are looked up, only when there are others. A subnet not known to be in the zone is not tried.
+ */
+async function pinToVolumeZone(
+  deps: RecoveryDeps,
+  spec: RelaunchSpec,
+  following: FollowingVolume[],
+  failed: InstanceSummary | undefined,
+): Promise<{ spec: RelaunchSpec } | { reason: string }> {
+  const zone = [...following].sort((a, b) => (a.volumeId < b.volumeId ? -1 : 1))[0]!.availabilityZone;
+  const attempts = spec.attempts?.length
+    ? spec.attempts
+    : [{ subnetId: spec.config.subnetId, instanceType: spec.config.instanceType, clientToken: spec.clientToken }];
+  const own = failed?.launch?.subnetId;
+  const others = [...new Set(attempts.flatMap((a) => (a.subnetId && a.subnetId !== own ? [a.subnetId] : [])))];
+  const zones = others.length > 0 ? await deps.ec2.subnetZones(others) : {};
+  const inZone = (subnet: string | undefined) => subnet !== undefined && (subnet === own || zones[subnet] === zone);
+  const kept = attempts.filter((a) => inZone(a.subnetId));
+  const ids = following.map((v) => v.volumeId).join(', ');
+  if (kept.length === 0) {
+    const subnets = [...new Set(attempts.map((a) => a.subnetId ?? '(default)'))].join(', ');
+    return {
+      reason:
+        `following volume ${ids} is in ${zone}, and no subnet the replacement may use (${subnets}) is in that zone: ` +
+        `nothing was launched, the volume stays attached to ${failed?.instanceId}`,
+    };
+  }
+  const pinnedZone = `following volume ${ids} pins ${zone}: subnets in other zones were not tried, the volume stays attached`;
+  return { spec: { ...spec, attempts: kept, pinnedZone } };
+}
+
+interface VolumeOutcome {
+  moved: Array<{ volumeId: string; device: string }>;
+  left: Array<{ volumeId: string; reason: string; attachedToFailed: boolean }>;
+}
+
+/**
+ * The following volumes to the replacement (planVolumeMoves), each step safe to repeat: the
+ * volume is tagged with where it goes, detached (never forced), waited for, attached at the same
+ * device once the replacement runs. A later delivery finds it attached already, detaching, or
+ * available and tagged for this replacement, and finishes. An attach refused for good puts it
+ * back on the failed instance: never detached and left nowhere.
+ */
+async function moveVolumes(deps: RecoveryDeps, l: Launched): Promise<VolumeOutcome> {
+  const { ec2 } = deps;
+  const failedId = l.signal.instanceId;
+  const outcome: VolumeOutcome = { moved: [], left: [] };
+  const stillThere = l.instance !== undefined && l.instance.state !== 'terminated' && l.instance.state !== 'stopped';
+  if (!l.resumed && !stillThere && !l.following?.length) return outcome;
+  const ours = (v: FollowingVolume) =>
+    v.attachment?.instanceId === failedId ||
+    v.attachment?.instanceId === l.replacementId ||
+    (v.tags[TAG.follows] ?? '').startsWith(`${l.replacementId} `);
+  const found = (await ec2.findFollowingVolumes([failedId, l.replacementId])).filter(ours);
+  if (found.length === 0) return outcome;
+  await ec2.waitUntilRunning(l.replacementId, deps.recovery.runningWaitSeconds);
+  const placement = await ec2.placementOf(l.replacementId);
+  const plan = (volumes: FollowingVolume[]) =>
+    planVolumeMoves({
+      volumes,
+      failedInstanceId: failedId,
+      failedState: l.instance?.state,
+      replacementId: l.replacementId,
+      replacement: placement ?? { availabilityZone: '(unknown)', devices: [] },
+    });
+  for (const step of plan(found)) {
+    if (step.action === 'stay') {
+      const v = found.find((x) => x.volumeId === step.volumeId);
+      outcome.left.push({ volumeId: step.volumeId, reason: step.reason, attachedToFailed: v?.attachment?.instanceId === failedId });
+      continue;
+    }
+    if (step.action !== 'done') await carryOut(deps, step, failedId, l.replacementId, plan, outcome);
+    else outcome.moved.push({ volumeId: step.volumeId, device: step.device });
+  }
+  if (outcome.left.length > 0)
+    deps.log.warn('following volumes stayed with the failed instance', { instanceId: failedId, left: outcome.left });
+  return outcome;
+}
+
+async function carryOut(
+  deps: RecoveryDeps,
+  step: Extract<VolumeStep, { action: 'move' | 'attach' }>,
+  failedId: string,
+  replacementId: string,
+  plan: (volumes: FollowingVolume[]) => VolumeStep[],
+  outcome: VolumeOutcome,
+): Promise<void> {
+  const { ec2 } = deps;
+  const { volumeId, device } = step;
+  // Off the failed instance: detached (by this delivery or another), or attached to the replacement by another.
+  const wait = () => ec2.waitUntilDetached(volumeId, failedId, deps.recovery.runningWaitSeconds);
+  try {
+    if (step.action === 'move') {
+      await ec2.tagResources([volumeId], followsTag(replacementId, device));
+      await ec2.detachVolume(volumeId, failedId);
+    }
+    await wait();
+    await ec2.attachVolume(volumeId, replacementId, device);
+    outcome.moved.push({ volumeId, device });
+  } catch (error) {
+    if (!(error instanceof AwsCallError) || error.retryable) throw error;
+    // A duplicate delivery may be moving it too: look again before calling it refused.
+    const look = async () => {
+      const now = (await ec2.findFollowingVolumes([failedId, replacementId])).find((v) => v.volumeId === volumeId);
+      return { now, again: now ? plan([now]).find((s) => s.volumeId === volumeId) : undefined };
+    };
+    let { now, again } = await look();
+    // The other delivery detached it (this detach was refused): attach it, as that one will; one of the two wins.
+    if (again?.action === 'attach' && error.action !== 'AttachVolume') {
+      try {
+        await wait();
+        await ec2.attachVolume(volumeId, replacementId, device);
+      } catch (late) {
+        if (!(late instanceof AwsCallError) || late.retryable) throw late;
+      }
+      ({ now, again } = await look());
+    }
+    if (again?.action === 'done') {
+      outcome.moved.push({ volumeId, device });
+      return;
+    }
+    // Detached by this move and refused by the replacement: back where it was.
+    let back = false;
+    if (now?.state === 'available' && error.action === 'AttachVolume') {
+      try {
+        await ec2.attachVolume(volumeId, failedId, device);
+        back = true;
+      } catch (rollback) {
+        if (!(rollback instanceof AwsCallError) || rollback.retryable) throw rollback;
+      }
+    }
+    const where = back || now?.attachment?.instanceId === failedId ? `attached to ${failedId}` : `available, for ${failedId}`;
+    outcome.left.push({
+      volumeId,
+      reason: `${error.action} refused (${error.code}: ${error.message}): the volume stays ${where}`,
+      attachedToFailed: where.startsWith('attached'),
+    });
   }
 }

@@ -252,7 +252,11 @@ function rules(ctx: Context): Record<string, ResourceRule & { cfnCondition?: str
           // Recovery's records on an opted-in instance: its replacement, its reboot, when maintenance was first seen.
           [present(`aws:ResourceTag/${TAG.recover}`), tagKeysWithin([TAG.replacedBy, TAG.rebootedAt, TAG.maintenanceSince])],
         ],
-        volume: [[createAction('RunInstances')]],
+        volume: [
+          [createAction('RunInstances')],
+          // A following volume, tagged with where it goes just before it moves (issue 14).
+          [equalsExactly('StringEquals', `aws:ResourceTag/${TAG.exclude}`, ['follow']), tagKeysWithin([TAG.follows])],
+        ],
         'launch-template': [[createAction('CreateLaunchTemplate'), requestManaged]],
         'elastic-ip': [[tagKeysWithin([TAG.lineage])]],
       },
@@ -288,6 +292,18 @@ function rules(ctx: Context): Record<string, ResourceRule & { cfnCondition?: str
         'network-interface': NONE,
       },
     },
+    // A following data volume moves between the lineage's instances: volumes tagged exclude=follow only (issue 14).
+    ...Object.fromEntries(
+      ['ec2:DetachVolume', 'ec2:AttachVolume'].map((action) => [
+        action,
+        {
+          types: {
+            volume: [[equalsExactly('StringEquals', `aws:ResourceTag/${TAG.exclude}`, ['follow'])]],
+            instance: [[present(`aws:ResourceTag/${TAG.lineage}`)]],
+          },
+        },
+      ]),
+    ),
     // An instance check failing is answered with a reboot first: opted-in instances only.
     'ec2:RebootInstances': { types: { instance: [[present(`aws:ResourceTag/${TAG.recover}`)]] } },
     // The one-time schedules of deferred recoveries: this stack's names in the default group only.

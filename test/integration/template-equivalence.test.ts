@@ -33,12 +33,13 @@ describe('serverless.yml written once', () => {
   // Issue 13: 1,746 lines, 700 of them copies of the same shapes. Each repeated shape is now
   // written once (serverless/*.cjs): a new function is a row, not another copy. 898 lines then;
   // issue 22's recheck (two params, the recover role's reboot and schedule statements, its
-  // environment) took it to 934: new behaviour, not copies.
-  it('is, with every file it includes, at most 950 lines', () => {
+  // environment) took it to 934; issue 14 (the volume, capture, spot, placement and fallback
+  // statements of the bake, schedule and recover roles, two params) to 965: new behaviour, not copies.
+  it('is, with every file it includes, at most 980 lines', () => {
     const { files } = loadServerlessYml();
     const lines = files.reduce((sum, f) => sum + readFileSync(f, 'utf8').split('\n').length - 1, 0);
     expect(files.length).toBeGreaterThan(1);
-    expect(lines).toBeLessThanOrEqual(950);
+    expect(lines).toBeLessThanOrEqual(980);
   });
 });
 

@@ -114,6 +114,7 @@ describe('each rule finds a planted defect', () => {
           'RecordRecoveryOnOptedInInstances',
           'MarkManagedImagesAndSnapshotsBad',
           'TagElasticIpsWithTheirLineage',
+          'TagFollowingVolumesWithTheirDestination',
         ]) {
           removeStmt(x, 'RecoverRole', sid);
         }

@@ -126,6 +126,12 @@ const SPEC: Spec = {
       'ec2:DescribeImages',
       'ec2:DescribeLaunchTemplateVersions',
       'ec2:DescribeAddresses',
+      // Issue 14: a fallback type's architecture; following volumes, and the zones of the lineage's subnets.
+      'ec2:DescribeInstanceTypes',
+      'ec2:DescribeVolumes',
+      'ec2:DescribeSubnets',
+      'ec2:DetachVolume',
+      'ec2:AttachVolume',
       'ec2:CreateTags',
       'ec2:RebootInstances',
       'scheduler:CreateSchedule',

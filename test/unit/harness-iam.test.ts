@@ -226,9 +226,17 @@ describe('the authorizations AWS makes for a request', () => {
       ['arn:aws:events:us-east-1:123456789012:event-bus/bus', { 'events:source': 's', 'events:detail-type': 'A' }],
       ['arn:aws:events:us-east-1:123456789012:event-bus/default', { 'events:source': 's', 'events:detail-type': 'B' }],
     ]);
-    await expect(authorizationsFor(ec2('AttachVolume', { VolumeId: 'vol-1', InstanceId: 'i-1' }), state({}), where)).rejects.toThrow(
+    await expect(authorizationsFor(ec2('ModifyVolume', { VolumeId: 'vol-1', Size: '20' }), state({}), where)).rejects.toThrow(
       /does not model/,
     );
+  });
+
+  it.each(['AttachVolume', 'DetachVolume'])('%s: the instance and the volume (a following volume moves, issue 14)', async (action) => {
+    const out = await authorizationsFor(ec2(action, { VolumeId: 'vol-1', InstanceId: 'i-1', Device: '/dev/sdf' }), state({}), where);
+    expect(out.map((a) => [a.action, a.resource])).toEqual([
+      [`ec2:${action}`, 'arn:aws:ec2:us-east-1:123456789012:instance/i-1'],
+      [`ec2:${action}`, 'arn:aws:ec2:us-east-1:123456789012:volume/vol-1'],
+    ]);
   });
 });
 

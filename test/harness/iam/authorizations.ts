@@ -347,6 +347,16 @@ function fillArn(format: string, where: Partitioned, id: string): string {
 
 type Model = (b: Builder) => Promise<void>;
 
+/** AttachVolume, DetachVolume: the instance named, and the volume. */
+const volumeAndInstance: Model = async (b) => {
+  const involved: Involved[] = [];
+  const instanceId = b.param('InstanceId');
+  if (instanceId) involved.push(await b.existing('instance', instanceId));
+  const volumeId = b.param('VolumeId');
+  if (volumeId) involved.push(await b.existing('volume', volumeId));
+  await b.add(b.call.action, involved);
+};
+
 const byIds =
   (type: string, param: string, list = false): Model =>
   async (b) => {
@@ -433,6 +443,11 @@ const MODELS: Record<string, Model> = {
     for (const sg of b.list('GroupId')) involved.push(await b.existing('security-group', sg));
     await b.add('ModifyInstanceAttribute', involved);
   },
+  // Both act on the instance and the volume (Service Authorization Reference, "Actions defined by Amazon
+  // EC2": AttachVolume, DetachVolume). A DetachVolume without InstanceId is modelled on the volume alone
+  // (recovery always names the instance).
+  'ec2:AttachVolume': volumeAndInstance,
+  'ec2:DetachVolume': volumeAndInstance,
   'ec2:CreateLaunchTemplate': async (b) => {
     const template = await b.created('launch-template', { requestTags: b.tagSpecifications().get('launch-template') ?? [] });
     await b.add('CreateLaunchTemplate', [template]);

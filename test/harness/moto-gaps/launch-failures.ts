@@ -8,7 +8,8 @@
  * https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateImage.html).
  * TEST-ONLY.
  */
-import { DescribeVolumesCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
+import { DescribeSubnetsCommand, DescribeVolumesCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
+import { ec2ErrorResponse } from '../proxy/answers.js';
 import type { IamLink, Interceptor, ProxiedRequest } from '../proxy/chain.js';
 import { bufferBody, isEc2Action } from '../proxy/request.js';
 import type { StateReasons } from './state-reasons.js';
@@ -96,5 +97,63 @@ export class ImageKeys {
       if (keys.length > 0) this.byImage.set(imageId, keys);
     }
     return { ...response, body };
+  };
+}
+
+/** Where a staged capacity shortage applies: a subnet, an instance type, or both (an absent one matches any). */
+export interface NoCapacity {
+  subnetId?: string;
+  instanceType?: string;
+  /** InsufficientInstanceCapacity (default), or Unsupported: the type is not offered in the zone. */
+  code?: 'InsufficientInstanceCapacity' | 'Unsupported';
+}
+
+/**
+ * Moto gap: moto always has capacity and offers every type in every zone. EC2 refuses a launch
+ * it has no room for with InsufficientInstanceCapacity, a server error (HTTP 500: "Server error
+ * codes" in "Error codes for the Amazon EC2 API",
+ * https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html), and a type the
+ * zone does not offer with Unsupported, "Your requested instance type (...) is not supported in
+ * your requested Availability Zone (...)" (EC2 User Guide, "Troubleshoot Amazon EC2 instance
+ * launch issues", https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/troubleshooting-launch.html).
+ * Placed after the client-token link: a repeated token answers its first launch, whatever the
+ * capacity now. TEST-ONLY.
+ */
+export class CapacityShortage {
+  private rules: NoCapacity[] = [];
+  /** RunInstances refused for capacity, as `subnet|type`, oldest first. */
+  readonly refused: string[] = [];
+
+  configure(rules: NoCapacity[] | undefined): void {
+    this.rules = rules ?? [];
+    this.refused.length = 0;
+  }
+
+  readonly interceptor: Interceptor = async (request, next, context) => {
+    if (this.rules.length === 0 || !isEc2Action(request, 'RunInstances') || request.form?.get('DryRun') === 'true') return next(request);
+    const type = request.form?.get('InstanceType') ?? 'm1.small';
+    let subnet = request.form?.get('SubnetId') ?? request.form?.get('NetworkInterface.1.SubnetId') ?? undefined;
+    const rule = this.rules.find(
+      (r) => (r.subnetId === undefined || r.subnetId === subnet) && (r.instanceType === undefined || r.instanceType === type),
+    );
+    if (!rule) return next(request);
+    let zone = 'the zone';
+    if (subnet) {
+      const { Subnets = [] } = await context.ec2For(request).send(new DescribeSubnetsCommand({ SubnetIds: [subnet] }));
+      zone = Subnets[0]?.AvailabilityZone ?? zone;
+    } else subnet = 'default';
+    this.refused.push(`${subnet}|${type}`);
+    return rule.code === 'Unsupported'
+      ? ec2ErrorResponse(
+          400,
+          'Unsupported',
+          `Your requested instance type (${type}) is not supported in your requested Availability Zone (${zone}). ` +
+            'Please retry your request by not specifying an Availability Zone or choosing another.',
+        )
+      : ec2ErrorResponse(
+          500,
+          'InsufficientInstanceCapacity',
+          `We currently do not have sufficient ${type} capacity in the Availability Zone you requested (${zone}).`,
+        );
   };
 }

@@ -29,7 +29,8 @@ import { ImageBuilds, type ImagePendingOptions } from '../moto-gaps/image-builds
 import { ImageReferences } from '../moto-gaps/image-references.js';
 import { InstanceStatuses } from '../moto-gaps/instance-status.js';
 import { enableImageDeprecation, simulatedImageTimes, type ImageTimes } from '../moto-gaps/image-times.js';
-import { ImageKeys, LaunchFailures } from '../moto-gaps/launch-failures.js';
+import { CapacityShortage, ImageKeys, LaunchFailures } from '../moto-gaps/launch-failures.js';
+import { volumeAttachments } from '../moto-gaps/volume-attachments.js';
 import { launchReferences } from '../moto-gaps/launch-references.js';
 import { scheduleExpressions } from '../moto-gaps/schedules.js';
 import { copyImageTags } from '../moto-gaps/copy-image-tags.js';
@@ -166,6 +167,7 @@ export interface FidelityChain {
   launches: Launches;
   imageKeys: ImageKeys;
   launchFailures: LaunchFailures;
+  capacity: CapacityShortage;
   builds: ImageBuilds;
   amiNames: AmiNameIndex;
   imageReferences: ImageReferences;
@@ -181,6 +183,7 @@ export function createChain(upstreamOrigin: string, options: FidelityProxyOption
   const launches: Launches = new Map();
   const imageKeys = new ImageKeys();
   const launchFailures = new LaunchFailures(stateReasons, imageKeys, options.iam);
+  const capacity = new CapacityShortage();
   const faultLog = new FaultLog();
   const crash = new Crash(faultLog);
   const faults = new RandomFaults(options.faults, faultLog);
@@ -206,6 +209,8 @@ export function createChain(upstreamOrigin: string, options: FidelityProxyOption
     launchReferences,
     copyImageTags,
     idempotentByClientToken(launches, new Mutex()),
+    capacity.interceptor,
+    volumeAttachments(new Mutex()),
     launchFailures.interceptor,
     // The keys matter only where a launch's use of them is evaluated (IAM on).
     ...(options.iam?.kmsOnBehalf ? [imageKeys.interceptor] : []),
@@ -234,6 +239,7 @@ export function createChain(upstreamOrigin: string, options: FidelityProxyOption
     launches,
     imageKeys,
     launchFailures,
+    capacity,
     builds,
     amiNames,
     imageReferences,

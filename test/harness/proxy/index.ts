@@ -13,6 +13,7 @@ import type { CrashOptions, CrashState, FaultKind, FaultOptions, ThrottleOptions
 import type { ReferenceAccess } from '../moto-gaps/image-references.js';
 import type { ImagePendingOptions } from '../moto-gaps/image-builds.js';
 import type { StagedInstanceStatus } from '../moto-gaps/instance-status.js';
+import type { NoCapacity } from '../moto-gaps/launch-failures.js';
 import { createChain, runChain, type FidelityProxyOptions, type IamDenial } from './chain.js';
 import type { RecordedEvent } from './put-events.js';
 import { listen, Upstream } from './server.js';
@@ -93,6 +94,14 @@ export interface FidelityProxy {
    */
   setLaunchFailure(code: string | undefined): void;
   /**
+   * RunInstances into these subnets or of these types is refused for capacity from now on
+   * (InsufficientInstanceCapacity, or Unsupported), as EC2 does when a zone has no room (moto always
+   * has room); undefined: none is. Forgotten on resetState(). See moto-gaps/launch-failures.ts.
+   */
+  setNoCapacity(rules: NoCapacity[] | undefined): void;
+  /** The launches refused for capacity since setNoCapacity, as `subnet|type`. */
+  capacityRefusals(): string[];
+  /**
    * Turns EC2 request throttling on (with these buckets, starting full) or off
    * (undefined). Off unless FidelityProxyOptions.throttle or this turns it on.
    * `{ buckets: ec2Buckets(factor) }` is every bucket AWS documents, scaled;
@@ -149,7 +158,7 @@ export async function startFidelityProxy(upstream: string, options: FidelityProx
   const moto = new Upstream(upstreamUrl);
   const chain = createChain(upstreamUrl.origin, options);
   const server = await listen(moto, runChain(chain.links, moto.forward, chain.context));
-  const { apiModel, builds, crash, faultLog, faults, imageTimes, launchFailures, throttle } = chain;
+  const { apiModel, builds, capacity, crash, faultLog, faults, imageTimes, launchFailures, throttle } = chain;
 
   return {
     endpoint: server.endpoint,
@@ -174,6 +183,8 @@ export async function startFidelityProxy(upstream: string, options: FidelityProx
     setInstanceStatus: (instanceId, checks) => chain.instanceStatuses.set(instanceId, checks),
     clearInstanceStatus: (instanceId) => chain.instanceStatuses.clear(instanceId),
     setLaunchFailure: (code) => launchFailures.configure(code),
+    setNoCapacity: (rules) => capacity.configure(rules),
+    capacityRefusals: () => [...capacity.refused],
     setThrottle: (config) => throttle.configure(config),
     throttleCounts: () => throttle.counts(),
     setFaults: (config) => faults.configure(config),
@@ -194,6 +205,7 @@ export async function startFidelityProxy(upstream: string, options: FidelityProx
       chain.stateReasons.clear();
       chain.instanceStatuses.clear();
       launchFailures.configure(undefined);
+      capacity.configure(undefined);
       chain.imageKeys.clear();
       imageTimes.created.clear();
       imageTimes.deprecated.clear();

@@ -49,6 +49,19 @@ export interface FakeInstance {
   statusChecks?: { system: string; instance: string } | undefined;
   /** RebootInstances calls that reached it. */
   reboots?: number;
+  /** Its Availability Zone (default: its subnet's in `subnets`, else us-east-1a); its devices are `devices` (default the root, /dev/xvda). */
+  zone?: string | undefined;
+}
+
+/** A data volume (the recovery slice's, for following volumes): attached to at most one instance. */
+export interface FakeVolume {
+  volumeId: string;
+  zone: string;
+  state: 'available' | 'in-use';
+  attachment?: { instanceId: string; device: string; state: 'attached' | 'detaching' | 'attaching' } | undefined;
+  tags: Record<string, string>;
+  /** AttachVolume calls that put it on an instance. */
+  attaches: number;
 }
 
 export interface FakeAddress {
@@ -164,6 +177,31 @@ export class FakeEc2Account {
   /** DescribeImageReferences call number (1-based) -> its refusal. */
   readonly referencesCallFailures = new Map<number, AwsCallError>();
   runFailure: AwsCallError | undefined;
+  /**
+   * Where EC2 has no capacity: `subnet|type`, with `*` for any subnet or type. A launch there
+   * fails with the code given (InsufficientInstanceCapacity, or Unsupported with AWS's message).
+   */
+  readonly noCapacity = new Map<string, 'InsufficientInstanceCapacity' | 'Unsupported'>();
+  /** Data volumes by id (following volumes and others). */
+  readonly dataVolumes = new Map<string, FakeVolume>();
+  /** Subnets' Availability Zones; a subnet absent here does not exist for DescribeSubnets. */
+  readonly subnets = new Map<string, string>([
+    ['subnet-0aaaaaaaaaaaaaaaa', 'us-east-1a'],
+    ['subnet-0bbbbbbbbbbbbbbbb', 'us-east-1b'],
+    ['subnet-0cccccccccccccccc', 'us-east-1c'],
+    ['subnet-0aaaaaaaaaaaaaaa2', 'us-east-1a'],
+  ]);
+  /** DetachVolume leaves the volume `detaching` (the next describe shows it available) instead of available at once. */
+  slowDetach = false;
+  /** DescribeInstanceTypes' ProcessorInfo.SupportedArchitectures, by type; a type absent here is unknown to EC2. */
+  readonly instanceTypes = new Map<string, string[]>([
+    ['t3.micro', ['x86_64']],
+    ['t3.small', ['x86_64']],
+    ['m5.large', ['x86_64']],
+    ['c5.large', ['x86_64']],
+    ['t4g.micro', ['arm64']],
+    ['m6g.large', ['arm64']],
+  ]);
   readonly recoveryFailures = new Map<string, AwsCallError>();
 
   private nextId = 1;

@@ -23,12 +23,17 @@ export const ec2Tagging = (a: FakeEc2Account): Ec2Tagging => ({
     for (const id of resourceIds) {
       const failure = a.tagFailures.get(id);
       if (failure) throw failure;
-      const known = a.instances.has(id) || a.images.has(id) || a.snapshotTags.has(id) || a.addresses.has(id);
+      const known = a.instances.has(id) || a.images.has(id) || a.snapshotTags.has(id) || a.addresses.has(id) || a.dataVolumes.has(id);
       if (!known && id.startsWith('i-')) throw notFound(id, 'CreateTags');
       if (!known) throw new AwsCallError('InvalidID', 'CreateTags', `The ID '${id}' is not valid`, false, 400);
     }
     for (const id of resourceIds) {
-      const target = a.instances.get(id)?.tags ?? a.images.get(id)?.tags ?? a.snapshotTags.get(id) ?? a.addresses.get(id)!.tags;
+      const target =
+        a.instances.get(id)?.tags ??
+        a.images.get(id)?.tags ??
+        a.snapshotTags.get(id) ??
+        a.dataVolumes.get(id)?.tags ??
+        a.addresses.get(id)!.tags;
       Object.assign(target, tags);
     }
   },

@@ -18,13 +18,15 @@ import {
   DeleteSnapshotCommand,
   DeregisterImageCommand,
   DescribeAddressesCommand,
+  DescribeInstanceTypesCommand,
+  DescribeSubnetsCommand,
+  DescribeVolumesCommand,
   DescribeImageReferencesCommand,
   DescribeImagesCommand,
   DescribeInstanceAttributeCommand,
   DescribeInstancesCommand,
   DescribeLaunchTemplateVersionsCommand,
   DescribeSnapshotsCommand,
-  DescribeVolumesCommand,
   EC2Client,
   EnableImageDeprecationCommand,
   RunInstancesCommand,
@@ -364,6 +366,9 @@ export function answerFromWorld(recorder: Recorder) {
     }),
   );
   ec2.on(DescribeAddressesCommand).callsFake(fake(() => ({ Addresses: [] })));
+  // Recovery's issue-14 reads: no following volumes, no fallback subnets or types known.
+  ec2.on(DescribeSubnetsCommand).callsFake(fake(() => ({ Subnets: [] })));
+  ec2.on(DescribeInstanceTypesCommand).callsFake(fake(() => ({ InstanceTypes: [] })));
   ec2.on(CreateImageCommand).callsFake(
     fake((input: CreateImageCommandInput) => {
       if (w().images.some((i) => i.name === input.Name)) throw awsError('InvalidAMIName.Duplicate');

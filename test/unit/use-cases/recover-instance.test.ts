@@ -240,6 +240,13 @@ const FAULTABLE = [
   'listLineageInstances',
   'readLaunchConfig',
   'runInstance',
+  'instanceTypeArchitectures',
+  'findFollowingVolumes',
+  'subnetZones',
+  'placementOf',
+  'detachVolume',
+  'waitUntilDetached',
+  'attachVolume',
   'findLineageAddresses',
   'waitUntilRunning',
   'associateAddress',
@@ -733,7 +740,7 @@ describe('recoverInstances: dry run', () => {
 
     // Assess
     expect(report.outcomes).toEqual([{ instanceId: FAILED, action: 'planned', imageId: a.newest.imageId, reason: 'state signal' }]);
-    expect(w.account.recoveryCalls).toEqual([...READS, 'FindLineageAddresses']);
+    expect(w.account.recoveryCalls).toEqual([...READS, 'FindFollowingVolumes', 'FindLineageAddresses']);
     expect(w.account.runCalls).toEqual([]);
     expect(w.account.tagCalls).toEqual([]);
     expect(a.address!.instanceId).toBe(FAILED);
@@ -1076,10 +1083,12 @@ describe('recoverInstances: errors', () => {
     // Act
     const report = await recoverInstances(stateChange(FAILED, 'stopped'), w.deps);
 
-    // Assess
-    expect(report.outcomes).toEqual([
-      { instanceId: FAILED, action: 'failed', errorCode: 'InsufficientInstanceCapacity', reason: refusal.message },
-    ]);
+    // Assess: the one launch there was is named, and that no fallback was there to try
+    const message =
+      'RunInstances: InsufficientInstanceCapacity: no launch of the replacement succeeded: ' +
+      't3.small in subnet-0aaaaaaaaaaaaaaaa: InsufficientInstanceCapacity ' +
+      '(the instance names no fallbacks: ami-lifecycle:subnets, ami-lifecycle:fallback-types)';
+    expect(report.outcomes).toEqual([{ instanceId: FAILED, action: 'failed', errorCode: 'InsufficientInstanceCapacity', reason: message }]);
     expect(w.bus.published.map((e) => e.detailType)).toEqual(['RecoveryFailed']);
     expect(RecoveryFailed.parse(w.bus.ofType('RecoveryFailed')[0])).toEqual({
       managedBy: STACK,
@@ -1087,7 +1096,7 @@ describe('recoverInstances: errors', () => {
       trigger: 'state',
       action: 'RunInstances',
       errorCode: 'InsufficientInstanceCapacity',
-      message: refusal.message,
+      message,
     });
     expect(replacementsOf(w, FAILED)).toEqual([]);
     expect(a.address!.instanceId).toBe(FAILED);
@@ -1187,10 +1196,11 @@ describe('recoverInstances: crash consistency', () => {
     ['a terminated instance', 'terminated', 'after', 9, false],
     ['a vanished instance', 'vanished', 'before', 10, false],
     ['a vanished instance', 'vanished', 'after', 10, false],
-    ['a stopped instance', 'stopped', 'before', 10, false],
-    ['a stopped instance', 'stopped', 'after', 10, false],
-    ['a stopped instance, terminated once replaced', 'stopped', 'before', 11, true],
-    ['a stopped instance, terminated once replaced', 'stopped', 'after', 11, true],
+    // A stopped instance's following volumes are read alongside the other reads (none here).
+    ['a stopped instance', 'stopped', 'before', 11, false],
+    ['a stopped instance', 'stopped', 'after', 11, false],
+    ['a stopped instance, terminated once replaced', 'stopped', 'before', 12, true],
+    ['a stopped instance, terminated once replaced', 'stopped', 'after', 12, true],
   ] as const)(
     'converges for %s on one replacement with the Elastic IP when any one call fails %s doing its work and the event comes again',
     async (_label, state, when, expectedCalls, terminateReplaced) => {
@@ -1595,4 +1605,435 @@ describe('recoverInstances: waiting out a reboot', () => {
     expect(a.instance!.reboots).toBeUndefined();
     expect(w.bus.ofType('RecoverySkipped')).toHaveLength(2);
   });
+});
+
+describe('recoverInstances: capacity fallbacks', () => {
+  const SUBNET_A = 'subnet-0aaaaaaaaaaaaaaaa'; // the captured one
+  const SUBNET_B = 'subnet-0bbbbbbbbbbbbbbbb';
+  const SUBNET_C = 'subnet-0cccccccccccccccc';
+  const FALLBACKS = { [TAG.subnets]: `${SUBNET_B},${SUBNET_C}`, [TAG.fallbackTypes]: 'm5.large,c5.large' };
+  /** Where each RunInstances call went, in order. */
+  const where = (w: World) => w.account.runCalls.map((c) => `${c.config.subnetId}|${c.config.instanceType}`);
+
+  it('tries the other subnets with the captured type, then the fallback types subnet by subnet, and launches where there is room', async () => {
+    // Prepare: no t3.small anywhere, no m5.large in A
+    const w = world();
+    arrange(w, { state: 'stopped', extraTags: FALLBACKS });
+    w.account.noCapacity.set('*|t3.small', 'InsufficientInstanceCapacity');
+    w.account.noCapacity.set(`${SUBNET_A}|m5.large`, 'Unsupported');
+
+    // Act
+    const report = await recoverInstances(stateChange(FAILED, 'stopped'), w.deps);
+
+    // Assess
+    expect(where(w)).toEqual([
+      `${SUBNET_A}|t3.small`,
+      `${SUBNET_B}|t3.small`,
+      `${SUBNET_C}|t3.small`,
+      `${SUBNET_A}|m5.large`,
+      `${SUBNET_B}|m5.large`,
+    ]);
+    const tokens = w.account.runCalls.map((c) => c.clientToken);
+    expect(tokens[0]).toBe(replacementToken('web', FAILED));
+    expect(new Set(tokens).size).toBe(5);
+    const [replacement] = replacementsOf(w, FAILED);
+    expect(replacementsOf(w, FAILED)).toHaveLength(1);
+    expect(replacement!.launch).toMatchObject({ subnetId: SUBNET_B, instanceType: 'm5.large' });
+    expect(report.outcomes).toEqual([expect.objectContaining({ action: 'relaunched', replacementId: replacement!.instanceId })]);
+    expect(w.bus.ofType('InstanceRelaunched')[0]).toMatchObject({
+      launchAttempts: [
+        `t3.small in ${SUBNET_A}: InsufficientInstanceCapacity`,
+        `t3.small in ${SUBNET_B}: InsufficientInstanceCapacity`,
+        `t3.small in ${SUBNET_C}: InsufficientInstanceCapacity`,
+        `m5.large in ${SUBNET_A}: Unsupported`,
+        `m5.large in ${SUBNET_B}: launched`,
+      ],
+    });
+    // The lineage is listed again before each fallback (a duplicate may have launched one), the types read once.
+    expect(w.account.recoveryCalls.filter((c) => c === 'DescribeInstanceTypes')).toHaveLength(1);
+  });
+
+  it('makes no call more than before when the first launch succeeds', async () => {
+    // Prepare
+    const w = world();
+    arrange(w, { state: 'terminated', extraTags: FALLBACKS });
+
+    // Act
+    await recoverInstances(stateChange(FAILED, 'terminated'), w.deps);
+
+    // Assess
+    expect(w.account.recoveryCalls.slice(0, 5)).toEqual([...READS, 'RunInstances']);
+    expect(w.account.recoveryCalls).not.toContain('DescribeInstanceTypes');
+    expect(w.bus.ofType('InstanceRelaunched')[0]).not.toHaveProperty('launchAttempts');
+  });
+
+  it('ends in RecoveryFailed naming every attempt when none has room, and leaves the failed instance and its Elastic IP as they were', async () => {
+    // Prepare
+    const w = world();
+    const a = arrange(w, { state: 'stopped', extraTags: FALLBACKS });
+    for (const s of [SUBNET_A, SUBNET_B, SUBNET_C]) w.account.noCapacity.set(`${s}|*`, 'InsufficientInstanceCapacity');
+
+    // Act
+    const report = await recoverInstances(stateChange(FAILED, 'stopped'), w.deps);
+
+    // Assess
+    expect(w.account.runCalls).toHaveLength(9);
+    expect(replacementsOf(w, FAILED)).toEqual([]);
+    expect(report.outcomes).toEqual([expect.objectContaining({ action: 'failed', errorCode: 'InsufficientInstanceCapacity' })]);
+    const [failed] = w.bus.ofType('RecoveryFailed');
+    for (const type of ['t3.small', 'm5.large', 'c5.large']) {
+      for (const s of [SUBNET_A, SUBNET_B, SUBNET_C]) expect(failed!.message).toContain(`${type} in ${s}: InsufficientInstanceCapacity`);
+    }
+    expect(a.address!.instanceId).toBe(FAILED);
+    expect(a.instance!.tags[TAG.replacedBy]).toBeUndefined();
+  });
+
+  it('never launches a fallback type of another architecture, nor one EC2 does not know, and names both in the failure', async () => {
+    // Prepare: t3.small (x86_64) has no room; t4g.micro is arm64; x9.huge is unknown
+    const w = world();
+    arrange(w, { state: 'stopped', extraTags: { [TAG.fallbackTypes]: 't4g.micro,x9.huge', [TAG.subnets]: 'subnet-nothex,' } });
+    w.account.noCapacity.set('*|t3.small', 'InsufficientInstanceCapacity');
+
+    // Act
+    await recoverInstances(stateChange(FAILED, 'stopped'), w.deps);
+
+    // Assess
+    expect(where(w)).toEqual([`${SUBNET_A}|t3.small`]);
+    const [failed] = w.bus.ofType('RecoveryFailed');
+    expect(failed!.message).toContain('t4g.micro runs arm64, t3.small runs x86_64: the image cannot boot on it');
+    expect(failed!.message).toContain('EC2 does not know instance type x9.huge');
+    expect(failed!.message).toContain(`${TAG.subnets}: subnet-nothex is not a subnet id`);
+  });
+
+  it('a second delivery finds the replacement a fallback launched, even once the first choice has room again', async () => {
+    // Prepare: the first delivery launches in B
+    const w = world();
+    arrange(w, { state: 'stopped', extraTags: FALLBACKS });
+    w.account.noCapacity.set(`${SUBNET_A}|t3.small`, 'InsufficientInstanceCapacity');
+    const first = await recoverInstances(stateChange(FAILED, 'stopped'), w.deps);
+    w.account.noCapacity.clear();
+
+    // Act: two more copies of the event
+    const second = await recoverInstances(stateChange(FAILED, 'stopped'), w.deps);
+    const third = await recoverInstances(stateChange(FAILED, 'stopped'), w.deps);
+
+    // Assess
+    const replacements = replacementsOf(w, FAILED);
+    expect(replacements).toHaveLength(1);
+    expect(replacements[0]!.launch).toMatchObject({ subnetId: SUBNET_B });
+    for (const r of [first, second, third]) {
+      expect(r.outcomes).toEqual([expect.objectContaining({ action: 'relaunched', replacementId: replacements[0]!.instanceId })]);
+    }
+    expect(w.account.runCalls).toHaveLength(2);
+  });
+
+  it('a fallback finds the replacement a duplicate delivery launched meanwhile, and launches none of its own', async () => {
+    // Prepare: the first choice has no room; another delivery launches in B while this one met A's refusal
+    const w = world();
+    arrange(w, { state: 'stopped', extraTags: FALLBACKS });
+    w.account.noCapacity.set(`${SUBNET_A}|t3.small`, 'InsufficientInstanceCapacity');
+    const run = w.deps.ec2.runInstance;
+    let raced = false;
+    w.deps.ec2.runInstance = async (spec) => {
+      if (!raced) {
+        raced = true;
+        await recoverInstances(stateChange(FAILED, 'stopped'), { ...w.deps, ec2: { ...w.deps.ec2, runInstance: run } });
+      }
+      return run(spec);
+    };
+
+    // Act
+    const report = await recoverInstances(stateChange(FAILED, 'stopped'), w.deps);
+
+    // Assess
+    const replacements = replacementsOf(w, FAILED);
+    expect(replacements).toHaveLength(1);
+    expect(report.outcomes).toEqual([
+      expect.objectContaining({ action: 'relaunched', replacementId: replacements[0]!.instanceId, resumed: true }),
+    ]);
+  });
+
+  it('relaunches, trying the fallbacks, a replacement EC2 ended at once for capacity (Server.InsufficientInstanceCapacity)', async () => {
+    // Prepare: the replacement ended seconds after its launch; without fallbacks this is RecoveryFailed (LAUNCH_REFUSALS)
+    const w = world();
+    arrange(w, {
+      extraTags: { [TAG.replaces]: instanceIdOf(5), [TAG.generation]: '1', ...FALLBACKS },
+      launchedFrom: 'newest',
+      launchTime: new Date(NOW.getTime() - 20_000),
+      reasonCode: 'Server.InsufficientInstanceCapacity',
+    });
+    w.account.noCapacity.set(`${SUBNET_A}|t3.small`, 'InsufficientInstanceCapacity');
+
+    // Act
+    const report = await recoverInstances(stateChange(FAILED, 'terminated'), w.deps);
+
+    // Assess
+    expect(report.outcomes).toEqual([expect.objectContaining({ action: 'relaunched' })]);
+    expect(where(w)).toEqual([`${SUBNET_A}|t3.small`, `${SUBNET_B}|t3.small`]);
+  });
+
+  it('still ends in RecoveryFailed for that capacity end when the instance names no fallbacks', async () => {
+    // Prepare
+    const w = world();
+    arrange(w, {
+      extraTags: { [TAG.replaces]: instanceIdOf(5), [TAG.generation]: '1' },
+      launchedFrom: 'newest',
+      launchTime: new Date(NOW.getTime() - 20_000),
+      reasonCode: 'Server.InsufficientInstanceCapacity',
+    });
+
+    // Act
+    const report = await recoverInstances(stateChange(FAILED, 'terminated'), w.deps);
+
+    // Assess
+    expect(report.outcomes).toEqual([expect.objectContaining({ action: 'failed', errorCode: 'Server.InsufficientInstanceCapacity' })]);
+    expect(w.account.runCalls).toEqual([]);
+  });
+
+  it.each(['before', 'after'] as const)(
+    'converges on one replacement in the fallback subnet when any one call fails %s doing its work and the event comes again',
+    async (when) => {
+      const opts: ArrangeOptions = { state: 'stopped', extraTags: FALLBACKS };
+      const clean = world();
+      arrange(clean, opts);
+      clean.account.noCapacity.set(`${SUBNET_A}|t3.small`, 'InsufficientInstanceCapacity');
+      const counting = faulty(clean, 0, when);
+      await recoverInstances(stateChange(FAILED, 'stopped'), counting.deps);
+      const calls = counting.count();
+      expect(calls).toBeGreaterThan(8);
+
+      for (let k = 1; k <= calls; k++) {
+        // Prepare
+        const w = world();
+        const a = arrange(w, opts);
+        w.account.noCapacity.set(`${SUBNET_A}|t3.small`, 'InsufficientInstanceCapacity');
+        const event = stateChange(FAILED, 'stopped');
+
+        // Act: the k-th call fails; then the event comes again, twice (a duplicate too). The refused
+        // RunInstances in A (call 6, after the four reads and the following volumes' read) does no
+        // work to lose: failing "after" it changes nothing, and the run completes.
+        const crashed = await recoverInstances(event, faulty(w, k, when).deps).then(
+          () => 'completed',
+          (error: AwsCallError) => (error.retryable ? 'crashed' : String(error)),
+        );
+        expect(crashed, `k=${k}`).toBe(when === 'after' && k === READS.length + 2 ? 'completed' : 'crashed');
+        await recoverInstances(event, w.deps);
+        const last = await recoverInstances(event, w.deps);
+
+        // Assess
+        const replacements = replacementsOf(w, FAILED);
+        expect(replacements, `k=${k}`).toHaveLength(1);
+        expect(replacements[0]!.launch, `k=${k}`).toMatchObject({ subnetId: SUBNET_B });
+        expect(last.outcomes, `k=${k}`).toEqual([
+          expect.objectContaining({ action: 'relaunched', replacementId: replacements[0]!.instanceId }),
+        ]);
+        expect(a.address!.instanceId, `k=${k}`).toBe(replacements[0]!.instanceId);
+      }
+    },
+  );
+});
+
+describe('recoverInstances: a data volume that follows', () => {
+  const SUBNET_A = 'subnet-0aaaaaaaaaaaaaaaa'; // the captured one, us-east-1a
+  const SUBNET_B = 'subnet-0bbbbbbbbbbbbbbbb'; // us-east-1b
+  const SUBNET_A2 = 'subnet-0aaaaaaaaaaaaaaa2'; // us-east-1a too
+  const VOL = 'vol-0f0110w0000000001';
+
+  /** A following volume at /dev/sdf of the failed instance, in us-east-1a. */
+  function followingVolume(w: World, zone = 'us-east-1a', follow = 'follow') {
+    const v = { volumeId: VOL, zone, state: 'in-use' as const, tags: { [TAG.exclude]: follow }, attaches: 0 };
+    w.account.dataVolumes.set(VOL, { ...v, attachment: { instanceId: FAILED, device: '/dev/sdf', state: 'attached' } });
+    return w.account.dataVolumes.get(VOL)!;
+  }
+
+  it('moves it from the stopped failed instance to the replacement at the same device, and says so in InstanceRelaunched', async () => {
+    // Prepare
+    const w = world();
+    arrange(w, { state: 'stopped' });
+    const volume = followingVolume(w);
+
+    // Act
+    const report = await recoverInstances(stateChange(FAILED, 'stopped'), w.deps);
+
+    // Assess
+    const [replacement] = replacementsOf(w, FAILED);
+    expect(report.outcomes).toEqual([expect.objectContaining({ action: 'relaunched', replacementId: replacement!.instanceId })]);
+    expect(volume).toMatchObject({ state: 'in-use', attachment: { instanceId: replacement!.instanceId, device: '/dev/sdf' }, attaches: 1 });
+    expect(volume.tags[TAG.follows]).toBe(`${replacement!.instanceId} /dev/sdf`);
+    expect(InstanceRelaunched.parse(w.bus.ofType('InstanceRelaunched')[0])).toMatchObject({
+      volumes: [{ volumeId: VOL, device: '/dev/sdf' }],
+      failedInstance: 'kept',
+    });
+    // Detached only once the replacement ran; attached after the detach finished.
+    const calls = w.account.recoveryCalls;
+    expect(calls.indexOf('WaitUntilRunning')).toBeLessThan(calls.indexOf('DetachVolume'));
+    expect(calls.indexOf('WaitUntilDetached')).toBeLessThan(calls.indexOf('AttachVolume'));
+  });
+
+  it('leaves alone a volume tagged exclude=true: only follow moves', async () => {
+    // Prepare
+    const w = world();
+    arrange(w, { state: 'stopped' });
+    const volume = followingVolume(w, 'us-east-1a', 'true');
+
+    // Act
+    await recoverInstances(stateChange(FAILED, 'stopped'), w.deps);
+
+    // Assess
+    expect(volume.attachment).toMatchObject({ instanceId: FAILED });
+    expect(w.bus.ofType('InstanceRelaunched')[0]).not.toHaveProperty('volumes');
+  });
+
+  it('pins the zone: only subnets in the volume zone are tried, and the volume follows into one of them', async () => {
+    // Prepare: no room in A; B is in another zone; A2 is in the volume's zone
+    const w = world();
+    arrange(w, { state: 'stopped', extraTags: { [TAG.subnets]: `${SUBNET_B},${SUBNET_A2}` } });
+    const volume = followingVolume(w);
+    w.account.noCapacity.set(`${SUBNET_A}|*`, 'InsufficientInstanceCapacity');
+
+    // Act
+    await recoverInstances(stateChange(FAILED, 'stopped'), w.deps);
+
+    // Assess
+    expect(w.account.runCalls.map((c) => c.config.subnetId)).toEqual([SUBNET_A, SUBNET_A2]);
+    const [replacement] = replacementsOf(w, FAILED);
+    expect(volume.attachment).toMatchObject({ instanceId: replacement!.instanceId, device: '/dev/sdf' });
+  });
+
+  it('ends in RecoveryFailed, saying the volume pins the zone, when no subnet there has room; the volume stays attached', async () => {
+    // Prepare
+    const w = world();
+    arrange(w, { state: 'stopped', extraTags: { [TAG.subnets]: SUBNET_B } });
+    const volume = followingVolume(w);
+    w.account.noCapacity.set(`${SUBNET_A}|*`, 'InsufficientInstanceCapacity');
+
+    // Act
+    await recoverInstances(stateChange(FAILED, 'stopped'), w.deps);
+
+    // Assess
+    expect(w.account.runCalls.map((c) => c.config.subnetId)).toEqual([SUBNET_A]);
+    expect(replacementsOf(w, FAILED)).toEqual([]);
+    expect(w.bus.ofType('RecoveryFailed')[0]!.message).toContain(`following volume ${VOL} pins us-east-1a`);
+    expect(volume.attachment).toMatchObject({ instanceId: FAILED, device: '/dev/sdf' });
+  });
+
+  it('launches nothing when no subnet the replacement may use is in the volume zone', async () => {
+    // Prepare: the volume is in us-east-1b, the captured subnet in us-east-1a (the instance moved after the bake)
+    const w = world();
+    arrange(w, { state: 'stopped' });
+    w.account.instances.get(FAILED)!.zone = 'us-east-1b';
+    const volume = followingVolume(w, 'us-east-1b');
+
+    // Act
+    const report = await recoverInstances(stateChange(FAILED, 'stopped'), w.deps);
+
+    // Assess
+    expect(report.outcomes).toEqual([expect.objectContaining({ action: 'failed', errorCode: 'NoSubnetInVolumeZone' })]);
+    expect(w.account.runCalls).toEqual([]);
+    expect(volume.attachment).toMatchObject({ instanceId: FAILED });
+  });
+
+  it.each([false, true])(
+    'never detaches it from a failed instance that still runs (terminateReplaced %s): it stays, and the instance is kept',
+    async (terminateReplaced) => {
+      // Prepare
+      const w = worldOf(recoveryEc2, { recovery: { terminateReplaced } });
+      arrange(w, { state: 'running' });
+      const volume = followingVolume(w);
+
+      // Act
+      await recoverInstances(health([FAILED]), w.deps);
+
+      // Assess
+      expect(replacementsOf(w, FAILED)).toHaveLength(1);
+      expect(volume.attachment).toMatchObject({ instanceId: FAILED, device: '/dev/sdf' });
+      expect(w.account.recoveryCalls).not.toContain('DetachVolume');
+      expect(w.account.instances.get(FAILED)!.state).toBe('running');
+      expect(w.bus.ofType('InstanceRelaunched')[0]).toMatchObject({
+        failedInstance: 'kept',
+        volumesLeft: [{ volumeId: VOL, reason: expect.stringMatching(/is running: a volume is detached only from a stopped instance/) }],
+      });
+    },
+  );
+
+  it('leaves it on the failed instance when its device is taken on the replacement (an image that still holds it)', async () => {
+    // Prepare
+    const w = world();
+    arrange(w, { state: 'stopped' });
+    const volume = followingVolume(w);
+    const run = w.deps.ec2.runInstance;
+    w.deps.ec2.runInstance = async (spec) => {
+      const id = await run(spec);
+      w.account.instances.get(id)!.devices = ['/dev/xvda', '/dev/sdf'].map((deviceName, n) => ({ deviceName, volumeId: `vol-0${n}` }));
+      return id;
+    };
+
+    // Act
+    await recoverInstances(stateChange(FAILED, 'stopped'), w.deps);
+
+    // Assess
+    expect(volume.attachment).toMatchObject({ instanceId: FAILED });
+    expect(w.bus.ofType('InstanceRelaunched')[0]).toMatchObject({
+      volumesLeft: [{ volumeId: VOL, reason: expect.stringMatching(/taken/) }],
+    });
+  });
+
+  it('puts it back on the failed instance when the replacement refuses it for good after the detach: never left nowhere', async () => {
+    // Prepare
+    const w = world();
+    arrange(w, { state: 'stopped' });
+    const volume = followingVolume(w);
+    const attach = w.deps.ec2.attachVolume;
+    w.deps.ec2.attachVolume = async (volumeId, instanceId, device) => {
+      if (instanceId !== FAILED) throw new AwsCallError('InvalidParameterValue', 'AttachVolume', 'refused', false, 400);
+      return attach(volumeId, instanceId, device);
+    };
+
+    // Act
+    await recoverInstances(stateChange(FAILED, 'stopped'), w.deps);
+
+    // Assess
+    expect(volume).toMatchObject({ state: 'in-use', attachment: { instanceId: FAILED, device: '/dev/sdf' } });
+    expect(w.bus.ofType('InstanceRelaunched')[0]).toMatchObject({
+      volumesLeft: [{ volumeId: VOL, reason: expect.stringMatching(/stays attached to/) }],
+    });
+  });
+
+  it.each(['before', 'after'] as const)(
+    'attaches it once, to the one replacement, when any one call fails %s doing its work and the event comes twice more',
+    async (when) => {
+      const opts: ArrangeOptions = { state: 'stopped' };
+      const clean = world();
+      arrange(clean, opts);
+      followingVolume(clean);
+      clean.account.slowDetach = true;
+      const counting = faulty(clean, 0, when);
+      await recoverInstances(stateChange(FAILED, 'stopped'), counting.deps);
+      const calls = counting.count();
+      expect(clean.account.dataVolumes.get(VOL)!.attaches).toBe(1);
+
+      for (let k = 1; k <= calls; k++) {
+        // Prepare
+        const w = world();
+        const a = arrange(w, opts);
+        const volume = followingVolume(w);
+        w.account.slowDetach = true;
+        const event = stateChange(FAILED, 'stopped');
+
+        // Act
+        await recoverInstances(event, faulty(w, k, when).deps).catch(() => undefined);
+        await recoverInstances(event, w.deps);
+        const last = await recoverInstances(event, w.deps);
+
+        // Assess: one replacement, the volume on it once, the Elastic IP too, the event names the volume
+        const replacements = replacementsOf(w, FAILED);
+        expect(replacements, `k=${k}`).toHaveLength(1);
+        const replacementId = replacements[0]!.instanceId;
+        expect(volume, `k=${k}`).toMatchObject({ attachment: { instanceId: replacementId, device: '/dev/sdf' }, attaches: 1 });
+        expect(a.address!.instanceId, `k=${k}`).toBe(replacementId);
+        expect(last.outcomes, `k=${k}`).toEqual([expect.objectContaining({ action: 'relaunched', replacementId })]);
+        expect(w.bus.ofType('InstanceRelaunched').at(-1), `k=${k}`).toMatchObject({ volumes: [{ volumeId: VOL, device: '/dev/sdf' }] });
+      }
+    },
+  );
 });
