@@ -30,7 +30,6 @@ import {
   RebootInstancesCommand,
   RunInstancesCommand,
   TerminateInstancesCommand,
-  waitUntilInstanceRunning,
   DeleteSnapshotCommand,
   DeregisterImageCommand,
   DescribeImagesCommand,
@@ -636,12 +635,21 @@ export class Ec2Gateway implements Ec2Port {
   }
 
   async waitUntilRunning(instanceId: string, maxWaitSeconds: number): Promise<void> {
-    await call('DescribeInstances', () =>
-      waitUntilInstanceRunning(
-        { client: this.client, maxWaitTime: maxWaitSeconds, minDelay: 2, maxDelay: 10 },
-        { InstanceIds: [instanceId] },
-      ),
-    );
+    // Not the SDK's waitUntilInstanceRunning: it polls on through every error, a refused
+    // DescribeInstances included, until its time is up. Here only a pending instance (or one EC2
+    // does not list yet, just after its launch) is polled again; a refusal fails at once.
+    const deadline = Date.now() + maxWaitSeconds * 1000;
+    for (let delay = 2_000; ; delay = Math.min(delay * 2, 10_000)) {
+      const describe = () => this.client.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }));
+      const out = await callOr('DescribeInstances', describe, INSTANCE_NOT_FOUND, undefined);
+      const state = out?.Reservations?.[0]?.Instances?.[0]?.State?.Name;
+      if (state === 'running') return;
+      if (state !== undefined && state !== 'pending')
+        throw new AwsCallError('IncorrectInstanceState', 'DescribeInstances', `${instanceId} is ${state}, not running`, false);
+      if (Date.now() + delay > deadline)
+        throw new AwsCallError('TimeoutError', 'DescribeInstances', `${instanceId} is not running after ${maxWaitSeconds} s`, true);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
   }
 
   async associateAddress(allocationId: string, instanceId: string): Promise<void> {

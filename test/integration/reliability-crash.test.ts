@@ -61,8 +61,6 @@ interface Path {
   arrange(): Promise<Arranged>;
   /** What else the account must show as the clean run left it (read after the retry), e.g. where a volume is. */
   observe?(): Promise<unknown>;
-  /** Longer than the default 180 s: a path that waits for the replacement to run polls EC2's waiter (2 s at least). */
-  timeout?: number;
 }
 
 async function waiting(functionName: string): Promise<Invocation[]> {
@@ -164,7 +162,6 @@ const PATHS: Path[] = [
   {
     // A stopped instance's data volume tagged exclude=follow (issue 14): the replacement gets it, at the same device, once.
     name: 'recover: a following volume',
-    timeout: 540_000,
     async arrange() {
       const web = await bakedForRecovery();
       // Attached after the bake, so that the image does not hold it (the bake's exclusion is another part of issue 14).
@@ -284,7 +281,7 @@ function differences(clean: CloudState, other: CloudState): string[] {
 describe('a crash after any AWS call, then the retry AWS makes', () => {
   for (const path of PATHS) {
     it(`${path.name}: converges to the clean run's state for every k, answer received or lost`, {
-      timeout: path.timeout ?? 180_000,
+      timeout: 180_000,
     }, async () => {
       // Prepare: the clean run, and its number of AWS calls
       const clean = await run(path);

@@ -1316,6 +1316,34 @@ describe('Ec2Gateway.waitUntilRunning', () => {
     expect(ec2Mock).toHaveReceivedCommandTimes(DescribeInstancesCommand, 1);
   });
 
+  it('fails at once when DescribeInstances is refused, rather than polling until the time is up', async () => {
+    // Prepare
+    ec2Mock.on(DescribeInstancesCommand).rejects(awsError('UnauthorizedOperation', 403));
+
+    // Act
+    const error = await gateway()
+      .waitUntilRunning('i-0ffffffffffffffff', 180)
+      .catch((e: unknown) => e);
+
+    // Assess
+    expect(error).toMatchObject({ code: 'UnauthorizedOperation', action: 'DescribeInstances', retryable: false });
+    expect(ec2Mock).toHaveReceivedCommandTimes(DescribeInstancesCommand, 1);
+  });
+
+  it('polls again while EC2 does not list the instance yet, just after its launch', async () => {
+    // Prepare
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    ec2Mock.on(DescribeInstancesCommand).rejectsOnce(awsError('InvalidInstanceID.NotFound')).resolves(answer('running'));
+
+    // Act
+    const done = gateway().waitUntilRunning('i-0ffffffffffffffff', 180);
+    await vi.advanceTimersByTimeAsync(10_000);
+    await done;
+
+    // Assess
+    expect(ec2Mock).toHaveReceivedCommandTimes(DescribeInstancesCommand, 2);
+  });
+
   it('throws a retryable TimeoutError when the instance is not running in time', async () => {
     // Prepare
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
