@@ -14,11 +14,13 @@ import { pathToFileURL } from 'node:url';
 import type { Context } from 'aws-lambda';
 import {
   DescribeImagesCommand,
+  DescribeInstancesCommand,
   EC2Client,
   paginateDescribeInstances,
   RunInstancesCommand,
   StopInstancesCommand,
   TerminateInstancesCommand,
+  type Instance,
   type RunInstancesCommandInput,
   type Tag,
 } from '@aws-sdk/client-ec2';
@@ -839,6 +841,17 @@ export class LocalCloud {
   }
 
   /** Sends `EC2 Instance State-change Notification` to the default bus, in the shape EC2 sends it. moto emits none. */
+  /** The instances carrying this tag value, in any state EC2 still lists, read straight from moto. */
+  async instancesTagged(tag: string, value: string): Promise<Instance[]> {
+    const { Reservations = [] } = await this.ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: `tag:${tag}`, Values: [value] }] }));
+    return Reservations.flatMap((r) => r.Instances ?? []);
+  }
+
+  /** The replacements recovery launched for an instance: those whose `ami-lifecycle:replaces` names it. */
+  replacementsOf(failedId: string): Promise<Instance[]> {
+    return this.instancesTagged('ami-lifecycle:replaces', failedId);
+  }
+
   async announceInstanceState(instanceId: string, state: string): Promise<void> {
     await this.events.send(new PutEventsCommand({ Entries: [instanceStateEntry(instanceId, state)] }));
   }

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DescribeImagesCommand, DescribeInstancesCommand, type Image, type Instance } from '@aws-sdk/client-ec2';
+import { DescribeImagesCommand, type Image } from '@aws-sdk/client-ec2';
 import { PROJECT_ROOT } from '../../cli/serverless-config.js';
 import { slotFor } from '../../shared/domain/schedule.js';
 import { tagRecord } from '../../shared/domain/tags.js';
@@ -103,13 +103,6 @@ async function managedImages(lineage?: string): Promise<Image[]> {
     }),
   );
   return Images.sort((a, b) => (a.CreationDate! < b.CreationDate! ? 1 : -1));
-}
-
-async function replacementsOf(instanceId: string): Promise<Instance[]> {
-  const { Reservations = [] } = await cloud.ec2.send(
-    new DescribeInstancesCommand({ Filters: [{ Name: 'tag:ami-lifecycle:replaces', Values: [instanceId] }] }),
-  );
-  return Reservations.flatMap((r) => r.Instances ?? []);
 }
 
 const todaysSlot = () => slotFor(new Date(), 'day', 'UTC');
@@ -408,7 +401,7 @@ describe('relaunch', () => {
     const again = await cli('relaunch', instanceId!);
 
     // Assess: one replacement, from the newest image, carrying the lineage
-    const replacements = await replacementsOf(instanceId!);
+    const replacements = await cloud.replacementsOf(instanceId!);
     expect(replacements).toHaveLength(1);
     const replacement = replacements[0]!;
     expect(replacement.ImageId).toBe(newest!.ImageId);
@@ -457,7 +450,7 @@ describe('relaunch', () => {
     const [image] = await managedImages('web');
     await cloud.failInstance(instanceId!, 'terminated');
     await cloud.deliver();
-    expect(await replacementsOf(instanceId!)).toEqual([]);
+    expect(await cloud.replacementsOf(instanceId!)).toEqual([]);
     cloud.proxy.resetCalls();
 
     // Act
@@ -465,7 +458,7 @@ describe('relaunch', () => {
 
     // Assess
     expect(result.code).toBe(0);
-    const [replacement, ...more] = await replacementsOf(instanceId!);
+    const [replacement, ...more] = await cloud.replacementsOf(instanceId!);
     expect(more).toEqual([]);
     expect(replacement!.ImageId).toBe(image!.ImageId);
     expect(tagRecord(replacement!.Tags)['ami-lifecycle:lineage']).toBe('web');
@@ -493,7 +486,7 @@ describe('relaunch', () => {
     expect(result.code).toBe(0);
     expect(result.stdout.trim()).toBe(`would relaunch ${instanceId} from ${image!.ImageId} (dry run: nothing launched)`);
     expect(cloud.proxy.calls().RunInstances).toBeUndefined();
-    expect(await replacementsOf(instanceId!)).toEqual([]);
+    expect(await cloud.replacementsOf(instanceId!)).toEqual([]);
     expect(cloud.published('RelaunchPlanned').map((e) => e.detail)).toEqual([
       expect.objectContaining({ failedInstanceId: instanceId, imageId: image!.ImageId, trigger: 'manual' }),
     ]);

@@ -78,10 +78,7 @@ async function describe1(instanceId: string): Promise<Instance> {
 }
 
 async function replacementOf(failedId: string): Promise<Instance> {
-  const { Reservations } = await cloud.ec2.send(
-    new DescribeInstancesCommand({ Filters: [{ Name: 'tag:ami-lifecycle:replaces', Values: [failedId] }] }),
-  );
-  const all = (Reservations ?? []).flatMap((r) => r.Instances ?? []);
+  const all = await cloud.replacementsOf(failedId);
   expect(all).toHaveLength(1);
   return all[0]!;
 }

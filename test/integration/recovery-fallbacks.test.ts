@@ -5,7 +5,7 @@
  * the recover role's own IAM policy.
  */
 import { describe, expect, it } from 'vitest';
-import { CreateSubnetCommand, CreateVpcCommand, DescribeInstancesCommand, type _InstanceType, type Instance } from '@aws-sdk/client-ec2';
+import { CreateSubnetCommand, CreateVpcCommand, type _InstanceType } from '@aws-sdk/client-ec2';
 import { cloudPerFile } from '../harness/cloud-per-file.js';
 import { tagRecord } from '../../shared/domain/tags.js';
 
@@ -17,13 +17,6 @@ const cloud = cloudPerFile();
  * retry InsufficientInstanceCapacity (HTTP 500) itself, recovery goes on to the next fallback.
  */
 const refusedAt = () => cloud.proxy.capacityRefusals();
-
-async function replacementsOf(failedId: string): Promise<Instance[]> {
-  const { Reservations } = await cloud.ec2.send(
-    new DescribeInstancesCommand({ Filters: [{ Name: 'tag:ami-lifecycle:replaces', Values: [failedId] }] }),
-  );
-  return (Reservations ?? []).flatMap((r) => r.Instances ?? []);
-}
 
 /** A VPC with a subnet in each of three zones; the instance runs in the first. */
 async function arrange(tags: (subnets: string[]) => Record<string, string>, instanceType: _InstanceType = 't3.small') {
@@ -55,7 +48,7 @@ describe('recovery: capacity fallbacks', () => {
     await cloud.deliver();
 
     // Assess
-    const replacements = await replacementsOf(a.instanceId);
+    const replacements = await cloud.replacementsOf(a.instanceId);
     expect(replacements).toHaveLength(1);
     expect(replacements[0]).toMatchObject({ SubnetId: a.subnets[1], InstanceType: 't3.small' });
     expect(refusedAt()).toEqual([`${a.subnets[0]}|t3.small`]);
@@ -77,7 +70,7 @@ describe('recovery: capacity fallbacks', () => {
     await cloud.deliver();
 
     // Assess
-    const replacements = await replacementsOf(a.instanceId);
+    const replacements = await cloud.replacementsOf(a.instanceId);
     expect(replacements).toHaveLength(1);
     expect(replacements[0]).toMatchObject({ SubnetId: a.subnets[1], InstanceType: 'm5.large' });
     expect(refusedAt()).toEqual([`${a.subnets[0]}|t3.small`, `${a.subnets[1]}|t3.small`, `${a.subnets[0]}|m5.large`]);
@@ -99,7 +92,7 @@ describe('recovery: capacity fallbacks', () => {
     await cloud.deliver();
 
     // Assess
-    expect(await replacementsOf(a.instanceId)).toEqual([]);
+    expect(await cloud.replacementsOf(a.instanceId)).toEqual([]);
     const [failed] = cloud.published('RecoveryFailed').map((e) => e.detail);
     expect(failed).toMatchObject({ instanceId: a.instanceId, errorCode: 'InsufficientInstanceCapacity' });
     expect(failed!.message).toContain(`t3.small in ${a.subnets[0]}: InsufficientInstanceCapacity`);
@@ -116,7 +109,7 @@ describe('recovery: capacity fallbacks', () => {
     await cloud.deliver({ copies: 3, shuffleSeed: 14 });
 
     // Assess
-    const replacements = await replacementsOf(a.instanceId);
+    const replacements = await cloud.replacementsOf(a.instanceId);
     expect(replacements).toHaveLength(1);
     expect(replacements[0]!.SubnetId).toBe(a.subnets[1]);
     expect(tagRecord(replacements[0]!.Tags)['ami-lifecycle:replaces']).toBe(a.instanceId);

@@ -8,7 +8,6 @@
  * file per stage: the handlers' clients are made once per process, for one LocalCloud.)
  */
 import { describe, expect, it } from 'vitest';
-import { DescribeInstancesCommand, type Instance } from '@aws-sdk/client-ec2';
 import { cloudPerFile } from '../harness/cloud-per-file.js';
 import type { LocalCloud } from '../harness/local-cloud.js';
 
@@ -16,13 +15,6 @@ const KEY = 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234
 const NIGHT_1 = new Date('2026-11-24T03:00:00Z');
 const OPTED_IN = { Name: 'db-1', 'ami-lifecycle:bake': 'nightly', 'ami-lifecycle:recover': 'on-failure' };
 const ENCRYPTED_ROOT = { BlockDeviceMappings: [{ DeviceName: '/dev/sda1', Ebs: { VolumeSize: 8, Encrypted: true, KmsKeyId: KEY } }] };
-
-async function replacementsOf(cloud: LocalCloud, failedId: string): Promise<Instance[]> {
-  const { Reservations } = await cloud.ec2.send(
-    new DescribeInstancesCommand({ Filters: [{ Name: 'tag:ami-lifecycle:replaces', Values: [failedId] }] }),
-  );
-  return (Reservations ?? []).flatMap((r) => r.Instances ?? []);
-}
 
 /** An opted-in instance on the encrypted volume, baked once, then lost to a host failure. */
 async function failEncryptedInstance(cloud: LocalCloud): Promise<string> {
@@ -43,7 +35,7 @@ describe('recovery on a customer-managed KMS key named in params.kmsKeyArns', ()
     const instanceId = await failEncryptedInstance(cloud);
 
     // Assess
-    const [replacement, ...more] = await replacementsOf(cloud, instanceId);
+    const [replacement, ...more] = await cloud.replacementsOf(instanceId);
     expect(more).toEqual([]);
     expect(replacement!.State?.Name).toBe('running');
     // (the second announcement of the stopped instance resumes the same replacement: InstanceRelaunched again, resumed)

@@ -6,13 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { AutoScalingClient, CreateAutoScalingGroupCommand, UpdateAutoScalingGroupCommand } from '@aws-sdk/client-auto-scaling';
-import {
-  CreateLaunchTemplateCommand,
-  DescribeImagesCommand,
-  DescribeInstancesCommand,
-  type Image,
-  type Instance,
-} from '@aws-sdk/client-ec2';
+import { CreateLaunchTemplateCommand, DescribeImagesCommand, type Image, type Instance } from '@aws-sdk/client-ec2';
 import { PROJECT_ROOT } from '../../cli/serverless-config.js';
 import { tagRecord } from '../../shared/domain/tags.js';
 import { cloudPerFile } from '../harness/cloud-per-file.js';
@@ -26,11 +20,6 @@ async function imagesOf(lineage: string): Promise<Image[]> {
     new DescribeImagesCommand({ Owners: ['self'], Filters: [{ Name: 'tag:ami-lifecycle:lineage', Values: [lineage] }] }),
   );
   return Images.sort((a, b) => (a.CreationDate! < b.CreationDate! ? 1 : -1));
-}
-
-async function instancesWith(tag: string, value: string): Promise<Instance[]> {
-  const { Reservations = [] } = await cloud.ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: `tag:${tag}`, Values: [value] }] }));
-  return Reservations.flatMap((r) => r.Instances ?? []);
 }
 
 /** An Auto Scaling group of one, its tags (the opt-in ones) propagated to its member. */
@@ -58,7 +47,7 @@ async function group(name: string): Promise<{ asg: AutoScalingClient; memberId: 
       Tags: Object.entries(OPTED_IN).map(([Key, Value]) => ({ Key, Value, PropagateAtLaunch: true })),
     }),
   );
-  const [member] = await instancesWith('aws:autoscaling:groupName', name);
+  const [member] = await cloud.instancesTagged('aws:autoscaling:groupName', name);
   expect(tagRecord(member!.Tags)).toMatchObject(OPTED_IN);
   return { asg, memberId: member!.InstanceId! };
 }
@@ -81,7 +70,7 @@ describe('recovery and the owners of an instance', () => {
     asg.destroy();
 
     // Assess
-    expect(await instancesWith('ami-lifecycle:replaces', memberId)).toEqual([]);
+    expect(await cloud.instancesTagged('ami-lifecycle:replaces', memberId)).toEqual([]);
     expect(cloud.published('InstanceRelaunched')).toEqual([]);
     expect(skippedReasons()).toEqual([
       'capacity owned by Auto Scaling group web-asg: it replaces its own instances, and recover has no effect here',
@@ -99,7 +88,7 @@ describe('recovery and the owners of an instance', () => {
     await cloud.deliver();
 
     // Assess
-    expect(await instancesWith('ami-lifecycle:replaces', memberId)).toEqual([]);
+    expect(await cloud.instancesTagged('ami-lifecycle:replaces', memberId)).toEqual([]);
     expect(skippedReasons()).toEqual([expect.stringMatching(/^capacity owned by Auto Scaling group spot-asg/)]);
   });
 });
@@ -112,7 +101,7 @@ describe('recovery blames an image only for an image fault', () => {
     const [newest, older] = (await imagesOf(original!)).map((i) => i.ImageId!);
     await cloud.failInstance(original!, 'terminated', 'Server.InternalError');
     await cloud.deliver();
-    const [r1] = await instancesWith('ami-lifecycle:replaces', original!);
+    const [r1] = await cloud.instancesTagged('ami-lifecycle:replaces', original!);
     expect(r1!.ImageId).toBe(newest);
     return { original: original!, r1: r1!, newest: newest!, older: older! };
   }
@@ -126,7 +115,7 @@ describe('recovery blames an image only for an image fault', () => {
     await cloud.deliver();
 
     // Assess
-    const [r2] = await instancesWith('ami-lifecycle:replaces', r1.InstanceId!);
+    const [r2] = await cloud.instancesTagged('ami-lifecycle:replaces', r1.InstanceId!);
     expect(r2!.ImageId).toBe(newest);
     const statuses = (await imagesOf(tagRecord(r1.Tags)['ami-lifecycle:lineage']!)).map((i) => tagRecord(i.Tags)['ami-lifecycle:status']);
     expect(statuses).toEqual(['good', 'good']);
@@ -146,7 +135,7 @@ describe('recovery blames an image only for an image fault', () => {
     await cloud.deliver();
 
     // Assess
-    const [r2] = await instancesWith('ami-lifecycle:replaces', r1.InstanceId!);
+    const [r2] = await cloud.instancesTagged('ami-lifecycle:replaces', r1.InstanceId!);
     expect(r2!.ImageId).toBe(older);
     const images = await imagesOf(tagRecord(r1.Tags)['ami-lifecycle:lineage']!);
     expect(images.map((i) => [i.ImageId, tagRecord(i.Tags)['ami-lifecycle:status']])).toEqual([
@@ -179,7 +168,7 @@ describe('recovery blames an image only for an image fault', () => {
     }
 
     // Assess
-    expect(await instancesWith('ami-lifecycle:replaces', instanceId!)).toEqual([]);
+    expect(await cloud.instancesTagged('ami-lifecycle:replaces', instanceId!)).toEqual([]);
     expect(skippedReasons()).toEqual([
       expect.stringMatching(/^under maintenance: CHG-1234 \(ami-lifecycle:maintenance\); alarm /),
       expect.stringMatching(/^under maintenance: CHG-1234 \(ami-lifecycle:maintenance\); alarm /),

@@ -4,7 +4,7 @@
  * instance exists (stopped), the address is its own and the replacement gets another.
  */
 import { describe, expect, it } from 'vitest';
-import { CreateSubnetCommand, CreateVpcCommand, DescribeInstancesCommand, type Instance } from '@aws-sdk/client-ec2';
+import { CreateSubnetCommand, CreateVpcCommand, type Instance } from '@aws-sdk/client-ec2';
 import { cloudPerFile } from '../harness/cloud-per-file.js';
 
 const NIGHT_1 = new Date('2026-11-24T03:00:00Z');
@@ -22,10 +22,7 @@ async function arrange(): Promise<string> {
 }
 
 async function replacementOf(failedId: string): Promise<Instance> {
-  const { Reservations } = await cloud.ec2.send(
-    new DescribeInstancesCommand({ Filters: [{ Name: 'tag:ami-lifecycle:replaces', Values: [failedId] }] }),
-  );
-  const all = (Reservations ?? []).flatMap((r) => r.Instances ?? []);
+  const all = await cloud.replacementsOf(failedId);
   expect(all).toHaveLength(1);
   return all[0]!;
 }

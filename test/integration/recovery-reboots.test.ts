@@ -6,7 +6,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { DescribeInstancesCommand, type Instance } from '@aws-sdk/client-ec2';
 import { PROJECT_ROOT } from '../../cli/serverless-config.js';
 import { tagRecord } from '../../shared/domain/tags.js';
 import { cloudPerFile } from '../harness/cloud-per-file.js';
@@ -15,11 +14,6 @@ import { pastNights } from '../harness/local-cloud.js';
 const cloud = cloudPerFile();
 const OPTED_IN = { 'ami-lifecycle:bake': 'nightly', 'ami-lifecycle:recover': 'on-failure' };
 const MINUTE = 60_000;
-
-async function instancesWith(tag: string, value: string): Promise<Instance[]> {
-  const { Reservations = [] } = await cloud.ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: `tag:${tag}`, Values: [value] }] }));
-  return Reservations.flatMap((r) => r.Instances ?? []);
-}
 
 /** The status-check alarm of the instance goes to ALARM, as CloudWatch tells EventBridge. */
 async function alarm(instanceId: string, metric: 'StatusCheckFailed_System' | 'StatusCheckFailed_Instance'): Promise<void> {
@@ -49,8 +43,8 @@ describe('an instance status check that fails', () => {
     // Act: the instance check fails; later, at the recheck, it still does
     await alarm(instanceId, 'StatusCheckFailed_Instance');
     await cloud.deliver();
-    const launchedBefore = await instancesWith('ami-lifecycle:replaces', instanceId);
-    const rebootedAt = tagRecord((await instancesWith('ami-lifecycle:lineage', instanceId))[0]!.Tags)['ami-lifecycle:rebooted-at'];
+    const launchedBefore = await cloud.instancesTagged('ami-lifecycle:replaces', instanceId);
+    const rebootedAt = tagRecord((await cloud.instancesTagged('ami-lifecycle:lineage', instanceId))[0]!.Tags)['ami-lifecycle:rebooted-at'];
     cloud.proxy.setInstanceStatus(instanceId, { instance: 'impaired' });
     const firings = await cloud.fireDueSchedules(new Date(Date.now() + 16 * MINUTE));
 
@@ -60,7 +54,7 @@ describe('an instance status check that fails', () => {
     expect(rebootedAt).toBeDefined();
     expect(detailsOf('RecoveryDeferred')).toEqual([expect.objectContaining({ instanceId, cause: 'reboot', rebooted: true })]);
     expect(firings.map((f) => [f.function, f.deleted, f.error])).toEqual([['recover', true, undefined]]);
-    expect(await instancesWith('ami-lifecycle:replaces', instanceId)).toHaveLength(1);
+    expect(await cloud.instancesTagged('ami-lifecycle:replaces', instanceId)).toHaveLength(1);
     expect(detailsOf('InstanceRelaunched')).toEqual([expect.objectContaining({ failedInstanceId: instanceId, trigger: 'alarm' })]);
   });
 
@@ -74,7 +68,7 @@ describe('an instance status check that fails', () => {
     await cloud.fireDueSchedules(new Date(Date.now() + 16 * MINUTE));
 
     // Assess
-    expect(await instancesWith('ami-lifecycle:replaces', instanceId)).toEqual([]);
+    expect(await cloud.instancesTagged('ami-lifecycle:replaces', instanceId)).toEqual([]);
     expect(detailsOf('RecoverySkipped').map((d) => d.reason)).toEqual([
       expect.stringMatching(/the status checks no longer fail after the reboot \(system ok, instance ok\)/),
     ]);
@@ -98,7 +92,7 @@ describe('an instance status check that fails', () => {
         .map((d) => d.rebooted)
         .sort(),
     ).toEqual([false, false, true]);
-    expect(await instancesWith('ami-lifecycle:replaces', instanceId)).toHaveLength(1);
+    expect(await cloud.instancesTagged('ami-lifecycle:replaces', instanceId)).toHaveLength(1);
   });
 
   it('relaunches at once when the system check fails: the host, not the operating system', async () => {
@@ -111,7 +105,7 @@ describe('an instance status check that fails', () => {
     await cloud.deliver();
 
     // Assess
-    expect(await instancesWith('ami-lifecycle:replaces', instanceId)).toHaveLength(1);
+    expect(await cloud.instancesTagged('ami-lifecycle:replaces', instanceId)).toHaveLength(1);
     expect(cloud.proxy.calls().RebootInstances).toBeUndefined();
     expect(detailsOf('RecoveryDeferred')).toEqual([]);
   });
@@ -133,7 +127,7 @@ describe("a bake's reboot", () => {
     // Act: the system check fails during the bake's reboot (delivered three times), and still at the window's end
     await alarm(instanceId, 'StatusCheckFailed_System');
     await cloud.deliver({ copies: 3, shuffleSeed: 4 });
-    const during = await instancesWith('ami-lifecycle:replaces', instanceId);
+    const during = await cloud.instancesTagged('ami-lifecycle:replaces', instanceId);
     cloud.proxy.setInstanceStatus(instanceId, { system: 'impaired' });
     await cloud.fireDueSchedules(new Date(Date.now() + 20 * MINUTE));
 
@@ -142,7 +136,7 @@ describe("a bake's reboot", () => {
     expect(cloud.proxy.calls().RebootInstances).toBeUndefined();
     expect(detailsOf('RecoveryDeferred')).toHaveLength(3);
     expect(detailsOf('RecoveryDeferred').every((d) => d.cause === 'bake-reboot' && d.rebooted === false)).toBe(true);
-    expect(await instancesWith('ami-lifecycle:replaces', instanceId)).toHaveLength(1);
+    expect(await cloud.instancesTagged('ami-lifecycle:replaces', instanceId)).toHaveLength(1);
   });
 
   it('launches nothing when the instance is back by the window’s end', async () => {
@@ -155,7 +149,7 @@ describe("a bake's reboot", () => {
     await cloud.fireDueSchedules(new Date(Date.now() + 20 * MINUTE));
 
     // Assess
-    expect(await instancesWith('ami-lifecycle:replaces', instanceId)).toEqual([]);
+    expect(await cloud.instancesTagged('ami-lifecycle:replaces', instanceId)).toEqual([]);
     expect(detailsOf('RecoveryDeferred')).toEqual([expect.objectContaining({ cause: 'bake-reboot', rebooted: false })]);
     expect(detailsOf('RecoverySkipped').map((d) => d.reason)).toEqual([expect.stringMatching(/after the bake's reboot/)]);
   });

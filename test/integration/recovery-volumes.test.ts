@@ -9,22 +9,13 @@ import {
   CreateSubnetCommand,
   CreateVolumeCommand,
   CreateVpcCommand,
-  DescribeInstancesCommand,
   DescribeVolumesCommand,
-  type Instance,
 } from '@aws-sdk/client-ec2';
 import { cloudPerFile } from '../harness/cloud-per-file.js';
 import { tagRecord } from '../../shared/domain/tags.js';
 
 const NIGHT_1 = new Date('2026-11-24T03:00:00Z');
 const cloud = cloudPerFile();
-
-async function replacementsOf(failedId: string): Promise<Instance[]> {
-  const { Reservations } = await cloud.ec2.send(
-    new DescribeInstancesCommand({ Filters: [{ Name: 'tag:ami-lifecycle:replaces', Values: [failedId] }] }),
-  );
-  return (Reservations ?? []).flatMap((r) => r.Instances ?? []);
-}
 
 async function volume(volumeId: string) {
   const { Volumes } = await cloud.ec2.send(new DescribeVolumesCommand({ VolumeIds: [volumeId] }));
@@ -71,7 +62,7 @@ describe('recovery: a data volume that follows', () => {
     await cloud.deliver();
 
     // Assess
-    const [replacement, ...more] = await replacementsOf(a.instanceId);
+    const [replacement, ...more] = await cloud.replacementsOf(a.instanceId);
     expect(more).toEqual([]);
     const v = await volume(a.volumeId);
     expect(v.Attachments).toEqual([expect.objectContaining({ InstanceId: replacement!.InstanceId, Device: '/dev/sdf' })]);
@@ -90,7 +81,7 @@ describe('recovery: a data volume that follows', () => {
     await cloud.deliver();
 
     // Assess
-    expect(await replacementsOf(a.instanceId)).toHaveLength(1);
+    expect(await cloud.replacementsOf(a.instanceId)).toHaveLength(1);
     expect((await volume(a.volumeId)).Attachments).toEqual([expect.objectContaining({ InstanceId: a.instanceId, Device: '/dev/sdf' })]);
   });
 
@@ -105,7 +96,7 @@ describe('recovery: a data volume that follows', () => {
 
     // Assess
     expect(cloud.proxy.capacityRefusals()).toEqual([`${a.subnets.a}|t3.small`]);
-    const [replacement] = await replacementsOf(a.instanceId);
+    const [replacement] = await cloud.replacementsOf(a.instanceId);
     expect(replacement!.SubnetId).toBe(a.subnets.a2);
     expect((await volume(a.volumeId)).Attachments).toEqual([
       expect.objectContaining({ InstanceId: replacement!.InstanceId, Device: '/dev/sdf' }),
@@ -122,7 +113,7 @@ describe('recovery: a data volume that follows', () => {
     await cloud.deliver();
 
     // Assess
-    expect(await replacementsOf(a.instanceId)).toEqual([]);
+    expect(await cloud.replacementsOf(a.instanceId)).toEqual([]);
     expect((await volume(a.volumeId)).Attachments).toEqual([expect.objectContaining({ InstanceId: a.instanceId, Device: '/dev/sdf' })]);
     const [failed] = cloud.published('RecoveryFailed').map((e) => e.detail);
     expect(failed!.message).toContain(`following volume ${a.volumeId} pins us-east-1a`);
@@ -138,7 +129,7 @@ describe('recovery: a data volume that follows', () => {
     await cloud.deliver({ copies: 3, shuffleSeed: 14 });
 
     // Assess
-    const replacements = await replacementsOf(a.instanceId);
+    const replacements = await cloud.replacementsOf(a.instanceId);
     expect(replacements).toHaveLength(1);
     expect((await volume(a.volumeId)).Attachments).toEqual([
       expect.objectContaining({ InstanceId: replacements[0]!.InstanceId, Device: '/dev/sdf', State: 'attached' }),

@@ -96,13 +96,6 @@ async function lineageImages(lineage: string): Promise<Image[]> {
   return (Images ?? []).sort((a, b) => (a.CreationDate! < b.CreationDate! ? 1 : -1));
 }
 
-async function replacementsOf(failedId: string): Promise<Instance[]> {
-  const { Reservations } = await cloud.ec2.send(
-    new DescribeInstancesCommand({ Filters: [{ Name: 'tag:ami-lifecycle:replaces', Values: [failedId] }] }),
-  );
-  return (Reservations ?? []).flatMap((r) => r.Instances ?? []);
-}
-
 async function describeInstance(instanceId: string): Promise<Instance> {
   const { Reservations } = await cloud.ec2.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }));
   return Reservations![0]!.Instances![0]!;
@@ -139,7 +132,7 @@ describe('recovery', () => {
     await cloud.deliver();
 
     // Assess: one running replacement, equivalent to the failed instance
-    const [replacement, ...more] = await replacementsOf(a.instanceId);
+    const [replacement, ...more] = await cloud.replacementsOf(a.instanceId);
     expect(more).toEqual([]);
     expect(replacement!.State?.Name).toBe('running');
     expect(replacement!.ImageId).toBe(newest!.ImageId);
@@ -192,7 +185,7 @@ describe('recovery', () => {
     await cloud.deliver();
 
     // Assess: one replacement, at the limit, that carries what recovery and rotation need
-    const [replacement, ...more] = await replacementsOf(a.instanceId);
+    const [replacement, ...more] = await cloud.replacementsOf(a.instanceId);
     expect(more).toEqual([]);
     const tags = tagRecord(replacement!.Tags);
     expect(Object.keys(tags)).toHaveLength(50);
@@ -226,7 +219,7 @@ describe('recovery', () => {
     await cloud.deliver();
 
     // Assess: one replacement, from that image, with the captured type and the service's tags first
-    const [replacement, ...more] = await replacementsOf(a.instanceId);
+    const [replacement, ...more] = await cloud.replacementsOf(a.instanceId);
     expect(more).toEqual([]);
     expect(replacement!.ImageId).toBe(image!.ImageId);
     expect(replacement!.InstanceType).toBe('t3.small');
@@ -249,7 +242,7 @@ describe('recovery', () => {
     await cloud.deliver();
 
     // Assess: one replacement, with everything else captured, and no key
-    const [replacement, ...more] = await replacementsOf(a.instanceId);
+    const [replacement, ...more] = await cloud.replacementsOf(a.instanceId);
     expect(more).toEqual([]);
     expect(replacement!.KeyName).toBeUndefined();
     expect(replacement!.SecurityGroups!.map((g) => g.GroupId)).toEqual([a.groupId]);
@@ -270,7 +263,7 @@ describe('recovery', () => {
     await cloud.deliver();
 
     // Assess: nothing launched; RecoveryFailed names the group
-    expect(await replacementsOf(a.instanceId)).toEqual([]);
+    expect(await cloud.replacementsOf(a.instanceId)).toEqual([]);
     const [failed, ...others] = cloud.published('RecoveryFailed');
     expect(others).toEqual([]);
     expect(failed!.detail).toMatchObject({ instanceId: a.instanceId, action: 'RunInstances', errorCode: 'InvalidGroup.NotFound' });
@@ -289,7 +282,7 @@ describe('recovery', () => {
     await cloud.deliver();
 
     // Assess: the address follows the replacement, and now names the lineage
-    const [replacement] = await replacementsOf(instanceId!);
+    const [replacement] = await cloud.replacementsOf(instanceId!);
     const address = await addressOf(AllocationId!);
     expect(address.InstanceId).toBe(replacement!.InstanceId);
     expect(tagRecord(address.Tags)).toMatchObject({ 'ami-lifecycle:lineage': instanceId });
@@ -310,7 +303,7 @@ describe('recovery', () => {
     await cloud.deliver();
 
     // Assess
-    const replacements = await replacementsOf(a.instanceId);
+    const replacements = await cloud.replacementsOf(a.instanceId);
     expect(replacements).toHaveLength(1);
     const ids = new Set(cloud.published('InstanceRelaunched').map((e) => e.detail.newInstanceId));
     expect(ids).toEqual(new Set([replacements[0]!.InstanceId]));
@@ -327,7 +320,7 @@ describe('recovery', () => {
     await cloud.deliver();
 
     // Assess
-    const [replacement] = await replacementsOf(a.instanceId);
+    const [replacement] = await cloud.replacementsOf(a.instanceId);
     const failed = await describeInstance(a.instanceId);
     expect(failed.State?.Name).toBe('stopped');
     expect(tagRecord(failed.Tags)['ami-lifecycle:replaced-by']).toBe(replacement!.InstanceId);
@@ -345,7 +338,7 @@ describe('recovery', () => {
     await cloud.deliver();
 
     // Assess
-    expect(await replacementsOf(a.instanceId)).toEqual([]);
+    expect(await cloud.replacementsOf(a.instanceId)).toEqual([]);
     expect(cloud.published('RecoverySkipped').map((e) => e.detail)).toEqual([
       expect.objectContaining({
         instanceId: a.instanceId,
@@ -369,7 +362,7 @@ describe('recovery', () => {
     await cloud.deliver();
 
     // Assess
-    const [replacement] = await replacementsOf(a.instanceId);
+    const [replacement] = await cloud.replacementsOf(a.instanceId);
     expect(replacement!.ImageId).toBe(older!.ImageId);
   });
 
@@ -381,7 +374,7 @@ describe('recovery', () => {
     const [newest, older] = await lineageImages(a.instanceId);
     await cloud.failInstance(a.instanceId, 'terminated');
     await cloud.deliver();
-    const [first] = await replacementsOf(a.instanceId);
+    const [first] = await cloud.replacementsOf(a.instanceId);
     expect(first!.ImageId).toBe(newest!.ImageId);
 
     // Act: the replacement shuts itself down at boot, within the grace period (an image fault)
@@ -389,7 +382,7 @@ describe('recovery', () => {
     await cloud.deliver();
 
     // Assess
-    const [second] = await replacementsOf(first!.InstanceId!);
+    const [second] = await cloud.replacementsOf(first!.InstanceId!);
     expect(second!.ImageId).toBe(older!.ImageId);
     expect(tagRecord(second!.Tags)['ami-lifecycle:generation']).toBe('2');
     const [blamed] = await lineageImages(a.instanceId);
@@ -409,9 +402,9 @@ describe('recovery', () => {
     await failThenAnnounce(instanceId!);
 
     // Assess: one replacement, no second one, every image still good, and the cause named
-    const [replacement, ...more] = await replacementsOf(instanceId!);
+    const [replacement, ...more] = await cloud.replacementsOf(instanceId!);
     expect(more).toEqual([]);
-    expect(await replacementsOf(replacement!.InstanceId!)).toEqual([]);
+    expect(await cloud.replacementsOf(replacement!.InstanceId!)).toEqual([]);
     const images = await lineageImages(instanceId!);
     expect(images.map((i) => tagRecord(i.Tags)['ami-lifecycle:status'])).toEqual(['good', 'good']);
     expect(cloud.published('RecoveryFailed').map((e) => e.detail)).toEqual([
@@ -437,10 +430,10 @@ describe('recovery', () => {
     await failThenAnnounce(instanceId!);
 
     // Assess: one replacement, ended; every image still good; the cause and the fix named
-    const [replacement, ...more] = await replacementsOf(instanceId!);
+    const [replacement, ...more] = await cloud.replacementsOf(instanceId!);
     expect(more).toEqual([]);
     expect(replacement!.State?.Name).toBe('terminated');
-    expect(await replacementsOf(replacement!.InstanceId!)).toEqual([]);
+    expect(await cloud.replacementsOf(replacement!.InstanceId!)).toEqual([]);
     expect((await lineageImages(instanceId!)).map((i) => tagRecord(i.Tags)['ami-lifecycle:status'])).toEqual(['good', 'good']);
     expect(cloud.denials()).toEqual([
       expect.objectContaining({ function: 'ami-lifecycle-dev-recover', resource: key, call: 'RunInstances' }),
@@ -465,7 +458,7 @@ describe('recovery', () => {
     await cloud.deliver();
 
     // Assess
-    expect(await replacementsOf(a.instanceId)).toEqual([]);
+    expect(await cloud.replacementsOf(a.instanceId)).toEqual([]);
     expect(cloud.published('RecoverySkipped')[0]?.detail).toMatchObject({ reason: 'the lineage has no good image' });
   });
 
@@ -475,7 +468,7 @@ describe('recovery', () => {
     await cloud.bakeCycle('nightly', NIGHT_1);
     await cloud.failInstance(a.instanceId, 'terminated');
     await cloud.deliver();
-    const [replacement] = await replacementsOf(a.instanceId);
+    const [replacement] = await cloud.replacementsOf(a.instanceId);
 
     // Act
     await cloud.bakeCycle('nightly', NIGHT_3);
@@ -504,7 +497,7 @@ describe('recovery', () => {
     await cloud.bakeCycle('nightly', NIGHT_2);
 
     // Assess
-    const [replacement] = await replacementsOf(a.instanceId);
+    const [replacement] = await cloud.replacementsOf(a.instanceId);
     expect(cloud.published('InstanceRelaunched')[0]?.detail).toMatchObject({ trigger: 'alarm', newInstanceId: replacement!.InstanceId });
     const old = await describeInstance(a.instanceId);
     expect(old.State?.Name).toBe('running');
@@ -525,7 +518,7 @@ describe('recovery', () => {
     await cloud.deliver();
 
     // Assess
-    expect(await replacementsOf(a.instanceId)).toHaveLength(1);
+    expect(await cloud.replacementsOf(a.instanceId)).toHaveLength(1);
     expect(cloud.published('InstanceRelaunched')[0]?.detail).toMatchObject({ trigger: 'health' });
   });
 
@@ -542,6 +535,6 @@ describe('recovery', () => {
     // Assess
     expect(deliveries.map((d) => d.result)).toEqual([{ outcomes: [expect.objectContaining({ action: 'ignored' })] }]);
     expect(cloud.published().length).toBe(before);
-    expect(await replacementsOf(a.instanceId)).toEqual([]);
+    expect(await cloud.replacementsOf(a.instanceId)).toEqual([]);
   });
 });
