@@ -141,8 +141,11 @@ const statements = {
       '*',
     ),
     setStatus('MarkManagedImagesAndSnapshotsBad', 'bad'),
-    // An instance check failing is answered with a reboot first, as AWS's own alarm actions do.
-    allow('RebootOptedInInstances', 'ec2:RebootInstances', arn.instance, { Null: { 'aws:ResourceTag/ami-lifecycle:recover': 'false' } }),
+    // An instance check failing is answered with a reboot first, as AWS's own alarm actions do. A
+    // replaced instance that still runs is stopped (never forced) to free its following data volumes.
+    allow('RebootOrStopOptedInInstances', ['ec2:RebootInstances', 'ec2:StopInstances'], arn.instance, {
+      Null: { 'aws:ResourceTag/ami-lifecycle:recover': 'false' },
+    }),
     // A deferred recovery looks again at its due time: a one-time schedule of this stack's, run as its scheduler role.
     allow(
       'ScheduleOwnRechecks',

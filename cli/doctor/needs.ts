@@ -291,7 +291,7 @@ export const NEEDS: Record<FunctionKey, Need[]> = {
     describe('DescribeAddresses', "finds the lineage's Elastic IP"),
     describe('DescribeInstanceStatus', 'reads the status checks again when a deferred recovery is due'),
     describe('DescribeInstanceTypes', 'checks that a fallback instance type runs the architecture of the captured one'),
-    describe('DescribeVolumes', 'finds the data volumes that follow a stopped failed instance (exclude=follow)'),
+    describe('DescribeVolumes', 'finds the data volumes that follow a failed instance (exclude=follow)'),
     describe('DescribeSubnets', "finds which of the lineage's subnets are in a following volume's zone"),
     ...['DetachVolume', 'AttachVolume'].flatMap((action) => [
       {
@@ -316,6 +316,12 @@ export const NEEDS: Record<FunctionKey, Need[]> = {
         'aws:TagKeys': [TAG.follows],
       },
       why: 'tags a following volume with where it goes before it detaches it',
+    },
+    {
+      action: 'ec2:StopInstances',
+      resource: INSTANCE,
+      context: { [`aws:ResourceTag/${TAG.recover}`]: 'on-failure' },
+      why: 'stops a replaced instance that still runs, so that its following data volume can move (never forced)',
     },
     {
       action: 'ec2:RebootInstances',

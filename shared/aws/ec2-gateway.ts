@@ -29,6 +29,7 @@ import {
   DescribeLaunchTemplateVersionsCommand,
   RebootInstancesCommand,
   RunInstancesCommand,
+  StopInstancesCommand,
   TerminateInstancesCommand,
   DeleteSnapshotCommand,
   DeregisterImageCommand,
@@ -635,19 +636,41 @@ export class Ec2Gateway implements Ec2Port {
   }
 
   async waitUntilRunning(instanceId: string, maxWaitSeconds: number): Promise<void> {
-    // Not the SDK's waitUntilInstanceRunning: it polls on through every error, a refused
-    // DescribeInstances included, until its time is up. Here only a pending instance (or one EC2
-    // does not list yet, just after its launch) is polled again; a refusal fails at once.
+    await this.waitForState(instanceId, 'running', ['pending'], maxWaitSeconds);
+  }
+
+  async stopInstance(instanceId: string): Promise<'stopping' | 'gone'> {
+    // Never Force: a forced stop gives the instance no "opportunity to flush file system caches or
+    // file system metadata" (API_StopInstances, https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_StopInstances.html).
+    const stop = async () => {
+      await this.client.send(new StopInstancesCommand({ InstanceIds: [instanceId] }));
+      return 'stopping' as const;
+    };
+    return callOr('StopInstances', stop, INSTANCE_NOT_FOUND, 'gone' as const);
+  }
+
+  async waitUntilStopped(instanceId: string, maxWaitSeconds: number): Promise<void> {
+    // Just after StopInstances, DescribeInstances may still say running (eventual consistency).
+    await this.waitForState(instanceId, 'stopped', ['running', 'stopping'], maxWaitSeconds);
+  }
+
+  /**
+   * Not the SDK's waiters: they poll on through every error, a refused DescribeInstances
+   * included, until their time is up. Here only an instance in a state on its way to `target`
+   * (or one EC2 does not list yet, just after its launch) is polled again; a refusal, or any
+   * other state, fails at once.
+   */
+  private async waitForState(instanceId: string, target: string, onTheWay: readonly string[], maxWaitSeconds: number): Promise<void> {
     const deadline = Date.now() + maxWaitSeconds * 1000;
     for (let delay = 2_000; ; delay = Math.min(delay * 2, 10_000)) {
       const describe = () => this.client.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }));
       const out = await callOr('DescribeInstances', describe, INSTANCE_NOT_FOUND, undefined);
       const state = out?.Reservations?.[0]?.Instances?.[0]?.State?.Name;
-      if (state === 'running') return;
-      if (state !== undefined && state !== 'pending')
-        throw new AwsCallError('IncorrectInstanceState', 'DescribeInstances', `${instanceId} is ${state}, not running`, false);
+      if (state === target) return;
+      if (state !== undefined && !onTheWay.includes(state))
+        throw new AwsCallError('IncorrectInstanceState', 'DescribeInstances', `${instanceId} is ${state}, not ${target}`, false);
       if (Date.now() + delay > deadline)
-        throw new AwsCallError('TimeoutError', 'DescribeInstances', `${instanceId} is not running after ${maxWaitSeconds} s`, true);
+        throw new AwsCallError('TimeoutError', 'DescribeInstances', `${instanceId} is not ${target} after ${maxWaitSeconds} s`, true);
       await new Promise((resolve) => setTimeout(resolve, delay));
     }
   }

@@ -180,7 +180,29 @@ export const RelaunchPlanned = z.object({
     tags: z.record(z.string(), z.string()),
     /** Keys of the failed instance's tags that would be left off: EC2 takes 50 tags per resource. */
     droppedTags: z.array(z.string()).optional(),
+    /** The launches it would try in order when one meets no capacity (`t3.small in subnet-...`), when there are fallbacks. */
+    attempts: z.array(z.string()).optional(),
+    spot: z.boolean().optional(),
+    placement: z
+      .object({
+        groupName: z.string().optional(),
+        partitionNumber: z.number().int().optional(),
+        tenancy: z.string().optional(),
+        hostId: z.string().optional(),
+        affinity: z.string().optional(),
+        hostResourceGroupArn: z.string().optional(),
+      })
+      .optional(),
+    sourceDestCheck: z.boolean().optional(),
+    networkInterfaces: z.number().int().optional(),
+    privateIpAddress: z.string().optional(),
   }),
+  /** Why nothing would be launched (no subnet the replacement may use is in a following volume's zone). */
+  notLaunched: z.string().optional(),
+  /** Data volumes tagged `exclude=follow` that would move to the replacement, at the same device. */
+  volumes: z.array(z.object({ volumeId: z.string(), device: z.string() })).optional(),
+  /** The failed instance still runs: it would be stopped (never forced) so that its volumes can move. */
+  stopsFailedInstance: z.boolean().optional(),
 });
 export type RelaunchPlanned = z.infer<typeof RelaunchPlanned>;
 

@@ -177,6 +177,10 @@ export interface RecoveryEc2 extends Ec2Tagging, ElasticIpTagging, InstanceLooku
   /** DescribeInstanceTypes: the architectures of each type EC2 knows (an unknown type is absent). */
   instanceTypeArchitectures(instanceTypes: string[]): Promise<Record<string, string[]>>;
   waitUntilRunning(instanceId: string, maxWaitSeconds: number): Promise<void>;
+  /** StopInstances, never forced; 'gone' when EC2 no longer knows the instance. Safe to repeat. */
+  stopInstance(instanceId: string): Promise<'stopping' | 'gone'>;
+  /** Until the instance is stopped: TimeoutError (retryable) when it is not within maxWaitSeconds. */
+  waitUntilStopped(instanceId: string, maxWaitSeconds: number): Promise<void>;
   /** Associates the Elastic IP with the instance, taking it from wherever it is. */
   associateAddress(allocationId: string, instanceId: string): Promise<void>;
   terminateInstance(instanceId: string): Promise<'terminated' | 'gone'>;

@@ -12,7 +12,15 @@
 import { outgoing, type OutgoingEvent } from '../domain/events.js';
 import type { RecheckRequest, RecoverInput } from '../domain/incoming.js';
 import { isCapacityError, launchTemplateName, specForAttempt, whenReferenceVanished, type RelaunchSpec } from '../domain/launch.js';
-import { liveReplacementOf, planRecovery, recoverModeOf, signalsOf, type FailureSignal, type RecoveryTrigger } from '../domain/recovery.js';
+import {
+  liveReplacementOf,
+  planRecovery,
+  recoverModeOf,
+  signalsOf,
+  type FailureSignal,
+  type RecoveryPlan,
+  type RecoveryTrigger,
+} from '../domain/recovery.js';
 import { recheckScheduleName, type Deferral } from '../domain/recovery-deferral.js';
 import type { InstanceSummary } from '../domain/bake.js';
 import { TAG, type Tags } from '../domain/tags.js';
@@ -117,14 +125,14 @@ export async function recoverSignal(signal: FailureSignal, eventTime: Date, deps
     signal.kind === 'alarm' &&
     instance !== undefined &&
     (signal.recheck !== undefined || (signal.metric === 'StatusCheckFailed' && instance.tags[TAG.replaces] !== undefined));
-  // A stopped instance's following volumes (exclude=follow) pin the replacement's zone: read
-  // alongside, so that the calls before the launch stay sequentially as many.
+  // The following volumes (exclude=follow) of an instance that still holds them pin the
+  // replacement's zone: read alongside, so that the calls before the launch stay sequentially as many.
   const [images, lineageInstances, config, statusChecks, followers] = await Promise.all([
     ec2.listLineageImages(managedBy, lineage),
     ec2.listLineageInstances(lineage),
     ec2.readLaunchConfig(launchTemplateName(managedBy, lineage)),
     readChecks ? ec2.describeStatusChecks(instanceId) : undefined,
-    instance?.state === 'stopped' ? ec2.findFollowingVolumes([instanceId]) : undefined,
+    instance && HOLDS_VOLUMES.has(instance.state) ? ec2.findFollowingVolumes([instanceId]) : undefined,
   ]);
   const following = (followers ?? []).filter((v) => v.attachment?.instanceId === instanceId);
   const now = deps.now();
@@ -175,37 +183,10 @@ export async function recoverSignal(signal: FailureSignal, eventTime: Date, deps
         resumed: true,
       });
     case 'relaunch': {
+      // Reads only: the dry run says what the zone pin would do too.
+      const pinned = following.length > 0 ? await pinToVolumeZone(deps, plan.spec, following, instance) : { spec: plan.spec };
+      if (deps.recovery.dryRun) return planned(deps, signal, lineage, plan, pinned, instance, following);
       const { spec } = plan;
-      if (deps.recovery.dryRun) {
-        const c = spec.config;
-        const tagged = await ec2.findLineageAddresses(lineage);
-        const elasticIp = untaggedElasticIp(instance, tagged) ?? movableAddress(tagged, instanceId)?.publicIp;
-        await publish(
-          deps,
-          outgoing('RelaunchPlanned', {
-            managedBy,
-            lineage,
-            failedInstanceId: instanceId,
-            imageId: spec.imageId,
-            trigger: signal.kind,
-            reason: plan.reason,
-            ...(plan.markBad ? { markBad: plan.markBad } : {}),
-            launch: {
-              instanceType: c.instanceType,
-              subnetId: c.subnetId,
-              securityGroupIds: c.securityGroupIds,
-              keyName: c.keyName,
-              iamInstanceProfileArn: c.iamInstanceProfileArn,
-              elasticIp,
-              hasUserData: c.userData !== undefined,
-              tags: { ...spec.tags },
-              ...(spec.droppedTags.length > 0 ? { droppedTags: spec.droppedTags } : {}),
-            },
-          }),
-        );
-        deps.metrics.count('RecoveriesPlanned');
-        return { instanceId, action: 'planned', imageId: spec.imageId, reason: plan.reason };
-      }
       // Blame first, then launch: a crash in between leaves the image bad, which the retry would decide again.
       if (plan.markBad) {
         const bad = images.find((i) => i.imageId === plan.markBad);
@@ -218,7 +199,6 @@ export async function recoverSignal(signal: FailureSignal, eventTime: Date, deps
           droppedTags: spec.droppedTags,
         });
       }
-      const pinned = following.length > 0 ? await pinToVolumeZone(deps, spec, following, instance) : { spec };
       if ('reason' in pinned) {
         return reportFailure(signal, new AwsCallError('NoSubnetInVolumeZone', 'RunInstances', pinned.reason, false), deps);
       }
@@ -240,6 +220,67 @@ export async function recoverSignal(signal: FailureSignal, eventTime: Date, deps
       });
     }
   }
+}
+
+/**
+ * The dry run: RelaunchPlanned says what the relaunch would do (the launch, its fallbacks, the
+ * Elastic IP, the following volumes and whether the failed instance would be stopped for them),
+ * or why it would launch nothing. Nothing is written.
+ */
+async function planned(
+  deps: RecoveryDeps,
+  signal: FailureSignal,
+  lineage: string,
+  plan: Extract<RecoveryPlan, { action: 'relaunch' }>,
+  pinned: { spec: RelaunchSpec } | { reason: string },
+  instance: InstanceSummary | undefined,
+  following: FollowingVolume[],
+): Promise<RecoveryOutcome> {
+  const { ec2, managedBy } = deps;
+  const instanceId = signal.instanceId;
+  const spec = 'spec' in pinned ? pinned.spec : plan.spec;
+  const c = spec.config;
+  const tagged = await ec2.findLineageAddresses(lineage);
+  const elasticIp = untaggedElasticIp(instance, tagged) ?? movableAddress(tagged, instanceId)?.publicIp;
+  const attempts = spec.attempts ?? [];
+  await publish(
+    deps,
+    outgoing('RelaunchPlanned', {
+      managedBy,
+      lineage,
+      failedInstanceId: instanceId,
+      imageId: spec.imageId,
+      trigger: signal.kind,
+      reason: plan.reason,
+      ...(plan.markBad ? { markBad: plan.markBad } : {}),
+      ...('reason' in pinned ? { notLaunched: pinned.reason } : {}),
+      launch: {
+        instanceType: c.instanceType,
+        subnetId: c.subnetId,
+        securityGroupIds: c.securityGroupIds,
+        keyName: c.keyName,
+        iamInstanceProfileArn: c.iamInstanceProfileArn,
+        elasticIp,
+        hasUserData: c.userData !== undefined,
+        tags: { ...spec.tags },
+        ...(spec.droppedTags.length > 0 ? { droppedTags: spec.droppedTags } : {}),
+        ...(attempts.length > 1 ? { attempts: attempts.map((a) => `${a.instanceType} in ${a.subnetId ?? 'the default subnet'}`) } : {}),
+        ...(c.spot ? { spot: true } : {}),
+        ...(c.placement ? { placement: c.placement } : {}),
+        ...(c.sourceDestCheck === false ? { sourceDestCheck: false } : {}),
+        ...(c.networkInterfaces && c.networkInterfaces.length > 1 ? { networkInterfaces: c.networkInterfaces.length } : {}),
+        ...(spec.keepPrivateIp && c.privateIpAddress ? { privateIpAddress: c.privateIpAddress } : {}),
+      },
+      ...(following.length > 0
+        ? {
+            volumes: following.map((v) => ({ volumeId: v.volumeId, device: v.attachment?.device ?? '' })),
+            ...(instance?.state === 'running' ? { stopsFailedInstance: true } : {}),
+          }
+        : {}),
+    }),
+  );
+  deps.metrics.count('RecoveriesPlanned');
+  return { instanceId, action: 'planned', imageId: spec.imageId, reason: plan.reason };
 }
 
 /**
@@ -642,12 +683,16 @@ interface VolumeOutcome {
   left: Array<{ volumeId: string; reason: string; attachedToFailed: boolean }>;
 }
 
+/** States of a failed instance whose following volumes recovery moves (stopping it first if it runs). */
+const HOLDS_VOLUMES: ReadonlySet<string> = new Set(['running', 'stopping', 'stopped']);
+
 /**
  * The following volumes to the replacement (planVolumeMoves), each step safe to repeat: the
  * volume is tagged with where it goes, detached (never forced), waited for, attached at the same
- * device once the replacement runs. A later delivery finds it attached already, detaching, or
- * available and tagged for this replacement, and finishes. An attach refused for good puts it
- * back on the failed instance: never detached and left nowhere.
+ * device once the replacement runs. A failed instance that still runs is stopped first (once: see
+ * stopFailed). A later delivery finds the volume attached already, detaching, or available and
+ * tagged for this replacement, and finishes. An attach refused for good puts it back on the failed
+ * instance: never detached and left nowhere.
  */
 async function moveVolumes(deps: RecoveryDeps, l: Launched): Promise<VolumeOutcome> {
   const { ec2 } = deps;
@@ -662,32 +707,72 @@ async function moveVolumes(deps: RecoveryDeps, l: Launched): Promise<VolumeOutco
   const found = (await ec2.findFollowingVolumes([failedId, l.replacementId])).filter(ours);
   if (found.length === 0) return outcome;
   await ec2.waitUntilRunning(l.replacementId, deps.recovery.runningWaitSeconds);
-  const placement = await ec2.placementOf(l.replacementId);
-  const plan = (volumes: FollowingVolume[]) =>
+  // The failed instance's state now, not at the start: a duplicate delivery may have stopped it since.
+  const [placement, failedNow] = await Promise.all([
+    ec2.placementOf(l.replacementId),
+    l.instance && l.instance.state !== 'terminated' ? ec2.describeInstance(failedId).then((i) => i?.state) : undefined,
+  ]);
+  const plan = (volumes: FollowingVolume[], failedState: string | undefined) =>
     planVolumeMoves({
       volumes,
       failedInstanceId: failedId,
-      failedState: l.instance?.state,
+      failedState,
       replacementId: l.replacementId,
       replacement: placement ?? { availabilityZone: '(unknown)', devices: [] },
     });
-  for (const step of plan(found)) {
-    if (step.action === 'stay') {
+  const steps = plan(found, failedNow);
+  const toStop = steps.filter((s) => s.action === 'stop-then-move');
+  const notStopped = toStop.length > 0 ? await stopFailed(deps, failedId, l.replacementId, toStop) : undefined;
+  for (const step of steps) {
+    if (step.action === 'done') outcome.moved.push({ volumeId: step.volumeId, device: step.device });
+    else if (step.action === 'stay' || (step.action === 'stop-then-move' && notStopped)) {
+      const reason = step.action === 'stay' ? step.reason : notStopped!;
       const v = found.find((x) => x.volumeId === step.volumeId);
-      outcome.left.push({ volumeId: step.volumeId, reason: step.reason, attachedToFailed: v?.attachment?.instanceId === failedId });
-      continue;
-    }
-    if (step.action !== 'done') await carryOut(deps, step, failedId, l.replacementId, plan, outcome);
-    else outcome.moved.push({ volumeId: step.volumeId, device: step.device });
+      outcome.left.push({ volumeId: step.volumeId, reason, attachedToFailed: v?.attachment?.instanceId === failedId });
+    } else await carryOut(deps, step, failedId, l.replacementId, (volumes) => plan(volumes, 'stopped'), outcome);
   }
   if (outcome.left.length > 0)
     deps.log.warn('following volumes stayed with the failed instance', { instanceId: failedId, left: outcome.left });
   return outcome;
 }
 
+/**
+ * Stops a failed instance that still runs, so that its following volumes can be detached: a
+ * stop unmounts them as a shutdown does. StopInstances first, then the volumes' destination tag:
+ * a failed instance found running again with its volume so tagged was started by someone since
+ * the stop, and is not stopped twice (planVolumeMoves). Waits as long as for a replacement to
+ * run; one still stopping then keeps its volumes for now, and its `stopped` state change, which
+ * comes back to this function, finishes the move. Undefined once stopped, else why not.
+ */
+async function stopFailed(
+  deps: RecoveryDeps,
+  failedId: string,
+  replacementId: string,
+  steps: ReadonlyArray<Extract<VolumeStep, { action: 'stop-then-move' }>>,
+): Promise<string | undefined> {
+  const { ec2 } = deps;
+  const wait = deps.recovery.runningWaitSeconds;
+  try {
+    if ((await ec2.stopInstance(failedId)) === 'gone') return `${failedId} is gone: its volume was detached by EC2, or deleted with it`;
+    for (const step of steps) await ec2.tagResources([step.volumeId], followsTag(replacementId, step.device));
+    await ec2.waitUntilStopped(failedId, wait);
+    return undefined;
+  } catch (error) {
+    if (!(error instanceof AwsCallError)) throw error;
+    if (error.code === 'TimeoutError') {
+      return (
+        `${failedId} was stopped to free the volume and is still stopping after ${wait} s: the volume stays attached ` +
+        'until it has stopped, and its stopped state change brings recovery back to move it'
+      );
+    }
+    if (error.retryable) throw error;
+    return `${error.action} refused (${error.code}: ${error.message}): the volume stays attached to ${failedId}`;
+  }
+}
+
 async function carryOut(
   deps: RecoveryDeps,
-  step: Extract<VolumeStep, { action: 'move' | 'attach' }>,
+  step: Extract<VolumeStep, { action: 'move' | 'attach' | 'stop-then-move' }>,
   failedId: string,
   replacementId: string,
   plan: (volumes: FollowingVolume[]) => VolumeStep[],
@@ -698,10 +783,9 @@ async function carryOut(
   // Off the failed instance: detached (by this delivery or another), or attached to the replacement by another.
   const wait = () => ec2.waitUntilDetached(volumeId, failedId, deps.recovery.runningWaitSeconds);
   try {
-    if (step.action === 'move') {
-      await ec2.tagResources([volumeId], followsTag(replacementId, device));
-      await ec2.detachVolume(volumeId, failedId);
-    }
+    // A stopped instance's volume is tagged here; one that had to be stopped was tagged just after the stop.
+    if (step.action === 'move') await ec2.tagResources([volumeId], followsTag(replacementId, device));
+    if (step.action !== 'attach') await ec2.detachVolume(volumeId, failedId);
     await wait();
     await ec2.attachVolume(volumeId, replacementId, device);
     outcome.moved.push({ volumeId, device });

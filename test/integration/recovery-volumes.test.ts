@@ -3,16 +3,19 @@
  * instance; recovery launches the replacement in the volume's zone and moves the volume to it at
  * the same device, once, under the recover role's own IAM policy.
  */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   AttachVolumeCommand,
   CreateSubnetCommand,
   CreateVolumeCommand,
   CreateVpcCommand,
+  DescribeInstancesCommand,
   DescribeVolumesCommand,
 } from '@aws-sdk/client-ec2';
 import { cloudPerFile } from '../harness/cloud-per-file.js';
 import { tagRecord } from '../../shared/domain/tags.js';
+import { PROJECT_ROOT } from '../../cli/serverless-config.js';
 
 const NIGHT_1 = new Date('2026-11-24T03:00:00Z');
 const cloud = cloudPerFile();
@@ -20,6 +23,18 @@ const cloud = cloudPerFile();
 async function volume(volumeId: string) {
   const { Volumes } = await cloud.ec2.send(new DescribeVolumesCommand({ VolumeIds: [volumeId] }));
   return Volumes![0]!;
+}
+
+async function stateOf(instanceId: string) {
+  const { Reservations } = await cloud.ec2.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }));
+  return Reservations![0]!.Instances![0]!.State!.Name;
+}
+
+/** An AWS Health retirement notice for the instance, which still runs. */
+async function retirementNotice(instanceId: string) {
+  const health = JSON.parse(readFileSync(`${PROJECT_ROOT}/events/health-instance-retirement.json`, 'utf8'));
+  health.detail.affectedEntities = [{ entityValue: `arn:aws:ec2:us-east-1:123456789012:instance/${instanceId}` }];
+  await cloud.putEvent({ source: health.source, detailType: health['detail-type'], detail: health.detail });
 }
 
 /**
@@ -142,6 +157,50 @@ describe('recovery: a data volume that follows', () => {
       expect(e).toMatchObject({ newInstanceId: replacements[0]!.InstanceId, volumes: [{ volumeId: a.volumeId, device: '/dev/sdf' }] });
       expect(e).not.toHaveProperty('volumesLeft');
     }
+    expect(cloud.published('RecoveryFailed')).toEqual([]);
+  });
+
+  it('stops a failed instance that still runs (a retirement notice), then moves the volume to the replacement', async () => {
+    // Prepare
+    const a = await arrange();
+
+    // Act
+    await retirementNotice(a.instanceId);
+    await cloud.deliver();
+
+    // Assess: one replacement holds the volume; the failed instance is stopped and kept
+    const [replacement, ...more] = await cloud.replacementsOf(a.instanceId);
+    expect(more).toEqual([]);
+    expect((await volume(a.volumeId)).Attachments).toEqual([
+      expect.objectContaining({ InstanceId: replacement!.InstanceId, Device: '/dev/sdf', State: 'attached' }),
+    ]);
+    expect(await stateOf(a.instanceId)).toBe('stopped');
+    expect(cloud.published('InstanceRelaunched').map((e) => e.detail)).toEqual([
+      expect.objectContaining({ trigger: 'health', failedInstance: 'kept', volumes: [{ volumeId: a.volumeId, device: '/dev/sdf' }] }),
+    ]);
+    // Its stopped state change comes back to recovery: nothing more happens.
+    await cloud.announceInstanceStates();
+    await cloud.deliver();
+    expect(await cloud.replacementsOf(a.instanceId)).toHaveLength(1);
+    expect((await volume(a.volumeId)).Attachments).toEqual([expect.objectContaining({ InstanceId: replacement!.InstanceId })]);
+  });
+
+  it('stops it once and attaches the volume once when the notice comes three times in any order', async () => {
+    // Prepare
+    const a = await arrange();
+
+    // Act
+    await retirementNotice(a.instanceId);
+    cloud.proxy.resetCalls();
+    await cloud.deliver({ copies: 3, shuffleSeed: 22 });
+
+    // Assess
+    const replacements = await cloud.replacementsOf(a.instanceId);
+    expect(replacements).toHaveLength(1);
+    expect((await volume(a.volumeId)).Attachments).toEqual([
+      expect.objectContaining({ InstanceId: replacements[0]!.InstanceId, Device: '/dev/sdf', State: 'attached' }),
+    ]);
+    expect(await stateOf(a.instanceId)).toBe('stopped');
     expect(cloud.published('RecoveryFailed')).toEqual([]);
   });
 });

@@ -159,9 +159,10 @@ const PATHS: Path[] = [
       return { names: { [web!]: 'web' }, invocations: await waiting('recover') };
     },
   },
-  {
-    // A stopped instance's data volume tagged exclude=follow (issue 14): the replacement gets it, at the same device, once.
-    name: 'recover: a following volume',
+  ...(['stopped', 'running'] as const).map((failedState) => ({
+    // A data volume tagged exclude=follow (issue 14): the replacement gets it, at the same device, once.
+    // From a stopped instance (the host failed), or from one still running (a retirement notice), which recovery stops first.
+    name: `recover: a following volume of a ${failedState} instance`,
     async arrange() {
       const web = await bakedForRecovery();
       // Attached after the bake, so that the image does not hold it (the bake's exclusion is another part of issue 14).
@@ -175,28 +176,29 @@ const PATHS: Path[] = [
         }),
       );
       await cloud.ec2.send(new AttachVolumeCommand({ VolumeId: volume.VolumeId!, InstanceId: web, Device: '/dev/sdf' }));
-      await cloud.breakInstance(web, 'stopped');
-      await cloud.announceInstanceState(web, 'stopped');
+      if (failedState === 'stopped') {
+        await cloud.breakInstance(web, 'stopped');
+        await cloud.announceInstanceState(web, 'stopped');
+      } else await retirementNotice(web);
       return { names: { [web]: 'web', [volume.VolumeId!]: 'data' }, invocations: await waiting('recover') };
     },
     async observe() {
-      // Where each following volume is: on the failed instance or on its replacement, at which device.
+      // Where each following volume is (on the failed instance or on its replacement, at which device), and the failed instance's state.
       const { Volumes = [] } = await cloud.ec2.send(
         new DescribeVolumesCommand({ Filters: [{ Name: 'tag:ami-lifecycle:exclude', Values: ['follow'] }] }),
       );
       const { Reservations = [] } = await cloud.ec2.send(new DescribeInstancesCommand({}));
-      const role = new Map(
-        Reservations.flatMap((r) => r.Instances ?? []).map((i) => [
-          i.InstanceId,
-          tagRecord(i.Tags)['ami-lifecycle:replaces'] ? 'replacement' : 'failed',
-        ]),
-      );
-      return Volumes.map((v) => ({
-        state: v.State,
-        on: v.Attachments?.map((a) => `${role.get(a.InstanceId)} ${a.Device} ${a.State}`),
-      }));
+      const instances = Reservations.flatMap((r) => r.Instances ?? []);
+      const role = new Map(instances.map((i) => [i.InstanceId, tagRecord(i.Tags)['ami-lifecycle:replaces'] ? 'replacement' : 'failed']));
+      return {
+        volumes: Volumes.map((v) => ({
+          state: v.State,
+          on: v.Attachments?.map((a) => `${role.get(a.InstanceId)} ${a.Device} ${a.State}`),
+        })),
+        failed: instances.filter((i) => role.get(i.InstanceId) === 'failed').map((i) => i.State?.Name),
+      };
     },
-  },
+  })),
 ];
 
 /** A baked instance opted in to recovery. */
@@ -204,6 +206,13 @@ async function bakedForRecovery(): Promise<string> {
   const [web] = await cloud.launch(1, { Name: 'web', 'ami-lifecycle:bake': 'nightly', 'ami-lifecycle:recover': 'on-failure' });
   await cloud.bakeCycle('nightly', NIGHT);
   return web!;
+}
+
+/** An AWS Health retirement notice names the instance, still running. */
+async function retirementNotice(instanceId: string): Promise<void> {
+  const event = JSON.parse(readFileSync(`${PROJECT_ROOT}/events/health-instance-retirement.json`, 'utf8'));
+  event.detail.affectedEntities = [{ entityValue: `arn:aws:ec2:us-east-1:123456789012:instance/${instanceId}` }];
+  await cloud.putEvent({ source: event.source, detailType: event['detail-type'], detail: event.detail });
 }
 
 /** The instance's StatusCheckFailed_Instance alarm goes to ALARM. */

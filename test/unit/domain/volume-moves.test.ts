@@ -56,7 +56,19 @@ describe('planVolumeMoves: every state a move can be found in, each answer safe 
   });
 
   it.each([
-    ['the failed instance runs', vol({}), 'running', /is running: a volume is detached only from a stopped instance/],
+    [
+      'the failed instance is shutting down',
+      vol({}),
+      'shutting-down',
+      /is shutting-down: a volume is detached only from a stopped instance/,
+    ],
+    ['the failed instance is terminated', vol({}), 'terminated', /is terminated/],
+    [
+      'a person started it again after recovery stopped it',
+      vol({ tags: { [TAG.exclude]: 'follow', ...followsTag(NEW, '/dev/sdf') } }),
+      'running',
+      /running again after recovery stopped it/,
+    ],
     [
       'the replacement is in another zone',
       vol({ availabilityZone: 'us-east-1b' }),
@@ -66,5 +78,15 @@ describe('planVolumeMoves: every state a move can be found in, each answer safe 
     ['its device is taken there', vol({ attachment: { instanceId: FAILED, device: '/dev/xvda', state: 'attached' } }), 'stopped', /taken/],
   ])('keeps it on the failed instance when %s', (_label, volume, state, reason) => {
     expect(plan([volume], state)).toEqual([{ volumeId: 'vol-1', action: 'stay', reason: expect.stringMatching(reason) }]);
+  });
+
+  it.each(['running', 'stopping'])('stops a failed instance that is %s first, then moves the volume', (state) => {
+    expect(plan([vol({})], state)).toEqual([{ volumeId: 'vol-1', device: '/dev/sdf', action: 'stop-then-move' }]);
+  });
+
+  it('waits for an instance it is stopping (the volume tagged already) rather than calling it started again', () => {
+    expect(plan([vol({ tags: { [TAG.exclude]: 'follow', ...followsTag(NEW, '/dev/sdf') } })], 'stopping')).toEqual([
+      { volumeId: 'vol-1', device: '/dev/sdf', action: 'stop-then-move' },
+    ]);
   });
 });

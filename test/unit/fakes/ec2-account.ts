@@ -193,6 +193,9 @@ export class FakeEc2Account {
   ]);
   /** DetachVolume leaves the volume `detaching` (the next describe shows it available) instead of available at once. */
   slowDetach = false;
+  /** StopInstances leaves the instance `stopping` (the next wait sees it stopped), or, stuckStopping, for good. */
+  slowStop = false;
+  stuckStopping = false;
   /** DescribeInstanceTypes' ProcessorInfo.SupportedArchitectures, by type; a type absent here is unknown to EC2. */
   readonly instanceTypes = new Map<string, string[]>([
     ['t3.micro', ['x86_64']],

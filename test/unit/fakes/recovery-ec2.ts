@@ -199,6 +199,23 @@ export const recoveryEc2 = (a: FakeEc2Account): RecoveryEc2 => ({
     if (state !== 'running') throw new AwsCallError('TimeoutError', 'DescribeInstances', `${instanceId} is ${state ?? 'unknown'}`, true);
   },
 
+  /** StopInstances: stopped at once, or `stopping` while the account's slowStop is set (stuckStopping: for good). */
+  async stopInstance(instanceId: string) {
+    a.recoveryCall('StopInstances');
+    const instance = a.instances.get(instanceId);
+    if (!instance || instance.state === 'terminated') return 'gone';
+    if (instance.state === 'running' || instance.state === 'stopping') instance.state = a.slowStop ? 'stopping' : 'stopped';
+    return 'stopping';
+  },
+
+  async waitUntilStopped(instanceId: string) {
+    a.recoveryCall('WaitUntilStopped');
+    const instance = a.instances.get(instanceId);
+    if (instance?.state === 'stopping' && !a.stuckStopping) instance.state = 'stopped';
+    if (instance?.state !== 'stopped')
+      throw new AwsCallError('TimeoutError', 'DescribeInstances', `${instanceId} is ${instance?.state ?? 'unknown'}`, true);
+  },
+
   async associateAddress(allocationId: string, instanceId: string) {
     a.recoveryCall('AssociateAddress');
     const address = a.addresses.get(allocationId);

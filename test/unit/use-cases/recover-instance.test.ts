@@ -1496,12 +1496,12 @@ describe('recoverInstances: waiting out a reboot', () => {
   it.each(['before', 'after'] as const)(
     'never reboots twice nor launches early when any one call fails %s doing its work and the ALARM comes again',
     async (when) => {
-      // Prepare: a clean run's calls (the reads, the schedule, the tag, the reboot, the event)
+      // Prepare: a clean run's calls (the reads, following volumes among them, the schedule, the tag, the reboot, the event)
       const clean = world();
       running(clean);
       const counting = faulty(clean, 0, when);
       await recoverInstances(instanceCheck(), counting.deps);
-      expect(counting.count()).toBe(8);
+      expect(counting.count()).toBe(9);
 
       for (let k = 1; k <= counting.count(); k++) {
         const w = world();
@@ -1934,9 +1934,9 @@ describe('recoverInstances: a data volume that follows', () => {
   });
 
   it.each([false, true])(
-    'never detaches it from a failed instance that still runs (terminateReplaced %s): it stays, and the instance is kept',
+    'stops a failed instance that still runs (terminateReplaced %s), then moves the volume; the instance is terminated only once it is free',
     async (terminateReplaced) => {
-      // Prepare
+      // Prepare: a Health retirement notice, the instance still running with its volume
       const w = worldOf(recoveryEc2, { recovery: { terminateReplaced } });
       arrange(w, { state: 'running' });
       const volume = followingVolume(w);
@@ -1945,16 +1945,140 @@ describe('recoverInstances: a data volume that follows', () => {
       await recoverInstances(health([FAILED]), w.deps);
 
       // Assess
-      expect(replacementsOf(w, FAILED)).toHaveLength(1);
-      expect(volume.attachment).toMatchObject({ instanceId: FAILED, device: '/dev/sdf' });
-      expect(w.account.recoveryCalls).not.toContain('DetachVolume');
-      expect(w.account.instances.get(FAILED)!.state).toBe('running');
+      const [replacement, ...more] = replacementsOf(w, FAILED);
+      expect(more).toEqual([]);
+      expect(volume).toMatchObject({ attachment: { instanceId: replacement!.instanceId, device: '/dev/sdf' }, attaches: 1 });
+      const calls = w.account.recoveryCalls;
+      // Stopped (never forced: the fake has no force), the stop waited for, and only then detached.
+      expect(calls.filter((c) => c === 'StopInstances')).toHaveLength(1);
+      expect(calls.indexOf('StopInstances')).toBeLessThan(calls.indexOf('WaitUntilStopped'));
+      expect(calls.indexOf('WaitUntilStopped')).toBeLessThan(calls.indexOf('DetachVolume'));
+      expect(w.account.instances.get(FAILED)!.state).toBe(terminateReplaced ? 'terminated' : 'stopped');
       expect(w.bus.ofType('InstanceRelaunched')[0]).toMatchObject({
-        failedInstance: 'kept',
-        volumesLeft: [{ volumeId: VOL, reason: expect.stringMatching(/is running: a volume is detached only from a stopped instance/) }],
+        failedInstance: terminateReplaced ? 'terminated' : 'kept',
+        volumes: [{ volumeId: VOL, device: '/dev/sdf' }],
       });
     },
   );
+
+  it('leaves the volume on an instance still stopping, kept; its stopped state change finishes the move', async () => {
+    // Prepare: the stop takes longer than the wait
+    const w = worldOf(recoveryEc2, { recovery: { terminateReplaced: true } });
+    arrange(w, { state: 'running' });
+    const volume = followingVolume(w);
+    w.account.slowStop = true;
+    w.account.stuckStopping = true;
+
+    // Act 1: the Health event
+    await recoverInstances(health([FAILED]), w.deps);
+
+    // Assess 1: the volume tagged for the replacement, still attached; the instance kept, stopping
+    const [replacement] = replacementsOf(w, FAILED);
+    expect(volume.attachment).toMatchObject({ instanceId: FAILED });
+    expect(volume.tags[TAG.follows]).toBe(`${replacement!.instanceId} /dev/sdf`);
+    expect(w.account.instances.get(FAILED)!.state).toBe('stopping');
+    expect(w.bus.ofType('InstanceRelaunched')[0]).toMatchObject({
+      failedInstance: 'kept',
+      volumesLeft: [{ volumeId: VOL, reason: expect.stringMatching(/still stopping .*its stopped state change brings recovery back/) }],
+    });
+
+    // Act 2: it stops; EC2 announces it
+    w.account.stuckStopping = false;
+    w.account.instances.get(FAILED)!.state = 'stopped';
+    await recoverInstances(stateChange(FAILED, 'stopped'), w.deps);
+
+    // Assess 2: the same replacement, the volume on it, and now the failed instance terminated
+    expect(replacementsOf(w, FAILED)).toHaveLength(1);
+    expect(volume).toMatchObject({ attachment: { instanceId: replacement!.instanceId, device: '/dev/sdf' }, attaches: 1 });
+    expect(w.account.recoveryCalls.filter((c) => c === 'StopInstances')).toHaveLength(1);
+    expect(w.account.instances.get(FAILED)!.state).toBe('terminated');
+    expect(w.bus.ofType('InstanceRelaunched')[1]).toMatchObject({ resumed: true, volumes: [{ volumeId: VOL, device: '/dev/sdf' }] });
+  });
+
+  it('never stops it twice: an instance a person started again after the stop keeps its volume', async () => {
+    // Prepare: a first delivery stopped it and tagged the volume; then a person started it
+    const w = world();
+    arrange(w, { state: 'running' });
+    const volume = followingVolume(w);
+    w.account.slowStop = true;
+    w.account.stuckStopping = true;
+    await recoverInstances(health([FAILED]), w.deps);
+    w.account.instances.get(FAILED)!.state = 'running';
+    const stopsBefore = w.account.recoveryCalls.filter((c) => c === 'StopInstances').length;
+
+    // Act: the Health event again
+    await recoverInstances(health([FAILED]), w.deps);
+
+    // Assess
+    expect(w.account.recoveryCalls.filter((c) => c === 'StopInstances')).toHaveLength(stopsBefore);
+    expect(w.account.instances.get(FAILED)!.state).toBe('running');
+    expect(volume.attachment).toMatchObject({ instanceId: FAILED });
+    expect(w.bus.ofType('InstanceRelaunched').at(-1)).toMatchObject({
+      volumesLeft: [{ volumeId: VOL, reason: expect.stringMatching(/running again after recovery stopped it/) }],
+    });
+  });
+
+  it('keeps the volume attached, and the instance, when StopInstances is refused for good', async () => {
+    // Prepare
+    const w = worldOf(recoveryEc2, { recovery: { terminateReplaced: true } });
+    arrange(w, { state: 'running' });
+    const volume = followingVolume(w);
+    w.account.failRecoveryCall(
+      'StopInstances',
+      new AwsCallError('UnsupportedOperation', 'StopInstances', 'no stop for this one', false, 400),
+    );
+
+    // Act
+    await recoverInstances(health([FAILED]), w.deps);
+
+    // Assess
+    expect(replacementsOf(w, FAILED)).toHaveLength(1);
+    expect(volume.attachment).toMatchObject({ instanceId: FAILED, device: '/dev/sdf' });
+    expect(w.account.recoveryCalls).not.toContain('DetachVolume');
+    expect(w.account.instances.get(FAILED)!.state).toBe('running');
+    expect(w.bus.ofType('InstanceRelaunched')[0]).toMatchObject({
+      failedInstance: 'kept',
+      volumesLeft: [{ volumeId: VOL, reason: expect.stringMatching(/StopInstances refused \(UnsupportedOperation/) }],
+    });
+  });
+
+  it('dry run: RelaunchPlanned names the volume, the stop it would need and the launches in the zone, and nothing moves', async () => {
+    // Prepare: a running instance with a following volume; fallbacks in its zone (A2) and in another (B)
+    const w = world({ recovery: { dryRun: true } });
+    arrange(w, { state: 'running', extraTags: { [TAG.subnets]: `${SUBNET_B},${SUBNET_A2}` } });
+    const volume = followingVolume(w);
+
+    // Act
+    await recoverInstances(health([FAILED]), w.deps);
+
+    // Assess
+    const planned = RelaunchPlanned.parse(w.bus.ofType('RelaunchPlanned')[0]);
+    expect(planned).toMatchObject({
+      volumes: [{ volumeId: VOL, device: '/dev/sdf' }],
+      stopsFailedInstance: true,
+      launch: { attempts: [`t3.small in ${SUBNET_A}`, `t3.small in ${SUBNET_A2}`] },
+    });
+    expect(planned).not.toHaveProperty('notLaunched');
+    expect(w.account.runCalls).toEqual([]);
+    expect(w.account.recoveryCalls).not.toContain('StopInstances');
+    expect(w.account.instances.get(FAILED)!.state).toBe('running');
+    expect(volume.attachment).toMatchObject({ instanceId: FAILED });
+  });
+
+  it('dry run: says why nothing would be launched when no usable subnet is in the volume zone', async () => {
+    // Prepare
+    const w = world({ recovery: { dryRun: true } });
+    arrange(w, { state: 'stopped' });
+    w.account.instances.get(FAILED)!.zone = 'us-east-1b';
+    followingVolume(w, 'us-east-1b');
+
+    // Act
+    await recoverInstances(stateChange(FAILED, 'stopped'), w.deps);
+
+    // Assess
+    expect(RelaunchPlanned.parse(w.bus.ofType('RelaunchPlanned')[0]).notLaunched).toMatch(/no subnet the replacement may use/);
+    expect(w.bus.ofType('RecoveryFailed')).toEqual([]);
+  });
 
   it('leaves it on the failed instance when its device is taken on the replacement (an image that still holds it)', async () => {
     // Prepare
