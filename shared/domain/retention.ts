@@ -158,12 +158,32 @@ const TIER_PERIOD: Record<RetentionTier, (d: Date, tz: string) => string> = {
  * periods that have one is kept; an image may be kept by several tiers.
  */
 export function applyRetention(images: RotationImage[], retention: Retention, now: Date, timeZone: string): Map<string, string[]> {
-  const sorted = [...images].sort(newestFirst);
+  return keptByPolicy([...images].sort(newestFirst), retention, now, timeZone);
+}
+
+/** `newest 3 of 7`, made once per position and count: a large plan repeats them for every lineage. */
+const newestTexts = new Map<number, string[]>();
+function newestText(i: number, count: number): string {
+  let texts = newestTexts.get(count);
+  if (!texts) {
+    texts = [];
+    newestTexts.set(count, texts);
+  }
+  let text = texts[i];
+  if (text === undefined) {
+    text = `newest ${i + 1} of ${count}`;
+    texts[i] = text;
+  }
+  return text;
+}
+
+/** applyRetention of images already sorted newest first. */
+function keptByPolicy(sorted: readonly RotationImage[], retention: Retention, now: Date, timeZone: string): Map<string, string[]> {
   const kept = new Map<string, string[]>();
   const keep = (id: string, why: string) => append(kept, id, why);
   switch (retention.kind) {
     case 'count':
-      for (const [i, img] of sorted.slice(0, retention.count).entries()) keep(img.imageId, `newest ${i + 1} of ${retention.count}`);
+      for (let i = 0; i < Math.min(retention.count, sorted.length); i++) keep(sorted[i]!.imageId, newestText(i, retention.count));
       break;
     case 'age': {
       const cutoff = now.getTime() - retention.days * DAY;
@@ -190,8 +210,8 @@ export function applyRetention(images: RotationImage[], retention: Retention, no
 }
 
 /** The newest policy stamped on one of the lineage's images (at bake, or by rotation), and that image. */
-function lastKnown(images: RotationImage[]): { retention: Retention; raw: string; image: RotationImage } | undefined {
-  for (const img of [...images].sort(newestFirst)) {
+function lastKnown(sorted: readonly RotationImage[]): { retention: Retention; raw: string; image: RotationImage } | undefined {
+  for (const img of sorted) {
     if (img.retainTag === undefined) continue;
     const parsed = RetentionSpec.safeParse(img.retainTag);
     if (parsed.success) return { retention: parsed.data, raw: img.retainTag, image: img };
@@ -211,15 +231,14 @@ function lastKnown(images: RotationImage[]): { retention: Retention; raw: string
  */
 function resolvePolicy(
   lineage: string,
-  images: RotationImage[],
+  sorted: readonly RotationImage[],
   input: RotationInput,
 ): { policy: LineagePolicy; carrier?: string; stamps?: PolicyStamp[] } {
   const live = input.instancePolicies.get(lineage);
   if (live) return { policy: { lineage, source: 'instance', retention: live } };
-  const known = lastKnown(images);
+  const known = lastKnown(sorted);
   if (!known) return { policy: { lineage, source: 'default', retention: input.defaultRetention } };
   const policy: LineagePolicy = { lineage, source: 'last-known', retention: known.retention };
-  const sorted = [...images].sort(newestFirst);
   const newestGood = sorted.findIndex((i) => kindOf(i) === 'good');
   if (newestGood < 0) return { policy };
   const carrier = sorted[newestGood]!;
@@ -236,7 +255,7 @@ function resolvePolicy(
 
 /** Lineage's policy: its instance's tag, else its last known one, else the default. */
 export function policyFor(lineage: string, images: RotationImage[], input: RotationInput): LineagePolicy {
-  return resolvePolicy(lineage, images, input).policy;
+  return resolvePolicy(lineage, [...images].sort(newestFirst), input).policy;
 }
 
 function kindOf(img: RotationImage): 'pending' | 'good' | 'failed' | 'unknown' {
@@ -250,8 +269,8 @@ export function planRotation(input: RotationInput): RotationPlan {
   const decisions: ImageDecision[] = [];
   const lineages: LineagePolicy[] = [];
   const stamps: PolicyStamp[] = [];
-  const decide = (img: RotationImage, action: 'keep' | 'delete', reasons: string[], deprecate = false, unverified?: UnverifiedReason) =>
-    decisions.push({
+  const decide = (img: RotationImage, action: 'keep' | 'delete', reasons: string[], deprecate = false, unverified?: UnverifiedReason) => {
+    const decision: ImageDecision = {
       imageId: img.imageId,
       name: img.name,
       lineage: img.lineage,
@@ -260,8 +279,10 @@ export function planRotation(input: RotationInput): RotationPlan {
       reasons,
       deprecate,
       snapshotIds: img.snapshotIds,
-      ...(unverified ? { unverified } : {}),
-    });
+    };
+    if (unverified) decision.unverified = unverified;
+    decisions.push(decision);
+  };
   // Rule 3, last word on every deletion: once the check has run, only what it cleared goes.
   const check = input.referenceCheck;
   const deleteIfCleared = (img: RotationImage, reasons: string[]) => {
@@ -279,6 +300,7 @@ export function planRotation(input: RotationInput): RotationPlan {
     );
   };
 
+  const reasonTexts: ReasonTexts = new Map();
   const byLineage = new Map<string, RotationImage[]>();
   for (const img of input.images) {
     // Rule 2: not ours, not touched. An image of ours without a lineage cannot be placed in a series.
@@ -298,24 +320,27 @@ export function planRotation(input: RotationInput): RotationPlan {
     append(byLineage, img.lineage, img);
   }
 
-  for (const [lineage, images] of [...byLineage].sort(([a], [b]) => (a < b ? -1 : 1))) {
+  // Each lineage's images are sorted once, newest first, and every step below reads them in that order.
+  for (const [lineage, sorted] of [...byLineage].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    sorted.sort(newestFirst);
     // Rule 5: a lineage without a live instance keeps its last known policy.
-    const { policy, carrier, stamps: lineageStamps = [] } = resolvePolicy(lineage, images, input);
+    const { policy, carrier, stamps: lineageStamps = [] } = resolvePolicy(lineage, sorted, input);
     lineages.push(policy);
     stamps.push(...lineageStamps);
     const stamp = lineageStamps.find((s) => s.imageId === carrier);
-    const good = images.filter((i) => kindOf(i) === 'good').sort(newestFirst);
+    const good = sorted.filter((i) => kindOf(i) === 'good');
     const newestGood = good[0]?.imageId;
 
+    // Per schedule: a lineage on one schedule (most) is one group.
+    const schedule = good[0]?.schedule;
+    const groups = good.every((i) => i.schedule === schedule) ? [good] : groupBySchedule(good);
     const kept = new Map<string, string[]>();
-    const bySchedule = new Map<string, RotationImage[]>();
-    for (const img of good) append(bySchedule, img.schedule ?? '', img);
-    for (const group of bySchedule.values()) {
-      for (const [id, why] of applyRetention(group, policy.retention, input.now, input.timeZone)) kept.set(id, why);
+    for (const group of groups) {
+      for (const [id, why] of keptByPolicy(group, policy.retention, input.now, input.timeZone)) kept.set(id, why);
     }
 
-    const policyText = `${describeRetention(policy.retention)} (${policy.source} policy)`;
-    for (const img of [...images].sort(newestFirst)) {
+    const because = reasonsFor(policy, reasonTexts);
+    for (const img of sorted) {
       const reasons: string[] = [];
       const uses = input.inUse.get(img.imageId);
       // Rule 3 and rule 1, whatever the policy says.
@@ -350,9 +375,9 @@ export function planRotation(input: RotationInput): RotationPlan {
         continue;
       }
       const byPolicy = kept.get(img.imageId);
-      if (byPolicy) reasons.push(...byPolicy.map((w) => `${w}: ${policyText}`));
+      if (byPolicy) for (const w of byPolicy) reasons.push(keptBy(because, w));
       if (reasons.length === 0) {
-        deleteIfCleared(img, [`not kept by ${policyText}`]);
+        deleteIfCleared(img, [because.notKept]);
         continue;
       }
       const deprecate =
@@ -364,6 +389,42 @@ export function planRotation(input: RotationInput): RotationPlan {
     }
   }
   return { decisions, lineages, stamps };
+}
+
+function groupBySchedule(images: readonly RotationImage[]): RotationImage[][] {
+  const bySchedule = new Map<string, RotationImage[]>();
+  for (const img of images) append(bySchedule, img.schedule ?? '', img);
+  return [...bySchedule.values()];
+}
+
+/**
+ * The reasons a policy gives, made once per policy text in a plan: a million images on a
+ * handful of policies share a handful of texts rather than a string each.
+ */
+interface PolicyTexts {
+  text: string;
+  notKept: string;
+  keptBy: Map<string, string>;
+}
+type ReasonTexts = Map<string, PolicyTexts>;
+
+function reasonsFor(policy: LineagePolicy, texts: ReasonTexts): PolicyTexts {
+  const text = `${describeRetention(policy.retention)} (${policy.source} policy)`;
+  let found = texts.get(text);
+  if (!found) {
+    found = { text, notKept: `not kept by ${text}`, keptBy: new Map() };
+    texts.set(text, found);
+  }
+  return found;
+}
+
+function keptBy(texts: PolicyTexts, why: string): string {
+  let reason = texts.keptBy.get(why);
+  if (reason === undefined) {
+    reason = `${why}: ${texts.text}`;
+    texts.keptBy.set(why, reason);
+  }
+  return reason;
 }
 
 export interface SnapshotInfo {
