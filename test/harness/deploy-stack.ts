@@ -24,7 +24,7 @@ import { GetRoleCommand, IAMClient } from '@aws-sdk/client-iam';
 import { CreateScheduleCommand, SchedulerClient, type CreateScheduleCommandInput } from '@aws-sdk/client-scheduler';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { execFile } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
@@ -46,11 +46,15 @@ export async function packageIsolated(stage: string, region = 'us-east-1'): Prom
       cpSync(join(PROJECT_ROOT, entry), join(dir, entry), { recursive: true });
     }
     symlinkSync(join(PROJECT_ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
+    // serverless-esbuild zips each function from a folder it makes in the temporary directory
+    // and leaves behind (`<function>-<pid>-<time>-<hex>`): made inside `dir`, it goes with it.
+    const temp = join(dir, 'tmp');
+    mkdirSync(temp);
     const bin = join(dir, 'node_modules', 'osls', 'bin', 'serverless.js');
     await run(process.execPath, [bin, 'package', '--stage', stage, '--region', region, '--package', join(dir, 'out')], {
       cwd: dir,
       maxBuffer: 16 * 1024 * 1024,
-      env: { ...process.env, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off' },
+      env: { ...process.env, TMPDIR: temp, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off' },
     });
     return JSON.parse(readFileSync(join(dir, 'out', 'cloudformation-template-update-stack.json'), 'utf8')) as Template;
   } finally {

@@ -54,15 +54,22 @@ export function cacheKey(options: PackageOptions): string {
 export async function packageInto(dir: string, options: PackageOptions): Promise<string> {
   const bin = join(PROJECT_ROOT, 'node_modules', 'osls', 'bin', 'serverless.js');
   const params = Object.entries(options.params ?? {}).map(([k, v]) => `--param=${k}=${v}`);
-  await run(
-    process.execPath,
-    [bin, 'package', '--stage', options.stage, '--region', options.region ?? 'us-east-1', '--package', dir, ...params],
-    {
-      cwd: PROJECT_ROOT,
-      maxBuffer: 16 * 1024 * 1024,
-      env: { ...process.env, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off' },
-    },
-  );
+  // serverless-esbuild zips each function from a folder it makes in the temporary directory
+  // and leaves behind (`<function>-<pid>-<time>-<hex>`): given its own, removed after.
+  const temp = mkdtempSync(join(tmpdir(), 'ami-lifecycle-zip-'));
+  try {
+    await run(
+      process.execPath,
+      [bin, 'package', '--stage', options.stage, '--region', options.region ?? 'us-east-1', '--package', dir, ...params],
+      {
+        cwd: PROJECT_ROOT,
+        maxBuffer: 16 * 1024 * 1024,
+        env: { ...process.env, TMPDIR: temp, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off' },
+      },
+    );
+  } finally {
+    rmSync(temp, { recursive: true, force: true });
+  }
   return join(dir, 'cloudformation-template-update-stack.json');
 }
 
