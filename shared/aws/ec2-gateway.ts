@@ -97,10 +97,15 @@ const IMAGE_REFERENCES_MIN_PAGE = 5;
  * defaults narrowed or pinned ("How AMI reference checks work", user guide "Identify your resources
  * referencing specified AMIs", https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ec2-ami-references.html):
  * instances in every state but terminated (the default includes it; a terminated instance never
- * starts again, and one is listed for about an hour after it ends), and the 10 most recent versions
- * of each launch template, the documented default (1 to 10000), said here so that it cannot change
- * under us. Rotation reads every template's default and latest version itself besides.
+ * starts again, and one is listed for about an hour after it ends), and every version of each
+ * launch template: a depth of 10,000 (the model's maximum; the default is the 10 most recent), as
+ * many versions as a template may have ("up to 10,000 versions per launch template", user guide
+ * "Restrictions for Amazon EC2 launch templates",
+ * https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/launch-template-restrictions.html). An Auto
+ * Scaling group or a fleet may pin any version, however old. Rotation reads every template's
+ * default and latest version itself besides.
  */
+const LAUNCH_TEMPLATE_VERSIONS_MAX = 10_000;
 const REFERENCE_SCOPE = {
   IncludeAllResourceTypes: true,
   ResourceTypes: [
@@ -110,7 +115,10 @@ const REFERENCE_SCOPE = {
         { OptionName: 'state-name' as const, OptionValues: ['pending', 'running', 'shutting-down', 'stopping', 'stopped'] },
       ],
     },
-    { ResourceType: 'ec2:LaunchTemplate' as const, ResourceTypeOptions: [{ OptionName: 'version-depth' as const, OptionValues: ['10'] }] },
+    {
+      ResourceType: 'ec2:LaunchTemplate' as const,
+      ResourceTypeOptions: [{ OptionName: 'version-depth' as const, OptionValues: [String(LAUNCH_TEMPLATE_VERSIONS_MAX)] }],
+    },
   ],
 };
 

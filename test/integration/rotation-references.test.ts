@@ -132,6 +132,37 @@ describe('rotation and DescribeImageReferences', () => {
     expect(ids(await managedImages())).toEqual(ids([pinned, images[2]!]));
   });
 
+  it('keeps an image that only a launch template version older than the ten most recent names (every version is checked)', {
+    timeout: 60_000,
+  }, async () => {
+    // Prepare: version 2 of 13 names the oldest of ours (an Auto Scaling group may pin any version); the others moto's image
+    const images = await fleet(1, 3, '1');
+    const pinned = oldest(images);
+    await cloud.ec2.send(
+      new CreateLaunchTemplateCommand({
+        LaunchTemplateName: 'asg-pinned',
+        LaunchTemplateData: { ImageId: MOTO_BASE_AMI, InstanceType: 't3.micro' },
+      }),
+    );
+    for (let version = 2; version <= 13; version++) {
+      await cloud.ec2.send(
+        new CreateLaunchTemplateVersionCommand({
+          LaunchTemplateName: 'asg-pinned',
+          LaunchTemplateData: { ImageId: version === 2 ? pinned.ImageId! : MOTO_BASE_AMI, InstanceType: 't3.micro' },
+        }),
+      );
+    }
+
+    // Act
+    const { plan } = await planRotationRun(productionDeps());
+
+    // Assess
+    expect(plan.decisions.find((d) => d.imageId === pinned.ImageId)).toMatchObject({
+      action: 'keep',
+      reasons: [expect.stringMatching(/^in use by ec2:LaunchTemplate arn:aws:ec2:us-east-1:123456789012:launch-template\//)],
+    });
+  });
+
   it('lacking one resource type\u2019s permission, keeps every candidate, says why, counts them, and deletes nothing blind', {
     timeout: 60_000,
   }, async () => {

@@ -397,7 +397,7 @@ describe('Ec2Gateway.findImageReferences', () => {
     expect(check.references.get(last)).toContain(`ssm:Parameter arn:aws:ssm:us-east-1:123456789012:parameter/for-${last}`);
   });
 
-  it('checks every resource type, instances not terminated, launch templates 10 versions deep, 1000 a page', async () => {
+  it('checks every resource type, instances not terminated, every version of each launch template (10,000 deep), 1000 a page', async () => {
     // Prepare
     ec2Mock.on(DescribeImageReferencesCommand).resolves({ ImageReferences: [] });
 
@@ -413,7 +413,7 @@ describe('Ec2Gateway.findImageReferences', () => {
           ResourceType: 'ec2:Instance',
           ResourceTypeOptions: [{ OptionName: 'state-name', OptionValues: ['pending', 'running', 'shutting-down', 'stopping', 'stopped'] }],
         },
-        { ResourceType: 'ec2:LaunchTemplate', ResourceTypeOptions: [{ OptionName: 'version-depth', OptionValues: ['10'] }] },
+        { ResourceType: 'ec2:LaunchTemplate', ResourceTypeOptions: [{ OptionName: 'version-depth', OptionValues: ['10000'] }] },
       ],
       MaxResults: 1000,
     });
