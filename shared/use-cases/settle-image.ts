@@ -1,7 +1,8 @@
 /**
  * Marking images good or failed once EC2 has finished building them, from the
- * AMI state-change event or, because those events are best effort, from the
- * reconcile pass over every image still marked pending.
+ * AMI state-change events (read in batches from the image-state queue) or, because
+ * those events are best effort, from the reconcile pass over every image still
+ * marked pending.
  *
  * The event is published before the status tag is written: a crash in between
  * leaves the image pending, and the next settle publishes again (consumers
@@ -92,9 +93,48 @@ export async function applySettlement(
   return settlement;
 }
 
-export async function settleImage(imageId: string, deps: SettleDeps, hint?: { errorMessage?: string }): Promise<Settlement> {
-  const image = await deps.ec2.describeImage(imageId);
-  return applySettlement(image, deps, 'event', hint);
+/** What EC2 announced of one image: its id, and the reason it gave for a failed one. */
+export interface ImageNotice {
+  imageId: string;
+  errorMessage?: string | undefined;
+}
+
+/** How one image of a batch ended: settled (or left as it was), or an error to retry it on. */
+export type SettleOutcome = { settlement: Settlement } | { error: unknown };
+
+/**
+ * Settles the images EC2 announced, read with one DescribeImages for them all (the gateway splits
+ * past 1,000 ids): the same events and tags, one image at a time, as each would alone. An image
+ * named twice is settled once (the first reason EC2 gave is kept). One image's error is its own
+ * outcome and the others go on; a describe that fails is every image's error, to be retried.
+ * An image EC2 does not describe (deregistered, or not visible yet) is left alone, as
+ * `settle` decides for a missing image; the reconcile finds it if it is still pending.
+ */
+export async function settleImages(notices: readonly ImageNotice[], deps: SettleDeps): Promise<Map<string, SettleOutcome>> {
+  const hints = new Map<string, { errorMessage?: string }>();
+  for (const n of notices) {
+    const known = hints.get(n.imageId);
+    if (!known) hints.set(n.imageId, n.errorMessage ? { errorMessage: n.errorMessage } : {});
+    else if (!known.errorMessage && n.errorMessage) known.errorMessage = n.errorMessage;
+  }
+  const outcomes = new Map<string, SettleOutcome>();
+  let images: Map<string, ImageView>;
+  try {
+    images = await deps.ec2.describeImages([...hints.keys()]);
+  } catch (error) {
+    deps.log.error('could not describe the announced images; each is retried', { images: hints.size, error: String(error) });
+    for (const imageId of hints.keys()) outcomes.set(imageId, { error });
+    return outcomes;
+  }
+  for (const [imageId, hint] of hints) {
+    try {
+      outcomes.set(imageId, { settlement: await applySettlement(images.get(imageId), deps, 'event', hint) });
+    } catch (error) {
+      deps.log.error('could not settle image', { imageId, error: String(error) });
+      outcomes.set(imageId, { error });
+    }
+  }
+  return outcomes;
 }
 
 export interface ReconcileReport {
