@@ -730,6 +730,7 @@ export class LocalCloud {
         const { result, error, failedIds, messageIds } = await this.runBatch(
           functionName,
           batch.map((i) => items[i]!.event),
+          receive,
         );
         batch.forEach((index, k) => {
           const delivery = out[index]!;
@@ -748,10 +749,10 @@ export class LocalCloud {
   }
 
   /** One invocation of a queue-fed function with these events as one batch: its answer, or the error that fails every record. */
-  private async runBatch(functionName: string, events: unknown[]) {
+  private async runBatch(functionName: string, events: unknown[], receive: number) {
     const messageIds: string[] = events.map(() => randomUUID());
     try {
-      const result = await this.invokePayload(functionName, sqsBatch(events, messageIds));
+      const result = await this.invokePayload(functionName, sqsBatch(events, messageIds, receive));
       const reported = ((result as { batchItemFailures?: Array<{ itemIdentifier?: unknown }> } | undefined)?.batchItemFailures ?? []).map(
         (f) => f.itemIdentifier,
       );
@@ -941,13 +942,13 @@ function scheduleInput(schedule: GetScheduleCommandOutput, at: Date, attempt: nu
 }
 
 /** What Lambda hands a function fed by an SQS queue: one record per event, its body the event as EventBridge puts it there. */
-function sqsBatch(events: unknown[], messageIds: string[] = events.map(() => randomUUID())) {
+function sqsBatch(events: unknown[], messageIds: string[] = events.map(() => randomUUID()), receiveCount = 1) {
   return {
     Records: events.map((event, k) => ({
       messageId: messageIds[k]!,
       receiptHandle: randomUUID(),
       body: JSON.stringify(event),
-      attributes: { ApproximateReceiveCount: '1', SentTimestamp: String(Date.now()) },
+      attributes: { ApproximateReceiveCount: String(receiveCount), SentTimestamp: String(Date.now()) },
       messageAttributes: {},
       md5OfBody: '',
       eventSource: 'aws:sqs',
