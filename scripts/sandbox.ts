@@ -262,16 +262,22 @@ async function describeBakes(sb: Sandbox, bakes: Delivery[], schedule: string, s
 async function settleImages(sb: Sandbox): Promise<void> {
   const announced = await sb.cloud.announceImageStates();
   if (announced === 0) return;
+  const before = { good: sb.cloud.published('ImageBaked').length, failed: sb.cloud.published('ImageBakeFailed').length };
   const deliveries = await sb.cloud.deliver();
   checkRouting(
     sb,
     Array.from({ length: announced }, () => ({ detailType: AMI_STATE, subject: 'image', target: targetOf(AMI_STATE, 'available') })),
     deliveries,
   );
-  const kinds = countBy(
-    deliveries.filter((d) => d.function === 'imageState').map((d) => (d.result as { kind?: string } | undefined)?.kind ?? 'error'),
-  );
-  const marked = Object.entries(kinds).map(([kind, n]) => (kind === 'good' || kind === 'failed' ? `${n} marked ${kind}` : `${n} ${kind}`));
+  // imageState answers a batch with its failures only: what it marked is what it published.
+  const kinds = {
+    good: sb.cloud.published('ImageBaked').length - before.good,
+    failed: sb.cloud.published('ImageBakeFailed').length - before.failed,
+    error: deliveries.filter((d) => d.function === 'imageState' && d.error !== undefined).length,
+  };
+  const marked = Object.entries(kinds)
+    .filter(([, n]) => n > 0)
+    .map(([kind, n]) => (kind === 'error' ? `${n} ${kind}` : `${n} marked ${kind}`));
   sb.say(`       ${AMI_STATE} x${announced} -> imageState: ${marked.join(', ') || 'nothing'}`);
 }
 

@@ -37,7 +37,12 @@ const FUNCTIONS = {
     rules: [busRule('bake')],
     queue: true,
   },
-  imageState: { does: 'marks managed images good or failed', dlqHolds: 'AMI state changes that failed', rules: [rule('imageState')] },
+  imageState: {
+    does: 'marks managed images good or failed',
+    dlqHolds: 'AMI state changes that failed three times',
+    rules: [rule('imageState')],
+    queue: true,
+  },
   rotate: {
     does: 'deletes managed images and snapshots beyond retention',
     dlqHolds: 'Daily rotations that failed',
@@ -62,6 +67,7 @@ const FUNCTIONS = {
 const pascal = (key) => key[0].toUpperCase() + key.slice(1);
 const kebab = (key) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 const FNS = Object.entries(FUNCTIONS).map(([key, fn]) => ({ key, id: pascal(key), kebab: kebab(key), ...fn }));
+const fnOf = (key) => FNS.find((f) => f.key === key);
 /** The resources `build` returns for each function (or for each scheduled one), merged. */
 const each = (build, fns = FNS) => Object.assign({}, ...fns.map(build));
 const scheduled = FNS.filter((f) => f.scheduler);
@@ -145,7 +151,10 @@ const deadLetterQueue = (f) => ({
 const functionRole = (f) => ({
   [`${f.id}Role`]: role(`ami-lifecycle \${sls:stage} ${f.key} function (${f.does})`, 'lambda.amazonaws.com', undefined, f.kebab, [
     allow('WriteOwnLogs', ['logs:CreateLogStream', 'logs:PutLogEvents'], arnOf(`${f.id}LogGroup`)),
-    ...(f.queue ? [] : [allow('SendFailedInvocationsToOwnDlq', 'sqs:SendMessage', arnOf(`${f.id}Dlq`))]),
+    // A queue's event source mapping polls with the role ("Lambda execution role permissions", Using Lambda with Amazon SQS).
+    ...(f.queue
+      ? [allow('ReceiveFromOwnQueue', ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'], arnOf(`${f.id}Queue`))]
+      : [allow('SendFailedInvocationsToOwnDlq', 'sqs:SendMessage', arnOf(`${f.id}Dlq`))]),
     ...statements[f.key],
     ...(f.publishes === false ? [] : [allow('PublishToOwnBus', 'events:PutEvents', arnOf('EventBus'))]),
   ]),
@@ -182,6 +191,37 @@ const scheduler = (f) => ({
   ),
 });
 
+/**
+ * A queue between an EventBridge rule (on the default bus, or `EventBusName`) and the function that
+ * polls it (`queue: true`): only the rule may send (aws:SourceArn); what the rule cannot hand on in
+ * six hours, or a record received three times (redrive policy), goes to the function's dead-letter
+ * queue. Four days' retention: far more than the longest backlog.
+ */
+const ruleQueue = (f, VisibilityTimeout, sid, ruleArn, { EventBusName, EventPattern }) => ({
+  [`${f.id}Rule`]: {
+    Type: 'AWS::Events::Rule',
+    Properties: defined({
+      Name: `\${self:custom.ruleNames.${f.key}}`,
+      EventBusName,
+      EventPattern,
+      Targets: [
+        { Id: `${f.kebab}-queue`, Arn: arnOf(`${f.id}Queue`), RetryPolicy: SIX_HOURS, DeadLetterConfig: { Arn: arnOf(`${f.id}Dlq`) } },
+      ],
+    }),
+  },
+  [`${f.id}Queue`]: {
+    Type: 'AWS::SQS::Queue',
+    Properties: {
+      QueueName: `${MANAGED_BY}-${f.key}`,
+      VisibilityTimeout,
+      MessageRetentionPeriod: 345600,
+      SqsManagedSseEnabled: true,
+      RedrivePolicy: { deadLetterTargetArn: arnOf(`${f.id}Dlq`), maxReceiveCount: 3 },
+    },
+  },
+  [`${f.id}QueuePolicy`]: queuePolicy(`${f.id}Queue`, sid, [ruleArn]),
+});
+
 /** From params (set per stage there). */
 const param = (name, Description, Type = 'String', AllowedValues) =>
   defined({ Type, Default: `\${param:${name}}`, AllowedValues, Description });
@@ -216,30 +256,19 @@ module.exports = {
     ...each(scheduler, scheduled),
     ...each(deadLetterQueue),
 
-    // ---- the bake queue: BakeRequested waits here until a bake is free
-    BakeRule: {
-      Type: 'AWS::Events::Rule',
-      Properties: {
-        Name: '${self:custom.ruleNames.bake}',
-        EventBusName: getAtt('EventBus', 'Name'),
-        EventPattern: { source: ['ami-lifecycle'], 'detail-type': ['BakeRequested'], detail: { managedBy: [MANAGED_BY] } },
-        Targets: [{ Id: 'bake-queue', Arn: arnOf('BakeQueue'), RetryPolicy: SIX_HOURS, DeadLetterConfig: { Arn: arnOf('BakeDlq') } }],
-      },
-    },
-    BakeQueue: {
-      Type: 'AWS::SQS::Queue',
-      Properties: {
-        QueueName: `${MANAGED_BY}-bake`,
-        // At least six times the bake function's timeout (60 s), as Lambda asks of a queue it
-        // polls ("Using Lambda with Amazon SQS": https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html).
-        VisibilityTimeout: 360,
-        // Four days: far more than the longest backlog (about 7,000 bakes an hour at 2 at once).
-        MessageRetentionPeriod: 345600,
-        SqsManagedSseEnabled: true,
-        RedrivePolicy: { deadLetterTargetArn: arnOf('BakeDlq'), maxReceiveCount: 3 },
-      },
-    },
-    BakeQueuePolicy: queuePolicy('BakeQueue', 'AcceptBakeRequestsOfOwnRule', [busRule('bake')]),
+    // ---- the queues of bake and imageState. Visibility timeout: six times the function's timeout, as
+    // Lambda asks of a queue it polls (plus the batching window); at least the timeout, or Lambda
+    // refuses the mapping ("Creating and configuring an Amazon SQS event source mapping",
+    // https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html).
+    // BakeRequested waits here until a bake is free: 6 x 60 s.
+    ...ruleQueue(fnOf('bake'), 360, 'AcceptBakeRequestsOfOwnRule', busRule('bake'), {
+      EventBusName: getAtt('EventBus', 'Name'),
+      EventPattern: { source: ['ami-lifecycle'], 'detail-type': ['BakeRequested'], detail: { managedBy: [MANAGED_BY] } },
+    }),
+    // EC2's AMI state changes wait here to be settled a batch at a time: 6 x 120 s + 60 s.
+    ...ruleQueue(fnOf('imageState'), 780, 'AcceptAmiStateChangesOfOwnRule', rule('imageState'), {
+      EventPattern: { source: ['aws.ec2'], 'detail-type': ['EC2 AMI State Change'], detail: { State: ['available', 'failed'] } },
+    }),
     // A backlog older than six hours: bakes are not keeping up (raise params.bakeConcurrency with
     // an EC2 API rate increase), or the function fails before it reports (see its logs).
     BakeQueueAgeAlarm: alarm(

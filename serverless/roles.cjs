@@ -1,7 +1,7 @@
 'use strict';
 // What each function's code sends, as the statements of its own role. resources.cjs adds what
-// every role has: the trust in Lambda, its own log group, its own dead-letter queue and, for a
-// function that publishes, the stack's bus. EC2 Describe* calls cannot be scoped to resources
+// every role has: the trust in Lambda, its own log group, its own dead-letter queue (or, fed by a
+// queue, that queue) and, for a function that publishes, the stack's bus. EC2 Describe* calls cannot be scoped to resources
 // (EC2 does not support resource-level permissions for them): they are on '*'. Every other
 // action names its resources, and every mutating EC2 action carries a condition. No
 // cloudwatch:PutMetricData: metrics are EMF lines in the log.
@@ -45,9 +45,6 @@ const statements = {
   ],
 
   bake: [
-    // What the queue's event source mapping does with the function's role ("Lambda
-    // execution role permissions", Using Lambda with Amazon SQS).
-    allow('ReceiveOwnBakeRequests', ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'], arnOf('BakeQueue')),
     allow(
       'ReadImagesAddressesAndLaunchTemplates',
       ['ec2:DescribeImages', 'ec2:DescribeAddresses', 'ec2:DescribeLaunchTemplateVersions'],

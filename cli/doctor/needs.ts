@@ -230,8 +230,8 @@ export const NEEDS: Record<FunctionKey, Need[]> = {
   ],
   imageState: [
     ...ownLog(),
-    ownDeadLetterQueue('imageState'),
-    describe('DescribeImages', 'reads the image an AMI state change names'),
+    ...ownQueue('imageState'),
+    describe('DescribeImages', 'reads the images a batch of AMI state changes names, in one call'),
     ...markStatus('good', 'marks an available image (and its snapshots) good'),
     ...markStatus('failed', 'marks a failed image (and its snapshots) failed'),
     publish,

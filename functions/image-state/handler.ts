@@ -1,11 +1,20 @@
-/** `EC2 AMI State Change`: mark a managed image good or failed and say so on the bus. */
+/**
+ * `EC2 AMI State Change`, through the image-state queue (whose event source mapping hands over
+ * many at once): mark the managed images good or failed and say so on the bus, with one
+ * DescribeImages for the batch. A record whose image could not be settled is reported as a
+ * batch item failure, so only it is received again.
+ */
 import { AmiStateChangeEvent } from '../../shared/domain/incoming.js';
 import { productionDeps } from '../../shared/runtime/deps.js';
-import { eventHandler } from '../../shared/runtime/middleware.js';
-import { settleImage } from '../../shared/use-cases/settle-image.js';
+import { queueBatchHandler } from '../../shared/runtime/middleware.js';
+import { settleImages } from '../../shared/use-cases/settle-image.js';
 
 const deps = productionDeps();
 
-export const handler = eventHandler('imageState', AmiStateChangeEvent, (event) =>
-  settleImage(event.detail.ImageId, deps, { errorMessage: event.detail.ErrorMessage }),
-);
+export const handler = queueBatchHandler('imageState', AmiStateChangeEvent, async (records) => {
+  const outcomes = await settleImages(
+    records.map(({ event }) => ({ imageId: event.detail.ImageId, errorMessage: event.detail.ErrorMessage })),
+    deps,
+  );
+  return records.filter(({ event }) => 'error' in outcomes.get(event.detail.ImageId)!).map((r) => r.messageId);
+});

@@ -89,6 +89,13 @@ const NOT_OFFERED = new Set(['InvalidAction', 'UnsupportedOperation', 'NotImplem
  * https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeImageReferences.html).
  */
 export const IMAGE_REFERENCES_IDS_PER_CALL = 10;
+/**
+ * Image ids in one DescribeImages call. botocore's model sets no maximum; EC2's guide does: "Where
+ * possible, specify a list of resource IDs in your describe calls. This is the fastest way to describe
+ * a large number of resources. Note that you should not specify more than 1,000 IDs in a single call."
+ * (EC2 Developer Guide, "Pagination in the Amazon EC2 API", https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-pagination.html).
+ */
+export const DESCRIBE_IMAGES_IDS_PER_CALL = 1000;
 /** Its MaxResults has a minimum of 5 (same page; no maximum is documented). */
 const IMAGE_REFERENCES_MIN_PAGE = 5;
 /**
@@ -263,15 +270,39 @@ export class Ec2Gateway implements Ec2Port {
     return image ? toImageView(image) : undefined;
   }
 
-  async describeImage(imageId: string): Promise<ImageView | undefined> {
-    const out = await callOr(
-      'DescribeImages',
-      () => this.client.send(new DescribeImagesCommand({ ImageIds: [imageId] })),
-      NOT_FOUND,
-      undefined,
-    );
-    const image = out?.Images?.[0];
-    return image ? toImageView(image) : undefined;
+  /**
+   * The images of these ids that EC2 describes, by id: one DescribeImages call per 1,000 ids. An id
+   * EC2 does not know is left out of the answer. EC2 answers a list that names one with an error
+   * for the whole call (InvalidAMIID.NotFound, or .Malformed / .Unavailable) whose message names
+   * the ids ("The image id '[ami-…]' does not exist"): those are dropped and the rest asked again,
+   * so one gone image costs one more call, never the others' answer. A recently deregistered image
+   * is simply absent ("Recently deregistered images appear in the returned results for a short
+   * interval and then return empty results. After all instances that reference a deregistered AMI
+   * are terminated, specifying the ID of the image will eventually return an error", EC2 API
+   * reference, "DescribeImages", https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeImages.html).
+   */
+  async describeImages(imageIds: readonly string[]): Promise<Map<string, ImageView>> {
+    const found = new Map<string, ImageView>();
+    const unique = [...new Set(imageIds)];
+    for (let i = 0; i < unique.length; i += DESCRIBE_IMAGES_IDS_PER_CALL) {
+      let ids = unique.slice(i, i + DESCRIBE_IMAGES_IDS_PER_CALL);
+      while (ids.length > 0) {
+        try {
+          const out = await this.client.send(new DescribeImagesCommand({ ImageIds: ids }));
+          for (const image of out.Images ?? []) found.set(image.ImageId!, toImageView(image));
+          break;
+        } catch (error) {
+          const mapped = toAwsCallError('DescribeImages', error);
+          if (!NOT_FOUND.has(mapped.code)) throw mapped;
+          const named = new Set(mapped.message.match(/ami-[0-9a-z]+/g) ?? []);
+          const rest = ids.length === 1 ? [] : ids.filter((id) => !named.has(id));
+          // An answer that names none of them says nothing of which is gone: asking again would loop.
+          if (rest.length === ids.length) throw mapped;
+          ids = rest;
+        }
+      }
+    }
+    return found;
   }
 
   listPendingImages(managedBy: string): AsyncIterable<ImageView[]> {

@@ -85,7 +85,8 @@ export function eventHandler<S extends z.ZodType, R>(functionName: string, schem
 }
 
 /** What Lambda hands a function fed by an SQS queue; only what the handler reads is required. */
-const SqsBatch = z.looseObject({ Records: z.array(z.looseObject({ messageId: z.string().min(1), body: z.string() })) });
+const SqsRecord = z.looseObject({ messageId: z.string().min(1), body: z.string() });
+const SqsBatch = z.looseObject({ Records: z.array(SqsRecord) });
 
 /** The answer Lambda reads when the event source mapping reports batch item failures. */
 export interface BatchResponse {
@@ -102,30 +103,13 @@ export interface BatchResponse {
  * responses", https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html).
  */
 export function queueHandler<S extends z.ZodType>(functionName: string, schema: S, run: (event: z.infer<S>) => Promise<unknown>) {
-  const stack = middy<unknown, BatchResponse>().use(injectLambdaContext(logger, { resetKeys: true }));
-  if (metrics) stack.use(logMetrics(metrics, { captureColdStartMetric: true, throwOnEmptyMetrics: false }));
-  return stack.handler(async (event) => {
-    const batch = SqsBatch.safeParse(event);
-    if (!batch.success) {
-      logRejection(functionName, batch.error.issues, event);
-      return { batchItemFailures: [] };
-    }
+  return sqsHandler(async (records) => {
     const batchItemFailures: BatchResponse['batchItemFailures'] = [];
-    for (const record of batch.data.Records) {
-      let body: unknown;
+    for (const record of records) {
+      const event = parseRecord(functionName, schema, record);
+      if (event === undefined) continue;
       try {
-        body = JSON.parse(record.body);
-      } catch {
-        logRejection(functionName, [{ path: ['body'], message: 'not JSON' }], { id: record.messageId });
-        continue;
-      }
-      const parsed = schema.safeParse(body);
-      if (!parsed.success) {
-        logRejection(functionName, parsed.error.issues, body);
-        continue;
-      }
-      try {
-        await run(parsed.data);
+        await run(event);
       } catch (error) {
         logger.warn('record failed; the queue hands it out again', {
           function: functionName,
@@ -135,8 +119,85 @@ export function queueHandler<S extends z.ZodType>(functionName: string, schema: 
         batchItemFailures.push({ itemIdentifier: record.messageId });
       }
     }
-    return { batchItemFailures };
+    return batchItemFailures;
+  }, functionName);
+}
+
+/** One record of a batch, its body parsed with the function's schema. */
+export interface QueueRecord<T> {
+  messageId: string;
+  event: T;
+}
+
+/**
+ * A function fed by an SQS queue that works on the whole batch at once (one read for all its
+ * records): `run` gets every record whose body the schema takes and answers the messageIds of
+ * those that failed. Unlike queueHandler, a body the schema refuses is logged and reported as a
+ * batch item failure too: the events come from AWS, so one this function cannot read is a change
+ * to fix, and after the queue's maxReceiveCount it waits in the dead-letter queue (whose alarm
+ * says so) to be redriven, rather than being lost in a log line. A run that throws fails every
+ * record it was given. The others of the batch are deleted by Lambda as done.
+ */
+export function queueBatchHandler<S extends z.ZodType>(
+  functionName: string,
+  schema: S,
+  run: (records: Array<QueueRecord<z.infer<S>>>) => Promise<Iterable<string>>,
+) {
+  return sqsHandler(async (records) => {
+    const failed = new Set<string>();
+    const parsed: Array<QueueRecord<z.infer<S>>> = [];
+    for (const record of records) {
+      const event = parseRecord(functionName, schema, record);
+      if (event === undefined) failed.add(record.messageId);
+      else parsed.push({ messageId: record.messageId, event });
+    }
+    try {
+      if (parsed.length > 0) for (const id of await run(parsed)) failed.add(id);
+    } catch (error) {
+      logger.error('batch failed; the queue hands its records out again', {
+        function: functionName,
+        records: parsed.length,
+        error: String(error),
+      });
+      for (const r of parsed) failed.add(r.messageId);
+    }
+    if (failed.size > 0) logger.warn('records failed; the queue hands them out again', { function: functionName, messageIds: [...failed] });
+    return [...failed].map((itemIdentifier) => ({ itemIdentifier }));
+  }, functionName);
+}
+
+/** The middy stack of a queue-fed function around `each`, which answers the batch's failures. */
+function sqsHandler(
+  each: (records: Array<z.infer<typeof SqsRecord>>) => Promise<BatchResponse['batchItemFailures']>,
+  functionName: string,
+) {
+  const stack = middy<unknown, BatchResponse>().use(injectLambdaContext(logger, { resetKeys: true }));
+  if (metrics) stack.use(logMetrics(metrics, { captureColdStartMetric: true, throwOnEmptyMetrics: false }));
+  return stack.handler(async (event) => {
+    const batch = SqsBatch.safeParse(event);
+    if (!batch.success) {
+      logRejection(functionName, batch.error.issues, event);
+      return { batchItemFailures: [] };
+    }
+    return { batchItemFailures: await each(batch.data.Records) };
   });
+}
+
+/** A record's body parsed with the schema; undefined (logged as a rejection) when it is not JSON or the schema refuses it. */
+function parseRecord<S extends z.ZodType>(functionName: string, schema: S, record: z.infer<typeof SqsRecord>): z.infer<S> | undefined {
+  let body: unknown;
+  try {
+    body = JSON.parse(record.body);
+  } catch {
+    logRejection(functionName, [{ path: ['body'], message: 'not JSON' }], { id: record.messageId });
+    return undefined;
+  }
+  const parsed = schema.safeParse(body);
+  if (!parsed.success) {
+    logRejection(functionName, parsed.error.issues, body);
+    return undefined;
+  }
+  return parsed.data;
 }
 
 function logRejection(functionName: string, issues: ReadonlyArray<SchemaIssue>, event: unknown): void {

@@ -92,7 +92,8 @@ export interface InstanceLookup {
 
 /** Marking images good or failed (settleImage, reconcilePending). */
 export interface SettleEc2 extends Ec2Tagging {
-  describeImage(imageId: string): Promise<ImageView | undefined>;
+  /** The images of these ids EC2 describes, by id, in as few calls as EC2 allows; an image it does not know is absent. */
+  describeImages(imageIds: readonly string[]): Promise<Map<string, ImageView>>;
   /** Images of this stack still marked pending, a page at a time. */
   listPendingImages(managedBy: string): AsyncIterable<ImageView[]>;
 }

@@ -125,7 +125,7 @@ async function currentInstanceOf(lineage: string, deps: RecoveryDeps): Promise<s
  * Published (ImageMarkedGood) and logged: the mark was the service's, the correction a person's.
  */
 export async function markGood(imageId: string, deps: SettleDeps): Promise<{ imageId: string; lineage: string | undefined }> {
-  const image = await deps.ec2.describeImage(imageId);
+  const image = (await deps.ec2.describeImages([imageId])).get(imageId);
   if (!image || !isManagedBy(image.tags, deps.managedBy) || notMadeHere(image)) {
     throw new UnknownTarget(`${imageId}: no image this stack made`);
   }

@@ -1,12 +1,14 @@
 /**
  * Marking images good or failed once EC2 has finished building them, from the
- * AMI state-change event or, because those events are best effort, from the
- * reconcile pass over every image still marked pending.
+ * AMI state-change events (read in batches from the image-state queue) or, because
+ * those events are best effort, from the reconcile pass over every image still
+ * marked pending.
  *
  * The event is published before the status tag is written: a crash in between
  * leaves the image pending, and the next settle publishes again (consumers
  * deduplicate on imageId) rather than never.
  */
+import pLimit from 'p-limit';
 import { outgoing, type OutgoingEvent } from '../domain/events.js';
 import { settle, type ImageView, type Settlement } from '../domain/image-status.js';
 import { TAG } from '../domain/tags.js';
@@ -14,6 +16,12 @@ import type { SettleDeps } from './ports.js';
 import { publishOrThrow } from './publish.js';
 
 export type SettledBy = 'event' | 'reconcile';
+
+/**
+ * Images of a batch settled at once (each a PutEvents, then a CreateTags): a batch of 100 takes
+ * seconds, not a minute, and stays well inside EC2's CreateTags burst of 100.
+ */
+const SETTLE_CONCURRENCY = 4;
 
 function eventFor(image: ImageView, settlement: Settlement, deps: SettleDeps, settledBy: SettledBy): OutgoingEvent | undefined {
   const t = image.tags;
@@ -92,9 +100,52 @@ export async function applySettlement(
   return settlement;
 }
 
-export async function settleImage(imageId: string, deps: SettleDeps, hint?: { errorMessage?: string }): Promise<Settlement> {
-  const image = await deps.ec2.describeImage(imageId);
-  return applySettlement(image, deps, 'event', hint);
+/** What EC2 announced of one image: its id, and the reason it gave for a failed one. */
+export interface ImageNotice {
+  imageId: string;
+  errorMessage?: string | undefined;
+}
+
+/** How one image of a batch ended: settled (or left as it was), or an error to retry it on. */
+export type SettleOutcome = { settlement: Settlement } | { error: unknown };
+
+/**
+ * Settles the images EC2 announced, read with one DescribeImages for them all (the gateway splits
+ * past 1,000 ids): the same events and tags as each would alone, four images at a time. An image
+ * named twice is settled once (the first reason EC2 gave is kept). One image's error is its own
+ * outcome and the others go on; a describe that fails is every image's error, to be retried.
+ * An image EC2 does not describe (deregistered, or not visible yet) is left alone, as
+ * `settle` decides for a missing image; the reconcile finds it if it is still pending.
+ */
+export async function settleImages(notices: readonly ImageNotice[], deps: SettleDeps): Promise<Map<string, SettleOutcome>> {
+  const hints = new Map<string, { errorMessage?: string }>();
+  for (const n of notices) {
+    const known = hints.get(n.imageId);
+    if (!known) hints.set(n.imageId, n.errorMessage ? { errorMessage: n.errorMessage } : {});
+    else if (!known.errorMessage && n.errorMessage) known.errorMessage = n.errorMessage;
+  }
+  let images: Map<string, ImageView>;
+  try {
+    images = await deps.ec2.describeImages([...hints.keys()]);
+  } catch (error) {
+    deps.log.error('could not describe the announced images; each is retried', { images: hints.size, error: String(error) });
+    return new Map([...hints.keys()].map((imageId) => [imageId, { error }]));
+  }
+  const limit = pLimit(SETTLE_CONCURRENCY);
+  const settled = await Promise.all(
+    [...hints].map(([imageId, hint]) =>
+      limit(async (): Promise<SettleOutcome> => {
+        try {
+          return { settlement: await applySettlement(images.get(imageId), deps, 'event', hint) };
+        } catch (error) {
+          deps.log.error('could not settle image', { imageId, error: String(error) });
+          return { error };
+        }
+      }),
+    ),
+  );
+  // In the order the images were first named.
+  return new Map([...hints.keys()].map((imageId, i) => [imageId, settled[i]!]));
 }
 
 export interface ReconcileReport {

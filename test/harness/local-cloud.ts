@@ -376,6 +376,17 @@ export class LocalCloud {
   }
 
   /**
+   * Invokes a function fed by an SQS queue with these events as one batch, one record each (as
+   * its event source mapping would hand them over): the handler's answer and the records'
+   * messageIds, in the events' order.
+   */
+  async invokeBatch(functionName: string, events: unknown[]): Promise<{ result: unknown; messageIds: string[] }> {
+    if (!this.wiring.functions.find((f) => f.name === functionName)?.queue) throw new Error(`${functionName} is not fed by a queue`);
+    const messageIds: string[] = events.map(() => randomUUID());
+    return { result: await this.invokePayload(functionName, sqsBatch(events, messageIds)), messageIds };
+  }
+
+  /**
    * Invokes a function with this payload as it is, as Lambda's Invoke API does whatever the
    * function's event sources (what EventBridge Scheduler does with a schedule's Input).
    */
@@ -653,51 +664,110 @@ export class LocalCloud {
 
   /**
    * Runs the deliveries, each retried as AWS would: an asynchronous invocation that throws up to
-   * `attempts` times in all (Lambda's retries); a queue's record that throws or comes back in
-   * `batchItemFailures` until the queue's maxReceiveCount (then the queue would move it to its
-   * dead-letter queue). A queue-fed function never runs more invocations at once than its event
-   * source mapping's maximum concurrency.
+   * `attempts` times in all (Lambda's retries). A queue-fed function gets its events as Lambda's
+   * event source mapping hands them over (see runQueued): in batches of its batch size, each
+   * record received again while it fails, up to the queue's maxReceiveCount. A queue-fed function
+   * never runs more invocations at once than its event source mapping's maximum concurrency.
    */
   private async runAll(items: Array<{ functionName: string; event: unknown }>, options: DeliverOptions = {}): Promise<Delivery[]> {
     const out: Delivery[] = new Array(items.length);
     const concurrency = options.concurrency ?? this.concurrency;
-    const pools = new Map<string, number[]>(); // a queue-fed function with a bound -> its items; '' -> the rest
+    const queued = new Map<string, number[]>(); // a queue-fed function -> its items, in arrival order
+    const direct: number[] = [];
     items.forEach((item, index) => {
-      const bounded = this.wiring.functions.find((f) => f.name === item.functionName)?.queue?.maximumConcurrency !== undefined;
-      const key = bounded ? item.functionName : '';
-      pools.set(key, [...(pools.get(key) ?? []), index]);
+      const event = item.event as { 'detail-type'?: string };
+      out[index] = { function: item.functionName, detailType: event['detail-type'] ?? '', attempts: 0 };
+      if (this.wiring.functions.find((f) => f.name === item.functionName)?.queue)
+        queued.set(item.functionName, [...(queued.get(item.functionName) ?? []), index]);
+      else direct.push(index);
     });
     const deliverOne = async (index: number) => {
-      const { functionName, event: raw } = items[index]!;
-      const event = raw as { 'detail-type'?: string };
-      const queue = this.wiring.functions.find((f) => f.name === functionName)?.queue;
-      const attempts = queue ? queue.maxReceiveCount : (options.attempts ?? 3);
-      const delivery: Delivery = { function: functionName, detailType: event['detail-type'] ?? '', attempts: 0 };
-      for (let attempt = 1; attempt <= attempts; attempt++) {
+      const { functionName, event } = items[index]!;
+      const delivery = out[index]!;
+      for (let attempt = 1; attempt <= (options.attempts ?? 3); attempt++) {
         delivery.attempts = attempt;
         try {
           delivery.result = await this.invoke(functionName, event);
-          const failures = (delivery.result as { batchItemFailures?: unknown[] } | undefined)?.batchItemFailures ?? [];
-          if (queue && failures.length > 0) throw new Error('the record was reported in batchItemFailures');
           delete delivery.error;
           break;
         } catch (error) {
-          delivery.error = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+          delivery.error = describeError(error);
         }
       }
-      out[index] = delivery;
     };
-    await Promise.all(
-      [...pools].map(async ([functionName, indexes]) => {
-        const bound = this.wiring.functions.find((f) => f.name === functionName)?.queue?.maximumConcurrency ?? concurrency;
-        let next = 0;
-        const worker = async () => {
-          while (next < indexes.length) await deliverOne(indexes[next++]!);
-        };
-        await Promise.all(Array.from({ length: Math.min(concurrency, bound, indexes.length) }, worker));
-      }),
-    );
+    await Promise.all([
+      inPool(direct, concurrency, deliverOne),
+      ...[...queued].map(([functionName, indexes]) => this.runQueued(functionName, indexes, items, out, concurrency)),
+    ]);
     return out;
+  }
+
+  /**
+   * A queue-fed function's records, as its event source mapping hands them over: every record
+   * waiting is taken in arrival order, in batches of the mapping's batch size (the batching window
+   * is not waited: what a test delivered at once counts as gathered in one window), up to its
+   * maximum concurrency at once. A record the function reports in `batchItemFailures`, or every
+   * record of a batch whose invocation throws or names a record not in the batch ("Implementing
+   * partial batch responses", https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html),
+   * is received again, with the others that failed, until the queue's maxReceiveCount (then the
+   * queue would move it to its dead-letter queue). Each record's Delivery holds its receives and
+   * the answer of the last batch it was in.
+   */
+  private async runQueued(
+    functionName: string,
+    indexes: number[],
+    items: Array<{ event: unknown }>,
+    out: Delivery[],
+    concurrency: number,
+  ): Promise<void> {
+    const queue = this.wiring.functions.find((f) => f.name === functionName)!.queue!;
+    let pending = indexes;
+    for (let receive = 1; receive <= queue.maxReceiveCount && pending.length > 0; receive++) {
+      const batches: number[][] = [];
+      for (let i = 0; i < pending.length; i += queue.batchSize) batches.push(pending.slice(i, i + queue.batchSize));
+      const failed = new Set<number>();
+      await inPool(batches, Math.min(concurrency, queue.maximumConcurrency ?? concurrency), async (batch) => {
+        const { result, error, failedIds, messageIds } = await this.runBatch(
+          functionName,
+          batch.map((i) => items[i]!.event),
+          receive,
+        );
+        batch.forEach((index, k) => {
+          const delivery = out[index]!;
+          delivery.attempts = receive;
+          delivery.result = result;
+          if (error !== undefined || failedIds.has(messageIds[k]!)) {
+            delivery.error = error ?? 'Error: the record was reported in batchItemFailures';
+            failed.add(index);
+          } else {
+            delete delivery.error;
+          }
+        });
+      });
+      pending = pending.filter((i) => failed.has(i));
+    }
+  }
+
+  /** One invocation of a queue-fed function with these events as one batch: its answer, or the error that fails every record. */
+  private async runBatch(functionName: string, events: unknown[], receive: number) {
+    const messageIds: string[] = events.map(() => randomUUID());
+    try {
+      const result = await this.invokePayload(functionName, sqsBatch(events, messageIds, receive));
+      const reported = ((result as { batchItemFailures?: Array<{ itemIdentifier?: unknown }> } | undefined)?.batchItemFailures ?? []).map(
+        (f) => f.itemIdentifier,
+      );
+      const invalid = reported.find((id) => typeof id !== 'string' || !messageIds.includes(id));
+      if (invalid !== undefined)
+        return {
+          result,
+          error: `Error: batchItemFailures names ${String(invalid)}, no record of the batch`,
+          failedIds: new Set<string>(),
+          messageIds,
+        };
+      return { result, error: undefined, failedIds: new Set(reported as string[]), messageIds };
+    } catch (error) {
+      return { result: undefined, error: describeError(error), failedIds: new Set<string>(), messageIds };
+    }
   }
 
   /** Every message waiting in the queue, hidden from other receivers until deleted (or for 300 s). */
@@ -872,13 +942,13 @@ function scheduleInput(schedule: GetScheduleCommandOutput, at: Date, attempt: nu
 }
 
 /** What Lambda hands a function fed by an SQS queue: one record per event, its body the event as EventBridge puts it there. */
-function sqsBatch(events: unknown[]) {
+function sqsBatch(events: unknown[], messageIds: string[] = events.map(() => randomUUID()), receiveCount = 1) {
   return {
-    Records: events.map((event) => ({
-      messageId: randomUUID(),
+    Records: events.map((event, k) => ({
+      messageId: messageIds[k]!,
       receiptHandle: randomUUID(),
       body: JSON.stringify(event),
-      attributes: { ApproximateReceiveCount: '1', SentTimestamp: String(Date.now()) },
+      attributes: { ApproximateReceiveCount: String(receiveCount), SentTimestamp: String(Date.now()) },
       messageAttributes: {},
       md5OfBody: '',
       eventSource: 'aws:sqs',
@@ -886,6 +956,19 @@ function sqsBatch(events: unknown[]) {
       awsRegion: region,
     })),
   };
+}
+
+function describeError(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+/** Runs `work` on every item, at most `width` at once. */
+async function inPool<T>(list: T[], width: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < list.length) await work(list[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(Math.max(width, 1), list.length) }, worker));
 }
 
 /** `EC2 Instance State-change Notification` as a PutEvents entry, in the shape EC2 sends it. */

@@ -634,6 +634,15 @@ function checkSourceQueue(
   )![1];
   if (!list(mapping.Properties?.FunctionResponseTypes).includes('ReportBatchItemFailures'))
     problems.push(`${f.key}: its event source mapping does not report batch item failures`);
+  // A standard queue's batch is 1 to 10,000 records, the window 0 to 300 s, and a batch over 10
+  // needs a window of at least 1 s ("Lambda parameters for Amazon SQS event source mappings",
+  // https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-parameters.html; the Lambda API's
+  // BatchSize and MaximumBatchingWindowInSeconds).
+  const batch = Number(mapping.Properties?.BatchSize ?? 10);
+  const window = Number(mapping.Properties?.MaximumBatchingWindowInSeconds ?? 0);
+  if (!(Number.isInteger(batch) && batch >= 1 && batch <= 10_000)) problems.push(`${f.key}: batch size ${batch} is outside 1..10000`);
+  if (!(Number.isInteger(window) && window >= 0 && window <= 300)) problems.push(`${f.key}: batching window ${window} s is outside 0..300`);
+  if (batch > 10 && window < 1) problems.push(`${f.key}: a batch of ${batch} needs a batching window of at least 1 s`);
   if (str(q.RedrivePolicy?.deadLetterTargetArn) !== dlqArn || !(q.RedrivePolicy?.maxReceiveCount >= 1))
     problems.push(`${queueId}: does not redrive to ${dlqArn}`);
   const timeout = Number(f.resource.Properties?.Timeout ?? 6);

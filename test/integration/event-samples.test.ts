@@ -49,6 +49,22 @@ describe('event samples', () => {
     expect(deliveries[0]!.result).not.toMatchObject({ status: 'rejected' });
   });
 
+  it('ami-state-batch.json is the SQS batch Lambda hands imageState: its bodies are the AMI samples, and the function takes it', async () => {
+    // Prepare
+    const batch = sample('ami-state-batch.json') as { Records: Array<Record<string, unknown>> };
+    const bodies = batch.Records.map((r) => JSON.parse(String(r.body)) as unknown);
+
+    // Act: as its queue's event source mapping would hand it over
+    const result = await cloud.invokePayload('imageState', batch);
+
+    // Assess: the samples, whole, as EventBridge puts them in the queue; no record failed (their images do not exist)
+    expect(bodies).toEqual([sample('ami-state-available.json'), sample('ami-state-failed.json')]);
+    for (const body of bodies) expect(AmiStateChangeEvent.safeParse(body).success).toBe(true);
+    for (const r of batch.Records)
+      expect(r).toMatchObject({ eventSource: 'aws:sqs', messageId: expect.any(String), md5OfBody: expect.any(String) });
+    expect(result).toEqual({ batchItemFailures: [] });
+  });
+
   it('the Health rule matches exactly the event types recovery acts on, and each has a sample', () => {
     // Prepare
     const recover = cloud.wiring.functions.find((f) => f.name === 'recover')!;

@@ -841,7 +841,7 @@ describe('LocalCloud with faults', { timeout: 30_000 }, () => {
     const settled = await cloud.deliver();
 
     // Assess
-    expect(settled.map((d) => [d.function, d.result])).toEqual([['imageState', { kind: 'good' }]]);
+    expect(settled.map((d) => [d.function, d.result])).toEqual([['imageState', { batchItemFailures: [] }]]);
     expect(cloud.published('ImageBaked')).toHaveLength(1);
   });
 

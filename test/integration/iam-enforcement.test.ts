@@ -88,15 +88,20 @@ describe('IAM evaluated on every call', () => {
       }
     });
     const [instanceId] = await cloud.launch(1, { 'ami-lifecycle:bake': 'nightly' });
-    cloud.expectDenials(1);
+    // The record is received three times from the image-state queue (its maxReceiveCount), then dead-lettered.
+    cloud.expectDenials(3);
 
     // Act: the image is baked, EC2 announces it available, imageState settles it
-    await cloud.bakeCycle('nightly', NIGHT_1, { attempts: 1 });
+    const deliveries = await cloud.bakeCycle('nightly', NIGHT_1, { attempts: 1 });
 
-    // Assess: still pending; refused on the image, whose managed-by tag was read from moto
+    // Assess: still pending; refused on the image, whose managed-by tag was read from moto, at each receive
     const [image] = await imageOf(instanceId!);
     expect(tagRecord(image!.Tags)['ami-lifecycle:status']).toBe('pending');
-    expect(newDenials()).toEqual([
+    expect(deliveries.find((d) => d.function === 'imageState')).toMatchObject({ attempts: 3, error: expect.any(String) });
+    const denied = newDenials();
+    expect(denied).toHaveLength(3);
+    expect(new Set(denied.map((d) => JSON.stringify(d))).size).toBe(1);
+    expect(denied.slice(0, 1)).toEqual([
       expect.objectContaining({
         function: 'ami-lifecycle-dev-imageState',
         action: 'ec2:CreateTags',

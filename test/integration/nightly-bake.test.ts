@@ -106,12 +106,13 @@ describe('nightly baking', () => {
 
     // Act: EC2 reports the images available
     expect(await cloud.announceImageStates()).toBe(4);
+    const describesBefore = cloud.proxy.calls().DescribeImages ?? 0;
     const settled = await cloud.deliver();
 
-    // Assess: good, on image and snapshots, and said on the bus
-    expect(settled.map((d) => [d.function, (d.result as { kind: string }).kind])).toEqual(
-      Array.from({ length: 4 }, () => ['imageState', 'good']),
-    );
+    // Assess: one batch, read with one DescribeImages; good, on image and snapshots, and said on the bus
+    expect(settled.map((d) => [d.function, d.attempts, d.error])).toEqual(Array.from({ length: 4 }, () => ['imageState', 1, undefined]));
+    expect(settled.map((d) => d.result)).toEqual(Array.from({ length: 4 }, () => ({ batchItemFailures: [] })));
+    expect((cloud.proxy.calls().DescribeImages ?? 0) - describesBefore).toBe(1);
     for (const image of await managedImages()) {
       expect(tagRecord(image.Tags)['ami-lifecycle:status']).toBe('good');
       for (const s of await snapshotsOf(image)) expect(tagRecord(s.Tags)['ami-lifecycle:status']).toBe('good');
@@ -265,11 +266,10 @@ describe('nightly baking', () => {
     });
     const late = await cloud.deliver({ maxRounds: 1 });
 
-    // Assess: nothing settles twice
-    expect(late.filter((d) => d.function === 'imageState').map((d) => d.result)).toEqual(
-      expect.arrayContaining([{ kind: 'unchanged', why: 'already-settled' }]),
-    );
-    expect(late.filter((d) => d.function === 'imageState').every((d) => (d.result as { kind: string }).kind === 'unchanged')).toBe(true);
+    // Assess: nothing settles twice; every late record is done (none to receive again)
+    const lateImageState = late.filter((d) => d.function === 'imageState');
+    expect(lateImageState).toHaveLength(3);
+    expect(lateImageState.every((d) => d.attempts === 1 && d.error === undefined)).toBe(true);
     expect(cloud.published('ImageBaked')).toHaveLength(2);
   });
 
@@ -293,9 +293,14 @@ describe('nightly baking', () => {
     });
     const deliveries = await cloud.deliver();
 
-    // Assess: decided from the image as EC2 describes it now
-    expect(deliveries.map((d) => d.result)).toEqual([{ kind: 'unchanged', why: 'not-managed' }, { kind: 'good' }]);
+    // Assess: decided from the image as EC2 describes it now; both records done
+    expect(deliveries.map((d) => [d.function, d.attempts, d.error])).toEqual([
+      ['imageState', 1, undefined],
+      ['imageState', 1, undefined],
+    ]);
+    expect(cloud.published('ImageBaked').map((e) => e.detail.imageId)).toEqual([ours!.ImageId]);
     expect(cloud.published('ImageBakeFailed')).toHaveLength(0);
+    expect(tagRecord((await managedImages())[0]!.Tags)['ami-lifecycle:status']).toBe('good');
   });
 
   it('rejects an event it cannot use without throwing, so Lambda does not retry it', async () => {

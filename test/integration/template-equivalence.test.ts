@@ -35,11 +35,13 @@ describe('serverless.yml written once', () => {
   // issue 22's recheck (two params, the recover role's reboot and schedule statements, its
   // environment) took it to 934; issue 14 (the volume, capture, spot, placement and fallback
   // statements of the bake, schedule and recover roles, two params) to 965: new behaviour, not copies.
-  it('is, with every file it includes, at most 980 lines', () => {
+  // Issue 15's image-state queue (the rule and queue of bake written once for both, the imageState
+  // mapping and why its batch and window are what they are) took it to 993.
+  it('is, with every file it includes, at most 995 lines', () => {
     const { files } = loadServerlessYml();
     const lines = files.reduce((sum, f) => sum + readFileSync(f, 'utf8').split('\n').length - 1, 0);
     expect(files.length).toBeGreaterThan(1);
-    expect(lines).toBeLessThanOrEqual(980);
+    expect(lines).toBeLessThanOrEqual(995);
   });
 });
 

@@ -92,8 +92,17 @@ const SPEC: Spec = {
       'iam:PassRole',
       'events:PutEvents',
     ],
-    // settleImage: DescribeImages, PutEvents, CreateTags status.
-    ImageState: [...logsAndDlq, 'ec2:DescribeImages', 'ec2:CreateTags', 'events:PutEvents'],
+    // settleImages: one DescribeImages per batch, PutEvents, CreateTags status; its queue's mapping polls with the role.
+    ImageState: [
+      'logs:CreateLogStream',
+      'logs:PutLogEvents',
+      'sqs:ReceiveMessage',
+      'sqs:DeleteMessage',
+      'sqs:GetQueueAttributes',
+      'ec2:DescribeImages',
+      'ec2:CreateTags',
+      'events:PutEvents',
+    ],
     // rotateImages: the reads of the plan, CreateTags (a vanished lineage's policy stamped on its newest good
     // image), DeregisterImage, EnableImageDeprecation, DeleteSnapshot, ImagesRotated;
     // and what DescribeImageReferences reads with the function's permissions (AmazonEC2ImageReferencesAccessPolicy).
@@ -306,14 +315,25 @@ describe('delivery', () => {
 
   it('the bake function runs at most params.bakeConcurrency at once, reserving nothing a new account lacks', () => {
     expect(checkConcurrency(t, SPEC)).toEqual([]);
-    const mapping = Object.values(t.Resources).find((r) => r.Type === 'AWS::Lambda::EventSourceMapping')!;
+    const mapping = t.Resources.BakeEventSourceMappingSQSBakeQueue!;
     expect(mapping.Properties!.ScalingConfig).toEqual({ MaximumConcurrency: params.bakeConcurrency });
     // What LocalCloud and the benchmark read to run bakes as deployed.
     expect(wiring.functions.find((f) => f.name === 'bake')?.queue).toMatchObject({
       maximumConcurrency: params.bakeConcurrency,
       batchSize: 1,
     });
-    expect(wiring.functions.filter((f) => f.queue !== undefined).map((f) => f.name)).toEqual(['bake']);
+    expect(wiring.functions.filter((f) => f.queue !== undefined).map((f) => f.name)).toEqual(['bake', 'imageState']);
+  });
+
+  it('the image-state function reads its queue in batches of 100 gathered for up to a minute', () => {
+    expect(t.Resources.ImageStateEventSourceMappingSQSImageStateQueue!.Properties).toMatchObject({
+      BatchSize: 100,
+      MaximumBatchingWindowInSeconds: 60,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
+    // Six times the function's timeout (120 s), plus the window.
+    expect(t.Resources.ImageStateQueue!.Properties!.VisibilityTimeout).toBe(780);
+    expect(wiring.functions.find((f) => f.name === 'imageState')?.queue).toMatchObject({ batchSize: 100, maxReceiveCount: 3 });
   });
 });
 
@@ -509,19 +529,19 @@ const mutations: Mutation[] = [
   ],
   [
     "another function's dead-letter queue",
-    (x) => void (stmt(x, 'ImageStateRole', 'SendFailedInvocationsToOwnDlq').Resource = { 'Fn::GetAtt': ['RecoverDlq', 'Arn'] }),
+    (x) => void (stmt(x, 'ScheduleRole', 'SendFailedInvocationsToOwnDlq').Resource = { 'Fn::GetAtt': ['RecoverDlq', 'Arn'] }),
     /sqs:SendMessage on <RecoverDlq.Arn>/,
   ],
   // delivery
   [
     'a rule target without retry policy',
-    (x) => void delete ruleTarget(x, 'ImageStateLambdaFunction').RetryPolicy,
+    (x) => void delete ruleTarget(x, 'RecoverLambdaFunction').RetryPolicy,
     /target has no retry policy/,
   ],
   [
     'a rule target without dead-letter queue',
-    (x) => void delete ruleTarget(x, 'ImageStateLambdaFunction').DeadLetterConfig,
-    /target's dead-letter queue is not ImageStateDlq/,
+    (x) => void delete ruleTarget(x, 'RecoverLambdaFunction').DeadLetterConfig,
+    /target's dead-letter queue is not RecoverDlq/,
   ],
   [
     'a schedule without dead-letter queue',
@@ -566,27 +586,63 @@ const mutations: Mutation[] = [
   ],
   [
     'an unbounded bake function',
-    (x) => void delete Object.values(x.Resources).find((r) => r.Type === 'AWS::Lambda::EventSourceMapping')!.Properties!.ScalingConfig,
+    (x) => void delete x.Resources.BakeEventSourceMappingSQSBakeQueue!.Properties!.ScalingConfig,
     /bake: its queue has no maximum concurrency/,
   ],
   [
     'one bake at a time, under the least maximum concurrency Lambda takes (2)',
-    (x) =>
-      void (Object.values(x.Resources).find((r) => r.Type === 'AWS::Lambda::EventSourceMapping')!
-        .Properties!.ScalingConfig.MaximumConcurrency = 1),
+    (x) => void (x.Resources.BakeEventSourceMappingSQSBakeQueue!.Properties!.ScalingConfig.MaximumConcurrency = 1),
     /bake: maximum concurrency 1 is outside 2\.\.5/,
   ],
   [
     'more bakes at once than EC2 refills mutating calls',
-    (x) =>
-      void (Object.values(x.Resources).find((r) => r.Type === 'AWS::Lambda::EventSourceMapping')!
-        .Properties!.ScalingConfig.MaximumConcurrency = 6),
+    (x) => void (x.Resources.BakeEventSourceMappingSQSBakeQueue!.Properties!.ScalingConfig.MaximumConcurrency = 6),
     /bake: maximum concurrency 6 is outside 2\.\.5/,
   ],
   [
     'a reservation a new account cannot deploy',
     (x) => void (x.Resources.BakeLambdaFunction!.Properties!.ReservedConcurrentExecutions = 2),
     /BakeLambdaFunction: reserves concurrency/,
+  ],
+  [
+    'an image-state queue hiding records for less than six function timeouts',
+    (x) => void (x.Resources.ImageStateQueue!.Properties!.VisibilityTimeout = 700),
+    /ImageStateQueue: visibility timeout 700 s is under six times the function's 120 s/,
+  ],
+  [
+    'an image-state queue that drops what fails',
+    (x) => void delete x.Resources.ImageStateQueue!.Properties!.RedrivePolicy,
+    /ImageStateQueue: does not redrive/,
+  ],
+  [
+    'an image-state queue open to any rule',
+    (x) => void delete x.Resources.ImageStateQueuePolicy!.Properties!.PolicyDocument.Statement[1].Condition,
+    /other than the queue's own rules/,
+  ],
+  [
+    'an image-state mapping that fails the whole batch for one record',
+    (x) => void delete x.Resources.ImageStateEventSourceMappingSQSImageStateQueue!.Properties!.FunctionResponseTypes,
+    /ImageState: its event source mapping does not report batch item failures/,
+  ],
+  [
+    'a batch over 10 with no batching window (Lambda refuses it)',
+    (x) => void delete x.Resources.ImageStateEventSourceMappingSQSImageStateQueue!.Properties!.MaximumBatchingWindowInSeconds,
+    /ImageState: a batch of 100 needs a batching window of at least 1 s/,
+  ],
+  [
+    'a batch past 10,000 records',
+    (x) => void (x.Resources.ImageStateEventSourceMappingSQSImageStateQueue!.Properties!.BatchSize = 10_001),
+    /ImageState: batch size 10001 is outside 1\.\.10000/,
+  ],
+  [
+    'a batching window past 300 s',
+    (x) => void (x.Resources.ImageStateEventSourceMappingSQSImageStateQueue!.Properties!.MaximumBatchingWindowInSeconds = 301),
+    /ImageState: batching window 301 s is outside 0\.\.300/,
+  ],
+  [
+    'an image-state rule target without dead-letter queue',
+    (x) => void delete x.Resources.ImageStateRule!.Properties!.Targets[0].DeadLetterConfig,
+    /ImageStateRule: target's dead-letter queue is not ImageStateDlq/,
   ],
   [
     'a bake queue that drops what fails',

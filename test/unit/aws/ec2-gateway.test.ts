@@ -429,39 +429,110 @@ describe('Ec2Gateway.createImage', () => {
   });
 });
 
-describe('Ec2Gateway.describeImage', () => {
-  it('asks for the image by id and returns its view', async () => {
+describe('Ec2Gateway.describeImages', () => {
+  const ids = (n: number, from = 0) => Array.from({ length: n }, (_, i) => `ami-${(from + i).toString(16).padStart(17, '0')}`);
+  const imageOf = (ImageId: string): Image => ({ ...existingImage, ImageId });
+
+  it('asks for the images by id in one call and returns their views by id', async () => {
     // Prepare
-    ec2Mock.on(DescribeImagesCommand).resolves({ Images: [existingImage] });
+    const second = imageOf('ami-0bbbbbbbbbbbbbbbb');
+    ec2Mock.on(DescribeImagesCommand).resolves({ Images: [existingImage, second] });
 
     // Act
-    const view = await gateway().describeImage('ami-0aaaaaaaaaaaaaaaa');
+    const views = await gateway().describeImages(['ami-0aaaaaaaaaaaaaaaa', 'ami-0bbbbbbbbbbbbbbbb', 'ami-0aaaaaaaaaaaaaaaa']);
 
-    // Assess
-    expect(ec2Mock).toHaveReceivedCommandWith(DescribeImagesCommand, { ImageIds: ['ami-0aaaaaaaaaaaaaaaa'] });
-    expect(view).toMatchObject({ imageId: 'ami-0aaaaaaaaaaaaaaaa', state: 'pending', snapshotIds: ['snap-0aaaaaaaaaaaaaaaa'] });
+    // Assess: duplicates asked once
+    expect(ec2Mock).toHaveReceivedCommandTimes(DescribeImagesCommand, 1);
+    expect(ec2Mock).toHaveReceivedCommandWith(DescribeImagesCommand, { ImageIds: ['ami-0aaaaaaaaaaaaaaaa', 'ami-0bbbbbbbbbbbbbbbb'] });
+    expect([...views.keys()]).toEqual(['ami-0aaaaaaaaaaaaaaaa', 'ami-0bbbbbbbbbbbbbbbb']);
+    expect(views.get('ami-0aaaaaaaaaaaaaaaa')).toMatchObject({ state: 'pending', snapshotIds: ['snap-0aaaaaaaaaaaaaaaa'] });
   });
 
-  it('returns undefined when EC2 answers with no image', async () => {
+  it.each([
+    [1000, [1000]],
+    [1001, [1000, 1]],
+  ])('sends %i ids in calls of %j: at most 1,000 a call, as EC2 asks', async (n, sizes) => {
+    // Prepare
+    const sent: string[][] = [];
+    ec2Mock.on(DescribeImagesCommand).callsFake((input: DescribeImagesCommandInput) => {
+      sent.push(input.ImageIds ?? []);
+      return { Images: (input.ImageIds ?? []).map(imageOf) };
+    });
+
+    // Act
+    const views = await gateway().describeImages(ids(n));
+
+    // Assess
+    expect(sent.map((c) => c.length)).toEqual(sizes);
+    expect(sent.flat()).toEqual(ids(n));
+    expect(views.size).toBe(n);
+  });
+
+  it('leaves out an image EC2 answers with no entry (recently deregistered)', async () => {
     // Prepare
     ec2Mock.on(DescribeImagesCommand).resolves({ Images: [] });
 
     // Act
-    const view = await gateway().describeImage('ami-0aaaaaaaaaaaaaaaa');
+    const views = await gateway().describeImages(['ami-0aaaaaaaaaaaaaaaa']);
 
     // Assess
-    expect(view).toBeUndefined();
+    expect(views.size).toBe(0);
   });
 
-  it.each(['InvalidAMIID.NotFound', 'InvalidAMIID.Unavailable', 'InvalidAMIID.Malformed'])('returns undefined on %s', async (code) => {
-    // Prepare
-    ec2Mock.on(DescribeImagesCommand).rejects(awsError(code));
+  it.each(['InvalidAMIID.NotFound', 'InvalidAMIID.Unavailable', 'InvalidAMIID.Malformed'])(
+    'answers no image for a lone id refused with %s',
+    async (code) => {
+      // Prepare
+      ec2Mock.on(DescribeImagesCommand).rejects(awsError(code));
+
+      // Act
+      const views = await gateway().describeImages(['ami-0aaaaaaaaaaaaaaaa']);
+
+      // Assess
+      expect(views.size).toBe(0);
+      expect(ec2Mock).toHaveReceivedCommandTimes(DescribeImagesCommand, 1);
+    },
+  );
+
+  it('drops the ids a NotFound names and asks again for the others: one gone image costs one call, not the batch', async () => {
+    // Prepare: EC2 refuses a list that names an image it no longer knows
+    const gone = ['ami-0ccccccccccccccc1', 'ami-0ccccccccccccccc2'];
+    const sent: string[][] = [];
+    ec2Mock.on(DescribeImagesCommand).callsFake((input: DescribeImagesCommandInput) => {
+      const asked = input.ImageIds ?? [];
+      sent.push(asked);
+      const missing = asked.filter((id) => gone.includes(id));
+      if (missing.length > 0) {
+        throw Object.assign(new Error(`The image ids '[${missing.join(', ')}]' do not exist`), {
+          name: 'InvalidAMIID.NotFound',
+          $metadata: { httpStatusCode: 400 },
+          $fault: 'client',
+        });
+      }
+      return { Images: asked.map(imageOf) };
+    });
 
     // Act
-    const view = await gateway().describeImage('ami-0aaaaaaaaaaaaaaaa');
+    const views = await gateway().describeImages(['ami-0aaaaaaaaaaaaaaaa', gone[0]!, 'ami-0bbbbbbbbbbbbbbbb', gone[1]!]);
 
     // Assess
-    expect(view).toBeUndefined();
+    expect(sent).toEqual([
+      ['ami-0aaaaaaaaaaaaaaaa', gone[0], 'ami-0bbbbbbbbbbbbbbbb', gone[1]],
+      ['ami-0aaaaaaaaaaaaaaaa', 'ami-0bbbbbbbbbbbbbbbb'],
+    ]);
+    expect([...views.keys()].sort()).toEqual(['ami-0aaaaaaaaaaaaaaaa', 'ami-0bbbbbbbbbbbbbbbb']);
+  });
+
+  it('throws a NotFound for several ids that names none of them, rather than asking forever', async () => {
+    // Prepare
+    ec2Mock.on(DescribeImagesCommand).rejects(awsError('InvalidAMIID.NotFound'));
+
+    // Act
+    const act = gateway().describeImages(['ami-0aaaaaaaaaaaaaaaa', 'ami-0bbbbbbbbbbbbbbbb']);
+
+    // Assess
+    await expect(act).rejects.toMatchObject({ name: 'AwsCallError', code: 'InvalidAMIID.NotFound', action: 'DescribeImages' });
+    expect(ec2Mock).toHaveReceivedCommandTimes(DescribeImagesCommand, 1);
   });
 
   it('throws other errors, translated', async () => {
@@ -469,7 +540,7 @@ describe('Ec2Gateway.describeImage', () => {
     ec2Mock.on(DescribeImagesCommand).rejects(awsError('RequestLimitExceeded', 503));
 
     // Act
-    const act = gateway().describeImage('ami-0aaaaaaaaaaaaaaaa');
+    const act = gateway().describeImages(['ami-0aaaaaaaaaaaaaaaa']);
 
     // Assess
     await expect(act).rejects.toMatchObject({
@@ -478,6 +549,15 @@ describe('Ec2Gateway.describeImage', () => {
       action: 'DescribeImages',
       retryable: true,
     });
+  });
+
+  it('makes no call for no ids', async () => {
+    // Act
+    const views = await gateway().describeImages([]);
+
+    // Assess
+    expect(views.size).toBe(0);
+    expect(ec2Mock).toHaveReceivedCommandTimes(DescribeImagesCommand, 0);
   });
 });
 

@@ -44,6 +44,7 @@ const STACK = 'ami-lifecycle-dev';
 const MANAGED_BY = 'ami-lifecycle-dev';
 const KEY = `arn:aws:kms:${REGION}:${ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab`;
 const BAKE_QUEUE = `arn:aws:sqs:${REGION}:${ACCOUNT}:${STACK}-bake`;
+const IMAGE_STATE_QUEUE = `arn:aws:sqs:${REGION}:${ACCOUNT}:${STACK}-imageState`;
 
 const cfn = mockClient(CloudFormationClient);
 const iam = mockClient(IAMClient);
@@ -125,6 +126,9 @@ function healthyAccount(): void {
   lambda.on(ListEventSourceMappingsCommand, { FunctionName: `${STACK}-bake` }).resolves({
     EventSourceMappings: [{ UUID: 'esm-1', State: 'Enabled', EventSourceArn: BAKE_QUEUE, ScalingConfig: { MaximumConcurrency: 2 } }],
   });
+  lambda.on(ListEventSourceMappingsCommand, { FunctionName: `${STACK}-imageState` }).resolves({
+    EventSourceMappings: [{ UUID: 'esm-2', State: 'Enabled', EventSourceArn: IMAGE_STATE_QUEUE, ScalingConfig: { MaximumConcurrency: 2 } }],
+  });
   ec2.on(GetImageBlockPublicAccessStateCommand).resolves({ ImageBlockPublicAccessState: 'block-new-sharing', ManagedBy: 'account' });
   ec2.on(GetEbsEncryptionByDefaultCommand).resolves({ EbsEncryptionByDefault: false });
   ec2.on(GetEbsDefaultKmsKeyIdCommand).resolves({ KmsKeyId: 'alias/aws/ebs' });
@@ -185,8 +189,12 @@ describe('a healthy deployment', () => {
     expect(checkOf(report, 'lambda concurrency').summary).toBe(
       'account limit 1000, unreserved 1000 (Lambda keeps at least 100 unreserved); reserved by this stack: none',
     );
-    expect(checkOf(report, 'queue mappings').summary).toBe(`bake reads ${STACK}-bake (Enabled, at most 2 at once; 0 waiting, 0 in flight)`);
+    expect(checkOf(report, 'queue mappings').summary).toBe(
+      `bake reads ${STACK}-bake (Enabled, at most 2 at once; 0 waiting, 0 in flight); ` +
+        `imageState reads ${STACK}-imageState (Enabled, at most 2 at once; 0 waiting, 0 in flight)`,
+    );
     expect(lambda).toHaveReceivedCommandWith(ListEventSourceMappingsCommand, { FunctionName: `${STACK}-bake` });
+    expect(lambda).toHaveReceivedCommandWith(ListEventSourceMappingsCommand, { FunctionName: `${STACK}-imageState` });
   });
 
   it('simulates every need of each function against the role the function runs with, with the context AWS builds', async () => {
@@ -580,7 +588,9 @@ describe('queue mappings', () => {
     // Assess
     expect(checkOf(report, 'queue mappings')).toMatchObject({
       status: 'ok',
-      summary: `bake reads ${STACK}-bake (Enabled, at most 2 at once; 120 waiting, 2 in flight)`,
+      summary:
+        `bake reads ${STACK}-bake (Enabled, at most 2 at once; 120 waiting, 2 in flight); ` +
+        `imageState reads ${STACK}-imageState (Enabled, at most 2 at once; 0 waiting, 0 in flight)`,
     });
   });
 });
@@ -708,7 +718,10 @@ describe('event rules and schedules', () => {
       Name: 'ami-lifecycle-dev-bake-queue-rule',
       EventBusName: 'ami-lifecycle-dev',
     });
-    expect(events).toHaveReceivedCommandWith(DescribeRuleCommand, { Name: 'ami-lifecycle-dev-imageState-rule-1', EventBusName: undefined });
+    expect(events).toHaveReceivedCommandWith(DescribeRuleCommand, {
+      Name: 'ami-lifecycle-dev-imageState-queue-rule',
+      EventBusName: undefined,
+    });
     expect(doctorExitCode(report)).toBe(1);
   });
 

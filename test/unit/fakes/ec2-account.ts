@@ -157,7 +157,8 @@ export class FakeEc2Account {
   /** Every CreateImage call that reached "EC2", refused or not. */
   readonly createImageCalls: ImageSpec[] = [];
   readonly tagCalls: Array<{ resourceIds: string[]; tags: Tags }> = [];
-  readonly describeImageCalls: string[] = [];
+  /** Every DescribeImages by id that reached "EC2": the ids of each call. */
+  readonly describeImageCalls: string[][] = [];
   /** Every RunInstances call that reached "EC2", refused or not. */
   readonly runCalls: RelaunchSpec[] = [];
   /** Every capture and recovery call that reached "EC2", in order, e.g. 'DescribeInstance', 'RunInstances'. */
@@ -169,6 +170,8 @@ export class FakeEc2Account {
   readonly tagFailures = new Map<string, AwsCallError>();
   readonly invisibleNames = new Set<string>();
   listPendingFailure: Error | undefined;
+  /** DescribeImages by id fails with this (until cleared with undefined). */
+  describeFailure: AwsCallError | undefined;
   readonly deregisterFailures = new Map<string, AwsCallError>();
   readonly deleteSnapshotFailures = new Map<string, AwsCallError>();
   readonly deprecationFailures = new Map<string, AwsCallError>();
@@ -314,6 +317,11 @@ export class FakeEc2Account {
   failTagging(resourceId: string, error: AwsCallError | undefined): void {
     if (error) this.tagFailures.set(resourceId, error);
     else this.tagFailures.delete(resourceId);
+  }
+
+  /** DescribeImages by id fails with `error` (until cleared with undefined). */
+  failDescribeImages(error: AwsCallError | undefined): void {
+    this.describeFailure = error;
   }
 
   failListPendingImages(error: Error): void {

@@ -1,4 +1,5 @@
 /** The in-memory settle slice (settleImage, reconcilePending), and the scheduled run's, which settles first. */
+import type { ImageView } from '../../../shared/domain/image-status.js';
 import { TAG } from '../../../shared/domain/tags.js';
 import type { ScheduleEc2, SettleEc2 } from '../../../shared/use-cases/ec2-ports.js';
 import type { FakeEc2Account } from './ec2-account.js';
@@ -7,10 +8,15 @@ import { bakeCandidateListing, ec2Tagging, excludeTagListing, managedImageListin
 export const settleEc2 = (a: FakeEc2Account): SettleEc2 => ({
   ...ec2Tagging(a),
 
-  async describeImage(imageId: string) {
-    a.describeImageCalls.push(imageId);
-    const image = a.images.get(imageId);
-    return image ? a.view(image) : undefined;
+  async describeImages(imageIds: readonly string[]) {
+    a.describeImageCalls.push([...imageIds]);
+    if (a.describeFailure) throw a.describeFailure;
+    const found = new Map<string, ImageView>();
+    for (const id of imageIds) {
+      const image = a.images.get(id);
+      if (image) found.set(id, a.view(image));
+    }
+    return found;
   },
 
   async *listPendingImages(managedBy: string) {

@@ -80,6 +80,8 @@ interface Target {
    * record's body). Its answer is then the batch response, for a rejected event as for any other.
    */
   batchOf?: (event: Json) => unknown;
+  /** A queue-fed function that reports a record it cannot read as a batch item failure (dead-lettered), rather than deleting it. */
+  rejectsInBatch?: boolean;
 }
 
 /** One event as the one record of an SQS batch, its body the event as EventBridge puts it in the queue. */
@@ -105,7 +107,10 @@ const TARGETS: Record<FunctionName, Target> = {
   imageState: {
     handler: imageState as Handler,
     schema: AmiStateChangeEvent,
-    answered: (r) => expect(r).toMatchObject({ kind: expect.stringMatching(/^(good|failed|unchanged)$/) }),
+    // Settled, left alone or gone: the record is done; an AWS error is the only thing that fails it.
+    answered: (r) => expect(r).toEqual({ batchItemFailures: [] }),
+    batchOf: oneRecord,
+    rejectsInBatch: true,
   },
   rotate: {
     handler: rotate as Handler,
@@ -222,8 +227,15 @@ function expectAnswered(fn: FunctionName, event: Json, inv: Invocation, near?: N
 
   const verdict = target.schema.safeParse(event);
   if (!verdict.success) {
-    // A queue-fed function deletes the record it rejects: no batch item failure, so it is not retried.
-    expect(inv.result).toEqual(target.batchOf ? { batchItemFailures: [] } : { status: 'rejected', reason: expect.any(String) });
+    // A queue-fed function deletes the record it rejects (no batch item failure, so it is not retried),
+    // or, for events from AWS, reports it failed so that it ends in the dead-letter queue.
+    expect(inv.result).toEqual(
+      target.rejectsInBatch
+        ? { batchItemFailures: [{ itemIdentifier: 'fuzz-1' }] }
+        : target.batchOf
+          ? { batchItemFailures: [] }
+          : { status: 'rejected', reason: expect.any(String) },
+    );
     const entries = parsedLines(inv);
     const errors = entries.filter((e) => e.level === 'ERROR');
     expect(errors, 'one ERROR line per rejection').toHaveLength(1);

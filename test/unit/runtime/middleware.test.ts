@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import * as z from 'zod';
 import { ParseError } from '@aws-lambda-powertools/parser/errors';
 import { logger } from '../../../shared/runtime/logger.js';
-import { eventHandler, queueHandler, rejectEvent } from '../../../shared/runtime/middleware.js';
+import { eventHandler, queueBatchHandler, queueHandler, rejectEvent } from '../../../shared/runtime/middleware.js';
 
 const Schema = z.object({
   name: z.string().trim().min(1),
@@ -218,5 +218,81 @@ describe('queueHandler (a function fed by an SQS queue)', () => {
     expect(await handler(null as never, context)).toEqual({ batchItemFailures: [] });
     expect(run).not.toHaveBeenCalled();
     expect(errorLog).toHaveBeenCalledTimes(2);
+  });
+});
+
+describe('queueBatchHandler (a function that works on the whole SQS batch at once)', () => {
+  const record = (messageId: string, body: unknown) => ({
+    messageId,
+    receiptHandle: `rh-${messageId}`,
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+    eventSource: 'aws:sqs',
+  });
+
+  it('hands every readable record to one run, and reports the ones it answers failed', async () => {
+    // Prepare
+    const run = vi.fn(async (records: Array<{ messageId: string; event: z.infer<typeof Schema> }>) =>
+      records.filter((r) => r.event.count === 2).map((r) => r.messageId),
+    );
+    const handler = queueBatchHandler('f', Schema, run);
+
+    // Act
+    const result = await handler(
+      { Records: [record('m1', { ...validEvent, count: 1 }), record('m2', { ...validEvent, count: 2 }), record('m3', validEvent)] },
+      context,
+    );
+
+    // Assess
+    expect(result).toEqual({ batchItemFailures: [{ itemIdentifier: 'm2' }] });
+    expect(run).toHaveBeenCalledTimes(1);
+    expect(run.mock.calls[0]![0].map((r) => [r.messageId, r.event.count])).toEqual([
+      ['m1', 1],
+      ['m2', 2],
+      ['m3', 3],
+    ]);
+    expect(run.mock.calls[0]![0][0]!.event.name).toBe('web');
+  });
+
+  it('reports a record whose body the schema refuses or that is not JSON as failed, alone, logging why', async () => {
+    // Prepare
+    const run = vi.fn(async (_records: Array<{ messageId: string }>) => [] as string[]);
+    const handler = queueBatchHandler('f', Schema, run);
+    const errorLog = vi.spyOn(logger, 'error');
+
+    // Act
+    const result = await handler(
+      { Records: [record('bad', { name: '', count: 1.5, nested: {} }), record('junk', '{not json'), record('ok', validEvent)] },
+      context,
+    );
+
+    // Assess: the readable one runs and is done; the two others are received again, then dead-lettered
+    expect(result).toEqual({ batchItemFailures: [{ itemIdentifier: 'bad' }, { itemIdentifier: 'junk' }] });
+    expect(run.mock.calls[0]![0].map((r) => r.messageId)).toEqual(['ok']);
+    expect(errorLog.mock.calls[0]![1]).toMatchObject({ function: 'f', issues: expect.arrayContaining([expect.stringMatching(/^name: /)]) });
+    expect(errorLog.mock.calls[1]![1]).toMatchObject({ function: 'f', issues: ['body: not JSON'] });
+  });
+
+  it('fails every record it ran when the run throws', async () => {
+    // Prepare
+    const handler = queueBatchHandler('f', Schema, async () => {
+      throw new Error('throttled');
+    });
+
+    // Act
+    const result = await handler({ Records: [record('m1', validEvent), record('m2', validEvent)] }, context);
+
+    // Assess
+    expect(result).toEqual({ batchItemFailures: [{ itemIdentifier: 'm1' }, { itemIdentifier: 'm2' }] });
+  });
+
+  it('does not run for a batch with no readable record, and answers an event that is no SQS batch with no failures', async () => {
+    // Prepare
+    const run = vi.fn(async () => []);
+    const handler = queueBatchHandler('f', Schema, run);
+
+    // Act / Assess
+    expect(await handler({ Records: [record('junk', 'x')] }, context)).toEqual({ batchItemFailures: [{ itemIdentifier: 'junk' }] });
+    expect(await handler({ detail: 'x' } as never, context)).toEqual({ batchItemFailures: [] });
+    expect(run).not.toHaveBeenCalled();
   });
 });

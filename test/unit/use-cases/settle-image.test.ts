@@ -2,8 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { ImageBaked, ImageBakeFailed } from '../../../shared/domain/events.js';
 import { TAG } from '../../../shared/domain/tags.js';
 import { AwsCallError } from '../../../shared/use-cases/errors.js';
-import { applySettlement, reconcilePending, settleImage } from '../../../shared/use-cases/settle-image.js';
+import { applySettlement, reconcilePending, settleImages } from '../../../shared/use-cases/settle-image.js';
 import { markGood, NotMarkedBad, UnknownTarget } from '../../../shared/use-cases/operator-actions.js';
+import type { SettleDeps } from '../../../shared/use-cases/ports.js';
 import { instanceIdOf, settleEc2, STACK, world as worldOf, type World, type WorldOptions } from '../fakes.js';
 
 /** A world of the settle slice only: the use case sees nothing else of EC2. */
@@ -36,9 +37,16 @@ function managedImage(
   return image;
 }
 
+/** One announced image, settled through the batch path: its settlement, or its error thrown. */
+async function settleImage(imageId: string, deps: SettleDeps, hint?: { errorMessage?: string }) {
+  const outcome = (await settleImages([{ imageId, ...hint }], deps)).get(imageId)!;
+  if ('error' in outcome) throw outcome.error;
+  return outcome.settlement;
+}
+
 const statusOf = (w: World, id: string) => w.account.images.get(id)?.tags[TAG.status] ?? w.account.snapshotTags.get(id)?.[TAG.status];
 
-describe('settleImage', () => {
+describe('settling one announced image', () => {
   it('publishes ImageBaked, then tags the image and its snapshots good', async () => {
     // Prepare
     const w = world();
@@ -219,7 +227,7 @@ describe('applySettlement', () => {
     // Prepare
     const w = world();
     const image = managedImage(w, { state: 'available' });
-    const view = await w.deps.ec2.describeImage(image.imageId);
+    const view = (await w.deps.ec2.describeImages([image.imageId])).get(image.imageId);
 
     // Act
     const s = await applySettlement(view, w.deps, 'reconcile');
@@ -233,7 +241,7 @@ describe('applySettlement', () => {
     // Prepare
     const w = world();
     const image = managedImage(w, { state: 'available' });
-    const view = { ...(await w.deps.ec2.describeImage(image.imageId))!, creationDate: undefined };
+    const view = { ...(await w.deps.ec2.describeImages([image.imageId])).get(image.imageId)!, creationDate: undefined };
 
     // Act
     await applySettlement(view, w.deps, 'event');
@@ -446,5 +454,115 @@ describe('markGood', () => {
     await expect(markGood('ami-00000000000000bad', w.deps)).rejects.toBeInstanceOf(UnknownTarget);
     expect(w.account.tagCalls).toEqual([]);
     expect(w.bus.calls).toEqual([]);
+  });
+});
+
+describe('settleImages: a batch of announced images', () => {
+  it('reads every image of the batch with one describe, and settles each as alone', async () => {
+    // Prepare
+    const w = world();
+    const good = [1, 2, 3].map((d) => managedImage(w, { state: 'available', slot: `2026-11-2${d}` }));
+    const failed = managedImage(w, { state: 'failed', slot: '2026-11-24' });
+
+    // Act
+    const outcomes = await settleImages(
+      [...good, failed].map((i) => ({ imageId: i.imageId, ...(i === failed ? { errorMessage: 'disk gone' } : {}) })),
+      w.deps,
+    );
+
+    // Assess
+    expect(w.account.describeImageCalls).toEqual([[...good, failed].map((i) => i.imageId)]);
+    expect([...outcomes.values()]).toEqual([
+      { settlement: { kind: 'good' } },
+      { settlement: { kind: 'good' } },
+      { settlement: { kind: 'good' } },
+      { settlement: { kind: 'failed', reason: 'disk gone' } },
+    ]);
+    expect(w.bus.ofType('ImageBaked').map((e) => e.imageId)).toEqual(good.map((i) => i.imageId));
+    expect(w.bus.ofType('ImageBakeFailed').map((e) => e.imageId)).toEqual([failed.imageId]);
+    for (const i of good) for (const id of [i.imageId, ...i.snapshotIds]) expect(statusOf(w, id)).toBe('good');
+    for (const id of [failed.imageId, ...failed.snapshotIds]) expect(statusOf(w, id)).toBe('failed');
+  });
+
+  it('settles an image named twice in the batch once, keeping the reason EC2 gave', async () => {
+    // Prepare
+    const w = world();
+    const image = managedImage(w, { state: 'failed' });
+
+    // Act
+    const outcomes = await settleImages(
+      [{ imageId: image.imageId }, { imageId: image.imageId, errorMessage: 'from the second event' }, { imageId: image.imageId }],
+      w.deps,
+    );
+
+    // Assess
+    expect(w.account.describeImageCalls).toEqual([[image.imageId]]);
+    expect([...outcomes]).toEqual([[image.imageId, { settlement: { kind: 'failed', reason: 'from the second event' } }]]);
+    expect(w.bus.ofType('ImageBakeFailed')).toHaveLength(1);
+    expect(w.account.tagCalls).toHaveLength(1);
+    expect(w.metrics.totals()).toEqual({ ImagesFailed: 1 });
+  });
+
+  it('leaves an image EC2 does not describe as it is, and settles the others', async () => {
+    // Prepare
+    const w = world();
+    const image = managedImage(w, { state: 'available' });
+
+    // Act
+    const outcomes = await settleImages([{ imageId: 'ami-0000000000000dead' }, { imageId: image.imageId }], w.deps);
+
+    // Assess
+    expect(outcomes.get('ami-0000000000000dead')).toEqual({ settlement: { kind: 'unchanged', why: 'not-found' } });
+    expect(outcomes.get(image.imageId)).toEqual({ settlement: { kind: 'good' } });
+    expect(w.bus.ofType('ImageBaked').map((e) => e.imageId)).toEqual([image.imageId]);
+  });
+
+  it('gives an image whose settle fails its own error: the others of the batch settle', async () => {
+    // Prepare
+    const w = world();
+    const [a, b, c] = [1, 2, 3].map((d) => managedImage(w, { state: 'available', slot: `2026-11-2${d}` }));
+    w.account.failTagging(b!.imageId, new AwsCallError('RequestLimitExceeded', 'CreateTags', 'slow down', true, 503));
+
+    // Act
+    const outcomes = await settleImages(
+      [a!, b!, c!].map((i) => ({ imageId: i.imageId })),
+      w.deps,
+    );
+
+    // Assess
+    expect(outcomes.get(a!.imageId)).toEqual({ settlement: { kind: 'good' } });
+    expect(outcomes.get(b!.imageId)).toEqual({ error: expect.objectContaining({ code: 'RequestLimitExceeded' }) });
+    expect(outcomes.get(c!.imageId)).toEqual({ settlement: { kind: 'good' } });
+    expect(statusOf(w, b!.imageId)).toBe('pending');
+    expect(w.log.at('error').map((r) => r.extra[0])).toEqual([expect.objectContaining({ imageId: b!.imageId })]);
+  });
+
+  it('gives every image the describe error when the describe fails, settling none: all are retried', async () => {
+    // Prepare
+    const w = world();
+    const images = [1, 2].map((d) => managedImage(w, { state: 'available', slot: `2026-11-2${d}` }));
+    const refusal = new AwsCallError('RequestLimitExceeded', 'DescribeImages', 'slow down', true, 503);
+    w.account.failDescribeImages(refusal);
+
+    // Act
+    const outcomes = await settleImages(
+      images.map((i) => ({ imageId: i.imageId })),
+      w.deps,
+    );
+
+    // Assess
+    expect([...outcomes.values()]).toEqual([{ error: refusal }, { error: refusal }]);
+    expect(w.bus.published).toEqual([]);
+    expect(w.account.tagCalls).toEqual([]);
+
+    // Act: the retry, once EC2 answers again
+    w.account.failDescribeImages(undefined);
+    const retried = await settleImages(
+      images.map((i) => ({ imageId: i.imageId })),
+      w.deps,
+    );
+
+    // Assess
+    expect([...retried.values()]).toEqual([{ settlement: { kind: 'good' } }, { settlement: { kind: 'good' } }]);
   });
 });
