@@ -304,8 +304,10 @@ function rules(ctx: Context): Record<string, ResourceRule & { cfnCondition?: str
         },
       ]),
     ),
-    // An instance check failing is answered with a reboot first: opted-in instances only.
+    // An instance check failing is answered with a reboot first; a replaced instance that still runs is
+    // stopped to free its following volumes (issue 14): opted-in instances only.
     'ec2:RebootInstances': { types: { instance: [[present(`aws:ResourceTag/${TAG.recover}`)]] } },
+    'ec2:StopInstances': { types: { instance: [[present(`aws:ResourceTag/${TAG.recover}`)]] } },
     // The one-time schedules of deferred recoveries: this stack's names in the default group only.
     'scheduler:CreateSchedule': { exact: recheckSchedules },
     'scheduler:UpdateSchedule': { exact: recheckSchedules },

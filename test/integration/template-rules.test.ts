@@ -143,6 +143,8 @@ const SPEC: Spec = {
       'ec2:AttachVolume',
       'ec2:CreateTags',
       'ec2:RebootInstances',
+      // A replaced instance that still runs is stopped to free its following volumes.
+      'ec2:StopInstances',
       'scheduler:CreateSchedule',
       'scheduler:UpdateSchedule',
       'ec2:RunInstances',
