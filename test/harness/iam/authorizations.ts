@@ -430,7 +430,11 @@ const MODELS: Record<string, Model> = {
   'ec2:EnableImageDeregistrationProtection': byIds('image', 'ImageId'),
   'ec2:DisableImageDeregistrationProtection': byIds('image', 'ImageId'),
   'ec2:ModifyImageAttribute': byIds('image', 'ImageId'),
+  'ec2:DescribeImageAttribute': byIds('image', 'ImageId'),
   'ec2:DeleteSnapshot': byIds('snapshot', 'SnapshotId'),
+  // The sharing step adds and removes accounts only (UserId.N): the ec2:Add/group key is absent, as AWS leaves it then.
+  'ec2:ModifySnapshotAttribute': byIds('snapshot', 'SnapshotId'),
+  'ec2:DescribeSnapshotAttribute': byIds('snapshot', 'SnapshotId'),
   'ec2:DescribeInstanceAttribute': byIds('instance', 'InstanceId'),
   'ec2:TerminateInstances': byIds('instance', 'InstanceId', true),
   'ec2:StopInstances': byIds('instance', 'InstanceId', true),
