@@ -264,14 +264,14 @@ export const EVENT_DOCS: Record<string, EventDoc> = {
     fields: { managedBy, imageId: 'the image', lineage: 'its lineage', previousStatus: 'what it was: `bad`' },
   },
   ImagePublicAccessRevoked: {
-    when: "The rotation schedule's sharing step found a managed image public (its launch permissions held the group `all`, given by anyone) and removed that permission; its other launch permissions stay (see [sharing](sharing.md)).",
+    when: "The rotation schedule's sharing step found a managed image public (its launch permissions held the group `all`, given by anyone) and removes that permission; its other launch permissions stay. Published just before the removal, so that no crash loses it; a removal that fails is logged, counted (`SharingFailures`) and tried, and said, again on the next run (see [sharing](sharing.md)).",
     dedupe: '`imageId` + `revokedAt`',
     fields: {
       managedBy,
       imageId: 'the image',
       imageName: 'its name',
       lineage: 'its lineage',
-      revokedAt: 'when the public permission was removed',
+      revokedAt: 'when the run found it public and removed the permission',
     },
   },
 };

@@ -15,6 +15,7 @@
  *
  * The digest goes on last: a run that stops half-way (a crash, a refusal) leaves it different, and
  * the next run reads the image again and finishes. One image failing is reported; the others go on.
+ * ImagePublicAccessRevoked is published just before its removal, so that no crash loses it.
  */
 import pLimit from 'p-limit';
 import { notMadeHere, type ImageView } from '../domain/image-status.js';
@@ -111,11 +112,14 @@ export async function shareImages(options: ShareOptions, deps: ShareDeps): Promi
           deps.log.warn('public image found (dry run: its public permission stays)', { imageId: image.imageId, name: image.name });
           continue;
         }
+        // Said before it is done: a crash between the two (or an answer lost) would otherwise leave an
+        // image made private that nobody was told had been public. A removal that then fails is in
+        // the report's failures, and the image is found, and said, again on the next run.
+        deps.log.warn('public image found: its public launch permission is removed', { imageId: image.imageId, name: image.name });
+        const said = await deps.events.publish([revoked(image, deps)]);
+        for (const f of said.failed) deps.log.error('could not publish event', { detailType: f.event.detailType, code: f.code });
         await attempt(image.imageId, async () => {
-          if ((await deps.ec2.revokePublicLaunch(image.imageId)) === 'gone') return;
-          report.public.revoked.push(image.imageId);
-          deps.log.warn('public image found: its public launch permission is removed', { imageId: image.imageId, name: image.name });
-          events.push(revoked(image, deps));
+          if ((await deps.ec2.revokePublicLaunch(image.imageId)) === 'revoked') report.public.revoked.push(image.imageId);
         });
       }
     }

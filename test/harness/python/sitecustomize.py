@@ -551,3 +551,38 @@ try:
     _InstanceResponse.describe_instance_credit_specifications = _describe_instance_credit_specifications
 except Exception:
     pass
+
+# Block public access for AMIs, where moto made any image public on request: "When block public
+# access is enabled, any attempt to make an AMI public is automatically blocked. However, if you
+# already have public AMIs, they remain publicly available" ("Understand block public access for
+# AMIs", https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/block-public-access-to-amis.html).
+# While the state kept above is block-new-sharing (a new account's default), ModifyImageAttribute
+# adding the group all is refused; removing it, and sharing with accounts, organizations and OUs,
+# go on. AWS documents no error code for it: OperationNotPermitted and its message are the ones a
+# real call answered (captured in hortonworks/cloudbreak-images PR #926).
+try:
+    from moto.ec2.exceptions import EC2ClientError as _Ec2ClientError
+    from moto.ec2.responses.amis import AmisResponse as _AmisResponse
+
+    class _PublicSharingBlocked(_Ec2ClientError):
+        def __init__(self):
+            super().__init__(
+                "OperationNotPermitted",
+                "You can't publicly share this image because block public access for AMIs is enabled for this account. "
+                "To publicly share the image, you must call the DisableImageBlockPublicAccess API.",
+            )
+
+    _original_modify_image_attribute = _AmisResponse.modify_image_attribute
+
+    def _modify_image_attribute(self):
+        adds = self._get_param("LaunchPermission", {}).get("Add", []) or []
+        groups = self._get_param("UserGroups", []) or []
+        public = any(p.get("Group") == "all" for p in adds) or (self._get_param("OperationType") == "add" and "all" in groups)
+        state = getattr(self.ec2_backend, "harness_image_block_public_access", "block-new-sharing")
+        if public and state == "block-new-sharing" and self._get_param("DryRun") not in (True, "true"):
+            raise _PublicSharingBlocked()
+        return _original_modify_image_attribute(self)
+
+    _AmisResponse.modify_image_attribute = _modify_image_attribute
+except Exception:
+    pass
