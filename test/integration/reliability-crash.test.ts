@@ -144,7 +144,11 @@ const PATHS: Path[] = [
           snapshots.push((a.CreateVolumePermissions ?? []).map((p) => p.UserId ?? p.Group).sort());
         }
         const permissions = (launch.LaunchPermissions ?? []).map((p) => p.UserId ?? p.OrganizationArn ?? p.Group).sort();
-        out[tagRecord(image.Tags)['ami-lifecycle:slot']!] = { launch: permissions, snapshots, shared: tagRecord(image.Tags)['ami-lifecycle:shared'] };
+        out[tagRecord(image.Tags)['ami-lifecycle:slot']!] = {
+          launch: permissions,
+          snapshots,
+          shared: tagRecord(image.Tags)['ami-lifecycle:shared'],
+        };
       }
       return out;
     },
