@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { notMadeHere, statusOf, type ImageView } from './image-status.js';
-import { Bool, ShareSpec, TAG, type ShareTargets, type TagProblem, type Tags } from './tags.js';
+import { Bool, PREFIX, ShareSpec, TAG, type ShareTargets, type TagProblem, type Tags } from './tags.js';
 
 /** What one image should carry: launch permissions, and the accounts its snapshots are shared with. */
 export interface Sharing {
@@ -131,8 +131,15 @@ export interface SharePlan {
   invalid: Array<{ instanceId: string; lineage: string; problems: TagProblem[] }>;
 }
 
+/**
+ * A test instance booted from an image to verify it carries `ami-lifecycle:role=verification` (the
+ * name settled in DESIGN.md for issue 15): it is no member of the lineage whose sharing is asked for.
+ */
+const VERIFICATION = { key: `${PREFIX}role`, value: 'verification' } as const;
+
 /** The instance's lineage: its tag, or, before its first bake, its own id (as the first bake names it). */
 function lineageOf(instance: LineageMember): string | undefined {
+  if (instance.tags[VERIFICATION.key] === VERIFICATION.value) return undefined;
   return instance.tags[TAG.lineage] ?? (instance.tags[TAG.bake] !== undefined ? instance.instanceId : undefined);
 }
 

@@ -163,7 +163,13 @@ describe('planSharing', () => {
     expect(p.invalid).toHaveLength(1);
   });
 
-  it('changes nothing for images whose lineage has no live instance', () => {
+  it('does not count a verification test instance of the lineage as one that disagrees', () => {
+    const tester = { instanceId: 'i-0ccccccccccccccc1', tags: { [TAG.lineage]: 'web', 'ami-lifecycle:role': 'verification' } };
+    const p = planSharing({ managedBy: STACK, images: [image(1)], instances: [web({ [TAG.share]: ACCOUNT }), tester] });
+    expect(p.tasks.map((t) => t.imageId)).toEqual([image(1).imageId]);
+  });
+
+  it('changes nothing for images whose lineage has no live instance', async () => {
     const p = planSharing({ managedBy: STACK, images: [image(1, { [TAG.shared]: 'aaaaaaaaaaaaaaaa' })], instances: [] });
     expect(p.tasks).toEqual([]);
     expect(p.kept).toEqual([{ lineage: 'web', reason: 'no live instance of the lineage' }]);
