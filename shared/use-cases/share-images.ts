@@ -105,7 +105,7 @@ export async function shareImages(options: ShareOptions, deps: ShareDeps): Promi
         const why = notMadeHere(image);
         if (why) {
           report.public.notOurs.push(image.imageId);
-          deps.log.warn('a public image carries this stack tags but is not its own: left alone', { imageId: image.imageId, why });
+          deps.log.warn("a public image carries this stack's tags but is not its own: left alone", { imageId: image.imageId, why });
           continue;
         }
         if (dryRun) {
