@@ -8,6 +8,8 @@
  */
 import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
 import {
+  DescribeSnapshotAttributeCommand,
+  ModifySnapshotAttributeCommand,
   DisableImageBlockPublicAccessCommand,
   EnableImageBlockPublicAccessCommand,
   GetImageBlockPublicAccessStateCommand,
@@ -324,6 +326,32 @@ describe('fidelity proxy in front of moto', { timeout: 20_000 }, () => {
     expect(await publicOnes()).toEqual([ImageId]);
     expect(await make({ Remove: [{ Group: 'all' }] })).toBe('accepted');
     expect(await publicOnes()).toEqual([]);
+  });
+
+  it("shares a snapshot by ModifySnapshotAttribute's CreateVolumePermission structure, as by OperationType, like AWS", async () => {
+    // Prepare
+    const instanceId = await runInstance();
+    const { ImageId } = await ec2.send(new CreateImageCommand({ InstanceId: instanceId, Name: 'harness-shared-snapshot' }));
+    const { Images = [] } = await ec2.send(new DescribeImagesCommand({ ImageIds: [ImageId!] }));
+    const SnapshotId = Images[0]!.BlockDeviceMappings![0]!.Ebs!.SnapshotId!;
+    const accounts = async () => {
+      const out = await ec2.send(new DescribeSnapshotAttributeCommand({ SnapshotId, Attribute: 'createVolumePermission' }));
+      return (out.CreateVolumePermissions ?? []).map((p) => p.UserId).sort();
+    };
+
+    // Act / Assess: added by the structure, by OperationType, then removed by the structure
+    await ec2.send(new ModifySnapshotAttributeCommand({ SnapshotId, CreateVolumePermission: { Add: [{ UserId: '111122223333' }] } }));
+    await ec2.send(
+      new ModifySnapshotAttributeCommand({
+        SnapshotId,
+        Attribute: 'createVolumePermission',
+        OperationType: 'add',
+        UserIds: ['444455556666'],
+      }),
+    );
+    expect(await accounts()).toEqual(['111122223333', '444455556666']);
+    await ec2.send(new ModifySnapshotAttributeCommand({ SnapshotId, CreateVolumePermission: { Remove: [{ UserId: '111122223333' }] } }));
+    expect(await accounts()).toEqual(['444455556666']);
   });
 
   it('strips snapshot TagSpecifications and renumbers the rest contiguously from 1', () => {

@@ -586,3 +586,37 @@ try:
     _AmisResponse.modify_image_attribute = _modify_image_attribute
 except Exception:
     pass
+
+# ModifySnapshotAttribute's CreateVolumePermission structure, which moto ignored (it read only
+# OperationType with UserId.N / UserGroup.N): "CreateVolumePermission: A JSON representation of the
+# snapshot attribute modification", its Add and Remove lists of UserId or Group (EC2 API reference,
+# ModifySnapshotAttribute and CreateVolumePermissionModifications,
+# https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_ModifySnapshotAttribute.html). AWS says
+# adding and removing take separate calls, but documents no error code for a request that does both:
+# that refusal is not emulated.
+try:
+    from moto.core.responses import EmptyResult as _EmptyResult
+    from moto.ec2.responses.elastic_block_store import ElasticBlockStore as _EbsResponse
+
+    _original_modify_snapshot_attribute = _EbsResponse.modify_snapshot_attribute
+
+    def _modify_snapshot_attribute(self):
+        structure = self._get_param("CreateVolumePermission", {}) or {}
+        if not structure or self._get_param("OperationType"):
+            return _original_modify_snapshot_attribute(self)
+        self.error_on_dryrun()
+        snapshot_id = self._get_param("SnapshotId")
+        for verb, apply in (
+            ("Add", self.ec2_backend.add_create_volume_permission),
+            ("Remove", self.ec2_backend.remove_create_volume_permission),
+        ):
+            entries = structure.get(verb, []) or []
+            users = [e["UserId"] for e in entries if e.get("UserId")]
+            groups = [e["Group"] for e in entries if e.get("Group")]
+            if users or groups:
+                apply(snapshot_id, user_ids=users, groups=groups)
+        return _EmptyResult()
+
+    _EbsResponse.modify_snapshot_attribute = _modify_snapshot_attribute
+except Exception:
+    pass
