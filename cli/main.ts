@@ -12,8 +12,20 @@ import { doctorExitCode, doctorSettings, doctorText, runDoctor } from './doctor/
 import { EXIT, explain } from './errors.js';
 import { renderReport, type ServiceEvent } from './render/report-html.js';
 import { planText, statusTable, table } from './render/text.js';
+import { publicAccessView, type PublicAccessView } from './public-access.js';
 
 const out = (text: string) => process.stdout.write(`${text}\n`);
+
+/** Whether the account blocks public sharing of AMIs in the region; a refused read is said, never fatal to status. */
+async function readPublicAccess(ctx: CliContext): Promise<PublicAccessView> {
+  try {
+    return publicAccessView(ctx.region, await ctx.deployment().imageBlockPublicAccess());
+  } catch (error) {
+    const code = (error as { name?: string }).name ?? 'Error';
+    if (['CredentialsProviderError', 'ECONNREFUSED', 'TimeoutError'].includes(code)) throw error;
+    return publicAccessView(ctx.region, { error: code });
+  }
+}
 const json = (value: unknown) => out(JSON.stringify(value, null, 2));
 
 export function buildProgram(): Command {
@@ -64,8 +76,13 @@ ${EXIT.unreachable} endpoint did not answer; ${EXIT.unknown} unknown instance or
       run(async (ctx, opts: { json?: boolean }) => {
         ctx.progress(`reading images, instances, launch templates and snapshots of ${ctx.deps.managedBy} in ${ctx.region}...`);
         const view = await inspectFleet(ctx.deps, ctx.schedulePeriods);
-        if (opts.json) json({ managedBy: ctx.deps.managedBy, generatedAt: view.run.now, lineages: view.lineages });
-        else out(statusTable(view.lineages));
+        const publicAccess = await readPublicAccess(ctx);
+        if (opts.json) {
+          json({ managedBy: ctx.deps.managedBy, generatedAt: view.run.now, lineages: view.lineages, imageBlockPublicAccess: publicAccess });
+        } else {
+          out(statusTable(view.lineages));
+          out(`\nAMI block public access: ${publicAccess.summary}${publicAccess.fix ? `\n  turn it on: ${publicAccess.fix}` : ''}`);
+        }
         return EXIT.ok;
       }),
     );

@@ -118,8 +118,18 @@ const statements = {
     ),
     allow('DeregisterAndDeprecateOnlyManagedImages', ['ec2:DeregisterImage', 'ec2:EnableImageDeprecation'], arn.image, managed),
     allow('DeleteOnlyManagedSnapshots', 'ec2:DeleteSnapshot', arn.snapshot, managed),
-    // A vanished lineage's last known policy goes onto its newest good image: the retain key only.
-    allow('StampLastKnownPolicyOnManagedImages', 'ec2:CreateTags', arn.image, { ...managed, ...onlyTagKeys(['ami-lifecycle:retain']) }),
+    // A vanished lineage's last known policy goes onto its newest good image; the sharing step records what it applied.
+    allow('StampPolicyAndSharingOnManagedImages', 'ec2:CreateTags', arn.image, {
+      ...managed,
+      ...onlyTagKeys(['ami-lifecycle:retain', 'ami-lifecycle:shared']),
+    }),
+    // The sharing step (docs/sharing.md): launch permissions of managed images, and accounts' (never a group's) snapshot permissions.
+    allow('ShareOnlyManagedImages', ['ec2:DescribeImageAttribute', 'ec2:ModifyImageAttribute'], arn.image, managed),
+    allow('ReadManagedSnapshotsSharing', 'ec2:DescribeSnapshotAttribute', arn.snapshot, managed),
+    allow('ShareManagedSnapshotsWithAccountsOnly', 'ec2:ModifySnapshotAttribute', arn.snapshot, {
+      ...managed,
+      Null: { 'ec2:Add/group': 'true' },
+    }),
   ],
 
   recover: [

@@ -8,6 +8,7 @@
  * that the CLI answers them with their own exit codes; any other refusal fails the check it
  * belongs to and the others still run.
  */
+import { publicAccessView } from '../public-access.js';
 import pLimit from 'p-limit';
 import type { DeploymentGateway, StackResource } from '../../shared/aws/deployment-gateway.js';
 import { toAwsCallError } from '../../shared/aws/errors.js';
@@ -477,19 +478,9 @@ async function concurrencyCheck(
 
 async function publicAccessCheck(aws: DeploymentGateway, settings: DoctorSettings): Promise<CheckResult> {
   const check = 'ami block public access';
-  const out = await aws.imageBlockPublicAccess();
-  const state = out.state ?? 'unknown';
-  const by = out.managedBy === 'declarative-policy' ? ' (set by a declarative policy of your organization)' : '';
-  if (state === 'block-new-sharing') {
-    return { check, status: 'ok', summary: `on in ${settings.region}: no image can be made public${by}`, details: [] };
-  }
-  return {
-    check,
-    status: 'warn',
-    summary: `${state} in ${settings.region}${by}: anyone with ec2:ModifyImageAttribute can make an image (and its data) public`,
-    fix: `aws ec2 enable-image-block-public-access --image-block-public-access-state block-new-sharing --region ${settings.region}`,
-    details: [],
-  };
+  const view = publicAccessView(settings.region, await aws.imageBlockPublicAccess());
+  if (view.blocked) return { check, status: 'ok', summary: view.summary, details: [] };
+  return { check, status: 'warn', summary: view.summary, ...(view.fix ? { fix: view.fix } : {}), details: [] };
 }
 
 /** Aliases under aws/ name AWS managed keys ("alias/aws/ebs"); KMS reserves the prefix for them. */

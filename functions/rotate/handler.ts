@@ -1,9 +1,12 @@
-/** Rotation, daily from EventBridge Scheduler or on demand ({"dryRun": true} to only plan). */
+/**
+ * Rotation, daily from EventBridge Scheduler or on demand ({"dryRun": true} to only plan), then
+ * the sharing step (shared/use-cases/share-images.ts): the public sweep and each lineage's sharing.
+ */
 import { RotationRequest } from '../../shared/domain/incoming.js';
 import { productionDeps } from '../../shared/runtime/deps.js';
 import { eventHandler } from '../../shared/runtime/middleware.js';
-import { rotateImages } from '../../shared/use-cases/rotate-images.js';
+import { rotateAndShare } from '../../shared/use-cases/share-images.js';
 
 const deps = productionDeps();
 
-export const handler = eventHandler('rotate', RotationRequest, (request) => rotateImages({ dryRun: request.dryRun }, deps));
+export const handler = eventHandler('rotate', RotationRequest, (request) => rotateAndShare({ dryRun: request.dryRun }, deps));

@@ -79,8 +79,8 @@ export const EVENT_DOCS: Record<string, EventDoc> = {
     fields: {
       managedBy,
       instanceId: 'the instance',
-      schedule: "the run's schedule",
-      slot: "the run's slot",
+      schedule: "the run's schedule; `rotate` for the sharing step of the rotation schedule",
+      slot: "the run's slot; the run's day (`2026-11-26`) for the sharing step",
       problems: 'one entry per problem',
       'problems.tag': 'the tag key',
       'problems.value': 'the value as written',
@@ -262,5 +262,16 @@ export const EVENT_DOCS: Record<string, EventDoc> = {
     when: 'An operator cleared a `bad` mark with `ami-lifecycle mark-good`: the image and its snapshots are `good` again.',
     dedupe: '`imageId`',
     fields: { managedBy, imageId: 'the image', lineage: 'its lineage', previousStatus: 'what it was: `bad`' },
+  },
+  ImagePublicAccessRevoked: {
+    when: "The rotation schedule's sharing step found a managed image public (its launch permissions held the group `all`, given by anyone) and removes that permission; its other launch permissions stay. Published just before the removal, so that no crash loses it; a removal that fails is logged, counted (`SharingFailures`) and tried, and said, again on the next run (see [sharing](sharing.md)).",
+    dedupe: '`imageId` + `revokedAt`',
+    fields: {
+      managedBy,
+      imageId: 'the image',
+      imageName: 'its name',
+      lineage: 'its lineage',
+      revokedAt: 'when the run found it public and removed the permission',
+    },
   },
 };

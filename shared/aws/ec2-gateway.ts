@@ -34,7 +34,12 @@ import {
   DeleteSnapshotCommand,
   DeregisterImageCommand,
   DescribeImagesCommand,
+  DescribeImageAttributeCommand,
+  DescribeSnapshotAttributeCommand,
   EnableImageDeprecationCommand,
+  ModifyImageAttributeCommand,
+  ModifySnapshotAttributeCommand,
+  type LaunchPermission,
   paginateDescribeImageReferences,
   paginateDescribeImages,
   paginateDescribeInstances,
@@ -51,6 +56,8 @@ import type { StatusChecks } from '../domain/recovery-deferral.js';
 import { FOLLOW, type FollowingVolume, type ReplacementPlacement } from '../domain/volume-moves.js';
 import { TAG, tagRecord, type Tags } from '../domain/tags.js';
 import type { UnverifiedReason } from '../domain/retention.js';
+import type { PermissionChange } from '../domain/sharing.js';
+import { SHARE_PATTERNS } from '../domain/tags.js';
 import type { AddressView, CreatedImage, Ec2Port, ImageReferenceCheck, LaunchTemplateImage, SnapshotView } from '../use-cases/ec2-ports.js';
 import { AwsCallError } from '../use-cases/errors.js';
 import {
@@ -128,6 +135,28 @@ const REFERENCE_SCOPE = {
     },
   ],
 };
+
+/**
+ * "You can make up to 500 modifications to a snapshot in a single operation", and adding and
+ * removing take separate calls ("You may add or remove specified Amazon Web Services account IDs
+ * ... but you cannot do both in a single operation"; EC2 API reference, ModifySnapshotAttribute,
+ * https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_ModifySnapshotAttribute.html).
+ */
+export const SNAPSHOT_PERMISSIONS_PER_CALL = 500;
+
+/** An entry of a launch permission list as the tag writes it: an account id, an organization or OU ARN, or `all`. */
+function permissionEntry(p: LaunchPermission): string | undefined {
+  return p.UserId ?? p.OrganizationArn ?? p.OrganizationalUnitArn ?? p.Group;
+}
+
+/** The launch permission of an entry; the group all is never one the sharing step sends. */
+function launchPermissionOf(entry: string): LaunchPermission {
+  if (entry === 'all') throw new Error('the group all is never given: images are never made public');
+  if (SHARE_PATTERNS.account.test(entry)) return { UserId: entry };
+  if (SHARE_PATTERNS.organization.test(entry)) return { OrganizationArn: entry };
+  if (SHARE_PATTERNS.unit.test(entry)) return { OrganizationalUnitArn: entry };
+  throw new Error(`not an account id, organization or OU ARN: ${entry}`);
+}
 
 /** Runs one AWS call; the error codes in `tolerated` mean `fallback` rather than failure. */
 async function callOr<T, F>(action: string, fn: () => Promise<T>, tolerated: ReadonlySet<string>, fallback: F): Promise<T | F> {
@@ -403,6 +432,73 @@ export class Ec2Gateway implements Ec2Port {
   async tagResources(resourceIds: string[], tags: Tags): Promise<void> {
     if (resourceIds.length === 0) return;
     await call('CreateTags', () => this.client.send(new CreateTagsCommand({ Resources: resourceIds, Tags: toTagList(tags) })));
+  }
+
+  // ---- sharing ----------------------------------------------------------------------------
+
+  listPublicImages(managedBy: string): AsyncIterable<ImageView[]> {
+    // "is-public - A Boolean that indicates whether the image is public" (API reference, DescribeImages).
+    return this.imagePages([
+      { Name: `tag:${TAG.managedBy}`, Values: [managedBy] },
+      { Name: 'is-public', Values: ['true'] },
+    ]);
+  }
+
+  async readLaunchPermissions(imageId: string): Promise<string[] | undefined> {
+    const read = () => this.client.send(new DescribeImageAttributeCommand({ ImageId: imageId, Attribute: 'launchPermission' }));
+    const out = await callOr('DescribeImageAttribute', read, NOT_FOUND, undefined);
+    return out ? (out.LaunchPermissions ?? []).flatMap((p) => permissionEntry(p) ?? []) : undefined;
+  }
+
+  async changeLaunchPermissions(imageId: string, change: PermissionChange): Promise<void> {
+    // Removed first: between the two calls the image is shared more narrowly, never more widely.
+    // At most 1,000 entities (the AMI sharing quota) a call, far below the 10,000 account ids one
+    // request may name (API reference, LaunchPermission).
+    for (const [key, entries] of [
+      ['Remove', change.remove],
+      ['Add', change.add],
+    ] as const) {
+      if (entries.length === 0) continue;
+      const LaunchPermission = { [key]: entries.map(launchPermissionOf) };
+      await call('ModifyImageAttribute', () => this.client.send(new ModifyImageAttributeCommand({ ImageId: imageId, LaunchPermission })));
+    }
+  }
+
+  revokePublicLaunch(imageId: string): Promise<'revoked' | 'gone'> {
+    const revoke = async () => {
+      await this.client.send(new ModifyImageAttributeCommand({ ImageId: imageId, LaunchPermission: { Remove: [{ Group: 'all' }] } }));
+      return 'revoked' as const;
+    };
+    return callOr('ModifyImageAttribute', revoke, NOT_FOUND, 'gone' as const);
+  }
+
+  async readSnapshotPermissions(snapshotId: string): Promise<string[] | undefined> {
+    const read = () =>
+      this.client.send(new DescribeSnapshotAttributeCommand({ SnapshotId: snapshotId, Attribute: 'createVolumePermission' }));
+    const out = await callOr('DescribeSnapshotAttribute', read, SNAPSHOT_NOT_FOUND, undefined);
+    return out ? (out.CreateVolumePermissions ?? []).flatMap((p) => p.UserId ?? p.Group ?? []) : undefined;
+  }
+
+  async changeSnapshotPermissions(snapshotId: string, change: PermissionChange): Promise<void> {
+    for (const [operation, entries] of [
+      ['remove', change.remove],
+      ['add', change.add],
+    ] as const) {
+      if (entries.some((e) => !SHARE_PATTERNS.account.test(e))) throw new Error('snapshots are shared with account ids only');
+      for (let i = 0; i < entries.length; i += SNAPSHOT_PERMISSIONS_PER_CALL) {
+        const UserIds = entries.slice(i, i + SNAPSHOT_PERMISSIONS_PER_CALL);
+        await call('ModifySnapshotAttribute', () =>
+          this.client.send(
+            new ModifySnapshotAttributeCommand({
+              SnapshotId: snapshotId,
+              Attribute: 'createVolumePermission',
+              OperationType: operation,
+              UserIds,
+            }),
+          ),
+        );
+      }
+    }
   }
 
   // ---- recovery ---------------------------------------------------------------------------

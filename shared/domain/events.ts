@@ -282,6 +282,20 @@ export const ImageMarkedGood = z.object({
 });
 export type ImageMarkedGood = z.infer<typeof ImageMarkedGood>;
 
+/**
+ * A managed image was found public (its launch permissions held the group `all`, given by anyone)
+ * and the sharing step removed that permission; every other launch permission stays. Dedupe key:
+ * imageId + revokedAt (an image made public again is revoked, and said, again).
+ */
+export const ImagePublicAccessRevoked = z.object({
+  managedBy: ManagedBy,
+  imageId: ImageId,
+  imageName: z.string(),
+  lineage: z.string().optional(),
+  revokedAt: z.iso.datetime(),
+});
+export type ImagePublicAccessRevoked = z.infer<typeof ImagePublicAccessRevoked>;
+
 export const DETAIL_SCHEMAS = {
   BakeRequested,
   ImageBaked,
@@ -296,6 +310,7 @@ export const DETAIL_SCHEMAS = {
   RecoveryFailed,
   ImageNotOwned,
   ImageMarkedGood,
+  ImagePublicAccessRevoked,
 } as const;
 
 export type DetailType = keyof typeof DETAIL_SCHEMAS;

@@ -46,6 +46,12 @@ export const TAG = {
   excluded: `${PREFIX}excluded`,
   // issue 14, set by recovery on a following volume just before it detaches it: `<replacement id> <device>`
   follows: `${PREFIX}follows`,
+  // issue 16, set by the operator on an instance: who may launch its lineage's good images (accounts,
+  // organizations, OUs; never everyone), and whether their snapshots are shared with the accounts too
+  share: `${PREFIX}share`,
+  shareSnapshots: `${PREFIX}share-snapshots`,
+  // issue 16, set by the service on an image: the digest of the sharing it last applied (shared/domain/sharing.ts)
+  shared: `${PREFIX}shared`,
   name: 'Name',
 } as const;
 
@@ -143,7 +149,7 @@ export const RetentionSpec = z.string().transform((raw, ctx): Retention => {
   return z.NEVER;
 });
 
-const Bool = z
+export const Bool = z
   .string()
   .transform((s) => s.trim().toLowerCase())
   .pipe(z.enum(['true', 'false'], { message: "expected 'true' or 'false'" }))
@@ -201,6 +207,75 @@ export const CopyTagsSpec = z.string().transform((raw, ctx): CopyTags => {
   return { kind: 'keys', keys: [...new Set(keys)] };
 });
 
+/**
+ * Who an image is shared with (`ami-lifecycle:share`): 12-digit account ids, organization ARNs and
+ * OU ARNs, each list sorted and without repeats. Never the group `all` (public).
+ */
+export interface ShareTargets {
+  accounts: string[];
+  organizations: string[];
+  units: string[];
+}
+
+/**
+ * The forms ModifyImageAttribute's launch permissions take: "The Amazon Web Services account ID,
+ * organization ARN, or OU ARN" (EC2 API reference, LaunchPermission,
+ * https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_LaunchPermission.html). The ARN patterns
+ * are the ones Image Builder documents for the same launch permissions (LaunchPermissionConfiguration,
+ * https://docs.aws.amazon.com/imagebuilder/latest/APIReference/API_LaunchPermissionConfiguration.html);
+ * an account id is 12 digits ("View AWS account identifiers",
+ * https://docs.aws.amazon.com/accounts/latest/reference/manage-acct-identifiers.html).
+ */
+export const SHARE_PATTERNS = {
+  account: /^[0-9]{12}$/,
+  organization: /^arn:aws[a-z-]*:organizations::[0-9]{12}:organization\/o-[a-z0-9]{10,32}$/,
+  unit: /^arn:aws[a-z-]*:organizations::[0-9]{12}:ou\/o-[a-z0-9]{10,32}\/ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}$/,
+} as const;
+
+/**
+ * "AMI sharing: the maximum number of entities (organizations, organizational units (OUs), and
+ * accounts) that an AMI can be shared with in a Region ... 1,000" ("AMI quotas",
+ * https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ami-quotas.html). A 256-character tag value
+ * holds far fewer; the parser holds the quota anyway, so that no input can ask for more.
+ */
+export const MAX_SHARE_TARGETS = 1000;
+
+/**
+ * `''` or `none`: shared with nobody; else a comma list of account ids, organization ARNs and OU
+ * ARNs. `all` (public) is refused, and so is the whole list when any entry is malformed: a bad
+ * value never changes what the images are shared with.
+ */
+export const ShareSpec = z.string().transform((raw, ctx): ShareTargets => {
+  const value = raw.trim();
+  const targets: ShareTargets = { accounts: [], organizations: [], units: [] };
+  if (value === '' || value.toLowerCase() === 'none') return targets;
+  const fail = (message: string) => {
+    ctx.addIssue({ code: 'custom', message });
+    return z.NEVER;
+  };
+  const entries = value.split(',').map((e) => e.trim());
+  if (entries.some((e) => e.toLowerCase() === 'all')) {
+    return fail("'all' would make the images public: never done (share with account ids, organization or OU ARNs)");
+  }
+  if (entries.some((e) => e === '')) return fail('an empty entry (expected a comma list of account ids, organization or OU ARNs)');
+  const bad = entries.filter((e) => !Object.values(SHARE_PATTERNS).some((p) => p.test(e)));
+  if (bad.length > 0) {
+    const shown = bad.slice(0, 5).map((e) => `'${e.length > 80 ? `${e.slice(0, 80)}...` : e}'`);
+    return fail(
+      `not an account id (12 digits), an organization ARN (arn:aws:organizations::<account>:organization/o-...) or an OU ARN ` +
+        `(arn:aws:organizations::<account>:ou/o-.../ou-...): ${shown.join(', ')}${bad.length > 5 ? ` and ${bad.length - 5} more` : ''}`,
+    );
+  }
+  const unique = [...new Set(entries)];
+  if (unique.length > MAX_SHARE_TARGETS) return fail(`an image is shared with at most ${MAX_SHARE_TARGETS} entities (AMI sharing quota)`);
+  for (const e of unique.sort()) {
+    if (SHARE_PATTERNS.account.test(e)) targets.accounts.push(e);
+    else if (SHARE_PATTERNS.organization.test(e)) targets.organizations.push(e);
+    else targets.units.push(e);
+  }
+  return targets;
+});
+
 /** A problem with one tag of one instance: what PolicyInvalid reports. */
 export interface TagProblem {
   tag: string;
@@ -241,6 +316,8 @@ export const OPERATOR_KEYS = [
   TAG.copyTags,
   TAG.subnets,
   TAG.fallbackTypes,
+  TAG.share,
+  TAG.shareSnapshots,
 ] as const;
 const KNOWN_KEYS: ReadonlySet<string> = new Set(Object.values(TAG).filter((k) => k.startsWith(PREFIX)));
 
@@ -340,6 +417,10 @@ export function parseInstancePolicy(tags: Tags, knownSchedules: readonly string[
   // Unreadable: every volume goes in, and the stage's tags are copied. Never a skipped backup.
   const volumes = read<VolumeMode>(TAG.volumes, Volumes, 'all', false);
   const copyTags = read<CopyTags | undefined>(TAG.copyTags, CopyTagsSpec, undefined, false);
+  // Read here to be reported with the others (status, the scheduled run); the sharing step
+  // (shared/domain/sharing.ts) reads them again and changes nothing for a lineage while they are bad.
+  read(TAG.share, ShareSpec, undefined, false);
+  read(TAG.shareSnapshots, Bool, false, false);
   for (const key of Object.keys(tags)) {
     if (key.trim().toLowerCase().startsWith(PREFIX) && !KNOWN_KEYS.has(key)) problem(key, tags[key]!, unknownKeyReason(key), false);
   }

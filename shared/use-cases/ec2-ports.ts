@@ -10,6 +10,7 @@ import type { ImageView } from '../domain/image-status.js';
 import type { CaptureTimeSettings, LaunchConfig, RelaunchSpec, StoredLaunchConfig } from '../domain/launch.js';
 import type { StatusChecks } from '../domain/recovery-deferral.js';
 import type { UnverifiedReason } from '../domain/retention.js';
+import type { PermissionChange } from '../domain/sharing.js';
 import type { Tags } from '../domain/tags.js';
 
 export interface CreatedImage {
@@ -82,6 +83,12 @@ export interface ExcludeTagListing {
   listExcludeTags(instanceIds?: readonly string[]): Promise<Map<string, string>>;
 }
 
+/** Every live instance: what rotation and the fleet view plan over, and where sharing reads each lineage's tags. */
+export interface InstanceListing {
+  /** Every instance that is not terminated, whatever its tags, a page at a time. */
+  listInstances(): AsyncIterable<InstanceSummary[]>;
+}
+
 /** One instance as EC2 describes it now: recovery, and an operator's bake of named instances. */
 export interface InstanceLookup {
   /** The instance as EC2 describes it now; undefined when EC2 no longer knows it. */
@@ -122,11 +129,9 @@ export interface BakeEc2 extends Ec2Tagging, ElasticIpTagging {
 export interface ScheduleEc2 extends SettleEc2, BakeCandidateListing, ManagedImageListing, ExcludeTagListing {}
 
 /** What rotation reads to plan, and the operator's status and plan show (planRotationRun, inspectFleet). Reads only. */
-export interface FleetViewEc2 extends ManagedImageListing {
+export interface FleetViewEc2 extends ManagedImageListing, InstanceListing {
   /** Every snapshot of this stack, a page at a time. */
   listManagedSnapshots(managedBy: string): AsyncIterable<SnapshotView[]>;
-  /** Every instance that is not terminated, whatever its tags, a page at a time. */
-  listInstances(): AsyncIterable<InstanceSummary[]>;
   /** The images named by the default and latest version of every launch template. */
   listLaunchTemplateImages(): AsyncIterable<LaunchTemplateImage[]>;
   /**
@@ -143,6 +148,25 @@ export interface RotationEc2 extends FleetViewEc2, Ec2Tagging {
   deregisterImage(imageId: string): Promise<'deregistered' | 'gone'>;
   deleteSnapshot(snapshotId: string): Promise<'deleted' | 'gone'>;
   enableImageDeprecation(imageId: string, at: Date): Promise<void>;
+}
+
+/**
+ * Sharing the stack's good images as their lineages ask, and taking public access off any of its
+ * images (shareImages). Entries are account ids, organization ARNs and OU ARNs, as the tag names them.
+ */
+export interface ShareEc2 extends ManagedImageListing, InstanceListing, Ec2Tagging {
+  /** The stack's images that are public (launch permission of the group all), a page at a time. */
+  listPublicImages(managedBy: string): AsyncIterable<ImageView[]>;
+  /** The image's launch permissions (the group all as `all`); undefined when the image is gone. */
+  readLaunchPermissions(imageId: string): Promise<string[] | undefined>;
+  /** Removes, then adds, launch permissions; never the group all. */
+  changeLaunchPermissions(imageId: string, change: PermissionChange): Promise<void>;
+  /** Removes the launch permission of the group all; 'gone' when the image no longer exists. */
+  revokePublicLaunch(imageId: string): Promise<'revoked' | 'gone'>;
+  /** The accounts with createVolumePermission on the snapshot (the group all as `all`); undefined when it is gone. */
+  readSnapshotPermissions(snapshotId: string): Promise<string[] | undefined>;
+  /** Removes, then adds, accounts' createVolumePermission on the snapshot; never the group all. */
+  changeSnapshotPermissions(snapshotId: string, change: PermissionChange): Promise<void>;
 }
 
 /** Relaunching a failed instance from its lineage's last good image (recoverInstances, relaunchManually). */
@@ -201,4 +225,4 @@ export interface StatusAlarmsEc2 {
 export interface OnDemandBakeEc2 extends BakeEc2, BakeCandidateListing, InstanceLookup, ExcludeTagListing {}
 
 /** Every slice: what the whole service needs of EC2, and what Ec2Gateway implements. */
-export interface Ec2Port extends ScheduleEc2, BakeEc2, RotationEc2, RecoveryEc2, StatusAlarmsEc2, OnDemandBakeEc2 {}
+export interface Ec2Port extends ScheduleEc2, BakeEc2, RotationEc2, RecoveryEc2, StatusAlarmsEc2, OnDemandBakeEc2, ShareEc2 {}

@@ -14,6 +14,7 @@ import type {
   RotationEc2,
   ScheduleEc2,
   SettleEc2,
+  ShareEc2,
   StatusAlarmsEc2,
 } from './ec2-ports.js';
 import type { RecoveryConfig, RotationSettings } from './settings.js';
@@ -64,6 +65,9 @@ export const COUNT_METRICS = [
   'RecoveriesGaveUp',
   'RecoveriesFailed',
   'LineagesWithoutGoodImage',
+  'ImagesShared',
+  'SharingFailures',
+  'PublicImagesRevoked',
 ] as const;
 export type CountMetric = (typeof COUNT_METRICS)[number];
 export const BYTES_METRICS = ['BytesFreed'] as const;
@@ -137,6 +141,12 @@ export interface FleetViewDeps extends RotationPlanDeps {
 export interface RotationDeps extends UseCaseDeps {
   rotation: RotationSettings;
   ec2: RotationEc2;
+}
+
+/** The sharing step of the rotation schedule: the rotation's settings give its dry run and its time zone. */
+export interface ShareDeps extends UseCaseDeps {
+  rotation: Pick<RotationSettings, 'dryRun' | 'timeZone'>;
+  ec2: ShareEc2;
 }
 
 /** One-time schedules that hand a deferred recovery back to the recover function when it is due. */

@@ -184,6 +184,7 @@ const equalsExactly = (op: string, key: string, expected: string[]): Pred => ({
   },
 });
 const present = (key: string): Pred => equalsExactly('Null', key, ['false']);
+const absent = (key: string): Pred => equalsExactly('Null', key, ['true']);
 const within = (op: string, key: string, allowed: readonly string[]): Pred => ({
   says: `${op} ${key} within ${allowed.join('|')}`,
   holds: (c) => {
@@ -226,8 +227,9 @@ function rules(ctx: Context): Record<string, ResourceRule & { cfnCondition?: str
     within('StringEquals', `aws:RequestTag/${TAG.status}`, ctx.spec.statusValues[ctx.fn] ?? []),
   ];
   const imageOrSnapshotTags: Alternatives = [[createAction('CreateImage'), requestManaged], statusOfManaged];
-  // Rotation stamps a vanished lineage's last known policy on an image of this stack: that key only.
-  const retainOfManaged = [resourceManaged, tagKeysWithin([TAG.retain])];
+  // Rotation stamps a vanished lineage's last known policy on an image of this stack, and its sharing step
+  // the digest of what it applied: those keys only.
+  const retainOfManaged = [resourceManaged, tagKeysWithin([TAG.retain, TAG.shared])];
   const replacement = [present(`aws:RequestTag/${TAG.replaces}`), present(`aws:RequestTag/${TAG.lineage}`)];
   // The fleet's KMS keys (params.kmsKeyArns), only through EC2 in this region, grants only for AWS resources.
   const fleetKeys = () => ['<KmsKeyArns>'];
@@ -264,6 +266,9 @@ function rules(ctx: Context): Record<string, ResourceRule & { cfnCondition?: str
     'ec2:DeregisterImage': { types: { image: [[resourceManaged]] } },
     'ec2:EnableImageDeprecation': { types: { image: [[resourceManaged]] } },
     'ec2:DeleteSnapshot': { types: { snapshot: [[resourceManaged]] } },
+    // The sharing step (issue 16): launch permissions of managed images; managed snapshots shared with accounts, never a group (all).
+    'ec2:ModifyImageAttribute': { types: { image: [[resourceManaged]] } },
+    'ec2:ModifySnapshotAttribute': { types: { snapshot: [[resourceManaged, absent('ec2:Add/group')]] } },
     'ec2:CreateLaunchTemplate': { types: { 'launch-template': [[requestManaged]] } },
     'ec2:CreateLaunchTemplateVersion': { types: { 'launch-template': [[resourceManaged]] } },
     'ec2:DeleteLaunchTemplateVersions': { types: { 'launch-template': [[resourceManaged]] } },

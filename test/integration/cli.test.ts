@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DescribeImagesCommand, type Image } from '@aws-sdk/client-ec2';
+import { DescribeImagesCommand, DisableImageBlockPublicAccessCommand, type Image } from '@aws-sdk/client-ec2';
 import { PROJECT_ROOT } from '../../cli/serverless-config.js';
 import { slotFor } from '../../shared/domain/schedule.js';
 import { tagRecord } from '../../shared/domain/tags.js';
@@ -130,7 +130,9 @@ describe('status', () => {
 
     // Assess: header, rule and one row per lineage; problems named per lineage
     expect(result.code).toBe(0);
-    const [table, problems] = result.stdout.split('\nproblems:\n');
+    const [table, rest] = result.stdout.split('\nproblems:\n');
+    const [problems, publicAccess] = rest!.split('\nAMI block public access: ');
+    expect(publicAccess).toBe('on in us-east-1: no image can be made public\n');
     const rows = lines(table!).slice(2);
     expect(rows).toHaveLength(3);
     const rowOf = (id: string) => rows.find((r) => r.startsWith(id))!;
@@ -194,13 +196,33 @@ describe('status', () => {
     expectReadOnly();
   });
 
+  it('says when the account lets images be made public, and how to turn the block on (issue 16)', async () => {
+    // Prepare: a person turned block public access for AMIs off
+    await cloud.ec2.send(new DisableImageBlockPublicAccessCommand({}));
+
+    // Act
+    const text = await cli('status');
+    const json = await cli('--quiet', 'status', '--json');
+
+    // Assess
+    expect(lines(text.stdout).slice(-2)).toEqual([
+      'AMI block public access: unblocked in us-east-1: anyone with ec2:ModifyImageAttribute can make an image (and its data) public',
+      '  turn it on: aws ec2 enable-image-block-public-access --image-block-public-access-state block-new-sharing --region us-east-1 ' +
+        '(or the EC2 console: Dashboard > Account attributes > Data protection and security > Block public access for AMIs > Manage; it takes up to 10 minutes)',
+    ]);
+    expect(JSON.parse(json.stdout).imageBlockPublicAccess).toMatchObject({ region: 'us-east-1', state: 'unblocked', blocked: false });
+  });
+
   it('says so for an account with nothing of this stack', async () => {
     // Act
     const result = await cli('status');
 
     // Assess
     expect(result.code).toBe(0);
-    expect(result.stdout.trim()).toBe('no lineages: no instance is opted in and no image of this stack exists');
+    expect(lines(result.stdout)).toEqual([
+      'no lineages: no instance is opted in and no image of this stack exists',
+      'AMI block public access: on in us-east-1: no image can be made public',
+    ]);
   });
 });
 

@@ -291,6 +291,9 @@ describe('doctor on a deployed stack', () => {
     expect(text.stdout).toContain(
       'WARN  ami block public access  unblocked in us-east-1: anyone with ec2:ModifyImageAttribute can make an image (and its data) public; fix: aws ec2 enable-image-block-public-access --image-block-public-access-state block-new-sharing --region us-east-1',
     );
+    expect(text.stdout).toContain(
+      'EC2 console: Dashboard > Account attributes > Data protection and security > Block public access for AMIs',
+    );
   });
 
   it('a customer-managed EBS default key: fails until the bake and recover roles may use it', async () => {

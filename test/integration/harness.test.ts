@@ -8,6 +8,13 @@
  */
 import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
 import {
+  DescribeSnapshotAttributeCommand,
+  ModifySnapshotAttributeCommand,
+  DisableImageBlockPublicAccessCommand,
+  EnableImageBlockPublicAccessCommand,
+  GetImageBlockPublicAccessStateCommand,
+  ModifyImageAttributeCommand,
+  type ModifyImageAttributeCommandInput,
   AllocateAddressCommand,
   AssociateAddressCommand,
   CreateImageCommand,
@@ -284,6 +291,67 @@ describe('fidelity proxy in front of moto', { timeout: 20_000 }, () => {
     expect(await refusal(at)).toBe('accepted');
     const { Images = [] } = await ec2.send(new DescribeImagesCommand({ ImageIds: [ImageId!] }));
     expect(Images[0]?.DeprecationTime).toBe(new Date(Math.round(at.getTime() / 60_000) * 60_000).toISOString());
+  });
+
+  it('refuses to make an image public while block public access for AMIs is on, like AWS; sharing and removing go on', async () => {
+    // Prepare: a new account's default is on
+    const instanceId = await runInstance();
+    const { ImageId } = await ec2.send(new CreateImageCommand({ InstanceId: instanceId, Name: 'harness-public-image' }));
+    const make = (LaunchPermission: ModifyImageAttributeCommandInput['LaunchPermission']) =>
+      ec2.send(new ModifyImageAttributeCommand({ ImageId: ImageId!, LaunchPermission })).then(
+        () => 'accepted',
+        (e: { name: string }) => e.name,
+      );
+    const publicOnes = async () => {
+      const { Images = [] } = await ec2.send(
+        new DescribeImagesCommand({ Owners: ['self'], Filters: [{ Name: 'is-public', Values: ['true'] }] }),
+      );
+      return Images.map((i) => i.ImageId);
+    };
+    expect((await ec2.send(new GetImageBlockPublicAccessStateCommand({}))).ImageBlockPublicAccessState).toBe('block-new-sharing');
+
+    // Act / Assess: public refused, an account and an organization shared, then public once it is off
+    expect(await make({ Add: [{ Group: 'all' }] })).toBe('OperationNotPermitted');
+    expect(
+      await make({
+        Add: [{ UserId: '111122223333' }, { OrganizationArn: 'arn:aws:organizations::111122223333:organization/o-abcdefghij' }],
+      }),
+    ).toBe('accepted');
+    expect(await publicOnes()).toEqual([]);
+    await ec2.send(new DisableImageBlockPublicAccessCommand({}));
+    expect(await make({ Add: [{ Group: 'all' }] })).toBe('accepted');
+    expect(await publicOnes()).toEqual([ImageId]);
+    // Turned on again: what is public stays public, and its public permission can still be removed.
+    await ec2.send(new EnableImageBlockPublicAccessCommand({ ImageBlockPublicAccessState: 'block-new-sharing' }));
+    expect(await publicOnes()).toEqual([ImageId]);
+    expect(await make({ Remove: [{ Group: 'all' }] })).toBe('accepted');
+    expect(await publicOnes()).toEqual([]);
+  });
+
+  it("shares a snapshot by ModifySnapshotAttribute's CreateVolumePermission structure, as by OperationType, like AWS", async () => {
+    // Prepare
+    const instanceId = await runInstance();
+    const { ImageId } = await ec2.send(new CreateImageCommand({ InstanceId: instanceId, Name: 'harness-shared-snapshot' }));
+    const { Images = [] } = await ec2.send(new DescribeImagesCommand({ ImageIds: [ImageId!] }));
+    const SnapshotId = Images[0]!.BlockDeviceMappings![0]!.Ebs!.SnapshotId!;
+    const accounts = async () => {
+      const out = await ec2.send(new DescribeSnapshotAttributeCommand({ SnapshotId, Attribute: 'createVolumePermission' }));
+      return (out.CreateVolumePermissions ?? []).map((p) => p.UserId).sort();
+    };
+
+    // Act / Assess: added by the structure, by OperationType, then removed by the structure
+    await ec2.send(new ModifySnapshotAttributeCommand({ SnapshotId, CreateVolumePermission: { Add: [{ UserId: '111122223333' }] } }));
+    await ec2.send(
+      new ModifySnapshotAttributeCommand({
+        SnapshotId,
+        Attribute: 'createVolumePermission',
+        OperationType: 'add',
+        UserIds: ['444455556666'],
+      }),
+    );
+    expect(await accounts()).toEqual(['111122223333', '444455556666']);
+    await ec2.send(new ModifySnapshotAttributeCommand({ SnapshotId, CreateVolumePermission: { Remove: [{ UserId: '111122223333' }] } }));
+    expect(await accounts()).toEqual(['444455556666']);
   });
 
   it('strips snapshot TagSpecifications and renumbers the rest contiguously from 1', () => {

@@ -6,7 +6,16 @@
  * Calls made outside an invocation (the test's own) are not evaluated.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CreateTagsCommand, DescribeImagesCommand, DescribeInstancesCommand, EC2Client, type Instance } from '@aws-sdk/client-ec2';
+import {
+  CreateImageCommand,
+  CreateTagsCommand,
+  DescribeImagesCommand,
+  DescribeInstancesCommand,
+  EC2Client,
+  ModifyImageAttributeCommand,
+  ModifySnapshotAttributeCommand,
+  type Instance,
+} from '@aws-sdk/client-ec2';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { CloudWatchClient, PutMetricAlarmCommand } from '@aws-sdk/client-cloudwatch';
 import { AddRoleToInstanceProfileCommand, CreateInstanceProfileCommand, CreateRoleCommand, IAMClient } from '@aws-sdk/client-iam';
@@ -243,5 +252,37 @@ describe('IAM evaluated on every call', () => {
     ]);
     events.destroy();
     cloudwatch.destroy();
+  });
+
+  it('sharing (issue 16): the rotate role shares only managed images, and gives a managed snapshot to accounts, never to all', async () => {
+    // Prepare: a managed image (baked), and an image of the same instance a person made, without the stack's tag
+    const [instanceId] = await cloud.launch(1, { 'ami-lifecycle:bake': 'nightly' });
+    await cloud.bakeCycle('nightly', NIGHT_1);
+    const [managed] = await imageOf(instanceId!);
+    const snapshotId = managed!.BlockDeviceMappings![0]!.Ebs!.SnapshotId!;
+    const { ImageId: theirs } = await cloud.ec2.send(new CreateImageCommand({ InstanceId: instanceId!, Name: 'a-persons-image' }));
+    const ec2 = new EC2Client({ endpoint: cloud.proxy.endpoint, region: 'us-east-1', credentials, maxAttempts: 1 });
+    const asRotate = (fn: () => Promise<unknown>) =>
+      cloud.asFunction('rotate', fn).then(
+        () => 'allowed',
+        (e: { name: string }) => e.name,
+      );
+    const account = { LaunchPermission: { Add: [{ UserId: '111122223333' }] } };
+    cloud.expectDenials(2);
+
+    // Act / Assess
+    expect(await asRotate(() => ec2.send(new ModifyImageAttributeCommand({ ImageId: managed!.ImageId!, ...account })))).toBe('allowed');
+    expect(await asRotate(() => ec2.send(new ModifyImageAttributeCommand({ ImageId: theirs!, ...account })))).toBe('UnauthorizedOperation');
+    const snapshot = (OperationType: 'add' | 'remove', more: { UserIds?: string[]; GroupNames?: string[] }) =>
+      asRotate(() =>
+        ec2.send(
+          new ModifySnapshotAttributeCommand({ SnapshotId: snapshotId, Attribute: 'createVolumePermission', OperationType, ...more }),
+        ),
+      );
+    expect(await snapshot('add', { UserIds: ['111122223333'] })).toBe('allowed');
+    expect(await snapshot('remove', { UserIds: ['111122223333'] })).toBe('allowed');
+    expect(await snapshot('add', { GroupNames: ['all'] })).toBe('UnauthorizedOperation');
+    expect(newDenials().map((d) => d.action)).toEqual(['ec2:ModifyImageAttribute', 'ec2:ModifySnapshotAttribute']);
+    ec2.destroy();
   });
 });

@@ -19,8 +19,14 @@ import {
   AttachVolumeCommand,
   CreateSubnetCommand,
   CreateVolumeCommand,
+  CreateTagsCommand,
   CreateVpcCommand,
+  DescribeImageAttributeCommand,
+  DescribeImagesCommand,
   DescribeInstancesCommand,
+  DescribeSnapshotAttributeCommand,
+  DisableImageBlockPublicAccessCommand,
+  ModifyImageAttributeCommand,
   DescribeVolumesCommand,
 } from '@aws-sdk/client-ec2';
 import { tagRecord } from '../../shared/domain/tags.js';
@@ -44,6 +50,9 @@ const MASK = [
 ] as const;
 
 const cloud = cloudPerFile({ env: { POWERTOOLS_LOG_LEVEL: 'SILENT' } });
+const ACCOUNT_A = '111122223333';
+const ACCOUNT_B = '444455556666';
+const ORG = 'arn:aws:organizations::111122223333:organization/o-abcdefghij';
 
 interface Invocation {
   functionName: string;
@@ -98,6 +107,50 @@ const PATHS: Path[] = [
       const [web] = await cloud.launch(1, { Name: 'web', 'ami-lifecycle:bake': 'nightly', 'ami-lifecycle:retain': '1' });
       for (const night of pastNights(3)) await cloud.bakeCycle('nightly', night);
       return { names: { [web!]: 'web' }, invocations: [{ functionName: 'rotate', event: { trigger: 'schedule' } }] };
+    },
+  },
+  {
+    // The rotation schedule's sharing step (issue 16): a good image shared with two accounts and an
+    // organization, its snapshot with the accounts, one account taken off the tag since the last run,
+    // and another image of the lineage made public by a person: revoked, and said.
+    name: 'rotate: sharing and the public sweep',
+    async arrange() {
+      const share = 'ami-lifecycle:share';
+      const [web] = await cloud.launch(1, { Name: 'web', 'ami-lifecycle:bake': 'nightly', [share]: `${ACCOUNT_A},${ACCOUNT_B},${ORG}` });
+      await cloud.ec2.send(new CreateTagsCommand({ Resources: [web!], Tags: [{ Key: 'ami-lifecycle:share-snapshots', Value: 'true' }] }));
+      for (const night of pastNights(2)) await cloud.bakeCycle('nightly', night);
+      await cloud.invoke('rotate', { trigger: 'schedule' });
+      await cloud.ec2.send(new CreateTagsCommand({ Resources: [web!], Tags: [{ Key: share, Value: `${ACCOUNT_B},${ORG}` }] }));
+      const { Images = [] } = await cloud.ec2.send(new DescribeImagesCommand({ Owners: ['self'] }));
+      const managed = Images.filter((i) => tagRecord(i.Tags)['ami-lifecycle:lineage'] !== undefined);
+      expect(managed).toHaveLength(2);
+      await cloud.ec2.send(new DisableImageBlockPublicAccessCommand({}));
+      await cloud.ec2.send(
+        new ModifyImageAttributeCommand({ ImageId: managed[0]!.ImageId!, LaunchPermission: { Add: [{ Group: 'all' }] } }),
+      );
+      return { names: { [web!]: 'web' }, invocations: [{ functionName: 'rotate', event: { trigger: 'schedule' } }] };
+    },
+    async observe() {
+      // Who may launch each image and create volumes from its snapshots, by slot (names carry the instance id).
+      const { Images = [] } = await cloud.ec2.send(new DescribeImagesCommand({ Owners: ['self'] }));
+      const out: Record<string, unknown> = {};
+      for (const image of Images.filter((i) => tagRecord(i.Tags)['ami-lifecycle:lineage'] !== undefined)) {
+        const launch = await cloud.ec2.send(new DescribeImageAttributeCommand({ ImageId: image.ImageId!, Attribute: 'launchPermission' }));
+        const snapshots = [];
+        for (const m of image.BlockDeviceMappings ?? []) {
+          const a = await cloud.ec2.send(
+            new DescribeSnapshotAttributeCommand({ SnapshotId: m.Ebs!.SnapshotId!, Attribute: 'createVolumePermission' }),
+          );
+          snapshots.push((a.CreateVolumePermissions ?? []).map((p) => p.UserId ?? p.Group).sort());
+        }
+        const permissions = (launch.LaunchPermissions ?? []).map((p) => p.UserId ?? p.OrganizationArn ?? p.Group).sort();
+        out[tagRecord(image.Tags)['ami-lifecycle:slot']!] = {
+          launch: permissions,
+          snapshots,
+          shared: tagRecord(image.Tags)['ami-lifecycle:shared'],
+        };
+      }
+      return out;
     },
   },
   {

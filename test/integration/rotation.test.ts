@@ -87,8 +87,11 @@ describe('rotation', () => {
     expect((event!.detail.deletions as unknown[]).length).toBe(6);
     const calls = cloud.proxy.calls();
     expect(calls.DeregisterImage).toBe(6);
-    expect(calls.DescribeImages).toBe(1);
-    expect(calls.DescribeInstances).toBe(1);
+    // One paged read each for rotation; the sharing step after it (issue 16) reads the public
+    // images, the images and the instances once more, and nothing per image (no share tag here).
+    expect(calls.DescribeImages).toBe(1 + 2);
+    expect(calls.DescribeInstances).toBe(1 + 1);
+    expect(calls.DescribeImageAttribute).toBeUndefined();
   });
 
   it('keeps an image a launch template still points at, whatever the policy says', async () => {

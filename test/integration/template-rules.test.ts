@@ -123,6 +123,11 @@ const SPEC: Spec = {
       'ec2:DeregisterImage',
       'ec2:EnableImageDeprecation',
       'ec2:DeleteSnapshot',
+      // shareImages (issue 16): the public sweep and each lineage's sharing, the digest recorded by CreateTags.
+      'ec2:DescribeImageAttribute',
+      'ec2:ModifyImageAttribute',
+      'ec2:DescribeSnapshotAttribute',
+      'ec2:ModifySnapshotAttribute',
       'events:PutEvents',
     ],
     // recoverInstances: the reads of the plan, status=bad, RunInstances (+ tags, + PassRole),
@@ -255,17 +260,20 @@ describe('least privilege', () => {
     expect(problemsAbout(checkLeastPrivilege(t, SPEC), 'ec2:CreateTags')).toEqual([]);
   });
 
-  it.each(['ec2:DeregisterImage', 'ec2:DeleteSnapshot', 'ec2:EnableImageDeprecation'])(
-    '%s: only on resources tagged managed-by this stack',
-    (action) => {
-      const statements = allowing(t, action);
-      expect(statements.length).toBeGreaterThan(0);
-      for (const s of statements) {
-        expect(s.condition.stringequals?.['aws:resourcetag/ami-lifecycle:managed-by']).toEqual([SPEC.managedBy]);
-        expect(s.resources.every((r) => /^arn:aws:ec2:us-east-1::(image|snapshot)\/\*$/.test(r))).toBe(true);
-      }
-    },
-  );
+  it.each([
+    'ec2:DeregisterImage',
+    'ec2:DeleteSnapshot',
+    'ec2:EnableImageDeprecation',
+    'ec2:ModifyImageAttribute',
+    'ec2:ModifySnapshotAttribute',
+  ])('%s: only on resources tagged managed-by this stack', (action) => {
+    const statements = allowing(t, action);
+    expect(statements.length).toBeGreaterThan(0);
+    for (const s of statements) {
+      expect(s.condition.stringequals?.['aws:resourcetag/ami-lifecycle:managed-by']).toEqual([SPEC.managedBy]);
+      expect(s.resources.every((r) => /^arn:aws:ec2:us-east-1::(image|snapshot)\/\*$/.test(r))).toBe(true);
+    }
+  });
 
   it('RunInstances and PassRole: managed images, tagged replacements, configured roles passed to EC2 (instances, and the launch templates bake writes)', () => {
     expect(problemsAbout(checkLeastPrivilege(t, SPEC), 'ec2:RunInstances')).toEqual([]);

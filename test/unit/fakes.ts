@@ -30,6 +30,7 @@ export * from './fakes/recording.js';
 export * from './fakes/recovery-ec2.js';
 export * from './fakes/rotation-ec2.js';
 export * from './fakes/settle-ec2.js';
+export * from './fakes/share-ec2.js';
 export * from './fakes/status-alarms.js';
 
 export const STACK = 'ami-lifecycle-test';

@@ -430,7 +430,39 @@ const MODELS: Record<string, Model> = {
   'ec2:EnableImageDeregistrationProtection': byIds('image', 'ImageId'),
   'ec2:DisableImageDeregistrationProtection': byIds('image', 'ImageId'),
   'ec2:ModifyImageAttribute': byIds('image', 'ImageId'),
+  'ec2:DescribeImageAttribute': byIds('image', 'ImageId'),
   'ec2:DeleteSnapshot': byIds('snapshot', 'SnapshotId'),
+  // The accounts and groups a request adds and removes, as the keys ec2:Add/userId, ec2:Add/group,
+  // ec2:Remove/userId and ec2:Remove/group (Service Authorization Reference, ModifySnapshotAttribute),
+  // from either form the API takes: OperationType with UserId.N / UserGroup.N, or the
+  // CreateVolumePermission structure. A key is absent when the request names nothing of its kind.
+  'ec2:ModifySnapshotAttribute': async (b) => {
+    const snapshot = await b.existing('snapshot', b.param('SnapshotId') ?? '');
+    const named: Record<string, string[]> = {};
+    const note = (key: string, values: string[]) => {
+      if (values.length > 0) named[key] = [...(named[key] ?? []), ...values];
+    };
+    const op = b.param('OperationType');
+    const verb = op === 'add' ? 'Add' : op === 'remove' ? 'Remove' : undefined;
+    if (verb) {
+      note(`ec2:${verb}/userId`, b.list('UserId'));
+      note(`ec2:${verb}/group`, b.list('UserGroup'));
+    }
+    for (const v of ['Add', 'Remove']) {
+      for (let i = 1; b.param(`CreateVolumePermission.${v}.${i}.UserId`) ?? b.param(`CreateVolumePermission.${v}.${i}.Group`); i++) {
+        note(
+          `ec2:${v}/userId`,
+          [b.param(`CreateVolumePermission.${v}.${i}.UserId`)].flatMap((x) => (x ? [x] : [])),
+        );
+        note(
+          `ec2:${v}/group`,
+          [b.param(`CreateVolumePermission.${v}.${i}.Group`)].flatMap((x) => (x ? [x] : [])),
+        );
+      }
+    }
+    await b.add('ModifySnapshotAttribute', [{ ...snapshot, keys: named }]);
+  },
+  'ec2:DescribeSnapshotAttribute': byIds('snapshot', 'SnapshotId'),
   'ec2:DescribeInstanceAttribute': byIds('instance', 'InstanceId'),
   'ec2:TerminateInstances': byIds('instance', 'InstanceId', true),
   'ec2:StopInstances': byIds('instance', 'InstanceId', true),

@@ -551,3 +551,72 @@ try:
     _InstanceResponse.describe_instance_credit_specifications = _describe_instance_credit_specifications
 except Exception:
     pass
+
+# Block public access for AMIs, where moto made any image public on request: "When block public
+# access is enabled, any attempt to make an AMI public is automatically blocked. However, if you
+# already have public AMIs, they remain publicly available" ("Understand block public access for
+# AMIs", https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/block-public-access-to-amis.html).
+# While the state kept above is block-new-sharing (a new account's default), ModifyImageAttribute
+# adding the group all is refused; removing it, and sharing with accounts, organizations and OUs,
+# go on. AWS documents no error code for it: OperationNotPermitted and its message are the ones a
+# real call answered (captured in hortonworks/cloudbreak-images PR #926).
+try:
+    from moto.ec2.exceptions import EC2ClientError as _Ec2ClientError
+    from moto.ec2.responses.amis import AmisResponse as _AmisResponse
+
+    class _PublicSharingBlocked(_Ec2ClientError):
+        def __init__(self):
+            super().__init__(
+                "OperationNotPermitted",
+                "You can't publicly share this image because block public access for AMIs is enabled for this account. "
+                "To publicly share the image, you must call the DisableImageBlockPublicAccess API.",
+            )
+
+    _original_modify_image_attribute = _AmisResponse.modify_image_attribute
+
+    def _modify_image_attribute(self):
+        adds = self._get_param("LaunchPermission", {}).get("Add", []) or []
+        groups = self._get_param("UserGroups", []) or []
+        public = any(p.get("Group") == "all" for p in adds) or (self._get_param("OperationType") == "add" and "all" in groups)
+        state = getattr(self.ec2_backend, "harness_image_block_public_access", "block-new-sharing")
+        if public and state == "block-new-sharing" and self._get_param("DryRun") not in (True, "true"):
+            raise _PublicSharingBlocked()
+        return _original_modify_image_attribute(self)
+
+    _AmisResponse.modify_image_attribute = _modify_image_attribute
+except Exception:
+    pass
+
+# ModifySnapshotAttribute's CreateVolumePermission structure, which moto ignored (it read only
+# OperationType with UserId.N / UserGroup.N): "CreateVolumePermission: A JSON representation of the
+# snapshot attribute modification", its Add and Remove lists of UserId or Group (EC2 API reference,
+# ModifySnapshotAttribute and CreateVolumePermissionModifications,
+# https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_ModifySnapshotAttribute.html). AWS says
+# adding and removing take separate calls, but documents no error code for a request that does both:
+# that refusal is not emulated.
+try:
+    from moto.core.responses import EmptyResult as _EmptyResult
+    from moto.ec2.responses.elastic_block_store import ElasticBlockStore as _EbsResponse
+
+    _original_modify_snapshot_attribute = _EbsResponse.modify_snapshot_attribute
+
+    def _modify_snapshot_attribute(self):
+        structure = self._get_param("CreateVolumePermission", {}) or {}
+        if not structure or self._get_param("OperationType"):
+            return _original_modify_snapshot_attribute(self)
+        self.error_on_dryrun()
+        snapshot_id = self._get_param("SnapshotId")
+        for verb, apply in (
+            ("Add", self.ec2_backend.add_create_volume_permission),
+            ("Remove", self.ec2_backend.remove_create_volume_permission),
+        ):
+            entries = structure.get(verb, []) or []
+            users = [e["UserId"] for e in entries if e.get("UserId")]
+            groups = [e["Group"] for e in entries if e.get("Group")]
+            if users or groups:
+                apply(snapshot_id, user_ids=users, groups=groups)
+        return _EmptyResult()
+
+    _EbsResponse.modify_snapshot_attribute = _modify_snapshot_attribute
+except Exception:
+    pass

@@ -29,7 +29,7 @@ const USE_CASE_FILES: Record<FunctionKey, string[]> = {
   schedule: ['run-schedule', 'settle-image'],
   bake: ['bake-instance'],
   imageState: ['settle-image'],
-  rotate: ['rotate-images'],
+  rotate: ['share-images', 'rotate-images'],
   recover: ['recover-instance'],
   statusAlarms: ['sync-status-alarms'],
 };

@@ -606,12 +606,38 @@ describe('ami block public access', () => {
     // Assess
     expect(checkOf(report, 'ami block public access')).toMatchObject({
       status: 'warn',
-      fix: 'aws ec2 enable-image-block-public-access --image-block-public-access-state block-new-sharing --region us-east-1',
+      fix:
+        'aws ec2 enable-image-block-public-access --image-block-public-access-state block-new-sharing --region us-east-1 ' +
+        '(or the EC2 console: Dashboard > Account attributes > Data protection and security > Block public access for AMIs > Manage; ' +
+        'it takes up to 10 minutes)',
     });
     expect(doctorExitCode(report)).toBe(0);
     expect(doctorText(report)).toMatch(
       /^WARN {2}ami block public access +unblocked in us-east-1: .*; fix: aws ec2 enable-image-block-public-access/m,
     );
+  });
+
+  it('unblocked by an organization declarative policy: the fix is the policy, not a command the account may not run', async () => {
+    ec2.on(GetImageBlockPublicAccessStateCommand).resolves({ ImageBlockPublicAccessState: 'unblocked', ManagedBy: 'declarative-policy' });
+
+    const report = await runDoctor(deployment(), settings);
+
+    expect(checkOf(report, 'ami block public access')).toMatchObject({
+      status: 'warn',
+      summary: expect.stringContaining('set by a declarative policy of your organization'),
+      fix: expect.stringContaining('declarative policy for EC2'),
+    });
+  });
+
+  it('blocked: ok', async () => {
+    ec2.on(GetImageBlockPublicAccessStateCommand).resolves({ ImageBlockPublicAccessState: 'block-new-sharing', ManagedBy: 'account' });
+
+    const report = await runDoctor(deployment(), settings);
+
+    expect(checkOf(report, 'ami block public access')).toMatchObject({
+      status: 'ok',
+      summary: 'on in us-east-1: no image can be made public',
+    });
   });
 });
 

@@ -84,6 +84,8 @@ export interface FakeImage {
   snapshotIds: string[];
   /** Set by enableImageDeprecation (EC2's DeprecationTime), or given when arranging. */
   deprecationTime?: string | undefined;
+  /** Launch permissions: account ids, organization and OU ARNs, and `all` when it is public (the share slice). */
+  launchPermissions?: string[] | undefined;
 }
 
 export interface FakeSnapshotMeta {
@@ -117,7 +119,11 @@ export type RotationAction =
   | 'DescribeVolumes'
   | 'DeregisterImage'
   | 'DeleteSnapshot'
-  | 'EnableImageDeprecation';
+  | 'EnableImageDeprecation'
+  | 'DescribeImageAttribute'
+  | 'ModifyImageAttribute'
+  | 'DescribeSnapshotAttribute'
+  | 'ModifySnapshotAttribute';
 
 export const GIB = 2 ** 30;
 /** Size of a snapshot nobody gave a size: an 8 GiB root volume. */
@@ -147,6 +153,10 @@ export class FakeEc2Account {
   /** Launch templates by name: every saved version, oldest first (version = index + 1). */
   readonly savedLaunchConfigs = new Map<string, SavedLaunchConfig[]>();
   readonly addresses = new Map<string, FakeAddress>();
+  /** createVolumePermission of each snapshot: account ids, and `all` when it is public (the share slice). */
+  readonly snapshotPermissions = new Map<string, string[]>();
+  /** `<action> <id>` -> the refusal of that call (the share slice: ModifyImageAttribute ami-..., ...). */
+  readonly shareFailures = new Map<string, AwsCallError>();
   /** RunInstances client tokens EC2 remembers: the parameters and the instance of the first launch. */
   readonly launchesByToken = new Map<string, { params: string; instanceId: string }>();
 
