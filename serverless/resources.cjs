@@ -192,10 +192,9 @@ const scheduler = (f) => ({
 });
 
 /**
- * A queue between an EventBridge rule (on the default bus, or `EventBusName`) and the function that
- * polls it (`queue: true`): only the rule may send (aws:SourceArn); what the rule cannot hand on in
- * six hours, or a record received three times (redrive policy), goes to the function's dead-letter
- * queue. Four days' retention: far more than the longest backlog.
+ * A queue between an EventBridge rule (default bus, or `EventBusName`) and the function polling it
+ * (`queue: true`): only the rule may send (aws:SourceArn); what the rule cannot hand on in six hours,
+ * or a record received three times, goes to the function's DLQ. Four days: more than any backlog.
  */
 const ruleQueue = (f, VisibilityTimeout, sid, ruleArn, { EventBusName, EventPattern }) => ({
   [`${f.id}Rule`]: {
