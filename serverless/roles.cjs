@@ -41,7 +41,7 @@ const viaEc2 = { 'kms:ViaService': sub('ec2.${AWS::Region}.amazonaws.com') };
 const statements = {
   schedule: [
     allow('ReadInstancesVolumesAndImages', ['ec2:DescribeInstances', 'ec2:DescribeVolumes', 'ec2:DescribeImages'], '*'),
-    setStatus('SettleManagedImagesAndSnapshots', ['good', 'failed']),
+    setStatus('SettleManagedImagesAndSnapshots', ['good', 'failed', 'verifying']),
   ],
 
   bake: [
@@ -84,7 +84,10 @@ const statements = {
     allow('PassInstanceProfileRolesIntoLaunchTemplates', 'iam:PassRole', arn.passRoles, { StringEquals: passedToEc2 }),
   ],
 
-  imageState: [allow('ReadImages', 'ec2:DescribeImages', '*'), setStatus('SettleManagedImagesAndSnapshots', ['good', 'failed'])],
+  imageState: [
+    allow('ReadImages', 'ec2:DescribeImages', '*'),
+    setStatus('SettleManagedImagesAndSnapshots', ['good', 'failed', 'verifying']),
+  ],
 
   rotate: [
     allow(

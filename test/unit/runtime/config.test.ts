@@ -51,6 +51,7 @@ describe('loadConfig', () => {
       eventBusName: 'ami-lifecycle-prod',
       schedules: ['nightly', 'weekly'],
       copyTags: { kind: 'none' },
+      verifyDefault: 'off',
       rotation: ROTATION_DEFAULTS,
       recovery: RECOVERY_DEFAULTS,
     });
@@ -75,7 +76,15 @@ describe('loadConfig', () => {
     const config = loadConfig(env);
 
     // Assess
-    expect(Object.keys(config).sort()).toEqual(['copyTags', 'eventBusName', 'managedBy', 'recovery', 'rotation', 'schedules']);
+    expect(Object.keys(config).sort()).toEqual([
+      'copyTags',
+      'eventBusName',
+      'managedBy',
+      'recovery',
+      'rotation',
+      'schedules',
+      'verifyDefault',
+    ]);
   });
 
   it('accepts a 32-character stack name and refuses 33', () => {
@@ -107,6 +116,7 @@ describe('loadConfig', () => {
       eventBusName: 'bus',
       schedules: ['nightly'],
       copyTags: { kind: 'none' },
+      verifyDefault: 'off',
       rotation: ROTATION_DEFAULTS,
       recovery: RECOVERY_DEFAULTS,
     });
