@@ -22,7 +22,7 @@ const deps =
         verify: settings,
         rechecks: new SchedulerGateway(
           schedulerClient(),
-          loadRecheckTarget(),
+          loadRecheckTarget(process.env, 'VERIFY_CHECK'),
           'ami-lifecycle: a verification looks again (docs/verification.md)',
         ),
         ...(settings.command ? { commands: new SsmGateway(ssmClient()) } : {}),

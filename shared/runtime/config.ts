@@ -122,11 +122,19 @@ const RecheckTargetSchema = z.object({
   RECHECK_DEAD_LETTER_ARN: z.string().startsWith('arn:'),
 });
 
-/** The recover function's own configuration: where its rechecks go (serverless.yml, functions.recover.environment). */
-export function loadRecheckTarget(env: Record<string, string | undefined> = process.env): RecheckTarget {
-  const parsed = RecheckTargetSchema.safeParse(env);
+/**
+ * The recover function's own configuration: where its rechecks go (serverless.yml, functions.recover.environment);
+ * with prefix VERIFY_CHECK, the verify function's (its one-time checks): the same three variables under that prefix.
+ */
+export function loadRecheckTarget(env: Record<string, string | undefined> = process.env, prefix = 'RECHECK'): RecheckTarget {
+  const own =
+    prefix === 'RECHECK'
+      ? env
+      : Object.fromEntries(['FUNCTION_ARN', 'ROLE_ARN', 'DEAD_LETTER_ARN'].map((k) => [`RECHECK_${k}`, env[`${prefix}_${k}`]]));
+  const parsed = RecheckTargetSchema.safeParse(own);
   if (!parsed.success) {
-    throw new ConfigError(`invalid configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    const named = (path: PropertyKey[]) => path.join('.').replace(/^RECHECK/, prefix);
+    throw new ConfigError(`invalid configuration: ${parsed.error.issues.map((i) => `${named(i.path)}: ${i.message}`).join('; ')}`);
   }
   return {
     functionArn: parsed.data.RECHECK_FUNCTION_ARN,

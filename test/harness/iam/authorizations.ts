@@ -433,6 +433,7 @@ const MODELS: Record<string, Model> = {
   'ec2:DeleteSnapshot': byIds('snapshot', 'SnapshotId'),
   'ec2:DescribeInstanceAttribute': byIds('instance', 'InstanceId'),
   'ec2:TerminateInstances': byIds('instance', 'InstanceId', true),
+  'ec2:GetConsoleOutput': byIds('instance', 'InstanceId'),
   'ec2:StopInstances': byIds('instance', 'InstanceId', true),
   'ec2:StartInstances': byIds('instance', 'InstanceId', true),
   'ec2:RebootInstances': byIds('instance', 'InstanceId', true),
