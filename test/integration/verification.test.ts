@@ -11,46 +11,20 @@
  * would give them new ids). Each test bakes its own instance, so its image is its own; each
  * leaves no test instance and no image verifying behind, or the next one would see it.
  */
-import {
-  CreateSecurityGroupCommand,
-  CreateSubnetCommand,
-  CreateVpcCommand,
-  DescribeImagesCommand,
-  EC2Client,
-  type Image,
-  TerminateInstancesCommand,
-} from '@aws-sdk/client-ec2';
+import { DescribeImagesCommand, type Image, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { tagRecord } from '../../shared/domain/tags.js';
-import { LocalCloud } from '../harness/local-cloud.js';
-import { startMoto, type MotoServer } from '../harness/moto.js';
+import type { LocalCloud } from '../harness/local-cloud.js';
+import type { MotoServer } from '../harness/moto.js';
+import { bakeOneVerified, startVerificationCloud } from '../harness/verification-cloud.js';
 
 const MINUTE = 60_000;
-const credentials = { accessKeyId: 'testing', secretAccessKey: 'testing' };
 let moto: MotoServer;
 let cloud: LocalCloud;
 let network: { subnetId: string; securityGroupId: string };
 
 beforeAll(async () => {
-  moto = await startMoto();
-  const ec2 = new EC2Client({ endpoint: moto.endpoint, region: 'us-east-1', credentials });
-  const { Vpc } = await ec2.send(new CreateVpcCommand({ CidrBlock: '10.99.0.0/16' }));
-  const { Subnet } = await ec2.send(new CreateSubnetCommand({ VpcId: Vpc!.VpcId!, CidrBlock: '10.99.1.0/24' }));
-  const { GroupId } = await ec2.send(
-    new CreateSecurityGroupCommand({ VpcId: Vpc!.VpcId!, GroupName: 'verify', Description: 'test instances: no ingress' }),
-  );
-  network = { subnetId: Subnet!.SubnetId!, securityGroupId: GroupId! };
-  cloud = await LocalCloud.start({
-    endpoint: moto.endpoint,
-    params: {
-      verifySubnetId: network.subnetId,
-      verifySecurityGroupId: network.securityGroupId,
-      verifyInstanceType: 't3.micro',
-      verifyTimeoutMinutes: '20',
-      verifyMaxConcurrent: '2',
-    },
-    env: { POWERTOOLS_LOG_LEVEL: 'SILENT' },
-  });
+  ({ cloud, moto, network } = await startVerificationCloud());
 }, 120_000);
 
 afterAll(async () => {
@@ -66,20 +40,7 @@ afterEach(async () => {
   cloud.proxy.resetCalls();
 });
 
-/** A new instance with verify=boot, baked now: the image's id, once available and settled `verifying` (not delivered further). */
-async function bakeOne(): Promise<string> {
-  const [source] = await cloud.launch(1, { 'ami-lifecycle:bake': 'nightly', 'ami-lifecycle:verify': 'boot' });
-  await cloud.fireSchedule('nightly', new Date());
-  cloud.setClock(undefined);
-  await cloud.deliver();
-  await cloud.finishImageBuilds();
-  await cloud.announceImageStates();
-  for (const d of (await cloud.drain()).filter((x) => x.functionName === 'imageState')) await cloud.invoke(d.functionName, d.event);
-  const { Images = [] } = await cloud.ec2.send(
-    new DescribeImagesCommand({ Owners: ['self'], Filters: [{ Name: 'tag:ami-lifecycle:source-instance', Values: [source!] }] }),
-  );
-  return Images[0]!.ImageId!;
-}
+const bakeOne = () => bakeOneVerified(cloud);
 
 async function imageOf(imageId: string): Promise<Image | undefined> {
   const { Images = [] } = await cloud.ec2.send(new DescribeImagesCommand({ ImageIds: [imageId] }));
