@@ -555,7 +555,7 @@ async function encryptionCheck(
   return {
     check,
     status: 'ok',
-    summary: `${state}: a customer-managed key the bake and recover roles may use (its key policy must allow them too: doctor cannot read it)`,
+    summary: `${state}: a customer-managed key the bake, recover and verify roles may use (its key policy must allow them too: doctor cannot read it)`,
     details,
   };
 }

@@ -336,7 +336,7 @@ describe('doctor on a deployed stack', () => {
           Condition: { StringEquals: { 'kms:ViaService': `ec2.${REGION}.amazonaws.com` } },
         },
       );
-    await deploy(edited(edited(packaged, 'BakeRole', kmsStatement), 'RecoverRole', kmsStatement));
+    await deploy(edited(edited(edited(packaged, 'BakeRole', kmsStatement), 'RecoverRole', kmsStatement), 'VerifyRole', kmsStatement));
     await useKey(fleetKey);
 
     // Act
@@ -344,7 +344,7 @@ describe('doctor on a deployed stack', () => {
 
     // Assess
     expect(after.code).toBe(0);
-    expect(check(after.report, 'ebs encryption').summary).toContain('a customer-managed key the bake and recover roles may use');
+    expect(check(after.report, 'ebs encryption').summary).toContain('a customer-managed key the bake, recover and verify roles may use');
   });
 
   it('no stack in the region: fails saying how to deploy, skips what needs it, exits 1', async () => {
