@@ -289,8 +289,8 @@ function rules(ctx: Context): Record<string, ResourceRule & { cfnCondition?: str
         instance: [launched],
         volume: [launched],
         'network-interface': NONE,
-        subnet: NONE,
-        'security-group': NONE,
+        // The verifier's subnet and security group are named exactly (also, above), never any.
+        ...(ctx.fn === 'Verify' ? {} : { subnet: NONE, 'security-group': NONE }),
         'key-pair': NONE,
         // The captured placement group, used not changed; the spot request a spot replacement's launch creates.
         'placement-group': NONE,

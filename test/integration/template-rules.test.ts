@@ -529,6 +529,29 @@ const mutations: Mutation[] = [
     /kms:CreateGrant must only exist under the CloudFormation condition UsesKmsKeys/,
   ],
   [
+    'the verifier terminating any instance, not only its test instances',
+    (x) => void delete stmt(x, 'VerifyRole', 'ReadAndEndOnlyTestInstances').Condition,
+    /ec2:TerminateInstances on .*instance\/\* lacks its conditions/,
+  ],
+  [
+    'the verifier launching into any subnet',
+    (x) =>
+      void (stmt(x, 'VerifyRole', 'LaunchIntoTheVerificationSubnetOnly').Resource = [
+        { 'Fn::Sub': 'arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:subnet/*' },
+      ]),
+    /ec2:RunInstances on subnet resources is not expected/,
+  ],
+  [
+    'the verifier launching untagged instances',
+    (x) => void delete stmt(x, 'VerifyRole', 'LaunchOnlyTaggedTestInstances').Condition,
+    /ec2:RunInstances on .*instance\/\* lacks its conditions/,
+  ],
+  [
+    'the verifier sending its command to any instance',
+    (x) => void delete stmt(x, 'VerifyRole', 'ToTestInstancesOnly').Condition,
+    /ssm:SendCommand on .*instance\/\* lacks its conditions/,
+  ],
+  [
     'TerminateInstances of any opted-in instance, replaced or not',
     (x) => {
       const s = x.Resources.RecoverTerminateReplacedPolicy!.Properties!.PolicyDocument.Statement[0];

@@ -11,7 +11,7 @@
  * would give them new ids). Each test bakes its own instance, so its image is its own; each
  * leaves no test instance and no image verifying behind, or the next one would see it.
  */
-import { DescribeImagesCommand, type Image, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
+import { DescribeImagesCommand, EC2Client, type Image, RunInstancesCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { tagRecord } from '../../shared/domain/tags.js';
 import type { LocalCloud } from '../harness/local-cloud.js';
@@ -182,6 +182,65 @@ describe('a verified image', () => {
     expect(await statusOf(imageId)).toBe('failed');
     expect(detailsOf('ImageVerificationFailed', imageId)).toEqual([expect.objectContaining({ check: 'timeout' })]);
     expect((await testInstancesOf(imageId)).map((i) => i.State?.Name)).toEqual(['terminated']);
+  });
+});
+
+describe('the verify role, as AWS evaluates it', () => {
+  /** What a call made with the verify function's role answers: its error's name, or 'allowed'. */
+  const asVerify = async (send: (ec2: EC2Client) => Promise<unknown>): Promise<string> => {
+    const ec2 = new EC2Client({
+      endpoint: cloud.proxy.endpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+      maxAttempts: 1,
+    });
+    try {
+      await cloud.asFunction('verify', () => send(ec2));
+      return 'allowed';
+    } catch (error) {
+      return (error as { name: string }).name;
+    }
+  };
+
+  it('terminates only test instances, and launches only tagged test instances into the verification subnet', async () => {
+    // Prepare: an instance of the fleet, and a subnet that is not the verification one
+    const imageId = await bakeOne();
+    const [other] = await cloud.launch(1, { Name: 'not a test instance' });
+    const tags = [
+      { Key: 'ami-lifecycle:role', Value: 'verification' },
+      { Key: 'ami-lifecycle:managed-by', Value: 'ami-lifecycle-dev' },
+    ];
+    const launch =
+      (subnetId: string, instanceTags = tags) =>
+      (ec2: EC2Client) =>
+        ec2.send(
+          new RunInstancesCommand({
+            ImageId: imageId,
+            MinCount: 1,
+            MaxCount: 1,
+            InstanceType: 't3.micro',
+            NetworkInterfaces: [{ DeviceIndex: 0, SubnetId: subnetId, Groups: [network.securityGroupId] }],
+            TagSpecifications: [
+              { ResourceType: 'instance', Tags: instanceTags },
+              { ResourceType: 'volume', Tags: instanceTags },
+            ],
+          }),
+        );
+    const [elsewhere] = (await cloud.instancesTagged('Name', 'not a test instance')).map((i) => i.SubnetId!);
+    cloud.expectDenials(3);
+
+    // Act
+    const terminate = await asVerify((ec2) => ec2.send(new TerminateInstancesCommand({ InstanceIds: [other!] })));
+    const intoAnotherSubnet = await asVerify(launch(elsewhere!));
+    const untagged = await asVerify(launch(network.subnetId, [{ Key: 'Name', Value: 'x' }]));
+
+    // Assess
+    expect(elsewhere).not.toBe(network.subnetId);
+    expect([terminate, intoAnotherSubnet, untagged]).toEqual(['UnauthorizedOperation', 'UnauthorizedOperation', 'UnauthorizedOperation']);
+    await cloud.ec2.send(new TerminateInstancesCommand({ InstanceIds: [other!] }));
+    // The image this test baked is not verified: leave none verifying for the next test.
+    await cloud.deliver();
+    await cloud.fireDueSchedules(new Date(Date.now() + 3 * MINUTE));
   });
 });
 
