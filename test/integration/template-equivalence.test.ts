@@ -35,13 +35,13 @@ describe('serverless.yml written once', () => {
   // issue 22's recheck (two params, the recover role's reboot and schedule statements, its
   // environment) took it to 934; issue 14 (the volume, capture, spot, placement and fallback
   // statements of the bake, schedule and recover roles, two params) to 965: new behaviour, not copies.
-  // Issue 15 (verified images, +110): the verify function (its rule on the bus, its sweep schedule,
+  // Issue 15 (verified images, +120): the verify function (its rule on the bus, its sweep schedule,
   // its environment), its role (launch, terminate, SSM, schedules, each scoped), nine params.
-  it('is, with every file it includes, at most 1080 lines', () => {
+  it('is, with every file it includes, at most 1090 lines', () => {
     const { files } = loadServerlessYml();
     const lines = files.reduce((sum, f) => sum + readFileSync(f, 'utf8').split('\n').length - 1, 0);
     expect(files.length).toBeGreaterThan(1);
-    expect(lines).toBeLessThanOrEqual(1080);
+    expect(lines).toBeLessThanOrEqual(1090);
   });
 });
 
