@@ -223,6 +223,24 @@ describe('verifyImage', () => {
   });
 });
 
+describe('the failure tag', () => {
+  it('keeps to the 256 characters EC2 takes for a tag value, however long the reason', async () => {
+    // Prepare: a refusal whose message is long
+    const { w, deps } = setup();
+    const imageId = verifying(w);
+    w.account.failRecoveryCall('RunInstances', new AwsCallError('InvalidParameterValue', 'RunInstances', 'x'.repeat(400), false, 400));
+
+    // Act
+    await verifyImage(imageId, deps);
+
+    // Assess
+    const failure = w.account.images.get(imageId)!.tags[TAG.failure]!;
+    expect(failure).toHaveLength(256);
+    expect(failure.startsWith('launch: refused: RunInstances: InvalidParameterValue: xxx')).toBe(true);
+    expect(w.bus.ofType('ImageVerificationFailed')[0]).toMatchObject({ reason: expect.stringMatching(/x{400}$/) });
+  });
+});
+
 describe('sweepVerifications', () => {
   it('finishes a verification whose schedule was lost, ends test instances of settled images, and starts what waits', async () => {
     // Prepare: one verification past its timeout with no schedule; a test instance whose image is good; an image waiting
