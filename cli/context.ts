@@ -75,6 +75,7 @@ export function createContext(options: GlobalOptions, env: NodeJS.ProcessEnv = p
       managedBy: config.managedBy,
       schedules: config.schedules,
       copyTags: config.copyTags,
+      verifyDefault: config.verifyDefault,
       rotation: config.rotation,
       recovery: config.recovery,
       ec2: aws.ec2,

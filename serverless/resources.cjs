@@ -16,6 +16,8 @@ const busRule = (name) => arn.rule(`\${self:custom.ruleNames.${name}}`, BUS);
 const SIX_HOURS = { MaximumEventAgeInSeconds: 21600, MaximumRetryAttempts: 20 };
 // Hourly: a delivery older than the next run is worth nothing.
 const UNTIL_NEXT_HOUR = { MaximumEventAgeInSeconds: 3000, MaximumRetryAttempts: 10 };
+// Every 15 minutes: a sweep older than the next is worth nothing.
+const UNTIL_NEXT_SWEEP = { MaximumEventAgeInSeconds: 600, MaximumRetryAttempts: 5 };
 
 /**
  * The functions of serverless.yml, by key, and what their shared resources say of them: what each
@@ -61,6 +63,13 @@ const FUNCTIONS = {
     dlqHolds: 'Status-check alarm synchronisations that failed',
     scheduler: { describes: 'hourly status-check alarm sync', retry: [UNTIL_NEXT_HOUR] },
     publishes: false,
+  },
+  verify: {
+    does: 'boots a test instance from each image to verify, ends it',
+    dlqHolds: 'Verification steps that failed',
+    rules: [busRule('verify')],
+    // The sweep, and the one-time schedules the function makes itself (by name, as recover's).
+    scheduler: { describes: 'verification sweep and one-time checks', retry: [UNTIL_NEXT_SWEEP], byName: true },
   },
 };
 // Each with the prefix of its logical ids, as osls writes it (imageState: ImageState), and its key in names (image-state).

@@ -37,11 +37,21 @@ const calledViaImages = { 'ForAnyValue:StringEquals': { 'aws:CalledVia': 'ec2-im
 const ec2InRegion = (resource) => arn.inRegion('ec2', resource);
 const viaEc2 = { 'kms:ViaService': sub('ec2.${AWS::Region}.amazonaws.com') };
 
+/** On test instances of this stack (verify-image.ts): role=verification and managed-by. */
+const testInstance = (prefix) => ({
+  StringEquals: { [`${prefix}/ami-lifecycle:role`]: 'verification', [`${prefix}/ami-lifecycle:managed-by`]: MANAGED_BY },
+});
+/** The verification subnet and security group (params), and nothing else. */
+const verifyNetwork = [
+  sub('arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:subnet/${param:verifySubnetId}'),
+  sub('arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:security-group/${param:verifySecurityGroupId}'),
+];
+
 /** Each function's own statements, by its key in serverless.yml. */
 const statements = {
   schedule: [
     allow('ReadInstancesVolumesAndImages', ['ec2:DescribeInstances', 'ec2:DescribeVolumes', 'ec2:DescribeImages'], '*'),
-    setStatus('SettleManagedImagesAndSnapshots', ['good', 'failed']),
+    setStatus('SettleManagedImagesAndSnapshots', ['good', 'failed', 'verifying']),
   ],
 
   bake: [
@@ -81,7 +91,10 @@ const statements = {
     allow('PassInstanceProfileRolesIntoLaunchTemplates', 'iam:PassRole', arn.passRoles, { StringEquals: passedToEc2 }),
   ],
 
-  imageState: [allow('ReadImages', 'ec2:DescribeImages', '*'), setStatus('SettleManagedImagesAndSnapshots', ['good', 'failed'])],
+  imageState: [
+    allow('ReadImages', 'ec2:DescribeImages', '*'),
+    setStatus('SettleManagedImagesAndSnapshots', ['good', 'failed', 'verifying']),
+  ],
 
   rotate: [
     allow(
@@ -211,6 +224,47 @@ const statements = {
     ),
   ],
 
+  verify: [
+    allow(
+      'ReadImagesInstancesStatusAndTemplates',
+      ['ec2:DescribeImages', 'ec2:DescribeInstances', 'ec2:DescribeInstanceStatus', 'ec2:DescribeLaunchTemplateVersions'],
+      '*',
+    ),
+    // The verdict: good, or failed with its reason, on managed images and snapshots only.
+    allow('SettleVerifiedImagesAndSnapshots', 'ec2:CreateTags', IMAGE_AND_SNAPSHOT, {
+      StringEquals: { ...managed.StringEquals, 'aws:RequestTag/ami-lifecycle:status': ['good', 'failed'] },
+      ...onlyTagKeys(['ami-lifecycle:status', 'ami-lifecycle:failure']),
+    }),
+    // RunInstances is allowed only if every resource of the launch is: an image of this stack, an
+    // instance and volumes tagged as its test instance, the verification subnet and security group.
+    allow('LaunchTestInstancesFromManagedImages', 'ec2:RunInstances', arn.image, managed),
+    allow('LaunchOnlyTaggedTestInstances', 'ec2:RunInstances', [arn.instance, arn.volume], testInstance('aws:RequestTag')),
+    allow('LaunchIntoTheVerificationSubnetOnly', 'ec2:RunInstances', [...verifyNetwork, arn.networkInterface]),
+    allow('TagTestInstancesAtLaunch', 'ec2:CreateTags', [arn.instance, arn.volume], {
+      StringEquals: { 'ec2:CreateAction': 'RunInstances' },
+    }),
+    allow('PassTheLineagesInstanceProfileToTestInstances', 'iam:PassRole', arn.passRoles, {
+      StringEquals: passedToEc2,
+      ArnLike: { 'iam:AssociatedResourceArn': arn.instance },
+    }),
+    allow('ReadAndEndOnlyTestInstances', ['ec2:GetConsoleOutput', 'ec2:TerminateInstances'], arn.instance, testInstance('aws:ResourceTag')),
+    allow(
+      'ScheduleOwnChecks',
+      ['scheduler:CreateSchedule', 'scheduler:UpdateSchedule'],
+      arn.inRegion('scheduler', `schedule/default/${MANAGED_BY}-verify-*`),
+    ),
+    allow('PassTheChecksSchedulesRole', 'iam:PassRole', arnOf('VerifySchedulerRole'), {
+      StringEquals: { 'iam:PassedToService': 'scheduler.amazonaws.com' },
+    }),
+    // The optional SSM command: the configured document (AWS's own, or the account's), to test instances only.
+    allow('SendTheVerificationCommand', 'ssm:SendCommand', [
+      sub('arn:${AWS::Partition}:ssm:${AWS::Region}::document/${param:verifyCommandDocument}'),
+      arn.inRegion('ssm', 'document/${param:verifyCommandDocument}'),
+    ]),
+    allow('ToTestInstancesOnly', 'ssm:SendCommand', arn.instance, testInstance('ssm:resourceTag')),
+    allow('ReadTheCommandsResult', ['ssm:ListCommands', 'ssm:GetCommandInvocation'], '*'),
+  ],
+
   statusAlarms: [
     allow('ReadInstances', 'ec2:DescribeInstances', '*'),
     // DescribeAlarms has a resource type (alarm), unlike EC2's Describe* calls: name it.
@@ -252,7 +306,7 @@ const conditionalPolicies = {
   FleetKmsKeysPolicy: conditionalPolicy(
     'UsesKmsKeys',
     'fleet-kms-keys',
-    ['BakeRole', 'RecoverRole'],
+    ['BakeRole', 'RecoverRole', 'VerifyRole'],
     [
       allow(
         'LetEc2UseTheFleetsKeys',

@@ -296,13 +296,26 @@ function varsFor(fn: DeployedFunction, settings: DoctorSettings, stack: Stack): 
     eventBus: fn.environment.EVENT_BUS_NAME ?? settings.eventBusName,
     passRole: examplePassRole(settings.passRoles),
     // A recover function deployed before rechecks existed has none: the simulation of passing it fails, naming redeploy.
-    recheckRole: fn.environment.RECHECK_ROLE_ARN ?? `arn:${stack.partition}:iam::${stack.account}:role/RECHECK_ROLE_ARN-not-set-redeploy`,
+    recheckRole:
+      fn.environment.RECHECK_ROLE_ARN ??
+      fn.environment.VERIFY_CHECK_ROLE_ARN ??
+      `arn:${stack.partition}:iam::${stack.account}:role/RECHECK_ROLE_ARN-not-set-redeploy`,
+    verifySubnet: fn.environment.VERIFY_SUBNET_ID ?? '',
+    verifySecurityGroup: fn.environment.VERIFY_SECURITY_GROUP_ID ?? '',
+    verifyDocument: fn.environment.VERIFY_COMMAND_DOCUMENT ?? '',
   };
 }
 
 /** The needs that apply to the function as deployed (its configuration, read from its environment). */
 function needsOf(fn: DeployedFunction): Need[] {
-  return NEEDS[fn.key].filter((n) => n.when !== 'terminateReplaced' || fn.environment.RECOVERY_TERMINATE_REPLACED === 'true');
+  const env = fn.environment;
+  return NEEDS[fn.key].filter(
+    (n) =>
+      n.when === undefined ||
+      (n.when === 'terminateReplaced' && env.RECOVERY_TERMINATE_REPLACED === 'true') ||
+      (n.when === 'verifies' && !!env.VERIFY_SUBNET_ID) ||
+      (n.when === 'verifyCommand' && !!env.VERIFY_COMMAND_DOCUMENT),
+  );
 }
 
 async function iamCheck(aws: DeploymentGateway, settings: DoctorSettings, stack: Stack, fn: DeployedFunction): Promise<CheckResult> {
@@ -533,7 +546,7 @@ async function encryptionCheck(
   return {
     check,
     status: 'ok',
-    summary: `${state}: a customer-managed key the bake and recover roles may use (its key policy must allow them too: doctor cannot read it)`,
+    summary: `${state}: a customer-managed key the bake, recover and verify roles may use (its key policy must allow them too: doctor cannot read it)`,
     details,
   };
 }

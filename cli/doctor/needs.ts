@@ -14,11 +14,13 @@
  * Templates in `resource` and in context values: ${partition} ${region} ${account}
  * ${managedBy} ${function} (the deployed function's name) ${eventBus} ${passRole} (a role
  * name that params.recoveryPassRoles admits) ${recheckRole} (the recover function's scheduler
- * role, from its RECHECK_ROLE_ARN) ${kmsKey} (a KMS key ARN, KMS_NEEDS only).
+ * role, from its RECHECK_ROLE_ARN; the verify function's, from its VERIFY_CHECK_ROLE_ARN) ${kmsKey} (a KMS key
+ * ARN, KMS_NEEDS only) ${verifySubnet} ${verifySecurityGroup} ${verifyDocument} (the verify function's
+ * VERIFY_SUBNET_ID, VERIFY_SECURITY_GROUP_ID and VERIFY_COMMAND_DOCUMENT).
  */
 import { TAG } from '../../shared/domain/tags.js';
 
-export const FUNCTION_KEYS = ['schedule', 'bake', 'imageState', 'rotate', 'recover', 'statusAlarms'] as const;
+export const FUNCTION_KEYS = ['schedule', 'bake', 'imageState', 'rotate', 'recover', 'statusAlarms', 'verify'] as const;
 export type FunctionKey = (typeof FUNCTION_KEYS)[number];
 
 /** A context value: a string, a list (stringList), or a boolean. */
@@ -33,8 +35,8 @@ export interface Need {
   context?: Record<string, ContextValue>;
   /** Why the function needs it, in the words doctor prints. */
   why: string;
-  /** Only when the deployed function is configured so. */
-  when?: 'terminateReplaced';
+  /** Only when the deployed function is configured so: terminateReplaced; a verification subnet; a verification command. */
+  when?: 'terminateReplaced' | 'verifies' | 'verifyCommand';
 }
 
 const EC2 = 'arn:${partition}:ec2:${region}:${account}';
@@ -100,6 +102,14 @@ const imageTags = {
   'aws:TagKeys': [TAG.managedBy, TAG.lineage, TAG.sourceInstance, TAG.schedule, TAG.slot, TAG.status],
 };
 
+/** The tags a test instance and its volumes are launched with, and carry (verify-image.ts). */
+const testInstanceTags = {
+  [`aws:RequestTag/${TAG.managedBy}`]: '${managedBy}',
+  [`aws:RequestTag/${TAG.role}`]: 'verification',
+  'aws:TagKeys': [TAG.managedBy, TAG.role, TAG.verifies, TAG.name],
+};
+const onTestInstance = { [`aws:ResourceTag/${TAG.managedBy}`]: '${managedBy}', [`aws:ResourceTag/${TAG.role}`]: 'verification' };
+
 /** The tags a replacement and its volumes are launched with (RunInstances' TagSpecifications). */
 const replacementTags = {
   [`aws:RequestTag/${TAG.replaces}`]: EXAMPLE_INSTANCE,
@@ -135,6 +145,7 @@ export const NEEDS: Record<FunctionKey, Need[]> = {
     describe('DescribeImages', "reads the stack's images: the pending ones to settle, and each lineage's newest good one"),
     ...markStatus('good', 'marks a pending image (and its snapshots) good when the AMI event was missed'),
     ...markStatus('failed', 'marks a pending image (and its snapshots) failed when the AMI event was missed'),
+    ...markStatus('verifying', 'marks a pending image of verify=boot (and its snapshots) verifying when the AMI event was missed'),
     publish,
   ],
   bake: [
@@ -480,6 +491,96 @@ export const NEEDS: Record<FunctionKey, Need[]> = {
           : `keeps one status-check alarm per instance opted in to recovery, tagged as the stack's (${action})`,
     })),
   ],
+  verify: [
+    ...ownLog(),
+    ownDeadLetterQueue('verify'),
+    describe('DescribeImages', 'reads the images to verify'),
+    describe('DescribeInstances', "lists the stack's test instances"),
+    describe('DescribeInstanceStatus', "reads a test instance's status checks"),
+    describe('DescribeLaunchTemplateVersions', "reads the lineage's captured instance type and profile"),
+    ...['good', 'failed'].flatMap((status) =>
+      [IMAGE, SNAPSHOT].map((resource) => ({
+        action: 'ec2:CreateTags',
+        resource,
+        context: {
+          [`aws:ResourceTag/${TAG.managedBy}`]: '${managedBy}',
+          [`aws:RequestTag/${TAG.status}`]: status,
+          'aws:TagKeys': status === 'good' ? [TAG.status] : [TAG.status, TAG.failure],
+        },
+        why: `marks a verified image (and its snapshots) ${status}${status === 'failed' ? ', with the reason' : ''}`,
+      })),
+    ),
+    {
+      action: 'ec2:RunInstances',
+      resource: IMAGE,
+      context: { [`aws:ResourceTag/${TAG.managedBy}`]: '${managedBy}' },
+      why: 'launches a test instance from an image of the stack',
+      when: 'verifies',
+    },
+    ...[INSTANCE, `${EC2}:volume/*`].map((resource) => ({
+      action: 'ec2:RunInstances',
+      resource,
+      context: testInstanceTags,
+      why: 'launches the test instance (and its volumes) tagged as one',
+      when: 'verifies' as const,
+    })),
+    ...[`${EC2}:subnet/\${verifySubnet}`, `${EC2}:security-group/\${verifySecurityGroup}`, `${EC2}:network-interface/*`].map(
+      (resource) => ({
+        action: 'ec2:RunInstances',
+        resource,
+        why: 'launches the test instance into the verification subnet',
+        when: 'verifies' as const,
+      }),
+    ),
+    ...[INSTANCE, `${EC2}:volume/*`].map((resource) => ({
+      action: 'ec2:CreateTags',
+      resource,
+      context: { 'ec2:CreateAction': 'RunInstances', ...testInstanceTags },
+      why: 'tags the test instance and its volumes as they are launched (TagSpecifications)',
+    })),
+    ...['TerminateInstances', 'GetConsoleOutput'].map((action) => ({
+      action: `ec2:${action}`,
+      resource: `${EC2}:instance/${EXAMPLE_INSTANCE}`,
+      context: onTestInstance,
+      why: action === 'TerminateInstances' ? 'terminates the test instance' : "reads a failed test instance's console output",
+    })),
+    ...['CreateSchedule', 'UpdateSchedule'].map((action) => ({
+      action: `scheduler:${action}`,
+      resource: 'arn:${partition}:scheduler:${region}:${account}:schedule/default/${managedBy}-verify-ami-0123456789abcdef0',
+      why: 'schedules the next look at a verification (a one-time schedule)',
+    })),
+    {
+      action: 'iam:PassRole',
+      resource: '${recheckRole}',
+      context: { 'iam:PassedToService': 'scheduler.amazonaws.com' },
+      why: 'lets the verification schedule invoke the function as its scheduler role',
+    },
+    {
+      action: 'iam:PassRole',
+      resource: 'arn:${partition}:iam::${account}:role/${passRole}',
+      context: { 'iam:PassedToService': 'ec2.amazonaws.com', 'iam:AssociatedResourceArn': INSTANCE },
+      why: "passes the lineage's instance profile to the test instance (verifyInstanceProfile)",
+    },
+    {
+      action: 'ssm:SendCommand',
+      resource: 'arn:${partition}:ssm:${region}:${account}:document/${verifyDocument}',
+      why: 'sends the verification command',
+      when: 'verifyCommand',
+    },
+    {
+      action: 'ssm:SendCommand',
+      resource: `${EC2}:instance/${EXAMPLE_INSTANCE}`,
+      context: { [`ssm:resourceTag/${TAG.managedBy}`]: '${managedBy}', [`ssm:resourceTag/${TAG.role}`]: 'verification' },
+      why: 'sends the verification command to the test instance',
+      when: 'verifyCommand',
+    },
+    ...['ListCommands', 'GetCommandInvocation'].map((action) => ({
+      action: `ssm:${action}`,
+      resource: '*',
+      why: "reads the verification command's result",
+    })),
+    publish,
+  ],
 };
 
 /**
@@ -487,7 +588,7 @@ export const NEEDS: Record<FunctionKey, Need[]> = {
  * customer-managed KMS key (bake and recover): "Requirements for Amazon EBS encryption" (Permissions
  * for users), https://docs.aws.amazon.com/ebs/latest/userguide/ebs-encryption-requirements.html
  */
-export const KMS_FUNCTIONS: readonly FunctionKey[] = ['bake', 'recover'];
+export const KMS_FUNCTIONS: readonly FunctionKey[] = ['bake', 'recover', 'verify'];
 const viaEc2 = { 'kms:ViaService': 'ec2.${region}.amazonaws.com' };
 export const KMS_NEEDS: Need[] = [
   {
@@ -515,6 +616,9 @@ export interface Vars {
   /** The recover function's scheduler role (its RECHECK_ROLE_ARN); needed by the recover needs only. */
   recheckRole?: string;
   kmsKey?: string;
+  verifySubnet?: string;
+  verifySecurityGroup?: string;
+  verifyDocument?: string;
 }
 
 /** A need with its templates filled in. */

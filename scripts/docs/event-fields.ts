@@ -40,6 +40,8 @@ export const EVENT_DOCS: Record<string, EventDoc> = {
       excludeDevices:
         'devices left out of the image: volumes tagged `ami-lifecycle:exclude`, or all but the root one with `volumes=root`; absent: every volume',
       copyTags: 'the instance tags copied onto the image and its snapshots (`copyTags`, `ami-lifecycle:copy-tags`)',
+      verify:
+        '`boot` when the image is good only after a test instance booted from it (`ami-lifecycle:verify`, `verifyDefault`); absent otherwise',
     },
   },
   ImageBaked: {
@@ -55,7 +57,8 @@ export const EVENT_DOCS: Record<string, EventDoc> = {
       slot: 'its slot',
       snapshotIds: 'its EBS snapshots',
       creationDate: "EC2's creation date of the image",
-      settledBy: '`event` (the AMI state change) or `reconcile` (the scheduled run found it still `pending`)',
+      settledBy:
+        '`event` (the AMI state change), `reconcile` (the scheduled run found it still `pending`) or `verification` (a test instance booted from it passed its checks: docs/verification.md)',
     },
   },
   ImageBakeFailed: {
@@ -272,6 +275,43 @@ export const EVENT_DOCS: Record<string, EventDoc> = {
       imageName: 'its name',
       lineage: 'its lineage',
       revokedAt: 'when the run found it public and removed the permission',
+    },
+  },
+  VerificationRequested: {
+    when: "An image of a lineage with `verify=boot` became available and is now `verifying`: the service's own request to its verify function (docs/verification.md). Nothing is good yet.",
+    dedupe: '`imageId`',
+    fields: { managedBy, imageId: 'the image to verify', lineage: 'its lineage' },
+  },
+  ImageVerified: {
+    when: 'A test instance booted from the image passed both status checks (and the SSM command, when one is configured): the image is `good`, `ImageBaked` follows with `settledBy` `verification`, the test instance is terminated.',
+    dedupe: '`imageId`',
+    fields: {
+      managedBy,
+      imageId: 'the image',
+      lineage: 'its lineage',
+      testInstanceId: 'the test instance, terminated',
+      instanceType: 'its instance type',
+      checks:
+        "what passed: `system` and `instance` (EC2's status checks, `ok`), `command` (the SSM command's status, `Success`) when one ran",
+      'checks.system': 'the system status check',
+      'checks.instance': 'the instance status check',
+      'checks.command': "the SSM command's status, when one ran",
+      instanceSeconds: "seconds from the test instance's launch to the verdict: about what it was billed for",
+    },
+  },
+  ImageVerificationFailed: {
+    when: 'An image failed its verification: it is `failed` (its `ami-lifecycle:failure` tag says why), never relaunched from, and its test instance is terminated.',
+    dedupe: '`imageId`',
+    fields: {
+      managedBy,
+      imageId: 'the image',
+      lineage: 'its lineage',
+      testInstanceId: 'the test instance, terminated (absent when none was launched)',
+      check:
+        'what failed: `launch` (RunInstances refused, or no instance type), `instance-state` (it stopped or ended), `system-status`, `instance-status`, `command` or `timeout`',
+      reason: 'why, in words',
+      instanceSeconds: "seconds from the test instance's launch to the verdict (0 when none was launched)",
+      consoleOutput: "the last lines of the test instance's console output, when EC2 has them (GetConsoleOutput)",
     },
   },
 };

@@ -40,6 +40,7 @@ import {
   ModifyImageAttributeCommand,
   ModifySnapshotAttributeCommand,
   type LaunchPermission,
+  GetConsoleOutputCommand,
   paginateDescribeImageReferences,
   paginateDescribeImages,
   paginateDescribeInstances,
@@ -58,7 +59,16 @@ import { TAG, tagRecord, type Tags } from '../domain/tags.js';
 import type { UnverifiedReason } from '../domain/retention.js';
 import type { PermissionChange } from '../domain/sharing.js';
 import { SHARE_PATTERNS } from '../domain/tags.js';
-import type { AddressView, CreatedImage, Ec2Port, ImageReferenceCheck, LaunchTemplateImage, SnapshotView } from '../use-cases/ec2-ports.js';
+import { VERIFICATION_ROLE, type TestInstance } from '../domain/verification.js';
+import type {
+  AddressView,
+  CreatedImage,
+  Ec2Port,
+  ImageReferenceCheck,
+  LaunchTemplateImage,
+  SnapshotView,
+  TestLaunchSpec,
+} from '../use-cases/ec2-ports.js';
 import { AwsCallError } from '../use-cases/errors.js';
 import {
   fromTemplateData,
@@ -842,5 +852,76 @@ export class Ec2Gateway implements Ec2Port {
       await this.client.send(new RebootInstancesCommand({ InstanceIds: [instanceId] }));
     };
     await callOr('RebootInstances', reboot, INSTANCE_NOT_FOUND, undefined);
+  }
+
+  // ---- verification (issue 15) ----------------------------------------------------------------
+
+  listImagesByStatus(managedBy: string, status: string): AsyncIterable<ImageView[]> {
+    return this.imagePages([
+      { Name: `tag:${TAG.managedBy}`, Values: [managedBy] },
+      { Name: `tag:${TAG.status}`, Values: [status] },
+    ]);
+  }
+
+  async listTestInstances(managedBy: string, imageId?: string): Promise<TestInstance[]> {
+    const Filters: Filter[] = [
+      { Name: `tag:${TAG.managedBy}`, Values: [managedBy] },
+      { Name: `tag:${TAG.role}`, Values: [VERIFICATION_ROLE] },
+      ...(imageId ? [{ Name: `tag:${TAG.verifies}`, Values: [imageId] }] : []),
+    ];
+    const found = await collect(
+      pages('DescribeInstances', paginateDescribeInstances({ client: this.client, pageSize: this.pageSize }, { Filters }), (page) =>
+        (page.Reservations ?? []).flatMap((r) => r.Instances ?? []),
+      ),
+    );
+    return found.map((i) => ({
+      instanceId: i.InstanceId ?? '',
+      state: i.State?.Name ?? 'unknown',
+      launchTime: i.LaunchTime ?? new Date(0),
+      imageId: tagRecord(i.Tags)[TAG.verifies],
+      instanceType: i.InstanceType,
+    }));
+  }
+
+  async runTestInstance(spec: TestLaunchSpec): Promise<string> {
+    const tags = toTagList(spec.tags);
+    const out = await call('RunInstances', () =>
+      this.client.send(
+        new RunInstancesCommand({
+          ImageId: spec.imageId,
+          MinCount: 1,
+          MaxCount: 1,
+          ClientToken: spec.clientToken,
+          InstanceType: spec.instanceType as never,
+          // No key pair; no public address, whatever the subnet assigns by default.
+          NetworkInterfaces: [{ DeviceIndex: 0, SubnetId: spec.subnetId, Groups: [spec.securityGroupId], AssociatePublicIpAddress: false }],
+          // A shutdown from inside ends it: a test instance never lingers stopped.
+          InstanceInitiatedShutdownBehavior: 'terminate',
+          MetadataOptions: { HttpTokens: 'required' },
+          ...(spec.iamInstanceProfileArn ? { IamInstanceProfile: { Arn: spec.iamInstanceProfileArn } } : {}),
+          // Every volume goes with the test instance, whatever the image's own DeleteOnTermination says.
+          ...(spec.devices.length > 0
+            ? { BlockDeviceMappings: spec.devices.map((DeviceName) => ({ DeviceName, Ebs: { DeleteOnTermination: true } })) }
+            : {}),
+          TagSpecifications: [
+            { ResourceType: 'instance', Tags: tags },
+            { ResourceType: 'volume', Tags: tags },
+          ],
+        }),
+      ),
+    );
+    const id = out.Instances?.[0]?.InstanceId;
+    if (!id) throw new Error('RunInstances answered without an instance');
+    return id;
+  }
+
+  async consoleOutput(instanceId: string): Promise<string | undefined> {
+    // Latest: the newest output, on the instance types that keep it ("Get console output",
+    // https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_GetConsoleOutput.html); base64.
+    const read = async () => {
+      const out = await this.client.send(new GetConsoleOutputCommand({ InstanceId: instanceId, Latest: true }));
+      return out.Output ? Buffer.from(out.Output, 'base64').toString('utf8') : undefined;
+    };
+    return callOr('GetConsoleOutput', read, new Set([...INSTANCE_NOT_FOUND, 'UnsupportedOperation']), undefined);
   }
 }

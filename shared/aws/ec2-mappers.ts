@@ -24,6 +24,7 @@ import type { AddressView, LaunchTemplateImage, SnapshotView } from '../use-case
 export const toTagList = (tags: Tags) => Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
 
 export function toImageView(image: Image): ImageView {
+  const ebsDevices = (image.BlockDeviceMappings ?? []).flatMap((m) => (m.Ebs && m.DeviceName ? [m.DeviceName] : []));
   return {
     imageId: image.ImageId ?? '',
     name: image.Name ?? '',
@@ -33,6 +34,7 @@ export function toImageView(image: Image): ImageView {
     tags: tagRecord(image.Tags),
     snapshotIds: (image.BlockDeviceMappings ?? []).flatMap((m) => (m.Ebs?.SnapshotId ? [m.Ebs.SnapshotId] : [])),
     ...(image.SourceInstanceId ? { sourceInstanceId: image.SourceInstanceId } : {}),
+    ...(ebsDevices.length > 0 ? { ebsDevices } : {}),
     ...(image.DeprecationTime ? { deprecationTime: image.DeprecationTime } : {}),
   };
 }

@@ -26,13 +26,14 @@ export class SchedulerGateway implements RecheckPort {
   constructor(
     private readonly client: SchedulerClient,
     private readonly target: RecheckTarget,
+    private readonly description = 'ami-lifecycle: a deferred recovery looks again (docs/recovery.md)',
   ) {}
 
   async scheduleOnce(name: string, at: Date, input: unknown): Promise<'created' | 'updated'> {
     const schedule = {
       Name: name,
       GroupName: 'default',
-      Description: 'ami-lifecycle: a deferred recovery looks again (docs/recovery.md)',
+      Description: this.description,
       ScheduleExpression: atExpression(at),
       ScheduleExpressionTimezone: 'UTC',
       FlexibleTimeWindow: { Mode: 'OFF' as const },

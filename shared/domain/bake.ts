@@ -12,6 +12,7 @@ import {
   type CopyTags,
   type TagProblem,
   type Tags,
+  type VerifyMode,
   type VolumeMode,
 } from './tags.js';
 import { outgoing, type BakeRequested, type OutgoingEvent } from './events.js';
@@ -42,6 +43,8 @@ export interface RunContext {
   now: Date;
   /** The stage's copyTags, for an instance without its own `copy-tags` (default: none). */
   copyTags?: CopyTags | undefined;
+  /** The stage's verifyDefault, for an instance without its own `verify` (default: off). */
+  verifyDefault?: VerifyMode | undefined;
   /**
    * The `exclude` tag of every attached volume that has one, by volume id (one DescribeVolumes a
    * run). Absent: nothing is known to be excluded, and every volume goes in.
@@ -106,6 +109,7 @@ export function decideBake(instance: InstanceSummary, run: RunContext): BakeDeci
   if (volumes.devices.length > 0) decision.request.excludeDevices = volumes.devices;
   const copied = copiedTags(instance.tags, policy.copyTags ?? run.copyTags ?? { kind: 'none' });
   if (Object.keys(copied).length > 0) decision.request.copyTags = copied;
+  if ((policy.verify ?? run.verifyDefault ?? 'off') === 'boot') decision.request.verify = 'boot';
   return decision;
 }
 
@@ -245,6 +249,8 @@ export function planBake(request: BakeRequested): BakePlan {
   if (request.retain) tags[TAG.retain] = request.retain;
   // The image says its bake rebooted the instance: recovery waits that reboot out (recovery-deferral.ts).
   if (request.reboot) tags[TAG.reboot] = 'true';
+  // The image says it must boot before it is good: settle reads it (image-status.ts), whatever the instance says by then.
+  if (request.verify === 'boot') tags[TAG.verify] = 'boot';
   const noDevices = [...new Set(request.excludeDevices ?? [])];
   // What was left out, so that recovery knows the image lacks it.
   if (noDevices.length > 0) tags[TAG.excluded] = excludedTagValue(noDevices);

@@ -41,6 +41,8 @@ export const BakeRequested = z.object({
   excludeDevices: z.array(z.string().min(1)).optional(),
   /** The instance's tags to copy onto the image and its snapshots (copyTags), as read at the run. */
   copyTags: z.record(z.string().max(128), z.string().max(256)).optional(),
+  /** `boot`: the image is good only once a test instance booted from it (issue 15). Absent: as before, available is good. */
+  verify: z.literal('boot').optional(),
 });
 export type BakeRequested = z.infer<typeof BakeRequested>;
 
@@ -55,7 +57,8 @@ export const ImageBaked = z.object({
   slot: z.string(),
   snapshotIds: z.array(z.string()),
   creationDate: z.string().optional(),
-  settledBy: z.enum(['event', 'reconcile']),
+  /** What found it good: its AMI state change, the reconcile pass, or (verify=boot) its passed verification. */
+  settledBy: z.enum(['event', 'reconcile', 'verification']),
 });
 export type ImageBaked = z.infer<typeof ImageBaked>;
 
@@ -296,6 +299,57 @@ export const ImagePublicAccessRevoked = z.object({
 });
 export type ImagePublicAccessRevoked = z.infer<typeof ImagePublicAccessRevoked>;
 
+/**
+ * An image of a lineage with verify=boot is available and now `verifying`: the service's own
+ * request to its verify function (docs/verification.md). Dedupe key: imageId.
+ */
+export const VerificationRequested = z.object({
+  managedBy: ManagedBy,
+  imageId: ImageId,
+  lineage: z.string(),
+});
+export type VerificationRequested = z.infer<typeof VerificationRequested>;
+
+/** What a verification checked: EC2's two status checks, and the SSM command when one is configured. */
+const VerifiedChecks = z.object({ system: z.string(), instance: z.string(), command: z.string().optional() });
+
+/**
+ * A test instance booted from the image and passed its checks: the image is good (ImageBaked follows
+ * with settledBy `verification`), the test instance terminated. Dedupe key: imageId.
+ */
+export const ImageVerified = z.object({
+  managedBy: ManagedBy,
+  imageId: ImageId,
+  lineage: z.string(),
+  testInstanceId: z.string(),
+  instanceType: z.string().optional(),
+  checks: VerifiedChecks,
+  /** From the test instance's launch to the verdict: what it was billed for, about. */
+  instanceSeconds: z.number().int(),
+});
+export type ImageVerified = z.infer<typeof ImageVerified>;
+
+/** The check a verification failed on. */
+export const VERIFICATION_CHECKS = ['launch', 'instance-state', 'system-status', 'instance-status', 'command', 'timeout'] as const;
+
+/**
+ * An image failed its verification: it is marked `failed` (its `failure` tag says why), never
+ * relaunched from, and its test instance terminated. Dedupe key: imageId.
+ */
+export const ImageVerificationFailed = z.object({
+  managedBy: ManagedBy,
+  imageId: ImageId,
+  lineage: z.string(),
+  testInstanceId: z.string().optional(),
+  check: z.enum(VERIFICATION_CHECKS),
+  reason: z.string(),
+  /** From the test instance's launch to the verdict (0 when none was launched). */
+  instanceSeconds: z.number().int(),
+  /** The last lines of the test instance's console output, when EC2 has them (GetConsoleOutput). */
+  consoleOutput: z.string().optional(),
+});
+export type ImageVerificationFailed = z.infer<typeof ImageVerificationFailed>;
+
 export const DETAIL_SCHEMAS = {
   BakeRequested,
   ImageBaked,
@@ -311,6 +365,9 @@ export const DETAIL_SCHEMAS = {
   ImageNotOwned,
   ImageMarkedGood,
   ImagePublicAccessRevoked,
+  VerificationRequested,
+  ImageVerified,
+  ImageVerificationFailed,
 } as const;
 
 export type DetailType = keyof typeof DETAIL_SCHEMAS;

@@ -51,6 +51,8 @@ export interface FleetInput {
 const PERIOD_HOURS: Record<Period, number> = { hour: 1, day: 24, week: 24 * 7, month: 24 * 31 };
 /** An image still pending after this long is stuck: CreateImage takes minutes, rarely more than a few hours. */
 export const STUCK_PENDING_HOURS = 6;
+/** A verification ends within verifyTimeoutMinutes (at most 12 h); an image verifying longer is waiting on the service. */
+export const STUCK_VERIFYING_HOURS = 24;
 const LIVE = new Set(['pending', 'running', 'stopping', 'stopped']);
 const hoursBetween = (a: Date, b: Date) => (a.getTime() - b.getTime()) / 3_600_000;
 
@@ -190,6 +192,13 @@ function summariseLineage(
   const stuck = images.filter((i) => i.status === 'pending' && hoursBetween(now, i.createdAt) > STUCK_PENDING_HOURS);
   if (stuck.length > 0)
     problems.push(`${stuck.length} image(s) pending for more than ${STUCK_PENDING_HOURS} h: ${stuck.map((i) => i.imageId).join(', ')}`);
+  const unverified = images.filter((i) => i.status === 'verifying' && hoursBetween(now, i.createdAt) > STUCK_VERIFYING_HOURS);
+  if (unverified.length > 0) {
+    problems.push(
+      `${unverified.length} image(s) verifying for more than ${STUCK_VERIFYING_HOURS} h: ${unverified.map((i) => i.imageId).join(', ')} ` +
+        "(are verifySubnetId and verifySecurityGroupId set? see the verify function's dead-letter queue and docs/verification.md)",
+    );
+  }
 
   return {
     lineage,

@@ -16,12 +16,16 @@ export interface ImageView {
   deprecationTime?: string | undefined;
   tags: Tags;
   snapshotIds: string[];
+  /** The devices of its EBS block device mappings (a test instance deletes each with itself). */
+  ebsDevices?: string[] | undefined;
   /** EC2's record of the instance CreateImage made the image from (DescribeImages SourceInstanceId). */
   sourceInstanceId?: string | undefined;
 }
 
 export type Settlement =
   | { kind: 'good' }
+  /** Available, but its bake asked for a boot test (verify=boot): good only once a test instance booted (verification.ts). */
+  | { kind: 'verifying' }
   | { kind: 'failed'; reason: string }
   /** It carries this stack's tags, but EC2 does not record it as made by the stack (see notMadeHere). */
   | { kind: 'not-ours'; reason: string }
@@ -40,7 +44,7 @@ export function newestFirst(a: { createdAt: Date; imageId: string }, b: { create
 
 export function statusOf(image: ImageView): ImageStatus | undefined {
   const s = image.tags[TAG.status];
-  return s === 'pending' || s === 'good' || s === 'failed' || s === 'bad' ? s : undefined;
+  return s === 'pending' || s === 'verifying' || s === 'good' || s === 'failed' || s === 'bad' ? s : undefined;
 }
 
 export function isManagedBy(tags: Tags, managedBy: string): boolean {
@@ -71,7 +75,8 @@ export function notMadeHere(image: ImageView): string | undefined {
 
 /**
  * Only `pending` images of this stack move, and only forward: pending -> good when
- * EC2 says available, pending -> failed when EC2 says failed. A `bad` or `failed`
+ * EC2 says available (pending -> verifying when the image's bake asked for a boot test,
+ * `verify=boot`), pending -> failed when EC2 says failed. A `bad` or `failed`
  * image is never turned good again by a stale event.
  */
 export function settle(image: ImageView | undefined, managedBy: string, hint?: { errorMessage?: string }): Settlement {
@@ -80,7 +85,7 @@ export function settle(image: ImageView | undefined, managedBy: string, hint?: {
   const foreign = notMadeHere(image);
   if (foreign) return { kind: 'not-ours', reason: foreign };
   if (statusOf(image) !== 'pending') return { kind: 'unchanged', why: 'already-settled' };
-  if (image.state === 'available') return { kind: 'good' };
+  if (image.state === 'available') return image.tags[TAG.verify] === 'boot' ? { kind: 'verifying' } : { kind: 'good' };
   if (FAILED_STATES.has(image.state)) {
     const reason = image.stateReason || hint?.errorMessage || `image entered state ${image.state}`;
     return { kind: 'failed', reason };

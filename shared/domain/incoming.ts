@@ -3,7 +3,7 @@
  * Samples of each live in events/.
  */
 import * as z from 'zod';
-import { BakeRequested, EVENT_SOURCE, ImageId } from './events.js';
+import { BakeRequested, EVENT_SOURCE, ImageId, VerificationRequested } from './events.js';
 import { PERIODS, TimeZone } from './schedule.js';
 import { ScheduleName, StackName } from './tags.js';
 import { truncate } from './text.js';
@@ -185,3 +185,27 @@ export const RecoverInput = z.discriminatedUnion('detail-type', [
   RecheckRequest,
 ]);
 export type RecoverInput = z.infer<typeof RecoverInput>;
+
+/** VerificationRequested, as EventBridge delivers it from the service's own bus (settle-image.ts publishes it). */
+export const VerificationRequestedEvent = EventBridgeSchema.extend({
+  source: z.literal(EVENT_SOURCE),
+  'detail-type': z.literal('VerificationRequested'),
+  detail: VerificationRequested,
+});
+
+/** A verification's one-time schedule at its due time (verify-image.ts); scheduledTime is Scheduler's. */
+export const VerificationCheck = z.object({
+  'detail-type': z.literal('Verification Check'),
+  imageId: ImageId,
+  scheduledTime: z.iso.datetime({ offset: true }),
+});
+
+/** The sweep's recurring schedule (serverless.yml); scheduledTime is Scheduler's, or now for a run by hand. */
+export const VerificationSweep = z.object({
+  'detail-type': z.literal('Verification Sweep'),
+  scheduledTime: z.iso.datetime({ offset: true }).optional(),
+});
+
+/** What the verify function accepts, told apart by detail-type. */
+export const VerifyInput = z.discriminatedUnion('detail-type', [VerificationRequestedEvent, VerificationCheck, VerificationSweep]);
+export type VerifyInput = z.infer<typeof VerifyInput>;

@@ -259,7 +259,8 @@ export function policyFor(lineage: string, images: RotationImage[], input: Rotat
 }
 
 function kindOf(img: RotationImage): 'pending' | 'good' | 'failed' | 'unknown' {
-  if (img.status === 'pending' || img.state === 'pending' || img.state === 'transient') return 'pending';
+  // A verifying image is not good yet: kept, as a pending one, and never the lineage's last good image.
+  if (img.status === 'pending' || img.status === 'verifying' || img.state === 'pending' || img.state === 'transient') return 'pending';
   if (img.status === 'failed' || img.status === 'bad' || FAILED_STATES.has(img.state)) return 'failed';
   if (img.status === 'good' && img.state === 'available') return 'good';
   return 'unknown';
@@ -359,7 +360,10 @@ export function planRotation(input: RotationInput): RotationPlan {
 
       const kind = kindOf(img);
       if (kind === 'pending') {
-        decide(img, 'keep', ['pending: still being built', ...reasons]); // rule 4
+        decide(img, 'keep', [
+          img.status === 'verifying' ? 'verifying: not good until a test instance booted from it' : 'pending: still being built',
+          ...reasons,
+        ]); // rule 4
         continue;
       }
       if (kind === 'unknown') {

@@ -52,13 +52,21 @@ export const TAG = {
   shareSnapshots: `${PREFIX}share-snapshots`,
   // issue 16, set by the service on an image: the digest of the sharing it last applied (shared/domain/sharing.ts)
   shared: `${PREFIX}shared`,
+  // issue 15, set by the operator on an instance (`off` or `boot`; the stage's verifyDefault when
+  // absent), and by the bake on its image: the image is good only after a test instance booted from it
+  verify: `${PREFIX}verify`,
+  // issue 15, set by the verifier on a test instance: what it is (`verification`) and the image it tests
+  role: `${PREFIX}role`,
+  verifies: `${PREFIX}verifies`,
+  // issue 15, set by the verifier on an image that failed its verification: which check, and why
+  failure: `${PREFIX}failure`,
   name: 'Name',
 } as const;
 
 export type Tags = Readonly<Record<string, string>>;
 
 /** Lifecycle status of an image (and its snapshots), kept in the `status` tag. */
-export const IMAGE_STATUSES = ['pending', 'good', 'failed', 'bad'] as const;
+export const IMAGE_STATUSES = ['pending', 'verifying', 'good', 'failed', 'bad'] as const;
 export type ImageStatus = (typeof IMAGE_STATUSES)[number];
 
 /** Schedule names: what `ami-lifecycle:bake` lists and serverless.yml declares. */
@@ -275,6 +283,14 @@ export const ShareSpec = z.string().transform((raw, ctx): ShareTargets => {
   }
   return targets;
 });
+/** How an image proves itself good (`ami-lifecycle:verify`): available is enough (`off`), or a test instance boots (`boot`). */
+export const VERIFY_MODES = ['off', 'boot'] as const;
+export type VerifyMode = (typeof VERIFY_MODES)[number];
+
+export const Verify = z
+  .string()
+  .transform((s) => s.trim().toLowerCase())
+  .pipe(z.enum(VERIFY_MODES, { message: `expected one of ${VERIFY_MODES.join(', ')}` }));
 
 /** A problem with one tag of one instance: what PolicyInvalid reports. */
 export interface TagProblem {
@@ -295,6 +311,8 @@ export interface InstancePolicy {
   volumes: VolumeMode;
   /** The instance's own `copy-tags`, or undefined to follow the stage's (an unreadable value too). */
   copyTags: CopyTags | undefined;
+  /** The instance's own `verify`, or undefined to follow the stage's (an unreadable value too). */
+  verify: VerifyMode | undefined;
   problems: TagProblem[];
   /**
    * False when a tag that baking depends on (bake, reboot, lineage) is unreadable:
@@ -318,6 +336,7 @@ export const OPERATOR_KEYS = [
   TAG.fallbackTypes,
   TAG.share,
   TAG.shareSnapshots,
+  TAG.verify,
 ] as const;
 const KNOWN_KEYS: ReadonlySet<string> = new Set(Object.values(TAG).filter((k) => k.startsWith(PREFIX)));
 
@@ -421,11 +440,13 @@ export function parseInstancePolicy(tags: Tags, knownSchedules: readonly string[
   // (shared/domain/sharing.ts) reads them again and changes nothing for a lineage while they are bad.
   read(TAG.share, ShareSpec, undefined, false);
   read(TAG.shareSnapshots, Bool, false, false);
+  // Unreadable: the stage's default. A bake is never skipped for it.
+  const verify = read<VerifyMode | undefined>(TAG.verify, Verify, undefined, false);
   for (const key of Object.keys(tags)) {
     if (key.trim().toLowerCase().startsWith(PREFIX) && !KNOWN_KEYS.has(key)) problem(key, tags[key]!, unknownKeyReason(key), false);
   }
 
-  return { schedules, reboot, retain, recover, lineage, volumes, copyTags, problems, bakeable };
+  return { schedules, reboot, retain, recover, lineage, volumes, copyTags, verify, problems, bakeable };
 }
 
 /** Tag list (as the EC2 API returns it) to a plain record; entries without a key are dropped. */

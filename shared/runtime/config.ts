@@ -5,7 +5,8 @@
  */
 import * as z from 'zod';
 import { TimeZone } from '../domain/schedule.js';
-import { CopyTagsSpec, RetentionSpec, ScheduleName, type CopyTags } from '../domain/tags.js';
+import { CopyTagsSpec, RetentionSpec, ScheduleName, Verify, type CopyTags, type VerifyMode } from '../domain/tags.js';
+import type { VerifySettings } from '../domain/verification.js';
 import type { RecheckTarget, RecoveryConfig, RotationSettings } from '../use-cases/settings.js';
 import { ConfigError } from './errors.js';
 
@@ -65,6 +66,8 @@ const ConfigSchema = z.object({
   DRY_RUN: Flag,
   /** Instance tags copied onto images and snapshots: comma list of keys, '*', or '' / 'none'. */
   COPY_TAGS: z.string().default('').pipe(CopyTagsSpec),
+  /** `ami-lifecycle:verify` of an instance without one: `off` (available is good) or `boot` (docs/verification.md). */
+  VERIFY_DEFAULT: z.preprocess(unsetIfBlank, z.string().default('off')).pipe(Verify),
 });
 
 export interface Config {
@@ -72,6 +75,7 @@ export interface Config {
   eventBusName: string;
   schedules: string[];
   copyTags: CopyTags;
+  verifyDefault: VerifyMode;
   rotation: RotationSettings;
   recovery: RecoveryConfig;
 }
@@ -87,6 +91,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     eventBusName: parsed.data.EVENT_BUS_NAME,
     schedules: parsed.data.SCHEDULES,
     copyTags: parsed.data.COPY_TAGS,
+    verifyDefault: parsed.data.VERIFY_DEFAULT,
     rotation: {
       defaultRetention: parsed.data.DEFAULT_RETAIN,
       timeZone: parsed.data.TIMEZONE,
@@ -117,15 +122,105 @@ const RecheckTargetSchema = z.object({
   RECHECK_DEAD_LETTER_ARN: z.string().startsWith('arn:'),
 });
 
-/** The recover function's own configuration: where its rechecks go (serverless.yml, functions.recover.environment). */
-export function loadRecheckTarget(env: Record<string, string | undefined> = process.env): RecheckTarget {
-  const parsed = RecheckTargetSchema.safeParse(env);
+/**
+ * The recover function's own configuration: where its rechecks go (serverless.yml, functions.recover.environment);
+ * with prefix VERIFY_CHECK, the verify function's (its one-time checks): the same three variables under that prefix.
+ */
+export function loadRecheckTarget(env: Record<string, string | undefined> = process.env, prefix = 'RECHECK'): RecheckTarget {
+  const own =
+    prefix === 'RECHECK'
+      ? env
+      : Object.fromEntries(['FUNCTION_ARN', 'ROLE_ARN', 'DEAD_LETTER_ARN'].map((k) => [`RECHECK_${k}`, env[`${prefix}_${k}`]]));
+  const parsed = RecheckTargetSchema.safeParse(own);
   if (!parsed.success) {
-    throw new ConfigError(`invalid configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    const named = (path: PropertyKey[]) => path.join('.').replace(/^RECHECK/, prefix);
+    throw new ConfigError(`invalid configuration: ${parsed.error.issues.map((i) => `${named(i.path)}: ${i.message}`).join('; ')}`);
   }
   return {
     functionArn: parsed.data.RECHECK_FUNCTION_ARN,
     roleArn: parsed.data.RECHECK_ROLE_ARN,
     deadLetterArn: parsed.data.RECHECK_DEAD_LETTER_ARN,
+  };
+}
+
+const VerifySchema = z.object({
+  /** The subnet test instances launch into: isolated, with no route in (docs/verification.md). */
+  VERIFY_SUBNET_ID: z.preprocess(
+    unsetIfBlank,
+    z
+      .string()
+      .regex(/^subnet-[0-9a-f]{8,17}$/, 'a subnet id')
+      .optional(),
+  ),
+  /** Their security group: no ingress. */
+  VERIFY_SECURITY_GROUP_ID: z.preprocess(
+    unsetIfBlank,
+    z
+      .string()
+      .regex(/^sg-[0-9a-f]{8,17}$/, 'a security group id')
+      .optional(),
+  ),
+  /** Their instance type; blank: the lineage's captured type. */
+  VERIFY_INSTANCE_TYPE: z.preprocess(
+    unsetIfBlank,
+    z
+      .string()
+      .regex(/^[a-z0-9-]+\.[a-z0-9-]+$/, 'an instance type, e.g. t3.micro')
+      .optional(),
+  ),
+  /** Minutes from a test instance's launch to a verdict; past it, the image fails (timeout). */
+  VERIFY_TIMEOUT_MINUTES: z.preprocess(unsetIfBlank, z.coerce.number().int().min(5).max(720).default(20)),
+  /** Test instances at once; images beyond wait, verifying, oldest first. */
+  VERIFY_MAX_CONCURRENT: z.preprocess(unsetIfBlank, z.coerce.number().int().min(1).max(100).default(2)),
+  /** 'true': the test instance gets the lineage's captured instance profile (SSM needs one, or Default Host Management). */
+  VERIFY_INSTANCE_PROFILE: Flag,
+  /** An SSM document run on the test instance once its status checks passed; blank: none. */
+  VERIFY_COMMAND_DOCUMENT: z.preprocess(
+    unsetIfBlank,
+    z
+      .string()
+      .regex(/^[a-zA-Z0-9_\-.:/]{3,128}$/, 'an SSM document name')
+      .optional(),
+  ),
+  /** Its parameters, a JSON object of string lists, e.g. {"commands":["systemctl is-active nginx"]}. */
+  VERIFY_COMMAND_PARAMETERS: z.preprocess(
+    unsetIfBlank,
+    z
+      .string()
+      .default('{}')
+      .transform((s, ctx) => {
+        try {
+          return JSON.parse(s) as unknown;
+        } catch {
+          ctx.addIssue({ code: 'custom', message: 'not JSON' });
+          return z.NEVER;
+        }
+      })
+      .pipe(z.record(z.string(), z.array(z.string()))),
+  ),
+});
+
+/**
+ * The verify function's settings (params verify*). Undefined settings and the problems when the
+ * subnet or security group is not set: the stage does not verify, and a verification asked for
+ * fails loudly (the function's dead-letter queue) rather than launching somewhere unplanned.
+ */
+export function loadVerifySettings(env: Record<string, string | undefined> = process.env): VerifySettings | { notConfigured: string } {
+  const parsed = VerifySchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(`invalid configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  }
+  const d = parsed.data;
+  if (!d.VERIFY_SUBNET_ID || !d.VERIFY_SECURITY_GROUP_ID) {
+    return { notConfigured: 'verifySubnetId and verifySecurityGroupId must both be set for images to be verified (docs/verification.md)' };
+  }
+  return {
+    subnetId: d.VERIFY_SUBNET_ID,
+    securityGroupId: d.VERIFY_SECURITY_GROUP_ID,
+    instanceType: d.VERIFY_INSTANCE_TYPE,
+    timeoutMinutes: d.VERIFY_TIMEOUT_MINUTES,
+    maxConcurrent: d.VERIFY_MAX_CONCURRENT,
+    instanceProfile: d.VERIFY_INSTANCE_PROFILE,
+    ...(d.VERIFY_COMMAND_DOCUMENT ? { command: { document: d.VERIFY_COMMAND_DOCUMENT, parameters: d.VERIFY_COMMAND_PARAMETERS } } : {}),
   };
 }

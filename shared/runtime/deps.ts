@@ -20,6 +20,7 @@ export function productionDeps(): Deps {
       managedBy: config.managedBy,
       schedules: config.schedules,
       copyTags: config.copyTags,
+      verifyDefault: config.verifyDefault,
       rotation: config.rotation,
       recovery: config.recovery,
       ec2: new Ec2Gateway(ec2Client()),

@@ -12,6 +12,7 @@ import type { StatusChecks } from '../domain/recovery-deferral.js';
 import type { UnverifiedReason } from '../domain/retention.js';
 import type { PermissionChange } from '../domain/sharing.js';
 import type { Tags } from '../domain/tags.js';
+import type { TestInstance } from '../domain/verification.js';
 
 export interface CreatedImage {
   imageId: string;
@@ -215,6 +216,40 @@ export interface RecoveryEc2 extends Ec2Tagging, ElasticIpTagging, InstanceLooku
   rebootInstance(instanceId: string): Promise<void>;
 }
 
+/** RunInstances of one test instance (verify-image.ts): no key pair, no public address, ended by its own shutdown. */
+export interface TestLaunchSpec {
+  imageId: string;
+  instanceType: string;
+  subnetId: string;
+  securityGroupId: string;
+  /** Idempotency: one test instance per image, however often the launch is asked for. */
+  clientToken: string;
+  tags: Tags;
+  /** The lineage's captured instance profile, only when the stage asks for it (verifyInstanceProfile). */
+  iamInstanceProfileArn?: string | undefined;
+  /** The image's EBS devices: each is deleted with the test instance, whatever the image says. */
+  devices: string[];
+}
+
+/** Verifying images with test instances (verifyImage, sweepVerifications). */
+export interface VerifyEc2 extends Ec2Tagging {
+  /** The images of these ids that EC2 describes, by id (one DescribeImages per 1,000). */
+  describeImages(imageIds: readonly string[]): Promise<Map<string, ImageView>>;
+  /** Images of this stack with this status tag, a page at a time. */
+  listImagesByStatus(managedBy: string, status: string): AsyncIterable<ImageView[]>;
+  /** Test instances of this stack (role=verification), in any state EC2 still lists; of one image when given. */
+  listTestInstances(managedBy: string, imageId?: string): Promise<TestInstance[]>;
+  /** The newest version of the named launch template, or undefined when there is none. */
+  readLaunchConfig(name: string): Promise<StoredLaunchConfig | undefined>;
+  /** RunInstances for one test instance; idempotent by the spec's client token. */
+  runTestInstance(spec: TestLaunchSpec): Promise<string>;
+  /** The instance's status checks now; undefined when EC2 reports none (an instance not running). */
+  describeStatusChecks(instanceId: string): Promise<StatusChecks | undefined>;
+  /** GetConsoleOutput (the latest, decoded); undefined when EC2 has none or the instance is gone. */
+  consoleOutput(instanceId: string): Promise<string | undefined>;
+  terminateInstance(instanceId: string): Promise<'terminated' | 'gone'>;
+}
+
 /** The instances whose status-check alarms are kept (syncStatusAlarms). */
 export interface StatusAlarmsEc2 {
   /** Instances carrying the recover tag, not terminated, a page at a time. */
@@ -225,4 +260,4 @@ export interface StatusAlarmsEc2 {
 export interface OnDemandBakeEc2 extends BakeEc2, BakeCandidateListing, InstanceLookup, ExcludeTagListing {}
 
 /** Every slice: what the whole service needs of EC2, and what Ec2Gateway implements. */
-export interface Ec2Port extends ScheduleEc2, BakeEc2, RotationEc2, RecoveryEc2, StatusAlarmsEc2, OnDemandBakeEc2, ShareEc2 {}
+export interface Ec2Port extends ScheduleEc2, BakeEc2, RotationEc2, RecoveryEc2, StatusAlarmsEc2, OnDemandBakeEc2, ShareEc2, VerifyEc2 {}

@@ -81,6 +81,7 @@ async function bakeOne(
     knownSchedules: deps.schedules,
     now,
     copyTags: deps.copyTags,
+    verifyDefault: deps.verifyDefault,
     volumeExcludes,
   });
   if (decision.policyInvalid) await deps.events.publish([decision.policyInvalid]);

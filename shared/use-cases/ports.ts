@@ -4,7 +4,7 @@
  * EC2's ports, sliced per use case, are in ec2-ports.ts.
  */
 import type { OutgoingEvent } from '../domain/events.js';
-import type { CopyTags, Tags } from '../domain/tags.js';
+import type { CopyTags, Tags, VerifyMode } from '../domain/tags.js';
 import type {
   BakeEc2,
   Ec2Port,
@@ -16,7 +16,9 @@ import type {
   SettleEc2,
   ShareEc2,
   StatusAlarmsEc2,
+  VerifyEc2,
 } from './ec2-ports.js';
+import type { CommandResult, VerifySettings } from '../domain/verification.js';
 import type { RecoveryConfig, RotationSettings } from './settings.js';
 
 export interface PublishFailure {
@@ -68,6 +70,9 @@ export const COUNT_METRICS = [
   'ImagesShared',
   'SharingFailures',
   'PublicImagesRevoked',
+  'VerificationsRequested',
+  'ImagesVerified',
+  'ImageVerificationsFailed',
 ] as const;
 export type CountMetric = (typeof COUNT_METRICS)[number];
 export const BYTES_METRICS = ['BytesFreed'] as const;
@@ -122,6 +127,8 @@ export interface ScheduleDeps extends UseCaseDeps {
   schedules: readonly string[];
   /** The stage's copyTags; absent: none. */
   copyTags?: CopyTags | undefined;
+  /** The stage's verifyDefault; absent: off. */
+  verifyDefault?: VerifyMode | undefined;
   ec2: ScheduleEc2;
 }
 
@@ -165,6 +172,23 @@ export interface RecoveryDeps extends UseCaseDeps {
   rechecks?: RecheckPort;
 }
 
+/** SSM Run Command on a test instance (verify-image.ts). */
+export interface CommandPort {
+  /** SendCommand of the document to the instance; the command id. */
+  sendCommand(instanceId: string, document: string, parameters: Record<string, string[]>, comment: string): Promise<string>;
+  /** The newest command of this document sent to the instance, with its result there; undefined when none was sent. */
+  findCommand(instanceId: string, document: string): Promise<CommandResult | undefined>;
+}
+
+export interface VerifyDeps extends UseCaseDeps {
+  verify: VerifySettings;
+  ec2: VerifyEc2;
+  /** The one-time schedules that hand a verification back when it is due. */
+  rechecks: RecheckPort;
+  /** Only where a command is configured. */
+  commands?: CommandPort | undefined;
+}
+
 export interface StatusAlarmsDeps {
   managedBy: string;
   log: Log;
@@ -177,6 +201,8 @@ export interface OnDemandBakeDeps extends UseCaseDeps {
   rotation: Pick<RotationSettings, 'timeZone'>;
   /** The stage's copyTags; absent: none. */
   copyTags?: CopyTags | undefined;
+  /** The stage's verifyDefault; absent: off. */
+  verifyDefault?: VerifyMode | undefined;
   ec2: OnDemandBakeEc2;
 }
 
@@ -185,6 +211,8 @@ export interface Deps extends UseCaseDeps {
   schedules: readonly string[];
   /** The stage's copyTags; absent: none. */
   copyTags?: CopyTags | undefined;
+  /** The stage's verifyDefault; absent: off. */
+  verifyDefault?: VerifyMode | undefined;
   rotation: RotationSettings;
   recovery: RecoveryConfig;
   ec2: Ec2Port;

@@ -114,6 +114,7 @@ export async function runSchedule(run: ScheduledRun, deps: ScheduleDeps): Promis
     knownSchedules: deps.schedules,
     now: deps.now(),
     copyTags: deps.copyTags,
+    verifyDefault: deps.verifyDefault,
     ...(volumeExcludes instanceof Map ? { volumeExcludes } : {}),
   };
   const instances: InstanceSummary[] = [];

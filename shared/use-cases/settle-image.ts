@@ -25,6 +25,10 @@ const SETTLE_CONCURRENCY = 4;
 
 function eventFor(image: ImageView, settlement: Settlement, deps: SettleDeps, settledBy: SettledBy): OutgoingEvent | undefined {
   const t = image.tags;
+  if (settlement.kind === 'verifying') {
+    // Nothing good yet: the verify function boots a test instance first (verify-image.ts), and says ImageBaked when it passes.
+    return outgoing('VerificationRequested', { managedBy: deps.managedBy, imageId: image.imageId, lineage: t[TAG.lineage] ?? '' });
+  }
   if (settlement.kind === 'good') {
     return outgoing('ImageBaked', {
       managedBy: deps.managedBy,
@@ -90,7 +94,9 @@ export async function applySettlement(
   await publishOrThrow(deps.events, event, image.imageId);
   await deps.ec2.tagResources([image.imageId, ...image.snapshotIds], { [TAG.status]: settlement.kind });
   // Once the tag is written: a crash before it settles (and counts) the image again, a duplicate finds it settled.
-  deps.metrics.count(settlement.kind === 'good' ? 'ImagesGood' : 'ImagesFailed');
+  deps.metrics.count(
+    settlement.kind === 'good' ? 'ImagesGood' : settlement.kind === 'verifying' ? 'VerificationsRequested' : 'ImagesFailed',
+  );
   deps.log.info(`image ${settlement.kind}`, {
     imageId: image.imageId,
     imageName: image.name,

@@ -170,6 +170,10 @@ export interface Spec {
    * each statement allowing one must say `aws:CalledVia` is that service, and only that.
    */
   onlyVia?: Record<string, { service: string; actions: string[] }>;
+  /** The verification subnet and security group ARNs (params.verifySubnetId, verifySecurityGroupId), as packaged. */
+  verifyNetwork?: string[];
+  /** The verification command's document ARNs (params.verifyCommandDocument: AWS's own, or the account's), as packaged. */
+  verifyDocuments?: string[];
 }
 
 const isReadOnly = (action: string) => /^[a-z0-9-]+:(Describe|Get|List)[A-Za-z]*$/.test(action);
@@ -223,7 +227,8 @@ function rules(ctx: Context): Record<string, ResourceRule & { cfnCondition?: str
   const createAction = (a: string) => equalsExactly('StringEquals', 'ec2:CreateAction', [a]);
   const statusOfManaged = [
     resourceManaged,
-    tagKeysWithin([TAG.status]),
+    // The verifier writes the failure's reason with the status, in one CreateTags.
+    tagKeysWithin(ctx.fn === 'Verify' ? [TAG.status, TAG.failure] : [TAG.status]),
     within('StringEquals', `aws:RequestTag/${TAG.status}`, ctx.spec.statusValues[ctx.fn] ?? []),
   ];
   const imageOrSnapshotTags: Alternatives = [[createAction('CreateImage'), requestManaged], statusOfManaged];
@@ -231,6 +236,12 @@ function rules(ctx: Context): Record<string, ResourceRule & { cfnCondition?: str
   // the digest of what it applied: those keys only.
   const retainOfManaged = [resourceManaged, tagKeysWithin([TAG.retain, TAG.shared])];
   const replacement = [present(`aws:RequestTag/${TAG.replaces}`), present(`aws:RequestTag/${TAG.lineage}`)];
+  // A verification's test instance: role=verification and this stack's managed-by (issue 15).
+  const testInstance = (prefix: string) => [
+    equalsExactly('StringEquals', `${prefix}/${TAG.role}`, ['verification']),
+    equalsExactly('StringEquals', `${prefix}/${TAG.managedBy}`, [managedBy]),
+  ];
+  const launched = ctx.fn === 'Verify' ? testInstance('aws:RequestTag') : replacement;
   // The fleet's KMS keys (params.kmsKeyArns), only through EC2 in this region, grants only for AWS resources.
   const fleetKeys = () => ['<KmsKeyArns>'];
   const viaEc2 = equalsExactly('StringEquals', 'kms:ViaService', [`ec2.${PSEUDO.region}.amazonaws.com`]);
@@ -239,7 +250,8 @@ function rules(ctx: Context): Record<string, ResourceRule & { cfnCondition?: str
   const ownQueue = () => [`<${ctx.fn}Queue.Arn>`];
   const ownLogGroup = () => [`<${ctx.fn}LogGroup.Arn>`];
   const statusAlarms = () => [`arn:aws:cloudwatch:${PSEUDO.region}:${PSEUDO.account}:alarm:${managedBy}-status-*`];
-  const recheckSchedules = () => [`arn:aws:scheduler:${PSEUDO.region}:${PSEUDO.account}:schedule/default/${managedBy}-recheck-*`];
+  const ownSchedules = ctx.fn === 'Verify' ? 'verify' : 'recheck';
+  const recheckSchedules = () => [`arn:aws:scheduler:${PSEUDO.region}:${PSEUDO.account}:schedule/default/${managedBy}-${ownSchedules}-*`];
   return {
     'ec2:CreateImage': {
       types: { instance: [[present(`aws:ResourceTag/${TAG.bake}`)]], image: [[requestManaged]], snapshot: [[requestManaged]] },
@@ -275,13 +287,15 @@ function rules(ctx: Context): Record<string, ResourceRule & { cfnCondition?: str
     // Not mutating, but it returns user data, which may hold secrets.
     'ec2:DescribeInstanceAttribute': { types: { instance: [[present(`aws:ResourceTag/${TAG.bake}`)]] } },
     'ec2:RunInstances': {
+      // The verifier's subnet and security group, named exactly (params): nowhere else.
+      also: { exact: () => (ctx.fn === 'Verify' ? (ctx.spec.verifyNetwork ?? []) : []), when: NONE },
       types: {
         image: [[resourceManaged]],
-        instance: [replacement],
-        volume: [replacement],
+        instance: [launched],
+        volume: [launched],
         'network-interface': NONE,
-        subnet: NONE,
-        'security-group': NONE,
+        // The verifier's subnet and security group are named exactly (also, above), never any.
+        ...(ctx.fn === 'Verify' ? {} : { subnet: NONE, 'security-group': NONE }),
         'key-pair': NONE,
         // The captured placement group, used not changed; the spot request a spot replacement's launch creates.
         'placement-group': NONE,
@@ -316,15 +330,24 @@ function rules(ctx: Context): Record<string, ResourceRule & { cfnCondition?: str
     // The one-time schedules of deferred recoveries: this stack's names in the default group only.
     'scheduler:CreateSchedule': { exact: recheckSchedules },
     'scheduler:UpdateSchedule': { exact: recheckSchedules },
-    'ec2:TerminateInstances': {
-      // Only what recovery replaced (it writes replaced-by just before), not every opted-in instance.
-      types: { instance: [[present(`aws:ResourceTag/${TAG.recover}`), present(`aws:ResourceTag/${TAG.replacedBy}`)]] },
-      cfnCondition: 'TerminatesReplaced',
+    'ec2:TerminateInstances':
+      ctx.fn === 'Verify'
+        ? // The verifier ends its own test instances only.
+          { types: { instance: [testInstance('aws:ResourceTag')] } }
+        : {
+            // Only what recovery replaced (it writes replaced-by just before), not every opted-in instance.
+            types: { instance: [[present(`aws:ResourceTag/${TAG.recover}`), present(`aws:ResourceTag/${TAG.replacedBy}`)]] },
+            cfnCondition: 'TerminatesReplaced',
+          },
+    // The verification command: the configured document only, to test instances only.
+    'ssm:SendCommand': {
+      also: { exact: () => ctx.spec.verifyDocuments ?? [], when: NONE },
+      types: { instance: [testInstance('ssm:resourceTag')] },
     },
     'iam:PassRole': {
       // The recover function's scheduler role, only to Scheduler: the role its recheck schedules run as.
       also: {
-        exact: () => (ctx.fn === 'Recover' ? ['<RecoverSchedulerRole.Arn>'] : []),
+        exact: () => (ctx.fn === 'Recover' || ctx.fn === 'Verify' ? [`<${ctx.fn}SchedulerRole.Arn>`] : []),
         when: [[equalsExactly('StringEquals', 'iam:PassedToService', ['scheduler.amazonaws.com'])]],
       },
       types: {
@@ -613,7 +636,7 @@ export function checkDelivery(t: Template, spec: Spec): string[] {
       if (!hasRetryPolicy(target.RetryPolicy)) problems.push(`${id}: no retry policy`);
       if (str((target.DeadLetterConfig as { Arn?: unknown } | undefined)?.Arn) !== dlqArn)
         problems.push(`${id}: dead-letter queue is not ${dlqId}`);
-      problems.push(...checkSchedulerRole(t, id, str(target.RoleArn), fnArn, dlqArn));
+      problems.push(...checkSchedulerRole(t, id, str(target.RoleArn), fnArn, dlqArn, f.name));
     }
     if (triggers === 0) problems.push(`${f.key}: no rule or schedule invokes it`);
   }
@@ -679,7 +702,7 @@ function checkSourceQueue(
 }
 
 /** A schedule's execution role: assumed by the scheduler of this account alone, to invoke one function and fill its DLQ. */
-function checkSchedulerRole(t: Template, scheduleId: string, roleArn: string, fnArn: string, dlqArn: string): string[] {
+function checkSchedulerRole(t: Template, scheduleId: string, roleArn: string, fnArn: string, dlqArn: string, fnName?: string): string[] {
   const problems: string[] = [];
   const id = /^<([^.>]+)\.Arn>$/.exec(roleArn)?.[1];
   if (!id || t.Resources[id]?.Type !== 'AWS::IAM::Role') return [`${scheduleId}: its role ${roleArn} is not a role of this template`];
@@ -698,7 +721,12 @@ function checkSchedulerRole(t: Template, scheduleId: string, roleArn: string, fn
     .flatMap((s) => s.actions.flatMap((a) => s.resources.map((r) => `${a} ${r}${s.negated ? ' (negated)' : ''}`)))
     .sort();
   const expected = [`lambda:InvokeFunction ${fnArn}`, `sqs:SendMessage ${dlqArn}`].sort();
-  if (grants.join('\n') !== expected.join('\n'))
+  // The same function by its name: a role the function's own environment names cannot use its Fn::GetAtt (a cycle).
+  const byName = [
+    `lambda:InvokeFunction arn:aws:lambda:${PSEUDO.region}:${PSEUDO.account}:function:${fnName}`,
+    `sqs:SendMessage ${dlqArn}`,
+  ].sort();
+  if (grants.join('\n') !== expected.join('\n') && (!fnName || grants.join('\n') !== byName.join('\n')))
     problems.push(`${scheduleId}: role ${id} allows ${grants.join('; ')}, expected ${expected.join('; ')}`);
   return problems;
 }

@@ -49,7 +49,7 @@ describe('generated blocks', () => {
     const events = read('docs/events.md');
     for (const name of Object.keys(EVENT_DOCS)) expect(events).toContain(`### ${name}`);
     expect(events).toContain('| `keptUnverified.errorCode` | string | always |');
-    expect(events).toContain('| `settledBy` | `event` \\| `reconcile` | always |');
+    expect(events).toContain('| `settledBy` | `event` \\| `reconcile` \\| `verification` | always |');
   });
 
   it('a parameter without a comment above it fails; a stage override is shown', () => {

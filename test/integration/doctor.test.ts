@@ -136,6 +136,7 @@ const ALL_OK = {
   'iam rotate': 'ok',
   'iam recover': 'ok',
   'iam statusAlarms': 'ok',
+  'iam verify': 'ok',
   'queue mappings': 'ok',
   'lambda concurrency': 'ok',
   'ami block public access': 'ok',
@@ -157,12 +158,12 @@ describe('doctor on a deployed stack', () => {
     // Assess
     expect(text.code).toBe(0);
     const lines = text.stdout.trim().split('\n');
-    expect(lines.slice(0, 14).map((l) => l.slice(0, 4))).toEqual(Array(14).fill('OK  '));
+    expect(lines.slice(0, 15).map((l) => l.slice(0, 4))).toEqual(Array(15).fill('OK  '));
     expect(text.stdout).toMatch(
       /^OK {4}iam bake +role ami-lifecycle-dev-BakeRole-\w+ allows all \d+ authorizations ami-lifecycle-dev-bake needs$/m,
     );
     expect(text.stdout).toContain(
-      'OK    schedules                3 schedules enabled; ami-lifecycle-dev-status-alarms disabled (statusCheckAlarms is false)',
+      'OK    schedules                4 schedules enabled; ami-lifecycle-dev-status-alarms disabled (statusCheckAlarms is false)',
     );
     expect(text.stdout).toContain(
       'OK    queue mappings           bake reads ami-lifecycle-dev-bake (Enabled, at most 2 at once; 0 waiting, 0 in flight)',
@@ -296,7 +297,7 @@ describe('doctor on a deployed stack', () => {
     );
   });
 
-  it('a customer-managed EBS default key: fails until the bake and recover roles may use it', async () => {
+  it('a customer-managed EBS default key: fails until the bake, recover and verify roles may use it', async () => {
     // Prepare: encryption by default under a key of the account
     const ec2 = direct(EC2Client);
     const useKey = async (key: string) => {
@@ -316,7 +317,7 @@ describe('doctor on a deployed stack', () => {
     const failed = check(before.report, 'ebs encryption');
     expect(failed.summary).toContain(`encryption by default is on, default key ${key}`);
     expect(failed.fix).toContain('stage parameter kmsKeyArns');
-    expect(new Set(failed.details.map((d) => d.split(':')[0]))).toEqual(new Set(['bake', 'recover']));
+    expect(new Set(failed.details.map((d) => d.split(':')[0]))).toEqual(new Set(['bake', 'recover', 'verify']));
 
     // Prepare: the roles get what EC2 needs for the key (as the stage parameter kmsKeyArns grants it)
     await moto.reset();
@@ -338,7 +339,7 @@ describe('doctor on a deployed stack', () => {
           Condition: { StringEquals: { 'kms:ViaService': `ec2.${REGION}.amazonaws.com` } },
         },
       );
-    await deploy(edited(edited(packaged, 'BakeRole', kmsStatement), 'RecoverRole', kmsStatement));
+    await deploy(edited(edited(edited(packaged, 'BakeRole', kmsStatement), 'RecoverRole', kmsStatement), 'VerifyRole', kmsStatement));
     await useKey(fleetKey);
 
     // Act
@@ -346,7 +347,7 @@ describe('doctor on a deployed stack', () => {
 
     // Assess
     expect(after.code).toBe(0);
-    expect(check(after.report, 'ebs encryption').summary).toContain('a customer-managed key the bake and recover roles may use');
+    expect(check(after.report, 'ebs encryption').summary).toContain('a customer-managed key the bake, recover and verify roles may use');
   });
 
   it('no stack in the region: fails saying how to deploy, skips what needs it, exits 1', async () => {
@@ -527,6 +528,6 @@ describe('harness: the account settings doctor reads', () => {
 
     // Assess
     expect(out.AccountLimit).toMatchObject({ ConcurrentExecutions: 1000, UnreservedConcurrentExecutions: 995 });
-    expect(out.AccountUsage?.FunctionCount).toBe(6);
+    expect(out.AccountUsage?.FunctionCount).toBe(7);
   });
 });

@@ -16,6 +16,10 @@ import {
   RecoveryTriggerEvent,
   RotationRequest,
   ScheduledRun,
+  VerificationCheck,
+  VerificationRequestedEvent,
+  VerificationSweep,
+  VerifyInput,
 } from '../../shared/domain/incoming.js';
 
 const sample = (name: string) => JSON.parse(readFileSync(`${PROJECT_ROOT}/events/${name}`, 'utf8')) as Record<string, unknown>;
@@ -102,7 +106,41 @@ describe('event samples', () => {
     expect(deliveries).toEqual([]);
   });
 
+  it("verification-requested.json parses and is routed from the stack's bus to verify only", async () => {
+    // Prepare
+    const event = sample('verification-requested.json');
+
+    // Act
+    await cloud.putEvent({
+      source: 'ami-lifecycle',
+      detailType: 'VerificationRequested',
+      detail: event.detail,
+      bus: cloud.wiring.eventBusName,
+    });
+    const drained = await cloud.drain();
+
+    // Assess
+    expect(VerificationRequestedEvent.safeParse(event).success).toBe(true);
+    expect(VerifyInput.safeParse(event).success).toBe(true);
+    expect(drained.map((d) => d.functionName)).toEqual(['verify']);
+  });
+
+  it('verification-check.json is what a verification hands its one-time schedule, parses, and no rule routes it', async () => {
+    // Prepare
+    const event = sample('verification-check.json');
+
+    // Act
+    await cloud.putEvent({ source: 'ami-lifecycle', detailType: String(event['detail-type']), detail: event });
+    const deliveries = await cloud.deliver({ maxRounds: 1 });
+
+    // Assess
+    expect(VerificationCheck.safeParse(event).success).toBe(true);
+    expect(VerifyInput.safeParse(event).success).toBe(true);
+    expect(deliveries).toEqual([]);
+  });
+
   it.each([
+    ['verification-sweep.json', VerificationSweep],
     ['schedule-nightly.json', ScheduledRun],
     ['schedule-weekly.json', ScheduledRun],
     ['rotate-scheduled.json', RotationRequest],

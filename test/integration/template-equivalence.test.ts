@@ -38,12 +38,14 @@ describe('serverless.yml written once', () => {
   // Issue 15's image-state queue (the rule and queue of bake written once for both, the imageState
   // mapping and why its batch and window are what they are) took it to 993; issue 14's stop of a
   // failed instance that still runs, to free its following volumes, to 1000; issue 16's sharing
-  // (the rotate role's image and snapshot attribute statements) to 1010.
-  it('is, with every file it includes, at most 1010 lines', () => {
+  // (the rotate role's image and snapshot attribute statements) to 1010. Issue 15's verified images
+  // (+120): the verify function (its rule on the bus, its sweep schedule, its environment), its role
+  // (launch, terminate, SSM, schedules, each scoped), nine params, to 1128.
+  it('is, with every file it includes, at most 1130 lines', () => {
     const { files } = loadServerlessYml();
     const lines = files.reduce((sum, f) => sum + readFileSync(f, 'utf8').split('\n').length - 1, 0);
     expect(files.length).toBeGreaterThan(1);
-    expect(lines).toBeLessThanOrEqual(1010);
+    expect(lines).toBeLessThanOrEqual(1130);
   });
 });
 

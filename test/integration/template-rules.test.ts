@@ -169,8 +169,43 @@ const SPEC: Spec = {
       'cloudwatch:DeleteAlarms',
       'cloudwatch:TagResource',
     ],
+    // verifyImage, sweepVerifications: the reads, the test instance's launch (+ tags, + PassRole of the
+    // lineage's profile), its console output and termination, the verdict's tags, the checks' schedules
+    // (+ PassRole of their role), the SSM command and its result, the events; the fleet's keys (a launch).
+    Verify: [
+      ...logsAndDlq,
+      'ec2:DescribeImages',
+      'ec2:DescribeInstances',
+      'ec2:DescribeInstanceStatus',
+      'ec2:DescribeLaunchTemplateVersions',
+      'ec2:CreateTags',
+      'ec2:RunInstances',
+      'ec2:GetConsoleOutput',
+      'ec2:TerminateInstances',
+      'iam:PassRole',
+      'scheduler:CreateSchedule',
+      'scheduler:UpdateSchedule',
+      'ssm:SendCommand',
+      'ssm:ListCommands',
+      'ssm:GetCommandInvocation',
+      ...fleetKms,
+      'events:PutEvents',
+    ],
   },
-  statusValues: { Schedule: ['good', 'failed'], ImageState: ['good', 'failed'], Recover: ['bad'] },
+  statusValues: {
+    Schedule: ['good', 'failed', 'verifying'],
+    ImageState: ['good', 'failed', 'verifying'],
+    Recover: ['bad'],
+    Verify: ['good', 'failed'],
+  },
+  verifyNetwork: [
+    `arn:aws:ec2:us-east-1:123456789012:subnet/${String(params.verifySubnetId)}`,
+    `arn:aws:ec2:us-east-1:123456789012:security-group/${String(params.verifySecurityGroupId)}`,
+  ],
+  verifyDocuments: [
+    `arn:aws:ssm:us-east-1::document/${String(params.verifyCommandDocument)}`,
+    `arn:aws:ssm:us-east-1:123456789012:document/${String(params.verifyCommandDocument)}`,
+  ],
   // Only DescribeImageReferences reads these, through ec2-images.amazonaws.com; rotation itself never does.
   onlyVia: {
     Rotate: {
@@ -280,17 +315,19 @@ describe('least privilege', () => {
     expect(problemsAbout(checkLeastPrivilege(t, SPEC), 'iam:PassRole')).toEqual([]);
     const passRole = allowing(t, 'iam:PassRole');
     const toEc2 = passRole.filter((s) => s.condition.stringequals?.['iam:passedtoservice']?.includes('ec2.amazonaws.com'));
-    expect(toEc2.map((s) => s.where.split('/')[0]).sort()).toEqual(['BakeRole', 'RecoverRole']);
+    expect(toEc2.map((s) => s.where.split('/')[0]).sort()).toEqual(['BakeRole', 'RecoverRole', 'VerifyRole']);
     for (const s of toEc2) expect(s.resources).toEqual([`arn:aws:iam::123456789012:role/${SPEC.passRoles}`]);
-    // The one other: the recover function's scheduler role, to Scheduler only (its recheck schedules).
+    // The others: the recover and verify functions' scheduler roles, to Scheduler only (their one-time schedules).
     const others = passRole.filter((s) => !toEc2.includes(s));
     expect(others.map((s) => [s.where.split('/')[0], s.resources, s.condition.stringequals?.['iam:passedtoservice']])).toEqual([
       ['RecoverRole', ['<RecoverSchedulerRole.Arn>'], ['scheduler.amazonaws.com']],
+      ['VerifyRole', ['<VerifySchedulerRole.Arn>'], ['scheduler.amazonaws.com']],
     ]);
   });
 
   it('TerminateInstances exists only where params.terminateReplaced is true (it is not for this stage)', () => {
-    const terminate = allowing(t, 'ec2:TerminateInstances');
+    // The recover role's; the verify role ends its own test instances whatever the param says.
+    const terminate = allowing(t, 'ec2:TerminateInstances').filter((s) => !s.where.startsWith('VerifyRole/'));
     expect(terminate.map((s) => s.when)).toEqual(['TerminatesReplaced']);
     expect(t.Parameters?.TerminateReplaced?.Default).toBe(params.terminateReplaced);
     expect(t.Conditions?.TerminatesReplaced).toEqual({ 'Fn::Equals': [{ Ref: 'TerminateReplaced' }, 'true'] });
@@ -306,7 +343,7 @@ describe('delivery', () => {
     const targets = Object.values(t.Resources)
       .filter((r) => r.Type === 'AWS::Events::Rule')
       .flatMap((r) => r.Properties!.Targets as Array<Record<string, any>>);
-    expect(targets.length).toBe(5);
+    expect(targets.length).toBe(6);
     for (const target of targets) {
       expect(target.RetryPolicy).toEqual({ MaximumEventAgeInSeconds: expect.any(Number), MaximumRetryAttempts: expect.any(Number) });
       expect(target.DeadLetterConfig?.Arn).toBeDefined();
@@ -315,7 +352,7 @@ describe('delivery', () => {
 
   it('every schedule has a retry policy, a dead-letter queue and an execution role of its own', () => {
     const schedules = Object.values(t.Resources).filter((r) => r.Type === 'AWS::Scheduler::Schedule');
-    expect(schedules.length).toBe(4);
+    expect(schedules.length).toBe(5);
     for (const s of schedules) {
       expect(s.Properties!.Target.RetryPolicy).toBeDefined();
       expect(s.Properties!.Target.DeadLetterConfig?.Arn).toBeDefined();
@@ -520,6 +557,29 @@ const mutations: Mutation[] = [
     'KMS rights whatever params.kmsKeyArns says',
     (x) => void delete x.Resources.FleetKmsKeysPolicy!.Condition,
     /kms:CreateGrant must only exist under the CloudFormation condition UsesKmsKeys/,
+  ],
+  [
+    'the verifier terminating any instance, not only its test instances',
+    (x) => void delete stmt(x, 'VerifyRole', 'ReadAndEndOnlyTestInstances').Condition,
+    /ec2:TerminateInstances on .*instance\/\* lacks its conditions/,
+  ],
+  [
+    'the verifier launching into any subnet',
+    (x) =>
+      void (stmt(x, 'VerifyRole', 'LaunchIntoTheVerificationSubnetOnly').Resource = [
+        { 'Fn::Sub': 'arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:subnet/*' },
+      ]),
+    /ec2:RunInstances on subnet resources is not expected/,
+  ],
+  [
+    'the verifier launching untagged instances',
+    (x) => void delete stmt(x, 'VerifyRole', 'LaunchOnlyTaggedTestInstances').Condition,
+    /ec2:RunInstances on .*instance\/\* lacks its conditions/,
+  ],
+  [
+    'the verifier sending its command to any instance',
+    (x) => void delete stmt(x, 'VerifyRole', 'ToTestInstancesOnly').Condition,
+    /ssm:SendCommand on .*instance\/\* lacks its conditions/,
   ],
   [
     'TerminateInstances of any opted-in instance, replaced or not',

@@ -32,6 +32,7 @@ export * from './fakes/rotation-ec2.js';
 export * from './fakes/settle-ec2.js';
 export * from './fakes/share-ec2.js';
 export * from './fakes/status-alarms.js';
+export * from './fakes/verify-ec2.js';
 
 export const STACK = 'ami-lifecycle-test';
 export const NOW = new Date('2026-11-26T01:00:05.000Z');

@@ -465,6 +465,7 @@ const MODELS: Record<string, Model> = {
   'ec2:DescribeSnapshotAttribute': byIds('snapshot', 'SnapshotId'),
   'ec2:DescribeInstanceAttribute': byIds('instance', 'InstanceId'),
   'ec2:TerminateInstances': byIds('instance', 'InstanceId', true),
+  'ec2:GetConsoleOutput': byIds('instance', 'InstanceId'),
   'ec2:StopInstances': byIds('instance', 'InstanceId', true),
   'ec2:StartInstances': byIds('instance', 'InstanceId', true),
   'ec2:RebootInstances': byIds('instance', 'InstanceId', true),
@@ -620,6 +621,32 @@ const MODELS: Record<string, Model> = {
       'DescribeAlarms',
       arns.map((arn) => ({ type: 'alarm', arn })),
     );
+  },
+  // The document and each instance the command goes to; the instance's tags are the
+  // ssm:resourceTag and aws:ResourceTag keys ("Restricting Run Command access based on tags",
+  // https://docs.aws.amazon.com/systems-manager/latest/userguide/sysman-rc-setting-up-cmdsec.html).
+  // The document by the SAR's format, with the account: a document AWS owns (AWS-*) is named
+  // without one in AWS's own answers, which iam-simulate cannot evaluate (no resource type has
+  // that shape); the verify role allows both forms (serverless/roles.cjs).
+  'ssm:SendCommand': async (b) => {
+    const json = b.call.json ?? {};
+    const name = String(json.DocumentName ?? '');
+    const document = name.startsWith('arn:') ? name : `arn:${b.where.partition}:ssm:${b.where.region}:${b.where.account}:document/${name}`;
+    const ids = (json.InstanceIds ?? []) as string[];
+    const tags = await b.state.ec2Tags(ids);
+    const instances = await Promise.all(
+      ids.map(async (id) => ({
+        type: 'instance',
+        arn: await b.ec2Arn('instance', id),
+        keys: Object.fromEntries(
+          Object.entries(tags.get(id) ?? {}).flatMap(([k, v]) => [
+            [`ssm:resourceTag/${k}`, v],
+            [`aws:ResourceTag/${k}`, v],
+          ]),
+        ),
+      })),
+    );
+    await b.add('SendCommand', [{ type: 'document', arn: document }, ...instances]);
   },
   'scheduler:CreateSchedule': writesSchedule,
   'scheduler:UpdateSchedule': writesSchedule,

@@ -28,6 +28,7 @@ import { deleteAssociatedSnapshots } from '../moto-gaps/delete-associated-snapsh
 import { ImageBuilds, type ImagePendingOptions } from '../moto-gaps/image-builds.js';
 import { ImageReferences } from '../moto-gaps/image-references.js';
 import { InstanceStatuses } from '../moto-gaps/instance-status.js';
+import { CommandResults } from '../moto-gaps/command-results.js';
 import { enableImageDeprecation, simulatedImageTimes, type ImageTimes } from '../moto-gaps/image-times.js';
 import { CapacityShortage, ImageKeys, LaunchFailures } from '../moto-gaps/launch-failures.js';
 import { volumeAttachments } from '../moto-gaps/volume-attachments.js';
@@ -172,6 +173,7 @@ export interface FidelityChain {
   amiNames: AmiNameIndex;
   imageReferences: ImageReferences;
   instanceStatuses: InstanceStatuses;
+  commandResults: CommandResults;
 }
 
 /** Builds every link of a proxy in front of the moto at `upstreamOrigin`. */
@@ -193,6 +195,7 @@ export function createChain(upstreamOrigin: string, options: FidelityProxyOption
   const apiModel = new ApiModelGuard();
   const imageReferences = new ImageReferences();
   const instanceStatuses = new InstanceStatuses(options.clock);
+  const commandResults = new CommandResults();
   const links: Interceptor[] = [
     // Faults first: what they refuse never reaches moto nor the gap-closing links.
     crash.interceptor,
@@ -205,6 +208,7 @@ export function createChain(upstreamOrigin: string, options: FidelityProxyOption
     // moto's gaps
     simulatedStateReasons(stateReasons),
     instanceStatuses.interceptor,
+    commandResults.interceptor,
     scheduleExpressions,
     launchReferences,
     copyImageTags,
@@ -244,6 +248,7 @@ export function createChain(upstreamOrigin: string, options: FidelityProxyOption
     amiNames,
     imageReferences,
     instanceStatuses,
+    commandResults,
   };
 }
 

@@ -13,6 +13,7 @@ import type { CrashOptions, CrashState, FaultKind, FaultOptions, ThrottleOptions
 import type { ReferenceAccess } from '../moto-gaps/image-references.js';
 import type { ImagePendingOptions } from '../moto-gaps/image-builds.js';
 import type { StagedInstanceStatus } from '../moto-gaps/instance-status.js';
+import type { StagedCommandResult } from '../moto-gaps/command-results.js';
 import type { NoCapacity } from '../moto-gaps/launch-failures.js';
 import { createChain, runChain, type FidelityProxyOptions, type IamDenial } from './chain.js';
 import type { RecordedEvent } from './put-events.js';
@@ -86,6 +87,11 @@ export interface FidelityProxy {
   setInstanceStatus(instanceId: string, checks: StagedInstanceStatus): void;
   /** Forgets the checks staged for the instance (for every instance without an id): moto's `ok` again. */
   clearInstanceStatus(instanceId?: string): void;
+  /**
+   * GetCommandInvocation answers this result for every SSM command sent to the instance (moto
+   * answers Success at once). See moto-gaps/command-results.ts. Forgotten on resetState().
+   */
+  setCommandResult(instanceId: string, result: StagedCommandResult): void;
   /**
    * Every instance launched from now on ends at once with this state reason (undefined: none
    * do), as EC2 ends a launch that the account or its configuration refuses (a KMS key the
@@ -182,6 +188,7 @@ export async function startFidelityProxy(upstream: string, options: FidelityProx
     },
     setInstanceStatus: (instanceId, checks) => chain.instanceStatuses.set(instanceId, checks),
     clearInstanceStatus: (instanceId) => chain.instanceStatuses.clear(instanceId),
+    setCommandResult: (instanceId, result) => chain.commandResults.set(instanceId, result),
     setLaunchFailure: (code) => launchFailures.configure(code),
     setNoCapacity: (rules) => capacity.configure(rules),
     capacityRefusals: () => [...capacity.refused],
@@ -204,6 +211,7 @@ export async function startFidelityProxy(upstream: string, options: FidelityProx
       chain.launches.clear();
       chain.stateReasons.clear();
       chain.instanceStatuses.clear();
+      chain.commandResults.clear();
       launchFailures.configure(undefined);
       capacity.configure(undefined);
       chain.imageKeys.clear();

@@ -408,6 +408,42 @@ try:
 except Exception:
     pass
 
+# Gap in moto's RunInstances (issue 15, test/integration/verification.test.ts): a block device
+# mapping that names a device of the image and changes only DeleteOnTermination is refused
+# (MissingParameter: size or snapshotId). EC2 takes it: the volume is made from the image's
+# snapshot, with the launch's DeleteOnTermination ("Configure the root volume to persist during
+# instance launch": run-instances with a mapping that sets only DeleteOnTermination, user guide
+# "Amazon EC2 instance root device volume",
+# https://docs.amazonaws.cn/en_us/AWSEC2/latest/WindowsGuide/ec2-root-device-storage-windows.html).
+# Here such a mapping takes the image's snapshot and size for that device.
+try:
+    from moto.ec2.responses.instances import InstanceResponse as _InstanceResponse
+
+    _original_parse_bdm = _InstanceResponse._parse_block_device_mapping
+
+    def _parse_bdm(self):
+        mappings = self._get_param("BlockDeviceMappings", []) or []
+        image_id = self._get_param("ImageId")
+        bare = [m for m in mappings if isinstance(m.get("Ebs"), dict) and not m["Ebs"].get("VolumeSize") and not m["Ebs"].get("SnapshotId")]
+        ami = self.ec2_backend.amis.get(image_id) if image_id and bare else None
+        if ami is None:
+            return _original_parse_bdm(self)
+        of_image = {m.get("DeviceName"): (m.get("Ebs") or {}) for m in ami.block_device_mappings}
+        for m in bare:
+            ebs = of_image.get(m.get("DeviceName"))
+            if ebs and ebs.get("SnapshotId"):
+                m["Ebs"] = {**m["Ebs"], "SnapshotId": ebs["SnapshotId"], "VolumeSize": ebs.get("VolumeSize")}
+        original_get = self._get_param
+        self._get_param = lambda name, if_none=None: mappings if name == "BlockDeviceMappings" else original_get(name, if_none)
+        try:
+            return _original_parse_bdm(self)
+        finally:
+            del self._get_param
+
+    _InstanceResponse._parse_block_device_mapping = _parse_bdm
+except Exception:
+    pass
+
 # Gaps in what moto keeps of a launch (issue 14: a replacement is launched with the failed
 # instance's whole configuration, and the tests check that it has each setting). moto's
 # RunInstances ignores, and so never describes:

@@ -78,6 +78,7 @@ describe('Ec2Gateway.listManagedImages', () => {
       creationDate: '2026-11-20T01:00:10.000Z',
       tags: { [TAG.managedBy]: STACK, [TAG.lineage]: 'web', [TAG.status]: 'good' },
       snapshotIds: ['snap-of-ami-01'],
+      ebsDevices: ['/dev/xvda'],
     });
   });
 

@@ -335,6 +335,7 @@ describe('Ec2Gateway.createImage', () => {
         creationDate: '2026-11-26T01:00:10.000Z',
         tags: { [TAG.managedBy]: STACK, [TAG.status]: 'pending' },
         snapshotIds: ['snap-0aaaaaaaaaaaaaaaa'],
+        ebsDevices: ['/dev/xvda'],
       },
     });
     expect(ec2Mock).toHaveReceivedCommandTimes(DescribeImagesCommand, 1);
@@ -679,6 +680,7 @@ describe('toImageView', () => {
       creationDate: '2026-11-26T01:00:10.000Z',
       tags: { k: 'v' },
       snapshotIds: ['snap-1', 'snap-2'],
+      ebsDevices: ['/dev/xvda', '/dev/sdc', '/dev/sdd'],
     });
   });
 

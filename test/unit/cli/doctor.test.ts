@@ -184,7 +184,7 @@ describe('a healthy deployment', () => {
     expect(lines.slice(0, report.checks.length).every((l) => /^OK {4}\S/.test(l))).toBe(true);
     expect(lines.at(-1)).toBe(`${STACK} in ${REGION}: no check failed`);
     expect(checkOf(report, 'schedules').summary).toBe(
-      '3 schedules enabled; ami-lifecycle-dev-status-alarms disabled (statusCheckAlarms is false)',
+      '4 schedules enabled; ami-lifecycle-dev-status-alarms disabled (statusCheckAlarms is false)',
     );
     expect(checkOf(report, 'lambda concurrency').summary).toBe(
       'account limit 1000, unreserved 1000 (Lambda keeps at least 100 unreserved); reserved by this stack: none',
@@ -657,7 +657,7 @@ describe('ebs encryption', () => {
     expect(simulated.some((s) => s.ActionNames![0]!.startsWith('kms:'))).toBe(false);
   });
 
-  it('on, with a customer-managed key the bake and recover roles may use: ok, after simulating what EC2 does with it', async () => {
+  it('on, with a customer-managed key the bake, recover and verify roles may use: ok, after simulating what EC2 does with it', async () => {
     // Prepare
     ec2.on(GetEbsEncryptionByDefaultCommand).resolves({ EbsEncryptionByDefault: true });
     ec2.on(GetEbsDefaultKmsKeyIdCommand).resolves({ KmsKeyId: KEY });
@@ -668,7 +668,7 @@ describe('ebs encryption', () => {
     // Assess
     expect(checkOf(report, 'ebs encryption').status).toBe('ok');
     const kms = simulated.filter((s) => s.ActionNames![0]!.startsWith('kms:'));
-    expect(new Set(kms.map((s) => s.PolicySourceArn))).toEqual(new Set([roleOf('bake'), roleOf('recover')]));
+    expect(new Set(kms.map((s) => s.PolicySourceArn))).toEqual(new Set([roleOf('bake'), roleOf('recover'), roleOf('verify')]));
     expect(kms).toContainEqual({
       PolicySourceArn: roleOf('bake'),
       ActionNames: ['kms:CreateGrant'],
@@ -697,7 +697,8 @@ describe('ebs encryption', () => {
     const check = checkOf(report, 'ebs encryption');
     expect(check.status).toBe('fail');
     expect(check.fix).toBe("list the key's ARN in the stage parameter kmsKeyArns and deploy (npx serverless deploy --stage dev)");
-    expect(check.details).toHaveLength(12);
+    // Six KMS needs for each of bake, recover and verify (a test instance's encrypted volumes).
+    expect(check.details).toHaveLength(18);
     expect(check.details[0]).toMatch(/^bake: kms:CreateGrant on arn:aws:kms:.*: implicitDeny/);
     expect(doctorExitCode(report)).toBe(1);
   });
@@ -734,7 +735,7 @@ describe('event rules and schedules', () => {
     // Assess
     expect(checkOf(report, 'event rules')).toMatchObject({
       status: 'fail',
-      summary: '2 of 5 rules would not deliver: their events never reach the function',
+      summary: '2 of 6 rules would not deliver: their events never reach the function',
       details: [
         'ami-lifecycle-dev-bake-queue-rule (bake) is DISABLED: aws events enable-rule --name ami-lifecycle-dev-bake-queue-rule --event-bus-name ami-lifecycle-dev',
         'ami-lifecycle-dev-recover-rule-3 (recover) does not exist on bus default',
@@ -787,7 +788,7 @@ describe('dead-letter queues', () => {
     // Assess
     expect(checkOf(report, 'dead-letter queues')).toMatchObject({
       status: 'fail',
-      summary: '2 of 6 dead-letter queues hold messages or are missing',
+      summary: '2 of 7 dead-letter queues hold messages or are missing',
       fix: 'inspect each message, fix its cause and send it again: docs/operations.md, "When a dead-letter queue alarm fires"',
       details: [
         `${STACK}-bake-dlq: 4 messages (3 visible, 1 being read): bake work that was never done`,

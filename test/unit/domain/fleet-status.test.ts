@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { summariseFleet, STUCK_PENDING_HOURS } from '../../../shared/domain/fleet-status.js';
+import { summariseFleet, STUCK_PENDING_HOURS, STUCK_VERIFYING_HOURS } from '../../../shared/domain/fleet-status.js';
 import { TAG } from '../../../shared/domain/tags.js';
 import { fleetFixture } from '../../fixtures/fleet.js';
 
@@ -39,6 +39,8 @@ describe('summariseFleet', () => {
       image('ami-b', 'stale', 60),
       image('ami-c', 'stuck', 5),
       image('ami-d', 'stuck', STUCK_PENDING_HOURS + 1, 'pending'),
+      image('ami-f', 'stuck', STUCK_VERIFYING_HOURS + 1, 'verifying'),
+      image('ami-g', 'stuck', STUCK_VERIFYING_HOURS - 1, 'verifying'),
       image('ami-e', 'typo', 5),
     ];
     const instances = [
@@ -53,7 +55,10 @@ describe('summariseFleet', () => {
     // Assess
     expect(rows.get('gone')).toEqual(['instance gone: no live instance carries the lineage']);
     expect(rows.get('stale')).toEqual(['no good nightly image within 48 h (newest 60 h old)']);
-    expect(rows.get('stuck')).toEqual([`1 image(s) pending for more than ${STUCK_PENDING_HOURS} h: ami-d`]);
+    expect(rows.get('stuck')).toEqual([
+      `1 image(s) pending for more than ${STUCK_PENDING_HOURS} h: ami-d`,
+      expect.stringMatching(new RegExp(`^1 image\\(s\\) verifying for more than ${STUCK_VERIFYING_HOURS} h: ami-f \\(are verifySubnetId`)),
+    ]);
     expect(rows.get('typo')).toEqual([expect.stringMatching(/^invalid tag ami-lifecycle:reboot=maybe: /)]);
   });
 

@@ -34,7 +34,7 @@ export function fuzz(numRuns: number): fc.Parameters<unknown> {
 
 export const EVENTS_DIR = fileURLToPath(new URL('../../../events/', import.meta.url));
 
-export type FunctionName = 'schedule' | 'bake' | 'imageState' | 'rotate' | 'recover' | 'statusAlarms';
+export type FunctionName = 'schedule' | 'bake' | 'imageState' | 'rotate' | 'recover' | 'statusAlarms' | 'verify';
 
 /** The functions each sample is meant for (statusAlarms takes the same `{"trigger": ...}` input as rotate). */
 const SAMPLE_TARGETS: Record<string, FunctionName[]> = {
@@ -56,6 +56,9 @@ const SAMPLE_TARGETS: Record<string, FunctionName[]> = {
   'health-instance-stop-scheduled.json': ['recover'],
   'health-instance-termination-scheduled.json': ['recover'],
   'recovery-recheck.json': ['recover'],
+  'verification-requested.json': ['verify'],
+  'verification-check.json': ['verify'],
+  'verification-sweep.json': ['verify'],
 };
 
 export interface Sample {

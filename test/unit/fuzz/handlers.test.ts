@@ -26,6 +26,12 @@ const saved = vi.hoisted(() => {
     RECHECK_FUNCTION_ARN: 'arn:aws:lambda:us-east-1:123456789012:function:ami-lifecycle-dev-recover',
     RECHECK_ROLE_ARN: 'arn:aws:iam::123456789012:role/recover-scheduler',
     RECHECK_DEAD_LETTER_ARN: 'arn:aws:sqs:us-east-1:123456789012:ami-lifecycle-dev-recover-dlq',
+    VERIFY_SUBNET_ID: 'subnet-0123456789abcdef0',
+    VERIFY_SECURITY_GROUP_ID: 'sg-0123456789abcdef0',
+    VERIFY_INSTANCE_TYPE: 't3.micro',
+    VERIFY_CHECK_FUNCTION_ARN: 'arn:aws:lambda:us-east-1:123456789012:function:ami-lifecycle-dev-verify',
+    VERIFY_CHECK_ROLE_ARN: 'arn:aws:iam::123456789012:role/verify-scheduler',
+    VERIFY_CHECK_DEAD_LETTER_ARN: 'arn:aws:sqs:us-east-1:123456789012:ami-lifecycle-dev-verify-dlq',
     POWERTOOLS_SERVICE_NAME: 'ami-lifecycle',
     POWERTOOLS_LOG_LEVEL: 'DEBUG',
   };
@@ -41,6 +47,7 @@ import { handler as recover } from '../../../functions/recover/handler.js';
 import { handler as rotate } from '../../../functions/rotate/handler.js';
 import { handler as schedule } from '../../../functions/schedule/handler.js';
 import { handler as statusAlarms } from '../../../functions/status-alarms/handler.js';
+import { handler as verify } from '../../../functions/verify/handler.js';
 import { DETAIL_SCHEMAS, EVENT_SOURCE, type DetailType } from '../../../shared/domain/events.js';
 import {
   AmiStateChangeEvent,
@@ -49,6 +56,7 @@ import {
   RotationRequest,
   ScheduledRun,
   StatusAlarmsRequest,
+  VerifyInput,
 } from '../../../shared/domain/incoming.js';
 import { logger } from '../../../shared/runtime/logger.js';
 import { formatIssues } from '../../../shared/runtime/middleware.js';
@@ -129,6 +137,15 @@ const TARGETS: Record<FunctionName, Target> = {
     handler: statusAlarms as Handler,
     schema: StatusAlarmsRequest,
     answered: (r) => expect(r).toMatchObject({ instancesSeen: expect.any(Number), failures: expect.any(Array) }),
+  },
+  verify: {
+    handler: verify as Handler,
+    schema: VerifyInput,
+    // One image's step, or the sweep's report.
+    answered: (r) =>
+      expect(r).toSatisfy(
+        (x: Record<string, unknown>) => typeof x.step === 'string' || (typeof x.verifying === 'number' && typeof x.errors === 'number'),
+      ),
   },
 };
 const FUNCTIONS = Object.keys(TARGETS) as FunctionName[];

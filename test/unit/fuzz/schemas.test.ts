@@ -16,6 +16,10 @@ import {
   RotationRequest,
   ScheduledRun,
   StatusAlarmsRequest,
+  VerificationCheck,
+  VerificationRequestedEvent,
+  VerificationSweep,
+  VerifyInput,
 } from '../../../shared/domain/incoming.js';
 import { planBake } from '../../../shared/domain/bake.js';
 import { isValidAmiName } from '../../../shared/domain/naming.js';
@@ -41,12 +45,16 @@ const FUNCTION_SCHEMAS: Record<FunctionName, z.ZodType> = {
   rotate: RotationRequest,
   statusAlarms: StatusAlarmsRequest,
   recover: RecoverInput,
+  verify: VerifyInput,
 };
 const ALL_SCHEMAS: Record<string, z.ZodType> = {
   ...FUNCTION_SCHEMAS,
   InstanceStateChangeEvent,
   AlarmStateChangeEvent,
   HealthEvent,
+  VerificationRequestedEvent,
+  VerificationCheck,
+  VerificationSweep,
 };
 const DISCRIMINATORS: readonly unknown[] = ['EC2 Instance State-change Notification', 'CloudWatch Alarm State Change', 'AWS Health Event'];
 

@@ -29,6 +29,7 @@ import {
   DescribeSnapshotsCommand,
   EC2Client,
   EnableImageDeprecationCommand,
+  GetConsoleOutputCommand,
   RunInstancesCommand,
   TerminateInstancesCommand,
   type CreateImageCommandInput,
@@ -388,6 +389,7 @@ export function answerFromWorld(recorder: Recorder) {
   ec2.on(CreateLaunchTemplateCommand).callsFake(fake(() => ({ LaunchTemplate: { LatestVersionNumber: 1 } })));
   ec2.on(CreateLaunchTemplateVersionCommand).callsFake(fake(() => ({ LaunchTemplateVersion: { VersionNumber: 2 } })));
   ec2.on(RunInstancesCommand).callsFake(fake(() => ({ Instances: [{ InstanceId: REPLACEMENT_ID }] })));
+  ec2.on(GetConsoleOutputCommand).callsFake(fake(() => ({ Output: Buffer.from('boot\n').toString('base64') })));
   for (const command of [
     DeregisterImageCommand,
     DeleteSnapshotCommand,

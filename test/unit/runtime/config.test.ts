@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { loadConfig } from '../../../shared/runtime/config.js';
+import { loadConfig, loadVerifySettings } from '../../../shared/runtime/config.js';
 import { ConfigError } from '../../../shared/runtime/errors.js';
 
 const valid = { MANAGED_BY: 'ami-lifecycle-prod', EVENT_BUS_NAME: 'ami-lifecycle-prod', SCHEDULES: 'nightly,weekly' };
@@ -51,6 +51,7 @@ describe('loadConfig', () => {
       eventBusName: 'ami-lifecycle-prod',
       schedules: ['nightly', 'weekly'],
       copyTags: { kind: 'none' },
+      verifyDefault: 'off',
       rotation: ROTATION_DEFAULTS,
       recovery: RECOVERY_DEFAULTS,
     });
@@ -75,7 +76,15 @@ describe('loadConfig', () => {
     const config = loadConfig(env);
 
     // Assess
-    expect(Object.keys(config).sort()).toEqual(['copyTags', 'eventBusName', 'managedBy', 'recovery', 'rotation', 'schedules']);
+    expect(Object.keys(config).sort()).toEqual([
+      'copyTags',
+      'eventBusName',
+      'managedBy',
+      'recovery',
+      'rotation',
+      'schedules',
+      'verifyDefault',
+    ]);
   });
 
   it('accepts a 32-character stack name and refuses 33', () => {
@@ -107,6 +116,7 @@ describe('loadConfig', () => {
       eventBusName: 'bus',
       schedules: ['nightly'],
       copyTags: { kind: 'none' },
+      verifyDefault: 'off',
       rotation: ROTATION_DEFAULTS,
       recovery: RECOVERY_DEFAULTS,
     });
@@ -280,5 +290,36 @@ describe('loadConfig: recoveryKeepPrivateIp', () => {
     expect(loadConfig(env).recovery.keepPrivateIp).toBe(false);
     expect(loadConfig({ ...env, RECOVERY_KEEP_PRIVATE_IP: 'true' }).recovery.keepPrivateIp).toBe(true);
     expect(loadConfig({ ...env, RECOVERY_KEEP_PRIVATE_IP: 'false' }).recovery.keepPrivateIp).toBe(false);
+  });
+});
+
+describe('loadVerifySettings', () => {
+  const network = { VERIFY_SUBNET_ID: 'subnet-0123456789abcdef0', VERIFY_SECURITY_GROUP_ID: 'sg-0123456789abcdef0' };
+
+  it('is not configured until both the subnet and the security group are set', () => {
+    expect(loadVerifySettings({})).toEqual({ notConfigured: expect.stringContaining('verifySubnetId and verifySecurityGroupId') });
+    expect(loadVerifySettings({ VERIFY_SUBNET_ID: network.VERIFY_SUBNET_ID })).toHaveProperty('notConfigured');
+  });
+
+  it('reads the defaults, and a command with its parameters', () => {
+    expect(loadVerifySettings(network)).toEqual({
+      subnetId: network.VERIFY_SUBNET_ID,
+      securityGroupId: network.VERIFY_SECURITY_GROUP_ID,
+      instanceType: undefined,
+      timeoutMinutes: 20,
+      maxConcurrent: 2,
+      instanceProfile: false,
+    });
+    expect(
+      loadVerifySettings({ ...network, VERIFY_COMMAND_DOCUMENT: 'AWS-RunShellScript', VERIFY_COMMAND_PARAMETERS: '{"commands":["true"]}' }),
+    ).toMatchObject({ command: { document: 'AWS-RunShellScript', parameters: { commands: ['true'] } } });
+  });
+
+  it('refuses a timeout or a concurrency out of range, and parameters that are not a JSON object of string lists', () => {
+    expect(() => loadVerifySettings({ ...network, VERIFY_TIMEOUT_MINUTES: '4' })).toThrow(/VERIFY_TIMEOUT_MINUTES/);
+    expect(loadVerifySettings({ ...network, VERIFY_TIMEOUT_MINUTES: '5' })).toMatchObject({ timeoutMinutes: 5 });
+    expect(() => loadVerifySettings({ ...network, VERIFY_MAX_CONCURRENT: '0' })).toThrow(/VERIFY_MAX_CONCURRENT/);
+    expect(() => loadVerifySettings({ ...network, VERIFY_COMMAND_PARAMETERS: '{"commands":"true"}' })).toThrow(/VERIFY_COMMAND_PARAMETERS/);
+    expect(() => loadVerifySettings({ ...network, VERIFY_COMMAND_PARAMETERS: 'not json' })).toThrow(/VERIFY_COMMAND_PARAMETERS: not JSON/);
   });
 });

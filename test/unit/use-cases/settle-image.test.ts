@@ -15,7 +15,15 @@ const SOURCE = instanceIdOf(7);
 /** An image this stack made, in EC2 state `state`, with the status tag `status`. */
 function managedImage(
   w: World,
-  opts: { state?: string; status?: string; slot?: string; managedBy?: string; stateReason?: string; snapshots?: number } = {},
+  opts: {
+    state?: string;
+    status?: string;
+    slot?: string;
+    managedBy?: string;
+    stateReason?: string;
+    snapshots?: number;
+    verify?: string;
+  } = {},
 ) {
   const slot = opts.slot ?? '2026-11-26';
   const managedBy = opts.managedBy ?? STACK;
@@ -30,6 +38,7 @@ function managedImage(
       [TAG.schedule]: 'nightly',
       [TAG.slot]: slot,
       [TAG.status]: opts.status ?? 'pending',
+      ...(opts.verify ? { [TAG.verify]: opts.verify } : {}),
     },
     snapshotIds: Array.from({ length: opts.snapshots ?? 2 }, (_, i) => `snap-${slot.replace(/\D/g, '')}${i}`),
     ...(opts.stateReason ? { stateReason: opts.stateReason } : {}),
@@ -47,6 +56,24 @@ async function settleImage(imageId: string, deps: SettleDeps, hint?: { errorMess
 const statusOf = (w: World, id: string) => w.account.images.get(id)?.tags[TAG.status] ?? w.account.snapshotTags.get(id)?.[TAG.status];
 
 describe('settling one announced image', () => {
+  it('marks an available image of verify=boot verifying and asks for its verification; nothing good is said yet', async () => {
+    // Prepare
+    const w = world();
+    const image = managedImage(w, { state: 'available', verify: 'boot' });
+
+    // Act
+    const settleOne = async () => (await settleImages([{ imageId: image.imageId }], w.deps)).get(image.imageId);
+    const first = await settleOne();
+    const again = await settleOne();
+
+    // Assess
+    expect(first).toEqual({ settlement: { kind: 'verifying' } });
+    expect(again).toEqual({ settlement: { kind: 'unchanged', why: 'already-settled' } });
+    expect(w.bus.ofType('ImageBaked')).toEqual([]);
+    expect(w.bus.ofType('VerificationRequested')).toEqual([{ managedBy: STACK, imageId: image.imageId, lineage: 'web' }]);
+    expect([image.imageId, ...image.snapshotIds].map((id) => statusOf(w, id))).toEqual(['verifying', 'verifying', 'verifying']);
+  });
+
   it('publishes ImageBaked, then tags the image and its snapshots good', async () => {
     // Prepare
     const w = world();
