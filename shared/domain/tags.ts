@@ -46,6 +46,12 @@ export const TAG = {
   excluded: `${PREFIX}excluded`,
   // issue 14, set by recovery on a following volume just before it detaches it: `<replacement id> <device>`
   follows: `${PREFIX}follows`,
+  // issue 16, set by the operator on an instance: where its lineage's newest good image is promoted
+  promote: `${PREFIX}promote`,
+  // issue 16, set by the operator on a launch template or Auto Scaling group the service may promote into
+  promotable: `${PREFIX}promotable`,
+  // issue 16, set by the service on an image: the targets it was promoted to (comma list, as the promote tag spells them)
+  promoted: `${PREFIX}promoted`,
   name: 'Name',
 } as const;
 
@@ -241,6 +247,7 @@ export const OPERATOR_KEYS = [
   TAG.copyTags,
   TAG.subnets,
   TAG.fallbackTypes,
+  TAG.promote,
 ] as const;
 const KNOWN_KEYS: ReadonlySet<string> = new Set(Object.values(TAG).filter((k) => k.startsWith(PREFIX)));
 
