@@ -38,6 +38,12 @@ const FUNCTIONS = {
     queue: true,
   },
   imageState: { does: 'marks managed images good or failed', dlqHolds: 'AMI state changes that failed', rules: [rule('imageState')] },
+  promote: {
+    does: 'promotes good images into SSM parameters, launch templates and Auto Scaling groups',
+    dlqHolds: 'Promotions that failed',
+    rules: [busRule('promote')],
+    scheduler: { describes: 'daily promotion catch-up', retry: [SIX_HOURS] },
+  },
   rotate: {
     does: 'deletes managed images and snapshots beyond retention',
     dlqHolds: 'Daily rotations that failed',

@@ -14,6 +14,8 @@ import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SchedulerClient } from '@aws-sdk/client-scheduler';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 
 const requestHandler = { connectionTimeout: 3_000, requestTimeout: 10_000 };
 
@@ -61,4 +63,12 @@ export function cloudWatchClient(): CloudWatchClient {
 
 export function schedulerClient(): SchedulerClient {
   return new SchedulerClient({ retryMode: 'standard', maxAttempts: 4, requestHandler });
+}
+
+export function ssmClient(): SSMClient {
+  return new SSMClient({ retryMode: 'standard', maxAttempts: 4, requestHandler });
+}
+
+export function autoScalingClient(): AutoScalingClient {
+  return new AutoScalingClient({ retryMode: 'standard', maxAttempts: 4, requestHandler });
 }

@@ -185,3 +185,25 @@ export const RecoverInput = z.discriminatedUnion('detail-type', [
   RecheckRequest,
 ]);
 export type RecoverInput = z.infer<typeof RecoverInput>;
+
+// ---- promotion ------------------------------------------------------------------------------------
+
+/**
+ * An image became good, from the service's own bus: ImageBaked, or ImageVerified once verification
+ * exists (an image of a lineage that verifies is good only then). Only the image id is read: the
+ * promote function reads the image's status from EC2, never from the event.
+ */
+export const ImageGoodEvent = EventBridgeSchema.extend({
+  source: z.literal(EVENT_SOURCE),
+  'detail-type': z.enum(['ImageBaked', 'ImageVerified']),
+  detail: z.looseObject({ managedBy: StackName, imageId: ImageId }),
+});
+export type ImageGoodEvent = z.infer<typeof ImageGoodEvent>;
+
+/** The promote function's scheduled catch-up (`{"trigger": "schedule"}`), or on demand; strict, like rotate's. */
+export const PromotionReconcile = z.strictObject({ trigger: z.enum(['schedule', 'manual']).default('manual') });
+export type PromotionReconcile = z.infer<typeof PromotionReconcile>;
+
+/** What the promote function accepts: an image that became good, or a reconcile. */
+export const PromoteInput = z.union([ImageGoodEvent, PromotionReconcile]);
+export type PromoteInput = z.infer<typeof PromoteInput>;

@@ -35,11 +35,13 @@ describe('serverless.yml written once', () => {
   // issue 22's recheck (two params, the recover role's reboot and schedule statements, its
   // environment) took it to 934; issue 14 (the volume, capture, spot, placement and fallback
   // statements of the bake, schedule and recover roles, two params) to 965: new behaviour, not copies.
-  it('is, with every file it includes, at most 980 lines', () => {
+  // Issue 16's promotion (a function with its rule and catch-up schedule, its role's statements,
+  // five params, one variable for every function) takes it to 1035.
+  it('is, with every file it includes, at most 1035 lines', () => {
     const { files } = loadServerlessYml();
     const lines = files.reduce((sum, f) => sum + readFileSync(f, 'utf8').split('\n').length - 1, 0);
     expect(files.length).toBeGreaterThan(1);
-    expect(lines).toBeLessThanOrEqual(980);
+    expect(lines).toBeLessThanOrEqual(1035);
   });
 });
 

@@ -144,6 +144,24 @@ const SPEC: Spec = {
       ...fleetKms,
       'events:PutEvents',
     ],
+    // promoteImage, reconcilePromotions: the image and its lineage's instances, the targets read
+    // (SSM parameter, launch template and its versions, group), then changed (PutParameter;
+    // CreateLaunchTemplateVersion, ModifyLaunchTemplate; StartInstanceRefresh), the promoted tag, the events.
+    Promote: [
+      ...logsAndDlq,
+      'ec2:DescribeImages',
+      'ec2:DescribeInstances',
+      'ec2:DescribeLaunchTemplates',
+      'ec2:DescribeLaunchTemplateVersions',
+      'autoscaling:DescribeAutoScalingGroups',
+      'ssm:GetParameter',
+      'ssm:PutParameter',
+      'ec2:CreateLaunchTemplateVersion',
+      'ec2:ModifyLaunchTemplate',
+      'autoscaling:StartInstanceRefresh',
+      'ec2:CreateTags',
+      'events:PutEvents',
+    ],
     // syncStatusAlarms: listRecoverCandidates, DescribeAlarms, PutMetricAlarm (with tags), DeleteAlarms.
     StatusAlarms: [
       ...logsAndDlq,
@@ -171,6 +189,7 @@ const SPEC: Spec = {
   },
   // At most EC2's mutating-call refill rate (5/s): each bake makes at least one such call a second.
   maxBakeConcurrency: 5,
+  promoteParameterPrefix: String(params.promoteParameterPrefix),
 };
 
 let packaged: CachedTemplate;
@@ -287,7 +306,8 @@ describe('delivery', () => {
     const targets = Object.values(t.Resources)
       .filter((r) => r.Type === 'AWS::Events::Rule')
       .flatMap((r) => r.Properties!.Targets as Array<Record<string, any>>);
-    expect(targets.length).toBe(5);
+    // imageState, recover (3), the bake queue's, and promote's on the service's own bus (issue 16).
+    expect(targets.length).toBe(6);
     for (const target of targets) {
       expect(target.RetryPolicy).toEqual({ MaximumEventAgeInSeconds: expect.any(Number), MaximumRetryAttempts: expect.any(Number) });
       expect(target.DeadLetterConfig?.Arn).toBeDefined();
@@ -296,7 +316,8 @@ describe('delivery', () => {
 
   it('every schedule has a retry policy, a dead-letter queue and an execution role of its own', () => {
     const schedules = Object.values(t.Resources).filter((r) => r.Type === 'AWS::Scheduler::Schedule');
-    expect(schedules.length).toBe(4);
+    // nightly, weekly, rotate, status alarms, and promotion's daily catch-up (issue 16).
+    expect(schedules.length).toBe(5);
     for (const s of schedules) {
       expect(s.Properties!.Target.RetryPolicy).toBeDefined();
       expect(s.Properties!.Target.DeadLetterConfig?.Arn).toBeDefined();
