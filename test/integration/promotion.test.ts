@@ -1,0 +1,301 @@
+/**
+ * Promotion against the harness: a good image goes into each kind of target its lineage names
+ * (an SSM parameter of data type aws:ec2:image, a launch template's default version, an Auto
+ * Scaling group's template and its instance refresh), exactly once under duplicate deliveries and
+ * crashes, never over a newer image; rollback; and rotation keeping what targets received.
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  CreateLaunchTemplateCommand,
+  CreateTagsCommand,
+  DescribeImagesCommand,
+  DescribeLaunchTemplatesCommand,
+  DescribeLaunchTemplateVersionsCommand,
+  type Image,
+} from '@aws-sdk/client-ec2';
+import { GetParameterCommand, GetParameterHistoryCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { cloudPerFile } from '../harness/cloud-per-file.js';
+import { MOTO_BASE_AMI, pastNights } from '../harness/local-cloud.js';
+
+const MANAGED_BY = 'ami-lifecycle-dev';
+const PARAM = '/ami-lifecycle/web/golden';
+
+const cloud = cloudPerFile({ env: { POWERTOOLS_LOG_LEVEL: 'SILENT' } });
+
+const ssm = () =>
+  new SSMClient({
+    endpoint: cloud.moto.endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+  });
+
+async function parameter(name = PARAM): Promise<{ value?: string; version?: number; dataType?: string; history: string[] }> {
+  const client = ssm();
+  try {
+    const { Parameter } = await client.send(new GetParameterCommand({ Name: name }));
+    const { Parameters = [] } = await client.send(new GetParameterHistoryCommand({ Name: name }));
+    return {
+      value: Parameter?.Value,
+      version: Parameter?.Version,
+      dataType: Parameter?.DataType,
+      history: Parameters.sort((a, b) => a.Version! - b.Version!).map((p) => p.Value!),
+    };
+  } catch (error) {
+    if ((error as Error).name === 'ParameterNotFound') return { history: [] };
+    throw error;
+  } finally {
+    client.destroy();
+  }
+}
+
+/**
+ * An image deregistered long ago: what an operator's template names before its first promotion
+ * (moto's own base image is made when moto starts, newer than the nights the tests bake).
+ */
+const GONE = 'ami-0123456789abcdef0';
+
+/** A launch template of the operator's, marked promotable unless told otherwise. */
+async function template(name: string, promotable = true, imageId = GONE): Promise<string> {
+  const { LaunchTemplate } = await cloud.ec2.send(
+    new CreateLaunchTemplateCommand({
+      LaunchTemplateName: name,
+      LaunchTemplateData: { ImageId: imageId, InstanceType: 't3.micro' },
+      TagSpecifications: promotable
+        ? [{ ResourceType: 'launch-template', Tags: [{ Key: 'ami-lifecycle:promotable', Value: 'true' }] }]
+        : undefined,
+    }),
+  );
+  return LaunchTemplate!.LaunchTemplateId!;
+}
+
+async function templateState(name: string): Promise<{ defaultVersion: number; images: Array<string | undefined> }> {
+  const { LaunchTemplates = [] } = await cloud.ec2.send(new DescribeLaunchTemplatesCommand({ LaunchTemplateNames: [name] }));
+  const { LaunchTemplateVersions = [] } = await cloud.ec2.send(new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateName: name }));
+  return {
+    defaultVersion: LaunchTemplates[0]!.DefaultVersionNumber!,
+    images: LaunchTemplateVersions.sort((a, b) => a.VersionNumber! - b.VersionNumber!).map((v) => v.LaunchTemplateData?.ImageId),
+  };
+}
+
+async function managedImages(): Promise<Image[]> {
+  const { Images = [] } = await cloud.ec2.send(
+    new DescribeImagesCommand({ Owners: ['self'], Filters: [{ Name: 'tag:ami-lifecycle:managed-by', Values: [MANAGED_BY] }] }),
+  );
+  return Images.sort((a, b) => (a.CreationDate! < b.CreationDate! ? -1 : 1));
+}
+
+const promoted = () => cloud.published('ImagePromoted').map((e) => e.detail as { imageId: string; target: string; resumed: boolean });
+
+describe('promotion of a good image', () => {
+  it('writes an SSM parameter and a launch template version the night an image becomes good, and the next night again', {
+    timeout: 120_000,
+  }, async () => {
+    // Prepare
+    await template('web-lt');
+    await cloud.launch(1, { 'ami-lifecycle:bake': 'nightly', 'ami-lifecycle:promote': `ssm:${PARAM},lt:web-lt` });
+    const [first, second] = pastNights(2);
+
+    // Act
+    await cloud.bakeCycle('nightly', first!);
+    const [image1] = await managedImages();
+
+    // Assess
+    expect(await parameter()).toEqual({ value: image1!.ImageId, version: 1, dataType: 'aws:ec2:image', history: [image1!.ImageId] });
+    expect(await templateState('web-lt')).toEqual({ defaultVersion: 2, images: [GONE, image1!.ImageId] });
+    expect(
+      promoted()
+        .map((p) => p.target)
+        .sort(),
+    ).toEqual(['lt:web-lt', `ssm:${PARAM}`]);
+    const tags = Object.fromEntries(image1!.Tags!.map((t) => [t.Key, t.Value]));
+    expect(tags['ami-lifecycle:promoted']?.split(',').sort()).toEqual(['lt:web-lt', `ssm:${PARAM}`]);
+
+    await cloud.bakeCycle('nightly', second!);
+    const image2 = (await managedImages())[1]!;
+    expect(await parameter()).toMatchObject({ value: image2.ImageId, version: 2, history: [image1!.ImageId, image2.ImageId] });
+    expect(await templateState('web-lt')).toEqual({ defaultVersion: 3, images: [GONE, image1!.ImageId, image2.ImageId] });
+  });
+});
+
+/** The ImageBaked event the bus delivered for the image, as EventBridge hands it to the promote function. */
+function imageBaked(imageId: string): unknown {
+  const record = cloud.published('ImageBaked').find((e) => (e.detail as { imageId: string }).imageId === imageId)!;
+  return {
+    version: '0',
+    id: `event-${imageId}`,
+    source: 'ami-lifecycle',
+    account: '123456789012',
+    time: record.time ?? new Date().toISOString(),
+    region: 'us-east-1',
+    resources: [],
+    'detail-type': 'ImageBaked',
+    detail: record.detail,
+  };
+}
+
+/** One good image of an instance that names `promote`, the tag written after the bake (so nothing is promoted yet). */
+async function bakedWithTargets(promote: string): Promise<{ instanceId: string; imageId: string }> {
+  const [instanceId] = await cloud.launch(1, { 'ami-lifecycle:bake': 'nightly' });
+  await cloud.bakeCycle('nightly', pastNights(1)[0]!);
+  await cloud.ec2.send(new CreateTagsCommand({ Resources: [instanceId!], Tags: [{ Key: 'ami-lifecycle:promote', Value: promote }] }));
+  const [image] = await managedImages();
+  return { instanceId: instanceId!, imageId: image!.ImageId! };
+}
+
+/** What promotion changes: the parameter's history, the template's versions and default, the image's promoted tag. */
+async function targetsState(imageId: string): Promise<unknown> {
+  const { Images = [] } = await cloud.ec2.send(new DescribeImagesCommand({ ImageIds: [imageId] }));
+  const tag = Images[0]?.Tags?.find((t) => t.Key === 'ami-lifecycle:promoted')?.Value;
+  return { parameter: (await parameter()).history, template: await templateState('web-lt'), promoted: tag?.split(',').sort() };
+}
+
+/** The state with the image's id as `<image>`: worlds built again bake images of other ids. */
+const labelled = async (imageId: string) => JSON.parse(JSON.stringify(await targetsState(imageId)).replaceAll(imageId, '<image>'));
+
+describe('the newer-image rule and the targets an operator allows', () => {
+  it('leaves a template holding a newer image alone, and promotes the other targets', { timeout: 60_000 }, async () => {
+    // Prepare: the template holds moto's base image, made when moto started: newer than last night's bake
+    await template('web-lt', true, MOTO_BASE_AMI);
+    const { imageId } = await bakedWithTargets(`lt:web-lt,ssm:${PARAM}`);
+
+    // Act
+    await cloud.invoke('promote', imageBaked(imageId));
+
+    // Assess
+    expect(await templateState('web-lt')).toEqual({ defaultVersion: 1, images: [MOTO_BASE_AMI] });
+    expect((await parameter()).value).toBe(imageId);
+    expect(promoted().map((p) => p.target)).toEqual([`ssm:${PARAM}`]);
+  });
+
+  it('refuses a template not marked promotable and a parameter outside the prefix, each for itself', { timeout: 60_000 }, async () => {
+    // Prepare
+    await template('web-lt', false);
+    const { imageId, instanceId } = await bakedWithTargets(`lt:web-lt,ssm:/elsewhere/web,ssm:${PARAM}`);
+
+    // Act
+    await cloud.invoke('promote', imageBaked(imageId));
+
+    // Assess
+    expect(await templateState('web-lt')).toEqual({ defaultVersion: 1, images: [GONE] });
+    expect((await parameter()).value).toBe(imageId);
+    expect(cloud.published('PromotionFailed').map((e) => e.detail)).toEqual([
+      expect.objectContaining({ imageId, target: 'lt:web-lt', errorCode: 'NotPromotable' }),
+    ]);
+    expect(cloud.published('PolicyInvalid').map((e) => e.detail)).toEqual([
+      expect.objectContaining({
+        instanceId,
+        bakeSkipped: false,
+        problems: [expect.objectContaining({ tag: 'ami-lifecycle:promote', value: 'ssm:/elsewhere/web' })],
+      }),
+    ]);
+  });
+
+  it('IAM refuses what the role must not do: a template not marked promotable, a parameter outside the prefix', {
+    timeout: 60_000,
+  }, async () => {
+    // Prepare
+    const id = await template('other-lt', false);
+    const { imageId } = await bakedWithTargets(`ssm:${PARAM}`);
+    const { productionDeps } = await import('../../shared/runtime/deps.js');
+    const { SsmGateway } = await import('../../shared/aws/ssm-gateway.js');
+    const { ssmClient } = await import('../../shared/aws/clients.js');
+    cloud.expectDenials(2);
+
+    // Act: the calls the use case never makes, made as the promote function
+    const ec2 = productionDeps().ec2;
+    const version = cloud.asFunction('promote', () => ec2.createImageVersion(id, 1, imageId, 'token-1', 'by hand'));
+    const put = cloud.asFunction('promote', () => new SsmGateway(ssmClient()).putImageParameter('/elsewhere/web', imageId, 'by hand'));
+
+    // Assess
+    await expect(version).rejects.toMatchObject({ code: 'UnauthorizedOperation' });
+    await expect(put).rejects.toMatchObject({ code: 'AccessDeniedException' });
+  });
+
+  it('promotes nothing for an image that is not good (marked bad), whatever the event says', { timeout: 60_000 }, async () => {
+    // Prepare
+    await template('web-lt');
+    const { imageId } = await bakedWithTargets(`lt:web-lt,ssm:${PARAM}`);
+    await cloud.ec2.send(new CreateTagsCommand({ Resources: [imageId], Tags: [{ Key: 'ami-lifecycle:status', Value: 'bad' }] }));
+
+    // Act
+    await cloud.invoke('promote', imageBaked(imageId));
+
+    // Assess
+    expect(await targetsState(imageId)).toEqual({ parameter: [], template: { defaultVersion: 1, images: [GONE] }, promoted: undefined });
+    expect(promoted()).toEqual([]);
+  });
+});
+
+describe('exactly once per image and target', () => {
+  it('three copies of the event at once add one parameter version and one template version', { timeout: 60_000 }, async () => {
+    // Prepare
+    await template('web-lt');
+    const { imageId } = await bakedWithTargets(`lt:web-lt,ssm:${PARAM}`);
+    const event = imageBaked(imageId);
+
+    // Act
+    await Promise.all([1, 2, 3].map(() => cloud.invoke('promote', event)));
+    await cloud.invoke('promote', event);
+
+    // Assess
+    expect(await targetsState(imageId)).toEqual({
+      parameter: [imageId],
+      template: { defaultVersion: 2, images: [GONE, imageId] },
+      promoted: ['lt:web-lt', `ssm:${PARAM}`],
+    });
+  });
+
+  it('a lost event is caught up by the daily run, which then changes nothing', { timeout: 60_000 }, async () => {
+    // Prepare
+    await template('web-lt');
+    const { imageId } = await bakedWithTargets(`lt:web-lt,ssm:${PARAM}`);
+
+    // Act
+    await cloud.invoke('promote', { trigger: 'schedule' });
+    const first = await targetsState(imageId);
+    await cloud.invoke('promote', { trigger: 'schedule' });
+
+    // Assess
+    expect(first).toEqual({
+      parameter: [imageId],
+      template: { defaultVersion: 2, images: [GONE, imageId] },
+      promoted: ['lt:web-lt', `ssm:${PARAM}`],
+    });
+    expect(await targetsState(imageId)).toEqual(first);
+    expect(
+      promoted()
+        .map((p) => p.target)
+        .sort(),
+    ).toEqual(['lt:web-lt', `ssm:${PARAM}`]);
+  });
+
+  it('a crash after any call, then the retry, leaves the targets as one clean run does', { timeout: 600_000 }, async () => {
+    // Prepare: a clean run, its calls counted
+    await template('web-lt');
+    let { imageId } = await bakedWithTargets(`lt:web-lt,ssm:${PARAM}`);
+    const first = imageBaked(imageId);
+    cloud.proxy.resetCalls();
+    await cloud.invoke('promote', first);
+    const calls = Object.values(cloud.proxy.calls()).reduce((a, b) => a + b, 0);
+    const clean = await labelled(imageId);
+    expect(calls).toBeGreaterThan(8);
+
+    for (let k = 1; k <= calls; k++) {
+      for (const answerLost of [false, true]) {
+        await cloud.reset();
+        await template('web-lt');
+        ({ imageId } = await bakedWithTargets(`lt:web-lt,ssm:${PARAM}`));
+        const event = imageBaked(imageId);
+
+        // Act: the process dies after call k; Lambda's retry runs the same event again
+        cloud.proxy.crashAfter({ after: k, answerLost });
+        await cloud.invoke('promote', event).catch(() => undefined);
+        cloud.proxy.disarmCrash();
+        await cloud.invoke('promote', event);
+
+        // Assess
+        expect({ k, answerLost, state: await labelled(imageId) }).toEqual({ k, answerLost, state: clean });
+      }
+    }
+  });
+});
