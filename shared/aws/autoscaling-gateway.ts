@@ -57,7 +57,9 @@ export class AutoScalingGateway implements GroupPort {
       return { refreshId: out.InstanceRefreshId ?? '' };
     } catch (error) {
       const mapped = toAwsCallError('StartInstanceRefresh', error);
-      if (mapped.code === 'InstanceRefreshInProgress') return { inProgress: mapped.message };
+      // The SDK names the error by its shape, InstanceRefreshInProgressFault; the wire code is InstanceRefreshInProgress.
+      if (mapped.code === 'InstanceRefreshInProgressFault' || mapped.code === 'InstanceRefreshInProgress')
+        return { inProgress: mapped.message };
       throw mapped;
     }
   }

@@ -14,6 +14,12 @@ import {
   type Image,
 } from '@aws-sdk/client-ec2';
 import { GetParameterCommand, GetParameterHistoryCommand, SSMClient } from '@aws-sdk/client-ssm';
+import {
+  AutoScalingClient,
+  CancelInstanceRefreshCommand,
+  CreateAutoScalingGroupCommand,
+  DescribeInstanceRefreshesCommand,
+} from '@aws-sdk/client-auto-scaling';
 import { cloudPerFile } from '../harness/cloud-per-file.js';
 import { MOTO_BASE_AMI, pastNights } from '../harness/local-cloud.js';
 
@@ -136,7 +142,8 @@ function imageBaked(imageId: string): unknown {
 /** One good image of an instance that names `promote`, the tag written after the bake (so nothing is promoted yet). */
 async function bakedWithTargets(promote: string): Promise<{ instanceId: string; imageId: string }> {
   const [instanceId] = await cloud.launch(1, { 'ami-lifecycle:bake': 'nightly' });
-  await cloud.bakeCycle('nightly', pastNights(1)[0]!);
+  // Two nights ago: a test may bake last night's image after it.
+  await cloud.bakeCycle('nightly', pastNights(2)[0]!);
   await cloud.ec2.send(new CreateTagsCommand({ Resources: [instanceId!], Tags: [{ Key: 'ami-lifecycle:promote', Value: promote }] }));
   const [image] = await managedImages();
   return { instanceId: instanceId!, imageId: image!.ImageId! };
@@ -297,5 +304,112 @@ describe('exactly once per image and target', () => {
         expect({ k, answerLost, state: await labelled(imageId) }).toEqual({ k, answerLost, state: clean });
       }
     }
+  });
+});
+
+const autoscaling = () =>
+  new AutoScalingClient({
+    endpoint: cloud.moto.endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+  });
+
+/** An Auto Scaling group of the operator's on the template, marked promotable unless told otherwise. */
+async function group(name: string, more: { promotable?: boolean; version?: string; mixed?: boolean } = {}): Promise<void> {
+  const client = autoscaling();
+  const launch = { LaunchTemplateName: 'web-lt', Version: more.version ?? '$Default' };
+  await client.send(
+    new CreateAutoScalingGroupCommand({
+      AutoScalingGroupName: name,
+      ...(more.mixed
+        ? { MixedInstancesPolicy: { LaunchTemplate: { LaunchTemplateSpecification: launch, Overrides: [{ InstanceType: 't3.small' }] } } }
+        : { LaunchTemplate: launch }),
+      MinSize: 0,
+      MaxSize: 2,
+      DesiredCapacity: 0,
+      AvailabilityZones: ['us-east-1a'],
+      Tags: more.promotable === false ? [] : [{ Key: 'ami-lifecycle:promotable', Value: 'true', PropagateAtLaunch: false }],
+    }),
+  );
+  client.destroy();
+}
+
+async function refreshes(name: string) {
+  const client = autoscaling();
+  const { InstanceRefreshes = [] } = await client.send(new DescribeInstanceRefreshesCommand({ AutoScalingGroupName: name }));
+  client.destroy();
+  return InstanceRefreshes;
+}
+
+describe('an Auto Scaling group', () => {
+  it("promotes the group's launch template and starts one instance refresh with the stage's preferences", { timeout: 60_000 }, async () => {
+    // Prepare
+    await template('web-lt');
+    await group('web-asg');
+    const { imageId } = await bakedWithTargets('asg:web-asg');
+
+    // Act: the event, a duplicate, and the daily catch-up
+    await cloud.invoke('promote', imageBaked(imageId));
+    await cloud.invoke('promote', imageBaked(imageId));
+    await cloud.invoke('promote', { trigger: 'schedule' });
+
+    // Assess
+    expect(await templateState('web-lt')).toEqual({ defaultVersion: 2, images: [GONE, imageId] });
+    const started = await refreshes('web-asg');
+    expect(started).toHaveLength(1);
+    expect(started[0]).toMatchObject({ Status: 'InProgress', Preferences: { MinHealthyPercentage: 90, SkipMatching: true } });
+    expect(cloud.published('InstanceRefreshStarted').map((e) => e.detail)).toEqual([
+      expect.objectContaining({ imageId, autoScalingGroupName: 'web-asg', instanceRefreshId: started[0]!.InstanceRefreshId }),
+    ]);
+    expect(promoted()).toEqual([expect.objectContaining({ imageId, target: 'asg:web-asg', resumed: false })]);
+  });
+
+  it('reports a refresh already in progress once, and does not retry it', { timeout: 60_000 }, async () => {
+    // Prepare: a refresh of the operator's runs; last night's image is promoted, then tonight's
+    await template('web-lt');
+    await group('web-asg');
+    const { imageId } = await bakedWithTargets('asg:web-asg');
+    await cloud.invoke('promote', imageBaked(imageId));
+    const [first] = await refreshes('web-asg');
+
+    // Act: the promotion of a second image, with the first refresh still running
+    const image2 = await (async () => {
+      await cloud.bakeCycle('nightly', pastNights(1)[0]!);
+      return (await managedImages())[1]!.ImageId!;
+    })();
+
+    // Assess
+    expect(await templateState('web-lt')).toEqual({ defaultVersion: 3, images: [GONE, imageId, image2] });
+    expect((await refreshes('web-asg')).map((r) => r.InstanceRefreshId)).toEqual([first!.InstanceRefreshId]);
+    expect(promoted().map((p) => p.imageId)).toEqual([imageId, image2]);
+    const client = autoscaling();
+    await client.send(new CancelInstanceRefreshCommand({ AutoScalingGroupName: 'web-asg' }));
+    client.destroy();
+  });
+
+  it('refuses a group with a mixed instances policy, one pinned to a version, and one not marked promotable', {
+    timeout: 60_000,
+  }, async () => {
+    // Prepare
+    await template('web-lt');
+    await group('mixed', { mixed: true });
+    await group('pinned', { version: '1' });
+    await group('closed', { promotable: false });
+    const { imageId } = await bakedWithTargets('asg:mixed,asg:pinned,asg:closed');
+
+    // Act
+    await cloud.invoke('promote', imageBaked(imageId));
+
+    // Assess
+    expect(await templateState('web-lt')).toEqual({ defaultVersion: 1, images: [GONE] });
+    expect(
+      cloud
+        .published('PromotionFailed')
+        .map((e) => [(e.detail as { target: string }).target, (e.detail as { errorCode: string }).errorCode]),
+    ).toEqual([
+      ['asg:mixed', 'MixedInstancesPolicy'],
+      ['asg:pinned', 'FixedLaunchTemplateVersion'],
+      ['asg:closed', 'NotPromotable'],
+    ]);
   });
 });
