@@ -21,6 +21,8 @@ import {
   DescribeInstanceRefreshesCommand,
 } from '@aws-sdk/client-auto-scaling';
 import { cloudPerFile } from '../harness/cloud-per-file.js';
+import { runCli } from '../harness/run-cli.js';
+import { EXIT } from '../../cli/errors.js';
 import { MOTO_BASE_AMI, pastNights } from '../harness/local-cloud.js';
 
 const MANAGED_BY = 'ami-lifecycle-dev';
@@ -211,10 +213,10 @@ describe('the newer-image rule and the targets an operator allows', () => {
     // Act: the calls the use case never makes, made as the promote function
     const ec2 = productionDeps().ec2;
     const version = cloud.asFunction('promote', () => ec2.createImageVersion(id, 1, imageId, 'token-1', 'by hand'));
+    await expect(version).rejects.toMatchObject({ code: 'UnauthorizedOperation' });
     const put = cloud.asFunction('promote', () => new SsmGateway(ssmClient()).putImageParameter('/elsewhere/web', imageId, 'by hand'));
 
     // Assess
-    await expect(version).rejects.toMatchObject({ code: 'UnauthorizedOperation' });
     await expect(put).rejects.toMatchObject({ code: 'AccessDeniedException' });
   });
 
@@ -234,15 +236,16 @@ describe('the newer-image rule and the targets an operator allows', () => {
 });
 
 describe('exactly once per image and target', () => {
-  it('three copies of the event at once add one parameter version and one template version', { timeout: 60_000 }, async () => {
+  it('three copies of the event, one after the other, add one parameter version and one template version', {
+    timeout: 60_000,
+  }, async () => {
     // Prepare
     await template('web-lt');
     const { imageId } = await bakedWithTargets(`lt:web-lt,ssm:${PARAM}`);
     const event = imageBaked(imageId);
 
     // Act
-    await Promise.all([1, 2, 3].map(() => cloud.invoke('promote', event)));
-    await cloud.invoke('promote', event);
+    for (const _ of [1, 2, 3]) await cloud.invoke('promote', event);
 
     // Assess
     expect(await targetsState(imageId)).toEqual({
@@ -250,6 +253,28 @@ describe('exactly once per image and target', () => {
       template: { defaultVersion: 2, images: [GONE, imageId] },
       promoted: ['lt:web-lt', `ssm:${PARAM}`],
     });
+    expect(promoted()).toHaveLength(2);
+  });
+
+  it('three copies at the same instant add one template version (ClientToken); the parameter may repeat the image (a known limit)', {
+    timeout: 60_000,
+  }, async () => {
+    // Prepare
+    await template('web-lt');
+    const { imageId } = await bakedWithTargets(`lt:web-lt,ssm:${PARAM}`);
+    const event = imageBaked(imageId);
+
+    // Act
+    await Promise.all([1, 2, 3].map(() => cloud.invoke('promote', event)));
+
+    // Assess: PutParameter has no compare-and-set, so copies that each read the old value before
+    // any wrote may each write (docs/promotion.md, "Known limits"): only ever this image, which
+    // rollback skips past. The template gets one version whatever the interleaving.
+    expect(await templateState('web-lt')).toEqual({ defaultVersion: 2, images: [GONE, imageId] });
+    const { history } = await parameter();
+    expect(history.length).toBeGreaterThanOrEqual(1);
+    expect(history.length).toBeLessThanOrEqual(3);
+    expect(new Set(history)).toEqual(new Set([imageId]));
   });
 
   it('a lost event is caught up by the daily run, which then changes nothing', { timeout: 60_000 }, async () => {
@@ -411,5 +436,92 @@ describe('an Auto Scaling group', () => {
       ['asg:pinned', 'FixedLaunchTemplateVersion'],
       ['asg:closed', 'NotPromotable'],
     ]);
+  });
+});
+
+const cli = (...args: string[]) => runCli(['--endpoint', cloud.proxy.endpoint, ...args]);
+
+/** Three nights of one lineage promoted into the parameter and the template; its images, oldest first. */
+async function threeNightsPromoted(): Promise<{ lineage: string; images: string[] }> {
+  await template('web-lt');
+  const [instanceId] = await cloud.launch(1, { 'ami-lifecycle:bake': 'nightly', 'ami-lifecycle:promote': `ssm:${PARAM},lt:web-lt` });
+  for (const night of pastNights(3)) await cloud.bakeCycle('nightly', night);
+  return { lineage: instanceId!, images: (await managedImages()).map((i) => i.ImageId!) };
+}
+
+describe('rollback, status and promote from the CLI', () => {
+  it('rollback takes each target back to the image it held before and marks the image it left bad', { timeout: 120_000 }, async () => {
+    // Prepare
+    const { lineage, images } = await threeNightsPromoted();
+    const [, second, third] = images;
+
+    // Act
+    const result = await cli('rollback', lineage);
+
+    // Assess
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('rolled-back');
+    expect(await parameter()).toMatchObject({ value: second, history: [images[0], second, third, second] });
+    expect(await templateState('web-lt')).toEqual({ defaultVersion: 3, images: [GONE, images[0], second, third] });
+    const { Images = [] } = await cloud.ec2.send(new DescribeImagesCommand({ ImageIds: [third!] }));
+    expect(Images[0]!.Tags!.find((t) => t.Key === 'ami-lifecycle:status')?.Value).toBe('bad');
+    expect(
+      cloud
+        .published('ImagePromoted')
+        .filter((e) => (e.detail as { action: string }).action === 'rollback')
+        .map((e) => e.detail),
+    ).toEqual([
+      expect.objectContaining({ imageId: second, previousImageId: third, target: `ssm:${PARAM}`, trigger: 'manual' }),
+      expect.objectContaining({ imageId: second, previousImageId: third, target: 'lt:web-lt', trigger: 'manual' }),
+    ]);
+
+    // The daily catch-up does not undo it: the image left is bad, the newest good one is held.
+    await cloud.invoke('promote', { trigger: 'schedule' });
+    expect((await parameter()).value).toBe(second);
+    expect((await templateState('web-lt')).defaultVersion).toBe(3);
+
+    // Status shows what each target holds.
+    const status = await cli('--quiet', 'status', '--json');
+    const holdings = (JSON.parse(status.stdout) as { promotions: Array<{ target: string; imageId: string }> }).promotions;
+    expect(holdings.map((h) => [h.target, h.imageId]).sort()).toEqual([
+      ['lt:web-lt', second],
+      [`ssm:${PARAM}`, second],
+    ]);
+  });
+
+  it('promote --target puts a chosen good image into one target only', { timeout: 120_000 }, async () => {
+    // Prepare: the parameter taken back by hand to the first image
+    const { lineage, images } = await threeNightsPromoted();
+    await cli('rollback', lineage, '--target', `ssm:${PARAM}`);
+    await cli('mark-good', images[2]!);
+
+    // Act
+    const result = await cli('promote', lineage, '--target', `ssm:${PARAM}`);
+
+    // Assess
+    expect(result.code).toBe(0);
+    expect((await parameter()).value).toBe(images[2]);
+    expect((await templateState('web-lt')).defaultVersion).toBe(4);
+    expect((await cli('promote', 'no-such-lineage')).code).toBe(EXIT.unknown);
+  });
+});
+
+describe('rotation keeps what promotion needs', () => {
+  it('keeps the image a target holds and the one before it, deletes older ones', { timeout: 120_000 }, async () => {
+    // Prepare: retain 1; four nights promoted into a parameter only (no launch template holding anything)
+    const [instanceId] = await cloud.launch(1, {
+      'ami-lifecycle:bake': 'nightly',
+      'ami-lifecycle:retain': '1',
+      'ami-lifecycle:promote': `ssm:${PARAM}`,
+    });
+    for (const night of pastNights(4)) await cloud.bakeCycle('nightly', night);
+    const images = (await managedImages()).map((i) => i.ImageId!);
+    expect(instanceId).toBeDefined();
+
+    // Act
+    await cloud.invoke('rotate', { trigger: 'schedule' });
+
+    // Assess: the newest (held) and its rollback point stay; the two older ones go
+    expect((await managedImages()).map((i) => i.ImageId!)).toEqual(images.slice(2));
   });
 });
