@@ -7,14 +7,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { inspectFleet } from '../shared/use-cases/inspect-fleet.js';
 import { bakeOnDemand, markGood, relaunchManually, type OnDemandBake } from '../shared/use-cases/operator-actions.js';
-import {
-  newestPromotable,
-  promoteImage,
-  promotionHoldings,
-  rollbackLineage,
-  type TargetHolding,
-  type TargetOutcome,
-} from '../shared/use-cases/promote-image.js';
+import { newestPromotable, promoteImage, type TargetOutcome } from '../shared/use-cases/promote-image.js';
+import { promotionHoldings, rollbackLineage, type TargetHolding } from '../shared/use-cases/promotion-operator.js';
 import { createContext, type CliContext, type GlobalOptions } from './context.js';
 import { doctorExitCode, doctorSettings, doctorText, runDoctor } from './doctor/doctor.js';
 import { EXIT, explain } from './errors.js';

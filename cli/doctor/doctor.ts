@@ -296,6 +296,7 @@ function varsFor(fn: DeployedFunction, settings: DoctorSettings, stack: Stack): 
     passRole: examplePassRole(settings.passRoles),
     // A recover function deployed before rechecks existed has none: the simulation of passing it fails, naming redeploy.
     recheckRole: fn.environment.RECHECK_ROLE_ARN ?? `arn:${stack.partition}:iam::${stack.account}:role/RECHECK_ROLE_ARN-not-set-redeploy`,
+    promotePrefix: (fn.environment.PROMOTE_PARAMETER_PREFIX ?? '/ami-lifecycle/').replace(/^\//, ''),
   };
 }
 

@@ -200,10 +200,17 @@ export const ImageGoodEvent = EventBridgeSchema.extend({
 });
 export type ImageGoodEvent = z.infer<typeof ImageGoodEvent>;
 
-/** The promote function's scheduled catch-up (`{"trigger": "schedule"}`), or on demand; strict, like rotate's. */
-export const PromotionReconcile = z.strictObject({ trigger: z.enum(['schedule', 'manual']).default('manual') });
+/**
+ * The promote function's daily catch-up, from its schedule (`{"detail-type": "Promotion Catch-up",
+ * "trigger": "schedule"}`) or on demand. Its detail-type tells it apart from the bus's events, as a
+ * recheck's does for recover.
+ */
+export const PromotionReconcile = z.object({
+  'detail-type': z.literal('Promotion Catch-up'),
+  trigger: z.enum(['schedule', 'manual']).default('manual'),
+});
 export type PromotionReconcile = z.infer<typeof PromotionReconcile>;
 
-/** What the promote function accepts: an image that became good, or a reconcile. */
-export const PromoteInput = z.union([ImageGoodEvent, PromotionReconcile]);
+/** What the promote function accepts: an image that became good, or the catch-up, told apart by detail-type. */
+export const PromoteInput = z.discriminatedUnion('detail-type', [ImageGoodEvent, PromotionReconcile]);
 export type PromoteInput = z.infer<typeof PromoteInput>;

@@ -26,6 +26,8 @@ import { EXIT } from '../../cli/errors.js';
 import { MOTO_BASE_AMI, pastNights } from '../harness/local-cloud.js';
 
 const MANAGED_BY = 'ami-lifecycle-dev';
+/** What the promote function's daily schedule hands it. */
+const CATCH_UP = { 'detail-type': 'Promotion Catch-up', trigger: 'schedule' };
 const PARAM = '/ami-lifecycle/web/golden';
 
 const cloud = cloudPerFile({ env: { POWERTOOLS_LOG_LEVEL: 'SILENT' } });
@@ -283,9 +285,9 @@ describe('exactly once per image and target', () => {
     const { imageId } = await bakedWithTargets(`lt:web-lt,ssm:${PARAM}`);
 
     // Act
-    await cloud.invoke('promote', { trigger: 'schedule' });
+    await cloud.invoke('promote', CATCH_UP);
     const first = await targetsState(imageId);
-    await cloud.invoke('promote', { trigger: 'schedule' });
+    await cloud.invoke('promote', CATCH_UP);
 
     // Assess
     expect(first).toEqual({
@@ -376,7 +378,7 @@ describe('an Auto Scaling group', () => {
     // Act: the event, a duplicate, and the daily catch-up
     await cloud.invoke('promote', imageBaked(imageId));
     await cloud.invoke('promote', imageBaked(imageId));
-    await cloud.invoke('promote', { trigger: 'schedule' });
+    await cloud.invoke('promote', CATCH_UP);
 
     // Assess
     expect(await templateState('web-lt')).toEqual({ defaultVersion: 2, images: [GONE, imageId] });
@@ -476,7 +478,7 @@ describe('rollback, status and promote from the CLI', () => {
     ]);
 
     // The daily catch-up does not undo it: the image left is bad, the newest good one is held.
-    await cloud.invoke('promote', { trigger: 'schedule' });
+    await cloud.invoke('promote', CATCH_UP);
     expect((await parameter()).value).toBe(second);
     expect((await templateState('web-lt')).defaultVersion).toBe(3);
 

@@ -34,7 +34,7 @@ export function fuzz(numRuns: number): fc.Parameters<unknown> {
 
 export const EVENTS_DIR = fileURLToPath(new URL('../../../events/', import.meta.url));
 
-export type FunctionName = 'schedule' | 'bake' | 'imageState' | 'rotate' | 'recover' | 'statusAlarms';
+export type FunctionName = 'schedule' | 'bake' | 'imageState' | 'promote' | 'rotate' | 'recover' | 'statusAlarms';
 
 /** The functions each sample is meant for (statusAlarms takes the same `{"trigger": ...}` input as rotate). */
 const SAMPLE_TARGETS: Record<string, FunctionName[]> = {
@@ -44,6 +44,8 @@ const SAMPLE_TARGETS: Record<string, FunctionName[]> = {
   'ami-state-available.json': ['imageState'],
   'ami-state-failed.json': ['imageState'],
   'rotate-scheduled.json': ['rotate', 'statusAlarms'],
+  'image-baked.json': ['promote'],
+  'promotion-catch-up.json': ['promote'],
   'rotate-dry-run.json': ['rotate'],
   'instance-stopped.json': ['recover'],
   'instance-terminated.json': ['recover'],

@@ -12,6 +12,9 @@ import {
   BakeRequestedEvent,
   HealthEvent,
   InstanceStateChangeEvent,
+  ImageGoodEvent,
+  PromoteInput,
+  PromotionReconcile,
   RecoverInput,
   RotationRequest,
   ScheduledRun,
@@ -41,12 +44,15 @@ const FUNCTION_SCHEMAS: Record<FunctionName, z.ZodType> = {
   rotate: RotationRequest,
   statusAlarms: StatusAlarmsRequest,
   recover: RecoverInput,
+  promote: PromoteInput,
 };
 const ALL_SCHEMAS: Record<string, z.ZodType> = {
   ...FUNCTION_SCHEMAS,
   InstanceStateChangeEvent,
   AlarmStateChangeEvent,
   HealthEvent,
+  ImageGoodEvent,
+  PromotionReconcile,
 };
 const DISCRIMINATORS: readonly unknown[] = ['EC2 Instance State-change Notification', 'CloudWatch Alarm State Change', 'AWS Health Event'];
 
