@@ -249,7 +249,7 @@ ${EXIT.unreachable} endpoint did not answer; ${EXIT.unknown} unknown instance or
   return program;
 }
 
-function outcomeRow(o: TargetOutcome & { to?: string }): string[] {
+function outcomeRow(o: TargetOutcome): string[] {
   const detail = [
     o.to ? `now ${o.to}` : '',
     o.previousImageId ? `was ${o.previousImageId}` : '',

@@ -44,6 +44,8 @@ export interface TargetOutcome {
   detail?: string | undefined;
   /** For asg: the refresh started, or why none was. */
   refresh?: string | undefined;
+  /** For a rollback: the image the target went back to. */
+  to?: string | undefined;
 }
 
 export interface PromotionReport {

@@ -36,7 +36,7 @@ async function usableImages(ids: readonly string[], deps: PromoteDeps): Promise<
 /** How far back a rollback looks in a launch template's versions. */
 const TEMPLATE_LOOKBACK = 50;
 
-async function rollbackTarget(target: PromotionTarget, lineage: string, deps: PromoteDeps): Promise<TargetOutcome & { to?: string }> {
+async function rollbackTarget(target: PromotionTarget, lineage: string, deps: PromoteDeps): Promise<TargetOutcome> {
   if (target.kind === 'ssm') {
     const current = await deps.parameters.getParameter(target.name);
     const history = await deps.parameters.parameterHistory(target.name);
