@@ -133,6 +133,7 @@ const ALL_OK = {
   'iam schedule': 'ok',
   'iam bake': 'ok',
   'iam imageState': 'ok',
+  'iam promote': 'ok',
   'iam rotate': 'ok',
   'iam recover': 'ok',
   'iam statusAlarms': 'ok',
@@ -162,7 +163,7 @@ describe('doctor on a deployed stack', () => {
       /^OK {4}iam bake +role ami-lifecycle-dev-BakeRole-\w+ allows all \d+ authorizations ami-lifecycle-dev-bake needs$/m,
     );
     expect(text.stdout).toContain(
-      'OK    schedules                3 schedules enabled; ami-lifecycle-dev-status-alarms disabled (statusCheckAlarms is false)',
+      'OK    schedules                4 schedules enabled; ami-lifecycle-dev-status-alarms disabled (statusCheckAlarms is false)',
     );
     expect(text.stdout).toContain(
       'OK    queue mappings           bake reads ami-lifecycle-dev-bake (Enabled, at most 2 at once; 0 waiting, 0 in flight)',
@@ -524,6 +525,6 @@ describe('harness: the account settings doctor reads', () => {
 
     // Assess
     expect(out.AccountLimit).toMatchObject({ ConcurrentExecutions: 1000, UnreservedConcurrentExecutions: 995 });
-    expect(out.AccountUsage?.FunctionCount).toBe(6);
+    expect(out.AccountUsage?.FunctionCount).toBe(7);
   });
 });
