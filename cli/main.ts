@@ -9,6 +9,7 @@ import { inspectFleet } from '../shared/use-cases/inspect-fleet.js';
 import { bakeOnDemand, markGood, relaunchManually, type OnDemandBake } from '../shared/use-cases/operator-actions.js';
 import { newestPromotable, promoteImage, type TargetOutcome } from '../shared/use-cases/promote-image.js';
 import { promotionHoldings, rollbackLineage, type TargetHolding } from '../shared/use-cases/promotion-operator.js';
+import { TAG } from '../shared/domain/tags.js';
 import { createContext, type CliContext, type GlobalOptions } from './context.js';
 import { doctorExitCode, doctorSettings, doctorText, runDoctor } from './doctor/doctor.js';
 import { EXIT, explain } from './errors.js';
@@ -179,11 +180,13 @@ ${EXIT.unreachable} endpoint did not answer; ${EXIT.unknown} unknown instance or
           process.stderr.write(`error: the lineage ${lineage} has no good image of ${deps.managedBy} to promote\n`);
           return EXIT.unknown;
         }
-        const report = await promoteImage(imageId, deps, 'manual', opts.target ? [opts.target] : undefined);
-        if (report.lineage !== undefined && report.lineage !== lineage) {
-          process.stderr.write(`error: ${imageId} is of the lineage ${report.lineage}, not ${lineage}\n`);
+        // An image of another lineage would go into that lineage's targets: refused before anything changes.
+        const of = (await deps.ec2.describeImage(imageId))?.tags[TAG.lineage];
+        if (of !== undefined && of !== lineage) {
+          process.stderr.write(`error: ${imageId} is of the lineage ${of}, not ${lineage}\n`);
           return EXIT.usage;
         }
+        const report = await promoteImage(imageId, deps, 'manual', opts.target ? [opts.target] : undefined);
         if (opts.json) json(report);
         else if (report.skipped) out(`${imageId} not promoted: ${report.skipped}`);
         else out(table(['target', 'result', 'version', 'detail'], report.targets.map(outcomeRow)));

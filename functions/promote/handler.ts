@@ -19,8 +19,9 @@ const deps = {
   groups: new AutoScalingGateway(autoScalingClient()),
 };
 
-export const handler = eventHandler(
-  'promote',
-  PromoteInput,
-  async (input): Promise<unknown> => ('detail' in input ? promoteImage(input.detail.imageId, deps, 'event') : reconcilePromotions(deps)),
-);
+export const handler = eventHandler('promote', PromoteInput, async (input): Promise<unknown> => {
+  if (!('detail' in input)) return reconcilePromotions(deps);
+  // The event's lineage only spares a lineage without targets a DescribeImages; the image is read all the same.
+  const hint = typeof input.detail.lineage === 'string' ? input.detail.lineage : undefined;
+  return promoteImage(input.detail.imageId, deps, 'event', undefined, hint);
+});

@@ -312,7 +312,18 @@ export async function promoteImage(
   deps: PromoteDeps,
   trigger: PromoteTrigger,
   only?: readonly string[],
+  lineageHint?: string,
 ): Promise<PromotionReport> {
+  // Most lineages name no target: the event's lineage, when it gives one, lets one DescribeInstances
+  // say so without reading the image. It only ever saves work: a lineage that names targets has its
+  // image read and checked below, and a wrong hint promotes nothing (the daily catch-up reads EC2 alone).
+  if (lineageHint !== undefined) {
+    const hinted = await lineageTargets(lineageHint, deps);
+    if (hinted.targets.length === 0 && hinted.problems.length === 0) {
+      deps.log.debug('no promotion target for the lineage', { imageId, lineage: lineageHint, trigger });
+      return { imageId, lineage: lineageHint, skipped: 'the lineage names no promotion target', targets: [], problems: [] };
+    }
+  }
   const image = await deps.ec2.describeImage(imageId);
   const why = notPromotable(image, deps.managedBy);
   if (why || !image) {
@@ -320,6 +331,10 @@ export async function promoteImage(
     return { imageId, skipped: why, targets: [], problems: [] };
   }
   const lineage = image.tags[TAG.lineage]!;
+  if (lineageHint !== undefined && lineageHint !== lineage) {
+    deps.log.warn('the event names another lineage than the image: not promoted', { imageId, lineage, hint: lineageHint });
+    return { imageId, lineage, skipped: `the event names the lineage ${lineageHint}, the image ${lineage}`, targets: [], problems: [] };
+  }
   const found = await lineageTargets(lineage, deps);
   await reportProblems(image, found.problems, deps);
   const targets = only ? found.targets.filter((t) => only.includes(t.key)) : found.targets;

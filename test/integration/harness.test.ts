@@ -895,7 +895,11 @@ describe('LocalCloud with faults', { timeout: 30_000 }, () => {
     const settled = await cloud.deliver();
 
     // Assess
-    expect(settled.map((d) => [d.function, d.result])).toEqual([['imageState', { kind: 'good' }]]);
+    // imageState settles it; its ImageBaked then reaches promote (no target here: nothing promoted).
+    expect(settled.map((d) => [d.function, d.result])).toEqual([
+      ['imageState', { kind: 'good' }],
+      ['promote', expect.objectContaining({ skipped: 'the lineage names no promotion target' })],
+    ]);
     expect(cloud.published('ImageBaked')).toHaveLength(1);
   });
 

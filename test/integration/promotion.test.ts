@@ -505,6 +505,8 @@ describe('rollback, status and promote from the CLI', () => {
     expect((await parameter()).value).toBe(images[2]);
     expect((await templateState('web-lt')).defaultVersion).toBe(4);
     expect((await cli('promote', 'no-such-lineage')).code).toBe(EXIT.unknown);
+    const other = await cli('promote', 'another-lineage', '--image', images[2]!);
+    expect(other).toMatchObject({ code: EXIT.usage, stderr: expect.stringContaining(`is of the lineage ${lineage}, not another-lineage`) });
   });
 });
 

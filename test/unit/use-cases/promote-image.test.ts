@@ -201,6 +201,38 @@ describe('promoteImage', () => {
   });
 });
 
+describe("the event's lineage", () => {
+  it('spares a lineage without targets the image read, and a wrong one promotes nothing', async () => {
+    // Prepare
+    const img = image(1);
+    arrange(`ssm:${PARAM}`, [img]);
+    const other = 'i-0000000000000000b';
+    world.instances.push({
+      instanceId: other,
+      state: 'running',
+      tags: { 'ami-lifecycle:lineage': other, 'ami-lifecycle:promote': 'lt:x' },
+    });
+    let described = 0;
+    const describeImage = world.describeImage.bind(world);
+    world.describeImage = async (id) => {
+      described++;
+      return describeImage(id);
+    };
+
+    // Act
+    const none = await promoteImage(img.imageId, deps, 'event', undefined, 'i-0000000000000000c');
+    const forged = await promoteImage(img.imageId, deps, 'event', undefined, other);
+    const right = await promoteImage(img.imageId, deps, 'event', undefined, LINEAGE);
+
+    // Assess
+    expect(none.skipped).toBe('the lineage names no promotion target');
+    expect(forged).toMatchObject({ targets: [], skipped: `the event names the lineage ${other}, the image ${LINEAGE}` });
+    expect(right.targets).toMatchObject([{ outcome: 'promoted' }]);
+    expect(described).toBe(2); // the forged one's image (its lineage has targets) and the right one's; none for the first
+    expect(world.calls.filter((c) => c.startsWith('PutParameter'))).toHaveLength(1);
+  });
+});
+
 describe('reconcilePromotions', () => {
   it("promotes each lineage's newest good image, skipping a bad one", async () => {
     // Prepare
