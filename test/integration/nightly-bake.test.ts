@@ -109,9 +109,11 @@ describe('nightly baking', () => {
     const settled = await cloud.deliver();
 
     // Assess: good, on image and snapshots, and said on the bus
-    expect(settled.map((d) => [d.function, (d.result as { kind: string }).kind])).toEqual(
+    // Each ImageBaked then reaches promote (issue 16), which finds no target here.
+    expect(settled.filter((d) => d.function !== 'promote').map((d) => [d.function, (d.result as { kind: string }).kind])).toEqual(
       Array.from({ length: 4 }, () => ['imageState', 'good']),
     );
+    expect(settled.filter((d) => d.function === 'promote')).toHaveLength(4);
     for (const image of await managedImages()) {
       expect(tagRecord(image.Tags)['ami-lifecycle:status']).toBe('good');
       for (const s of await snapshotsOf(image)) expect(tagRecord(s.Tags)['ami-lifecycle:status']).toBe('good');
@@ -294,7 +296,10 @@ describe('nightly baking', () => {
     const deliveries = await cloud.deliver();
 
     // Assess: decided from the image as EC2 describes it now
-    expect(deliveries.map((d) => d.result)).toEqual([{ kind: 'unchanged', why: 'not-managed' }, { kind: 'good' }]);
+    expect(deliveries.filter((d) => d.function === 'imageState').map((d) => d.result)).toEqual([
+      { kind: 'unchanged', why: 'not-managed' },
+      { kind: 'good' },
+    ]);
     expect(cloud.published('ImageBakeFailed')).toHaveLength(0);
   });
 
