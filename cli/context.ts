@@ -6,8 +6,8 @@
 import type { DeploymentGateway } from '../shared/aws/deployment-gateway.js';
 import { operatorGateways } from '../shared/aws/operator.js';
 import { PERIODS, type Period } from '../shared/domain/schedule.js';
-import { loadConfig } from '../shared/runtime/config.js';
-import { noMetrics, type Deps, type Log } from '../shared/use-cases/ports.js';
+import { loadConfig, loadPromotionSettings } from '../shared/runtime/config.js';
+import { noMetrics, type Deps, type Log, type PromoteDeps } from '../shared/use-cases/ports.js';
 import { readServerless, type ServiceWiring } from './serverless-config.js';
 
 export interface GlobalOptions {
@@ -32,6 +32,8 @@ export interface CliContext {
   wiring: ServiceWiring;
   /** What doctor reads (made on first use: the other commands need none of it). */
   deployment: () => DeploymentGateway;
+  /** What promote, rollback and status's promotion targets run with: the promote function's settings. */
+  promotion: () => PromoteDeps;
 }
 
 /** Warnings and errors of the use cases, on stderr; everything with --verbose. */
@@ -63,6 +65,22 @@ export function createContext(options: GlobalOptions, env: NodeJS.ProcessEnv = p
     }
   }
   const aws = operatorGateways({ region, profile: options.profile, endpoint: options.endpoint }, config.eventBusName);
+  const promoteEnv = wiring.functions.find((f) => f.name === 'promote')?.environment ?? {};
+  const promotionSettings = loadPromotionSettings({ ...wiring.environment, ...promoteEnv });
+  const deps: Deps = {
+    managedBy: config.managedBy,
+    schedules: config.schedules,
+    copyTags: config.copyTags,
+    verifyDefault: config.verifyDefault,
+    rotation: config.rotation,
+    recovery: config.recovery,
+    ec2: aws.ec2,
+    events: aws.events,
+    log: stderrLog(options.verbose ?? false),
+    // An operator's run is no service's: the service's metrics and alarms stay its own.
+    metrics: noMetrics,
+    now: () => new Date(),
+  };
   return {
     stage: options.stage,
     region,
@@ -71,19 +89,7 @@ export function createContext(options: GlobalOptions, env: NodeJS.ProcessEnv = p
     eventBusName: config.eventBusName,
     schedulePeriods,
     progress: options.quiet ? () => undefined : (line) => process.stderr.write(`${line}\n`),
-    deps: {
-      managedBy: config.managedBy,
-      schedules: config.schedules,
-      copyTags: config.copyTags,
-      verifyDefault: config.verifyDefault,
-      rotation: config.rotation,
-      recovery: config.recovery,
-      ec2: aws.ec2,
-      events: aws.events,
-      log: stderrLog(options.verbose ?? false),
-      // An operator's run is no service's: the service's metrics and alarms stay its own.
-      metrics: noMetrics,
-      now: () => new Date(),
-    },
+    deps,
+    promotion: () => ({ ...deps, promotion: promotionSettings, ...aws.promotion() }),
   };
 }

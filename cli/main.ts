@@ -7,6 +7,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { inspectFleet } from '../shared/use-cases/inspect-fleet.js';
 import { bakeOnDemand, markGood, relaunchManually, type OnDemandBake } from '../shared/use-cases/operator-actions.js';
+import { newestPromotable, promoteImage, type TargetOutcome } from '../shared/use-cases/promote-image.js';
+import { promotionHoldings, rollbackLineage, type TargetHolding } from '../shared/use-cases/promotion-operator.js';
+import { TAG } from '../shared/domain/tags.js';
 import { createContext, type CliContext, type GlobalOptions } from './context.js';
 import { doctorExitCode, doctorSettings, doctorText, runDoctor } from './doctor/doctor.js';
 import { EXIT, explain } from './errors.js';
@@ -77,10 +80,22 @@ ${EXIT.unreachable} endpoint did not answer; ${EXIT.unknown} unknown instance or
         ctx.progress(`reading images, instances, launch templates and snapshots of ${ctx.deps.managedBy} in ${ctx.region}...`);
         const view = await inspectFleet(ctx.deps, ctx.schedulePeriods);
         const publicAccess = await readPublicAccess(ctx);
+        // What each promotion target holds (the lineages whose instances carry ami-lifecycle:promote).
+        const promotions = await promotionHoldings(ctx.promotion());
         if (opts.json) {
-          json({ managedBy: ctx.deps.managedBy, generatedAt: view.run.now, lineages: view.lineages, imageBlockPublicAccess: publicAccess });
+          json({
+            managedBy: ctx.deps.managedBy,
+            generatedAt: view.run.now,
+            lineages: view.lineages,
+            promotions,
+            imageBlockPublicAccess: publicAccess,
+          });
         } else {
           out(statusTable(view.lineages));
+          if (promotions.length > 0)
+            out(
+              `\npromotion targets\n${table(['lineage', 'target', 'holds', 'version', 'newest good', 'note'], promotions.map(holdingRow))}`,
+            );
           out(`\nAMI block public access: ${publicAccess.summary}${publicAccess.fix ? `\n  turn it on: ${publicAccess.fix}` : ''}`);
         }
         return EXIT.ok;
@@ -172,6 +187,53 @@ ${EXIT.unreachable} endpoint did not answer; ${EXIT.unknown} unknown instance or
     );
 
   program
+    .command('promote')
+    .description("promote a lineage's newest good image (or the one given) into the targets its instances name in ami-lifecycle:promote")
+    .argument('<lineage>', 'the lineage')
+    .option('--image <ami>', 'this good image of the lineage rather than its newest')
+    .option('--target <target>', 'only this target, as the tag spells it (ssm:/path, lt:<template>, asg:<group>)')
+    .option('--json', 'print JSON for scripts')
+    .action(
+      run(async (ctx, lineage: string, opts: { image?: string; target?: string; json?: boolean }) => {
+        const deps = ctx.promotion();
+        const imageId = opts.image ?? (await newestPromotable(lineage, deps))?.imageId;
+        if (!imageId) {
+          process.stderr.write(`error: the lineage ${lineage} has no good image of ${deps.managedBy} to promote\n`);
+          return EXIT.unknown;
+        }
+        // An image of another lineage would go into that lineage's targets: refused before anything changes.
+        const of = (await deps.ec2.describeImage(imageId))?.tags[TAG.lineage];
+        if (of !== undefined && of !== lineage) {
+          process.stderr.write(`error: ${imageId} is of the lineage ${of}, not ${lineage}\n`);
+          return EXIT.usage;
+        }
+        const report = await promoteImage(imageId, deps, 'manual', opts.target ? [opts.target] : undefined);
+        if (opts.json) json(report);
+        else if (report.skipped) out(`${imageId} not promoted: ${report.skipped}`);
+        else out(table(['target', 'result', 'version', 'detail'], report.targets.map(outcomeRow)));
+        if (report.skipped && report.targets.length === 0) return report.lineage ? EXIT.failed : EXIT.unknown;
+        return report.targets.some((t) => t.outcome === 'failed') ? EXIT.failed : EXIT.ok;
+      }),
+    );
+
+  program
+    .command('rollback')
+    .description("take the lineage's promotion targets back to the image each held before; the image left is marked bad")
+    .argument('<lineage>', 'the lineage')
+    .option('--target <target>', 'only this target, as the tag spells it (ssm:/path, lt:<template>, asg:<group>)')
+    .option('--json', 'print JSON for scripts')
+    .action(
+      run(async (ctx, lineage: string, opts: { target?: string; json?: boolean }) => {
+        const outcomes = await rollbackLineage(lineage, ctx.promotion(), opts.target);
+        if (opts.json) json(outcomes);
+        else if (outcomes.length === 0) out(`the lineage ${lineage} names no promotion target`);
+        else out(table(['target', 'result', 'version', 'detail'], outcomes.map(outcomeRow)));
+        if (outcomes.length === 0) return EXIT.unknown;
+        return outcomes.every((o) => o.outcome === 'rolled-back') ? EXIT.ok : EXIT.failed;
+      }),
+    );
+
+  program
     .command('report')
     .description('write a self-contained HTML page with a timeline per lineage')
     .requiredOption('--html <file>', 'the page to write')
@@ -209,6 +271,21 @@ ${EXIT.unreachable} endpoint did not answer; ${EXIT.unknown} unknown instance or
     );
 
   return program;
+}
+
+function outcomeRow(o: TargetOutcome): string[] {
+  const detail = [
+    o.to ? `now ${o.to}` : '',
+    o.previousImageId ? `was ${o.previousImageId}` : '',
+    o.detail ?? '',
+    o.refresh ? `refresh: ${o.refresh}` : '',
+  ];
+  return [o.target, o.outcome, o.version === undefined ? '' : String(o.version), detail.filter(Boolean).join('; ')];
+}
+
+function holdingRow(h: TargetHolding): string[] {
+  const note = h.error ?? (h.newestGood && h.imageId !== h.newestGood ? 'behind the newest good image' : '');
+  return [h.lineage, h.target, h.imageId ?? '', h.version === undefined ? '' : String(h.version), h.newestGood ?? '', note];
 }
 
 function bakeRow(r: OnDemandBake): string[] {

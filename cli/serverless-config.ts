@@ -55,6 +55,25 @@ export interface FunctionWiring {
   queue?: QueueWiring;
   eventBridge: EventBridgeWiring[];
   schedules: ScheduleWiring[];
+  /** The function's own environment (functions.<name>.environment), as resolved. */
+  environment?: Record<string, string>;
+}
+
+/**
+ * A function's own variables, as resolved: those CloudFormation fills in at deploy (an ARN of
+ * the stack, `!Sub` with pseudo parameters) are left out, as the CLI has no stack to read them from.
+ */
+function ownEnvironment(env: Record<string, Json>, resolveValue: (value: Json) => Json): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(env)) {
+    try {
+      const resolved = resolveValue(value);
+      if (typeof resolved === 'string' || typeof resolved === 'number' || typeof resolved === 'boolean') out[key] = String(resolved);
+    } catch {
+      // A deploy-time value: not the CLI's.
+    }
+  }
+  return out;
 }
 
 export interface QueueWiring {
@@ -265,6 +284,7 @@ export function readServerless(options: { stage?: string; file?: string; params?
       ...(queue ? { queue } : {}),
       eventBridge,
       schedules,
+      ...(fn.environment ? { environment: ownEnvironment(fn.environment as Record<string, Json>, resolveValue) } : {}),
     };
   });
 

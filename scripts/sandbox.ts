@@ -17,13 +17,20 @@ import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
-import { DescribeImagesCommand, DescribeInstancesCommand, EC2Client, StopInstancesCommand } from '@aws-sdk/client-ec2';
+import {
+  CreateLaunchTemplateCommand,
+  DescribeImagesCommand,
+  DescribeInstancesCommand,
+  EC2Client,
+  StopInstancesCommand,
+} from '@aws-sdk/client-ec2';
 import { EventBridgeClient, ListEventBusesCommand } from '@aws-sdk/client-eventbridge';
 import { createContext } from '../cli/context.js';
 import { statusTable } from '../cli/render/text.js';
 import { readServerless, type ScheduleWiring } from '../cli/serverless-config.js';
 import { TAG } from '../shared/domain/tags.js';
 import { inspectFleet } from '../shared/use-cases/inspect-fleet.js';
+import { rollbackLineage } from '../shared/use-cases/promotion-operator.js';
 import type { Rejected } from '../shared/runtime/middleware.js';
 import type { RecoveryOutcome, RecoveryReport } from '../shared/use-cases/recover-instance.js';
 import type { RotationReport } from '../shared/use-cases/rotate-images.js';
@@ -71,6 +78,13 @@ const SIMULATED_FUNCTIONS = ['schedule', 'rotate'];
 const FAILURE_DAY = 3;
 const FAILURE_TIME = '12:00';
 const WEB_TAGS = { [TAG.bake]: 'nightly', [TAG.recover]: 'on-failure', [TAG.retain]: '3' };
+/**
+ * web-1's newest good image goes where the rest of the fleet would launch from: an SSM parameter
+ * and a launch template the operator marked promotable (docs/promotion.md). The template starts on
+ * an image retired long ago.
+ */
+const PROMOTE_TARGETS = 'ssm:/ami-lifecycle/web/golden,lt:web-golden';
+const RETIRED_IMAGE = 'ami-0123456789abcdef0';
 
 const AMI_STATE = 'EC2 AMI State Change';
 const INSTANCE_STATE = 'EC2 Instance State-change Notification';
@@ -84,6 +98,7 @@ function targetOf(detailType: string, state: string): string | undefined {
   if (detailType === AMI_STATE) return ['available', 'failed'].includes(state) ? 'imageState' : undefined;
   if (detailType === INSTANCE_STATE) return ['stopped', 'terminated'].includes(state) ? 'recover' : undefined;
   if (detailType === 'BakeRequested') return 'bake';
+  if (detailType === 'ImageBaked') return 'promote';
   return undefined;
 }
 
@@ -138,6 +153,7 @@ export async function runSandbox(options: SandboxOptions, say: Say): Promise<San
       }
       if (n === failureDay) await failAndRecover(sb, new Date(`${day}T${FAILURE_TIME}:00Z`));
     }
+    await rollBack(sb, new Date(`${addDays(options.start, options.days - 1)}T18:00:00Z`));
 
     await summarise(sb);
     // Every call was evaluated against its function's role: a refusal is a problem like any other.
@@ -176,7 +192,14 @@ async function seedFleet(cloud: LocalCloud, webServers: number): Promise<DemoIns
     fleet.push({ instanceId: instanceId!, name, tags });
     return instanceId!;
   };
-  for (let i = 1; i <= webServers; i++) await add(`web-${i}`, WEB_TAGS);
+  await cloud.ec2.send(
+    new CreateLaunchTemplateCommand({
+      LaunchTemplateName: 'web-golden',
+      LaunchTemplateData: { ImageId: RETIRED_IMAGE, InstanceType: 't3.micro' },
+      TagSpecifications: [{ ResourceType: 'launch-template', Tags: [{ Key: TAG.promotable, Value: 'true' }] }],
+    }),
+  );
+  for (let i = 1; i <= webServers; i++) await add(`web-${i}`, i === 1 ? { ...WEB_TAGS, [TAG.promote]: PROMOTE_TARGETS } : WEB_TAGS);
   await add('db', { [TAG.bake]: 'nightly,weekly', [TAG.reboot]: 'true' });
   const batch = await add('batch', { [TAG.bake]: 'nightly' });
   await cloud.ec2.send(new StopInstancesCommand({ InstanceIds: [batch] }));
@@ -258,15 +281,23 @@ async function describeBakes(sb: Sandbox, bakes: Delivery[], schedule: string, s
   ].join('; ');
 }
 
-/** EC2 reports the images that finished (moto: at once); imageState marks them good or failed. */
+/**
+ * EC2 reports the images that finished (moto: at once); imageState marks them good or failed; each
+ * ImageBaked on the bus reaches promote, which puts web-1's image into its targets.
+ */
 async function settleImages(sb: Sandbox): Promise<void> {
   const announced = await sb.cloud.announceImageStates();
   if (announced === 0) return;
   const before = { good: sb.cloud.published('ImageBaked').length, failed: sb.cloud.published('ImageBakeFailed').length };
+  const from = sb.cloud.published().length;
   const deliveries = await sb.cloud.deliver();
+  const baked = publishedSince(sb, from, 'ImageBaked');
   checkRouting(
     sb,
-    Array.from({ length: announced }, () => ({ detailType: AMI_STATE, subject: 'image', target: targetOf(AMI_STATE, 'available') })),
+    [
+      ...Array.from({ length: announced }, () => ({ detailType: AMI_STATE, subject: 'image', target: targetOf(AMI_STATE, 'available') })),
+      ...baked.map((e) => ({ detailType: 'ImageBaked', subject: String(e.detail.imageId), target: targetOf('ImageBaked', '') })),
+    ],
     deliveries,
   );
   // imageState answers a batch with its failures only: what it marked is what it published.
@@ -279,6 +310,33 @@ async function settleImages(sb: Sandbox): Promise<void> {
     .filter(([, n]) => n > 0)
     .map(([kind, n]) => (kind === 'error' ? `${n} ${kind}` : `${n} marked ${kind}`));
   sb.say(`       ${AMI_STATE} x${announced} -> imageState: ${marked.join(', ') || 'nothing'}`);
+  const promoted = publishedSince(sb, from, 'ImagePromoted');
+  if (promoted.length > 0) {
+    const where = promoted.map((e) => `${String(e.detail.target)} (version ${String(e.detail.version)})`);
+    sb.say(`       ImageBaked x${baked.length} -> promote: ${String(promoted[0]!.detail.imageId)} into ${where.join(', ')}`);
+  }
+  for (const e of publishedSince(sb, from, 'PromotionFailed'))
+    problem(sb, 'PROMOTION', `${String(e.detail.target)}: ${String(e.detail.message)}`);
+}
+
+/**
+ * The operator finds tonight's image wanting and rolls web-1's targets back (`ami-lifecycle
+ * rollback <lineage>`): each goes back to the image it held before, and the image left is marked bad.
+ */
+async function rollBack(sb: Sandbox, at: Date): Promise<void> {
+  const web1 = sb.fleet.find((i) => i.name === 'web-1');
+  if (!web1) return;
+  mark(sb, at);
+  const ctx = createContext({ stage: STAGE, endpoint: sb.cloud.proxy.endpoint, quiet: true });
+  const lineage = web1.instanceId;
+  const outcomes = await rollbackLineage(lineage, ctx.promotion());
+  sb.say();
+  sb.say(`${at.toISOString().slice(11, 16)}  npm run cli -- rollback ${lineage}  (web-1's targets back to the image they held before)`);
+  for (const o of outcomes) {
+    sb.say(
+      `       ${o.target}: ${o.outcome}${o.to ? ` to ${o.to}` : ''}${o.previousImageId ? ` (was ${o.previousImageId}, now marked bad)` : ''}${o.version ? `, version ${o.version}` : ''}`,
+    );
+  }
 }
 
 /** Rotation runs with its schedule's input from serverless.yml, and deletes what the retention says. */

@@ -45,6 +45,12 @@ const FUNCTIONS = {
     rules: [rule('imageState')],
     queue: true,
   },
+  promote: {
+    does: 'promotes good images into SSM parameters, launch templates and Auto Scaling groups',
+    dlqHolds: 'Promotions that failed',
+    rules: [busRule('promote')],
+    scheduler: { describes: 'daily promotion catch-up', retry: [SIX_HOURS] },
+  },
   rotate: {
     does: 'deletes managed images and snapshots beyond retention',
     dlqHolds: 'Daily rotations that failed',

@@ -35,6 +35,10 @@ const lineageTagged = { Null: { 'aws:ResourceTag/ami-lifecycle:lineage': 'false'
 const passedToEc2 = { 'iam:PassedToService': 'ec2.amazonaws.com' };
 const calledViaImages = { 'ForAnyValue:StringEquals': { 'aws:CalledVia': 'ec2-images.amazonaws.com' } };
 const ec2InRegion = (resource) => arn.inRegion('ec2', resource);
+/** On launch templates and Auto Scaling groups the operator tagged promotable=true. */
+const promotable = { StringEquals: { 'aws:ResourceTag/ami-lifecycle:promotable': 'true' } };
+const underThePrefix = arn.inRegion('ssm', 'parameter${param:promoteParameterPrefix}*');
+const groups = arn.inRegion('autoscaling', 'autoScalingGroup:*:autoScalingGroupName/*');
 const viaEc2 = { 'kms:ViaService': sub('ec2.${AWS::Region}.amazonaws.com') };
 
 /** On test instances of this stack (verify-image.ts): role=verification and managed-by. */
@@ -94,6 +98,21 @@ const statements = {
   imageState: [
     allow('ReadImages', 'ec2:DescribeImages', '*'),
     setStatus('SettleManagedImagesAndSnapshots', ['good', 'failed', 'verifying']),
+  ],
+
+  promote: [
+    allow(
+      'ReadImagesInstancesAndTemplates',
+      ['DescribeImages', 'DescribeInstances', 'DescribeLaunchTemplates'].map((a) => `ec2:${a}`),
+      '*',
+    ),
+    allow('ReadVersionsAndGroups', ['ec2:DescribeLaunchTemplateVersions', 'autoscaling:DescribeAutoScalingGroups'], '*'),
+    // SSM parameters under the stage's prefix only; templates and groups the operator marked for promotion only.
+    allow('WriteParametersUnderThePrefix', ['ssm:GetParameter', 'ssm:PutParameter'], underThePrefix),
+    allow('VersionPromotableTemplates', ['ec2:CreateLaunchTemplateVersion', 'ec2:ModifyLaunchTemplate'], arn.launchTemplate, promotable),
+    allow('RefreshPromotableGroups', 'autoscaling:StartInstanceRefresh', groups, promotable),
+    // What the image records: the targets it was promoted to, the promoted key only, on managed images only.
+    allow('RecordPromotionsOnManagedImages', 'ec2:CreateTags', arn.image, { ...managed, ...onlyTagKeys(['ami-lifecycle:promoted']) }),
   ],
 
   rotate: [

@@ -303,6 +303,7 @@ function varsFor(fn: DeployedFunction, settings: DoctorSettings, stack: Stack): 
     verifySubnet: fn.environment.VERIFY_SUBNET_ID ?? '',
     verifySecurityGroup: fn.environment.VERIFY_SECURITY_GROUP_ID ?? '',
     verifyDocument: fn.environment.VERIFY_COMMAND_DOCUMENT ?? '',
+    promotePrefix: (fn.environment.PROMOTE_PARAMETER_PREFIX ?? '/ami-lifecycle/').replace(/^\//, ''),
   };
 }
 

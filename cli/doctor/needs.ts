@@ -16,11 +16,12 @@
  * name that params.recoveryPassRoles admits) ${recheckRole} (the recover function's scheduler
  * role, from its RECHECK_ROLE_ARN; the verify function's, from its VERIFY_CHECK_ROLE_ARN) ${kmsKey} (a KMS key
  * ARN, KMS_NEEDS only) ${verifySubnet} ${verifySecurityGroup} ${verifyDocument} (the verify function's
- * VERIFY_SUBNET_ID, VERIFY_SECURITY_GROUP_ID and VERIFY_COMMAND_DOCUMENT).
+ * VERIFY_SUBNET_ID, VERIFY_SECURITY_GROUP_ID and VERIFY_COMMAND_DOCUMENT) ${promotePrefix} (the promote
+ * function's PROMOTE_PARAMETER_PREFIX, without its leading /).
  */
 import { TAG } from '../../shared/domain/tags.js';
 
-export const FUNCTION_KEYS = ['schedule', 'bake', 'imageState', 'rotate', 'recover', 'statusAlarms', 'verify'] as const;
+export const FUNCTION_KEYS = ['schedule', 'bake', 'imageState', 'promote', 'rotate', 'recover', 'statusAlarms', 'verify'] as const;
 export type FunctionKey = (typeof FUNCTION_KEYS)[number];
 
 /** A context value: a string, a list (stringList), or a boolean. */
@@ -245,6 +246,39 @@ export const NEEDS: Record<FunctionKey, Need[]> = {
     describe('DescribeImages', 'reads the images a batch of AMI state changes names, in one call'),
     ...markStatus('good', 'marks an available image (and its snapshots) good'),
     ...markStatus('failed', 'marks a failed image (and its snapshots) failed'),
+    publish,
+  ],
+  promote: [
+    ...ownLog(),
+    ownDeadLetterQueue('promote'),
+    describe('DescribeImages', 'reads the image to promote (its status, never the event) and what each target holds'),
+    describe('DescribeInstances', "reads the lineage's instances and their ami-lifecycle:promote tag"),
+    describe('DescribeLaunchTemplates', 'reads a launch template target: its default version and its promotable tag'),
+    describe('DescribeLaunchTemplateVersions', "reads the image a launch template's default version holds"),
+    { action: 'autoscaling:DescribeAutoScalingGroups', resource: '*', why: "reads an Auto Scaling group target's launch template" },
+    ...['GetParameter', 'PutParameter'].map((action) => ({
+      action: `ssm:${action}`,
+      resource: 'arn:${partition}:ssm:${region}:${account}:parameter/${promotePrefix}example',
+      why: `${action === 'GetParameter' ? 'reads' : 'writes'} an SSM parameter target, under the configured prefix only`,
+    })),
+    ...['CreateLaunchTemplateVersion', 'ModifyLaunchTemplate'].map((action) => ({
+      action: `ec2:${action}`,
+      resource: `${EC2}:launch-template/*`,
+      context: { [`aws:ResourceTag/${TAG.promotable}`]: 'true' },
+      why: `a new version holding the image, made the default (${action}), on launch templates tagged ${TAG.promotable}=true only`,
+    })),
+    {
+      action: 'autoscaling:StartInstanceRefresh',
+      resource: 'arn:${partition}:autoscaling:${region}:${account}:autoScalingGroup:*:autoScalingGroupName/example',
+      context: { [`aws:ResourceTag/${TAG.promotable}`]: 'true' },
+      why: `starts the instance refresh of a group tagged ${TAG.promotable}=true`,
+    },
+    {
+      action: 'ec2:CreateTags',
+      resource: IMAGE,
+      context: { [`aws:ResourceTag/${TAG.managedBy}`]: '${managedBy}', 'aws:TagKeys': [TAG.promoted] },
+      why: 'records on the image the targets it was promoted to (rotation keeps them)',
+    },
     publish,
   ],
   rotate: [
@@ -619,6 +653,8 @@ export interface Vars {
   verifySubnet?: string;
   verifySecurityGroup?: string;
   verifyDocument?: string;
+  /** The promote function's parameter prefix without its leading / (e.g. `ami-lifecycle/`); the promote needs only. */
+  promotePrefix?: string;
 }
 
 /** A need with its templates filled in. */

@@ -314,4 +314,46 @@ export const EVENT_DOCS: Record<string, EventDoc> = {
       consoleOutput: "the last lines of the test instance's console output, when EC2 has them (GetConsoleOutput)",
     },
   },
+  ImagePromoted: {
+    when: "A good image went into a promotion target of its lineage (`ami-lifecycle:promote`): a new version of an SSM parameter, or a new default version of a launch template (for `asg:`, the group's). Also after `ami-lifecycle promote` and `rollback`.",
+    dedupe: '`imageId` + `target`',
+    fields: {
+      managedBy,
+      imageId: 'the image the target holds now',
+      lineage: 'its lineage',
+      target: 'the target as the promote tag spells it: `ssm:/path`, `lt:<template>` or `asg:<group>`',
+      previousImageId: 'the image the target held before, if any',
+      version: "the parameter's or launch template's version that holds the image",
+      action: "`promote`, or `rollback` (an operator's `ami-lifecycle rollback`)",
+      trigger: '`event` (the image became good), `reconcile` (the scheduled run caught up) or `manual` (the CLI)',
+      resumed: 'the target held the image already: an earlier delivery changed it and stopped before it said so',
+    },
+  },
+  PromotionFailed: {
+    when: 'A promotion target was not promoted: malformed, not marked `ami-lifecycle:promotable=true`, missing, refused by AWS, or an Auto Scaling group whose launch template cannot be promoted.',
+    dedupe: '`imageId` + `target` + `errorCode`',
+    fields: {
+      managedBy,
+      imageId: 'the image that was to be promoted, when there was one',
+      lineage: 'its lineage',
+      target: 'the target as the promote tag spells it',
+      errorCode:
+        "AWS's error code, or the service's: `PolicyInvalid`, `NotPromotable`, `NotFound`, `MixedInstancesPolicy`, `LaunchConfiguration`, `InstanceRefreshInProgress`",
+      message: 'what went wrong, in words',
+    },
+  },
+  InstanceRefreshStarted: {
+    when: "An Auto Scaling group's launch template was promoted and its instance refresh started, with the stage's preferences.",
+    dedupe: '`instanceRefreshId`',
+    fields: {
+      managedBy,
+      imageId: 'the image the refresh rolls out',
+      lineage: 'its lineage',
+      autoScalingGroupName: 'the group',
+      instanceRefreshId: 'the refresh, as StartInstanceRefresh answered it',
+      minHealthyPercentage: 'from `refreshMinHealthyPercentage`',
+      skipMatching: 'from `refreshSkipMatching`',
+      checkpointPercentages: 'from `refreshCheckpointPercentages` (empty: none)',
+    },
+  },
 };

@@ -15,6 +15,7 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SchedulerClient } from '@aws-sdk/client-scheduler';
 import { SSMClient } from '@aws-sdk/client-ssm';
+import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 
 const requestHandler = { connectionTimeout: 3_000, requestTimeout: 10_000 };
 
@@ -66,4 +67,8 @@ export function schedulerClient(): SchedulerClient {
 
 export function ssmClient(): SSMClient {
   return new SSMClient({ retryMode: 'standard', maxAttempts: 4, requestHandler });
+}
+
+export function autoScalingClient(): AutoScalingClient {
+  return new AutoScalingClient({ retryMode: 'standard', maxAttempts: 4, requestHandler });
 }

@@ -27,6 +27,8 @@ import {
   DescribeInstanceStatusCommand,
   DescribeInstanceTypesCommand,
   DescribeLaunchTemplateVersionsCommand,
+  DescribeLaunchTemplatesCommand,
+  ModifyLaunchTemplateCommand,
   RebootInstancesCommand,
   RunInstancesCommand,
   StopInstancesCommand,
@@ -66,6 +68,7 @@ import type {
   Ec2Port,
   ImageReferenceCheck,
   LaunchTemplateImage,
+  LaunchTemplateView,
   SnapshotView,
   TestLaunchSpec,
 } from '../use-cases/ec2-ports.js';
@@ -227,6 +230,13 @@ export class Ec2Gateway implements Ec2Port {
     ]);
   }
 
+  listPromoteCandidates(): AsyncIterable<InstanceSummary[]> {
+    return this.instancePages([
+      { Name: 'tag-key', Values: [TAG.promote] },
+      { Name: 'instance-state-name', Values: LIVE_STATES },
+    ]);
+  }
+
   listInstances(): AsyncIterable<InstanceSummary[]> {
     // Stopped and stopping instances still need their image to start again.
     return this.instancePages([{ Name: 'instance-state-name', Values: [...LIVE_STATES, 'shutting-down'] }]);
@@ -307,6 +317,11 @@ export class Ec2Gateway implements Ec2Port {
     );
     const image = out.Images?.[0];
     return image ? toImageView(image) : undefined;
+  }
+
+  /** One image, through describeImages (one read path); undefined when EC2 does not describe it. */
+  async describeImage(imageId: string): Promise<ImageView | undefined> {
+    return (await this.describeImages([imageId])).get(imageId);
   }
 
   /**
@@ -635,6 +650,74 @@ export class Ec2Gateway implements Ec2Port {
       );
     }
     return version;
+  }
+
+  // ---- promotion ---------------------------------------------------------------------------
+
+  async describeLaunchTemplate(ref: string): Promise<LaunchTemplateView | undefined> {
+    const byId = /^lt-[0-9a-f]+$/.test(ref);
+    const describe = () =>
+      this.client.send(new DescribeLaunchTemplatesCommand(byId ? { LaunchTemplateIds: [ref] } : { LaunchTemplateNames: [ref] }));
+    // A name that does not exist is an error, an id that does not exist too (EC2 answers either NotFound code).
+    const out = await callOr(
+      'DescribeLaunchTemplates',
+      describe,
+      new Set([...TEMPLATE_NOT_FOUND, 'InvalidLaunchTemplateId.Malformed']),
+      undefined,
+    );
+    const t = out?.LaunchTemplates?.[0];
+    if (!t?.LaunchTemplateId) return undefined;
+    return {
+      launchTemplateId: t.LaunchTemplateId,
+      launchTemplateName: t.LaunchTemplateName ?? '',
+      defaultVersion: t.DefaultVersionNumber ?? 1,
+      latestVersion: t.LatestVersionNumber ?? 1,
+      tags: tagRecord(t.Tags),
+    };
+  }
+
+  async launchTemplateVersions(
+    launchTemplateId: string,
+    minVersion: number,
+    maxVersion: number,
+  ): Promise<Array<{ version: number; imageId: string | undefined }>> {
+    const out: Array<{ version: number; imageId: string | undefined }> = [];
+    const request = { LaunchTemplateId: launchTemplateId, MinVersion: String(minVersion), MaxVersion: String(maxVersion) };
+    const paged = paginateDescribeLaunchTemplateVersions({ client: this.client, pageSize: 200 }, request);
+    for await (const page of pages('DescribeLaunchTemplateVersions', paged, (p) =>
+      (p.LaunchTemplateVersions ?? []).map((v) => ({ version: v.VersionNumber ?? 0, imageId: v.LaunchTemplateData?.ImageId })),
+    )) {
+      out.push(...page);
+    }
+    // EC2 promises no order: newest first.
+    return out.sort((a, b) => b.version - a.version);
+  }
+
+  async createImageVersion(
+    launchTemplateId: string,
+    sourceVersion: number,
+    imageId: string,
+    clientToken: string,
+    description: string,
+  ): Promise<number> {
+    const out = await call('CreateLaunchTemplateVersion', () =>
+      this.client.send(
+        new CreateLaunchTemplateVersionCommand({
+          LaunchTemplateId: launchTemplateId,
+          SourceVersion: String(sourceVersion),
+          LaunchTemplateData: { ImageId: imageId },
+          VersionDescription: description.slice(0, 255),
+          ClientToken: clientToken,
+        }),
+      ),
+    );
+    return out.LaunchTemplateVersion?.VersionNumber ?? 0;
+  }
+
+  async setDefaultVersion(launchTemplateId: string, version: number): Promise<void> {
+    await call('ModifyLaunchTemplate', () =>
+      this.client.send(new ModifyLaunchTemplateCommand({ LaunchTemplateId: launchTemplateId, DefaultVersion: String(version) })),
+    );
   }
 
   private async latestTemplateVersion(name: string): Promise<LaunchTemplateVersion | undefined> {

@@ -10,6 +10,10 @@ import { IAMClient } from '@aws-sdk/client-iam';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SchedulerClient } from '@aws-sdk/client-scheduler';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
+import { AutoScalingGateway } from './autoscaling-gateway.js';
+import { SsmGateway } from './ssm-gateway.js';
 import { DeploymentGateway } from './deployment-gateway.js';
 import { Ec2Gateway } from './ec2-gateway.js';
 import { EventBusPublisher } from './event-bus.js';
@@ -26,6 +30,8 @@ export interface OperatorGateways {
   events: EventBusPublisher;
   /** What doctor reads (made on first use: the other commands need none of its clients). */
   deployment: () => DeploymentGateway;
+  /** The SSM parameters and Auto Scaling groups promotion writes (made on first use). */
+  promotion: () => { parameters: SsmGateway; groups: AutoScalingGateway };
 }
 
 export function operatorGateways(connection: OperatorConnection, eventBusName: string): OperatorGateways {
@@ -38,9 +44,15 @@ export function operatorGateways(connection: OperatorConnection, eventBusName: s
   const ec2 = new EC2Client(clientConfig);
   const eventBridge = new EventBridgeClient(clientConfig);
   let deployment: DeploymentGateway | undefined;
+  let promotion: { parameters: SsmGateway; groups: AutoScalingGateway } | undefined;
   return {
     ec2: new Ec2Gateway(ec2),
     events: new EventBusPublisher(eventBridge, eventBusName),
+    promotion: () =>
+      (promotion ??= {
+        parameters: new SsmGateway(new SSMClient(clientConfig)),
+        groups: new AutoScalingGateway(new AutoScalingClient(clientConfig)),
+      }),
     deployment: () =>
       (deployment ??= new DeploymentGateway({
         cloudFormation: new CloudFormationClient(clientConfig),

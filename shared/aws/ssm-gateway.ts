@@ -1,6 +1,7 @@
 /**
- * The only code that talks to SSM: the Run Command a verification sends to its test instance
- * once the status checks passed (docs/verification.md), and its result there.
+ * The only code that talks to SSM: the Run Command a verification sends to its test instance once
+ * the status checks passed (docs/verification.md), and its result there; and the Parameter Store
+ * parameters promotion writes an image id into (docs/promotion.md).
  *
  * As SSM documents them: SendCommand's Comment is at most 100 characters (API reference,
  * SendCommand, https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_SendCommand.html);
@@ -10,14 +11,33 @@
  * moment after SendCommand (API reference, GetCommandInvocation,
  * https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_GetCommandInvocation.html).
  */
-import { GetCommandInvocationCommand, ListCommandsCommand, SendCommandCommand, type SSMClient } from '@aws-sdk/client-ssm';
+import {
+  GetCommandInvocationCommand,
+  GetParameterCommand,
+  ListCommandsCommand,
+  PutParameterCommand,
+  paginateGetParameterHistory,
+  SendCommandCommand,
+  type SSMClient,
+} from '@aws-sdk/client-ssm';
+import type { TargetRevision } from '../domain/promotion.js';
 import type { CommandResult } from '../domain/verification.js';
-import type { CommandPort } from '../use-cases/ports.js';
+import type { CommandPort, ParameterPort, ParameterValue } from '../use-cases/ports.js';
 import { call, toAwsCallError } from './errors.js';
 
 const MAX_COMMENT = 100;
 
-export class SsmGateway implements CommandPort {
+/**
+ * The data type of the parameters promotion writes. "If you call PutParameter with aws:ec2:image
+ * data type, a successful HTTP 200 response does not guarantee that your parameter was
+ * successfully created or updated. The aws:ec2:image value is validated asynchronously"
+ * (PutParameter, DataType: https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html):
+ * promotion writes only images it has just read as available in this account, and reads the
+ * parameter back on its next delivery, so a refused value is written again rather than lost.
+ */
+export const IMAGE_DATA_TYPE = 'aws:ec2:image';
+
+export class SsmGateway implements CommandPort, ParameterPort {
   constructor(private readonly client: SSMClient) {}
 
   async sendCommand(instanceId: string, document: string, parameters: Record<string, string[]>, comment: string): Promise<string> {
@@ -60,5 +80,53 @@ export class SsmGateway implements CommandPort {
       if (refused.code === 'InvocationDoesNotExist') return { commandId, status: 'Pending' };
       throw refused;
     }
+  }
+
+  async getParameter(name: string): Promise<ParameterValue | undefined> {
+    try {
+      const out = await this.client.send(new GetParameterCommand({ Name: name }));
+      const p = out.Parameter;
+      if (p?.Value === undefined) return undefined;
+      return { value: p.Value, version: p.Version ?? 0, dataType: p.DataType ?? 'text' };
+    } catch (error) {
+      const mapped = toAwsCallError('GetParameter', error);
+      if (mapped.code === 'ParameterNotFound') return undefined;
+      throw mapped;
+    }
+  }
+
+  async putImageParameter(name: string, imageId: string, description: string): Promise<number> {
+    const out = await call('PutParameter', () =>
+      this.client.send(
+        new PutParameterCommand({
+          Name: name,
+          Value: imageId,
+          Type: 'String',
+          DataType: IMAGE_DATA_TYPE,
+          Overwrite: true,
+          Description: description.slice(0, 1024),
+        }),
+      ),
+    );
+    return out.Version ?? 0;
+  }
+
+  /**
+   * Every version SSM still keeps: "Parameter Store retains the 100 most recently created versions
+   * of a parameter" (ParameterMaxVersionLimitExceeded,
+   * https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html#API_PutParameter_Errors).
+   */
+  async parameterHistory(name: string): Promise<TargetRevision[]> {
+    const out: TargetRevision[] = [];
+    try {
+      for await (const page of paginateGetParameterHistory({ client: this.client, pageSize: 50 }, { Name: name })) {
+        for (const p of page.Parameters ?? []) if (p.Value !== undefined) out.push({ version: p.Version ?? 0, imageId: p.Value });
+      }
+    } catch (error) {
+      const mapped = toAwsCallError('GetParameterHistory', error);
+      if (mapped.code === 'ParameterNotFound') return [];
+      throw mapped;
+    }
+    return out;
   }
 }

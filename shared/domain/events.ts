@@ -350,6 +350,57 @@ export const ImageVerificationFailed = z.object({
 });
 export type ImageVerificationFailed = z.infer<typeof ImageVerificationFailed>;
 
+/** `ssm:/path`, `lt:<template>` or `asg:<group>`, as the instance's promote tag spells it. */
+const Target = z.string().min(1).max(256);
+
+/**
+ * An image went into a promotion target: an SSM parameter's new version, a launch template's new
+ * default version (for `asg:`, the group's template). Dedupe key: imageId + target.
+ */
+export const ImagePromoted = z.object({
+  managedBy: ManagedBy,
+  imageId: ImageId,
+  lineage: z.string(),
+  target: Target,
+  /** The image the target held before, if any. */
+  previousImageId: z.string().optional(),
+  /** The parameter's or launch template's version that now holds the image. */
+  version: z.number().int().optional(),
+  /** `promote` (a new good image, or an operator's `promote`) or `rollback` (an operator's `rollback`). */
+  action: z.enum(['promote', 'rollback']),
+  trigger: z.enum(['event', 'reconcile', 'manual']),
+  /** The target held the image already when this delivery looked (an earlier delivery changed it, then stopped). */
+  resumed: z.boolean(),
+});
+export type ImagePromoted = z.infer<typeof ImagePromoted>;
+
+/**
+ * A target could not be promoted: malformed, not marked promotable, missing, refused by AWS, or a
+ * group whose launch template cannot be changed this way. Dedupe key: imageId + target + errorCode.
+ */
+export const PromotionFailed = z.object({
+  managedBy: ManagedBy,
+  imageId: z.string().optional(),
+  lineage: z.string(),
+  target: Target,
+  errorCode: z.string(),
+  message: z.string(),
+});
+export type PromotionFailed = z.infer<typeof PromotionFailed>;
+
+/** An Auto Scaling group's instance refresh started after its launch template was promoted. Dedupe key: instanceRefreshId. */
+export const InstanceRefreshStarted = z.object({
+  managedBy: ManagedBy,
+  imageId: ImageId,
+  lineage: z.string(),
+  autoScalingGroupName: z.string(),
+  instanceRefreshId: z.string(),
+  minHealthyPercentage: z.number().int(),
+  skipMatching: z.boolean(),
+  checkpointPercentages: z.array(z.number().int()),
+});
+export type InstanceRefreshStarted = z.infer<typeof InstanceRefreshStarted>;
+
 export const DETAIL_SCHEMAS = {
   BakeRequested,
   ImageBaked,
@@ -368,6 +419,9 @@ export const DETAIL_SCHEMAS = {
   VerificationRequested,
   ImageVerified,
   ImageVerificationFailed,
+  ImagePromoted,
+  PromotionFailed,
+  InstanceRefreshStarted,
 } as const;
 
 export type DetailType = keyof typeof DETAIL_SCHEMAS;

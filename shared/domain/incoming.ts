@@ -209,3 +209,32 @@ export const VerificationSweep = z.object({
 /** What the verify function accepts, told apart by detail-type. */
 export const VerifyInput = z.discriminatedUnion('detail-type', [VerificationRequestedEvent, VerificationCheck, VerificationSweep]);
 export type VerifyInput = z.infer<typeof VerifyInput>;
+
+// ---- promotion ------------------------------------------------------------------------------------
+
+/**
+ * An image became good, from the service's own bus: ImageBaked, or ImageVerified once verification
+ * exists (an image of a lineage that verifies is good only then). Only the image id is read: the
+ * promote function reads the image's status from EC2, never from the event.
+ */
+export const ImageGoodEvent = EventBridgeSchema.extend({
+  source: z.literal(EVENT_SOURCE),
+  'detail-type': z.enum(['ImageBaked', 'ImageVerified']),
+  detail: z.looseObject({ managedBy: StackName, imageId: ImageId }),
+});
+export type ImageGoodEvent = z.infer<typeof ImageGoodEvent>;
+
+/**
+ * The promote function's daily catch-up, from its schedule (`{"detail-type": "Promotion Catch-up",
+ * "trigger": "schedule"}`) or on demand. Its detail-type tells it apart from the bus's events, as a
+ * recheck's does for recover.
+ */
+export const PromotionReconcile = z.object({
+  'detail-type': z.literal('Promotion Catch-up'),
+  trigger: z.enum(['schedule', 'manual']).default('manual'),
+});
+export type PromotionReconcile = z.infer<typeof PromotionReconcile>;
+
+/** What the promote function accepts: an image that became good, or the catch-up, told apart by detail-type. */
+export const PromoteInput = z.discriminatedUnion('detail-type', [ImageGoodEvent, PromotionReconcile]);
+export type PromoteInput = z.infer<typeof PromoteInput>;

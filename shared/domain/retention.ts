@@ -12,10 +12,13 @@
  *   4. `pending` images are never deleted; `failed`/`bad` ones only after a grace period;
  *   5. a lineage whose instance is gone keeps its images under its last known policy: the one
  *      stamped on its newest good image that carries one, which is kept for it; a failed or bad
- *      image never carries it, so none is pinned past its grace.
+ *      image never carries it, so none is pinned past its grace;
+ *   6. per lineage and promotion target, the newest image promoted to it and the
+ *      `promoteRollbackDepth` before it (its rollback points) are kept (promotion.ts, promotionKeeps).
  */
 import { append } from './collections.js';
 import { FAILED_STATES, newestFirst } from './image-status.js';
+import { promotionKeeps } from './promotion.js';
 import { slotFor } from './schedule.js';
 import { RetentionSpec, RETENTION_TIERS, type ImageStatus, type Retention, type RetentionTier } from './tags.js';
 
@@ -36,6 +39,8 @@ export interface RotationImage {
   deprecated: boolean;
   /** Why an image with this stack's tags is not the stack's own (image-status.ts, notMadeHere). */
   foreign?: string | undefined;
+  /** The targets it was promoted to (its `promoted` tag). */
+  promotedTo?: readonly string[] | undefined;
 }
 
 export type PolicySource = 'instance' | 'last-known' | 'default';
@@ -60,6 +65,8 @@ export interface RotationInput {
    * deleted (rule 3).
    */
   referenceCheck?: ReferenceCheck | undefined;
+  /** Images kept per promotion target before the one promoted last (rule 6); absent: 1. */
+  promoteRollbackDepth?: number | undefined;
 }
 
 /** Why the reference check could not clear an image: the error of the call that would have. */
@@ -330,6 +337,14 @@ export function planRotation(input: RotationInput): RotationPlan {
     stamps.push(...lineageStamps);
     const stamp = lineageStamps.find((s) => s.imageId === carrier);
     const good = sorted.filter((i) => kindOf(i) === 'good');
+    // Rule 6: what the lineage's promotion targets received last, and their rollback points.
+    // (Most lineages promote nothing: no list is built for them.)
+    const promoted = sorted.some((i) => i.promotedTo?.length)
+      ? promotionKeeps(
+          sorted.map((i) => ({ imageId: i.imageId, createdAt: i.createdAt, lineage, promotedTo: i.promotedTo ?? [] })),
+          input.promoteRollbackDepth ?? 1,
+        )
+      : NOTHING_PROMOTED;
     const newestGood = good[0]?.imageId;
 
     // Per schedule: a lineage on one schedule (most) is one group.
@@ -346,6 +361,7 @@ export function planRotation(input: RotationInput): RotationPlan {
       const uses = input.inUse.get(img.imageId);
       // Rule 3 and rule 1, whatever the policy says.
       if (uses && uses.length > 0) reasons.push(`in use by ${uses.join(', ')}`);
+      reasons.push(...(promoted.get(img.imageId) ?? []));
       if (img.imageId === newestGood) reasons.push('newest good image of the lineage');
       // Rule 5 over time: deleting the good image the last known policy is read from (the newest
       // good one lacking a stamp, an older one carrying it) would hand the lineage to an older
@@ -430,6 +446,8 @@ function keptBy(texts: PolicyTexts, why: string): string {
   }
   return reason;
 }
+
+const NOTHING_PROMOTED: ReadonlyMap<string, string[]> = new Map();
 
 export interface SnapshotInfo {
   snapshotId: string;

@@ -60,6 +60,12 @@ export const TAG = {
   verifies: `${PREFIX}verifies`,
   // issue 15, set by the verifier on an image that failed its verification: which check, and why
   failure: `${PREFIX}failure`,
+  // issue 16, set by the operator on an instance: where its lineage's newest good image is promoted
+  promote: `${PREFIX}promote`,
+  // issue 16, set by the operator on a launch template or Auto Scaling group the service may promote into
+  promotable: `${PREFIX}promotable`,
+  // issue 16, set by the service on an image: the targets it was promoted to (comma list, as the promote tag spells them)
+  promoted: `${PREFIX}promoted`,
   name: 'Name',
 } as const;
 
@@ -337,6 +343,7 @@ export const OPERATOR_KEYS = [
   TAG.share,
   TAG.shareSnapshots,
   TAG.verify,
+  TAG.promote,
 ] as const;
 const KNOWN_KEYS: ReadonlySet<string> = new Set(Object.values(TAG).filter((k) => k.startsWith(PREFIX)));
 

@@ -5,8 +5,10 @@
  */
 import * as z from 'zod';
 import { TimeZone } from '../domain/schedule.js';
+import { DEFAULT_PARAMETER_PREFIX } from '../domain/promotion.js';
 import { CopyTagsSpec, RetentionSpec, ScheduleName, Verify, type CopyTags, type VerifyMode } from '../domain/tags.js';
 import type { VerifySettings } from '../domain/verification.js';
+import type { PromotionSettings } from '../use-cases/ports.js';
 import type { RecheckTarget, RecoveryConfig, RotationSettings } from '../use-cases/settings.js';
 import { ConfigError } from './errors.js';
 
@@ -68,6 +70,8 @@ const ConfigSchema = z.object({
   COPY_TAGS: z.string().default('').pipe(CopyTagsSpec),
   /** `ami-lifecycle:verify` of an instance without one: `off` (available is good) or `boot` (docs/verification.md). */
   VERIFY_DEFAULT: z.preprocess(unsetIfBlank, z.string().default('off')).pipe(Verify),
+  /** Images kept per promotion target before the one promoted last (rollback points). */
+  PROMOTE_ROLLBACK_DEPTH: z.preprocess(unsetIfBlank, z.coerce.number().int().min(0).max(100).default(1)),
 });
 
 export interface Config {
@@ -99,6 +103,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       deprecateAfterDays: parsed.data.DEPRECATE_AFTER_DAYS,
       dryRun: parsed.data.DRY_RUN,
       orphanGraceHours: parsed.data.ORPHAN_GRACE_HOURS,
+      promoteRollbackDepth: parsed.data.PROMOTE_ROLLBACK_DEPTH,
     },
     recovery: {
       maxRelaunchesPerHour: parsed.data.RECOVERY_MAX_PER_HOUR,
@@ -222,5 +227,62 @@ export function loadVerifySettings(env: Record<string, string | undefined> = pro
     maxConcurrent: d.VERIFY_MAX_CONCURRENT,
     instanceProfile: d.VERIFY_INSTANCE_PROFILE,
     ...(d.VERIFY_COMMAND_DOCUMENT ? { command: { document: d.VERIFY_COMMAND_DOCUMENT, parameters: d.VERIFY_COMMAND_PARAMETERS } } : {}),
+  };
+}
+
+/**
+ * Checkpoint percentages of an instance refresh: ascending whole percentages, the last 100 if any
+ * ("CheckpointPercentages ... Values must be unique and in ascending order. To replace all
+ * instances, the final number must be 100", RefreshPreferences:
+ * https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_RefreshPreferences.html).
+ */
+const Checkpoints = z
+  .string()
+  .default('')
+  .transform((s) =>
+    s
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean)
+      .map(Number),
+  )
+  .pipe(z.array(z.number().int().min(1).max(100)))
+  .refine((l) => l.every((v, i) => i === 0 || v > l[i - 1]!), 'checkpoint percentages ascend, each once')
+  .refine((l) => l.length === 0 || l[l.length - 1] === 100, 'the last checkpoint percentage is 100');
+
+const PromotionSchema = z.object({
+  /** Only parameters under this path are written (promoteParameterPrefix): a path that starts and ends with /. */
+  PROMOTE_PARAMETER_PREFIX: z.preprocess(
+    unsetIfBlank,
+    z
+      .string()
+      .regex(/^\/([a-zA-Z0-9_.-]+\/)+$/, 'a path such as /ami-lifecycle/')
+      .refine((p) => !/^\/(aws|ssm)/i.test(p), 'SSM reserves names that start with aws or ssm')
+      .default(DEFAULT_PARAMETER_PREFIX),
+  ),
+  /** MinHealthyPercentage of an instance refresh, 0-100 (RefreshPreferences). */
+  REFRESH_MIN_HEALTHY_PERCENTAGE: z.preprocess(unsetIfBlank, z.coerce.number().int().min(0).max(100).default(90)),
+  REFRESH_SKIP_MATCHING: z
+    .enum(['true', 'false', ''])
+    .default('true')
+    .transform((s) => s !== 'false'),
+  REFRESH_CHECKPOINT_PERCENTAGES: Checkpoints,
+  PROMOTE_ROLLBACK_DEPTH: z.preprocess(unsetIfBlank, z.coerce.number().int().min(0).max(100).default(1)),
+});
+
+/** The promote function's own configuration (serverless.yml, functions.promote.environment), and the CLI's. */
+export function loadPromotionSettings(env: Record<string, string | undefined> = process.env): PromotionSettings {
+  const parsed = PromotionSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(`invalid configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  }
+  return {
+    parameterPrefix: parsed.data.PROMOTE_PARAMETER_PREFIX,
+    rollbackDepth: parsed.data.PROMOTE_ROLLBACK_DEPTH,
+    refresh: {
+      minHealthyPercentage: parsed.data.REFRESH_MIN_HEALTHY_PERCENTAGE,
+      skipMatching: parsed.data.REFRESH_SKIP_MATCHING,
+      checkpointPercentages: parsed.data.REFRESH_CHECKPOINT_PERCENTAGES,
+    },
   };
 }

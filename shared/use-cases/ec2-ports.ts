@@ -259,5 +259,55 @@ export interface StatusAlarmsEc2 {
 /** An operator's bake, of named instances or of every opted-in one (bakeOnDemand). */
 export interface OnDemandBakeEc2 extends BakeEc2, BakeCandidateListing, InstanceLookup, ExcludeTagListing {}
 
+/** A launch template as promotion reads it. */
+export interface LaunchTemplateView {
+  launchTemplateId: string;
+  launchTemplateName: string;
+  defaultVersion: number;
+  latestVersion: number;
+  tags: Tags;
+}
+
+/** Promotion into launch templates, and the images and instances it decides from (promoteImage, rollbackLineage). */
+export interface PromoteEc2 extends Ec2Tagging {
+  describeImage(imageId: string): Promise<ImageView | undefined>;
+  /** Every instance carrying the lineage tag, in any state. */
+  listLineageInstances(lineage: string): Promise<InstanceSummary[]>;
+  /** Every image of this stack in the lineage. */
+  listLineageImages(managedBy: string, lineage: string): Promise<ImageView[]>;
+  /** Instances carrying the promote tag, not terminated, a page at a time. */
+  listPromoteCandidates(): AsyncIterable<InstanceSummary[]>;
+  /** The launch template of this id (lt-...) or name; undefined when EC2 knows none. */
+  describeLaunchTemplate(ref: string): Promise<LaunchTemplateView | undefined>;
+  /** The image ids of the template's versions from minVersion to maxVersion that still exist, newest first. */
+  launchTemplateVersions(
+    launchTemplateId: string,
+    minVersion: number,
+    maxVersion: number,
+  ): Promise<Array<{ version: number; imageId: string | undefined }>>;
+  /**
+   * A new version of the template: `sourceVersion`'s data with only the image changed. Idempotent by
+   * `clientToken` (EC2's ClientToken): a retry with the same token answers the first version.
+   */
+  createImageVersion(
+    launchTemplateId: string,
+    sourceVersion: number,
+    imageId: string,
+    clientToken: string,
+    description: string,
+  ): Promise<number>;
+  /** ModifyLaunchTemplate DefaultVersion. Safe to repeat. */
+  setDefaultVersion(launchTemplateId: string, version: number): Promise<void>;
+}
+
 /** Every slice: what the whole service needs of EC2, and what Ec2Gateway implements. */
-export interface Ec2Port extends ScheduleEc2, BakeEc2, RotationEc2, RecoveryEc2, StatusAlarmsEc2, OnDemandBakeEc2, ShareEc2, VerifyEc2 {}
+export interface Ec2Port
+  extends ScheduleEc2,
+    BakeEc2,
+    RotationEc2,
+    RecoveryEc2,
+    StatusAlarmsEc2,
+    OnDemandBakeEc2,
+    ShareEc2,
+    VerifyEc2,
+    PromoteEc2 {}

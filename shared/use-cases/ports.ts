@@ -4,12 +4,14 @@
  * EC2's ports, sliced per use case, are in ec2-ports.ts.
  */
 import type { OutgoingEvent } from '../domain/events.js';
+import type { TargetRevision } from '../domain/promotion.js';
 import type { CopyTags, Tags, VerifyMode } from '../domain/tags.js';
 import type {
   BakeEc2,
   Ec2Port,
   FleetViewEc2,
   OnDemandBakeEc2,
+  PromoteEc2,
   RecoveryEc2,
   RotationEc2,
   ScheduleEc2,
@@ -20,6 +22,47 @@ import type {
 } from './ec2-ports.js';
 import type { CommandResult, VerifySettings } from '../domain/verification.js';
 import type { RecoveryConfig, RotationSettings } from './settings.js';
+
+/** An SSM parameter's current value. */
+export interface ParameterValue {
+  value: string;
+  version: number;
+  dataType: string;
+}
+
+/** SSM parameters that hold an image id (promotion's `ssm:` targets). */
+export interface ParameterPort {
+  /** The parameter now; undefined when it does not exist. */
+  getParameter(name: string): Promise<ParameterValue | undefined>;
+  /** PutParameter Overwrite, data type aws:ec2:image; answers the new version. */
+  putImageParameter(name: string, imageId: string, description: string): Promise<number>;
+  /** Every version SSM keeps (the last 100), in any order. */
+  parameterHistory(name: string): Promise<TargetRevision[]>;
+}
+
+/** An Auto Scaling group as promotion reads it. */
+export interface GroupView {
+  name: string;
+  tags: Tags;
+  /** The launch template it launches from, with the version it names (`$Default`, `$Latest` or a number). */
+  launchTemplate?: { id?: string; name?: string; version: string };
+  /** A mixed instances policy names its own launch template overrides. */
+  mixedInstances: boolean;
+  launchConfigurationName?: string;
+}
+
+export interface RefreshPreferences {
+  minHealthyPercentage: number;
+  skipMatching: boolean;
+  checkpointPercentages: number[];
+}
+
+/** Auto Scaling groups (promotion's `asg:` targets). */
+export interface GroupPort {
+  describeGroup(name: string): Promise<GroupView | undefined>;
+  /** Starts a rolling instance refresh; a refresh already running is answered, not thrown. */
+  startInstanceRefresh(name: string, preferences: RefreshPreferences): Promise<{ refreshId: string } | { inProgress: string }>;
+}
 
 export interface PublishFailure {
   event: OutgoingEvent;
@@ -204,6 +247,20 @@ export interface OnDemandBakeDeps extends UseCaseDeps {
   /** The stage's verifyDefault; absent: off. */
   verifyDefault?: VerifyMode | undefined;
   ec2: OnDemandBakeEc2;
+}
+
+/** What promotion is set to by the stage (promoteParameterPrefix, promoteRollbackDepth, refresh*). */
+export interface PromotionSettings {
+  parameterPrefix: string;
+  rollbackDepth: number;
+  refresh: RefreshPreferences;
+}
+
+export interface PromoteDeps extends UseCaseDeps {
+  promotion: PromotionSettings;
+  ec2: PromoteEc2;
+  parameters: ParameterPort;
+  groups: GroupPort;
 }
 
 /** Everything every use case needs: what the functions (runtime/deps.ts) and the CLI build. */

@@ -20,6 +20,7 @@ import {
   type RotationPlan,
   type SnapshotInfo,
 } from '../domain/retention.js';
+import { promotedTargets } from '../domain/promotion.js';
 import { RetentionSpec, TAG, type Retention } from '../domain/tags.js';
 import type { ImageView } from '../domain/image-status.js';
 import type { InstanceSummary } from '../domain/bake.js';
@@ -82,6 +83,7 @@ export function toRotationImage(image: ImageView): RotationImage {
     retainTag: t[TAG.retain],
     snapshotIds: image.snapshotIds,
     deprecated: image.deprecationTime !== undefined,
+    ...(t[TAG.promoted] ? { promotedTo: promotedTargets(t[TAG.promoted]) } : {}),
     ...(t[TAG.managedBy] !== undefined ? foreignOf(image) : {}),
   };
 }
@@ -171,6 +173,7 @@ export async function planRotationRun(deps: RotationPlanDeps): Promise<RotationR
     inUse,
     failedGraceDays: settings.failedGraceDays,
     deprecateAfterDays: settings.deprecateAfterDays,
+    promoteRollbackDepth: settings.promoteRollbackDepth,
   };
   let plan: RotationPlan = planRotation(planInput);
   // What else references the images we are about to delete (other accounts' launch permissions

@@ -13,6 +13,8 @@ export interface RotationSettings {
   dryRun: boolean;
   /** Orphaned snapshots younger than this are spared: their image may still be in the making. */
   orphanGraceHours: number;
+  /** Images kept per promotion target before the one promoted last (promoteRollbackDepth); absent: 1. */
+  promoteRollbackDepth?: number | undefined;
 }
 
 export interface RecoveryConfig extends RecoverySettings {

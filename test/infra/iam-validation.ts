@@ -45,15 +45,30 @@ export interface FoundStatement {
  *   required where the statement demands request tags (aws:RequestTag), so tags are sent;
  * - launching, or writing a launch template, with an instance profile needs iam:PassRole of
  *   its role (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/iam-roles-for-amazon-ec2.html#permission-to-pass-iam-roles);
- *   the service carries the captured instance profile, so these always need it.
+ *   the service carries the captured instance profile, so these always need it. Not promotion's
+ *   role (issue 16): its versions' request carries ImageId alone (the rest comes from the
+ *   operator's own source version, whose profile they passed when they wrote it), so it names no
+ *   profile to pass; docs/promotion.md says how to check that on a real account.
  */
-export const DOCUMENTED_DEPENDENCIES: Array<{ action: string; needs: string; when: 'always' | 'request-tags'; why: string }> = [
+export const DOCUMENTED_DEPENDENCIES: Array<{
+  action: string;
+  needs: string;
+  when: 'always' | 'request-tags';
+  why: string;
+  exceptRoles?: string[];
+}> = [
   { action: 'ec2:RunInstances', needs: 'ec2:CreateTags', when: 'request-tags', why: 'tags on create' },
   { action: 'ec2:CreateImage', needs: 'ec2:CreateTags', when: 'request-tags', why: 'tags on create' },
   { action: 'ec2:CreateLaunchTemplate', needs: 'ec2:CreateTags', when: 'request-tags', why: 'tags on create' },
   { action: 'ec2:RunInstances', needs: 'iam:PassRole', when: 'always', why: 'the captured instance profile' },
   { action: 'ec2:CreateLaunchTemplate', needs: 'iam:PassRole', when: 'always', why: 'the captured instance profile' },
-  { action: 'ec2:CreateLaunchTemplateVersion', needs: 'iam:PassRole', when: 'always', why: 'the captured instance profile' },
+  {
+    action: 'ec2:CreateLaunchTemplateVersion',
+    needs: 'iam:PassRole',
+    when: 'always',
+    why: 'the captured instance profile',
+    exceptRoles: ['PromoteRole'],
+  },
 ];
 
 const list = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
@@ -246,7 +261,10 @@ export async function checkDependencies(statements: FoundStatement[]): Promise<s
               t.dependentActions.map((d) => ({ needs: d, why: 'the Service Authorization Reference' })),
             ),
             ...DOCUMENTED_DEPENDENCIES.filter(
-              (d) => d.action.toLowerCase() === action.toLowerCase() && (d.when === 'always' || demandsRequestTags),
+              (d) =>
+                d.action.toLowerCase() === action.toLowerCase() &&
+                (d.when === 'always' || demandsRequestTags) &&
+                !d.exceptRoles?.includes(role),
             ),
           ];
           for (const n of needs) {

@@ -165,6 +165,8 @@ export interface Spec {
   statusValues: Record<string, string[]>;
   /** Upper bound on the bakes at once (the bake queue's maximum concurrency). */
   maxBakeConcurrency: number;
+  /** params.promoteParameterPrefix as packaged: the only SSM parameters promotion writes. */
+  promoteParameterPrefix?: string;
   /**
    * Actions a function's role holds only for another service to use on its behalf, by function:
    * each statement allowing one must say `aws:CalledVia` is that service, and only that.
@@ -252,13 +254,25 @@ function rules(ctx: Context): Record<string, ResourceRule & { cfnCondition?: str
   const statusAlarms = () => [`arn:aws:cloudwatch:${PSEUDO.region}:${PSEUDO.account}:alarm:${managedBy}-status-*`];
   const ownSchedules = ctx.fn === 'Verify' ? 'verify' : 'recheck';
   const recheckSchedules = () => [`arn:aws:scheduler:${PSEUDO.region}:${PSEUDO.account}:schedule/default/${managedBy}-${ownSchedules}-*`];
+  // Promotion (issue 16): templates and groups the operator tagged promotable=true, parameters under the prefix.
+  const promotable = equalsExactly('StringEquals', `aws:ResourceTag/${TAG.promotable}`, ['true']);
+  const promotedOfManaged = [resourceManaged, tagKeysWithin([TAG.promoted])];
+  const promoteParameters = () => [
+    `arn:aws:ssm:${PSEUDO.region}:${PSEUDO.account}:parameter${ctx.spec.promoteParameterPrefix ?? '/ami-lifecycle/'}*`,
+  ];
+  const groups = () => [`arn:aws:autoscaling:${PSEUDO.region}:${PSEUDO.account}:autoScalingGroup:*:autoScalingGroupName/*`];
   return {
     'ec2:CreateImage': {
       types: { instance: [[present(`aws:ResourceTag/${TAG.bake}`)]], image: [[requestManaged]], snapshot: [[requestManaged]] },
     },
     'ec2:CreateTags': {
       types: {
-        image: ctx.fn === 'Rotate' ? [...imageOrSnapshotTags, retainOfManaged] : imageOrSnapshotTags,
+        image:
+          ctx.fn === 'Rotate'
+            ? [...imageOrSnapshotTags, retainOfManaged]
+            : ctx.fn === 'Promote'
+              ? [promotedOfManaged]
+              : imageOrSnapshotTags,
         snapshot: imageOrSnapshotTags,
         instance: [
           [createAction('RunInstances')],
@@ -282,7 +296,11 @@ function rules(ctx: Context): Record<string, ResourceRule & { cfnCondition?: str
     'ec2:ModifyImageAttribute': { types: { image: [[resourceManaged]] } },
     'ec2:ModifySnapshotAttribute': { types: { snapshot: [[resourceManaged, absent('ec2:Add/group')]] } },
     'ec2:CreateLaunchTemplate': { types: { 'launch-template': [[requestManaged]] } },
-    'ec2:CreateLaunchTemplateVersion': { types: { 'launch-template': [[resourceManaged]] } },
+    // Bake versions the templates it created; promotion only those the operator marked promotable.
+    'ec2:CreateLaunchTemplateVersion': { types: { 'launch-template': [[ctx.fn === 'Promote' ? promotable : resourceManaged]] } },
+    'ec2:ModifyLaunchTemplate': { types: { 'launch-template': [[promotable]] } },
+    'ssm:PutParameter': { exact: promoteParameters },
+    'autoscaling:StartInstanceRefresh': { exact: groups, when: [[promotable]] },
     'ec2:DeleteLaunchTemplateVersions': { types: { 'launch-template': [[resourceManaged]] } },
     // Not mutating, but it returns user data, which may hold secrets.
     'ec2:DescribeInstanceAttribute': { types: { instance: [[present(`aws:ResourceTag/${TAG.bake}`)]] } },

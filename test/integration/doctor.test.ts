@@ -133,6 +133,7 @@ const ALL_OK = {
   'iam schedule': 'ok',
   'iam bake': 'ok',
   'iam imageState': 'ok',
+  'iam promote': 'ok',
   'iam rotate': 'ok',
   'iam recover': 'ok',
   'iam statusAlarms': 'ok',

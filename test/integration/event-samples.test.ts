@@ -11,6 +11,7 @@ import { HEALTH_EVENT_TYPES } from '../../shared/domain/recovery.js';
 import {
   AmiStateChangeEvent,
   BakeRequestedEvent,
+  ImageGoodEvent,
   RecheckRequest,
   RecoverInput,
   RecoveryTriggerEvent,
@@ -29,6 +30,7 @@ const cloud = cloudPerFile({ reset: false });
 describe('event samples', () => {
   it.each([
     ['bake-requested.json', 'bake', BakeRequestedEvent],
+    ['image-baked.json', 'promote', ImageGoodEvent],
     ['ami-state-available.json', 'imageState', AmiStateChangeEvent],
     ['ami-state-failed.json', 'imageState', AmiStateChangeEvent],
     ['instance-stopped.json', 'recover', RecoveryTriggerEvent],

@@ -35,6 +35,13 @@ import {
   type Tag,
 } from '@aws-sdk/client-ec2';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import {
+  AutoScalingClient,
+  CancelInstanceRefreshCommand,
+  CreateAutoScalingGroupCommand,
+  DescribeInstanceRefreshesCommand,
+  StartInstanceRefreshCommand,
+} from '@aws-sdk/client-auto-scaling';
 import { startMoto, type MotoServer } from '../harness/moto.js';
 import { ec2Buckets, EC2_DOCUMENTED_BUCKETS, faultDraws, seededShuffle } from '../harness/faults.js';
 import { LocalCloud } from '../harness/local-cloud.js';
@@ -268,6 +275,53 @@ describe('fidelity proxy in front of moto', { timeout: 20_000 }, () => {
       new DescribeInstancesCommand({ InstanceIds: [first.Instances![0]!.InstanceId!, other.Instances![0]!.InstanceId!] }),
     );
     expect(Reservations.flatMap((r) => r.Instances ?? [])).toHaveLength(2);
+  });
+
+  it('runs one instance refresh per group at a time, as Auto Scaling does (moto has none)', async () => {
+    // Prepare
+    const asg = new AutoScalingClient({ endpoint: proxy.endpoint, region: 'us-east-1', credentials });
+    await ec2.send(
+      new CreateLaunchTemplateCommand({ LaunchTemplateName: 'refresh-lt', LaunchTemplateData: { ImageId: MOTO_DEFAULT_AMI } }),
+    );
+    await asg.send(
+      new CreateAutoScalingGroupCommand({
+        AutoScalingGroupName: 'refresh-asg',
+        LaunchTemplate: { LaunchTemplateName: 'refresh-lt', Version: '$Default' },
+        MinSize: 0,
+        MaxSize: 1,
+        AvailabilityZones: ['us-east-1a'],
+      }),
+    );
+    const start = () =>
+      asg.send(
+        new StartInstanceRefreshCommand({
+          AutoScalingGroupName: 'refresh-asg',
+          Preferences: { MinHealthyPercentage: 50, SkipMatching: true, CheckpointPercentages: [50, 100] },
+        }),
+      );
+
+    // Act
+    const { InstanceRefreshId } = await start();
+    const second = start();
+    const unknown = asg.send(new StartInstanceRefreshCommand({ AutoScalingGroupName: 'no-such-asg' }));
+
+    // Assess
+    await expect(second).rejects.toMatchObject({ name: 'InstanceRefreshInProgressFault' });
+    await expect(unknown).rejects.toMatchObject({ name: 'ValidationError' });
+    const { InstanceRefreshes = [] } = await asg.send(new DescribeInstanceRefreshesCommand({ AutoScalingGroupName: 'refresh-asg' }));
+    expect(InstanceRefreshes).toMatchObject([
+      {
+        InstanceRefreshId,
+        Status: 'InProgress',
+        Preferences: { MinHealthyPercentage: 50, SkipMatching: true, CheckpointPercentages: [50, 100] },
+      },
+    ]);
+    await asg.send(new CancelInstanceRefreshCommand({ AutoScalingGroupName: 'refresh-asg' }));
+    await expect(asg.send(new CancelInstanceRefreshCommand({ AutoScalingGroupName: 'refresh-asg' }))).rejects.toMatchObject({
+      name: 'ActiveInstanceRefreshNotFoundFault',
+    });
+    expect((await start()).InstanceRefreshId).not.toBe(InstanceRefreshId);
+    asg.destroy();
   });
 
   it('deprecates an image as AWS does: the time rounded to the minute, never in the past nor past ten years', async () => {
@@ -909,7 +963,11 @@ describe('LocalCloud with faults', { timeout: 30_000 }, () => {
     const settled = await cloud.deliver();
 
     // Assess
-    expect(settled.map((d) => [d.function, d.result])).toEqual([['imageState', { batchItemFailures: [] }]]);
+    // imageState settles it; its ImageBaked then reaches promote (no target here: nothing promoted).
+    expect(settled.map((d) => [d.function, d.result])).toEqual([
+      ['imageState', { batchItemFailures: [] }],
+      ['promote', expect.objectContaining({ skipped: 'the lineage names no promotion target' })],
+    ]);
     expect(cloud.published('ImageBaked')).toHaveLength(1);
   });
 

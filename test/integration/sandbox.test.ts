@@ -63,16 +63,23 @@ describe('npm start (the sandbox), four simulated days', () => {
 
   it('leaves exactly the images the retain policies say, every one good, with no orphaned snapshot', async () => {
     const nightly = (days: string[]) => days.map((d) => `nightly/${d}`);
-    // Web servers keep 3 (their tag); the db and the batch host fall back to the default 7.
+    // Web servers keep 3 (their tag); the db and the batch host fall back to the default 7. web-1's
+    // images are promoted into a launch template (issue 16): its last 10 versions hold them, and
+    // DescribeImageReferences reports them in use, so rotation keeps all four.
     expect(await slotsByLineage()).toEqual({
-      [idOf('web-1')]: nightly(NIGHTS.slice(1)),
+      [idOf('web-1')]: nightly(NIGHTS),
       [idOf('web-2')]: nightly(NIGHTS.slice(1)),
       [idOf('web-3')]: nightly(NIGHTS.slice(1)),
       [idOf('db')]: [...nightly(NIGHTS), 'weekly/2026-W47'],
       [idOf('batch')]: nightly(NIGHTS),
     });
     const images = await managedImages();
-    expect(images.map((i) => tagRecord(i.Tags)['ami-lifecycle:status'])).toEqual(images.map(() => 'good'));
+    // Good, but the one the operator rolled web-1's targets back from: marked bad.
+    const bad = images
+      .filter((i) => tagRecord(i.Tags)['ami-lifecycle:status'] === 'bad')
+      .map((i) => tagRecord(i.Tags)['ami-lifecycle:slot']);
+    expect(bad).toEqual([NIGHTS[3]]);
+    expect(images.map((i) => tagRecord(i.Tags)['ami-lifecycle:status']).filter((s) => s !== 'good' && s !== 'bad')).toEqual([]);
     const names = images.map((i) => i.Name);
     expect(new Set(names).size).toBe(names.length);
 
@@ -118,9 +125,18 @@ describe('npm start (the sandbox), four simulated days', () => {
     expect(text).toMatch(/EC2 AMI State Change x5 -> imageState: 5 marked good/);
     expect(text).toMatch(/EC2 Instance State-change Notification x1: web-1 terminated/);
     expect(text).toMatch(/recover: batch ignored/);
-    for (const web of ['web-1', 'web-2', 'web-3'])
+    for (const web of ['web-2', 'web-3'])
       expect(text).toMatch(new RegExp(`deleted ${web} nightly/2026-11-20 ami-[0-9a-f]+: not kept by keep 3`));
-    expect(text.match(/^ {7}deleted /gm)).toHaveLength(3);
+    expect(text.match(/^ {7}deleted /gm)).toHaveLength(2);
+    // Promotion (issue 16): each night web-1's image goes into its parameter and template; a rollback at the end.
+    expect(
+      text.match(
+        /ImageBaked x\d+ -> promote: ami-[0-9a-f]+ into ssm:\/ami-lifecycle\/web\/golden \(version \d\), lt:web-golden \(version \d\)/g,
+      ),
+    ).toHaveLength(4);
+    expect(text).toMatch(/npm run cli -- rollback i-[0-9a-f]+ {2}\(web-1's targets back to the image they held before\)/);
+    expect(text).toMatch(/ssm:\/ami-lifecycle\/web\/golden: rolled-back to ami-[0-9a-f]+ \(was ami-[0-9a-f]+, now marked bad\), version 5/);
+    expect(text).toMatch(/lt:web-golden: rolled-back to ami-[0-9a-f]+ \(was ami-[0-9a-f]+, now marked bad\), version 4/);
   });
 
   it('ends with the CLI status table, one row per lineage', () => {
@@ -140,8 +156,8 @@ describe('npm start (the sandbox), four simulated days', () => {
       'running',
       'nightly',
       'on-failure',
-      '3',
-      '24.0 GiB',
+      '4',
+      '32.0 GiB',
       '-',
     ]);
   });
@@ -158,6 +174,8 @@ describe('npm start (the sandbox), four simulated days', () => {
     expect(count('ImageBaked')).toBe(21);
     expect(count('ImagesRotated')).toBe(4);
     expect(count('InstanceRelaunched')).toBe(2);
+    // 4 nights x 2 targets of web-1, and the rollback of both
+    expect(count('ImagePromoted')).toBe(10);
     expect(events[0]!.time).toBe('2026-11-20T03:00:00Z');
     const relaunch = events.find((e) => e['detail-type'] === 'InstanceRelaunched')!;
     expect(relaunch.time.slice(0, 13)).toBe('2026-11-22T12');

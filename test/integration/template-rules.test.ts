@@ -160,6 +160,24 @@ const SPEC: Spec = {
       ...fleetKms,
       'events:PutEvents',
     ],
+    // promoteImage, reconcilePromotions: the image and its lineage's instances, the targets read
+    // (SSM parameter, launch template and its versions, group), then changed (PutParameter;
+    // CreateLaunchTemplateVersion, ModifyLaunchTemplate; StartInstanceRefresh), the promoted tag, the events.
+    Promote: [
+      ...logsAndDlq,
+      'ec2:DescribeImages',
+      'ec2:DescribeInstances',
+      'ec2:DescribeLaunchTemplates',
+      'ec2:DescribeLaunchTemplateVersions',
+      'autoscaling:DescribeAutoScalingGroups',
+      'ssm:GetParameter',
+      'ssm:PutParameter',
+      'ec2:CreateLaunchTemplateVersion',
+      'ec2:ModifyLaunchTemplate',
+      'autoscaling:StartInstanceRefresh',
+      'ec2:CreateTags',
+      'events:PutEvents',
+    ],
     // syncStatusAlarms: listRecoverCandidates, DescribeAlarms, PutMetricAlarm (with tags), DeleteAlarms.
     StatusAlarms: [
       ...logsAndDlq,
@@ -222,6 +240,7 @@ const SPEC: Spec = {
   },
   // At most EC2's mutating-call refill rate (5/s): each bake makes at least one such call a second.
   maxBakeConcurrency: 5,
+  promoteParameterPrefix: String(params.promoteParameterPrefix),
 };
 
 let packaged: CachedTemplate;
@@ -343,7 +362,9 @@ describe('delivery', () => {
     const targets = Object.values(t.Resources)
       .filter((r) => r.Type === 'AWS::Events::Rule')
       .flatMap((r) => r.Properties!.Targets as Array<Record<string, any>>);
-    expect(targets.length).toBe(6);
+    // imageState's queue, recover (3), the bake queue's, and on the service's own bus verify's (issue 15)
+    // and promote's (issue 16).
+    expect(targets.length).toBe(7);
     for (const target of targets) {
       expect(target.RetryPolicy).toEqual({ MaximumEventAgeInSeconds: expect.any(Number), MaximumRetryAttempts: expect.any(Number) });
       expect(target.DeadLetterConfig?.Arn).toBeDefined();
@@ -352,7 +373,8 @@ describe('delivery', () => {
 
   it('every schedule has a retry policy, a dead-letter queue and an execution role of its own', () => {
     const schedules = Object.values(t.Resources).filter((r) => r.Type === 'AWS::Scheduler::Schedule');
-    expect(schedules.length).toBe(5);
+    // nightly, weekly, rotate, status alarms, the verification sweep (issue 15) and promotion's daily catch-up (issue 16).
+    expect(schedules.length).toBe(6);
     for (const s of schedules) {
       expect(s.Properties!.Target.RetryPolicy).toBeDefined();
       expect(s.Properties!.Target.DeadLetterConfig?.Arn).toBeDefined();

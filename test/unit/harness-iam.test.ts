@@ -107,6 +107,13 @@ function state(tags: Record<string, Record<string, string>>): StateLookups {
     securityGroupIds: async () => ['sg-default'],
     roleOfInstanceProfile: async (p) => (p.arn?.endsWith('/app') || p.name === 'app' ? 'arn:aws:iam::123456789012:role/app' : undefined),
     ec2Exists: async (_type, id) => tags[id] !== undefined,
+    autoScalingGroup: async (name) =>
+      tags[`asg/${name}`]
+        ? {
+            arn: `arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:uuid-1:autoScalingGroupName/${name}`,
+            tags: tags[`asg/${name}`]!,
+          }
+        : undefined,
   };
 }
 

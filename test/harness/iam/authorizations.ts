@@ -91,6 +91,8 @@ export interface StateLookups {
   roleOfInstanceProfile(profile: { arn?: string; name?: string }): Promise<string | undefined>;
   /** Whether an EC2 resource of this type and id exists. */
   ec2Exists(type: string, id: string): Promise<boolean>;
+  /** An Auto Scaling group's ARN (with its id) and tags, if it exists. */
+  autoScalingGroup(name: string): Promise<{ arn: string; tags: Record<string, string> } | undefined>;
 }
 
 /** An existing EC2 resource as AWS sees it when it builds the request context. */
@@ -389,6 +391,16 @@ const namesSchedule: Model = async (b) => {
   await b.add(b.call.action, [await scheduleOf(b, b.query('groupName'))]);
 };
 
+/** An SSM parameter by name: `parameter/name` for a name of a hierarchy (its leading / included once). */
+function parameterArn(b: Builder, name: string): string {
+  return `arn:${b.where.partition}:ssm:${b.where.region}:${b.where.account}:parameter/${name.replace(/^\//, '')}`;
+}
+
+/** An SSM request on one parameter (the Name of its JSON body). */
+const namesParameter: Model = async (b) => {
+  await b.add(b.call.action, [{ type: 'parameter', arn: parameterArn(b, String(b.call.json?.Name ?? '')) }]);
+};
+
 /** The launch template a request names, by id or name. */
 async function launchTemplateOf(b: Builder, prefix = ''): Promise<Involved | undefined> {
   const id = b.param(`${prefix}LaunchTemplateId`) ?? (await lookupName(b, b.param(`${prefix}LaunchTemplateName`)));
@@ -652,6 +664,24 @@ const MODELS: Record<string, Model> = {
   'scheduler:UpdateSchedule': writesSchedule,
   'scheduler:GetSchedule': namesSchedule,
   'scheduler:DeleteSchedule': namesSchedule,
+  // Promotion (issue 16): SSM parameters by ARN; a group by its ARN with its tags, as
+  // aws:ResourceTag (the SAR lists it for autoScalingGroup); launch templates as CreateLaunchTemplateVersion.
+  'ssm:GetParameter': namesParameter,
+  'ssm:GetParameterHistory': namesParameter,
+  'ssm:PutParameter': namesParameter,
+  'ec2:ModifyLaunchTemplate': async (b) => {
+    const template = await launchTemplateOf(b);
+    if (template) await b.add('ModifyLaunchTemplate', [template]);
+  },
+  'autoscaling:StartInstanceRefresh': async (b) => {
+    const name = b.param('AutoScalingGroupName') ?? '';
+    const group = await b.state.autoScalingGroup(name);
+    const arn =
+      group?.arn ??
+      `arn:${b.where.partition}:autoscaling:${b.where.region}:${b.where.account}:autoScalingGroup:*:autoScalingGroupName/${name}`;
+    const keys = Object.fromEntries(Object.entries(group?.tags ?? {}).map(([k, v]) => [`aws:ResourceTag/${k}`, v]));
+    await b.add('StartInstanceRefresh', [{ type: 'autoScalingGroup', arn, keys }]);
+  },
   'cloudwatch:TagResource': async (b) => {
     const tags = (b.call.json?.Tags ?? []) as Array<{ Key: string; Value: string }>;
     await b.add('TagResource', [{ type: 'alarm', arn: String(b.call.json?.ResourceARN ?? ''), requestTags: tags }]);

@@ -12,6 +12,7 @@
  * TEST-ONLY.
  */
 import { GetInstanceProfileCommand, IAMClient } from '@aws-sdk/client-iam';
+import { AutoScalingClient, DescribeAutoScalingGroupsCommand } from '@aws-sdk/client-auto-scaling';
 import {
   DescribeAddressesCommand,
   DescribeImagesCommand,
@@ -83,6 +84,7 @@ export class IamEnforcer {
   private readonly byKey = new Map<string, Identity>();
   private readonly decisions = new Map<string, 'Allowed' | 'ImplicitlyDenied' | 'ExplicitlyDenied'>();
   private readonly iam: IAMClient;
+  private readonly autoscaling: AutoScalingClient;
   private evaluatedCount = 0;
   private spentMs = 0;
   private readonly recorded: Denial[] = [];
@@ -100,6 +102,11 @@ export class IamEnforcer {
   ) {
     this.setRoles(roles);
     this.iam = new IAMClient({
+      endpoint: motoEndpoint,
+      region: where.region,
+      credentials: { accessKeyId: DEFAULT_KEY, secretAccessKey: DEFAULT_KEY },
+    });
+    this.autoscaling = new AutoScalingClient({
       endpoint: motoEndpoint,
       region: where.region,
       credentials: { accessKeyId: DEFAULT_KEY, secretAccessKey: DEFAULT_KEY },
@@ -140,6 +147,7 @@ export class IamEnforcer {
 
   close(): void {
     this.iam.destroy();
+    this.autoscaling.destroy();
     unregisterEnforcer(this);
   }
 
@@ -182,7 +190,7 @@ export class IamEnforcer {
       ...(restJson ? jsonObjectOf(request.body) : {}),
       ...(routed ? { rest: { labels: routed.labels, query: new URL(request.url, 'http://proxy').searchParams } } : {}),
     };
-    const lookups = new MotoLookups(ec2For(restored), this.iam, this.where.region);
+    const lookups = new MotoLookups(ec2For(restored), this.iam, this.where.region, this.autoscaling);
     const authorizations = await authorizationsFor(call, lookups, this.where);
     for (const authorization of authorizations) {
       const decision = await this.decide(identity, authorization);
@@ -377,7 +385,17 @@ class MotoLookups implements StateLookups {
     private readonly ec2: EC2Client,
     private readonly iam: IAMClient,
     private readonly region: string,
+    private readonly autoscaling: AutoScalingClient,
   ) {}
+
+  autoScalingGroup(name: string): Promise<{ arn: string; tags: Record<string, string> } | undefined> {
+    return this.once(`asg:${name}`, async () => {
+      const out = await this.autoscaling.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [name] }));
+      const g = out.AutoScalingGroups?.[0];
+      if (!g?.AutoScalingGroupARN) return undefined;
+      return { arn: g.AutoScalingGroupARN, tags: Object.fromEntries((g.Tags ?? []).map((t) => [t.Key ?? '', t.Value ?? ''])) };
+    });
+  }
 
   private once<T>(key: string, load: () => Promise<T>): Promise<T> {
     let value = this.memo.get(key) as Promise<T> | undefined;

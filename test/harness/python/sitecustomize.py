@@ -656,3 +656,84 @@ try:
     _EbsResponse.modify_snapshot_attribute = _modify_snapshot_attribute
 except Exception:
     pass
+
+# Gap: moto's Auto Scaling has no instance refresh (StartInstanceRefresh, DescribeInstanceRefreshes,
+# CancelInstanceRefresh answer "not yet implemented"). Kept on moto's Auto Scaling backend, so
+# resetting moto resets it. As the API reference documents them
+# (https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_StartInstanceRefresh.html):
+# a group that does not exist is a ValidationError; a second refresh while one is active is
+# InstanceRefreshInProgress ("The request failed because an active instance refresh already
+# exists for the specified Auto Scaling group"); Cancel without an active one is
+# ActiveInstanceRefreshNotFound. A refresh stays InProgress (no instance is replaced here:
+# progress is not emulated) until cancelled.
+try:
+    import uuid as _refresh_uuid
+    from moto.core.responses import ActionResult as _RefreshResult
+    from moto.core.utils import utcnow as _refresh_now
+    from moto.autoscaling.responses import AutoScalingResponse as _AsgResponse
+    from moto.autoscaling.exceptions import AutoscalingClientError as _AsgError, ValidationError as _AsgValidation
+
+    class _InstanceRefreshInProgress(_AsgError):
+        code = "InstanceRefreshInProgress"
+
+    class _ActiveInstanceRefreshNotFound(_AsgError):
+        code = "ActiveInstanceRefreshNotFound"
+
+    _ACTIVE_REFRESH = ("Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking")
+
+    def _refreshes_of(backend, name):
+        if name not in backend.autoscaling_groups:
+            raise _AsgValidation(f"AutoScalingGroup name not found - AutoScalingGroup {name} not found")
+        if not hasattr(backend, "harness_instance_refreshes"):
+            backend.harness_instance_refreshes = {}
+        return backend.harness_instance_refreshes.setdefault(name, [])
+
+    def _start_instance_refresh(self):
+        name = self._get_param("AutoScalingGroupName")
+        refreshes = _refreshes_of(self.autoscaling_backend, name)
+        if any(r["Status"] in _ACTIVE_REFRESH for r in refreshes):
+            raise _InstanceRefreshInProgress(
+                "The request failed because an active instance refresh already exists for the specified Auto Scaling group."
+            )
+        prefs = self._get_params().get("Preferences") or {}
+        preferences = {}
+        if "MinHealthyPercentage" in prefs:
+            preferences["MinHealthyPercentage"] = int(prefs["MinHealthyPercentage"])
+        if "SkipMatching" in prefs:
+            preferences["SkipMatching"] = str(prefs["SkipMatching"]).lower() == "true"
+        checkpoints = prefs.get("CheckpointPercentages")
+        if checkpoints:
+            preferences["CheckpointPercentages"] = [int(c) for c in (checkpoints if isinstance(checkpoints, list) else [checkpoints])]
+        group = self.autoscaling_backend.autoscaling_groups[name]
+        refresh = {
+            "InstanceRefreshId": str(_refresh_uuid.uuid4()),
+            "AutoScalingGroupName": name,
+            "Status": "InProgress",
+            "StartTime": _refresh_now(),
+            "PercentageComplete": 0,
+            "InstancesToUpdate": int(group.desired_capacity or 0),
+            "Preferences": preferences,
+            "Strategy": self._get_param("Strategy") or "Rolling",
+        }
+        refreshes.insert(0, refresh)
+        return _RefreshResult({"InstanceRefreshId": refresh["InstanceRefreshId"]})
+
+    def _describe_instance_refreshes(self):
+        refreshes = _refreshes_of(self.autoscaling_backend, self._get_param("AutoScalingGroupName"))
+        ids = self._get_param("InstanceRefreshIds", [])
+        return _RefreshResult({"InstanceRefreshes": [r for r in refreshes if not ids or r["InstanceRefreshId"] in ids]})
+
+    def _cancel_instance_refresh(self):
+        refreshes = _refreshes_of(self.autoscaling_backend, self._get_param("AutoScalingGroupName"))
+        active = [r for r in refreshes if r["Status"] in _ACTIVE_REFRESH]
+        if not active:
+            raise _ActiveInstanceRefreshNotFound("The request failed because an active instance refresh for the specified Auto Scaling group was not found.")
+        active[0]["Status"] = "Cancelled"
+        active[0]["EndTime"] = _refresh_now()
+        return _RefreshResult({"InstanceRefreshId": active[0]["InstanceRefreshId"]})
+
+    _AsgResponse.start_instance_refresh = _start_instance_refresh
+    _AsgResponse.describe_instance_refreshes = _describe_instance_refreshes
+    _AsgResponse.cancel_instance_refresh = _cancel_instance_refresh
+except Exception:
+    pass

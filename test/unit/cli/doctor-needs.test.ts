@@ -29,6 +29,7 @@ const USE_CASE_FILES: Record<FunctionKey, string[]> = {
   schedule: ['run-schedule', 'settle-image'],
   bake: ['bake-instance'],
   imageState: ['settle-image'],
+  promote: ['promote-image'],
   rotate: ['share-images', 'rotate-images'],
   recover: ['recover-instance'],
   statusAlarms: ['sync-status-alarms'],
@@ -42,6 +43,8 @@ const GATEWAYS = {
   alarms: { file: 'shared/aws/cloudwatch-gateway.ts', className: 'CloudWatchGateway', service: 'cloudwatch' },
   rechecks: { file: 'shared/aws/scheduler-gateway.ts', className: 'SchedulerGateway', service: 'scheduler' },
   commands: { file: 'shared/aws/ssm-gateway.ts', className: 'SsmGateway', service: 'ssm' },
+  parameters: { file: 'shared/aws/ssm-gateway.ts', className: 'SsmGateway', service: 'ssm' },
+  groups: { file: 'shared/aws/autoscaling-gateway.ts', className: 'AutoScalingGateway', service: 'autoscaling' },
 } as const;
 type Port = keyof typeof GATEWAYS;
 
@@ -95,7 +98,7 @@ function operationsOf(port: Port, method: string): string[] {
 function portCallsOf(useCase: string): Array<{ port: Port; method: string }> {
   const text = source(`shared/use-cases/${useCase}.ts`);
   // `events` is also a local name for lists of events: only deps.events is the port.
-  const calls = [...text.matchAll(/\b(ec2|alarms|rechecks|commands)\.(\w+)\(|\bdeps\.(events)\.(\w+)\(/g)].map((m) => ({
+  const calls = [...text.matchAll(/\b(ec2|alarms|rechecks|commands|parameters|groups)\.(\w+)\(|\bdeps\.(events)\.(\w+)\(/g)].map((m) => ({
     port: (m[1] ?? m[3]) as Port,
     method: (m[2] ?? m[4])!,
   }));
@@ -187,6 +190,7 @@ describe('the needs list of doctor', () => {
         verifySubnet: 'subnet-0123456789abcdef0',
         verifySecurityGroup: 'sg-0123456789abcdef0',
         verifyDocument: 'AWS-RunShellScript',
+        promotePrefix: 'ami-lifecycle/',
       };
       const needs = NEEDS[fn].map((n) => concrete(n, vars));
       const on = (action: string) => needs.filter((n) => n.action === action).map((n) => n.resource);

@@ -184,7 +184,7 @@ describe('a healthy deployment', () => {
     expect(lines.slice(0, report.checks.length).every((l) => /^OK {4}\S/.test(l))).toBe(true);
     expect(lines.at(-1)).toBe(`${STACK} in ${REGION}: no check failed`);
     expect(checkOf(report, 'schedules').summary).toBe(
-      '4 schedules enabled; ami-lifecycle-dev-status-alarms disabled (statusCheckAlarms is false)',
+      '5 schedules enabled; ami-lifecycle-dev-status-alarms disabled (statusCheckAlarms is false)',
     );
     expect(checkOf(report, 'lambda concurrency').summary).toBe(
       'account limit 1000, unreserved 1000 (Lambda keeps at least 100 unreserved); reserved by this stack: none',
@@ -735,7 +735,7 @@ describe('event rules and schedules', () => {
     // Assess
     expect(checkOf(report, 'event rules')).toMatchObject({
       status: 'fail',
-      summary: '2 of 6 rules would not deliver: their events never reach the function',
+      summary: '2 of 7 rules would not deliver: their events never reach the function',
       details: [
         'ami-lifecycle-dev-bake-queue-rule (bake) is DISABLED: aws events enable-rule --name ami-lifecycle-dev-bake-queue-rule --event-bus-name ami-lifecycle-dev',
         'ami-lifecycle-dev-recover-rule-3 (recover) does not exist on bus default',
@@ -788,7 +788,7 @@ describe('dead-letter queues', () => {
     // Assess
     expect(checkOf(report, 'dead-letter queues')).toMatchObject({
       status: 'fail',
-      summary: '2 of 7 dead-letter queues hold messages or are missing',
+      summary: '2 of 8 dead-letter queues hold messages or are missing',
       fix: 'inspect each message, fix its cause and send it again: docs/operations.md, "When a dead-letter queue alarm fires"',
       details: [
         `${STACK}-bake-dlq: 4 messages (3 visible, 1 being read): bake work that was never done`,

@@ -43,6 +43,7 @@ const saved = vi.hoisted(() => {
 import { readServerless } from '../../../cli/serverless-config.js';
 import { handler as bake } from '../../../functions/bake/handler.js';
 import { handler as imageState } from '../../../functions/image-state/handler.js';
+import { handler as promote } from '../../../functions/promote/handler.js';
 import { handler as recover } from '../../../functions/recover/handler.js';
 import { handler as rotate } from '../../../functions/rotate/handler.js';
 import { handler as schedule } from '../../../functions/schedule/handler.js';
@@ -52,6 +53,7 @@ import { DETAIL_SCHEMAS, EVENT_SOURCE, type DetailType } from '../../../shared/d
 import {
   AmiStateChangeEvent,
   BakeRequestedEvent,
+  PromoteInput,
   RecoverInput,
   RotationRequest,
   ScheduledRun,
@@ -119,6 +121,15 @@ const TARGETS: Record<FunctionName, Target> = {
     answered: (r) => expect(r).toEqual({ batchItemFailures: [] }),
     batchOf: oneRecord,
     rejectsInBatch: true,
+  },
+  promote: {
+    handler: promote as Handler,
+    schema: PromoteInput,
+    // An image's report (its targets, or why none), or a catch-up's counts.
+    answered: (r) =>
+      expect(r).toSatisfy(
+        (x: Record<string, unknown>) => (typeof x.imageId === 'string' && Array.isArray(x.targets)) || typeof x.lineages === 'number',
+      ),
   },
   rotate: {
     handler: rotate as Handler,
@@ -201,6 +212,7 @@ const MARKER = 'FUZZ-MARKER-do-not-log-5a9c';
 
 /** Inputs that refuse keys they do not know: the marker goes nowhere else there. */
 const STRICT: ReadonlySet<FunctionName> = new Set(['rotate', 'statusAlarms']);
+// promote takes either shape: a bus event (its detail loose, a planted key is kept) or a strict catch-up input.
 
 function plant(fn: FunctionName, event: Json): Json {
   if (event === null || typeof event !== 'object' || Array.isArray(event) || STRICT.has(fn)) return event;

@@ -12,6 +12,9 @@ import {
   BakeRequestedEvent,
   HealthEvent,
   InstanceStateChangeEvent,
+  ImageGoodEvent,
+  PromoteInput,
+  PromotionReconcile,
   RecoverInput,
   RotationRequest,
   ScheduledRun,
@@ -46,6 +49,7 @@ const FUNCTION_SCHEMAS: Record<FunctionName, z.ZodType> = {
   statusAlarms: StatusAlarmsRequest,
   recover: RecoverInput,
   verify: VerifyInput,
+  promote: PromoteInput,
 };
 const ALL_SCHEMAS: Record<string, z.ZodType> = {
   ...FUNCTION_SCHEMAS,
@@ -55,6 +59,8 @@ const ALL_SCHEMAS: Record<string, z.ZodType> = {
   VerificationRequestedEvent,
   VerificationCheck,
   VerificationSweep,
+  ImageGoodEvent,
+  PromotionReconcile,
 };
 const DISCRIMINATORS: readonly unknown[] = ['EC2 Instance State-change Notification', 'CloudWatch Alarm State Change', 'AWS Health Event'];
 

@@ -44,6 +44,8 @@ import {
 } from '@aws-sdk/client-ec2';
 import { EventBridgeClient, PutEventsCommand, type PutEventsCommandInput, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { CreateScheduleCommand, SchedulerClient, UpdateScheduleCommand } from '@aws-sdk/client-scheduler';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { TAG } from '../../../shared/domain/tags.js';
 import { retainValue, tagList } from './arbitraries.js';
 
@@ -286,6 +288,9 @@ export function answerFromWorld(recorder: Recorder) {
   const bus = mockClient(EventBridgeClient);
   const cw = mockClient(CloudWatchClient);
   const scheduler = mockClient(SchedulerClient);
+  // Promotion's: the fuzz world has no promotion target, so any call to them is unexpected.
+  const ssm = mockClient(SSMClient);
+  const autoscaling = mockClient(AutoScalingClient);
   const w = () => recorder.world;
   const instance = (id: string | undefined) => w().instances.find((i) => i.id === id);
   const image = (id: string | undefined) => w().images.find((i) => i.id === id);
@@ -302,6 +307,8 @@ export function answerFromWorld(recorder: Recorder) {
     ['EventBridge', bus],
     ['CloudWatch', cw],
     ['Scheduler', scheduler],
+    ['SSM', ssm],
+    ['AutoScaling', autoscaling],
   ] as const) {
     (mock as ReturnType<typeof mockClient>).onAnyCommand().callsFake((input: unknown) => {
       recorder.unexpected.push(`${name}: ${JSON.stringify(input).slice(0, 200)}`);
@@ -438,7 +445,7 @@ export function answerFromWorld(recorder: Recorder) {
 
   return {
     restore: () => {
-      for (const m of [ec2, bus, cw, scheduler]) m.restore();
+      for (const m of [ec2, bus, cw, scheduler, ssm, autoscaling]) m.restore();
     },
   };
 }

@@ -12,6 +12,7 @@ const ROTATION_DEFAULTS = {
   deprecateAfterDays: undefined,
   dryRun: false,
   orphanGraceHours: 24,
+  promoteRollbackDepth: 1,
 };
 
 const RECOVERY_DEFAULTS = {
@@ -194,6 +195,7 @@ describe('loadConfig: rotation settings', () => {
       deprecateAfterDays: 30,
       dryRun: true,
       orphanGraceHours: 48,
+      promoteRollbackDepth: 1,
     });
   });
 
