@@ -6,7 +6,7 @@
 import type { DeploymentGateway } from '../shared/aws/deployment-gateway.js';
 import { operatorGateways } from '../shared/aws/operator.js';
 import { PERIODS, type Period } from '../shared/domain/schedule.js';
-import { loadConfig, loadPromotionSettings } from '../shared/runtime/config.js';
+import { loadConfig, loadPromotionSettings, stageSettings } from '../shared/runtime/config.js';
 import { noMetrics, type Deps, type Log, type PromoteDeps } from '../shared/use-cases/ports.js';
 import { readServerless, type ServiceWiring } from './serverless-config.js';
 
@@ -68,12 +68,7 @@ export function createContext(options: GlobalOptions, env: NodeJS.ProcessEnv = p
   const promoteEnv = wiring.functions.find((f) => f.name === 'promote')?.environment ?? {};
   const promotionSettings = loadPromotionSettings({ ...wiring.environment, ...promoteEnv });
   const deps: Deps = {
-    managedBy: config.managedBy,
-    schedules: config.schedules,
-    copyTags: config.copyTags,
-    verifyDefault: config.verifyDefault,
-    rotation: config.rotation,
-    recovery: config.recovery,
+    ...stageSettings(config),
     ec2: aws.ec2,
     events: aws.events,
     log: stderrLog(options.verbose ?? false),

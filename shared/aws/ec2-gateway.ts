@@ -31,6 +31,7 @@ import {
   ModifyLaunchTemplateCommand,
   RebootInstancesCommand,
   RunInstancesCommand,
+  type RunInstancesCommandInput,
   StopInstancesCommand,
   TerminateInstancesCommand,
   DeleteSnapshotCommand,
@@ -752,6 +753,14 @@ export class Ec2Gateway implements Ec2Port {
 
   async runInstance(spec: RelaunchSpec): Promise<string> {
     const c = spec.config;
+    return this.launchOne(spec, { ...launchSettings(c), ...launchNetwork(c, spec.keepPrivateIp) });
+  }
+
+  /** RunInstances of one instance, idempotent by its client token, the instance and its volumes tagged alike. */
+  private async launchOne(
+    spec: { imageId: string; clientToken: string; tags: Tags },
+    settings: Omit<RunInstancesCommandInput, 'ImageId' | 'MinCount' | 'MaxCount' | 'ClientToken' | 'TagSpecifications'>,
+  ): Promise<string> {
     const tags = toTagList(spec.tags);
     const out = await call('RunInstances', () =>
       this.client.send(
@@ -760,8 +769,7 @@ export class Ec2Gateway implements Ec2Port {
           MinCount: 1,
           MaxCount: 1,
           ClientToken: spec.clientToken,
-          ...launchSettings(c),
-          ...launchNetwork(c, spec.keepPrivateIp),
+          ...settings,
           TagSpecifications: [
             { ResourceType: 'instance', Tags: tags },
             { ResourceType: 'volume', Tags: tags },
@@ -967,35 +975,19 @@ export class Ec2Gateway implements Ec2Port {
   }
 
   async runTestInstance(spec: TestLaunchSpec): Promise<string> {
-    const tags = toTagList(spec.tags);
-    const out = await call('RunInstances', () =>
-      this.client.send(
-        new RunInstancesCommand({
-          ImageId: spec.imageId,
-          MinCount: 1,
-          MaxCount: 1,
-          ClientToken: spec.clientToken,
-          InstanceType: spec.instanceType as never,
-          // No key pair; no public address, whatever the subnet assigns by default.
-          NetworkInterfaces: [{ DeviceIndex: 0, SubnetId: spec.subnetId, Groups: [spec.securityGroupId], AssociatePublicIpAddress: false }],
-          // A shutdown from inside ends it: a test instance never lingers stopped.
-          InstanceInitiatedShutdownBehavior: 'terminate',
-          MetadataOptions: { HttpTokens: 'required' },
-          ...(spec.iamInstanceProfileArn ? { IamInstanceProfile: { Arn: spec.iamInstanceProfileArn } } : {}),
-          // Every volume goes with the test instance, whatever the image's own DeleteOnTermination says.
-          ...(spec.devices.length > 0
-            ? { BlockDeviceMappings: spec.devices.map((DeviceName) => ({ DeviceName, Ebs: { DeleteOnTermination: true } })) }
-            : {}),
-          TagSpecifications: [
-            { ResourceType: 'instance', Tags: tags },
-            { ResourceType: 'volume', Tags: tags },
-          ],
-        }),
-      ),
-    );
-    const id = out.Instances?.[0]?.InstanceId;
-    if (!id) throw new Error('RunInstances answered without an instance');
-    return id;
+    return this.launchOne(spec, {
+      InstanceType: spec.instanceType as never,
+      // No key pair; no public address, whatever the subnet assigns by default.
+      NetworkInterfaces: [{ DeviceIndex: 0, SubnetId: spec.subnetId, Groups: [spec.securityGroupId], AssociatePublicIpAddress: false }],
+      // A shutdown from inside ends it: a test instance never lingers stopped.
+      InstanceInitiatedShutdownBehavior: 'terminate',
+      MetadataOptions: { HttpTokens: 'required' },
+      ...(spec.iamInstanceProfileArn ? { IamInstanceProfile: { Arn: spec.iamInstanceProfileArn } } : {}),
+      // Every volume goes with the test instance, whatever the image's own DeleteOnTermination says.
+      ...(spec.devices.length > 0
+        ? { BlockDeviceMappings: spec.devices.map((DeviceName) => ({ DeviceName, Ebs: { DeleteOnTermination: true } })) }
+        : {}),
+    });
   }
 
   async consoleOutput(instanceId: string): Promise<string | undefined> {

@@ -7,7 +7,7 @@
 import * as z from 'zod';
 import { Lineage, ScheduleName } from './tags.js';
 import { Slot } from './schedule.js';
-import { LaunchConfig } from './launch.js';
+import { LaunchConfig, Placement } from './launch.js';
 
 export const EVENT_SOURCE = 'ami-lifecycle';
 
@@ -186,16 +186,7 @@ export const RelaunchPlanned = z.object({
     /** The launches it would try in order when one meets no capacity (`t3.small in subnet-...`), when there are fallbacks. */
     attempts: z.array(z.string()).optional(),
     spot: z.boolean().optional(),
-    placement: z
-      .object({
-        groupName: z.string().optional(),
-        partitionNumber: z.number().int().optional(),
-        tenancy: z.string().optional(),
-        hostId: z.string().optional(),
-        affinity: z.string().optional(),
-        hostResourceGroupArn: z.string().optional(),
-      })
-      .optional(),
+    placement: Placement.optional(),
     sourceDestCheck: z.boolean().optional(),
     networkInterfaces: z.number().int().optional(),
     privateIpAddress: z.string().optional(),

@@ -24,6 +24,16 @@ export const NetworkInterfaceConfig = z.object({
 });
 export type NetworkInterfaceConfig = z.infer<typeof NetworkInterfaceConfig>;
 
+/** Where an instance is placed within its zone: group, partition, tenancy, host. */
+export const Placement = z.object({
+  groupName: z.string().optional(),
+  partitionNumber: z.number().int().optional(),
+  tenancy: z.string().optional(),
+  hostId: z.string().optional(),
+  affinity: z.string().optional(),
+  hostResourceGroupArn: z.string().optional(),
+});
+
 export const LaunchConfig = z.object({
   instanceType: z.string().min(1),
   subnetId: z.string().optional(),
@@ -52,16 +62,7 @@ export const LaunchConfig = z.object({
     .object({ coreCount: z.number().int().optional(), threadsPerCore: z.number().int().optional(), amdSevSnp: z.string().optional() })
     .optional(),
   /** The zone follows the subnet; these pin the instance within it. */
-  placement: z
-    .object({
-      groupName: z.string().optional(),
-      partitionNumber: z.number().int().optional(),
-      tenancy: z.string().optional(),
-      hostId: z.string().optional(),
-      affinity: z.string().optional(),
-      hostResourceGroupArn: z.string().optional(),
-    })
-    .optional(),
+  placement: Placement.optional(),
   hibernation: z.boolean().optional(),
   /** Every interface, the primary (device 0) included, when the instance has more than its primary with one address. */
   networkInterfaces: z.array(NetworkInterfaceConfig).optional(),

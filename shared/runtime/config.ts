@@ -84,6 +84,14 @@ export interface Config {
   recovery: RecoveryConfig;
 }
 
+/** What every caller of the use cases takes from the configuration as it is (functions and CLI alike). */
+export function stageSettings(
+  config: Config,
+): Pick<Config, 'managedBy' | 'schedules' | 'copyTags' | 'verifyDefault' | 'rotation' | 'recovery'> {
+  const { managedBy, schedules, copyTags, verifyDefault, rotation, recovery } = config;
+  return { managedBy, schedules, copyTags, verifyDefault, rotation, recovery };
+}
+
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const parsed = ConfigSchema.safeParse(env);
   if (!parsed.success) {

@@ -7,7 +7,7 @@ import { ec2Client, eventBridgeClient } from '../aws/clients.js';
 import { Ec2Gateway } from '../aws/ec2-gateway.js';
 import { EventBusPublisher } from '../aws/event-bus.js';
 import type { Deps } from '../use-cases/ports.js';
-import { loadConfig } from './config.js';
+import { loadConfig, stageSettings } from './config.js';
 import { logger } from './logger.js';
 import { metricsPort } from './metrics.js';
 
@@ -17,12 +17,7 @@ export function productionDeps(): Deps {
   if (deps === undefined) {
     const config = loadConfig();
     deps = {
-      managedBy: config.managedBy,
-      schedules: config.schedules,
-      copyTags: config.copyTags,
-      verifyDefault: config.verifyDefault,
-      rotation: config.rotation,
-      recovery: config.recovery,
+      ...stageSettings(config),
       ec2: new Ec2Gateway(ec2Client()),
       events: new EventBusPublisher(eventBridgeClient(), config.eventBusName),
       log: logger,

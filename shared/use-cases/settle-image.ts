@@ -23,26 +23,30 @@ export type SettledBy = 'event' | 'reconcile';
  */
 const SETTLE_CONCURRENCY = 4;
 
+/** ImageBaked for a good image: settled by its AMI event, the reconcile, or its verification (verify-image.ts). */
+export function imageBaked(image: ImageView, managedBy: string, settledBy: SettledBy | 'verification'): OutgoingEvent {
+  const t = image.tags;
+  return outgoing('ImageBaked', {
+    managedBy,
+    imageId: image.imageId,
+    imageName: image.name,
+    lineage: t[TAG.lineage] ?? '',
+    sourceInstanceId: t[TAG.sourceInstance] ?? '',
+    schedule: t[TAG.schedule] ?? '',
+    slot: t[TAG.slot] ?? '',
+    snapshotIds: image.snapshotIds,
+    ...(image.creationDate ? { creationDate: image.creationDate } : {}),
+    settledBy,
+  });
+}
+
 function eventFor(image: ImageView, settlement: Settlement, deps: SettleDeps, settledBy: SettledBy): OutgoingEvent | undefined {
   const t = image.tags;
   if (settlement.kind === 'verifying') {
     // Nothing good yet: the verify function boots a test instance first (verify-image.ts), and says ImageBaked when it passes.
     return outgoing('VerificationRequested', { managedBy: deps.managedBy, imageId: image.imageId, lineage: t[TAG.lineage] ?? '' });
   }
-  if (settlement.kind === 'good') {
-    return outgoing('ImageBaked', {
-      managedBy: deps.managedBy,
-      imageId: image.imageId,
-      imageName: image.name,
-      lineage: t[TAG.lineage] ?? '',
-      sourceInstanceId: t[TAG.sourceInstance] ?? '',
-      schedule: t[TAG.schedule] ?? '',
-      slot: t[TAG.slot] ?? '',
-      snapshotIds: image.snapshotIds,
-      ...(image.creationDate ? { creationDate: image.creationDate } : {}),
-      settledBy,
-    });
-  }
+  if (settlement.kind === 'good') return imageBaked(image, deps.managedBy, settledBy);
   if (settlement.kind === 'failed') {
     return outgoing('ImageBakeFailed', {
       managedBy: deps.managedBy,

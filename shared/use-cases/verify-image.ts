@@ -33,6 +33,7 @@ import {
 import { AwsCallError } from './errors.js';
 import type { VerifyDeps } from './ports.js';
 import { publishOrThrow } from './publish.js';
+import { imageBaked } from './settle-image.js';
 
 /** What a one-time schedule hands back to the verify function at its due time. */
 export interface VerificationCheck {
@@ -151,18 +152,7 @@ async function pass(
       checks: { system: checks.system, instance: checks.instance, ...(command ? { command } : {}) },
       instanceSeconds: seconds,
     }),
-    outgoing('ImageBaked', {
-      managedBy: deps.managedBy,
-      imageId: image.imageId,
-      imageName: image.name,
-      lineage: t[TAG.lineage] ?? '',
-      sourceInstanceId: t[TAG.sourceInstance] ?? '',
-      schedule: t[TAG.schedule] ?? '',
-      slot: t[TAG.slot] ?? '',
-      snapshotIds: image.snapshotIds,
-      ...(image.creationDate ? { creationDate: image.creationDate } : {}),
-      settledBy: 'verification',
-    }),
+    imageBaked(image, deps.managedBy, 'verification'),
   ];
   for (const event of events) await publishOrThrow(deps.events, event, image.imageId);
   await deps.ec2.tagResources([image.imageId, ...image.snapshotIds], { [TAG.status]: 'good' });
