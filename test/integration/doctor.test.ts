@@ -164,7 +164,7 @@ describe('doctor on a deployed stack', () => {
       /^OK {4}iam bake +role ami-lifecycle-dev-BakeRole-\w+ allows all \d+ authorizations ami-lifecycle-dev-bake needs$/m,
     );
     expect(text.stdout).toContain(
-      'OK    schedules                4 schedules enabled; ami-lifecycle-dev-status-alarms disabled (statusCheckAlarms is false)',
+      'OK    schedules                5 schedules enabled; ami-lifecycle-dev-status-alarms disabled (statusCheckAlarms is false)',
     );
     expect(text.stdout).toContain(
       'OK    queue mappings           bake reads ami-lifecycle-dev-bake (Enabled, at most 2 at once; 0 waiting, 0 in flight)',
@@ -529,6 +529,6 @@ describe('harness: the account settings doctor reads', () => {
 
     // Assess
     expect(out.AccountLimit).toMatchObject({ ConcurrentExecutions: 1000, UnreservedConcurrentExecutions: 995 });
-    expect(out.AccountUsage?.FunctionCount).toBe(7);
+    expect(out.AccountUsage?.FunctionCount).toBe(8);
   });
 });

@@ -340,34 +340,41 @@ function differences(clean: CloudState, other: CloudState): string[] {
   return out;
 }
 
-describe('a crash after any AWS call, then the retry AWS makes', () => {
-  for (const path of PATHS) {
-    it(`${path.name}: converges to the clean run's state for every k, answer received or lost`, {
-      timeout: 180_000,
-    }, async () => {
-      // Prepare: the clean run, and its number of AWS calls
-      const clean = await run(path);
-      expect(clean.retryErrors).toEqual([]);
-      expect(clean.calls).toBeGreaterThan(1);
+/**
+ * The suite, for the paths whose names `which` accepts: two test files run it, recovery's paths
+ * and the others, so that the two halves run at once (each file has its own moto).
+ */
+export function crashSuite(which: (pathName: string) => boolean): void {
+  describe('a crash after any AWS call, then the retry AWS makes', () => {
+    for (const path of PATHS.filter((p) => which(p.name))) {
+      it(`${path.name}: converges to the clean run's state for every k, answer received or lost`, {
+        timeout: 180_000,
+      }, async () => {
+        // Prepare: the clean run, and its number of AWS calls
+        const clean = await run(path);
+        expect(clean.retryErrors).toEqual([]);
+        expect(clean.calls).toBeGreaterThan(1);
 
-      // Act / Assess: every k, both ways
-      const problems: string[] = [];
-      for (let k = 1; k <= clean.calls; k++) {
-        for (const answerLost of [false, true]) {
-          const how = `crash after call ${k}/${clean.calls}${answerLost ? ' (its answer lost)' : ''}`;
-          const crashed = await run(path, { after: k, answerLost });
-          if (!crashed.crashed) problems.push(`${how}: the handler made fewer calls than the clean run`);
-          problems.push(...crashed.retryErrors.map((e) => `${how}: the retry failed: ${e}`));
-          problems.push(...differences(clean.state, crashed.state).map((d) => `${how}: ${d}`));
-          if (crashed.observed !== clean.observed) problems.push(`${how}: ${crashed.observed} where the clean run left ${clean.observed}`);
-          const newKinds = crashed.kinds.filter((kind) => !clean.kinds.includes(kind));
-          const lostKinds = clean.kinds.filter((kind) => !crashed.kinds.includes(kind));
-          if (newKinds.length > 0) problems.push(`${how}: events the clean run did not publish: ${newKinds.join(', ')}`);
-          if (lostKinds.length > 0) problems.push(`${how}: events never published: ${lostKinds.join(', ')}`);
+        // Act / Assess: every k, both ways
+        const problems: string[] = [];
+        for (let k = 1; k <= clean.calls; k++) {
+          for (const answerLost of [false, true]) {
+            const how = `crash after call ${k}/${clean.calls}${answerLost ? ' (its answer lost)' : ''}`;
+            const crashed = await run(path, { after: k, answerLost });
+            if (!crashed.crashed) problems.push(`${how}: the handler made fewer calls than the clean run`);
+            problems.push(...crashed.retryErrors.map((e) => `${how}: the retry failed: ${e}`));
+            problems.push(...differences(clean.state, crashed.state).map((d) => `${how}: ${d}`));
+            if (crashed.observed !== clean.observed)
+              problems.push(`${how}: ${crashed.observed} where the clean run left ${clean.observed}`);
+            const newKinds = crashed.kinds.filter((kind) => !clean.kinds.includes(kind));
+            const lostKinds = clean.kinds.filter((kind) => !crashed.kinds.includes(kind));
+            if (newKinds.length > 0) problems.push(`${how}: events the clean run did not publish: ${newKinds.join(', ')}`);
+            if (lostKinds.length > 0) problems.push(`${how}: events never published: ${lostKinds.join(', ')}`);
+          }
         }
-      }
-      // One line per problem, the differing item cut short: enough to see which k and what.
-      expect(problems.map((p) => (p.length > 400 ? `${p.slice(0, 400)}…` : p))).toEqual([]);
-    });
-  }
-});
+        // One line per problem, the differing item cut short: enough to see which k and what.
+        expect(problems.map((p) => (p.length > 400 ? `${p.slice(0, 400)}…` : p))).toEqual([]);
+      });
+    }
+  });
+}
