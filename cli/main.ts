@@ -334,9 +334,7 @@ async function relaunchInDrRegion(
   region: string,
   opts: { dryRun?: boolean; force?: boolean; json?: boolean; subnet?: string; securityGroups?: string },
 ): Promise<number> {
-  if (/^i-[0-9a-f]{8,17}$/.test(lineage)) {
-    throw new CommanderError(EXIT.usage, 'usage', `with --region, relaunch takes a lineage, not an instance id (${lineage})`);
-  }
+  // A lineage is named after its first instance (i-...): the positional is read as a lineage, whatever it looks like.
   if (!REGION_PATTERN.test(region)) throw new CommanderError(EXIT.usage, 'usage', `--region ${region} is not a region name`);
   const securityGroupIds = opts.securityGroups
     ?.split(',')
