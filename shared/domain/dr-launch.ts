@@ -140,18 +140,21 @@ export function decodeLeftBehind(value: string | undefined): LeftBehind {
 
 /**
  * Why a copy in R is not one the service may launch from, or undefined when it is: this stack's
- * managed-by, its source-image tag equal to EC2's own record of the image CopyImage copied
- * (DescribeImages SourceImageId, "The ID of the source AMI from which the AMI was created": API
- * reference, Image, https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_Image.html), and its
- * source-region tag the home region. A person's copy carries our tags (CopyImageTags) but EC2's
- * record names what they copied, which no tag can fake.
+ * managed-by, its source-image tag equal to EC2's own record of the image it was made from
+ * (DescribeImages SourceImageId, "The ID of the source AMI from which the AMI was created. The ID
+ * only appears if the AMI was created using CreateImage, CopyImage, or CreateRestoreImageTask": API
+ * reference, Image, https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_Image.html, as boto3
+ * quotes it, https://boto3.amazonaws.com/v1/documentation/api/1.37.0/reference/services/ec2/image/source_image_id.html),
+ * and its source-region tag the home region. The source-image tag names an image of home: in R only
+ * a CopyImage of that image records it (an image made in R from an instance records the image that
+ * instance was launched from), and no tag can change EC2's record.
  */
 export function copyNotOurs(image: ImageView, managedBy: string, homeRegion: string): string | undefined {
   if (!isManagedBy(image.tags, managedBy)) return `not managed by ${managedBy}`;
   const named = image.tags[TAG.sourceImage];
   if (!named) return `no ${TAG.sourceImage} tag: not a copy the service made`;
-  if (!image.sourceImageId) return 'EC2 records no image it was copied from (not made by CopyImage)';
-  if (image.sourceImageId !== named) return `EC2 records it as copied from ${image.sourceImageId}, not from ${named} its tag names`;
+  if (!image.sourceImageId) return 'EC2 records no source image for it (not a copy: a registered image, or an older one)';
+  if (image.sourceImageId !== named) return `EC2 records it as made from ${image.sourceImageId}, not from ${named} its tag names`;
   const region = image.tags[TAG.sourceRegion];
   if (region !== homeRegion) return `its ${TAG.sourceRegion} tag names ${region ?? 'no region'}, not ${homeRegion}`;
   return undefined;

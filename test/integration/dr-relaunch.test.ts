@@ -266,7 +266,7 @@ describe('relaunch <lineage> --region R', () => {
     const outcome = await relaunchInRegion(relaunchDeps('down', map()), lineage, R);
     if (outcome.action !== 'relaunched') throw new Error(JSON.stringify(outcome));
     expect(outcome).toMatchObject({ imageId: copyId, sourceImageId: homeImageId, capture: 'dr', resumed: false });
-    expect(outcome.notOurs).toEqual([{ imageId: fakeId, reason: expect.stringMatching(/EC2 records no image it was copied from/) }]);
+    expect(outcome.notOurs).toEqual([{ imageId: fakeId, reason: expect.stringMatching(/EC2 records no source image for it/) }]);
     // Said plainly: the Elastic IP, the bake's volumes, the private IP; the key pair was mapped.
     expect(outcome.notFollowed.join('\n')).toMatch(/the Elastic IP \S+: an Elastic IP cannot leave us-east-1/);
     expect(outcome.notFollowed.join('\n')).not.toMatch(/key pair/);

@@ -156,8 +156,8 @@ describe('the copy a DR relaunch launches from', () => {
 
   it('is never a copy without provenance, however good its tags look', () => {
     const cases: Array<[ImageView, RegExp]> = [
-      [copy({ sourceImageId: undefined }), /EC2 records no image it was copied from/],
-      [copy({ sourceImageId: 'ami-0other0000000001' }), /copied from ami-0other0000000001, not from ami-0home00000000001/],
+      [copy({ sourceImageId: undefined }), /EC2 records no source image for it/],
+      [copy({ sourceImageId: 'ami-0other0000000001' }), /made from ami-0other0000000001, not from ami-0home00000000001/],
       [copy({ tags: { [TAG.sourceImage]: '' } }), /no ami-lifecycle:source-image tag/],
       [copy({ tags: { [TAG.sourceRegion]: 'us-west-2' } }), /names us-west-2, not us-east-1/],
       [copy({ tags: { [TAG.managedBy]: 'someone-else' } }), /not managed by/],
