@@ -92,7 +92,11 @@ export function createContext(options: GlobalOptions, env: NodeJS.ProcessEnv = p
     dr: () => ({
       managedBy: deps.managedBy,
       homeRegion: region,
-      drRegions: loadDrRegions(wiring.environment),
+      // The map where serverless.yml puts it: the provider's environment, or the function that copies.
+      drRegions: loadDrRegions({
+        ...wiring.environment,
+        ...(wiring.functions.find((f) => f.environment?.DR_REGIONS !== undefined)?.environment ?? {}),
+      }),
       ec2: aws.ec2,
       ec2In: aws.ec2In,
       events: aws.events,
