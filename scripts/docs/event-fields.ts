@@ -164,7 +164,8 @@ export const EVENT_DOCS: Record<string, EventDoc> = {
       'volumesLeft.reason': 'why it stayed',
       region:
         'a relaunch in another region (`relaunch <lineage> --region`): that region; `failedInstanceId` is then the instance the copied image was baked from, left as it was (see [disaster recovery](disaster-recovery.md#relaunch-in-another-region))',
-      notFollowed: 'a relaunch in another region: what could not follow the lineage there, one sentence each (the Elastic IP, data volumes, ...)',
+      notFollowed:
+        'a relaunch in another region: what could not follow the lineage there, one sentence each (the Elastic IP, data volumes, ...)',
     },
   },
   RelaunchPlanned: {

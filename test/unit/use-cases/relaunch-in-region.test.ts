@@ -173,12 +173,10 @@ describe('syncDrCapture', () => {
     expect(w.there.calls).toEqual(['DescribeLaunchTemplates']);
 
     // A new capture at home: a new version in R, then its digest on the template.
-    w.home.templates
-      .get(NAME)!
-      .versions.push({
-        config: { ...homeConfig, instanceType: 't3.large' },
-        description: 'captured (from i-0aaa, digest fedcba9876543210)',
-      });
+    w.home.templates.get(NAME)!.versions.push({
+      config: { ...homeConfig, instanceType: 't3.large' },
+      description: 'captured (from i-0aaa, digest fedcba9876543210)',
+    });
     expect(await syncDrCapture(w.capture, LINEAGE, R)).toMatchObject({ status: 'updated', version: 2 });
     expect(w.there.templates.get(NAME)!.versions[1]!.config.instanceType).toBe('t3.large');
     expect(w.there.templates.get(NAME)!.tags[TAG.captureDigest]).toBe('fedcba9876543210');
