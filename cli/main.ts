@@ -173,7 +173,11 @@ ${EXIT.unreachable} endpoint did not answer; ${EXIT.unknown} unknown instance or
           const drRegion = regionsAround(rawArgsOf(program), 'relaunch').after;
           if (drRegion && drRegion !== ctx.region) return relaunchInDrRegion(ctx, target, drRegion, opts);
           if (opts.subnet || opts.securityGroups)
-            throw new CommanderError(EXIT.usage, 'usage', '--subnet and --security-groups go with --region');
+            throw new CommanderError(
+              EXIT.usage,
+              'usage',
+              '--subnet and --security-groups go with --region <a region other than the stack’s>',
+            );
           const deps = { ...ctx.deps, recovery: { ...ctx.deps.recovery, dryRun: opts.dryRun ?? ctx.deps.recovery.dryRun } };
           ctx.progress(`${deps.recovery.dryRun ? 'planning' : 'running'} the relaunch of ${target}...`);
           const outcome = await relaunchManually(target, deps, { force: opts.force ?? false });
