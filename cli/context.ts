@@ -6,7 +6,8 @@
 import type { DeploymentGateway } from '../shared/aws/deployment-gateway.js';
 import { operatorGateways } from '../shared/aws/operator.js';
 import { PERIODS, type Period } from '../shared/domain/schedule.js';
-import { loadConfig, loadPromotionSettings, stageSettings } from '../shared/runtime/config.js';
+import { loadConfig, loadDrRegions, loadPromotionSettings, stageSettings } from '../shared/runtime/config.js';
+import type { DrRelaunchDeps } from '../shared/use-cases/relaunch-in-region.js';
 import { noMetrics, type Deps, type Log, type PromoteDeps } from '../shared/use-cases/ports.js';
 import { readServerless, type ServiceWiring } from './serverless-config.js';
 
@@ -34,6 +35,8 @@ export interface CliContext {
   deployment: () => DeploymentGateway;
   /** What promote, rollback and status's promotion targets run with: the promote function's settings. */
   promotion: () => PromoteDeps;
+  /** What `relaunch <lineage> --region R` runs with (issue 17): the stage's drRegions, EC2 in any region, the home bus. */
+  dr: () => DrRelaunchDeps;
 }
 
 /** Warnings and errors of the use cases, on stderr; everything with --verbose. */
@@ -86,5 +89,19 @@ export function createContext(options: GlobalOptions, env: NodeJS.ProcessEnv = p
     progress: options.quiet ? () => undefined : (line) => process.stderr.write(`${line}\n`),
     deps,
     promotion: () => ({ ...deps, promotion: promotionSettings, ...aws.promotion() }),
+    dr: () => ({
+      managedBy: deps.managedBy,
+      homeRegion: region,
+      // The map where serverless.yml puts it: the provider's environment, or the function that copies.
+      drRegions: loadDrRegions({
+        ...wiring.environment,
+        ...(wiring.functions.find((f) => f.environment?.DR_REGIONS !== undefined)?.environment ?? {}),
+      }),
+      ec2: aws.ec2,
+      ec2In: aws.ec2In,
+      events: aws.events,
+      log: deps.log,
+      now: deps.now,
+    }),
   };
 }

@@ -10,6 +10,8 @@ import { bakeOnDemand, markGood, relaunchManually, type OnDemandBake } from '../
 import { newestPromotable, promoteImage, type TargetOutcome } from '../shared/use-cases/promote-image.js';
 import { promotionHoldings, rollbackLineage, type TargetHolding } from '../shared/use-cases/promotion-operator.js';
 import { TAG } from '../shared/domain/tags.js';
+import { REGION_PATTERN } from '../shared/domain/dr-launch.js';
+import { relaunchInRegion } from '../shared/use-cases/relaunch-in-region.js';
 import { createContext, type CliContext, type GlobalOptions } from './context.js';
 import { doctorExitCode, doctorSettings, doctorText, runDoctor } from './doctor/doctor.js';
 import { EXIT, explain } from './errors.js';
@@ -51,9 +53,10 @@ ${EXIT.unreachable} endpoint did not answer; ${EXIT.unknown} unknown instance or
 
   /** Runs a command with its context, turning errors into a message and an exit code. */
   const run =
-    <A extends unknown[]>(fn: (ctx: CliContext, ...args: A) => Promise<number>) =>
+    <A extends unknown[]>(fn: (ctx: CliContext, ...args: A) => Promise<number>, adjust?: (options: GlobalOptions) => GlobalOptions) =>
     async (...args: A) => {
-      const options = program.opts<GlobalOptions>();
+      const given = program.opts<GlobalOptions>();
+      const options = adjust ? adjust(given) : given;
       let region = options.region ?? 'unknown';
       try {
         const ctx = createContext(options);
@@ -150,26 +153,50 @@ ${EXIT.unreachable} endpoint did not answer; ${EXIT.unknown} unknown instance or
 
   program
     .command('relaunch')
-    .description("relaunch an instance (or a lineage's current instance) from the newest good image, as recovery would")
-    .argument('<target>', 'an instance id or a lineage')
+    .description(
+      "relaunch an instance (or a lineage's current instance) from the newest good image, as recovery would; " +
+        'with --region after the command, relaunch a lineage in that disaster-recovery region from its newest good copy there',
+    )
+    .argument('<target>', 'an instance id or a lineage (with --region: a lineage)')
     .option('--dry-run', 'plan the relaunch and publish RelaunchPlanned, launch nothing')
     .option('--force', 'relaunch even an instance whose capacity another service owns (an Auto Scaling group, a fleet, Karpenter)')
+    .option('--subnet <subnet>', "with --region: the subnet to launch into (overrides the stage's drRegions map)")
+    .option('--security-groups <ids>', 'with --region: comma list of security groups (overrides the map)')
     .option('--json', 'print JSON for scripts')
     .action(
-      run(async (ctx, target: string, opts: { dryRun?: boolean; force?: boolean; json?: boolean }) => {
-        const deps = { ...ctx.deps, recovery: { ...ctx.deps.recovery, dryRun: opts.dryRun ?? ctx.deps.recovery.dryRun } };
-        ctx.progress(`${deps.recovery.dryRun ? 'planning' : 'running'} the relaunch of ${target}...`);
-        const outcome = await relaunchManually(target, deps, { force: opts.force ?? false });
-        if (opts.json) json(outcome);
-        else if (outcome.action === 'relaunched')
-          out(
-            `relaunched ${outcome.instanceId} as ${outcome.replacementId} from ${outcome.imageId}${outcome.resumed ? ' (launched earlier; finished now)' : ''}`,
-          );
-        else if (outcome.action === 'planned')
-          out(`would relaunch ${outcome.instanceId} from ${outcome.imageId} (dry run: nothing launched)`);
-        else out(`not relaunched (${outcome.action}): ${outcome.reason}`);
-        return outcome.action === 'relaunched' || outcome.action === 'planned' ? EXIT.ok : EXIT.failed;
-      }),
+      run(
+        async (
+          ctx,
+          target: string,
+          opts: { dryRun?: boolean; force?: boolean; json?: boolean; subnet?: string; securityGroups?: string },
+        ) => {
+          const drRegion = regionsAround(rawArgsOf(program), 'relaunch').after;
+          if (drRegion && drRegion !== ctx.region) return relaunchInDrRegion(ctx, target, drRegion, opts);
+          if (opts.subnet || opts.securityGroups)
+            throw new CommanderError(
+              EXIT.usage,
+              'usage',
+              '--subnet and --security-groups go with --region <a region other than the stack’s>',
+            );
+          const deps = { ...ctx.deps, recovery: { ...ctx.deps.recovery, dryRun: opts.dryRun ?? ctx.deps.recovery.dryRun } };
+          ctx.progress(`${deps.recovery.dryRun ? 'planning' : 'running'} the relaunch of ${target}...`);
+          const outcome = await relaunchManually(target, deps, { force: opts.force ?? false });
+          if (opts.json) json(outcome);
+          else if (outcome.action === 'relaunched')
+            out(
+              `relaunched ${outcome.instanceId} as ${outcome.replacementId} from ${outcome.imageId}${outcome.resumed ? ' (launched earlier; finished now)' : ''}`,
+            );
+          else if (outcome.action === 'planned')
+            out(`would relaunch ${outcome.instanceId} from ${outcome.imageId} (dry run: nothing launched)`);
+          else out(`not relaunched (${outcome.action}): ${outcome.reason}`);
+          return outcome.action === 'relaunched' || outcome.action === 'planned' ? EXIT.ok : EXIT.failed;
+        },
+        // `--region` after `relaunch` names the DR region: the stack's own is the one before the command, else the default.
+        (options) => {
+          const { before, after } = regionsAround(rawArgsOf(program), 'relaunch');
+          return after ? { ...options, region: before } : options;
+        },
+      ),
     );
 
   program
@@ -271,6 +298,74 @@ ${EXIT.unreachable} endpoint did not answer; ${EXIT.unknown} unknown instance or
     );
 
   return program;
+}
+
+/** What the program was parsed from (commander keeps it, untyped). */
+const rawArgsOf = (program: Command): string[] => (program as unknown as { rawArgs?: string[] }).rawArgs ?? [];
+
+/** Global options that take a value: their value is never the command. */
+const VALUED = new Set(['-s', '--stage', '-r', '--region', '-p', '--profile', '-e', '--endpoint']);
+
+/**
+ * The `--region` given before the command (the stack's region) and after it (for relaunch: the DR
+ * region). commander reads both as the one global option, the last winning: the position tells them apart.
+ */
+export function regionsAround(rawArgs: readonly string[], command: string): { before?: string; after?: string } {
+  const args = rawArgs.slice(2);
+  const found: { before?: string; after?: string } = {};
+  let seenCommand = false;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const [flag, inline] =
+      arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    if (!seenCommand && !arg.startsWith('-')) {
+      if (arg !== command) return found;
+      seenCommand = true;
+      continue;
+    }
+    if (flag === '-r' || flag === '--region') {
+      const value = inline ?? args[++i];
+      if (value !== undefined) found[seenCommand ? 'after' : 'before'] = value;
+    } else if (!seenCommand && inline === undefined && VALUED.has(flag)) i++;
+  }
+  return found;
+}
+
+/** `relaunch <lineage> --region R`: from the newest good copy in R (shared/use-cases/relaunch-in-region.ts). */
+async function relaunchInDrRegion(
+  ctx: CliContext,
+  lineage: string,
+  region: string,
+  opts: { dryRun?: boolean; force?: boolean; json?: boolean; subnet?: string; securityGroups?: string },
+): Promise<number> {
+  // A lineage is named after its first instance (i-...): the positional is read as a lineage, whatever it looks like.
+  if (!REGION_PATTERN.test(region)) throw new CommanderError(EXIT.usage, 'usage', `--region ${region} is not a region name`);
+  const securityGroupIds = opts.securityGroups
+    ?.split(',')
+    .map((g) => g.trim())
+    .filter(Boolean);
+  ctx.progress(`${opts.dryRun ? 'planning' : 'running'} the relaunch of ${lineage} in ${region} (home: ${ctx.region})...`);
+  const outcome = await relaunchInRegion(ctx.dr(), lineage, region, {
+    subnetId: opts.subnet,
+    securityGroupIds,
+    dryRun: opts.dryRun ?? false,
+  });
+  if (opts.json) json(outcome);
+  else if (outcome.action === 'refused') out(`not relaunched (${outcome.code}): ${outcome.reason}`);
+  else {
+    const did =
+      outcome.action === 'planned'
+        ? `would relaunch ${lineage} in ${region} from the copy ${outcome.imageId} (dry run: nothing launched)`
+        : `relaunched ${lineage} in ${region} as ${outcome.instanceId} from the copy ${outcome.imageId}${outcome.resumed ? ' (launched earlier: the same instance)' : ''}`;
+    out(
+      `${did}\n  into ${outcome.subnetId} with ${outcome.securityGroupIds.join(', ')}; configuration: the ${outcome.capture === 'dr' ? 'DR' : 'home'} capture`,
+    );
+    if (outcome.notFollowed.length > 0) out(`could not follow:\n${outcome.notFollowed.map((n) => `  - ${n}`).join('\n')}`);
+    for (const w of outcome.warnings) process.stderr.write(`warning: ${w}\n`);
+  }
+  if (outcome.action !== 'refused') return EXIT.ok;
+  if (outcome.code === 'NoGoodCopy') return EXIT.unknown;
+  return outcome.code === 'NoSubnet' || outcome.code === 'NoSecurityGroups' ? EXIT.usage : EXIT.failed;
 }
 
 function outcomeRow(o: TargetOutcome): string[] {

@@ -18,18 +18,27 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import {
+  CopyImageCommand,
   CreateLaunchTemplateCommand,
+  CreateSecurityGroupCommand,
+  CreateSubnetCommand,
+  CreateTagsCommand,
+  CreateVpcCommand,
   DescribeImagesCommand,
   DescribeInstancesCommand,
   EC2Client,
   StopInstancesCommand,
+  type Tag,
 } from '@aws-sdk/client-ec2';
 import { EventBridgeClient, ListEventBusesCommand } from '@aws-sdk/client-eventbridge';
 import { createContext } from '../cli/context.js';
 import { statusTable } from '../cli/render/text.js';
 import { readServerless, type ScheduleWiring } from '../cli/serverless-config.js';
 import { TAG } from '../shared/domain/tags.js';
+import { Ec2Gateway } from '../shared/aws/ec2-gateway.js';
+import { syncDrCapture } from '../shared/use-cases/dr-capture.js';
 import { inspectFleet } from '../shared/use-cases/inspect-fleet.js';
+import { relaunchInRegion } from '../shared/use-cases/relaunch-in-region.js';
 import { rollbackLineage } from '../shared/use-cases/promotion-operator.js';
 import type { Rejected } from '../shared/runtime/middleware.js';
 import type { RecoveryOutcome, RecoveryReport } from '../shared/use-cases/recover-instance.js';
@@ -154,6 +163,7 @@ export async function runSandbox(options: SandboxOptions, say: Say): Promise<San
       if (n === failureDay) await failAndRecover(sb, new Date(`${day}T${FAILURE_TIME}:00Z`));
     }
     await rollBack(sb, new Date(`${addDays(options.start, options.days - 1)}T18:00:00Z`));
+    await relaunchElsewhere(sb, new Date(`${addDays(options.start, options.days - 1)}T20:00:00Z`));
 
     await summarise(sb);
     // Every call was evaluated against its function's role: a refusal is a problem like any other.
@@ -337,6 +347,98 @@ async function rollBack(sb: Sandbox, at: Date): Promise<void> {
       `       ${o.target}: ${o.outcome}${o.to ? ` to ${o.to}` : ''}${o.previousImageId ? ` (was ${o.previousImageId}, now marked bad)` : ''}${o.version ? `, version ${o.version}` : ''}`,
     );
   }
+}
+
+// ---- disaster recovery (issue 17) ---------------------------------------------------------------
+
+/** The region the sandbox relaunches in, as if the stack's own were down. */
+export const DR_REGION = 'eu-west-1';
+
+/**
+ * The home region goes down: web-2 is relaunched in DR_REGION from a copy of its newest good image
+ * there, with its DR capture mapped onto a subnet and group of that region, home's EC2 unreachable.
+ * Run twice: the second run answers the same instance.
+ */
+async function relaunchElsewhere(sb: Sandbox, at: Date): Promise<void> {
+  const { cloud, say } = sb;
+  const web2 = sb.fleet.find((i) => i.name === 'web-2');
+  if (!web2) return;
+  mark(sb, at);
+  const ctx = createContext({ stage: STAGE, endpoint: cloud.proxy.endpoint, quiet: true });
+  const dr = ctx.dr();
+  const lineage = web2.instanceId;
+  const { Images = [] } = await cloud.ec2.send(
+    new DescribeImagesCommand({
+      Owners: ['self'],
+      Filters: [
+        { Name: `tag:${TAG.lineage}`, Values: [lineage] },
+        { Name: `tag:${TAG.status}`, Values: ['good'] },
+      ],
+    }),
+  );
+  const source = Images.sort((a, b) => ((a.CreationDate ?? '') < (b.CreationDate ?? '') ? 1 : -1))[0];
+  if (!source?.ImageId) return;
+  say();
+  say(`${at.toISOString().slice(11, 16)}  disaster recovery: ${dr.homeRegion} is down; web-2 is relaunched in ${DR_REGION}`);
+  const copyId = await standInCopy(cloud, source.ImageId, source.Name ?? lineage, source.Tags ?? [], dr.homeRegion);
+  say(`       copy ${copyId} of ${source.ImageId} in ${DR_REGION} (stand-in for the copy step)`);
+  const captured = await syncDrCapture(dr, lineage, DR_REGION);
+  say(`       DR capture: ${captured.status} in ${DR_REGION} (the captured configuration, without home's subnet, groups and key)`);
+
+  const regional = new EC2Client({ endpoint: cloud.moto.endpoint, region: DR_REGION });
+  const { Vpc } = await regional.send(new CreateVpcCommand({ CidrBlock: '10.8.0.0/16' }));
+  const { Subnet } = await regional.send(new CreateSubnetCommand({ VpcId: Vpc!.VpcId!, CidrBlock: '10.8.1.0/24' }));
+  const { GroupId } = await regional.send(new CreateSecurityGroupCommand({ GroupName: 'web-dr', Description: 'dr', VpcId: Vpc!.VpcId! }));
+  regional.destroy();
+  // Home's EC2 answers nothing: the relaunch reads only the region it launches in.
+  const deps = {
+    ...dr,
+    drRegions: { [DR_REGION]: { subnetId: Subnet!.SubnetId!, securityGroupIds: [GroupId!] } },
+    ec2: new Ec2Gateway(new EC2Client({ endpoint: 'http://127.0.0.1:9', region: dr.homeRegion, maxAttempts: 1 })),
+  };
+  say(`       npm run cli -- relaunch ${lineage} --region ${DR_REGION}  (drRegions maps ${Subnet!.SubnetId}, ${GroupId})`);
+  const launches = cloud.proxy.calls().RunInstances ?? 0;
+  const first = await relaunchInRegion(deps, lineage, DR_REGION);
+  if (first.action !== 'relaunched') {
+    problem(sb, 'PROBLEM', `web-2 not relaunched in ${DR_REGION}: ${'reason' in first ? first.reason : first.action}`);
+    return;
+  }
+  sb.names.set(first.instanceId!, `web-2 in ${DR_REGION}`);
+  say(`         relaunched as ${first.instanceId} from ${first.imageId}; could not follow:`);
+  for (const line of first.notFollowed) say(`           - ${line}`);
+  const again = await relaunchInRegion(deps, lineage, DR_REGION);
+  const launched = (cloud.proxy.calls().RunInstances ?? 0) - launches;
+  const same = again.action === 'relaunched' && again.instanceId === first.instanceId;
+  say(
+    `       the same command again: ${same ? `the same instance ${first.instanceId}` : 'ANOTHER INSTANCE'}; RunInstances calls in all: ${launched}`,
+  );
+  if (!same || launched !== 1) problem(sb, 'PROBLEM', `the DR relaunch of web-2 launched ${launched} instance(s), not 1`);
+}
+
+// stand-in until the copy function lands: the lead replaces it
+async function standInCopy(cloud: LocalCloud, imageId: string, name: string, tags: Tag[], homeRegion: string): Promise<string> {
+  const Tags: Tag[] = [
+    ...tags.filter((t) => !t.Key?.startsWith('aws:') && t.Key !== TAG.status),
+    { Key: TAG.status, Value: 'pending' },
+    { Key: TAG.sourceImage, Value: imageId },
+    { Key: TAG.sourceRegion, Value: homeRegion },
+  ];
+  const client = new EC2Client({ endpoint: cloud.proxy.endpoint, region: DR_REGION });
+  const { ImageId } = await client.send(
+    new CopyImageCommand({
+      SourceImageId: imageId,
+      SourceRegion: homeRegion,
+      Name: name,
+      TagSpecifications: [
+        { ResourceType: 'image', Tags },
+        { ResourceType: 'snapshot', Tags },
+      ],
+    }),
+  );
+  // moto's copies are available at once: good, as the copy step marks them.
+  await client.send(new CreateTagsCommand({ Resources: [ImageId!], Tags: [{ Key: TAG.status, Value: 'good' }] }));
+  client.destroy();
+  return ImageId!;
 }
 
 /** Rotation runs with its schedule's input from serverless.yml, and deletes what the retention says. */

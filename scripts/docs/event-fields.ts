@@ -162,6 +162,10 @@ export const EVENT_DOCS: Record<string, EventDoc> = {
       volumesLeft: 'following volumes that stayed with the failed instance, and why',
       'volumesLeft.volumeId': 'the volume',
       'volumesLeft.reason': 'why it stayed',
+      region:
+        'a relaunch in another region (`relaunch <lineage> --region`): that region; `failedInstanceId` is then the instance the copied image was baked from, left as it was (see [disaster recovery](disaster-recovery.md#relaunch-in-another-region))',
+      notFollowed:
+        'a relaunch in another region: what could not follow the lineage there, one sentence each (the Elastic IP, data volumes, ...)',
     },
   },
   RelaunchPlanned: {
@@ -203,6 +207,8 @@ export const EVENT_DOCS: Record<string, EventDoc> = {
       'volumes.volumeId': 'the volume',
       'volumes.device': 'its device, the same on the replacement',
       stopsFailedInstance: '`true`: the failed instance still runs and would be stopped (never forced) so that its volumes can move',
+      region: 'a relaunch in another region (`relaunch <lineage> --region --dry-run`): that region',
+      notFollowed: 'a relaunch in another region: what could not follow the lineage there',
     },
   },
   RecoverySkipped: {

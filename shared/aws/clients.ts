@@ -19,8 +19,9 @@ import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 
 const requestHandler = { connectionTimeout: 3_000, requestTimeout: 10_000 };
 
-export function ec2Client(): EC2Client {
-  return withCapacityNotRetried(new EC2Client({ retryMode: 'standard', maxAttempts: 6, requestHandler }));
+/** EC2 in the stack's region, or in `region` (a copy region of issue 17: no stack there, reached from home). */
+export function ec2Client(region?: string): EC2Client {
+  return withCapacityNotRetried(new EC2Client({ ...(region ? { region } : {}), retryMode: 'standard', maxAttempts: 6, requestHandler }));
 }
 
 /** The client, its retry strategy wrapped in capacityNotRetried. */

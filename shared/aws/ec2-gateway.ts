@@ -68,6 +68,7 @@ import type {
   CreatedImage,
   Ec2Port,
   ImageReferenceCheck,
+  LaunchCapture,
   LaunchTemplateImage,
   LaunchTemplateView,
   SnapshotView,
@@ -725,6 +726,12 @@ export class Ec2Gateway implements Ec2Port {
     const describe = () => this.client.send(new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateName: name, Versions: ['$Latest'] }));
     const out = await callOr('DescribeLaunchTemplateVersions', describe, TEMPLATE_NOT_FOUND, undefined);
     return out?.LaunchTemplateVersions?.[0];
+  }
+
+  async readLaunchCapture(name: string): Promise<LaunchCapture | undefined> {
+    const latest = await this.latestTemplateVersion(name);
+    const config = latest?.LaunchTemplateData ? fromTemplateData(latest.LaunchTemplateData) : undefined;
+    return config ? { config, description: latest?.VersionDescription ?? '' } : undefined;
   }
 
   async readLaunchConfig(name: string): Promise<StoredLaunchConfig | undefined> {

@@ -34,6 +34,7 @@ export function toImageView(image: Image): ImageView {
     tags: tagRecord(image.Tags),
     snapshotIds: (image.BlockDeviceMappings ?? []).flatMap((m) => (m.Ebs?.SnapshotId ? [m.Ebs.SnapshotId] : [])),
     ...(image.SourceInstanceId ? { sourceInstanceId: image.SourceInstanceId } : {}),
+    ...(image.SourceImageId ? { sourceImageId: image.SourceImageId } : {}),
     ...(ebsDevices.length > 0 ? { ebsDevices } : {}),
     ...(image.DeprecationTime ? { deprecationTime: image.DeprecationTime } : {}),
   };
@@ -178,7 +179,11 @@ export function launchSettings(config: StoredLaunchConfig) {
   return {
     InstanceType: config.instanceType as never,
     KeyName: config.keyName,
-    ...(config.iamInstanceProfileArn ? { IamInstanceProfile: { Arn: config.iamInstanceProfileArn } } : {}),
+    ...(config.iamInstanceProfileArn
+      ? { IamInstanceProfile: { Arn: config.iamInstanceProfileArn } }
+      : config.iamInstanceProfileName
+        ? { IamInstanceProfile: { Name: config.iamInstanceProfileName } }
+        : {}),
     EbsOptimized: config.ebsOptimized,
     Monitoring: { Enabled: config.monitoring },
     ...(m

@@ -30,6 +30,8 @@ export interface OperatorGateways {
   events: EventBusPublisher;
   /** What doctor reads (made on first use: the other commands need none of its clients). */
   deployment: () => DeploymentGateway;
+  /** EC2 in another region (issue 17: a DR relaunch), with the same credentials and endpoint; one per region. */
+  ec2In: (region: string) => Ec2Gateway;
   /** The SSM parameters and Auto Scaling groups promotion writes (made on first use). */
   promotion: () => { parameters: SsmGateway; groups: AutoScalingGateway };
 }
@@ -45,8 +47,14 @@ export function operatorGateways(connection: OperatorConnection, eventBusName: s
   const eventBridge = new EventBridgeClient(clientConfig);
   let deployment: DeploymentGateway | undefined;
   let promotion: { parameters: SsmGateway; groups: AutoScalingGateway } | undefined;
+  const regional = new Map<string, Ec2Gateway>();
   return {
     ec2: new Ec2Gateway(ec2),
+    ec2In: (region) => {
+      const gateway = regional.get(region) ?? new Ec2Gateway(new EC2Client({ ...clientConfig, region }));
+      regional.set(region, gateway);
+      return gateway;
+    },
     events: new EventBusPublisher(eventBridge, eventBusName),
     promotion: () =>
       (promotion ??= {

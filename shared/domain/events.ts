@@ -160,6 +160,11 @@ export const InstanceRelaunched = z.object({
   volumes: z.array(z.object({ volumeId: z.string(), device: z.string() })).optional(),
   /** Following volumes that stayed with the failed instance, and why (the replacement is in another zone). */
   volumesLeft: z.array(z.object({ volumeId: z.string(), reason: z.string() })).optional(),
+  // issue 17: a relaunch in another region (`relaunch <lineage> --region`), from a copy there.
+  /** The region the replacement was launched in, when it is not the stack's. */
+  region: z.string().optional(),
+  /** What of the lineage's instance could not follow it into that region (the Elastic IP, data volumes, ...). */
+  notFollowed: z.array(z.string()).optional(),
 });
 export type InstanceRelaunched = z.infer<typeof InstanceRelaunched>;
 
@@ -197,6 +202,9 @@ export const RelaunchPlanned = z.object({
   volumes: z.array(z.object({ volumeId: z.string(), device: z.string() })).optional(),
   /** The failed instance still runs: it would be stopped (never forced) so that its volumes can move. */
   stopsFailedInstance: z.boolean().optional(),
+  // issue 17: a relaunch in another region, planned (see InstanceRelaunched).
+  region: z.string().optional(),
+  notFollowed: z.array(z.string()).optional(),
 });
 export type RelaunchPlanned = z.infer<typeof RelaunchPlanned>;
 

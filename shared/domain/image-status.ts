@@ -20,6 +20,8 @@ export interface ImageView {
   ebsDevices?: string[] | undefined;
   /** EC2's record of the instance CreateImage made the image from (DescribeImages SourceInstanceId). */
   sourceInstanceId?: string | undefined;
+  /** EC2's record of the image CopyImage copied it from (DescribeImages SourceImageId): a copy's provenance. */
+  sourceImageId?: string | undefined;
 }
 
 export type Settlement =

@@ -40,6 +40,8 @@ export const LaunchConfig = z.object({
   securityGroupIds: z.array(z.string()),
   keyName: z.string().optional(),
   iamInstanceProfileArn: z.string().optional(),
+  /** An instance profile by name (a DR relaunch's map may name one so): never captured, only launched with. */
+  iamInstanceProfileName: z.string().optional(),
   ebsOptimized: z.boolean(),
   monitoring: z.boolean(),
   metadataOptions: z

@@ -66,6 +66,15 @@ export const TAG = {
   promotable: `${PREFIX}promotable`,
   // issue 16, set by the service on an image: the targets it was promoted to (comma list, as the promote tag spells them)
   promoted: `${PREFIX}promoted`,
+  // issue 17, set by the service on a copy in another region: the image it was copied from, and its region
+  sourceImage: `${PREFIX}source-image`,
+  sourceRegion: `${PREFIX}source-region`,
+  // issue 17, set on a DR relaunch (an instance launched in another region): the copy it was launched from
+  drRelaunchOf: `${PREFIX}dr-relaunch-of`,
+  // issue 17, set on the DR capture (a lineage's launch template in another region): the home capture's
+  // digest it holds, and what of the home capture could not be copied into the region (see dr-launch.ts)
+  captureDigest: `${PREFIX}capture-digest`,
+  leftBehind: `${PREFIX}left-behind`,
   name: 'Name',
 } as const;
 

@@ -11,6 +11,7 @@ import type { VerifySettings } from '../domain/verification.js';
 import type { PromotionSettings } from '../use-cases/ports.js';
 import type { RecheckTarget, RecoveryConfig, RotationSettings } from '../use-cases/settings.js';
 import { ConfigError } from './errors.js';
+import { DrRegions } from '../domain/dr-launch.js';
 
 /** An empty (or blank) variable is an unset one, so that its default applies. */
 const unsetIfBlank = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
@@ -293,4 +294,28 @@ export function loadPromotionSettings(env: Record<string, string | undefined> = 
       checkpointPercentages: parsed.data.REFRESH_CHECKPOINT_PERCENTAGES,
     },
   };
+}
+
+// ---- issue 17: the disaster-recovery map --------------------------------------------------------
+
+/**
+ * The stage's `drRegions` (DR_REGIONS): a JSON object, region -> {subnetId?, securityGroupIds?,
+ * instanceProfile?, keyName?, kmsKeyId?}; blank or unset is `{}`. A bad map fails at load, every
+ * problem named, as the rest of the configuration does.
+ */
+export function loadDrRegions(env: Record<string, string | undefined> = process.env): DrRegions {
+  const raw = env.DR_REGIONS?.trim() || '{}';
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch (error) {
+    throw new ConfigError(`invalid configuration: DR_REGIONS: not JSON (${error instanceof Error ? error.message : String(error)})`);
+  }
+  const parsed = DrRegions.safeParse(json);
+  if (!parsed.success) {
+    throw new ConfigError(
+      `invalid configuration: ${parsed.error.issues.map((i) => `DR_REGIONS.${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
+  }
+  return parsed.data;
 }

@@ -300,6 +300,35 @@ export interface PromoteEc2 extends Ec2Tagging {
   setDefaultVersion(launchTemplateId: string, version: number): Promise<void>;
 }
 
+// ---- issue 17: another region, reached from home -------------------------------------------------
+
+/** The newest version of a launch template, with the description it was saved with (its revision). */
+export interface LaunchCapture {
+  config: StoredLaunchConfig;
+  description: string;
+}
+
+/** The home capture, as the DR capture reads it (and a DR relaunch, when R has no DR capture). */
+export interface DrHomeEc2 {
+  /** The newest version of the named launch template, or undefined when there is none. */
+  readLaunchCapture(name: string): Promise<LaunchCapture | undefined>;
+  /** Elastic IPs carrying the lineage tag. */
+  findLineageAddresses(lineage: string): Promise<AddressView[]>;
+}
+
+/** EC2 in a disaster-recovery region R (no stack there): the DR capture, the lineage's copies, the DR relaunch. */
+export interface DrRegionEc2 extends Ec2Tagging {
+  describeLaunchTemplate(ref: string): Promise<LaunchTemplateView | undefined>;
+  readLaunchCapture(name: string): Promise<LaunchCapture | undefined>;
+  saveLaunchConfig(name: string, config: StoredLaunchConfig, tags: Tags, description: string, revision: string): Promise<number>;
+  /** Every image of this stack in the lineage (in R: its copies). */
+  listLineageImages(managedBy: string, lineage: string): Promise<ImageView[]>;
+  /** Every instance carrying the lineage tag, in any state. */
+  listLineageInstances(lineage: string): Promise<InstanceSummary[]>;
+  runInstance(spec: RelaunchSpec): Promise<string>;
+  disableSourceDestCheck(instanceId: string): Promise<void>;
+}
+
 /** Every slice: what the whole service needs of EC2, and what Ec2Gateway implements. */
 export interface Ec2Port
   extends ScheduleEc2,
@@ -310,4 +339,6 @@ export interface Ec2Port
     OnDemandBakeEc2,
     ShareEc2,
     VerifyEc2,
-    PromoteEc2 {}
+    PromoteEc2,
+    DrHomeEc2,
+    DrRegionEc2 {}

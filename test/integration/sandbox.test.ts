@@ -10,9 +10,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DescribeImagesCommand, DescribeInstancesCommand, DescribeSnapshotsCommand, type Image } from '@aws-sdk/client-ec2';
+import { DescribeImagesCommand, DescribeInstancesCommand, DescribeSnapshotsCommand, EC2Client, type Image } from '@aws-sdk/client-ec2';
 import { PROJECT_ROOT } from '../../cli/serverless-config.js';
-import { exitCode, routingProblems, runSandbox, type SandboxRun } from '../../scripts/sandbox.js';
+import { DR_REGION, exitCode, routingProblems, runSandbox, type SandboxRun } from '../../scripts/sandbox.js';
 import { tagRecord } from '../../shared/domain/tags.js';
 
 const run = promisify(execFile);
@@ -104,13 +104,14 @@ describe('npm start (the sandbox), four simulated days', () => {
     const sunday = (await managedImages()).find((i) => i.Name === `${MANAGED_BY}/${failed}/nightly/2026-11-22`);
     expect(replacement!.ImageId).toBe(sunday!.ImageId);
 
-    // The duplicate finds the replacement and publishes again, marked resumed: one relaunch.
-    const relaunched = sandbox.cloud.published('InstanceRelaunched');
+    // The duplicate finds the replacement and publishes again, marked resumed: one relaunch (the DR relaunch aside).
+    const relaunched = sandbox.cloud.published('InstanceRelaunched').filter((e) => e.detail.region === undefined);
     expect(relaunched.filter((e) => e.detail.resumed === false)).toHaveLength(1);
     expect(new Set(relaunched.map((e) => `${e.detail.failedInstanceId} -> ${e.detail.newInstanceId}`))).toEqual(
       new Set([`${failed} -> ${replacement!.InstanceId}`]),
     );
-    expect(sandbox.cloud.proxy.calls().RunInstances).toBe(1);
+    // One by recovery, one by the DR relaunch in another region (see below).
+    expect(sandbox.cloud.proxy.calls().RunInstances).toBe(2);
     expect(output()).toContain(`recover: web-1 relaunched: ${failed} -> ${replacement!.InstanceId} from ${sunday!.ImageId}`);
     expect(output()).toMatch(/nothing changed: 1 replacement\(s\) of web-1/);
   });
@@ -137,6 +138,31 @@ describe('npm start (the sandbox), four simulated days', () => {
     expect(text).toMatch(/npm run cli -- rollback i-[0-9a-f]+ {2}\(web-1's targets back to the image they held before\)/);
     expect(text).toMatch(/ssm:\/ami-lifecycle\/web\/golden: rolled-back to ami-[0-9a-f]+ \(was ami-[0-9a-f]+, now marked bad\), version 5/);
     expect(text).toMatch(/lt:web-golden: rolled-back to ami-[0-9a-f]+ \(was ami-[0-9a-f]+, now marked bad\), version 4/);
+  });
+
+  it('shows a DR relaunch in a second region: one instance from the copy there, with home down, however often it runs', async () => {
+    const web2 = idOf('web-2');
+    const regional = new EC2Client({ endpoint: sandbox.cloud.moto.endpoint, region: DR_REGION });
+    const { Reservations = [] } = await regional.send(
+      new DescribeInstancesCommand({ Filters: [{ Name: 'tag:ami-lifecycle:lineage', Values: [web2] }] }),
+    );
+    const { Images = [] } = await regional.send(new DescribeImagesCommand({ Owners: ['self'] }));
+    regional.destroy();
+    const instances = Reservations.flatMap((r) => r.Instances ?? []);
+    expect(instances).toHaveLength(1);
+    const copy = Images.find((i) => i.ImageId === instances[0]!.ImageId)!;
+    expect(tagRecord(copy.Tags)).toMatchObject({ 'ami-lifecycle:lineage': web2, 'ami-lifecycle:source-region': 'us-east-1' });
+    expect(tagRecord(instances[0]!.Tags)).toMatchObject({ Name: 'web-2', 'ami-lifecycle:dr-relaunch-of': copy.ImageId });
+    const dr = sandbox.cloud.published('InstanceRelaunched').filter((e) => e.detail.region === DR_REGION);
+    expect(dr.map((e) => [e.detail.newInstanceId, e.detail.resumed])).toEqual([
+      [instances[0]!.InstanceId, false],
+      [instances[0]!.InstanceId, true],
+    ]);
+    const text = output();
+    expect(text).toMatch(/20:00 {2}disaster recovery: us-east-1 is down; web-2 is relaunched in eu-west-1/);
+    expect(text).toMatch(/DR capture: created in eu-west-1/);
+    expect(text).toContain(`relaunched as ${instances[0]!.InstanceId} from ${copy.ImageId}; could not follow:`);
+    expect(text).toContain(`the same command again: the same instance ${instances[0]!.InstanceId}; RunInstances calls in all: 1`);
   });
 
   it('ends with the CLI status table, one row per lineage', () => {
@@ -173,7 +199,8 @@ describe('npm start (the sandbox), four simulated days', () => {
     expect(count('BakeRequested')).toBe(21);
     expect(count('ImageBaked')).toBe(21);
     expect(count('ImagesRotated')).toBe(4);
-    expect(count('InstanceRelaunched')).toBe(2);
+    // web-1's relaunch and its duplicate; web-2's DR relaunch, run twice
+    expect(count('InstanceRelaunched')).toBe(4);
     // 4 nights x 2 targets of web-1, and the rollback of both
     expect(count('ImagePromoted')).toBe(10);
     expect(events[0]!.time).toBe('2026-11-20T03:00:00Z');
