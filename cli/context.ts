@@ -4,6 +4,7 @@
  * account (default credential chain, --profile, --region) or any endpoint (--endpoint, e.g. moto).
  */
 import type { DeploymentGateway } from '../shared/aws/deployment-gateway.js';
+import type { Ec2Gateway } from '../shared/aws/ec2-gateway.js';
 import { operatorGateways } from '../shared/aws/operator.js';
 import { PERIODS, type Period } from '../shared/domain/schedule.js';
 import { loadConfig, loadPromotionSettings, stageSettings } from '../shared/runtime/config.js';
@@ -34,6 +35,8 @@ export interface CliContext {
   deployment: () => DeploymentGateway;
   /** What promote, rollback and status's promotion targets run with: the promote function's settings. */
   promotion: () => PromoteDeps;
+  /** EC2 in another region (status --region): same credentials and endpoint. */
+  ec2In: (region: string) => Ec2Gateway;
 }
 
 /** Warnings and errors of the use cases, on stderr; everything with --verbose. */
@@ -86,5 +89,6 @@ export function createContext(options: GlobalOptions, env: NodeJS.ProcessEnv = p
     progress: options.quiet ? () => undefined : (line) => process.stderr.write(`${line}\n`),
     deps,
     promotion: () => ({ ...deps, promotion: promotionSettings, ...aws.promotion() }),
+    ec2In: aws.ec2In,
   };
 }

@@ -5,7 +5,8 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { inspectFleet } from '../shared/use-cases/inspect-fleet.js';
+import { inspectFleet, inspectRegion } from '../shared/use-cases/inspect-fleet.js';
+import { REGION_PATTERN } from '../shared/domain/copy-rotation.js';
 import { bakeOnDemand, markGood, relaunchManually, type OnDemandBake } from '../shared/use-cases/operator-actions.js';
 import { newestPromotable, promoteImage, type TargetOutcome } from '../shared/use-cases/promote-image.js';
 import { promotionHoldings, rollbackLineage, type TargetHolding } from '../shared/use-cases/promotion-operator.js';
@@ -14,7 +15,7 @@ import { createContext, type CliContext, type GlobalOptions } from './context.js
 import { doctorExitCode, doctorSettings, doctorText, runDoctor } from './doctor/doctor.js';
 import { EXIT, explain } from './errors.js';
 import { renderReport, type ServiceEvent } from './render/report-html.js';
-import { planText, statusTable, table } from './render/text.js';
+import { planText, recoveryPointsTable, statusTable, table } from './render/text.js';
 import { publicAccessView, type PublicAccessView } from './public-access.js';
 
 const out = (text: string) => process.stdout.write(`${text}\n`);
@@ -41,6 +42,10 @@ export function buildProgram(): Command {
     .option('-v, --verbose', 'log what the service does, on stderr')
     .option('-q, --quiet', 'no progress lines on stderr')
     .showHelpAfterError()
+    // Global options go before the command (as every example in docs/cli.md has them): an option
+    // after it is the command's own, so that `status --region <dr-region>` names the region whose
+    // recovery points it shows, not the region the CLI works in.
+    .enablePositionalOptions()
     .exitOverride()
     .addHelpText(
       'after',
@@ -74,9 +79,11 @@ ${EXIT.unreachable} endpoint did not answer; ${EXIT.unknown} unknown instance or
   program
     .command('status')
     .description('one row per lineage: instance, schedules, recover mode, last good image, images, snapshot size, next rotation, problems')
+    .option('--region <dr-region>', "each lineage's newest good copy in this destination region, its age, and the stale ones")
     .option('--json', 'print JSON for scripts')
     .action(
-      run(async (ctx, opts: { json?: boolean }) => {
+      run(async (ctx, opts: { json?: boolean; region?: string }) => {
+        if (opts.region !== undefined) return regionStatus(ctx, opts.region, opts.json ?? false);
         ctx.progress(`reading images, instances, launch templates and snapshots of ${ctx.deps.managedBy} in ${ctx.region}...`);
         const view = await inspectFleet(ctx.deps, ctx.schedulePeriods);
         const publicAccess = await readPublicAccess(ctx);
@@ -271,6 +278,34 @@ ${EXIT.unreachable} endpoint did not answer; ${EXIT.unknown} unknown instance or
     );
 
   return program;
+}
+
+/** `status --region R`: the recovery points of the copies in R (docs/disaster-recovery.md). */
+async function regionStatus(ctx: CliContext, region: string, asJson: boolean): Promise<number> {
+  if (!REGION_PATTERN.test(region)) throw new CommanderError(EXIT.usage, 'usage', `--region ${region}: not a region, e.g. eu-west-1`);
+  if (region === ctx.region) {
+    throw new CommanderError(
+      EXIT.usage,
+      'usage',
+      `--region ${region} is the home region: copies are in other regions (plain status shows it)`,
+    );
+  }
+  ctx.progress(`reading the images of ${ctx.deps.managedBy} in ${ctx.region} and its copies in ${region}...`);
+  const view = await inspectRegion(
+    region,
+    { managedBy: ctx.deps.managedBy, now: ctx.deps.now, ec2: ctx.deps.ec2, homeRegion: ctx.region, ec2In: ctx.ec2In },
+    ctx.schedulePeriods,
+  );
+  if (asJson)
+    json({
+      managedBy: ctx.deps.managedBy,
+      generatedAt: view.now,
+      region: view.region,
+      homeRegion: view.homeRegion,
+      lineages: view.lineages,
+    });
+  else out(recoveryPointsTable(view));
+  return EXIT.ok;
 }
 
 function outcomeRow(o: TargetOutcome): string[] {

@@ -14,6 +14,10 @@ const { ref, arnOf, sub, MANAGED_BY, arn, allow, policy } = require('./cfn.cjs')
 const IMAGE_AND_SNAPSHOT = [arn.image, arn.snapshot];
 /** On resources this stack tagged. */
 const managed = { StringEquals: { 'aws:ResourceTag/ami-lifecycle:managed-by': MANAGED_BY } };
+/** Issue 17: on copies (and their snapshots) this stack made from this region's images. */
+const copiedFromHere = {
+  StringEquals: { ...managed.StringEquals, 'aws:ResourceTag/ami-lifecycle:source-region': sub('${AWS::Region}') },
+};
 /** On resources created with this stack's tag. */
 const createdManaged = { StringEquals: { 'aws:RequestTag/ami-lifecycle:managed-by': MANAGED_BY } };
 /** Tags written by the creating call itself (tag-on-create), with this stack's tag. */
@@ -162,6 +166,24 @@ const statements = {
       ...managed,
       Null: { 'ec2:Add/group': 'true' },
     }),
+    // Issue 17: the copies of this region's images in destination regions (any region: an instance's
+    // copy-to tag may name one the stage does not), rotated under the same rules; only those carrying
+    // this stack's managed-by and this region as their source-region. The reference check reads each
+    // destination region's parameters and recipes as it reads this one's.
+    allow('DeregisterOnlyManagedCopiesInDestinationRegions', 'ec2:DeregisterImage', arn.anyRegion.image, copiedFromHere),
+    allow('DeleteOnlyManagedCopiesSnapshotsInDestinationRegions', 'ec2:DeleteSnapshot', arn.anyRegion.snapshot, copiedFromHere),
+    allow(
+      'LetTheImageReferenceCheckReadParametersInDestinationRegions',
+      'ssm:GetParameters',
+      arn.anyRegion.of('ssm', 'parameter/*'),
+      calledViaImages,
+    ),
+    allow(
+      'LetTheImageReferenceCheckReadContainerRecipesInDestinationRegions',
+      'imagebuilder:GetContainerRecipe',
+      arn.anyRegion.of('imagebuilder', 'container-recipe/*'),
+      calledViaImages,
+    ),
   ],
 
   recover: [

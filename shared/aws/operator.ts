@@ -27,6 +27,8 @@ export interface OperatorConnection {
 
 export interface OperatorGateways {
   ec2: Ec2Gateway;
+  /** EC2 in another region, same credentials and endpoint (a destination region of the copies: issue 17). */
+  ec2In: (region: string) => Ec2Gateway;
   events: EventBusPublisher;
   /** What doctor reads (made on first use: the other commands need none of its clients). */
   deployment: () => DeploymentGateway;
@@ -42,11 +44,14 @@ export function operatorGateways(connection: OperatorConnection, eventBusName: s
     ...(connection.profile ? { profile: connection.profile } : {}),
   };
   const ec2 = new EC2Client(clientConfig);
+  const regional = new Map<string, Ec2Gateway>();
   const eventBridge = new EventBridgeClient(clientConfig);
   let deployment: DeploymentGateway | undefined;
   let promotion: { parameters: SsmGateway; groups: AutoScalingGateway } | undefined;
   return {
     ec2: new Ec2Gateway(ec2),
+    ec2In: (region) =>
+      regional.get(region) ?? regional.set(region, new Ec2Gateway(new EC2Client({ ...clientConfig, region }))).get(region)!,
     events: new EventBusPublisher(eventBridge, eventBusName),
     promotion: () =>
       (promotion ??= {

@@ -66,6 +66,12 @@ export const TAG = {
   promotable: `${PREFIX}promotable`,
   // issue 16, set by the service on an image: the targets it was promoted to (comma list, as the promote tag spells them)
   promoted: `${PREFIX}promoted`,
+  // issue 17, set by the bake on an image: the regions it is copied to, and how long its copies are kept
+  copyTo: `${PREFIX}copy-to`,
+  copyRetain: `${PREFIX}copy-retain`,
+  // issue 17, set on a copy in another region when it is made: the image it copies, and that image's region
+  sourceImage: `${PREFIX}source-image`,
+  sourceRegion: `${PREFIX}source-region`,
   name: 'Name',
 } as const;
 

@@ -4,6 +4,7 @@
  * half-working.
  */
 import * as z from 'zod';
+import { REGION_PATTERN } from '../domain/copy-rotation.js';
 import { TimeZone } from '../domain/schedule.js';
 import { DEFAULT_PARAMETER_PREFIX } from '../domain/promotion.js';
 import { CopyTagsSpec, RetentionSpec, ScheduleName, Verify, type CopyTags, type VerifyMode } from '../domain/tags.js';
@@ -72,7 +73,52 @@ const ConfigSchema = z.object({
   VERIFY_DEFAULT: z.preprocess(unsetIfBlank, z.string().default('off')).pipe(Verify),
   /** Images kept per promotion target before the one promoted last (rollback points). */
   PROMOTE_ROLLBACK_DEPTH: z.preprocess(unsetIfBlank, z.coerce.number().int().min(0).max(100).default(1)),
+  // ---- issue 17: copies in destination regions (part B's reading; part A's is the final one) ----
+  /** The stack's region (Lambda sets it); the CLI gives its own. */
+  AWS_REGION: z.preprocess(unsetIfBlank, z.string().optional()),
+  /** Regions every good image is copied to (copyTo): comma list, '' none; the copy-to tag overrides it. */
+  COPY_TO: z
+    .string()
+    .default('')
+    .transform((s) =>
+      s
+        .split(',')
+        .map((r) => r.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.string().regex(REGION_PATTERN, 'a region, e.g. eu-west-1'))),
+  /** The DR map (drRegions): region -> where a relaunch there goes, and the KMS key of its copies. */
+  DR_REGIONS: z.preprocess(
+    unsetIfBlank,
+    z
+      .string()
+      .default('{}')
+      .transform((s, ctx) => {
+        try {
+          return JSON.parse(s) as unknown;
+        } catch {
+          ctx.addIssue({ code: 'custom', message: 'not JSON' });
+          return z.NEVER;
+        }
+      })
+      .pipe(
+        z.record(
+          z.string().regex(REGION_PATTERN, 'a region, e.g. eu-west-1'),
+          z.lazy(() => DrRegion),
+        ),
+      ),
+  ),
 });
+
+/** One region of the DR map (drRegions). */
+const DrRegion = z.object({
+  subnetId: z.string().optional(),
+  securityGroupIds: z.array(z.string()).optional(),
+  instanceProfile: z.string().optional(),
+  keyName: z.string().optional(),
+  kmsKeyId: z.string().optional(),
+});
+export type DrRegion = z.infer<typeof DrRegion>;
 
 export interface Config {
   managedBy: string;
@@ -82,6 +128,10 @@ export interface Config {
   verifyDefault: VerifyMode;
   rotation: RotationSettings;
   recovery: RecoveryConfig;
+  /** The stack's region, when the environment names it (AWS_REGION). */
+  region?: string | undefined;
+  copyTo: string[];
+  drRegions: Record<string, DrRegion>;
 }
 
 /** What every caller of the use cases takes from the configuration as it is (functions and CLI alike). */
@@ -104,6 +154,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     schedules: parsed.data.SCHEDULES,
     copyTags: parsed.data.COPY_TAGS,
     verifyDefault: parsed.data.VERIFY_DEFAULT,
+    ...(parsed.data.AWS_REGION ? { region: parsed.data.AWS_REGION } : {}),
+    copyTo: parsed.data.COPY_TO,
+    drRegions: parsed.data.DR_REGIONS,
     rotation: {
       defaultRetention: parsed.data.DEFAULT_RETAIN,
       timeZone: parsed.data.TIMEZONE,
