@@ -137,7 +137,7 @@ const statements = {
     // grants ec2:DescribeInstances, DescribeLaunchTemplates, DescribeLaunchTemplateVersions,
     // ssm:DescribeParameters, GetParameters, imagebuilder:ListImageRecipes, ListContainerRecipes
     // and GetContainerRecipe on '*' with that condition. The same here, but the two that take a
-    // resource are held to this account and region, and the EC2 reads above are already granted.
+    // resource are held to this account, and the EC2 reads above are already granted.
     // Without one of them the check cannot clear an image, and rotation keeps every candidate.
     allow(
       'LetTheImageReferenceCheckListWhatMayReferenceImages',
@@ -145,11 +145,12 @@ const statements = {
       '*',
       calledViaImages,
     ),
-    allow('LetTheImageReferenceCheckReadParameters', 'ssm:GetParameters', arn.inRegion('ssm', 'parameter/*'), calledViaImages),
+    // In any region of the account: rotation checks its copies in destination regions too (issue 17).
+    allow('LetTheImageReferenceCheckReadParameters', 'ssm:GetParameters', arn.anyRegion.of('ssm', 'parameter/*'), calledViaImages),
     allow(
       'LetTheImageReferenceCheckReadContainerRecipes',
       'imagebuilder:GetContainerRecipe',
-      arn.inRegion('imagebuilder', 'container-recipe/*'),
+      arn.anyRegion.of('imagebuilder', 'container-recipe/*'),
       calledViaImages,
     ),
     allow('DeregisterAndDeprecateOnlyManagedImages', ['ec2:DeregisterImage', 'ec2:EnableImageDeprecation'], arn.image, managed),
@@ -168,22 +169,9 @@ const statements = {
     }),
     // Issue 17: the copies of this region's images in destination regions (any region: an instance's
     // copy-to tag may name one the stage does not), rotated under the same rules; only those carrying
-    // this stack's managed-by and this region as their source-region. The reference check reads each
-    // destination region's parameters and recipes as it reads this one's.
+    // this stack's managed-by and this region as their source-region.
     allow('DeregisterOnlyManagedCopiesInDestinationRegions', 'ec2:DeregisterImage', arn.anyRegion.image, copiedFromHere),
     allow('DeleteOnlyManagedCopiesSnapshotsInDestinationRegions', 'ec2:DeleteSnapshot', arn.anyRegion.snapshot, copiedFromHere),
-    allow(
-      'LetTheImageReferenceCheckReadParametersInDestinationRegions',
-      'ssm:GetParameters',
-      arn.anyRegion.of('ssm', 'parameter/*'),
-      calledViaImages,
-    ),
-    allow(
-      'LetTheImageReferenceCheckReadContainerRecipesInDestinationRegions',
-      'imagebuilder:GetContainerRecipe',
-      arn.anyRegion.of('imagebuilder', 'container-recipe/*'),
-      calledViaImages,
-    ),
   ],
 
   recover: [

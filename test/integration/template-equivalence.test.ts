@@ -42,12 +42,12 @@ describe('serverless.yml written once', () => {
   // (+120): the verify function (its rule on the bus, its sweep schedule, its environment), its role
   // (launch, terminate, SSM, schedules, each scoped), nine params, to 1128. Issue 16's promotion (a function with its rule and catch-up schedule, its
   // role's statements, five params, one variable for every function): 1196. Issue 17's copy rotation
-  // (two params, two variables, the rotate role's statements for destination regions): 1231.
-  it('is, with every file it includes, at most 1235 lines', () => {
+  // (two params, two variables, the rotate role's statements for destination regions): 1219.
+  it('is, with every file it includes, at most 1225 lines', () => {
     const { files } = loadServerlessYml();
     const lines = files.reduce((sum, f) => sum + readFileSync(f, 'utf8').split('\n').length - 1, 0);
     expect(files.length).toBeGreaterThan(1);
-    expect(lines).toBeLessThanOrEqual(1235);
+    expect(lines).toBeLessThanOrEqual(1225);
   });
 });
 
