@@ -247,5 +247,11 @@ describe('copy rotation in a destination region', () => {
     expect(asText.stdout).toMatch(/db\s+nightly\s+ami-\S+\s+ami-\S+\s+\d+ d.*stale/);
     // a read: nothing changed anywhere
     expect(Object.keys(cloud.proxy.calls()).filter((a) => !/^Describe/.test(a))).toEqual([]);
+    // the home region, or no region, is a usage error; a global --region before the command still names the home region
+    const homeAsDr = await runCli(['--endpoint', cloud.proxy.endpoint, '--quiet', 'status', '--region', HOME]);
+    expect([homeAsDr.code, homeAsDr.stderr]).toEqual([2, expect.stringContaining('is the home region')]);
+    expect((await runCli(['--endpoint', cloud.proxy.endpoint, '--quiet', 'status', '--region', 'Europe'])).code).toBe(2);
+    const both = await runCli(['--endpoint', cloud.proxy.endpoint, '--region', HOME, '--quiet', 'status', '--region', DR, '--json']);
+    expect(JSON.parse(both.stdout)).toMatchObject({ region: DR, homeRegion: HOME });
   });
 });
