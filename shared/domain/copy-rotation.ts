@@ -48,8 +48,13 @@ export function claimsCopyFrom(image: ImageView, homeRegion: string): boolean {
  * nothing (a person's CopyImage with CopyImageTags carries them all); EC2 records the image a copy
  * was made from itself: "SourceImageId: The ID of the source AMI from which the AMI was created",
  * and "SourceImageRegion: The Region of the source AMI" (API reference, Image,
- * https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_Image.html). The copy's source-image
- * tag must name that image, and its source-region tag that region when EC2 reports one.
+ * https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_Image.html); "When you create or copy
+ * an AMI, the new AMI retains the ID and Region of its source (parent) AMI", recorded only for
+ * CreateImage, CopyImage and CreateRestoreImageTask, and for CreateImage it is the AMI the instance
+ * was launched from (user guide, "Use AMI ancestry to trace the origin of an AMI",
+ * https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ami-ancestry.html). So a person's CreateImage
+ * of an instance launched from a copy, or a copy of a copy, names another source. The copy's
+ * source-image tag must name that image, and its source-region tag that region when EC2 reports one.
  */
 export function notCopiedHere(image: ImageView): string | undefined {
   const named = image.tags[TAG.sourceImage];
