@@ -4,6 +4,7 @@
  * account (default credential chain, --profile, --region) or any endpoint (--endpoint, e.g. moto).
  */
 import type { DeploymentGateway } from '../shared/aws/deployment-gateway.js';
+import type { Ec2Gateway } from '../shared/aws/ec2-gateway.js';
 import { operatorGateways } from '../shared/aws/operator.js';
 import { PERIODS, type Period } from '../shared/domain/schedule.js';
 import { loadConfig, loadDrRegions, loadPromotionSettings, stageSettings } from '../shared/runtime/config.js';
@@ -37,6 +38,8 @@ export interface CliContext {
   promotion: () => PromoteDeps;
   /** What `relaunch <lineage> --region R` runs with (issue 17): the stage's drRegions, EC2 in any region, the home bus. */
   dr: () => DrRelaunchDeps;
+  /** EC2 in another region (status --region): same credentials and endpoint. */
+  ec2In: (region: string) => Ec2Gateway;
 }
 
 /** Warnings and errors of the use cases, on stderr; everything with --verbose. */
@@ -103,5 +106,6 @@ export function createContext(options: GlobalOptions, env: NodeJS.ProcessEnv = p
       log: deps.log,
       now: deps.now,
     }),
+    ec2In: aws.ec2In,
   };
 }

@@ -5,18 +5,18 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { inspectFleet } from '../shared/use-cases/inspect-fleet.js';
+import { inspectFleet, inspectRegion } from '../shared/use-cases/inspect-fleet.js';
 import { bakeOnDemand, markGood, relaunchManually, type OnDemandBake } from '../shared/use-cases/operator-actions.js';
 import { newestPromotable, promoteImage, type TargetOutcome } from '../shared/use-cases/promote-image.js';
 import { promotionHoldings, rollbackLineage, type TargetHolding } from '../shared/use-cases/promotion-operator.js';
 import { TAG } from '../shared/domain/tags.js';
-import { REGION_PATTERN } from '../shared/domain/dr-launch.js';
+import { REGION_PATTERN } from '../shared/domain/tags.js';
 import { relaunchInRegion } from '../shared/use-cases/relaunch-in-region.js';
 import { createContext, type CliContext, type GlobalOptions } from './context.js';
 import { doctorExitCode, doctorSettings, doctorText, runDoctor } from './doctor/doctor.js';
 import { EXIT, explain } from './errors.js';
 import { renderReport, type ServiceEvent } from './render/report-html.js';
-import { planText, statusTable, table } from './render/text.js';
+import { planText, recoveryPointsTable, statusTable, table } from './render/text.js';
 import { publicAccessView, type PublicAccessView } from './public-access.js';
 
 const out = (text: string) => process.stdout.write(`${text}\n`);
@@ -43,6 +43,10 @@ export function buildProgram(): Command {
     .option('-v, --verbose', 'log what the service does, on stderr')
     .option('-q, --quiet', 'no progress lines on stderr')
     .showHelpAfterError()
+    // Global options go before the command (as every example in docs/cli.md has them): an option
+    // after it is the command's own, so that `status --region <dr-region>` names the region whose
+    // recovery points it shows, not the region the CLI works in.
+    .enablePositionalOptions()
     .exitOverride()
     .addHelpText(
       'after',
@@ -53,10 +57,9 @@ ${EXIT.unreachable} endpoint did not answer; ${EXIT.unknown} unknown instance or
 
   /** Runs a command with its context, turning errors into a message and an exit code. */
   const run =
-    <A extends unknown[]>(fn: (ctx: CliContext, ...args: A) => Promise<number>, adjust?: (options: GlobalOptions) => GlobalOptions) =>
+    <A extends unknown[]>(fn: (ctx: CliContext, ...args: A) => Promise<number>) =>
     async (...args: A) => {
-      const given = program.opts<GlobalOptions>();
-      const options = adjust ? adjust(given) : given;
+      const options = program.opts<GlobalOptions>();
       let region = options.region ?? 'unknown';
       try {
         const ctx = createContext(options);
@@ -77,9 +80,11 @@ ${EXIT.unreachable} endpoint did not answer; ${EXIT.unknown} unknown instance or
   program
     .command('status')
     .description('one row per lineage: instance, schedules, recover mode, last good image, images, snapshot size, next rotation, problems')
+    .option('--region <dr-region>', "each lineage's newest good copy in this destination region, its age, and the stale ones")
     .option('--json', 'print JSON for scripts')
     .action(
-      run(async (ctx, opts: { json?: boolean }) => {
+      run(async (ctx, opts: { json?: boolean; region?: string }) => {
+        if (opts.region !== undefined) return regionStatus(ctx, opts.region, opts.json ?? false);
         ctx.progress(`reading images, instances, launch templates and snapshots of ${ctx.deps.managedBy} in ${ctx.region}...`);
         const view = await inspectFleet(ctx.deps, ctx.schedulePeriods);
         const publicAccess = await readPublicAccess(ctx);
@@ -155,9 +160,10 @@ ${EXIT.unreachable} endpoint did not answer; ${EXIT.unknown} unknown instance or
     .command('relaunch')
     .description(
       "relaunch an instance (or a lineage's current instance) from the newest good image, as recovery would; " +
-        'with --region after the command, relaunch a lineage in that disaster-recovery region from its newest good copy there',
+        'with --region, relaunch a lineage in that disaster-recovery region from its newest good copy there',
     )
     .argument('<target>', 'an instance id or a lineage (with --region: a lineage)')
+    .option('--region <dr-region>', 'relaunch the lineage in this disaster-recovery region, from its newest good copy there')
     .option('--dry-run', 'plan the relaunch and publish RelaunchPlanned, launch nothing')
     .option('--force', 'relaunch even an instance whose capacity another service owns (an Auto Scaling group, a fleet, Karpenter)')
     .option('--subnet <subnet>', "with --region: the subnet to launch into (overrides the stage's drRegions map)")
@@ -168,10 +174,9 @@ ${EXIT.unreachable} endpoint did not answer; ${EXIT.unknown} unknown instance or
         async (
           ctx,
           target: string,
-          opts: { dryRun?: boolean; force?: boolean; json?: boolean; subnet?: string; securityGroups?: string },
+          opts: { region?: string; dryRun?: boolean; force?: boolean; json?: boolean; subnet?: string; securityGroups?: string },
         ) => {
-          const drRegion = regionsAround(rawArgsOf(program), 'relaunch').after;
-          if (drRegion && drRegion !== ctx.region) return relaunchInDrRegion(ctx, target, drRegion, opts);
+          if (opts.region !== undefined && opts.region !== ctx.region) return relaunchInDrRegion(ctx, target, opts.region, opts);
           if (opts.subnet || opts.securityGroups)
             throw new CommanderError(
               EXIT.usage,
@@ -190,11 +195,6 @@ ${EXIT.unreachable} endpoint did not answer; ${EXIT.unknown} unknown instance or
             out(`would relaunch ${outcome.instanceId} from ${outcome.imageId} (dry run: nothing launched)`);
           else out(`not relaunched (${outcome.action}): ${outcome.reason}`);
           return outcome.action === 'relaunched' || outcome.action === 'planned' ? EXIT.ok : EXIT.failed;
-        },
-        // `--region` after `relaunch` names the DR region: the stack's own is the one before the command, else the default.
-        (options) => {
-          const { before, after } = regionsAround(rawArgsOf(program), 'relaunch');
-          return after ? { ...options, region: before } : options;
         },
       ),
     );
@@ -300,37 +300,6 @@ ${EXIT.unreachable} endpoint did not answer; ${EXIT.unknown} unknown instance or
   return program;
 }
 
-/** What the program was parsed from (commander keeps it, untyped). */
-const rawArgsOf = (program: Command): string[] => (program as unknown as { rawArgs?: string[] }).rawArgs ?? [];
-
-/** Global options that take a value: their value is never the command. */
-const VALUED = new Set(['-s', '--stage', '-r', '--region', '-p', '--profile', '-e', '--endpoint']);
-
-/**
- * The `--region` given before the command (the stack's region) and after it (for relaunch: the DR
- * region). commander reads both as the one global option, the last winning: the position tells them apart.
- */
-export function regionsAround(rawArgs: readonly string[], command: string): { before?: string; after?: string } {
-  const args = rawArgs.slice(2);
-  const found: { before?: string; after?: string } = {};
-  let seenCommand = false;
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    const [flag, inline] =
-      arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
-    if (!seenCommand && !arg.startsWith('-')) {
-      if (arg !== command) return found;
-      seenCommand = true;
-      continue;
-    }
-    if (flag === '-r' || flag === '--region') {
-      const value = inline ?? args[++i];
-      if (value !== undefined) found[seenCommand ? 'after' : 'before'] = value;
-    } else if (!seenCommand && inline === undefined && VALUED.has(flag)) i++;
-  }
-  return found;
-}
-
 /** `relaunch <lineage> --region R`: from the newest good copy in R (shared/use-cases/relaunch-in-region.ts). */
 async function relaunchInDrRegion(
   ctx: CliContext,
@@ -366,6 +335,34 @@ async function relaunchInDrRegion(
   if (outcome.action !== 'refused') return EXIT.ok;
   if (outcome.code === 'NoGoodCopy') return EXIT.unknown;
   return outcome.code === 'NoSubnet' || outcome.code === 'NoSecurityGroups' ? EXIT.usage : EXIT.failed;
+}
+
+/** `status --region R`: the recovery points of the copies in R (docs/disaster-recovery.md). */
+async function regionStatus(ctx: CliContext, region: string, asJson: boolean): Promise<number> {
+  if (!REGION_PATTERN.test(region)) throw new CommanderError(EXIT.usage, 'usage', `--region ${region}: not a region, e.g. eu-west-1`);
+  if (region === ctx.region) {
+    throw new CommanderError(
+      EXIT.usage,
+      'usage',
+      `--region ${region} is the home region: copies are in other regions (plain status shows it)`,
+    );
+  }
+  ctx.progress(`reading the images of ${ctx.deps.managedBy} in ${ctx.region} and its copies in ${region}...`);
+  const view = await inspectRegion(
+    region,
+    { managedBy: ctx.deps.managedBy, now: ctx.deps.now, ec2: ctx.deps.ec2, homeRegion: ctx.region, ec2In: ctx.ec2In },
+    ctx.schedulePeriods,
+  );
+  if (asJson)
+    json({
+      managedBy: ctx.deps.managedBy,
+      generatedAt: view.now,
+      region: view.region,
+      homeRegion: view.homeRegion,
+      lineages: view.lineages,
+    });
+  else out(recoveryPointsTable(view));
+  return EXIT.ok;
 }
 
 function outcomeRow(o: TargetOutcome): string[] {

@@ -31,6 +31,12 @@ const arn = {
   passRoles: sub('arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${param:recoveryPassRoles}'),
   /** An EventBridge rule of the default bus, or of the stack's own. */
   rule: (name, bus) => inRegion('events', `rule/${bus ? `${bus}/` : ''}${name}`),
+  /** Issue 17: in every region (the copies in destination regions). */
+  anyRegion: {
+    image: sub('arn:${AWS::Partition}:ec2:*::image/*'),
+    snapshot: sub('arn:${AWS::Partition}:ec2:*::snapshot/*'),
+    of: (service, resource) => sub(`arn:\${AWS::Partition}:${service}:*:\${AWS::AccountId}:${resource}`),
+  },
 };
 
 /** The object without its undefined properties: a statement without Condition, a role's trust without one. */

@@ -14,6 +14,10 @@ const { ref, arnOf, sub, MANAGED_BY, arn, allow, policy } = require('./cfn.cjs')
 const IMAGE_AND_SNAPSHOT = [arn.image, arn.snapshot];
 /** On resources this stack tagged. */
 const managed = { StringEquals: { 'aws:ResourceTag/ami-lifecycle:managed-by': MANAGED_BY } };
+/** Issue 17: on copies (and their snapshots) this stack made from this region's images. */
+const copiedFromHere = {
+  StringEquals: { ...managed.StringEquals, 'aws:ResourceTag/ami-lifecycle:source-region': sub('${AWS::Region}') },
+};
 /** On resources created with this stack's tag. */
 const createdManaged = { StringEquals: { 'aws:RequestTag/ami-lifecycle:managed-by': MANAGED_BY } };
 /** Tags written by the creating call itself (tag-on-create), with this stack's tag. */
@@ -133,7 +137,7 @@ const statements = {
     // grants ec2:DescribeInstances, DescribeLaunchTemplates, DescribeLaunchTemplateVersions,
     // ssm:DescribeParameters, GetParameters, imagebuilder:ListImageRecipes, ListContainerRecipes
     // and GetContainerRecipe on '*' with that condition. The same here, but the two that take a
-    // resource are held to this account and region, and the EC2 reads above are already granted.
+    // resource are held to this account, and the EC2 reads above are already granted.
     // Without one of them the check cannot clear an image, and rotation keeps every candidate.
     allow(
       'LetTheImageReferenceCheckListWhatMayReferenceImages',
@@ -141,11 +145,12 @@ const statements = {
       '*',
       calledViaImages,
     ),
-    allow('LetTheImageReferenceCheckReadParameters', 'ssm:GetParameters', arn.inRegion('ssm', 'parameter/*'), calledViaImages),
+    // In any region of the account: rotation checks its copies in destination regions too (issue 17).
+    allow('LetTheImageReferenceCheckReadParameters', 'ssm:GetParameters', arn.anyRegion.of('ssm', 'parameter/*'), calledViaImages),
     allow(
       'LetTheImageReferenceCheckReadContainerRecipes',
       'imagebuilder:GetContainerRecipe',
-      arn.inRegion('imagebuilder', 'container-recipe/*'),
+      arn.anyRegion.of('imagebuilder', 'container-recipe/*'),
       calledViaImages,
     ),
     allow('DeregisterAndDeprecateOnlyManagedImages', ['ec2:DeregisterImage', 'ec2:EnableImageDeprecation'], arn.image, managed),
@@ -162,6 +167,11 @@ const statements = {
       ...managed,
       Null: { 'ec2:Add/group': 'true' },
     }),
+    // Issue 17: the copies of this region's images in destination regions (any region: an instance's
+    // copy-to tag may name one the stage does not), rotated under the same rules; only those carrying
+    // this stack's managed-by and this region as their source-region.
+    allow('DeregisterOnlyManagedCopiesInDestinationRegions', 'ec2:DeregisterImage', arn.anyRegion.image, copiedFromHere),
+    allow('DeleteOnlyManagedCopiesSnapshotsInDestinationRegions', 'ec2:DeleteSnapshot', arn.anyRegion.snapshot, copiedFromHere),
   ],
 
   recover: [

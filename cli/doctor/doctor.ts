@@ -8,6 +8,8 @@
  * that the CLI answers them with their own exit codes; any other refusal fails the check it
  * belongs to and the others still run.
  */
+import { regionsOf } from '../../shared/domain/copy-rotation.js';
+import { REGION_PATTERN } from '../../shared/domain/tags.js';
 import { publicAccessView } from '../public-access.js';
 import pLimit from 'p-limit';
 import type { DeploymentGateway, StackResource } from '../../shared/aws/deployment-gateway.js';
@@ -304,7 +306,19 @@ function varsFor(fn: DeployedFunction, settings: DoctorSettings, stack: Stack): 
     verifySecurityGroup: fn.environment.VERIFY_SECURITY_GROUP_ID ?? '',
     verifyDocument: fn.environment.VERIFY_COMMAND_DOCUMENT ?? '',
     promotePrefix: (fn.environment.PROMOTE_PARAMETER_PREFIX ?? '/ami-lifecycle/').replace(/^\//, ''),
+    ...(copyRegionOf(fn.environment) ? { copyRegion: copyRegionOf(fn.environment)! } : {}),
   };
+}
+
+/** The first destination region of the copies the function's environment names (COPY_TO, then DR_REGIONS' keys). */
+function copyRegionOf(env: Record<string, string | undefined>): string | undefined {
+  const listed = regionsOf(env.COPY_TO)[0];
+  if (listed) return listed;
+  try {
+    return Object.keys(JSON.parse(env.DR_REGIONS || '{}') as Record<string, unknown>).find((r) => REGION_PATTERN.test(r));
+  } catch {
+    return undefined;
+  }
 }
 
 /** The needs that apply to the function as deployed (its configuration, read from its environment). */
@@ -315,7 +329,8 @@ function needsOf(fn: DeployedFunction): Need[] {
       n.when === undefined ||
       (n.when === 'terminateReplaced' && env.RECOVERY_TERMINATE_REPLACED === 'true') ||
       (n.when === 'verifies' && !!env.VERIFY_SUBNET_ID) ||
-      (n.when === 'verifyCommand' && !!env.VERIFY_COMMAND_DOCUMENT),
+      (n.when === 'verifyCommand' && !!env.VERIFY_COMMAND_DOCUMENT) ||
+      (n.when === 'copies' && copyRegionOf(env) !== undefined),
   );
 }
 

@@ -17,7 +17,8 @@
  * role, from its RECHECK_ROLE_ARN; the verify function's, from its VERIFY_CHECK_ROLE_ARN) ${kmsKey} (a KMS key
  * ARN, KMS_NEEDS only) ${verifySubnet} ${verifySecurityGroup} ${verifyDocument} (the verify function's
  * VERIFY_SUBNET_ID, VERIFY_SECURITY_GROUP_ID and VERIFY_COMMAND_DOCUMENT) ${promotePrefix} (the promote
- * function's PROMOTE_PARAMETER_PREFIX, without its leading /).
+ * function's PROMOTE_PARAMETER_PREFIX, without its leading /) ${copyRegion} (the first destination region
+ * of the copies its COPY_TO or DR_REGIONS names).
  */
 import { TAG } from '../../shared/domain/tags.js';
 
@@ -36,8 +37,11 @@ export interface Need {
   context?: Record<string, ContextValue>;
   /** Why the function needs it, in the words doctor prints. */
   why: string;
-  /** Only when the deployed function is configured so: terminateReplaced; a verification subnet; a verification command. */
-  when?: 'terminateReplaced' | 'verifies' | 'verifyCommand';
+  /**
+   * Only when the deployed function is configured so: terminateReplaced; a verification subnet; a
+   * verification command; a destination region of the copies (COPY_TO or DR_REGIONS: issue 17).
+   */
+  when?: 'terminateReplaced' | 'verifies' | 'verifyCommand' | 'copies';
 }
 
 const EC2 = 'arn:${partition}:ec2:${region}:${account}';
@@ -308,6 +312,26 @@ export const NEEDS: Record<FunctionKey, Need[]> = {
       resource: IMAGE,
       context: { [`aws:ResourceTag/${TAG.managedBy}`]: '${managedBy}' },
       why: 'deprecates kept images past deprecateAfterDays',
+    },
+    // Issue 17: the copies in a destination region (the first the stage names), rotated from here.
+    ...(
+      [
+        ['ec2:DeregisterImage', 'image', 'deregisters copies beyond their retention in a destination region, with their snapshots'],
+        ['ec2:DeleteSnapshot', 'snapshot', 'deletes snapshots a deregistered copy left in a destination region'],
+      ] as const
+    ).map(([action, type, why]) => ({
+      action,
+      resource: `arn:\${partition}:ec2:\${copyRegion}::${type}/*`,
+      context: { [`aws:ResourceTag/${TAG.managedBy}`]: '${managedBy}', [`aws:ResourceTag/${TAG.sourceRegion}`]: '${region}' },
+      why,
+      when: 'copies' as const,
+    })),
+    {
+      action: 'ssm:GetParameters',
+      resource: 'arn:${partition}:ssm:${copyRegion}:${account}:parameter/*',
+      context: { 'aws:CalledVia': ['ec2-images.amazonaws.com'] },
+      why: "DescribeImageReferences reads this on the caller's behalf in a destination region; without it no copy there is deleted",
+      when: 'copies' as const,
     },
     {
       action: 'ec2:DeleteSnapshot',
@@ -655,6 +679,8 @@ export interface Vars {
   verifyDocument?: string;
   /** The promote function's parameter prefix without its leading / (e.g. `ami-lifecycle/`); the promote needs only. */
   promotePrefix?: string;
+  /** The first destination region of the copies the function's COPY_TO or DR_REGIONS names; the `copies` needs only. */
+  copyRegion?: string;
 }
 
 /** A need with its templates filled in. */

@@ -213,7 +213,8 @@ function readHistory(history: readonly ServiceEvent[], managedBy: string, lineag
               lane: 'rotations',
               shape: 'square',
               classes: ['rotated', d.dryRun ? 'dry-run' : failed.has(imageId) ? 'rotation-failed' : 'deleted'],
-              summary: `image ${imageId} ${outcome}`,
+              // A destination region's copies (issue 17) say where they were.
+              summary: `${d.sourceRegion && d.region ? `copy in ${d.region}: ` : ''}image ${imageId} ${outcome}`,
               details: [deletion.name, deletion.reason].filter(Boolean),
             },
             lineageOf(deletion.lineage),

@@ -1,5 +1,6 @@
 /** Plain-text renderings of the CLI's results: aligned tables, human sizes and ages. */
 import type { LineageStatus } from '../../shared/domain/fleet-status.js';
+import type { RegionView } from '../../shared/use-cases/inspect-fleet.js';
 import type { RotationRun } from '../../shared/use-cases/rotate-images.js';
 
 export function table(header: string[], rows: string[][]): string {
@@ -52,6 +53,33 @@ export function statusTable(lineages: readonly LineageStatus[]): string {
     ),
   ];
   const troubled = lineages.filter((l) => l.problems.length > 0);
+  if (troubled.length > 0) {
+    out.push('', 'problems:');
+    for (const l of troubled) for (const p of l.problems) out.push(`  ${l.lineage}: ${p}`);
+  }
+  return out.join('\n');
+}
+
+/** `status --region`: each lineage's recovery point in a destination region (issue 17). */
+export function recoveryPointsTable(view: RegionView): string {
+  if (view.lineages.length === 0) return `no copies of this stack's images in ${view.region}, and none expected there`;
+  const rows = view.lineages.map((l) => [
+    l.lineage,
+    l.schedule ?? '-',
+    l.newestGood?.imageId ?? 'none',
+    l.newestGood?.sourceImageId ?? '',
+    l.newestGood ? `${age(l.newestGood.ageHours)}${l.newestGood.takenFrom === 'copy' ? ' (copy)' : ''}` : '-',
+    l.limitHours === undefined ? '-' : `${l.limitHours} h`,
+    l.state,
+    Object.entries(l.byStatus)
+      .map(([status, n]) => `${status} ${n}`)
+      .join(', ') || '-',
+  ]);
+  const out = [
+    `recovery points in ${view.region} (copies from ${view.homeRegion})`,
+    table(['lineage', 'schedule', 'newest good copy', 'source image', 'age', 'stale after', 'state', 'copies'], rows),
+  ];
+  const troubled = view.lineages.filter((l) => l.problems.length > 0);
   if (troubled.length > 0) {
     out.push('', 'problems:');
     for (const l of troubled) for (const p of l.problems) out.push(`  ${l.lineage}: ${p}`);

@@ -96,6 +96,9 @@ export const EVENT_DOCS: Record<string, EventDoc> = {
     dedupe: 'none needed (one summary per run)',
     fields: {
       managedBy,
+      region:
+        "the region whose images were rotated: the home region, or a destination region's copies (one event per region; [disaster recovery](disaster-recovery.md#copy-rotation))",
+      sourceRegion: "on a destination region's event: the home region the copies were made from",
       dryRun: 'nothing was deleted',
       lineages: 'lineages seen',
       imagesSeen: 'images of this stack seen',
@@ -125,10 +128,11 @@ export const EVENT_DOCS: Record<string, EventDoc> = {
       'deletions.lineage': 'its lineage',
       'deletions.reason': 'why the plan deletes it',
       failures: 'steps that failed and were skipped; the others went on',
-      'failures.resourceId': 'the image or snapshot',
+      'failures.resourceId': 'the image or snapshot; the region, when the whole region could not be read',
       'failures.action': 'the refused call',
       'failures.errorCode': "AWS's code",
       'failures.message': "AWS's message",
+      notOurs: "images carrying this stack's tags that it did not make (a person's copy): reported, never touched",
       truncated: 'a list was cut at 50 entries',
     },
   },

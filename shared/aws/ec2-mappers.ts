@@ -35,6 +35,7 @@ export function toImageView(image: Image): ImageView {
     snapshotIds: (image.BlockDeviceMappings ?? []).flatMap((m) => (m.Ebs?.SnapshotId ? [m.Ebs.SnapshotId] : [])),
     ...(image.SourceInstanceId ? { sourceInstanceId: image.SourceInstanceId } : {}),
     ...(image.SourceImageId ? { sourceImageId: image.SourceImageId } : {}),
+    ...(image.SourceImageRegion ? { sourceImageRegion: image.SourceImageRegion } : {}),
     ...(ebsDevices.length > 0 ? { ebsDevices } : {}),
     ...(image.DeprecationTime ? { deprecationTime: image.DeprecationTime } : {}),
   };

@@ -27,11 +27,11 @@ export interface OperatorConnection {
 
 export interface OperatorGateways {
   ec2: Ec2Gateway;
+  /** EC2 in another region (issue 17: copies, their rotation, a DR relaunch), same credentials and endpoint; one per region. */
+  ec2In: (region: string) => Ec2Gateway;
   events: EventBusPublisher;
   /** What doctor reads (made on first use: the other commands need none of its clients). */
   deployment: () => DeploymentGateway;
-  /** EC2 in another region (issue 17: a DR relaunch), with the same credentials and endpoint; one per region. */
-  ec2In: (region: string) => Ec2Gateway;
   /** The SSM parameters and Auto Scaling groups promotion writes (made on first use). */
   promotion: () => { parameters: SsmGateway; groups: AutoScalingGateway };
 }

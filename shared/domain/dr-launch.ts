@@ -17,10 +17,7 @@ import { createHash } from 'node:crypto';
 import * as z from 'zod';
 import { isManagedBy, statusOf, type ImageView } from './image-status.js';
 import { carriedTags, withinTagLimit, type RelaunchSpec, type StoredLaunchConfig } from './launch.js';
-import { TAG, type Tags } from './tags.js';
-
-/** A region name, as the contract spells it (us-east-1, eu-central-2, ap-southeast-4, ...). */
-export const REGION_PATTERN = /^[a-z]{2}(-[a-z]+)+-\d+$/;
+import { REGION_PATTERN, TAG, type Tags } from './tags.js';
 
 /** One entry of the stage's `drRegions` map: what replaces the region-bound references in R. */
 export const DrRegionEntry = z.strictObject({

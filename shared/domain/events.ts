@@ -101,6 +101,13 @@ export type PolicyInvalid = z.infer<typeof PolicyInvalid>;
  */
 export const ImagesRotated = z.object({
   managedBy: ManagedBy,
+  /**
+   * Issue 17: the region whose images were rotated. One event per region a run looks at: the home
+   * region's, then one per destination region for the copies made from it (with `sourceRegion`, the
+   * home region). A region that could not be read has one failure, whose resourceId is the region.
+   */
+  region: z.string().optional(),
+  sourceRegion: z.string().optional(),
   dryRun: z.boolean(),
   lineages: z.number().int(),
   imagesSeen: z.number().int(),
@@ -123,6 +130,8 @@ export const ImagesRotated = z.object({
   keptUnverified: z.array(z.object({ imageId: z.string(), lineage: z.string(), errorCode: z.string(), message: z.string() })),
   deletions: z.array(z.object({ imageId: z.string(), name: z.string(), lineage: z.string(), reason: z.string() })),
   failures: z.array(z.object({ resourceId: z.string(), action: z.string(), errorCode: z.string(), message: z.string() })),
+  /** Images carrying this stack's tags that it did not make (a person's copy): reported, never touched. */
+  notOurs: z.array(z.string()).optional(),
   truncated: z.boolean(),
 });
 export type ImagesRotated = z.infer<typeof ImagesRotated>;

@@ -3,7 +3,8 @@
  * and plans anyway (images, instances, the plan, snapshot sizes). Pure.
  */
 import type { InstanceSummary } from './bake.js';
-import { newestFirst } from './image-status.js';
+import { claimsCopyFrom, notCopiedHere, regionsOf } from './copy-rotation.js';
+import { newestFirst, statusOf, type ImageView } from './image-status.js';
 import { MAX_TAGS_PER_RESOURCE } from './launch.js';
 import { capacityOwnerOf, recoverModeOf } from './recovery.js';
 import type { RotationImage, RotationPlan } from './retention.js';
@@ -233,3 +234,107 @@ function summariseLineage(
     problems,
   };
 }
+
+// ---- issue 17: the recovery points in a destination region (`status --region`) -----------------
+
+/** One lineage's recovery point in a destination region: its newest good copy. */
+export interface RecoveryPoint {
+  lineage: string;
+  /** The schedule of its newest good copy (else of its newest copy), whose period says when it is stale. */
+  schedule: string | undefined;
+  newestGood:
+    | {
+        imageId: string;
+        name: string;
+        sourceImageId: string | undefined;
+        /** When the data was taken: the source image's creation while the home region lists it, else the copy's. */
+        takenAt: Date;
+        /** Which of the two takenAt is. */
+        takenFrom: 'source' | 'copy';
+        ageHours: number;
+      }
+    | undefined;
+  /** Twice the schedule's period, in hours; undefined for a schedule the stage does not declare. */
+  limitHours: number | undefined;
+  /** ok: a good copy within the limit; stale: the newest good copy is older; none: no good copy at all. */
+  state: 'ok' | 'stale' | 'none';
+  /** The service's copies of the lineage in the region, by status. */
+  byStatus: Record<string, number>;
+  problems: string[];
+}
+
+export interface RegionInput {
+  now: Date;
+  region: string;
+  homeRegion: string;
+  /** The stack's images in the destination region (copies or not). */
+  regionImages: readonly ImageView[];
+  /** The stack's images in the home region: their copy-to tags say which lineages should have a copy here. */
+  homeImages: readonly ImageView[];
+  schedulePeriods: Readonly<Record<string, Period>>;
+}
+
+/**
+ * Each lineage's recovery point in a region: the lineages with a copy there, and those whose
+ * newest good home image names the region in its copy-to tag. A copy counts only if EC2 records it
+ * as copied from the image its tags name (copy-rotation.ts, notCopiedHere); others are problems.
+ */
+export function summariseRegion(input: RegionInput): RecoveryPoint[] {
+  const { now } = input;
+  const sourceTimes = new Map(input.homeImages.map((i) => [i.imageId, i.creationDate]));
+  const copiesOf = new Map<string, ImageView[]>();
+  const notOurs = new Map<string, string[]>();
+  for (const image of input.regionImages) {
+    const lineage = image.tags[TAG.lineage];
+    if (!lineage || !claimsCopyFrom(image, input.homeRegion)) continue;
+    const why = notCopiedHere(image);
+    if (why) notOurs.set(lineage, [...(notOurs.get(lineage) ?? []), `${image.imageId} (${why})`]);
+    else copiesOf.set(lineage, [...(copiesOf.get(lineage) ?? []), image]);
+  }
+  // Lineages that should have a copy here: their newest good home image names the region.
+  const expected = new Set<string>();
+  const newestHome = new Map<string, ImageView>();
+  for (const image of input.homeImages) {
+    const lineage = image.tags[TAG.lineage];
+    if (!lineage || statusOf(image) !== 'good' || image.state !== 'available') continue;
+    const known = newestHome.get(lineage);
+    if (!known || timeOf(image) > timeOf(known)) newestHome.set(lineage, image);
+  }
+  for (const [lineage, image] of newestHome) if (regionsOf(image.tags[TAG.copyTo]).includes(input.region)) expected.add(lineage);
+
+  const lineages = [...new Set([...copiesOf.keys(), ...notOurs.keys(), ...expected])].sort();
+  return lineages.map((lineage): RecoveryPoint => {
+    const copies = [...(copiesOf.get(lineage) ?? [])].sort((a, b) => timeOf(b) - timeOf(a) || (a.imageId < b.imageId ? -1 : 1));
+    const byStatus: Record<string, number> = {};
+    for (const c of copies) byStatus[statusOf(c) ?? 'untagged'] = (byStatus[statusOf(c) ?? 'untagged'] ?? 0) + 1;
+    const good = copies.find((c) => statusOf(c) === 'good' && c.state === 'available');
+    const schedule = (good ?? copies[0])?.tags[TAG.schedule] ?? newestHome.get(lineage)?.tags[TAG.schedule];
+    const period = schedule ? input.schedulePeriods[schedule] : undefined;
+    const limitHours = period ? 2 * PERIOD_HOURS[period] : undefined;
+    const problems: string[] = [];
+    let newestGood: RecoveryPoint['newestGood'];
+    let state: RecoveryPoint['state'] = 'none';
+    if (good) {
+      const sourceImageId = good.tags[TAG.sourceImage];
+      const sourceTime = sourceImageId ? sourceTimes.get(sourceImageId) : undefined;
+      const takenAt = new Date(sourceTime ?? good.creationDate ?? 0);
+      const ageHours = Math.max(0, hoursBetween(now, takenAt));
+      newestGood = { imageId: good.imageId, name: good.name, sourceImageId, takenAt, takenFrom: sourceTime ? 'source' : 'copy', ageHours };
+      state = limitHours !== undefined && ageHours > limitHours ? 'stale' : 'ok';
+      if (state === 'stale') {
+        problems.push(`newest good copy ${Math.round(ageHours)} h old: older than twice the ${schedule} period (${limitHours} h)`);
+      }
+    } else {
+      problems.push(
+        expected.has(lineage)
+          ? `no good copy in ${input.region}, though its newest good image names it in ${TAG.copyTo}`
+          : `no good copy in ${input.region}`,
+      );
+    }
+    if (schedule && !period) problems.push(`schedule ${schedule} is not one the stage declares: staleness unknown`);
+    for (const n of notOurs.get(lineage) ?? []) problems.push(`copy ${n} carries this stack's tags but was not made by it: never rotated`);
+    return { lineage, schedule, newestGood, limitHours, state, byStatus, problems };
+  });
+}
+
+const timeOf = (image: ImageView) => new Date(image.creationDate ?? 0).getTime();

@@ -20,8 +20,9 @@ export interface ImageView {
   ebsDevices?: string[] | undefined;
   /** EC2's record of the instance CreateImage made the image from (DescribeImages SourceInstanceId). */
   sourceInstanceId?: string | undefined;
-  /** EC2's record of the image CopyImage copied it from (DescribeImages SourceImageId): a copy's provenance. */
+  /** EC2's record of the image CopyImage made this one from, and its region (DescribeImages SourceImageId, SourceImageRegion). */
   sourceImageId?: string | undefined;
+  sourceImageRegion?: string | undefined;
 }
 
 export type Settlement =

@@ -43,7 +43,11 @@ export interface RotationImage {
   promotedTo?: readonly string[] | undefined;
 }
 
-export type PolicySource = 'instance' | 'last-known' | 'default';
+/**
+ * Where a lineage's policy comes from. For a destination region's copies (copy-rotation.ts):
+ * `copy-retain`, the copies' own tag, or `source`, the policy the home rotation reads for the lineage.
+ */
+export type PolicySource = 'instance' | 'last-known' | 'default' | 'copy-retain' | 'source';
 
 export interface RotationInput {
   managedBy: string;
@@ -67,6 +71,11 @@ export interface RotationInput {
   referenceCheck?: ReferenceCheck | undefined;
   /** Images kept per promotion target before the one promoted last (rule 6); absent: 1. */
   promoteRollbackDepth?: number | undefined;
+  /**
+   * Policies the caller has decided, which come before the instance's and the last known ones: a
+   * destination region's copies (copy-rotation.ts, copyPolicies). A lineage given here is never stamped.
+   */
+  lineagePolicies?: ReadonlyMap<string, LineagePolicy> | undefined;
 }
 
 /** Why the reference check could not clear an image: the error of the call that would have. */
@@ -241,6 +250,8 @@ function resolvePolicy(
   sorted: readonly RotationImage[],
   input: RotationInput,
 ): { policy: LineagePolicy; carrier?: string; stamps?: PolicyStamp[] } {
+  const given = input.lineagePolicies?.get(lineage);
+  if (given) return { policy: given };
   const live = input.instancePolicies.get(lineage);
   if (live) return { policy: { lineage, source: 'instance', retention: live } };
   const known = lastKnown(sorted);

@@ -66,6 +66,9 @@ export const TAG = {
   promotable: `${PREFIX}promotable`,
   // issue 16, set by the service on an image: the targets it was promoted to (comma list, as the promote tag spells them)
   promoted: `${PREFIX}promoted`,
+  // issue 17, set by the bake on an image: the regions it is copied to, and how long its copies are kept
+  copyTo: `${PREFIX}copy-to`,
+  copyRetain: `${PREFIX}copy-retain`,
   // issue 17, set by the service on a copy in another region: the image it was copied from, and its region
   sourceImage: `${PREFIX}source-image`,
   sourceRegion: `${PREFIX}source-region`,
@@ -79,6 +82,9 @@ export const TAG = {
 } as const;
 
 export type Tags = Readonly<Record<string, string>>;
+
+/** A region name as the stage parameters, the copy-to tag and the CLI spell it (us-east-1, eu-central-2, ap-southeast-4). */
+export const REGION_PATTERN = /^[a-z]{2}(-[a-z]+)+-\d+$/;
 
 /** Lifecycle status of an image (and its snapshots), kept in the `status` tag. */
 export const IMAGE_STATUSES = ['pending', 'verifying', 'good', 'failed', 'bad'] as const;

@@ -6,7 +6,7 @@
 import * as z from 'zod';
 import { TimeZone } from '../domain/schedule.js';
 import { DEFAULT_PARAMETER_PREFIX } from '../domain/promotion.js';
-import { CopyTagsSpec, RetentionSpec, ScheduleName, Verify, type CopyTags, type VerifyMode } from '../domain/tags.js';
+import { CopyTagsSpec, REGION_PATTERN, RetentionSpec, ScheduleName, Verify, type CopyTags, type VerifyMode } from '../domain/tags.js';
 import type { VerifySettings } from '../domain/verification.js';
 import type { PromotionSettings } from '../use-cases/ports.js';
 import type { RecheckTarget, RecoveryConfig, RotationSettings } from '../use-cases/settings.js';
@@ -73,6 +73,36 @@ const ConfigSchema = z.object({
   VERIFY_DEFAULT: z.preprocess(unsetIfBlank, z.string().default('off')).pipe(Verify),
   /** Images kept per promotion target before the one promoted last (rollback points). */
   PROMOTE_ROLLBACK_DEPTH: z.preprocess(unsetIfBlank, z.coerce.number().int().min(0).max(100).default(1)),
+  // ---- issue 17: copies in destination regions (part B's reading; part A's is the final one) ----
+  /** The stack's region (Lambda sets it); the CLI gives its own. */
+  AWS_REGION: z.preprocess(unsetIfBlank, z.string().optional()),
+  /** Regions every good image is copied to (copyTo): comma list, '' none; the copy-to tag overrides it. */
+  COPY_TO: z
+    .string()
+    .default('')
+    .transform((s) =>
+      s
+        .split(',')
+        .map((r) => r.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.string().regex(REGION_PATTERN, 'a region, e.g. eu-west-1'))),
+  /** The DR map (drRegions): region -> where a relaunch there goes, and the KMS key of its copies. */
+  DR_REGIONS: z.preprocess(
+    unsetIfBlank,
+    z
+      .string()
+      .default('{}')
+      .transform((s, ctx) => {
+        try {
+          return JSON.parse(s) as unknown;
+        } catch {
+          ctx.addIssue({ code: 'custom', message: 'not JSON' });
+          return z.NEVER;
+        }
+      })
+      .pipe(DrRegions),
+  ),
 });
 
 export interface Config {
@@ -83,6 +113,10 @@ export interface Config {
   verifyDefault: VerifyMode;
   rotation: RotationSettings;
   recovery: RecoveryConfig;
+  /** The stack's region, when the environment names it (AWS_REGION). */
+  region?: string | undefined;
+  copyTo: string[];
+  drRegions: DrRegions;
 }
 
 /** What every caller of the use cases takes from the configuration as it is (functions and CLI alike). */
@@ -105,6 +139,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     schedules: parsed.data.SCHEDULES,
     copyTags: parsed.data.COPY_TAGS,
     verifyDefault: parsed.data.VERIFY_DEFAULT,
+    ...(parsed.data.AWS_REGION ? { region: parsed.data.AWS_REGION } : {}),
+    copyTo: parsed.data.COPY_TO,
+    drRegions: parsed.data.DR_REGIONS,
     rotation: {
       defaultRetention: parsed.data.DEFAULT_RETAIN,
       timeZone: parsed.data.TIMEZONE,
@@ -304,17 +341,11 @@ export function loadPromotionSettings(env: Record<string, string | undefined> = 
  * problem named, as the rest of the configuration does.
  */
 export function loadDrRegions(env: Record<string, string | undefined> = process.env): DrRegions {
-  const raw = env.DR_REGIONS?.trim() || '{}';
-  let json: unknown;
-  try {
-    json = JSON.parse(raw);
-  } catch (error) {
-    throw new ConfigError(`invalid configuration: DR_REGIONS: not JSON (${error instanceof Error ? error.message : String(error)})`);
-  }
-  const parsed = DrRegions.safeParse(json);
+  // The same field of the schema loadConfig reads, so the CLI and the functions agree on the map.
+  const parsed = ConfigSchema.shape.DR_REGIONS.safeParse(env.DR_REGIONS);
   if (!parsed.success) {
     throw new ConfigError(
-      `invalid configuration: ${parsed.error.issues.map((i) => `DR_REGIONS.${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      `invalid configuration: ${parsed.error.issues.map((i) => ['DR_REGIONS', ...i.path].join('.') + `: ${i.message}`).join('; ')}`,
     );
   }
   return parsed.data;

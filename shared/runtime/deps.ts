@@ -16,9 +16,19 @@ let deps: Deps | undefined;
 export function productionDeps(): Deps {
   if (deps === undefined) {
     const config = loadConfig();
+    const regional = new Map<string, Ec2Gateway>();
     deps = {
       ...stageSettings(config),
       ec2: new Ec2Gateway(ec2Client()),
+      ...(config.region
+        ? {
+            copies: {
+              homeRegion: config.region,
+              regions: [...config.copyTo, ...Object.keys(config.drRegions)],
+              ec2In: (region: string) => regional.get(region) ?? regional.set(region, new Ec2Gateway(ec2Client(region))).get(region)!,
+            },
+          }
+        : {}),
       events: new EventBusPublisher(eventBridgeClient(), config.eventBusName),
       log: logger,
       metrics: metricsPort,

@@ -188,9 +188,21 @@ export interface FleetViewDeps extends RotationPlanDeps {
   schedules: readonly string[];
 }
 
+/** Where the service's copies are (issue 17): the home region, the stage's destination regions, and EC2 in each. */
+export interface CopySettings {
+  /** The stack's own region: what a copy names as its source-region. */
+  homeRegion: string;
+  /** The stage's destination regions whatever the images say: copyTo and drRegions' keys. */
+  regions: readonly string[];
+  /** EC2 in a destination region (created once per region and reused). */
+  ec2In(region: string): RotationEc2;
+}
+
 export interface RotationDeps extends UseCaseDeps {
   rotation: RotationSettings;
   ec2: RotationEc2;
+  /** Absent: the home region's images only (no copies anywhere). */
+  copies?: CopySettings | undefined;
 }
 
 /** The sharing step of the rotation schedule: the rotation's settings give its dry run and its time zone. */
@@ -273,4 +285,6 @@ export interface Deps extends UseCaseDeps {
   rotation: RotationSettings;
   recovery: RecoveryConfig;
   ec2: Ec2Port;
+  /** The copies in destination regions (issue 17); absent where the home region is unknown. */
+  copies?: CopySettings | undefined;
 }

@@ -8,6 +8,7 @@
  */
 import { append } from '../domain/collections.js';
 import pLimit from 'p-limit';
+import { claimsCopyFrom, copyPolicies, destinationRegions, notCopiedHere } from '../domain/copy-rotation.js';
 import { outgoing } from '../domain/events.js';
 import { notMadeHere, statusOf } from '../domain/image-status.js';
 import {
@@ -16,6 +17,7 @@ import {
   planSnapshotSweep,
   describeRetention,
   type ImageDecision,
+  type LineagePolicy,
   type RotationImage,
   type RotationPlan,
   type SnapshotInfo,
@@ -49,6 +51,10 @@ export interface KeptUnverified {
 }
 
 export interface RotationReport {
+  /** The region whose images were rotated: the home region, or a destination region's copies (absent where unknown). */
+  region?: string;
+  /** On a destination region's report: the home region whose copies were rotated. */
+  sourceRegion?: string;
   dryRun: boolean;
   lineages: number;
   imagesSeen: number;
@@ -59,6 +65,20 @@ export interface RotationReport {
   referencesChecked: boolean;
   /** Candidates kept because DescribeImageReferences could not answer for them: nothing is deleted blind. */
   keptUnverified: KeptUnverified[];
+  /** Images with this stack's tags it did not make (a person's copy): reported, never touched. Absent when none. */
+  notOurs?: string[];
+  /** On the home report: one report per destination region whose copies were rotated (docs/disaster-recovery.md). */
+  copies?: RotationReport[];
+}
+
+/** Where a rotation acts besides the home region: a destination region's copies (issue 17). */
+export interface CopyScope {
+  /** The destination region. */
+  region: string;
+  /** The stack's own region, which the copies name as their source-region. */
+  homeRegion: string;
+  /** The home rotation's policy of each lineage: the source's retention as rotation reads it. */
+  homePolicies: ReadonlyMap<string, LineagePolicy>;
 }
 
 /** How many deletions run at once: gentle on EC2's mutating-call budget, quick enough for thousands. */
@@ -94,6 +114,17 @@ function foreignOf(image: ImageView): { foreign?: string } {
 }
 
 /**
+ * A copy in a destination region as retention reads it: its provenance is EC2's record of the
+ * image it was copied from (copy-rotation.ts, notCopiedHere), and the source's promoted tag, which
+ * names targets of the home region, holds nothing here.
+ */
+export function toCopyRotationImage(image: ImageView): RotationImage {
+  const { promotedTo: _promoted, foreign: _foreign, ...rest } = toRotationImage(image);
+  const why = rest.managedBy !== undefined ? notCopiedHere(image) : undefined;
+  return { ...rest, ...(why ? { foreign: why } : {}) };
+}
+
+/**
  * EC2 refuses a deprecation time in the past and rounds to the nearest minute ("You can't
  * specify a date in the past"; API reference, EnableImageDeprecation,
  * https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_EnableImageDeprecation.html):
@@ -117,15 +148,37 @@ export interface RotationRun {
   snapshotSizes: ReadonlyMap<string, number>;
   referencesChecked: boolean;
   keptUnverified: KeptUnverified[];
+  /** The copy-to tags of the home images: where their copies are (empty for a destination region's run). */
+  copyToTags: string[];
 }
 
-/** Reads images, instances, launch templates and snapshots a page at a time, and plans. Changes nothing. */
-export async function planRotationRun(deps: RotationPlanDeps): Promise<RotationRun> {
+/**
+ * Reads images, instances, launch templates and snapshots a page at a time, and plans. Changes
+ * nothing. With a copy scope, deps.ec2 is the destination region's, and the plan covers the copies
+ * this home region made there: kept by copyPolicies, never deprecated, no snapshot swept.
+ */
+export async function planRotationRun(deps: RotationPlanDeps, copies?: CopyScope): Promise<RotationRun> {
   const settings = deps.rotation;
   const now = deps.now();
 
   const images: RotationImage[] = [];
-  for await (const page of deps.ec2.listManagedImages(deps.managedBy)) images.push(...page.map(toRotationImage));
+  const copyViews: ImageView[] = [];
+  const copyToTags = new Set<string>();
+  // Every listed image's snapshots, copies or not: none of them is an orphan.
+  const snapshotsOfImages = new Set<string>();
+  for await (const page of deps.ec2.listManagedImages(deps.managedBy)) {
+    for (const view of page) {
+      for (const id of view.snapshotIds) snapshotsOfImages.add(id);
+      if (!copies) {
+        images.push(toRotationImage(view));
+        const copyTo = view.tags[TAG.copyTo];
+        if (copyTo !== undefined) copyToTags.add(copyTo);
+      } else if (claimsCopyFrom(view, copies.homeRegion)) {
+        copyViews.push(view);
+        images.push(toCopyRotationImage(view));
+      }
+    }
+  }
 
   const inUse = new Map<string, string[]>();
   const instances: InstanceSummary[] = [];
@@ -172,8 +225,10 @@ export async function planRotationRun(deps: RotationPlanDeps): Promise<RotationR
     defaultRetention: settings.defaultRetention,
     inUse,
     failedGraceDays: settings.failedGraceDays,
-    deprecateAfterDays: settings.deprecateAfterDays,
+    // A copy is a recovery point kept for a disaster: never deprecated.
+    deprecateAfterDays: copies ? undefined : settings.deprecateAfterDays,
     promoteRollbackDepth: settings.promoteRollbackDepth,
+    ...(copies ? { lineagePolicies: copyPolicies(copyViews, copies.homePolicies, settings.defaultRetention) } : {}),
   };
   let plan: RotationPlan = planRotation(planInput);
   // What else references the images we are about to delete (other accounts' launch permissions
@@ -210,23 +265,98 @@ export async function planRotationRun(deps: RotationPlanDeps): Promise<RotationR
       snapshots.push({ snapshotId: s.snapshotId, managedBy: s.tags[TAG.managedBy], startTime: s.startTime });
     }
   }
-  const snapshotsOfImages = new Set(images.flatMap((i) => i.snapshotIds));
-  const orphans = planSnapshotSweep(snapshots, snapshotsOfImages, {
-    managedBy: deps.managedBy,
-    now,
-    graceHours: settings.orphanGraceHours,
-  });
-  return { now, images, instances, plan, orphans, snapshotSizes, referencesChecked, keptUnverified };
+  // No sweep in a destination region: a copy in flight may not list its snapshots for longer than
+  // the grace, and DeregisterImage's DeleteAssociatedSnapshots takes a copy's with it.
+  const orphans = copies
+    ? []
+    : planSnapshotSweep(snapshots, snapshotsOfImages, {
+        managedBy: deps.managedBy,
+        now,
+        graceHours: settings.orphanGraceHours,
+      });
+  return { now, images, instances, plan, orphans, snapshotSizes, referencesChecked, keptUnverified, copyToTags: [...copyToTags].sort() };
 }
 
+/**
+ * The daily rotation: the home region's images, then the copies this home region made in each
+ * destination region (docs/disaster-recovery.md), each region with its own EC2 and its own
+ * ImagesRotated. Copies are rotated only once the home plan is known (it gives each lineage's
+ * policy); a region that fails is reported and the others go on.
+ */
 export async function rotateImages(options: RotateOptions, deps: RotationDeps): Promise<RotationReport> {
+  const copies = deps.copies;
+  const home = await rotateIn(options, deps, copies ? { region: copies.homeRegion } : undefined);
+  if (!copies) return home.report;
+  const regions = destinationRegions({ homeRegion: copies.homeRegion, stageRegions: copies.regions, copyToTags: home.run.copyToTags });
+  if (regions.length === 0) return home.report;
+  const homePolicies = new Map(home.run.plan.lineages.map((l) => [l.lineage, l]));
+  let unexpected: unknown;
+  // Regions at once: each has its own endpoint and its own EC2 request budget.
+  const reports = await Promise.all(
+    regions.map(async (region) => {
+      try {
+        const scope = { region, homeRegion: copies.homeRegion, homePolicies };
+        return (await rotateIn(options, { ...deps, ec2: copies.ec2In(region) }, scope)).report;
+      } catch (error) {
+        if (!(error instanceof AwsCallError)) unexpected ??= error;
+        return regionFailed(options, deps, region, copies.homeRegion, error);
+      }
+    }),
+  );
+  if (unexpected !== undefined) throw unexpected;
+  return { ...home.report, copies: reports };
+}
+
+/** A destination region whose copies could not be rotated (unreachable, refused): reported, published, counted. */
+async function regionFailed(
+  options: RotateOptions,
+  deps: RotationDeps,
+  region: string,
+  homeRegion: string,
+  error: unknown,
+): Promise<RotationReport> {
+  const errorCode = error instanceof AwsCallError ? error.code : ((error as { name?: string }).name ?? 'Error');
+  const action = error instanceof AwsCallError ? error.action : 'RotateCopies';
+  const message = (error instanceof Error ? error.message : String(error)).slice(0, MESSAGE_MAX);
+  deps.log.error("a destination region's copies could not be rotated; the other regions go on", { region, errorCode, action, message });
+  deps.metrics.count('RotationFailures');
+  const report: RotationReport = {
+    region,
+    sourceRegion: homeRegion,
+    dryRun: options.dryRun ?? deps.rotation.dryRun,
+    lineages: 0,
+    imagesSeen: 0,
+    planned: { keep: 0, delete: 0, deprecate: 0, orphanSnapshots: 0, bytesToFree: 0, keptUnverified: 0 },
+    done: { deleted: 0, deprecated: 0, snapshotsDeleted: 0, orphanSnapshotsDeleted: 0, bytesFreed: 0 },
+    failures: [{ resourceId: region, action, errorCode, message }],
+    referencesChecked: false,
+    keptUnverified: [],
+  };
+  const published = await deps.events.publish([
+    outgoing('ImagesRotated', { managedBy: deps.managedBy, ...report, deletions: [], truncated: false }),
+  ]);
+  if (published.failed.length > 0) deps.log.error('could not publish ImagesRotated', { region, code: published.failed[0]!.code });
+  return report;
+}
+
+/** One region's rotation: the home region's images (scope without homePolicies), or a destination region's copies. */
+async function rotateIn(
+  options: RotateOptions,
+  deps: RotationDeps,
+  scope: CopyScope | { region: string } | undefined,
+): Promise<{ run: RotationRun; report: RotationReport }> {
   const dryRun = options.dryRun ?? deps.rotation.dryRun;
-  const { images, plan, orphans, snapshotSizes, referencesChecked, keptUnverified } = await planRotationRun(deps);
+  const copies = scope && 'homePolicies' in scope ? scope : undefined;
+  const run = await planRotationRun(deps, copies);
+  const { images, plan, orphans, snapshotSizes, referencesChecked, keptUnverified } = run;
+  const notOurs = images.filter((i) => i.foreign !== undefined && i.managedBy === deps.managedBy).map((i) => i.imageId);
 
   const toDelete = plan.decisions.filter((d) => d.action === 'delete');
   const toDeprecate = plan.decisions.filter((d) => d.deprecate);
   const bytesOf = (ids: string[]) => ids.reduce((sum, id) => sum + (snapshotSizes.get(id) ?? 0), 0);
   const report: RotationReport = {
+    ...(scope ? { region: scope.region } : {}),
+    ...(copies ? { sourceRegion: copies.homeRegion } : {}),
     dryRun,
     lineages: plan.lineages.length,
     imagesSeen: images.length,
@@ -242,8 +372,9 @@ export async function rotateImages(options: RotateOptions, deps: RotationDeps): 
     failures: [],
     referencesChecked,
     keptUnverified,
+    ...(notOurs.length > 0 ? { notOurs } : {}),
   };
-  logPlan(plan, deps, dryRun);
+  logPlan(plan, deps, dryRun, scope?.region);
   // Dry run or not: a check that cannot look is the operator's to fix before deletions stop for good.
   deps.metrics.count('ImagesKeptUnverified', keptUnverified.length);
 
@@ -354,6 +485,7 @@ export async function rotateImages(options: RotateOptions, deps: RotationDeps): 
       managedBy: deps.managedBy,
       ...report,
       failures: report.failures.slice(0, EVENT_LIST_MAX),
+      ...(notOurs.length > 0 ? { notOurs: notOurs.slice(0, EVENT_LIST_MAX) } : {}),
       keptUnverified: keptUnverified.slice(0, EVENT_LIST_MAX).map((k) => ({ ...k, message: k.message.slice(0, MESSAGE_MAX) })),
       deletions: toDelete.slice(0, EVENT_LIST_MAX).map((d) => ({
         imageId: d.imageId,
@@ -361,22 +493,28 @@ export async function rotateImages(options: RotateOptions, deps: RotationDeps): 
         lineage: d.lineage ?? '',
         reason: d.reasons.join('; '),
       })),
-      truncated: report.failures.length > EVENT_LIST_MAX || toDelete.length > EVENT_LIST_MAX || keptUnverified.length > EVENT_LIST_MAX,
+      truncated:
+        report.failures.length > EVENT_LIST_MAX ||
+        toDelete.length > EVENT_LIST_MAX ||
+        keptUnverified.length > EVENT_LIST_MAX ||
+        notOurs.length > EVENT_LIST_MAX,
     }),
   ]);
   if (published.failed.length > 0) deps.log.error('could not publish ImagesRotated', { code: published.failed[0]!.code });
   deps.log.info('rotation finished', { ...report, failures: report.failures.length, keptUnverified: report.keptUnverified.length });
-  return report;
+  return { run, report };
 }
 
 /** Every decision as one log line: the plan a dry run prints. */
-function logPlan(plan: RotationPlan, deps: RotationDeps, dryRun: boolean): void {
+function logPlan(plan: RotationPlan, deps: RotationDeps, dryRun: boolean, region: string | undefined): void {
+  const where = region ? { region } : {};
   for (const l of plan.lineages) {
-    deps.log.info('lineage policy', { lineage: l.lineage, policy: describeRetention(l.retention), source: l.source });
+    deps.log.info('lineage policy', { ...where, lineage: l.lineage, policy: describeRetention(l.retention), source: l.source });
   }
-  for (const s of plan.stamps) deps.log.info(dryRun ? 'policy stamp (dry run)' : 'policy stamp', { ...s });
+  for (const s of plan.stamps) deps.log.info(dryRun ? 'policy stamp (dry run)' : 'policy stamp', { ...where, ...s });
   for (const d of plan.decisions) {
     deps.log.info(dryRun ? 'plan (dry run)' : 'plan', {
+      ...where,
       imageId: d.imageId,
       name: d.name,
       lineage: d.lineage,

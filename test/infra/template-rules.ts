@@ -227,6 +227,10 @@ function rules(ctx: Context): Record<string, ResourceRule & { cfnCondition?: str
   const requestManaged = equalsExactly('StringEquals', `aws:RequestTag/${TAG.managedBy}`, [managedBy]);
   const resourceManaged = equalsExactly('StringEquals', `aws:ResourceTag/${TAG.managedBy}`, [managedBy]);
   const createAction = (a: string) => equalsExactly('StringEquals', 'ec2:CreateAction', [a]);
+  const copiesAnywhere = (type: 'image' | 'snapshot') => ({
+    exact: () => [`arn:aws:ec2:*::${type}/*`],
+    when: [[resourceManaged, equalsExactly('StringEquals', `aws:ResourceTag/${TAG.sourceRegion}`, [PSEUDO.region])]],
+  });
   const statusOfManaged = [
     resourceManaged,
     // The verifier writes the failure's reason with the status, in one CreateTags.
@@ -289,9 +293,10 @@ function rules(ctx: Context): Record<string, ResourceRule & { cfnCondition?: str
         'elastic-ip': [[tagKeysWithin([TAG.lineage])]],
       },
     },
-    'ec2:DeregisterImage': { types: { image: [[resourceManaged]] } },
+    // Issue 17: the copies in destination regions, any region, but only this stack's copies of this region's images.
+    'ec2:DeregisterImage': { types: { image: [[resourceManaged]] }, also: copiesAnywhere('image') },
     'ec2:EnableImageDeprecation': { types: { image: [[resourceManaged]] } },
-    'ec2:DeleteSnapshot': { types: { snapshot: [[resourceManaged]] } },
+    'ec2:DeleteSnapshot': { types: { snapshot: [[resourceManaged]] }, also: copiesAnywhere('snapshot') },
     // The sharing step (issue 16): launch permissions of managed images; managed snapshots shared with accounts, never a group (all).
     'ec2:ModifyImageAttribute': { types: { image: [[resourceManaged]] } },
     'ec2:ModifySnapshotAttribute': { types: { snapshot: [[resourceManaged, absent('ec2:Add/group')]] } },

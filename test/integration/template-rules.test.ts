@@ -325,7 +325,10 @@ describe('least privilege', () => {
     expect(statements.length).toBeGreaterThan(0);
     for (const s of statements) {
       expect(s.condition.stringequals?.['aws:resourcetag/ami-lifecycle:managed-by']).toEqual([SPEC.managedBy]);
-      expect(s.resources.every((r) => /^arn:aws:ec2:us-east-1::(image|snapshot)\/\*$/.test(r))).toBe(true);
+      // Issue 17: in any region only the copies of this region's images (their source-region tag).
+      const anyRegion = s.resources.every((r) => /^arn:aws:ec2:\*::(image|snapshot)\/\*$/.test(r));
+      if (anyRegion) expect(s.condition.stringequals?.['aws:resourcetag/ami-lifecycle:source-region']).toEqual(['us-east-1']);
+      else expect(s.resources.every((r) => /^arn:aws:ec2:us-east-1::(image|snapshot)\/\*$/.test(r))).toBe(true);
     }
   });
 

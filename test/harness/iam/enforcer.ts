@@ -190,8 +190,11 @@ export class IamEnforcer {
       ...(restJson ? jsonObjectOf(request.body) : {}),
       ...(routed ? { rest: { labels: routed.labels, query: new URL(request.url, 'http://proxy').searchParams } } : {}),
     };
-    const lookups = new MotoLookups(ec2For(restored), this.iam, this.where.region, this.autoscaling);
-    const authorizations = await authorizationsFor(call, lookups, this.where);
+    // ARNs and ec2:Region name the region the request is signed for: a call into another region
+    // (issue 17: a destination region's copies) is authorized as AWS authorizes it there.
+    const where = credential.region && credential.region !== this.where.region ? { ...this.where, region: credential.region } : this.where;
+    const lookups = new MotoLookups(ec2For(restored), this.iam, where.region, this.autoscaling);
+    const authorizations = await authorizationsFor(call, lookups, where);
     for (const authorization of authorizations) {
       const decision = await this.decide(identity, authorization);
       if (TRACE)

@@ -10,6 +10,7 @@
 import { REFERENCE_CHECK_PERMISSIONS, type ReferenceAccess } from '../moto-gaps/image-references.js';
 import type { Authorization, Partitioned } from './authorizations.js';
 import type { IamEnforcer } from './enforcer.js';
+import { credentialOf } from '../sigv4.js';
 
 const VIA = 'ec2-images.amazonaws.com';
 
@@ -23,9 +24,11 @@ function resourceOf(action: string, where: Partitioned): string {
 
 export function referenceAccessFromIam(iam: IamEnforcer, where: Partitioned): ReferenceAccess {
   return async (resourceType, request) => {
+    // The check reads the region it is called in (issue 17: a destination region's copies).
+    const region = credentialOf(request.headers.authorization)?.region ?? where.region;
     const authorizations: Authorization[] = REFERENCE_CHECK_PERMISSIONS[resourceType].map((action) => ({
       action,
-      resource: resourceOf(action, where),
+      resource: resourceOf(action, { ...where, region }),
       context: { 'aws:CalledVia': [VIA], 'aws:CalledViaFirst': VIA, 'aws:CalledViaLast': VIA, 'aws:ViaAWSService': 'true' },
       onBehalfOf: `DescribeImageReferences looking at ${resourceType}`,
     }));

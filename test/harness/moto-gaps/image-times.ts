@@ -63,7 +63,8 @@ export function enableImageDeprecation(times: ImageTimes): Interceptor {
  */
 export function simulatedImageTimes(times: ImageTimes, clock: (() => Date) | undefined): Interceptor {
   return async (request, next) => {
-    const create = isEc2Action(request, 'CreateImage');
+    // A copy is created when CopyImage is called (issue 17): its CreationDate is that time.
+    const create = isEc2Action(request, 'CreateImage') || isEc2Action(request, 'CopyImage');
     const describe = isEc2Action(request, 'DescribeImages');
     if (!create && !describe) return next(request);
     const response = await next(request);

@@ -35,7 +35,7 @@ import { volumeAttachments } from '../moto-gaps/volume-attachments.js';
 import { launchReferences } from '../moto-gaps/launch-references.js';
 import { scheduleExpressions } from '../moto-gaps/schedules.js';
 import { copyImageTags } from '../moto-gaps/copy-image-tags.js';
-import { copyProvenance, type CopySources } from '../moto-gaps/copy-provenance.js';
+import { CopyProvenance } from '../moto-gaps/copy-provenance.js';
 import { tagSnapshotsOnCreateImage } from '../moto-gaps/snapshot-tags.js';
 import { simulatedStateReasons, type StateReasons } from '../moto-gaps/state-reasons.js';
 import { recordPutEvents, type RecordedEvent } from './put-events.js';
@@ -175,7 +175,7 @@ export interface FidelityChain {
   imageReferences: ImageReferences;
   instanceStatuses: InstanceStatuses;
   commandResults: CommandResults;
-  copySources: CopySources;
+  copyProvenance: CopyProvenance;
 }
 
 /** Builds every link of a proxy in front of the moto at `upstreamOrigin`. */
@@ -198,7 +198,7 @@ export function createChain(upstreamOrigin: string, options: FidelityProxyOption
   const imageReferences = new ImageReferences();
   const instanceStatuses = new InstanceStatuses(options.clock);
   const commandResults = new CommandResults();
-  const copySources: CopySources = new Map();
+  const copyProvenance = new CopyProvenance();
   const links: Interceptor[] = [
     // Faults first: what they refuse never reaches moto nor the gap-closing links.
     crash.interceptor,
@@ -215,7 +215,7 @@ export function createChain(upstreamOrigin: string, options: FidelityProxyOption
     scheduleExpressions,
     launchReferences,
     copyImageTags,
-    copyProvenance(copySources),
+    copyProvenance.interceptor,
     idempotentByClientToken(launches, new Mutex()),
     capacity.interceptor,
     volumeAttachments(new Mutex()),
@@ -253,7 +253,7 @@ export function createChain(upstreamOrigin: string, options: FidelityProxyOption
     imageReferences,
     instanceStatuses,
     commandResults,
-    copySources,
+    copyProvenance,
   };
 }
 

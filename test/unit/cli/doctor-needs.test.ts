@@ -175,6 +175,34 @@ describe('the needs list of doctor', () => {
     expect(stale).toEqual([]);
   });
 
+  // Issue 17: rotation deletes copies in a destination region, only when the stage names one.
+  it('rotate: in a destination region, deletes only the copies of its own region, and reads parameters there through EC2', () => {
+    const copies = NEEDS.rotate.filter((n) => n.when === 'copies');
+    const vars = {
+      partition: 'aws',
+      region: 'eu-west-1',
+      account: '111122223333',
+      managedBy: 'ami-lifecycle-prod',
+      function: 'ami-lifecycle-prod-rotate',
+      eventBus: 'ami-lifecycle-prod',
+      passRole: 'x',
+      copyRegion: 'ap-southeast-2',
+    };
+    expect(copies.map((n) => concrete(n, vars)).map((n) => [n.action, n.resource, n.context])).toEqual([
+      [
+        'ec2:DeregisterImage',
+        'arn:aws:ec2:ap-southeast-2::image/*',
+        { 'aws:ResourceTag/ami-lifecycle:managed-by': 'ami-lifecycle-prod', 'aws:ResourceTag/ami-lifecycle:source-region': 'eu-west-1' },
+      ],
+      [
+        'ec2:DeleteSnapshot',
+        'arn:aws:ec2:ap-southeast-2::snapshot/*',
+        { 'aws:ResourceTag/ami-lifecycle:managed-by': 'ami-lifecycle-prod', 'aws:ResourceTag/ami-lifecycle:source-region': 'eu-west-1' },
+      ],
+      ['ssm:GetParameters', 'arn:aws:ssm:ap-southeast-2:111122223333:parameter/*', { 'aws:CalledVia': ['ec2-images.amazonaws.com'] }],
+    ]);
+  });
+
   it.each(FUNCTION_KEYS)(
     '%s: writes its own log, and reads its queue or sends failures to its dead-letter queue as serverless.yml wires it',
     (fn) => {
@@ -191,6 +219,7 @@ describe('the needs list of doctor', () => {
         verifySecurityGroup: 'sg-0123456789abcdef0',
         verifyDocument: 'AWS-RunShellScript',
         promotePrefix: 'ami-lifecycle/',
+        copyRegion: 'ap-southeast-2',
       };
       const needs = NEEDS[fn].map((n) => concrete(n, vars));
       const on = (action: string) => needs.filter((n) => n.action === action).map((n) => n.resource);

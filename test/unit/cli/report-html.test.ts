@@ -156,6 +156,14 @@ describe('renderReport', () => {
         ],
         failures: [{ resourceId: 'ami-0db000000000000', action: 'DeregisterImage', errorCode: 'X', message: 'm' }],
       }),
+      // Issue 17: the same run's copies in a destination region, one event for that region.
+      event('ImagesRotated', 40, {
+        region: 'eu-west-1',
+        sourceRegion: 'us-east-1',
+        dryRun: false,
+        deletions: [{ imageId: 'ami-0aeb00000000c01', name: 'old web', lineage: 'web', reason: 'not kept' }],
+        failures: [],
+      }),
       event('ImageBakeFailed', 29, {
         phase: 'build',
         instanceId: DB_OLD,
@@ -203,6 +211,7 @@ describe('renderReport', () => {
     expect(markOf(web, 'ami-0aeb00000000000')).toEqual([expect.objectContaining({ classes: ['rotated', 'deleted'] })]);
     expect(markOf(web, 'ami-0aeb00000000000')[0]!.title).toMatch(/^2026-11-24 20:00 UTC: image ami-0aeb00000000000 rotated \(deleted\)/);
     expect(markOf(db, 'ami-0db000000000000')).toEqual([expect.objectContaining({ classes: ['rotated', 'rotation-failed'] })]);
+    expect(markOf(web, 'ami-0aeb00000000c01')[0]!.title).toContain('copy in eu-west-1: image ami-0aeb00000000c01 rotated (deleted)');
     // A failed bake without a lineage is placed by its instance.
     expect(markOf(db, 'ami-0db000000000001 failed')).toEqual([expect.objectContaining({ classes: ['bake-failed', 'status-failed'] })]);
     // The relaunch EC2 shows and the one the history reports are one, with the history's why.
@@ -214,7 +223,7 @@ describe('renderReport', () => {
     expect(sections.get('spare')).not.toContain('class="mark baked');
     // A lineage gone from the fleet keeps its history, outside the timelines.
     expect(html).toMatch(/<section class="other-history">[\s\S]*<h3>gone<\/h3>[\s\S]*i-02 replaces i-01/);
-    expect(html).toContain('History: 8 event(s) read, 6 placed, 1 duplicate(s) dropped, 1 of other stacks ignored.');
+    expect(html).toContain('History: 9 event(s) read, 7 placed, 1 duplicate(s) dropped, 1 of other stacks ignored.');
   });
 
   it('renders user data as text: a <script> Name tag cannot run', () => {

@@ -86,6 +86,9 @@ export interface FakeImage {
   deprecationTime?: string | undefined;
   /** Launch permissions: account ids, organization and OU ARNs, and `all` when it is public (the share slice). */
   launchPermissions?: string[] | undefined;
+  /** A copy's source, as EC2 records it (SourceImageId, SourceImageRegion): issue 17. */
+  sourceImageId?: string | undefined;
+  sourceImageRegion?: string | undefined;
 }
 
 export interface FakeSnapshotMeta {
@@ -462,6 +465,8 @@ export class FakeEc2Account {
       snapshotIds: [...image.snapshotIds],
       ...(image.sourceInstanceId ? { sourceInstanceId: image.sourceInstanceId } : {}),
       ...(image.deprecationTime !== undefined ? { deprecationTime: image.deprecationTime } : {}),
+      ...(image.sourceImageId ? { sourceImageId: image.sourceImageId } : {}),
+      ...(image.sourceImageRegion ? { sourceImageRegion: image.sourceImageRegion } : {}),
     };
   }
 

@@ -53,6 +53,8 @@ describe('loadConfig', () => {
       schedules: ['nightly', 'weekly'],
       copyTags: { kind: 'none' },
       verifyDefault: 'off',
+      copyTo: [],
+      drRegions: {},
       rotation: ROTATION_DEFAULTS,
       recovery: RECOVERY_DEFAULTS,
     });
@@ -79,9 +81,12 @@ describe('loadConfig', () => {
     // Assess
     expect(Object.keys(config).sort()).toEqual([
       'copyTags',
+      'copyTo',
+      'drRegions',
       'eventBusName',
       'managedBy',
       'recovery',
+      'region',
       'rotation',
       'schedules',
       'verifyDefault',
@@ -107,6 +112,7 @@ describe('loadConfig', () => {
     vi.stubEnv('MANAGED_BY', 'from-process-env');
     vi.stubEnv('EVENT_BUS_NAME', 'bus');
     vi.stubEnv('SCHEDULES', 'nightly');
+    vi.stubEnv('AWS_REGION', '');
 
     // Act
     const config = loadConfig();
@@ -118,9 +124,38 @@ describe('loadConfig', () => {
       schedules: ['nightly'],
       copyTags: { kind: 'none' },
       verifyDefault: 'off',
+      copyTo: [],
+      drRegions: {},
       rotation: ROTATION_DEFAULTS,
       recovery: RECOVERY_DEFAULTS,
     });
+  });
+
+  // Issue 17: the destination regions of the copies (copyTo, drRegions), and the stack's own (AWS_REGION).
+  it('reads COPY_TO, DR_REGIONS and AWS_REGION', () => {
+    // Act
+    const config = loadConfig({
+      ...valid,
+      AWS_REGION: 'us-east-1',
+      COPY_TO: ' eu-west-1 , ap-southeast-2 ,',
+      DR_REGIONS: '{"eu-west-1":{"subnetId":"subnet-0123456789abcdef0","securityGroupIds":["sg-0123456789abcdef0"],"kmsKeyId":"alias/dr"}}',
+    });
+
+    // Assess
+    expect(config.region).toBe('us-east-1');
+    expect(config.copyTo).toEqual(['eu-west-1', 'ap-southeast-2']);
+    expect(config.drRegions).toEqual({
+      'eu-west-1': { subnetId: 'subnet-0123456789abcdef0', securityGroupIds: ['sg-0123456789abcdef0'], kmsKeyId: 'alias/dr' },
+    });
+  });
+
+  it.each([
+    ['COPY_TO', 'eu-west-1,not a region'],
+    ['DR_REGIONS', '{"eu-west-1":'],
+    ['DR_REGIONS', '{"Europe":{}}'],
+    ['DR_REGIONS', '{"eu-west-1":{"securityGroupIds":"sg-1"}}'],
+  ])('refuses %s=%j, naming it', (name, value) => {
+    expect(configError({ ...valid, [name]: value }).message).toContain(name);
   });
 
   it.each([
