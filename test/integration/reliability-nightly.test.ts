@@ -8,8 +8,8 @@
  * its launch template, nothing more.
  *
  * The SDK's retry waits are a twentieth of AWS's (sdk-retry-waits.ts): the faults are drawn by
- * call count, so the same calls fail and are retried, but two bakes at a time (bakeConcurrency)
- * slept through 160 s of backoff on a night that takes 40 s of work.
+ * call count, so the same calls fail and are retried. With AWS's waits, two bakes at a time
+ * (bakeConcurrency) slept through about 400 s of backoff: 164 s of the file's time in CI.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import {
