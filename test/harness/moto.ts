@@ -24,6 +24,14 @@ export interface StartMotoOptions {
 
 const MOTO_BINARY = 'moto_server';
 const HARNESS_PYTHON = join(dirname(fileURLToPath(import.meta.url)), 'python');
+/**
+ * The public images moto lists: its 44 default AMIs (moto's own amis.json, MOTO_BASE_AMI among them),
+ * without the 1,133 regional "latest" and ECS-optimized ones it adds unless MOTO_AMIS_PATH is set.
+ * moto creates those again, each with a volume and a snapshot, on the first EC2 call after every reset,
+ * and lists their snapshots in every DescribeSnapshots: about half a second per reset and per state
+ * read (test/harness/state.ts), which the crash suites make hundreds of times. No test launches from them.
+ */
+const MOTO_AMIS = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'moto-amis.json');
 const NOT_FOUND_MESSAGE = "moto_server not found on PATH: install it with pip install 'moto[server]'";
 const STARTUP_TIMEOUT_MS = 20_000;
 const STOP_GRACE_MS = 5_000;
@@ -110,6 +118,7 @@ async function launch(port: number): Promise<MotoServer> {
       PYTHONUNBUFFERED: '1',
       // Loads python/sitecustomize.py into moto: a cache that makes its EventBridge routing fast.
       PYTHONPATH: [HARNESS_PYTHON, process.env.PYTHONPATH].filter(Boolean).join(delimiter),
+      MOTO_AMIS_PATH: process.env.MOTO_AMIS_PATH ?? MOTO_AMIS,
     },
   });
   liveChildren.add(child);

@@ -168,7 +168,9 @@ describe('nightly baking', () => {
     expect(new Set(images.map((i) => tagRecord(i.Tags)['ami-lifecycle:slot']))).toEqual(new Set(['2026-11-26', '2026-11-27']));
   });
 
-  it('fans out every one of 1,000 instances exactly once, reading them in pages', async () => {
+  // 100 PutEvents of ten through moto's EventBridge routing: 15 s on an idle machine, near the default
+  // 30 s once two files share the cores.
+  it('fans out every one of 1,000 instances exactly once, reading them in pages', { timeout: 120_000 }, async () => {
     // Prepare: ten launches of 100 (ten reservations)
     const launched: string[] = [];
     for (let i = 0; i < 10; i++) launched.push(...(await cloud.launch(100, { 'ami-lifecycle:bake': 'nightly' })));

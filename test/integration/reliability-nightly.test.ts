@@ -6,8 +6,12 @@
  * that stands between those faults and the result, which must be exactly what a
  * clean night makes: one good AMI per instance named for the slot, its snapshot,
  * its launch template, nothing more.
+ *
+ * The SDK's retry waits are a twentieth of AWS's (sdk-retry-waits.ts): the faults are drawn by
+ * call count, so the same calls fail and are retried. With AWS's waits, two bakes at a time
+ * (bakeConcurrency) slept through about 400 s of backoff: 164 s of the file's time in CI.
  */
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import {
   paginateDescribeImages,
   paginateDescribeInstances,
@@ -17,6 +21,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { cloudPerFile } from '../harness/cloud-per-file.js';
 import type { FaultOptions } from '../harness/faults.js';
+import { shortenSdkRetryWaits } from '../harness/sdk-retry-waits.js';
 import { all } from '../harness/state.js';
 import { tagRecord } from '../../shared/domain/tags.js';
 
@@ -27,6 +32,8 @@ const FLEET = 200;
 /** 20% throttling, 5% server errors, on every EC2 and EventBridge call the service makes. */
 const NIGHTLY_FAULTS: FaultOptions = { seed: 20261126, throttleRate: 0.2, serverErrorRate: 0.05, services: ['ec2', 'events'] };
 
+// Before cloudPerFile loads the handlers: their clients read the base wait when they are made.
+afterAll(shortenSdkRetryWaits(1 / 20));
 const cloud = cloudPerFile({
   concurrency: 32,
   imagePending: { forMs: 15 * 60_000, clock: 'manual' },

@@ -6,11 +6,15 @@
  * rotate function runs under the faults (Scheduler retrying a failed run). It must
  * delete exactly the planned images and every snapshot of theirs, and leave every
  * other image, snapshot, tag, instance and launch template as it was.
+ *
+ * The SDK's retry waits are a twentieth of AWS's (sdk-retry-waits.ts): the faults are drawn by
+ * call count, so the same calls fail and are retried, in less time.
  */
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { cloudPerFile } from '../harness/cloud-per-file.js';
 import { pastNights } from '../harness/local-cloud.js';
 import type { FaultOptions } from '../harness/faults.js';
+import { shortenSdkRetryWaits } from '../harness/sdk-retry-waits.js';
 import { Labels } from '../harness/state.js';
 import { productionDeps } from '../../shared/runtime/deps.js';
 import { planRotationRun, type RotationReport } from '../../shared/use-cases/rotate-images.js';
@@ -21,6 +25,8 @@ const NIGHTS = 6;
 /** Ten lineages each: keep 2, keep 3, and the default (4 here). */
 const POLICIES = ['2', '3', undefined] as const;
 
+// Before cloudPerFile loads the handlers: their clients read the base wait when they are made.
+afterAll(shortenSdkRetryWaits(1 / 20));
 const cloud = cloudPerFile({ concurrency: 16, env: { DEFAULT_RETAIN: '4', POWERTOOLS_LOG_LEVEL: 'SILENT' } });
 
 describe('rotation under throttling and server errors', () => {
