@@ -8,6 +8,7 @@ import { operatorGateways } from '../shared/aws/operator.js';
 import { PERIODS, type Period } from '../shared/domain/schedule.js';
 import { loadConfig, loadPromotionSettings, stageSettings } from '../shared/runtime/config.js';
 import { noMetrics, type Deps, type Log, type PromoteDeps } from '../shared/use-cases/ports.js';
+import type { StaleDeps } from '../shared/use-cases/stale-images.js';
 import { readServerless, type ServiceWiring } from './serverless-config.js';
 
 export interface GlobalOptions {
@@ -34,6 +35,8 @@ export interface CliContext {
   deployment: () => DeploymentGateway;
   /** What promote, rollback and status's promotion targets run with: the promote function's settings. */
   promotion: () => PromoteDeps;
+  /** What stale and adopt run with: EC2, Auto Scaling groups and launch configurations, Parameter Store. */
+  stale: () => StaleDeps;
 }
 
 /** Warnings and errors of the use cases, on stderr; everything with --verbose. */
@@ -70,6 +73,7 @@ export function createContext(options: GlobalOptions, env: NodeJS.ProcessEnv = p
   const deps: Deps = {
     ...stageSettings(config),
     ec2: aws.ec2,
+    launchConfigurations: aws.autoScaling,
     events: aws.events,
     log: stderrLog(options.verbose ?? false),
     // An operator's run is no service's: the service's metrics and alarms stay its own.
@@ -86,5 +90,6 @@ export function createContext(options: GlobalOptions, env: NodeJS.ProcessEnv = p
     progress: options.quiet ? () => undefined : (line) => process.stderr.write(`${line}\n`),
     deps,
     promotion: () => ({ ...deps, promotion: promotionSettings, ...aws.promotion() }),
+    stale: () => ({ managedBy: deps.managedBy, log: deps.log, now: deps.now, ec2: aws.ec2, groups: aws.autoScaling, parameters: aws.ssm }),
   };
 }

@@ -27,6 +27,10 @@ export interface OperatorConnection {
 
 export interface OperatorGateways {
   ec2: Ec2Gateway;
+  /** Auto Scaling: the launch configurations rotation's plan reads, the groups `stale` reads, promotion's groups. */
+  autoScaling: AutoScalingGateway;
+  /** Parameter Store: the parameters `stale` reads, promotion's parameters. */
+  ssm: SsmGateway;
   events: EventBusPublisher;
   /** What doctor reads (made on first use: the other commands need none of its clients). */
   deployment: () => DeploymentGateway;
@@ -44,15 +48,14 @@ export function operatorGateways(connection: OperatorConnection, eventBusName: s
   const ec2 = new EC2Client(clientConfig);
   const eventBridge = new EventBridgeClient(clientConfig);
   let deployment: DeploymentGateway | undefined;
-  let promotion: { parameters: SsmGateway; groups: AutoScalingGateway } | undefined;
+  const autoScaling = new AutoScalingGateway(new AutoScalingClient(clientConfig));
+  const ssm = new SsmGateway(new SSMClient(clientConfig));
   return {
     ec2: new Ec2Gateway(ec2),
+    autoScaling,
+    ssm,
     events: new EventBusPublisher(eventBridge, eventBusName),
-    promotion: () =>
-      (promotion ??= {
-        parameters: new SsmGateway(new SSMClient(clientConfig)),
-        groups: new AutoScalingGateway(new AutoScalingClient(clientConfig)),
-      }),
+    promotion: () => ({ parameters: ssm, groups: autoScaling }),
     deployment: () =>
       (deployment ??= new DeploymentGateway({
         cloudFormation: new CloudFormationClient(clientConfig),

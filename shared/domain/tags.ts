@@ -66,6 +66,9 @@ export const TAG = {
   promotable: `${PREFIX}promotable`,
   // issue 16, set by the service on an image: the targets it was promoted to (comma list, as the promote tag spells them)
   promoted: `${PREFIX}promoted`,
+  // issue 19, set by `adopt` on an image it adopts (and its snapshots): the adoption record,
+  // `<image id>@<ISO time>`; the image id binds it to that image, so a copy carrying it is not adopted
+  adopted: `${PREFIX}adopted`,
   name: 'Name',
 } as const;
 

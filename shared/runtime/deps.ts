@@ -3,7 +3,8 @@
  * AWS clients and gateways created once per container and reused by every
  * invocation.
  */
-import { ec2Client, eventBridgeClient } from '../aws/clients.js';
+import { autoScalingClient, ec2Client, eventBridgeClient } from '../aws/clients.js';
+import { AutoScalingGateway } from '../aws/autoscaling-gateway.js';
 import { Ec2Gateway } from '../aws/ec2-gateway.js';
 import { EventBusPublisher } from '../aws/event-bus.js';
 import type { Deps } from '../use-cases/ports.js';
@@ -19,6 +20,7 @@ export function productionDeps(): Deps {
     deps = {
       ...stageSettings(config),
       ec2: new Ec2Gateway(ec2Client()),
+      launchConfigurations: new AutoScalingGateway(autoScalingClient()),
       events: new EventBusPublisher(eventBridgeClient(), config.eventBusName),
       log: logger,
       metrics: metricsPort,

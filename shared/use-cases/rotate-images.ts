@@ -25,6 +25,7 @@ import { RetentionSpec, TAG, type Retention } from '../domain/tags.js';
 import type { ImageView } from '../domain/image-status.js';
 import type { InstanceSummary } from '../domain/bake.js';
 import { AwsCallError } from './errors.js';
+import { addLaunchConfigurationUses } from './launch-configuration-uses.js';
 import type { RotationDeps, RotationPlanDeps } from './ports.js';
 
 export interface RotateOptions {
@@ -161,6 +162,7 @@ export async function planRotationRun(deps: RotationPlanDeps): Promise<RotationR
       addUse(inUse, v.imageId, `launch template ${v.launchTemplateId} version ${v.version}${v.isDefault ? ' (default)' : ' (latest)'}`);
     }
   }
+  await addLaunchConfigurationUses(deps.launchConfigurations, (imageId, use) => addUse(inUse, imageId, use));
 
   // ---- plan --------------------------------------------------------------------------------
   const planInput = {

@@ -41,12 +41,13 @@ describe('serverless.yml written once', () => {
   // (the rotate role's image and snapshot attribute statements) to 1010. Issue 15's verified images
   // (+120): the verify function (its rule on the bus, its sweep schedule, its environment), its role
   // (launch, terminate, SSM, schedules, each scoped), nine params, to 1128. Issue 16's promotion (a function with its rule and catch-up schedule, its
-  // role's statements, five params, one variable for every function): 1196.
-  it('is, with every file it includes, at most 1200 lines', () => {
+  // role's statements, five params, one variable for every function): 1196. Issue 19's stale images
+  // (the rotate role's read of launch configurations, the snapshot price param): 1200.
+  it('is, with every file it includes, at most 1204 lines', () => {
     const { files } = loadServerlessYml();
     const lines = files.reduce((sum, f) => sum + readFileSync(f, 'utf8').split('\n').length - 1, 0);
     expect(files.length).toBeGreaterThan(1);
-    expect(lines).toBeLessThanOrEqual(1200);
+    expect(lines).toBeLessThanOrEqual(1204);
   });
 });
 

@@ -212,6 +212,7 @@ export async function startFidelityProxy(upstream: string, options: FidelityProx
       chain.stateReasons.clear();
       chain.instanceStatuses.clear();
       chain.commandResults.clear();
+      chain.lastLaunched.clear();
       launchFailures.configure(undefined);
       capacity.configure(undefined);
       chain.imageKeys.clear();
