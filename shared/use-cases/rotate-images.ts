@@ -85,6 +85,7 @@ export function toRotationImage(image: ImageView): RotationImage {
     snapshotIds: image.snapshotIds,
     deprecated: image.deprecationTime !== undefined,
     ...(t[TAG.promoted] ? { promotedTo: promotedTargets(t[TAG.promoted]) } : {}),
+    ...(t[TAG.adopted] !== undefined ? { adopted: true } : {}),
     ...(t[TAG.managedBy] !== undefined ? foreignOf(image) : {}),
   };
 }

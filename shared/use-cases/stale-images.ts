@@ -58,7 +58,7 @@ function referenceUse(reference: string): ImageUse {
   if (type === 'ec2:Instance') return { kind: 'instance', resource: tail.replace(/^instance\//, ''), detail: `instance ${arn}` };
   if (type === 'ec2:LaunchTemplate') {
     const id = tail.replace(/^launch-template\//, '');
-    return { kind: 'launch-template', resource: id, detail: `launch template ${id} (a version of it, any version)` };
+    return { kind: 'launch-template', resource: id, detail: `launch template ${id} (one of its versions)` };
   }
   if (type === 'ssm:Parameter') {
     const name = tail.replace(/^parameter/, '');

@@ -201,9 +201,19 @@ describe('stale and adopt', () => {
         .sort(),
     ).toEqual([...legacy.unused, legacy.shared].sort());
 
-    // Act 3: adopt (a dry run first tags nothing)
+    // The text report ends with the summary: the candidates and what deleting them would save.
+    const text = await cli('stale', '--name', 'packer-*', '--price', '0.1');
+    expect(text.stdout).toMatch(
+      /\d+ image\(s\) owned, 9 shown, 2 candidate\(s\): deleting them would free .* about \$[\d.]+ a month at \$0\.1 per GB-month/,
+    );
+
+    // Act 3: adopt (a dry run first tags nothing; without --yes and no terminal to ask on, nothing either)
     const dry = await cli('adopt', '--name', 'packer-*', '--retain', '1', '--dry-run');
     expect(dry.code, dry.stderr).toBe(0);
+    expect((await image(legacy.unused[0]!))!.Tags ?? []).toEqual([]);
+    const unasked = await cli('adopt', '--name', 'packer-*');
+    expect(unasked.code).toBe(2);
+    expect(unasked.stderr).toContain('give --yes');
     expect((await image(legacy.unused[0]!))!.Tags ?? []).toEqual([]);
     const adopted = await cli('adopt', '--name', 'packer-*', '--retain', '1', '--yes', '--json');
     expect(adopted.code, adopted.stderr).toBe(0);
@@ -235,6 +245,12 @@ describe('stale and adopt', () => {
     // A second adoption finds nothing new: adopted images are the stack's now.
     const again = JSON.parse((await cli('adopt', '--name', 'packer-*', '--yes', '--json')).stdout) as { steps: unknown[] };
     expect(again.steps).toEqual([]);
+
+    // status shows the adopted lineage, with no missing instance to complain of.
+    const status = JSON.parse((await cli('status', '--json')).stdout) as {
+      lineages: Array<{ lineage: string; images: number; problems: string[] }>;
+    };
+    expect(status.lineages.find((l) => l.lineage === 'adopted/packer-web')).toMatchObject({ images: 2, problems: [] });
 
     // Act 4: the next rotation, as the rotate function
     await cloud.invoke('rotate', { trigger: 'schedule' });
