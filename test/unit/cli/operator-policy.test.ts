@@ -62,7 +62,7 @@ async function allowed(service: string, action: string, params: Record<string, s
 /** CreateTags of an image and its snapshot, as the SDK sends adopt's call. */
 function createTags(tags: Record<string, string>, ids = ['ami-0123456789abcdef0', 'snap-0123456789abcdef0']): Record<string, string> {
   const form: Record<string, string> = {};
-  ids.forEach((id, i) => (form[`ResourceId.${i + 1}`] = id));
+  for (const [i, id] of ids.entries()) form[`ResourceId.${i + 1}`] = id;
   Object.entries(tags).forEach(([k, v], i) => {
     form[`Tag.${i + 1}.Key`] = k;
     form[`Tag.${i + 1}.Value`] = v;
