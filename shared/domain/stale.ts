@@ -7,6 +7,7 @@
  * adopted, so never handed to rotation. A reason the reads could not establish (a check refused,
  * launch permissions unreadable) counts as a reason: what cannot be looked at is kept.
  */
+import { notMadeHere } from './image-status.js';
 import { TAG, type Tags } from './tags.js';
 
 const DAY = 86_400_000;
@@ -181,7 +182,14 @@ export function assessStale(input: StaleInput): StaleReport {
     }
     const misses = filterMisses(image, filters, now);
     const notCandidate: string[] = [];
-    if (ownership === 'this-stack') notCandidate.push(`carries this stack's managed-by tag (${input.managedBy}): rotation's to decide`);
+    if (ownership === 'this-stack') {
+      const foreign = notMadeHere({ ...image, tags: image.tags });
+      notCandidate.push(
+        foreign
+          ? `carries this stack's managed-by tag but is not its own (${foreign}): left alone`
+          : `this stack's (${input.managedBy}): rotation's to decide`,
+      );
+    }
     if (ownership === 'other-stack') notCandidate.push(`managed by another stack (${image.tags[TAG.managedBy]})`);
     if (image.state !== 'available') notCandidate.push(`state ${image.state}`);
     const blocking = uses.filter((u) => !(u.kind === 'shared' && filters.includeShared));

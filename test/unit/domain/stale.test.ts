@@ -100,11 +100,21 @@ describe('assessStale', () => {
     expect(report.entries.filter((e) => e.candidate).map((e) => e.imageId)).toEqual(['ami-00000009']);
     expect(why['ami-00000002']).toContain('created 10d ago, not 90d');
     expect(why['ami-00000003']).toContain('last launched 5d ago, not 90d');
-    expect(why['ami-00000004']!.join()).toContain("this stack's managed-by tag");
+    expect(why['ami-00000004']!.join()).toContain("carries this stack's managed-by tag but is not its own (EC2 records no instance");
     expect(why['ami-00000005']!.join()).toContain('another stack (another-stack)');
     expect(why['ami-00000006']).toContain('state disabled');
     expect(why['ami-00000007']).toContain('in use: public: anyone may launch it');
     expect(why['ami-00000008']).toContain('name does not match packer-*');
+  });
+
+  it("says an adopted image is rotation's, and a person's image with the stack's tag is left alone", () => {
+    const adopted = img('ami-00000001', { tags: { [TAG.managedBy]: STACK, [TAG.adopted]: `ami-00000001@${NOW.toISOString()}` } });
+    const persons = img('ami-00000002', { tags: { [TAG.managedBy]: STACK }, sourceInstanceId: 'i-0person' });
+    const [a, p] = assessStale(input([adopted, persons])).entries;
+    expect(a!.notCandidate).toEqual([`this stack's (${STACK}): rotation's to decide`]);
+    expect(p!.notCandidate).toEqual([
+      "carries this stack's managed-by tag but is not its own (EC2 records it as made from i-0person, not from the instance its source-instance tag names): left alone",
+    ]);
   });
 
   it('takes a shared image only when the operator includes shared ones, a public one never', () => {
