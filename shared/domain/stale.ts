@@ -17,8 +17,10 @@ const GIB = 2 ** 30;
  * The default price of snapshot storage, USD per GB-month, standard tier: "the snapshot is billed at
  * the standard rate for snapshots of $0.05 per GB-month" (Amazon EBS User Guide, "Pricing and billing
  * for archiving Amazon EBS snapshots", https://docs.aws.amazon.com/ebs/latest/userguide/snapshot-archive-pricing.html).
- * The page names no region; $0.05 is the US East (N. Virginia) rate of the Amazon EBS pricing page
- * (https://aws.amazon.com/ebs/pricing/); other regions differ: pass the region's price.
+ * That page names no region. AWS's pricing examples quote US East (N. Virginia) ("How AWS Pricing Works",
+ * Amazon EBS, https://docs.aws.amazon.com/whitepapers/latest/how-aws-pricing-works/amazon-ebs.html: "pricing
+ * based on us-east-1"), so read it as that region's; the regional table (https://aws.amazon.com/ebs/pricing/)
+ * could not be read here. Other regions differ: the stage parameter or --price gives the region's.
  */
 export const DEFAULT_SNAPSHOT_PRICE_PER_GB_MONTH = 0.05;
 
