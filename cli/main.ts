@@ -143,7 +143,7 @@ ${EXIT.unreachable} endpoint did not answer; ${EXIT.unknown} unknown instance or
       .option('--include-shared', 'images shared with other accounts may be candidates (a public image never is)')
       .option(
         '--price <usd>',
-        'snapshot storage, USD per GB-month (default: the stage parameter snapshotPricePerGbMonth, else 0.05, the standard tier's price as for us-east-1)',
+        "snapshot storage, USD per GB-month (default: the stage parameter snapshotPricePerGbMonth, else 0.05, AWS's standard-tier price, as for us-east-1)",
       );
 
   /** Reads the account and decides, for `stale` and `adopt`. */
