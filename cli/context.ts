@@ -10,6 +10,7 @@ import { PERIODS, type Period } from '../shared/domain/schedule.js';
 import { loadConfig, loadDrRegions, loadPromotionSettings, stageSettings } from '../shared/runtime/config.js';
 import type { DrRelaunchDeps } from '../shared/use-cases/relaunch-in-region.js';
 import { noMetrics, type Deps, type Log, type PromoteDeps } from '../shared/use-cases/ports.js';
+import type { StaleDeps } from '../shared/use-cases/stale-images.js';
 import { readServerless, type ServiceWiring } from './serverless-config.js';
 
 export interface GlobalOptions {
@@ -40,6 +41,8 @@ export interface CliContext {
   dr: () => DrRelaunchDeps;
   /** EC2 in another region (status --region): same credentials and endpoint. */
   ec2In: (region: string) => Ec2Gateway;
+  /** What stale and adopt run with: EC2, Auto Scaling groups and launch configurations, Parameter Store. */
+  stale: () => StaleDeps;
 }
 
 /** Warnings and errors of the use cases, on stderr; everything with --verbose. */
@@ -76,6 +79,7 @@ export function createContext(options: GlobalOptions, env: NodeJS.ProcessEnv = p
   const deps: Deps = {
     ...stageSettings(config),
     ec2: aws.ec2,
+    launchConfigurations: aws.autoScaling,
     events: aws.events,
     log: stderrLog(options.verbose ?? false),
     // An operator's run is no service's: the service's metrics and alarms stay its own.
@@ -107,5 +111,6 @@ export function createContext(options: GlobalOptions, env: NodeJS.ProcessEnv = p
       now: deps.now,
     }),
     ec2In: aws.ec2In,
+    stale: () => ({ managedBy: deps.managedBy, log: deps.log, now: deps.now, ec2: aws.ec2, groups: aws.autoScaling, parameters: aws.ssm }),
   };
 }

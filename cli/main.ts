@@ -4,19 +4,27 @@
  * scheduled and event-driven paths. Exit codes: see cli/errors.ts.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createInterface } from 'node:readline/promises';
 import { Command, CommanderError } from 'commander';
 import { inspectFleet, inspectRegion } from '../shared/use-cases/inspect-fleet.js';
 import { bakeOnDemand, markGood, relaunchManually, type OnDemandBake } from '../shared/use-cases/operator-actions.js';
 import { newestPromotable, promoteImage, type TargetOutcome } from '../shared/use-cases/promote-image.js';
 import { promotionHoldings, rollbackLineage, type TargetHolding } from '../shared/use-cases/promotion-operator.js';
-import { TAG } from '../shared/domain/tags.js';
-import { REGION_PATTERN } from '../shared/domain/tags.js';
+import { REGION_PATTERN, RetentionSpec, TAG } from '../shared/domain/tags.js';
+import {
+  DEFAULT_SNAPSHOT_PRICE_PER_GB_MONTH,
+  parseAge,
+  parseTagFilters,
+  type StaleEntry,
+  type StaleFilters,
+} from '../shared/domain/stale.js';
+import { adoptImages, adoptionPlan, findStaleImages, type StaleRun } from '../shared/use-cases/stale-images.js';
 import { relaunchInRegion } from '../shared/use-cases/relaunch-in-region.js';
 import { createContext, type CliContext, type GlobalOptions } from './context.js';
 import { doctorExitCode, doctorSettings, doctorText, runDoctor } from './doctor/doctor.js';
 import { EXIT, explain } from './errors.js';
 import { renderReport, type ServiceEvent } from './render/report-html.js';
-import { planText, recoveryPointsTable, statusTable, table } from './render/text.js';
+import { bytes, planText, recoveryPointsTable, statusTable, table } from './render/text.js';
 import { publicAccessView, type PublicAccessView } from './public-access.js';
 
 const out = (text: string) => process.stdout.write(`${text}\n`);
@@ -130,6 +138,123 @@ ${EXIT.unreachable} endpoint did not answer; ${EXIT.unknown} unknown instance or
           });
         } else out(planText(view.run));
         return EXIT.ok;
+      }),
+    );
+
+  /** The filters `stale` and `adopt` share (docs/stale-images.md). */
+  const staleFilters = (command: Command) =>
+    command
+      .option('--older-than <age>', 'created, and last launched, at least this long ago: 90d, 12w', '90d')
+      .option('--name <pattern>', "the image name, with * and ? as EC2's name filter reads them, e.g. 'packer-*'")
+      .option('--tag <key=value>', 'a tag the image carries (repeat for more)', (v: string, all: string[]) => [...all, v], [] as string[])
+      .option('--include-shared', 'images shared with other accounts may be candidates (a public image never is)')
+      .option(
+        '--price <usd>',
+        "snapshot storage, USD per GB-month (default: the stage parameter snapshotPricePerGbMonth, else 0.05, AWS's standard-tier price, as for us-east-1)",
+      );
+
+  /** Reads the account and decides, for `stale` and `adopt`. */
+  const readStale = async (ctx: CliContext, opts: StaleOptionsGiven): Promise<StaleRun> => {
+    let filters: StaleFilters;
+    try {
+      filters = {
+        olderThanDays: parseAge(opts.olderThan),
+        name: opts.name,
+        tags: parseTagFilters(opts.tag),
+        includeShared: opts.includeShared ?? false,
+      };
+    } catch (error) {
+      throw new CommanderError(EXIT.usage, 'usage', (error as Error).message);
+    }
+    const price = Number(opts.price ?? ctx.wiring.params.snapshotPricePerGbMonth ?? DEFAULT_SNAPSHOT_PRICE_PER_GB_MONTH);
+    if (!Number.isFinite(price) || price < 0) throw new CommanderError(EXIT.usage, 'usage', `'${opts.price}' is not a price per GB-month`);
+    ctx.progress(`reading every image the account owns in ${ctx.region}, and what uses each...`);
+    const run = await findStaleImages({ filters, pricePerGbMonth: price }, ctx.stale());
+    ctx.progress(
+      `per-image calls: ${run.calls.describeImageReferences} DescribeImageReferences (10 images a call), ${run.calls.describeImageAttribute} DescribeImageAttribute launchPermission (one per would-be candidate)`,
+    );
+    return run;
+  };
+
+  staleFilters(
+    program
+      .command('stale')
+      .description(
+        'every AMI the account owns in the region, what uses each one, and the unused ones (candidates for adopt); changes nothing',
+      ),
+  )
+    .option('--all', 'list every owned image, not only those the filters match')
+    .option('--json', 'print JSON for scripts')
+    .action(
+      run(async (ctx, opts: StaleOptionsGiven & { all?: boolean; json?: boolean }) => {
+        const { report, calls } = await readStale(ctx, opts);
+        const shown = report.entries.filter((e) => opts.all || e.matches);
+        if (opts.json) {
+          json({ managedBy: ctx.deps.managedBy, region: ctx.region, generatedAt: ctx.deps.now(), ...report, entries: shown, calls });
+          return EXIT.ok;
+        }
+        out(
+          table(['image', 'name', 'age', 'last launched', 'snapshots', 'owner', 'candidate', 'why not / in use by'], shown.map(staleRow)),
+        );
+        out(`\n${staleSummary(report.entries.length, shown.length, report)}`);
+        return EXIT.ok;
+      }),
+    );
+
+  staleFilters(
+    program
+      .command('adopt')
+      .description(
+        "tag the unused images the filters match (and their snapshots) as this stack's, so that rotation handles them; deletes nothing",
+      ),
+  )
+    .option('--retain <retention>', 'their retention: a count, an age or tiers, as the retain tag takes it (default: the stage default)')
+    .option('--lineage <lineage>', 'the lineage they join (default: adopted/<the name without its numbered suffix>)')
+    .option('--dry-run', 'show the plan, tag nothing')
+    .option('--yes', 'tag without asking')
+    .option('--json', 'print JSON for scripts')
+    .action(
+      run(async (ctx, opts: StaleOptionsGiven & { retain?: string; lineage?: string; dryRun?: boolean; yes?: boolean; json?: boolean }) => {
+        if (opts.retain !== undefined && !RetentionSpec.safeParse(opts.retain).success) {
+          throw new CommanderError(EXIT.usage, 'usage', `'${opts.retain}' is not a retention (7, 14d, daily=7,weekly=4)`);
+        }
+        const staleRun = await readStale(ctx, opts);
+        let steps: ReturnType<typeof adoptionPlan>;
+        try {
+          steps = adoptionPlan(staleRun, { lineage: opts.lineage, retain: opts.retain?.trim() }, ctx.deps);
+        } catch (error) {
+          throw new CommanderError(EXIT.usage, 'usage', (error as Error).message);
+        }
+        const dryRun = opts.dryRun ?? false;
+        if (!opts.json) {
+          out(
+            steps.length === 0
+              ? 'nothing to adopt: no unused image matches the filters'
+              : table(
+                  ['image', 'name', 'lineage', 'snapshots'],
+                  steps.map((s) => [s.imageId, s.name, s.lineage, String(s.snapshotIds.length)]),
+                ),
+          );
+          if (steps.length > 0) out(`\n${staleSummary(staleRun.report.entries.length, steps.length, staleRun.report)}`);
+        }
+        if (steps.length > 0 && !dryRun && !opts.yes) {
+          if (!process.stdin.isTTY) throw new CommanderError(EXIT.usage, 'usage', 'not a terminal: give --yes to adopt without a prompt');
+          const prompt = createInterface({ input: process.stdin, output: process.stderr });
+          const answer = await prompt.question(`tag these ${steps.length} image(s) and their snapshots as ${ctx.deps.managedBy}'s? [y/N] `);
+          prompt.close();
+          if (!/^y(es)?$/i.test(answer.trim())) {
+            out('nothing tagged');
+            return EXIT.ok;
+          }
+        }
+        const result = await adoptImages(steps, dryRun, ctx.stale());
+        if (opts.json) json(result);
+        else if (dryRun) out('dry run: nothing tagged');
+        else {
+          out(`adopted ${result.adopted.length} image(s); the next rotation handles them under their lineage's retention`);
+          for (const f of result.failures) out(`  ${f.imageId}: ${f.errorCode}: ${f.message}`);
+        }
+        return result.failures.length > 0 ? EXIT.failed : EXIT.ok;
       }),
     );
 
@@ -363,6 +488,35 @@ async function regionStatus(ctx: CliContext, region: string, asJson: boolean): P
     });
   else out(recoveryPointsTable(view));
   return EXIT.ok;
+}
+
+interface StaleOptionsGiven {
+  olderThan: string;
+  name?: string;
+  tag: string[];
+  includeShared?: boolean;
+  price?: string;
+}
+
+function staleRow(e: StaleEntry): string[] {
+  const owner = e.ownership === 'unmanaged' ? '' : e.ownership;
+  return [
+    e.imageId,
+    e.name,
+    `${e.ageDays} d`,
+    e.lastLaunchedTime ? e.lastLaunchedTime.slice(0, 10) : 'never',
+    `${e.snapshots.length} (${bytes(e.sizeBytes)})`,
+    owner,
+    e.candidate ? 'yes' : 'no',
+    e.notCandidate.join('; '),
+  ];
+}
+
+function staleSummary(owned: number, listed: number, report: StaleRun['report']): string {
+  return (
+    `${owned} image(s) owned, ${listed} shown, ${report.candidates} candidate(s): deleting them would free ${bytes(report.bytesToFree)} of snapshots, ` +
+    `about $${report.monthlySaving.toFixed(2)} a month at $${report.pricePerGbMonth} per GB-month (at most: the standard tier bills only the blocks a snapshot holds alone)`
+  );
 }
 
 function outcomeRow(o: TargetOutcome): string[] {

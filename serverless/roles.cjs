@@ -131,6 +131,8 @@ const statements = {
       ],
       '*',
     ),
+    // Launch configurations keep the image they name; DescribeImageReferences does not look at them.
+    allow('ReadLaunchConfigurations', 'autoscaling:DescribeLaunchConfigurations', '*'),
     // DescribeImageReferences reads each resource type with the caller's permissions, called
     // via ec2-images.amazonaws.com: the AWS managed policy AmazonEC2ImageReferencesAccessPolicy
     // (https://docs.aws.amazon.com/aws-managed-policy/latest/reference/AmazonEC2ImageReferencesAccessPolicy.html)

@@ -293,6 +293,11 @@ export const NEEDS: Record<FunctionKey, Need[]> = {
     describe('DescribeLaunchTemplateVersions', 'finds the images launch templates name'),
     describe('DescribeSnapshots', "reads the stack's snapshots (sizes, orphans)"),
     describe('DescribeImageReferences', 'asks EC2 what else references a deletion candidate'),
+    {
+      action: 'autoscaling:DescribeLaunchConfigurations',
+      resource: '*',
+      why: 'finds the images Auto Scaling launch configurations name (the reference check does not look at them)',
+    },
     ...IMAGE_REFERENCE_READS.map(([action, resource]) => ({
       action,
       resource,

@@ -16,12 +16,14 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { AllocateAddressCommand, AssociateAddressCommand, DescribeSubnetsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { assertNoApiViolations } from '../../test/harness/api-model/index.js';
 import { LocalCloud } from '../../test/harness/local-cloud.js';
 import { requireNoDenials } from '../../test/harness/iam/report.js';
 import { PROJECT_ROOT } from '../../cli/serverless-config.js';
 import { withCapacityNotRetried } from '../../shared/aws/clients.js';
 import { Ec2Gateway } from '../../shared/aws/ec2-gateway.js';
+import { AutoScalingGateway } from '../../shared/aws/autoscaling-gateway.js';
 import { EventBusPublisher } from '../../shared/aws/event-bus.js';
 import { RecoveryTriggerEvent } from '../../shared/domain/incoming.js';
 import { loadConfig } from '../../shared/runtime/config.js';
@@ -180,6 +182,7 @@ async function measureRecovery(): Promise<BenchSection> {
       rotation: config.rotation,
       recovery: config.recovery,
       ec2: new Ec2Gateway(ec2),
+      launchConfigurations: new AutoScalingGateway(new AutoScalingClient({ ...clientConfig, maxAttempts: 4 })),
       events: new EventBusPublisher(events, config.eventBusName),
       log: silent,
       metrics: noMetrics,

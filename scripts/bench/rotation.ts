@@ -140,6 +140,13 @@ const report = await rotateImages(
     managedBy: STACK,
     rotation: config.rotation,
     ec2: new Ec2Gateway(new EC2Client({ region: 'us-east-1' })),
+    // The bench's account has no launch configurations: one empty page, as DescribeLaunchConfigurations answers.
+    launchConfigurations: {
+      async *listLaunchConfigurationImages() {
+        count('DescribeLaunchConfigurations');
+        yield [];
+      },
+    },
     events: { publish: async (events) => ({ published: events.length, failed: [] }) },
     log: silent as never,
     metrics: noMetrics,

@@ -6,6 +6,7 @@
 import { readServerless } from '../../cli/serverless-config.js';
 import { packagedTemplate } from '../../test/infra/packaged.js';
 import { DOCS_STAGE, permissionsTable } from '../../test/infra/permissions-table.js';
+import { operatorStalePolicy } from '../../cli/operator-policy.js';
 import { publishedEventsDoc } from './events-doc.js';
 import { parametersDoc } from './parameters-doc.js';
 
@@ -16,6 +17,11 @@ export interface GeneratedBlock {
 }
 
 export const GENERATED_BLOCKS: GeneratedBlock[] = [
+  {
+    file: 'docs/stale-images.md',
+    name: 'operator-policy',
+    render: () => `\`\`\`json\n${JSON.stringify(operatorStalePolicy('ami-lifecycle-prod'), null, 2)}\n\`\`\``,
+  },
   { file: 'docs/events.md', name: 'published-events', render: () => publishedEventsDoc() },
   { file: 'docs/configuration.md', name: 'parameters', render: () => parametersDoc() },
   {

@@ -2,12 +2,35 @@
  * EC2 Auto Scaling: the groups promotion refreshes once their launch template holds the new image.
  * Only promotion uses it, so only the promote function's (and the CLI's) bundle carries its client.
  */
-import { DescribeAutoScalingGroupsCommand, StartInstanceRefreshCommand, type AutoScalingClient } from '@aws-sdk/client-auto-scaling';
+import {
+  DescribeAutoScalingGroupsCommand,
+  paginateDescribeAutoScalingGroups,
+  paginateDescribeLaunchConfigurations,
+  StartInstanceRefreshCommand,
+  type AutoScalingClient,
+} from '@aws-sdk/client-auto-scaling';
 import { tagRecord } from '../domain/tags.js';
-import type { GroupPort, GroupView, RefreshPreferences } from '../use-cases/ports.js';
+import type { GroupPort, GroupView, LaunchConfigurationImage, RefreshPreferences, StaleGroupsPort } from '../use-cases/ports.js';
 import { call, toAwsCallError } from './errors.js';
 
-export class AutoScalingGateway implements GroupPort {
+/**
+ * Page size of DescribeLaunchConfigurations and DescribeAutoScalingGroups: "The default value is 50
+ * and the maximum value is 100." (API reference, DescribeLaunchConfigurations, MaxRecords,
+ * https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_DescribeLaunchConfigurations.html).
+ */
+const MAX_RECORDS = 100;
+
+/** Drains a paginator a page at a time, translating its errors. */
+async function* pages<P, T>(action: string, paginator: AsyncIterable<P>, map: (page: P) => T[]): AsyncIterable<T[]> {
+  const iterator = paginator[Symbol.asyncIterator]();
+  while (true) {
+    const next = await call(action, () => iterator.next());
+    if (next.done) return;
+    yield map(next.value);
+  }
+}
+
+export class AutoScalingGateway implements GroupPort, StaleGroupsPort {
   constructor(private readonly client: AutoScalingClient) {}
 
   async describeGroup(name: string): Promise<GroupView | undefined> {
@@ -32,6 +55,29 @@ export class AutoScalingGateway implements GroupPort {
       mixedInstances: g.MixedInstancesPolicy !== undefined,
       ...(g.LaunchConfigurationName ? { launchConfigurationName: g.LaunchConfigurationName } : {}),
     };
+  }
+
+  listLaunchConfigurationImages(): AsyncIterable<LaunchConfigurationImage[]> {
+    return pages(
+      'DescribeLaunchConfigurations',
+      paginateDescribeLaunchConfigurations({ client: this.client, pageSize: MAX_RECORDS }, {}),
+      (page) =>
+        (page.LaunchConfigurations ?? []).flatMap((c) =>
+          c.LaunchConfigurationName && c.ImageId ? [{ name: c.LaunchConfigurationName, imageId: c.ImageId }] : [],
+        ),
+    );
+  }
+
+  listGroupLaunchConfigurations(): AsyncIterable<Array<{ name: string; launchConfigurationName?: string | undefined }>> {
+    return pages(
+      'DescribeAutoScalingGroups',
+      // IncludeInstances false: only the group's launch source is read, not its instances (EC2's own listing has them).
+      paginateDescribeAutoScalingGroups({ client: this.client, pageSize: MAX_RECORDS }, { IncludeInstances: false }),
+      (page) =>
+        (page.AutoScalingGroups ?? []).flatMap((g) =>
+          g.AutoScalingGroupName ? [{ name: g.AutoScalingGroupName, launchConfigurationName: g.LaunchConfigurationName }] : [],
+        ),
+    );
   }
 
   /**

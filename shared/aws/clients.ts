@@ -70,6 +70,6 @@ export function ssmClient(): SSMClient {
   return new SSMClient({ retryMode: 'standard', maxAttempts: 4, requestHandler });
 }
 
-export function autoScalingClient(): AutoScalingClient {
-  return new AutoScalingClient({ retryMode: 'standard', maxAttempts: 4, requestHandler });
+export function autoScalingClient(region?: string): AutoScalingClient {
+  return new AutoScalingClient({ ...(region ? { region } : {}), retryMode: 'standard', maxAttempts: 4, requestHandler });
 }

@@ -71,6 +71,7 @@ import type {
   LaunchCapture,
   LaunchTemplateImage,
   LaunchTemplateView,
+  OwnedImageView,
   SnapshotView,
   TestLaunchSpec,
 } from '../use-cases/ec2-ports.js';
@@ -84,6 +85,7 @@ import {
   toImageView,
   toInstanceSummary,
   toLaunchTemplateImages,
+  toOwnedImageView,
   toSnapshotView,
   toTagList,
   toTemplateData,
@@ -382,6 +384,31 @@ export class Ec2Gateway implements Ec2Port {
       ),
       (page) => (page.Images ?? []).map(toImageView),
     );
+  }
+
+  // ---- stale images (issue 19) --------------------------------------------------------------
+
+  listOwnedImages(): AsyncIterable<OwnedImageView[]> {
+    return pages(
+      'DescribeImages',
+      paginateDescribeImages({ client: this.client, pageSize: this.pageSize }, { Owners: ['self'], IncludeDisabled: true }),
+      (page) => (page.Images ?? []).map(toOwnedImageView),
+    );
+  }
+
+  listOwnedSnapshots(): AsyncIterable<SnapshotView[]> {
+    return pages(
+      'DescribeSnapshots',
+      paginateDescribeSnapshots({ client: this.client, pageSize: this.pageSize }, { OwnerIds: ['self'] }),
+      (page) => (page.Snapshots ?? []).map(toSnapshotView),
+    );
+  }
+
+  listListedInstances(): AsyncIterable<InstanceSummary[]> {
+    // No state filter: stopped instances need their image to start, and a terminated one is still
+    // listed for a while ("Terminated instances remain visible for approximately one hour"; user guide,
+    // "Terminate Amazon EC2 instances", https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/terminating-instances.html).
+    return this.instancePages([]);
   }
 
   listManagedSnapshots(managedBy: string): AsyncIterable<SnapshotView[]> {

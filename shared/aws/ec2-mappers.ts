@@ -19,7 +19,7 @@ import type { InstanceSummary } from '../domain/bake.js';
 import type { ImageView } from '../domain/image-status.js';
 import type { LaunchConfig, NetworkInterfaceConfig, StoredLaunchConfig } from '../domain/launch.js';
 import { tagRecord, type Tags } from '../domain/tags.js';
-import type { AddressView, LaunchTemplateImage, SnapshotView } from '../use-cases/ec2-ports.js';
+import type { AddressView, LaunchTemplateImage, OwnedImageView, SnapshotView } from '../use-cases/ec2-ports.js';
 
 export const toTagList = (tags: Tags) => Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
 
@@ -38,6 +38,21 @@ export function toImageView(image: Image): ImageView {
     ...(image.SourceImageRegion ? { sourceImageRegion: image.SourceImageRegion } : {}),
     ...(ebsDevices.length > 0 ? { ebsDevices } : {}),
     ...(image.DeprecationTime ? { deprecationTime: image.DeprecationTime } : {}),
+  };
+}
+
+/**
+ * An owned image as `stale` reads it. LastLaunchedTime: "The date and time, in ISO 8601 date-time
+ * format, when the AMI was last used to launch an EC2 instance. When the AMI is used to launch an
+ * instance, there is a 24-hour delay before that usage is reported." (API reference, Image,
+ * https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_Image.html): DescribeImages reports it
+ * to the owner, so no DescribeImageAttribute lastLaunchedTime call per image is needed.
+ */
+export function toOwnedImageView(image: Image): OwnedImageView {
+  return {
+    ...toImageView(image),
+    ...(image.LastLaunchedTime ? { lastLaunchedTime: image.LastLaunchedTime } : {}),
+    public: image.Public === true,
   };
 }
 

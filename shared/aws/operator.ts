@@ -29,6 +29,10 @@ export interface OperatorGateways {
   ec2: Ec2Gateway;
   /** EC2 in another region (issue 17: copies, their rotation, a DR relaunch), same credentials and endpoint; one per region. */
   ec2In: (region: string) => Ec2Gateway;
+  /** Auto Scaling: the launch configurations rotation's plan reads, the groups `stale` reads, promotion's groups. */
+  autoScaling: AutoScalingGateway;
+  /** Parameter Store: the parameters `stale` reads, promotion's parameters. */
+  ssm: SsmGateway;
   events: EventBusPublisher;
   /** What doctor reads (made on first use: the other commands need none of its clients). */
   deployment: () => DeploymentGateway;
@@ -46,7 +50,8 @@ export function operatorGateways(connection: OperatorConnection, eventBusName: s
   const ec2 = new EC2Client(clientConfig);
   const eventBridge = new EventBridgeClient(clientConfig);
   let deployment: DeploymentGateway | undefined;
-  let promotion: { parameters: SsmGateway; groups: AutoScalingGateway } | undefined;
+  const autoScaling = new AutoScalingGateway(new AutoScalingClient(clientConfig));
+  const ssm = new SsmGateway(new SSMClient(clientConfig));
   const regional = new Map<string, Ec2Gateway>();
   return {
     ec2: new Ec2Gateway(ec2),
@@ -55,12 +60,10 @@ export function operatorGateways(connection: OperatorConnection, eventBusName: s
       regional.set(region, gateway);
       return gateway;
     },
+    autoScaling,
+    ssm,
     events: new EventBusPublisher(eventBridge, eventBusName),
-    promotion: () =>
-      (promotion ??= {
-        parameters: new SsmGateway(new SSMClient(clientConfig)),
-        groups: new AutoScalingGateway(new AutoScalingClient(clientConfig)),
-      }),
+    promotion: () => ({ parameters: ssm, groups: autoScaling }),
     deployment: () =>
       (deployment ??= new DeploymentGateway({
         cloudFormation: new CloudFormationClient(clientConfig),

@@ -14,6 +14,8 @@
 import {
   GetCommandInvocationCommand,
   GetParameterCommand,
+  GetParametersCommand,
+  paginateDescribeParameters,
   ListCommandsCommand,
   PutParameterCommand,
   paginateGetParameterHistory,
@@ -22,7 +24,7 @@ import {
 } from '@aws-sdk/client-ssm';
 import type { TargetRevision } from '../domain/promotion.js';
 import type { CommandResult } from '../domain/verification.js';
-import type { CommandPort, ParameterPort, ParameterValue } from '../use-cases/ports.js';
+import type { CommandPort, ImageIdParameter, ImageParameterListing, ParameterPort, ParameterValue } from '../use-cases/ports.js';
 import { call, toAwsCallError } from './errors.js';
 
 const MAX_COMMENT = 100;
@@ -37,7 +39,13 @@ const MAX_COMMENT = 100;
  */
 export const IMAGE_DATA_TYPE = 'aws:ec2:image';
 
-export class SsmGateway implements CommandPort, ParameterPort {
+/** An image id as EC2 writes it: ami- and 8 or 17 hex digits. */
+const IMAGE_ID = /\bami-(?:[0-9a-f]{17}|[0-9a-f]{8})\b/g;
+/** DescribeParameters' MaxResults is 1 to 50; GetParameters takes 1 to 10 names (botocore's model, ssm 2014-11-06). */
+const DESCRIBE_PARAMETERS_PAGE = 50;
+const GET_PARAMETERS_NAMES = 10;
+
+export class SsmGateway implements CommandPort, ParameterPort, ImageParameterListing {
   constructor(private readonly client: SSMClient) {}
 
   async sendCommand(instanceId: string, document: string, parameters: Record<string, string[]>, comment: string): Promise<string> {
@@ -109,6 +117,40 @@ export class SsmGateway implements CommandPort, ParameterPort {
       ),
     );
     return out.Version ?? 0;
+  }
+
+  /**
+   * Every String and StringList parameter whose value holds an image id: DescribeParameters (50 a
+   * page, type filter), then their values with GetParameters, 10 names a call. Its cost follows the
+   * parameters, not the images. Plain-text parameters are read too, not only those of data type
+   * aws:ec2:image (which DescribeImageReferences also finds): pipelines write image ids as text and
+   * CloudFormation resolves them (`AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>`). SecureString
+   * parameters are not read (their values need kms:Decrypt, and an image id is no secret).
+   */
+  async listImageIdParameters(): Promise<ImageIdParameter[]> {
+    const names: Array<{ name: string; dataType: string }> = [];
+    const paginator = paginateDescribeParameters(
+      { client: this.client, pageSize: DESCRIBE_PARAMETERS_PAGE },
+      { ParameterFilters: [{ Key: 'Type', Option: 'Equals', Values: ['String', 'StringList'] }] },
+    );
+    const iterator = paginator[Symbol.asyncIterator]();
+    while (true) {
+      const next = await call('DescribeParameters', () => iterator.next());
+      if (next.done) break;
+      for (const p of next.value.Parameters ?? []) if (p.Name) names.push({ name: p.Name, dataType: p.DataType ?? 'text' });
+    }
+    const found: ImageIdParameter[] = [];
+    for (let i = 0; i < names.length; i += GET_PARAMETERS_NAMES) {
+      const slice = names.slice(i, i + GET_PARAMETERS_NAMES);
+      const out = await call('GetParameters', () => this.client.send(new GetParametersCommand({ Names: slice.map((n) => n.name) })));
+      for (const p of out.Parameters ?? []) {
+        const imageIds = [...new Set(p.Value?.match(IMAGE_ID) ?? [])];
+        if (p.Name && imageIds.length > 0) {
+          found.push({ name: p.Name, dataType: p.DataType ?? slice.find((n) => n.name === p.Name)?.dataType ?? 'text', imageIds });
+        }
+      }
+    }
+    return found;
   }
 
   /**

@@ -159,7 +159,8 @@ function summariseLineage(
 
   const problems: string[] = [];
   const overdue: string[] = [];
-  if (!current) problems.push('instance gone: no live instance carries the lineage');
+  // Adopted images (`ami-lifecycle adopt`) were never baked from an instance of this stack: none is missing.
+  if (!current && !images.every((i) => i.adopted)) problems.push('instance gone: no live instance carries the lineage');
   for (const p of policy?.problems ?? []) problems.push(`invalid tag ${p.tag}=${p.value}: ${p.reason}`);
   const untagged = current && images.length > 0 ? lineageTagMissing(current) : undefined;
   if (untagged) problems.push(untagged);

@@ -62,12 +62,18 @@ export function isManagedBy(tags: Tags, managedBy: string): boolean {
  * instance itself: SourceInstanceId, "the ID of the instance that the AMI was created from if the
  * AMI was created using CreateImage. This field only appears if the AMI was created using
  * CreateImage" (API reference, Image:
- * https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_Image.html). Copies the service
- * makes itself, and images an operator adopts, will prove themselves by their own records when
- * those features exist. An image that is not the stack's is never rotated, deprecated, settled
+ * https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_Image.html). An image an operator
+ * adopted (`ami-lifecycle adopt`) is the stack's by the adoption record adopt wrote on it, which
+ * names the image itself. An image that is not the stack's is never rotated, deprecated, settled
  * or launched from.
  */
 export function notMadeHere(image: ImageView): string | undefined {
+  // Adopted by `adopt` (shared/domain/stale.ts): the record names this very image, so a copy of an
+  // adopted image (CopyImageTags carries the record) is still not the stack's.
+  const record = image.tags[TAG.adopted];
+  if (record !== undefined) {
+    return record.startsWith(`${image.imageId}@`) ? undefined : `its adoption record names another image (${record.split('@')[0]})`;
+  }
   const named = image.tags[TAG.sourceInstance];
   if (!image.sourceInstanceId) return 'EC2 records no instance it was made from (not made by CreateImage: a copy, or a registered image)';
   if (named !== image.sourceInstanceId) {

@@ -41,6 +41,8 @@ export interface RotationImage {
   foreign?: string | undefined;
   /** The targets it was promoted to (its `promoted` tag). */
   promotedTo?: readonly string[] | undefined;
+  /** Adopted by `ami-lifecycle adopt` (its adoption record): a lineage of adopted images has no instance by design. */
+  adopted?: boolean | undefined;
 }
 
 /**

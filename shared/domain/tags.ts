@@ -78,6 +78,9 @@ export const TAG = {
   // digest it holds, and what of the home capture could not be copied into the region (see dr-launch.ts)
   captureDigest: `${PREFIX}capture-digest`,
   leftBehind: `${PREFIX}left-behind`,
+  // issue 19, set by `adopt` on an image it adopts (and its snapshots): the adoption record,
+  // `<image id>@<ISO time>`; the image id binds it to that image, so a copy carrying it is not adopted
+  adopted: `${PREFIX}adopted`,
   name: 'Name',
 } as const;
 

@@ -3,7 +3,8 @@
  * AWS clients and gateways created once per container and reused by every
  * invocation.
  */
-import { ec2Client, eventBridgeClient } from '../aws/clients.js';
+import { autoScalingClient, ec2Client, eventBridgeClient } from '../aws/clients.js';
+import { AutoScalingGateway } from '../aws/autoscaling-gateway.js';
 import { Ec2Gateway } from '../aws/ec2-gateway.js';
 import { EventBusPublisher } from '../aws/event-bus.js';
 import type { Deps } from '../use-cases/ports.js';
@@ -17,6 +18,7 @@ export function productionDeps(): Deps {
   if (deps === undefined) {
     const config = loadConfig();
     const regional = new Map<string, Ec2Gateway>();
+    const launchConfigurationsIn = new Map<string, AutoScalingGateway>();
     deps = {
       ...stageSettings(config),
       ec2: new Ec2Gateway(ec2Client()),
@@ -26,9 +28,13 @@ export function productionDeps(): Deps {
               homeRegion: config.region,
               regions: [...config.copyTo, ...Object.keys(config.drRegions)],
               ec2In: (region: string) => regional.get(region) ?? regional.set(region, new Ec2Gateway(ec2Client(region))).get(region)!,
+              launchConfigurationsIn: (region: string) =>
+                launchConfigurationsIn.get(region) ??
+                launchConfigurationsIn.set(region, new AutoScalingGateway(autoScalingClient(region))).get(region)!,
             },
           }
         : {}),
+      launchConfigurations: new AutoScalingGateway(autoScalingClient()),
       events: new EventBusPublisher(eventBridgeClient(), config.eventBusName),
       log: logger,
       metrics: metricsPort,

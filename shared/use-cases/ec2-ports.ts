@@ -329,6 +329,32 @@ export interface DrRegionEc2 extends Ec2Tagging {
   disableSourceDestCheck(instanceId: string): Promise<void>;
 }
 
+/** An image the account owns, as `stale` reads it: DescribeImages' LastLaunchedTime and Public besides. */
+export interface OwnedImageView extends ImageView {
+  lastLaunchedTime?: string | undefined;
+  public: boolean;
+}
+
+/**
+ * The account's images and what uses them, for `stale` and `adopt` (stale-images.ts). Reads every
+ * owned image, snapshot and listed instance a page at a time; launch permissions one image a call
+ * (EC2 has no batch read of them), and only for would-be candidates.
+ */
+export interface StaleEc2 extends Ec2Tagging {
+  /** Every image the account owns in the region, disabled ones too, a page at a time. */
+  listOwnedImages(): AsyncIterable<OwnedImageView[]>;
+  /** Every snapshot the account owns, a page at a time. */
+  listOwnedSnapshots(): AsyncIterable<SnapshotView[]>;
+  /** Every instance EC2 still lists, in any state (a terminated one is listed for about an hour), a page at a time. */
+  listListedInstances(): AsyncIterable<InstanceSummary[]>;
+  /** The images named by the default and latest version of every launch template. */
+  listLaunchTemplateImages(): AsyncIterable<LaunchTemplateImage[]>;
+  /** As FleetViewEc2's: DescribeImageReferences, 10 ids a call; what it could not answer for comes back unverified. */
+  findImageReferences(imageIds: string[]): Promise<ImageReferenceCheck>;
+  /** The image's launch permissions (the group all as `all`); undefined when the image is gone. */
+  readLaunchPermissions(imageId: string): Promise<string[] | undefined>;
+}
+
 /** Every slice: what the whole service needs of EC2, and what Ec2Gateway implements. */
 export interface Ec2Port
   extends ScheduleEc2,
@@ -341,4 +367,5 @@ export interface Ec2Port
     VerifyEc2,
     PromoteEc2,
     DrHomeEc2,
-    DrRegionEc2 {}
+    DrRegionEc2,
+    StaleEc2 {}

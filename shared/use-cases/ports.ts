@@ -64,6 +64,37 @@ export interface GroupPort {
   startInstanceRefresh(name: string, preferences: RefreshPreferences): Promise<{ refreshId: string } | { inProgress: string }>;
 }
 
+/** An Auto Scaling launch configuration and the image it launches (launch configurations name one image each). */
+export interface LaunchConfigurationImage {
+  name: string;
+  imageId: string;
+}
+
+/** Launch configurations: rotation keeps every image one names (launch-configuration-uses.ts). */
+export interface LaunchConfigurationListing {
+  /** Every launch configuration of the region, a page at a time. */
+  listLaunchConfigurationImages(): AsyncIterable<LaunchConfigurationImage[]>;
+}
+
+/** The groups that launch from a launch configuration, for `stale`'s reasons. */
+export interface StaleGroupsPort extends LaunchConfigurationListing {
+  /** Every Auto Scaling group with the launch configuration it names (none for a template's group), a page at a time. */
+  listGroupLaunchConfigurations(): AsyncIterable<Array<{ name: string; launchConfigurationName?: string | undefined }>>;
+}
+
+/** A String or StringList parameter whose value is (or lists) image ids. */
+export interface ImageIdParameter {
+  name: string;
+  dataType: string;
+  imageIds: string[];
+}
+
+/** Parameter Store, for `stale`'s reasons. */
+export interface ImageParameterListing {
+  /** Every String and StringList parameter of the region whose value holds an image id. */
+  listImageIdParameters(): Promise<ImageIdParameter[]>;
+}
+
 export interface PublishFailure {
   event: OutgoingEvent;
   code: string;
@@ -182,6 +213,8 @@ export interface RotationPlanDeps {
   log: Log;
   now: () => Date;
   ec2: FleetViewEc2;
+  /** Auto Scaling launch configurations: each keeps the image it names. */
+  launchConfigurations: LaunchConfigurationListing;
 }
 
 export interface FleetViewDeps extends RotationPlanDeps {
@@ -196,6 +229,8 @@ export interface CopySettings {
   regions: readonly string[];
   /** EC2 in a destination region (created once per region and reused). */
   ec2In(region: string): RotationEc2;
+  /** Auto Scaling's launch configurations in a destination region: in-use reasons there (image ids are regional). */
+  launchConfigurationsIn(region: string): LaunchConfigurationListing;
 }
 
 export interface RotationDeps extends UseCaseDeps {
@@ -203,6 +238,7 @@ export interface RotationDeps extends UseCaseDeps {
   ec2: RotationEc2;
   /** Absent: the home region's images only (no copies anywhere). */
   copies?: CopySettings | undefined;
+  launchConfigurations: LaunchConfigurationListing;
 }
 
 /** The sharing step of the rotation schedule: the rotation's settings give its dry run and its time zone. */
@@ -287,4 +323,5 @@ export interface Deps extends UseCaseDeps {
   ec2: Ec2Port;
   /** The copies in destination regions (issue 17); absent where the home region is unknown. */
   copies?: CopySettings | undefined;
+  launchConfigurations: LaunchConfigurationListing;
 }

@@ -27,6 +27,7 @@ import { RetentionSpec, TAG, type Retention } from '../domain/tags.js';
 import type { ImageView } from '../domain/image-status.js';
 import type { InstanceSummary } from '../domain/bake.js';
 import { AwsCallError } from './errors.js';
+import { addLaunchConfigurationUses } from './launch-configuration-uses.js';
 import type { RotationDeps, RotationPlanDeps } from './ports.js';
 
 export interface RotateOptions {
@@ -104,6 +105,7 @@ export function toRotationImage(image: ImageView): RotationImage {
     snapshotIds: image.snapshotIds,
     deprecated: image.deprecationTime !== undefined,
     ...(t[TAG.promoted] ? { promotedTo: promotedTargets(t[TAG.promoted]) } : {}),
+    ...(t[TAG.adopted] !== undefined ? { adopted: true } : {}),
     ...(t[TAG.managedBy] !== undefined ? foreignOf(image) : {}),
   };
 }
@@ -214,6 +216,7 @@ export async function planRotationRun(deps: RotationPlanDeps, copies?: CopyScope
       addUse(inUse, v.imageId, `launch template ${v.launchTemplateId} version ${v.version}${v.isDefault ? ' (default)' : ' (latest)'}`);
     }
   }
+  await addLaunchConfigurationUses(deps.launchConfigurations, (imageId, use) => addUse(inUse, imageId, use));
 
   // ---- plan --------------------------------------------------------------------------------
   const planInput = {
@@ -296,7 +299,13 @@ export async function rotateImages(options: RotateOptions, deps: RotationDeps): 
     regions.map(async (region) => {
       try {
         const scope = { region, homeRegion: copies.homeRegion, homePolicies };
-        return (await rotateIn(options, { ...deps, ec2: copies.ec2In(region) }, scope)).report;
+        return (
+          await rotateIn(
+            options,
+            { ...deps, ec2: copies.ec2In(region), launchConfigurations: copies.launchConfigurationsIn(region) },
+            scope,
+          )
+        ).report;
       } catch (error) {
         if (!(error instanceof AwsCallError)) unexpected ??= error;
         return regionFailed(options, deps, region, copies.homeRegion, error);

@@ -119,6 +119,8 @@ const SPEC: Spec = {
       'imagebuilder:ListImageRecipes',
       'imagebuilder:ListContainerRecipes',
       'imagebuilder:GetContainerRecipe',
+      // Launch configurations keep the images they name (issue 19): the reference check does not look at them.
+      'autoscaling:DescribeLaunchConfigurations',
       'ec2:CreateTags',
       'ec2:DeregisterImage',
       'ec2:EnableImageDeprecation',

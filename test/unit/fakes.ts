@@ -14,7 +14,7 @@
  * nothing else of EC2, and the test arranges and inspects the account (`w.account`).
  */
 import type { BakeRequested } from '../../shared/domain/events.js';
-import type { UseCaseDeps } from '../../shared/use-cases/ports.js';
+import type { LaunchConfigurationImage, LaunchConfigurationListing, UseCaseDeps } from '../../shared/use-cases/ports.js';
 import type { RecoveryConfig, RotationSettings } from '../../shared/use-cases/settings.js';
 import { FakeEc2Account, hex, type Journal } from './fakes/ec2-account.js';
 import { InMemoryEventBus } from './fakes/event-bus.js';
@@ -44,6 +44,8 @@ export interface WorldDeps<E> extends UseCaseDeps {
   recovery: RecoveryConfig;
   ec2: E;
   rechecks: InMemoryRechecks;
+  /** Auto Scaling launch configurations (World.launchConfigurations). */
+  launchConfigurations: LaunchConfigurationListing;
 }
 
 export interface World<E = unknown> {
@@ -60,6 +62,8 @@ export interface World<E = unknown> {
   journal: Journal;
   /** The world's time, read by deps.now() and EC2 alike: a test moves it to make a run last. */
   clock: { now: Date };
+  /** The region's Auto Scaling launch configurations, as deps.launchConfigurations lists them. */
+  launchConfigurations: LaunchConfigurationImage[];
 }
 
 export interface WorldOptions {
@@ -101,6 +105,7 @@ export function world<E>(slice: (account: FakeEc2Account) => E, options: WorldOp
   const alarms = new InMemoryAlarms();
   const rechecks = new InMemoryRechecks(journal);
   const metrics = new RecordingMetrics();
+  const launchConfigurations: LaunchConfigurationImage[] = [];
   const deps: WorldDeps<E> = {
     managedBy: STACK,
     schedules: options.schedules ?? ['nightly', 'weekly'],
@@ -108,12 +113,17 @@ export function world<E>(slice: (account: FakeEc2Account) => E, options: WorldOp
     recovery: { ...RECOVERY_DEFAULTS, ...options.recovery },
     ec2: slice(account),
     rechecks,
+    launchConfigurations: {
+      async *listLaunchConfigurationImages() {
+        yield [...launchConfigurations];
+      },
+    },
     events: bus,
     log,
     metrics,
     now: () => clock.now,
   };
-  return { deps, account, alarms, rechecks, bus, log, metrics, journal, clock };
+  return { deps, account, alarms, rechecks, bus, log, metrics, journal, clock, launchConfigurations };
 }
 
 /** Instance ids that match the InstanceId schema: i- and 17 hex digits. */

@@ -30,6 +30,7 @@ import { ImageReferences } from '../moto-gaps/image-references.js';
 import { InstanceStatuses } from '../moto-gaps/instance-status.js';
 import { CommandResults } from '../moto-gaps/command-results.js';
 import { enableImageDeprecation, simulatedImageTimes, type ImageTimes } from '../moto-gaps/image-times.js';
+import { LastLaunched } from '../moto-gaps/last-launched.js';
 import { CapacityShortage, ImageKeys, LaunchFailures } from '../moto-gaps/launch-failures.js';
 import { volumeAttachments } from '../moto-gaps/volume-attachments.js';
 import { launchReferences } from '../moto-gaps/launch-references.js';
@@ -176,6 +177,7 @@ export interface FidelityChain {
   instanceStatuses: InstanceStatuses;
   commandResults: CommandResults;
   copyProvenance: CopyProvenance;
+  lastLaunched: LastLaunched;
 }
 
 /** Builds every link of a proxy in front of the moto at `upstreamOrigin`. */
@@ -199,6 +201,7 @@ export function createChain(upstreamOrigin: string, options: FidelityProxyOption
   const instanceStatuses = new InstanceStatuses(options.clock);
   const commandResults = new CommandResults();
   const copyProvenance = new CopyProvenance();
+  const lastLaunched = new LastLaunched(options.clock ?? (() => new Date()));
   const links: Interceptor[] = [
     // Faults first: what they refuse never reaches moto nor the gap-closing links.
     crash.interceptor,
@@ -226,6 +229,7 @@ export function createChain(upstreamOrigin: string, options: FidelityProxyOption
     accountReads(upstreamOrigin),
     enableImageDeprecation(imageTimes),
     simulatedImageTimes(imageTimes, options.clock),
+    lastLaunched.interceptor,
     builds.interceptor,
     recordPutEvents(recorded),
     serialiseCreateImage(createImageLock),
@@ -254,6 +258,7 @@ export function createChain(upstreamOrigin: string, options: FidelityProxyOption
     instanceStatuses,
     commandResults,
     copyProvenance,
+    lastLaunched,
   };
 }
 

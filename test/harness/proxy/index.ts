@@ -213,6 +213,7 @@ export async function startFidelityProxy(upstream: string, options: FidelityProx
       chain.instanceStatuses.clear();
       chain.commandResults.clear();
       chain.copyProvenance.clear();
+      chain.lastLaunched.clear();
       launchFailures.configure(undefined);
       capacity.configure(undefined);
       chain.imageKeys.clear();

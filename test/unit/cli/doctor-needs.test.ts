@@ -30,7 +30,7 @@ const USE_CASE_FILES: Record<FunctionKey, string[]> = {
   bake: ['bake-instance'],
   imageState: ['settle-image'],
   promote: ['promote-image'],
-  rotate: ['share-images', 'rotate-images'],
+  rotate: ['share-images', 'rotate-images', 'launch-configuration-uses'],
   recover: ['recover-instance'],
   statusAlarms: ['sync-status-alarms'],
   verify: ['verify-image'],
@@ -45,6 +45,7 @@ const GATEWAYS = {
   commands: { file: 'shared/aws/ssm-gateway.ts', className: 'SsmGateway', service: 'ssm' },
   parameters: { file: 'shared/aws/ssm-gateway.ts', className: 'SsmGateway', service: 'ssm' },
   groups: { file: 'shared/aws/autoscaling-gateway.ts', className: 'AutoScalingGateway', service: 'autoscaling' },
+  launchConfigurations: { file: 'shared/aws/autoscaling-gateway.ts', className: 'AutoScalingGateway', service: 'autoscaling' },
 } as const;
 type Port = keyof typeof GATEWAYS;
 
@@ -98,7 +99,9 @@ function operationsOf(port: Port, method: string): string[] {
 function portCallsOf(useCase: string): Array<{ port: Port; method: string }> {
   const text = source(`shared/use-cases/${useCase}.ts`);
   // `events` is also a local name for lists of events: only deps.events is the port.
-  const calls = [...text.matchAll(/\b(ec2|alarms|rechecks|commands|parameters|groups)\.(\w+)\(|\bdeps\.(events)\.(\w+)\(/g)].map((m) => ({
+  const calls = [
+    ...text.matchAll(/\b(ec2|alarms|rechecks|commands|parameters|groups|launchConfigurations)\.(\w+)\(|\bdeps\.(events)\.(\w+)\(/g),
+  ].map((m) => ({
     port: (m[1] ?? m[3]) as Port,
     method: (m[2] ?? m[4])!,
   }));

@@ -32,6 +32,16 @@ describe('summariseFleet', () => {
     expect(row!.nextRotation.map((d) => d.imageId)).toEqual(['ami-1']);
   });
 
+  it('does not call an adopted lineage (issue 19) instance gone: it never had one', () => {
+    const adopted = [
+      { ...image('ami-a', 'adopted/packer', 10), adopted: true },
+      { ...image('ami-b', 'adopted/packer', 30), adopted: true },
+    ];
+    const rows = summariseFleet(input([...adopted, image('ami-c', 'gone', 10)], []));
+    expect(rows.find((r) => r.lineage === 'adopted/packer')!.problems).toEqual([]);
+    expect(rows.find((r) => r.lineage === 'gone')!.problems).toEqual(['instance gone: no live instance carries the lineage']);
+  });
+
   it('reports an instance gone, a stale last good image, a stuck pending image and invalid tags', () => {
     // Prepare
     const images = [

@@ -45,7 +45,7 @@ import {
 import { EventBridgeClient, PutEventsCommand, type PutEventsCommandInput, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { CreateScheduleCommand, SchedulerClient, UpdateScheduleCommand } from '@aws-sdk/client-scheduler';
 import { SSMClient } from '@aws-sdk/client-ssm';
-import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
+import { AutoScalingClient, DescribeLaunchConfigurationsCommand } from '@aws-sdk/client-auto-scaling';
 import { TAG } from '../../../shared/domain/tags.js';
 import { retainValue, tagList } from './arbitraries.js';
 
@@ -315,6 +315,9 @@ export function answerFromWorld(recorder: Recorder) {
       throw awsError('UnexpectedCallInFuzzWorld');
     });
   }
+
+  // Rotation reads the launch configurations (issue 19): the fuzz world has none.
+  autoscaling.on(DescribeLaunchConfigurationsCommand).resolves({ LaunchConfigurations: [] });
 
   ec2.on(DescribeInstancesCommand).callsFake(
     fake((input: DescribeInstancesCommandInput) => {

@@ -81,6 +81,11 @@ function withCopies(home: World<RotationEc2>, regions: Record<string, World<Rota
         if (!r) throw new Error(`no fake region ${region}`);
         return r.deps.ec2;
       },
+      launchConfigurationsIn: (region: string) => {
+        const r = regions[region];
+        if (!r) throw new Error(`no fake region ${region}`);
+        return r.deps.launchConfigurations;
+      },
     },
   };
 }
@@ -112,6 +117,23 @@ describe('copy rotation', () => {
       [DR, HOME, 3],
     ]);
     expect(dr.bus.published).toEqual([]);
+  });
+
+  it('keeps a copy a launch configuration of the destination region names, and reads no home configuration for it', async () => {
+    // Prepare: copy-retain=1 would delete the two older copies; a launch configuration in R names the oldest,
+    // and one at home names its source (image ids are regional: the home one protects nothing in R)
+    const home = rotationWorld();
+    const dr = rotationWorld();
+    const sources = [2, 1, 0].map((d) => source(home, 'web', d, { [TAG.copyRetain]: '1' }));
+    const copies = sources.map((s) => copyOf(dr, s));
+    dr.launchConfigurations.push({ name: 'web-asg-lc', imageId: copies[0]!.imageId });
+    home.launchConfigurations.push({ name: 'home-lc', imageId: copies[1]!.imageId });
+
+    // Act
+    await rotateImages({}, withCopies(home, { [DR]: dr }));
+
+    // Assess: the one in use in R stays, the other older copy goes, the newest stays
+    expect(left(dr)).toEqual(ids([copies[0]!, copies[2]!]));
   });
 
   it("without copy-retain, keeps the copies by the source's retention as the home rotation reads it (the instance's tag)", async () => {
