@@ -19,8 +19,9 @@ import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 
 const requestHandler = { connectionTimeout: 3_000, requestTimeout: 10_000 };
 
-export function ec2Client(): EC2Client {
-  return withCapacityNotRetried(new EC2Client({ retryMode: 'standard', maxAttempts: 6, requestHandler }));
+/** An EC2 client for the stack's own region, or (issue 17: copies, DR) for another region by name. */
+export function ec2Client(region?: string): EC2Client {
+  return withCapacityNotRetried(new EC2Client({ retryMode: 'standard', maxAttempts: 6, requestHandler, ...(region ? { region } : {}) }));
 }
 
 /** The client, its retry strategy wrapped in capacityNotRetried. */

@@ -17,6 +17,7 @@ import type {
 } from '@aws-sdk/client-ec2';
 import type { InstanceSummary } from '../domain/bake.js';
 import type { ImageView } from '../domain/image-status.js';
+import type { CopyView } from '../domain/copies.js';
 import type { LaunchConfig, NetworkInterfaceConfig, StoredLaunchConfig } from '../domain/launch.js';
 import { tagRecord, type Tags } from '../domain/tags.js';
 import type { AddressView, LaunchTemplateImage, SnapshotView } from '../use-cases/ec2-ports.js';
@@ -36,6 +37,15 @@ export function toImageView(image: Image): ImageView {
     ...(image.SourceInstanceId ? { sourceInstanceId: image.SourceInstanceId } : {}),
     ...(ebsDevices.length > 0 ? { ebsDevices } : {}),
     ...(image.DeprecationTime ? { deprecationTime: image.DeprecationTime } : {}),
+  };
+}
+
+/** A copy in its region: the image, and EC2's record of the image and region it was copied from. */
+export function toCopyView(image: Image): CopyView {
+  return {
+    ...toImageView(image),
+    ...(image.SourceImageId ? { sourceImageId: image.SourceImageId } : {}),
+    ...(image.SourceImageRegion ? { sourceImageRegion: image.SourceImageRegion } : {}),
   };
 }
 

@@ -6,7 +6,8 @@
 import * as z from 'zod';
 import { TimeZone } from '../domain/schedule.js';
 import { DEFAULT_PARAMETER_PREFIX } from '../domain/promotion.js';
-import { CopyTagsSpec, RetentionSpec, ScheduleName, Verify, type CopyTags, type VerifyMode } from '../domain/tags.js';
+import { AWS_MAX_CONCURRENT_COPIES } from '../domain/copies.js';
+import { CopyTagsSpec, CopyToSpec, Region, RetentionSpec, ScheduleName, Verify, type CopyTags, type VerifyMode } from '../domain/tags.js';
 import type { VerifySettings } from '../domain/verification.js';
 import type { PromotionSettings } from '../use-cases/ports.js';
 import type { RecheckTarget, RecoveryConfig, RotationSettings } from '../use-cases/settings.js';
@@ -20,6 +21,51 @@ const Flag = z
   .enum(['true', 'false', ''])
   .default('false')
   .transform((s) => s === 'true');
+
+/**
+ * Issue 17, what one disaster-recovery region is set to (drRegions): where a DR relaunch goes, and
+ * the KMS key copies into it are encrypted with. Its own ids: subnets, groups and keys are regional.
+ */
+const DrRegion = z.strictObject({
+  subnetId: z
+    .string()
+    .regex(/^subnet-[0-9a-f]{8,17}$/, 'a subnet id')
+    .optional(),
+  securityGroupIds: z.array(z.string().regex(/^sg-[0-9a-f]{8,17}$/, 'a security group id')).optional(),
+  instanceProfile: z.string().min(1).max(2048).optional(),
+  keyName: z.string().min(1).max(255).optional(),
+  /** A KMS key ARN (or id/alias) in that region: copies there are encrypted with it (CopyImage Encrypted, KmsKeyId). */
+  kmsKeyId: z.string().min(1).max(2048).optional(),
+});
+export type DrRegion = z.infer<typeof DrRegion>;
+
+/** DR_REGIONS: a JSON object, region -> DrRegion; blank: none. */
+const DrRegions = z.preprocess(
+  unsetIfBlank,
+  z
+    .string()
+    .default('{}')
+    .transform((s, ctx) => {
+      try {
+        return JSON.parse(s) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'not JSON (expected an object: region -> {subnetId, securityGroupIds, ...})' });
+        return z.NEVER;
+      }
+    })
+    .pipe(z.record(Region, DrRegion)),
+);
+
+/** Issue 17: where images are copied and how many copies are in flight into one region at most. */
+export interface CopySettings {
+  /** The stage's copyTo: regions for an instance without its own copy-to. */
+  copyTo: string[];
+  /** 1 to 300 (AWS's limit, copies.ts). */
+  maxConcurrent: number;
+  drRegions: Record<string, DrRegion>;
+  /** The stack's own region (AWS_REGION, which Lambda sets); undefined where it is not known. */
+  homeRegion: string | undefined;
+}
 
 const ConfigSchema = z.object({
   /** Value of the managed-by tag: the stack, e.g. ami-lifecycle-prod. Part of every AMI name. */
@@ -72,6 +118,13 @@ const ConfigSchema = z.object({
   VERIFY_DEFAULT: z.preprocess(unsetIfBlank, z.string().default('off')).pipe(Verify),
   /** Images kept per promotion target before the one promoted last (rollback points). */
   PROMOTE_ROLLBACK_DEPTH: z.preprocess(unsetIfBlank, z.coerce.number().int().min(0).max(100).default(1)),
+  /** Issue 17: regions the images of an instance without copy-to are copied to (comma list; '' none). */
+  COPY_TO: z.string().default('').pipe(CopyToSpec),
+  /** Issue 17: copies in flight into one region at most, 1 to AWS's 300. */
+  COPY_MAX_CONCURRENT: z.preprocess(unsetIfBlank, z.coerce.number().int().min(1).max(AWS_MAX_CONCURRENT_COPIES).default(100)),
+  DR_REGIONS: DrRegions,
+  /** Set by Lambda: the stack's own region. */
+  AWS_REGION: z.preprocess(unsetIfBlank, Region.optional()),
 });
 
 export interface Config {
@@ -82,14 +135,15 @@ export interface Config {
   verifyDefault: VerifyMode;
   rotation: RotationSettings;
   recovery: RecoveryConfig;
+  copies: CopySettings;
 }
 
 /** What every caller of the use cases takes from the configuration as it is (functions and CLI alike). */
 export function stageSettings(
   config: Config,
-): Pick<Config, 'managedBy' | 'schedules' | 'copyTags' | 'verifyDefault' | 'rotation' | 'recovery'> {
-  const { managedBy, schedules, copyTags, verifyDefault, rotation, recovery } = config;
-  return { managedBy, schedules, copyTags, verifyDefault, rotation, recovery };
+): Pick<Config, 'managedBy' | 'schedules' | 'copyTags' | 'verifyDefault' | 'rotation' | 'recovery' | 'copies'> {
+  const { managedBy, schedules, copyTags, verifyDefault, rotation, recovery, copies } = config;
+  return { managedBy, schedules, copyTags, verifyDefault, rotation, recovery, copies };
 }
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
@@ -122,6 +176,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       dryRun: parsed.data.RECOVERY_DRY_RUN,
       keepPrivateIp: parsed.data.RECOVERY_KEEP_PRIVATE_IP,
       runningWaitSeconds: 180,
+    },
+    copies: {
+      copyTo: parsed.data.COPY_TO,
+      maxConcurrent: parsed.data.COPY_MAX_CONCURRENT,
+      drRegions: parsed.data.DR_REGIONS,
+      homeRegion: parsed.data.AWS_REGION,
     },
   };
 }

@@ -166,8 +166,16 @@ export interface BakeDeps extends UseCaseDeps {
   ec2: BakeEc2;
 }
 
+/** Issue 17: what the bake decision reads of the stage's copy settings (config.ts CopySettings). */
+export interface BakeCopySettings {
+  copyTo: readonly string[];
+  homeRegion?: string | undefined;
+}
+
 export interface ScheduleDeps extends UseCaseDeps {
   schedules: readonly string[];
+  /** The stage's copyTo and home region; absent: no copies. */
+  copies?: BakeCopySettings | undefined;
   /** The stage's copyTags; absent: none. */
   copyTags?: CopyTags | undefined;
   /** The stage's verifyDefault; absent: off. */
@@ -240,6 +248,8 @@ export interface StatusAlarmsDeps {
 
 export interface OnDemandBakeDeps extends UseCaseDeps {
   schedules: readonly string[];
+  /** The stage's copyTo and home region; absent: no copies. */
+  copies?: BakeCopySettings | undefined;
   /** The schedules' time zone, which places the slot. */
   rotation: Pick<RotationSettings, 'timeZone'>;
   /** The stage's copyTags; absent: none. */
@@ -272,5 +282,15 @@ export interface Deps extends UseCaseDeps {
   verifyDefault?: VerifyMode | undefined;
   rotation: RotationSettings;
   recovery: RecoveryConfig;
+  /** Issue 17: the stage's copy settings; absent: no copies. */
+  copies?: (BakeCopySettings & CopyReconcileSettings) | undefined;
   ec2: Ec2Port;
+}
+
+/** Issue 17: what the copy reconcile reads of the stage's settings. */
+export interface CopyReconcileSettings {
+  maxConcurrent: number;
+  homeRegion?: string | undefined;
+  /** Per region, the KMS key copies into it are encrypted with (drRegions' kmsKeyId). */
+  drRegions: Readonly<Record<string, { kmsKeyId?: string | undefined }>>;
 }
