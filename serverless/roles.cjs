@@ -12,6 +12,8 @@
 const { ref, arnOf, sub, MANAGED_BY, arn, allow, policy } = require('./cfn.cjs');
 
 const IMAGE_AND_SNAPSHOT = [arn.image, arn.snapshot];
+/** Images and snapshots in any region (copies, issue 17). */
+const COPY_IMAGE_AND_SNAPSHOT = [sub('arn:${AWS::Partition}:ec2:*::image/*'), sub('arn:${AWS::Partition}:ec2:*::snapshot/*')];
 /** On resources this stack tagged. */
 const managed = { StringEquals: { 'aws:ResourceTag/ami-lifecycle:managed-by': MANAGED_BY } };
 /** On resources created with this stack's tag. */
@@ -284,6 +286,25 @@ const statements = {
     allow('ReadTheCommandsResult', ['ssm:ListCommands', 'ssm:GetCommandInvocation'], '*'),
   ],
 
+  // Issue 17: the copy reconcile acts in the destination regions from the home region. Which
+  // regions is the operator's (copy-to tags, copyTo, drRegions), so the actions are not pinned to
+  // regions; what they may touch is pinned by tags and ownership instead.
+  copy: [
+    allow('ReadImages', 'ec2:DescribeImages', '*'),
+    // The source: an image of this account in the home region. The Service Authorization Reference
+    // lists ec2:ImageID and ec2:Owner for CopyImage's image, not aws:ResourceTag: the source cannot be
+    // pinned to this stack's tag; the reconcile copies only what carries it ("Grant permissions to copy
+    // Amazon EC2 AMIs", https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/copy-ami-permissions.html).
+    allow('CopyOwnImagesOfTheHomeRegion', 'ec2:CopyImage', arn.image, { StringEquals: { 'ec2:Owner': sub('${AWS::AccountId}') } }),
+    // The copy and its snapshots, in any region: only created with this stack's tag, tagged only by CopyImage itself.
+    allow('CreateOnlyManagedCopies', 'ec2:CopyImage', COPY_IMAGE_AND_SNAPSHOT, createdManaged),
+    allow('TagCopiesAtCreation', 'ec2:CreateTags', COPY_IMAGE_AND_SNAPSHOT, taggedAtCreation('CopyImage')),
+    allow('SettleManagedCopies', 'ec2:CreateTags', COPY_IMAGE_AND_SNAPSHOT, {
+      StringEquals: { ...managed.StringEquals, 'aws:RequestTag/ami-lifecycle:status': ['good', 'failed'] },
+      ...onlyTagKeys(['ami-lifecycle:status']),
+    }),
+  ],
+
   statusAlarms: [
     allow('ReadInstances', 'ec2:DescribeInstances', '*'),
     // DescribeAlarms has a resource type (alarm), unlike EC2's Describe* calls: name it.
@@ -340,5 +361,28 @@ const conditionalPolicies = {
     ],
   ),
 };
+
+// Issue 17: copies encrypted with a destination's KMS key (drRegions' kmsKeyId): EC2 uses the key
+// with the caller's rights in that region, so the copy role gets the keys of params.kmsKeyArns
+// (list the DR keys there too) through EC2 in any region ("Requirements for Amazon EBS
+// encryption", https://docs.aws.amazon.com/ebs/latest/userguide/ebs-encryption-requirements.html).
+const viaEc2AnyRegion = { 'kms:ViaService': 'ec2.*.amazonaws.com' };
+conditionalPolicies.CopyKmsKeysPolicy = conditionalPolicy(
+  'UsesKmsKeys',
+  'copy-kms-keys',
+  ['CopyRole'],
+  [
+    allow(
+      'LetEc2UseTheKeysForCopies',
+      ['kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncryptFrom', 'kms:ReEncryptTo'],
+      ref('KmsKeyArns'),
+      { StringLike: viaEc2AnyRegion },
+    ),
+    allow('LetEc2GrantItselfTheKeysForCopies', 'kms:CreateGrant', ref('KmsKeyArns'), {
+      StringLike: viaEc2AnyRegion,
+      Bool: { 'kms:GrantIsForAWSResource': 'true' },
+    }),
+  ],
+);
 
 module.exports = { statements, conditionalPolicies };

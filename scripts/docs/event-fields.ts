@@ -42,6 +42,8 @@ export const EVENT_DOCS: Record<string, EventDoc> = {
       copyTags: 'the instance tags copied onto the image and its snapshots (`copyTags`, `ami-lifecycle:copy-tags`)',
       verify:
         '`boot` when the image is good only after a test instance booted from it (`ami-lifecycle:verify`, `verifyDefault`); absent otherwise',
+      copyTo: 'the regions its image is copied to (`ami-lifecycle:copy-to`, else `copyTo`; never the home region); absent: none',
+      copyRetain: "the instance's `ami-lifecycle:copy-retain`, written on the image for its copies' rotation",
     },
   },
   ImageBaked: {

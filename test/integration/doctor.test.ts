@@ -529,6 +529,6 @@ describe('harness: the account settings doctor reads', () => {
 
     // Assess
     expect(out.AccountLimit).toMatchObject({ ConcurrentExecutions: 1000, UnreservedConcurrentExecutions: 995 });
-    expect(out.AccountUsage?.FunctionCount).toBe(8);
+    expect(out.AccountUsage?.FunctionCount).toBe(9);
   });
 });

@@ -55,6 +55,7 @@ describe('loadConfig', () => {
       verifyDefault: 'off',
       rotation: ROTATION_DEFAULTS,
       recovery: RECOVERY_DEFAULTS,
+      copies: { copyTo: [], maxConcurrent: 100, drRegions: {}, homeRegion: undefined },
     });
   });
 
@@ -78,6 +79,7 @@ describe('loadConfig', () => {
 
     // Assess
     expect(Object.keys(config).sort()).toEqual([
+      'copies',
       'copyTags',
       'eventBusName',
       'managedBy',
@@ -120,6 +122,7 @@ describe('loadConfig', () => {
       verifyDefault: 'off',
       rotation: ROTATION_DEFAULTS,
       recovery: RECOVERY_DEFAULTS,
+      copies: { copyTo: [], maxConcurrent: 100, drRegions: {}, homeRegion: process.env.AWS_REGION },
     });
   });
 
