@@ -711,7 +711,8 @@ function checkSourceQueue(
     problems.push(`${queueId}: does not redrive to ${redriveArn}`);
   if (q.FifoQueue === true) {
     const fifoDlq = t.Resources[`${queueId}Dlq`]?.Properties ?? {};
-    if (fifoDlq.FifoQueue !== true || fifoDlq.MessageRetentionPeriod !== 1209600) problems.push(`${queueId}Dlq: not a FIFO queue keeping 14 days`);
+    if (fifoDlq.FifoQueue !== true || fifoDlq.MessageRetentionPeriod !== 1209600)
+      problems.push(`${queueId}Dlq: not a FIFO queue keeping 14 days`);
     if (q.ContentBasedDeduplication !== true) problems.push(`${queueId}: a FIFO rule target needs content-based deduplication`);
     const alarmed = ofType(t, 'AWS::CloudWatch::Alarm').some(([, r]) =>
       list(r.Properties?.Dimensions).some((d: any) => str(d.Value) === `<${queueId}Dlq.QueueName>`),
