@@ -250,7 +250,10 @@ const ruleQueue = (f, VisibilityTimeout, sid, ruleArn, { EventBusName, EventPatt
       Properties: defined({ Name: `\${self:custom.ruleNames.${f.key}}`, EventBusName, EventPattern, Targets: [target(SIX_HOURS)] }),
     },
     ...Object.fromEntries(
-      more.map((r) => [r.id, { Type: 'AWS::Events::Rule', Properties: defined({ Name: r.name, ...r.properties, Targets: [target(r.RetryPolicy)] }) }]),
+      more.map((r) => [
+        r.id,
+        { Type: 'AWS::Events::Rule', Properties: defined({ Name: r.name, ...r.properties, Targets: [target(r.RetryPolicy)] }) },
+      ]),
     ),
     [`${f.id}Queue`]: {
       Type: 'AWS::SQS::Queue',
