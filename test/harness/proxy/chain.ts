@@ -35,6 +35,7 @@ import { volumeAttachments } from '../moto-gaps/volume-attachments.js';
 import { launchReferences } from '../moto-gaps/launch-references.js';
 import { scheduleExpressions } from '../moto-gaps/schedules.js';
 import { copyImageTags } from '../moto-gaps/copy-image-tags.js';
+import { ImageCopies } from '../moto-gaps/image-copies.js';
 import { tagSnapshotsOnCreateImage } from '../moto-gaps/snapshot-tags.js';
 import { simulatedStateReasons, type StateReasons } from '../moto-gaps/state-reasons.js';
 import { recordPutEvents, type RecordedEvent } from './put-events.js';
@@ -174,6 +175,7 @@ export interface FidelityChain {
   imageReferences: ImageReferences;
   instanceStatuses: InstanceStatuses;
   commandResults: CommandResults;
+  copies: ImageCopies;
 }
 
 /** Builds every link of a proxy in front of the moto at `upstreamOrigin`. */
@@ -196,6 +198,7 @@ export function createChain(upstreamOrigin: string, options: FidelityProxyOption
   const imageReferences = new ImageReferences();
   const instanceStatuses = new InstanceStatuses(options.clock);
   const commandResults = new CommandResults();
+  const copies = new ImageCopies(builds, new Mutex());
   const links: Interceptor[] = [
     // Faults first: what they refuse never reaches moto nor the gap-closing links.
     crash.interceptor,
@@ -213,6 +216,8 @@ export function createChain(upstreamOrigin: string, options: FidelityProxyOption
     launchReferences,
     copyImageTags,
     idempotentByClientToken(launches, new Mutex()),
+    // After the client token (a repeat is answered there), before image-builds (it reads the states that link reports).
+    copies.interceptor,
     capacity.interceptor,
     volumeAttachments(new Mutex()),
     launchFailures.interceptor,
@@ -249,6 +254,7 @@ export function createChain(upstreamOrigin: string, options: FidelityProxyOption
     imageReferences,
     instanceStatuses,
     commandResults,
+    copies,
   };
 }
 
