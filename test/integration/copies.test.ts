@@ -7,7 +7,14 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { CopyImageCommand, DescribeImagesCommand, DescribeSnapshotsCommand, EC2Client, type Image } from '@aws-sdk/client-ec2';
+import {
+  CopyImageCommand,
+  CreateImageCommand,
+  DescribeImagesCommand,
+  DescribeSnapshotsCommand,
+  EC2Client,
+  type Image,
+} from '@aws-sdk/client-ec2';
 import { PROJECT_ROOT } from '../../cli/serverless-config.js';
 import { TAG, tagRecord } from '../../shared/domain/tags.js';
 import { cloudPerFile } from '../harness/cloud-per-file.js';
@@ -115,7 +122,12 @@ describe('copies to a disaster-recovery region', () => {
     // Assess: failed, said once, nothing copied again from the same source
     expect((await copiesInDr()).map(status)).toEqual(['failed']);
     expect(cloud.published('ImageCopyFailed').map((e) => e.detail)).toEqual([
-      expect.objectContaining({ imageId: copy!.ImageId, region: DR, errorCode: 'CopyFailed', message: expect.stringContaining('snapshot copy failed') }),
+      expect.objectContaining({
+        imageId: copy!.ImageId,
+        region: DR,
+        errorCode: 'CopyFailed',
+        message: expect.stringContaining('snapshot copy failed'),
+      }),
     ]);
 
     // Act: the next night's good image
@@ -133,7 +145,7 @@ describe('copies to a disaster-recovery region', () => {
     cloud.setClock(undefined);
     cloud.proxy.advanceImageClock(BUILD_MS);
     await cloud.announceImageStates();
-    cloud.proxy.setFaults({ throttleRate: 0.3, seed: 17 });
+    cloud.proxy.setFaults({ throttleRate: 0.15, seed: 17 });
 
     // Act: every event delivered three times (the AMI state changes, then each ImageBaked), then a sweep
     await cloud.deliver({ copies: 3, shuffleSeed: 5 });
@@ -171,8 +183,11 @@ describe('copies to a disaster-recovery region', () => {
     await cloud.deliver();
     await cloud.finishImageBuilds();
     const person = drProxied();
-    for (let i = 0; i < CONCURRENT_COPIES_PER_REGION - 1; i++) {
-      await person.send(new CopyImageCommand({ SourceImageId: MOTO_BASE_AMI, SourceRegion: HOME, Name: `person-${i}` }));
+    const names = Array.from({ length: CONCURRENT_COPIES_PER_REGION - 1 }, (_, i) => `person-${i}`);
+    for (let i = 0; i < names.length; i += 30) {
+      await Promise.all(
+        names.slice(i, i + 30).map((Name) => person.send(new CopyImageCommand({ SourceImageId: MOTO_BASE_AMI, SourceRegion: HOME, Name }))),
+      );
     }
     await cloud.announceImageStates();
     await cloud.deliver();
@@ -196,6 +211,79 @@ describe('copies to a disaster-recovery region', () => {
 
     // Assess
     expect((await copiesInDr()).map(status)).toEqual(['pending', 'pending']);
+  });
+});
+
+describe('a crash after any call of the copy reconcile, then the passes that follow', () => {
+  /** A good image of a lineage that names the DR region, made straight in moto (as a bake leaves it). */
+  async function goodSource(lineage: string): Promise<string> {
+    const [instanceId] = await cloud.launch(1, { 'ami-lifecycle:bake': 'nightly' });
+    const Tags = Object.entries({
+      [TAG.managedBy]: cloud.wiring.environment.MANAGED_BY!,
+      [TAG.lineage]: lineage,
+      [TAG.sourceInstance]: instanceId!,
+      [TAG.schedule]: 'nightly',
+      [TAG.slot]: '2026-11-26',
+      [TAG.status]: 'good',
+      [TAG.copyTo]: DR,
+    }).map(([Key, Value]) => ({ Key, Value }));
+    const { ImageId } = await cloud.ec2.send(
+      new CreateImageCommand({
+        InstanceId: instanceId,
+        Name: `${lineage}-2026-11-26`,
+        TagSpecifications: [{ ResourceType: 'image', Tags }],
+      }),
+    );
+    return ImageId!;
+  }
+
+  /** The pass that starts the copy, EC2 finishing it, and the pass that settles it: what a crash may cut anywhere. */
+  async function passes(): Promise<void> {
+    for (const step of [sweep, async () => cloud.proxy.advanceImageClock(BUILD_MS), sweep]) await step().catch(() => undefined);
+  }
+
+  /** What the account shows of the source's copies and what was said of them. */
+  async function outcome(source: string): Promise<string> {
+    const copies = (await copiesInDr()).filter((c) => tagRecord(c.Tags)[TAG.sourceImage] === source);
+    const ids = new Set(copies.map((c) => c.ImageId));
+    return JSON.stringify({
+      copies: copies.map((c) => ({ status: status(c), region: tagRecord(c.Tags)[TAG.sourceRegion] })),
+      said: [
+        ...new Set(
+          cloud.published('ImageCopied').flatMap((e) => (e.detail.sourceImageId === source ? [ids.has(String(e.detail.imageId))] : [])),
+        ),
+      ],
+      failed: cloud.published('ImageCopyFailed').filter((e) => e.detail.sourceImageId === source).length,
+    });
+  }
+
+  it('converges to the clean run for every k, answer received or lost: one copy, good, said', { timeout: 60_000 }, async () => {
+    // Prepare: the clean run and its calls
+    const clean = await goodSource('clean');
+    cloud.proxy.resetCalls();
+    await passes();
+    const calls = Object.values(cloud.proxy.calls()).reduce((a, b) => a + b, 0);
+    const expected = await outcome(clean);
+    expect(JSON.parse(expected)).toEqual({ copies: [{ status: 'good', region: HOME }], said: [true], failed: 0 });
+    expect(calls).toBeGreaterThan(5);
+
+    // Act / Assess: a crash after every call, both ways (each run its own lineage, in the same account);
+    // then what follows: the batch handed out again, the sweeps
+    const problems: string[] = [];
+    for (let k = 1; k <= calls; k++) {
+      for (const answerLost of [false, true]) {
+        const how = `crash after call ${k}/${calls}${answerLost ? ' (answer lost)' : ''}`;
+        const source = await goodSource(`web-${k}-${answerLost}`);
+        cloud.proxy.crashAfter({ after: k, answerLost });
+        await passes();
+        if (!cloud.proxy.crashState().crashed) problems.push(`${how}: the passes made fewer calls`);
+        cloud.proxy.disarmCrash();
+        await passes();
+        const got = await outcome(source);
+        if (got !== expected) problems.push(`${how}: ${got}`);
+      }
+    }
+    expect(problems).toEqual([]);
   });
 });
 

@@ -70,8 +70,7 @@ export class ImageBuilds {
 
   readonly interceptor: Interceptor = async (request, next) => {
     // A copy (issue 17) is built as a bake is: pending for the same time on the same clock, in its own region.
-    const create =
-      (isEc2Action(request, 'CreateImage') || isEc2Action(request, 'CopyImage')) && request.form?.get('DryRun') !== 'true';
+    const create = (isEc2Action(request, 'CreateImage') || isEc2Action(request, 'CopyImage')) && request.form?.get('DryRun') !== 'true';
     const describe = isEc2Action(request, 'DescribeImages');
     const rewrites = (this.created.size > 0 && this.options !== undefined) || this.failedBuilds.size > 0;
     if (!create && !(describe && rewrites)) return next(request);

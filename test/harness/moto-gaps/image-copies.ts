@@ -165,7 +165,8 @@ export class ImageCopies {
     const imageTags = specs.get('image') ?? [];
     const snapshotTags = specs.get('snapshot') ?? [];
     if (imageTags.length > 0) await ec2.send(new CreateTagsCommand({ Resources: [imageId], Tags: imageTags }));
-    if (snapshotTags.length > 0 && snapshotIds.length > 0) await ec2.send(new CreateTagsCommand({ Resources: snapshotIds, Tags: snapshotTags }));
+    if (snapshotTags.length > 0 && snapshotIds.length > 0)
+      await ec2.send(new CreateTagsCommand({ Resources: snapshotIds, Tags: snapshotTags }));
     return { ...response, body };
   }
 
