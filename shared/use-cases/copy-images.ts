@@ -12,6 +12,7 @@
 import { destinationRegions, copySources, planRegion, type CopyView, type RegionPlan } from '../domain/copies.js';
 import { outgoing, type OutgoingEvent } from '../domain/events.js';
 import type { ImageView } from '../domain/image-status.js';
+import { TAG } from '../domain/tags.js';
 import type { CopyRegionEc2, CopySourceEc2 } from './ec2-ports.js';
 import { AwsCallError } from './errors.js';
 import type { CopyReconcileSettings, UseCaseDeps } from './ports.js';
@@ -105,36 +106,51 @@ async function reconcileRegion(
   return out;
 }
 
-/** Says it on the bus first, then tags: a crash between leaves the copy pending, and the next pass says it again (at least once). */
+/**
+ * CreateTags takes "Up to 1000 resource IDs. We recommend breaking up this request into smaller
+ * batches." (EC2 API reference, CreateTags, Resources,
+ * https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateTags.html): the settled copies
+ * of one status, with their snapshots, are tagged 100 ids a call.
+ */
+export const TAG_IDS_PER_CALL = 100;
+
+/**
+ * Says it on the bus first (all of the region's settlements at once: PutEvents takes ten a call),
+ * then tags the copies whose event went out, a batch per status: a pass that stops between the
+ * two leaves them pending, and the next pass says it again (at least once).
+ */
 async function settle(plan: RegionPlan, ec2: CopyRegionEc2, deps: CopyDeps, out: RegionReport): Promise<void> {
-  for (const s of plan.settle) {
-    const event: OutgoingEvent =
-      s.to === 'good'
-        ? outgoing('ImageCopied', {
-            managedBy: deps.managedBy,
-            lineage: s.lineage,
-            sourceImageId: s.sourceImageId,
-            sourceRegion: deps.copies.homeRegion,
-            region: plan.region,
-            imageId: s.copy.imageId,
-          })
-        : outgoing('ImageCopyFailed', {
-            managedBy: deps.managedBy,
-            lineage: s.lineage,
-            sourceImageId: s.sourceImageId,
-            region: plan.region,
-            imageId: s.copy.imageId,
-            errorCode: 'CopyFailed',
-            message: s.reason ?? 'the copy failed',
-          });
-    const published = await deps.events.publish([event]);
-    if (published.failed.length > 0) {
-      deps.log.warn('not published: the copy stays pending until the next pass', { region: plan.region, imageId: s.copy.imageId });
-      continue;
-    }
-    await ec2.tagResources([s.copy.imageId, ...s.copy.snapshotIds], { 'ami-lifecycle:status': s.to });
-    if (s.to === 'good') out.good++;
-    else out.failed++;
+  if (plan.settle.length === 0) return;
+  const events: OutgoingEvent[] = plan.settle.map((s) =>
+    s.to === 'good'
+      ? outgoing('ImageCopied', {
+          managedBy: deps.managedBy,
+          lineage: s.lineage,
+          sourceImageId: s.sourceImageId,
+          sourceRegion: deps.copies.homeRegion,
+          region: plan.region,
+          imageId: s.copy.imageId,
+        })
+      : outgoing('ImageCopyFailed', {
+          managedBy: deps.managedBy,
+          lineage: s.lineage,
+          sourceImageId: s.sourceImageId,
+          region: plan.region,
+          imageId: s.copy.imageId,
+          errorCode: 'CopyFailed',
+          message: s.reason ?? 'the copy failed',
+        }),
+  );
+  const published = await deps.events.publish(events);
+  const refused = new Set(published.failed.map((f) => f.event));
+  if (refused.size > 0)
+    deps.log.warn('not published: those copies stay pending until the next pass', { region: plan.region, refused: refused.size });
+  for (const to of ['good', 'failed'] as const) {
+    const settled = plan.settle.filter((s, i) => s.to === to && !refused.has(events[i]!));
+    const ids = settled.flatMap((s) => [s.copy.imageId, ...s.copy.snapshotIds]);
+    for (let i = 0; i < ids.length; i += TAG_IDS_PER_CALL) await ec2.tagResources(ids.slice(i, i + TAG_IDS_PER_CALL), { [TAG.status]: to });
+    if (to === 'good') out.good += settled.length;
+    else out.failed += settled.length;
   }
 }
 
