@@ -138,6 +138,7 @@ const ALL_OK = {
   'iam recover': 'ok',
   'iam statusAlarms': 'ok',
   'iam verify': 'ok',
+  'iam copy': 'ok',
   'queue mappings': 'ok',
   'lambda concurrency': 'ok',
   'ami block public access': 'ok',

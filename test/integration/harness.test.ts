@@ -842,10 +842,17 @@ describe('fault injection by the proxy', { timeout: 20_000 }, () => {
       await expect(unencrypted).rejects.toMatchObject({ name: 'InvalidParameterCombination' });
       // Pending (and found by the state filter) until built, with the source EC2 records and its tags; encrypted with the key
       const [image] = await pending(dr);
-      expect(image).toMatchObject({ ImageId: first.ImageId, State: 'pending', SourceImageId: MOTO_DEFAULT_AMI, SourceImageRegion: 'us-east-1' });
+      expect(image).toMatchObject({
+        ImageId: first.ImageId,
+        State: 'pending',
+        SourceImageId: MOTO_DEFAULT_AMI,
+        SourceImageRegion: 'us-east-1',
+      });
       expect(tagMap(image!.Tags)).toEqual({ k: 'image' });
       expect(image!.BlockDeviceMappings![0]!.Ebs).toMatchObject({ Encrypted: true, KmsKeyId: 'arn:aws:kms:eu-west-1:123456789012:key/k' });
-      const { Snapshots = [] } = await dr.send(new DescribeSnapshotsCommand({ SnapshotIds: [image!.BlockDeviceMappings![0]!.Ebs!.SnapshotId!] }));
+      const { Snapshots = [] } = await dr.send(
+        new DescribeSnapshotsCommand({ SnapshotIds: [image!.BlockDeviceMappings![0]!.Ebs!.SnapshotId!] }),
+      );
       expect(tagMap(Snapshots[0]!.Tags)).toMatchObject({ k: 'snapshot' });
       expect(proxy.copiesInFlight('eu-west-1')).toBe(1);
       proxy.advanceImageClock(60_000);
