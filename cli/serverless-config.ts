@@ -85,6 +85,8 @@ export interface QueueWiring {
   maximumConcurrency?: number;
   /** Receives of a record before the queue moves it to its dead-letter queue (redrive policy). */
   maxReceiveCount: number;
+  /** A FIFO queue (the copy function's, issue 17): one message group, so Lambda hands over one batch at a time. */
+  fifo?: boolean;
 }
 
 export interface ServiceWiring {
@@ -230,7 +232,14 @@ export function readServerless(options: { stage?: string; file?: string; params?
         return {
           ...(typeof ruleName === 'string' ? { ruleName } : {}),
           bus: bus === undefined ? 'default' : typeof bus === 'string' ? String(resolveValue(bus)) : String(resolveValue(busResource)),
-          pattern: resolveValue(get(r, 'Properties.EventPattern')) as Record<string, unknown>,
+          // A rule on a schedule (ScheduleExpression: the copy sweep, issue 17) sends "Scheduled Event"s from
+          // aws.events ("Creating a rule that runs on a schedule in Amazon EventBridge",
+          // https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-create-rule-schedule.html): the harness
+          // routes those, which a test puts on the default bus when the schedule would fire.
+          pattern: (resolveValue(get(r, 'Properties.EventPattern')) ??
+            (get(r, 'Properties.ScheduleExpression') !== undefined
+              ? { source: ['aws.events'], 'detail-type': ['Scheduled Event'] }
+              : undefined)) as Record<string, unknown>,
         };
       });
   const functions = Object.entries((raw.functions ?? {}) as Record<string, Record<string, Json>>).map(([name, fn]) => {
@@ -251,6 +260,7 @@ export function readServerless(options: { stage?: string; file?: string; params?
           batchSize: Number(q.batchSize ?? 10),
           ...(q.maximumConcurrency === undefined ? {} : { maximumConcurrency: Number(q.maximumConcurrency) }),
           maxReceiveCount: Number(redrive?.maxReceiveCount ?? 1),
+          ...(resolveValue(get(resources[logicalId], 'Properties.FifoQueue')) === true ? { fifo: true } : {}),
         };
         eventBridge.push(...rulesInto(logicalId));
       }

@@ -19,6 +19,7 @@ const SECTIONS: Array<[number, string, () => Promise<Runner>]> = [
   [3, 'throughput at the rate limit', async () => (await import('./bench/throughput.js')).throughput],
   [4, 'retention planning', async () => (await import('./bench/retention.js')).retentionPlanning],
   [5, 'recovery', async () => (await import('./bench/recovery.js')).recoveryLatency],
+  [6, 'disaster-recovery copies', async () => (await import('./bench/copies.js')).copyThroughput],
 ];
 
 const opts = new Command('bench')

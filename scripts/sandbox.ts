@@ -307,6 +307,8 @@ async function settleImages(sb: Sandbox): Promise<void> {
     [
       ...Array.from({ length: announced }, () => ({ detailType: AMI_STATE, subject: 'image', target: targetOf(AMI_STATE, 'available') })),
       ...baked.map((e) => ({ detailType: 'ImageBaked', subject: String(e.detail.imageId), target: targetOf('ImageBaked', '') })),
+      // Issue 17: each ImageBaked also starts a pass of the copy function (its FIFO queue).
+      ...baked.map((e) => ({ detailType: 'ImageBaked', subject: String(e.detail.imageId), target: 'copy' })),
     ],
     deliveries,
   );

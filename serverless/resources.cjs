@@ -70,6 +70,12 @@ const FUNCTIONS = {
     scheduler: { describes: 'hourly status-check alarm sync', retry: [UNTIL_NEXT_HOUR] },
     publishes: false,
   },
+  copy: {
+    does: 'copies good images to the disaster-recovery regions, settles the copies',
+    dlqHolds: 'Copy passes that failed',
+    rules: [busRule('copy'), rule('copySweep')],
+    queue: true,
+  },
   verify: {
     does: 'boots a test instance from each image to verify, ends it',
     dlqHolds: 'Verification steps that failed',
@@ -210,31 +216,79 @@ const scheduler = (f) => ({
  * A queue between an EventBridge rule (default bus, or `EventBusName`) and the function polling it
  * (`queue: true`): only the rule may send (aws:SourceArn); what the rule cannot hand on in six hours,
  * or a record received three times, goes to the function's DLQ. Four days: more than any backlog.
+ *
+ * `fifo` (the copy function, issue 17): a FIFO queue with one message group, so that Lambda hands
+ * the function one batch at a time ("Messages within the same message group are always processed
+ * one at a time, in strict order", "Using the message group ID with Amazon SQS FIFO Queues",
+ * https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/using-messagegroupid-property.html).
+ * Each rule's target names the group (SqsParameters.MessageGroupId), and the queue deduplicates by
+ * content, as a FIFO target requires ("If you specify an SQS FIFO queue as a target, the queue must
+ * have content-based deduplication enabled", EventBridge API reference, SqsParameters,
+ * https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_SqsParameters.html). A FIFO
+ * queue's dead-letter queue is a FIFO queue too ("if the dead-letter queue is a FIFO queue, the
+ * redrive destination queue must be a FIFO queue as well", "Learn how to configure a dead-letter
+ * queue redrive in Amazon SQS", https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-configure-dead-letter-queue-redrive.html),
+ * while a rule's dead-letter queue must be a standard one ("EventBridge DLQs are standard Amazon SQS
+ * queues", "Using dead-letter queues to process undelivered events in EventBridge",
+ * https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html): the records go to
+ * `<function>QueueDlq`, the rules' undelivered events to the function's own DLQ. `more`: other
+ * rules into the same queue, each `{ id, name, ruleArn, RetryPolicy, properties }`.
  */
-const ruleQueue = (f, VisibilityTimeout, sid, ruleArn, { EventBusName, EventPattern }) => ({
-  [`${f.id}Rule`]: {
-    Type: 'AWS::Events::Rule',
-    Properties: defined({
-      Name: `\${self:custom.ruleNames.${f.key}}`,
-      EventBusName,
-      EventPattern,
-      Targets: [
-        { Id: `${f.kebab}-queue`, Arn: arnOf(`${f.id}Queue`), RetryPolicy: SIX_HOURS, DeadLetterConfig: { Arn: arnOf(`${f.id}Dlq`) } },
-      ],
-    }),
-  },
-  [`${f.id}Queue`]: {
-    Type: 'AWS::SQS::Queue',
-    Properties: {
-      QueueName: `${MANAGED_BY}-${f.key}`,
-      VisibilityTimeout,
-      MessageRetentionPeriod: 345600,
-      SqsManagedSseEnabled: true,
-      RedrivePolicy: { deadLetterTargetArn: arnOf(`${f.id}Dlq`), maxReceiveCount: 3 },
+const ruleQueue = (f, VisibilityTimeout, sid, ruleArn, { EventBusName, EventPattern }, { fifo, more = [] } = {}) => {
+  const target = (RetryPolicy) =>
+    defined({
+      Id: `${f.kebab}-queue`,
+      Arn: arnOf(`${f.id}Queue`),
+      RetryPolicy,
+      DeadLetterConfig: { Arn: arnOf(`${f.id}Dlq`) },
+      SqsParameters: fifo ? { MessageGroupId: fifo.groupId } : undefined,
+    });
+  const redriveTo = fifo ? `${f.id}QueueDlq` : `${f.id}Dlq`;
+  return {
+    [`${f.id}Rule`]: {
+      Type: 'AWS::Events::Rule',
+      Properties: defined({ Name: `\${self:custom.ruleNames.${f.key}}`, EventBusName, EventPattern, Targets: [target(SIX_HOURS)] }),
     },
-  },
-  [`${f.id}QueuePolicy`]: queuePolicy(`${f.id}Queue`, sid, [ruleArn]),
-});
+    ...Object.fromEntries(
+      more.map((r) => [
+        r.id,
+        { Type: 'AWS::Events::Rule', Properties: defined({ Name: r.name, ...r.properties, Targets: [target(r.RetryPolicy)] }) },
+      ]),
+    ),
+    [`${f.id}Queue`]: {
+      Type: 'AWS::SQS::Queue',
+      Properties: defined({
+        QueueName: `${MANAGED_BY}-${f.key}${fifo ? '.fifo' : ''}`,
+        FifoQueue: fifo ? true : undefined,
+        ContentBasedDeduplication: fifo ? true : undefined,
+        VisibilityTimeout,
+        MessageRetentionPeriod: 345600,
+        SqsManagedSseEnabled: true,
+        RedrivePolicy: { deadLetterTargetArn: arnOf(redriveTo), maxReceiveCount: 3 },
+      }),
+    },
+    [`${f.id}QueuePolicy`]: queuePolicy(`${f.id}Queue`, sid, [ruleArn, ...more.map((r) => r.ruleArn)]),
+    ...(fifo
+      ? {
+          [`${f.id}QueueDlq`]: {
+            Type: 'AWS::SQS::Queue',
+            Properties: {
+              QueueName: `${MANAGED_BY}-${f.key}-queue-dlq.fifo`,
+              FifoQueue: true,
+              MessageRetentionPeriod: 1209600,
+              SqsManagedSseEnabled: true,
+            },
+          },
+          [`${f.id}QueueDlqPolicy`]: queuePolicy(`${f.id}QueueDlq`),
+          [`${f.id}QueueDlqAlarm`]: alarm(
+            `${f.key}-queue-dlq`,
+            `${f.dlqHolds} three times are waiting in ${MANAGED_BY}-${f.key}-queue-dlq.fifo (docs/operations.md, "When a dead-letter queue alarm fires")`,
+            onQueue(`${f.id}QueueDlq`, 'ApproximateNumberOfMessagesVisible'),
+          ),
+        }
+      : {}),
+  };
+};
 
 /** From params (set per stage there). */
 const param = (name, Description, Type = 'String', AllowedValues) =>
@@ -283,6 +337,33 @@ module.exports = {
     ...ruleQueue(fnOf('imageState'), 780, 'AcceptAmiStateChangesOfOwnRule', rule('imageState'), {
       EventPattern: { source: ['aws.ec2'], 'detail-type': ['EC2 AMI State Change'], detail: { State: ['available', 'failed'] } },
     }),
+    // Issue 17: ImageBaked and a 15-minute sweep wait here for the copy reconcile, one batch at a time
+    // (FIFO, one message group): a pass that ran alongside another could start copies past the
+    // bound. Any batch runs one full pass. 6 x 300 s.
+    ...ruleQueue(
+      fnOf('copy'),
+      1800,
+      'AcceptCopyTriggersOfOwnRules',
+      busRule('copy'),
+      {
+        EventBusName: getAtt('EventBus', 'Name'),
+        EventPattern: { source: ['ami-lifecycle'], 'detail-type': ['ImageBaked'], detail: { managedBy: [MANAGED_BY] } },
+      },
+      {
+        fifo: { groupId: 'copies' },
+        more: [
+          {
+            id: 'CopySweepRule',
+            name: '${self:custom.ruleNames.copySweep}',
+            ruleArn: rule('copySweep'),
+            RetryPolicy: UNTIL_NEXT_SWEEP,
+            // A rule's schedule runs on the default bus only ("Creating a rule that runs on a schedule in
+            // Amazon EventBridge", https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-create-rule-schedule.html).
+            properties: { ScheduleExpression: 'rate(15 minutes)' },
+          },
+        ],
+      },
+    ),
     // A backlog older than six hours: bakes are not keeping up (raise params.bakeConcurrency with
     // an EC2 API rate increase), or the function fails before it reports (see its logs).
     BakeQueueAgeAlarm: alarm(

@@ -12,6 +12,10 @@
 const { ref, arnOf, sub, MANAGED_BY, arn, allow, policy } = require('./cfn.cjs');
 
 const IMAGE_AND_SNAPSHOT = [arn.image, arn.snapshot];
+/** Images and snapshots in any region (copies, issue 17). */
+const COPY_IMAGE_AND_SNAPSHOT = [sub('arn:${AWS::Partition}:ec2:*::image/*'), sub('arn:${AWS::Partition}:ec2:*::snapshot/*')];
+/** The DR captures: a lineage's launch template in a destination region (shared/use-cases/dr-capture.ts). */
+const DR_CAPTURE = sub('arn:${AWS::Partition}:ec2:*:${AWS::AccountId}:launch-template/*');
 /** On resources this stack tagged. */
 const managed = { StringEquals: { 'aws:ResourceTag/ami-lifecycle:managed-by': MANAGED_BY } };
 /** Issue 17: on copies (and their snapshots) this stack made from this region's images. */
@@ -296,6 +300,37 @@ const statements = {
     allow('ReadTheCommandsResult', ['ssm:ListCommands', 'ssm:GetCommandInvocation'], '*'),
   ],
 
+  // Issue 17: the copy reconcile acts in the destination regions from the home region. Which
+  // regions is the operator's (copy-to tags, copyTo, drRegions), so the actions are not pinned to
+  // regions; what they may touch is pinned by tags and ownership instead.
+  copy: [
+    allow('ReadImages', 'ec2:DescribeImages', '*'),
+    // The source: an image of this account in the home region. The Service Authorization Reference
+    // lists ec2:ImageID and ec2:Owner for CopyImage's image, not aws:ResourceTag: the source cannot be
+    // pinned to this stack's tag; the reconcile copies only what carries it ("Grant permissions to copy
+    // Amazon EC2 AMIs", https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/copy-ami-permissions.html).
+    allow('CopyOwnImagesOfTheHomeRegion', 'ec2:CopyImage', arn.image, { StringEquals: { 'ec2:Owner': sub('${AWS::AccountId}') } }),
+    // The copy and its snapshots, in any region: only created with this stack's tag, tagged only by CopyImage itself.
+    allow('CreateOnlyManagedCopies', 'ec2:CopyImage', COPY_IMAGE_AND_SNAPSHOT, createdManaged),
+    allow('TagCopiesAtCreation', 'ec2:CreateTags', COPY_IMAGE_AND_SNAPSHOT, taggedAtCreation('CopyImage')),
+    allow('SettleManagedCopies', 'ec2:CreateTags', COPY_IMAGE_AND_SNAPSHOT, {
+      StringEquals: { ...managed.StringEquals, 'aws:RequestTag/ami-lifecycle:status': ['good', 'failed'] },
+      ...onlyTagKeys(['ami-lifecycle:status']),
+    }),
+    // The DR capture: the lineage's captured launch template (home) copied into the destination region
+    // once its copy there is good, so that a relaunch there never needs home. Only this stack's templates.
+    allow('ReadCapturesAndAddresses', ['ec2:DescribeLaunchTemplates', 'ec2:DescribeLaunchTemplateVersions', 'ec2:DescribeAddresses'], '*'),
+    allow('CreateManagedDrCaptures', 'ec2:CreateLaunchTemplate', DR_CAPTURE, createdManaged),
+    allow('TagDrCapturesAtCreation', 'ec2:CreateTags', DR_CAPTURE, taggedAtCreation('CreateLaunchTemplate')),
+    allow('VersionManagedDrCaptures', ['ec2:CreateLaunchTemplateVersion', 'ec2:DeleteLaunchTemplateVersions'], DR_CAPTURE, managed),
+    allow('RecordTheDigestOfManagedDrCaptures', 'ec2:CreateTags', DR_CAPTURE, {
+      ...managed,
+      ...onlyTagKeys(['ami-lifecycle:capture-digest', 'ami-lifecycle:left-behind']),
+    }),
+    // The capture keeps the instance's profile: EC2 authorizes iam:PassRole of its role for a template naming one.
+    allow('PassInstanceProfileRolesIntoDrCaptures', 'iam:PassRole', arn.passRoles, { StringEquals: passedToEc2 }),
+  ],
+
   statusAlarms: [
     allow('ReadInstances', 'ec2:DescribeInstances', '*'),
     // DescribeAlarms has a resource type (alarm), unlike EC2's Describe* calls: name it.
@@ -352,5 +387,28 @@ const conditionalPolicies = {
     ],
   ),
 };
+
+// Issue 17: copies encrypted with a destination's KMS key (drRegions' kmsKeyId): EC2 uses the key
+// with the caller's rights in that region, so the copy role gets the keys of params.kmsKeyArns
+// (list the DR keys there too) through EC2 in any region ("Requirements for Amazon EBS
+// encryption", https://docs.aws.amazon.com/ebs/latest/userguide/ebs-encryption-requirements.html).
+const viaEc2AnyRegion = { 'kms:ViaService': 'ec2.*.amazonaws.com' };
+conditionalPolicies.CopyKmsKeysPolicy = conditionalPolicy(
+  'UsesKmsKeys',
+  'copy-kms-keys',
+  ['CopyRole'],
+  [
+    allow(
+      'LetEc2UseTheKeysForCopies',
+      ['kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncryptFrom', 'kms:ReEncryptTo'],
+      ref('KmsKeyArns'),
+      { StringLike: viaEc2AnyRegion },
+    ),
+    allow('LetEc2GrantItselfTheKeysForCopies', 'kms:CreateGrant', ref('KmsKeyArns'), {
+      StringLike: viaEc2AnyRegion,
+      Bool: { 'kms:GrantIsForAWSResource': 'true' },
+    }),
+  ],
+);
 
 module.exports = { statements, conditionalPolicies };

@@ -22,7 +22,7 @@
  */
 import { TAG } from '../../shared/domain/tags.js';
 
-export const FUNCTION_KEYS = ['schedule', 'bake', 'imageState', 'promote', 'rotate', 'recover', 'statusAlarms', 'verify'] as const;
+export const FUNCTION_KEYS = ['schedule', 'bake', 'imageState', 'promote', 'rotate', 'recover', 'statusAlarms', 'verify', 'copy'] as const;
 export type FunctionKey = (typeof FUNCTION_KEYS)[number];
 
 /** A context value: a string, a list (stringList), or a boolean. */
@@ -250,6 +250,38 @@ export const NEEDS: Record<FunctionKey, Need[]> = {
     describe('DescribeImages', 'reads the images a batch of AMI state changes names, in one call'),
     ...markStatus('good', 'marks an available image (and its snapshots) good'),
     ...markStatus('failed', 'marks a failed image (and its snapshots) failed'),
+    publish,
+  ],
+  // Issue 17: the copy reconcile, fed by its FIFO queue; it copies from the home region into the
+  // destination regions (the copy and its tags in the destination; the source here).
+  copy: [
+    ...ownLog(),
+    ...ownQueue('copy').map((n) => ({ ...n, resource: `${n.resource}.fifo` })),
+    describe('DescribeImages', "reads the good images to copy, and each destination region's copies and copies in flight"),
+    {
+      action: 'ec2:CopyImage',
+      resource: IMAGE,
+      context: { 'ec2:Owner': '${account}' },
+      why: 'copies a good image of this account to a disaster-recovery region (the source)',
+    },
+    ...[IMAGE, SNAPSHOT].map((resource) => ({
+      action: 'ec2:CopyImage',
+      resource,
+      context: { [`aws:RequestTag/${TAG.managedBy}`]: '${managedBy}', 'aws:TagKeys': [TAG.managedBy, TAG.status, TAG.sourceImage] },
+      why: "creates the copy and its snapshots with the stack's tags (in the destination region)",
+    })),
+    ...[IMAGE, SNAPSHOT].map((resource) => ({
+      action: 'ec2:CreateTags',
+      resource,
+      context: {
+        'ec2:CreateAction': 'CopyImage',
+        [`aws:RequestTag/${TAG.managedBy}`]: '${managedBy}',
+        'aws:TagKeys': [TAG.managedBy, TAG.status, TAG.sourceImage],
+      },
+      why: 'tags the copy and its snapshots as CopyImage creates them',
+    })),
+    ...markStatus('good', 'marks a copy that is available (and its snapshots) good'),
+    ...markStatus('failed', 'marks a failed copy (and its snapshots) failed'),
     publish,
   ],
   promote: [

@@ -42,6 +42,8 @@ export const EVENT_DOCS: Record<string, EventDoc> = {
       copyTags: 'the instance tags copied onto the image and its snapshots (`copyTags`, `ami-lifecycle:copy-tags`)',
       verify:
         '`boot` when the image is good only after a test instance booted from it (`ami-lifecycle:verify`, `verifyDefault`); absent otherwise',
+      copyTo: 'the regions its image is copied to (`ami-lifecycle:copy-to`, else `copyTo`; never the home region); absent: none',
+      copyRetain: "the instance's `ami-lifecycle:copy-retain`, written on the image for its copies' rotation",
     },
   },
   ImageBaked: {
@@ -364,6 +366,31 @@ export const EVENT_DOCS: Record<string, EventDoc> = {
       minHealthyPercentage: 'from `refreshMinHealthyPercentage`',
       skipMatching: 'from `refreshSkipMatching`',
       checkpointPercentages: 'from `refreshCheckpointPercentages` (empty: none)',
+    },
+  },
+  ImageCopied: {
+    when: "A copy of a good image in another region (`ami-lifecycle:copy-to`) is available there and marked `good`. Published to the home region's bus by the copy reconcile, up to 15 minutes after the copy finished (docs/disaster-recovery.md).",
+    dedupe: '`imageId`',
+    fields: {
+      managedBy,
+      lineage: 'the lineage of the source image',
+      sourceImageId: 'the image copied, in the home region',
+      sourceRegion: 'the home region',
+      region: 'where the copy is',
+      imageId: 'the copy, in `region`',
+    },
+  },
+  ImageCopyFailed: {
+    when: 'A copy could not be started (CopyImage refused for a reason a retry will not fix) or failed in its region (marked `failed` there). A later good image of the lineage is copied as usual.',
+    dedupe: '`sourceImageId` + `region`',
+    fields: {
+      managedBy,
+      lineage: 'the lineage of the source image',
+      sourceImageId: 'the image that was to be copied',
+      region: 'the destination region',
+      imageId: 'the failed copy, when CopyImage made one',
+      errorCode: "AWS's error code, or the image's state reason",
+      message: 'what went wrong, in words',
     },
   },
 };

@@ -13,6 +13,7 @@ import {
   DetachVolumeCommand,
   DescribeVolumesCommand,
   paginateDescribeVolumes,
+  CopyImageCommand,
   CreateImageCommand,
   CreateLaunchTemplateCommand,
   CreateLaunchTemplateVersionCommand,
@@ -55,6 +56,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import type { ImageSpec, InstanceSummary } from '../domain/bake.js';
 import type { ImageView } from '../domain/image-status.js';
+import type { CopySpec, CopyView } from '../domain/copies.js';
 import type { CaptureTimeSettings, LaunchConfig, RelaunchSpec, StoredLaunchConfig } from '../domain/launch.js';
 import type { StatusChecks } from '../domain/recovery-deferral.js';
 import { FOLLOW, type FollowingVolume, type ReplacementPlacement } from '../domain/volume-moves.js';
@@ -82,6 +84,7 @@ import {
   launchSettings,
   spotOptionsOf,
   toAddressViews,
+  toCopyView,
   toImageView,
   toInstanceSummary,
   toLaunchTemplateImages,
@@ -361,6 +364,78 @@ export class Ec2Gateway implements Ec2Port {
       }
     }
     return found;
+  }
+
+  // ---- disaster-recovery copies (issue 17) ------------------------------------------------
+
+  listCopySources(managedBy: string): AsyncIterable<ImageView[]> {
+    return this.imagePages([
+      { Name: `tag:${TAG.managedBy}`, Values: [managedBy] },
+      { Name: `tag:${TAG.status}`, Values: ['good'] },
+      { Name: 'tag-key', Values: [TAG.copyTo] },
+    ]);
+  }
+
+  listCopies(managedBy: string): AsyncIterable<CopyView[]> {
+    return pages(
+      'DescribeImages',
+      paginateDescribeImages(
+        { client: this.client, pageSize: this.pageSize },
+        {
+          Owners: ['self'],
+          Filters: [
+            { Name: `tag:${TAG.managedBy}`, Values: [managedBy] },
+            { Name: 'tag-key', Values: [TAG.sourceImage] },
+          ],
+        },
+      ),
+      (page) => (page.Images ?? []).map(toCopyView),
+    );
+  }
+
+  /**
+   * "state - The state of the image (available | pending | failed)" (API reference, DescribeImages,
+   * https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeImages.html). A copy is told
+   * from a CreateImage in progress by its record: SourceImageId "only appears if the AMI was created
+   * using CreateImage, CopyImage, or CreateRestoreImageTask", SourceInstanceId only for CreateImage
+   * (API reference, Image).
+   */
+  async countCopiesInFlight(): Promise<number> {
+    let count = 0;
+    const paged = pages(
+      'DescribeImages',
+      paginateDescribeImages(
+        { client: this.client, pageSize: this.pageSize },
+        { Owners: ['self'], Filters: [{ Name: 'state', Values: ['pending'] }] },
+      ),
+      (page) => page.Images ?? [],
+    );
+    for await (const page of paged) count += page.filter((i) => i.SourceImageId && !i.SourceInstanceId).length;
+    return count;
+  }
+
+  async copyImage(spec: CopySpec): Promise<string> {
+    const tags = toTagList(spec.tags);
+    const out = await call('CopyImage', () =>
+      this.client.send(
+        new CopyImageCommand({
+          SourceImageId: spec.sourceImageId,
+          SourceRegion: spec.sourceRegion,
+          Name: spec.name,
+          Description: spec.description,
+          // A retried or repeated CopyImage with this token answers the first copy rather than making a second.
+          ClientToken: spec.clientToken,
+          TagSpecifications: [
+            { ResourceType: 'image', Tags: tags },
+            { ResourceType: 'snapshot', Tags: tags },
+          ],
+          // "If you specify a KMS key, you must also set the encrypted state to true" (API reference, CopyImage, KmsKeyId).
+          ...(spec.kmsKeyId ? { Encrypted: true, KmsKeyId: spec.kmsKeyId } : {}),
+        }),
+      ),
+    );
+    if (!out.ImageId) throw new AwsCallError('NoImageId', 'CopyImage', 'CopyImage answered without an ImageId', true);
+    return out.ImageId;
   }
 
   listPendingImages(managedBy: string): AsyncIterable<ImageView[]> {

@@ -50,6 +50,10 @@ export interface RunContext {
    * run). Absent: nothing is known to be excluded, and every volume goes in.
    */
   volumeExcludes?: ReadonlyMap<string, string> | undefined;
+  /** The stage's copyTo, for an instance without its own `copy-to` (default: none). */
+  copyTo?: readonly string[] | undefined;
+  /** The stack's own region: never a copy's destination. */
+  homeRegion?: string | undefined;
 }
 
 export type SkipReason = 'gone' | 'replaced' | 'not-on-schedule' | 'invalid-policy';
@@ -75,6 +79,8 @@ export function decideBake(instance: InstanceSummary, run: RunContext): BakeDeci
   const volumes = devicesLeftOut(instance, policy.volumes, run.volumeExcludes);
   // Volume tags never stop a bake: a volume whose tag cannot be read goes into the image.
   policy.problems.push(...volumes.problems);
+  const copyTo = copyRegions(policy.copyTo, instance.tags[TAG.copyTo], run);
+  policy.problems.push(...copyTo.problems);
 
   // Report problems in the runs that concern the instance: every run when we cannot tell
   // which schedules it wants, otherwise the runs of its own schedules.
@@ -110,7 +116,34 @@ export function decideBake(instance: InstanceSummary, run: RunContext): BakeDeci
   const copied = copiedTags(instance.tags, policy.copyTags ?? run.copyTags ?? { kind: 'none' });
   if (Object.keys(copied).length > 0) decision.request.copyTags = copied;
   if ((policy.verify ?? run.verifyDefault ?? 'off') === 'boot') decision.request.verify = 'boot';
+  if (copyTo.regions.length > 0) decision.request.copyTo = copyTo.regions;
+  if (policy.copyRetain) decision.request.copyRetain = policy.copyRetain;
   return decision;
+}
+
+/**
+ * The regions an instance's images are copied to: its own `copy-to`, else the stage's copyTo,
+ * never the home region (a copy there is no disaster recovery: a PolicyInvalid problem, the other
+ * regions kept).
+ */
+export function copyRegions(
+  own: readonly string[] | undefined,
+  raw: string | undefined,
+  run: Pick<RunContext, 'copyTo' | 'homeRegion'>,
+): { regions: string[]; problems: TagProblem[] } {
+  const wanted = own ?? run.copyTo ?? [];
+  if (run.homeRegion === undefined || !wanted.includes(run.homeRegion)) return { regions: [...wanted], problems: [] };
+  const from = own !== undefined ? 'the instance' : "the stage's copyTo";
+  return {
+    regions: wanted.filter((r) => r !== run.homeRegion),
+    problems: [
+      {
+        tag: TAG.copyTo,
+        value: raw ?? wanted.join(','),
+        reason: `${run.homeRegion} is the stack's own region (named by ${from}): a copy there is no disaster recovery; the other regions are kept`,
+      },
+    ],
+  };
 }
 
 const stripDev = (device: string) => device.replace(/^\/dev\//, '');
@@ -251,6 +284,9 @@ export function planBake(request: BakeRequested): BakePlan {
   if (request.reboot) tags[TAG.reboot] = 'true';
   // The image says it must boot before it is good: settle reads it (image-status.ts), whatever the instance says by then.
   if (request.verify === 'boot') tags[TAG.verify] = 'boot';
+  // Where its copies go, and how long they are kept (issue 17): the copy function reads the image, not the instance.
+  if (request.copyTo && request.copyTo.length > 0) tags[TAG.copyTo] = request.copyTo.join(',');
+  if (request.copyRetain) tags[TAG.copyRetain] = request.copyRetain;
   const noDevices = [...new Set(request.excludeDevices ?? [])];
   // What was left out, so that recovery knows the image lacks it.
   if (noDevices.length > 0) tags[TAG.excluded] = excludedTagValue(noDevices);

@@ -5,7 +5,7 @@
  * the identifying fields named in each schema's description.
  */
 import * as z from 'zod';
-import { Lineage, ScheduleName } from './tags.js';
+import { Lineage, Region, ScheduleName } from './tags.js';
 import { Slot } from './schedule.js';
 import { LaunchConfig, Placement } from './launch.js';
 
@@ -43,6 +43,10 @@ export const BakeRequested = z.object({
   copyTags: z.record(z.string().max(128), z.string().max(256)).optional(),
   /** `boot`: the image is good only once a test instance booted from it (issue 15). Absent: as before, available is good. */
   verify: z.literal('boot').optional(),
+  /** Issue 17: the regions its image is copied to (the instance's copy-to, else the stage's copyTo). Absent: none. */
+  copyTo: z.array(Region).max(30).optional(),
+  /** Issue 17: the instance's valid copy-retain, stamped on the image (and so on its copies). */
+  copyRetain: z.string().max(256).optional(),
 });
 export type BakeRequested = z.infer<typeof BakeRequested>;
 
@@ -409,6 +413,35 @@ export const InstanceRefreshStarted = z.object({
 });
 export type InstanceRefreshStarted = z.infer<typeof InstanceRefreshStarted>;
 
+/**
+ * A copy of a good image in another region is available there and marked good (issue 17,
+ * docs/disaster-recovery.md). Published to the home region's bus. Dedupe key: imageId.
+ */
+export const ImageCopied = z.object({
+  managedBy: ManagedBy,
+  lineage: z.string(),
+  sourceImageId: ImageId,
+  sourceRegion: Region,
+  region: Region,
+  imageId: ImageId,
+});
+export type ImageCopied = z.infer<typeof ImageCopied>;
+
+/**
+ * A copy could not be made (CopyImage refused: no imageId) or failed in the destination (marked
+ * `failed` there). Dedupe key: sourceImageId + region (+ imageId when there is one).
+ */
+export const ImageCopyFailed = z.object({
+  managedBy: ManagedBy,
+  lineage: z.string(),
+  sourceImageId: ImageId,
+  region: Region,
+  imageId: ImageId.optional(),
+  errorCode: z.string(),
+  message: z.string(),
+});
+export type ImageCopyFailed = z.infer<typeof ImageCopyFailed>;
+
 export const DETAIL_SCHEMAS = {
   BakeRequested,
   ImageBaked,
@@ -430,6 +463,8 @@ export const DETAIL_SCHEMAS = {
   ImagePromoted,
   PromotionFailed,
   InstanceRefreshStarted,
+  ImageCopied,
+  ImageCopyFailed,
 } as const;
 
 export type DetailType = keyof typeof DETAIL_SCHEMAS;

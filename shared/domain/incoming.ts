@@ -238,3 +238,25 @@ export type PromotionReconcile = z.infer<typeof PromotionReconcile>;
 /** What the promote function accepts: an image that became good, or the catch-up, told apart by detail-type. */
 export const PromoteInput = z.discriminatedUnion('detail-type', [ImageGoodEvent, PromotionReconcile]);
 export type PromoteInput = z.infer<typeof PromoteInput>;
+
+// ---- disaster-recovery copies (issue 17) ----------------------------------------------------------
+
+/** The periodic copy reconcile: an EventBridge rule's ScheduleExpression on the default bus ("Scheduled Event", source aws.events). */
+export const CopySweepEvent = EventBridgeSchema.extend({
+  source: z.literal('aws.events'),
+  'detail-type': z.literal('Scheduled Event'),
+});
+
+/**
+ * What the copy function accepts from its queue: an image became good (ImageBaked, from the service's
+ * own bus), or the periodic sweep. Either runs one full pass; nothing of the event is read but its type.
+ */
+export const CopyTrigger = z.discriminatedUnion('detail-type', [
+  EventBridgeSchema.extend({
+    source: z.literal(EVENT_SOURCE),
+    'detail-type': z.literal('ImageBaked'),
+    detail: z.looseObject({ managedBy: StackName, imageId: ImageId }),
+  }),
+  CopySweepEvent,
+]);
+export type CopyTrigger = z.infer<typeof CopyTrigger>;

@@ -86,9 +86,6 @@ export const TAG = {
 
 export type Tags = Readonly<Record<string, string>>;
 
-/** A region name as the stage parameters, the copy-to tag and the CLI spell it (us-east-1, eu-central-2, ap-southeast-4). */
-export const REGION_PATTERN = /^[a-z]{2}(-[a-z]+)+-\d+$/;
-
 /** Lifecycle status of an image (and its snapshots), kept in the `status` tag. */
 export const IMAGE_STATUSES = ['pending', 'verifying', 'good', 'failed', 'bad'] as const;
 export type ImageStatus = (typeof IMAGE_STATUSES)[number];
@@ -316,6 +313,34 @@ export const Verify = z
   .transform((s) => s.trim().toLowerCase())
   .pipe(z.enum(VERIFY_MODES, { message: `expected one of ${VERIFY_MODES.join(', ')}` }));
 
+/** An AWS region name as the contract spells it (issue 17): `eu-west-1`, `us-gov-west-1`. */
+export const REGION_PATTERN = /^[a-z]{2}(-[a-z]+)+-\d+$/;
+export const Region = z.string().regex(REGION_PATTERN, 'a region name such as eu-west-1');
+
+/**
+ * Where images are copied (`ami-lifecycle:copy-to`, the stage's copyTo): `''` or `none`, no region;
+ * else a comma list of region names, sorted and without repeats. A malformed entry refuses the
+ * whole list: a bad value never copies somewhere the operator did not name.
+ */
+export const CopyToSpec = z.string().transform((raw, ctx): string[] => {
+  const value = raw.trim();
+  if (value === '' || value.toLowerCase() === 'none') return [];
+  // An empty entry (a trailing comma) names nothing, as in the other comma lists.
+  const entries = value
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean);
+  const bad = entries.filter((e) => !REGION_PATTERN.test(e));
+  if (bad.length > 0) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `not a region name: ${bad.map((e) => `'${e.slice(0, 40)}'`).join(', ')} (expected a comma list such as eu-west-1,us-east-2, or 'none')`,
+    });
+    return z.NEVER;
+  }
+  return [...new Set(entries)].sort();
+});
+
 /** A problem with one tag of one instance: what PolicyInvalid reports. */
 export interface TagProblem {
   tag: string;
@@ -337,6 +362,10 @@ export interface InstancePolicy {
   copyTags: CopyTags | undefined;
   /** The instance's own `verify`, or undefined to follow the stage's (an unreadable value too). */
   verify: VerifyMode | undefined;
+  /** The instance's own `copy-to` (`[]` for `none`), or undefined to follow the stage's (an unreadable value: none, reported). */
+  copyTo: string[] | undefined;
+  /** The instance's valid `copy-retain`, as written; undefined when absent or unreadable (reported). */
+  copyRetain: string | undefined;
   problems: TagProblem[];
   /**
    * False when a tag that baking depends on (bake, reboot, lineage) is unreadable:
@@ -362,6 +391,8 @@ export const OPERATOR_KEYS = [
   TAG.shareSnapshots,
   TAG.verify,
   TAG.promote,
+  TAG.copyTo,
+  TAG.copyRetain,
 ] as const;
 const KNOWN_KEYS: ReadonlySet<string> = new Set(Object.values(TAG).filter((k) => k.startsWith(PREFIX)));
 
@@ -467,11 +498,17 @@ export function parseInstancePolicy(tags: Tags, knownSchedules: readonly string[
   read(TAG.shareSnapshots, Bool, false, false);
   // Unreadable: the stage's default. A bake is never skipped for it.
   const verify = read<VerifyMode | undefined>(TAG.verify, Verify, undefined, false);
+  // Unreadable copy tags: reported, and the image is still baked (a copy is extra, never a reason to skip the backup).
+  // An unreadable copy-to copies nowhere rather than to the stage's default: the operator asked for something else.
+  const copyTo = read<string[] | undefined>(TAG.copyTo, CopyToSpec, tags[TAG.copyTo] === undefined ? undefined : [], false);
+  const copyRetain = read<Retention | undefined>(TAG.copyRetain, RetentionSpec, undefined, false)
+    ? tags[TAG.copyRetain]!.trim()
+    : undefined;
   for (const key of Object.keys(tags)) {
     if (key.trim().toLowerCase().startsWith(PREFIX) && !KNOWN_KEYS.has(key)) problem(key, tags[key]!, unknownKeyReason(key), false);
   }
 
-  return { schedules, reboot, retain, recover, lineage, volumes, copyTags, verify, problems, bakeable };
+  return { schedules, reboot, retain, recover, lineage, volumes, copyTags, verify, copyTo, copyRetain, problems, bakeable };
 }
 
 /** Tag list (as the EC2 API returns it) to a plain record; entries without a key are dropped. */

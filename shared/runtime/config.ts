@@ -6,7 +6,8 @@
 import * as z from 'zod';
 import { TimeZone } from '../domain/schedule.js';
 import { DEFAULT_PARAMETER_PREFIX } from '../domain/promotion.js';
-import { CopyTagsSpec, REGION_PATTERN, RetentionSpec, ScheduleName, Verify, type CopyTags, type VerifyMode } from '../domain/tags.js';
+import { AWS_MAX_CONCURRENT_COPIES } from '../domain/copies.js';
+import { CopyTagsSpec, CopyToSpec, Region, RetentionSpec, ScheduleName, Verify, type CopyTags, type VerifyMode } from '../domain/tags.js';
 import type { VerifySettings } from '../domain/verification.js';
 import type { PromotionSettings } from '../use-cases/ports.js';
 import type { RecheckTarget, RecoveryConfig, RotationSettings } from '../use-cases/settings.js';
@@ -21,6 +22,34 @@ const Flag = z
   .enum(['true', 'false', ''])
   .default('false')
   .transform((s) => s === 'true');
+
+/** DR_REGIONS: a JSON object, region -> DrRegionEntry (shared/domain/dr-launch.ts); blank: none. */
+const DrRegionsJson = z.preprocess(
+  unsetIfBlank,
+  z
+    .string()
+    .default('{}')
+    .transform((s, ctx) => {
+      try {
+        return JSON.parse(s) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'not JSON (expected an object: region -> {subnetId, securityGroupIds, ...})' });
+        return z.NEVER;
+      }
+    })
+    .pipe(DrRegions),
+);
+
+/** Issue 17: where images are copied and how many copies are in flight into one region at most. */
+export interface CopySettings {
+  /** The stage's copyTo: regions for an instance without its own copy-to. */
+  copyTo: string[];
+  /** 1 to 300 (AWS's limit, copies.ts). */
+  maxConcurrent: number;
+  drRegions: DrRegions;
+  /** The stack's own region (AWS_REGION, which Lambda sets); undefined where it is not known. */
+  homeRegion: string | undefined;
+}
 
 const ConfigSchema = z.object({
   /** Value of the managed-by tag: the stack, e.g. ami-lifecycle-prod. Part of every AMI name. */
@@ -73,36 +102,14 @@ const ConfigSchema = z.object({
   VERIFY_DEFAULT: z.preprocess(unsetIfBlank, z.string().default('off')).pipe(Verify),
   /** Images kept per promotion target before the one promoted last (rollback points). */
   PROMOTE_ROLLBACK_DEPTH: z.preprocess(unsetIfBlank, z.coerce.number().int().min(0).max(100).default(1)),
-  // ---- issue 17: copies in destination regions (part B's reading; part A's is the final one) ----
-  /** The stack's region (Lambda sets it); the CLI gives its own. */
-  AWS_REGION: z.preprocess(unsetIfBlank, z.string().optional()),
-  /** Regions every good image is copied to (copyTo): comma list, '' none; the copy-to tag overrides it. */
-  COPY_TO: z
-    .string()
-    .default('')
-    .transform((s) =>
-      s
-        .split(',')
-        .map((r) => r.trim())
-        .filter(Boolean),
-    )
-    .pipe(z.array(z.string().regex(REGION_PATTERN, 'a region, e.g. eu-west-1'))),
-  /** The DR map (drRegions): region -> where a relaunch there goes, and the KMS key of its copies. */
-  DR_REGIONS: z.preprocess(
-    unsetIfBlank,
-    z
-      .string()
-      .default('{}')
-      .transform((s, ctx) => {
-        try {
-          return JSON.parse(s) as unknown;
-        } catch {
-          ctx.addIssue({ code: 'custom', message: 'not JSON' });
-          return z.NEVER;
-        }
-      })
-      .pipe(DrRegions),
-  ),
+  /** Issue 17: regions the images of an instance without copy-to are copied to (comma list; '' none). */
+  COPY_TO: z.string().default('').pipe(CopyToSpec),
+  /** Issue 17: copies in flight into one region at most, 1 to AWS's 300. */
+  COPY_MAX_CONCURRENT: z.preprocess(unsetIfBlank, z.coerce.number().int().min(1).max(AWS_MAX_CONCURRENT_COPIES).default(100)),
+  /** Issue 17: the DR map (drRegions): where a DR relaunch goes, and the KMS key of copies into each region. */
+  DR_REGIONS: DrRegionsJson,
+  /** Set by Lambda: the stack's own region. */
+  AWS_REGION: z.preprocess(unsetIfBlank, Region.optional()),
 });
 
 export interface Config {
@@ -113,18 +120,15 @@ export interface Config {
   verifyDefault: VerifyMode;
   rotation: RotationSettings;
   recovery: RecoveryConfig;
-  /** The stack's region, when the environment names it (AWS_REGION). */
-  region?: string | undefined;
-  copyTo: string[];
-  drRegions: DrRegions;
+  copies: CopySettings;
 }
 
 /** What every caller of the use cases takes from the configuration as it is (functions and CLI alike). */
 export function stageSettings(
   config: Config,
-): Pick<Config, 'managedBy' | 'schedules' | 'copyTags' | 'verifyDefault' | 'rotation' | 'recovery'> {
-  const { managedBy, schedules, copyTags, verifyDefault, rotation, recovery } = config;
-  return { managedBy, schedules, copyTags, verifyDefault, rotation, recovery };
+): Pick<Config, 'managedBy' | 'schedules' | 'copyTags' | 'verifyDefault' | 'rotation' | 'recovery' | 'copies'> {
+  const { managedBy, schedules, copyTags, verifyDefault, rotation, recovery, copies } = config;
+  return { managedBy, schedules, copyTags, verifyDefault, rotation, recovery, copies };
 }
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
@@ -139,9 +143,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     schedules: parsed.data.SCHEDULES,
     copyTags: parsed.data.COPY_TAGS,
     verifyDefault: parsed.data.VERIFY_DEFAULT,
-    ...(parsed.data.AWS_REGION ? { region: parsed.data.AWS_REGION } : {}),
-    copyTo: parsed.data.COPY_TO,
-    drRegions: parsed.data.DR_REGIONS,
     rotation: {
       defaultRetention: parsed.data.DEFAULT_RETAIN,
       timeZone: parsed.data.TIMEZONE,
@@ -160,6 +161,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       dryRun: parsed.data.RECOVERY_DRY_RUN,
       keepPrivateIp: parsed.data.RECOVERY_KEEP_PRIVATE_IP,
       runningWaitSeconds: 180,
+    },
+    copies: {
+      copyTo: parsed.data.COPY_TO,
+      maxConcurrent: parsed.data.COPY_MAX_CONCURRENT,
+      drRegions: parsed.data.DR_REGIONS,
+      homeRegion: parsed.data.AWS_REGION,
     },
   };
 }

@@ -22,11 +22,11 @@ export function productionDeps(): Deps {
     deps = {
       ...stageSettings(config),
       ec2: new Ec2Gateway(ec2Client()),
-      ...(config.region
+      ...(config.copies.homeRegion
         ? {
-            copies: {
-              homeRegion: config.region,
-              regions: [...config.copyTo, ...Object.keys(config.drRegions)],
+            copyRegions: {
+              homeRegion: config.copies.homeRegion,
+              regions: [...config.copies.copyTo, ...Object.keys(config.copies.drRegions)],
               ec2In: (region: string) => regional.get(region) ?? regional.set(region, new Ec2Gateway(ec2Client(region))).get(region)!,
               launchConfigurationsIn: (region: string) =>
                 launchConfigurationsIn.get(region) ??

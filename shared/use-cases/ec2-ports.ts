@@ -7,6 +7,7 @@
 import type { FollowingVolume, ReplacementPlacement } from '../domain/volume-moves.js';
 import type { ImageSpec, InstanceSummary } from '../domain/bake.js';
 import type { ImageView } from '../domain/image-status.js';
+import type { CopySpec, CopyView } from '../domain/copies.js';
 import type { CaptureTimeSettings, LaunchConfig, RelaunchSpec, StoredLaunchConfig } from '../domain/launch.js';
 import type { StatusChecks } from '../domain/recovery-deferral.js';
 import type { UnverifiedReason } from '../domain/retention.js';
@@ -356,6 +357,22 @@ export interface StaleEc2 extends Ec2Tagging {
 }
 
 /** Every slice: what the whole service needs of EC2, and what Ec2Gateway implements. */
+/** Issue 17, the copy reconcile in the home region: the good images that name regions to be copied to. */
+export interface CopySourceEc2 {
+  /** This stack's good images that carry copy-to, a page at a time (one paged DescribeImages with tag filters). */
+  listCopySources(managedBy: string): AsyncIterable<ImageView[]>;
+}
+
+/** Issue 17, the copy reconcile in a destination region (an EC2 client for that region). */
+export interface CopyRegionEc2 extends Ec2Tagging {
+  /** This stack's copies in the region (managed-by and a source-image tag), any state, with EC2's record of their source. */
+  listCopies(managedBy: string): AsyncIterable<CopyView[]>;
+  /** The copies in flight into the region, anyone's: pending images made by CopyImage (SourceImageId, no SourceInstanceId). */
+  countCopiesInFlight(): Promise<number>;
+  /** CopyImage in the region, idempotent by the spec's client token; answers the copy's id. */
+  copyImage(spec: CopySpec): Promise<string>;
+}
+
 export interface Ec2Port
   extends ScheduleEc2,
     BakeEc2,
@@ -368,4 +385,6 @@ export interface Ec2Port
     PromoteEc2,
     DrHomeEc2,
     DrRegionEc2,
-    StaleEc2 {}
+    StaleEc2,
+    CopySourceEc2,
+    CopyRegionEc2 {}

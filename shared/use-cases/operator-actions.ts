@@ -82,6 +82,8 @@ async function bakeOne(
     now,
     copyTags: deps.copyTags,
     verifyDefault: deps.verifyDefault,
+    copyTo: deps.copies?.copyTo,
+    homeRegion: deps.copies?.homeRegion,
     volumeExcludes,
   });
   if (decision.policyInvalid) await deps.events.publish([decision.policyInvalid]);

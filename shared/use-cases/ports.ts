@@ -197,8 +197,16 @@ export interface BakeDeps extends UseCaseDeps {
   ec2: BakeEc2;
 }
 
+/** Issue 17: what the bake decision reads of the stage's copy settings (config.ts CopySettings). */
+export interface BakeCopySettings {
+  copyTo: readonly string[];
+  homeRegion?: string | undefined;
+}
+
 export interface ScheduleDeps extends UseCaseDeps {
   schedules: readonly string[];
+  /** The stage's copyTo and home region; absent: no copies. */
+  copies?: BakeCopySettings | undefined;
   /** The stage's copyTags; absent: none. */
   copyTags?: CopyTags | undefined;
   /** The stage's verifyDefault; absent: off. */
@@ -222,7 +230,8 @@ export interface FleetViewDeps extends RotationPlanDeps {
 }
 
 /** Where the service's copies are (issue 17): the home region, the stage's destination regions, and EC2 in each. */
-export interface CopySettings {
+/** Issue 17: the destination regions rotation reaches from home, and its gateways there. */
+export interface CopyRegions {
   /** The stack's own region: what a copy names as its source-region. */
   homeRegion: string;
   /** The stage's destination regions whatever the images say: copyTo and drRegions' keys. */
@@ -237,7 +246,7 @@ export interface RotationDeps extends UseCaseDeps {
   rotation: RotationSettings;
   ec2: RotationEc2;
   /** Absent: the home region's images only (no copies anywhere). */
-  copies?: CopySettings | undefined;
+  copyRegions?: CopyRegions | undefined;
   launchConfigurations: LaunchConfigurationListing;
 }
 
@@ -288,6 +297,8 @@ export interface StatusAlarmsDeps {
 
 export interface OnDemandBakeDeps extends UseCaseDeps {
   schedules: readonly string[];
+  /** The stage's copyTo and home region; absent: no copies. */
+  copies?: BakeCopySettings | undefined;
   /** The schedules' time zone, which places the slot. */
   rotation: Pick<RotationSettings, 'timeZone'>;
   /** The stage's copyTags; absent: none. */
@@ -320,8 +331,18 @@ export interface Deps extends UseCaseDeps {
   verifyDefault?: VerifyMode | undefined;
   rotation: RotationSettings;
   recovery: RecoveryConfig;
+  /** Issue 17: the stage's copy settings; absent: no copies. */
+  copies?: (BakeCopySettings & CopyReconcileSettings) | undefined;
   ec2: Ec2Port;
-  /** The copies in destination regions (issue 17); absent where the home region is unknown. */
-  copies?: CopySettings | undefined;
+  /** The copies' destination regions, for rotation (issue 17); absent where the home region is unknown. */
+  copyRegions?: CopyRegions | undefined;
   launchConfigurations: LaunchConfigurationListing;
+}
+
+/** Issue 17: what the copy reconcile reads of the stage's settings. */
+export interface CopyReconcileSettings {
+  maxConcurrent: number;
+  homeRegion?: string | undefined;
+  /** Per region, the KMS key copies into it are encrypted with (drRegions' kmsKeyId). */
+  drRegions: Readonly<Record<string, { kmsKeyId?: string | undefined }>>;
 }

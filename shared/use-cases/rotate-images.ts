@@ -287,7 +287,7 @@ export async function planRotationRun(deps: RotationPlanDeps, copies?: CopyScope
  * policy); a region that fails is reported and the others go on.
  */
 export async function rotateImages(options: RotateOptions, deps: RotationDeps): Promise<RotationReport> {
-  const copies = deps.copies;
+  const copies = deps.copyRegions;
   const home = await rotateIn(options, deps, copies ? { region: copies.homeRegion } : undefined);
   if (!copies) return home.report;
   const regions = destinationRegions({ homeRegion: copies.homeRegion, stageRegions: copies.regions, copyToTags: home.run.copyToTags });

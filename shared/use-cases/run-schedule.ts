@@ -115,6 +115,8 @@ export async function runSchedule(run: ScheduledRun, deps: ScheduleDeps): Promis
     now: deps.now(),
     copyTags: deps.copyTags,
     verifyDefault: deps.verifyDefault,
+    copyTo: deps.copies?.copyTo,
+    homeRegion: deps.copies?.homeRegion,
     ...(volumeExcludes instanceof Map ? { volumeExcludes } : {}),
   };
   const instances: InstanceSummary[] = [];

@@ -726,7 +726,10 @@ export class LocalCloud {
       const batches: number[][] = [];
       for (let i = 0; i < pending.length; i += queue.batchSize) batches.push(pending.slice(i, i + queue.batchSize));
       const failed = new Set<number>();
-      await inPool(batches, Math.min(concurrency, queue.maximumConcurrency ?? concurrency), async (batch) => {
+      // A FIFO queue of one message group hands over one batch at a time ("Messages within the same message
+      // group are always processed one at a time", https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/using-messagegroupid-property.html).
+      const atOnce = queue.fifo ? 1 : Math.min(concurrency, queue.maximumConcurrency ?? concurrency);
+      await inPool(batches, atOnce, async (batch) => {
         const { result, error, failedIds, messageIds } = await this.runBatch(
           functionName,
           batch.map((i) => items[i]!.event),

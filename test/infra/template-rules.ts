@@ -237,7 +237,11 @@ function rules(ctx: Context): Record<string, ResourceRule & { cfnCondition?: str
     tagKeysWithin(ctx.fn === 'Verify' ? [TAG.status, TAG.failure] : [TAG.status]),
     within('StringEquals', `aws:RequestTag/${TAG.status}`, ctx.spec.statusValues[ctx.fn] ?? []),
   ];
-  const imageOrSnapshotTags: Alternatives = [[createAction('CreateImage'), requestManaged], statusOfManaged];
+  const imageOrSnapshotTags: Alternatives = [
+    // Issue 17: the copy function tags its copies at CopyImage, bake its images at CreateImage.
+    [createAction(ctx.fn === 'Copy' ? 'CopyImage' : 'CreateImage'), requestManaged],
+    statusOfManaged,
+  ];
   // Rotation stamps a vanished lineage's last known policy on an image of this stack, and its sharing step
   // the digest of what it applied: those keys only.
   const retainOfManaged = [resourceManaged, tagKeysWithin([TAG.retain, TAG.shared])];
@@ -251,7 +255,9 @@ function rules(ctx: Context): Record<string, ResourceRule & { cfnCondition?: str
   // The fleet's KMS keys (params.kmsKeyArns), only through EC2 in this region, grants only for AWS resources.
   const fleetKeys = () => ['<KmsKeyArns>'];
   const viaEc2 = equalsExactly('StringEquals', 'kms:ViaService', [`ec2.${PSEUDO.region}.amazonaws.com`]);
-  const kmsThroughEc2 = { exact: fleetKeys, when: [[viaEc2]], cfnCondition: 'UsesKmsKeys' };
+  // Issue 17: a copy is encrypted by EC2 in its destination region: through EC2 in any region.
+  const viaAnyEc2 = equalsExactly('StringLike', 'kms:ViaService', ['ec2.*.amazonaws.com']);
+  const kmsThroughEc2 = { exact: fleetKeys, when: [[ctx.fn === 'Copy' ? viaAnyEc2 : viaEc2]], cfnCondition: 'UsesKmsKeys' };
   const ownDlq = () => [`<${ctx.fn}Dlq.Arn>`];
   const ownQueue = () => [`<${ctx.fn}Queue.Arn>`];
   const ownLogGroup = () => [`<${ctx.fn}LogGroup.Arn>`];
@@ -266,6 +272,11 @@ function rules(ctx: Context): Record<string, ResourceRule & { cfnCondition?: str
   ];
   const groups = () => [`arn:aws:autoscaling:${PSEUDO.region}:${PSEUDO.account}:autoScalingGroup:*:autoScalingGroupName/*`];
   return {
+    // Issue 17: a copy is created with this stack's tag; its source is an image of this account (the
+    // Service Authorization Reference offers no aws:ResourceTag for CopyImage's source).
+    'ec2:CopyImage': {
+      types: { image: [[requestManaged], [equalsExactly('StringEquals', 'ec2:Owner', [PSEUDO.account])]], snapshot: [[requestManaged]] },
+    },
     'ec2:CreateImage': {
       types: { instance: [[present(`aws:ResourceTag/${TAG.bake}`)]], image: [[requestManaged]], snapshot: [[requestManaged]] },
     },
@@ -289,7 +300,11 @@ function rules(ctx: Context): Record<string, ResourceRule & { cfnCondition?: str
           // A following volume, tagged with where it goes just before it moves (issue 14).
           [equalsExactly('StringEquals', `aws:ResourceTag/${TAG.exclude}`, ['follow']), tagKeysWithin([TAG.follows])],
         ],
-        'launch-template': [[createAction('CreateLaunchTemplate'), requestManaged]],
+        'launch-template': [
+          [createAction('CreateLaunchTemplate'), requestManaged],
+          // Issue 17: the DR capture's digest and what stayed home, on this stack's captures only.
+          ...(ctx.fn === 'Copy' ? [[resourceManaged, tagKeysWithin([TAG.captureDigest, TAG.leftBehind])]] : []),
+        ],
         'elastic-ip': [[tagKeysWithin([TAG.lineage])]],
       },
     },
@@ -375,8 +390,8 @@ function rules(ctx: Context): Record<string, ResourceRule & { cfnCondition?: str
       },
       types: {
         [`role/${ctx.spec.passRoles}`]:
-          ctx.fn === 'Bake'
-            ? // A launch template naming an instance profile: passed to EC2, no instance yet.
+          ctx.fn === 'Bake' || ctx.fn === 'Copy'
+            ? // A launch template naming an instance profile (the capture, the DR capture): passed to EC2, no instance yet.
               [[equalsExactly('StringEquals', 'iam:PassedToService', ['ec2.amazonaws.com'])]]
             : [
                 [
@@ -391,9 +406,10 @@ function rules(ctx: Context): Record<string, ResourceRule & { cfnCondition?: str
     'kms:GenerateDataKeyWithoutPlaintext': kmsThroughEc2,
     'kms:ReEncryptFrom': kmsThroughEc2,
     'kms:ReEncryptTo': kmsThroughEc2,
+    'kms:Encrypt': kmsThroughEc2,
     'kms:CreateGrant': {
       exact: fleetKeys,
-      when: [[viaEc2, equalsExactly('Bool', 'kms:GrantIsForAWSResource', ['true'])]],
+      when: [[ctx.fn === 'Copy' ? viaAnyEc2 : viaEc2, equalsExactly('Bool', 'kms:GrantIsForAWSResource', ['true'])]],
       cfnCondition: 'UsesKmsKeys',
     },
     'cloudwatch:PutMetricAlarm': { exact: statusAlarms },
@@ -411,7 +427,7 @@ function rules(ctx: Context): Record<string, ResourceRule & { cfnCondition?: str
 }
 
 /** The resource type an ARN names, if it is of this account and region (else a finding). */
-function resourceType(arn: string): { type?: string; problem?: string } {
+function resourceType(arn: string, anyRegion = false): { type?: string; problem?: string } {
   if (arn === '*') return { type: '*' };
   const m = /^arn:aws:([a-z0-9-]+):([^:]*):([^:]*):(.+)$/.exec(arn);
   if (!m) return { problem: `${arn} is not an ARN` };
@@ -420,8 +436,12 @@ function resourceType(arn: string): { type?: string; problem?: string } {
     if (account !== PSEUDO.account) return { problem: `${arn} is not of this account` };
     return { type: rest };
   }
-  if (region !== PSEUDO.region) return { problem: `${arn} is not of this region` };
   const type = rest.split('/')[0]!;
+  // Issue 17: the copy function makes images and snapshots, and the DR captures (launch templates),
+  // in the regions the operator names.
+  const copyInAnyRegion =
+    anyRegion && region === '*' && service === 'ec2' && (type === 'image' || type === 'snapshot' || type === 'launch-template');
+  if (region !== PSEUDO.region && !copyInAnyRegion) return { problem: `${arn} is not of this region` };
   // Image and snapshot ARNs carry no account; everything else must carry this one.
   const noAccount = service === 'ec2' && (type === 'image' || type === 'snapshot');
   if (noAccount ? account !== '' : account !== PSEUDO.account) return { problem: `${arn} is not of this account` };
@@ -477,7 +497,7 @@ export function checkRole(t: Template, spec: Spec, fn: string, roleId: string): 
             );
           continue;
         }
-        const { type, problem } = resourceType(resource);
+        const { type, problem } = resourceType(resource, fn === 'Copy');
         if (problem) {
           problems.push(`${s.where}: ${action}: ${problem}`);
           continue;
@@ -696,8 +716,20 @@ function checkSourceQueue(
   if (!(Number.isInteger(batch) && batch >= 1 && batch <= 10_000)) problems.push(`${f.key}: batch size ${batch} is outside 1..10000`);
   if (!(Number.isInteger(window) && window >= 0 && window <= 300)) problems.push(`${f.key}: batching window ${window} s is outside 0..300`);
   if (batch > 10 && window < 1) problems.push(`${f.key}: a batch of ${batch} needs a batching window of at least 1 s`);
-  if (str(q.RedrivePolicy?.deadLetterTargetArn) !== dlqArn || !(q.RedrivePolicy?.maxReceiveCount >= 1))
-    problems.push(`${queueId}: does not redrive to ${dlqArn}`);
+  // A FIFO queue redrives to a FIFO queue of its own (a rule's dead-letter queue must be a standard one): issue 17.
+  const redriveArn = q.FifoQueue === true ? `<${queueId}Dlq.Arn>` : dlqArn;
+  if (str(q.RedrivePolicy?.deadLetterTargetArn) !== redriveArn || !(q.RedrivePolicy?.maxReceiveCount >= 1))
+    problems.push(`${queueId}: does not redrive to ${redriveArn}`);
+  if (q.FifoQueue === true) {
+    const fifoDlq = t.Resources[`${queueId}Dlq`]?.Properties ?? {};
+    if (fifoDlq.FifoQueue !== true || fifoDlq.MessageRetentionPeriod !== 1209600)
+      problems.push(`${queueId}Dlq: not a FIFO queue keeping 14 days`);
+    if (q.ContentBasedDeduplication !== true) problems.push(`${queueId}: a FIFO rule target needs content-based deduplication`);
+    const alarmed = ofType(t, 'AWS::CloudWatch::Alarm').some(([, r]) =>
+      list(r.Properties?.Dimensions).some((d: any) => str(d.Value) === `<${queueId}Dlq.QueueName>`),
+    );
+    if (!alarmed) problems.push(`${queueId}Dlq: no alarm`);
+  }
   const timeout = Number(f.resource.Properties?.Timeout ?? 6);
   if (!(q.VisibilityTimeout >= 6 * timeout))
     problems.push(`${queueId}: visibility timeout ${String(q.VisibilityTimeout)} s is under six times the function's ${timeout} s`);

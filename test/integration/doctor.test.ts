@@ -138,6 +138,7 @@ const ALL_OK = {
   'iam recover': 'ok',
   'iam statusAlarms': 'ok',
   'iam verify': 'ok',
+  'iam copy': 'ok',
   'queue mappings': 'ok',
   'lambda concurrency': 'ok',
   'ami block public access': 'ok',
@@ -529,6 +530,6 @@ describe('harness: the account settings doctor reads', () => {
 
     // Assess
     expect(out.AccountLimit).toMatchObject({ ConcurrentExecutions: 1000, UnreservedConcurrentExecutions: 995 });
-    expect(out.AccountUsage?.FunctionCount).toBe(8);
+    expect(out.AccountUsage?.FunctionCount).toBe(9);
   });
 });

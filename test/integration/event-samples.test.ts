@@ -17,6 +17,7 @@ import {
   RecoveryTriggerEvent,
   RotationRequest,
   ScheduledRun,
+  CopySweepEvent,
   VerificationCheck,
   VerificationRequestedEvent,
   VerificationSweep,
@@ -30,7 +31,10 @@ const cloud = cloudPerFile({ reset: false });
 describe('event samples', () => {
   it.each([
     ['bake-requested.json', 'bake', BakeRequestedEvent],
-    ['image-baked.json', 'promote', ImageGoodEvent],
+    // Issue 17: the copy function's queue takes ImageBaked too (its copies start at once).
+    ['image-baked.json', 'promote,copy', ImageGoodEvent],
+    // Issue 17: what the copy sweep's rule sends on its schedule, from the default bus.
+    ['copy-sweep.json', 'copy', CopySweepEvent],
     ['ami-state-available.json', 'imageState', AmiStateChangeEvent],
     ['ami-state-failed.json', 'imageState', AmiStateChangeEvent],
     ['instance-stopped.json', 'recover', RecoveryTriggerEvent],
@@ -51,7 +55,7 @@ describe('event samples', () => {
     const deliveries = await cloud.deliver({ maxRounds: 1 });
 
     // Assess: one delivery, to the function, which did not reject it
-    expect(deliveries.map((d) => d.function)).toEqual([functionName]);
+    expect(deliveries.map((d) => d.function)).toEqual(functionName.split(','));
     expect(deliveries[0]!.result).not.toMatchObject({ status: 'rejected' });
   });
 

@@ -17,6 +17,7 @@ import {
   type ModifyImageAttributeCommandInput,
   AllocateAddressCommand,
   AssociateAddressCommand,
+  CopyImageCommand,
   CreateImageCommand,
   CreateLaunchTemplateCommand,
   CreateLaunchTemplateVersionCommand,
@@ -804,6 +805,66 @@ describe('fault injection by the proxy', { timeout: 20_000 }, () => {
     expect(proxy.faultCounts()).toEqual({ 'answer-lost': { CreateImage: 1 }, crashed: { DescribeImages: 1 } });
   });
 
+  it('copies an image as AWS does (issue 17): tags on creation, the source it records, one copy per client token and region, pending until built', async () => {
+    // Prepare
+    proxy.setImagePending({ forMs: 60_000, clock: 'manual' });
+    const dr = new EC2Client({ endpoint: proxy.endpoint, region: 'eu-west-1', credentials, maxAttempts: 1 });
+    const west = new EC2Client({ endpoint: proxy.endpoint, region: 'us-west-2', credentials, maxAttempts: 1 });
+    const copy = (client: EC2Client, more: Record<string, unknown> = {}) =>
+      client.send(
+        new CopyImageCommand({
+          SourceImageId: MOTO_DEFAULT_AMI,
+          SourceRegion: 'us-east-1',
+          Name: 'dr-copy',
+          ClientToken: 'ami-lifecycle-copy-1',
+          TagSpecifications: [
+            { ResourceType: 'image', Tags: [{ Key: 'k', Value: 'image' }] },
+            { ResourceType: 'snapshot', Tags: [{ Key: 'k', Value: 'snapshot' }] },
+          ],
+          ...more,
+        }),
+      );
+    const pending = async (client: EC2Client) =>
+      (await client.send(new DescribeImagesCommand({ Owners: ['self'], Filters: [{ Name: 'state', Values: ['pending'] }] }))).Images ?? [];
+
+    try {
+      // Act
+      const first = await copy(dr, { Encrypted: true, KmsKeyId: 'arn:aws:kms:eu-west-1:123456789012:key/k' });
+      const again = await copy(dr, { Encrypted: true, KmsKeyId: 'arn:aws:kms:eu-west-1:123456789012:key/k' });
+      const otherRegion = await copy(west);
+      const mismatch = copy(dr, { Name: 'another-name' });
+      const unencrypted = copy(dr, { ClientToken: 'x', KmsKeyId: 'arn:aws:kms:eu-west-1:123456789012:key/k' });
+
+      // Assess: one copy per token and region; the other region's is its own
+      expect(again.ImageId).toBe(first.ImageId);
+      expect(otherRegion.ImageId).not.toBe(first.ImageId);
+      await expect(mismatch).rejects.toMatchObject({ name: 'IdempotentParameterMismatch' });
+      await expect(unencrypted).rejects.toMatchObject({ name: 'InvalidParameterCombination' });
+      // Pending (and found by the state filter) until built, with the source EC2 records and its tags; encrypted with the key
+      const [image] = await pending(dr);
+      expect(image).toMatchObject({
+        ImageId: first.ImageId,
+        State: 'pending',
+        SourceImageId: MOTO_DEFAULT_AMI,
+        SourceImageRegion: 'us-east-1',
+      });
+      expect(tagMap(image!.Tags)).toEqual({ k: 'image' });
+      expect(image!.BlockDeviceMappings![0]!.Ebs).toMatchObject({ Encrypted: true, KmsKeyId: 'arn:aws:kms:eu-west-1:123456789012:key/k' });
+      const { Snapshots = [] } = await dr.send(
+        new DescribeSnapshotsCommand({ SnapshotIds: [image!.BlockDeviceMappings![0]!.Ebs!.SnapshotId!] }),
+      );
+      expect(tagMap(Snapshots[0]!.Tags)).toMatchObject({ k: 'snapshot' });
+      expect(proxy.copiesInFlight('eu-west-1')).toBe(1);
+      proxy.advanceImageClock(60_000);
+      expect(await pending(dr)).toEqual([]);
+      expect(proxy.copiesInFlight('eu-west-1')).toBe(0);
+    } finally {
+      proxy.setImagePending(undefined);
+      dr.destroy();
+      west.destroy();
+    }
+  });
+
   it('reports new images pending until their build time has passed on the manual clock', async () => {
     // Prepare
     proxy.setImagePending({ forMs: 60_000, clock: 'manual' });
@@ -963,10 +1024,12 @@ describe('LocalCloud with faults', { timeout: 30_000 }, () => {
     const settled = await cloud.deliver();
 
     // Assess
-    // imageState settles it; its ImageBaked then reaches promote (no target here: nothing promoted).
+    // imageState settles it; its ImageBaked then reaches promote (no target here: nothing promoted) and the
+    // copy function's queue (issue 17: no copy-to here, nothing copied).
     expect(settled.map((d) => [d.function, d.result])).toEqual([
       ['imageState', { batchItemFailures: [] }],
       ['promote', expect.objectContaining({ skipped: 'the lineage names no promotion target' })],
+      ['copy', { batchItemFailures: [] }],
     ]);
     expect(cloud.published('ImageBaked')).toHaveLength(1);
   });

@@ -44,11 +44,14 @@ describe('serverless.yml written once', () => {
   // role's statements, five params, one variable for every function): 1196. Issue 17's copy rotation
   // (two params, two variables, the rotate role's statements for destination regions): 1219. Issue 19's
   // stale images (the rotate role's read of launch configurations, the snapshot price param): 1223.
-  it('is, with every file it includes, at most 1225 lines', () => {
+  // Issue 17's copies (+156): the copy function, its FIFO queue fed by two rules (ruleQueue extended:
+  // group id, content deduplication, its FIFO dead-letter queue and alarm, and why each), its role with
+  // the cross-region statements and their KMS policy, one more param: 1372; the copy role's DR capture statements: 1386.
+  it('is, with every file it includes, at most 1388 lines', () => {
     const { files } = loadServerlessYml();
     const lines = files.reduce((sum, f) => sum + readFileSync(f, 'utf8').split('\n').length - 1, 0);
     expect(files.length).toBeGreaterThan(1);
-    expect(lines).toBeLessThanOrEqual(1225);
+    expect(lines).toBeLessThanOrEqual(1388);
   });
 });
 

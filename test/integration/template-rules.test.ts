@@ -189,6 +189,31 @@ const SPEC: Spec = {
       'cloudwatch:DeleteAlarms',
       'cloudwatch:TagResource',
     ],
+    // Issue 17, reconcileCopies: the home region's sources and each region's copies (DescribeImages),
+    // CopyImage (+ tags on create), the copies' status (CreateTags), ImageCopied / ImageCopyFailed;
+    // the keys of the copies' encryption (params.kmsKeyArns, through EC2 in any region); syncDrCapture:
+    // the home capture and the lineage's Elastic IP, the DR capture in the region (+ tags, + PassRole of
+    // the instance profile it names).
+    Copy: [
+      'logs:CreateLogStream',
+      'logs:PutLogEvents',
+      'sqs:ReceiveMessage',
+      'sqs:DeleteMessage',
+      'sqs:GetQueueAttributes',
+      'ec2:DescribeImages',
+      'ec2:CopyImage',
+      'ec2:CreateTags',
+      'ec2:DescribeLaunchTemplates',
+      'ec2:DescribeLaunchTemplateVersions',
+      'ec2:DescribeAddresses',
+      'ec2:CreateLaunchTemplate',
+      'ec2:CreateLaunchTemplateVersion',
+      'ec2:DeleteLaunchTemplateVersions',
+      ...fleetKms,
+      'kms:Encrypt',
+      'iam:PassRole',
+      'events:PutEvents',
+    ],
     // verifyImage, sweepVerifications: the reads, the test instance's launch (+ tags, + PassRole of the
     // lineage's profile), its console output and termination, the verdict's tags, the checks' schedules
     // (+ PassRole of their role), the SSM command and its result, the events; the fleet's keys (a launch).
@@ -217,6 +242,7 @@ const SPEC: Spec = {
     ImageState: ['good', 'failed', 'verifying'],
     Recover: ['bad'],
     Verify: ['good', 'failed'],
+    Copy: ['good', 'failed'],
   },
   verifyNetwork: [
     `arn:aws:ec2:us-east-1:123456789012:subnet/${String(params.verifySubnetId)}`,
@@ -339,7 +365,7 @@ describe('least privilege', () => {
     expect(problemsAbout(checkLeastPrivilege(t, SPEC), 'iam:PassRole')).toEqual([]);
     const passRole = allowing(t, 'iam:PassRole');
     const toEc2 = passRole.filter((s) => s.condition.stringequals?.['iam:passedtoservice']?.includes('ec2.amazonaws.com'));
-    expect(toEc2.map((s) => s.where.split('/')[0]).sort()).toEqual(['BakeRole', 'RecoverRole', 'VerifyRole']);
+    expect(toEc2.map((s) => s.where.split('/')[0]).sort()).toEqual(['BakeRole', 'CopyRole', 'RecoverRole', 'VerifyRole']);
     for (const s of toEc2) expect(s.resources).toEqual([`arn:aws:iam::123456789012:role/${SPEC.passRoles}`]);
     // The others: the recover and verify functions' scheduler roles, to Scheduler only (their one-time schedules).
     const others = passRole.filter((s) => !toEc2.includes(s));
@@ -368,8 +394,8 @@ describe('delivery', () => {
       .filter((r) => r.Type === 'AWS::Events::Rule')
       .flatMap((r) => r.Properties!.Targets as Array<Record<string, any>>);
     // imageState's queue, recover (3), the bake queue's, and on the service's own bus verify's (issue 15)
-    // and promote's (issue 16).
-    expect(targets.length).toBe(7);
+    // and promote's (issue 16), and the copy queue's two (ImageBaked and the 15-minute sweep, issue 17).
+    expect(targets.length).toBe(9);
     for (const target of targets) {
       expect(target.RetryPolicy).toEqual({ MaximumEventAgeInSeconds: expect.any(Number), MaximumRetryAttempts: expect.any(Number) });
       expect(target.DeadLetterConfig?.Arn).toBeDefined();
@@ -396,7 +422,7 @@ describe('delivery', () => {
       maximumConcurrency: params.bakeConcurrency,
       batchSize: 1,
     });
-    expect(wiring.functions.filter((f) => f.queue !== undefined).map((f) => f.name)).toEqual(['bake', 'imageState']);
+    expect(wiring.functions.filter((f) => f.queue !== undefined).map((f) => f.name)).toEqual(['bake', 'imageState', 'copy']);
   });
 
   it('the image-state function reads its queue in batches of 100 gathered for up to a minute', () => {

@@ -114,6 +114,7 @@ function state(tags: Record<string, Record<string, string>>): StateLookups {
             tags: tags[`asg/${name}`]!,
           }
         : undefined,
+    imageIn: async (_region, id) => (tags[id] ? { tags: tags[id]!, keys: { 'ec2:Owner': '123456789012' } } : undefined),
   };
 }
 
@@ -194,6 +195,28 @@ describe('the authorizations AWS makes for a request', () => {
     expect(out[0]!.context).not.toHaveProperty('aws:RequestTag/managed-by');
     expect(out[0]!.context).toMatchObject({ 'aws:ResourceTag/ami-lifecycle:bake': 'nightly' });
     expect(out[1]!.context).toMatchObject({ 'aws:RequestTag/managed-by': 'svc' });
+  });
+
+  it('CopyImage (issue 17): the source in its own region with its owner, the copy and its snapshots where the request goes, tags on create', async () => {
+    const call = ec2('CopyImage', {
+      SourceImageId: 'ami-1',
+      SourceRegion: 'us-east-1',
+      Name: 'n',
+      'TagSpecification.1.ResourceType': 'image',
+      'TagSpecification.1.Tag.1.Key': 'managed-by',
+      'TagSpecification.1.Tag.1.Value': 'svc',
+    });
+    const out = await authorizationsFor(call, state({ 'ami-1': { 'managed-by': 'svc' } }), { ...where, region: 'eu-west-1' });
+    expect(out.map((a) => `${a.action} ${a.resource}`)).toEqual([
+      'ec2:CopyImage arn:aws:ec2:us-east-1::image/ami-1',
+      'ec2:CopyImage arn:aws:ec2:eu-west-1::image/*',
+      'ec2:CopyImage arn:aws:ec2:eu-west-1::snapshot/*',
+      'ec2:CreateTags arn:aws:ec2:eu-west-1::image/*',
+    ]);
+    // The reference lists no aws:ResourceTag for CopyImage's image: the source's tags are not in its context.
+    expect(out[0]!.context).toEqual({ 'ec2:Region': 'eu-west-1', 'ec2:ImageID': 'ami-1', 'ec2:Owner': '123456789012' });
+    expect(out[1]!.context).toMatchObject({ 'aws:RequestTag/managed-by': 'svc' });
+    expect(out[3]!.context).toMatchObject({ 'ec2:CreateAction': 'CopyImage', 'aws:RequestTag/managed-by': 'svc' });
   });
 
   it('a call without tags makes no CreateTags authorization; a wildcard-only action is authorized on *', async () => {

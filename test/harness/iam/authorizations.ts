@@ -93,6 +93,8 @@ export interface StateLookups {
   ec2Exists(type: string, id: string): Promise<boolean>;
   /** An Auto Scaling group's ARN (with its id) and tags, if it exists. */
   autoScalingGroup(name: string): Promise<{ arn: string; tags: Record<string, string> } | undefined>;
+  /** An image as it is described in its own region (CopyImage's source), if it exists there. */
+  imageIn(region: string, imageId: string): Promise<Described | undefined>;
 }
 
 /** An existing EC2 resource as AWS sees it when it builds the request context. */
@@ -419,6 +421,30 @@ const MODELS: Record<string, Model> = {
     const image = await b.created('image', { requestTags: specs.get('image') ?? [] });
     const snapshot = await b.created('snapshot', { requestTags: specs.get('snapshot') ?? [] });
     await b.add('CreateImage', [instance, image, snapshot]);
+    await b.tagOnCreate(
+      new Map([
+        ['image', image],
+        ['snapshot', snapshot],
+      ]),
+    );
+  },
+  // Issue 17: the source image, in its own region (SourceRegion), with the keys the Service
+  // Authorization Reference lists for CopyImage's image (ec2:ImageID, ec2:Owner; no aws:ResourceTag),
+  // then the new image and its snapshots in the request's region, with their tags on creation.
+  'ec2:CopyImage': async (b) => {
+    const specs = b.tagSpecifications();
+    const sourceId = b.param('SourceImageId') ?? '';
+    const sourceRegion = b.param('SourceRegion') ?? b.where.region;
+    const described = await b.state.imageIn(sourceRegion, sourceId);
+    const format = (await iamResourceTypeDetails('ec2', 'image')).arn;
+    const source: Involved = {
+      type: 'image',
+      arn: fillArn(format, { ...b.where, region: sourceRegion }, sourceId),
+      keys: { 'ec2:ImageID': sourceId, ...(described?.keys['ec2:Owner'] ? { 'ec2:Owner': described.keys['ec2:Owner'] } : {}) },
+    };
+    const image = await b.created('image', { requestTags: specs.get('image') ?? [] });
+    const snapshot = await b.created('snapshot', { requestTags: specs.get('snapshot') ?? [] });
+    await b.add('CopyImage', [source, image, snapshot]);
     await b.tagOnCreate(
       new Map([
         ['image', image],

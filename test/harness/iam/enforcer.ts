@@ -190,10 +190,18 @@ export class IamEnforcer {
       ...(restJson ? jsonObjectOf(request.body) : {}),
       ...(routed ? { rest: { labels: routed.labels, query: new URL(request.url, 'http://proxy').searchParams } } : {}),
     };
-    // ARNs and ec2:Region name the region the request is signed for: a call into another region
-    // (issue 17: a destination region's copies) is authorized as AWS authorizes it there.
-    const where = credential.region && credential.region !== this.where.region ? { ...this.where, region: credential.region } : this.where;
-    const lookups = new MotoLookups(ec2For(restored), this.iam, where.region, this.autoscaling);
+    // The region the request is sent to (issue 17: the copy function acts in other regions than the stack's).
+    const where = { ...this.where, region: credential.region || this.where.region };
+    // A client of moto in another region (CopyImage's source), with the caller's key.
+    const inRegion = (region: string) =>
+      ec2For({
+        ...restored,
+        headers: {
+          ...restored.headers,
+          authorization: restored.headers.authorization!.replace(/(Credential=[^/]+\/\d{8}\/)[^/]+\//, `$1${region}/`),
+        },
+      });
+    const lookups = new MotoLookups(ec2For(restored), this.iam, where.region, this.autoscaling, inRegion);
     const authorizations = await authorizationsFor(call, lookups, where);
     for (const authorization of authorizations) {
       const decision = await this.decide(identity, authorization);
@@ -389,7 +397,21 @@ class MotoLookups implements StateLookups {
     private readonly iam: IAMClient,
     private readonly region: string,
     private readonly autoscaling: AutoScalingClient,
+    private readonly inRegion?: (region: string) => EC2Client,
   ) {}
+
+  /** Issue 17: an image of another region (CopyImage's source), as ec2Described reads it in its own. */
+  async imageIn(region: string, imageId: string): Promise<Described | undefined> {
+    if (region === this.region || !this.inRegion) return (await this.ec2Described('image', [imageId]))?.get(imageId);
+    return this.once(`image-in:${region}:${imageId}`, async () => {
+      try {
+        return (await DESCRIBED.image!(this.inRegion!(region), [imageId], region)).get(imageId);
+      } catch (error) {
+        if (/NotFound|Malformed/.test(String((error as { name?: string }).name))) return undefined;
+        throw error;
+      }
+    });
+  }
 
   autoScalingGroup(name: string): Promise<{ arn: string; tags: Record<string, string> } | undefined> {
     return this.once(`asg:${name}`, async () => {

@@ -8,6 +8,7 @@
 import type { Interceptor, ProxiedResponse } from '../proxy/chain.js';
 import { ec2ErrorResponse } from '../proxy/answers.js';
 import { bufferBody, isEc2Action, type Mutex } from '../proxy/request.js';
+import { callerOf } from '../sigv4.js';
 
 /**
  * Moto gap: moto ignores ClientToken, so a retried launch starts a second instance,
@@ -19,8 +20,13 @@ import { bufferBody, isEc2Action, type Mutex } from '../proxy/request.js';
  */
 export type Launches = Map<string, { params: string; response: ProxiedResponse }>;
 
-/** Actions whose ClientToken the proxy honours as AWS does. */
-const IDEMPOTENT_BY_CLIENT_TOKEN = new Set(['RunInstances', 'CreateLaunchTemplate', 'CreateLaunchTemplateVersion']);
+/**
+ * Actions whose ClientToken the proxy honours as AWS does. CopyImage (issue 17) is among the
+ * actions that take one ("CopyImage ... ClientToken: Unique, case-sensitive identifier you provide
+ * to ensure idempotency of the request", API reference, CopyImage,
+ * https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CopyImage.html); moto ignores it.
+ */
+const IDEMPOTENT_BY_CLIENT_TOKEN = new Set(['RunInstances', 'CreateLaunchTemplate', 'CreateLaunchTemplateVersion', 'CopyImage']);
 
 export function idempotentByClientToken(launches: Launches, lock: Mutex): Interceptor {
   return (request, next) => {
@@ -34,7 +40,9 @@ export function idempotentByClientToken(launches: Launches, lock: Mutex): Interc
     ) {
       return next(request);
     }
-    const token = `${action}\u0000${clientToken}`;
+    // A token is the request's in its region: a repeat "other than the Region" with other parameters is a mismatch
+    // ("Ensuring idempotency in Amazon EC2 API requests"), so the same token in another region is another request.
+    const token = `${action}\u0000${callerOf(request.headers).region}\u0000${clientToken}`;
     return lock.run(async () => {
       const params = [...request.form!.entries()]
         .filter(([key]) => key !== 'ClientToken')

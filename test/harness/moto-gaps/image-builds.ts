@@ -57,6 +57,11 @@ export class ImageBuilds {
     return this.options?.clock === 'manual' ? this.manualNow : Date.now();
   }
 
+  /** Whether its build was staged to fail (fail()). */
+  isFailed(imageId: string): boolean {
+    return this.failedBuilds.has(imageId);
+  }
+
   isPending(imageId: string): boolean {
     if (this.options === undefined) return false;
     const at = this.created.get(imageId);
@@ -64,7 +69,8 @@ export class ImageBuilds {
   }
 
   readonly interceptor: Interceptor = async (request, next) => {
-    const create = isEc2Action(request, 'CreateImage') && request.form?.get('DryRun') !== 'true';
+    // A copy (issue 17) is built as a bake is: pending for the same time on the same clock, in its own region.
+    const create = (isEc2Action(request, 'CreateImage') || isEc2Action(request, 'CopyImage')) && request.form?.get('DryRun') !== 'true';
     const describe = isEc2Action(request, 'DescribeImages');
     const rewrites = (this.created.size > 0 && this.options !== undefined) || this.failedBuilds.size > 0;
     if (!create && !(describe && rewrites)) return next(request);

@@ -36,7 +36,7 @@ import { volumeAttachments } from '../moto-gaps/volume-attachments.js';
 import { launchReferences } from '../moto-gaps/launch-references.js';
 import { scheduleExpressions } from '../moto-gaps/schedules.js';
 import { copyImageTags } from '../moto-gaps/copy-image-tags.js';
-import { CopyProvenance } from '../moto-gaps/copy-provenance.js';
+import { ImageCopies } from '../moto-gaps/image-copies.js';
 import { tagSnapshotsOnCreateImage } from '../moto-gaps/snapshot-tags.js';
 import { simulatedStateReasons, type StateReasons } from '../moto-gaps/state-reasons.js';
 import { recordPutEvents, type RecordedEvent } from './put-events.js';
@@ -176,7 +176,7 @@ export interface FidelityChain {
   imageReferences: ImageReferences;
   instanceStatuses: InstanceStatuses;
   commandResults: CommandResults;
-  copyProvenance: CopyProvenance;
+  copies: ImageCopies;
   lastLaunched: LastLaunched;
 }
 
@@ -200,7 +200,7 @@ export function createChain(upstreamOrigin: string, options: FidelityProxyOption
   const imageReferences = new ImageReferences();
   const instanceStatuses = new InstanceStatuses(options.clock);
   const commandResults = new CommandResults();
-  const copyProvenance = new CopyProvenance();
+  const copies = new ImageCopies(builds, new Mutex());
   const lastLaunched = new LastLaunched(options.clock ?? (() => new Date()));
   const links: Interceptor[] = [
     // Faults first: what they refuse never reaches moto nor the gap-closing links.
@@ -218,8 +218,9 @@ export function createChain(upstreamOrigin: string, options: FidelityProxyOption
     scheduleExpressions,
     launchReferences,
     copyImageTags,
-    copyProvenance.interceptor,
     idempotentByClientToken(launches, new Mutex()),
+    // After the client token (a repeat is answered there), before image-builds (it reads the states that link reports).
+    copies.interceptor,
     capacity.interceptor,
     volumeAttachments(new Mutex()),
     launchFailures.interceptor,
@@ -257,7 +258,7 @@ export function createChain(upstreamOrigin: string, options: FidelityProxyOption
     imageReferences,
     instanceStatuses,
     commandResults,
-    copyProvenance,
+    copies,
     lastLaunched,
   };
 }

@@ -12,6 +12,7 @@ import type { ApiModelTotals, ApiViolation, ExpectedApiViolations } from '../api
 import type { CrashOptions, CrashState, FaultKind, FaultOptions, ThrottleOptions } from '../faults.js';
 import type { ReferenceAccess } from '../moto-gaps/image-references.js';
 import type { ImagePendingOptions } from '../moto-gaps/image-builds.js';
+import type { CopyRecord } from '../moto-gaps/image-copies.js';
 import type { StagedInstanceStatus } from '../moto-gaps/instance-status.js';
 import type { StagedCommandResult } from '../moto-gaps/command-results.js';
 import type { NoCapacity } from '../moto-gaps/launch-failures.js';
@@ -150,6 +151,10 @@ export interface FidelityProxy {
   failImageBuild(imageId: string, reason: { code: string; message: string }): void;
   /** Whether DescribeImages through the proxy reports this image pending now. */
   isImagePending(imageId: string): boolean;
+  /** Issue 17: the copies made through the proxy (moto-gaps/image-copies.ts), in the order made. Forgotten on resetState(). */
+  copies(): CopyRecord[];
+  /** Issue 17: copies into the region still pending (what its limit of concurrent copies counts). */
+  copiesInFlight(region: string): number;
   /**
    * Forgets what the proxy remembers of moto's state (AMI names, ClientTokens, state
    * reasons, staged instance statuses, image times) and disarms a crash: call it when moto is reset. Fault and
@@ -206,13 +211,15 @@ export async function startFidelityProxy(upstream: string, options: FidelityProx
     advanceImageClock: (ms) => builds.advance(ms),
     failImageBuild: (imageId, reason) => builds.fail(imageId, reason),
     isImagePending: (imageId) => builds.isPending(imageId),
+    copies: () => chain.copies.list(),
+    copiesInFlight: (region) => chain.copies.inFlight(region),
     resetState: () => {
+      chain.copies.clear();
       chain.amiNames.clear();
       chain.launches.clear();
       chain.stateReasons.clear();
       chain.instanceStatuses.clear();
       chain.commandResults.clear();
-      chain.copyProvenance.clear();
       chain.lastLaunched.clear();
       launchFailures.configure(undefined);
       capacity.configure(undefined);

@@ -34,6 +34,7 @@ const USE_CASE_FILES: Record<FunctionKey, string[]> = {
   recover: ['recover-instance'],
   statusAlarms: ['sync-status-alarms'],
   verify: ['verify-image'],
+  copy: ['copy-images'],
 };
 
 /** The gateway behind each port, and the IAM prefix of its service. */
@@ -234,7 +235,7 @@ describe('the needs list of doctor', () => {
       const dlq = `arn:aws:sqs:eu-west-1:111122223333:ami-lifecycle-prod-${fn}-dlq`;
       expect(on('sqs:SendMessage')).toEqual(wired.destinations?.onFailure ? [dlq] : []);
       const queue = readServerless({ stage: 'dev' }).functions.find((f) => f.name === fn)!.queue;
-      const own = `arn:aws:sqs:eu-west-1:111122223333:ami-lifecycle-prod-${fn}`;
+      const own = `arn:aws:sqs:eu-west-1:111122223333:ami-lifecycle-prod-${fn}${queue?.fifo ? '.fifo' : ''}`;
       for (const action of ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'])
         expect(on(action)).toEqual(queue ? [own] : []);
       // Every template is filled: no ${...} left anywhere.

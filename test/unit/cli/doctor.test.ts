@@ -45,6 +45,8 @@ const MANAGED_BY = 'ami-lifecycle-dev';
 const KEY = `arn:aws:kms:${REGION}:${ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab`;
 const BAKE_QUEUE = `arn:aws:sqs:${REGION}:${ACCOUNT}:${STACK}-bake`;
 const IMAGE_STATE_QUEUE = `arn:aws:sqs:${REGION}:${ACCOUNT}:${STACK}-imageState`;
+/** Issue 17: the copy function's FIFO queue (one batch at a time: no maximum concurrency of its own). */
+const COPY_QUEUE = `arn:aws:sqs:${REGION}:${ACCOUNT}:${STACK}-copy.fifo`;
 
 const cfn = mockClient(CloudFormationClient);
 const iam = mockClient(IAMClient);
@@ -129,6 +131,9 @@ function healthyAccount(): void {
   lambda.on(ListEventSourceMappingsCommand, { FunctionName: `${STACK}-imageState` }).resolves({
     EventSourceMappings: [{ UUID: 'esm-2', State: 'Enabled', EventSourceArn: IMAGE_STATE_QUEUE, ScalingConfig: { MaximumConcurrency: 2 } }],
   });
+  lambda.on(ListEventSourceMappingsCommand, { FunctionName: `${STACK}-copy` }).resolves({
+    EventSourceMappings: [{ UUID: 'esm-3', State: 'Enabled', EventSourceArn: COPY_QUEUE }],
+  });
   ec2.on(GetImageBlockPublicAccessStateCommand).resolves({ ImageBlockPublicAccessState: 'block-new-sharing', ManagedBy: 'account' });
   ec2.on(GetEbsEncryptionByDefaultCommand).resolves({ EbsEncryptionByDefault: false });
   ec2.on(GetEbsDefaultKmsKeyIdCommand).resolves({ KmsKeyId: 'alias/aws/ebs' });
@@ -191,7 +196,8 @@ describe('a healthy deployment', () => {
     );
     expect(checkOf(report, 'queue mappings').summary).toBe(
       `bake reads ${STACK}-bake (Enabled, at most 2 at once; 0 waiting, 0 in flight); ` +
-        `imageState reads ${STACK}-imageState (Enabled, at most 2 at once; 0 waiting, 0 in flight)`,
+        `imageState reads ${STACK}-imageState (Enabled, at most 2 at once; 0 waiting, 0 in flight); ` +
+        `copy reads ${STACK}-copy.fifo (Enabled, no maximum concurrency; 0 waiting, 0 in flight)`,
     );
     expect(lambda).toHaveReceivedCommandWith(ListEventSourceMappingsCommand, { FunctionName: `${STACK}-bake` });
     expect(lambda).toHaveReceivedCommandWith(ListEventSourceMappingsCommand, { FunctionName: `${STACK}-imageState` });
@@ -590,7 +596,8 @@ describe('queue mappings', () => {
       status: 'ok',
       summary:
         `bake reads ${STACK}-bake (Enabled, at most 2 at once; 120 waiting, 2 in flight); ` +
-        `imageState reads ${STACK}-imageState (Enabled, at most 2 at once; 0 waiting, 0 in flight)`,
+        `imageState reads ${STACK}-imageState (Enabled, at most 2 at once; 0 waiting, 0 in flight); ` +
+        `copy reads ${STACK}-copy.fifo (Enabled, no maximum concurrency; 0 waiting, 0 in flight)`,
     });
   });
 });
@@ -735,7 +742,7 @@ describe('event rules and schedules', () => {
     // Assess
     expect(checkOf(report, 'event rules')).toMatchObject({
       status: 'fail',
-      summary: '2 of 7 rules would not deliver: their events never reach the function',
+      summary: '2 of 9 rules would not deliver: their events never reach the function',
       details: [
         'ami-lifecycle-dev-bake-queue-rule (bake) is DISABLED: aws events enable-rule --name ami-lifecycle-dev-bake-queue-rule --event-bus-name ami-lifecycle-dev',
         'ami-lifecycle-dev-recover-rule-3 (recover) does not exist on bus default',
@@ -788,7 +795,7 @@ describe('dead-letter queues', () => {
     // Assess
     expect(checkOf(report, 'dead-letter queues')).toMatchObject({
       status: 'fail',
-      summary: '2 of 8 dead-letter queues hold messages or are missing',
+      summary: '2 of 9 dead-letter queues hold messages or are missing',
       fix: 'inspect each message, fix its cause and send it again: docs/operations.md, "When a dead-letter queue alarm fires"',
       details: [
         `${STACK}-bake-dlq: 4 messages (3 visible, 1 being read): bake work that was never done`,

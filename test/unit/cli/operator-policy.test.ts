@@ -27,6 +27,7 @@ function account(tags: Record<string, Record<string, string>>): StateLookups {
     roleOfInstanceProfile: none,
     ec2Exists: async (_type, id) => tags[id] !== undefined,
     autoScalingGroup: none,
+    imageIn: none,
   };
 }
 

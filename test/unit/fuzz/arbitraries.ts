@@ -34,7 +34,7 @@ export function fuzz(numRuns: number): fc.Parameters<unknown> {
 
 export const EVENTS_DIR = fileURLToPath(new URL('../../../events/', import.meta.url));
 
-export type FunctionName = 'schedule' | 'bake' | 'imageState' | 'promote' | 'rotate' | 'recover' | 'statusAlarms' | 'verify';
+export type FunctionName = 'schedule' | 'bake' | 'imageState' | 'promote' | 'rotate' | 'recover' | 'statusAlarms' | 'verify' | 'copy';
 
 /** The functions each sample is meant for (statusAlarms takes the same `{"trigger": ...}` input as rotate). */
 const SAMPLE_TARGETS: Record<string, FunctionName[]> = {
@@ -47,7 +47,8 @@ const SAMPLE_TARGETS: Record<string, FunctionName[]> = {
   // own batch (handlers.test.ts), and event-samples.test.ts runs this one whole.
   'ami-state-batch.json': [],
   'rotate-scheduled.json': ['rotate', 'statusAlarms'],
-  'image-baked.json': ['promote'],
+  'image-baked.json': ['promote', 'copy'],
+  'copy-sweep.json': ['copy'],
   'promotion-catch-up.json': ['promote'],
   'rotate-dry-run.json': ['rotate'],
   'instance-stopped.json': ['recover'],

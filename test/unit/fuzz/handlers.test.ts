@@ -49,9 +49,11 @@ import { handler as rotate } from '../../../functions/rotate/handler.js';
 import { handler as schedule } from '../../../functions/schedule/handler.js';
 import { handler as statusAlarms } from '../../../functions/status-alarms/handler.js';
 import { handler as verify } from '../../../functions/verify/handler.js';
+import { handler as copy } from '../../../functions/copy/handler.js';
 import { DETAIL_SCHEMAS, EVENT_SOURCE, type DetailType } from '../../../shared/domain/events.js';
 import {
   AmiStateChangeEvent,
+  CopyTrigger,
   BakeRequestedEvent,
   PromoteInput,
   RecoverInput,
@@ -148,6 +150,14 @@ const TARGETS: Record<FunctionName, Target> = {
     handler: statusAlarms as Handler,
     schema: StatusAlarmsRequest,
     answered: (r) => expect(r).toMatchObject({ instancesSeen: expect.any(Number), failures: expect.any(Array) }),
+  },
+  copy: {
+    handler: copy as Handler,
+    schema: CopyTrigger,
+    // One pass whatever the world: a region's trouble is reported in the pass, never a failed record.
+    answered: (r) => expect(r).toEqual({ batchItemFailures: [] }),
+    batchOf: oneRecord,
+    rejectsInBatch: true,
   },
   verify: {
     handler: verify as Handler,

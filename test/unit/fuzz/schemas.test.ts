@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import type { z } from 'zod';
 import {
   AlarmStateChangeEvent,
+  CopyTrigger,
   AmiStateChangeEvent,
   BakeRequestedEvent,
   HealthEvent,
@@ -50,6 +51,7 @@ const FUNCTION_SCHEMAS: Record<FunctionName, z.ZodType> = {
   recover: RecoverInput,
   verify: VerifyInput,
   promote: PromoteInput,
+  copy: CopyTrigger,
 };
 const ALL_SCHEMAS: Record<string, z.ZodType> = {
   ...FUNCTION_SCHEMAS,

@@ -53,10 +53,9 @@ describe('loadConfig', () => {
       schedules: ['nightly', 'weekly'],
       copyTags: { kind: 'none' },
       verifyDefault: 'off',
-      copyTo: [],
-      drRegions: {},
       rotation: ROTATION_DEFAULTS,
       recovery: RECOVERY_DEFAULTS,
+      copies: { copyTo: [], maxConcurrent: 100, drRegions: {}, homeRegion: undefined },
     });
   });
 
@@ -80,13 +79,11 @@ describe('loadConfig', () => {
 
     // Assess
     expect(Object.keys(config).sort()).toEqual([
+      'copies',
       'copyTags',
-      'copyTo',
-      'drRegions',
       'eventBusName',
       'managedBy',
       'recovery',
-      'region',
       'rotation',
       'schedules',
       'verifyDefault',
@@ -124,10 +121,9 @@ describe('loadConfig', () => {
       schedules: ['nightly'],
       copyTags: { kind: 'none' },
       verifyDefault: 'off',
-      copyTo: [],
-      drRegions: {},
       rotation: ROTATION_DEFAULTS,
       recovery: RECOVERY_DEFAULTS,
+      copies: { copyTo: [], maxConcurrent: 100, drRegions: {}, homeRegion: process.env.AWS_REGION || undefined },
     });
   });
 
@@ -142,9 +138,9 @@ describe('loadConfig', () => {
     });
 
     // Assess
-    expect(config.region).toBe('us-east-1');
-    expect(config.copyTo).toEqual(['eu-west-1', 'ap-southeast-2']);
-    expect(config.drRegions).toEqual({
+    expect(config.copies.homeRegion).toBe('us-east-1');
+    expect(config.copies.copyTo).toEqual(['ap-southeast-2', 'eu-west-1']);
+    expect(config.copies.drRegions).toEqual({
       'eu-west-1': { subnetId: 'subnet-0123456789abcdef0', securityGroupIds: ['sg-0123456789abcdef0'], kmsKeyId: 'alias/dr' },
     });
   });

@@ -73,7 +73,7 @@ function copyOf(r: World, of: FakeImage, opts: CopyOpts = {}): FakeImage {
 function withCopies(home: World<RotationEc2>, regions: Record<string, World<RotationEc2>>, stageRegions: string[] = []) {
   return {
     ...home.deps,
-    copies: {
+    copyRegions: {
       homeRegion: HOME,
       regions: stageRegions,
       ec2In: (region: string) => {
@@ -255,7 +255,7 @@ describe('copy rotation', () => {
     const deps = withCopies(home, { [DR]: rotationWorld(), [DR2]: rotationWorld() }, [DR2, HOME]);
     const report = await rotateImages(
       {},
-      { ...deps, copies: { ...deps.copies, ec2In: (r: string) => (asked.push(r), deps.copies.ec2In(r)) } },
+      { ...deps, copyRegions: { ...deps.copyRegions, ec2In: (r: string) => (asked.push(r), deps.copyRegions.ec2In(r)) } },
     );
     expect(asked.sort()).toEqual([DR2, DR].sort());
     expect(report.copies?.map((c) => c.region)).toEqual([DR2, DR]);
