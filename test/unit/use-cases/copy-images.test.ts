@@ -173,6 +173,35 @@ describe('reconcileCopies', () => {
     expect(ec2['eu-west-1']!.copies[0]!.tags[TAG.status]).toBe('good');
   });
 
+  it("keeps the lineage's DR capture current once its copy turns good, and a capture that fails never fails the pass", async () => {
+    // Prepare: two lineages copied to two regions; the capture into us-west-2 fails
+    const { deps, ec2 } = world([source(1, 'eu-west-1,us-west-2'), source(2, 'eu-west-1')], ['eu-west-1', 'us-west-2']);
+    const synced: string[] = [];
+    deps.syncDrCapture = async (lineage, region) => {
+      if (region === 'us-west-2') throw new Error('UnauthorizedOperation');
+      synced.push(`${lineage}@${region}`);
+    };
+    await reconcileCopies(deps);
+    expect(synced).toEqual([]); // started, not yet good: nothing to relaunch from there yet
+    for (const r of ['eu-west-1', 'us-west-2']) for (const c of ec2[r]!.copies) c.state = 'available';
+
+    // Act
+    const report = await reconcileCopies(deps);
+
+    // Assess: once per lineage and region whose copy turned good; the failing region is reported, its copy still good
+    const lineages = ec2['eu-west-1']!.copies.map((c) => c.tags[TAG.lineage]).sort();
+    expect(synced.sort()).toEqual(lineages.map((l) => `${l}@eu-west-1`));
+    const west = report.regions.find((r) => r.region === 'us-west-2')!;
+    expect(west).toMatchObject({ good: 1, captureFailures: [ec2['us-west-2']!.copies[0]!.tags[TAG.lineage]] });
+    expect(west.error).toBeUndefined();
+    expect(ec2['us-west-2']!.copies[0]!.tags[TAG.status]).toBe('good');
+
+    // Act: a pass with nothing newly good writes no capture again
+    synced.length = 0;
+    await reconcileCopies(deps);
+    expect(synced).toEqual([]);
+  });
+
   it('counts copies others have in flight against the bound', async () => {
     // Prepare
     const { deps, ec2 } = world([source(1, 'eu-west-1'), source(2, 'eu-west-1')], ['eu-west-1'], 3);
