@@ -18,17 +18,14 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import {
-  CopyImageCommand,
   CreateLaunchTemplateCommand,
   CreateSecurityGroupCommand,
   CreateSubnetCommand,
-  CreateTagsCommand,
   CreateVpcCommand,
   DescribeImagesCommand,
   DescribeInstancesCommand,
   EC2Client,
   StopInstancesCommand,
-  type Tag,
 } from '@aws-sdk/client-ec2';
 import { EventBridgeClient, ListEventBusesCommand } from '@aws-sdk/client-eventbridge';
 import { createContext } from '../cli/context.js';
@@ -209,7 +206,10 @@ async function seedFleet(cloud: LocalCloud, webServers: number): Promise<DemoIns
       TagSpecifications: [{ ResourceType: 'launch-template', Tags: [{ Key: TAG.promotable, Value: 'true' }] }],
     }),
   );
-  for (let i = 1; i <= webServers; i++) await add(`web-${i}`, i === 1 ? { ...WEB_TAGS, [TAG.promote]: PROMOTE_TARGETS } : WEB_TAGS);
+  // web-1 is promoted; web-2 is copied to DR_REGION (issue 17: the copy function, on each ImageBaked).
+  const webTags = (i: number) =>
+    i === 1 ? { ...WEB_TAGS, [TAG.promote]: PROMOTE_TARGETS } : i === 2 ? { ...WEB_TAGS, [TAG.copyTo]: DR_REGION } : WEB_TAGS;
+  for (let i = 1; i <= webServers; i++) await add(`web-${i}`, webTags(i));
   await add('db', { [TAG.bake]: 'nightly,weekly', [TAG.reboot]: 'true' });
   const batch = await add('batch', { [TAG.bake]: 'nightly' });
   await cloud.ec2.send(new StopInstancesCommand({ InstanceIds: [batch] }));
@@ -369,7 +369,9 @@ async function relaunchElsewhere(sb: Sandbox, at: Date): Promise<void> {
   const ctx = createContext({ stage: STAGE, endpoint: cloud.proxy.endpoint, quiet: true });
   const dr = ctx.dr();
   const lineage = web2.instanceId;
-  const { Images = [] } = await cloud.ec2.send(
+  // The copy function made web-2's copies in DR_REGION night after night (ImageBaked): the newest good one is the recovery point.
+  const there = new EC2Client({ endpoint: cloud.proxy.endpoint, region: DR_REGION });
+  const { Images = [] } = await there.send(
     new DescribeImagesCommand({
       Owners: ['self'],
       Filters: [
@@ -378,12 +380,15 @@ async function relaunchElsewhere(sb: Sandbox, at: Date): Promise<void> {
       ],
     }),
   );
-  const source = Images.sort((a, b) => ((a.CreationDate ?? '') < (b.CreationDate ?? '') ? 1 : -1))[0];
-  if (!source?.ImageId) return;
+  there.destroy();
+  const copy = Images.sort((a, b) => ((a.CreationDate ?? '') < (b.CreationDate ?? '') ? 1 : -1))[0];
+  if (!copy?.ImageId) {
+    problem(sb, 'PROBLEM', `web-2 has no good copy in ${DR_REGION}: the copy function made none`);
+    return;
+  }
   say();
   say(`${at.toISOString().slice(11, 16)}  disaster recovery: ${dr.homeRegion} is down; web-2 is relaunched in ${DR_REGION}`);
-  const copyId = await standInCopy(cloud, source.ImageId, source.Name ?? lineage, source.Tags ?? [], dr.homeRegion);
-  say(`       copy ${copyId} of ${source.ImageId} in ${DR_REGION} (stand-in for the copy step)`);
+  say(`       its newest good copy there: ${copy.ImageId} (of ${copy.SourceImageId ?? '?'}, made by the copy function)`);
   const captured = await syncDrCapture(dr, lineage, DR_REGION);
   say(`       DR capture: ${captured.status} in ${DR_REGION} (the captured configuration, without home's subnet, groups and key)`);
 
@@ -415,32 +420,6 @@ async function relaunchElsewhere(sb: Sandbox, at: Date): Promise<void> {
     `       the same command again: ${same ? `the same instance ${first.instanceId}` : 'ANOTHER INSTANCE'}; RunInstances calls in all: ${launched}`,
   );
   if (!same || launched !== 1) problem(sb, 'PROBLEM', `the DR relaunch of web-2 launched ${launched} instance(s), not 1`);
-}
-
-// stand-in until the copy function lands: the lead replaces it
-async function standInCopy(cloud: LocalCloud, imageId: string, name: string, tags: Tag[], homeRegion: string): Promise<string> {
-  const Tags: Tag[] = [
-    ...tags.filter((t) => !t.Key?.startsWith('aws:') && t.Key !== TAG.status),
-    { Key: TAG.status, Value: 'pending' },
-    { Key: TAG.sourceImage, Value: imageId },
-    { Key: TAG.sourceRegion, Value: homeRegion },
-  ];
-  const client = new EC2Client({ endpoint: cloud.proxy.endpoint, region: DR_REGION });
-  const { ImageId } = await client.send(
-    new CopyImageCommand({
-      SourceImageId: imageId,
-      SourceRegion: homeRegion,
-      Name: name,
-      TagSpecifications: [
-        { ResourceType: 'image', Tags },
-        { ResourceType: 'snapshot', Tags },
-      ],
-    }),
-  );
-  // moto's copies are available at once: good, as the copy step marks them.
-  await client.send(new CreateTagsCommand({ Resources: [ImageId!], Tags: [{ Key: TAG.status, Value: 'good' }] }));
-  client.destroy();
-  return ImageId!;
 }
 
 /** Rotation runs with its schedule's input from serverless.yml, and deletes what the retention says. */

@@ -160,7 +160,9 @@ describe('npm start (the sandbox), four simulated days', () => {
     ]);
     const text = output();
     expect(text).toMatch(/20:00 {2}disaster recovery: us-east-1 is down; web-2 is relaunched in eu-west-1/);
-    expect(text).toMatch(/DR capture: created in eu-west-1/);
+    // The copy function wrote the DR capture when the copy turned good: the relaunch finds it current.
+    expect(text).toMatch(/its newest good copy there: ami-\w+ \(of ami-\w+, made by the copy function\)/);
+    expect(text).toMatch(/DR capture: unchanged in eu-west-1/);
     expect(text).toContain(`relaunched as ${instances[0]!.InstanceId} from ${copy.ImageId}; could not follow:`);
     expect(text).toContain(`the same command again: the same instance ${instances[0]!.InstanceId}; RunInstances calls in all: 1`);
   });
@@ -198,7 +200,11 @@ describe('npm start (the sandbox), four simulated days', () => {
     // 4 nights x (3 web + db + batch) + the db's weekly image
     expect(count('BakeRequested')).toBe(21);
     expect(count('ImageBaked')).toBe(21);
-    expect(count('ImagesRotated')).toBe(4);
+    // each night's rotation: the home region's, and web-2's copies in eu-west-1
+    expect(count('ImagesRotated')).toBe(8);
+    // web-2's four nightly images are copied to eu-west-1; a copy is settled good by the next night's
+    // pass, so the fourth is still pending when the run ends
+    expect(count('ImageCopied')).toBe(3);
     // web-1's relaunch and its duplicate; web-2's DR relaunch, run twice
     expect(count('InstanceRelaunched')).toBe(4);
     // 4 nights x 2 targets of web-1, and the rollback of both
