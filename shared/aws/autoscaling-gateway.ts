@@ -11,7 +11,7 @@ import {
 } from '@aws-sdk/client-auto-scaling';
 import { tagRecord } from '../domain/tags.js';
 import type { GroupPort, GroupView, LaunchConfigurationImage, RefreshPreferences, StaleGroupsPort } from '../use-cases/ports.js';
-import { call, toAwsCallError } from './errors.js';
+import { call, pages, toAwsCallError } from './errors.js';
 
 /**
  * Page size of DescribeLaunchConfigurations and DescribeAutoScalingGroups: "The default value is 50
@@ -19,16 +19,6 @@ import { call, toAwsCallError } from './errors.js';
  * https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_DescribeLaunchConfigurations.html).
  */
 const MAX_RECORDS = 100;
-
-/** Drains a paginator a page at a time, translating its errors. */
-async function* pages<P, T>(action: string, paginator: AsyncIterable<P>, map: (page: P) => T[]): AsyncIterable<T[]> {
-  const iterator = paginator[Symbol.asyncIterator]();
-  while (true) {
-    const next = await call(action, () => iterator.next());
-    if (next.done) return;
-    yield map(next.value);
-  }
-}
 
 export class AutoScalingGateway implements GroupPort, StaleGroupsPort {
   constructor(private readonly client: AutoScalingClient) {}

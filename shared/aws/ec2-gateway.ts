@@ -93,7 +93,7 @@ import {
   toTagList,
   toTemplateData,
 } from './ec2-mappers.js';
-import { call, toAwsCallError } from './errors.js';
+import { call, pages, toAwsCallError } from './errors.js';
 
 const NOT_FOUND = new Set(['InvalidAMIID.NotFound', 'InvalidAMIID.Unavailable', 'InvalidAMIID.Malformed']);
 const INSTANCE_NOT_FOUND = new Set(['InvalidInstanceID.NotFound', 'InvalidInstanceID.Malformed']);
@@ -186,16 +186,6 @@ async function callOr<T, F>(action: string, fn: () => Promise<T>, tolerated: Rea
     const mapped = toAwsCallError(action, error);
     if (tolerated.has(mapped.code)) return fallback;
     throw mapped;
-  }
-}
-
-/** Drains a paginator a page at a time, translating its errors. */
-async function* pages<P, T>(action: string, paginator: AsyncIterable<P>, map: (page: P) => T[]): AsyncIterable<T[]> {
-  const iterator = paginator[Symbol.asyncIterator]();
-  while (true) {
-    const next = await call(action, () => iterator.next());
-    if (next.done) return;
-    yield map(next.value);
   }
 }
 

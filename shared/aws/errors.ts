@@ -65,3 +65,13 @@ export async function call<T>(action: string, fn: () => Promise<T>): Promise<T> 
     throw toAwsCallError(action, error);
   }
 }
+
+/** Drains a paginator a page at a time, translating its errors. */
+export async function* pages<P, T>(action: string, paginator: AsyncIterable<P>, map: (page: P) => T[]): AsyncIterable<T[]> {
+  const iterator = paginator[Symbol.asyncIterator]();
+  while (true) {
+    const next = await call(action, () => iterator.next());
+    if (next.done) return;
+    yield map(next.value);
+  }
+}

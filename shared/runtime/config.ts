@@ -23,22 +23,26 @@ const Flag = z
   .default('false')
   .transform((s) => s === 'true');
 
+/** A variable holding JSON, `{}` when blank or unset, read by `schema` once parsed. */
+const jsonVariable = <T extends z.ZodType>(schema: T, notJson: string) =>
+  z.preprocess(
+    unsetIfBlank,
+    z
+      .string()
+      .default('{}')
+      .transform((s, ctx) => {
+        try {
+          return JSON.parse(s) as unknown;
+        } catch {
+          ctx.addIssue({ code: 'custom', message: notJson });
+          return z.NEVER;
+        }
+      })
+      .pipe(schema),
+  );
+
 /** DR_REGIONS: a JSON object, region -> DrRegionEntry (shared/domain/dr-launch.ts); blank: none. */
-const DrRegionsJson = z.preprocess(
-  unsetIfBlank,
-  z
-    .string()
-    .default('{}')
-    .transform((s, ctx) => {
-      try {
-        return JSON.parse(s) as unknown;
-      } catch {
-        ctx.addIssue({ code: 'custom', message: 'not JSON (expected an object: region -> {subnetId, securityGroupIds, ...})' });
-        return z.NEVER;
-      }
-    })
-    .pipe(DrRegions),
-);
+const DrRegionsJson = jsonVariable(DrRegions, 'not JSON (expected an object: region -> {subnetId, securityGroupIds, ...})');
 
 /** Issue 17: where images are copied and how many copies are in flight into one region at most. */
 export interface CopySettings {
@@ -241,21 +245,7 @@ const VerifySchema = z.object({
       .optional(),
   ),
   /** Its parameters, a JSON object of string lists, e.g. {"commands":["systemctl is-active nginx"]}. */
-  VERIFY_COMMAND_PARAMETERS: z.preprocess(
-    unsetIfBlank,
-    z
-      .string()
-      .default('{}')
-      .transform((s, ctx) => {
-        try {
-          return JSON.parse(s) as unknown;
-        } catch {
-          ctx.addIssue({ code: 'custom', message: 'not JSON' });
-          return z.NEVER;
-        }
-      })
-      .pipe(z.record(z.string(), z.array(z.string()))),
-  ),
+  VERIFY_COMMAND_PARAMETERS: jsonVariable(z.record(z.string(), z.array(z.string())), 'not JSON'),
 });
 
 /**
