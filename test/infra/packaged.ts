@@ -87,7 +87,9 @@ export async function packagedTemplate(options: PackageOptions): Promise<CachedT
   });
   if (existsSync(file)) return read(false);
 
-  const lock = `${file}.lock`;
+  // One packaging at a time whatever its options: serverless-esbuild builds in the project's own
+  // .esbuild folder, which two packagings at once (two test files, two workers) would share.
+  const lock = join(dir, 'packaging.lock');
   while (!tryLock(lock)) {
     if (existsSync(file)) return read(false);
     await new Promise((resolve) => setTimeout(resolve, 250));
@@ -109,14 +111,14 @@ export async function packagedTemplate(options: PackageOptions): Promise<CachedT
   }
 }
 
-/** Takes the lock directory; a lock older than two minutes is a crashed packager's and is broken. */
+/** Takes the lock directory; a lock older than five minutes is a crashed packager's and is broken. */
 function tryLock(lock: string): boolean {
   try {
     mkdirSync(lock);
     return true;
   } catch {
     try {
-      if (Date.now() - statSync(lock).mtimeMs > 120_000) rmSync(lock, { recursive: true, force: true });
+      if (Date.now() - statSync(lock).mtimeMs > 300_000) rmSync(lock, { recursive: true, force: true });
     } catch {
       // gone meanwhile: the next attempt takes it
     }
