@@ -4,6 +4,7 @@
  * started cloud, so tests write `cloud.launch(...)` as with a plain variable.
  */
 import { afterAll, beforeAll, beforeEach } from 'vitest';
+import { PACKAGING_HOOK_TIMEOUT_MS } from '../infra/packaged.js';
 import { LocalCloud, type LocalCloudOptions } from './local-cloud.js';
 
 export function cloudPerFile(options: LocalCloudOptions & { reset?: boolean } = {}): LocalCloud {
@@ -11,7 +12,7 @@ export function cloudPerFile(options: LocalCloudOptions & { reset?: boolean } = 
   let current: LocalCloud | undefined;
   beforeAll(async () => {
     current = await LocalCloud.start(start);
-  });
+  }, PACKAGING_HOOK_TIMEOUT_MS);
   afterAll(async () => {
     await current?.stop();
   });

@@ -16,6 +16,10 @@ export interface VerificationCloud {
 
 export async function startVerificationCloud(params: Record<string, string> = {}): Promise<VerificationCloud> {
   const moto = await startMoto();
+  // moto draws its ids from a seeded random: the same seed gives the same subnet and group ids in
+  // every run, so the params below, and the packaged template they decide, are cached across runs.
+  const seeded = await fetch(`${moto.endpoint}/moto-api/seed?a=15`, { method: 'POST' });
+  if (!seeded.ok) throw new Error(`moto refused its seed: ${seeded.status}`);
   const ec2 = new EC2Client({
     endpoint: moto.endpoint,
     region: 'us-east-1',

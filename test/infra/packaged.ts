@@ -34,6 +34,13 @@ export interface CachedTemplate {
   ms: number;
 }
 
+/**
+ * The timeout of a test hook that may package: besides its own packaging (10 s on an idle
+ * machine, over a minute on CI's two busy cores), it may wait for another's under the lock. Two
+ * verification files waiting on each other timed out at 120 s in CI.
+ */
+export const PACKAGING_HOOK_TIMEOUT_MS = 300_000;
+
 /** Where packaged templates are kept; AMI_LIFECYCLE_PACKAGE_CACHE overrides it. */
 export function cacheDir(): string {
   return process.env.AMI_LIFECYCLE_PACKAGE_CACHE ?? join(tmpdir(), 'ami-lifecycle-packaged');

@@ -10,6 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { tagRecord } from '../../shared/domain/tags.js';
 import type { LocalCloud } from '../harness/local-cloud.js';
 import type { MotoServer } from '../harness/moto.js';
+import { PACKAGING_HOOK_TIMEOUT_MS } from '../infra/packaged.js';
 import { bakeOneVerified, startVerificationCloud } from '../harness/verification-cloud.js';
 
 const MINUTE = 60_000;
@@ -21,7 +22,7 @@ beforeAll(async () => {
     verifyCommandDocument: 'AWS-RunShellScript',
     verifyCommandParameters: '{"commands":["systemctl is-active nginx"]}',
   }));
-}, 120_000);
+}, PACKAGING_HOOK_TIMEOUT_MS);
 
 afterAll(async () => {
   await cloud?.stop();
