@@ -1,5 +1,5 @@
 /**
- * ImageBaked (or ImageVerified) from the service's bus: promote the image into its lineage's targets.
+ * ImageBaked from the service's bus: promote the image into its lineage's targets.
  * Also the scheduled catch-up, which promotes each lineage's newest good image (a lost event still promotes).
  */
 import { autoScalingClient, ssmClient } from '../../shared/aws/clients.js';

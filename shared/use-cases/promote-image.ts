@@ -67,6 +67,23 @@ export class TargetRefused extends Error {
   }
 }
 
+/** An event named the image good, and EC2 does not say so yet: the status tag is still to come. */
+export class NotSettledYet extends Error {
+  override readonly name = 'NotSettledYet';
+  constructor(
+    readonly imageId: string,
+    readonly status: string,
+  ) {
+    super(`${imageId} is ${status}, not good yet: its ImageBaked came before its status tag; tried again`);
+  }
+}
+
+/** This stack's image, made by it, whose status is still pending or verifying: the one a settle is about to tag. */
+function unsettled(image: ImageView, managedBy: string): boolean {
+  const status = statusOf(image);
+  return (status === 'pending' || status === 'verifying') && isManagedBy(image.tags, managedBy) && notMadeHere(image) === undefined;
+}
+
 const LIVE = (state: string) => state !== 'terminated' && state !== 'shutting-down';
 
 /** The targets the lineage's live instances name, each once, and the problems of the ones that cannot be read, by instance. */
@@ -326,6 +343,12 @@ export async function promoteImage(
   }
   const image = await deps.ec2.describeImage(imageId);
   const why = notPromotable(image, deps.managedBy);
+  if (why && image && trigger === 'event' && unsettled(image, deps.managedBy)) {
+    // The settle and the verification publish ImageBaked before they tag the image good (a crash in
+    // between says it again): on AWS the event can arrive first. Thrown, so that Lambda's retry
+    // reads the image again a minute later; skipped, it would wait for the daily catch-up.
+    throw new NotSettledYet(imageId, statusOf(image) ?? 'none');
+  }
   if (why || !image) {
     deps.log.info('image not promoted', { imageId, reason: why, trigger });
     return { imageId, skipped: why, targets: [], problems: [] };

@@ -131,12 +131,53 @@ describe('promoteImage', () => {
 
     // Act
     const late = await promoteImage(older.imageId, deps, 'event');
-    const early = await promoteImage(pending.imageId, deps, 'event');
+    const early = await promoteImage(pending.imageId, deps, 'manual');
 
     // Assess
     expect(late.targets).toEqual([{ target: `ssm:${PARAM}`, outcome: 'holds-newer', detail: newer.imageId }]);
     expect(early).toMatchObject({ skipped: 'its status is pending, not good', targets: [] });
     expect((await world.getParameter(PARAM))!.version).toBe(1);
+  });
+
+  it.each(['pending', 'verifying'] as const)(
+    'is retried (throws) when its ImageBaked comes before the %s image is tagged good, and promotes once it is',
+    async (status) => {
+      // Prepare: the settle published, and has not tagged yet
+      const img = image(1, { status });
+      arrange(`ssm:${PARAM}`, [img]);
+
+      // Act
+      const early = promoteImage(img.imageId, deps, 'event');
+      await expect(early).rejects.toMatchObject({ name: 'NotSettledYet', imageId: img.imageId, status });
+      world.images.set(img.imageId, { ...img, tags: { ...img.tags, 'ami-lifecycle:status': 'good' } });
+      const retried = await promoteImage(img.imageId, deps, 'event');
+
+      // Assess
+      expect(retried.targets).toEqual([expect.objectContaining({ target: `ssm:${PARAM}`, outcome: 'promoted' })]);
+      expect(world.calls.filter((c) => c.startsWith('PutParameter'))).toHaveLength(1);
+    },
+  );
+
+  it('skips, never retries, an image that is failed, bad, or not of this stack', async () => {
+    // Prepare
+    const [failed, bad, foreign] = [
+      image(1, { status: 'failed' }),
+      image(2, { status: 'bad' }),
+      image(3, { tags: { 'ami-lifecycle:managed-by': 'someone-else' } }),
+    ];
+    arrange(`ssm:${PARAM}`, [failed, bad, foreign]);
+
+    // Act
+    const reports = [];
+    for (const i of [failed, bad, foreign]) reports.push(await promoteImage(i.imageId, deps, 'event'));
+
+    // Assess
+    expect(reports.map((r) => r.skipped)).toEqual([
+      'its status is failed, not good',
+      'its status is bad, not good',
+      'not an image of this stack',
+    ]);
+    expect(await world.getParameter(PARAM)).toBeUndefined();
   });
 
   it('reports a malformed target in PolicyInvalid and a refused one in PromotionFailed; the others proceed', async () => {
