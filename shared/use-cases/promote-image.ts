@@ -334,8 +334,9 @@ export async function promoteImage(
   // Most lineages name no target: the event's lineage, when it gives one, lets one DescribeInstances
   // say so without reading the image. It only ever saves work: a lineage that names targets has its
   // image read and checked below, and a wrong hint promotes nothing (the daily catch-up reads EC2 alone).
+  let hinted: Awaited<ReturnType<typeof lineageTargets>> | undefined;
   if (lineageHint !== undefined) {
-    const hinted = await lineageTargets(lineageHint, deps);
+    hinted = await lineageTargets(lineageHint, deps);
     if (hinted.targets.length === 0 && hinted.problems.length === 0) {
       deps.log.debug('no promotion target for the lineage', { imageId, lineage: lineageHint, trigger });
       return { imageId, lineage: lineageHint, skipped: 'the lineage names no promotion target', targets: [], problems: [] };
@@ -358,7 +359,8 @@ export async function promoteImage(
     deps.log.warn('the event names another lineage than the image: not promoted', { imageId, lineage, hint: lineageHint });
     return { imageId, lineage, skipped: `the event names the lineage ${lineageHint}, the image ${lineage}`, targets: [], problems: [] };
   }
-  const found = await lineageTargets(lineage, deps);
+  // The hint named this lineage (checked above): its targets are already read.
+  const found = hinted ?? (await lineageTargets(lineage, deps));
   await reportProblems(image, found.problems, deps);
   const targets = only ? found.targets.filter((t) => only.includes(t.key)) : found.targets;
   const problems = found.problems.flatMap((p) => p.problems);

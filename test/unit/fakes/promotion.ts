@@ -29,6 +29,8 @@ export class FakePromotionWorld implements PromoteEc2, ParameterPort, GroupPort 
   groups = new Map<string, GroupView & { refreshes: string[]; running: boolean }>();
   /** Every mutating call, in order, as `Action target`. */
   calls: string[] = [];
+  /** The lineages whose instances were read (DescribeInstances), in order. */
+  lineageReads: string[] = [];
   /** Action -> the error it throws from now on. */
   private failures = new Map<string, AwsCallError>();
 
@@ -59,6 +61,7 @@ export class FakePromotionWorld implements PromoteEc2, ParameterPort, GroupPort 
     return this.images.get(imageId);
   }
   async listLineageInstances(lineage: string): Promise<InstanceSummary[]> {
+    this.lineageReads.push(lineage);
     return this.instances.filter((i) => i.tags['ami-lifecycle:lineage'] === lineage);
   }
   async listLineageImages(managedBy: string, lineage: string): Promise<ImageView[]> {

@@ -158,6 +158,19 @@ describe('promoteImage', () => {
     },
   );
 
+  it("reads the lineage's instances once when the event names the image's lineage", async () => {
+    // Prepare
+    const img = image(1);
+    arrange(`ssm:${PARAM}`, [img]);
+
+    // Act
+    const report = await promoteImage(img.imageId, deps, 'event', undefined, LINEAGE);
+
+    // Assess
+    expect(report.targets).toEqual([expect.objectContaining({ outcome: 'promoted' })]);
+    expect(world.lineageReads).toEqual([LINEAGE]);
+  });
+
   it('skips, never retries, an image that is failed, bad, or not of this stack', async () => {
     // Prepare
     const [failed, bad, foreign] = [
