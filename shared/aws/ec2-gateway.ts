@@ -84,7 +84,6 @@ import {
   launchSettings,
   spotOptionsOf,
   toAddressViews,
-  toCopyView,
   toImageView,
   toInstanceSummary,
   toLaunchTemplateImages,
@@ -379,7 +378,7 @@ export class Ec2Gateway implements Ec2Port {
           ],
         },
       ),
-      (page) => (page.Images ?? []).map(toCopyView),
+      (page) => (page.Images ?? []).map(toImageView),
     );
   }
 

@@ -17,7 +17,6 @@ import type {
 } from '@aws-sdk/client-ec2';
 import type { InstanceSummary } from '../domain/bake.js';
 import type { ImageView } from '../domain/image-status.js';
-import type { CopyView } from '../domain/copies.js';
 import type { LaunchConfig, NetworkInterfaceConfig, StoredLaunchConfig } from '../domain/launch.js';
 import { tagRecord, type Tags } from '../domain/tags.js';
 import type { AddressView, LaunchTemplateImage, OwnedImageView, SnapshotView } from '../use-cases/ec2-ports.js';
@@ -54,15 +53,6 @@ export function toOwnedImageView(image: Image): OwnedImageView {
     ...toImageView(image),
     ...(image.LastLaunchedTime ? { lastLaunchedTime: image.LastLaunchedTime } : {}),
     public: image.Public === true,
-  };
-}
-
-/** A copy in its region: the image, and EC2's record of the image and region it was copied from. */
-export function toCopyView(image: Image): CopyView {
-  return {
-    ...toImageView(image),
-    ...(image.SourceImageId ? { sourceImageId: image.SourceImageId } : {}),
-    ...(image.SourceImageRegion ? { sourceImageRegion: image.SourceImageRegion } : {}),
   };
 }
 

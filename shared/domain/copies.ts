@@ -42,13 +42,11 @@ export function copyRegionsOf(image: ImageView): string[] {
   return parsed.success ? parsed.data : [];
 }
 
-/** A copy in its region, as the reconcile lists it (this stack's managed-by), with EC2's record of its source. */
-export interface CopyView extends ImageView {
-  /** DescribeImages' SourceImageId: the image EC2 made it from. */
-  sourceImageId?: string | undefined;
-  /** DescribeImages' SourceImageRegion, when EC2 reports it. */
-  sourceImageRegion?: string | undefined;
-}
+/**
+ * A copy in its region, as the reconcile lists it (this stack's managed-by): an image, whose
+ * sourceImageId and sourceImageRegion are EC2's record of its source.
+ */
+export type CopyView = ImageView;
 
 /**
  * Why a copy that carries this stack's tags is not the service's, or undefined when it is: EC2
