@@ -11,4 +11,6 @@ import { rotateShareAndAdopt } from '../../shared/use-cases/rotation-run.js';
 const deps = productionDeps();
 const adoption = scheduledAdoption();
 
-export const handler = eventHandler('rotate', RotationRequest, (request) => rotateShareAndAdopt({ dryRun: request.dryRun }, deps, adoption));
+export const handler = eventHandler('rotate', RotationRequest, (request) =>
+  rotateShareAndAdopt({ dryRun: request.dryRun }, deps, adoption),
+);

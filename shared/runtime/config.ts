@@ -75,10 +75,7 @@ const AdoptFilterEntry = z.strictObject({
     .refine((s) => RetentionSpec.safeParse(s).success, 'not a retention (7, 14d, daily=7,weekly=4)')
     .optional(),
   /** The lineage they join; absent: adopted/<the name without its numbered suffix>. */
-  lineage: z
-    .string()
-    .regex(ADOPT_LINEAGE, '1-48 letters, digits, dots, dashes or underscores, optionally after adopted/')
-    .optional(),
+  lineage: z.string().regex(ADOPT_LINEAGE, '1-48 letters, digits, dots, dashes or underscores, optionally after adopted/').optional(),
 });
 
 /**

@@ -272,7 +272,10 @@ export async function adoptOnSchedule(
 ): Promise<ScheduledAdoptionReport> {
   const report: ScheduledAdoptionReport = { dryRun, filters: [], failures: [], invalidFilters: [...settings.invalid] };
   for (const bad of settings.invalid) {
-    deps.log.error('an adoptFilters entry cannot be read: it adopts nothing; the others go on', { filter: bad.index, problems: bad.problems });
+    deps.log.error('an adoptFilters entry cannot be read: it adopts nothing; the others go on', {
+      filter: bad.index,
+      problems: bad.problems,
+    });
   }
   for (const entry of settings.filters) {
     try {

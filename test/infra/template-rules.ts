@@ -545,6 +545,11 @@ export function checkRole(t: Template, spec: Spec, fn: string, roleId: string): 
           problems.push(`${s.where}: ${action} is only for ${via.service} to use on the function's behalf, but lacks ${calledVia.says}`);
       }
     }
+    // Each one granted for that service, whatever a conditional statement also grants the function itself.
+    const forTheService = role.statements.filter((s) => s.effect === 'Allow' && calledVia.holds(s.condition)).flatMap((s) => s.actions);
+    for (const action of via.actions.filter((a) => !forTheService.includes(a))) {
+      problems.push(`${fn}: role lacks ${action} for ${via.service} to use on the function's behalf`);
+    }
   }
 
   const expected = new Set(spec.actions[fn] ?? []);

@@ -805,6 +805,15 @@ const mutations: Mutation[] = [
     /no alarm on ImagesKeptUnverified/,
   ],
   [
+    // Issue 19: the daily run's adoption could re-tag the stack's own images (or another stack's) as good.
+    'adoption that may tag a managed image',
+    (x) =>
+      void delete x.Resources.RotateAdoptionPolicy!.Properties!.PolicyDocument.Statement.at(-1).Condition.Null[
+        'aws:ResourceTag/ami-lifecycle:managed-by'
+      ],
+    /AdoptUnmanagedImagesAndSnapshots.*ec2:CreateTags on .* lacks its conditions/,
+  ],
+  [
     'a reference check without its SSM permission',
     (x) => void (stmt(x, 'RotateRole', 'LetTheImageReferenceCheckListWhatMayReferenceImages').Action = ['ec2:DescribeLaunchTemplates']),
     /Rotate: role lacks .*ssm:DescribeParameters/,
