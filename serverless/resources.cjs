@@ -314,7 +314,9 @@ module.exports = {
 
   Conditions: {
     // Issue 19: the rotate role reads what uses any image, and tags unmanaged ones, only where adoptFilters lists any.
-    AdoptsImages: { 'Fn::Not': [{ 'Fn::Or': [{ 'Fn::Equals': [ref('AdoptFilters'), '[]'] }, { 'Fn::Equals': [ref('AdoptFilters'), ''] }] }] },
+    AdoptsImages: {
+      'Fn::Not': [{ 'Fn::Or': [{ 'Fn::Equals': [ref('AdoptFilters'), '[]'] }, { 'Fn::Equals': [ref('AdoptFilters'), ''] }] }],
+    },
     HasAlarmTopic: { 'Fn::Not': [{ 'Fn::Equals': [ref('AlarmTopicArn'), ''] }] },
     TerminatesReplaced: { 'Fn::Equals': [ref('TerminateReplaced'), 'true'] },
     UsesKmsKeys: { 'Fn::Not': [{ 'Fn::Equals': [{ 'Fn::Join': ['', ref('KmsKeyArns')] }, ''] }] },
