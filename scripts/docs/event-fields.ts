@@ -394,8 +394,8 @@ export const EVENT_DOCS: Record<string, EventDoc> = {
     },
   },
   ImagesAdopted: {
-    when: "The daily rotation run adopted unused images the stack did not make, matching the stage's `adoptFilters` (off by default): tagged as the stack's, with their snapshots; nothing deleted. Their first rotation is the next day's (docs/stale-images.md). In a dry run, what it would have adopted.",
-    dedupe: 'none needed: a summary per run (an image is adopted once)',
+    when: "The daily rotation run adopted unused images the stack did not make, matching the stage's `adoptFilters` (off by default): tagged as the stack's, with their snapshots; nothing deleted. Their first rotation is the next day's (docs/stale-images.md). In a dry run, what it would have adopted. Published only when something was (or would be) adopted, or an entry of `adoptFilters` failed or could not be read.",
+    dedupe: 'none needed (one summary per run; an image is adopted once)',
     fields: {
       managedBy,
       dryRun: 'the rotation dry run: nothing was tagged',
