@@ -11,20 +11,14 @@ import { bakeOnDemand, markGood, relaunchManually, type OnDemandBake } from '../
 import { newestPromotable, promoteImage, type TargetOutcome } from '../shared/use-cases/promote-image.js';
 import { promotionHoldings, rollbackLineage, type TargetHolding } from '../shared/use-cases/promotion-operator.js';
 import { REGION_PATTERN, RetentionSpec, TAG } from '../shared/domain/tags.js';
-import {
-  DEFAULT_SNAPSHOT_PRICE_PER_GB_MONTH,
-  parseAge,
-  parseTagFilters,
-  type StaleEntry,
-  type StaleFilters,
-} from '../shared/domain/stale.js';
+import { DEFAULT_SNAPSHOT_PRICE_PER_GB_MONTH, parseAge, parseTagFilters, type StaleFilters } from '../shared/domain/stale.js';
 import { adoptImages, adoptionPlan, findStaleImages, type StaleRun } from '../shared/use-cases/stale-images.js';
 import { relaunchInRegion } from '../shared/use-cases/relaunch-in-region.js';
 import { createContext, type CliContext, type GlobalOptions } from './context.js';
 import { doctorExitCode, doctorSettings, doctorText, runDoctor } from './doctor/doctor.js';
 import { EXIT, explain } from './errors.js';
 import { renderReport, type ServiceEvent } from './render/report-html.js';
-import { bytes, planText, recoveryPointsTable, statusTable, table } from './render/text.js';
+import { planText, recoveryPointsTable, staleSummary, staleTable, statusTable, table } from './render/text.js';
 import { publicAccessView, type PublicAccessView } from './public-access.js';
 
 const out = (text: string) => process.stdout.write(`${text}\n`);
@@ -193,9 +187,7 @@ ${EXIT.unreachable} endpoint did not answer; ${EXIT.unknown} unknown instance or
           json({ managedBy: ctx.deps.managedBy, region: ctx.region, generatedAt: ctx.deps.now(), ...report, entries: shown, calls });
           return EXIT.ok;
         }
-        out(
-          table(['image', 'name', 'age', 'last launched', 'snapshots', 'owner', 'candidate', 'why not / in use by'], shown.map(staleRow)),
-        );
+        out(staleTable(shown));
         out(`\n${staleSummary(report.entries.length, shown.length, report)}`);
         return EXIT.ok;
       }),
@@ -496,27 +488,6 @@ interface StaleOptionsGiven {
   tag: string[];
   includeShared?: boolean;
   price?: string;
-}
-
-function staleRow(e: StaleEntry): string[] {
-  const owner = e.ownership === 'unmanaged' ? '' : e.ownership;
-  return [
-    e.imageId,
-    e.name,
-    `${e.ageDays} d`,
-    e.lastLaunchedTime ? e.lastLaunchedTime.slice(0, 10) : 'never',
-    `${e.snapshots.length} (${bytes(e.sizeBytes)})`,
-    owner,
-    e.candidate ? 'yes' : 'no',
-    e.notCandidate.join('; '),
-  ];
-}
-
-function staleSummary(owned: number, listed: number, report: StaleRun['report']): string {
-  return (
-    `${owned} image(s) owned, ${listed} shown, ${report.candidates} candidate(s): deleting them would free ${bytes(report.bytesToFree)} of snapshots, ` +
-    `about $${report.monthlySaving.toFixed(2)} a month at $${report.pricePerGbMonth} per GB-month (at most: the standard tier bills only the blocks a snapshot holds alone)`
-  );
 }
 
 function outcomeRow(o: TargetOutcome): string[] {

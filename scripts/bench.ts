@@ -20,7 +20,8 @@ const SECTIONS: Array<[number, string, () => Promise<Runner>]> = [
   [4, 'retention planning', async () => (await import('./bench/retention.js')).retentionPlanning],
   [5, 'recovery', async () => (await import('./bench/recovery.js')).recoveryLatency],
   [6, 'disaster-recovery copies', async () => (await import('./bench/copies.js')).copyThroughput],
-  [7, 'verification and promotion', async () => (await import('./bench/golden.js')).goldenPaths],
+  [7, 'stale images', async () => (await import('./bench/stale.js')).staleImages],
+  [8, 'verification and promotion', async () => (await import('./bench/golden.js')).goldenPaths],
 ];
 
 const opts = new Command('bench')

@@ -18,6 +18,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import {
+  CreateImageCommand,
   CreateLaunchTemplateCommand,
   CreateSecurityGroupCommand,
   CreateSubnetCommand,
@@ -25,16 +26,19 @@ import {
   DescribeImagesCommand,
   DescribeInstancesCommand,
   EC2Client,
+  ModifyImageAttributeCommand,
+  RunInstancesCommand,
   StopInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { EventBridgeClient, ListEventBusesCommand } from '@aws-sdk/client-eventbridge';
 import { createContext } from '../cli/context.js';
-import { statusTable } from '../cli/render/text.js';
+import { staleSummary, staleTable, statusTable } from '../cli/render/text.js';
 import { readServerless, type ScheduleWiring } from '../cli/serverless-config.js';
 import { TAG } from '../shared/domain/tags.js';
 import { Ec2Gateway } from '../shared/aws/ec2-gateway.js';
 import { syncDrCapture } from '../shared/use-cases/dr-capture.js';
 import { inspectFleet } from '../shared/use-cases/inspect-fleet.js';
+import { adoptImages, adoptionPlan, findStaleImages } from '../shared/use-cases/stale-images.js';
 import { relaunchInRegion } from '../shared/use-cases/relaunch-in-region.js';
 import { rollbackLineage } from '../shared/use-cases/promotion-operator.js';
 import type { Rejected } from '../shared/runtime/middleware.js';
@@ -83,6 +87,8 @@ const SIMULATED_FUNCTIONS = ['schedule', 'rotate'];
 /** The day a web server fails, at most; and when (UTC). */
 const FAILURE_DAY = 3;
 const FAILURE_TIME = '12:00';
+/** When, on day 1, the operator looks at the legacy images and adopts the unused ones (UTC). */
+const ADOPT_TIME = '10:00';
 const WEB_TAGS = { [TAG.bake]: 'nightly', [TAG.recover]: 'on-failure', [TAG.retain]: '3' };
 /**
  * web-1's newest good image goes where the rest of the fleet would launch from: an SSM parameter
@@ -91,6 +97,17 @@ const WEB_TAGS = { [TAG.bake]: 'nightly', [TAG.recover]: 'on-failure', [TAG.reta
  */
 const PROMOTE_TARGETS = 'ssm:/ami-lifecycle/web/golden,lt:web-golden';
 const RETIRED_IMAGE = 'ami-0123456789abcdef0';
+
+/**
+ * Issue 19: images from before the service, without its tags (Packer builds), 200 days older than the
+ * first simulated day: two unused, one a stopped instance still uses, one shared with another account.
+ * On day 1 the operator looks (`stale`) and adopts the unused ones (`adopt`); the next rotation deletes
+ * the older of the two (retain 1), never the others.
+ */
+const LEGACY_AGE_DAYS = 200;
+const OTHER_ACCOUNT = '111122223333';
+const LEGACY_FILTER = 'packer-*';
+const ADOPT_RETAIN = '1';
 
 const AMI_STATE = 'EC2 AMI State Change';
 const INSTANCE_STATE = 'EC2 Instance State-change Notification';
@@ -124,6 +141,8 @@ interface Sandbox {
   problems: string[];
   /** Where each stretch of published events begins, and the simulated time it happened at. */
   marks: Array<{ from: number; at: Date }>;
+  /** Issue 19: the images from before the service (seedLegacy). */
+  legacy: LegacyImage[];
 }
 
 interface Firing {
@@ -141,10 +160,12 @@ export async function runSandbox(options: SandboxOptions, say: Say): Promise<San
   if (options.endpoint) await assertEmptyEmulator(options.endpoint);
   const cloud = await LocalCloud.start({ stage: STAGE, ...(options.endpoint ? { endpoint: options.endpoint } : {}) });
   try {
-    const sb: Sandbox = { cloud, say, fleet: [], names: new Map(), problems: [], marks: [] };
+    const sb: Sandbox = { cloud, say, fleet: [], names: new Map(), problems: [], marks: [], legacy: [] };
     introduce(sb, options);
     sb.fleet = await seedFleet(cloud, options.fleet);
     printFleet(sb);
+    sb.legacy = await seedLegacy(sb, options.start);
+    printLegacy(sb, sb.legacy);
     await announceInstances(sb);
 
     const failureDay = Math.min(FAILURE_DAY, options.days);
@@ -157,6 +178,7 @@ export async function runSandbox(options: SandboxOptions, say: Say): Promise<San
         else await bakeFiring(sb, firing);
         await announceInstances(sb);
       }
+      if (n === 1) await staleAndAdopt(sb, new Date(`${day}T${ADOPT_TIME}:00Z`));
       if (n === failureDay) await failAndRecover(sb, new Date(`${day}T${FAILURE_TIME}:00Z`));
     }
     await rollBack(sb, new Date(`${addDays(options.start, options.days - 1)}T18:00:00Z`));
@@ -226,6 +248,63 @@ function printFleet(sb: Sandbox): void {
     const note = i.name === 'batch' ? ' (stopped)' : '';
     sb.say(`  ${i.instanceId}  ${i.name.padEnd(8)} ${tags.join(' ') || '(no ami-lifecycle tags)'}${note}`);
   }
+}
+
+interface LegacyImage {
+  imageId: string;
+  name: string;
+  note: string;
+}
+
+/**
+ * The legacy images, made through the proxy (it records their creation on the simulated clock, as
+ * EC2 would have), from the untagged scratch instance. What uses them is set up in moto directly:
+ * the service's own calls are what the proxy counts.
+ */
+async function seedLegacy(sb: Sandbox, start: string): Promise<LegacyImage[]> {
+  const { cloud } = sb;
+  const scratch = sb.fleet.find((i) => i.name === 'scratch');
+  if (!scratch) return [];
+  const ec2 = new EC2Client({ endpoint: cloud.proxy.endpoint, region: 'us-east-1' });
+  const made = Date.parse(`${start}T00:00:00Z`) - LEGACY_AGE_DAYS * DAY_MS;
+  const make = async (name: string, daysLater: number, note: string): Promise<LegacyImage> => {
+    cloud.setClock(new Date(made + daysLater * DAY_MS));
+    const { ImageId } = await ec2.send(new CreateImageCommand({ InstanceId: scratch.instanceId, Name: name }));
+    return { imageId: ImageId!, name, note };
+  };
+  try {
+    const legacy = [
+      await make('packer-web-1001', 0, 'unused'),
+      await make('packer-web-1002', 1, 'unused'),
+      await make('packer-web-1003', 0, 'used by legacy-app, stopped'),
+      await make('packer-db-2001', 0, `shared with account ${OTHER_ACCOUNT}`),
+    ];
+    const { Instances = [] } = await cloud.ec2.send(
+      new RunInstancesCommand({
+        ImageId: legacy[2]!.imageId,
+        InstanceType: 't3.micro',
+        MinCount: 1,
+        MaxCount: 1,
+        TagSpecifications: [{ ResourceType: 'instance', Tags: [{ Key: 'Name', Value: 'legacy-app' }] }],
+      }),
+    );
+    const app = Instances[0]!.InstanceId!;
+    sb.names.set(app, 'legacy-app');
+    await cloud.ec2.send(new StopInstancesCommand({ InstanceIds: [app] }));
+    await cloud.ec2.send(
+      new ModifyImageAttributeCommand({ ImageId: legacy[3]!.imageId, LaunchPermission: { Add: [{ UserId: OTHER_ACCOUNT }] } }),
+    );
+    return legacy;
+  } finally {
+    cloud.setClock(undefined);
+    ec2.destroy();
+  }
+}
+
+function printLegacy(sb: Sandbox, legacy: LegacyImage[]): void {
+  if (legacy.length === 0) return;
+  sb.say(`legacy images: ${legacy.length}, made ${LEGACY_AGE_DAYS} days before day 1, without ami-lifecycle tags`);
+  for (const l of legacy) sb.say(`  ${l.imageId}  ${l.name.padEnd(16)} ${l.note}`);
 }
 
 /** The demo name of an instance or lineage (a lineage is named after its first instance). */
@@ -422,6 +501,37 @@ async function relaunchElsewhere(sb: Sandbox, at: Date): Promise<void> {
   if (!same || launched !== 1) problem(sb, 'PROBLEM', `the DR relaunch of web-2 launched ${launched} instance(s), not 1`);
 }
 
+/**
+ * Issue 19: the operator looks at every image the account owns (`stale`), then adopts the unused
+ * legacy ones (`adopt`), through the CLI's own use cases and context. Nothing is deleted here: the
+ * next rotation handles the adopted lineage with its retention.
+ */
+async function staleAndAdopt(sb: Sandbox, at: Date): Promise<void> {
+  const { cloud, say } = sb;
+  mark(sb, at);
+  const ctx = createContext({ stage: STAGE, endpoint: cloud.proxy.endpoint, quiet: true });
+  const filters = { olderThanDays: 90, name: LEGACY_FILTER, tags: {}, includeShared: false };
+  const run = await findStaleImages({ filters, pricePerGbMonth: Number(ctx.wiring.params.snapshotPricePerGbMonth ?? 0.05) }, ctx.stale());
+  const shown = run.report.entries.filter((e) => e.matches);
+  say();
+  say(`${at.toISOString().slice(11, 16)}  npm run cli -- stale --name '${LEGACY_FILTER}'  (the operator looks before anything is adopted)`);
+  for (const line of staleTable(shown).split('\n')) say(`       ${line}`);
+  say(`       ${staleSummary(run.report.entries.length, shown.length, run.report)}`);
+  const steps = adoptionPlan(run, { retain: ADOPT_RETAIN }, ctx.deps);
+  const result = await adoptImages(steps, false, ctx.stale());
+  say(`       npm run cli -- adopt --name '${LEGACY_FILTER}' --retain ${ADOPT_RETAIN} --yes`);
+  const lineages = [...new Set(steps.map((s) => s.lineage))].join(', ');
+  say(
+    `         adopted ${result.adopted.length} image(s) into ${lineages || 'none'}: ${result.adopted.join(', ') || 'none'}; nothing deleted, the next rotation handles them`,
+  );
+  for (const f of result.failures) problem(sb, 'PROBLEM', `adopt ${f.imageId}: ${f.errorCode}: ${f.message}`);
+  // Exactly the unused legacy images: never one in use, nor one shared with another account.
+  const unused = sb.legacy.filter((l) => l.note === 'unused').map((l) => l.imageId);
+  if ([...result.adopted].sort().join() !== [...unused].sort().join()) {
+    problem(sb, 'PROBLEM', `adopt took ${result.adopted.join(', ') || 'nothing'}, not the unused ${unused.join(', ')}`);
+  }
+}
+
 /** Rotation runs with its schedule's input from serverless.yml, and deletes what the retention says. */
 async function rotateFiring(sb: Sandbox, firing: Firing): Promise<void> {
   const { cloud, say } = sb;
@@ -436,7 +546,9 @@ async function rotateFiring(sb: Sandbox, firing: Firing): Promise<void> {
   );
   const deletions = (rotated?.detail.deletions ?? []) as Array<{ imageId: string; name: string; lineage: string; reason: string }>;
   for (const d of deletions)
-    say(`       deleted ${nameOf(sb, d.lineage)} ${d.name.split('/').slice(2).join('/')} ${d.imageId}: ${d.reason}`);
+    say(
+      `       deleted ${nameOf(sb, d.lineage)} ${d.name.includes('/') ? d.name.split('/').slice(2).join('/') : d.name} ${d.imageId}: ${d.reason}`,
+    );
 }
 
 /** A web server fails; recovery relaunches it; the same notification again changes nothing. */

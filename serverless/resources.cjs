@@ -309,9 +309,14 @@ module.exports = {
       "Customer-managed KMS keys of the fleet's EBS volumes (params.kmsKeyArns; '' for none)",
       'CommaDelimitedList',
     ),
+    AdoptFilters: param('adoptFilters', "The daily run's adoption filters (params.adoptFilters, JSON; '[]' for none)"),
   },
 
   Conditions: {
+    // Issue 19: the rotate role reads what uses any image, and tags unmanaged ones, only where adoptFilters lists any.
+    AdoptsImages: {
+      'Fn::Not': [{ 'Fn::Or': [{ 'Fn::Equals': [ref('AdoptFilters'), '[]'] }, { 'Fn::Equals': [ref('AdoptFilters'), ''] }] }],
+    },
     HasAlarmTopic: { 'Fn::Not': [{ 'Fn::Equals': [ref('AlarmTopicArn'), ''] }] },
     TerminatesReplaced: { 'Fn::Equals': [ref('TerminateReplaced'), 'true'] },
     UsesKmsKeys: { 'Fn::Not': [{ 'Fn::Equals': [{ 'Fn::Join': ['', ref('KmsKeyArns')] }, ''] }] },

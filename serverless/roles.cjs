@@ -411,4 +411,30 @@ conditionalPolicies.CopyKmsKeysPolicy = conditionalPolicy(
   ],
 );
 
+// Issue 19: only where params.adoptFilters lists filters, the daily run adopts (shared/use-cases/
+// stale-images.ts, adoptOnSchedule): it reads what may use any image of the account, as `stale` does
+// (cli/operator-policy.ts), and tags unused images the stack did not make, with their snapshots. Only
+// with this stack's managed-by and status=good in the request, only adoption's keys, an adoption
+// record present, and only on resources carrying no managed-by tag yet: it cannot re-tag the stack's
+// own images or another stack's. Deletion still needs the managed-by tag (the statements above).
+conditionalPolicies.RotateAdoptionPolicy = conditionalPolicy(
+  'AdoptsImages',
+  'rotate-adoption',
+  ['RotateRole'],
+  [
+    // Auto Scaling groups name launch configurations; parameters whose value is an image id (any data type).
+    allow('ReadWhatMayUseAnyImage', ['autoscaling:DescribeAutoScalingGroups', 'ssm:DescribeParameters'], '*'),
+    allow('ReadParameterValues', 'ssm:GetParameters', arn.inRegion('ssm', 'parameter/*')),
+    // An image shared with another account may be in use there: its launch permissions are read.
+    allow('ReadLaunchPermissionsOfAnyImage', 'ec2:DescribeImageAttribute', arn.image),
+    allow('AdoptUnmanagedImagesAndSnapshots', 'ec2:CreateTags', IMAGE_AND_SNAPSHOT, {
+      StringEquals: { ...createdManaged.StringEquals, 'aws:RequestTag/ami-lifecycle:status': 'good' },
+      ...onlyTagKeys(
+        ['ami-lifecycle:managed-by', 'ami-lifecycle:lineage', 'ami-lifecycle:retain', 'ami-lifecycle:status', 'ami-lifecycle:adopted'],
+        { 'aws:ResourceTag/ami-lifecycle:managed-by': 'true', 'aws:RequestTag/ami-lifecycle:adopted': 'false' },
+      ),
+    }),
+  ],
+);
+
 module.exports = { statements, conditionalPolicies };

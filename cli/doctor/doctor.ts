@@ -321,6 +321,12 @@ function copyRegionOf(env: Record<string, string | undefined>): string | undefin
   }
 }
 
+/** Whether the function's ADOPT_FILTERS lists any filter (the rotate role then has the policy AdoptsImages adds). */
+function adopts(env: Record<string, string | undefined>): boolean {
+  const value = (env.ADOPT_FILTERS ?? '').trim();
+  return value !== '' && value !== '[]';
+}
+
 /** The needs that apply to the function as deployed (its configuration, read from its environment). */
 function needsOf(fn: DeployedFunction): Need[] {
   const env = fn.environment;
@@ -330,7 +336,8 @@ function needsOf(fn: DeployedFunction): Need[] {
       (n.when === 'terminateReplaced' && env.RECOVERY_TERMINATE_REPLACED === 'true') ||
       (n.when === 'verifies' && !!env.VERIFY_SUBNET_ID) ||
       (n.when === 'verifyCommand' && !!env.VERIFY_COMMAND_DOCUMENT) ||
-      (n.when === 'copies' && copyRegionOf(env) !== undefined),
+      (n.when === 'copies' && copyRegionOf(env) !== undefined) ||
+      (n.when === 'adopts' && adopts(env)),
   );
 }
 

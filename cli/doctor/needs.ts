@@ -41,7 +41,7 @@ export interface Need {
    * Only when the deployed function is configured so: terminateReplaced; a verification subnet; a
    * verification command; a destination region of the copies (COPY_TO or DR_REGIONS: issue 17).
    */
-  when?: 'terminateReplaced' | 'verifies' | 'verifyCommand' | 'copies';
+  when?: 'terminateReplaced' | 'verifies' | 'verifyCommand' | 'copies' | 'adopts';
 }
 
 const EC2 = 'arn:${partition}:ec2:${region}:${account}';
@@ -420,6 +420,32 @@ export const NEEDS: Record<FunctionKey, Need[]> = {
       },
       why: 'records on an image the digest of the sharing it applied, so that the next run leaves it alone',
     },
+    // Issue 19: the daily run's adoption, where adoptFilters lists filters (docs/stale-images.md).
+    ...(
+      [
+        ['autoscaling:DescribeAutoScalingGroups', '*', 'finds the Auto Scaling groups that launch from a launch configuration'],
+        ['ssm:DescribeParameters', '*', 'finds the parameters whose value may be an image id'],
+        ['ssm:GetParameters', 'arn:${partition}:ssm:${region}:${account}:parameter/*', 'reads them: an image a parameter names is in use'],
+        [
+          'ec2:DescribeImageAttribute',
+          IMAGE,
+          'reads who may launch an image it would adopt: one shared with another account is in use there',
+        ],
+      ] as const
+    ).map(([action, resource, why]) => ({ action, resource, why: `adoption (adoptFilters) ${why}`, when: 'adopts' as const })),
+    ...[IMAGE, SNAPSHOT].map((resource) => ({
+      action: 'ec2:CreateTags',
+      resource,
+      context: {
+        [`aws:RequestTag/${TAG.managedBy}`]: '${managedBy}',
+        [`aws:RequestTag/${TAG.lineage}`]: 'adopted/packer-web',
+        [`aws:RequestTag/${TAG.status}`]: 'good',
+        [`aws:RequestTag/${TAG.adopted}`]: 'ami-0123456789abcdef0@2026-11-26T06:00:00.000Z',
+        'aws:TagKeys': [TAG.managedBy, TAG.lineage, TAG.status, TAG.adopted],
+      },
+      why: "adoption (adoptFilters) tags an unused image the stack did not make, and its snapshots, as the stack's",
+      when: 'adopts' as const,
+    })),
     publish,
   ],
   recover: [

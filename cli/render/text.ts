@@ -1,6 +1,7 @@
 /** Plain-text renderings of the CLI's results: aligned tables, human sizes and ages. */
 import type { LineageStatus } from '../../shared/domain/fleet-status.js';
 import type { RegionView } from '../../shared/use-cases/inspect-fleet.js';
+import type { StaleEntry, StaleReport } from '../../shared/domain/stale.js';
 import type { RotationRun } from '../../shared/use-cases/rotate-images.js';
 
 export function table(header: string[], rows: string[][]): string {
@@ -115,4 +116,32 @@ function uncleared(run: RotationRun): string {
   if (run.keptUnverified.length === 0) return '';
   const codes = [...new Set(run.keptUnverified.map((k) => k.errorCode))].join(', ');
   return `; ${run.keptUnverified.length} kept because the image reference check could not clear them (${codes})`;
+}
+
+/** `stale`'s table: each image, its age, last launch, snapshots, owner, and why it is not a candidate. */
+export function staleTable(entries: readonly StaleEntry[]): string {
+  return table(['image', 'name', 'age', 'last launched', 'snapshots', 'owner', 'candidate', 'why not / in use by'], entries.map(staleRow));
+}
+
+/** One row of `stale`'s table. */
+export function staleRow(e: StaleEntry): string[] {
+  const owner = e.ownership === 'unmanaged' ? '' : e.ownership;
+  return [
+    e.imageId,
+    e.name,
+    `${e.ageDays} d`,
+    e.lastLaunchedTime ? e.lastLaunchedTime.slice(0, 10) : 'never',
+    `${e.snapshots.length} (${bytes(e.sizeBytes)})`,
+    owner,
+    e.candidate ? 'yes' : 'no',
+    e.notCandidate.join('; '),
+  ];
+}
+
+/** The line under `stale`'s table: the candidates and what deleting them would save. */
+export function staleSummary(owned: number, listed: number, report: StaleReport): string {
+  return (
+    `${owned} image(s) owned, ${listed} shown, ${report.candidates} candidate(s): deleting them would free ${bytes(report.bytesToFree)} of snapshots, ` +
+    `about $${report.monthlySaving.toFixed(2)} a month at $${report.pricePerGbMonth} per GB-month (at most: the standard tier bills only the blocks a snapshot holds alone)`
+  );
 }

@@ -1,5 +1,5 @@
 /**
- * Section 7 of `npm run bench`: the golden-image paths (issues 15 and 16), their AWS calls per
+ * Section 8 of `npm run bench`: the golden-image paths (issues 15 and 16), their AWS calls per
  * image. Instances with verify=boot and two promotion targets each (an SSM parameter and a
  * promotable launch template of their own) are baked by the real handlers against moto behind the
  * harness's proxy; the calls are counted in two phases: the verification (from the verify
@@ -138,7 +138,7 @@ async function measureGolden(): Promise<BenchSection> {
   const growth = (key: 'verification' | 'promotion') => per(large[key], large.images) / per(small[key], small.images);
   const allDone = batches.every((b) => b.good === b.images && b.promoted === b.images);
   return {
-    title: '7. Verification and promotion',
+    title: '8. Verification and promotion',
     method:
       `Instances with verify=boot and two promotion targets each (an SSM parameter, a promotable launch template), baked by the real ` +
       `handlers against moto behind the harness proxy (IAM and API model checked), verifyMaxConcurrent 100; calls counted from the ` +
@@ -177,7 +177,7 @@ async function measureGolden(): Promise<BenchSection> {
   };
 }
 
-/** Section 7 of `npm run bench`, measured in a child process (see sectionInChild). */
+/** Section 8 of `npm run bench`, measured in a child process (see sectionInChild). */
 export function goldenPaths(): Promise<BenchSection> {
   return sectionInChild(fileURLToPath(import.meta.url));
 }

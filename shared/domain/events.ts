@@ -442,6 +442,27 @@ export const ImageCopyFailed = z.object({
 });
 export type ImageCopyFailed = z.infer<typeof ImageCopyFailed>;
 
+/**
+ * Issue 19: the scheduled rotation run's adoption (the stage's adoptFilters): unused images the
+ * stack did not make, tagged as its own with their snapshots (docs/stale-images.md). Nothing is
+ * deleted by it; the next day's rotation handles them under their lineage's retention. In a dry
+ * run, what would have been adopted. A filter entry that could not be read is in `invalidFilters`
+ * and adopted nothing. Published when something was (or would be) adopted, or failed. Lists are
+ * capped at 50 entries (`truncated` says so). Dedupe key: none needed (a summary per run); an
+ * image is adopted once (its adoption record), so its id appears in one such event.
+ */
+export const ImagesAdopted = z.object({
+  managedBy: ManagedBy,
+  dryRun: z.boolean(),
+  /** Images adopted (or, in a dry run, that would be). */
+  count: z.number().int(),
+  lineages: z.array(z.object({ lineage: z.string(), imageIds: z.array(z.string()) })),
+  failures: z.array(z.object({ filter: z.number().int(), imageId: z.string().optional(), errorCode: z.string(), message: z.string() })),
+  invalidFilters: z.array(z.object({ filter: z.number().int(), problems: z.array(z.string()) })),
+  truncated: z.boolean(),
+});
+export type ImagesAdopted = z.infer<typeof ImagesAdopted>;
+
 export const DETAIL_SCHEMAS = {
   BakeRequested,
   ImageBaked,
@@ -465,6 +486,7 @@ export const DETAIL_SCHEMAS = {
   InstanceRefreshStarted,
   ImageCopied,
   ImageCopyFailed,
+  ImagesAdopted,
 } as const;
 
 export type DetailType = keyof typeof DETAIL_SCHEMAS;

@@ -10,7 +10,8 @@ import { AWS_MAX_CONCURRENT_COPIES } from '../domain/copies.js';
 import { CopyTagsSpec, CopyToSpec, Region, RetentionSpec, ScheduleName, Verify, type CopyTags, type VerifyMode } from '../domain/tags.js';
 import type { VerifySettings } from '../domain/verification.js';
 import type { PromotionSettings } from '../use-cases/ports.js';
-import type { RecheckTarget, RecoveryConfig, RotationSettings } from '../use-cases/settings.js';
+import type { AdoptionSettings, RecheckTarget, RecoveryConfig, RotationSettings } from '../use-cases/settings.js';
+import { ADOPT_LINEAGE, parseAge } from '../domain/stale.js';
 import { ConfigError } from './errors.js';
 import { DrRegions } from '../domain/dr-launch.js';
 
@@ -23,13 +24,13 @@ const Flag = z
   .default('false')
   .transform((s) => s === 'true');
 
-/** A variable holding JSON, `{}` when blank or unset, read by `schema` once parsed. */
-const jsonVariable = <T extends z.ZodType>(schema: T, notJson: string) =>
+/** A variable holding JSON, `fallback` (`{}`) when blank or unset, read by `schema` once parsed. */
+const jsonVariable = <T extends z.ZodType>(schema: T, notJson: string, fallback = '{}') =>
   z.preprocess(
     unsetIfBlank,
     z
       .string()
-      .default('{}')
+      .default(fallback)
       .transform((s, ctx) => {
         try {
           return JSON.parse(s) as unknown;
@@ -43,6 +44,63 @@ const jsonVariable = <T extends z.ZodType>(schema: T, notJson: string) =>
 
 /** DR_REGIONS: a JSON object, region -> DrRegionEntry (shared/domain/dr-launch.ts); blank: none. */
 const DrRegionsJson = jsonVariable(DrRegions, 'not JSON (expected an object: region -> {subnetId, securityGroupIds, ...})');
+
+/**
+ * One entry of adoptFilters (ADOPT_FILTERS): the filters and options the CLI's `adopt` takes
+ * (docs/stale-images.md). Strict: a key misspelt would otherwise widen the filter it meant to narrow.
+ */
+const AdoptFilterEntry = z.strictObject({
+  /** The image name, `*` and `?` as EC2's name filter reads them. */
+  name: z.string().min(1).max(128).optional(),
+  /** Tags the image must carry, key -> value. */
+  tags: z.record(z.string().min(1).max(128), z.string().max(256)).default({}),
+  /** Created, and last launched, at least this long ago: `90d`, `12w`, or a number of days. */
+  olderThan: z
+    .union([z.string(), z.number().int().min(0)])
+    .default('90d')
+    .transform((v, ctx) => {
+      try {
+        return parseAge(String(v));
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: (error as Error).message });
+        return z.NEVER;
+      }
+    }),
+  /** Images shared with other accounts may be adopted (never public ones): the operator says so, explicitly. */
+  includeShared: z.boolean().default(false),
+  /** The retain tag value the adopted images get. */
+  retain: z
+    .string()
+    .transform((s) => s.trim())
+    .refine((s) => RetentionSpec.safeParse(s).success, 'not a retention (7, 14d, daily=7,weekly=4)')
+    .optional(),
+  /** The lineage they join; absent: adopted/<the name without its numbered suffix>. */
+  lineage: z.string().regex(ADOPT_LINEAGE, '1-48 letters, digits, dots, dashes or underscores, optionally after adopted/').optional(),
+});
+
+/**
+ * ADOPT_FILTERS, read entry by entry: a bad entry is named with its problems and adopts nothing,
+ * the others go on (the scheduled run reports it in ImagesAdopted). Not JSON, or not a list, is
+ * a bad configuration, as for DR_REGIONS: nothing can be read from it.
+ */
+export function readAdoptionFilters(entries: readonly unknown[]): AdoptionSettings {
+  const settings: AdoptionSettings = { filters: [], invalid: [] };
+  entries.forEach((entry, index) => {
+    const parsed = AdoptFilterEntry.safeParse(entry);
+    if (!parsed.success) {
+      settings.invalid.push({ index, problems: parsed.error.issues.map((i) => [...i.path.map(String), i.message].join(': ')) });
+      return;
+    }
+    const { name, tags, olderThan, includeShared, retain, lineage } = parsed.data;
+    settings.filters.push({
+      index,
+      filters: { olderThanDays: olderThan, name, tags, includeShared },
+      ...(retain !== undefined ? { retain } : {}),
+      ...(lineage !== undefined ? { lineage } : {}),
+    });
+  });
+  return settings;
+}
 
 /** Issue 17: where images are copied and how many copies are in flight into one region at most. */
 export interface CopySettings {
@@ -112,6 +170,8 @@ const ConfigSchema = z.object({
   COPY_MAX_CONCURRENT: z.preprocess(unsetIfBlank, z.coerce.number().int().min(1).max(AWS_MAX_CONCURRENT_COPIES).default(100)),
   /** Issue 17: the DR map (drRegions): where a DR relaunch goes, and the KMS key of copies into each region. */
   DR_REGIONS: DrRegionsJson,
+  /** Issue 19: adoption filters of the scheduled rotation run (adoptFilters), a JSON list; blank or `[]`: off. */
+  ADOPT_FILTERS: jsonVariable(z.array(z.unknown()).max(20, 'at most 20 entries'), 'not JSON (expected a list of filters)', '[]'),
   /** Set by Lambda: the stack's own region. */
   AWS_REGION: z.preprocess(unsetIfBlank, Region.optional()),
 });
@@ -125,6 +185,8 @@ export interface Config {
   rotation: RotationSettings;
   recovery: RecoveryConfig;
   copies: CopySettings;
+  /** Issue 19: the scheduled run's adoption (adoptFilters); no entries: off. */
+  adoption: AdoptionSettings;
 }
 
 /** What every caller of the use cases takes from the configuration as it is (functions and CLI alike). */
@@ -172,6 +234,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       drRegions: parsed.data.DR_REGIONS,
       homeRegion: parsed.data.AWS_REGION,
     },
+    adoption: readAdoptionFilters(parsed.data.ADOPT_FILTERS),
   };
 }
 

@@ -12,7 +12,9 @@
  */
 import pLimit from 'p-limit';
 import { append } from '../domain/collections.js';
+import { outgoing } from '../domain/events.js';
 import {
+  DEFAULT_SNAPSHOT_PRICE_PER_GB_MONTH,
   assessStale,
   planAdoption,
   type AdoptionStep,
@@ -25,7 +27,8 @@ import {
 import { AwsCallError } from './errors.js';
 import type { StaleEc2 } from './ec2-ports.js';
 import { addLaunchConfigurationUses } from './launch-configuration-uses.js';
-import type { ImageParameterListing, Log, StaleGroupsPort } from './ports.js';
+import type { EventPort, ImageParameterListing, Log, StaleGroupsPort } from './ports.js';
+import type { AdoptionSettings, InvalidAdoptionFilter } from './settings.js';
 
 export interface StaleDeps {
   managedBy: string;
@@ -234,4 +237,90 @@ export async function adoptImages(steps: readonly AdoptionStep[], dryRun: boolea
     }
   }
   return result;
+}
+
+// ---- the scheduled run's adoption (the stage's adoptFilters) ----------------------------------
+
+export interface ScheduledAdoptionDeps extends StaleDeps {
+  events: EventPort;
+}
+
+/** What the scheduled run's adoption did, per filter entry, in the rotation run's report. */
+export interface ScheduledAdoptionReport {
+  dryRun: boolean;
+  /** Per valid entry of adoptFilters: the images adopted (or, in a dry run, that would be). */
+  filters: Array<{ filter: number; adopted: Array<{ imageId: string; lineage: string }>; candidates: number }>;
+  /** Tagging refused, or a filter whose reads failed: the others went on. */
+  failures: Array<{ filter: number; imageId?: string; errorCode: string; message: string }>;
+  invalidFilters: InvalidAdoptionFilter[];
+}
+
+/** Lists in ImagesAdopted are capped, as ImagesRotated's: far below EventBridge's 256 KB. */
+const ADOPTED_EVENT_MAX = 50;
+
+/**
+ * The stage's adoptFilters, entry after entry, through the CLI's own path (findStaleImages,
+ * adoptionPlan, adoptImages): each entry reads the account afresh, so an image the first entry
+ * adopted is this stack's when the next looks. A bad entry (config.ts named its problems) and an
+ * entry whose reads fail are reported and the others go on. A dry run tags nothing and reports
+ * what it would have. Publishes one ImagesAdopted when anything was (or would be) adopted or failed.
+ */
+export async function adoptOnSchedule(
+  settings: AdoptionSettings,
+  dryRun: boolean,
+  deps: ScheduledAdoptionDeps,
+): Promise<ScheduledAdoptionReport> {
+  const report: ScheduledAdoptionReport = { dryRun, filters: [], failures: [], invalidFilters: [...settings.invalid] };
+  for (const bad of settings.invalid) {
+    deps.log.error('an adoptFilters entry cannot be read: it adopts nothing; the others go on', {
+      filter: bad.index,
+      problems: bad.problems,
+    });
+  }
+  for (const entry of settings.filters) {
+    try {
+      const run = await findStaleImages({ filters: entry.filters, pricePerGbMonth: DEFAULT_SNAPSHOT_PRICE_PER_GB_MONTH }, deps);
+      const steps = adoptionPlan(run, { lineage: entry.lineage, retain: entry.retain }, deps);
+      const result = await adoptImages(steps, dryRun, deps);
+      const done = new Set(dryRun ? steps.map((s) => s.imageId) : result.adopted);
+      report.filters.push({
+        filter: entry.index,
+        candidates: run.report.candidates,
+        adopted: steps.filter((s) => done.has(s.imageId)).map((s) => ({ imageId: s.imageId, lineage: s.lineage })),
+      });
+      for (const f of result.failures) report.failures.push({ filter: entry.index, ...f });
+      deps.log.info(dryRun ? 'adoption planned (dry run: nothing tagged)' : 'adoption done', {
+        filter: entry.index,
+        adopted: done.size,
+        refused: result.failures.length,
+      });
+    } catch (error) {
+      if (!(error instanceof AwsCallError)) throw error;
+      report.failures.push({ filter: entry.index, errorCode: error.code, message: error.message });
+      deps.log.error('an adoption filter could not read the account; the others go on', {
+        filter: entry.index,
+        action: error.action,
+        errorCode: error.code,
+        message: error.message,
+      });
+    }
+  }
+  const adopted = report.filters.flatMap((f) => f.adopted);
+  if (adopted.length > 0 || report.failures.length > 0 || report.invalidFilters.length > 0) {
+    const byLineage = new Map<string, string[]>();
+    for (const a of adopted.slice(0, ADOPTED_EVENT_MAX)) append(byLineage, a.lineage, a.imageId);
+    const said = await deps.events.publish([
+      outgoing('ImagesAdopted', {
+        managedBy: deps.managedBy,
+        dryRun,
+        count: adopted.length,
+        lineages: [...byLineage].map(([lineage, imageIds]) => ({ lineage, imageIds })),
+        failures: report.failures.slice(0, ADOPTED_EVENT_MAX).map((f) => ({ ...f, message: f.message.slice(0, 500) })),
+        invalidFilters: report.invalidFilters.slice(0, ADOPTED_EVENT_MAX).map((i) => ({ filter: i.index, problems: i.problems })),
+        truncated: [adopted, report.failures, report.invalidFilters].some((l) => l.length > ADOPTED_EVENT_MAX),
+      }),
+    ]);
+    for (const f of said.failed) deps.log.error('could not publish event', { detailType: f.event.detailType, code: f.code });
+  }
+  return report;
 }

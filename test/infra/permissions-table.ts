@@ -31,22 +31,26 @@ export function permissionsTable(template: Template, service: string, stage: str
   const rows = functionKeys.map((key) => {
     const role = roles.find((r) => r.functionKey === key);
     if (!role) throw new Error(`permissions table: no function ${key} in the template`);
-    const onStar = new Set<string>();
+    const onStar = new Map<string, Set<string>>(); // action -> conditions it exists under ('' = always)
     const named = new Map<string, Set<string>>(); // action -> conditions it exists under ('' = always)
     for (const f of statements.filter((s) => s.role === role.roleLogicalId && s.statement.Effect === 'Allow')) {
       const resources = list(f.statement.Resource as string | string[]);
       for (const action of list(f.statement.Action as string | string[])) {
         if (OWN_DELIVERY.has(action)) continue;
-        if (resources.includes('*')) onStar.add(action);
+        if (resources.includes('*')) onStar.set(action, (onStar.get(action) ?? new Set()).add(f.when ?? ''));
         else named.set(action, (named.get(action) ?? new Set()).add(f.when ?? ''));
       }
     }
-    const scoped = [...named.entries()]
-      .sort(([a], [b]) => a.localeCompare(b))
-      .map(([action, when]) =>
-        when.has('') ? code(action) : `${code(action)} (${[...when].map((w) => conditionInWords(template, w)).join('; ')})`,
-      );
-    return `| ${code(key)} | ${[...onStar].sort().map(code).join(', ') || '—'} | ${scoped.join(', ') || '—'} |`;
+    // The reads in code-point order, the rest as before: each column keeps the order it always had.
+    const described = (actions: Map<string, Set<string>>, order: (a: string, b: string) => number) =>
+      [...actions.entries()]
+        .sort(([a], [b]) => order(a, b))
+        .map(([action, when]) =>
+          when.has('') ? code(action) : `${code(action)} (${[...when].map((w) => conditionInWords(template, w)).join('; ')})`,
+        );
+    const codePoints = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+    const locale = (a: string, b: string) => a.localeCompare(b);
+    return `| ${code(key)} | ${described(onStar, codePoints).join(', ') || '—'} | ${described(named, locale).join(', ') || '—'} |`;
   });
   return ['| function | on `*` (reads EC2 cannot scope) | on named resources, under the conditions below |', '|---|---|---|', ...rows].join(
     '\n',

@@ -169,9 +169,10 @@ export interface Spec {
   promoteParameterPrefix?: string;
   /**
    * Actions a function's role holds only for another service to use on its behalf, by function:
-   * each statement allowing one must say `aws:CalledVia` is that service, and only that.
+   * each statement allowing one must say `aws:CalledVia` is that service, and only that; but for
+   * statements under the CloudFormation condition `unlessCondition`, where the function reads them itself.
    */
-  onlyVia?: Record<string, { service: string; actions: string[] }>;
+  onlyVia?: Record<string, { service: string; actions: string[]; unlessCondition?: string }>;
   /** The verification subnet and security group ARNs (params.verifySubnetId, verifySecurityGroupId), as packaged. */
   verifyNetwork?: string[];
   /** The verification command's document ARNs (params.verifyCommandDocument: AWS's own, or the account's), as packaged. */
@@ -245,6 +246,16 @@ function rules(ctx: Context): Record<string, ResourceRule & { cfnCondition?: str
   // Rotation stamps a vanished lineage's last known policy on an image of this stack, and its sharing step
   // the digest of what it applied: those keys only.
   const retainOfManaged = [resourceManaged, tagKeysWithin([TAG.retain, TAG.shared])];
+  // Issue 19: the daily run's adoption (params.adoptFilters) tags unmanaged images and snapshots as the
+  // stack's: this managed-by and status=good in the request, adoption's keys only, its record present,
+  // on resources carrying no managed-by yet (cli/operator-policy.ts has the operator's same statement).
+  const adoption = [
+    requestManaged,
+    equalsExactly('StringEquals', `aws:RequestTag/${TAG.status}`, ['good']),
+    tagKeysWithin([TAG.managedBy, TAG.lineage, TAG.retain, TAG.status, TAG.adopted]),
+    absent(`aws:ResourceTag/${TAG.managedBy}`),
+    present(`aws:RequestTag/${TAG.adopted}`),
+  ];
   const replacement = [present(`aws:RequestTag/${TAG.replaces}`), present(`aws:RequestTag/${TAG.lineage}`)];
   // A verification's test instance: role=verification and this stack's managed-by (issue 15).
   const testInstance = (prefix: string) => [
@@ -284,11 +295,11 @@ function rules(ctx: Context): Record<string, ResourceRule & { cfnCondition?: str
       types: {
         image:
           ctx.fn === 'Rotate'
-            ? [...imageOrSnapshotTags, retainOfManaged]
+            ? [...imageOrSnapshotTags, retainOfManaged, adoption]
             : ctx.fn === 'Promote'
               ? [promotedOfManaged]
               : imageOrSnapshotTags,
-        snapshot: imageOrSnapshotTags,
+        snapshot: ctx.fn === 'Rotate' ? [...imageOrSnapshotTags, adoption] : imageOrSnapshotTags,
         instance: [
           [createAction('RunInstances')],
           [present(`aws:ResourceTag/${TAG.bake}`), tagKeysWithin([TAG.lineage, TAG.captured])],
@@ -528,11 +539,16 @@ export function checkRole(t: Template, spec: Spec, fn: string, roleId: string): 
   if (via) {
     const calledVia = equalsExactly('ForAnyValue:StringEquals', 'aws:CalledVia', [via.service]);
     for (const s of role.statements) {
-      if (s.effect !== 'Allow') continue;
+      if (s.effect !== 'Allow' || (via.unlessCondition !== undefined && s.when === via.unlessCondition)) continue;
       for (const action of s.actions.filter((a) => via.actions.includes(a))) {
         if (!calledVia.holds(s.condition))
           problems.push(`${s.where}: ${action} is only for ${via.service} to use on the function's behalf, but lacks ${calledVia.says}`);
       }
+    }
+    // Each one granted for that service, whatever a conditional statement also grants the function itself.
+    const forTheService = role.statements.filter((s) => s.effect === 'Allow' && calledVia.holds(s.condition)).flatMap((s) => s.actions);
+    for (const action of via.actions.filter((a) => !forTheService.includes(a))) {
+      problems.push(`${fn}: role lacks ${action} for ${via.service} to use on the function's behalf`);
     }
   }
 

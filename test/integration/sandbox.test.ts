@@ -42,11 +42,12 @@ async function managedImages(): Promise<Image[]> {
   return Images;
 }
 
-/** Lineage -> its images' "schedule/slot", sorted. */
+/** Lineage -> its baked images' "schedule/slot", sorted (adopted images have no slot). */
 async function slotsByLineage(): Promise<Record<string, string[]>> {
   const out: Record<string, string[]> = {};
   for (const image of await managedImages()) {
     const t = tagRecord(image.Tags);
+    if (t['ami-lifecycle:adopted'] !== undefined) continue;
     (out[t['ami-lifecycle:lineage']!] ??= []).push(`${t['ami-lifecycle:schedule']}/${t['ami-lifecycle:slot']}`);
   }
   for (const slots of Object.values(out)) slots.sort();
@@ -128,7 +129,9 @@ describe('npm start (the sandbox), four simulated days', () => {
     expect(text).toMatch(/recover: batch ignored/);
     for (const web of ['web-2', 'web-3'])
       expect(text).toMatch(new RegExp(`deleted ${web} nightly/2026-11-20 ami-[0-9a-f]+: not kept by keep 3`));
-    expect(text.match(/^ {7}deleted /gm)).toHaveLength(2);
+    // Issue 19: the adopted legacy lineage (retain 1) loses its older image on day 2's rotation.
+    expect(text).toMatch(/deleted adopted\/packer-web packer-web-1001 ami-[0-9a-f]+: not kept by keep 1/);
+    expect(text.match(/^ {7}deleted /gm)).toHaveLength(3);
     // Promotion (issue 16): each night web-1's image goes into its parameter and template; a rollback at the end.
     expect(
       text.match(
@@ -138,6 +141,33 @@ describe('npm start (the sandbox), four simulated days', () => {
     expect(text).toMatch(/npm run cli -- rollback i-[0-9a-f]+ {2}\(web-1's targets back to the image they held before\)/);
     expect(text).toMatch(/ssm:\/ami-lifecycle\/web\/golden: rolled-back to ami-[0-9a-f]+ \(was ami-[0-9a-f]+, now marked bad\), version 5/);
     expect(text).toMatch(/lt:web-golden: rolled-back to ami-[0-9a-f]+ \(was ami-[0-9a-f]+, now marked bad\), version 4/);
+  });
+
+  it('shows legacy images, a stale report and an adoption of exactly the unused ones; rotation then keeps the newest', async () => {
+    const text = output();
+    expect(text).toMatch(/legacy images: 4, made 200 days before day 1, without ami-lifecycle tags/);
+    expect(text).toMatch(/10:00 {2}npm run cli -- stale --name 'packer-\*'/);
+    // The report: each legacy image with why it is (not) a candidate, then the summary line.
+    expect(text).toMatch(/packer-web-1001 +\d+ d +never +1 \(8\.0 GiB\) +yes/);
+    expect(text).toMatch(/packer-web-1003 .* no +in use: instance i-[0-9a-f]+ \(stopped\)/);
+    expect(text).toMatch(/packer-db-2001 .* no +in use: shared with 111122223333 \(it may be in use there\)/);
+    expect(text).toMatch(/4 shown, 2 candidate\(s\): deleting them would free 16\.0 GiB of snapshots/);
+    expect(text).toMatch(/npm run cli -- adopt --name 'packer-\*' --retain 1 --yes\n +adopted 2 image\(s\) into adopted\/packer-web: /);
+
+    // What is left: the newer adopted image, the stack's now; the one in use and the shared one untouched.
+    const { Images = [] } = await sandbox.cloud.ec2.send(
+      new DescribeImagesCommand({ Owners: ['self'], Filters: [{ Name: 'name', Values: ['packer-*'] }] }),
+    );
+    const byName = Object.fromEntries(Images.map((i) => [i.Name!, tagRecord(i.Tags)]));
+    expect(Object.keys(byName).sort()).toEqual(['packer-db-2001', 'packer-web-1002', 'packer-web-1003']);
+    expect(byName['packer-web-1002']).toMatchObject({
+      'ami-lifecycle:managed-by': MANAGED_BY,
+      'ami-lifecycle:lineage': 'adopted/packer-web',
+      'ami-lifecycle:retain': '1',
+      'ami-lifecycle:status': 'good',
+    });
+    expect(byName['packer-web-1003']).toEqual({});
+    expect(byName['packer-db-2001']).toEqual({});
   });
 
   it('shows a DR relaunch in a second region: one instance from the copy there, with home down, however often it runs', async () => {
@@ -172,7 +202,12 @@ describe('npm start (the sandbox), four simulated days', () => {
     const at = lines.findIndex((l) => l.startsWith('== npm run cli -- --endpoint'));
     expect(at).toBeGreaterThan(0);
     expect(lines[at + 1]).toMatch(/^lineage +name +instance +state/);
-    const rows = lines.slice(at + 3, lines.indexOf('', at));
+    const all = lines.slice(at + 3, lines.indexOf('', at));
+    // The adopted legacy lineage (issue 19): its one image kept, no instance of its own.
+    expect(all.filter((r) => r.startsWith('adopted/')).map((r) => r.split(/ {2,}/).slice(0, 2))).toEqual([
+      ['adopted/packer-web', '(gone)'],
+    ]);
+    const rows = all.filter((r) => !r.startsWith('adopted/'));
     // web-1..3, db, batch and the mis-tagged one (a lineage without images); not the untagged one.
     expect(rows.map((r) => r.split(/ +/)[1]).sort()).toEqual(['batch', 'db', 'typo', 'web-1', 'web-2', 'web-3']);
     // lineage, name, instance, state, schedules, recover, last good, images, snapshots, next rotation, problems

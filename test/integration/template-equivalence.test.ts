@@ -47,11 +47,13 @@ describe('serverless.yml written once', () => {
   // Issue 17's copies (+156): the copy function, its FIFO queue fed by two rules (ruleQueue extended:
   // group id, content deduplication, its FIFO dead-letter queue and alarm, and why each), its role with
   // the cross-region statements and their KMS policy, one more param: 1372; the copy role's DR capture statements: 1386.
-  it('is, with every file it includes, at most 1388 lines', () => {
+  // Issue 19's scheduled adoption (+36): the adoptFilters param and the rotate function's variable, the
+  // CloudFormation parameter and condition, the rotate role's adoption policy under it and why: 1424.
+  it('is, with every file it includes, at most 1424 lines', () => {
     const { files } = loadServerlessYml();
     const lines = files.reduce((sum, f) => sum + readFileSync(f, 'utf8').split('\n').length - 1, 0);
     expect(files.length).toBeGreaterThan(1);
-    expect(lines).toBeLessThanOrEqual(1388);
+    expect(lines).toBeLessThanOrEqual(1424);
   });
 });
 

@@ -121,6 +121,8 @@ const SPEC: Spec = {
       'imagebuilder:GetContainerRecipe',
       // Launch configurations keep the images they name (issue 19): the reference check does not look at them.
       'autoscaling:DescribeLaunchConfigurations',
+      // Issue 19, the daily run's adoption (only under AdoptsImages): the groups that name launch configurations.
+      'autoscaling:DescribeAutoScalingGroups',
       'ec2:CreateTags',
       'ec2:DeregisterImage',
       'ec2:EnableImageDeprecation',
@@ -253,9 +255,11 @@ const SPEC: Spec = {
     `arn:aws:ssm:us-east-1:123456789012:document/${String(params.verifyCommandDocument)}`,
   ],
   // Only DescribeImageReferences reads these, through ec2-images.amazonaws.com; rotation itself never does.
+  // The daily run's adoption reads parameters itself (issue 19), only under the condition AdoptsImages.
   onlyVia: {
     Rotate: {
       service: 'ec2-images.amazonaws.com',
+      unlessCondition: 'AdoptsImages',
       actions: [
         'ec2:DescribeLaunchTemplates',
         'ssm:DescribeParameters',
@@ -799,6 +803,15 @@ const mutations: Mutation[] = [
     'no alarm on images the reference check could not clear',
     (x) => void delete x.Resources.ImagesKeptUnverifiedAlarm,
     /no alarm on ImagesKeptUnverified/,
+  ],
+  [
+    // Issue 19: the daily run's adoption could re-tag the stack's own images (or another stack's) as good.
+    'adoption that may tag a managed image',
+    (x) =>
+      void delete x.Resources.RotateAdoptionPolicy!.Properties!.PolicyDocument.Statement.at(-1).Condition.Null[
+        'aws:ResourceTag/ami-lifecycle:managed-by'
+      ],
+    /AdoptUnmanagedImagesAndSnapshots.*ec2:CreateTags on .* lacks its conditions/,
   ],
   [
     'a reference check without its SSM permission',

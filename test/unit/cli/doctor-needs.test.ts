@@ -30,7 +30,7 @@ const USE_CASE_FILES: Record<FunctionKey, string[]> = {
   bake: ['bake-instance'],
   imageState: ['settle-image'],
   promote: ['promote-image'],
-  rotate: ['share-images', 'rotate-images', 'launch-configuration-uses'],
+  rotate: ['rotation-run', 'share-images', 'rotate-images', 'launch-configuration-uses', 'stale-images'],
   recover: ['recover-instance'],
   statusAlarms: ['sync-status-alarms'],
   verify: ['verify-image'],

@@ -56,6 +56,7 @@ describe('loadConfig', () => {
       rotation: ROTATION_DEFAULTS,
       recovery: RECOVERY_DEFAULTS,
       copies: { copyTo: [], maxConcurrent: 100, drRegions: {}, homeRegion: undefined },
+      adoption: { filters: [], invalid: [] },
     });
   });
 
@@ -79,6 +80,7 @@ describe('loadConfig', () => {
 
     // Assess
     expect(Object.keys(config).sort()).toEqual([
+      'adoption',
       'copies',
       'copyTags',
       'eventBusName',
@@ -124,6 +126,7 @@ describe('loadConfig', () => {
       rotation: ROTATION_DEFAULTS,
       recovery: RECOVERY_DEFAULTS,
       copies: { copyTo: [], maxConcurrent: 100, drRegions: {}, homeRegion: process.env.AWS_REGION || undefined },
+      adoption: { filters: [], invalid: [] },
     });
   });
 
@@ -354,5 +357,76 @@ describe('loadVerifySettings', () => {
     expect(() => loadVerifySettings({ ...network, VERIFY_MAX_CONCURRENT: '0' })).toThrow(/VERIFY_MAX_CONCURRENT/);
     expect(() => loadVerifySettings({ ...network, VERIFY_COMMAND_PARAMETERS: '{"commands":"true"}' })).toThrow(/VERIFY_COMMAND_PARAMETERS/);
     expect(() => loadVerifySettings({ ...network, VERIFY_COMMAND_PARAMETERS: 'not json' })).toThrow(/VERIFY_COMMAND_PARAMETERS: not JSON/);
+  });
+
+  describe('ADOPT_FILTERS (issue 19)', () => {
+    it("reads each entry as adopt's filters, with adopt's defaults: older than 90 days, no shared image", () => {
+      // Prepare
+      const env = {
+        ...valid,
+        ADOPT_FILTERS: JSON.stringify([
+          { name: 'packer-*', tags: { team: 'web' }, olderThan: '12w', retain: ' 3 ', lineage: 'adopted/web' },
+          { tags: { legacy: 'true' }, olderThan: 30, includeShared: true },
+          {},
+        ]),
+      };
+
+      // Act
+      const { adoption } = loadConfig(env);
+
+      // Assess
+      expect(adoption).toEqual({
+        invalid: [],
+        filters: [
+          {
+            index: 0,
+            filters: { name: 'packer-*', tags: { team: 'web' }, olderThanDays: 84, includeShared: false },
+            retain: '3',
+            lineage: 'adopted/web',
+          },
+          { index: 1, filters: { name: undefined, tags: { legacy: 'true' }, olderThanDays: 30, includeShared: true } },
+          { index: 2, filters: { name: undefined, tags: {}, olderThanDays: 90, includeShared: false } },
+        ],
+      });
+    });
+
+    it.each(['', '[]', '  '])('is off for %j', (value) => {
+      expect(loadConfig({ ...valid, ADOPT_FILTERS: value }).adoption).toEqual({ filters: [], invalid: [] });
+    });
+
+    it('names each bad entry with its problems and keeps the good ones: a bad entry never stops the others', () => {
+      // Prepare: a misspelt key, a bad age, a bad retention and lineage, not an object
+      const env = {
+        ...valid,
+        ADOPT_FILTERS: JSON.stringify([
+          { name: 'packer-*', olderthan: '30d' },
+          { name: 'a-*', olderThan: 'ninety days' },
+          { name: 'b-*' },
+          { name: 'c-*', retain: 'forever', lineage: 'bad lineage' },
+          'packer-*',
+        ]),
+      };
+
+      // Act
+      const { adoption } = loadConfig(env);
+
+      // Assess
+      expect(adoption.filters.map((f) => f.index)).toEqual([2]);
+      expect(adoption.invalid.map((i) => i.index)).toEqual([0, 1, 3, 4]);
+      const problems = (index: number) => adoption.invalid.find((i) => i.index === index)!.problems.join('; ');
+      expect(problems(0)).toMatch(/olderthan/);
+      expect(problems(1)).toMatch(/olderThan: 'ninety days' is not an age/);
+      expect(problems(3)).toMatch(/retain: not a retention/);
+      expect(problems(3)).toMatch(/lineage: 1-48 letters/);
+      expect(problems(4)).toMatch(/expected object/);
+    });
+
+    it.each([
+      ['not JSON', '[{"name":'],
+      ['not a list', '{"name":"packer-*"}'],
+      ['too many entries', JSON.stringify(Array.from({ length: 21 }, () => ({})))],
+    ])('refuses ADOPT_FILTERS %s, naming it: nothing can be read from it', (_, value) => {
+      expect(configError({ ...valid, ADOPT_FILTERS: value }).message).toContain('ADOPT_FILTERS');
+    });
   });
 });

@@ -10,7 +10,9 @@ import { TAG } from '../../../shared/domain/tags.js';
 import type { LaunchTemplateImage, OwnedImageView, SnapshotView, StaleEc2 } from '../../../shared/use-cases/ec2-ports.js';
 import { AwsCallError } from '../../../shared/use-cases/errors.js';
 import type { ImageIdParameter, LaunchConfigurationImage } from '../../../shared/use-cases/ports.js';
-import { adoptImages, adoptionPlan, findStaleImages, type StaleDeps } from '../../../shared/use-cases/stale-images.js';
+import { adoptImages, adoptionPlan, adoptOnSchedule, findStaleImages, type StaleDeps } from '../../../shared/use-cases/stale-images.js';
+import { readAdoptionFilters } from '../../../shared/runtime/config.js';
+import { InMemoryEventBus } from '../fakes/event-bus.js';
 import { RecordingLog } from '../fakes/recording.js';
 
 const STACK = 'ami-lifecycle-test';
@@ -28,6 +30,7 @@ interface Account {
   references: Map<string, string[]>;
   permissions: Map<string, string[]>;
   referencesRefused?: AwsCallError;
+  imagesRefused?: AwsCallError;
   permissionsRefused?: Set<string>;
   tagRefused?: Set<string>;
   tagged: Map<string, Record<string, string>>;
@@ -69,7 +72,14 @@ function depsOf(a: Account): StaleDeps {
     }
   }
   const ec2: StaleEc2 = {
-    listOwnedImages: () => paged('DescribeImages', a.images),
+    // An image reads back with the tags written on it (a later filter sees what an earlier one adopted).
+    listOwnedImages: () => {
+      if (a.imagesRefused) throw a.imagesRefused;
+      return paged(
+        'DescribeImages',
+        a.images.map((i) => ({ ...i, tags: { ...i.tags, ...a.tagged.get(i.imageId) } })),
+      );
+    },
     listOwnedSnapshots: () =>
       paged(
         'DescribeSnapshots',
@@ -216,5 +226,99 @@ describe('adoptImages', () => {
       [TAG.adopted]: `${image(1).imageId}@${NOW.toISOString()}`,
     });
     expect(a.tagged.has(image(2).imageId)).toBe(false);
+  });
+});
+
+describe('adoptOnSchedule (the stage adoptFilters, issue 19)', () => {
+  /** packer-web 0-2 unused, packer-web 3 used by a stopped instance, other-4 unused, packer-web 5 the stack's own. */
+  function account(): Account {
+    const a = emptyAccount([
+      image(0),
+      image(1),
+      image(2),
+      image(3),
+      image(4, { name: 'other-4' }),
+      image(5, { tags: { [TAG.managedBy]: STACK, [TAG.lineage]: 'web' } }),
+    ]);
+    a.instances = [{ instanceId: 'i-1', state: 'stopped', tags: {}, imageId: image(3).imageId }];
+    return a;
+  }
+  const settings = readAdoptionFilters([
+    { name: 'packer-*', retain: '2' },
+    { name: 'packer-*', olderThan: 'soon' },
+    { name: '*', tags: { none: 'such' } },
+    { name: 'packer-web-*', lineage: 'web-legacy' },
+  ]);
+  const ids = (...n: number[]) => n.map((k) => image(k).imageId);
+
+  it('adopts what each valid entry matches, unused, once; names the bad entry; publishes one ImagesAdopted', async () => {
+    // Prepare
+    const a = account();
+    const events = new InMemoryEventBus();
+
+    // Act
+    const report = await adoptOnSchedule(settings, false, { ...depsOf(a), events });
+
+    // Assess: the first entry took the unused packer images; the last found them the stack's already.
+    expect(report.filters).toEqual([
+      { filter: 0, candidates: 3, adopted: ids(0, 1, 2).map((imageId) => ({ imageId, lineage: 'adopted/packer-web' })) },
+      { filter: 2, candidates: 0, adopted: [] },
+      { filter: 3, candidates: 0, adopted: [] },
+    ]);
+    expect([...a.tagged.keys()].filter((k) => k.startsWith('ami-')).sort()).toEqual(ids(0, 1, 2));
+    expect(a.tagged.get(image(0).imageId)).toMatchObject({ [TAG.retain]: '2', [TAG.status]: 'good', [TAG.managedBy]: STACK });
+    expect(report.invalidFilters).toEqual([{ index: 1, problems: [expect.stringMatching(/^olderThan: 'soon' is not an age/)] }]);
+    expect(events.ofType('ImagesAdopted')).toEqual([
+      {
+        managedBy: STACK,
+        dryRun: false,
+        count: 3,
+        lineages: [{ lineage: 'adopted/packer-web', imageIds: ids(0, 1, 2) }],
+        failures: [],
+        invalidFilters: [{ filter: 1, problems: report.invalidFilters[0]!.problems }],
+        truncated: false,
+      },
+    ]);
+  });
+
+  it('in a dry run tags nothing and reports what it would adopt', async () => {
+    const a = account();
+    const events = new InMemoryEventBus();
+    const report = await adoptOnSchedule(readAdoptionFilters([{ name: 'packer-*' }]), true, { ...depsOf(a), events });
+    expect(a.tagged.size).toBe(0);
+    expect(report.filters[0]!.adopted.map((x) => x.imageId)).toEqual(ids(0, 1, 2));
+    expect(events.ofType('ImagesAdopted')).toMatchObject([{ dryRun: true, count: 3 }]);
+  });
+
+  it('a refused tag and an entry whose reads fail are reported; the others go on', async () => {
+    // Prepare: image 1 refused; then the account unreadable for the first entry only
+    const a = account();
+    a.tagRefused = new Set([image(1).imageId]);
+    const events = new InMemoryEventBus();
+    const report = await adoptOnSchedule(readAdoptionFilters([{ name: 'packer-*' }, { name: 'other-*' }]), false, {
+      ...depsOf(a),
+      events,
+    });
+    expect(report.filters.flatMap((f) => f.adopted.map((x) => x.imageId))).toEqual(ids(0, 2, 4));
+    expect(report.failures).toEqual([
+      { filter: 0, imageId: image(1).imageId, errorCode: 'UnauthorizedOperation', message: 'CreateTags: UnauthorizedOperation: refused' },
+    ]);
+
+    const b = account();
+    b.imagesRefused = new AwsCallError('UnauthorizedOperation', 'DescribeImages', 'refused', false);
+    const failed = await adoptOnSchedule(readAdoptionFilters([{ name: 'packer-*' }]), false, { ...depsOf(b), events });
+    expect(failed.failures).toEqual([
+      { filter: 0, errorCode: 'UnauthorizedOperation', message: 'DescribeImages: UnauthorizedOperation: refused' },
+    ]);
+    expect(events.ofType('ImagesAdopted').at(-1)).toMatchObject({
+      count: 0,
+      failures: [{ filter: 0, errorCode: 'UnauthorizedOperation' }],
+    });
+  });
+
+  it('publishes nothing when nothing matched and nothing failed', async () => {
+    const events = new InMemoryEventBus();
+    await adoptOnSchedule(readAdoptionFilters([{ name: 'nothing-*' }]), false, { ...depsOf(account()), events });
+    expect(events.published).toEqual([]);
   });
 });
