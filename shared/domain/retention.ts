@@ -188,6 +188,8 @@ class LocalTimes {
   private parts: LocalParts[] = [];
   /** Per tier: period key -> `daily 2026-11-25`, made once per plan. */
   private readonly whys = RETENTION_TIERS.map(() => new Map<PeriodKey, string>());
+  /** Day key -> ISO week key. */
+  private readonly weeks = new Map<number, number>();
 
   constructor(private readonly timeZone: string) {}
 
@@ -214,8 +216,15 @@ class LocalTimes {
       case 'daily':
         return (p.year * 13 + p.month) * 32 + p.day;
       case 'weekly': {
-        const w = isoWeek(p.year, p.month, p.day);
-        return w.year * 54 + w.week;
+        // Many images share a day: its ISO week is worked out once.
+        const day = (p.year * 13 + p.month) * 32 + p.day;
+        let week = this.weeks.get(day);
+        if (week === undefined) {
+          const w = isoWeek(p.year, p.month, p.day);
+          week = w.year * 54 + w.week;
+          this.weeks.set(day, week);
+        }
+        return week;
       }
       case 'monthly':
         return p.year * 13 + p.month;
