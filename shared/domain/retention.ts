@@ -409,8 +409,10 @@ export function policyFor(lineage: string, images: RotationImage[], input: Rotat
  * The plan. Its cost is a few passes over the images with nothing made per image but its
  * decision (issue 18: a million images in 2 s): lineages are gathered in one pass, each
  * lineage's images sorted once and read in that order through scratch lists sized to the
- * largest lineage; retain tags are read, and reason texts made, once per plan; each
- * decision's reasons are an array of their own, exactly as long as needed.
+ * largest lineage; retain tags are read, and reason texts made, once per plan. A decision's
+ * reasons are a list exactly as long as needed, its own, or, when the policy's one reason is all
+ * there is to say (an image it does not keep, or keeps and nothing else does), one frozen list
+ * the plan's decisions share.
  */
 export function planRotation(input: RotationInput): RotationPlan {
   const decisions: ImageDecision[] = [];
@@ -591,17 +593,22 @@ export function planRotation(input: RotationInput): RotationPlan {
         continue;
       }
       const first = keptWhy[i];
-      if (first !== undefined) {
-        why[k++] = because.keptBy(first);
-        const more = keptMore[i];
-        if (more) for (const w of more) why[k++] = because.keptBy(w);
-      }
-      if (k === 0) {
-        deleteIfCleared(img, [because.notKept]);
+      const more = keptMore[i];
+      if (k === 0 && first === undefined) {
+        deleteIfCleared(img, because.notKeptAlone);
         continue;
       }
       const deprecate =
         deprecateAfterDays !== undefined && !img.deprecated && !isNewestGood && nowMs - createdAt > deprecateAfterDays * DAY;
+      // Kept by the policy alone (most kept images): its one reason is a list the plan shares.
+      if (k === 0 && !more) {
+        decide(img, 'keep', because.keptAlone(first!), deprecate);
+        continue;
+      }
+      if (first !== undefined) {
+        why[k++] = because.keptBy(first);
+        if (more) for (const w of more) why[k++] = because.keptBy(w);
+      }
       decide(img, 'keep', reasons(k), deprecate);
     }
   }
@@ -658,11 +665,27 @@ function sameTime(a: number, b: number | undefined): boolean {
  * handful of policies share a handful of texts rather than a string each.
  */
 class PolicyTexts {
-  readonly notKept: string;
+  /**
+   * `[not kept by …]`: one list for every image the policy does not keep. Lists shared between
+   * decisions are frozen, so that a caller changing one decision's reasons fails rather than
+   * changing them all.
+   */
+  readonly notKeptAlone: string[];
   private readonly kept = new Map<string, string>();
+  private readonly alone = new Map<string, string[]>();
 
   constructor(private readonly text: string) {
-    this.notKept = `not kept by ${text}`;
+    this.notKeptAlone = Object.freeze([`not kept by ${text}`]) as string[];
+  }
+
+  /** `[newest 3 of 7: keep 7 (default policy)]`, shared (frozen) by every image kept for that reason alone. */
+  keptAlone(why: string): string[] {
+    let list = this.alone.get(why);
+    if (list === undefined) {
+      list = Object.freeze([this.keptBy(why)]) as string[];
+      this.alone.set(why, list);
+    }
+    return list;
   }
 
   keptBy(why: string): string {

@@ -1690,6 +1690,25 @@ describe('planRotation equals the straightforward planner it replaced', () => {
     );
   });
 
+  it('shares a reason list between decisions only frozen: changing one decision cannot change another', () => {
+    // Prepare: ten nightly images on count 3: seven deleted, and two kept by the policy alone
+    const inp = input({ images: nightly(10), defaultRetention: count(3) });
+
+    // Act
+    const plan = planRotation(inp);
+
+    // Assess: lists that several decisions share refuse changes; the others are the decision's own
+    const deleted = plan.decisions.filter((d) => d.action === 'delete');
+    expect(deleted).toHaveLength(7);
+    expect(deleted[0]!.reasons).toBe(deleted[1]!.reasons);
+    expect(() => deleted[0]!.reasons.push('changed')).toThrow(TypeError);
+    expect(deleted[1]!.reasons).toEqual(['not kept by keep 3 (default policy)']);
+    for (const d of plan.decisions) {
+      const sharers = plan.decisions.filter((o) => o !== d && o.reasons === d.reasons);
+      if (sharers.length > 0) expect(Object.isFrozen(d.reasons)).toBe(true);
+    }
+  });
+
   it('gives the same plan for long lineages, listed in any order (the sort of more than 32 images)', () => {
     fc.assert(
       fc.property(
