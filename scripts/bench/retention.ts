@@ -4,7 +4,8 @@
  * fresh Node process (so one size's garbage and heap growth never weigh on the
  * next): the input is built, GC is forced, then planRotation is timed while a
  * worker thread samples the process's RSS every millisecond (the planner is
- * synchronous, so the main thread cannot sample itself).
+ * synchronous, so the main thread cannot sample itself). Targets (issue 18): 100,000
+ * images within 0.5 s; 1,000,000 within 2 s and 600 MB of RSS growth while planning.
  *
  * The account: lineages of 10 nightly images, one a night; per lineage ~3% have
  * a failed newest bake, ~5% a pending one, ~2% a `bad` image; 30% of lineages have
@@ -33,10 +34,14 @@ const TIERS: Retention = { kind: 'tiers', tiers: { daily: 7, weekly: 4, monthly:
 const SIZES: Array<{ images: number; runs: number }> = [
   { images: 10_000, runs: 3 },
   { images: 100_000, runs: 3 },
-  { images: 1_000_000, runs: 1 },
+  { images: 1_000_000, runs: 3 },
 ];
-const TARGET_SECONDS = 1;
-const TARGET_MB = 256;
+/** Issue 18: 100,000 images planned within 0.5 s; 1,000,000 within 2 s and 600 MB. */
+const TARGET_100K_SECONDS = 0.5;
+const TARGET_1M_SECONDS = 2;
+const TARGET_1M_MB = 600;
+/** The memory target set before issue 18, kept: 100,000 images planned in under 256 MB. */
+const TARGET_100K_MB = 256;
 
 /** What one child process reports. */
 interface ChildResult {
@@ -251,7 +256,10 @@ const fmtMb = (v: number) => `${v.toFixed(0)} MB`;
 
 export async function retentionPlanning(): Promise<BenchSection> {
   const rows: string[][] = [];
-  const bySize = new Map<number, { planMs: number; replanMs: number; growthMb: number; peakMb: number; maxRssMb: number }>();
+  const bySize = new Map<
+    number,
+    { planMs: number; replanMs: number; growthMb: number; peakMb: number; maxRssMb: number; heldMb: number }
+  >();
   for (const { images, runs } of SIZES) {
     const results: ChildResult[] = [];
     for (let r = 0; r < runs; r++) results.push(await runChild(images));
@@ -260,13 +268,15 @@ export async function retentionPlanning(): Promise<BenchSection> {
     const peakMb = median(results.map((x) => x.rssPeakMb));
     const maxRssMb = median(results.map((x) => x.maxRssMb));
     const replanMs = median(results.map((x) => x.replanMs));
+    const heldMb = median(results.map((x) => x.heapAfterMb - x.heapBeforeMb));
+    const buildMs = median(results.map((x) => x.buildMs));
     const first = results[0]!;
-    bySize.set(images, { planMs, replanMs, growthMb, peakMb, maxRssMb });
+    bySize.set(images, { planMs, replanMs, growthMb, peakMb, maxRssMb, heldMb });
     rows.push([
       images.toLocaleString('en-US'),
       `${first.lineages.toLocaleString('en-US')} / ${first.deletes.toLocaleString('en-US')}`,
       String(runs),
-      fmtMs(median(results.map((x) => x.buildMs))),
+      fmtMs(buildMs),
       runs > 1
         ? `${fmtMs(planMs)} (${fmtMs(Math.min(...results.map((x) => x.planMs)))}–${fmtMs(Math.max(...results.map((x) => x.planMs)))})`
         : fmtMs(planMs),
@@ -276,7 +286,7 @@ export async function retentionPlanning(): Promise<BenchSection> {
       fmtMb(growthMb),
       fmtMb(peakMb),
       fmtMb(maxRssMb),
-      `${(median(results.map((x) => x.heapAfterMb - x.heapBeforeMb))).toFixed(0)} MB`,
+      fmtMb(heldMb),
     ]);
   }
 
@@ -290,15 +300,31 @@ export async function retentionPlanning(): Promise<BenchSection> {
     .join(', ');
 
   const at100k = bySize.get(100_000)!;
-  const timeMet = at100k.planMs < TARGET_SECONDS * 1000;
-  const memMet = at100k.growthMb < TARGET_MB;
+  const at1m = bySize.get(1_000_000)!;
+  const firstRun = (at: { planMs: number; replanMs: number }) =>
+    `the same input planned again in the process takes ${fmtMs(at.replanMs)}, so ${at.replanMs < at.planMs ? "part of it is the first run's (JIT tiers, first allocations)" : 'it is the work, not the first run'}. `;
+  const timeTarget = (name: string, at: { planMs: number; replanMs: number }, seconds: number, why: string) => {
+    const met = at.planMs <= seconds * 1000;
+    return {
+      name,
+      target: `≤ ${seconds} s`,
+      measured: fmtMs(at.planMs),
+      met,
+      note: `${met ? '' : `over by ${fmtMs(at.planMs - seconds * 1000)}; ${firstRun(at)}`}${why}`,
+    };
+  };
+  const memoryNote = (at: { maxRssMb: number; heldMb: number }) =>
+    `growth = peak RSS while planning − RSS with the input built (sampled every 1 ms); heap the finished plan holds: ${fmtMb(at.heldMb)}; ` +
+    `whole process, input building included: ${fmtMb(at.maxRssMb)}`;
   return {
     title: '4. Retention planning',
     method:
       'planRotation (pure) on synthetic accounts: lineages of 10 nightly images (3% failed / 5% pending newest bake, 2% with a bad image), ' +
       '30% of lineages on an instance policy daily=7,weekly=4,monthly=12, 10% on a last known count 7 read from their images, the rest on the default count 7, ' +
       '20% with an image in use, 1% of lineages with an image of another stack; each size in a fresh Node process (--expose-gc), ' +
-      'RSS sampled every 1 ms from a worker thread while planning; median of 3 runs for 10k and 100k, one run for 1M.',
+      'median of 3 runs. Plan time: planRotation alone, the input built beforehand. Memory: RSS growth while planning = the highest RSS ' +
+      'sampled every 1 ms from a worker thread while planning − RSS with the input built and garbage collected (what planning adds to the ' +
+      'process); heap held by the plan = heap used after planning and a forced GC − before, input and plan both still referenced.',
     header: [
       'images',
       'lineages / deletes',
@@ -315,22 +341,33 @@ export async function retentionPlanning(): Promise<BenchSection> {
     ],
     rows,
     targets: [
+      timeTarget(
+        'plan time, 100,000 images',
+        at100k,
+        TARGET_100K_SECONDS,
+        `Self time while planning 100k (sampling profiler, one extra run): ${where}.`,
+      ),
+      timeTarget(
+        'plan time, 1,000,000 images',
+        at1m,
+        TARGET_1M_SECONDS,
+        'One pass gathers the lineages; each is sorted once and read through scratch lists; nothing is made per image but its decision. ' +
+          "The largest part left is the first lookup of each image id (rule 3's in-use map): the SDK's XML parser hands ids over as " +
+          "concatenated (cons) strings, which V8 flattens on their first hash, as this input's ids are.",
+      ),
       {
-        name: 'plan time, 100,000 images',
-        target: '< 1 s',
-        measured: fmtMs(at100k.planMs),
-        met: timeMet,
-        note:
-          `${timeMet ? '' : `over by ${fmtMs(at100k.planMs - TARGET_SECONDS * 1000)}; the same input planned again in the process takes ${fmtMs(at100k.replanMs)}, so the rest is the first run's (JIT tiers, first allocations). `}` +
-          `Self time while planning 100k (sampling profiler, one extra run): ${where}. ` +
-          'slotFor asks Intl for a UTC offset once per distinct UTC hour and zone (it was once per image a tier policy walks: ~35% of the time).',
+        name: 'memory of planning, 1,000,000 images',
+        target: `≤ ${TARGET_1M_MB} MB`,
+        measured: `${fmtMb(at1m.growthMb)} growth (peak RSS ${fmtMb(at1m.peakMb)} with the input), plan holds ${fmtMb(at1m.heldMb)} of heap`,
+        met: at1m.growthMb <= TARGET_1M_MB,
+        note: memoryNote(at1m),
       },
       {
         name: 'memory of planning, 100,000 images',
-        target: '< 256 MB',
-        measured: `${fmtMb(at100k.growthMb)} growth (peak RSS ${fmtMb(at100k.peakMb)} with the input)`,
-        met: memMet,
-        note: `growth = peak RSS while planning − RSS with the input built; whole process, input building included: ${fmtMb(at100k.maxRssMb)}`,
+        target: `< ${TARGET_100K_MB} MB`,
+        measured: `${fmtMb(at100k.growthMb)} growth (peak RSS ${fmtMb(at100k.peakMb)} with the input), plan holds ${fmtMb(at100k.heldMb)} of heap`,
+        met: at100k.growthMb < TARGET_100K_MB,
+        note: memoryNote(at100k),
       },
     ],
   };

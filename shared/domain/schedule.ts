@@ -20,7 +20,7 @@ export function isTimeZone(tz: string): boolean {
   }
 }
 
-interface LocalParts {
+export interface LocalParts {
   year: number;
   month: number; // 1-12
   day: number; // 1-31
@@ -129,8 +129,17 @@ export function isoWeek(year: number, month: number, day: number): { year: numbe
  * hour `2026-11-26T03`, day `2026-11-26`, week `2026-W48`, month `2026-11`.
  */
 export function slotFor(instant: Date, period: Period, timeZone: string): string {
+  return slotOf(localTime(instant, timeZone), period);
+}
+
+/** The local wall-clock time of `instant` in `timeZone`, as slotFor reads it: one reading serves every period. */
+export function localTime(instant: Date, timeZone: string): LocalParts {
   if (Number.isNaN(instant.getTime())) throw new RangeError('slotFor: invalid date');
-  const p = localParts(instant, timeZone);
+  return localParts(instant, timeZone);
+}
+
+/** The slot of a local time read by localTime. */
+export function slotOf(p: LocalParts, period: Period): string {
   switch (period) {
     case 'hour':
       return `${p.year}-${pad(p.month)}-${pad(p.day)}T${pad(p.hour)}`;

@@ -15,6 +15,7 @@ import {
   type SnapshotInfo,
 } from '../../../shared/domain/retention.js';
 import { RetentionSpec, RETENTION_TIERS, type ImageStatus, type Retention, type RetentionTier } from '../../../shared/domain/tags.js';
+import { referencePlan } from './retention-reference.js';
 
 const STACK = 'ami-lifecycle-test';
 const NOW = new Date('2026-11-26T12:00:00.000Z');
@@ -1600,5 +1601,130 @@ describe('the example of tiers in docs/rotation.md', () => {
       '2026-10-31',
       '2026-09-30',
     ]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Issue 18 made planRotation fast (one pass to gather lineages, scratch lists, texts made once
+// per plan). The planner it replaced is kept verbatim as the oracle: on any account, the same plan.
+
+/** Accounts with what arbInput leaves out: promotions, foreign images, given policies, a reference check, invalid dates. */
+const arbAccount: fc.Arbitrary<RotationInput> = fc
+  .record({
+    base: arbInput,
+    extras: fc.array(
+      fc.record({
+        promotedTo: fc.subarray(['ssm:/ami/web', 'lt:lt-0123456789abcdef0', 'asg:web']),
+        foreign: fc.option(fc.constant('copied by a person'), { freq: 10, nil: undefined }),
+        verifying: fc.boolean(),
+        invalidDate: fc.integer({ min: 0, max: 40 }).map((n) => n === 0),
+        // created at the same time as the image listed before it: ties are ordered by image id
+        tie: fc.integer({ min: 0, max: 3 }).map((n) => n === 0),
+        // a lineage name as another string object than its siblings': equal, not identical
+        copyLineage: fc.boolean(),
+      }),
+      { minLength: 60, maxLength: 60 },
+    ),
+    order: fc.constantFrom('as-listed', 'oldest-first', 'newest-first'),
+    given: fc.record({
+      web: fc.option(arbRetention, { freq: 4, nil: undefined }),
+      api: fc.option(arbRetention, { freq: 4, nil: undefined }),
+    }),
+    depth: fc.option(fc.integer({ min: 0, max: 3 }), { nil: undefined }),
+    cleared: fc.option(fc.double({ min: 0, max: 1, noNaN: true }), { nil: undefined }),
+  })
+  .map(({ base, extras, order, given, depth, cleared }) => {
+    let images = base.images.map((img, i) => {
+      const x = extras[i % extras.length]!;
+      return {
+        ...img,
+        lineage: img.lineage && x.copyLineage ? [...img.lineage].join('') : img.lineage,
+        promotedTo: x.promotedTo,
+        foreign: x.foreign,
+        status: x.verifying && img.status === 'pending' ? ('verifying' as const) : img.status,
+        createdAt: x.invalidDate ? new Date(Number.NaN) : x.tie && i > 0 ? new Date(base.images[i - 1]!.createdAt) : img.createdAt,
+      };
+    });
+    if (order !== 'as-listed') {
+      const oldestFirst = [...images].sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || (a.imageId < b.imageId ? -1 : 1));
+      images = order === 'oldest-first' ? oldestFirst : oldestFirst.reverse();
+    }
+    const lineagePolicies = new Map(
+      Object.entries(given)
+        .filter((e): e is [string, Retention] => e[1] !== undefined)
+        .map(([lineage, retention]) => [lineage, { lineage, source: 'copy-retain' as const, retention }]),
+    );
+    const idList = ids(images);
+    return {
+      ...base,
+      images,
+      ...(lineagePolicies.size > 0 ? { lineagePolicies } : {}),
+      ...(depth !== undefined ? { promoteRollbackDepth: depth } : {}),
+      ...(cleared !== undefined
+        ? {
+            referenceCheck: {
+              cleared: new Set(idList.filter((_, i) => (i * 0.618) % 1 < cleared)),
+              unverified: new Map(idList.filter((_, i) => i % 5 === 0).map((id) => [id, { errorCode: 'InternalError', message: 'x' }])),
+            },
+          }
+        : {}),
+    };
+  });
+
+/** The plan, or the error planning throws (a tier policy over an invalid date). */
+const outcome = (plan: (i: RotationInput) => RotationPlan, inp: RotationInput) => {
+  try {
+    return { plan: plan(inp) };
+  } catch (e) {
+    return { error: String(e) };
+  }
+};
+
+describe('planRotation equals the straightforward planner it replaced', () => {
+  it('gives the same plan, decision for decision, in the same order, on any account', () => {
+    fc.assert(
+      fc.property(arbAccount, (inp) => {
+        expect(outcome(planRotation, inp)).toEqual(outcome(referencePlan, inp));
+      }),
+      { numRuns: 600 },
+    );
+  });
+
+  it('shares a reason list between decisions only frozen: changing one decision cannot change another', () => {
+    // Prepare: ten nightly images on count 3: seven deleted, and two kept by the policy alone
+    const inp = input({ images: nightly(10), defaultRetention: count(3) });
+
+    // Act
+    const plan = planRotation(inp);
+
+    // Assess: lists that several decisions share refuse changes; the others are the decision's own
+    const deleted = plan.decisions.filter((d) => d.action === 'delete');
+    expect(deleted).toHaveLength(7);
+    expect(deleted[0]!.reasons).toBe(deleted[1]!.reasons);
+    expect(() => deleted[0]!.reasons.push('changed')).toThrow(TypeError);
+    expect(deleted[1]!.reasons).toEqual(['not kept by keep 3 (default policy)']);
+    for (const d of plan.decisions) {
+      const sharers = plan.decisions.filter((o) => o !== d && o.reasons === d.reasons);
+      if (sharers.length > 0) expect(Object.isFrozen(d.reasons)).toBe(true);
+    }
+  });
+
+  it('gives the same plan for long lineages, listed in any order (the sort of more than 32 images)', () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(arbImageSeed, { selector: (s) => s.idNum, minLength: 40, maxLength: 150 }),
+        fc.constantFrom('as-listed', 'oldest-first', 'newest-first'),
+        arbRetention,
+        (seeds, order, policy) => {
+          const images = seeds.map((s) => toImage({ ...s, managedBy: STACK, lineage: 'web' }));
+          if (order !== 'as-listed')
+            images.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || (a.imageId < b.imageId ? -1 : 1));
+          if (order === 'newest-first') images.reverse();
+          const inp = input({ images, now: new Date(BASE + 200 * DAY), defaultRetention: policy, timeZone: 'Europe/Paris' });
+          expect(planRotation(inp)).toEqual(referencePlan(inp));
+        },
+      ),
+      { numRuns: 150 },
+    );
   });
 });
