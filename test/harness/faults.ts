@@ -406,9 +406,9 @@ export class Ec2Throttle {
   readonly interceptor: Interceptor = async (request, next) => {
     if (this.config === undefined || !isEc2Request(request) || isDryRun(request)) return next(request);
     const action = request.action!;
-    const requestBucket = requestBucketsOf(request)
-      .map((name) => this.bucket(name, action))
-      .find((b) => b !== undefined);
+    // The most specific bucket configured; the others are never made (nor listed by buckets()).
+    const requestName = requestBucketsOf(request).find((name) => this.config!.buckets[name] !== undefined);
+    const requestBucket = requestName ? this.bucket(requestName, action) : undefined;
     const resourceName = RESOURCE_BUCKET[action];
     const resourceBucket = resourceName ? this.bucket(resourceName, action) : undefined;
     const cost = resourceBucket ? instanceCount(request) : 0;
