@@ -173,10 +173,14 @@ async function night(
   return result;
 }
 
-/** The per-phase bound the documented buckets scaled by `factor` would set for the calls of `run` (each phase's buckets full at its start). */
-function boundAt(run: NightResult, factor: number): number {
+/**
+ * The per-phase bound the documented buckets scaled by `factor` would set for the calls of `run`
+ * (each phase's buckets full at its start), or for `times` as many instances making the same calls each.
+ */
+function boundAt(run: NightResult, factor: number, times = 1): number {
   return run.phases.reduce((total, p) => {
-    const seconds = p.taken.map(({ key, taken }) => {
+    const seconds = p.taken.map(({ key, taken: perRun }) => {
+      const taken = perRun * times;
       const b = EC2_DOCUMENTED_BUCKETS[bucketName(key)];
       return Math.max(0, taken - Math.max(1, Math.round(b.capacity * factor))) / (b.refillPerSecond * factor);
     });
@@ -195,6 +199,9 @@ function factorFor(run: NightResult, seconds: number): number {
   }
   return Number(high.toPrecision(3));
 }
+
+/** Calls that did their work: those answered RequestLimitExceeded are counted apart (the SDK made them again). */
+const admitted = (r: NightResult) => Object.fromEntries(Object.entries(r.calls).map(([a, n]) => [a, n - (r.throttled[a] ?? 0)]));
 
 const perInstance = (calls: Record<string, number>, n: number) =>
   Object.entries(calls)
@@ -246,12 +253,13 @@ async function measureNight(options: { instances?: number; sizes?: number[] } = 
   const measured = throttled.seconds / throttled.bound;
   const phaseText = (r: NightResult, p: Phase) => {
     const x = r.phases.find((q) => q.phase === p)!;
-    return r.factor === undefined ? s(x.seconds) : `${s(x.seconds)} / ${s(x.bound.seconds)}${x.bound.bucket ? ` (${x.bound.bucket})` : ''}`;
+    if (r.factor === undefined) return s(x.seconds);
+    return `${s(x.seconds)} / ${s(x.bound.seconds)}${x.bound.bucket && x.bound.seconds > 0 ? ` (${x.bound.bucket})` : ''}`;
   };
   const perInstanceMoto = scaling.map((r) => ({ size: r.instances, seconds: r.seconds / r.tagged }));
   const largest = perInstanceMoto.at(-1);
   const motoAt10k = largest ? largest.seconds * TARGET_INSTANCES : undefined;
-  const bound10k = boundAt(free, 1) * (TARGET_INSTANCES / instances);
+  const bound10k = boundAt(free, 1, TARGET_INSTANCES / instances);
   const rows = [
     ...runs.map((r) => [
       r.label,
@@ -262,7 +270,7 @@ async function measureNight(options: { instances?: number; sizes?: number[] } = 
       s(r.seconds),
       r.factor === undefined ? '—' : `${s(r.bound)} (overlapped: ${s(r.overlappedBound.seconds)}, ${r.overlappedBound.bucket ?? '—'})`,
       r.factor === undefined ? '—' : ratio(r.seconds, r.bound),
-      perInstance(r.calls, r.tagged),
+      perInstance(admitted(r), r.tagged),
       `${sum(r.throttled)}${sum(r.throttled) ? ` (${perInstance(r.throttled, 1)})` : ''}`,
       `${r.lost} / ${r.duplicates} / ${r.failedDeliveries}`,
     ]),
@@ -275,7 +283,7 @@ async function measureNight(options: { instances?: number; sizes?: number[] } = 
       `${s(r.seconds)} (${(r.seconds / r.tagged).toFixed(3)} s an instance; slowest: ${slowest(r)})`,
       '—',
       '—',
-      perInstance(r.calls, r.tagged),
+      perInstance(admitted(r), r.tagged),
       String(sum(r.throttled)),
       `${r.lost} / ${r.duplicates} / ${r.failedDeliveries}`,
     ]),
@@ -293,7 +301,7 @@ async function measureNight(options: { instances?: number; sizes?: number[] } = 
       `made up by the harness in ${s(throttled.announceSeconds)} not counted, delivered to image-state, and ImageBaked to promote). ` +
       `Bound = Σ over the phases (run one after the other) of max over the buckets of (calls admitted − tokens held at the phase's start) / refill: ` +
       `the least time any schedule of those calls can take; "overlapped" is the same over the whole night, as if the phases ran at once. ` +
-      `Calls are per instance, all services. Lost = instances without exactly one good image of the night; duplicates = instances with more than one. ` +
+      `Calls per instance: every service's, those throttled apart. Lost = instances without exactly one good image of the night; duplicates = instances with more than one. ` +
       `The last rows: moto alone on ${SAMPLE} tagged instances among a fleet of that size, to show how moto's time per instance grows. Section run time ${s(runSeconds)}.`,
     header: [
       'run',
