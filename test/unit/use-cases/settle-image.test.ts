@@ -573,6 +573,23 @@ describe('settleImages: a batch of announced images', () => {
     expect(w.metrics.totals()).toEqual({ ImagesGood: 3, ImagesFailed: 2 });
   });
 
+  it('keeps a CreateTags within the 1,000 ids EC2 takes, never splitting an image from its snapshots', async () => {
+    // Prepare: three images of 399 snapshots each, 400 ids an image
+    const w = world();
+    const images = [1, 2, 3].map((d) => managedImage(w, { state: 'available', slot: `2026-11-2${d}`, snapshots: 399 }));
+
+    // Act
+    await settleImages(
+      images.map((i) => ({ imageId: i.imageId })),
+      w.deps,
+    );
+
+    // Assess
+    expect(w.account.tagCalls.map((c) => c.resourceIds.length)).toEqual([800, 400]);
+    expect(w.account.tagCalls[1]!.resourceIds[0]).toBe(images[2]!.imageId);
+    for (const i of images) expect(statusOf(w, i.imageId)).toBe('good');
+  });
+
   it('gives every image of the CreateTags its error when EC2 throttles it, to be received again', async () => {
     // Prepare
     const w = world();
