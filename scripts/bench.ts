@@ -16,7 +16,7 @@ type Runner = () => Promise<BenchSection>;
 const SECTIONS: Array<[number, string, () => Promise<Runner>]> = [
   [1, 'cold start', async () => (await import('./bench/cold-start.js')).coldStart],
   [2, 'API economy', async () => (await import('./bench/api-economy.js')).apiEconomy],
-  [3, 'throughput at the rate limit', async () => (await import('./bench/throughput.js')).throughput],
+  [3, 'a night at EC2\u2019s token buckets', async () => (await import('./bench/throughput.js')).throughput],
   [4, 'retention planning', async () => (await import('./bench/retention.js')).retentionPlanning],
   [5, 'recovery', async () => (await import('./bench/recovery.js')).recoveryLatency],
   [6, 'disaster-recovery copies', async () => (await import('./bench/copies.js')).copyThroughput],

@@ -51,6 +51,9 @@ export type Ec2Bucket =
   | 'createSnapshot'
   | 'createLaunchTemplateVersion'
   | 'modifyImageAttribute'
+  | 'modifyLaunchTemplate'
+  | 'modifySnapshotAttribute'
+  | 'copyImage'
   | 'runInstancesResource'
   | 'startInstancesResource'
   | 'stopInstancesResource'
@@ -58,8 +61,9 @@ export type Ec2Bucket =
 
 /**
  * Capacities and refill rates from AWS's table (EC2 Developer Guide, "Request
- * throttling for the Amazon EC2 API": request token bucket sizes and refill rates,
- * resource token bucket sizes and refill rates).
+ * throttling for the Amazon EC2 API", https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html:
+ * request token bucket sizes and refill rates, resource token bucket sizes and refill rates).
+ * The uncategorized actions are those the service calls; any other action takes its category's.
  */
 export const EC2_DOCUMENTED_BUCKETS: Readonly<Record<Ec2Bucket, TokenBucketOptions>> = {
   nonMutating: { capacity: 100, refillPerSecond: 20 },
@@ -75,6 +79,9 @@ export const EC2_DOCUMENTED_BUCKETS: Readonly<Record<Ec2Bucket, TokenBucketOptio
   createSnapshot: { capacity: 100, refillPerSecond: 5 },
   createLaunchTemplateVersion: { capacity: 100, refillPerSecond: 5 },
   modifyImageAttribute: { capacity: 100, refillPerSecond: 5 },
+  modifyLaunchTemplate: { capacity: 100, refillPerSecond: 5 },
+  modifySnapshotAttribute: { capacity: 100, refillPerSecond: 5 },
+  copyImage: { capacity: 100, refillPerSecond: 1 },
   runInstancesResource: { capacity: 1000, refillPerSecond: 2 },
   startInstancesResource: { capacity: 1000, refillPerSecond: 2 },
   stopInstancesResource: { capacity: 1000, refillPerSecond: 20 },
@@ -106,6 +113,9 @@ const OWN_REQUEST_BUCKET: Readonly<Record<string, Ec2Bucket>> = {
   CreateSnapshot: 'createSnapshot',
   CreateLaunchTemplateVersion: 'createLaunchTemplateVersion',
   ModifyImageAttribute: 'modifyImageAttribute',
+  ModifyLaunchTemplate: 'modifyLaunchTemplate',
+  ModifySnapshotAttribute: 'modifySnapshotAttribute',
+  CopyImage: 'copyImage',
 };
 
 /** Actions that also spend one resource token per instance. */
@@ -297,6 +307,38 @@ interface Bucket {
   refillPerSecond: number;
   tokens: number;
   at: number;
+  /** Tokens taken since the bucket was made (calls, or instances for a resource bucket). */
+  taken: number;
+}
+
+/**
+ * A live bucket as it is now: its name (with the action, scope 'action'), its size, the tokens it
+ * holds, and the tokens taken from it since throttling was configured.
+ */
+export interface BucketState extends TokenBucketOptions {
+  key: string;
+  tokens: number;
+  taken: number;
+}
+
+/**
+ * The least time any schedule needs to get these calls through these buckets: per bucket, the
+ * tokens taken between the two states beyond what it held at the first (a bucket not live then
+ * was full), over its refill; the largest of those, and the bucket that sets it.
+ * "If you exceed a specific bucket limit for an API ... the action of the API is limited"
+ * ("Request throttling for the Amazon EC2 API", https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html).
+ */
+export function bucketBound(before: readonly BucketState[], after: readonly BucketState[]): { seconds: number; bucket?: string } {
+  const start = new Map(before.map((b) => [b.key, b]));
+  let best: { seconds: number; bucket?: string } = { seconds: 0 };
+  for (const b of after) {
+    const was = start.get(b.key);
+    const taken = b.taken - (was?.taken ?? 0);
+    const held = was?.tokens ?? b.capacity;
+    const seconds = b.refillPerSecond > 0 ? Math.max(0, taken - held) / b.refillPerSecond : taken > held ? Infinity : 0;
+    if (taken > 0 && seconds >= best.seconds) best = { seconds, bucket: b.key };
+  }
+  return best;
 }
 
 /** Token buckets, refilled continuously in real time; a call takes one token (resource buckets: one per instance). */
@@ -334,27 +376,39 @@ export class Ec2Throttle {
     this.throttled.clear();
   }
 
-  private bucket(name: Ec2Bucket, action: string): Bucket | undefined {
-    const options = this.config?.buckets[name];
-    if (!options) return undefined;
-    const key = this.config!.scope === 'action' ? `${name}:${action}` : name;
-    let b = this.live.get(key);
-    if (!b) {
-      b = { ...options, tokens: options.capacity, at: performance.now() };
-      this.live.set(key, b);
-    }
+  /** Every bucket a call has used since throttling was configured, refilled to now (see bucketBound). */
+  buckets(): BucketState[] {
+    return [...this.live.keys()].map((key) => {
+      const b = this.refilled(this.live.get(key)!);
+      return { key, capacity: b.capacity, refillPerSecond: b.refillPerSecond, tokens: b.tokens, taken: b.taken };
+    });
+  }
+
+  private refilled(b: Bucket): Bucket {
     const now = performance.now();
     b.tokens = Math.min(b.capacity, b.tokens + ((now - b.at) / 1000) * b.refillPerSecond);
     b.at = now;
     return b;
   }
 
+  private bucket(name: Ec2Bucket, action: string): Bucket | undefined {
+    const options = this.config?.buckets[name];
+    if (!options) return undefined;
+    const key = this.config!.scope === 'action' ? `${name}:${action}` : name;
+    let b = this.live.get(key);
+    if (!b) {
+      b = { ...options, tokens: options.capacity, at: performance.now(), taken: 0 };
+      this.live.set(key, b);
+    }
+    return this.refilled(b);
+  }
+
   readonly interceptor: Interceptor = async (request, next) => {
     if (this.config === undefined || !isEc2Request(request) || isDryRun(request)) return next(request);
     const action = request.action!;
-    const requestBucket = requestBucketsOf(request)
-      .map((name) => this.bucket(name, action))
-      .find((b) => b !== undefined);
+    // The most specific bucket configured; the others are never made (nor listed by buckets()).
+    const requestName = requestBucketsOf(request).find((name) => this.config!.buckets[name] !== undefined);
+    const requestBucket = requestName ? this.bucket(requestName, action) : undefined;
     const resourceName = RESOURCE_BUCKET[action];
     const resourceBucket = resourceName ? this.bucket(resourceName, action) : undefined;
     const cost = resourceBucket ? instanceCount(request) : 0;
@@ -365,8 +419,14 @@ export class Ec2Throttle {
       this.log.add('throttled', action);
       return throttledResponse(request);
     }
-    if (requestBucket) requestBucket.tokens -= 1;
-    if (resourceBucket) resourceBucket.tokens -= cost;
+    if (requestBucket) {
+      requestBucket.tokens -= 1;
+      requestBucket.taken += 1;
+    }
+    if (resourceBucket) {
+      resourceBucket.tokens -= cost;
+      resourceBucket.taken += cost;
+    }
     this.admitted.set(action, (this.admitted.get(action) ?? 0) + 1);
     return next(request);
   };

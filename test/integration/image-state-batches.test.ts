@@ -67,6 +67,7 @@ describe('AMI state changes read in batches', () => {
 
     // Act
     let deliveries: Awaited<ReturnType<typeof cloud.deliver>> = [];
+    const tagsBefore = cloud.proxy.calls().CreateTags ?? 0;
     const describes = await describesDuring(async () => {
       deliveries = await cloud.deliver();
     });
@@ -74,6 +75,8 @@ describe('AMI state changes read in batches', () => {
     // Assess: one batch, every record done at the first receive (each ImageBaked then reaches promote, issue 16)
     const settled = deliveries.filter((d) => d.function === 'imageState');
     expect(describes - copyPasses(deliveries)).toBe(1);
+    // The twelve good images and their snapshots tagged with one CreateTags (EC2's tightest bucket of a night).
+    expect((cloud.proxy.calls().CreateTags ?? 0) - tagsBefore).toBe(1);
     expect(settled).toHaveLength(12);
     expect(settled.every((d) => d.attempts === 1 && d.error === undefined)).toBe(true);
     expect(await statuses()).toEqual(Array(12).fill('good'));

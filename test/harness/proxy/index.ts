@@ -9,7 +9,7 @@
  * `proxy.endpoint` as if it were AWS.
  */
 import type { ApiModelTotals, ApiViolation, ExpectedApiViolations } from '../api-model/index.js';
-import type { CrashOptions, CrashState, FaultKind, FaultOptions, ThrottleOptions } from '../faults.js';
+import type { BucketState, CrashOptions, CrashState, FaultKind, FaultOptions, ThrottleOptions } from '../faults.js';
 import type { ReferenceAccess } from '../moto-gaps/image-references.js';
 import type { ImagePendingOptions } from '../moto-gaps/image-builds.js';
 import type { CopyRecord } from '../moto-gaps/image-copies.js';
@@ -21,8 +21,10 @@ import type { RecordedEvent } from './put-events.js';
 import { listen, Upstream } from './server.js';
 
 export {
+  bucketBound,
   ec2Buckets,
   EC2_DOCUMENTED_BUCKETS,
+  type BucketState,
   type CrashOptions,
   type CrashState,
   type Ec2Bucket,
@@ -121,6 +123,11 @@ export interface FidelityProxy {
    * (both empty while throttling is off).
    */
   throttleCounts(): { admitted: Record<string, number>; throttled: Record<string, number> };
+  /**
+   * Every token bucket a call has used since setThrottle, as it is now: tokens held and taken.
+   * Two of these around a stretch of work give the least time the buckets allow it (bucketBound).
+   */
+  throttleBuckets(): BucketState[];
   /** Turns random faults on (see FaultOptions: throttling, 500/503, cut connections, latency) or off (undefined). */
   setFaults(faults: FaultOptions | undefined): void;
   /** Every fault injected since the last resetCalls(), by kind, then action. */
@@ -199,6 +206,7 @@ export async function startFidelityProxy(upstream: string, options: FidelityProx
     capacityRefusals: () => [...capacity.refused],
     setThrottle: (config) => throttle.configure(config),
     throttleCounts: () => throttle.counts(),
+    throttleBuckets: () => throttle.buckets(),
     setFaults: (config) => faults.configure(config),
     faultCounts: () => faultLog.snapshot(),
     crashAfter: (config) => crash.arm(config),

@@ -544,11 +544,76 @@ describe('settleImages: a batch of announced images', () => {
     expect(w.bus.ofType('ImageBaked').map((e) => e.imageId)).toEqual([image.imageId]);
   });
 
-  it('gives an image whose settle fails its own error: the others of the batch settle', async () => {
+  it('writes the status of a batch with one CreateTags per outcome, each image with its snapshots', async () => {
     // Prepare
     const w = world();
+    const good = [1, 2, 3].map((d) => managedImage(w, { state: 'available', slot: `2026-11-2${d}` }));
+    const failed = [4, 5].map((d) => managedImage(w, { state: 'failed', slot: `2026-11-2${d}` }));
+
+    // Act
+    const outcomes = await settleImages(
+      [good[0]!, failed[0]!, good[1]!, failed[1]!, good[2]!].map((i) => ({ imageId: i.imageId })),
+      w.deps,
+    );
+
+    // Assess: two CreateTags for five images, the events published first
+    const ids = (images: typeof good) => images.flatMap((i) => [i.imageId, ...i.snapshotIds]);
+    expect(w.account.tagCalls).toEqual([
+      { resourceIds: ids(good), tags: { [TAG.status]: 'good' } },
+      { resourceIds: ids(failed), tags: { [TAG.status]: 'failed' } },
+    ]);
+    expect(w.journal.slice(0, 5).every((line) => line.startsWith('publish '))).toBe(true);
+    expect([...outcomes.values()].map((o) => ('settlement' in o ? o.settlement.kind : 'error'))).toEqual([
+      'good',
+      'failed',
+      'good',
+      'failed',
+      'good',
+    ]);
+    expect(w.metrics.totals()).toEqual({ ImagesGood: 3, ImagesFailed: 2 });
+  });
+
+  it('keeps a CreateTags within the 1,000 ids EC2 takes, never splitting an image from its snapshots', async () => {
+    // Prepare: three images of 399 snapshots each, 400 ids an image
+    const w = world();
+    const images = [1, 2, 3].map((d) => managedImage(w, { state: 'available', slot: `2026-11-2${d}`, snapshots: 399 }));
+
+    // Act
+    await settleImages(
+      images.map((i) => ({ imageId: i.imageId })),
+      w.deps,
+    );
+
+    // Assess
+    expect(w.account.tagCalls.map((c) => c.resourceIds.length)).toEqual([800, 400]);
+    expect(w.account.tagCalls[1]!.resourceIds[0]).toBe(images[2]!.imageId);
+    for (const i of images) expect(statusOf(w, i.imageId)).toBe('good');
+  });
+
+  it('gives every image of the CreateTags its error when EC2 throttles it, to be received again', async () => {
+    // Prepare
+    const w = world();
+    const [a, b] = [1, 2].map((d) => managedImage(w, { state: 'available', slot: `2026-11-2${d}` }));
+    const slow = new AwsCallError('RequestLimitExceeded', 'CreateTags', 'slow down', true, 503);
+    w.account.failTagging(b!.imageId, slow);
+
+    // Act
+    const outcomes = await settleImages(
+      [a!, b!].map((i) => ({ imageId: i.imageId })),
+      w.deps,
+    );
+
+    // Assess: one call tried, not one per image on a throttled bucket
+    expect([...outcomes.values()]).toEqual([{ error: slow }, { error: slow }]);
+    expect(statusOf(w, a!.imageId)).toBe('pending');
+    expect(w.metrics.totals()).toEqual({});
+  });
+
+  it('gives an image whose settle fails its own error: the others of the batch settle', async () => {
+    // Prepare: EC2 refuses the batch's CreateTags for one image it no longer knows
+    const w = world();
     const [a, b, c] = [1, 2, 3].map((d) => managedImage(w, { state: 'available', slot: `2026-11-2${d}` }));
-    w.account.failTagging(b!.imageId, new AwsCallError('RequestLimitExceeded', 'CreateTags', 'slow down', true, 503));
+    w.account.failTagging(b!.imageId, new AwsCallError('InvalidAMIID.NotFound', 'CreateTags', 'gone', false, 400));
 
     // Act
     const outcomes = await settleImages(
@@ -558,7 +623,7 @@ describe('settleImages: a batch of announced images', () => {
 
     // Assess
     expect(outcomes.get(a!.imageId)).toEqual({ settlement: { kind: 'good' } });
-    expect(outcomes.get(b!.imageId)).toEqual({ error: expect.objectContaining({ code: 'RequestLimitExceeded' }) });
+    expect(outcomes.get(b!.imageId)).toEqual({ error: expect.objectContaining({ code: 'InvalidAMIID.NotFound' }) });
     expect(outcomes.get(c!.imageId)).toEqual({ settlement: { kind: 'good' } });
     expect(statusOf(w, b!.imageId)).toBe('pending');
     expect(w.log.at('error').map((r) => r.extra[0])).toEqual([expect.objectContaining({ imageId: b!.imageId })]);
