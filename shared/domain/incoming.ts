@@ -2,7 +2,8 @@
  * Schemas of the events the functions accept, in the shape AWS delivers them.
  * Samples of each live in events/.
  */
-import * as z from 'zod';
+import * as z from 'zod/mini';
+import './zod.js';
 import { BakeRequested, EVENT_SOURCE, ImageId, VerificationRequested } from './events.js';
 import { PERIODS, TimeZone } from './schedule.js';
 import { ScheduleName, StackName } from './tags.js';
@@ -24,7 +25,7 @@ export const EventBridgeSchema = z.object({
   resources: z.array(z.string()),
   'detail-type': z.string(),
   detail: z.unknown(),
-  'replay-name': z.string().optional(),
+  'replay-name': z.optional(z.string()),
 });
 
 /**
@@ -36,7 +37,7 @@ const FIRST_FIRING = Date.UTC(1970, 0, 1);
 const LAST_FIRING = Date.UTC(9999, 0, 1);
 const FiringTime = z.iso
   .datetime({ offset: true })
-  .refine((t) => Date.parse(t) >= FIRST_FIRING && Date.parse(t) < LAST_FIRING, 'a firing time between 1970 and 9998');
+  .check(z.refine((t) => Date.parse(t) >= FIRST_FIRING && Date.parse(t) < LAST_FIRING, 'a firing time between 1970 and 9998'));
 
 /**
  * The input EventBridge Scheduler passes to the schedule function (declared in
@@ -56,27 +57,29 @@ export type ScheduledRun = z.infer<typeof ScheduledRun>;
  * becomes the first part of the AMI name: a value no stack could have (`a!b`) is
  * refused here rather than thrown by the naming later, on every retry.
  */
-export const BakeRequestedEvent = EventBridgeSchema.extend({
+export const BakeRequestedEvent = z.extend(EventBridgeSchema, {
   source: z.literal(EVENT_SOURCE),
   'detail-type': z.literal('BakeRequested'),
-  detail: BakeRequested.extend({ managedBy: StackName }),
+  detail: z.extend(BakeRequested, { managedBy: StackName }),
 });
 export type BakeRequestedEvent = z.infer<typeof BakeRequestedEvent>;
 
 /** `EC2 AMI State Change`, from the default bus (best effort: the reconcile pass backs it up). */
-export const AmiStateChangeEvent = EventBridgeSchema.extend({
+export const AmiStateChangeEvent = z.extend(EventBridgeSchema, {
   source: z.literal('aws.ec2'),
   'detail-type': z.literal('EC2 AMI State Change'),
   detail: z.object({
-    RequestId: z.string().optional(),
+    RequestId: z.optional(z.string()),
     // ami- and 8 or 17 hex digits, as everywhere else: a 10,000-digit id is not sent to EC2.
     ImageId,
     State: z.string(),
     // Becomes ImageBakeFailed's message when EC2 gives no reason: kept far below EventBridge's 256 KB.
-    ErrorMessage: z
-      .string()
-      .transform((m) => truncate(m, 1000, '…'))
-      .optional(),
+    ErrorMessage: z.optional(
+      z.pipe(
+        z.string(),
+        z.transform((m) => truncate(m, 1000, '…')),
+      ),
+    ),
   }),
 });
 export type AmiStateChangeEvent = z.infer<typeof AmiStateChangeEvent>;
@@ -87,67 +90,68 @@ export type AmiStateChangeEvent = z.infer<typeof AmiStateChangeEvent>;
  * does not know is refused, so a misspelt `{"dryrun": true}` never deletes for real.
  */
 export const RotationRequest = z.strictObject({
-  trigger: z.enum(['schedule', 'manual']).default('manual'),
-  dryRun: z.boolean().optional(),
+  trigger: z._default(z.enum(['schedule', 'manual']), 'manual'),
+  dryRun: z.optional(z.boolean()),
 });
 export type RotationRequest = z.infer<typeof RotationRequest>;
 
 /** Input of the statusAlarms function: from its schedule (`{"trigger": "schedule"}`) or on demand; strict, like rotate's. */
-export const StatusAlarmsRequest = z.strictObject({ trigger: z.enum(['schedule', 'manual']).default('manual') });
+export const StatusAlarmsRequest = z.strictObject({ trigger: z._default(z.enum(['schedule', 'manual']), 'manual') });
 export type StatusAlarmsRequest = z.infer<typeof StatusAlarmsRequest>;
 
 // ---- recovery triggers --------------------------------------------------------------------------
 
 /** `EC2 Instance State-change Notification`; the state reason is not in it and must be described. */
-export const InstanceStateChangeEvent = EventBridgeSchema.extend({
+export const InstanceStateChangeEvent = z.extend(EventBridgeSchema, {
   source: z.literal('aws.ec2'),
   'detail-type': z.literal('EC2 Instance State-change Notification'),
   detail: z.object({
-    'instance-id': z.string().regex(/^i-[0-9a-f]{8,17}$/, 'not an instance id'),
+    'instance-id': z.string().check(z.regex(/^i-[0-9a-f]{8,17}$/, 'not an instance id')),
     state: z.enum(['pending', 'running', 'stopping', 'stopped', 'shutting-down', 'terminated']),
   }),
 });
 export type InstanceStateChangeEvent = z.infer<typeof InstanceStateChangeEvent>;
 
 /** `CloudWatch Alarm State Change` of a single-metric alarm on an instance. */
-export const AlarmStateChangeEvent = EventBridgeSchema.extend({
+export const AlarmStateChangeEvent = z.extend(EventBridgeSchema, {
   source: z.literal('aws.cloudwatch'),
   'detail-type': z.literal('CloudWatch Alarm State Change'),
   detail: z.object({
     // CloudWatch's own limits (1-255): the names go into RecoverySkipped's reason.
-    alarmName: z.string().min(1).max(255),
-    state: z.object({ value: z.string(), reason: z.string().optional() }),
+    alarmName: z.string().check(z.minLength(1), z.maxLength(255)),
+    state: z.object({ value: z.string(), reason: z.optional(z.string()) }),
     configuration: z.object({
-      metrics: z
-        .array(
+      metrics: z._default(
+        z.array(
           z.object({
-            metricStat: z
-              .object({
+            metricStat: z.optional(
+              z.object({
                 metric: z.object({
-                  namespace: z.string().optional(),
-                  name: z.string().min(1).max(255),
-                  dimensions: z.record(z.string(), z.string()).default({}),
+                  namespace: z.optional(z.string()),
+                  name: z.string().check(z.minLength(1), z.maxLength(255)),
+                  dimensions: z._default(z.record(z.string(), z.string()), {}),
                 }),
-              })
-              .optional(),
+              }),
+            ),
           }),
-        )
-        .default([]),
+        ),
+        [],
+      ),
     }),
   }),
 });
 export type AlarmStateChangeEvent = z.infer<typeof AlarmStateChangeEvent>;
 
 /** `AWS Health Event` for EC2; affected instances come as bare ids or ARNs. */
-export const HealthEvent = EventBridgeSchema.extend({
+export const HealthEvent = z.extend(EventBridgeSchema, {
   source: z.literal('aws.health'),
   'detail-type': z.literal('AWS Health Event'),
   detail: z.object({
     service: z.string(),
     // AWS Health's event type code pattern; it goes into RecoverySkipped's reason.
-    eventTypeCode: z.string().regex(/^[a-zA-Z0-9_-]{3,100}$/, 'an AWS Health event type code is 3-100 letters, digits, _ or -'),
-    eventArn: z.string().optional(),
-    affectedEntities: z.array(z.object({ entityValue: z.string() })).default([]),
+    eventTypeCode: z.string().check(z.regex(/^[a-zA-Z0-9_-]{3,100}$/, 'an AWS Health event type code is 3-100 letters, digits, _ or -')),
+    eventArn: z.optional(z.string()),
+    affectedEntities: z._default(z.array(z.object({ entityValue: z.string() })), []),
   }),
 });
 export type HealthEvent = z.infer<typeof HealthEvent>;
@@ -163,10 +167,14 @@ export const RecoveryTriggerEvent = z.discriminatedUnion('detail-type', [Instanc
 export const RecheckRequest = z.object({
   'detail-type': z.literal('Recovery Recheck'),
   recheck: z.object({
-    instanceId: z.string().regex(/^i-[0-9a-f]{8,17}$/, 'not an instance id'),
+    instanceId: z.string().check(z.regex(/^i-[0-9a-f]{8,17}$/, 'not an instance id')),
     signal: z.discriminatedUnion('kind', [
-      z.object({ kind: z.literal('alarm'), alarmName: z.string().min(1).max(255), metric: z.string().min(1).max(255) }),
-      z.object({ kind: z.literal('health'), eventTypeCode: z.string().regex(/^[a-zA-Z0-9_-]{3,100}$/) }),
+      z.object({
+        kind: z.literal('alarm'),
+        alarmName: z.string().check(z.minLength(1), z.maxLength(255)),
+        metric: z.string().check(z.minLength(1), z.maxLength(255)),
+      }),
+      z.object({ kind: z.literal('health'), eventTypeCode: z.string().check(z.regex(/^[a-zA-Z0-9_-]{3,100}$/)) }),
     ]),
     cause: z.enum(['reboot', 'bake-reboot']),
     since: z.iso.datetime(),
@@ -187,7 +195,7 @@ export const RecoverInput = z.discriminatedUnion('detail-type', [
 export type RecoverInput = z.infer<typeof RecoverInput>;
 
 /** VerificationRequested, as EventBridge delivers it from the service's own bus (settle-image.ts publishes it). */
-export const VerificationRequestedEvent = EventBridgeSchema.extend({
+export const VerificationRequestedEvent = z.extend(EventBridgeSchema, {
   source: z.literal(EVENT_SOURCE),
   'detail-type': z.literal('VerificationRequested'),
   detail: VerificationRequested,
@@ -203,7 +211,7 @@ export const VerificationCheck = z.object({
 /** The sweep's recurring schedule (serverless.yml); scheduledTime is Scheduler's, or now for a run by hand. */
 export const VerificationSweep = z.object({
   'detail-type': z.literal('Verification Sweep'),
-  scheduledTime: z.iso.datetime({ offset: true }).optional(),
+  scheduledTime: z.optional(z.iso.datetime({ offset: true })),
 });
 
 /** What the verify function accepts, told apart by detail-type. */
@@ -217,7 +225,7 @@ export type VerifyInput = z.infer<typeof VerifyInput>;
  * exists (an image of a lineage that verifies is good only then). Only the image id is read: the
  * promote function reads the image's status from EC2, never from the event.
  */
-export const ImageGoodEvent = EventBridgeSchema.extend({
+export const ImageGoodEvent = z.extend(EventBridgeSchema, {
   source: z.literal(EVENT_SOURCE),
   'detail-type': z.enum(['ImageBaked', 'ImageVerified']),
   detail: z.looseObject({ managedBy: StackName, imageId: ImageId }),
@@ -231,7 +239,7 @@ export type ImageGoodEvent = z.infer<typeof ImageGoodEvent>;
  */
 export const PromotionReconcile = z.object({
   'detail-type': z.literal('Promotion Catch-up'),
-  trigger: z.enum(['schedule', 'manual']).default('manual'),
+  trigger: z._default(z.enum(['schedule', 'manual']), 'manual'),
 });
 export type PromotionReconcile = z.infer<typeof PromotionReconcile>;
 
@@ -242,7 +250,7 @@ export type PromoteInput = z.infer<typeof PromoteInput>;
 // ---- disaster-recovery copies (issue 17) ----------------------------------------------------------
 
 /** The periodic copy reconcile: an EventBridge rule's ScheduleExpression on the default bus ("Scheduled Event", source aws.events). */
-export const CopySweepEvent = EventBridgeSchema.extend({
+export const CopySweepEvent = z.extend(EventBridgeSchema, {
   source: z.literal('aws.events'),
   'detail-type': z.literal('Scheduled Event'),
 });
@@ -252,7 +260,7 @@ export const CopySweepEvent = EventBridgeSchema.extend({
  * own bus), or the periodic sweep. Either runs one full pass; nothing of the event is read but its type.
  */
 export const CopyTrigger = z.discriminatedUnion('detail-type', [
-  EventBridgeSchema.extend({
+  z.extend(EventBridgeSchema, {
     source: z.literal(EVENT_SOURCE),
     'detail-type': z.literal('ImageBaked'),
     detail: z.looseObject({ managedBy: StackName, imageId: ImageId }),
