@@ -6,50 +6,13 @@
  */
 import * as z from 'zod/mini';
 import './zod.js';
-import { Lineage, Region, ScheduleName } from './tags.js';
-import { Slot } from './schedule.js';
-import { LaunchConfig, Placement } from './launch.js';
+import { Region } from './tags.js';
+import { Placement } from './launch.js';
+import { BakeRequested, ImageId, ManagedBy, VerificationRequested } from './event-requests.js';
 
-export const EVENT_SOURCE = 'ami-lifecycle';
-
-export const InstanceId = z.string().check(z.regex(/^i-[0-9a-f]{8,17}$/, 'not an instance id'));
-export const ImageId = z.string().check(z.regex(/^ami-[0-9a-f]{8,17}$/, 'not an image id'));
-const ManagedBy = z.string().check(z.minLength(1));
-
-/** One instance to bake for one slot of one schedule. Dedupe key: instanceId + schedule + slot. */
-export const BakeRequested = z.object({
-  managedBy: ManagedBy,
-  instanceId: InstanceId,
-  lineage: Lineage,
-  /** The instance has no lineage tag yet: the bake gives it one (its own id). */
-  assignLineage: z.boolean(),
-  instanceName: z.optional(z.string().check(z.maxLength(256))),
-  schedule: ScheduleName,
-  slot: Slot,
-  reboot: z.boolean(),
-  /** The instance's valid retain tag, stamped on the image: the lineage's policy survives the instance. */
-  retain: z.optional(z.string().check(z.maxLength(256))),
-  requestedAt: z.iso.datetime(),
-  /**
-   * The launch configuration to capture for recovery, when it changed since the last
-   * capture (the digest goes on the instance once it is saved).
-   */
-  capture: z.optional(z.object({ digest: z.string().check(z.regex(/^[0-9a-f]{16}$/)), config: LaunchConfig })),
-  /**
-   * Devices left out of the image (excluded volumes, or every non-root one with volumes=root).
-   * Absent: every volume goes in, as before this field existed.
-   */
-  excludeDevices: z.optional(z.array(z.string().check(z.minLength(1)))),
-  /** The instance's tags to copy onto the image and its snapshots (copyTags), as read at the run. */
-  copyTags: z.optional(z.record(z.string().check(z.maxLength(128)), z.string().check(z.maxLength(256)))),
-  /** `boot`: the image is good only once a test instance booted from it (issue 15). Absent: as before, available is good. */
-  verify: z.optional(z.literal('boot')),
-  /** Issue 17: the regions its image is copied to (the instance's copy-to, else the stage's copyTo). Absent: none. */
-  copyTo: z.optional(z.array(Region).check(z.maxLength(30))),
-  /** Issue 17: the instance's valid copy-retain, stamped on the image (and so on its copies). */
-  copyRetain: z.optional(z.string().check(z.maxLength(256))),
-});
-export type BakeRequested = z.infer<typeof BakeRequested>;
+// What the functions need at run time (the requests they parse, outgoing, subjectOf) lives in
+// event-requests.ts: building every detail schema below at load cost each function's cold start.
+export { BakeRequested, EVENT_SOURCE, ImageId, InstanceId, outgoing, subjectOf, VerificationRequested } from './event-requests.js';
 
 /** An image became available and is marked good. Dedupe key: imageId. */
 export const ImageBaked = z.object({
@@ -312,17 +275,6 @@ export const ImagePublicAccessRevoked = z.object({
 });
 export type ImagePublicAccessRevoked = z.infer<typeof ImagePublicAccessRevoked>;
 
-/**
- * An image of a lineage with verify=boot is available and now `verifying`: the service's own
- * request to its verify function (docs/verification.md). Dedupe key: imageId.
- */
-export const VerificationRequested = z.object({
-  managedBy: ManagedBy,
-  imageId: ImageId,
-  lineage: z.string(),
-});
-export type VerificationRequested = z.infer<typeof VerificationRequested>;
-
 /** What a verification checked: EC2's two status checks, and the SSM command when one is configured. */
 const VerifiedChecks = z.object({ system: z.string(), instance: z.string(), command: z.optional(z.string()) });
 
@@ -474,10 +426,6 @@ export type OutgoingEvent = {
   [K in DetailType]: { detailType: K; detail: z.infer<(typeof DETAIL_SCHEMAS)[K]> };
 }[DetailType];
 
-export function outgoing<K extends DetailType>(detailType: K, detail: z.infer<(typeof DETAIL_SCHEMAS)[K]>): OutgoingEvent {
-  return { detailType, detail } as OutgoingEvent;
-}
-
 /**
  * A published event as a consumer reads it back (an export of the bus, one JSON object a line):
  * the EventBridge fields a reader needs. Whose it is: its detail's managedBy. What it says: its
@@ -498,10 +446,4 @@ export const isDetailType = (detailType: string): detailType is DetailType => Ob
 export function readDetail(detailType: DetailType, detail: unknown): OutgoingEvent | undefined {
   const parsed = DETAIL_SCHEMAS[detailType].safeParse(detail);
   return parsed.success ? ({ detailType, detail: parsed.data } as OutgoingEvent) : undefined;
-}
-
-/** Identity of an event for logs and deduplication. */
-export function subjectOf(event: OutgoingEvent): string {
-  const d = event.detail as Record<string, unknown>;
-  return String(d.failedInstanceId ?? d.imageId ?? d.instanceId ?? '');
 }

@@ -4,7 +4,7 @@
  */
 import * as z from 'zod/mini';
 import './zod.js';
-import { BakeRequested, EVENT_SOURCE, ImageId, VerificationRequested } from './events.js';
+import { BakeRequested, EVENT_SOURCE, ImageId, VerificationRequested } from './event-requests.js';
 import { PERIODS, TimeZone } from './schedule.js';
 import { ScheduleName, StackName } from './tags.js';
 import { truncate } from './text.js';

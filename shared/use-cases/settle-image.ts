@@ -9,7 +9,8 @@
  * deduplicate on imageId) rather than never.
  */
 import pLimit from 'p-limit';
-import { outgoing, type OutgoingEvent } from '../domain/events.js';
+import { outgoing } from '../domain/event-requests.js';
+import type { OutgoingEvent } from '../domain/events.js';
 import { settle, type ImageView, type Settlement } from '../domain/image-status.js';
 import { TAG } from '../domain/tags.js';
 import type { SettleDeps } from './ports.js';
