@@ -4,7 +4,7 @@
  * half-working.
  */
 import * as z from 'zod/mini';
-import { addIssue } from '../domain/zod.js';
+import { addIssue, defineSchema } from '../domain/zod.js';
 import { TimeZone } from '../domain/schedule.js';
 import { DEFAULT_PARAMETER_PREFIX } from '../domain/promotion.js';
 import { AWS_MAX_CONCURRENT_COPIES } from '../domain/copies.js';
@@ -192,14 +192,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   };
 }
 
-const RecheckTargetSchema = z.object({
-  /** The recover function itself: where a deferred recovery's one-time schedule hands it back. */
-  RECHECK_FUNCTION_ARN: z.string().check(z.startsWith('arn:')),
-  /** The role EventBridge Scheduler invokes it as. */
-  RECHECK_ROLE_ARN: z.string().check(z.startsWith('arn:')),
-  /** Where Scheduler puts a recheck it could not deliver: the recover function's dead-letter queue. */
-  RECHECK_DEAD_LETTER_ARN: z.string().check(z.startsWith('arn:')),
-});
+const RecheckTargetSchema = /* @__PURE__ */ defineSchema(() =>
+  z.object({
+    /** The recover function itself: where a deferred recovery's one-time schedule hands it back. */
+    RECHECK_FUNCTION_ARN: z.string().check(z.startsWith('arn:')),
+    /** The role EventBridge Scheduler invokes it as. */
+    RECHECK_ROLE_ARN: z.string().check(z.startsWith('arn:')),
+    /** Where Scheduler puts a recheck it could not deliver: the recover function's dead-letter queue. */
+    RECHECK_DEAD_LETTER_ARN: z.string().check(z.startsWith('arn:')),
+  }),
+);
 
 /**
  * The recover function's own configuration: where its rechecks go (serverless.yml, functions.recover.environment);
@@ -222,33 +224,35 @@ export function loadRecheckTarget(env: Record<string, string | undefined> = proc
   };
 }
 
-const VerifySchema = z.object({
-  /** The subnet test instances launch into: isolated, with no route in (docs/verification.md). */
-  VERIFY_SUBNET_ID: z.pipe(z.transform(unsetIfBlank), z.optional(z.string().check(z.regex(/^subnet-[0-9a-f]{8,17}$/, 'a subnet id')))),
-  /** Their security group: no ingress. */
-  VERIFY_SECURITY_GROUP_ID: z.pipe(
-    z.transform(unsetIfBlank),
-    z.optional(z.string().check(z.regex(/^sg-[0-9a-f]{8,17}$/, 'a security group id'))),
-  ),
-  /** Their instance type; blank: the lineage's captured type. */
-  VERIFY_INSTANCE_TYPE: z.pipe(
-    z.transform(unsetIfBlank),
-    z.optional(z.string().check(z.regex(/^[a-z0-9-]+\.[a-z0-9-]+$/, 'an instance type, e.g. t3.micro'))),
-  ),
-  /** Minutes from a test instance's launch to a verdict; past it, the image fails (timeout). */
-  VERIFY_TIMEOUT_MINUTES: z.pipe(z.transform(unsetIfBlank), z._default(z.coerce.number().check(z.int(), z.gte(5), z.lte(720)), 20)),
-  /** Test instances at once; images beyond wait, verifying, oldest first. */
-  VERIFY_MAX_CONCURRENT: z.pipe(z.transform(unsetIfBlank), z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(100)), 2)),
-  /** 'true': the test instance gets the lineage's captured instance profile (SSM needs one, or Default Host Management). */
-  VERIFY_INSTANCE_PROFILE: Flag,
-  /** An SSM document run on the test instance once its status checks passed; blank: none. */
-  VERIFY_COMMAND_DOCUMENT: z.pipe(
-    z.transform(unsetIfBlank),
-    z.optional(z.string().check(z.regex(/^[a-zA-Z0-9_\-.:/]{3,128}$/, 'an SSM document name'))),
-  ),
-  /** Its parameters, a JSON object of string lists, e.g. {"commands":["systemctl is-active nginx"]}. */
-  VERIFY_COMMAND_PARAMETERS: jsonVariable(z.record(z.string(), z.array(z.string())), 'not JSON'),
-});
+const VerifySchema = /* @__PURE__ */ defineSchema(() =>
+  z.object({
+    /** The subnet test instances launch into: isolated, with no route in (docs/verification.md). */
+    VERIFY_SUBNET_ID: z.pipe(z.transform(unsetIfBlank), z.optional(z.string().check(z.regex(/^subnet-[0-9a-f]{8,17}$/, 'a subnet id')))),
+    /** Their security group: no ingress. */
+    VERIFY_SECURITY_GROUP_ID: z.pipe(
+      z.transform(unsetIfBlank),
+      z.optional(z.string().check(z.regex(/^sg-[0-9a-f]{8,17}$/, 'a security group id'))),
+    ),
+    /** Their instance type; blank: the lineage's captured type. */
+    VERIFY_INSTANCE_TYPE: z.pipe(
+      z.transform(unsetIfBlank),
+      z.optional(z.string().check(z.regex(/^[a-z0-9-]+\.[a-z0-9-]+$/, 'an instance type, e.g. t3.micro'))),
+    ),
+    /** Minutes from a test instance's launch to a verdict; past it, the image fails (timeout). */
+    VERIFY_TIMEOUT_MINUTES: z.pipe(z.transform(unsetIfBlank), z._default(z.coerce.number().check(z.int(), z.gte(5), z.lte(720)), 20)),
+    /** Test instances at once; images beyond wait, verifying, oldest first. */
+    VERIFY_MAX_CONCURRENT: z.pipe(z.transform(unsetIfBlank), z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(100)), 2)),
+    /** 'true': the test instance gets the lineage's captured instance profile (SSM needs one, or Default Host Management). */
+    VERIFY_INSTANCE_PROFILE: Flag,
+    /** An SSM document run on the test instance once its status checks passed; blank: none. */
+    VERIFY_COMMAND_DOCUMENT: z.pipe(
+      z.transform(unsetIfBlank),
+      z.optional(z.string().check(z.regex(/^[a-zA-Z0-9_\-.:/]{3,128}$/, 'an SSM document name'))),
+    ),
+    /** Its parameters, a JSON object of string lists, e.g. {"commands":["systemctl is-active nginx"]}. */
+    VERIFY_COMMAND_PARAMETERS: jsonVariable(z.record(z.string(), z.array(z.string())), 'not JSON'),
+  }),
+);
 
 /**
  * The verify function's settings (params verify*). Undefined settings and the problems when the
@@ -281,46 +285,53 @@ export function loadVerifySettings(env: Record<string, string | undefined> = pro
  * instances, the final number must be 100", RefreshPreferences:
  * https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_RefreshPreferences.html).
  */
-const Checkpoints = z
-  .pipe(
-    z.pipe(
-      z._default(z.string(), ''),
-      z.transform((s) =>
-        s
-          .split(',')
-          .map((x) => x.trim())
-          .filter(Boolean)
-          .map(Number),
+const Checkpoints = /* @__PURE__ */ defineSchema(() =>
+  z
+    .pipe(
+      z.pipe(
+        z._default(z.string(), ''),
+        z.transform((s) =>
+          s
+            .split(',')
+            .map((x) => x.trim())
+            .filter(Boolean)
+            .map(Number),
+        ),
       ),
+      z.array(z.number().check(z.int(), z.gte(1), z.lte(100))),
+    )
+    .check(
+      z.refine((l) => l.every((v, i) => i === 0 || v > l[i - 1]!), 'checkpoint percentages ascend, each once'),
+      z.refine((l) => l.length === 0 || l[l.length - 1] === 100, 'the last checkpoint percentage is 100'),
     ),
-    z.array(z.number().check(z.int(), z.gte(1), z.lte(100))),
-  )
-  .check(
-    z.refine((l) => l.every((v, i) => i === 0 || v > l[i - 1]!), 'checkpoint percentages ascend, each once'),
-    z.refine((l) => l.length === 0 || l[l.length - 1] === 100, 'the last checkpoint percentage is 100'),
-  );
+);
 
-const PromotionSchema = z.object({
-  /** Only parameters under this path are written (promoteParameterPrefix): a path that starts and ends with /. */
-  PROMOTE_PARAMETER_PREFIX: z.pipe(
-    z.transform(unsetIfBlank),
-    z._default(
-      z.string().check(
-        z.regex(/^\/([a-zA-Z0-9_.-]+\/)+$/, 'a path such as /ami-lifecycle/'),
-        z.refine((p) => !/^\/(aws|ssm)/i.test(p), 'SSM reserves names that start with aws or ssm'),
+const PromotionSchema = /* @__PURE__ */ defineSchema(() =>
+  z.object({
+    /** Only parameters under this path are written (promoteParameterPrefix): a path that starts and ends with /. */
+    PROMOTE_PARAMETER_PREFIX: z.pipe(
+      z.transform(unsetIfBlank),
+      z._default(
+        z.string().check(
+          z.regex(/^\/([a-zA-Z0-9_.-]+\/)+$/, 'a path such as /ami-lifecycle/'),
+          z.refine((p) => !/^\/(aws|ssm)/i.test(p), 'SSM reserves names that start with aws or ssm'),
+        ),
+        DEFAULT_PARAMETER_PREFIX,
       ),
-      DEFAULT_PARAMETER_PREFIX,
     ),
-  ),
-  /** MinHealthyPercentage of an instance refresh, 0-100 (RefreshPreferences). */
-  REFRESH_MIN_HEALTHY_PERCENTAGE: z.pipe(z.transform(unsetIfBlank), z._default(z.coerce.number().check(z.int(), z.gte(0), z.lte(100)), 90)),
-  REFRESH_SKIP_MATCHING: z.pipe(
-    z._default(z.enum(['true', 'false', '']), 'true'),
-    z.transform((s) => s !== 'false'),
-  ),
-  REFRESH_CHECKPOINT_PERCENTAGES: Checkpoints,
-  PROMOTE_ROLLBACK_DEPTH: z.pipe(z.transform(unsetIfBlank), z._default(z.coerce.number().check(z.int(), z.gte(0), z.lte(100)), 1)),
-});
+    /** MinHealthyPercentage of an instance refresh, 0-100 (RefreshPreferences). */
+    REFRESH_MIN_HEALTHY_PERCENTAGE: z.pipe(
+      z.transform(unsetIfBlank),
+      z._default(z.coerce.number().check(z.int(), z.gte(0), z.lte(100)), 90),
+    ),
+    REFRESH_SKIP_MATCHING: z.pipe(
+      z._default(z.enum(['true', 'false', '']), 'true'),
+      z.transform((s) => s !== 'false'),
+    ),
+    REFRESH_CHECKPOINT_PERCENTAGES: Checkpoints,
+    PROMOTE_ROLLBACK_DEPTH: z.pipe(z.transform(unsetIfBlank), z._default(z.coerce.number().check(z.int(), z.gte(0), z.lte(100)), 1)),
+  }),
+);
 
 /** The promote function's own configuration (serverless.yml, functions.promote.environment), and the CLI's. */
 export function loadPromotionSettings(env: Record<string, string | undefined> = process.env): PromotionSettings {
