@@ -162,10 +162,24 @@ function beyondBaseline(bundle: Bundle, base: Bundle, top = 5): string {
     .filter(([, bytes]) => bytes > 0)
     .sort((a, b) => b[1] - a[1]);
   const total = extra.reduce((sum, [, bytes]) => sum + bytes, 0);
-  return `${kib(total)} KiB beyond the baseline, biggest: ${extra
+  const groups = new Map<string, number>();
+  for (const [part, bytes] of extra) groups.set(groupOf(part), (groups.get(groupOf(part)) ?? 0) + bytes);
+  return `${kib(total)} KiB beyond the baseline (${[...groups]
+    .sort((a, b) => b[1] - a[1])
+    .map(([group, bytes]) => `${group} ${kib(bytes)}`)
+    .join(', ')}), biggest: ${extra
     .slice(0, top)
     .map(([part, bytes]) => `${part} ${kib(bytes)} KiB`)
     .join(', ')}`;
+}
+
+/** The kinds of bytes a bundle holds beyond the baseline: what a miss is made of. */
+function groupOf(part: string): string {
+  if (part.startsWith('shared/') || part.startsWith('functions/')) return 'own code';
+  if (part.startsWith('@aws-sdk/') || part.startsWith('@smithy/')) return 'AWS SDK';
+  if (part.startsWith('zod')) return 'zod';
+  if (part.startsWith('@aws-lambda-powertools/') || part === '@middy/core') return 'Powertools + middy';
+  return 'other';
 }
 
 export async function coldStart(): Promise<BenchSection> {
@@ -222,12 +236,17 @@ export async function coldStart(): Promise<BenchSection> {
         target: `≤ ${SIZE_TARGET}×`,
         measured: ratio(b.bytes, base.bytes),
         met: sizeMet,
-        ...(sizeMet ? {} : { note: `${kib(b.bytes)} KiB vs ${kib(base.bytes)} KiB; ${contents}` }),
+        ...(sizeMet
+          ? {}
+          : {
+              note: `${kib(b.bytes)} KiB vs ${kib(base.bytes)} KiB, at most ${kib(base.bytes * (SIZE_TARGET - 1))} KiB beyond it; ${contents}`,
+            }),
       };
       const init: TargetCheck = {
         name: `${b.name} init time / baseline`,
         target: `≤ ${INIT_TARGET}×`,
-        measured: `${initRatio.toFixed(2)}×`,
+        // Two decimals would show 1.15× for a missed 1.153×.
+        measured: `${initRatio.toFixed(!initMet && initRatio.toFixed(2) === INIT_TARGET.toFixed(2) ? 3 : 2)}×`,
         met: initMet,
         ...(initMet
           ? {}
