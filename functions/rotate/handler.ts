@@ -4,11 +4,11 @@
  * then, where the stage lists adoptFilters, the adoption of unused images (docs/stale-images.md).
  */
 import { RotationRequest } from '../../shared/domain/incoming.js';
-import { productionDeps, scheduledAdoption } from '../../shared/runtime/deps.js';
 import { eventHandler } from '../../shared/runtime/middleware.js';
+import { rotationDeps, scheduledAdoption } from '../../shared/runtime/rotation-deps.js';
 import { rotateShareAndAdopt } from '../../shared/use-cases/rotation-run.js';
 
-const deps = productionDeps();
+const deps = rotationDeps();
 const adoption = scheduledAdoption();
 
 export const handler = eventHandler('rotate', RotationRequest, (request) =>

@@ -20,7 +20,9 @@ import { median, quantile, ratio, type BenchSection, type TargetCheck } from './
 const MAX_RUNS = 25;
 const MIN_RUNS = 9;
 const BUDGET_MS = 70_000;
-const TARGET = 1.3;
+/** Issue 18: a function's bundle at most 1.10× the bare EC2 handler's, its init time at most 1.15×. */
+const SIZE_TARGET = 1.1;
+const INIT_TARGET = 1.15;
 const BASELINE = 'baseline (EC2Client + DescribeInstancesCommand)';
 
 const BASELINE_SOURCE = `import { EC2Client, DescribeInstancesCommand } from '@aws-sdk/client-ec2';
@@ -28,9 +30,23 @@ const client = new EC2Client({});
 export const handler = async () => client.send(new DescribeInstancesCommand({}));
 `;
 
-/** The environment the functions validate at load (no network is touched). */
+/**
+ * The environment the functions validate at load (no network is touched): a stage that
+ * verifies images with a command, so that every function creates at load all the clients
+ * it can (recover and verify their Scheduler client, verify its SSM client).
+ */
 const CHILD_ENV: Record<string, string> = {
   MANAGED_BY: 'ami-lifecycle-bench',
+  RECHECK_FUNCTION_ARN: 'arn:aws:lambda:us-east-1:123456789012:function:bench-recover',
+  RECHECK_ROLE_ARN: 'arn:aws:iam::123456789012:role/bench-recheck',
+  RECHECK_DEAD_LETTER_ARN: 'arn:aws:sqs:us-east-1:123456789012:bench-recover-dlq',
+  VERIFY_CHECK_FUNCTION_ARN: 'arn:aws:lambda:us-east-1:123456789012:function:bench-verify',
+  VERIFY_CHECK_ROLE_ARN: 'arn:aws:iam::123456789012:role/bench-recheck',
+  VERIFY_CHECK_DEAD_LETTER_ARN: 'arn:aws:sqs:us-east-1:123456789012:bench-verify-dlq',
+  VERIFY_SUBNET_ID: 'subnet-0123456789abcdef0',
+  VERIFY_SECURITY_GROUP_ID: 'sg-0123456789abcdef0',
+  VERIFY_COMMAND_DOCUMENT: 'AWS-RunShellScript',
+  VERIFY_COMMAND_PARAMETERS: '{"commands":["true"]}',
   EVENT_BUS_NAME: 'bench',
   SCHEDULES: 'nightly,weekly',
   AWS_REGION: 'us-east-1',
@@ -146,10 +162,24 @@ function beyondBaseline(bundle: Bundle, base: Bundle, top = 5): string {
     .filter(([, bytes]) => bytes > 0)
     .sort((a, b) => b[1] - a[1]);
   const total = extra.reduce((sum, [, bytes]) => sum + bytes, 0);
-  return `${kib(total)} KiB beyond the baseline, biggest: ${extra
+  const groups = new Map<string, number>();
+  for (const [part, bytes] of extra) groups.set(groupOf(part), (groups.get(groupOf(part)) ?? 0) + bytes);
+  return `${kib(total)} KiB beyond the baseline (${[...groups]
+    .sort((a, b) => b[1] - a[1])
+    .map(([group, bytes]) => `${group} ${kib(bytes)}`)
+    .join(', ')}), biggest: ${extra
     .slice(0, top)
     .map(([part, bytes]) => `${part} ${kib(bytes)} KiB`)
     .join(', ')}`;
+}
+
+/** The kinds of bytes a bundle holds beyond the baseline: what a miss is made of. */
+function groupOf(part: string): string {
+  if (part.startsWith('shared/') || part.startsWith('functions/')) return 'own code';
+  if (part.startsWith('@aws-sdk/') || part.startsWith('@smithy/')) return 'AWS SDK';
+  if (part.startsWith('zod')) return 'zod';
+  if (part.startsWith('@aws-lambda-powertools/') || part === '@middy/core') return 'Powertools + middy';
+  return 'other';
 }
 
 export async function coldStart(): Promise<BenchSection> {
@@ -198,20 +228,25 @@ export async function coldStart(): Promise<BenchSection> {
     const targets: TargetCheck[] = bundles.flatMap((b) => {
       const ms = median(b.times);
       const initRatio = median(roundRatios(b));
-      const sizeMet = b.bytes / base.bytes <= TARGET;
-      const initMet = initRatio <= TARGET;
+      const sizeMet = b.bytes / base.bytes <= SIZE_TARGET;
+      const initMet = initRatio <= INIT_TARGET;
       const contents = beyondBaseline(b, base);
       const size: TargetCheck = {
         name: `${b.name} bundle size / baseline`,
-        target: `≤ ${TARGET}×`,
+        target: `≤ ${SIZE_TARGET}×`,
         measured: ratio(b.bytes, base.bytes),
         met: sizeMet,
-        ...(sizeMet ? {} : { note: `${kib(b.bytes)} KiB vs ${kib(base.bytes)} KiB; ${contents}` }),
+        ...(sizeMet
+          ? {}
+          : {
+              note: `${kib(b.bytes)} KiB vs ${kib(base.bytes)} KiB, at most ${kib(base.bytes * (SIZE_TARGET - 1))} KiB beyond it; ${contents}`,
+            }),
       };
       const init: TargetCheck = {
         name: `${b.name} init time / baseline`,
-        target: `≤ ${TARGET}×`,
-        measured: `${initRatio.toFixed(2)}×`,
+        target: `≤ ${INIT_TARGET}×`,
+        // Two decimals would show 1.15× for a missed 1.153×.
+        measured: `${initRatio.toFixed(!initMet && initRatio.toFixed(2) === INIT_TARGET.toFixed(2) ? 3 : 2)}×`,
         met: initMet,
         ...(initMet
           ? {}

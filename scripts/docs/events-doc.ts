@@ -2,7 +2,7 @@
  * docs/events.md's tables of published events, from the zod schemas the code publishes with
  * (shared/domain/events.ts) and what scripts/docs/event-fields.ts says each field means.
  */
-import type * as z from 'zod';
+import type * as z from 'zod/mini';
 import { DETAIL_SCHEMAS } from '../../shared/domain/events.js';
 import { EVENT_DOCS, type EventDoc } from './event-fields.js';
 
@@ -16,15 +16,15 @@ type Def = { type: string; [key: string]: unknown };
 const defOf = (schema: unknown): Def => (schema as { _zod: { def: Def } })._zod.def;
 
 /** The schema's fields, nested objects (and arrays of objects) flattened to dotted paths. */
-export function fieldsOf(schema: z.ZodType, prefix = '', opaque: readonly string[] = []): Field[] {
-  const shape = (defOf(schema).shape ?? {}) as Record<string, z.ZodType>;
+export function fieldsOf(schema: z.ZodMiniType, prefix = '', opaque: readonly string[] = []): Field[] {
+  const shape = (defOf(schema).shape ?? {}) as Record<string, z.ZodMiniType>;
   return Object.entries(shape).flatMap(([key, value]) => {
     const path = prefix + key;
     const optional = defOf(value).type === 'optional';
-    const present = optional ? (defOf(value).innerType as z.ZodType) : value;
+    const present = optional ? (defOf(value).innerType as z.ZodMiniType) : value;
     const def = defOf(present);
     // An object, or an array of objects, lists its own fields under its path.
-    const object = def.type === 'array' ? (def.element as z.ZodType) : present;
+    const object = def.type === 'array' ? (def.element as z.ZodMiniType) : present;
     const nested = defOf(object).type === 'object' && !opaque.includes(path) ? fieldsOf(object, `${path}.`, opaque) : [];
     return [{ path, type: typeName(def), optional }, ...nested];
   });
@@ -53,14 +53,14 @@ function typeName(def: Def): string {
 
 /** The events' section: one heading and table per detail-type, in DETAIL_SCHEMAS' order. */
 export function publishedEventsDoc(
-  schemas: Record<string, z.ZodType> = DETAIL_SCHEMAS,
+  schemas: Record<string, z.ZodMiniType> = DETAIL_SCHEMAS,
   docs: Record<string, EventDoc> = EVENT_DOCS,
 ): string {
   return Object.entries(schemas)
     .map(([name, schema]) => {
       const doc = docs[name];
       if (!doc) throw new Error(`scripts/docs/event-fields.ts does not describe ${name}`);
-      const fields = fieldsOf(schema as z.ZodType, '', doc.opaque);
+      const fields = fieldsOf(schema as z.ZodMiniType, '', doc.opaque);
       const rows = fields.map((f) => {
         const meaning = doc.fields[f.path];
         if (meaning === undefined) throw new Error(`scripts/docs/event-fields.ts does not describe ${name}.${f.path}`);

@@ -8,7 +8,8 @@
  */
 import { PutEventsCommand, type EventBridgeClient, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import pLimit from 'p-limit';
-import { EVENT_SOURCE, type OutgoingEvent } from '../domain/events.js';
+import { EVENT_SOURCE } from '../domain/event-requests.js';
+import type { OutgoingEvent } from '../domain/events.js';
 import type { EventPort, PublishFailure, PublishOutcome } from '../use-cases/ports.js';
 import { isTransientCode, toAwsCallError } from './errors.js';
 

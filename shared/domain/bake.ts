@@ -15,7 +15,8 @@ import {
   type VerifyMode,
   type VolumeMode,
 } from './tags.js';
-import { outgoing, type BakeRequested, type OutgoingEvent } from './events.js';
+import { outgoing } from './event-requests.js';
+import type { BakeRequested, OutgoingEvent } from './events.js';
 import { carriedTags, configDigest, MAX_TAGS_PER_RESOURCE, type LaunchConfig } from './launch.js';
 
 export interface InstanceSummary {

@@ -14,28 +14,26 @@
  * profile is IAM's, and IAM is global: it follows.
  */
 import { createHash } from 'node:crypto';
-import * as z from 'zod';
+import * as z from 'zod/mini';
+import './zod.js';
 import { isManagedBy, statusOf, type ImageView } from './image-status.js';
 import { carriedTags, withinTagLimit, type RelaunchSpec, type StoredLaunchConfig } from './launch.js';
 import { REGION_PATTERN, TAG, type Tags } from './tags.js';
 
 /** One entry of the stage's `drRegions` map: what replaces the region-bound references in R. */
 export const DrRegionEntry = z.strictObject({
-  subnetId: z
-    .string()
-    .regex(/^subnet-[0-9a-f]{8,17}$/, 'a subnet id')
-    .optional(),
-  securityGroupIds: z.array(z.string().regex(/^sg-[0-9a-f]{8,17}$/, 'a security group id')).optional(),
+  subnetId: z.optional(z.string().check(z.regex(/^subnet-[0-9a-f]{8,17}$/, 'a subnet id'))),
+  securityGroupIds: z.optional(z.array(z.string().check(z.regex(/^sg-[0-9a-f]{8,17}$/, 'a security group id')))),
   /** An instance profile's name or ARN (IAM is global: the captured one follows when the map names none). */
-  instanceProfile: z.string().min(1).optional(),
-  keyName: z.string().min(1).max(255).optional(),
+  instanceProfile: z.optional(z.string().check(z.minLength(1))),
+  keyName: z.optional(z.string().check(z.minLength(1), z.maxLength(255))),
   /** Copies into the region are encrypted with it (part A's copy step). */
-  kmsKeyId: z.string().min(1).optional(),
+  kmsKeyId: z.optional(z.string().check(z.minLength(1))),
 });
 export type DrRegionEntry = z.infer<typeof DrRegionEntry>;
 
 /** The stage's `drRegions` (DR_REGIONS): region -> entry. */
-export const DrRegions = z.record(z.string().regex(REGION_PATTERN, 'a region name, e.g. eu-west-1'), DrRegionEntry);
+export const DrRegions = z.record(z.string().check(z.regex(REGION_PATTERN, 'a region name, e.g. eu-west-1')), DrRegionEntry);
 export type DrRegions = z.infer<typeof DrRegions>;
 
 /** What of the home capture the DR capture leaves out, kept on the DR capture so a relaunch in R can say it without home. */

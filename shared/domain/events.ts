@@ -4,51 +4,15 @@
  * its own bake function. Delivery is at least once: consumers deduplicate on
  * the identifying fields named in each schema's description.
  */
-import * as z from 'zod';
-import { Lineage, Region, ScheduleName } from './tags.js';
-import { Slot } from './schedule.js';
-import { LaunchConfig, Placement } from './launch.js';
+import * as z from 'zod/mini';
+import './zod.js';
+import { Region } from './tags.js';
+import { Placement } from './launch.js';
+import { BakeRequested, ImageId, ManagedBy, VerificationRequested } from './event-requests.js';
 
-export const EVENT_SOURCE = 'ami-lifecycle';
-
-export const InstanceId = z.string().regex(/^i-[0-9a-f]{8,17}$/, 'not an instance id');
-export const ImageId = z.string().regex(/^ami-[0-9a-f]{8,17}$/, 'not an image id');
-const ManagedBy = z.string().min(1);
-
-/** One instance to bake for one slot of one schedule. Dedupe key: instanceId + schedule + slot. */
-export const BakeRequested = z.object({
-  managedBy: ManagedBy,
-  instanceId: InstanceId,
-  lineage: Lineage,
-  /** The instance has no lineage tag yet: the bake gives it one (its own id). */
-  assignLineage: z.boolean(),
-  instanceName: z.string().max(256).optional(),
-  schedule: ScheduleName,
-  slot: Slot,
-  reboot: z.boolean(),
-  /** The instance's valid retain tag, stamped on the image: the lineage's policy survives the instance. */
-  retain: z.string().max(256).optional(),
-  requestedAt: z.iso.datetime(),
-  /**
-   * The launch configuration to capture for recovery, when it changed since the last
-   * capture (the digest goes on the instance once it is saved).
-   */
-  capture: z.object({ digest: z.string().regex(/^[0-9a-f]{16}$/), config: LaunchConfig }).optional(),
-  /**
-   * Devices left out of the image (excluded volumes, or every non-root one with volumes=root).
-   * Absent: every volume goes in, as before this field existed.
-   */
-  excludeDevices: z.array(z.string().min(1)).optional(),
-  /** The instance's tags to copy onto the image and its snapshots (copyTags), as read at the run. */
-  copyTags: z.record(z.string().max(128), z.string().max(256)).optional(),
-  /** `boot`: the image is good only once a test instance booted from it (issue 15). Absent: as before, available is good. */
-  verify: z.literal('boot').optional(),
-  /** Issue 17: the regions its image is copied to (the instance's copy-to, else the stage's copyTo). Absent: none. */
-  copyTo: z.array(Region).max(30).optional(),
-  /** Issue 17: the instance's valid copy-retain, stamped on the image (and so on its copies). */
-  copyRetain: z.string().max(256).optional(),
-});
-export type BakeRequested = z.infer<typeof BakeRequested>;
+// What the functions need at run time (the requests they parse, outgoing, subjectOf) lives in
+// event-requests.ts: building every detail schema below at load cost each function's cold start.
+export { BakeRequested, EVENT_SOURCE, ImageId, InstanceId, outgoing, subjectOf, VerificationRequested } from './event-requests.js';
 
 /** An image became available and is marked good. Dedupe key: imageId. */
 export const ImageBaked = z.object({
@@ -60,7 +24,7 @@ export const ImageBaked = z.object({
   schedule: z.string(),
   slot: z.string(),
   snapshotIds: z.array(z.string()),
-  creationDate: z.string().optional(),
+  creationDate: z.optional(z.string()),
   /** What found it good: its AMI state change, the reconcile pass, or (verify=boot) its passed verification. */
   settledBy: z.enum(['event', 'reconcile', 'verification']),
 });
@@ -75,10 +39,10 @@ export const ImageBakeFailed = z.object({
   managedBy: ManagedBy,
   phase: z.enum(['create', 'build']),
   instanceId: z.string(),
-  lineage: z.string().optional(),
-  schedule: z.string().optional(),
-  slot: z.string().optional(),
-  imageId: z.string().optional(),
+  lineage: z.optional(z.string()),
+  schedule: z.optional(z.string()),
+  slot: z.optional(z.string()),
+  imageId: z.optional(z.string()),
   errorCode: z.string(),
   message: z.string(),
 });
@@ -110,24 +74,24 @@ export const ImagesRotated = z.object({
    * region's, then one per destination region for the copies made from it (with `sourceRegion`, the
    * home region). A region that could not be read has one failure, whose resourceId is the region.
    */
-  region: z.string().optional(),
-  sourceRegion: z.string().optional(),
+  region: z.optional(z.string()),
+  sourceRegion: z.optional(z.string()),
   dryRun: z.boolean(),
-  lineages: z.number().int(),
-  imagesSeen: z.number().int(),
+  lineages: z.number().check(z.int()),
+  imagesSeen: z.number().check(z.int()),
   planned: z.object({
-    keep: z.number().int(),
-    delete: z.number().int(),
-    deprecate: z.number().int(),
-    orphanSnapshots: z.number().int(),
+    keep: z.number().check(z.int()),
+    delete: z.number().check(z.int()),
+    deprecate: z.number().check(z.int()),
+    orphanSnapshots: z.number().check(z.int()),
     bytesToFree: z.number(),
-    keptUnverified: z.number().int(),
+    keptUnverified: z.number().check(z.int()),
   }),
   done: z.object({
-    deleted: z.number().int(),
-    deprecated: z.number().int(),
-    snapshotsDeleted: z.number().int(),
-    orphanSnapshotsDeleted: z.number().int(),
+    deleted: z.number().check(z.int()),
+    deprecated: z.number().check(z.int()),
+    snapshotsDeleted: z.number().check(z.int()),
+    orphanSnapshotsDeleted: z.number().check(z.int()),
     bytesFreed: z.number(),
   }),
   referencesChecked: z.boolean(),
@@ -135,7 +99,7 @@ export const ImagesRotated = z.object({
   deletions: z.array(z.object({ imageId: z.string(), name: z.string(), lineage: z.string(), reason: z.string() })),
   failures: z.array(z.object({ resourceId: z.string(), action: z.string(), errorCode: z.string(), message: z.string() })),
   /** Images carrying this stack's tags that it did not make (a person's copy): reported, never touched. */
-  notOurs: z.array(z.string()).optional(),
+  notOurs: z.optional(z.array(z.string())),
   truncated: z.boolean(),
 });
 export type ImagesRotated = z.infer<typeof ImagesRotated>;
@@ -154,30 +118,30 @@ export const InstanceRelaunched = z.object({
   imageId: z.string(),
   trigger: Trigger,
   reason: z.string(),
-  generation: z.number().int(),
+  generation: z.number().check(z.int()),
   /** From the triggering event's time to RunInstances' answer. */
   secondsToLaunch: z.number(),
   /** An image blamed for a crash loop and marked bad on the way. */
-  markedBad: z.string().optional(),
-  elasticIp: z.object({ allocationId: z.string(), publicIp: z.string() }).optional(),
+  markedBad: z.optional(z.string()),
+  elasticIp: z.optional(z.object({ allocationId: z.string(), publicIp: z.string() })),
   /** What became of the failed instance: tagged and kept, terminated (if configured), or already gone. */
   failedInstance: z.enum(['kept', 'terminated', 'gone']),
   resumed: z.boolean(),
   /** Keys of the failed instance's tags left off the replacement: EC2 takes 50 tags per resource. */
-  droppedTags: z.array(z.string()).optional(),
+  droppedTags: z.optional(z.array(z.string())),
   /** Captured references that no longer existed and were left off the launch (a key pair, an instance profile). */
-  launchedWithout: z.array(z.string()).optional(),
+  launchedWithout: z.optional(z.array(z.string())),
   /** When the first launch met no capacity: each launch tried, in order, and how it ended (`t3.small in subnet-...: launched`). */
-  launchAttempts: z.array(z.string()).optional(),
+  launchAttempts: z.optional(z.array(z.string())),
   /** Data volumes tagged `exclude=follow`, moved from the failed instance to the replacement, at the same device. */
-  volumes: z.array(z.object({ volumeId: z.string(), device: z.string() })).optional(),
+  volumes: z.optional(z.array(z.object({ volumeId: z.string(), device: z.string() }))),
   /** Following volumes that stayed with the failed instance, and why (the replacement is in another zone). */
-  volumesLeft: z.array(z.object({ volumeId: z.string(), reason: z.string() })).optional(),
+  volumesLeft: z.optional(z.array(z.object({ volumeId: z.string(), reason: z.string() }))),
   // issue 17: a relaunch in another region (`relaunch <lineage> --region`), from a copy there.
   /** The region the replacement was launched in, when it is not the stack's. */
-  region: z.string().optional(),
+  region: z.optional(z.string()),
   /** What of the lineage's instance could not follow it into that region (the Elastic IP, data volumes, ...). */
-  notFollowed: z.array(z.string()).optional(),
+  notFollowed: z.optional(z.array(z.string())),
 });
 export type InstanceRelaunched = z.infer<typeof InstanceRelaunched>;
 
@@ -189,35 +153,35 @@ export const RelaunchPlanned = z.object({
   imageId: z.string(),
   trigger: Trigger,
   reason: z.string(),
-  markBad: z.string().optional(),
+  markBad: z.optional(z.string()),
   launch: z.object({
     instanceType: z.string(),
-    subnetId: z.string().optional(),
+    subnetId: z.optional(z.string()),
     securityGroupIds: z.array(z.string()),
-    keyName: z.string().optional(),
-    iamInstanceProfileArn: z.string().optional(),
-    elasticIp: z.string().optional(),
+    keyName: z.optional(z.string()),
+    iamInstanceProfileArn: z.optional(z.string()),
+    elasticIp: z.optional(z.string()),
     hasUserData: z.boolean(),
     tags: z.record(z.string(), z.string()),
     /** Keys of the failed instance's tags that would be left off: EC2 takes 50 tags per resource. */
-    droppedTags: z.array(z.string()).optional(),
+    droppedTags: z.optional(z.array(z.string())),
     /** The launches it would try in order when one meets no capacity (`t3.small in subnet-...`), when there are fallbacks. */
-    attempts: z.array(z.string()).optional(),
-    spot: z.boolean().optional(),
-    placement: Placement.optional(),
-    sourceDestCheck: z.boolean().optional(),
-    networkInterfaces: z.number().int().optional(),
-    privateIpAddress: z.string().optional(),
+    attempts: z.optional(z.array(z.string())),
+    spot: z.optional(z.boolean()),
+    placement: z.optional(Placement),
+    sourceDestCheck: z.optional(z.boolean()),
+    networkInterfaces: z.optional(z.number().check(z.int())),
+    privateIpAddress: z.optional(z.string()),
   }),
   /** Why nothing would be launched (no subnet the replacement may use is in a following volume's zone). */
-  notLaunched: z.string().optional(),
+  notLaunched: z.optional(z.string()),
   /** Data volumes tagged `exclude=follow` that would move to the replacement, at the same device. */
-  volumes: z.array(z.object({ volumeId: z.string(), device: z.string() })).optional(),
+  volumes: z.optional(z.array(z.object({ volumeId: z.string(), device: z.string() }))),
   /** The failed instance still runs: it would be stopped (never forced) so that its volumes can move. */
-  stopsFailedInstance: z.boolean().optional(),
+  stopsFailedInstance: z.optional(z.boolean()),
   // issue 17: a relaunch in another region, planned (see InstanceRelaunched).
-  region: z.string().optional(),
-  notFollowed: z.array(z.string()).optional(),
+  region: z.optional(z.string()),
+  notFollowed: z.optional(z.array(z.string())),
 });
 export type RelaunchPlanned = z.infer<typeof RelaunchPlanned>;
 
@@ -225,7 +189,7 @@ export type RelaunchPlanned = z.infer<typeof RelaunchPlanned>;
 export const RecoverySkipped = z.object({
   managedBy: ManagedBy,
   instanceId: z.string(),
-  lineage: z.string().optional(),
+  lineage: z.optional(z.string()),
   trigger: Trigger,
   reason: z.string(),
 });
@@ -266,7 +230,7 @@ export type RecoveryGaveUp = z.infer<typeof RecoveryGaveUp>;
 export const RecoveryFailed = z.object({
   managedBy: ManagedBy,
   instanceId: z.string(),
-  lineage: z.string().optional(),
+  lineage: z.optional(z.string()),
   trigger: Trigger,
   action: z.string(),
   errorCode: z.string(),
@@ -283,7 +247,7 @@ export const ImageNotOwned = z.object({
   managedBy: ManagedBy,
   imageId: ImageId,
   imageName: z.string(),
-  lineage: z.string().optional(),
+  lineage: z.optional(z.string()),
   reason: z.string(),
 });
 export type ImageNotOwned = z.infer<typeof ImageNotOwned>;
@@ -292,7 +256,7 @@ export type ImageNotOwned = z.infer<typeof ImageNotOwned>;
 export const ImageMarkedGood = z.object({
   managedBy: ManagedBy,
   imageId: ImageId,
-  lineage: z.string().optional(),
+  lineage: z.optional(z.string()),
   previousStatus: z.enum(['bad']),
 });
 export type ImageMarkedGood = z.infer<typeof ImageMarkedGood>;
@@ -306,24 +270,13 @@ export const ImagePublicAccessRevoked = z.object({
   managedBy: ManagedBy,
   imageId: ImageId,
   imageName: z.string(),
-  lineage: z.string().optional(),
+  lineage: z.optional(z.string()),
   revokedAt: z.iso.datetime(),
 });
 export type ImagePublicAccessRevoked = z.infer<typeof ImagePublicAccessRevoked>;
 
-/**
- * An image of a lineage with verify=boot is available and now `verifying`: the service's own
- * request to its verify function (docs/verification.md). Dedupe key: imageId.
- */
-export const VerificationRequested = z.object({
-  managedBy: ManagedBy,
-  imageId: ImageId,
-  lineage: z.string(),
-});
-export type VerificationRequested = z.infer<typeof VerificationRequested>;
-
 /** What a verification checked: EC2's two status checks, and the SSM command when one is configured. */
-const VerifiedChecks = z.object({ system: z.string(), instance: z.string(), command: z.string().optional() });
+const VerifiedChecks = z.object({ system: z.string(), instance: z.string(), command: z.optional(z.string()) });
 
 /**
  * A test instance booted from the image and passed its checks: the image is good (ImageBaked follows
@@ -334,10 +287,10 @@ export const ImageVerified = z.object({
   imageId: ImageId,
   lineage: z.string(),
   testInstanceId: z.string(),
-  instanceType: z.string().optional(),
+  instanceType: z.optional(z.string()),
   checks: VerifiedChecks,
   /** From the test instance's launch to the verdict: what it was billed for, about. */
-  instanceSeconds: z.number().int(),
+  instanceSeconds: z.number().check(z.int()),
 });
 export type ImageVerified = z.infer<typeof ImageVerified>;
 
@@ -352,18 +305,18 @@ export const ImageVerificationFailed = z.object({
   managedBy: ManagedBy,
   imageId: ImageId,
   lineage: z.string(),
-  testInstanceId: z.string().optional(),
+  testInstanceId: z.optional(z.string()),
   check: z.enum(VERIFICATION_CHECKS),
   reason: z.string(),
   /** From the test instance's launch to the verdict (0 when none was launched). */
-  instanceSeconds: z.number().int(),
+  instanceSeconds: z.number().check(z.int()),
   /** The last lines of the test instance's console output, when EC2 has them (GetConsoleOutput). */
-  consoleOutput: z.string().optional(),
+  consoleOutput: z.optional(z.string()),
 });
 export type ImageVerificationFailed = z.infer<typeof ImageVerificationFailed>;
 
 /** `ssm:/path`, `lt:<template>` or `asg:<group>`, as the instance's promote tag spells it. */
-const Target = z.string().min(1).max(256);
+const Target = z.string().check(z.minLength(1), z.maxLength(256));
 
 /**
  * An image went into a promotion target: an SSM parameter's new version, a launch template's new
@@ -375,9 +328,9 @@ export const ImagePromoted = z.object({
   lineage: z.string(),
   target: Target,
   /** The image the target held before, if any. */
-  previousImageId: z.string().optional(),
+  previousImageId: z.optional(z.string()),
   /** The parameter's or launch template's version that now holds the image. */
-  version: z.number().int().optional(),
+  version: z.optional(z.number().check(z.int())),
   /** `promote` (a new good image, or an operator's `promote`) or `rollback` (an operator's `rollback`). */
   action: z.enum(['promote', 'rollback']),
   trigger: z.enum(['event', 'reconcile', 'manual']),
@@ -392,7 +345,7 @@ export type ImagePromoted = z.infer<typeof ImagePromoted>;
  */
 export const PromotionFailed = z.object({
   managedBy: ManagedBy,
-  imageId: z.string().optional(),
+  imageId: z.optional(z.string()),
   lineage: z.string(),
   target: Target,
   errorCode: z.string(),
@@ -407,9 +360,9 @@ export const InstanceRefreshStarted = z.object({
   lineage: z.string(),
   autoScalingGroupName: z.string(),
   instanceRefreshId: z.string(),
-  minHealthyPercentage: z.number().int(),
+  minHealthyPercentage: z.number().check(z.int()),
   skipMatching: z.boolean(),
-  checkpointPercentages: z.array(z.number().int()),
+  checkpointPercentages: z.array(z.number().check(z.int())),
 });
 export type InstanceRefreshStarted = z.infer<typeof InstanceRefreshStarted>;
 
@@ -436,7 +389,7 @@ export const ImageCopyFailed = z.object({
   lineage: z.string(),
   sourceImageId: ImageId,
   region: Region,
-  imageId: ImageId.optional(),
+  imageId: z.optional(ImageId),
   errorCode: z.string(),
   message: z.string(),
 });
@@ -455,10 +408,12 @@ export const ImagesAdopted = z.object({
   managedBy: ManagedBy,
   dryRun: z.boolean(),
   /** Images adopted (or, in a dry run, that would be). */
-  count: z.number().int(),
+  count: z.number().check(z.int()),
   lineages: z.array(z.object({ lineage: z.string(), imageIds: z.array(z.string()) })),
-  failures: z.array(z.object({ filter: z.number().int(), imageId: z.string().optional(), errorCode: z.string(), message: z.string() })),
-  invalidFilters: z.array(z.object({ filter: z.number().int(), problems: z.array(z.string()) })),
+  failures: z.array(
+    z.object({ filter: z.number().check(z.int()), imageId: z.optional(z.string()), errorCode: z.string(), message: z.string() }),
+  ),
+  invalidFilters: z.array(z.object({ filter: z.number().check(z.int()), problems: z.array(z.string()) })),
   truncated: z.boolean(),
 });
 export type ImagesAdopted = z.infer<typeof ImagesAdopted>;
@@ -495,10 +450,6 @@ export type OutgoingEvent = {
   [K in DetailType]: { detailType: K; detail: z.infer<(typeof DETAIL_SCHEMAS)[K]> };
 }[DetailType];
 
-export function outgoing<K extends DetailType>(detailType: K, detail: z.infer<(typeof DETAIL_SCHEMAS)[K]>): OutgoingEvent {
-  return { detailType, detail } as OutgoingEvent;
-}
-
 /**
  * A published event as a consumer reads it back (an export of the bus, one JSON object a line):
  * the EventBridge fields a reader needs. Whose it is: its detail's managedBy. What it says: its
@@ -507,8 +458,8 @@ export function outgoing<K extends DetailType>(detailType: K, detail: z.infer<(t
 export const PublishedEvent = z.object({
   'detail-type': z.string(),
   /** EventBridge's time; a record without a usable one is read all the same, at no time. */
-  time: z.string().optional().catch(undefined),
-  detail: z.looseObject({ managedBy: z.string().optional().catch(undefined) }),
+  time: z.catch(z.optional(z.string()), undefined),
+  detail: z.looseObject({ managedBy: z.catch(z.optional(z.string()), undefined) }),
 });
 export type PublishedEvent = z.infer<typeof PublishedEvent>;
 
@@ -519,10 +470,4 @@ export const isDetailType = (detailType: string): detailType is DetailType => Ob
 export function readDetail(detailType: DetailType, detail: unknown): OutgoingEvent | undefined {
   const parsed = DETAIL_SCHEMAS[detailType].safeParse(detail);
   return parsed.success ? ({ detailType, detail: parsed.data } as OutgoingEvent) : undefined;
-}
-
-/** Identity of an event for logs and deduplication. */
-export function subjectOf(event: OutgoingEvent): string {
-  const d = event.detail as Record<string, unknown>;
-  return String(d.failedInstanceId ?? d.imageId ?? d.instanceId ?? '');
 }

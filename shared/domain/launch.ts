@@ -5,88 +5,99 @@
  * identity (tags, generation, idempotency token). Pure.
  */
 import { createHash } from 'node:crypto';
-import * as z from 'zod';
+import * as z from 'zod/mini';
+import { defineSchema } from './zod.js';
 import { PREFIX, TAG, type Tags } from './tags.js';
 
 /** One network interface of the instance, as a replacement creates it anew. */
-export const NetworkInterfaceConfig = z.object({
-  deviceIndex: z.number().int().min(0),
-  networkCardIndex: z.number().int().min(0).optional(),
-  subnetId: z.string().optional(),
-  securityGroupIds: z.array(z.string()),
-  description: z.string().optional(),
-  /** efa, efa-only, ... ; an ordinary interface has none. */
-  interfaceType: z.string().optional(),
-  /** The interface's primary private IPv4 address and its secondary ones, as they were. */
-  privateIpAddress: z.string().optional(),
-  secondaryPrivateIpAddresses: z.array(z.string()).optional(),
-  ipv6AddressCount: z.number().int().min(0).optional(),
-});
+export const NetworkInterfaceConfig = /* @__PURE__ */ defineSchema(() =>
+  z.object({
+    deviceIndex: z.number().check(z.int(), z.gte(0)),
+    networkCardIndex: z.optional(z.number().check(z.int(), z.gte(0))),
+    subnetId: z.optional(z.string()),
+    securityGroupIds: z.array(z.string()),
+    description: z.optional(z.string()),
+    /** efa, efa-only, ... ; an ordinary interface has none. */
+    interfaceType: z.optional(z.string()),
+    /** The interface's primary private IPv4 address and its secondary ones, as they were. */
+    privateIpAddress: z.optional(z.string()),
+    secondaryPrivateIpAddresses: z.optional(z.array(z.string())),
+    ipv6AddressCount: z.optional(z.number().check(z.int(), z.gte(0))),
+  }),
+);
 export type NetworkInterfaceConfig = z.infer<typeof NetworkInterfaceConfig>;
 
 /** Where an instance is placed within its zone: group, partition, tenancy, host. */
-export const Placement = z.object({
-  groupName: z.string().optional(),
-  partitionNumber: z.number().int().optional(),
-  tenancy: z.string().optional(),
-  hostId: z.string().optional(),
-  affinity: z.string().optional(),
-  hostResourceGroupArn: z.string().optional(),
-});
+export const Placement = /* @__PURE__ */ defineSchema(() =>
+  z.object({
+    groupName: z.optional(z.string()),
+    partitionNumber: z.optional(z.number().check(z.int())),
+    tenancy: z.optional(z.string()),
+    hostId: z.optional(z.string()),
+    affinity: z.optional(z.string()),
+    hostResourceGroupArn: z.optional(z.string()),
+  }),
+);
 
-export const LaunchConfig = z.object({
-  instanceType: z.string().min(1),
-  subnetId: z.string().optional(),
-  securityGroupIds: z.array(z.string()),
-  keyName: z.string().optional(),
-  iamInstanceProfileArn: z.string().optional(),
-  /** An instance profile by name (a DR relaunch's map may name one so): never captured, only launched with. */
-  iamInstanceProfileName: z.string().optional(),
-  ebsOptimized: z.boolean(),
-  monitoring: z.boolean(),
-  metadataOptions: z
-    .object({
-      httpTokens: z.string().optional(),
-      httpEndpoint: z.string().optional(),
-      httpPutResponseHopLimit: z.number().int().optional(),
-      instanceMetadataTags: z.string().optional(),
-      httpProtocolIpv6: z.string().optional(),
-    })
-    .optional(),
-  /** The public IP of the Elastic IP associated with the instance, if any: it moves to the replacement. */
-  elasticIp: z.string().optional(),
-  /** The operator's own tags, carried to the replacement (not aws:*, not the service's bookkeeping). */
-  tags: z.record(z.string(), z.string()),
-  // What follows is optional: configurations captured by earlier versions lack it, and relaunch as they did.
-  /** False on a NAT or router instance. EC2's default (true) is left unsaid. */
-  sourceDestCheck: z.boolean().optional(),
-  cpuOptions: z
-    .object({ coreCount: z.number().int().optional(), threadsPerCore: z.number().int().optional(), amdSevSnp: z.string().optional() })
-    .optional(),
-  /** The zone follows the subnet; these pin the instance within it. */
-  placement: Placement.optional(),
-  hibernation: z.boolean().optional(),
-  /** Every interface, the primary (device 0) included, when the instance has more than its primary with one address. */
-  networkInterfaces: z.array(NetworkInterfaceConfig).optional(),
-  /** The primary private IPv4 address, relaunched with only when asked and the failed instance no longer holds it. */
-  privateIpAddress: z.string().optional(),
-  /** A spot instance: its replacement asks for spot too. The request's options are read at capture. */
-  spot: z
-    .object({
-      /** The instance's spot request, read at capture; never relaunched with. */
-      requestId: z.string().optional(),
-      maxPrice: z.string().optional(),
-      spotInstanceType: z.string().optional(),
-      interruptionBehavior: z.string().optional(),
-    })
-    .optional(),
-  // Read at capture with calls of their own (not in DescribeInstances), so not part of the digest.
-  disableApiTermination: z.boolean().optional(),
-  disableApiStop: z.boolean().optional(),
-  shutdownBehavior: z.string().optional(),
-  /** A burstable instance's CPU credits: standard or unlimited. */
-  cpuCredits: z.string().optional(),
-});
+export const LaunchConfig = /* @__PURE__ */ defineSchema(() =>
+  z.object({
+    instanceType: z.string().check(z.minLength(1)),
+    subnetId: z.optional(z.string()),
+    securityGroupIds: z.array(z.string()),
+    keyName: z.optional(z.string()),
+    iamInstanceProfileArn: z.optional(z.string()),
+    /** An instance profile by name (a DR relaunch's map may name one so): never captured, only launched with. */
+    iamInstanceProfileName: z.optional(z.string()),
+    ebsOptimized: z.boolean(),
+    monitoring: z.boolean(),
+    metadataOptions: z.optional(
+      z.object({
+        httpTokens: z.optional(z.string()),
+        httpEndpoint: z.optional(z.string()),
+        httpPutResponseHopLimit: z.optional(z.number().check(z.int())),
+        instanceMetadataTags: z.optional(z.string()),
+        httpProtocolIpv6: z.optional(z.string()),
+      }),
+    ),
+    /** The public IP of the Elastic IP associated with the instance, if any: it moves to the replacement. */
+    elasticIp: z.optional(z.string()),
+    /** The operator's own tags, carried to the replacement (not aws:*, not the service's bookkeeping). */
+    tags: z.record(z.string(), z.string()),
+    // What follows is optional: configurations captured by earlier versions lack it, and relaunch as they did.
+    /** False on a NAT or router instance. EC2's default (true) is left unsaid. */
+    sourceDestCheck: z.optional(z.boolean()),
+    cpuOptions: z.optional(
+      z.object({
+        coreCount: z.optional(z.number().check(z.int())),
+        threadsPerCore: z.optional(z.number().check(z.int())),
+        amdSevSnp: z.optional(z.string()),
+      }),
+    ),
+    /** The zone follows the subnet; these pin the instance within it. */
+    placement: z.optional(Placement),
+    hibernation: z.optional(z.boolean()),
+    /** Every interface, the primary (device 0) included, when the instance has more than its primary with one address. */
+    networkInterfaces: z.optional(z.array(NetworkInterfaceConfig)),
+    /** The primary private IPv4 address, relaunched with only when asked and the failed instance no longer holds it. */
+    privateIpAddress: z.optional(z.string()),
+    /** A spot instance: its replacement asks for spot too. The request's options are read at capture. */
+    spot: z.optional(
+      z.object({
+        /** The instance's spot request, read at capture; never relaunched with. */
+        requestId: z.optional(z.string()),
+        maxPrice: z.optional(z.string()),
+        spotInstanceType: z.optional(z.string()),
+        interruptionBehavior: z.optional(z.string()),
+      }),
+    ),
+    // Read at capture with calls of their own (not in DescribeInstances), so not part of the digest.
+    disableApiTermination: z.optional(z.boolean()),
+    disableApiStop: z.optional(z.boolean()),
+    shutdownBehavior: z.optional(z.string()),
+    /** A burstable instance's CPU credits: standard or unlimited. */
+    cpuCredits: z.optional(z.string()),
+  }),
+);
 export type LaunchConfig = z.infer<typeof LaunchConfig>;
 
 /** A captured configuration with the instance's user data (base64), as the launch template holds it. */

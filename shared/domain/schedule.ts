@@ -4,12 +4,13 @@
  * own time zone from the time the schedule fired, so a retried, duplicated or late
  * request lands in the same slot and can never produce a second image for it.
  */
-import * as z from 'zod';
+import * as z from 'zod/mini';
+import './zod.js';
 
 export const PERIODS = ['hour', 'day', 'week', 'month'] as const;
 export type Period = (typeof PERIODS)[number];
 
-export const TimeZone = z.string().refine(isTimeZone, { message: 'not an IANA time zone, e.g. UTC or Europe/Paris' });
+export const TimeZone = z.string().check(z.refine(isTimeZone, { message: 'not an IANA time zone, e.g. UTC or Europe/Paris' }));
 
 export function isTimeZone(tz: string): boolean {
   try {
@@ -157,4 +158,4 @@ export function slotOf(p: LocalParts, period: Period): string {
 /** A slot as produced by slotFor, of any period. */
 export const Slot = z
   .string()
-  .regex(/^\d{4}-(\d{2}(-\d{2}(T\d{2})?)?|W\d{2})$/, 'not a slot (2026-11-26, 2026-W48, 2026-11, 2026-11-26T03)');
+  .check(z.regex(/^\d{4}-(\d{2}(-\d{2}(T\d{2})?)?|W\d{2})$/, 'not a slot (2026-11-26, 2026-W48, 2026-11, 2026-11-26T03)'));

@@ -2,7 +2,8 @@
  * The user contract: the tags an operator puts on an instance, and the tags the
  * service puts on what it creates. Pure: no AWS imports.
  */
-import * as z from 'zod';
+import * as z from 'zod/mini';
+import { addIssue } from './zod.js';
 
 export const PREFIX = 'ami-lifecycle:';
 
@@ -93,7 +94,7 @@ export type ImageStatus = (typeof IMAGE_STATUSES)[number];
 /** Schedule names: what `ami-lifecycle:bake` lists and serverless.yml declares. */
 export const ScheduleName = z
   .string()
-  .regex(/^[a-z][a-z0-9-]{0,23}$/, 'a schedule name is 1-24 lower-case letters, digits or dashes, starting with a letter');
+  .check(z.regex(/^[a-z][a-z0-9-]{0,23}$/, 'a schedule name is 1-24 lower-case letters, digits or dashes, starting with a letter'));
 
 /**
  * The stack's name, the value of `managed-by` on everything it creates: the first part
@@ -101,12 +102,12 @@ export const ScheduleName = z
  */
 export const StackName = z
   .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9-]{0,31}$/, 'a stack name is 1-32 letters, digits or dashes, starting with a letter or digit');
+  .check(z.regex(/^[A-Za-z0-9][A-Za-z0-9-]{0,31}$/, 'a stack name is 1-32 letters, digits or dashes, starting with a letter or digit'));
 
 /** A lineage id ends up in AMI names, so it keeps to characters AMI names allow. */
 export const Lineage = z
   .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,47}$/, 'a lineage is 1-48 letters, digits, dots, dashes or underscores');
+  .check(z.regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,47}$/, 'a lineage is 1-48 letters, digits, dots, dashes or underscores'));
 
 export const RECOVER_MODES = ['off', 'on-failure', 'always'] as const;
 export type RecoverMode = (typeof RECOVER_MODES)[number];
@@ -122,81 +123,92 @@ export type Retention =
 const MAX_COUNT = 1000;
 const MAX_DAYS = 3650;
 
-export const RetentionSpec = z.string().transform((raw, ctx): Retention => {
-  const value = raw.trim();
-  if (/^\d+$/.test(value)) {
-    const count = Number(value);
-    if (count < 1 || count > MAX_COUNT) {
-      ctx.addIssue({ code: 'custom', message: `a count must be 1-${MAX_COUNT}` });
-      return z.NEVER;
-    }
-    return { kind: 'count', count };
-  }
-  const age = /^(\d+)d$/.exec(value);
-  if (age) {
-    const days = Number(age[1]);
-    if (days < 1 || days > MAX_DAYS) {
-      ctx.addIssue({ code: 'custom', message: `an age must be 1-${MAX_DAYS} days` });
-      return z.NEVER;
-    }
-    return { kind: 'age', days };
-  }
-  if (value.includes('=')) {
-    const tiers: Partial<Record<RetentionTier, number>> = {};
-    for (const part of value.split(',')) {
-      const m = /^\s*([a-z]+)\s*=\s*(\d+)\s*$/.exec(part);
-      if (!m) {
-        ctx.addIssue({ code: 'custom', message: `'${part}' is not tier=count` });
+export const RetentionSpec = z.pipe(
+  z.string(),
+  z.transform((raw, ctx): Retention => {
+    const value = raw.trim();
+    if (/^\d+$/.test(value)) {
+      const count = Number(value);
+      if (count < 1 || count > MAX_COUNT) {
+        addIssue(ctx, `a count must be 1-${MAX_COUNT}`);
         return z.NEVER;
       }
-      const tier = m[1] as RetentionTier;
-      if (!RETENTION_TIERS.includes(tier)) {
-        ctx.addIssue({ code: 'custom', message: `unknown tier '${m[1]}' (known: ${RETENTION_TIERS.join(', ')})` });
-        return z.NEVER;
-      }
-      if (tier in tiers) {
-        ctx.addIssue({ code: 'custom', message: `tier '${tier}' given twice (each tier at most once, e.g. daily=7,weekly=4)` });
-        return z.NEVER;
-      }
-      const n = Number(m[2]);
-      if (n > MAX_COUNT) {
-        ctx.addIssue({ code: 'custom', message: `a tier keeps at most ${MAX_COUNT}` });
-        return z.NEVER;
-      }
-      tiers[tier] = n;
+      return { kind: 'count', count };
     }
-    if (!Object.values(tiers).some((n) => n > 0)) {
-      ctx.addIssue({ code: 'custom', message: 'at least one tier must keep one image or more' });
-      return z.NEVER;
+    const age = /^(\d+)d$/.exec(value);
+    if (age) {
+      const days = Number(age[1]);
+      if (days < 1 || days > MAX_DAYS) {
+        addIssue(ctx, `an age must be 1-${MAX_DAYS} days`);
+        return z.NEVER;
+      }
+      return { kind: 'age', days };
     }
-    return { kind: 'tiers', tiers };
-  }
-  ctx.addIssue({
-    code: 'custom',
-    message: "expected a count ('7'), an age ('14d') or tiers ('daily=7,weekly=4,monthly=12')",
-  });
-  return z.NEVER;
-});
+    if (value.includes('=')) {
+      const tiers: Partial<Record<RetentionTier, number>> = {};
+      for (const part of value.split(',')) {
+        const m = /^\s*([a-z]+)\s*=\s*(\d+)\s*$/.exec(part);
+        if (!m) {
+          addIssue(ctx, `'${part}' is not tier=count`);
+          return z.NEVER;
+        }
+        const tier = m[1] as RetentionTier;
+        if (!RETENTION_TIERS.includes(tier)) {
+          addIssue(ctx, `unknown tier '${m[1]}' (known: ${RETENTION_TIERS.join(', ')})`);
+          return z.NEVER;
+        }
+        if (tier in tiers) {
+          addIssue(ctx, `tier '${tier}' given twice (each tier at most once, e.g. daily=7,weekly=4)`);
+          return z.NEVER;
+        }
+        const n = Number(m[2]);
+        if (n > MAX_COUNT) {
+          addIssue(ctx, `a tier keeps at most ${MAX_COUNT}`);
+          return z.NEVER;
+        }
+        tiers[tier] = n;
+      }
+      if (!Object.values(tiers).some((n) => n > 0)) {
+        addIssue(ctx, 'at least one tier must keep one image or more');
+        return z.NEVER;
+      }
+      return { kind: 'tiers', tiers };
+    }
+    addIssue(ctx, "expected a count ('7'), an age ('14d') or tiers ('daily=7,weekly=4,monthly=12')");
+    return z.NEVER;
+  }),
+);
 
-export const Bool = z
-  .string()
-  .transform((s) => s.trim().toLowerCase())
-  .pipe(z.enum(['true', 'false'], { message: "expected 'true' or 'false'" }))
-  .transform((s) => s === 'true');
+export const Bool = z.pipe(
+  z.pipe(
+    z.pipe(
+      z.string(),
+      z.transform((s) => s.trim().toLowerCase()),
+    ),
+    z.enum(['true', 'false'], { message: "expected 'true' or 'false'" }),
+  ),
+  z.transform((s) => s === 'true'),
+);
 
-const Recover = z
-  .string()
-  .transform((s) => s.trim().toLowerCase())
-  .pipe(z.enum(RECOVER_MODES, { message: `expected one of ${RECOVER_MODES.join(', ')}` }));
+const Recover = z.pipe(
+  z.pipe(
+    z.string(),
+    z.transform((s) => s.trim().toLowerCase()),
+  ),
+  z.enum(RECOVER_MODES, { message: `expected one of ${RECOVER_MODES.join(', ')}` }),
+);
 
 /** Which of an instance's volumes go into its image (`ami-lifecycle:volumes`). */
 export const VOLUME_MODES = ['all', 'root'] as const;
 export type VolumeMode = (typeof VOLUME_MODES)[number];
 
-const Volumes = z
-  .string()
-  .transform((s) => s.trim().toLowerCase())
-  .pipe(z.enum(VOLUME_MODES, { message: `expected one of ${VOLUME_MODES.join(', ')}` }));
+const Volumes = z.pipe(
+  z.pipe(
+    z.string(),
+    z.transform((s) => s.trim().toLowerCase()),
+  ),
+  z.enum(VOLUME_MODES, { message: `expected one of ${VOLUME_MODES.join(', ')}` }),
+);
 
 /** What a volume's `ami-lifecycle:exclude` tag may say: left out (`true`, `follow`: it moves on recovery) or not. */
 export const EXCLUDE_VALUES = ['true', 'follow', 'false'] as const;
@@ -217,24 +229,27 @@ export const notCopyable = (key: string): boolean => key.toLowerCase().startsWit
  * `''` or `none`: nothing; `*`: every tag but `aws:` and the service's own; else a comma list of
  * keys (trimmed, each at most 128 characters, neither `aws:` nor the service's own).
  */
-export const CopyTagsSpec = z.string().transform((raw, ctx): CopyTags => {
-  const value = raw.trim();
-  if (value === '' || value.toLowerCase() === 'none') return { kind: 'none' };
-  if (value === '*') return { kind: 'all' };
-  const keys = value.split(',').map((k) => k.trim());
-  const fail = (message: string) => {
-    ctx.addIssue({ code: 'custom', message });
-    return z.NEVER;
-  };
-  if (keys.some((k) => k === '')) return fail("expected a comma list of tag keys, '*' or 'none' (an empty key is not one)");
-  if (keys.some((k) => k === '*' || k.toLowerCase() === 'none')) return fail("'*' and 'none' stand alone, not in a list of keys");
-  const long = keys.filter((k) => k.length > MAX_TAG_KEY);
-  if (long.length > 0)
-    return fail(`a tag key is at most ${MAX_TAG_KEY} characters: ${long.map((k) => `'${k.slice(0, 20)}...'`).join(', ')}`);
-  const refused = keys.filter(notCopyable);
-  if (refused.length > 0) return fail(`never copied: ${refused.join(', ')} (aws: keys are AWS's, ${PREFIX} keys the service's own)`);
-  return { kind: 'keys', keys: [...new Set(keys)] };
-});
+export const CopyTagsSpec = z.pipe(
+  z.string(),
+  z.transform((raw, ctx): CopyTags => {
+    const value = raw.trim();
+    if (value === '' || value.toLowerCase() === 'none') return { kind: 'none' };
+    if (value === '*') return { kind: 'all' };
+    const keys = value.split(',').map((k) => k.trim());
+    const fail = (message: string) => {
+      addIssue(ctx, message);
+      return z.NEVER;
+    };
+    if (keys.some((k) => k === '')) return fail("expected a comma list of tag keys, '*' or 'none' (an empty key is not one)");
+    if (keys.some((k) => k === '*' || k.toLowerCase() === 'none')) return fail("'*' and 'none' stand alone, not in a list of keys");
+    const long = keys.filter((k) => k.length > MAX_TAG_KEY);
+    if (long.length > 0)
+      return fail(`a tag key is at most ${MAX_TAG_KEY} characters: ${long.map((k) => `'${k.slice(0, 20)}...'`).join(', ')}`);
+    const refused = keys.filter(notCopyable);
+    if (refused.length > 0) return fail(`never copied: ${refused.join(', ')} (aws: keys are AWS's, ${PREFIX} keys the service's own)`);
+    return { kind: 'keys', keys: [...new Set(keys)] };
+  }),
+);
 
 /**
  * Who an image is shared with (`ami-lifecycle:share`): 12-digit account ids, organization ARNs and
@@ -274,72 +289,81 @@ export const MAX_SHARE_TARGETS = 1000;
  * ARNs. `all` (public) is refused, and so is the whole list when any entry is malformed: a bad
  * value never changes what the images are shared with.
  */
-export const ShareSpec = z.string().transform((raw, ctx): ShareTargets => {
-  const value = raw.trim();
-  const targets: ShareTargets = { accounts: [], organizations: [], units: [] };
-  if (value === '' || value.toLowerCase() === 'none') return targets;
-  const fail = (message: string) => {
-    ctx.addIssue({ code: 'custom', message });
-    return z.NEVER;
-  };
-  const entries = value.split(',').map((e) => e.trim());
-  if (entries.some((e) => e.toLowerCase() === 'all')) {
-    return fail("'all' would make the images public: never done (share with account ids, organization or OU ARNs)");
-  }
-  if (entries.some((e) => e === '')) return fail('an empty entry (expected a comma list of account ids, organization or OU ARNs)');
-  const bad = entries.filter((e) => !Object.values(SHARE_PATTERNS).some((p) => p.test(e)));
-  if (bad.length > 0) {
-    const shown = bad.slice(0, 5).map((e) => `'${e.length > 80 ? `${e.slice(0, 80)}...` : e}'`);
-    return fail(
-      `not an account id (12 digits), an organization ARN (arn:aws:organizations::<account>:organization/o-...) or an OU ARN ` +
-        `(arn:aws:organizations::<account>:ou/o-.../ou-...): ${shown.join(', ')}${bad.length > 5 ? ` and ${bad.length - 5} more` : ''}`,
-    );
-  }
-  const unique = [...new Set(entries)];
-  if (unique.length > MAX_SHARE_TARGETS) return fail(`an image is shared with at most ${MAX_SHARE_TARGETS} entities (AMI sharing quota)`);
-  for (const e of unique.sort()) {
-    if (SHARE_PATTERNS.account.test(e)) targets.accounts.push(e);
-    else if (SHARE_PATTERNS.organization.test(e)) targets.organizations.push(e);
-    else targets.units.push(e);
-  }
-  return targets;
-});
+export const ShareSpec = z.pipe(
+  z.string(),
+  z.transform((raw, ctx): ShareTargets => {
+    const value = raw.trim();
+    const targets: ShareTargets = { accounts: [], organizations: [], units: [] };
+    if (value === '' || value.toLowerCase() === 'none') return targets;
+    const fail = (message: string) => {
+      addIssue(ctx, message);
+      return z.NEVER;
+    };
+    const entries = value.split(',').map((e) => e.trim());
+    if (entries.some((e) => e.toLowerCase() === 'all')) {
+      return fail("'all' would make the images public: never done (share with account ids, organization or OU ARNs)");
+    }
+    if (entries.some((e) => e === '')) return fail('an empty entry (expected a comma list of account ids, organization or OU ARNs)');
+    const bad = entries.filter((e) => !Object.values(SHARE_PATTERNS).some((p) => p.test(e)));
+    if (bad.length > 0) {
+      const shown = bad.slice(0, 5).map((e) => `'${e.length > 80 ? `${e.slice(0, 80)}...` : e}'`);
+      return fail(
+        `not an account id (12 digits), an organization ARN (arn:aws:organizations::<account>:organization/o-...) or an OU ARN ` +
+          `(arn:aws:organizations::<account>:ou/o-.../ou-...): ${shown.join(', ')}${bad.length > 5 ? ` and ${bad.length - 5} more` : ''}`,
+      );
+    }
+    const unique = [...new Set(entries)];
+    if (unique.length > MAX_SHARE_TARGETS) return fail(`an image is shared with at most ${MAX_SHARE_TARGETS} entities (AMI sharing quota)`);
+    for (const e of unique.sort()) {
+      if (SHARE_PATTERNS.account.test(e)) targets.accounts.push(e);
+      else if (SHARE_PATTERNS.organization.test(e)) targets.organizations.push(e);
+      else targets.units.push(e);
+    }
+    return targets;
+  }),
+);
 /** How an image proves itself good (`ami-lifecycle:verify`): available is enough (`off`), or a test instance boots (`boot`). */
 export const VERIFY_MODES = ['off', 'boot'] as const;
 export type VerifyMode = (typeof VERIFY_MODES)[number];
 
-export const Verify = z
-  .string()
-  .transform((s) => s.trim().toLowerCase())
-  .pipe(z.enum(VERIFY_MODES, { message: `expected one of ${VERIFY_MODES.join(', ')}` }));
+export const Verify = z.pipe(
+  z.pipe(
+    z.string(),
+    z.transform((s) => s.trim().toLowerCase()),
+  ),
+  z.enum(VERIFY_MODES, { message: `expected one of ${VERIFY_MODES.join(', ')}` }),
+);
 
 /** An AWS region name as the contract spells it (issue 17): `eu-west-1`, `us-gov-west-1`. */
 export const REGION_PATTERN = /^[a-z]{2}(-[a-z]+)+-\d+$/;
-export const Region = z.string().regex(REGION_PATTERN, 'a region name such as eu-west-1');
+export const Region = z.string().check(z.regex(REGION_PATTERN, 'a region name such as eu-west-1'));
 
 /**
  * Where images are copied (`ami-lifecycle:copy-to`, the stage's copyTo): `''` or `none`, no region;
  * else a comma list of region names, sorted and without repeats. A malformed entry refuses the
  * whole list: a bad value never copies somewhere the operator did not name.
  */
-export const CopyToSpec = z.string().transform((raw, ctx): string[] => {
-  const value = raw.trim();
-  if (value === '' || value.toLowerCase() === 'none') return [];
-  // An empty entry (a trailing comma) names nothing, as in the other comma lists.
-  const entries = value
-    .split(',')
-    .map((e) => e.trim())
-    .filter(Boolean);
-  const bad = entries.filter((e) => !REGION_PATTERN.test(e));
-  if (bad.length > 0) {
-    ctx.addIssue({
-      code: 'custom',
-      message: `not a region name: ${bad.map((e) => `'${e.slice(0, 40)}'`).join(', ')} (expected a comma list such as eu-west-1,us-east-2, or 'none')`,
-    });
-    return z.NEVER;
-  }
-  return [...new Set(entries)].sort();
-});
+export const CopyToSpec = z.pipe(
+  z.string(),
+  z.transform((raw, ctx): string[] => {
+    const value = raw.trim();
+    if (value === '' || value.toLowerCase() === 'none') return [];
+    // An empty entry (a trailing comma) names nothing, as in the other comma lists.
+    const entries = value
+      .split(',')
+      .map((e) => e.trim())
+      .filter(Boolean);
+    const bad = entries.filter((e) => !REGION_PATTERN.test(e));
+    if (bad.length > 0) {
+      addIssue(
+        ctx,
+        `not a region name: ${bad.map((e) => `'${e.slice(0, 40)}'`).join(', ')} (expected a comma list such as eu-west-1,us-east-2, or 'none')`,
+      );
+      return z.NEVER;
+    }
+    return [...new Set(entries)].sort();
+  }),
+);
 
 /** A problem with one tag of one instance: what PolicyInvalid reports. */
 export interface TagProblem {
@@ -428,7 +452,7 @@ function unknownKeyReason(key: string): string {
   return `unknown tag key${meant ? `, did you mean ${meant}?` : ''} (keys are case-sensitive; an operator sets ${OPERATOR_KEYS.join(', ')}); it is ignored`;
 }
 
-function reason(error: z.ZodError): string {
+function reason(error: z.core.$ZodError): string {
   return error.issues.map((i) => i.message).join('; ');
 }
 
@@ -476,7 +500,7 @@ export function parseInstancePolicy(tags: Tags, knownSchedules: readonly string[
   }
 
   /** One tag through its schema: the parsed value, or the fallback and a problem. */
-  const read = <T>(key: string, schema: { safeParse(value: unknown): z.ZodSafeParseResult<T> }, fallback: T, blocksBake: boolean): T => {
+  const read = <T>(key: string, schema: { safeParse(value: unknown): z.util.SafeParseResult<T> }, fallback: T, blocksBake: boolean): T => {
     const raw = tags[key];
     if (raw === undefined) return fallback;
     const parsed = schema.safeParse(raw);

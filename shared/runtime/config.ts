@@ -3,7 +3,8 @@
  * with bad configuration fails at load with every problem listed, rather than
  * half-working.
  */
-import * as z from 'zod';
+import * as z from 'zod/mini';
+import { addIssue, defineSchema } from '../domain/zod.js';
 import { TimeZone } from '../domain/schedule.js';
 import { DEFAULT_PARAMETER_PREFIX } from '../domain/promotion.js';
 import { AWS_MAX_CONCURRENT_COPIES } from '../domain/copies.js';
@@ -19,27 +20,29 @@ import { DrRegions } from '../domain/dr-launch.js';
 const unsetIfBlank = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
 
 /** 'true' or 'false'; blank or unset is false. */
-const Flag = z
-  .enum(['true', 'false', ''])
-  .default('false')
-  .transform((s) => s === 'true');
+const Flag = z.pipe(
+  z._default(z.enum(['true', 'false', '']), 'false'),
+  z.transform((s) => s === 'true'),
+);
 
 /** A variable holding JSON, `fallback` (`{}`) when blank or unset, read by `schema` once parsed. */
-const jsonVariable = <T extends z.ZodType>(schema: T, notJson: string, fallback = '{}') =>
-  z.preprocess(
-    unsetIfBlank,
-    z
-      .string()
-      .default(fallback)
-      .transform((s, ctx) => {
-        try {
-          return JSON.parse(s) as unknown;
-        } catch {
-          ctx.addIssue({ code: 'custom', message: notJson });
-          return z.NEVER;
-        }
-      })
-      .pipe(schema),
+const jsonVariable = <T extends z.ZodMiniType>(schema: T, notJson: string, fallback = '{}') =>
+  z.pipe(
+    z.transform(unsetIfBlank),
+    z.pipe(
+      z.pipe(
+        z._default(z.string(), fallback),
+        z.transform((s, ctx) => {
+          try {
+            return JSON.parse(s) as unknown;
+          } catch {
+            addIssue(ctx, notJson);
+            return z.NEVER;
+          }
+        }),
+      ),
+      schema,
+    ),
   );
 
 /** DR_REGIONS: a JSON object, region -> DrRegionEntry (shared/domain/dr-launch.ts); blank: none. */
@@ -51,31 +54,36 @@ const DrRegionsJson = jsonVariable(DrRegions, 'not JSON (expected an object: reg
  */
 const AdoptFilterEntry = z.strictObject({
   /** The image name, `*` and `?` as EC2's name filter reads them. */
-  name: z.string().min(1).max(128).optional(),
+  name: z.optional(z.string().check(z.minLength(1), z.maxLength(128))),
   /** Tags the image must carry, key -> value. */
-  tags: z.record(z.string().min(1).max(128), z.string().max(256)).default({}),
+  tags: z._default(z.record(z.string().check(z.minLength(1), z.maxLength(128)), z.string().check(z.maxLength(256))), {}),
   /** Created, and last launched, at least this long ago: `90d`, `12w`, or a number of days. */
-  olderThan: z
-    .union([z.string(), z.number().int().min(0)])
-    .default('90d')
-    .transform((v, ctx) => {
+  olderThan: z.pipe(
+    z._default(z.union([z.string(), z.number().check(z.int(), z.gte(0))]), '90d'),
+    z.transform((v, ctx) => {
       try {
         return parseAge(String(v));
       } catch (error) {
-        ctx.addIssue({ code: 'custom', message: (error as Error).message });
+        addIssue(ctx, (error as Error).message);
         return z.NEVER;
       }
     }),
+  ),
   /** Images shared with other accounts may be adopted (never public ones): the operator says so, explicitly. */
-  includeShared: z.boolean().default(false),
+  includeShared: z._default(z.boolean(), false),
   /** The retain tag value the adopted images get. */
-  retain: z
-    .string()
-    .transform((s) => s.trim())
-    .refine((s) => RetentionSpec.safeParse(s).success, 'not a retention (7, 14d, daily=7,weekly=4)')
-    .optional(),
+  retain: z.optional(
+    z
+      .pipe(
+        z.string(),
+        z.transform((s) => s.trim()),
+      )
+      .check(z.refine((s) => RetentionSpec.safeParse(s).success, 'not a retention (7, 14d, daily=7,weekly=4)')),
+  ),
   /** The lineage they join; absent: adopted/<the name without its numbered suffix>. */
-  lineage: z.string().regex(ADOPT_LINEAGE, '1-48 letters, digits, dots, dashes or underscores, optionally after adopted/').optional(),
+  lineage: z.optional(
+    z.string().check(z.regex(ADOPT_LINEAGE, '1-48 letters, digits, dots, dashes or underscores, optionally after adopted/')),
+  ),
 });
 
 /**
@@ -115,41 +123,52 @@ export interface CopySettings {
 
 const ConfigSchema = z.object({
   /** Value of the managed-by tag: the stack, e.g. ami-lifecycle-prod. Part of every AMI name. */
-  MANAGED_BY: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9-]{0,31}$/, '1-32 letters, digits or dashes'),
+  MANAGED_BY: z.string().check(z.regex(/^[A-Za-z0-9][A-Za-z0-9-]{0,31}$/, '1-32 letters, digits or dashes')),
   /** The service's own EventBridge bus. */
-  EVENT_BUS_NAME: z.string().min(1),
+  EVENT_BUS_NAME: z.string().check(z.minLength(1)),
   /** Comma list of the schedule names declared in serverless.yml. */
-  SCHEDULES: z
-    .string()
-    .transform((s) =>
-      s
-        .split(',')
-        .map((n) => n.trim())
-        .filter(Boolean),
-    )
-    .pipe(z.array(ScheduleName).min(1, 'at least one schedule')),
+  SCHEDULES: z.pipe(
+    z.pipe(
+      z.string(),
+      z.transform((s) =>
+        s
+          .split(',')
+          .map((n) => n.trim())
+          .filter(Boolean),
+      ),
+    ),
+    z.array(ScheduleName).check(z.minLength(1, 'at least one schedule')),
+  ),
   /** Retention of a lineage whose instance and images name none. */
-  DEFAULT_RETAIN: z.preprocess(unsetIfBlank, z.string().default('7')).pipe(RetentionSpec),
+  DEFAULT_RETAIN: z.pipe(z.pipe(z.transform(unsetIfBlank), z._default(z.string(), '7')), RetentionSpec),
   /** Time zone of the schedules, and of retention's days, weeks and months. */
-  TIMEZONE: z.preprocess(unsetIfBlank, TimeZone.default('UTC')),
+  TIMEZONE: z.pipe(z.transform(unsetIfBlank), z._default(TimeZone, 'UTC')),
   /** Days a failed or bad image is kept for a look before rotation deletes it. */
-  FAILED_GRACE_DAYS: z.preprocess(unsetIfBlank, z.coerce.number().int().min(0).max(365).default(3)),
+  FAILED_GRACE_DAYS: z.pipe(z.transform(unsetIfBlank), z._default(z.coerce.number().check(z.int(), z.gte(0), z.lte(365)), 3)),
   /** Kept images older than this many days are deprecated; empty or 0 turns it off. */
-  DEPRECATE_AFTER_DAYS: z
-    .string()
-    .default('')
-    .transform((s) => (s.trim() === '' || s.trim() === '0' ? undefined : Number(s)))
-    .pipe(z.number().int().min(1).max(3650).optional()),
+  DEPRECATE_AFTER_DAYS: z.pipe(
+    z.pipe(
+      z._default(z.string(), ''),
+      z.transform((s) => (s.trim() === '' || s.trim() === '0' ? undefined : Number(s))),
+    ),
+    z.optional(z.number().check(z.int(), z.gte(1), z.lte(3650))),
+  ),
   /** Orphaned managed snapshots younger than this are spared (their image may still be in the making). */
-  ORPHAN_GRACE_HOURS: z.preprocess(unsetIfBlank, z.coerce.number().min(0).max(720).default(24)),
+  ORPHAN_GRACE_HOURS: z.pipe(z.transform(unsetIfBlank), z._default(z.coerce.number().check(z.gte(0), z.lte(720)), 24)),
   /** Recovery gives up on a lineage after this many relaunches within an hour. */
-  RECOVERY_MAX_PER_HOUR: z.preprocess(unsetIfBlank, z.coerce.number().int().min(1).max(100).default(3)),
+  RECOVERY_MAX_PER_HOUR: z.pipe(z.transform(unsetIfBlank), z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(100)), 3)),
   /** A replacement failing sooner than this after launch marks its image bad. */
-  RECOVERY_CRASH_LOOP_MINUTES: z.preprocess(unsetIfBlank, z.coerce.number().int().min(0).max(1440).default(30)),
+  RECOVERY_CRASH_LOOP_MINUTES: z.pipe(z.transform(unsetIfBlank), z._default(z.coerce.number().check(z.int(), z.gte(0), z.lte(1440)), 30)),
   /** Minutes after recovery reboots an instance whose instance check failed before it relaunches it if the check still fails. */
-  RECOVERY_INSTANCE_CHECK_WAIT_MINUTES: z.preprocess(unsetIfBlank, z.coerce.number().int().min(1).max(1440).default(15)),
+  RECOVERY_INSTANCE_CHECK_WAIT_MINUTES: z.pipe(
+    z.transform(unsetIfBlank),
+    z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(1440)), 15),
+  ),
   /** The longest a bake's reboot (reboot=true) holds alarm- and Health-triggered recovery of its instance. */
-  RECOVERY_BAKE_REBOOT_WINDOW_MINUTES: z.preprocess(unsetIfBlank, z.coerce.number().int().min(1).max(1440).default(20)),
+  RECOVERY_BAKE_REBOOT_WINDOW_MINUTES: z.pipe(
+    z.transform(unsetIfBlank),
+    z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(1440)), 20),
+  ),
   /** Terminate a replaced instance that still exists (it is always tagged replaced-by). */
   RECOVERY_TERMINATE_REPLACED: Flag,
   /** Recovery plans and publishes RelaunchPlanned, launches nothing. */
@@ -159,21 +178,28 @@ const ConfigSchema = z.object({
   /** Rotation plans and reports but deletes nothing. */
   DRY_RUN: Flag,
   /** Instance tags copied onto images and snapshots: comma list of keys, '*', or '' / 'none'. */
-  COPY_TAGS: z.string().default('').pipe(CopyTagsSpec),
+  COPY_TAGS: z.pipe(z._default(z.string(), ''), CopyTagsSpec),
   /** `ami-lifecycle:verify` of an instance without one: `off` (available is good) or `boot` (docs/verification.md). */
-  VERIFY_DEFAULT: z.preprocess(unsetIfBlank, z.string().default('off')).pipe(Verify),
+  VERIFY_DEFAULT: z.pipe(z.pipe(z.transform(unsetIfBlank), z._default(z.string(), 'off')), Verify),
   /** Images kept per promotion target before the one promoted last (rollback points). */
-  PROMOTE_ROLLBACK_DEPTH: z.preprocess(unsetIfBlank, z.coerce.number().int().min(0).max(100).default(1)),
+  PROMOTE_ROLLBACK_DEPTH: z.pipe(z.transform(unsetIfBlank), z._default(z.coerce.number().check(z.int(), z.gte(0), z.lte(100)), 1)),
   /** Issue 17: regions the images of an instance without copy-to are copied to (comma list; '' none). */
-  COPY_TO: z.string().default('').pipe(CopyToSpec),
+  COPY_TO: z.pipe(z._default(z.string(), ''), CopyToSpec),
   /** Issue 17: copies in flight into one region at most, 1 to AWS's 300. */
-  COPY_MAX_CONCURRENT: z.preprocess(unsetIfBlank, z.coerce.number().int().min(1).max(AWS_MAX_CONCURRENT_COPIES).default(100)),
+  COPY_MAX_CONCURRENT: z.pipe(
+    z.transform(unsetIfBlank),
+    z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(AWS_MAX_CONCURRENT_COPIES)), 100),
+  ),
   /** Issue 17: the DR map (drRegions): where a DR relaunch goes, and the KMS key of copies into each region. */
   DR_REGIONS: DrRegionsJson,
   /** Issue 19: adoption filters of the scheduled rotation run (adoptFilters), a JSON list; blank or `[]`: off. */
-  ADOPT_FILTERS: jsonVariable(z.array(z.unknown()).max(20, 'at most 20 entries'), 'not JSON (expected a list of filters)', '[]'),
+  ADOPT_FILTERS: jsonVariable(
+    z.array(z.unknown()).check(z.maxLength(20, 'at most 20 entries')),
+    'not JSON (expected a list of filters)',
+    '[]',
+  ),
   /** Set by Lambda: the stack's own region. */
-  AWS_REGION: z.preprocess(unsetIfBlank, Region.optional()),
+  AWS_REGION: z.pipe(z.transform(unsetIfBlank), z.optional(Region)),
 });
 
 export interface Config {
@@ -238,14 +264,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   };
 }
 
-const RecheckTargetSchema = z.object({
-  /** The recover function itself: where a deferred recovery's one-time schedule hands it back. */
-  RECHECK_FUNCTION_ARN: z.string().startsWith('arn:'),
-  /** The role EventBridge Scheduler invokes it as. */
-  RECHECK_ROLE_ARN: z.string().startsWith('arn:'),
-  /** Where Scheduler puts a recheck it could not deliver: the recover function's dead-letter queue. */
-  RECHECK_DEAD_LETTER_ARN: z.string().startsWith('arn:'),
-});
+const RecheckTargetSchema = /* @__PURE__ */ defineSchema(() =>
+  z.object({
+    /** The recover function itself: where a deferred recovery's one-time schedule hands it back. */
+    RECHECK_FUNCTION_ARN: z.string().check(z.startsWith('arn:')),
+    /** The role EventBridge Scheduler invokes it as. */
+    RECHECK_ROLE_ARN: z.string().check(z.startsWith('arn:')),
+    /** Where Scheduler puts a recheck it could not deliver: the recover function's dead-letter queue. */
+    RECHECK_DEAD_LETTER_ARN: z.string().check(z.startsWith('arn:')),
+  }),
+);
 
 /**
  * The recover function's own configuration: where its rechecks go (serverless.yml, functions.recover.environment);
@@ -268,48 +296,35 @@ export function loadRecheckTarget(env: Record<string, string | undefined> = proc
   };
 }
 
-const VerifySchema = z.object({
-  /** The subnet test instances launch into: isolated, with no route in (docs/verification.md). */
-  VERIFY_SUBNET_ID: z.preprocess(
-    unsetIfBlank,
-    z
-      .string()
-      .regex(/^subnet-[0-9a-f]{8,17}$/, 'a subnet id')
-      .optional(),
-  ),
-  /** Their security group: no ingress. */
-  VERIFY_SECURITY_GROUP_ID: z.preprocess(
-    unsetIfBlank,
-    z
-      .string()
-      .regex(/^sg-[0-9a-f]{8,17}$/, 'a security group id')
-      .optional(),
-  ),
-  /** Their instance type; blank: the lineage's captured type. */
-  VERIFY_INSTANCE_TYPE: z.preprocess(
-    unsetIfBlank,
-    z
-      .string()
-      .regex(/^[a-z0-9-]+\.[a-z0-9-]+$/, 'an instance type, e.g. t3.micro')
-      .optional(),
-  ),
-  /** Minutes from a test instance's launch to a verdict; past it, the image fails (timeout). */
-  VERIFY_TIMEOUT_MINUTES: z.preprocess(unsetIfBlank, z.coerce.number().int().min(5).max(720).default(20)),
-  /** Test instances at once; images beyond wait, verifying, oldest first. */
-  VERIFY_MAX_CONCURRENT: z.preprocess(unsetIfBlank, z.coerce.number().int().min(1).max(100).default(2)),
-  /** 'true': the test instance gets the lineage's captured instance profile (SSM needs one, or Default Host Management). */
-  VERIFY_INSTANCE_PROFILE: Flag,
-  /** An SSM document run on the test instance once its status checks passed; blank: none. */
-  VERIFY_COMMAND_DOCUMENT: z.preprocess(
-    unsetIfBlank,
-    z
-      .string()
-      .regex(/^[a-zA-Z0-9_\-.:/]{3,128}$/, 'an SSM document name')
-      .optional(),
-  ),
-  /** Its parameters, a JSON object of string lists, e.g. {"commands":["systemctl is-active nginx"]}. */
-  VERIFY_COMMAND_PARAMETERS: jsonVariable(z.record(z.string(), z.array(z.string())), 'not JSON'),
-});
+const VerifySchema = /* @__PURE__ */ defineSchema(() =>
+  z.object({
+    /** The subnet test instances launch into: isolated, with no route in (docs/verification.md). */
+    VERIFY_SUBNET_ID: z.pipe(z.transform(unsetIfBlank), z.optional(z.string().check(z.regex(/^subnet-[0-9a-f]{8,17}$/, 'a subnet id')))),
+    /** Their security group: no ingress. */
+    VERIFY_SECURITY_GROUP_ID: z.pipe(
+      z.transform(unsetIfBlank),
+      z.optional(z.string().check(z.regex(/^sg-[0-9a-f]{8,17}$/, 'a security group id'))),
+    ),
+    /** Their instance type; blank: the lineage's captured type. */
+    VERIFY_INSTANCE_TYPE: z.pipe(
+      z.transform(unsetIfBlank),
+      z.optional(z.string().check(z.regex(/^[a-z0-9-]+\.[a-z0-9-]+$/, 'an instance type, e.g. t3.micro'))),
+    ),
+    /** Minutes from a test instance's launch to a verdict; past it, the image fails (timeout). */
+    VERIFY_TIMEOUT_MINUTES: z.pipe(z.transform(unsetIfBlank), z._default(z.coerce.number().check(z.int(), z.gte(5), z.lte(720)), 20)),
+    /** Test instances at once; images beyond wait, verifying, oldest first. */
+    VERIFY_MAX_CONCURRENT: z.pipe(z.transform(unsetIfBlank), z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(100)), 2)),
+    /** 'true': the test instance gets the lineage's captured instance profile (SSM needs one, or Default Host Management). */
+    VERIFY_INSTANCE_PROFILE: Flag,
+    /** An SSM document run on the test instance once its status checks passed; blank: none. */
+    VERIFY_COMMAND_DOCUMENT: z.pipe(
+      z.transform(unsetIfBlank),
+      z.optional(z.string().check(z.regex(/^[a-zA-Z0-9_\-.:/]{3,128}$/, 'an SSM document name'))),
+    ),
+    /** Its parameters, a JSON object of string lists, e.g. {"commands":["systemctl is-active nginx"]}. */
+    VERIFY_COMMAND_PARAMETERS: jsonVariable(z.record(z.string(), z.array(z.string())), 'not JSON'),
+  }),
+);
 
 /**
  * The verify function's settings (params verify*). Undefined settings and the problems when the
@@ -342,39 +357,53 @@ export function loadVerifySettings(env: Record<string, string | undefined> = pro
  * instances, the final number must be 100", RefreshPreferences:
  * https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_RefreshPreferences.html).
  */
-const Checkpoints = z
-  .string()
-  .default('')
-  .transform((s) =>
-    s
-      .split(',')
-      .map((x) => x.trim())
-      .filter(Boolean)
-      .map(Number),
-  )
-  .pipe(z.array(z.number().int().min(1).max(100)))
-  .refine((l) => l.every((v, i) => i === 0 || v > l[i - 1]!), 'checkpoint percentages ascend, each once')
-  .refine((l) => l.length === 0 || l[l.length - 1] === 100, 'the last checkpoint percentage is 100');
+const Checkpoints = /* @__PURE__ */ defineSchema(() =>
+  z
+    .pipe(
+      z.pipe(
+        z._default(z.string(), ''),
+        z.transform((s) =>
+          s
+            .split(',')
+            .map((x) => x.trim())
+            .filter(Boolean)
+            .map(Number),
+        ),
+      ),
+      z.array(z.number().check(z.int(), z.gte(1), z.lte(100))),
+    )
+    .check(
+      z.refine((l) => l.every((v, i) => i === 0 || v > l[i - 1]!), 'checkpoint percentages ascend, each once'),
+      z.refine((l) => l.length === 0 || l[l.length - 1] === 100, 'the last checkpoint percentage is 100'),
+    ),
+);
 
-const PromotionSchema = z.object({
-  /** Only parameters under this path are written (promoteParameterPrefix): a path that starts and ends with /. */
-  PROMOTE_PARAMETER_PREFIX: z.preprocess(
-    unsetIfBlank,
-    z
-      .string()
-      .regex(/^\/([a-zA-Z0-9_.-]+\/)+$/, 'a path such as /ami-lifecycle/')
-      .refine((p) => !/^\/(aws|ssm)/i.test(p), 'SSM reserves names that start with aws or ssm')
-      .default(DEFAULT_PARAMETER_PREFIX),
-  ),
-  /** MinHealthyPercentage of an instance refresh, 0-100 (RefreshPreferences). */
-  REFRESH_MIN_HEALTHY_PERCENTAGE: z.preprocess(unsetIfBlank, z.coerce.number().int().min(0).max(100).default(90)),
-  REFRESH_SKIP_MATCHING: z
-    .enum(['true', 'false', ''])
-    .default('true')
-    .transform((s) => s !== 'false'),
-  REFRESH_CHECKPOINT_PERCENTAGES: Checkpoints,
-  PROMOTE_ROLLBACK_DEPTH: z.preprocess(unsetIfBlank, z.coerce.number().int().min(0).max(100).default(1)),
-});
+const PromotionSchema = /* @__PURE__ */ defineSchema(() =>
+  z.object({
+    /** Only parameters under this path are written (promoteParameterPrefix): a path that starts and ends with /. */
+    PROMOTE_PARAMETER_PREFIX: z.pipe(
+      z.transform(unsetIfBlank),
+      z._default(
+        z.string().check(
+          z.regex(/^\/([a-zA-Z0-9_.-]+\/)+$/, 'a path such as /ami-lifecycle/'),
+          z.refine((p) => !/^\/(aws|ssm)/i.test(p), 'SSM reserves names that start with aws or ssm'),
+        ),
+        DEFAULT_PARAMETER_PREFIX,
+      ),
+    ),
+    /** MinHealthyPercentage of an instance refresh, 0-100 (RefreshPreferences). */
+    REFRESH_MIN_HEALTHY_PERCENTAGE: z.pipe(
+      z.transform(unsetIfBlank),
+      z._default(z.coerce.number().check(z.int(), z.gte(0), z.lte(100)), 90),
+    ),
+    REFRESH_SKIP_MATCHING: z.pipe(
+      z._default(z.enum(['true', 'false', '']), 'true'),
+      z.transform((s) => s !== 'false'),
+    ),
+    REFRESH_CHECKPOINT_PERCENTAGES: Checkpoints,
+    PROMOTE_ROLLBACK_DEPTH: z.pipe(z.transform(unsetIfBlank), z._default(z.coerce.number().check(z.int(), z.gte(0), z.lte(100)), 1)),
+  }),
+);
 
 /** The promote function's own configuration (serverless.yml, functions.promote.environment), and the CLI's. */
 export function loadPromotionSettings(env: Record<string, string | undefined> = process.env): PromotionSettings {

@@ -13,7 +13,8 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { parser } from '@aws-lambda-powertools/parser/middleware';
 import type { ParseError } from '@aws-lambda-powertools/parser/errors';
-import * as z from 'zod';
+import * as z from 'zod/mini';
+import '../domain/zod.js';
 import { logger } from './logger.js';
 import { metrics } from './metrics.js';
 
@@ -75,7 +76,7 @@ export function rejectEvent(functionName: string, error: ParseError, event: unkn
   return { status: 'rejected', reason: formatIssues(list).join('; ') || cut(error.message, MAX_ISSUE) };
 }
 
-export function eventHandler<S extends z.ZodType, R>(functionName: string, schema: S, run: (event: z.infer<S>) => Promise<R>) {
+export function eventHandler<S extends z.core.$ZodType, R>(functionName: string, schema: S, run: (event: z.infer<S>) => Promise<R>) {
   const stack = middy<unknown, R | Rejected>().use(injectLambdaContext(logger, { resetKeys: true }));
   // Undefined outside Lambda (see metrics.ts). An invocation that recorded nothing publishes nothing.
   if (metrics) stack.use(logMetrics(metrics, { captureColdStartMetric: true, throwOnEmptyMetrics: false }));
@@ -85,7 +86,7 @@ export function eventHandler<S extends z.ZodType, R>(functionName: string, schem
 }
 
 /** What Lambda hands a function fed by an SQS queue; only what the handler reads is required. */
-const SqsRecord = z.looseObject({ messageId: z.string().min(1), body: z.string() });
+const SqsRecord = z.looseObject({ messageId: z.string().check(z.minLength(1)), body: z.string() });
 const SqsBatch = z.looseObject({ Records: z.array(SqsRecord) });
 
 /** The answer Lambda reads when the event source mapping reports batch item failures. */
@@ -102,7 +103,7 @@ export interface BatchResponse {
  * `batchItemFailures`: the response format Lambda documents ("Implementing partial batch
  * responses", https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html).
  */
-export function queueHandler<S extends z.ZodType>(functionName: string, schema: S, run: (event: z.infer<S>) => Promise<unknown>) {
+export function queueHandler<S extends z.core.$ZodType>(functionName: string, schema: S, run: (event: z.infer<S>) => Promise<unknown>) {
   return sqsHandler(async (records) => {
     const batchItemFailures: BatchResponse['batchItemFailures'] = [];
     for (const record of records) {
@@ -138,7 +139,7 @@ export interface QueueRecord<T> {
  * says so) to be redriven, rather than being lost in a log line. A run that throws fails every
  * record it was given. The others of the batch are deleted by Lambda as done.
  */
-export function queueBatchHandler<S extends z.ZodType>(
+export function queueBatchHandler<S extends z.core.$ZodType>(
   functionName: string,
   schema: S,
   run: (records: Array<QueueRecord<z.infer<S>>>) => Promise<Iterable<string>>,
@@ -184,7 +185,11 @@ function sqsHandler(
 }
 
 /** A record's body parsed with the schema; undefined (logged as a rejection) when it is not JSON or the schema refuses it. */
-function parseRecord<S extends z.ZodType>(functionName: string, schema: S, record: z.infer<typeof SqsRecord>): z.infer<S> | undefined {
+function parseRecord<S extends z.core.$ZodType>(
+  functionName: string,
+  schema: S,
+  record: z.infer<typeof SqsRecord>,
+): z.infer<S> | undefined {
   let body: unknown;
   try {
     body = JSON.parse(record.body);
@@ -192,7 +197,7 @@ function parseRecord<S extends z.ZodType>(functionName: string, schema: S, recor
     logRejection(functionName, [{ path: ['body'], message: 'not JSON' }], { id: record.messageId });
     return undefined;
   }
-  const parsed = schema.safeParse(body);
+  const parsed = z.safeParse(schema, body);
   if (!parsed.success) {
     logRejection(functionName, parsed.error.issues, body);
     return undefined;

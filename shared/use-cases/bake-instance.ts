@@ -5,7 +5,8 @@
  * stops there.
  */
 import { planBake } from '../domain/bake.js';
-import { outgoing, type BakeRequested } from '../domain/events.js';
+import { outgoing } from '../domain/event-requests.js';
+import type { BakeRequested } from '../domain/events.js';
 import { isManagedBy } from '../domain/image-status.js';
 import { launchTemplateName } from '../domain/launch.js';
 import { TAG } from '../domain/tags.js';

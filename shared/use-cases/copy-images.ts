@@ -10,7 +10,8 @@
  * the bound: two passes at once could both see room for the same slot.
  */
 import { destinationRegions, copySources, planRegion, type CopyView, type RegionPlan } from '../domain/copies.js';
-import { outgoing, type OutgoingEvent } from '../domain/events.js';
+import { outgoing } from '../domain/event-requests.js';
+import type { OutgoingEvent } from '../domain/events.js';
 import type { ImageView } from '../domain/image-status.js';
 import { TAG } from '../domain/tags.js';
 import type { CopyRegionEc2, CopySourceEc2 } from './ec2-ports.js';

@@ -8,7 +8,7 @@ import { decideBake, type InstanceSummary } from '../domain/bake.js';
 import { slotFor, type Period } from '../domain/schedule.js';
 import { parseInstancePolicy, TAG } from '../domain/tags.js';
 import { bakeInstance, type BakeOutcome } from './bake-instance.js';
-import { outgoing } from '../domain/events.js';
+import { outgoing } from '../domain/event-requests.js';
 import { isManagedBy, notMadeHere, statusOf } from '../domain/image-status.js';
 import type { OnDemandBakeDeps, RecoveryDeps, SettleDeps } from './ports.js';
 import { recoverSignal, type RecoveryOutcome } from './recover-instance.js';

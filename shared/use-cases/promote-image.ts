@@ -14,7 +14,8 @@
  * is promoted, never one the event alone calls good.
  */
 import { createHash } from 'node:crypto';
-import { outgoing, type OutgoingEvent } from '../domain/events.js';
+import { outgoing } from '../domain/event-requests.js';
+import type { OutgoingEvent } from '../domain/events.js';
 import { isManagedBy, newestFirst, notMadeHere, statusOf, type ImageView } from '../domain/image-status.js';
 import {
   decidePromotion,

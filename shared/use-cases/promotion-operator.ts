@@ -4,7 +4,7 @@
  * target holds (status). Rollback reads an SSM parameter's history (GetParameterHistory) and a
  * launch template's earlier versions, and makes an earlier version the default again.
  */
-import { outgoing } from '../domain/events.js';
+import { outgoing } from '../domain/event-requests.js';
 import { statusOf } from '../domain/image-status.js';
 import { chooseRollback, type PromotionTarget, type TargetRevision } from '../domain/promotion.js';
 import { TAG } from '../domain/tags.js';

@@ -9,7 +9,8 @@
  * duplicated, reordered or retried event (or a crash anywhere) converges on the same
  * single replacement.
  */
-import { outgoing, type OutgoingEvent } from '../domain/events.js';
+import { outgoing } from '../domain/event-requests.js';
+import type { OutgoingEvent } from '../domain/events.js';
 import type { RecheckRequest, RecoverInput } from '../domain/incoming.js';
 import { isCapacityError, launchTemplateName, specForAttempt, whenReferenceVanished, type RelaunchSpec } from '../domain/launch.js';
 import {

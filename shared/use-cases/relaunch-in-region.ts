@@ -11,7 +11,8 @@
  * the lineage, the copy and the region, so runs racing or repeated converge on one instance.
  */
 import { drLaunch, newestGoodCopy, decodeLeftBehind, type DrLaunchPlan, type DrRegions } from '../domain/dr-launch.js';
-import { outgoing, type OutgoingEvent } from '../domain/events.js';
+import { outgoing } from '../domain/event-requests.js';
+import type { OutgoingEvent } from '../domain/events.js';
 import { launchTemplateName, type StoredLaunchConfig } from '../domain/launch.js';
 import { TAG } from '../domain/tags.js';
 import type { InstanceSummary } from '../domain/bake.js';

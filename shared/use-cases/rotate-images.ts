@@ -9,7 +9,7 @@
 import { append } from '../domain/collections.js';
 import pLimit from 'p-limit';
 import { claimsCopyFrom, copyPolicies, destinationRegions, notCopiedHere } from '../domain/copy-rotation.js';
-import { outgoing } from '../domain/events.js';
+import { outgoing } from '../domain/event-requests.js';
 import { notMadeHere, statusOf } from '../domain/image-status.js';
 import {
   clearedBy,

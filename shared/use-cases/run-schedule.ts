@@ -12,7 +12,7 @@ import { summariseFleet } from '../domain/fleet-status.js';
 import type { ScheduledRun } from '../domain/incoming.js';
 import type { RotationImage } from '../domain/retention.js';
 import { slotFor } from '../domain/schedule.js';
-import { subjectOf } from '../domain/events.js';
+import { subjectOf } from '../domain/event-requests.js';
 import { AwsCallError, FanOutIncomplete } from './errors.js';
 import type { ScheduleDeps } from './ports.js';
 import { toRotationImage } from './rotate-images.js';

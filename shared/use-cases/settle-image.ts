@@ -8,7 +8,8 @@
  * leaves the image pending, and the next settle publishes again (consumers
  * deduplicate on imageId) rather than never.
  */
-import { outgoing, type OutgoingEvent } from '../domain/events.js';
+import { outgoing } from '../domain/event-requests.js';
+import type { OutgoingEvent } from '../domain/events.js';
 import { settle, type ImageView, type Settlement } from '../domain/image-status.js';
 import { TAG } from '../domain/tags.js';
 import type { SettleDeps } from './ports.js';

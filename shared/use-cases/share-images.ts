@@ -19,7 +19,8 @@
  */
 import pLimit from 'p-limit';
 import { notMadeHere, type ImageView } from '../domain/image-status.js';
-import { outgoing, type OutgoingEvent } from '../domain/events.js';
+import { outgoing } from '../domain/event-requests.js';
+import type { OutgoingEvent } from '../domain/events.js';
 import { slotFor } from '../domain/schedule.js';
 import { launchEntries, permissionChange, planSharing, type ShareTask } from '../domain/sharing.js';
 import { TAG } from '../domain/tags.js';

@@ -10,7 +10,8 @@
  * deduplicate on imageId) and the test instance is terminated after it (a crash in between
  * leaves an instance of a settled image, which the next look or the sweep terminates).
  */
-import { outgoing, type OutgoingEvent } from '../domain/events.js';
+import { outgoing } from '../domain/event-requests.js';
+import type { OutgoingEvent } from '../domain/events.js';
 import { isManagedBy, statusOf, type ImageView } from '../domain/image-status.js';
 import { launchTemplateName } from '../domain/launch.js';
 import type { StatusChecks } from '../domain/recovery-deferral.js';

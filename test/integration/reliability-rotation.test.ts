@@ -16,7 +16,7 @@ import { pastNights } from '../harness/local-cloud.js';
 import type { FaultOptions } from '../harness/faults.js';
 import { shortenSdkRetryWaits } from '../harness/sdk-retry-waits.js';
 import { Labels } from '../harness/state.js';
-import { productionDeps } from '../../shared/runtime/deps.js';
+import { rotationDeps } from '../../shared/runtime/rotation-deps.js';
 import { planRotationRun, type RotationReport } from '../../shared/use-cases/rotate-images.js';
 
 const MANAGED_BY = 'ami-lifecycle-dev';
@@ -47,7 +47,7 @@ describe('rotation under throttling and server errors', () => {
 
     // Prepare: the plan, from the product's own planner over the same reads, and from a dry run
     // (run as the rotate function: its reads are evaluated against the rotate role too)
-    const { plan } = await cloud.asFunction('rotate', () => planRotationRun(productionDeps()));
+    const { plan } = await cloud.asFunction('rotate', () => planRotationRun(rotationDeps()));
     const planned = plan.decisions.filter((d) => d.action === 'delete');
     expect(planned).toHaveLength(10 * (NIGHTS - 2) + 10 * (NIGHTS - 3) + 10 * (NIGHTS - 4));
     const dry = (await cloud.invoke('rotate', { dryRun: true })) as RotationReport;

@@ -16,7 +16,7 @@ import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { cloudPerFile } from '../harness/cloud-per-file.js';
 import { MOTO_BASE_AMI, pastNights } from '../harness/local-cloud.js';
 import { tagRecord } from '../../shared/domain/tags.js';
-import { productionDeps } from '../../shared/runtime/deps.js';
+import { rotationDeps } from '../../shared/runtime/rotation-deps.js';
 import { planRotationRun, rotateImages, type RotationReport } from '../../shared/use-cases/rotate-images.js';
 import type { CountMetric, MetricsPort } from '../../shared/use-cases/ports.js';
 
@@ -49,7 +49,7 @@ const oldest = (images: Image[]) => images[0]!;
 async function rotateRecording(): Promise<{ report: RotationReport; counts: Partial<Record<CountMetric, number>> }> {
   const counts: Partial<Record<CountMetric, number>> = {};
   const metrics: MetricsPort = { count: (name, value = 1) => void (counts[name] = (counts[name] ?? 0) + value), bytes: () => undefined };
-  const report = await rotateImages({}, { ...productionDeps(), metrics });
+  const report = await rotateImages({}, { ...rotationDeps(), metrics });
   return { report, counts };
 }
 
@@ -57,7 +57,7 @@ describe('rotation and DescribeImageReferences', () => {
   it('with more than 10 deletion candidates, deletes exactly the plan, asking 10 ids a call', { timeout: 120_000 }, async () => {
     // Prepare: 3 lineages keep 1 of 5 nights: 12 candidates
     const before = await fleet(3, 5, '1');
-    const { plan } = await planRotationRun(productionDeps());
+    const { plan } = await planRotationRun(rotationDeps());
     const planned = plan.decisions.filter((d) => d.action === 'delete').map((d) => d.imageId);
     expect(planned).toHaveLength(12);
     cloud.proxy.resetCalls();
@@ -86,7 +86,7 @@ describe('rotation and DescribeImageReferences', () => {
     ssm.destroy();
 
     // Act
-    const { plan } = await planRotationRun(productionDeps());
+    const { plan } = await planRotationRun(rotationDeps());
     const report = (await cloud.invoke('rotate', {})) as RotationReport;
 
     // Assess
@@ -120,7 +120,7 @@ describe('rotation and DescribeImageReferences', () => {
     }
 
     // Act
-    const { plan } = await planRotationRun(productionDeps());
+    const { plan } = await planRotationRun(rotationDeps());
     const report = (await cloud.invoke('rotate', {})) as RotationReport;
 
     // Assess
@@ -154,7 +154,7 @@ describe('rotation and DescribeImageReferences', () => {
     }
 
     // Act
-    const { plan } = await planRotationRun(productionDeps());
+    const { plan } = await planRotationRun(rotationDeps());
 
     // Assess
     expect(plan.decisions.find((d) => d.imageId === pinned.ImageId)).toMatchObject({

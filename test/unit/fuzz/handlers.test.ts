@@ -15,7 +15,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import fc from 'fast-check';
 import type { Context } from 'aws-lambda';
-import type { z } from 'zod';
+import type * as z from 'zod/mini';
 
 const saved = vi.hoisted(() => {
   // Read at import by the handlers (configuration) and the logger (level): set before any import.
@@ -84,7 +84,7 @@ type Handler = (event: unknown, context: Context) => Promise<unknown>;
 /** Keyed by the function's name in serverless.yml, which is also the name it logs itself by. */
 interface Target {
   handler: Handler;
-  schema: z.ZodType;
+  schema: z.ZodMiniType;
   /** The shape of a carried-out run's answer: per-item outcomes, never a bare throw. */
   answered: (result: unknown) => void;
   /**

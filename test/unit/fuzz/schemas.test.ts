@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import type { z } from 'zod';
+import type * as z from 'zod/mini';
 import {
   AlarmStateChangeEvent,
   CopyTrigger,
@@ -42,7 +42,7 @@ import {
 } from './arbitraries.js';
 
 /** Each function's schema, and the schemas its union is made of. */
-const FUNCTION_SCHEMAS: Record<FunctionName, z.ZodType> = {
+const FUNCTION_SCHEMAS: Record<FunctionName, z.ZodMiniType> = {
   schedule: ScheduledRun,
   bake: BakeRequestedEvent,
   imageState: AmiStateChangeEvent,
@@ -53,7 +53,7 @@ const FUNCTION_SCHEMAS: Record<FunctionName, z.ZodType> = {
   promote: PromoteInput,
   copy: CopyTrigger,
 };
-const ALL_SCHEMAS: Record<string, z.ZodType> = {
+const ALL_SCHEMAS: Record<string, z.ZodMiniType> = {
   ...FUNCTION_SCHEMAS,
   InstanceStateChangeEvent,
   AlarmStateChangeEvent,

@@ -1,0 +1,58 @@
+/**
+ * The rotate function's wiring: productionDeps plus what only rotation reads, Auto Scaling's
+ * launch configurations (each keeps the image it names) at home and in each copy region, and EC2
+ * in the copy regions; and the scheduled adoption's readers. Kept apart so that no other bundle
+ * carries the Auto Scaling client.
+ */
+import { autoScalingClient, ec2Client, ssmClient } from '../aws/clients.js';
+import { AutoScalingGateway } from '../aws/autoscaling-gateway.js';
+import { Ec2Gateway } from '../aws/ec2-gateway.js';
+import { SsmGateway } from '../aws/ssm-gateway.js';
+import type { Deps } from '../use-cases/ports.js';
+import type { ScheduledAdoption } from '../use-cases/rotation-run.js';
+import { loadConfig } from './config.js';
+import { productionDeps } from './deps.js';
+
+export function rotationDeps(): Deps {
+  const config = loadConfig();
+  const regional = new Map<string, Ec2Gateway>();
+  const launchConfigurationsIn = new Map<string, AutoScalingGateway>();
+  return {
+    ...productionDeps(),
+    ...(config.copies.homeRegion
+      ? {
+          copyRegions: {
+            homeRegion: config.copies.homeRegion,
+            regions: [...config.copies.copyTo, ...Object.keys(config.copies.drRegions)],
+            ec2In: (region: string) => regional.get(region) ?? regional.set(region, new Ec2Gateway(ec2Client(region))).get(region)!,
+            launchConfigurationsIn: (region: string) =>
+              launchConfigurationsIn.get(region) ??
+              launchConfigurationsIn.set(region, new AutoScalingGateway(autoScalingClient(region))).get(region)!,
+          },
+        }
+      : {}),
+    launchConfigurations: new AutoScalingGateway(autoScalingClient()),
+  };
+}
+
+/**
+ * The rotate function's adoption (issue 19): undefined when the stage's adoptFilters lists nothing,
+ * so that a stage without it never reads what it would need (Auto Scaling groups, Parameter Store).
+ */
+export function scheduledAdoption(): ScheduledAdoption | undefined {
+  const shared = productionDeps();
+  const settings = loadConfig().adoption;
+  if (settings.filters.length === 0 && settings.invalid.length === 0) return undefined;
+  return {
+    settings,
+    deps: {
+      managedBy: shared.managedBy,
+      log: shared.log,
+      now: shared.now,
+      events: shared.events,
+      ec2: shared.ec2,
+      groups: new AutoScalingGateway(autoScalingClient()),
+      parameters: new SsmGateway(ssmClient()),
+    },
+  };
+}
