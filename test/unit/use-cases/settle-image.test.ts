@@ -590,6 +590,25 @@ describe('settleImages: a batch of announced images', () => {
     for (const i of images) expect(statusOf(w, i.imageId)).toBe('good');
   });
 
+  it.each([
+    ['1,000 ids in one CreateTags', [499, 499], [1000]],
+    ['1,001 ids in two', [499, 500], [500, 501]],
+  ])('tags two images of %s (EC2 takes up to 1,000)', async (_label, snapshots, calls) => {
+    // Prepare: two images, each with 1 + its snapshots ids
+    const w = world();
+    const images = snapshots.map((n, d) => managedImage(w, { state: 'available', slot: `2026-11-2${d}`, snapshots: n }));
+
+    // Act
+    await settleImages(
+      images.map((i) => ({ imageId: i.imageId })),
+      w.deps,
+    );
+
+    // Assess
+    expect(w.account.tagCalls.map((c) => c.resourceIds.length)).toEqual(calls);
+    for (const i of images) expect(statusOf(w, i.imageId)).toBe('good');
+  });
+
   it('gives every image of the CreateTags its error when EC2 throttles it, to be received again', async () => {
     // Prepare
     const w = world();
