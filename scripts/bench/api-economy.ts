@@ -240,7 +240,11 @@ async function measureApiEconomy(): Promise<BenchSection> {
         `By action (N=${big.instances} vs N=${small.instances}): ${byAction(big, small)}.` +
         (perImage
           ? ' DescribeImages is made once per image: the imageState function describes the image of each AMI state-change event, so describes grow with instances.'
-          : ` DescribeImages: the imageState function reads the images of a batch of AMI state changes (its queue's batch, up to ${imageStateBatch} records) with one call, so the settle costs one call per ${imageStateBatch} images (the harness hands a night's waiting events over at once; on AWS the 60 s batching window decides how full a batch is); the other DescribeImages (the reconcile, rotation) and every other describe are paged and stay flat.`) +
+          : ` DescribeImages: the imageState function reads the images of a batch of AMI state changes (its queue's batch, up to ${imageStateBatch} records) with one call, so the settle costs one call per ${imageStateBatch} images (the harness hands a night's waiting events over at once; on AWS the 60 s batching window decides how full a batch is); the other DescribeImages (the reconcile, rotation) are paged.`) +
+        ((big.calls.DescribeInstances ?? 0) >= big.instances
+          ? ` DescribeInstances: the promote function reads the lineage's instances once per ImageBaked, to find the targets its instances name (${big.calls.DescribeInstances} for ${big.instances} good images); the scheduled run's own read is paged.`
+          : '') +
+        ` DescribeImageReferences: rotation checks each image it would delete, at most 10 ids a call (EC2's limit in botocore's model), so one call per 10 deletions (${big.calls.DescribeImageReferences ?? 0} for ${big.deleted} deleted), as DeregisterImage grows with deletions. The remaining describes are paged and stay flat.` +
         ` Per-instance calls seen only on the first night, when every launch configuration is captured (N=${big.instances}): ${firstNightExtra(big) || 'none'} (once per instance and per change of its configuration, never nightly).` +
         scheduleNote +
         ' moto pages DescribeInstances by reservation (the fleet is one) and ignores DescribeImages MaxResults, so paging above 1,000 resources is not exercised here.',
