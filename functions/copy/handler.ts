@@ -7,14 +7,13 @@
 import { ec2Client } from '../../shared/aws/clients.js';
 import { Ec2Gateway } from '../../shared/aws/ec2-gateway.js';
 import { CopyTrigger } from '../../shared/domain/incoming.js';
-import { loadConfig } from '../../shared/runtime/config.js';
-import { productionDeps } from '../../shared/runtime/deps.js';
+import { productionDeps, stageConfig } from '../../shared/runtime/deps.js';
 import { ConfigError } from '../../shared/runtime/errors.js';
 import { queueBatchHandler } from '../../shared/runtime/middleware.js';
 import { reconcileCopies, type CopyDeps } from '../../shared/use-cases/copy-images.js';
 import { syncDrCapture } from '../../shared/use-cases/dr-capture.js';
 
-const { copies } = loadConfig();
+const { copies } = stageConfig();
 if (!copies.homeRegion) throw new ConfigError('invalid configuration: AWS_REGION: the home region is not known');
 const gateways = new Map<string, Ec2Gateway>();
 const regionEc2 = (region: string): Ec2Gateway => {

@@ -7,7 +7,7 @@ import { ec2Client, eventBridgeClient } from '../aws/clients.js';
 import { Ec2Gateway } from '../aws/ec2-gateway.js';
 import { EventBusPublisher } from '../aws/event-bus.js';
 import type { Deps } from '../use-cases/ports.js';
-import { loadConfig, stageSettings } from './config.js';
+import { loadConfig, stageSettings, type Config } from './config.js';
 import { logger } from './logger.js';
 import { metricsPort } from './metrics.js';
 
@@ -19,10 +19,17 @@ import { metricsPort } from './metrics.js';
 export type FunctionDeps = Omit<Deps, 'launchConfigurations' | 'copyRegions'>;
 
 let deps: FunctionDeps | undefined;
+let config: Config | undefined;
+
+/** The stage's configuration, read from the environment once per container: every reader at load shares it. */
+export function stageConfig(): Config {
+  config ??= loadConfig();
+  return config;
+}
 
 export function productionDeps(): FunctionDeps {
   if (deps === undefined) {
-    const config = loadConfig();
+    const config = stageConfig();
     deps = {
       ...stageSettings(config),
       ec2: new Ec2Gateway(ec2Client()),

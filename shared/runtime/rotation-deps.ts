@@ -10,11 +10,10 @@ import { Ec2Gateway } from '../aws/ec2-gateway.js';
 import { SsmGateway } from '../aws/ssm-gateway.js';
 import type { Deps } from '../use-cases/ports.js';
 import type { ScheduledAdoption } from '../use-cases/rotation-run.js';
-import { loadConfig } from './config.js';
-import { productionDeps } from './deps.js';
+import { productionDeps, stageConfig } from './deps.js';
 
 export function rotationDeps(): Deps {
-  const config = loadConfig();
+  const config = stageConfig();
   const regional = new Map<string, Ec2Gateway>();
   const launchConfigurationsIn = new Map<string, AutoScalingGateway>();
   return {
@@ -41,7 +40,7 @@ export function rotationDeps(): Deps {
  */
 export function scheduledAdoption(): ScheduledAdoption | undefined {
   const shared = productionDeps();
-  const settings = loadConfig().adoption;
+  const settings = stageConfig().adoption;
   if (settings.filters.length === 0 && settings.invalid.length === 0) return undefined;
   return {
     settings,
