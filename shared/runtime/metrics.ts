@@ -1,79 +1,117 @@
 /**
- * The service's CloudWatch metrics: Powertools Metrics writes them to stdout in the
- * Embedded Metric Format, and CloudWatch Logs turns the lines into metrics; no API
- * call, no client, no IAM. One instance per container, shared by the use cases
- * (through deps.metrics) and by the middleware that publishes what an invocation
- * recorded when it ends (shared/runtime/middleware.ts).
+ * The service's CloudWatch metrics, written to stdout in the Embedded Metric Format (EMF):
+ * CloudWatch Logs turns each line into metrics; no API call, no client, no IAM. One instance
+ * per container, shared by the use cases (through deps.metrics) and by the middleware that
+ * publishes what an invocation recorded when it ends (shared/runtime/middleware.ts).
+ * Specification: https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
  *
- * Namespace POWERTOOLS_METRICS_NAMESPACE (AmiLifecycle when unset); one dimension,
- * `service` (POWERTOOLS_SERVICE_NAME, the stack). Powertools' ColdStart metric adds
- * `function_name`: six functions, a bounded set.
+ * The lines are those Powertools Metrics writes (issue 18 replaced it for its weight in every
+ * bundle, see logger.ts): namespace POWERTOOLS_METRICS_NAMESPACE (AmiLifecycle when unset);
+ * one dimension, `service` (POWERTOOLS_SERVICE_NAME, the stack); a ColdStart count once per
+ * container with `service` and `function_name` (nine functions, a bounded set).
  *
- * Metrics are published inside Lambda. Elsewhere (the tests, `npm start`, anything
- * importing a handler) an EMF line means nothing and would clutter the output, so
- * they are off unless POWERTOOLS_METRICS_DISABLED is set, which Powertools then
- * honours either way: POWERTOOLS_METRICS_DISABLED=false to see them locally.
+ * Metrics are published inside Lambda unless POWERTOOLS_METRICS_DISABLED=true. Elsewhere (the
+ * tests, `npm start`, anything importing a handler) an EMF line means nothing and would clutter
+ * the output, so they are off unless POWERTOOLS_METRICS_DISABLED=false.
  */
-import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { Console } from 'node:console';
 import { noMetrics, type BytesMetric, type CountMetric, type MetricsPort } from '../use-cases/ports.js';
 import { logger } from './logger.js';
 
 export const DEFAULT_NAMESPACE = 'AmiLifecycle';
 
+/**
+ * EMF's bounds, as Powertools Metrics keeps them: at most 100 metrics in one directive and 100
+ * values for one metric in one line; the line is written as soon as either is reached, and what
+ * follows goes into the next.
+ */
+export const MAX_METRICS = 100;
+export const MAX_VALUES = 100;
+
 type Env = Record<string, string | undefined>;
+type Unit = 'Count' | 'Bytes';
 const set = (v: string | undefined): string | undefined => (v?.trim() ? v.trim() : undefined);
 
-/** True in Lambda, or wherever POWERTOOLS_METRICS_DISABLED says what to do. */
+/** True where metrics are written: in Lambda unless POWERTOOLS_METRICS_DISABLED=true, elsewhere only with POWERTOOLS_METRICS_DISABLED=false. */
 export function publishesMetrics(env: Env = process.env): boolean {
-  return set(env.AWS_LAMBDA_FUNCTION_NAME) !== undefined || set(env.POWERTOOLS_METRICS_DISABLED) !== undefined;
+  const disabled = set(env.POWERTOOLS_METRICS_DISABLED)?.toLowerCase();
+  if (disabled !== undefined) return disabled !== 'true';
+  return set(env.AWS_LAMBDA_FUNCTION_NAME) !== undefined;
 }
 
-/**
- * Powertools warns when an invocation recorded no metric. Here that is routine: every
- * instance state change in the account reaches the recover function, and most are of
- * instances that did not opt in. That one notice goes to debug; any other stays a warning.
- */
-const NOTHING_TO_PUBLISH = 'No application metrics to publish';
-const metricsLog = {
-  debug: (...content: unknown[]) => logger.debug(String(content[0]), ...content.slice(1).map(asExtra)),
-  info: (...content: unknown[]) => logger.info(String(content[0]), ...content.slice(1).map(asExtra)),
-  warn: (...content: unknown[]) =>
-    String(content[0]).startsWith(NOTHING_TO_PUBLISH)
-      ? logger.debug(String(content[0]))
-      : logger.warn(String(content[0]), ...content.slice(1).map(asExtra)),
-  error: (...content: unknown[]) => logger.error(String(content[0]), ...content.slice(1).map(asExtra)),
-};
-function asExtra(value: unknown): Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !(value instanceof Error)
-    ? (value as Record<string, unknown>)
-    : { detail: String(value) };
-}
+/** What one invocation recorded, written as EMF lines by `publish`. */
+export class EmfMetrics implements MetricsPort {
+  /** Where lines go (stdout). Tests replace it. */
+  console: Pick<Console, 'log'> = new Console({ stdout: process.stdout, stderr: process.stderr });
+  private readonly recorded = new Map<string, { unit: Unit; values: number[] }>();
 
-/** A Powertools Metrics for this environment, or undefined where metrics are not published. */
-export function createMetrics(env: Env = process.env): Metrics | undefined {
-  if (!publishesMetrics(env)) return undefined;
-  return new Metrics({
-    namespace: set(env.POWERTOOLS_METRICS_NAMESPACE) ?? DEFAULT_NAMESPACE,
-    serviceName: set(env.POWERTOOLS_SERVICE_NAME) ?? 'ami-lifecycle',
-    logger: metricsLog,
-  });
-}
-
-/** The use cases' MetricsPort over Powertools: each call adds a value, published at the end of the invocation. */
-export class PowertoolsMetrics implements MetricsPort {
-  constructor(private readonly metrics: Metrics) {}
+  constructor(
+    readonly namespace: string,
+    readonly service: string,
+  ) {}
 
   count(name: CountMetric, value = 1): void {
-    this.metrics.addMetric(name, MetricUnit.Count, value);
+    this.add(name, 'Count', value);
   }
 
   bytes(name: BytesMetric, value: number): void {
-    this.metrics.addMetric(name, MetricUnit.Bytes, value);
+    this.add(name, 'Bytes', value);
+  }
+
+  /** Writes what was recorded since the last publish, one line; an invocation that recorded nothing writes nothing. */
+  publish(): void {
+    if (this.recorded.size === 0) {
+      logger.debug('No application metrics to publish: the invocation recorded none');
+      return;
+    }
+    const metrics = [...this.recorded].map(([name, { unit, values }]) => ({
+      name,
+      unit,
+      value: values.length === 1 ? values[0]! : values,
+    }));
+    this.recorded.clear();
+    this.line(metrics, { service: this.service });
+  }
+
+  /** The ColdStart count, its own line, with the function's name as a second dimension. */
+  publishColdStart(functionName: string): void {
+    this.line([{ name: 'ColdStart', unit: 'Count', value: 1 }], { service: this.service, function_name: functionName });
+  }
+
+  private add(name: string, unit: Unit, value: number): void {
+    if (!this.recorded.has(name) && this.recorded.size >= MAX_METRICS) this.publish();
+    const entry = this.recorded.get(name) ?? this.recorded.set(name, { unit, values: [] }).get(name)!;
+    entry.values.push(value);
+    if (entry.values.length >= MAX_VALUES) this.publish();
+  }
+
+  private line(metrics: Array<{ name: string; unit: Unit; value: number | number[] }>, dimensions: Record<string, string>): void {
+    const blob: Record<string, unknown> = {
+      _aws: {
+        Timestamp: Date.now(),
+        CloudWatchMetrics: [
+          {
+            Namespace: this.namespace,
+            Dimensions: [Object.keys(dimensions)],
+            Metrics: metrics.map((m) => ({ Name: m.name, Unit: m.unit })),
+          },
+        ],
+      },
+      ...dimensions,
+    };
+    for (const m of metrics) blob[m.name] = m.value;
+    this.console.log(JSON.stringify(blob));
   }
 }
 
-/** The container's Powertools Metrics, flushed by the middleware; undefined outside Lambda. */
-export const metrics: Metrics | undefined = createMetrics();
+/** The metrics for this environment, or undefined where metrics are not published. */
+export function createMetrics(env: Env = process.env): EmfMetrics | undefined {
+  if (!publishesMetrics(env)) return undefined;
+  return new EmfMetrics(set(env.POWERTOOLS_METRICS_NAMESPACE) ?? DEFAULT_NAMESPACE, set(env.POWERTOOLS_SERVICE_NAME) ?? 'ami-lifecycle');
+}
+
+/** The container's metrics, published by the middleware; undefined outside Lambda. */
+export const metrics: EmfMetrics | undefined = createMetrics();
 
 /** What productionDeps gives the use cases. */
-export const metricsPort: MetricsPort = metrics ? new PowertoolsMetrics(metrics) : noMetrics;
+export const metricsPort: MetricsPort = metrics ?? noMetrics;

@@ -1,6 +1,6 @@
 /**
- * The middy stack every function shares: Powertools logger context, Powertools
- * metrics (what the invocation recorded is published when it ends, error or not;
+ * The middy stack every function shares: the invocation's context for the logger and
+ * its metrics (what the invocation recorded is published when it ends, error or not;
  * a ColdStart metric once per container), then the Powertools parser with the
  * function's zod schema. An event the schema rejects is logged with every issue
  * and answered with a `rejected` result instead of an error, so Lambda does not
@@ -8,9 +8,8 @@
  * (queueHandler) does the same for each record of the batch, and reports the
  * records that failed (ReportBatchItemFailures), so only those are received again.
  */
-import middy from '@middy/core';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import middy, { type MiddlewareObj } from '@middy/core';
+import type { Context } from 'aws-lambda';
 import { parser } from '@aws-lambda-powertools/parser/middleware';
 import type { ParseError } from '@aws-lambda-powertools/parser/errors';
 import * as z from 'zod/mini';
@@ -76,11 +75,31 @@ export function rejectEvent(functionName: string, error: ParseError, event: unkn
   return { status: 'rejected', reason: formatIssues(list).join('; ') || cut(error.message, MAX_ISSUE) };
 }
 
+/** True until the container's first invocation begins. */
+let coldStart = true;
+
+/**
+ * Every invocation: the logger's lines carry its context (cold_start, function_name,
+ * function_request_id); the first of the container publishes the ColdStart metric; what the
+ * invocation recorded is published when it ends, whether it succeeded or threw (the error goes
+ * on to Lambda). Metrics are undefined outside Lambda (metrics.ts).
+ */
+function invocation<E, R>(): MiddlewareObj<E, R, Error, Context> {
+  const publish = async () => metrics?.publish();
+  return {
+    before: async (request) => {
+      logger.setInvocation(request.context, coldStart);
+      if (coldStart) metrics?.publishColdStart(request.context.functionName);
+      coldStart = false;
+    },
+    after: publish,
+    onError: publish,
+  };
+}
+
 export function eventHandler<S extends z.core.$ZodType, R>(functionName: string, schema: S, run: (event: z.infer<S>) => Promise<R>) {
-  const stack = middy<unknown, R | Rejected>().use(injectLambdaContext(logger, { resetKeys: true }));
-  // Undefined outside Lambda (see metrics.ts). An invocation that recorded nothing publishes nothing.
-  if (metrics) stack.use(logMetrics(metrics, { captureColdStartMetric: true, throwOnEmptyMetrics: false }));
-  return stack
+  return middy<unknown, R | Rejected>()
+    .use(invocation())
     .use(parser({ schema, errorHandler: (error, event) => rejectEvent(functionName, error, event) }))
     .handler(async (event) => run(event as z.infer<S>));
 }
@@ -172,16 +191,16 @@ function sqsHandler(
   each: (records: Array<z.infer<typeof SqsRecord>>) => Promise<BatchResponse['batchItemFailures']>,
   functionName: string,
 ) {
-  const stack = middy<unknown, BatchResponse>().use(injectLambdaContext(logger, { resetKeys: true }));
-  if (metrics) stack.use(logMetrics(metrics, { captureColdStartMetric: true, throwOnEmptyMetrics: false }));
-  return stack.handler(async (event) => {
-    const batch = SqsBatch.safeParse(event);
-    if (!batch.success) {
-      logRejection(functionName, batch.error.issues, event);
-      return { batchItemFailures: [] };
-    }
-    return { batchItemFailures: await each(batch.data.Records) };
-  });
+  return middy<unknown, BatchResponse>()
+    .use(invocation())
+    .handler(async (event) => {
+      const batch = SqsBatch.safeParse(event);
+      if (!batch.success) {
+        logRejection(functionName, batch.error.issues, event);
+        return { batchItemFailures: [] };
+      }
+      return { batchItemFailures: await each(batch.data.Records) };
+    });
 }
 
 /** A record's body parsed with the schema; undefined (logged as a rejection) when it is not JSON or the schema refuses it. */

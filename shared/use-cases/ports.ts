@@ -121,7 +121,7 @@ export interface AlarmPort {
 }
 
 /**
- * The service's CloudWatch metrics (Powertools, EMF), by name. The alarms in serverless.yml
+ * The service's CloudWatch metrics (EMF, shared/runtime/metrics.ts), by name. The alarms in serverless.yml
  * and the README name them: rename none without both. Counts unless the name says otherwise.
  */
 export const COUNT_METRICS = [
@@ -170,7 +170,7 @@ export const noMetrics: MetricsPort = { count: () => undefined, bytes: () => und
 export type LogFields = Record<string, unknown>;
 
 /**
- * What the use cases need of a logger: a message and its fields. Powertools' Logger is one
+ * What the use cases need of a logger: a message and its fields. The functions' JSON logger is one
  * (shared/runtime/logger.ts), the CLI writes to stderr, tests record.
  */
 export interface Log {

@@ -26,7 +26,7 @@ export interface MetricRecord {
   value: number;
 }
 
-/** Metrics that remember what they were told, in order, as Powertools would publish them. */
+/** Metrics that remember what they were told, in order, as the EMF metrics would publish them. */
 export class RecordingMetrics implements MetricsPort {
   readonly records: MetricRecord[] = [];
   count = (name: CountMetric, value = 1) => void this.records.push({ name, unit: 'Count', value });

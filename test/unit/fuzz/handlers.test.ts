@@ -190,7 +190,7 @@ function lambdaContext(functionName: string): Context {
   };
 }
 
-/** Every line the Powertools logger prints, as printed (it writes each log as one JSON string). */
+/** Every line the logger prints, as printed (it writes each log as one JSON string). */
 const lines: string[] = [];
 const capture = (line: unknown) => void lines.push(String(line));
 

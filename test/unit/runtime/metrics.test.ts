@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
-import { publishesMetrics } from '../../../shared/runtime/metrics.js';
+import { EmfMetrics, MAX_METRICS, MAX_VALUES, publishesMetrics } from '../../../shared/runtime/metrics.js';
 import { BYTES_METRICS, COUNT_METRICS } from '../../../shared/use-cases/ports.js';
 
 /** An EMF blob as CloudWatch Logs reads it. */
@@ -56,7 +56,7 @@ function inLambda() {
   vi.stubEnv('POWERTOOLS_DEV', undefined);
 }
 
-describe('metrics in a Lambda invocation (middleware and Powertools)', () => {
+describe('metrics in a Lambda invocation (middleware and EMF)', () => {
   it('publishes what the invocation recorded as one EMF blob: namespace AmiLifecycle, the service dimension only, counts and bytes', async () => {
     // Prepare
     inLambda();
@@ -204,7 +204,8 @@ describe('metrics outside Lambda', () => {
     expect(publishesMetrics({ AWS_LAMBDA_FUNCTION_NAME: ' ' })).toBe(false);
     expect(publishesMetrics({ AWS_LAMBDA_FUNCTION_NAME: FUNCTION })).toBe(true);
     expect(publishesMetrics({ POWERTOOLS_METRICS_DISABLED: 'false' })).toBe(true);
-    expect(publishesMetrics({ POWERTOOLS_METRICS_DISABLED: 'true' })).toBe(true);
+    expect(publishesMetrics({ POWERTOOLS_METRICS_DISABLED: 'true' })).toBe(false);
+    expect(publishesMetrics({ AWS_LAMBDA_FUNCTION_NAME: FUNCTION, POWERTOOLS_METRICS_DISABLED: 'TRUE' })).toBe(false);
   });
 
   it('write nothing when a handler runs outside Lambda (tests, npm start): the use cases get no-op metrics', async () => {
@@ -235,5 +236,51 @@ describe('metrics outside Lambda', () => {
 
     // Assess
     expect(blobs().filter((b) => 'ImagesBaked' in b)).toHaveLength(1);
+  });
+});
+
+describe("EMF's bounds", () => {
+  /** The lines an EmfMetrics writes, parsed. */
+  function recorder() {
+    const emf = new EmfMetrics('AmiLifecycle', 'ami-lifecycle-ci');
+    const lines: Emf[] = [];
+    emf.console = { log: (line: string) => void lines.push(JSON.parse(line) as Emf) };
+    return { emf, lines };
+  }
+
+  it('writes 100 values of one metric in one line, and the 101st in the next', () => {
+    // Prepare
+    const { emf, lines } = recorder();
+
+    // Act
+    for (let i = 0; i < MAX_VALUES; i++) emf.count('ImagesDeleted');
+    const atLimit = lines.length;
+    emf.count('ImagesDeleted');
+    emf.publish();
+
+    // Assess
+    expect(MAX_VALUES).toBe(100);
+    expect(atLimit).toBe(1);
+    expect(lines).toHaveLength(2);
+    expect(lines[0]!.ImagesDeleted).toHaveLength(100);
+    expect(lines[1]!.ImagesDeleted).toBe(1);
+  });
+
+  it('writes 100 metrics in one directive, and a 101st in the next line', () => {
+    // Prepare
+    const { emf, lines } = recorder();
+    const names = Array.from({ length: MAX_METRICS + 1 }, (_, i) => `M${i}`) as never[];
+
+    // Act
+    for (const name of names.slice(0, MAX_METRICS)) emf.count(name);
+    const atLimit = lines.length;
+    emf.count(names[MAX_METRICS]!);
+    emf.publish();
+
+    // Assess
+    expect(MAX_METRICS).toBe(100);
+    expect(atLimit).toBe(0);
+    expect(lines.map((l) => l._aws.CloudWatchMetrics[0]!.Metrics.length)).toEqual([100, 1]);
+    expect(lines[1]!.M100).toBe(1);
   });
 });
