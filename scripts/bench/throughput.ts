@@ -298,7 +298,7 @@ async function measureNight(options: { instances?: number; sizes?: number[] } = 
       `The proxy holds every EC2 call to its own documented token bucket (Request throttling for the Amazon EC2 API: per action, its category's size unless listed), ` +
       `every capacity and refill scaled by one factor, chosen so that the bound is ${BOUND_OVER_MOTO}× moto's own time for the same night (first row); ` +
       `an empty bucket answers 503 RequestLimitExceeded. Phases: fan-out (the schedule fires), bakes (the bake queue delivered), settles (EC2's AMI events, ` +
-      `made up by the harness in ${s(throttled.announceSeconds)} not counted, delivered to image-state, and ImageBaked to promote). ` +
+      `made up by the harness in ${s(throttled.announceSeconds)} not counted, delivered to image-state; no instance names a promotion target, so no ImageBaked reaches promote). ` +
       `Bound = Σ over the phases (run one after the other) of max over the buckets of (calls admitted − tokens held at the phase's start) / refill: ` +
       `the least time any schedule of those calls can take; "overlapped" is the same over the whole night, as if the phases ran at once. ` +
       `Calls per instance: every service's, those throttled apart. Lost = instances without exactly one good image of the night; duplicates = instances with more than one. ` +

@@ -44,6 +44,7 @@ export const EVENT_DOCS: Record<string, EventDoc> = {
         '`boot` when the image is good only after a test instance booted from it (`ami-lifecycle:verify`, `verifyDefault`); absent otherwise',
       copyTo: 'the regions its image is copied to (`ami-lifecycle:copy-to`, else `copyTo`; never the home region); absent: none',
       copyRetain: "the instance's `ami-lifecycle:copy-retain`, written on the image for its copies' rotation",
+      promote: "the instance's `ami-lifecycle:promote`, written on the image so that its `ImageBaked` reaches the promote function",
     },
   },
   ImageBaked: {
@@ -61,6 +62,8 @@ export const EVENT_DOCS: Record<string, EventDoc> = {
       creationDate: "EC2's creation date of the image",
       settledBy:
         '`event` (the AMI state change), `reconcile` (the scheduled run found it still `pending`) or `verification` (a test instance booted from it passed its checks: docs/verification.md)',
+      promotes:
+        "`true` when the image carries its instance's `ami-lifecycle:promote` (written by the bake): only then does the promote function receive the event; absent in events of versions before it",
     },
   },
   ImageBakeFailed: {

@@ -119,6 +119,9 @@ export function decideBake(instance: InstanceSummary, run: RunContext): BakeDeci
   if ((policy.verify ?? run.verifyDefault ?? 'off') === 'boot') decision.request.verify = 'boot';
   if (copyTo.regions.length > 0) decision.request.copyTo = copyTo.regions;
   if (policy.copyRetain) decision.request.copyRetain = policy.copyRetain;
+  // Read by the promote function from the lineage's instances, as ever; on the image it routes ImageBaked there.
+  const promote = instance.tags[TAG.promote]?.trim();
+  if (promote) decision.request.promote = promote;
   return decision;
 }
 
@@ -288,6 +291,8 @@ export function planBake(request: BakeRequested): BakePlan {
   // Where its copies go, and how long they are kept (issue 17): the copy function reads the image, not the instance.
   if (request.copyTo && request.copyTo.length > 0) tags[TAG.copyTo] = request.copyTo.join(',');
   if (request.copyRetain) tags[TAG.copyRetain] = request.copyRetain;
+  // Its ImageBaked says `promotes`, and only such an event reaches the promote function (issue 18).
+  if (request.promote) tags[TAG.promote] = request.promote;
   const noDevices = [...new Set(request.excludeDevices ?? [])];
   // What was left out, so that recovery knows the image lacks it.
   if (noDevices.length > 0) tags[TAG.excluded] = excludedTagValue(noDevices);

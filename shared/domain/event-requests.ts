@@ -51,6 +51,11 @@ export const BakeRequested = /* @__PURE__ */ defineSchema(() =>
     copyTo: z.optional(z.array(Region).check(z.maxLength(30))),
     /** Issue 17: the instance's valid copy-retain, stamped on the image (and so on its copies). */
     copyRetain: z.optional(z.string().check(z.maxLength(256))),
+    /**
+     * Issue 16: the instance's promote tag, stamped on the image, whose ImageBaked then says
+     * `promotes` and so reaches the promote function (issue 18: the others never invoke it).
+     */
+    promote: z.optional(z.string().check(z.minLength(1), z.maxLength(256))),
   }),
 );
 export type BakeRequested = z.infer<typeof BakeRequested>;

@@ -27,6 +27,11 @@ export const ImageBaked = z.object({
   creationDate: z.optional(z.string()),
   /** What found it good: its AMI state change, the reconcile pass, or (verify=boot) its passed verification. */
   settledBy: z.enum(['event', 'reconcile', 'verification']),
+  /**
+   * The image carries its instance's `ami-lifecycle:promote` tag, stamped by the bake: only then
+   * does the promote function's rule take the event (issue 18). Absent in events of older versions.
+   */
+  promotes: z.optional(z.boolean()),
 });
 export type ImageBaked = z.infer<typeof ImageBaked>;
 

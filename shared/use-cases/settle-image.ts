@@ -32,6 +32,7 @@ export function imageBaked(image: ImageView, managedBy: string, settledBy: Settl
     snapshotIds: image.snapshotIds,
     ...(image.creationDate ? { creationDate: image.creationDate } : {}),
     settledBy,
+    promotes: Boolean(t[TAG.promote]?.trim()),
   });
 }
 

@@ -1024,11 +1024,10 @@ describe('LocalCloud with faults', { timeout: 30_000 }, () => {
     const settled = await cloud.deliver();
 
     // Assess
-    // imageState settles it; its ImageBaked then reaches promote (no target here: nothing promoted) and the
-    // copy function's queue (issue 17: no copy-to here, nothing copied).
+    // imageState settles it; its ImageBaked then reaches the copy function's queue (issue 17: no copy-to
+    // here, nothing copied), not promote: the instance names no promotion target (issue 18).
     expect(settled.map((d) => [d.function, d.result])).toEqual([
       ['imageState', { batchItemFailures: [] }],
-      ['promote', expect.objectContaining({ skipped: 'the lineage names no promotion target' })],
       ['copy', { batchItemFailures: [] }],
     ]);
     expect(cloud.published('ImageBaked')).toHaveLength(1);

@@ -72,7 +72,7 @@ describe('AMI state changes read in batches', () => {
       deliveries = await cloud.deliver();
     });
 
-    // Assess: one batch, every record done at the first receive (each ImageBaked then reaches promote, issue 16)
+    // Assess: one batch, every record done at the first receive
     const settled = deliveries.filter((d) => d.function === 'imageState');
     expect(describes - copyPasses(deliveries)).toBe(1);
     // The twelve good images and their snapshots tagged with one CreateTags (EC2's tightest bucket of a night).
@@ -113,7 +113,7 @@ describe('AMI state changes read in batches', () => {
       deliveries = await cloud.deliver({ copies: 3, shuffleSeed: 5 });
     });
 
-    // Assess (ImageBaked then reaches promote, issue 16, and the copy queue, issue 17)
+    // Assess (ImageBaked then reaches the copy queue, issue 17)
     expect(describes - copyPasses(deliveries)).toBe(1);
     expect(deliveries.filter((d) => d.function === 'imageState')).toHaveLength(6);
     expect(deliveries.every((d) => d.error === undefined)).toBe(true);
@@ -157,7 +157,7 @@ describe('AMI state changes read in batches', () => {
     await cloud.announceImageStates();
     await cloud.putEvent({ source: 'aws.ec2', detailType: AMI_STATE, detail: { ImageId: 'not-an-image', State: 'available' } });
 
-    // Act (ImageBaked then reaches promote, issue 16: only imageState's deliveries are read)
+    // Act (ImageBaked then reaches the copy queue, issue 17: only imageState's deliveries are read)
     const deliveries = (await cloud.deliver()).filter((d) => d.function === 'imageState');
 
     // Assess

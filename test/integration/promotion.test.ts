@@ -109,7 +109,9 @@ describe('promotion of a good image', () => {
     await cloud.bakeCycle('nightly', first!);
     const [image1] = await managedImages();
 
-    // Assess
+    // Assess: the bake stamped the instance's promote tag on the image, and its ImageBaked reached promote
+    expect(Object.fromEntries(image1!.Tags!.map((t) => [t.Key, t.Value]))['ami-lifecycle:promote']).toBe(`ssm:${PARAM},lt:web-lt`);
+    expect(cloud.published('ImageBaked').map((e) => (e.detail as { promotes?: boolean }).promotes)).toEqual([true]);
     expect(await parameter()).toEqual({ value: image1!.ImageId, version: 1, dataType: 'aws:ec2:image', history: [image1!.ImageId] });
     expect(await templateState('web-lt')).toEqual({ defaultVersion: 2, images: [GONE, image1!.ImageId] });
     expect(
@@ -279,10 +281,15 @@ describe('exactly once per image and target', () => {
     expect(new Set(history)).toEqual(new Set([imageId]));
   });
 
-  it('a lost event is caught up by the daily run, which then changes nothing', { timeout: 60_000 }, async () => {
-    // Prepare
+  it('a lost event, or an instance tagged after its bake, is caught up by the daily run, which then changes nothing', {
+    timeout: 60_000,
+  }, async () => {
+    // Prepare: the image was baked before its instance named targets, so its ImageBaked said it does not
+    // promote, and the promote function's rule let it pass (issue 18)
     await template('web-lt');
     const { imageId } = await bakedWithTargets(`lt:web-lt,ssm:${PARAM}`);
+    expect(cloud.published('ImageBaked').map((e) => (e.detail as { promotes?: boolean }).promotes)).toEqual([false]);
+    expect(await targetsState(imageId)).toEqual({ parameter: [], template: { defaultVersion: 1, images: [GONE] }, promoted: undefined });
 
     // Act
     await cloud.invoke('promote', CATCH_UP);

@@ -363,6 +363,23 @@ describe('planBake', () => {
     expect(Object.keys(plan.image.tags)).toHaveLength(6);
   });
 
+  it("stamps the instance's promote tag on the image (its ImageBaked then reaches the promote function), and none for an instance without one", () => {
+    // Prepare
+    const target = 'ssm:/ami-lifecycle/web/golden,lt:web-template';
+    const promoting = decideBake(instance({ [TAG.bake]: 'nightly', [TAG.promote]: ` ${target} ` }), run()).request!;
+    const blank = decideBake(instance({ [TAG.bake]: 'nightly', [TAG.promote]: '  ' }), run()).request!;
+    const without = decideBake(instance({ [TAG.bake]: 'nightly' }), run()).request!;
+
+    // Act
+    const plans = [promoting, blank, without].map(planBake);
+
+    // Assess
+    expect(promoting.promote).toBe(target);
+    expect(BakeRequested.safeParse(promoting).success).toBe(true);
+    expect(plans.map((p) => p.image.tags[TAG.promote])).toEqual([target, undefined, undefined]);
+    expect([blank, without].map((r) => 'promote' in r)).toEqual([false, false]);
+  });
+
   it('tags the instance with its lineage only when the request says to assign it', () => {
     // Prepare
     const assign = request({ lineage: INSTANCE_ID, assignLineage: true });

@@ -23,6 +23,7 @@ function managedImage(
     stateReason?: string;
     snapshots?: number;
     verify?: string;
+    promote?: string;
   } = {},
 ) {
   const slot = opts.slot ?? '2026-11-26';
@@ -39,6 +40,7 @@ function managedImage(
       [TAG.slot]: slot,
       [TAG.status]: opts.status ?? 'pending',
       ...(opts.verify ? { [TAG.verify]: opts.verify } : {}),
+      ...(opts.promote ? { [TAG.promote]: opts.promote } : {}),
     },
     snapshotIds: Array.from({ length: opts.snapshots ?? 2 }, (_, i) => `snap-${slot.replace(/\D/g, '')}${i}`),
     ...(opts.stateReason ? { stateReason: opts.stateReason } : {}),
@@ -97,10 +99,25 @@ describe('settling one announced image', () => {
       snapshotIds: image.snapshotIds,
       creationDate: '2026-11-26T01:00:10.000Z',
       settledBy: 'event',
+      promotes: false,
     });
     for (const id of [image.imageId, ...image.snapshotIds]) expect(statusOf(w, id)).toBe('good');
     expect(w.account.tagCalls).toEqual([{ resourceIds: [image.imageId, ...image.snapshotIds], tags: { [TAG.status]: 'good' } }]);
     expect(w.journal).toEqual(['publish ImageBaked', `tag ${[image.imageId, ...image.snapshotIds].join(',')} {"${TAG.status}":"good"}`]);
+  });
+
+  it("says the ImageBaked of an image that carries its instance's promote tag promotes (the promote rule takes only those)", async () => {
+    // Prepare
+    const w = world();
+    const promoting = managedImage(w, { state: 'available', slot: '2026-11-26', promote: 'ssm:/ami-lifecycle/web' });
+    const blank = managedImage(w, { state: 'available', slot: '2026-11-27', promote: '  ' });
+
+    // Act
+    await settleImages([{ imageId: promoting.imageId }, { imageId: blank.imageId }], w.deps);
+
+    // Assess
+    const promotes = Object.fromEntries(w.bus.ofType('ImageBaked').map((e) => [ImageBaked.parse(e).imageId, ImageBaked.parse(e).promotes]));
+    expect(promotes).toEqual({ [promoting.imageId]: true, [blank.imageId]: false });
   });
 
   it('publishes ImageBakeFailed (phase build) and tags failed when the build failed', async () => {
