@@ -344,7 +344,8 @@ module.exports = {
     }),
     // Issue 17: ImageBaked and a 15-minute sweep wait here for the copy reconcile, one batch at a time
     // (FIFO, one message group): a pass that ran alongside another could start copies past the
-    // bound. Any batch runs one full pass. 6 x 300 s.
+    // bound. Any batch runs one full pass. 6 x 300 s. Only the ImageBaked of an image that carries
+    // copy-to (`copies`): the others' passes would read every region for nothing (issue 18).
     ...ruleQueue(
       fnOf('copy'),
       1800,
@@ -352,7 +353,7 @@ module.exports = {
       busRule('copy'),
       {
         EventBusName: getAtt('EventBus', 'Name'),
-        EventPattern: { source: ['ami-lifecycle'], 'detail-type': ['ImageBaked'], detail: { managedBy: [MANAGED_BY] } },
+        EventPattern: { source: ['ami-lifecycle'], 'detail-type': ['ImageBaked'], detail: { managedBy: [MANAGED_BY], copies: [true] } },
       },
       {
         fifo: { groupId: 'copies' },

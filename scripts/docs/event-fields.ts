@@ -62,6 +62,8 @@ export const EVENT_DOCS: Record<string, EventDoc> = {
       creationDate: "EC2's creation date of the image",
       settledBy:
         '`event` (the AMI state change), `reconcile` (the scheduled run found it still `pending`) or `verification` (a test instance booted from it passed its checks: docs/verification.md)',
+      copies:
+        "`true` when the image carries `ami-lifecycle:copy-to` (written by the bake): only then does the copy function's queue take the event; absent in events of versions before it",
       promotes:
         "`true` when the image carries its instance's `ami-lifecycle:promote` (written by the bake): only then does the promote function receive the event; absent in events of versions before it",
     },

@@ -32,6 +32,12 @@ export const ImageBaked = z.object({
    * does the promote function's rule take the event (issue 18). Absent in events of older versions.
    */
   promotes: z.optional(z.boolean()),
+  /**
+   * The image carries `ami-lifecycle:copy-to` (the bake stamps the instance's, else the stage's
+   * copyTo): only then does the copy function's queue take the event (issue 18); the 15-minute
+   * sweep moves the others' copies on. Absent in events of older versions.
+   */
+  copies: z.optional(z.boolean()),
 });
 export type ImageBaked = z.infer<typeof ImageBaked>;
 

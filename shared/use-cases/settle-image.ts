@@ -33,6 +33,7 @@ export function imageBaked(image: ImageView, managedBy: string, settledBy: Settl
     ...(image.creationDate ? { creationDate: image.creationDate } : {}),
     settledBy,
     promotes: Boolean(t[TAG.promote]?.trim()),
+    copies: Boolean(t[TAG.copyTo]?.trim()),
   });
 }
 

@@ -31,7 +31,8 @@ const cloud = cloudPerFile({ reset: false });
 describe('event samples', () => {
   it.each([
     ['bake-requested.json', 'bake', BakeRequestedEvent],
-    // Issue 17: the copy function's queue takes ImageBaked too (its copies start at once).
+    // Issue 17: the copy function's queue takes ImageBaked too (its copies start at once), of an image that
+    // carries copy-to (`copies`), as promote takes that of an image whose instance names targets (issue 18).
     ['image-baked.json', 'promote,copy', ImageGoodEvent],
     // Issue 17: what the copy sweep's rule sends on its schedule, from the default bus.
     ['copy-sweep.json', 'copy', CopySweepEvent],

@@ -26,12 +26,6 @@ async function managedImages(): Promise<Image[]> {
 
 const statuses = async () => (await managedImages()).map((i) => tagRecord(i.Tags)['ami-lifecycle:status']);
 
-/**
- * The copy function's passes among these deliveries (issue 17): each ImageBaked also reaches its FIFO
- * queue, handed over ten at a time, and each pass reads the home region's images to copy once.
- */
-const copyPasses = (deliveries: Array<{ function: string }>) => Math.ceil(deliveries.filter((d) => d.function === 'copy').length / 10);
-
 /** The service's DescribeImages calls made by `act`. */
 async function describesDuring(act: () => Promise<unknown>): Promise<number> {
   const before = cloud.proxy.calls().DescribeImages ?? 0;
@@ -74,7 +68,7 @@ describe('AMI state changes read in batches', () => {
 
     // Assess: one batch, every record done at the first receive
     const settled = deliveries.filter((d) => d.function === 'imageState');
-    expect(describes - copyPasses(deliveries)).toBe(1);
+    expect(describes).toBe(1);
     // The twelve good images and their snapshots tagged with one CreateTags (EC2's tightest bucket of a night).
     expect((cloud.proxy.calls().CreateTags ?? 0) - tagsBefore).toBe(1);
     expect(settled).toHaveLength(12);
@@ -113,8 +107,8 @@ describe('AMI state changes read in batches', () => {
       deliveries = await cloud.deliver({ copies: 3, shuffleSeed: 5 });
     });
 
-    // Assess (ImageBaked then reaches the copy queue, issue 17)
-    expect(describes - copyPasses(deliveries)).toBe(1);
+    // Assess
+    expect(describes).toBe(1);
     expect(deliveries.filter((d) => d.function === 'imageState')).toHaveLength(6);
     expect(deliveries.every((d) => d.error === undefined)).toBe(true);
     expect(cloud.published('ImageBaked')).toHaveLength(2);
@@ -157,7 +151,7 @@ describe('AMI state changes read in batches', () => {
     await cloud.announceImageStates();
     await cloud.putEvent({ source: 'aws.ec2', detailType: AMI_STATE, detail: { ImageId: 'not-an-image', State: 'available' } });
 
-    // Act (ImageBaked then reaches the copy queue, issue 17: only imageState's deliveries are read)
+    // Act (only imageState's deliveries are read)
     const deliveries = (await cloud.deliver()).filter((d) => d.function === 'imageState');
 
     // Assess

@@ -399,6 +399,7 @@ describe('delivery', () => {
       .flatMap((r) => r.Properties!.Targets as Array<Record<string, any>>);
     // imageState's queue, recover (3), the bake queue's, and on the service's own bus verify's (issue 15)
     // and promote's (issue 16), and the copy queue's two (ImageBaked and the 15-minute sweep, issue 17).
+    // promote's and the copy queue's ImageBaked rules take only images that promote or copy (issue 18).
     expect(targets.length).toBe(9);
     for (const target of targets) {
       expect(target.RetryPolicy).toEqual({ MaximumEventAgeInSeconds: expect.any(Number), MaximumRetryAttempts: expect.any(Number) });

@@ -24,6 +24,7 @@ function managedImage(
     snapshots?: number;
     verify?: string;
     promote?: string;
+    copyTo?: string;
   } = {},
 ) {
   const slot = opts.slot ?? '2026-11-26';
@@ -41,6 +42,7 @@ function managedImage(
       [TAG.status]: opts.status ?? 'pending',
       ...(opts.verify ? { [TAG.verify]: opts.verify } : {}),
       ...(opts.promote ? { [TAG.promote]: opts.promote } : {}),
+      ...(opts.copyTo ? { [TAG.copyTo]: opts.copyTo } : {}),
     },
     snapshotIds: Array.from({ length: opts.snapshots ?? 2 }, (_, i) => `snap-${slot.replace(/\D/g, '')}${i}`),
     ...(opts.stateReason ? { stateReason: opts.stateReason } : {}),
@@ -100,6 +102,7 @@ describe('settling one announced image', () => {
       creationDate: '2026-11-26T01:00:10.000Z',
       settledBy: 'event',
       promotes: false,
+      copies: false,
     });
     for (const id of [image.imageId, ...image.snapshotIds]) expect(statusOf(w, id)).toBe('good');
     expect(w.account.tagCalls).toEqual([{ resourceIds: [image.imageId, ...image.snapshotIds], tags: { [TAG.status]: 'good' } }]);
@@ -118,6 +121,20 @@ describe('settling one announced image', () => {
     // Assess
     const promotes = Object.fromEntries(w.bus.ofType('ImageBaked').map((e) => [ImageBaked.parse(e).imageId, ImageBaked.parse(e).promotes]));
     expect(promotes).toEqual({ [promoting.imageId]: true, [blank.imageId]: false });
+  });
+
+  it('says the ImageBaked of an image that carries copy-to copies (the copy queue takes only those)', async () => {
+    // Prepare
+    const w = world();
+    const copied = managedImage(w, { state: 'available', slot: '2026-11-26', copyTo: 'us-west-2,eu-west-1' });
+    const home = managedImage(w, { state: 'available', slot: '2026-11-27' });
+
+    // Act
+    await settleImages([{ imageId: copied.imageId }, { imageId: home.imageId }], w.deps);
+
+    // Assess
+    const copies = Object.fromEntries(w.bus.ofType('ImageBaked').map((e) => [ImageBaked.parse(e).imageId, ImageBaked.parse(e).copies]));
+    expect(copies).toEqual({ [copied.imageId]: true, [home.imageId]: false });
   });
 
   it('publishes ImageBakeFailed (phase build) and tags failed when the build failed', async () => {
