@@ -121,8 +121,28 @@ function targetOf(detailType: string, state: string): string | undefined {
   if (detailType === AMI_STATE) return ['available', 'failed'].includes(state) ? 'imageState' : undefined;
   if (detailType === INSTANCE_STATE) return ['stopped', 'terminated'].includes(state) ? 'recover' : undefined;
   if (detailType === 'BakeRequested') return 'bake';
-  if (detailType === 'ImageBaked') return 'promote';
   return undefined;
+}
+
+/**
+ * The functions an ImageBaked must reach, from its source instance's tags (docs/tags.md): promote when
+ * the instance names targets, copy when it names copy regions (issue 18: no other image reaches them).
+ */
+function imageBakedTargets(instanceTags: Record<string, string> | undefined): string[] {
+  const named = (key: string) => (instanceTags?.[key] ?? '').trim() !== '';
+  return [...(named(TAG.promote) ? ['promote'] : []), ...(named(TAG.copyTo) ? ['copy'] : [])];
+}
+
+/** The current tags of the instances `ids`, by id. */
+async function instanceTagsOf(cloud: LocalCloud, ids: string[]): Promise<Map<string, Record<string, string>>> {
+  if (ids.length === 0) return new Map();
+  const { Reservations = [] } = await cloud.ec2.send(new DescribeInstancesCommand({ InstanceIds: [...new Set(ids)] }));
+  return new Map(
+    Reservations.flatMap((r) => r.Instances ?? []).map((i) => [
+      i.InstanceId!,
+      Object.fromEntries((i.Tags ?? []).map((t) => [t.Key!, t.Value!])),
+    ]),
+  );
 }
 
 /** One event sent, what it is about, and the function it must reach. */
@@ -228,7 +248,7 @@ async function seedFleet(cloud: LocalCloud, webServers: number): Promise<DemoIns
       TagSpecifications: [{ ResourceType: 'launch-template', Tags: [{ Key: TAG.promotable, Value: 'true' }] }],
     }),
   );
-  // web-1 is promoted; web-2 is copied to DR_REGION (issue 17: the copy function, on each ImageBaked).
+  // web-1 is promoted; web-2 is copied to DR_REGION (issue 17: the copy function, on web-2's ImageBaked).
   const webTags = (i: number) =>
     i === 1 ? { ...WEB_TAGS, [TAG.promote]: PROMOTE_TARGETS } : i === 2 ? { ...WEB_TAGS, [TAG.copyTo]: DR_REGION } : WEB_TAGS;
   for (let i = 1; i <= webServers; i++) await add(`web-${i}`, webTags(i));
@@ -371,8 +391,8 @@ async function describeBakes(sb: Sandbox, bakes: Delivery[], schedule: string, s
 }
 
 /**
- * EC2 reports the images that finished (moto: at once); imageState marks them good or failed; each
- * ImageBaked on the bus reaches promote, which puts web-1's image into its targets.
+ * EC2 reports the images that finished (moto: at once); imageState marks them good or failed; the
+ * ImageBaked of web-1's image reaches promote, which puts it into its targets, and web-2's the copy function.
  */
 async function settleImages(sb: Sandbox): Promise<void> {
   const announced = await sb.cloud.announceImageStates();
@@ -381,13 +401,21 @@ async function settleImages(sb: Sandbox): Promise<void> {
   const from = sb.cloud.published().length;
   const deliveries = await sb.cloud.deliver();
   const baked = publishedSince(sb, from, 'ImageBaked');
+  const sources = await instanceTagsOf(
+    sb.cloud,
+    baked.map((e) => String(e.detail.sourceInstanceId)),
+  );
   checkRouting(
     sb,
     [
       ...Array.from({ length: announced }, () => ({ detailType: AMI_STATE, subject: 'image', target: targetOf(AMI_STATE, 'available') })),
-      ...baked.map((e) => ({ detailType: 'ImageBaked', subject: String(e.detail.imageId), target: targetOf('ImageBaked', '') })),
-      // Issue 17: each ImageBaked also starts a pass of the copy function (its FIFO queue).
-      ...baked.map((e) => ({ detailType: 'ImageBaked', subject: String(e.detail.imageId), target: 'copy' })),
+      ...baked.flatMap((e) =>
+        imageBakedTargets(sources.get(String(e.detail.sourceInstanceId))).map((target) => ({
+          detailType: 'ImageBaked',
+          subject: String(e.detail.imageId),
+          target,
+        })),
+      ),
     ],
     deliveries,
   );
