@@ -2,12 +2,12 @@
  * ImageBaked from the service's bus: promote the image into its lineage's targets.
  * Also the scheduled catch-up, which promotes each lineage's newest good image (a lost event still promotes).
  */
-import { autoScalingClient } from '../../shared/aws/clients.js';
+import { autoScalingClient, ssmClient } from '../../shared/aws/clients.js';
 import { AutoScalingGateway } from '../../shared/aws/autoscaling-gateway.js';
+import { SsmGateway } from '../../shared/aws/ssm-gateway.js';
 import { promoteEc2 } from '../../shared/aws/ec2/gateways.js';
 import { PromoteInput } from '../../shared/domain/incoming.js';
 import { loadPromotionSettings } from '../../shared/runtime/config.js';
-import { deferredSsm } from '../../shared/runtime/deferred.js';
 import { productionDeps } from '../../shared/runtime/deps.js';
 import { eventHandler } from '../../shared/runtime/middleware.js';
 import { promoteImage, reconcilePromotions } from '../../shared/use-cases/promote-image.js';
@@ -16,8 +16,7 @@ import { promoteImage, reconcilePromotions } from '../../shared/use-cases/promot
 const deps = {
   ...productionDeps(promoteEc2),
   promotion: loadPromotionSettings(),
-  // SSM, loaded when a lineage's first ssm: target is promoted.
-  parameters: deferredSsm({ getParameter: true, putImageParameter: true, parameterHistory: true }),
+  parameters: new SsmGateway(ssmClient()),
   groups: new AutoScalingGateway(autoScalingClient()),
 };
 

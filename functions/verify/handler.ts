@@ -2,12 +2,12 @@
  * Verifying images (docs/verification.md): VerificationRequested from the service's bus starts
  * one, its one-time schedule looks again when due, and a recurring sweep finds what was lost.
  */
-import { schedulerClient } from '../../shared/aws/clients.js';
+import { schedulerClient, ssmClient } from '../../shared/aws/clients.js';
 import { SchedulerGateway } from '../../shared/aws/scheduler-gateway.js';
+import { SsmGateway } from '../../shared/aws/ssm-gateway.js';
 import { verifyEc2 } from '../../shared/aws/ec2/gateways.js';
 import { VerifyInput } from '../../shared/domain/incoming.js';
 import { loadRecheckTarget, loadVerifySettings } from '../../shared/runtime/config.js';
-import { deferredSsm } from '../../shared/runtime/deferred.js';
 import { productionDeps } from '../../shared/runtime/deps.js';
 import { ConfigError } from '../../shared/runtime/errors.js';
 import { eventHandler } from '../../shared/runtime/middleware.js';
@@ -26,8 +26,7 @@ const deps =
           loadRecheckTarget(process.env, 'VERIFY_CHECK'),
           'ami-lifecycle: a verification looks again (docs/verification.md)',
         ),
-        // SSM only where a command is configured, loaded when the first test instance is ready for it.
-        ...(settings.command ? { commands: deferredSsm({ sendCommand: true, findCommand: true }) } : {}),
+        ...(settings.command ? { commands: new SsmGateway(ssmClient()) } : {}),
       };
 
 export const handler = eventHandler('verify', VerifyInput, async (input) => {

@@ -14,7 +14,7 @@ import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SchedulerClient } from '@aws-sdk/client-scheduler';
-import type { SSMClient } from '@aws-sdk/client-ssm';
+import { SSMClient } from '@aws-sdk/client-ssm';
 import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 
 const requestHandler = { connectionTimeout: 3_000, requestTimeout: 10_000 };
@@ -66,13 +66,7 @@ export function schedulerClient(): SchedulerClient {
   return new SchedulerClient({ retryMode: 'standard', maxAttempts: 4, requestHandler });
 }
 
-/**
- * SSM, its SDK loaded when first asked for: each function that talks to SSM does so on one path
- * only (a verification's command, the scheduled adoption, an ssm: promotion target), so that a load
- * without it evaluates none of it (issue 18, cold start: shared/runtime/deferred.ts).
- */
-export async function ssmClient(): Promise<SSMClient> {
-  const { SSMClient } = await import('@aws-sdk/client-ssm');
+export function ssmClient(): SSMClient {
   return new SSMClient({ retryMode: 'standard', maxAttempts: 4, requestHandler });
 }
 

@@ -4,13 +4,13 @@
  * in the copy regions; and the scheduled adoption's readers. Kept apart so that no other bundle
  * carries the Auto Scaling client.
  */
-import { autoScalingClient, ec2Client } from '../aws/clients.js';
+import { autoScalingClient, ec2Client, ssmClient } from '../aws/clients.js';
 import { AutoScalingGateway } from '../aws/autoscaling-gateway.js';
 import { regionRotationEc2, rotationEc2, staleEc2 } from '../aws/ec2/gateways.js';
+import { SsmGateway } from '../aws/ssm-gateway.js';
 import type { RotationEc2 } from '../use-cases/ec2-ports.js';
 import type { RotationDeps, ShareDeps } from '../use-cases/ports.js';
 import type { ScheduledAdoption } from '../use-cases/rotation-run.js';
-import { deferredSsm } from './deferred.js';
 import { productionDeps, stageConfig } from './deps.js';
 
 export function rotationDeps(): RotationDeps & ShareDeps {
@@ -37,8 +37,7 @@ export function rotationDeps(): RotationDeps & ShareDeps {
 
 /**
  * The rotate function's adoption (issue 19): undefined when the stage's adoptFilters lists nothing,
- * so that a stage without it never reads what it would need (Auto Scaling groups, Parameter Store),
- * nor loads SSM's client.
+ * so that a stage without it never reads what it would need (Auto Scaling groups, Parameter Store).
  */
 export function scheduledAdoption(): ScheduledAdoption | undefined {
   const settings = stageConfig().adoption;
@@ -53,8 +52,7 @@ export function scheduledAdoption(): ScheduledAdoption | undefined {
       events: shared.events,
       ec2: shared.ec2,
       groups: new AutoScalingGateway(autoScalingClient()),
-      // Parameter Store, loaded on the adoption's first read of it: Auto Scaling is loaded anyway (launch configurations).
-      parameters: deferredSsm({ listImageIdParameters: true }),
+      parameters: new SsmGateway(ssmClient()),
     },
   };
 }

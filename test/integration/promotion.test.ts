@@ -217,9 +217,7 @@ describe('the newer-image rule and the targets an operator allows', () => {
     const ec2 = productionDeps(promoteEc2).ec2;
     const version = cloud.asFunction('promote', () => ec2.createImageVersion(id, 1, imageId, 'token-1', 'by hand'));
     await expect(version).rejects.toMatchObject({ code: 'UnauthorizedOperation' });
-    const put = cloud.asFunction('promote', async () =>
-      new SsmGateway(await ssmClient()).putImageParameter('/elsewhere/web', imageId, 'by hand'),
-    );
+    const put = cloud.asFunction('promote', () => new SsmGateway(ssmClient()).putImageParameter('/elsewhere/web', imageId, 'by hand'));
 
     // Assess
     await expect(put).rejects.toMatchObject({ code: 'AccessDeniedException' });
