@@ -5,7 +5,7 @@
  * read the home region fails the batch, which the queue hands out again.
  */
 import { ec2Client } from '../../shared/aws/clients.js';
-import { Ec2Gateway } from '../../shared/aws/ec2-gateway.js';
+import { copyHomeEc2, copyRegionEc2 } from '../../shared/aws/ec2/gateways.js';
 import { CopyTrigger } from '../../shared/domain/incoming.js';
 import { productionDeps, stageConfig } from '../../shared/runtime/deps.js';
 import { ConfigError } from '../../shared/runtime/errors.js';
@@ -15,12 +15,12 @@ import { syncDrCapture } from '../../shared/use-cases/dr-capture.js';
 
 const { copies } = stageConfig();
 if (!copies.homeRegion) throw new ConfigError('invalid configuration: AWS_REGION: the home region is not known');
-const gateways = new Map<string, Ec2Gateway>();
-const regionEc2 = (region: string): Ec2Gateway => {
-  if (!gateways.has(region)) gateways.set(region, new Ec2Gateway(ec2Client(region)));
+const gateways = new Map<string, ReturnType<typeof copyRegionEc2>>();
+const regionEc2 = (region: string) => {
+  if (!gateways.has(region)) gateways.set(region, copyRegionEc2(ec2Client(region)));
   return gateways.get(region)!;
 };
-const base = productionDeps();
+const base = productionDeps(copyHomeEc2);
 const homeRegion = copies.homeRegion;
 const deps: CopyDeps = {
   ...base,

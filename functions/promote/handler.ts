@@ -5,6 +5,7 @@
 import { autoScalingClient, ssmClient } from '../../shared/aws/clients.js';
 import { AutoScalingGateway } from '../../shared/aws/autoscaling-gateway.js';
 import { SsmGateway } from '../../shared/aws/ssm-gateway.js';
+import { promoteEc2 } from '../../shared/aws/ec2/gateways.js';
 import { PromoteInput } from '../../shared/domain/incoming.js';
 import { loadPromotionSettings } from '../../shared/runtime/config.js';
 import { productionDeps } from '../../shared/runtime/deps.js';
@@ -13,7 +14,7 @@ import { promoteImage, reconcilePromotions } from '../../shared/use-cases/promot
 
 // Only this function talks to SSM and Auto Scaling: the others' bundles stay without their clients.
 const deps = {
-  ...productionDeps(),
+  ...productionDeps(promoteEc2),
   promotion: loadPromotionSettings(),
   parameters: new SsmGateway(ssmClient()),
   groups: new AutoScalingGateway(autoScalingClient()),

@@ -5,6 +5,7 @@
 import { schedulerClient, ssmClient } from '../../shared/aws/clients.js';
 import { SchedulerGateway } from '../../shared/aws/scheduler-gateway.js';
 import { SsmGateway } from '../../shared/aws/ssm-gateway.js';
+import { verifyEc2 } from '../../shared/aws/ec2/gateways.js';
 import { VerifyInput } from '../../shared/domain/incoming.js';
 import { loadRecheckTarget, loadVerifySettings } from '../../shared/runtime/config.js';
 import { productionDeps } from '../../shared/runtime/deps.js';
@@ -13,7 +14,7 @@ import { eventHandler } from '../../shared/runtime/middleware.js';
 import { sweepVerifications, verifyImage } from '../../shared/use-cases/verify-image.js';
 
 const settings = loadVerifySettings();
-const base = productionDeps();
+const base = productionDeps(verifyEc2);
 const deps =
   'notConfigured' in settings
     ? undefined

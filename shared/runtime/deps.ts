@@ -4,7 +4,7 @@
  * invocation.
  */
 import { ec2Client, eventBridgeClient } from '../aws/clients.js';
-import { Ec2Gateway } from '../aws/ec2-gateway.js';
+import type { Ec2GatewayOf } from '../aws/ec2/gateways.js';
 import { EventBusPublisher } from '../aws/event-bus.js';
 import type { Deps } from '../use-cases/ports.js';
 import { loadConfig, stageSettings, type Config } from './config.js';
@@ -12,13 +12,16 @@ import { logger } from './logger.js';
 import { metricsPort } from './metrics.js';
 
 /**
- * What every function gets. Rotation's Auto Scaling reads (launch configurations, at home and in
- * the copy regions) are added by the rotate function alone (rotation-deps.ts): the other bundles
- * stay without the Auto Scaling client (issue 18, cold start).
+ * What every function gets, with its own EC2 gateway `E`: only the operations of its use case's
+ * slice of EC2 (shared/aws/ec2/gateways.ts), so that its bundle carries no other (issue 18).
+ * Rotation's Auto Scaling reads (launch configurations, at home and in the copy regions) are added
+ * by the rotate function alone (rotation-deps.ts): the other bundles stay without the Auto
+ * Scaling client.
  */
-export type FunctionDeps = Omit<Deps, 'launchConfigurations' | 'copyRegions'>;
+export type FunctionDeps<E> = Omit<Deps, 'launchConfigurations' | 'copyRegions' | 'ec2'> & { ec2: E };
 
-let deps: FunctionDeps | undefined;
+let shared: Omit<FunctionDeps<unknown>, 'ec2'> | undefined;
+let homeEc2: ReturnType<typeof ec2Client> | undefined;
 let config: Config | undefined;
 
 /** The stage's configuration, read from the environment once per container: every reader at load shares it. */
@@ -27,17 +30,18 @@ export function stageConfig(): Config {
   return config;
 }
 
-export function productionDeps(): FunctionDeps {
-  if (deps === undefined) {
+/** The function's deps, its EC2 gateway made by `ec2` (one of gateways.ts) on the container's one EC2 client. */
+export function productionDeps<E>(ec2: Ec2GatewayOf<E>): FunctionDeps<E> {
+  if (shared === undefined) {
     const config = stageConfig();
-    deps = {
+    shared = {
       ...stageSettings(config),
-      ec2: new Ec2Gateway(ec2Client()),
       events: new EventBusPublisher(eventBridgeClient(), config.eventBusName),
       log: logger,
       metrics: metricsPort,
       now: () => new Date(),
-    } satisfies FunctionDeps;
+    };
   }
-  return deps;
+  homeEc2 ??= ec2Client();
+  return { ...shared, ec2: ec2(homeEc2) };
 }

@@ -6,24 +6,25 @@
  */
 import { autoScalingClient, ec2Client, ssmClient } from '../aws/clients.js';
 import { AutoScalingGateway } from '../aws/autoscaling-gateway.js';
-import { Ec2Gateway } from '../aws/ec2-gateway.js';
+import { regionRotationEc2, rotationEc2, staleEc2 } from '../aws/ec2/gateways.js';
 import { SsmGateway } from '../aws/ssm-gateway.js';
-import type { Deps } from '../use-cases/ports.js';
+import type { RotationEc2 } from '../use-cases/ec2-ports.js';
+import type { RotationDeps, ShareDeps } from '../use-cases/ports.js';
 import type { ScheduledAdoption } from '../use-cases/rotation-run.js';
 import { productionDeps, stageConfig } from './deps.js';
 
-export function rotationDeps(): Deps {
+export function rotationDeps(): RotationDeps & ShareDeps {
   const config = stageConfig();
-  const regional = new Map<string, Ec2Gateway>();
+  const regional = new Map<string, RotationEc2>();
   const launchConfigurationsIn = new Map<string, AutoScalingGateway>();
   return {
-    ...productionDeps(),
+    ...productionDeps(rotationEc2),
     ...(config.copies.homeRegion
       ? {
           copyRegions: {
             homeRegion: config.copies.homeRegion,
             regions: [...config.copies.copyTo, ...Object.keys(config.copies.drRegions)],
-            ec2In: (region: string) => regional.get(region) ?? regional.set(region, new Ec2Gateway(ec2Client(region))).get(region)!,
+            ec2In: (region: string) => regional.get(region) ?? regional.set(region, regionRotationEc2(ec2Client(region))).get(region)!,
             launchConfigurationsIn: (region: string) =>
               launchConfigurationsIn.get(region) ??
               launchConfigurationsIn.set(region, new AutoScalingGateway(autoScalingClient(region))).get(region)!,
@@ -39,9 +40,9 @@ export function rotationDeps(): Deps {
  * so that a stage without it never reads what it would need (Auto Scaling groups, Parameter Store).
  */
 export function scheduledAdoption(): ScheduledAdoption | undefined {
-  const shared = productionDeps();
   const settings = stageConfig().adoption;
   if (settings.filters.length === 0 && settings.invalid.length === 0) return undefined;
+  const shared = productionDeps(staleEc2);
   return {
     settings,
     deps: {

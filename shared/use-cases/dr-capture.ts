@@ -14,7 +14,7 @@
 import { captureDigestOf, digestOfCapture, drCaptureOf, drCaptureTags } from '../domain/dr-launch.js';
 import { launchTemplateName } from '../domain/launch.js';
 import { TAG } from '../domain/tags.js';
-import type { DrHomeEc2, DrRegionEc2 } from './ec2-ports.js';
+import type { DrCaptureEc2, DrHomeEc2 } from './ec2-ports.js';
 import type { Log } from './ports.js';
 
 export interface DrCaptureDeps {
@@ -24,7 +24,7 @@ export interface DrCaptureDeps {
   /** EC2 in the home region. */
   ec2: DrHomeEc2;
   /** EC2 in another region. */
-  ec2In: (region: string) => DrRegionEc2;
+  ec2In: (region: string) => DrCaptureEc2;
   log: Log;
 }
 

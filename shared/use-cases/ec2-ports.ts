@@ -1,8 +1,10 @@
 /**
  * What the use cases need of EC2, sliced by the use case it serves: each use case's deps name
  * only its slice, so that its tests fake only that and a new call shows in its type. A method
- * two slices use is declared once, in a small interface both extend. Ec2Gateway (shared/aws)
- * implements every slice against AWS; test/unit/fakes implements them in memory.
+ * two slices use is declared once, in a small interface both extend. shared/aws/ec2/ implements
+ * each operation against AWS, and gateways.ts there gives each function only its slices' (so its
+ * bundle carries no other: issue 18); Ec2Gateway (shared/aws) is all of them, for the CLI;
+ * test/unit/fakes implements them in memory.
  */
 import type { FollowingVolume, ReplacementPlacement } from '../domain/volume-moves.js';
 import type { ImageSpec, InstanceSummary } from '../domain/bake.js';
@@ -317,11 +319,15 @@ export interface DrHomeEc2 {
   findLineageAddresses(lineage: string): Promise<AddressView[]>;
 }
 
-/** EC2 in a disaster-recovery region R (no stack there): the DR capture, the lineage's copies, the DR relaunch. */
-export interface DrRegionEc2 extends Ec2Tagging {
+/** EC2 in a disaster-recovery region R, as the DR capture writes it (dr-capture.ts, run by the copy function). */
+export interface DrCaptureEc2 extends Ec2Tagging {
   describeLaunchTemplate(ref: string): Promise<LaunchTemplateView | undefined>;
-  readLaunchCapture(name: string): Promise<LaunchCapture | undefined>;
   saveLaunchConfig(name: string, config: StoredLaunchConfig, tags: Tags, description: string, revision: string): Promise<number>;
+}
+
+/** EC2 in a disaster-recovery region R (no stack there): the DR capture, the lineage's copies, the DR relaunch. */
+export interface DrRegionEc2 extends DrCaptureEc2 {
+  readLaunchCapture(name: string): Promise<LaunchCapture | undefined>;
   /** Every image of this stack in the lineage (in R: its copies). */
   listLineageImages(managedBy: string, lineage: string): Promise<ImageView[]>;
   /** Every instance carrying the lineage tag, in any state. */
@@ -356,7 +362,6 @@ export interface StaleEc2 extends Ec2Tagging {
   readLaunchPermissions(imageId: string): Promise<string[] | undefined>;
 }
 
-/** Every slice: what the whole service needs of EC2, and what Ec2Gateway implements. */
 /** Issue 17, the copy reconcile in the home region: the good images that name regions to be copied to. */
 export interface CopySourceEc2 {
   /** This stack's good images that carry copy-to, a page at a time (one paged DescribeImages with tag filters). */
@@ -373,6 +378,7 @@ export interface CopyRegionEc2 extends Ec2Tagging {
   copyImage(spec: CopySpec): Promise<string>;
 }
 
+/** Every slice: what the whole service needs of EC2, and what Ec2Gateway implements. */
 export interface Ec2Port
   extends ScheduleEc2,
     BakeEc2,

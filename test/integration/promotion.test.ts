@@ -210,12 +210,13 @@ describe('the newer-image rule and the targets an operator allows', () => {
     const id = await template('other-lt', false);
     const { imageId } = await bakedWithTargets(`ssm:${PARAM}`);
     const { productionDeps } = await import('../../shared/runtime/deps.js');
+    const { promoteEc2 } = await import('../../shared/aws/ec2/gateways.js');
     const { SsmGateway } = await import('../../shared/aws/ssm-gateway.js');
     const { ssmClient } = await import('../../shared/aws/clients.js');
     cloud.expectDenials(2);
 
     // Act: the calls the use case never makes, made as the promote function
-    const ec2 = productionDeps().ec2;
+    const ec2 = productionDeps(promoteEc2).ec2;
     const version = cloud.asFunction('promote', () => ec2.createImageVersion(id, 1, imageId, 'token-1', 'by hand'));
     await expect(version).rejects.toMatchObject({ code: 'UnauthorizedOperation' });
     const put = cloud.asFunction('promote', () => new SsmGateway(ssmClient()).putImageParameter('/elsewhere/web', imageId, 'by hand'));

@@ -2,13 +2,14 @@
  * The needs list of `ami-lifecycle doctor` (cli/doctor/needs.ts) names every AWS call each
  * function's code path sends. Read from the source: the port calls in each function's use-case
  * files, and for each port method the SDK commands its gateway method sends (`new XCommand`,
- * `paginateX`, `waitUntilInstanceRunning`), following the gateway's own helper methods. A
+ * `paginateX`, `waitUntilInstanceRunning`), following the gateway's own helpers (EC2's: the
+ * functions of shared/aws/ec2/, each port method one of the same name, helpers called with `ec2`). A
  * gateway that gains a command, or a use case that gains a port call, fails here until the
  * list has the need; a need no code sends fails too, unless AWS makes it on the function's
  * behalf (its log, its queue, a tag-on-create, a role passed, a read behind
  * DescribeImageReferences).
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -39,7 +40,7 @@ const USE_CASE_FILES: Record<FunctionKey, string[]> = {
 
 /** The gateway behind each port, and the IAM prefix of its service. */
 const GATEWAYS = {
-  ec2: { file: 'shared/aws/ec2-gateway.ts', className: 'Ec2Gateway', service: 'ec2' },
+  ec2: { dir: 'shared/aws/ec2', service: 'ec2' },
   events: { file: 'shared/aws/event-bus.ts', className: 'EventBusPublisher', service: 'events' },
   alarms: { file: 'shared/aws/cloudwatch-gateway.ts', className: 'CloudWatchGateway', service: 'cloudwatch' },
   rechecks: { file: 'shared/aws/scheduler-gateway.ts', className: 'SchedulerGateway', service: 'scheduler' },
@@ -53,35 +54,53 @@ type Port = keyof typeof GATEWAYS;
 /** Waiters send the describe they poll with. */
 const WAITERS: Record<string, string> = { waitUntilInstanceRunning: 'DescribeInstances' };
 
-/** Method name -> the SDK operations its body sends directly, and the methods of its own class it calls. */
-function methodsOf(file: string, className: string): Map<string, { operations: Set<string>; calls: Set<string> }> {
-  const text = source(file);
-  const start = text.indexOf(`export class ${className}`);
-  expect(start, `${className} in ${file}`).toBeGreaterThanOrEqual(0);
-  const body = text.slice(start);
-  // A member starts at exactly two spaces of indentation: `  async *name(`, `  private name<T>(`.
-  const header = /^ {2}(?:(?:private|public|protected|readonly|static) )*(?:async )?(?:\* ?)?(\w+)(?:<[^>]*>)?\(/gm;
-  const starts = [...body.matchAll(header)].map((m) => ({ name: m[1]!, index: m.index }));
-  const methods = new Map<string, { operations: Set<string>; calls: Set<string> }>();
+type Members = Map<string, { operations: Set<string>; calls: Set<string> }>;
+
+/** Each member of `text` from its header to the next: the SDK operations it sends directly, and the members it calls. */
+function membersOf(text: string, header: RegExp, call: RegExp, members: Members = new Map()): Members {
+  const starts = [...text.matchAll(header)].map((m) => ({ name: m[1]!, index: m.index }));
   starts.forEach((m, i) => {
     // The body without the member's own name, so that a waiter method is not read as its waiter.
-    const code = body.slice(m.index, starts[i + 1]?.index ?? body.length).replace(/^.*?\(/, '(');
+    const code = text.slice(m.index, starts[i + 1]?.index ?? text.length).replace(/^.*?\(/, '(');
     const operations = new Set([
       ...[...code.matchAll(/new (\w+)Command\(/g)].map((x) => x[1]!),
       ...[...code.matchAll(/\bpaginate(\w+)\(/g)].map((x) => x[1]!),
       ...[...code.matchAll(/\b(waitUntil\w+)\(/g)].map((x) => WAITERS[x[1]!] ?? `unknown waiter ${x[1]}`),
     ]);
-    const calls = new Set([...code.matchAll(/this\.(\w+)\(/g)].map((x) => x[1]!));
-    methods.set(m.name, { operations, calls });
+    const calls = new Set([...code.matchAll(call)].map((x) => x[1]!));
+    members.set(m.name, { operations, calls });
   });
-  return methods;
+  return members;
+}
+
+/** Method name -> what it sends and calls, of a gateway class. */
+function methodsOf(file: string, className: string): Members {
+  const text = source(file);
+  const start = text.indexOf(`export class ${className}`);
+  expect(start, `${className} in ${file}`).toBeGreaterThanOrEqual(0);
+  // A member starts at exactly two spaces of indentation: `  async *name(`, `  private name<T>(`.
+  return membersOf(
+    text.slice(start),
+    /^ {2}(?:(?:private|public|protected|readonly|static) )*(?:async )?(?:\* ?)?(\w+)(?:<[^>]*>)?\(/gm,
+    /this\.(\w+)\(/g,
+  );
+}
+
+/** Function name -> what it sends and calls, of a folder of functions over a context (EC2's: shared/aws/ec2/). */
+function functionsOf(dir: string): Members {
+  const members: Members = new Map();
+  for (const file of readdirSync(join(PROJECT_ROOT, dir)).filter((f) => f.endsWith('.ts'))) {
+    // A function starts at the line's start: `export async function name(`; it calls another with its context first.
+    membersOf(source(join(dir, file)), /^(?:export )?(?:async )?function\*? ?(\w+)(?:<[^>]*>)?\(/gm, /\b(\w+)\(ec2\b/g, members);
+  }
+  return members;
 }
 
 /** Every SDK operation a port method sends, through the gateway's helpers. */
 function operationsOf(port: Port, method: string): string[] {
-  const { file, className } = GATEWAYS[port];
-  const methods = methodsOf(file, className);
-  expect(methods.has(method), `${className} has no method ${method}`).toBe(true);
+  const gateway = GATEWAYS[port];
+  const methods = 'dir' in gateway ? functionsOf(gateway.dir) : methodsOf(gateway.file, gateway.className);
+  expect(methods.has(method), `${'dir' in gateway ? gateway.dir : gateway.className} has no ${method}`).toBe(true);
   const seen = new Set<string>();
   const operations = new Set<string>();
   const visit = (name: string) => {
