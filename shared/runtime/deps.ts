@@ -45,3 +45,13 @@ export function productionDeps<E>(ec2: Ec2GatewayOf<E>): FunctionDeps<E> {
   homeEc2 ??= ec2Client();
   return { ...shared, ec2: ec2(homeEc2) };
 }
+
+/**
+ * The deps of a function that publishes nothing (`publishes: false` in serverless/resources.cjs:
+ * statusAlarms): its stack, the log and its EC2 gateway, without the EventBridge client that
+ * productionDeps would put in its bundle for nothing (issue 18, cold start).
+ */
+export function quietDeps<E>(ec2: Ec2GatewayOf<E>): { managedBy: string; log: typeof logger; ec2: E } {
+  homeEc2 ??= ec2Client();
+  return { managedBy: stageSettings(stageConfig()).managedBy, log: logger, ec2: ec2(homeEc2) };
+}
