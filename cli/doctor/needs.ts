@@ -258,6 +258,8 @@ export const NEEDS: Record<FunctionKey, Need[]> = {
     ...ownLog(),
     ...ownQueue('copy').map((n) => ({ ...n, resource: `${n.resource}.fifo` })),
     describe('DescribeImages', "reads the good images to copy, and each destination region's copies and copies in flight"),
+    describe('DescribeLaunchTemplateVersions', "reads the lineage's captured launch configuration, for the DR capture"),
+    describe('DescribeAddresses', "reads the lineage's Elastic IPs, which the DR capture leaves behind"),
     {
       action: 'ec2:CopyImage',
       resource: IMAGE,

@@ -12,7 +12,7 @@ import { productionDeps } from '../../shared/runtime/deps.js';
 import { eventHandler } from '../../shared/runtime/middleware.js';
 import { promoteImage, reconcilePromotions } from '../../shared/use-cases/promote-image.js';
 
-// Only this function talks to SSM and Auto Scaling: the others' bundles stay without their clients.
+// Promotion's targets: SSM parameters and Auto Scaling groups (rotate and verify carry SSM too, for adoption and commands).
 const deps = {
   ...productionDeps(promoteEc2),
   promotion: loadPromotionSettings(),

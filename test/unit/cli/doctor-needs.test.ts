@@ -35,7 +35,7 @@ const USE_CASE_FILES: Record<FunctionKey, string[]> = {
   recover: ['recover-instance'],
   statusAlarms: ['sync-status-alarms'],
   verify: ['verify-image'],
-  copy: ['copy-images'],
+  copy: ['copy-images', 'dr-capture'],
 };
 
 /** The gateway behind each port, and the IAM prefix of its service. */
