@@ -1,3 +1,4 @@
+import * as v from 'valibot';
 import { describe, expect, it } from 'vitest';
 import { ImageBaked, ImageBakeFailed } from '../../../shared/domain/events.js';
 import { TAG } from '../../../shared/domain/tags.js';
@@ -86,7 +87,7 @@ describe('settling one announced image', () => {
     expect(s).toEqual({ kind: 'good' });
     const baked = w.bus.ofType('ImageBaked');
     expect(baked).toHaveLength(1);
-    expect(ImageBaked.parse(baked[0])).toEqual({
+    expect(v.parse(ImageBaked, baked[0])).toEqual({
       managedBy: STACK,
       imageId: image.imageId,
       imageName: image.name,
@@ -113,7 +114,7 @@ describe('settling one announced image', () => {
 
     // Assess
     expect(s).toEqual({ kind: 'failed', reason: 'Client.InternalError: snapshot failed' });
-    expect(w.bus.ofType('ImageBakeFailed').map((d) => ImageBakeFailed.parse(d))).toEqual([
+    expect(w.bus.ofType('ImageBakeFailed').map((d) => v.parse(ImageBakeFailed, d))).toEqual([
       {
         managedBy: STACK,
         phase: 'build',
