@@ -6,7 +6,7 @@
  * cold start (issue 18), so they stay out of its bundle.
  */
 import * as v from 'valibot';
-import { defineSchema, isoDateTime } from './schema.js';
+import { defineSchema, isoDateTime, object, record } from './schema.js';
 import type { DETAIL_SCHEMAS, DetailType, OutgoingEvent } from './events.js';
 import { Lineage, Region, ScheduleName } from './tags.js';
 import { Slot } from './schedule.js';
@@ -20,7 +20,7 @@ export const ManagedBy = /* @__PURE__ */ defineSchema(() => v.pipe(v.string(), v
 
 /** One instance to bake for one slot of one schedule. Dedupe key: instanceId + schedule + slot. */
 export const BakeRequested = /* @__PURE__ */ defineSchema(() =>
-  v.object({
+  object({
     managedBy: ManagedBy,
     instanceId: InstanceId,
     lineage: Lineage,
@@ -37,14 +37,14 @@ export const BakeRequested = /* @__PURE__ */ defineSchema(() =>
      * The launch configuration to capture for recovery, when it changed since the last
      * capture (the digest goes on the instance once it is saved).
      */
-    capture: v.optional(v.object({ digest: v.pipe(v.string(), v.regex(/^[0-9a-f]{16}$/)), config: LaunchConfig })),
+    capture: v.optional(object({ digest: v.pipe(v.string(), v.regex(/^[0-9a-f]{16}$/)), config: LaunchConfig })),
     /**
      * Devices left out of the image (excluded volumes, or every non-root one with volumes=root).
      * Absent: every volume goes in, as before this field existed.
      */
     excludeDevices: v.optional(v.array(v.pipe(v.string(), v.minLength(1)))),
     /** The instance's tags to copy onto the image and its snapshots (copyTags), as read at the run. */
-    copyTags: v.optional(v.record(v.pipe(v.string(), v.maxLength(128)), v.pipe(v.string(), v.maxLength(256)))),
+    copyTags: v.optional(record(v.pipe(v.string(), v.maxLength(128)), v.pipe(v.string(), v.maxLength(256)))),
     /** `boot`: the image is good only once a test instance booted from it (issue 15). Absent: as before, available is good. */
     verify: v.optional(v.literal('boot')),
     /** Issue 17: the regions its image is copied to (the instance's copy-to, else the stage's copyTo). Absent: none. */
@@ -60,7 +60,7 @@ export type BakeRequested = v.InferOutput<typeof BakeRequested>;
  * request to its verify function (docs/verification.md). Dedupe key: imageId.
  */
 export const VerificationRequested = /* @__PURE__ */ defineSchema(() =>
-  v.object({
+  object({
     managedBy: ManagedBy,
     imageId: ImageId,
     lineage: v.string(),

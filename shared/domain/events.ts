@@ -5,7 +5,7 @@
  * the identifying fields named in each schema's description.
  */
 import * as v from 'valibot';
-import { int, isoDateTime } from './schema.js';
+import { int, isoDateTime, looseObject, object, record } from './schema.js';
 import { Region } from './tags.js';
 import { Placement } from './launch.js';
 import { BakeRequested, ImageId, ManagedBy, VerificationRequested } from './event-requests.js';
@@ -15,7 +15,7 @@ import { BakeRequested, ImageId, ManagedBy, VerificationRequested } from './even
 export { BakeRequested, EVENT_SOURCE, ImageId, InstanceId, outgoing, subjectOf, VerificationRequested } from './event-requests.js';
 
 /** An image became available and is marked good. Dedupe key: imageId. */
-export const ImageBaked = v.object({
+export const ImageBaked = object({
   managedBy: ManagedBy,
   imageId: ImageId,
   imageName: v.string(),
@@ -35,7 +35,7 @@ export type ImageBaked = v.InferOutput<typeof ImageBaked>;
  * no image exists) or the image failed while being built (phase `build`: the image
  * is marked failed). Dedupe key: instanceId + schedule + slot.
  */
-export const ImageBakeFailed = v.object({
+export const ImageBakeFailed = object({
   managedBy: ManagedBy,
   phase: v.picklist(['create', 'build']),
   instanceId: v.string(),
@@ -49,12 +49,12 @@ export const ImageBakeFailed = v.object({
 export type ImageBakeFailed = v.InferOutput<typeof ImageBakeFailed>;
 
 /** An instance carries tag values the service cannot read. Dedupe key: instanceId + schedule + slot. */
-export const PolicyInvalid = v.object({
+export const PolicyInvalid = object({
   managedBy: ManagedBy,
   instanceId: v.string(),
   schedule: v.string(),
   slot: v.string(),
-  problems: v.array(v.object({ tag: v.string(), value: v.string(), reason: v.string() })),
+  problems: v.array(object({ tag: v.string(), value: v.string(), reason: v.string() })),
   /** True when this run did not bake the instance because of the problems. */
   bakeSkipped: v.boolean(),
 });
@@ -67,7 +67,7 @@ export type PolicyInvalid = v.InferOutput<typeof PolicyInvalid>;
  * not offered). Lists are capped at 50 entries (`truncated` says so); the full plan is in
  * the function's log. Dedupe key: none needed (a summary per run).
  */
-export const ImagesRotated = v.object({
+export const ImagesRotated = object({
   managedBy: ManagedBy,
   /**
    * Issue 17: the region whose images were rotated. One event per region a run looks at: the home
@@ -79,7 +79,7 @@ export const ImagesRotated = v.object({
   dryRun: v.boolean(),
   lineages: int(),
   imagesSeen: int(),
-  planned: v.object({
+  planned: object({
     keep: int(),
     delete: int(),
     deprecate: int(),
@@ -87,7 +87,7 @@ export const ImagesRotated = v.object({
     bytesToFree: v.number(),
     keptUnverified: int(),
   }),
-  done: v.object({
+  done: object({
     deleted: int(),
     deprecated: int(),
     snapshotsDeleted: int(),
@@ -95,9 +95,9 @@ export const ImagesRotated = v.object({
     bytesFreed: v.number(),
   }),
   referencesChecked: v.boolean(),
-  keptUnverified: v.array(v.object({ imageId: v.string(), lineage: v.string(), errorCode: v.string(), message: v.string() })),
-  deletions: v.array(v.object({ imageId: v.string(), name: v.string(), lineage: v.string(), reason: v.string() })),
-  failures: v.array(v.object({ resourceId: v.string(), action: v.string(), errorCode: v.string(), message: v.string() })),
+  keptUnverified: v.array(object({ imageId: v.string(), lineage: v.string(), errorCode: v.string(), message: v.string() })),
+  deletions: v.array(object({ imageId: v.string(), name: v.string(), lineage: v.string(), reason: v.string() })),
+  failures: v.array(object({ resourceId: v.string(), action: v.string(), errorCode: v.string(), message: v.string() })),
   /** Images carrying this stack's tags that it did not make (a person's copy): reported, never touched. */
   notOurs: v.optional(v.array(v.string())),
   truncated: v.boolean(),
@@ -110,7 +110,7 @@ const Trigger = v.picklist(['state', 'alarm', 'health', 'manual']);
  * A failed instance was replaced. Dedupe key: failedInstanceId (a retried recovery
  * that finds its replacement already launched publishes this again with `resumed`).
  */
-export const InstanceRelaunched = v.object({
+export const InstanceRelaunched = object({
   managedBy: ManagedBy,
   lineage: v.string(),
   failedInstanceId: v.string(),
@@ -123,7 +123,7 @@ export const InstanceRelaunched = v.object({
   secondsToLaunch: v.number(),
   /** An image blamed for a crash loop and marked bad on the way. */
   markedBad: v.optional(v.string()),
-  elasticIp: v.optional(v.object({ allocationId: v.string(), publicIp: v.string() })),
+  elasticIp: v.optional(object({ allocationId: v.string(), publicIp: v.string() })),
   /** What became of the failed instance: tagged and kept, terminated (if configured), or already gone. */
   failedInstance: v.picklist(['kept', 'terminated', 'gone']),
   resumed: v.boolean(),
@@ -134,9 +134,9 @@ export const InstanceRelaunched = v.object({
   /** When the first launch met no capacity: each launch tried, in order, and how it ended (`t3.small in subnet-...: launched`). */
   launchAttempts: v.optional(v.array(v.string())),
   /** Data volumes tagged `exclude=follow`, moved from the failed instance to the replacement, at the same device. */
-  volumes: v.optional(v.array(v.object({ volumeId: v.string(), device: v.string() }))),
+  volumes: v.optional(v.array(object({ volumeId: v.string(), device: v.string() }))),
   /** Following volumes that stayed with the failed instance, and why (the replacement is in another zone). */
-  volumesLeft: v.optional(v.array(v.object({ volumeId: v.string(), reason: v.string() }))),
+  volumesLeft: v.optional(v.array(object({ volumeId: v.string(), reason: v.string() }))),
   // issue 17: a relaunch in another region (`relaunch <lineage> --region`), from a copy there.
   /** The region the replacement was launched in, when it is not the stack's. */
   region: v.optional(v.string()),
@@ -146,7 +146,7 @@ export const InstanceRelaunched = v.object({
 export type InstanceRelaunched = v.InferOutput<typeof InstanceRelaunched>;
 
 /** Dry run: what recovery would have launched. Dedupe key: failedInstanceId. */
-export const RelaunchPlanned = v.object({
+export const RelaunchPlanned = object({
   managedBy: ManagedBy,
   lineage: v.string(),
   failedInstanceId: v.string(),
@@ -154,7 +154,7 @@ export const RelaunchPlanned = v.object({
   trigger: Trigger,
   reason: v.string(),
   markBad: v.optional(v.string()),
-  launch: v.object({
+  launch: object({
     instanceType: v.string(),
     subnetId: v.optional(v.string()),
     securityGroupIds: v.array(v.string()),
@@ -162,7 +162,7 @@ export const RelaunchPlanned = v.object({
     iamInstanceProfileArn: v.optional(v.string()),
     elasticIp: v.optional(v.string()),
     hasUserData: v.boolean(),
-    tags: v.record(v.string(), v.string()),
+    tags: record(v.string(), v.string()),
     /** Keys of the failed instance's tags that would be left off: EC2 takes 50 tags per resource. */
     droppedTags: v.optional(v.array(v.string())),
     /** The launches it would try in order when one meets no capacity (`t3.small in subnet-...`), when there are fallbacks. */
@@ -176,7 +176,7 @@ export const RelaunchPlanned = v.object({
   /** Why nothing would be launched (no subnet the replacement may use is in a following volume's zone). */
   notLaunched: v.optional(v.string()),
   /** Data volumes tagged `exclude=follow` that would move to the replacement, at the same device. */
-  volumes: v.optional(v.array(v.object({ volumeId: v.string(), device: v.string() }))),
+  volumes: v.optional(v.array(object({ volumeId: v.string(), device: v.string() }))),
   /** The failed instance still runs: it would be stopped (never forced) so that its volumes can move. */
   stopsFailedInstance: v.optional(v.boolean()),
   // issue 17: a relaunch in another region, planned (see InstanceRelaunched).
@@ -186,7 +186,7 @@ export const RelaunchPlanned = v.object({
 export type RelaunchPlanned = v.InferOutput<typeof RelaunchPlanned>;
 
 /** An opted-in instance stopped or failed and was deliberately not replaced. Dedupe key: instanceId + reason. */
-export const RecoverySkipped = v.object({
+export const RecoverySkipped = object({
   managedBy: ManagedBy,
   instanceId: v.string(),
   lineage: v.optional(v.string()),
@@ -200,7 +200,7 @@ export type RecoverySkipped = v.InferOutput<typeof RecoverySkipped>;
  * instance status check failed, or a bake with reboot=true is rebooting it. RecoverySkipped or
  * InstanceRelaunched follows at `until`. Dedupe key: instanceId + until.
  */
-export const RecoveryDeferred = v.object({
+export const RecoveryDeferred = object({
   managedBy: ManagedBy,
   instanceId: v.string(),
   lineage: v.string(),
@@ -214,7 +214,7 @@ export const RecoveryDeferred = v.object({
 export type RecoveryDeferred = v.InferOutput<typeof RecoveryDeferred>;
 
 /** Recovery of a lineage stopped: too many relaunches in the last hour. Dedupe key: instanceId. */
-export const RecoveryGaveUp = v.object({
+export const RecoveryGaveUp = object({
   managedBy: ManagedBy,
   instanceId: v.string(),
   lineage: v.string(),
@@ -227,7 +227,7 @@ export type RecoveryGaveUp = v.InferOutput<typeof RecoveryGaveUp>;
  * Recovery was wanted but AWS refused a step that a retry will not fix (for example
  * RunInstances refused for capacity or permissions). Dedupe key: instanceId + errorCode.
  */
-export const RecoveryFailed = v.object({
+export const RecoveryFailed = object({
   managedBy: ManagedBy,
   instanceId: v.string(),
   lineage: v.optional(v.string()),
@@ -243,7 +243,7 @@ export type RecoveryFailed = v.InferOutput<typeof RecoveryFailed>;
  * CopyImage with its tags, say): it is never rotated, deprecated, settled or launched from.
  * Published when EC2 announces the image. Dedupe key: imageId.
  */
-export const ImageNotOwned = v.object({
+export const ImageNotOwned = object({
   managedBy: ManagedBy,
   imageId: ImageId,
   imageName: v.string(),
@@ -253,7 +253,7 @@ export const ImageNotOwned = v.object({
 export type ImageNotOwned = v.InferOutput<typeof ImageNotOwned>;
 
 /** An operator cleared a `bad` mark (`ami-lifecycle mark-good`): the image is good again. Dedupe key: imageId. */
-export const ImageMarkedGood = v.object({
+export const ImageMarkedGood = object({
   managedBy: ManagedBy,
   imageId: ImageId,
   lineage: v.optional(v.string()),
@@ -266,7 +266,7 @@ export type ImageMarkedGood = v.InferOutput<typeof ImageMarkedGood>;
  * and the sharing step removed that permission; every other launch permission stays. Dedupe key:
  * imageId + revokedAt (an image made public again is revoked, and said, again).
  */
-export const ImagePublicAccessRevoked = v.object({
+export const ImagePublicAccessRevoked = object({
   managedBy: ManagedBy,
   imageId: ImageId,
   imageName: v.string(),
@@ -276,13 +276,13 @@ export const ImagePublicAccessRevoked = v.object({
 export type ImagePublicAccessRevoked = v.InferOutput<typeof ImagePublicAccessRevoked>;
 
 /** What a verification checked: EC2's two status checks, and the SSM command when one is configured. */
-const VerifiedChecks = v.object({ system: v.string(), instance: v.string(), command: v.optional(v.string()) });
+const VerifiedChecks = object({ system: v.string(), instance: v.string(), command: v.optional(v.string()) });
 
 /**
  * A test instance booted from the image and passed its checks: the image is good (ImageBaked follows
  * with settledBy `verification`), the test instance terminated. Dedupe key: imageId.
  */
-export const ImageVerified = v.object({
+export const ImageVerified = object({
   managedBy: ManagedBy,
   imageId: ImageId,
   lineage: v.string(),
@@ -301,7 +301,7 @@ export const VERIFICATION_CHECKS = ['launch', 'instance-state', 'system-status',
  * An image failed its verification: it is marked `failed` (its `failure` tag says why), never
  * relaunched from, and its test instance terminated. Dedupe key: imageId.
  */
-export const ImageVerificationFailed = v.object({
+export const ImageVerificationFailed = object({
   managedBy: ManagedBy,
   imageId: ImageId,
   lineage: v.string(),
@@ -322,7 +322,7 @@ const Target = v.pipe(v.string(), v.minLength(1), v.maxLength(256));
  * An image went into a promotion target: an SSM parameter's new version, a launch template's new
  * default version (for `asg:`, the group's template). Dedupe key: imageId + target.
  */
-export const ImagePromoted = v.object({
+export const ImagePromoted = object({
   managedBy: ManagedBy,
   imageId: ImageId,
   lineage: v.string(),
@@ -343,7 +343,7 @@ export type ImagePromoted = v.InferOutput<typeof ImagePromoted>;
  * A target could not be promoted: malformed, not marked promotable, missing, refused by AWS, or a
  * group whose launch template cannot be changed this way. Dedupe key: imageId + target + errorCode.
  */
-export const PromotionFailed = v.object({
+export const PromotionFailed = object({
   managedBy: ManagedBy,
   imageId: v.optional(v.string()),
   lineage: v.string(),
@@ -354,7 +354,7 @@ export const PromotionFailed = v.object({
 export type PromotionFailed = v.InferOutput<typeof PromotionFailed>;
 
 /** An Auto Scaling group's instance refresh started after its launch template was promoted. Dedupe key: instanceRefreshId. */
-export const InstanceRefreshStarted = v.object({
+export const InstanceRefreshStarted = object({
   managedBy: ManagedBy,
   imageId: ImageId,
   lineage: v.string(),
@@ -370,7 +370,7 @@ export type InstanceRefreshStarted = v.InferOutput<typeof InstanceRefreshStarted
  * A copy of a good image in another region is available there and marked good (issue 17,
  * docs/disaster-recovery.md). Published to the home region's bus. Dedupe key: imageId.
  */
-export const ImageCopied = v.object({
+export const ImageCopied = object({
   managedBy: ManagedBy,
   lineage: v.string(),
   sourceImageId: ImageId,
@@ -384,7 +384,7 @@ export type ImageCopied = v.InferOutput<typeof ImageCopied>;
  * A copy could not be made (CopyImage refused: no imageId) or failed in the destination (marked
  * `failed` there). Dedupe key: sourceImageId + region (+ imageId when there is one).
  */
-export const ImageCopyFailed = v.object({
+export const ImageCopyFailed = object({
   managedBy: ManagedBy,
   lineage: v.string(),
   sourceImageId: ImageId,
@@ -404,14 +404,14 @@ export type ImageCopyFailed = v.InferOutput<typeof ImageCopyFailed>;
  * capped at 50 entries (`truncated` says so). Dedupe key: none needed (a summary per run); an
  * image is adopted once (its adoption record), so its id appears in one such event.
  */
-export const ImagesAdopted = v.object({
+export const ImagesAdopted = object({
   managedBy: ManagedBy,
   dryRun: v.boolean(),
   /** Images adopted (or, in a dry run, that would be). */
   count: int(),
-  lineages: v.array(v.object({ lineage: v.string(), imageIds: v.array(v.string()) })),
-  failures: v.array(v.object({ filter: int(), imageId: v.optional(v.string()), errorCode: v.string(), message: v.string() })),
-  invalidFilters: v.array(v.object({ filter: int(), problems: v.array(v.string()) })),
+  lineages: v.array(object({ lineage: v.string(), imageIds: v.array(v.string()) })),
+  failures: v.array(object({ filter: int(), imageId: v.optional(v.string()), errorCode: v.string(), message: v.string() })),
+  invalidFilters: v.array(object({ filter: int(), problems: v.array(v.string()) })),
   truncated: v.boolean(),
 });
 export type ImagesAdopted = v.InferOutput<typeof ImagesAdopted>;
@@ -453,11 +453,11 @@ export type OutgoingEvent = {
  * the EventBridge fields a reader needs. Whose it is: its detail's managedBy. What it says: its
  * detail, read by the schema of its type (readDetail), the one the service publishes it with.
  */
-export const PublishedEvent = v.object({
+export const PublishedEvent = object({
   'detail-type': v.string(),
   /** EventBridge's time; a record without a usable one is read all the same, at no time. */
   time: v.fallback(v.optional(v.string()), undefined),
-  detail: v.looseObject({ managedBy: v.fallback(v.optional(v.string()), undefined) }),
+  detail: looseObject({ managedBy: v.fallback(v.optional(v.string()), undefined) }),
 });
 export type PublishedEvent = v.InferOutput<typeof PublishedEvent>;
 

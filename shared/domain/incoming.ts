@@ -3,7 +3,7 @@
  * Samples of each live in events/.
  */
 import * as v from 'valibot';
-import { defineSchema, isoDateTime, strictKeys } from './schema.js';
+import { defineSchema, isoDateTime, looseObject, object, record, strictObject } from './schema.js';
 import { BakeRequested, EVENT_SOURCE, ImageId, VerificationRequested } from './event-requests.js';
 import { PERIODS, TimeZone } from './schedule.js';
 import { ScheduleName, StackName } from './tags.js';
@@ -15,7 +15,7 @@ import { truncate } from './text.js';
  * it would put zod back into every function's bundle (issue 18; the schemas are valibot).
  */
 export const EventBridgeSchema = /* @__PURE__ */ defineSchema(() =>
-  v.object({
+  object({
     version: v.string(),
     id: v.string(),
     source: v.string(),
@@ -49,7 +49,7 @@ const FiringTime = /* @__PURE__ */ defineSchema(() =>
  * the same on every retry of one firing. An on-demand run passes the current time.
  */
 export const ScheduledRun = /* @__PURE__ */ defineSchema(() =>
-  v.object({
+  object({
     schedule: ScheduleName,
     period: v.picklist(PERIODS),
     timeZone: TimeZone,
@@ -64,22 +64,22 @@ export type ScheduledRun = v.InferOutput<typeof ScheduledRun>;
  * refused here rather than thrown by the naming later, on every retry.
  */
 export const BakeRequestedEvent = /* @__PURE__ */ defineSchema(() =>
-  v.object({
+  object({
     ...EventBridgeSchema.entries,
     source: v.literal(EVENT_SOURCE),
     'detail-type': v.literal('BakeRequested'),
-    detail: v.object({ ...BakeRequested.entries, managedBy: StackName }),
+    detail: object({ ...BakeRequested.entries, managedBy: StackName }),
   }),
 );
 export type BakeRequestedEvent = v.InferOutput<typeof BakeRequestedEvent>;
 
 /** `EC2 AMI State Change`, from the default bus (best effort: the reconcile pass backs it up). */
 export const AmiStateChangeEvent = /* @__PURE__ */ defineSchema(() =>
-  v.object({
+  object({
     ...EventBridgeSchema.entries,
     source: v.literal('aws.ec2'),
     'detail-type': v.literal('EC2 AMI State Change'),
-    detail: v.object({
+    detail: object({
       RequestId: v.optional(v.string()),
       // ami- and 8 or 17 hex digits, as everywhere else: a 10,000-digit id is not sent to EC2.
       ImageId,
@@ -102,19 +102,16 @@ export type AmiStateChangeEvent = v.InferOutput<typeof AmiStateChangeEvent>;
  * does not know is refused, so a misspelt `{"dryrun": true}` never deletes for real.
  */
 export const RotationRequest = /* @__PURE__ */ defineSchema(() =>
-  v.strictObject(
-    {
-      trigger: v.optional(v.picklist(['schedule', 'manual']), 'manual'),
-      dryRun: v.optional(v.boolean()),
-    },
-    strictKeys,
-  ),
+  strictObject({
+    trigger: v.optional(v.picklist(['schedule', 'manual']), 'manual'),
+    dryRun: v.optional(v.boolean()),
+  }),
 );
 export type RotationRequest = v.InferOutput<typeof RotationRequest>;
 
 /** Input of the statusAlarms function: from its schedule (`{"trigger": "schedule"}`) or on demand; strict, like rotate's. */
 export const StatusAlarmsRequest = /* @__PURE__ */ defineSchema(() =>
-  v.strictObject({ trigger: v.optional(v.picklist(['schedule', 'manual']), 'manual') }, strictKeys),
+  strictObject({ trigger: v.optional(v.picklist(['schedule', 'manual']), 'manual') }),
 );
 export type StatusAlarmsRequest = v.InferOutput<typeof StatusAlarmsRequest>;
 
@@ -122,11 +119,11 @@ export type StatusAlarmsRequest = v.InferOutput<typeof StatusAlarmsRequest>;
 
 /** `EC2 Instance State-change Notification`; the state reason is not in it and must be described. */
 export const InstanceStateChangeEvent = /* @__PURE__ */ defineSchema(() =>
-  v.object({
+  object({
     ...EventBridgeSchema.entries,
     source: v.literal('aws.ec2'),
     'detail-type': v.literal('EC2 Instance State-change Notification'),
-    detail: v.object({
+    detail: object({
       'instance-id': v.pipe(v.string(), v.regex(/^i-[0-9a-f]{8,17}$/, 'not an instance id')),
       state: v.picklist(['pending', 'running', 'stopping', 'stopped', 'shutting-down', 'terminated']),
     }),
@@ -136,24 +133,24 @@ export type InstanceStateChangeEvent = v.InferOutput<typeof InstanceStateChangeE
 
 /** `CloudWatch Alarm State Change` of a single-metric alarm on an instance. */
 export const AlarmStateChangeEvent = /* @__PURE__ */ defineSchema(() =>
-  v.object({
+  object({
     ...EventBridgeSchema.entries,
     source: v.literal('aws.cloudwatch'),
     'detail-type': v.literal('CloudWatch Alarm State Change'),
-    detail: v.object({
+    detail: object({
       // CloudWatch's own limits (1-255): the names go into RecoverySkipped's reason.
       alarmName: v.pipe(v.string(), v.minLength(1), v.maxLength(255)),
-      state: v.object({ value: v.string(), reason: v.optional(v.string()) }),
-      configuration: v.object({
+      state: object({ value: v.string(), reason: v.optional(v.string()) }),
+      configuration: object({
         metrics: v.optional(
           v.array(
-            v.object({
+            object({
               metricStat: v.optional(
-                v.object({
-                  metric: v.object({
+                object({
+                  metric: object({
                     namespace: v.optional(v.string()),
                     name: v.pipe(v.string(), v.minLength(1), v.maxLength(255)),
-                    dimensions: v.optional(v.record(v.string(), v.string()), {}),
+                    dimensions: v.optional(record(v.string(), v.string()), {}),
                   }),
                 }),
               ),
@@ -169,11 +166,11 @@ export type AlarmStateChangeEvent = v.InferOutput<typeof AlarmStateChangeEvent>;
 
 /** `AWS Health Event` for EC2; affected instances come as bare ids or ARNs. */
 export const HealthEvent = /* @__PURE__ */ defineSchema(() =>
-  v.object({
+  object({
     ...EventBridgeSchema.entries,
     source: v.literal('aws.health'),
     'detail-type': v.literal('AWS Health Event'),
-    detail: v.object({
+    detail: object({
       service: v.string(),
       // AWS Health's event type code pattern; it goes into RecoverySkipped's reason.
       eventTypeCode: v.pipe(
@@ -181,7 +178,7 @@ export const HealthEvent = /* @__PURE__ */ defineSchema(() =>
         v.regex(/^[a-zA-Z0-9_-]{3,100}$/, 'an AWS Health event type code is 3-100 letters, digits, _ or -'),
       ),
       eventArn: v.optional(v.string()),
-      affectedEntities: v.optional(v.array(v.object({ entityValue: v.string() })), []),
+      affectedEntities: v.optional(v.array(object({ entityValue: v.string() })), []),
     }),
   }),
 );
@@ -198,17 +195,17 @@ export const RecoveryTriggerEvent = /* @__PURE__ */ defineSchema(() =>
  * detail-type tells it apart from the events, as theirs do; like them, it ignores keys it does not know.
  */
 export const RecheckRequest = /* @__PURE__ */ defineSchema(() =>
-  v.object({
+  object({
     'detail-type': v.literal('Recovery Recheck'),
-    recheck: v.object({
+    recheck: object({
       instanceId: v.pipe(v.string(), v.regex(/^i-[0-9a-f]{8,17}$/, 'not an instance id')),
       signal: v.variant('kind', [
-        v.object({
+        object({
           kind: v.literal('alarm'),
           alarmName: v.pipe(v.string(), v.minLength(1), v.maxLength(255)),
           metric: v.pipe(v.string(), v.minLength(1), v.maxLength(255)),
         }),
-        v.object({ kind: v.literal('health'), eventTypeCode: v.pipe(v.string(), v.regex(/^[a-zA-Z0-9_-]{3,100}$/)) }),
+        object({ kind: v.literal('health'), eventTypeCode: v.pipe(v.string(), v.regex(/^[a-zA-Z0-9_-]{3,100}$/)) }),
       ]),
       cause: v.picklist(['reboot', 'bake-reboot']),
       since: isoDateTime(),
@@ -228,7 +225,7 @@ export type RecoverInput = v.InferOutput<typeof RecoverInput>;
 
 /** VerificationRequested, as EventBridge delivers it from the service's own bus (settle-image.ts publishes it). */
 export const VerificationRequestedEvent = /* @__PURE__ */ defineSchema(() =>
-  v.object({
+  object({
     ...EventBridgeSchema.entries,
     source: v.literal(EVENT_SOURCE),
     'detail-type': v.literal('VerificationRequested'),
@@ -238,7 +235,7 @@ export const VerificationRequestedEvent = /* @__PURE__ */ defineSchema(() =>
 
 /** A verification's one-time schedule at its due time (verify-image.ts); scheduledTime is Scheduler's. */
 export const VerificationCheck = /* @__PURE__ */ defineSchema(() =>
-  v.object({
+  object({
     'detail-type': v.literal('Verification Check'),
     imageId: ImageId,
     scheduledTime: isoDateTime({ offset: true }),
@@ -247,7 +244,7 @@ export const VerificationCheck = /* @__PURE__ */ defineSchema(() =>
 
 /** The sweep's recurring schedule (serverless.yml); scheduledTime is Scheduler's, or now for a run by hand. */
 export const VerificationSweep = /* @__PURE__ */ defineSchema(() =>
-  v.object({
+  object({
     'detail-type': v.literal('Verification Sweep'),
     scheduledTime: v.optional(isoDateTime({ offset: true })),
   }),
@@ -267,11 +264,11 @@ export type VerifyInput = v.InferOutput<typeof VerifyInput>;
  * promote function reads the image's status from EC2, never from the event.
  */
 export const ImageGoodEvent = /* @__PURE__ */ defineSchema(() =>
-  v.object({
+  object({
     ...EventBridgeSchema.entries,
     source: v.literal(EVENT_SOURCE),
     'detail-type': v.picklist(['ImageBaked', 'ImageVerified']),
-    detail: v.looseObject({ managedBy: StackName, imageId: ImageId }),
+    detail: looseObject({ managedBy: StackName, imageId: ImageId }),
   }),
 );
 export type ImageGoodEvent = v.InferOutput<typeof ImageGoodEvent>;
@@ -282,7 +279,7 @@ export type ImageGoodEvent = v.InferOutput<typeof ImageGoodEvent>;
  * recheck's does for recover.
  */
 export const PromotionReconcile = /* @__PURE__ */ defineSchema(() =>
-  v.object({
+  object({
     'detail-type': v.literal('Promotion Catch-up'),
     trigger: v.optional(v.picklist(['schedule', 'manual']), 'manual'),
   }),
@@ -297,7 +294,7 @@ export type PromoteInput = v.InferOutput<typeof PromoteInput>;
 
 /** The periodic copy reconcile: an EventBridge rule's ScheduleExpression on the default bus ("Scheduled Event", source aws.events). */
 export const CopySweepEvent = /* @__PURE__ */ defineSchema(() =>
-  v.object({ ...EventBridgeSchema.entries, source: v.literal('aws.events'), 'detail-type': v.literal('Scheduled Event') }),
+  object({ ...EventBridgeSchema.entries, source: v.literal('aws.events'), 'detail-type': v.literal('Scheduled Event') }),
 );
 
 /**
@@ -306,11 +303,11 @@ export const CopySweepEvent = /* @__PURE__ */ defineSchema(() =>
  */
 export const CopyTrigger = /* @__PURE__ */ defineSchema(() =>
   v.variant('detail-type', [
-    v.object({
+    object({
       ...EventBridgeSchema.entries,
       source: v.literal(EVENT_SOURCE),
       'detail-type': v.literal('ImageBaked'),
-      detail: v.looseObject({ managedBy: StackName, imageId: ImageId }),
+      detail: looseObject({ managedBy: StackName, imageId: ImageId }),
     }),
     CopySweepEvent,
   ]),

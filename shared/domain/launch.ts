@@ -6,12 +6,12 @@
  */
 import { createHash } from 'node:crypto';
 import * as v from 'valibot';
-import { defineSchema, int } from './schema.js';
+import { defineSchema, int, object, record } from './schema.js';
 import { PREFIX, TAG, type Tags } from './tags.js';
 
 /** One network interface of the instance, as a replacement creates it anew. */
 export const NetworkInterfaceConfig = /* @__PURE__ */ defineSchema(() =>
-  v.object({
+  object({
     deviceIndex: v.pipe(int(), v.minValue(0)),
     networkCardIndex: v.optional(v.pipe(int(), v.minValue(0))),
     subnetId: v.optional(v.string()),
@@ -29,7 +29,7 @@ export type NetworkInterfaceConfig = v.InferOutput<typeof NetworkInterfaceConfig
 
 /** Where an instance is placed within its zone: group, partition, tenancy, host. */
 export const Placement = /* @__PURE__ */ defineSchema(() =>
-  v.object({
+  object({
     groupName: v.optional(v.string()),
     partitionNumber: v.optional(int()),
     tenancy: v.optional(v.string()),
@@ -40,7 +40,7 @@ export const Placement = /* @__PURE__ */ defineSchema(() =>
 );
 
 export const LaunchConfig = /* @__PURE__ */ defineSchema(() =>
-  v.object({
+  object({
     instanceType: v.pipe(v.string(), v.minLength(1)),
     subnetId: v.optional(v.string()),
     securityGroupIds: v.array(v.string()),
@@ -51,7 +51,7 @@ export const LaunchConfig = /* @__PURE__ */ defineSchema(() =>
     ebsOptimized: v.boolean(),
     monitoring: v.boolean(),
     metadataOptions: v.optional(
-      v.object({
+      object({
         httpTokens: v.optional(v.string()),
         httpEndpoint: v.optional(v.string()),
         httpPutResponseHopLimit: v.optional(int()),
@@ -62,12 +62,12 @@ export const LaunchConfig = /* @__PURE__ */ defineSchema(() =>
     /** The public IP of the Elastic IP associated with the instance, if any: it moves to the replacement. */
     elasticIp: v.optional(v.string()),
     /** The operator's own tags, carried to the replacement (not aws:*, not the service's bookkeeping). */
-    tags: v.record(v.string(), v.string()),
+    tags: record(v.string(), v.string()),
     // What follows is optional: configurations captured by earlier versions lack it, and relaunch as they did.
     /** False on a NAT or router instance. EC2's default (true) is left unsaid. */
     sourceDestCheck: v.optional(v.boolean()),
     cpuOptions: v.optional(
-      v.object({
+      object({
         coreCount: v.optional(int()),
         threadsPerCore: v.optional(int()),
         amdSevSnp: v.optional(v.string()),
@@ -82,7 +82,7 @@ export const LaunchConfig = /* @__PURE__ */ defineSchema(() =>
     privateIpAddress: v.optional(v.string()),
     /** A spot instance: its replacement asks for spot too. The request's options are read at capture. */
     spot: v.optional(
-      v.object({
+      object({
         /** The instance's spot request, read at capture; never relaunched with. */
         requestId: v.optional(v.string()),
         maxPrice: v.optional(v.string()),

@@ -4,7 +4,7 @@
  * half-working.
  */
 import * as v from 'valibot';
-import { defineSchema, int, intFrom, numberFrom, pathOf, strictKeys } from '../domain/schema.js';
+import { defineSchema, int, intFrom, numberFrom, object, pathOf, record, strictObject } from '../domain/schema.js';
 import { TimeZone } from '../domain/schedule.js';
 import { DEFAULT_PARAMETER_PREFIX } from '../domain/promotion.js';
 import { AWS_MAX_CONCURRENT_COPIES } from '../domain/copies.js';
@@ -55,43 +55,40 @@ const DrRegionsJson = jsonVariable(DrRegions, 'not JSON (expected an object: reg
  * One entry of adoptFilters (ADOPT_FILTERS): the filters and options the CLI's `adopt` takes
  * (docs/stale-images.md). Strict: a key misspelt would otherwise widen the filter it meant to narrow.
  */
-const AdoptFilterEntry = v.strictObject(
-  {
-    /** The image name, `*` and `?` as EC2's name filter reads them. */
-    name: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(128))),
-    /** Tags the image must carry, key -> value. */
-    tags: v.optional(v.record(v.pipe(v.string(), v.minLength(1), v.maxLength(128)), v.pipe(v.string(), v.maxLength(256))), {}),
-    /** Created, and last launched, at least this long ago: `90d`, `12w`, or a number of days. */
-    olderThan: v.pipe(
-      v.optional(v.union([v.string(), v.pipe(int(), v.minValue(0))]), '90d'),
-      v.rawTransform(({ dataset, addIssue, NEVER }) => {
-        try {
-          return parseAge(String(dataset.value));
-        } catch (error) {
-          addIssue({ message: (error as Error).message });
-          return NEVER;
-        }
-      }),
-    ),
-    /** Images shared with other accounts may be adopted (never public ones): the operator says so, explicitly. */
-    includeShared: v.optional(v.boolean(), false),
-    /** The retain tag value the adopted images get. */
-    retain: v.optional(
+const AdoptFilterEntry = strictObject({
+  /** The image name, `*` and `?` as EC2's name filter reads them. */
+  name: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(128))),
+  /** Tags the image must carry, key -> value. */
+  tags: v.optional(record(v.pipe(v.string(), v.minLength(1), v.maxLength(128)), v.pipe(v.string(), v.maxLength(256))), {}),
+  /** Created, and last launched, at least this long ago: `90d`, `12w`, or a number of days. */
+  olderThan: v.pipe(
+    v.optional(v.union([v.string(), v.pipe(int(), v.minValue(0))]), '90d'),
+    v.rawTransform(({ dataset, addIssue, NEVER }) => {
+      try {
+        return parseAge(String(dataset.value));
+      } catch (error) {
+        addIssue({ message: (error as Error).message });
+        return NEVER;
+      }
+    }),
+  ),
+  /** Images shared with other accounts may be adopted (never public ones): the operator says so, explicitly. */
+  includeShared: v.optional(v.boolean(), false),
+  /** The retain tag value the adopted images get. */
+  retain: v.optional(
+    v.pipe(
       v.pipe(
-        v.pipe(
-          v.string(),
-          v.transform((s) => s.trim()),
-        ),
-        v.check((s) => v.is(RetentionSpec, s), 'not a retention (7, 14d, daily=7,weekly=4)'),
+        v.string(),
+        v.transform((s) => s.trim()),
       ),
+      v.check((s) => v.is(RetentionSpec, s), 'not a retention (7, 14d, daily=7,weekly=4)'),
     ),
-    /** The lineage they join; absent: adopted/<the name without its numbered suffix>. */
-    lineage: v.optional(
-      v.pipe(v.string(), v.regex(ADOPT_LINEAGE, '1-48 letters, digits, dots, dashes or underscores, optionally after adopted/')),
-    ),
-  },
-  strictKeys,
-);
+  ),
+  /** The lineage they join; absent: adopted/<the name without its numbered suffix>. */
+  lineage: v.optional(
+    v.pipe(v.string(), v.regex(ADOPT_LINEAGE, '1-48 letters, digits, dots, dashes or underscores, optionally after adopted/')),
+  ),
+});
 
 /**
  * ADOPT_FILTERS, read entry by entry: a bad entry is named with its problems and adopts nothing,
@@ -128,7 +125,7 @@ export interface CopySettings {
   homeRegion: string | undefined;
 }
 
-const ConfigSchema = v.object({
+const ConfigSchema = object({
   /** Value of the managed-by tag: the stack, e.g. ami-lifecycle-prod. Part of every AMI name. */
   MANAGED_BY: v.pipe(v.string(), v.regex(/^[A-Za-z0-9][A-Za-z0-9-]{0,31}$/, '1-32 letters, digits or dashes')),
   /** The service's own EventBridge bus. */
@@ -263,7 +260,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 }
 
 const RecheckTargetSchema = /* @__PURE__ */ defineSchema(() =>
-  v.object({
+  object({
     /** The recover function itself: where a deferred recovery's one-time schedule hands it back. */
     RECHECK_FUNCTION_ARN: v.pipe(v.string(), v.startsWith('arn:')),
     /** The role EventBridge Scheduler invokes it as. */
@@ -295,7 +292,7 @@ export function loadRecheckTarget(env: Record<string, string | undefined> = proc
 }
 
 const VerifySchema = /* @__PURE__ */ defineSchema(() =>
-  v.object({
+  object({
     /** The subnet test instances launch into: isolated, with no route in (docs/verification.md). */
     VERIFY_SUBNET_ID: blankAsUnset(v.optional(v.pipe(v.string(), v.regex(/^subnet-[0-9a-f]{8,17}$/, 'a subnet id')))),
     /** Their security group: no ingress. */
@@ -313,7 +310,7 @@ const VerifySchema = /* @__PURE__ */ defineSchema(() =>
     /** An SSM document run on the test instance once its status checks passed; blank: none. */
     VERIFY_COMMAND_DOCUMENT: blankAsUnset(v.optional(v.pipe(v.string(), v.regex(/^[a-zA-Z0-9_\-.:/]{3,128}$/, 'an SSM document name')))),
     /** Its parameters, a JSON object of string lists, e.g. {"commands":["systemctl is-active nginx"]}. */
-    VERIFY_COMMAND_PARAMETERS: jsonVariable(v.record(v.string(), v.array(v.string())), 'not JSON'),
+    VERIFY_COMMAND_PARAMETERS: jsonVariable(record(v.string(), v.array(v.string())), 'not JSON'),
   }),
 );
 
@@ -369,7 +366,7 @@ const Checkpoints = /* @__PURE__ */ defineSchema(() =>
 );
 
 const PromotionSchema = /* @__PURE__ */ defineSchema(() =>
-  v.object({
+  object({
     /** Only parameters under this path are written (promoteParameterPrefix): a path that starts and ends with /. */
     PROMOTE_PARAMETER_PREFIX: blankAsUnset(
       v.optional(

@@ -14,6 +14,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { parser } from '@aws-lambda-powertools/parser/middleware';
 import type { ParseError } from '@aws-lambda-powertools/parser/errors';
 import * as v from 'valibot';
+import { looseObject } from '../domain/schema.js';
 import { logger } from './logger.js';
 import { metrics } from './metrics.js';
 
@@ -85,8 +86,8 @@ export function eventHandler<S extends v.GenericSchema, R>(functionName: string,
 }
 
 /** What Lambda hands a function fed by an SQS queue; only what the handler reads is required. */
-const SqsRecord = v.looseObject({ messageId: v.pipe(v.string(), v.minLength(1)), body: v.string() });
-const SqsBatch = v.looseObject({ Records: v.array(SqsRecord) });
+const SqsRecord = looseObject({ messageId: v.pipe(v.string(), v.minLength(1)), body: v.string() });
+const SqsBatch = looseObject({ Records: v.array(SqsRecord) });
 
 /** The answer Lambda reads when the event source mapping reports batch item failures. */
 export interface BatchResponse {
