@@ -182,21 +182,15 @@ export const RetentionSpec = v.pipe(
 );
 
 export const Bool = v.pipe(
-  v.pipe(
-    v.pipe(
-      v.string(),
-      v.transform((s) => s.trim().toLowerCase()),
-    ),
-    v.picklist(['true', 'false'], "expected 'true' or 'false'"),
-  ),
+  v.string(),
+  v.transform((s) => s.trim().toLowerCase()),
+  v.picklist(['true', 'false'], "expected 'true' or 'false'"),
   v.transform((s) => s === 'true'),
 );
 
 const Recover = v.pipe(
-  v.pipe(
-    v.string(),
-    v.transform((s) => s.trim().toLowerCase()),
-  ),
+  v.string(),
+  v.transform((s) => s.trim().toLowerCase()),
   v.picklist(RECOVER_MODES, `expected one of ${RECOVER_MODES.join(', ')}`),
 );
 
@@ -205,10 +199,8 @@ export const VOLUME_MODES = ['all', 'root'] as const;
 export type VolumeMode = (typeof VOLUME_MODES)[number];
 
 const Volumes = v.pipe(
-  v.pipe(
-    v.string(),
-    v.transform((s) => s.trim().toLowerCase()),
-  ),
+  v.string(),
+  v.transform((s) => s.trim().toLowerCase()),
   v.picklist(VOLUME_MODES, `expected one of ${VOLUME_MODES.join(', ')}`),
 );
 
@@ -329,10 +321,8 @@ export const VERIFY_MODES = ['off', 'boot'] as const;
 export type VerifyMode = (typeof VERIFY_MODES)[number];
 
 export const Verify = v.pipe(
-  v.pipe(
-    v.string(),
-    v.transform((s) => s.trim().toLowerCase()),
-  ),
+  v.string(),
+  v.transform((s) => s.trim().toLowerCase()),
   v.picklist(VERIFY_MODES, `expected one of ${VERIFY_MODES.join(', ')}`),
 );
 

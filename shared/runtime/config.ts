@@ -77,10 +77,8 @@ const AdoptFilterEntry = strictObject({
   /** The retain tag value the adopted images get. */
   retain: v.optional(
     v.pipe(
-      v.pipe(
-        v.string(),
-        v.transform((s) => s.trim()),
-      ),
+      v.string(),
+      v.transform((s) => s.trim()),
       v.check((s) => v.is(RetentionSpec, s), 'not a retention (7, 14d, daily=7,weekly=4)'),
     ),
   ),
@@ -132,14 +130,12 @@ const ConfigSchema = object({
   EVENT_BUS_NAME: v.pipe(v.string(), v.minLength(1)),
   /** Comma list of the schedule names declared in serverless.yml. */
   SCHEDULES: v.pipe(
-    v.pipe(
-      v.string(),
-      v.transform((s) =>
-        s
-          .split(',')
-          .map((n) => n.trim())
-          .filter(Boolean),
-      ),
+    v.string(),
+    v.transform((s) =>
+      s
+        .split(',')
+        .map((n) => n.trim())
+        .filter(Boolean),
     ),
     v.pipe(v.array(ScheduleName), v.minLength(1, 'at least one schedule')),
   ),
@@ -151,10 +147,8 @@ const ConfigSchema = object({
   FAILED_GRACE_DAYS: blankAsUnset(v.optional(intFrom(0, 365), 3)),
   /** Kept images older than this many days are deprecated; empty or 0 turns it off. */
   DEPRECATE_AFTER_DAYS: v.pipe(
-    v.pipe(
-      v.optional(v.string(), ''),
-      v.transform((s) => (s.trim() === '' || s.trim() === '0' ? undefined : Number(s))),
-    ),
+    v.optional(v.string(), ''),
+    v.transform((s) => (s.trim() === '' || s.trim() === '0' ? undefined : Number(s))),
     v.optional(v.pipe(int(), v.minValue(1), v.maxValue(3650))),
   ),
   /** Orphaned managed snapshots younger than this are spared (their image may still be in the making). */
@@ -347,20 +341,16 @@ export function loadVerifySettings(env: Record<string, string | undefined> = pro
  */
 const Checkpoints = /* @__PURE__ */ defineSchema(() =>
   v.pipe(
-    v.pipe(
-      v.pipe(
-        v.optional(v.string(), ''),
-        v.transform((s) =>
-          s
-            .split(',')
-            .map((x) => x.trim())
-            .filter(Boolean)
-            .map(Number),
-        ),
-      ),
-      v.array(v.pipe(int(), v.minValue(1), v.maxValue(100))),
+    v.optional(v.string(), ''),
+    v.transform((s) =>
+      s
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean)
+        .map(Number),
     ),
-    v.check((l) => l.every((v, i) => i === 0 || v > l[i - 1]!), 'checkpoint percentages ascend, each once'),
+    v.array(v.pipe(int(), v.minValue(1), v.maxValue(100))),
+    v.check((l) => l.every((p, i) => i === 0 || p > l[i - 1]!), 'checkpoint percentages ascend, each once'),
     v.check((l) => l.length === 0 || l[l.length - 1] === 100, 'the last checkpoint percentage is 100'),
   ),
 );
