@@ -27,7 +27,7 @@ module.exports = {
       comment:
         'shared/domain is the pure logic (tag policy, naming, retention, recovery plans, event schemas): it decides on plain ' +
         'data and imports nothing of the project outside shared/domain, so every safety rule is testable without AWS. Node ' +
-        'built-ins and npm packages (zod) aside.',
+        'built-ins and npm packages (valibot) aside.',
       severity: 'error',
       from: { path: '^shared/domain/' },
       to: { pathNot: ['^shared/domain/', 'node_modules/'], dependencyTypesNot: ['core'] },

@@ -3,6 +3,7 @@
  * doctor) only describe; bake and relaunch go through the same use cases as the
  * scheduled and event-driven paths. Exit codes: see cli/errors.ts.
  */
+import * as v from 'valibot';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { Command, CommanderError } from 'commander';
@@ -207,7 +208,7 @@ ${EXIT.unreachable} endpoint did not answer; ${EXIT.unknown} unknown instance or
     .option('--json', 'print JSON for scripts')
     .action(
       run(async (ctx, opts: StaleOptionsGiven & { retain?: string; lineage?: string; dryRun?: boolean; yes?: boolean; json?: boolean }) => {
-        if (opts.retain !== undefined && !RetentionSpec.safeParse(opts.retain).success) {
+        if (opts.retain !== undefined && !v.safeParse(RetentionSpec, opts.retain).success) {
           throw new CommanderError(EXIT.usage, 'usage', `'${opts.retain}' is not a retention (7, 14d, daily=7,weekly=4)`);
         }
         const staleRun = await readStale(ctx, opts);

@@ -6,6 +6,7 @@
  * the styles are report.css, next to this file. Pure: the same input gives the same page.
  * Every interpolated string is escaped: names, tags and event details are user data.
  */
+import * as v from 'valibot';
 import { readFileSync } from 'node:fs';
 import { isDetailType, PublishedEvent, readDetail } from '../../shared/domain/events.js';
 import type { LineageStatus } from '../../shared/domain/fleet-status.js';
@@ -143,12 +144,12 @@ function readHistory(history: readonly ServiceEvent[], managedBy: string, lineag
     return true;
   };
   for (const raw of history) {
-    const envelope = PublishedEvent.safeParse(raw);
+    const envelope = v.safeParse(PublishedEvent, raw);
     if (!envelope.success) {
       out.unreadable++;
       continue;
     }
-    const { 'detail-type': type, time: at, detail } = envelope.data;
+    const { 'detail-type': type, time: at, detail } = envelope.output;
     if (detail.managedBy !== undefined && detail.managedBy !== managedBy) {
       out.otherStacks++;
       continue;

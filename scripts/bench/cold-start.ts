@@ -102,8 +102,6 @@ function partOf(input: string): string {
   if (nm >= 0) {
     const rest = input.slice(nm + 'node_modules/'.length);
     const [first, second] = rest.split('/');
-    // zod's namespace import keeps every locale: worth its own line.
-    if (first === 'zod' && rest.includes('/locales/')) return 'zod (locales)';
     return first?.startsWith('@') ? `${first}/${second}` : (first ?? input);
   }
   const [top, sub] = input.replace(/^(\.\.\/)+/, '').split('/');
@@ -177,7 +175,7 @@ function beyondBaseline(bundle: Bundle, base: Bundle, top = 5): string {
 function groupOf(part: string): string {
   if (part.startsWith('shared/') || part.startsWith('functions/')) return 'own code';
   if (part.startsWith('@aws-sdk/') || part.startsWith('@smithy/')) return 'AWS SDK';
-  if (part.startsWith('zod')) return 'zod';
+  if (part === 'valibot') return 'valibot';
   if (part.startsWith('@aws-lambda-powertools/') || part === '@middy/core') return 'Powertools + middy';
   return 'other';
 }

@@ -11,6 +11,7 @@
  * proxy) and the in-process time (everything else: parsing, planning, SDK
  * serialisation and signing, XML parsing).
  */
+import * as v from 'valibot';
 import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -121,7 +122,7 @@ async function recoverOnce(cloud: LocalCloud, deps: Deps, records: CallRecord[],
   records.length = 0;
   const t0 = performance.now();
   // The handler's work: parse the delivered event, then recover.
-  const trigger = RecoveryTriggerEvent.parse(triggerFor(instanceId));
+  const trigger = v.parse(RecoveryTriggerEvent, triggerFor(instanceId));
   // Called in-process, but as the recover function: its calls are evaluated against its role.
   const report = await cloud.asFunction('recover', () => recoverInstances(trigger, deps));
   const totalMs = performance.now() - t0;

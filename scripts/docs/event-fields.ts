@@ -1,6 +1,6 @@
 /**
  * What each field of each published event means, for docs/events.md. The fields, their types
- * and whether they are optional come from the zod schemas in shared/domain/events.ts, the ones
+ * and whether they are optional come from the valibot schemas in shared/domain/events.ts, the ones
  * the code publishes with; this file only says what they mean. The docs test fails when a
  * schema has a field this file does not describe, or this file describes one it does not have.
  * Nested fields are named by their path (`planned.keep`).

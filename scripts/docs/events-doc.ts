@@ -1,9 +1,10 @@
 /**
- * docs/events.md's tables of published events, from the zod schemas the code publishes with
+ * docs/events.md's tables of published events, from the valibot schemas the code publishes with
  * (shared/domain/events.ts) and what scripts/docs/event-fields.ts says each field means.
  */
-import type * as z from 'zod/mini';
+import type * as v from 'valibot';
 import { DETAIL_SCHEMAS } from '../../shared/domain/events.js';
+import { ISO_DATE_TIME_PATTERNS } from '../../shared/domain/schema.js';
 import { EVENT_DOCS, type EventDoc } from './event-fields.js';
 
 interface Field {
@@ -12,55 +13,63 @@ interface Field {
   optional: boolean;
 }
 
-type Def = { type: string; [key: string]: unknown };
-const defOf = (schema: unknown): Def => (schema as { _zod: { def: Def } })._zod.def;
+/** What the generator reads of a valibot schema: its type, its parts, and the actions of its pipe. */
+type Node = {
+  type: string;
+  entries?: Record<string, Node>;
+  wrapped?: Node;
+  item?: Node;
+  options?: readonly unknown[];
+  pipe?: ReadonlyArray<{ kind: string; type: string; requirement?: unknown }>;
+};
+const nodeOf = (schema: unknown): Node => schema as Node;
 
 /** The schema's fields, nested objects (and arrays of objects) flattened to dotted paths. */
-export function fieldsOf(schema: z.ZodMiniType, prefix = '', opaque: readonly string[] = []): Field[] {
-  const shape = (defOf(schema).shape ?? {}) as Record<string, z.ZodMiniType>;
-  return Object.entries(shape).flatMap(([key, value]) => {
+export function fieldsOf(schema: v.GenericSchema, prefix = '', opaque: readonly string[] = []): Field[] {
+  const entries = nodeOf(schema).entries ?? {};
+  return Object.entries(entries).flatMap(([key, value]) => {
     const path = prefix + key;
-    const optional = defOf(value).type === 'optional';
-    const present = optional ? (defOf(value).innerType as z.ZodMiniType) : value;
-    const def = defOf(present);
+    const optional = value.type === 'optional';
+    const present = optional ? value.wrapped! : value;
     // An object, or an array of objects, lists its own fields under its path.
-    const object = def.type === 'array' ? (def.element as z.ZodMiniType) : present;
-    const nested = defOf(object).type === 'object' && !opaque.includes(path) ? fieldsOf(object, `${path}.`, opaque) : [];
-    return [{ path, type: typeName(def), optional }, ...nested];
+    const object = present.type === 'array' ? present.item! : present;
+    const nested =
+      object.type === 'object' && !opaque.includes(path) ? fieldsOf(object as unknown as v.GenericSchema, `${path}.`, opaque) : [];
+    return [{ path, type: typeName(present), optional }, ...nested];
   });
 }
 
-function typeName(def: Def): string {
-  switch (def.type) {
+/** The actions of a schema's pipe, and of the pipes it is built on (`v.pipe(int(), v.minValue(0))`). */
+const actionsOf = (node: Node): Array<{ type: string; requirement?: unknown }> =>
+  (node.pipe ?? []).flatMap((a) => (a.kind === 'schema' ? actionsOf(a as unknown as Node) : a.kind === 'validation' ? [a] : []));
+
+function typeName(node: Node): string {
+  switch (node.type) {
     case 'string':
-      return def.format === 'datetime' ? 'ISO time' : 'string';
-    case 'number': {
-      const checks = (def.checks ?? []) as Array<{ _zod: { def: { format?: string } } }>;
-      return checks.some((c) => c._zod.def.format?.includes('int')) ? 'integer' : 'number';
-    }
-    case 'enum':
-      return Object.values(def.entries as Record<string, string>)
-        .map((v) => `\`${v}\``)
-        .join(' \\| ');
+      return actionsOf(node).some((a) => ISO_DATE_TIME_PATTERNS.includes(a.requirement as RegExp)) ? 'ISO time' : 'string';
+    case 'number':
+      return actionsOf(node).some((a) => a.type === 'safe_integer' || a.type === 'integer') ? 'integer' : 'number';
+    case 'picklist':
+      return (node.options as string[]).map((o) => `\`${o}\``).join(' \\| ');
     case 'array':
-      return `${typeName(defOf(def.element))}[]`;
+      return `${typeName(node.item!)}[]`;
     case 'record':
       return 'map of string';
     default:
-      return def.type;
+      return node.type;
   }
 }
 
 /** The events' section: one heading and table per detail-type, in DETAIL_SCHEMAS' order. */
 export function publishedEventsDoc(
-  schemas: Record<string, z.ZodMiniType> = DETAIL_SCHEMAS,
+  schemas: Record<string, v.GenericSchema> = DETAIL_SCHEMAS,
   docs: Record<string, EventDoc> = EVENT_DOCS,
 ): string {
   return Object.entries(schemas)
     .map(([name, schema]) => {
       const doc = docs[name];
       if (!doc) throw new Error(`scripts/docs/event-fields.ts does not describe ${name}`);
-      const fields = fieldsOf(schema as z.ZodMiniType, '', doc.opaque);
+      const fields = fieldsOf(schema, '', doc.opaque);
       const rows = fields.map((f) => {
         const meaning = doc.fields[f.path];
         if (meaning === undefined) throw new Error(`scripts/docs/event-fields.ts does not describe ${name}.${f.path}`);

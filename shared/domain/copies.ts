@@ -8,6 +8,7 @@
  * twice, late, or after a crash at any point decides the same, and starts nothing twice (a copy
  * in any state counts; CopyImage's ClientToken covers a copy not yet listed).
  */
+import * as v from 'valibot';
 import { FAILED_STATES, isManagedBy, newestFirst, notMadeHere, statusOf, type ImageView } from './image-status.js';
 import { withCopiedTags } from './bake.js';
 import { CopyToSpec, PREFIX, TAG, type Tags } from './tags.js';
@@ -38,8 +39,8 @@ export function copyClientToken(sourceImageId: string): string {
 export function copyRegionsOf(image: ImageView): string[] {
   const raw = image.tags[TAG.copyTo];
   if (raw === undefined) return [];
-  const parsed = CopyToSpec.safeParse(raw);
-  return parsed.success ? parsed.data : [];
+  const parsed = v.safeParse(CopyToSpec, raw);
+  return parsed.success ? parsed.output : [];
 }
 
 /**

@@ -3,6 +3,7 @@
  * which images there are the service's copies, and the policy a lineage's copies are kept by.
  * The planning itself is retention.ts's, under the same safety rules. Pure.
  */
+import * as v from 'valibot';
 import { newestFirst, type ImageView } from './image-status.js';
 import type { LineagePolicy } from './retention.js';
 import { REGION_PATTERN, RetentionSpec, TAG, type Retention } from './tags.js';
@@ -72,8 +73,8 @@ function newestValid(images: readonly ImageView[], key: string): { retention: Re
   for (const { i } of sorted) {
     const raw = i.tags[key];
     if (raw === undefined) continue;
-    const parsed = RetentionSpec.safeParse(raw);
-    if (parsed.success) return { retention: parsed.data, raw };
+    const parsed = v.safeParse(RetentionSpec, raw);
+    if (parsed.success) return { retention: parsed.output, raw };
   }
   return undefined;
 }

@@ -14,27 +14,27 @@
  * profile is IAM's, and IAM is global: it follows.
  */
 import { createHash } from 'node:crypto';
-import * as z from 'zod/mini';
-import './zod.js';
+import * as v from 'valibot';
+import { record, strictObject } from './schema.js';
 import { isManagedBy, statusOf, type ImageView } from './image-status.js';
 import { carriedTags, withinTagLimit, type RelaunchSpec, type StoredLaunchConfig } from './launch.js';
 import { REGION_PATTERN, TAG, type Tags } from './tags.js';
 
 /** One entry of the stage's `drRegions` map: what replaces the region-bound references in R. */
-export const DrRegionEntry = z.strictObject({
-  subnetId: z.optional(z.string().check(z.regex(/^subnet-[0-9a-f]{8,17}$/, 'a subnet id'))),
-  securityGroupIds: z.optional(z.array(z.string().check(z.regex(/^sg-[0-9a-f]{8,17}$/, 'a security group id')))),
+export const DrRegionEntry = strictObject({
+  subnetId: v.optional(v.pipe(v.string(), v.regex(/^subnet-[0-9a-f]{8,17}$/, 'a subnet id'))),
+  securityGroupIds: v.optional(v.array(v.pipe(v.string(), v.regex(/^sg-[0-9a-f]{8,17}$/, 'a security group id')))),
   /** An instance profile's name or ARN (IAM is global: the captured one follows when the map names none). */
-  instanceProfile: z.optional(z.string().check(z.minLength(1))),
-  keyName: z.optional(z.string().check(z.minLength(1), z.maxLength(255))),
+  instanceProfile: v.optional(v.pipe(v.string(), v.minLength(1))),
+  keyName: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(255))),
   /** Copies into the region are encrypted with it (part A's copy step). */
-  kmsKeyId: z.optional(z.string().check(z.minLength(1))),
+  kmsKeyId: v.optional(v.pipe(v.string(), v.minLength(1))),
 });
-export type DrRegionEntry = z.infer<typeof DrRegionEntry>;
+export type DrRegionEntry = v.InferOutput<typeof DrRegionEntry>;
 
 /** The stage's `drRegions` (DR_REGIONS): region -> entry. */
-export const DrRegions = z.record(z.string().check(z.regex(REGION_PATTERN, 'a region name, e.g. eu-west-1')), DrRegionEntry);
-export type DrRegions = z.infer<typeof DrRegions>;
+export const DrRegions = record(v.pipe(v.string(), v.regex(REGION_PATTERN, 'a region name, e.g. eu-west-1')), DrRegionEntry);
+export type DrRegions = v.InferOutput<typeof DrRegions>;
 
 /** What of the home capture the DR capture leaves out, kept on the DR capture so a relaunch in R can say it without home. */
 export interface LeftBehind {

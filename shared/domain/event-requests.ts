@@ -5,8 +5,8 @@
  * of the bus (the CLI, the docs, the tests): building them all at load cost every function's
  * cold start (issue 18), so they stay out of its bundle.
  */
-import * as z from 'zod/mini';
-import { defineSchema } from './zod.js';
+import * as v from 'valibot';
+import { defineSchema, isoDateTime, object, record } from './schema.js';
 import type { DETAIL_SCHEMAS, DetailType, OutgoingEvent } from './events.js';
 import { Lineage, Region, ScheduleName } from './tags.js';
 import { Slot } from './schedule.js';
@@ -14,66 +14,66 @@ import { LaunchConfig } from './launch.js';
 
 export const EVENT_SOURCE = 'ami-lifecycle';
 
-export const InstanceId = /* @__PURE__ */ defineSchema(() => z.string().check(z.regex(/^i-[0-9a-f]{8,17}$/, 'not an instance id')));
-export const ImageId = /* @__PURE__ */ defineSchema(() => z.string().check(z.regex(/^ami-[0-9a-f]{8,17}$/, 'not an image id')));
-export const ManagedBy = /* @__PURE__ */ defineSchema(() => z.string().check(z.minLength(1)));
+export const InstanceId = /* @__PURE__ */ defineSchema(() => v.pipe(v.string(), v.regex(/^i-[0-9a-f]{8,17}$/, 'not an instance id')));
+export const ImageId = /* @__PURE__ */ defineSchema(() => v.pipe(v.string(), v.regex(/^ami-[0-9a-f]{8,17}$/, 'not an image id')));
+export const ManagedBy = /* @__PURE__ */ defineSchema(() => v.pipe(v.string(), v.minLength(1)));
 
 /** One instance to bake for one slot of one schedule. Dedupe key: instanceId + schedule + slot. */
 export const BakeRequested = /* @__PURE__ */ defineSchema(() =>
-  z.object({
+  object({
     managedBy: ManagedBy,
     instanceId: InstanceId,
     lineage: Lineage,
     /** The instance has no lineage tag yet: the bake gives it one (its own id). */
-    assignLineage: z.boolean(),
-    instanceName: z.optional(z.string().check(z.maxLength(256))),
+    assignLineage: v.boolean(),
+    instanceName: v.optional(v.pipe(v.string(), v.maxLength(256))),
     schedule: ScheduleName,
     slot: Slot,
-    reboot: z.boolean(),
+    reboot: v.boolean(),
     /** The instance's valid retain tag, stamped on the image: the lineage's policy survives the instance. */
-    retain: z.optional(z.string().check(z.maxLength(256))),
-    requestedAt: z.iso.datetime(),
+    retain: v.optional(v.pipe(v.string(), v.maxLength(256))),
+    requestedAt: isoDateTime(),
     /**
      * The launch configuration to capture for recovery, when it changed since the last
      * capture (the digest goes on the instance once it is saved).
      */
-    capture: z.optional(z.object({ digest: z.string().check(z.regex(/^[0-9a-f]{16}$/)), config: LaunchConfig })),
+    capture: v.optional(object({ digest: v.pipe(v.string(), v.regex(/^[0-9a-f]{16}$/)), config: LaunchConfig })),
     /**
      * Devices left out of the image (excluded volumes, or every non-root one with volumes=root).
      * Absent: every volume goes in, as before this field existed.
      */
-    excludeDevices: z.optional(z.array(z.string().check(z.minLength(1)))),
+    excludeDevices: v.optional(v.array(v.pipe(v.string(), v.minLength(1)))),
     /** The instance's tags to copy onto the image and its snapshots (copyTags), as read at the run. */
-    copyTags: z.optional(z.record(z.string().check(z.maxLength(128)), z.string().check(z.maxLength(256)))),
+    copyTags: v.optional(record(v.pipe(v.string(), v.maxLength(128)), v.pipe(v.string(), v.maxLength(256)))),
     /** `boot`: the image is good only once a test instance booted from it (issue 15). Absent: as before, available is good. */
-    verify: z.optional(z.literal('boot')),
+    verify: v.optional(v.literal('boot')),
     /** Issue 17: the regions its image is copied to (the instance's copy-to, else the stage's copyTo). Absent: none. */
-    copyTo: z.optional(z.array(Region).check(z.maxLength(30))),
+    copyTo: v.optional(v.pipe(v.array(Region), v.maxLength(30))),
     /** Issue 17: the instance's valid copy-retain, stamped on the image (and so on its copies). */
-    copyRetain: z.optional(z.string().check(z.maxLength(256))),
+    copyRetain: v.optional(v.pipe(v.string(), v.maxLength(256))),
     /**
      * Issue 16: the instance's promote tag, stamped on the image, whose ImageBaked then says
      * `promotes` and so reaches the promote function (issue 18: the others never invoke it).
      */
-    promote: z.optional(z.string().check(z.minLength(1), z.maxLength(256))),
+    promote: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(256))),
   }),
 );
-export type BakeRequested = z.infer<typeof BakeRequested>;
+export type BakeRequested = v.InferOutput<typeof BakeRequested>;
 
 /**
  * An image of a lineage with verify=boot is available and now `verifying`: the service's own
  * request to its verify function (docs/verification.md). Dedupe key: imageId.
  */
 export const VerificationRequested = /* @__PURE__ */ defineSchema(() =>
-  z.object({
+  object({
     managedBy: ManagedBy,
     imageId: ImageId,
-    lineage: z.string(),
+    lineage: v.string(),
   }),
 );
-export type VerificationRequested = z.infer<typeof VerificationRequested>;
+export type VerificationRequested = v.InferOutput<typeof VerificationRequested>;
 
-export function outgoing<K extends DetailType>(detailType: K, detail: z.infer<(typeof DETAIL_SCHEMAS)[K]>): OutgoingEvent {
+export function outgoing<K extends DetailType>(detailType: K, detail: v.InferOutput<(typeof DETAIL_SCHEMAS)[K]>): OutgoingEvent {
   return { detailType, detail } as OutgoingEvent;
 }
 

@@ -5,100 +5,100 @@
  * identity (tags, generation, idempotency token). Pure.
  */
 import { createHash } from 'node:crypto';
-import * as z from 'zod/mini';
-import { defineSchema } from './zod.js';
+import * as v from 'valibot';
+import { defineSchema, int, object, record } from './schema.js';
 import { PREFIX, TAG, type Tags } from './tags.js';
 
 /** One network interface of the instance, as a replacement creates it anew. */
 export const NetworkInterfaceConfig = /* @__PURE__ */ defineSchema(() =>
-  z.object({
-    deviceIndex: z.number().check(z.int(), z.gte(0)),
-    networkCardIndex: z.optional(z.number().check(z.int(), z.gte(0))),
-    subnetId: z.optional(z.string()),
-    securityGroupIds: z.array(z.string()),
-    description: z.optional(z.string()),
+  object({
+    deviceIndex: v.pipe(int(), v.minValue(0)),
+    networkCardIndex: v.optional(v.pipe(int(), v.minValue(0))),
+    subnetId: v.optional(v.string()),
+    securityGroupIds: v.array(v.string()),
+    description: v.optional(v.string()),
     /** efa, efa-only, ... ; an ordinary interface has none. */
-    interfaceType: z.optional(z.string()),
+    interfaceType: v.optional(v.string()),
     /** The interface's primary private IPv4 address and its secondary ones, as they were. */
-    privateIpAddress: z.optional(z.string()),
-    secondaryPrivateIpAddresses: z.optional(z.array(z.string())),
-    ipv6AddressCount: z.optional(z.number().check(z.int(), z.gte(0))),
+    privateIpAddress: v.optional(v.string()),
+    secondaryPrivateIpAddresses: v.optional(v.array(v.string())),
+    ipv6AddressCount: v.optional(v.pipe(int(), v.minValue(0))),
   }),
 );
-export type NetworkInterfaceConfig = z.infer<typeof NetworkInterfaceConfig>;
+export type NetworkInterfaceConfig = v.InferOutput<typeof NetworkInterfaceConfig>;
 
 /** Where an instance is placed within its zone: group, partition, tenancy, host. */
 export const Placement = /* @__PURE__ */ defineSchema(() =>
-  z.object({
-    groupName: z.optional(z.string()),
-    partitionNumber: z.optional(z.number().check(z.int())),
-    tenancy: z.optional(z.string()),
-    hostId: z.optional(z.string()),
-    affinity: z.optional(z.string()),
-    hostResourceGroupArn: z.optional(z.string()),
+  object({
+    groupName: v.optional(v.string()),
+    partitionNumber: v.optional(int()),
+    tenancy: v.optional(v.string()),
+    hostId: v.optional(v.string()),
+    affinity: v.optional(v.string()),
+    hostResourceGroupArn: v.optional(v.string()),
   }),
 );
 
 export const LaunchConfig = /* @__PURE__ */ defineSchema(() =>
-  z.object({
-    instanceType: z.string().check(z.minLength(1)),
-    subnetId: z.optional(z.string()),
-    securityGroupIds: z.array(z.string()),
-    keyName: z.optional(z.string()),
-    iamInstanceProfileArn: z.optional(z.string()),
+  object({
+    instanceType: v.pipe(v.string(), v.minLength(1)),
+    subnetId: v.optional(v.string()),
+    securityGroupIds: v.array(v.string()),
+    keyName: v.optional(v.string()),
+    iamInstanceProfileArn: v.optional(v.string()),
     /** An instance profile by name (a DR relaunch's map may name one so): never captured, only launched with. */
-    iamInstanceProfileName: z.optional(z.string()),
-    ebsOptimized: z.boolean(),
-    monitoring: z.boolean(),
-    metadataOptions: z.optional(
-      z.object({
-        httpTokens: z.optional(z.string()),
-        httpEndpoint: z.optional(z.string()),
-        httpPutResponseHopLimit: z.optional(z.number().check(z.int())),
-        instanceMetadataTags: z.optional(z.string()),
-        httpProtocolIpv6: z.optional(z.string()),
+    iamInstanceProfileName: v.optional(v.string()),
+    ebsOptimized: v.boolean(),
+    monitoring: v.boolean(),
+    metadataOptions: v.optional(
+      object({
+        httpTokens: v.optional(v.string()),
+        httpEndpoint: v.optional(v.string()),
+        httpPutResponseHopLimit: v.optional(int()),
+        instanceMetadataTags: v.optional(v.string()),
+        httpProtocolIpv6: v.optional(v.string()),
       }),
     ),
     /** The public IP of the Elastic IP associated with the instance, if any: it moves to the replacement. */
-    elasticIp: z.optional(z.string()),
+    elasticIp: v.optional(v.string()),
     /** The operator's own tags, carried to the replacement (not aws:*, not the service's bookkeeping). */
-    tags: z.record(z.string(), z.string()),
+    tags: record(v.string(), v.string()),
     // What follows is optional: configurations captured by earlier versions lack it, and relaunch as they did.
     /** False on a NAT or router instance. EC2's default (true) is left unsaid. */
-    sourceDestCheck: z.optional(z.boolean()),
-    cpuOptions: z.optional(
-      z.object({
-        coreCount: z.optional(z.number().check(z.int())),
-        threadsPerCore: z.optional(z.number().check(z.int())),
-        amdSevSnp: z.optional(z.string()),
+    sourceDestCheck: v.optional(v.boolean()),
+    cpuOptions: v.optional(
+      object({
+        coreCount: v.optional(int()),
+        threadsPerCore: v.optional(int()),
+        amdSevSnp: v.optional(v.string()),
       }),
     ),
     /** The zone follows the subnet; these pin the instance within it. */
-    placement: z.optional(Placement),
-    hibernation: z.optional(z.boolean()),
+    placement: v.optional(Placement),
+    hibernation: v.optional(v.boolean()),
     /** Every interface, the primary (device 0) included, when the instance has more than its primary with one address. */
-    networkInterfaces: z.optional(z.array(NetworkInterfaceConfig)),
+    networkInterfaces: v.optional(v.array(NetworkInterfaceConfig)),
     /** The primary private IPv4 address, relaunched with only when asked and the failed instance no longer holds it. */
-    privateIpAddress: z.optional(z.string()),
+    privateIpAddress: v.optional(v.string()),
     /** A spot instance: its replacement asks for spot too. The request's options are read at capture. */
-    spot: z.optional(
-      z.object({
+    spot: v.optional(
+      object({
         /** The instance's spot request, read at capture; never relaunched with. */
-        requestId: z.optional(z.string()),
-        maxPrice: z.optional(z.string()),
-        spotInstanceType: z.optional(z.string()),
-        interruptionBehavior: z.optional(z.string()),
+        requestId: v.optional(v.string()),
+        maxPrice: v.optional(v.string()),
+        spotInstanceType: v.optional(v.string()),
+        interruptionBehavior: v.optional(v.string()),
       }),
     ),
     // Read at capture with calls of their own (not in DescribeInstances), so not part of the digest.
-    disableApiTermination: z.optional(z.boolean()),
-    disableApiStop: z.optional(z.boolean()),
-    shutdownBehavior: z.optional(z.string()),
+    disableApiTermination: v.optional(v.boolean()),
+    disableApiStop: v.optional(v.boolean()),
+    shutdownBehavior: v.optional(v.string()),
     /** A burstable instance's CPU credits: standard or unlimited. */
-    cpuCredits: z.optional(z.string()),
+    cpuCredits: v.optional(v.string()),
   }),
 );
-export type LaunchConfig = z.infer<typeof LaunchConfig>;
+export type LaunchConfig = v.InferOutput<typeof LaunchConfig>;
 
 /** A captured configuration with the instance's user data (base64), as the launch template holds it. */
 export type StoredLaunchConfig = LaunchConfig & { userData?: string | undefined };

@@ -16,6 +16,7 @@
  *   6. per lineage and promotion target, the newest image promoted to it and the
  *      `promoteRollbackDepth` before it (its rollback points) are kept (promotion.ts, promotionKeeps).
  */
+import * as v from 'valibot';
 import { append } from './collections.js';
 import { FAILED_STATES, newestFirst } from './image-status.js';
 import { promotionKeeps } from './promotion.js';
@@ -341,8 +342,8 @@ function readTag(tag: string | undefined, readings: TagReadings): Retention | un
   if (tag === undefined) return undefined;
   let read = readings.get(tag);
   if (read === undefined) {
-    const parsed = RetentionSpec.safeParse(tag);
-    read = parsed.success ? parsed.data : null;
+    const parsed = v.safeParse(RetentionSpec, tag);
+    read = parsed.success ? parsed.output : null;
     readings.set(tag, read);
   }
   return read ?? undefined;

@@ -4,13 +4,12 @@
  * own time zone from the time the schedule fired, so a retried, duplicated or late
  * request lands in the same slot and can never produce a second image for it.
  */
-import * as z from 'zod/mini';
-import './zod.js';
+import * as v from 'valibot';
 
 export const PERIODS = ['hour', 'day', 'week', 'month'] as const;
 export type Period = (typeof PERIODS)[number];
 
-export const TimeZone = z.string().check(z.refine(isTimeZone, { message: 'not an IANA time zone, e.g. UTC or Europe/Paris' }));
+export const TimeZone = v.pipe(v.string(), v.check(isTimeZone, 'not an IANA time zone, e.g. UTC or Europe/Paris'));
 
 export function isTimeZone(tz: string): boolean {
   try {
@@ -156,6 +155,7 @@ export function slotOf(p: LocalParts, period: Period): string {
 }
 
 /** A slot as produced by slotFor, of any period. */
-export const Slot = z
-  .string()
-  .check(z.regex(/^\d{4}-(\d{2}(-\d{2}(T\d{2})?)?|W\d{2})$/, 'not a slot (2026-11-26, 2026-W48, 2026-11, 2026-11-26T03)'));
+export const Slot = v.pipe(
+  v.string(),
+  v.regex(/^\d{4}-(\d{2}(-\d{2}(T\d{2})?)?|W\d{2})$/, 'not a slot (2026-11-26, 2026-W48, 2026-11, 2026-11-26T03)'),
+);

@@ -8,6 +8,7 @@
  * step reads and changes only the images whose digest differs from the desired one, so a steady
  * night costs no call per image.
  */
+import * as v from 'valibot';
 import { createHash } from 'node:crypto';
 import { notMadeHere, statusOf, type ImageView } from './image-status.js';
 import { Bool, PREFIX, ShareSpec, TAG, type ShareTargets, type TagProblem, type Tags } from './tags.js';
@@ -48,15 +49,15 @@ export function readSharing(tags: Tags): { sharing: Sharing } | { problems: TagP
   let snapshots = false;
   const share = tags[TAG.share];
   if (share !== undefined) {
-    const parsed = ShareSpec.safeParse(share);
-    if (parsed.success) targets = parsed.data;
-    else problems.push({ tag: TAG.share, value: share, reason: parsed.error.issues.map((i) => i.message).join('; ') });
+    const parsed = v.safeParse(ShareSpec, share);
+    if (parsed.success) targets = parsed.output;
+    else problems.push({ tag: TAG.share, value: share, reason: parsed.issues.map((i) => i.message).join('; ') });
   }
   const flag = tags[TAG.shareSnapshots];
   if (flag !== undefined) {
-    const parsed = Bool.safeParse(flag);
-    if (parsed.success) snapshots = parsed.data;
-    else problems.push({ tag: TAG.shareSnapshots, value: flag, reason: parsed.error.issues.map((i) => i.message).join('; ') });
+    const parsed = v.safeParse(Bool, flag);
+    if (parsed.success) snapshots = parsed.output;
+    else problems.push({ tag: TAG.shareSnapshots, value: flag, reason: parsed.issues.map((i) => i.message).join('; ') });
   }
   if (problems.length > 0) return { problems };
   return { sharing: { targets, snapshotAccounts: snapshots ? [...targets.accounts] : [] } };

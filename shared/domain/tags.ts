@@ -2,8 +2,7 @@
  * The user contract: the tags an operator puts on an instance, and the tags the
  * service puts on what it creates. Pure: no AWS imports.
  */
-import * as z from 'zod/mini';
-import { addIssue } from './zod.js';
+import * as v from 'valibot';
 
 export const PREFIX = 'ami-lifecycle:';
 
@@ -92,22 +91,25 @@ export const IMAGE_STATUSES = ['pending', 'verifying', 'good', 'failed', 'bad'] 
 export type ImageStatus = (typeof IMAGE_STATUSES)[number];
 
 /** Schedule names: what `ami-lifecycle:bake` lists and serverless.yml declares. */
-export const ScheduleName = z
-  .string()
-  .check(z.regex(/^[a-z][a-z0-9-]{0,23}$/, 'a schedule name is 1-24 lower-case letters, digits or dashes, starting with a letter'));
+export const ScheduleName = v.pipe(
+  v.string(),
+  v.regex(/^[a-z][a-z0-9-]{0,23}$/, 'a schedule name is 1-24 lower-case letters, digits or dashes, starting with a letter'),
+);
 
 /**
  * The stack's name, the value of `managed-by` on everything it creates: the first part
  * of every AMI name, so it keeps to characters AMI names allow (MANAGED_BY in config).
  */
-export const StackName = z
-  .string()
-  .check(z.regex(/^[A-Za-z0-9][A-Za-z0-9-]{0,31}$/, 'a stack name is 1-32 letters, digits or dashes, starting with a letter or digit'));
+export const StackName = v.pipe(
+  v.string(),
+  v.regex(/^[A-Za-z0-9][A-Za-z0-9-]{0,31}$/, 'a stack name is 1-32 letters, digits or dashes, starting with a letter or digit'),
+);
 
 /** A lineage id ends up in AMI names, so it keeps to characters AMI names allow. */
-export const Lineage = z
-  .string()
-  .check(z.regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,47}$/, 'a lineage is 1-48 letters, digits, dots, dashes or underscores'));
+export const Lineage = v.pipe(
+  v.string(),
+  v.regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,47}$/, 'a lineage is 1-48 letters, digits, dots, dashes or underscores'),
+);
 
 export const RECOVER_MODES = ['off', 'on-failure', 'always'] as const;
 export type RecoverMode = (typeof RECOVER_MODES)[number];
@@ -123,15 +125,15 @@ export type Retention =
 const MAX_COUNT = 1000;
 const MAX_DAYS = 3650;
 
-export const RetentionSpec = z.pipe(
-  z.string(),
-  z.transform((raw, ctx): Retention => {
+export const RetentionSpec = v.pipe(
+  v.string(),
+  v.rawTransform(({ dataset: { value: raw }, addIssue, NEVER }): Retention => {
     const value = raw.trim();
     if (/^\d+$/.test(value)) {
       const count = Number(value);
       if (count < 1 || count > MAX_COUNT) {
-        addIssue(ctx, `a count must be 1-${MAX_COUNT}`);
-        return z.NEVER;
+        addIssue({ message: `a count must be 1-${MAX_COUNT}` });
+        return NEVER;
       }
       return { kind: 'count', count };
     }
@@ -139,8 +141,8 @@ export const RetentionSpec = z.pipe(
     if (age) {
       const days = Number(age[1]);
       if (days < 1 || days > MAX_DAYS) {
-        addIssue(ctx, `an age must be 1-${MAX_DAYS} days`);
-        return z.NEVER;
+        addIssue({ message: `an age must be 1-${MAX_DAYS} days` });
+        return NEVER;
       }
       return { kind: 'age', days };
     }
@@ -149,65 +151,57 @@ export const RetentionSpec = z.pipe(
       for (const part of value.split(',')) {
         const m = /^\s*([a-z]+)\s*=\s*(\d+)\s*$/.exec(part);
         if (!m) {
-          addIssue(ctx, `'${part}' is not tier=count`);
-          return z.NEVER;
+          addIssue({ message: `'${part}' is not tier=count` });
+          return NEVER;
         }
         const tier = m[1] as RetentionTier;
         if (!RETENTION_TIERS.includes(tier)) {
-          addIssue(ctx, `unknown tier '${m[1]}' (known: ${RETENTION_TIERS.join(', ')})`);
-          return z.NEVER;
+          addIssue({ message: `unknown tier '${m[1]}' (known: ${RETENTION_TIERS.join(', ')})` });
+          return NEVER;
         }
         if (tier in tiers) {
-          addIssue(ctx, `tier '${tier}' given twice (each tier at most once, e.g. daily=7,weekly=4)`);
-          return z.NEVER;
+          addIssue({ message: `tier '${tier}' given twice (each tier at most once, e.g. daily=7,weekly=4)` });
+          return NEVER;
         }
         const n = Number(m[2]);
         if (n > MAX_COUNT) {
-          addIssue(ctx, `a tier keeps at most ${MAX_COUNT}`);
-          return z.NEVER;
+          addIssue({ message: `a tier keeps at most ${MAX_COUNT}` });
+          return NEVER;
         }
         tiers[tier] = n;
       }
       if (!Object.values(tiers).some((n) => n > 0)) {
-        addIssue(ctx, 'at least one tier must keep one image or more');
-        return z.NEVER;
+        addIssue({ message: 'at least one tier must keep one image or more' });
+        return NEVER;
       }
       return { kind: 'tiers', tiers };
     }
-    addIssue(ctx, "expected a count ('7'), an age ('14d') or tiers ('daily=7,weekly=4,monthly=12')");
-    return z.NEVER;
+    addIssue({ message: "expected a count ('7'), an age ('14d') or tiers ('daily=7,weekly=4,monthly=12')" });
+    return NEVER;
   }),
 );
 
-export const Bool = z.pipe(
-  z.pipe(
-    z.pipe(
-      z.string(),
-      z.transform((s) => s.trim().toLowerCase()),
-    ),
-    z.enum(['true', 'false'], { message: "expected 'true' or 'false'" }),
-  ),
-  z.transform((s) => s === 'true'),
+export const Bool = v.pipe(
+  v.string(),
+  v.transform((s) => s.trim().toLowerCase()),
+  v.picklist(['true', 'false'], "expected 'true' or 'false'"),
+  v.transform((s) => s === 'true'),
 );
 
-const Recover = z.pipe(
-  z.pipe(
-    z.string(),
-    z.transform((s) => s.trim().toLowerCase()),
-  ),
-  z.enum(RECOVER_MODES, { message: `expected one of ${RECOVER_MODES.join(', ')}` }),
+const Recover = v.pipe(
+  v.string(),
+  v.transform((s) => s.trim().toLowerCase()),
+  v.picklist(RECOVER_MODES, `expected one of ${RECOVER_MODES.join(', ')}`),
 );
 
 /** Which of an instance's volumes go into its image (`ami-lifecycle:volumes`). */
 export const VOLUME_MODES = ['all', 'root'] as const;
 export type VolumeMode = (typeof VOLUME_MODES)[number];
 
-const Volumes = z.pipe(
-  z.pipe(
-    z.string(),
-    z.transform((s) => s.trim().toLowerCase()),
-  ),
-  z.enum(VOLUME_MODES, { message: `expected one of ${VOLUME_MODES.join(', ')}` }),
+const Volumes = v.pipe(
+  v.string(),
+  v.transform((s) => s.trim().toLowerCase()),
+  v.picklist(VOLUME_MODES, `expected one of ${VOLUME_MODES.join(', ')}`),
 );
 
 /** What a volume's `ami-lifecycle:exclude` tag may say: left out (`true`, `follow`: it moves on recovery) or not. */
@@ -229,16 +223,16 @@ export const notCopyable = (key: string): boolean => key.toLowerCase().startsWit
  * `''` or `none`: nothing; `*`: every tag but `aws:` and the service's own; else a comma list of
  * keys (trimmed, each at most 128 characters, neither `aws:` nor the service's own).
  */
-export const CopyTagsSpec = z.pipe(
-  z.string(),
-  z.transform((raw, ctx): CopyTags => {
+export const CopyTagsSpec = v.pipe(
+  v.string(),
+  v.rawTransform(({ dataset: { value: raw }, addIssue, NEVER }): CopyTags => {
     const value = raw.trim();
     if (value === '' || value.toLowerCase() === 'none') return { kind: 'none' };
     if (value === '*') return { kind: 'all' };
     const keys = value.split(',').map((k) => k.trim());
     const fail = (message: string) => {
-      addIssue(ctx, message);
-      return z.NEVER;
+      addIssue({ message });
+      return NEVER;
     };
     if (keys.some((k) => k === '')) return fail("expected a comma list of tag keys, '*' or 'none' (an empty key is not one)");
     if (keys.some((k) => k === '*' || k.toLowerCase() === 'none')) return fail("'*' and 'none' stand alone, not in a list of keys");
@@ -289,15 +283,15 @@ export const MAX_SHARE_TARGETS = 1000;
  * ARNs. `all` (public) is refused, and so is the whole list when any entry is malformed: a bad
  * value never changes what the images are shared with.
  */
-export const ShareSpec = z.pipe(
-  z.string(),
-  z.transform((raw, ctx): ShareTargets => {
+export const ShareSpec = v.pipe(
+  v.string(),
+  v.rawTransform(({ dataset: { value: raw }, addIssue, NEVER }): ShareTargets => {
     const value = raw.trim();
     const targets: ShareTargets = { accounts: [], organizations: [], units: [] };
     if (value === '' || value.toLowerCase() === 'none') return targets;
     const fail = (message: string) => {
-      addIssue(ctx, message);
-      return z.NEVER;
+      addIssue({ message });
+      return NEVER;
     };
     const entries = value.split(',').map((e) => e.trim());
     if (entries.some((e) => e.toLowerCase() === 'all')) {
@@ -326,26 +320,24 @@ export const ShareSpec = z.pipe(
 export const VERIFY_MODES = ['off', 'boot'] as const;
 export type VerifyMode = (typeof VERIFY_MODES)[number];
 
-export const Verify = z.pipe(
-  z.pipe(
-    z.string(),
-    z.transform((s) => s.trim().toLowerCase()),
-  ),
-  z.enum(VERIFY_MODES, { message: `expected one of ${VERIFY_MODES.join(', ')}` }),
+export const Verify = v.pipe(
+  v.string(),
+  v.transform((s) => s.trim().toLowerCase()),
+  v.picklist(VERIFY_MODES, `expected one of ${VERIFY_MODES.join(', ')}`),
 );
 
 /** An AWS region name as the contract spells it (issue 17): `eu-west-1`, `us-gov-west-1`. */
 export const REGION_PATTERN = /^[a-z]{2}(-[a-z]+)+-\d+$/;
-export const Region = z.string().check(z.regex(REGION_PATTERN, 'a region name such as eu-west-1'));
+export const Region = v.pipe(v.string(), v.regex(REGION_PATTERN, 'a region name such as eu-west-1'));
 
 /**
  * Where images are copied (`ami-lifecycle:copy-to`, the stage's copyTo): `''` or `none`, no region;
  * else a comma list of region names, sorted and without repeats. A malformed entry refuses the
  * whole list: a bad value never copies somewhere the operator did not name.
  */
-export const CopyToSpec = z.pipe(
-  z.string(),
-  z.transform((raw, ctx): string[] => {
+export const CopyToSpec = v.pipe(
+  v.string(),
+  v.rawTransform(({ dataset: { value: raw }, addIssue, NEVER }): string[] => {
     const value = raw.trim();
     if (value === '' || value.toLowerCase() === 'none') return [];
     // An empty entry (a trailing comma) names nothing, as in the other comma lists.
@@ -355,11 +347,10 @@ export const CopyToSpec = z.pipe(
       .filter(Boolean);
     const bad = entries.filter((e) => !REGION_PATTERN.test(e));
     if (bad.length > 0) {
-      addIssue(
-        ctx,
-        `not a region name: ${bad.map((e) => `'${e.slice(0, 40)}'`).join(', ')} (expected a comma list such as eu-west-1,us-east-2, or 'none')`,
-      );
-      return z.NEVER;
+      addIssue({
+        message: `not a region name: ${bad.map((e) => `'${e.slice(0, 40)}'`).join(', ')} (expected a comma list such as eu-west-1,us-east-2, or 'none')`,
+      });
+      return NEVER;
     }
     return [...new Set(entries)].sort();
   }),
@@ -452,8 +443,8 @@ function unknownKeyReason(key: string): string {
   return `unknown tag key${meant ? `, did you mean ${meant}?` : ''} (keys are case-sensitive; an operator sets ${OPERATOR_KEYS.join(', ')}); it is ignored`;
 }
 
-function reason(error: z.core.$ZodError): string {
-  return error.issues.map((i) => i.message).join('; ');
+function reason(issues: ReadonlyArray<v.BaseIssue<unknown>>): string {
+  return issues.map((i) => i.message).join('; ');
 }
 
 /**
@@ -474,7 +465,7 @@ export function parseInstancePolicy(tags: Tags, knownSchedules: readonly string[
   const bakeRaw = tags[TAG.bake];
   if (bakeRaw !== undefined) {
     const names = bakeRaw.split(',').map((s) => s.trim());
-    const malformed = names.filter((n) => !ScheduleName.safeParse(n).success);
+    const malformed = names.filter((n) => !v.is(ScheduleName, n));
     if (names.every((n) => n === '')) {
       problem(TAG.bake, bakeRaw, 'expected a comma list of schedule names, e.g. nightly or nightly,weekly', true);
     } else if (malformed.length > 0) {
@@ -500,12 +491,12 @@ export function parseInstancePolicy(tags: Tags, knownSchedules: readonly string[
   }
 
   /** One tag through its schema: the parsed value, or the fallback and a problem. */
-  const read = <T>(key: string, schema: { safeParse(value: unknown): z.util.SafeParseResult<T> }, fallback: T, blocksBake: boolean): T => {
+  const read = <T>(key: string, schema: v.GenericSchema<string, T>, fallback: T, blocksBake: boolean): T => {
     const raw = tags[key];
     if (raw === undefined) return fallback;
-    const parsed = schema.safeParse(raw);
-    if (parsed.success) return parsed.data;
-    problem(key, raw, reason(parsed.error), blocksBake);
+    const parsed = v.safeParse(schema, raw);
+    if (parsed.success) return parsed.output;
+    problem(key, raw, reason(parsed.issues), blocksBake);
     return fallback;
   };
   const reboot = read(TAG.reboot, Bool, false, true);

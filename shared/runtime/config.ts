@@ -3,8 +3,8 @@
  * with bad configuration fails at load with every problem listed, rather than
  * half-working.
  */
-import * as z from 'zod/mini';
-import { addIssue, defineSchema } from '../domain/zod.js';
+import * as v from 'valibot';
+import { defineSchema, int, intFrom, numberFrom, object, pathOf, record, strictObject } from '../domain/schema.js';
 import { TimeZone } from '../domain/schedule.js';
 import { DEFAULT_PARAMETER_PREFIX } from '../domain/promotion.js';
 import { AWS_MAX_CONCURRENT_COPIES } from '../domain/copies.js';
@@ -17,30 +17,33 @@ import { ConfigError } from './errors.js';
 import { DrRegions } from '../domain/dr-launch.js';
 
 /** An empty (or blank) variable is an unset one, so that its default applies. */
-const unsetIfBlank = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
+const unsetIfBlank = (value: unknown) => (typeof value === 'string' && value.trim() === '' ? undefined : value);
+
+/**
+ * A variable whose blank value counts as unset, read by `schema` (undefined when unset or blank). Unset
+ * is the empty string to valibot's object, which would otherwise refuse the missing key.
+ */
+const blankAsUnset = <T extends v.GenericSchema>(schema: T) => v.pipe(v.optional(v.unknown(), ''), v.transform(unsetIfBlank), schema);
 
 /** 'true' or 'false'; blank or unset is false. */
-const Flag = z.pipe(
-  z._default(z.enum(['true', 'false', '']), 'false'),
-  z.transform((s) => s === 'true'),
+const Flag = v.pipe(
+  v.optional(v.picklist(['true', 'false', '']), 'false'),
+  v.transform((s) => s === 'true'),
 );
 
 /** A variable holding JSON, `fallback` (`{}`) when blank or unset, read by `schema` once parsed. */
-const jsonVariable = <T extends z.ZodMiniType>(schema: T, notJson: string, fallback = '{}') =>
-  z.pipe(
-    z.transform(unsetIfBlank),
-    z.pipe(
-      z.pipe(
-        z._default(z.string(), fallback),
-        z.transform((s, ctx) => {
-          try {
-            return JSON.parse(s) as unknown;
-          } catch {
-            addIssue(ctx, notJson);
-            return z.NEVER;
-          }
-        }),
-      ),
+const jsonVariable = <T extends v.GenericSchema>(schema: T, notJson: string, fallback = '{}') =>
+  blankAsUnset(
+    v.pipe(
+      v.optional(v.string(), fallback),
+      v.rawTransform(({ dataset, addIssue, NEVER }) => {
+        try {
+          return JSON.parse(dataset.value) as unknown;
+        } catch {
+          addIssue({ message: notJson });
+          return NEVER;
+        }
+      }),
       schema,
     ),
   );
@@ -52,37 +55,36 @@ const DrRegionsJson = jsonVariable(DrRegions, 'not JSON (expected an object: reg
  * One entry of adoptFilters (ADOPT_FILTERS): the filters and options the CLI's `adopt` takes
  * (docs/stale-images.md). Strict: a key misspelt would otherwise widen the filter it meant to narrow.
  */
-const AdoptFilterEntry = z.strictObject({
+const AdoptFilterEntry = strictObject({
   /** The image name, `*` and `?` as EC2's name filter reads them. */
-  name: z.optional(z.string().check(z.minLength(1), z.maxLength(128))),
+  name: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(128))),
   /** Tags the image must carry, key -> value. */
-  tags: z._default(z.record(z.string().check(z.minLength(1), z.maxLength(128)), z.string().check(z.maxLength(256))), {}),
+  tags: v.optional(record(v.pipe(v.string(), v.minLength(1), v.maxLength(128)), v.pipe(v.string(), v.maxLength(256))), {}),
   /** Created, and last launched, at least this long ago: `90d`, `12w`, or a number of days. */
-  olderThan: z.pipe(
-    z._default(z.union([z.string(), z.number().check(z.int(), z.gte(0))]), '90d'),
-    z.transform((v, ctx) => {
+  olderThan: v.pipe(
+    v.optional(v.union([v.string(), v.pipe(int(), v.minValue(0))]), '90d'),
+    v.rawTransform(({ dataset, addIssue, NEVER }) => {
       try {
-        return parseAge(String(v));
+        return parseAge(String(dataset.value));
       } catch (error) {
-        addIssue(ctx, (error as Error).message);
-        return z.NEVER;
+        addIssue({ message: (error as Error).message });
+        return NEVER;
       }
     }),
   ),
   /** Images shared with other accounts may be adopted (never public ones): the operator says so, explicitly. */
-  includeShared: z._default(z.boolean(), false),
+  includeShared: v.optional(v.boolean(), false),
   /** The retain tag value the adopted images get. */
-  retain: z.optional(
-    z
-      .pipe(
-        z.string(),
-        z.transform((s) => s.trim()),
-      )
-      .check(z.refine((s) => RetentionSpec.safeParse(s).success, 'not a retention (7, 14d, daily=7,weekly=4)')),
+  retain: v.optional(
+    v.pipe(
+      v.string(),
+      v.transform((s) => s.trim()),
+      v.check((s) => v.is(RetentionSpec, s), 'not a retention (7, 14d, daily=7,weekly=4)'),
+    ),
   ),
   /** The lineage they join; absent: adopted/<the name without its numbered suffix>. */
-  lineage: z.optional(
-    z.string().check(z.regex(ADOPT_LINEAGE, '1-48 letters, digits, dots, dashes or underscores, optionally after adopted/')),
+  lineage: v.optional(
+    v.pipe(v.string(), v.regex(ADOPT_LINEAGE, '1-48 letters, digits, dots, dashes or underscores, optionally after adopted/')),
   ),
 });
 
@@ -94,12 +96,12 @@ const AdoptFilterEntry = z.strictObject({
 export function readAdoptionFilters(entries: readonly unknown[]): AdoptionSettings {
   const settings: AdoptionSettings = { filters: [], invalid: [] };
   entries.forEach((entry, index) => {
-    const parsed = AdoptFilterEntry.safeParse(entry);
+    const parsed = v.safeParse(AdoptFilterEntry, entry);
     if (!parsed.success) {
-      settings.invalid.push({ index, problems: parsed.error.issues.map((i) => [...i.path.map(String), i.message].join(': ')) });
+      settings.invalid.push({ index, problems: parsed.issues.map((i) => [...pathOf(i).map(String), i.message].join(': ')) });
       return;
     }
-    const { name, tags, olderThan, includeShared, retain, lineage } = parsed.data;
+    const { name, tags, olderThan, includeShared, retain, lineage } = parsed.output;
     settings.filters.push({
       index,
       filters: { olderThanDays: olderThan, name, tags, includeShared },
@@ -121,54 +123,44 @@ export interface CopySettings {
   homeRegion: string | undefined;
 }
 
-const ConfigSchema = z.object({
+const ConfigSchema = object({
   /** Value of the managed-by tag: the stack, e.g. ami-lifecycle-prod. Part of every AMI name. */
-  MANAGED_BY: z.string().check(z.regex(/^[A-Za-z0-9][A-Za-z0-9-]{0,31}$/, '1-32 letters, digits or dashes')),
+  MANAGED_BY: v.pipe(v.string(), v.regex(/^[A-Za-z0-9][A-Za-z0-9-]{0,31}$/, '1-32 letters, digits or dashes')),
   /** The service's own EventBridge bus. */
-  EVENT_BUS_NAME: z.string().check(z.minLength(1)),
+  EVENT_BUS_NAME: v.pipe(v.string(), v.minLength(1)),
   /** Comma list of the schedule names declared in serverless.yml. */
-  SCHEDULES: z.pipe(
-    z.pipe(
-      z.string(),
-      z.transform((s) =>
-        s
-          .split(',')
-          .map((n) => n.trim())
-          .filter(Boolean),
-      ),
+  SCHEDULES: v.pipe(
+    v.string(),
+    v.transform((s) =>
+      s
+        .split(',')
+        .map((n) => n.trim())
+        .filter(Boolean),
     ),
-    z.array(ScheduleName).check(z.minLength(1, 'at least one schedule')),
+    v.pipe(v.array(ScheduleName), v.minLength(1, 'at least one schedule')),
   ),
   /** Retention of a lineage whose instance and images name none. */
-  DEFAULT_RETAIN: z.pipe(z.pipe(z.transform(unsetIfBlank), z._default(z.string(), '7')), RetentionSpec),
+  DEFAULT_RETAIN: v.pipe(blankAsUnset(v.optional(v.string(), '7')), RetentionSpec),
   /** Time zone of the schedules, and of retention's days, weeks and months. */
-  TIMEZONE: z.pipe(z.transform(unsetIfBlank), z._default(TimeZone, 'UTC')),
+  TIMEZONE: blankAsUnset(v.optional(TimeZone, 'UTC')),
   /** Days a failed or bad image is kept for a look before rotation deletes it. */
-  FAILED_GRACE_DAYS: z.pipe(z.transform(unsetIfBlank), z._default(z.coerce.number().check(z.int(), z.gte(0), z.lte(365)), 3)),
+  FAILED_GRACE_DAYS: blankAsUnset(v.optional(intFrom(0, 365), 3)),
   /** Kept images older than this many days are deprecated; empty or 0 turns it off. */
-  DEPRECATE_AFTER_DAYS: z.pipe(
-    z.pipe(
-      z._default(z.string(), ''),
-      z.transform((s) => (s.trim() === '' || s.trim() === '0' ? undefined : Number(s))),
-    ),
-    z.optional(z.number().check(z.int(), z.gte(1), z.lte(3650))),
+  DEPRECATE_AFTER_DAYS: v.pipe(
+    v.optional(v.string(), ''),
+    v.transform((s) => (s.trim() === '' || s.trim() === '0' ? undefined : Number(s))),
+    v.optional(v.pipe(int(), v.minValue(1), v.maxValue(3650))),
   ),
   /** Orphaned managed snapshots younger than this are spared (their image may still be in the making). */
-  ORPHAN_GRACE_HOURS: z.pipe(z.transform(unsetIfBlank), z._default(z.coerce.number().check(z.gte(0), z.lte(720)), 24)),
+  ORPHAN_GRACE_HOURS: blankAsUnset(v.optional(numberFrom(0, 720), 24)),
   /** Recovery gives up on a lineage after this many relaunches within an hour. */
-  RECOVERY_MAX_PER_HOUR: z.pipe(z.transform(unsetIfBlank), z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(100)), 3)),
+  RECOVERY_MAX_PER_HOUR: blankAsUnset(v.optional(intFrom(1, 100), 3)),
   /** A replacement failing sooner than this after launch marks its image bad. */
-  RECOVERY_CRASH_LOOP_MINUTES: z.pipe(z.transform(unsetIfBlank), z._default(z.coerce.number().check(z.int(), z.gte(0), z.lte(1440)), 30)),
+  RECOVERY_CRASH_LOOP_MINUTES: blankAsUnset(v.optional(intFrom(0, 1440), 30)),
   /** Minutes after recovery reboots an instance whose instance check failed before it relaunches it if the check still fails. */
-  RECOVERY_INSTANCE_CHECK_WAIT_MINUTES: z.pipe(
-    z.transform(unsetIfBlank),
-    z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(1440)), 15),
-  ),
+  RECOVERY_INSTANCE_CHECK_WAIT_MINUTES: blankAsUnset(v.optional(intFrom(1, 1440), 15)),
   /** The longest a bake's reboot (reboot=true) holds alarm- and Health-triggered recovery of its instance. */
-  RECOVERY_BAKE_REBOOT_WINDOW_MINUTES: z.pipe(
-    z.transform(unsetIfBlank),
-    z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(1440)), 20),
-  ),
+  RECOVERY_BAKE_REBOOT_WINDOW_MINUTES: blankAsUnset(v.optional(intFrom(1, 1440), 20)),
   /** Terminate a replaced instance that still exists (it is always tagged replaced-by). */
   RECOVERY_TERMINATE_REPLACED: Flag,
   /** Recovery plans and publishes RelaunchPlanned, launches nothing. */
@@ -178,28 +170,25 @@ const ConfigSchema = z.object({
   /** Rotation plans and reports but deletes nothing. */
   DRY_RUN: Flag,
   /** Instance tags copied onto images and snapshots: comma list of keys, '*', or '' / 'none'. */
-  COPY_TAGS: z.pipe(z._default(z.string(), ''), CopyTagsSpec),
+  COPY_TAGS: v.pipe(v.optional(v.string(), ''), CopyTagsSpec),
   /** `ami-lifecycle:verify` of an instance without one: `off` (available is good) or `boot` (docs/verification.md). */
-  VERIFY_DEFAULT: z.pipe(z.pipe(z.transform(unsetIfBlank), z._default(z.string(), 'off')), Verify),
+  VERIFY_DEFAULT: v.pipe(blankAsUnset(v.optional(v.string(), 'off')), Verify),
   /** Images kept per promotion target before the one promoted last (rollback points). */
-  PROMOTE_ROLLBACK_DEPTH: z.pipe(z.transform(unsetIfBlank), z._default(z.coerce.number().check(z.int(), z.gte(0), z.lte(100)), 1)),
+  PROMOTE_ROLLBACK_DEPTH: blankAsUnset(v.optional(intFrom(0, 100), 1)),
   /** Issue 17: regions the images of an instance without copy-to are copied to (comma list; '' none). */
-  COPY_TO: z.pipe(z._default(z.string(), ''), CopyToSpec),
+  COPY_TO: v.pipe(v.optional(v.string(), ''), CopyToSpec),
   /** Issue 17: copies in flight into one region at most, 1 to AWS's 300. */
-  COPY_MAX_CONCURRENT: z.pipe(
-    z.transform(unsetIfBlank),
-    z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(AWS_MAX_CONCURRENT_COPIES)), 100),
-  ),
+  COPY_MAX_CONCURRENT: blankAsUnset(v.optional(intFrom(1, AWS_MAX_CONCURRENT_COPIES), 100)),
   /** Issue 17: the DR map (drRegions): where a DR relaunch goes, and the KMS key of copies into each region. */
   DR_REGIONS: DrRegionsJson,
   /** Issue 19: adoption filters of the scheduled rotation run (adoptFilters), a JSON list; blank or `[]`: off. */
   ADOPT_FILTERS: jsonVariable(
-    z.array(z.unknown()).check(z.maxLength(20, 'at most 20 entries')),
+    v.pipe(v.array(v.unknown()), v.maxLength(20, 'at most 20 entries')),
     'not JSON (expected a list of filters)',
     '[]',
   ),
   /** Set by Lambda: the stack's own region. */
-  AWS_REGION: z.pipe(z.transform(unsetIfBlank), z.optional(Region)),
+  AWS_REGION: blankAsUnset(v.optional(Region)),
 });
 
 export interface Config {
@@ -224,54 +213,54 @@ export function stageSettings(
 }
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  const parsed = ConfigSchema.safeParse(env);
+  const parsed = v.safeParse(ConfigSchema, env);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    const problems = parsed.issues.map((i) => `${pathOf(i).join('.')}: ${i.message}`).join('; ');
     throw new ConfigError(`invalid configuration: ${problems}`);
   }
   return {
-    managedBy: parsed.data.MANAGED_BY,
-    eventBusName: parsed.data.EVENT_BUS_NAME,
-    schedules: parsed.data.SCHEDULES,
-    copyTags: parsed.data.COPY_TAGS,
-    verifyDefault: parsed.data.VERIFY_DEFAULT,
+    managedBy: parsed.output.MANAGED_BY,
+    eventBusName: parsed.output.EVENT_BUS_NAME,
+    schedules: parsed.output.SCHEDULES,
+    copyTags: parsed.output.COPY_TAGS,
+    verifyDefault: parsed.output.VERIFY_DEFAULT,
     rotation: {
-      defaultRetention: parsed.data.DEFAULT_RETAIN,
-      timeZone: parsed.data.TIMEZONE,
-      failedGraceDays: parsed.data.FAILED_GRACE_DAYS,
-      deprecateAfterDays: parsed.data.DEPRECATE_AFTER_DAYS,
-      dryRun: parsed.data.DRY_RUN,
-      orphanGraceHours: parsed.data.ORPHAN_GRACE_HOURS,
-      promoteRollbackDepth: parsed.data.PROMOTE_ROLLBACK_DEPTH,
+      defaultRetention: parsed.output.DEFAULT_RETAIN,
+      timeZone: parsed.output.TIMEZONE,
+      failedGraceDays: parsed.output.FAILED_GRACE_DAYS,
+      deprecateAfterDays: parsed.output.DEPRECATE_AFTER_DAYS,
+      dryRun: parsed.output.DRY_RUN,
+      orphanGraceHours: parsed.output.ORPHAN_GRACE_HOURS,
+      promoteRollbackDepth: parsed.output.PROMOTE_ROLLBACK_DEPTH,
     },
     recovery: {
-      maxRelaunchesPerHour: parsed.data.RECOVERY_MAX_PER_HOUR,
-      crashLoopGraceMinutes: parsed.data.RECOVERY_CRASH_LOOP_MINUTES,
-      instanceCheckWaitMinutes: parsed.data.RECOVERY_INSTANCE_CHECK_WAIT_MINUTES,
-      bakeRebootWindowMinutes: parsed.data.RECOVERY_BAKE_REBOOT_WINDOW_MINUTES,
-      terminateReplaced: parsed.data.RECOVERY_TERMINATE_REPLACED,
-      dryRun: parsed.data.RECOVERY_DRY_RUN,
-      keepPrivateIp: parsed.data.RECOVERY_KEEP_PRIVATE_IP,
+      maxRelaunchesPerHour: parsed.output.RECOVERY_MAX_PER_HOUR,
+      crashLoopGraceMinutes: parsed.output.RECOVERY_CRASH_LOOP_MINUTES,
+      instanceCheckWaitMinutes: parsed.output.RECOVERY_INSTANCE_CHECK_WAIT_MINUTES,
+      bakeRebootWindowMinutes: parsed.output.RECOVERY_BAKE_REBOOT_WINDOW_MINUTES,
+      terminateReplaced: parsed.output.RECOVERY_TERMINATE_REPLACED,
+      dryRun: parsed.output.RECOVERY_DRY_RUN,
+      keepPrivateIp: parsed.output.RECOVERY_KEEP_PRIVATE_IP,
       runningWaitSeconds: 180,
     },
     copies: {
-      copyTo: parsed.data.COPY_TO,
-      maxConcurrent: parsed.data.COPY_MAX_CONCURRENT,
-      drRegions: parsed.data.DR_REGIONS,
-      homeRegion: parsed.data.AWS_REGION,
+      copyTo: parsed.output.COPY_TO,
+      maxConcurrent: parsed.output.COPY_MAX_CONCURRENT,
+      drRegions: parsed.output.DR_REGIONS,
+      homeRegion: parsed.output.AWS_REGION,
     },
-    adoption: readAdoptionFilters(parsed.data.ADOPT_FILTERS),
+    adoption: readAdoptionFilters(parsed.output.ADOPT_FILTERS),
   };
 }
 
 const RecheckTargetSchema = /* @__PURE__ */ defineSchema(() =>
-  z.object({
+  object({
     /** The recover function itself: where a deferred recovery's one-time schedule hands it back. */
-    RECHECK_FUNCTION_ARN: z.string().check(z.startsWith('arn:')),
+    RECHECK_FUNCTION_ARN: v.pipe(v.string(), v.startsWith('arn:')),
     /** The role EventBridge Scheduler invokes it as. */
-    RECHECK_ROLE_ARN: z.string().check(z.startsWith('arn:')),
+    RECHECK_ROLE_ARN: v.pipe(v.string(), v.startsWith('arn:')),
     /** Where Scheduler puts a recheck it could not deliver: the recover function's dead-letter queue. */
-    RECHECK_DEAD_LETTER_ARN: z.string().check(z.startsWith('arn:')),
+    RECHECK_DEAD_LETTER_ARN: v.pipe(v.string(), v.startsWith('arn:')),
   }),
 );
 
@@ -284,45 +273,38 @@ export function loadRecheckTarget(env: Record<string, string | undefined> = proc
     prefix === 'RECHECK'
       ? env
       : Object.fromEntries(['FUNCTION_ARN', 'ROLE_ARN', 'DEAD_LETTER_ARN'].map((k) => [`RECHECK_${k}`, env[`${prefix}_${k}`]]));
-  const parsed = RecheckTargetSchema.safeParse(own);
+  const parsed = v.safeParse(RecheckTargetSchema, own);
   if (!parsed.success) {
     const named = (path: PropertyKey[]) => path.join('.').replace(/^RECHECK/, prefix);
-    throw new ConfigError(`invalid configuration: ${parsed.error.issues.map((i) => `${named(i.path)}: ${i.message}`).join('; ')}`);
+    throw new ConfigError(`invalid configuration: ${parsed.issues.map((i) => `${named(pathOf(i))}: ${i.message}`).join('; ')}`);
   }
   return {
-    functionArn: parsed.data.RECHECK_FUNCTION_ARN,
-    roleArn: parsed.data.RECHECK_ROLE_ARN,
-    deadLetterArn: parsed.data.RECHECK_DEAD_LETTER_ARN,
+    functionArn: parsed.output.RECHECK_FUNCTION_ARN,
+    roleArn: parsed.output.RECHECK_ROLE_ARN,
+    deadLetterArn: parsed.output.RECHECK_DEAD_LETTER_ARN,
   };
 }
 
 const VerifySchema = /* @__PURE__ */ defineSchema(() =>
-  z.object({
+  object({
     /** The subnet test instances launch into: isolated, with no route in (docs/verification.md). */
-    VERIFY_SUBNET_ID: z.pipe(z.transform(unsetIfBlank), z.optional(z.string().check(z.regex(/^subnet-[0-9a-f]{8,17}$/, 'a subnet id')))),
+    VERIFY_SUBNET_ID: blankAsUnset(v.optional(v.pipe(v.string(), v.regex(/^subnet-[0-9a-f]{8,17}$/, 'a subnet id')))),
     /** Their security group: no ingress. */
-    VERIFY_SECURITY_GROUP_ID: z.pipe(
-      z.transform(unsetIfBlank),
-      z.optional(z.string().check(z.regex(/^sg-[0-9a-f]{8,17}$/, 'a security group id'))),
-    ),
+    VERIFY_SECURITY_GROUP_ID: blankAsUnset(v.optional(v.pipe(v.string(), v.regex(/^sg-[0-9a-f]{8,17}$/, 'a security group id')))),
     /** Their instance type; blank: the lineage's captured type. */
-    VERIFY_INSTANCE_TYPE: z.pipe(
-      z.transform(unsetIfBlank),
-      z.optional(z.string().check(z.regex(/^[a-z0-9-]+\.[a-z0-9-]+$/, 'an instance type, e.g. t3.micro'))),
+    VERIFY_INSTANCE_TYPE: blankAsUnset(
+      v.optional(v.pipe(v.string(), v.regex(/^[a-z0-9-]+\.[a-z0-9-]+$/, 'an instance type, e.g. t3.micro'))),
     ),
     /** Minutes from a test instance's launch to a verdict; past it, the image fails (timeout). */
-    VERIFY_TIMEOUT_MINUTES: z.pipe(z.transform(unsetIfBlank), z._default(z.coerce.number().check(z.int(), z.gte(5), z.lte(720)), 20)),
+    VERIFY_TIMEOUT_MINUTES: blankAsUnset(v.optional(intFrom(5, 720), 20)),
     /** Test instances at once; images beyond wait, verifying, oldest first. */
-    VERIFY_MAX_CONCURRENT: z.pipe(z.transform(unsetIfBlank), z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(100)), 2)),
+    VERIFY_MAX_CONCURRENT: blankAsUnset(v.optional(intFrom(1, 100), 2)),
     /** 'true': the test instance gets the lineage's captured instance profile (SSM needs one, or Default Host Management). */
     VERIFY_INSTANCE_PROFILE: Flag,
     /** An SSM document run on the test instance once its status checks passed; blank: none. */
-    VERIFY_COMMAND_DOCUMENT: z.pipe(
-      z.transform(unsetIfBlank),
-      z.optional(z.string().check(z.regex(/^[a-zA-Z0-9_\-.:/]{3,128}$/, 'an SSM document name'))),
-    ),
+    VERIFY_COMMAND_DOCUMENT: blankAsUnset(v.optional(v.pipe(v.string(), v.regex(/^[a-zA-Z0-9_\-.:/]{3,128}$/, 'an SSM document name')))),
     /** Its parameters, a JSON object of string lists, e.g. {"commands":["systemctl is-active nginx"]}. */
-    VERIFY_COMMAND_PARAMETERS: jsonVariable(z.record(z.string(), z.array(z.string())), 'not JSON'),
+    VERIFY_COMMAND_PARAMETERS: jsonVariable(record(v.string(), v.array(v.string())), 'not JSON'),
   }),
 );
 
@@ -332,11 +314,11 @@ const VerifySchema = /* @__PURE__ */ defineSchema(() =>
  * fails loudly (the function's dead-letter queue) rather than launching somewhere unplanned.
  */
 export function loadVerifySettings(env: Record<string, string | undefined> = process.env): VerifySettings | { notConfigured: string } {
-  const parsed = VerifySchema.safeParse(env);
+  const parsed = v.safeParse(VerifySchema, env);
   if (!parsed.success) {
-    throw new ConfigError(`invalid configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    throw new ConfigError(`invalid configuration: ${parsed.issues.map((i) => `${pathOf(i).join('.')}: ${i.message}`).join('; ')}`);
   }
-  const d = parsed.data;
+  const d = parsed.output;
   if (!d.VERIFY_SUBNET_ID || !d.VERIFY_SECURITY_GROUP_ID) {
     return { notConfigured: 'verifySubnetId and verifySecurityGroupId must both be set for images to be verified (docs/verification.md)' };
   }
@@ -358,66 +340,58 @@ export function loadVerifySettings(env: Record<string, string | undefined> = pro
  * https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_RefreshPreferences.html).
  */
 const Checkpoints = /* @__PURE__ */ defineSchema(() =>
-  z
-    .pipe(
-      z.pipe(
-        z._default(z.string(), ''),
-        z.transform((s) =>
-          s
-            .split(',')
-            .map((x) => x.trim())
-            .filter(Boolean)
-            .map(Number),
-        ),
-      ),
-      z.array(z.number().check(z.int(), z.gte(1), z.lte(100))),
-    )
-    .check(
-      z.refine((l) => l.every((v, i) => i === 0 || v > l[i - 1]!), 'checkpoint percentages ascend, each once'),
-      z.refine((l) => l.length === 0 || l[l.length - 1] === 100, 'the last checkpoint percentage is 100'),
+  v.pipe(
+    v.optional(v.string(), ''),
+    v.transform((s) =>
+      s
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean)
+        .map(Number),
     ),
+    v.array(v.pipe(int(), v.minValue(1), v.maxValue(100))),
+    v.check((l) => l.every((p, i) => i === 0 || p > l[i - 1]!), 'checkpoint percentages ascend, each once'),
+    v.check((l) => l.length === 0 || l[l.length - 1] === 100, 'the last checkpoint percentage is 100'),
+  ),
 );
 
 const PromotionSchema = /* @__PURE__ */ defineSchema(() =>
-  z.object({
+  object({
     /** Only parameters under this path are written (promoteParameterPrefix): a path that starts and ends with /. */
-    PROMOTE_PARAMETER_PREFIX: z.pipe(
-      z.transform(unsetIfBlank),
-      z._default(
-        z.string().check(
-          z.regex(/^\/([a-zA-Z0-9_.-]+\/)+$/, 'a path such as /ami-lifecycle/'),
-          z.refine((p) => !/^\/(aws|ssm)/i.test(p), 'SSM reserves names that start with aws or ssm'),
+    PROMOTE_PARAMETER_PREFIX: blankAsUnset(
+      v.optional(
+        v.pipe(
+          v.string(),
+          v.regex(/^\/([a-zA-Z0-9_.-]+\/)+$/, 'a path such as /ami-lifecycle/'),
+          v.check((p) => !/^\/(aws|ssm)/i.test(p), 'SSM reserves names that start with aws or ssm'),
         ),
         DEFAULT_PARAMETER_PREFIX,
       ),
     ),
     /** MinHealthyPercentage of an instance refresh, 0-100 (RefreshPreferences). */
-    REFRESH_MIN_HEALTHY_PERCENTAGE: z.pipe(
-      z.transform(unsetIfBlank),
-      z._default(z.coerce.number().check(z.int(), z.gte(0), z.lte(100)), 90),
-    ),
-    REFRESH_SKIP_MATCHING: z.pipe(
-      z._default(z.enum(['true', 'false', '']), 'true'),
-      z.transform((s) => s !== 'false'),
+    REFRESH_MIN_HEALTHY_PERCENTAGE: blankAsUnset(v.optional(intFrom(0, 100), 90)),
+    REFRESH_SKIP_MATCHING: v.pipe(
+      v.optional(v.picklist(['true', 'false', '']), 'true'),
+      v.transform((s) => s !== 'false'),
     ),
     REFRESH_CHECKPOINT_PERCENTAGES: Checkpoints,
-    PROMOTE_ROLLBACK_DEPTH: z.pipe(z.transform(unsetIfBlank), z._default(z.coerce.number().check(z.int(), z.gte(0), z.lte(100)), 1)),
+    PROMOTE_ROLLBACK_DEPTH: blankAsUnset(v.optional(intFrom(0, 100), 1)),
   }),
 );
 
 /** The promote function's own configuration (serverless.yml, functions.promote.environment), and the CLI's. */
 export function loadPromotionSettings(env: Record<string, string | undefined> = process.env): PromotionSettings {
-  const parsed = PromotionSchema.safeParse(env);
+  const parsed = v.safeParse(PromotionSchema, env);
   if (!parsed.success) {
-    throw new ConfigError(`invalid configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    throw new ConfigError(`invalid configuration: ${parsed.issues.map((i) => `${pathOf(i).join('.')}: ${i.message}`).join('; ')}`);
   }
   return {
-    parameterPrefix: parsed.data.PROMOTE_PARAMETER_PREFIX,
-    rollbackDepth: parsed.data.PROMOTE_ROLLBACK_DEPTH,
+    parameterPrefix: parsed.output.PROMOTE_PARAMETER_PREFIX,
+    rollbackDepth: parsed.output.PROMOTE_ROLLBACK_DEPTH,
     refresh: {
-      minHealthyPercentage: parsed.data.REFRESH_MIN_HEALTHY_PERCENTAGE,
-      skipMatching: parsed.data.REFRESH_SKIP_MATCHING,
-      checkpointPercentages: parsed.data.REFRESH_CHECKPOINT_PERCENTAGES,
+      minHealthyPercentage: parsed.output.REFRESH_MIN_HEALTHY_PERCENTAGE,
+      skipMatching: parsed.output.REFRESH_SKIP_MATCHING,
+      checkpointPercentages: parsed.output.REFRESH_CHECKPOINT_PERCENTAGES,
     },
   };
 }
@@ -431,11 +405,11 @@ export function loadPromotionSettings(env: Record<string, string | undefined> = 
  */
 export function loadDrRegions(env: Record<string, string | undefined> = process.env): DrRegions {
   // The same field of the schema loadConfig reads, so the CLI and the functions agree on the map.
-  const parsed = ConfigSchema.shape.DR_REGIONS.safeParse(env.DR_REGIONS);
+  const parsed = v.safeParse(ConfigSchema.entries.DR_REGIONS, env.DR_REGIONS);
   if (!parsed.success) {
     throw new ConfigError(
-      `invalid configuration: ${parsed.error.issues.map((i) => ['DR_REGIONS', ...i.path].join('.') + `: ${i.message}`).join('; ')}`,
+      `invalid configuration: ${parsed.issues.map((i) => ['DR_REGIONS', ...pathOf(i)].join('.') + `: ${i.message}`).join('; ')}`,
     );
   }
-  return parsed.data;
+  return parsed.output;
 }

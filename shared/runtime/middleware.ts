@@ -2,7 +2,7 @@
  * The middy stack every function shares: the invocation's context for the logger and
  * its metrics (what the invocation recorded is published when it ends, error or not;
  * a ColdStart metric once per container), then the Powertools parser with the
- * function's zod schema. An event the schema rejects is logged with every issue
+ * function's valibot schema. An event the schema rejects is logged with every issue
  * and answered with a `rejected` result instead of an error, so Lambda does not
  * retry a payload that can never succeed. A function fed by an SQS queue
  * (queueHandler) does the same for each record of the batch, and reports the
@@ -12,8 +12,8 @@ import middy, { type MiddlewareObj } from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { parser } from '@aws-lambda-powertools/parser/middleware';
 import type { ParseError } from '@aws-lambda-powertools/parser/errors';
-import * as z from 'zod/mini';
-import '../domain/zod.js';
+import * as v from 'valibot';
+import { looseObject } from '../domain/schema.js';
 import { logger } from './logger.js';
 import { metrics } from './metrics.js';
 
@@ -51,7 +51,7 @@ function describeEvent(event: unknown): Record<string, unknown> {
   };
 }
 
-export type SchemaIssue = { path?: ReadonlyArray<PropertyKey | { key: PropertyKey }>; message: string };
+export type SchemaIssue = { path?: ReadonlyArray<PropertyKey | { key: unknown }>; message: string };
 
 /**
  * A schema's issues as `path: message` lines: the first 20, each path segment cut to
@@ -97,16 +97,16 @@ function invocation<E, R>(): MiddlewareObj<E, R, Error, Context> {
   };
 }
 
-export function eventHandler<S extends z.core.$ZodType, R>(functionName: string, schema: S, run: (event: z.infer<S>) => Promise<R>) {
+export function eventHandler<S extends v.GenericSchema, R>(functionName: string, schema: S, run: (event: v.InferOutput<S>) => Promise<R>) {
   return middy<unknown, R | Rejected>()
     .use(invocation())
     .use(parser({ schema, errorHandler: (error, event) => rejectEvent(functionName, error, event) }))
-    .handler(async (event) => run(event as z.infer<S>));
+    .handler(async (event) => run(event as v.InferOutput<S>));
 }
 
 /** What Lambda hands a function fed by an SQS queue; only what the handler reads is required. */
-const SqsRecord = z.looseObject({ messageId: z.string().check(z.minLength(1)), body: z.string() });
-const SqsBatch = z.looseObject({ Records: z.array(SqsRecord) });
+const SqsRecord = looseObject({ messageId: v.pipe(v.string(), v.minLength(1)), body: v.string() });
+const SqsBatch = looseObject({ Records: v.array(SqsRecord) });
 
 /** The answer Lambda reads when the event source mapping reports batch item failures. */
 export interface BatchResponse {
@@ -122,7 +122,11 @@ export interface BatchResponse {
  * `batchItemFailures`: the response format Lambda documents ("Implementing partial batch
  * responses", https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html).
  */
-export function queueHandler<S extends z.core.$ZodType>(functionName: string, schema: S, run: (event: z.infer<S>) => Promise<unknown>) {
+export function queueHandler<S extends v.GenericSchema>(
+  functionName: string,
+  schema: S,
+  run: (event: v.InferOutput<S>) => Promise<unknown>,
+) {
   return sqsHandler(async (records) => {
     const batchItemFailures: BatchResponse['batchItemFailures'] = [];
     for (const record of records) {
@@ -158,14 +162,14 @@ export interface QueueRecord<T> {
  * says so) to be redriven, rather than being lost in a log line. A run that throws fails every
  * record it was given. The others of the batch are deleted by Lambda as done.
  */
-export function queueBatchHandler<S extends z.core.$ZodType>(
+export function queueBatchHandler<S extends v.GenericSchema>(
   functionName: string,
   schema: S,
-  run: (records: Array<QueueRecord<z.infer<S>>>) => Promise<Iterable<string>>,
+  run: (records: Array<QueueRecord<v.InferOutput<S>>>) => Promise<Iterable<string>>,
 ) {
   return sqsHandler(async (records) => {
     const failed = new Set<string>();
-    const parsed: Array<QueueRecord<z.infer<S>>> = [];
+    const parsed: Array<QueueRecord<v.InferOutput<S>>> = [];
     for (const record of records) {
       const event = parseRecord(functionName, schema, record);
       if (event === undefined) failed.add(record.messageId);
@@ -188,27 +192,27 @@ export function queueBatchHandler<S extends z.core.$ZodType>(
 
 /** The middy stack of a queue-fed function around `each`, which answers the batch's failures. */
 function sqsHandler(
-  each: (records: Array<z.infer<typeof SqsRecord>>) => Promise<BatchResponse['batchItemFailures']>,
+  each: (records: Array<v.InferOutput<typeof SqsRecord>>) => Promise<BatchResponse['batchItemFailures']>,
   functionName: string,
 ) {
   return middy<unknown, BatchResponse>()
     .use(invocation())
     .handler(async (event) => {
-      const batch = SqsBatch.safeParse(event);
+      const batch = v.safeParse(SqsBatch, event);
       if (!batch.success) {
-        logRejection(functionName, batch.error.issues, event);
+        logRejection(functionName, batch.issues, event);
         return { batchItemFailures: [] };
       }
-      return { batchItemFailures: await each(batch.data.Records) };
+      return { batchItemFailures: await each(batch.output.Records) };
     });
 }
 
 /** A record's body parsed with the schema; undefined (logged as a rejection) when it is not JSON or the schema refuses it. */
-function parseRecord<S extends z.core.$ZodType>(
+function parseRecord<S extends v.GenericSchema>(
   functionName: string,
   schema: S,
-  record: z.infer<typeof SqsRecord>,
-): z.infer<S> | undefined {
+  record: v.InferOutput<typeof SqsRecord>,
+): v.InferOutput<S> | undefined {
   let body: unknown;
   try {
     body = JSON.parse(record.body);
@@ -216,12 +220,12 @@ function parseRecord<S extends z.core.$ZodType>(
     logRejection(functionName, [{ path: ['body'], message: 'not JSON' }], { id: record.messageId });
     return undefined;
   }
-  const parsed = z.safeParse(schema, body);
+  const parsed = v.safeParse(schema, body);
   if (!parsed.success) {
-    logRejection(functionName, parsed.error.issues, body);
+    logRejection(functionName, parsed.issues, body);
     return undefined;
   }
-  return parsed.data;
+  return parsed.output;
 }
 
 function logRejection(functionName: string, issues: ReadonlyArray<SchemaIssue>, event: unknown): void {

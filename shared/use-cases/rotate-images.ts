@@ -6,6 +6,7 @@
  * for any snapshot AWS left behind. A failure on one image is reported and the
  * rest go on; a candidate the reference check could not clear is kept and reported.
  */
+import * as v from 'valibot';
 import { append } from '../domain/collections.js';
 import pLimit from 'p-limit';
 import { claimsCopyFrom, copyPolicies, destinationRegions, notCopiedHere } from '../domain/copy-rotation.js';
@@ -208,8 +209,8 @@ export async function planRotationRun(deps: RotationPlanDeps, copies?: CopyScope
       continue;
     }
     // An unreadable tag is no policy: the lineage keeps its last known one rather than a guess.
-    const parsed = RetentionSpec.safeParse([...values][0]);
-    if (parsed.success) instancePolicies.set(lineage, parsed.data);
+    const parsed = v.safeParse(RetentionSpec, [...values][0]);
+    if (parsed.success) instancePolicies.set(lineage, parsed.output);
   }
   for await (const page of deps.ec2.listLaunchTemplateImages()) {
     for (const v of page) {

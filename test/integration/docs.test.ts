@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import GithubSlugger from 'github-slugger';
 import { beforeAll, describe, expect, it } from 'vitest';
-import * as z from 'zod';
+import * as v from 'valibot';
 import { PROJECT_ROOT, readServerless } from '../../cli/serverless-config.js';
 import { blockIn, withBlock } from '../../scripts/docs/blocks.js';
 import { EVENT_DOCS } from '../../scripts/docs/event-fields.js';
@@ -36,7 +36,7 @@ describe('generated blocks', () => {
   }
 
   it('an event field without a meaning, or a meaning without a field, fails the generation', () => {
-    const schemas = { ImageBaked: z.object({ imageId: z.string(), extra: z.number().int().optional() }) };
+    const schemas = { ImageBaked: v.object({ imageId: v.string(), extra: v.optional(v.pipe(v.number(), v.integer())) }) };
     expect(() => publishedEventsDoc(schemas, EVENT_DOCS)).toThrow(/does not describe ImageBaked.extra/);
     const docs = { ImageBaked: { ...EVENT_DOCS.ImageBaked!, fields: { imageId: 'x', gone: 'y', extra: 'z' } } };
     expect(() => publishedEventsDoc(schemas, docs)).toThrow(/describes fields ImageBaked does not have: gone/);

@@ -3,6 +3,7 @@
  * route each one to the function that accepts it: sent to the right bus in moto,
  * each sample reaches exactly that function, whose schema takes it.
  */
+import * as v from 'valibot';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { cloudPerFile } from '../harness/cloud-per-file.js';
@@ -48,7 +49,7 @@ describe('event samples', () => {
   ] as const)('%s parses and is routed by serverless.yml to %s only', async (file, functionName, schema) => {
     // Prepare
     const event = sample(file);
-    expect(schema.safeParse(event).success).toBe(true);
+    expect(v.safeParse(schema, event).success).toBe(true);
     const bus = String(event.source).startsWith('aws.') ? undefined : cloud.wiring.eventBusName;
 
     // Act: as its producer would send it
@@ -70,7 +71,7 @@ describe('event samples', () => {
 
     // Assess: the samples, whole, as EventBridge puts them in the queue; no record failed (their images do not exist)
     expect(bodies).toEqual([sample('ami-state-available.json'), sample('ami-state-failed.json')]);
-    for (const body of bodies) expect(AmiStateChangeEvent.safeParse(body).success).toBe(true);
+    for (const body of bodies) expect(v.safeParse(AmiStateChangeEvent, body).success).toBe(true);
     for (const r of batch.Records)
       expect(r).toMatchObject({ eventSource: 'aws:sqs', messageId: expect.any(String), md5OfBody: expect.any(String) });
     expect(result).toEqual({ batchItemFailures: [] });
@@ -103,13 +104,13 @@ describe('event samples', () => {
     const event = sample('recovery-recheck.json');
 
     // Act
-    const parsed = RecoverInput.safeParse(event);
+    const parsed = v.safeParse(RecoverInput, event);
     await cloud.putEvent({ source: 'ami-lifecycle', detailType: String(event['detail-type']), detail: event.recheck });
     const deliveries = await cloud.deliver({ maxRounds: 1 });
 
     // Assess
     expect(parsed.success).toBe(true);
-    expect(RecheckRequest.safeParse(event).success).toBe(true);
+    expect(v.safeParse(RecheckRequest, event).success).toBe(true);
     expect(deliveries).toEqual([]);
   });
 
@@ -127,8 +128,8 @@ describe('event samples', () => {
     const drained = await cloud.drain();
 
     // Assess
-    expect(VerificationRequestedEvent.safeParse(event).success).toBe(true);
-    expect(VerifyInput.safeParse(event).success).toBe(true);
+    expect(v.safeParse(VerificationRequestedEvent, event).success).toBe(true);
+    expect(v.safeParse(VerifyInput, event).success).toBe(true);
     expect(drained.map((d) => d.functionName)).toEqual(['verify']);
   });
 
@@ -141,8 +142,8 @@ describe('event samples', () => {
     const deliveries = await cloud.deliver({ maxRounds: 1 });
 
     // Assess
-    expect(VerificationCheck.safeParse(event).success).toBe(true);
-    expect(VerifyInput.safeParse(event).success).toBe(true);
+    expect(v.safeParse(VerificationCheck, event).success).toBe(true);
+    expect(v.safeParse(VerifyInput, event).success).toBe(true);
     expect(deliveries).toEqual([]);
   });
 
@@ -157,7 +158,7 @@ describe('event samples', () => {
     const event = sample(file);
 
     // Act / Assess
-    expect(schema.safeParse(event).success).toBe(true);
+    expect(v.safeParse(schema, event).success).toBe(true);
     const inputs = cloud.wiring.functions.flatMap((f) => f.schedules.map((s) => s.input));
     if ('scheduledTime' in event) {
       expect(inputs).toContainEqual({ ...event, scheduledTime: '<aws.scheduler.scheduled-time>' });

@@ -2,6 +2,7 @@
  * What goes into an image (issue 14): the devices left out (exclude tags, volumes=root, the root
  * never), the instance tags copied (copyTags, copy-tags), and EC2's 50 tags per resource.
  */
+import * as v from 'valibot';
 import { describe, expect, it } from 'vitest';
 import {
   copiedTags,
@@ -83,7 +84,7 @@ describe('decideBake: what goes into the image', () => {
     const decision = decideBake(instance({}), run({ volumeExcludes: new Map([[SDG.volumeId, 'true']]) }));
     expect(decision.request?.excludeDevices).toEqual(['/dev/sdg']);
     expect(decision.policyInvalid).toBeUndefined();
-    expect(BakeRequested.safeParse(decision.request).success).toBe(true);
+    expect(v.safeParse(BakeRequested, decision.request).success).toBe(true);
   });
 
   it('asks for every volume (no field: the request of old) when nothing is excluded', () => {
@@ -133,7 +134,7 @@ describe('CopyTagsSpec and copiedTags', () => {
     ['CostCenter, Team,CostCenter', { kind: 'keys', keys: ['CostCenter', 'Team'] }],
     [`${'k'.repeat(128)}`, { kind: 'keys', keys: ['k'.repeat(128)] }],
   ])('reads %j', (raw, expected) => {
-    expect(CopyTagsSpec.parse(raw)).toEqual(expected);
+    expect(v.parse(CopyTagsSpec, raw)).toEqual(expected);
   });
 
   it.each([
@@ -145,9 +146,9 @@ describe('CopyTagsSpec and copiedTags', () => {
     ['AWS:x', /never copied/],
     [`${TAG.retain}`, /never copied/],
   ])('refuses %j', (raw, message) => {
-    const parsed = CopyTagsSpec.safeParse(raw);
+    const parsed = v.safeParse(CopyTagsSpec, raw);
     expect(parsed.success).toBe(false);
-    expect(parsed.error?.issues[0]?.message).toMatch(message);
+    expect(parsed.issues?.[0]?.message).toMatch(message);
   });
 
   it("copies with '*' every tag but aws: and the service's own; with keys, those present", () => {

@@ -1,3 +1,4 @@
+import * as v from 'valibot';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { captureOf, decideBake, planBake, type InstanceSummary, type RunContext } from '../../../shared/domain/bake.js';
@@ -129,7 +130,7 @@ describe('decideBake: invalid policies', () => {
     // Assess
     expect(decision.skip).toBe('invalid-policy');
     expect(decision.request).toBeUndefined();
-    const detail = PolicyInvalid.parse(decision.policyInvalid?.detail);
+    const detail = v.parse(PolicyInvalid, decision.policyInvalid?.detail);
     expect(detail).toEqual({
       managedBy: 'ami-lifecycle-test',
       instanceId: INSTANCE_ID,
@@ -248,7 +249,7 @@ describe('decideBake: the bake request', () => {
         requestedAt: '2026-11-26T01:00:05.000Z',
       },
     });
-    expect(BakeRequested.safeParse(decision.request).success).toBe(true);
+    expect(v.safeParse(BakeRequested, decision.request).success).toBe(true);
   });
 
   it.each([
@@ -275,7 +276,7 @@ describe('decideBake: the bake request', () => {
 
     // Assess
     expect(decision.request?.instanceName).toBe('n'.repeat(256));
-    expect(BakeRequested.safeParse(decision.request).success).toBe(true);
+    expect(v.safeParse(BakeRequested, decision.request).success).toBe(true);
   });
 
   // Regression: EC2 allows 256 characters in a Name, which can be more than 256 UTF-16 units;
@@ -375,7 +376,7 @@ describe('planBake', () => {
 
     // Assess
     expect(promoting.promote).toBe(target);
-    expect(BakeRequested.safeParse(promoting).success).toBe(true);
+    expect(v.safeParse(BakeRequested, promoting).success).toBe(true);
     expect(plans.map((p) => p.image.tags[TAG.promote])).toEqual([target, undefined, undefined]);
     expect([blank, without].map((r) => 'promote' in r)).toEqual([false, false]);
   });
@@ -462,11 +463,11 @@ describe('decideBake and planBake (properties)', () => {
           // Assess: exactly one of request / skip
           expect(decision.request === undefined).toBe(decision.skip !== undefined);
           if (decision.request) {
-            expect(BakeRequested.safeParse(decision.request).success).toBe(true);
+            expect(v.safeParse(BakeRequested, decision.request).success).toBe(true);
             expect(decision.request.requestedAt).toBe(when.toISOString());
           }
           if (decision.policyInvalid) {
-            expect(PolicyInvalid.safeParse(decision.policyInvalid.detail).success).toBe(true);
+            expect(v.safeParse(PolicyInvalid, decision.policyInvalid.detail).success).toBe(true);
             const detail = decision.policyInvalid.detail as PolicyInvalid;
             expect(detail.bakeSkipped).toBe(decision.request === undefined);
           }
@@ -642,7 +643,7 @@ describe('decideBake: capture and replaced instances', () => {
 
     // Assess
     expect(decision.request?.capture).toEqual({ digest: configDigest(launch, LAUNCHED), config: launch });
-    expect(BakeRequested.safeParse(decision.request).success).toBe(true);
+    expect(v.safeParse(BakeRequested, decision.request).success).toBe(true);
   });
 
   it('puts no capture on the request when the captured one is current', () => {

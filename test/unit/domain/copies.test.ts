@@ -1,3 +1,4 @@
+import * as v from 'valibot';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { copiedTags, copyRegions, decideBake, planBake, type RunContext } from '../../../shared/domain/bake.js';
@@ -72,11 +73,11 @@ const input = (sources: ImageView[], copies: CopyView[] = [], inFlight = 0, maxC
 
 describe('copy-to and copy-retain on an instance', () => {
   it('reads a region list (sorted, without repeats), none, and refuses a malformed one whole', () => {
-    expect(CopyToSpec.parse(' us-west-2,eu-west-1, us-west-2 ')).toEqual(['eu-west-1', 'us-west-2']);
-    expect(CopyToSpec.parse('none')).toEqual([]);
-    expect(CopyToSpec.parse('')).toEqual([]);
-    expect(CopyToSpec.safeParse('eu-west-1,Europe').success).toBe(false);
-    expect(CopyToSpec.parse('us-gov-west-1')).toEqual(['us-gov-west-1']);
+    expect(v.parse(CopyToSpec, ' us-west-2,eu-west-1, us-west-2 ')).toEqual(['eu-west-1', 'us-west-2']);
+    expect(v.parse(CopyToSpec, 'none')).toEqual([]);
+    expect(v.parse(CopyToSpec, '')).toEqual([]);
+    expect(v.safeParse(CopyToSpec, 'eu-west-1,Europe').success).toBe(false);
+    expect(v.parse(CopyToSpec, 'us-gov-west-1')).toEqual(['us-gov-west-1']);
   });
 
   it('reports bad values as problems and still bakes the instance', () => {

@@ -3,6 +3,7 @@
  * capture, which copies may be launched from, the RunInstances request in R with the map and the
  * CLI's overrides, what could not follow, and the refusals that launch nothing.
  */
+import * as v from 'valibot';
 import { describe, expect, it } from 'vitest';
 import {
   captureDigestOf,
@@ -263,12 +264,12 @@ describe('the launch in R', () => {
 describe('the drRegions map', () => {
   it('takes region names and the documented fields only', () => {
     expect(
-      DrRegions.safeParse({
+      v.safeParse(DrRegions, {
         [R]: { subnetId: 'subnet-0e100001', securityGroupIds: ['sg-0e100001'], instanceProfile: 'web', keyName: 'k', kmsKeyId: 'alias/dr' },
       }).success,
     ).toBe(true);
-    expect(DrRegions.safeParse({ 'Europe (Ireland)': {} }).success).toBe(false);
-    expect(DrRegions.safeParse({ [R]: { subnet: 'subnet-0e100001' } }).success).toBe(false);
-    expect(DrRegions.safeParse({ [R]: { subnetId: 'sg-0e100001' } }).success).toBe(false);
+    expect(v.safeParse(DrRegions, { 'Europe (Ireland)': {} }).success).toBe(false);
+    expect(v.safeParse(DrRegions, { [R]: { subnet: 'subnet-0e100001' } }).success).toBe(false);
+    expect(v.safeParse(DrRegions, { [R]: { subnetId: 'sg-0e100001' } }).success).toBe(false);
   });
 });

@@ -4,6 +4,7 @@
  * kept verbatim as the oracle the optimised planRotation must equal on random accounts
  * (retention.test.ts, "planRotation equals the straightforward planner").
  */
+import * as v from 'valibot';
 import { append } from '../../../shared/domain/collections.js';
 import { FAILED_STATES, newestFirst } from '../../../shared/domain/image-status.js';
 import { promotionKeeps } from '../../../shared/domain/promotion.js';
@@ -82,8 +83,8 @@ function keptByPolicy(sorted: readonly RotationImage[], retention: Retention, no
 function lastKnown(sorted: readonly RotationImage[]): { retention: Retention; raw: string; image: RotationImage } | undefined {
   for (const img of sorted) {
     if (img.retainTag === undefined) continue;
-    const parsed = RetentionSpec.safeParse(img.retainTag);
-    if (parsed.success) return { retention: parsed.data, raw: img.retainTag, image: img };
+    const parsed = v.safeParse(RetentionSpec, img.retainTag);
+    if (parsed.success) return { retention: parsed.output, raw: img.retainTag, image: img };
   }
   return undefined;
 }
@@ -119,7 +120,7 @@ function resolvePolicy(
   // gone, the newest valid stamp left must still be this policy.
   const stamps = sorted
     .slice(0, newestGood + 1)
-    .filter((i) => i.retainTag !== known.raw && (i === carrier || RetentionSpec.safeParse(i.retainTag).success))
+    .filter((i) => i.retainTag !== known.raw && (i === carrier || v.safeParse(RetentionSpec, i.retainTag).success))
     .map((i) => ({ imageId: i.imageId, lineage, retain: known.raw, readFrom: known.image.imageId }));
   return { policy, carrier: carrier.imageId, ...(stamps.length > 0 ? { stamps } : {}) };
 }

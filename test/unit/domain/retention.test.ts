@@ -1,3 +1,4 @@
+import * as v from 'valibot';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
@@ -1091,7 +1092,7 @@ function specOf(r: Retention): string {
     .join(',');
 }
 /** Policies a stamped tag can carry: RetentionSpec refuses tiers that keep nothing. */
-const arbStampable = arbRetention.filter((r) => RetentionSpec.safeParse(specOf(r)).success);
+const arbStampable = arbRetention.filter((r) => v.safeParse(RetentionSpec, specOf(r)).success);
 
 const arbStatus = fc.oneof(
   { weight: 12, arbitrary: fc.constant<ImageStatus | undefined>('good') },
@@ -1350,7 +1351,7 @@ describe('planRotation properties: the safety rules', () => {
           expect(withoutInstance.lineages.find((l) => l.lineage === lineage)).toEqual({
             lineage,
             source: 'last-known',
-            retention: RetentionSpec.parse(specOf(policy)),
+            retention: v.parse(RetentionSpec, specOf(policy)),
           });
         },
       ),
@@ -1584,7 +1585,7 @@ describe('the example of tiers in docs/rotation.md', () => {
     const nights = Array.from({ length: 60 }, (_, i) => image({ createdAt: new Date(Date.UTC(2026, 10, 25 - i, 3)) }));
 
     // Act
-    const kept = applyRetention(nights, RetentionSpec.parse('daily=7,weekly=4,monthly=3'), now, 'UTC');
+    const kept = applyRetention(nights, v.parse(RetentionSpec, 'daily=7,weekly=4,monthly=3'), now, 'UTC');
 
     // Assess
     const days = nights.filter((n) => kept.has(n.imageId)).map((n) => n.createdAt.toISOString().slice(0, 10));

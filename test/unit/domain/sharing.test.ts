@@ -1,3 +1,4 @@
+import * as v from 'valibot';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { ImageView } from '../../../shared/domain/image-status.js';
@@ -34,18 +35,18 @@ const web = (tags: Record<string, string>) => ({ instanceId: 'i-0aaaaaaaaaaaaaaa
 
 describe('ShareSpec: the share tag', () => {
   it('reads account ids, organization and OU ARNs, sorted into their kinds, repeats dropped', () => {
-    const parsed = ShareSpec.parse(` ${OU}, ${OTHER},${ORG}, ${ACCOUNT}, ${OTHER} `);
+    const parsed = v.parse(ShareSpec, ` ${OU}, ${OTHER},${ORG}, ${ACCOUNT}, ${OTHER} `);
     expect(parsed).toEqual({ accounts: [ACCOUNT, OTHER], organizations: [ORG], units: [OU] });
   });
 
   it("reads '' and 'none' as shared with nobody", () => {
-    expect(ShareSpec.parse('')).toEqual({ accounts: [], organizations: [], units: [] });
-    expect(ShareSpec.parse(' NONE ')).toEqual({ accounts: [], organizations: [], units: [] });
+    expect(v.parse(ShareSpec, '')).toEqual({ accounts: [], organizations: [], units: [] });
+    expect(v.parse(ShareSpec, ' NONE ')).toEqual({ accounts: [], organizations: [], units: [] });
   });
 
   it('reads the ARNs of the other partitions (aws-cn, aws-us-gov)', () => {
     const cn = 'arn:aws-cn:organizations::111122223333:organization/o-abcdefghij';
-    expect(ShareSpec.parse(cn).organizations).toEqual([cn]);
+    expect(v.parse(ShareSpec, cn).organizations).toEqual([cn]);
   });
 
   it.each([
@@ -59,17 +60,17 @@ describe('ShareSpec: the share tag', () => {
     ['arn:aws:organizations::111122223333:ou/o-abcdefghij/ou-1', /ou-1'/],
     [`${ACCOUNT},,${OTHER}`, /an empty entry/],
   ])('refuses %j, saying which entry', (value, reason) => {
-    const parsed = ShareSpec.safeParse(value);
+    const parsed = v.safeParse(ShareSpec, value);
     expect(parsed.success).toBe(false);
-    expect(parsed.error!.issues[0]!.message).toMatch(reason);
+    expect(parsed.issues![0]!.message).toMatch(reason);
   });
 
   it(`takes ${MAX_SHARE_TARGETS} entities (the AMI sharing quota) and refuses one more`, () => {
     const at = Array.from({ length: MAX_SHARE_TARGETS }, (_, i) => account(i)).join(',');
-    expect(ShareSpec.parse(at).accounts).toHaveLength(MAX_SHARE_TARGETS);
-    const past = ShareSpec.safeParse(`${at},${account(MAX_SHARE_TARGETS)}`);
+    expect(v.parse(ShareSpec, at).accounts).toHaveLength(MAX_SHARE_TARGETS);
+    const past = v.safeParse(ShareSpec, `${at},${account(MAX_SHARE_TARGETS)}`);
     expect(past.success).toBe(false);
-    expect(past.error!.issues[0]!.message).toMatch(/at most 1000 entities/);
+    expect(past.issues![0]!.message).toMatch(/at most 1000 entities/);
   });
 
   it('is reported by parseInstancePolicy without stopping the bake', () => {
@@ -82,7 +83,7 @@ describe('ShareSpec: the share tag', () => {
 describe('readSharing and lineageSharing', () => {
   it('shares snapshots with the accounts only, and only with share-snapshots=true', () => {
     const tags = { [TAG.share]: `${ACCOUNT},${ORG},${OU}` };
-    expect(readSharing(tags)).toEqual({ sharing: { targets: ShareSpec.parse(tags[TAG.share]), snapshotAccounts: [] } });
+    expect(readSharing(tags)).toEqual({ sharing: { targets: v.parse(ShareSpec, tags[TAG.share]), snapshotAccounts: [] } });
     expect(readSharing({ ...tags, [TAG.shareSnapshots]: 'true' })).toMatchObject({ sharing: { snapshotAccounts: [ACCOUNT] } });
   });
 

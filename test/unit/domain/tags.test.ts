@@ -1,3 +1,4 @@
+import * as v from 'valibot';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
@@ -240,11 +241,11 @@ describe('parseInstancePolicy: retain tag', () => {
     const value = `${tier}=3`;
 
     // Act
-    const result = RetentionSpec.safeParse(value);
+    const result = v.safeParse(RetentionSpec, value);
 
     // Assess
     expect(result.success).toBe(true);
-    expect(result.data).toEqual({ kind: 'tiers', tiers: { [tier]: 3 } });
+    expect(result.output).toEqual({ kind: 'tiers', tiers: { [tier]: 3 } });
   });
 
   it.each([
@@ -285,7 +286,7 @@ describe('RetentionSpec', () => {
     const values = ['5', '30d', 'weekly=4'];
 
     // Act
-    const parsed = values.map((v) => RetentionSpec.parse(v));
+    const parsed = values.map((value) => v.parse(RetentionSpec, value));
 
     // Assess
     expect(parsed).toEqual([
@@ -300,23 +301,23 @@ describe('RetentionSpec', () => {
     const value = 'daily=7,bogus';
 
     // Act
-    const result = RetentionSpec.safeParse(value);
+    const result = v.safeParse(RetentionSpec, value);
 
     // Assess
     expect(result.success).toBe(false);
-    expect(result.error?.issues).toHaveLength(1);
-    expect(result.error?.issues[0]?.message).toBe("'bogus' is not tier=count");
+    expect(result.issues).toHaveLength(1);
+    expect(result.issues?.[0]?.message).toBe("'bogus' is not tier=count");
   });
 
   it('never throws from safeParse and, when it succeeds, keeps every number in range (property)', () => {
     fc.assert(
       fc.property(fc.string(), (value) => {
         // Act
-        const result = RetentionSpec.safeParse(value);
+        const result = v.safeParse(RetentionSpec, value);
 
         // Assess
-        if (!result.success) return result.error.issues.length >= 1;
-        const r = result.data;
+        if (!result.success) return result.issues.length >= 1;
+        const r = result.output;
         if (r.kind === 'count') return r.count >= 1 && r.count <= 1000;
         if (r.kind === 'age') return r.days >= 1 && r.days <= 3650;
         const counts = Object.values(r.tiers);
@@ -472,7 +473,7 @@ describe('parseInstancePolicy (property)', () => {
         const blocked =
           (bake !== undefined && bakeTagBlocks(bake)) ||
           (reboot !== undefined && !['true', 'false'].includes(reboot.trim().toLowerCase())) ||
-          (lin !== undefined && !Lineage.safeParse(lin).success);
+          (lin !== undefined && !v.safeParse(Lineage, lin).success);
         expect(policy.bakeable).toBe(!blocked);
         // a non-bakeable policy always carries a problem on a blocking tag
         expect(policy.bakeable).toBe(
@@ -481,7 +482,7 @@ describe('parseInstancePolicy (property)', () => {
         // schedules are always known, well-formed and without duplicates
         for (const s of policy.schedules) {
           expect(known).toContain(s);
-          expect(ScheduleName.safeParse(s).success).toBe(true);
+          expect(v.safeParse(ScheduleName, s).success).toBe(true);
         }
         expect(new Set(policy.schedules).size).toBe(policy.schedules.length);
       }),

@@ -2,7 +2,7 @@
  * The service's bus in memory: it records what was published and can refuse chosen entries, the
  * way PutEvents refuses entries one by one.
  */
-import type { z } from 'zod';
+import type * as v from 'valibot';
 import type { DETAIL_SCHEMAS, DetailType, OutgoingEvent } from '../../../shared/domain/events.js';
 import type { EventPort, PublishFailure, PublishOutcome } from '../../../shared/use-cases/ports.js';
 import type { Journal } from './ec2-account.js';
@@ -32,9 +32,9 @@ export class InMemoryEventBus implements EventPort {
   }
 
   /** Details of the published events of one type. */
-  ofType<K extends DetailType>(detailType: K): Array<z.infer<(typeof DETAIL_SCHEMAS)[K]>> {
+  ofType<K extends DetailType>(detailType: K): Array<v.InferOutput<(typeof DETAIL_SCHEMAS)[K]>> {
     return this.published.filter((e) => e.detailType === detailType).map((e) => e.detail) as unknown as Array<
-      z.infer<(typeof DETAIL_SCHEMAS)[K]>
+      v.InferOutput<(typeof DETAIL_SCHEMAS)[K]>
     >;
   }
 

@@ -12,10 +12,10 @@
  *   images, foreign images and unreadable tags become outcomes, not throws, and
  *   every event published is one its consumers' schemas accept.
  */
+import * as v from 'valibot';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import fc from 'fast-check';
 import type { Context } from 'aws-lambda';
-import type * as z from 'zod/mini';
 
 const saved = vi.hoisted(() => {
   // Read at import by the handlers (configuration) and the logger (level): set before any import.
@@ -84,7 +84,7 @@ type Handler = (event: unknown, context: Context) => Promise<unknown>;
 /** Keyed by the function's name in serverless.yml, which is also the name it logs itself by. */
 interface Target {
   handler: Handler;
-  schema: z.ZodMiniType;
+  schema: v.GenericSchema;
   /** The shape of a carried-out run's answer: per-item outcomes, never a bare throw. */
   answered: (result: unknown) => void;
   /**
@@ -264,7 +264,7 @@ function expectAnswered(fn: FunctionName, event: Json, inv: Invocation, near?: N
   }
   expect(recorder.unexpected).toEqual([]);
 
-  const verdict = target.schema.safeParse(event);
+  const verdict = v.safeParse(target.schema, event);
   if (!verdict.success) {
     // A queue-fed function deletes the record it rejects (no batch item failure, so it is not retried),
     // or, for events from AWS, reports it failed so that it ends in the dead-letter queue.
@@ -281,9 +281,9 @@ function expectAnswered(fn: FunctionName, event: Json, inv: Invocation, near?: N
     const line = errors[0]!;
     expect(line).toMatchObject({ function: fn, message: expect.stringContaining('rejected'), service: 'ami-lifecycle' });
     const issues = line.issues as string[];
-    const paths = verdict.error.issues.map((i) => i.path.map(String).join('.') || '(event)');
+    const paths = verdict.issues.map((i) => v.getDotPath(i) || '(event)');
     // Every issue the schema found, as `path: message`, bounded as formatIssues bounds them.
-    expect(issues).toEqual(formatIssues(verdict.error.issues));
+    expect(issues).toEqual(formatIssues(verdict.issues));
     expect(issues.length).toBeGreaterThan(0);
     if (!target.batchOf) expect((inv.result as { reason: string }).reason).toBe(issues.join('; '));
     if (near) expectIssueNamesTheField(near, paths);
@@ -315,8 +315,8 @@ function expectPublishedEventsAreValid() {
     const schema = DETAIL_SCHEMAS[entry.DetailType as DetailType];
     expect(schema, `unknown detail-type ${entry.DetailType}`).toBeDefined();
     const detail = JSON.parse(entry.Detail!) as unknown;
-    const parsed = schema.safeParse(detail);
-    expect(parsed.success, `${entry.DetailType}: ${JSON.stringify(parsed.error?.issues.slice(0, 3))}`).toBe(true);
+    const parsed = v.safeParse(schema, detail);
+    expect(parsed.success, `${entry.DetailType}: ${JSON.stringify(parsed.issues?.slice(0, 3))}`).toBe(true);
     if (entry.DetailType === 'BakeRequested') {
       const delivered = {
         version: '0',
@@ -329,7 +329,7 @@ function expectPublishedEventsAreValid() {
         resources: [],
         detail,
       };
-      expect(BakeRequestedEvent.safeParse(delivered).success).toBe(true);
+      expect(v.safeParse(BakeRequestedEvent, delivered).success).toBe(true);
     }
   }
 }

@@ -5,6 +5,7 @@
  * read back as written, and a key under the prefix that the service does not know
  * (a typo such as `ami-lifecycle:retian`) is reported rather than silently ignored.
  */
+import * as v from 'valibot';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
@@ -213,11 +214,11 @@ describe('tag values round-trip', () => {
     fc.assert(
       fc.property(retainValue, (value) => {
         // Act
-        const parsed = RetentionSpec.safeParse(value);
+        const parsed = v.safeParse(RetentionSpec, value);
 
         // Assess
         expect(parsed.success).toBe(retainOracle(value) !== undefined);
-        if (parsed.success) expect(RetentionSpec.parse(formatRetention(parsed.data))).toEqual(parsed.data);
+        if (parsed.success) expect(v.parse(RetentionSpec, formatRetention(parsed.output))).toEqual(parsed.output);
       }),
       fuzz(1000),
     );

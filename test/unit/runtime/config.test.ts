@@ -418,7 +418,7 @@ describe('loadVerifySettings', () => {
       expect(problems(1)).toMatch(/olderThan: 'ninety days' is not an age/);
       expect(problems(3)).toMatch(/retain: not a retention/);
       expect(problems(3)).toMatch(/lineage: 1-48 letters/);
-      expect(problems(4)).toMatch(/expected object/);
+      expect(problems(4)).toMatch(/expected object/i);
     });
 
     it.each([

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { z } from 'zod';
+import * as v from 'valibot';
 import { EmfMetrics, MAX_METRICS, MAX_VALUES, publishesMetrics } from '../../../shared/runtime/metrics.js';
 import { BYTES_METRICS, COUNT_METRICS } from '../../../shared/use-cases/ports.js';
 
@@ -61,7 +61,7 @@ describe('metrics in a Lambda invocation (middleware and EMF)', () => {
     // Prepare
     inLambda();
     const { eventHandler, metricsPort } = await load();
-    const handler = eventHandler('bake', z.object({}), async () => {
+    const handler = eventHandler('bake', v.object({}), async () => {
       metricsPort.count('ImagesBaked');
       metricsPort.count('ImagesBaked');
       metricsPort.count('RecoveriesSkipped', 3);
@@ -106,7 +106,7 @@ describe('metrics in a Lambda invocation (middleware and EMF)', () => {
     const warn = vi.spyOn(logger, 'warn');
     const debug = vi.spyOn(logger, 'debug');
     let record = true;
-    const handler = eventHandler('recover', z.object({}), async () => {
+    const handler = eventHandler('recover', v.object({}), async () => {
       if (record) metricsPort.count('InstancesRelaunched');
       return 'ok';
     });
@@ -136,7 +136,7 @@ describe('metrics in a Lambda invocation (middleware and EMF)', () => {
     inLambda();
     const { eventHandler, metricsPort } = await load();
     const boom = new Error('EC2 is down');
-    const handler = eventHandler('bake', z.object({}), async () => {
+    const handler = eventHandler('bake', v.object({}), async () => {
       metricsPort.count('ImagesBaked');
       throw boom;
     });
@@ -154,7 +154,7 @@ describe('metrics in a Lambda invocation (middleware and EMF)', () => {
     inLambda();
     const { eventHandler, logger } = await load();
     const warn = vi.spyOn(logger, 'warn');
-    const handler = eventHandler('bake', z.object({ detail: z.string() }), async () => 'should not run');
+    const handler = eventHandler('bake', v.object({ detail: v.string() }), async () => 'should not run');
 
     // Act
     const result = await handler({ detail: 1 } as never, context);
@@ -170,7 +170,7 @@ describe('metrics in a Lambda invocation (middleware and EMF)', () => {
     inLambda();
     vi.stubEnv('POWERTOOLS_METRICS_NAMESPACE', undefined);
     const { eventHandler, metricsPort } = await load();
-    const handler = eventHandler('rotate', z.object({}), async () => metricsPort.count('ImagesDeleted', 4));
+    const handler = eventHandler('rotate', v.object({}), async () => metricsPort.count('ImagesDeleted', 4));
 
     // Act
     await handler({}, context);
@@ -184,7 +184,7 @@ describe('metrics in a Lambda invocation (middleware and EMF)', () => {
     // Prepare
     inLambda();
     const { eventHandler, metricsPort } = await load();
-    const handler = eventHandler('all', z.object({}), async () => {
+    const handler = eventHandler('all', v.object({}), async () => {
       for (const name of COUNT_METRICS) metricsPort.count(name);
       for (const name of BYTES_METRICS) metricsPort.bytes(name, 1);
     });
@@ -213,7 +213,7 @@ describe('metrics outside Lambda', () => {
     vi.stubEnv('AWS_LAMBDA_FUNCTION_NAME', undefined);
     vi.stubEnv('POWERTOOLS_METRICS_DISABLED', undefined);
     const { eventHandler, metrics, metricsPort, noMetrics } = await load();
-    const handler = eventHandler('bake', z.object({}), async () => metricsPort.count('ImagesBaked'));
+    const handler = eventHandler('bake', v.object({}), async () => metricsPort.count('ImagesBaked'));
 
     // Act
     await handler({}, context);
@@ -229,7 +229,7 @@ describe('metrics outside Lambda', () => {
     vi.stubEnv('AWS_LAMBDA_FUNCTION_NAME', undefined);
     vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'false');
     const { eventHandler, metricsPort } = await load();
-    const handler = eventHandler('bake', z.object({}), async () => metricsPort.count('ImagesBaked'));
+    const handler = eventHandler('bake', v.object({}), async () => metricsPort.count('ImagesBaked'));
 
     // Act
     await handler({}, context);

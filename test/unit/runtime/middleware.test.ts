@@ -1,13 +1,13 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import * as z from 'zod';
+import * as v from 'valibot';
 import { ParseError } from '@aws-lambda-powertools/parser/errors';
 import { logger } from '../../../shared/runtime/logger.js';
 import { eventHandler, queueBatchHandler, queueHandler, rejectEvent } from '../../../shared/runtime/middleware.js';
 
-const Schema = z.object({
-  name: z.string().trim().min(1),
-  count: z.number().int(),
-  nested: z.object({ flag: z.boolean() }),
+const Schema = v.object({
+  name: v.pipe(v.string(), v.trim(), v.minLength(1)),
+  count: v.pipe(v.number(), v.integer()),
+  nested: v.object({ flag: v.boolean() }),
 });
 
 const context = { awsRequestId: 'r', functionName: 'f' } as never;
@@ -21,7 +21,7 @@ afterEach(() => {
 describe('eventHandler', () => {
   it('hands a schema-valid event, as parsed, to the function and returns its result', async () => {
     // Prepare
-    const run = vi.fn(async (event: z.infer<typeof Schema>) => ({ status: 'ok', name: event.name }));
+    const run = vi.fn(async (event: v.InferOutput<typeof Schema>) => ({ status: 'ok', name: event.name }));
     const handler = eventHandler('f', Schema, run);
 
     // Act
@@ -163,7 +163,7 @@ describe('queueHandler (a function fed by an SQS queue)', () => {
 
   it('runs each record on its own and reports only the ones whose run threw', async () => {
     // Prepare
-    const run = vi.fn(async (event: z.infer<typeof Schema>) => {
+    const run = vi.fn(async (event: v.InferOutput<typeof Schema>) => {
       if (event.count === 2) throw new Error('throttled');
       return 'done';
     });
@@ -231,7 +231,7 @@ describe('queueBatchHandler (a function that works on the whole SQS batch at onc
 
   it('hands every readable record to one run, and reports the ones it answers failed', async () => {
     // Prepare
-    const run = vi.fn(async (records: Array<{ messageId: string; event: z.infer<typeof Schema> }>) =>
+    const run = vi.fn(async (records: Array<{ messageId: string; event: v.InferOutput<typeof Schema> }>) =>
       records.filter((r) => r.event.count === 2).map((r) => r.messageId),
     );
     const handler = queueBatchHandler('f', Schema, run);

@@ -1,3 +1,4 @@
+import * as v from 'valibot';
 import { describe, expect, it } from 'vitest';
 import { ImageBakeFailed, type BakeRequested } from '../../../shared/domain/events.js';
 import { launchTemplateName, type LaunchConfig } from '../../../shared/domain/launch.js';
@@ -150,7 +151,7 @@ describe('bakeInstance: refusals', () => {
     expect((outcome as { message: string }).message).toMatch(/^the instance no longer exists: /);
     const failures = w.bus.ofType('ImageBakeFailed');
     expect(failures).toHaveLength(1);
-    expect(ImageBakeFailed.parse(failures[0])).toEqual({
+    expect(v.parse(ImageBakeFailed, failures[0])).toEqual({
       managedBy: STACK,
       phase: 'create',
       instanceId: ID,

@@ -3,6 +3,7 @@
  * tags once per run and hands each bake the devices to leave out and the tags to copy; a bake makes
  * no call more for it; an operator's bake gets the same.
  */
+import * as v from 'valibot';
 import { describe, expect, it } from 'vitest';
 import { ScheduledRun } from '../../../shared/domain/incoming.js';
 import { TAG } from '../../../shared/domain/tags.js';
@@ -12,7 +13,7 @@ import { bakeOnDemand } from '../../../shared/use-cases/operator-actions.js';
 import { runSchedule } from '../../../shared/use-cases/run-schedule.js';
 import { bakeEc2, bakeRequest, instanceIdOf as id, onDemandBakeEc2, scheduleEc2, world, type World } from '../fakes.js';
 
-const nightly = () => ScheduledRun.parse({ schedule: 'nightly', period: 'day', timeZone: 'UTC', scheduledTime: '2026-11-26T03:00:00Z' });
+const nightly = () => v.parse(ScheduledRun, { schedule: 'nightly', period: 'day', timeZone: 'UTC', scheduledTime: '2026-11-26T03:00:00Z' });
 
 /** An opted-in instance with a root volume and two data volumes; `excludes` tags them by device. */
 function withVolumes(w: World, n: number, tags: Record<string, string> = {}, excludes: Record<string, string> = {}) {

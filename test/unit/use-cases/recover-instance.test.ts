@@ -1,3 +1,4 @@
+import * as v from 'valibot';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { InstanceRelaunched, RecoveryFailed, RecoveryGaveUp, RecoverySkipped, RelaunchPlanned } from '../../../shared/domain/events.js';
@@ -38,7 +39,7 @@ const sample = (name: string): Record<string, unknown> =>
 const arn = (instanceId: string) => `arn:aws:ec2:us-east-1:123456789012:instance/${instanceId}`;
 
 function stateChange(instanceId: string, state: 'stopped' | 'terminated' | 'running', time = EVENT_TIME): RecoveryTrigger {
-  return RecoveryTriggerEvent.parse({
+  return v.parse(RecoveryTriggerEvent, {
     ...sample('instance-terminated'),
     time,
     resources: [arn(instanceId)],
@@ -48,7 +49,7 @@ function stateChange(instanceId: string, state: 'stopped' | 'terminated' | 'runn
 
 function alarm(instanceId: string, value = 'ALARM', metric = 'StatusCheckFailed'): RecoveryTrigger {
   const e = sample('alarm-status-check-failed') as { detail: Record<string, unknown> };
-  return RecoveryTriggerEvent.parse({
+  return v.parse(RecoveryTriggerEvent, {
     ...e,
     time: EVENT_TIME,
     detail: {
@@ -65,7 +66,7 @@ function alarm(instanceId: string, value = 'ALARM', metric = 'StatusCheckFailed'
 /** An AWS Health event naming the instances by ARN in affectedEntities and by bare id in resources. */
 function health(instanceIds: string[], eventTypeCode = 'AWS_EC2_INSTANCE_STOP_SCHEDULED'): RecoveryTrigger {
   const e = sample('health-instance-stop-scheduled') as { detail: Record<string, unknown> };
-  return RecoveryTriggerEvent.parse({
+  return v.parse(RecoveryTriggerEvent, {
     ...e,
     time: EVENT_TIME,
     resources: [...instanceIds],
@@ -329,7 +330,7 @@ describe('recoverInstances: relaunch', () => {
     });
     expect(a.address!.instanceId).toBe(replacementId);
     expect(w.bus.published.map((e) => e.detailType)).toEqual(['InstanceRelaunched']);
-    expect(InstanceRelaunched.parse(w.bus.ofType('InstanceRelaunched')[0])).toEqual({
+    expect(v.parse(InstanceRelaunched, w.bus.ofType('InstanceRelaunched')[0])).toEqual({
       managedBy: STACK,
       lineage: 'web',
       failedInstanceId: FAILED,
@@ -568,7 +569,7 @@ describe('recoverInstances: not relaunched', () => {
     const reason = 'the instance has never been baked: it has no lineage and no image to relaunch from';
     expect(report.outcomes).toEqual([{ instanceId: FAILED, action: 'skipped', reason }]);
     expect(w.bus.published).toHaveLength(1);
-    expect(RecoverySkipped.parse(w.bus.ofType('RecoverySkipped')[0])).toEqual({
+    expect(v.parse(RecoverySkipped, w.bus.ofType('RecoverySkipped')[0])).toEqual({
       managedBy: STACK,
       instanceId: FAILED,
       trigger: 'state',
@@ -715,7 +716,7 @@ describe('recoverInstances: not relaunched', () => {
       const reason = '3 relaunches of this lineage in the last hour (limit 3)';
       expect(report.outcomes[0]!.reason).toBe(reason);
       expect(w.bus.published).toHaveLength(1);
-      expect(RecoveryGaveUp.parse(w.bus.ofType('RecoveryGaveUp')[0])).toEqual({
+      expect(v.parse(RecoveryGaveUp, w.bus.ofType('RecoveryGaveUp')[0])).toEqual({
         managedBy: STACK,
         instanceId: FAILED,
         lineage: 'web',
@@ -745,7 +746,7 @@ describe('recoverInstances: dry run', () => {
     expect(w.account.tagCalls).toEqual([]);
     expect(a.address!.instanceId).toBe(FAILED);
     expect(w.bus.published.map((e) => e.detailType)).toEqual(['RelaunchPlanned']);
-    const planned = RelaunchPlanned.parse(w.bus.ofType('RelaunchPlanned')[0]);
+    const planned = v.parse(RelaunchPlanned, w.bus.ofType('RelaunchPlanned')[0]);
     expect(planned.launch.elasticIp).toBe(a.address!.publicIp);
     expect(planned).toMatchObject({
       managedBy: STACK,
@@ -1090,7 +1091,7 @@ describe('recoverInstances: errors', () => {
       '(the instance names no fallbacks: ami-lifecycle:subnets, ami-lifecycle:fallback-types)';
     expect(report.outcomes).toEqual([{ instanceId: FAILED, action: 'failed', errorCode: 'InsufficientInstanceCapacity', reason: message }]);
     expect(w.bus.published.map((e) => e.detailType)).toEqual(['RecoveryFailed']);
-    expect(RecoveryFailed.parse(w.bus.ofType('RecoveryFailed')[0])).toEqual({
+    expect(v.parse(RecoveryFailed, w.bus.ofType('RecoveryFailed')[0])).toEqual({
       managedBy: STACK,
       instanceId: FAILED,
       trigger: 'state',
@@ -1399,7 +1400,7 @@ describe('recoverInstances: waiting out a reboot', () => {
   const fireDue = async (w: World<RecoveryEc2>, at: Date) => {
     w.clock.now = at;
     const reports = [];
-    for (const input of w.rechecks.takeDue(at)) reports.push(await recover(RecheckRequest.parse(input), w.deps));
+    for (const input of w.rechecks.takeDue(at)) reports.push(await recover(v.parse(RecheckRequest, input), w.deps));
     return reports;
   };
   const DUE = new Date(NOW.getTime() + 15 * MINUTE);
@@ -1860,7 +1861,7 @@ describe('recoverInstances: a data volume that follows', () => {
     expect(report.outcomes).toEqual([expect.objectContaining({ action: 'relaunched', replacementId: replacement!.instanceId })]);
     expect(volume).toMatchObject({ state: 'in-use', attachment: { instanceId: replacement!.instanceId, device: '/dev/sdf' }, attaches: 1 });
     expect(volume.tags[TAG.follows]).toBe(`${replacement!.instanceId} /dev/sdf`);
-    expect(InstanceRelaunched.parse(w.bus.ofType('InstanceRelaunched')[0])).toMatchObject({
+    expect(v.parse(InstanceRelaunched, w.bus.ofType('InstanceRelaunched')[0])).toMatchObject({
       volumes: [{ volumeId: VOL, device: '/dev/sdf' }],
       failedInstance: 'kept',
     });
@@ -2052,7 +2053,7 @@ describe('recoverInstances: a data volume that follows', () => {
     await recoverInstances(health([FAILED]), w.deps);
 
     // Assess
-    const planned = RelaunchPlanned.parse(w.bus.ofType('RelaunchPlanned')[0]);
+    const planned = v.parse(RelaunchPlanned, w.bus.ofType('RelaunchPlanned')[0]);
     expect(planned).toMatchObject({
       volumes: [{ volumeId: VOL, device: '/dev/sdf' }],
       stopsFailedInstance: true,
@@ -2076,7 +2077,7 @@ describe('recoverInstances: a data volume that follows', () => {
     await recoverInstances(stateChange(FAILED, 'stopped'), w.deps);
 
     // Assess
-    expect(RelaunchPlanned.parse(w.bus.ofType('RelaunchPlanned')[0]).notLaunched).toMatch(/no subnet the replacement may use/);
+    expect(v.parse(RelaunchPlanned, w.bus.ofType('RelaunchPlanned')[0]).notLaunched).toMatch(/no subnet the replacement may use/);
     expect(w.bus.ofType('RecoveryFailed')).toEqual([]);
   });
 

@@ -1,3 +1,4 @@
+import * as v from 'valibot';
 import { describe, expect, it } from 'vitest';
 import { ImagesRotated } from '../../../shared/domain/events.js';
 import { TAG } from '../../../shared/domain/tags.js';
@@ -339,7 +340,7 @@ describe('rotateImages', () => {
     // Assess
     expect(w.bus.calls).toHaveLength(1);
     const [event] = w.bus.ofType('ImagesRotated');
-    const detail = ImagesRotated.parse(event);
+    const detail = v.parse(ImagesRotated, event);
     expect(detail).toEqual({
       managedBy: STACK,
       dryRun: false,
@@ -372,7 +373,7 @@ describe('rotateImages', () => {
     expect(report.done.deleted).toBe(59);
     expect(event!.deletions).toHaveLength(50);
     expect(event!.truncated).toBe(true);
-    expect(ImagesRotated.safeParse(event).success).toBe(true);
+    expect(v.safeParse(ImagesRotated, event).success).toBe(true);
   });
 
   it('finishes and returns its report when the event cannot be published, logging the refusal', async () => {
@@ -440,7 +441,7 @@ describe('rotateImages', () => {
       expect(report).toMatchObject({ referencesChecked: false, failures: [], planned: { keep: 3, delete: 0, keptUnverified: 2 } });
       expect(sorted(report.keptUnverified.map((k) => k.imageId))).toEqual(sorted(idsOf(images.slice(1))));
       expect(report.keptUnverified[0]).toMatchObject({ lineage: 'web', errorCode: 'InvalidAction' });
-      const event = ImagesRotated.parse(w.bus.ofType('ImagesRotated')[0]);
+      const event = v.parse(ImagesRotated, w.bus.ofType('ImagesRotated')[0]);
       expect(event.keptUnverified).toHaveLength(2);
       expect(event).toMatchObject({ referencesChecked: false, planned: { keptUnverified: 2 } });
       expect(w.metrics.totals()).toMatchObject({ ImagesKeptUnverified: 2, ImagesDeleted: 0 });
@@ -508,7 +509,7 @@ describe('rotateImages', () => {
       const report = await rotateImages({}, w.deps);
 
       // Assess
-      const event = ImagesRotated.parse(w.bus.ofType('ImagesRotated')[0]);
+      const event = v.parse(ImagesRotated, w.bus.ofType('ImagesRotated')[0]);
       expect(report.keptUnverified).toHaveLength(59);
       expect(event.keptUnverified).toHaveLength(50);
       expect(event).toMatchObject({ truncated: true, planned: { keptUnverified: 59 } });

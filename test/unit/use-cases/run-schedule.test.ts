@@ -1,3 +1,4 @@
+import * as v from 'valibot';
 import { describe, expect, it } from 'vitest';
 import { BakeRequested, PolicyInvalid } from '../../../shared/domain/events.js';
 import { ScheduledRun } from '../../../shared/domain/incoming.js';
@@ -12,7 +13,13 @@ import { bakeEc2, fleetViewEc2, instanceIdOf, NOW, scheduleEc2, STACK, world as 
 const world = (options?: WorldOptions) => worldOf(scheduleEc2, options);
 
 const nightly = (overrides: Partial<ScheduledRun> = {}): ScheduledRun =>
-  ScheduledRun.parse({ schedule: 'nightly', period: 'day', timeZone: 'Europe/Paris', scheduledTime: '2026-11-26T23:30:00Z', ...overrides });
+  v.parse(ScheduledRun, {
+    schedule: 'nightly',
+    period: 'day',
+    timeZone: 'Europe/Paris',
+    scheduledTime: '2026-11-26T23:30:00Z',
+    ...overrides,
+  });
 
 const id = instanceIdOf;
 
@@ -59,7 +66,7 @@ describe('runSchedule: fan-out', () => {
     const requests = w.bus.ofType('BakeRequested');
     expect(requests.map((r) => r.instanceId)).toEqual(BAKED);
     for (const r of requests) {
-      expect(BakeRequested.parse(r)).toMatchObject({
+      expect(v.parse(BakeRequested, r)).toMatchObject({
         managedBy: STACK,
         schedule: 'nightly',
         slot: '2026-11-27',
@@ -79,7 +86,7 @@ describe('runSchedule: fan-out', () => {
     await runSchedule(nightly(), w.deps);
 
     // Assess
-    const invalid = w.bus.ofType('PolicyInvalid').map((d) => PolicyInvalid.parse(d));
+    const invalid = w.bus.ofType('PolicyInvalid').map((d) => v.parse(PolicyInvalid, d));
     expect(invalid.map((d) => [d.instanceId, d.bakeSkipped, d.problems.map((p) => p.tag)])).toEqual([
       [id(5), true, [TAG.reboot]],
       [id(6), false, [TAG.retain]],

@@ -1,3 +1,4 @@
+import * as v from 'valibot';
 import { describe, expect, it } from 'vitest';
 import { ImageBaked, ImageBakeFailed } from '../../../shared/domain/events.js';
 import { TAG } from '../../../shared/domain/tags.js';
@@ -90,7 +91,7 @@ describe('settling one announced image', () => {
     expect(s).toEqual({ kind: 'good' });
     const baked = w.bus.ofType('ImageBaked');
     expect(baked).toHaveLength(1);
-    expect(ImageBaked.parse(baked[0])).toEqual({
+    expect(v.parse(ImageBaked, baked[0])).toEqual({
       managedBy: STACK,
       imageId: image.imageId,
       imageName: image.name,
@@ -119,7 +120,9 @@ describe('settling one announced image', () => {
     await settleImages([{ imageId: promoting.imageId }, { imageId: blank.imageId }], w.deps);
 
     // Assess
-    const promotes = Object.fromEntries(w.bus.ofType('ImageBaked').map((e) => [ImageBaked.parse(e).imageId, ImageBaked.parse(e).promotes]));
+    const promotes = Object.fromEntries(
+      w.bus.ofType('ImageBaked').map((e) => [v.parse(ImageBaked, e).imageId, v.parse(ImageBaked, e).promotes]),
+    );
     expect(promotes).toEqual({ [promoting.imageId]: true, [blank.imageId]: false });
   });
 
@@ -133,7 +136,9 @@ describe('settling one announced image', () => {
     await settleImages([{ imageId: copied.imageId }, { imageId: home.imageId }], w.deps);
 
     // Assess
-    const copies = Object.fromEntries(w.bus.ofType('ImageBaked').map((e) => [ImageBaked.parse(e).imageId, ImageBaked.parse(e).copies]));
+    const copies = Object.fromEntries(
+      w.bus.ofType('ImageBaked').map((e) => [v.parse(ImageBaked, e).imageId, v.parse(ImageBaked, e).copies]),
+    );
     expect(copies).toEqual({ [copied.imageId]: true, [home.imageId]: false });
   });
 
@@ -147,7 +152,7 @@ describe('settling one announced image', () => {
 
     // Assess
     expect(s).toEqual({ kind: 'failed', reason: 'Client.InternalError: snapshot failed' });
-    expect(w.bus.ofType('ImageBakeFailed').map((d) => ImageBakeFailed.parse(d))).toEqual([
+    expect(w.bus.ofType('ImageBakeFailed').map((d) => v.parse(ImageBakeFailed, d))).toEqual([
       {
         managedBy: STACK,
         phase: 'build',

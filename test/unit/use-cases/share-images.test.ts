@@ -1,3 +1,4 @@
+import * as v from 'valibot';
 import { describe, expect, it } from 'vitest';
 import { ImagePublicAccessRevoked, PolicyInvalid } from '../../../shared/domain/events.js';
 import { TAG } from '../../../shared/domain/tags.js';
@@ -163,7 +164,7 @@ describe('shareImages: refusals and failures', () => {
     expect(modifying(w)).toEqual([]);
     expect(report.policyInvalid).toBe(1);
     const [event] = w.bus.ofType('PolicyInvalid');
-    expect(PolicyInvalid.parse(event)).toMatchObject({
+    expect(v.parse(PolicyInvalid, event)).toMatchObject({
       instanceId: WEB,
       schedule: 'rotate',
       slot: '2026-11-26',
@@ -213,7 +214,7 @@ describe('shareImages: the public sweep', () => {
     expect(image.launchPermissions).toEqual([A]);
     expect(report.public).toEqual({ found: 1, revoked: [image.imageId], notOurs: [] });
     const [event] = w.bus.ofType('ImagePublicAccessRevoked');
-    expect(ImagePublicAccessRevoked.parse(event)).toEqual({
+    expect(v.parse(ImagePublicAccessRevoked, event)).toEqual({
       managedBy: STACK,
       imageId: image.imageId,
       imageName: image.name,
