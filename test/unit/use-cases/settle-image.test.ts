@@ -110,36 +110,36 @@ describe('settling one announced image', () => {
     expect(w.journal).toEqual(['publish ImageBaked', `tag ${[image.imageId, ...image.snapshotIds].join(',')} {"${TAG.status}":"good"}`]);
   });
 
-  it("says the ImageBaked of an image that carries its instance's promote tag promotes (the promote rule takes only those)", async () => {
+  it("says whether an ImageBaked promotes and copies from the image's promote and copy-to tags (the promote rule and the copy queue take only those)", async () => {
     // Prepare
     const w = world();
-    const promoting = managedImage(w, { state: 'available', slot: '2026-11-26', promote: 'ssm:/ami-lifecycle/web' });
-    const blank = managedImage(w, { state: 'available', slot: '2026-11-27', promote: '  ' });
+    const both = managedImage(w, {
+      state: 'available',
+      slot: '2026-11-25',
+      promote: 'ssm:/ami-lifecycle/web',
+      copyTo: 'us-west-2,eu-west-1',
+    });
+    const blank = managedImage(w, { state: 'available', slot: '2026-11-26', promote: '  ', copyTo: ' ' });
+    const neither = managedImage(w, { state: 'available', slot: '2026-11-27' });
 
     // Act
-    await settleImages([{ imageId: promoting.imageId }, { imageId: blank.imageId }], w.deps);
+    await settleImages(
+      [both, blank, neither].map((i) => ({ imageId: i.imageId })),
+      w.deps,
+    );
 
     // Assess
-    const promotes = Object.fromEntries(
-      w.bus.ofType('ImageBaked').map((e) => [v.parse(ImageBaked, e).imageId, v.parse(ImageBaked, e).promotes]),
+    const said = Object.fromEntries(
+      w.bus
+        .ofType('ImageBaked')
+        .map((e) => v.parse(ImageBaked, e))
+        .map((e) => [e.imageId, { promotes: e.promotes, copies: e.copies }]),
     );
-    expect(promotes).toEqual({ [promoting.imageId]: true, [blank.imageId]: false });
-  });
-
-  it('says the ImageBaked of an image that carries copy-to copies (the copy queue takes only those)', async () => {
-    // Prepare
-    const w = world();
-    const copied = managedImage(w, { state: 'available', slot: '2026-11-26', copyTo: 'us-west-2,eu-west-1' });
-    const home = managedImage(w, { state: 'available', slot: '2026-11-27' });
-
-    // Act
-    await settleImages([{ imageId: copied.imageId }, { imageId: home.imageId }], w.deps);
-
-    // Assess
-    const copies = Object.fromEntries(
-      w.bus.ofType('ImageBaked').map((e) => [v.parse(ImageBaked, e).imageId, v.parse(ImageBaked, e).copies]),
-    );
-    expect(copies).toEqual({ [copied.imageId]: true, [home.imageId]: false });
+    expect(said).toEqual({
+      [both.imageId]: { promotes: true, copies: true },
+      [blank.imageId]: { promotes: false, copies: false },
+      [neither.imageId]: { promotes: false, copies: false },
+    });
   });
 
   it('publishes ImageBakeFailed (phase build) and tags failed when the build failed', async () => {
