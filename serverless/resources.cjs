@@ -342,10 +342,9 @@ module.exports = {
     ...ruleQueue(fnOf('imageState'), 780, 'AcceptAmiStateChangesOfOwnRule', rule('imageState'), {
       EventPattern: { source: ['aws.ec2'], 'detail-type': ['EC2 AMI State Change'], detail: { State: ['available', 'failed'] } },
     }),
-    // Issue 17: ImageBaked and a 15-minute sweep wait here for the copy reconcile, one batch at a time
-    // (FIFO, one message group): a pass that ran alongside another could start copies past the
-    // bound. Any batch runs one full pass. 6 x 300 s. Only the ImageBaked of an image that carries
-    // copy-to (`copies`): the others' passes would read every region for nothing (issue 18).
+    // Issue 17: ImageBaked of an image with copy-to (`copies`, issue 18) and a 15-minute sweep wait here
+    // for the copy reconcile, one batch at a time (FIFO, one message group): a pass that ran alongside
+    // another could start copies past the bound. Any batch runs one full pass. 6 x 300 s.
     ...ruleQueue(
       fnOf('copy'),
       1800,
