@@ -34,7 +34,7 @@ import { EventBridgeClient, ListEventBusesCommand } from '@aws-sdk/client-eventb
 import { createContext } from '../cli/context.js';
 import { staleSummary, staleTable, statusTable } from '../cli/render/text.js';
 import { readServerless, type ScheduleWiring } from '../cli/serverless-config.js';
-import { TAG } from '../shared/domain/tags.js';
+import { TAG, tagRecord, type Tags } from '../shared/domain/tags.js';
 import { Ec2Gateway } from '../shared/aws/ec2-gateway.js';
 import { syncDrCapture } from '../shared/use-cases/dr-capture.js';
 import { inspectFleet } from '../shared/use-cases/inspect-fleet.js';
@@ -128,21 +128,16 @@ function targetOf(detailType: string, state: string): string | undefined {
  * The functions an ImageBaked must reach, from its source instance's tags (docs/tags.md): promote when
  * the instance names targets, copy when it names copy regions (issue 18: no other image reaches them).
  */
-function imageBakedTargets(instanceTags: Record<string, string> | undefined): string[] {
+function imageBakedTargets(instanceTags: Tags | undefined): string[] {
   const named = (key: string) => (instanceTags?.[key] ?? '').trim() !== '';
   return [...(named(TAG.promote) ? ['promote'] : []), ...(named(TAG.copyTo) ? ['copy'] : [])];
 }
 
 /** The current tags of the instances `ids`, by id. */
-async function instanceTagsOf(cloud: LocalCloud, ids: string[]): Promise<Map<string, Record<string, string>>> {
+async function instanceTagsOf(cloud: LocalCloud, ids: string[]): Promise<Map<string, Tags>> {
   if (ids.length === 0) return new Map();
   const { Reservations = [] } = await cloud.ec2.send(new DescribeInstancesCommand({ InstanceIds: [...new Set(ids)] }));
-  return new Map(
-    Reservations.flatMap((r) => r.Instances ?? []).map((i) => [
-      i.InstanceId!,
-      Object.fromEntries((i.Tags ?? []).map((t) => [t.Key!, t.Value!])),
-    ]),
-  );
+  return new Map(Reservations.flatMap((r) => r.Instances ?? []).map((i) => [i.InstanceId!, tagRecord(i.Tags)]));
 }
 
 /** One event sent, what it is about, and the function it must reach. */
